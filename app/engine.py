@@ -1,0 +1,214 @@
+"""Scoring contacts: read their state, run the fold, write the result atomically.
+
+One path serves the worker's batches, manual score changes, expiry ticks and the publish
+recompute. Each contact is written by ``apply.lua`` only if nothing changed it since it was
+read (an optimistic lock on ``_rev``); a contact that lost a race is read and scored again.
+Score-index and expiry-index writes follow, idempotently.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .profile_store import ActiveVersion, ProfileStore
+from .scoring.fold import FoldState, LedgerEntry, advance, fold, is_late
+from .scoring.interactions import DND_EMAIL_TYPES
+from .store import Store, dumps, loads
+
+log = logging.getLogger(__name__)
+
+#: How often a contact that keeps losing write races is retried before giving up the batch.
+MAX_ATTEMPTS = 20
+
+#: What the workflow matcher wants to hear about: (profile ids with score triggers,
+#: interaction types with interaction triggers). None: nothing.
+Interest = Callable[[], tuple[set[str], set[str]]]
+
+
+@dataclass
+class ContactResult:
+    """What scoring one contact did, per version field (``profile@version``)."""
+
+    scores: dict[str, int] = field(default_factory=dict)
+    changed: bool = False
+    next_expiry: int | None = None
+
+
+def record_key(record: Mapping[str, Any]) -> str:
+    return f'{record["src"]}:{record["id"]}'
+
+
+def _dnd_updates(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Contact-document DND fields set by these interactions, in timeline order."""
+    doc: dict[str, str] = {}
+    for record in sorted(records, key=lambda r: (r["at"], record_key(r))):
+        if record["t"] in DND_EMAIL_TYPES:
+            doc["dnd:email"] = "1"
+        elif record["t"] == "contact.dnd_updated":
+            for channel, on in (record["p"].get("channels") or {}).items():
+                doc[f"dnd:{channel}"] = "1" if on else "0"
+    return doc
+
+
+def _score_steps(old: int | None, ledger: Sequence[LedgerEntry], full: bool, new: int) -> list[tuple[int | None, int, LedgerEntry | None]]:
+    """The score changes a workflow trigger sees: one per applied change, or one for a recompute."""
+    if full:
+        return [(old, new, None)] if old != new else []
+    steps: list[tuple[int | None, int, LedgerEntry | None]] = []
+    current = old
+    if current is None:
+        steps.append((None, 0, None))
+        current = 0
+    for entry in ledger:
+        if entry.change:
+            steps.append((current, entry.score, entry))
+            current = entry.score
+    return steps
+
+
+class Scorer:
+    def __init__(self, store: Store, profiles: ProfileStore, interest: Interest | None = None):
+        self.store = store
+        self.profiles = profiles
+        self.interest = interest
+
+    def score(self, batch: Mapping[str, Sequence[Mapping[str, Any]]], now: int,
+              versions: Sequence[ActiveVersion] | None = None, full: bool = False,
+              reset_triggers: bool = False) -> dict[str, ContactResult]:
+        """Add ``batch`` (contact id -> new timeline records) and bring every contact up to ``now``.
+
+        ``versions`` defaults to every active profile version; ``full`` forces a fold of the
+        whole timeline (the publish recompute).
+        """
+        docs = self.profiles.all()
+        keep = {f"{pid}@{doc[k]}" for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
+        versions = list(self.profiles.active() if versions is None else versions)
+        keep |= {v.field for v in versions}
+        interest = self.interest() if self.interest else (set(), set())
+        pending = {cid: list(records) for cid, records in batch.items()}
+        results: dict[str, ContactResult] = {}
+        for _attempt in range(MAX_ATTEMPTS):
+            if not pending:
+                break
+            lost = self._score_once(pending, now, versions, full, interest, keep, results)
+            pending = {cid: pending[cid] for cid in lost}
+        if pending:
+            raise RuntimeError(f"{len(pending)} contacts kept changing while being scored")
+        return results
+
+    def _score_once(self, pending: dict[str, list], now: int, versions: Sequence[ActiveVersion], full: bool,
+                    interest: tuple[set[str], set[str]], keep: set[str],
+                    results: dict[str, ContactResult]) -> list[str]:
+        """One read-compute-write round; returns the contacts that lost a race."""
+        reads = self.store.read_for_scoring({cid: [record_key(r) for r in recs] for cid, recs in pending.items()})
+        fresh: dict[str, list] = {}
+        states: dict[str, dict[str, str]] = {}
+        needs_timeline: list[str] = []
+        for cid, records in pending.items():
+            raw_states, existing = reads[cid]
+            states[cid] = raw_states
+            unique: dict[str, Mapping[str, Any]] = {}
+            present = existing if isinstance(existing, list) else []
+            for record, stored in zip(records, present):
+                if stored is None:
+                    unique.setdefault(record_key(record), record)
+            fresh[cid] = list(unique.values())
+            has_history = bool(raw_states) or (not isinstance(existing, list) and bool(existing)) or any(
+                s is not None for s in present)
+            if full or (has_history and self._must_fold(raw_states, versions, fresh[cid])):
+                needs_timeline.append(cid)
+        timelines = self.store.read_timelines(needs_timeline) if needs_timeline else {}
+
+        writes, outcome = [], []
+        for cid in pending:
+            write, result = self._compute(cid, states[cid], fresh[cid], timelines.get(cid), now, versions,
+                                          interest, keep)
+            if write is not None:
+                writes.append(write)
+            outcome.append((cid, write, result))
+        applied = iter(self.store.apply_many(writes))
+        lost, index_scores, expiries = [], {}, {}
+        for cid, write, result in outcome:
+            if write is not None and next(applied) == 0:
+                lost.append(cid)
+                continue
+            results[cid] = result
+            for version in versions:
+                index_scores.setdefault((version.profile.id, version.version), {})[cid] = result.scores.get(version.field)
+            expiries[cid] = result.next_expiry
+        self.store.update_indexes(index_scores, expiries)
+        return lost
+
+    @staticmethod
+    def _must_fold(raw_states: Mapping[str, str], versions: Sequence[ActiveVersion], fresh: Sequence) -> bool:
+        """A fold of the whole timeline is needed for a version with no state yet, or a late record."""
+        for version in versions:
+            raw = raw_states.get(version.field)
+            if raw is None or is_late(FoldState.from_json(loads(raw)), fresh):
+                return True
+        return False
+
+    def _compute(self, cid: str, raw_states: Mapping[str, str], fresh: list, timeline: list | None, now: int,
+                 versions: Sequence[ActiveVersion], interest: tuple[set[str], set[str]], keep: set[str]):
+        result = ContactResult()
+        states_out: dict[str, str] = {}
+        ledgers: list[list] = []
+        ledger_keys: list[tuple[str, int]] = []
+        outbox: list[str] = []
+        next_expiry: int | None = None
+        trigger_profiles, trigger_types = interest
+        by_key = {record_key(r): r for r in fresh}
+        for version in versions:
+            raw = raw_states.get(version.field)
+            old_state = FoldState.from_json(loads(raw)) if raw else None
+            old_score = old_state.score if old_state else None
+            if timeline is not None:
+                state, ledger = fold(version.profile, [*timeline, *fresh], now)
+                full_fold = True
+            else:
+                state = old_state or FoldState()
+                ledger = advance(state, version.profile, fresh, now)
+                full_fold = False
+            result.scores[version.field] = state.score
+            new_json = dumps(state.to_json())
+            if new_json != raw:
+                states_out[version.field] = new_json
+            if ledger or (full_fold and raw is not None):
+                ledger_keys.append((version.profile.id, version.version))
+                ledgers.append([1 if full_fold else 0, [dumps(e.to_json()) for e in ledger]])
+            expiry = state.next_expiry()
+            if expiry is not None and (next_expiry is None or expiry < next_expiry):
+                next_expiry = expiry
+            if version.live and version.profile.id in trigger_profiles:
+                for old, new, entry in _score_steps(old_score, ledger, full_fold, state.score):
+                    depth = int(by_key.get(f"{entry.source}:{entry.interaction_id}", {}).get("p", {}).get("depth", 0)) if entry else 0
+                    outbox.append(dumps(self._score_event(cid, version, old, new, entry, now, depth)))
+        if trigger_types:
+            for record in fresh:
+                if record["t"] in trigger_types:
+                    outbox.append(dumps({"kind": "interaction", "contact_id": cid, "record": record,
+                                         "change_id": f"ix:{record_key(record)}"}))
+        drop = [f for f in raw_states if f != "_rev" and f not in keep]
+        result.next_expiry = next_expiry
+        doc = _dnd_updates(fresh)
+        if not (fresh or states_out or ledgers or outbox or drop or doc):
+            return None, result
+        result.changed = True
+        write = {"contact_id": cid, "rev": raw_states.get("_rev", ""), "timeline": {record_key(r): dumps(r) for r in fresh},
+                 "states": states_out, "drop": drop, "ledger_keys": ledger_keys, "ledgers": ledgers,
+                 "outbox": outbox, "doc": doc}
+        return write, result
+
+    @staticmethod
+    def _score_event(cid: str, version: ActiveVersion, old: int | None, new: int, entry: LedgerEntry | None,
+                     now: int, depth: int) -> dict[str, Any]:
+        cause = entry.to_json() if entry else {"reason": "recompute" if old is not None else "first_score"}
+        if entry:
+            change_id = f"{version.field}:{entry.source}:{entry.interaction_id}:{entry.rule_id}:{entry.reason}:{entry.at}"
+        else:
+            change_id = f"{version.field}:{'first' if old is None else 'recompute'}:{old}:{new}:{now}"
+        return {"kind": "score", "contact_id": cid, "profile": version.profile.id, "version": version.version,
+                "old": old, "new": new, "at": entry.at if entry else now, "cause": cause, "change_id": change_id,
+                "depth": depth}

@@ -1,0 +1,62 @@
+"""Specific exceptions, and the one place that maps them to HTTP.
+
+Every error leaves the API as JSON ``{code, status, message, errors}`` in flask-smorest's
+convention: ``code`` is the HTTP status number, ``status`` its reason phrase.
+"""
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+
+class ScorekeeperError(Exception):
+    """Base class; ``status`` is the HTTP status it maps to."""
+
+    status = 500
+
+    def __init__(self, message: str, errors: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {}
+
+
+class ValidationError(ScorekeeperError):
+    """Input failed validation; ``errors`` names each bad field (and item index)."""
+
+    status = 400
+
+
+class PayloadTooLarge(ScorekeeperError):
+    status = 413
+
+
+class Unauthorized(ScorekeeperError):
+    status = 401
+
+
+class SignatureError(Unauthorized):
+    """A webhook's signature, timestamp or credentials did not verify."""
+
+
+
+class NotFound(ScorekeeperError):
+    status = 404
+
+
+class Conflict(ScorekeeperError):
+    status = 409
+
+
+class StoreUnavailable(ScorekeeperError):
+    """Redis did not answer: the client should retry (503 with Retry-After)."""
+
+    status = 503
+
+
+def error_body(status: int, message: str, errors: Any = None) -> dict[str, Any]:
+    """The JSON body of every error response."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return {"code": status, "status": phrase, "message": message, "errors": errors or {}}

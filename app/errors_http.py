@@ -1,0 +1,58 @@
+"""The one place where exceptions become HTTP responses, all as ``{code, status, message, errors}``."""
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from .errors import ScorekeeperError, error_body
+
+log = logging.getLogger(__name__)
+
+#: Seconds a client should wait before retrying when the store is down.
+RETRY_AFTER_SECONDS = 5
+
+
+def _respond(status: int, message: str, errors=None, headers=None):
+    response = jsonify(error_body(status, message, errors))
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def handle_scorekeeper_error(error: ScorekeeperError):
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if error.status == 503 else None
+    if error.status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="scorekeeper"'}
+    return _respond(error.status, error.message, error.errors, headers)
+
+
+def handle_http_exception(error: HTTPException):
+    data = getattr(error, "data", None) or {}
+    errors = data.get("errors") or data.get("messages")
+    message = data.get("message") or error.description or error.name
+    if errors and "message" not in data:
+        message = "The request is invalid; see errors."
+    return _respond(error.code or 500, message, errors, data.get("headers"))
+
+
+def handle_redis_down(error: redis.RedisError):
+    log.error("store unavailable", extra={"error": type(error).__name__})
+    return _respond(503, "The store is unavailable; retry later.", None, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def handle_unexpected(error: Exception):
+    log.exception("unhandled error")
+    return _respond(500, "Internal error; it has been logged.")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(ScorekeeperError, handle_scorekeeper_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(redis.ConnectionError, handle_redis_down)
+    app.register_error_handler(redis.TimeoutError, handle_redis_down)
+    app.register_error_handler(redis.exceptions.BusyLoadingError, handle_redis_down)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,52 @@
+"""Accepting interactions: resolve contacts, write durably, wake a worker. Nothing slow.
+
+Once ``ingest`` returns, every accepted interaction is in its partition's Redis stream
+and will be scored even if every worker dies and restarts.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .scoring.interactions import Interaction
+from .services import Services
+from .store import dumps
+
+log = logging.getLogger(__name__)
+
+DRAIN_JOB = "workers.jobs.drain_partition"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates}
+
+
+def ingest(services: Services, interactions: Sequence[Interaction]) -> IngestResult:
+    """Store already-validated interactions (all or, on a store error, an exception)."""
+    if not interactions:
+        return IngestResult(0, 0)
+    store = services.store
+    contact_ids = store.resolve_contacts(interactions)
+    by_partition: dict[int, list[tuple[str, str]]] = {}
+    for interaction, contact_id in zip(interactions, contact_ids):
+        payload = dumps({"c": contact_id, "r": interaction.to_record()})
+        by_partition.setdefault(store.partition_of(contact_id), []).append((interaction.key, payload))
+    accepted = 0
+    for partition, items in by_partition.items():
+        new = sum(store.append(partition, items))
+        accepted += new
+        if new:
+            wake_partition(services, partition)
+    return IngestResult(accepted, len(interactions) - accepted)
+
+
+def wake_partition(services: Services, partition: int, force: bool = False) -> None:
+    """Make sure a drain job for the partition is queued (at most one at a time)."""
+    if services.store.mark_wake(partition) or force:
+        services.queue.enqueue(DRAIN_JOB, partition, job_timeout=600, result_ttl=0, failure_ttl=86400)

@@ -1,0 +1,109 @@
+"""Every Redis key name Scorekeeper uses, in one place.
+
+Keys of one contact share the hash tag ``{c:ID}`` and keys of one ingest partition share
+``{p:N}``, so each multi-key atomic operation stays in one Redis Cluster slot. Global
+indexes (profiles, score indexes, tags, smart lists) are only ever updated idempotently.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "sk"
+
+    # --- ingest partitions -------------------------------------------------------------
+    def stream(self, partition: int) -> str:
+        """Durable queue of accepted interactions of one partition (a Redis stream)."""
+        return f"{self.prefix}:{{p:{partition}}}:stream"
+
+    def seen(self, partition: int) -> str:
+        """Idempotency keys (``source:id``) already accepted into the partition (a set)."""
+        return f"{self.prefix}:{{p:{partition}}}:seen"
+
+    def lease(self, partition: int) -> str:
+        """Which worker drains the partition right now (string with expiry)."""
+        return f"{self.prefix}:{{p:{partition}}}:lease"
+
+    def wake(self, partition: int) -> str:
+        """Set while a drain job for the partition is queued (string with expiry)."""
+        return f"{self.prefix}:{{p:{partition}}}:wake"
+
+    # --- contacts ----------------------------------------------------------------------
+    def contact(self, contact_id: str) -> str:
+        """The contact's document: email, external_id, dnd, created_at (hash)."""
+        return f"{self.prefix}:{{c:{contact_id}}}"
+
+    def tags(self, contact_id: str) -> str:
+        return f"{self.prefix}:{{c:{contact_id}}}:tags"
+
+    def timeline(self, contact_id: str) -> str:
+        """The contact's interactions and manual changes: ``source:id`` -> record JSON (hash)."""
+        return f"{self.prefix}:{{c:{contact_id}}}:timeline"
+
+    def states(self, contact_id: str) -> str:
+        """Fold state per ``PROFILE@VERSION`` plus ``_rev``, the optimistic-lock counter (hash)."""
+        return f"{self.prefix}:{{c:{contact_id}}}:states"
+
+    def ledger(self, contact_id: str, profile_id: str, version: int) -> str:
+        """Explained score changes, newest first (list)."""
+        return f"{self.prefix}:{{c:{contact_id}}}:ledger:{profile_id}@{version}"
+
+    def outbox(self, contact_id: str) -> str:
+        """Score changes and interactions waiting for the workflow matcher (list)."""
+        return f"{self.prefix}:{{c:{contact_id}}}:outbox"
+
+    def identity(self, kind: str, value: str) -> str:
+        """``email`` or ``ext`` identity -> contact id (string)."""
+        return f"{self.prefix}:id:{kind}:{value}"
+
+    def contacts(self) -> str:
+        """Every contact id, by creation time (sorted set)."""
+        return f"{self.prefix}:contacts"
+
+    def alias(self, kind: str, value: str) -> str:
+        """A provider's own customer id (``stripe``: ``cus_...``) -> contact email (string)."""
+        return f"{self.prefix}:alias:{kind}:{value}"
+
+    def tag_members(self, tag: str) -> str:
+        return f"{self.prefix}:tag:{tag}"
+
+    # --- profiles and scores -----------------------------------------------------------
+    def profiles(self) -> str:
+        """Profile id -> profile document JSON: draft, live and building versions (hash)."""
+        return f"{self.prefix}:profiles"
+
+    def profile_version(self, profile_id: str, version: int) -> str:
+        """The rules of one published version (string JSON)."""
+        return f"{self.prefix}:profile:{profile_id}@{version}"
+
+    def score_index(self, profile_id: str, version: int) -> str:
+        """Contact id by score for one profile version (sorted set)."""
+        return f"{self.prefix}:scores:{profile_id}@{version}"
+
+    def expiries(self) -> str:
+        """``contact_id`` by the time of its next due expiry, in ms (sorted set)."""
+        return f"{self.prefix}:expiries"
+
+    def profile_seq(self) -> str:
+        return f"{self.prefix}:profile-seq"
+
+    # --- jobs and smart lists ----------------------------------------------------------
+    def job(self, job_id: str) -> str:
+        """Status and progress of a long job such as a publish (hash)."""
+        return f"{self.prefix}:job:{job_id}"
+
+    def smart_lists(self) -> str:
+        """Smart list id -> saved filter JSON (hash)."""
+        return f"{self.prefix}:smart-lists"
+
+    def ticker(self) -> str:
+        """Held by the worker that runs the periodic tick (string with expiry)."""
+        return f"{self.prefix}:ticker"
+
+    def stats(self) -> str:
+        """Counters for health and metrics (hash)."""
+        return f"{self.prefix}:stats"
+
+    # --- workflows (owned by app/automation) ---------------------------------------------

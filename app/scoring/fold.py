@@ -1,0 +1,189 @@
+"""The fold: a contact's timeline, in order, to a score and a ledger that explains it.
+
+The timeline holds interactions and manual changes, ordered by ``(at, key)``. Each entry
+adds the points of the matching rules, never letting the score drop below 0. Limits are
+checked in the same order. A rule with ``expires_after`` reverses, at ``at + duration``,
+the change its interaction actually made (through the same floor); such expiries sit in
+the timeline before any entry at the same millisecond, and only those due by ``now``
+count.
+
+``advance`` applies entries that come after everything already applied; ``fold`` is
+``advance`` from the empty state. Incremental live scoring, replay and recompute all go
+through ``advance``, so they agree by construction. An entry that sorts before the last
+applied one (a late arrival) needs a ``fold`` of the whole timeline: ``is_late`` says when.
+"""
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .interactions import MANUAL_TYPE
+from .profiles import Profile, Rule
+
+# Within one millisecond, expiries come before interactions and manual changes.
+_EXPIRY, _ENTRY = 0, 1
+
+
+def entry_key(record: Mapping[str, Any]) -> tuple[int, int, str]:
+    """The sort key of a timeline record (interaction or manual change)."""
+    return (record["at"], _ENTRY, f'{record["src"]}:{record["id"]}')
+
+
+@dataclass
+class FoldState:
+    """Everything needed to continue the fold: JSON-friendly, stored per contact and profile."""
+
+    score: int = 0
+    last: tuple[int, int, str] | None = None
+    hits: dict[str, list[int]] = field(default_factory=dict)
+    once: dict[str, list[str]] = field(default_factory=dict)
+    # [expire_at, interaction key, rule id, change to reverse, interaction id, type], sorted
+    pending: list[list[Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"s": self.score, "l": list(self.last) if self.last else None, "h": self.hits,
+                "o": self.once, "p": self.pending}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FoldState:
+        last = data.get("l")
+        return cls(score=data["s"], last=tuple(last) if last else None, hits=dict(data.get("h") or {}),
+                   once=dict(data.get("o") or {}), pending=[list(p) for p in data.get("p") or []])
+
+    def next_expiry(self) -> int | None:
+        return self.pending[0][0] if self.pending else None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One explained change: what was asked (points), what applied (change), and why."""
+
+    at: int
+    interaction_id: str
+    source: str
+    type: str
+    rule_id: str | None
+    points: int
+    change: int
+    score: int
+    reason: str
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at, "interaction_id": self.interaction_id, "source": self.source,
+                "type": self.type, "rule_id": self.rule_id, "points": self.points,
+                "change": self.change, "score": self.score, "reason": self.reason, "note": self.note}
+
+
+def is_late(state: FoldState, records: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether any record sorts at or before what the state has already applied."""
+    if state.last is None:
+        return False
+    return any(entry_key(record) <= state.last for record in records)
+
+
+def _floor_add(score: int, points: int) -> int:
+    """The change that adding ``points`` really makes when the score may not go below 0."""
+    return max(score + points, 0) - score
+
+
+def _expire_due(state: FoldState, until: tuple[int, int, str], ledger: list[LedgerEntry]) -> None:
+    """Apply every pending expiry that sorts before ``until``."""
+    while state.pending and (state.pending[0][0], _EXPIRY, state.pending[0][1]) < until:
+        expire_at, key, rule_id, change, interaction_id, type_ = state.pending.pop(0)
+        applied = _floor_add(state.score, -change)
+        state.score += applied
+        state.last = (expire_at, _EXPIRY, key)
+        ledger.append(LedgerEntry(expire_at, interaction_id, key.split(":", 1)[0], type_, rule_id,
+                                  -change, applied, state.score, "expired"))
+
+
+def _limit_reason(rule: Rule, state: FoldState, at: int, properties: Mapping[str, Any]) -> str | None:
+    """Why this match may not score (None when it may)."""
+    if rule.limit_count is not None:
+        times = state.hits.get(rule.id, [])
+        if rule.limit_window_ms is not None:
+            times = [t for t in times if t > at - rule.limit_window_ms]
+            state.hits[rule.id] = times
+        if len(times) >= rule.limit_count:
+            window = f" per {rule.limit_window}" if rule.limit_window else ""
+            return f"limit: {rule.limit_count}{window} reached"
+    if rule.once_per:
+        value = properties.get(rule.once_per)
+        if value is not None and str(value) in state.once.get(rule.id, ()):
+            return f"limit: once per {rule.once_per} ({value})"
+    return None
+
+
+def _record_hit(rule: Rule, state: FoldState, at: int, properties: Mapping[str, Any]) -> None:
+    if rule.limit_count is not None:
+        state.hits.setdefault(rule.id, []).append(at)
+    if rule.once_per and properties.get(rule.once_per) is not None:
+        state.once.setdefault(rule.id, []).append(str(properties[rule.once_per]))
+
+
+def _apply_manual(state: FoldState, profile: Profile, record: Mapping[str, Any], ledger: list[LedgerEntry]) -> None:
+    props = record["p"]
+    if props.get("profile") != profile.id:
+        return
+    if "set" in props:
+        asked = int(props["set"])
+        change = max(asked, 0) - state.score
+        note = f"set to {asked}"
+    else:
+        asked = int(props["add"])
+        change = _floor_add(state.score, asked)
+        note = f"add {asked}"
+    state.score += change
+    reason = props.get("reason") or ""
+    ledger.append(LedgerEntry(record["at"], record["id"], record["src"], record["t"], None, asked, change,
+                              state.score, "manual", f"{note}: {reason}" if reason else note))
+
+
+def _apply_interaction(state: FoldState, profile: Profile, record: Mapping[str, Any],
+                       ledger: list[LedgerEntry]) -> None:
+    at, type_, props = record["at"], record["t"], record["p"]
+    key = f'{record["src"]}:{record["id"]}'
+    for rule in profile.rules:
+        if not rule.matches(type_, props):
+            continue
+        limited = _limit_reason(rule, state, at, props)
+        if limited:
+            ledger.append(LedgerEntry(at, record["id"], record["src"], type_, rule.id, rule.points, 0,
+                                      state.score, "limit", limited))
+            continue
+        _record_hit(rule, state, at, props)
+        change = _floor_add(state.score, rule.points)
+        state.score += change
+        reason = "matched" if change == rule.points else "floor"
+        ledger.append(LedgerEntry(at, record["id"], record["src"], type_, rule.id, rule.points, change,
+                                  state.score, reason))
+        if rule.expires_after_ms and change:
+            bisect.insort(state.pending, [at + rule.expires_after_ms, key, rule.id, change, record["id"], type_])
+
+
+def advance(state: FoldState, profile: Profile, records: Iterable[Mapping[str, Any]], now: int) -> list[LedgerEntry]:
+    """Apply ``records`` (all after ``state.last``) and the expiries due by ``now``, in order.
+
+    Mutates ``state``; returns the ledger entries produced, oldest first.
+    """
+    ledger: list[LedgerEntry] = []
+    for record in sorted(records, key=entry_key):
+        key = entry_key(record)
+        _expire_due(state, key, ledger)
+        if record["t"] == MANUAL_TYPE:
+            _apply_manual(state, profile, record, ledger)
+        else:
+            _apply_interaction(state, profile, record, ledger)
+        state.last = key
+    _expire_due(state, (now, _ENTRY, ""), ledger)
+    return ledger
+
+
+def fold(profile: Profile, records: Iterable[Mapping[str, Any]], now: int) -> tuple[FoldState, list[LedgerEntry]]:
+    """The whole timeline from the empty state: the reference every other path must equal."""
+    state = FoldState()
+    ledger = advance(state, profile, records, now)
+    return state, ledger

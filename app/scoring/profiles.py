@@ -1,0 +1,107 @@
+"""Score profiles: rules and bands, as plain objects built by the API's schemas."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .conditions import where_matches
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Points for each interaction of type ``on`` whose properties satisfy ``where``.
+
+    ``limit_count`` scoring matches per ``limit_window_ms`` (rolling; None = ever),
+    ``once_per`` a property whose each distinct value scores once, ``expires_after_ms``
+    after which the change the interaction made is reversed.
+    """
+
+    id: str
+    on: str
+    points: int
+    where: dict[str, Any] = field(default_factory=dict)
+    limit_count: int | None = None
+    limit_window_ms: int | None = None
+    once_per: str | None = None
+    expires_after_ms: int | None = None
+    # Original texts, kept so the profile reads back as it was written.
+    limit_window: str | None = None
+    expires_after: str | None = None
+
+    def matches(self, type_: str, properties: Mapping[str, Any]) -> bool:
+        return type_ == self.on and where_matches(self.where, properties)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "on": self.on, "points": self.points, "where": self.where}
+        limit: dict[str, Any] = {}
+        if self.limit_count is not None:
+            limit["count"] = self.limit_count
+            if self.limit_window:
+                limit["window"] = self.limit_window
+        if self.once_per:
+            limit["once_per"] = self.once_per
+        if limit:
+            out["limit"] = limit
+        if self.expires_after:
+            out["expires_after"] = self.expires_after
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    name: str
+    min: int
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """One version of a score profile: what the fold needs, plus names for people."""
+
+    id: str
+    name: str
+    rules: tuple[Rule, ...] = ()
+    bands: tuple[Band, ...] = ()
+    description: str = ""
+
+    def band_for(self, score: int | None) -> str | None:
+        """The band with the highest ``min`` not above the score (None when empty or below all)."""
+        if score is None:
+            return None
+        best: Band | None = None
+        for band in self.bands:
+            if score >= band.min and (best is None or band.min >= best.min):
+                best = band
+        return best.name if best else None
+
+    def rules_for(self, type_: str) -> list[Rule]:
+        return [rule for rule in self.rules if rule.on == type_]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "rules": [rule.to_dict() for rule in self.rules],
+            "bands": [asdict(band) for band in self.bands],
+        }
+
+
+def profile_from_dict(data: Mapping[str, Any]) -> Profile:
+    """Build a Profile from its stored (already validated) form."""
+    from .durations import parse_duration_ms
+
+    rules = []
+    for raw in data.get("rules", []):
+        limit = raw.get("limit") or {}
+        window = limit.get("window")
+        expires = raw.get("expires_after")
+        rules.append(Rule(
+            id=raw["id"], on=raw["on"], points=int(raw["points"]), where=dict(raw.get("where") or {}),
+            limit_count=limit.get("count"), limit_window_ms=parse_duration_ms(window) if window else None,
+            once_per=limit.get("once_per"), expires_after_ms=parse_duration_ms(expires) if expires else None,
+            limit_window=window, expires_after=expires,
+        ))
+    bands = tuple(Band(b["name"], int(b["min"])) for b in data.get("bands", []))
+    return Profile(id=data["id"], name=data.get("name") or data["id"], rules=tuple(rules), bands=bands,
+                   description=data.get("description") or "")

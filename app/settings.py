@@ -1,0 +1,64 @@
+"""Settings: named defaults with their units, read once from the environment.
+
+Every setting is listed in the README's table. The environment uses the ``SCOREKEEPER_``
+prefix (``SCOREKEEPER_API_KEYS``), plus the conventional ``REDIS_URL``.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+#: name -> (default, description). Units are in the names or descriptions.
+DEFAULTS: dict[str, tuple[Any, str]] = {
+    "REDIS_URL": ("redis://localhost:6379/0", "Redis for queues and, unless STORE_URL is set, the score store"),
+    "STORE_URL": ("", "Redis URL of the score store (may differ from REDIS_URL); empty: use REDIS_URL"),
+    "API_KEYS": ("", "comma-separated API keys accepted as `Authorization: Bearer KEY` on /v1"),
+    "KEY_PREFIX": ("sk", "prefix of every Redis key Scorekeeper writes"),
+    "PARTITIONS": (8, "number of ingest partitions (streams); a contact always maps to one"),
+    "BATCH_SIZE": (1000, "interactions a worker takes from a partition per batch"),
+    "MAX_BATCH_INTERACTIONS": (1000, "interactions accepted in one API request"),
+    "MAX_BODY_BYTES": (1048576, "largest request body accepted, in bytes"),
+    "LEASE_MS": (30000, "partition lease of a worker, in milliseconds (renewed every batch)"),
+    "TICK_SECONDS": (1.0, "worker ticker period: expiries and stalled partitions are checked this often, in seconds"),
+    "QUEUE": ("scorekeeper", "RQ queue name"),
+    "WORKER_CLASS": ("simple", "`simple` (jobs in the worker process) or `fork` (a child per job)"),
+    "LOG_LEVEL": ("INFO", "log level"),
+    "LEDGER_MAX": (1000, "ledger entries kept per contact and profile (newest first)"),
+}
+
+
+def _coerce(value: str, default: Any) -> Any:
+    """Environment values are strings; give them the type of their default."""
+    if isinstance(default, bool):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Defaults, then the environment. Called once by the app factory."""
+    env = os.environ if environ is None else environ
+    settings = {name: default for name, (default, _doc) in DEFAULTS.items()}
+    for name, (default, _doc) in DEFAULTS.items():
+        raw = env.get(f"SCOREKEEPER_{name}")
+        if name == "REDIS_URL":
+            raw = env.get("REDIS_URL", raw)
+        if raw is not None and raw != "":
+            settings[name] = _coerce(raw, default)
+    # Settings owned by other modules (provider secrets, workflow options) are read by prefix.
+    for key, value in env.items():
+        if key.startswith("SCOREKEEPER_"):
+            settings.setdefault(key[len("SCOREKEEPER_"):], value)
+    return settings
+
+
+def api_keys(settings: Mapping[str, Any]) -> list[str]:
+    """The accepted API keys, as a list, from the comma-separated setting."""
+    raw = settings.get("API_KEYS") or ""
+    if isinstance(raw, (list, tuple)):
+        return [str(k) for k in raw if k]
+    return [k.strip() for k in str(raw).split(",") if k.strip()]

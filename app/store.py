@@ -1,0 +1,298 @@
+"""The score store: every Redis read and write of contacts, timelines, profiles and indexes.
+
+Key names come from ``keys.Keys``; Lua scripts live in ``app/lua``, each saying what it
+makes atomic. Callers get plain Python data back.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from typing import Any
+
+import orjson
+
+from .keys import Keys
+from .scoring.interactions import Interaction
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def loads(text: str | bytes) -> Any:
+    return orjson.loads(text)
+
+
+def _script(name: str) -> str:
+    return resources.files("app").joinpath("lua", name).read_text()
+
+
+def contact_id_for(kind: str, value: str) -> str:
+    """A deterministic id, so two requests creating the same contact at once agree on it."""
+    return "c" + hashlib.sha1(f"{kind}:{value}".encode()).hexdigest()[:20]
+
+
+class Store:
+    def __init__(self, redis: Any, keys: Keys, settings: dict[str, Any]):
+        self.redis = redis
+        self.keys = keys
+        self.partitions = int(settings["PARTITIONS"])
+        self.ledger_max = int(settings["LEDGER_MAX"])
+        self._ingest = redis.register_script(_script("ingest.lua"))
+        self._apply = redis.register_script(_script("apply.lua"))
+
+    # --- contacts -------------------------------------------------------------------------
+    def partition_of(self, contact_id: str) -> int:
+        return zlib.crc32(contact_id.encode()) % self.partitions
+
+    def resolve_contacts(self, interactions: Sequence[Interaction]) -> list[str]:
+        """The contact id of each interaction, creating contacts (and linking identities) as needed.
+
+        Email wins when an email and an external id point at different contacts.
+        """
+        idents = sorted({(k, v) for i in interactions for k, v in (("email", i.email), ("ext", i.external_id)) if v})
+        known = dict(zip(idents, self.redis.mget([self.keys.identity(k, v) for k, v in idents]))) if idents else {}
+        now = time.time()
+        wanted: dict[tuple[str, str], str] = {}
+        result = []
+        for interaction in interactions:
+            email_key = ("email", interaction.email) if interaction.email else None
+            ext_key = ("ext", interaction.external_id) if interaction.external_id else None
+            contact_id = (
+                (email_key and (known.get(email_key) or wanted.get(email_key)))
+                or (ext_key and (known.get(ext_key) or wanted.get(ext_key)))
+                or contact_id_for(*(email_key or ext_key))
+            )
+            for ident in (email_key, ext_key):
+                if ident and not known.get(ident) and ident not in wanted:
+                    wanted[ident] = contact_id
+            result.append(contact_id)
+        if wanted:
+            pipe = self.redis.pipeline(transaction=False)
+            for (kind, value), contact_id in wanted.items():
+                pipe.set(self.keys.identity(kind, value), contact_id, nx=True)
+            outcomes = pipe.execute()
+            lost = [ident for ident, ok in zip(wanted, outcomes) if not ok]
+            if lost:  # another request linked the identity first: use its contact
+                winners = dict(zip(lost, self.redis.mget([self.keys.identity(k, v) for k, v in lost])))
+                result = [self._winner(i, c, winners) for i, c in zip(interactions, result)]
+                wanted = {ident: winners.get(ident, cid) for ident, cid in wanted.items()}
+            pipe = self.redis.pipeline(transaction=False)
+            for (kind, value), contact_id in wanted.items():
+                field = "email" if kind == "email" else "external_id"
+                pipe.hsetnx(self.keys.contact(contact_id), field, value)
+                pipe.hsetnx(self.keys.contact(contact_id), "created_at", int(now * 1000))
+                pipe.zadd(self.keys.contacts(), {contact_id: now}, nx=True)
+            pipe.execute()
+        return result
+
+    @staticmethod
+    def _winner(interaction: Interaction, contact_id: str, winners: dict) -> str:
+        if interaction.email and ("email", interaction.email) in winners:
+            return winners[("email", interaction.email)]
+        if interaction.external_id and ("ext", interaction.external_id) in winners:
+            return winners[("ext", interaction.external_id)]
+        return contact_id
+
+    def find_contact(self, email: str | None = None, external_id: str | None = None) -> str | None:
+        if email:
+            return self.redis.get(self.keys.identity("email", email))
+        if external_id:
+            return self.redis.get(self.keys.identity("ext", external_id))
+        return None
+
+    def contact_exists(self, contact_id: str) -> bool:
+        return bool(self.redis.exists(self.keys.contact(contact_id)))
+
+    def get_contact(self, contact_id: str) -> dict[str, Any] | None:
+        """The contact document with tags and DND, or None."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.keys.contact(contact_id))
+        pipe.smembers(self.keys.tags(contact_id))
+        pipe.hgetall(self.keys.states(contact_id))
+        doc, tags, states = pipe.execute()
+        if not doc:
+            return None
+        dnd = {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
+        return {"id": contact_id, "email": doc.get("email"), "external_id": doc.get("external_id"),
+                "tags": sorted(tags), "dnd": dnd, "created_at": int(doc.get("created_at", 0)),
+                "states": {f: loads(v) for f, v in states.items() if f != "_rev"}}
+
+    def contact_count(self) -> int:
+        return self.redis.zcard(self.keys.contacts())
+
+    def contact_ids(self, start: int, count: int) -> list[str]:
+        """A page of contact ids by creation time, for jobs that visit every contact."""
+        return self.redis.zrange(self.keys.contacts(), start, start + count - 1)
+
+    def change_tags(self, contact_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> list[str]:
+        add, remove = list(add), list(remove)
+        pipe = self.redis.pipeline(transaction=False)
+        if add:
+            pipe.sadd(self.keys.tags(contact_id), *add)
+        if remove:
+            pipe.srem(self.keys.tags(contact_id), *remove)
+        for tag in add:
+            pipe.sadd(self.keys.tag_members(tag), contact_id)
+        for tag in remove:
+            pipe.srem(self.keys.tag_members(tag), contact_id)
+        pipe.smembers(self.keys.tags(contact_id))
+        return sorted(pipe.execute()[-1])
+
+    def has_tags(self, contact_ids: Sequence[str], tag: str) -> list[bool]:
+        if not contact_ids:
+            return []
+        return [bool(x) for x in self.redis.smismember(self.keys.tag_members(tag), list(contact_ids))]
+
+    def remember_alias(self, kind: str, value: str, email: str) -> None:
+        self.redis.set(self.keys.alias(kind, value), email)
+
+    def alias(self, kind: str, value: str) -> str | None:
+        return self.redis.get(self.keys.alias(kind, value))
+
+    # --- ingest partitions ----------------------------------------------------------------
+    def append(self, partition: int, items: Sequence[tuple[str, str]]) -> list[bool]:
+        """Queue ``(idempotency key, payload)`` pairs; True for each that was new."""
+        args: list[str] = []
+        for key, payload in items:
+            args += (key, payload)
+        return [bool(x) for x in self._ingest(keys=[self.keys.stream(partition), self.keys.seen(partition)],
+                                              args=args)]
+
+    def push_tick(self, partition: int, contact_id: str) -> None:
+        """Ask the partition's worker to bring a contact up to date (due expiries)."""
+        self.redis.xadd(self.keys.stream(partition), {"k": "", "d": dumps({"tick": contact_id})})
+
+    def read_partition(self, partition: int, count: int) -> list[tuple[str, dict[str, Any]]]:
+        entries = self.redis.xrange(self.keys.stream(partition), "-", "+", count=count)
+        return [(entry_id, loads(fields["d"])) for entry_id, fields in entries]
+
+    def remove_entries(self, partition: int, entry_ids: Sequence[str]) -> None:
+        if entry_ids:
+            self.redis.xdel(self.keys.stream(partition), *entry_ids)
+
+    def partition_depths(self) -> list[int]:
+        pipe = self.redis.pipeline(transaction=False)
+        for n in range(self.partitions):
+            pipe.xlen(self.keys.stream(n))
+        return pipe.execute()
+
+    def oldest_pending_ms(self) -> int | None:
+        """Age source for the scoring lag: the stream id time of the oldest unscored entry."""
+        pipe = self.redis.pipeline(transaction=False)
+        for n in range(self.partitions):
+            pipe.xrange(self.keys.stream(n), "-", "+", count=1)
+        oldest = [int(e[0][0].split("-")[0]) for e in pipe.execute() if e]
+        return min(oldest) if oldest else None
+
+    def acquire_lease(self, partition: int, token: str, ttl_ms: int) -> bool:
+        return bool(self.redis.set(self.keys.lease(partition), token, nx=True, px=ttl_ms))
+
+    def renew_lease(self, partition: int, token: str, ttl_ms: int) -> bool:
+        key = self.keys.lease(partition)
+        if self.redis.get(key) != token:
+            return False
+        return bool(self.redis.pexpire(key, ttl_ms))
+
+    def release_lease(self, partition: int, token: str) -> None:
+        key = self.keys.lease(partition)
+        if self.redis.get(key) == token:
+            self.redis.delete(key)
+
+    def lease_held(self, partition: int) -> bool:
+        return bool(self.redis.exists(self.keys.lease(partition)))
+
+    def mark_wake(self, partition: int, ttl_s: int = 60) -> bool:
+        """True when no drain job was marked as queued for the partition (caller enqueues one)."""
+        return bool(self.redis.set(self.keys.wake(partition), "1", nx=True, ex=ttl_s))
+
+    def clear_wake(self, partition: int) -> None:
+        self.redis.delete(self.keys.wake(partition))
+
+    # --- scoring reads and writes ---------------------------------------------------------
+    def read_for_scoring(self, batch: dict[str, list[str]]) -> dict[str, tuple[dict, list]]:
+        """For each contact: its fold states (with ``_rev``) and which of ``keys`` its timeline has."""
+        pipe = self.redis.pipeline(transaction=False)
+        for contact_id, keys in batch.items():
+            pipe.hgetall(self.keys.states(contact_id))
+            if keys:
+                pipe.hmget(self.keys.timeline(contact_id), keys)
+            else:
+                pipe.exists(self.keys.timeline(contact_id))
+        replies = pipe.execute()
+        out = {}
+        for i, contact_id in enumerate(batch):
+            out[contact_id] = (replies[2 * i], replies[2 * i + 1])
+        return out
+
+    def read_timelines(self, contact_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        pipe = self.redis.pipeline(transaction=False)
+        for contact_id in contact_ids:
+            pipe.hvals(self.keys.timeline(contact_id))
+        return {cid: [loads(v) for v in vals] for cid, vals in zip(contact_ids, pipe.execute())}
+
+    def read_states(self, contact_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        pipe = self.redis.pipeline(transaction=False)
+        for contact_id in contact_ids:
+            pipe.hgetall(self.keys.states(contact_id))
+        return dict(zip(contact_ids, pipe.execute()))
+
+    def apply_many(self, writes: Sequence[dict[str, Any]]) -> list[int]:
+        """Run apply.lua for each contact write in one round trip; 0 marks a lost race."""
+        pipe = self.redis.pipeline(transaction=False)
+        for w in writes:
+            cid = w["contact_id"]
+            ledger_keys = [self.keys.ledger(cid, p, v) for p, v in w["ledger_keys"]]
+            payload = {"timeline": w["timeline"] or {}, "states": w["states"] or {}, "drop": w["drop"],
+                       "ledgers": w["ledgers"], "outbox": w["outbox"], "doc": w["doc"] or {},
+                       "ledger_max": self.ledger_max}
+            body = dumps(payload)
+            self._apply(keys=[self.keys.timeline(cid), self.keys.states(cid), self.keys.outbox(cid),
+                              self.keys.contact(cid), *ledger_keys],
+                        args=[w["rev"], body], client=pipe)
+        return [int(x) for x in pipe.execute()]
+
+    def update_indexes(self, scores: dict[tuple[str, int], dict[str, int | None]],
+                       expiries: dict[str, int | None]) -> None:
+        """Idempotent global index writes after contacts were written: scores and due expiries."""
+        pipe = self.redis.pipeline(transaction=False)
+        for (profile_id, version), members in scores.items():
+            present = {cid: s for cid, s in members.items() if s is not None}
+            absent = [cid for cid, s in members.items() if s is None]
+            if present:
+                pipe.zadd(self.keys.score_index(profile_id, version), present)
+            if absent:
+                pipe.zrem(self.keys.score_index(profile_id, version), *absent)
+        due = {cid: at for cid, at in expiries.items() if at is not None}
+        gone = [cid for cid, at in expiries.items() if at is None]
+        if due:
+            pipe.zadd(self.keys.expiries(), due)
+        if gone:
+            pipe.zrem(self.keys.expiries(), *gone)
+        pipe.execute()
+
+    def due_expiries(self, now_ms: int, count: int = 1000) -> list[str]:
+        return self.redis.zrangebyscore(self.keys.expiries(), "-inf", now_ms, start=0, num=count)
+
+    def forget_expiry(self, contact_id: str, at_ms: int) -> None:
+        self.redis.zrem(self.keys.expiries(), contact_id)
+
+    def ledger(self, contact_id: str, profile_id: str, version: int, start: int, count: int) -> list[dict]:
+        raw = self.redis.lrange(self.keys.ledger(contact_id, profile_id, version), start, start + count - 1)
+        return [loads(x) for x in raw]
+
+    def drain_outbox(self, contact_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Read the pending outbox events of these contacts (removed by ``ack_outbox``)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in contact_ids:
+            pipe.lrange(self.keys.outbox(cid), 0, -1)
+        return {cid: [loads(e) for e in events] for cid, events in zip(contact_ids, pipe.execute()) if events}
+
+    def ack_outbox(self, counts: dict[str, int]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for cid, n in counts.items():
+            pipe.ltrim(self.keys.outbox(cid), n, -1)
+        pipe.execute()
