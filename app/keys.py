@@ -107,3 +107,46 @@ class Keys:
         return f"{self.prefix}:stats"
 
     # --- workflows (owned by app/automation) ---------------------------------------------
+    def workflows(self) -> str:
+        """Workflow id -> stored workflow document JSON: config, source, updated_at (hash)."""
+        return f"{self.prefix}:workflows"
+
+    def workflows_rev(self) -> str:
+        """Bumped on every workflow change, so each process recompiles its trigger index (counter)."""
+        return f"{self.prefix}:workflows-rev"
+
+    def workflow_entered(self, contact_id: str) -> str:
+        """Workflow ids the contact has run, for ``reentry: false`` (set)."""
+        return f"{self.prefix}:{{c:{contact_id}}}:wf-entered"
+
+    def run_claim(self, contact_id: str, run_id: str) -> str:
+        """Present once a firing claimed its run id: duplicates of the change start nothing (string)."""
+        return f"{self.prefix}:{{c:{contact_id}}}:wf-run:{run_id}"
+
+    def run(self, run_id: str) -> str:
+        """One workflow run: trigger snapshot, steps and their status (string JSON)."""
+        return f"{self.prefix}:run:{run_id}"
+
+    def workflow_runs(self, workflow_id: str) -> str:
+        """Run ids of a workflow by creation time in ms (sorted set)."""
+        return f"{self.prefix}:workflow-runs:{workflow_id}"
+
+    def delivery(self, delivery_id: str) -> str:
+        """One webhook delivery: request, attempts, status (string JSON)."""
+        return f"{self.prefix}:delivery:{delivery_id}"
+
+    def deliveries(self) -> str:
+        """Delivery ids by creation time in ms (sorted set)."""
+        return f"{self.prefix}:deliveries"
+
+    def dead_letters(self) -> str:
+        """Dead-lettered delivery ids by the time they gave up, in ms (sorted set)."""
+        return f"{self.prefix}:dead-letters"
+
+    def disabled_endpoints(self) -> str:
+        """Webhook URL -> why and when it was disabled (a 410), JSON (hash)."""
+        return f"{self.prefix}:disabled-endpoints"
+
+    def notifications(self) -> str:
+        """In-app inbox notifications, newest first (list of JSON)."""
+        return f"{self.prefix}:notifications"
