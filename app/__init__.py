@@ -18,6 +18,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None  # body limits are ours: per route, with a JSON 413
     logs.init_app(app)
     services.init_app(app)
-    errors_http.init_app(app)
     api.init_app(app)
+    errors_http.init_app(app)  # last: replaces flask-smorest's own HTTPException handler
     return app

@@ -209,6 +209,17 @@ class Store:
         """True when no drain job was marked as queued for the partition (caller enqueues one)."""
         return bool(self.redis.set(self.keys.wake(partition), "1", nx=True, ex=ttl_s))
 
+    def wake_age(self, partition: int, ttl_s: int = 60) -> float:
+        """Seconds since the wake mark was set (0 when there is none)."""
+        remaining = self.redis.ttl(self.keys.wake(partition))
+        return 0.0 if remaining is None or remaining < 0 else float(ttl_s - remaining)
+
+    def record_batch(self, size: int, seconds: float) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hincrby(self.keys.stats(), "batches", 1)
+        pipe.hincrby(self.keys.stats(), "scored_entries", size)
+        pipe.execute()
+
     def clear_wake(self, partition: int) -> None:
         self.redis.delete(self.keys.wake(partition))
 

@@ -1,0 +1,56 @@
+"""The HTTP API: /v1 (API key required), /healthz, /openapi.json and /docs."""
+from __future__ import annotations
+
+from flask import Flask, current_app, request
+from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
+from webargs.flaskparser import FlaskParser
+
+
+class Parser(FlaskParser):
+    """Validation errors are 400s, like every other bad request here."""
+
+    DEFAULT_VALIDATION_STATUS = 400
+
+
+class Blueprint(SmorestBlueprint):
+    ARGUMENTS_PARSER = Parser()
+
+
+def limit_body_size() -> None:
+    """Bodies over the limit are refused with 413 before anything reads them.
+
+    A view with a different limit (SendGrid's batches) sets ``request.max_content_length``
+    itself before reading the body.
+    """
+    request.max_content_length = int(current_app.config["MAX_BODY_BYTES"])
+
+
+def init_app(app: Flask) -> None:
+    from .. import automation, hooks
+    from . import contacts, health, interactions, profiles, smart_lists
+
+    app.config.setdefault("API_TITLE", "Scorekeeper")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/")
+    app.config["API_SPEC_OPTIONS"] = {
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+    }
+    api = Api(app)
+    for module in (interactions, contacts, profiles, smart_lists):
+        api.register_blueprint(module.bp)
+    app.register_blueprint(health.bp)
+    if hasattr(hooks, "bp"):
+        app.register_blueprint(hooks.bp)
+    automation_api = getattr(automation, "api", None)
+    if automation_api is not None and hasattr(automation_api, "bp"):
+        api.register_blueprint(automation_api.bp)
+    if hasattr(automation, "init_app"):
+        automation.init_app(app)
+    app.before_request(limit_body_size)
+    app.extensions["smorest_api"] = api

@@ -1,0 +1,122 @@
+"""Contacts: look-up, filters by score and tags, scores by hand, and the explaining ledger."""
+from __future__ import annotations
+
+import uuid
+
+from flask import request
+
+from ..errors import NotFound, ValidationError
+from ..ingest import ingest
+from ..profile_store import ProfileStore
+from ..queries import ContactFilter, ContactQuery
+from ..scores import change_score
+from ..scoring.interactions import Interaction, format_timestamp, now_ms
+from ..services import Services, get_services
+from .common import load_contact, render_contact, v1_blueprint
+from .schemas import ContactPatchSchema, FilterArgsSchema, HistoryArgsSchema, ScoreChangeSchema, ScoreResultSchema
+
+bp = v1_blueprint("contacts", __name__, "Contacts, their scores and why")
+
+
+def parse_cursor(raw: str | None) -> int:
+    if raw in (None, ""):
+        return 0
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValidationError("Invalid cursor.", {"cursor": "use next_cursor from the previous page"}) from exc
+    if value < 0:
+        raise ValidationError("Invalid cursor.", {"cursor": "must not be negative"})
+    return value
+
+
+def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) -> dict:
+    """Filtered contacts, sorted by score (highest first), rendered for the API."""
+    flt.validate()
+    live = ProfileStore(services.redis, services.keys).live()
+    index = None
+    if flt.profile:
+        version = live.get(flt.profile)
+        if version is None and ProfileStore(services.redis, services.keys).get(flt.profile) is None:
+            raise NotFound(f"No profile {flt.profile!r}.")
+        index = services.keys.score_index(flt.profile, version.version) if version else None
+    page = ContactQuery(services.redis, services.keys).run(flt, index, limit, cursor)
+    items = []
+    for cid, _score in page["items"]:
+        contact = services.store.get_contact(cid)
+        if contact is not None:
+            items.append(render_contact(services, contact))
+    return {"items": items, "total": page["total"],
+            "next_cursor": str(page["next_cursor"]) if page["next_cursor"] is not None else None}
+
+
+@bp.route("/contacts", methods=["GET"])
+@bp.arguments(FilterArgsSchema, location="query", as_kwargs=True)
+def list_contacts(limit: int = 50, cursor: str | None = None, email: str | None = None,
+                  external_id: str | None = None, **filters):
+    """Find contacts by email or external id, or filter them by score and tags."""
+    services = get_services()
+    if email is not None or external_id is not None:
+        from ..scoring.interactions import normalize_email
+
+        cid = services.store.find_contact(email=normalize_email(email) if email else None, external_id=external_id)
+        contact = services.store.get_contact(cid) if cid else None
+        items = [render_contact(services, contact)] if contact else []
+        return {"items": items, "total": len(items), "next_cursor": None}
+    return run_filter(services, ContactFilter(**filters), limit, parse_cursor(cursor))
+
+
+@bp.route("/contacts/<contact_id>", methods=["GET"])
+def get_contact(contact_id: str):
+    """A contact with tags, DND and live scores per profile (with band)."""
+    services = get_services()
+    return render_contact(services, load_contact(services, contact_id))
+
+
+@bp.route("/contacts/<contact_id>", methods=["PATCH"])
+@bp.arguments(ContactPatchSchema)
+def patch_contact(patch: dict, contact_id: str):
+    """Add or remove tags; switch DND channels (recorded as a contact.dnd_updated interaction)."""
+    services = get_services()
+    contact = load_contact(services, contact_id)
+    tags = patch.get("tags") or {}
+    if tags.get("add") or tags.get("remove"):
+        services.store.change_tags(contact_id, tags.get("add", []), tags.get("remove", []))
+    if patch.get("dnd"):
+        interaction = Interaction(id=f"dnd-{uuid.uuid4().hex}", source="api", type="contact.dnd_updated",
+                                  occurred_at=now_ms(),
+                                  properties={"channels": patch["dnd"], "all_channels": all(patch["dnd"].values())},
+                                  email=contact["email"], external_id=contact["external_id"])
+        ingest(services, [interaction])
+        # the worker records it too; show the new state at once
+        services.redis.hset(services.keys.contact(contact_id),
+                            mapping={f"dnd:{ch}": "1" if on else "0" for ch, on in patch["dnd"].items()})
+    return render_contact(services, load_contact(services, contact_id))
+
+
+@bp.route("/contacts/<contact_id>/scores/<profile_id>", methods=["POST"])
+@bp.arguments(ScoreChangeSchema)
+@bp.response(200, ScoreResultSchema)
+def change_contact_score(change: dict, contact_id: str, profile_id: str):
+    """Set or adjust a score by hand, with a reason; returns the new score at once."""
+    services = get_services()
+    op = "set" if "set" in change else "add"
+    score = change_score(services, contact_id, profile_id, op, change[op], change["reason"])
+    live = ProfileStore(services.redis, services.keys).live()[profile_id]
+    return {"contact_id": contact_id, "profile": profile_id, "score": score, "band": live.profile.band_for(score)}
+
+
+@bp.route("/contacts/<contact_id>/scores/<profile_id>/history", methods=["GET"])
+@bp.arguments(HistoryArgsSchema, location="query", as_kwargs=True)
+def score_history(contact_id: str, profile_id: str, limit: int = 100, cursor: int = 0):
+    """The ledger: every change of the live score, newest first, with its reason."""
+    services = get_services()
+    load_contact(services, contact_id)
+    live = ProfileStore(services.redis, services.keys).live().get(profile_id)
+    if live is None:
+        if ProfileStore(services.redis, services.keys).get(profile_id) is None:
+            raise NotFound(f"No profile {profile_id!r}.")
+        return {"items": [], "next_cursor": None}
+    entries = services.store.ledger(contact_id, profile_id, live.version, cursor, limit + 1)
+    items = [{**e, "at": format_timestamp(e["at"])} for e in entries[:limit]]
+    return {"items": items, "next_cursor": cursor + limit if len(entries) > limit else None}

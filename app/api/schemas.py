@@ -1,0 +1,202 @@
+"""Request and response schemas: validation at the edge, and the OpenAPI document."""
+from __future__ import annotations
+
+import re
+
+import marshmallow as ma
+from marshmallow import ValidationError, fields, validate, validates, validates_schema
+
+from ..scoring.conditions import SCORE_OPS, validate_where
+from ..scoring.durations import parse_duration_ms
+from ..scoring.interactions import is_known_type
+
+_ID = validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$", error="letters, digits, '_', '.', '-' (at most 64)")
+
+
+class Strict(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+def _duration(value: str) -> None:
+    try:
+        parse_duration_ms(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+class LimitSchema(Strict):
+    count = fields.Integer(validate=validate.Range(min=1))
+    window = fields.String(validate=_duration)
+    once_per = fields.String(validate=validate.Length(min=1, max=200))
+
+    @validates_schema
+    def check(self, data, **_):
+        if not data:
+            raise ValidationError("give 'count' (with an optional 'window') and/or 'once_per'")
+        if "window" in data and "count" not in data:
+            raise ValidationError({"count": ["required with 'window'"]})
+
+
+class RuleSchema(Strict):
+    id = fields.String(required=True, validate=_ID)
+    on = fields.String(required=True)
+    points = fields.Integer(required=True, validate=validate.Range(min=-1_000_000, max=1_000_000))
+    where = fields.Dict(keys=fields.String(), load_default=dict)
+    limit = fields.Nested(LimitSchema)
+    expires_after = fields.String(validate=_duration)
+
+    @validates("on")
+    def check_on(self, value, **_):
+        if not is_known_type(value):
+            raise ValidationError("unknown interaction type; use one of the catalog or 'custom.<name>'")
+
+    @validates("where")
+    def check_where(self, value, **_):
+        errors = validate_where(value)
+        if errors:
+            raise ValidationError(errors)
+
+
+class BandSchema(Strict):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    min = fields.Integer(required=True, validate=validate.Range(min=0))
+
+
+class ProfileDraftSchema(Strict):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default="", validate=validate.Length(max=2000))
+    rules = fields.List(fields.Nested(RuleSchema), load_default=list, validate=validate.Length(max=500))
+    bands = fields.List(fields.Nested(BandSchema), load_default=list, validate=validate.Length(max=20))
+
+    @validates_schema
+    def unique_ids(self, data, **_):
+        ids = [r["id"] for r in data.get("rules", [])]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValidationError({"rules": [f"rule ids must be unique: {', '.join(dupes)}"]})
+        names = [b["name"] for b in data.get("bands", [])]
+        if len(set(names)) != len(names):
+            raise ValidationError({"bands": ["band names must be unique"]})
+
+
+class PublishSchema(Strict):
+    fire_triggers = fields.Boolean(load_default=False)
+
+
+class ProfileSchema(ma.Schema):
+    id = fields.String()
+    name = fields.String()
+    description = fields.String()
+    status = fields.String(metadata={"description": "draft (never published) or published"})
+    version = fields.Integer(allow_none=True, metadata={"description": "live version"})
+    building_version = fields.Integer(allow_none=True)
+    draft_changed = fields.Boolean()
+    rules = fields.List(fields.Dict())
+    bands = fields.List(fields.Dict())
+    live = fields.Dict(allow_none=True)
+
+
+class JobSchema(ma.Schema):
+    id = fields.String()
+    kind = fields.String()
+    status = fields.String(metadata={"description": "queued, running, finished or failed"})
+    progress = fields.Float()
+    profile = fields.String(allow_none=True)
+    version = fields.Integer(allow_none=True)
+    error = fields.String(allow_none=True)
+    total = fields.Integer()
+    done = fields.Integer()
+
+
+class JobEnvelope(ma.Schema):
+    job = fields.Nested(JobSchema)
+
+
+class ContactRefSchema(Strict):
+    email = fields.String()
+    external_id = fields.String()
+
+
+class InteractionSchema(ma.Schema):
+    """Documents the interaction format; validation is app.scoring.interactions.parse_interaction."""
+
+    id = fields.String(required=True, metadata={"description": "idempotency key"})
+    type = fields.String(required=True)
+    source = fields.String(metadata={"description": "namespace of the id (default 'api')"})
+    contact = fields.Nested(ContactRefSchema, required=True)
+    occurred_at = fields.String(metadata={"description": "RFC 3339; default now"})
+    properties = fields.Dict()
+
+
+class InteractionBatchSchema(ma.Schema):
+    interactions = fields.List(fields.Nested(InteractionSchema))
+
+
+class IngestResultSchema(ma.Schema):
+    accepted = fields.Integer()
+    duplicates = fields.Integer()
+
+
+class ScoreChangeSchema(Strict):
+    set = fields.Integer(validate=validate.Range(min=0, max=10_000_000))
+    add = fields.Integer(validate=validate.Range(min=-10_000_000, max=10_000_000))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+    @validates_schema
+    def one_op(self, data, **_):
+        if ("set" in data) == ("add" in data):
+            raise ValidationError("give exactly one of 'set' or 'add'")
+
+
+class ScoreResultSchema(ma.Schema):
+    contact_id = fields.String()
+    profile = fields.String()
+    score = fields.Integer()
+    band = fields.String(allow_none=True)
+
+
+class TagsPatchSchema(Strict):
+    add = fields.List(fields.String(validate=validate.Length(min=1, max=100)), load_default=list)
+    remove = fields.List(fields.String(validate=validate.Length(min=1, max=100)), load_default=list)
+
+
+class ContactPatchSchema(Strict):
+    tags = fields.Nested(TagsPatchSchema)
+    dnd = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[a-z_]{1,32}$")), values=fields.Boolean())
+
+
+class FilterArgsSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    email = fields.String()
+    external_id = fields.String()
+    profile = fields.String()
+    op = fields.String(validate=validate.OneOf(SCORE_OPS))
+    value = fields.Float()
+    tag = fields.String()
+    without_tag = fields.String()
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String()
+
+
+class SmartListSchema(Strict):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    profile = fields.String()
+    op = fields.String(validate=validate.OneOf(SCORE_OPS))
+    value = fields.Float()
+    tag = fields.String()
+    without_tag = fields.String()
+
+
+class HistoryArgsSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+def is_valid_id(value: str) -> bool:
+    return bool(re.match(r"^[A-Za-z0-9_.-]{1,64}$", value))

@@ -1,0 +1,102 @@
+"""Draining a partition: take accepted interactions in batches, score them, hand events on.
+
+Only the holder of a partition's lease drains it, so one contact's interactions are
+applied by one worker at a time. Entries leave the stream only after their contacts are
+written; a worker that dies mid-batch leaves them for the next, and re-applying them is
+harmless because the timeline already holds them (idempotency by ``source:id``).
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from . import automation
+from .engine import Scorer
+from .ingest import wake_partition
+from .profile_store import ProfileStore
+from .scoring.interactions import now_ms
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+
+def make_scorer(services: Services) -> Scorer:
+    return Scorer(services.store, ProfileStore(services.redis, services.keys),
+                  interest=lambda: automation.interest(services))
+
+
+def dispatch_outbox(services: Services, contact_ids: Iterable[str]) -> int:
+    """Hand the committed outbox events of these contacts to the workflow matcher, then drop them."""
+    outboxes = services.store.drain_outbox(list(contact_ids))
+    if not outboxes:
+        return 0
+    events = [event for events in outboxes.values() for event in events]
+    automation.handle_events(services, events)
+    services.store.ack_outbox({cid: len(events) for cid, events in outboxes.items()})
+    return len(events)
+
+
+def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, dict[str, Any]]]) -> int:
+    """Score one batch of stream entries; returns the number of interactions in it."""
+    batch: dict[str, list[dict[str, Any]]] = {}
+    count = 0
+    for _entry_id, data in entries:
+        if "tick" in data:
+            batch.setdefault(data["tick"], [])
+        else:
+            batch.setdefault(data["c"], []).append(data["r"])
+            count += 1
+    scorer.score(batch, now_ms())
+    interest = automation.interest(services)
+    if interest[0] or interest[1]:
+        dispatch_outbox(services, batch)
+    return count
+
+
+def drain(services: Services, partition: int, max_batches: int = 100) -> int:
+    """Drain up to ``max_batches`` batches of the partition; returns interactions scored."""
+    store = services.store
+    settings = services.settings
+    store.clear_wake(partition)
+    token = uuid.uuid4().hex
+    lease_ms = int(settings["LEASE_MS"])
+    if not store.acquire_lease(partition, token, lease_ms):
+        return 0  # its holder re-checks the stream when it lets go
+    scorer = make_scorer(services)
+    scored = 0
+    try:
+        for _ in range(max_batches):
+            entries = store.read_partition(partition, int(settings["BATCH_SIZE"]))
+            if not entries:
+                break
+            started = time.perf_counter()
+            scored += score_entries(services, scorer, entries)
+            store.remove_entries(partition, [entry_id for entry_id, _ in entries])
+            store.record_batch(len(entries), time.perf_counter() - started)
+            if not store.renew_lease(partition, token, lease_ms):
+                log.warning("lost partition lease", extra={"partition": partition})
+                break
+    finally:
+        store.release_lease(partition, token)
+    if store.partition_depths()[partition]:
+        wake_partition(services, partition)
+    return scored
+
+
+def tick(services: Services, stalled_after_s: float = 10.0) -> dict[str, int]:
+    """Periodic duties: due expiries become ticks in their partitions; stalled partitions are woken."""
+    store = services.store
+    due = store.due_expiries(now_ms())
+    for contact_id in due:
+        store.push_tick(store.partition_of(contact_id), contact_id)
+        store.forget_expiry(contact_id, 0)
+    touched = {store.partition_of(cid) for cid in due}
+    woken = 0
+    for partition, depth in enumerate(store.partition_depths()):
+        if partition in touched or (depth and not store.lease_held(partition)):
+            wake_partition(services, partition, force=store.wake_age(partition) > stalled_after_s)
+            woken += 1
+    return {"expiries": len(due), "woken": woken}

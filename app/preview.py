@@ -1,0 +1,56 @@
+"""Preview: what a draft would score, computed from history without writing anything."""
+from __future__ import annotations
+
+from typing import Any
+
+from .profile_store import ProfileStore
+from .scoring.fold import fold
+from .scoring.interactions import now_ms
+from .scoring.profiles import profile_from_dict
+from .services import Services
+from .store import loads
+
+#: Contacts read per round trip; and how many contacts a preview looks at, at most.
+PREVIEW_PAGE = 500
+PREVIEW_MAX_CONTACTS = 100_000
+HISTOGRAM_BUCKETS = 10
+
+
+def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
+    draft = profile_from_dict({"id": doc["id"], **doc["draft"]})
+    live = ProfileStore(services.redis, services.keys).live().get(doc["id"])
+    now = now_ms()
+    scores: dict[str, int] = {}
+    current: dict[str, int | None] = {}
+    start = 0
+    while start < PREVIEW_MAX_CONTACTS:
+        page = services.store.contact_ids(start, PREVIEW_PAGE)
+        if not page:
+            break
+        timelines = services.store.read_timelines(page)
+        states = services.store.read_states(page) if live else {}
+        for cid in page:
+            state, _ = fold(draft, timelines[cid], now)
+            scores[cid] = state.score
+            raw = states.get(cid, {}).get(live.field) if live else None
+            current[cid] = int(loads(raw)["s"]) if raw else None
+        start += len(page)
+    values = sorted(scores.values())
+    top = max(values) if values else 0
+    width = max(1, -(-(top + 1) // HISTOGRAM_BUCKETS))
+    histogram = [{"min": i * width, "max": (i + 1) * width - 1, "count": 0} for i in range(HISTOGRAM_BUCKETS)]
+    for value in values:
+        histogram[min(value // width, HISTOGRAM_BUCKETS - 1)]["count"] += 1
+    bands = {band.name: 0 for band in draft.bands}
+    for value in values:
+        name = draft.band_for(value)
+        if name:
+            bands[name] += 1
+    movers = sorted(scores, key=lambda c: (-abs(scores[c] - (current[c] or 0)), c))[:20]
+    return {
+        "contacts": len(values),
+        "histogram": histogram,
+        "bands": bands,
+        "movers": [{"contact_id": c, "current": current[c], "draft": scores[c],
+                    "change": scores[c] - (current[c] or 0)} for c in movers if scores[c] != current[c]],
+    }

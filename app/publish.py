@@ -1,0 +1,135 @@
+"""Publishing a profile: recompute every contact for the new version, then switch at once.
+
+While the recompute runs, the new version is "building": live interactions are scored
+into it as well as into the live version, so nothing that arrives meanwhile is missed.
+Readers keep seeing the live version until the switch, which is one write.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from rq import Retry
+
+from . import automation
+from .drain import make_scorer
+from .errors import Conflict, NotFound
+from .profile_store import ActiveVersion, ProfileStore
+from .scoring.interactions import now_ms
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+#: Contacts recomputed per round trip during a publish.
+PUBLISH_PAGE = 500
+
+
+def set_job(services: Services, job_id: str, **fields: Any) -> None:
+    services.redis.hset(services.keys.job(job_id), mapping={k: str(v) for k, v in fields.items()})
+
+
+def get_job(services: Services, job_id: str) -> dict[str, Any] | None:
+    raw = services.redis.hgetall(services.keys.job(job_id))
+    if not raw:
+        return None
+    return {"id": job_id, "kind": raw.get("kind"), "status": raw.get("status"),
+            "progress": float(raw.get("progress", 0)), "profile": raw.get("profile"),
+            "version": int(raw["version"]) if raw.get("version") else None, "error": raw.get("error") or None,
+            "total": int(raw.get("total", 0)), "done": int(raw.get("done", 0))}
+
+
+def start_publish(services: Services, profile_id: str, fire_triggers: bool = False) -> dict[str, Any]:
+    """Freeze the draft as the next version and queue its recompute."""
+    profiles = ProfileStore(services.redis, services.keys)
+    doc = profiles.get(profile_id)
+    if doc is None:
+        raise NotFound(f"No profile {profile_id!r}.")
+    if doc.get("building_version"):
+        raise Conflict(f"Profile {profile_id!r} is already being published (job {doc.get('building_job')}).")
+    version = int(doc.get("version_seq", 0)) + 1
+    profiles.store_version(profile_id, version, doc["draft"])
+    job_id = f"publish-{profile_id}-{version}-{uuid.uuid4().hex[:8]}"
+    set_job(services, job_id, kind="publish", status="queued", progress=0, profile=profile_id, version=version)
+    doc.update(version_seq=version, building_version=version, building_job=job_id)
+    profiles.save(doc)
+    services.queue.enqueue("workers.jobs.publish_profile", profile_id, version, job_id, fire_triggers,
+                           job_id=job_id, job_timeout=3600, result_ttl=3600, retry=Retry(max=3, interval=5))
+    return get_job(services, job_id)
+
+
+def run_publish(services: Services, profile_id: str, version: int, job_id: str, fire_triggers: bool) -> None:
+    profiles = ProfileStore(services.redis, services.keys)
+    scorer = make_scorer(services)
+    target = ActiveVersion(profiles.version(profile_id, version), version, live=False)
+    total = services.store.contact_count()
+    set_job(services, job_id, status="running", total=total, done=0, progress=0)
+    try:
+        start = 0
+        while True:
+            page = services.store.contact_ids(start, PUBLISH_PAGE)
+            if not page:
+                break
+            scorer.score({cid: [] for cid in page}, now_ms(), versions=[target], full=True)
+            start += len(page)
+            set_job(services, job_id, done=start, progress=round(min(start / max(total, 1), 1.0), 4))
+        doc = profiles.get(profile_id)
+        if doc is None or doc.get("building_version") != version:
+            raise Conflict("the profile was deleted or re-published while this version was built")
+        previous = doc.get("live_version")
+        old_scores = _live_scores(services, profile_id, previous) if fire_triggers else {}
+        doc.update(live_version=version, building_version=None, building_job=None,
+                   published_at=int(time.time() * 1000))
+        profiles.save(doc)
+        if fire_triggers:
+            _fire_publish_triggers(services, profile_id, version, old_scores)
+        if previous:
+            retire(services, profile_id, previous)
+        set_job(services, job_id, status="finished", progress=1.0, done=start)
+    except Exception as exc:
+        set_job(services, job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        doc = profiles.get(profile_id)
+        if doc and doc.get("building_version") == version:
+            doc.update(building_version=None, building_job=None)
+            profiles.save(doc)
+        raise
+
+
+def _live_scores(services: Services, profile_id: str, version: int | None) -> dict[str, int]:
+    if not version:
+        return {}
+    pairs = services.redis.zrange(services.keys.score_index(profile_id, version), 0, -1, withscores=True)
+    return {cid: int(score) for cid, score in pairs}
+
+
+def _fire_publish_triggers(services: Services, profile_id: str, version: int, old: dict[str, int]) -> None:
+    """Score events for every contact whose score the new version changed (asked for explicitly)."""
+    new = _live_scores(services, profile_id, version)
+    events = []
+    for cid in set(old) | set(new):
+        if old.get(cid) != new.get(cid):
+            events.append({"kind": "score", "contact_id": cid, "profile": profile_id, "version": version,
+                           "old": old.get(cid), "new": new.get(cid), "at": now_ms(),
+                           "cause": {"reason": "publish"}, "change_id": f"publish:{profile_id}@{version}:{cid}",
+                           "depth": 0})
+    for i in range(0, len(events), 1000):
+        automation.handle_events(services, events[i:i + 1000])
+
+
+def retire(services: Services, profile_id: str, version: int) -> None:
+    """Drop a version's states, ledgers and index (after a switch, unpublish or delete)."""
+    field = f"{profile_id}@{version}"
+    keys = services.keys
+    start = 0
+    while True:
+        page = services.store.contact_ids(start, PUBLISH_PAGE)
+        if not page:
+            break
+        pipe = services.redis.pipeline(transaction=False)
+        for cid in page:
+            pipe.hdel(keys.states(cid), field)
+            pipe.delete(keys.ledger(cid, profile_id, version))
+        pipe.execute()
+        start += len(page)
+    services.redis.delete(keys.score_index(profile_id, version))

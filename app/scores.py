@@ -1,0 +1,26 @@
+"""Manual score changes: an entry in the contact's timeline, scored at once through the engine."""
+from __future__ import annotations
+
+import uuid
+
+from .drain import dispatch_outbox, make_scorer
+from .errors import Conflict, NotFound
+from .profile_store import ProfileStore
+from .scoring.interactions import MANUAL_TYPE, now_ms
+from .services import Services
+
+
+def change_score(services: Services, contact_id: str, profile_id: str, op: str, value: int, reason: str,
+                 depth: int = 0, source: str = "manual") -> int:
+    """Set or add to a contact's live score; returns the new score. Workflow changes pass ``depth``."""
+    if not services.store.contact_exists(contact_id):
+        raise NotFound(f"No contact {contact_id!r}.")
+    live = ProfileStore(services.redis, services.keys).live().get(profile_id)
+    if live is None:
+        raise Conflict(f"Profile {profile_id!r} is not published: publish it before changing scores.")
+    at = now_ms()
+    record = {"id": uuid.uuid4().hex, "src": source, "t": MANUAL_TYPE, "at": at,
+              "p": {"profile": profile_id, op: int(value), "reason": reason, "depth": depth}}
+    results = make_scorer(services).score({contact_id: [record]}, at)
+    dispatch_outbox(services, [contact_id])
+    return results[contact_id].scores[live.field]

@@ -1,0 +1,52 @@
+"""Fixtures: an app on a dedicated Redis database, flushed around every test."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import redis
+
+from app import create_app
+
+from .helpers import API_KEY, AUTH
+
+TEST_REDIS_URL = os.environ.get("SCOREKEEPER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _flush() -> None:
+    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+
+
+@pytest.fixture
+def make_app():
+    """Build an app with extra settings: ``make_app(SENDGRID_PUBLIC_KEY=...)``."""
+
+    def build(**overrides):
+        config = {"TESTING": True, "REDIS_URL": TEST_REDIS_URL, "API_KEYS": API_KEY, "PARTITIONS": 4}
+        config.update(overrides)
+        return create_app(config)
+
+    _flush()
+    yield build
+    _flush()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def services(app):
+    with app.app_context():
+        yield app.extensions["scorekeeper"]
+
+
+@pytest.fixture
+def auth_headers():
+    return dict(AUTH)

@@ -1,0 +1,100 @@
+"""Test helpers: run the worker's jobs synchronously, publish profiles, wait for conditions."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from app.drain import drain, tick
+
+API_KEY = "test-key"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def drain_all(services: Any, max_rounds: int = 50) -> int:
+    """Score everything waiting in every partition (what the worker does), in this process."""
+    scored = 0
+    for _ in range(max_rounds):
+        depths = services.store.partition_depths()
+        if not any(depths):
+            return scored
+        for partition, depth in enumerate(depths):
+            if depth:
+                scored += drain(services, partition)
+    raise AssertionError("partitions did not drain")
+
+
+def run_jobs(services: Any) -> None:
+    """Run every queued RQ job (publish, retire, drains) in this process, as a burst worker would."""
+    from rq import SimpleWorker
+
+    SimpleWorker([services.queue], connection=services.queue.connection).work(burst=True)
+
+
+def settle(services: Any) -> None:
+    """Drain partitions and run queued jobs until nothing is left."""
+    for _ in range(20):
+        drain_all(services)
+        run_jobs(services)
+        if not any(services.store.partition_depths()) and len(services.queue) == 0:
+            return
+    raise AssertionError("did not settle")
+
+
+def expire_due(services: Any) -> None:
+    """The ticker's duty: bring due expiries into the pipeline, then score them."""
+    tick(services)
+    settle(services)
+
+
+def put_profile(client, profile_id: str, rules: list[dict], bands: list[dict] | None = None, **extra) -> dict:
+    body = {"name": profile_id.title(), "rules": rules, "bands": bands or [], **extra}
+    resp = client.put(f"/v1/profiles/{profile_id}", json=body, headers=AUTH)
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()
+
+
+def publish(client, services, profile_id: str, **options) -> dict:
+    resp = client.post(f"/v1/profiles/{profile_id}/publish", json=options, headers=AUTH)
+    assert resp.status_code == 202, resp.get_json()
+    settle(services)
+    job = client.get(f"/v1/jobs/{resp.get_json()['job']['id']}", headers=AUTH).get_json()
+    assert job["status"] == "finished", job
+    return job
+
+
+def publish_profile(client, services, profile_id: str, rules: list[dict], bands: list[dict] | None = None) -> dict:
+    put_profile(client, profile_id, rules, bands)
+    return publish(client, services, profile_id)
+
+
+def send(client, *interactions: dict, expect: int = 202) -> dict:
+    body = interactions[0] if len(interactions) == 1 else {"interactions": list(interactions)}
+    resp = client.post("/v1/interactions", json=body, headers=AUTH)
+    assert resp.status_code == expect, resp.get_json()
+    return resp.get_json()
+
+
+def contact_by_email(client, email: str) -> dict | None:
+    items = client.get("/v1/contacts", query_string={"email": email}, headers=AUTH).get_json()["items"]
+    return items[0] if items else None
+
+
+def score_of(client, email: str, profile: str) -> int | None:
+    contact = contact_by_email(client, email)
+    if contact is None:
+        return None
+    entry = contact["scores"].get(profile)
+    return entry["score"] if entry else None
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll until ``condition()`` is truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
