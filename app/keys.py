@@ -150,3 +150,8 @@ class Keys:
     def notifications(self) -> str:
         """In-app inbox notifications, newest first (list of JSON)."""
         return f"{self.prefix}:notifications"
+
+    # --- provider webhooks (owned by app/hooks) -------------------------------------------
+    def webhook_token(self, provider: str, token: str) -> str:
+        """A one-time signature token already used (Mailgun): refused if seen again (string with expiry)."""
+        return f"{self.prefix}:hook-token:{provider}:{token}"
