@@ -1,0 +1,58 @@
+"""Provider webhooks: ``POST /hooks/{provider}`` and ``POST /hooks/standard/{source}``.
+
+The view only wires the steps: size check -> verify the raw bytes -> JSON -> parse -> store -> 202.
+Each provider's scheme and mapping live in its own module, listed in :mod:`.registry`.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import flask
+import orjson
+from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ..errors import PayloadTooLarge, ValidationError
+from ..services import get_services
+from . import registry
+from .delivery import deliver
+
+bp = flask.Blueprint("hooks", __name__, url_prefix="/hooks")
+
+
+@bp.post("/<provider>")
+def receive(provider: str):
+    return handle(registry.lookup(provider), source=provider)
+
+
+@bp.post("/standard/<source>")
+def receive_standard(source: str):
+    return handle(registry.STANDARD, source=source)
+
+
+def handle(provider: registry.Provider, source: str):
+    secret = provider.secret(current_app.config)
+    raw = read_body(provider.body_limit(current_app.config))
+    provider.module.verify(raw, request.headers, secret, time.time())
+    result = provider.module.parse(parse_json(raw), source)
+    return deliver(get_services(), provider.name, result).to_json(), 202
+
+
+def read_body(limit: int) -> bytes:
+    """The raw body, or PayloadTooLarge once it passes ``limit`` bytes (declared or streamed)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"The body is over the limit of {limit} bytes.", {"limit": limit})
+    request.max_content_length = limit
+    try:
+        return request.get_data(cache=True)
+    except RequestEntityTooLarge as exc:
+        raise PayloadTooLarge(f"The body is over the limit of {limit} bytes.", {"limit": limit}) from exc
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("The body is not valid JSON.", {"_body": str(exc)}) from exc
+

@@ -1,0 +1,87 @@
+"""After a delivery verified and parsed: claim its replay token, link aliases, resolve, ingest.
+
+This is the only part of the webhook path that touches the store, and it runs only once the
+whole delivery was verified and parsed, so a rejected request leaves nothing behind.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ..errors import SignatureError, ValidationError
+from ..ingest import IngestResult, ingest
+from ..scoring.interactions import InvalidInteraction, normalize_email, parse_interaction
+from ..services import Services
+from .results import ParseResult
+
+log = logging.getLogger(__name__)
+
+#: How long a claimed replay token is remembered, in seconds (longer than any timestamp tolerance).
+REPLAY_TOKEN_TTL_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    accepted: int
+    duplicates: int
+    skipped: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "skipped": self.skipped}
+
+
+def deliver(services: Services, provider: str, result: ParseResult) -> DeliveryResult:
+    """Store what the delivery says; a replayed token is refused, and released again on failure."""
+    token_key = claim_replay_token(services, provider, result.replay_token)
+    try:
+        remember_aliases(services, result)
+        resolve_awaiting(services, result)
+        outcome: IngestResult = ingest(services, result.interactions)
+    except BaseException:
+        if token_key:
+            services.redis.delete(token_key)
+        raise
+    record_skipped(services, provider, result)
+    return DeliveryResult(outcome.accepted, outcome.duplicates, len(result.skipped))
+
+
+def claim_replay_token(services: Services, provider: str, token: str | None) -> str | None:
+    if token is None:
+        return None
+    key = services.keys.webhook_token(provider, token)
+    if not services.redis.set(key, "1", nx=True, ex=REPLAY_TOKEN_TTL_SECONDS):
+        raise SignatureError("This signature was already used (replayed delivery).")
+    return key
+
+
+def remember_aliases(services: Services, result: ParseResult) -> None:
+    for alias in result.aliases:
+        services.store.remember_alias(alias.kind, alias.value, normalize_email(alias.email))
+
+
+def resolve_awaiting(services: Services, result: ParseResult) -> None:
+    """Give each interaction known only by a customer id the email that id was linked to."""
+    known = {(a.kind, a.value): a.email for a in result.aliases}
+    for item in result.awaiting:
+        email = known.get((item.kind, item.value)) or services.store.alias(item.kind, item.value)
+        if not email:
+            result.skip(item.raw.get("type"), item.raw.get("id"),
+                        f"no contact: {item.kind} customer {item.value} has no known email yet")
+            continue
+        try:
+            result.interactions.append(parse_interaction({**item.raw, "contact": {"email": email}},
+                                                         source=result.source))
+        except InvalidInteraction as exc:
+            raise ValidationError("The event could not be converted; see errors.",
+                                  {str(item.raw.get("id")): exc.errors}) from exc
+    result.awaiting.clear()
+
+
+def record_skipped(services: Services, provider: str, result: ParseResult) -> None:
+    """Skipped events are logged with their reason and counted in the stats hash."""
+    if not result.skipped:
+        return
+    for skipped in result.skipped:
+        log.info("webhook event skipped",
+                 extra={"provider": provider, "event": skipped.event, "reason": skipped.reason})
+    services.redis.hincrby(services.keys.stats(), f"hooks:{provider}:skipped", len(result.skipped))

@@ -1,0 +1,127 @@
+"""What a provider's ``parse`` returns, and the helpers every provider uses to build it.
+
+``parse`` is pure: it turns one verified payload into core interactions plus the events it
+skipped (with a reason). Anything that needs the store — a provider's customer id that only
+an earlier event linked to an email, a replay token to claim — is *described* here and done
+by the view after the whole delivery parsed, so a rejected request stores nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ..errors import ValidationError
+from ..scoring.interactions import (
+    Interaction,
+    InvalidInteraction,
+    format_timestamp,
+    parse_interaction,
+    parse_timestamp_ms,
+)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An event acknowledged but not scored: ``event`` names it (type and id), ``reason`` says why."""
+
+    event: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A provider's own customer id known to belong to an email (``stripe``, ``cus_...``)."""
+
+    kind: str
+    value: str
+    email: str
+
+
+@dataclass(frozen=True)
+class AwaitingContact:
+    """A core-format interaction without a contact: its contact is whoever ``alias`` names."""
+
+    raw: dict[str, Any]
+    kind: str
+    value: str
+
+
+@dataclass
+class ParseResult:
+    source: str
+    interactions: list[Interaction] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    awaiting: list[AwaitingContact] = field(default_factory=list)
+    aliases: list[Alias] = field(default_factory=list)
+    #: A one-time token the signature covers (Mailgun): the view refuses it the second time.
+    replay_token: str | None = None
+
+    def add(self, raw: dict[str, Any]) -> None:
+        """Validate a core-format interaction; one without a usable contact is skipped, not refused."""
+        try:
+            self.interactions.append(parse_interaction(raw, source=self.source))
+        except InvalidInteraction as exc:
+            if set(exc.errors) == {"contact"}:
+                self.skip(raw.get("type", "?"), raw.get("id", "?"), "no usable contact (email) in the event")
+                return
+            raise ValidationError("The event could not be converted; see errors.",
+                                  {str(raw.get("id")): exc.errors}) from exc
+
+    def add_with_alias(self, raw: dict[str, Any], kind: str, value: str) -> None:
+        """Queue an interaction whose contact is known only by a provider's customer id."""
+        self.awaiting.append(AwaitingContact(raw, kind, value))
+
+    def skip(self, event_type: Any, event_id: Any, reason: str) -> None:
+        self.skipped.append(Skipped(f"{event_type} {event_id}", reason))
+
+
+def interaction(id_: str, type_: str, email: Any, occurred_at: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    """A core-format interaction dict; ``None`` properties are left out."""
+    contact = {"email": email.strip()} if isinstance(email, str) and email.strip() else {}
+    return {"id": id_, "type": type_, "contact": contact, "occurred_at": occurred_at,
+            "properties": {k: v for k, v in properties.items() if v is not None}}
+
+
+def from_epoch_seconds(value: Any, where: str) -> str:
+    """A provider's epoch seconds (int, float or digits) as RFC 3339 text."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{where} must be a number of seconds since the epoch.",
+                              {where: "not a timestamp"}) from exc
+    if isinstance(value, bool) or not 0 <= seconds < 1e11:
+        raise ValidationError(f"{where} must be a number of seconds since the epoch.", {where: "not a timestamp"})
+    return format_timestamp(int(seconds * 1000))
+
+
+def from_rfc3339(value: Any, where: str) -> str:
+    """A provider's date-time text, checked (so a bad one is a 400 naming the field)."""
+    try:
+        return format_timestamp(parse_timestamp_ms(value))
+    except ValueError as exc:
+        raise ValidationError(f"{where} is not a date-time.", {where: str(exc)}) from exc
+
+
+def require(mapping: Any, name: str, where: str) -> Any:
+    """A field that must be present (non-empty) for the event to make sense."""
+    if not isinstance(mapping, Mapping):
+        raise ValidationError(f"{where} must be an object.", {where: "must be an object"})
+    value = mapping.get(name)
+    if value is None or value == "" or value == [] or value == {}:
+        raise ValidationError(f"{where}.{name} is required.", {f"{where}.{name}": "required"})
+    return value
+
+
+def require_object(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{where} must be an object.", {where: "must be an object"})
+    return value
+
+
+def digest(value: Any) -> str:
+    """A stable short id for an event that carries none: the same content gives the same id."""
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]

@@ -1,0 +1,154 @@
+"""Stripe webhooks: ``Stripe-Signature: t=...,v1=...`` (any ``v1`` may match), hex HMAC-SHA256 of
+``"{t}." + raw body`` with the endpoint secret (``whsec_...``, used as is), within five minutes.
+
+One payment sends several events (``payment_intent.succeeded``, ``charge.succeeded``,
+``invoice.paid``); all of them are keyed on the underlying PaymentIntent (``payment:{pi}``) so the
+payment counts once whichever arrive. Events that name only a ``customer`` get their contact from
+the email an earlier event linked to that customer (``Store.alias("stripe", cus_id)``).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import signing
+from .results import Alias, ParseResult, from_epoch_seconds, interaction, require, require_object
+
+NAME = "stripe"
+SIGNATURE_HEADER = "Stripe-Signature"
+#: Accepted clock difference between Stripe's signing time and ours, in seconds (each way).
+TOLERANCE_SECONDS = 300
+
+SUCCEEDED = frozenset({"payment_intent.succeeded", "charge.succeeded", "invoice.paid", "checkout.session.completed"})
+FAILED = frozenset({"payment_intent.payment_failed", "charge.failed", "invoice.payment_failed"})
+REFUNDED = frozenset({"charge.refunded"})
+#: Events that only teach us a customer's email.
+CUSTOMER = frozenset({"customer.created", "customer.updated"})
+
+
+def verify(raw: bytes, headers: Mapping[str, str], secret: str, now: float) -> None:
+    signing.verify_timestamped_hmac(raw, signing.header(headers, SIGNATURE_HEADER), secret, now, TOLERANCE_SECONDS)
+
+
+def parse(payload: Any, source: str = NAME) -> ParseResult:
+    event = require_object(payload, "_body")
+    kind = require(event, "type", "_body")
+    event_id = require(event, "id", "_body")
+    obj = require_object(require(require_object(require(event, "data", "_body"), "data"), "object", "data"),
+                         "data.object")
+    result = ParseResult(source)
+    customer = customer_id(obj)
+    email = contact_email(obj)
+    if customer and email:
+        result.aliases.append(Alias(NAME, customer, email))
+    if kind in CUSTOMER:
+        result.skip(kind, event_id, "customer record: its email is remembered, nothing scored")
+        return result
+    if kind in SUCCEEDED:
+        if kind == "checkout.session.completed" and (obj.get("payment_status") != "paid"
+                                                     or not obj.get("payment_intent")):
+            result.skip(kind, event_id, "checkout without a paid PaymentIntent: counted by its payment events")
+            return result
+        if kind == "invoice.paid" and not obj.get("amount_paid"):
+            result.skip(kind, event_id, "invoice paid with nothing charged")
+            return result
+        type_, id_ = "payment.succeeded", f"payment:{payment_id(kind, obj)}"
+    elif kind in FAILED:
+        charge = failed_charge(kind, obj)
+        type_, id_ = "payment.failed", f"payment-failed:{charge}" if charge else str(event_id)
+    elif kind in REFUNDED:
+        type_, id_ = "payment.refunded", str(event_id)
+    else:
+        result.skip(kind, event_id, "event type not scored")
+        return result
+    properties = {
+        "amount": amount(kind, obj),
+        "currency": obj.get("currency"),
+        "payment_intent": reference(obj.get("payment_intent")) or (obj.get("id") if kind.startswith("payment_intent")
+                                                                  else None),
+        "charge": obj.get("id") if kind.startswith("charge.") else reference(obj.get("charge")),
+        "invoice": obj.get("id") if kind.startswith("invoice.") else reference(obj.get("invoice")),
+        "customer": customer,
+        "description": obj.get("description"),
+        "reason": failure_reason(obj) if kind in FAILED else None,
+        "stripe_event": event_id,
+        "stripe_type": kind,
+        "livemode": event.get("livemode"),
+    }
+    occurred_at = from_epoch_seconds(require(event, "created", "_body"), "created")
+    raw = interaction(id_, type_, email, occurred_at, properties)
+    if email or not customer:
+        result.add(raw)
+    else:
+        result.add_with_alias(raw, NAME, customer)
+    return result
+
+
+def reference(value: Any) -> str | None:
+    """An id field that may be expanded into an object."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def customer_id(obj: Mapping[str, Any]) -> str | None:
+    if obj.get("object") == "customer":
+        return reference(obj.get("id"))
+    return reference(obj.get("customer"))
+
+
+def contact_email(obj: Mapping[str, Any]) -> str | None:
+    """``receipt_email``, ``billing_details.email``, ``customer_email``, ``customer_details.email`` (or a customer's)."""
+    candidates = [obj.get("receipt_email"), nested(obj, "billing_details", "email"), obj.get("customer_email"),
+                  nested(obj, "customer_details", "email"), nested(obj, "customer", "email")]
+    if obj.get("object") == "customer":
+        candidates.insert(0, obj.get("email"))
+    return next((c for c in candidates if isinstance(c, str) and "@" in c), None)
+
+
+def nested(obj: Mapping[str, Any], *path: str) -> Any:
+    for name in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(name)
+    return obj
+
+
+def payment_id(kind: str, obj: Mapping[str, Any]) -> str:
+    """The PaymentIntent behind a success event, else the object's own id."""
+    if kind == "payment_intent.succeeded":
+        return str(require(obj, "id", "data.object"))
+    intent = reference(obj.get("payment_intent"))
+    if intent is None and kind == "invoice.paid":
+        for item in nested(obj, "payments", "data") or []:
+            intent = reference(nested(item, "payment", "payment_intent"))
+            if intent:
+                break
+    return intent or str(require(obj, "id", "data.object"))
+
+
+def failed_charge(kind: str, obj: Mapping[str, Any]) -> str | None:
+    """The failed charge attempt, so the intent's and the charge's failure events count once."""
+    if kind == "charge.failed":
+        return reference(obj.get("id"))
+    if kind == "payment_intent.payment_failed":
+        return reference(nested(obj, "last_payment_error", "charge")) or reference(obj.get("latest_charge"))
+    return reference(obj.get("charge"))
+
+
+def amount(kind: str, obj: Mapping[str, Any]) -> Any:
+    """In minor units (cents), as Stripe sends it."""
+    if kind == "charge.refunded":
+        return obj.get("amount_refunded")
+    if kind.startswith("invoice."):
+        return obj.get("amount_paid") if kind == "invoice.paid" else obj.get("amount_due")
+    if kind == "checkout.session.completed":
+        return obj.get("amount_total")
+    if kind == "payment_intent.succeeded":
+        return obj.get("amount_received") or obj.get("amount")
+    return obj.get("amount")
+
+
+def failure_reason(obj: Mapping[str, Any]) -> Any:
+    return (nested(obj, "last_payment_error", "code") or obj.get("failure_code")
+            or nested(obj, "last_finalization_error", "code"))
