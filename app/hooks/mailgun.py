@@ -55,7 +55,8 @@ def verify(raw: bytes, headers: Mapping[str, str], secret: str, now: float) -> N
 def parse(payload: Any, source: str = NAME) -> ParseResult:
     body = require_object(payload, "_body")
     event = require_object(require(body, "event-data", "_body"), "event-data")
-    result = ParseResult(source, replay_token=str(require_object(body.get("signature"), "signature").get("token")))
+    signature = body.get("signature") if isinstance(body.get("signature"), dict) else {}
+    result = ParseResult(source, replay_token=signature.get("token"))  # present once verify() passed
     kind = require(event, "event", "event-data")
     event_id = require(event, "id", "event-data")
     type_ = TYPES.get(kind)
