@@ -1,4 +1,5 @@
 """``POST /hooks/...`` end to end: real signatures, real Redis, scores after the worker ran."""
+
 from __future__ import annotations
 
 import json
@@ -37,10 +38,16 @@ def app(make_app, hook_schemes):
 
 
 def post(client, scheme, payload, secret=None, timestamp=None, body=None, headers=None):
-    signed_body, signed_headers = scheme.sign(payload, scheme.secret if secret is None else secret,
-                                              int(time.time()) if timestamp is None else timestamp)
-    return client.post(url(scheme.provider), data=signed_body if body is None else body,
-                       headers={"Content-Type": "application/json", **signed_headers, **(headers or {})})
+    signed_body, signed_headers = scheme.sign(
+        payload,
+        scheme.secret if secret is None else secret,
+        int(time.time()) if timestamp is None else timestamp,
+    )
+    return client.post(
+        url(scheme.provider),
+        data=signed_body if body is None else body,
+        headers={"Content-Type": "application/json", **signed_headers, **(headers or {})},
+    )
 
 
 def stored_keys(services):
@@ -49,7 +56,9 @@ def stored_keys(services):
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_valid_delivery_is_accepted_and_scored(client, services, hook_schemes, provider):
-    publish_profile(client, services, "engagement", [{"id": "r", "on": DOCUMENTED_TYPE[provider], "points": 7}])
+    publish_profile(
+        client, services, "engagement", [{"id": "r", "on": DOCUMENTED_TYPE[provider], "points": 7}]
+    )
     response = post(client, hook_schemes[provider], documented_delivery(provider, "Ann@Example.com"))
     assert response.status_code == 202, response.get_json()
     assert response.get_json() == {"accepted": 1, "duplicates": 0, "skipped": 0}
@@ -59,7 +68,9 @@ def test_a_valid_delivery_is_accepted_and_scored(client, services, hook_schemes,
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_redelivery_is_counted_once(client, services, hook_schemes, provider):
-    publish_profile(client, services, "engagement", [{"id": "r", "on": DOCUMENTED_TYPE[provider], "points": 7}])
+    publish_profile(
+        client, services, "engagement", [{"id": "r", "on": DOCUMENTED_TYPE[provider], "points": 7}]
+    )
     payload = documented_delivery(provider)
     first = post(client, hook_schemes[provider], payload)
     again = post(client, hook_schemes[provider], payload, timestamp=int(time.time()) - 1)  # signed anew
@@ -128,10 +139,13 @@ def test_a_signed_but_malformed_event_is_a_400_and_stores_nothing(client, servic
     assert stored_keys(services) == []
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param("/hooks/nope", id="unknown-provider"),
-    pytest.param("/hooks/standard", id="standard-without-source"),
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/hooks/nope", id="unknown-provider"),
+        pytest.param("/hooks/standard", id="standard-without-source"),
+    ],
+)
 def test_an_unknown_provider_is_404(client, path):
     assert client.post(path, data=b"[]").status_code == 404
 
@@ -151,7 +165,9 @@ def test_a_body_over_one_mebibyte_is_413(client, services, provider):
 
 
 def test_sendgrid_accepts_bodies_up_to_five_mebibytes(client):
-    assert client.post("/hooks/sendgrid", data=b" " * (2 * 1024 * 1024)).status_code == 401  # read, then unsigned
+    assert (
+        client.post("/hooks/sendgrid", data=b" " * (2 * 1024 * 1024)).status_code == 401
+    )  # read, then unsigned
     assert client.post("/hooks/sendgrid", data=b" " * (5 * 1024 * 1024 + 1)).status_code == 413
 
 
@@ -166,8 +182,9 @@ def test_mailgun_refuses_a_replayed_token_even_with_other_event_data(client, ser
     key, now = hook_schemes["mailgun"].secret, int(time.time())
     first = mailgun_body(mailgun_event()["event-data"], key, now, token="a" * 50)
     assert client.post("/hooks/mailgun", data=first).status_code == 202
-    forged = mailgun_body(mailgun_event(id="forged", recipient="eve@example.com")["event-data"], key, now,
-                          token="a" * 50)
+    forged = mailgun_body(
+        mailgun_event(id="forged", recipient="eve@example.com")["event-data"], key, now, token="a" * 50
+    )
     response = client.post("/hooks/mailgun", data=forged)
     assert response.status_code == 401 and "replayed" in response.get_json()["message"]
     assert contact_by_email(client, "eve@example.com") is None
@@ -181,8 +198,18 @@ def test_stripe_counts_one_payment_once_whichever_events_arrive(client, services
     events = [
         stripe_event("charge.succeeded", stripe_charge(), "evt_charge"),
         stripe_event("payment_intent.succeeded", stripe_payment_intent(), "evt_intent"),
-        stripe_event("invoice.paid", {"id": "in_1", "object": "invoice", "amount_paid": 2000, "currency": "usd",
-                                      "customer_email": "jenny.rosen@example.com", "payment_intent": pi}, "evt_inv"),
+        stripe_event(
+            "invoice.paid",
+            {
+                "id": "in_1",
+                "object": "invoice",
+                "amount_paid": 2000,
+                "currency": "usd",
+                "customer_email": "jenny.rosen@example.com",
+                "payment_intent": pi,
+            },
+            "evt_inv",
+        ),
     ]
     results = [post(client, scheme, event).get_json() for event in events]
     assert [r["accepted"] for r in results] == [1, 0, 0]
@@ -193,7 +220,9 @@ def test_stripe_counts_one_payment_once_whichever_events_arrive(client, services
 def test_stripe_finds_the_contact_of_a_customer_seen_before(client, services, hook_schemes):
     publish_profile(client, services, "buyers", [{"id": "refund", "on": "payment.refunded", "points": 3}])
     scheme = hook_schemes["stripe"]
-    paid = stripe_event("payment_intent.succeeded", stripe_payment_intent(customer="cus_NffrFeUfNV2Hib"), "evt_1")
+    paid = stripe_event(
+        "payment_intent.succeeded", stripe_payment_intent(customer="cus_NffrFeUfNV2Hib"), "evt_1"
+    )
     assert post(client, scheme, paid).get_json()["accepted"] == 1
     refunded = stripe_charge(email=None, customer="cus_NffrFeUfNV2Hib")
     refunded.update(amount_refunded=2000, refunded=True)

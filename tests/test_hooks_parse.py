@@ -1,10 +1,22 @@
 """Each provider's ``parse`` as a pure function: documented payloads become core interactions."""
+
 from __future__ import annotations
 
 import pytest
 
 from app.errors import ValidationError
-from app.hooks import calcom, calendly, mailgun, postmark, registry, sendgrid, standard, stripe, tally, typeform
+from app.hooks import (
+    calcom,
+    calendly,
+    mailgun,
+    postmark,
+    registry,
+    sendgrid,
+    standard,
+    stripe,
+    tally,
+    typeform,
+)
 
 from .hook_builders import (
     DOCUMENTED_TYPE,
@@ -53,34 +65,50 @@ def test_an_unknown_event_type_is_skipped_with_a_reason(provider):
     assert [s.reason for s in result.skipped] and all(s.reason for s in result.skipped)
 
 
-@pytest.mark.parametrize("provider,payload", [
-    pytest.param("sendgrid", {"event": "open"}, id="sendgrid-not-an-array"),
-    pytest.param("sendgrid", [{"event": "open", "timestamp": 1}], id="sendgrid-no-event-id"),
-    pytest.param("sendgrid", [{"event": "open", "sg_event_id": "x", "timestamp": "soon"}], id="sendgrid-bad-time"),
-    pytest.param("mailgun", {"signature": {"token": "t"}}, id="mailgun-no-event-data"),
-    pytest.param("postmark", [postmark_open()], id="postmark-array"),
-    pytest.param("postmark", {"RecordType": "Open", "MessageID": "m"}, id="postmark-open-without-time"),
-    pytest.param("calendly", {"event": "invitee.created"}, id="calendly-no-payload"),
-    pytest.param("calcom", {"triggerEvent": "BOOKING_CREATED", "payload": {}}, id="calcom-no-created-at"),
-    pytest.param("typeform", {"event_type": "form_response"}, id="typeform-no-event-id"),
-    pytest.param("tally", {"eventId": "x", "eventType": "FORM_RESPONSE"}, id="tally-no-data"),
-    pytest.param("stripe", {"id": "evt_1", "type": "charge.succeeded", "data": {}}, id="stripe-no-object"),
-    pytest.param("standard", {"id": "x", "type": "email.nope", "contact": {"email": "a@b.c"}}, id="standard-bad-type"),
-    pytest.param("standard", "hello", id="standard-not-an-object"),
-])
+@pytest.mark.parametrize(
+    "provider,payload",
+    [
+        pytest.param("sendgrid", {"event": "open"}, id="sendgrid-not-an-array"),
+        pytest.param("sendgrid", [{"event": "open", "timestamp": 1}], id="sendgrid-no-event-id"),
+        pytest.param(
+            "sendgrid", [{"event": "open", "sg_event_id": "x", "timestamp": "soon"}], id="sendgrid-bad-time"
+        ),
+        pytest.param("mailgun", {"signature": {"token": "t"}}, id="mailgun-no-event-data"),
+        pytest.param("postmark", [postmark_open()], id="postmark-array"),
+        pytest.param("postmark", {"RecordType": "Open", "MessageID": "m"}, id="postmark-open-without-time"),
+        pytest.param("calendly", {"event": "invitee.created"}, id="calendly-no-payload"),
+        pytest.param("calcom", {"triggerEvent": "BOOKING_CREATED", "payload": {}}, id="calcom-no-created-at"),
+        pytest.param("typeform", {"event_type": "form_response"}, id="typeform-no-event-id"),
+        pytest.param("tally", {"eventId": "x", "eventType": "FORM_RESPONSE"}, id="tally-no-data"),
+        pytest.param(
+            "stripe", {"id": "evt_1", "type": "charge.succeeded", "data": {}}, id="stripe-no-object"
+        ),
+        pytest.param(
+            "standard",
+            {"id": "x", "type": "email.nope", "contact": {"email": "a@b.c"}},
+            id="standard-bad-type",
+        ),
+        pytest.param("standard", "hello", id="standard-not-an-object"),
+    ],
+)
 def test_a_malformed_payload_is_a_validation_error(provider, payload):
     with pytest.raises(ValidationError):
         module(provider).parse(payload, provider)
 
 
-@pytest.mark.parametrize("provider,payload", [
-    pytest.param("sendgrid", sendgrid_events(email="")[:1], id="sendgrid"),
-    pytest.param("mailgun", mailgun_event(recipient=None), id="mailgun"),
-    pytest.param("typeform", typeform_response(answers=[]), id="typeform"),
-    pytest.param("tally", tally_response(fields=[]), id="tally"),
-    pytest.param("stripe", stripe_event("payment_intent.succeeded", stripe_payment_intent(email=None)), id="stripe"),
-    pytest.param("calendly", calendly_invitee_created(email="not an email"), id="calendly-invalid-email"),
-])
+@pytest.mark.parametrize(
+    "provider,payload",
+    [
+        pytest.param("sendgrid", sendgrid_events(email="")[:1], id="sendgrid"),
+        pytest.param("mailgun", mailgun_event(recipient=None), id="mailgun"),
+        pytest.param("typeform", typeform_response(answers=[]), id="typeform"),
+        pytest.param("tally", tally_response(fields=[]), id="tally"),
+        pytest.param(
+            "stripe", stripe_event("payment_intent.succeeded", stripe_payment_intent(email=None)), id="stripe"
+        ),
+        pytest.param("calendly", calendly_invitee_created(email="not an email"), id="calendly-invalid-email"),
+    ],
+)
 def test_an_event_without_a_usable_contact_is_skipped(provider, payload):
     result = module(provider).parse(payload, provider)
     assert result.interactions == [] and result.awaiting == []
@@ -92,8 +120,11 @@ def test_sendgrid_maps_opens_and_clicks_keyed_on_sg_event_id():
     result = sendgrid.parse(sendgrid_events(), "sendgrid")
     opened, clicked = result.interactions
     assert (opened.type, opened.id) == ("email.opened", "FOTFFO0ecsBE-zxFXfs6WA==")
-    assert opened.properties == {"message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
-                                 "category": "cat facts", "machine_open": False}
+    assert opened.properties == {
+        "message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
+        "category": "cat facts",
+        "machine_open": False,
+    }
     assert opened.occurred_at == 1513299569000
     assert (clicked.type, clicked.properties["url"]) == ("email.clicked", "http://www.sendgrid.com/")
 
@@ -102,19 +133,40 @@ def test_sendgrid_flags_machine_opens():
     assert only(sendgrid.parse(sendgrid_events(sg_machine_open=True)[:1])).properties["machine_open"] is True
 
 
-@pytest.mark.parametrize("event,changes,type_,properties", [
-    pytest.param("delivered", {}, "email.delivered", {}, id="delivered"),
-    pytest.param("bounce", {"type": "bounce", "reason": "550 5.1.1"}, "email.bounced",
-                 {"blocked": False, "reason": "550 5.1.1"}, id="bounce"),
-    pytest.param("bounce", {"type": "blocked"}, "email.bounced", {"blocked": True}, id="blocked"),
-    pytest.param("unsubscribe", {}, "email.unsubscribed", {}, id="unsubscribe"),
-    pytest.param("group_unsubscribe", {"asm_group_id": 10}, "email.unsubscribed", {"group_id": 10},
-                 id="group-unsubscribe"),
-    pytest.param("spamreport", {}, "email.spam_reported", {}, id="spamreport"),
-])
+@pytest.mark.parametrize(
+    "event,changes,type_,properties",
+    [
+        pytest.param("delivered", {}, "email.delivered", {}, id="delivered"),
+        pytest.param(
+            "bounce",
+            {"type": "bounce", "reason": "550 5.1.1"},
+            "email.bounced",
+            {"blocked": False, "reason": "550 5.1.1"},
+            id="bounce",
+        ),
+        pytest.param("bounce", {"type": "blocked"}, "email.bounced", {"blocked": True}, id="blocked"),
+        pytest.param("unsubscribe", {}, "email.unsubscribed", {}, id="unsubscribe"),
+        pytest.param(
+            "group_unsubscribe",
+            {"asm_group_id": 10},
+            "email.unsubscribed",
+            {"group_id": 10},
+            id="group-unsubscribe",
+        ),
+        pytest.param("spamreport", {}, "email.spam_reported", {}, id="spamreport"),
+    ],
+)
 def test_sendgrid_event_types(event, changes, type_, properties):
-    payload = [{"email": "a@example.com", "timestamp": 1513299569, "event": event, "sg_event_id": "e1",
-                "sg_message_id": "m1", **changes}]
+    payload = [
+        {
+            "email": "a@example.com",
+            "timestamp": 1513299569,
+            "event": event,
+            "sg_event_id": "e1",
+            "sg_message_id": "m1",
+            **changes,
+        }
+    ]
     interaction = only(sendgrid.parse(payload))
     assert interaction.type == type_
     assert properties.items() <= interaction.properties.items()
@@ -136,19 +188,26 @@ def test_mailgun_maps_the_documented_open():
     assert result.replay_token == "tok"
 
 
-@pytest.mark.parametrize("changes,type_", [
-    pytest.param({"event": "clicked", "url": "https://example.com"}, "email.clicked", id="clicked"),
-    pytest.param({"event": "delivered"}, "email.delivered", id="delivered"),
-    pytest.param({"event": "failed", "severity": "permanent", "reason": "bounce"}, "email.bounced", id="failed"),
-    pytest.param({"event": "unsubscribed"}, "email.unsubscribed", id="unsubscribed"),
-    pytest.param({"event": "complained"}, "email.spam_reported", id="complained"),
-])
+@pytest.mark.parametrize(
+    "changes,type_",
+    [
+        pytest.param({"event": "clicked", "url": "https://example.com"}, "email.clicked", id="clicked"),
+        pytest.param({"event": "delivered"}, "email.delivered", id="delivered"),
+        pytest.param(
+            {"event": "failed", "severity": "permanent", "reason": "bounce"}, "email.bounced", id="failed"
+        ),
+        pytest.param({"event": "unsubscribed"}, "email.unsubscribed", id="unsubscribed"),
+        pytest.param({"event": "complained"}, "email.spam_reported", id="complained"),
+    ],
+)
 def test_mailgun_event_types(changes, type_):
     assert only(mailgun.parse({"signature": {"token": "t"}, **mailgun_event(**changes)})).type == type_
 
 
 def test_mailgun_skips_temporary_failures():
-    result = mailgun.parse({"signature": {"token": "t"}, **mailgun_event(event="failed", severity="temporary")})
+    result = mailgun.parse(
+        {"signature": {"token": "t"}, **mailgun_event(event="failed", severity="temporary")}
+    )
     assert result.interactions == [] and "temporary" in result.skipped[0].reason
 
 
@@ -163,39 +222,85 @@ def test_postmark_open_gets_a_stable_id_from_message_recipient_and_time():
 
 def test_postmark_bounce_is_keyed_on_its_id_and_contact_is_email():
     interaction = only(postmark.parse(postmark_bounce()))
-    assert (interaction.type, interaction.id, interaction.email) == ("email.bounced", "bounce:4323372036854775807",
-                                                                     "john@example.com")
+    assert (interaction.type, interaction.id, interaction.email) == (
+        "email.bounced",
+        "bounce:4323372036854775807",
+        "john@example.com",
+    )
     assert interaction.properties["permanent"] is True
 
 
-@pytest.mark.parametrize("record,type_", [
-    pytest.param({"RecordType": "Click", "Recipient": "a@example.com", "MessageID": "m",
-                  "ReceivedAt": "2017-10-25T15:21:11Z", "OriginalLink": "https://example.com"}, "email.clicked",
-                 id="click"),
-    pytest.param({"RecordType": "Delivery", "Recipient": "a@example.com", "MessageID": "m",
-                  "DeliveredAt": "2014-08-01T13:28:10.2735393-04:00"}, "email.delivered", id="delivery"),
-    pytest.param({"RecordType": "SpamComplaint", "ID": 42, "Email": "a@example.com", "MessageID": "m",
-                  "BouncedAt": "2019-11-05T16:33:54.9070259Z"}, "email.spam_reported", id="spam-complaint"),
-    pytest.param({"RecordType": "SubscriptionChange", "Recipient": "a@example.com", "MessageID": "m",
-                  "ChangedAt": "2020-02-01T10:53:34.416071Z", "SuppressSending": True,
-                  "SuppressionReason": "ManualSuppression", "Origin": "Recipient"}, "email.unsubscribed",
-                 id="suppressed"),
-])
+@pytest.mark.parametrize(
+    "record,type_",
+    [
+        pytest.param(
+            {
+                "RecordType": "Click",
+                "Recipient": "a@example.com",
+                "MessageID": "m",
+                "ReceivedAt": "2017-10-25T15:21:11Z",
+                "OriginalLink": "https://example.com",
+            },
+            "email.clicked",
+            id="click",
+        ),
+        pytest.param(
+            {
+                "RecordType": "Delivery",
+                "Recipient": "a@example.com",
+                "MessageID": "m",
+                "DeliveredAt": "2014-08-01T13:28:10.2735393-04:00",
+            },
+            "email.delivered",
+            id="delivery",
+        ),
+        pytest.param(
+            {
+                "RecordType": "SpamComplaint",
+                "ID": 42,
+                "Email": "a@example.com",
+                "MessageID": "m",
+                "BouncedAt": "2019-11-05T16:33:54.9070259Z",
+            },
+            "email.spam_reported",
+            id="spam-complaint",
+        ),
+        pytest.param(
+            {
+                "RecordType": "SubscriptionChange",
+                "Recipient": "a@example.com",
+                "MessageID": "m",
+                "ChangedAt": "2020-02-01T10:53:34.416071Z",
+                "SuppressSending": True,
+                "SuppressionReason": "ManualSuppression",
+                "Origin": "Recipient",
+            },
+            "email.unsubscribed",
+            id="suppressed",
+        ),
+    ],
+)
 def test_postmark_record_types(record, type_):
     assert only(postmark.parse(record)).type == type_
 
 
 def test_postmark_skips_a_lifted_suppression():
-    record = {"RecordType": "SubscriptionChange", "Recipient": "a@example.com", "MessageID": "m",
-              "ChangedAt": "2020-02-01T10:53:34.416071Z", "SuppressSending": False}
+    record = {
+        "RecordType": "SubscriptionChange",
+        "Recipient": "a@example.com",
+        "MessageID": "m",
+        "ChangedAt": "2020-02-01T10:53:34.416071Z",
+        "SuppressSending": False,
+    }
     assert postmark.parse(record).interactions == []
 
 
 # --- Calendly -----------------------------------------------------------------------------------
 def test_calendly_booking_keyed_on_event_and_invitee_uri():
     interaction = only(calendly.parse(calendly_invitee_created()))
-    assert interaction.id == ("invitee.created:https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2"
-                              "/invitees/AAAAAAAAAAAAAAAA")
+    assert interaction.id == (
+        "invitee.created:https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2/invitees/AAAAAAAAAAAAAAAA"
+    )
     assert interaction.properties["start_time"] == "2019-08-24T14:15:22.123456Z"
     assert interaction.properties["event_name"] == "15 Minute Meeting"
 
@@ -206,28 +311,41 @@ def test_calendly_a_new_invitee_replacing_an_old_one_is_a_reschedule():
 
 
 def test_calendly_cancellation_is_scored_unless_it_is_a_reschedule():
-    cancelled = {**calendly_invitee_created(status="canceled", canceled=True,
-                                            cancellation={"canceled_by": "John", "reason": "busy",
-                                                          "canceler_type": "invitee"}),
-                 "event": "invitee.canceled"}
+    cancelled = {
+        **calendly_invitee_created(
+            status="canceled",
+            canceled=True,
+            cancellation={"canceled_by": "John", "reason": "busy", "canceler_type": "invitee"},
+        ),
+        "event": "invitee.canceled",
+    }
     assert only(calendly.parse(cancelled)).type == "appointment.cancelled"
     rescheduled = {**calendly_invitee_created(rescheduled=True), "event": "invitee.canceled"}
     assert calendly.parse(rescheduled).interactions == []
 
 
 def test_calendly_no_show():
-    payload = {**calendly_invitee_created(no_show={"uri": "https://api.calendly.com/invitee_no_shows/N",
-                                                   "created_at": "2020-11-23T18:00:00.000000Z"}),
-               "event": "invitee_no_show.created"}
+    payload = {
+        **calendly_invitee_created(
+            no_show={
+                "uri": "https://api.calendly.com/invitee_no_shows/N",
+                "created_at": "2020-11-23T18:00:00.000000Z",
+            }
+        ),
+        "event": "invitee_no_show.created",
+    }
     assert only(calendly.parse(payload)).type == "appointment.no_show"
 
 
 # --- Cal.com ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("trigger,type_", [
-    pytest.param("BOOKING_CREATED", "appointment.booked", id="created"),
-    pytest.param("BOOKING_CANCELLED", "appointment.cancelled", id="cancelled"),
-    pytest.param("BOOKING_RESCHEDULED", "appointment.rescheduled", id="rescheduled"),
-])
+@pytest.mark.parametrize(
+    "trigger,type_",
+    [
+        pytest.param("BOOKING_CREATED", "appointment.booked", id="created"),
+        pytest.param("BOOKING_CANCELLED", "appointment.cancelled", id="cancelled"),
+        pytest.param("BOOKING_RESCHEDULED", "appointment.rescheduled", id="rescheduled"),
+    ],
+)
 def test_calcom_booking_triggers(trigger, type_):
     interaction = only(calcom.parse(calcom_booking(trigger=trigger)))
     assert interaction.type == type_
@@ -238,23 +356,42 @@ def test_calcom_booking_triggers(trigger, type_):
 def test_calcom_every_attendee_is_a_contact():
     payload = calcom_booking()
     payload["payload"]["attendees"].append({"email": "second@example.com", "name": "Second"})
-    assert [i.email for i in calcom.parse(payload).interactions] == ["attendee@example.com", "second@example.com"]
+    assert [i.email for i in calcom.parse(payload).interactions] == [
+        "attendee@example.com",
+        "second@example.com",
+    ]
 
 
 def test_calcom_no_show_scores_only_attendees_marked():
-    payload = {"triggerEvent": "BOOKING_NO_SHOW_UPDATED", "createdAt": "2024-06-03T10:00:00.000Z",
-               "payload": {"message": "no_show_updated", "bookingUid": "bFJeNb2uX8ANpT3JL5EfXw", "bookingId": 91,
-                           "attendees": [{"email": "gone@example.com", "noShow": True},
-                                         {"email": "came@example.com", "noShow": False}]}}
+    payload = {
+        "triggerEvent": "BOOKING_NO_SHOW_UPDATED",
+        "createdAt": "2024-06-03T10:00:00.000Z",
+        "payload": {
+            "message": "no_show_updated",
+            "bookingUid": "bFJeNb2uX8ANpT3JL5EfXw",
+            "bookingId": 91,
+            "attendees": [
+                {"email": "gone@example.com", "noShow": True},
+                {"email": "came@example.com", "noShow": False},
+            ],
+        },
+    }
     result = calcom.parse(payload)
     assert [(i.type, i.email) for i in result.interactions] == [("appointment.no_show", "gone@example.com")]
     assert len(result.skipped) == 1
 
 
 def test_calcom_form_submission_uses_the_email_answer():
-    payload = {"triggerEvent": "FORM_SUBMITTED", "createdAt": "2024-06-03T10:00:00.000Z",
-               "payload": {"formId": "f0e1", "formName": "Demo request", "teamId": None,
-                           "responses": {"Name": {"value": "Ann"}, "Email": {"value": "ann@example.com"}}}}
+    payload = {
+        "triggerEvent": "FORM_SUBMITTED",
+        "createdAt": "2024-06-03T10:00:00.000Z",
+        "payload": {
+            "formId": "f0e1",
+            "formName": "Demo request",
+            "teamId": None,
+            "responses": {"Name": {"value": "Ann"}, "Email": {"value": "ann@example.com"}},
+        },
+    }
     interaction = only(calcom.parse(payload))
     assert (interaction.type, interaction.email) == ("form.submitted", "ann@example.com")
     assert interaction.id == only(calcom.parse(payload)).id  # stable on redelivery
@@ -282,22 +419,61 @@ def test_tally_response_keyed_on_event_id():
 PI = "pi_3MtwBwLkdIwHu7ix28a3tqPa"
 
 
-@pytest.mark.parametrize("event", [
-    pytest.param(stripe_event("payment_intent.succeeded", stripe_payment_intent(), "evt_1"), id="payment-intent"),
-    pytest.param(stripe_event("charge.succeeded", stripe_charge(), "evt_2"), id="charge"),
-    pytest.param(stripe_event("invoice.paid", {"id": "in_1", "object": "invoice", "amount_paid": 2000,
-                                               "currency": "usd", "customer_email": "jenny.rosen@example.com",
-                                               "payment_intent": PI}, "evt_3"), id="invoice"),
-    pytest.param(stripe_event("invoice.paid", {"id": "in_1", "object": "invoice", "amount_paid": 2000,
-                                               "currency": "usd", "customer_email": "jenny.rosen@example.com",
-                                               "payments": {"data": [{"payment": {"type": "payment_intent",
-                                                                                  "payment_intent": PI}}]}},
-                              "evt_4"), id="invoice-newer-api"),
-    pytest.param(stripe_event("checkout.session.completed",
-                              {"id": "cs_1", "object": "checkout.session", "payment_status": "paid",
-                               "payment_intent": PI, "amount_total": 2000, "currency": "usd",
-                               "customer_details": {"email": "jenny.rosen@example.com"}}, "evt_5"), id="checkout"),
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param(
+            stripe_event("payment_intent.succeeded", stripe_payment_intent(), "evt_1"), id="payment-intent"
+        ),
+        pytest.param(stripe_event("charge.succeeded", stripe_charge(), "evt_2"), id="charge"),
+        pytest.param(
+            stripe_event(
+                "invoice.paid",
+                {
+                    "id": "in_1",
+                    "object": "invoice",
+                    "amount_paid": 2000,
+                    "currency": "usd",
+                    "customer_email": "jenny.rosen@example.com",
+                    "payment_intent": PI,
+                },
+                "evt_3",
+            ),
+            id="invoice",
+        ),
+        pytest.param(
+            stripe_event(
+                "invoice.paid",
+                {
+                    "id": "in_1",
+                    "object": "invoice",
+                    "amount_paid": 2000,
+                    "currency": "usd",
+                    "customer_email": "jenny.rosen@example.com",
+                    "payments": {"data": [{"payment": {"type": "payment_intent", "payment_intent": PI}}]},
+                },
+                "evt_4",
+            ),
+            id="invoice-newer-api",
+        ),
+        pytest.param(
+            stripe_event(
+                "checkout.session.completed",
+                {
+                    "id": "cs_1",
+                    "object": "checkout.session",
+                    "payment_status": "paid",
+                    "payment_intent": PI,
+                    "amount_total": 2000,
+                    "currency": "usd",
+                    "customer_details": {"email": "jenny.rosen@example.com"},
+                },
+                "evt_5",
+            ),
+            id="checkout",
+        ),
+    ],
+)
 def test_stripe_every_success_event_of_one_payment_has_the_same_id(event):
     interaction = only(stripe.parse(event))
     assert (interaction.type, interaction.id) == ("payment.succeeded", f"payment:{PI}")
@@ -309,8 +485,10 @@ def test_stripe_every_success_event_of_one_payment_has_the_same_id(event):
 def test_stripe_failures_of_one_attempt_share_the_charge():
     charge = only(stripe.parse(stripe_event("charge.failed", stripe_charge(status="failed"), "evt_a")))
     intent = stripe_payment_intent()
-    intent.update(status="requires_payment_method",
-                  last_payment_error={"charge": "ch_3MtwBwLkdIwHu7ix28a3tqPa", "code": "card_declined"})
+    intent.update(
+        status="requires_payment_method",
+        last_payment_error={"charge": "ch_3MtwBwLkdIwHu7ix28a3tqPa", "code": "card_declined"},
+    )
     failed = only(stripe.parse(stripe_event("payment_intent.payment_failed", intent, "evt_b")))
     assert charge.type == failed.type == "payment.failed"
     assert charge.id == failed.id == "payment-failed:ch_3MtwBwLkdIwHu7ix28a3tqPa"
@@ -321,29 +499,43 @@ def test_stripe_refund():
     charge = stripe_charge()
     charge.update(amount_refunded=500, refunded=False)
     interaction = only(stripe.parse(stripe_event("charge.refunded", charge, "evt_r")))
-    assert (interaction.type, interaction.id, interaction.properties["amount"]) == ("payment.refunded", "evt_r", 500)
+    assert (interaction.type, interaction.id, interaction.properties["amount"]) == (
+        "payment.refunded",
+        "evt_r",
+        500,
+    )
 
 
 def test_stripe_remembers_the_customer_email_and_waits_for_it_when_only_the_customer_is_known():
-    linked = stripe.parse(stripe_event("payment_intent.succeeded",
-                                       stripe_payment_intent(customer="cus_NffrFeUfNV2Hib")))
-    assert [(a.kind, a.value, a.email) for a in linked.aliases] == [("stripe", "cus_NffrFeUfNV2Hib",
-                                                                      "jenny.rosen@example.com")]
-    later = stripe.parse(stripe_event("payment_intent.succeeded",
-                                      stripe_payment_intent(email=None, customer="cus_NffrFeUfNV2Hib", pi="pi_2")))
-    assert later.interactions == [] and [(a.kind, a.value) for a in later.awaiting] == [("stripe",
-                                                                                          "cus_NffrFeUfNV2Hib")]
+    linked = stripe.parse(
+        stripe_event("payment_intent.succeeded", stripe_payment_intent(customer="cus_NffrFeUfNV2Hib"))
+    )
+    assert [(a.kind, a.value, a.email) for a in linked.aliases] == [
+        ("stripe", "cus_NffrFeUfNV2Hib", "jenny.rosen@example.com")
+    ]
+    later = stripe.parse(
+        stripe_event(
+            "payment_intent.succeeded",
+            stripe_payment_intent(email=None, customer="cus_NffrFeUfNV2Hib", pi="pi_2"),
+        )
+    )
+    assert later.interactions == [] and [(a.kind, a.value) for a in later.awaiting] == [
+        ("stripe", "cus_NffrFeUfNV2Hib")
+    ]
 
 
 def test_stripe_customer_events_only_teach_the_email():
-    result = stripe.parse(stripe_event("customer.created", {"id": "cus_1", "object": "customer",
-                                                            "email": "c@example.com"}))
+    result = stripe.parse(
+        stripe_event("customer.created", {"id": "cus_1", "object": "customer", "email": "c@example.com"})
+    )
     assert result.interactions == [] and result.aliases[0].email == "c@example.com"
 
 
 # --- Standard Webhooks ---------------------------------------------------------------------------
 def test_standard_accepts_a_batch_in_the_core_format_under_the_url_source():
-    result = standard.parse({"interactions": [standard_interaction(id_="a"), standard_interaction(id_="b")]}, "crm")
+    result = standard.parse(
+        {"interactions": [standard_interaction(id_="a"), standard_interaction(id_="b")]}, "crm"
+    )
     assert [i.key for i in result.interactions] == ["crm:a", "crm:b"]
 
 

@@ -1,4 +1,5 @@
 """Each provider's ``verify`` as a pure function: what it accepts and every way it refuses."""
+
 from __future__ import annotations
 
 import json
@@ -58,9 +59,14 @@ def test_a_tampered_mailgun_token_is_refused():
         module("mailgun").verify(json.dumps(payload).encode(), headers, SCHEMES["mailgun"].secret, NOW)
 
 
-@pytest.mark.parametrize("provider,name", [
-    pytest.param(s.provider, h, id=f"{s.provider}-{h}") for s in SCHEMES.values() for h in s.required_headers
-])
+@pytest.mark.parametrize(
+    "provider,name",
+    [
+        pytest.param(s.provider, h, id=f"{s.provider}-{h}")
+        for s in SCHEMES.values()
+        for h in s.required_headers
+    ],
+)
 def test_a_missing_header_is_refused(provider, name):
     body, headers = signed(provider)
     del headers[name]
@@ -108,7 +114,9 @@ def test_stripe_accepts_any_matching_v1_signature():
 def test_postmark_refuses_other_authorization_schemes():
     body, _ = signed("postmark")
     with pytest.raises(SignatureError):
-        module("postmark").verify(body, {"Authorization": "Bearer hooks:s3cret-pass"}, SCHEMES["postmark"].secret, NOW)
+        module("postmark").verify(
+            body, {"Authorization": "Bearer hooks:s3cret-pass"}, SCHEMES["postmark"].secret, NOW
+        )
 
 
 def test_typeform_needs_the_sha256_prefix():
@@ -123,20 +131,31 @@ SG = VECTORS["sendgrid_event_webhook"]
 
 
 def sendgrid_vector_headers(signature: str) -> dict[str, str]:
-    return {"X-Twilio-Email-Event-Webhook-Signature": signature,
-            "X-Twilio-Email-Event-Webhook-Timestamp": SG["timestamp"]}
+    return {
+        "X-Twilio-Email-Event-Webhook-Signature": signature,
+        "X-Twilio-Email-Event-Webhook-Timestamp": SG["timestamp"],
+    }
 
 
 def test_the_published_sendgrid_vector_verifies_byte_for_byte():
-    sendgrid.verify(SG["payload"].encode(), sendgrid_vector_headers(SG["signature"]), SG["public_key"],
-                    float(SG["timestamp"]))
+    sendgrid.verify(
+        SG["payload"].encode(),
+        sendgrid_vector_headers(SG["signature"]),
+        SG["public_key"],
+        float(SG["timestamp"]),
+    )
 
 
-@pytest.mark.parametrize("payload,signature,key", [
-    pytest.param(SG["payload"], SG["bad_signature"], SG["public_key"], id="bad-signature"),
-    pytest.param(SG["payload"], SG["signature"], SG["other_public_key"], id="other-key"),
-    pytest.param(SG["payload"].rstrip("\r\n"), SG["signature"], SG["public_key"], id="without-trailing-crlf"),
-])
+@pytest.mark.parametrize(
+    "payload,signature,key",
+    [
+        pytest.param(SG["payload"], SG["bad_signature"], SG["public_key"], id="bad-signature"),
+        pytest.param(SG["payload"], SG["signature"], SG["other_public_key"], id="other-key"),
+        pytest.param(
+            SG["payload"].rstrip("\r\n"), SG["signature"], SG["public_key"], id="without-trailing-crlf"
+        ),
+    ],
+)
 def test_the_published_sendgrid_vector_refuses_changes(payload, signature, key):
     with pytest.raises(SignatureError):
         sendgrid.verify(payload.encode(), sendgrid_vector_headers(signature), key, float(SG["timestamp"]))
@@ -144,20 +163,29 @@ def test_the_published_sendgrid_vector_refuses_changes(payload, signature, key):
 
 def test_the_published_sendgrid_vector_is_stale_today():
     with pytest.raises(SignatureError, match="too old"):
-        sendgrid.verify(SG["payload"].encode(), sendgrid_vector_headers(SG["signature"]), SG["public_key"],
-                        float(SG["timestamp"]) + 3600)
+        sendgrid.verify(
+            SG["payload"].encode(),
+            sendgrid_vector_headers(SG["signature"]),
+            SG["public_key"],
+            float(SG["timestamp"]) + 3600,
+        )
 
 
 SW = VECTORS["standard_webhooks"]
 
 
 def standard_vector_headers(signature: str = SW["webhook_signature"]) -> dict[str, str]:
-    return {"webhook-id": SW["webhook_id"], "webhook-timestamp": SW["webhook_timestamp"],
-            "webhook-signature": signature}
+    return {
+        "webhook-id": SW["webhook_id"],
+        "webhook-timestamp": SW["webhook_timestamp"],
+        "webhook-signature": signature,
+    }
 
 
 def test_the_published_standard_webhooks_vector_verifies_byte_for_byte():
-    standard.verify(SW["payload"].encode(), standard_vector_headers(), SW["secret"], float(SW["webhook_timestamp"]))
+    standard.verify(
+        SW["payload"].encode(), standard_vector_headers(), SW["secret"], float(SW["webhook_timestamp"])
+    )
 
 
 def test_the_standard_webhooks_vector_verifies_among_several_signatures():
@@ -165,11 +193,16 @@ def test_the_standard_webhooks_vector_verifies_among_several_signatures():
     standard.verify(SW["payload"].encode(), headers, SW["secret"], float(SW["webhook_timestamp"]))
 
 
-@pytest.mark.parametrize("payload,headers", [
-    pytest.param('{"test": 2432232315}', standard_vector_headers(), id="tampered-body"),
-    pytest.param(SW["payload"], {**standard_vector_headers(), "webhook-id": "msg_other"}, id="other-id"),
-    pytest.param(SW["payload"], standard_vector_headers("v2," + SW["webhook_signature"][3:]), id="other-version"),
-])
+@pytest.mark.parametrize(
+    "payload,headers",
+    [
+        pytest.param('{"test": 2432232315}', standard_vector_headers(), id="tampered-body"),
+        pytest.param(SW["payload"], {**standard_vector_headers(), "webhook-id": "msg_other"}, id="other-id"),
+        pytest.param(
+            SW["payload"], standard_vector_headers("v2," + SW["webhook_signature"][3:]), id="other-version"
+        ),
+    ],
+)
 def test_the_standard_webhooks_vector_refuses_changes(payload, headers):
     with pytest.raises(SignatureError):
         standard.verify(payload.encode(), headers, SW["secret"], float(SW["webhook_timestamp"]))

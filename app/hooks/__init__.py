@@ -3,6 +3,7 @@
 The view only wires the steps: size check -> verify the raw bytes -> JSON -> parse -> store -> 202.
 Each provider's scheme and mapping live in its own module, listed in :mod:`.registry`.
 """
+
 from __future__ import annotations
 
 import time
@@ -55,4 +56,3 @@ def parse_json(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ValidationError("The body is not valid JSON.", {"_body": str(exc)}) from exc
-

@@ -3,6 +3,7 @@
 ``{"triggerEvent", "createdAt", "payload": {...}}``. Bookings give one interaction per attendee
 (keyed on trigger, booking ``uid`` and attendee), routing-form submissions one for the email answer.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -33,14 +34,24 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
     result = ParseResult(source)
     if trigger in BOOKING_TYPES:
         uid = require(data, "uid", "payload")
-        properties = {"booking_uid": uid, "booking_id": data.get("bookingId"), "title": data.get("title"),
-                      "event_type": data.get("type"), "event_type_id": data.get("eventTypeId"),
-                      "start_time": data.get("startTime"), "end_time": data.get("endTime"),
-                      "status": data.get("status"), "rescheduled_from": data.get("rescheduleUid"),
-                      "reason": data.get("cancellationReason")}
+        properties = {
+            "booking_uid": uid,
+            "booking_id": data.get("bookingId"),
+            "title": data.get("title"),
+            "event_type": data.get("type"),
+            "event_type_id": data.get("eventTypeId"),
+            "start_time": data.get("startTime"),
+            "end_time": data.get("endTime"),
+            "status": data.get("status"),
+            "rescheduled_from": data.get("rescheduleUid"),
+            "reason": data.get("cancellationReason"),
+        }
         for email in attendee_emails(data, result, trigger, uid):
-            result.add(interaction(f"{trigger}:{uid}:{email.lower()}", BOOKING_TYPES[trigger], email, occurred_at,
-                                   properties))
+            result.add(
+                interaction(
+                    f"{trigger}:{uid}:{email.lower()}", BOOKING_TYPES[trigger], email, occurred_at, properties
+                )
+            )
     elif trigger == "BOOKING_NO_SHOW_UPDATED":
         uid = data.get("bookingUid") or require(data, "uid", "payload")
         for attendee in data.get("attendees") or []:
@@ -48,13 +59,27 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
             if not isinstance(attendee, dict) or not attendee.get("noShow"):
                 result.skip(trigger, f"{uid}:{email}", "attendee not marked as a no-show")
                 continue
-            result.add(interaction(f"{trigger}:{uid}:{str(email).lower()}", "appointment.no_show", email,
-                                   occurred_at, {"booking_uid": uid, "booking_id": data.get("bookingId")}))
+            result.add(
+                interaction(
+                    f"{trigger}:{uid}:{str(email).lower()}",
+                    "appointment.no_show",
+                    email,
+                    occurred_at,
+                    {"booking_uid": uid, "booking_id": data.get("bookingId")},
+                )
+            )
     elif trigger == "FORM_SUBMITTED":
         form_id = data.get("formId")
         email = form_email(data.get("responses"))
-        result.add(interaction(f"{trigger}:{form_id}:{digest(body)}", "form.submitted", email, occurred_at,
-                               {"form_id": form_id, "form_name": data.get("formName")}))
+        result.add(
+            interaction(
+                f"{trigger}:{form_id}:{digest(body)}",
+                "form.submitted",
+                email,
+                occurred_at,
+                {"form_id": form_id, "form_name": data.get("formName")},
+            )
+        )
     else:
         result.skip(trigger, data.get("uid"), "trigger not scored")
     return result

@@ -4,6 +4,7 @@
 subscription's signing key, within three minutes. A reschedule sends ``invitee.canceled`` (with
 ``rescheduled: true``) for the old invitee and ``invitee.created`` (with ``old_invitee``) for the new one.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -19,7 +20,9 @@ TOLERANCE_SECONDS = 180
 
 
 def verify(raw: bytes, headers: Mapping[str, str], secret: str, now: float) -> None:
-    signing.verify_timestamped_hmac(raw, signing.header(headers, SIGNATURE_HEADER), secret, now, TOLERANCE_SECONDS)
+    signing.verify_timestamped_hmac(
+        raw, signing.header(headers, SIGNATURE_HEADER), secret, now, TOLERANCE_SECONDS
+    )
 
 
 def parse(payload: Any, source: str = NAME) -> ParseResult:
@@ -57,6 +60,8 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
         "utm_source": tracking.get("utm_source"),
         "utm_campaign": tracking.get("utm_campaign"),
     }
-    occurred_at = from_rfc3339(body.get("created_at") or require(invitee, "updated_at", "payload"), "created_at")
+    occurred_at = from_rfc3339(
+        body.get("created_at") or require(invitee, "updated_at", "payload"), "created_at"
+    )
     result.add(interaction(f"{kind}:{uri}", type_, invitee.get("email"), occurred_at, properties))
     return result

@@ -3,6 +3,7 @@
 This is the only part of the webhook path that touches the store, and it runs only once the
 whole delivery was verified and parsed, so a rejected request leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import logging
@@ -65,15 +66,20 @@ def resolve_awaiting(services: Services, result: ParseResult) -> None:
     for item in result.awaiting:
         email = known.get((item.kind, item.value)) or services.store.alias(item.kind, item.value)
         if not email:
-            result.skip(item.raw.get("type"), item.raw.get("id"),
-                        f"no contact: {item.kind} customer {item.value} has no known email yet")
+            result.skip(
+                item.raw.get("type"),
+                item.raw.get("id"),
+                f"no contact: {item.kind} customer {item.value} has no known email yet",
+            )
             continue
         try:
-            result.interactions.append(parse_interaction({**item.raw, "contact": {"email": email}},
-                                                         source=result.source))
+            result.interactions.append(
+                parse_interaction({**item.raw, "contact": {"email": email}}, source=result.source)
+            )
         except InvalidInteraction as exc:
-            raise ValidationError("The event could not be converted; see errors.",
-                                  {str(item.raw.get("id")): exc.errors}) from exc
+            raise ValidationError(
+                "The event could not be converted; see errors.", {str(item.raw.get("id")): exc.errors}
+            ) from exc
     result.awaiting.clear()
 
 
@@ -82,6 +88,8 @@ def record_skipped(services: Services, provider: str, result: ParseResult) -> No
     if not result.skipped:
         return
     for skipped in result.skipped:
-        log.info("webhook event skipped",
-                 extra={"provider": provider, "event": skipped.event, "reason": skipped.reason})
+        log.info(
+            "webhook event skipped",
+            extra={"provider": provider, "event": skipped.event, "reason": skipped.reason},
+        )
     services.redis.hincrby(services.keys.stats(), f"hooks:{provider}:skipped", len(result.skipped))

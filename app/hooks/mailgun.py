@@ -5,6 +5,7 @@ the hex HMAC-SHA256 of ``timestamp + token`` with the webhook signing key (a sub
 ``parent-signature`` with the same key is accepted too). It does not cover ``event-data``, so
 the token is single-use: the view refuses a token it has seen (``ParseResult.replay_token``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -7,6 +7,7 @@ Each module has the same two functions::
 
 so adding a provider is one module and one line here.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from ..errors import NotFound
 from . import calcom, calendly, mailgun, postmark, sendgrid, standard, stripe, tally, typeform
 
 MIB = 1024 * 1024
-#: Largest webhook body accepted unless the provider's ``{NAME}_MAX_BODY_BYTES`` setting says otherwise, in bytes.
+#: Largest webhook body accepted, in bytes, unless ``{NAME}_MAX_BODY_BYTES`` says otherwise.
 DEFAULT_MAX_BODY_BYTES = 1 * MIB
 
 

@@ -5,6 +5,7 @@ skipped (with a reason). Anything that needs the store — a provider's customer
 an earlier event linked to an email, a replay token to claim — is *described* here and done
 by the view after the whole delivery parsed, so a rejected request stores nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -68,8 +69,9 @@ class ParseResult:
             if set(exc.errors) == {"contact"}:
                 self.skip(raw.get("type", "?"), raw.get("id", "?"), "no usable contact (email) in the event")
                 return
-            raise ValidationError("The event could not be converted; see errors.",
-                                  {str(raw.get("id")): exc.errors}) from exc
+            raise ValidationError(
+                "The event could not be converted; see errors.", {str(raw.get("id")): exc.errors}
+            ) from exc
 
     def add_with_alias(self, raw: dict[str, Any], kind: str, value: str) -> None:
         """Queue an interaction whose contact is known only by a provider's customer id."""
@@ -79,11 +81,18 @@ class ParseResult:
         self.skipped.append(Skipped(f"{event_type} {event_id}", reason))
 
 
-def interaction(id_: str, type_: str, email: Any, occurred_at: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+def interaction(
+    id_: str, type_: str, email: Any, occurred_at: str, properties: Mapping[str, Any]
+) -> dict[str, Any]:
     """A core-format interaction dict; ``None`` properties are left out."""
     contact = {"email": email.strip()} if isinstance(email, str) and email.strip() else {}
-    return {"id": id_, "type": type_, "contact": contact, "occurred_at": occurred_at,
-            "properties": {k: v for k, v in properties.items() if v is not None}}
+    return {
+        "id": id_,
+        "type": type_,
+        "contact": contact,
+        "occurred_at": occurred_at,
+        "properties": {k: v for k, v in properties.items() if v is not None},
+    }
 
 
 def from_epoch_seconds(value: Any, where: str) -> str:
@@ -91,10 +100,13 @@ def from_epoch_seconds(value: Any, where: str) -> str:
     try:
         seconds = float(value)
     except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{where} must be a number of seconds since the epoch.",
-                              {where: "not a timestamp"}) from exc
+        raise ValidationError(
+            f"{where} must be a number of seconds since the epoch.", {where: "not a timestamp"}
+        ) from exc
     if isinstance(value, bool) or not 0 <= seconds < 1e11:
-        raise ValidationError(f"{where} must be a number of seconds since the epoch.", {where: "not a timestamp"})
+        raise ValidationError(
+            f"{where} must be a number of seconds since the epoch.", {where: "not a timestamp"}
+        )
     return format_timestamp(int(seconds * 1000))
 
 

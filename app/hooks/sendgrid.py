@@ -4,6 +4,7 @@ Signature: base64 DER ECDSA/SHA-256 over ``timestamp + raw body`` in
 ``X-Twilio-Email-Event-Webhook-Signature``, the timestamp in ``...-Timestamp``; the secret
 is the verification key SendGrid shows (base64 DER public key). The body is a JSON array of events.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -41,7 +42,9 @@ def load_public_key(secret: str) -> ec.EllipticCurvePublicKey:
     try:
         key = load_der_public_key(key_bytes or b"")
     except ValueError as exc:
-        raise SignatureError("The configured SendGrid verification key is not a base64 DER public key.") from exc
+        raise SignatureError(
+            "The configured SendGrid verification key is not a base64 DER public key."
+        ) from exc
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise SignatureError("The configured SendGrid verification key is not an ECDSA key.")
     return key

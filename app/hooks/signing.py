@@ -3,6 +3,7 @@
 Everything here works on raw bytes and compares in constant time. Verifiers raise
 :class:`app.errors.SignatureError` and never say which part of a signature was close.
 """
+
 from __future__ import annotations
 
 import base64
@@ -52,7 +53,7 @@ def require_match(expected: bytes, candidates: Iterable[bytes | None]) -> None:
 
 
 def check_timestamp(value: str | int | float, now: float, tolerance_seconds: float) -> int:
-    """The signed timestamp (epoch seconds), refused when older or newer than ``now`` by more than the tolerance."""
+    """The signed timestamp (epoch seconds); refused when off from ``now`` by more than the tolerance."""
     try:
         timestamp = int(str(value).strip())
     except ValueError as exc:
@@ -65,7 +66,7 @@ def check_timestamp(value: str | int | float, now: float, tolerance_seconds: flo
 
 
 def parse_timestamped_header(value: str, scheme: str = "v1") -> tuple[str, list[str]]:
-    """``t=1492774577,v1=5257a8...,v1=...`` (Stripe, Calendly) -> timestamp text and the ``scheme`` signatures."""
+    """``t=1492774577,v1=5257a8...,v1=...`` (Stripe, Calendly) -> timestamp and ``scheme`` signatures."""
     timestamp = None
     signatures = []
     for part in value.split(","):
@@ -79,8 +80,9 @@ def parse_timestamped_header(value: str, scheme: str = "v1") -> tuple[str, list[
     return timestamp, signatures
 
 
-def verify_timestamped_hmac(raw: bytes, signature_header: str, secret: str, now: float,
-                            tolerance_seconds: float) -> None:
+def verify_timestamped_hmac(
+    raw: bytes, signature_header: str, secret: str, now: float, tolerance_seconds: float
+) -> None:
     """Stripe's and Calendly's scheme: hex HMAC-SHA256 of ``"{t}." + raw body``, any ``v1`` may match."""
     timestamp, signatures = parse_timestamped_header(signature_header)
     expected = hmac_sha256(secret.encode(), timestamp.encode() + b"." + raw)

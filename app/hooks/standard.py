@@ -5,6 +5,7 @@ HMAC-SHA256 of ``"{id}.{timestamp}.{body}"``, key from the ``whsec_`` secret), w
 minutes. The signature is computed by the official ``standardwebhooks`` package. The body is one
 interaction or ``{"interactions": [...]}`` in the core format; the URL's ``{source}`` is their source.
 """
+
 from __future__ import annotations
 
 import binascii
@@ -49,8 +50,10 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
     else:
         items = [payload]
     if len(items) > MAX_INTERACTIONS:
-        raise ValidationError(f"At most {MAX_INTERACTIONS} interactions per delivery.",
-                              {"interactions": f"at most {MAX_INTERACTIONS}"})
+        raise ValidationError(
+            f"At most {MAX_INTERACTIONS} interactions per delivery.",
+            {"interactions": f"at most {MAX_INTERACTIONS}"},
+        )
     result = ParseResult(source)
     errors: dict[int, Any] = {}
     for index, item in enumerate(items):
@@ -62,6 +65,8 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
         except InvalidInteraction as exc:
             errors[index] = exc.errors
     if errors:
-        raise ValidationError(f"{len(errors)} of {len(items)} interactions are invalid; nothing was stored.",
-                              {"interactions": errors})
+        raise ValidationError(
+            f"{len(errors)} of {len(items)} interactions are invalid; nothing was stored.",
+            {"interactions": errors},
+        )
     return result

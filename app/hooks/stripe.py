@@ -6,6 +6,7 @@ One payment sends several events (``payment_intent.succeeded``, ``charge.succeed
 payment counts once whichever arrive. Events that name only a ``customer`` get their contact from
 the email an earlier event linked to that customer (``Store.alias("stripe", cus_id)``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -19,7 +20,9 @@ SIGNATURE_HEADER = "Stripe-Signature"
 #: Accepted clock difference between Stripe's signing time and ours, in seconds (each way).
 TOLERANCE_SECONDS = 300
 
-SUCCEEDED = frozenset({"payment_intent.succeeded", "charge.succeeded", "invoice.paid", "checkout.session.completed"})
+SUCCEEDED = frozenset(
+    {"payment_intent.succeeded", "charge.succeeded", "invoice.paid", "checkout.session.completed"}
+)
 FAILED = frozenset({"payment_intent.payment_failed", "charge.failed", "invoice.payment_failed"})
 REFUNDED = frozenset({"charge.refunded"})
 #: Events that only teach us a customer's email.
@@ -27,15 +30,18 @@ CUSTOMER = frozenset({"customer.created", "customer.updated"})
 
 
 def verify(raw: bytes, headers: Mapping[str, str], secret: str, now: float) -> None:
-    signing.verify_timestamped_hmac(raw, signing.header(headers, SIGNATURE_HEADER), secret, now, TOLERANCE_SECONDS)
+    signing.verify_timestamped_hmac(
+        raw, signing.header(headers, SIGNATURE_HEADER), secret, now, TOLERANCE_SECONDS
+    )
 
 
 def parse(payload: Any, source: str = NAME) -> ParseResult:
     event = require_object(payload, "_body")
     kind = require(event, "type", "_body")
     event_id = require(event, "id", "_body")
-    obj = require_object(require(require_object(require(event, "data", "_body"), "data"), "object", "data"),
-                         "data.object")
+    obj = require_object(
+        require(require_object(require(event, "data", "_body"), "data"), "object", "data"), "data.object"
+    )
     result = ParseResult(source)
     customer = customer_id(obj)
     email = contact_email(obj)
@@ -45,9 +51,12 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
         result.skip(kind, event_id, "customer record: its email is remembered, nothing scored")
         return result
     if kind in SUCCEEDED:
-        if kind == "checkout.session.completed" and (obj.get("payment_status") != "paid"
-                                                     or not obj.get("payment_intent")):
-            result.skip(kind, event_id, "checkout without a paid PaymentIntent: counted by its payment events")
+        if kind == "checkout.session.completed" and (
+            obj.get("payment_status") != "paid" or not obj.get("payment_intent")
+        ):
+            result.skip(
+                kind, event_id, "checkout without a paid PaymentIntent: counted by its payment events"
+            )
             return result
         if kind == "invoice.paid" and not obj.get("amount_paid"):
             result.skip(kind, event_id, "invoice paid with nothing charged")
@@ -64,8 +73,8 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
     properties = {
         "amount": amount(kind, obj),
         "currency": obj.get("currency"),
-        "payment_intent": reference(obj.get("payment_intent")) or (obj.get("id") if kind.startswith("payment_intent")
-                                                                  else None),
+        "payment_intent": reference(obj.get("payment_intent"))
+        or (obj.get("id") if kind.startswith("payment_intent") else None),
         "charge": obj.get("id") if kind.startswith("charge.") else reference(obj.get("charge")),
         "invoice": obj.get("id") if kind.startswith("invoice.") else reference(obj.get("invoice")),
         "customer": customer,
@@ -98,9 +107,15 @@ def customer_id(obj: Mapping[str, Any]) -> str | None:
 
 
 def contact_email(obj: Mapping[str, Any]) -> str | None:
-    """``receipt_email``, ``billing_details.email``, ``customer_email``, ``customer_details.email`` (or a customer's)."""
-    candidates = [obj.get("receipt_email"), nested(obj, "billing_details", "email"), obj.get("customer_email"),
-                  nested(obj, "customer_details", "email"), nested(obj, "customer", "email")]
+    """The first of ``receipt_email``, ``billing_details.email``, ``customer_email``,
+    ``customer_details.email`` (or a customer object's own email)."""
+    candidates = [
+        obj.get("receipt_email"),
+        nested(obj, "billing_details", "email"),
+        obj.get("customer_email"),
+        nested(obj, "customer_details", "email"),
+        nested(obj, "customer", "email"),
+    ]
     if obj.get("object") == "customer":
         candidates.insert(0, obj.get("email"))
     return next((c for c in candidates if isinstance(c, str) and "@" in c), None)
@@ -150,5 +165,8 @@ def amount(kind: str, obj: Mapping[str, Any]) -> Any:
 
 
 def failure_reason(obj: Mapping[str, Any]) -> Any:
-    return (nested(obj, "last_payment_error", "code") or obj.get("failure_code")
-            or nested(obj, "last_finalization_error", "code"))
+    return (
+        nested(obj, "last_payment_error", "code")
+        or obj.get("failure_code")
+        or nested(obj, "last_finalization_error", "code")
+    )

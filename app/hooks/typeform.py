@@ -1,4 +1,5 @@
 """Typeform webhooks: ``Typeform-Signature: sha256=`` + base64 HMAC-SHA256 of the raw body."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ def verify(raw: bytes, headers: Mapping[str, str], secret: str, now: float) -> N
     value = signing.header(headers, SIGNATURE_HEADER)
     if not value.startswith(PREFIX):
         raise SignatureError("The Typeform signature must start with 'sha256='.")
-    signing.verify_body_hmac(raw, value[len(PREFIX):], secret, "base64")
+    signing.verify_body_hmac(raw, value[len(PREFIX) :], secret, "base64")
 
 
 def parse(payload: Any, source: str = NAME) -> ParseResult:
@@ -31,10 +32,18 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
     response = require_object(require(body, "form_response", "_body"), "form_response")
     definition = response.get("definition") if isinstance(response.get("definition"), dict) else {}
     calculated = response.get("calculated") if isinstance(response.get("calculated"), dict) else {}
-    properties = {"form_id": require(response, "form_id", "form_response"), "form_title": definition.get("title"),
-                  "response_token": response.get("token"), "score": calculated.get("score")}
-    occurred_at = from_rfc3339(require(response, "submitted_at", "form_response"), "form_response.submitted_at")
-    result.add(interaction(str(event_id), "form.submitted", respondent_email(response), occurred_at, properties))
+    properties = {
+        "form_id": require(response, "form_id", "form_response"),
+        "form_title": definition.get("title"),
+        "response_token": response.get("token"),
+        "score": calculated.get("score"),
+    }
+    occurred_at = from_rfc3339(
+        require(response, "submitted_at", "form_response"), "form_response.submitted_at"
+    )
+    result.add(
+        interaction(str(event_id), "form.submitted", respondent_email(response), occurred_at, properties)
+    )
     return result
 
 
