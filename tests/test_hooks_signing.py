@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.errors import SignatureError
 from app.hooks import registry, sendgrid, signing, standard
@@ -206,3 +208,16 @@ def test_the_standard_webhooks_vector_verifies_among_several_signatures():
 def test_the_standard_webhooks_vector_refuses_changes(payload, headers):
     with pytest.raises(SignatureError):
         standard.verify(payload.encode(), headers, SW["secret"], float(SW["webhook_timestamp"]))
+
+
+# --- any change to the signed bytes is refused ------------------------------------------------------
+@pytest.mark.parametrize("provider", by_provider(lambda s: s.provider not in {"postmark", "mailgun"}))
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_changing_any_byte_of_the_body_is_refused(provider, data):
+    body, headers = signed(provider)
+    index = data.draw(st.integers(0, len(body) - 1), label="index")
+    replacement = data.draw(st.integers(0, 255).filter(lambda b: b != body[index]), label="byte")
+    changed = body[:index] + bytes([replacement]) + body[index + 1 :]
+    with pytest.raises(SignatureError):
+        module(provider).verify(changed, headers, SCHEMES[provider].config_value, NOW)
