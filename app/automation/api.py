@@ -1,0 +1,148 @@
+"""/v1 routes of workflows: configs, runs, webhook deliveries and the in-app inbox.
+
+Views only wire: parse arguments, call the store or the domain, render. Errors are raised
+as ``app.errors`` exceptions and rendered centrally.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from marshmallow import ValidationError as SchemaError
+
+from ..api.common import v1_blueprint
+from ..errors import Conflict, NotFound, ValidationError
+from ..services import get_services
+from .config import load_workflow
+from .delivery import IN_FLIGHT, public_delivery, redeliver
+from .registry import automation_store
+from .runner import public_run
+
+bp = v1_blueprint("workflows", __name__, "Workflows, their runs, webhook deliveries and the inbox")
+
+#: Items per page of the list endpoints, by default and at most.
+DEFAULT_PAGE, MAX_PAGE = 50, 500
+
+
+def page_args() -> tuple[int, int]:
+    """``limit`` and ``cursor`` (an offset) from the query string."""
+    problems = {}
+    values = {}
+    for name, default, low, high in (("limit", DEFAULT_PAGE, 1, MAX_PAGE), ("cursor", 0, 0, None)):
+        raw = request.args.get(name)
+        try:
+            value = default if raw in (None, "") else int(raw)
+        except ValueError:
+            problems[name] = "must be an integer"
+            continue
+        if value < low or (high is not None and value > high):
+            problems[name] = f"must be between {low} and {high}" if high else f"must be at least {low}"
+        values[name] = value
+    if problems:
+        raise ValidationError("Invalid paging arguments.", problems)
+    return values["limit"], values["cursor"]
+
+
+def render_workflow(doc: dict[str, Any]) -> dict[str, Any]:
+    return {**doc["config"], "source": doc["source"], "updated_at": doc["updated_at"]}
+
+
+def _page(items: list[Any], limit: int, cursor: int) -> dict[str, Any]:
+    return {"items": items[:limit], "next_cursor": cursor + limit if len(items) > limit else None}
+
+
+@bp.get("/workflows")
+def list_workflows():
+    docs = automation_store(get_services()).workflow_docs()
+    return {"items": [render_workflow(doc) for _id, doc in sorted(docs.items())]}
+
+
+@bp.get("/workflows/<workflow_id>")
+def get_workflow(workflow_id: str):
+    doc = automation_store(get_services()).workflow_doc(workflow_id)
+    if doc is None:
+        raise NotFound(f"No workflow {workflow_id!r}.")
+    return render_workflow(doc)
+
+
+@bp.put("/workflows/<workflow_id>")
+def put_workflow(workflow_id: str):
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationError("Send the workflow as a JSON object.", {"_schema": ["expected a JSON object"]})
+    body.setdefault("id", workflow_id)
+    if body["id"] != workflow_id:
+        raise ValidationError("The workflow id differs from the URL.", {"id": [f"must be {workflow_id!r}"]})
+    try:
+        workflow = load_workflow(body)
+    except SchemaError as error:
+        raise ValidationError("The workflow is invalid; see errors.", error.messages) from error
+    store = automation_store(get_services())
+    existed = store.workflow_doc(workflow_id) is not None
+    doc = store.put_workflow(dict(workflow.config), "api")
+    return render_workflow(doc), 200 if existed else 201
+
+
+@bp.delete("/workflows/<workflow_id>")
+def delete_workflow(workflow_id: str):
+    if not automation_store(get_services()).delete_workflow(workflow_id):
+        raise NotFound(f"No workflow {workflow_id!r}.")
+    return "", 204
+
+
+@bp.get("/workflows/<workflow_id>/runs")
+def list_runs(workflow_id: str):
+    limit, cursor = page_args()
+    services = get_services()
+    store = automation_store(services)
+    runs = store.workflow_runs(workflow_id, cursor, limit + 1)
+    if not runs and cursor == 0 and store.workflow_doc(workflow_id) is None:
+        raise NotFound(f"No workflow {workflow_id!r}.")
+    return _page([public_run(services, r) for r in runs], limit, cursor)
+
+
+@bp.get("/runs/<run_id>")
+def get_run(run_id: str):
+    services = get_services()
+    run = automation_store(services).get_run(run_id)
+    if run is None:
+        raise NotFound(f"No run {run_id!r}.")
+    return public_run(services, run)
+
+
+@bp.get("/deliveries")
+def list_deliveries():
+    limit, cursor = page_args()
+    status = request.args.get("status") or None
+    if status not in (None, "dead"):
+        raise ValidationError("Invalid status filter.", {"status": ["only 'dead' (the dead letters) is supported"]})
+    store = automation_store(get_services())
+    ids = store.delivery_ids(cursor, limit + 1, dead_only=status == "dead")
+    return _page([public_delivery(d) for d in store.get_deliveries(ids)], limit, cursor)
+
+
+def _delivery(delivery_id: str) -> dict[str, Any]:
+    delivery = automation_store(get_services()).get_delivery(delivery_id)
+    if delivery is None:
+        raise NotFound(f"No delivery {delivery_id!r}.")
+    return delivery
+
+
+@bp.get("/deliveries/<delivery_id>")
+def get_delivery(delivery_id: str):
+    return public_delivery(_delivery(delivery_id))
+
+
+@bp.post("/deliveries/<delivery_id>/redeliver")
+def redeliver_delivery(delivery_id: str):
+    delivery = _delivery(delivery_id)
+    if delivery["status"] in IN_FLIGHT:
+        raise Conflict("The delivery is still being attempted; redeliver it once it succeeded or failed.")
+    return public_delivery(redeliver(get_services(), delivery)), 202
+
+
+@bp.get("/notifications")
+def list_notifications():
+    limit, cursor = page_args()
+    items = automation_store(get_services()).notifications(cursor, limit + 1)
+    return _page(items, limit, cursor)

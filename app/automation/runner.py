@@ -1,0 +1,117 @@
+"""Running a workflow run: its steps in order, from where it stopped, until a wait or the end.
+
+The run document says which step is next, so a run resumed by the scheduler (after a wait
+or a step retry) — in whatever worker, after any restart — carries on from there. A job
+that arrives early (a duplicate) finds the resume time ahead and does nothing.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from .defaults import JOB_RESULT_TTL_SECONDS, RUN_JOB_TIMEOUT_SECONDS, parse_schedule, setting
+from .registry import automation_store
+from .runs import TERMINAL
+from .steps import STEPS, RunContext, StepFailed, StepRetry, when_holds
+from .store import now_ms
+
+log = logging.getLogger(__name__)
+
+#: A resume job may run this early (clock skew between scheduler and worker), in milliseconds.
+RESUME_SLACK_MS = 1000
+
+
+def schedule_resume(services: Any, store: Any, run: dict[str, Any], delay_ms: int, reason: str) -> None:
+    """Save the run, then schedule the job that resumes it (saved first: an early job must see ``resume_at``)."""
+    from .jobs import execute_run
+
+    run["resumes"] = int(run.get("resumes") or 0) + 1
+    job_id = f"{run['id']}-{reason}-{run['resumes']}"
+    store.save_run(run)
+    services.queue.enqueue_in(timedelta(milliseconds=max(delay_ms, 0)), execute_run, run["id"], job_id=job_id,
+                              timeout=RUN_JOB_TIMEOUT_SECONDS, result_ttl=JOB_RESULT_TTL_SECONDS)
+
+
+def _fail(run: dict[str, Any], record: dict[str, Any] | None, message: str) -> None:
+    if record is not None:
+        record["status"], record["error"], record["finished_at"] = "failed", message, now_ms()
+    run["status"], run["error"], run["resume_at"] = "failed", message, None
+
+
+def execute(services: Any, run_id: str) -> dict[str, Any] | None:
+    """Run the steps of ``run_id`` from its next step; returns the run document as saved."""
+    store = automation_store(services)
+    run = store.get_run(run_id)
+    if run is None or run["status"] in TERMINAL:
+        return run
+    if run.get("resume_at") and now_ms() + RESUME_SLACK_MS < run["resume_at"]:
+        return run
+    contact = services.store.get_contact(run["contact_id"])
+    if contact is None:
+        _fail(run, None, f"contact {run['contact_id']} no longer exists")
+        store.save_run(run)
+        return run
+    context = RunContext(services, run, contact)
+    run["status"], run["resume_at"] = "running", None
+    steps = run["definition"]
+    while run["next_step"] < len(steps):
+        index = run["next_step"]
+        step, record = steps[index], run["steps"][index]
+        if not when_holds(context, step.get("when")):
+            record["status"], record["finished_at"] = "skipped", now_ms()
+            run["next_step"] = index + 1
+            store.save_run(run)
+            continue
+        record["attempts"] += 1
+        record["started_at"] = record["started_at"] or now_ms()
+        record["status"], record["error"] = "running", None
+        try:
+            result = STEPS[step["type"]](context, step, index)
+        except StepRetry as error:
+            schedule = parse_schedule(setting(services.settings, "STEP_RETRY_SCHEDULE"))
+            if record["attempts"] > len(schedule):
+                _fail(run, record, f"{error} (gave up after {record['attempts']} attempts)")
+                break
+            delay_ms = int(schedule[record["attempts"] - 1] * 1000)
+            record["status"], record["error"] = "retrying", str(error)
+            run["status"], run["resume_at"] = "retrying", now_ms() + delay_ms
+            schedule_resume(services, store, run, delay_ms, "retry")
+            return run
+        except StepFailed as error:
+            _fail(run, record, str(error))
+            break
+        except Exception as error:  # an unexpected bug: the run records it, the job log has the traceback
+            log.exception("workflow step crashed", extra={"run_id": run_id, "step": index})
+            _fail(run, record, f"internal error in step: {type(error).__name__}")
+            break
+        record["status"], record["finished_at"] = "succeeded", now_ms()
+        record.update(result.detail)
+        run["next_step"] = index + 1
+        if result.wait_ms is not None:
+            run["status"], run["resume_at"] = "waiting", now_ms() + result.wait_ms
+            schedule_resume(services, store, run, result.wait_ms, "wait")
+            return run
+        store.save_run(run)
+    else:
+        run["status"] = "succeeded"
+    store.save_run(run)
+    log.info("workflow run finished", extra={"run_id": run_id, "status": run["status"], "error": run["error"]})
+    return run
+
+
+def public_run(services: Any, run: dict[str, Any]) -> dict[str, Any]:
+    """The API form of a run: webhook steps show their delivery's status and attempts; no secrets."""
+    store = automation_store(services)
+    out = {k: v for k, v in run.items() if k != "definition"}
+    steps = []
+    for record in run["steps"]:
+        record = dict(record)
+        if record.get("delivery_id"):
+            delivery = store.get_delivery(record["delivery_id"])
+            if delivery:
+                record["delivery"] = {"status": delivery["status"], "attempts": len(delivery["attempts"]),
+                                      "error": delivery["error"]}
+        steps.append(record)
+    out["steps"] = steps
+    return out

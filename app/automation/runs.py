@@ -1,0 +1,106 @@
+"""Starting runs: one per firing, claimed under an id derived from workflow, contact and change.
+
+``start_runs`` is what the drain job's ``handle_events`` does: match the events against the
+compiled index, check tag filters and reentry, claim each run atomically and enqueue it. A
+replayed or duplicated change finds its run id claimed and starts nothing; a crash between
+claim and enqueue is repaired on replay (a claimed run without a document is created then).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rq import Queue
+
+from .defaults import JOB_RESULT_TTL_SECONDS, RUN_JOB_TIMEOUT_SECONDS
+from .registry import automation_store, compiled_index
+from .store import now_ms
+from .triggers import Workflow, should_start
+
+log = logging.getLogger(__name__)
+
+TERMINAL = frozenset({"succeeded", "failed"})
+
+
+def run_id_for(workflow_id: str, contact_id: str, change_id: str) -> str:
+    digest = hashlib.sha256(f"{workflow_id}\x1f{contact_id}\x1f{change_id}".encode()).hexdigest()
+    return f"run_{digest[:32]}"
+
+
+def new_run(workflow: Workflow, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The run document of one firing: trigger snapshot, a copy of the steps, their status."""
+    contact_id = event["contact_id"]
+    if event.get("kind") == "score":
+        trigger = {"kind": "score", "profile": event["profile"], "version": event.get("version"),
+                   "old": event.get("old"), "new": event.get("new"), "at": event.get("at"),
+                   "cause": event.get("cause")}
+    else:
+        trigger = {"kind": "interaction", "interaction": event.get("record"),
+                   "at": (event.get("record") or {}).get("at")}
+    created = now_ms()
+    return {
+        "id": run_id_for(workflow.id, contact_id, event["change_id"]),
+        "workflow": {"id": workflow.id, "name": workflow.name},
+        "contact_id": contact_id,
+        "change_id": event["change_id"],
+        "depth": int(event.get("depth") or 0),
+        "trigger": trigger,
+        "status": "queued",
+        "error": None,
+        "next_step": 0,
+        "resume_at": None,
+        "created_at": created,
+        "updated_at": created,
+        "definition": list(workflow.steps),
+        "steps": [{"index": i, "type": s["type"], "name": s.get("name"), "status": "pending", "attempts": 0,
+                   "error": None, "started_at": None, "finished_at": None} for i, s in enumerate(workflow.steps)],
+    }
+
+
+def enqueue_runs(queue: Queue, run_ids: Sequence[str]) -> None:
+    from .jobs import execute_run
+
+    if not run_ids:
+        return
+    queue.enqueue_many([Queue.prepare_data(execute_run, (run_id,), job_id=f"{run_id}-start",
+                                           timeout=RUN_JOB_TIMEOUT_SECONDS, result_ttl=JOB_RESULT_TTL_SECONDS)
+                        for run_id in run_ids])
+
+
+def start_runs(services: Any, events: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Start the runs these outbox events fire; returns the ids of runs started now."""
+    index = compiled_index(services)
+    fired = [(event, workflow) for event in events for workflow in index.fired(event)]
+    if not fired:
+        return []
+    store = automation_store(services)
+    need_tags = sorted({e["contact_id"] for e, w in fired if w.trigger.filters})
+    tags: dict[str, set[str]] = {}
+    if need_tags:
+        pipe = services.redis.pipeline(transaction=False)
+        for contact_id in need_tags:
+            pipe.smembers(services.keys.tags(contact_id))
+        tags = dict(zip(need_tags, pipe.execute()))
+    passing = [(e, w) for e, w in fired if should_start(w.trigger, True, tags.get(e["contact_id"], ()), False)]
+    if not passing:
+        return []
+    runs = [new_run(w, e) for e, w in passing]
+    outcomes = store.claim_runs([(r["contact_id"], w.id, r["id"], w.trigger.reentry)
+                                 for r, (_e, w) in zip(runs, passing)])
+    claimed = [r for r, o in zip(runs, outcomes) if o == 1]
+    replayed = [r for r, o in zip(runs, outcomes) if o == 0]
+    if replayed:  # claimed before: only a run lost between claim and creation is made now
+        claimed += [r for r, exists in zip(replayed, store.runs_exist([r["id"] for r in replayed])) if not exists]
+    created = [r for r, new in zip(claimed, store.create_runs(claimed)) if new] if claimed else []
+    enqueue_runs(services.queue, [r["id"] for r in created])
+    for run in created:
+        log.info("workflow run started", extra={"run_id": run["id"], "workflow_id": run["workflow"]["id"],
+                                                "contact_id": run["contact_id"]})
+    return [r["id"] for r in created]
+
+
+def interest(services: Any) -> tuple[set[str], set[str]]:
+    return compiled_index(services).interest
+

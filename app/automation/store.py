@@ -1,0 +1,146 @@
+"""Every Redis read and write of workflows, runs, deliveries and inbox notifications.
+
+Key names come from ``keys.Keys``; ``claim_run.lua`` makes claiming a run atomic.
+Documents are JSON strings; callers get plain Python data back.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from typing import Any
+
+from ..keys import Keys
+from ..store import dumps, loads
+
+#: In-app inbox notifications kept (newest first).
+NOTIFICATIONS_MAX = 1000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class AutomationStore:
+    def __init__(self, redis: Any, keys: Keys):
+        self.redis = redis
+        self.keys = keys
+        self._claim = redis.register_script(
+            resources.files("app.automation").joinpath("claim_run.lua").read_text())
+
+    # --- workflows ---------------------------------------------------------------------------
+    def workflow_docs(self) -> dict[str, dict[str, Any]]:
+        """Workflow id -> ``{"config", "source", "updated_at"}``."""
+        return {wid: loads(doc) for wid, doc in self.redis.hgetall(self.keys.workflows()).items()}
+
+    def workflow_doc(self, workflow_id: str) -> dict[str, Any] | None:
+        raw = self.redis.hget(self.keys.workflows(), workflow_id)
+        return loads(raw) if raw else None
+
+    def put_workflow(self, config: dict[str, Any], source: str) -> dict[str, Any]:
+        doc = {"config": config, "source": source, "updated_at": now_ms()}
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.keys.workflows(), config["id"], dumps(doc))
+        pipe.set(self.keys.workflows_rev(), uuid.uuid4().hex)
+        pipe.execute()
+        return doc
+
+    def delete_workflow(self, workflow_id: str) -> bool:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(self.keys.workflows(), workflow_id)
+        pipe.set(self.keys.workflows_rev(), uuid.uuid4().hex)
+        return bool(pipe.execute()[0])
+
+    def workflows_rev(self) -> str:
+        """A token that changes with every workflow change (never repeats, unlike a counter after a flush)."""
+        return self.redis.get(self.keys.workflows_rev()) or ""
+
+    # --- runs --------------------------------------------------------------------------------
+    def claim_runs(self, claims: Sequence[tuple[str, str, str, bool]]) -> list[int]:
+        """For each ``(contact_id, workflow_id, run_id, reentry)``: 1 claimed, 0 already claimed, -1 entered before."""
+        pipe = self.redis.pipeline(transaction=False)
+        for contact_id, workflow_id, run_id, reentry in claims:
+            self._claim(keys=[self.keys.run_claim(contact_id, run_id), self.keys.workflow_entered(contact_id)],
+                        args=[workflow_id, "1" if reentry else "0", run_id], client=pipe)
+        return [int(x) for x in pipe.execute()]
+
+    def runs_exist(self, run_ids: Sequence[str]) -> list[bool]:
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id in run_ids:
+            pipe.exists(self.keys.run(run_id))
+        return [bool(x) for x in pipe.execute()]
+
+    def create_runs(self, runs: Iterable[dict[str, Any]]) -> list[bool]:
+        """Store new runs (SET NX); True for each that was created now."""
+        runs = list(runs)
+        pipe = self.redis.pipeline(transaction=False)
+        for run in runs:
+            pipe.set(self.keys.run(run["id"]), dumps(run), nx=True)
+            pipe.zadd(self.keys.workflow_runs(run["workflow"]["id"]), {run["id"]: run["created_at"]}, nx=True)
+        replies = pipe.execute()
+        return [bool(replies[2 * i]) for i in range(len(runs))]
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        raw = self.redis.get(self.keys.run(run_id))
+        return loads(raw) if raw else None
+
+    def save_run(self, run: dict[str, Any]) -> None:
+        run["updated_at"] = now_ms()
+        self.redis.set(self.keys.run(run["id"]), dumps(run))
+
+    def workflow_runs(self, workflow_id: str, start: int, count: int) -> list[dict[str, Any]]:
+        """Runs of a workflow, newest first."""
+        ids = self.redis.zrevrange(self.keys.workflow_runs(workflow_id), start, start + count - 1)
+        return [loads(raw) for raw in self.redis.mget([self.keys.run(i) for i in ids]) if raw] if ids else []
+
+    # --- deliveries --------------------------------------------------------------------------
+    def create_delivery(self, delivery: dict[str, Any]) -> bool:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.keys.delivery(delivery["id"]), dumps(delivery), nx=True)
+        pipe.zadd(self.keys.deliveries(), {delivery["id"]: delivery["created_at"]}, nx=True)
+        return bool(pipe.execute()[0])
+
+    def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
+        raw = self.redis.get(self.keys.delivery(delivery_id))
+        return loads(raw) if raw else None
+
+    def get_deliveries(self, delivery_ids: Sequence[str]) -> list[dict[str, Any]]:
+        if not delivery_ids:
+            return []
+        return [loads(raw) for raw in self.redis.mget([self.keys.delivery(i) for i in delivery_ids]) if raw]
+
+    def save_delivery(self, delivery: dict[str, Any], dead: bool | None = None) -> None:
+        """Write the delivery; ``dead`` True adds it to the dead letters, False takes it out."""
+        delivery["updated_at"] = now_ms()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.keys.delivery(delivery["id"]), dumps(delivery))
+        if dead is True:
+            pipe.zadd(self.keys.dead_letters(), {delivery["id"]: delivery["updated_at"]})
+        elif dead is False:
+            pipe.zrem(self.keys.dead_letters(), delivery["id"])
+        pipe.execute()
+
+    def delivery_ids(self, start: int, count: int, dead_only: bool = False) -> list[str]:
+        key = self.keys.dead_letters() if dead_only else self.keys.deliveries()
+        return self.redis.zrevrange(key, start, start + count - 1)
+
+    def disable_endpoint(self, url: str, reason: dict[str, Any]) -> None:
+        self.redis.hset(self.keys.disabled_endpoints(), url, dumps(reason))
+
+    def enable_endpoint(self, url: str) -> None:
+        self.redis.hdel(self.keys.disabled_endpoints(), url)
+
+    def endpoint_disabled(self, url: str) -> dict[str, Any] | None:
+        raw = self.redis.hget(self.keys.disabled_endpoints(), url)
+        return loads(raw) if raw else None
+
+    # --- inbox -------------------------------------------------------------------------------
+    def push_notification(self, notification: dict[str, Any]) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.lpush(self.keys.notifications(), dumps(notification))
+        pipe.ltrim(self.keys.notifications(), 0, NOTIFICATIONS_MAX - 1)
+        pipe.execute()
+
+    def notifications(self, start: int, count: int) -> list[dict[str, Any]]:
+        return [loads(x) for x in self.redis.lrange(self.keys.notifications(), start, start + count - 1)]

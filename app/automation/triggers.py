@@ -1,0 +1,134 @@
+"""Workflows as objects, and the trigger matcher: pure Python, no Flask or Redis.
+
+A score trigger holds an operator over the score (``eq ne gt gte lt lte empty not_empty``).
+``on_enter`` fires when a change takes the condition from false to true; ``on_change``
+on every change after which it holds. ``reentry: false`` lets a contact run a workflow at
+most once ever. Tag filters (``tags_all``, ``tags_none``) must hold too.
+
+The matcher is compiled into a ``TriggerIndex`` once per configuration change: a score
+change looks up the workflows of its profile, an interaction those of its type.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..scoring.conditions import score_matches, where_matches
+
+FIRE_MODES = ("on_enter", "on_change")
+
+
+@dataclass(frozen=True, slots=True)
+class TagFilters:
+    """Tags the contact must all have, and tags it must have none of."""
+
+    tags_all: tuple[str, ...] = ()
+    tags_none: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.tags_all or self.tags_none)
+
+    def passes(self, tags: Iterable[str]) -> bool:
+        present = set(tags)
+        return all(t in present for t in self.tags_all) and not any(t in present for t in self.tags_none)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreTrigger:
+    profile: str
+    operator: str
+    value: int | None = None
+    fire: str = "on_enter"
+    reentry: bool = False
+    filters: TagFilters = field(default_factory=TagFilters)
+    type: str = "score_changed"
+
+    def holds(self, score: int | None) -> bool:
+        return score_matches(self.operator, score, self.value)
+
+    def fires(self, old: int | None, new: int | None) -> bool:
+        """Whether a change from ``old`` to ``new`` fires, before filters and reentry."""
+        if not self.holds(new):
+            return False
+        return self.fire == "on_change" or not self.holds(old)
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionTrigger:
+    on: str
+    where: Mapping[str, Any] = field(default_factory=dict)
+    reentry: bool = False
+    filters: TagFilters = field(default_factory=TagFilters)
+    type: str = "interaction"
+
+    def fires(self, interaction_type: str, properties: Mapping[str, Any]) -> bool:
+        return interaction_type == self.on and where_matches(self.where, properties)
+
+
+Trigger = ScoreTrigger | InteractionTrigger
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    """A validated workflow. ``steps`` stay plain JSON: a run keeps a snapshot of them."""
+
+    id: str
+    name: str
+    trigger: Trigger
+    steps: tuple[dict[str, Any], ...]
+    enabled: bool = True
+    config: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+def should_start(trigger: Trigger, fired: bool, tags: Iterable[str], ran_before: bool) -> bool:
+    """The whole decision for one firing: the trigger fired, filters pass, reentry allows it."""
+    if not fired or not trigger.filters.passes(tags):
+        return False
+    return trigger.reentry or not ran_before
+
+
+def event_fires(workflow: Workflow, event: Mapping[str, Any]) -> bool:
+    """Whether an outbox event (score or interaction) fires this workflow's trigger."""
+    trigger = workflow.trigger
+    if isinstance(trigger, ScoreTrigger):
+        return event.get("kind") == "score" and event.get("profile") == trigger.profile and \
+            trigger.fires(event.get("old"), event.get("new"))
+    record = event.get("record") or {}
+    return event.get("kind") == "interaction" and trigger.fires(record.get("t", ""), record.get("p") or {})
+
+
+@dataclass(frozen=True)
+class TriggerIndex:
+    """Enabled workflows by profile (score triggers) and by interaction type."""
+
+    by_profile: Mapping[str, tuple[Workflow, ...]]
+    by_type: Mapping[str, tuple[Workflow, ...]]
+
+    @classmethod
+    def build(cls, workflows: Iterable[Workflow]) -> TriggerIndex:
+        by_profile: dict[str, list[Workflow]] = {}
+        by_type: dict[str, list[Workflow]] = {}
+        for workflow in sorted(workflows, key=lambda w: w.id):
+            if not workflow.enabled:
+                continue
+            if isinstance(workflow.trigger, ScoreTrigger):
+                by_profile.setdefault(workflow.trigger.profile, []).append(workflow)
+            else:
+                by_type.setdefault(workflow.trigger.on, []).append(workflow)
+        return cls({k: tuple(v) for k, v in by_profile.items()}, {k: tuple(v) for k, v in by_type.items()})
+
+    @property
+    def interest(self) -> tuple[set[str], set[str]]:
+        return set(self.by_profile), set(self.by_type)
+
+    def candidates(self, event: Mapping[str, Any]) -> Sequence[Workflow]:
+        if event.get("kind") == "score":
+            return self.by_profile.get(event.get("profile", ""), ())
+        if event.get("kind") == "interaction":
+            return self.by_type.get((event.get("record") or {}).get("t", ""), ())
+        return ()
+
+    def fired(self, event: Mapping[str, Any]) -> list[Workflow]:
+        """Workflows whose trigger this event fires (filters and reentry are checked later)."""
+        return [w for w in self.candidates(event) if event_fires(w, event)]
