@@ -96,7 +96,7 @@ def enqueue_attempt(services: Any, delivery_id: str, cycle: int, try_number: int
     from .jobs import deliver_webhook
 
     job_id = f"{delivery_id}-{cycle}-{try_number}"
-    kwargs = {"job_id": job_id, "result_ttl": JOB_RESULT_TTL_SECONDS, "timeout": 120}
+    kwargs = {"job_id": job_id, "result_ttl": JOB_RESULT_TTL_SECONDS, "job_timeout": 120}
     if delay_seconds > 0:
         services.queue.enqueue_in(timedelta(seconds=delay_seconds), deliver_webhook, delivery_id, cycle,
                                   try_number, **kwargs)

@@ -30,7 +30,7 @@ def schedule_resume(services: Any, store: Any, run: dict[str, Any], delay_ms: in
     job_id = f"{run['id']}-{reason}-{run['resumes']}"
     store.save_run(run)
     services.queue.enqueue_in(timedelta(milliseconds=max(delay_ms, 0)), execute_run, run["id"], job_id=job_id,
-                              timeout=RUN_JOB_TIMEOUT_SECONDS, result_ttl=JOB_RESULT_TTL_SECONDS)
+                              job_timeout=RUN_JOB_TIMEOUT_SECONDS, result_ttl=JOB_RESULT_TTL_SECONDS)
 
 
 def _fail(run: dict[str, Any], record: dict[str, Any] | None, message: str) -> None:
