@@ -150,6 +150,14 @@ class GuardedAdapter(HTTPAdapter):
         raise OutboundRefused("outbound requests never go through a proxy")
 
 
+class NoRedirectSession(requests.Session):
+    """Redirects are never followed: a 3xx is handed back as the response (a redirect could lead anywhere)."""
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs["allow_redirects"] = False
+        return super().request(method, url, *args, **kwargs)
+
+
 def safe_session(allow: str | Iterable[str] | Sequence[IPNetwork] | None = None) -> requests.Session:
     """A session that refuses non-public destinations (except ``allow``) and ignores proxy settings."""
     if allow and not isinstance(allow, str) and all(isinstance(n, (ipaddress.IPv4Network, ipaddress.IPv6Network))
@@ -157,9 +165,8 @@ def safe_session(allow: str | Iterable[str] | Sequence[IPNetwork] | None = None)
         networks = tuple(allow)  # type: ignore[arg-type]
     else:
         networks = parse_allow(allow)  # type: ignore[arg-type]
-    session = requests.Session()
+    session = NoRedirectSession()
     session.trust_env = False
-    session.max_redirects = 0
     adapter = GuardedAdapter(networks)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

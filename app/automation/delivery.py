@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 #: Delivery states; ``dead`` deliveries are in the dead letters.
 PENDING, RETRYING, SUCCEEDED, DEAD = "pending", "retrying", "succeeded", "dead"
 IN_FLIGHT = frozenset({PENDING, RETRYING})
+#: An attempt job may start this early (the RQ scheduler's resolution is a second), in milliseconds;
+#: earlier than that it re-schedules itself for the rest of the delay.
+EARLY_TOLERANCE_MS = 20
 
 
 def delivery_id_for(run_id: str, step_index: int) -> str:
@@ -92,10 +95,11 @@ def create_delivery(services: Any, run: dict[str, Any], step_index: int, step: d
     return delivery_id
 
 
-def enqueue_attempt(services: Any, delivery_id: str, cycle: int, try_number: int, delay_seconds: float) -> None:
+def enqueue_attempt(services: Any, delivery_id: str, cycle: int, try_number: int, delay_seconds: float,
+                    suffix: str = "") -> None:
     from .jobs import deliver_webhook
 
-    job_id = f"{delivery_id}-{cycle}-{try_number}"
+    job_id = f"{delivery_id}-{cycle}-{try_number}" + (f"-{suffix}" if suffix else "")
     kwargs = {"job_id": job_id, "result_ttl": JOB_RESULT_TTL_SECONDS, "job_timeout": 120}
     if delay_seconds > 0:
         services.queue.enqueue_in(timedelta(seconds=delay_seconds), deliver_webhook, delivery_id, cycle,
@@ -123,6 +127,13 @@ def attempt(services: Any, delivery_id: str, cycle: int, try_number: int) -> dic
     if delivery is None or delivery["status"] not in IN_FLIGHT:
         return delivery
     if delivery["cycle"] != cycle or delivery["tries"] + 1 != try_number:
+        return delivery
+    early_ms = (delivery.get("next_attempt_at") or 0) - now_ms()
+    if early_ms > EARLY_TOLERANCE_MS:  # the RQ scheduler works in whole seconds: wait out the rest
+        delivery["early_jobs"] = int(delivery.get("early_jobs") or 0) + 1
+        store.save_delivery(delivery)
+        enqueue_attempt(services, delivery_id, cycle, try_number, early_ms / 1000,
+                        suffix=f"e{delivery['early_jobs']}")
         return delivery
     settings = services.settings
     schedule = parse_schedule(setting(settings, "WEBHOOK_RETRY_SCHEDULE"))
@@ -205,7 +216,7 @@ def public_delivery(delivery: dict[str, Any]) -> dict[str, Any]:
     """The API form: no secret, the body as JSON."""
     from ..store import loads
 
-    out = {k: v for k, v in delivery.items() if k not in ("secret", "body", "cycle", "tries")}
+    out = {k: v for k, v in delivery.items() if k not in ("secret", "body", "cycle", "tries", "early_jobs")}
     out["payload"] = loads(delivery["body"])
     out["attempt_count"] = len(delivery["attempts"])
     return out

@@ -1,0 +1,239 @@
+"""Webhook deliveries: a real receiver verifying Standard Webhooks signatures; retries, dead letters."""
+from __future__ import annotations
+
+import json
+import random
+import socket
+
+import pytest
+import responses
+
+from app.automation.delivery import classify, next_delay, retry_after_seconds, signed_headers
+from app.automation.registry import automation_store
+
+from .helpers import AUTH
+from .test_workflow_support import (FAST, SECRET, Reply, interact, put_workflow, receiver, run_jobs, run_until,
+                                    runs_of, setup_profile, wf_app, wf_client, wf_services, workflow)
+
+__all__ = ["receiver", "wf_app", "wf_client", "wf_services"]
+
+client, services = wf_client, wf_services  # noqa: F811
+
+
+def hook(url: str, **extra):
+    return {"type": "webhook", "url": url, "secret": SECRET, **extra}
+
+
+def fire(client, services, url: str, email: str = "ann@example.com", **extra) -> dict:
+    """A hot-lead workflow with one webhook step, fired for ``email``; returns its run."""
+    setup_profile(client, services)
+    put_workflow(client, workflow("hot", [hook(url, **extra)]))
+    interact(client, services, email, "email.clicked", "c1")
+    [run] = runs_of(client, "hot")
+    return run
+
+
+def delivery_of(client, run: dict) -> dict:
+    delivery_id = run["steps"][0]["delivery_id"]
+    return client.get(f"/v1/deliveries/{delivery_id}", headers=AUTH).get_json()
+
+
+def settled(client, services, run: dict, status: str, timeout: float = 10.0) -> dict:
+    return run_until(services, lambda: (d := delivery_of(client, run))["status"] == status and d, timeout)
+
+
+def test_a_signed_webhook_is_delivered_once_and_verifies(client, services, receiver):
+    url = receiver.on("/crm", Reply(200, body=b"thanks"))
+    run = fire(client, services, url, headers={"X-Source": "scorekeeper"})
+    delivery = settled(client, services, run, "succeeded")
+    [hit] = receiver.hits("/crm")
+    assert hit.verified
+    assert hit.headers["webhook-id"] == delivery["id"]
+    assert hit.headers["x-source"] == "scorekeeper"
+    body = json.loads(hit.body)
+    cid = services.store.find_contact(email="ann@example.com")
+    assert body == {"type": "score.trigger", "run_id": run["id"], "workflow": {"id": "hot", "name": "Hot"},
+                    "contact": {"id": cid, "email": "ann@example.com", "tags": []},
+                    "score": {"profile": "engagement", "old": 0, "new": 10}, "occurred_at": body["occurred_at"]}
+    assert body["occurred_at"].endswith("Z")
+    [attempt] = delivery["attempts"]
+    assert (attempt["status_code"], attempt["response_excerpt"]) == (200, "thanks")
+    assert attempt["duration_ms"] >= 0
+    assert "secret" not in delivery
+    assert client.get(f"/v1/runs/{run['id']}", headers=AUTH).get_json()["steps"][0]["delivery"]["status"] == \
+        "succeeded"
+
+
+def test_5xx_and_429_are_retried_with_the_same_webhook_id(client, services, receiver):
+    url = receiver.on("/crm", Reply(500), Reply(429), Reply(503), Reply(200))
+    run = fire(client, services, url)
+    delivery = settled(client, services, run, "succeeded")
+    hits = receiver.hits("/crm")
+    assert len(hits) == 4 and all(h.verified for h in hits)
+    assert {h.headers["webhook-id"] for h in hits} == {delivery["id"]}
+    assert [a["status_code"] for a in delivery["attempts"]] == [500, 429, 503, 200]
+
+
+def test_after_the_last_retry_the_delivery_is_dead_lettered_and_can_be_redelivered(client, services, receiver):
+    url = receiver.on("/crm", Reply(500))
+    run = fire(client, services, url)
+    delivery = settled(client, services, run, "dead")
+    assert len(delivery["attempts"]) == 4  # the first attempt and three retries (schedule 10ms,10ms,10ms)
+    dead = client.get("/v1/deliveries", query_string={"status": "dead"}, headers=AUTH).get_json()["items"]
+    assert [d["id"] for d in dead] == [delivery["id"]]
+    receiver.on("/crm", Reply(204))
+    resp = client.post(f"/v1/deliveries/{delivery['id']}/redeliver", headers=AUTH)
+    assert resp.status_code == 202
+    delivery = settled(client, services, run, "succeeded")
+    assert receiver.hits("/crm")[-1].headers["webhook-id"] == delivery["id"]
+    assert client.get("/v1/deliveries", query_string={"status": "dead"}, headers=AUTH).get_json()["items"] == []
+    assert len(client.get("/v1/deliveries", headers=AUTH).get_json()["items"]) == 1
+
+
+def test_redelivering_a_delivery_in_flight_is_a_conflict(client, services, receiver):
+    url = receiver.on("/crm", Reply(200))
+    run = fire(client, services, url)
+    delivery_id = run["steps"][0]["delivery_id"]
+    automation_store(services).save_delivery({**automation_store(services).get_delivery(delivery_id),
+                                              "status": "retrying"})
+    assert client.post(f"/v1/deliveries/{delivery_id}/redeliver", headers=AUTH).status_code == 409
+    assert client.post("/v1/deliveries/msg_nope/redeliver", headers=AUTH).status_code == 404
+
+
+def test_retry_after_is_honoured(make_app, receiver):
+    app = make_app(**FAST)
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        url = receiver.on("/crm", Reply(429, headers={"Retry-After": "2"}), Reply(200))
+        run = fire(client, services, url)
+        run_jobs(services)
+        delivery = delivery_of(client, run)
+        assert delivery["status"] == "retrying"
+        assert delivery["next_attempt_at"] - delivery["attempts"][0]["at"] >= 2000
+        run_jobs(services)
+        assert len(receiver.hits("/crm")) == 1  # not before Retry-After, although the schedule says 10 ms
+        settled(client, services, run, "succeeded")
+        first, second = receiver.hits("/crm")
+        assert second.at - first.at >= 1.9
+
+
+def test_410_disables_the_endpoint(client, services, receiver):
+    url = receiver.on("/crm", Reply(410))
+    run = fire(client, services, url)
+    delivery = settled(client, services, run, "dead")
+    assert len(delivery["attempts"]) == 1 and "410" in delivery["error"]
+    interact(client, services, "bob@example.com", "email.clicked", "c2")
+    second = [r for r in runs_of(client, "hot") if r["id"] != run["id"]][0]
+    other = settled(client, services, second, "dead")
+    assert "endpoint disabled" in other["attempts"][0]["error"]
+    assert len(receiver.hits("/crm")) == 1  # the disabled endpoint was not called again
+    receiver.on("/crm", Reply(200))
+    client.post(f"/v1/deliveries/{other['id']}/redeliver", headers=AUTH)
+    settled(client, services, second, "succeeded")
+
+
+def test_a_redirect_is_a_failure_and_is_not_followed(client, services, receiver):
+    target = receiver.on("/elsewhere", Reply(200))
+    url = receiver.on("/crm", Reply(302, headers={"Location": target}))
+    run = fire(client, services, url)
+    delivery = settled(client, services, run, "dead")
+    assert delivery["attempts"][0]["status_code"] == 302
+    assert "redirect" in delivery["error"] or "302" in delivery["error"]
+    assert receiver.hits("/elsewhere") == []
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 422])
+def test_other_4xx_fail_without_retry(client, services, receiver, status):
+    url = receiver.on("/crm", Reply(status))
+    run = fire(client, services, url)
+    delivery = settled(client, services, run, "dead")
+    assert len(delivery["attempts"]) == 1
+
+
+def test_timeouts_are_retried(make_app, receiver):
+    app = make_app(**{**FAST, "WEBHOOK_TIMEOUT_SECONDS": 0.2})
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        url = receiver.on("/slow", Reply(200, delay=0.5), Reply(200))
+        run = fire(client, services, url)
+        delivery = settled(client, services, run, "succeeded")
+        assert "timed out" in delivery["attempts"][0]["error"]
+        assert delivery["attempts"][1]["status_code"] == 200
+
+
+def test_connection_errors_are_retried_then_dead_lettered(client, services):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = fire(client, services, f"http://127.0.0.1:{port}/closed")
+    delivery = settled(client, services, run, "dead")
+    assert len(delivery["attempts"]) == 4
+    assert all("connection failed" in a["error"] for a in delivery["attempts"])
+
+
+def test_webhooks_to_internal_addresses_are_refused(make_app, receiver):
+    app = make_app(**{**FAST, "OUTBOUND_ALLOW": ""})
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        run = fire(client, services, receiver.on("/crm", Reply(200)))
+        delivery = settled(client, services, run, "dead")
+    assert len(delivery["attempts"]) == 1 and "refused" in delivery["error"]
+    assert receiver.hits("/crm") == []
+
+
+# --- unit tests of the pieces (outbound HTTP mocked with `responses`) --------------------------
+@pytest.mark.parametrize(("status", "outcome"), [
+    (200, "success"), (204, "success"), (299, "success"), (301, "fail"), (302, "fail"), (400, "fail"),
+    (404, "fail"), (410, "gone"), (429, "retry"), (500, "retry"), (502, "retry"), (503, "retry"),
+])
+def test_classify(status, outcome):
+    assert classify(status) == outcome
+
+
+def test_full_jitter_stays_within_the_scheduled_delay():
+    rng = random.Random(7)
+    delays = [next_delay([300.0], 1, None, rng) for _ in range(200)]
+    assert all(0 <= d <= 300 for d in delays) and max(delays) > 200 and min(delays) < 100
+
+
+def test_retry_after_raises_the_delay():
+    assert next_delay([0.01], 1, 30.0) == 30.0
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    ("120", 120.0), ("0", 0.0), (None, None), ("soon", None), ("999999999", 86400.0),
+    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+])
+def test_retry_after_parsing(header, seconds):
+    assert retry_after_seconds(header) == seconds
+
+
+def test_retry_after_http_date_in_the_future():
+    import email.utils
+    import time
+
+    header = email.utils.formatdate(time.time() + 60, usegmt=True)
+    assert 55 <= retry_after_seconds(header) <= 61
+
+
+@responses.activate
+def test_signature_headers_verify_with_the_package():
+    from datetime import datetime, timezone
+
+    from standardwebhooks import Webhook
+
+    from app.outbound import GuardedAdapter  # noqa: F401 - the adapter is replaced by `responses` here
+
+    delivery = {"id": "msg_1", "secret": SECRET, "body": json.dumps({"a": 1}), "headers": {"X-A": "b"}}
+    headers = signed_headers(delivery, datetime.now(tz=timezone.utc))
+    assert Webhook(SECRET).verify(delivery["body"], headers) == {"a": 1}
+    assert headers["X-A"] == "b" and headers["content-type"] == "application/json"
+    responses.add(responses.POST, "https://crm.example.com/hook", status=200)
+    import requests
+
+    requests.post("https://crm.example.com/hook", data=delivery["body"], headers=headers, timeout=1)
+    sent = responses.calls[0].request
+    assert Webhook(SECRET).verify(sent.body, dict(sent.headers)) == {"a": 1}
