@@ -22,7 +22,9 @@ def make_app():
     """Build an app with extra settings: ``make_app(SENDGRID_PUBLIC_KEY=...)``."""
 
     def build(**overrides):
-        config = {"TESTING": True, "REDIS_URL": TEST_REDIS_URL, "API_KEYS": API_KEY, "PARTITIONS": 4}
+        # No workflow files unless a test asks: tests see only what they set up.
+        config = {"TESTING": True, "REDIS_URL": TEST_REDIS_URL, "API_KEYS": API_KEY, "PARTITIONS": 4,
+                  "WORKFLOWS_DIR": ""}
         config.update(overrides)
         return create_app(config)
 

@@ -63,7 +63,7 @@ def test_any_delivery_order_with_duplicates_scores_like_the_reference(delivery):
     records, batches = delivery
     redis.Redis.from_url(TEST_REDIS_URL).flushdb()
     app = create_app({"TESTING": True, "REDIS_URL": TEST_REDIS_URL, "API_KEYS": AUTH["Authorization"][7:],
-                      "PARTITIONS": 2})
+                      "PARTITIONS": 2, "WORKFLOWS_DIR": ""})
     client = app.test_client()
     with app.app_context():
         services = app.extensions["scorekeeper"]
