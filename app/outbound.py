@@ -123,7 +123,7 @@ def _guarded(connection_cls: type, allow: Sequence[IPNetwork]) -> type:
         try:
             return connect_checked(self._dns_host, self.port, self.timeout, allow,
                                    self.source_address, self.socket_options)
-        except socket.timeout as error:
+        except TimeoutError as error:
             raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from error
         except OSError as error:
             raise NewConnectionError(self, f"Failed to establish a new connection: {error}") from error

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import random
 import socket
+from datetime import UTC
 
 import pytest
 import responses
@@ -12,12 +13,26 @@ from app.automation.delivery import classify, next_delay, retry_after_seconds, s
 from app.automation.registry import automation_store
 
 from .helpers import AUTH
-from .test_workflow_support import (FAST, SECRET, Reply, interact, put_workflow, receiver, run_jobs, run_until,
-                                    runs_of, setup_profile, wf_app, wf_client, wf_services, workflow)
+from .test_workflow_support import (
+    FAST,
+    SECRET,
+    Reply,
+    interact,
+    put_workflow,
+    receiver,
+    run_jobs,
+    run_until,
+    runs_of,
+    setup_profile,
+    wf_app,
+    wf_client,
+    wf_services,
+    workflow,
+)
 
 __all__ = ["receiver", "wf_app", "wf_client", "wf_services"]
 
-client, services = wf_client, wf_services  # noqa: F811
+client, services = wf_client, wf_services
 
 
 def hook(url: str, **extra):
@@ -124,7 +139,7 @@ def test_410_disables_the_endpoint(client, services, receiver):
     delivery = settled(client, services, run, "dead")
     assert len(delivery["attempts"]) == 1 and "410" in delivery["error"]
     interact(client, services, "bob@example.com", "email.clicked", "c2")
-    second = [r for r in runs_of(client, "hot") if r["id"] != run["id"]][0]
+    second = next(r for r in runs_of(client, "hot") if r["id"] != run["id"])
     other = settled(client, services, second, "dead")
     assert "endpoint disabled" in other["attempts"][0]["error"]
     assert len(receiver.hits("/crm")) == 1  # the disabled endpoint was not called again
@@ -221,14 +236,14 @@ def test_retry_after_http_date_in_the_future():
 
 @responses.activate
 def test_signature_headers_verify_with_the_package():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from standardwebhooks import Webhook
 
     from app.outbound import GuardedAdapter  # noqa: F401 - the adapter is replaced by `responses` here
 
     delivery = {"id": "msg_1", "secret": SECRET, "body": json.dumps({"a": 1}), "headers": {"X-A": "b"}}
-    headers = signed_headers(delivery, datetime.now(tz=timezone.utc))
+    headers = signed_headers(delivery, datetime.now(tz=UTC))
     assert Webhook(SECRET).verify(delivery["body"], headers) == {"a": 1}
     assert headers["X-A"] == "b" and headers["content-type"] == "application/json"
     responses.add(responses.POST, "https://crm.example.com/hook", status=200)

@@ -7,12 +7,26 @@ from app import automation
 from app.automation.registry import automation_store
 
 from .helpers import AUTH, settle
-from .test_workflow_support import (SmtpSink, contact_id, interact, put_workflow, receiver, run_jobs, run_until, runs_of,
-                                    scheduled_count, setup_profile, wf_app, wf_client, wf_services, workflow)
+from .test_workflow_support import (
+    SmtpSink,
+    contact_id,
+    interact,
+    put_workflow,
+    receiver,
+    run_jobs,
+    run_until,
+    runs_of,
+    scheduled_count,
+    setup_profile,
+    wf_app,
+    wf_client,
+    wf_services,
+    workflow,
+)
 
 __all__ = ["receiver", "wf_app", "wf_client", "wf_services"]
 
-client, services = wf_client, wf_services  # noqa: F811 - these tests use the workflow app
+client, services = wf_client, wf_services
 
 
 @pytest.fixture

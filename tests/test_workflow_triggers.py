@@ -5,8 +5,15 @@ import itertools
 
 import pytest
 
-from app.automation.triggers import (InteractionTrigger, ScoreTrigger, TagFilters, TriggerIndex, Workflow,
-                                     event_fires, should_start)
+from app.automation.triggers import (
+    InteractionTrigger,
+    ScoreTrigger,
+    TagFilters,
+    TriggerIndex,
+    Workflow,
+    event_fires,
+    should_start,
+)
 
 #: Per operator (value 50 for the numeric ones): a change that makes the condition become true
 #: ("enter"), one after which it still holds ("stay"), and one after which it does not ("miss").

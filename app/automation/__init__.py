@@ -28,8 +28,16 @@ from .runs import start_runs
 
 log = logging.getLogger(__name__)
 
-__all__ = ["api", "handle_events", "init_app", "interest", "json_schema", "validate_document", "validate_file",
-           "WorkflowConfigError"]
+__all__ = [
+    "WorkflowConfigError",
+    "api",
+    "handle_events",
+    "init_app",
+    "interest",
+    "json_schema",
+    "validate_document",
+    "validate_file",
+]
 
 
 def interest(services: Any) -> tuple[set[str], set[str]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateSyntaxError
-from marshmallow import RAISE, Schema, missing, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, missing, post_load, validate, validates_schema
 
 from ..outbound import check_url
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS, validate_where

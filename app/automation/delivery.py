@@ -14,7 +14,7 @@ import hashlib
 import logging
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -22,8 +22,13 @@ from standardwebhooks import Webhook
 
 from ..outbound import OutboundRefused, session_for
 from ..store import dumps
-from .defaults import (JOB_RESULT_TTL_SECONDS, RESPONSE_EXCERPT_CHARS, RETRY_AFTER_MAX_SECONDS, parse_schedule,
-                       setting)
+from .defaults import (
+    JOB_RESULT_TTL_SECONDS,
+    RESPONSE_EXCERPT_CHARS,
+    RETRY_AFTER_MAX_SECONDS,
+    parse_schedule,
+    setting,
+)
 from .registry import automation_store
 from .store import now_ms
 
@@ -54,7 +59,7 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
         except (TypeError, ValueError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         seconds = when.timestamp() - (time.time() if now is None else now)
     return max(0.0, min(seconds, float(RETRY_AFTER_MAX_SECONDS)))
 
@@ -150,7 +155,7 @@ def attempt(services: Any, delivery_id: str, cycle: int, try_number: int) -> dic
     else:
         session = session_for(settings)
         try:
-            at = datetime.now(tz=timezone.utc)
+            at = datetime.now(tz=UTC)
             response = session.post(delivery["url"], data=delivery["body"].encode(),
                                     headers=signed_headers(delivery, at), timeout=timeout, allow_redirects=False)
             record["status_code"] = response.status_code

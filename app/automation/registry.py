@@ -34,15 +34,15 @@ def load_file(path: Path) -> Workflow:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise WorkflowConfigError(path, [f"invalid JSON at line {error.lineno} column {error.colno}: "
-                                         f"{error.msg}"]) from error
+        raise WorkflowConfigError(path, [(f"invalid JSON at line {error.lineno} column {error.colno}: "
+                                         f"{error.msg}")]) from error
     try:
         workflow = load_workflow(doc)
     except SchemaError as error:
         raise WorkflowConfigError(path, flatten_errors(error.messages)) from error
     if workflow.id != path.stem:
-        raise WorkflowConfigError(path, [f"id: {workflow.id!r} differs from the file name; "
-                                         f"name the file {workflow.id}.json"])
+        raise WorkflowConfigError(path, [(f"id: {workflow.id!r} differs from the file name; "
+                                         f"name the file {workflow.id}.json")])
     return workflow
 
 

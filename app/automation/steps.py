@@ -6,7 +6,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -175,7 +175,7 @@ def run_notify(context: RunContext, step: dict[str, Any], index: int) -> StepRes
 
 def webhook_payload(context: RunContext) -> dict[str, Any]:
     trigger = context.run["trigger"]
-    occurred = datetime.fromtimestamp((trigger.get("at") or context.run["created_at"]) / 1000, tz=timezone.utc)
+    occurred = datetime.fromtimestamp((trigger.get("at") or context.run["created_at"]) / 1000, tz=UTC)
     payload: dict[str, Any] = {
         "type": "score.trigger" if trigger["kind"] == "score" else "interaction.trigger",
         "run_id": context.run["id"],
