@@ -7,9 +7,11 @@ import redis
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from .errors import ScorekeeperError, error_body
+from .errors import ScorekeeperError, SignatureError, error_body
 
 log = logging.getLogger(__name__)
+
+_LOCATIONS = ("json", "query", "form", "headers", "cookies", "files", "view_args")
 
 #: Seconds a client should wait before retrying when the store is down.
 RETRY_AFTER_SECONDS = 5
@@ -25,7 +27,7 @@ def _respond(status: int, message: str, errors=None, headers=None):
 
 def handle_scorekeeper_error(error: ScorekeeperError):
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if error.status == 503 else None
-    if error.status == 401:
+    if error.status == 401 and not isinstance(error, SignatureError):  # webhooks are not Bearer-protected
         headers = {"WWW-Authenticate": 'Bearer realm="scorekeeper"'}
     return _respond(error.status, error.message, error.errors, headers)
 
@@ -33,6 +35,8 @@ def handle_scorekeeper_error(error: ScorekeeperError):
 def handle_http_exception(error: HTTPException):
     data = getattr(error, "data", None) or {}
     errors = data.get("errors") or data.get("messages")
+    if isinstance(errors, dict) and len(errors) == 1 and next(iter(errors)) in _LOCATIONS:
+        errors = next(iter(errors.values()))  # webargs nests by location: name the fields directly
     message = data.get("message") or error.description or error.name
     if errors and "message" not in data:
         message = "The request is invalid; see errors."
