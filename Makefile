@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine: `make run` and `make test`.
 PYTHON ?= python3
+PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -18,7 +19,7 @@ redis:
 	@scripts/ensure-redis.sh
 
 run: $(STAMP) redis
-	$(BIN)/honcho start -f Procfile
+	$(BIN)/honcho start -f Procfile -p $(PORT)
 
 test: $(STAMP) redis
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
