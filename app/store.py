@@ -30,6 +30,16 @@ def _script(name: str) -> str:
     return resources.files("app").joinpath("lua", name).read_text()
 
 
+def get_many(redis: Any, keys: Sequence[str]) -> list[Any]:
+    """GET of many keys in one round trip; unlike MGET, fine across Redis Cluster slots."""
+    if not keys:
+        return []
+    pipe = redis.pipeline(transaction=False)
+    for key in keys:
+        pipe.get(key)
+    return pipe.execute()
+
+
 def contact_id_for(kind: str, value: str) -> str:
     """A deterministic id, so two requests creating the same contact at once agree on it."""
     return "c" + hashlib.sha1(f"{kind}:{value}".encode()).hexdigest()[:20]
@@ -54,7 +64,7 @@ class Store:
         Email wins when an email and an external id point at different contacts.
         """
         idents = sorted({(k, v) for i in interactions for k, v in (("email", i.email), ("ext", i.external_id)) if v})
-        known = dict(zip(idents, self.redis.mget([self.keys.identity(k, v) for k, v in idents]))) if idents else {}
+        known = dict(zip(idents, self._get_many([self.keys.identity(k, v) for k, v in idents])))
         now = time.time()
         wanted: dict[tuple[str, str], str] = {}
         result = []
@@ -77,7 +87,7 @@ class Store:
             outcomes = pipe.execute()
             lost = [ident for ident, ok in zip(wanted, outcomes) if not ok]
             if lost:  # another request linked the identity first: use its contact
-                winners = dict(zip(lost, self.redis.mget([self.keys.identity(k, v) for k, v in lost])))
+                winners = dict(zip(lost, self._get_many([self.keys.identity(k, v) for k, v in lost])))
                 result = [self._winner(i, c, winners) for i, c in zip(interactions, result)]
                 wanted = {ident: winners.get(ident, cid) for ident, cid in wanted.items()}
             pipe = self.redis.pipeline(transaction=False)
@@ -88,6 +98,9 @@ class Store:
                 pipe.zadd(self.keys.contacts(), {contact_id: now}, nx=True)
             pipe.execute()
         return result
+
+    def _get_many(self, keys: Sequence[str]) -> list[str | None]:
+        return get_many(self.redis, keys)
 
     @staticmethod
     def _winner(interaction: Interaction, contact_id: str, winners: dict) -> str:
@@ -252,19 +265,42 @@ class Store:
         return dict(zip(contact_ids, pipe.execute()))
 
     def apply_many(self, writes: Sequence[dict[str, Any]]) -> list[int]:
-        """Run apply.lua for each contact write in one round trip; 0 marks a lost race."""
-        pipe = self.redis.pipeline(transaction=False)
+        """Run apply.lua for each contact write in one round trip (per node); 0 marks a lost race."""
+        calls = []
         for w in writes:
             cid = w["contact_id"]
             ledger_keys = [self.keys.ledger(cid, p, v) for p, v in w["ledger_keys"]]
             payload = {"timeline": w["timeline"] or {}, "states": w["states"] or {}, "drop": w["drop"],
                        "ledgers": w["ledgers"], "outbox": w["outbox"], "doc": w["doc"] or {},
                        "ledger_max": self.ledger_max}
-            body = dumps(payload)
-            self._apply(keys=[self.keys.timeline(cid), self.keys.states(cid), self.keys.outbox(cid),
-                              self.keys.contact(cid), *ledger_keys],
-                        args=[w["rev"], body], client=pipe)
-        return [int(x) for x in pipe.execute()]
+            calls.append(([self.keys.timeline(cid), self.keys.states(cid), self.keys.outbox(cid),
+                           self.keys.contact(cid), *ledger_keys], [w["rev"], dumps(payload)]))
+        return [int(x) for x in self.run_scripts(self._apply, calls)]
+
+    def run_scripts(self, script: Any, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Many calls of one Lua script, pipelined; on a Redis Cluster, one pipeline per node
+        (redis-py's cluster pipeline refuses scripts). Each call's keys share one slot."""
+        if not calls:
+            return []
+        if not hasattr(self.redis, "get_node_from_key"):
+            pipe = self.redis.pipeline(transaction=False)
+            for keys, args in calls:
+                script(keys=keys, args=args, client=pipe)
+            return pipe.execute()
+        by_node: dict[str, list[int]] = {}
+        nodes: dict[str, Any] = {}
+        for i, (keys, _args) in enumerate(calls):
+            node = self.redis.get_node_from_key(keys[0])
+            nodes[node.name] = node
+            by_node.setdefault(node.name, []).append(i)
+        results: list[Any] = [None] * len(calls)
+        for name, indexes in by_node.items():
+            pipe = nodes[name].redis_connection.pipeline(transaction=False)
+            for i in indexes:
+                script(keys=calls[i][0], args=calls[i][1], client=pipe)
+            for i, value in zip(indexes, pipe.execute()):
+                results[i] = value
+        return results
 
     def update_indexes(self, scores: dict[tuple[str, int], dict[str, int | None]],
                        expiries: dict[str, int | None]) -> None:

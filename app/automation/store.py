@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 
 from ..keys import Keys
-from ..store import dumps, loads
+from ..store import dumps, get_many, loads
 
 #: In-app inbox notifications kept (newest first).
 NOTIFICATIONS_MAX = 1000
@@ -92,7 +92,7 @@ class AutomationStore:
     def workflow_runs(self, workflow_id: str, start: int, count: int) -> list[dict[str, Any]]:
         """Runs of a workflow, newest first."""
         ids = self.redis.zrevrange(self.keys.workflow_runs(workflow_id), start, start + count - 1)
-        return [loads(raw) for raw in self.redis.mget([self.keys.run(i) for i in ids]) if raw] if ids else []
+        return [loads(raw) for raw in get_many(self.redis, [self.keys.run(i) for i in ids]) if raw] if ids else []
 
     # --- deliveries --------------------------------------------------------------------------
     def create_delivery(self, delivery: dict[str, Any]) -> bool:
@@ -108,7 +108,7 @@ class AutomationStore:
     def get_deliveries(self, delivery_ids: Sequence[str]) -> list[dict[str, Any]]:
         if not delivery_ids:
             return []
-        return [loads(raw) for raw in self.redis.mget([self.keys.delivery(i) for i in delivery_ids]) if raw]
+        return [loads(raw) for raw in get_many(self.redis, [self.keys.delivery(i) for i in delivery_ids]) if raw]
 
     def save_delivery(self, delivery: dict[str, Any], dead: bool | None = None) -> None:
         """Write the delivery; ``dead`` True adds it to the dead letters, False takes it out."""
