@@ -2,7 +2,9 @@
 
 Keys of one contact share the hash tag ``{c:ID}`` and keys of one ingest partition share
 ``{p:N}``, so each multi-key atomic operation stays in one Redis Cluster slot. Global
-indexes (profiles, score indexes, tags, smart lists) are only ever updated idempotently.
+indexes (score indexes, the contact registry, tag members, due expiries) are split into a
+fixed number of buckets (a contact always lands in the same bucket of each), so no key
+grows without bound or pins one cluster node; they are only ever updated idempotently.
 """
 from __future__ import annotations
 
@@ -58,16 +60,17 @@ class Keys:
         """``email`` or ``ext`` identity -> contact id (string)."""
         return f"{self.prefix}:id:{kind}:{value}"
 
-    def contacts(self) -> str:
-        """Every contact id, by creation time (sorted set)."""
-        return f"{self.prefix}:contacts"
+    def contacts(self, bucket: int) -> str:
+        """The bucket's contact ids, by creation time (sorted set)."""
+        return f"{self.prefix}:contacts:{bucket}"
 
     def alias(self, kind: str, value: str) -> str:
         """A provider's own customer id (``stripe``: ``cus_...``) -> contact email (string)."""
         return f"{self.prefix}:alias:{kind}:{value}"
 
-    def tag_members(self, tag: str) -> str:
-        return f"{self.prefix}:tag:{tag}"
+    def tag_members(self, tag: str, bucket: int) -> str:
+        """The bucket's contacts carrying a tag (set)."""
+        return f"{self.prefix}:tag:{tag}:{bucket}"
 
     # --- profiles and scores -----------------------------------------------------------
     def profiles(self) -> str:
@@ -78,13 +81,13 @@ class Keys:
         """The rules of one published version (string JSON)."""
         return f"{self.prefix}:profile:{profile_id}@{version}"
 
-    def score_index(self, profile_id: str, version: int) -> str:
-        """Contact id by score for one profile version (sorted set)."""
-        return f"{self.prefix}:scores:{profile_id}@{version}"
+    def score_index(self, profile_id: str, version: int, bucket: int) -> str:
+        """The bucket's contact ids by score for one profile version (sorted set)."""
+        return f"{self.prefix}:scores:{profile_id}@{version}:{bucket}"
 
-    def expiries(self) -> str:
-        """``contact_id`` by the time of its next due expiry, in ms (sorted set)."""
-        return f"{self.prefix}:expiries"
+    def expiries(self, bucket: int) -> str:
+        """The bucket's contact ids by the time of their next due expiry, in ms (sorted set)."""
+        return f"{self.prefix}:expiries:{bucket}"
 
     def profile_seq(self) -> str:
         return f"{self.prefix}:profile-seq"

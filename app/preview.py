@@ -23,9 +23,8 @@ def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
     scores: dict[str, int] = {}
     current: dict[str, int | None] = {}
     start = 0
-    while start < PREVIEW_MAX_CONTACTS:
-        page = services.store.contact_ids(start, PREVIEW_PAGE)
-        if not page:
+    for page in services.store.contact_pages(PREVIEW_PAGE):
+        if start >= PREVIEW_MAX_CONTACTS:
             break
         timelines = services.store.read_timelines(page)
         states = services.store.read_states(page) if live else {}

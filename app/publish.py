@@ -67,10 +67,7 @@ def run_publish(services: Services, profile_id: str, version: int, job_id: str, 
     set_job(services, job_id, status="running", total=total, done=0, progress=0)
     try:
         start = 0
-        while True:
-            page = services.store.contact_ids(start, PUBLISH_PAGE)
-            if not page:
-                break
+        for page in services.store.contact_pages(PUBLISH_PAGE):
             scorer.score({cid: [] for cid in page}, now_ms(), versions=[target], full=True)
             start += len(page)
             set_job(services, job_id, done=start, progress=round(min(start / max(total, 1), 1.0), 4))
@@ -97,10 +94,7 @@ def run_publish(services: Services, profile_id: str, version: int, job_id: str, 
 
 
 def _live_scores(services: Services, profile_id: str, version: int | None) -> dict[str, int]:
-    if not version:
-        return {}
-    pairs = services.redis.zrange(services.keys.score_index(profile_id, version), 0, -1, withscores=True)
-    return {cid: int(score) for cid, score in pairs}
+    return services.store.scores_of(profile_id, version) if version else {}
 
 
 def _fire_publish_triggers(services: Services, profile_id: str, version: int, old: dict[str, int]) -> None:
@@ -121,15 +115,10 @@ def retire(services: Services, profile_id: str, version: int) -> None:
     """Drop a version's states, ledgers and index (after a switch, unpublish or delete)."""
     field = f"{profile_id}@{version}"
     keys = services.keys
-    start = 0
-    while True:
-        page = services.store.contact_ids(start, PUBLISH_PAGE)
-        if not page:
-            break
+    for page in services.store.contact_pages(PUBLISH_PAGE):
         pipe = services.redis.pipeline(transaction=False)
         for cid in page:
             pipe.hdel(keys.states(cid), field)
             pipe.delete(keys.ledger(cid, profile_id, version))
         pipe.execute()
-        start += len(page)
-    services.redis.delete(keys.score_index(profile_id, version))
+    services.store.drop_score_index(profile_id, version)

@@ -1,8 +1,10 @@
 """Finding contacts by score: filters over the per-profile score index (a sorted set).
 
-Ordered by score, highest first, then contact id. The cursor is the offset into that
-order; ``ne`` walks the two ranges on either side of the value; ``empty`` is the
-complement of the index over the contact registry, read in pages.
+Ordered by score, highest first, then contact id. Every index is split into buckets; a
+page is the merge of the buckets' own first ``offset + limit`` entries, read in one round
+trip, and the count is the sum of the buckets' counts. The cursor is the offset into that
+order; ``ne`` walks the two ranges on either side of the value; tag filters walk the range;
+``empty`` is the complement of the index over the contact registry, read in pages.
 """
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ValidationError
-from .keys import Keys
 from .scoring.conditions import NUMERIC_OPS, SCORE_OPS
 
 #: Largest page a query returns.
 MAX_LIMIT = 500
+#: Index entries read per round trip when a filter must walk a range or the registry.
+SCAN_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -56,36 +59,56 @@ def _ranges(op: str | None, value: float | None) -> list[tuple[str, str]]:
 
 
 class ContactQuery:
-    def __init__(self, redis: Any, keys: Keys):
-        self.redis = redis
-        self.keys = keys
+    """Runs a filter over the bucketed indexes and merges the buckets' answers."""
 
-    def run(self, flt: ContactFilter, index_key: str | None, limit: int, cursor: int) -> dict[str, Any]:
-        """A page of ``(contact id, score)`` and the total count."""
+    def __init__(self, store: Any):
+        self.store = store
+        self.redis = store.redis
+        self.keys = store.keys
+
+    def run(self, flt: ContactFilter, version: int | None, limit: int, cursor: int) -> dict[str, Any]:
+        """A page of ``(contact id, score)`` and the total count; ``version`` is the live one."""
         limit = max(1, min(limit, MAX_LIMIT))
+        indexes = self.store.score_indexes(flt.profile, version) if flt.profile and version else None
         if flt.profile is None or flt.op == "empty":
-            return self._complement(flt, index_key, limit, cursor)
-        if index_key is None:  # not published: every score is empty
+            return self._complement(flt, indexes, limit, cursor)
+        if indexes is None:  # not published: every score is empty
             return {"items": [], "total": 0, "next_cursor": None}
         ranges = _ranges(flt.op, flt.value)
         if not flt.tag and not flt.without_tag:
-            return self._ranged(index_key, ranges, limit, cursor)
-        return self._scan_ranges(flt, index_key, ranges, limit, cursor)
+            return self._ranged(indexes, ranges, limit, cursor)
+        return self._scan_ranges(flt, indexes, ranges, limit, cursor)
 
-    def _ranged(self, index: str, ranges: list[tuple[str, str]], limit: int, cursor: int) -> dict[str, Any]:
+    @staticmethod
+    def _page(matched: list[tuple[str, int | None]], total: int, limit: int, cursor: int) -> dict[str, Any]:
+        items = matched[cursor:cursor + limit]
+        nxt = cursor + len(items)
+        return {"items": items, "total": total, "next_cursor": nxt if nxt < total else None}
+
+    @staticmethod
+    def _ordered(rows: list[tuple[str, float]]) -> list[tuple[str, int | None]]:
+        """Highest score first, then contact id (descending), as ZRANGE ... REV orders one key."""
+        return [(cid, int(score)) for cid, score in sorted(rows, key=lambda r: (r[1], r[0]), reverse=True)]
+
+    def _ranged(self, indexes: list[str], ranges: list[tuple[str, str]], limit: int, cursor: int) -> dict[str, Any]:
         pipe = self.redis.pipeline(transaction=False)
         for high, low in ranges:
-            pipe.zcount(index, low, high)
-        counts = pipe.execute()
+            for index in indexes:
+                pipe.zcount(index, low, high)
+        flat = pipe.execute()
+        counts = [sum(flat[i * len(indexes):(i + 1) * len(indexes)]) for i in range(len(ranges))]
         items: list[tuple[str, int | None]] = []
         offset = cursor
         for (high, low), count in zip(ranges, counts):
             if offset >= count:
                 offset -= count
                 continue
-            rows = self.redis.zrange(index, high, low, byscore=True, desc=True, offset=offset,
-                                     num=limit - len(items), withscores=True)
-            items += [(cid, int(score)) for cid, score in rows]
+            need = limit - len(items)
+            pipe = self.redis.pipeline(transaction=False)
+            for index in indexes:  # the page lies within the first offset+need of every bucket
+                pipe.zrange(index, high, low, byscore=True, desc=True, offset=0, num=offset + need, withscores=True)
+            merged = self._ordered([row for rows in pipe.execute() for row in rows])
+            items += merged[offset:offset + need]
             offset = 0
             if len(items) >= limit:
                 break
@@ -93,58 +116,49 @@ class ContactQuery:
         nxt = cursor + len(items)
         return {"items": items, "total": total, "next_cursor": nxt if nxt < total else None}
 
-    def _tags_ok(self, flt: ContactFilter, ids: list[str]) -> list[bool]:
+    def _tags_ok(self, flt: ContactFilter, bucket: int, ids: list[str]) -> list[bool]:
         ok = [True] * len(ids)
         if not ids:
             return ok
         if flt.tag:
-            ok = [a and bool(b) for a, b in zip(ok, self.redis.smismember(self.keys.tag_members(flt.tag), ids))]
+            has = self.redis.smismember(self.keys.tag_members(flt.tag, bucket), ids)
+            ok = [a and bool(b) for a, b in zip(ok, has)]
         if flt.without_tag:
-            has = self.redis.smismember(self.keys.tag_members(flt.without_tag), ids)
+            has = self.redis.smismember(self.keys.tag_members(flt.without_tag, bucket), ids)
             ok = [a and not b for a, b in zip(ok, has)]
         return ok
 
-    def _scan_ranges(self, flt, index, ranges, limit, cursor) -> dict[str, Any]:
-        """Tag filters: walk the score range in chunks, keeping contacts that pass the tag checks."""
+    def _scan_ranges(self, flt, indexes, ranges, limit, cursor) -> dict[str, Any]:
+        """Tag filters: walk each bucket's score range in chunks, keeping contacts that pass the tag checks."""
         matched: list[tuple[str, int | None]] = []
-        total = 0
-        chunk = 1000
         for high, low in ranges:
-            offset = 0
-            while True:
-                rows = self.redis.zrange(index, high, low, byscore=True, desc=True, offset=offset, num=chunk,
-                                         withscores=True)
-                if not rows:
-                    break
-                ids = [cid for cid, _ in rows]
-                for (cid, score), ok in zip(rows, self._tags_ok(flt, ids)):
-                    if ok:
-                        if cursor <= total < cursor + limit:
-                            matched.append((cid, int(score)))
-                        total += 1
-                offset += chunk
-        nxt = cursor + len(matched)
-        return {"items": matched, "total": total, "next_cursor": nxt if nxt < total else None}
+            rows: list[tuple[str, float]] = []
+            for bucket, index in enumerate(indexes):
+                offset = 0
+                while True:
+                    chunk = self.redis.zrange(index, high, low, byscore=True, desc=True, offset=offset,
+                                              num=SCAN_CHUNK, withscores=True)
+                    if not chunk:
+                        break
+                    ok = self._tags_ok(flt, bucket, [cid for cid, _ in chunk])
+                    rows += [row for row, keep in zip(chunk, ok) if keep]
+                    offset += SCAN_CHUNK
+            matched += self._ordered(rows)
+        return self._page(matched, len(matched), limit, cursor)
 
-    def _complement(self, flt: ContactFilter, index: str | None, limit: int, cursor: int) -> dict[str, Any]:
+    def _complement(self, flt: ContactFilter, indexes: list[str] | None, limit: int, cursor: int) -> dict[str, Any]:
         """Contacts with no score in the profile (or every contact when no profile is given)."""
         matched: list[tuple[str, int | None]] = []
-        total = 0
-        start = 0
-        chunk = 1000
-        while True:
-            ids = self.redis.zrange(self.keys.contacts(), start, start + chunk - 1, desc=True)
-            if not ids:
-                break
-            keep = self._tags_ok(flt, ids)
-            if index is not None:
-                scores = self.redis.zmscore(index, ids)
-                keep = [k and s is None for k, s in zip(keep, scores)]
-            for cid, ok in zip(ids, keep):
-                if ok:
-                    if cursor <= total < cursor + limit:
-                        matched.append((cid, None))
-                    total += 1
-            start += chunk
-        nxt = cursor + len(matched)
-        return {"items": matched, "total": total, "next_cursor": nxt if nxt < total else None}
+        for bucket in range(self.store.buckets):
+            start = 0
+            while True:
+                ids = self.redis.zrange(self.keys.contacts(bucket), start, start + SCAN_CHUNK - 1, desc=True)
+                if not ids:
+                    break
+                keep = self._tags_ok(flt, bucket, ids)
+                if indexes is not None:
+                    scores = self.redis.zmscore(indexes[bucket], ids)
+                    keep = [k and s is None for k, s in zip(keep, scores)]
+                matched += [(cid, None) for cid, ok in zip(ids, keep) if ok]
+                start += SCAN_CHUNK
+        return self._page(matched, len(matched), limit, cursor)

@@ -16,6 +16,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "API_KEYS": ("", "comma-separated API keys accepted as `Authorization: Bearer KEY` on /v1"),
     "KEY_PREFIX": ("sk", "prefix of every Redis key Scorekeeper writes"),
     "PARTITIONS": (8, "number of ingest partitions (streams); a contact always maps to one"),
+    "INDEX_BUCKETS": (16, "buckets each global index (scores, contacts, tags, expiries) is split into; fixed once data exists"),
     "BATCH_SIZE": (1000, "interactions a worker takes from a partition per batch"),
     "MAX_BATCH_INTERACTIONS": (1000, "interactions accepted in one API request"),
     "MAX_BODY_BYTES": (1048576, "largest request body accepted, in bytes"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from typing import Any
 
@@ -50,6 +50,7 @@ class Store:
         self.redis = redis
         self.keys = keys
         self.partitions = int(settings["PARTITIONS"])
+        self.buckets = int(settings["INDEX_BUCKETS"])
         self.ledger_max = int(settings["LEDGER_MAX"])
         self._ingest = redis.register_script(_script("ingest.lua"))
         self._apply = redis.register_script(_script("apply.lua"))
@@ -57,6 +58,16 @@ class Store:
     # --- contacts -------------------------------------------------------------------------
     def partition_of(self, contact_id: str) -> int:
         return zlib.crc32(contact_id.encode()) % self.partitions
+
+    def bucket_of(self, contact_id: str) -> int:
+        """The contact's bucket in every global index."""
+        return zlib.adler32(contact_id.encode()) % self.buckets
+
+    def by_bucket(self, contact_ids: Iterable[str]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for cid in contact_ids:
+            out.setdefault(self.bucket_of(cid), []).append(cid)
+        return out
 
     def resolve_contacts(self, interactions: Sequence[Interaction]) -> list[str]:
         """The contact id of each interaction, creating contacts (and linking identities) as needed.
@@ -95,7 +106,7 @@ class Store:
                 field = "email" if kind == "email" else "external_id"
                 pipe.hsetnx(self.keys.contact(contact_id), field, value)
                 pipe.hsetnx(self.keys.contact(contact_id), "created_at", int(now * 1000))
-                pipe.zadd(self.keys.contacts(), {contact_id: now}, nx=True)
+                pipe.zadd(self.keys.contacts(self.bucket_of(contact_id)), {contact_id: now}, nx=True)
             pipe.execute()
         return result
 
@@ -135,11 +146,21 @@ class Store:
                 "states": {f: loads(v) for f, v in states.items() if f != "_rev"}}
 
     def contact_count(self) -> int:
-        return self.redis.zcard(self.keys.contacts())
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in range(self.buckets):
+            pipe.zcard(self.keys.contacts(bucket))
+        return sum(pipe.execute())
 
-    def contact_ids(self, start: int, count: int) -> list[str]:
-        """A page of contact ids by creation time, for jobs that visit every contact."""
-        return self.redis.zrange(self.keys.contacts(), start, start + count - 1)
+    def contact_pages(self, size: int) -> Iterator[list[str]]:
+        """Every contact id, a page at a time (bucket by bucket), for jobs that visit every contact."""
+        for bucket in range(self.buckets):
+            start = 0
+            while True:
+                page = self.redis.zrange(self.keys.contacts(bucket), start, start + size - 1)
+                if not page:
+                    break
+                yield page
+                start += len(page)
 
     def change_tags(self, contact_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> list[str]:
         add, remove = list(add), list(remove)
@@ -148,17 +169,19 @@ class Store:
             pipe.sadd(self.keys.tags(contact_id), *add)
         if remove:
             pipe.srem(self.keys.tags(contact_id), *remove)
+        bucket = self.bucket_of(contact_id)
         for tag in add:
-            pipe.sadd(self.keys.tag_members(tag), contact_id)
+            pipe.sadd(self.keys.tag_members(tag, bucket), contact_id)
         for tag in remove:
-            pipe.srem(self.keys.tag_members(tag), contact_id)
+            pipe.srem(self.keys.tag_members(tag, bucket), contact_id)
         pipe.smembers(self.keys.tags(contact_id))
         return sorted(pipe.execute()[-1])
 
     def has_tags(self, contact_ids: Sequence[str], tag: str) -> list[bool]:
-        if not contact_ids:
-            return []
-        return [bool(x) for x in self.redis.smismember(self.keys.tag_members(tag), list(contact_ids))]
+        found: dict[str, bool] = {}
+        for bucket, ids in self.by_bucket(contact_ids).items():
+            found.update(zip(ids, map(bool, self.redis.smismember(self.keys.tag_members(tag, bucket), ids))))
+        return [found[cid] for cid in contact_ids]
 
     def remember_alias(self, kind: str, value: str, email: str) -> None:
         self.redis.set(self.keys.alias(kind, value), email)
@@ -307,25 +330,47 @@ class Store:
         """Idempotent global index writes after contacts were written: scores and due expiries."""
         pipe = self.redis.pipeline(transaction=False)
         for (profile_id, version), members in scores.items():
-            present = {cid: s for cid, s in members.items() if s is not None}
-            absent = [cid for cid, s in members.items() if s is None]
-            if present:
-                pipe.zadd(self.keys.score_index(profile_id, version), present)
-            if absent:
-                pipe.zrem(self.keys.score_index(profile_id, version), *absent)
-        due = {cid: at for cid, at in expiries.items() if at is not None}
-        gone = [cid for cid, at in expiries.items() if at is None]
-        if due:
-            pipe.zadd(self.keys.expiries(), due)
-        if gone:
-            pipe.zrem(self.keys.expiries(), *gone)
+            for bucket, ids in self.by_bucket(members).items():
+                key = self.keys.score_index(profile_id, version, bucket)
+                present = {cid: members[cid] for cid in ids if members[cid] is not None}
+                absent = [cid for cid in ids if members[cid] is None]
+                if present:
+                    pipe.zadd(key, present)
+                if absent:
+                    pipe.zrem(key, *absent)
+        for bucket, ids in self.by_bucket(expiries).items():
+            due = {cid: expiries[cid] for cid in ids if expiries[cid] is not None}
+            gone = [cid for cid in ids if expiries[cid] is None]
+            if due:
+                pipe.zadd(self.keys.expiries(bucket), due)
+            if gone:
+                pipe.zrem(self.keys.expiries(bucket), *gone)
         pipe.execute()
 
     def due_expiries(self, now_ms: int, count: int = 1000) -> list[str]:
-        return self.redis.zrangebyscore(self.keys.expiries(), "-inf", now_ms, start=0, num=count)
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in range(self.buckets):
+            pipe.zrangebyscore(self.keys.expiries(bucket), "-inf", now_ms, start=0, num=count)
+        return [cid for ids in pipe.execute() for cid in ids]
 
     def forget_expiry(self, contact_id: str, at_ms: int) -> None:
-        self.redis.zrem(self.keys.expiries(), contact_id)
+        self.redis.zrem(self.keys.expiries(self.bucket_of(contact_id)), contact_id)
+
+    def score_indexes(self, profile_id: str, version: int) -> list[str]:
+        return [self.keys.score_index(profile_id, version, b) for b in range(self.buckets)]
+
+    def scores_of(self, profile_id: str, version: int) -> dict[str, int]:
+        """Every contact's score in one version (for a publish that fires triggers)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in self.score_indexes(profile_id, version):
+            pipe.zrange(key, 0, -1, withscores=True)
+        return {cid: int(score) for pairs in pipe.execute() for cid, score in pairs}
+
+    def drop_score_index(self, profile_id: str, version: int) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for key in self.score_indexes(profile_id, version):
+            pipe.delete(key)
+        pipe.execute()
 
     def ledger(self, contact_id: str, profile_id: str, version: int, start: int, count: int) -> list[dict]:
         raw = self.redis.lrange(self.keys.ledger(contact_id, profile_id, version), start, start + count - 1)

@@ -34,13 +34,13 @@ def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) 
     """Filtered contacts, sorted by score (highest first), rendered for the API."""
     flt.validate()
     live = ProfileStore(services.redis, services.keys).live()
-    index = None
+    version = None
     if flt.profile:
-        version = live.get(flt.profile)
-        if version is None and ProfileStore(services.redis, services.keys).get(flt.profile) is None:
+        active = live.get(flt.profile)
+        if active is None and ProfileStore(services.redis, services.keys).get(flt.profile) is None:
             raise NotFound(f"No profile {flt.profile!r}.")
-        index = services.keys.score_index(flt.profile, version.version) if version else None
-    page = ContactQuery(services.redis, services.keys).run(flt, index, limit, cursor)
+        version = active.version if active else None
+    page = ContactQuery(services.store).run(flt, version, limit, cursor)
     items = []
     for cid, _score in page["items"]:
         contact = services.store.get_contact(cid)
