@@ -111,12 +111,14 @@ class Keys:
 
     # --- workflows (owned by app/automation) ---------------------------------------------
     def workflows(self) -> str:
-        """Workflow id -> stored workflow document JSON: config, source, updated_at (hash)."""
-        return f"{self.prefix}:workflows"
+        """Workflow id -> stored workflow document JSON: config, source, updated_at (hash).
+
+        Shares the ``{wf}`` hash tag with ``workflows_rev`` so both change in one transaction."""
+        return f"{self.prefix}:{{wf}}:workflows"
 
     def workflows_rev(self) -> str:
         """Bumped on every workflow change, so each process recompiles its trigger index (counter)."""
-        return f"{self.prefix}:workflows-rev"
+        return f"{self.prefix}:{{wf}}:rev"
 
     def workflow_entered(self, contact_id: str) -> str:
         """Workflow ids the contact has run, for ``reentry: false`` (set)."""

@@ -40,6 +40,32 @@ def get_many(redis: Any, keys: Sequence[str]) -> list[Any]:
     return pipe.execute()
 
 
+def run_scripts(redis: Any, script: Any, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+    """Many calls of one Lua script, pipelined; on a Redis Cluster, one pipeline per node
+    (redis-py's cluster pipeline refuses scripts). Each call's keys share one slot."""
+    if not calls:
+        return []
+    if not hasattr(redis, "get_node_from_key"):
+        pipe = redis.pipeline(transaction=False)
+        for keys, args in calls:
+            script(keys=keys, args=args, client=pipe)
+        return pipe.execute()
+    by_node: dict[str, list[int]] = {}
+    nodes: dict[str, Any] = {}
+    for i, (keys, _args) in enumerate(calls):
+        node = redis.get_node_from_key(keys[0])
+        nodes[node.name] = node
+        by_node.setdefault(node.name, []).append(i)
+    results: list[Any] = [None] * len(calls)
+    for name, indexes in by_node.items():
+        pipe = nodes[name].redis_connection.pipeline(transaction=False)
+        for i in indexes:
+            script(keys=calls[i][0], args=calls[i][1], client=pipe)
+        for i, value in zip(indexes, pipe.execute()):
+            results[i] = value
+    return results
+
+
 def contact_id_for(kind: str, value: str) -> str:
     """A deterministic id, so two requests creating the same contact at once agree on it."""
     return "c" + hashlib.sha1(f"{kind}:{value}".encode()).hexdigest()[:20]
@@ -301,29 +327,7 @@ class Store:
         return [int(x) for x in self.run_scripts(self._apply, calls)]
 
     def run_scripts(self, script: Any, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
-        """Many calls of one Lua script, pipelined; on a Redis Cluster, one pipeline per node
-        (redis-py's cluster pipeline refuses scripts). Each call's keys share one slot."""
-        if not calls:
-            return []
-        if not hasattr(self.redis, "get_node_from_key"):
-            pipe = self.redis.pipeline(transaction=False)
-            for keys, args in calls:
-                script(keys=keys, args=args, client=pipe)
-            return pipe.execute()
-        by_node: dict[str, list[int]] = {}
-        nodes: dict[str, Any] = {}
-        for i, (keys, _args) in enumerate(calls):
-            node = self.redis.get_node_from_key(keys[0])
-            nodes[node.name] = node
-            by_node.setdefault(node.name, []).append(i)
-        results: list[Any] = [None] * len(calls)
-        for name, indexes in by_node.items():
-            pipe = nodes[name].redis_connection.pipeline(transaction=False)
-            for i in indexes:
-                script(keys=calls[i][0], args=calls[i][1], client=pipe)
-            for i, value in zip(indexes, pipe.execute()):
-                results[i] = value
-        return results
+        return run_scripts(self.redis, script, calls)
 
     def update_indexes(self, scores: dict[tuple[str, int], dict[str, int | None]],
                        expiries: dict[str, int | None]) -> None:

@@ -18,13 +18,19 @@ def _flush() -> None:
 
 
 @pytest.fixture
-def make_app():
+def store_url():
+    """The score store: empty means the test Redis itself; tests/test_on_cluster.py gives a Redis Cluster."""
+    return ""
+
+
+@pytest.fixture
+def make_app(store_url):
     """Build an app with extra settings: ``make_app(SENDGRID_PUBLIC_KEY=...)``."""
 
     def build(**overrides):
         # No workflow files unless a test asks: tests see only what they set up.
-        config = {"TESTING": True, "REDIS_URL": TEST_REDIS_URL, "API_KEYS": API_KEY, "PARTITIONS": 4,
-                  "WORKFLOWS_DIR": ""}
+        config = {"TESTING": True, "REDIS_URL": TEST_REDIS_URL, "STORE_URL": store_url, "API_KEYS": API_KEY,
+                  "PARTITIONS": 4, "WORKFLOWS_DIR": ""}
         config.update(overrides)
         return create_app(config)
 

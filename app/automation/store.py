@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 
 from ..keys import Keys
-from ..store import dumps, get_many, loads
+from ..store import dumps, get_many, loads, run_scripts
 
 #: In-app inbox notifications kept (newest first).
 NOTIFICATIONS_MAX = 1000
@@ -59,11 +59,10 @@ class AutomationStore:
     # --- runs --------------------------------------------------------------------------------
     def claim_runs(self, claims: Sequence[tuple[str, str, str, bool]]) -> list[int]:
         """For each ``(contact_id, workflow_id, run_id, reentry)``: 1 claimed, 0 already claimed, -1 entered before."""
-        pipe = self.redis.pipeline(transaction=False)
-        for contact_id, workflow_id, run_id, reentry in claims:
-            self._claim(keys=[self.keys.run_claim(contact_id, run_id), self.keys.workflow_entered(contact_id)],
-                        args=[workflow_id, "1" if reentry else "0", run_id], client=pipe)
-        return [int(x) for x in pipe.execute()]
+        calls = [([self.keys.run_claim(contact_id, run_id), self.keys.workflow_entered(contact_id)],
+                  [workflow_id, "1" if reentry else "0", run_id])
+                 for contact_id, workflow_id, run_id, reentry in claims]
+        return [int(x) for x in run_scripts(self.redis, self._claim, calls)]
 
     def runs_exist(self, run_ids: Sequence[str]) -> list[bool]:
         pipe = self.redis.pipeline(transaction=False)
@@ -113,7 +112,8 @@ class AutomationStore:
     def save_delivery(self, delivery: dict[str, Any], dead: bool | None = None) -> None:
         """Write the delivery; ``dead`` True adds it to the dead letters, False takes it out."""
         delivery["updated_at"] = now_ms()
-        pipe = self.redis.pipeline(transaction=True)
+        # The dead-letter index is written idempotently beside the document (another cluster slot).
+        pipe = self.redis.pipeline(transaction=False)
         pipe.set(self.keys.delivery(delivery["id"]), dumps(delivery))
         if dead is True:
             pipe.zadd(self.keys.dead_letters(), {delivery["id"]: delivery["updated_at"]})

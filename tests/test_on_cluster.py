@@ -1,0 +1,67 @@
+"""The same scoring, filter, publish and workflow specifications, with the score store on a real
+3-master Redis Cluster (queues stay on the plain test Redis); and four workers on one load."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from .cluster import Cluster
+from .helpers import AUTH, contact_by_email, publish_profile, send, wait_for
+from .processes import start_worker, stop
+from .reference import reference_score
+from .test_api_core import *  # noqa: F401,F403  (collected again here, on the cluster)
+from .test_workflow_runs import *  # noqa: F401,F403
+from .conftest import TEST_REDIS_URL
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    running = Cluster().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def store_url(cluster):
+    cluster.flush()
+    yield cluster.url
+    cluster.flush()
+
+
+def test_the_store_really_is_a_cluster(services):
+    from redis.cluster import RedisCluster
+
+    assert isinstance(services.redis, RedisCluster) and len(services.redis.get_primaries()) == 3
+
+
+def test_four_workers_at_once_score_like_the_reference_fold(client, services, cluster):
+    rules = [{"id": "open", "on": "email.opened", "points": 2},
+             {"id": "unsub", "on": "email.unsubscribed", "points": -5},
+             {"id": "click", "on": "email.clicked", "points": 3, "limit": {"count": 3, "window": "1h"}}]
+    publish_profile(client, services, "eng", rules)
+    rng = random.Random(7)
+    emails = [f"w{i}@x.io" for i in range(40)]
+    events = []
+    for i in range(2000):
+        events.append({"id": f"e{i}", "type": rng.choice(["email.opened", "email.clicked", "email.unsubscribed"]),
+                       "contact": {"email": rng.choice(emails)},
+                       "occurred_at": f"2026-01-01T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z"})
+    workers = [start_worker(TEST_REDIS_URL, STORE_URL=cluster.url) for _ in range(4)]
+    try:
+        for start in range(0, len(events), 250):
+            batch = events[start:start + 250]
+            send(client, *(batch + rng.sample(batch, 20)))  # with duplicates, out of order
+        wait_for(lambda: not any(services.store.partition_depths()) and len(services.queue) == 0, timeout=60)
+    finally:
+        for worker in workers:
+            stop(worker)
+    from app.scoring.interactions import parse_timestamp_ms
+
+    ref_rules = [rules[0], rules[1], {**rules[2], "limit": {"count": 3, "window_ms": 3_600_000}}]
+    for email in emails:
+        mine = [{"id": e["id"], "src": "api", "t": e["type"], "at": parse_timestamp_ms(e["occurred_at"]), "p": {}}
+                for e in events if e["contact"]["email"] == email]
+        expected = reference_score(ref_rules, mine, now=2**62)
+        contact = contact_by_email(client, email)
+        assert contact["scores"]["eng"]["score"] == expected, email
