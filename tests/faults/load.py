@@ -1,0 +1,94 @@
+"""A reproducible interaction load, and the exactly-once check against the reference fold.
+
+The check reads every contact's live score and ledger and compares them with
+``tests/reference.py``: the score must be the reference score, and the ledger must hold
+exactly one entry per (interaction, matching rule) — none missing, none twice — in
+timeline order, each entry's score following from the one before.
+"""
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import Any
+
+from app.scoring.interactions import format_timestamp
+
+from ..helpers import AUTH
+from ..reference import reference_score
+
+PROFILE = "eng"
+HOUR = 3_600_000
+T0 = 1_700_000_000_000
+RULES = [
+    {"id": "open", "on": "email.opened", "points": 2},
+    {"id": "click", "on": "email.clicked", "points": 5, "limit": {"count": 3, "window": "1h"}},
+    {"id": "paid", "on": "payment.succeeded", "points": 20, "where": {"plan": "pro"}},
+    {"id": "bounce", "on": "email.bounced", "points": -7},
+    {"id": "form", "on": "form.submitted", "points": 3},
+]
+REFERENCE_RULES = [
+    {"id": "open", "on": "email.opened", "points": 2},
+    {"id": "click", "on": "email.clicked", "points": 5, "limit": {"count": 3, "window_ms": HOUR}},
+    {"id": "paid", "on": "payment.succeeded", "points": 20, "where": {"plan": "pro"}},
+    {"id": "bounce", "on": "email.bounced", "points": -7},
+    {"id": "form", "on": "form.submitted", "points": 3},
+]
+TYPES = ["email.opened", "email.clicked", "payment.succeeded", "email.bounced", "form.submitted", "custom.page_viewed"]
+
+
+def make_load(count: int, contacts: int, seed: int = 6) -> list[dict[str, Any]]:
+    """``count`` interactions over ``contacts`` contacts, with times in random order (late arrivals)."""
+    rng = random.Random(seed)
+    return [{"id": f"i{n}", "type": rng.choice(TYPES), "contact": {"email": f"c{rng.randrange(contacts)}@load.io"},
+             "occurred_at": format_timestamp(T0 + rng.randrange(48 * HOUR)),
+             "properties": {"plan": rng.choice(["pro", "free"])}} for n in range(count)]
+
+
+def batches(items: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def post_batch(client, batch: list[dict[str, Any]]):
+    return client.post("/v1/interactions", json={"interactions": batch}, headers=AUTH)
+
+
+def _matching_rules(item: dict[str, Any]) -> list[str]:
+    return [r["id"] for r in REFERENCE_RULES
+            if r["on"] == item["type"] and all(item["properties"].get(k) == v for k, v in r.get("where", {}).items())]
+
+
+def _record(item: dict[str, Any]) -> dict[str, Any]:
+    from app.scoring.interactions import parse_timestamp_ms
+
+    return {"id": item["id"], "src": "api", "t": item["type"], "at": parse_timestamp_ms(item["occurred_at"]),
+            "p": item["properties"]}
+
+
+def assert_scored_exactly_once(client, services, accepted: list[dict[str, Any]]) -> int:
+    """Every accepted interaction is in its contact's score and ledger exactly once; returns contacts checked."""
+    assert not any(services.store.partition_depths()), "unscored interactions left in the streams"
+    by_email: dict[str, list[dict[str, Any]]] = {}
+    for item in accepted:
+        by_email.setdefault(item["contact"]["email"], []).append(item)
+    live = client.get(f"/v1/profiles/{PROFILE}", headers=AUTH).get_json()["version"]
+    problems = []
+    for email, items in sorted(by_email.items()):
+        cid = services.store.find_contact(email=email)
+        contact = services.store.get_contact(cid)
+        expected = reference_score(REFERENCE_RULES, [_record(i) for i in items], now=T0 + 10**12)
+        state = contact["states"].get(f"{PROFILE}@{live}")
+        score = state["s"] if state else None
+        ledger = list(reversed(services.store.ledger(cid, PROFILE, live, 0, 10_000)))  # oldest first
+        want = Counter((i["id"], rule) for i in items for rule in _matching_rules(i))
+        got = Counter((e["interaction_id"], e["rule_id"]) for e in ledger)
+        running, chained = 0, True
+        for entry in ledger:
+            running += entry["change"]
+            chained &= entry["score"] == running
+        ordered = [(e["at"], e["interaction_id"]) for e in ledger] == sorted(
+            (e["at"], e["interaction_id"]) for e in ledger)
+        if score != expected or got != want or not chained or not ordered:
+            problems.append({"email": email, "score": score, "expected": expected, "missing": want - got,
+                             "twice": got - want, "chained": chained, "ordered": ordered})
+    assert not problems, f"{len(problems)} contacts differ from the reference, first: {problems[:3]}"
+    return len(by_email)
