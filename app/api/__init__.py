@@ -53,4 +53,5 @@ def init_app(app: Flask) -> None:
     if hasattr(automation, "init_app"):
         automation.init_app(app)
     app.before_request(limit_body_size)
+    from .. import dashboard; app.register_blueprint(dashboard.bp)  # noqa: E702  the dashboard (/dashboard)
     app.extensions["smorest_api"] = api

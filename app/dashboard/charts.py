@@ -1,0 +1,91 @@
+"""Geometry of the dashboard's SVG charts, drawn on the server: pure Python, no Flask or Redis.
+
+The templates only place what these functions compute, so every label is escaped by Jinja.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+#: Score chart: drawing size in SVG user units, and the margins that hold the axis labels.
+CHART_WIDTH, CHART_HEIGHT = 640, 220
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 44, 12, 12, 28
+#: Horizontal grid lines (score ticks) on the score chart.
+Y_TICKS = 4
+#: Histogram: drawing size and the room under the bars for the range labels.
+HIST_WIDTH, HIST_HEIGHT, HIST_LABELS = 640, 200, 34
+DAY_MS = 86_400_000
+
+
+def _nice_ceiling(value: int) -> int:
+    """The smallest 1, 2 or 5 times a power of ten at least ``value`` (at least 1)."""
+    if value <= 1:
+        return 1
+    step = 1
+    while True:
+        for factor in (1, 2, 5):
+            if step * factor >= value:
+                return step * factor
+        step *= 10
+
+
+def _time_label(ms: int, span_ms: int) -> str:
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%H:%M" if span_ms <= 2 * DAY_MS else "%d %b")
+
+
+def score_chart(ledger: Sequence[Mapping[str, Any]], now_ms: int) -> dict[str, Any]:
+    """A step line of the score over time from ledger entries (newest first, as the store keeps them).
+
+    The line starts at the score before the oldest entry, steps at each entry, and runs on to now.
+    """
+    entries = sorted(ledger, key=lambda e: e["at"])
+    if not entries:
+        return {"empty": True, "width": CHART_WIDTH, "height": CHART_HEIGHT}
+    start_score = max(int(entries[0]["score"]) - int(entries[0]["change"]), 0)
+    first, last = entries[0]["at"], max(now_ms, entries[-1]["at"])
+    span = max(last - first, 1)
+    top = _nice_ceiling(max([start_score, *(int(e["score"]) for e in entries)]))
+    plot_w = CHART_WIDTH - MARGIN_LEFT - MARGIN_RIGHT
+    plot_h = CHART_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
+
+    def x(at: int) -> float:
+        return round(MARGIN_LEFT + (at - first) / span * plot_w, 1)
+
+    def y(score: int) -> float:
+        return round(MARGIN_TOP + plot_h - score / top * plot_h, 1)
+
+    path = [f"M{x(first)},{y(start_score)}"]
+    points = []
+    for entry in entries:
+        path.append(f"H{x(entry['at'])}")
+        path.append(f"V{y(int(entry['score']))}")
+        points.append({"x": x(entry["at"]), "y": y(int(entry["score"])), "score": int(entry["score"]),
+                       "change": int(entry["change"]), "at": entry["at"]})
+    path.append(f"H{x(last)}")
+    y_ticks = [{"y": y(top * i // Y_TICKS), "label": str(top * i // Y_TICKS)} for i in range(Y_TICKS + 1)]
+    x_ticks = [{"x": x(at), "label": _time_label(at, span), "anchor": anchor}
+               for at, anchor in ((first, "start"), (first + span // 2, "middle"), (last, "end"))]
+    final = int(entries[-1]["score"])
+    summary = (f"Score from {start_score} to {final} over {len(entries)} change"
+               f"{'s' if len(entries) != 1 else ''}, {_time_label(first, span)} to {_time_label(last, span)}.")
+    return {"empty": False, "width": CHART_WIDTH, "height": CHART_HEIGHT, "path": " ".join(path),
+            "points": points, "y_ticks": y_ticks, "x_ticks": x_ticks, "summary": summary,
+            "plot": {"left": MARGIN_LEFT, "right": CHART_WIDTH - MARGIN_RIGHT, "top": MARGIN_TOP,
+                     "bottom": MARGIN_TOP + plot_h}}
+
+
+def histogram(buckets: Sequence[Mapping[str, int]]) -> dict[str, Any]:
+    """Bars of a preview's score distribution (``{"min", "max", "count"}`` per bucket)."""
+    count_max = max([b["count"] for b in buckets] or [0])
+    plot_h = HIST_HEIGHT - HIST_LABELS
+    slot = HIST_WIDTH / max(len(buckets), 1)
+    bars = []
+    for i, bucket in enumerate(buckets):
+        height = round(bucket["count"] / count_max * (plot_h - 16), 1) if count_max else 0.0
+        bars.append({"x": round(i * slot + slot * 0.1, 1), "width": round(slot * 0.8, 1),
+                     "y": round(plot_h - height, 1), "height": height, "count": bucket["count"],
+                     "label": f"{bucket['min']}–{bucket['max']}", "label_x": round(i * slot + slot / 2, 1),
+                     "count_y": round(plot_h - height - 4, 1)})
+    return {"width": HIST_WIDTH, "height": HIST_HEIGHT, "baseline": plot_h, "bars": bars}

@@ -1,0 +1,16 @@
+"""Dashboard tunables, each with its unit."""
+from __future__ import annotations
+
+#: A dashboard session ends this long after sign-in, in seconds (12 hours).
+SESSION_MAX_AGE_SECONDS = 12 * 3600
+#: Rows per page of the contacts table, the ledger and the run, delivery and inbox lists.
+PAGE_SIZE = 50
+#: Contacts read per round trip while exporting CSV.
+EXPORT_PAGE = 500
+#: Blank rule and band rows the profile editor offers below the filled ones.
+BLANK_RULE_ROWS = 1
+BLANK_BAND_ROWS = 1
+#: DND channels always offered on the contact page (others the contact has are shown too).
+DND_CHANNELS = ("email", "sms", "call", "whatsapp")
+#: How often the publish page polls the job, in milliseconds.
+JOB_POLL_MS = 500

@@ -1,0 +1,211 @@
+"""Form fields to the API's documents, and the API's validation errors back to field messages.
+
+The profile editor posts flat fields (``rules-0-points``, ``bands-1-min``); a row left blank
+is ignored. ``ProfileDraftSchema`` validates the document, so the dashboard accepts exactly
+what ``PUT /v1/profiles/<id>`` accepts, and its nested messages land next to their fields.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import ValidationError as SchemaError
+
+from ..api.schemas import ProfileDraftSchema
+from ..queries import ContactFilter
+from ..scoring.conditions import NUMERIC_OPS
+
+RULE_FIELDS = ("id", "on", "points", "where", "limit_count", "limit_window", "once_per", "expires_after")
+BAND_FIELDS = ("name", "min")
+#: Schema field of a rule -> the form field its message is shown next to.
+RULE_ERROR_FIELDS = {"id": "id", "on": "on", "points": "points", "where": "where", "expires_after": "expires_after"}
+LIMIT_ERROR_FIELDS = {"count": "limit_count", "window": "limit_window", "once_per": "once_per",
+                      "_schema": "limit_count"}
+#: Longest ``rule_rows`` / ``band_rows`` a form may claim.
+MAX_ROWS = 500
+
+
+@dataclass
+class ProfileForm:
+    """The editor's state: what was typed (to show again), the document, and messages per field."""
+
+    name: str = ""
+    description: str = ""
+    rules: list[dict[str, str]] = field(default_factory=list)
+    bands: list[dict[str, str]] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    draft: dict[str, Any] | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.draft is not None and not self.errors
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def form_from_draft(draft: Mapping[str, Any]) -> ProfileForm:
+    """The editor's rows of a stored draft."""
+    rules = []
+    for rule in draft.get("rules", []):
+        limit = rule.get("limit") or {}
+        rules.append({"id": rule["id"], "on": rule["on"], "points": _text(rule["points"]),
+                      "where": json.dumps(rule["where"]) if rule.get("where") else "",
+                      "limit_count": _text(limit.get("count")), "limit_window": _text(limit.get("window")),
+                      "once_per": _text(limit.get("once_per")), "expires_after": _text(rule.get("expires_after"))})
+    bands = [{"name": b["name"], "min": _text(b["min"])} for b in draft.get("bands", [])]
+    return ProfileForm(name=draft.get("name", ""), description=draft.get("description", ""), rules=rules,
+                       bands=bands)
+
+
+def _rows(form: Mapping[str, str], prefix: str, names: tuple[str, ...]) -> list[dict[str, str]]:
+    try:
+        count = min(int(form.get(f"{prefix}_rows", "0")), MAX_ROWS)
+    except ValueError:
+        count = 0
+    rows = []
+    for i in range(count):
+        if form.get(f"{prefix}-{i}-remove"):
+            continue
+        row = {name: form.get(f"{prefix}-{i}-{name}", "").strip() for name in names}
+        if any(row.values()):
+            rows.append(row)
+    return rows
+
+
+def _rule_document(row: dict[str, str], index: int, errors: dict[str, str]) -> dict[str, Any]:
+    rule: dict[str, Any] = {"id": row["id"], "on": row["on"], "points": row["points"]}
+    if not row["id"]:
+        rule.pop("id")
+    if not row["on"]:
+        rule.pop("on")
+    if not row["points"]:
+        rule.pop("points")
+    if row["where"]:
+        try:
+            rule["where"] = json.loads(row["where"])
+        except json.JSONDecodeError as exc:
+            errors[f"rules-{index}-where"] = f"not valid JSON ({exc.msg} at column {exc.colno}); " \
+                                            'write an object such as {"utm.source": "newsletter"}'
+    limit = {"count": row["limit_count"], "window": row["limit_window"], "once_per": row["once_per"]}
+    limit = {k: v for k, v in limit.items() if v}
+    if limit:
+        rule["limit"] = limit
+    if row["expires_after"]:
+        rule["expires_after"] = row["expires_after"]
+    return rule
+
+
+def parse_profile_form(form: Mapping[str, str]) -> ProfileForm:
+    """Read and validate the editor's fields; ``draft`` is set only when everything is valid."""
+    result = ProfileForm(name=form.get("name", "").strip(), description=form.get("description", "").strip(),
+                         rules=_rows(form, "rules", RULE_FIELDS), bands=_rows(form, "bands", BAND_FIELDS))
+    doc = {"name": result.name, "description": result.description,
+           "rules": [_rule_document(row, i, result.errors) for i, row in enumerate(result.rules)],
+           "bands": [{k: v for k, v in (("name", row["name"]), ("min", row["min"])) if v} for row in result.bands]}
+    try:
+        draft = ProfileDraftSchema().load(doc)
+    except SchemaError as exc:
+        for name, message in field_messages(exc.messages).items():
+            result.errors.setdefault(name, message)
+        return result
+    if not result.errors:
+        result.draft = draft
+    return result
+
+
+def _join(messages: Any) -> str:
+    """One readable line from marshmallow's messages (a list, a dict of paths, or text)."""
+    if isinstance(messages, Mapping):
+        return "; ".join(f"{key}: {_join(value)}" for key, value in messages.items())
+    if isinstance(messages, (list, tuple)):
+        return " ".join(_join(m) for m in messages)
+    return str(messages)
+
+
+def field_messages(messages: Mapping[Any, Any]) -> dict[str, str]:
+    """marshmallow's nested messages of a profile draft as ``form field -> message``."""
+    out: dict[str, str] = {}
+    for key, value in messages.items():
+        if key in ("rules", "bands") and isinstance(value, Mapping):
+            names = RULE_ERROR_FIELDS if key == "rules" else {"name": "name", "min": "min"}
+            for index, problems in value.items():
+                if not isinstance(index, int) or not isinstance(problems, Mapping):
+                    out[key] = _join(problems)
+                    continue
+                for name, text in problems.items():
+                    if key == "rules" and name == "limit" and isinstance(text, Mapping):
+                        for sub, subtext in text.items():
+                            out[f"rules-{index}-{LIMIT_ERROR_FIELDS.get(sub, 'limit_count')}"] = _join(subtext)
+                    elif name in names:
+                        out[f"{key}-{index}-{names[name]}"] = _join(text)
+                    else:
+                        out[f"{key}-{index}"] = _join(text)
+        elif key in ("name", "description", "rules", "bands"):
+            out[key] = _join(value)
+        else:
+            out["_form"] = _join(value)
+    return out
+
+
+def parse_offset(raw: str | None) -> int:
+    """A page offset from the query string; anything but a non-negative integer is 0."""
+    try:
+        return max(int(raw or 0), 0)
+    except ValueError:
+        return 0
+
+
+@dataclass
+class FilterForm:
+    """The contacts filter as typed, the ``ContactFilter`` it makes, and messages per field."""
+
+    values: dict[str, str]
+    filter: ContactFilter | None
+    errors: dict[str, str]
+
+    def query(self, **extra: Any) -> dict[str, Any]:
+        """The filter's query-string arguments (for links to other pages of it); an empty ``profile`` stays
+        (it means "any profile", not the default one)."""
+        return {**{k: v for k, v in self.values.items() if v or k == "profile"}, **{k: v for k, v in extra.items() if v is not None}}
+
+
+FILTER_FIELDS = ("profile", "op", "value", "tag", "without_tag")
+
+
+def parse_filter(args: Mapping[str, str], default_profile: str | None) -> FilterForm:
+    """The contacts filter from query arguments; no ``profile`` argument means the default profile."""
+    values = {name: (args.get(name) or "").strip() for name in FILTER_FIELDS}
+    if "profile" not in args and default_profile:
+        values["profile"] = default_profile
+    errors: dict[str, str] = {}
+    value: float | None = None
+    if values["op"] in NUMERIC_OPS or (values["value"] and values["op"]):
+        try:
+            value = float(values["value"]) if values["value"] else None
+        except ValueError:
+            errors["value"] = "a number"
+    if values["op"] and values["op"] not in NUMERIC_OPS:
+        value = None
+    flt = ContactFilter(profile=values["profile"] or None, op=values["op"] or None, value=value,
+                        tag=values["tag"] or None, without_tag=values["without_tag"] or None)
+    return FilterForm(values=values, filter=None if errors else flt, errors=errors)
+
+
+def filter_summary(doc: Mapping[str, Any]) -> str:
+    """A filter in words: ``engagement gte 50, tagged vip, not tagged customer``."""
+    parts = []
+    if doc.get("profile"):
+        condition = doc.get("op") or "any score"
+        if doc.get("op") in NUMERIC_OPS and doc.get("value") is not None:
+            value = doc["value"]
+            condition += f" {int(value) if float(value).is_integer() else value}"
+        parts.append(f"{doc['profile']} {condition}")
+    if doc.get("tag"):
+        parts.append(f"tagged {doc['tag']}")
+    if doc.get("without_tag"):
+        parts.append(f"not tagged {doc['without_tag']}")
+    return ", ".join(parts) or "all contacts"
