@@ -9,6 +9,7 @@ import logging
 import threading
 import uuid
 
+import redis
 from rq import SimpleWorker, Worker
 
 from app import create_app
@@ -42,13 +43,45 @@ def main(burst: bool = False) -> None:
     stop = threading.Event()
     thread = threading.Thread(target=_ticker, args=(app, stop), daemon=True, name="ticker")
     thread.start()
-    worker_class = SimpleWorker if app.config["WORKER_CLASS"] == "simple" else Worker
-    worker = worker_class([services.queue], connection=queue_connection(app.config["REDIS_URL"]))
+    worker_class = _stoppable(SimpleWorker if app.config["WORKER_CLASS"] == "simple" else Worker)
     try:
         with app.app_context():
-            worker.work(burst=burst, with_scheduler=True, logging_level=app.config["LOG_LEVEL"])
+            while True:
+                worker = worker_class([services.queue], connection=queue_connection(app.config["REDIS_URL"]))
+                try:
+                    worker.work(burst=burst, with_scheduler=True, logging_level=app.config["LOG_LEVEL"])
+                except redis.RedisError:  # raised by RQ's own teardown while Redis is away
+                    log.exception("worker lost Redis")
+                # RQ quits its loop on any error, Redis going away included: only a stop request
+                # (SIGTERM/SIGINT) or the end of a burst ends the process, else wait and work again.
+                if burst or worker.stop_signalled:
+                    break
+                _wait_for_redis(services, stop)
     finally:
         stop.set()
+
+
+def _stoppable(base: type) -> type:
+    """The RQ worker class, remembering whether it was told to stop (RQ's loop ends on errors too)."""
+
+    class StoppableWorker(base):  # type: ignore[valid-type, misc]
+        stop_signalled = False
+
+        def request_stop(self, signum, frame):
+            self.stop_signalled = True
+            super().request_stop(signum, frame)
+
+    return StoppableWorker
+
+
+def _wait_for_redis(services, stop: threading.Event, period_s: float = 1.0) -> None:
+    while not stop.wait(period_s):
+        try:
+            if services.queue.connection.ping():
+                log.warning("Redis is back: the worker starts again")
+                return
+        except redis.RedisError:
+            continue
 
 
 if __name__ == "__main__":
