@@ -60,3 +60,9 @@ def workers(redis_server: RedisServer) -> Iterator[Callable[..., subprocess.Pope
     yield start
     for process in started:
         stop(process, signal.SIGKILL)
+
+
+@pytest.fixture
+def make_fault_app(fault_settings: dict):
+    """An app on the private Redis with extra settings: ``make_fault_app(STRIPE_SECRET=...)``."""
+    return lambda **overrides: create_app({**fault_settings, **overrides})

@@ -11,7 +11,7 @@ import random
 from collections import Counter
 from typing import Any
 
-from app.scoring.interactions import format_timestamp
+from app.scoring.interactions import format_timestamp, parse_timestamp_ms
 
 from ..helpers import AUTH
 from ..reference import reference_score
@@ -52,43 +52,46 @@ def post_batch(client, batch: list[dict[str, Any]]):
     return client.post("/v1/interactions", json={"interactions": batch}, headers=AUTH)
 
 
-def _matching_rules(item: dict[str, Any]) -> list[str]:
-    return [r["id"] for r in REFERENCE_RULES
-            if r["on"] == item["type"] and all(item["properties"].get(k) == v for k, v in r.get("where", {}).items())]
+def _matching_rules(record: dict[str, Any], rules: list[dict[str, Any]]) -> list[str]:
+    return [r["id"] for r in rules
+            if r["on"] == record["t"] and all(record["p"].get(k) == v for k, v in r.get("where", {}).items())]
 
 
-def _record(item: dict[str, Any]) -> dict[str, Any]:
-    from app.scoring.interactions import parse_timestamp_ms
+def records_by_email(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """API-format interactions as timeline records, per contact email."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        out.setdefault(item["contact"]["email"], []).append(
+            {"id": item["id"], "src": "api", "t": item["type"], "at": parse_timestamp_ms(item["occurred_at"]),
+             "p": item["properties"]})
+    return out
 
-    return {"id": item["id"], "src": "api", "t": item["type"], "at": parse_timestamp_ms(item["occurred_at"]),
-            "p": item["properties"]}
 
+def assert_scored_exactly_once(client, services, accepted: dict[str, list[dict[str, Any]]],
+                               rules: list[dict[str, Any]] = REFERENCE_RULES, profile: str = PROFILE) -> int:
+    """Every accepted record (per email) is in its contact's score and ledger exactly once.
 
-def assert_scored_exactly_once(client, services, accepted: list[dict[str, Any]]) -> int:
-    """Every accepted interaction is in its contact's score and ledger exactly once; returns contacts checked."""
+    Returns the number of contacts checked.
+    """
     assert not any(services.store.partition_depths()), "unscored interactions left in the streams"
-    by_email: dict[str, list[dict[str, Any]]] = {}
-    for item in accepted:
-        by_email.setdefault(item["contact"]["email"], []).append(item)
-    live = client.get(f"/v1/profiles/{PROFILE}", headers=AUTH).get_json()["version"]
+    live = client.get(f"/v1/profiles/{profile}", headers=AUTH).get_json()["version"]
     problems = []
-    for email, items in sorted(by_email.items()):
+    for email, records in sorted(accepted.items()):
         cid = services.store.find_contact(email=email)
         contact = services.store.get_contact(cid)
-        expected = reference_score(REFERENCE_RULES, [_record(i) for i in items], now=T0 + 10**12)
-        state = contact["states"].get(f"{PROFILE}@{live}")
+        expected = reference_score(rules, records, now=T0 + 10**12)
+        state = contact["states"].get(f"{profile}@{live}")
         score = state["s"] if state else None
-        ledger = list(reversed(services.store.ledger(cid, PROFILE, live, 0, 10_000)))  # oldest first
-        want = Counter((i["id"], rule) for i in items for rule in _matching_rules(i))
-        got = Counter((e["interaction_id"], e["rule_id"]) for e in ledger)
+        ledger = list(reversed(services.store.ledger(cid, profile, live, 0, 10_000)))  # oldest first
+        want = Counter((r["src"], r["id"], rule) for r in records for rule in _matching_rules(r, rules))
+        got = Counter((e["source"], e["interaction_id"], e["rule_id"]) for e in ledger)
         running, chained = 0, True
         for entry in ledger:
             running += entry["change"]
             chained &= entry["score"] == running
-        ordered = [(e["at"], e["interaction_id"]) for e in ledger] == sorted(
-            (e["at"], e["interaction_id"]) for e in ledger)
-        if score != expected or got != want or not chained or not ordered:
+        order = [(e["at"], e["source"], e["interaction_id"]) for e in ledger]
+        if score != expected or got != want or not chained or order != sorted(order):
             problems.append({"email": email, "score": score, "expected": expected, "missing": want - got,
-                             "twice": got - want, "chained": chained, "ordered": ordered})
+                             "twice": got - want, "chained": chained, "ordered": order == sorted(order)})
     assert not problems, f"{len(problems)} contacts differ from the reference, first: {problems[:3]}"
-    return len(by_email)
+    return len(accepted)
