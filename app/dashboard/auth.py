@@ -80,14 +80,14 @@ def require_sign_in():
 def check_csrf():
     """Refuse a state-changing request without the session's token (runs after the sign-in check)."""
     if request.method in SAFE_METHODS or request.endpoint == "dashboard.static":
-        return None
+        return
     presented = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     expected = session.get("csrf") or ""
     if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
         log.warning("dashboard: CSRF token missing or wrong", extra={"path": request.path})
         abort(400, description="The form was stale or did not come from this dashboard. Reload the page "
                                "and try again.")
-    return None
+    return
 
 
 @bp.context_processor

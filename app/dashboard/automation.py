@@ -93,8 +93,8 @@ def check_workflow(workflow_id: str):
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        return render_workflow_page(workflow_id, text, [f"invalid JSON at line {exc.lineno} column {exc.colno}: "
-                                                        f"{exc.msg}"], checked=True, status=400)
+        return render_workflow_page(workflow_id, text, [(f"invalid JSON at line {exc.lineno} column {exc.colno}: "
+                                                        f"{exc.msg}")], checked=True, status=400)
     if isinstance(doc, dict):
         doc.setdefault("id", workflow_id)
     problems = validate_document(doc)

@@ -40,11 +40,12 @@ def score_chart(ledger: Sequence[Mapping[str, Any]], now_ms: int) -> dict[str, A
 
     The line starts at the score before the oldest entry, steps at each entry, and runs on to now.
     """
-    entries = sorted(ledger, key=lambda e: e["at"])
+    entries = list(reversed(ledger))  # the store's order is the order of application (``at`` may tie)
     if not entries:
         return {"empty": True, "width": CHART_WIDTH, "height": CHART_HEIGHT}
     start_score = max(int(entries[0]["score"]) - int(entries[0]["change"]), 0)
-    first, last = entries[0]["at"], max(now_ms, entries[-1]["at"])
+    first = min(e["at"] for e in entries)
+    last = max(now_ms, *(e["at"] for e in entries))
     span = max(last - first, 1)
     top = _nice_ceiling(max([start_score, *(int(e["score"]) for e in entries)]))
     plot_w = CHART_WIDTH - MARGIN_LEFT - MARGIN_RIGHT
@@ -58,10 +59,12 @@ def score_chart(ledger: Sequence[Mapping[str, Any]], now_ms: int) -> dict[str, A
 
     path = [f"M{x(first)},{y(start_score)}"]
     points = []
+    at = first
     for entry in entries:
-        path.append(f"H{x(entry['at'])}")
+        at = max(at, entry["at"])  # time never runs backwards on the chart
+        path.append(f"H{x(at)}")
         path.append(f"V{y(int(entry['score']))}")
-        points.append({"x": x(entry["at"]), "y": y(int(entry["score"])), "score": int(entry["score"]),
+        points.append({"x": x(at), "y": y(int(entry["score"])), "score": int(entry["score"]),
                        "change": int(entry["change"]), "at": entry["at"]})
     path.append(f"H{x(last)}")
     y_ticks = [{"y": y(top * i // Y_TICKS), "label": str(top * i // Y_TICKS)} for i in range(Y_TICKS + 1)]
