@@ -1,0 +1,130 @@
+"""The processes a benchmark run needs: a private Redis, gunicorn, RQ workers, all on loopback.
+
+The private Redis runs with ``--save "" --appendonly no`` on a free port, so the user's Redis
+is never touched; everything is stopped (by process group) when the run ends.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+#: Seconds a started server has to answer before the run gives up.
+START_TIMEOUT_S = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, timeout: float = START_TIMEOUT_S, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - a server that is not up yet refuses connections
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} not ready within {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+    """Stop a process we started (its own process group), escalating to SIGKILL."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, sig)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+
+
+class Bench:
+    """One run's private world: a Redis, a log directory, and the processes started in it."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.port = free_port()
+        self.redis_url = f"redis://127.0.0.1:{self.port}/0"
+        self.processes: list[subprocess.Popen] = []
+        self.redis = redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True)
+
+    # --- processes -----------------------------------------------------------------------
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps its descriptor
+        process = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self.processes.append(process)
+        return process
+
+    def start_redis(self) -> None:
+        server = shutil.which("redis-server")
+        if server is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        self.spawn("redis", [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(self.workdir), "--protected-mode", "no"])
+        wait_until(self.redis.ping, what="private redis-server")
+
+    def app_env(self, **settings: str) -> dict[str, str]:
+        """Environment of a server or worker process of this run."""
+        env = {"REDIS_URL": self.redis_url, "SCOREKEEPER_WORKFLOWS_DIR": "", "SCOREKEEPER_LOG_LEVEL": "WARNING",
+               "PYTHONPATH": str(ROOT)}
+        env.update({f"SCOREKEEPER_{k}": str(v) for k, v in settings.items()})
+        return env
+
+    def start_gunicorn(self, name: str, app: str, workers: int, worker_class: str, threads: int,
+                       env: dict[str, str]) -> str:
+        port = free_port()
+        argv = [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+                "--worker-class", worker_class, "--threads", str(threads), "--log-level", "warning",
+                "--backlog", "2048", app]
+        self.spawn(name, argv, env)
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _http_ok(port), what=f"gunicorn {name}")
+        return url
+
+    def start_worker(self, name: str, env: dict[str, str]) -> subprocess.Popen:
+        return self.spawn(name, [sys.executable, "-m", "app.cli", "worker"], env)
+
+    def stop_all(self) -> None:
+        for process in reversed(self.processes):
+            stop(process)
+        self.processes.clear()
+
+
+def _http_ok(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+        s.sendall(b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")
+        return s.recv(12).startswith(b"HTTP/1.")
+
+
+@contextmanager
+def bench_world(keep: bool = False) -> Iterator[Bench]:
+    workdir = Path(tempfile.mkdtemp(prefix="scorekeeper-bench-"))
+    bench = Bench(workdir)
+    try:
+        bench.start_redis()
+        yield bench
+    finally:
+        bench.stop_all()
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)

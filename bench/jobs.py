@@ -1,0 +1,15 @@
+"""RQ jobs of the baseline designs (module level, plain arguments, like the app's own jobs)."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def score_one(contact_id: str, record: dict[str, Any]) -> None:
+    """The naive design: one RQ job per interaction, making the same scoring call as the drain."""
+    from app.drain import make_scorer
+    from app.scoring.interactions import now_ms
+    from app.services import get_services
+    from workers.context import job_app
+
+    with job_app():
+        make_scorer(get_services()).score({contact_id: [record]}, now_ms())

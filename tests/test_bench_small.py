@@ -1,0 +1,27 @@
+"""The benchmark suite at tiny sizes: every row runs end to end and yields a number (no targets)."""
+from __future__ import annotations
+
+import math
+import shutil
+
+import pytest
+
+from bench.__main__ import parse_args, run
+
+ROWS = ["1", "2a", "2b", "3a", "3b", "4", "5a", "5b", "6"]
+
+
+@pytest.mark.timeout(90)
+def test_every_row_of_the_tiny_suite_yields_a_number(tmp_path):
+    assert shutil.which("wrk"), "the benchmark needs wrk: apt-get install wrk"
+    assert shutil.which("redis-server"), "the benchmark needs redis-server: apt-get install redis-server"
+    out = tmp_path / "RESULTS.md"
+    rows = run(parse_args(["--size", "tiny", "--out", str(out)]))
+    assert [row.key for row in rows] == ROWS
+    for row in rows:
+        assert isinstance(row.value, float | int) and math.isfinite(row.value) and row.value > 0, row
+        if row.baseline is not None:
+            assert row.ratio is not None and row.ratio > 0, row
+    text = out.read_text()
+    assert "cores" in text and "redis-server" in text
+    assert all(f"| {key} " in text for key in ROWS)
