@@ -1,7 +1,10 @@
-"""The worker process: an RQ worker (with RQ's scheduler) plus a ticker thread.
+"""The worker process: an RQ worker plus a ticker thread.
 
-The ticker brings due expiries into the pipeline and re-wakes partitions whose drain job
-was lost (say, with a killed worker), so scoring needs no request to make progress.
+The ticker brings due expiries into the pipeline, re-wakes partitions whose drain job
+was lost (say, with a killed worker), and moves due scheduled jobs (waits, retries) to the
+queue, so scoring and workflows need no request to make progress. It does the last instead
+of RQ's scheduler because RQ's scheduler lock outlives a killed worker by a minute and is
+only retried every ten: after a crash, waits would resume up to ten minutes late.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import uuid
 
 import redis
 from rq import SimpleWorker, Worker
+from rq.scheduler import RQScheduler
 
 from app import create_app
 from app.drain import tick
@@ -31,8 +35,16 @@ def _ticker(app, stop: threading.Event) -> None:
                 if services.redis.set(lock, token, nx=True, px=int(period * 3000)) or services.redis.get(lock) == token:
                     services.redis.pexpire(lock, int(period * 3000))
                     tick(services)
+                    enqueue_due_jobs(services)
             except Exception:  # keep ticking through a Redis restart
                 log.exception("tick failed")
+
+
+def enqueue_due_jobs(services) -> None:
+    """Move scheduled jobs that are due to their queue (the caller holds the ticker lock)."""
+    scheduler = RQScheduler([services.queue.name], connection=services.queue.connection)
+    scheduler.prepare_registries([services.queue.name])
+    scheduler.enqueue_scheduled_jobs()
 
 
 def main(burst: bool = False) -> None:
@@ -49,7 +61,7 @@ def main(burst: bool = False) -> None:
             while True:
                 worker = worker_class([services.queue], connection=queue_connection(app.config["REDIS_URL"]))
                 try:
-                    worker.work(burst=burst, with_scheduler=True, logging_level=app.config["LOG_LEVEL"])
+                    worker.work(burst=burst, with_scheduler=False, logging_level=app.config["LOG_LEVEL"])
                 except redis.RedisError:  # raised by RQ's own teardown while Redis is away
                     log.exception("worker lost Redis")
                 # RQ quits its loop on any error, Redis going away included: only a stop request
