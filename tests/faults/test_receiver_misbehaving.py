@@ -1,0 +1,49 @@
+"""Fault 3: a webhook receiver that refuses connections, fails, hangs and throttles before recovering.
+
+tests/test_deliveries.py covers each misbehaviour alone (5xx/429 retried with one webhook-id,
+Retry-After honoured, 410 disables, redirects not followed, timeouts, dead letters and
+redelivery). This adds the sequence a real outage produces — the receiver's port closed, then
+500, a timeout, 429 with Retry-After, then 200 — as one delivery on the private Redis: every
+attempt verifies and carries the same ``webhook-id``, and the delivery ends succeeded.
+"""
+from __future__ import annotations
+
+import threading
+from http.server import ThreadingHTTPServer
+
+from ..test_deliveries import delivery_of, fire, settled
+from ..test_workflow_support import FAST, Reply, receiver
+
+__all__ = ["receiver"]
+
+
+def reopen(receiver, port: int) -> None:
+    """Serve the receiver's script again on its old port (it was closed: connections refused)."""
+    receiver.server = ThreadingHTTPServer(("127.0.0.1", port), receiver.server.RequestHandlerClass)
+    receiver.server.daemon_threads = True
+    receiver.thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
+    receiver.thread.start()
+
+
+def test_a_delivery_outlives_a_receiver_outage_with_one_webhook_id(make_fault_app, receiver):
+    app = make_fault_app(**{**FAST, "WEBHOOK_RETRY_SCHEDULE": "10ms,10ms,10ms,10ms", "WEBHOOK_TIMEOUT_SECONDS": 0.3})
+    client = app.test_client()
+    url = receiver.on("/crm", Reply(500), Reply(200, delay=0.6), Reply(429, headers={"Retry-After": "1"}),
+                      Reply(200))
+    port = receiver.server.server_address[1]
+    receiver.close()  # the receiver is down: connection refused
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        run = fire(client, services, url)
+        refused = delivery_of(client, run)
+        assert refused["status"] == "retrying", refused
+        assert [a["error"][:17] for a in refused["attempts"]] == ["connection failed"]
+        reopen(receiver, port)
+        delivery = settled(client, services, run, "succeeded", timeout=15)
+    outcomes = [a.get("status_code") or a["error"] for a in delivery["attempts"]]
+    assert outcomes[0].startswith("connection failed") and "timed out" in outcomes[2]
+    assert [outcomes[1], *outcomes[3:]] == [500, 429, 200]
+    hits = receiver.hits("/crm")
+    assert len(hits) == 4 and all(h.verified for h in hits)  # the refused attempt never arrived
+    assert {h.headers["webhook-id"] for h in hits} == {delivery["id"]}
+    assert hits[3].at - hits[2].at >= 0.95  # Retry-After: 1 was honoured, not the 10 ms schedule
