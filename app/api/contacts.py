@@ -13,7 +13,14 @@ from ..scores import change_score
 from ..scoring.interactions import Interaction, format_timestamp, now_ms
 from ..services import Services, get_services
 from .common import load_contact, render_contact, v1_blueprint
-from .schemas import ContactPatchSchema, FilterArgsSchema, HistoryArgsSchema, ScoreChangeSchema, ScoreResultSchema
+from .schemas import (
+    ContactPageSchema,
+    ContactPatchSchema,
+    FilterArgsSchema,
+    HistoryArgsSchema,
+    ScoreChangeSchema,
+    ScoreResultSchema,
+)
 
 bp = v1_blueprint("contacts", __name__, "Contacts, their scores and why")
 
@@ -52,6 +59,7 @@ def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) 
 
 @bp.route("/contacts", methods=["GET"])
 @bp.arguments(FilterArgsSchema, location="query", as_kwargs=True)
+@bp.alt_response(200, schema=ContactPageSchema, description="A page of contacts, highest score first")
 def list_contacts(limit: int = 50, cursor: str | None = None, email: str | None = None,
                   external_id: str | None = None, **filters):
     """Find contacts by email or external id, or filter them by score and tags."""

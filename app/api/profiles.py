@@ -12,7 +12,15 @@ from ..profile_store import ProfileStore
 from ..publish import get_job, retire, start_publish
 from ..services import Services, get_services
 from .common import v1_blueprint
-from .schemas import JobEnvelope, JobSchema, ProfileDraftSchema, ProfileSchema, PublishSchema, is_valid_id
+from .schemas import (
+    ItemsSchema,
+    JobEnvelope,
+    JobSchema,
+    ProfileDraftSchema,
+    ProfileSchema,
+    PublishSchema,
+    is_valid_id,
+)
 
 bp = v1_blueprint("profiles", __name__, "Score profiles and their rules")
 
@@ -38,6 +46,7 @@ def load_profile(services: Services, profile_id: str) -> dict[str, Any]:
 
 
 @bp.route("/profiles", methods=["GET"])
+@bp.alt_response(200, schema=ItemsSchema, description="Every profile")
 def list_profiles():
     """Every profile, draft or published."""
     docs = profiles_of(get_services()).all()

@@ -133,6 +133,23 @@ class InteractionBatchSchema(ma.Schema):
     interactions = fields.List(fields.Nested(InteractionSchema))
 
 
+class ItemsSchema(ma.Schema):
+    """A list response: ``{"items": [...]}``."""
+
+    items = fields.List(fields.Dict())
+
+
+class ContactPageSchema(ItemsSchema):
+    """A page of contacts; ``next_cursor`` is passed back as ``cursor`` for the next page."""
+
+    total = fields.Integer()
+    next_cursor = fields.String(allow_none=True)
+
+
+class CursorPageSchema(ItemsSchema):
+    next_cursor = fields.Integer(allow_none=True)
+
+
 class IngestResultSchema(ma.Schema):
     accepted = fields.Integer()
     duplicates = fields.Integer()

@@ -13,7 +13,7 @@ from ..services import get_services
 from ..store import dumps, loads
 from .contacts import parse_cursor, run_filter
 from .common import v1_blueprint
-from .schemas import FilterArgsSchema, SmartListSchema
+from .schemas import FilterArgsSchema, ItemsSchema, SmartListSchema
 
 bp = v1_blueprint("smart_lists", __name__, "Saved filters over contacts")
 
@@ -41,6 +41,7 @@ def _save(doc: dict) -> dict:
 
 
 @bp.route("/smart-lists", methods=["GET"])
+@bp.alt_response(200, schema=ItemsSchema, description="Every smart list, by name")
 def list_smart_lists():
     services = get_services()
     docs = [loads(v) for v in services.redis.hvals(services.keys.smart_lists())]

@@ -11,6 +11,7 @@ from flask import request
 from marshmallow import ValidationError as SchemaError
 
 from ..api.common import v1_blueprint
+from ..api.schemas import CursorPageSchema, ItemsSchema
 from ..errors import Conflict, NotFound, ValidationError
 from ..services import get_services
 from .config import load_workflow
@@ -52,6 +53,7 @@ def _page(items: list[Any], limit: int, cursor: int) -> dict[str, Any]:
 
 
 @bp.get("/workflows")
+@bp.alt_response(200, schema=ItemsSchema, description="Every workflow")
 def list_workflows():
     docs = automation_store(get_services()).workflow_docs()
     return {"items": [render_workflow(doc) for _id, doc in sorted(docs.items())]}
@@ -111,6 +113,7 @@ def get_run(run_id: str):
 
 
 @bp.get("/deliveries")
+@bp.alt_response(200, schema=CursorPageSchema, description="Webhook deliveries, newest first")
 def list_deliveries():
     limit, cursor = page_args()
     status = request.args.get("status") or None
@@ -142,6 +145,7 @@ def redeliver_delivery(delivery_id: str):
 
 
 @bp.get("/notifications")
+@bp.alt_response(200, schema=CursorPageSchema, description="In-app notifications, newest first")
 def list_notifications():
     limit, cursor = page_args()
     items = automation_store(get_services()).notifications(cursor, limit + 1)
