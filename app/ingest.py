@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from . import metrics
 from .scoring.interactions import Interaction
 from .services import Services
 from .store import dumps
@@ -34,15 +35,23 @@ def ingest(services: Services, interactions: Sequence[Interaction]) -> IngestRes
     store = services.store
     contact_ids = store.resolve_contacts(interactions)
     by_partition: dict[int, list[tuple[str, str]]] = {}
+    members: dict[int, list[Interaction]] = {}
     for interaction, contact_id in zip(interactions, contact_ids):
         payload = dumps({"c": contact_id, "r": interaction.to_record()})
-        by_partition.setdefault(store.partition_of(contact_id), []).append((interaction.key, payload))
+        partition = store.partition_of(contact_id)
+        by_partition.setdefault(partition, []).append((interaction.key, payload))
+        members.setdefault(partition, []).append(interaction)
     accepted = 0
+    outcomes: list[tuple[str, str, str]] = []
     for partition, items in by_partition.items():
-        new = sum(store.append(partition, items))
+        flags = store.append(partition, items)
+        new = sum(flags)
         accepted += new
         if new:
             wake_partition(services, partition)
+        outcomes += [("accepted" if flag else "duplicate", i.source, i.type)
+                     for flag, i in zip(flags, members[partition])]
+    metrics.count_interactions(services, outcomes)
     return IngestResult(accepted, len(interactions) - accepted)
 
 

@@ -277,9 +277,14 @@ class Store:
         return 0.0 if remaining is None or remaining < 0 else float(ttl_s - remaining)
 
     def record_batch(self, size: int, seconds: float) -> None:
+        """Counters of one scored batch, for health and metrics (fields named in ``app.metrics``)."""
+        from .metrics import batch_size_field
+
         pipe = self.redis.pipeline(transaction=False)
         pipe.hincrby(self.keys.stats(), "batches", 1)
         pipe.hincrby(self.keys.stats(), "scored_entries", size)
+        pipe.hincrby(self.keys.stats(), batch_size_field(size), 1)
+        pipe.hincrbyfloat(self.keys.stats(), "batch_seconds", round(seconds, 6))
         pipe.execute()
 
     def clear_wake(self, partition: int) -> None:

@@ -275,7 +275,7 @@ def parse_wrk(out: str) -> dict:
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     result["non2xx"] = int(m.group(1)) if m else 0
     for pct in ("50", "75", "90", "99"):
-        if m := re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M):
+        if m := re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.MULTILINE):
             result[f"p{pct}_ms"] = float(m.group(1)) * _UNITS[m.group(2)]
     return result
 
@@ -332,7 +332,7 @@ class Receiver(http.server.ThreadingHTTPServer):
 
 
 class _ReceiverHandler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         at = time.time()
         self.send_response(200)
@@ -401,7 +401,7 @@ def rows_latency(ctx: Context) -> list[Row]:
                 ident, at_us = line.split("\t")
                 sent[ident] = int(at_us) / 1e6
         expected_hooks = sum(1 for ident in sent if int(ident.split("-")[1]) % every == 0)
-        ctx.say(f"row 3: load done; waiting for the last scores and webhooks")
+        ctx.say("row 3: load done; waiting for the last scores and webhooks")
         deadline = time.time() + 15
         while time.time() < deadline and (len(visible) < len(sent) or len(receiver.arrivals) < expected_hooks):
             time.sleep(0.1)

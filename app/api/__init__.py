@@ -45,6 +45,7 @@ def init_app(app: Flask) -> None:
     for module in (interactions, contacts, profiles, smart_lists):
         api.register_blueprint(module.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(__import__("app.metrics", fromlist=["bp"]).bp)  # GET /metrics (its own auth)
     if hasattr(hooks, "bp"):
         app.register_blueprint(hooks.bp)
     automation_api = getattr(automation, "api", None)

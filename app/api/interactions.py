@@ -8,6 +8,7 @@ from flask import current_app, request
 
 from ..errors import ValidationError
 from ..ingest import ingest
+from ..metrics import count_rejected
 from ..scoring.interactions import InvalidInteraction, now_ms, parse_interaction
 from ..services import get_services
 from .common import v1_blueprint
@@ -54,5 +55,9 @@ def parse_batch(body: Any, limit: int, source: str = "api") -> list:
 def post_interactions():
     """Accept interactions; once 202 is returned they will be scored."""
     body = parse_body(request.get_data())
-    interactions = parse_batch(body, int(current_app.config["MAX_BATCH_INTERACTIONS"]))
+    try:
+        interactions = parse_batch(body, int(current_app.config["MAX_BATCH_INTERACTIONS"]))
+    except ValidationError:
+        count_rejected(get_services(), "api", body)
+        raise
     return ingest(get_services(), interactions).to_json()

@@ -20,6 +20,7 @@ from typing import Any
 import requests
 from standardwebhooks import Webhook
 
+from ..metrics import count_delivery
 from ..outbound import OutboundRefused, session_for
 from ..store import dumps
 from .defaults import (
@@ -194,6 +195,7 @@ def attempt(services: Any, delivery_id: str, cycle: int, try_number: int) -> dic
             delivery["error"] = "HTTP 410 Gone: endpoint disabled"
         delivery["status"], delivery["next_attempt_at"], dead = DEAD, None, True
     store.save_delivery(delivery, dead=dead)
+    count_delivery(services, delivery["status"])
     log.info("webhook attempt", extra={"delivery_id": delivery_id, "status_code": record["status_code"],
                                        "duration_ms": record["duration_ms"], "outcome": delivery["status"],
                                        "error": record["error"]})

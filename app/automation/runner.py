@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from .defaults import JOB_RESULT_TTL_SECONDS, RUN_JOB_TIMEOUT_SECONDS, parse_schedule, setting
+from ..metrics import count_run
 from .registry import automation_store
 from .runs import TERMINAL
 from .steps import STEPS, RunContext, StepFailed, StepRetry, when_holds
@@ -97,6 +98,7 @@ def execute(services: Any, run_id: str) -> dict[str, Any] | None:
         run["status"] = "succeeded"
     store.save_run(run)
     log.info("workflow run finished", extra={"run_id": run_id, "status": run["status"], "error": run["error"]})
+    count_run(services, run["status"])
     return run
 
 

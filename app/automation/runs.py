@@ -14,6 +14,7 @@ from typing import Any
 
 from rq import Queue
 
+from ..metrics import count_run
 from .defaults import JOB_RESULT_TTL_SECONDS, RUN_JOB_TIMEOUT_SECONDS
 from .registry import automation_store, compiled_index
 from .store import now_ms
@@ -95,6 +96,7 @@ def start_runs(services: Any, events: Sequence[Mapping[str, Any]]) -> list[str]:
         claimed += [r for r, exists in zip(replayed, store.runs_exist([r["id"] for r in replayed])) if not exists]
     created = [r for r, new in zip(claimed, store.create_runs(claimed)) if new] if claimed else []
     enqueue_runs(services.queue, [r["id"] for r in created])
+    count_run(services, "started", len(created))
     for run in created:
         log.info("workflow run started", extra={"run_id": run["id"], "workflow_id": run["workflow"]["id"],
                                                 "contact_id": run["contact_id"]})

@@ -14,7 +14,8 @@ import orjson
 from flask import current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..errors import PayloadTooLarge, ValidationError
+from .. import metrics
+from ..errors import PayloadTooLarge, SignatureError, ValidationError
 from ..services import get_services
 from . import registry
 from .delivery import deliver
@@ -35,8 +36,16 @@ def receive_standard(source: str):
 def handle(provider: registry.Provider, source: str):
     secret = provider.secret(current_app.config)
     raw = read_body(provider.body_limit(current_app.config))
-    provider.module.verify(raw, request.headers, secret, time.time())
-    result = provider.module.parse(parse_json(raw), source)
+    try:
+        provider.module.verify(raw, request.headers, secret, time.time())
+    except SignatureError:
+        metrics.count_verification_failure(get_services(), provider.name)
+        raise
+    try:
+        result = provider.module.parse(parse_json(raw), source)
+    except ValidationError:
+        metrics.count_rejected(get_services(), source, None)
+        raise
     return deliver(get_services(), provider.name, result).to_json(), 202
 
 

@@ -1,0 +1,103 @@
+"""GET /metrics: Prometheus text from counters shared in Redis, behind a bearer token; request ids."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from .helpers import AUTH, drain_all, send
+from .hook_builders import dumps, sign_stripe, stripe_event, stripe_payment_intent
+from .test_workflow_support import interact, put_workflow, setup_profile, wf_app, wf_client, wf_services
+
+__all__ = ["wf_app", "wf_client", "wf_services"]
+
+METRICS_TOKEN = "scrape-token"
+STRIPE_SECRET = "whsec_metrics_test_secret"
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(METRICS_TOKEN=METRICS_TOKEN, STRIPE_SECRET=STRIPE_SECRET)
+
+
+def scrape(client, headers=None) -> dict[str, float]:
+    """Every sample as ``name{label=value,...}`` -> value."""
+    resp = client.get("/metrics", headers=headers or {"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert resp.headers["Content-Type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(resp.get_data(as_text=True)):
+        for s in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+            samples[f"{s.name}{{{labels}}}"] = s.value
+    return samples
+
+
+@pytest.mark.parametrize("headers", [
+    pytest.param({}, id="no-token"),
+    pytest.param({"Authorization": "Bearer wrong"}, id="wrong-token"),
+    pytest.param({"Authorization": f"Basic {METRICS_TOKEN}"}, id="not-bearer"),
+])
+def test_metrics_need_the_metrics_token_or_an_api_key(client, headers):
+    assert client.get("/metrics", headers=headers).status_code == 401
+
+
+@pytest.mark.parametrize("headers", [
+    pytest.param({"Authorization": f"Bearer {METRICS_TOKEN}"}, id="metrics-token"),
+    pytest.param(AUTH, id="api-key"),
+])
+def test_metrics_accept_the_metrics_token_and_api_keys(client, headers):
+    assert "scorekeeper_scoring_lag_seconds{}" in scrape(client, headers)
+
+
+def test_interactions_are_counted_by_outcome_source_and_type(client):
+    send(client, {"id": "a", "type": "email.opened", "contact": {"email": "m@x.io"}},
+         {"id": "b", "type": "email.clicked", "contact": {"email": "m@x.io"}})
+    send(client, {"id": "a", "type": "email.opened", "contact": {"email": "m@x.io"}})
+    send(client, {"id": "c", "type": "email.nope", "contact": {"email": "m@x.io"}}, expect=400)
+    samples = scrape(client)
+    assert samples["scorekeeper_interactions_total{outcome=accepted,source=api,type=email.opened}"] == 1
+    assert samples["scorekeeper_interactions_total{outcome=accepted,source=api,type=email.clicked}"] == 1
+    assert samples["scorekeeper_interactions_total{outcome=duplicate,source=api,type=email.opened}"] == 1
+    assert samples["scorekeeper_interactions_total{outcome=rejected,source=api,type=invalid}"] == 1
+
+
+def test_pending_interactions_and_lag_until_scored_then_batch_sizes(client, services):
+    send(client, *[{"id": f"i{n}", "type": "email.opened", "contact": {"email": f"p{n}@x.io"}} for n in range(3)])
+    before = scrape(client)
+    assert sum(v for k, v in before.items() if k.startswith("scorekeeper_pending_interactions{")) == 3
+    assert before["scorekeeper_scoring_lag_seconds{}"] >= 0
+    drain_all(services)
+    after = scrape(client)
+    assert sum(v for k, v in after.items() if k.startswith("scorekeeper_pending_interactions{")) == 0
+    assert after["scorekeeper_scoring_lag_seconds{}"] == 0
+    assert after["scorekeeper_scoring_batch_size_sum{}"] == 3
+    assert after["scorekeeper_scoring_batch_size_count{}"] >= 1
+    assert after["scorekeeper_scoring_batch_size_bucket{le=+Inf}"] == after["scorekeeper_scoring_batch_size_count{}"]
+    assert "scorekeeper_queue_jobs{queue=scorekeeper,state=queued}" in after
+
+
+def test_webhook_verification_failures_are_counted_by_provider(client):
+    raw = dumps(stripe_event("payment_intent.succeeded", stripe_payment_intent()))
+    headers = sign_stripe(raw, "whsec_some_other_secret", int(time.time()))
+    assert client.post("/hooks/stripe", data=raw, headers=headers).status_code == 401
+    assert scrape(client)["scorekeeper_webhook_verification_failures_total{provider=stripe}"] == 1
+
+
+def test_workflow_runs_are_counted_by_status(wf_client, wf_services):
+    client, services = wf_client, wf_services
+    setup_profile(client, services)
+    put_workflow(client, {"id": "tag", "name": "Tag", "trigger": {"type": "interaction", "on": "form.submitted",
+                                                                  "reentry": True},
+                          "steps": [{"type": "add_tag", "tag": "seen"}]})
+    interact(client, services, "r@x.io", "form.submitted", "f1")
+    samples = scrape(client, AUTH)
+    assert samples["scorekeeper_workflow_runs_total{status=started}"] == 1
+    assert samples["scorekeeper_workflow_runs_total{status=succeeded}"] == 1
+
+
+def test_every_response_carries_a_request_id_and_a_safe_incoming_one_is_kept(client):
+    assert len(client.get("/healthz").headers["X-Request-ID"]) == 32
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
+    assert client.get("/healthz", headers={"X-Request-ID": "bad id;x"}).headers["X-Request-ID"] != "bad id;x"
