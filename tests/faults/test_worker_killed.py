@@ -6,7 +6,7 @@ import threading
 
 from ..helpers import AUTH, put_profile, wait_for
 from ..processes import stop
-from .load import RULES, PROFILE, assert_scored_exactly_once, batches, make_load, post_batch, records_by_email
+from .load import PROFILE, RULES, assert_scored_exactly_once, batches, make_load, post_batch, records_by_email
 
 #: 20,000 interactions over 400 contacts (50 each, in random time order), in requests of 1,000.
 LOAD, CONTACTS, PER_REQUEST = 20_000, 400, 1_000
