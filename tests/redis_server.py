@@ -3,6 +3,7 @@
 It can be killed (SIGKILL, like a crash or an OOM kill) and started again on the same port and
 directory, so it comes back with exactly what it had acknowledged.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -39,10 +40,28 @@ class RedisServer:
     def start(self, timeout: float = 15.0) -> RedisServer:
         """Start (or start again) and wait until the data set is loaded and commands are served."""
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-             "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--protected-mode", "no",
-             "--logfile", str(self.dir / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                self.appendfsync,
+                "--save",
+                "",
+                "--protected-mode",
+                "no",
+                "--logfile",
+                str(self.dir / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + timeout
         while True:
             try:

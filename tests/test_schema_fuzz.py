@@ -1,4 +1,5 @@
 """Schemathesis against /openapi.json, in-process: no 5xx anywhere, and responses match their schema."""
+
 from __future__ import annotations
 
 import schemathesis
@@ -18,8 +19,13 @@ EXAMPLES = 50
 #: What the API promises: no 5xx; only documented status codes, content types, headers and bodies.
 #: (Whether schema-valid data is always accepted is not checked: the documented request bodies are
 #: looser than the validators — a rule's ``on`` must be a known type, for instance.)
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 def test_every_operation_answers_generated_requests_within_its_schema(app):
@@ -29,7 +35,9 @@ def test_every_operation_answers_generated_requests_within_its_schema(app):
         operation = result.ok()
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def check(case):
             case.call_and_validate(headers=dict(AUTH), checks=CHECKS)
 

@@ -1,5 +1,6 @@
 """Nobody let in: every /v1 route needs a key, keys compare in constant time, secrets stay out of
 logs, bodies are bounded, templates are sandboxed."""
+
 from __future__ import annotations
 
 import hmac
@@ -28,14 +29,17 @@ def v1_requests(app):
             yield method, path
 
 
-@pytest.mark.parametrize("headers", [
-    pytest.param({}, id="no-key"),
-    pytest.param({"Authorization": "Bearer wrong-key"}, id="wrong-key"),
-    pytest.param({"Authorization": f"Bearer {API_KEY}x"}, id="key-with-suffix"),
-    pytest.param({"Authorization": f"Bearer {API_KEY[:-1]}"}, id="key-prefix"),
-    pytest.param({"Authorization": f"Basic {API_KEY}"}, id="other-scheme"),
-    pytest.param({"Authorization": "Bearer "}, id="empty-key"),
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no-key"),
+        pytest.param({"Authorization": "Bearer wrong-key"}, id="wrong-key"),
+        pytest.param({"Authorization": f"Bearer {API_KEY}x"}, id="key-with-suffix"),
+        pytest.param({"Authorization": f"Bearer {API_KEY[:-1]}"}, id="key-prefix"),
+        pytest.param({"Authorization": f"Basic {API_KEY}"}, id="other-scheme"),
+        pytest.param({"Authorization": "Bearer "}, id="empty-key"),
+    ],
+)
 def test_every_v1_route_refuses_a_request_without_a_valid_key(app, client, services, headers):
     requests = list(v1_requests(app))
     assert len(requests) > 20  # the walk found the API
@@ -86,7 +90,9 @@ def test_secrets_and_keys_never_reach_the_logs(make_app, caplog):
         client.post("/v1/interactions", data=b"{bad json", headers=good)
         for provider in ("stripe", "tally", "mailgun"):
             scheme = next(s for s in schemes() if s.provider == provider)
-            body, headers = scheme.sign(documented_delivery(provider), SECRETS[scheme.setting], int(time.time()))
+            body, headers = scheme.sign(
+                documented_delivery(provider), SECRETS[scheme.setting], int(time.time())
+            )
             client.post(url(provider), data=body, headers=headers)  # accepted
             client.post(url(provider), data=body + b" ", headers=headers)  # refused
             client.post(url(provider), data=b"[" * 5000, headers=headers)  # refused
@@ -97,16 +103,23 @@ def test_secrets_and_keys_never_reach_the_logs(make_app, caplog):
         assert value not in text
 
 
-@pytest.mark.parametrize("body", [
-    pytest.param(b"[" * 200_000 + b"]" * 200_000, id="deeply-nested-list"),
-    pytest.param(b'{"a":' * 100_000 + b"1" + b"}" * 100_000, id="deeply-nested-object"),
-    pytest.param(b'{"interactions": [' + b",".join([b'{"id":"x"}'] * 90_000) + b"]}", id="too-many-items"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[" * 200_000 + b"]" * 200_000, id="deeply-nested-list"),
+        pytest.param(b'{"a":' * 100_000 + b"1" + b"}" * 100_000, id="deeply-nested-object"),
+        pytest.param(
+            b'{"interactions": [' + b",".join([b'{"id":"x"}'] * 90_000) + b"]}", id="too-many-items"
+        ),
+    ],
+)
 def test_deep_or_huge_json_is_a_400_without_exhausting_memory(make_app, body):
     client = make_app(MAX_BODY_BYTES=4 * 1024 * 1024).test_client()
     tracemalloc.start()
     try:
-        response = client.post("/v1/interactions", data=body, headers={**AUTH, "Content-Type": "application/json"})
+        response = client.post(
+            "/v1/interactions", data=body, headers={**AUTH, "Content-Type": "application/json"}
+        )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -127,25 +140,30 @@ def test_a_thousand_interactions_are_accepted_and_one_more_is_refused(client, se
     assert response.status_code == 400 and "1000" in response.get_json()["message"]
 
 
-@pytest.mark.parametrize("template", [
-    pytest.param("{{ ''.__class__ }}", id="dunder-class"),
-    pytest.param("{{ ''|attr('__class__') }}", id="attr-filter"),
-    pytest.param("{{ ''['__class__'] }}", id="subscript"),
-    pytest.param("{{ cycler.__init__.__globals__ }}", id="globals-of-a-global"),
-    pytest.param("{{ self._TemplateReference__context }}", id="template-context"),
-    pytest.param("{{ '{0.__class__}'.format('') }}", id="str-format"),
-    pytest.param("{{ contact.__class__.__mro__ }}", id="mro-of-context"),
-    pytest.param("{{ lipsum.__globals__['os'] }}", id="lipsum-globals"),
-    pytest.param("{{ range.__self__ }}", id="builtin-self"),
-])
+@pytest.mark.parametrize(
+    "template",
+    [
+        pytest.param("{{ ''.__class__ }}", id="dunder-class"),
+        pytest.param("{{ ''|attr('__class__') }}", id="attr-filter"),
+        pytest.param("{{ ''['__class__'] }}", id="subscript"),
+        pytest.param("{{ cycler.__init__.__globals__ }}", id="globals-of-a-global"),
+        pytest.param("{{ self._TemplateReference__context }}", id="template-context"),
+        pytest.param("{{ '{0.__class__}'.format('') }}", id="str-format"),
+        pytest.param("{{ contact.__class__.__mro__ }}", id="mro-of-context"),
+        pytest.param("{{ lipsum.__globals__['os'] }}", id="lipsum-globals"),
+        pytest.param("{{ range.__self__ }}", id="builtin-self"),
+    ],
+)
 def test_templates_cannot_reach_python_internals(template):
     with pytest.raises(TemplateFailed):
         render(template, {"contact": {"email": "a@b.io"}})
 
 
 def test_a_template_renders_plain_values():
-    assert render("{{ contact.email }} {{ score.new }}", {"contact": {"email": "a@b.io"}, "score": {"new": 3}}) == \
-        "a@b.io 3"
+    assert (
+        render("{{ contact.email }} {{ score.new }}", {"contact": {"email": "a@b.io"}, "score": {"new": 3}})
+        == "a@b.io 3"
+    )
 
 
 def test_a_webhook_secret_is_never_in_an_api_response(make_app):
@@ -153,7 +171,9 @@ def test_a_webhook_secret_is_never_in_an_api_response(make_app):
     client = app.test_client()
     good = {"Authorization": "Bearer sk-live-api-key-0123456789"}
     with app.app_context():
-        publish_profile(client, app.extensions["scorekeeper"], "eng", [{"id": "r", "on": "email.opened", "points": 1}])
+        publish_profile(
+            client, app.extensions["scorekeeper"], "eng", [{"id": "r", "on": "email.opened", "points": 1}]
+        )
     for path in ("/openapi.json", "/healthz", "/v1/profiles"):
         text = client.get(path, headers=good).get_data(as_text=True)
         assert not any(v in text for setting in SECRETS.values() for v in setting.split(","))

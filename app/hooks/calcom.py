@@ -86,7 +86,10 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
 
 
 def attendee_emails(data: Mapping[str, Any], result: ParseResult, trigger: str, uid: str) -> list[str]:
-    emails = [a["email"] for a in data.get("attendees") or [] if isinstance(a, dict) and a.get("email")]
+    attendees = data.get("attendees")
+    if not isinstance(attendees, list):
+        attendees = []
+    emails = [a["email"] for a in attendees if isinstance(a, dict) and a.get("email")]
     if not emails:
         result.skip(trigger, uid, "no usable contact (attendee email) in the event")
     return emails

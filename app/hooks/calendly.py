@@ -28,7 +28,7 @@ def verify(raw: bytes, headers: Mapping[str, str], secret: str, now: float) -> N
 def parse(payload: Any, source: str = NAME) -> ParseResult:
     body = require_object(payload, "_body")
     kind = require(body, "event", "_body")
-    invitee = require_object(require(body, "payload", "_body"), "payload")
+    invitee = require_object(require(body, "payload", "_body", structured=True), "payload")
     result = ParseResult(source)
     uri = invitee.get("uri")
     if kind == "invitee.created":

@@ -55,7 +55,7 @@ def verify(raw: bytes, headers: Mapping[str, str], secret: str, now: float) -> N
 
 def parse(payload: Any, source: str = NAME) -> ParseResult:
     body = require_object(payload, "_body")
-    event = require_object(require(body, "event-data", "_body"), "event-data")
+    event = require_object(require(body, "event-data", "_body", structured=True), "event-data")
     signature = body.get("signature") if isinstance(body.get("signature"), dict) else {}
     result = ParseResult(source, replay_token=signature.get("token"))  # present once verify() passed
     kind = require(event, "event", "event-data")

@@ -118,13 +118,21 @@ def from_rfc3339(value: Any, where: str) -> str:
         raise ValidationError(f"{where} is not a date-time.", {where: str(exc)}) from exc
 
 
-def require(mapping: Any, name: str, where: str) -> Any:
-    """A field that must be present (non-empty) for the event to make sense."""
+def require(mapping: Any, name: str, where: str, structured: bool = False) -> Any:
+    """A field that must be present (non-empty) for the event to make sense.
+
+    It must be a single value (text, number, boolean) unless ``structured``: an id or an event
+    type that is a list or an object is refused here, not a crash where it is used.
+    """
     if not isinstance(mapping, Mapping):
         raise ValidationError(f"{where} must be an object.", {where: "must be an object"})
     value = mapping.get(name)
     if value is None or value == "" or value == [] or value == {}:
         raise ValidationError(f"{where}.{name} is required.", {f"{where}.{name}": "required"})
+    if not structured and isinstance(value, (list, dict)):
+        raise ValidationError(
+            f"{where}.{name} must be a single value.", {f"{where}.{name}": "not a single value"}
+        )
     return value
 
 

@@ -40,7 +40,8 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
     kind = require(event, "type", "_body")
     event_id = require(event, "id", "_body")
     obj = require_object(
-        require(require_object(require(event, "data", "_body"), "data"), "object", "data"), "data.object"
+        require(require_object(require(event, "data", "_body", structured=True), "data"), "object", "data",
+                structured=True), "data.object"
     )
     result = ParseResult(source)
     customer = customer_id(obj)

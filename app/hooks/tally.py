@@ -24,7 +24,7 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
     if kind != "FORM_RESPONSE":
         result.skip(kind, event_id, "event type not scored")
         return result
-    data = require_object(require(body, "data", "_body"), "data")
+    data = require_object(require(body, "data", "_body", structured=True), "data")
     properties = {
         "form_id": data.get("formId"),
         "form_name": data.get("formName"),

@@ -29,7 +29,7 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
     if kind != "form_response":
         result.skip(kind, event_id, "event type not scored")
         return result
-    response = require_object(require(body, "form_response", "_body"), "form_response")
+    response = require_object(require(body, "form_response", "_body", structured=True), "form_response")
     definition = response.get("definition") if isinstance(response.get("definition"), dict) else {}
     calculated = response.get("calculated") if isinstance(response.get("calculated"), dict) else {}
     properties = {

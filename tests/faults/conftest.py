@@ -1,4 +1,5 @@
 """Fault-test fixtures: a private redis-server (AOF, ``appendfsync always``), an app on it, worker processes."""
+
 from __future__ import annotations
 
 import signal
@@ -26,8 +27,15 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def fault_settings(redis_server: RedisServer) -> dict:
-    return {"TESTING": True, "REDIS_URL": redis_server.url, "STORE_URL": "", "API_KEYS": API_KEY, "PARTITIONS": 4,
-            "WORKFLOWS_DIR": "", "LEASE_MS": TEST_LEASE_MS}
+    return {
+        "TESTING": True,
+        "REDIS_URL": redis_server.url,
+        "STORE_URL": "",
+        "API_KEYS": API_KEY,
+        "PARTITIONS": 4,
+        "WORKFLOWS_DIR": "",
+        "LEASE_MS": TEST_LEASE_MS,
+    }
 
 
 @pytest.fixture
@@ -52,8 +60,9 @@ def workers(redis_server: RedisServer) -> Iterator[Callable[..., subprocess.Pope
     started: list[subprocess.Popen] = []
 
     def start(**settings: object) -> subprocess.Popen:
-        process = start_worker(redis_server.url, LEASE_MS=str(TEST_LEASE_MS),
-                               **{k: str(v) for k, v in settings.items()})
+        process = start_worker(
+            redis_server.url, LEASE_MS=str(TEST_LEASE_MS), **{k: str(v) for k, v in settings.items()}
+        )
         started.append(process)
         return process
 

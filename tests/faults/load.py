@@ -5,6 +5,7 @@ The check reads every contact's live score and ledger and compares them with
 exactly one entry per (interaction, matching rule) — none missing, none twice — in
 timeline order, each entry's score following from the one before.
 """
+
 from __future__ import annotations
 
 import random
@@ -33,19 +34,33 @@ REFERENCE_RULES = [
     {"id": "bounce", "on": "email.bounced", "points": -7},
     {"id": "form", "on": "form.submitted", "points": 3},
 ]
-TYPES = ["email.opened", "email.clicked", "payment.succeeded", "email.bounced", "form.submitted", "custom.page_viewed"]
+TYPES = [
+    "email.opened",
+    "email.clicked",
+    "payment.succeeded",
+    "email.bounced",
+    "form.submitted",
+    "custom.page_viewed",
+]
 
 
 def make_load(count: int, contacts: int, seed: int = 6) -> list[dict[str, Any]]:
     """``count`` interactions over ``contacts`` contacts, with times in random order (late arrivals)."""
     rng = random.Random(seed)
-    return [{"id": f"i{n}", "type": rng.choice(TYPES), "contact": {"email": f"c{rng.randrange(contacts)}@load.io"},
-             "occurred_at": format_timestamp(T0 + rng.randrange(48 * HOUR)),
-             "properties": {"plan": rng.choice(["pro", "free"])}} for n in range(count)]
+    return [
+        {
+            "id": f"i{n}",
+            "type": rng.choice(TYPES),
+            "contact": {"email": f"c{rng.randrange(contacts)}@load.io"},
+            "occurred_at": format_timestamp(T0 + rng.randrange(48 * HOUR)),
+            "properties": {"plan": rng.choice(["pro", "free"])},
+        }
+        for n in range(count)
+    ]
 
 
 def batches(items: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def post_batch(client, batch: list[dict[str, Any]]):
@@ -53,8 +68,11 @@ def post_batch(client, batch: list[dict[str, Any]]):
 
 
 def _matching_rules(record: dict[str, Any], rules: list[dict[str, Any]]) -> list[str]:
-    return [r["id"] for r in rules
-            if r["on"] == record["t"] and all(record["p"].get(k) == v for k, v in r.get("where", {}).items())]
+    return [
+        r["id"]
+        for r in rules
+        if r["on"] == record["t"] and all(record["p"].get(k) == v for k, v in r.get("where", {}).items())
+    ]
 
 
 def records_by_email(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -62,13 +80,24 @@ def records_by_email(items: list[dict[str, Any]]) -> dict[str, list[dict[str, An
     out: dict[str, list[dict[str, Any]]] = {}
     for item in items:
         out.setdefault(item["contact"]["email"], []).append(
-            {"id": item["id"], "src": "api", "t": item["type"], "at": parse_timestamp_ms(item["occurred_at"]),
-             "p": item["properties"]})
+            {
+                "id": item["id"],
+                "src": "api",
+                "t": item["type"],
+                "at": parse_timestamp_ms(item["occurred_at"]),
+                "p": item["properties"],
+            }
+        )
     return out
 
 
-def assert_scored_exactly_once(client, services, accepted: dict[str, list[dict[str, Any]]],
-                               rules: list[dict[str, Any]] = REFERENCE_RULES, profile: str = PROFILE) -> int:
+def assert_scored_exactly_once(
+    client,
+    services,
+    accepted: dict[str, list[dict[str, Any]]],
+    rules: list[dict[str, Any]] = REFERENCE_RULES,
+    profile: str = PROFILE,
+) -> int:
     """Every accepted record (per email) is in its contact's score and ledger exactly once.
 
     Returns the number of contacts checked.
@@ -91,7 +120,16 @@ def assert_scored_exactly_once(client, services, accepted: dict[str, list[dict[s
             chained &= entry["score"] == running
         order = [(e["at"], e["source"], e["interaction_id"]) for e in ledger]
         if score != expected or got != want or not chained or order != sorted(order):
-            problems.append({"email": email, "score": score, "expected": expected, "missing": want - got,
-                             "twice": got - want, "chained": chained, "ordered": order == sorted(order)})
+            problems.append(
+                {
+                    "email": email,
+                    "score": score,
+                    "expected": expected,
+                    "missing": want - got,
+                    "twice": got - want,
+                    "chained": chained,
+                    "ordered": order == sorted(order),
+                }
+            )
     assert not problems, f"{len(problems)} contacts differ from the reference, first: {problems[:3]}"
     return len(accepted)

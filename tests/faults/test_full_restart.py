@@ -3,6 +3,7 @@
 Everything is killed at once — worker (SIGKILL) and Redis (SIGKILL; AOF ``appendfsync always``)
 — while a run waits and an expiry is pending; new processes finish both on time.
 """
+
 from __future__ import annotations
 
 import signal
@@ -15,17 +16,32 @@ from ..test_workflow_support import put_workflow, runs_of, workflow
 
 
 def published(client, profile_id: str) -> bool:
-    return (client.get(f"/v1/profiles/{profile_id}", headers=AUTH).get_json() or {}).get("version") is not None
+    return (client.get(f"/v1/profiles/{profile_id}", headers=AUTH).get_json() or {}).get(
+        "version"
+    ) is not None
 
 
-def test_waits_and_expiries_survive_a_restart_of_everything(fault_client, fault_settings, workers, redis_server):
+def test_waits_and_expiries_survive_a_restart_of_everything(
+    fault_client, fault_settings, workers, redis_server
+):
     client = fault_client
-    put_profile(client, "engagement", [{"id": "click", "on": "email.clicked", "points": 10, "expires_after": "4s"}])
+    put_profile(
+        client, "engagement", [{"id": "click", "on": "email.clicked", "points": 10, "expires_after": "4s"}]
+    )
     worker = workers()
     client.post("/v1/profiles/engagement/publish", json={}, headers=AUTH)
     wait_for(lambda: published(client, "engagement"))
-    put_workflow(client, workflow("nurture", [{"type": "add_tag", "tag": "step-1"}, {"type": "wait", "duration": "4s"},
-                                              {"type": "add_tag", "tag": "step-2"}]))
+    put_workflow(
+        client,
+        workflow(
+            "nurture",
+            [
+                {"type": "add_tag", "tag": "step-1"},
+                {"type": "wait", "duration": "4s"},
+                {"type": "add_tag", "tag": "step-2"},
+            ],
+        ),
+    )
     send(client, {"id": "c1", "type": "email.clicked", "contact": {"email": "pat@example.com"}})
     wait_for(lambda: (runs := runs_of(client, "nurture")) and runs[0]["status"] == "waiting")
     assert score_of(client, "pat@example.com", "engagement") == 10  # the expiry is still pending
@@ -42,7 +58,11 @@ def test_waits_and_expiries_survive_a_restart_of_everything(fault_client, fault_
 
     run = wait_for(finished, timeout=20)
     assert [s["status"] for s in run["steps"]] == ["succeeded", "succeeded", "succeeded"]
-    contact = client.get("/v1/contacts", query_string={"email": "pat@example.com"}, headers=AUTH).get_json()["items"][0]
+    contact = client.get("/v1/contacts", query_string={"email": "pat@example.com"}, headers=AUTH).get_json()[
+        "items"
+    ][0]
     assert contact["tags"] == ["step-1", "step-2"]
-    ledger = client.get(f"/v1/contacts/{contact['id']}/scores/engagement/history", headers=AUTH).get_json()["items"]
+    ledger = client.get(f"/v1/contacts/{contact['id']}/scores/engagement/history", headers=AUTH).get_json()[
+        "items"
+    ]
     assert [(e["reason"], e["change"]) for e in ledger] == [("expired", -10), ("matched", 10)]

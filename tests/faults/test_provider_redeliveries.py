@@ -3,6 +3,7 @@
 Each copy is signed anew (as a provider's retry is); the scores and ledgers must equal the
 reference fold of the distinct events, whatever the order and however often they came.
 """
+
 from __future__ import annotations
 
 import random
@@ -51,11 +52,22 @@ def deliveries(email: str, k: int) -> list[tuple[str, Any]]:
             ("sendgrid", sendgrid_events(email, sg_event_id=f"sg-{n}", timestamp=1513299569 + j)[:1]),
             ("mailgun", mailgun_event(email, id=f"mg-{n}", timestamp=1521243339.5 + j)),
             ("postmark", postmark_open(email, ReceivedAt=f"2019-11-05T16:33:5{j}.9070259Z")),
-            ("calendly", calendly_invitee_created(email, uri=f"https://api.calendly.com/scheduled_events/E/invitees/{n}")),
+            (
+                "calendly",
+                calendly_invitee_created(
+                    email, uri=f"https://api.calendly.com/scheduled_events/E/invitees/{n}"
+                ),
+            ),
             ("typeform", _with(typeform_response(email), event_id=f"tf-{n}")),
             ("tally", _with(tally_response(email), eventId=f"tl-{n}")),
-            ("stripe", stripe_event("payment_intent.succeeded", stripe_payment_intent(email, pi=f"pi_{n}"),
-                                    event_id=f"evt_{n}")),
+            (
+                "stripe",
+                stripe_event(
+                    "payment_intent.succeeded",
+                    stripe_payment_intent(email, pi=f"pi_{n}"),
+                    event_id=f"evt_{n}",
+                ),
+            ),
             ("standard", standard_interaction(email, id_=f"std-{n}", occurred_at=f"2024-03-01T10:0{j}:00Z")),
         ]
     return out
@@ -88,7 +100,9 @@ def test_the_same_events_three_times_shuffled_score_like_the_reference(make_faul
         for n, (copy, provider, payload) in enumerate(copies):
             scheme = by_scheme[provider]
             body, headers = scheme.sign(payload, scheme.secret, now - copy)  # each retry is signed anew
-            response = client.post(url(provider), data=body, headers={"Content-Type": "application/json", **headers})
+            response = client.post(
+                url(provider), data=body, headers={"Content-Type": "application/json", **headers}
+            )
             assert response.status_code == 202, (provider, response.get_json())
             if rng.random() < 0.1:
                 settle(services)  # scoring happens between deliveries: later copies arrive late

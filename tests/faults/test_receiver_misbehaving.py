@@ -6,6 +6,7 @@ redelivery). This adds the sequence a real outage produces — the receiver's po
 500, a timeout, 429 with Retry-After, then 200 — as one delivery on the private Redis: every
 attempt verifies and carries the same ``webhook-id``, and the delivery ends succeeded.
 """
+
 from __future__ import annotations
 
 import threading
@@ -26,10 +27,13 @@ def reopen(receiver, port: int) -> None:
 
 
 def test_a_delivery_outlives_a_receiver_outage_with_one_webhook_id(make_fault_app, receiver):
-    app = make_fault_app(**{**FAST, "WEBHOOK_RETRY_SCHEDULE": "10ms,10ms,10ms,10ms", "WEBHOOK_TIMEOUT_SECONDS": 0.3})
+    app = make_fault_app(
+        **{**FAST, "WEBHOOK_RETRY_SCHEDULE": "10ms,10ms,10ms,10ms", "WEBHOOK_TIMEOUT_SECONDS": 0.3}
+    )
     client = app.test_client()
-    url = receiver.on("/crm", Reply(500), Reply(200, delay=0.6), Reply(429, headers={"Retry-After": "1"}),
-                      Reply(200))
+    url = receiver.on(
+        "/crm", Reply(500), Reply(200, delay=0.6), Reply(429, headers={"Retry-After": "1"}), Reply(200)
+    )
     port = receiver.server.server_address[1]
     receiver.close()  # the receiver is down: connection refused
     with app.app_context():

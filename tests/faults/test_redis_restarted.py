@@ -4,6 +4,7 @@ While it is down every request is refused with 503 and Retry-After, never a 202;
 retries, and after Redis returns every accepted interaction is scored exactly once — also the
 ones of a request that was cut off half-way (its retry finds them as duplicates).
 """
+
 from __future__ import annotations
 
 import threading
@@ -16,7 +17,9 @@ LOAD, CONTACTS, PER_REQUEST = 10_000, 200, 250
 REFUSALS_WHILE_DOWN = 3
 
 
-def test_a_redis_restart_refuses_with_503_then_loses_nothing(fault_client, fault_services, workers, redis_server):
+def test_a_redis_restart_refuses_with_503_then_loses_nothing(
+    fault_client, fault_services, workers, redis_server
+):
     client, services = fault_client, fault_services
     put_profile(client, PROFILE, RULES)
     worker = workers()
@@ -34,8 +37,9 @@ def test_a_redis_restart_refuses_with_503_then_loses_nothing(fault_client, fault
                 was_down = down.is_set()
                 response = post_batch(client, batch)
                 if was_down and down.is_set():
-                    sent_while_down.append((response.status_code, response.get_json(),
-                                            response.headers.get("Retry-After")))
+                    sent_while_down.append(
+                        (response.status_code, response.get_json(), response.headers.get("Retry-After"))
+                    )
                 if response.status_code == 202:
                     accepted.extend(batch)
                     break
@@ -54,8 +58,9 @@ def test_a_redis_restart_refuses_with_503_then_loses_nothing(fault_client, fault
     redis_server.start()  # same port, same directory: the AOF brings back what was acknowledged
     sender.join(timeout=60)
     assert not unexpected and len(accepted) == LOAD
-    assert [(status, retry) for status, _body, retry in sent_while_down] == \
-        [(503, "5")] * len(sent_while_down)
+    assert [(status, retry) for status, _body, retry in sent_while_down] == [(503, "5")] * len(
+        sent_while_down
+    )
     assert all(body["code"] == 503 for _status, body, _retry in sent_while_down)
     assert worker.poll() is None, "the worker died with Redis"
     wait_for(lambda: not any(services.store.partition_depths()), timeout=60)

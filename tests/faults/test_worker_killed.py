@@ -1,4 +1,5 @@
 """Fault 1: workers SIGKILLed again and again during a load; every accepted interaction is scored once."""
+
 from __future__ import annotations
 
 import signal
