@@ -11,11 +11,9 @@ from typing import Any
 #: Score chart: drawing size in SVG user units, and the margins that hold the axis labels.
 CHART_WIDTH, CHART_HEIGHT = 640, 220
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 44, 12, 12, 28
-#: Horizontal grid lines (score ticks) on the score chart.
-Y_TICKS = 4
 #: Histogram: drawing size and the room under the bars for the range labels.
 HIST_WIDTH, HIST_HEIGHT, HIST_LABELS = 640, 200, 34
-DAY_MS = 86_400_000
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 
 
 def _nice_ceiling(value: int) -> int:
@@ -30,8 +28,18 @@ def _nice_ceiling(value: int) -> int:
         step *= 10
 
 
+def _tick_step(top: int) -> int:
+    """A whole step giving 2 to 5 gaps up to ``top`` (a 1, 2 or 5 times a power of ten)."""
+    for gaps in (5, 4, 2):
+        if top % gaps == 0:
+            return top // gaps
+    return top
+
+
 def _time_label(ms: int, span_ms: int) -> str:
     moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    if span_ms <= HOUR_MS:
+        return moment.strftime("%H:%M:%S")
     return moment.strftime("%H:%M" if span_ms <= 2 * DAY_MS else "%d %b")
 
 
@@ -67,7 +75,8 @@ def score_chart(ledger: Sequence[Mapping[str, Any]], now_ms: int) -> dict[str, A
         points.append({"x": x(at), "y": y(int(entry["score"])), "score": int(entry["score"]),
                        "change": int(entry["change"]), "at": entry["at"]})
     path.append(f"H{x(last)}")
-    y_ticks = [{"y": y(top * i // Y_TICKS), "label": str(top * i // Y_TICKS)} for i in range(Y_TICKS + 1)]
+    step = _tick_step(top)
+    y_ticks = [{"y": y(value), "label": str(value)} for value in range(0, top + 1, step)]
     x_ticks = [{"x": x(at), "label": _time_label(at, span), "anchor": anchor}
                for at, anchor in ((first, "start"), (first + span // 2, "middle"), (last, "end"))]
     final = int(entries[-1]["score"])

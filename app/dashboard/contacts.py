@@ -84,6 +84,11 @@ def _number(text: str) -> float | None:
         return None
 
 
+def _plain(value: Any) -> Any:
+    """``20`` rather than ``20.0`` in links."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _csv_text(value: Any) -> str:
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_START) else text
@@ -140,7 +145,7 @@ def smart_lists():
         flash(f"Smart list {doc['name']!r} saved.")
         return redirect(url_for("dashboard.smart_lists"), 303)
     lists = [{**doc, "summary": filter_summary(doc),
-              "query": {k: doc[k] for k in FILTER_FIELDS if doc.get(k) is not None}}
+              "query": {k: _plain(doc[k]) for k in FILTER_FIELDS if doc.get(k) is not None}}
              for doc in actions.smart_lists(services)]
     for item in lists:
         if "profile" not in item["query"]:

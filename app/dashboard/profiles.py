@@ -93,6 +93,9 @@ def preview_profile(profile_id: str):
     if not form.valid:
         return render_editor(form, doc, status=400)
     preview = preview_draft(services, {"id": profile_id, "draft": {"id": profile_id, **form.draft}})
+    for mover in preview["movers"]:
+        contact = services.store.get_contact(mover["contact_id"]) or {}
+        mover["label"] = contact.get("email") or contact.get("external_id") or mover["contact_id"]
     return render_editor(form, doc, preview=preview)
 
 
