@@ -18,6 +18,12 @@ from .keys import Keys
 from .scoring.interactions import Interaction
 
 
+#: Contacts per call of the batch scripts (read_batch.lua, apply_batch.lua) on a single Redis:
+#: large enough to save most per-command overhead, small enough that one call blocks Redis
+#: for only a few milliseconds.
+SCRIPT_CONTACTS = 250
+
+
 def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -80,6 +86,10 @@ class Store:
         self.ledger_max = int(settings["LEDGER_MAX"])
         self._ingest = redis.register_script(_script("ingest.lua"))
         self._apply = redis.register_script(_script("apply.lua"))
+        self._apply_batch = redis.register_script(_script("apply_batch.lua"))
+        self._read_batch = redis.register_script(_script("read_batch.lua"))
+        #: One Redis (not a cluster): a scoring batch's reads and writes go in a few script calls.
+        self.single_node = not hasattr(redis, "get_node_from_key")
 
     # --- contacts -------------------------------------------------------------------------
     def partition_of(self, contact_id: str) -> int:
@@ -293,6 +303,8 @@ class Store:
     # --- scoring reads and writes ---------------------------------------------------------
     def read_for_scoring(self, batch: dict[str, list[str]]) -> dict[str, tuple[dict, list]]:
         """For each contact: its fold states (with ``_rev``) and which of ``keys`` its timeline has."""
+        if self.single_node:
+            return self._read_for_scoring_batched(batch)
         pipe = self.redis.pipeline(transaction=False)
         for contact_id, keys in batch.items():
             pipe.hgetall(self.keys.states(contact_id))
@@ -304,6 +316,20 @@ class Store:
         out = {}
         for i, contact_id in enumerate(batch):
             out[contact_id] = (replies[2 * i], replies[2 * i + 1])
+        return out
+
+    def _read_for_scoring_batched(self, batch: dict[str, list[str]]) -> dict[str, tuple[dict, list]]:
+        """``read_for_scoring`` on one Redis: read_batch.lua per SCRIPT_CONTACTS contacts, pipelined."""
+        contact_ids = list(batch)
+        pipe = self.redis.pipeline(transaction=False)
+        for start in range(0, len(contact_ids), SCRIPT_CONTACTS):
+            chunk = contact_ids[start:start + SCRIPT_CONTACTS]
+            keys = [key for cid in chunk for key in (self.keys.states(cid), self.keys.timeline(cid))]
+            self._read_batch(keys=keys, args=[dumps([batch[cid] for cid in chunk])], client=pipe)
+        out = {}
+        replies = iter(reply for chunk in pipe.execute() for reply in chunk)
+        for contact_id, (flat, present) in zip(contact_ids, replies):
+            out[contact_id] = (dict(zip(flat[::2], flat[1::2])), present)
         return out
 
     def read_timelines(self, contact_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -319,7 +345,12 @@ class Store:
         return dict(zip(contact_ids, pipe.execute()))
 
     def apply_many(self, writes: Sequence[dict[str, Any]]) -> list[int]:
-        """Run apply.lua for each contact write in one round trip (per node); 0 marks a lost race."""
+        """Run apply.lua for each contact write in one round trip (per node); 0 marks a lost race.
+
+        On one Redis, apply_batch.lua does the same for SCRIPT_CONTACTS contacts per call.
+        """
+        if self.single_node:
+            return self._apply_many_batched(writes)
         calls = []
         for w in writes:
             cid = w["contact_id"]
@@ -330,6 +361,22 @@ class Store:
             calls.append(([self.keys.timeline(cid), self.keys.states(cid), self.keys.outbox(cid),
                            self.keys.contact(cid), *ledger_keys], [w["rev"], dumps(payload)]))
         return [int(x) for x in self.run_scripts(self._apply, calls)]
+
+    def _apply_many_batched(self, writes: Sequence[dict[str, Any]]) -> list[int]:
+        pipe = self.redis.pipeline(transaction=False)
+        for start in range(0, len(writes), SCRIPT_CONTACTS):
+            keys: list[str] = []
+            payloads = []
+            for w in writes[start:start + SCRIPT_CONTACTS]:
+                cid = w["contact_id"]
+                keys += (self.keys.timeline(cid), self.keys.states(cid), self.keys.outbox(cid), self.keys.contact(cid))
+                keys += [self.keys.ledger(cid, p, v) for p, v in w["ledger_keys"]]
+                payloads.append({"rev": w["rev"], "n": len(w["ledger_keys"]), "timeline": w["timeline"] or {},
+                                 "states": w["states"] or {}, "drop": w["drop"], "ledgers": w["ledgers"],
+                                 "outbox": w["outbox"], "doc": w["doc"] or {}})
+            self._apply_batch(keys=keys, args=[dumps({"ledger_max": self.ledger_max, "writes": payloads})],
+                              client=pipe)
+        return [int(x) for chunk in pipe.execute() for x in chunk]
 
     def run_scripts(self, script: Any, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
         return run_scripts(self.redis, script, calls)

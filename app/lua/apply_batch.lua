@@ -1,0 +1,48 @@
+-- Write the results of scoring many contacts in one call (single-node Redis only: the keys of
+-- different contacts live in different cluster slots; a cluster uses apply.lua per contact).
+-- KEYS: per contact, in order: 1 timeline, 2 states, 3 outbox, 4 contact doc, then its ledgers.
+-- ARGV[1]: JSON {ledger_max: N, writes: [{rev, n (its number of ledger keys), timeline, states,
+--   drop, ledgers, outbox, doc}, ...]} with each write's fields as in apply.lua.
+-- Atomic per contact exactly as apply.lua (and the whole call is atomic, which is stronger): a
+-- contact whose `_rev` is not the one its scorer read is left untouched and gets 0 in the reply;
+-- every other contact gets its timeline, fold states, ledgers, outbox and doc written together,
+-- and its new `_rev` in the reply.
+local p = cjson.decode(ARGV[1])
+local out = {}
+local k = 0
+for i, w in ipairs(p.writes) do
+  local states = KEYS[k + 2]
+  local rev = redis.call('HGET', states, '_rev') or ''
+  if rev ~= w.rev then
+    out[i] = 0
+  else
+    for f, v in pairs(w.timeline) do
+      redis.call('HSET', KEYS[k + 1], f, v)
+    end
+    for f, v in pairs(w.states) do
+      redis.call('HSET', states, f, v)
+    end
+    for _, f in ipairs(w.drop) do
+      redis.call('HDEL', states, f)
+    end
+    for j, l in ipairs(w.ledgers) do
+      local key = KEYS[k + 4 + j]
+      if l[1] == 1 then
+        redis.call('DEL', key)
+      end
+      for _, e in ipairs(l[2]) do
+        redis.call('LPUSH', key, e)
+      end
+      redis.call('LTRIM', key, 0, p.ledger_max - 1)
+    end
+    for _, e in ipairs(w.outbox) do
+      redis.call('RPUSH', KEYS[k + 3], e)
+    end
+    for f, v in pairs(w.doc) do
+      redis.call('HSET', KEYS[k + 4], f, v)
+    end
+    out[i] = redis.call('HINCRBY', states, '_rev', 1)
+  end
+  k = k + 4 + w.n
+end
+return out

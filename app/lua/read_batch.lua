@@ -1,0 +1,18 @@
+-- Read what scoring needs for many contacts in one call (single-node Redis only; a cluster
+-- pipelines HGETALL and HMGET per contact instead). Writes nothing.
+-- KEYS: per contact: 1 states, 2 timeline. ARGV[1]: JSON array, per contact, the timeline
+-- fields to look up ([] asks only whether the timeline exists).
+-- Returns per contact {HGETALL of states (flat), HMGET of the fields or EXISTS of the timeline}.
+local wanted = cjson.decode(ARGV[1])
+local out = {}
+for i, fields in ipairs(wanted) do
+  local states = redis.call('HGETALL', KEYS[2 * i - 1])
+  local present
+  if #fields > 0 then
+    present = redis.call('HMGET', KEYS[2 * i], unpack(fields))
+  else
+    present = redis.call('EXISTS', KEYS[2 * i])
+  end
+  out[i] = {states, present}
+end
+return out
