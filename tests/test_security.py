@@ -141,6 +141,24 @@ def test_a_thousand_interactions_are_accepted_and_one_more_is_refused(client, se
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(
+            {"rules": [{"id": "r", "on": "email.opened", "points": 1, "where": {"n": 2**70}}]}, id="where"
+        ),
+        pytest.param(
+            {"rules": [{"id": "r", "on": "email.opened", "points": 1, "limit": {"count": 2**64}}]}, id="limit"
+        ),
+        pytest.param({"bands": [{"name": "hot", "min": 2**63}]}, id="band"),
+    ],
+)
+def test_integers_beyond_64_bits_are_a_400_not_a_500(client, services, body):
+    response = client.put("/v1/profiles/big", json={"name": "Big", **body}, headers=AUTH)
+    assert response.status_code == 400, response.get_json()
+    assert services.redis.keys("*") == []
+
+
+@pytest.mark.parametrize(
     "template",
     [
         pytest.param("{{ ''.__class__ }}", id="dunder-class"),

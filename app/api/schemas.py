@@ -13,6 +13,19 @@ from ..scoring.interactions import is_known_type
 _ID = validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$", error="letters, digits, '_', '.', '-' (at most 64)")
 
 
+def _fits_64_bits(value) -> bool:
+    """Every integer in a JSON value is within 64 bits: orjson, which stores it, refuses others."""
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    if isinstance(value, dict):
+        return all(_fits_64_bits(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_fits_64_bits(v) for v in value)
+    return True
+
+
 class Strict(ma.Schema):
     class Meta:
         unknown = ma.RAISE
@@ -26,7 +39,7 @@ def _duration(value: str) -> None:
 
 
 class LimitSchema(Strict):
-    count = fields.Integer(validate=validate.Range(min=1))
+    count = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1))
     window = fields.String(validate=_duration)
     once_per = fields.String(validate=validate.Length(min=1, max=200))
 
@@ -53,6 +66,8 @@ class RuleSchema(Strict):
 
     @validates("where")
     def check_where(self, value, **_):
+        if not _fits_64_bits(value):
+            raise ValidationError("integers must fit in 64 bits")
         errors = validate_where(value)
         if errors:
             raise ValidationError(errors)
@@ -60,7 +75,7 @@ class RuleSchema(Strict):
 
 class BandSchema(Strict):
     name = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    min = fields.Integer(required=True, validate=validate.Range(min=0))
+    min = fields.Integer(required=True, validate=validate.Range(min=0, max=2**63 - 1))
 
 
 class ProfileDraftSchema(Strict):
