@@ -59,6 +59,30 @@ def start_publish(services: Services, profile_id: str, fire_triggers: bool = Fal
     return get_job(services, job_id)
 
 
+def publish_draft(services: Services, profile_id: str, fire_triggers: bool = False) -> dict[str, Any]:
+    """Publish the current draft; remembers which draft went live (``draft_changed`` compares)."""
+    job = start_publish(services, profile_id, fire_triggers=fire_triggers)
+    profiles = ProfileStore(services.redis, services.keys)
+    doc = profiles.get(profile_id)
+    doc["published_draft"] = doc["draft"]
+    profiles.save(doc)
+    return job
+
+
+def unpublish(services: Services, profile_id: str) -> dict[str, Any]:
+    """Stop scoring with the profile; a job empties its scores."""
+    profiles = ProfileStore(services.redis, services.keys)
+    doc = profiles.get(profile_id)
+    if doc is None:
+        raise NotFound(f"No profile {profile_id!r}.")
+    previous = doc.get("live_version")
+    doc.update(live_version=None, unpublished_at=int(time.time() * 1000))
+    profiles.save(doc)
+    if previous:
+        services.queue.enqueue("workers.jobs.retire_version", profile_id, previous, result_ttl=0)
+    return doc
+
+
 def run_publish(services: Services, profile_id: str, version: int, job_id: str, fire_triggers: bool) -> None:
     profiles = ProfileStore(services.redis, services.keys)
     scorer = make_scorer(services)

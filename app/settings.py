@@ -25,6 +25,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "QUEUE": ("scorekeeper", "RQ queue name"),
     "WORKER_CLASS": ("simple", "`simple` (jobs in the worker process) or `fork` (a child per job)"),
     "LOG_LEVEL": ("INFO", "log level"),
+    "SECRET_KEY": ("", "signs dashboard session cookies; empty: derived from API_KEYS (changing the keys signs everyone out)"),
     "LEDGER_MAX": (1000, "ledger entries kept per contact and profile (newest first)"),
 }
 

@@ -18,6 +18,8 @@ from .keys import Keys
 from .scoring.interactions import Interaction
 
 
+#: Seconds a partition's wake mark (a drain job is queued) lives, should the job be lost.
+WAKE_TTL_S = 60
 #: Contacts per call of the batch scripts (read_batch.lua, apply_batch.lua) on a single Redis:
 #: large enough to save most per-command overhead, small enough that one call blocks Redis
 #: for only a few milliseconds.
@@ -168,18 +170,28 @@ class Store:
         return bool(self.redis.exists(self.keys.contact(contact_id)))
 
     def get_contact(self, contact_id: str) -> dict[str, Any] | None:
-        """The contact document with tags and DND, or None."""
+        """The contact document with tags, DND and fold states, or None."""
+        return self.get_contacts([contact_id])[0]
+
+    def get_contacts(self, contact_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Several contacts in one round trip (a page of a filter), in order; None where missing."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(self.keys.contact(contact_id))
-        pipe.smembers(self.keys.tags(contact_id))
-        pipe.hgetall(self.keys.states(contact_id))
-        doc, tags, states = pipe.execute()
-        if not doc:
-            return None
-        dnd = {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
-        return {"id": contact_id, "email": doc.get("email"), "external_id": doc.get("external_id"),
-                "tags": sorted(tags), "dnd": dnd, "created_at": int(doc.get("created_at", 0)),
-                "states": {f: loads(v) for f, v in states.items() if f != "_rev"}}
+        for contact_id in contact_ids:
+            pipe.hgetall(self.keys.contact(contact_id))
+            pipe.smembers(self.keys.tags(contact_id))
+            pipe.hgetall(self.keys.states(contact_id))
+        replies = pipe.execute()
+        out: list[dict[str, Any] | None] = []
+        for i, contact_id in enumerate(contact_ids):
+            doc, tags, states = replies[3 * i:3 * i + 3]
+            if not doc:
+                out.append(None)
+                continue
+            dnd = {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
+            out.append({"id": contact_id, "email": doc.get("email"), "external_id": doc.get("external_id"),
+                        "tags": sorted(tags), "dnd": dnd, "created_at": int(doc.get("created_at", 0)),
+                        "states": {f: loads(v) for f, v in states.items() if f != "_rev"}})
+        return out
 
     def contact_count(self) -> int:
         pipe = self.redis.pipeline(transaction=False)
@@ -226,13 +238,22 @@ class Store:
         return self.redis.get(self.keys.alias(kind, value))
 
     # --- ingest partitions ----------------------------------------------------------------
-    def append(self, partition: int, items: Sequence[tuple[str, str]]) -> list[bool]:
-        """Queue ``(idempotency key, payload)`` pairs; True for each that was new."""
-        args: list[str] = []
-        for key, payload in items:
-            args += (key, payload)
-        return [bool(x) for x in self._ingest(keys=[self.keys.stream(partition), self.keys.seen(partition)],
-                                              args=args)]
+    def append(self, by_partition: dict[int, Sequence[tuple[str, str]]],
+               wake_ttl_s: int = WAKE_TTL_S) -> dict[int, tuple[list[bool], bool]]:
+        """Queue ``(idempotency key, payload)`` pairs into their partitions, in one round trip (per node).
+
+        Per partition: True for each pair that was new, and whether a drain job must be queued
+        (something was new and no wake mark was set; ingest.lua set it).
+        """
+        calls = []
+        for partition, items in by_partition.items():
+            args: list[Any] = [wake_ttl_s]
+            for key, payload in items:
+                args += (key, payload)
+            calls.append(([self.keys.stream(partition), self.keys.seen(partition), self.keys.wake(partition)], args))
+        replies = self.run_scripts(self._ingest, calls)
+        return {partition: ([bool(x) for x in reply[:-1]], bool(reply[-1]))
+                for partition, reply in zip(by_partition, replies)}
 
     def push_tick(self, partition: int, contact_id: str) -> None:
         """Ask the partition's worker to bring a contact up to date (due expiries)."""
@@ -277,11 +298,11 @@ class Store:
     def lease_held(self, partition: int) -> bool:
         return bool(self.redis.exists(self.keys.lease(partition)))
 
-    def mark_wake(self, partition: int, ttl_s: int = 60) -> bool:
+    def mark_wake(self, partition: int, ttl_s: int = WAKE_TTL_S) -> bool:
         """True when no drain job was marked as queued for the partition (caller enqueues one)."""
         return bool(self.redis.set(self.keys.wake(partition), "1", nx=True, ex=ttl_s))
 
-    def wake_age(self, partition: int, ttl_s: int = 60) -> float:
+    def wake_age(self, partition: int, ttl_s: int = WAKE_TTL_S) -> float:
         """Seconds since the wake mark was set (0 when there is none)."""
         remaining = self.redis.ttl(self.keys.wake(partition))
         return 0.0 if remaining is None or remaining < 0 else float(ttl_s - remaining)

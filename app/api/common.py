@@ -16,9 +16,12 @@ def v1_blueprint(name: str, import_name: str, description: str) -> Blueprint:
     return bp
 
 
-def render_contact(services: Services, contact: dict[str, Any]) -> dict[str, Any]:
-    """The public form of a contact: live scores with their band, per profile."""
-    live = ProfileStore(services.redis, services.keys).live()
+def render_contact(services: Services, contact: dict[str, Any], live: dict | None = None) -> dict[str, Any]:
+    """The public form of a contact: live scores with their band, per profile.
+
+    Pass ``live`` (``ProfileStore.live()``) when rendering many contacts, to read it once."""
+    if live is None:
+        live = ProfileStore(services.redis, services.keys).live()
     scores = {}
     for pid, version in live.items():
         state = contact["states"].get(version.field)

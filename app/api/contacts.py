@@ -1,16 +1,13 @@
 """Contacts: look-up, filters by score and tags, scores by hand, and the explaining ledger."""
 from __future__ import annotations
 
-import uuid
-
-from flask import request
 
 from ..errors import NotFound, ValidationError
-from ..ingest import ingest
+from ..contacts import set_dnd
 from ..profile_store import ProfileStore
 from ..queries import ContactFilter, ContactQuery
 from ..scores import change_score
-from ..scoring.interactions import Interaction, format_timestamp, now_ms
+from ..scoring.interactions import format_timestamp
 from ..services import Services, get_services
 from .common import load_contact, render_contact, v1_blueprint
 from .schemas import (
@@ -48,11 +45,8 @@ def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) 
             raise NotFound(f"No profile {flt.profile!r}.")
         version = active.version if active else None
     page = ContactQuery(services.store).run(flt, version, limit, cursor)
-    items = []
-    for cid, _score in page["items"]:
-        contact = services.store.get_contact(cid)
-        if contact is not None:
-            items.append(render_contact(services, contact))
+    contacts = services.store.get_contacts([cid for cid, _score in page["items"]])
+    items = [render_contact(services, contact, live) for contact in contacts if contact is not None]
     return {"items": items, "total": page["total"],
             "next_cursor": str(page["next_cursor"]) if page["next_cursor"] is not None else None}
 
@@ -90,15 +84,7 @@ def patch_contact(patch: dict, contact_id: str):
     tags = patch.get("tags") or {}
     if tags.get("add") or tags.get("remove"):
         services.store.change_tags(contact_id, tags.get("add", []), tags.get("remove", []))
-    if patch.get("dnd"):
-        interaction = Interaction(id=f"dnd-{uuid.uuid4().hex}", source="api", type="contact.dnd_updated",
-                                  occurred_at=now_ms(),
-                                  properties={"channels": patch["dnd"], "all_channels": all(patch["dnd"].values())},
-                                  email=contact["email"], external_id=contact["external_id"])
-        ingest(services, [interaction])
-        # the worker records it too; show the new state at once
-        services.redis.hset(services.keys.contact(contact_id),
-                            mapping={f"dnd:{ch}": "1" if on else "0" for ch, on in patch["dnd"].items()})
+    set_dnd(services, contact, patch.get("dnd") or {})
     return render_contact(services, load_contact(services, contact_id))
 
 

@@ -1,7 +1,6 @@
 """Score profiles: drafts, publish (recompute then switch), unpublish, preview; and jobs."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flask import request
@@ -9,7 +8,8 @@ from flask import request
 from ..errors import NotFound, ValidationError
 from ..preview import preview_draft
 from ..profile_store import ProfileStore
-from ..publish import get_job, retire, start_publish
+from ..publish import get_job, publish_draft
+from ..publish import unpublish as unpublish_profile
 from ..services import Services, get_services
 from .common import v1_blueprint
 from .schemas import (
@@ -89,26 +89,13 @@ def publish(profile_id: str):
     """Make the draft live: every contact is recomputed from history, then all switch at once."""
     body = request.get_json(silent=True) if request.data else {}
     options = PublishSchema().load(body or {})
-    services = get_services()
-    load_profile(services, profile_id)
-    job = start_publish(services, profile_id, fire_triggers=options["fire_triggers"])
-    doc = profiles_of(services).get(profile_id)
-    doc["published_draft"] = doc["draft"]
-    profiles_of(services).save(doc)
-    return {"job": job}
+    return {"job": publish_draft(get_services(), profile_id, fire_triggers=options["fire_triggers"])}
 
 
 @bp.route("/profiles/<profile_id>/unpublish", methods=["POST"])
 def unpublish(profile_id: str):
     """Stop scoring with this profile; its scores are emptied."""
-    services = get_services()
-    doc = load_profile(services, profile_id)
-    previous = doc.get("live_version")
-    doc.update(live_version=None, unpublished_at=int(time.time() * 1000))
-    profiles_of(services).save(doc)
-    if previous:
-        services.queue.enqueue("workers.jobs.retire_version", profile_id, previous, result_ttl=0)
-    return render_profile(doc)
+    return render_profile(unpublish_profile(get_services(), profile_id))
 
 
 @bp.route("/profiles/<profile_id>/preview", methods=["POST"])
