@@ -106,6 +106,7 @@ class Scorer:
         fresh: dict[str, list] = {}
         states: dict[str, dict[str, str]] = {}
         needs_timeline: list[str] = []
+        parsed: dict[str, dict[str, FoldState]] = {}  # fold states read, parsed once per round
         for cid, records in pending.items():
             raw_states, existing = reads[cid]
             states[cid] = raw_states
@@ -117,14 +118,15 @@ class Scorer:
             fresh[cid] = list(unique.values())
             has_history = bool(raw_states) or (not isinstance(existing, list) and bool(existing)) or any(
                 s is not None for s in present)
-            if full or (has_history and self._must_fold(raw_states, versions, fresh[cid])):
+            if full or (has_history and self._must_fold(raw_states, versions, fresh[cid],
+                                                          parsed.setdefault(cid, {}))):
                 needs_timeline.append(cid)
         timelines = self.store.read_timelines(needs_timeline) if needs_timeline else {}
 
         writes, outcome = [], []
         for cid in pending:
             write, result = self._compute(cid, states[cid], fresh[cid], timelines.get(cid), now, versions,
-                                          interest, keep)
+                                          interest, keep, parsed.get(cid, {}))
             if write is not None:
                 writes.append(write)
             outcome.append((cid, write, result))
@@ -142,16 +144,24 @@ class Scorer:
         return lost
 
     @staticmethod
-    def _must_fold(raw_states: Mapping[str, str], versions: Sequence[ActiveVersion], fresh: Sequence) -> bool:
-        """A fold of the whole timeline is needed for a version with no state yet, or a late record."""
+    def _must_fold(raw_states: Mapping[str, str], versions: Sequence[ActiveVersion], fresh: Sequence,
+                   parsed: dict[str, FoldState]) -> bool:
+        """A fold of the whole timeline is needed for a version with no state yet, or a late record.
+
+        Keeps each state it parses in ``parsed`` (by version field) for ``_compute``.
+        """
         for version in versions:
             raw = raw_states.get(version.field)
-            if raw is None or is_late(FoldState.from_json(loads(raw)), fresh):
+            if raw is None:
+                return True
+            state = parsed[version.field] = FoldState.from_json(loads(raw))
+            if is_late(state, fresh):
                 return True
         return False
 
     def _compute(self, cid: str, raw_states: Mapping[str, str], fresh: list, timeline: list | None, now: int,
-                 versions: Sequence[ActiveVersion], interest: tuple[set[str], set[str]], keep: set[str]):
+                 versions: Sequence[ActiveVersion], interest: tuple[set[str], set[str]], keep: set[str],
+                 parsed: Mapping[str, FoldState] | None = None):
         result = ContactResult()
         states_out: dict[str, str] = {}
         ledgers: list[list] = []
@@ -162,7 +172,7 @@ class Scorer:
         by_key = {record_key(r): r for r in fresh}
         for version in versions:
             raw = raw_states.get(version.field)
-            old_state = FoldState.from_json(loads(raw)) if raw else None
+            old_state = (parsed or {}).get(version.field) or (FoldState.from_json(loads(raw)) if raw else None)
             old_score = old_state.score if old_state else None
             if timeline is not None:
                 state, ledger = fold(version.profile, [*timeline, *fresh], now)

@@ -43,12 +43,10 @@ def ingest(services: Services, interactions: Sequence[Interaction]) -> IngestRes
         members.setdefault(partition, []).append(interaction)
     accepted = 0
     outcomes: list[tuple[str, str, str]] = []
-    for partition, items in by_partition.items():
-        flags = store.append(partition, items)
-        new = sum(flags)
-        accepted += new
-        if new:
-            wake_partition(services, partition)
+    for partition, (flags, wake) in store.append(by_partition).items():
+        accepted += sum(flags)
+        if wake:  # ingest.lua marked the partition: queue its drain job
+            enqueue_drain(services, partition)
         outcomes += [("accepted" if flag else "duplicate", i.source, i.type)
                      for flag, i in zip(flags, members[partition])]
     metrics.count_interactions(services, outcomes)
@@ -58,4 +56,8 @@ def ingest(services: Services, interactions: Sequence[Interaction]) -> IngestRes
 def wake_partition(services: Services, partition: int, force: bool = False) -> None:
     """Make sure a drain job for the partition is queued (at most one at a time)."""
     if services.store.mark_wake(partition) or force:
-        services.queue.enqueue(DRAIN_JOB, partition, job_timeout=600, result_ttl=0, failure_ttl=86400)
+        enqueue_drain(services, partition)
+
+
+def enqueue_drain(services: Services, partition: int) -> None:
+    services.queue.enqueue(DRAIN_JOB, partition, job_timeout=600, result_ttl=0, failure_ttl=86400)
