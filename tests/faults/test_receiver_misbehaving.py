@@ -28,7 +28,7 @@ def reopen(receiver, port: int) -> None:
 
 def test_a_delivery_outlives_a_receiver_outage_with_one_webhook_id(make_fault_app, receiver):
     app = make_fault_app(
-        **{**FAST, "WEBHOOK_RETRY_SCHEDULE": "10ms,10ms,10ms,10ms", "WEBHOOK_TIMEOUT_SECONDS": 0.3}
+        **{**FAST, "WEBHOOK_RETRY_SCHEDULE": "1s,10ms,10ms,10ms,10ms,10ms", "WEBHOOK_TIMEOUT_SECONDS": 0.3}
     )
     client = app.test_client()
     url = receiver.on(
@@ -41,13 +41,14 @@ def test_a_delivery_outlives_a_receiver_outage_with_one_webhook_id(make_fault_ap
         run = fire(client, services, url)
         refused = delivery_of(client, run)
         assert refused["status"] == "retrying", refused
-        assert [a["error"][:17] for a in refused["attempts"]] == ["connection failed"]
+        refusals = len(refused["attempts"])  # one (the first retry waits 1 s), more only on a slow machine
+        assert refusals <= 3 and all(a["error"].startswith("connection failed") for a in refused["attempts"])
         reopen(receiver, port)
         delivery = settled(client, services, run, "succeeded", timeout=15)
-    outcomes = [a.get("status_code") or a["error"] for a in delivery["attempts"]]
-    assert outcomes[0].startswith("connection failed") and "timed out" in outcomes[2]
-    assert [outcomes[1], *outcomes[3:]] == [500, 429, 200]
+    outcomes = [a.get("status_code") or a["error"] for a in delivery["attempts"][refusals:]]
+    assert "timed out" in outcomes[1]
+    assert [outcomes[0], *outcomes[2:]] == [500, 429, 200]
     hits = receiver.hits("/crm")
-    assert len(hits) == 4 and all(h.verified for h in hits)  # the refused attempt never arrived
+    assert len(hits) == 4 and all(h.verified for h in hits)  # the refused attempts never arrived
     assert {h.headers["webhook-id"] for h in hits} == {delivery["id"]}
     assert hits[3].at - hits[2].at >= 0.95  # Retry-After: 1 was honoured, not the 10 ms schedule
