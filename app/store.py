@@ -53,6 +53,9 @@ def run_scripts(redis: Any, script: Any, calls: Sequence[tuple[list[str], list[A
     (redis-py's cluster pipeline refuses scripts). Each call's keys share one slot."""
     if not calls:
         return []
+    if len(calls) == 1:  # one EVALSHA: a pipeline would first send SCRIPT EXISTS, a second round trip
+        keys, args = calls[0]
+        return [script(keys=keys, args=args)]
     if not hasattr(redis, "get_node_from_key"):
         pipe = redis.pipeline(transaction=False)
         for keys, args in calls:
