@@ -345,13 +345,13 @@ class Store:
     def _read_for_scoring_batched(self, batch: dict[str, list[str]]) -> dict[str, tuple[dict, list]]:
         """``read_for_scoring`` on one Redis: read_batch.lua per SCRIPT_CONTACTS contacts, pipelined."""
         contact_ids = list(batch)
-        pipe = self.redis.pipeline(transaction=False)
+        calls = []
         for start in range(0, len(contact_ids), SCRIPT_CONTACTS):
             chunk = contact_ids[start:start + SCRIPT_CONTACTS]
             keys = [key for cid in chunk for key in (self.keys.states(cid), self.keys.timeline(cid))]
-            self._read_batch(keys=keys, args=[dumps([batch[cid] for cid in chunk])], client=pipe)
+            calls.append((keys, [dumps([batch[cid] for cid in chunk])]))
         out = {}
-        replies = iter(reply for chunk in pipe.execute() for reply in chunk)
+        replies = iter(reply for chunk in run_scripts(self.redis, self._read_batch, calls) for reply in chunk)
         for contact_id, (flat, present) in zip(contact_ids, replies):
             out[contact_id] = (dict(zip(flat[::2], flat[1::2])), present)
         return out
@@ -387,7 +387,7 @@ class Store:
         return [int(x) for x in self.run_scripts(self._apply, calls)]
 
     def _apply_many_batched(self, writes: Sequence[dict[str, Any]]) -> list[int]:
-        pipe = self.redis.pipeline(transaction=False)
+        calls = []
         for start in range(0, len(writes), SCRIPT_CONTACTS):
             keys: list[str] = []
             payloads = []
@@ -398,9 +398,8 @@ class Store:
                 payloads.append({"rev": w["rev"], "n": len(w["ledger_keys"]), "timeline": w["timeline"] or {},
                                  "states": w["states"] or {}, "drop": w["drop"], "ledgers": w["ledgers"],
                                  "outbox": w["outbox"], "doc": w["doc"] or {}})
-            self._apply_batch(keys=keys, args=[dumps({"ledger_max": self.ledger_max, "writes": payloads})],
-                              client=pipe)
-        return [int(x) for chunk in pipe.execute() for x in chunk]
+            calls.append((keys, [dumps({"ledger_max": self.ledger_max, "writes": payloads})]))
+        return [int(x) for chunk in run_scripts(self.redis, self._apply_batch, calls) for x in chunk]
 
     def run_scripts(self, script: Any, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
         return run_scripts(self.redis, script, calls)
