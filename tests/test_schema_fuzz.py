@@ -34,9 +34,7 @@ def test_every_operation_answers_generated_requests_within_its_schema(app, servi
     for result in schema.get_all_operations():
         operation = result.ok()
         # Each operation starts from an empty store, so one operation's requests do not create what
-        # another's find. (Not yet documented, so only their errors are checked: the 200 bodies of
-        # GET/PATCH /v1/contacts/{id}, its score history, profile unpublish and preview, and
-        # GET/PUT /v1/smart-lists/{id} and its contacts.)
+        # another's find.
         services.redis.flushdb()
 
         @given(case=operation.as_strategy())

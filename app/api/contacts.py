@@ -1,9 +1,8 @@
 """Contacts: look-up, filters by score and tags, scores by hand, and the explaining ledger."""
 from __future__ import annotations
 
-
-from ..errors import NotFound, ValidationError
 from ..contacts import set_dnd
+from ..errors import NotFound, ValidationError
 from ..profile_store import ProfileStore
 from ..queries import ContactFilter, ContactQuery
 from ..scores import change_score
@@ -13,6 +12,8 @@ from .common import load_contact, render_contact, v1_blueprint
 from .schemas import (
     ContactPageSchema,
     ContactPatchSchema,
+    ContactSchema,
+    CursorPageSchema,
     FilterArgsSchema,
     HistoryArgsSchema,
     ScoreChangeSchema,
@@ -69,6 +70,7 @@ def list_contacts(limit: int = 50, cursor: str | None = None, email: str | None 
 
 
 @bp.route("/contacts/<contact_id>", methods=["GET"])
+@bp.alt_response(200, schema=ContactSchema, description="The contact")
 def get_contact(contact_id: str):
     """A contact with tags, DND and live scores per profile (with band)."""
     services = get_services()
@@ -77,6 +79,7 @@ def get_contact(contact_id: str):
 
 @bp.route("/contacts/<contact_id>", methods=["PATCH"])
 @bp.arguments(ContactPatchSchema)
+@bp.alt_response(200, schema=ContactSchema, description="The contact after the change")
 def patch_contact(patch: dict, contact_id: str):
     """Add or remove tags; switch DND channels (recorded as a contact.dnd_updated interaction)."""
     services = get_services()
@@ -102,6 +105,7 @@ def change_contact_score(change: dict, contact_id: str, profile_id: str):
 
 @bp.route("/contacts/<contact_id>/scores/<profile_id>/history", methods=["GET"])
 @bp.arguments(HistoryArgsSchema, location="query", as_kwargs=True)
+@bp.alt_response(200, schema=CursorPageSchema, description="Ledger entries, newest first")
 def score_history(contact_id: str, profile_id: str, limit: int = 100, cursor: int = 0):
     """The ledger: every change of the live score, newest first, with its reason."""
     services = get_services()

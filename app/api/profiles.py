@@ -16,6 +16,7 @@ from .schemas import (
     ItemsSchema,
     JobEnvelope,
     JobSchema,
+    PreviewSchema,
     ProfileDraftSchema,
     ProfileSchema,
     PublishSchema,
@@ -93,12 +94,14 @@ def publish(profile_id: str):
 
 
 @bp.route("/profiles/<profile_id>/unpublish", methods=["POST"])
+@bp.alt_response(200, schema=ProfileSchema, description="The profile, no longer scoring")
 def unpublish(profile_id: str):
     """Stop scoring with this profile; its scores are emptied."""
     return render_profile(unpublish_profile(get_services(), profile_id))
 
 
 @bp.route("/profiles/<profile_id>/preview", methods=["POST"])
+@bp.alt_response(200, schema=PreviewSchema, description="What the draft would score")
 def preview(profile_id: str):
     """The score distribution the draft would give, without touching live scores."""
     services = get_services()

@@ -165,6 +165,32 @@ class CursorPageSchema(ItemsSchema):
     next_cursor = fields.Integer(allow_none=True)
 
 
+class ContactSchema(ma.Schema):
+    id = fields.String()
+    email = fields.String(allow_none=True)
+    external_id = fields.String(allow_none=True)
+    tags = fields.List(fields.String())
+    dnd = fields.Dict(keys=fields.String(), values=fields.Boolean())
+    scores = fields.Dict(metadata={"description": "profile id -> {score, band}; absent when empty"})
+
+
+class PreviewSchema(ma.Schema):
+    contacts = fields.Integer()
+    histogram = fields.List(fields.Dict())
+    bands = fields.Dict(keys=fields.String(), values=fields.Integer())
+    movers = fields.List(fields.Dict())
+
+
+class SmartListOutSchema(ma.Schema):
+    id = fields.String()
+    name = fields.String()
+    profile = fields.String()
+    op = fields.String()
+    value = fields.Float()
+    tag = fields.String()
+    without_tag = fields.String()
+
+
 class IngestResultSchema(ma.Schema):
     accepted = fields.Integer()
     duplicates = fields.Integer()

@@ -8,9 +8,9 @@ from flask import Response
 
 from ..services import get_services
 from ..smart_lists import all_lists, delete_list, filter_of, get_list, save_list
-from .contacts import parse_cursor, run_filter
 from .common import v1_blueprint
-from .schemas import FilterArgsSchema, ItemsSchema, SmartListSchema
+from .contacts import parse_cursor, run_filter
+from .schemas import ContactPageSchema, FilterArgsSchema, ItemsSchema, SmartListOutSchema, SmartListSchema
 
 bp = v1_blueprint("smart_lists", __name__, "Saved filters over contacts")
 
@@ -32,12 +32,14 @@ def create_smart_list(data: dict):
 
 
 @bp.route("/smart-lists/<list_id>", methods=["GET"])
+@bp.alt_response(200, schema=SmartListOutSchema, description="The saved filter")
 def get_smart_list(list_id: str):
     return get_list(get_services(), list_id)
 
 
 @bp.route("/smart-lists/<list_id>", methods=["PUT"])
 @bp.arguments(SmartListSchema)
+@bp.alt_response(200, schema=SmartListOutSchema, description="The saved filter")
 def put_smart_list(data: dict, list_id: str):
     services = get_services()
     get_list(services, list_id)
@@ -52,6 +54,7 @@ def delete_smart_list(list_id: str):
 
 
 @bp.route("/smart-lists/<list_id>/contacts", methods=["GET"])
+@bp.alt_response(200, schema=ContactPageSchema, description="Members, highest score first")
 @bp.arguments(FilterArgsSchema(only=("limit", "cursor")), location="query", as_kwargs=True)
 def smart_list_contacts(list_id: str, limit: int = 50, cursor: str | None = None):
     """The contacts matching the saved filter, highest score first."""
