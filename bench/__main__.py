@@ -21,7 +21,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", choices=sorted(SIZES), default="full",
                         help="tiny: seconds (the test suite); small: a few minutes; full: the issue's sizes")
     parser.add_argument("--rows", default=",".join(ALL_ROWS), help="comma-separated rows to run (default: all)")
-    parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)),
+    parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")),
                         help="gunicorn worker processes (default: WEB_CONCURRENCY or 2)")
     parser.add_argument("--web-class", default="sync", help="gunicorn worker class (default: sync)")
     parser.add_argument("--web-threads", type=int, default=1, help="threads per gunicorn worker (gthread)")

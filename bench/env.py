@@ -37,7 +37,7 @@ def wait_until(check, timeout: float = START_TIMEOUT_S, what: str = "condition")
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001 - a server that is not up yet refuses connections
+        except (OSError, redis.RedisError):  # a server that is not up yet refuses connections
             pass
         time.sleep(0.05)
     raise RuntimeError(f"{what} not ready within {timeout:.0f} s")

@@ -68,7 +68,7 @@ def _version(name: str) -> str:
 
 def _run(argv: list[str]) -> str:
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -103,8 +103,8 @@ def machine(redis_info: dict[str, Any]) -> dict[str, str]:
 
 def results_markdown(rows: list[Row], info: dict[str, str], options: dict[str, Any], log: list[str]) -> str:
     parts = ["# Benchmark results", "",
-             "Written by `make bench` (`python -m bench`); see [docs/performance.md](../docs/performance.md) for "
-             "what each row measures and how.", "",
+             ("Written by `make bench` (`python -m bench`); see [docs/performance.md](../docs/performance.md) for "
+             "what each row measures and how."), "",
              "**The load generator shares the machine's cores with the server, Redis and the workers.**", "",
              "## Machine", ""]
     parts += [f"- {k}: {v}" for k, v in info.items()]
