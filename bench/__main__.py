@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="gunicorn worker processes (default: WEB_CONCURRENCY or 2)")
     parser.add_argument("--web-class", default="sync", help="gunicorn worker class (default: sync)")
     parser.add_argument("--web-threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
-    parser.add_argument("--latency-workers", type=int, default=2, help="worker processes in row 3")
+    parser.add_argument("--latency-workers", type=int, default=3, help="worker processes in row 3 (default 3)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md",
                         help="where to write the results (default: bench/RESULTS.md)")
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs) under /tmp")
@@ -68,6 +69,8 @@ def run(args: argparse.Namespace) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM unwinds like Ctrl-C, so the private Redis, gunicorn and the workers are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     run(parse_args(argv))
     return 0
 

@@ -567,6 +567,6 @@ def rows_smart_list(ctx: Context) -> list[Row]:
                        f"the same call in-process (no HTTP): p50 {local['p50']:.2f} ms, p99 {local['p99']:.2f} ms",
                        (f"of which the index query alone (ContactQuery.run: page of 50 + count over "
                        f"{store.buckets} buckets): p50 {query['p50']:.2f} ms, p99 {query['p99']:.2f} ms; the rest is "
-                       f"rendering 50 contacts (run_filter reads each contact and the live profiles one by one)"),
+                       f"reading and rendering the 50 contacts (one pipeline) and the live profiles"),
                        ("contacts and scores were written through the store (resolve_contacts, fold states, "
                        "update_indexes), not by scoring 1M interactions")])]
