@@ -15,7 +15,7 @@ from typing import Any
 from .profile_store import ActiveVersion, ProfileStore
 from .scoring.fold import FoldState, LedgerEntry, advance, fold, is_late
 from .scoring.interactions import DND_EMAIL_TYPES
-from .store import Store, dumps, loads
+from .store import Store, dumps, ledger_row, loads
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class Scorer:
                 states_out[version.field] = new_json
             if ledger or (full_fold and raw is not None):
                 ledger_keys.append((version.profile.id, version.version))
-                ledgers.append([1 if full_fold else 0, [dumps(e.to_json()) for e in ledger]])
+                ledgers.append([1 if full_fold else 0, [dumps(ledger_row(e)) for e in ledger]])
             expiry = state.next_expiry()
             if expiry is not None and (next_expiry is None or expiry < next_expiry):
                 next_expiry = expiry
