@@ -15,7 +15,7 @@ from typing import Any
 from .profile_store import ActiveVersion, ProfileStore
 from .scoring.fold import FoldState, LedgerEntry, advance, fold, is_late
 from .scoring.interactions import DND_EMAIL_TYPES
-from .store import Store, dumps, ledger_row, loads
+from .store import Store, dumps, ledger_row, loads, timeline_value
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class Scorer:
         if not (fresh or states_out or ledgers or outbox or drop or doc):
             return None, result
         result.changed = True
-        write = {"contact_id": cid, "rev": raw_states.get("_rev", ""), "timeline": {record_key(r): dumps(r) for r in fresh},
+        write = {"contact_id": cid, "rev": raw_states.get("_rev", ""), "timeline": {record_key(r): dumps(timeline_value(r)) for r in fresh},
                  "states": states_out, "drop": drop, "ledger_keys": ledger_keys, "ledgers": ledgers,
                  "outbox": outbox, "doc": doc}
         return write, result

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -95,6 +95,23 @@ def ledger_entry(stored: Any) -> dict[str, Any]:
     if isinstance(stored, dict):
         return stored
     return {name: stored[i] if i < len(stored) else None for i, name in enumerate(LEDGER_FIELDS)}
+
+
+def timeline_value(record: Mapping[str, Any]) -> list[Any]:
+    """The stored form of a timeline record under its field ``source:id``: ``[type, at, properties]``
+    (the id and source are in the field name; empty properties are left out)."""
+    value = [record["t"], record["at"]]
+    if record["p"]:
+        value.append(record["p"])
+    return value
+
+
+def timeline_record(key: str, stored: Any) -> dict[str, Any]:
+    """A timeline record from its field and stored value (records written as objects read as they were)."""
+    if isinstance(stored, dict):
+        return stored
+    source, _, id_ = key.partition(":")
+    return {"id": id_, "src": source, "t": stored[0], "at": stored[1], "p": stored[2] if len(stored) > 2 else {}}
 
 
 def contact_id_for(kind: str, value: str) -> str:
@@ -379,8 +396,9 @@ class Store:
     def read_timelines(self, contact_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         pipe = self.redis.pipeline(transaction=False)
         for contact_id in contact_ids:
-            pipe.hvals(self.keys.timeline(contact_id))
-        return {cid: [loads(v) for v in vals] for cid, vals in zip(contact_ids, pipe.execute())}
+            pipe.hgetall(self.keys.timeline(contact_id))
+        return {cid: [timeline_record(key, loads(v)) for key, v in fields.items()]
+                for cid, fields in zip(contact_ids, pipe.execute())}
 
     def read_states(self, contact_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         pipe = self.redis.pipeline(transaction=False)
