@@ -27,7 +27,8 @@ def limit_body_size() -> None:
 
 
 def init_app(app: Flask) -> None:
-    from .. import automation, hooks
+    from .. import automation, dashboard, hooks, metrics
+    from ..automation import api as automation_api
     from . import contacts, health, interactions, profiles, smart_lists
 
     app.config.setdefault("API_TITLE", "Scorekeeper")
@@ -45,14 +46,10 @@ def init_app(app: Flask) -> None:
     for module in (interactions, contacts, profiles, smart_lists):
         api.register_blueprint(module.bp)
     app.register_blueprint(health.bp)
-    app.register_blueprint(__import__("app.metrics", fromlist=["bp"]).bp)  # GET /metrics (its own auth)
-    if hasattr(hooks, "bp"):
-        app.register_blueprint(hooks.bp)
-    automation_api = getattr(automation, "api", None)
-    if automation_api is not None and hasattr(automation_api, "bp"):
-        api.register_blueprint(automation_api.bp)
-    if hasattr(automation, "init_app"):
-        automation.init_app(app)
+    app.register_blueprint(metrics.bp)  # GET /metrics (its own token)
+    app.register_blueprint(hooks.bp)
+    api.register_blueprint(automation_api.bp)
+    automation.init_app(app)
     app.before_request(limit_body_size)
-    from .. import dashboard; app.register_blueprint(dashboard.bp)  # noqa: E702  the dashboard (/dashboard)
+    app.register_blueprint(dashboard.bp)  # /dashboard
     app.extensions["smorest_api"] = api
