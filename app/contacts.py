@@ -1,12 +1,80 @@
-"""Changes to a contact made by people (API or dashboard) rather than by providers."""
+"""Contacts as people see them (API and dashboard): rendering, filtered pages, CSV export, and
+changes made by people rather than providers."""
 from __future__ import annotations
 
+import csv
+import io
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
+from .errors import NotFound
 from .ingest import ingest
+from .profile_store import ProfileStore
+from .queries import ContactFilter, ContactQuery
 from .scoring.interactions import Interaction, now_ms
 from .services import Services
+
+#: Contacts read per page while exporting CSV.
+EXPORT_PAGE = 500
+#: A CSV cell starting with one of these would be a formula in a spreadsheet: it is quoted with '.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def render_contact(services: Services, contact: dict[str, Any], live: dict | None = None) -> dict[str, Any]:
+    """The public form of a contact: live scores with their band, per profile.
+
+    Pass ``live`` (``ProfileStore.live()``) when rendering many contacts, to read it once."""
+    if live is None:
+        live = ProfileStore(services.redis, services.keys).live()
+    scores = {}
+    for pid, version in live.items():
+        state = contact["states"].get(version.field)
+        if state is not None:
+            scores[pid] = {"score": state["s"], "band": version.profile.band_for(state["s"])}
+    return {"id": contact["id"], "email": contact["email"], "external_id": contact["external_id"],
+            "tags": contact["tags"], "dnd": contact["dnd"], "scores": scores}
+
+
+def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) -> dict[str, Any]:
+    """Filtered contacts, highest score first, rendered; ``next_cursor`` as text (or None)."""
+    flt.validate()
+    profiles = ProfileStore(services.redis, services.keys)
+    live = profiles.live()
+    version = None
+    if flt.profile:
+        active = live.get(flt.profile)
+        if active is None and profiles.get(flt.profile) is None:
+            raise NotFound(f"No profile {flt.profile!r}.")
+        version = active.version if active else None
+    page = ContactQuery(services.store).run(flt, version, limit, cursor)
+    contacts = services.store.get_contacts([cid for cid, _score in page["items"]])
+    items = [render_contact(services, contact, live) for contact in contacts if contact is not None]
+    return {"items": items, "total": page["total"],
+            "next_cursor": str(page["next_cursor"]) if page["next_cursor"] is not None else None}
+
+
+def _csv_text(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def csv_rows(services: Services, flt: ContactFilter) -> Iterator[str]:
+    """CSV of every matching contact (id, email, external_id, score, band, tags), a page at a time."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "email", "external_id", "score", "band", "tags"])
+    cursor: int | None = 0
+    while cursor is not None:
+        page = run_filter(services, flt, EXPORT_PAGE, cursor)
+        for item in page["items"]:
+            score = item["scores"].get(flt.profile or "", {})
+            writer.writerow([item["id"], _csv_text(item["email"]), _csv_text(item["external_id"]),
+                             score.get("score", ""), _csv_text(score.get("band")), _csv_text(" ".join(item["tags"]))])
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+        cursor = int(page["next_cursor"]) if page["next_cursor"] else None
 
 
 def set_dnd(services: Services, contact: dict[str, Any], channels: dict[str, bool]) -> None:

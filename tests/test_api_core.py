@@ -351,3 +351,12 @@ def test_a_late_interaction_gives_the_score_of_in_order_arrival(client, services
                   "occurred_at": "2026-01-01T09:00:00Z"})
     settle(services)
     assert score_of(client, "l@x.io", "eng") == 5  # unsubscribe at 0 floors to 0, then +5
+
+
+def test_csv_export_neutralises_spreadsheet_formulas(client, scored):
+    cid = scored["a@x.io"]
+    client.patch(f"/v1/contacts/{cid}", headers=AUTH, json={"tags": {"add": ["=HYPERLINK(1)"]}})
+    created = client.post("/v1/smart-lists", headers=AUTH, json={"name": "All", "profile": "eng", "op": "lte", "value": 0})
+    text = client.get(f"/v1/smart-lists/{created.get_json()['id']}/export.csv", headers=AUTH).get_data(as_text=True)
+    row = list(csv.reader(io.StringIO(text)))[1]
+    assert row[1] == "a@x.io" and row[5] == "'=HYPERLINK(1)"

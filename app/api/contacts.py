@@ -1,13 +1,13 @@
 """Contacts: look-up, filters by score and tags, scores by hand, and the explaining ledger."""
 from __future__ import annotations
 
-from ..contacts import set_dnd
+from ..contacts import run_filter, set_dnd
 from ..errors import NotFound, ValidationError
 from ..profile_store import ProfileStore
-from ..queries import ContactFilter, ContactQuery
+from ..queries import ContactFilter
 from ..scores import change_score
 from ..scoring.interactions import format_timestamp
-from ..services import Services, get_services
+from ..services import get_services
 from .common import load_contact, render_contact, v1_blueprint
 from .schemas import (
     ContactPageSchema,
@@ -33,23 +33,6 @@ def parse_cursor(raw: str | None) -> int:
     if value < 0:
         raise ValidationError("Invalid cursor.", {"cursor": "must not be negative"})
     return value
-
-
-def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) -> dict:
-    """Filtered contacts, sorted by score (highest first), rendered for the API."""
-    flt.validate()
-    live = ProfileStore(services.redis, services.keys).live()
-    version = None
-    if flt.profile:
-        active = live.get(flt.profile)
-        if active is None and ProfileStore(services.redis, services.keys).get(flt.profile) is None:
-            raise NotFound(f"No profile {flt.profile!r}.")
-        version = active.version if active else None
-    page = ContactQuery(services.store).run(flt, version, limit, cursor)
-    contacts = services.store.get_contacts([cid for cid, _score in page["items"]])
-    items = [render_contact(services, contact, live) for contact in contacts if contact is not None]
-    return {"items": items, "total": page["total"],
-            "next_cursor": str(page["next_cursor"]) if page["next_cursor"] is not None else None}
 
 
 @bp.route("/contacts", methods=["GET"])

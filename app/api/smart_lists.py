@@ -1,21 +1,17 @@
 """Smart lists: saved contact filters, their members, and CSV export."""
 from __future__ import annotations
 
-import csv
-import io
+from flask import Response, stream_with_context
 
-from flask import Response
-
+from ..contacts import csv_rows, run_filter
 from ..services import get_services
 from ..smart_lists import all_lists, delete_list, filter_of, get_list, save_list
 from .common import v1_blueprint
-from .contacts import parse_cursor, run_filter
+from .contacts import parse_cursor
 from .schemas import ContactPageSchema, FilterArgsSchema, ItemsSchema, SmartListOutSchema, SmartListSchema
 
 bp = v1_blueprint("smart_lists", __name__, "Saved filters over contacts")
 
-#: Rows per page read while exporting a smart list as CSV.
-EXPORT_PAGE = 500
 
 
 @bp.route("/smart-lists", methods=["GET"])
@@ -67,16 +63,5 @@ def export_smart_list(list_id: str):
     """Every member as CSV: id, email, external_id, score in the list's profile, band, tags."""
     services = get_services()
     flt = filter_of(get_list(services, list_id))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "email", "external_id", "score", "band", "tags"])
-    cursor: int | None = 0
-    while cursor is not None:
-        page = run_filter(services, flt, EXPORT_PAGE, cursor)
-        for item in page["items"]:
-            score = item["scores"].get(flt.profile or "", {})
-            writer.writerow([item["id"], item["email"] or "", item["external_id"] or "", score.get("score", ""),
-                             score.get("band") or "", " ".join(item["tags"])])
-        cursor = int(page["next_cursor"]) if page["next_cursor"] else None
-    return Response(out.getvalue(), mimetype="text/csv",
+    return Response(stream_with_context(csv_rows(services, flt)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{list_id}.csv"'})

@@ -1,20 +1,16 @@
 """Contacts: the filtered table, CSV export, smart lists, and one contact's page."""
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from marshmallow import ValidationError as SchemaError
 
-from ..api.contacts import run_filter
 from ..api.schemas import ScoreChangeSchema
+from ..contacts import csv_rows, run_filter
 from ..errors import Conflict, NotFound, ValidationError
 from ..profile_store import ActiveVersion
-from ..queries import ContactFilter
 from ..scores import change_score
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
 from ..scoring.interactions import normalize_email, now_ms
@@ -22,7 +18,7 @@ from ..services import Services, get_services
 from . import actions
 from .blueprint import bp
 from .charts import score_chart
-from .defaults import DND_CHANNELS, EXPORT_PAGE, PAGE_SIZE
+from .defaults import DND_CHANNELS, PAGE_SIZE
 from .forms import FILTER_FIELDS, filter_summary, parse_filter, parse_offset
 
 #: Words for the operators in the filter's menu.
@@ -31,7 +27,6 @@ OP_LABELS = {"eq": "equals", "ne": "does not equal", "gt": "greater than", "gte"
 #: A tag: no spaces or commas, at most 100 characters (as workflow configs require).
 TAG = re.compile(r"^[^\s,]{1,100}$")
 #: Spreadsheet programs run cells starting with these as formulas: such text cells get a leading '.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def live_profiles(services: Services) -> dict[str, ActiveVersion]:
@@ -89,29 +84,6 @@ def _plain(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _csv_text(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
-def export_rows(services: Services, flt: ContactFilter) -> Iterator[str]:
-    """The CSV of every matching contact, a page at a time."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "email", "external_id", "score", "band", "tags"])
-    cursor: int | None = 0
-    while cursor is not None:
-        page = run_filter(services, flt, EXPORT_PAGE, cursor)
-        for item in page["items"]:
-            score = item["scores"].get(flt.profile or "", {})
-            writer.writerow([item["id"], _csv_text(item["email"]), _csv_text(item["external_id"]),
-                             score.get("score", ""), _csv_text(score.get("band")), _csv_text(" ".join(item["tags"]))])
-        yield out.getvalue()
-        out.seek(0)
-        out.truncate()
-        cursor = int(page["next_cursor"]) if page["next_cursor"] else None
-
-
 @bp.route("/contacts.csv")
 def export_contacts():
     services = get_services()
@@ -122,7 +94,7 @@ def export_contacts():
         form.filter.validate()
     except ValidationError as exc:
         abort(400, description=f"The filter is invalid: {exc.errors}")
-    return Response(stream_with_context(export_rows(services, form.filter)), mimetype="text/csv",
+    return Response(stream_with_context(csv_rows(services, form.filter)), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="contacts.csv"'})
 
 

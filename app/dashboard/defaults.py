@@ -5,8 +5,6 @@ from __future__ import annotations
 SESSION_MAX_AGE_SECONDS = 12 * 3600
 #: Rows per page of the contacts table, the ledger and the run, delivery and inbox lists.
 PAGE_SIZE = 50
-#: Contacts read per round trip while exporting CSV.
-EXPORT_PAGE = 500
 #: Blank rule and band rows the profile editor offers below the filled ones.
 BLANK_RULE_ROWS = 1
 BLANK_BAND_ROWS = 1
