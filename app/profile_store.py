@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import NotFound
 from .keys import Keys
 from .scoring.profiles import Profile, profile_from_dict
 from .store import dumps, loads
@@ -39,6 +40,13 @@ class ProfileStore:
     def get(self, profile_id: str) -> dict[str, Any] | None:
         doc = self.redis.hget(self.keys.profiles(), profile_id)
         return loads(doc) if doc else None
+
+    def require(self, profile_id: str) -> dict[str, Any]:
+        """The profile document, or NotFound (404) for the caller to pass on."""
+        doc = self.get(profile_id)
+        if doc is None:
+            raise NotFound(f"No profile {profile_id!r}.")
+        return doc
 
     def save(self, doc: dict[str, Any]) -> None:
         doc["updated_at"] = int(time.time() * 1000)

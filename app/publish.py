@@ -15,7 +15,7 @@ from rq import Retry
 
 from . import automation
 from .drain import make_scorer
-from .errors import Conflict, NotFound
+from .errors import Conflict
 from .profile_store import ActiveVersion, ProfileStore
 from .scoring.interactions import now_ms
 from .services import Services
@@ -43,9 +43,7 @@ def get_job(services: Services, job_id: str) -> dict[str, Any] | None:
 def start_publish(services: Services, profile_id: str, fire_triggers: bool = False) -> dict[str, Any]:
     """Freeze the draft as the next version and queue its recompute."""
     profiles = ProfileStore(services.redis, services.keys)
-    doc = profiles.get(profile_id)
-    if doc is None:
-        raise NotFound(f"No profile {profile_id!r}.")
+    doc = profiles.require(profile_id)
     if doc.get("building_version"):
         raise Conflict(f"Profile {profile_id!r} is already being published (job {doc.get('building_job')}).")
     version = int(doc.get("version_seq", 0)) + 1
@@ -72,9 +70,7 @@ def publish_draft(services: Services, profile_id: str, fire_triggers: bool = Fal
 def unpublish(services: Services, profile_id: str) -> dict[str, Any]:
     """Stop scoring with the profile; a job empties its scores."""
     profiles = ProfileStore(services.redis, services.keys)
-    doc = profiles.get(profile_id)
-    if doc is None:
-        raise NotFound(f"No profile {profile_id!r}.")
+    doc = profiles.require(profile_id)
     previous = doc.get("live_version")
     doc.update(live_version=None, unpublished_at=int(time.time() * 1000))
     profiles.save(doc)

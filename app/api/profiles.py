@@ -40,10 +40,7 @@ def profiles_of(services: Services) -> ProfileStore:
 
 
 def load_profile(services: Services, profile_id: str) -> dict[str, Any]:
-    doc = profiles_of(services).get(profile_id)
-    if doc is None:
-        raise NotFound(f"No profile {profile_id!r}.")
-    return doc
+    return profiles_of(services).require(profile_id)
 
 
 @bp.route("/profiles", methods=["GET"])

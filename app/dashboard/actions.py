@@ -8,7 +8,7 @@ from marshmallow import ValidationError as SchemaError
 
 from ..api.schemas import SmartListSchema
 from ..contacts import set_dnd  # noqa: F401  (re-exported for the views)
-from ..errors import NotFound, ValidationError
+from ..errors import ValidationError
 from ..profile_store import ProfileStore
 from ..publish import publish_draft, unpublish  # noqa: F401
 from ..queries import ContactFilter
@@ -23,10 +23,7 @@ def profile_store(services: Services) -> ProfileStore:
 
 
 def load_profile(services: Services, profile_id: str) -> dict[str, Any]:
-    doc = profile_store(services).get(profile_id)
-    if doc is None:
-        raise NotFound(f"No profile {profile_id!r}.")
-    return doc
+    return profile_store(services).require(profile_id)
 
 
 def save_smart_list(services: Services, name: str, flt: ContactFilter) -> dict[str, Any]:
