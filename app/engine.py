@@ -1,7 +1,7 @@
 """Scoring contacts: read their state, run the fold, write the result atomically.
 
 One path serves the worker's batches, manual score changes, expiry ticks and the publish
-recompute. Each contact is written by ``apply.lua`` only if nothing changed it since it was
+recompute. Each contact is written by ``apply_batch.lua`` only if nothing changed it since it was
 read (an optimistic lock on ``_rev``); a contact that lost a race is read and scored again.
 Score-index and expiry-index writes follow, idempotently.
 """

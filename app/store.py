@@ -127,7 +127,6 @@ class Store:
         self.buckets = int(settings["INDEX_BUCKETS"])
         self.ledger_max = int(settings["LEDGER_MAX"])
         self._ingest = redis.register_script(_script("ingest.lua"))
-        self._apply = redis.register_script(_script("apply.lua"))
         self._apply_batch = redis.register_script(_script("apply_batch.lua"))
         self._read_batch = redis.register_script(_script("read_batch.lua"))
         #: One Redis (not a cluster): a scoring batch's reads and writes go in a few script calls.
@@ -407,29 +406,17 @@ class Store:
         return dict(zip(contact_ids, pipe.execute()))
 
     def apply_many(self, writes: Sequence[dict[str, Any]]) -> list[int]:
-        """Run apply.lua for each contact write in one round trip (per node); 0 marks a lost race.
+        """Write scored contacts with apply_batch.lua; 0 marks a contact that lost a race.
 
-        On one Redis, apply_batch.lua does the same for SCRIPT_CONTACTS contacts per call.
+        On one Redis a call carries SCRIPT_CONTACTS contacts; on a cluster, one contact (its keys
+        share one slot), pipelined per node.
         """
-        if self.single_node:
-            return self._apply_many_batched(writes)
+        per_call = SCRIPT_CONTACTS if self.single_node else 1
         calls = []
-        for w in writes:
-            cid = w["contact_id"]
-            ledger_keys = [self.keys.ledger(cid, p, v) for p, v in w["ledger_keys"]]
-            payload = {"timeline": w["timeline"] or {}, "states": w["states"] or {}, "drop": w["drop"],
-                       "ledgers": w["ledgers"], "outbox": w["outbox"], "doc": w["doc"] or {},
-                       "ledger_max": self.ledger_max}
-            calls.append(([self.keys.timeline(cid), self.keys.states(cid), self.keys.outbox(cid),
-                           self.keys.contact(cid), *ledger_keys], [w["rev"], dumps(payload)]))
-        return [int(x) for x in self.run_scripts(self._apply, calls)]
-
-    def _apply_many_batched(self, writes: Sequence[dict[str, Any]]) -> list[int]:
-        calls = []
-        for start in range(0, len(writes), SCRIPT_CONTACTS):
+        for start in range(0, len(writes), per_call):
             keys: list[str] = []
             payloads = []
-            for w in writes[start:start + SCRIPT_CONTACTS]:
+            for w in writes[start:start + per_call]:
                 cid = w["contact_id"]
                 keys += (self.keys.timeline(cid), self.keys.states(cid), self.keys.outbox(cid), self.keys.contact(cid))
                 keys += [self.keys.ledger(cid, p, v) for p, v in w["ledger_keys"]]

@@ -1,9 +1,11 @@
--- Write the results of scoring many contacts in one call (single-node Redis only: the keys of
--- different contacts live in different cluster slots; a cluster uses apply.lua per contact).
+-- Write the results of scoring contacts, if nobody changed each contact since it was read.
+-- On one Redis a call carries many contacts; on a cluster, one (a contact's keys share its slot).
 -- KEYS: per contact, in order: 1 timeline, 2 states, 3 outbox, 4 contact doc, then its ledgers.
 -- ARGV[1]: JSON {ledger_max: N, writes: [{rev, n (its number of ledger keys), timeline, states,
---   drop, ledgers, outbox, doc}, ...]} with each write's fields as in apply.lua.
--- Atomic per contact exactly as apply.lua (and the whole call is atomic, which is stronger): a
+--   drop, ledgers, outbox, doc}, ...]}: `rev` is the `_rev` the scorer read ('' when none);
+--   timeline {key: record}, states {field: json}, drop [field], ledgers [[reset 0/1, [entry...
+--   oldest first]], ...] one per ledger key, outbox [event], doc {field: value}.
+-- Atomic per contact (and the whole call is atomic, which is stronger): a
 -- contact whose `_rev` is not the one its scorer read is left untouched and gets 0 in the reply;
 -- every other contact gets its timeline, fold states, ledgers, outbox and doc written together,
 -- and its new `_rev` in the reply.
