@@ -12,9 +12,18 @@ from pathlib import Path
 
 from .env import bench_world
 from .report import Row, machine, results_markdown, table
-from .rows import SIZES, Context, rows_http, rows_latency, rows_memory, rows_scoring, rows_smart_list
+from .rows import (
+    SIZES,
+    Context,
+    rows_http,
+    rows_latency,
+    rows_memory,
+    rows_scale,
+    rows_scoring,
+    rows_smart_list,
+)
 
-ALL_ROWS = ("1", "2", "3", "4", "5", "6")
+ALL_ROWS = ("1", "2", "3", "4", "5", "6", "7")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,6 +64,8 @@ def run(args: argparse.Namespace) -> list[Row]:
             rows += rows_scoring(ctx, want)
         if "3" in want:
             rows += rows_latency(ctx)
+        if "7" in want:
+            rows += rows_scale(ctx)
         info = machine(bench.redis.info("server"))
     rows.sort(key=lambda r: r.key)
     options = {"size": args.size, "rows": ",".join(sorted(want)),

@@ -1,8 +1,9 @@
-"""The six rows of the suite. Each returns ``Row`` objects; ``Context`` holds the run's world."""
+"""The rows of the suite. Each returns ``Row`` objects; ``Context`` holds the run's world."""
 from __future__ import annotations
 
 import http.server
 import itertools
+import os
 import random
 import re
 import subprocess
@@ -101,14 +102,15 @@ class Context:
         return self.bench.app_env(**{**self.settings(), **extra})
 
 
-def publish(ctx: Context, draft: dict[str, Any]) -> int:
-    """Publish in this process (an empty or small store); returns the version."""
+def publish(ctx: Context, draft: dict[str, Any], app: Any = None) -> int:
+    """Publish in this process (an empty or small store) of ``app`` (default: the run's); returns the version."""
     from app.api.schemas import ProfileDraftSchema
     from app.profile_store import ProfileStore
     from app.publish import run_publish, start_publish
 
-    with ctx.app.app_context():
-        services = ctx.services
+    app = app or ctx.app
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
         ProfileStore(services.redis, services.keys).put_draft({"id": data.PROFILE_ID,
                                                                **ProfileDraftSchema().load(draft)})
         job = start_publish(services, data.PROFILE_ID)
@@ -117,8 +119,8 @@ def publish(ctx: Context, draft: dict[str, Any]) -> int:
         return job["version"]
 
 
-def depth(ctx: Context) -> int:
-    return sum(ctx.services.store.partition_depths())
+def depth(ctx: Context, services: Any = None) -> int:
+    return sum((services or ctx.services).store.partition_depths())
 
 
 def wait_workers(ctx: Context, count: int) -> None:
@@ -137,12 +139,13 @@ def stop_workers(ctx: Context, processes: list) -> None:
     ctx.say(f"stopped {len(processes)} worker(s) in {time.perf_counter() - started:.1f} s")
 
 
-def wake_all(ctx: Context) -> None:
+def wake_all(ctx: Context, services: Any = None) -> None:
     from app.ingest import wake_partition
 
-    for partition in range(ctx.services.store.partitions):
-        ctx.services.store.clear_wake(partition)
-        wake_partition(ctx.services, partition)
+    services = services or ctx.services
+    for partition in range(services.store.partitions):
+        services.store.clear_wake(partition)
+        wake_partition(services, partition)
 
 
 # --- 1 and 4: scoring throughput, its baseline, and the publish recompute -------------------
@@ -570,3 +573,62 @@ def rows_smart_list(ctx: Context) -> list[Row]:
                        f"reading and rendering the 50 contacts (one pipeline) and the live profiles"),
                        ("contacts and scores were written through the store (resolve_contacts, fold states, "
                        "update_indexes), not by scoring 1M interactions")])]
+
+
+# --- 7: scale-out: more worker processes, and the store on a Redis Cluster ------------------
+def drain_rate(ctx: Context, app: Any, loaded: int, workers: int, env: dict[str, str]) -> float:
+    """Interactions/s for ``workers`` worker processes to empty the streams of ``app``'s store."""
+    services = app.extensions["scorekeeper"]
+    services.queue.empty()
+    processes = [ctx.bench.start_worker(f"scale-{workers}-{i}", env) for i in range(workers)]
+    try:
+        wait_workers(ctx, workers)
+        started = time.perf_counter()
+        wake_all(ctx, services)
+        while depth(ctx, services):
+            time.sleep(0.05)
+        return loaded / (time.perf_counter() - started)
+    finally:
+        stop_workers(ctx, processes)
+
+
+def rows_scale(ctx: Context) -> list[Row]:
+    """The same load (a fifth of row 1's) drained by 1, 2 and 4 workers, and by 1 worker on a cluster."""
+    from app import create_app
+
+    from .cluster import Cluster
+
+    contacts, interactions = max(ctx.size.contacts // 5, 100), max(ctx.size.interactions // 5, 1_000)
+    note = (f"{interactions:,} interactions over {contacts:,} contacts, loaded before the workers start; "
+            f"{os.cpu_count()} cores shared by the workers, Redis and this process, so more worker processes "
+            "than cores cannot add throughput on this machine")
+
+    def loaded_into(app: Any) -> int:
+        with app.app_context():
+            return data.load(app.extensions["scorekeeper"], data.interactions(contacts, interactions))
+
+    rates = {}
+    for workers in (1, 2, 4):
+        ctx.fresh()
+        loaded = loaded_into(ctx.app)
+        rates[workers] = drain_rate(ctx, ctx.app, loaded, workers, ctx.worker_env())
+        ctx.say(f"row 7: {workers} worker(s): {rates[workers]:,.0f}/s")
+    cluster = Cluster().start()
+    try:
+        ctx.bench.redis.flushall()
+        settings = {**ctx.settings(), "STORE_URL": cluster.url}
+        app = create_app({"REDIS_URL": ctx.bench.redis_url, **settings})
+        publish(ctx, data.profile_draft(), app)
+        loaded = loaded_into(app)
+        on_cluster = drain_rate(ctx, app, loaded, 1, ctx.bench.app_env(**settings))
+        ctx.say(f"row 7: 1 worker, store on a 3-master cluster: {on_cluster:,.0f}/s")
+    finally:
+        cluster.stop()
+    return [
+        Row("7a", "scoring, 2 worker processes", rates[2], "interactions/s", rates[1], "1 worker", notes=[note]),
+        Row("7b", "scoring, 4 worker processes", rates[4], "interactions/s", rates[1], "1 worker", notes=[note]),
+        Row("7c", "scoring, 1 worker, store on a 3-master Redis Cluster", on_cluster, "interactions/s", rates[1],
+            "1 worker, single Redis",
+            notes=["the cluster's 3 redis-server processes run on the same cores; a batch's writes go out as "
+                   "one script call per contact, pipelined per node, instead of 250 contacts per call"]),
+    ]

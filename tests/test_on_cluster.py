@@ -6,13 +6,14 @@ import random
 
 import pytest
 
-from .cluster import Cluster
-from .helpers import AUTH, contact_by_email, publish_profile, send, wait_for
+from bench.cluster import Cluster
+
+from .conftest import TEST_REDIS_URL
+from .helpers import contact_by_email, publish_profile, send, wait_for
 from .processes import start_worker, stop
 from .reference import reference_score
 from .test_api_core import *  # noqa: F401,F403  (collected again here, on the cluster)
 from .test_workflow_runs import *  # noqa: F401,F403
-from .conftest import TEST_REDIS_URL
 
 
 @pytest.fixture(scope="module")

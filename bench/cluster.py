@@ -1,4 +1,4 @@
-"""A real 3-master Redis Cluster on loopback ports, from the redis-server binary."""
+"""A real 3-master Redis Cluster on loopback ports, from the redis-server binary (benchmarks and tests)."""
 from __future__ import annotations
 
 import shutil
