@@ -15,6 +15,7 @@ from .report import Row, machine, results_markdown, table
 from .rows import (
     SIZES,
     Context,
+    rows_dashboard,
     rows_http,
     rows_latency,
     rows_memory,
@@ -23,7 +24,7 @@ from .rows import (
     rows_smart_list,
 )
 
-ALL_ROWS = ("1", "2", "3", "4", "5", "6", "7")
+ALL_ROWS = ("1", "2", "3", "4", "5", "6", "7", "8")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> list[Row]:
             rows += rows_latency(ctx)
         if "7" in want:
             rows += rows_scale(ctx)
+        if "8" in want:
+            rows += rows_dashboard(ctx)
         info = machine(bench.redis.info("server"))
     rows.sort(key=lambda r: r.key)
     options = {"size": args.size, "rows": ",".join(sorted(want)),
