@@ -20,7 +20,7 @@ from .scoring.interactions import Interaction
 
 #: Seconds a partition's wake mark (a drain job is queued) lives, should the job be lost.
 WAKE_TTL_S = 60
-#: Contacts per call of the batch scripts (read_batch.lua, apply_batch.lua) on a single Redis:
+#: Contacts per call of the batch scripts (read_batch.lua, apply_batch.lua) on a single Redis (one on a cluster):
 #: large enough to save most per-command overhead, small enough that one call blocks Redis
 #: for only a few milliseconds.
 SCRIPT_CONTACTS = 250
@@ -362,28 +362,15 @@ class Store:
 
     # --- scoring reads and writes ---------------------------------------------------------
     def read_for_scoring(self, batch: dict[str, list[str]]) -> dict[str, tuple[dict, list]]:
-        """For each contact: its fold states (with ``_rev``) and which of ``keys`` its timeline has."""
-        if self.single_node:
-            return self._read_for_scoring_batched(batch)
-        pipe = self.redis.pipeline(transaction=False)
-        for contact_id, keys in batch.items():
-            pipe.hgetall(self.keys.states(contact_id))
-            if keys:
-                pipe.hmget(self.keys.timeline(contact_id), keys)
-            else:
-                pipe.exists(self.keys.timeline(contact_id))
-        replies = pipe.execute()
-        out = {}
-        for i, contact_id in enumerate(batch):
-            out[contact_id] = (replies[2 * i], replies[2 * i + 1])
-        return out
+        """For each contact: its fold states (with ``_rev``) and which of ``keys`` its timeline has.
 
-    def _read_for_scoring_batched(self, batch: dict[str, list[str]]) -> dict[str, tuple[dict, list]]:
-        """``read_for_scoring`` on one Redis: read_batch.lua per SCRIPT_CONTACTS contacts, pipelined."""
+        read_batch.lua carries SCRIPT_CONTACTS contacts per call on one Redis, one on a cluster.
+        """
+        per_call = SCRIPT_CONTACTS if self.single_node else 1
         contact_ids = list(batch)
         calls = []
-        for start in range(0, len(contact_ids), SCRIPT_CONTACTS):
-            chunk = contact_ids[start:start + SCRIPT_CONTACTS]
+        for start in range(0, len(contact_ids), per_call):
+            chunk = contact_ids[start:start + per_call]
             keys = [key for cid in chunk for key in (self.keys.states(cid), self.keys.timeline(cid))]
             calls.append((keys, [dumps([batch[cid] for cid in chunk])]))
         out = {}

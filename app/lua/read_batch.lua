@@ -1,5 +1,5 @@
--- Read what scoring needs for many contacts in one call (single-node Redis only; a cluster
--- pipelines HGETALL and HMGET per contact instead). Writes nothing.
+-- Read what scoring needs for contacts in one call: many on one Redis, one on a cluster (a
+-- contact's keys share its slot). Writes nothing.
 -- KEYS: per contact: 1 states, 2 timeline. ARGV[1]: JSON array, per contact, the timeline
 -- fields to look up ([] asks only whether the timeline exists).
 -- Returns per contact {HGETALL of states (flat), HMGET of the fields or EXISTS of the timeline}.
