@@ -20,9 +20,10 @@ class Keys:
         """Durable queue of accepted interactions of one partition (a Redis stream)."""
         return f"{self.prefix}:{{p:{partition}}}:stream"
 
-    def seen(self, partition: int) -> str:
-        """Idempotency keys (``source:id``) already accepted into the partition (a set)."""
-        return f"{self.prefix}:{{p:{partition}}}:seen"
+    def seen(self, partition: int, period: int) -> str:
+        """Idempotency keys (``source:id``) accepted into the partition during one period (a set
+        that expires after two periods; the timeline keeps deduplicating after that)."""
+        return f"{self.prefix}:{{p:{partition}}}:seen:{period}"
 
     def lease(self, partition: int) -> str:
         """Which worker drains the partition right now (string with expiry)."""

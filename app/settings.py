@@ -17,6 +17,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "KEY_PREFIX": ("sk", "prefix of every Redis key Scorekeeper writes"),
     "PARTITIONS": (8, "number of ingest partitions (streams); a contact always maps to one"),
     "INDEX_BUCKETS": (16, "buckets each global index (scores, contacts, tags, expiries) is split into; fixed once data exists"),
+    "SEEN_SECONDS": (86400, "ingest remembers ids for one to two such periods, in seconds, to answer 'duplicates'; "
+                            "later repeats are still scored once (the timeline keeps every id)"),
     "BATCH_SIZE": (1000, "interactions a worker takes from a partition per batch"),
     "MAX_BATCH_INTERACTIONS": (1000, "interactions accepted in one API request"),
     "MAX_BODY_BYTES": (1048576, "largest request body accepted, in bytes"),

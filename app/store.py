@@ -125,6 +125,7 @@ class Store:
         self.keys = keys
         self.partitions = int(settings["PARTITIONS"])
         self.buckets = int(settings["INDEX_BUCKETS"])
+        self.seen_seconds = int(settings["SEEN_SECONDS"])
         self.ledger_max = int(settings["LEDGER_MAX"])
         self._ingest = redis.register_script(_script("ingest.lua"))
         self._apply_batch = redis.register_script(_script("apply_batch.lua"))
@@ -284,12 +285,14 @@ class Store:
         Per partition: True for each pair that was new, and whether a drain job must be queued
         (something was new and no wake mark was set; ingest.lua set it).
         """
+        period = int(time.time()) // self.seen_seconds
         calls = []
         for partition, items in by_partition.items():
-            args: list[Any] = [wake_ttl_s]
+            args: list[Any] = [wake_ttl_s, 2 * self.seen_seconds]
             for key, payload in items:
                 args += (key, payload)
-            calls.append(([self.keys.stream(partition), self.keys.seen(partition), self.keys.wake(partition)], args))
+            calls.append(([self.keys.stream(partition), self.keys.seen(partition, period),
+                           self.keys.wake(partition), self.keys.seen(partition, period - 1)], args))
         replies = self.run_scripts(self._ingest, calls)
         return {partition: ([bool(x) for x in reply[:-1]], bool(reply[-1]))
                 for partition, reply in zip(by_partition, replies)}

@@ -360,3 +360,22 @@ def test_csv_export_neutralises_spreadsheet_formulas(client, scored):
     text = client.get(f"/v1/smart-lists/{created.get_json()['id']}/export.csv", headers=AUTH).get_data(as_text=True)
     row = list(csv.reader(io.StringIO(text)))[1]
     assert row[1] == "a@x.io" and row[5] == "'=HYPERLINK(1)"
+
+
+def test_a_repeat_older_than_the_ingest_memory_is_still_scored_once(client, services):
+    publish_profile(client, services, "eng", [OPEN])
+    send(client, opened("a", "old@x.io"))
+    settle(services)
+    for key in services.redis.scan_iter("sk:{p:*}:seen:*"):  # the seen sets expired (two periods later)
+        services.redis.delete(key)
+    assert send(client, opened("a", "old@x.io")) == {"accepted": 1, "duplicates": 0}
+    settle(services)
+    assert score_of(client, "old@x.io", "eng") == 5
+    cid = contact_by_email(client, "old@x.io")["id"]
+    assert len(client.get(f"/v1/contacts/{cid}/scores/eng/history", headers=AUTH).get_json()["items"]) == 1
+
+
+def test_the_ingest_memory_of_ids_expires(client, services):
+    send(client, opened("a", "ttl@x.io"))
+    (key,) = list(services.redis.scan_iter("sk:{p:*}:seen:*"))
+    assert 0 < services.redis.ttl(key) <= 2 * 86400

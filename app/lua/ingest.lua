@@ -1,22 +1,28 @@
 -- Accept interactions into one partition's stream, each idempotency key at most once, and say
 -- whether the partition needs a drain job.
--- KEYS[1] stream, KEYS[2] seen set, KEYS[3] wake mark (all in the same {p:N} slot).
--- ARGV[1]: seconds the wake mark lives; then key1, payload1, key2, payload2, ...
+-- KEYS[1] stream, KEYS[2] this period's seen set, KEYS[3] wake mark, KEYS[4] the previous
+-- period's seen set (all in the same {p:N} slot).
+-- ARGV[1]: seconds the wake mark lives; ARGV[2]: seconds a seen set lives; then key1, payload1,
+-- key2, payload2, ...
 -- Atomic: an interaction is either remembered as seen AND queued, or neither, so a 202
 -- never covers an interaction that was not queued, and a retry of a half-failed request
--- cannot be mistaken for a duplicate. Returns one 1 (accepted) or 0 (duplicate) per item,
--- then 1 when something was accepted and no drain job was marked as queued (the caller
--- queues one; the mark is now set), else 0.
+-- cannot be mistaken for a duplicate. A key older than the previous period is no longer
+-- remembered here; it is queued again and the scorer, whose timeline holds every key, skips it.
+-- Returns one 1 (accepted) or 0 (duplicate) per item, then 1 when something was accepted and no
+-- drain job was marked as queued (the caller queues one; the mark is now set), else 0.
 local out = {}
 local accepted = 0
-for i = 2, #ARGV, 2 do
-  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
+for i = 3, #ARGV, 2 do
+  if redis.call('SISMEMBER', KEYS[4], ARGV[i]) == 0 and redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
     redis.call('XADD', KEYS[1], '*', 'k', ARGV[i], 'd', ARGV[i + 1])
     out[#out + 1] = 1
     accepted = accepted + 1
   else
     out[#out + 1] = 0
   end
+end
+if accepted > 0 then
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))
 end
 local wake = 0
 if accepted > 0 and redis.call('SET', KEYS[3], '1', 'NX', 'EX', tonumber(ARGV[1])) then
