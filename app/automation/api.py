@@ -61,10 +61,7 @@ def list_workflows():
 
 @bp.get("/workflows/<workflow_id>")
 def get_workflow(workflow_id: str):
-    doc = automation_store(get_services()).workflow_doc(workflow_id)
-    if doc is None:
-        raise NotFound(f"No workflow {workflow_id!r}.")
-    return render_workflow(doc)
+    return render_workflow(automation_store(get_services()).require_workflow(workflow_id))
 
 
 @bp.put("/workflows/<workflow_id>")
@@ -106,10 +103,7 @@ def list_runs(workflow_id: str):
 @bp.get("/runs/<run_id>")
 def get_run(run_id: str):
     services = get_services()
-    run = automation_store(services).get_run(run_id)
-    if run is None:
-        raise NotFound(f"No run {run_id!r}.")
-    return public_run(services, run)
+    return public_run(services, automation_store(services).require_run(run_id))
 
 
 @bp.get("/deliveries")
@@ -125,10 +119,7 @@ def list_deliveries():
 
 
 def _delivery(delivery_id: str) -> dict[str, Any]:
-    delivery = automation_store(get_services()).get_delivery(delivery_id)
-    if delivery is None:
-        raise NotFound(f"No delivery {delivery_id!r}.")
-    return delivery
+    return automation_store(get_services()).require_delivery(delivery_id)
 
 
 @bp.get("/deliveries/<delivery_id>")

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import Any
 
+from ..errors import NotFound
 from ..keys import Keys
 from ..store import dumps, get_many, loads, run_scripts
 
@@ -37,6 +38,10 @@ class AutomationStore:
     def workflow_doc(self, workflow_id: str) -> dict[str, Any] | None:
         raw = self.redis.hget(self.keys.workflows(), workflow_id)
         return loads(raw) if raw else None
+
+    def require_workflow(self, workflow_id: str) -> dict[str, Any]:
+        """The workflow document, or NotFound (404)."""
+        return _found(self.workflow_doc(workflow_id), "workflow", workflow_id)
 
     def put_workflow(self, config: dict[str, Any], source: str) -> dict[str, Any]:
         doc = {"config": config, "source": source, "updated_at": now_ms()}
@@ -84,6 +89,9 @@ class AutomationStore:
         raw = self.redis.get(self.keys.run(run_id))
         return loads(raw) if raw else None
 
+    def require_run(self, run_id: str) -> dict[str, Any]:
+        return _found(self.get_run(run_id), "run", run_id)
+
     def save_run(self, run: dict[str, Any]) -> None:
         run["updated_at"] = now_ms()
         self.redis.set(self.keys.run(run["id"]), dumps(run))
@@ -103,6 +111,9 @@ class AutomationStore:
     def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
         raw = self.redis.get(self.keys.delivery(delivery_id))
         return loads(raw) if raw else None
+
+    def require_delivery(self, delivery_id: str) -> dict[str, Any]:
+        return _found(self.get_delivery(delivery_id), "delivery", delivery_id)
 
     def get_deliveries(self, delivery_ids: Sequence[str]) -> list[dict[str, Any]]:
         if not delivery_ids:
@@ -144,3 +155,9 @@ class AutomationStore:
 
     def notifications(self, start: int, count: int) -> list[dict[str, Any]]:
         return [loads(x) for x in self.redis.lrange(self.keys.notifications(), start, start + count - 1)]
+
+
+def _found(doc: dict[str, Any] | None, kind: str, id_: str) -> dict[str, Any]:
+    if doc is None:
+        raise NotFound(f"No {kind} {id_!r}.")
+    return doc

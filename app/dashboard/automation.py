@@ -10,7 +10,6 @@ from ..automation.config import validate_document
 from ..automation.delivery import IN_FLIGHT, public_delivery, redeliver
 from ..automation.registry import automation_store
 from ..automation.runner import public_run
-from ..errors import NotFound
 from ..services import get_services
 from .blueprint import bp
 from .contacts import OP_LABELS
@@ -47,10 +46,7 @@ def trigger_summary(config: dict[str, Any]) -> str:
 
 
 def load_workflow_doc(workflow_id: str) -> dict[str, Any]:
-    doc = automation_store(get_services()).workflow_doc(workflow_id)
-    if doc is None:
-        raise NotFound(f"No workflow {workflow_id!r}.")
-    return doc
+    return automation_store(get_services()).require_workflow(workflow_id)
 
 
 @bp.route("/workflows")
@@ -113,9 +109,7 @@ def check_workflow(workflow_id: str):
 @bp.route("/runs/<run_id>")
 def run(run_id: str):
     services = get_services()
-    stored = automation_store(services).get_run(run_id)
-    if stored is None:
-        raise NotFound(f"No run {run_id!r}.")
+    stored = automation_store(services).require_run(run_id)
     return render_template("dashboard/run.html", run=public_run(services, stored))
 
 
@@ -131,10 +125,7 @@ def deliveries():
 
 
 def load_delivery(delivery_id: str) -> dict[str, Any]:
-    delivery = automation_store(get_services()).get_delivery(delivery_id)
-    if delivery is None:
-        raise NotFound(f"No delivery {delivery_id!r}.")
-    return delivery
+    return automation_store(get_services()).require_delivery(delivery_id)
 
 
 @bp.route("/deliveries/<delivery_id>")
