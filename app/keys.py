@@ -157,6 +157,11 @@ class Keys:
         """In-app inbox notifications, newest first (list of JSON)."""
         return f"{self.prefix}:notifications"
 
+    # --- dashboard ----------------------------------------------------------------------
+    def signin_failures(self, address: str) -> str:
+        """Failed dashboard sign-ins from one client address in the current window (counter with expiry)."""
+        return f"{self.prefix}:signin-failures:{address}"
+
     # --- provider webhooks (owned by app/hooks) -------------------------------------------
     def webhook_token(self, provider: str, token: str) -> str:
         """A one-time signature token already used (Mailgun): refused if seen again (string with expiry)."""

@@ -139,6 +139,19 @@ def test_sign_in_itself_needs_the_csrf_token(client):
     assert client.post("/dashboard/signin", data={"api_key": API_KEY}).status_code == 400
 
 
+def test_repeated_wrong_keys_are_throttled_even_for_the_right_key(client, services):
+    from app.dashboard.defaults import SIGNIN_FAILURES_MAX
+
+    for _ in range(SIGNIN_FAILURES_MAX):
+        assert sign_in(client, "wrong-key").status_code == 401
+    assert sign_in(client, "wrong-key").status_code == 429
+    assert sign_in(client).status_code == 429  # guessing stops here, whatever the guess
+    (key,) = list(services.redis.scan_iter("sk:signin-failures:*"))
+    assert 0 < services.redis.ttl(key) <= 60
+    services.redis.delete(key)  # the window passed
+    assert sign_in(client).status_code == 302
+
+
 def test_pages_carry_security_headers(dash):
     resp = dash.get("/dashboard/contacts")
     assert "default-src 'self'" in resp.headers["Content-Security-Policy"]

@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 
 from ..auth import key_is_valid
+from ..services import get_services
 from ..settings import api_keys
 from .blueprint import bp
-from .defaults import SESSION_MAX_AGE_SECONDS
+from .defaults import SESSION_MAX_AGE_SECONDS, SIGNIN_FAILURES_MAX, SIGNIN_WINDOW_SECONDS
 from .secret import fingerprint_is_valid, key_fingerprint
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,13 @@ def auth_helpers():
 def sign_in():
     error = None
     if request.method == "POST":
+        services = get_services()
+        failures_key = services.keys.signin_failures(request.remote_addr or "unknown")
+        if int(services.redis.get(failures_key) or 0) >= SIGNIN_FAILURES_MAX:
+            log.warning("dashboard: sign-in throttled")
+            error = "Too many failed sign-ins from your address; wait a minute and try again."
+            return render_template("dashboard/signin.html", error=error,
+                                   next=request.values.get("next", "")), 429
         presented = request.form.get("api_key", "").strip()
         if presented and key_is_valid(presented, api_keys(current_app.config)):
             session.clear()  # a fresh session (and CSRF token) on every sign-in
@@ -108,6 +116,10 @@ def sign_in():
             log.info("dashboard: signed in")
             return redirect(safe_next(request.form.get("next")))
         log.warning("dashboard: sign-in refused")
+        pipe = services.redis.pipeline(transaction=False)
+        pipe.incr(failures_key)
+        pipe.expire(failures_key, SIGNIN_WINDOW_SECONDS, nx=True)
+        pipe.execute()
         error = "That API key is not valid."
     status = 401 if error else 200
     return render_template("dashboard/signin.html", error=error, next=request.values.get("next", "")), status

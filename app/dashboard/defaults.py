@@ -3,6 +3,9 @@ from __future__ import annotations
 
 #: A dashboard session ends this long after sign-in, in seconds (12 hours).
 SESSION_MAX_AGE_SECONDS = 12 * 3600
+#: Failed sign-ins one client address may make per window before it must wait (429).
+SIGNIN_FAILURES_MAX = 10
+SIGNIN_WINDOW_SECONDS = 60
 #: Rows per page of the contacts table, the ledger and the run, delivery and inbox lists.
 PAGE_SIZE = 50
 #: Blank rule and band rows the profile editor offers below the filled ones.
