@@ -202,7 +202,8 @@ class Scorer:
                                          "change_id": f"ix:{record_key(record)}"}))
         drop = [f for f in raw_states if f != "_rev" and f not in keep]
         result.next_expiry = next_expiry
-        doc = _dnd_updates(fresh)
+        # A refold has the whole timeline: DND then follows occurred_at even for late arrivals.
+        doc = _dnd_updates([*timeline, *fresh] if timeline is not None else fresh)
         if not (fresh or states_out or ledgers or outbox or drop or doc):
             return None, result
         result.changed = True

@@ -379,3 +379,14 @@ def test_the_ingest_memory_of_ids_expires(client, services):
     send(client, opened("a", "ttl@x.io"))
     (key,) = list(services.redis.scan_iter("sk:{p:*}:seen:*"))
     assert 0 < services.redis.ttl(key) <= 2 * 86400
+
+
+def test_a_late_unsubscribe_does_not_override_a_newer_dnd_change(client, services):
+    publish_profile(client, services, "eng", [OPEN])
+    send(client, {"id": "d", "type": "contact.dnd_updated", "contact": {"email": "dl@x.io"},
+                  "occurred_at": "2026-01-02T00:00:00Z", "properties": {"channels": {"email": False}}})
+    settle(services)
+    send(client, {"id": "u", "type": "email.unsubscribed", "contact": {"email": "dl@x.io"},
+                  "occurred_at": "2026-01-01T00:00:00Z"})
+    settle(services)
+    assert contact_by_email(client, "dl@x.io")["dnd"] == {"email": False}

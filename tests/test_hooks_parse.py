@@ -548,3 +548,11 @@ def test_standard_names_each_bad_item():
     with pytest.raises(ValidationError) as caught:
         standard.parse({"interactions": [standard_interaction(), {"id": "x"}]}, "crm")
     assert list(caught.value.errors["interactions"]) == [1]
+
+
+def test_calcom_attendee_email_that_is_not_text_is_skipped_not_a_crash():
+    payload = calcom_booking()
+    for attendee in payload["payload"]["attendees"]:
+        attendee["email"] = 12345
+    result = calcom.parse(payload)
+    assert result.interactions == [] and len(result.skipped) == 1

@@ -89,7 +89,7 @@ def attendee_emails(data: Mapping[str, Any], result: ParseResult, trigger: str, 
     attendees = data.get("attendees")
     if not isinstance(attendees, list):
         attendees = []
-    emails = [a["email"] for a in attendees if isinstance(a, dict) and a.get("email")]
+    emails = [a["email"] for a in attendees if isinstance(a, dict) and isinstance(a.get("email"), str) and a["email"]]
     if not emails:
         result.skip(trigger, uid, "no usable contact (attendee email) in the event")
     return emails
