@@ -518,6 +518,17 @@ def stripe_payment_intent(
     }
 
 
+def stripe_invoice(pi: str = "pi_3MtwBwLkdIwHu7ix28a3tqPa", newer_api: bool = False) -> dict[str, Any]:
+    """A paid Stripe Invoice; ``newer_api`` names its PaymentIntent under ``payments`` (API 2025+)."""
+    invoice: dict[str, Any] = {"id": "in_1", "object": "invoice", "amount_paid": 2000, "currency": "usd",
+                               "customer_email": "jenny.rosen@example.com"}
+    if newer_api:
+        invoice["payments"] = {"data": [{"payment": {"type": "payment_intent", "payment_intent": pi}}]}
+    else:
+        invoice["payment_intent"] = pi
+    return invoice
+
+
 def stripe_charge(
     email: str | None = "jenny.rosen@example.com",
     customer: str | None = None,

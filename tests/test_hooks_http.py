@@ -18,6 +18,7 @@ from .hook_builders import (
     sign_tally,
     stripe_charge,
     stripe_event,
+    stripe_invoice,
     stripe_payment_intent,
     unknown_delivery,
     url,
@@ -199,18 +200,7 @@ def test_stripe_counts_one_payment_once_whichever_events_arrive(client, services
     events = [
         stripe_event("charge.succeeded", stripe_charge(), "evt_charge"),
         stripe_event("payment_intent.succeeded", stripe_payment_intent(), "evt_intent"),
-        stripe_event(
-            "invoice.paid",
-            {
-                "id": "in_1",
-                "object": "invoice",
-                "amount_paid": 2000,
-                "currency": "usd",
-                "customer_email": "jenny.rosen@example.com",
-                "payment_intent": pi,
-            },
-            "evt_inv",
-        ),
+        stripe_event("invoice.paid", stripe_invoice(pi), "evt_inv"),
     ]
     results = [post(client, scheme, event).get_json() for event in events]
     assert [r["accepted"] for r in results] == [1, 0, 0]

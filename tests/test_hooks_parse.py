@@ -30,6 +30,7 @@ from .hook_builders import (
     standard_interaction,
     stripe_charge,
     stripe_event,
+    stripe_invoice,
     stripe_payment_intent,
     tally_response,
     typeform_response,
@@ -426,36 +427,8 @@ PI = "pi_3MtwBwLkdIwHu7ix28a3tqPa"
             stripe_event("payment_intent.succeeded", stripe_payment_intent(), "evt_1"), id="payment-intent"
         ),
         pytest.param(stripe_event("charge.succeeded", stripe_charge(), "evt_2"), id="charge"),
-        pytest.param(
-            stripe_event(
-                "invoice.paid",
-                {
-                    "id": "in_1",
-                    "object": "invoice",
-                    "amount_paid": 2000,
-                    "currency": "usd",
-                    "customer_email": "jenny.rosen@example.com",
-                    "payment_intent": PI,
-                },
-                "evt_3",
-            ),
-            id="invoice",
-        ),
-        pytest.param(
-            stripe_event(
-                "invoice.paid",
-                {
-                    "id": "in_1",
-                    "object": "invoice",
-                    "amount_paid": 2000,
-                    "currency": "usd",
-                    "customer_email": "jenny.rosen@example.com",
-                    "payments": {"data": [{"payment": {"type": "payment_intent", "payment_intent": PI}}]},
-                },
-                "evt_4",
-            ),
-            id="invoice-newer-api",
-        ),
+        pytest.param(stripe_event("invoice.paid", stripe_invoice(PI), "evt_3"), id="invoice"),
+        pytest.param(stripe_event("invoice.paid", stripe_invoice(PI, newer_api=True), "evt_4"), id="invoice-newer-api"),
         pytest.param(
             stripe_event(
                 "checkout.session.completed",
