@@ -92,7 +92,7 @@ def tick(services: Services, stalled_after_s: float = 10.0) -> dict[str, int]:
     due = store.due_expiries(now_ms())
     for contact_id in due:
         store.push_tick(store.partition_of(contact_id), contact_id)
-        store.forget_expiry(contact_id, 0)
+        store.forget_expiry(contact_id)
     touched = {store.partition_of(cid) for cid in due}
     woken = 0
     for partition, depth in enumerate(store.partition_depths()):

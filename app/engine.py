@@ -75,8 +75,7 @@ class Scorer:
         self.interest = interest
 
     def score(self, batch: Mapping[str, Sequence[Mapping[str, Any]]], now: int,
-              versions: Sequence[ActiveVersion] | None = None, full: bool = False,
-              reset_triggers: bool = False) -> dict[str, ContactResult]:
+              versions: Sequence[ActiveVersion] | None = None, full: bool = False) -> dict[str, ContactResult]:
         """Add ``batch`` (contact id -> new timeline records) and bring every contact up to ``now``.
 
         ``versions`` defaults to every active profile version; ``full`` forces a fold of the

@@ -447,7 +447,7 @@ class Store:
             pipe.zrangebyscore(self.keys.expiries(bucket), "-inf", now_ms, start=0, num=count)
         return [cid for ids in pipe.execute() for cid in ids]
 
-    def forget_expiry(self, contact_id: str, at_ms: int) -> None:
+    def forget_expiry(self, contact_id: str) -> None:
         self.redis.zrem(self.keys.expiries(self.bucket_of(contact_id)), contact_id)
 
     def score_indexes(self, profile_id: str, version: int) -> list[str]:
