@@ -1,11 +1,16 @@
 # Two commands do everything on a fresh machine: `make run` and `make test`.
+# Each installs what it needs when it is missing: the venv from pyproject.toml, and Debian packages
+# (scripts/ensure-packages.sh: as root through apt-get, otherwise a one-line message naming the package).
 PYTHON ?= python3
 PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+#: Programs the test suite runs: Debian's Chromium (Playwright drives it), wrk (the small benchmark), and
+#: redis-server (private servers for cluster, restore and fault tests).
+TEST_PROGRAMS := chromium wrk redis-server
 
-.PHONY: run test bench venv redis clean
+.PHONY: run test bench venv redis test-packages clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,15 +21,20 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 redis:
-	@scripts/ensure-redis.sh
+	@scripts/ensure-redis.sh >/dev/null
 
-run: $(STAMP) redis
-	$(BIN)/honcho start -f Procfile -p $(PORT)
+test-packages:
+	@scripts/ensure-packages.sh --for "make test" $(TEST_PROGRAMS)
 
-test: $(STAMP) redis
+run: $(STAMP)
+	@PORT=$(PORT) scripts/run.sh
+
+test: test-packages $(STAMP)
+	@REDIS_URL="$${SCOREKEEPER_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}" scripts/ensure-redis.sh >/dev/null
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP) redis
+	@scripts/ensure-packages.sh --for "make bench" wrk redis-server
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

@@ -14,7 +14,8 @@ from app.hooks import registry, sendgrid, signing, standard
 
 from .hook_builders import NOW, documented_delivery, schemes
 
-VECTORS = json.loads(Path("/work/shared/samples/signature-vectors.json").read_text())
+#: The providers' published vectors, each with its source named (kept in the repository: tests/data/).
+VECTORS = json.loads((Path(__file__).parent / "data" / "signature-vectors.json").read_text())
 SCHEMES = {s.provider: s for s in schemes()}
 
 

@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 
 from ..test_workflow_support import FAST
 
-#: Debian's Chromium (the ``chromium`` package); .ci/run installs it when missing.
+#: Debian's Chromium (the ``chromium`` package); `make test` installs it when missing.
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
