@@ -29,7 +29,7 @@ def limit_body_size() -> None:
 def init_app(app: Flask) -> None:
     from .. import automation, dashboard, hooks, metrics
     from ..automation import api as automation_api
-    from . import contacts, health, interactions, profiles, smart_lists
+    from . import contacts, docs, health, interactions, profiles, smart_lists
 
     app.config.setdefault("API_TITLE", "Scorekeeper")
     app.config.setdefault("API_VERSION", "v1")
@@ -37,7 +37,8 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("OPENAPI_URL_PREFIX", "/")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
-    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", docs.ASSETS_URL)  # the pinned package, no CDN
+    app.config.setdefault("OPENAPI_SWAGGER_UI_CONFIG", {"validatorUrl": None})  # no badge from a validator site
     app.config["API_SPEC_OPTIONS"] = {
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearer": []}],
@@ -46,6 +47,7 @@ def init_app(app: Flask) -> None:
     for module in (interactions, contacts, profiles, smart_lists):
         api.register_blueprint(module.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(docs.bp)  # /docs/assets/: Swagger UI from the swagger-ui-bundle package
     app.register_blueprint(metrics.bp)  # GET /metrics (its own token)
     app.register_blueprint(hooks.bp)
     api.register_blueprint(automation_api.bp)
