@@ -36,7 +36,7 @@ def import_profiles(path: str, publish: bool) -> None:
     from marshmallow import ValidationError
 
     from .api.schemas import ProfileDraftSchema
-    from .profile_store import ProfileStore
+    from .storage.profiles import ProfileStore
     from .publish import start_publish
     from .services import get_services
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import NotFound
 from .ingest import ingest
-from .profile_store import ProfileStore
+from .storage.profiles import ProfileStore
 from .queries import ContactFilter, ContactQuery
 from .scoring.interactions import Interaction, now_ms
 from .services import Services

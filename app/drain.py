@@ -16,7 +16,7 @@ from typing import Any
 from . import automation
 from .engine import Scorer
 from .ingest import wake_partition
-from .profile_store import ProfileStore
+from .storage.profiles import ProfileStore
 from .scoring.interactions import now_ms
 from .services import Services
 

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .profile_store import ActiveVersion, ProfileStore
+from .storage.profiles import ActiveVersion, ProfileStore
 from .scoring.fold import FoldState, LedgerEntry, advance, fold, is_late
 from .scoring.interactions import DND_EMAIL_TYPES
-from .store import Store, dumps, ledger_row, loads, timeline_value
+from .storage.store import Store, dumps, ledger_row, loads, timeline_value
 
 log = logging.getLogger(__name__)
 

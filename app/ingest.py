@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from . import metrics
 from .scoring.interactions import Interaction
 from .services import Services
-from .store import dumps
+from .storage.store import dumps
 
 log = logging.getLogger(__name__)
 

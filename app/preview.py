@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .profile_store import ProfileStore
+from .storage.profiles import ProfileStore
 from .scoring.fold import fold
 from .scoring.interactions import now_ms
 from .scoring.profiles import profile_from_dict
 from .services import Services
-from .store import loads
+from .storage.store import loads
 
 #: Contacts read per round trip; and how many contacts a preview looks at, at most.
 PREVIEW_PAGE = 500

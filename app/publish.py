@@ -16,7 +16,7 @@ from rq import Retry
 from . import automation
 from .drain import make_scorer
 from .errors import Conflict
-from .profile_store import ActiveVersion, ProfileStore
+from .storage.profiles import ActiveVersion, ProfileStore
 from .scoring.interactions import now_ms
 from .services import Services
 

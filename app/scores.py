@@ -5,7 +5,7 @@ import uuid
 
 from .drain import dispatch_outbox, make_scorer
 from .errors import Conflict, NotFound
-from .profile_store import ProfileStore
+from .storage.profiles import ProfileStore
 from .scoring.interactions import MANUAL_TYPE, now_ms
 from .services import Services
 

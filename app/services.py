@@ -12,8 +12,8 @@ from flask import Flask, current_app
 from rq import Queue
 
 from .keys import Keys
-from .redis_client import connect, queue_connection
-from .store import Store
+from .storage.connection import connect, queue_connection
+from .storage.store import Store
 
 
 @dataclass

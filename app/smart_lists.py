@@ -7,7 +7,7 @@ from typing import Any
 from .errors import NotFound
 from .queries import ContactFilter
 from .services import Services
-from .store import dumps, loads
+from .storage.store import dumps, loads
 
 FILTER_FIELDS = ("profile", "op", "value", "tag", "without_tag")
 

@@ -20,7 +20,7 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from app import create_app
 from app.scoring.fold import FoldState
-from app.store import contact_id_for
+from app.storage.store import contact_id_for
 
 from . import data
 from .env import Bench, wait_until
@@ -105,7 +105,7 @@ class Context:
 def publish(ctx: Context, draft: dict[str, Any], app: Any = None) -> int:
     """Publish in this process (an empty or small store) of ``app`` (default: the run's); returns the version."""
     from app.api.schemas import ProfileDraftSchema
-    from app.profile_store import ProfileStore
+    from app.storage.profiles import ProfileStore
     from app.publish import run_publish, start_publish
 
     app = app or ctx.app
@@ -220,7 +220,7 @@ def baseline_one_job_per_interaction(ctx: Context) -> tuple[float | None, str]:
 
 def publish_recompute(ctx: Context) -> Row:
     from app.api.schemas import ProfileDraftSchema
-    from app.profile_store import ProfileStore
+    from app.storage.profiles import ProfileStore
     from app.publish import get_job, start_publish
 
     services = ctx.services

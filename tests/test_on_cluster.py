@@ -71,6 +71,6 @@ def test_four_workers_at_once_score_like_the_reference_fold(client, services, cl
 def test_a_plain_url_to_a_cluster_node_gets_a_cluster_client(cluster):
     from redis.cluster import RedisCluster
 
-    from app.redis_client import connect
+    from app.storage.connection import connect
 
     assert isinstance(connect(f"redis://127.0.0.1:{cluster.ports[1]}/0"), RedisCluster)

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from app import create_app
-from app.redis_client import connect, queue_connection
+from app.storage.connection import connect, queue_connection
 
 from .helpers import API_KEY, publish_profile, score_of, send, settle, wait_for
 from .redis_server import RedisServer, free_port

@@ -18,7 +18,7 @@ from rq.scheduler import RQScheduler
 
 from app import create_app
 from app.drain import tick
-from app.redis_client import queue_connection
+from app.storage.connection import queue_connection
 from app.services import get_services
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..contacts import run_filter, set_dnd
 from ..errors import NotFound, ValidationError
-from ..profile_store import ProfileStore
+from ..storage.profiles import ProfileStore
 from ..queries import ContactFilter
 from ..scores import change_score
 from ..scoring.interactions import format_timestamp

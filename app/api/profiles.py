@@ -7,7 +7,7 @@ from flask import request
 
 from ..errors import NotFound, ValidationError
 from ..preview import preview_draft
-from ..profile_store import ProfileStore
+from ..storage.profiles import ProfileStore
 from ..publish import get_job, publish_draft
 from ..publish import unpublish as unpublish_profile
 from ..services import Services, get_services

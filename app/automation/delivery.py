@@ -22,7 +22,7 @@ from standardwebhooks import Webhook
 
 from ..metrics import count_delivery
 from ..outbound import OutboundRefused, session_for
-from ..store import dumps
+from ..storage.store import dumps
 from .defaults import (
     JOB_RESULT_TTL_SECONDS,
     RESPONSE_EXCERPT_CHARS,
@@ -31,7 +31,7 @@ from .defaults import (
     setting,
 )
 from .registry import automation_store
-from .store import now_ms
+from ..storage.automation import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ def redeliver(services: Any, delivery: dict[str, Any]) -> dict[str, Any]:
 
 def public_delivery(delivery: dict[str, Any]) -> dict[str, Any]:
     """The API form: no secret, the body as JSON."""
-    from ..store import loads
+    from ..storage.store import loads
 
     out = {k: v for k, v in delivery.items() if k not in ("secret", "body", "cycle", "tries", "early_jobs")}
     out["payload"] = loads(delivery["body"])

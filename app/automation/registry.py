@@ -12,7 +12,7 @@ from typing import Any
 from marshmallow import ValidationError as SchemaError
 
 from .config import flatten_errors, load_workflow
-from .store import AutomationStore
+from ..storage.automation import AutomationStore
 from .triggers import TriggerIndex, Workflow
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from ..metrics import count_run
 from .registry import automation_store
 from .runs import TERMINAL
 from .steps import STEPS, RunContext, StepFailed, StepRetry, when_holds
-from .store import now_ms
+from ..storage.automation import now_ms
 
 log = logging.getLogger(__name__)
 

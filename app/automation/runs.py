@@ -17,7 +17,7 @@ from rq import Queue
 from ..metrics import count_run
 from .defaults import JOB_RESULT_TTL_SECONDS, RUN_JOB_TIMEOUT_SECONDS
 from .registry import automation_store, compiled_index
-from .store import now_ms
+from ..storage.automation import now_ms
 from .triggers import Workflow, should_start
 
 log = logging.getLogger(__name__)

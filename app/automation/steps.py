@@ -15,13 +15,13 @@ import requests
 
 from ..errors import ScorekeeperError
 from ..outbound import OutboundRefused, session_for
-from ..profile_store import ProfileStore
+from ..storage.profiles import ProfileStore
 from ..scoring.conditions import score_matches
 from ..scoring.durations import parse_duration_ms
 from .defaults import MAX_CHAIN_DEPTH, setting
 from .delivery import create_delivery
 from .registry import automation_store
-from .store import now_ms
+from ..storage.automation import now_ms
 from .templates import TemplateFailed, render
 
 #: Seconds to wait for the SMTP server.

@@ -9,7 +9,7 @@ from marshmallow import ValidationError as SchemaError
 from ..api.schemas import SmartListSchema
 from ..contacts import set_dnd  # noqa: F401  (re-exported for the views)
 from ..errors import ValidationError
-from ..profile_store import ProfileStore
+from ..storage.profiles import ProfileStore
 from ..publish import publish_draft, unpublish  # noqa: F401
 from ..queries import ContactFilter
 from ..services import Services

@@ -10,7 +10,7 @@ from marshmallow import ValidationError as SchemaError
 from ..api.schemas import ScoreChangeSchema
 from ..contacts import csv_rows, run_filter
 from ..errors import Conflict, NotFound, ValidationError
-from ..profile_store import ActiveVersion
+from ..storage.profiles import ActiveVersion
 from ..scores import change_score
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
 from ..scoring.interactions import normalize_email, now_ms

@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import NotFound
-from .keys import Keys
-from .scoring.profiles import Profile, profile_from_dict
+from ..errors import NotFound
+from ..keys import Keys
+from ..scoring.profiles import Profile, profile_from_dict
 from .store import dumps, loads
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import NotFound
 from ..keys import Keys
-from ..store import dumps, get_many, loads, run_scripts
+from ..storage.store import dumps, get_many, loads, run_scripts
 
 #: In-app inbox notifications kept (newest first).
 NOTIFICATIONS_MAX = 1000
@@ -28,7 +28,7 @@ class AutomationStore:
         self.redis = redis
         self.keys = keys
         self._claim = redis.register_script(
-            resources.files("app.automation").joinpath("claim_run.lua").read_text())
+            resources.files("app.storage").joinpath("claim_run.lua").read_text())
 
     # --- workflows ---------------------------------------------------------------------------
     def workflow_docs(self) -> dict[str, dict[str, Any]]:

@@ -1,6 +1,6 @@
 """The score store: every Redis read and write of contacts, timelines, profiles and indexes.
 
-Key names come from ``keys.Keys``; Lua scripts live in ``app/lua``, each saying what it
+Key names come from ``keys.Keys``; Lua scripts live beside it in ``app/storage``, each saying what it
 makes atomic. Callers get plain Python data back.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from .keys import Keys
-from .scoring.interactions import Interaction
+from ..keys import Keys
+from ..scoring.interactions import Interaction
 
 
 #: Seconds a partition's wake mark (a drain job is queued) lives, should the job be lost.
@@ -35,7 +35,7 @@ def loads(text: str | bytes) -> Any:
 
 
 def _script(name: str) -> str:
-    return resources.files("app").joinpath("lua", name).read_text()
+    return resources.files("app.storage").joinpath(name).read_text()
 
 
 def get_many(redis: Any, keys: Sequence[str]) -> list[Any]:
@@ -351,7 +351,7 @@ class Store:
 
     def record_batch(self, size: int, seconds: float) -> None:
         """Counters of one scored batch, for health and metrics (fields named in ``app.metrics``)."""
-        from .metrics import batch_size_field
+        from ..metrics import batch_size_field
 
         pipe = self.redis.pipeline(transaction=False)
         pipe.hincrby(self.keys.stats(), "batches", 1)
