@@ -36,7 +36,6 @@ def import_profiles(path: str, publish: bool) -> None:
     from marshmallow import ValidationError
 
     from .api.schemas import ProfileDraftSchema
-    from .storage.profiles import ProfileStore
     from .publish import start_publish
     from .services import get_services
 
@@ -45,7 +44,7 @@ def import_profiles(path: str, publish: bool) -> None:
     app = _app()
     with app.app_context():
         services = get_services()
-        store = ProfileStore(services.redis, services.keys)
+        store = services.profiles
         for doc in docs:
             profile_id = doc.pop("id", None)
             try:

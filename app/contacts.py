@@ -10,7 +10,6 @@ from typing import Any
 
 from .errors import NotFound
 from .ingest import ingest
-from .storage.profiles import ProfileStore
 from .queries import ContactFilter, ContactQuery
 from .scoring.interactions import Interaction, now_ms
 from .services import Services
@@ -24,9 +23,9 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def render_contact(services: Services, contact: dict[str, Any], live: dict | None = None) -> dict[str, Any]:
     """The public form of a contact: live scores with their band, per profile.
 
-    Pass ``live`` (``ProfileStore.live()``) when rendering many contacts, to read it once."""
+    Pass ``live`` (``services.profiles.live()``) when rendering many contacts, to read it once."""
     if live is None:
-        live = ProfileStore(services.redis, services.keys).live()
+        live = services.profiles.live()
     scores = {}
     for pid, version in live.items():
         state = contact["states"].get(version.field)
@@ -39,7 +38,7 @@ def render_contact(services: Services, contact: dict[str, Any], live: dict | Non
 def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) -> dict[str, Any]:
     """Filtered contacts, highest score first, rendered; ``next_cursor`` as text (or None)."""
     flt.validate()
-    profiles = ProfileStore(services.redis, services.keys)
+    profiles = services.profiles
     live = profiles.live()
     version = None
     if flt.profile:
@@ -47,8 +46,8 @@ def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) 
         if active is None and profiles.get(flt.profile) is None:
             raise NotFound(f"No profile {flt.profile!r}.")
         version = active.version if active else None
-    page = ContactQuery(services.store).run(flt, version, limit, cursor)
-    contacts = services.store.get_contacts([cid for cid, _score in page["items"]])
+    page = ContactQuery(services.scores).run(flt, version, limit, cursor)
+    contacts = services.contacts.get_contacts([cid for cid, _score in page["items"]])
     items = [render_contact(services, contact, live) for contact in contacts if contact is not None]
     return {"items": items, "total": page["total"],
             "next_cursor": str(page["next_cursor"]) if page["next_cursor"] is not None else None}
@@ -87,5 +86,4 @@ def set_dnd(services: Services, contact: dict[str, Any], channels: dict[str, boo
                               properties={"channels": channels, "all_channels": all(channels.values())},
                               email=contact["email"], external_id=contact["external_id"])
     ingest(services, [interaction])
-    services.redis.hset(services.keys.contact(contact["id"]),
-                        mapping={f"dnd:{ch}": "1" if on else "0" for ch, on in channels.items()})
+    services.contacts.set_dnd(contact["id"], channels)

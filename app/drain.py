@@ -13,10 +13,9 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from . import automation
+from . import automation, metrics
 from .engine import Scorer
 from .ingest import wake_partition
-from .storage.profiles import ProfileStore
 from .scoring.interactions import now_ms
 from .services import Services
 
@@ -24,18 +23,18 @@ log = logging.getLogger(__name__)
 
 
 def make_scorer(services: Services) -> Scorer:
-    return Scorer(services.store, ProfileStore(services.redis, services.keys),
+    return Scorer(services.timelines, services.scores, services.profiles,
                   interest=lambda: automation.interest(services))
 
 
 def dispatch_outbox(services: Services, contact_ids: Iterable[str]) -> int:
     """Hand the committed outbox events of these contacts to the workflow matcher, then drop them."""
-    outboxes = services.store.drain_outbox(list(contact_ids))
+    outboxes = services.timelines.drain_outbox(list(contact_ids))
     if not outboxes:
         return 0
     events = [event for events in outboxes.values() for event in events]
     automation.handle_events(services, events)
-    services.store.ack_outbox({cid: len(events) for cid, events in outboxes.items()})
+    services.timelines.ack_outbox({cid: len(events) for cid, events in outboxes.items()})
     return len(events)
 
 
@@ -58,7 +57,7 @@ def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, d
 
 def drain(services: Services, partition: int, max_batches: int = 100) -> int:
     """Drain up to ``max_batches`` batches of the partition; returns interactions scored."""
-    store = services.store
+    store = services.partitions
     settings = services.settings
     store.clear_wake(partition)
     token = uuid.uuid4().hex
@@ -75,7 +74,7 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
             started = time.perf_counter()
             scored += score_entries(services, scorer, entries)
             store.remove_entries(partition, [entry_id for entry_id, _ in entries])
-            store.record_batch(len(entries), time.perf_counter() - started)
+            metrics.count_batch(services, len(entries), time.perf_counter() - started)
             if not store.renew_lease(partition, token, lease_ms):
                 log.warning("lost partition lease", extra={"partition": partition})
                 break
@@ -88,12 +87,13 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
 
 def tick(services: Services, stalled_after_s: float = 10.0) -> dict[str, int]:
     """Periodic duties: due expiries become ticks in their partitions; stalled partitions are woken."""
-    store = services.store
-    due = store.due_expiries(now_ms())
+    store = services.partitions
+    partition_of = services.sharding.partition_of
+    due = services.scores.due_expiries(now_ms())
     for contact_id in due:
-        store.push_tick(store.partition_of(contact_id), contact_id)
-        store.forget_expiry(contact_id)
-    touched = {store.partition_of(cid) for cid in due}
+        store.push_tick(partition_of(contact_id), contact_id)
+        services.scores.forget_expiry(contact_id)
+    touched = {partition_of(cid) for cid in due}
     woken = 0
     for partition, depth in enumerate(store.partition_depths()):
         if partition in touched or (depth and not store.lease_held(partition)):

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .storage.profiles import ActiveVersion, ProfileStore
+from .storage.redis_tools import dumps, loads
+from .storage.score_index import ScoreIndex
+from .storage.timelines import TimelineStore, ledger_row, timeline_value
 from .scoring.fold import FoldState, LedgerEntry, advance, fold, is_late
 from .scoring.interactions import DND_EMAIL_TYPES
-from .storage.store import Store, dumps, ledger_row, loads, timeline_value
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,10 @@ def _score_steps(old: int | None, ledger: Sequence[LedgerEntry], full: bool, new
 
 
 class Scorer:
-    def __init__(self, store: Store, profiles: ProfileStore, interest: Interest | None = None):
-        self.store = store
+    def __init__(self, timelines: TimelineStore, index: ScoreIndex, profiles: ProfileStore,
+                 interest: Interest | None = None):
+        self.timelines = timelines
+        self.index = index
         self.profiles = profiles
         self.interest = interest
 
@@ -101,7 +105,7 @@ class Scorer:
                     interest: tuple[set[str], set[str]], keep: set[str],
                     results: dict[str, ContactResult]) -> list[str]:
         """One read-compute-write round; returns the contacts that lost a race."""
-        reads = self.store.read_for_scoring({cid: [record_key(r) for r in recs] for cid, recs in pending.items()})
+        reads = self.timelines.read_for_scoring({cid: [record_key(r) for r in recs] for cid, recs in pending.items()})
         fresh: dict[str, list] = {}
         states: dict[str, dict[str, str]] = {}
         needs_timeline: list[str] = []
@@ -120,7 +124,7 @@ class Scorer:
             if full or (has_history and self._must_fold(raw_states, versions, fresh[cid],
                                                           parsed.setdefault(cid, {}))):
                 needs_timeline.append(cid)
-        timelines = self.store.read_timelines(needs_timeline) if needs_timeline else {}
+        timelines = self.timelines.read_timelines(needs_timeline) if needs_timeline else {}
 
         writes, outcome = [], []
         for cid in pending:
@@ -129,7 +133,7 @@ class Scorer:
             if write is not None:
                 writes.append(write)
             outcome.append((cid, write, result))
-        applied = iter(self.store.apply_many(writes))
+        applied = iter(self.timelines.apply_many(writes))
         lost, index_scores, expiries = [], {}, {}
         for cid, write, result in outcome:
             if write is not None and next(applied) == 0:
@@ -139,7 +143,7 @@ class Scorer:
             for version in versions:
                 index_scores.setdefault((version.profile.id, version.version), {})[cid] = result.scores.get(version.field)
             expiries[cid] = result.next_expiry
-        self.store.update_indexes(index_scores, expiries)
+        self.index.update_indexes(index_scores, expiries)
         return lost
 
     @staticmethod

@@ -47,12 +47,6 @@ class Conflict(ScorekeeperError):
     status = 409
 
 
-class StoreUnavailable(ScorekeeperError):
-    """Redis did not answer: the client should retry (503 with Retry-After)."""
-
-    status = 503
-
-
 def error_body(status: int, message: str, errors: Any = None) -> dict[str, Any]:
     """The JSON body of every error response."""
     try:

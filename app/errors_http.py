@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from .errors import ScorekeeperError, SignatureError, error_body
+from .storage.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,13 @@ def handle_http_exception(error: HTTPException):
     return _respond(error.code or 500, message, errors, data.get("headers"))
 
 
-def handle_redis_down(error: redis.RedisError):
-    log.error("store unavailable", extra={"error": type(error).__name__})
-    return _respond(503, "The store is unavailable; retry later.", None, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+def handle_store_error(error: StoreError):
+    """The store did not answer (503, retry later), or refused a command (500, logged like any bug)."""
+    cause = type(error.__cause__ or error).__name__
+    if isinstance(error, StoreUnavailable):
+        log.error("store unavailable", extra={"error": cause})
+        return _respond(503, "The store is unavailable; retry later.", None, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return handle_unexpected(error)
 
 
 def handle_unexpected(error: Exception):
@@ -56,7 +60,5 @@ def handle_unexpected(error: Exception):
 def init_app(app: Flask) -> None:
     app.register_error_handler(ScorekeeperError, handle_scorekeeper_error)
     app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(redis.ConnectionError, handle_redis_down)
-    app.register_error_handler(redis.TimeoutError, handle_redis_down)
-    app.register_error_handler(redis.exceptions.BusyLoadingError, handle_redis_down)
+    app.register_error_handler(StoreError, handle_store_error)
     app.register_error_handler(Exception, handle_unexpected)

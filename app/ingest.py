@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from . import metrics
 from .scoring.interactions import Interaction
 from .services import Services
-from .storage.store import dumps
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +31,17 @@ def ingest(services: Services, interactions: Sequence[Interaction]) -> IngestRes
     """Store already-validated interactions (all or, on a store error, an exception)."""
     if not interactions:
         return IngestResult(0, 0)
-    store = services.store
-    contact_ids = store.resolve_contacts(interactions)
-    by_partition: dict[int, list[tuple[str, str]]] = {}
+    contact_ids = services.contacts.resolve_contacts(interactions)
+    by_partition: dict[int, list[tuple[str, dict]]] = {}
     members: dict[int, list[Interaction]] = {}
     for interaction, contact_id in zip(interactions, contact_ids):
-        payload = dumps({"c": contact_id, "r": interaction.to_record()})
-        partition = store.partition_of(contact_id)
+        payload = {"c": contact_id, "r": interaction.to_record()}
+        partition = services.sharding.partition_of(contact_id)
         by_partition.setdefault(partition, []).append((interaction.key, payload))
         members.setdefault(partition, []).append(interaction)
     accepted = 0
     outcomes: list[tuple[str, str, str]] = []
-    for partition, (flags, wake) in store.append(by_partition).items():
+    for partition, (flags, wake) in services.partitions.append(by_partition).items():
         accepted += sum(flags)
         if wake:  # ingest.lua marked the partition: queue its drain job
             enqueue_drain(services, partition)
@@ -55,9 +53,9 @@ def ingest(services: Services, interactions: Sequence[Interaction]) -> IngestRes
 
 def wake_partition(services: Services, partition: int, force: bool = False) -> None:
     """Make sure a drain job for the partition is queued (at most one at a time)."""
-    if services.store.mark_wake(partition) or force:
+    if services.partitions.mark_wake(partition) or force:
         enqueue_drain(services, partition)
 
 
 def enqueue_drain(services: Services, partition: int) -> None:
-    services.queue.enqueue(DRAIN_JOB, partition, job_timeout=600, result_ttl=0, failure_ttl=86400)
+    services.jobs.enqueue(DRAIN_JOB, partition, job_timeout=600, result_ttl=0, failure_ttl=86400)

@@ -20,7 +20,7 @@ Stats hash fields written here (names are the contract with the collector):
 workflow runs started, succeeded, failed; ``deliveries|STATUS`` webhook delivery attempts by
 the status they left the delivery in; ``hooks:PROVIDER:verify_failed`` and (written by
 app.hooks) ``hooks:PROVIDER:skipped``; ``batches``, ``scored_entries``, ``batch_le|N`` and
-``batch_seconds`` (written by ``Store.record_batch``).
+``batch_seconds`` (written by ``count_batch``).
 """
 from __future__ import annotations
 
@@ -63,10 +63,10 @@ def count_interactions(services: Any, outcomes: Iterable[tuple[str, str, str]]) 
     counts = Counter(outcomes)
     if not counts:
         return
-    pipe = services.redis.pipeline(transaction=False)
+    fields: Counter[str] = Counter()
     for (outcome, source, type_), n in counts.items():
-        pipe.hincrby(services.keys.stats(), SEP.join(("ix", outcome, _label(source), _label(type_, is_known_type(type_)))), n)
-    pipe.execute()
+        fields[SEP.join(("ix", outcome, _label(source), _label(type_, is_known_type(type_))))] += n
+    services.stats.add(fields)
 
 
 def count_rejected(services: Any, source: str, items: Any) -> None:
@@ -85,7 +85,7 @@ def count_rejected(services: Any, source: str, items: Any) -> None:
 def count(services: Any, field: str, amount: int = 1) -> None:
     """One counter of the stats hash; best effort (a metric never fails the work it counts)."""
     try:
-        services.redis.hincrby(services.keys.stats(), field, amount)
+        services.stats.add({field: amount})
     except Exception:
         log.warning("metrics: could not count %s", field, exc_info=True)
 
@@ -101,6 +101,12 @@ def count_run(services: Any, status: str, amount: int = 1) -> None:
 
 def count_delivery(services: Any, status: str) -> None:
     count(services, SEP.join(("deliveries", status)))
+
+
+def count_batch(services: Any, size: int, seconds: float) -> None:
+    """Counters of one scored batch, for health and metrics."""
+    services.stats.add({"batches": 1, "scored_entries": size, batch_size_field(size): 1,
+                        "batch_seconds": round(seconds, 6)})
 
 
 def batch_size_field(size: int) -> str:
@@ -120,11 +126,10 @@ class StatsCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         services = self.services
-        store = services.store
-        stats = services.redis.hgetall(services.keys.stats())
+        stats = services.stats.all()
         yield from self._interactions(stats)
-        yield from self._scoring(stats, store)
-        yield from self._queues(services.queue)
+        yield from self._scoring(stats, services.partitions)
+        yield from self._queues(services.queue.name, services.jobs.counts())
         yield from self._automation(stats)
         yield from self._hooks(stats)
 
@@ -163,12 +168,10 @@ class StatsCollector(Collector):
         yield seconds
 
     @staticmethod
-    def _queues(queue: Any) -> Iterator[Any]:
+    def _queues(name: str, counts: Mapping[str, int]) -> Iterator[Any]:
         family = GaugeMetricFamily("scorekeeper_queue_jobs", "RQ jobs by state", labels=["queue", "state"])
-        family.add_metric([queue.name, "queued"], queue.count)
-        for state, registry in (("started", queue.started_job_registry), ("scheduled", queue.scheduled_job_registry),
-                                ("deferred", queue.deferred_job_registry), ("failed", queue.failed_job_registry)):
-            family.add_metric([queue.name, state], registry.count)
+        for state, count in counts.items():
+            family.add_metric([name, state], count)
         yield family
 
     @staticmethod

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .storage.profiles import ProfileStore
 from .scoring.fold import fold
 from .scoring.interactions import now_ms
 from .scoring.profiles import profile_from_dict
 from .services import Services
-from .storage.store import loads
+from .storage.redis_tools import loads
 
 #: Contacts read per round trip; and how many contacts a preview looks at, at most.
 PREVIEW_PAGE = 500
@@ -18,16 +17,16 @@ HISTOGRAM_BUCKETS = 10
 
 def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
     draft = profile_from_dict({"id": doc["id"], **doc["draft"]})
-    live = ProfileStore(services.redis, services.keys).live().get(doc["id"])
+    live = services.profiles.live().get(doc["id"])
     now = now_ms()
     scores: dict[str, int] = {}
     current: dict[str, int | None] = {}
     start = 0
-    for page in services.store.contact_pages(PREVIEW_PAGE):
+    for page in services.contacts.contact_pages(PREVIEW_PAGE):
         if start >= PREVIEW_MAX_CONTACTS:
             break
-        timelines = services.store.read_timelines(page)
-        states = services.store.read_states(page) if live else {}
+        timelines = services.timelines.read_timelines(page)
+        states = services.timelines.read_states(page) if live else {}
         for cid in page:
             state, _ = fold(draft, timelines[cid], now)
             scores[cid] = state.score

@@ -16,7 +16,7 @@ from rq import Retry
 from . import automation
 from .drain import make_scorer
 from .errors import Conflict
-from .storage.profiles import ActiveVersion, ProfileStore
+from .storage.profiles import ActiveVersion
 from .scoring.interactions import now_ms
 from .services import Services
 
@@ -27,22 +27,17 @@ PUBLISH_PAGE = 500
 
 
 def set_job(services: Services, job_id: str, **fields: Any) -> None:
-    services.redis.hset(services.keys.job(job_id), mapping={k: str(v) for k, v in fields.items()})
+    services.jobs.set_status(job_id, **fields)
 
 
 def get_job(services: Services, job_id: str) -> dict[str, Any] | None:
-    raw = services.redis.hgetall(services.keys.job(job_id))
-    if not raw:
-        return None
-    return {"id": job_id, "kind": raw.get("kind"), "status": raw.get("status"),
-            "progress": float(raw.get("progress", 0)), "profile": raw.get("profile"),
-            "version": int(raw["version"]) if raw.get("version") else None, "error": raw.get("error") or None,
-            "total": int(raw.get("total", 0)), "done": int(raw.get("done", 0))}
+    """Status and progress of a publish job, or None."""
+    return services.jobs.status(job_id)
 
 
 def start_publish(services: Services, profile_id: str, fire_triggers: bool = False) -> dict[str, Any]:
     """Freeze the draft as the next version and queue its recompute."""
-    profiles = ProfileStore(services.redis, services.keys)
+    profiles = services.profiles
     doc = profiles.require(profile_id)
     if doc.get("building_version"):
         raise Conflict(f"Profile {profile_id!r} is already being published (job {doc.get('building_job')}).")
@@ -52,7 +47,7 @@ def start_publish(services: Services, profile_id: str, fire_triggers: bool = Fal
     set_job(services, job_id, kind="publish", status="queued", progress=0, profile=profile_id, version=version)
     doc.update(version_seq=version, building_version=version, building_job=job_id)
     profiles.save(doc)
-    services.queue.enqueue("workers.jobs.publish_profile", profile_id, version, job_id, fire_triggers,
+    services.jobs.enqueue("workers.jobs.publish_profile", profile_id, version, job_id, fire_triggers,
                            job_id=job_id, job_timeout=3600, result_ttl=3600, retry=Retry(max=3, interval=5))
     return get_job(services, job_id)
 
@@ -60,7 +55,7 @@ def start_publish(services: Services, profile_id: str, fire_triggers: bool = Fal
 def publish_draft(services: Services, profile_id: str, fire_triggers: bool = False) -> dict[str, Any]:
     """Publish the current draft; remembers which draft went live (``draft_changed`` compares)."""
     job = start_publish(services, profile_id, fire_triggers=fire_triggers)
-    profiles = ProfileStore(services.redis, services.keys)
+    profiles = services.profiles
     doc = profiles.get(profile_id)
     doc["published_draft"] = doc["draft"]
     profiles.save(doc)
@@ -69,25 +64,25 @@ def publish_draft(services: Services, profile_id: str, fire_triggers: bool = Fal
 
 def unpublish(services: Services, profile_id: str) -> dict[str, Any]:
     """Stop scoring with the profile; a job empties its scores."""
-    profiles = ProfileStore(services.redis, services.keys)
+    profiles = services.profiles
     doc = profiles.require(profile_id)
     previous = doc.get("live_version")
     doc.update(live_version=None, unpublished_at=int(time.time() * 1000))
     profiles.save(doc)
     if previous:
-        services.queue.enqueue("workers.jobs.retire_version", profile_id, previous, result_ttl=0)
+        services.jobs.enqueue("workers.jobs.retire_version", profile_id, previous, result_ttl=0)
     return doc
 
 
 def run_publish(services: Services, profile_id: str, version: int, job_id: str, fire_triggers: bool) -> None:
-    profiles = ProfileStore(services.redis, services.keys)
+    profiles = services.profiles
     scorer = make_scorer(services)
     target = ActiveVersion(profiles.version(profile_id, version), version, live=False)
-    total = services.store.contact_count()
+    total = services.contacts.contact_count()
     set_job(services, job_id, status="running", total=total, done=0, progress=0)
     try:
         start = 0
-        for page in services.store.contact_pages(PUBLISH_PAGE):
+        for page in services.contacts.contact_pages(PUBLISH_PAGE):
             scorer.score({cid: [] for cid in page}, now_ms(), versions=[target], full=True)
             start += len(page)
             set_job(services, job_id, done=start, progress=round(min(start / max(total, 1), 1.0), 4))
@@ -114,7 +109,7 @@ def run_publish(services: Services, profile_id: str, version: int, job_id: str, 
 
 
 def _live_scores(services: Services, profile_id: str, version: int | None) -> dict[str, int]:
-    return services.store.scores_of(profile_id, version) if version else {}
+    return services.scores.scores_of(profile_id, version) if version else {}
 
 
 def _fire_publish_triggers(services: Services, profile_id: str, version: int, old: dict[str, int]) -> None:
@@ -133,12 +128,6 @@ def _fire_publish_triggers(services: Services, profile_id: str, version: int, ol
 
 def retire(services: Services, profile_id: str, version: int) -> None:
     """Drop a version's states, ledgers and index (after a switch, unpublish or delete)."""
-    field = f"{profile_id}@{version}"
-    keys = services.keys
-    for page in services.store.contact_pages(PUBLISH_PAGE):
-        pipe = services.redis.pipeline(transaction=False)
-        for cid in page:
-            pipe.hdel(keys.states(cid), field)
-            pipe.delete(keys.ledger(cid, profile_id, version))
-        pipe.execute()
-    services.store.drop_score_index(profile_id, version)
+    for page in services.contacts.contact_pages(PUBLISH_PAGE):
+        services.timelines.drop_version(page, profile_id, version)
+    services.scores.drop_score_index(profile_id, version)

@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import ValidationError
 from .scoring.conditions import NUMERIC_OPS, SCORE_OPS
+from .storage.errors import gateway
 
 #: Largest page a query returns.
 MAX_LIMIT = 500
@@ -58,6 +59,7 @@ def _ranges(op: str | None, value: float | None) -> list[tuple[str, str]]:
     }[op]
 
 
+@gateway
 class ContactQuery:
     """Runs a filter over the bucketed indexes and merges the buckets' answers."""
 

@@ -5,7 +5,6 @@ import uuid
 
 from .drain import dispatch_outbox, make_scorer
 from .errors import Conflict, NotFound
-from .storage.profiles import ProfileStore
 from .scoring.interactions import MANUAL_TYPE, now_ms
 from .services import Services
 
@@ -13,9 +12,9 @@ from .services import Services
 def change_score(services: Services, contact_id: str, profile_id: str, op: str, value: int, reason: str,
                  depth: int = 0, source: str = "manual") -> int:
     """Set or add to a contact's live score; returns the new score. Workflow changes pass ``depth``."""
-    if not services.store.contact_exists(contact_id):
+    if not services.contacts.contact_exists(contact_id):
         raise NotFound(f"No contact {contact_id!r}.")
-    live = ProfileStore(services.redis, services.keys).live().get(profile_id)
+    live = services.profiles.live().get(profile_id)
     if live is None:
         raise Conflict(f"Profile {profile_id!r} is not published: publish it before changing scores.")
     at = now_ms()

@@ -1,4 +1,4 @@
-"""The things every part needs — settings, Redis clients, the store, the queue — built once.
+"""The things every part needs — settings, key names, the storage gateways, the job queue — built once.
 
 The app factory builds them and keeps them in ``app.extensions``; workers and the CLI
 build the app too, so a job gets exactly what a request gets.
@@ -12,28 +12,62 @@ from flask import Flask, current_app
 from rq import Queue
 
 from .keys import Keys
+from .storage.automation import AutomationStore
 from .storage.connection import connect, queue_connection
-from .storage.store import Store
+from .storage.contacts import ContactStore
+from .storage.jobs import JobQueue
+from .storage.partitions import PartitionQueue
+from .storage.profiles import ProfileStore
+from .storage.redis_tools import Sharding
+from .storage.score_index import ScoreIndex
+from .storage.smart_lists import SmartListStore
+from .storage.stats import StatsStore
+from .storage.throttles import Throttles
+from .storage.timelines import TimelineStore
 
 
 @dataclass
 class Services:
     settings: dict[str, Any]
     keys: Keys
-    store: Store
-    queue: Queue
+    #: The score store's client: for the storage gateways (and tests) only.
+    redis: Any
+    sharding: Sharding
+    contacts: ContactStore
+    partitions: PartitionQueue
+    timelines: TimelineStore
+    scores: ScoreIndex
+    profiles: ProfileStore
+    automation: AutomationStore
+    smart_lists: SmartListStore
+    stats: StatsStore
+    throttles: Throttles
+    jobs: JobQueue
 
     @property
-    def redis(self) -> Any:
-        return self.store.redis
+    def queue(self) -> Queue:
+        """The RQ queue that workers take jobs from."""
+        return self.jobs.queue
 
 
 def build_services(settings: dict[str, Any]) -> Services:
     keys = Keys(settings["KEY_PREFIX"])
-    store_url = settings.get("STORE_URL") or settings["REDIS_URL"]
-    store = Store(connect(store_url), keys, settings)
+    redis = connect(settings.get("STORE_URL") or settings["REDIS_URL"])
+    sharding = Sharding(int(settings["PARTITIONS"]), int(settings["INDEX_BUCKETS"]))
     queue = Queue(settings["QUEUE"], connection=queue_connection(settings["REDIS_URL"]))
-    return Services(settings=settings, keys=keys, store=store, queue=queue)
+    return Services(
+        settings=settings, keys=keys, redis=redis, sharding=sharding,
+        contacts=ContactStore(redis, keys, sharding),
+        partitions=PartitionQueue(redis, keys, sharding.partitions, int(settings["SEEN_SECONDS"])),
+        timelines=TimelineStore(redis, keys, int(settings["LEDGER_MAX"])),
+        scores=ScoreIndex(redis, keys, sharding),
+        profiles=ProfileStore(redis, keys),
+        automation=AutomationStore(redis, keys),
+        smart_lists=SmartListStore(redis, keys),
+        stats=StatsStore(redis, keys),
+        throttles=Throttles(redis, keys),
+        jobs=JobQueue(queue, redis, keys),
+    )
 
 
 def init_app(app: Flask) -> Services:

@@ -7,7 +7,6 @@ from typing import Any
 from .errors import NotFound
 from .queries import ContactFilter
 from .services import Services
-from .storage.store import dumps, loads
 
 FILTER_FIELDS = ("profile", "op", "value", "tag", "without_tag")
 
@@ -17,25 +16,25 @@ def filter_of(doc: dict[str, Any]) -> ContactFilter:
 
 
 def all_lists(services: Services) -> list[dict[str, Any]]:
-    docs = [loads(v) for v in services.redis.hvals(services.keys.smart_lists())]
+    docs = services.smart_lists.all()
     return sorted(docs, key=lambda d: (d["name"].lower(), d["id"]))
 
 
 def get_list(services: Services, list_id: str) -> dict[str, Any]:
-    raw = services.redis.hget(services.keys.smart_lists(), list_id)
-    if raw is None:
+    doc = services.smart_lists.get(list_id)
+    if doc is None:
         raise NotFound(f"No smart list {list_id!r}.")
-    return loads(raw)
+    return doc
 
 
 def save_list(services: Services, data: dict[str, Any], list_id: str | None = None) -> dict[str, Any]:
     """Create (no id) or replace a list from validated data; the filter itself is checked too."""
     doc = {"id": list_id or uuid.uuid4().hex[:12], **data}
     filter_of(doc).validate()
-    services.redis.hset(services.keys.smart_lists(), doc["id"], dumps(doc))
+    services.smart_lists.put(doc)
     return doc
 
 
 def delete_list(services: Services, list_id: str) -> None:
-    if not services.redis.hdel(services.keys.smart_lists(), list_id):
+    if not services.smart_lists.delete(list_id):
         raise NotFound(f"No smart list {list_id!r}.")

@@ -20,7 +20,7 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from app import create_app
 from app.scoring.fold import FoldState
-from app.storage.store import contact_id_for
+from app.storage.contacts import contact_id_for
 
 from . import data
 from .env import Bench, wait_until
@@ -111,7 +111,7 @@ def publish(ctx: Context, draft: dict[str, Any], app: Any = None) -> int:
     app = app or ctx.app
     with app.app_context():
         services = app.extensions["scorekeeper"]
-        ProfileStore(services.redis, services.keys).put_draft({"id": data.PROFILE_ID,
+        services.profiles.put_draft({"id": data.PROFILE_ID,
                                                                **ProfileDraftSchema().load(draft)})
         job = start_publish(services, data.PROFILE_ID)
         services.queue.empty()
@@ -120,7 +120,7 @@ def publish(ctx: Context, draft: dict[str, Any], app: Any = None) -> int:
 
 
 def depth(ctx: Context, services: Any = None) -> int:
-    return sum((services or ctx.services).store.partition_depths())
+    return sum((services or ctx.services).partitions.partition_depths())
 
 
 def wait_workers(ctx: Context, count: int) -> None:
@@ -143,8 +143,8 @@ def wake_all(ctx: Context, services: Any = None) -> None:
     from app.ingest import wake_partition
 
     services = services or ctx.services
-    for partition in range(services.store.partitions):
-        services.store.clear_wake(partition)
+    for partition in range(services.sharding.partitions):
+        services.partitions.clear_wake(partition)
         wake_partition(services, partition)
 
 
@@ -198,7 +198,7 @@ def baseline_one_job_per_interaction(ctx: Context) -> tuple[float | None, str]:
     jobs = ctx.size.baseline_jobs
     items = list(data.interactions(max(1, jobs // 10), jobs, seed=9, run="b"))
     with ctx.app.app_context():
-        contact_ids = ctx.services.store.resolve_contacts(items)
+        contact_ids = ctx.services.contacts.resolve_contacts(items)
     queue = ctx.services.queue
     finished = FinishedJobRegistry(queue=queue)
     failed = FailedJobRegistry(queue=queue)
@@ -227,9 +227,9 @@ def publish_recompute(ctx: Context) -> Row:
     with ctx.app.app_context():
         draft = data.profile_draft()
         draft["rules"] = [{**r, "points": r["points"] * 2} for r in draft["rules"]]
-        ProfileStore(services.redis, services.keys).put_draft({"id": data.PROFILE_ID,
+        services.profiles.put_draft({"id": data.PROFILE_ID,
                                                                **ProfileDraftSchema().load(draft)})
-        contacts = services.store.contact_count()
+        contacts = services.contacts.contact_count()
         started = time.perf_counter()
         job = start_publish(services, data.PROFILE_ID)
         last = 0.0
@@ -461,11 +461,11 @@ def rows_memory(ctx: Context) -> list[Row]:
 
     def settle() -> None:
         services.queue.empty()
-        for p in range(services.store.partitions):
+        for p in range(services.sharding.partitions):
             drain(services, p, max_batches=10 ** 6)
         services.queue.empty()
-        for p in range(services.store.partitions):
-            services.store.clear_wake(p)
+        for p in range(services.sharding.partitions):
+            services.partitions.clear_wake(p)
 
     def used() -> int:
         return int(redis.info("memory")["used_memory"])
@@ -519,7 +519,6 @@ def rows_smart_list(ctx: Context) -> list[Row]:
     n = ctx.size.list_contacts
     ctx.fresh()
     services = ctx.services
-    store = services.store
     rng = random.Random(6)
     ctx.say(f"row 6: writing {n:,} scored contacts through the store")
     field_ = f"{data.PROFILE_ID}@1"
@@ -527,14 +526,14 @@ def rows_smart_list(ctx: Context) -> list[Row]:
         for start in range(0, n, 5000):
             items = [Interaction(id="x", source="bench", type="email.opened", occurred_at=0,
                                  email=data.email_of(i, "s")) for i in range(start, min(n, start + 5000))]
-            ids = store.resolve_contacts(items)
+            ids = services.contacts.resolve_contacts(items)
             scores = {cid: rng.randint(0, 200) for cid in ids}
             pipe = services.redis.pipeline(transaction=False)
             for cid, score in scores.items():
                 pipe.hset(services.keys.states(cid), mapping={
                     field_: orjson.dumps(FoldState(score=score).to_json()).decode(), "_rev": 1})
             pipe.execute()
-            store.update_indexes({(data.PROFILE_ID, 1): scores}, {})
+            services.scores.update_indexes({(data.PROFILE_ID, 1): scores}, {})
     resp = requests.post(ctx.api_url + "/v1/smart-lists", json={"name": "hot", "profile": data.PROFILE_ID,
                                                                 "op": "gte", "value": 50}, headers=AUTH, timeout=10)
     resp.raise_for_status()
@@ -556,7 +555,7 @@ def rows_smart_list(ctx: Context) -> list[Row]:
     query_only = []
     for _ in range(300):
         t = time.perf_counter()
-        ContactQuery(store).run(flt, 1, 50, 0)
+        ContactQuery(services.scores).run(flt, 1, 50, 0)
         query_only.append((time.perf_counter() - t) * 1000)
     query = percentiles(query_only)
     ctx.say(f"row 6: HTTP p50 {result.get('p50_ms', 0):.2f} ms p99 {result.get('p99_ms', 0):.2f} ms; "
@@ -569,7 +568,7 @@ def rows_smart_list(ctx: Context) -> list[Row]:
                        f"ms, p99 {p99 or 0:.2f} ms, {result.get('rps', 0):,.0f} req/s"),
                        f"the same call in-process (no HTTP): p50 {local['p50']:.2f} ms, p99 {local['p99']:.2f} ms",
                        (f"of which the index query alone (ContactQuery.run: page of 50 + count over "
-                       f"{store.buckets} buckets): p50 {query['p50']:.2f} ms, p99 {query['p99']:.2f} ms; the rest is "
+                       f"{services.sharding.buckets} buckets): p50 {query['p50']:.2f} ms, p99 {query['p99']:.2f} ms; the rest is "
                        f"reading and rendering the 50 contacts (one pipeline) and the live profiles"),
                        ("contacts and scores were written through the store (resolve_contacts, fold states, "
                        "update_indexes), not by scoring 1M interactions")])]
@@ -651,9 +650,9 @@ def rows_dashboard(ctx: Context) -> list[Row]:
         csrf = session["csrf"]
     client.post("/dashboard/signin", data={"api_key": API_KEY, "csrf_token": csrf})
     with ctx.app.app_context():
-        top = ctx.services.store.get_contacts(
+        top = ctx.services.contacts.get_contacts(
             [cid for cid, _ in ctx.services.redis.zrevrange(
-                ctx.services.store.score_indexes(data.PROFILE_ID, 1)[0], 0, 0, withscores=True)])[0]
+                ctx.services.scores.score_indexes(data.PROFILE_ID, 1)[0], 0, 0, withscores=True)])[0]
     pages = {
         "profiles": "/dashboard/profiles",
         "profile editor": f"/dashboard/profiles/{data.PROFILE_ID}",

@@ -15,7 +15,7 @@ def drain_all(services: Any, max_rounds: int = 50) -> int:
     """Score everything waiting in every partition (what the worker does), in this process."""
     scored = 0
     for _ in range(max_rounds):
-        depths = services.store.partition_depths()
+        depths = services.partitions.partition_depths()
         if not any(depths):
             return scored
         for partition, depth in enumerate(depths):
@@ -36,7 +36,7 @@ def settle(services: Any) -> None:
     for _ in range(20):
         drain_all(services)
         run_jobs(services)
-        if not any(services.store.partition_depths()) and len(services.queue) == 0:
+        if not any(services.partitions.partition_depths()) and len(services.queue) == 0:
             return
     raise AssertionError("did not settle")
 

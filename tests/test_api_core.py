@@ -17,7 +17,7 @@ def opened(id_, email, **extra):
 
 
 def stream_entries(services) -> int:
-    return sum(services.store.partition_depths())
+    return sum(services.partitions.partition_depths())
 
 
 # --- access ------------------------------------------------------------------------------
@@ -60,7 +60,7 @@ def test_a_batch_with_one_bad_item_is_rejected_whole_naming_the_item_and_field(c
     body = resp.get_json()
     assert set(body["errors"]["interactions"]["1"]) == {"type", "contact"}
     assert "0" not in body["errors"]["interactions"]
-    assert stream_entries(services) == 0 and services.store.contact_count() == 0
+    assert stream_entries(services) == 0 and services.contacts.contact_count() == 0
 
 
 @pytest.mark.parametrize("item,field", [
@@ -111,7 +111,7 @@ def test_an_external_id_seen_with_an_email_finds_the_same_contact(client, servic
     send(client, {"id": "1", "type": "form.submitted", "contact": {"external_id": "crm-7"}})
     send(client, {"id": "2", "type": "email.opened", "contact": {"external_id": "crm-7", "email": "p@q.io"}})
     send(client, opened("3", "p@q.io"))
-    assert services.store.contact_count() == 1
+    assert services.contacts.contact_count() == 1
     assert contact_by_email(client, "p@q.io")["external_id"] == "crm-7"
 
 

@@ -44,7 +44,7 @@ def test_a_bad_line_stops_the_import_naming_it_and_stores_nothing_of_its_batch(r
     result = runner.invoke(main, ["import-interactions", str(lines)])
     assert result.exit_code != 0
     assert "line 2" in result.output and "type" in result.output
-    assert sum(services.store.partition_depths()) == 0
+    assert sum(services.partitions.partition_depths()) == 0
 
 
 def test_an_invalid_profile_file_is_refused(runner, tmp_path):

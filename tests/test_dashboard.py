@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from app.automation.registry import automation_store
 from app.dashboard.secret import session_secret
 
 from .helpers import API_KEY, AUTH, publish_profile, put_profile, send, settle
@@ -55,7 +54,7 @@ def engaged(client, services, *people: tuple[str, int]) -> None:
 
 
 def contact_id(services, email: str) -> str:
-    return services.store.find_contact(email=email)
+    return services.contacts.find_contact(email=email)
 
 
 # --- sign-in, session, CSRF -------------------------------------------------------------------
@@ -333,7 +332,7 @@ def test_empty_finds_contacts_without_a_score(dash, services):
 
 def test_tag_filters(dash, services):
     engaged(dash, services, ("ann@example.com", 1), ("bob@example.com", 3))
-    services.store.change_tags(contact_id(services, "ann@example.com"), ["vip"])
+    services.contacts.change_tags(contact_id(services, "ann@example.com"), ["vip"])
     assert emails_in(text(dash.get("/dashboard/contacts?tag=vip"))) == ["ann@example.com"]
     assert emails_in(text(dash.get("/dashboard/contacts?without_tag=vip"))) == ["bob@example.com"]
 
@@ -450,18 +449,18 @@ def test_manual_change_validation(dash, ann, data, field, message):
 
 def test_tags_are_added_and_removed(dash, services, ann):
     post(dash, f"/dashboard/contacts/{ann}/tags", {"add": "vip, newsletter"})
-    assert services.store.get_contact(ann)["tags"] == ["newsletter", "vip"]
+    assert services.contacts.get_contact(ann)["tags"] == ["newsletter", "vip"]
     post(dash, f"/dashboard/contacts/{ann}/tags", {"remove": "vip"})
-    assert services.store.get_contact(ann)["tags"] == ["newsletter"]
+    assert services.contacts.get_contact(ann)["tags"] == ["newsletter"]
     assert emails_in(text(dash.get("/dashboard/contacts?tag=newsletter"))) == ["ann@example.com"]
 
 
 def test_dnd_is_switched_per_channel_and_recorded(dash, services, ann):
     resp = post(dash, f"/dashboard/contacts/{ann}/dnd", {"channel": ["email", "sms"], "dnd-sms": "on"})
     assert resp.status_code == 303
-    assert services.store.get_contact(ann)["dnd"] == {"sms": True}
+    assert services.contacts.get_contact(ann)["dnd"] == {"sms": True}
     settle(services)
-    timeline = services.store.read_timelines([ann])[ann]
+    timeline = services.timelines.read_timelines([ann])[ann]
     assert [r["p"]["channels"] for r in timeline if r["t"] == "contact.dnd_updated"] == [{"sms": True}]
     assert 'id="dnd-sms" name="dnd-sms" checked' in text(dash.get(f"/dashboard/contacts/{ann}"))
 
@@ -491,7 +490,7 @@ def test_workflow_run_delivery_and_inbox_pages(wf_dash, receiver):
     url = receiver.on("/crm", Reply(200, body=b"thanks"))
     assert client.put("/v1/workflows/hot", json=hot_workflow(url), headers=AUTH).status_code == 201
     engaged(client, services, ("ann@example.com", 2))
-    store = automation_store(services)
+    store = services.automation
     run_until(services, lambda: store.get_deliveries(store.delivery_ids(0, 1))[0]["status"] == "succeeded")
 
     listing = text(client.get("/dashboard/workflows"))
@@ -515,7 +514,7 @@ def test_a_dead_letter_is_listed_and_redelivered(wf_dash, receiver):
     client.put("/v1/workflows/hot", json=workflow("hot", [{"type": "webhook", "url": url, "secret": SECRET}]),
                headers=AUTH)
     engaged(client, services, ("ann@example.com", 1))
-    store = automation_store(services)
+    store = services.automation
     run_until(services, lambda: store.delivery_ids(0, 1, dead_only=True))
     [delivery_id] = store.delivery_ids(0, 1, dead_only=True)
     assert delivery_id in text(client.get("/dashboard/deliveries?status=dead"))

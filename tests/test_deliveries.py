@@ -10,7 +10,6 @@ import pytest
 import responses
 
 from app.automation.delivery import classify, next_delay, retry_after_seconds, signed_headers
-from app.automation.registry import automation_store
 
 from .helpers import AUTH
 from .test_workflow_support import (
@@ -66,7 +65,7 @@ def test_a_signed_webhook_is_delivered_once_and_verifies(client, services, recei
     assert hit.headers["webhook-id"] == delivery["id"]
     assert hit.headers["x-source"] == "scorekeeper"
     body = json.loads(hit.body)
-    cid = services.store.find_contact(email="ann@example.com")
+    cid = services.contacts.find_contact(email="ann@example.com")
     assert body == {"type": "score.trigger", "run_id": run["id"], "workflow": {"id": "hot", "name": "Hot"},
                     "contact": {"id": cid, "email": "ann@example.com", "tags": []},
                     "score": {"profile": "engagement", "old": 0, "new": 10}, "occurred_at": body["occurred_at"]}
@@ -109,7 +108,7 @@ def test_redelivering_a_delivery_in_flight_is_a_conflict(client, services, recei
     url = receiver.on("/crm", Reply(200))
     run = fire(client, services, url)
     delivery_id = run["steps"][0]["delivery_id"]
-    automation_store(services).save_delivery({**automation_store(services).get_delivery(delivery_id),
+    services.automation.save_delivery({**services.automation.get_delivery(delivery_id),
                                               "status": "retrying"})
     assert client.post(f"/v1/deliveries/{delivery_id}/redeliver", headers=AUTH).status_code == 409
     assert client.post("/v1/deliveries/msg_nope/redeliver", headers=AUTH).status_code == 404

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 
 from app import automation
-from app.automation.registry import automation_store
 
 from .helpers import AUTH, settle
 from .test_workflow_support import (
@@ -45,7 +44,7 @@ def test_crossing_the_line_starts_one_run_that_tags_the_contact(scored):
     assert run["status"] == "succeeded"
     assert (run["trigger"]["old"], run["trigger"]["new"]) == (5, 10)
     assert run["steps"][0]["status"] == "succeeded" and run["steps"][0]["attempts"] == 1
-    assert services.store.get_contact(contact_id(services, "ann@example.com"))["tags"] == ["hot"]
+    assert services.contacts.get_contact(contact_id(services, "ann@example.com"))["tags"] == ["hot"]
     assert client.get(f"/v1/runs/{run['id']}", headers=AUTH).get_json()["id"] == run["id"]
     interact(client, services, "ann@example.com", "email.opened", "o3")
     assert len(runs_of(client, "hot")) == 1  # 10 -> 15 does not enter again
@@ -55,7 +54,7 @@ def test_duplicated_and_replayed_events_start_exactly_one_run(scored):
     client, services = scored
     put_workflow(client, workflow("hot", [{"type": "add_tag", "tag": "hot"}], reentry=True))
     cid = "c-dup"
-    services.store.redis.hset(services.keys.contact(cid), "email", "dup@example.com")
+    services.redis.hset(services.keys.contact(cid), "email", "dup@example.com")
     event = {"kind": "score", "contact_id": cid, "profile": "engagement", "version": 1, "old": 0, "new": 20,
              "at": 1, "cause": {"reason": "recompute"}, "change_id": "engagement@1:x", "depth": 0}
     automation.handle_events(services, [event, dict(event)])
@@ -104,7 +103,7 @@ def test_tag_filters_are_checked_when_the_trigger_fires(scored):
     put_workflow(client, workflow("hot", [{"type": "add_tag", "tag": "hot"}],
                                   filters={"tags_none": ["customer"]}))
     interact(client, services, "eve@example.com", "email.opened", "o1")
-    services.store.change_tags(contact_id(services, "eve@example.com"), ["customer"])
+    services.contacts.change_tags(contact_id(services, "eve@example.com"), ["customer"])
     interact(client, services, "eve@example.com", "email.opened", "o2")
     interact(client, services, "fay@example.com", "email.clicked", "c1")
     assert [r["contact_id"] for r in runs_of(client, "hot")] == [contact_id(services, "fay@example.com")]
@@ -120,7 +119,7 @@ def test_interaction_trigger_with_where(scored):
     interact(client, services, "gus@example.com", "form.submitted", "f2", form="demo")
     [run] = runs_of(client, "demo")
     assert run["trigger"]["interaction"]["p"] == {"form": "demo"}
-    assert services.store.get_contact(contact_id(services, "gus@example.com"))["tags"] == ["demo-requested"]
+    assert services.contacts.get_contact(contact_id(services, "gus@example.com"))["tags"] == ["demo-requested"]
 
 
 def test_adjust_score_chains_stop_deeper_than_five(scored):
@@ -135,7 +134,7 @@ def test_adjust_score_chains_stop_deeper_than_five(scored):
     assert all(r["status"] == "succeeded" for r in runs[:5])
     assert runs[5]["status"] == "failed" and "chain too deep" in runs[5]["error"]
     cid = contact_id(services, "hal@example.com")
-    state = next(iter(services.store.get_contact(cid)["states"].values()))
+    state = next(iter(services.contacts.get_contact(cid)["states"].values()))
     assert state["s"] == 15
 
 
@@ -259,14 +258,14 @@ def test_wait_resumes_through_the_scheduler_after_a_worker_restart(scored):
     assert run["status"] == "waiting" and run["next_step"] == 2
     assert scheduled_count(services) == 1
     cid = contact_id(services, "pat@example.com")
-    assert services.store.get_contact(cid)["tags"] == ["step-1"]
+    assert services.contacts.get_contact(cid)["tags"] == ["step-1"]
     run_jobs(services)  # a new worker before the time: nothing is due yet
     assert runs_of(client, "nurture")[0]["status"] == "waiting"
     # a fresh worker and scheduler, with nothing from the first one but Redis
     run = run_until(services, lambda: runs_of(client, "nurture")[0]["status"] == "succeeded"
                     and runs_of(client, "nurture")[0], timeout=10)
     assert [s["status"] for s in run["steps"]] == ["succeeded", "succeeded", "succeeded"]
-    assert services.store.get_contact(cid)["tags"] == ["step-1", "step-2"]
+    assert services.contacts.get_contact(cid)["tags"] == ["step-1", "step-2"]
 
 
 def test_an_early_duplicate_resume_job_does_nothing(scored):
@@ -277,4 +276,4 @@ def test_an_early_duplicate_resume_job_does_nothing(scored):
     from app.automation.jobs import execute_run
 
     assert execute_run(run["id"]) == "waiting"
-    assert automation_store(services).get_run(run["id"])["next_step"] == 1
+    assert services.automation.get_run(run["id"])["next_step"] == 1

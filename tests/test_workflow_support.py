@@ -197,7 +197,7 @@ def interact(client, services, email: str, type_: str, iid: str, **properties: A
 
 
 def contact_id(services, email: str) -> str:
-    return services.store.find_contact(email=email)
+    return services.contacts.find_contact(email=email)
 
 
 def runs_of(client, wid: str) -> list[dict[str, Any]]:

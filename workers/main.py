@@ -12,7 +12,6 @@ import logging
 import threading
 import uuid
 
-import redis
 from rq import SimpleWorker, Worker
 from rq.scheduler import RQScheduler
 
@@ -20,6 +19,7 @@ from app import create_app
 from app.drain import tick
 from app.storage.connection import queue_connection
 from app.services import get_services
+from app.storage.errors import StoreError, store_errors
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,10 @@ def _ticker(app, stop: threading.Event) -> None:
     period = float(app.config["TICK_SECONDS"])
     with app.app_context():
         services = get_services()
-        lock = services.keys.ticker()
         token = uuid.uuid4().hex
         while not stop.wait(period):
             try:
-                if services.redis.set(lock, token, nx=True, px=int(period * 3000)) or services.redis.get(lock) == token:
-                    services.redis.pexpire(lock, int(period * 3000))
+                if services.partitions.hold_ticker(token, int(period * 3000)):
                     tick(services)
                     enqueue_due_jobs(services)
             except Exception:  # keep ticking through a Redis restart
@@ -61,8 +59,9 @@ def main(burst: bool = False) -> None:
             while True:
                 worker = worker_class([services.queue], connection=queue_connection(app.config["REDIS_URL"]))
                 try:
-                    worker.work(burst=burst, with_scheduler=False, logging_level=app.config["LOG_LEVEL"])
-                except redis.RedisError:  # raised by RQ's own teardown while Redis is away
+                    with store_errors():
+                        worker.work(burst=burst, with_scheduler=False, logging_level=app.config["LOG_LEVEL"])
+                except StoreError:  # raised by RQ's own teardown while Redis is away
                     log.exception("worker lost Redis")
                 # RQ quits its loop on any error, Redis going away included: only a stop request
                 # (SIGTERM/SIGINT) or the end of a burst ends the process, else wait and work again.
@@ -89,10 +88,10 @@ def _stoppable(base: type) -> type:
 def _wait_for_redis(services, stop: threading.Event, period_s: float = 1.0) -> None:
     while not stop.wait(period_s):
         try:
-            if services.queue.connection.ping():
+            if services.jobs.ping():
                 log.warning("Redis is back: the worker starts again")
                 return
-        except redis.RedisError:
+        except StoreError:
             continue
 
 

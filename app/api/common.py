@@ -17,7 +17,7 @@ def v1_blueprint(name: str, import_name: str, description: str) -> Blueprint:
 
 
 def load_contact(services: Services, contact_id: str) -> dict[str, Any]:
-    contact = services.store.get_contact(contact_id)
+    contact = services.contacts.get_contact(contact_id)
     if contact is None:
         raise NotFound(f"No contact {contact_id!r}.")
     return contact

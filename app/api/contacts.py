@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from ..contacts import run_filter, set_dnd
 from ..errors import NotFound, ValidationError
-from ..storage.profiles import ProfileStore
 from ..queries import ContactFilter
 from ..scores import change_score
 from ..scoring.interactions import format_timestamp
@@ -45,8 +44,8 @@ def list_contacts(limit: int = 50, cursor: str | None = None, email: str | None 
     if email is not None or external_id is not None:
         from ..scoring.interactions import normalize_email
 
-        cid = services.store.find_contact(email=normalize_email(email) if email else None, external_id=external_id)
-        contact = services.store.get_contact(cid) if cid else None
+        cid = services.contacts.find_contact(email=normalize_email(email) if email else None, external_id=external_id)
+        contact = services.contacts.get_contact(cid) if cid else None
         items = [render_contact(services, contact)] if contact else []
         return {"items": items, "total": len(items), "next_cursor": None}
     return run_filter(services, ContactFilter(**filters), limit, parse_cursor(cursor))
@@ -69,7 +68,7 @@ def patch_contact(patch: dict, contact_id: str):
     contact = load_contact(services, contact_id)
     tags = patch.get("tags") or {}
     if tags.get("add") or tags.get("remove"):
-        services.store.change_tags(contact_id, tags.get("add", []), tags.get("remove", []))
+        services.contacts.change_tags(contact_id, tags.get("add", []), tags.get("remove", []))
     set_dnd(services, contact, patch.get("dnd") or {})
     return render_contact(services, load_contact(services, contact_id))
 
@@ -82,7 +81,7 @@ def change_contact_score(change: dict, contact_id: str, profile_id: str):
     services = get_services()
     op = "set" if "set" in change else "add"
     score = change_score(services, contact_id, profile_id, op, change[op], change["reason"])
-    live = ProfileStore(services.redis, services.keys).live()[profile_id]
+    live = services.profiles.live()[profile_id]
     return {"contact_id": contact_id, "profile": profile_id, "score": score, "band": live.profile.band_for(score)}
 
 
@@ -93,11 +92,11 @@ def score_history(contact_id: str, profile_id: str, limit: int = 100, cursor: in
     """The ledger: every change of the live score, newest first, with its reason."""
     services = get_services()
     load_contact(services, contact_id)
-    live = ProfileStore(services.redis, services.keys).live().get(profile_id)
+    live = services.profiles.live().get(profile_id)
     if live is None:
-        if ProfileStore(services.redis, services.keys).get(profile_id) is None:
+        if services.profiles.get(profile_id) is None:
             raise NotFound(f"No profile {profile_id!r}.")
         return {"items": [], "next_cursor": None}
-    entries = services.store.ledger(contact_id, profile_id, live.version, cursor, limit + 1)
+    entries = services.timelines.ledger(contact_id, profile_id, live.version, cursor, limit + 1)
     items = [{**e, "at": format_timestamp(e["at"])} for e in entries[:limit]]
     return {"items": items, "next_cursor": cursor + limit if len(entries) > limit else None}

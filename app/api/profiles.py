@@ -36,7 +36,7 @@ def render_profile(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def profiles_of(services: Services) -> ProfileStore:
-    return ProfileStore(services.redis, services.keys)
+    return services.profiles
 
 
 def load_profile(services: Services, profile_id: str) -> dict[str, Any]:
@@ -77,7 +77,7 @@ def delete_profile(profile_id: str):
     profiles_of(services).delete(profile_id)
     for key in ("live_version", "building_version"):
         if doc.get(key):
-            services.queue.enqueue("workers.jobs.retire_version", profile_id, doc[key], result_ttl=0)
+            services.jobs.enqueue("workers.jobs.retire_version", profile_id, doc[key], result_ttl=0)
     return None
 
 

@@ -8,7 +8,8 @@ Contract with the scoring core (app/engine.py, workers/jobs.py):
 
 Modules: ``triggers`` (pure matcher and index), ``config`` (schemas, JSON Schema, validate),
 ``registry`` (files and the compiled index), ``runs`` (starting runs), ``runner`` and
-``steps`` (executing them), ``delivery`` (webhooks), ``store`` (Redis), ``jobs`` (RQ), ``api``.
+``steps`` (executing them), ``delivery`` (webhooks), ``jobs`` (RQ), ``api``; their Redis is
+``app.storage.automation``.
 """
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from redis import RedisError
 
 from . import api
 from .config import json_schema, validate_document, validate_file
 from .defaults import parse_schedule, setting
-from .registry import WorkflowConfigError, automation_store, load_directory, sync_files
+from ..storage.errors import StoreError
+from .registry import WorkflowConfigError, load_directory, sync_files
 from .runs import interest as _interest
 from .runs import start_runs
 
@@ -62,7 +63,7 @@ def init_app(app: Flask) -> None:
     workflows = load_directory(Path(directory)) if directory else []
     services = app.extensions["scorekeeper"]
     try:
-        sync_files(automation_store(services), workflows)
-    except RedisError as error:
+        sync_files(services.automation, workflows)
+    except StoreError as error:
         log.warning("workflow files not synced: the store is unavailable", extra={"error": type(error).__name__})
     log.info("workflow files loaded", extra={"count": len(workflows), "directory": str(directory)})

@@ -16,7 +16,6 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..services import get_services
 from .config import load_workflow
 from .delivery import IN_FLIGHT, public_delivery, redeliver
-from .registry import automation_store
 from .runner import public_run
 
 bp = v1_blueprint("workflows", __name__, "Workflows, their runs, webhook deliveries and the inbox")
@@ -55,13 +54,13 @@ def _page(items: list[Any], limit: int, cursor: int) -> dict[str, Any]:
 @bp.get("/workflows")
 @bp.alt_response(200, schema=ItemsSchema, description="Every workflow")
 def list_workflows():
-    docs = automation_store(get_services()).workflow_docs()
+    docs = get_services().automation.workflow_docs()
     return {"items": [render_workflow(doc) for _id, doc in sorted(docs.items())]}
 
 
 @bp.get("/workflows/<workflow_id>")
 def get_workflow(workflow_id: str):
-    return render_workflow(automation_store(get_services()).require_workflow(workflow_id))
+    return render_workflow(get_services().automation.require_workflow(workflow_id))
 
 
 @bp.put("/workflows/<workflow_id>")
@@ -76,7 +75,7 @@ def put_workflow(workflow_id: str):
         workflow = load_workflow(body)
     except SchemaError as error:
         raise ValidationError("The workflow is invalid; see errors.", error.messages) from error
-    store = automation_store(get_services())
+    store = get_services().automation
     existed = store.workflow_doc(workflow_id) is not None
     doc = store.put_workflow(dict(workflow.config), "api")
     return render_workflow(doc), 200 if existed else 201
@@ -84,7 +83,7 @@ def put_workflow(workflow_id: str):
 
 @bp.delete("/workflows/<workflow_id>")
 def delete_workflow(workflow_id: str):
-    if not automation_store(get_services()).delete_workflow(workflow_id):
+    if not get_services().automation.delete_workflow(workflow_id):
         raise NotFound(f"No workflow {workflow_id!r}.")
     return "", 204
 
@@ -93,7 +92,7 @@ def delete_workflow(workflow_id: str):
 def list_runs(workflow_id: str):
     limit, cursor = page_args()
     services = get_services()
-    store = automation_store(services)
+    store = services.automation
     runs = store.workflow_runs(workflow_id, cursor, limit + 1)
     if not runs and cursor == 0 and store.workflow_doc(workflow_id) is None:
         raise NotFound(f"No workflow {workflow_id!r}.")
@@ -103,7 +102,7 @@ def list_runs(workflow_id: str):
 @bp.get("/runs/<run_id>")
 def get_run(run_id: str):
     services = get_services()
-    return public_run(services, automation_store(services).require_run(run_id))
+    return public_run(services, services.automation.require_run(run_id))
 
 
 @bp.get("/deliveries")
@@ -113,13 +112,13 @@ def list_deliveries():
     status = request.args.get("status") or None
     if status not in (None, "dead"):
         raise ValidationError("Invalid status filter.", {"status": ["only 'dead' (the dead letters) is supported"]})
-    store = automation_store(get_services())
+    store = get_services().automation
     ids = store.delivery_ids(cursor, limit + 1, dead_only=status == "dead")
     return _page([public_delivery(d) for d in store.get_deliveries(ids)], limit, cursor)
 
 
 def _delivery(delivery_id: str) -> dict[str, Any]:
-    return automation_store(get_services()).require_delivery(delivery_id)
+    return get_services().automation.require_delivery(delivery_id)
 
 
 @bp.get("/deliveries/<delivery_id>")
@@ -139,5 +138,5 @@ def redeliver_delivery(delivery_id: str):
 @bp.alt_response(200, schema=CursorPageSchema, description="In-app notifications, newest first")
 def list_notifications():
     limit, cursor = page_args()
-    items = automation_store(get_services()).notifications(cursor, limit + 1)
+    items = get_services().automation.notifications(cursor, limit + 1)
     return _page(items, limit, cursor)

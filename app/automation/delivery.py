@@ -22,7 +22,7 @@ from standardwebhooks import Webhook
 
 from ..metrics import count_delivery
 from ..outbound import OutboundRefused, session_for
-from ..storage.store import dumps
+from ..storage.redis_tools import dumps
 from .defaults import (
     JOB_RESULT_TTL_SECONDS,
     RESPONSE_EXCERPT_CHARS,
@@ -30,8 +30,7 @@ from .defaults import (
     parse_schedule,
     setting,
 )
-from .registry import automation_store
-from ..storage.automation import now_ms
+from ..scoring.interactions import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ def classify(status: int) -> str:
 def create_delivery(services: Any, run: dict[str, Any], step_index: int, step: dict[str, Any],
                     payload: dict[str, Any]) -> str:
     """Store the delivery of a webhook step (once per run and step) and enqueue its first attempt."""
-    store = automation_store(services)
+    store = services.automation
     delivery_id = delivery_id_for(run["id"], step_index)
     created = now_ms()
     delivery = {
@@ -108,10 +107,10 @@ def enqueue_attempt(services: Any, delivery_id: str, cycle: int, try_number: int
     job_id = f"{delivery_id}-{cycle}-{try_number}" + (f"-{suffix}" if suffix else "")
     kwargs = {"job_id": job_id, "result_ttl": JOB_RESULT_TTL_SECONDS, "job_timeout": 120}
     if delay_seconds > 0:
-        services.queue.enqueue_in(timedelta(seconds=delay_seconds), deliver_webhook, delivery_id, cycle,
+        services.jobs.enqueue_in(timedelta(seconds=delay_seconds), deliver_webhook, delivery_id, cycle,
                                   try_number, **kwargs)
     else:
-        services.queue.enqueue(deliver_webhook, delivery_id, cycle, try_number, **kwargs)
+        services.jobs.enqueue(deliver_webhook, delivery_id, cycle, try_number, **kwargs)
 
 
 def signed_headers(delivery: dict[str, Any], at: datetime) -> dict[str, str]:
@@ -128,7 +127,7 @@ def attempt(services: Any, delivery_id: str, cycle: int, try_number: int) -> dic
 
     A job whose (cycle, try) is not the delivery's next one is stale (a duplicate) and does nothing.
     """
-    store = automation_store(services)
+    store = services.automation
     delivery = store.get_delivery(delivery_id)
     if delivery is None or delivery["status"] not in IN_FLIGHT:
         return delivery
@@ -207,7 +206,7 @@ def attempt(services: Any, delivery_id: str, cycle: int, try_number: int) -> dic
 
 def redeliver(services: Any, delivery: dict[str, Any]) -> dict[str, Any]:
     """Start a new cycle of attempts (same webhook-id); re-enables an endpoint disabled by a 410."""
-    store = automation_store(services)
+    store = services.automation
     store.enable_endpoint(delivery["url"])
     delivery["cycle"] += 1
     delivery["tries"] = 0
@@ -221,7 +220,7 @@ def redeliver(services: Any, delivery: dict[str, Any]) -> dict[str, Any]:
 
 def public_delivery(delivery: dict[str, Any]) -> dict[str, Any]:
     """The API form: no secret, the body as JSON."""
-    from ..storage.store import loads
+    from ..storage.redis_tools import loads
 
     out = {k: v for k, v in delivery.items() if k not in ("secret", "body", "cycle", "tries", "early_jobs")}
     out["payload"] = loads(delivery["body"])

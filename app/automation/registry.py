@@ -88,9 +88,9 @@ _cache_lock = threading.Lock()
 
 def compiled_index(services: Any) -> TriggerIndex:
     """The trigger index of the current workflows: one GET per call, a rebuild only after a change."""
-    store = automation_store(services)
+    store = services.automation
     rev = store.workflows_rev()
-    key = (id(services.redis), services.keys.prefix)
+    key = (id(store), services.keys.prefix)
     cached = _cache.get(key)
     if cached is not None and cached[0] == rev:
         return cached[1]
@@ -99,14 +99,3 @@ def compiled_index(services: Any) -> TriggerIndex:
         _cache[key] = (rev, index)
     return index
 
-
-def automation_store(services: Any) -> AutomationStore:
-    """The automation store of these services, built once per services object."""
-    store = getattr(services, "_automation_store", None)
-    if store is None:
-        store = AutomationStore(services.redis, services.keys)
-        try:
-            services._automation_store = store
-        except AttributeError:
-            pass
-    return store

@@ -12,10 +12,9 @@ from typing import Any
 
 from .defaults import JOB_RESULT_TTL_SECONDS, RUN_JOB_TIMEOUT_SECONDS, parse_schedule, setting
 from ..metrics import count_run
-from .registry import automation_store
 from .runs import TERMINAL
 from .steps import STEPS, RunContext, StepFailed, StepRetry, when_holds
-from ..storage.automation import now_ms
+from ..scoring.interactions import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ def schedule_resume(services: Any, store: Any, run: dict[str, Any], delay_ms: in
     run["resumes"] = int(run.get("resumes") or 0) + 1
     job_id = f"{run['id']}-{reason}-{run['resumes']}"
     store.save_run(run)
-    services.queue.enqueue_in(timedelta(milliseconds=max(delay_ms, 0)), execute_run, run["id"], job_id=job_id,
+    services.jobs.enqueue_in(timedelta(milliseconds=max(delay_ms, 0)), execute_run, run["id"], job_id=job_id,
                               job_timeout=RUN_JOB_TIMEOUT_SECONDS, result_ttl=JOB_RESULT_TTL_SECONDS)
 
 
@@ -42,13 +41,13 @@ def _fail(run: dict[str, Any], record: dict[str, Any] | None, message: str) -> N
 
 def execute(services: Any, run_id: str) -> dict[str, Any] | None:
     """Run the steps of ``run_id`` from its next step; returns the run document as saved."""
-    store = automation_store(services)
+    store = services.automation
     run = store.get_run(run_id)
     if run is None or run["status"] in TERMINAL:
         return run
     if run.get("resume_at") and now_ms() + RESUME_SLACK_MS < run["resume_at"]:
         return run
-    contact = services.store.get_contact(run["contact_id"])
+    contact = services.contacts.get_contact(run["contact_id"])
     if contact is None:
         _fail(run, None, f"contact {run['contact_id']} no longer exists")
         store.save_run(run)
@@ -104,7 +103,7 @@ def execute(services: Any, run_id: str) -> dict[str, Any] | None:
 
 def public_run(services: Any, run: dict[str, Any]) -> dict[str, Any]:
     """The API form of a run: webhook steps show their delivery's status and attempts; no secrets."""
-    store = automation_store(services)
+    store = services.automation
     out = {k: v for k, v in run.items() if k != "definition"}
     steps = []
     for record in run["steps"]:

@@ -12,12 +12,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rq import Queue
-
 from ..metrics import count_run
 from .defaults import JOB_RESULT_TTL_SECONDS, RUN_JOB_TIMEOUT_SECONDS
-from .registry import automation_store, compiled_index
-from ..storage.automation import now_ms
+from .registry import compiled_index
+from ..scoring.interactions import now_ms
 from .triggers import Workflow, should_start
 
 log = logging.getLogger(__name__)
@@ -60,14 +58,11 @@ def new_run(workflow: Workflow, event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def enqueue_runs(queue: Queue, run_ids: Sequence[str]) -> None:
+def enqueue_runs(services: Any, run_ids: Sequence[str]) -> None:
     from .jobs import execute_run
 
-    if not run_ids:
-        return
-    queue.enqueue_many([Queue.prepare_data(execute_run, (run_id,), job_id=f"{run_id}-start",
-                                           timeout=RUN_JOB_TIMEOUT_SECONDS, result_ttl=JOB_RESULT_TTL_SECONDS)
-                        for run_id in run_ids])
+    services.jobs.enqueue_many(execute_run, [((run_id,), {"job_id": f"{run_id}-start", "timeout": RUN_JOB_TIMEOUT_SECONDS,
+                                                          "result_ttl": JOB_RESULT_TTL_SECONDS}) for run_id in run_ids])
 
 
 def start_runs(services: Any, events: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -76,14 +71,11 @@ def start_runs(services: Any, events: Sequence[Mapping[str, Any]]) -> list[str]:
     fired = [(event, workflow) for event in events for workflow in index.fired(event)]
     if not fired:
         return []
-    store = automation_store(services)
+    store = services.automation
     need_tags = sorted({e["contact_id"] for e, w in fired if w.trigger.filters})
     tags: dict[str, set[str]] = {}
     if need_tags:
-        pipe = services.redis.pipeline(transaction=False)
-        for contact_id in need_tags:
-            pipe.smembers(services.keys.tags(contact_id))
-        tags = dict(zip(need_tags, pipe.execute()))
+        tags = services.contacts.tags_of(need_tags)
     passing = [(e, w) for e, w in fired if should_start(w.trigger, True, tags.get(e["contact_id"], ()), False)]
     if not passing:
         return []
@@ -95,7 +87,7 @@ def start_runs(services: Any, events: Sequence[Mapping[str, Any]]) -> list[str]:
     if replayed:  # claimed before: only a run lost between claim and creation is made now
         claimed += [r for r, exists in zip(replayed, store.runs_exist([r["id"] for r in replayed])) if not exists]
     created = [r for r, new in zip(claimed, store.create_runs(claimed)) if new] if claimed else []
-    enqueue_runs(services.queue, [r["id"] for r in created])
+    enqueue_runs(services, [r["id"] for r in created])
     count_run(services, "started", len(created))
     for run in created:
         log.info("workflow run started", extra={"run_id": run["id"], "workflow_id": run["workflow"]["id"],

@@ -15,13 +15,11 @@ import requests
 
 from ..errors import ScorekeeperError
 from ..outbound import OutboundRefused, session_for
-from ..storage.profiles import ProfileStore
 from ..scoring.conditions import score_matches
 from ..scoring.durations import parse_duration_ms
 from .defaults import MAX_CHAIN_DEPTH, setting
 from .delivery import create_delivery
-from .registry import automation_store
-from ..storage.automation import now_ms
+from ..scoring.interactions import now_ms
 from .templates import TemplateFailed, render
 
 #: Seconds to wait for the SMTP server.
@@ -51,7 +49,7 @@ class RunContext:
     contact: dict[str, Any]
 
     def live_score(self, profile_id: str) -> int | None:
-        live = ProfileStore(self.services.redis, self.services.keys).live().get(profile_id)
+        live = self.services.profiles.live().get(profile_id)
         if live is None:
             return None
         state = self.contact.get("states", {}).get(live.field)
@@ -80,7 +78,7 @@ def when_holds(context: RunContext, when: dict[str, Any] | None) -> bool:
 
 def run_tag(context: RunContext, step: dict[str, Any], index: int) -> StepResult:
     add, remove = ([step["tag"]], []) if step["type"] == "add_tag" else ([], [step["tag"]])
-    tags = context.services.store.change_tags(context.contact["id"], add, remove)
+    tags = context.services.contacts.change_tags(context.contact["id"], add, remove)
     context.contact["tags"] = tags
     return StepResult({"tags": tags})
 
@@ -145,7 +143,7 @@ def run_notify(context: RunContext, step: dict[str, Any], index: int) -> StepRes
         notification = {"id": f"{context.run['id']}:{index}", "run_id": context.run["id"],
                         "workflow": context.run["workflow"], "contact_id": context.contact["id"],
                         "to": step.get("to"), "message": text, "at": now_ms()}
-        automation_store(context.services).push_notification(notification)
+        context.services.automation.push_notification(notification)
         return StepResult({"channel": "inbox"})
     if channel == "email":
         message = EmailMessage()

@@ -19,7 +19,7 @@ from ..smart_lists import save_list
 
 
 def profile_store(services: Services) -> ProfileStore:
-    return ProfileStore(services.redis, services.keys)
+    return services.profiles
 
 
 def load_profile(services: Services, profile_id: str) -> dict[str, Any]:

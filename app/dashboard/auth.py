@@ -101,8 +101,8 @@ def sign_in():
     error = None
     if request.method == "POST":
         services = get_services()
-        failures_key = services.keys.signin_failures(request.remote_addr or "unknown")
-        if int(services.redis.get(failures_key) or 0) >= SIGNIN_FAILURES_MAX:
+        address = request.remote_addr or "unknown"
+        if services.throttles.signin_failures(address) >= SIGNIN_FAILURES_MAX:
             log.warning("dashboard: sign-in throttled")
             error = "Too many failed sign-ins from your address; wait a minute and try again."
             return render_template("dashboard/signin.html", error=error,
@@ -116,10 +116,7 @@ def sign_in():
             log.info("dashboard: signed in")
             return redirect(safe_next(request.form.get("next")))
         log.warning("dashboard: sign-in refused")
-        pipe = services.redis.pipeline(transaction=False)
-        pipe.incr(failures_key)
-        pipe.expire(failures_key, SIGNIN_WINDOW_SECONDS, nx=True)
-        pipe.execute()
+        services.throttles.count_signin_failure(address, SIGNIN_WINDOW_SECONDS)
         error = "That API key is not valid."
     status = 401 if error else 200
     return render_template("dashboard/signin.html", error=error, next=request.values.get("next", "")), status

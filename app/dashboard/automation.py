@@ -8,7 +8,6 @@ from flask import flash, redirect, render_template, request, url_for
 
 from ..automation.config import validate_document
 from ..automation.delivery import IN_FLIGHT, public_delivery, redeliver
-from ..automation.registry import automation_store
 from ..automation.runner import public_run
 from ..services import get_services
 from .blueprint import bp
@@ -46,13 +45,13 @@ def trigger_summary(config: dict[str, Any]) -> str:
 
 
 def load_workflow_doc(workflow_id: str) -> dict[str, Any]:
-    return automation_store(get_services()).require_workflow(workflow_id)
+    return get_services().automation.require_workflow(workflow_id)
 
 
 @bp.route("/workflows")
 def workflows():
     rows = []
-    for workflow_id, doc in sorted(automation_store(get_services()).workflow_docs().items()):
+    for workflow_id, doc in sorted(get_services().automation.workflow_docs().items()):
         config = doc["config"]
         rows.append({"id": workflow_id, "name": config.get("name", workflow_id),
                      "enabled": bool(config.get("enabled")), "trigger": trigger_summary(config),
@@ -66,7 +65,7 @@ def render_workflow_page(workflow_id: str, text: str | None = None, problems: li
     services = get_services()
     doc = load_workflow_doc(workflow_id)
     cursor = parse_offset(request.args.get("cursor"))
-    runs = automation_store(services).workflow_runs(workflow_id, cursor, PAGE_SIZE + 1)
+    runs = services.automation.workflow_runs(workflow_id, cursor, PAGE_SIZE + 1)
     stored_problems = validate_document(doc["config"])
     return render_template(
         "dashboard/workflow.html", doc=doc, config=doc["config"], workflow_id=workflow_id,
@@ -101,7 +100,7 @@ def check_workflow(workflow_id: str):
     if request.form.get("action") != "save":
         return render_workflow_page(workflow_id, text, [], checked=True)
     load_workflow_doc(workflow_id)
-    automation_store(get_services()).put_workflow(doc, "dashboard")
+    get_services().automation.put_workflow(doc, "dashboard")
     flash("Workflow saved. A workflow file of the same id replaces it at the next start-up.")
     return redirect(url_for("dashboard.workflow", workflow_id=workflow_id), 303)
 
@@ -109,7 +108,7 @@ def check_workflow(workflow_id: str):
 @bp.route("/runs/<run_id>")
 def run(run_id: str):
     services = get_services()
-    stored = automation_store(services).require_run(run_id)
+    stored = services.automation.require_run(run_id)
     return render_template("dashboard/run.html", run=public_run(services, stored))
 
 
@@ -117,7 +116,7 @@ def run(run_id: str):
 def deliveries():
     dead = request.args.get("status") == "dead"
     cursor = parse_offset(request.args.get("cursor"))
-    store = automation_store(get_services())
+    store = get_services().automation
     ids = store.delivery_ids(cursor, PAGE_SIZE + 1, dead_only=dead)
     items = [public_delivery(d) for d in store.get_deliveries(ids[:PAGE_SIZE])]
     return render_template("dashboard/deliveries.html", deliveries=items, dead=dead, cursor=cursor,
@@ -125,7 +124,7 @@ def deliveries():
 
 
 def load_delivery(delivery_id: str) -> dict[str, Any]:
-    return automation_store(get_services()).require_delivery(delivery_id)
+    return get_services().automation.require_delivery(delivery_id)
 
 
 @bp.route("/deliveries/<delivery_id>")
@@ -149,6 +148,6 @@ def redeliver_delivery(delivery_id: str):
 @bp.route("/notifications")
 def notifications():
     cursor = parse_offset(request.args.get("cursor"))
-    items = automation_store(get_services()).notifications(cursor, PAGE_SIZE + 1)
+    items = get_services().automation.notifications(cursor, PAGE_SIZE + 1)
     return render_template("dashboard/notifications.html", notifications=items[:PAGE_SIZE], cursor=cursor,
                            more=len(items) > PAGE_SIZE, page_size=PAGE_SIZE)

@@ -5,13 +5,13 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import redis
 from flask import Blueprint, Response, render_template, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
 
 from ..errors import ScorekeeperError
 from ..services import get_services
+from ..storage.errors import StoreError
 from .health import health_summary
 from .secret import session_secret
 
@@ -76,8 +76,8 @@ def handle_http_error(error: HTTPException):
     return error_page(error.code or 500, error.name, error.description or error.name)
 
 
-@bp.errorhandler(redis.RedisError)
-def handle_store_down(error: redis.RedisError):
-    log.error("dashboard: store unavailable", extra={"error": type(error).__name__})
+@bp.errorhandler(StoreError)
+def handle_store_down(error: StoreError):
+    log.error("dashboard: store unavailable", extra={"error": type(error.__cause__ or error).__name__})
     page, status = error_page(503, "Store unavailable", "Redis did not answer; try again in a moment.")
     return page, status, {"Retry-After": "5"}

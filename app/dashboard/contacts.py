@@ -39,8 +39,8 @@ def search_contact(services: Services, text: str) -> str | None:
     if not text:
         return None
     if "@" in text:
-        return services.store.find_contact(email=normalize_email(text))
-    return services.store.find_contact(external_id=text) or (text if services.store.contact_exists(text) else None)
+        return services.contacts.find_contact(email=normalize_email(text))
+    return services.contacts.find_contact(external_id=text) or (text if services.contacts.contact_exists(text) else None)
 
 
 @bp.route("/contacts")
@@ -134,7 +134,7 @@ def delete_smart_list(list_id: str):
 
 # --- one contact ------------------------------------------------------------------------------
 def load_contact(services: Services, contact_id: str) -> dict[str, Any]:
-    contact = services.store.get_contact(contact_id)
+    contact = services.contacts.get_contact(contact_id)
     if contact is None:
         raise NotFound(f"No contact {contact_id!r}.")
     return contact
@@ -159,7 +159,7 @@ def render_contact_page(contact_id: str, errors: dict[str, str] | None = None,
     ledger_cursor = parse_offset(request.args.get("ledger_cursor"))
     if selected:
         version = live[selected]
-        everything = services.store.ledger(contact_id, selected, version.version, 0,
+        everything = services.timelines.ledger(contact_id, selected, version.version, 0,
                                            int(services.settings["LEDGER_MAX"]))
         chart = score_chart(everything, now_ms())
         ledger = everything[ledger_cursor:ledger_cursor + PAGE_SIZE]
@@ -221,7 +221,7 @@ def change_contact_tags(contact_id: str):
                                    {"add": request.form.get("add", "")}, status=400)
     if not add and not remove:
         return render_contact_page(contact_id, {"add": "type one or more tags"}, status=400)
-    services.store.change_tags(contact_id, add, remove)
+    services.contacts.change_tags(contact_id, add, remove)
     flash("Tags " + ", ".join([*(f"added {t}" for t in add), *(f"removed {t}" for t in remove)]) + ".")
     return redirect(url_for("dashboard.contact", contact_id=contact_id), 303)
 

@@ -94,7 +94,7 @@ def preview_profile(profile_id: str):
         return render_editor(form, doc, status=400)
     preview = preview_draft(services, {"id": profile_id, "draft": {"id": profile_id, **form.draft}})
     for mover in preview["movers"]:
-        contact = services.store.get_contact(mover["contact_id"]) or {}
+        contact = services.contacts.get_contact(mover["contact_id"]) or {}
         mover["label"] = contact.get("email") or contact.get("external_id") or mover["contact_id"]
     return render_editor(form, doc, preview=preview)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from .. import metrics
 from ..errors import SignatureError, ValidationError
 from ..ingest import IngestResult, ingest
 from ..scoring.interactions import InvalidInteraction, normalize_email, parse_interaction
@@ -33,38 +34,38 @@ class DeliveryResult:
 
 def deliver(services: Services, provider: str, result: ParseResult) -> DeliveryResult:
     """Store what the delivery says; a replayed token is refused, and released again on failure."""
-    token_key = claim_replay_token(services, provider, result.replay_token)
+    claimed = claim_replay_token(services, provider, result.replay_token)
     try:
         remember_aliases(services, result)
         resolve_awaiting(services, result)
         outcome: IngestResult = ingest(services, result.interactions)
     except BaseException:
-        if token_key:
-            services.redis.delete(token_key)
+        if claimed:
+            services.throttles.release_token(provider, result.replay_token)
         raise
     record_skipped(services, provider, result)
     return DeliveryResult(outcome.accepted, outcome.duplicates, len(result.skipped))
 
 
-def claim_replay_token(services: Services, provider: str, token: str | None) -> str | None:
+def claim_replay_token(services: Services, provider: str, token: str | None) -> bool:
+    """Claim the delivery's one-time token (True if it had one); a token seen before is a replay."""
     if token is None:
-        return None
-    key = services.keys.webhook_token(provider, token)
-    if not services.redis.set(key, "1", nx=True, ex=REPLAY_TOKEN_TTL_SECONDS):
+        return False
+    if not services.throttles.claim_token(provider, token, REPLAY_TOKEN_TTL_SECONDS):
         raise SignatureError("This signature was already used (replayed delivery).")
-    return key
+    return True
 
 
 def remember_aliases(services: Services, result: ParseResult) -> None:
     for alias in result.aliases:
-        services.store.remember_alias(alias.kind, alias.value, normalize_email(alias.email))
+        services.contacts.remember_alias(alias.kind, alias.value, normalize_email(alias.email))
 
 
 def resolve_awaiting(services: Services, result: ParseResult) -> None:
     """Give each interaction known only by a customer id the email that id was linked to."""
     known = {(a.kind, a.value): a.email for a in result.aliases}
     for item in result.awaiting:
-        email = known.get((item.kind, item.value)) or services.store.alias(item.kind, item.value)
+        email = known.get((item.kind, item.value)) or services.contacts.alias(item.kind, item.value)
         if not email:
             result.skip(
                 item.raw.get("type"),
@@ -92,4 +93,4 @@ def record_skipped(services: Services, provider: str, result: ParseResult) -> No
             "webhook event skipped",
             extra={"provider": provider, "event": skipped.event, "reason": skipped.reason},
         )
-    services.redis.hincrby(services.keys.stats(), f"hooks:{provider}:skipped", len(result.skipped))
+    metrics.count(services, f"hooks:{provider}:skipped", len(result.skipped))

@@ -4,7 +4,7 @@
 One payment sends several events (``payment_intent.succeeded``, ``charge.succeeded``,
 ``invoice.paid``); all of them are keyed on the underlying PaymentIntent (``payment:{pi}``) so the
 payment counts once whichever arrive. Events that name only a ``customer`` get their contact from
-the email an earlier event linked to that customer (``Store.alias("stripe", cus_id)``).
+the email an earlier event linked to that customer (``ContactStore.alias("stripe", cus_id)``).
 """
 
 from __future__ import annotations

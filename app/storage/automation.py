@@ -1,43 +1,40 @@
 """Every Redis read and write of workflows, runs, deliveries and inbox notifications.
 
-Key names come from ``keys.Keys``; ``claim_run.lua`` makes claiming a run atomic.
-Documents are JSON strings; callers get plain Python data back.
+Key names come from ``keys.Keys``; ``claim_run.lua`` (beside this module) makes claiming a run
+atomic. Documents are JSON strings; callers get plain Python data back.
 """
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterable, Sequence
-from importlib import resources
 from typing import Any
 
 from ..errors import NotFound
 from ..keys import Keys
-from ..storage.store import dumps, get_many, loads, run_scripts
+from ..scoring.interactions import now_ms
+from .errors import gateway
+from .redis_tools import DocumentHash, dumps, get_many, load_script, loads, run_scripts
 
 #: In-app inbox notifications kept (newest first).
 NOTIFICATIONS_MAX = 1000
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
+@gateway
 class AutomationStore:
     def __init__(self, redis: Any, keys: Keys):
         self.redis = redis
         self.keys = keys
-        self._claim = redis.register_script(
-            resources.files("app.storage").joinpath("claim_run.lua").read_text())
+        self.workflows = DocumentHash(redis, keys.workflows())
+        self.disabled = DocumentHash(redis, keys.disabled_endpoints())
+        self._claim = load_script(redis, "claim_run.lua")
 
     # --- workflows ---------------------------------------------------------------------------
     def workflow_docs(self) -> dict[str, dict[str, Any]]:
         """Workflow id -> ``{"config", "source", "updated_at"}``."""
-        return {wid: loads(doc) for wid, doc in self.redis.hgetall(self.keys.workflows()).items()}
+        return self.workflows.all()
 
     def workflow_doc(self, workflow_id: str) -> dict[str, Any] | None:
-        raw = self.redis.hget(self.keys.workflows(), workflow_id)
-        return loads(raw) if raw else None
+        return self.workflows.get(workflow_id)
 
     def require_workflow(self, workflow_id: str) -> dict[str, Any]:
         """The workflow document, or NotFound (404)."""
@@ -46,14 +43,14 @@ class AutomationStore:
     def put_workflow(self, config: dict[str, Any], source: str) -> dict[str, Any]:
         doc = {"config": config, "source": source, "updated_at": now_ms()}
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.keys.workflows(), config["id"], dumps(doc))
+        self.workflows.put(config["id"], doc, pipe)
         pipe.set(self.keys.workflows_rev(), uuid.uuid4().hex)
         pipe.execute()
         return doc
 
     def delete_workflow(self, workflow_id: str) -> bool:
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hdel(self.keys.workflows(), workflow_id)
+        self.workflows.delete(workflow_id, pipe)
         pipe.set(self.keys.workflows_rev(), uuid.uuid4().hex)
         return bool(pipe.execute()[0])
 
@@ -137,14 +134,13 @@ class AutomationStore:
         return self.redis.zrevrange(key, start, start + count - 1)
 
     def disable_endpoint(self, url: str, reason: dict[str, Any]) -> None:
-        self.redis.hset(self.keys.disabled_endpoints(), url, dumps(reason))
+        self.disabled.put(url, reason)
 
     def enable_endpoint(self, url: str) -> None:
-        self.redis.hdel(self.keys.disabled_endpoints(), url)
+        self.disabled.delete(url)
 
     def endpoint_disabled(self, url: str) -> dict[str, Any] | None:
-        raw = self.redis.hget(self.keys.disabled_endpoints(), url)
-        return loads(raw) if raw else None
+        return self.disabled.get(url)
 
     # --- inbox -------------------------------------------------------------------------------
     def push_notification(self, notification: dict[str, Any]) -> None:

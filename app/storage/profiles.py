@@ -1,7 +1,9 @@
 """Score profiles in Redis: drafts, published versions, and the publish life cycle.
 
 A profile document (one field of the ``profiles`` hash) holds the draft and which versions
-are live or being built. Published versions are immutable, so workers cache them.
+are live or being built. Published versions are immutable once live, but a deleted profile's
+version numbers are used again, so a version's rules are read each time and only their parsing
+is cached (by their stored text).
 """
 from __future__ import annotations
 
@@ -12,7 +14,11 @@ from typing import Any
 from ..errors import NotFound
 from ..keys import Keys
 from ..scoring.profiles import Profile, profile_from_dict
-from .store import dumps, loads
+from .errors import gateway
+from .redis_tools import DocumentHash, dumps, get_many, loads
+
+#: Parsed profile versions kept per process (by their stored text).
+PARSED_MAX = 256
 
 
 @dataclass(frozen=True)
@@ -28,18 +34,19 @@ class ActiveVersion:
         return f"{self.profile.id}@{self.version}"
 
 
+@gateway
 class ProfileStore:
     def __init__(self, redis: Any, keys: Keys):
         self.redis = redis
         self.keys = keys
-        self._versions: dict[tuple[str, int], Profile] = {}
+        self.docs = DocumentHash(redis, keys.profiles())
+        self._parsed: dict[str, Profile] = {}
 
     def all(self) -> dict[str, dict[str, Any]]:
-        return {pid: loads(doc) for pid, doc in self.redis.hgetall(self.keys.profiles()).items()}
+        return self.docs.all()
 
     def get(self, profile_id: str) -> dict[str, Any] | None:
-        doc = self.redis.hget(self.keys.profiles(), profile_id)
-        return loads(doc) if doc else None
+        return self.docs.get(profile_id)
 
     def require(self, profile_id: str) -> dict[str, Any]:
         """The profile document, or NotFound (404) for the caller to pass on."""
@@ -50,7 +57,7 @@ class ProfileStore:
 
     def save(self, doc: dict[str, Any]) -> None:
         doc["updated_at"] = int(time.time() * 1000)
-        self.redis.hset(self.keys.profiles(), doc["id"], dumps(doc))
+        self.docs.put(doc["id"], doc)
 
     def put_draft(self, draft: dict[str, Any]) -> dict[str, Any]:
         """Create the profile or replace its draft; live scores are not touched."""
@@ -61,29 +68,43 @@ class ProfileStore:
         return doc
 
     def delete(self, profile_id: str) -> None:
-        self.redis.hdel(self.keys.profiles(), profile_id)
+        self.docs.delete(profile_id)
 
     def version(self, profile_id: str, version: int) -> Profile:
-        cached = self._versions.get((profile_id, version))
-        if cached is None:
-            raw = self.redis.get(self.keys.profile_version(profile_id, version))
+        return self.versions([(profile_id, version)])[0]
+
+    def versions(self, wanted: list[tuple[str, int]]) -> list[Profile]:
+        """The rules of these published versions, in one round trip; KeyError names a missing one."""
+        raws = get_many(self.redis, [self.keys.profile_version(pid, v) for pid, v in wanted])
+        out = []
+        for (profile_id, version), raw in zip(wanted, raws):
             if raw is None:
                 raise KeyError(f"{profile_id}@{version}")
-            cached = self._versions[(profile_id, version)] = profile_from_dict(loads(raw))
-        return cached
+            parsed = self._parsed.get(raw)
+            if parsed is None:
+                if len(self._parsed) >= PARSED_MAX:
+                    self._parsed.clear()
+                parsed = self._parsed[raw] = profile_from_dict(loads(raw))
+            out.append(parsed)
+        return out
 
     def store_version(self, profile_id: str, version: int, definition: dict[str, Any]) -> None:
         self.redis.set(self.keys.profile_version(profile_id, version), dumps(definition))
 
     def active(self) -> list[ActiveVersion]:
         """Every version that live interactions must be scored into."""
-        out = []
-        for pid, doc in self.all().items():
-            if doc.get("live_version"):
-                out.append(ActiveVersion(self.version(pid, doc["live_version"]), doc["live_version"], True))
-            if doc.get("building_version"):
-                out.append(ActiveVersion(self.version(pid, doc["building_version"]), doc["building_version"], False))
-        return out
+        return _active(self.all(), self.versions)
 
     def live(self) -> dict[str, ActiveVersion]:
         return {a.profile.id: a for a in self.active() if a.live}
+
+
+def _active(docs: dict[str, dict[str, Any]], versions: Any) -> list[ActiveVersion]:
+    wanted: list[tuple[str, int, bool]] = []
+    for pid, doc in docs.items():
+        if doc.get("live_version"):
+            wanted.append((pid, doc["live_version"], True))
+        if doc.get("building_version"):
+            wanted.append((pid, doc["building_version"], False))
+    profiles = versions([(pid, v) for pid, v, _live in wanted]) if wanted else []
+    return [ActiveVersion(profile, v, live) for profile, (_pid, v, live) in zip(profiles, wanted)]

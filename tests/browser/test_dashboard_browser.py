@@ -8,7 +8,6 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.automation.registry import automation_store
 
 from ..helpers import API_KEY, AUTH, send, settle
 from ..test_workflow_support import SECRET, Reply, receiver, run_until
@@ -100,7 +99,7 @@ def test_the_dashboard_journey(server, live_app, live_services, page, shoot, rec
     # More interactions: ann crosses 20, which runs the workflow (tag, inbox, webhook).
     click(api, "ann@example.com", 2)
     click(api, "ann@example.com", 3)
-    store = automation_store(services)
+    store = services.automation
     run_until(services, lambda: (ids := store.delivery_ids(0, 1)) and
               store.get_delivery(ids[0])["status"] == "succeeded")
 

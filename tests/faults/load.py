@@ -102,16 +102,16 @@ def assert_scored_exactly_once(
 
     Returns the number of contacts checked.
     """
-    assert not any(services.store.partition_depths()), "unscored interactions left in the streams"
+    assert not any(services.partitions.partition_depths()), "unscored interactions left in the streams"
     live = client.get(f"/v1/profiles/{profile}", headers=AUTH).get_json()["version"]
     problems = []
     for email, records in sorted(accepted.items()):
-        cid = services.store.find_contact(email=email)
-        contact = services.store.get_contact(cid)
+        cid = services.contacts.find_contact(email=email)
+        contact = services.contacts.get_contact(cid)
         expected = reference_score(rules, records, now=T0 + 10**12)
         state = contact["states"].get(f"{profile}@{live}")
         score = state["s"] if state else None
-        ledger = list(reversed(services.store.ledger(cid, profile, live, 0, 10_000)))  # oldest first
+        ledger = list(reversed(services.timelines.ledger(cid, profile, live, 0, 10_000)))  # oldest first
         want = Counter((r["src"], r["id"], rule) for r in records for rule in _matching_rules(r, rules))
         got = Counter((e["source"], e["interaction_id"], e["rule_id"]) for e in ledger)
         running, chained = 0, True

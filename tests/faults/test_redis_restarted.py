@@ -63,5 +63,5 @@ def test_a_redis_restart_refuses_with_503_then_loses_nothing(
     )
     assert all(body["code"] == 503 for _status, body, _retry in sent_while_down)
     assert worker.poll() is None, "the worker died with Redis"
-    wait_for(lambda: not any(services.store.partition_depths()), timeout=60)
+    wait_for(lambda: not any(services.partitions.partition_depths()), timeout=60)
     assert assert_scored_exactly_once(client, services, records_by_email(accepted)) == CONTACTS

@@ -42,12 +42,12 @@ def test_killed_workers_lose_nothing_and_count_nothing_twice(fault_client, fault
         # kill while the worker is busy: once it has scored another share of the load
         wait_for(lambda k=kill: scored_entries(services) >= k * LOAD // (2 * KILLS + 2), timeout=60)
         stop(worker, signal.SIGKILL)
-        left_at_kill.append(sum(services.store.partition_depths()))
-        mid_drain.append(any(services.store.lease_held(p) for p in range(services.store.partitions)))
+        left_at_kill.append(sum(services.partitions.partition_depths()))
+        mid_drain.append(any(services.partitions.lease_held(p) for p in range(services.sharding.partitions)))
         worker = workers()
     sender.join(timeout=60)
     assert not failures and len(accepted) == LOAD
     assert all(left_at_kill), f"a kill came after the load was scored: {left_at_kill}"
     assert any(mid_drain), "no kill interrupted a drain"
-    wait_for(lambda: not any(services.store.partition_depths()), timeout=60)
+    wait_for(lambda: not any(services.partitions.partition_depths()), timeout=60)
     assert assert_scored_exactly_once(client, services, records_by_email(accepted)) == CONTACTS

@@ -1,0 +1,165 @@
+"""Contacts and their identities: resolving interactions to contacts, contact documents, tags,
+DND fields and provider aliases."""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from ..keys import Keys
+from ..scoring.interactions import Interaction
+from .errors import gateway
+from .redis_tools import Sharding, get_many, loads
+
+
+def contact_id_for(kind: str, value: str) -> str:
+    """A deterministic id, so two requests creating the same contact at once agree on it."""
+    return "c" + hashlib.sha1(f"{kind}:{value}".encode()).hexdigest()[:20]
+
+
+@gateway
+class ContactStore:
+    def __init__(self, redis: Any, keys: Keys, sharding: Sharding):
+        self.redis = redis
+        self.keys = keys
+        self.sharding = sharding
+
+    def resolve_contacts(self, interactions: Sequence[Interaction]) -> list[str]:
+        """The contact id of each interaction, creating contacts (and linking identities) as needed.
+
+        Email wins when an email and an external id point at different contacts.
+        """
+        idents = sorted({(k, v) for i in interactions for k, v in (("email", i.email), ("ext", i.external_id)) if v})
+        known = dict(zip(idents, get_many(self.redis, [self.keys.identity(k, v) for k, v in idents])))
+        now = time.time()
+        wanted: dict[tuple[str, str], str] = {}
+        result = []
+        for interaction in interactions:
+            email_key = ("email", interaction.email) if interaction.email else None
+            ext_key = ("ext", interaction.external_id) if interaction.external_id else None
+            contact_id = (
+                (email_key and (known.get(email_key) or wanted.get(email_key)))
+                or (ext_key and (known.get(ext_key) or wanted.get(ext_key)))
+                or contact_id_for(*(email_key or ext_key))  # type: ignore[misc]
+            )
+            for ident in (email_key, ext_key):
+                if ident and not known.get(ident) and ident not in wanted:
+                    wanted[ident] = contact_id
+            result.append(contact_id)
+        if wanted:
+            pipe = self.redis.pipeline(transaction=False)
+            for (kind, value), contact_id in wanted.items():
+                pipe.set(self.keys.identity(kind, value), contact_id, nx=True)
+            outcomes = pipe.execute()
+            lost = [ident for ident, ok in zip(wanted, outcomes) if not ok]
+            if lost:  # another request linked the identity first: use its contact
+                winners = dict(zip(lost, get_many(self.redis, [self.keys.identity(k, v) for k, v in lost])))
+                result = [_winner(i, c, winners) for i, c in zip(interactions, result)]
+                wanted = {ident: winners.get(ident, cid) for ident, cid in wanted.items()}
+            pipe = self.redis.pipeline(transaction=False)
+            for (kind, value), contact_id in wanted.items():
+                field = "email" if kind == "email" else "external_id"
+                pipe.hsetnx(self.keys.contact(contact_id), field, value)
+                pipe.hsetnx(self.keys.contact(contact_id), "created_at", int(now * 1000))
+                pipe.zadd(self.keys.contacts(self.sharding.bucket_of(contact_id)), {contact_id: now}, nx=True)
+            pipe.execute()
+        return result
+
+    def find_contact(self, email: str | None = None, external_id: str | None = None) -> str | None:
+        if email:
+            return self.redis.get(self.keys.identity("email", email))
+        if external_id:
+            return self.redis.get(self.keys.identity("ext", external_id))
+        return None
+
+    def contact_exists(self, contact_id: str) -> bool:
+        return bool(self.redis.exists(self.keys.contact(contact_id)))
+
+    def get_contact(self, contact_id: str) -> dict[str, Any] | None:
+        """The contact document with tags, DND and fold states, or None."""
+        return self.get_contacts([contact_id])[0]
+
+    def get_contacts(self, contact_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Several contacts in one round trip (a page of a filter), in order; None where missing."""
+        pipe = self.redis.pipeline(transaction=False)
+        for contact_id in contact_ids:
+            pipe.hgetall(self.keys.contact(contact_id))
+            pipe.smembers(self.keys.tags(contact_id))
+            pipe.hgetall(self.keys.states(contact_id))
+        replies = pipe.execute()
+        out: list[dict[str, Any] | None] = []
+        for i, contact_id in enumerate(contact_ids):
+            doc, tags, states = replies[3 * i:3 * i + 3]
+            if not doc:
+                out.append(None)
+                continue
+            dnd = {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
+            out.append({"id": contact_id, "email": doc.get("email"), "external_id": doc.get("external_id"),
+                        "tags": sorted(tags), "dnd": dnd, "created_at": int(doc.get("created_at", 0)),
+                        "states": {f: loads(v) for f, v in states.items() if f != "_rev"}})
+        return out
+
+    def contact_count(self) -> int:
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in range(self.sharding.buckets):
+            pipe.zcard(self.keys.contacts(bucket))
+        return sum(pipe.execute())
+
+    def contact_pages(self, size: int) -> Iterator[list[str]]:
+        """Every contact id, a page at a time (bucket by bucket), for jobs that visit every contact."""
+        for bucket in range(self.sharding.buckets):
+            start = 0
+            while True:
+                page = self.redis.zrange(self.keys.contacts(bucket), start, start + size - 1)
+                if not page:
+                    break
+                yield page
+                start += len(page)
+
+    def change_tags(self, contact_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> list[str]:
+        add, remove = list(add), list(remove)
+        pipe = self.redis.pipeline(transaction=False)
+        if add:
+            pipe.sadd(self.keys.tags(contact_id), *add)
+        if remove:
+            pipe.srem(self.keys.tags(contact_id), *remove)
+        bucket = self.sharding.bucket_of(contact_id)
+        for tag in add:
+            pipe.sadd(self.keys.tag_members(tag, bucket), contact_id)
+        for tag in remove:
+            pipe.srem(self.keys.tag_members(tag, bucket), contact_id)
+        pipe.smembers(self.keys.tags(contact_id))
+        return sorted(pipe.execute()[-1])
+
+    def tags_of(self, contact_ids: Sequence[str]) -> dict[str, set[str]]:
+        """The tags of each contact, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for contact_id in contact_ids:
+            pipe.smembers(self.keys.tags(contact_id))
+        return dict(zip(contact_ids, pipe.execute()))
+
+    def has_tags(self, contact_ids: Sequence[str], tag: str) -> list[bool]:
+        found: dict[str, bool] = {}
+        for bucket, ids in self.sharding.by_bucket(contact_ids).items():
+            found.update(zip(ids, map(bool, self.redis.smismember(self.keys.tag_members(tag, bucket), ids))))
+        return [found[cid] for cid in contact_ids]
+
+    def set_dnd(self, contact_id: str, channels: dict[str, bool]) -> None:
+        """Write DND channel fields of the contact document at once (the worker writes them again)."""
+        self.redis.hset(self.keys.contact(contact_id),
+                        mapping={f"dnd:{ch}": "1" if on else "0" for ch, on in channels.items()})
+
+    def remember_alias(self, kind: str, value: str, email: str) -> None:
+        self.redis.set(self.keys.alias(kind, value), email)
+
+    def alias(self, kind: str, value: str) -> str | None:
+        return self.redis.get(self.keys.alias(kind, value))
+
+
+def _winner(interaction: Interaction, contact_id: str, winners: dict) -> str:
+    if interaction.email and ("email", interaction.email) in winners:
+        return winners[("email", interaction.email)]
+    if interaction.external_id and ("ext", interaction.external_id) in winners:
+        return winners[("ext", interaction.external_id)]
+    return contact_id

@@ -1,0 +1,63 @@
+"""The job queue (RQ, on REDIS_URL) and the status records of long jobs such as a publish.
+
+Jobs are enqueued by reference: callers pass the job function itself (``app.jobs``), never
+its dotted name. Queue errors leave as the storage layer's exceptions, like every gateway's.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from rq import Queue
+
+from ..keys import Keys
+from .errors import gateway
+
+
+@gateway
+class JobQueue:
+    def __init__(self, queue: Queue, redis: Any, keys: Keys):
+        self.queue = queue
+        self.redis = redis
+        self.keys = keys
+
+    # --- the RQ queue ------------------------------------------------------------------------
+    def enqueue(self, function: Callable[..., Any], *args: Any, **options: Any) -> None:
+        self.queue.enqueue(function, *args, **options)
+
+    def enqueue_in(self, delay: timedelta, function: Callable[..., Any], *args: Any, **options: Any) -> None:
+        self.queue.enqueue_in(delay, function, *args, **options)
+
+    def enqueue_many(self, function: Callable[..., Any], calls: Sequence[tuple[tuple[Any, ...], dict[str, Any]]]) -> None:
+        """One round trip for many jobs of one function: ``(args, options)`` per job."""
+        if calls:
+            self.queue.enqueue_many([Queue.prepare_data(function, args, **options) for args, options in calls])
+
+    def ping(self) -> bool:
+        """Whether the queue's Redis answers."""
+        return bool(self.queue.connection.ping())
+
+    def depth(self) -> int:
+        """Jobs waiting in the queue."""
+        return len(self.queue)
+
+    def counts(self) -> dict[str, int]:
+        """Jobs by state: queued, started, scheduled, deferred, failed."""
+        queue = self.queue
+        return {"queued": queue.count, "started": queue.started_job_registry.count,
+                "scheduled": queue.scheduled_job_registry.count, "deferred": queue.deferred_job_registry.count,
+                "failed": queue.failed_job_registry.count}
+
+    # --- status records of long jobs -----------------------------------------------------------
+    def set_status(self, job_id: str, **fields: Any) -> None:
+        self.redis.hset(self.keys.job(job_id), mapping={k: str(v) for k, v in fields.items()})
+
+    def status(self, job_id: str) -> dict[str, Any] | None:
+        raw = self.redis.hgetall(self.keys.job(job_id))
+        if not raw:
+            return None
+        return {"id": job_id, "kind": raw.get("kind"), "status": raw.get("status"),
+                "progress": float(raw.get("progress", 0)), "profile": raw.get("profile"),
+                "version": int(raw["version"]) if raw.get("version") else None, "error": raw.get("error") or None,
+                "total": int(raw.get("total", 0)), "done": int(raw.get("done", 0))}

@@ -1,0 +1,110 @@
+"""The ingest partitions: durable streams of accepted interactions, their idempotency sets, the
+lease that lets one worker drain a partition, and the wake mark of its queued drain job.
+
+``ingest.lua`` (beside this module) makes "remember the id, append the entry, set the wake
+mark" atomic per partition.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..keys import Keys
+from .errors import gateway
+from .redis_tools import dumps, load_script, loads, run_scripts
+
+#: Seconds a partition's wake mark (a drain job is queued) lives, should the job be lost.
+WAKE_TTL_S = 60
+
+
+@gateway
+class PartitionQueue:
+    def __init__(self, redis: Any, keys: Keys, partitions: int, seen_seconds: int):
+        self.redis = redis
+        self.keys = keys
+        self.partitions = partitions
+        self.seen_seconds = seen_seconds
+        self._ingest = load_script(redis, "ingest.lua")
+
+    def append(self, by_partition: Mapping[int, Sequence[tuple[str, Any]]],
+               wake_ttl_s: int = WAKE_TTL_S) -> dict[int, tuple[list[bool], bool]]:
+        """Queue ``(idempotency key, entry)`` pairs into their partitions, in one round trip (per node).
+
+        Per partition: True for each pair that was new, and whether a drain job must be queued
+        (something was new and no wake mark was set; ingest.lua set it).
+        """
+        period = int(time.time()) // self.seen_seconds
+        calls = []
+        for partition, items in by_partition.items():
+            args: list[Any] = [wake_ttl_s, 2 * self.seen_seconds]
+            for key, payload in items:
+                args += (key, dumps(payload))
+            calls.append(([self.keys.stream(partition), self.keys.seen(partition, period),
+                           self.keys.wake(partition), self.keys.seen(partition, period - 1)], args))
+        replies = run_scripts(self.redis, self._ingest, calls)
+        return {partition: ([bool(x) for x in reply[:-1]], bool(reply[-1]))
+                for partition, reply in zip(by_partition, replies)}
+
+    def push_tick(self, partition: int, contact_id: str) -> None:
+        """Ask the partition's worker to bring a contact up to date (due expiries)."""
+        self.redis.xadd(self.keys.stream(partition), {"k": "", "d": dumps({"tick": contact_id})})
+
+    def read_partition(self, partition: int, count: int) -> list[tuple[str, dict[str, Any]]]:
+        entries = self.redis.xrange(self.keys.stream(partition), "-", "+", count=count)
+        return [(entry_id, loads(fields["d"])) for entry_id, fields in entries]
+
+    def remove_entries(self, partition: int, entry_ids: Sequence[str]) -> None:
+        if entry_ids:
+            self.redis.xdel(self.keys.stream(partition), *entry_ids)
+
+    def partition_depths(self) -> list[int]:
+        pipe = self.redis.pipeline(transaction=False)
+        for n in range(self.partitions):
+            pipe.xlen(self.keys.stream(n))
+        return pipe.execute()
+
+    def oldest_pending_ms(self) -> int | None:
+        """Age source for the scoring lag: the stream id time of the oldest unscored entry."""
+        pipe = self.redis.pipeline(transaction=False)
+        for n in range(self.partitions):
+            pipe.xrange(self.keys.stream(n), "-", "+", count=1)
+        oldest = [int(e[0][0].split("-")[0]) for e in pipe.execute() if e]
+        return min(oldest) if oldest else None
+
+    def acquire_lease(self, partition: int, token: str, ttl_ms: int) -> bool:
+        return bool(self.redis.set(self.keys.lease(partition), token, nx=True, px=ttl_ms))
+
+    def renew_lease(self, partition: int, token: str, ttl_ms: int) -> bool:
+        key = self.keys.lease(partition)
+        if self.redis.get(key) != token:
+            return False
+        return bool(self.redis.pexpire(key, ttl_ms))
+
+    def release_lease(self, partition: int, token: str) -> None:
+        key = self.keys.lease(partition)
+        if self.redis.get(key) == token:
+            self.redis.delete(key)
+
+    def hold_ticker(self, token: str, ttl_ms: int) -> bool:
+        """Take or keep the ticker lease (one process runs the periodic duties); True while held."""
+        key = self.keys.ticker()
+        if self.redis.set(key, token, nx=True, px=ttl_ms) or self.redis.get(key) == token:
+            self.redis.pexpire(key, ttl_ms)
+            return True
+        return False
+
+    def lease_held(self, partition: int) -> bool:
+        return bool(self.redis.exists(self.keys.lease(partition)))
+
+    def mark_wake(self, partition: int, ttl_s: int = WAKE_TTL_S) -> bool:
+        """True when no drain job was marked as queued for the partition (caller enqueues one)."""
+        return bool(self.redis.set(self.keys.wake(partition), "1", nx=True, ex=ttl_s))
+
+    def wake_age(self, partition: int, ttl_s: int = WAKE_TTL_S) -> float:
+        """Seconds since the wake mark was set (0 when there is none)."""
+        remaining = self.redis.ttl(self.keys.wake(partition))
+        return 0.0 if remaining is None or remaining < 0 else float(ttl_s - remaining)
+
+    def clear_wake(self, partition: int) -> None:
+        self.redis.delete(self.keys.wake(partition))

@@ -1,0 +1,107 @@
+"""What every gateway shares: JSON encoding, Lua script loading and pipelined calls, GET of many
+keys, JSON documents kept by id in one hash, and the sharding of contacts into partitions and
+buckets."""
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import orjson
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def loads(text: str | bytes) -> Any:
+    return orjson.loads(text)
+
+
+def load_script(redis: Any, name: str) -> Any:
+    """A Lua script of this package (``name.lua``, beside the gateway that runs it), registered."""
+    return redis.register_script(resources.files(__package__).joinpath(name).read_text())
+
+
+def get_many(redis: Any, keys: Sequence[str]) -> list[Any]:
+    """GET of many keys in one round trip; unlike MGET, fine across Redis Cluster slots."""
+    if not keys:
+        return []
+    pipe = redis.pipeline(transaction=False)
+    for key in keys:
+        pipe.get(key)
+    return pipe.execute()
+
+
+def run_scripts(redis: Any, script: Any, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+    """Many calls of one Lua script, pipelined; on a Redis Cluster, one pipeline per node
+    (redis-py's cluster pipeline refuses scripts). Each call's keys share one slot."""
+    if not calls:
+        return []
+    if len(calls) == 1:  # one EVALSHA: a pipeline would first send SCRIPT EXISTS, a second round trip
+        keys, args = calls[0]
+        return [script(keys=keys, args=args)]
+    if not hasattr(redis, "get_node_from_key"):
+        pipe = redis.pipeline(transaction=False)
+        for keys, args in calls:
+            script(keys=keys, args=args, client=pipe)
+        return pipe.execute()
+    by_node: dict[str, list[int]] = {}
+    nodes: dict[str, Any] = {}
+    for i, (keys, _args) in enumerate(calls):
+        node = redis.get_node_from_key(keys[0])
+        nodes[node.name] = node
+        by_node.setdefault(node.name, []).append(i)
+    results: list[Any] = [None] * len(calls)
+    for name, indexes in by_node.items():
+        pipe = nodes[name].redis_connection.pipeline(transaction=False)
+        for i in indexes:
+            script(keys=calls[i][0], args=calls[i][1], client=pipe)
+        for i, value in zip(indexes, pipe.execute()):
+            results[i] = value
+    return results
+
+
+class DocumentHash:
+    """JSON documents by id in one Redis hash: profiles, workflows, smart lists, disabled endpoints."""
+
+    def __init__(self, redis: Any, key: str):
+        self.redis = redis
+        self.key = key
+
+    def all(self) -> dict[str, Any]:
+        return {id_: loads(doc) for id_, doc in self.redis.hgetall(self.key).items()}
+
+    def get(self, id_: str) -> Any | None:
+        raw = self.redis.hget(self.key, id_)
+        return loads(raw) if raw else None
+
+    def put(self, id_: str, doc: Any, pipe: Any = None) -> None:
+        """Write one document (into ``pipe`` when given, so it joins a transaction)."""
+        (pipe or self.redis).hset(self.key, id_, dumps(doc))
+
+    def delete(self, id_: str, pipe: Any = None) -> bool:
+        """Remove one document; True if it existed (None-ish inside a pipeline)."""
+        return bool((pipe or self.redis).hdel(self.key, id_))
+
+
+@dataclass(frozen=True)
+class Sharding:
+    """Where a contact lives: its ingest partition and its bucket in every global index."""
+
+    partitions: int
+    buckets: int
+
+    def partition_of(self, contact_id: str) -> int:
+        return zlib.crc32(contact_id.encode()) % self.partitions
+
+    def bucket_of(self, contact_id: str) -> int:
+        return zlib.adler32(contact_id.encode()) % self.buckets
+
+    def by_bucket(self, contact_ids: Iterable[str]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for cid in contact_ids:
+            out.setdefault(self.bucket_of(cid), []).append(cid)
+        return out

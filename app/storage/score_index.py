@@ -1,0 +1,69 @@
+"""The score index: contacts by score per profile version, and by the time of their next due
+expiry, each split into buckets (a contact always lands in the same bucket of each)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..keys import Keys
+from .errors import gateway
+from .redis_tools import Sharding
+
+@gateway
+class ScoreIndex:
+    """Contacts by score per profile version, and by the time of their next due expiry, both bucketed."""
+
+    def __init__(self, redis: Any, keys: Keys, sharding: Sharding):
+        self.redis = redis
+        self.keys = keys
+        self.sharding = sharding
+
+    @property
+    def buckets(self) -> int:
+        return self.sharding.buckets
+
+    def update_indexes(self, scores: dict[tuple[str, int], dict[str, int | None]],
+                       expiries: dict[str, int | None]) -> None:
+        """Idempotent global index writes after contacts were written: scores and due expiries."""
+        pipe = self.redis.pipeline(transaction=False)
+        for (profile_id, version), members in scores.items():
+            for bucket, ids in self.sharding.by_bucket(members).items():
+                key = self.keys.score_index(profile_id, version, bucket)
+                present = {cid: members[cid] for cid in ids if members[cid] is not None}
+                absent = [cid for cid in ids if members[cid] is None]
+                if present:
+                    pipe.zadd(key, present)
+                if absent:
+                    pipe.zrem(key, *absent)
+        for bucket, ids in self.sharding.by_bucket(expiries).items():
+            due = {cid: expiries[cid] for cid in ids if expiries[cid] is not None}
+            gone = [cid for cid in ids if expiries[cid] is None]
+            if due:
+                pipe.zadd(self.keys.expiries(bucket), due)
+            if gone:
+                pipe.zrem(self.keys.expiries(bucket), *gone)
+        pipe.execute()
+
+    def due_expiries(self, now_ms: int, count: int = 1000) -> list[str]:
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in range(self.sharding.buckets):
+            pipe.zrangebyscore(self.keys.expiries(bucket), "-inf", now_ms, start=0, num=count)
+        return [cid for ids in pipe.execute() for cid in ids]
+
+    def forget_expiry(self, contact_id: str) -> None:
+        self.redis.zrem(self.keys.expiries(self.sharding.bucket_of(contact_id)), contact_id)
+
+    def score_indexes(self, profile_id: str, version: int) -> list[str]:
+        return [self.keys.score_index(profile_id, version, b) for b in range(self.sharding.buckets)]
+
+    def scores_of(self, profile_id: str, version: int) -> dict[str, int]:
+        """Every contact's score in one version (for a publish that fires triggers)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in self.score_indexes(profile_id, version):
+            pipe.zrange(key, 0, -1, withscores=True)
+        return {cid: int(score) for pairs in pipe.execute() for cid, score in pairs}
+
+    def drop_score_index(self, profile_id: str, version: int) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for key in self.score_indexes(profile_id, version):
+            pipe.delete(key)
+        pipe.execute()

@@ -1,0 +1,146 @@
+"""Each contact's scoring data: its timeline (``source:id`` -> record), fold states per
+``PROFILE@VERSION`` with the ``_rev`` optimistic lock, ledgers and the outbox of events for
+workflows.
+
+``read_batch.lua`` reads a batch's states and which records its timelines hold; ``apply_batch.lua``
+writes each scored contact only if its ``_rev`` did not move (both beside this module).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..keys import Keys
+from .errors import gateway
+from .redis_tools import dumps, load_script, loads, run_scripts
+
+#: Contacts per call of the batch scripts (read_batch.lua, apply_batch.lua) on a single Redis (one on a cluster):
+#: large enough to save most per-command overhead, small enough that one call blocks Redis
+#: for only a few milliseconds.
+SCRIPT_CONTACTS = 250
+
+#: A stored ledger entry is a JSON array of these fields, in this order, without a trailing null
+#: ``note`` (about half the bytes of the same entry as an object with every field named).
+LEDGER_FIELDS = ("at", "interaction_id", "source", "type", "rule_id", "points", "change", "score", "reason", "note")
+
+
+def ledger_row(entry: Any) -> list[Any]:
+    """The stored form of a ``LedgerEntry``."""
+    row = [getattr(entry, name) for name in LEDGER_FIELDS]
+    if row[-1] is None:
+        row.pop()
+    return row
+
+
+def ledger_entry(stored: Any) -> dict[str, Any]:
+    """A stored ledger entry as the API shows it (entries written as objects still read as they were)."""
+    if isinstance(stored, dict):
+        return stored
+    return {name: stored[i] if i < len(stored) else None for i, name in enumerate(LEDGER_FIELDS)}
+
+
+def timeline_value(record: Mapping[str, Any]) -> list[Any]:
+    """The stored form of a timeline record under its field ``source:id``: ``[type, at, properties]``
+    (the id and source are in the field name; empty properties are left out)."""
+    value = [record["t"], record["at"]]
+    if record["p"]:
+        value.append(record["p"])
+    return value
+
+
+def timeline_record(key: str, stored: Any) -> dict[str, Any]:
+    """A timeline record from its field and stored value (records written as objects read as they were)."""
+    if isinstance(stored, dict):
+        return stored
+    source, _, id_ = key.partition(":")
+    return {"id": id_, "src": source, "t": stored[0], "at": stored[1], "p": stored[2] if len(stored) > 2 else {}}
+
+
+@gateway
+class TimelineStore:
+    def __init__(self, redis: Any, keys: Keys, ledger_max: int):
+        self.redis = redis
+        self.keys = keys
+        self.ledger_max = ledger_max
+        self._apply_batch = load_script(redis, "apply_batch.lua")
+        self._read_batch = load_script(redis, "read_batch.lua")
+        #: One Redis (not a cluster): a scoring batch's reads and writes go in a few script calls.
+        self.single_node = not hasattr(redis, "get_node_from_key")
+
+    def read_for_scoring(self, batch: dict[str, list[str]]) -> dict[str, tuple[dict, list]]:
+        """For each contact: its fold states (with ``_rev``) and which of ``keys`` its timeline has.
+
+        read_batch.lua carries SCRIPT_CONTACTS contacts per call on one Redis, one on a cluster.
+        """
+        per_call = SCRIPT_CONTACTS if self.single_node else 1
+        contact_ids = list(batch)
+        calls = []
+        for start in range(0, len(contact_ids), per_call):
+            chunk = contact_ids[start:start + per_call]
+            keys = [key for cid in chunk for key in (self.keys.states(cid), self.keys.timeline(cid))]
+            calls.append((keys, [dumps([batch[cid] for cid in chunk])]))
+        out = {}
+        replies = iter(reply for chunk in run_scripts(self.redis, self._read_batch, calls) for reply in chunk)
+        for contact_id, (flat, present) in zip(contact_ids, replies):
+            out[contact_id] = (dict(zip(flat[::2], flat[1::2])), present)
+        return out
+
+    def read_timelines(self, contact_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        pipe = self.redis.pipeline(transaction=False)
+        for contact_id in contact_ids:
+            pipe.hgetall(self.keys.timeline(contact_id))
+        return {cid: [timeline_record(key, loads(v)) for key, v in fields.items()]
+                for cid, fields in zip(contact_ids, pipe.execute())}
+
+    def read_states(self, contact_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        pipe = self.redis.pipeline(transaction=False)
+        for contact_id in contact_ids:
+            pipe.hgetall(self.keys.states(contact_id))
+        return dict(zip(contact_ids, pipe.execute()))
+
+    def apply_many(self, writes: Sequence[dict[str, Any]]) -> list[int]:
+        """Write scored contacts with apply_batch.lua; 0 marks a contact that lost a race.
+
+        On one Redis a call carries SCRIPT_CONTACTS contacts; on a cluster, one contact (its keys
+        share one slot), pipelined per node.
+        """
+        per_call = SCRIPT_CONTACTS if self.single_node else 1
+        calls = []
+        for start in range(0, len(writes), per_call):
+            keys: list[str] = []
+            payloads = []
+            for w in writes[start:start + per_call]:
+                cid = w["contact_id"]
+                keys += (self.keys.timeline(cid), self.keys.states(cid), self.keys.outbox(cid), self.keys.contact(cid))
+                keys += [self.keys.ledger(cid, p, v) for p, v in w["ledger_keys"]]
+                payloads.append({"rev": w["rev"], "n": len(w["ledger_keys"]), "timeline": w["timeline"] or {},
+                                 "states": w["states"] or {}, "drop": w["drop"], "ledgers": w["ledgers"],
+                                 "outbox": w["outbox"], "doc": w["doc"] or {}})
+            calls.append((keys, [dumps({"ledger_max": self.ledger_max, "writes": payloads})]))
+        return [int(x) for chunk in run_scripts(self.redis, self._apply_batch, calls) for x in chunk]
+
+    def ledger(self, contact_id: str, profile_id: str, version: int, start: int, count: int) -> list[dict]:
+        raw = self.redis.lrange(self.keys.ledger(contact_id, profile_id, version), start, start + count - 1)
+        return [ledger_entry(loads(x)) for x in raw]
+
+    def drop_version(self, contact_ids: Sequence[str], profile_id: str, version: int) -> None:
+        """Remove one version's fold states and ledgers from these contacts."""
+        field = f"{profile_id}@{version}"
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in contact_ids:
+            pipe.hdel(self.keys.states(cid), field)
+            pipe.delete(self.keys.ledger(cid, profile_id, version))
+        pipe.execute()
+
+    def drain_outbox(self, contact_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Read the pending outbox events of these contacts (removed by ``ack_outbox``)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in contact_ids:
+            pipe.lrange(self.keys.outbox(cid), 0, -1)
+        return {cid: [loads(e) for e in events] for cid, events in zip(contact_ids, pipe.execute()) if events}
+
+    def ack_outbox(self, counts: dict[str, int]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for cid, n in counts.items():
+            pipe.ltrim(self.keys.outbox(cid), n, -1)
+        pipe.execute()
