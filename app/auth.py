@@ -1,6 +1,7 @@
 """API keys: every management route needs ``Authorization: Bearer KEY``."""
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 from flask import current_app, request
@@ -15,6 +16,22 @@ def key_is_valid(presented: str, keys: list[str]) -> bool:
     for key in keys:
         found |= hmac.compare_digest(presented.encode(), key.encode())
     return found
+
+
+#: The actor string of changes made in the dashboard (until users exist).
+DASHBOARD_ACTOR = "dashboard"
+
+
+def key_actor(key: str) -> str:
+    """Who a change made with this API key is recorded as: ``api:`` and 8 hex of the key's SHA-256,
+    enough to tell keys apart and never enough to recover one."""
+    return "api:" + hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def request_actor() -> str:
+    """The actor of the current API request (its bearer key has been checked already)."""
+    _, _, presented = request.headers.get("Authorization", "").partition(" ")
+    return key_actor(presented.strip())
 
 
 def require_api_key() -> None:

@@ -17,6 +17,7 @@ from . import automation, metrics
 from .engine import Scorer
 from .ingest import wake_partition
 from .scoring.interactions import now_ms
+from .scoring.vocabulary import property_paths
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -41,14 +42,18 @@ def dispatch_outbox(services: Services, contact_ids: Iterable[str]) -> int:
 def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, dict[str, Any]]]) -> int:
     """Score one batch of stream entries; returns the number of interactions in it."""
     batch: dict[str, list[dict[str, Any]]] = {}
+    seen: set[tuple[str, str]] = set()
     count = 0
     for _entry_id, data in entries:
         if "tick" in data:
             batch.setdefault(data["tick"], [])
         else:
             batch.setdefault(data["c"], []).append(data["r"])
+            seen.add((data["r"]["t"], ""))
+            seen.update((data["r"]["t"], path) for path in property_paths(data["r"].get("p")))
             count += 1
     scorer.score(batch, now_ms())
+    services.vocabulary.remember(seen)
     interest = automation.interest(services)
     if interest[0] or interest[1]:
         dispatch_outbox(services, batch)

@@ -82,6 +82,14 @@ class Keys:
         """The rules of one published version (string JSON)."""
         return f"{self.prefix}:profile:{profile_id}@{version}"
 
+    def profile_versions(self, profile_id: str) -> str:
+        """Version number -> who published it, when, how, and its publish summary (hash of JSON)."""
+        return f"{self.prefix}:profile-versions:{profile_id}"
+
+    def interaction_vocabulary(self) -> str:
+        """``<type> <property>`` pairs seen in scored interactions, for the rule builder (set)."""
+        return f"{self.prefix}:vocabulary"
+
     def score_index(self, profile_id: str, version: int, bucket: int) -> str:
         """The bucket's contact ids by score for one profile version (sorted set)."""
         return f"{self.prefix}:scores:{profile_id}@{version}:{bucket}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .scoring.fold import fold
+from .scoring.histogram import histogram
 from .scoring.interactions import now_ms
 from .scoring.profiles import profile_from_dict
 from .services import Services
@@ -12,7 +13,6 @@ from .storage.redis_tools import loads
 #: Contacts read per round trip; and how many contacts a preview looks at, at most.
 PREVIEW_PAGE = 500
 PREVIEW_MAX_CONTACTS = 100_000
-HISTOGRAM_BUCKETS = 10
 
 
 def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
@@ -34,11 +34,7 @@ def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
             current[cid] = int(loads(raw)["s"]) if raw else None
         start += len(page)
     values = sorted(scores.values())
-    top = max(values) if values else 0
-    width = max(1, -(-(top + 1) // HISTOGRAM_BUCKETS))
-    histogram = [{"min": i * width, "max": (i + 1) * width - 1, "count": 0} for i in range(HISTOGRAM_BUCKETS)]
-    for value in values:
-        histogram[min(value // width, HISTOGRAM_BUCKETS - 1)]["count"] += 1
+    buckets = histogram(values, draft.bands)
     bands = {band.name: 0 for band in draft.bands}
     for value in values:
         name = draft.band_for(value)
@@ -47,7 +43,7 @@ def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
     movers = sorted(scores, key=lambda c: (-abs(scores[c] - (current[c] or 0)), c))[:20]
     return {
         "contacts": len(values),
-        "histogram": histogram,
+        "histogram": buckets,
         "bands": bands,
         "movers": [{"contact_id": c, "current": current[c], "draft": scores[c],
                     "change": scores[c] - (current[c] or 0)} for c in movers if scores[c] != current[c]],

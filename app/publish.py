@@ -9,16 +9,18 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from rq import Retry
 
 from . import automation
 from .drain import make_scorer
-from .errors import Conflict
-from .storage.profiles import ActiveVersion
+from .errors import Conflict, NotFound
 from .scoring.interactions import now_ms
+from .scoring.summary import summarize
 from .services import Services
+from .storage.profiles import ActiveVersion, ProfileStore, VersionRecord
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +37,27 @@ def get_job(services: Services, job_id: str) -> dict[str, Any] | None:
     return services.jobs.status(job_id)
 
 
-def start_publish(services: Services, profile_id: str, fire_triggers: bool = False) -> dict[str, Any]:
-    """Freeze the draft as the next version and queue its recompute."""
+#: Who made a change when no person or key did (the CLI, benchmarks): see the actor strings.
+SYSTEM_ACTOR = "system"
+
+
+def start_publish(services: Services, profile_id: str, fire_triggers: bool = False, *,
+                  actor: str = SYSTEM_ACTOR, restore: int | None = None) -> dict[str, Any]:
+    """Freeze the draft (or, with ``restore``, the rules of that earlier version) as the next
+    version, record who asked, and queue its recompute."""
     profiles = services.profiles
     doc = profiles.require(profile_id)
     if doc.get("building_version"):
         raise Conflict(f"Profile {profile_id!r} is already being published (job {doc.get('building_job')}).")
+    definition = profiles.definition(profile_id, restore) if restore else doc["draft"]
     version = int(doc.get("version_seq", 0)) + 1
-    profiles.store_version(profile_id, version, doc["draft"])
+    profiles.store_version(profile_id, version, definition)
     job_id = f"publish-{profile_id}-{version}-{uuid.uuid4().hex[:8]}"
-    set_job(services, job_id, kind="publish", status="queued", progress=0, profile=profile_id, version=version)
+    set_job(services, job_id, kind="rollback" if restore else "publish", status="queued", progress=0,
+            profile=profile_id, version=version)
+    profiles.record_version(profile_id, VersionRecord(
+        version, actor, int(time.time() * 1000), kind="rollback" if restore else "publish", restored_from=restore,
+        job=job_id))
     doc.update(version_seq=version, building_version=version, building_job=job_id)
     profiles.save(doc)
     services.jobs.enqueue("workers.jobs.publish_profile", profile_id, version, job_id, fire_triggers,
@@ -52,14 +65,47 @@ def start_publish(services: Services, profile_id: str, fire_triggers: bool = Fal
     return get_job(services, job_id)
 
 
-def publish_draft(services: Services, profile_id: str, fire_triggers: bool = False) -> dict[str, Any]:
+def publish_draft(services: Services, profile_id: str, fire_triggers: bool = False, *,
+                  actor: str = SYSTEM_ACTOR) -> dict[str, Any]:
     """Publish the current draft; remembers which draft went live (``draft_changed`` compares)."""
-    job = start_publish(services, profile_id, fire_triggers=fire_triggers)
+    job = start_publish(services, profile_id, fire_triggers=fire_triggers, actor=actor)
     profiles = services.profiles
     doc = profiles.get(profile_id)
     doc["published_draft"] = doc["draft"]
     profiles.save(doc)
     return job
+
+
+def roll_back(services: Services, profile_id: str, version: int, *, actor: str = SYSTEM_ACTOR) -> dict[str, Any]:
+    """Publish the rules of an earlier version again, as a new version recomputed like any publish.
+
+    The draft becomes those rules too, so a later publish does not silently undo the rollback
+    (the dashboard warns first when the draft had unpublished changes).
+    """
+    profiles = services.profiles
+    doc = profiles.require(profile_id)
+    if not 1 <= version <= int(doc.get("version_seq", 0)):
+        raise NotFound(f"Profile {profile_id!r} has no version {version}.")
+    if doc.get("live_version") and profiles.definition(profile_id, doc["live_version"]) == \
+            profiles.definition(profile_id, version):
+        raise Conflict(f"Version {version} has the same rules as the live version {doc['live_version']}: "
+                       "nothing to roll back.", {"version": "already live"})
+    job = start_publish(services, profile_id, actor=actor, restore=version)
+    doc = profiles.require(profile_id)
+    doc["draft"] = doc["published_draft"] = profiles.definition(profile_id, version)
+    profiles.save(doc)
+    return job
+
+
+def delete_profile(services: Services, profile_id: str) -> None:
+    """Delete the profile with its versions and their records; a job empties its scores."""
+    profiles = services.profiles
+    doc = profiles.require(profile_id)
+    profiles.delete(profile_id)
+    profiles.forget_versions(profile_id, int(doc.get("version_seq", 0)))
+    for key in ("live_version", "building_version"):
+        if doc.get(key):
+            services.jobs.enqueue("workers.jobs.retire_version", profile_id, doc[key], result_ttl=0)
 
 
 def unpublish(services: Services, profile_id: str) -> dict[str, Any]:
@@ -90,10 +136,13 @@ def run_publish(services: Services, profile_id: str, version: int, job_id: str, 
         if doc is None or doc.get("building_version") != version:
             raise Conflict("the profile was deleted or re-published while this version was built")
         previous = doc.get("live_version")
-        old_scores = _live_scores(services, profile_id, previous) if fire_triggers else {}
-        doc.update(live_version=version, building_version=None, building_job=None,
-                   published_at=int(time.time() * 1000))
+        old_scores = _live_scores(services, profile_id, previous)
+        summary = summarize(old_scores, _live_scores(services, profile_id, version),
+                            profiles.version(profile_id, previous) if previous else None, target.profile)
+        live_at = int(time.time() * 1000)
+        doc.update(live_version=version, building_version=None, building_job=None, published_at=live_at)
         profiles.save(doc)
+        _update_record(profiles, profile_id, version, live_at=live_at, summary=summary)
         if fire_triggers:
             _fire_publish_triggers(services, profile_id, version, old_scores)
         if previous:
@@ -101,11 +150,18 @@ def run_publish(services: Services, profile_id: str, version: int, job_id: str, 
         set_job(services, job_id, status="finished", progress=1.0, done=start)
     except Exception as exc:
         set_job(services, job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        _update_record(profiles, profile_id, version, error=f"{type(exc).__name__}: {exc}")
         doc = profiles.get(profile_id)
         if doc and doc.get("building_version") == version:
             doc.update(building_version=None, building_job=None)
             profiles.save(doc)
         raise
+
+
+def _update_record(profiles: ProfileStore, profile_id: str, version: int, **changes: Any) -> None:
+    """Add the outcome to a version's record (one published before records were kept gets one)."""
+    record = profiles.version_record(profile_id, version) or VersionRecord(version, "unknown", 0)
+    profiles.record_version(profile_id, replace(record, **changes))
 
 
 def _live_scores(services: Services, profile_id: str, version: int | None) -> dict[str, int]:

@@ -24,6 +24,7 @@ from .storage.smart_lists import SmartListStore
 from .storage.stats import StatsStore
 from .storage.throttles import Throttles
 from .storage.timelines import TimelineStore
+from .storage.vocabulary import VocabularyStore
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Services:
     stats: StatsStore
     throttles: Throttles
     jobs: JobQueue
+    vocabulary: VocabularyStore
 
     @property
     def queue(self) -> Queue:
@@ -67,6 +69,7 @@ def build_services(settings: dict[str, Any]) -> Services:
         stats=StatsStore(redis, keys),
         throttles=Throttles(redis, keys),
         jobs=JobQueue(queue, redis, keys),
+        vocabulary=VocabularyStore(redis, keys),
     )
 
 

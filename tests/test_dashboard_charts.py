@@ -56,7 +56,15 @@ def test_histogram_bars_scale_to_the_fullest_bucket():
                        {"min": 20, "max": 29, "count": 0}])
     heights = [b["height"] for b in chart["bars"]]
     assert heights[0] == 2 * heights[1] and heights[2] == 0
-    assert [b["label"] for b in chart["bars"]] == ["0–9", "10–19", "20–29"]
+    assert [b["label"] for b in chart["bars"]] == ["0–9", "10–19", "20+"]  # the last bar is open above
+
+
+def test_histogram_marks_where_each_band_starts():
+    chart = histogram([{"min": 0, "max": 4, "count": 1, "band": "cold"}, {"min": 5, "max": 9, "count": 1, "band": "cold"},
+                       {"min": 10, "max": 29, "count": 3, "band": "warm"}, {"min": 30, "max": 40, "count": 1,
+                                                                             "band": "hot"}])
+    assert [(g["name"], g["x"]) for g in chart["bands"]] == [("cold", 0.0), ("warm", 320.0), ("hot", 480.0)]
+    assert [b["band_index"] for b in chart["bars"]] == [0, 0, 1, 2]
 
 
 def test_an_empty_histogram_has_flat_bars():

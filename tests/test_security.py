@@ -24,7 +24,8 @@ def v1_requests(app):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/v1"):
             continue
-        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: f"x-{m.group(1)}", rule.rule)
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>",
+                      lambda m: "1" if m.group(0).startswith("<int:") else f"x-{m.group(1)}", rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield method, path
 

@@ -5,12 +5,15 @@ from typing import Any
 
 from flask import request
 
+from ..auth import request_actor
 from ..errors import NotFound, ValidationError
 from ..preview import preview_draft
-from ..storage.profiles import ProfileStore
-from ..publish import get_job, publish_draft
+from ..publish import delete_profile as delete_profile_and_versions
+from ..publish import get_job, publish_draft, roll_back
 from ..publish import unpublish as unpublish_profile
 from ..services import Services, get_services
+from ..storage.profiles import ProfileStore
+from ..versions import history, version_detail
 from .common import v1_blueprint
 from .schemas import (
     ItemsSchema,
@@ -20,6 +23,10 @@ from .schemas import (
     ProfileDraftSchema,
     ProfileSchema,
     PublishSchema,
+    RollbackSchema,
+    VersionArgsSchema,
+    VersionDetailSchema,
+    VersionListSchema,
     is_valid_id,
 )
 
@@ -71,14 +78,8 @@ def put_profile(draft: dict, profile_id: str):
 @bp.route("/profiles/<profile_id>", methods=["DELETE"])
 @bp.response(204)
 def delete_profile(profile_id: str):
-    """Delete the profile; its scores are emptied."""
-    services = get_services()
-    doc = load_profile(services, profile_id)
-    profiles_of(services).delete(profile_id)
-    for key in ("live_version", "building_version"):
-        if doc.get(key):
-            services.jobs.enqueue("workers.jobs.retire_version", profile_id, doc[key], result_ttl=0)
-    return None
+    """Delete the profile with its versions; its scores are emptied."""
+    delete_profile_and_versions(get_services(), profile_id)
 
 
 @bp.route("/profiles/<profile_id>/publish", methods=["POST"])
@@ -87,7 +88,34 @@ def publish(profile_id: str):
     """Make the draft live: every contact is recomputed from history, then all switch at once."""
     body = request.get_json(silent=True) if request.data else {}
     options = PublishSchema().load(body or {})
-    return {"job": publish_draft(get_services(), profile_id, fire_triggers=options["fire_triggers"])}
+    return {"job": publish_draft(get_services(), profile_id, fire_triggers=options["fire_triggers"],
+                                 actor=request_actor())}
+
+
+@bp.route("/profiles/<profile_id>/versions", methods=["GET"])
+@bp.response(200, VersionListSchema)
+def list_versions(profile_id: str):
+    """Every published version, newest first: who published it and when, publish or rollback, what it did
+    to the scores (``summary``) and what changed from the version before, in words (``changes``)."""
+    return {"items": history(get_services(), profile_id)}
+
+
+@bp.route("/profiles/<profile_id>/versions/<int:version>", methods=["GET"])
+@bp.arguments(VersionArgsSchema, location="query")
+@bp.response(200, VersionDetailSchema)
+def get_version(args: dict, profile_id: str, version: int):
+    """One version with its definition, and its changes from ``against`` (default: the version before)."""
+    return version_detail(get_services(), profile_id, version, args.get("against"))
+
+
+@bp.route("/profiles/<profile_id>/rollback", methods=["POST"])
+@bp.arguments(RollbackSchema)
+@bp.response(202, JobEnvelope)
+def rollback(body: dict, profile_id: str):
+    """Publish an earlier version's rules again, as a new version: every contact is recomputed, then all
+    switch at once, and the summary is kept like any publish's. The draft becomes those rules too.
+    409 when that version's rules are the live ones already."""
+    return {"job": roll_back(get_services(), profile_id, body["version"], actor=request_actor())}
 
 
 @bp.route("/profiles/<profile_id>/unpublish", methods=["POST"])

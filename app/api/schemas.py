@@ -99,6 +99,55 @@ class PublishSchema(Strict):
     fire_triggers = fields.Boolean(load_default=False)
 
 
+class RollbackSchema(Strict):
+    version = fields.Integer(required=True, validate=validate.Range(min=1),
+                             metadata={"description": "the earlier version whose rules are published again"})
+
+
+class BandMoveSchema(ma.Schema):
+    from_ = fields.String(data_key="from", attribute="from", metadata={"description": "band before ('no band')"})
+    to = fields.String(metadata={"description": "band after ('no band')"})
+    count = fields.Integer()
+
+
+class PublishSummarySchema(ma.Schema):
+    contacts_scored = fields.Integer(metadata={"description": "contacts with a score in this version"})
+    contacts_changed = fields.Integer(metadata={"description": "contacts whose score is not what it was"})
+    band_moves = fields.List(fields.Nested(BandMoveSchema), metadata={"description": "largest first"})
+
+
+class VersionSchema(ma.Schema):
+    version = fields.Integer()
+    live = fields.Boolean()
+    actor = fields.String(metadata={"description": "who published it: 'api:<8 hex of the key's SHA-256>', "
+                                                   "'dashboard', 'system' or 'unknown'"})
+    published_at = fields.String(allow_none=True, metadata={"description": "RFC 3339, when it was asked for"})
+    live_at = fields.String(allow_none=True, metadata={"description": "RFC 3339, when it went live"})
+    kind = fields.String(metadata={"description": "publish or rollback"})
+    restored_from = fields.Integer(allow_none=True, metadata={"description": "for a rollback: the version restored"})
+    error = fields.String(allow_none=True, metadata={"description": "why its publish failed"})
+    summary = fields.Nested(PublishSummarySchema, allow_none=True,
+                            metadata={"description": "what the publish did to the scores (once live)"})
+    changes = fields.List(fields.String(), metadata={"description": "what changed from the version before "
+                                                                    "(or from ?against=N), in words"})
+
+
+class VersionDetailSchema(VersionSchema):
+    definition = fields.Dict(metadata={"description": "the version's name, description, rules and bands"})
+
+
+class VersionListSchema(ma.Schema):
+    items = fields.List(fields.Nested(VersionSchema), metadata={"description": "newest first"})
+
+
+class VersionArgsSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    against = fields.Integer(validate=validate.Range(min=1),
+                             metadata={"description": "compare with this version (default: the one before)"})
+
+
 class ProfileSchema(ma.Schema):
     id = fields.String()
     name = fields.String()

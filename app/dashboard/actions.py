@@ -9,13 +9,17 @@ from marshmallow import ValidationError as SchemaError
 from ..api.schemas import SmartListSchema
 from ..contacts import set_dnd  # noqa: F401  (re-exported for the views)
 from ..errors import ValidationError
-from ..storage.profiles import ProfileStore
 from ..publish import publish_draft, unpublish  # noqa: F401
 from ..queries import ContactFilter
 from ..services import Services
 from ..smart_lists import all_lists as smart_lists  # noqa: F401
 from ..smart_lists import delete_list as delete_smart_list  # noqa: F401
 from ..smart_lists import save_list
+from ..storage.profiles import ProfileStore
+
+
+def workflow_docs(services: Services) -> dict[str, dict[str, Any]]:
+    return services.automation.workflow_docs()
 
 
 def profile_store(services: Services) -> ProfileStore:

@@ -5,7 +5,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
 
@@ -38,6 +38,7 @@ def configure(state: BlueprintSetupState) -> None:
         app.config["SECRET_KEY"] = session_secret(app.config)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.add_url_rule("/", "root", lambda: redirect(url_for("dashboard.home")))  # / leads to the dashboard
 
 
 @bp.after_request

@@ -88,16 +88,26 @@ def score_chart(ledger: Sequence[Mapping[str, Any]], now_ms: int) -> dict[str, A
                      "bottom": MARGIN_TOP + plot_h}}
 
 
-def histogram(buckets: Sequence[Mapping[str, int]]) -> dict[str, Any]:
-    """Bars of a preview's score distribution (``{"min", "max", "count"}`` per bucket)."""
+def histogram(buckets: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Bars of a preview's score distribution (``{"min", "max", "count", "band"}`` per bucket), with a
+    dividing line and the band's name where each band starts; the last bar is open above (``30+``)."""
     count_max = max([b["count"] for b in buckets] or [0])
     plot_h = HIST_HEIGHT - HIST_LABELS
     slot = HIST_WIDTH / max(len(buckets), 1)
-    bars = []
+    bars, bands = [], []
+    band_names: list[str | None] = []
     for i, bucket in enumerate(buckets):
+        band = bucket.get("band")
+        if band and (not band_names or band_names[-1] != band):
+            bands.append({"x": round(i * slot, 1), "name": band})
+        if not band_names or band_names[-1] != band:
+            band_names.append(band)
         height = round(bucket["count"] / count_max * (plot_h - 16), 1) if count_max else 0.0
+        last = i == len(buckets) - 1
+        label = f"{bucket['min']}+" if last else (
+            str(bucket["min"]) if bucket["min"] == bucket["max"] else f"{bucket['min']}–{bucket['max']}")
         bars.append({"x": round(i * slot + slot * 0.1, 1), "width": round(slot * 0.8, 1),
                      "y": round(plot_h - height, 1), "height": height, "count": bucket["count"],
-                     "label": f"{bucket['min']}–{bucket['max']}", "label_x": round(i * slot + slot / 2, 1),
-                     "count_y": round(plot_h - height - 4, 1)})
-    return {"width": HIST_WIDTH, "height": HIST_HEIGHT, "baseline": plot_h, "bars": bars}
+                     "label": label, "label_x": round(i * slot + slot / 2, 1), "band": band,
+                     "band_index": (len(band_names) - 1) % 4, "count_y": round(plot_h - height - 4, 1)})
+    return {"width": HIST_WIDTH, "height": HIST_HEIGHT + 14, "baseline": plot_h, "bars": bars, "bands": bands}

@@ -1,13 +1,13 @@
 """Form fields to the API's documents, and the API's validation errors back to field messages.
 
-The profile editor posts flat fields (``rules-0-points``, ``bands-1-min``); a row left blank
-is ignored. ``ProfileDraftSchema`` validates the document, so the dashboard accepts exactly
-what ``PUT /v1/profiles/<id>`` accepts, and its nested messages land next to their fields.
+The profile form posts flat fields (``name``, ``bands-1-min``); a row left blank is ignored.
+Rules are not in it: the rule builder (``rule_form``) saves them one at a time. ``ProfileDraftSchema``
+validates the document, so the dashboard accepts exactly what ``PUT /v1/profiles/<id>`` accepts,
+and its nested messages land next to their fields.
 """
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,13 +17,8 @@ from ..api.schemas import ProfileDraftSchema
 from ..queries import ContactFilter
 from ..scoring.conditions import NUMERIC_OPS
 
-RULE_FIELDS = ("id", "on", "points", "where", "limit_count", "limit_window", "once_per", "expires_after")
 BAND_FIELDS = ("name", "min")
-#: Schema field of a rule -> the form field its message is shown next to.
-RULE_ERROR_FIELDS = {"id": "id", "on": "on", "points": "points", "where": "where", "expires_after": "expires_after"}
-LIMIT_ERROR_FIELDS = {"count": "limit_count", "window": "limit_window", "once_per": "once_per",
-                      "_schema": "limit_count"}
-#: Longest ``rule_rows`` / ``band_rows`` a form may claim.
+#: Longest ``band_rows`` a form may claim.
 MAX_ROWS = 500
 
 
@@ -33,7 +28,6 @@ class ProfileForm:
 
     name: str = ""
     description: str = ""
-    rules: list[dict[str, str]] = field(default_factory=list)
     bands: list[dict[str, str]] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     draft: dict[str, Any] | None = None
@@ -48,17 +42,9 @@ def _text(value: Any) -> str:
 
 
 def form_from_draft(draft: Mapping[str, Any]) -> ProfileForm:
-    """The editor's rows of a stored draft."""
-    rules = []
-    for rule in draft.get("rules", []):
-        limit = rule.get("limit") or {}
-        rules.append({"id": rule["id"], "on": rule["on"], "points": _text(rule["points"]),
-                      "where": json.dumps(rule["where"]) if rule.get("where") else "",
-                      "limit_count": _text(limit.get("count")), "limit_window": _text(limit.get("window")),
-                      "once_per": _text(limit.get("once_per")), "expires_after": _text(rule.get("expires_after"))})
+    """The profile form's fields of a stored draft."""
     bands = [{"name": b["name"], "min": _text(b["min"])} for b in draft.get("bands", [])]
-    return ProfileForm(name=draft.get("name", ""), description=draft.get("description", ""), rules=rules,
-                       bands=bands)
+    return ProfileForm(name=draft.get("name", ""), description=draft.get("description", ""), bands=bands)
 
 
 def _rows(form: Mapping[str, str], prefix: str, names: tuple[str, ...]) -> list[dict[str, str]]:
@@ -76,35 +62,12 @@ def _rows(form: Mapping[str, str], prefix: str, names: tuple[str, ...]) -> list[
     return rows
 
 
-def _rule_document(row: dict[str, str], index: int, errors: dict[str, str]) -> dict[str, Any]:
-    rule: dict[str, Any] = {"id": row["id"], "on": row["on"], "points": row["points"]}
-    if not row["id"]:
-        rule.pop("id")
-    if not row["on"]:
-        rule.pop("on")
-    if not row["points"]:
-        rule.pop("points")
-    if row["where"]:
-        try:
-            rule["where"] = json.loads(row["where"])
-        except json.JSONDecodeError as exc:
-            errors[f"rules-{index}-where"] = f"not valid JSON ({exc.msg} at column {exc.colno}); " \
-                                            'write an object such as {"utm.source": "newsletter"}'
-    limit = {"count": row["limit_count"], "window": row["limit_window"], "once_per": row["once_per"]}
-    limit = {k: v for k, v in limit.items() if v}
-    if limit:
-        rule["limit"] = limit
-    if row["expires_after"]:
-        rule["expires_after"] = row["expires_after"]
-    return rule
-
-
-def parse_profile_form(form: Mapping[str, str]) -> ProfileForm:
-    """Read and validate the editor's fields; ``draft`` is set only when everything is valid."""
+def parse_profile_form(form: Mapping[str, str], rules: Sequence[Mapping[str, Any]] = ()) -> ProfileForm:
+    """Read and validate the profile form's fields with the draft's ``rules``; ``draft`` is set only
+    when everything is valid."""
     result = ProfileForm(name=form.get("name", "").strip(), description=form.get("description", "").strip(),
-                         rules=_rows(form, "rules", RULE_FIELDS), bands=_rows(form, "bands", BAND_FIELDS))
-    doc = {"name": result.name, "description": result.description,
-           "rules": [_rule_document(row, i, result.errors) for i, row in enumerate(result.rules)],
+                         bands=_rows(form, "bands", BAND_FIELDS))
+    doc = {"name": result.name, "description": result.description, "rules": [dict(r) for r in rules],
            "bands": [{k: v for k, v in (("name", row["name"]), ("min", row["min"])) if v} for row in result.bands]}
     try:
         draft = ProfileDraftSchema().load(doc)
@@ -130,20 +93,13 @@ def field_messages(messages: Mapping[Any, Any]) -> dict[str, str]:
     """marshmallow's nested messages of a profile draft as ``form field -> message``."""
     out: dict[str, str] = {}
     for key, value in messages.items():
-        if key in ("rules", "bands") and isinstance(value, Mapping):
-            names = RULE_ERROR_FIELDS if key == "rules" else {"name": "name", "min": "min"}
+        if key == "bands" and isinstance(value, Mapping):
             for index, problems in value.items():
                 if not isinstance(index, int) or not isinstance(problems, Mapping):
                     out[key] = _join(problems)
                     continue
                 for name, text in problems.items():
-                    if key == "rules" and name == "limit" and isinstance(text, Mapping):
-                        for sub, subtext in text.items():
-                            out[f"rules-{index}-{LIMIT_ERROR_FIELDS.get(sub, 'limit_count')}"] = _join(subtext)
-                    elif name in names:
-                        out[f"{key}-{index}-{names[name]}"] = _join(text)
-                    else:
-                        out[f"{key}-{index}"] = _join(text)
+                    out[f"bands-{index}-{name}" if name in BAND_FIELDS else f"bands-{index}"] = _join(text)
         elif key in ("name", "description", "rules", "bands"):
             out[key] = _join(value)
         else:

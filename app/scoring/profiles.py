@@ -87,21 +87,24 @@ class Profile:
         }
 
 
-def profile_from_dict(data: Mapping[str, Any]) -> Profile:
-    """Build a Profile from its stored (already validated) form."""
+def rule_from_dict(raw: Mapping[str, Any]) -> Rule:
+    """Build a Rule from its stored (already validated) form."""
     from .durations import parse_duration_ms
 
-    rules = []
-    for raw in data.get("rules", []):
-        limit = raw.get("limit") or {}
-        window = limit.get("window")
-        expires = raw.get("expires_after")
-        rules.append(Rule(
-            id=raw["id"], on=raw["on"], points=int(raw["points"]), where=dict(raw.get("where") or {}),
-            limit_count=limit.get("count"), limit_window_ms=parse_duration_ms(window) if window else None,
-            once_per=limit.get("once_per"), expires_after_ms=parse_duration_ms(expires) if expires else None,
-            limit_window=window, expires_after=expires,
-        ))
+    limit = raw.get("limit") or {}
+    window = limit.get("window")
+    expires = raw.get("expires_after")
+    return Rule(
+        id=raw["id"], on=raw["on"], points=int(raw["points"]), where=dict(raw.get("where") or {}),
+        limit_count=limit.get("count"), limit_window_ms=parse_duration_ms(window) if window else None,
+        once_per=limit.get("once_per"), expires_after_ms=parse_duration_ms(expires) if expires else None,
+        limit_window=window, expires_after=expires,
+    )
+
+
+def profile_from_dict(data: Mapping[str, Any]) -> Profile:
+    """Build a Profile from its stored (already validated) form."""
+    rules = tuple(rule_from_dict(raw) for raw in data.get("rules", []))
     bands = tuple(Band(b["name"], int(b["min"])) for b in data.get("bands", []))
-    return Profile(id=data["id"], name=data.get("name") or data["id"], rules=tuple(rules), bands=bands,
+    return Profile(id=data["id"], name=data.get("name") or data["id"], rules=rules, bands=bands,
                    description=data.get("description") or "")

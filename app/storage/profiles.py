@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import NotFound
 from ..keys import Keys
 from ..scoring.profiles import Profile, profile_from_dict
+from ..scoring.summary import PublishSummary
 from .errors import gateway
 from .redis_tools import DocumentHash, dumps, get_many, loads
 
@@ -32,6 +33,39 @@ class ActiveVersion:
     @property
     def field(self) -> str:
         return f"{self.profile.id}@{self.version}"
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """Who published a version, when and how; and, once it went live, what it did to the scores.
+
+    ``kind`` is ``publish`` (the draft) or ``rollback`` (the rules of ``restored_from``, published
+    again as a new version). ``actor`` follows the actor strings of the API and the dashboard.
+    """
+
+    version: int
+    actor: str
+    published_at: int
+    kind: str = "publish"
+    restored_from: int | None = None
+    job: str | None = None
+    live_at: int | None = None
+    error: str | None = None
+    summary: PublishSummary | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "actor": self.actor, "published_at": self.published_at,
+                "kind": self.kind, "restored_from": self.restored_from, "job": self.job,
+                "live_at": self.live_at, "error": self.error,
+                "summary": self.summary.to_json() if self.summary else None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VersionRecord:
+        summary = data.get("summary")
+        return cls(version=int(data["version"]), actor=data.get("actor") or "unknown",
+                   published_at=int(data.get("published_at") or 0), kind=data.get("kind") or "publish",
+                   restored_from=data.get("restored_from"), job=data.get("job"), live_at=data.get("live_at"),
+                   error=data.get("error"), summary=PublishSummary.from_json(summary) if summary else None)
 
 
 @gateway
@@ -90,6 +124,34 @@ class ProfileStore:
 
     def store_version(self, profile_id: str, version: int, definition: dict[str, Any]) -> None:
         self.redis.set(self.keys.profile_version(profile_id, version), dumps(definition))
+
+    def definition(self, profile_id: str, version: int) -> dict[str, Any]:
+        """A published version's document as it was frozen, or NotFound (404)."""
+        raw = self.redis.get(self.keys.profile_version(profile_id, version))
+        if raw is None:
+            raise NotFound(f"Profile {profile_id!r} has no version {version}.")
+        return loads(raw)
+
+    def record_version(self, profile_id: str, record: VersionRecord) -> None:
+        self.redis.hset(self.keys.profile_versions(profile_id), str(record.version), dumps(record.to_json()))
+
+    def version_record(self, profile_id: str, version: int) -> VersionRecord | None:
+        raw = self.redis.hget(self.keys.profile_versions(profile_id), str(version))
+        return VersionRecord.from_json(loads(raw)) if raw else None
+
+    def version_records(self, profile_id: str, upto: int) -> list[VersionRecord]:
+        """Versions 1..``upto``, newest first; one published before records were kept reads as by "unknown"."""
+        raw = self.redis.hgetall(self.keys.profile_versions(profile_id))
+        records = {int(k): VersionRecord.from_json(loads(v)) for k, v in raw.items()}
+        return [records.get(v) or VersionRecord(v, "unknown", 0) for v in range(upto, 0, -1)]
+
+    def forget_versions(self, profile_id: str, upto: int) -> None:
+        """Drop the definitions and records of versions 1..``upto`` (the profile is deleted)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for version in range(1, upto + 1):
+            pipe.delete(self.keys.profile_version(profile_id, version))
+        pipe.delete(self.keys.profile_versions(profile_id))
+        pipe.execute()
 
     def active(self) -> list[ActiveVersion]:
         """Every version that live interactions must be scored into."""

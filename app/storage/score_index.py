@@ -62,6 +62,13 @@ class ScoreIndex:
             pipe.zrange(key, 0, -1, withscores=True)
         return {cid: int(score) for pairs in pipe.execute() for cid, score in pairs}
 
+    def count(self, profile_id: str, version: int) -> int:
+        """How many contacts have a score in one version."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in self.score_indexes(profile_id, version):
+            pipe.zcard(key)
+        return sum(pipe.execute())
+
     def drop_score_index(self, profile_id: str, version: int) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for key in self.score_indexes(profile_id, version):

@@ -62,38 +62,43 @@ def test_the_dashboard_journey(server, live_app, live_services, page, shoot, rec
     expect(page).to_have_url(re.compile(r"/dashboard/contacts$"))
     expect(page.get_by_label("System health")).to_contain_text("Redis up")
 
-    # A new profile with a rule and a band; a mistake is shown next to its field.
+    # A new profile from a name and a band, then a rule built from fields; a mistake is shown next to its field.
     nav(page, "Scoring")
     page.get_by_role("link", name="New profile").click()
-    page.get_by_label("Id", exact=True).fill("engagement")
     page.get_by_label("Name", exact=True).fill("Engagement")
-    page.locator("#rules-0-id").fill("click")
-    page.locator("#rules-0-on").fill("email.clicked")
-    page.locator("#rules-0-points").fill("ten")
-    page.locator("#bands-0-name").fill("hot")
+    page.get_by_label("Description").fill("Who reads and clicks")
+    page.get_by_label("Band name").fill("hot")
     page.get_by_label("Minimum score").fill("20")
     labelled(page)
-    page.get_by_role("button", name="Save draft").click()
-    expect(page.locator("#rules-0-points-error")).to_have_text("Not a valid integer.")
-    expect(page.locator("#rules-0-points")).to_have_attribute("aria-invalid", "true")
+    page.get_by_role("button", name="Create profile").click()
+    expect(page.get_by_role("status")).to_contain_text("Engagement is saved as a draft")
+    page.get_by_role("link", name="Add new rule").click()
+    page.get_by_label("Event").select_option(label="Email link clicked")
+    page.get_by_label("Points").fill("")
+    labelled(page)
+    page.get_by_role("button", name="Save rule", exact=True).click()
+    expect(page.locator("#points-error")).to_have_text("a whole number of points, such as 5 or -10")
+    expect(page.get_by_label("Points")).to_have_attribute("aria-invalid", "true")
     shoot("02-profile-validation")
-    page.locator("#rules-0-points").fill("10")
-    page.get_by_role("button", name="Save draft").click()
-    expect(page.get_by_role("status")).to_contain_text("Draft of engagement saved")
+    page.get_by_label("Points").fill("10")
+    page.get_by_role("button", name="Save rule", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("Rule saved to the draft: Email link clicked: +10")
 
-    # Preview: the histogram and the top movers, from history, before anything is live.
+    # Preview: the histogram (a band starts a bar) and the top movers, from history, before anything is live.
     page.get_by_role("button", name="Preview").click()
-    expect(page.get_by_role("heading", name="Preview of the rules below")).to_be_visible()
-    expect(page.locator("svg.histogram rect.bar")).to_have_count(10)
+    expect(page.get_by_role("heading", name="Preview of the draft")).to_be_visible()
+    expect(page.locator("svg.histogram text.band-name")).to_have_text(["hot"])
     expect(page.locator(".preview tbody tr")).to_have_count(2)
     shoot("03-profile-preview")
 
-    # Publish: the progress bar follows the job (the worker's part is done here) to the end.
-    page.get_by_role("button", name="Publish saved draft").click()
-    expect(page.get_by_role("heading", name="Publishing engagement v1")).to_be_visible()
+    # Publish: the progress bar follows the job (the worker's part is done here), then the summary.
+    page.once("dialog", lambda dialog: dialog.accept())  # the preview showed unsaved form values
+    page.get_by_role("button", name="Publish", exact=True).click()
+    expect(page.get_by_role("heading", name="Publishing Engagement v1")).to_be_visible()
     settle(services)
-    expect(page.get_by_text("Version 1 is live.")).to_be_visible()
+    expect(page.get_by_role("heading", name="Version 1 is live")).to_be_visible()
     expect(page.locator("#job-progress")).to_have_js_property("value", 1)
+    expect(page.locator('[data-summary="scored"]')).to_have_text("2")
     shoot("04-publish-progress")
 
     # More interactions: ann crosses 20, which runs the workflow (tag, inbox, webhook).

@@ -1,0 +1,243 @@
+"""The rule builder's fields to a rule document and back: no JSON is typed anywhere.
+
+The form is plain HTML (it works without scripts): the event from a grouped list (or a custom
+name), condition rows of property, operator in words and value, points, "at most N times per
+M units", "only once per <property>", and "points expire after N units". Values are read
+with the kind of the property (number, yes/no, text); text in quotes stays text.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..scoring.vocabulary import CUSTOM_PREFIX, OPERATOR_WORDS, known_property, split_duration
+from .forms import _join
+
+#: The event picker's value for "another custom event" (its name is typed in ``custom_name``).
+OTHER_CUSTOM = "custom"
+#: Operators that compare with a number.
+NUMBER_OPS = ("gt", "gte", "lt", "lte")
+#: Condition rows a form may claim (a bound on what a post can ask the server to render).
+MAX_CONDITIONS = 20
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+@dataclass
+class ConditionRow:
+    property: str = ""
+    op: str = "eq"
+    value: str = ""
+
+
+@dataclass
+class RuleForm:
+    """What the builder shows: the fields as typed, messages per field, and the rule once valid."""
+
+    event: str = "email.opened"
+    custom_name: str = ""
+    conditions: list[ConditionRow] = field(default_factory=list)
+    points: str = "1"
+    limit_count: str = ""
+    limit_every: str = "1"
+    limit_unit: str = "d"
+    once_per: str = ""
+    expire_after: str = ""
+    expire_unit: str = "d"
+    errors: dict[str, str] = field(default_factory=dict)
+    rule: dict[str, Any] | None = None
+
+    @property
+    def type(self) -> str:
+        """The interaction type picked (a custom name gets its ``custom.`` prefix)."""
+        if self.event == OTHER_CUSTOM:
+            name = self.custom_name.strip()
+            return name if name.startswith(CUSTOM_PREFIX) else f"{CUSTOM_PREFIX}{name}"
+        return self.event
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_value_text(v) for v in value)
+    if isinstance(value, str) and (_NUMBER.match(value) or value.lower() in ("yes", "no", "true", "false")):
+        return f'"{value}"'  # keeps text that looks like a number or a flag as text when saved again
+    return "" if value is None else str(value)
+
+
+def form_from_rule(rule: Mapping[str, Any]) -> RuleForm:
+    """The builder's fields for a stored rule."""
+    rows = []
+    for path, condition in (rule.get("where") or {}).items():
+        comparisons = condition.items() if isinstance(condition, Mapping) else [("eq", condition)]
+        for op, expected in comparisons:
+            if op == "exists":
+                rows.append(ConditionRow(path, "exists" if expected else "not_exists", ""))
+            else:
+                rows.append(ConditionRow(path, op, _value_text(expected)))
+    limit = rule.get("limit") or {}
+    every, unit = split_duration(limit.get("window"))
+    expire, expire_unit = split_duration(rule.get("expires_after"))
+    on = rule["on"]
+    no_window = limit.get("count") is not None and not every
+    return RuleForm(event=on, conditions=rows, points=str(rule["points"]),
+                    limit_count=str(limit.get("count") or ""), limit_every=every or "1",
+                    limit_unit="" if no_window else (unit or "d"), once_per=limit.get("once_per") or "",
+                    expire_after=expire, expire_unit=expire_unit or "d")
+
+
+def read_value(type_: str, path: str, op: str, text: str) -> Any:
+    """A condition's typed value; raises ValueError with what to write instead."""
+    text = text.strip()
+    if op in ("exists", "not_exists"):
+        return op == "exists"
+    if op == "in":
+        items = [part.strip() for part in text.split(",") if part.strip()]
+        if not items:
+            raise ValueError("one or more values, separated by commas")
+        return [read_value(type_, path, "eq", item) for item in items]
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        if op in NUMBER_OPS:
+            raise ValueError("a number")
+        return text[1:-1]
+    kind = known_property(type_, path).kind if known_property(type_, path) else None
+    if op in NUMBER_OPS or kind == "number":
+        if not _NUMBER.match(text):
+            raise ValueError("a number")
+        return float(text) if "." in text else int(text)
+    flag = {"yes": True, "true": True, "no": False, "false": False}.get(text.lower())
+    if kind == "flag":
+        if flag is None:
+            raise ValueError("yes or no")
+        return flag
+    if not text:
+        raise ValueError("a value")
+    if kind is None:
+        if flag is not None:
+            return flag
+        if _NUMBER.match(text):
+            return float(text) if "." in text else int(text)
+    return text
+
+
+def _conditions(form: Mapping[str, str]) -> list[ConditionRow]:
+    try:
+        count = min(int(form.get("conditions_rows", "0")), MAX_CONDITIONS)
+    except ValueError:
+        count = 0
+    rows = []
+    for i in range(count):
+        if form.get("remove_condition") == str(i):
+            continue
+        row = ConditionRow(form.get(f"cond-{i}-property", "").strip(), form.get(f"cond-{i}-op", "eq"),
+                           form.get(f"cond-{i}-value", "").strip())
+        rows.append(row)
+    return rows
+
+
+def read_rule_form(form: Mapping[str, str]) -> RuleForm:
+    """The fields as posted (nothing validated yet)."""
+    return RuleForm(
+        event=form.get("on", "").strip(), custom_name=form.get("custom_name", "").strip(),
+        conditions=_conditions(form), points=form.get("points", "").strip(),
+        limit_count=form.get("limit_count", "").strip(), limit_every=form.get("limit_every", "").strip(),
+        limit_unit=form.get("limit_unit", "").strip(), once_per=form.get("once_per", "").strip(),
+        expire_after=form.get("expire_after", "").strip(), expire_unit=form.get("expire_unit", "d").strip())
+
+
+def _where(result: RuleForm) -> dict[str, Any]:
+    where: dict[str, Any] = {}
+    for i, row in enumerate(result.conditions):
+        if not row.property and not row.value:
+            continue  # a blank row is ignored, as blank rows are everywhere in the dashboard
+        if not row.property:
+            result.errors[f"cond-{i}-property"] = "pick or type a property"
+            continue
+        if row.op not in OPERATOR_WORDS:
+            result.errors[f"cond-{i}-op"] = "pick an operator"
+            continue
+        try:
+            value = read_value(result.type, row.property, row.op, row.value)
+        except ValueError as exc:
+            result.errors[f"cond-{i}-value"] = str(exc)
+            continue
+        op = "exists" if row.op in ("exists", "not_exists") else row.op
+        existing = where.get(row.property)
+        if existing is None:
+            where[row.property] = value if op == "eq" else {op: value}
+            continue
+        existing = existing if isinstance(existing, dict) else {"eq": existing}
+        if op in existing:
+            result.errors[f"cond-{i}-op"] = "this property has this operator in another row already"
+            continue
+        where[row.property] = {**existing, op: value}
+    return where
+
+
+def _duration(number: str, unit: str, name: str, result: RuleForm) -> str | None:
+    if not number.isdigit() or int(number) < 1:
+        result.errors[name] = "a whole number, 1 or more"
+        return None
+    if unit not in ("s", "m", "h", "d", "w"):
+        result.errors[name] = "pick a unit"
+        return None
+    return f"{int(number)}{unit}"
+
+
+def parse_rule_form(form: Mapping[str, str], rule_id: str) -> RuleForm:
+    """Read and check the builder's fields; ``rule`` is the rule document when they are valid
+    (the profile's schema checks it once more with the whole draft)."""
+    result = read_rule_form(form)
+    if result.event == OTHER_CUSTOM and not result.custom_name:
+        result.errors["custom_name"] = "name the custom event (letters, digits, _ . : -)"
+    elif not result.event:
+        result.errors["on"] = "pick the event that scores"
+    rule: dict[str, Any] = {"id": rule_id, "on": result.type, "where": _where(result)}
+    if not re.match(r"^[+-]?\d+$", result.points.replace("\u2212", "-")):
+        result.errors["points"] = "a whole number of points, such as 5 or -10"
+    else:
+        rule["points"] = int(result.points.replace("\u2212", "-"))
+    limit: dict[str, Any] = {}
+    if result.limit_count:
+        if not result.limit_count.isdigit() or int(result.limit_count) < 1:
+            result.errors["limit_count"] = "a whole number, 1 or more"
+        else:
+            limit["count"] = int(result.limit_count)
+            if result.limit_unit:
+                window = _duration(result.limit_every or "1", result.limit_unit, "limit_every", result)
+                if window:
+                    limit["window"] = window
+    if result.once_per:
+        limit["once_per"] = result.once_per
+    if limit:
+        rule["limit"] = limit
+    if result.expire_after:
+        expiry = _duration(result.expire_after, result.expire_unit, "expire_after", result)
+        if expiry:
+            rule["expires_after"] = expiry
+    if not result.errors:
+        result.rule = rule
+    return result
+
+
+#: Schema field of a rule -> the builder field its message is shown next to.
+SCHEMA_FIELDS = {"on": "on", "points": "points", "where": "conditions", "expires_after": "expire_after",
+                 "id": "_form"}
+LIMIT_FIELDS = {"count": "limit_count", "window": "limit_every", "once_per": "once_per", "_schema": "limit_count"}
+
+
+def rule_messages(messages: Mapping[str, Any]) -> dict[str, str]:
+    """marshmallow's messages about one rule as builder field -> message."""
+    out: dict[str, str] = {}
+    for name, text in messages.items():
+        if name == "limit" and isinstance(text, Mapping):
+            for sub, subtext in text.items():
+                out[LIMIT_FIELDS.get(sub, "limit_count")] = _join(subtext)
+        elif name == "on":
+            out["custom_name"] = _join(text)  # catalog types are always valid: it is a custom name
+        else:
+            out[SCHEMA_FIELDS.get(name, "_form")] = _join(text)
+    return out
+

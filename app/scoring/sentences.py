@@ -1,0 +1,142 @@
+"""Rules and profile versions in plain words: the rule list, the version diff and the publish summary.
+
+``rule_sentence`` turns any valid rule into one sentence that names its event, the sign of its
+points, each condition, each limit and its expiry ("Email opened, not by a machine: +2, at most 5
+a day, expires after 30 days"). ``describe_changes`` says what changed between two versions.
+Pure functions: the dashboard, the API and the tests share them.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .profiles import Band, Profile, Rule
+from .vocabulary import (
+    OPERATOR_WORDS,
+    duration_words,
+    event_label,
+    known_property,
+    property_label,
+    split_duration,
+)
+
+MINUS = "\u2212"
+
+
+def format_value(value: Any) -> str:
+    """A condition's value as written in a sentence: text quoted, numbers bare, true/false as yes/no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    if isinstance(value, list):
+        return ", ".join(format_value(v) for v in value) or "nothing"
+    if value is None:
+        return "empty"
+    return json.dumps(str(value), ensure_ascii=False)  # quoted; a line break reads as \n
+
+
+def points_words(points: int) -> str:
+    """``+2``, ``−20`` (a real minus sign) or ``0``."""
+    if points > 0:
+        return f"+{points}"
+    if points < 0:
+        return f"{MINUS}{-points}"
+    return "0"
+
+
+def condition_words(type_: str, path: str, condition: Any) -> list[str]:
+    """One phrase per comparison of a ``where`` entry (a bare value means "is")."""
+    comparisons = condition.items() if isinstance(condition, Mapping) else [("eq", condition)]
+    prop = known_property(type_, path)
+    label = property_label(type_, path)
+    phrases = []
+    for op, expected in comparisons:
+        if prop and prop.kind == "flag" and op in ("eq", "ne") and isinstance(expected, bool):
+            truth = expected if op == "eq" else not expected
+            phrases.append(prop.label if truth else (prop.no or f"not {prop.label}"))
+        elif op == "exists":
+            phrases.append(f"{label} {OPERATOR_WORDS['exists' if expected else 'not_exists']}")
+        else:
+            phrases.append(f"{label} {OPERATOR_WORDS.get(op, op)} {format_value(expected)}")
+    return phrases
+
+
+def limit_words(rule: Rule) -> list[str]:
+    """``at most 5 a day``, ``at most 3 times per 2 weeks``, ``at most 2 times in all``, ``once per message``."""
+    phrases = []
+    if rule.limit_count is not None:
+        times = "once" if rule.limit_count == 1 else f"{rule.limit_count}"
+        if rule.limit_window:
+            number, unit = split_duration(rule.limit_window)
+            if unit and int(number) == 1:
+                word = duration_words(rule.limit_window).split(" ", 1)[1]
+                phrases.append(f"at most {times} {'an' if word == 'hour' else 'a'} {word}")
+            else:
+                plural = "" if rule.limit_count == 1 else " times"
+                phrases.append(f"at most {times}{plural} per {duration_words(rule.limit_window)}")
+        else:
+            phrases.append(f"at most {times}{'' if rule.limit_count == 1 else ' times'} in all")
+    if rule.once_per:
+        phrases.append(f"once per {property_label(rule.on, rule.once_per)}")
+    return phrases
+
+
+def rule_sentence(rule: Rule) -> str:
+    """The rule as one sentence: event and conditions, then points, limits and expiry."""
+    head = [event_label(rule.on)]
+    for path, condition in rule.where.items():
+        head += condition_words(rule.on, path, condition)
+    tail = [points_words(rule.points), *limit_words(rule)]
+    if rule.expires_after:
+        tail.append(f"expires after {duration_words(rule.expires_after)}")
+    return f"{', '.join(head)}: {', '.join(tail)}"
+
+
+def band_words(band: Band) -> str:
+    return f"{band.name} from {band.min}"
+
+
+def describe_changes(old: Profile, new: Profile) -> list[str]:
+    """What changed from ``old`` to ``new``, one line each: rules added, removed, changed or reordered,
+    bands added, removed or moved, the name and the description; ``["No changes"]`` when equal."""
+    lines: list[str] = []
+    if old.name != new.name:
+        lines.append(f'Renamed from "{old.name}" to "{new.name}"')
+    if old.description != new.description:
+        lines.append("Description changed")
+    lines += _rule_changes(old.rules, new.rules)
+    lines += _band_changes(old.bands, new.bands)
+    return lines or ["No changes"]
+
+
+def _rule_changes(old: Sequence[Rule], new: Sequence[Rule]) -> list[str]:
+    before = {r.id: r for r in old}
+    after = {r.id: r for r in new}
+    lines = [f"Removed rule: {rule_sentence(r)}" for r in old if r.id not in after]
+    for rule in new:
+        previous = before.get(rule.id)
+        if previous is None:
+            lines.append(f"Added rule: {rule_sentence(rule)}")
+        elif previous != rule:
+            was, now = rule_sentence(previous), rule_sentence(rule)
+            lines.append(f"Changed rule: {was} \u2192 {now}" if was != now else f"Changed rule: {now}")
+    kept_before = [r.id for r in old if r.id in after]
+    kept_after = [r.id for r in new if r.id in before]
+    if kept_before != kept_after:
+        lines.append("Rules reordered")
+    return lines
+
+
+def _band_changes(old: Sequence[Band], new: Sequence[Band]) -> list[str]:
+    before = {b.name: b for b in old}
+    after = {b.name: b for b in new}
+    lines = [f"Removed band {band_words(b)}" for b in old if b.name not in after]
+    for band in new:
+        previous = before.get(band.name)
+        if previous is None:
+            lines.append(f"Added band {band_words(band)}")
+        elif previous.min != band.min:
+            lines.append(f"Band {band.name} now starts at {band.min} (was {previous.min})")
+    return lines

@@ -1,0 +1,110 @@
+"""Every dashboard page on a phone (390 px wide) in Debian's Chromium: nothing scrolls sideways, nothing
+is loaded from another host, the first Tab reaches "Skip to content" with a visible focus ring, and every
+control has a label. The pages are read from the app's URL map, so a new page is visited without
+editing this test (a page with a new kind of id needs a value in ``ids``)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from ..helpers import API_KEY, AUTH, send, settle
+from ..test_workflow_support import SECRET, Reply, receiver, run_until
+from .test_dashboard_browser import UNLABELLED_CONTROLS
+
+__all__ = ["receiver"]
+
+pytestmark = pytest.mark.timeout(120)
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
+#: Elements wider than the window, to say which one broke the layout.
+TOO_WIDE = """() => [...document.querySelectorAll('body *')]
+  .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
+  .slice(0, 5).map(el => el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ')[0] : ''))"""
+FOCUS_VISIBLE = "() => getComputedStyle(document.activeElement).outlineStyle !== 'none'"
+LONG_URL = "https://example.com/a/very/long/path/that/should/wrap/rather/than/push/the/page/sideways"
+#: Endpoints that are not pages (files, JSON for scripts).
+NOT_PAGES = {"dashboard.static", "dashboard.export_contacts", "dashboard.job_json"}
+
+
+def seeded(app, services, receiver) -> dict[str, str]:
+    """A dashboard with something on every page; returns a value for each kind of id in a page's URL."""
+    api = app.test_client()
+    crm = receiver.on("/crm", Reply(200, body=b'{"received": true}'))
+    api.put("/v1/profiles/engagement", headers=AUTH, json={
+        "name": "Engagement with a rather long name for a phone", "description": "Opens and clicks",
+        "rules": [{"id": "click", "on": "email.clicked", "points": 10, "where": {"url": LONG_URL},
+                   "limit": {"count": 5, "window": "1d"}, "expires_after": "30d"},
+                  {"id": "open", "on": "email.opened", "points": 2, "where": {"machine_open": False}}],
+        "bands": [{"name": "cold", "min": 0}, {"name": "warm", "min": 10}, {"name": "hot", "min": 20}]})
+    api.post("/v1/profiles/engagement/publish", headers=AUTH, json={})
+    api.put("/v1/workflows/hot", headers=AUTH, json={
+        "id": "hot", "name": "Hot lead", "trigger": {"type": "score_changed", "profile": "engagement",
+                                                     "operator": "gte", "value": 20},
+        "steps": [{"type": "add_tag", "tag": "hot-lead"},
+                  {"type": "notify", "channel": "inbox", "message": "{{ contact.email }} reached {{ score.new }}"},
+                  {"type": "webhook", "name": "Push to CRM", "url": crm, "secret": SECRET}]})
+    api.post("/v1/smart-lists", headers=AUTH, json={"name": "Warm", "profile": "engagement", "op": "gte", "value": 10})
+    settle(services)
+    for n in range(3):
+        send(api, {"id": f"c{n}", "type": "email.clicked", "contact": {"email": "ann.with.a.long.address@example.com"},
+                   "properties": {"url": LONG_URL}})
+    store = services.automation
+    run_until(services, lambda: (found := store.delivery_ids(0, 1)) and
+              store.get_delivery(found[0])["status"] == "succeeded")
+    job = api.post("/v1/profiles/engagement/publish", headers=AUTH, json={}).get_json()["job"]["id"]
+    settle(services)
+    return {"profile_id": "engagement", "rule_id": "click", "job_id": job, "workflow_id": "hot",
+            "contact_id": services.contacts.find_contact(email="ann.with.a.long.address@example.com"),
+            "run_id": store.workflow_runs("hot", 0, 1)[0]["id"], "delivery_id": store.delivery_ids(0, 1)[0]}
+
+
+def dashboard_pages(app, ids: dict[str, str]) -> list[str]:
+    pages = []
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("dashboard.") or rule.endpoint in NOT_PAGES or "GET" not in rule.methods:
+            continue
+        missing = set(rule.arguments) - set(ids)
+        assert not missing, f"{rule.rule}: give test_every_page a value for {sorted(missing)}"
+        pages.append(rule.build({name: ids[name] for name in rule.arguments})[1])
+    return sorted(set(pages))
+
+
+def test_every_page_fits_a_phone_stays_on_this_host_and_starts_with_the_skip_link(
+        server, live_app, live_services, browser, receiver, shoot):
+    pages = dashboard_pages(live_app, seeded(live_app, live_services, receiver))
+    assert len(pages) >= 19
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    try:
+        page.goto(f"{server}/")
+        expect(page).to_have_url(re.compile(r"/dashboard/signin"))  # / leads to the dashboard, sign-in first
+        assert page.evaluate(NO_SIDEWAYS_SCROLL)
+        page.get_by_label("API key").fill(API_KEY)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(re.compile(r"/dashboard/contacts$"))
+        for path in pages:
+            response = page.goto(f"{server}{path}")
+            assert response is not None and response.status == 200, (path, response and response.status)
+            if not page.evaluate(NO_SIDEWAYS_SCROLL):
+                shoot("390-" + re.sub(r"[^a-z0-9]+", "-", path), page)
+                problems.append(f"{path} scrolls sideways: {page.evaluate(TOO_WIDE)}")
+            if page.evaluate(UNLABELLED_CONTROLS):
+                problems.append(f"{path} has unlabelled controls: {page.evaluate(UNLABELLED_CONTROLS)}")
+            if page.locator("[autofocus]").count():  # sign-in starts in its one field
+                continue
+            page.keyboard.press("Tab")
+            if not (page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+                    and page.evaluate(FOCUS_VISIBLE)):
+                problems.append(f"{path}: the first Tab does not show the skip link focused")
+    finally:
+        context.close()
+    assert problems == []
+    origin = re.escape(server)
+    assert [url for url in requests if not re.match(rf"{origin}/|data:", url)] == []
