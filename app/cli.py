@@ -1,37 +1,70 @@
-"""The ``scorekeeper`` command: run the worker, import data, recompute, validate configs."""
+"""The ``scorekeeper`` command: the worker, imports, recompute, workflow files, backup and restore.
+
+Human output goes to stdout; logs go to stderr, at WARNING unless ``-v`` (the worker, a service, logs at
+``LOG_LEVEL``). A command that touches Redis first says which one (never its password). A bad input is named
+by its file and line.
+"""
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
+from flask import Flask
+
+#: How each command's logs are filtered by default, and with -v / -vv.
+LOG_LEVELS = ("WARNING", "INFO", "DEBUG")
 
 
-def _app():
+def build_app(ctx: click.Context) -> Flask:
+    """The app, built once per command, with the CLI's log level; it says which Redis it talks to."""
     from . import create_app
+    from .storage.connection import describe_url
 
-    return create_app()
+    verbosity = ctx.find_root().params.get("verbose", 0)
+    app = create_app({"LOG_LEVEL": LOG_LEVELS[min(verbosity, 2)]})
+    queue_url = app.config["REDIS_URL"]
+    store_url = app.config.get("STORE_URL") or queue_url
+    where = describe_url(store_url) if store_url == queue_url else \
+        f"{describe_url(store_url)} (store), {describe_url(queue_url)} (queue)"
+    click.echo(f"Redis: {where}, key prefix {app.config['KEY_PREFIX']!r}")
+    return app
 
 
 @click.group()
-def main() -> None:
+@click.option("-v", "--verbose", count=True, help="Log at INFO (-v) or DEBUG (-vv) on stderr; default WARNING.")
+def main(verbose: int) -> None:
     """Scorekeeper: engagement scoring and automation."""
 
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
-    """Run a worker: scoring batches, publish jobs, workflow runs, and the ticker."""
+    """Run a worker: scoring batches, publish jobs, workflow runs, and the ticker (logs at LOG_LEVEL)."""
     from workers.main import main as run
 
     run(burst=burst)
 
 
+def _json_file(path: str) -> Any:
+    """A JSON document from a file; invalid JSON is a ClickException naming the file and line."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        line = text.count("\n", 0, exc.pos) + 1
+        raise click.ClickException(f"{path} line {line}: not JSON: {exc.msg}") from exc
+
+
 @main.command("import-profiles")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--publish", is_flag=True, help="Publish each profile after importing its draft.")
-def import_profiles(path: str, publish: bool) -> None:
+@click.pass_context
+def import_profiles(ctx: click.Context, path: str, publish: bool) -> None:
     """Import profile drafts from a JSON file: a list of {"id", "name", "rules", "bands", ...}."""
     from marshmallow import ValidationError
 
@@ -39,73 +72,101 @@ def import_profiles(path: str, publish: bool) -> None:
     from .publish import start_publish
     from .services import get_services
 
-    docs = orjson.loads(Path(path).read_bytes())
+    docs = _json_file(path)
     docs = docs if isinstance(docs, list) else [docs]
-    app = _app()
-    with app.app_context():
+    drafts = []
+    for index, doc in enumerate(docs):
+        profile_id = doc.pop("id", None) if isinstance(doc, dict) else None
+        try:
+            drafts.append({"id": profile_id, **ProfileDraftSchema().load(doc)})
+        except ValidationError as exc:
+            raise click.ClickException(f"{path}: profile {profile_id or index + 1}: {exc.messages} "
+                                       "(nothing was imported)") from exc
+    with build_app(ctx).app_context():
         services = get_services()
         store = services.profiles
-        for doc in docs:
-            profile_id = doc.pop("id", None)
-            try:
-                draft = ProfileDraftSchema().load(doc)
-            except ValidationError as exc:
-                raise click.ClickException(f"profile {profile_id}: {exc.messages}") from exc
-            store.put_draft({"id": profile_id, **draft})
-            click.echo(f"imported draft {profile_id}")
+        for draft in drafts:
+            store.put_draft(draft)
+            click.echo(f"imported draft {draft['id']}")
             if publish:
-                job = start_publish(services, profile_id)
-                click.echo(f"publishing {profile_id}: job {job['id']}")
+                job = start_publish(services, draft["id"])
+                click.echo(f"publishing {draft['id']}: job {job['id']}")
+
+
+def numbered_lines(path: str) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of each non-blank line of a file."""
+    with open(path, encoding="utf-8") as lines:
+        for number, text in enumerate(lines, start=1):
+            if text.strip():
+                yield number, text
+
+
+def parse_lines(path: str, lines: list[tuple[int, str]]) -> list[Any]:
+    """Interactions of numbered JSON lines; the first bad one is a ClickException naming its line."""
+    from .api.interactions import parse_batch
+    from .errors import ValidationError
+
+    items = []
+    for number, text in lines:
+        try:
+            items.append(orjson.loads(text))
+        except orjson.JSONDecodeError as exc:
+            raise click.ClickException(f"{path} line {number}: not JSON: {exc.msg}") from exc
+    try:
+        return parse_batch({"interactions": items}, len(items) or 1)
+    except ValidationError as exc:
+        problems = exc.errors.get("interactions") if isinstance(exc.errors, dict) else None
+        if not isinstance(problems, dict) or not problems:
+            raise click.ClickException(f"{path}: {exc.message}") from exc
+        index, problem = min(problems.items())
+        raise click.ClickException(f"{path} line {lines[index][0]}: {problem}") from exc
 
 
 @main.command("import-interactions")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--batch", default=1000, show_default=True, help="Interactions per write.")
-def import_interactions(path: str, batch: int) -> None:
+@click.pass_context
+def import_interactions(ctx: click.Context, path: str, batch: int) -> None:
     """Import interactions from a JSONL file (one interaction per line), with a progress bar.
 
-    A bad line stops the import before its batch is written, naming the line.
+    A bad line stops the import before its batch is written, naming the line; the batches before it stay
+    stored (importing the file again is harmless: repeats are recognised by their id).
     """
-    from .api.interactions import parse_batch
-    from .errors import ValidationError
     from .ingest import ingest
     from .services import get_services
 
-    app = _app()
-    lines = Path(path).read_text().splitlines()
+    lines = list(numbered_lines(path))
     accepted = duplicates = 0
-    with app.app_context(), click.progressbar(length=len(lines), label="importing") as bar:
+    with build_app(ctx).app_context():
         services = get_services()
-        for start in range(0, len(lines), batch):
-            chunk = [ln for ln in lines[start:start + batch] if ln.strip()]
-            try:
-                items = [orjson.loads(ln) for ln in chunk]
-                result = ingest(services, parse_batch({"interactions": items}, len(items) or 1))
-            except (orjson.JSONDecodeError, ValidationError) as exc:
-                errors = getattr(exc, "errors", {}) or {}
-                first = next(iter((errors.get("interactions") or {}).items()), None)
-                where = f"line {start + first[0] + 1}: {first[1]}" if first else str(exc)
-                raise click.ClickException(f"{where} (nothing from this batch was stored)") from exc
-            accepted += result.accepted
-            duplicates += result.duplicates
-            bar.update(len(lines[start:start + batch]))
+        with click.progressbar(length=len(lines), label="importing", file=sys.stderr) as bar:
+            for start in range(0, len(lines), batch):
+                chunk = lines[start:start + batch]
+                try:
+                    result = ingest(services, parse_lines(path, chunk))
+                except click.ClickException as exc:
+                    exc.message += f" (nothing from this batch was stored; {accepted + duplicates} lines before were)"
+                    raise
+                accepted += result.accepted
+                duplicates += result.duplicates
+                bar.update(len(chunk))
     click.echo(f"accepted {accepted}, duplicates {duplicates}")
 
 
 @main.command()
 @click.argument("profile_id")
-def recompute(profile_id: str) -> None:
+@click.pass_context
+def recompute(ctx: click.Context, profile_id: str) -> None:
     """Re-publish a profile's draft and follow the recompute with a progress bar (needs a worker)."""
     import time
 
     from .publish import get_job, start_publish
     from .services import get_services
 
-    app = _app()
-    with app.app_context():
+    with build_app(ctx).app_context():
         services = get_services()
         job = start_publish(services, profile_id)
-        with click.progressbar(length=1000, label=f"recomputing {profile_id}") as bar:
+        with click.progressbar(length=1000, label=f"recomputing {profile_id}", file=sys.stderr) as bar:
             done = 0
             while job["status"] not in ("finished", "failed"):
                 time.sleep(0.2)
@@ -118,17 +179,81 @@ def recompute(profile_id: str) -> None:
     click.echo(f"{profile_id}: version {job['version']} is live")
 
 
-@main.command()
+# --- workflow files ----------------------------------------------------------------------------------
+def _workflow_files(paths: tuple[str, ...]) -> list[str]:
+    from .automation.registry import IGNORED_SUFFIX
+
+    found = paths or tuple(str(p) for p in sorted(Path("workflows").glob("*.json")))
+    return [str(p) for p in found if not str(p).endswith(IGNORED_SUFFIX)]
+
+
+def _validate(paths: tuple[str, ...]) -> None:
+    from .automation.config import validate_file
+
+    files = _workflow_files(paths)
+    problems = [problem for path in files for problem in validate_file(path)]
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        raise SystemExit(1)
+    click.echo(f"{len(files)} file(s) valid")
+
+
+@main.group()
+def workflows() -> None:
+    """Workflow files: validate them, load them into Redis, write their JSON Schema."""
+
+
+@workflows.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+def workflows_validate(paths: tuple[str, ...]) -> None:
+    """Check workflow files (default: every file in workflows/); each problem as ``file: field: problem``."""
+    _validate(paths)
+
+
+@workflows.command("sync")
+@click.option("--dir", "directory", type=click.Path(file_okay=False),
+              help="The workflow files' directory (default: the WORKFLOWS_DIR setting).")
+@click.pass_context
+def workflows_sync(ctx: click.Context, directory: str | None) -> None:
+    """Load the workflow files into Redis now, as the web server does when it starts.
+
+    Changed files replace their workflows, removed files' workflows go; workflows made over the API or the
+    dashboard are never touched. Exits 1 when a file was refused.
+    """
+    from .automation import WorkflowConfigError
+    from .automation.defaults import setting
+    from .automation.registry import sync_directory
+    from .services import get_services
+
+    app = build_app(ctx)
+    directory = directory if directory is not None else setting(app.config, "WORKFLOWS_DIR")
+    with app.app_context():
+        try:
+            report = sync_directory(get_services(), directory)
+        except WorkflowConfigError as exc:
+            raise click.ClickException(f"{exc} (nothing was synced)") from exc
+    for line in report.lines() or [f"no workflow files in {directory or '(none configured)'}"]:
+        click.echo(line)
+    if report.refused:
+        raise SystemExit(1)
+
+
+@workflows.command("schema")
+@click.argument("path", type=click.Path(dir_okay=False))
+def workflows_schema(path: str) -> None:
+    """Write the JSON Schema of a workflow file (made from the validation schemas) to PATH."""
+    from .automation.config import write_json_schema
+
+    write_json_schema(path)
+    click.echo(f"wrote {path}")
+
+
+@main.command(hidden=True)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 def validate(paths: tuple[str, ...]) -> None:
-    """Validate workflow config files (default: every file in workflows/)."""
-    from .automation.cli import main as workflow_cli
-
-    files = [str(p) for p in (paths or sorted(Path("workflows").glob("*.json"))) if not str(p).endswith(".schema.json")]
-    code = workflow_cli(["validate", *files])
-    if code == 0:
-        click.echo(f"{len(files)} file(s) valid")
-    sys.exit(code)
+    """Same as ``scorekeeper workflows validate`` (kept for scripts that use it)."""
+    _validate(paths)
 
 
 if __name__ == "__main__":

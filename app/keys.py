@@ -114,6 +114,10 @@ class Keys:
         """Held by the worker that runs the periodic tick (string with expiry)."""
         return f"{self.prefix}:ticker"
 
+    def retention_sweep(self) -> str:
+        """Set (with expiry) by the worker that ran the last retention sweep: one sweep per period (string)."""
+        return f"{self.prefix}:retention-sweep"
+
     def stats(self) -> str:
         """Counters for health and metrics (hash)."""
         return f"{self.prefix}:stats"

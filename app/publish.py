@@ -17,6 +17,7 @@ from rq import Retry
 from . import automation
 from .drain import make_scorer
 from .errors import Conflict, NotFound
+from .retention import job_record_ttl_seconds
 from .scoring.interactions import now_ms
 from .scoring.summary import summarize
 from .services import Services
@@ -29,7 +30,10 @@ PUBLISH_PAGE = 500
 
 
 def set_job(services: Services, job_id: str, **fields: Any) -> None:
-    services.jobs.set_status(job_id, **fields)
+    """Update a job's record; once it finished or failed, it expires after JOBS_RETENTION_DAYS."""
+    done = fields.get("status") in ("finished", "failed")
+    services.jobs.set_status(job_id, expire_seconds=job_record_ttl_seconds(services.settings) if done else None,
+                             **fields)
 
 
 def get_job(services: Services, job_id: str) -> dict[str, Any] | None:

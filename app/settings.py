@@ -29,6 +29,16 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "LOG_LEVEL": ("INFO", "log level"),
     "SECRET_KEY": ("", "signs dashboard session cookies; empty: derived from API_KEYS (changing the keys signs everyone out)"),
     "LEDGER_MAX": (1000, "ledger entries kept per contact and profile (newest first)"),
+    "RUNS_RETENTION_DAYS": (30, "finished workflow runs are deleted this many days after they finished (0: kept)"),
+    "DELIVERIES_RETENTION_DAYS": (30, "succeeded webhook deliveries are deleted this many days after they were "
+                                      "created (0: kept)"),
+    "DEAD_LETTERS_RETENTION_DAYS": (90, "dead-lettered webhook deliveries are deleted this many days after they "
+                                        "gave up (0: kept)"),
+    "NOTIFICATIONS_RETENTION_DAYS": (30, "inbox notifications are deleted this many days after they were sent "
+                                         "(0: kept; at most 1,000 are kept in any case)"),
+    "JOBS_RETENTION_DAYS": (30, "records of finished publish jobs and of failed background jobs are deleted this "
+                                "many days after they ended (0: kept)"),
+    "RETENTION_SWEEP_SECONDS": (3600, "how often a worker's ticker sweeps what is past its retention, in seconds"),
 }
 
 

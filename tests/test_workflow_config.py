@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from app.automation import WorkflowConfigError, json_schema, validate_document, validate_file
-from app.automation.cli import main as cli_main
+from click.testing import CliRunner
+
+from app.automation import load_workflow_files
+from app.cli import main as cli_main
 
 from .helpers import AUTH
 
@@ -109,13 +112,20 @@ def test_interaction_trigger_checks_type_and_where():
     assert any(p.startswith("trigger.where.x: unknown operator") for p in problems), problems
 
 
-def test_cli_validate_reports_file_field_and_problem(tmp_path, capsys):
+def test_cli_validate_reports_file_field_and_problem(tmp_path):
     bad = tmp_path / "hot.json"
     bad.write_text(json.dumps(_with(["trigger", "operator"], "between")))
-    assert cli_main(["validate", str(bad)]) == 1
-    err = capsys.readouterr().err
-    assert f"{bad}: trigger.operator: Must be one of" in err
-    assert cli_main(["validate", *map(str, EXAMPLES)]) == 0
+    result = CliRunner().invoke(cli_main, ["workflows", "validate", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}: trigger.operator: Must be one of" in result.stdout
+    result = CliRunner().invoke(cli_main, ["workflows", "validate", *map(str, EXAMPLES)])
+    assert result.exit_code == 0, result.output
+
+
+def test_cli_writes_the_json_schema(tmp_path):
+    result = CliRunner().invoke(cli_main, ["workflows", "schema", str(tmp_path / "w.schema.json")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "w.schema.json").read_text()) == json.loads(json.dumps(json_schema()))
 
 
 def test_cli_validate_reports_invalid_json_and_a_wrong_file_name(tmp_path):
@@ -130,7 +140,7 @@ def test_cli_validate_reports_invalid_json_and_a_wrong_file_name(tmp_path):
 def test_an_invalid_file_stops_start_up_naming_file_field_and_problem(make_app, tmp_path):
     (tmp_path / "hot.json").write_text(json.dumps(_with(["trigger", "value"], KeyError)))
     with pytest.raises(WorkflowConfigError) as caught:
-        make_app(WORKFLOWS_DIR=str(tmp_path))
+        load_workflow_files(make_app(WORKFLOWS_DIR=str(tmp_path)))
     assert str(tmp_path / "hot.json") in str(caught.value)
     assert "trigger.value: 'gte' needs a numeric value" in str(caught.value)
 
@@ -138,11 +148,13 @@ def test_an_invalid_file_stops_start_up_naming_file_field_and_problem(make_app, 
 def test_files_are_loaded_at_start_up_and_removed_files_dropped(make_app, tmp_path):
     (tmp_path / "hot.json").write_text(json.dumps(valid_workflow()))
     (tmp_path / "workflow.schema.json").write_text(json.dumps(json_schema()))
-    client = make_app(WORKFLOWS_DIR=str(tmp_path)).test_client()
-    listed = client.get("/v1/workflows", headers=AUTH).get_json()["items"]
-    assert [(w["id"], w["source"]) for w in listed] == [("hot", "file:hot.json")]
+    app = make_app(WORKFLOWS_DIR=str(tmp_path))
+    load_workflow_files(app)
+    listed = app.test_client().get("/v1/workflows", headers=AUTH).get_json()["items"]
+    assert [(w["id"], w["managed_by"], w["file"]) for w in listed] == [("hot", "file", "hot.json")]
     (tmp_path / "hot.json").unlink()
     client = make_app(WORKFLOWS_DIR=str(tmp_path)).test_client()
+    load_workflow_files(client.application)
     assert client.get("/v1/workflows", headers=AUTH).get_json()["items"] == []
 
 

@@ -17,8 +17,10 @@ from rq.scheduler import RQScheduler
 
 from app import create_app
 from app.drain import tick
-from app.storage.connection import queue_connection
+from app.retention import sweep_if_due
+from app.scoring.interactions import now_ms
 from app.services import get_services
+from app.storage.connection import queue_connection
 from app.storage.errors import StoreError, store_errors
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ def _ticker(app, stop: threading.Event) -> None:
                 if services.partitions.hold_ticker(token, int(period * 3000)):
                     tick(services)
                     enqueue_due_jobs(services)
+                    sweep_if_due(services, now_ms())
             except Exception:  # keep ticking through a Redis restart
                 log.exception("tick failed")
 

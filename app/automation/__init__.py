@@ -14,7 +14,6 @@ Modules: ``triggers`` (pure matcher and index), ``config`` (schemas, JSON Schema
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -23,7 +22,7 @@ from . import api
 from .config import json_schema, validate_document, validate_file
 from .defaults import parse_schedule, setting
 from ..storage.errors import StoreError
-from .registry import WorkflowConfigError, load_directory, sync_files
+from .registry import SyncReport, WorkflowConfigError, sync_directory
 from .runs import interest as _interest
 from .runs import start_runs
 
@@ -35,6 +34,7 @@ __all__ = [
     "handle_events",
     "init_app",
     "interest",
+    "load_workflow_files",
     "json_schema",
     "validate_document",
     "validate_file",
@@ -53,17 +53,23 @@ def handle_events(services: Any, events: list[dict[str, Any]]) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Check the workflow settings and load the workflow files: an invalid one stops start-up."""
+    """Check the workflow settings (a bad one stops start-up). Workflow files are not loaded here: see
+    ``load_workflow_files``, called when the web server starts and by ``scorekeeper workflows sync``."""
     from ..outbound import parse_allow
 
     parse_schedule(setting(app.config, "WEBHOOK_RETRY_SCHEDULE"))
     parse_schedule(setting(app.config, "STEP_RETRY_SCHEDULE"))
     parse_allow(app.config.get("OUTBOUND_ALLOW"))
-    directory = setting(app.config, "WORKFLOWS_DIR")
-    workflows = load_directory(Path(directory)) if directory else []
-    services = app.extensions["scorekeeper"]
+
+
+def load_workflow_files(app: Flask) -> SyncReport | None:
+    """Sync the workflow files of ``WORKFLOWS_DIR`` into the store (the web server's start).
+
+    An invalid file stops start-up (WorkflowConfigError naming file, field and problem); an unreachable store
+    only logs a warning, so the server still starts (the next start or a ``workflows sync`` loads them).
+    """
     try:
-        sync_files(services.automation, workflows)
+        return sync_directory(app.extensions["scorekeeper"], setting(app.config, "WORKFLOWS_DIR"))
     except StoreError as error:
         log.warning("workflow files not synced: the store is unavailable", extra={"error": type(error).__name__})
-    log.info("workflow files loaded", extra={"count": len(workflows), "directory": str(directory)})
+        return None

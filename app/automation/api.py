@@ -14,6 +14,7 @@ from ..api.common import v1_blueprint
 from ..api.schemas import CursorPageSchema, ItemsSchema
 from ..errors import Conflict, NotFound, ValidationError
 from ..services import get_services
+from ..storage.automation import refuse_if_file_managed
 from .config import load_workflow
 from .delivery import IN_FLIGHT, public_delivery, redeliver
 from .runner import public_run
@@ -44,7 +45,10 @@ def page_args() -> tuple[int, int]:
 
 
 def render_workflow(doc: dict[str, Any]) -> dict[str, Any]:
-    return {**doc["config"], "source": doc["source"], "updated_at": doc["updated_at"]}
+    """The config plus who manages it: ``managed_by`` "file" (with ``file``; read-only here), "api" or
+    "dashboard"."""
+    origin = {key: doc[key] for key in ("source", "managed_by", "file") if key in doc}
+    return {**doc["config"], **origin, "updated_at": doc["updated_at"]}
 
 
 def _page(items: list[Any], limit: int, cursor: int) -> dict[str, Any]:
@@ -68,6 +72,9 @@ def put_workflow(workflow_id: str):
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ValidationError("Send the workflow as a JSON object.", {"_schema": ["expected a JSON object"]})
+    store = get_services().automation
+    existing = store.workflow_doc(workflow_id)
+    refuse_if_file_managed(existing)  # 409 before anything else: the file is where this workflow is edited
     body.setdefault("id", workflow_id)
     if body["id"] != workflow_id:
         raise ValidationError("The workflow id differs from the URL.", {"id": [f"must be {workflow_id!r}"]})
@@ -75,10 +82,8 @@ def put_workflow(workflow_id: str):
         workflow = load_workflow(body)
     except SchemaError as error:
         raise ValidationError("The workflow is invalid; see errors.", error.messages) from error
-    store = get_services().automation
-    existed = store.workflow_doc(workflow_id) is not None
     doc = store.put_workflow(dict(workflow.config), "api")
-    return render_workflow(doc), 200 if existed else 201
+    return render_workflow(doc), 200 if existing is not None else 201
 
 
 @bp.delete("/workflows/<workflow_id>")

@@ -408,7 +408,7 @@ def _schema_object(schema_cls: type[Schema], const_type: str | None = None) -> d
 
 
 def write_json_schema(path: str | Path) -> None:
-    """Write the generated JSON Schema (``python -m app.automation.cli schema PATH``)."""
+    """Write the generated JSON Schema (``scorekeeper workflows schema PATH``)."""
     Path(path).write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
 
 

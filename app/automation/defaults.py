@@ -9,7 +9,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-#: Setting ``WORKFLOWS_DIR``: directory of workflow JSON files loaded at start-up ("" = none).
+#: Setting ``WORKFLOWS_DIR``: directory of workflow JSON files, loaded when the web server starts and by
+#: ``scorekeeper workflows sync`` ("" = none).
 DEFAULT_WORKFLOWS_DIR = "workflows"
 #: Setting ``SMTP_URL``: ``smtp://[user:password@]host[:port]`` (``smtps://`` for TLS,
 #: ``?starttls=1`` to upgrade); empty: email steps fail with a clear error.

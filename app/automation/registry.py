@@ -1,11 +1,16 @@
-"""Where workflows come from: files loaded at start-up and the API, both kept in Redis; and the
-compiled trigger index, rebuilt only when the workflows change.
+"""Where workflows come from, and the compiled trigger index (rebuilt only when the workflows change).
+
+Two owners, never mixed: a workflow is managed by its file in the workflows directory (loaded when the web
+server starts, or by ``scorekeeper workflows sync`` — never as a side effect of another command), or by its
+users over the API and the dashboard. Edits of a file-managed workflow are refused with a 409 (store); a file
+never replaces a user's workflow (sync). So no change a user made is ever reverted silently.
 """
 from __future__ import annotations
 
 import json
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,21 +58,67 @@ def load_directory(directory: Path) -> list[Workflow]:
     return [load_file(path) for path in sorted(directory.glob("*.json")) if not path.name.endswith(IGNORED_SUFFIX)]
 
 
-def sync_files(store: AutomationStore, workflows: list[Workflow]) -> None:
-    """Make Redis hold exactly the file workflows: new or changed ones written, removed files dropped.
+@dataclass(frozen=True)
+class SyncReport:
+    """What a sync of the workflow files did, by workflow id."""
 
-    Workflows created over the API are left alone; a file wins over an API edit of its workflow.
-    """
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    #: Files not loaded because a workflow of that id was created over the API or the dashboard: a file never
+    #: replaces a user's workflow (rename the file, or delete the user's workflow first).
+    refused: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """One human line per kind of change that happened."""
+        out = [f"{kind} {', '.join(ids)}" for kind, ids in (("created", self.created), ("updated", self.updated),
+                                                             ("removed", self.removed), ("unchanged", self.unchanged))
+               if ids]
+        out += [f"refused {wid}.json: a workflow {wid} made over the API or dashboard exists; rename the file "
+                f"or delete that workflow" for wid in self.refused]
+        return out
+
+
+def sync_files(store: AutomationStore, workflows: list[Workflow]) -> SyncReport:
+    """Make the file-managed workflows in Redis exactly the files: new or changed ones written, removed files'
+    workflows dropped. Workflows made over the API or the dashboard are never touched, even when a file has
+    the same id (that file is refused and reported)."""
     stored = store.workflow_docs()
     wanted = {w.id: w for w in workflows}
+    report: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": [], "removed": [], "refused": []}
     for workflow in workflows:
-        source = f"file:{workflow.id}.json"
         doc = stored.get(workflow.id)
-        if doc is None or doc.get("source") != source or doc.get("config") != json.loads(json.dumps(workflow.config)):
-            store.put_workflow(dict(workflow.config), source)
-    for workflow_id, doc in stored.items():
-        if str(doc.get("source", "")).startswith("file:") and workflow_id not in wanted:
-            store.delete_workflow(workflow_id)
+        if doc is not None and doc.get("managed_by") != "file":
+            report["refused"].append(workflow.id)
+            log.warning("workflow file refused: a user's workflow has its id", extra={"workflow_id": workflow.id})
+        elif doc is None or doc.get("file") != f"{workflow.id}.json" or doc.get("config") != _plain(workflow.config):
+            store.put_file_workflow(dict(workflow.config), f"{workflow.id}.json")
+            report["created" if doc is None else "updated"].append(workflow.id)
+        else:
+            report["unchanged"].append(workflow.id)
+    for workflow_id, doc in sorted(stored.items()):
+        if doc.get("managed_by") == "file" and workflow_id not in wanted:
+            store.delete_file_workflow(workflow_id)
+            report["removed"].append(workflow_id)
+    return SyncReport(**{kind: tuple(ids) for kind, ids in report.items()})
+
+
+def sync_directory(services: Any, directory: str | Path | None) -> SyncReport:
+    """Load every workflow file of ``directory`` ("" or None: none) and sync them; an invalid file raises
+    WorkflowConfigError before anything is written."""
+    workflows = load_directory(Path(directory)) if directory else []
+    report = sync_files(services.automation, workflows)
+    log.info("workflow files synced", extra={"directory": str(directory), "files_created": len(report.created),
+                                              "files_updated": len(report.updated),
+                                              "files_removed": len(report.removed),
+                                              "files_refused": len(report.refused)})
+    return report
+
+
+def _plain(config: dict[str, Any]) -> Any:
+    """The config as it reads back from JSON (tuples become lists), to compare with the stored one."""
+    return json.loads(json.dumps(config))
 
 
 def stored_workflows(store: AutomationStore) -> list[Workflow]:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..errors import NotFound
+from ..errors import Conflict, NotFound
 from ..keys import Keys
 from ..scoring.interactions import now_ms
 from .errors import gateway
@@ -17,6 +17,10 @@ from .redis_tools import DocumentHash, dumps, get_many, load_script, loads, run_
 
 #: In-app inbox notifications kept (newest first).
 NOTIFICATIONS_MAX = 1000
+#: Documents a retention sweep reads per round trip.
+SWEEP_PAGE = 500
+#: Run statuses after which a run never changes again (the sweep may delete it).
+RUN_DONE = frozenset({"succeeded", "failed"})
 
 
 @gateway
@@ -30,18 +34,32 @@ class AutomationStore:
 
     # --- workflows ---------------------------------------------------------------------------
     def workflow_docs(self) -> dict[str, dict[str, Any]]:
-        """Workflow id -> ``{"config", "source", "updated_at"}``."""
-        return self.workflows.all()
+        """Workflow id -> ``{"config", "source", "managed_by", "file"?, "updated_at"}``."""
+        return {wid: _managed(doc) for wid, doc in self.workflows.all().items()}
 
     def workflow_doc(self, workflow_id: str) -> dict[str, Any] | None:
-        return self.workflows.get(workflow_id)
+        doc = self.workflows.get(workflow_id)
+        return _managed(doc) if doc is not None else None
 
     def require_workflow(self, workflow_id: str) -> dict[str, Any]:
         """The workflow document, or NotFound (404)."""
         return _found(self.workflow_doc(workflow_id), "workflow", workflow_id)
 
     def put_workflow(self, config: dict[str, Any], source: str) -> dict[str, Any]:
-        doc = {"config": config, "source": source, "updated_at": now_ms()}
+        """Store a workflow edited by a user (``source`` "api" or "dashboard").
+
+        A workflow loaded from a file is refused (WorkflowManagedByFile, a 409): its file is the truth, and an
+        edit here would be reverted by the next sync.
+        """
+        refuse_if_file_managed(self.workflow_doc(config["id"]))
+        return self._write(config, {"source": source, "managed_by": source})
+
+    def put_file_workflow(self, config: dict[str, Any], file_name: str) -> dict[str, Any]:
+        """Store a workflow loaded from ``workflows/<file_name>`` (only the file sync does this)."""
+        return self._write(config, {"source": f"file:{file_name}", "managed_by": "file", "file": file_name})
+
+    def _write(self, config: dict[str, Any], origin: dict[str, str]) -> dict[str, Any]:
+        doc = {"config": config, **origin, "updated_at": now_ms()}
         pipe = self.redis.pipeline(transaction=True)
         self.workflows.put(config["id"], doc, pipe)
         pipe.set(self.keys.workflows_rev(), uuid.uuid4().hex)
@@ -49,6 +67,12 @@ class AutomationStore:
         return doc
 
     def delete_workflow(self, workflow_id: str) -> bool:
+        """Delete a user's workflow; a file-managed one is refused (409), its file would bring it back."""
+        refuse_if_file_managed(self.workflow_doc(workflow_id))
+        return self.delete_file_workflow(workflow_id)
+
+    def delete_file_workflow(self, workflow_id: str) -> bool:
+        """Delete a workflow whatever manages it (the file sync, after its file was removed)."""
         pipe = self.redis.pipeline(transaction=True)
         self.workflows.delete(workflow_id, pipe)
         pipe.set(self.keys.workflows_rev(), uuid.uuid4().hex)
@@ -151,6 +175,97 @@ class AutomationStore:
 
     def notifications(self, start: int, count: int) -> list[dict[str, Any]]:
         return [loads(x) for x in self.redis.lrange(self.keys.notifications(), start, start + count - 1)]
+
+    # --- retention (app/retention.py decides when) -------------------------------------------
+    def sweep_runs(self, cutoff_ms: int, page: int = SWEEP_PAGE) -> int:
+        """Delete the finished runs (succeeded or failed) created and last changed before ``cutoff_ms``, with
+        their index entries and claims. Runs still queued, running, waiting or retrying are kept."""
+        removed = 0
+        for index_key in self.redis.scan_iter(match=self.keys.workflow_runs("*"), count=SWEEP_PAGE):
+            offset = 0
+            while True:
+                ids = self.redis.zrangebyscore(index_key, "-inf", cutoff_ms, start=offset, num=page)
+                if not ids:
+                    break
+                pipe = self.redis.pipeline(transaction=False)
+                for run_id, raw in zip(ids, get_many(self.redis, [self.keys.run(i) for i in ids]), strict=True):
+                    run = loads(raw) if raw else None
+                    if run is not None and (run["status"] not in RUN_DONE or run["updated_at"] >= cutoff_ms):
+                        offset += 1
+                        continue
+                    pipe.zrem(index_key, run_id)
+                    if run is not None:
+                        pipe.delete(self.keys.run(run_id))
+                        pipe.delete(self.keys.run_claim(run["contact_id"], run_id))
+                        removed += 1
+                pipe.execute()
+        return removed
+
+    def sweep_deliveries(self, cutoff_ms: int, dead_cutoff_ms: int | None, page: int = SWEEP_PAGE) -> tuple[int, int]:
+        """Delete succeeded deliveries created before ``cutoff_ms``, and dead letters that gave up before
+        ``dead_cutoff_ms`` (None: dead letters are kept). Deliveries still being attempted are kept.
+        Returns (deliveries, dead letters) removed."""
+        removed = [0, 0]
+        for dead_pass, key, cutoff in ((False, self.keys.deliveries(), cutoff_ms),
+                                       (True, self.keys.dead_letters(), dead_cutoff_ms)):
+            if cutoff is None:
+                continue
+            offset = 0
+            while ids := self.redis.zrangebyscore(key, "-inf", cutoff, start=offset, num=page):
+                pipe = self.redis.pipeline(transaction=False)
+                for delivery_id, raw in zip(ids, get_many(self.redis, [self.keys.delivery(i) for i in ids]),
+                                            strict=True):
+                    delivery = loads(raw) if raw else None
+                    if delivery is not None and delivery["status"] != ("dead" if dead_pass else "succeeded"):
+                        offset += 1
+                        continue
+                    pipe.delete(self.keys.delivery(delivery_id))
+                    pipe.zrem(self.keys.deliveries(), delivery_id)
+                    pipe.zrem(self.keys.dead_letters(), delivery_id)
+                    removed[dead_pass] += delivery is not None
+                pipe.execute()
+        return removed[0], removed[1]
+
+    def sweep_notifications(self, cutoff_ms: int) -> int:
+        """Drop inbox notifications older than ``cutoff_ms`` from the old end of the list (new ones are pushed
+        at the other end meanwhile, so trimming from the tail never loses one)."""
+        removed = 0
+        while True:
+            tail = [loads(x) for x in self.redis.lrange(self.keys.notifications(), -SWEEP_PAGE, -1)]
+            old = 0
+            for notification in reversed(tail):
+                if notification.get("at", 0) >= cutoff_ms:
+                    break
+                old += 1
+            if not old:
+                return removed
+            self.redis.ltrim(self.keys.notifications(), 0, -old - 1)
+            removed += old
+
+
+class WorkflowManagedByFile(Conflict):
+    """An edit (update, enable, disable, delete) of a workflow that a file in the workflows directory manages."""
+
+    def __init__(self, workflow_id: str, file_name: str):
+        super().__init__(
+            f"workflow {workflow_id} is managed by workflows/{file_name}: edit the file and run "
+            "`scorekeeper workflows sync`", {"managed_by": [f"file workflows/{file_name}"]})
+        self.workflow_id = workflow_id
+        self.file_name = file_name
+
+
+def refuse_if_file_managed(doc: dict[str, Any] | None) -> None:
+    """Raise WorkflowManagedByFile when ``doc`` (a stored workflow, or None) was loaded from a file."""
+    if doc is not None and doc.get("managed_by") == "file":
+        raise WorkflowManagedByFile(doc["config"]["id"], doc["file"])
+
+
+def _managed(doc: dict[str, Any]) -> dict[str, Any]:
+    """Documents stored before ``managed_by`` existed: ``source`` says the same (``file:NAME`` or a user)."""
+    if "managed_by" not in doc:
+        source = str(doc.get("source", "api"))
+        doc.update({"managed_by": "file", "file": source[5:]} if source.startswith("file:") else {"managed_by": source})
+    return doc
 
 
 def _found(doc: dict[str, Any] | None, kind: str, id_: str) -> dict[str, Any]:

@@ -64,3 +64,13 @@ def queue_connection(url: str) -> redis.Redis:
     if url.startswith("redis+sentinel://"):
         return _sentinel_master(url, decode=False)
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=30)
+
+
+def describe_url(url: str) -> str:
+    """A Redis URL fit to show a person: the password left out (``redis://user@host:6379/0``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}@" if parts.username else ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}{host}").geturl()

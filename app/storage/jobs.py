@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from rq import Queue
+from rq.registry import FailedJobRegistry
 
 from ..keys import Keys
 from .errors import gateway
@@ -49,9 +50,28 @@ class JobQueue:
                 "scheduled": queue.scheduled_job_registry.count, "deferred": queue.deferred_job_registry.count,
                 "failed": queue.failed_job_registry.count}
 
+    def sweep_failed(self, cutoff_ms: int) -> int:
+        """Delete failed jobs (RQ keeps them a year by default) that ended before ``cutoff_ms``."""
+        registry = FailedJobRegistry(queue=self.queue)
+        removed = 0
+        for job in self.queue.job_class.fetch_many(registry.get_job_ids(), connection=self.queue.connection):
+            if job is not None and job.ended_at is not None and job.ended_at.timestamp() * 1000 < cutoff_ms:
+                registry.remove(job, delete_job=True)
+                removed += 1
+        return removed
+
+    def claim_retention_sweep(self, now_ms: int, period_ms: int) -> bool:
+        """True for the first caller in each period (every worker's ticker asks; one sweeps)."""
+        return bool(self.redis.set(self.keys.retention_sweep(), str(now_ms), nx=True, px=max(period_ms, 1)))
+
     # --- status records of long jobs -----------------------------------------------------------
-    def set_status(self, job_id: str, **fields: Any) -> None:
-        self.redis.hset(self.keys.job(job_id), mapping={k: str(v) for k, v in fields.items()})
+    def set_status(self, job_id: str, expire_seconds: int | None = None, **fields: Any) -> None:
+        """Update a job's status record; with ``expire_seconds``, it is deleted that long after."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.keys.job(job_id), mapping={k: str(v) for k, v in fields.items()})
+        if expire_seconds is not None:
+            pipe.expire(self.keys.job(job_id), expire_seconds)
+        pipe.execute()
 
     def status(self, job_id: str) -> dict[str, Any] | None:
         raw = self.redis.hgetall(self.keys.job(job_id))
