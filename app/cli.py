@@ -249,6 +249,52 @@ def workflows_schema(path: str) -> None:
     click.echo(f"wrote {path}")
 
 
+# --- backup and restore ------------------------------------------------------------------------------
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.pass_context
+def backup(ctx: click.Context, path: str) -> None:
+    """Write everything this deployment holds to PATH (gzip-compressed JSON lines), while it keeps running.
+
+    Profiles with their versions, workflows, smart lists, contacts (tags, DND, scores, ledgers, interaction
+    history), runs, deliveries and the inbox. The file appears only once complete (PATH.partial meanwhile).
+    """
+    from .backup import write_archive
+    from .services import get_services
+
+    app = build_app(ctx)
+    with app.app_context():
+        gateway = get_services().snapshot
+        with click.progressbar(length=gateway.contact_count(), label="backing up contacts", file=sys.stderr) as bar:
+            counts = write_archive(gateway, path, app.config, progress=bar.update)
+    click.echo(f"wrote {path}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def restore(ctx: click.Context, path: str) -> None:
+    """Restore a backup from PATH into an empty deployment (scores, ledgers, lists and indexes come back).
+
+    The whole archive is checked first; nothing is written unless it is complete and the target is empty.
+    """
+    from .backup import ArchiveError, NotEmpty, check_archive, restore_archive
+    from .services import get_services
+
+    try:
+        total = check_archive(path).get("contact", 0)
+    except ArchiveError as exc:
+        raise click.ClickException(f"{exc} (nothing was restored)") from exc
+    with build_app(ctx).app_context():
+        services = get_services()
+        try:
+            with click.progressbar(length=total, label="restoring contacts", file=sys.stderr) as bar:
+                counts = restore_archive(services.snapshot, services.profiles, path, progress=bar.update)
+        except (ArchiveError, NotEmpty) as exc:
+            raise click.ClickException(f"{exc} (nothing was restored)") from exc
+    click.echo(f"restored {path}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
+
+
 @main.command(hidden=True)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 def validate(paths: tuple[str, ...]) -> None:

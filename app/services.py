@@ -21,6 +21,7 @@ from .storage.profiles import ProfileStore
 from .storage.redis_tools import Sharding
 from .storage.score_index import ScoreIndex
 from .storage.smart_lists import SmartListStore
+from .storage.snapshot import SnapshotGateway
 from .storage.stats import StatsStore
 from .storage.throttles import Throttles
 from .storage.timelines import TimelineStore
@@ -44,6 +45,7 @@ class Services:
     stats: StatsStore
     throttles: Throttles
     jobs: JobQueue
+    snapshot: SnapshotGateway
     vocabulary: VocabularyStore
 
     @property
@@ -57,18 +59,21 @@ def build_services(settings: dict[str, Any]) -> Services:
     redis = connect(settings.get("STORE_URL") or settings["REDIS_URL"])
     sharding = Sharding(int(settings["PARTITIONS"]), int(settings["INDEX_BUCKETS"]))
     queue = Queue(settings["QUEUE"], connection=queue_connection(settings["REDIS_URL"]))
+    contacts = ContactStore(redis, keys, sharding)
+    scores = ScoreIndex(redis, keys, sharding)
     return Services(
         settings=settings, keys=keys, redis=redis, sharding=sharding,
-        contacts=ContactStore(redis, keys, sharding),
+        contacts=contacts,
         partitions=PartitionQueue(redis, keys, sharding.partitions, int(settings["SEEN_SECONDS"])),
         timelines=TimelineStore(redis, keys, int(settings["LEDGER_MAX"])),
-        scores=ScoreIndex(redis, keys, sharding),
+        scores=scores,
         profiles=ProfileStore(redis, keys),
         automation=AutomationStore(redis, keys),
         smart_lists=SmartListStore(redis, keys),
         stats=StatsStore(redis, keys),
         throttles=Throttles(redis, keys),
         jobs=JobQueue(queue, redis, keys),
+        snapshot=SnapshotGateway(redis, keys, sharding, contacts, scores),
         vocabulary=VocabularyStore(redis, keys),
     )
 

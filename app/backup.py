@@ -1,0 +1,178 @@
+"""Backup and restore: a deployment's data as one portable, versioned archive (gzip-compressed JSON lines).
+
+The archive holds the sources of truth (app/storage/snapshot.py): profiles with every version, workflows,
+smart lists, contacts with tags, DND, fold states (scores), ledgers and interaction timelines, workflow runs,
+webhook deliveries, the inbox, aliases, and interactions accepted but not scored yet. Indexes are rebuilt on
+restore. It is written while the server runs; each contact is read consistently.
+
+Layout, one JSON object per line:
+  {"format": "scorekeeper-backup", "version": 1, "created_at": ms, "key_prefix": ..., ...}   header
+  {"kind": "documents", ...} {"kind": "contact", ...}... {"kind": "run", ...}... {"kind": "delivery", ...}...
+  {"kind": "notifications", ...} {"kind": "pending", ...}...
+  {"kind": "end", "counts": {"contact": N, ...}}                                                 trailer
+A restore first reads the whole archive (gzip checksum, header, trailer counts), and writes only when it is
+complete, and only into a deployment that holds nothing yet.
+"""
+from __future__ import annotations
+
+import gzip
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .storage.profiles import ProfileStore
+from .storage.snapshot import ContactData, SnapshotGateway
+
+FORMAT = "scorekeeper-backup"
+#: The archive layout's version; a restore refuses a newer one.
+VERSION = 1
+
+#: Contacts, runs or deliveries written per round trip during a restore.
+RESTORE_PAGE = 200
+#: ``progress(n)``: called with the number of items just written or restored.
+Progress = Callable[[int], None]
+
+
+class ArchiveError(Exception):
+    """The archive cannot be restored: not an archive, a newer version, cut short, or damaged."""
+
+
+class NotEmpty(Exception):
+    """The target deployment already holds data: a restore only fills an empty one."""
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    return orjson.dumps(record) + b"\n"
+
+
+def count_items(gateway: SnapshotGateway) -> int:
+    """Roughly what a backup will write (for the progress bar): the contacts."""
+    return gateway.contact_count()
+
+
+def write_archive(gateway: SnapshotGateway, path: str | Path, settings: dict[str, Any],
+                  progress: Progress = lambda n: None) -> Counter:
+    """Write the archive to ``path`` (via a temporary file, renamed when complete); returns counts by kind."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    counts: Counter = Counter()
+    with gzip.open(partial, "wb") as out:
+        out.write(_line({"format": FORMAT, "version": VERSION, "created_at": int(time.time() * 1000),
+                         "key_prefix": gateway.keys.prefix, "partitions": settings.get("PARTITIONS"),
+                         "index_buckets": settings.get("INDEX_BUCKETS")}))
+        out.write(_line({"kind": "documents", **gateway.documents()}))
+        counts["documents"] += 1
+        for page in gateway.contacts():
+            for contact in page:
+                out.write(_line({"kind": "contact", **contact.to_json()}))
+            counts["contact"] += len(page)
+            progress(len(page))
+        for kind, pages in (("run", gateway.runs()), ("delivery", gateway.deliveries())):
+            for docs in pages:
+                for raw in docs:
+                    out.write(_line({"kind": kind, "doc": raw}))
+                counts[kind] += len(docs)
+        notifications = gateway.notifications()
+        out.write(_line({"kind": "notifications", "newest_first": notifications}))
+        counts["notification"] += len(notifications)
+        for items in gateway.pending():
+            out.write(_line({"kind": "pending", "items": items}))
+            counts["pending"] += len(items)
+        out.write(_line({"kind": "end", "counts": dict(counts)}))
+    partial.replace(path)
+    return counts
+
+
+def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The archive's records after its header (checked), trailer included."""
+    try:
+        with gzip.open(path, "rb") as lines:
+            header = orjson.loads(lines.readline() or b"null")
+            if not isinstance(header, dict) or header.get("format") != FORMAT:
+                raise ArchiveError(f"{path} is not a Scorekeeper backup")
+            if int(header.get("version", 0)) > VERSION:
+                raise ArchiveError(f"{path} is a version {header['version']} backup; this Scorekeeper reads "
+                                   f"version {VERSION} and older: upgrade first")
+            for number, line in enumerate(lines, start=2):
+                try:
+                    yield orjson.loads(line)
+                except orjson.JSONDecodeError as error:
+                    raise ArchiveError(f"{path} line {number}: not JSON: {error.msg}") from error
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise ArchiveError(f"{path} cannot be read: {error}") from error
+
+
+def check_archive(path: str | Path) -> dict[str, int]:
+    """Read the whole archive; its counts by kind when it is complete, else ArchiveError."""
+    seen: Counter = Counter()
+    trailer = None
+    for record in read_records(path):
+        kind = record.get("kind")
+        if trailer is not None:
+            raise ArchiveError(f"{path} has records after its end")
+        if kind == "end":
+            trailer = record.get("counts") or {}
+        elif kind == "notifications":
+            seen["notification"] += len(record.get("newest_first") or [])
+        elif kind == "pending":
+            seen["pending"] += len(record.get("items") or [])
+        else:
+            seen[kind] += 1
+    if trailer is None:
+        raise ArchiveError(f"{path} is incomplete (it has no end record): was the backup interrupted?")
+    if {k: v for k, v in seen.items() if v} != {k: v for k, v in trailer.items() if v}:
+        raise ArchiveError(f"{path} does not hold what its end record lists: {dict(seen)} != {trailer}")
+    return dict(trailer)
+
+
+def restore_archive(gateway: SnapshotGateway, profiles: ProfileStore, path: str | Path,
+                    progress: Progress = lambda n: None) -> dict[str, int]:
+    """Restore a complete archive into an empty deployment; returns its counts by kind."""
+    counts = check_archive(path)
+    if not gateway.is_empty():
+        raise NotEmpty(f"the deployment with key prefix {gateway.keys.prefix!r} already holds data: restore "
+                       "into an empty Redis (or another SCOREKEEPER_KEY_PREFIX)")
+    active: set[str] = set()
+    buffers: dict[str, list[Any]] = {"contact": [], "run": [], "delivery": []}
+    writers = {"contact": lambda items: gateway.write_contacts(items, active),
+               "run": gateway.write_runs, "delivery": gateway.write_deliveries}
+
+    def flush(kind: str) -> None:
+        if buffers[kind]:
+            writers[kind](buffers[kind])
+            progress(len(buffers[kind]) if kind == "contact" else 0)
+            buffers[kind] = []
+
+    for record in read_records(path):
+        kind = record["kind"]
+        if kind == "documents":
+            gateway.write_documents(record)
+            active = abandon_publishes(profiles)
+        elif kind == "contact":
+            buffers[kind].append(ContactData.from_json(record))
+        elif kind in ("run", "delivery"):
+            buffers[kind].append(record["doc"])
+        elif kind == "notifications":
+            gateway.write_notifications(record["newest_first"])
+        elif kind == "pending":
+            gateway.write_pending(record["items"])
+        if kind in buffers and len(buffers[kind]) >= RESTORE_PAGE:
+            flush(kind)
+    for kind in buffers:
+        flush(kind)
+    return counts
+
+
+def abandon_publishes(profiles: ProfileStore) -> set[str]:
+    """A publish that was running when the backup was taken did not survive it: its profile goes back to its
+    live version (publish again to build the new one). Returns the active "PROFILE@VERSION" fields."""
+    for doc in profiles.all().values():
+        if doc.get("building_version"):
+            doc.pop("building_version", None)
+            doc.pop("building_job", None)
+            profiles.save(doc)
+    return {version.field for version in profiles.active()}

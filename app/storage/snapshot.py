@@ -1,0 +1,294 @@
+"""Reading and writing a deployment's data whole, for backup and restore (app/backup.py owns the archive).
+
+Only the sources of truth are read: documents (profiles and their versions, workflows, smart lists, runs,
+deliveries, notifications, aliases, disabled endpoints), every contact's own keys, and the interactions still
+waiting in the partitions. The global indexes (identities, the contact registry, tag members, score indexes,
+due expiries, a workflow's run list, the delivery lists) are derived from those and rebuilt on restore, so an
+archive taken while the server runs never holds an index that disagrees with its contacts.
+
+A contact is read consistently: all its keys (one cluster slot, ``{c:ID}``) in one transaction on a single
+Redis, and on a cluster re-read until its fold-state revision ``_rev`` is the same before and after.
+Values are kept as Redis holds them (strings), so a restore writes back exactly what was read.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..keys import Keys
+from ..scoring.fold import FoldState
+from .contacts import ContactStore
+from .errors import gateway
+from .redis_tools import Sharding, get_many, loads
+from .score_index import ScoreIndex
+
+#: Contacts read or written per round trip.
+PAGE = 200
+#: Reads per contact before its ledgers (see ``_queue_reads``).
+READS = 6
+#: Times a contact is re-read when it changed while being read, before giving up on consistency.
+MAX_REREADS = 20
+
+
+@dataclass
+class ContactData:
+    """One contact's own keys, as stored."""
+
+    id: str
+    doc: dict[str, str]
+    tags: list[str] = field(default_factory=list)
+    timeline: dict[str, str] = field(default_factory=dict)
+    states: dict[str, str] = field(default_factory=dict)
+    ledgers: dict[str, list[str]] = field(default_factory=dict)  # "PROFILE@VERSION" -> entries, newest first
+    outbox: list[str] = field(default_factory=list)
+    entered: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "doc": self.doc, "tags": sorted(self.tags), "timeline": self.timeline,
+                "states": self.states, "ledgers": self.ledgers, "outbox": self.outbox, "entered": sorted(self.entered)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ContactData:
+        return cls(data["id"], dict(data["doc"]), list(data.get("tags") or []), dict(data.get("timeline") or {}),
+                   dict(data.get("states") or {}), {k: list(v) for k, v in (data.get("ledgers") or {}).items()},
+                   list(data.get("outbox") or []), list(data.get("entered") or []))
+
+
+class InconsistentRead(Exception):
+    """A contact kept changing while it was read (on a cluster): it could not be read consistently."""
+
+
+@gateway
+class SnapshotGateway:
+    """Whole-deployment reads (export) and writes (import into an empty deployment)."""
+
+    def __init__(self, redis: Any, keys: Keys, sharding: Sharding, contacts: ContactStore, scores: ScoreIndex):
+        self.redis = redis
+        self.keys = keys
+        self.sharding = sharding
+        self.contacts_store = contacts
+        self.scores = scores
+        #: One Redis (not a cluster): a page of contacts is read in one transaction.
+        self.single_node = not hasattr(redis, "get_node_from_key")
+
+    # --- export ------------------------------------------------------------------------------
+    def is_empty(self) -> bool:
+        """Whether no key of this deployment's prefix exists."""
+        return next(iter(self.redis.scan_iter(match=f"{self.keys.prefix}:*", count=1000)), None) is None
+
+    def contact_count(self) -> int:
+        return self.contacts_store.contact_count()
+
+    def contacts(self) -> Iterator[list[ContactData]]:
+        """Every contact, a page at a time, each read consistently."""
+        for page in self.contacts_store.contact_pages(PAGE):
+            yield self._read_page(page) if self.single_node else [self.read_contact(cid) for cid in page]
+
+    def _read_page(self, ids: Sequence[str]) -> list[ContactData]:
+        """A page of contacts in one transaction; read again if a fold-state version came or went meanwhile."""
+        fields = self._state_fields(ids)
+        for _ in range(MAX_REREADS):
+            pipe = self.redis.pipeline(transaction=True)
+            for cid in ids:
+                self._queue_reads(pipe, cid, fields[cid])
+            replies = pipe.execute()
+            out, offset, stale = [], 0, False
+            for cid in ids:
+                size = READS + len(fields[cid])
+                contact = self._assemble(cid, fields[cid], replies[offset:offset + size])
+                offset += size
+                now = [f for f in contact.states if f != "_rev"]
+                if set(now) != set(fields[cid]):
+                    stale, fields[cid] = True, now
+                out.append(contact)
+            if not stale:
+                return out
+        raise InconsistentRead(f"contacts {list(ids)[:3]}... kept changing while they were read")
+
+    def read_contact(self, cid: str) -> ContactData:
+        """One contact, read until nothing changed while it was read (a cluster has no multi-slot MULTI)."""
+        for _ in range(MAX_REREADS):
+            fields = self._state_fields([cid])[cid]
+            pipe = self.redis.pipeline(transaction=False)
+            self._queue_reads(pipe, cid, fields)
+            pipe.hget(self.keys.states(cid), "_rev")
+            *replies, rev_after = pipe.execute()
+            contact = self._assemble(cid, fields, replies)
+            if contact.states.get("_rev") == rev_after and set(contact.states) - {"_rev"} == set(fields):
+                return contact
+        raise InconsistentRead(f"contact {cid} kept changing while it was read")
+
+    def _state_fields(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in ids:
+            pipe.hkeys(self.keys.states(cid))
+        return {cid: [f for f in reply if f != "_rev"] for cid, reply in zip(ids, pipe.execute(), strict=True)}
+
+    def _queue_reads(self, pipe: Any, cid: str, fields: Sequence[str]) -> None:
+        pipe.hgetall(self.keys.contact(cid))
+        pipe.smembers(self.keys.tags(cid))
+        pipe.hgetall(self.keys.timeline(cid))
+        pipe.hgetall(self.keys.states(cid))
+        pipe.lrange(self.keys.outbox(cid), 0, -1)
+        pipe.smembers(self.keys.workflow_entered(cid))
+        for version_field in fields:
+            profile_id, _, version = version_field.rpartition("@")
+            pipe.lrange(self.keys.ledger(cid, profile_id, int(version)), 0, -1)
+
+    @staticmethod
+    def _assemble(cid: str, fields: Sequence[str], replies: Sequence[Any]) -> ContactData:
+        doc, tags, timeline, states, outbox, entered, *ledgers = replies[:READS + len(fields)]
+        return ContactData(cid, doc, list(tags), timeline, states,
+                           {f: entries for f, entries in zip(fields, ledgers, strict=True) if entries},
+                           list(outbox), list(entered))
+
+    def documents(self) -> dict[str, Any]:
+        """Profiles (with every stored version), workflows, smart lists, aliases, disabled endpoints."""
+        profiles = self.redis.hgetall(self.keys.profiles())
+        version_keys = [(pid, v) for pid, raw in profiles.items()
+                        for v in range(1, int(loads(raw).get("version_seq", 0)) + 1)]
+        versions = get_many(self.redis, [self.keys.profile_version(p, v) for p, v in version_keys])
+        aliases = {}
+        alias_keys = list(self.redis.scan_iter(match=f"{self.keys.prefix}:alias:*", count=1000))
+        for key, value in zip(alias_keys, get_many(self.redis, alias_keys), strict=True):
+            if value is not None:
+                aliases[key[len(f"{self.keys.prefix}:alias:"):]] = value
+        return {
+            "profiles": profiles,
+            "profile_versions": {f"{p}@{v}": raw for (p, v), raw in zip(version_keys, versions, strict=True) if raw},
+            "profile_seq": self.redis.get(self.keys.profile_seq()),
+            "workflows": self.redis.hgetall(self.keys.workflows()),
+            "smart_lists": self.redis.hgetall(self.keys.smart_lists()),
+            "aliases": aliases,
+            "disabled_endpoints": self.redis.hgetall(self.keys.disabled_endpoints()),
+        }
+
+    def runs(self) -> Iterator[list[str]]:
+        """Every workflow run document, a page at a time."""
+        for index_key in self.redis.scan_iter(match=self.keys.workflow_runs("*"), count=1000):
+            start = 0
+            while ids := self.redis.zrange(index_key, start, start + PAGE - 1):
+                yield [raw for raw in get_many(self.redis, [self.keys.run(i) for i in ids]) if raw]
+                start += len(ids)
+
+    def deliveries(self) -> Iterator[list[str]]:
+        """Every webhook delivery document (dead letters included), a page at a time."""
+        start = 0
+        while ids := self.redis.zrange(self.keys.deliveries(), start, start + PAGE - 1):
+            yield [raw for raw in get_many(self.redis, [self.keys.delivery(i) for i in ids]) if raw]
+            start += len(ids)
+
+    def notifications(self) -> list[str]:
+        """The inbox, newest first."""
+        return self.redis.lrange(self.keys.notifications(), 0, -1)
+
+    def pending(self) -> Iterator[list[dict[str, str]]]:
+        """Interactions accepted but not scored yet (each ``{"k": key, "d": payload}``), per partition."""
+        for partition in range(self.sharding.partitions):
+            entries = self.redis.xrange(self.keys.stream(partition), "-", "+")
+            items = [dict(fields) for _id, fields in entries if "tick" not in loads(fields["d"])]
+            if items:
+                yield items
+
+    # --- import ------------------------------------------------------------------------------
+    def write_documents(self, docs: dict[str, Any]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for key, mapping in ((self.keys.profiles(), docs["profiles"]), (self.keys.workflows(), docs["workflows"]),
+                             (self.keys.smart_lists(), docs["smart_lists"]),
+                             (self.keys.disabled_endpoints(), docs["disabled_endpoints"])):
+            if mapping:
+                pipe.hset(key, mapping=mapping)
+        for version_field, raw in docs["profile_versions"].items():
+            profile_id, _, version = version_field.rpartition("@")
+            pipe.set(self.keys.profile_version(profile_id, int(version)), raw)
+        if docs.get("profile_seq") is not None:
+            pipe.set(self.keys.profile_seq(), docs["profile_seq"])
+        for name, email in docs["aliases"].items():
+            kind, _, value = name.partition(":")
+            pipe.set(self.keys.alias(kind, value), email)
+        pipe.execute()
+        if docs["workflows"]:
+            self.redis.set(self.keys.workflows_rev(), uuid.uuid4().hex)
+
+    def write_contacts(self, contacts: Sequence[ContactData], active: set[str]) -> None:
+        """Write contacts' own keys, then rebuild what indexes them (identities, registry, tags, scores of the
+        ``active`` versions "PROFILE@VERSION", due expiries)."""
+        pipe = self.redis.pipeline(transaction=False)
+        scores: dict[tuple[str, int], dict[str, int | None]] = {}
+        expiries: dict[str, int | None] = {}
+        for contact in contacts:
+            cid = contact.id
+            if contact.doc:
+                pipe.hset(self.keys.contact(cid), mapping=contact.doc)
+            if contact.tags:
+                pipe.sadd(self.keys.tags(cid), *contact.tags)
+            if contact.timeline:
+                pipe.hset(self.keys.timeline(cid), mapping=contact.timeline)
+            if contact.states:
+                pipe.hset(self.keys.states(cid), mapping=contact.states)
+            for version_field, entries in contact.ledgers.items():
+                profile_id, _, version = version_field.rpartition("@")
+                pipe.rpush(self.keys.ledger(cid, profile_id, int(version)), *entries)
+            if contact.outbox:
+                pipe.rpush(self.keys.outbox(cid), *contact.outbox)
+            if contact.entered:
+                pipe.sadd(self.keys.workflow_entered(cid), *contact.entered)
+            # --- derived: identities, the registry, tag members
+            for kind, name in (("email", "email"), ("ext", "external_id")):
+                if contact.doc.get(name):
+                    pipe.set(self.keys.identity(kind, contact.doc[name]), cid)
+            bucket = self.sharding.bucket_of(cid)
+            created_s = int(contact.doc.get("created_at") or 0) / 1000
+            pipe.zadd(self.keys.contacts(bucket), {cid: created_s})
+            for tag in contact.tags:
+                pipe.sadd(self.keys.tag_members(tag, bucket), cid)
+            # --- derived: score indexes and the next due expiry, from the fold states
+            next_expiry = None
+            for version_field, raw in contact.states.items():
+                if version_field == "_rev" or version_field not in active:
+                    continue
+                state = FoldState.from_json(loads(raw))
+                profile_id, _, version = version_field.rpartition("@")
+                scores.setdefault((profile_id, int(version)), {})[cid] = state.score
+                due = state.next_expiry()
+                if due is not None and (next_expiry is None or due < next_expiry):
+                    next_expiry = due
+            if next_expiry is not None:
+                expiries[cid] = next_expiry
+        pipe.execute()
+        self.scores.update_indexes(scores, expiries)
+
+    def write_runs(self, runs: Sequence[str]) -> None:
+        """Run documents, with their workflow's run list and their claims (a replayed change starts none)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for raw in runs:
+            run = loads(raw)
+            pipe.set(self.keys.run(run["id"]), raw)
+            pipe.zadd(self.keys.workflow_runs(run["workflow"]["id"]), {run["id"]: run["created_at"]})
+            pipe.set(self.keys.run_claim(run["contact_id"], run["id"]), run["workflow"]["id"])
+        pipe.execute()
+
+    def write_deliveries(self, deliveries: Sequence[str]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for raw in deliveries:
+            delivery = loads(raw)
+            pipe.set(self.keys.delivery(delivery["id"]), raw)
+            pipe.zadd(self.keys.deliveries(), {delivery["id"]: delivery["created_at"]})
+            if delivery.get("status") == "dead":
+                pipe.zadd(self.keys.dead_letters(), {delivery["id"]: delivery["updated_at"]})
+        pipe.execute()
+
+    def write_notifications(self, newest_first: Sequence[str]) -> None:
+        if newest_first:
+            self.redis.rpush(self.keys.notifications(), *newest_first)
+
+    def write_pending(self, items: Sequence[dict[str, str]]) -> None:
+        """Queue interactions again into their contact's partition (scored by the next drain; a repeat of one
+        already in a timeline is recognised there)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for item in items:
+            partition = self.sharding.partition_of(loads(item["d"])["c"])
+            pipe.xadd(self.keys.stream(partition), {"k": item["k"], "d": item["d"]})
+        pipe.execute()

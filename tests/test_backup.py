@@ -1,0 +1,158 @@
+"""Backup and restore: a busy deployment, backed up while interactions are still waiting to be scored, restored
+into a fresh redis-server (with other partition and index sizes) gives back every contact's scores, ledgers,
+tags and DND, the smart lists, workflows, runs and the inbox."""
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import pytest
+from click.testing import CliRunner
+
+from app import create_app
+from app.cli import main
+
+from .conftest import TEST_REDIS_URL
+from .helpers import API_KEY, AUTH, publish_profile, send, settle
+from .redis_server import RedisServer
+
+pytestmark = pytest.mark.timeout(120)
+
+EMAILS = [f"c{i}@example.com" for i in range(40)]
+
+
+def busy(client, services) -> None:
+    """Two published profiles, forty contacts with varied histories, tags, DND, a manual change, a workflow
+    that ran, a smart list; then more interactions accepted but not scored yet."""
+    publish_profile(client, services, "engagement", [
+        {"id": "open", "on": "email.opened", "points": 2, "limit": {"count": 5, "window": "1d"},
+         "expires_after": "30d"},
+        {"id": "click", "on": "email.clicked", "points": 5, "limit": {"once_per": "message_id"}},
+        {"id": "book", "on": "appointment.booked", "points": 25},
+        {"id": "unsub", "on": "email.unsubscribed", "points": -20},
+    ], bands=[{"name": "cold", "min": 0}, {"name": "warm", "min": 10}, {"name": "hot", "min": 30}])
+    publish_profile(client, services, "fit", [{"id": "form", "on": "form.submitted", "points": 10}])
+    workflow = {"id": "hot", "name": "Hot", "trigger": {"type": "score_changed", "profile": "engagement",
+                                                        "operator": "gte", "value": 30},
+                "steps": [{"type": "add_tag", "tag": "hot"},
+                          {"type": "notify", "channel": "inbox", "message": "{{ contact.email }} is hot"}]}
+    assert client.put("/v1/workflows/hot", json=workflow, headers=AUTH).status_code == 201
+    rng = random.Random(18)
+    kinds = ["email.opened"] * 5 + ["email.clicked"] * 3 + ["appointment.booked", "email.unsubscribed",
+                                                            "form.submitted"]
+    batch = []
+    for i, email in enumerate(EMAILS):
+        for n in range(rng.randint(1, 12)):
+            kind = rng.choice(kinds)
+            batch.append({"id": f"{i}-{n}", "type": kind, "contact": {"email": email},
+                          "occurred_at": f"2026-11-{rng.randint(10, 28):02d}T{rng.randint(0, 23):02d}:00:00Z",
+                          "properties": {"message_id": f"m{rng.randint(1, 3)}"} if kind == "email.clicked" else {}})
+    for start in range(0, len(batch), 500):
+        send(client, {"interactions": batch[start:start + 500]})
+    settle(services)
+    first = client.get("/v1/contacts", query_string={"email": EMAILS[0]}, headers=AUTH).get_json()["items"][0]
+    assert client.patch(f"/v1/contacts/{first['id']}", json={"tags": {"add": ["vip", "2026"]}},
+                        headers=AUTH).status_code == 200
+    assert client.post(f"/v1/contacts/{first['id']}/scores/engagement", json={"add": 7, "reason": "met at a fair"},
+                       headers=AUTH).status_code == 200
+    assert client.post("/v1/smart-lists", json={"name": "Warm", "profile": "engagement", "op": "gte", "value": 10},
+                       headers=AUTH).status_code == 201
+    settle(services)
+    # Accepted while the backup runs: in the partitions, not scored yet.
+    send(client, {"interactions": [{"id": f"late-{i}", "type": "appointment.booked", "contact": {"email": email}}
+                                   for i, email in enumerate(EMAILS[:5])]})
+
+
+def snapshot(client) -> dict:
+    """Everything a user can see of the deployment, by contact email."""
+    contacts = {}
+    for email in EMAILS:
+        (contact,) = client.get("/v1/contacts", query_string={"email": email}, headers=AUTH).get_json()["items"]
+        history = {p: client.get(f"/v1/contacts/{contact['id']}/scores/{p}/history", query_string={"limit": 1000},
+                                 headers=AUTH).get_json()["items"] for p in ("engagement", "fit")}
+        contacts[email] = {"contact": contact, "history": history}
+    lists = client.get("/v1/smart-lists", headers=AUTH).get_json()["items"]
+    members = {sl["id"]: client.get(f"/v1/smart-lists/{sl['id']}/contacts", query_string={"limit": 500},
+                                    headers=AUTH).get_json() for sl in lists}
+    ranking = client.get("/v1/contacts", query_string={"profile": "engagement", "op": "gte", "value": 0,
+                                                      "limit": 100}, headers=AUTH).get_json()
+    runs = client.get("/v1/workflows/hot/runs", query_string={"limit": 500}, headers=AUTH).get_json()["items"]
+    return {"contacts": contacts, "lists": lists, "members": members, "ranking": ranking,
+            "profiles": client.get("/v1/profiles", headers=AUTH).get_json(),
+            "workflows": client.get("/v1/workflows", headers=AUTH).get_json(),
+            "runs": sorted((r["id"], r["status"], r["contact_id"]) for r in runs),
+            "inbox": client.get("/v1/notifications", query_string={"limit": 500}, headers=AUTH).get_json()}
+
+
+@pytest.fixture
+def fresh_redis():
+    server = RedisServer(appendfsync="everysec").start()
+    yield server
+    server.kill()
+
+
+def cli(redis_url: str, *args: str, **settings: str):
+    env = {"REDIS_URL": redis_url, "SCOREKEEPER_WORKFLOWS_DIR": "", **{f"SCOREKEEPER_{k}": v for k, v in settings.items()}}
+    return CliRunner(env=env).invoke(main, list(args))
+
+
+def test_a_busy_deployment_restores_into_a_fresh_redis_with_the_same_scores_history_and_lists(
+        client, services, fresh_redis, tmp_path):
+    busy(client, services)
+    archive = tmp_path / "scorekeeper.backup.jsonl.gz"
+    result = cli(TEST_REDIS_URL, "backup", str(archive), PARTITIONS="4")
+    assert result.exit_code == 0, result.output
+    assert f"wrote {archive}: " in result.stdout and "40 contact" in result.stdout and "5 pending" in result.stdout
+
+    result = cli(fresh_redis.url, "restore", str(archive), PARTITIONS="2", INDEX_BUCKETS="4")
+    assert result.exit_code == 0, result.output
+    assert f"Redis: {fresh_redis.url}" in result.stdout and "40 contact" in result.stdout
+
+    restored = create_app({"TESTING": True, "REDIS_URL": fresh_redis.url, "API_KEYS": API_KEY, "PARTITIONS": 2,
+                           "INDEX_BUCKETS": 4, "WORKFLOWS_DIR": ""})
+    before = snapshot(client)
+    assert snapshot(restored.test_client()) == before  # exactly what was backed up
+    with restored.app_context():
+        settle(restored.extensions["scorekeeper"])  # the interactions that were waiting get scored there
+    settle(services)  # ... and here
+    later, restored_later = snapshot(client), snapshot(restored.test_client())
+    assert restored_later["contacts"] == later["contacts"]
+    assert restored_later["contacts"] != before["contacts"]  # the waiting bookings were scored
+    for part in ("members", "ranking", "runs"):
+        assert restored_later[part] == later[part], part
+    inbox = [sorted((n["id"], n["message"]) for n in s["inbox"]["items"]) for s in (later, restored_later)]
+    assert inbox[0] == inbox[1]
+    scored = [c["contact"] for c in before["contacts"].values()]
+    assert any(c["tags"] for c in scored) and any(c["dnd"].get("email") for c in scored)
+    assert any(len(c["history"]["engagement"]) > 3 for c in before["contacts"].values())
+    assert before["runs"] and before["inbox"]["items"] and before["members"]
+
+
+def test_a_restore_refuses_a_deployment_that_holds_data(client, services, tmp_path):
+    busy(client, services)
+    archive = tmp_path / "b.gz"
+    assert cli(TEST_REDIS_URL, "backup", str(archive)).exit_code == 0
+    result = cli(TEST_REDIS_URL, "restore", str(archive))
+    assert result.exit_code == 1
+    assert "already holds data" in result.output and "nothing was restored" in result.output
+
+
+@pytest.mark.parametrize("damage, problem", [
+    pytest.param(lambda lines: lines[:-1], "incomplete", id="cut-short"),
+    pytest.param(lambda lines: [json.dumps({"format": "scorekeeper-backup", "version": 99}).encode() + b"\n",
+                                *lines[1:]], "version 99", id="newer-version"),
+    pytest.param(lambda lines: [b'{"format": "other"}\n', *lines[1:]], "not a Scorekeeper backup", id="not-ours"),
+    pytest.param(lambda lines: [*lines[:2], *lines[3:]], "does not hold what its end record lists", id="lost-line"),
+])
+def test_a_damaged_archive_restores_nothing(client, services, fresh_redis, tmp_path, damage, problem):
+    busy(client, services)
+    archive = tmp_path / "b.gz"
+    assert cli(TEST_REDIS_URL, "backup", str(archive)).exit_code == 0
+    with gzip.open(archive, "rb") as lines:
+        kept = damage(lines.readlines())
+    with gzip.open(archive, "wb") as out:
+        out.writelines(kept)
+    result = cli(fresh_redis.url, "restore", str(archive))
+    assert result.exit_code == 1 and problem in result.output and "nothing was restored" in result.output
+    assert fresh_redis.client().dbsize() == 0
