@@ -156,3 +156,54 @@ def test_a_damaged_archive_restores_nothing(client, services, fresh_redis, tmp_p
     result = cli(fresh_redis.url, "restore", str(archive))
     assert result.exit_code == 1 and problem in result.output and "nothing was restored" in result.output
     assert fresh_redis.client().dbsize() == 0
+
+
+def test_each_contact_is_consistent_in_a_backup_taken_while_contacts_are_being_scored(client, services, tmp_path):
+    """A writer keeps sending and scoring interactions while backups are taken: in every archive, every
+    contact's newest ledger entry carries the score of its fold state (both are written in one script, so a
+    contact read half before and half after a write would show a mismatch)."""
+    import threading
+
+    from app.backup import read_records, write_archive
+    from app.scoring.fold import FoldState
+    from app.storage.timelines import ledger_entry
+
+    from .helpers import drain_all
+
+    busy(client, services)
+    settle(services)
+    stop = threading.Event()
+    app = client.application
+
+    def write():
+        writer = app.test_client()
+        with app.app_context():
+            n = 0
+            while not stop.is_set():
+                send(writer, {"interactions": [{"id": f"w{n}-{i}", "type": "email.clicked",
+                                                "contact": {"email": EMAILS[(n + i) % len(EMAILS)]},
+                                                "properties": {"message_id": f"w{n}"}} for i in range(10)]})
+                drain_all(app.extensions["scorekeeper"])
+                n += 1
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    try:
+        archives = []
+        for round_ in range(3):
+            archive = tmp_path / f"b{round_}.gz"
+            write_archive(services.snapshot, archive, app.config)
+            archives.append(archive)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    checked = 0
+    for archive in archives:
+        for record in read_records(archive):
+            if record["kind"] != "contact":
+                continue
+            for version_field, entries in record["ledgers"].items():
+                state = FoldState.from_json(json.loads(record["states"][version_field]))
+                assert ledger_entry(json.loads(entries[0]))["score"] == state.score, (record["id"], version_field)
+                checked += 1
+    assert checked > 3 * len(EMAILS)
