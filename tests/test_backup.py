@@ -97,11 +97,17 @@ def cli(redis_url: str, *args: str, **settings: str):
     return CliRunner(env=env).invoke(main, list(args))
 
 
+@pytest.fixture
+def source(store_url):
+    """``source(*args)``: the CLI on the test deployment (its store on a cluster in test_backup_on_cluster.py)."""
+    return lambda *args, **settings: cli(TEST_REDIS_URL, *args, STORE_URL=store_url, **settings)
+
+
 def test_a_busy_deployment_restores_into_a_fresh_redis_with_the_same_scores_history_and_lists(
-        client, services, fresh_redis, tmp_path):
+        client, services, fresh_redis, tmp_path, source):
     busy(client, services)
     archive = tmp_path / "scorekeeper.backup.jsonl.gz"
-    result = cli(TEST_REDIS_URL, "backup", str(archive), PARTITIONS="4")
+    result = source("backup", str(archive), PARTITIONS="4")
     assert result.exit_code == 0, result.output
     assert f"wrote {archive}: " in result.stdout and "40 contact" in result.stdout and "5 pending" in result.stdout
 
@@ -129,11 +135,11 @@ def test_a_busy_deployment_restores_into_a_fresh_redis_with_the_same_scores_hist
     assert before["runs"] and before["inbox"]["items"] and before["members"]
 
 
-def test_a_restore_refuses_a_deployment_that_holds_data(client, services, tmp_path):
+def test_a_restore_refuses_a_deployment_that_holds_data(client, services, tmp_path, source):
     busy(client, services)
     archive = tmp_path / "b.gz"
-    assert cli(TEST_REDIS_URL, "backup", str(archive)).exit_code == 0
-    result = cli(TEST_REDIS_URL, "restore", str(archive))
+    assert source("backup", str(archive)).exit_code == 0
+    result = source("restore", str(archive))
     assert result.exit_code == 1
     assert "already holds data" in result.output and "nothing was restored" in result.output
 
@@ -145,10 +151,10 @@ def test_a_restore_refuses_a_deployment_that_holds_data(client, services, tmp_pa
     pytest.param(lambda lines: [b'{"format": "other"}\n', *lines[1:]], "not a Scorekeeper backup", id="not-ours"),
     pytest.param(lambda lines: [*lines[:2], *lines[3:]], "does not hold what its end record lists", id="lost-line"),
 ])
-def test_a_damaged_archive_restores_nothing(client, services, fresh_redis, tmp_path, damage, problem):
+def test_a_damaged_archive_restores_nothing(client, services, fresh_redis, tmp_path, damage, problem, source):
     busy(client, services)
     archive = tmp_path / "b.gz"
-    assert cli(TEST_REDIS_URL, "backup", str(archive)).exit_code == 0
+    assert source("backup", str(archive)).exit_code == 0
     with gzip.open(archive, "rb") as lines:
         kept = damage(lines.readlines())
     with gzip.open(archive, "wb") as out:
