@@ -208,10 +208,9 @@ def delete_profile(profile_id: str):
 
 
 # --- the rule builder -----------------------------------------------------------------------------
-def event_groups(current: str) -> list[tuple[str, list[tuple[str, str]]]]:
+def event_groups(current: str, seen: dict[str, set[str]]) -> list[tuple[str, list[tuple[str, str]]]]:
     """The picker's groups: the catalog, then custom events seen in stored interactions (and the
     rule's own), then "another custom event"."""
-    seen = get_services().vocabulary.all()
     custom = sorted({t for t in seen if t.startswith("custom.")} | ({current} if current.startswith("custom.")
                                                                       else set()))
     groups = [(name, [(e.type, e.label) for e in events]) for name, events in EVENT_GROUPS]
@@ -219,9 +218,8 @@ def event_groups(current: str) -> list[tuple[str, list[tuple[str, str]]]]:
     return groups
 
 
-def event_properties(types: list[str]) -> dict[str, list[tuple[str, str]]]:
+def event_properties(types: list[str], seen: dict[str, set[str]]) -> dict[str, list[tuple[str, str]]]:
     """Per type: ``(name, label)`` of the properties it carries, then any others seen in stored ones."""
-    seen = get_services().vocabulary.all()
     out = {}
     for type_ in types:
         known = [(p.name, p.label) for p in EVENTS[type_].properties] if type_ in EVENTS else []
@@ -232,13 +230,14 @@ def event_properties(types: list[str]) -> dict[str, list[tuple[str, str]]]:
 
 def render_rule(profile_id: str, doc: dict[str, Any], form: RuleForm, rule_id: str | None, status: int = 200,
                 unsaved: bool = False):
-    groups = event_groups(form.type if form.event == OTHER_CUSTOM else form.event)
+    seen = get_services().vocabulary.all()
+    groups = event_groups(form.type if form.event == OTHER_CUSTOM else form.event, seen)
     types = [t for _, items in groups for t, _ in items if t != OTHER_CUSTOM]
     conditions = form.conditions + [ConditionRow() for _ in range(max(BLANK_CONDITION_ROWS - len(form.conditions),
                                                                       0))]
     return render_template(
         "dashboard/rule_edit.html", doc=doc, profile_id=profile_id, form=form, rule_id=rule_id,
-        groups=groups, properties=event_properties(types), operators=OPERATOR_WORDS, units=UNITS,
+        groups=groups, properties=event_properties(types, seen), operators=OPERATOR_WORDS, units=UNITS,
         conditions=conditions, errors=form.errors, status=profile_status(doc),
         unsaved=unsaved or status != 200,
     ), status

@@ -159,3 +159,20 @@ def test_publish_summary_then_roll_back_with_its_own_summary(server, live_app, l
     expect(page.locator("#v3 .badge.s-succeeded")).to_have_text("live")
     contact = api.get("/v1/contacts", query_string={"email": "p0@example.com"}, headers=AUTH).get_json()
     assert contact["items"][0]["scores"]["engagement"]["score"] == 5
+
+
+def test_eight_rules_fit_on_one_laptop_screen(server, live_app, page):
+    rules = [{"id": f"r{n}", "on": on, "points": n + 1, "where": where, "limit": {"count": 5, "window": "1d"},
+              "expires_after": "30d"}
+             for n, (on, where) in enumerate([("email.opened", {"machine_open": False}), ("email.clicked", {}),
+                                              ("form.submitted", {"form_id": "demo"}), ("appointment.booked", {}),
+                                              ("payment.succeeded", {"amount": {"gte": 100}}),
+                                              ("email.delivered", {}), ("appointment.no_show", {}),
+                                              ("contact.dnd_updated", {"all_channels": True})])]
+    live_app.test_client().put("/v1/profiles/engagement", headers=AUTH, json={
+        "name": "Engagement", "description": "Opens, clicks, forms, meetings and payments", "rules": rules,
+        "bands": [{"name": "warm", "min": 10}]})
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, server, "/dashboard/profiles/engagement")
+    last = page.locator(".rule-item").nth(7).bounding_box()
+    assert last is not None and last["y"] + last["height"] <= 800, last
