@@ -295,6 +295,19 @@ def restore(ctx: click.Context, path: str) -> None:
     click.echo(f"restored {path}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
 
 
+@main.command()
+@click.pass_context
+def reindex(ctx: click.Context) -> None:
+    """Index every contact's search terms and latest interaction (workers do it once at start)."""
+    from .indexes import backfill
+    from .services import get_services
+
+    app = build_app(ctx)
+    with app.app_context():
+        result = backfill(get_services())
+    click.echo(f"indexed {result.contacts} contacts: {result.terms} search terms, {result.active} with activity")
+
+
 @main.command(hidden=True)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 def validate(paths: tuple[str, ...]) -> None:

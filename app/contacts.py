@@ -10,7 +10,9 @@ from typing import Any
 
 from .errors import NotFound
 from .ingest import ingest
-from .queries import ContactFilter, ContactQuery
+from .contact_filter import ContactFilter
+from .queries import ContactQuery
+from .scoring.profiles import Profile
 from .scoring.interactions import Interaction, now_ms
 from .services import Services
 
@@ -35,22 +37,32 @@ def render_contact(services: Services, contact: dict[str, Any], live: dict | Non
             "tags": contact["tags"], "dnd": contact["dnd"], "scores": scores}
 
 
+def live_versions(services: Services) -> dict[str, tuple[Profile, int]]:
+    """Each published profile with its live version number, as ``ContactQuery`` wants them."""
+    return {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
+
+
 def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) -> dict[str, Any]:
-    """Filtered contacts, highest score first, rendered; ``next_cursor`` as text (or None)."""
-    flt.validate()
+    """Filtered contacts, ordered (see ``app.queries``), rendered; ``next_cursor`` as text (or None).
+
+    A profile the filter names must exist (published or not)."""
     profiles = services.profiles
     live = profiles.live()
-    version = None
-    if flt.profile:
-        active = live.get(flt.profile)
-        if active is None and profiles.get(flt.profile) is None:
-            raise NotFound(f"No profile {flt.profile!r}.")
-        version = active.version if active else None
-    page = ContactQuery(services.scores).run(flt, version, limit, cursor)
+    known = set(profiles.all())
+    missing = [pid for pid in flt.profiles if pid not in known]
+    if missing:
+        raise NotFound(f"No profile {missing[0]!r}.")
+    page = ContactQuery(services.scores, services.contacts).run(flt, {pid: (v.profile, v.version) for pid, v in live.items()},
+                                            limit, cursor, now_ms())
     contacts = services.contacts.get_contacts([cid for cid, _score in page["items"]])
     items = [render_contact(services, contact, live) for contact in contacts if contact is not None]
     return {"items": items, "total": page["total"],
             "next_cursor": str(page["next_cursor"]) if page["next_cursor"] is not None else None}
+
+
+def count_matches(services: Services, flt: ContactFilter) -> int:
+    """How many contacts match a filter right now (a smart list's live count)."""
+    return run_filter(services, flt, 1, 0)["total"]
 
 
 def _csv_text(value: Any) -> str:
@@ -67,7 +79,7 @@ def csv_rows(services: Services, flt: ContactFilter) -> Iterator[str]:
     while cursor is not None:
         page = run_filter(services, flt, EXPORT_PAGE, cursor)
         for item in page["items"]:
-            score = item["scores"].get(flt.profile or "", {})
+            score = item["scores"].get(flt.sort_profile or "", {})
             writer.writerow([item["id"], _csv_text(item["email"]), _csv_text(item["external_id"]),
                              score.get("score", ""), _csv_text(score.get("band")), _csv_text(" ".join(item["tags"]))])
         yield out.getvalue()

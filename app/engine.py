@@ -17,7 +17,7 @@ from .storage.redis_tools import dumps, loads
 from .storage.score_index import ScoreIndex
 from .storage.timelines import TimelineStore, ledger_row, timeline_value
 from .scoring.fold import FoldState, LedgerEntry, advance, fold, is_late
-from .scoring.interactions import DND_EMAIL_TYPES
+from .scoring.interactions import DND_EMAIL_TYPES, MANUAL_TYPE
 
 log = logging.getLogger(__name__)
 
@@ -134,16 +134,19 @@ class Scorer:
                 writes.append(write)
             outcome.append((cid, write, result))
         applied = iter(self.timelines.apply_many(writes))
-        lost, index_scores, expiries = [], {}, {}
+        lost, index_scores, expiries, activity = [], {}, {}, {}
         for cid, write, result in outcome:
             if write is not None and next(applied) == 0:
                 lost.append(cid)
                 continue
             results[cid] = result
+            latest = max((r["at"] for r in fresh[cid] if r["t"] != MANUAL_TYPE), default=None)
+            if latest is not None:
+                activity[cid] = latest
             for version in versions:
                 index_scores.setdefault((version.profile.id, version.version), {})[cid] = result.scores.get(version.field)
             expiries[cid] = result.next_expiry
-        self.index.update_indexes(index_scores, expiries)
+        self.index.update_indexes(index_scores, expiries, activity)
         return lost
 
     @staticmethod

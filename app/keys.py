@@ -65,6 +65,15 @@ class Keys:
         """The bucket's contact ids, by creation time (sorted set)."""
         return f"{self.prefix}:contacts:{bucket}"
 
+    def activity(self, bucket: int) -> str:
+        """The bucket's contact ids by the time of their latest interaction, in ms (sorted set; only moves forward)."""
+        return f"{self.prefix}:activity:{bucket}"
+
+    def search(self, bucket: int) -> str:
+        """The bucket's search terms: ``lowercased email, name or external id + NUL + contact id``, all at
+        score 0, so a prefix is a lexicographic range (sorted set)."""
+        return f"{self.prefix}:search:{bucket}"
+
     def alias(self, kind: str, value: str) -> str:
         """A provider's own customer id (``stripe``: ``cus_...``) -> contact email (string)."""
         return f"{self.prefix}:alias:{kind}:{value}"
@@ -109,6 +118,10 @@ class Keys:
     def smart_lists(self) -> str:
         """Smart list id -> saved filter JSON (hash)."""
         return f"{self.prefix}:smart-lists"
+
+    def migrations(self) -> str:
+        """Data migrations that finished: name -> when, in ms (hash)."""
+        return f"{self.prefix}:migrations"
 
     def ticker(self) -> str:
         """Held by the worker that runs the periodic tick (string with expiry)."""
@@ -168,6 +181,18 @@ class Keys:
     def notifications(self) -> str:
         """In-app inbox notifications, newest first (list of JSON)."""
         return f"{self.prefix}:notifications"
+
+    def notifications_unread(self) -> str:
+        """How many inbox notifications nobody has marked as read (counter)."""
+        return f"{self.prefix}:notifications-unread"
+
+    def notifications_read_before(self) -> str:
+        """Notifications at or before this time (ms) are read: set by "mark all read" (string)."""
+        return f"{self.prefix}:notifications-read-before"
+
+    def notifications_read(self) -> str:
+        """Ids of notifications marked read one by one since the last "mark all read" (set)."""
+        return f"{self.prefix}:notifications-read"
 
     # --- dashboard ----------------------------------------------------------------------
     def signin_failures(self, address: str) -> str:

@@ -1,51 +1,39 @@
-"""Finding contacts by score: filters over the per-profile score index (a sorted set).
+"""Finding contacts: a filter (``app.contact_filter``) run over the bucketed indexes.
 
-Ordered by score, highest first, then contact id. Every index is split into buckets; a
-page is the merge of the buckets' own first ``offset + limit`` entries, read in one round
-trip, and the count is the sum of the buckets' counts. The cursor is the offset into that
-order; ``ne`` walks the two ranges on either side of the value; tag filters walk the range;
-``empty`` is the complement of the index over the contact registry, read in pages.
+Ordered by the sort profile's score, highest first (contacts without a score last), then contact
+id; with no sort profile, newest contact first. Every index is split into buckets.
+
+Two shapes are answered from the indexes alone, a page at a time: no condition at all (the
+contact registry) and one score or band condition ordered by its own profile (the score index's
+ranges). A page is then the merge of the buckets' own first ``offset + limit`` entries, read in
+one round trip, and the count is the sum of the buckets' counts.
+
+Anything else walks one driving index in chunks — the first score or band range, else a tag's
+members, else the recent-activity range, else the contact registry — reads the facts every
+condition needs for each chunk in one round trip, and keeps the contacts for which
+``contact_filter.matches`` holds: the same function the property tests evaluate by brute force.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .errors import ValidationError
-from .scoring.conditions import NUMERIC_OPS, SCORE_OPS
+from .contact_filter import Condition, ContactFacts, ContactFilter, activity_cutoff, band_ranges, matches
+from .scoring.profiles import Profile
 from .storage.errors import gateway
 
 #: Largest page a query returns.
 MAX_LIMIT = 500
-#: Index entries read per round trip when a filter must walk a range or the registry.
+#: Index entries read per round trip when a filter must walk an index.
 SCAN_CHUNK = 1000
 
-
-@dataclass(frozen=True)
-class ContactFilter:
-    profile: str | None = None
-    op: str | None = None
-    value: float | None = None
-    tag: str | None = None
-    without_tag: str | None = None
-
-    def validate(self) -> None:
-        errors: dict[str, str] = {}
-        if self.op is not None and self.op not in SCORE_OPS:
-            errors["op"] = f"one of {', '.join(SCORE_OPS)}"
-        if self.op in NUMERIC_OPS and self.value is None:
-            errors["value"] = f"required with op={self.op}"
-        if self.op and not self.profile:
-            errors["profile"] = "required with op"
-        if errors:
-            raise ValidationError("Invalid filter.", errors)
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if v is not None}
+Range = tuple[str, str]  # (max, min) for ZRANGE ... BYSCORE REV
 
 
-def _ranges(op: str | None, value: float | None) -> list[tuple[str, str]]:
-    """(max, min) score ranges, highest first, for ZRANGE ... BYSCORE REV."""
+def _score_ranges(op: str | None, value: float | None) -> list[Range] | None:
+    """(max, min) score ranges, highest first; None for ``empty`` (not in the index by definition)."""
+    if op == "empty":
+        return None
     if op is None or op == "not_empty":
         return [("+inf", "-inf")]
     v = repr(value)
@@ -59,40 +47,72 @@ def _ranges(op: str | None, value: float | None) -> list[tuple[str, str]]:
     }[op]
 
 
+def condition_ranges(cond: Condition, live: Mapping[str, Profile]) -> list[Range] | None:
+    """The score-index ranges that hold exactly the contacts meeting a score or band condition of a
+    published profile; None when the condition cannot be read off the index."""
+    profile = live.get(cond.profile or "")
+    if profile is None:
+        return None
+    if cond.field == "score":
+        return _score_ranges(cond.op, cond.value)
+    if cond.field == "band":
+        spans = band_ranges(profile, cond.band or "")
+        return [("+inf" if high is None else f"({high}", str(low)) for low, high in reversed(spans)]
+    return None
+
+
+def never_matches(cond: Condition, live: Mapping[str, Profile]) -> bool:
+    """A score or band condition on a profile that is not published: no one has a score in it."""
+    if cond.field == "band":
+        return cond.profile not in live
+    return cond.field == "score" and cond.profile not in live and cond.op != "empty"
+
+
 @gateway
 class ContactQuery:
     """Runs a filter over the bucketed indexes and merges the buckets' answers."""
 
-    def __init__(self, store: Any):
-        self.store = store
-        self.redis = store.redis
-        self.keys = store.keys
+    def __init__(self, index: Any, contacts: Any):
+        self.index = index
+        self.contacts = contacts
+        self.redis = index.redis
+        self.keys = index.keys
+        self.buckets = index.buckets
 
-    def run(self, flt: ContactFilter, version: int | None, limit: int, cursor: int) -> dict[str, Any]:
-        """A page of ``(contact id, score)`` and the total count; ``version`` is the live one."""
+    def run(self, flt: ContactFilter, live: Mapping[str, tuple[Profile, int]], limit: int, cursor: int,
+            now_ms: int) -> dict[str, Any]:
+        """A page of ``(contact id, score in the sort profile or None)`` and the total count.
+
+        ``live`` maps each published profile id to its profile and live version."""
         limit = max(1, min(limit, MAX_LIMIT))
-        indexes = self.store.score_indexes(flt.profile, version) if flt.profile and version else None
-        if flt.profile is None or flt.op == "empty":
-            return self._complement(flt, indexes, limit, cursor)
-        if indexes is None:  # not published: every score is empty
+        profiles = {pid: profile for pid, (profile, _version) in live.items()}
+        indexes = {pid: self.index.score_indexes(pid, version) for pid, (_profile, version) in live.items()}
+        sort = flt.sort_profile if flt.sort_profile in live else None
+        if any(never_matches(c, profiles) for c in flt.conditions):
             return {"items": [], "total": 0, "next_cursor": None}
-        ranges = _ranges(flt.op, flt.value)
-        if not flt.tag and not flt.without_tag:
-            return self._ranged(indexes, ranges, limit, cursor)
-        return self._scan_ranges(flt, indexes, ranges, limit, cursor)
+        if not flt.conditions and sort is None:
+            registry = [self.keys.contacts(b) for b in range(self.buckets)]
+            return self._ranged(registry, [("+inf", "-inf")], limit, cursor, scored=False)
+        if len(flt.conditions) == 1 and flt.conditions[0].profile == sort:
+            ranges = condition_ranges(flt.conditions[0], profiles)
+            if ranges is not None and sort is not None:
+                return self._ranged(indexes[sort], ranges, limit, cursor)
+        if not flt.conditions and sort is not None:
+            scored = self._ranged(indexes[sort], [("+inf", "-inf")], limit, cursor)
+            if len(scored["items"]) == limit:  # the page holds only scored contacts: they come first
+                total, nxt = self.contacts.contact_count(), cursor + limit
+                return {**scored, "total": total, "next_cursor": nxt if nxt < total else None}
+        return self._page(self._walk(flt, profiles, indexes, sort, now_ms), limit, cursor)
 
+    # --- pages read straight off the indexes --------------------------------------------------
     @staticmethod
-    def _page(matched: list[tuple[str, int | None]], total: int, limit: int, cursor: int) -> dict[str, Any]:
-        items = matched[cursor:cursor + limit]
-        nxt = cursor + len(items)
-        return {"items": items, "total": total, "next_cursor": nxt if nxt < total else None}
-
-    @staticmethod
-    def _ordered(rows: list[tuple[str, float]]) -> list[tuple[str, int | None]]:
+    def _ordered(rows: list[tuple[str, float]], scored: bool) -> list[tuple[str, int | None]]:
         """Highest score first, then contact id (descending), as ZRANGE ... REV orders one key."""
-        return [(cid, int(score)) for cid, score in sorted(rows, key=lambda r: (r[1], r[0]), reverse=True)]
+        ordered = sorted(rows, key=lambda r: (r[1], r[0]), reverse=True)
+        return [(cid, int(score) if scored else None) for cid, score in ordered]
 
-    def _ranged(self, indexes: list[str], ranges: list[tuple[str, str]], limit: int, cursor: int) -> dict[str, Any]:
+    def _ranged(self, indexes: list[str], ranges: list[Range], limit: int, cursor: int,
+                scored: bool = True) -> dict[str, Any]:
         pipe = self.redis.pipeline(transaction=False)
         for high, low in ranges:
             for index in indexes:
@@ -109,7 +129,7 @@ class ContactQuery:
             pipe = self.redis.pipeline(transaction=False)
             for index in indexes:  # the page lies within the first offset+need of every bucket
                 pipe.zrange(index, high, low, byscore=True, desc=True, offset=0, num=offset + need, withscores=True)
-            merged = self._ordered([row for rows in pipe.execute() for row in rows])
+            merged = self._ordered([row for rows in pipe.execute() for row in rows], scored)
             items += merged[offset:offset + need]
             offset = 0
             if len(items) >= limit:
@@ -118,49 +138,99 @@ class ContactQuery:
         nxt = cursor + len(items)
         return {"items": items, "total": total, "next_cursor": nxt if nxt < total else None}
 
-    def _tags_ok(self, flt: ContactFilter, bucket: int, ids: list[str]) -> list[bool]:
-        ok = [True] * len(ids)
-        if not ids:
-            return ok
-        if flt.tag:
-            has = self.redis.smismember(self.keys.tag_members(flt.tag, bucket), ids)
-            ok = [a and bool(b) for a, b in zip(ok, has)]
-        if flt.without_tag:
-            has = self.redis.smismember(self.keys.tag_members(flt.without_tag, bucket), ids)
-            ok = [a and not b for a, b in zip(ok, has)]
-        return ok
+    @staticmethod
+    def _page(matched: list[tuple[str, int | None]], limit: int, cursor: int) -> dict[str, Any]:
+        items = matched[cursor:cursor + limit]
+        nxt = cursor + len(items)
+        return {"items": items, "total": len(matched), "next_cursor": nxt if nxt < len(matched) else None}
 
-    def _scan_ranges(self, flt, indexes, ranges, limit, cursor) -> dict[str, Any]:
-        """Tag filters: walk each bucket's score range in chunks, keeping contacts that pass the tag checks."""
-        matched: list[tuple[str, int | None]] = []
-        for high, low in ranges:
-            rows: list[tuple[str, float]] = []
-            for bucket, index in enumerate(indexes):
-                offset = 0
-                while True:
-                    chunk = self.redis.zrange(index, high, low, byscore=True, desc=True, offset=offset,
-                                              num=SCAN_CHUNK, withscores=True)
-                    if not chunk:
-                        break
-                    ok = self._tags_ok(flt, bucket, [cid for cid, _ in chunk])
-                    rows += [row for row, keep in zip(chunk, ok) if keep]
-                    offset += SCAN_CHUNK
-            matched += self._ordered(rows)
-        return self._page(matched, len(matched), limit, cursor)
+    # --- walking a driving index --------------------------------------------------------------
+    def _walk(self, flt: ContactFilter, profiles: Mapping[str, Profile], indexes: Mapping[str, list[str]],
+              sort: str | None, now_ms: int) -> list[tuple[str, int | None]]:
+        """Every matching contact, ordered, with its score in the sort profile."""
+        rows: list[tuple[tuple, str, int | None]] = []
+        for bucket in range(self.buckets):
+            for ids in self._candidates(flt, profiles, indexes, bucket, now_ms):
+                facts, order = self._facts(flt, profiles, indexes, sort, bucket, ids)
+                for cid, fact, key in zip(ids, facts, order):
+                    if matches(flt, fact, profiles, now_ms):
+                        score = fact.scores.get(sort) if sort else None
+                        rows.append((key, cid, score))
+        rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
+        return [(cid, score) for _key, cid, score in rows]
 
-    def _complement(self, flt: ContactFilter, indexes: list[str] | None, limit: int, cursor: int) -> dict[str, Any]:
-        """Contacts with no score in the profile (or every contact when no profile is given)."""
-        matched: list[tuple[str, int | None]] = []
-        for bucket in range(self.store.buckets):
-            start = 0
-            while True:
-                ids = self.redis.zrange(self.keys.contacts(bucket), start, start + SCAN_CHUNK - 1, desc=True)
-                if not ids:
-                    break
-                keep = self._tags_ok(flt, bucket, ids)
-                if indexes is not None:
-                    scores = self.redis.zmscore(indexes[bucket], ids)
-                    keep = [k and s is None for k, s in zip(keep, scores)]
-                matched += [(cid, None) for cid, ok in zip(ids, keep) if ok]
-                start += SCAN_CHUNK
-        return self._page(matched, len(matched), limit, cursor)
+    def _candidates(self, flt: ContactFilter, profiles: Mapping[str, Profile], indexes: Mapping[str, list[str]],
+                    bucket: int, now_ms: int) -> Iterator[list[str]]:
+        """Chunks of the bucket's contacts that may match: a superset of the matches, from one index."""
+        for cond in flt.conditions:
+            ranges = condition_ranges(cond, profiles)
+            if ranges is not None:
+                index = indexes[cond.profile or ""][bucket]
+                for high, low in ranges:
+                    yield from self._zchunks(index, high, low)
+                return
+        for cond in flt.conditions:
+            if cond.field == "tag" and cond.op == "has":
+                members = sorted(self.redis.smembers(self.keys.tag_members(cond.tag or "", bucket)))
+                for start in range(0, len(members), SCAN_CHUNK):
+                    yield members[start:start + SCAN_CHUNK]
+                return
+        for cond in flt.conditions:
+            if cond.field == "activity" and cond.op == "within":
+                yield from self._zchunks(self.keys.activity(bucket), "+inf", str(activity_cutoff(cond, now_ms)))
+                return
+        start = 0
+        while True:
+            ids = self.redis.zrange(self.keys.contacts(bucket), start, start + SCAN_CHUNK - 1)
+            if not ids:
+                return
+            yield ids
+            start += len(ids)
+
+    def _zchunks(self, key: str, high: str, low: str) -> Iterator[list[str]]:
+        offset = 0
+        while True:
+            ids = self.redis.zrange(key, high, low, byscore=True, desc=True, offset=offset, num=SCAN_CHUNK)
+            if not ids:
+                return
+            yield ids
+            offset += len(ids)
+
+    def _facts(self, flt: ContactFilter, profiles: Mapping[str, Profile], indexes: Mapping[str, list[str]],
+               sort: str | None, bucket: int, ids: list[str]) -> tuple[list[ContactFacts], list[tuple]]:
+        """What the filter's conditions look at, for a chunk of one bucket's contacts, in one round trip;
+        and each contact's sort key."""
+        named = [pid for pid in dict.fromkeys([*flt.profiles, *([sort] if sort else [])]) if pid in profiles]
+        tags = sorted({c.tag for c in flt.conditions if c.field == "tag" and c.tag})
+        channels = sorted({c.channel for c in flt.conditions if c.field == "dnd" and c.channel})
+        wants_activity = any(c.field == "activity" for c in flt.conditions)
+        pipe = self.redis.pipeline(transaction=False)
+        for pid in named:
+            pipe.zmscore(indexes[pid][bucket], ids)
+        for tag in tags:
+            pipe.smismember(self.keys.tag_members(tag, bucket), ids)
+        if wants_activity:
+            pipe.zmscore(self.keys.activity(bucket), ids)
+        if sort is None:
+            pipe.zmscore(self.keys.contacts(bucket), ids)
+        for cid in ids if channels else ():
+            pipe.hmget(self.keys.contact(cid), [f"dnd:{ch}" for ch in channels])
+        replies = iter(pipe.execute())
+        scores = {pid: next(replies) for pid in named}
+        has = {tag: next(replies) for tag in tags}
+        activity = next(replies) if wants_activity else [None] * len(ids)
+        created = next(replies) if sort is None else None
+        dnd = [next(replies) for _ in ids] if channels else [[] for _ in ids]
+        facts, order = [], []
+        for i in range(len(ids)):
+            mine = {pid: int(scores[pid][i]) if scores[pid][i] is not None else None for pid in named}
+            facts.append(ContactFacts(
+                scores=mine, tags=frozenset(tag for tag in tags if has[tag][i]),
+                dnd={ch: flag == "1" for ch, flag in zip(channels, dnd[i])},
+                last_activity=int(activity[i]) if activity[i] is not None else None))
+            if sort is None:
+                order.append((created[i] or 0.0,))  # type: ignore[index]
+            else:
+                order.append((mine[sort] is not None, mine[sort] or 0))
+        return facts, order
+

@@ -23,8 +23,9 @@ from .rows import (
     rows_scoring,
     rows_smart_list,
 )
+from .search import rows_search
 
-ALL_ROWS = ("1", "2", "3", "4", "5", "6", "7", "8")
+ALL_ROWS = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> list[Row]:
             rows += rows_http(ctx)
         if "6" in want:
             rows += rows_smart_list(ctx)
+        if "9" in want:
+            rows += rows_search(ctx)
         if "5" in want:
             rows += rows_memory(ctx)
         if want & {"1", "4"}:

@@ -513,7 +513,7 @@ def memory_breakdown(ctx: Context, contacts: int) -> str:
 # --- 6: smart-list query ----------------------------------------------------------------------
 def rows_smart_list(ctx: Context) -> list[Row]:
     from app.api.contacts import run_filter
-    from app.queries import ContactFilter
+    from app.contact_filter import from_legacy
     from app.scoring.interactions import Interaction
 
     n = ctx.size.list_contacts
@@ -542,7 +542,7 @@ def rows_smart_list(ctx: Context) -> list[Row]:
     check = requests.get(url, headers=AUTH, timeout=10).json()
     assert len(check["items"]) == 50 and check["total"] > 0, check
     result = wrk(ctx, url, ctx.size.query_seconds, 1, 1, headers=AUTH, latency=True)
-    flt = ContactFilter(profile=data.PROFILE_ID, op="gte", value=50)
+    flt = from_legacy({"profile": data.PROFILE_ID, "op": "gte", "value": 50})
     timings = []
     with ctx.app.test_request_context():
         for _ in range(300):
@@ -553,9 +553,10 @@ def rows_smart_list(ctx: Context) -> list[Row]:
     from app.queries import ContactQuery
 
     query_only = []
+    live = {data.PROFILE_ID: (services.profiles.live()[data.PROFILE_ID].profile, 1)}
     for _ in range(300):
         t = time.perf_counter()
-        ContactQuery(services.scores).run(flt, 1, 50, 0)
+        ContactQuery(services.scores, services.contacts).run(flt, live, 50, 0, 0)
         query_only.append((time.perf_counter() - t) * 1000)
     query = percentiles(query_only)
     ctx.say(f"row 6: HTTP p50 {result.get('p50_ms', 0):.2f} ms p99 {result.get('p99_ms', 0):.2f} ms; "

@@ -9,7 +9,7 @@ import pytest
 
 from app.dashboard.secret import session_secret
 
-from .helpers import API_KEY, AUTH, publish_profile, put_profile, send, settle
+from .helpers import API_KEY, AUTH, publish, publish_profile, put_profile, send, settle
 from .test_workflow_support import FAST, SECRET, Reply, receiver, run_until, workflow
 
 __all__ = ["receiver"]
@@ -229,9 +229,9 @@ def test_a_bad_filter_gets_a_message_next_to_its_field(dash, services):
     engaged(dash, services, ("ann@example.com", 1))
     resp = dash.get("/dashboard/contacts", query_string={"profile": "engagement", "op": "gt", "value": "x"})
     assert resp.status_code == 400
-    assert '<p class="error" id="value-error">a number</p>' in text(resp)
+    assert '<p class="error" id="c-0-value-error">a number</p>' in text(resp)
     resp = dash.get("/dashboard/contacts", query_string={"profile": "engagement", "op": "gt"})
-    assert '<p class="error" id="value-error">required with op=gt</p>' in text(resp)
+    assert '<p class="error" id="c-0-value-error">required with op=gt</p>' in text(resp)
 
 
 def test_contacts_are_paginated(dash, services, monkeypatch):
@@ -264,16 +264,34 @@ def test_csv_export_of_the_filter(dash, services):
 
 def test_save_as_smart_list_then_open_and_export_it(dash, services):
     engaged(dash, services, ("ann@example.com", 1), ("bob@example.com", 3))
-    resp = post(dash, "/dashboard/smart-lists", {"name": "Hot leads", "profile": "engagement", "op": "gte",
-                                                 "value": "30", "tag": "", "without_tag": ""})
+    resp = post(dash, "/dashboard/smart-lists", {"name": "Hot leads", "order_by": "engagement",
+                                                 "c-0-kind": "score", "c-0-profile": "engagement",
+                                                 "c-0-op": "gte", "c-0-value": "30"})
     assert resp.status_code == 303
     [saved] = dash.get("/v1/smart-lists", headers=AUTH).get_json()["items"]
-    assert {k: saved[k] for k in ("name", "profile", "op", "value")} == \
-        {"name": "Hot leads", "profile": "engagement", "op": "gte", "value": 30.0}
-    page = text(dash.get("/dashboard/smart-lists"))
-    assert "Hot leads" in page and "engagement gte 30" in page
-    link = re.search(r'<a href="(/dashboard/contacts\?[^"]+)">Hot leads', page).group(1).replace("&amp;", "&")
-    assert emails_in(text(dash.get(link))) == ["bob@example.com"]
+    assert saved["name"] == "Hot leads" and saved["count"] == 1
+    assert saved["filter"] == {"conditions": [{"field": "score", "profile": "engagement", "op": "gte", "value": 30}],
+                               "order_by": "engagement"}
+    page = text(dash.get(resp.headers["Location"]))
+    assert emails_in(page) == ["bob@example.com"]
+    assert 'aria-current="page">Hot leads <span class="count"' in page
+    lists = text(dash.get("/dashboard/smart-lists"))
+    assert "Hot leads" in lists and "Engagement score is at least 30" in lists
+    rows = list(csv.reader(io.StringIO(text(dash.get(f"/dashboard/smart-lists/{saved['id']}/export.csv")))))
+    assert [r[1] for r in rows[1:]] == ["bob@example.com"]
+
+
+def test_a_smart_list_can_be_renamed_and_its_filter_changed(dash, services):
+    engaged(dash, services, ("ann@example.com", 1), ("bob@example.com", 3))
+    list_id = dash.post("/v1/smart-lists", headers=AUTH, json={"name": "Hot", "filter": {"conditions": [
+        {"field": "score", "profile": "engagement", "op": "gte", "value": 30}]}}).get_json()["id"]
+    resp = post(dash, f"/dashboard/smart-lists/{list_id}", {"name": "Warm", "c-0-kind": "score",
+                                                           "c-0-profile": "engagement", "c-0-op": "gte",
+                                                           "c-0-value": "10"})
+    assert resp.headers["Location"] == f"/dashboard/contacts?list={list_id}"
+    saved = dash.get(f"/v1/smart-lists/{list_id}", headers=AUTH).get_json()
+    assert saved["name"] == "Warm" and saved["filter"]["conditions"][0]["value"] == 10
+    assert emails_in(text(dash.get(resp.headers["Location"]))) == ["bob@example.com", "ann@example.com"]
 
 
 def test_a_smart_list_needs_a_name(dash, services):
@@ -312,7 +330,7 @@ def test_a_manual_change_is_applied_and_explained(dash, ann):
                                                             "reason": "called, not interested"})
     assert resp.status_code == 303
     page = text(dash.get(resp.headers["Location"]))
-    assert "Score in engagement is now 25." in page
+    assert "Engagement score of ann@example.com is now 25." in page
     assert re.search(r'data-testid="score-engagement">25<', page)
     assert "called, not interested" in page
     post(dash, f"/dashboard/contacts/{ann}/score", {"profile": "engagement", "op": "set", "value": "80",
@@ -382,12 +400,13 @@ def test_workflow_run_delivery_and_inbox_pages(wf_dash, receiver):
     run_until(services, lambda: store.get_deliveries(store.delivery_ids(0, 1))[0]["status"] == "succeeded")
 
     listing = text(client.get("/dashboard/workflows"))
-    assert "enabled" in listing and "engagement score ≥ 20 (on enter; once per contact)" in listing
+    assert 'aria-checked="true"' in listing
+    assert "When a contact&#39;s Engagement score becomes at least 20. Each contact runs it once at most." in listing
     page = text(client.get("/dashboard/workflows/hot"))
     assert page.count('<span class="badge s-succeeded">succeeded</span>') == 4  # the run and its 3 steps
     run_url = re.search(r'href="(/dashboard/runs/[^"]+)"', page).group(1)
     run_page = text(client.get(run_url))
-    assert "engagement score 10 → 20" in run_page
+    assert "Engagement score 10 → 20" in run_page
     delivery_url = re.search(r'href="(/dashboard/deliveries/msg_[^"]+)"', run_page).group(1)
     delivery = text(client.get(delivery_url))
     assert "HTTP 200" in delivery and "thanks" in delivery
@@ -440,3 +459,23 @@ def test_a_valid_workflow_config_is_saved(wf_dash):
     post(client, "/dashboard/workflows/hot", {"config": json.dumps(doc), "action": "save"})
     stored = client.get("/v1/workflows/hot", headers=AUTH).get_json()
     assert (stored["steps"][0]["tag"], stored["source"]) == ("y", "dashboard")
+
+
+def test_the_contact_page_says_what_happened_in_words(dash, services):
+    put_profile(dash, "engagement", RULES, BANDS)
+    publish(dash, services, "engagement")
+    send(dash, {"id": "o1", "type": "email.opened", "contact": {"email": "ann@example.com"},
+                "occurred_at": "2026-01-02T03:04:05Z", "properties": {"subject": "Spring sale"}})
+    settle(services)
+    ann = contact_id(services, "ann@example.com")
+    page = text(dash.get(f"/dashboard/contacts/{ann}"))
+    assert "<dt>First seen</dt><dd>2026-01-02 03:04:05 UTC</dd>" in page  # the first interaction, not the import
+    assert "<summary>Opened email <em>Spring sale</em></summary>" in page
+    assert "<code>api:o1</code>" in page  # the raw ids, one click away
+
+
+def test_tags_may_contain_spaces(dash, services, ann):
+    post(dash, f"/dashboard/contacts/{ann}/tags", {"add": "big spender, vip"})
+    assert services.contacts.get_contact(ann)["tags"] == ["big spender", "vip"]
+    assert emails_in(text(dash.get("/dashboard/contacts", query_string={
+        "c-0-kind": "tag_has", "c-0-value": "big spender", "order_by": ""}))) == ["ann@example.com"]

@@ -95,7 +95,8 @@ def test_invalid_documents_name_the_field_and_the_problem(doc, field, problem):
                  id="add-and-set"),
     pytest.param({"type": "wait", "duration": "soon"}, "duration", "not a duration", id="wait-duration"),
     pytest.param({"type": "wait", "duration": "100d"}, "duration", "at most 90d", id="wait-too-long"),
-    pytest.param({"type": "add_tag", "tag": "a b"}, "tag", "without spaces", id="tag-space"),
+    pytest.param({"type": "add_tag", "tag": " vip"}, "tag", "no spaces at either end", id="tag-space-at-start"),
+    pytest.param({"type": "add_tag", "tag": "a,b"}, "tag", "without commas", id="tag-comma"),
     pytest.param({"type": "add_tag", "tag": "x", "when": {"operator": "gte", "value": 1}}, "when.profile",
                  "needs a profile", id="when-profile"),
 ])

@@ -17,6 +17,7 @@ from rq.scheduler import RQScheduler
 
 from app import create_app
 from app.drain import tick
+from app.indexes import backfill_once
 from app.retention import sweep_if_due
 from app.scoring.interactions import now_ms
 from app.services import get_services
@@ -53,6 +54,7 @@ def main(burst: bool = False) -> None:
     services = app.extensions["scorekeeper"]
     with app.app_context():
         tick(services)  # pick up whatever was left while no worker ran
+        backfill_once(services)  # index contacts stored before the search and activity indexes
     stop = threading.Event()
     thread = threading.Thread(target=_ticker, args=(app, stop), daemon=True, name="ticker")
     thread.start()

@@ -1,12 +1,17 @@
 """Contacts: look-up, filters by score and tags, scores by hand, and the explaining ledger."""
 from __future__ import annotations
 
+import orjson
+from marshmallow import ValidationError as SchemaError
+
+from ..contact_filter import ContactFilter
 from ..contacts import run_filter, set_dnd
 from ..errors import NotFound, ValidationError
-from ..queries import ContactFilter
+from ..storage.profiles import ProfileStore
 from ..scores import change_score
 from ..scoring.interactions import format_timestamp
 from ..services import get_services
+from .filter_schemas import FilterQuerySchema, LegacyFilterSchema, legacy_filter, load_filter
 from .common import load_contact, render_contact, v1_blueprint
 from .schemas import (
     ContactPageSchema,
@@ -34,12 +39,33 @@ def parse_cursor(raw: str | None) -> int:
     return value
 
 
+def filter_from_args(filters: dict) -> ContactFilter:
+    """The filter of ``GET /v1/contacts``: the ``filter`` document (JSON text), or the single-condition
+    parameters that came before it; not both."""
+    text = filters.pop("filter", None)
+    legacy = {k: v for k, v in filters.items() if v is not None}
+    if text is None:
+        try:
+            return legacy_filter(LegacyFilterSchema().load(legacy))
+        except SchemaError as exc:
+            raise ValidationError("Invalid filter.", exc.messages) from exc
+    if legacy:
+        raise ValidationError("Invalid filter.", {name: "give the filter document or this parameter, not both"
+                                                  for name in legacy})
+    try:
+        return load_filter(orjson.loads(text))
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("Invalid filter.", {"filter": f"not valid JSON: {exc}"}) from exc
+    except SchemaError as exc:
+        raise ValidationError("Invalid filter.", {"filter": exc.messages}) from exc
+
+
 @bp.route("/contacts", methods=["GET"])
 @bp.arguments(FilterArgsSchema, location="query", as_kwargs=True)
 @bp.alt_response(200, schema=ContactPageSchema, description="A page of contacts, highest score first")
 def list_contacts(limit: int = 50, cursor: str | None = None, email: str | None = None,
-                  external_id: str | None = None, **filters):
-    """Find contacts by email or external id, or filter them by score and tags."""
+                  external_id: str | None = None, q: str | None = None, **filters):
+    """Find contacts by email or external id, by a prefix (``q``), or filter them (a filter document)."""
     services = get_services()
     if email is not None or external_id is not None:
         from ..scoring.interactions import normalize_email
@@ -48,7 +74,19 @@ def list_contacts(limit: int = 50, cursor: str | None = None, email: str | None 
         contact = services.contacts.get_contact(cid) if cid else None
         items = [render_contact(services, contact)] if contact else []
         return {"items": items, "total": len(items), "next_cursor": None}
-    return run_filter(services, ContactFilter(**filters), limit, parse_cursor(cursor))
+    if q is not None:
+        found = [c for c in services.contacts.get_contacts(services.contacts.search_contacts(q, limit)) if c]
+        items = [render_contact(services, contact) for contact in found]
+        return {"items": items, "total": len(items), "next_cursor": None}
+    return run_filter(services, filter_from_args(filters), limit, parse_cursor(cursor))
+
+
+@bp.route("/contacts/search", methods=["POST"])
+@bp.arguments(FilterQuerySchema)
+@bp.alt_response(200, schema=ContactPageSchema, description="A page of contacts, in the filter's order")
+def search_contacts(query: dict):
+    """Filter contacts with a filter document in the body (the same document smart lists save)."""
+    return run_filter(get_services(), query["filter"], query["limit"], parse_cursor(query.get("cursor")))
 
 
 @bp.route("/contacts/<contact_id>", methods=["GET"])

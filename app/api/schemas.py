@@ -230,16 +230,6 @@ class PreviewSchema(ma.Schema):
     movers = fields.List(fields.Dict())
 
 
-class SmartListOutSchema(ma.Schema):
-    id = fields.String()
-    name = fields.String()
-    profile = fields.String()
-    op = fields.String()
-    value = fields.Float()
-    tag = fields.String()
-    without_tag = fields.String()
-
-
 class IngestResultSchema(ma.Schema):
     accepted = fields.Integer()
     duplicates = fields.Integer()
@@ -284,17 +274,12 @@ class FilterArgsSchema(ma.Schema):
     value = fields.Float()
     tag = fields.String()
     without_tag = fields.String()
+    filter = fields.String(metadata={"description": "a filter document as JSON text (see POST /v1/contacts/search); "
+                                                   "replaces profile, op, value, tag and without_tag"})
+    q = fields.String(validate=validate.Length(min=1, max=200),
+                      metadata={"description": "find contacts whose email, name or external id starts with this"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     cursor = fields.String()
-
-
-class SmartListSchema(Strict):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    profile = fields.String()
-    op = fields.String(validate=validate.OneOf(SCORE_OPS))
-    value = fields.Float()
-    tag = fields.String()
-    without_tag = fields.String()
 
 
 class HistoryArgsSchema(ma.Schema):

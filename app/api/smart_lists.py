@@ -3,28 +3,30 @@ from __future__ import annotations
 
 from flask import Response, stream_with_context
 
-from ..contacts import csv_rows, run_filter
+from ..contacts import count_matches, csv_rows, run_filter
 from ..services import get_services
 from ..smart_lists import all_lists, delete_list, filter_of, get_list, save_list
 from .common import v1_blueprint
 from .contacts import parse_cursor
-from .schemas import ContactPageSchema, FilterArgsSchema, ItemsSchema, SmartListOutSchema, SmartListSchema
+from .filter_schemas import SmartListOutSchema, SmartListSchema
+from .schemas import ContactPageSchema, FilterArgsSchema, ItemsSchema
 
 bp = v1_blueprint("smart_lists", __name__, "Saved filters over contacts")
 
 
-
 @bp.route("/smart-lists", methods=["GET"])
-@bp.alt_response(200, schema=ItemsSchema, description="Every smart list, by name")
+@bp.alt_response(200, schema=ItemsSchema, description="Every smart list, by name, with its member count now")
 def list_smart_lists():
-    return {"items": all_lists(get_services())}
+    services = get_services()
+    return {"items": [{**doc, "count": count_matches(services, filter_of(doc))} for doc in all_lists(services)]}
 
 
 @bp.route("/smart-lists", methods=["POST"])
 @bp.arguments(SmartListSchema)
-@bp.response(201)
+@bp.response(201, SmartListOutSchema)
 def create_smart_list(data: dict):
-    return save_list(get_services(), data)
+    """Save a filter: ``{"name", "filter": {conditions...}}`` (or the single-condition fields)."""
+    return save_list(get_services(), data["name"], data["filter"])
 
 
 @bp.route("/smart-lists/<list_id>", methods=["GET"])
@@ -37,9 +39,10 @@ def get_smart_list(list_id: str):
 @bp.arguments(SmartListSchema)
 @bp.alt_response(200, schema=SmartListOutSchema, description="The saved filter")
 def put_smart_list(data: dict, list_id: str):
+    """Rename a list or change its filter."""
     services = get_services()
     get_list(services, list_id)
-    return save_list(services, data, list_id)
+    return save_list(services, data["name"], data["filter"], list_id)
 
 
 @bp.route("/smart-lists/<list_id>", methods=["DELETE"])
@@ -50,17 +53,17 @@ def delete_smart_list(list_id: str):
 
 
 @bp.route("/smart-lists/<list_id>/contacts", methods=["GET"])
-@bp.alt_response(200, schema=ContactPageSchema, description="Members, highest score first")
+@bp.alt_response(200, schema=ContactPageSchema, description="Members, in the filter's order")
 @bp.arguments(FilterArgsSchema(only=("limit", "cursor")), location="query", as_kwargs=True)
 def smart_list_contacts(list_id: str, limit: int = 50, cursor: str | None = None):
-    """The contacts matching the saved filter, highest score first."""
+    """The contacts matching the saved filter."""
     services = get_services()
     return run_filter(services, filter_of(get_list(services, list_id)), limit, parse_cursor(cursor))
 
 
 @bp.route("/smart-lists/<list_id>/export.csv", methods=["GET"])
 def export_smart_list(list_id: str):
-    """Every member as CSV: id, email, external_id, score in the list's profile, band, tags."""
+    """Every member as CSV: id, email, external_id, score in the sort profile, band, tags."""
     services = get_services()
     flt = filter_of(get_list(services, list_id))
     return Response(stream_with_context(csv_rows(services, flt)), mimetype="text/csv",

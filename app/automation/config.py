@@ -24,7 +24,8 @@ from .templates import sandbox
 from .triggers import FIRE_MODES, InteractionTrigger, ScoreTrigger, TagFilters, Workflow
 
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
-TAG_PATTERN = r"^[^\s,]{1,100}$"
+#: A tag: 1-100 characters, no commas, no spaces at either end (spaces inside are fine: "big spender").
+TAG_PATTERN = r"^(?=.{1,100}$)[^,\s](?:[^,]*[^,\s])?$"
 #: Steps in one workflow, at most.
 MAX_STEPS = 50
 #: The longest ``wait`` step, in milliseconds (90 days).
@@ -46,8 +47,8 @@ class StrictSchema(Schema):
 
 class Tag(fields.String):
     def __init__(self, **kwargs: Any):
-        super().__init__(validate=validate.Regexp(TAG_PATTERN, error="a tag is 1-100 characters without "
-                                                                       "spaces or commas"), **kwargs)
+        super().__init__(validate=validate.Regexp(TAG_PATTERN, error="a tag is 1-100 characters without commas, "
+                                                                       "and no spaces at either end"), **kwargs)
 
 
 class TemplateText(fields.String):

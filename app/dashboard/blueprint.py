@@ -52,8 +52,10 @@ def add_security_headers(response: Response) -> Response:
 
 @bp.context_processor
 def template_helpers() -> dict[str, Any]:
-    """``health()`` for the strip (read only by pages that show it) and ``when(ms)`` for times."""
-    return {"health": lambda: health_summary(get_services()), "when": format_when}
+    """``health()`` for the strip (read only by pages that show it), ``when(ms)`` for times and
+    ``unread()``, the inbox's unread count in the menu."""
+    return {"health": lambda: health_summary(get_services()), "when": format_when,
+            "unread": lambda: get_services().automation.unread_count()}
 
 
 def format_when(ms: int | None) -> str:

@@ -8,39 +8,85 @@ from flask import Response, abort, flash, redirect, render_template, request, st
 from marshmallow import ValidationError as SchemaError
 
 from ..api.schemas import ScoreChangeSchema
-from ..contacts import csv_rows, run_filter
+from ..contact_filter import OP_WORDS, ContactFilter, describe
+from ..contacts import count_matches, csv_rows, run_filter
 from ..errors import Conflict, NotFound, ValidationError
 from ..storage.profiles import ActiveVersion
 from ..scores import change_score
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
-from ..scoring.interactions import normalize_email, now_ms
+from ..scoring.interactions import MANUAL_TYPE, normalize_email, now_ms
 from ..services import Services, get_services
+from ..smart_lists import filter_of
+from ..words import activity
 from . import actions
 from .blueprint import bp
 from .charts import score_chart
 from .defaults import DND_CHANNELS, PAGE_SIZE
-from .forms import FILTER_FIELDS, filter_summary, parse_filter, parse_offset
+from .filter_form import KINDS, blank_row, parse_filter_form, rows_of
+from .forms import parse_offset
 
 #: Words for the operators in the filter's menu.
-OP_LABELS = {"eq": "equals", "ne": "does not equal", "gt": "greater than", "gte": "at least",
-             "lt": "less than", "lte": "at most", "empty": "has no score", "not_empty": "has a score"}
-#: A tag: no spaces or commas, at most 100 characters (as workflow configs require).
-TAG = re.compile(r"^[^\s,]{1,100}$")
-#: Spreadsheet programs run cells starting with these as formulas: such text cells get a leading '.
+OP_LABELS = OP_WORDS
+#: A tag: no commas, at most 100 characters; spaces inside are kept ("big spender").
+TAG = re.compile(r"^[^,]{1,100}$")
+#: Contacts offered while typing in the search box.
+SUGGESTIONS = 8
 
 
 def live_profiles(services: Services) -> dict[str, ActiveVersion]:
     return dict(sorted(actions.profile_store(services).live().items()))
 
 
+def profile_names(services: Services) -> dict[str, str]:
+    """Profile id -> display name (the draft's name, else the id), for every profile."""
+    return {pid: (doc.get("draft") or {}).get("name") or doc.get("name") or pid
+            for pid, doc in sorted(actions.profile_store(services).all().items())}
+
+
 def search_contact(services: Services, text: str) -> str | None:
-    """A contact id from an email, an external id or a contact id."""
+    """A contact id from an exact email, external id or contact id."""
     text = text.strip()
     if not text:
         return None
     if "@" in text:
-        return services.contacts.find_contact(email=normalize_email(text))
+        found = services.contacts.find_contact(email=normalize_email(text))
+        if found:
+            return found
     return services.contacts.find_contact(external_id=text) or (text if services.contacts.contact_exists(text) else None)
+
+
+def contact_label(contact: dict[str, Any]) -> str:
+    """How a person is named on pages: name, else email, else external id, else the id."""
+    return contact.get("name") or contact.get("email") or contact.get("external_id") or contact["id"]
+
+
+def contact_labels(services: Services, contact_ids: list[str]) -> dict[str, str]:
+    """Labels of many contacts in one round trip (runs, deliveries and the inbox name people with them)."""
+    ids = list(dict.fromkeys(c for c in contact_ids if c))
+    return {cid: contact_label(c) for cid, c in zip(ids, services.contacts.get_contacts(ids)) if c is not None}
+
+
+@bp.route("/contacts/suggest")
+def suggest_contacts():
+    """Contacts whose email, name or external id starts with ``q`` (search as you type), as JSON."""
+    services = get_services()
+    ids = services.contacts.search_contacts(request.args.get("q", ""), SUGGESTIONS)
+    found = [c for c in services.contacts.get_contacts(ids) if c is not None]
+    return {"items": [{"id": c["id"], "label": contact_label(c), "email": c["email"],
+                       "external_id": c["external_id"],
+                       "url": url_for("dashboard.contact", contact_id=c["id"])} for c in found]}
+
+
+def list_args(flt: ContactFilter) -> dict[str, str]:
+    """The builder's query arguments for a saved filter."""
+    args = {f"c-{i}-{name}": value for i, row in enumerate(rows_of(flt)) for name, value in row.items() if value}
+    args["order_by"] = flt.order_by or ""
+    return args
+
+
+def smart_list_tabs(services: Services) -> list[dict[str, Any]]:
+    """Every smart list with its member count right now."""
+    return [{**doc, "count": count_matches(services, filter_of(doc))} for doc in actions.smart_lists(services)]
 
 
 @bp.route("/contacts")
@@ -48,88 +94,105 @@ def contacts():
     services = get_services()
     live = live_profiles(services)
     found = request.args.get("q", "").strip()
+    matches: list[dict[str, Any]] = []
     if found:
         contact_id = search_contact(services, found)
-        if contact_id:
-            return redirect(url_for("dashboard.contact", contact_id=contact_id))
-        flash(f"No contact matches {found!r}.", "error")
-    form = parse_filter(request.args, next(iter(live), None))
+        ids = [contact_id] if contact_id else services.contacts.search_contacts(found, PAGE_SIZE)
+        if len(ids) == 1:
+            return redirect(url_for("dashboard.contact", contact_id=ids[0]))
+        matches = [c for c in services.contacts.get_contacts(ids) if c is not None]
+        if not matches:
+            flash(f"No contact's email, name or external id starts with {found!r}.", "error")
+    current = None
+    args: Any = request.args
+    list_id = request.args.get("list")
+    if list_id:
+        current = actions.get_smart_list(services, list_id)
+        if not any(k.startswith("c-") or k == "remove" for k in request.args):
+            args = list_args(filter_of(current))
+    form = parse_filter_form(args, next(iter(live), None))
     cursor = parse_offset(request.args.get("cursor"))
     page: dict[str, Any] = {"items": [], "total": 0, "next_cursor": None}
     if form.filter is not None:
         try:
             page = run_filter(services, form.filter, PAGE_SIZE, cursor)
-        except ValidationError as exc:
-            form.errors.update({k: str(v) for k, v in (exc.errors or {}).items()} or {"_form": exc.message})
         except NotFound as exc:
-            form.errors["profile"] = exc.message
-    shown = form.values["profile"] or next(iter(live), "")
+            form.errors["_form"] = exc.message
+    names = profile_names(services)
     status = 400 if form.errors else 200
+    bands = sorted({b.name for v in live.values() for b in v.profile.bands})
     return render_template(
-        "dashboard/contacts.html", form=form, page=page, cursor=cursor, page_size=PAGE_SIZE, live=live,
-        profiles=sorted(actions.profile_store(services).all()), shown=shown, ops=SCORE_OPS, op_labels=OP_LABELS,
-        numeric_ops=NUMERIC_OPS, summary=filter_summary({**form.values, "value": _number(form.values["value"])}),
+        "dashboard/contacts.html", form=form, rows=[*form.rows, blank_row()], kinds=KINDS, page=page,
+        cursor=cursor, page_size=PAGE_SIZE, live=live, names=names, shown=form.order_by, ops=SCORE_OPS,
+        op_labels=OP_LABELS, numeric_ops=NUMERIC_OPS, bands=bands, channels=DND_CHANNELS, matches=matches,
+        found=found, lists=smart_list_tabs(services), current=current,
+        summary=describe(form.filter, names) if form.filter else "",
     ), status
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text) if text else None
-    except ValueError:
-        return None
-
-
-def _plain(value: Any) -> Any:
-    """``20`` rather than ``20.0`` in links."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 @bp.route("/contacts.csv")
 def export_contacts():
     services = get_services()
-    form = parse_filter(request.args, next(iter(live_profiles(services)), None))
+    form = parse_filter_form(request.args, next(iter(live_profiles(services)), None))
     if form.filter is None:
         abort(400, description="The filter is invalid: " + "; ".join(f"{k}: {v}" for k, v in form.errors.items()))
-    try:
-        form.filter.validate()
-    except ValidationError as exc:
-        abort(400, description=f"The filter is invalid: {exc.errors}")
     return Response(stream_with_context(csv_rows(services, form.filter)), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="contacts.csv"'})
 
 
+def _save_list_form(list_id: str | None):
+    """Save (a new list, or changes to ``list_id``) the builder's filter under the typed name."""
+    services = get_services()
+    form = parse_filter_form(request.form, None)
+    name = request.form.get("name", "").strip()
+    back = {"list": list_id} if list_id else {}
+    if form.filter is None:
+        flash("The filter is invalid; fix it before saving it.", "error")
+        return redirect(url_for("dashboard.contacts", **form.query(**back)), 303)
+    try:
+        doc = actions.save_smart_list(services, name, form.filter, list_id)
+    except ValidationError as exc:
+        problems = "; ".join(f"{k}: {' '.join(v) if isinstance(v, list) else v}"
+                             for k, v in (exc.errors or {}).items())
+        flash(f"Not saved: {problems or exc.message}", "error")
+        return redirect(url_for("dashboard.contacts", **form.query(name=name, **back)), 303)
+    count = count_matches(services, form.filter)
+    flash(f"Smart list {doc['name']!r} saved: {count} contact{'' if count == 1 else 's'}.")
+    return redirect(url_for("dashboard.contacts", list=doc["id"]), 303)
+
+
 @bp.route("/smart-lists", methods=["GET", "POST"])
 def smart_lists():
-    services = get_services()
     if request.method == "POST":
-        form = parse_filter(request.form, None)
-        name = request.form.get("name", "").strip()
-        if form.filter is None:
-            flash("The filter is invalid; fix it before saving it.", "error")
-            return redirect(url_for("dashboard.contacts", **form.query()), 303)
-        try:
-            doc = actions.save_smart_list(services, name, form.filter)
-        except ValidationError as exc:
-            problems = "; ".join(f"{k}: {' '.join(v) if isinstance(v, list) else v}"
-                                 for k, v in (exc.errors or {}).items())
-            flash(f"Not saved: {problems or exc.message}", "error")
-            return redirect(url_for("dashboard.contacts", **form.query(name=name)), 303)
-        flash(f"Smart list {doc['name']!r} saved.")
-        return redirect(url_for("dashboard.smart_lists"), 303)
-    lists = [{**doc, "summary": filter_summary(doc),
-              "query": {k: _plain(doc[k]) for k in FILTER_FIELDS if doc.get(k) is not None}}
-             for doc in actions.smart_lists(services)]
-    for item in lists:
-        if "profile" not in item["query"]:
-            item["query"]["profile"] = ""  # "any profile", not the default one
+        return _save_list_form(None)
+    services = get_services()
+    names = profile_names(services)
+    lists = [{**doc, "summary": describe(filter_of(doc), names)} for doc in smart_list_tabs(services)]
     return render_template("dashboard/smart_lists.html", lists=lists)
+
+
+@bp.route("/smart-lists/<list_id>", methods=["POST"])
+def update_smart_list(list_id: str):
+    """Rename a list or save the builder's filter into it."""
+    actions.get_smart_list(get_services(), list_id)
+    return _save_list_form(list_id)
+
+
+@bp.route("/smart-lists/<list_id>/export.csv")
+def export_smart_list(list_id: str):
+    services = get_services()
+    doc = actions.get_smart_list(services, list_id)
+    return Response(stream_with_context(csv_rows(services, filter_of(doc))), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{list_id}.csv"'})
 
 
 @bp.route("/smart-lists/<list_id>/delete", methods=["POST"])
 def delete_smart_list(list_id: str):
-    actions.delete_smart_list(get_services(), list_id)
-    flash("Smart list deleted.")
-    return redirect(url_for("dashboard.smart_lists"), 303)
+    services = get_services()
+    doc = actions.get_smart_list(services, list_id)
+    actions.delete_smart_list(services, list_id)
+    flash(f"Smart list {doc['name']!r} deleted.")
+    return redirect(url_for("dashboard.contacts"), 303)
 
 
 # --- one contact ------------------------------------------------------------------------------
@@ -157,12 +220,14 @@ def render_contact_page(contact_id: str, errors: dict[str, str] | None = None,
     ledger: list[dict[str, Any]] = []
     chart = None
     ledger_cursor = parse_offset(request.args.get("ledger_cursor"))
+    records = {f"{r['src']}:{r['id']}": r for r in services.timelines.read_timelines([contact_id])[contact_id]}
+    first_seen = min((r["at"] for r in records.values() if r["t"] != MANUAL_TYPE), default=None)
     if selected:
         version = live[selected]
         everything = services.timelines.ledger(contact_id, selected, version.version, 0,
                                            int(services.settings["LEDGER_MAX"]))
         chart = score_chart(everything, now_ms())
-        ledger = everything[ledger_cursor:ledger_cursor + PAGE_SIZE]
+        ledger = [readable(e, records) for e in everything[ledger_cursor:ledger_cursor + PAGE_SIZE]]
         more = len(everything) > ledger_cursor + PAGE_SIZE
     else:
         more = False
@@ -170,8 +235,17 @@ def render_contact_page(contact_id: str, errors: dict[str, str] | None = None,
     return render_template(
         "dashboard/contact.html", contact=contact, scores=scores, selected=selected, ledger=ledger, chart=chart,
         ledger_cursor=ledger_cursor, ledger_more=more, page_size=PAGE_SIZE, channels=channels,
-        errors=errors or {}, values=values or {}, live=live,
+        errors=errors or {}, values=values or {}, live=live, first_seen=first_seen or contact["created_at"],
+        names=profile_names(services),
     ), status
+
+
+def readable(entry: dict[str, Any], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A ledger entry with what the contact did in words (``Opened email``) and what it was about
+    (the subject, form, link or message id), from the interaction in the timeline."""
+    record = records.get(f"{entry['source']}:{entry['interaction_id']}") or {}
+    what, about = activity(entry["type"], record.get("p"))
+    return {**entry, "what": what, "about": about}
 
 
 @bp.route("/contacts/<contact_id>")
@@ -205,7 +279,8 @@ def change_contact_score(contact_id: str):
         score = change_score(services, contact_id, values["profile"], op, change[op], change["reason"])
     except Conflict as exc:
         return render_contact_page(contact_id, {"profile": exc.message}, values, status=409)
-    flash(f"Score in {values['profile']} is now {score}.")
+    name = profile_names(services).get(values["profile"], values["profile"])
+    flash(f"{name} score of {contact_label(load_contact(services, contact_id))} is now {score}.")
     return redirect(url_for("dashboard.contact", contact_id=contact_id, profile=values["profile"]), 303)
 
 
@@ -214,10 +289,10 @@ def change_contact_tags(contact_id: str):
     services = get_services()
     load_contact(services, contact_id)
     remove = [t for t in request.form.getlist("remove") if t]
-    add = [t for t in re.split(r"[\s,]+", request.form.get("add", "")) if t]
+    add = [t.strip() for t in request.form.get("add", "").split(",") if t.strip()]
     bad = [t for t in add if not TAG.match(t)]
     if bad:
-        return render_contact_page(contact_id, {"add": "a tag has at most 100 characters"},
+        return render_contact_page(contact_id, {"add": "a tag has at most 100 characters; separate tags with commas"},
                                    {"add": request.form.get("add", "")}, status=400)
     if not add and not remove:
         return render_contact_page(contact_id, {"add": "type one or more tags"}, status=400)

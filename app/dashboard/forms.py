@@ -14,8 +14,6 @@ from typing import Any
 from marshmallow import ValidationError as SchemaError
 
 from ..api.schemas import ProfileDraftSchema
-from ..queries import ContactFilter
-from ..scoring.conditions import NUMERIC_OPS
 
 BAND_FIELDS = ("name", "min")
 #: Longest ``band_rows`` a form may claim.
@@ -113,55 +111,3 @@ def parse_offset(raw: str | None) -> int:
         return max(int(raw or 0), 0)
     except ValueError:
         return 0
-
-
-@dataclass
-class FilterForm:
-    """The contacts filter as typed, the ``ContactFilter`` it makes, and messages per field."""
-
-    values: dict[str, str]
-    filter: ContactFilter | None
-    errors: dict[str, str]
-
-    def query(self, **extra: Any) -> dict[str, Any]:
-        """The filter's query-string arguments (for links to other pages of it); an empty ``profile`` stays
-        (it means "any profile", not the default one)."""
-        return {**{k: v for k, v in self.values.items() if v or k == "profile"}, **{k: v for k, v in extra.items() if v is not None}}
-
-
-FILTER_FIELDS = ("profile", "op", "value", "tag", "without_tag")
-
-
-def parse_filter(args: Mapping[str, str], default_profile: str | None) -> FilterForm:
-    """The contacts filter from query arguments; no ``profile`` argument means the default profile."""
-    values = {name: (args.get(name) or "").strip() for name in FILTER_FIELDS}
-    if "profile" not in args and default_profile:
-        values["profile"] = default_profile
-    errors: dict[str, str] = {}
-    value: float | None = None
-    if values["op"] in NUMERIC_OPS or (values["value"] and values["op"]):
-        try:
-            value = float(values["value"]) if values["value"] else None
-        except ValueError:
-            errors["value"] = "a number"
-    if values["op"] and values["op"] not in NUMERIC_OPS:
-        value = None
-    flt = ContactFilter(profile=values["profile"] or None, op=values["op"] or None, value=value,
-                        tag=values["tag"] or None, without_tag=values["without_tag"] or None)
-    return FilterForm(values=values, filter=None if errors else flt, errors=errors)
-
-
-def filter_summary(doc: Mapping[str, Any]) -> str:
-    """A filter in words: ``engagement gte 50, tagged vip, not tagged customer``."""
-    parts = []
-    if doc.get("profile"):
-        condition = doc.get("op") or "any score"
-        if doc.get("op") in NUMERIC_OPS and doc.get("value") is not None:
-            value = doc["value"]
-            condition += f" {int(value) if float(value).is_integer() else value}"
-        parts.append(f"{doc['profile']} {condition}")
-    if doc.get("tag"):
-        parts.append(f"tagged {doc['tag']}")
-    if doc.get("without_tag"):
-        parts.append(f"not tagged {doc['without_tag']}")
-    return ", ".join(parts) or "all contacts"

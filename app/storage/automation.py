@@ -172,9 +172,49 @@ class AutomationStore:
         pipe.lpush(self.keys.notifications(), dumps(notification))
         pipe.ltrim(self.keys.notifications(), 0, NOTIFICATIONS_MAX - 1)
         pipe.execute()
+        self.redis.incr(self.keys.notifications_unread())  # another slot on a cluster: its own command
 
     def notifications(self, start: int, count: int) -> list[dict[str, Any]]:
-        return [loads(x) for x in self.redis.lrange(self.keys.notifications(), start, start + count - 1)]
+        """A page of the inbox, newest first, each with ``read`` (marked read one by one or all at once)."""
+        items = [loads(x) for x in self.redis.lrange(self.keys.notifications(), start, start + count - 1)]
+        if not items:
+            return items
+        before = int(self.redis.get(self.keys.notifications_read_before()) or 0)
+        marked = self.redis.smismember(self.keys.notifications_read(), [n["id"] for n in items])
+        return [{**n, "read": n["at"] <= before or bool(m)} for n, m in zip(items, marked)]
+
+    def unread_count(self) -> int:
+        """Unread notifications (never more than the inbox holds: the oldest fall off its end)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.keys.notifications_unread())
+        pipe.llen(self.keys.notifications())
+        unread, held = pipe.execute()
+        return max(0, min(int(unread or 0), held))
+
+    def mark_read(self, notification_id: str) -> bool:
+        """Mark one notification read; False when it was read already (or is not in the inbox)."""
+        found = next((n for n in self.notifications(0, NOTIFICATIONS_MAX) if n["id"] == notification_id), None)
+        if found is None or found["read"]:
+            return False
+        if self.redis.sadd(self.keys.notifications_read(), notification_id):
+            if int(self.redis.decr(self.keys.notifications_unread())) < 0:
+                self.redis.set(self.keys.notifications_unread(), 0)
+        return True
+
+    def mark_all_read(self, at_ms: int) -> None:
+        """Every notification so far is read."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.keys.notifications_read_before(), at_ms)
+        pipe.delete(self.keys.notifications_read())
+        pipe.set(self.keys.notifications_unread(), 0)
+        pipe.execute()
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Several runs in one round trip (lists that name each run's contact)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id in run_ids:
+            pipe.get(self.keys.run(run_id))
+        return [loads(raw) if raw else None for raw in pipe.execute()]
 
     # --- retention (app/retention.py decides when) -------------------------------------------
     def sweep_runs(self, cutoff_ms: int, page: int = SWEEP_PAGE) -> int:

@@ -13,6 +13,16 @@ from .errors import gateway
 from .redis_tools import Sharding, get_many, loads
 
 
+#: Contact document fields whose text can be found by a prefix.
+SEARCH_FIELDS = ("email", "external_id", "name")
+
+
+def search_member(text: str, contact_id: str) -> str:
+    """A search index entry: the text in lower case, NUL, the contact id (NUL sorts before any text, so
+    ``ann`` comes before ``anna``)."""
+    return f"{text.lower()}\x00{contact_id}"
+
+
 def contact_id_for(kind: str, value: str) -> str:
     """A deterministic id, so two requests creating the same contact at once agree on it."""
     return "c" + hashlib.sha1(f"{kind}:{value}".encode()).hexdigest()[:20]
@@ -63,6 +73,7 @@ class ContactStore:
                 pipe.hsetnx(self.keys.contact(contact_id), field, value)
                 pipe.hsetnx(self.keys.contact(contact_id), "created_at", int(now * 1000))
                 pipe.zadd(self.keys.contacts(self.sharding.bucket_of(contact_id)), {contact_id: now}, nx=True)
+                pipe.zadd(self.keys.search(self.sharding.bucket_of(contact_id)), {search_member(value, contact_id): 0})
             pipe.execute()
         return result
 
@@ -99,6 +110,38 @@ class ContactStore:
                         "tags": sorted(tags), "dnd": dnd, "created_at": int(doc.get("created_at", 0)),
                         "states": {f: loads(v) for f, v in states.items() if f != "_rev"}})
         return out
+
+    def search_contacts(self, prefix: str, limit: int) -> list[str]:
+        """Contact ids whose email, name or external id starts with ``prefix`` (any case), in the
+        order of the matching text; each bucket answers its first ``limit`` in one round trip."""
+        text = prefix.strip().lower()
+        if not text:
+            return []
+        low, high = b"[" + text.encode(), b"[" + text.encode() + b"\xff"
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in range(self.sharding.buckets):
+            pipe.zrange(self.keys.search(bucket), low, high, bylex=True, offset=0, num=limit)
+        found = sorted(member for members in pipe.execute() for member in members)
+        out: dict[str, None] = {}
+        for member in found:
+            out.setdefault(member.rpartition("\x00")[2], None)
+        return list(out)[:limit]
+
+    def index_search_terms(self, contact_ids: Sequence[str]) -> int:
+        """(Re)write the search terms of these contacts from their documents; the backfill for
+        contacts created before the search index existed. Returns the terms written."""
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in contact_ids:
+            pipe.hmget(self.keys.contact(cid), SEARCH_FIELDS)
+        writes = self.redis.pipeline(transaction=False)
+        written = 0
+        for cid, values in zip(contact_ids, pipe.execute()):
+            terms = {search_member(v, cid): 0 for v in values if v}
+            if terms:
+                writes.zadd(self.keys.search(self.sharding.bucket_of(cid)), terms)
+                written += len(terms)
+        writes.execute()
+        return written
 
     def contact_count(self) -> int:
         pipe = self.redis.pipeline(transaction=False)

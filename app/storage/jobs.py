@@ -81,3 +81,10 @@ class JobQueue:
                 "progress": float(raw.get("progress", 0)), "profile": raw.get("profile"),
                 "version": int(raw["version"]) if raw.get("version") else None, "error": raw.get("error") or None,
                 "total": int(raw.get("total", 0)), "done": int(raw.get("done", 0))}
+
+    def migration_done(self, name: str) -> bool:
+        """Whether a data migration (such as an index backfill) has finished once."""
+        return bool(self.redis.hexists(self.keys.migrations(), name))
+
+    def record_migration(self, name: str, at_ms: int) -> None:
+        self.redis.hset(self.keys.migrations(), name, at_ms)

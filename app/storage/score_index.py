@@ -2,6 +2,7 @@
 expiry, each split into buckets (a contact always lands in the same bucket of each)."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..keys import Keys
@@ -22,9 +23,12 @@ class ScoreIndex:
         return self.sharding.buckets
 
     def update_indexes(self, scores: dict[tuple[str, int], dict[str, int | None]],
-                       expiries: dict[str, int | None]) -> None:
-        """Idempotent global index writes after contacts were written: scores and due expiries."""
+                       expiries: dict[str, int | None], activity: Mapping[str, int] | None = None) -> None:
+        """Idempotent global index writes after contacts were written: scores, due expiries and the time
+        of the latest interaction (which only moves forward, so a late arrival cannot move it back)."""
         pipe = self.redis.pipeline(transaction=False)
+        for bucket, ids in self.sharding.by_bucket(activity or {}).items():
+            pipe.zadd(self.keys.activity(bucket), {cid: activity[cid] for cid in ids}, gt=True)  # type: ignore[index]
         for (profile_id, version), members in scores.items():
             for bucket, ids in self.sharding.by_bucket(members).items():
                 key = self.keys.score_index(profile_id, version, bucket)
@@ -42,6 +46,17 @@ class ScoreIndex:
             if gone:
                 pipe.zrem(self.keys.expiries(bucket), *gone)
         pipe.execute()
+
+    def last_activity(self, contact_ids: Sequence[str]) -> list[int | None]:
+        """The latest interaction time of each contact (ms), from the activity index."""
+        found: dict[str, int | None] = {}
+        groups = list(self.sharding.by_bucket(contact_ids).items())
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket, ids in groups:
+            pipe.zmscore(self.keys.activity(bucket), ids)
+        for (_bucket, ids), times in zip(groups, pipe.execute()):
+            found.update((cid, int(t) if t is not None else None) for cid, t in zip(ids, times))
+        return [found[cid] for cid in contact_ids]
 
     def due_expiries(self, now_ms: int, count: int = 1000) -> list[str]:
         pipe = self.redis.pipeline(transaction=False)

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..keys import Keys
+from ..scoring.interactions import MANUAL_TYPE
 from .errors import gateway
 from .redis_tools import dumps, load_script, loads, run_scripts
 
@@ -91,6 +92,14 @@ class TimelineStore:
             pipe.hgetall(self.keys.timeline(contact_id))
         return {cid: [timeline_record(key, loads(v)) for key, v in fields.items()]
                 for cid, fields in zip(contact_ids, pipe.execute())}
+
+    def timeline_span(self, contact_ids: Sequence[str], last: bool) -> dict[str, int | None]:
+        """The time of each contact's first (or last) interaction, manual score changes left out."""
+        out: dict[str, int | None] = {}
+        for cid, records in self.read_timelines(contact_ids).items():
+            times = [r["at"] for r in records if r["t"] != MANUAL_TYPE]
+            out[cid] = (max(times) if last else min(times)) if times else None
+        return out
 
     def read_states(self, contact_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         pipe = self.redis.pipeline(transaction=False)

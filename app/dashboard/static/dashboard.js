@@ -141,8 +141,93 @@
     });
   }
 
+  // Search as you type: matching contacts under the search box, as links.
+  function suggest(form) {
+    var input = form.querySelector("input[type=search]");
+    var list = form.querySelector(".suggestions");
+    var url = form.getAttribute("data-suggest-url");
+    var timer = null;
+    var asked = "";
+    function show(items) {
+      list.textContent = "";
+      items.forEach(function (item) {
+        var li = document.createElement("li");
+        var a = document.createElement("a");
+        a.href = item.url;
+        a.textContent = item.label;
+        if (item.external_id && item.external_id !== item.label) {
+          var muted = document.createElement("span");
+          muted.className = "muted";
+          muted.textContent = " " + item.external_id;
+          a.appendChild(muted);
+        }
+        li.setAttribute("role", "option");
+        li.appendChild(a);
+        list.appendChild(li);
+      });
+      list.hidden = items.length === 0;
+    }
+    function ask() {
+      var q = input.value.trim();
+      if (q === asked) { return; }
+      asked = q;
+      if (!q) { show([]); return; }
+      fetch(url + "?q=" + encodeURIComponent(q), {credentials: "same-origin", headers: {"Accept": "application/json"}})
+        .then(function (r) { return r.ok ? r.json() : {items: []}; })
+        .then(function (data) { if (q === input.value.trim()) { show(data.items); } })
+        .catch(function () { show([]); });
+    }
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(ask, 120);
+    });
+    form.addEventListener("keydown", function (event) {
+      var links = Array.prototype.slice.call(list.querySelectorAll("a"));
+      var at = links.indexOf(document.activeElement);
+      if (event.key === "ArrowDown" && links.length) {
+        event.preventDefault();
+        links[Math.min(at + 1, links.length - 1)].focus();
+      } else if (event.key === "ArrowUp" && at >= 0) {
+        event.preventDefault();
+        (at === 0 ? input : links[at - 1]).focus();
+      } else if (event.key === "Escape") {
+        list.hidden = true;
+        input.focus();
+      }
+    });
+  }
+
+  // Filter conditions: show only the controls the chosen kind of condition uses.
+  var VALUE_HINTS = {
+    score: ["number", "", "points"], band: ["text", "bands-list", "band name"],
+    tag_has: ["text", "", "tag"], tag_has_not: ["text", "", "tag"],
+    activity_within: ["number", "", "days"], activity_before: ["number", "", "days"],
+    dnd_on: ["text", "channels-list", "channel"], dnd_off: ["text", "channels-list", "channel"]
+  };
+  function shapeCondition(row) {
+    var kind = row.querySelector("[data-kind]").value;
+    var op = row.querySelector("select[name$='-op']");
+    row.querySelectorAll("[data-for]").forEach(function (field) {
+      var used = kind && field.getAttribute("data-for").split(" ").indexOf(kind) >= 0;
+      if (field.querySelector("[data-value]") && kind === "score" && /empty/.test(op.value)) { used = false; }
+      field.hidden = !used;
+    });
+    var value = row.querySelector("[data-value]");
+    var hint = VALUE_HINTS[kind];
+    if (hint) {
+      value.setAttribute("inputmode", hint[0] === "number" ? "decimal" : "text");
+      if (hint[1]) { value.setAttribute("list", hint[1]); } else { value.removeAttribute("list"); }
+      value.setAttribute("placeholder", hint[2]);
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-job-url]").forEach(pollJob);
+    document.querySelectorAll("form[data-suggest-url]").forEach(suggest);
+    document.querySelectorAll("[data-condition]").forEach(function (row) {
+      shapeCondition(row);
+      row.addEventListener("change", function () { shapeCondition(row); });
+    });
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", confirmSubmit);
     });

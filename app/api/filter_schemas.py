@@ -1,0 +1,172 @@
+"""The filter document at the edge: one schema validates it for ``/v1/contacts``, ``/v1/smart-lists``
+and the dashboard's filter builder, and turns it into ``app.contact_filter.ContactFilter``."""
+from __future__ import annotations
+
+import math
+
+import marshmallow as ma
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+
+from ..contact_filter import ACTIVITY_OPS, DND_OPS, FIELDS, TAG_OPS, Condition, ContactFilter, from_legacy
+from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
+
+_PROFILE = validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$", error="a profile id")
+#: Most conditions one filter may have.
+MAX_CONDITIONS = 20
+#: Longest "last activity" window, in days (a hundred years).
+MAX_DAYS = 36_500
+
+#: The attributes each kind of condition uses; any other is refused, so a document has one meaning.
+USES = {
+    "score": {"profile", "op", "value"},
+    "band": {"profile", "band"},
+    "tag": {"op", "tag"},
+    "activity": {"op", "days"},
+    "dnd": {"op", "channel"},
+}
+OPS = {"score": SCORE_OPS, "tag": TAG_OPS, "activity": ACTIVITY_OPS, "dnd": DND_OPS}
+DEFAULT_OPS = {"tag": "has", "dnd": "on"}
+
+
+class Strict(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class ConditionSchema(Strict):
+    field = fields.String(required=True, validate=validate.OneOf(FIELDS),
+                          metadata={"description": "score, band, tag, activity or dnd"})
+    op = fields.String(metadata={"description": "score: eq ne gt gte lt lte empty not_empty; tag: has has_not; "
+                                                "activity: within before; dnd: on off"})
+    profile = fields.String(validate=_PROFILE, metadata={"description": "score and band: the profile id"})
+    value = fields.Float(allow_nan=False, metadata={"description": "score with a numeric operator"})
+    band = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "band: its name"})
+    tag = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "tag: the tag"})
+    days = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_DAYS),
+                          metadata={"description": "activity: the window in days"})
+    channel = fields.String(validate=validate.Regexp(r"^[a-z_]{1,32}$", error="a channel name such as email"),
+                            metadata={"description": "dnd: the channel"})
+
+    @validates_schema
+    def fits_its_field(self, data, **_):
+        """Each kind of condition has its required attributes and no others."""
+        kind = data.get("field")
+        if kind not in USES:
+            return
+        errors: dict[str, list[str]] = {}
+        for name in sorted(set(data) - {"field"} - USES[kind]):
+            errors[name] = [f"not used by a {kind} condition"]
+        op = data.get("op", DEFAULT_OPS.get(kind))
+        if kind in OPS and op not in OPS[kind]:
+            errors["op"] = [f"one of {', '.join(OPS[kind])}"]
+        required = {"score": ["profile"], "band": ["profile", "band"], "tag": ["tag"], "activity": ["days"],
+                    "dnd": ["channel"]}[kind]
+        if kind == "score" and op in NUMERIC_OPS:
+            required.append("value")
+        for name in required:
+            if data.get(name) is None:
+                errors.setdefault(name, ["required" + (f" with op={op}" if name == "value" else "")])
+        if kind == "score" and op not in NUMERIC_OPS and "value" in data:
+            errors.setdefault("value", [f"not used with op={op}"])
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def make(self, data, **_) -> Condition:
+        kind = data["field"]
+        op = data.get("op", DEFAULT_OPS.get(kind))
+        value = data.get("value")
+        if value is not None and not math.isfinite(value):
+            raise ValidationError({"value": ["a finite number"]})
+        return Condition(kind, op=op, profile=data.get("profile"), value=value, band=data.get("band"),
+                         tag=data.get("tag"), days=data.get("days"), channel=data.get("channel"))
+
+
+class FilterDocumentSchema(Strict):
+    """Conditions joined by AND; ``order_by`` names the profile whose score orders the contacts."""
+
+    conditions = fields.List(fields.Nested(ConditionSchema), load_default=list,
+                             validate=validate.Length(max=MAX_CONDITIONS))
+    order_by = fields.String(validate=_PROFILE,
+                             metadata={"description": "profile whose score orders the result (default: the first "
+                                                      "score or band condition's; else newest contacts first)"})
+
+    @post_load
+    def make(self, data, **_) -> ContactFilter:
+        return ContactFilter(tuple(data["conditions"]), order_by=data.get("order_by"))
+
+
+def load_filter(document: object) -> ContactFilter:
+    """A validated filter from a document (raises marshmallow's ``ValidationError``)."""
+    if not isinstance(document, dict):
+        raise ValidationError({"filter": ["a JSON object with conditions"]})
+    return FilterDocumentSchema().load(document)
+
+
+class LegacyFilterSchema(ma.Schema):
+    """The single-condition fields that came before filter documents (still accepted)."""
+
+    profile = fields.String(validate=_PROFILE)
+    op = fields.String(validate=validate.OneOf(SCORE_OPS))
+    value = fields.Float(allow_nan=False)
+    tag = fields.String(validate=validate.Length(min=1, max=100))
+    without_tag = fields.String(validate=validate.Length(min=1, max=100))
+
+    @validates_schema
+    def complete(self, data, **_):
+        if data.get("op") and not data.get("profile"):
+            raise ValidationError({"profile": ["required with op"]})
+        if data.get("op") in NUMERIC_OPS and data.get("value") is None:
+            raise ValidationError({"value": [f"required with op={data['op']}"]})
+
+
+LEGACY_FIELDS = ("profile", "op", "value", "tag", "without_tag")
+
+
+def legacy_filter(args: dict) -> ContactFilter:
+    """The filter of validated legacy fields."""
+    return from_legacy({k: args.get(k) for k in LEGACY_FIELDS})
+
+
+class SmartListSchema(Strict):
+    """A smart list: a name and a filter document (or, as before, the single-condition fields)."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    filter = fields.Nested(FilterDocumentSchema)
+    profile = fields.String(validate=_PROFILE)
+    op = fields.String(validate=validate.OneOf(SCORE_OPS))
+    value = fields.Float(allow_nan=False)
+    tag = fields.String(validate=validate.Length(min=1, max=100))
+    without_tag = fields.String(validate=validate.Length(min=1, max=100))
+
+    @validates_schema
+    def one_form(self, data, **_):
+        legacy = [k for k in LEGACY_FIELDS if k in data]
+        if "filter" in data and legacy:
+            raise ValidationError({name: ["give the filter document or the single-condition fields, not both"]
+                                   for name in legacy})
+        if not legacy:
+            return
+        errors = LegacyFilterSchema().validate({k: data[k] for k in legacy})
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def make(self, data, **_) -> dict:
+        flt = data.get("filter") or legacy_filter(data)
+        return {"name": data["name"], "filter": flt}
+
+
+class SmartListOutSchema(ma.Schema):
+    id = fields.String()
+    name = fields.String()
+    filter = fields.Dict(metadata={"description": "the filter document"})
+    count = fields.Integer(metadata={"description": "members right now (in lists of smart lists)"})
+
+
+class FilterQuerySchema(Strict):
+    """``POST /v1/contacts/search``: a filter document and the page wanted."""
+
+    filter = fields.Nested(FilterDocumentSchema, load_default=lambda: ContactFilter())
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(metadata={"description": "next_cursor of the previous page"})

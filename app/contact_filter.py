@@ -1,0 +1,203 @@
+"""The contact filter: conditions joined by AND, one document shared by the API, smart lists and the dashboard.
+
+A filter document looks like::
+
+    {"conditions": [
+        {"field": "score", "profile": "engagement", "op": "gte", "value": 20},
+        {"field": "band", "profile": "engagement", "band": "warm"},
+        {"field": "tag", "op": "has_not", "tag": "customer"},
+        {"field": "activity", "op": "within", "days": 30},
+        {"field": "dnd", "channel": "email", "op": "on"}],
+     "order_by": "engagement"}
+
+Pure: no Flask and no Redis. ``app.api.filter_schemas`` validates documents into these objects,
+``app.queries`` runs them over the indexes, and ``matches`` is the meaning both must agree with
+(the property tests compare the two over generated filters).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .scoring.conditions import NUMERIC_OPS, score_matches
+from .scoring.profiles import Profile
+
+FIELDS = ("score", "band", "tag", "activity", "dnd")
+TAG_OPS = ("has", "has_not")
+ACTIVITY_OPS = ("within", "before")
+DND_OPS = ("on", "off")
+DAY_MS = 86_400_000
+
+#: Operators in words, as the dashboard's menus and summaries show them.
+OP_WORDS = {"eq": "is", "ne": "is not", "gt": "is greater than", "gte": "is at least", "lt": "is less than",
+            "lte": "is at most", "empty": "is empty", "not_empty": "is not empty"}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition; which attributes matter depends on ``field``:
+
+    * ``score``: ``profile``, ``op`` (the eight score operators), ``value`` (numeric operators only);
+    * ``band``: ``profile``, ``band`` (the band's name in the live version);
+    * ``tag``: ``op`` (``has`` / ``has_not``), ``tag``;
+    * ``activity``: ``op`` (``within`` / ``before``), ``days`` — the latest interaction was within
+      the last N days, or longer ago than that (a contact with no interaction matches neither);
+    * ``dnd``: ``channel``, ``op`` (``on`` / ``off``).
+    """
+
+    field: str
+    op: str | None = None
+    profile: str | None = None
+    value: float | None = None
+    band: str | None = None
+    tag: str | None = None
+    days: int | None = None
+    channel: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"field": self.field}
+        for name in ("profile", "op", "value", "band", "tag", "days", "channel"):
+            value = getattr(self, name)
+            if value is not None:
+                doc[name] = plain_number(value)
+        return doc
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        return (self.profile,) if self.field in ("score", "band") and self.profile else ()
+
+
+@dataclass(frozen=True)
+class ContactFilter:
+    """Conditions joined by AND, and the profile whose score orders the result (highest first).
+
+    Without ``order_by`` the first score or band condition's profile orders it; with neither,
+    the newest contacts come first."""
+
+    conditions: tuple[Condition, ...] = ()
+    order_by: str | None = None
+
+    @property
+    def sort_profile(self) -> str | None:
+        if self.order_by:
+            return self.order_by
+        return next((c.profile for c in self.conditions if c.field in ("score", "band")), None)
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        """Every profile the filter names, in order, once each."""
+        out: dict[str, None] = {}
+        for cond in self.conditions:
+            for pid in cond.profiles:
+                out[pid] = None
+        if self.order_by:
+            out[self.order_by] = None
+        return tuple(out)
+
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"conditions": [c.to_document() for c in self.conditions]}
+        if self.order_by:
+            doc["order_by"] = self.order_by
+        return doc
+
+
+def plain_number(value: Any) -> Any:
+    """``20`` rather than ``20.0``."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def from_legacy(args: Mapping[str, Any]) -> ContactFilter:
+    """The filter of the single-condition query parameters (``profile``, ``op``, ``value``, ``tag``,
+    ``without_tag``) that ``GET /v1/contacts`` and saved smart lists used before filter documents:
+    ``profile`` alone means "has a score in the profile"."""
+    conditions: list[Condition] = []
+    profile = args.get("profile") or None
+    if profile:
+        op = args.get("op") or "not_empty"
+        value = args.get("value") if op in NUMERIC_OPS else None
+        conditions.append(Condition("score", op=op, profile=profile,
+                                    value=float(value) if value is not None else None))
+    if args.get("tag"):
+        conditions.append(Condition("tag", op="has", tag=args["tag"]))
+    if args.get("without_tag"):
+        conditions.append(Condition("tag", op="has_not", tag=args["without_tag"]))
+    return ContactFilter(tuple(conditions), order_by=profile)
+
+
+# --- what a filter means ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ContactFacts:
+    """What a filter looks at in one contact: live score per profile, tags, DND, latest interaction."""
+
+    scores: Mapping[str, int | None] = field(default_factory=dict)
+    tags: frozenset[str] = frozenset()
+    dnd: Mapping[str, bool] = field(default_factory=dict)
+    last_activity: int | None = None
+
+
+def band_ranges(profile: Profile, band: str) -> list[tuple[int, int | None]]:
+    """The score ranges ``[low, high)`` (``high`` None: no upper end) in which ``profile.band_for``
+    answers ``band``: the band function only changes at a band's ``min``."""
+    mins = sorted({b.min for b in profile.bands})
+    out = []
+    for i, low in enumerate(mins):
+        if profile.band_for(low) == band:
+            out.append((low, mins[i + 1] if i + 1 < len(mins) else None))
+    return out
+
+
+def condition_matches(cond: Condition, facts: ContactFacts, live: Mapping[str, Profile], now_ms: int) -> bool:
+    """Whether one contact meets one condition; ``live`` holds the published profiles (a profile that
+    is not published gives every contact an empty score)."""
+    if cond.field == "score":
+        return score_matches(cond.op or "not_empty", facts.scores.get(cond.profile or ""), cond.value)
+    if cond.field == "band":
+        profile = live.get(cond.profile or "")
+        score = facts.scores.get(cond.profile or "")
+        return profile is not None and score is not None and profile.band_for(score) == cond.band
+    if cond.field == "tag":
+        return (cond.tag in facts.tags) == (cond.op != "has_not")
+    if cond.field == "activity":
+        if facts.last_activity is None:
+            return False
+        cutoff = activity_cutoff(cond, now_ms)
+        return facts.last_activity >= cutoff if cond.op == "within" else facts.last_activity < cutoff
+    if cond.field == "dnd":
+        return facts.dnd.get(cond.channel or "", False) == (cond.op != "off")
+    raise ValueError(f"unknown condition field {cond.field!r}")
+
+
+def activity_cutoff(cond: Condition, now_ms: int) -> int:
+    """The moment N days ago, in ms: "within" is at or after it, "before" is strictly before it."""
+    return now_ms - int(cond.days or 0) * DAY_MS
+
+
+def matches(flt: ContactFilter, facts: ContactFacts, live: Mapping[str, Profile], now_ms: int) -> bool:
+    """Whether one contact meets every condition of the filter."""
+    return all(condition_matches(c, facts, live, now_ms) for c in flt.conditions)
+
+
+# --- what a filter says ----------------------------------------------------------------------
+def describe_condition(cond: Condition, names: Mapping[str, str] | None = None) -> str:
+    """One condition in words: ``Engagement score is at least 20``, ``tagged vip``."""
+    names = names or {}
+    profile = names.get(cond.profile or "", cond.profile or "")
+    if cond.field == "score":
+        words = f"{profile} score {OP_WORDS.get(cond.op or '', cond.op)}"
+        return words + (f" {plain_number(cond.value)}" if cond.op in NUMERIC_OPS else "")
+    if cond.field == "band":
+        return f"{profile} band is {cond.band}"
+    if cond.field == "tag":
+        return f"{'not ' if cond.op == 'has_not' else ''}tagged {cond.tag}"
+    if cond.field == "activity":
+        days = f"{cond.days} day{'' if cond.days == 1 else 's'}"
+        return f"active in the last {days}" if cond.op == "within" else f"no activity in the last {days}"
+    if cond.field == "dnd":
+        return f"DND {'off' if cond.op == 'off' else 'on'} for {cond.channel}"
+    return cond.field
+
+
+def describe(flt: ContactFilter, names: Mapping[str, str] | None = None) -> str:
+    """The whole filter in words, conditions joined by "and"; ``all contacts`` when there is none."""
+    return " and ".join(describe_condition(c, names) for c in flt.conditions) or "all contacts"

@@ -1,0 +1,260 @@
+"""The workflow builder's fields to a workflow document and back.
+
+The builder is one plain POST form: the trigger's controls (``t_*``), tag filters, and step rows
+(``s-N-*``). Buttons carry an ``action``: ``save``, ``add`` (the step type chosen in ``new_step``),
+``up:N`` / ``down:N`` / ``remove:N`` (reorder), ``test:N`` (send a webhook step a test delivery)
+and ``preview`` (render notifications for a chosen contact). Every action re-renders what was
+typed, so nothing is lost; only ``save`` stores, through ``load_workflow`` — the validation of
+``PUT /v1/workflows/<id>`` — with its messages placed next to the controls they are about.
+"""
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import ValidationError as SchemaError
+
+from ..automation.config import MAX_STEPS, flatten_errors, load_workflow
+
+STEP_TYPES = {"add_tag": "Add tag", "remove_tag": "Remove tag", "notify": "Send a notification",
+              "webhook": "Send a webhook", "wait": "Wait", "adjust_score": "Adjust score"}
+STEP_CONTROLS = ("type", "tag", "channel", "to", "subject", "message", "url", "secret", "headers", "wait_n",
+                 "wait_unit", "profile", "score_op", "points", "reason")
+TRIGGER_CONTROLS = ("trigger_type", "t_profile", "t_operator", "t_value", "t_fire", "t_on", "t_custom",
+                    "tags_all", "tags_none")
+#: A schema attribute of a step -> the control its message is shown next to.
+STEP_ERROR_CONTROL = {"tag": "tag", "channel": "channel", "to": "to", "subject": "subject", "message": "message",
+                      "url": "url", "secret": "secret", "headers": "headers", "duration": "wait_n",
+                      "profile": "profile", "add": "points", "set": "points", "reason": "reason", "type": "type"}
+TRIGGER_ERROR_CONTROL = {"profile": "t_profile", "operator": "t_operator", "value": "t_value", "fire": "t_fire",
+                         "on": "t_on", "filters": "tags_all", "type": "trigger_type"}
+DEFAULT_MESSAGE = "{{ contact.email }} now has a {{ profile }} score of {{ score.new }}."
+
+
+@dataclass
+class WorkflowForm:
+    """The builder as typed, the document it makes, and messages per control."""
+
+    values: dict[str, str]
+    steps: list[dict[str, str]]
+    errors: dict[str, str] = field(default_factory=dict)
+    document: dict[str, Any] | None = None
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def blank_step(kind: str) -> dict[str, str]:
+    step = {name: "" for name in STEP_CONTROLS}
+    step["type"] = kind
+    if kind == "notify":
+        step.update(channel="inbox", message=DEFAULT_MESSAGE)
+    elif kind == "webhook":
+        step["secret"] = new_secret()
+    elif kind == "wait":
+        step.update(wait_n="1", wait_unit="d")
+    elif kind == "adjust_score":
+        step.update(score_op="add", points="5", reason="workflow")
+    return step
+
+
+def blank_form(first_profile: str | None) -> WorkflowForm:
+    values = {"name": "", "description": "", "enabled": "", "trigger_type": "score_changed",
+              "t_profile": first_profile or "", "t_operator": "gte", "t_value": "50", "t_fire": "on_enter",
+              "t_reentry": "", "t_on": "form.submitted", "t_custom": "", "tags_all": "", "tags_none": ""}
+    return WorkflowForm(values=values, steps=[])
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def form_from_config(config: Mapping[str, Any]) -> WorkflowForm:
+    """The builder's controls for a stored workflow."""
+    trigger = config.get("trigger") or {}
+    filters = trigger.get("filters") or {}
+    form = blank_form(trigger.get("profile"))
+    on = trigger.get("on", "form.submitted")
+    form.values.update({
+        "name": config.get("name", ""), "description": config.get("description", ""),
+        "enabled": "on" if config.get("enabled", True) else "", "trigger_type": trigger.get("type", "score_changed"),
+        "t_operator": trigger.get("operator", "gte"), "t_value": _text(trigger.get("value")),
+        "t_fire": trigger.get("fire", "on_enter"), "t_reentry": "on" if trigger.get("reentry") else "",
+        "t_on": "custom" if on.startswith("custom.") else on, "t_custom": on[7:] if on.startswith("custom.") else "",
+        "tags_all": ", ".join(filters.get("tags_all") or ()), "tags_none": ", ".join(filters.get("tags_none") or ()),
+    })
+    for step in config.get("steps") or []:
+        row = blank_step(step["type"])
+        row.update({k: _text(step.get(k)) for k in ("tag", "channel", "to", "subject", "message", "url", "secret",
+                                                       "profile", "reason") if step.get(k) is not None})
+        if step.get("name"):
+            row["name"] = step["name"]
+        if step.get("when"):
+            row["when"] = step["when"]  # kept as it was: the builder does not edit step conditions
+        if step["type"] == "webhook":
+            row["headers"] = "\n".join(f"{k}: {v}" for k, v in (step.get("headers") or {}).items())
+        if step["type"] == "wait":
+            match = re.match(r"^\s*(\d+)\s*([smhdw])\s*$", step.get("duration", ""))
+            row["wait_n"], row["wait_unit"] = (match.group(1), match.group(2)) if match else ("", "d")
+        if step["type"] == "adjust_score":
+            row["score_op"] = "set" if "set" in step else "add"
+            row["points"] = _text(step.get("set", step.get("add")))
+        form.steps.append(row)
+    return form
+
+
+def _step_rows(data: Mapping[str, str]) -> list[dict[str, Any]]:
+    try:
+        count = min(int(data.get("step_rows", "0")), MAX_STEPS)
+    except ValueError:
+        count = 0
+    rows = []
+    for i in range(count):
+        row: dict[str, Any] = {name: (data.get(f"s-{i}-{name}") or "").strip() for name in STEP_CONTROLS}
+        row["message"] = (data.get(f"s-{i}-message") or "").strip("\n")
+        if data.get(f"s-{i}-name"):
+            row["name"] = data[f"s-{i}-name"]
+        if row["type"] in STEP_TYPES:
+            rows.append(row)
+    return rows
+
+
+def _headers(text: str) -> dict[str, str] | None:
+    out = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            return None
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _number(text: str) -> int | str:
+    try:
+        return int(text)
+    except ValueError:
+        return text  # the schema says what is wrong with it
+
+
+def step_document(row: Mapping[str, Any], i: int, errors: dict[str, str]) -> dict[str, Any]:
+    """One step row as a step document (what the schema will judge)."""
+    kind = row["type"]
+    doc: dict[str, Any] = {"type": kind}
+    if row.get("name"):
+        doc["name"] = row["name"]
+    if kind in ("add_tag", "remove_tag"):
+        doc["tag"] = row["tag"]
+    elif kind == "notify":
+        doc.update(channel=row["channel"], message=row["message"])
+        if row["to"]:
+            doc["to"] = row["to"]
+        if row["subject"]:
+            doc["subject"] = row["subject"]
+    elif kind == "webhook":
+        doc.update(url=row["url"], secret=row["secret"])
+        headers = _headers(row["headers"])
+        if headers is None:
+            errors[f"s-{i}-headers"] = "one header a line, as Name: value"
+        else:
+            doc["headers"] = headers
+    elif kind == "wait":
+        doc["duration"] = f"{row['wait_n']}{row['wait_unit']}"
+    elif kind == "adjust_score":
+        doc.update(profile=row["profile"], reason=row["reason"] or "workflow")
+        doc["set" if row["score_op"] == "set" else "add"] = _number(row["points"])
+    if isinstance(row.get("when"), dict):
+        doc["when"] = row["when"]
+    return doc
+
+
+def _tags(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def trigger_document(values: Mapping[str, str]) -> dict[str, Any]:
+    filters = {"tags_all": _tags(values["tags_all"]), "tags_none": _tags(values["tags_none"])}
+    reentry = values.get("t_reentry") == "on"
+    if values["trigger_type"] == "interaction":
+        on = f"custom.{values['t_custom']}" if values["t_on"] == "custom" else values["t_on"]
+        return {"type": "interaction", "on": on, "reentry": reentry, "filters": filters}
+    doc: dict[str, Any] = {"type": "score_changed", "profile": values["t_profile"], "operator": values["t_operator"],
+                           "fire": values["t_fire"] or "on_enter", "reentry": reentry, "filters": filters}
+    if values["t_value"] != "":
+        doc["value"] = _number(values["t_value"])
+    return doc
+
+
+def parse_workflow_form(data: Mapping[str, str], workflow_id: str) -> WorkflowForm:
+    """Read the builder (steps reordered, added or removed as its ``action`` asks) and validate it."""
+    defaults = blank_form(None).values
+    values = {name: (data.get(name) or "").strip() for name in defaults}
+    values["description"] = (data.get("description") or "").strip()
+    form = WorkflowForm(values=values, steps=_step_rows(data))
+    action = data.get("action", "")
+    verb, _, arg = action.partition(":")
+    if verb == "add" and data.get("new_step") in STEP_TYPES and len(form.steps) < MAX_STEPS:
+        form.steps.append(blank_step(data["new_step"]))
+    elif verb in ("up", "down", "remove") and arg.isdigit() and int(arg) < len(form.steps):
+        i = int(arg)
+        if verb == "remove":
+            form.steps.pop(i)
+        else:
+            j = i - 1 if verb == "up" else i + 1
+            if 0 <= j < len(form.steps):
+                form.steps[i], form.steps[j] = form.steps[j], form.steps[i]
+    errors: dict[str, str] = {}
+    doc = {"id": workflow_id, "name": values["name"], "enabled": values["enabled"] == "on",
+           "trigger": trigger_document(values), "steps": [step_document(r, i, errors) for i, r in enumerate(form.steps)]}
+    if values["description"]:
+        doc["description"] = values["description"]
+    try:
+        load_workflow(doc)
+    except SchemaError as exc:
+        for name, message in control_messages(exc.messages).items():
+            errors.setdefault(name, message)
+    form.errors = errors
+    form.document = None if errors else doc
+    return form
+
+
+def control_messages(messages: Mapping[str, Any]) -> dict[str, str]:
+    """The schema's messages as ``control -> message``."""
+    out: dict[str, str] = {}
+    for key, value in messages.items():
+        if key == "steps" and isinstance(value, Mapping):
+            for index, problems in value.items():
+                if isinstance(index, int) and isinstance(problems, Mapping):
+                    for name, text in problems.items():
+                        control = STEP_ERROR_CONTROL.get(name, "type")
+                        out.setdefault(f"s-{index}-{control}", "; ".join(flatten_errors(text, name)).split(": ", 1)[-1]
+                                       if not isinstance(text, list) else " ".join(map(str, text)))
+                else:
+                    out["steps"] = " ".join(flatten_errors(problems))
+        elif key == "steps":
+            out["steps"] = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+        elif key == "trigger" and isinstance(value, Mapping):
+            for name, text in value.items():
+                out.setdefault(TRIGGER_ERROR_CONTROL.get(name, "trigger_type"),
+                               " ".join(line.split(": ", 1)[-1] for line in flatten_errors(text)))
+        elif key in ("name", "description"):
+            out[key] = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+        else:
+            out["_form"] = "; ".join(flatten_errors({key: value}))
+    return out
+
+
+def new_workflow_id(name: str, taken: set[str]) -> str:
+    """An id from the name (``Hot lead`` -> ``hot-lead``), made unique with a number."""
+    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:56] or "workflow"
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate

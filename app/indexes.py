@@ -1,0 +1,52 @@
+"""Backfill of the indexes added after contacts existed: prefix search terms and latest activity.
+
+New contacts are indexed as they are created (search) and scored (activity); contacts stored
+before these indexes existed are indexed once by ``backfill_once`` — run by each worker at
+start (the first finished run marks it done) and by ``scorekeeper reindex`` on demand. Both
+writes are idempotent, so a run cut short or two workers starting together do no harm.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+#: The backfill's name in the migrations hash: bump it when a later index needs its own backfill.
+MIGRATION = "search-and-activity-indexes"
+#: Contacts read per round trip while backfilling.
+BACKFILL_PAGE = 500
+
+
+@dataclass(frozen=True)
+class Backfill:
+    contacts: int
+    terms: int
+    active: int
+
+
+def backfill(services: Services, page: int = BACKFILL_PAGE) -> Backfill:
+    """Index every stored contact's search terms and latest interaction."""
+    contacts = terms = active = 0
+    for ids in services.contacts.contact_pages(page):
+        contacts += len(ids)
+        terms += services.contacts.index_search_terms(ids)
+        latest = {cid: at for cid, at in services.timelines.timeline_span(ids, last=True).items() if at is not None}
+        services.scores.update_indexes({}, {}, latest)
+        active += len(latest)
+    return Backfill(contacts, terms, active)
+
+
+def backfill_once(services: Services) -> Backfill | None:
+    """The backfill, unless a finished run was recorded; records this one when it finishes."""
+    if services.jobs.migration_done(MIGRATION):
+        return None
+    started = time.monotonic()
+    result = backfill(services)
+    services.jobs.record_migration(MIGRATION, int(time.time() * 1000))
+    log.info("indexes backfilled", extra={"contacts": result.contacts, "terms": result.terms,
+                                          "active": result.active, "seconds": round(time.monotonic() - started, 3)})
+    return result

@@ -1,0 +1,195 @@
+"""The contact filter document: every document round-trips through the schema, and running a filter over
+the indexes finds exactly the contacts (in the same order) that evaluating it contact by contact finds."""
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from marshmallow import ValidationError
+
+from app.api.filter_schemas import load_filter
+from app.contact_filter import (
+    ContactFacts,
+    ContactFilter,
+    Condition,
+    band_ranges,
+    describe,
+    from_legacy,
+    matches,
+)
+from app.indexes import backfill
+from app.queries import ContactQuery
+from app.scoring.interactions import MANUAL_TYPE
+from app.scoring.profiles import Band, Profile
+
+from .helpers import AUTH, publish_profile, put_profile, send, settle
+
+PROFILES = ("eng", "fit", "draft")  # draft is never published
+BANDS = ("cold", "warm", "hot", "nope")
+TAGS = ("vip", "big spender", "new", "none-such")
+CHANNELS = ("email", "sms")
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+NOW_MS = int(NOW.timestamp() * 1000)
+
+scores = st.integers(min_value=-5, max_value=70).map(float)
+conditions = st.one_of(
+    st.builds(Condition, field=st.just("score"), profile=st.sampled_from(PROFILES),
+              op=st.sampled_from(("eq", "ne", "gt", "gte", "lt", "lte")), value=scores),
+    st.builds(Condition, field=st.just("score"), profile=st.sampled_from(PROFILES),
+              op=st.sampled_from(("empty", "not_empty"))),
+    st.builds(Condition, field=st.just("band"), profile=st.sampled_from(PROFILES), band=st.sampled_from(BANDS)),
+    st.builds(Condition, field=st.just("tag"), op=st.sampled_from(("has", "has_not")), tag=st.sampled_from(TAGS)),
+    st.builds(Condition, field=st.just("activity"), op=st.sampled_from(("within", "before")),
+              days=st.integers(min_value=0, max_value=40)),
+    st.builds(Condition, field=st.just("dnd"), op=st.sampled_from(("on", "off")), channel=st.sampled_from(CHANNELS)),
+)
+filters = st.builds(ContactFilter, conditions=st.lists(conditions, max_size=3).map(tuple),
+                    order_by=st.one_of(st.none(), st.sampled_from(PROFILES)))
+
+
+# --- the document ---------------------------------------------------------------------------------
+@given(filters)
+def test_every_filter_document_round_trips(flt):
+    document = flt.to_document()
+    assert load_filter(document) == flt
+    assert load_filter(document).to_document() == document
+
+
+@pytest.mark.parametrize("condition, problem", [
+    pytest.param({"field": "score", "profile": "eng", "op": "gte"}, {"value": ["required with op=gte"]},
+                 id="numeric-op-needs-a-value"),
+    pytest.param({"field": "score", "profile": "eng", "op": "empty", "value": 1}, {"value": ["not used with op=empty"]},
+                 id="empty-takes-no-value"),
+    pytest.param({"field": "tag", "tag": "vip", "days": 3}, {"days": ["not used by a tag condition"]},
+                 id="foreign-attribute"),
+    pytest.param({"field": "activity", "op": "soon", "days": 3}, {"op": ["one of within, before"]}, id="bad-op"),
+    pytest.param({"field": "band", "profile": "eng"}, {"band": ["required"]}, id="band-needs-its-name"),
+    pytest.param({"field": "colour"}, {"field": ["Must be one of: score, band, tag, activity, dnd."]},
+                 id="unknown-field"),
+])
+def test_an_invalid_condition_is_refused_naming_the_attribute(condition, problem):
+    with pytest.raises(ValidationError) as refused:
+        load_filter({"conditions": [condition]})
+    assert refused.value.messages == {"conditions": {0: problem}}
+
+
+def test_the_single_condition_parameters_read_as_a_document():
+    flt = from_legacy({"profile": "eng", "op": "gte", "value": 20, "tag": "vip", "without_tag": "old"})
+    assert flt.to_document() == {"order_by": "eng", "conditions": [
+        {"field": "score", "profile": "eng", "op": "gte", "value": 20},
+        {"field": "tag", "op": "has", "tag": "vip"}, {"field": "tag", "op": "has_not", "tag": "old"}]}
+    assert from_legacy({"profile": "eng"}).conditions == (Condition("score", op="not_empty", profile="eng"),)
+
+
+def test_a_filter_reads_as_a_sentence():
+    flt = load_filter({"conditions": [{"field": "score", "profile": "eng", "op": "gte", "value": 20},
+                                      {"field": "band", "profile": "eng", "band": "warm"},
+                                      {"field": "tag", "op": "has_not", "tag": "big spender"},
+                                      {"field": "activity", "op": "within", "days": 1},
+                                      {"field": "dnd", "channel": "sms"}]})
+    assert describe(flt, {"eng": "Engagement"}) == (
+        "Engagement score is at least 20 and Engagement band is warm and not tagged big spender and "
+        "active in the last 1 day and DND on for sms")
+    assert describe(ContactFilter()) == "all contacts"
+
+
+@pytest.mark.parametrize("band, expected", [
+    pytest.param("cold", [(0, 10)], id="lowest"),
+    pytest.param("warm", [(10, 25)], id="middle"),
+    pytest.param("hot", [(25, None)], id="open-ended"),
+    pytest.param("nope", [], id="unknown"),
+])
+def test_a_band_is_the_score_range_up_to_the_next_band(band, expected):
+    profile = Profile(id="eng", name="eng", rules=(), bands=(Band("hot", 25), Band("cold", 0), Band("warm", 10)))
+    assert band_ranges(profile, band) == expected
+
+
+# --- the indexes agree with evaluating contact by contact -----------------------------------------------
+@pytest.fixture
+def population(client, services):
+    """Forty contacts with varied scores in two published profiles, tags (one with a space), DND and
+    latest interactions spread over six weeks."""
+    rng = random.Random(14)
+    put_profile(client, "draft", [{"id": "o", "on": "email.opened", "points": 1}])
+    interactions = []
+    for n in range(40):
+        email = f"p{n:02d}@example.com"
+        for k in range(rng.randint(0, 12)):
+            at = NOW - timedelta(days=rng.randint(0, 42), minutes=k)
+            interactions.append({"id": f"{email}-o{k}", "type": "email.opened", "contact": {"email": email},
+                                 "occurred_at": at.isoformat()})
+        if rng.random() < 0.5:
+            interactions.append({"id": f"{email}-v", "type": "custom.visit", "contact": {"email": email},
+                                 "occurred_at": (NOW - timedelta(days=rng.randint(0, 42))).isoformat()})
+        if not any(i["contact"]["email"] == email for i in interactions):
+            interactions.append({"id": f"{email}-x", "type": "custom.other", "contact": {"email": email},
+                                 "occurred_at": (NOW - timedelta(days=50)).isoformat()})
+    for start in range(0, len(interactions), 100):
+        send(client, {"interactions": interactions[start:start + 100]})
+    settle(services)
+    publish_profile(client, services, "eng", [{"id": "o", "on": "email.opened", "points": 5}],
+                    [{"name": "cold", "min": 0}, {"name": "warm", "min": 10}, {"name": "hot", "min": 25}])
+    publish_profile(client, services, "fit", [{"id": "v", "on": "custom.visit", "points": 3}],
+                    [{"name": "cold", "min": 0}, {"name": "hot", "min": 3}])
+    ids = [cid for page in services.contacts.contact_pages(100) for cid in page]
+    for cid in ids:
+        tags = [t for t in TAGS[:3] if rng.random() < 0.4]
+        if tags:
+            services.contacts.change_tags(cid, tags)
+        for channel in CHANNELS:
+            if rng.random() < 0.3:
+                client.patch(f"/v1/contacts/{cid}", headers=AUTH, json={"dnd": {channel: rng.random() < 0.7}})
+    settle(services)
+    return ids
+
+
+def brute_force(services, ids, flt: ContactFilter) -> list[str]:
+    """Each contact read whole (scores from its fold states, latest interaction from its timeline) and
+    checked with ``matches``; ordered as the query promises."""
+    live = services.profiles.live()
+    profiles = {pid: v.profile for pid, v in live.items()}
+    timelines = services.timelines.read_timelines(ids)
+    found = []
+    for contact in services.contacts.get_contacts(ids):
+        states = contact["states"]
+        facts = ContactFacts(
+            scores={pid: (states.get(v.field) or {}).get("s") for pid, v in live.items()},
+            tags=frozenset(contact["tags"]), dnd=contact["dnd"],
+            last_activity=max((r["at"] for r in timelines[contact["id"]] if r["t"] != MANUAL_TYPE), default=None))
+        if matches(flt, facts, profiles, NOW_MS):
+            found.append((contact["id"], facts))
+    sort = flt.sort_profile if flt.sort_profile in live else None
+    if sort:
+        found.sort(key=lambda f: (f[1].scores[sort] is not None, f[1].scores[sort] or 0, f[0]), reverse=True)
+    else:
+        created = dict(zip(ids, [services.redis.zscore(services.keys.contacts(services.sharding.bucket_of(cid)), cid)
+                                 for cid in ids]))
+        found.sort(key=lambda f: (created[f[0]], f[0]), reverse=True)
+    return [cid for cid, _facts in found]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flt=filters, limit=st.integers(min_value=1, max_value=15))
+def test_the_indexes_find_what_brute_force_finds_in_the_same_order(services, population, flt, limit):
+    live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
+    query = ContactQuery(services.scores, services.contacts)
+    expected = brute_force(services, population, flt)
+    pages, cursor = [], 0
+    while cursor is not None:
+        page = query.run(flt, live, limit, cursor, NOW_MS)
+        assert page["total"] == len(expected)
+        pages += [cid for cid, _score in page["items"]]
+        cursor = page["next_cursor"]
+    assert pages == expected
+
+
+def test_last_activity_is_backfilled_from_timelines(services, population):
+    for bucket in range(services.sharding.buckets):
+        services.redis.delete(services.keys.activity(bucket))
+    assert services.scores.last_activity(population) == [None] * len(population)
+    assert backfill(services).active == len(population)
+    latest = services.timelines.timeline_span(population, last=True)
+    assert services.scores.last_activity(population) == [latest[cid] for cid in population]
