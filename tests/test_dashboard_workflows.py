@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from app.storage.store import dumps
+from app.storage.redis_tools import dumps
 
 from .helpers import AUTH
 from .test_dashboard import contact_id, engaged, post, text, wf_dash  # noqa: F401  (fixtures)
