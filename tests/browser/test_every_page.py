@@ -26,7 +26,8 @@ TOO_WIDE = """() => [...document.querySelectorAll('body *')]
 FOCUS_VISIBLE = "() => getComputedStyle(document.activeElement).outlineStyle !== 'none'"
 LONG_URL = "https://example.com/a/very/long/path/that/should/wrap/rather/than/push/the/page/sideways"
 #: Endpoints that are not pages (files, JSON for scripts).
-NOT_PAGES = {"dashboard.static", "dashboard.export_contacts", "dashboard.job_json"}
+NOT_PAGES = {"dashboard.static", "dashboard.export_contacts", "dashboard.export_smart_list", "dashboard.job_json",
+             "dashboard.suggest_contacts"}
 
 
 def seeded(app, services, receiver) -> dict[str, str]:
@@ -46,7 +47,8 @@ def seeded(app, services, receiver) -> dict[str, str]:
         "steps": [{"type": "add_tag", "tag": "hot-lead"},
                   {"type": "notify", "channel": "inbox", "message": "{{ contact.email }} reached {{ score.new }}"},
                   {"type": "webhook", "name": "Push to CRM", "url": crm, "secret": SECRET}]})
-    api.post("/v1/smart-lists", headers=AUTH, json={"name": "Warm", "profile": "engagement", "op": "gte", "value": 10})
+    list_id = api.post("/v1/smart-lists", headers=AUTH, json={"name": "Warm", "profile": "engagement", "op": "gte",
+                                                             "value": 10}).get_json()["id"]
     settle(services)
     for n in range(3):
         send(api, {"id": f"c{n}", "type": "email.clicked", "contact": {"email": "ann.with.a.long.address@example.com"},
@@ -58,7 +60,8 @@ def seeded(app, services, receiver) -> dict[str, str]:
     settle(services)
     return {"profile_id": "engagement", "rule_id": "click", "job_id": job, "workflow_id": "hot",
             "contact_id": services.contacts.find_contact(email="ann.with.a.long.address@example.com"),
-            "run_id": store.workflow_runs("hot", 0, 1)[0]["id"], "delivery_id": store.delivery_ids(0, 1)[0]}
+            "run_id": store.workflow_runs("hot", 0, 1)[0]["id"], "delivery_id": store.delivery_ids(0, 1)[0],
+            "list_id": list_id}
 
 
 def dashboard_pages(app, ids: dict[str, str]) -> list[str]:
