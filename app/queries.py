@@ -4,8 +4,8 @@ Ordered by the sort profile's score, highest first (contacts without a score las
 id; with no sort profile, newest contact first. Every index is split into buckets.
 
 Two shapes are answered from the indexes alone, a page at a time: no condition at all (the
-contact registry) and one score or band condition ordered by its own profile (the score index's
-ranges). A page is then the merge of the buckets' own first ``offset + limit`` entries, read in
+contact registry), and score and band conditions all on the profile that orders the result (their
+score ranges intersected: "score at least 20 and band warm" is one range of the score index). A page is then the merge of the buckets' own first ``offset + limit`` entries, read in
 one round trip, and the count is the sum of the buckets' counts.
 
 Anything else walks one driving index in chunks — the first score or band range, else a tag's
@@ -61,6 +61,58 @@ def condition_ranges(cond: Condition, live: Mapping[str, Profile]) -> list[Range
     return None
 
 
+#: A score interval: (low, low excluded, high, high excluded); the bounds may be infinite.
+Interval = tuple[float, bool, float, bool]
+INF = float("inf")
+
+
+def _intervals(ranges: list[Range]) -> list[Interval]:
+    def bound(text: str) -> tuple[float, bool]:
+        if text in ("+inf", "-inf"):
+            return float(text), False
+        return (float(text[1:]), True) if text.startswith("(") else (float(text), False)
+    out = []
+    for high, low in ranges:
+        (lo, lo_open), (hi, hi_open) = bound(low), bound(high)
+        out.append((lo, lo_open, hi, hi_open))
+    return out
+
+
+def _intersect(a: Interval, b: Interval) -> Interval | None:
+    lo, lo_open = max((a[0], a[1]), (b[0], b[1]))  # the higher low; at a tie, the excluding one
+    hi, hi_open = min((a[2], not a[3]), (b[2], not b[3]))  # the lower high; at a tie, the excluding one
+    hi_open = not hi_open
+    if lo > hi or (lo == hi and (lo_open or hi_open)):
+        return None
+    return lo, lo_open, hi, hi_open
+
+
+def _as_ranges(intervals: list[Interval]) -> list[Range]:
+    def text(value: float, excluded: bool) -> str:
+        if value in (INF, -INF):
+            return "+inf" if value > 0 else "-inf"
+        return f"({value!r}" if excluded else repr(value)
+    ordered = sorted(intervals, key=lambda i: (i[2], i[0]), reverse=True)
+    return [(text(hi, hi_open), text(lo, lo_open)) for lo, lo_open, hi, hi_open in ordered]
+
+
+def combined_ranges(conditions: tuple[Condition, ...], live: Mapping[str, Profile]) -> list[Range] | None:
+    """The score-index ranges of one profile that hold exactly the contacts meeting every condition, when
+    all of them are score or band conditions on that profile that the index can answer; else None."""
+    profiles = {c.profile for c in conditions}
+    if not conditions or len(profiles) != 1:
+        return None
+    current: list[Interval] | None = None
+    for cond in conditions:
+        ranges = condition_ranges(cond, live)
+        if ranges is None:
+            return None
+        mine = _intervals(ranges)
+        current = mine if current is None else [
+            both for a in current for b in mine if (both := _intersect(a, b)) is not None]
+    return _as_ranges(current or [])
+
+
 def never_matches(cond: Condition, live: Mapping[str, Profile]) -> bool:
     """A score or band condition on a profile that is not published: no one has a score in it."""
     if cond.field == "band":
@@ -93,9 +145,9 @@ class ContactQuery:
         if not flt.conditions and sort is None:
             registry = [self.keys.contacts(b) for b in range(self.buckets)]
             return self._ranged(registry, [("+inf", "-inf")], limit, cursor, scored=False)
-        if len(flt.conditions) == 1 and flt.conditions[0].profile == sort:
-            ranges = condition_ranges(flt.conditions[0], profiles)
-            if ranges is not None and sort is not None:
+        if flt.conditions and sort is not None and all(c.profile == sort for c in flt.conditions):
+            ranges = combined_ranges(flt.conditions, profiles)
+            if ranges is not None:  # score and band conditions of the sort profile: one set of ranges
                 return self._ranged(indexes[sort], ranges, limit, cursor)
         if not flt.conditions and sort is not None:
             scored = self._ranged(indexes[sort], [("+inf", "-inf")], limit, cursor)

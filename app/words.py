@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .contact_filter import OP_WORDS
 from .scoring.conditions import NUMERIC_OPS, score_matches
 from .scoring.durations import parse_duration_ms
 from .scoring.interactions import MANUAL_TYPE
+from .scoring.vocabulary import EVENT_GROUPS, UNIT_WORDS, event_label  # noqa: F401  (EVENT_GROUPS: the pickers)
 
 #: What a contact did, in the past tense, by interaction type (the ledger and timelines).
 ACTIVITY = {
@@ -33,28 +35,15 @@ ACTIVITY = {
 }
 #: The property that best names what the activity was about, first found wins.
 ACTIVITY_OBJECT = ("subject", "event_name", "title", "form_name", "form_id", "url", "message_id")
-#: Interaction types as a menu groups them.
-EVENT_GROUPS = {
-    "Email": ("email.delivered", "email.opened", "email.clicked", "email.bounced", "email.unsubscribed",
-              "email.spam_reported"),
-    "Calendar": ("appointment.booked", "appointment.cancelled", "appointment.rescheduled", "appointment.no_show"),
-    "Forms": ("form.submitted",),
-    "Payments": ("payment.succeeded", "payment.failed", "payment.refunded"),
-    "Contact": ("contact.dnd_updated",),
-}
-#: Score operators as a sentence says them.
-OPERATOR_WORDS = {"eq": "is", "ne": "is not", "gt": "is greater than", "gte": "is at least", "lt": "is less than",
-                  "lte": "is at most", "empty": "is empty", "not_empty": "is not empty"}
-UNIT_WORDS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
+#: Score operators as a sentence says them (the words of the contacts filter).
+OPERATOR_WORDS = OP_WORDS
 
 
 def event_name(type_: str) -> str:
     """``email.opened`` -> ``Opened email``; ``custom.demo_watched`` -> ``demo watched (custom)``."""
     if type_ in ACTIVITY:
         return ACTIVITY[type_]
-    if type_.startswith("custom."):
-        return f"{type_[7:].replace('_', ' ')} (custom)"
-    return type_
+    return event_label(type_)
 
 
 def activity(type_: str, properties: Mapping[str, Any] | None) -> tuple[str, str | None]:
@@ -120,7 +109,7 @@ def trigger_sentence(trigger: Mapping[str, Any], names: Mapping[str, str] | None
     if trigger.get("type") == "interaction":
         where = trigger.get("where") or {}
         detail = f" matching {', '.join(sorted(where))}" if where else ""
-        return (f"When a contact's “{event_name(trigger.get('on', ''))}” interaction arrives{detail}"
+        return (f"When a contact's “{event_label(trigger.get('on', ''))}” interaction arrives{detail}"
                 f"{_tags(trigger.get('filters'))}. {once}")
     return "Unknown trigger."
 

@@ -193,3 +193,20 @@ def test_last_activity_is_backfilled_from_timelines(services, population):
     assert backfill(services).active == len(population)
     latest = services.timelines.timeline_span(population, last=True)
     assert services.scores.last_activity(population) == [latest[cid] for cid in population]
+
+
+@pytest.mark.parametrize("conditions, expected", [
+    pytest.param([{"field": "score", "profile": "eng", "op": "gte", "value": 20},
+                  {"field": "band", "profile": "eng", "band": "warm"}], [("(25.0", "20.0")], id="score-and-band"),
+    pytest.param([{"field": "score", "profile": "eng", "op": "ne", "value": 5},
+                  {"field": "score", "profile": "eng", "op": "lte", "value": 5}], [("(5.0", "-inf")], id="ne-and-lte"),
+    pytest.param([{"field": "score", "profile": "eng", "op": "gt", "value": 30},
+                  {"field": "band", "profile": "eng", "band": "cold"}], [], id="disjoint"),
+    pytest.param([{"field": "score", "profile": "eng", "op": "gte", "value": 1},
+                  {"field": "tag", "tag": "vip"}], None, id="not-only-scores"),
+])
+def test_score_and_band_conditions_of_one_profile_become_one_set_of_ranges(conditions, expected):
+    from app.queries import combined_ranges
+
+    profile = Profile(id="eng", name="eng", rules=(), bands=(Band("cold", 0), Band("warm", 10), Band("hot", 25)))
+    assert combined_ranges(load_filter({"conditions": conditions}).conditions, {"eng": profile}) == expected

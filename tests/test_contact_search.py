@@ -79,3 +79,12 @@ def test_reindex_from_the_command_line(monkeypatch, services, people):
     assert services.contacts.search_contacts("crm-2", 5) != []
 
 
+def test_a_contact_is_found_by_its_name_and_not_by_an_old_one(client, people):
+    wes = client.get("/v1/contacts", query_string={"email": "wes.brown@example.com"}, headers=AUTH).get_json()["items"][0]
+    resp = client.patch(f"/v1/contacts/{wes['id']}", headers=AUTH, json={"name": "Wesley Brown"})
+    assert resp.status_code == 200 and resp.get_json()["name"] == "Wesley Brown"
+    assert found(client, "wesley") == ["wes.brown@example.com"]
+    client.patch(f"/v1/contacts/{wes['id']}", headers=AUTH, json={"name": "Brownie"})
+    assert found(client, "wesley") == [] and found(client, "brown") == ["wes.brown@example.com"]
+    client.patch(f"/v1/contacts/{wes['id']}", headers=AUTH, json={"name": None})
+    assert found(client, "brown") == []

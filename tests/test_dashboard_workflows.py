@@ -109,7 +109,8 @@ def test_a_file_managed_workflow_is_read_only_with_an_editable_copy(wf_dash):
     resp = post(client, "/dashboard/workflows/hot/copy")
     assert resp.headers["Location"] == "/dashboard/workflows/hot-copy/edit"
     copy = services.automation.workflow_doc("hot-copy")
-    assert copy["config"]["name"] == "Hot (copy)" and copy["config"]["enabled"] is False and "managed_by" not in copy
+    assert copy["config"]["name"] == "Hot (copy)" and copy["config"]["enabled"] is False
+    assert copy["managed_by"] == "dashboard"
     assert client.get("/dashboard/workflows/hot-copy/edit").status_code == 200
 
 

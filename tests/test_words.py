@@ -24,7 +24,7 @@ def score_trigger(operator, value=None, **extra):
                  "When a contact's Engagement score becomes anything but 3, only for contacts tagged vip and not "
                  "tagged customer or big spender. Each contact runs it once at most.", id="tag-filters"),
     pytest.param({"type": "interaction", "on": "form.submitted", "where": {"form_id": "demo"}},
-                 "When a contact's “Submitted form” interaction arrives matching form_id. "
+                 "When a contact's “Form submitted” interaction arrives matching form_id. "
                  "Each contact runs it once at most.", id="interaction"),
 ])
 def test_a_trigger_reads_as_a_sentence(trigger, sentence):
@@ -72,7 +72,7 @@ def test_a_step_reads_as_a_sentence(step, sentence):
     pytest.param("appointment.booked", {}, ("Booked appointment", None), id="nothing-named"),
     pytest.param("payment.succeeded", {"amount": 49, "currency": "usd"}, ("Payment succeeded", "49 usd"),
                  id="payment"),
-    pytest.param("custom.demo_watched", {}, ("demo watched (custom)", None), id="custom"),
+    pytest.param("custom.demo_watched", {}, ('Custom event "demo_watched"', None), id="custom"),
     pytest.param("score.manual", {"reason": "called us"}, ("Score changed by hand", "called us"), id="manual"),
 ])
 def test_a_ledger_entry_says_what_the_contact_did(type_, properties, expected):

@@ -101,9 +101,11 @@ def get_contact(contact_id: str):
 @bp.arguments(ContactPatchSchema)
 @bp.alt_response(200, schema=ContactSchema, description="The contact after the change")
 def patch_contact(patch: dict, contact_id: str):
-    """Add or remove tags; switch DND channels (recorded as a contact.dnd_updated interaction)."""
+    """Name the contact; add or remove tags; switch DND channels (recorded as a contact.dnd_updated interaction)."""
     services = get_services()
     contact = load_contact(services, contact_id)
+    if "name" in patch:
+        services.contacts.set_name(contact_id, (patch["name"] or "").strip() or None)
     tags = patch.get("tags") or {}
     if tags.get("add") or tags.get("remove"):
         services.contacts.change_tags(contact_id, tags.get("add", []), tags.get("remove", []))

@@ -216,6 +216,7 @@ class CursorPageSchema(ItemsSchema):
 
 class ContactSchema(ma.Schema):
     id = fields.String()
+    name = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
     external_id = fields.String(allow_none=True)
     tags = fields.List(fields.String())
@@ -259,6 +260,8 @@ class TagsPatchSchema(Strict):
 
 
 class ContactPatchSchema(Strict):
+    name = fields.String(allow_none=True, validate=validate.Length(max=200),
+                         metadata={"description": "the person's name (found by search as you type); null clears it"})
     tags = fields.Nested(TagsPatchSchema)
     dnd = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[a-z_]{1,32}$")), values=fields.Boolean())
 

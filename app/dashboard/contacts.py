@@ -284,6 +284,19 @@ def change_contact_score(contact_id: str):
     return redirect(url_for("dashboard.contact", contact_id=contact_id, profile=values["profile"]), 303)
 
 
+@bp.route("/contacts/<contact_id>/name", methods=["POST"])
+def change_contact_name(contact_id: str):
+    """Name a contact (search as you type finds it by the name too); an empty name removes it."""
+    services = get_services()
+    load_contact(services, contact_id)
+    name = request.form.get("name", "").strip()
+    if len(name) > 200:
+        return render_contact_page(contact_id, {"name": "at most 200 characters"}, {"name": name}, status=400)
+    services.contacts.set_name(contact_id, name or None)
+    flash(f"Name set to {name!r}." if name else "Name removed.")
+    return redirect(url_for("dashboard.contact", contact_id=contact_id), 303)
+
+
 @bp.route("/contacts/<contact_id>/tags", methods=["POST"])
 def change_contact_tags(contact_id: str):
     services = get_services()

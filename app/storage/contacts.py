@@ -106,7 +106,8 @@ class ContactStore:
                 out.append(None)
                 continue
             dnd = {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
-            out.append({"id": contact_id, "email": doc.get("email"), "external_id": doc.get("external_id"),
+            out.append({"id": contact_id, "name": doc.get("name"), "email": doc.get("email"),
+                        "external_id": doc.get("external_id"),
                         "tags": sorted(tags), "dnd": dnd, "created_at": int(doc.get("created_at", 0)),
                         "states": {f: loads(v) for f, v in states.items() if f != "_rev"}})
         return out
@@ -142,6 +143,20 @@ class ContactStore:
                 written += len(terms)
         writes.execute()
         return written
+
+    def set_name(self, contact_id: str, name: str | None) -> None:
+        """Name (or, with None, un-name) a contact; search finds it by the new name, not the old one."""
+        old = self.redis.hget(self.keys.contact(contact_id), "name")
+        pipe = self.redis.pipeline(transaction=False)
+        search = self.keys.search(self.sharding.bucket_of(contact_id))
+        if old:
+            pipe.zrem(search, search_member(old, contact_id))
+        if name:
+            pipe.hset(self.keys.contact(contact_id), "name", name)
+            pipe.zadd(search, {search_member(name, contact_id): 0})
+        else:
+            pipe.hdel(self.keys.contact(contact_id), "name")
+        pipe.execute()
 
     def contact_count(self) -> int:
         pipe = self.redis.pipeline(transaction=False)

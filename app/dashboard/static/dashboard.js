@@ -221,9 +221,24 @@
     }
   }
 
+  // Workflow builder: show the controls of the chosen kind of trigger only.
+  function shapeTrigger(form) {
+    function update() {
+      var chosen = form.querySelector("input[name=trigger_type]:checked");
+      form.querySelectorAll("[data-trigger]").forEach(function (group) {
+        group.hidden = chosen && group.getAttribute("data-trigger") !== chosen.value;
+      });
+    }
+    form.querySelectorAll("input[name=trigger_type]").forEach(function (radio) {
+      radio.addEventListener("change", update);
+    });
+    update();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-job-url]").forEach(pollJob);
     document.querySelectorAll("form[data-suggest-url]").forEach(suggest);
+    document.querySelectorAll("form.workflow-builder").forEach(shapeTrigger);
     document.querySelectorAll("[data-condition]").forEach(function (row) {
       shapeCondition(row);
       row.addEventListener("change", function () { shapeCondition(row); });
