@@ -31,6 +31,9 @@ FORMAT = "scorekeeper-backup"
 #: The archive layout's version; a restore refuses a newer one.
 VERSION = 1
 
+#: gzip level of the archive: 6 compresses JSON nearly as well as 9 at a fraction of the time (level 9 took
+#: about a third of a backup's time).
+COMPRESS_LEVEL = 6
 #: Contacts, runs or deliveries written per round trip during a restore.
 RESTORE_PAGE = 200
 #: ``progress(n)``: called with the number of items just written or restored.
@@ -60,7 +63,7 @@ def write_archive(gateway: SnapshotGateway, path: str | Path, settings: dict[str
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     counts: Counter = Counter()
-    with gzip.open(partial, "wb") as out:
+    with gzip.open(partial, "wb", compresslevel=COMPRESS_LEVEL) as out:
         out.write(_line({"format": FORMAT, "version": VERSION, "created_at": int(time.time() * 1000),
                          "key_prefix": gateway.keys.prefix, "partitions": settings.get("PARTITIONS"),
                          "index_buckets": settings.get("INDEX_BUCKETS")}))

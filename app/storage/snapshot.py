@@ -25,7 +25,7 @@ from .redis_tools import Sharding, get_many, loads
 from .score_index import ScoreIndex
 
 #: Contacts read or written per round trip.
-PAGE = 200
+PAGE = 500
 #: Reads per contact before its ledgers (see ``_queue_reads``).
 READS = 6
 #: Times a contact is re-read when it changed while being read, before giving up on consistency.
