@@ -135,6 +135,10 @@ class Keys:
         """Counters for health and metrics (hash)."""
         return f"{self.prefix}:stats"
 
+    def stats_custom_types(self) -> str:
+        """The ``custom.*`` interaction types counted under their own name, at most a fixed number (set)."""
+        return f"{self.prefix}:stats-custom-types"
+
     # --- workflows (owned by app/automation) ---------------------------------------------
     def workflows(self) -> str:
         """Workflow id -> stored workflow document JSON: config, source, updated_at (hash).

@@ -16,7 +16,8 @@ that can read metrics and nothing else, for the Prometheus scrape config) or any
 With neither configured the endpoint answers 401, like ``/v1``.
 
 Stats hash fields written here (names are the contract with the collector):
-``ix|OUTCOME|SOURCE|TYPE`` interactions accepted, duplicate or rejected; ``runs|STATUS``
+``ix|OUTCOME|SOURCE|TYPE`` interactions accepted, duplicate or rejected (at most
+``MAX_CUSTOM_TYPE_LABELS`` ``custom.*`` types by name, the rest as ``custom.other``); ``runs|STATUS``
 workflow runs started, succeeded, failed; ``deliveries|STATUS`` webhook delivery attempts by
 the status they left the delivery in; ``hooks:PROVIDER:verify_failed`` and (written by
 app.hooks) ``hooks:PROVIDER:skipped``; ``batches``, ``scored_entries``, ``batch_le|N`` and
@@ -48,6 +49,10 @@ bp = Blueprint("metrics", __name__)
 #: Upper bounds of the scoring batch-size histogram, in interactions (``+Inf`` is implied).
 BATCH_SIZE_BOUNDS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000)
 OUTCOMES = ("accepted", "duplicate", "rejected")
+#: ``custom.*`` interaction types counted under their own name, at most (the first ones seen); later ones
+#: are counted together as ``custom.other``, so the stats stay bounded whatever types clients make up.
+MAX_CUSTOM_TYPE_LABELS = 100
+CUSTOM_OTHER = "custom.other"
 _LABEL = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 SEP = "|"
 
@@ -63,9 +68,15 @@ def count_interactions(services: Any, outcomes: Iterable[tuple[str, str, str]]) 
     counts = Counter(outcomes)
     if not counts:
         return
+    labels = {key: _label(key[2], is_known_type(key[2])) for key in counts}
+    custom = {label for label in labels.values() if label.startswith("custom.")}
+    admitted = services.stats.admit_custom_types(custom, MAX_CUSTOM_TYPE_LABELS) if custom else set()
     fields: Counter[str] = Counter()
     for (outcome, source, type_), n in counts.items():
-        fields[SEP.join(("ix", outcome, _label(source), _label(type_, is_known_type(type_))))] += n
+        label = labels[(outcome, source, type_)]
+        if label in custom and label not in admitted:
+            label = CUSTOM_OTHER
+        fields[SEP.join(("ix", outcome, _label(source), label))] += n
     services.stats.add(fields)
 
 

@@ -101,3 +101,19 @@ def test_every_response_carries_a_request_id_and_a_safe_incoming_one_is_kept(cli
     assert len(client.get("/healthz").headers["X-Request-ID"]) == 32
     assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
     assert client.get("/healthz", headers={"X-Request-ID": "bad id;x"}).headers["X-Request-ID"] != "bad id;x"
+
+
+def test_custom_types_past_the_cap_are_counted_together_so_the_stats_stay_bounded(client, monkeypatch):
+    from app import metrics
+
+    monkeypatch.setattr(metrics, "MAX_CUSTOM_TYPE_LABELS", 5)
+    send(client, *({"id": f"e{i}", "type": f"custom.kind{i}", "contact": {"email": "m@x.io"}} for i in range(8)))
+    send(client, {"id": "again", "type": "custom.kind0", "contact": {"email": "m@x.io"}},
+         {"id": "late", "type": "custom.kind7", "contact": {"email": "m@x.io"}})
+    samples = scrape(client)
+    own = sorted(k for k in samples if k.startswith("scorekeeper_interactions_total{outcome=accepted")
+                 and "type=custom.kind" in k)
+    assert own == [f"scorekeeper_interactions_total{{outcome=accepted,source=api,type=custom.kind{i}}}"
+                   for i in range(5)]
+    assert samples["scorekeeper_interactions_total{outcome=accepted,source=api,type=custom.kind0}"] == 2
+    assert samples["scorekeeper_interactions_total{outcome=accepted,source=api,type=custom.other}"] == 4
