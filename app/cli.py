@@ -36,7 +36,8 @@ def build_app(ctx: click.Context) -> Flask:
 
 
 @click.group()
-@click.option("-v", "--verbose", count=True, help="Log at INFO (-v) or DEBUG (-vv) on stderr; default WARNING.")
+@click.option("-v", "--verbose", count=True,
+              help="Log at INFO (-v) or DEBUG (-vv) on stderr; default WARNING.")
 def main(verbose: int) -> None:
     """Scorekeeper: engagement scoring and automation."""
 
@@ -145,7 +146,8 @@ def import_interactions(ctx: click.Context, path: str, batch: int) -> None:
                 try:
                     result = ingest(services, parse_lines(path, chunk))
                 except click.ClickException as exc:
-                    exc.message += f" (nothing from this batch was stored; {accepted + duplicates} lines before were)"
+                    stored = accepted + duplicates
+                    exc.message += f" (nothing from this batch was stored; {stored} lines before were)"
                     raise
                 accepted += result.accepted
                 duplicates += result.duplicates
@@ -265,7 +267,8 @@ def backup(ctx: click.Context, path: str) -> None:
     app = build_app(ctx)
     with app.app_context():
         gateway = get_services().snapshot
-        with click.progressbar(length=gateway.contact_count(), label="backing up contacts", file=sys.stderr) as bar:
+        total = gateway.contact_count()
+        with click.progressbar(length=total, label="backing up contacts", file=sys.stderr) as bar:
             counts = write_archive(gateway, path, app.config, progress=bar.update)
     click.echo(f"wrote {path}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
 

@@ -1,12 +1,13 @@
 """Retention: what the automation and the jobs leave behind is deleted once it is old enough.
 
 Workflow runs, webhook deliveries, dead letters, inbox notifications and job records each have a retention
-setting in days (README's settings table; 0 keeps them). A worker's ticker calls ``sweep_if_due`` on every tick;
-one sweep runs per ``RETENTION_SWEEP_SECONDS`` across all workers. Only what can no longer change is deleted:
-a run still waiting or a delivery still being retried stays, however old. The stats hash is not swept: its
-counters only go up (Prometheus counters must not go down), one per provider, interaction type and outcome,
-over a bounded set of labels (a malformed one counts as ``invalid``, ``custom.*`` types past
-``metrics.MAX_CUSTOM_TYPE_LABELS`` as ``custom.other``). Contact history is bounded by the storage layer, not here.
+setting in days (README's settings table; 0 keeps them). A worker's ticker calls ``sweep_if_due`` on every
+tick; one sweep runs per ``RETENTION_SWEEP_SECONDS`` across all workers. Only what can no longer change is
+deleted: a run still waiting or a delivery still being retried stays, however old. The stats hash is not
+swept: its counters only go up (Prometheus counters must not go down), one per provider, interaction type and
+outcome, over a bounded set of labels (a malformed one counts as ``invalid``, ``custom.*`` types past
+``metrics.MAX_CUSTOM_TYPE_LABELS`` as ``custom.other``). Contact history is bounded by the storage layer, not
+here.
 """
 from __future__ import annotations
 
