@@ -7,6 +7,7 @@ from .scoring.fold import fold
 from .scoring.histogram import histogram
 from .scoring.interactions import now_ms
 from .scoring.profiles import profile_from_dict
+from .scoring.vocabulary import property_paths
 from .services import Services
 from .storage.redis_tools import loads
 
@@ -15,12 +16,22 @@ PREVIEW_PAGE = 500
 PREVIEW_MAX_CONTACTS = 100_000
 
 
+def vocabulary_of(timeline: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """The ``(type, property)`` pairs of a timeline's interactions (and each type with an empty name)."""
+    pairs: set[tuple[str, str]] = set()
+    for record in timeline:
+        pairs.add((record["t"], ""))
+        pairs.update((record["t"], path) for path in property_paths(record.get("p")))
+    return pairs
+
+
 def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
     draft = profile_from_dict({"id": doc["id"], **doc["draft"]})
     live = services.profiles.live().get(doc["id"])
     now = now_ms()
     scores: dict[str, int] = {}
     current: dict[str, int | None] = {}
+    seen: set[tuple[str, str]] = set()
     start = 0
     for page in services.contacts.contact_pages(PREVIEW_PAGE):
         if start >= PREVIEW_MAX_CONTACTS:
@@ -28,11 +39,13 @@ def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
         timelines = services.timelines.read_timelines(page)
         states = services.timelines.read_states(page) if live else {}
         for cid in page:
+            seen.update(vocabulary_of(timelines[cid]))
             state, _ = fold(draft, timelines[cid], now)
             scores[cid] = state.score
             raw = states.get(cid, {}).get(live.field) if live else None
             current[cid] = int(loads(raw)["s"]) if raw else None
         start += len(page)
+    services.vocabulary.remember(seen)  # interactions stored before the drain learnt them are offered too
     values = sorted(scores.values())
     buckets = histogram(values, draft.bands)
     bands = {band.name: 0 for band in draft.bands}

@@ -382,3 +382,15 @@ def test_every_scoring_form_needs_the_csrf_token(dash):
         assert dash.post(url, data={"csrf_token": "forged"}).status_code == 400, url
     assert csrf_of(dash)
     assert ids(dash) == ["open", "click"]
+
+
+def test_a_preview_teaches_the_rule_builder_what_stored_interactions_carry(dash, services):
+    put_profile(dash, "engagement", RULES)
+    send(dash, {"id": "f1", "type": "form.submitted", "contact": {"email": "ann@example.com"},
+                "properties": {"form_id": "demo", "plan": "pro"}})
+    settle(services)
+    services.redis.delete(services.keys.interaction_vocabulary())  # as if stored before the drain learnt it
+    assert "plan" not in text(dash.get("/dashboard/profiles/engagement/rules/new"))
+    post(dash, "/dashboard/profiles/engagement/preview", {"name": "Engagement", "bands_rows": "0"})
+    page = text(dash.get("/dashboard/profiles/engagement/rules/new"))
+    assert '<option value="plan">' in re.search(r'<datalist id="props-form.submitted">(.*?)</datalist>', page).group(1)
