@@ -2,13 +2,14 @@
 
 ``blueprint`` holds the blueprint and its hooks (sign-in, CSRF, security headers, HTML
 errors); ``auth`` the session and sign-in pages; one module of views per area
-(``profiles``, ``contacts``, ``automation``); ``forms`` turns form fields into the API's
-documents and errors back into field messages; ``charts`` draws the SVGs' geometry;
+(``profiles``, ``rules``, ``versions``, ``contacts``, ``automation``); ``forms`` and ``rule_form``
+turn form fields into the API's documents and errors back into field messages; ``charts`` draws the SVGs' geometry;
 ``actions`` holds the few domain operations the core has only inside its API views.
 """
 from __future__ import annotations
 
-from . import auth, automation, contacts, profiles  # noqa: F401  (their routes join the blueprint)
+# Their routes join the blueprint.
+from . import auth, automation, contacts, profiles, rules, versions  # noqa: F401
 from .blueprint import bp
 
 __all__ = ["bp"]

@@ -78,12 +78,12 @@ def parse_profile_form(form: Mapping[str, str], rules: Sequence[Mapping[str, Any
     return result
 
 
-def _join(messages: Any) -> str:
+def join_messages(messages: Any) -> str:
     """One readable line from marshmallow's messages (a list, a dict of paths, or text)."""
     if isinstance(messages, Mapping):
-        return "; ".join(f"{key}: {_join(value)}" for key, value in messages.items())
+        return "; ".join(f"{key}: {join_messages(value)}" for key, value in messages.items())
     if isinstance(messages, (list, tuple)):
-        return " ".join(_join(m) for m in messages)
+        return " ".join(join_messages(m) for m in messages)
     return str(messages)
 
 
@@ -94,14 +94,14 @@ def field_messages(messages: Mapping[Any, Any]) -> dict[str, str]:
         if key == "bands" and isinstance(value, Mapping):
             for index, problems in value.items():
                 if not isinstance(index, int) or not isinstance(problems, Mapping):
-                    out[key] = _join(problems)
+                    out[key] = join_messages(problems)
                     continue
                 for name, text in problems.items():
-                    out[f"bands-{index}-{name}" if name in BAND_FIELDS else f"bands-{index}"] = _join(text)
+                    out[f"bands-{index}-{name}" if name in BAND_FIELDS else f"bands-{index}"] = join_messages(text)
         elif key in ("name", "description", "rules", "bands"):
-            out[key] = _join(value)
+            out[key] = join_messages(value)
         else:
-            out["_form"] = _join(value)
+            out["_form"] = join_messages(value)
     return out
 
 

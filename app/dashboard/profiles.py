@@ -1,46 +1,30 @@
-"""Scoring: the profiles list, a profile's page (its rules as sentences, bands, preview, publish),
-the rule builder, versions with their diff and roll back, publish progress with its summary, delete.
+"""Scoring: the profiles list, a profile's page (its rules as sentences, name, bands, preview,
+save and publish), unpublish and delete. The rule builder is ``rules``; versions, roll back and
+publish progress are ``versions``.
 
-Every change is a plain HTML form posted here (the pages work without scripts); a rule change
-is saved to the draft at once, and only publishing changes live scores.
+Every change is a plain HTML form posted here (the pages work without scripts); only publishing
+changes live scores.
 """
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from flask import flash, jsonify, redirect, render_template, request, url_for
-from marshmallow import ValidationError as SchemaError
+from flask import flash, redirect, render_template, request, url_for
 
-from ..api.schemas import ProfileDraftSchema, is_valid_id
+from ..api.schemas import is_valid_id
 from ..auth import DASHBOARD_ACTOR
-from ..errors import Conflict, NotFound
+from ..errors import Conflict
 from ..preview import preview_draft
 from ..publish import delete_profile as delete_profile_and_versions
-from ..publish import get_job, publish_draft, roll_back
+from ..publish import publish_draft
 from ..scoring.profiles import rule_from_dict
 from ..scoring.sentences import rule_sentence
-from ..scoring.summary import PublishSummary
-from ..scoring.vocabulary import EVENT_GROUPS, EVENTS, OPERATOR_WORDS, UNITS, event_label
 from ..services import get_services
-from ..versions import changes_between, history
 from . import actions
 from .blueprint import bp
 from .charts import histogram
-from .defaults import BLANK_BAND_ROWS, JOB_POLL_MS
+from .defaults import BLANK_BAND_ROWS
 from .forms import ProfileForm, form_from_draft, parse_profile_form
-from .rule_form import (
-    OTHER_CUSTOM,
-    ConditionRow,
-    RuleForm,
-    form_from_rule,
-    parse_rule_form,
-    read_rule_form,
-    rule_messages,
-)
-
-#: Condition rows the rule builder shows for a rule without conditions (one blank row to fill).
-BLANK_CONDITION_ROWS = 1
 
 
 def profile_status(doc: dict[str, Any]) -> dict[str, Any]:
@@ -205,194 +189,3 @@ def delete_profile(profile_id: str):
     delete_profile_and_versions(services, profile_id)
     flash(f"{doc['draft']['name']} is deleted; its scores are being emptied.")
     return redirect(url_for("dashboard.profiles"), 303)
-
-
-# --- the rule builder -----------------------------------------------------------------------------
-def event_groups(current: str, seen: dict[str, set[str]]) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The picker's groups: the catalog, then custom events seen in stored interactions (and the
-    rule's own), then "another custom event"."""
-    custom = sorted({t for t in seen if t.startswith("custom.")} | ({current} if current.startswith("custom.")
-                                                                      else set()))
-    groups = [(name, [(e.type, e.label) for e in events]) for name, events in EVENT_GROUPS]
-    groups.append(("Custom", [(t, event_label(t)) for t in custom] + [(OTHER_CUSTOM, "Another custom event…")]))
-    return groups
-
-
-def event_properties(types: list[str], seen: dict[str, set[str]]) -> dict[str, list[tuple[str, str]]]:
-    """Per type: ``(name, label)`` of the properties it carries, then any others seen in stored ones."""
-    out = {}
-    for type_ in types:
-        known = [(p.name, p.label) for p in EVENTS[type_].properties] if type_ in EVENTS else []
-        names = {name for name, _ in known}
-        out[type_] = known + [(name, name) for name in sorted(seen.get(type_, ())) if name not in names]
-    return out
-
-
-def render_rule(profile_id: str, doc: dict[str, Any], form: RuleForm, rule_id: str | None, status: int = 200,
-                unsaved: bool = False):
-    seen = get_services().vocabulary.all()
-    groups = event_groups(form.type if form.event == OTHER_CUSTOM else form.event, seen)
-    types = [t for _, items in groups for t, _ in items if t != OTHER_CUSTOM]
-    conditions = form.conditions + [ConditionRow() for _ in range(max(BLANK_CONDITION_ROWS - len(form.conditions),
-                                                                      0))]
-    return render_template(
-        "dashboard/rule_edit.html", doc=doc, profile_id=profile_id, form=form, rule_id=rule_id,
-        groups=groups, properties=event_properties(types, seen), operators=OPERATOR_WORDS, units=UNITS,
-        conditions=conditions, errors=form.errors, status=profile_status(doc),
-        unsaved=unsaved or status != 200,
-    ), status
-
-
-def find_rule(doc: dict[str, Any], rule_id: str) -> int:
-    for index, rule in enumerate(doc["draft"].get("rules", [])):
-        if rule["id"] == rule_id:
-            return index
-    raise NotFound("That rule is not in the draft any more (it was deleted or the profile was rolled back).")
-
-
-def save_rules(profile_id: str, doc: dict[str, Any], rules: list[dict[str, Any]]) -> dict[str, str]:
-    """Validate the draft with these rules as ``PUT /v1/profiles/<id>`` would, and save it.
-    Returns the messages of the rule that failed (nothing is saved then)."""
-    draft = {k: v for k, v in doc["draft"].items() if k != "id"}
-    try:
-        loaded = ProfileDraftSchema().load({**draft, "rules": rules})
-    except SchemaError as exc:
-        problems = exc.messages.get("rules") if isinstance(exc.messages, dict) else None
-        if isinstance(problems, dict):
-            return {k: v for messages in problems.values() if isinstance(messages, dict)
-                    for k, v in rule_messages(messages).items()}
-        return {"_form": str(exc.messages)}
-    get_services().profiles.put_draft({"id": profile_id, **loaded})
-    return {}
-
-
-def new_rule_id(doc: dict[str, Any]) -> str:
-    """A rule id nobody sees: short, random, unique in the draft."""
-    taken = {rule["id"] for rule in doc["draft"].get("rules", [])}
-    while True:
-        candidate = f"r-{uuid.uuid4().hex[:8]}"
-        if candidate not in taken:
-            return candidate
-
-
-@bp.route("/profiles/<profile_id>/rules/new", methods=["GET", "POST"])
-@bp.route("/profiles/<profile_id>/rules/<rule_id>", methods=["GET", "POST"])
-def edit_rule(profile_id: str, rule_id: str | None = None):
-    """Add or change one rule: saved to the draft ("Save rule") or saved and published at once."""
-    services = get_services()
-    doc = actions.load_profile(services, profile_id)
-    index = find_rule(doc, rule_id) if rule_id else None
-    if request.method == "GET":
-        form = form_from_rule(doc["draft"]["rules"][index]) if index is not None else RuleForm()
-        return render_rule(profile_id, doc, form, rule_id)
-    if "add_condition" in request.form or "remove_condition" in request.form or "change_event" in request.form:
-        form = read_rule_form(request.form)
-        if "add_condition" in request.form:
-            form.conditions.append(ConditionRow())
-        return render_rule(profile_id, doc, form, rule_id, unsaved=True)
-    form = parse_rule_form(request.form, rule_id or new_rule_id(doc))
-    if form.rule is None:
-        return render_rule(profile_id, doc, form, rule_id, status=400)
-    rules = list(doc["draft"].get("rules", []))
-    if index is None:
-        rules.append(form.rule)
-    else:
-        rules[index] = form.rule
-    form.errors.update(save_rules(profile_id, doc, rules))
-    if form.errors:
-        form.rule = None
-        return render_rule(profile_id, doc, form, rule_id, status=400)
-    if "publish" in request.form:
-        return start_publish(profile_id)
-    flash(f"Rule saved to the draft: {rule_sentence(rule_from_dict(form.rule))}. Publish to apply it.")
-    return redirect(url_for("dashboard.edit_profile", profile_id=profile_id), 303)
-
-
-@bp.route("/profiles/<profile_id>/rules/<rule_id>/<action>", methods=["POST"])
-def change_rule(profile_id: str, rule_id: str, action: str):
-    """The ⋯ menu: duplicate, move up, move down, delete (each saved to the draft at once)."""
-    services = get_services()
-    doc = actions.load_profile(services, profile_id)
-    index = find_rule(doc, rule_id)
-    rules = list(doc["draft"]["rules"])
-    sentence = rule_sentence(rule_from_dict(rules[index]))
-    if action == "duplicate":
-        rules.insert(index + 1, {**rules[index], "id": new_rule_id(doc)})
-        message = f"Rule duplicated: {sentence}. Edit the copy below the original."
-    elif action in ("up", "down"):
-        other = index - 1 if action == "up" else index + 1
-        if 0 <= other < len(rules):
-            rules[index], rules[other] = rules[other], rules[index]
-        message = f"Rule moved {action}: {sentence}."
-    elif action == "delete":
-        rules.pop(index)
-        message = f"Rule deleted from the draft: {sentence}. Publish to apply it."
-    else:
-        raise NotFound(f"No rule action {action!r}.")
-    problems = save_rules(profile_id, doc, rules)
-    flash(message if not problems else "; ".join(problems.values()), "error" if problems else "message")
-    return redirect(url_for("dashboard.edit_profile", profile_id=profile_id, _anchor="rules"), 303)
-
-
-# --- versions -------------------------------------------------------------------------------------
-def summary_lines(summary: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not summary:
-        return None
-    parsed = PublishSummary.from_json(summary)
-    return {"scored": parsed.scored, "changed": parsed.changed, "moves": [m.words() for m in parsed.moves]}
-
-
-@bp.route("/profiles/<profile_id>/versions")
-def versions(profile_id: str):
-    services = get_services()
-    doc = actions.load_profile(services, profile_id)
-    items = history(services, profile_id)
-    for item in items:
-        item["summary_lines"] = summary_lines(item["summary"])
-    compare = None
-    try:
-        a, b = int(request.args.get("a", "")), int(request.args.get("b", ""))
-    except ValueError:
-        a = b = 0
-    if a and b:
-        compare = {"a": a, "b": b, "changes": changes_between(services, profile_id, a, b)}
-    return render_template("dashboard/versions.html", doc=doc, profile_id=profile_id, versions=items,
-                           compare=compare, status=profile_status(doc))
-
-
-@bp.route("/profiles/<profile_id>/rollback", methods=["POST"])
-def rollback_profile(profile_id: str):
-    try:
-        version = int(request.form.get("version", ""))
-        job = roll_back(get_services(), profile_id, version, actor=DASHBOARD_ACTOR)
-    except (ValueError, Conflict) as exc:
-        flash(getattr(exc, "message", "Pick a version to roll back to."), "error")
-        return redirect(url_for("dashboard.versions", profile_id=profile_id), 303)
-    return redirect(url_for("dashboard.job", job_id=job["id"]), 303)
-
-
-# --- publish progress -----------------------------------------------------------------------------
-def load_job(job_id: str) -> dict[str, Any]:
-    job = get_job(get_services(), job_id)
-    if job is None:
-        raise NotFound(f"No job {job_id!r}.")
-    return job
-
-
-@bp.route("/jobs/<job_id>")
-def job(job_id: str):
-    found = load_job(job_id)
-    record = get_services().profiles.version_record(found["profile"], found["version"]) \
-        if found.get("profile") and found.get("version") else None
-    return render_template("dashboard/job.html", job=found, poll_ms=JOB_POLL_MS, record=record,
-                           profile_name=profile_name(found.get("profile")),
-                           summary=summary_lines(record.summary.to_json()) if record and record.summary else None)
-
-
-@bp.route("/jobs/<job_id>.json")
-def job_json(job_id: str):
-    """The job's progress for the page's script (the same fields as ``GET /v1/jobs/<id>``)."""
-    try:
-        return jsonify(load_job(job_id))
-    except NotFound as exc:
-        return jsonify({"code": 404, "status": "Not Found", "message": exc.message}), 404

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..scoring.vocabulary import CUSTOM_PREFIX, OPERATOR_WORDS, known_property, split_duration
-from .forms import _join
+from .forms import join_messages
 
 #: The event picker's value for "another custom event" (its name is typed in ``custom_name``).
 OTHER_CUSTOM = "custom"
@@ -234,10 +234,10 @@ def rule_messages(messages: Mapping[str, Any]) -> dict[str, str]:
     for name, text in messages.items():
         if name == "limit" and isinstance(text, Mapping):
             for sub, subtext in text.items():
-                out[LIMIT_FIELDS.get(sub, "limit_count")] = _join(subtext)
+                out[LIMIT_FIELDS.get(sub, "limit_count")] = join_messages(subtext)
         elif name == "on":
-            out["custom_name"] = _join(text)  # catalog types are always valid: it is a custom name
+            out["custom_name"] = join_messages(text)  # catalog types are always valid: it is a custom name
         else:
-            out[SCHEMA_FIELDS.get(name, "_form")] = _join(text)
+            out[SCHEMA_FIELDS.get(name, "_form")] = join_messages(text)
     return out
 
