@@ -102,7 +102,8 @@ def read_value(type_: str, path: str, op: str, text: str) -> Any:
         if op in NUMBER_OPS:
             raise ValueError("a number")
         return text[1:-1]
-    kind = known_property(type_, path).kind if known_property(type_, path) else None
+    known = known_property(type_, path)
+    kind = known.kind if known else None
     if op in NUMBER_OPS or kind == "number":
         if not _NUMBER.match(text):
             raise ValueError("a number")
