@@ -128,16 +128,14 @@ def legacy_filter(args: dict) -> ContactFilter:
     return from_legacy({k: args.get(k) for k in LEGACY_FIELDS})
 
 
-class SmartListSchema(Strict):
+class SmartListSchema(LegacyFilterSchema):
     """A smart list: a name and a filter document (or, as before, the single-condition fields)."""
+
+    class Meta:
+        unknown = ma.RAISE
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     filter = fields.Nested(FilterDocumentSchema)
-    profile = fields.String(validate=_PROFILE)
-    op = fields.String(validate=validate.OneOf(SCORE_OPS))
-    value = fields.Float(allow_nan=False)
-    tag = fields.String(validate=validate.Length(min=1, max=100))
-    without_tag = fields.String(validate=validate.Length(min=1, max=100))
 
     @validates_schema
     def one_form(self, data, **_):
@@ -145,11 +143,6 @@ class SmartListSchema(Strict):
         if "filter" in data and legacy:
             raise ValidationError({name: ["give the filter document or the single-condition fields, not both"]
                                    for name in legacy})
-        if not legacy:
-            return
-        errors = LegacyFilterSchema().validate({k: data[k] for k in legacy})
-        if errors:
-            raise ValidationError(errors)
 
     @post_load
     def make(self, data, **_) -> dict:

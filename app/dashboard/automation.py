@@ -12,8 +12,8 @@ from ..automation.delivery import IN_FLIGHT, public_delivery, redeliver
 from ..automation.runner import public_run
 from ..errors import Conflict
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
-from ..services import get_services
 from ..scoring.interactions import now_ms
+from ..services import get_services
 from ..words import EVENT_GROUPS, OPERATOR_WORDS, step_sentence, trigger_sentence, trigger_warnings
 from .blueprint import bp
 from .contacts import contact_labels, profile_names, search_contact
@@ -30,16 +30,14 @@ from .workflow_form import (
     trigger_document,
 )
 
+
 def load_workflow_doc(workflow_id: str) -> dict[str, Any]:
     return get_services().automation.require_workflow(workflow_id)
 
 
 def managed_file(doc: dict[str, Any]) -> str | None:
     """The workflow file a stored workflow is managed by (read-only here), or None."""
-    for holder in (doc, doc.get("config") or {}):
-        if holder.get("managed_by") == "file":
-            return f"workflows/{holder.get('file') or doc['config'].get('id', '') + '.json'}"
-    return None
+    return f"workflows/{doc.get('file')}" if doc.get("managed_by") == "file" else None
 
 
 def refuse_if_managed(doc: dict[str, Any]) -> None:

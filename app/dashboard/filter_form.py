@@ -17,6 +17,7 @@ from marshmallow import ValidationError as SchemaError
 from ..api.filter_schemas import MAX_CONDITIONS, FilterDocumentSchema
 from ..contact_filter import ContactFilter, plain_number, from_legacy
 from ..scoring.conditions import NUMERIC_OPS
+from .forms import _join
 
 #: The row's "what" menu: value -> words. Field and operator in one choice, except a score's operator.
 KINDS = {
@@ -135,14 +136,6 @@ def parse_filter_form(args: Mapping[str, str], default_order: str | None) -> Fil
     return FilterForm(rows=rows, order_by=order, filter=None if errors else flt, errors=errors)
 
 
-def _text(messages: Any) -> str:
-    if isinstance(messages, Mapping):
-        return "; ".join(f"{k}: {_text(v)}" for k, v in messages.items())
-    if isinstance(messages, (list, tuple)):
-        return " ".join(_text(m) for m in messages)
-    return str(messages)
-
-
 def field_messages(messages: Mapping[Any, Any]) -> dict[str, str]:
     """The schema's messages as ``control id -> message`` (``c-0-value``, ``order_by``, ``_form``)."""
     out: dict[str, str] = {}
@@ -151,13 +144,13 @@ def field_messages(messages: Mapping[Any, Any]) -> dict[str, str]:
             for index, problems in value.items():
                 if isinstance(index, int) and isinstance(problems, Mapping):
                     for name, text in problems.items():
-                        out.setdefault(f"c-{index}-{ERROR_CONTROL.get(name, 'kind')}", _text(text))
+                        out.setdefault(f"c-{index}-{ERROR_CONTROL.get(name, 'kind')}", _join(text))
                 else:
-                    out["_form"] = _text(problems)
+                    out["_form"] = _join(problems)
         elif key == "order_by":
-            out["order_by"] = _text(value)
+            out["order_by"] = _join(value)
         else:
-            out["_form"] = _text(value)
+            out["_form"] = _join(value)
     return out
 
 

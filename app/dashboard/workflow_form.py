@@ -10,6 +10,7 @@ typed, so nothing is lost; only ``save`` stores, through ``load_workflow`` — t
 from __future__ import annotations
 
 import base64
+import json
 import re
 import secrets
 from collections.abc import Mapping
@@ -67,7 +68,7 @@ def blank_step(kind: str) -> dict[str, str]:
 def blank_form(first_profile: str | None) -> WorkflowForm:
     values = {"name": "", "description": "", "enabled": "", "trigger_type": "score_changed",
               "t_profile": first_profile or "", "t_operator": "gte", "t_value": "50", "t_fire": "on_enter",
-              "t_reentry": "", "t_on": "form.submitted", "t_custom": "", "tags_all": "", "tags_none": ""}
+              "t_reentry": "", "t_on": "form.submitted", "t_custom": "", "t_where": "", "tags_all": "", "tags_none": ""}
     return WorkflowForm(values=values, steps=[])
 
 
@@ -87,6 +88,7 @@ def form_from_config(config: Mapping[str, Any]) -> WorkflowForm:
         "t_operator": trigger.get("operator", "gte"), "t_value": _text(trigger.get("value")),
         "t_fire": trigger.get("fire", "on_enter"), "t_reentry": "on" if trigger.get("reentry") else "",
         "t_on": "custom" if on.startswith("custom.") else on, "t_custom": on[7:] if on.startswith("custom.") else "",
+        "t_where": json.dumps(trigger["where"]) if trigger.get("where") else "",
         "tags_all": ", ".join(filters.get("tags_all") or ()), "tags_none": ", ".join(filters.get("tags_none") or ()),
     })
     for step in config.get("steps") or []:
@@ -96,7 +98,7 @@ def form_from_config(config: Mapping[str, Any]) -> WorkflowForm:
         if step.get("name"):
             row["name"] = step["name"]
         if step.get("when"):
-            row["when"] = step["when"]  # kept as it was: the builder does not edit step conditions
+            row["when"] = json.dumps(step["when"])  # kept as it was (a hidden field): edited under Advanced
         if step["type"] == "webhook":
             row["headers"] = "\n".join(f"{k}: {v}" for k, v in (step.get("headers") or {}).items())
         if step["type"] == "wait":
@@ -120,6 +122,8 @@ def _step_rows(data: Mapping[str, str]) -> list[dict[str, Any]]:
         row["message"] = (data.get(f"s-{i}-message") or "").strip("\n")
         if data.get(f"s-{i}-name"):
             row["name"] = data[f"s-{i}-name"]
+        if data.get(f"s-{i}-when"):
+            row["when"] = data[f"s-{i}-when"]
         if row["type"] in STEP_TYPES:
             rows.append(row)
     return rows
@@ -170,9 +174,18 @@ def step_document(row: Mapping[str, Any], i: int, errors: dict[str, str]) -> dic
     elif kind == "adjust_score":
         doc.update(profile=row["profile"], reason=row["reason"] or "workflow")
         doc["set" if row["score_op"] == "set" else "add"] = _number(row["points"])
-    if isinstance(row.get("when"), dict):
-        doc["when"] = row["when"]
+    if row.get("when"):
+        doc["when"] = _json_or_text(row["when"])
     return doc
+
+
+def _json_or_text(text: str) -> Any:
+    """A kept JSON value (step conditions, interaction conditions); text that is not JSON goes to the
+    schema as it is, which then says what is wrong with it."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def _tags(text: str) -> list[str]:
@@ -184,9 +197,12 @@ def trigger_document(values: Mapping[str, str]) -> dict[str, Any]:
     reentry = values.get("t_reentry") == "on"
     if values["trigger_type"] == "interaction":
         on = f"custom.{values['t_custom']}" if values["t_on"] == "custom" else values["t_on"]
-        return {"type": "interaction", "on": on, "reentry": reentry, "filters": filters}
-    doc: dict[str, Any] = {"type": "score_changed", "profile": values["t_profile"], "operator": values["t_operator"],
-                           "fire": values["t_fire"] or "on_enter", "reentry": reentry, "filters": filters}
+        doc = {"type": "interaction", "on": on, "reentry": reentry, "filters": filters}
+        if values.get("t_where"):
+            doc["where"] = _json_or_text(values["t_where"])
+        return doc
+    doc = {"type": "score_changed", "profile": values["t_profile"], "operator": values["t_operator"],
+           "fire": values["t_fire"] or "on_enter", "reentry": reentry, "filters": filters}
     if values["t_value"] != "":
         doc["value"] = _number(values["t_value"])
     return doc
