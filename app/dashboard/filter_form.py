@@ -17,7 +17,7 @@ from marshmallow import ValidationError as SchemaError
 from ..api.filter_schemas import MAX_CONDITIONS, FilterDocumentSchema
 from ..contact_filter import ContactFilter, plain_number, from_legacy
 from ..scoring.conditions import NUMERIC_OPS
-from .forms import _join
+from .forms import join_messages
 
 #: The row's "what" menu: value -> words. Field and operator in one choice, except a score's operator.
 KINDS = {
@@ -144,13 +144,13 @@ def field_messages(messages: Mapping[Any, Any]) -> dict[str, str]:
             for index, problems in value.items():
                 if isinstance(index, int) and isinstance(problems, Mapping):
                     for name, text in problems.items():
-                        out.setdefault(f"c-{index}-{ERROR_CONTROL.get(name, 'kind')}", _join(text))
+                        out.setdefault(f"c-{index}-{ERROR_CONTROL.get(name, 'kind')}", join_messages(text))
                 else:
-                    out["_form"] = _join(problems)
+                    out["_form"] = join_messages(problems)
         elif key == "order_by":
-            out["order_by"] = _join(value)
+            out["order_by"] = join_messages(value)
         else:
-            out["_form"] = _join(value)
+            out["_form"] = join_messages(value)
     return out
 
 
