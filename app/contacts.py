@@ -62,7 +62,12 @@ def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) 
 
 def count_matches(services: Services, flt: ContactFilter) -> int:
     """How many contacts match a filter right now (a smart list's live count)."""
-    return run_filter(services, flt, 1, 0)["total"]
+    live = services.profiles.live()
+    missing = [pid for pid in flt.profiles if pid not in live and services.profiles.get(pid) is None]
+    if missing:
+        raise NotFound(f"No profile {missing[0]!r}.")
+    return ContactQuery(services.scores, services.contacts).count(
+        flt, {pid: (v.profile, v.version) for pid, v in live.items()}, now_ms())
 
 
 def _csv_text(value: Any) -> str:

@@ -156,6 +156,39 @@ class ContactQuery:
                 return {**scored, "total": total, "next_cursor": nxt if nxt < total else None}
         return self._page(self._walk(flt, profiles, indexes, sort, now_ms), limit, cursor)
 
+    def count(self, flt: ContactFilter, live: Mapping[str, tuple[Profile, int]], now_ms: int) -> int:
+        """How many contacts match (a smart list's tab). Counted off one index, without reading members,
+        when every condition reads the same index: score and band conditions of one profile, recent
+        activity, or one tag; otherwise the total of ``run``."""
+        profiles = {pid: profile for pid, (profile, _version) in live.items()}
+        if any(never_matches(c, profiles) for c in flt.conditions):
+            return 0
+        if not flt.conditions:
+            return self.contacts.contact_count()
+        fields = {c.field for c in flt.conditions}
+        profile = flt.conditions[0].profile
+        if fields <= {"score", "band"} and profile in live:
+            ranges = combined_ranges(flt.conditions, profiles)
+            if ranges is not None:
+                return self._count([self.keys.score_index(profile, live[profile][1], b) for b in range(self.buckets)],
+                                   ranges)
+        if fields == {"activity"} and all(c.op == "within" for c in flt.conditions):
+            cutoff = max(activity_cutoff(c, now_ms) for c in flt.conditions)
+            return self._count([self.keys.activity(b) for b in range(self.buckets)], [("+inf", str(cutoff))])
+        if len(flt.conditions) == 1 and fields == {"tag"} and flt.conditions[0].op == "has":
+            pipe = self.redis.pipeline(transaction=False)
+            for bucket in range(self.buckets):
+                pipe.scard(self.keys.tag_members(flt.conditions[0].tag or "", bucket))
+            return sum(pipe.execute())
+        return int(self.run(flt, live, 1, 0, now_ms)["total"])
+
+    def _count(self, indexes: list[str], ranges: list[Range]) -> int:
+        pipe = self.redis.pipeline(transaction=False)
+        for high, low in ranges:
+            for index in indexes:
+                pipe.zcount(index, low, high)
+        return sum(pipe.execute())
+
     # --- pages read straight off the indexes --------------------------------------------------
     @staticmethod
     def _ordered(rows: list[tuple[str, float]], scored: bool) -> list[tuple[str, int | None]]:

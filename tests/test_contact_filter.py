@@ -210,3 +210,11 @@ def test_score_and_band_conditions_of_one_profile_become_one_set_of_ranges(condi
 
     profile = Profile(id="eng", name="eng", rules=(), bands=(Band("cold", 0), Band("warm", 10), Band("hot", 25)))
     assert combined_ranges(load_filter({"conditions": conditions}).conditions, {"eng": profile}) == expected
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flt=filters)
+def test_a_count_is_what_brute_force_finds(services, population, flt):
+    live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
+    assert ContactQuery(services.scores, services.contacts).count(flt, live, NOW_MS) == \
+        len(brute_force(services, population, flt))
