@@ -653,6 +653,31 @@ def other_dashboard_pages(app: Any, known: set[str]) -> dict[str, str]:
     return found
 
 
+def console_data(ctx: Context, client: Any) -> dict[str, str]:
+    """Two smart lists (shown as tabs with live counts on the contacts page), a workflow, and the contacts
+    and workflow pages that need them: the filter builder's cheapest and dearest shapes."""
+    p = data.PROFILE_ID
+    score_and_band = {"conditions": [{"field": "score", "profile": p, "op": "gte", "value": 10},
+                                     {"field": "band", "profile": p, "band": "warm"}]}
+    recent = {"conditions": [{"field": "activity", "op": "within", "days": 30}]}
+    for name, flt in (("Warm", score_and_band), ("Active this month", recent)):
+        client.post("/v1/smart-lists", json={"name": name, "filter": flt}, headers=AUTH)
+    client.put("/v1/workflows/hot", headers=AUTH, json={
+        "id": "hot", "name": "Hot lead", "trigger": {"type": "score_changed", "profile": p, "operator": "gte",
+                                                     "value": 50},
+        "steps": [{"type": "add_tag", "tag": "hot-lead"}, {"type": "notify", "channel": "inbox", "message": "hot"}]})
+    both = f"c-0-kind=score&c-0-profile={p}&c-0-op=gte&c-0-value=10&c-1-kind=band&c-1-profile={p}&c-1-value=warm"
+    return {
+        "contacts, score ≥ 10 and band warm (one index range)": f"/dashboard/contacts?{both}",
+        "contacts, score ≥ 10 and not tagged vip (walks the range)":
+            f"/dashboard/contacts?c-0-kind=score&c-0-profile={p}&c-0-op=gte&c-0-value=10"
+            "&c-1-kind=tag_has_not&c-1-value=vip",
+        "search suggestions": "/dashboard/contacts/suggest?q=u12",
+        "workflow page": "/dashboard/workflows/hot",
+        "workflow builder (edit)": "/dashboard/workflows/hot/edit",
+    }
+
+
 def rows_dashboard(ctx: Context) -> list[Row]:
     """Server time of each dashboard page (in-process, signed in) with row 1's number of contacts."""
     contacts = ctx.size.contacts
@@ -674,6 +699,7 @@ def rows_dashboard(ctx: Context) -> list[Row]:
         job = ctx.services.profiles.version_record(data.PROFILE_ID, profile["live_version"]).job
     rule = profile["draft"]["rules"][0]["id"]
     base = f"/dashboard/profiles/{data.PROFILE_ID}"
+    console_pages = console_data(ctx, client)
     pages = {
         "profiles": "/dashboard/profiles",
         "profile page": base,
@@ -691,6 +717,7 @@ def rows_dashboard(ctx: Context) -> list[Row]:
         "publish summary": f"/dashboard/jobs/{job}",
         "delete confirmation": f"{base}/delete",
     }
+    pages.update(console_pages)
     pages.update(other_dashboard_pages(ctx.app, set(pages.values())))
     worst: tuple[str, float] = ("", 0.0)
     notes = []
