@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from .indexes import backfill_once
+from .services import Services
 from .storage.profiles import ProfileStore
 from .storage.snapshot import ContactData, SnapshotGateway
 
@@ -132,10 +134,11 @@ def check_archive(path: str | Path) -> dict[str, int]:
     return dict(trailer)
 
 
-def restore_archive(gateway: SnapshotGateway, profiles: ProfileStore, path: str | Path,
-                    progress: Progress = lambda n: None) -> dict[str, int]:
-    """Restore a complete archive into an empty deployment; returns its counts by kind."""
+def restore_archive(services: Services, path: str | Path, progress: Progress = lambda n: None) -> dict[str, int]:
+    """Restore a complete archive into an empty deployment, then index the contacts for search and activity;
+    returns the archive's counts by kind."""
     counts = check_archive(path)
+    gateway, profiles = services.snapshot, services.profiles
     if not gateway.is_empty():
         raise NotEmpty(f"the deployment with key prefix {gateway.keys.prefix!r} already holds data: restore "
                        "into an empty Redis (or another SCOREKEEPER_KEY_PREFIX)")
@@ -167,6 +170,7 @@ def restore_archive(gateway: SnapshotGateway, profiles: ProfileStore, path: str 
             flush(kind)
     for kind in buffers:
         flush(kind)
+    backfill_once(services)  # search terms and latest activity, from the restored contacts and timelines
     return counts
 
 

@@ -293,7 +293,7 @@ def restore(ctx: click.Context, path: str) -> None:
         services = get_services()
         try:
             with click.progressbar(length=total, label="restoring contacts", file=sys.stderr) as bar:
-                counts = restore_archive(services.snapshot, services.profiles, path, progress=bar.update)
+                counts = restore_archive(services, path, progress=bar.update)
         except (ArchiveError, NotEmpty) as exc:
             raise click.ClickException(f"{exc} (nothing was restored)") from exc
         backfill_once(services)  # the search and activity indexes of the restored contacts

@@ -52,13 +52,14 @@ def busy(client, services) -> None:
         send(client, {"interactions": batch[start:start + 500]})
     settle(services)
     first = client.get("/v1/contacts", query_string={"email": EMAILS[0]}, headers=AUTH).get_json()["items"][0]
-    assert client.patch(f"/v1/contacts/{first['id']}", json={"tags": {"add": ["vip", "2026"]}},
+    assert client.patch(f"/v1/contacts/{first['id']}", json={"tags": {"add": ["vip", "2026"]}, "name": "Wes Brown"},
                         headers=AUTH).status_code == 200
     assert client.post(f"/v1/contacts/{first['id']}/scores/engagement", json={"add": 7, "reason": "met at a fair"},
                        headers=AUTH).status_code == 200
     assert client.post("/v1/smart-lists", json={"name": "Warm", "profile": "engagement", "op": "gte", "value": 10},
                        headers=AUTH).status_code == 201
     settle(services)
+    services.automation.mark_read(services.automation.notifications(0, 1)[0]["id"])  # the inbox's read state
     # Accepted while the backup runs: in the partitions, not scored yet.
     send(client, {"interactions": [{"id": f"late-{i}", "type": "appointment.booked", "contact": {"email": email}}
                                    for i, email in enumerate(EMAILS[:5])]})
@@ -78,7 +79,14 @@ def snapshot(client) -> dict:
     ranking = client.get("/v1/contacts", query_string={"profile": "engagement", "op": "gte", "value": 0,
                                                       "limit": 100}, headers=AUTH).get_json()
     runs = client.get("/v1/workflows/hot/runs", query_string={"limit": 500}, headers=AUTH).get_json()["items"]
-    return {"contacts": contacts, "lists": lists, "members": members, "ranking": ranking,
+    found = {prefix: sorted(c["id"] for c in client.get("/v1/contacts", query_string={"q": prefix, "limit": 100},
+                                                        headers=AUTH).get_json()["items"])
+             for prefix in ("c1", "c2", "wes")}
+    active = client.post("/v1/contacts/search", headers=AUTH, json={
+        "filter": {"conditions": [{"field": "activity", "op": "within", "days": 36500}]}, "limit": 100}).get_json()
+    return {"contacts": contacts, "lists": lists, "members": members, "ranking": ranking, "found": found,
+            "active": sorted(c["id"] for c in active["items"]),
+            "unread": client.application.extensions["scorekeeper"].automation.unread_count(),
             "profiles": client.get("/v1/profiles", headers=AUTH).get_json(),
             "workflows": client.get("/v1/workflows", headers=AUTH).get_json(),
             "runs": sorted((r["id"], r["status"], r["contact_id"]) for r in runs),
@@ -133,6 +141,7 @@ def test_a_busy_deployment_restores_into_a_fresh_redis_with_the_same_scores_hist
     assert any(c["tags"] for c in scored) and any(c["dnd"].get("email") for c in scored)
     assert any(len(c["history"]["engagement"]) > 3 for c in before["contacts"].values())
     assert before["runs"] and before["inbox"]["items"] and before["members"]
+    assert len(before["found"]["wes"]) == 1 and len(before["active"]) == len(EMAILS) and before["unread"] > 0
 
 
 def test_a_restore_refuses_a_deployment_that_holds_data(client, services, tmp_path, source):

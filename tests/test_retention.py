@@ -66,6 +66,7 @@ def test_nothing_goes_before_its_retention(client, services, history):
 
 
 def test_after_30_days_finished_runs_delivered_webhooks_and_notifications_go(client, services, history):
+    assert services.automation.unread_count() == 1
     removed = sweep(services, now_ms() + 31 * DAY_MS)
     assert removed | {"jobs": 0} == {"runs": 2, "deliveries": 1, "dead_letters": 0, "notifications": 1, "jobs": 0}
     assert not found(client, f"/v1/runs/{history['runs']['ok']}")
@@ -73,6 +74,7 @@ def test_after_30_days_finished_runs_delivered_webhooks_and_notifications_go(cli
     assert client.get("/v1/workflows/ok/runs", headers=AUTH).get_json()["items"] == []
     assert not found(client, f"/v1/deliveries/{history['deliveries']['ok']}")
     assert client.get("/v1/notifications", headers=AUTH).get_json()["items"] == []
+    assert services.redis.get(services.keys.notifications_unread()) == "0"  # the unread one that went
     # What may still change stays, however old: the waiting run, the dead letter (kept 90 days).
     assert found(client, f"/v1/runs/{history['runs']['wait']}")
     dead = client.get("/v1/deliveries", query_string={"status": "dead"}, headers=AUTH).get_json()["items"]

@@ -268,20 +268,26 @@ class AutomationStore:
 
     def sweep_notifications(self, cutoff_ms: int) -> int:
         """Drop inbox notifications older than ``cutoff_ms`` from the old end of the list (new ones are pushed
-        at the other end meanwhile, so trimming from the tail never loses one)."""
+        at the other end meanwhile, so trimming from the tail never loses one). Unread ones that go are taken
+        off the unread count, and read marks of those that go are forgotten."""
         removed = 0
         while True:
             tail = [loads(x) for x in self.redis.lrange(self.keys.notifications(), -SWEEP_PAGE, -1)]
-            old = 0
+            old = []
             for notification in reversed(tail):
                 if notification.get("at", 0) >= cutoff_ms:
                     break
-                old += 1
+                old.append(notification)
             if not old:
                 return removed
-            self.redis.ltrim(self.keys.notifications(), 0, -old - 1)
-            removed += old
-
+            before = int(self.redis.get(self.keys.notifications_read_before()) or 0)
+            marked = self.redis.smismember(self.keys.notifications_read(), [n["id"] for n in old])
+            unread = sum(1 for n, m in zip(old, marked, strict=True) if n.get("at", 0) > before and not m)
+            self.redis.ltrim(self.keys.notifications(), 0, -len(old) - 1)
+            self.redis.srem(self.keys.notifications_read(), *[n["id"] for n in old])
+            if unread and int(self.redis.decrby(self.keys.notifications_unread(), unread)) < 0:
+                self.redis.set(self.keys.notifications_unread(), 0)
+            removed += len(old)
 
 class WorkflowManagedByFile(Conflict):
     """An edit (update, enable, disable, delete) of a workflow that a file in the workflows directory manages."""

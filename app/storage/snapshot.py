@@ -1,9 +1,10 @@
 """Reading and writing a deployment's data whole, for backup and restore (app/backup.py owns the archive).
 
 Only the sources of truth are read: documents (profiles and their versions, workflows, smart lists, runs,
-deliveries, notifications, aliases, disabled endpoints), every contact's own keys, and the interactions still
+deliveries, notifications and their read state, aliases, disabled endpoints), every contact's own keys, and the interactions still
 waiting in the partitions. The global indexes (identities, the contact registry, tag members, score indexes,
-due expiries, a workflow's run list, the delivery lists) are derived from those and rebuilt on restore, so an
+due expiries, a workflow's run list, the delivery lists; search terms and latest activity, by app.indexes) are
+derived from those and rebuilt on restore, so an
 archive taken while the server runs never holds an index that disagrees with its contacts.
 
 A contact is read consistently: all its keys (one cluster slot, ``{c:ID}``) in one transaction on a single
@@ -163,6 +164,9 @@ class SnapshotGateway:
             "smart_lists": self.redis.hgetall(self.keys.smart_lists()),
             "aliases": aliases,
             "disabled_endpoints": self.redis.hgetall(self.keys.disabled_endpoints()),
+            "inbox": {"unread": self.redis.get(self.keys.notifications_unread()),
+                      "read_before": self.redis.get(self.keys.notifications_read_before()),
+                      "read": sorted(self.redis.smembers(self.keys.notifications_read()))},
         }
 
     def runs(self) -> Iterator[list[str]]:
@@ -208,6 +212,13 @@ class SnapshotGateway:
         for name, email in docs["aliases"].items():
             kind, _, value = name.partition(":")
             pipe.set(self.keys.alias(kind, value), email)
+        inbox = docs.get("inbox") or {}  # archives made before the inbox had a read state have none
+        for key, value in ((self.keys.notifications_unread(), inbox.get("unread")),
+                           (self.keys.notifications_read_before(), inbox.get("read_before"))):
+            if value is not None:
+                pipe.set(key, value)
+        if inbox.get("read"):
+            pipe.sadd(self.keys.notifications_read(), *inbox["read"])
         pipe.execute()
         if docs["workflows"]:
             self.redis.set(self.keys.workflows_rev(), uuid.uuid4().hex)
