@@ -51,6 +51,24 @@ class LimitSchema(Strict):
             raise ValidationError({"count": ["required with 'window'"]})
 
 
+#: Decay periods: at least a day (a step is a write per contact), at most ten years.
+DECAY_EVERY_MIN_MS = 86_400_000
+DECAY_EVERY_MAX_MS = 3650 * 86_400_000
+
+
+def _decay_every(value: str) -> None:
+    _duration(value)
+    if not DECAY_EVERY_MIN_MS <= parse_duration_ms(value) <= DECAY_EVERY_MAX_MS:
+        raise ValidationError("a decay period is between 1d and 3650d (ten years)")
+
+
+class DecaySchema(Strict):
+    percent = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100, error="a whole percent from 1 to 100"),
+                             metadata={"description": "how much of what stands is taken each period (1-100)"})
+    every = fields.String(required=True, validate=_decay_every,
+                          metadata={"description": "the period, e.g. '30d' (1d to 3650d)"})
+
+
 class RuleSchema(Strict):
     id = fields.String(required=True, validate=_ID)
     on = fields.String(required=True)
@@ -58,6 +76,12 @@ class RuleSchema(Strict):
     where = fields.Dict(keys=fields.String(), load_default=dict)
     limit = fields.Nested(LimitSchema)
     expires_after = fields.String(validate=_duration)
+    decay = fields.Nested(DecaySchema, metadata={"description": "the points shrink by a percent each period"})
+
+    @validates_schema
+    def decay_or_expiry(self, data, **_):
+        if "decay" in data and "expires_after" in data:
+            raise ValidationError({"decay": ["a rule cannot have both 'decay' and 'expires_after'"]})
 
     @validates("on")
     def check_on(self, value, **_):

@@ -5,7 +5,11 @@ adds the points of the matching rules, never letting the score drop below 0. Lim
 checked in the same order. A rule with ``expires_after`` reverses, at ``at + duration``,
 the change its interaction actually made (through the same floor); such expiries sit in
 the timeline before any entry at the same millisecond, and only those due by ``now``
-count.
+count. A rule with ``decay`` shrinks the change its interaction actually made by a percent
+each period after it happened (``decay.py`` has the rounding): each step is an entry at
+``at + k × every``, placed like an expiry, through the same floor. Expiries and decay steps
+are the state's timed entries: the earliest (``next_expiry``) is when the worker's ticker must
+bring the contact up to date.
 
 ``advance`` applies entries that come after everything already applied; ``fold`` is
 ``advance`` from the empty state. Incremental live scoring, replay and recompute all go
@@ -19,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .decay import next_step, standing
 from .interactions import MANUAL_TYPE
 from .profiles import Profile, Rule
 
@@ -41,19 +46,28 @@ class FoldState:
     once: dict[str, list[str]] = field(default_factory=dict)
     # [expire_at, interaction key, rule id, change to reverse, interaction id, type], sorted
     pending: list[list[Any]] = field(default_factory=list)
+    # [step_at, interaction key, rule id, change made, interaction id, type, step, percent, every_ms], sorted:
+    # the next decay step of each change that still stands (step k falls at occurred_at + k × every)
+    decaying: list[list[Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"s": self.score, "l": list(self.last) if self.last else None, "h": self.hits,
-                "o": self.once, "p": self.pending}
+        out = {"s": self.score, "l": list(self.last) if self.last else None, "h": self.hits,
+               "o": self.once, "p": self.pending}
+        if self.decaying:  # absent when empty, so states of profiles without decay read as before
+            out["d"] = self.decaying
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FoldState:
         last = data.get("l")
         return cls(score=data["s"], last=tuple(last) if last else None, hits=dict(data.get("h") or {}),
-                   once=dict(data.get("o") or {}), pending=[list(p) for p in data.get("p") or []])
+                   once=dict(data.get("o") or {}), pending=[list(p) for p in data.get("p") or []],
+                   decaying=[list(d) for d in data.get("d") or []])
 
     def next_expiry(self) -> int | None:
-        return self.pending[0][0] if self.pending else None
+        """When the earliest timed entry (expiry or decay step) falls: the ticker's schedule for the contact."""
+        heads = [timed[0][0] for timed in (self.pending, self.decaying) if timed]
+        return min(heads) if heads else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +104,57 @@ def _floor_add(score: int, points: int) -> int:
 
 
 def _expire_due(state: FoldState, until: tuple[int, int, str], ledger: list[LedgerEntry]) -> None:
-    """Apply every pending expiry that sorts before ``until``."""
-    while state.pending and (state.pending[0][0], _EXPIRY, state.pending[0][1]) < until:
-        expire_at, key, rule_id, change, interaction_id, type_ = state.pending.pop(0)
-        applied = _floor_add(state.score, -change)
-        state.score += applied
-        state.last = (expire_at, _EXPIRY, key)
-        ledger.append(LedgerEntry(expire_at, interaction_id, key.split(":", 1)[0], type_, rule_id,
-                                  -change, applied, state.score, "expired"))
+    """Apply every timed entry (expiry, decay step) that sorts before ``until``, in order.
+
+    Timed entries of one millisecond go by (interaction key, rule id).
+    """
+    while state.pending or state.decaying:
+        heads = [timed for timed in (state.pending, state.decaying)
+                 if timed and (timed[0][0], _EXPIRY, timed[0][1]) < until]
+        if not heads:
+            return
+        timed = min(heads, key=lambda entries: (entries[0][0], entries[0][1], entries[0][2]))
+        if timed is state.pending:
+            _expire(state, state.pending.pop(0), ledger)
+        else:
+            _decay(state, state.decaying.pop(0), ledger)
+
+
+def _expire(state: FoldState, item: list[Any], ledger: list[LedgerEntry]) -> None:
+    """Reverse the change an interaction made, through the floor."""
+    expire_at, key, rule_id, change, interaction_id, type_ = item
+    applied = _floor_add(state.score, -change)
+    state.score += applied
+    state.last = (expire_at, _EXPIRY, key)
+    ledger.append(LedgerEntry(expire_at, interaction_id, key.split(":", 1)[0], type_, rule_id,
+                              -change, applied, state.score, "expired"))
+
+
+def _decay(state: FoldState, item: list[Any], ledger: list[LedgerEntry]) -> None:
+    """One decay step of a change: from what stood before step k to what stands after, through the floor.
+
+    The steps follow the change the interaction made, whatever the floor did to earlier steps,
+    just as an expiry reverses that change whatever happened since.
+    """
+    step_at, key, rule_id, change, interaction_id, type_, step, percent, every_ms = item
+    before, after = standing(change, percent, step - 1), standing(change, percent, step)
+    applied = _floor_add(state.score, after - before)
+    state.score += applied
+    state.last = (step_at, _EXPIRY, key)
+    ledger.append(LedgerEntry(step_at, interaction_id, key.split(":", 1)[0], type_, rule_id, after - before,
+                              applied, state.score, "decay",
+                              f"decay step {step} ({percent}% a period): {before} → {after} points"))
+    _schedule_decay(state, step_at - step * every_ms, key, rule_id, change, interaction_id, type_, step,
+                    percent, every_ms)
+
+
+def _schedule_decay(state: FoldState, at: int, key: str, rule_id: str, change: int, interaction_id: str,
+                    type_: str, steps_done: int, percent: int, every_ms: int) -> None:
+    """Queue the next step that changes what stands of ``change`` (none once it is 0)."""
+    step = next_step(change, percent, steps_done)
+    if step is not None:
+        bisect.insort(state.decaying, [at + step * every_ms, key, rule_id, change, interaction_id, type_, step,
+                                       percent, every_ms])
 
 
 def _limit_reason(rule: Rule, state: FoldState, at: int, properties: Mapping[str, Any]) -> str | None:
@@ -162,6 +219,9 @@ def _apply_interaction(state: FoldState, profile: Profile, record: Mapping[str, 
                                   state.score, reason))
         if rule.expires_after_ms and change:
             bisect.insort(state.pending, [at + rule.expires_after_ms, key, rule.id, change, record["id"], type_])
+        if rule.decay_percent and rule.decay_every_ms and change:
+            _schedule_decay(state, at, key, rule.id, change, record["id"], type_, 0, rule.decay_percent,
+                            rule.decay_every_ms)
 
 
 def advance(state: FoldState, profile: Profile, records: Iterable[Mapping[str, Any]], now: int) -> list[LedgerEntry]:

@@ -14,7 +14,9 @@ class Rule:
 
     ``limit_count`` scoring matches per ``limit_window_ms`` (rolling; None = ever),
     ``once_per`` a property whose each distinct value scores once, ``expires_after_ms``
-    after which the change the interaction made is reversed.
+    after which the change the interaction made is reversed; or ``decay_percent`` by which
+    that change shrinks every ``decay_every_ms`` (see ``decay.py``); ``group`` the profile
+    group whose cap the rule's points count against.
     """
 
     id: str
@@ -25,9 +27,13 @@ class Rule:
     limit_window_ms: int | None = None
     once_per: str | None = None
     expires_after_ms: int | None = None
+    decay_percent: int | None = None
+    decay_every_ms: int | None = None
+    group: str | None = None
     # Original texts, kept so the profile reads back as it was written.
     limit_window: str | None = None
     expires_after: str | None = None
+    decay_every: str | None = None
 
     def matches(self, type_: str, properties: Mapping[str, Any]) -> bool:
         return type_ == self.on and where_matches(self.where, properties)
@@ -45,6 +51,10 @@ class Rule:
             out["limit"] = limit
         if self.expires_after:
             out["expires_after"] = self.expires_after
+        if self.decay_percent is not None:
+            out["decay"] = {"percent": self.decay_percent, "every": self.decay_every}
+        if self.group:
+            out["group"] = self.group
         return out
 
 
@@ -94,11 +104,15 @@ def rule_from_dict(raw: Mapping[str, Any]) -> Rule:
     limit = raw.get("limit") or {}
     window = limit.get("window")
     expires = raw.get("expires_after")
+    decay = raw.get("decay") or {}
     return Rule(
         id=raw["id"], on=raw["on"], points=int(raw["points"]), where=dict(raw.get("where") or {}),
         limit_count=limit.get("count"), limit_window_ms=parse_duration_ms(window) if window else None,
         once_per=limit.get("once_per"), expires_after_ms=parse_duration_ms(expires) if expires else None,
         limit_window=window, expires_after=expires,
+        decay_percent=int(decay["percent"]) if decay else None,
+        decay_every_ms=parse_duration_ms(decay["every"]) if decay else None, decay_every=decay.get("every"),
+        group=raw.get("group"),
     )
 
 

@@ -84,13 +84,15 @@ def limit_words(rule: Rule) -> list[str]:
 
 
 def rule_sentence(rule: Rule) -> str:
-    """The rule as one sentence: event and conditions, then points, limits and expiry."""
+    """The rule as one sentence: event and conditions, then points, limits, expiry and decay."""
     head = [event_label(rule.on)]
     for path, condition in rule.where.items():
         head += condition_words(rule.on, path, condition)
     tail = [points_words(rule.points), *limit_words(rule)]
     if rule.expires_after:
         tail.append(f"expires after {duration_words(rule.expires_after)}")
+    if rule.decay_percent is not None and rule.decay_every:
+        tail.append(f"loses {rule.decay_percent}% every {duration_words(rule.decay_every)}")
     return f"{', '.join(head)}: {', '.join(tail)}"
 
 

@@ -1,0 +1,157 @@
+"""Scoring models beyond plain points, pinned one behaviour per test (pure: no Redis): decay."""
+from __future__ import annotations
+
+import pytest
+
+from app.scoring.decay import next_step, standing
+from app.scoring.fold import FoldState, advance, fold, is_late
+from app.scoring.profiles import profile_from_dict
+
+T0 = 1_700_000_000_000
+DAY = 86_400_000
+MONTH = 30 * DAY
+
+
+def rec(id_, type_="email.opened", at=T0, **props):
+    return {"id": id_, "src": "api", "t": type_, "at": at, "p": props}
+
+
+def manual(id_, at, **op):
+    return {"id": id_, "src": "manual", "t": "score.manual", "at": at, "p": {"profile": "p", "reason": "r", **op}}
+
+
+def profile(*rules):
+    return profile_from_dict({"id": "p", "name": "P", "rules": list(rules)})
+
+
+DEMO = {"id": "demo", "on": "form.submitted", "points": 10, "decay": {"percent": 50, "every": "30d"}}
+UNSUB = {"id": "unsub", "on": "email.unsubscribed", "points": -15, "decay": {"percent": 50, "every": "30d"}}
+
+
+# --- the arithmetic ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("change,percent,expected", [
+    pytest.param(10, 50, [10, 5, 2, 1, 1, 0], id="halves-toward-zero-2.5-is-2"),
+    pytest.param(7, 50, [7, 3, 2, 1, 0, 0], id="3.5-is-3"),
+    pytest.param(1, 50, [1, 0, 0, 0, 0, 0], id="one-point-half-is-gone"),
+    pytest.param(-15, 50, [-15, -7, -4, -2, -1, 0], id="negative-mirrors-positive"),
+    pytest.param(10, 100, [10, 0, 0, 0, 0, 0], id="hundred-percent-is-one-step"),
+    pytest.param(10, 25, [10, 7, 6, 4, 3, 2], id="compounds-on-the-exact-value-not-the-rounded-7.5-then-5.6"),
+])
+def test_what_stands_after_k_periods_is_rounded_to_nearest_halves_toward_zero(change, percent, expected):
+    assert [standing(change, percent, k) for k in range(6)] == expected
+
+
+def test_a_period_whose_rounding_changes_nothing_is_skipped():
+    # 5 × 0.99^k stays 5 (rounded) until k = 11 (4.47)
+    assert next_step(5, 1, 0) == 11
+    assert next_step(10, 50, 3) == 5  # 1.25 → 1, 0.625 → 1, 0.3125 → 0
+    assert next_step(10, 50, 5) is None
+
+
+# --- decay in the fold -------------------------------------------------------------------
+
+def test_points_shrink_by_the_percent_each_period_after_the_interaction():
+    records = [rec("d", "form.submitted")]
+    assert [fold(profile(DEMO), records, now=T0 + k * MONTH - 1)[0].score for k in range(1, 6)] == [10, 5, 2, 1, 1]
+    assert [fold(profile(DEMO), records, now=T0 + k * MONTH)[0].score for k in range(1, 6)] == [5, 2, 1, 1, 0]
+
+
+def test_the_ledger_shows_each_step_against_the_interaction_that_earned_the_points():
+    _, ledger = fold(profile(DEMO), [rec("d", "form.submitted")], now=T0 + 10 * MONTH)
+    steps = [e for e in ledger if e.reason == "decay"]
+    assert [(e.at, e.interaction_id, e.rule_id, e.points, e.change, e.score) for e in steps] == [
+        (T0 + MONTH, "d", "demo", -5, -5, 5),
+        (T0 + 2 * MONTH, "d", "demo", -3, -3, 2),
+        (T0 + 3 * MONTH, "d", "demo", -1, -1, 1),
+        (T0 + 5 * MONTH, "d", "demo", -1, -1, 0),  # month 4 leaves 1 (0.625 rounds to 1): no step
+    ]
+    assert steps[0].note == "decay step 1 (50% a period): 10 → 5 points"
+    assert steps[-1].note == "decay step 5 (50% a period): 1 → 0 points"
+
+
+def test_each_interaction_decays_on_its_own_clock():
+    records = [rec("a", "form.submitted"), rec("b", "form.submitted", T0 + 10 * DAY)]
+    assert fold(profile(DEMO), records, now=T0 + MONTH)[0].score == 15
+    assert fold(profile(DEMO), records, now=T0 + MONTH + 10 * DAY)[0].score == 10
+
+
+def test_negative_points_decay_toward_zero_and_give_back_score():
+    records = [rec("o", "form.submitted"), manual("m", T0 + 1, set=40), rec("u", "email.unsubscribed", T0 + 2)]
+    assert fold(profile(DEMO, UNSUB), records, now=T0 + 2)[0].score == 25
+    # a month on: the demo's 10 stand at 5 (-5), the unsubscribe's -15 at -7 (+8)
+    assert fold(profile(DEMO, UNSUB), records, now=T0 + MONTH + 2)[0].score == 28
+
+
+def test_decay_follows_the_change_actually_made_when_the_floor_clipped_it():
+    records = [rec("o", "form.submitted"), rec("u", "email.unsubscribed", T0 + 1)]
+    state, ledger = fold(profile(DEMO, UNSUB), records, now=T0 + MONTH + 1)
+    # the unsubscribe took only 10 (the floor): its decay gives back 5, not 8; the demo's decay asks -5 of 5
+    assert [(e.rule_id, e.reason, e.points, e.change) for e in ledger] == [
+        ("demo", "matched", 10, 10), ("unsub", "floor", -15, -10),
+        ("demo", "decay", -5, 0), ("unsub", "decay", 5, 5),
+    ]
+    assert state.score == 5
+
+
+def test_a_decay_step_goes_through_the_floor():
+    records = [rec("o", "form.submitted"), manual("m", T0 + 1, set=2)]
+    state, ledger = fold(profile(DEMO), records, now=T0 + MONTH)
+    assert state.score == 0
+    assert (ledger[-1].reason, ledger[-1].points, ledger[-1].change) == ("decay", -5, -2)
+
+
+def test_a_step_and_an_interaction_at_the_same_millisecond_step_first():
+    records = [rec("o", "form.submitted"), manual("m", T0 + MONTH, set=7)]
+    state, ledger = fold(profile(DEMO), records, now=T0 + MONTH)
+    assert [e.reason for e in ledger] == ["matched", "decay", "manual"]
+    assert state.score == 7
+
+
+def test_an_interaction_before_an_applied_step_is_late_and_a_refold_places_it():
+    state, _ = fold(profile(DEMO), [rec("o", "form.submitted")], now=T0 + MONTH + 5)
+    assert state.score == 5
+    late = rec("x", "form.submitted", T0 + MONTH - 1)
+    assert is_late(state, [late])
+    assert fold(profile(DEMO), [rec("o", "form.submitted"), late], now=T0 + MONTH + 5)[0].score == 15
+
+
+def test_the_next_step_is_the_contacts_next_due_time_for_the_ticker():
+    state, _ = fold(profile(DEMO), [rec("o", "form.submitted", T0 + 3)], now=T0 + 3)
+    assert state.next_expiry() == T0 + 3 + MONTH
+    advance(state, profile(DEMO), [], now=T0 + 3 * MONTH + 3)
+    assert state.next_expiry() == T0 + 3 + 5 * MONTH  # month 4 changes nothing
+    advance(state, profile(DEMO), [], now=T0 + 5 * MONTH + 3)
+    assert state.next_expiry() is None and state.score == 0
+
+
+def test_advancing_step_by_step_through_stored_state_equals_the_whole_fold():
+    rules = (DEMO, UNSUB, {"id": "open", "on": "email.opened", "points": 3, "decay": {"percent": 20, "every": "7d"}})
+    records = [rec(str(i), ("form.submitted", "email.opened", "email.unsubscribed")[i % 3], T0 + i * 9 * DAY)
+               for i in range(12)]
+    state = FoldState()
+    for i in range(0, 12, 4):
+        advance(state, profile(*rules), records[i:i + 4], now=records[min(i + 3, 11)]["at"] + 2 * DAY)
+        state = FoldState.from_json(state.to_json())
+    advance(state, profile(*rules), [], now=T0 + 400 * DAY)
+    assert state == fold(profile(*rules), records, now=T0 + 400 * DAY)[0]
+
+
+def test_a_state_without_decay_stores_as_before():
+    state, _ = fold(profile({"id": "open", "on": "email.opened", "points": 3}), [rec("a")], now=T0)
+    assert "d" not in state.to_json()
+
+
+def test_the_rule_reads_back_as_written():
+    assert profile(DEMO).to_dict()["rules"] == [{**DEMO, "where": {}}]
+
+
+def test_the_worked_example_of_the_docs():
+    """docs/scoring-models.md, "Decay", worked example: the table row by row."""
+    records = [rec("f", "form.submitted"), manual("m", T0 + 1, set=40), rec("u", "email.unsubscribed", T0 + 2)]
+    _, ledger = fold(profile(DEMO, UNSUB), records, now=T0 + 2 * MONTH + 2)
+    assert [(e.rule_id, e.reason, e.points, e.change, e.score) for e in ledger] == [
+        ("demo", "matched", 10, 10, 10), (None, "manual", 40, 30, 40), ("unsub", "matched", -15, -15, 25),
+        ("demo", "decay", -5, -5, 20), ("unsub", "decay", 8, 8, 28),
+        ("demo", "decay", -3, -3, 25), ("unsub", "decay", 3, 3, 28),
+    ]
