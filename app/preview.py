@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .scoring.fold import fold
+from .scoring.fold import LedgerEntry, fold
 from .scoring.histogram import histogram
 from .scoring.interactions import now_ms
-from .scoring.profiles import profile_from_dict
+from .scoring.profiles import Profile, profile_from_dict
 from .scoring.vocabulary import property_paths
 from .services import Services
 from .storage.redis_tools import loads
@@ -32,6 +32,7 @@ def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
     scores: dict[str, int] = {}
     current: dict[str, int | None] = {}
     seen: set[tuple[str, str]] = set()
+    bites = {cap: [0, 0] for cap in _caps(draft)}  # cap -> [ledger entries it cut, contacts it cut]
     start = 0
     for page in services.contacts.contact_pages(PREVIEW_PAGE):
         if start >= PREVIEW_MAX_CONTACTS:
@@ -40,8 +41,9 @@ def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
         states = services.timelines.read_states(page) if live else {}
         for cid in page:
             seen.update(vocabulary_of(timelines[cid]))
-            state, _ = fold(draft, timelines[cid], now)
+            state, ledger = fold(draft, timelines[cid], now)
             scores[cid] = state.score
+            _count_bites(ledger, bites)
             raw = states.get(cid, {}).get(live.field) if live else None
             current[cid] = int(loads(raw)["s"]) if raw else None
         start += len(page)
@@ -60,4 +62,25 @@ def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
         "bands": bands,
         "movers": [{"contact_id": c, "current": current[c], "draft": scores[c],
                     "change": scores[c] - (current[c] or 0)} for c in movers if scores[c] != current[c]],
+        "caps": [{"cap": cap, "max": limit, "entries": bites[cap][0], "contacts": bites[cap][1]}
+                 for cap, limit in _caps(draft).items()],
     }
+
+
+def _caps(profile: Profile) -> dict[str, int]:
+    """The draft's caps by the key the ledger names them with: ``group:<id>`` and ``max_score``."""
+    caps = {f"group:{group.id}": group.max_points for group in profile.groups}
+    if profile.max_score is not None:
+        caps["max_score"] = profile.max_score
+    return caps
+
+
+def _count_bites(ledger: list[LedgerEntry], bites: dict[str, list[int]]) -> None:
+    """Add one contact's capped entries to the counts: how often, and for how many contacts, each cap bit."""
+    seen: set[str] = set()
+    for entry in ledger:
+        for cap in entry.capped_by:
+            bites[cap][0] += 1
+            seen.add(cap)
+    for cap in seen:
+        bites[cap][1] += 1

@@ -1,4 +1,4 @@
-"""Scoring models beyond plain points, pinned one behaviour per test (pure: no Redis): decay."""
+"""Scoring models beyond plain points, pinned one behaviour per test (pure: no Redis): decay, groups and caps."""
 from __future__ import annotations
 
 import pytest
@@ -20,8 +20,9 @@ def manual(id_, at, **op):
     return {"id": id_, "src": "manual", "t": "score.manual", "at": at, "p": {"profile": "p", "reason": "r", **op}}
 
 
-def profile(*rules):
-    return profile_from_dict({"id": "p", "name": "P", "rules": list(rules)})
+def profile(*rules, groups=(), max_score=None):
+    extra = {"max_score": max_score} if max_score is not None else {}
+    return profile_from_dict({"id": "p", "name": "P", "rules": list(rules), "groups": list(groups), **extra})
 
 
 DEMO = {"id": "demo", "on": "form.submitted", "points": 10, "decay": {"percent": 50, "every": "30d"}}
@@ -154,4 +155,149 @@ def test_the_worked_example_of_the_docs():
         ("demo", "matched", 10, 10, 10), (None, "manual", 40, 30, 40), ("unsub", "matched", -15, -15, 25),
         ("demo", "decay", -5, -5, 20), ("unsub", "decay", 8, 8, 28),
         ("demo", "decay", -3, -3, 25), ("unsub", "decay", 3, 3, 28),
+    ]
+
+
+# --- groups and caps ---------------------------------------------------------------------
+
+EMAIL = [{"id": "email", "max_points": 30}]
+OPEN = {"id": "open", "on": "email.opened", "points": 12, "group": "email"}
+CLICK = {"id": "click", "on": "email.clicked", "points": 8, "group": "email"}
+PAID = {"id": "paid", "on": "payment.succeeded", "points": 50}
+
+
+def test_a_group_gives_at_most_its_max_points_and_the_ledger_says_so():
+    records = [rec("o1"), rec("c1", "email.clicked", T0 + 1), rec("o2", at=T0 + 2), rec("o3", at=T0 + 3)]
+    state, ledger = fold(profile(OPEN, CLICK, groups=EMAIL), records, now=T0 + 3)
+    assert state.score == 30
+    assert [(e.rule_id, e.reason, e.points, e.change, e.note) for e in ledger] == [
+        ("open", "matched", 12, 12, None), ("click", "matched", 8, 8, None),
+        ("open", "capped", 12, 10, "capped by group email at 30"),
+        ("open", "capped", 12, 0, "capped by group email at 30"),
+    ]
+    assert ledger[-1].capped_by == ("group:email",)
+
+
+def test_rules_outside_the_group_are_not_capped_by_it():
+    records = [rec("o1"), rec("o2", at=T0 + 1), rec("o3", at=T0 + 2), rec("p", "payment.succeeded", T0 + 3)]
+    assert fold(profile(OPEN, PAID, groups=EMAIL), records, now=T0 + 3)[0].score == 80
+
+
+def test_max_score_caps_the_score_and_the_ledger_says_so():
+    records = [rec("p1", "payment.succeeded"), rec("p2", "payment.succeeded", T0 + 1),
+               rec("p3", "payment.succeeded", T0 + 2)]
+    state, ledger = fold(profile(PAID, max_score=120), records, now=T0 + 2)
+    assert state.score == 120
+    assert [(e.reason, e.change, e.note) for e in ledger] == [
+        ("matched", 50, None), ("matched", 50, None), ("capped", 20, "capped by max_score at 120")]
+
+
+def test_both_caps_can_bite_at_once():
+    records = [rec("p", "payment.succeeded"), rec("o1", at=T0 + 1), rec("o2", at=T0 + 2), rec("o3", at=T0 + 3)]
+    _, ledger = fold(profile(OPEN, PAID, groups=EMAIL, max_score=78), records, now=T0 + 3)
+    # 50 + 12 + 12 = 74; the group has room for 6, the score for 4
+    assert (ledger[-1].change, ledger[-1].note) == (4, "capped by group email at 30; capped by max_score at 78")
+    assert ledger[-1].capped_by == ("group:email", "max_score")
+
+
+def test_caps_apply_in_time_order_so_an_expiry_makes_room_again():
+    rule = {**OPEN, "expires_after": "1d"}
+    records = [rec("o1"), rec("o2", at=T0 + 1), rec("o3", at=T0 + 2), rec("o4", at=T0 + DAY + 1)]
+    state, ledger = fold(profile(rule, groups=EMAIL), records, now=T0 + DAY + 1)
+    # 12 + 12 + 6 (capped) = 30; a day later o1's and o2's 12 expire (before o4, same millisecond as o2's
+    # expiry), then o4 gives 12
+    assert [e.change for e in ledger] == [12, 12, 6, -12, -12, 12]
+    assert state.score == 18 and state.groups == {"email": 18}
+
+
+def test_a_capped_change_expires_as_applied():
+    rule = {**OPEN, "expires_after": "1d"}
+    records = [rec("o1"), rec("o2", at=T0 + 1), rec("o3", at=T0 + 2)]
+    state, ledger = fold(profile(rule, groups=EMAIL), records, now=T0 + DAY + 2)
+    assert [e.change for e in ledger if e.reason == "expired"] == [-12, -12, -6]
+    assert state.score == 0 and state.groups == {"email": 0}
+
+
+def test_decay_of_a_grouped_change_frees_room_step_by_step():
+    rule = {**OPEN, "points": 20, "decay": {"percent": 50, "every": "30d"}}
+    records = [rec("o1"), rec("o2", at=T0 + 1), rec("o3", at=T0 + MONTH + 1)]
+    state, ledger = fold(profile(rule, groups=EMAIL), records, now=T0 + MONTH + 1)
+    # 20, then 10 (capped); a month on: 20 → 10 (-10) and 10 → 5 (-5): room 15, then o3 gives 15 (capped)
+    assert [(e.reason, e.change) for e in ledger] == [
+        ("matched", 20), ("capped", 10), ("decay", -10), ("decay", -5), ("capped", 15)]
+    assert state.score == 30
+
+
+def test_an_expiry_the_floor_clipped_still_frees_the_groups_room():
+    rule = {**OPEN, "points": 30, "expires_after": "1d"}
+    records = [rec("o1"), manual("m", T0 + 1, set=0), rec("o2", at=T0 + DAY + 1)]
+    state, ledger = fold(profile(rule, groups=EMAIL), records, now=T0 + DAY + 1)
+    assert [(e.reason, e.change) for e in ledger] == [("matched", 30), ("manual", -30), ("expired", 0),
+                                                       ("matched", 30)]
+    assert state.score == 30
+
+
+def test_a_negative_rule_in_a_group_lowers_its_total():
+    unsub = {"id": "unsub", "on": "email.unsubscribed", "points": -20, "group": "email"}
+    records = [rec("o1"), rec("o2", at=T0 + 1), rec("u", "email.unsubscribed", T0 + 2), rec("o3", at=T0 + 3),
+               rec("o4", at=T0 + 4)]
+    state, ledger = fold(profile(OPEN, unsub, groups=EMAIL), records, now=T0 + 4)
+    # 12 + 12 - 20 = 4 in the group: room for 26 more
+    assert [e.change for e in ledger] == [12, 12, -20, 12, 12]
+    assert state.groups == {"email": 28} and state.score == 28
+
+
+def test_the_reversal_of_a_negative_change_is_capped_too():
+    unsub = {"id": "unsub", "on": "email.unsubscribed", "points": -20, "group": "email", "expires_after": "1d"}
+    records = [rec("u", "email.unsubscribed"), manual("m", T0 + 1, set=50), rec("o1", at=T0 + 2),
+               rec("o2", at=T0 + 3), rec("o3", at=T0 + 4)]
+    # the unsubscribe took nothing (floor), so its expiry gives nothing back
+    state, ledger = fold(profile(OPEN, unsub, groups=EMAIL), records, now=T0 + DAY + 5)
+    assert [(e.reason, e.change) for e in ledger] == [
+        ("floor", 0), ("manual", 50), ("matched", 12), ("matched", 12), ("matched", 12)]
+    assert state.groups == {"email": 16}
+
+
+def test_a_manual_change_is_capped_by_max_score_but_not_by_groups():
+    records = [manual("m1", T0, set=500), manual("m2", T0 + 1, add=-30), manual("m3", T0 + 2, add=100)]
+    state, ledger = fold(profile(OPEN, groups=EMAIL, max_score=100), records, now=T0 + 2)
+    assert [(e.change, e.score, e.note) for e in ledger] == [
+        (100, 100, "set to 500: r; capped by max_score at 100"), (-30, 70, "add -30: r"),
+        (30, 100, "add 100: r; capped by max_score at 100")]
+    assert state.groups == {}
+
+
+def test_group_totals_survive_a_json_round_trip_and_advance_equals_fold():
+    rules = (OPEN, CLICK, {**PAID, "decay": {"percent": 30, "every": "7d"}})
+    records = [rec(str(i), ("email.opened", "email.clicked", "payment.succeeded")[i % 3], T0 + i * 3 * DAY)
+               for i in range(12)]
+    p = profile(*rules, groups=EMAIL, max_score=150)
+    state = FoldState()
+    for i in range(0, 12, 5):
+        advance(state, p, records[i:i + 5], now=records[min(i + 4, 11)]["at"] + DAY)
+        state = FoldState.from_json(state.to_json())
+    advance(state, p, [], now=T0 + 200 * DAY)
+    assert state == fold(p, records, now=T0 + 200 * DAY)[0]
+
+
+def test_a_profile_with_groups_reads_back_as_written():
+    p = profile(OPEN, groups=EMAIL, max_score=100)
+    assert (p.to_dict()["groups"], p.to_dict()["max_score"], p.to_dict()["rules"][0]["group"]) == (EMAIL, 100, "email")
+
+
+def test_the_worked_example_of_groups_and_caps_in_the_docs():
+    """docs/scoring-models.md, "Groups and caps", worked example: the table row by row."""
+    p = profile(OPEN, CLICK, PAID, groups=EMAIL, max_score=100)
+    records = [rec("p1", "payment.succeeded"), rec("o1", at=T0 + 1), rec("c1", "email.clicked", T0 + 2),
+               rec("o2", at=T0 + 3), rec("o3", at=T0 + 4), rec("p2", "payment.succeeded", T0 + 5)]
+    state = FoldState()
+    rows = []
+    for record in records:
+        entry, = advance(state, p, [record], now=record["at"])
+        rows.append((entry.reason, entry.points, entry.change, entry.note, state.groups.get("email", 0), state.score))
+    assert rows == [
+        ("matched", 50, 50, None, 0, 50), ("matched", 12, 12, None, 12, 62), ("matched", 8, 8, None, 20, 70),
+        ("capped", 12, 10, "capped by group email at 30", 30, 80),
+        ("capped", 12, 0, "capped by group email at 30", 30, 80),
+        ("capped", 50, 20, "capped by max_score at 100", 30, 100),
     ]

@@ -1,5 +1,6 @@
 """Scoring models over HTTP and through the worker: decay validated at the door, stepped on time by
-the ticker with no request, explained in the ledger, and recomputed by a publish to the same score."""
+the ticker with no request, explained in the ledger, and recomputed by a publish to the same score;
+groups and caps validated, explained in the ledger and counted by the preview."""
 from __future__ import annotations
 
 import pytest
@@ -109,3 +110,74 @@ def test_the_draft_without_decay_is_previewed_against_live_decayed_scores(client
     preview = client.post("/v1/profiles/eng/preview", headers=AUTH).get_json()
     assert preview["movers"] == [{"contact_id": contact_by_email(client, "p@x.io")["id"], "current": 5,
                                   "draft": 10, "change": 5}]
+
+
+# --- groups and caps -------------------------------------------------------------------------
+
+OPEN = {"id": "open", "on": "email.opened", "points": 12, "group": "email"}
+EMAIL = [{"id": "email", "max_points": 30}]
+
+
+def opened(id_, email):
+    return {"id": id_, "type": "email.opened", "contact": {"email": email}}
+
+
+@pytest.mark.parametrize("body,path,message", [
+    pytest.param({"rules": [OPEN]}, ("rules", "0", "group"), "unknown group 'email'", id="undeclared-group"),
+    pytest.param({"rules": [OPEN], "groups": [{"id": "web", "max_points": 5}]}, ("rules", "0", "group"),
+                 "unknown group 'email'", id="other-group-declared"),
+    pytest.param({"groups": [{"id": "email", "max_points": 0}]}, ("groups", "0", "max_points"),
+                 "greater than or equal to 1", id="max-points-zero"),
+    pytest.param({"groups": [{"id": "email"}]}, ("groups", "0", "max_points"), "required", id="max-points-missing"),
+    pytest.param({"groups": [{"id": "e", "max_points": 5}, {"id": "e", "max_points": 6}]}, ("groups",),
+                 "unique", id="duplicate-group"),
+    pytest.param({"groups": [{"id": "bad id", "max_points": 5}]}, ("groups", "0", "id"), "letters", id="bad-id"),
+    pytest.param({"max_score": 0}, ("max_score",), "greater than or equal to 1", id="max-score-zero"),
+    pytest.param({"max_score": "100"}, ("max_score",), "integer", id="max-score-text"),
+])
+def test_an_invalid_group_or_cap_is_a_400_naming_the_field(client, body, path, message):
+    resp = client.put("/v1/profiles/eng", headers=AUTH, json={"name": "x", **body})
+    assert resp.status_code == 400, resp.get_json()
+    errors = resp.get_json()["errors"]
+    for key in path:
+        errors = errors[key]
+    assert message in str(errors)
+    assert client.get("/v1/profiles/eng", headers=AUTH).status_code == 404
+
+
+def test_groups_and_max_score_read_back_and_version_changes_say_them(client, services):
+    put_profile(client, "eng", [OPEN], groups=EMAIL, max_score=100)
+    publish(client, services, "eng")
+    body = client.get("/v1/profiles/eng", headers=AUTH).get_json()
+    assert (body["groups"], body["max_score"], body["rules"][0]["group"]) == (EMAIL, 100, "email")
+    put_profile(client, "eng", [OPEN], groups=[{"id": "email", "max_points": 40}], max_score=90)
+    publish(client, services, "eng")
+    changes = client.get("/v1/profiles/eng/versions", headers=AUTH).get_json()["items"][0]["changes"]
+    assert changes == ["Group email now at most 40 (was 30)", "Maximum score 90 (was 100)"]
+
+
+def test_the_ledger_says_when_a_group_capped_points(client, services):
+    put_profile(client, "eng", [OPEN], groups=EMAIL)
+    publish(client, services, "eng")
+    send(client, *[opened(f"o{i}", "c@x.io") for i in range(4)])
+    settle(services)
+    assert score_of(client, "c@x.io", "eng") == 30
+    items = history(client, "c@x.io")
+    assert [(h["reason"], h["change"], h["note"]) for h in items[:2]] == [
+        ("capped", 0, "capped by group email at 30"), ("capped", 6, "capped by group email at 30")]
+    publish(client, services, "eng")
+    assert score_of(client, "c@x.io", "eng") == 30
+
+
+def test_the_preview_reports_how_often_each_cap_bites(client, services):
+    publish_profile(client, services, "eng", [{k: v for k, v in OPEN.items() if k != "group"}])
+    send(client, *[opened(f"a{i}", "a@x.io") for i in range(4)], *[opened(f"b{i}", "b@x.io") for i in range(2)],
+         opened("c0", "c@x.io"))
+    settle(services)
+    put_profile(client, "eng", [OPEN, {"id": "pay", "on": "payment.succeeded", "points": 5}], groups=EMAIL,
+                max_score=20)
+    preview = client.post("/v1/profiles/eng/preview", headers=AUTH).get_json()
+    # a: 12, then 8 (max score), then twice 0 (the group lets 10 of 12, the score none): both caps bite
+    # b: 12, then 8 (max score); c: 12
+    assert preview["caps"] == [{"cap": "group:email", "max": 30, "entries": 2, "contacts": 1},
+                               {"cap": "max_score", "max": 20, "entries": 4, "contacts": 2}]

@@ -39,7 +39,8 @@ def render_profile(doc: dict[str, Any]) -> dict[str, Any]:
             "status": "published" if doc.get("live_version") else "draft",
             "version": doc.get("live_version"), "building_version": doc.get("building_version"),
             "draft_changed": doc.get("published_draft") != draft,
-            "rules": draft.get("rules", []), "bands": draft.get("bands", [])}
+            "rules": draft.get("rules", []), "bands": draft.get("bands", []),
+            **{k: draft[k] for k in ("groups", "max_score") if k in draft}}
 
 
 def profiles_of(services: Services) -> ProfileStore:

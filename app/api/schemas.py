@@ -77,6 +77,8 @@ class RuleSchema(Strict):
     limit = fields.Nested(LimitSchema)
     expires_after = fields.String(validate=_duration)
     decay = fields.Nested(DecaySchema, metadata={"description": "the points shrink by a percent each period"})
+    group = fields.String(validate=_ID, metadata={"description": "the profile group whose cap these points count "
+                                                                 "against (declared in the profile's 'groups')"})
 
     @validates_schema
     def decay_or_expiry(self, data, **_):
@@ -102,11 +104,31 @@ class BandSchema(Strict):
     min = fields.Integer(required=True, validate=validate.Range(min=0, max=2**63 - 1))
 
 
+class GroupSchema(Strict):
+    id = fields.String(required=True, validate=_ID)
+    max_points = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=1_000_000_000),
+                                metadata={"description": "the most the group's rules may give together"})
+
+
 class ProfileDraftSchema(Strict):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     description = fields.String(load_default="", validate=validate.Length(max=2000))
     rules = fields.List(fields.Nested(RuleSchema), load_default=list, validate=validate.Length(max=500))
     bands = fields.List(fields.Nested(BandSchema), load_default=list, validate=validate.Length(max=20))
+    groups = fields.List(fields.Nested(GroupSchema), validate=validate.Length(max=50),
+                         metadata={"description": "caps on what groups of rules give together"})
+    max_score = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**63 - 1),
+                               metadata={"description": "the score never goes above it"})
+
+    @validates_schema
+    def known_groups(self, data, **_):
+        declared = [g["id"] for g in data.get("groups", [])]
+        if len(set(declared)) != len(declared):
+            raise ValidationError({"groups": ["group ids must be unique"]})
+        unknown = {i: {"group": [f"unknown group {r['group']!r}: declare it in the profile's 'groups'"]}
+                   for i, r in enumerate(data.get("rules", [])) if "group" in r and r["group"] not in declared}
+        if unknown:
+            raise ValidationError({"rules": unknown})
 
     @validates_schema
     def unique_ids(self, data, **_):
@@ -182,6 +204,8 @@ class ProfileSchema(ma.Schema):
     draft_changed = fields.Boolean()
     rules = fields.List(fields.Dict())
     bands = fields.List(fields.Dict())
+    groups = fields.List(fields.Dict(), metadata={"description": "only when the draft declares groups"})
+    max_score = fields.Integer(metadata={"description": "only when the draft sets one"})
     live = fields.Dict(allow_none=True)
 
 
@@ -248,11 +272,20 @@ class ContactSchema(ma.Schema):
     scores = fields.Dict(metadata={"description": "profile id -> {score, band}; absent when empty"})
 
 
+class CapBitesSchema(ma.Schema):
+    cap = fields.String(metadata={"description": "'group:<id>' or 'max_score'"})
+    max = fields.Integer(metadata={"description": "the cap's value"})
+    entries = fields.Integer(metadata={"description": "ledger entries the cap cut (in part or whole)"})
+    contacts = fields.Integer(metadata={"description": "contacts with at least one such entry"})
+
+
 class PreviewSchema(ma.Schema):
     contacts = fields.Integer()
     histogram = fields.List(fields.Dict())
     bands = fields.Dict(keys=fields.String(), values=fields.Integer())
     movers = fields.List(fields.Dict())
+    caps = fields.List(fields.Nested(CapBitesSchema), metadata={"description": "how often each of the draft's "
+                                                                              "caps bites, over history"})
 
 
 class IngestResultSchema(ma.Schema):

@@ -11,6 +11,12 @@ each period after it happened (``decay.py`` has the rounding): each step is an e
 are the state's timed entries: the earliest (``next_expiry``) is when the worker's ticker must
 bring the contact up to date.
 
+Caps: a rule in a profile group may not lift the group's total above its ``max_points``, and
+nothing lifts the score above the profile's ``max_score``; a capped entry applies what fits and
+the ledger says which cap bit. A group's total moves by each change its rules' entries make
+(matches, expiries, decay steps): upward by what was applied, downward by what was asked (so an
+expiry or decay step that the floor clipped still frees the group's room).
+
 ``advance`` applies entries that come after everything already applied; ``fold`` is
 ``advance`` from the empty state. Incremental live scoring, replay and recompute all go
 through ``advance``, so they agree by construction. An entry that sorts before the last
@@ -25,7 +31,7 @@ from typing import Any
 
 from .decay import next_step, standing
 from .interactions import MANUAL_TYPE
-from .profiles import Profile, Rule
+from .profiles import Group, Profile, Rule
 
 # Within one millisecond, expiries come before interactions and manual changes.
 _EXPIRY, _ENTRY = 0, 1
@@ -49,12 +55,16 @@ class FoldState:
     # [step_at, interaction key, rule id, change made, interaction id, type, step, percent, every_ms], sorted:
     # the next decay step of each change that still stands (step k falls at occurred_at + k × every)
     decaying: list[list[Any]] = field(default_factory=list)
+    # group id -> the group's total (see the module's docstring)
+    groups: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         out = {"s": self.score, "l": list(self.last) if self.last else None, "h": self.hits,
                "o": self.once, "p": self.pending}
-        if self.decaying:  # absent when empty, so states of profiles without decay read as before
+        if self.decaying:  # absent when empty, so states of profiles without decay or groups read as before
             out["d"] = self.decaying
+        if self.groups:
+            out["g"] = self.groups
         return out
 
     @classmethod
@@ -62,7 +72,7 @@ class FoldState:
         last = data.get("l")
         return cls(score=data["s"], last=tuple(last) if last else None, hits=dict(data.get("h") or {}),
                    once=dict(data.get("o") or {}), pending=[list(p) for p in data.get("p") or []],
-                   decaying=[list(d) for d in data.get("d") or []])
+                   decaying=[list(d) for d in data.get("d") or []], groups=dict(data.get("g") or {}))
 
     def next_expiry(self) -> int | None:
         """When the earliest timed entry (expiry or decay step) falls: the ticker's schedule for the contact."""
@@ -84,6 +94,8 @@ class LedgerEntry:
     score: int
     reason: str
     note: str | None = None
+    # Which caps bit ("group:<id>", "max_score"): for reports such as the preview; not stored.
+    capped_by: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"at": self.at, "interaction_id": self.interaction_id, "source": self.source,
@@ -98,12 +110,48 @@ def is_late(state: FoldState, records: Iterable[Mapping[str, Any]]) -> bool:
     return any(entry_key(record) <= state.last for record in records)
 
 
-def _floor_add(score: int, points: int) -> int:
-    """The change that adding ``points`` really makes when the score may not go below 0."""
-    return max(score + points, 0) - score
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    """What one change did: the change applied and the caps that bit (as keys and as words)."""
+
+    change: int
+    capped_by: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()
+
+    def note(self, before: str | None = None) -> str | None:
+        parts = ([before] if before else []) + list(self.words)
+        return "; ".join(parts) if parts else None
 
 
-def _expire_due(state: FoldState, until: tuple[int, int, str], ledger: list[LedgerEntry]) -> None:
+def _apply_points(state: FoldState, profile: Profile, group: Group | None, asked: int) -> _Applied:
+    """Add ``asked`` to the score through the group's cap, the floor and the profile's max_score."""
+    capped_by: list[str] = []
+    words: list[str] = []
+    let = asked
+    if group is not None and asked > 0:
+        room = max(group.max_points - state.groups.get(group.id, 0), 0)
+        if asked > room:
+            let = room
+            capped_by.append(f"group:{group.id}")
+            words.append(f"capped by group {group.id} at {group.max_points}")
+    target = max(state.score + let, 0)
+    if profile.max_score is not None and let > 0 and target > profile.max_score:
+        target = max(profile.max_score, state.score)
+        capped_by.append("max_score")
+        words.append(f"capped by max_score at {profile.max_score}")
+    change = target - state.score
+    state.score = target
+    if group is not None:
+        state.groups[group.id] = state.groups.get(group.id, 0) + (change if asked > 0 else asked)
+    return _Applied(change, tuple(capped_by), tuple(words))
+
+
+def _group_of(profile: Profile, rule_id: str) -> Group | None:
+    rule = profile.rule(rule_id) if profile.groups else None
+    return profile.group_of(rule) if rule else None
+
+
+def _expire_due(state: FoldState, profile: Profile, until: tuple[int, int, str], ledger: list[LedgerEntry]) -> None:
     """Apply every timed entry (expiry, decay step) that sorts before ``until``, in order.
 
     Timed entries of one millisecond go by (interaction key, rule id).
@@ -115,22 +163,21 @@ def _expire_due(state: FoldState, until: tuple[int, int, str], ledger: list[Ledg
             return
         timed = min(heads, key=lambda entries: (entries[0][0], entries[0][1], entries[0][2]))
         if timed is state.pending:
-            _expire(state, state.pending.pop(0), ledger)
+            _expire(state, profile, state.pending.pop(0), ledger)
         else:
-            _decay(state, state.decaying.pop(0), ledger)
+            _decay(state, profile, state.decaying.pop(0), ledger)
 
 
-def _expire(state: FoldState, item: list[Any], ledger: list[LedgerEntry]) -> None:
-    """Reverse the change an interaction made, through the floor."""
+def _expire(state: FoldState, profile: Profile, item: list[Any], ledger: list[LedgerEntry]) -> None:
+    """Reverse the change an interaction made, through the floor (and the caps, for a negative change)."""
     expire_at, key, rule_id, change, interaction_id, type_ = item
-    applied = _floor_add(state.score, -change)
-    state.score += applied
+    applied = _apply_points(state, profile, _group_of(profile, rule_id), -change)
     state.last = (expire_at, _EXPIRY, key)
     ledger.append(LedgerEntry(expire_at, interaction_id, key.split(":", 1)[0], type_, rule_id,
-                              -change, applied, state.score, "expired"))
+                              -change, applied.change, state.score, "expired", applied.note(), applied.capped_by))
 
 
-def _decay(state: FoldState, item: list[Any], ledger: list[LedgerEntry]) -> None:
+def _decay(state: FoldState, profile: Profile, item: list[Any], ledger: list[LedgerEntry]) -> None:
     """One decay step of a change: from what stood before step k to what stands after, through the floor.
 
     The steps follow the change the interaction made, whatever the floor did to earlier steps,
@@ -138,12 +185,12 @@ def _decay(state: FoldState, item: list[Any], ledger: list[LedgerEntry]) -> None
     """
     step_at, key, rule_id, change, interaction_id, type_, step, percent, every_ms = item
     before, after = standing(change, percent, step - 1), standing(change, percent, step)
-    applied = _floor_add(state.score, after - before)
-    state.score += applied
+    applied = _apply_points(state, profile, _group_of(profile, rule_id), after - before)
     state.last = (step_at, _EXPIRY, key)
     ledger.append(LedgerEntry(step_at, interaction_id, key.split(":", 1)[0], type_, rule_id, after - before,
-                              applied, state.score, "decay",
-                              f"decay step {step} ({percent}% a period): {before} → {after} points"))
+                              applied.change, state.score, "decay",
+                              applied.note(f"decay step {step} ({percent}% a period): {before} → {after} points"),
+                              applied.capped_by))
     _schedule_decay(state, step_at - step * every_ms, key, rule_id, change, interaction_id, type_, step,
                     percent, every_ms)
 
@@ -187,16 +234,16 @@ def _apply_manual(state: FoldState, profile: Profile, record: Mapping[str, Any],
         return
     if "set" in props:
         asked = int(props["set"])
-        change = max(asked, 0) - state.score
+        applied = _apply_points(state, profile, None, max(asked, 0) - state.score)
         note = f"set to {asked}"
     else:
         asked = int(props["add"])
-        change = _floor_add(state.score, asked)
+        applied = _apply_points(state, profile, None, asked)
         note = f"add {asked}"
-    state.score += change
     reason = props.get("reason") or ""
-    ledger.append(LedgerEntry(record["at"], record["id"], record["src"], record["t"], None, asked, change,
-                              state.score, "manual", f"{note}: {reason}" if reason else note))
+    ledger.append(LedgerEntry(record["at"], record["id"], record["src"], record["t"], None, asked, applied.change,
+                              state.score, "manual", applied.note(f"{note}: {reason}" if reason else note),
+                              applied.capped_by))
 
 
 def _apply_interaction(state: FoldState, profile: Profile, record: Mapping[str, Any],
@@ -212,11 +259,11 @@ def _apply_interaction(state: FoldState, profile: Profile, record: Mapping[str, 
                                       state.score, "limit", limited))
             continue
         _record_hit(rule, state, at, props)
-        change = _floor_add(state.score, rule.points)
-        state.score += change
-        reason = "matched" if change == rule.points else "floor"
+        applied = _apply_points(state, profile, profile.group_of(rule), rule.points)
+        change = applied.change
+        reason = "matched" if change == rule.points else "capped" if applied.capped_by else "floor"
         ledger.append(LedgerEntry(at, record["id"], record["src"], type_, rule.id, rule.points, change,
-                                  state.score, reason))
+                                  state.score, reason, applied.note(), applied.capped_by))
         if rule.expires_after_ms and change:
             bisect.insort(state.pending, [at + rule.expires_after_ms, key, rule.id, change, record["id"], type_])
         if rule.decay_percent and rule.decay_every_ms and change:
@@ -232,13 +279,13 @@ def advance(state: FoldState, profile: Profile, records: Iterable[Mapping[str, A
     ledger: list[LedgerEntry] = []
     for record in sorted(records, key=entry_key):
         key = entry_key(record)
-        _expire_due(state, key, ledger)
+        _expire_due(state, profile, key, ledger)
         if record["t"] == MANUAL_TYPE:
             _apply_manual(state, profile, record, ledger)
         else:
             _apply_interaction(state, profile, record, ledger)
         state.last = key
-    _expire_due(state, (now, _ENTRY, ""), ledger)
+    _expire_due(state, profile, (now, _ENTRY, ""), ledger)
     return ledger
 
 

@@ -65,14 +65,36 @@ class Band:
 
 
 @dataclass(frozen=True, slots=True)
+class Group:
+    """Rules whose points together may not stand above ``max_points`` (a cap, like HubSpot's group limit)."""
+
+    id: str
+    max_points: int
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
-    """One version of a score profile: what the fold needs, plus names for people."""
+    """One version of a score profile: what the fold needs, plus names for people.
+
+    ``groups`` cap what their rules give together; ``max_score`` caps the score itself.
+    """
 
     id: str
     name: str
     rules: tuple[Rule, ...] = ()
     bands: tuple[Band, ...] = ()
     description: str = ""
+    groups: tuple[Group, ...] = ()
+    max_score: int | None = None
+
+    def group_of(self, rule: Rule) -> Group | None:
+        """The group the rule joins (None when none)."""
+        if rule.group is None:
+            return None
+        return next((group for group in self.groups if group.id == rule.group), None)
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((rule for rule in self.rules if rule.id == rule_id), None)
 
     def band_for(self, score: int | None) -> str | None:
         """The band with the highest ``min`` not above the score (None when empty or below all)."""
@@ -94,6 +116,8 @@ class Profile:
             "description": self.description,
             "rules": [rule.to_dict() for rule in self.rules],
             "bands": [asdict(band) for band in self.bands],
+            **({"groups": [asdict(group) for group in self.groups]} if self.groups else {}),
+            **({"max_score": self.max_score} if self.max_score is not None else {}),
         }
 
 
@@ -120,5 +144,8 @@ def profile_from_dict(data: Mapping[str, Any]) -> Profile:
     """Build a Profile from its stored (already validated) form."""
     rules = tuple(rule_from_dict(raw) for raw in data.get("rules", []))
     bands = tuple(Band(b["name"], int(b["min"])) for b in data.get("bands", []))
+    groups = tuple(Group(g["id"], int(g["max_points"])) for g in data.get("groups") or [])
+    max_score = data.get("max_score")
     return Profile(id=data["id"], name=data.get("name") or data["id"], rules=rules, bands=bands,
-                   description=data.get("description") or "")
+                   description=data.get("description") or "", groups=groups,
+                   max_score=int(max_score) if max_score is not None else None)

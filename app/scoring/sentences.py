@@ -93,6 +93,8 @@ def rule_sentence(rule: Rule) -> str:
         tail.append(f"expires after {duration_words(rule.expires_after)}")
     if rule.decay_percent is not None and rule.decay_every:
         tail.append(f"loses {rule.decay_percent}% every {duration_words(rule.decay_every)}")
+    if rule.group:
+        tail.append(f"in group {rule.group}")
     return f"{', '.join(head)}: {', '.join(tail)}"
 
 
@@ -110,6 +112,7 @@ def describe_changes(old: Profile, new: Profile) -> list[str]:
         lines.append("Description changed")
     lines += _rule_changes(old.rules, new.rules)
     lines += _band_changes(old.bands, new.bands)
+    lines += _cap_changes(old, new)
     return lines or ["No changes"]
 
 
@@ -141,4 +144,23 @@ def _band_changes(old: Sequence[Band], new: Sequence[Band]) -> list[str]:
             lines.append(f"Added band {band_words(band)}")
         elif previous.min != band.min:
             lines.append(f"Band {band.name} now starts at {band.min} (was {previous.min})")
+    return lines
+
+
+def _cap_changes(old: Profile, new: Profile) -> list[str]:
+    """Groups added, removed or re-capped, and the maximum score set, changed or removed."""
+    before = {g.id: g.max_points for g in old.groups}
+    after = {g.id: g.max_points for g in new.groups}
+    lines = [f"Removed group {gid} (at most {cap})" for gid, cap in before.items() if gid not in after]
+    for gid, cap in after.items():
+        if gid not in before:
+            lines.append(f"Added group {gid}: at most {cap}")
+        elif before[gid] != cap:
+            lines.append(f"Group {gid} now at most {cap} (was {before[gid]})")
+    if old.max_score != new.max_score:
+        if new.max_score is None:
+            lines.append(f"No maximum score (was {old.max_score})")
+        else:
+            was = f" (was {old.max_score})" if old.max_score is not None else ""
+            lines.append(f"Maximum score {new.max_score}{was}")
     return lines
