@@ -11,6 +11,9 @@ from app.scoring.sentences import rule_sentence
 
 from .helpers import AUTH, contact_by_email, expire_due, publish, publish_profile, put_profile, score_of, send, \
     settle, wait_for
+from .test_dashboard import dash, post
+
+__all__ = ["dash"]  # the signed-in client fixture
 
 DAY = 86_400_000
 MONTH = 30 * DAY
@@ -181,3 +184,24 @@ def test_the_preview_reports_how_often_each_cap_bites(client, services):
     # b: 12, then 8 (max score); c: 12
     assert preview["caps"] == [{"cap": "group:email", "max": 30, "entries": 2, "contacts": 1},
                                {"cap": "max_score", "max": 20, "entries": 4, "contacts": 2}]
+
+
+# --- the dashboard keeps what it does not show yet ---------------------------------------------
+
+def test_saving_the_dashboards_profile_form_keeps_groups_and_max_score(dash):
+    put_profile(dash, "eng", [OPEN], groups=EMAIL, max_score=100)
+    resp = post(dash, "/dashboard/profiles/eng", {"name": "Renamed", "description": "", "bands_rows": "1",
+                                                  "bands-0-name": "", "bands-0-min": ""})
+    assert resp.status_code == 303
+    body = dash.get("/v1/profiles/eng", headers=AUTH).get_json()
+    assert (body["name"], body["groups"], body["max_score"]) == ("Renamed", EMAIL, 100)
+
+
+def test_editing_a_rule_in_the_builder_keeps_its_decay_and_group(dash):
+    put_profile(dash, "eng", [{**OPEN, "decay": {"percent": 50, "every": "30d"}}], groups=EMAIL)
+    form = {"on": "email.opened", "custom_name": "", "conditions_rows": "1", "cond-0-property": "",
+            "cond-0-op": "eq", "cond-0-value": "", "points": "4", "limit_count": "", "limit_every": "1",
+            "limit_unit": "d", "once_per": "", "expire_after": "", "expire_unit": "d"}
+    assert post(dash, "/dashboard/profiles/eng/rules/open", form).status_code == 303
+    rule = dash.get("/v1/profiles/eng", headers=AUTH).get_json()["rules"][0]
+    assert (rule["points"], rule["decay"], rule["group"]) == (4, {"percent": 50, "every": "30d"}, "email")

@@ -60,12 +60,18 @@ def _rows(form: Mapping[str, str], prefix: str, names: tuple[str, ...]) -> list[
     return rows
 
 
-def parse_profile_form(form: Mapping[str, str], rules: Sequence[Mapping[str, Any]] = ()) -> ProfileForm:
-    """Read and validate the profile form's fields with the draft's ``rules``; ``draft`` is set only
-    when everything is valid."""
+#: Draft fields the profile form does not show; saving the form keeps them as they are.
+UNSHOWN_DRAFT_FIELDS = ("groups", "max_score")
+
+
+def parse_profile_form(form: Mapping[str, str], rules: Sequence[Mapping[str, Any]] = (),
+                       kept: Mapping[str, Any] | None = None) -> ProfileForm:
+    """Read and validate the profile form's fields with the draft's ``rules`` (and the draft's fields the
+    form does not show, from ``kept``); ``draft`` is set only when everything is valid."""
     result = ProfileForm(name=form.get("name", "").strip(), description=form.get("description", "").strip(),
                          bands=_rows(form, "bands", BAND_FIELDS))
-    doc = {"name": result.name, "description": result.description, "rules": [dict(r) for r in rules],
+    doc = {**{k: v for k, v in (kept or {}).items() if k in UNSHOWN_DRAFT_FIELDS},
+           "name": result.name, "description": result.description, "rules": [dict(r) for r in rules],
            "bands": [{k: v for k, v in (("name", row["name"]), ("min", row["min"])) if v} for row in result.bands]}
     try:
         draft = ProfileDraftSchema().load(doc)

@@ -106,7 +106,7 @@ def edit_profile(profile_id: str):
     doc = actions.load_profile(services, profile_id)
     if request.method == "GET":
         return render_profile(form_from_draft(doc["draft"]), doc)
-    form = parse_profile_form(request.form, rules=doc["draft"].get("rules", []))
+    form = parse_profile_form(request.form, rules=doc["draft"].get("rules", []), kept=doc["draft"])
     if "add_band" in request.form:
         form.errors.clear()
         form.bands.append({"name": "", "min": ""})
@@ -135,7 +135,7 @@ def preview_profile(profile_id: str):
     """What the draft's rules with the bands in the form would score, saving nothing."""
     services = get_services()
     doc = actions.load_profile(services, profile_id)
-    form = parse_profile_form(request.form, rules=doc["draft"].get("rules", []))
+    form = parse_profile_form(request.form, rules=doc["draft"].get("rules", []), kept=doc["draft"])
     if not form.valid:
         return render_profile(form, doc, status=400)
     preview = preview_draft(services, {"id": profile_id, "draft": {"id": profile_id, **form.draft}})

@@ -122,6 +122,8 @@ def edit_rule(profile_id: str, rule_id: str | None = None):
     if index is None:
         rules.append(form.rule)
     else:
+        # the builder has no fields for decay and group yet: an edit keeps them as they were
+        form.rule = {**{k: v for k, v in rules[index].items() if k in ("decay", "group")}, **form.rule}
         rules[index] = form.rule
     form.errors.update(save_rules(profile_id, doc, rules))
     if form.errors:
