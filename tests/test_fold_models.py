@@ -301,3 +301,18 @@ def test_the_worked_example_of_groups_and_caps_in_the_docs():
         ("capped", 12, 0, "capped by group email at 30", 30, 80),
         ("capped", 50, 20, "capped by max_score at 100", 30, 100),
     ]
+
+
+# --- reset -------------------------------------------------------------------------------
+
+def test_a_reset_is_a_fresh_start_at_zero():
+    expiring = {**OPEN, "expires_after": "1d"}
+    decaying = {**PAID, "decay": {"percent": 50, "every": "30d"}}
+    records = [rec("o1"), rec("o2", at=T0 + 1), rec("o3", at=T0 + 2), rec("p", "payment.succeeded", T0 + 3),
+               manual("r", T0 + 4, reset=0), rec("o4", at=T0 + 5)]
+    state, ledger = fold(profile(expiring, decaying, groups=EMAIL), records, now=T0 + 2 * MONTH)
+    reset = ledger[4]
+    assert (reset.reason, reset.points, reset.change, reset.score, reset.note) == ("manual", 0, -80, 0, "reset: r")
+    # the group starts empty (o4 scores in full); what was earned before neither expires nor decays later
+    assert [(e.rule_id, e.reason, e.change) for e in ledger[5:]] == [("open", "matched", 12), ("open", "expired", -12)]
+    assert state.score == 0 and state.groups == {"email": 0} and state.decaying == []

@@ -49,7 +49,7 @@ def test_json_schema_describes_every_step_type():
     for option in steps:
         type_field = option["properties"]["type"]
         types |= set(type_field.get("enum") or [type_field.get("const")])
-    assert types == {"add_tag", "remove_tag", "adjust_score", "notify", "webhook", "wait"}
+    assert types == {"add_tag", "remove_tag", "adjust_score", "reset_score", "notify", "webhook", "wait"}
 
 
 def _with(path, value):

@@ -117,10 +117,10 @@ def patch_contact(patch: dict, contact_id: str):
 @bp.arguments(ScoreChangeSchema)
 @bp.response(200, ScoreResultSchema)
 def change_contact_score(change: dict, contact_id: str, profile_id: str):
-    """Set or adjust a score by hand, with a reason; returns the new score at once."""
+    """Set, adjust or reset a score by hand, with a reason; returns the new score at once."""
     services = get_services()
-    op = "set" if "set" in change else "add"
-    score = change_score(services, contact_id, profile_id, op, change[op], change["reason"])
+    op = next(op for op in ("set", "add", "reset") if op in change)
+    score = change_score(services, contact_id, profile_id, op, 0 if op == "reset" else change[op], change["reason"])
     live = services.profiles.live()[profile_id]
     return {"contact_id": contact_id, "profile": profile_id, "score": score, "band": live.profile.band_for(score)}
 

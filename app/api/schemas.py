@@ -296,12 +296,15 @@ class IngestResultSchema(ma.Schema):
 class ScoreChangeSchema(Strict):
     set = fields.Integer(validate=validate.Range(min=0, max=10_000_000))
     add = fields.Integer(validate=validate.Range(min=-10_000_000, max=10_000_000))
+    reset = fields.Boolean(validate=validate.Equal(True, error="only true"),
+                           metadata={"description": "true: back to 0 as a fresh start (pending expiries and decay "
+                                                    "of earlier points are dropped, groups start empty)"})
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 
     @validates_schema
     def one_op(self, data, **_):
-        if ("set" in data) == ("add" in data):
-            raise ValidationError("give exactly one of 'set' or 'add'")
+        if sum(op in data for op in ("set", "add", "reset")) != 1:
+            raise ValidationError("give exactly one of 'set', 'add' or 'reset'")
 
 
 class ScoreResultSchema(ma.Schema):

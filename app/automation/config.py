@@ -175,6 +175,13 @@ class AdjustScoreStepSchema(StepSchema):
             raise ValidationError("give exactly one of 'add' and 'set'", "add")
 
 
+class ResetScoreStepSchema(StepSchema):
+    type = fields.String(required=True, validate=validate.Equal("reset_score"))
+    profile = fields.String(required=True, validate=validate.Regexp(ID_PATTERN))
+    reason = fields.String(required=True, validate=validate.Length(1, 200),
+                           metadata=_describe("why, kept in the ledger"))
+
+
 class NotifyStepSchema(StepSchema):
     type = fields.String(required=True, validate=validate.Equal("notify"))
     channel = fields.String(required=True, validate=validate.OneOf(("email", "slack", "inbox")))
@@ -252,6 +259,7 @@ TRIGGER_SCHEMAS: dict[str, type[Schema]] = {"score_changed": ScoreTriggerSchema,
                                              "interaction": InteractionTriggerSchema}
 STEP_SCHEMAS: dict[str, type[Schema]] = {
     "add_tag": TagStepSchema, "remove_tag": TagStepSchema, "adjust_score": AdjustScoreStepSchema,
+    "reset_score": ResetScoreStepSchema,
     "notify": NotifyStepSchema, "webhook": WebhookStepSchema, "wait": WaitStepSchema,
 }
 

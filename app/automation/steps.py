@@ -84,13 +84,17 @@ def run_tag(context: RunContext, step: dict[str, Any], index: int) -> StepResult
 
 
 def run_adjust_score(context: RunContext, step: dict[str, Any], index: int) -> StepResult:
+    """adjust_score (add or set) and reset_score (back to 0, a fresh start): a manual entry with the reason."""
     depth = int(context.run.get("depth") or 0) + 1
     if depth > MAX_CHAIN_DEPTH:
         raise StepFailed(f"workflow chain too deep: this score change would be the {depth}th caused by workflows "
                          f"in a row (limit {MAX_CHAIN_DEPTH}); stopped to avoid a loop")
     from ..scores import change_score
 
-    op, value = ("add", step["add"]) if "add" in step else ("set", step["set"])
+    if step["type"] == "reset_score":
+        op, value = "reset", 0
+    else:
+        op, value = ("add", step["add"]) if "add" in step else ("set", step["set"])
     try:
         score = change_score(context.services, context.contact["id"], step["profile"], op, value,
                              step.get("reason") or "workflow", depth=depth, source="workflow")
@@ -199,5 +203,6 @@ def run_wait(context: RunContext, step: dict[str, Any], index: int) -> StepResul
     return StepResult({"duration": step["duration"]}, wait_ms=parse_duration_ms(step["duration"]))
 
 
-STEPS = {"add_tag": run_tag, "remove_tag": run_tag, "adjust_score": run_adjust_score, "notify": run_notify,
+STEPS = {"add_tag": run_tag, "remove_tag": run_tag, "adjust_score": run_adjust_score,
+         "reset_score": run_adjust_score, "notify": run_notify,
          "webhook": run_webhook, "wait": run_wait}

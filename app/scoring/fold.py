@@ -229,10 +229,19 @@ def _record_hit(rule: Rule, state: FoldState, at: int, properties: Mapping[str, 
 
 
 def _apply_manual(state: FoldState, profile: Profile, record: Mapping[str, Any], ledger: list[LedgerEntry]) -> None:
+    """A manual change (by hand or by a workflow): ``set``, ``add`` or ``reset`` (to 0, a fresh start)."""
     props = record["p"]
     if props.get("profile") != profile.id:
         return
-    if "set" in props:
+    if "reset" in props:
+        asked = 0
+        applied = _apply_points(state, profile, None, -state.score)
+        # a fresh start: what was earned before stops counting, so nothing of it expires, decays or fills a group
+        state.pending.clear()
+        state.decaying.clear()
+        state.groups.clear()
+        note = "reset"
+    elif "set" in props:
         asked = int(props["set"])
         applied = _apply_points(state, profile, None, max(asked, 0) - state.score)
         note = f"set to {asked}"

@@ -1,0 +1,79 @@
+"""Resetting a score: by hand (``{"reset": true, "reason"}``) and by the workflow step ``reset_score``. The
+score goes to 0 with the reason in the ledger; the history stays; earlier points stop expiring and decaying."""
+from __future__ import annotations
+
+import pytest
+
+from app.automation.config import validate_document
+
+from .helpers import AUTH, contact_by_email, score_of
+from .test_workflow_support import (
+    contact_id,
+    interact,
+    put_workflow,
+    runs_of,
+    setup_profile,
+    wf_app,
+    wf_client,
+    wf_services,
+    workflow,
+)
+
+__all__ = ["wf_app", "wf_client", "wf_services"]
+
+client, services = wf_client, wf_services
+
+
+def history(client, cid, profile="engagement"):
+    return client.get(f"/v1/contacts/{cid}/scores/{profile}/history", headers=AUTH).get_json()["items"]
+
+
+def test_a_reset_by_hand_sets_zero_and_keeps_the_history(client, services):
+    setup_profile(client, services)
+    interact(client, services, "ann@example.com", "email.clicked", "c1")
+    cid = contact_by_email(client, "ann@example.com")["id"]
+    resp = client.post(f"/v1/contacts/{cid}/scores/engagement", headers=AUTH,
+                       json={"reset": True, "reason": "new buying cycle"})
+    assert resp.status_code == 200 and resp.get_json()["score"] == 0
+    items = history(client, cid)
+    assert [(h["reason"], h["change"], h["note"]) for h in items] == [
+        ("manual", -10, "reset: new buying cycle"), ("matched", 10, None)]
+    interact(client, services, "ann@example.com", "email.opened", "o1")
+    assert score_of(client, "ann@example.com", "engagement") == 5
+
+
+@pytest.mark.parametrize("body,message", [
+    pytest.param({"reset": False, "reason": "x"}, "only true", id="false"),
+    pytest.param({"reset": True, "set": 0, "reason": "x"}, "exactly one", id="with-set"),
+    pytest.param({"reset": True}, "required", id="no-reason"),
+])
+def test_a_bad_reset_is_a_400(client, services, body, message):
+    setup_profile(client, services)
+    interact(client, services, "ann@example.com", "email.clicked", "c1")
+    cid = contact_by_email(client, "ann@example.com")["id"]
+    resp = client.post(f"/v1/contacts/{cid}/scores/engagement", headers=AUTH, json=body)
+    assert resp.status_code == 400 and message in str(resp.get_json()["errors"])
+    assert score_of(client, "ann@example.com", "engagement") == 10
+
+
+def test_the_reset_score_step_sets_zero_with_its_reason(client, services):
+    setup_profile(client, services)
+    put_workflow(client, workflow("fresh", [{"type": "reset_score", "profile": "engagement",
+                                             "reason": "handed to sales"}]))
+    interact(client, services, "bo@example.com", "email.clicked", "c1")
+    [run] = runs_of(client, "fresh")
+    assert run["status"] == "succeeded", run
+    assert score_of(client, "bo@example.com", "engagement") == 0
+    entry = history(client, contact_id(services, "bo@example.com"))[0]
+    assert (entry["reason"], entry["source"], entry["change"], entry["note"]) == \
+        ("manual", "workflow", -10, "reset: handed to sales")
+
+
+@pytest.mark.parametrize("step,field", [
+    pytest.param({"type": "reset_score", "profile": "engagement"}, "reason", id="no-reason"),
+    pytest.param({"type": "reset_score", "reason": "x"}, "profile", id="no-profile"),
+    pytest.param({"type": "reset_score", "profile": "engagement", "reason": "x", "set": 0}, "set", id="unknown-field"),
+])
+def test_a_reset_score_step_needs_a_profile_and_a_reason(step, field):
+    problems = validate_document(workflow("w", [step]))
+    assert any(line.startswith(f"steps[0].{field}: ") for line in problems), problems
