@@ -53,3 +53,121 @@ def reference_score(rules: list[dict], records: list[dict], now: int) -> int:
                 expiries.append((at + rule["expires_ms"], key, change))
     expire_until(now, inclusive=True)
     return score
+
+
+# --- scoring models: decay, groups and caps, reset ---------------------------------------------------------
+#
+# A second plain reference that also reads docs/scoring-models.md literally, for the models' property tests
+# (tests/test_models_properties.py). Rules in their public JSON form, durations parsed here. Beyond the above:
+# - decay: a change c standing after k periods is c·(1 − percent/100)^k rounded to the nearest whole point,
+#   halves toward zero (exact rational arithmetic here); each period whose standing value changes is a step
+#   at occurred_at + k·every asking the difference, placed like an expiry;
+# - caps: a group's total moves up by what its entries applied and down by what they asked; an entry asking
+#   points may take at most max_points − total of them; nothing lifts the score above max_score;
+# - manual {"reset": 0}: score 0, pending expiries and decay steps dropped, group totals emptied.
+# Timed entries (expiries, decay steps) of one millisecond go by (interaction key, rule id).
+
+from fractions import Fraction  # noqa: E402
+import math  # noqa: E402
+import re  # noqa: E402
+
+_MODEL_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def _model_ms(text: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([smhdw])", text).groups()
+    return int(number) * _MODEL_UNIT_MS[unit]
+
+
+def decayed(change: int, percent: int, periods: int) -> int:
+    """What stands of ``change`` after ``periods``: nearest whole point, a half rounded toward zero."""
+    exact = abs(Fraction(change) * Fraction(100 - percent, 100) ** periods)
+    whole = math.floor(exact)
+    if exact - whole > Fraction(1, 2):
+        whole += 1
+    return whole if change >= 0 else -whole
+
+
+def reference_models_fold(profile: dict, records: list[dict], now: int) -> tuple[int, list[tuple]]:
+    """The score at ``now`` and the ledger as ``(at, reason, change, score)``; ``profile`` holds ``id``,
+    ``rules`` and optionally ``groups`` and ``max_score``."""
+    rules = profile["rules"]
+    caps = {g["id"]: g["max_points"] for g in profile.get("groups", [])}
+    group_of = {r["id"]: r.get("group") for r in rules}
+    max_score = profile.get("max_score")
+    score = 0
+    totals: dict[str, int] = {}
+    ledger: list[tuple] = []
+    hits: dict[str, list[int]] = {}
+    seen_values: dict[str, set] = {}
+    timed: list[tuple] = []  # (at, key, rule id, kind, points asked)
+
+    def give(rule_id, asked: int) -> tuple[int, bool]:
+        """Apply ``asked`` for a rule (None: manual): the change made, and whether a cap cut it."""
+        nonlocal score
+        group = group_of.get(rule_id)
+        allowed, capped = asked, False
+        if group is not None and asked > 0 and asked > caps[group] - totals.get(group, 0):
+            allowed, capped = max(caps[group] - totals.get(group, 0), 0), True
+        target = max(score + allowed, 0)
+        if max_score is not None and allowed > 0 and target > max_score:
+            target, capped = max(max_score, score), True
+        change = target - score
+        score = target
+        if group is not None:
+            totals[group] = totals.get(group, 0) + (change if asked > 0 else asked)
+        return change, capped
+
+    def run_timed(before: int) -> None:
+        timed.sort()
+        while timed and timed[0][0] <= before:
+            at, _key, rule_id, kind, asked = timed.pop(0)
+            change, _ = give(rule_id, asked)
+            ledger.append((at, kind, change, score))
+
+    for record in sorted(records, key=lambda r: (r["at"], f'{r["src"]}:{r["id"]}')):
+        at, type_, props = record["at"], record["t"], record["p"]
+        key = f'{record["src"]}:{record["id"]}'
+        run_timed(at)
+        if type_ == "score.manual":
+            if props.get("profile") != profile["id"]:
+                continue
+            if "reset" in props:
+                change, _ = give(None, -score)
+                timed.clear()
+                totals.clear()
+            elif "set" in props:
+                change, _ = give(None, max(props["set"], 0) - score)
+            else:
+                change, _ = give(None, props["add"])
+            ledger.append((at, "manual", change, score))
+            continue
+        for rule in rules:
+            if rule["on"] != type_ or any(props.get(k) != v for k, v in rule.get("where", {}).items()):
+                continue
+            limit = rule.get("limit", {})
+            window = _model_ms(limit["window"]) if "window" in limit else None
+            earlier = [t for t in hits.get(rule["id"], []) if window is None or at - window < t]
+            value = props.get(limit["once_per"]) if "once_per" in limit else None
+            if ("count" in limit and len(earlier) >= limit["count"]) or (
+                    value is not None and value in seen_values.get(rule["id"], set())):
+                ledger.append((at, "limit", 0, score))
+                continue
+            hits.setdefault(rule["id"], []).append(at)
+            if value is not None:
+                seen_values.setdefault(rule["id"], set()).add(value)
+            change, capped = give(rule["id"], rule["points"])
+            reason = "matched" if change == rule["points"] else "capped" if capped else "floor"
+            ledger.append((at, reason, change, score))
+            if change and "expires_after" in rule:
+                timed.append((at + _model_ms(rule["expires_after"]), key, rule["id"], "expired", -change))
+            if change and "decay" in rule:
+                percent, every = rule["decay"]["percent"], _model_ms(rule["decay"]["every"])
+                period = 1
+                while decayed(change, percent, period - 1) != 0:
+                    step = decayed(change, percent, period) - decayed(change, percent, period - 1)
+                    if step:
+                        timed.append((at + period * every, key, rule["id"], "decay", step))
+                    period += 1
+    run_timed(now)
+    return score, ledger
