@@ -306,6 +306,7 @@ def test_the_worked_example_of_groups_and_caps_in_the_docs():
 # --- reset -------------------------------------------------------------------------------
 
 def test_a_reset_is_a_fresh_start_at_zero():
+    """docs/scoring-models.md, "Reset", worked example."""
     expiring = {**OPEN, "expires_after": "1d"}
     decaying = {**PAID, "decay": {"percent": 50, "every": "30d"}}
     records = [rec("o1"), rec("o2", at=T0 + 1), rec("o3", at=T0 + 2), rec("p", "payment.succeeded", T0 + 3),
