@@ -110,21 +110,24 @@ def is_late(state: FoldState, records: Iterable[Mapping[str, Any]]) -> bool:
     return any(entry_key(record) <= state.last for record in records)
 
 
-@dataclass(frozen=True, slots=True)
-class _Applied:
-    """What one change did: the change applied and the caps that bit (as keys and as words)."""
+#: What one change did: the change applied, and the caps that bit as keys and as words.
+_Applied = tuple[int, tuple[str, ...], tuple[str, ...]]
+_NONE: tuple[str, ...] = ()
 
-    change: int
-    capped_by: tuple[str, ...] = ()
-    words: tuple[str, ...] = ()
 
-    def note(self, before: str | None = None) -> str | None:
-        parts = ([before] if before else []) + list(self.words)
-        return "; ".join(parts) if parts else None
+def _note(words: tuple[str, ...], before: str | None = None) -> str | None:
+    """A ledger note: what happened (``before``), then the caps that bit."""
+    if not words:
+        return before
+    return "; ".join((before, *words) if before else words)
 
 
 def _apply_points(state: FoldState, profile: Profile, group: Group | None, asked: int) -> _Applied:
     """Add ``asked`` to the score through the group's cap, the floor and the profile's max_score."""
+    if group is None and profile.max_score is None:  # the common case, kept fast: the floor alone
+        change = max(state.score + asked, 0) - state.score
+        state.score += change
+        return change, _NONE, _NONE
     capped_by: list[str] = []
     words: list[str] = []
     let = asked
@@ -143,7 +146,7 @@ def _apply_points(state: FoldState, profile: Profile, group: Group | None, asked
     state.score = target
     if group is not None:
         state.groups[group.id] = state.groups.get(group.id, 0) + (change if asked > 0 else asked)
-    return _Applied(change, tuple(capped_by), tuple(words))
+    return change, tuple(capped_by), tuple(words)
 
 
 def _group_of(profile: Profile, rule_id: str) -> Group | None:
@@ -156,25 +159,25 @@ def _expire_due(state: FoldState, profile: Profile, until: tuple[int, int, str],
 
     Timed entries of one millisecond go by (interaction key, rule id).
     """
-    while state.pending or state.decaying:
-        heads = [timed for timed in (state.pending, state.decaying)
-                 if timed and (timed[0][0], _EXPIRY, timed[0][1]) < until]
-        if not heads:
+    pending, decaying = state.pending, state.decaying
+    while pending or decaying:
+        expiry_first = not decaying or (bool(pending) and pending[0][:3] <= decaying[0][:3])
+        head = pending[0] if expiry_first else decaying[0]
+        if (head[0], _EXPIRY, head[1]) >= until:
             return
-        timed = min(heads, key=lambda entries: (entries[0][0], entries[0][1], entries[0][2]))
-        if timed is state.pending:
-            _expire(state, profile, state.pending.pop(0), ledger)
+        if expiry_first:
+            _expire(state, profile, pending.pop(0), ledger)
         else:
-            _decay(state, profile, state.decaying.pop(0), ledger)
+            _decay(state, profile, decaying.pop(0), ledger)
 
 
 def _expire(state: FoldState, profile: Profile, item: list[Any], ledger: list[LedgerEntry]) -> None:
     """Reverse the change an interaction made, through the floor (and the caps, for a negative change)."""
     expire_at, key, rule_id, change, interaction_id, type_ = item
-    applied = _apply_points(state, profile, _group_of(profile, rule_id), -change)
+    applied, capped_by, words = _apply_points(state, profile, _group_of(profile, rule_id), -change)
     state.last = (expire_at, _EXPIRY, key)
     ledger.append(LedgerEntry(expire_at, interaction_id, key.split(":", 1)[0], type_, rule_id,
-                              -change, applied.change, state.score, "expired", applied.note(), applied.capped_by))
+                              -change, applied, state.score, "expired", _note(words), capped_by))
 
 
 def _decay(state: FoldState, profile: Profile, item: list[Any], ledger: list[LedgerEntry]) -> None:
@@ -185,12 +188,12 @@ def _decay(state: FoldState, profile: Profile, item: list[Any], ledger: list[Led
     """
     step_at, key, rule_id, change, interaction_id, type_, step, percent, every_ms = item
     before, after = standing(change, percent, step - 1), standing(change, percent, step)
-    applied = _apply_points(state, profile, _group_of(profile, rule_id), after - before)
+    applied, capped_by, words = _apply_points(state, profile, _group_of(profile, rule_id), after - before)
     state.last = (step_at, _EXPIRY, key)
     ledger.append(LedgerEntry(step_at, interaction_id, key.split(":", 1)[0], type_, rule_id, after - before,
-                              applied.change, state.score, "decay",
-                              applied.note(f"decay step {step} ({percent}% a period): {before} → {after} points"),
-                              applied.capped_by))
+                              applied, state.score, "decay",
+                              _note(words, f"decay step {step} ({percent}% a period): {before} → {after} points"),
+                              capped_by))
     _schedule_decay(state, step_at - step * every_ms, key, rule_id, change, interaction_id, type_, step,
                     percent, every_ms)
 
@@ -235,7 +238,7 @@ def _apply_manual(state: FoldState, profile: Profile, record: Mapping[str, Any],
         return
     if "reset" in props:
         asked = 0
-        applied = _apply_points(state, profile, None, -state.score)
+        applied, capped_by, words = _apply_points(state, profile, None, -state.score)
         # a fresh start: what was earned before stops counting, so nothing of it expires, decays or fills a group
         state.pending.clear()
         state.decaying.clear()
@@ -243,16 +246,15 @@ def _apply_manual(state: FoldState, profile: Profile, record: Mapping[str, Any],
         note = "reset"
     elif "set" in props:
         asked = int(props["set"])
-        applied = _apply_points(state, profile, None, max(asked, 0) - state.score)
+        applied, capped_by, words = _apply_points(state, profile, None, max(asked, 0) - state.score)
         note = f"set to {asked}"
     else:
         asked = int(props["add"])
-        applied = _apply_points(state, profile, None, asked)
+        applied, capped_by, words = _apply_points(state, profile, None, asked)
         note = f"add {asked}"
     reason = props.get("reason") or ""
-    ledger.append(LedgerEntry(record["at"], record["id"], record["src"], record["t"], None, asked, applied.change,
-                              state.score, "manual", applied.note(f"{note}: {reason}" if reason else note),
-                              applied.capped_by))
+    ledger.append(LedgerEntry(record["at"], record["id"], record["src"], record["t"], None, asked, applied,
+                              state.score, "manual", _note(words, f"{note}: {reason}" if reason else note), capped_by))
 
 
 def _apply_interaction(state: FoldState, profile: Profile, record: Mapping[str, Any],
@@ -268,11 +270,11 @@ def _apply_interaction(state: FoldState, profile: Profile, record: Mapping[str, 
                                       state.score, "limit", limited))
             continue
         _record_hit(rule, state, at, props)
-        applied = _apply_points(state, profile, profile.group_of(rule), rule.points)
-        change = applied.change
-        reason = "matched" if change == rule.points else "capped" if applied.capped_by else "floor"
+        group = profile.group_of(rule) if rule.group else None
+        change, capped_by, words = _apply_points(state, profile, group, rule.points)
+        reason = "matched" if change == rule.points else "capped" if capped_by else "floor"
         ledger.append(LedgerEntry(at, record["id"], record["src"], type_, rule.id, rule.points, change,
-                                  state.score, reason, applied.note(), applied.capped_by))
+                                  state.score, reason, _note(words), capped_by))
         if rule.expires_after_ms and change:
             bisect.insort(state.pending, [at + rule.expires_after_ms, key, rule.id, change, record["id"], type_])
         if rule.decay_percent and rule.decay_every_ms and change:
