@@ -24,7 +24,10 @@ from typing import Any
 
 import orjson
 
+from .automation.delivery import enqueue_attempt
+from .automation.runner import schedule_resume
 from .indexes import backfill_once
+from .scoring.interactions import now_ms
 from .services import Services
 from .storage.profiles import ProfileStore
 from .storage.snapshot import ContactData, SnapshotGateway
@@ -38,6 +41,8 @@ VERSION = 1
 COMPRESS_LEVEL = 6
 #: Contacts, runs or deliveries written per round trip during a restore.
 RESTORE_PAGE = 200
+#: Statuses after which a run or a delivery has nothing scheduled.
+FINISHED = {"run": frozenset({"succeeded", "failed"}), "delivery": frozenset({"succeeded", "dead"})}
 #: ``progress(n)``: called with the number of items just written or restored.
 Progress = Callable[[int], None]
 
@@ -147,9 +152,14 @@ def restore_archive(services: Services, path: str | Path, progress: Progress = l
     writers = {"contact": lambda items: gateway.write_contacts(items, active),
                "run": gateway.write_runs, "delivery": gateway.write_deliveries}
 
+    unfinished: dict[str, list[dict[str, Any]]] = {"run": [], "delivery": []}
+
     def flush(kind: str) -> None:
         if buffers[kind]:
             writers[kind](buffers[kind])
+            if kind in unfinished:
+                unfinished[kind] += [doc for doc in map(orjson.loads, buffers[kind])
+                                     if doc.get("status") not in FINISHED[kind]]
             progress(len(buffers[kind]) if kind == "contact" else 0)
             buffers[kind] = []
 
@@ -171,7 +181,23 @@ def restore_archive(services: Services, path: str | Path, progress: Progress = l
     for kind in buffers:
         flush(kind)
     backfill_once(services)  # search terms and latest activity, from the restored contacts and timelines
+    resume(services, unfinished["run"], unfinished["delivery"])
     return counts
+
+
+def resume(services: Services, runs: list[dict[str, Any]], deliveries: list[dict[str, Any]]) -> None:
+    """Schedule again what was scheduled when the backup was taken (RQ's queue is not in the archive): each
+    unfinished run resumes at its ``resume_at`` (now if that passed), each delivery still being attempted
+    gets its next attempt at ``next_attempt_at``. A job that finds nothing to do does nothing, so a restored
+    run that resumes twice is harmless."""
+    now = now_ms()
+    for run in runs:
+        schedule_resume(services, services.automation, run, max(0, int(run.get("resume_at") or now) - now),
+                        "restore")
+    for delivery in deliveries:
+        delay_s = max(0, int(delivery.get("next_attempt_at") or now) - now) / 1000
+        enqueue_attempt(services, delivery["id"], delivery["cycle"], int(delivery["tries"]) + 1, delay_s,
+                        suffix="restore")
 
 
 def abandon_publishes(profiles: ProfileStore) -> set[str]:

@@ -9,6 +9,7 @@ import random
 
 import pytest
 from click.testing import CliRunner
+from rq.registry import ScheduledJobRegistry
 
 from app import create_app
 from app.cli import main
@@ -38,6 +39,10 @@ def busy(client, services) -> None:
                 "steps": [{"type": "add_tag", "tag": "hot"},
                           {"type": "notify", "channel": "inbox", "message": "{{ contact.email }} is hot"}]}
     assert client.put("/v1/workflows/hot", json=workflow, headers=AUTH).status_code == 201
+    nurture = {"id": "nurture", "name": "Nurture", "steps": [{"type": "wait", "duration": "1d"},
+                                                             {"type": "add_tag", "tag": "nurtured"}],
+               "trigger": {"type": "score_changed", "profile": "engagement", "operator": "gte", "value": 10}}
+    assert client.put("/v1/workflows/nurture", json=nurture, headers=AUTH).status_code == 201
     rng = random.Random(18)
     kinds = ["email.opened"] * 5 + ["email.clicked"] * 3 + ["appointment.booked", "email.unsubscribed",
                                                             "form.submitted"]
@@ -78,7 +83,9 @@ def snapshot(client) -> dict:
                                     headers=AUTH).get_json() for sl in lists}
     ranking = client.get("/v1/contacts", query_string={"profile": "engagement", "op": "gte", "value": 0,
                                                       "limit": 100}, headers=AUTH).get_json()
-    runs = client.get("/v1/workflows/hot/runs", query_string={"limit": 500}, headers=AUTH).get_json()["items"]
+    runs = [run for wid in ("hot", "nurture")
+            for run in client.get(f"/v1/workflows/{wid}/runs", query_string={"limit": 500},
+                                  headers=AUTH).get_json()["items"]]
     found = {prefix: sorted(c["id"] for c in client.get("/v1/contacts", query_string={"q": prefix, "limit": 100},
                                                         headers=AUTH).get_json()["items"])
              for prefix in ("c1", "c2", "wes")}
@@ -127,6 +134,9 @@ def test_a_busy_deployment_restores_into_a_fresh_redis_with_the_same_scores_hist
                            "INDEX_BUCKETS": 4, "WORKFLOWS_DIR": ""})
     before = snapshot(client)
     assert snapshot(restored.test_client()) == before  # exactly what was backed up
+    waiting = [run_id for run_id, status, _ in before["runs"] if status == "waiting"]
+    scheduled = ScheduledJobRegistry(queue=restored.extensions["scorekeeper"].queue).get_job_ids()
+    assert waiting and sorted(job.rpartition("-restore-")[0] for job in scheduled) == sorted(waiting)
     with restored.app_context():
         settle(restored.extensions["scorekeeper"])  # the interactions that were waiting get scored there
     settle(services)  # ... and here
