@@ -282,7 +282,6 @@ def restore(ctx: click.Context, path: str) -> None:
     The whole archive is checked first; nothing is written unless it is complete and the target is empty.
     """
     from .backup import ArchiveError, NotEmpty, check_archive, restore_archive
-    from .indexes import backfill_once
     from .services import get_services
 
     try:
@@ -296,7 +295,6 @@ def restore(ctx: click.Context, path: str) -> None:
                 counts = restore_archive(services, path, progress=bar.update)
         except (ArchiveError, NotEmpty) as exc:
             raise click.ClickException(f"{exc} (nothing was restored)") from exc
-        backfill_once(services)  # the search and activity indexes of the restored contacts
     click.echo(f"restored {path}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
 
 
