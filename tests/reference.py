@@ -59,7 +59,7 @@ def reference_score(rules: list[dict], records: list[dict], now: int) -> int:
 #
 # A second plain reference that also reads docs/scoring-models.md literally, for the models' property tests
 # (tests/test_models_properties.py). Rules in their public JSON form, durations parsed here. Beyond the above:
-# - decay: a change c standing after k periods is c·(1 − percent/100)^k rounded to the nearest whole point,
+# - decay (the rule's own, else its group's): a change c standing after k periods is c·(1 − percent/100)^k rounded to the nearest whole point,
 #   halves toward zero (exact rational arithmetic here); each period whose standing value changes is a step
 #   at occurred_at + k·every asking the difference, placed like an expiry;
 # - caps: a group's total moves up by what its entries applied and down by what they asked; an entry asking
@@ -93,6 +93,7 @@ def reference_models_fold(profile: dict, records: list[dict], now: int) -> tuple
     ``rules`` and optionally ``groups`` and ``max_score``."""
     rules = profile["rules"]
     caps = {g["id"]: g["max_points"] for g in profile.get("groups", [])}
+    group_decay = {g["id"]: g["decay"] for g in profile.get("groups", []) if "decay" in g}
     group_of = {r["id"]: r.get("group") for r in rules}
     max_score = profile.get("max_score")
     score = 0
@@ -161,8 +162,9 @@ def reference_models_fold(profile: dict, records: list[dict], now: int) -> tuple
             ledger.append((at, reason, change, score))
             if change and "expires_after" in rule:
                 timed.append((at + _model_ms(rule["expires_after"]), key, rule["id"], "expired", -change))
-            if change and "decay" in rule:
-                percent, every = rule["decay"]["percent"], _model_ms(rule["decay"]["every"])
+            decay = rule.get("decay") or group_decay.get(rule.get("group"))
+            if change and decay:
+                percent, every = decay["percent"], _model_ms(decay["every"])
                 period = 1
                 while decayed(change, percent, period - 1) != 0:
                     step = decayed(change, percent, period) - decayed(change, percent, period - 1)

@@ -317,3 +317,19 @@ def test_a_reset_is_a_fresh_start_at_zero():
     # the group starts empty (o4 scores in full); what was earned before neither expires nor decays later
     assert [(e.rule_id, e.reason, e.change) for e in ledger[5:]] == [("open", "matched", 12), ("open", "expired", -12)]
     assert state.score == 0 and state.groups == {"email": 0} and state.decaying == []
+
+
+# --- decay per group ---------------------------------------------------------------------
+
+def test_a_groups_decay_applies_to_its_rules_without_their_own():
+    groups = [{"id": "sales", "max_points": 100, "decay": {"percent": 50, "every": "30d"}}]
+    demo = {"id": "demo", "on": "form.submitted", "points": 10, "group": "sales"}
+    paid = {**PAID, "group": "sales", "decay": {"percent": 10, "every": "30d"}}
+    p = profile(demo, paid, groups=groups)
+    records = [rec("d", "form.submitted"), rec("p", "payment.succeeded", T0 + 1)]
+    _, ledger = fold(p, records, now=T0 + MONTH + 1)
+    assert [(e.rule_id, e.reason, e.change) for e in ledger] == [
+        ("demo", "matched", 10), ("paid", "matched", 50), ("demo", "decay", -5), ("paid", "decay", -5)]
+    # read back as written: the group carries the decay, the rule does not
+    assert p.to_dict()["rules"][0] == {**demo, "where": {}}
+    assert p.to_dict()["groups"] == groups

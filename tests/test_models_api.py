@@ -135,6 +135,11 @@ def opened(id_, email):
     pytest.param({"groups": [{"id": "e", "max_points": 5}, {"id": "e", "max_points": 6}]}, ("groups",),
                  "unique", id="duplicate-group"),
     pytest.param({"groups": [{"id": "bad id", "max_points": 5}]}, ("groups", "0", "id"), "letters", id="bad-id"),
+    pytest.param({"groups": [{"id": "email", "max_points": 5, "decay": {"percent": 50, "every": "2h"}}]},
+                 ("groups", "0", "decay", "every"), "between 1d and 3650d", id="group-decay-period"),
+    pytest.param({"rules": [{**OPEN, "expires_after": "7d"}],
+                  "groups": [{"id": "email", "max_points": 30, "decay": {"percent": 50, "every": "30d"}}]},
+                 ("rules", "0", "expires_after"), "group 'email' decays", id="expiry-in-a-decaying-group"),
     pytest.param({"max_score": 0}, ("max_score",), "greater than or equal to 1", id="max-score-zero"),
     pytest.param({"max_score": "100"}, ("max_score",), "integer", id="max-score-text"),
 ])
@@ -157,6 +162,13 @@ def test_groups_and_max_score_read_back_and_version_changes_say_them(client, ser
     publish(client, services, "eng")
     changes = client.get("/v1/profiles/eng/versions", headers=AUTH).get_json()["items"][0]["changes"]
     assert changes == ["Group email now at most 40 (was 30)", "Maximum score 90 (was 100)"]
+    decaying = [{"id": "email", "max_points": 40, "decay": {"percent": 25, "every": "1w"}}]
+    put_profile(client, "eng", [OPEN], groups=decaying, max_score=90)
+    publish(client, services, "eng")
+    body = client.get("/v1/profiles/eng", headers=AUTH).get_json()
+    assert (body["groups"], "decay" in body["rules"][0]) == (decaying, False)
+    changes = client.get("/v1/profiles/eng/versions", headers=AUTH).get_json()["items"][0]["changes"]
+    assert "Group email now loses 25% every 1 week" in changes
 
 
 def test_the_ledger_says_when_a_group_capped_points(client, services):

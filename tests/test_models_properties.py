@@ -28,7 +28,8 @@ T0 = 1_700_000_000_000
 GRID = 12 * 3_600_000
 PROFILE = {
     "id": "p", "name": "P",
-    "groups": [{"id": "email", "max_points": 20}],
+    "groups": [{"id": "email", "max_points": 20}, {"id": "sales", "max_points": 40,
+                                                     "decay": {"percent": 25, "every": "2d"}}],
     "max_score": 45,
     "rules": [
         {"id": "open", "on": "email.opened", "points": 7, "group": "email", "decay": {"percent": 50, "every": "1d"}},
@@ -36,8 +37,9 @@ PROFILE = {
         {"id": "click-cap", "on": "email.clicked", "points": 1, "limit": {"count": 2, "window": "1d"}},
         {"id": "bounce", "on": "email.bounced", "points": -6, "group": "email", "decay": {"percent": 30, "every": "2d"}},
         {"id": "unsub", "on": "email.unsubscribed", "points": -15, "decay": {"percent": 50, "every": "1d"}},
-        {"id": "demo", "on": "form.submitted", "points": 25, "decay": {"percent": 25, "every": "2d"}},
-        {"id": "paid", "on": "payment.succeeded", "points": 30, "where": {"plan": "pro"}},
+        {"id": "demo", "on": "form.submitted", "points": 25, "group": "sales"},  # the group's decay
+        {"id": "paid", "on": "payment.succeeded", "points": 30, "where": {"plan": "pro"}, "group": "sales",
+         "decay": {"percent": 10, "every": "1d"}},  # its own decay, not the group's
     ],
 }
 FOLD_PROFILE = profile_from_dict(PROFILE)

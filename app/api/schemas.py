@@ -108,6 +108,8 @@ class GroupSchema(Strict):
     id = fields.String(required=True, validate=_ID)
     max_points = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=1_000_000_000),
                                 metadata={"description": "the most the group's rules may give together"})
+    decay = fields.Nested(DecaySchema, metadata={"description": "the decay of each of the group's rules that "
+                                                                "has none of its own"})
 
 
 class ProfileDraftSchema(Strict):
@@ -129,6 +131,13 @@ class ProfileDraftSchema(Strict):
                    for i, r in enumerate(data.get("rules", [])) if "group" in r and r["group"] not in declared}
         if unknown:
             raise ValidationError({"rules": unknown})
+        decaying = {g["id"] for g in data.get("groups", []) if "decay" in g}
+        both = {i: {"expires_after": [f"group {r['group']!r} decays: a rule cannot have both 'decay' and "
+                                      f"'expires_after'"]}
+                for i, r in enumerate(data.get("rules", []))
+                if r.get("group") in decaying and "expires_after" in r and "decay" not in r}
+        if both:
+            raise ValidationError({"rules": both})
 
     @validates_schema
     def unique_ids(self, data, **_):

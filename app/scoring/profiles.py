@@ -34,6 +34,8 @@ class Rule:
     limit_window: str | None = None
     expires_after: str | None = None
     decay_every: str | None = None
+    # True when the decay comes from the rule's group (it is not written back into the rule)
+    decay_inherited: bool = False
 
     def matches(self, type_: str, properties: Mapping[str, Any]) -> bool:
         return type_ == self.on and where_matches(self.where, properties)
@@ -51,7 +53,7 @@ class Rule:
             out["limit"] = limit
         if self.expires_after:
             out["expires_after"] = self.expires_after
-        if self.decay_percent is not None:
+        if self.decay_percent is not None and not self.decay_inherited:
             out["decay"] = {"percent": self.decay_percent, "every": self.decay_every}
         if self.group:
             out["group"] = self.group
@@ -66,10 +68,19 @@ class Band:
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """Rules whose points together may not stand above ``max_points`` (a cap, like HubSpot's group limit)."""
+    """Rules whose points together may not stand above ``max_points`` (a cap, like HubSpot's group limit);
+    with ``decay``, the decay of each of its rules that has none of its own."""
 
     id: str
     max_points: int
+    decay_percent: int | None = None
+    decay_every: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "max_points": self.max_points}
+        if self.decay_percent is not None:
+            out["decay"] = {"percent": self.decay_percent, "every": self.decay_every}
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,19 +127,20 @@ class Profile:
             "description": self.description,
             "rules": [rule.to_dict() for rule in self.rules],
             "bands": [asdict(band) for band in self.bands],
-            **({"groups": [asdict(group) for group in self.groups]} if self.groups else {}),
+            **({"groups": [group.to_dict() for group in self.groups]} if self.groups else {}),
             **({"max_score": self.max_score} if self.max_score is not None else {}),
         }
 
 
-def rule_from_dict(raw: Mapping[str, Any]) -> Rule:
-    """Build a Rule from its stored (already validated) form."""
+def rule_from_dict(raw: Mapping[str, Any], group_decay: Mapping[str, Any] | None = None) -> Rule:
+    """Build a Rule from its stored (already validated) form; ``group_decay`` is its group's decay, which
+    applies when the rule has none of its own."""
     from .durations import parse_duration_ms
 
     limit = raw.get("limit") or {}
     window = limit.get("window")
     expires = raw.get("expires_after")
-    decay = raw.get("decay") or {}
+    decay = raw.get("decay") or group_decay or {}
     return Rule(
         id=raw["id"], on=raw["on"], points=int(raw["points"]), where=dict(raw.get("where") or {}),
         limit_count=limit.get("count"), limit_window_ms=parse_duration_ms(window) if window else None,
@@ -136,15 +148,17 @@ def rule_from_dict(raw: Mapping[str, Any]) -> Rule:
         limit_window=window, expires_after=expires,
         decay_percent=int(decay["percent"]) if decay else None,
         decay_every_ms=parse_duration_ms(decay["every"]) if decay else None, decay_every=decay.get("every"),
-        group=raw.get("group"),
+        group=raw.get("group"), decay_inherited=bool(decay) and not raw.get("decay"),
     )
 
 
 def profile_from_dict(data: Mapping[str, Any]) -> Profile:
     """Build a Profile from its stored (already validated) form."""
-    rules = tuple(rule_from_dict(raw) for raw in data.get("rules", []))
+    group_decay = {g["id"]: g["decay"] for g in data.get("groups") or [] if g.get("decay")}
+    rules = tuple(rule_from_dict(raw, group_decay.get(raw.get("group") or "")) for raw in data.get("rules", []))
     bands = tuple(Band(b["name"], int(b["min"])) for b in data.get("bands", []))
-    groups = tuple(Group(g["id"], int(g["max_points"])) for g in data.get("groups") or [])
+    groups = tuple(Group(g["id"], int(g["max_points"]), int(g["decay"]["percent"]) if g.get("decay") else None,
+                         g["decay"]["every"] if g.get("decay") else None) for g in data.get("groups") or [])
     max_score = data.get("max_score")
     return Profile(id=data["id"], name=data.get("name") or data["id"], rules=rules, bands=bands,
                    description=data.get("description") or "", groups=groups,

@@ -152,11 +152,18 @@ def _cap_changes(old: Profile, new: Profile) -> list[str]:
     before = {g.id: g.max_points for g in old.groups}
     after = {g.id: g.max_points for g in new.groups}
     lines = [f"Removed group {gid} (at most {cap})" for gid, cap in before.items() if gid not in after]
-    for gid, cap in after.items():
+    for group in new.groups:
+        gid, cap = group.id, group.max_points
         if gid not in before:
-            lines.append(f"Added group {gid}: at most {cap}")
+            words = _decay_words(group.decay_percent, group.decay_every)
+            lines.append(f"Added group {gid}: at most {cap}{', ' + words if words else ''}")
         elif before[gid] != cap:
             lines.append(f"Group {gid} now at most {cap} (was {before[gid]})")
+    decay_before = {g.id: _decay_words(g.decay_percent, g.decay_every) for g in old.groups}
+    for group in new.groups:
+        words = _decay_words(group.decay_percent, group.decay_every)
+        if group.id in decay_before and decay_before[group.id] != words:
+            lines.append(f"Group {group.id} now {words or 'does not decay'}")
     if old.max_score != new.max_score:
         if new.max_score is None:
             lines.append(f"No maximum score (was {old.max_score})")
@@ -164,3 +171,7 @@ def _cap_changes(old: Profile, new: Profile) -> list[str]:
             was = f" (was {old.max_score})" if old.max_score is not None else ""
             lines.append(f"Maximum score {new.max_score}{was}")
     return lines
+
+
+def _decay_words(percent: int | None, every: str | None) -> str:
+    return f"loses {percent}% every {duration_words(every)}" if percent is not None and every else ""
