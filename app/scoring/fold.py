@@ -59,7 +59,7 @@ class FoldState:
     groups: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        out = {"s": self.score, "l": list(self.last) if self.last else None, "h": self.hits,
+        out: dict[str, Any] = {"s": self.score, "l": list(self.last) if self.last else None, "h": self.hits,
                "o": self.once, "p": self.pending}
         if self.decaying:  # absent when empty, so states of profiles without decay or groups read as before
             out["d"] = self.decaying
