@@ -1,5 +1,6 @@
 """Resetting a score: by hand (``{"reset": true, "reason"}``) and by the workflow step ``reset_score``. The
-score goes to 0 with the reason in the ledger; the history stays; earlier points stop expiring and decaying."""
+score goes to 0 with the reason in the ledger; the history stays; earlier points stop expiring and decaying.
+And the other way round: a decay step, on time with no request, starts a score workflow."""
 from __future__ import annotations
 
 import pytest
@@ -77,3 +78,25 @@ def test_the_reset_score_step_sets_zero_with_its_reason(client, services):
 def test_a_reset_score_step_needs_a_profile_and_a_reason(step, field):
     problems = validate_document(workflow("w", [step]))
     assert any(line.startswith(f"steps[0].{field}: ") for line in problems), problems
+
+
+# --- decay drives workflows on time ------------------------------------------------------------
+
+def test_a_decay_step_on_time_starts_a_score_workflow_with_no_request(client, services):
+    from app.scoring.interactions import format_timestamp, now_ms
+
+    from .helpers import expire_due, publish_profile, send, settle, wait_for
+
+    publish_profile(client, services, "engagement", [
+        {"id": "demo", "on": "form.submitted", "points": 10, "decay": {"percent": 50, "every": "30d"}}])
+    # submitted a period ago, less two seconds: its first step (10 → 5) falls in about two seconds
+    send(client, {"id": "f1", "type": "form.submitted", "contact": {"email": "cy@example.com"},
+                  "occurred_at": format_timestamp(now_ms() - 30 * 86_400_000 + 2000)})
+    settle(services)
+    assert score_of(client, "cy@example.com", "engagement") == 10
+    put_workflow(client, workflow("cooling", [{"type": "add_tag", "tag": "cooling"}], operator="lt", value=8))
+    wait_for(lambda: expire_due(services) or runs_of(client, "cooling"), timeout=15)
+    [run] = runs_of(client, "cooling")
+    assert (run["trigger"]["old"], run["trigger"]["new"]) == (10, 5)
+    settle(services)
+    assert services.contacts.get_contact(contact_id(services, "cy@example.com"))["tags"] == ["cooling"]
