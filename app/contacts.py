@@ -13,7 +13,7 @@ from .ingest import ingest
 from .contact_filter import ContactFilter
 from .queries import ContactQuery
 from .scoring.profiles import Profile
-from .scoring.interactions import Interaction, now_ms
+from .scoring.interactions import Interaction, derive_properties, now_ms
 from .services import Services
 
 #: Contacts read per page while exporting CSV.
@@ -100,7 +100,7 @@ def set_dnd(services: Services, contact: dict[str, Any], channels: dict[str, boo
         return
     interaction = Interaction(id=f"dnd-{uuid.uuid4().hex}", source="api", type="contact.dnd_updated",
                               occurred_at=now_ms(),
-                              properties={"channels": channels, "all_channels": all(channels.values())},
+                              properties=derive_properties("contact.dnd_updated", {"channels": channels}),
                               email=contact["email"], external_id=contact["external_id"])
     ingest(services, [interaction])
     services.contacts.set_dnd(contact["id"], channels)

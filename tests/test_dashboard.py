@@ -364,10 +364,11 @@ def test_tags_are_added_and_removed(dash, services, ann):
 def test_dnd_is_switched_per_channel_and_recorded(dash, services, ann):
     resp = post(dash, f"/dashboard/contacts/{ann}/dnd", {"channel": ["email", "sms"], "dnd-sms": "on"})
     assert resp.status_code == 303
-    assert services.contacts.get_contact(ann)["dnd"] == {"sms": True}
+    assert services.contacts.get_contact(ann)["dnd"] == {"email": False, "sms": True}
     settle(services)
     timeline = services.timelines.read_timelines([ann])[ann]
-    assert [r["p"]["channels"] for r in timeline if r["t"] == "contact.dnd_updated"] == [{"sms": True}]
+    assert [(r["p"]["channels"], r["p"]["all_channels"]) for r in timeline if r["t"] == "contact.dnd_updated"] == [
+        ({"email": False, "sms": True}, False)]
     assert 'id="dnd-sms" name="dnd-sms" checked' in text(dash.get(f"/dashboard/contacts/{ann}"))
 
 

@@ -320,7 +320,9 @@ def change_contact_dnd(contact_id: str):
     contact = load_contact(services, contact_id)
     shown = [c for c in request.form.getlist("channel") if re.match(r"^[a-z_]{1,32}$", c)]
     wanted = {c: request.form.get(f"dnd-{c}") == "on" for c in shown}
-    changed = {c: on for c, on in wanted.items() if contact["dnd"].get(c, False) != on}
-    actions.set_dnd(services, contact, changed)
+    changed = any(contact["dnd"].get(c, False) != on for c, on in wanted.items())
+    # The form gives every shown channel: a change records them all, so ``all_channels``
+    # says whether the contact is now on DND everywhere, not just on the channel switched.
+    actions.set_dnd(services, contact, wanted if changed else {})
     flash("Do-not-disturb updated." if changed else "Do-not-disturb unchanged.")
     return redirect(url_for("dashboard.contact", contact_id=contact_id), 303)
