@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, current_app
 from rq import Queue
 
+from .clock import Clock, SystemClock
 from .keys import Keys
 from .storage.automation import AutomationStore
 from .storage.connection import connect, queue_connection
@@ -47,6 +48,7 @@ class Services:
     jobs: JobQueue
     snapshot: SnapshotGateway
     vocabulary: VocabularyStore
+    clock: Clock
 
     @property
     def queue(self) -> Queue:
@@ -59,12 +61,13 @@ def build_services(settings: dict[str, Any]) -> Services:
     redis = connect(settings.get("STORE_URL") or settings["REDIS_URL"])
     sharding = Sharding(int(settings["PARTITIONS"]), int(settings["INDEX_BUCKETS"]))
     queue = Queue(settings["QUEUE"], connection=queue_connection(settings["REDIS_URL"]))
+    clock = settings.get("CLOCK") or SystemClock()  # only tests set CLOCK
     contacts = ContactStore(redis, keys, sharding)
     scores = ScoreIndex(redis, keys, sharding)
     return Services(
         settings=settings, keys=keys, redis=redis, sharding=sharding,
         contacts=contacts,
-        partitions=PartitionQueue(redis, keys, sharding.partitions, int(settings["SEEN_SECONDS"])),
+        partitions=PartitionQueue(redis, keys, sharding.partitions, int(settings["SEEN_SECONDS"]), clock),
         timelines=TimelineStore(redis, keys, int(settings["LEDGER_MAX"])),
         scores=scores,
         profiles=ProfileStore(redis, keys),
@@ -75,6 +78,7 @@ def build_services(settings: dict[str, Any]) -> Services:
         jobs=JobQueue(queue, redis, keys),
         snapshot=SnapshotGateway(redis, keys, sharding, contacts, scores),
         vocabulary=VocabularyStore(redis, keys),
+        clock=clock,
     )
 
 

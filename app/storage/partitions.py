@@ -6,10 +6,10 @@ mark" atomic per partition.
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..clock import Clock
 from ..keys import Keys
 from .errors import gateway
 from .redis_tools import dumps, load_script, loads, run_scripts
@@ -20,11 +20,12 @@ WAKE_TTL_S = 60
 
 @gateway
 class PartitionQueue:
-    def __init__(self, redis: Any, keys: Keys, partitions: int, seen_seconds: int):
+    def __init__(self, redis: Any, keys: Keys, partitions: int, seen_seconds: int, clock: Clock):
         self.redis = redis
         self.keys = keys
         self.partitions = partitions
         self.seen_seconds = seen_seconds
+        self.clock = clock  # which ingest period it is
         self._ingest = load_script(redis, "ingest.lua")
 
     def append(self, by_partition: Mapping[int, Sequence[tuple[str, Any]]],
@@ -34,7 +35,7 @@ class PartitionQueue:
         Per partition: True for each pair that was new, and whether a drain job must be queued
         (something was new and no wake mark was set; ingest.lua set it).
         """
-        period = int(time.time()) // self.seen_seconds
+        period = self.clock.now_ms() // 1000 // self.seen_seconds
         calls = []
         for partition, items in by_partition.items():
             args: list[Any] = [wake_ttl_s, 2 * self.seen_seconds]
