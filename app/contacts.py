@@ -13,7 +13,7 @@ from .ingest import ingest
 from .contact_filter import ContactFilter
 from .queries import ContactQuery
 from .scoring.profiles import Profile
-from .scoring.interactions import Interaction, derive_properties, now_ms
+from .scoring.interactions import Interaction, derive_properties
 from .services import Services
 
 #: Contacts read per page while exporting CSV.
@@ -53,7 +53,7 @@ def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) 
     if missing:
         raise NotFound(f"No profile {missing[0]!r}.")
     page = ContactQuery(services.scores, services.contacts).run(flt, {pid: (v.profile, v.version) for pid, v in live.items()},
-                                            limit, cursor, now_ms())
+                                            limit, cursor, services.clock.now_ms())
     contacts = services.contacts.get_contacts([cid for cid, _score in page["items"]])
     items = [render_contact(services, contact, live) for contact in contacts if contact is not None]
     return {"items": items, "total": page["total"],
@@ -99,7 +99,7 @@ def set_dnd(services: Services, contact: dict[str, Any], channels: dict[str, boo
     if not channels:
         return
     interaction = Interaction(id=f"dnd-{uuid.uuid4().hex}", source="api", type="contact.dnd_updated",
-                              occurred_at=now_ms(),
+                              occurred_at=services.clock.now_ms(),
                               properties=derive_properties("contact.dnd_updated", {"channels": channels}),
                               email=contact["email"], external_id=contact["external_id"])
     ingest(services, [interaction])

@@ -16,7 +16,6 @@ from typing import Any
 from . import automation, metrics
 from .engine import Scorer
 from .ingest import wake_partition
-from .scoring.interactions import now_ms
 from .scoring.vocabulary import property_paths
 from .services import Services
 
@@ -52,7 +51,7 @@ def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, d
             seen.add((data["r"]["t"], ""))
             seen.update((data["r"]["t"], path) for path in property_paths(data["r"].get("p")))
             count += 1
-    scorer.score(batch, now_ms())
+    scorer.score(batch, services.clock.now_ms())
     services.vocabulary.remember(seen)
     interest = automation.interest(services)
     if interest[0] or interest[1]:
@@ -94,7 +93,7 @@ def tick(services: Services, stalled_after_s: float = 10.0) -> dict[str, int]:
     """Periodic duties: due expiries become ticks in their partitions; stalled partitions are woken."""
     store = services.partitions
     partition_of = services.sharding.partition_of
-    due = services.scores.due_expiries(now_ms())
+    due = services.scores.due_expiries(services.clock.now_ms())
     for contact_id in due:
         store.push_tick(partition_of(contact_id), contact_id)
         services.scores.forget_expiry(contact_id)

@@ -5,7 +5,6 @@ from typing import Any
 
 from .scoring.fold import LedgerEntry, fold
 from .scoring.histogram import histogram
-from .scoring.interactions import now_ms
 from .scoring.profiles import Profile, profile_from_dict
 from .scoring.vocabulary import property_paths
 from .services import Services
@@ -28,7 +27,7 @@ def vocabulary_of(timeline: list[dict[str, Any]]) -> set[tuple[str, str]]:
 def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
     draft = profile_from_dict({"id": doc["id"], **doc["draft"]})
     live = services.profiles.live().get(doc["id"])
-    now = now_ms()
+    now = services.clock.now_ms()
     scores: dict[str, int] = {}
     current: dict[str, int | None] = {}
     seen: set[tuple[str, str]] = set()

@@ -18,7 +18,6 @@ from . import automation
 from .drain import make_scorer
 from .errors import Conflict, NotFound
 from .retention import job_record_ttl_seconds
-from .scoring.interactions import now_ms
 from .scoring.summary import summarize
 from .services import Services
 from .storage.profiles import ActiveVersion, ProfileStore, VersionRecord
@@ -133,7 +132,7 @@ def run_publish(services: Services, profile_id: str, version: int, job_id: str, 
     try:
         start = 0
         for page in services.contacts.contact_pages(PUBLISH_PAGE):
-            scorer.score({cid: [] for cid in page}, now_ms(), versions=[target], full=True)
+            scorer.score({cid: [] for cid in page}, services.clock.now_ms(), versions=[target], full=True)
             start += len(page)
             set_job(services, job_id, done=start, progress=round(min(start / max(total, 1), 1.0), 4))
         doc = profiles.get(profile_id)
@@ -179,7 +178,7 @@ def _fire_publish_triggers(services: Services, profile_id: str, version: int, ol
     for cid in set(old) | set(new):
         if old.get(cid) != new.get(cid):
             events.append({"kind": "score", "contact_id": cid, "profile": profile_id, "version": version,
-                           "old": old.get(cid), "new": new.get(cid), "at": now_ms(),
+                           "old": old.get(cid), "new": new.get(cid), "at": services.clock.now_ms(),
                            "cause": {"reason": "publish"}, "change_id": f"publish:{profile_id}@{version}:{cid}",
                            "depth": 0})
     for i in range(0, len(events), 1000):

@@ -5,7 +5,7 @@ import uuid
 
 from .drain import dispatch_outbox, make_scorer
 from .errors import Conflict, NotFound
-from .scoring.interactions import MANUAL_TYPE, now_ms
+from .scoring.interactions import MANUAL_TYPE
 from .services import Services
 
 
@@ -17,7 +17,7 @@ def change_score(services: Services, contact_id: str, profile_id: str, op: str, 
     live = services.profiles.live().get(profile_id)
     if live is None:
         raise Conflict(f"Profile {profile_id!r} is not published: publish it before changing scores.")
-    at = now_ms()
+    at = services.clock.now_ms()
     record = {"id": uuid.uuid4().hex, "src": source, "t": MANUAL_TYPE, "at": at,
               "p": {"profile": profile_id, op: int(value), "reason": reason, "depth": depth}}
     results = make_scorer(services).score({contact_id: [record]}, at)
