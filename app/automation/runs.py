@@ -76,7 +76,7 @@ def start_runs(services: Any, events: Sequence[Mapping[str, Any]]) -> list[str]:
     tags: dict[str, set[str]] = {}
     if need_tags:
         tags = services.contacts.tags_of(need_tags)
-    passing = [(e, w) for e, w in fired if should_start(w.trigger, True, tags.get(e["contact_id"], ()), False)]
+    passing = [(e, w) for e, w in fired if should_start(w.trigger, tags.get(e["contact_id"], ()))]
     if not passing:
         return []
     runs = [new_run(w, e) for e, w in passing]

@@ -3,7 +3,8 @@
 A score trigger holds an operator over the score (``eq ne gt gte lt lte empty not_empty``).
 ``on_enter`` fires when a change takes the condition from false to true; ``on_change``
 on every change after which it holds. ``reentry: false`` lets a contact run a workflow at
-most once ever. Tag filters (``tags_all``, ``tags_none``) must hold too.
+most once ever (enforced when the run is claimed, by ``claim_run.lua``). Tag filters
+(``tags_all``, ``tags_none``) must hold too.
 
 The matcher is compiled into a ``TriggerIndex`` once per configuration change: a score
 change looks up the workflows of its profile, an interaction those of its type.
@@ -81,11 +82,12 @@ class Workflow:
     config: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
-def should_start(trigger: Trigger, fired: bool, tags: Iterable[str], ran_before: bool) -> bool:
-    """The whole decision for one firing: the trigger fired, filters pass, reentry allows it."""
-    if not fired or not trigger.filters.passes(tags):
-        return False
-    return trigger.reentry or not ran_before
+def should_start(trigger: Trigger, tags: Iterable[str]) -> bool:
+    """Whether a firing may start a run: its tag filters pass on the contact's tags now.
+
+    Reentry is not decided here: ``claim_run.lua`` decides it atomically with claiming the run.
+    """
+    return trigger.filters.passes(tags)
 
 
 def event_fires(workflow: Workflow, event: Mapping[str, Any]) -> bool:
