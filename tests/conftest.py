@@ -3,14 +3,28 @@ from __future__ import annotations
 
 import os
 
+from pathlib import Path
+
 import pytest
 import redis
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from app import create_app
 
 from .helpers import API_KEY, AUTH
 
 TEST_REDIS_URL = os.environ.get("SCOREKEEPER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+# Property tests: the same examples on every run (CI gives one answer on any machine); each
+# test states how many it runs and how many it needed to find the mutants it guards against.
+# ``--hypothesis-profile=explore`` draws new examples instead and keeps every failing one in
+# .hypothesis/examples, where the next run replays it first.
+settings.register_profile("default", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, deadline=None, print_blob=True,
+                          database=DirectoryBasedExampleDatabase(
+                              str(Path(__file__).resolve().parent.parent / ".hypothesis" / "examples")))
+settings.load_profile("default")
 
 
 def _flush() -> None:

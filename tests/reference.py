@@ -1,58 +1,100 @@
-"""A plain reference fold, written independently of app.scoring.fold, for property tests.
+"""A plain reference fold, written independently of app.scoring, for the property tests.
 
-The score is the running total of matching rules' points over the timeline in
-``(occurred_at, source:id)`` order, never below 0; limits in the same order; an expiring
-rule's applied change is reversed at ``at + duration`` (before entries of that
-millisecond) when that moment is not after ``now``.
+It reads the README's "Score semantics" literally: the timeline in ``(occurred_at, the text
+source:id)`` order; each entry's matching rules in profile order, each change clipped so the
+score never goes below 0; limits (count per half-open rolling window, once per value) counting
+scoring matches; an expiring change reversed at ``occurred_at + duration`` through the same
+floor, before the entries of that millisecond, when that moment is not after ``now``; manual
+``set``/``add`` entries; ``all_channels`` true when every channel given is on.
+
+Rules are given in their public JSON form (``{"id", "on", "points", "where", "limit",
+"expires_after"}``); durations are parsed here, not by the app.
 """
 from __future__ import annotations
 
+import re
+from typing import Any
 
-def reference_score(rules: list[dict], records: list[dict], now: int) -> int:
-    events = []  # (at, order, key, payload)
-    for r in records:
-        events.append((r["at"], 1, f'{r["src"]}:{r["id"]}', r))
-    events.sort(key=lambda e: (e[0], e[1], e[2]))
+_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def duration_ms(text: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([smhdw])", text).groups()
+    return int(number) * _UNIT_MS[unit]
+
+
+def all_channels(channels: dict[str, bool]) -> bool:
+    """Every channel given is on (and at least one is given)."""
+    return len(channels) > 0 and False not in channels.values()
+
+
+def _matches(rule: dict, type_: str, props: dict) -> bool:
+    if rule["on"] != type_:
+        return False
+    for name, wanted in rule.get("where", {}).items():
+        actual = all_channels(props.get("channels", {})) if name == "all_channels" else props.get(name)
+        if actual != wanted:
+            return False
+    return True
+
+
+def reference_fold(rules: list[dict], records: list[dict], now: int, profile: str = "p") -> tuple[int, list[tuple]]:
+    """The score at ``now`` and the ledger as ``(at, reason, change, score)`` tuples."""
+    timeline = sorted(records, key=lambda r: (r["at"], f'{r["src"]}:{r["id"]}'))
     score = 0
+    ledger: list[tuple] = []
     hits: dict[str, list[int]] = {}
-    once: dict[str, set] = {}
-    expiries: list[tuple[int, str, int]] = []
+    seen_values: dict[str, set] = {}
+    pending: list[tuple[int, str, str, int]] = []  # (at, key, rule id, change to reverse)
 
-    def expire_until(limit_at: int, inclusive: bool) -> None:
+    def clip(points: int) -> int:
+        return max(score + points, 0) - score
+
+    def expire(before: int, inclusive: bool) -> None:
         nonlocal score
-        expiries.sort()
-        while expiries and (expiries[0][0] <= limit_at if inclusive else expiries[0][0] < limit_at + 1):
-            at, _key, change = expiries.pop(0)
-            score = max(score - change, 0)
+        pending.sort()
+        while pending and (pending[0][0] <= before if inclusive else pending[0][0] < before):
+            at, _key, _rule, change = pending.pop(0)
+            applied = clip(-change)
+            score += applied
+            ledger.append((at, "expired", applied, score))
 
-    for at, _order, key, r in events:
-        expire_until(at, inclusive=True)
-        if r["t"] == "score.manual":
-            p = r["p"]
-            if "set" in p:
-                score = max(p["set"], 0)
-            else:
-                score = max(score + p["add"], 0)
+    for record in timeline:
+        at, type_, props = record["at"], record["t"], record["p"]
+        expire(at, inclusive=True)
+        if type_ == "score.manual":
+            if props.get("profile") != profile:
+                continue
+            change = max(props["set"], 0) - score if "set" in props else clip(props["add"])
+            score += change
+            ledger.append((at, "manual", change, score))
             continue
         for rule in rules:
-            if rule["on"] != r["t"]:
-                continue
-            if any(r["p"].get(k) != v for k, v in rule.get("where", {}).items()):
+            if not _matches(rule, type_, props):
                 continue
             limit = rule.get("limit", {})
-            if "count" in limit:
-                window = limit.get("window_ms")
-                recent = [t for t in hits.get(rule["id"], []) if window is None or t > at - window]
-                if len(recent) >= limit["count"]:
-                    continue
-                hits.setdefault(rule["id"], []).append(at)
-            before = score
-            score = max(score + rule["points"], 0)
-            change = score - before
-            if rule.get("expires_ms") and change:
-                expiries.append((at + rule["expires_ms"], key, change))
-    expire_until(now, inclusive=True)
-    return score
+            window = duration_ms(limit["window"]) if "window" in limit else None
+            earlier = [t for t in hits.get(rule["id"], []) if window is None or at - window < t]
+            value = props.get(limit["once_per"]) if "once_per" in limit else None
+            if ("count" in limit and len(earlier) >= limit["count"]) or (
+                    value is not None and value in seen_values.get(rule["id"], set())):
+                ledger.append((at, "limit", 0, score))
+                continue
+            hits.setdefault(rule["id"], []).append(at)
+            if value is not None:
+                seen_values.setdefault(rule["id"], set()).add(value)
+            change = clip(rule["points"])
+            score += change
+            ledger.append((at, "matched" if change == rule["points"] else "floor", change, score))
+            if "expires_after" in rule and change != 0:
+                pending.append((at + duration_ms(rule["expires_after"]), f'{record["src"]}:{record["id"]}',
+                                rule["id"], change))
+    expire(now, inclusive=True)
+    return score, ledger
+
+
+def reference_score(rules: list[dict], records: list[dict], now: int, profile: str = "p") -> int:
+    return reference_fold(rules, records, now, profile)[0]
 
 
 # --- scoring models: decay, groups and caps, reset ---------------------------------------------------------

@@ -99,7 +99,7 @@ def test_a_dashboard_dnd_change_records_every_shown_channel(app, client, service
     assert score_of(client, "d@x.io", "eng") == 10
     post(dash, f"/dashboard/contacts/{contact}/dnd", {"channel": ["email", "sms"], "dnd-email": "on", "dnd-sms": "on"})
     settle(services)
-    assert dnd_records(services, contact)[-1] == ({"email": True, "sms": True}, True)
+    assert ({"email": True, "sms": True}, True) in dnd_records(services, contact)
     assert score_of(client, "d@x.io", "eng") == 7
 
 
