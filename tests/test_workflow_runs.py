@@ -251,7 +251,7 @@ def test_slack_urls_are_covered_by_the_ssrf_guard(make_app, receiver):
 
 def test_wait_resumes_through_the_scheduler_after_a_worker_restart(scored):
     client, services = scored
-    put_workflow(client, workflow("nurture", [{"type": "add_tag", "tag": "step-1"}, {"type": "wait", "duration": "1s"},
+    put_workflow(client, workflow("nurture", [{"type": "add_tag", "tag": "step-1"}, {"type": "wait", "duration": "5s"},
                                               {"type": "add_tag", "tag": "step-2"}]))
     interact(client, services, "pat@example.com", "email.clicked", "c1")  # worker 1 runs up to the wait, exits
     [run] = runs_of(client, "nurture")
@@ -259,11 +259,11 @@ def test_wait_resumes_through_the_scheduler_after_a_worker_restart(scored):
     assert scheduled_count(services) == 1
     cid = contact_id(services, "pat@example.com")
     assert services.contacts.get_contact(cid)["tags"] == ["step-1"]
-    run_jobs(services)  # a new worker before the time: nothing is due yet
+    run_jobs(services)  # a new worker before the time (5 s: far more than the steps above take): nothing is due
     assert runs_of(client, "nurture")[0]["status"] == "waiting"
     # a fresh worker and scheduler, with nothing from the first one but Redis
     run = run_until(services, lambda: runs_of(client, "nurture")[0]["status"] == "succeeded"
-                    and runs_of(client, "nurture")[0], timeout=10)
+                    and runs_of(client, "nurture")[0], timeout=20)
     assert [s["status"] for s in run["steps"]] == ["succeeded", "succeeded", "succeeded"]
     assert services.contacts.get_contact(cid)["tags"] == ["step-1", "step-2"]
 
