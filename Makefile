@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 #: redis-server (private servers for cluster, restore and fault tests).
 TEST_PROGRAMS := chromium wrk redis-server
 
-.PHONY: run test bench venv redis test-packages clean
+.PHONY: run test bench venv redis test-packages clean mutate
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,3 +39,14 @@ bench: $(STAMP) redis
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# Mutation testing of the scoring core (slow; not part of `make test`): mutmut 3 mutates app/scoring/
+# and app/automation/triggers.py, runs the fast specification tests that cover each mutant, and
+# writes docs/mutation-report.md. MUTATE_CHILDREN parallel test processes (default 1).
+MUTATE_CHILDREN ?= 1
+mutate: $(STAMP)
+	$(BIN)/pip install -q 'mutmut>=3.8,<4'
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $(MUTATE_CHILDREN)
+	$(BIN)/python scripts/mutation_report.py > docs/mutation-report.md
+	@head -12 docs/mutation-report.md
