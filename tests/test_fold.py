@@ -415,3 +415,46 @@ def test_bands_need_not_be_listed_in_order():
 def test_below_every_band_there_is_no_band():
     p = profile(OPEN, bands=[{"name": "warm", "min": 20}])
     assert p.band_for(19) is None
+
+
+# --- the stored forms ----------------------------------------------------------------------------
+
+def test_a_profile_reads_back_as_it_was_written():
+    written = {"id": "eng", "name": "Engagement", "description": "How engaged",
+               "rules": [{"id": "click", "on": "email.clicked", "points": 4, "where": {"plan": "pro"},
+                          "limit": {"count": 3, "window": "1d", "once_per": "message_id"}, "expires_after": "30d"},
+                         {"id": "open", "on": "email.opened", "points": 1, "where": {}},
+                         {"id": "ever", "on": "form.submitted", "points": 2, "where": {}, "limit": {"count": 1}}],
+               "bands": [{"name": "cold", "min": 0}, {"name": "hot", "min": 50}]}
+    assert profile_from_dict(written).to_dict() == written
+
+
+def test_a_profile_without_name_rules_or_bands():
+    p = profile_from_dict({"id": "eng"})
+    assert (p.name, p.description, p.rules, p.bands) == ("eng", "", (), ())
+    assert p.to_dict() == {"id": "eng", "name": "eng", "description": "", "rules": [], "bands": []}
+
+
+def test_a_rule_keeps_its_durations_as_written_and_in_milliseconds():
+    rule = profile(
+        {"id": "r", "on": "email.opened", "points": 1, "limit": {"count": 2, "window": "2h"}, "expires_after": "1w"}
+    ).rules[0]
+    assert (rule.limit_window, rule.limit_window_ms, rule.expires_after, rule.expires_after_ms) == (
+        "2h", 7_200_000, "1w", 604_800_000)
+
+
+def test_rules_for_a_type_in_profile_order():
+    p = profile(OPEN, UNSUB, {"id": "open-2", "on": "email.opened", "points": 1})
+    assert [r.id for r in p.rules_for("email.opened")] == ["open", "open-2"]
+    assert p.rules_for("form.submitted") == []
+
+
+def test_a_ledger_entry_in_its_json_form():
+    _, ledger = fold(profile(UNSUB), [rec("u", "email.unsubscribed", T0)], now=T0)
+    assert ledger[0].to_json() == {"at": T0, "interaction_id": "u", "source": "api", "type": "email.unsubscribed",
+                                   "rule_id": "unsub", "points": -20, "change": 0, "score": 0, "reason": "floor",
+                                   "note": None}
+
+
+def test_nothing_pending_means_no_next_expiry():
+    assert FoldState().next_expiry() is None

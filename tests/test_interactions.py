@@ -4,6 +4,8 @@ One behaviour per test; expected values written out.
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from app.scoring.conditions import score_matches, validate_where
@@ -184,6 +186,42 @@ def test_score_operators(op, score, value, matches):
     ({"amount": {"about": 5}}, {"amount": "unknown operator 'about'; use one of eq, ne, gt, gte, lt, lte, in, exists"}),
     ({"plan": {"in": "pro"}}, {"plan": "'in' takes a list"}),
     ({"coupon": {"exists": "yes"}}, {"coupon": "'exists' takes true or false"}),
+    ({"plan": "pro", "amount": {"about": 5}},
+     {"amount": "unknown operator 'about'; use one of eq, ne, gt, gte, lt, lte, in, exists"}),
 ])
 def test_where_validation(where, errors):
     assert validate_where(where) == errors
+
+
+def test_an_interaction_without_a_time_happens_at_the_wall_clock_now():
+    before = int(time.time() * 1000)
+    interaction = parse_interaction({"id": "i", "type": "email.opened", "contact": {"email": "a@b.io"}})
+    assert before <= interaction.occurred_at <= int(time.time() * 1000)
+
+
+@pytest.mark.parametrize("contact,accepted", [
+    pytest.param({"email": "a@" + "b" * 315 + ".io"}, True, id="email-of-320"),
+    pytest.param({"email": "a@" + "b" * 316 + ".io"}, False, id="email-of-321"),
+    pytest.param({"external_id": "x" * 256}, True, id="external-id-of-256"),
+])
+def test_length_limits_are_inclusive(contact, accepted):
+    raw = {"id": "i" * 256, "type": "email.opened", "contact": contact}
+    if accepted:
+        assert parse_interaction(raw, now=NOW).id == "i" * 256
+    else:
+        assert "contact" in refused(raw)
+
+
+def test_a_refusal_is_an_invalid_interaction_error():
+    with pytest.raises(InvalidInteraction, match="^invalid interaction$"):
+        parse_interaction({}, now=NOW)
+
+
+def test_timestamps_are_written_in_utc_whatever_the_machines_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert format_timestamp(NOW) == "2023-11-14T22:13:20.000Z"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -8,10 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.scoring.interactions import CATALOG
-from app.scoring.profiles import Band, Profile, rule_from_dict
+from app.scoring.profiles import Band, Profile, profile_from_dict, rule_from_dict
 from app.scoring.sentences import MINUS, describe_changes, rule_sentence
 from app.scoring.summary import BandMove, PublishSummary, summarize
-from app.scoring.vocabulary import EVENTS, UNIT_WORDS, event_label, property_label
+from app.scoring.vocabulary import EVENTS, UNIT_WORDS, event_label, property_label, property_paths
 
 
 def rule(**fields):
@@ -173,3 +173,41 @@ def test_histogram_buckets_line_up_with_the_bands(values, bands):
         assert owner.band_for(bucket["min"]) == owner.band_for(bucket["max"]) == bucket["band"]
     for value in values:
         assert any(b["min"] <= value <= b["max"] for b in buckets) or value > buckets[-1]["max"]
+
+
+def test_a_rule_changed_without_changing_its_sentence_is_named_once():
+    """``plan`` written as a bare value or as ``eq`` reads the same: the line names the rule once."""
+    def version(where):
+        return profile_from_dict({"id": "e", "rules": [{"id": "r", "on": "payment.succeeded", "points": 5,
+                                                        "where": where}]})
+    assert describe_changes(version({"plan": "pro"}), version({"plan": {"eq": "pro"}})) == [
+        'Changed rule: Payment succeeded, plan is "pro": +5']
+
+
+def test_a_first_publish_moves_contacts_from_no_band():
+    new = Profile("eng", "Eng", bands=(Band("cold", 0), Band("hot", 50)))
+    summary = summarize({}, {"a": 60, "b": 10}, None, new)
+    assert (summary.scored, summary.changed) == (2, 2)
+    assert [m.words() for m in summary.moves] == ["no band \u2192 cold: 1", "no band \u2192 hot: 1"]
+
+
+def test_band_moves_of_equal_size_are_listed_by_band_names():
+    old = Profile("eng", "Eng", bands=(Band("a", 0), Band("b", 10), Band("c", 20), Band("d", 30), Band("e", 40)))
+    new = Profile("eng", "Eng", bands=(Band("z", 0),))
+    before = {"p": 5, "q": 15, "r": 25, "s": 35, "t": 45}
+    summary = summarize(before, dict(before), old, new)
+    assert [m.words() for m in summary.moves] == ["a \u2192 z: 1", "b \u2192 z: 1", "c \u2192 z: 1", "d \u2192 z: 1",
+                                                  "e \u2192 z: 1"]
+
+
+def test_a_summary_stored_without_fields_reads_as_empty():
+    assert PublishSummary.from_json({}) == PublishSummary(0, 0, ())
+
+
+def test_the_property_names_a_rule_can_test_are_keys_and_one_level_into_objects():
+    props = {"plan": "pro", "utm": {"source": "ads", "medium": "cpc", 3: "x"}, 7: 1, "": 0, "k" * 65: 1}
+    assert property_paths(props) == ["plan", "utm.source", "utm.medium", "7"]
+    assert property_paths(["plan"]) == []
+    assert property_paths(None) == []
+    assert property_paths({"k" * 64: 1}) == ["k" * 64]
+    assert len(property_paths({f"p{i}": i for i in range(50)})) == 40

@@ -106,3 +106,39 @@ def test_a_score_trigger_ignores_other_profiles_and_interactions():
     workflow = _workflow("hot", ScoreTrigger("engagement", "gte", 50))
     assert not event_fires(workflow, {"kind": "score", "profile": "fit", "old": 0, "new": 60})
     assert not event_fires(workflow, {"kind": "interaction", "record": {"t": "form.submitted", "p": {}}})
+
+
+@pytest.mark.parametrize(("old", "new", "fires"), [
+    pytest.param(40, 55, True, id="enters"),
+    pytest.param(60, 70, False, id="already-inside"),
+    pytest.param(None, 55, True, id="from-empty"),
+    pytest.param(60, 40, False, id="leaves"),
+])
+def test_a_score_event_fires_by_its_old_and_new_score(old, new, fires):
+    workflow = _workflow("hot", ScoreTrigger("engagement", "gte", 50))
+    event = {"kind": "score", "profile": "engagement", "old": old, "new": new}
+    assert event_fires(workflow, event) is fires
+
+
+def test_a_disabled_workflow_is_left_out_whatever_its_place():
+    workflows = [_workflow("a-off", ScoreTrigger("engagement", "gte", 1), enabled=False),
+                 _workflow("b-on", ScoreTrigger("engagement", "gte", 1)),
+                 _workflow("c-off", InteractionTrigger("form.submitted"), enabled=False),
+                 _workflow("d-on", InteractionTrigger("form.submitted"))]
+    index = TriggerIndex.build(workflows)
+    assert [w.id for w in index.by_profile["engagement"]] == ["b-on"]
+    assert [w.id for w in index.by_type["form.submitted"]] == ["d-on"]
+
+
+def test_an_event_of_no_interest_has_no_candidates():
+    index = TriggerIndex.build([_workflow("hot", ScoreTrigger("engagement", "gte", 50))])
+    assert index.candidates({"kind": "score", "profile": "fit", "old": 0, "new": 60}) == ()
+    assert index.candidates({"kind": "interaction", "record": {"t": "form.submitted", "p": {}}}) == ()
+    assert index.candidates({"kind": "other"}) == ()
+    assert index.fired({"kind": "score", "profile": "fit", "old": 0, "new": 60}) == []
+
+
+def test_tag_filters_are_false_only_when_empty():
+    """The run starter reads the contact's tags only for workflows whose filters are true."""
+    assert [bool(f) for f in (TagFilters(), TagFilters(tags_all=("a",)), TagFilters(tags_none=("b",)))] == [
+        False, True, True]
