@@ -100,6 +100,15 @@ def test_a_first_score_counts_as_a_change_from_empty(env):
     assert [(old, new) for _, old, new in changes(env, "seen")] == [(None, 0)]
 
 
+def test_a_new_contact_is_first_scored_0_then_changed_by_its_interaction(env):
+    """Its first click is two changes: empty -> 0 (the contact gets a score) and 0 -> 10."""
+    put_workflow(env[0], workflow("low", tag_step("low"), operator="lt", value=10))
+    put_workflow(env[0], workflow("hot", tag_step()))
+    hit(env, "p@x.io", "email.clicked", "c1", T0)
+    assert [(old, new) for _, old, new in changes(env, "low")] == [(None, 0)]
+    assert [(old, new) for _, old, new in changes(env, "hot")] == [(0, 10)]
+
+
 def test_an_expiry_fires_the_trigger_when_it_is_applied(env, clock):
     client, services = env
     hit(env, "g@x.io", "email.clicked", "c1", T0)        # 10
