@@ -67,7 +67,7 @@ def count_matches(services: Services, flt: ContactFilter) -> int:
     if missing:
         raise NotFound(f"No profile {missing[0]!r}.")
     return ContactQuery(services.scores, services.contacts).count(
-        flt, {pid: (v.profile, v.version) for pid, v in live.items()}, now_ms())
+        flt, {pid: (v.profile, v.version) for pid, v in live.items()}, services.clock.now_ms())
 
 
 def _csv_text(value: Any) -> str:
