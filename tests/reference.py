@@ -13,7 +13,6 @@ Rules are given in their public JSON form (``{"id", "on", "points", "where", "li
 from __future__ import annotations
 
 import re
-from typing import Any
 
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
@@ -111,7 +110,6 @@ def reference_score(rules: list[dict], records: list[dict], now: int, profile: s
 
 from fractions import Fraction  # noqa: E402
 import math  # noqa: E402
-import re  # noqa: E402
 
 _MODEL_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
