@@ -11,7 +11,7 @@ A filter document looks like::
      "order_by": "engagement"}
 
 Pure: no Flask and no Redis. ``app.api.filter_schemas`` validates documents into these objects,
-``app.queries`` runs them over the indexes, and ``matches`` is the meaning both must agree with
+``app.storage.queries`` runs them over the indexes, and ``matches`` is the meaning both must agree with
 (the property tests compare the two over generated filters).
 """
 from __future__ import annotations

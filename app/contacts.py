@@ -11,7 +11,7 @@ from typing import Any
 from .errors import NotFound
 from .ingest import ingest
 from .contact_filter import ContactFilter
-from .queries import ContactQuery
+from .storage.queries import ContactQuery
 from .scoring.profiles import Profile
 from .scoring.interactions import Interaction, derive_properties
 from .services import Services
@@ -43,7 +43,7 @@ def live_versions(services: Services) -> dict[str, tuple[Profile, int]]:
 
 
 def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) -> dict[str, Any]:
-    """Filtered contacts, ordered (see ``app.queries``), rendered; ``next_cursor`` as text (or None).
+    """Filtered contacts, ordered (see ``app.storage.queries``), rendered; ``next_cursor`` as text (or None).
 
     A profile the filter names must exist (published or not)."""
     profiles = services.profiles

@@ -550,7 +550,7 @@ def rows_smart_list(ctx: Context) -> list[Row]:
             run_filter(services, flt, 50, 0)
             timings.append((time.perf_counter() - t) * 1000)
     local = percentiles(timings)
-    from app.queries import ContactQuery
+    from app.storage.queries import ContactQuery
 
     query_only = []
     live = {data.PROFILE_ID: (services.profiles.live()[data.PROFILE_ID].profile, 1)}

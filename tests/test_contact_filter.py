@@ -21,7 +21,7 @@ from app.contact_filter import (
     matches,
 )
 from app.indexes import backfill
-from app.queries import ContactQuery
+from app.storage.queries import ContactQuery
 from app.scoring.interactions import MANUAL_TYPE
 from app.scoring.profiles import Band, Profile
 
@@ -206,7 +206,7 @@ def test_last_activity_is_backfilled_from_timelines(services, population):
                   {"field": "tag", "tag": "vip"}], None, id="not-only-scores"),
 ])
 def test_score_and_band_conditions_of_one_profile_become_one_set_of_ranges(conditions, expected):
-    from app.queries import combined_ranges
+    from app.storage.queries import combined_ranges
 
     profile = Profile(id="eng", name="eng", rules=(), bands=(Band("cold", 0), Band("warm", 10), Band("hot", 25)))
     assert combined_ranges(load_filter({"conditions": conditions}).conditions, {"eng": profile}) == expected

@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .contact_filter import Condition, ContactFacts, ContactFilter, activity_cutoff, band_ranges, matches
-from .scoring.profiles import Profile
-from .storage.errors import gateway
+from ..contact_filter import Condition, ContactFacts, ContactFilter, activity_cutoff, band_ranges, matches
+from ..scoring.profiles import Profile
+from .errors import gateway
 
 #: Largest page a query returns.
 MAX_LIMIT = 500
