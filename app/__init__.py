@@ -8,7 +8,11 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Defaults, then the environment (read once), then test overrides; then wire the parts."""
-    from . import api, errors_http, logs, services
+    from . import automation, errors_http, jobs, logs, metrics, scores, services
+    from .api import contacts, docs, health, init_api, interactions, profiles, smart_lists
+    from .automation import api as workflows_api
+    from .dashboard import bp as dashboard_bp
+    from .hooks import bp as hooks_bp
     from .settings import load_settings
 
     app = Flask(__name__)
@@ -18,6 +22,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None  # body limits are ours: per route, with a JSON 413
     logs.init_app(app)
     services.init_app(app)
-    api.init_app(app)
+    jobs.init_app(app)  # the job port
+    scores.init_app(app)  # the score port that workflow steps use
+    api = init_api(app)
+    for module in (interactions, contacts, profiles, smart_lists, workflows_api):
+        api.register_blueprint(module.bp)  # /v1, in the OpenAPI document
+    app.register_blueprint(health.bp)  # /healthz
+    app.register_blueprint(docs.bp)  # /docs/assets/: Swagger UI from the swagger-ui-bundle package
+    app.register_blueprint(metrics.bp)  # GET /metrics (its own token)
+    app.register_blueprint(hooks_bp)  # /hooks: provider webhooks
+    app.register_blueprint(dashboard_bp)  # /dashboard
+    automation.init_app(app)  # workflow settings and files; workflows start listening to scoring
     errors_http.init_app(app)  # last: replaces flask-smorest's own HTTPException handler
     return app

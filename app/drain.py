@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from . import automation, metrics
-from .engine import Scorer
+from . import metrics
+from .engine import ContactResult, Scorer
 from .ingest import wake_partition
+from .scoring.events import event_from_json
 from .scoring.vocabulary import property_paths
 from .services import Services
 
@@ -23,18 +24,32 @@ log = logging.getLogger(__name__)
 
 
 def make_scorer(services: Services) -> Scorer:
-    return Scorer(services.timelines, services.scores, services.profiles,
-                  interest=lambda: automation.interest(services))
+    return Scorer(services.timelines, services.scores, services.profiles)
+
+
+def score_and_dispatch(services: Services, scorer: Scorer, batch: Mapping[str, Sequence[Mapping[str, Any]]],
+                       now: int) -> dict[str, ContactResult]:
+    """Score a batch, then hand its committed events to the listener (``services.events``): the one
+    path of live scoring — worker batches, expiry ticks, manual and workflow score changes.
+
+    The listener is asked once what it wants to hear about; the scorer writes only those events,
+    in the same atomic write as the scores.
+    """
+    interest = services.events.interest()
+    results = scorer.score(batch, now, interest)
+    if interest:
+        dispatch_outbox(services, batch)
+    return results
 
 
 def dispatch_outbox(services: Services, contact_ids: Iterable[str]) -> int:
-    """Hand the committed outbox events of these contacts to the workflow matcher, then drop them."""
+    """Hand the committed outbox events of these contacts to the listener, then drop them."""
     outboxes = services.timelines.drain_outbox(list(contact_ids))
     if not outboxes:
         return 0
-    events = [event for events in outboxes.values() for event in events]
-    automation.handle_events(services, events)
-    services.timelines.ack_outbox({cid: len(events) for cid, events in outboxes.items()})
+    events = [event_from_json(event) for pending in outboxes.values() for event in pending]
+    services.events.handle(events)
+    services.timelines.ack_outbox({cid: len(pending) for cid, pending in outboxes.items()})
     return len(events)
 
 
@@ -51,11 +66,8 @@ def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, d
             seen.add((data["r"]["t"], ""))
             seen.update((data["r"]["t"], path) for path in property_paths(data["r"].get("p")))
             count += 1
-    scorer.score(batch, services.clock.now_ms())
+    score_and_dispatch(services, scorer, batch, services.clock.now_ms())
     services.vocabulary.remember(seen)
-    interest = automation.interest(services)
-    if interest[0] or interest[1]:
-        dispatch_outbox(services, batch)
     return count
 
 

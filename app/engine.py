@@ -8,7 +8,7 @@ Score-index and expiry-index writes follow, idempotently.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,7 @@ from .storage.profiles import ActiveVersion, ProfileStore
 from .storage.redis_tools import dumps, loads
 from .storage.score_index import ScoreIndex
 from .storage.timelines import TimelineStore, ledger_row, timeline_value
+from .scoring.events import NO_INTEREST, Interest, InteractionSeen, ScoreChanged
 from .scoring.fold import FoldState, LedgerEntry, advance, fold, is_late
 from .scoring.interactions import DND_EMAIL_TYPES, MANUAL_TYPE
 
@@ -23,11 +24,6 @@ log = logging.getLogger(__name__)
 
 #: How often a contact that keeps losing write races is retried before giving up the batch.
 MAX_ATTEMPTS = 20
-
-#: What the workflow matcher wants to hear about: (profile ids with score triggers,
-#: interaction types with interaction triggers). None: nothing.
-Interest = Callable[[], tuple[set[str], set[str]]]
-
 
 @dataclass
 class ContactResult:
@@ -71,17 +67,16 @@ def _score_steps(old: int | None, ledger: Sequence[LedgerEntry], full: bool, new
 
 
 class Scorer:
-    def __init__(self, timelines: TimelineStore, index: ScoreIndex, profiles: ProfileStore,
-                 interest: Interest | None = None):
+    def __init__(self, timelines: TimelineStore, index: ScoreIndex, profiles: ProfileStore):
         self.timelines = timelines
         self.index = index
         self.profiles = profiles
-        self.interest = interest
 
-    def score(self, batch: Mapping[str, Sequence[Mapping[str, Any]]], now: int,
+    def score(self, batch: Mapping[str, Sequence[Mapping[str, Any]]], now: int, interest: Interest = NO_INTEREST,
               versions: Sequence[ActiveVersion] | None = None, full: bool = False) -> dict[str, ContactResult]:
         """Add ``batch`` (contact id -> new timeline records) and bring every contact up to ``now``.
 
+        Events the ``interest`` asks for go to each contact's outbox in the same write.
         ``versions`` defaults to every active profile version; ``full`` forces a fold of the
         whole timeline (the publish recompute).
         """
@@ -89,7 +84,6 @@ class Scorer:
         keep = {f"{pid}@{doc[k]}" for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
         versions = list(self.profiles.active() if versions is None else versions)
         keep |= {v.field for v in versions}
-        interest = self.interest() if self.interest else (set(), set())
         pending = {cid: list(records) for cid, records in batch.items()}
         results: dict[str, ContactResult] = {}
         for _attempt in range(MAX_ATTEMPTS):
@@ -102,7 +96,7 @@ class Scorer:
         return results
 
     def _score_once(self, pending: dict[str, list], now: int, versions: Sequence[ActiveVersion], full: bool,
-                    interest: tuple[set[str], set[str]], keep: set[str],
+                    interest: Interest, keep: set[str],
                     results: dict[str, ContactResult]) -> list[str]:
         """One read-compute-write round; returns the contacts that lost a race."""
         reads = self.timelines.read_for_scoring({cid: [record_key(r) for r in recs] for cid, recs in pending.items()})
@@ -166,7 +160,7 @@ class Scorer:
         return False
 
     def _compute(self, cid: str, raw_states: Mapping[str, str], fresh: list, timeline: list | None, now: int,
-                 versions: Sequence[ActiveVersion], interest: tuple[set[str], set[str]], keep: set[str],
+                 versions: Sequence[ActiveVersion], interest: Interest, keep: set[str],
                  parsed: Mapping[str, FoldState] | None = None):
         result = ContactResult()
         states_out: dict[str, str] = {}
@@ -174,7 +168,7 @@ class Scorer:
         ledger_keys: list[tuple[str, int]] = []
         outbox: list[str] = []
         next_expiry: int | None = None
-        trigger_profiles, trigger_types = interest
+        trigger_profiles, trigger_types = interest.profiles, interest.types
         by_key = {record_key(r): r for r in fresh}
         for version in versions:
             raw = raw_states.get(version.field)
@@ -200,12 +194,11 @@ class Scorer:
             if version.live and version.profile.id in trigger_profiles:
                 for old, new, entry in _score_steps(old_score, ledger, full_fold, state.score):
                     depth = int(by_key.get(f"{entry.source}:{entry.interaction_id}", {}).get("p", {}).get("depth", 0)) if entry else 0
-                    outbox.append(dumps(self._score_event(cid, version, old, new, entry, now, depth)))
+                    outbox.append(dumps(self._score_event(cid, version, old, new, entry, now, depth).to_json()))
         if trigger_types:
             for record in fresh:
                 if record["t"] in trigger_types:
-                    outbox.append(dumps({"kind": "interaction", "contact_id": cid, "record": record,
-                                         "change_id": f"ix:{record_key(record)}"}))
+                    outbox.append(dumps(InteractionSeen(cid, record, f"ix:{record_key(record)}").to_json()))
         drop = [f for f in raw_states if f != "_rev" and f not in keep]
         result.next_expiry = next_expiry
         # A refold has the whole timeline: DND then follows occurred_at even for late arrivals.
@@ -220,12 +213,11 @@ class Scorer:
 
     @staticmethod
     def _score_event(cid: str, version: ActiveVersion, old: int | None, new: int, entry: LedgerEntry | None,
-                     now: int, depth: int) -> dict[str, Any]:
+                     now: int, depth: int) -> ScoreChanged:
         cause = entry.to_json() if entry else {"reason": "recompute" if old is not None else "first_score"}
         if entry:
             change_id = f"{version.field}:{entry.source}:{entry.interaction_id}:{entry.rule_id}:{entry.reason}:{entry.at}"
         else:
             change_id = f"{version.field}:{'first' if old is None else 'recompute'}:{old}:{new}:{now}"
-        return {"kind": "score", "contact_id": cid, "profile": version.profile.id, "version": version.version,
-                "old": old, "new": new, "at": entry.at if entry else now, "cause": cause, "change_id": change_id,
-                "depth": depth}
+        return ScoreChanged(contact_id=cid, profile=version.profile.id, version=version.version, old=old, new=new,
+                            at=entry.at if entry else now, change_id=change_id, cause=cause, depth=depth)

@@ -15,9 +15,6 @@ from .services import Services
 
 log = logging.getLogger(__name__)
 
-DRAIN_JOB = "workers.jobs.drain_partition"
-
-
 @dataclass(frozen=True)
 class IngestResult:
     accepted: int
@@ -44,7 +41,7 @@ def ingest(services: Services, interactions: Sequence[Interaction]) -> IngestRes
     for partition, (flags, wake) in services.partitions.append(by_partition).items():
         accepted += sum(flags)
         if wake:  # ingest.lua marked the partition: queue its drain job
-            enqueue_drain(services, partition)
+            services.jobs.drain_partition(partition)
         outcomes += [("accepted" if flag else "duplicate", i.source, i.type)
                      for flag, i in zip(flags, members[partition])]
     metrics.count_interactions(services, outcomes)
@@ -54,8 +51,4 @@ def ingest(services: Services, interactions: Sequence[Interaction]) -> IngestRes
 def wake_partition(services: Services, partition: int, force: bool = False) -> None:
     """Make sure a drain job for the partition is queued (at most one at a time)."""
     if services.partitions.mark_wake(partition) or force:
-        enqueue_drain(services, partition)
-
-
-def enqueue_drain(services: Services, partition: int) -> None:
-    services.jobs.enqueue(DRAIN_JOB, partition, job_timeout=600, result_ttl=0, failure_ttl=86400)
+        services.jobs.drain_partition(partition)

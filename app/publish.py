@@ -12,12 +12,10 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from rq import Retry
-
-from . import automation
 from .drain import make_scorer
 from .errors import Conflict, NotFound
 from .retention import job_record_ttl_seconds
+from .scoring.events import ScoreChanged
 from .scoring.summary import summarize
 from .services import Services
 from .storage.profiles import ActiveVersion, ProfileStore, VersionRecord
@@ -31,13 +29,13 @@ PUBLISH_PAGE = 500
 def set_job(services: Services, job_id: str, **fields: Any) -> None:
     """Update a job's record; once it finished or failed, it expires after JOBS_RETENTION_DAYS."""
     done = fields.get("status") in ("finished", "failed")
-    services.jobs.set_status(job_id, expire_seconds=job_record_ttl_seconds(services.settings) if done else None,
+    services.job_queue.set_status(job_id, expire_seconds=job_record_ttl_seconds(services.settings) if done else None,
                              **fields)
 
 
 def get_job(services: Services, job_id: str) -> dict[str, Any] | None:
     """Status and progress of a publish job, or None."""
-    return services.jobs.status(job_id)
+    return services.job_queue.status(job_id)
 
 
 #: Who made a change when no person or key did (the CLI, benchmarks): see the actor strings.
@@ -63,8 +61,7 @@ def start_publish(services: Services, profile_id: str, fire_triggers: bool = Fal
         job=job_id))
     doc.update(version_seq=version, building_version=version, building_job=job_id)
     profiles.save(doc)
-    services.jobs.enqueue("workers.jobs.publish_profile", profile_id, version, job_id, fire_triggers,
-                           job_id=job_id, job_timeout=3600, result_ttl=3600, retry=Retry(max=3, interval=5))
+    services.jobs.publish_profile(profile_id, version, job_id, fire_triggers)
     return get_job(services, job_id)
 
 
@@ -108,7 +105,7 @@ def delete_profile(services: Services, profile_id: str) -> None:
     profiles.forget_versions(profile_id, int(doc.get("version_seq", 0)))
     for key in ("live_version", "building_version"):
         if doc.get(key):
-            services.jobs.enqueue("workers.jobs.retire_version", profile_id, doc[key], result_ttl=0)
+            services.jobs.retire_version(profile_id, doc[key])
 
 
 def unpublish(services: Services, profile_id: str) -> dict[str, Any]:
@@ -119,7 +116,7 @@ def unpublish(services: Services, profile_id: str) -> dict[str, Any]:
     doc.update(live_version=None, unpublished_at=int(time.time() * 1000))
     profiles.save(doc)
     if previous:
-        services.jobs.enqueue("workers.jobs.retire_version", profile_id, previous, result_ttl=0)
+        services.jobs.retire_version(profile_id, previous)
     return doc
 
 
@@ -177,12 +174,11 @@ def _fire_publish_triggers(services: Services, profile_id: str, version: int, ol
     events = []
     for cid in set(old) | set(new):
         if old.get(cid) != new.get(cid):
-            events.append({"kind": "score", "contact_id": cid, "profile": profile_id, "version": version,
-                           "old": old.get(cid), "new": new.get(cid), "at": services.clock.now_ms(),
-                           "cause": {"reason": "publish"}, "change_id": f"publish:{profile_id}@{version}:{cid}",
-                           "depth": 0})
+            events.append(ScoreChanged(contact_id=cid, profile=profile_id, version=version, old=old.get(cid),
+                                       new=new.get(cid), at=services.clock.now_ms(), change_id=f"publish:{profile_id}@{version}:{cid}",
+                                       cause={"reason": "publish"}))
     for i in range(0, len(events), 1000):
-        automation.handle_events(services, events[i:i + 1000])
+        services.events.handle(events[i:i + 1000])
 
 
 def retire(services: Services, profile_id: str, version: int) -> None:

@@ -1,9 +1,12 @@
 """Manual score changes: an entry in the contact's timeline, scored at once through the engine."""
 from __future__ import annotations
 
+import functools
 import uuid
 
-from .drain import dispatch_outbox, make_scorer
+from flask import Flask
+
+from .drain import make_scorer, score_and_dispatch
 from .errors import Conflict, NotFound
 from .scoring.interactions import MANUAL_TYPE
 from .services import Services
@@ -20,6 +23,11 @@ def change_score(services: Services, contact_id: str, profile_id: str, op: str, 
     at = services.clock.now_ms()
     record = {"id": uuid.uuid4().hex, "src": source, "t": MANUAL_TYPE, "at": at,
               "p": {"profile": profile_id, op: int(value), "reason": reason, "depth": depth}}
-    results = make_scorer(services).score({contact_id: [record]}, at)
-    dispatch_outbox(services, [contact_id])
+    results = score_and_dispatch(services, make_scorer(services), {contact_id: [record]}, at)
     return results[contact_id].scores[live.field]
+
+
+def init_app(app: Flask) -> None:
+    """Plug ``change_score`` in as the score port (``services.change_score``) that workflow steps use."""
+    services = app.extensions["scorekeeper"]
+    services.change_score = functools.partial(change_score, services)

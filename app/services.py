@@ -1,11 +1,11 @@
-"""The things every part needs — settings, key names, the storage gateways, the job queue — built once.
+"""The things every part needs — settings, key names, the storage gateways, the ports — built once.
 
 The app factory builds them and keeps them in ``app.extensions``; workers and the CLI
 build the app too, so a job gets exactly what a request gets.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
@@ -13,6 +13,7 @@ from rq import Queue
 
 from .clock import Clock, SystemClock
 from .keys import Keys
+from .ports import EventSink, JobPort, NoListener, ScoreChanger, Unwired
 from .storage.automation import AutomationStore
 from .storage.connection import connect, queue_connection
 from .storage.contacts import ContactStore
@@ -45,15 +46,20 @@ class Services:
     smart_lists: SmartListStore
     stats: StatsStore
     throttles: Throttles
-    jobs: JobQueue
+    job_queue: JobQueue
     snapshot: SnapshotGateway
     vocabulary: VocabularyStore
     clock: Clock
+    #: Ports, plugged in by create_app: queueing jobs, the listener to scoring (workflows register
+    #: theirs at start-up), and changing a score by hand (what workflow steps use).
+    jobs: JobPort = field(default_factory=lambda: Unwired("jobs"))  # type: ignore[assignment]
+    events: EventSink = field(default_factory=NoListener)
+    change_score: ScoreChanger = field(default_factory=lambda: Unwired("change_score"))  # type: ignore[assignment]
 
     @property
     def queue(self) -> Queue:
         """The RQ queue that workers take jobs from."""
-        return self.jobs.queue
+        return self.job_queue.queue
 
 
 def build_services(settings: dict[str, Any]) -> Services:
@@ -75,7 +81,7 @@ def build_services(settings: dict[str, Any]) -> Services:
         smart_lists=SmartListStore(redis, keys),
         stats=StatsStore(redis, keys),
         throttles=Throttles(redis, keys),
-        jobs=JobQueue(queue, redis, keys),
+        job_queue=JobQueue(queue, redis, keys),
         snapshot=SnapshotGateway(redis, keys, sharding, contacts, scores),
         vocabulary=VocabularyStore(redis, keys),
         clock=clock,

@@ -1,9 +1,11 @@
 """Runs end to end: real scoring, real Redis, RQ jobs run in this process."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from app import automation
+from app.scoring.events import NO_INTEREST, ScoreChanged
 
 from .helpers import AUTH, settle
 from .test_workflow_support import (
@@ -55,19 +57,19 @@ def test_duplicated_and_replayed_events_start_exactly_one_run(scored):
     put_workflow(client, workflow("hot", [{"type": "add_tag", "tag": "hot"}], reentry=True))
     cid = "c-dup"
     services.redis.hset(services.keys.contact(cid), "email", "dup@example.com")
-    event = {"kind": "score", "contact_id": cid, "profile": "engagement", "version": 1, "old": 0, "new": 20,
-             "at": 1, "cause": {"reason": "recompute"}, "change_id": "engagement@1:x", "depth": 0}
-    automation.handle_events(services, [event, dict(event)])
-    automation.handle_events(services, [event])
+    event = ScoreChanged(contact_id=cid, profile="engagement", version=1, old=0, new=20, at=1,
+                         change_id="engagement@1:x", cause={"reason": "recompute"})
+    services.events.handle([event, dataclasses.replace(event)])
+    services.events.handle([event])
     settle(services)
     [run] = runs_of(client, "hot")
     # a crash after the claim but before the run was stored: the replay creates it, once
     services.redis.delete(services.keys.run(run["id"]))
-    automation.handle_events(services, [event])
-    automation.handle_events(services, [event])
+    services.events.handle([event])
+    services.events.handle([event])
     assert len(runs_of(client, "hot")) == 1
-    other = dict(event, change_id="engagement@1:y")
-    automation.handle_events(services, [other])
+    other = dataclasses.replace(event, change_id="engagement@1:y")
+    services.events.handle([other])
     assert len(runs_of(client, "hot")) == 2  # a different change is a different run
 
 
@@ -93,7 +95,7 @@ def test_on_change_runs_on_every_change_while_the_condition_holds(scored):
 def test_a_disabled_workflow_starts_no_runs_and_is_not_of_interest(scored):
     client, services = scored
     put_workflow(client, {**workflow("hot", [{"type": "add_tag", "tag": "hot"}]), "enabled": False})
-    assert automation.interest(services) == (set(), set())
+    assert services.events.interest() == NO_INTEREST
     interact(client, services, "dan@example.com", "email.clicked", "c1")
     assert runs_of(client, "hot") == []
 
@@ -273,7 +275,7 @@ def test_an_early_duplicate_resume_job_does_nothing(scored):
     put_workflow(client, workflow("nurture", [{"type": "wait", "duration": "1h"}, {"type": "add_tag", "tag": "x"}]))
     interact(client, services, "quin@example.com", "email.clicked", "c1")
     [run] = runs_of(client, "nurture")
-    from app.automation.jobs import execute_run
+    from app.jobs import execute_run
 
     assert execute_run(run["id"]) == "waiting"
     assert services.automation.get_run(run["id"])["next_step"] == 1

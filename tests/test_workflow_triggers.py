@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.scoring.events import InteractionSeen, Interest, ScoreChanged
 from app.automation.triggers import (
     InteractionTrigger,
     ScoreTrigger,
@@ -82,8 +83,8 @@ def test_index_groups_enabled_workflows_by_profile_and_type():
     off = _workflow("off", ScoreTrigger("other", "gte", 1), enabled=False)
     form = _workflow("form", InteractionTrigger("form.submitted", {"form_id": "demo"}))
     index = TriggerIndex.build([hot, cold, fit, off, form])
-    assert index.interest == ({"engagement", "fit"}, {"form.submitted"})
-    event = {"kind": "score", "profile": "engagement", "old": 40, "new": 55, "contact_id": "c1", "change_id": "x"}
+    assert index.interest == Interest(frozenset({"engagement", "fit"}), frozenset({"form.submitted"}))
+    event = ScoreChanged(contact_id="c1", profile="engagement", version=1, old=40, new=55, at=1, change_id="x")
     assert [w.id for w in index.candidates(event)] == ["cold", "hot"]
     assert [w.id for w in index.fired(event)] == ["hot"]
 
@@ -93,8 +94,8 @@ def test_interaction_trigger_uses_where():
     index = TriggerIndex.build([form])
 
     def event(props, type_="form.submitted"):
-        return {"kind": "interaction", "contact_id": "c1", "change_id": "ix",
-                "record": {"id": "1", "src": "api", "t": type_, "at": 1, "p": props}}
+        return InteractionSeen(contact_id="c1", change_id="ix",
+                               record={"id": "1", "src": "api", "t": type_, "at": 1, "p": props})
 
     assert index.fired(event({"form_id": "demo", "pages": 3})) == [form]
     assert index.fired(event({"form_id": "demo", "pages": 1})) == []
@@ -104,8 +105,10 @@ def test_interaction_trigger_uses_where():
 
 def test_a_score_trigger_ignores_other_profiles_and_interactions():
     workflow = _workflow("hot", ScoreTrigger("engagement", "gte", 50))
-    assert not event_fires(workflow, {"kind": "score", "profile": "fit", "old": 0, "new": 60})
-    assert not event_fires(workflow, {"kind": "interaction", "record": {"t": "form.submitted", "p": {}}})
+    assert not event_fires(workflow, ScoreChanged(contact_id="c1", profile="fit", version=1, old=0, new=60, at=1,
+                                                  change_id="x"))
+    assert not event_fires(workflow, InteractionSeen(contact_id="c1", change_id="ix",
+                                                     record={"t": "form.submitted", "p": {}}))
 
 
 @pytest.mark.parametrize(("old", "new", "fires"), [
@@ -116,7 +119,7 @@ def test_a_score_trigger_ignores_other_profiles_and_interactions():
 ])
 def test_a_score_event_fires_by_its_old_and_new_score(old, new, fires):
     workflow = _workflow("hot", ScoreTrigger("engagement", "gte", 50))
-    event = {"kind": "score", "profile": "engagement", "old": old, "new": new}
+    event = ScoreChanged(contact_id="c1", profile="engagement", version=1, old=old, new=new, at=1, change_id="x")
     assert event_fires(workflow, event) is fires
 
 
@@ -132,10 +135,10 @@ def test_a_disabled_workflow_is_left_out_whatever_its_place():
 
 def test_an_event_of_no_interest_has_no_candidates():
     index = TriggerIndex.build([_workflow("hot", ScoreTrigger("engagement", "gte", 50))])
-    assert index.candidates({"kind": "score", "profile": "fit", "old": 0, "new": 60}) == ()
-    assert index.candidates({"kind": "interaction", "record": {"t": "form.submitted", "p": {}}}) == ()
-    assert index.candidates({"kind": "other"}) == ()
-    assert index.fired({"kind": "score", "profile": "fit", "old": 0, "new": 60}) == []
+    other_profile = ScoreChanged(contact_id="c1", profile="fit", version=1, old=0, new=60, at=1, change_id="x")
+    assert index.candidates(other_profile) == ()
+    assert index.candidates(InteractionSeen(contact_id="c1", change_id="ix", record={"t": "form.submitted", "p": {}})) == ()
+    assert index.fired(other_profile) == []
 
 
 def test_tag_filters_are_false_only_when_empty():

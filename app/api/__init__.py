@@ -26,10 +26,9 @@ def limit_body_size() -> None:
     request.max_content_length = int(current_app.config["MAX_BODY_BYTES"])
 
 
-def init_app(app: Flask) -> None:
-    from .. import automation, dashboard, hooks, metrics
-    from ..automation import api as automation_api
-    from . import contacts, docs, health, interactions, profiles, smart_lists
+def init_api(app: Flask) -> Api:
+    """The OpenAPI settings and flask-smorest's Api; ``create_app`` registers the blueprints on it."""
+    from . import docs
 
     app.config.setdefault("API_TITLE", "Scorekeeper")
     app.config.setdefault("API_VERSION", "v1")
@@ -44,14 +43,6 @@ def init_app(app: Flask) -> None:
         "security": [{"bearer": []}],
     }
     api = Api(app)
-    for module in (interactions, contacts, profiles, smart_lists):
-        api.register_blueprint(module.bp)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(docs.bp)  # /docs/assets/: Swagger UI from the swagger-ui-bundle package
-    app.register_blueprint(metrics.bp)  # GET /metrics (its own token)
-    app.register_blueprint(hooks.bp)
-    api.register_blueprint(automation_api.bp)
-    automation.init_app(app)
     app.before_request(limit_body_size)
-    app.register_blueprint(dashboard.bp)  # /dashboard
     app.extensions["smorest_api"] = api
+    return api

@@ -1,10 +1,9 @@
 """Workflows: score and interaction triggers that run steps (owned by the workflows work).
 
-Contract with the scoring core (app/engine.py, workers/jobs.py):
-- ``interest(services) -> (profile_ids, interaction_types)``: what the trigger index wants
-  to hear about; the scorer writes outbox events only for these.
-- ``handle_events(services, events)``: called by the drain job with outbox events after
-  they were committed; must be idempotent (a crash replays them).
+Contract with the scoring core: ``init_app`` registers ``runs.WorkflowTriggers`` as the
+listener to scoring (``services.events``, an ``app.ports.EventSink``): asked once per batch what
+it wants to hear about, then handed the committed events. Steps change scores through the score
+port (``services.change_score``) and queue jobs through the job port (``services.jobs``).
 
 Modules: ``triggers`` (pure matcher and index), ``config`` (schemas, JSON Schema, validate),
 ``registry`` (files and the compiled index), ``runs`` (starting runs), ``runner`` and
@@ -23,33 +22,19 @@ from .config import json_schema, validate_document, validate_file
 from .defaults import parse_schedule, setting
 from ..storage.errors import StoreError
 from .registry import SyncReport, WorkflowConfigError, sync_directory
-from .runs import interest as _interest
-from .runs import start_runs
+from .runs import WorkflowTriggers
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "WorkflowConfigError",
     "api",
-    "handle_events",
     "init_app",
-    "interest",
     "load_workflow_files",
     "json_schema",
     "validate_document",
     "validate_file",
 ]
-
-
-def interest(services: Any) -> tuple[set[str], set[str]]:
-    """Profiles with score triggers and interaction types with interaction triggers (enabled ones)."""
-    return _interest(services)
-
-
-def handle_events(services: Any, events: list[dict[str, Any]]) -> None:
-    """Start the runs these committed outbox events fire (idempotent; runs execute as RQ jobs)."""
-    if events:
-        start_runs(services, events)
 
 
 def init_app(app: Flask) -> None:
@@ -60,6 +45,7 @@ def init_app(app: Flask) -> None:
     parse_schedule(setting(app.config, "WEBHOOK_RETRY_SCHEDULE"))
     parse_schedule(setting(app.config, "STEP_RETRY_SCHEDULE"))
     parse_allow(app.config.get("OUTBOUND_ALLOW"))
+    app.extensions["scorekeeper"].events = WorkflowTriggers(app.extensions["scorekeeper"])  # listen to scoring
 
 
 def load_workflow_files(app: Flask) -> SyncReport | None:

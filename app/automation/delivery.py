@@ -14,7 +14,7 @@ import hashlib
 import logging
 import random
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -24,7 +24,6 @@ from ..metrics import count_delivery
 from ..outbound import OutboundRefused, session_for
 from ..storage.redis_tools import dumps
 from .defaults import (
-    JOB_RESULT_TTL_SECONDS,
     RESPONSE_EXCERPT_CHARS,
     RETRY_AFTER_MAX_SECONDS,
     parse_schedule,
@@ -102,15 +101,8 @@ def create_delivery(services: Any, run: dict[str, Any], step_index: int, step: d
 
 def enqueue_attempt(services: Any, delivery_id: str, cycle: int, try_number: int, delay_seconds: float,
                     suffix: str = "") -> None:
-    from .jobs import deliver_webhook
-
     job_id = f"{delivery_id}-{cycle}-{try_number}" + (f"-{suffix}" if suffix else "")
-    kwargs = {"job_id": job_id, "result_ttl": JOB_RESULT_TTL_SECONDS, "job_timeout": 120}
-    if delay_seconds > 0:
-        services.jobs.enqueue_in(timedelta(seconds=delay_seconds), deliver_webhook, delivery_id, cycle,
-                                  try_number, **kwargs)
-    else:
-        services.jobs.enqueue(deliver_webhook, delivery_id, cycle, try_number, **kwargs)
+    services.jobs.attempt_delivery(delivery_id, cycle, try_number, delay_seconds, job_id)
 
 
 def signed_headers(delivery: dict[str, Any], at: datetime) -> dict[str, str]:

@@ -7,10 +7,9 @@ that arrives early (a duplicate) finds the resume time ahead and does nothing.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
-from .defaults import JOB_RESULT_TTL_SECONDS, RUN_JOB_TIMEOUT_SECONDS, parse_schedule, setting
+from .defaults import parse_schedule, setting
 from ..metrics import count_run
 from .runs import TERMINAL
 from .steps import STEPS, RunContext, StepFailed, StepRetry, when_holds
@@ -24,13 +23,10 @@ RESUME_SLACK_MS = 1000
 
 def schedule_resume(services: Any, store: Any, run: dict[str, Any], delay_ms: int, reason: str) -> None:
     """Save the run, then schedule the job that resumes it (saved first: an early job must see ``resume_at``)."""
-    from .jobs import execute_run
-
     run["resumes"] = int(run.get("resumes") or 0) + 1
     job_id = f"{run['id']}-{reason}-{run['resumes']}"
     store.save_run(run)
-    services.jobs.enqueue_in(timedelta(milliseconds=max(delay_ms, 0)), execute_run, run["id"], job_id=job_id,
-                              job_timeout=RUN_JOB_TIMEOUT_SECONDS, result_ttl=JOB_RESULT_TTL_SECONDS)
+    services.jobs.resume_run(run["id"], delay_ms, job_id)
 
 
 def _fail(run: dict[str, Any], record: dict[str, Any] | None, message: str) -> None:

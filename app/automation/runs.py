@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..metrics import count_run
-from .defaults import JOB_RESULT_TTL_SECONDS, RUN_JOB_TIMEOUT_SECONDS
+from ..scoring.events import Event, Interest, ScoreChanged
 from .registry import compiled_index
 from ..scoring.interactions import now_ms
 from .triggers import Workflow, should_start
@@ -28,23 +28,22 @@ def run_id_for(workflow_id: str, contact_id: str, change_id: str) -> str:
     return f"run_{digest[:32]}"
 
 
-def new_run(workflow: Workflow, event: Mapping[str, Any]) -> dict[str, Any]:
+def new_run(workflow: Workflow, event: Event) -> dict[str, Any]:
     """The run document of one firing: trigger snapshot, a copy of the steps, their status."""
-    contact_id = event["contact_id"]
-    if event.get("kind") == "score":
-        trigger = {"kind": "score", "profile": event["profile"], "version": event.get("version"),
-                   "old": event.get("old"), "new": event.get("new"), "at": event.get("at"),
-                   "cause": event.get("cause")}
+    contact_id = event.contact_id
+    trigger: dict[str, Any]
+    if isinstance(event, ScoreChanged):
+        trigger = {"kind": "score", "profile": event.profile, "version": event.version,
+                   "old": event.old, "new": event.new, "at": event.at, "cause": dict(event.cause)}
     else:
-        trigger = {"kind": "interaction", "interaction": event.get("record"),
-                   "at": (event.get("record") or {}).get("at")}
+        trigger = {"kind": "interaction", "interaction": dict(event.record), "at": event.record.get("at")}
     created = now_ms()
     return {
-        "id": run_id_for(workflow.id, contact_id, event["change_id"]),
+        "id": run_id_for(workflow.id, contact_id, event.change_id),
         "workflow": {"id": workflow.id, "name": workflow.name},
         "contact_id": contact_id,
-        "change_id": event["change_id"],
-        "depth": int(event.get("depth") or 0),
+        "change_id": event.change_id,
+        "depth": event.depth if isinstance(event, ScoreChanged) else 0,
         "trigger": trigger,
         "status": "queued",
         "error": None,
@@ -58,25 +57,18 @@ def new_run(workflow: Workflow, event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def enqueue_runs(services: Any, run_ids: Sequence[str]) -> None:
-    from .jobs import execute_run
-
-    services.jobs.enqueue_many(execute_run, [((run_id,), {"job_id": f"{run_id}-start", "timeout": RUN_JOB_TIMEOUT_SECONDS,
-                                                          "result_ttl": JOB_RESULT_TTL_SECONDS}) for run_id in run_ids])
-
-
-def start_runs(services: Any, events: Sequence[Mapping[str, Any]]) -> list[str]:
+def start_runs(services: Any, events: Sequence[Event]) -> list[str]:
     """Start the runs these outbox events fire; returns the ids of runs started now."""
     index = compiled_index(services)
     fired = [(event, workflow) for event in events for workflow in index.fired(event)]
     if not fired:
         return []
     store = services.automation
-    need_tags = sorted({e["contact_id"] for e, w in fired if w.trigger.filters})
+    need_tags = sorted({e.contact_id for e, w in fired if w.trigger.filters})
     tags: dict[str, set[str]] = {}
     if need_tags:
         tags = services.contacts.tags_of(need_tags)
-    passing = [(e, w) for e, w in fired if should_start(w.trigger, tags.get(e["contact_id"], ()))]
+    passing = [(e, w) for e, w in fired if should_start(w.trigger, tags.get(e.contact_id, ()))]
     if not passing:
         return []
     runs = [new_run(w, e) for e, w in passing]
@@ -87,7 +79,8 @@ def start_runs(services: Any, events: Sequence[Mapping[str, Any]]) -> list[str]:
     if replayed:  # claimed before: only a run lost between claim and creation is made now
         claimed += [r for r, exists in zip(replayed, store.runs_exist([r["id"] for r in replayed])) if not exists]
     created = [r for r, new in zip(claimed, store.create_runs(claimed)) if new] if claimed else []
-    enqueue_runs(services, [r["id"] for r in created])
+    if created:
+        services.jobs.start_runs([r["id"] for r in created])
     count_run(services, "started", len(created))
     for run in created:
         log.info("workflow run started", extra={"run_id": run["id"], "workflow_id": run["workflow"]["id"],
@@ -95,6 +88,18 @@ def start_runs(services: Any, events: Sequence[Mapping[str, Any]]) -> list[str]:
     return [r["id"] for r in created]
 
 
-def interest(services: Any) -> tuple[set[str], set[str]]:
-    return compiled_index(services).interest
+class WorkflowTriggers:
+    """The listener to scoring (``app.ports.EventSink``) that ``init_app`` registers."""
+
+    def __init__(self, services: Any):
+        self.services = services
+
+    def interest(self) -> Interest:
+        """Profiles with score triggers and interaction types with interaction triggers (enabled ones)."""
+        return compiled_index(self.services).interest
+
+    def handle(self, events: Sequence[Event]) -> None:
+        """Start the runs these committed events fire (idempotent; runs execute as RQ jobs)."""
+        if events:
+            start_runs(self.services, events)
 

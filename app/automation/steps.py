@@ -89,15 +89,13 @@ def run_adjust_score(context: RunContext, step: dict[str, Any], index: int) -> S
     if depth > MAX_CHAIN_DEPTH:
         raise StepFailed(f"workflow chain too deep: this score change would be the {depth}th caused by workflows "
                          f"in a row (limit {MAX_CHAIN_DEPTH}); stopped to avoid a loop")
-    from ..scores import change_score
-
     if step["type"] == "reset_score":
         op, value = "reset", 0
     else:
         op, value = ("add", step["add"]) if "add" in step else ("set", step["set"])
     try:
-        score = change_score(context.services, context.contact["id"], step["profile"], op, value,
-                             step.get("reason") or "workflow", depth=depth, source="workflow")
+        score = context.services.change_score(context.contact["id"], step["profile"], op, value,
+                                              step.get("reason") or "workflow", depth=depth, source="workflow")
     except ScorekeeperError as error:
         raise StepFailed(error.message) from error
     return StepResult({"profile": step["profile"], "score": score, "depth": depth})

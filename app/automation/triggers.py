@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..scoring.conditions import score_matches, where_matches
+from ..scoring.events import Event, Interest, InteractionSeen, ScoreChanged
 
 FIRE_MODES = ("on_enter", "on_change")
 
@@ -90,14 +91,13 @@ def should_start(trigger: Trigger, tags: Iterable[str]) -> bool:
     return trigger.filters.passes(tags)
 
 
-def event_fires(workflow: Workflow, event: Mapping[str, Any]) -> bool:
-    """Whether an outbox event (score or interaction) fires this workflow's trigger."""
+def event_fires(workflow: Workflow, event: Event) -> bool:
+    """Whether a scoring event (score change or interaction) fires this workflow's trigger."""
     trigger = workflow.trigger
     if isinstance(trigger, ScoreTrigger):
-        return event.get("kind") == "score" and event.get("profile") == trigger.profile and \
-            trigger.fires(event.get("old"), event.get("new"))
-    record = event.get("record") or {}
-    return event.get("kind") == "interaction" and trigger.fires(record.get("t", ""), record.get("p") or {})
+        return isinstance(event, ScoreChanged) and event.profile == trigger.profile and \
+            trigger.fires(event.old, event.new)
+    return isinstance(event, InteractionSeen) and trigger.fires(event.type, event.properties)
 
 
 @dataclass(frozen=True)
@@ -121,16 +121,14 @@ class TriggerIndex:
         return cls({k: tuple(v) for k, v in by_profile.items()}, {k: tuple(v) for k, v in by_type.items()})
 
     @property
-    def interest(self) -> tuple[set[str], set[str]]:
-        return set(self.by_profile), set(self.by_type)
+    def interest(self) -> Interest:
+        return Interest(frozenset(self.by_profile), frozenset(self.by_type))
 
-    def candidates(self, event: Mapping[str, Any]) -> Sequence[Workflow]:
-        if event.get("kind") == "score":
-            return self.by_profile.get(event.get("profile", ""), ())
-        if event.get("kind") == "interaction":
-            return self.by_type.get((event.get("record") or {}).get("t", ""), ())
-        return ()
+    def candidates(self, event: Event) -> Sequence[Workflow]:
+        if isinstance(event, ScoreChanged):
+            return self.by_profile.get(event.profile, ())
+        return self.by_type.get(event.type, ())
 
-    def fired(self, event: Mapping[str, Any]) -> list[Workflow]:
+    def fired(self, event: Event) -> list[Workflow]:
         """Workflows whose trigger this event fires (filters and reentry are checked later)."""
         return [w for w in self.candidates(event) if event_fires(w, event)]

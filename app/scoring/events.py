@@ -1,0 +1,85 @@
+"""What scoring tells the rest of the app: the events a contact's batch produced, and what the
+listener (workflows) wants to hear about. Each event has one stored form (``to_json``) and one
+reader (``event_from_json``): the outbox keeps them between the write and the dispatch.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Interest:
+    """Profiles whose score changes, and interaction types, that someone listens to."""
+
+    profiles: frozenset[str] = frozenset()
+    types: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.profiles or self.types)
+
+
+NO_INTEREST = Interest()
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreChanged:
+    """A contact's live score in a profile changed from ``old`` (None: had none) to ``new``.
+
+    ``change_id`` is the same for every replay of the same change, so listeners can be idempotent;
+    ``depth`` counts the workflow score changes that led to it (a guard against loops).
+    """
+
+    contact_id: str
+    profile: str
+    version: int | None
+    old: int | None
+    new: int | None
+    at: int
+    change_id: str
+    cause: Mapping[str, Any] = field(default_factory=dict)
+    depth: int = 0
+
+    kind = "score"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "contact_id": self.contact_id, "profile": self.profile, "version": self.version,
+                "old": self.old, "new": self.new, "at": self.at, "cause": dict(self.cause),
+                "change_id": self.change_id, "depth": self.depth}
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionSeen:
+    """A contact's new interaction (a timeline record: ``id``, ``src``, ``t``, ``at``, ``p``)."""
+
+    contact_id: str
+    record: Mapping[str, Any]
+    change_id: str
+
+    kind = "interaction"
+
+    @property
+    def type(self) -> str:
+        return str(self.record.get("t", ""))
+
+    @property
+    def properties(self) -> Mapping[str, Any]:
+        return self.record.get("p") or {}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "contact_id": self.contact_id, "record": dict(self.record),
+                "change_id": self.change_id}
+
+
+Event = ScoreChanged | InteractionSeen
+
+
+def event_from_json(data: Mapping[str, Any]) -> Event:
+    """An event from its stored form (the outbox keeps JSON)."""
+    if data.get("kind") == "interaction":
+        return InteractionSeen(contact_id=data["contact_id"], record=data.get("record") or {},
+                               change_id=data["change_id"])
+    return ScoreChanged(contact_id=data["contact_id"], profile=data["profile"], version=data.get("version"),
+                        old=data.get("old"), new=data.get("new"), at=int(data.get("at") or 0),
+                        change_id=data["change_id"], cause=data.get("cause") or {}, depth=int(data.get("depth") or 0))
