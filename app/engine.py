@@ -82,7 +82,7 @@ class Scorer:
         """
         docs = self.profiles.all()
         keep = {f"{pid}@{doc[k]}" for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
-        versions = list(self.profiles.active() if versions is None else versions)
+        versions = list(self.profiles.active(docs) if versions is None else versions)
         keep |= {v.field for v in versions}
         pending = {cid: list(records) for cid, records in batch.items()}
         results: dict[str, ContactResult] = {}

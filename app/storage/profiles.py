@@ -1,9 +1,9 @@
 """Score profiles in Redis: drafts, published versions, and the publish life cycle.
 
 A profile document (one field of the ``profiles`` hash) holds the draft and which versions
-are live or being built. Published versions are immutable once live, but a deleted profile's
-version numbers are used again, so a version's rules are read each time and only their parsing
-is cached (by their stored text).
+are live or being built. A published version never changes, so its parsed rules are cached per
+process — under the profile's creation time too, because a deleted profile's id and version
+numbers may be used again.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from ..scoring.summary import PublishSummary
 from .errors import gateway
 from .redis_tools import DocumentHash, dumps, get_many, loads
 
-#: Parsed profile versions kept per process (by their stored text).
-PARSED_MAX = 256
+#: Parsed profile versions kept per process.
+CACHED_MAX = 256
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class ProfileStore:
         self.redis = redis
         self.keys = keys
         self.docs = DocumentHash(redis, keys.profiles())
-        self._parsed: dict[str, Profile] = {}
+        self._cache: dict[tuple[str, int, Any], Profile] = {}
 
     def all(self) -> dict[str, dict[str, Any]]:
         return self.docs.all()
@@ -105,22 +105,11 @@ class ProfileStore:
         self.docs.delete(profile_id)
 
     def version(self, profile_id: str, version: int) -> Profile:
-        return self.versions([(profile_id, version)])[0]
-
-    def versions(self, wanted: list[tuple[str, int]]) -> list[Profile]:
-        """The rules of these published versions, in one round trip; KeyError names a missing one."""
-        raws = get_many(self.redis, [self.keys.profile_version(pid, v) for pid, v in wanted])
-        out = []
-        for (profile_id, version), raw in zip(wanted, raws):
-            if raw is None:
-                raise KeyError(f"{profile_id}@{version}")
-            parsed = self._parsed.get(raw)
-            if parsed is None:
-                if len(self._parsed) >= PARSED_MAX:
-                    self._parsed.clear()
-                parsed = self._parsed[raw] = profile_from_dict(loads(raw))
-            out.append(parsed)
-        return out
+        """The rules of one published version (read afresh); KeyError if there is none."""
+        raw = self.redis.get(self.keys.profile_version(profile_id, version))
+        if raw is None:
+            raise KeyError(f"{profile_id}@{version}")
+        return profile_from_dict(loads(raw))
 
     def store_version(self, profile_id: str, version: int, definition: dict[str, Any]) -> None:
         self.redis.set(self.keys.profile_version(profile_id, version), dumps(definition))
@@ -153,20 +142,23 @@ class ProfileStore:
         pipe.delete(self.keys.profile_versions(profile_id))
         pipe.execute()
 
-    def active(self) -> list[ActiveVersion]:
-        """Every version that live interactions must be scored into."""
-        return _active(self.all(), self.versions)
+    def active(self, docs: dict[str, dict[str, Any]] | None = None) -> list[ActiveVersion]:
+        """Every version that live interactions must be scored into (``docs``: ``all()``, if already read)."""
+        wanted = []
+        for pid, doc in (self.all() if docs is None else docs).items():
+            for field, live in (("live_version", True), ("building_version", False)):
+                if doc.get(field):
+                    wanted.append(((pid, doc[field], doc.get("created_at")), live))
+        missing = [key for key, _live in wanted if key not in self._cache]
+        if missing:
+            raws = get_many(self.redis, [self.keys.profile_version(pid, v) for pid, v, _created in missing])
+            if len(self._cache) + len(missing) > CACHED_MAX:
+                self._cache.clear()
+            for (pid, v, created), raw in zip(missing, raws):
+                if raw is None:
+                    raise KeyError(f"{pid}@{v}")
+                self._cache[(pid, v, created)] = profile_from_dict(loads(raw))
+        return [ActiveVersion(self._cache[key], key[1], live) for key, live in wanted]
 
     def live(self) -> dict[str, ActiveVersion]:
         return {a.profile.id: a for a in self.active() if a.live}
-
-
-def _active(docs: dict[str, dict[str, Any]], versions: Any) -> list[ActiveVersion]:
-    wanted: list[tuple[str, int, bool]] = []
-    for pid, doc in docs.items():
-        if doc.get("live_version"):
-            wanted.append((pid, doc["live_version"], True))
-        if doc.get("building_version"):
-            wanted.append((pid, doc["building_version"], False))
-    profiles = versions([(pid, v) for pid, v, _live in wanted]) if wanted else []
-    return [ActiveVersion(profile, v, live) for profile, (_pid, v, live) in zip(profiles, wanted)]
