@@ -174,6 +174,7 @@ def parse_interaction(raw: Any, *, source: str = "api", now: int | None = None) 
             errors["properties"] = {"channels": "required: an object of channel -> true/false"}
     if errors:
         raise InvalidInteraction(errors)
+    assert isinstance(id_, str) and isinstance(type_, str)  # checked above
     return Interaction(
         id=id_,
         source=src,
