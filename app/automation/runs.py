@@ -1,7 +1,8 @@
 """Starting runs: one per firing, claimed under an id derived from workflow, contact and change.
 
-``start_runs`` is what the drain job's ``handle_events`` does: match the events against the
-compiled index, check tag filters and reentry, claim each run atomically and enqueue it. A
+``start_runs`` is what the listener to scoring (``WorkflowTriggers.handle``) does: match the
+events against the compiled index, check tag filters and reentry, claim each run atomically and
+enqueue it. A
 replayed or duplicated change finds its run id claimed and starts nothing; a crash between
 claim and enqueue is repaired on replay (a claimed run without a document is created then).
 """
