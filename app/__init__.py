@@ -8,7 +8,7 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Defaults, then the environment (read once), then test overrides; then wire the parts."""
-    from . import automation, errors_http, jobs, logs, metrics, scores, services
+    from . import automation, errors_http, jobs, logs, manual_scores, metrics, services
     from .api import contacts, docs, health, init_api, interactions, profiles, smart_lists
     from .automation import api as workflows_api
     from .dashboard import bp as dashboard_bp
@@ -23,7 +23,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     logs.init_app(app)
     services.init_app(app)
     jobs.init_app(app)  # the job port
-    scores.init_app(app)  # the score port that workflow steps use
+    manual_scores.init_app(app)  # the score port that workflow steps use
     api = init_api(app)
     for module in (interactions, contacts, profiles, smart_lists, workflows_api):
         api.register_blueprint(module.bp)  # /v1, in the OpenAPI document

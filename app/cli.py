@@ -183,7 +183,7 @@ def recompute(ctx: click.Context, profile_id: str) -> None:
 
 # --- workflow files ----------------------------------------------------------------------------------
 def _workflow_files(paths: tuple[str, ...]) -> list[str]:
-    from .automation.registry import IGNORED_SUFFIX
+    from .automation.workflows import IGNORED_SUFFIX
 
     found = paths or tuple(str(p) for p in sorted(Path("workflows").glob("*.json")))
     return [str(p) for p in found if not str(p).endswith(IGNORED_SUFFIX)]
@@ -225,7 +225,7 @@ def workflows_sync(ctx: click.Context, directory: str | None) -> None:
     """
     from .automation import WorkflowConfigError
     from .automation.defaults import setting
-    from .automation.registry import sync_directory
+    from .automation.workflows import sync_directory
     from .services import get_services
 
     app = build_app(ctx)

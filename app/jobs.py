@@ -15,9 +15,9 @@ from rq import Retry
 
 from .automation.defaults import JOB_RESULT_TTL_SECONDS, RUN_JOB_TIMEOUT_SECONDS
 from .automation.runner import execute
-from .automation.delivery import attempt
+from .automation.deliveries import attempt
 from .publish import retire, run_publish
-from .drain import drain
+from .scoring_service import drain
 from .services import get_services
 from .storage.jobs import JobQueue
 

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from .drain import make_scorer
+from .scoring_service import make_scorer
 from .errors import Conflict, NotFound
 from .retention import job_record_ttl_seconds
 from .scoring.events import ScoreChanged

@@ -451,7 +451,7 @@ def rows_latency(ctx: Context) -> list[Row]:
 
 # --- 5: memory --------------------------------------------------------------------------------
 def rows_memory(ctx: Context) -> list[Row]:
-    from app.drain import drain
+    from app.scoring_service import drain
 
     contacts = ctx.size.memory_contacts
     per_contact_later = 9

@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from app.drain import drain, tick
+from app.scoring_service import drain, tick
 
 API_KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

@@ -9,7 +9,7 @@ from datetime import UTC
 import pytest
 import responses
 
-from app.automation.delivery import classify, next_delay, retry_after_seconds, signed_headers
+from app.automation.deliveries import classify, next_delay, retry_after_seconds, signed_headers
 
 from .helpers import AUTH
 from .test_workflow_support import (

@@ -16,7 +16,7 @@ from rq import SimpleWorker, Worker
 from rq.scheduler import RQScheduler
 
 from app import create_app
-from app.drain import tick
+from app.scoring_service import tick
 from app.indexes import backfill_once
 from app.retention import sweep_if_due
 from app.scoring.interactions import now_ms

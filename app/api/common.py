@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..auth import require_api_key
-from ..contacts import render_contact  # noqa: F401  (the views render with it)
+from ..contact_directory import render_contact  # noqa: F401  (the views render with it)
 from ..errors import NotFound
 from ..services import Services
 from . import Blueprint

@@ -5,10 +5,10 @@ import orjson
 from marshmallow import ValidationError as SchemaError
 
 from ..contact_filter import ContactFilter
-from ..contacts import run_filter, set_dnd
+from ..contact_directory import run_filter, set_dnd
 from ..errors import NotFound, ValidationError
 from ..storage.profiles import ProfileStore
-from ..scores import change_score
+from ..manual_scores import change_score
 from ..scoring.interactions import format_timestamp
 from ..services import get_services
 from .filter_schemas import FilterQuerySchema, LegacyFilterSchema, legacy_filter, load_filter

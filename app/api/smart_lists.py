@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response, stream_with_context
 
-from ..contacts import count_matches, csv_rows, run_filter
+from ..contact_directory import count_matches, csv_rows, run_filter
 from ..services import get_services
 from ..smart_lists import all_lists, delete_list, filter_of, get_list, save_list
 from .common import v1_blueprint

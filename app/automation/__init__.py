@@ -6,9 +6,9 @@ it wants to hear about, then handed the committed events. Steps change scores th
 port (``services.change_score``) and queue jobs through the job port (``services.jobs``).
 
 Modules: ``triggers`` (pure matcher and index), ``config`` (schemas, JSON Schema, validate),
-``registry`` (files and the compiled index), ``runs`` (starting runs), ``runner`` and
-``steps`` (executing them), ``delivery`` (webhooks), ``jobs`` (RQ), ``api``; their Redis is
-``app.storage.automation``.
+``workflows`` (where workflows come from, and the compiled index), ``runs`` (starting runs),
+``runner`` and ``steps`` (executing them), ``deliveries`` (outgoing webhooks), ``api``; their
+Redis is ``app.storage.automation``, their jobs are in ``app.jobs``.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from . import api
 from .config import json_schema, validate_document, validate_file
 from .defaults import parse_schedule, setting
 from ..storage.errors import StoreError
-from .registry import SyncReport, WorkflowConfigError, sync_directory
+from .workflows import SyncReport, WorkflowConfigError, sync_directory
 from .runs import WorkflowTriggers
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..services import get_services
 from ..storage.automation import refuse_if_file_managed
 from .config import load_workflow
-from .delivery import IN_FLIGHT, public_delivery, redeliver
+from .deliveries import IN_FLIGHT, public_delivery, redeliver
 from .runner import public_run
 
 bp = v1_blueprint("workflows", __name__, "Workflows, their runs, webhook deliveries and the inbox")

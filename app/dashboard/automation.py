@@ -8,7 +8,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from ..automation.config import validate_document
 from ..automation.dry_run import TestRun, send_test, test_run
-from ..automation.delivery import IN_FLIGHT, public_delivery, redeliver
+from ..automation.deliveries import IN_FLIGHT, public_delivery, redeliver
 from ..automation.runner import public_run
 from ..errors import Conflict
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS

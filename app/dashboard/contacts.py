@@ -9,10 +9,10 @@ from marshmallow import ValidationError as SchemaError
 
 from ..api.schemas import ScoreChangeSchema
 from ..contact_filter import OP_WORDS, ContactFilter, describe
-from ..contacts import count_matches, csv_rows, run_filter
+from ..contact_directory import count_matches, csv_rows, run_filter
 from ..errors import Conflict, NotFound, ValidationError
 from ..storage.profiles import ActiveVersion
-from ..scores import change_score
+from ..manual_scores import change_score
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
 from ..scoring.interactions import MANUAL_TYPE, normalize_email, now_ms
 from ..services import Services, get_services

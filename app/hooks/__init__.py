@@ -18,7 +18,7 @@ from .. import metrics
 from ..errors import PayloadTooLarge, SignatureError, ValidationError
 from ..services import get_services
 from . import registry
-from .delivery import deliver
+from .intake import deliver
 
 bp = flask.Blueprint("hooks", __name__, url_prefix="/hooks")
 

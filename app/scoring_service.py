@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from . import metrics
-from .engine import ContactResult, Scorer
+from .scorer import ContactResult, Scorer
 from .ingest import wake_partition
 from .scoring.events import event_from_json
 from .scoring.vocabulary import property_paths

@@ -6,7 +6,7 @@ import uuid
 
 from flask import Flask
 
-from .drain import make_scorer, score_and_dispatch
+from .scoring_service import make_scorer, score_and_dispatch
 from .errors import Conflict, NotFound
 from .scoring.interactions import MANUAL_TYPE
 from .services import Services
