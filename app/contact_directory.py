@@ -32,7 +32,7 @@ def render_contact(services: Services, contact: dict[str, Any], live: dict | Non
     for pid, version in live.items():
         state = contact["states"].get(version.field)
         if state is not None:
-            scores[pid] = {"score": state["s"], "band": version.profile.band_for(state["s"])}
+            scores[pid] = {"score": state.score, "band": version.profile.band_for(state.score)}
     return {"id": contact["id"], "name": contact.get("name"), "email": contact["email"], "external_id": contact["external_id"],
             "tags": contact["tags"], "dnd": contact["dnd"], "scores": scores}
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .scoring.profiles import version_field
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -51,7 +53,7 @@ class Keys:
 
     def ledger(self, contact_id: str, profile_id: str, version: int) -> str:
         """Explained score changes, newest first (list)."""
-        return f"{self.prefix}:{{c:{contact_id}}}:ledger:{profile_id}@{version}"
+        return f"{self.prefix}:{{c:{contact_id}}}:ledger:{version_field(profile_id, version)}"
 
     def outbox(self, contact_id: str) -> str:
         """Score changes and interactions waiting for the workflow matcher (list)."""
@@ -89,7 +91,7 @@ class Keys:
 
     def profile_version(self, profile_id: str, version: int) -> str:
         """The rules of one published version (string JSON)."""
-        return f"{self.prefix}:profile:{profile_id}@{version}"
+        return f"{self.prefix}:profile:{version_field(profile_id, version)}"
 
     def profile_versions(self, profile_id: str) -> str:
         """Version number -> who published it, when, how, and its publish summary (hash of JSON)."""
@@ -101,7 +103,7 @@ class Keys:
 
     def score_index(self, profile_id: str, version: int, bucket: int) -> str:
         """The bucket's contact ids by score for one profile version (sorted set)."""
-        return f"{self.prefix}:scores:{profile_id}@{version}:{bucket}"
+        return f"{self.prefix}:scores:{version_field(profile_id, version)}:{bucket}"
 
     def expiries(self, bucket: int) -> str:
         """The bucket's contact ids by the time of their next due expiry, in ms (sorted set)."""

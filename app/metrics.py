@@ -19,8 +19,8 @@ Stats hash fields written here (names are the contract with the collector):
 ``ix|OUTCOME|SOURCE|TYPE`` interactions accepted, duplicate or rejected (at most
 ``MAX_CUSTOM_TYPE_LABELS`` ``custom.*`` types by name, the rest as ``custom.other``); ``runs|STATUS``
 workflow runs started, succeeded, failed; ``deliveries|STATUS`` webhook delivery attempts by
-the status they left the delivery in; ``hooks:PROVIDER:verify_failed`` and (written by
-app.hooks) ``hooks:PROVIDER:skipped``; ``batches``, ``scored_entries``, ``batch_le|N`` and
+the status they left the delivery in; ``hooks|PROVIDER|verify_failed`` and ``hooks|PROVIDER|skipped``
+(written as ``hooks:PROVIDER:...`` before, still read); ``batches``, ``scored_entries``, ``batch_le|N`` and
 ``batch_seconds`` (written by ``count_batch``).
 """
 from __future__ import annotations
@@ -102,7 +102,13 @@ def count(services: Any, field: str, amount: int = 1) -> None:
 
 
 def count_verification_failure(services: Any, provider: str) -> None:
-    count(services, f"hooks:{provider}:verify_failed")
+    count(services, SEP.join(("hooks", provider, "verify_failed")))
+
+
+def count_skipped(services: Any, provider: str, amount: int) -> None:
+    """Provider events received but not scored (not mapped)."""
+    if amount:
+        count(services, SEP.join(("hooks", provider, "skipped")), amount)
 
 
 def count_run(services: Any, status: str, amount: int = 1) -> None:
@@ -208,13 +214,16 @@ class StatsCollector(Collector):
                                        labels=["provider"])
         skipped = CounterMetricFamily("scorekeeper_webhook_events_skipped",
                                       "Provider events received but not scored (not mapped)", labels=["provider"])
-        for field, value in sorted(stats.items()):
-            parts = field.split(":")
+        totals: dict[tuple[str, str], float] = {}
+        for field, value in stats.items():
+            parts = field.replace(":", SEP).split(SEP)  # ':' is how these fields were written before
             if len(parts) == 3 and parts[0] == "hooks":
-                if parts[2] == "verify_failed":
-                    failures.add_metric([parts[1]], float(value))
-                elif parts[2] == "skipped":
-                    skipped.add_metric([parts[1]], float(value))
+                totals[(parts[2], parts[1])] = totals.get((parts[2], parts[1]), 0.0) + float(value)
+        for (kind, provider), value in sorted(totals.items()):
+            if kind == "verify_failed":
+                failures.add_metric([provider], value)
+            elif kind == "skipped":
+                skipped.add_metric([provider], value)
         yield failures
         yield skipped
 

@@ -8,7 +8,6 @@ from .scoring.histogram import histogram
 from .scoring.profiles import Profile, profile_from_dict
 from .scoring.vocabulary import property_paths
 from .services import Services
-from .storage.redis_tools import loads
 
 #: Contacts read per round trip; and how many contacts a preview looks at, at most.
 PREVIEW_PAGE = 500
@@ -37,14 +36,13 @@ def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
         if start >= PREVIEW_MAX_CONTACTS:
             break
         timelines = services.timelines.read_timelines(page)
-        states = services.timelines.read_states(page) if live else {}
+        scored = services.timelines.read_scores(page, live.field) if live else {}
         for cid in page:
             seen.update(vocabulary_of(timelines[cid]))
             state, ledger = fold(draft, timelines[cid], now)
             scores[cid] = state.score
             _count_bites(ledger, bites)
-            raw = states.get(cid, {}).get(live.field) if live else None
-            current[cid] = int(loads(raw)["s"]) if raw else None
+            current[cid] = scored.get(cid)
         start += len(page)
     services.vocabulary.remember(seen)  # interactions stored before the drain learnt them are offered too
     values = sorted(scores.values())

@@ -16,6 +16,7 @@ from .scoring_service import make_scorer
 from .errors import Conflict, NotFound
 from .retention import job_record_ttl_seconds
 from .scoring.events import ScoreChanged
+from .scoring.profiles import version_field
 from .scoring.summary import summarize
 from .services import Services
 from .storage.profiles import ActiveVersion, ProfileStore, VersionRecord
@@ -175,7 +176,8 @@ def _fire_publish_triggers(services: Services, profile_id: str, version: int, ol
     for cid in set(old) | set(new):
         if old.get(cid) != new.get(cid):
             events.append(ScoreChanged(contact_id=cid, profile=profile_id, version=version, old=old.get(cid),
-                                       new=new.get(cid), at=services.clock.now_ms(), change_id=f"publish:{profile_id}@{version}:{cid}",
+                                       new=new.get(cid), at=services.clock.now_ms(),
+                                       change_id=f"publish:{version_field(profile_id, version)}:{cid}",
                                        cause={"reason": "publish"}))
     for i in range(0, len(events), 1000):
         services.events.handle(events[i:i + 1000])

@@ -15,10 +15,12 @@ from typing import Any
 from .storage.profiles import ActiveVersion, ProfileStore
 from .storage.redis_tools import dumps, loads
 from .storage.score_index import ScoreIndex
-from .storage.timelines import TimelineStore, ledger_row, timeline_value
+from .storage.timelines import TimelineStore
 from .scoring.events import NO_INTEREST, Interest, InteractionSeen, ScoreChanged
 from .scoring.fold import FoldState, LedgerEntry, advance, fold, is_late
 from .scoring.interactions import DND_EMAIL_TYPES, MANUAL_TYPE
+from .scoring.profiles import version_field
+from .scoring.records import ContactWrite, LedgerWrite, encode_ledger_entry, encode_record, record_key
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +34,6 @@ class ContactResult:
     scores: dict[str, int] = field(default_factory=dict)
     changed: bool = False
     next_expiry: int | None = None
-
-
-def record_key(record: Mapping[str, Any]) -> str:
-    return f'{record["src"]}:{record["id"]}'
 
 
 def _dnd_updates(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
@@ -81,7 +79,7 @@ class Scorer:
         whole timeline (the publish recompute).
         """
         docs = self.profiles.all()
-        keep = {f"{pid}@{doc[k]}" for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
+        keep = {version_field(pid, doc[k]) for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
         versions = list(self.profiles.active(docs) if versions is None else versions)
         keep |= {v.field for v in versions}
         pending = {cid: list(records) for cid, records in batch.items()}
@@ -164,8 +162,7 @@ class Scorer:
                  parsed: Mapping[str, FoldState] | None = None):
         result = ContactResult()
         states_out: dict[str, str] = {}
-        ledgers: list[list] = []
-        ledger_keys: list[tuple[str, int]] = []
+        ledgers: list[LedgerWrite] = []
         outbox: list[str] = []
         next_expiry: int | None = None
         trigger_profiles, trigger_types = interest.profiles, interest.types
@@ -186,8 +183,8 @@ class Scorer:
             if new_json != raw:
                 states_out[version.field] = new_json
             if ledger or (full_fold and raw is not None):
-                ledger_keys.append((version.profile.id, version.version))
-                ledgers.append([1 if full_fold else 0, [dumps(ledger_row(e)) for e in ledger]])
+                ledgers.append(LedgerWrite(version.profile.id, version.version, full_fold,
+                                           [dumps(encode_ledger_entry(e)) for e in ledger]))
             expiry = state.next_expiry()
             if expiry is not None and (next_expiry is None or expiry < next_expiry):
                 next_expiry = expiry
@@ -206,9 +203,9 @@ class Scorer:
         if not (fresh or states_out or ledgers or outbox or drop or doc):
             return None, result
         result.changed = True
-        write = {"contact_id": cid, "rev": raw_states.get("_rev", ""), "timeline": {record_key(r): dumps(timeline_value(r)) for r in fresh},
-                 "states": states_out, "drop": drop, "ledger_keys": ledger_keys, "ledgers": ledgers,
-                 "outbox": outbox, "doc": doc}
+        write = ContactWrite(contact_id=cid, rev=raw_states.get("_rev", ""),
+                             timeline={record_key(r): dumps(encode_record(r)) for r in fresh}, states=states_out,
+                             drop=drop, ledgers=ledgers, outbox=outbox, doc=doc)
         return write, result
 
     @staticmethod

@@ -228,7 +228,7 @@ def test_stripe_event_of_an_unknown_customer_is_acknowledged_and_skipped(client,
     response = post(client, hook_schemes["stripe"], stripe_event("charge.succeeded", charge))
     assert response.status_code == 202
     assert response.get_json() == {"accepted": 0, "duplicates": 0, "skipped": 1}
-    assert services.redis.hget(services.keys.stats(), "hooks:stripe:skipped") == "1"
+    assert services.redis.hget(services.keys.stats(), "hooks|stripe|skipped") == "1"
 
 
 def test_a_stripe_signature_made_for_another_body_is_refused(client, services, hook_schemes):

@@ -85,6 +85,17 @@ def test_webhook_verification_failures_are_counted_by_provider(client):
     assert scrape(client)["scorekeeper_webhook_verification_failures_total{provider=stripe}"] == 1
 
 
+def test_webhook_counters_written_with_the_old_separator_still_count(client, services):
+    """Before one separator, webhook counters were written as ``hooks:PROVIDER:...``: they add up."""
+    services.redis.hset(services.keys.stats(), mapping={"hooks:stripe:verify_failed": 2, "hooks:tally:skipped": 3})
+    raw = dumps(stripe_event("payment_intent.succeeded", stripe_payment_intent()))
+    headers = sign_stripe(raw, "whsec_some_other_secret", int(time.time()))
+    assert client.post("/hooks/stripe", data=raw, headers=headers).status_code == 401
+    scraped = scrape(client)
+    assert scraped["scorekeeper_webhook_verification_failures_total{provider=stripe}"] == 3
+    assert scraped["scorekeeper_webhook_events_skipped_total{provider=tally}"] == 3
+
+
 def test_workflow_runs_are_counted_by_status(wf_client, wf_services):
     client, services = wf_client, wf_services
     setup_profile(client, services)

@@ -137,7 +137,7 @@ def test_adjust_score_chains_stop_deeper_than_five(scored):
     assert runs[5]["status"] == "failed" and "chain too deep" in runs[5]["error"]
     cid = contact_id(services, "hal@example.com")
     state = next(iter(services.contacts.get_contact(cid)["states"].values()))
-    assert state["s"] == 15
+    assert state.score == 15
 
 
 def test_step_when_skips_a_step(scored):

@@ -53,7 +53,7 @@ class RunContext:
         if live is None:
             return None
         state = self.contact.get("states", {}).get(live.field)
-        return state["s"] if state else None
+        return state.score if state else None
 
     def template_context(self) -> dict[str, Any]:
         trigger = self.run["trigger"]

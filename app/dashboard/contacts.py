@@ -211,7 +211,7 @@ def render_contact_page(contact_id: str, errors: dict[str, str] | None = None,
     scores = []
     for pid, version in live.items():
         state = contact["states"].get(version.field)
-        score = state["s"] if state is not None else None
+        score = state.score if state is not None else None
         scores.append({"profile": pid, "name": version.profile.name, "score": score,
                        "band": version.profile.band_for(score)})
     wanted = request.args.get("profile") or (values or {}).get("profile")

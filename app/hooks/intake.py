@@ -93,4 +93,4 @@ def record_skipped(services: Services, provider: str, result: ParseResult) -> No
             "webhook event skipped",
             extra={"provider": provider, "event": skipped.event, "reason": skipped.reason},
         )
-    metrics.count(services, f"hooks:{provider}:skipped", len(result.skipped))
+    metrics.count_skipped(services, provider, len(result.skipped))

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .decay import next_step, standing
-from .interactions import MANUAL_TYPE
+from .interactions import MANUAL_TYPE, record_key
 from .profiles import Group, Profile, Rule
 
 # Within one millisecond, expiries come before interactions and manual changes.
@@ -39,7 +39,7 @@ _EXPIRY, _ENTRY = 0, 1
 
 def entry_key(record: Mapping[str, Any]) -> tuple[int, int, str]:
     """The sort key of a timeline record (interaction or manual change)."""
-    return (record["at"], _ENTRY, f'{record["src"]}:{record["id"]}')
+    return (record["at"], _ENTRY, record_key(record))
 
 
 @dataclass
@@ -260,7 +260,7 @@ def _apply_manual(state: FoldState, profile: Profile, record: Mapping[str, Any],
 def _apply_interaction(state: FoldState, profile: Profile, record: Mapping[str, Any],
                        ledger: list[LedgerEntry]) -> None:
     at, type_, props = record["at"], record["t"], record["p"]
-    key = f'{record["src"]}:{record["id"]}'
+    key = record_key(record)
     for rule in profile.rules:
         if not rule.matches(type_, props):
             continue

@@ -63,6 +63,11 @@ class Interaction:
         return {"id": self.id, "src": self.source, "t": self.type, "at": self.occurred_at, "p": self.properties}
 
 
+def record_key(record: Mapping[str, Any]) -> str:
+    """``source:id``: a timeline record's field in the timeline, and its idempotency key."""
+    return f'{record["src"]}:{record["id"]}'
+
+
 def is_known_type(type_: Any) -> bool:
     return isinstance(type_, str) and (type_ in CATALOG or bool(_CUSTOM.match(type_)))
 

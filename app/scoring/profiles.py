@@ -163,3 +163,8 @@ def profile_from_dict(data: Mapping[str, Any]) -> Profile:
     return Profile(id=data["id"], name=data.get("name") or data["id"], rules=rules, bands=bands,
                    description=data.get("description") or "", groups=groups,
                    max_score=int(max_score) if max_score is not None else None)
+
+
+def version_field(profile_id: str, version: int) -> str:
+    """``PROFILE@VERSION``: how one published version is named in key names, fold-state fields and change ids."""
+    return f"{profile_id}@{version}"

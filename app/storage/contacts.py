@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..keys import Keys
+from ..scoring.fold import FoldState
 from ..scoring.interactions import Interaction
 from .errors import gateway
 from .redis_tools import Sharding, get_many, loads
@@ -88,7 +89,7 @@ class ContactStore:
         return bool(self.redis.exists(self.keys.contact(contact_id)))
 
     def get_contact(self, contact_id: str) -> dict[str, Any] | None:
-        """The contact document with tags, DND and fold states, or None."""
+        """The contact document with tags, DND and fold states (``FoldState`` by ``PROFILE@VERSION``), or None."""
         return self.get_contacts([contact_id])[0]
 
     def get_contacts(self, contact_ids: Sequence[str]) -> list[dict[str, Any] | None]:
@@ -109,7 +110,7 @@ class ContactStore:
             out.append({"id": contact_id, "name": doc.get("name"), "email": doc.get("email"),
                         "external_id": doc.get("external_id"),
                         "tags": sorted(tags), "dnd": dnd, "created_at": int(doc.get("created_at", 0)),
-                        "states": {f: loads(v) for f, v in states.items() if f != "_rev"}})
+                        "states": {f: FoldState.from_json(loads(v)) for f, v in states.items() if f != "_rev"}})
         return out
 
     def search_contacts(self, prefix: str, limit: int) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import NotFound
 from ..keys import Keys
-from ..scoring.profiles import Profile, profile_from_dict
+from ..scoring.profiles import Profile, profile_from_dict, version_field
 from ..scoring.summary import PublishSummary
 from .errors import gateway
 from .redis_tools import DocumentHash, dumps, get_many, loads
@@ -32,7 +32,7 @@ class ActiveVersion:
 
     @property
     def field(self) -> str:
-        return f"{self.profile.id}@{self.version}"
+        return version_field(self.profile.id, self.version)
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class ProfileStore:
         """The rules of one published version (read afresh); KeyError if there is none."""
         raw = self.redis.get(self.keys.profile_version(profile_id, version))
         if raw is None:
-            raise KeyError(f"{profile_id}@{version}")
+            raise KeyError(version_field(profile_id, version))
         return profile_from_dict(loads(raw))
 
     def store_version(self, profile_id: str, version: int, definition: dict[str, Any]) -> None:
@@ -156,7 +156,7 @@ class ProfileStore:
                 self._cache.clear()
             for (pid, v, created), raw in zip(missing, raws):
                 if raw is None:
-                    raise KeyError(f"{pid}@{v}")
+                    raise KeyError(version_field(pid, v))
                 self._cache[(pid, v, created)] = profile_from_dict(loads(raw))
         return [ActiveVersion(self._cache[key], key[1], live) for key, live in wanted]
 

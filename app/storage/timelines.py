@@ -7,11 +7,14 @@ writes each scored contact only if its ``_rev`` did not move (both beside this m
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ..keys import Keys
+from ..scoring.fold import FoldState
 from ..scoring.interactions import MANUAL_TYPE
+from ..scoring.profiles import version_field
+from ..scoring.records import ContactWrite, TimelineRecord, decode_ledger_entry, decode_record
 from .errors import gateway
 from .redis_tools import dumps, load_script, loads, run_scripts
 
@@ -19,43 +22,6 @@ from .redis_tools import dumps, load_script, loads, run_scripts
 #: large enough to save most per-command overhead, small enough that one call blocks Redis
 #: for only a few milliseconds.
 SCRIPT_CONTACTS = 250
-
-#: A stored ledger entry is a JSON array of these fields, in this order, without a trailing null
-#: ``note`` (about half the bytes of the same entry as an object with every field named).
-LEDGER_FIELDS = ("at", "interaction_id", "source", "type", "rule_id", "points", "change", "score", "reason", "note")
-
-
-def ledger_row(entry: Any) -> list[Any]:
-    """The stored form of a ``LedgerEntry``."""
-    row = [getattr(entry, name) for name in LEDGER_FIELDS]
-    if row[-1] is None:
-        row.pop()
-    return row
-
-
-def ledger_entry(stored: Any) -> dict[str, Any]:
-    """A stored ledger entry as the API shows it (entries written as objects still read as they were)."""
-    if isinstance(stored, dict):
-        return stored
-    return {name: stored[i] if i < len(stored) else None for i, name in enumerate(LEDGER_FIELDS)}
-
-
-def timeline_value(record: Mapping[str, Any]) -> list[Any]:
-    """The stored form of a timeline record under its field ``source:id``: ``[type, at, properties]``
-    (the id and source are in the field name; empty properties are left out)."""
-    value = [record["t"], record["at"]]
-    if record["p"]:
-        value.append(record["p"])
-    return value
-
-
-def timeline_record(key: str, stored: Any) -> dict[str, Any]:
-    """A timeline record from its field and stored value (records written as objects read as they were)."""
-    if isinstance(stored, dict):
-        return stored
-    source, _, id_ = key.partition(":")
-    return {"id": id_, "src": source, "t": stored[0], "at": stored[1], "p": stored[2] if len(stored) > 2 else {}}
-
 
 @gateway
 class TimelineStore:
@@ -86,11 +52,11 @@ class TimelineStore:
             out[contact_id] = (dict(zip(flat[::2], flat[1::2])), present)
         return out
 
-    def read_timelines(self, contact_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    def read_timelines(self, contact_ids: Sequence[str]) -> dict[str, list[TimelineRecord]]:
         pipe = self.redis.pipeline(transaction=False)
         for contact_id in contact_ids:
             pipe.hgetall(self.keys.timeline(contact_id))
-        return {cid: [timeline_record(key, loads(v)) for key, v in fields.items()]
+        return {cid: [decode_record(key, loads(v)) for key, v in fields.items()]
                 for cid, fields in zip(contact_ids, pipe.execute())}
 
     def timeline_span(self, contact_ids: Sequence[str], last: bool) -> dict[str, int | None]:
@@ -107,7 +73,15 @@ class TimelineStore:
             pipe.hgetall(self.keys.states(contact_id))
         return dict(zip(contact_ids, pipe.execute()))
 
-    def apply_many(self, writes: Sequence[dict[str, Any]]) -> list[int]:
+    def read_scores(self, contact_ids: Sequence[str], field: str) -> dict[str, int | None]:
+        """Each contact's score in one version (``PROFILE@VERSION``), None where it has none."""
+        pipe = self.redis.pipeline(transaction=False)
+        for contact_id in contact_ids:
+            pipe.hget(self.keys.states(contact_id), field)
+        return {cid: FoldState.from_json(loads(raw)).score if raw else None
+                for cid, raw in zip(contact_ids, pipe.execute())}
+
+    def apply_many(self, writes: Sequence[ContactWrite]) -> list[int]:
         """Write scored contacts with apply_batch.lua; 0 marks a contact that lost a race.
 
         On one Redis a call carries SCRIPT_CONTACTS contacts; on a cluster, one contact (its keys
@@ -119,22 +93,23 @@ class TimelineStore:
             keys: list[str] = []
             payloads = []
             for w in writes[start:start + per_call]:
-                cid = w["contact_id"]
+                cid = w.contact_id
                 keys += (self.keys.timeline(cid), self.keys.states(cid), self.keys.outbox(cid), self.keys.contact(cid))
-                keys += [self.keys.ledger(cid, p, v) for p, v in w["ledger_keys"]]
-                payloads.append({"rev": w["rev"], "n": len(w["ledger_keys"]), "timeline": w["timeline"] or {},
-                                 "states": w["states"] or {}, "drop": w["drop"], "ledgers": w["ledgers"],
-                                 "outbox": w["outbox"], "doc": w["doc"] or {}})
+                keys += [self.keys.ledger(cid, lw.profile_id, lw.version) for lw in w.ledgers]
+                payloads.append({"rev": w.rev, "n": len(w.ledgers), "timeline": dict(w.timeline),
+                                 "states": dict(w.states), "drop": list(w.drop),
+                                 "ledgers": [[1 if lw.replace else 0, list(lw.entries)] for lw in w.ledgers],
+                                 "outbox": list(w.outbox), "doc": dict(w.doc)})
             calls.append((keys, [dumps({"ledger_max": self.ledger_max, "writes": payloads})]))
         return [int(x) for chunk in run_scripts(self.redis, self._apply_batch, calls) for x in chunk]
 
     def ledger(self, contact_id: str, profile_id: str, version: int, start: int, count: int) -> list[dict]:
         raw = self.redis.lrange(self.keys.ledger(contact_id, profile_id, version), start, start + count - 1)
-        return [ledger_entry(loads(x)) for x in raw]
+        return [decode_ledger_entry(loads(x)) for x in raw]
 
     def drop_version(self, contact_ids: Sequence[str], profile_id: str, version: int) -> None:
         """Remove one version's fold states and ledgers from these contacts."""
-        field = f"{profile_id}@{version}"
+        field = version_field(profile_id, version)
         pipe = self.redis.pipeline(transaction=False)
         for cid in contact_ids:
             pipe.hdel(self.keys.states(cid), field)

@@ -104,7 +104,7 @@ def assert_scored_exactly_once(
         contact = services.contacts.get_contact(cid)
         expected = reference_score(rules, records, now=T0 + 10**12)
         state = contact["states"].get(f"{profile}@{live}")
-        score = state["s"] if state else None
+        score = state.score if state else None
         ledger = list(reversed(services.timelines.ledger(cid, profile, live, 0, 10_000)))  # oldest first
         want = Counter((r["src"], r["id"], rule) for r in records for rule in _matching_rules(r, rules))
         got = Counter((e["source"], e["interaction_id"], e["rule_id"]) for e in ledger)
