@@ -8,8 +8,8 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Defaults, then the environment (read once), then test overrides; then wire the parts."""
-    from . import automation, errors_http, jobs, logs, manual_scores, metrics, services
-    from .api import contacts, docs, health, init_api, interactions, profiles, smart_lists
+    from . import automation, errors_http, jobs, logs, manual_scores, services
+    from .api import contacts, docs, health, init_api, interactions, metrics, profiles, smart_lists
     from .automation import api as workflows_api
     from .dashboard import bp as dashboard_bp
     from .hooks import bp as hooks_bp

@@ -1,50 +1,34 @@
-"""``GET /metrics``: Prometheus text, rendered at scrape time from counters kept in Redis.
+"""Counters kept in Redis (the stats hash), added to from the request and job paths; the
+``/metrics`` endpoint (``app/api/metrics.py``) renders them.
 
-Why counters in Redis and a custom collector rather than prometheus-client's multiprocess
-mode: the numbers come from gunicorn workers *and* RQ workers, which are separate processes,
-may run in separate containers or hosts, and restart (gunicorn recycles workers, a killed RQ
-worker is replaced). Multiprocess mode needs one shared directory per host, loses a dead
-process's gauges, and resets everything when that directory is wiped; one web process cannot
-see a worker on another host at all. Redis is already shared by every process, so each counter
-is one ``HINCRBY`` on the stats hash (``Keys.stats``), sent in one pipeline per request or
-batch, and any web process renders the same totals. Counters survive restarts (Prometheus
-copes with resets anyway). Gauges — scoring lag, pending interactions, queue depths — are read
-at scrape time, so they are never stale.
-
-Auth: ``Authorization: Bearer TOKEN`` where TOKEN is ``SCOREKEEPER_METRICS_TOKEN`` (a token
-that can read metrics and nothing else, for the Prometheus scrape config) or any API key.
-With neither configured the endpoint answers 401, like ``/v1``.
+Why counters in Redis rather than prometheus-client's multiprocess mode: the numbers come from
+gunicorn workers *and* RQ workers, which are separate processes, may run in separate containers
+or hosts, and restart (gunicorn recycles workers, a killed RQ worker is replaced). Multiprocess
+mode needs one shared directory per host, loses a dead process's gauges, and resets everything
+when that directory is wiped; one web process cannot see a worker on another host at all. Redis
+is already shared by every process, so each counter is one ``HINCRBY`` on the stats hash
+(``Keys.stats``), sent in one pipeline per request or batch, and any web process renders the
+same totals. Counters survive restarts (Prometheus copes with resets anyway).
 
 Stats hash fields written here (names are the contract with the collector):
 ``ix|OUTCOME|SOURCE|TYPE`` interactions accepted, duplicate or rejected (at most
 ``MAX_CUSTOM_TYPE_LABELS`` ``custom.*`` types by name, the rest as ``custom.other``); ``runs|STATUS``
 workflow runs started, succeeded, failed; ``deliveries|STATUS`` webhook delivery attempts by
 the status they left the delivery in; ``hooks|PROVIDER|verify_failed`` and ``hooks|PROVIDER|skipped``
-(written as ``hooks:PROVIDER:...`` before, still read); ``batches``, ``scored_entries``, ``batch_le|N`` and
-``batch_seconds`` (written by ``count_batch``).
+(written as ``hooks:PROVIDER:...`` before, still read); ``batches``, ``scored_entries``, ``batch_le|N``
+and ``batch_seconds`` (``count_batch``).
 """
 from __future__ import annotations
 
-import hmac
 import logging
 import re
-import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.registry import Collector, CollectorRegistry
-
-from .errors import Unauthorized
 from .scoring.interactions import is_known_type
-from .settings import api_keys
 
 log = logging.getLogger(__name__)
-
-bp = Blueprint("metrics", __name__)
 
 #: Upper bounds of the scoring batch-size histogram, in interactions (``+Inf`` is implied).
 BATCH_SIZE_BOUNDS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000)
@@ -54,6 +38,7 @@ OUTCOMES = ("accepted", "duplicate", "rejected")
 MAX_CUSTOM_TYPE_LABELS = 100
 CUSTOM_OTHER = "custom.other"
 _LABEL = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+#: The one separator inside stats field names.
 SEP = "|"
 
 
@@ -132,127 +117,3 @@ def batch_size_field(size: int) -> str:
         if size <= bound:
             return f"batch_le{SEP}{bound}"
     return f"batch_le{SEP}+Inf"
-
-
-# --- rendering ----------------------------------------------------------------------------------
-class StatsCollector(Collector):
-    """Reads the stats hash and the live gauges from Redis at scrape time."""
-
-    def __init__(self, services: Any):
-        self.services = services
-
-    def collect(self) -> Iterator[Any]:
-        services = self.services
-        stats = services.stats.all()
-        yield from self._interactions(stats)
-        yield from self._scoring(stats, services.partitions)
-        yield from self._queues(services.queue.name, services.job_queue.counts())
-        yield from self._automation(stats)
-        yield from self._hooks(stats)
-
-    @staticmethod
-    def _interactions(stats: Mapping[str, str]) -> Iterator[Any]:
-        family = CounterMetricFamily("scorekeeper_interactions", "Interactions by outcome, source and type",
-                                     labels=["outcome", "source", "type"])
-        for field, value in sorted(stats.items()):
-            parts = field.split(SEP)
-            if len(parts) == 4 and parts[0] == "ix":
-                family.add_metric(parts[1:], float(value))
-        yield family
-
-    @staticmethod
-    def _scoring(stats: Mapping[str, str], store: Any) -> Iterator[Any]:
-        oldest = store.oldest_pending_ms()
-        lag = GaugeMetricFamily("scorekeeper_scoring_lag_seconds",
-                                "Age of the oldest accepted interaction not yet scored (0 when none)")
-        lag.add_metric([], max(0.0, time.time() - oldest / 1000) if oldest else 0.0)
-        yield lag
-        pending = GaugeMetricFamily("scorekeeper_pending_interactions", "Interactions waiting in each partition",
-                                    labels=["partition"])
-        for partition, depth in enumerate(store.partition_depths()):
-            pending.add_metric([str(partition)], depth)
-        yield pending
-        buckets, cumulative = [], 0.0
-        for bound in (*BATCH_SIZE_BOUNDS, "+Inf"):
-            cumulative += float(stats.get(f"batch_le{SEP}{bound}", 0))
-            buckets.append((str(bound), cumulative))
-        batches = float(stats.get("batches", 0))
-        buckets[-1] = ("+Inf", max(cumulative, batches))
-        yield HistogramMetricFamily("scorekeeper_scoring_batch_size", "Stream entries per scoring batch",
-                                    buckets=buckets, sum_value=float(stats.get("scored_entries", 0)))
-        seconds = CounterMetricFamily("scorekeeper_scoring_batch_seconds", "Time spent scoring batches")
-        seconds.add_metric([], float(stats.get("batch_seconds", 0)))
-        yield seconds
-
-    @staticmethod
-    def _queues(name: str, counts: Mapping[str, int]) -> Iterator[Any]:
-        family = GaugeMetricFamily("scorekeeper_queue_jobs", "RQ jobs by state", labels=["queue", "state"])
-        for state, count in counts.items():
-            family.add_metric([name, state], count)
-        yield family
-
-    @staticmethod
-    def _automation(stats: Mapping[str, str]) -> Iterator[Any]:
-        runs = CounterMetricFamily("scorekeeper_workflow_runs", "Workflow runs started and finished, by status",
-                                   labels=["status"])
-        deliveries = CounterMetricFamily("scorekeeper_webhook_deliveries",
-                                         "Webhook delivery attempts, by the delivery's status after each",
-                                         labels=["status"])
-        for field, value in sorted(stats.items()):
-            kind, _, status = field.partition(SEP)
-            if kind == "runs" and status:
-                runs.add_metric([status], float(value))
-            elif kind == "deliveries" and status:
-                deliveries.add_metric([status], float(value))
-        yield runs
-        yield deliveries
-
-    @staticmethod
-    def _hooks(stats: Mapping[str, str]) -> Iterator[Any]:
-        failures = CounterMetricFamily("scorekeeper_webhook_verification_failures",
-                                       "Provider webhooks refused because the signature did not verify",
-                                       labels=["provider"])
-        skipped = CounterMetricFamily("scorekeeper_webhook_events_skipped",
-                                      "Provider events received but not scored (not mapped)", labels=["provider"])
-        totals: dict[tuple[str, str], float] = {}
-        for field, value in stats.items():
-            parts = field.replace(":", SEP).split(SEP)  # ':' is how these fields were written before
-            if len(parts) == 3 and parts[0] == "hooks":
-                totals[(parts[2], parts[1])] = totals.get((parts[2], parts[1]), 0.0) + float(value)
-        for (kind, provider), value in sorted(totals.items()):
-            if kind == "verify_failed":
-                failures.add_metric([provider], value)
-            elif kind == "skipped":
-                skipped.add_metric([provider], value)
-        yield failures
-        yield skipped
-
-
-def render(services: Any) -> bytes:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(StatsCollector(services))
-    return generate_latest(registry)
-
-
-def require_metrics_token() -> None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, presented = header.partition(" ")
-    presented = presented.strip()
-    tokens = api_keys(current_app.config)
-    metrics_token = str(current_app.config.get("METRICS_TOKEN") or "").strip()
-    if metrics_token:
-        tokens = [metrics_token, *tokens]
-    found = False
-    for token in tokens:  # constant time, no early exit
-        found |= hmac.compare_digest(presented.encode(), token.encode())
-    if scheme.lower() != "bearer" or not presented or not found:
-        raise Unauthorized("A metrics token or API key is required: send 'Authorization: Bearer TOKEN'.")
-
-
-@bp.get("/metrics")
-def metrics() -> Response:
-    from .services import get_services
-
-    require_metrics_token()
-    return Response(render(get_services()), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
-                    headers={"Content-Type": CONTENT_TYPE_LATEST})
