@@ -190,7 +190,7 @@ def _workflow_files(paths: tuple[str, ...]) -> list[str]:
 
 
 def _validate(paths: tuple[str, ...]) -> None:
-    from .automation.config import validate_file
+    from .automation.workflows import validate_file
 
     files = _workflow_files(paths)
     problems = [problem for path in files for problem in validate_file(path)]

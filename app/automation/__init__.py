@@ -18,10 +18,10 @@ from typing import Any
 from flask import Flask
 
 from . import api
-from .config import json_schema, validate_document, validate_file
+from .config import json_schema, validate_document
 from .defaults import parse_schedule, setting
 from ..storage.errors import StoreError
-from .workflows import SyncReport, WorkflowConfigError, sync_directory
+from .workflows import SyncReport, WorkflowConfigError, sync_directory, validate_file
 from .runs import WorkflowTriggers
 
 log = logging.getLogger(__name__)

@@ -330,21 +330,6 @@ def validate_document(doc: Any) -> list[str]:
     return []
 
 
-def validate_file(path: str | Path) -> list[str]:
-    """Problems of a workflow file, each line prefixed with the file name (for the CLI)."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        return [f"{path}: cannot read: {error}"]
-    except json.JSONDecodeError as error:
-        return [f"{path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"]
-    problems = validate_document(doc)
-    if not problems and isinstance(doc, Mapping) and path.stem != doc.get("id"):
-        problems = [f"id: {doc.get('id')!r} differs from the file name; name the file {doc.get('id')}.json"]
-    return [f"{path}: {p}" for p in problems]
-
-
 # --- JSON Schema, generated from the schemas above ----------------------------------------------
 def _field_schema(field: fields.Field) -> dict[str, Any]:
     out: dict[str, Any]

@@ -5,9 +5,10 @@ Settings are read from the app config without the ``SCOREKEEPER_`` prefix
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
+
+from ..scoring.durations import parse_delay_seconds
 
 #: Setting ``WORKFLOWS_DIR``: directory of workflow JSON files, loaded when the web server starts and by
 #: ``scorekeeper workflows sync`` ("" = none).
@@ -38,9 +39,6 @@ RUN_JOB_TIMEOUT_SECONDS = 600
 #: How long RQ keeps finished run and delivery job results, in seconds.
 JOB_RESULT_TTL_SECONDS = 3600
 
-_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
 _DEFAULTS = {
     "WORKFLOWS_DIR": DEFAULT_WORKFLOWS_DIR,
     "SMTP_URL": DEFAULT_SMTP_URL,
@@ -67,8 +65,5 @@ def parse_schedule(text: str | list[Any]) -> list[float]:
             continue
         if not str(item).strip():
             continue
-        match = _DELAY.match(str(item))
-        if not match:
-            raise ValueError(f"not a delay: {item!r} (use a number followed by ms, s, m, h or d)")
-        out.append(float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        out.append(parse_delay_seconds(str(item)))
     return out

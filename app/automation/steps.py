@@ -21,6 +21,7 @@ from .defaults import MAX_CHAIN_DEPTH, setting
 from .deliveries import create_delivery
 from ..scoring.interactions import now_ms
 from .templates import TemplateFailed, render
+from .triggers import TagFilters
 
 #: Seconds to wait for the SMTP server.
 SMTP_TIMEOUT_SECONDS = 15.0
@@ -68,8 +69,8 @@ class RunContext:
 def when_holds(context: RunContext, when: dict[str, Any] | None) -> bool:
     if not when:
         return True
-    tags = set(context.contact.get("tags") or ())
-    if not all(t in tags for t in when.get("tags_all") or ()) or any(t in tags for t in when.get("tags_none") or ()):
+    filters = TagFilters(tuple(when.get("tags_all") or ()), tuple(when.get("tags_none") or ()))
+    if not filters.passes(context.contact.get("tags") or ()):
         return False
     if when.get("operator"):
         return score_matches(when["operator"], context.live_score(when["profile"]), when.get("value"))

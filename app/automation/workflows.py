@@ -51,6 +51,19 @@ def load_file(path: Path) -> Workflow:
     return workflow
 
 
+def validate_file(path: str | Path) -> list[str]:
+    """Problems of a workflow file, each line prefixed with the file name (for the CLI): what
+    ``load_file`` would refuse it for."""
+    path = Path(path)
+    try:
+        load_file(path)
+    except (OSError, UnicodeDecodeError) as error:
+        return [f"{path}: cannot read: {error}"]
+    except WorkflowConfigError as error:
+        return [f"{path}: {problem}" for problem in error.problems]
+    return []
+
+
 def load_directory(directory: Path) -> list[Workflow]:
     """Every ``*.json`` workflow in ``directory`` (sorted); the first invalid one raises."""
     if not directory.is_dir():

@@ -6,6 +6,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
+from ..auth import key_is_valid
 from ..settings import api_keys
 
 #: Domain separation for the derived session secret (change it to sign every session out).
@@ -30,7 +31,4 @@ def key_fingerprint(secret: str | bytes, api_key: str) -> str:
 
 def fingerprint_is_valid(secret: str | bytes, fingerprint: str, keys: list[str]) -> bool:
     """Constant-time check of a session's fingerprint against every configured key."""
-    found = False
-    for key in keys:
-        found |= hmac.compare_digest(fingerprint, key_fingerprint(secret, key))
-    return found
+    return key_is_valid(fingerprint, [key_fingerprint(secret, key) for key in keys])
