@@ -12,17 +12,14 @@ from pathlib import Path
 
 from .env import bench_world
 from .report import Row, machine, results_markdown, table
-from .rows import (
-    SIZES,
-    Context,
-    rows_dashboard,
-    rows_http,
-    rows_latency,
-    rows_memory,
-    rows_scale,
-    rows_scoring,
-    rows_smart_list,
-)
+from .context import SIZES, Context
+from .row_dashboard import rows_dashboard
+from .row_http import rows_http
+from .row_latency import rows_latency
+from .row_memory import rows_memory
+from .row_scale import rows_scale
+from .row_scoring import rows_scoring
+from .row_smart_list import rows_smart_list
 from .search import rows_search
 
 ALL_ROWS = ("1", "2", "3", "4", "5", "6", "7", "8", "9")

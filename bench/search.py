@@ -8,7 +8,8 @@ from typing import Any
 
 from . import data
 from .report import Row
-from .rows import AUTH, Context, percentiles, wrk
+from .context import AUTH, Context
+from .tools import percentiles, wrk
 
 #: Suggestions asked for per keystroke (the dashboard shows 8).
 LIMIT = 8

@@ -1,0 +1,69 @@
+"""Row 5: memory per scored contact, with a breakdown by key kind."""
+from __future__ import annotations
+
+import itertools
+import re
+
+from . import data
+from .report import Row
+from .context import Context
+
+
+def rows_memory(ctx: Context) -> list[Row]:
+    from app.scoring_service import drain
+
+    contacts = ctx.size.memory_contacts
+    per_contact_later = 9
+    ctx.fresh()
+    redis = ctx.bench.redis
+    services = ctx.services
+
+    def settle() -> None:
+        services.queue.empty()
+        for p in range(services.sharding.partitions):
+            drain(services, p, max_batches=10 ** 6)
+        services.queue.empty()
+        for p in range(services.sharding.partitions):
+            services.partitions.clear_wake(p)
+
+    def used() -> int:
+        return int(redis.info("memory")["used_memory"])
+
+    stream = data.interactions(contacts, contacts * (1 + per_contact_later), seed=11)
+    with ctx.app.app_context():
+        settle()
+        m0 = used()
+        data.load(services, itertools.islice(stream, contacts))
+        settle()
+        m1 = used()
+        data.load(services, stream)
+        settle()
+        m2 = used()
+    per_interaction = (m2 - m1) / (contacts * per_contact_later)
+    per_contact = (m1 - m0) / contacts - per_interaction
+    ctx.say(f"row 5: {per_contact:,.0f} B per contact, {per_interaction:,.0f} B per interaction")
+    breakdown = memory_breakdown(ctx, contacts)
+    method = (f"INFO used_memory deltas: {contacts:,} contacts each with 1 interaction scored (Δ₁), then 9 more "
+              f"each (Δ₂); per interaction = Δ₂ / {contacts * per_contact_later:,}; per contact = Δ₁ / {contacts:,} − "
+              f"per interaction")
+    return [
+        Row("5a", "Redis memory per contact, one scored profile", per_contact, "B", target="≤ 500 B",
+            met=per_contact <= 500, notes=[method, breakdown]),
+        Row("5b", "Redis memory per stored interaction", per_interaction, "B", target="≤ 150 B",
+            met=per_interaction <= 150, notes=[("includes its timeline record, its ledger entries, its idempotency "
+                                               "key (kept for ever) and the stream's leftovers")]),
+    ]
+
+
+def memory_breakdown(ctx: Context, contacts: int) -> str:
+    """MEMORY USAGE summed by key kind over every key, per contact: where the bytes go."""
+    redis = ctx.bench.redis
+    kinds: dict[str, int] = {}
+    for key in redis.scan_iter(count=1000):
+        kind = re.sub(r"\{c:[^}]+\}", "{c}", re.sub(r"\{p:\d+\}", "{p}", key))
+        kind = re.sub(r":id:email:.*", ":id:email:*", kind)
+        kind = re.sub(r":\d+$", ":N", kind)
+        kinds[kind] = kinds.get(kind, 0) + int(redis.memory_usage(key, samples=0) or 0)
+    top = sorted(kinds.items(), key=lambda kv: -kv[1])[:8]
+    return (f"MEMORY USAGE by key kind, summed over every key and divided by the {contacts:,} contacts (each with "
+            f"10 interactions): " + ", ".join(f"`{k}` {v / contacts:,.0f} B" for k, v in top))
