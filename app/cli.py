@@ -224,7 +224,7 @@ def workflows_sync(ctx: click.Context, directory: str | None) -> None:
     dashboard are never touched. Exits 1 when a file was refused.
     """
     from .automation import WorkflowConfigError
-    from .automation.defaults import setting
+    from .settings import setting
     from .automation.workflows import sync_directory
     from .services import get_services
 

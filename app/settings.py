@@ -1,7 +1,9 @@
-"""Settings: named defaults with their units, read once from the environment.
+"""Settings: the one table of named defaults with their units, read once from the environment.
 
 Every setting is listed in the README's table. The environment uses the ``SCOREKEEPER_``
-prefix (``SCOREKEEPER_API_KEYS``), plus the conventional ``REDIS_URL``.
+prefix (``SCOREKEEPER_API_KEYS``), plus the conventional ``REDIS_URL``. Provider settings
+(``SCOREKEEPER_{PROVIDER}_...``) are named by the provider table (``app/hooks/registry.py``) and
+read by prefix.
 """
 from __future__ import annotations
 
@@ -39,7 +41,23 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "JOBS_RETENTION_DAYS": (30, "records of finished publish jobs and of failed background jobs are deleted this "
                                 "many days after they ended (0: kept)"),
     "RETENTION_SWEEP_SECONDS": (3600, "how often a worker's ticker sweeps what is past its retention, in seconds"),
+    "METRICS_TOKEN": ("", "bearer token for GET /metrics (any API key works too)"),
+    "OUTBOUND_ALLOW": ("", "CIDR ranges outbound calls (webhooks, Slack) may reach although not public"),
+    # Workflows (app/automation): docs/workflows.md says more.
+    "WORKFLOWS_DIR": ("workflows", "workflow files loaded when the web server starts and by `scorekeeper workflows "
+                                   "sync` (empty: none)"),
+    "SMTP_URL": ("", "`smtp://[user:password@]host[:port]` (`smtps://` for TLS, `?starttls=1` to upgrade) for "
+                     "email steps; empty: email steps fail with a clear error"),
+    "SMTP_FROM": ("scorekeeper@localhost", "sender address of workflow emails"),
+    "WEBHOOK_RETRY_SCHEDULE": ("5s,5m,30m,2h,5h,10h,10h", "delay ceiling before each webhook retry (ms, s, m, h, "
+                                                         "d); its length is the number of retries; full jitter, "
+                                                         "never sooner than Retry-After"),
+    "WEBHOOK_TIMEOUT_SECONDS": (15.0, "connect and read timeout of one webhook attempt, in seconds"),
+    "STEP_RETRY_SCHEDULE": ("30s,5m,30m", "delays before retrying a notify step that failed transiently (SMTP "
+                                          "unavailable, Slack 429/5xx); same syntax as the webhook schedule"),
 }
+#: Settings whose empty value means "none" rather than "the default".
+BLANK_MEANS_NONE = frozenset({"WORKFLOWS_DIR"})
 
 
 def _coerce(value: str, default: Any) -> Any:
@@ -61,13 +79,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         raw = env.get(f"SCOREKEEPER_{name}")
         if name == "REDIS_URL":
             raw = env.get("REDIS_URL", raw)
-        if raw is not None and raw != "":
+        if raw is not None and (raw != "" or name in BLANK_MEANS_NONE):
             settings[name] = _coerce(raw, default)
-    # Settings owned by other modules (provider secrets, workflow options) are read by prefix.
+    # Provider settings (secrets, body limits) are read by prefix.
     for key, value in env.items():
         if key.startswith("SCOREKEEPER_"):
             settings.setdefault(key[len("SCOREKEEPER_"):], value)
     return settings
+
+
+def setting(settings: Mapping[str, Any], name: str) -> Any:
+    """A setting from the app config; unset or empty (test overrides, a config built by hand) is its
+    default, except where empty means none (``BLANK_MEANS_NONE``)."""
+    value = settings.get(name)
+    if value is None or (value == "" and name not in BLANK_MEANS_NONE):
+        return DEFAULTS[name][0]
+    return value
 
 
 def api_keys(settings: Mapping[str, Any]) -> list[str]:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.automation.defaults import _DEFAULTS as WORKFLOW_DEFAULTS
 from app.settings import DEFAULTS
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -16,6 +15,5 @@ def test_the_first_lines_give_the_run_and_test_commands():
 
 def test_every_setting_is_in_the_table():
     names = ["REDIS_URL" if n == "REDIS_URL" else f"SCOREKEEPER_{n}" for n in DEFAULTS]
-    names += [f"SCOREKEEPER_{n}" for n in WORKFLOW_DEFAULTS]
     missing = [n for n in names if f"| `{n}` |" not in README]
     assert missing == []

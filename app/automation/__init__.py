@@ -19,7 +19,8 @@ from flask import Flask
 
 from . import api
 from .config import json_schema, validate_document
-from .defaults import parse_schedule, setting
+from ..settings import setting
+from .defaults import parse_schedule
 from ..storage.errors import StoreError
 from .workflows import SyncReport, WorkflowConfigError, sync_directory, validate_file
 from .runs import WorkflowTriggers

@@ -23,11 +23,11 @@ from standardwebhooks import Webhook
 from ..metrics import count_delivery
 from ..outbound import OutboundRefused, session_for
 from ..storage.redis_tools import dumps
+from ..settings import setting
 from .defaults import (
     RESPONSE_EXCERPT_CHARS,
     RETRY_AFTER_MAX_SECONDS,
     parse_schedule,
-    setting,
 )
 from ..scoring.interactions import now_ms
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .defaults import parse_schedule, setting
+from ..settings import setting
+from .defaults import parse_schedule
 from ..metrics import count_run
 from .runs import TERMINAL
 from .steps import STEPS, RunContext, StepFailed, StepRetry, when_holds

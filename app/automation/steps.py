@@ -17,7 +17,8 @@ from ..errors import ScorekeeperError
 from ..outbound import OutboundRefused, session_for
 from ..scoring.conditions import score_matches
 from ..scoring.durations import parse_duration_ms
-from .defaults import MAX_CHAIN_DEPTH, setting
+from ..settings import setting
+from .defaults import MAX_CHAIN_DEPTH
 from .deliveries import create_delivery
 from ..scoring.interactions import now_ms
 from .templates import TemplateFailed, render
