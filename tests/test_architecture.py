@@ -149,6 +149,33 @@ def test_the_scoring_domain_imports_neither_flask_nor_redis_nor_the_rest_of_the_
                 assert _within(name, "app.scoring"), f"{module} imports {name}: app/scoring stays pure"
 
 
+#: ARCHITECTURE.md's layers, highest first: a module may import its own layer and the ones below.
+#: A module is in the layer of its longest listed prefix; other modules of app/ count as services.
+LAYERS = (
+    ("entry points", ("app", "app.wsgi", "app.cli", "app.jobs", "app.automation.jobs")),
+    ("edges", ("app.api", "app.hooks", "app.dashboard", "app.automation.api", "app.errors_http")),
+    ("services", ("app.automation",)),
+    ("ports", ("app.ports", "app.services")),
+    ("storage", ("app.storage", "app.keys")),
+    ("domain", ("app.scoring",)),
+    ("basics", ("app.settings", "app.errors", "app.auth", "app.logs", "app.outbound")),
+)
+
+
+def layer_of(module: str) -> int:
+    matches = [(len(prefix), i) for i, (_name, prefixes) in enumerate(LAYERS) for prefix in prefixes
+               if _within(module, prefix)]
+    longest = max(matches, default=None)
+    return longest[1] if longest and longest[0] > len("app") or module == "app" else 2
+
+
+def test_imports_go_down_the_layers():
+    graph = import_graph()
+    upward = [f"{a} ({LAYERS[layer_of(a)][0]}) imports {b} ({LAYERS[layer_of(b)][0]})"
+              for a, targets in sorted(graph.items()) for b in sorted(targets) if layer_of(b) < layer_of(a)]
+    assert not upward, "imports that go up a layer (see ARCHITECTURE.md):\n" + "\n".join(upward)
+
+
 def test_no_raw_redis_client_outside_the_storage_layer():
     """``services.redis`` exists for the gateways (and tests): no other module of app/ uses it."""
     for module, path in MODULES.items():

@@ -13,23 +13,20 @@ Redis is ``app.storage.automation``, their jobs are in ``app.jobs``.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import Flask
 
-from . import api
-from .config import json_schema, validate_document
 from ..settings import setting
-from .defaults import parse_schedule
 from ..storage.errors import StoreError
-from .workflows import SyncReport, WorkflowConfigError, sync_directory, validate_file
+from .config import json_schema, validate_document
+from .defaults import parse_schedule
 from .runs import WorkflowTriggers
+from .workflows import SyncReport, WorkflowConfigError, sync_directory, validate_file
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "WorkflowConfigError",
-    "api",
     "init_app",
     "load_workflow_files",
     "json_schema",
