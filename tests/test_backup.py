@@ -191,7 +191,7 @@ def test_each_contact_is_consistent_in_a_backup_taken_while_contacts_are_being_s
 
     from app.backup import read_records, write_archive
     from app.scoring.fold import FoldState
-    from app.storage.timelines import ledger_entry
+    from app.scoring.records import decode_ledger_entry
 
     from .helpers import drain_all
 
@@ -229,6 +229,6 @@ def test_each_contact_is_consistent_in_a_backup_taken_while_contacts_are_being_s
                 continue
             for version_field, entries in record["ledgers"].items():
                 state = FoldState.from_json(json.loads(record["states"][version_field]))
-                assert ledger_entry(json.loads(entries[0]))["score"] == state.score, (record["id"], version_field)
+                assert decode_ledger_entry(json.loads(entries[0]))["score"] == state.score, (record["id"], version_field)
                 checked += 1
     assert checked > 3 * len(EMAILS)
