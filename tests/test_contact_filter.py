@@ -156,7 +156,7 @@ def brute_force(services, ids, flt: ContactFilter) -> list[str]:
     for contact in services.contacts.get_contacts(ids):
         states = contact["states"]
         facts = ContactFacts(
-            scores={pid: (states.get(v.field) or {}).get("s") for pid, v in live.items()},
+            scores={pid: states[v.field].score if v.field in states else None for pid, v in live.items()},
             tags=frozenset(contact["tags"]), dnd=contact["dnd"],
             last_activity=max((r["at"] for r in timelines[contact["id"]] if r["t"] != MANUAL_TYPE), default=None))
         if matches(flt, facts, profiles, NOW_MS):

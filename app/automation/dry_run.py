@@ -20,7 +20,8 @@ from standardwebhooks import Webhook
 from ..outbound import OutboundRefused, session_for
 from ..scoring.conditions import score_matches
 from ..words import step_sentence
-from .defaults import RESPONSE_EXCERPT_CHARS, setting
+from ..settings import setting
+from .defaults import RESPONSE_EXCERPT_CHARS
 from .steps import RunContext, webhook_payload, when_holds
 from ..scoring.interactions import now_ms
 from .templates import TemplateFailed, render

@@ -303,12 +303,14 @@ class ContactQuery:
         replies = iter(pipe.execute())
         scores = {pid: next(replies) for pid in named}
         has = {tag: next(replies) for tag in tags}
-        activity = next(replies) if wants_activity else [None] * len(ids)
+        activity: list[Any] = next(replies) if wants_activity else [None] * len(ids)
         created = next(replies) if sort is None else None
         dnd = [next(replies) for _ in ids] if channels else [[] for _ in ids]
-        facts, order = [], []
+        facts: list[ContactFacts] = []
+        order: list[tuple[Any, ...]] = []
         for i in range(len(ids)):
-            mine = {pid: int(scores[pid][i]) if scores[pid][i] is not None else None for pid in named}
+            mine: dict[str, int | None] = {pid: None if scores[pid][i] is None else int(scores[pid][i])
+                                           for pid in named}
             facts.append(ContactFacts(
                 scores=mine, tags=frozenset(tag for tag in tags if has[tag][i]),
                 dnd={ch: flag == "1" for ch, flag in zip(channels, dnd[i])},
