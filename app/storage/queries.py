@@ -167,7 +167,7 @@ class ContactQuery:
             return self.contacts.contact_count()
         fields = {c.field for c in flt.conditions}
         profile = flt.conditions[0].profile
-        if fields <= {"score", "band"} and profile in live:
+        if fields <= {"score", "band"} and profile is not None and profile in live:
             ranges = combined_ranges(flt.conditions, profiles)
             if ranges is not None:
                 return self._count([self.keys.score_index(profile, live[profile][1], b) for b in range(self.buckets)],
