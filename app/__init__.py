@@ -22,7 +22,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None  # body limits are ours: per route, with a JSON 413
     logs.init_app(app)
     services.init_app(app)
-    jobs.init_app(app)  # the job port
+    jobs.init_app(app)  # the job port, services.enqueue
     manual_scores.init_app(app)  # the score port that workflow steps use
     api = init_api(app)
     for module in (interactions, contacts, profiles, smart_lists, workflows_api):

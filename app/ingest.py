@@ -41,7 +41,7 @@ def ingest(services: Services, interactions: Sequence[Interaction]) -> IngestRes
     for partition, (flags, wake) in services.partitions.append(by_partition).items():
         accepted += sum(flags)
         if wake:  # ingest.lua marked the partition: queue its drain job
-            services.jobs.drain_partition(partition)
+            services.enqueue.drain_partition(partition)
         outcomes += [("accepted" if flag else "duplicate", i.source, i.type)
                      for flag, i in zip(flags, members[partition])]
     metrics.count_interactions(services, outcomes)
@@ -51,4 +51,4 @@ def ingest(services: Services, interactions: Sequence[Interaction]) -> IngestRes
 def wake_partition(services: Services, partition: int, force: bool = False) -> None:
     """Make sure a drain job for the partition is queued (at most one at a time)."""
     if services.partitions.mark_wake(partition) or force:
-        services.jobs.drain_partition(partition)
+        services.enqueue.drain_partition(partition)

@@ -77,8 +77,9 @@ class Jobs:
         self.queue.enqueue(retire_version, profile_id, version, result_ttl=0)
 
     def start_runs(self, run_ids: Sequence[str]) -> None:
-        self.queue.enqueue_many(execute_run, [((run_id,), {"job_id": f"{run_id}-start", "timeout": RUN_JOB_TIMEOUT_SECONDS,
-                                                          "result_ttl": JOB_RESULT_TTL_SECONDS}) for run_id in run_ids])
+        options = {"timeout": RUN_JOB_TIMEOUT_SECONDS, "result_ttl": JOB_RESULT_TTL_SECONDS}
+        self.queue.enqueue_many(execute_run, [((run_id,), {"job_id": f"{run_id}-start", **options})
+                                              for run_id in run_ids])
 
     def resume_run(self, run_id: str, delay_ms: int, job_id: str) -> None:
         self.queue.enqueue_in(timedelta(milliseconds=max(delay_ms, 0)), execute_run, run_id, job_id=job_id,
@@ -95,6 +96,6 @@ class Jobs:
 
 
 def init_app(app: Flask) -> None:
-    """Plug the job port into the services."""
+    """Plug the job port into the services (``services.enqueue``)."""
     services = app.extensions["scorekeeper"]
-    services.jobs = Jobs(services.job_queue)
+    services.enqueue = Jobs(services.jobs)

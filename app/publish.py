@@ -30,13 +30,13 @@ PUBLISH_PAGE = 500
 def set_job(services: Services, job_id: str, **fields: Any) -> None:
     """Update a job's record; once it finished or failed, it expires after JOBS_RETENTION_DAYS."""
     done = fields.get("status") in ("finished", "failed")
-    services.job_queue.set_status(job_id, expire_seconds=job_record_ttl_seconds(services.settings) if done else None,
+    services.jobs.set_status(job_id, expire_seconds=job_record_ttl_seconds(services.settings) if done else None,
                              **fields)
 
 
 def get_job(services: Services, job_id: str) -> dict[str, Any] | None:
     """Status and progress of a publish job, or None."""
-    return services.job_queue.status(job_id)
+    return services.jobs.status(job_id)
 
 
 #: Who made a change when no person or key did (the CLI, benchmarks): see the actor strings.
@@ -62,7 +62,7 @@ def start_publish(services: Services, profile_id: str, fire_triggers: bool = Fal
         job=job_id))
     doc.update(version_seq=version, building_version=version, building_job=job_id)
     profiles.save(doc)
-    services.jobs.publish_profile(profile_id, version, job_id, fire_triggers)
+    services.enqueue.publish_profile(profile_id, version, job_id, fire_triggers)
     return get_job(services, job_id)
 
 
@@ -106,7 +106,7 @@ def delete_profile(services: Services, profile_id: str) -> None:
     profiles.forget_versions(profile_id, int(doc.get("version_seq", 0)))
     for key in ("live_version", "building_version"):
         if doc.get(key):
-            services.jobs.retire_version(profile_id, doc[key])
+            services.enqueue.retire_version(profile_id, doc[key])
 
 
 def unpublish(services: Services, profile_id: str) -> dict[str, Any]:
@@ -117,7 +117,7 @@ def unpublish(services: Services, profile_id: str) -> dict[str, Any]:
     doc.update(live_version=None, unpublished_at=int(time.time() * 1000))
     profiles.save(doc)
     if previous:
-        services.jobs.retire_version(profile_id, previous)
+        services.enqueue.retire_version(profile_id, previous)
     return doc
 
 

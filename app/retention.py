@@ -56,7 +56,7 @@ def sweep(services: Any, now_ms: int) -> dict[str, int]:
     if (notifications := cutoff(policy.notifications_days, now_ms)) is not None:
         removed["notifications"] = store.sweep_notifications(notifications)
     if (jobs := cutoff(policy.jobs_days, now_ms)) is not None:
-        removed["jobs"] = services.job_queue.sweep_failed(jobs)
+        removed["jobs"] = services.jobs.sweep_failed(jobs)
     log.info("retention sweep", extra={f"removed_{kind}": n for kind, n in removed.items()})
     return removed
 
@@ -64,7 +64,7 @@ def sweep(services: Any, now_ms: int) -> dict[str, int]:
 def sweep_if_due(services: Any, now_ms: int) -> dict[str, int] | None:
     """Sweep when no worker swept within ``RETENTION_SWEEP_SECONDS`` (called on every tick)."""
     period_ms = int(float(services.settings["RETENTION_SWEEP_SECONDS"]) * 1000)
-    if not services.job_queue.claim_retention_sweep(now_ms, period_ms):
+    if not services.jobs.claim_retention_sweep(now_ms, period_ms):
         return None
     return sweep(services, now_ms)
 

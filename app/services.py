@@ -46,20 +46,21 @@ class Services:
     smart_lists: SmartListStore
     stats: StatsStore
     throttles: Throttles
-    job_queue: JobQueue
+    jobs: JobQueue
     snapshot: SnapshotGateway
     vocabulary: VocabularyStore
     clock: Clock
     #: Ports, plugged in by create_app: queueing jobs, the listener to scoring (workflows register
     #: theirs at start-up), and changing a score by hand (what workflow steps use).
-    jobs: JobPort = field(default_factory=lambda: Unwired("jobs"))  # type: ignore[assignment]
+    enqueue: JobPort = field(default_factory=lambda: Unwired("enqueue"))  # type: ignore[assignment]
     events: EventSink = field(default_factory=NoListener)
-    change_score: ScoreChanger = field(default_factory=lambda: Unwired("change_score"))  # type: ignore[assignment]
+    change_score: ScoreChanger = field(
+        default_factory=lambda: Unwired("change_score"))  # type: ignore[assignment]
 
     @property
     def queue(self) -> Queue:
         """The RQ queue that workers take jobs from."""
-        return self.job_queue.queue
+        return self.jobs.queue
 
 
 def build_services(settings: dict[str, Any]) -> Services:
@@ -81,7 +82,7 @@ def build_services(settings: dict[str, Any]) -> Services:
         smart_lists=SmartListStore(redis, keys),
         stats=StatsStore(redis, keys),
         throttles=Throttles(redis, keys),
-        job_queue=JobQueue(queue, redis, keys),
+        jobs=JobQueue(queue, redis, keys),
         snapshot=SnapshotGateway(redis, keys, sharding, contacts, scores),
         vocabulary=VocabularyStore(redis, keys),
         clock=clock,

@@ -93,7 +93,7 @@ def _stoppable(base: type) -> type:
 def _wait_for_redis(services, stop: threading.Event, period_s: float = 1.0) -> None:
     while not stop.wait(period_s):
         try:
-            if services.job_queue.ping():
+            if services.jobs.ping():
                 log.warning("Redis is back: the worker starts again")
                 return
         except StoreError:

@@ -17,7 +17,7 @@ def healthz():
     try:
         depths = services.partitions.partition_depths()
         oldest = services.partitions.oldest_pending_ms()
-        queued = services.job_queue.depth()
+        queued = services.jobs.depth()
     except StoreError as exc:
         return {"status": "unavailable", "redis": False, "error": type(exc.__cause__ or exc).__name__}, 503
     lag = max(0.0, time.time() - oldest / 1000) if oldest else 0.0

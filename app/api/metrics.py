@@ -37,7 +37,7 @@ class StatsCollector(Collector):
         stats = services.stats.all()
         yield from self._interactions(stats)
         yield from self._scoring(stats, services.partitions)
-        yield from self._queues(services.queue.name, services.job_queue.counts())
+        yield from self._queues(services.queue.name, services.jobs.counts())
         yield from self._automation(stats)
         yield from self._hooks(stats)
 

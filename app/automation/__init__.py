@@ -3,7 +3,7 @@
 Contract with the scoring core: ``init_app`` registers ``runs.WorkflowTriggers`` as the
 listener to scoring (``services.events``, an ``app.ports.EventSink``): asked once per batch what
 it wants to hear about, then handed the committed events. Steps change scores through the score
-port (``services.change_score``) and queue jobs through the job port (``services.jobs``).
+port (``services.change_score``) and queue jobs through the job port (``services.enqueue``).
 
 Modules: ``triggers`` (pure matcher and index), ``config`` (schemas, JSON Schema, validate),
 ``workflows`` (where workflows come from, and the compiled index), ``runs`` (starting runs),
@@ -43,7 +43,8 @@ def init_app(app: Flask) -> None:
     parse_schedule(setting(app.config, "WEBHOOK_RETRY_SCHEDULE"))
     parse_schedule(setting(app.config, "STEP_RETRY_SCHEDULE"))
     parse_allow(app.config.get("OUTBOUND_ALLOW"))
-    app.extensions["scorekeeper"].events = WorkflowTriggers(app.extensions["scorekeeper"])  # listen to scoring
+    services = app.extensions["scorekeeper"]
+    services.events = WorkflowTriggers(services)  # workflows listen to scoring
 
 
 def load_workflow_files(app: Flask) -> SyncReport | None:

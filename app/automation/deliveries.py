@@ -102,7 +102,7 @@ def create_delivery(services: Any, run: dict[str, Any], step_index: int, step: d
 def enqueue_attempt(services: Any, delivery_id: str, cycle: int, try_number: int, delay_seconds: float,
                     suffix: str = "") -> None:
     job_id = f"{delivery_id}-{cycle}-{try_number}" + (f"-{suffix}" if suffix else "")
-    services.jobs.attempt_delivery(delivery_id, cycle, try_number, delay_seconds, job_id)
+    services.enqueue.attempt_delivery(delivery_id, cycle, try_number, delay_seconds, job_id)
 
 
 def signed_headers(delivery: dict[str, Any], at: datetime) -> dict[str, str]:

@@ -27,7 +27,7 @@ def schedule_resume(services: Any, store: Any, run: dict[str, Any], delay_ms: in
     run["resumes"] = int(run.get("resumes") or 0) + 1
     job_id = f"{run['id']}-{reason}-{run['resumes']}"
     store.save_run(run)
-    services.jobs.resume_run(run["id"], delay_ms, job_id)
+    services.enqueue.resume_run(run["id"], delay_ms, job_id)
 
 
 def _fail(run: dict[str, Any], record: dict[str, Any] | None, message: str) -> None:

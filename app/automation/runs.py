@@ -81,7 +81,7 @@ def start_runs(services: Any, events: Sequence[Event]) -> list[str]:
         claimed += [r for r, exists in zip(replayed, store.runs_exist([r["id"] for r in replayed])) if not exists]
     created = [r for r, new in zip(claimed, store.create_runs(claimed)) if new] if claimed else []
     if created:
-        services.jobs.start_runs([r["id"] for r in created])
+        services.enqueue.start_runs([r["id"] for r in created])
     count_run(services, "started", len(created))
     for run in created:
         log.info("workflow run started", extra={"run_id": run["id"], "workflow_id": run["workflow"]["id"],

@@ -16,7 +16,7 @@ def health_summary(services: Services) -> dict[str, Any]:
     try:
         pending = sum(services.partitions.partition_depths())
         oldest = services.partitions.oldest_pending_ms()
-        queued = services.job_queue.depth()
+        queued = services.jobs.depth()
     except StoreError as exc:
         return {"redis": False, "error": type(exc.__cause__ or exc).__name__, "pending": None, "queued": None, "lag": None,
                 "ok": False}
