@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from .automation.delivery import enqueue_attempt
+from .automation.deliveries import enqueue_attempt
 from .automation.runner import schedule_resume
 from .indexes import backfill_once
 from .scoring.interactions import now_ms
