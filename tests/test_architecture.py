@@ -158,7 +158,7 @@ LAYERS = (
     ("ports", ("app.ports", "app.services")),
     ("storage", ("app.storage", "app.keys")),
     ("domain", ("app.scoring", "app.contact_filter")),
-    ("basics", ("app.settings", "app.errors", "app.auth", "app.logs", "app.outbound")),
+    ("basics", ("app.settings", "app.errors", "app.auth", "app.logs", "app.outbound", "app.clock")),
 )
 
 
