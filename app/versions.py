@@ -24,6 +24,17 @@ def changes_between(services: Services, profile_id: str, old: int, new: int) -> 
     return describe_changes(_profile(store, profile_id, old), _profile(store, profile_id, new))
 
 
+def unpublished_changes(services: Services, profile_id: str) -> list[str]:
+    """What the draft changes from the live version, in words (empty when they are the same)."""
+    doc = services.profiles.require(profile_id)
+    if doc.get("published_draft") == doc["draft"]:
+        return []
+    draft = profile_from_dict({**doc["draft"], "id": profile_id})
+    live = doc.get("live_version")
+    before = _profile(services.profiles, profile_id, live) if live else Profile(id=profile_id, name=draft.name)
+    return [line for line in describe_changes(before, draft) if line != "No changes"]
+
+
 def render_version(record: VersionRecord, live: int | None, changes: list[str]) -> dict[str, Any]:
     return {"version": record.version, "live": record.version == live, "actor": record.actor,
             "published_at": format_timestamp(record.published_at) if record.published_at else None,

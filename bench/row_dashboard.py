@@ -18,7 +18,7 @@ DASHBOARD_REQUESTS = 20
 
 #: Dashboard endpoints that are not pages (files, JSON for scripts, the sign-in form).
 NOT_PAGES = {"dashboard.static", "dashboard.export_contacts", "dashboard.job_json", "dashboard.sign_in",
-             "dashboard.home"}
+             "dashboard.home", "dashboard.suggest_contacts"}
 
 
 def other_dashboard_pages(app: Any, known: set[str]) -> dict[str, str]:

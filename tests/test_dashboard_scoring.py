@@ -394,3 +394,16 @@ def test_a_preview_teaches_the_rule_builder_what_stored_interactions_carry(dash,
     post(dash, "/dashboard/profiles/engagement/preview", {"name": "Engagement", "bands_rows": "0"})
     page = text(dash.get("/dashboard/profiles/engagement/rules/new"))
     assert '<option value="plan">' in re.search(r'<datalist id="props-form.submitted">(.*?)</datalist>', page).group(1)
+
+
+def test_roll_back_over_unpublished_draft_changes_lists_them_and_asks_first(dash, services):
+    two_versions(dash, services)
+    post(dash, "/dashboard/profiles/engagement/rules/new", rule_form(on="form.submitted", points="15"))
+    page = text(post(dash, "/dashboard/profiles/engagement/rollback", {"version": "1"}))
+    assert "The draft has changes that were never published" in page
+    assert "<li>Added rule: Form submitted: +15</li>" in page
+    assert draft(dash)["version"] == 2 and len(draft(dash)["rules"]) == 2  # nothing happened yet
+    resp = post(dash, "/dashboard/profiles/engagement/rollback", {"version": "1", "confirmed": "1"})
+    assert resp.headers["Location"].startswith("/dashboard/jobs/publish-engagement-3-")
+    settle(services)
+    assert [r["points"] for r in draft(dash)["rules"]] == [5]

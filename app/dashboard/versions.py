@@ -11,7 +11,7 @@ from ..errors import Conflict, NotFound
 from ..publish import get_job, roll_back
 from ..scoring.summary import PublishSummary
 from ..services import get_services
-from ..versions import changes_between, history
+from ..versions import changes_between, history, unpublished_changes
 from . import actions
 from .blueprint import bp
 from .defaults import JOB_POLL_MS
@@ -46,9 +46,17 @@ def versions(profile_id: str):
 
 @bp.route("/profiles/<profile_id>/rollback", methods=["POST"])
 def rollback_profile(profile_id: str):
+    """Roll back; when the draft has unpublished changes (which the rollback replaces), a page lists
+    them and asks first (``confirmed``), so no edit is thrown away unannounced."""
+    services = get_services()
     try:
         version = int(request.form.get("version", ""))
-        job = roll_back(get_services(), profile_id, version, actor=DASHBOARD_ACTOR)
+        losing = unpublished_changes(services, profile_id)
+        if losing and not request.form.get("confirmed"):
+            doc = actions.load_profile(services, profile_id)
+            return render_template("dashboard/rollback_confirm.html", doc=doc, profile_id=profile_id,
+                                   version=version, losing=losing)
+        job = roll_back(services, profile_id, version, actor=DASHBOARD_ACTOR)
     except (ValueError, Conflict) as exc:
         flash(getattr(exc, "message", "Pick a version to roll back to."), "error")
         return redirect(url_for("dashboard.versions", profile_id=profile_id), 303)
