@@ -14,6 +14,8 @@ from .tools import percentiles
 
 
 DASHBOARD_REQUESTS = 20
+#: Below this many contacts (the tiny size, which only checks that each row yields a number), fewer.
+DASHBOARD_REQUESTS_TINY = 3
 
 
 #: Dashboard endpoints that are not pages (files, JSON for scripts, the sign-in form).
@@ -99,10 +101,11 @@ def rows_dashboard(ctx: Context) -> list[Row]:
     pages.update(other_dashboard_pages(ctx.app, set(pages.values())))
     worst: tuple[str, float] = ("", 0.0)
     notes = []
+    requests_per_page = DASHBOARD_REQUESTS if contacts >= 10_000 else DASHBOARD_REQUESTS_TINY
     for name, url in pages.items():
         client.get(url)  # not timed: the first request of a page compiles its templates once per process
         times = []
-        for _ in range(DASHBOARD_REQUESTS):
+        for _ in range(requests_per_page):
             started = time.perf_counter()
             response = client.get(url)
             times.append((time.perf_counter() - started) * 1000)
@@ -113,7 +116,7 @@ def rows_dashboard(ctx: Context) -> list[Row]:
         notes.append(f"{name}: p50 {spread['p50']:.1f} ms, p99 {p99:.1f} ms")
         worst = max(worst, (name, p99), key=lambda w: w[1])
     ctx.say(f"row 8: slowest page {worst[0]}: p99 {worst[1]:.1f} ms")
-    notes.insert(0, f"{contacts:,} scored contacts; {DASHBOARD_REQUESTS} requests per page through the Flask "
+    notes.insert(0, f"{contacts:,} scored contacts; {requests_per_page} requests per page through the Flask "
                     "app in-process (server time, no network), signed in")
     return [Row("8", f"dashboard, slowest page ({worst[0]})", worst[1], "ms (p99)", target="≤ 200 ms",
                 met=worst[1] <= 200, notes=notes)]
