@@ -8,7 +8,7 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Defaults, then the environment (read once), then test overrides; then wire the parts."""
-    from . import automation, errors_http, jobs, logs, manual_scores, services
+    from . import automation, errors_http, jobs, json_bodies, logs, manual_scores, services
     from .api import contacts, docs, health, init_api, interactions, metrics, profiles, smart_lists
     from .automation import api as workflows_api
     from .dashboard import bp as dashboard_bp
@@ -21,6 +21,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     app.config["MAX_CONTENT_LENGTH"] = None  # body limits are ours: per route, with a JSON 413
     logs.init_app(app)
+    json_bodies.init_app(app)
     services.init_app(app)
     jobs.init_app(app)  # the job port, services.enqueue
     manual_scores.init_app(app)  # the score port that workflow steps use

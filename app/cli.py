@@ -104,17 +104,19 @@ def numbered_lines(path: str) -> Iterator[tuple[int, str]]:
 
 def parse_lines(path: str, lines: list[tuple[int, str]]) -> list[Any]:
     """Interactions of numbered JSON lines; the first bad one is a ClickException naming its line."""
-    from .api.interactions import parse_batch
     from .errors import ValidationError
+    from .interaction_schema import load_items
+    from .json_bodies import loads
 
     items = []
     for number, text in lines:
         try:
-            items.append(orjson.loads(text))
-        except orjson.JSONDecodeError as exc:
-            raise click.ClickException(f"{path} line {number}: not JSON: {exc.msg}") from exc
+            items.append(loads(text))
+        except ValidationError as exc:
+            detail = getattr(exc.__cause__, "msg", None) or "; ".join(exc.errors.get("_body") or [exc.message])
+            raise click.ClickException(f"{path} line {number}: not JSON: {detail}") from exc
     try:
-        return parse_batch({"interactions": items}, len(items) or 1)
+        return load_items({"interactions": items}, len(items) or 1)
     except ValidationError as exc:
         problems = exc.errors.get("interactions") if isinstance(exc.errors, dict) else None
         if not isinstance(problems, dict) or not problems:

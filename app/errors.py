@@ -30,6 +30,12 @@ class PayloadTooLarge(ScorekeeperError):
     status = 413
 
 
+class UnsupportedMediaType(ScorekeeperError):
+    """The body is not in a format the route reads (a /v1 body that is not JSON)."""
+
+    status = 415
+
+
 class Unauthorized(ScorekeeperError):
     status = 401
 
@@ -48,9 +54,20 @@ class Conflict(ScorekeeperError):
 
 
 def error_body(status: int, message: str, errors: Any = None) -> dict[str, Any]:
-    """The JSON body of every error response."""
+    """The JSON body of every error response; ``errors`` is always an object (field -> problems)."""
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = "Error"
-    return {"code": status, "status": phrase, "message": message, "errors": errors or {}}
+    return {"code": status, "status": phrase, "message": message, "errors": as_error_object(errors)}
+
+
+def as_error_object(errors: Any) -> dict[str, Any]:
+    """Problems not tied to a field (a bare list or text) are filed under ``_schema``, as marshmallow does."""
+    if not errors:
+        return {}
+    if isinstance(errors, dict):
+        return {str(key): value for key, value in errors.items()}
+    if isinstance(errors, (list, tuple)):
+        return {"_schema": list(errors)}
+    return {"_schema": [str(errors)]}

@@ -40,7 +40,12 @@ def handle_http_exception(error: HTTPException):
     message = data.get("message") or error.description or error.name
     if errors and "message" not in data:
         message = "The request is invalid; see errors."
-    return _respond(error.code or 500, message, errors, data.get("headers"))
+    return _respond(error.code or 500, message, errors, {**protocol_headers(error), **(data.get("headers") or {})})
+
+
+def protocol_headers(error: HTTPException) -> dict[str, str]:
+    """Headers the status itself calls for (``Allow`` on a 405, ``WWW-Authenticate`` on a 401)."""
+    return {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
 
 
 def handle_store_error(error: StoreError):

@@ -49,7 +49,7 @@ class RequestIdFilter(logging.Filter):
 
 def assign_request_id() -> None:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 def echo_request_id(response: Response) -> Response:

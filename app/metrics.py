@@ -45,7 +45,7 @@ SEP = "|"
 # --- counting (called from the request and job paths) -------------------------------------------
 def _label(value: Any, known: bool = True) -> str:
     """A label value that cannot explode cardinality: unknown or malformed values become ``invalid``."""
-    return value if known and isinstance(value, str) and _LABEL.match(value) else "invalid"
+    return value if known and isinstance(value, str) and _LABEL.fullmatch(value) else "invalid"
 
 
 def count_interactions(services: Any, outcomes: Iterable[tuple[str, str, str]]) -> None:

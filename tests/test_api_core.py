@@ -85,7 +85,7 @@ def test_a_bad_interaction_is_a_400_naming_the_field(client, services, item, fie
 
 
 def test_not_json_is_a_400_and_over_a_thousand_is_refused(client):
-    assert client.post("/v1/interactions", headers=AUTH, data=b"{nope").status_code == 400
+    assert client.post("/v1/interactions", headers=AUTH, data=b"{nope", content_type="application/json").status_code == 400
     many = [opened(str(i), "x@y.io") for i in range(1001)]
     resp = client.post("/v1/interactions", headers=AUTH, json={"interactions": many})
     assert resp.status_code == 400 and "1000" in resp.get_json()["message"]
@@ -390,3 +390,24 @@ def test_a_late_unsubscribe_does_not_override_a_newer_dnd_change(client, service
                   "occurred_at": "2026-01-01T00:00:00Z"})
     settle(services)
     assert contact_by_email(client, "dl@x.io")["dnd"] == {"email": False}
+
+
+# --- history stays readable for what was stored before the time range was checked -----------------
+@pytest.mark.parametrize("at", [
+    pytest.param(-62_135_596_800_000 - 3_600_000, id="before-year-1"),
+    pytest.param(253_402_300_800_000 + 86_400_000, id="after-year-9999"),
+    pytest.param(-1, id="just-before-the-epoch"),
+])
+def test_history_of_interactions_stored_out_of_range_still_reads(client, services, at):
+    from app.ingest import ingest
+    from app.scoring.interactions import Interaction
+
+    publish_profile(client, services, "eng", [{"id": "open", "on": "email.opened", "points": 5}])
+    with client.application.app_context():
+        ingest(services, [Interaction("old", "api", "email.opened", at, {}, email="old@example.com")])
+    settle(services)
+    contact = contact_by_email(client, "old@example.com")
+    resp = client.get(f"/v1/contacts/{contact['id']}/scores/eng/history", headers=AUTH)
+    assert resp.status_code == 200, resp.get_json()
+    [entry] = resp.get_json()["items"]
+    assert entry["points"] == 5 and entry["at"][4] == "-" and entry["at"].endswith("Z")

@@ -252,3 +252,36 @@ def test_signature_headers_verify_with_the_package():
     requests.post("https://crm.example.com/hook", data=delivery["body"], headers=headers, timeout=1)
     sent = responses.calls[0].request
     assert Webhook(SECRET).verify(sent.body, dict(sent.headers)) == {"a": 1}
+
+
+# --- the run and the step show the delivery's outcome -------------------------------------------
+def run_now(client, run: dict) -> dict:
+    return client.get(f"/v1/runs/{run['id']}", headers=AUTH).get_json()
+
+
+def test_a_run_whose_delivery_the_ssrf_guard_refused_reads_failed(make_app, receiver):
+    app = make_app(**{**FAST, "OUTBOUND_ALLOW": ""})
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        run = fire(client, services, receiver.on("/crm", Reply(200)))
+        settled(client, services, run, "dead")
+    shown = run_now(client, run)
+    assert shown["status"] == "failed" and "refused" in shown["error"]
+    step = shown["steps"][0]
+    assert step["status"] == "failed" and step["delivery"]["status"] == "dead" and "refused" in step["error"]
+
+
+def test_a_run_reads_delivering_until_its_delivery_settles_then_follows_it(client, services, receiver):
+    url = receiver.on("/crm", Reply(500))
+    run = fire(client, services, url)
+    assert run_now(client, run)["status"] in ("delivering", "failed")
+    settled(client, services, run, "dead")
+    assert run_now(client, run)["status"] == "failed"
+    receiver.on("/crm", Reply(204))
+    assert client.post(f"/v1/deliveries/{delivery_of(client, run)['id']}/redeliver", headers=AUTH).status_code == 202
+    shown = run_now(client, run)
+    assert shown["status"] == "delivering" and shown["steps"][0]["status"] == "delivering"
+    settled(client, services, run, "succeeded")
+    shown = run_now(client, run)
+    assert shown["status"] == "succeeded" and shown["steps"][0]["status"] == "succeeded"

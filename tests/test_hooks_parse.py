@@ -529,3 +529,22 @@ def test_calcom_attendee_email_that_is_not_text_is_skipped_not_a_crash():
         attendee["email"] = 12345
     result = calcom.parse(payload)
     assert result.interactions == [] and len(result.skipped) == 1
+
+
+# --- Stripe: an email that sits only on the charge -----------------------------------------------
+def _intent_with_charge_email(where: str) -> dict:
+    intent = stripe_payment_intent(email=None)
+    charge = {**stripe_charge(email=None), "billing_details": {"email": "Only.On.Charge@example.com"}}
+    if where == "charges-list":  # API versions before 2022-11-15
+        intent["charges"] = {"object": "list", "data": [charge], "has_more": False}
+    else:  # latest_charge expanded
+        intent["latest_charge"] = charge
+    return intent
+
+
+@pytest.mark.parametrize("where", ["charges-list", "latest-charge-expanded"])
+def test_stripe_scores_a_payment_whose_email_is_only_on_its_charge(where):
+    result = stripe.parse(stripe_event("payment_intent.succeeded", _intent_with_charge_email(where)))
+    [scored] = result.interactions
+    assert scored.email == "only.on.charge@example.com" and scored.type == "payment.succeeded"
+    assert result.skipped == []

@@ -222,3 +222,26 @@ def test_changing_any_byte_of_the_body_is_refused(provider, data):
     changed = body[:index] + bytes([replacement]) + body[index + 1 :]
     with pytest.raises(SignatureError):
         module(provider).verify(changed, headers, SCHEMES[provider].config_value, NOW)
+
+
+# --- Standard Webhooks: Svix's own header names ---------------------------------------------------
+def _as_svix(headers: dict[str, str]) -> dict[str, str]:
+    return {name.replace("webhook-", "svix-"): value for name, value in headers.items()}
+
+
+def test_standard_accepts_svix_header_names():
+    body, headers = signed("standard")
+    standard.verify(body, _as_svix(headers), SCHEMES["standard"].config_value, NOW)
+
+
+def test_standard_refuses_a_tampered_body_under_svix_header_names():
+    body, headers = signed("standard")
+    with pytest.raises(SignatureError):
+        standard.verify(body + b" ", _as_svix(headers), SCHEMES["standard"].config_value, NOW)
+
+
+@pytest.mark.parametrize("signature", ["v1", "v1,a,b", "v1,!!!notbase64", "", " "])
+def test_standard_refuses_malformed_signature_lists_without_crashing(signature):
+    body, headers = signed("standard")
+    with pytest.raises(SignatureError):
+        standard.verify(body, {**headers, "webhook-signature": signature}, SCHEMES["standard"].config_value, NOW)

@@ -1,51 +1,51 @@
-"""Schemathesis against /openapi.json, in-process: no 5xx anywhere, and responses match their schema."""
+"""The API matches /openapi.json: schemathesis with every check, positive and negative data, against a
+live server (the app served by werkzeug on a free port, on the test Redis database).
 
+Every phase runs (coverage, fuzzing, stateful), bounded by ``EXAMPLES`` cases per operation and phase
+and a fixed seed, so a run takes one to three minutes on two busy cores and fails the same way twice.
+``positive_data_acceptance`` runs as tests/schemathesis_checks.py's wrapper, which also accepts the
+400s of the few rules JSON Schema cannot state (listed there with the reason); every other check is
+the built-in one. Set ``SCHEMATHESIS_SEED`` to try other data.
+"""
 from __future__ import annotations
 
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
-from .helpers import AUTH
+from werkzeug.serving import make_server
 
-#: Generated requests per operation (each operation is one Hypothesis run).
-EXAMPLES = 50
-#: What the API promises: no 5xx; only documented status codes, content types, headers and bodies.
-#: (Whether schema-valid data is always accepted is not checked: the documented request bodies are
-#: looser than the validators — a rule's ``on`` must be a known type, for instance.)
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
+from .helpers import API_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Generated cases per operation and phase.
+EXAMPLES = 6
+SEED = os.environ.get("SCHEMATHESIS_SEED", "1")
+#: The run's wall-clock limit, in seconds (it ends well before on an idle machine).
+TIMEOUT_SECONDS = 600
 
 
-def test_every_operation_answers_generated_requests_within_its_schema(app, services):
-    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
-    failures = {}
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        # Each operation starts from an empty store, so one operation's requests do not create what
-        # another's find.
-        services.redis.flushdb()
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
-        )
-        def check(case):
-            case.call_and_validate(headers=dict(AUTH), checks=CHECKS)
-
-        try:
-            check()
-        except BaseExceptionGroup as exc:  # collect every operation's failures, report them together
-            failures[operation.label] = str(exc)[:2000]
-    assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
+def test_every_operation_matches_its_documented_schema_against_a_live_server(app, tmp_path):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    command = [str(Path(sys.executable).parent / "st"), "run", f"{base}/openapi.json",
+               "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--mode", "all",
+               "--max-examples", str(EXAMPLES), "--seed", SEED, "--workers", "1",
+               "--generation-database", "none", "--no-color", "--request-timeout", "30",
+               "--header", f"Authorization: Bearer {API_KEY}"]
+    try:
+        # run in a scratch directory (schemathesis keeps a cache where it runs); the hooks import from ROOT
+        env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis_checks",
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
+                                env=env)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    summary = result.stdout[result.stdout.rfind("SUMMARY"):]
+    assert result.returncode == 0, result.stdout[-12000:]
+    assert "Stateful" in summary and "passed" in summary, summary

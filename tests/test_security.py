@@ -19,13 +19,21 @@ from .helpers import API_KEY, AUTH, publish_profile, send
 from .hook_builders import documented_delivery, schemes, url
 
 
+def placeholder(match: re.Match) -> str:
+    """A path argument its converter accepts: a number, a contact id (``c`` + 20 hex), or a slug."""
+    if match.group(0).startswith("<int:"):
+        return "1"
+    if match.group(0).startswith("<contact:"):
+        return "c" + "0" * 20
+    return f"x-{match.group(1)}"
+
+
 def v1_requests(app):
     """One request per (rule, method) under /v1, with placeholder path arguments."""
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/v1"):
             continue
-        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>",
-                      lambda m: "1" if m.group(0).startswith("<int:") else f"x-{m.group(1)}", rule.rule)
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", placeholder, rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield method, path
 

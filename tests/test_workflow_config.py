@@ -44,10 +44,15 @@ def test_the_shipped_json_schema_is_the_generated_one():
 
 
 def test_json_schema_describes_every_step_type():
-    steps = json_schema()["properties"]["steps"]["items"]["oneOf"]
+    schema = json_schema()
+
+    def resolve(node):
+        return schema["$defs"][node["$ref"].rpartition("/")[2]] if "$ref" in node else node
+
+    steps = resolve(schema["properties"]["steps"]["items"])["oneOf"]
     types = set()
     for option in steps:
-        type_field = option["properties"]["type"]
+        type_field = resolve(option)["properties"]["type"]
         types |= set(type_field.get("enum") or [type_field.get("const")])
     assert types == {"add_tag", "remove_tag", "adjust_score", "reset_score", "notify", "webhook", "wait"}
 

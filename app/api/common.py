@@ -6,6 +6,7 @@ from typing import Any
 from ..auth import require_api_key
 from ..contact_directory import render_contact  # noqa: F401  (the views render with it)
 from ..errors import NotFound
+from ..json_bodies import require_json_body
 from ..services import Services
 from . import Blueprint
 
@@ -13,6 +14,7 @@ from . import Blueprint
 def v1_blueprint(name: str, import_name: str, description: str) -> Blueprint:
     bp = Blueprint(name, import_name, url_prefix="/v1", description=description)
     bp.before_request(require_api_key)
+    bp.before_request(require_json_body)  # after the key check: strangers learn nothing about bodies
     return bp
 
 

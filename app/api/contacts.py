@@ -82,14 +82,14 @@ def list_contacts(limit: int = 50, cursor: str | None = None, email: str | None 
 
 
 @bp.route("/contacts/search", methods=["POST"])
-@bp.arguments(FilterQuerySchema)
+@bp.arguments(FilterQuerySchema, required=False)
 @bp.alt_response(200, schema=ContactPageSchema, description="A page of contacts, in the filter's order")
 def search_contacts(query: dict):
     """Filter contacts with a filter document in the body (the same document smart lists save)."""
     return run_filter(get_services(), query["filter"], query["limit"], parse_cursor(query.get("cursor")))
 
 
-@bp.route("/contacts/<contact_id>", methods=["GET"])
+@bp.route("/contacts/<contact:contact_id>", methods=["GET"])
 @bp.alt_response(200, schema=ContactSchema, description="The contact")
 def get_contact(contact_id: str):
     """A contact with tags, DND and live scores per profile (with band)."""
@@ -97,7 +97,7 @@ def get_contact(contact_id: str):
     return render_contact(services, load_contact(services, contact_id))
 
 
-@bp.route("/contacts/<contact_id>", methods=["PATCH"])
+@bp.route("/contacts/<contact:contact_id>", methods=["PATCH"])
 @bp.arguments(ContactPatchSchema)
 @bp.alt_response(200, schema=ContactSchema, description="The contact after the change")
 def patch_contact(patch: dict, contact_id: str):
@@ -113,7 +113,7 @@ def patch_contact(patch: dict, contact_id: str):
     return render_contact(services, load_contact(services, contact_id))
 
 
-@bp.route("/contacts/<contact_id>/scores/<profile_id>", methods=["POST"])
+@bp.route("/contacts/<contact:contact_id>/scores/<profile_id>", methods=["POST"])
 @bp.arguments(ScoreChangeSchema)
 @bp.response(200, ScoreResultSchema)
 def change_contact_score(change: dict, contact_id: str, profile_id: str):
@@ -125,7 +125,7 @@ def change_contact_score(change: dict, contact_id: str, profile_id: str):
     return {"contact_id": contact_id, "profile": profile_id, "score": score, "band": live.profile.band_for(score)}
 
 
-@bp.route("/contacts/<contact_id>/scores/<profile_id>/history", methods=["GET"])
+@bp.route("/contacts/<contact:contact_id>/scores/<profile_id>/history", methods=["GET"])
 @bp.arguments(HistoryArgsSchema, location="query", as_kwargs=True)
 @bp.alt_response(200, schema=CursorPageSchema, description="Ledger entries, newest first")
 def score_history(contact_id: str, profile_id: str, limit: int = 100, cursor: int = 0):

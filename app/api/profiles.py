@@ -59,13 +59,13 @@ def list_profiles():
     return {"items": [render_profile(d) for _, d in sorted(docs.items())]}
 
 
-@bp.route("/profiles/<profile_id>", methods=["GET"])
+@bp.route("/profiles/<slug:profile_id>", methods=["GET"])
 @bp.response(200, ProfileSchema)
 def get_profile(profile_id: str):
     return render_profile(load_profile(get_services(), profile_id))
 
 
-@bp.route("/profiles/<profile_id>", methods=["PUT"])
+@bp.route("/profiles/<slug:profile_id>", methods=["PUT"])
 @bp.arguments(ProfileDraftSchema)
 @bp.response(200, ProfileSchema)
 def put_profile(draft: dict, profile_id: str):
@@ -76,14 +76,14 @@ def put_profile(draft: dict, profile_id: str):
     return render_profile(doc)
 
 
-@bp.route("/profiles/<profile_id>", methods=["DELETE"])
+@bp.route("/profiles/<slug:profile_id>", methods=["DELETE"])
 @bp.response(204)
 def delete_profile(profile_id: str):
     """Delete the profile with its versions; its scores are emptied."""
     delete_profile_and_versions(get_services(), profile_id)
 
 
-@bp.route("/profiles/<profile_id>/publish", methods=["POST"])
+@bp.route("/profiles/<slug:profile_id>/publish", methods=["POST"])
 @bp.response(202, JobEnvelope)
 def publish(profile_id: str):
     """Make the draft live: every contact is recomputed from history, then all switch at once."""
@@ -93,7 +93,7 @@ def publish(profile_id: str):
                                  actor=request_actor())}
 
 
-@bp.route("/profiles/<profile_id>/versions", methods=["GET"])
+@bp.route("/profiles/<slug:profile_id>/versions", methods=["GET"])
 @bp.response(200, VersionListSchema)
 def list_versions(profile_id: str):
     """Every published version, newest first: who published it and when, publish or rollback, what it did
@@ -101,7 +101,7 @@ def list_versions(profile_id: str):
     return {"items": history(get_services(), profile_id)}
 
 
-@bp.route("/profiles/<profile_id>/versions/<int:version>", methods=["GET"])
+@bp.route("/profiles/<slug:profile_id>/versions/<int:version>", methods=["GET"])
 @bp.arguments(VersionArgsSchema, location="query")
 @bp.response(200, VersionDetailSchema)
 def get_version(args: dict, profile_id: str, version: int):
@@ -109,7 +109,7 @@ def get_version(args: dict, profile_id: str, version: int):
     return version_detail(get_services(), profile_id, version, args.get("against"))
 
 
-@bp.route("/profiles/<profile_id>/rollback", methods=["POST"])
+@bp.route("/profiles/<slug:profile_id>/rollback", methods=["POST"])
 @bp.arguments(RollbackSchema)
 @bp.response(202, JobEnvelope)
 def rollback(body: dict, profile_id: str):
@@ -119,14 +119,14 @@ def rollback(body: dict, profile_id: str):
     return {"job": roll_back(get_services(), profile_id, body["version"], actor=request_actor())}
 
 
-@bp.route("/profiles/<profile_id>/unpublish", methods=["POST"])
+@bp.route("/profiles/<slug:profile_id>/unpublish", methods=["POST"])
 @bp.alt_response(200, schema=ProfileSchema, description="The profile, no longer scoring")
 def unpublish(profile_id: str):
     """Stop scoring with this profile; its scores are emptied."""
     return render_profile(unpublish_profile(get_services(), profile_id))
 
 
-@bp.route("/profiles/<profile_id>/preview", methods=["POST"])
+@bp.route("/profiles/<slug:profile_id>/preview", methods=["POST"])
 @bp.alt_response(200, schema=PreviewSchema, description="What the draft would score")
 def preview(profile_id: str):
     """The score distribution the draft would give, without touching live scores."""

@@ -6,11 +6,23 @@ import re
 import marshmallow as ma
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
-from ..scoring.conditions import SCORE_OPS, validate_where
-from ..scoring.durations import parse_duration_ms
-from ..scoring.interactions import is_known_type
+from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS, validate_where
+from ..edge_fields import (
+    JSON_VALUE_REF,
+    TAG_TEXT,
+    StrictBoolean,
+    StrictNumber,
+    WholeNumber,
+    duration_field,
+    regexp,
+    where_json_schema,
+    whole_number,
+)
+from ..scoring.durations import MAX_DURATION_MS, MAX_DURATION_TEXT, parse_duration_ms
+from ..interaction_schema import CUSTOM_TYPE, DND_TYPE, InteractionSchema, InteractionType
+from ..scoring.interactions import CATALOG
 
-_ID = validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$", error="letters, digits, '_', '.', '-' (at most 64)")
+_ID = regexp(r"^[A-Za-z0-9_.-]{1,64}$", "letters, digits, '_', '.', '-' (at most 64)")
 
 
 def _fits_64_bits(value) -> bool:
@@ -26,21 +38,23 @@ def _fits_64_bits(value) -> bool:
     return True
 
 
+#: The largest paging cursor (an offset) accepted: far beyond any list, and safe to add a page to.
+MAX_CURSOR = 10**15
+
+
 class Strict(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
 
-def _duration(value: str) -> None:
-    try:
-        parse_duration_ms(value)
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from exc
-
-
 class LimitSchema(Strict):
-    count = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1))
-    window = fields.String(validate=_duration)
+    class Meta:
+        unknown = ma.RAISE
+        json_schema_extra = {"anyOf": [{"required": ["count"]}, {"required": ["once_per"]}],
+                             "dependentRequired": {"window": ["count"]}}
+
+    count = whole_number(1, 2**63 - 1)
+    window = duration_field(MAX_DURATION_MS, MAX_DURATION_TEXT)
     once_per = fields.String(validate=validate.Length(min=1, max=200))
 
     @validates_schema
@@ -57,13 +71,16 @@ DECAY_EVERY_MAX_MS = 3650 * 86_400_000
 
 
 def _decay_every(value: str) -> None:
-    _duration(value)
-    if not DECAY_EVERY_MIN_MS <= parse_duration_ms(value) <= DECAY_EVERY_MAX_MS:
+    try:
+        ms = parse_duration_ms(value, bounded=False)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+    if not DECAY_EVERY_MIN_MS <= ms <= DECAY_EVERY_MAX_MS:
         raise ValidationError("a decay period is between 1d and 3650d (ten years)")
 
 
 class DecaySchema(Strict):
-    percent = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100, error="a whole percent from 1 to 100"),
+    percent = WholeNumber(required=True, validate=validate.Range(min=1, max=100, error="a whole percent from 1 to 100"),
                              metadata={"description": "how much of what stands is taken each period (1-100)"})
     every = fields.String(required=True, validate=_decay_every,
                           metadata={"description": "the period, e.g. '30d' (1d to 3650d)"})
@@ -71,11 +88,11 @@ class DecaySchema(Strict):
 
 class RuleSchema(Strict):
     id = fields.String(required=True, validate=_ID)
-    on = fields.String(required=True)
-    points = fields.Integer(required=True, validate=validate.Range(min=-1_000_000, max=1_000_000))
-    where = fields.Dict(keys=fields.String(), load_default=dict)
+    on = InteractionType(required=True)
+    points = whole_number(-1_000_000, 1_000_000, required=True)
+    where = fields.Dict(keys=fields.String(), load_default=dict, metadata=where_json_schema())
     limit = fields.Nested(LimitSchema)
-    expires_after = fields.String(validate=_duration)
+    expires_after = duration_field(MAX_DURATION_MS, MAX_DURATION_TEXT)
     decay = fields.Nested(DecaySchema, metadata={"description": "the points shrink by a percent each period"})
     group = fields.String(validate=_ID, metadata={"description": "the profile group whose cap these points count "
                                                                  "against (declared in the profile's 'groups')"})
@@ -84,11 +101,6 @@ class RuleSchema(Strict):
     def decay_or_expiry(self, data, **_):
         if "decay" in data and "expires_after" in data:
             raise ValidationError({"decay": ["a rule cannot have both 'decay' and 'expires_after'"]})
-
-    @validates("on")
-    def check_on(self, value, **_):
-        if not is_known_type(value):
-            raise ValidationError("unknown interaction type; use one of the catalog or 'custom.<name>'")
 
     @validates("where")
     def check_where(self, value, **_):
@@ -101,12 +113,12 @@ class RuleSchema(Strict):
 
 class BandSchema(Strict):
     name = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    min = fields.Integer(required=True, validate=validate.Range(min=0, max=2**63 - 1))
+    min = whole_number(0, 2**63 - 1, required=True)
 
 
 class GroupSchema(Strict):
     id = fields.String(required=True, validate=_ID)
-    max_points = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=1_000_000_000),
+    max_points = WholeNumber(required=True, validate=validate.Range(min=1, max=1_000_000_000),
                                 metadata={"description": "the most the group's rules may give together"})
     decay = fields.Nested(DecaySchema, metadata={"description": "the decay of each of the group's rules that "
                                                                 "has none of its own"})
@@ -119,7 +131,7 @@ class ProfileDraftSchema(Strict):
     bands = fields.List(fields.Nested(BandSchema), load_default=list, validate=validate.Length(max=20))
     groups = fields.List(fields.Nested(GroupSchema), validate=validate.Length(max=50),
                          metadata={"description": "caps on what groups of rules give together"})
-    max_score = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**63 - 1),
+    max_score = WholeNumber(validate=validate.Range(min=1, max=2**63 - 1),
                                metadata={"description": "the score never goes above it"})
 
     @validates_schema
@@ -151,12 +163,12 @@ class ProfileDraftSchema(Strict):
 
 
 class PublishSchema(Strict):
-    fire_triggers = fields.Boolean(load_default=False)
+    fire_triggers = StrictBoolean(load_default=False)
 
 
 class RollbackSchema(Strict):
-    version = fields.Integer(required=True, validate=validate.Range(min=1),
-                             metadata={"description": "the earlier version whose rules are published again"})
+    version = whole_number(1, 2**63 - 1, required=True,
+                           metadata={"description": "the earlier version whose rules are published again"})
 
 
 class BandMoveSchema(ma.Schema):
@@ -234,24 +246,40 @@ class JobEnvelope(ma.Schema):
     job = fields.Nested(JobSchema)
 
 
-class ContactRefSchema(Strict):
-    email = fields.String()
-    external_id = fields.String()
+class DndPropertiesSchema(ma.Schema):
+    """Documents ``contact.dnd_updated``: ``channels`` (channel -> DND on) and any other properties."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+        json_schema_extra = {"additionalProperties": JSON_VALUE_REF}
+
+    channels = fields.Dict(keys=fields.String(), values=fields.Boolean(), required=True,
+                           validate=validate.Length(min=1))
 
 
-class InteractionSchema(ma.Schema):
-    """Documents the interaction format; validation is app.scoring.interactions.parse_interaction."""
+class DndInteractionSchema(InteractionSchema):
+    """Documents the one type with required properties; validation is InteractionSchema's."""
 
-    id = fields.String(required=True, metadata={"description": "idempotency key"})
-    type = fields.String(required=True)
-    source = fields.String(metadata={"description": "namespace of the id (default 'api')"})
-    contact = fields.Nested(ContactRefSchema, required=True)
-    occurred_at = fields.String(metadata={"description": "RFC 3339; default now"})
-    properties = fields.Dict()
+    type = fields.String(required=True, validate=validate.Equal(DND_TYPE))
+    properties = fields.Nested(DndPropertiesSchema, required=True)
 
 
-class InteractionBatchSchema(ma.Schema):
-    interactions = fields.List(fields.Nested(InteractionSchema))
+class OtherInteractionSchema(InteractionSchema):
+    """Documents every other type; validation is InteractionSchema's."""
+
+    type = fields.String(required=True, metadata={"anyOf": [
+        {"type": "string", "enum": [t for t in CATALOG if t != DND_TYPE]},
+        {"type": "string", "pattern": CUSTOM_TYPE}]})
+
+
+def interaction_body() -> dict:
+    """The body of POST /v1/interactions: one interaction, or a batch of them (``InteractionBatchSchema``)."""
+    one = {"oneOf": [OtherInteractionSchema, DndInteractionSchema]}
+    batch = {"type": "object", "additionalProperties": False, "required": ["interactions"],
+             "properties": {"interactions": {
+                 "type": "array", "minItems": 1, "maxItems": 1000, "items": one,
+                 "description": "at most MAX_BATCH_INTERACTIONS (default 1000) per request"}}}
+    return {"oneOf": [OtherInteractionSchema, DndInteractionSchema, batch]}
 
 
 class ItemsSchema(ma.Schema):
@@ -303,11 +331,15 @@ class IngestResultSchema(ma.Schema):
 
 
 class ScoreChangeSchema(Strict):
-    set = fields.Integer(validate=validate.Range(min=0, max=10_000_000))
-    add = fields.Integer(validate=validate.Range(min=-10_000_000, max=10_000_000))
-    reset = fields.Boolean(validate=validate.Equal(True, error="only true"),
-                           metadata={"description": "true: back to 0 as a fresh start (pending expiries and decay "
-                                                    "of earlier points are dropped, groups start empty)"})
+    class Meta:
+        unknown = ma.RAISE
+        json_schema_extra = {"oneOf": [{"required": ["set"]}, {"required": ["add"]}, {"required": ["reset"]}]}
+
+    set = whole_number(0, 10_000_000)
+    add = whole_number(-10_000_000, 10_000_000)
+    reset = StrictBoolean(validate=validate.Equal(True, error="only true"),
+                          metadata={"enum": [True], "description": "true: back to 0 as a fresh start (pending "
+                                    "expiries and decay of earlier points are dropped, groups start empty)"})
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 
     @validates_schema
@@ -323,16 +355,22 @@ class ScoreResultSchema(ma.Schema):
     band = fields.String(allow_none=True)
 
 
+def _tag() -> fields.String:
+    return fields.String(validate=[regexp(TAG_TEXT, "a tag is printable text without spaces or commas"),
+                                   validate.Length(max=100)])
+
+
 class TagsPatchSchema(Strict):
-    add = fields.List(fields.String(validate=validate.Length(min=1, max=100)), load_default=list)
-    remove = fields.List(fields.String(validate=validate.Length(min=1, max=100)), load_default=list)
+    add = fields.List(_tag(), load_default=list)
+    remove = fields.List(_tag(), load_default=list)
 
 
 class ContactPatchSchema(Strict):
     name = fields.String(allow_none=True, validate=validate.Length(max=200),
                          metadata={"description": "the person's name (found by search as you type); null clears it"})
     tags = fields.Nested(TagsPatchSchema)
-    dnd = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[a-z_]{1,32}$")), values=fields.Boolean())
+    dnd = fields.Dict(keys=fields.String(validate=regexp(r"^[a-z_]{1,32}$", "a channel is 1-32 of a-z and _")),
+                      values=StrictBoolean())
 
 
 class FilterArgsSchema(ma.Schema):
@@ -344,14 +382,14 @@ class FilterArgsSchema(ma.Schema):
     profile = fields.String()
     op = fields.String(validate=validate.OneOf(SCORE_OPS))
     value = fields.Float()
-    tag = fields.String()
-    without_tag = fields.String()
+    tag = fields.String(validate=validate.Length(min=1, max=100))
+    without_tag = fields.String(validate=validate.Length(min=1, max=100))
     filter = fields.String(metadata={"description": "a filter document as JSON text (see POST /v1/contacts/search); "
                                                    "replaces profile, op, value, tag and without_tag"})
     q = fields.String(validate=validate.Length(min=1, max=200),
                       metadata={"description": "find contacts whose email, name or external id starts with this"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String()
+    cursor = fields.String(validate=regexp(r"^[0-9]{1,15}$", "use next_cursor from the previous page"))
 
 
 class HistoryArgsSchema(ma.Schema):
@@ -359,8 +397,8 @@ class HistoryArgsSchema(ma.Schema):
         unknown = ma.EXCLUDE
 
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_CURSOR))
 
 
 def is_valid_id(value: str) -> bool:
-    return bool(re.match(r"^[A-Za-z0-9_.-]{1,64}$", value))
+    return bool(re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value))

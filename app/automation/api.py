@@ -8,14 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
+from marshmallow import EXCLUDE, INCLUDE, Schema, fields, validate
 from marshmallow import ValidationError as SchemaError
 
 from ..api.common import v1_blueprint
-from ..api.schemas import CursorPageSchema, ItemsSchema
+from ..api.schemas import MAX_CURSOR, CursorPageSchema, ItemsSchema
 from ..errors import Conflict, NotFound, ValidationError
 from ..services import get_services
+from ..edge_fields import regexp
 from ..storage.automation import refuse_if_file_managed
-from .config import load_workflow
+from .config import ID_PATTERN, WorkflowSchema, load_workflow
 from .deliveries import IN_FLIGHT, public_delivery, redeliver
 from .runner import public_run
 
@@ -25,23 +27,72 @@ bp = v1_blueprint("workflows", __name__, "Workflows, their runs, webhook deliver
 DEFAULT_PAGE, MAX_PAGE = 50, 500
 
 
-def page_args() -> tuple[int, int]:
-    """``limit`` and ``cursor`` (an offset) from the query string."""
-    problems = {}
-    values = {}
-    for name, default, low, high in (("limit", DEFAULT_PAGE, 1, MAX_PAGE), ("cursor", 0, 0, None)):
-        raw = request.args.get(name)
-        try:
-            value = default if raw in (None, "") else int(raw)
-        except ValueError:
-            problems[name] = "must be an integer"
-            continue
-        if value < low or (high is not None and value > high):
-            problems[name] = f"must be between {low} and {high}" if high else f"must be at least {low}"
-        values[name] = value
-    if problems:
-        raise ValidationError("Invalid paging arguments.", problems)
-    return values["limit"], values["cursor"]
+class PageArgsSchema(Schema):
+    """``limit`` and ``cursor`` (an offset, passed back from ``next_cursor``) of the list endpoints."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = fields.Integer(load_default=DEFAULT_PAGE, validate=validate.Range(min=1, max=MAX_PAGE))
+    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_CURSOR))
+
+
+class DeliveryArgsSchema(PageArgsSchema):
+    status = fields.String(validate=validate.OneOf(["dead"]),
+                           metadata={"description": "'dead': only the dead letters"})
+
+
+class WorkflowOutSchema(Schema):
+    """A workflow as stored: its document plus where it came from and when it changed."""
+
+    class Meta:
+        unknown = INCLUDE  # documents the fields clients rely on; others may be added
+
+    id = fields.String()
+    name = fields.String()
+    description = fields.String()
+    enabled = fields.Boolean()
+    trigger = fields.Dict()
+    steps = fields.List(fields.Dict())
+    source = fields.String(metadata={"description": "'api', or 'file:NAME.json' for a file-managed workflow"})
+    updated_at = fields.Integer(metadata={"description": "epoch milliseconds"})
+    managed_by = fields.String(metadata={"description": "'file' when the workflow is loaded from workflows/"})
+    file = fields.String(metadata={"description": "the file of a file-managed workflow"})
+
+
+class RunOutSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.String()
+    workflow = fields.Dict()
+    contact_id = fields.String()
+    status = fields.String(metadata={"description": "queued, running, waiting, retrying, delivering, succeeded "
+                                                    "or failed (see docs/workflows.md)"})
+    error = fields.String(allow_none=True)
+    steps = fields.List(fields.Dict())
+
+
+class DeliveryOutSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.String()
+    run_id = fields.String()
+    workflow_id = fields.String()
+    url = fields.String()
+    status = fields.String(metadata={"description": "pending, retrying, succeeded or dead"})
+    error = fields.String(allow_none=True)
+    attempts = fields.List(fields.Dict())
+    attempt_count = fields.Integer()
+    payload = fields.Dict()
+
+
+class WorkflowBodySchema(WorkflowSchema):
+    """Documents the body of PUT /v1/workflows/{id}: a workflow document whose id is the URL's."""
+
+    id = fields.String(validate=regexp(ID_PATTERN), metadata={
+        "readOnly": True, "description": "taken from the URL; when sent, it must equal the URL's id"})
 
 
 def render_workflow(doc: dict[str, Any]) -> dict[str, Any]:
@@ -62,14 +113,19 @@ def list_workflows():
     return {"items": [render_workflow(doc) for _id, doc in sorted(docs.items())]}
 
 
-@bp.get("/workflows/<workflow_id>")
+@bp.get("/workflows/<slug:workflow_id>")
+@bp.alt_response(200, schema=WorkflowOutSchema, description="The workflow")
 def get_workflow(workflow_id: str):
     return render_workflow(get_services().automation.require_workflow(workflow_id))
 
 
-@bp.put("/workflows/<workflow_id>")
+@bp.put("/workflows/<slug:workflow_id>")
+@bp.doc(requestBody={"required": True, "content": {"application/json": {"schema": WorkflowBodySchema}}})
+@bp.alt_response(200, schema=WorkflowOutSchema, description="The workflow, replaced")
+@bp.alt_response(201, schema=WorkflowOutSchema, description="The workflow, created")
 def put_workflow(workflow_id: str):
-    body = request.get_json(silent=True)
+    """Create or replace a workflow (201 when created); 400 names each bad field."""
+    body = request.get_json()
     if not isinstance(body, dict):
         raise ValidationError("Send the workflow as a JSON object.", {"_schema": ["expected a JSON object"]})
     store = get_services().automation
@@ -86,16 +142,18 @@ def put_workflow(workflow_id: str):
     return render_workflow(doc), 200 if existing is not None else 201
 
 
-@bp.delete("/workflows/<workflow_id>")
+@bp.delete("/workflows/<slug:workflow_id>")
+@bp.alt_response(204, description="Deleted")
 def delete_workflow(workflow_id: str):
     if not get_services().automation.delete_workflow(workflow_id):
         raise NotFound(f"No workflow {workflow_id!r}.")
     return "", 204
 
 
-@bp.get("/workflows/<workflow_id>/runs")
-def list_runs(workflow_id: str):
-    limit, cursor = page_args()
+@bp.get("/workflows/<slug:workflow_id>/runs")
+@bp.arguments(PageArgsSchema, location="query", as_kwargs=True)
+@bp.alt_response(200, schema=CursorPageSchema, description="Runs of the workflow, newest first")
+def list_runs(workflow_id: str, limit: int, cursor: int):
     services = get_services()
     store = services.automation
     runs = store.workflow_runs(workflow_id, cursor, limit + 1)
@@ -105,18 +163,16 @@ def list_runs(workflow_id: str):
 
 
 @bp.get("/runs/<run_id>")
+@bp.alt_response(200, schema=RunOutSchema, description="The run, each step's status and its delivery's outcome")
 def get_run(run_id: str):
     services = get_services()
     return public_run(services, services.automation.require_run(run_id))
 
 
 @bp.get("/deliveries")
+@bp.arguments(DeliveryArgsSchema, location="query", as_kwargs=True)
 @bp.alt_response(200, schema=CursorPageSchema, description="Webhook deliveries, newest first")
-def list_deliveries():
-    limit, cursor = page_args()
-    status = request.args.get("status") or None
-    if status not in (None, "dead"):
-        raise ValidationError("Invalid status filter.", {"status": ["only 'dead' (the dead letters) is supported"]})
+def list_deliveries(limit: int, cursor: int, status: str | None = None):
     store = get_services().automation
     ids = store.delivery_ids(cursor, limit + 1, dead_only=status == "dead")
     return _page([public_delivery(d) for d in store.get_deliveries(ids)], limit, cursor)
@@ -127,11 +183,13 @@ def _delivery(delivery_id: str) -> dict[str, Any]:
 
 
 @bp.get("/deliveries/<delivery_id>")
+@bp.alt_response(200, schema=DeliveryOutSchema, description="The delivery and its attempts")
 def get_delivery(delivery_id: str):
     return public_delivery(_delivery(delivery_id))
 
 
 @bp.post("/deliveries/<delivery_id>/redeliver")
+@bp.alt_response(202, schema=DeliveryOutSchema, description="A new round of attempts has started")
 def redeliver_delivery(delivery_id: str):
     delivery = _delivery(delivery_id)
     if delivery["status"] in IN_FLIGHT:
@@ -140,8 +198,8 @@ def redeliver_delivery(delivery_id: str):
 
 
 @bp.get("/notifications")
+@bp.arguments(PageArgsSchema, location="query", as_kwargs=True)
 @bp.alt_response(200, schema=CursorPageSchema, description="In-app notifications, newest first")
-def list_notifications():
-    limit, cursor = page_args()
+def list_notifications(limit: int, cursor: int):
     items = get_services().automation.notifications(cursor, limit + 1)
     return _page(items, limit, cursor)

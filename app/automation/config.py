@@ -14,18 +14,29 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateSyntaxError
-from marshmallow import RAISE, Schema, ValidationError, fields, missing, post_load, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow_oneofschema import OneOfSchema
 
+from ..edge_fields import (
+    HEADER_NAME,
+    HEADER_VALUE,
+    NOT_PRINTABLE,
+    SPACES,
+    TAG_TEXT,
+    URL_TEXT,
+    StrictBoolean,
+    WholeNumber,
+    duration_field,
+    regexp,
+    where_json_schema,
+)
+from ..interaction_schema import InteractionType
 from ..outbound import check_url
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS, validate_where
-from ..scoring.durations import parse_duration_ms
-from ..scoring.interactions import is_known_type
 from .templates import sandbox
 from .triggers import FIRE_MODES, InteractionTrigger, ScoreTrigger, TagFilters, Workflow
 
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
-#: A tag: 1-100 characters, no commas, no spaces at either end (spaces inside are fine: "big spender").
-TAG_PATTERN = r"^(?=.{1,100}$)[^,\s](?:[^,]*[^,\s])?$"
 #: Steps in one workflow, at most.
 MAX_STEPS = 50
 #: The longest ``wait`` step, in milliseconds (90 days).
@@ -33,7 +44,13 @@ MAX_WAIT_MS = 90 * 86_400_000
 #: Headers a webhook step may not set: the signature headers and what HTTP itself owns.
 RESERVED_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature", "content-type",
                               "content-length", "host", "transfer-encoding", "connection"})
-_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+$")
+#: ``whsec_`` and the base64 (padded or not) of at least 24 bytes.
+SECRET_TEXT = r"^whsec_([A-Za-z0-9+/]{4}){8,}([A-Za-z0-9+/]{2}(==)?|[A-Za-z0-9+/]{3}=?)?$"
+#: The largest ``add`` or ``set`` of an adjust_score step (as for manual changes over the API).
+MAX_ADJUST = 10_000_000
+_ADDRESS = rf"[^@,{NOT_PRINTABLE}{SPACES}]+@[^@,{NOT_PRINTABLE}{SPACES}]+"
+#: One or more email addresses, comma-separated (spaces around the commas allowed).
+EMAIL_LIST = rf"^ *{_ADDRESS}( *, *{_ADDRESS})* *$"
 
 
 def _describe(text: str) -> dict[str, Any]:
@@ -47,8 +64,8 @@ class StrictSchema(Schema):
 
 class Tag(fields.String):
     def __init__(self, **kwargs: Any):
-        super().__init__(validate=validate.Regexp(TAG_PATTERN, error="a tag is 1-100 characters without commas, "
-                                                                       "and no spaces at either end"), **kwargs)
+        super().__init__(validate=[regexp(TAG_TEXT, "a tag is 1-100 printable characters without commas, and no spaces at either end"),
+                                   validate.Length(max=100)], **kwargs)
 
 
 class TemplateText(fields.String):
@@ -61,22 +78,6 @@ class TemplateText(fields.String):
         except TemplateSyntaxError as error:
             raise ValidationError(f"template error on line {error.lineno}: {error.message}") from error
         return text
-
-
-class ByType(fields.Field):
-    """An object whose ``type`` picks its schema (a trigger or a step)."""
-
-    def __init__(self, schemas: Mapping[str, type[Schema]], **kwargs: Any):
-        super().__init__(**kwargs)
-        self.schemas = dict(schemas)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
-        if not isinstance(value, Mapping):
-            raise ValidationError("must be an object")
-        kind = value.get("type")
-        if kind not in self.schemas:
-            raise ValidationError({"type": [f"must be one of: {', '.join(self.schemas)}"]})
-        return self.schemas[kind]().load(value)
 
 
 class TagFiltersSchema(StrictSchema):
@@ -100,16 +101,32 @@ def _check_score_condition(data: Mapping[str, Any], required: bool) -> None:
         raise ValidationError(f"{op!r} takes no value", "value")
 
 
+def _score_condition(required: bool) -> dict[str, Any]:
+    """The operator/value/profile rules of ``_check_score_condition``, as JSON Schema."""
+    by_operator = {"if": {"required": ["operator"], "properties": {"operator": {"enum": list(NUMERIC_OPS)}}},
+                   "then": {"required": ["value"], "properties": {"value": {"type": "integer"}}},
+                   "else": {"properties": {"value": {"type": "null"}}}}
+    if required:
+        return {"allOf": [by_operator]}
+    return {"if": {"required": ["operator"]}, "then": {"required": ["profile"], "allOf": [by_operator]},
+            "else": {"properties": {"value": False, "profile": False}}}
+
+
 class ScoreTriggerSchema(StrictSchema):
+    class Meta:
+        unknown = RAISE
+        json_schema_extra = _score_condition(required=True)
+
     type = fields.String(required=True, validate=validate.Equal("score_changed"))
-    profile = fields.String(required=True, validate=validate.Regexp(ID_PATTERN),
+    profile = fields.String(required=True, validate=regexp(ID_PATTERN),
                             metadata=_describe("the score profile whose live score is watched"))
     operator = fields.String(required=True, validate=validate.OneOf(SCORE_OPS))
-    value = fields.Integer(strict=True, allow_none=True, metadata=_describe("for eq ne gt gte lt lte"))
+    value = WholeNumber(allow_none=True, validate=validate.Range(min=-(2**63), max=2**63 - 1),
+                        metadata=_describe("for eq ne gt gte lt lte"))
     fire = fields.String(load_default="on_enter", validate=validate.OneOf(FIRE_MODES),
                          metadata=_describe("on_enter: when the condition becomes true; "
                                             "on_change: on every change after which it holds"))
-    reentry = fields.Boolean(load_default=False, metadata=_describe("false: a contact runs it at most once ever"))
+    reentry = StrictBoolean(load_default=False, metadata=_describe("false: a contact runs it at most once ever"))
     filters = fields.Nested(TagFiltersSchema, load_default=dict)
 
     @validates_schema
@@ -119,17 +136,15 @@ class ScoreTriggerSchema(StrictSchema):
 
 class InteractionTriggerSchema(StrictSchema):
     type = fields.String(required=True, validate=validate.Equal("interaction"))
-    on = fields.String(required=True, metadata=_describe("interaction type, e.g. form.submitted"))
+    on = InteractionType(required=True, metadata=_describe("interaction type, e.g. form.submitted"))
     where = fields.Dict(keys=fields.String(), load_default=dict,
-                        metadata=_describe("property conditions, as in score rules"))
-    reentry = fields.Boolean(load_default=False, metadata=_describe("false: a contact runs it at most once ever"))
+                        metadata={**where_json_schema(), **_describe("property conditions, as in score rules")})
+    reentry = StrictBoolean(load_default=False, metadata=_describe("false: a contact runs it at most once ever"))
     filters = fields.Nested(TagFiltersSchema, load_default=dict)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _known_type_and_where(self, data: dict[str, Any], **kwargs: Any) -> None:
         errors: dict[str, Any] = {}
-        if not is_known_type(data.get("on")):
-            errors["on"] = ["unknown interaction type; use a catalog type or custom.NAME"]
         problems = validate_where(data.get("where", {}))
         if problems:
             errors["where"] = {path: [problem] for path, problem in problems.items()}
@@ -140,9 +155,13 @@ class InteractionTriggerSchema(StrictSchema):
 class WhenSchema(StrictSchema):
     """A step runs only when this holds at that moment (score and tags are read fresh)."""
 
-    profile = fields.String(validate=validate.Regexp(ID_PATTERN))
+    class Meta:
+        unknown = RAISE
+        json_schema_extra = _score_condition(required=False)
+
+    profile = fields.String(validate=regexp(ID_PATTERN))
     operator = fields.String(validate=validate.OneOf(SCORE_OPS))
-    value = fields.Integer(strict=True, allow_none=True)
+    value = WholeNumber(allow_none=True, validate=validate.Range(min=-(2**63), max=2**63 - 1))
     tags_all = fields.List(Tag(), load_default=list)
     tags_none = fields.List(Tag(), load_default=list)
 
@@ -157,16 +176,26 @@ class StepSchema(StrictSchema):
     when = fields.Nested(WhenSchema, metadata=_describe("skip the step unless this holds"))
 
 
-class TagStepSchema(StepSchema):
-    type = fields.String(required=True, validate=validate.OneOf(("add_tag", "remove_tag")))
+class AddTagStepSchema(StepSchema):
+    type = fields.String(required=True, validate=validate.Equal("add_tag"))
+    tag = Tag(required=True)
+
+
+class RemoveTagStepSchema(StepSchema):
+    type = fields.String(required=True, validate=validate.Equal("remove_tag"))
     tag = Tag(required=True)
 
 
 class AdjustScoreStepSchema(StepSchema):
+    class Meta:
+        unknown = RAISE
+        json_schema_extra = {"oneOf": [{"required": ["add"]}, {"required": ["set"]}]}
+
     type = fields.String(required=True, validate=validate.Equal("adjust_score"))
-    profile = fields.String(required=True, validate=validate.Regexp(ID_PATTERN))
-    add = fields.Integer(strict=True, metadata=_describe("points to add (negative to take away)"))
-    set = fields.Integer(strict=True, validate=validate.Range(min=0), metadata=_describe("the new score"))
+    profile = fields.String(required=True, validate=regexp(ID_PATTERN))
+    add = WholeNumber(validate=validate.Range(min=-MAX_ADJUST, max=MAX_ADJUST),
+                      metadata=_describe("points to add (negative to take away)"))
+    set = WholeNumber(validate=validate.Range(min=0, max=MAX_ADJUST), metadata=_describe("the new score"))
     reason = fields.String(load_default="workflow", validate=validate.Length(1, 200))
 
     @validates_schema
@@ -177,12 +206,20 @@ class AdjustScoreStepSchema(StepSchema):
 
 class ResetScoreStepSchema(StepSchema):
     type = fields.String(required=True, validate=validate.Equal("reset_score"))
-    profile = fields.String(required=True, validate=validate.Regexp(ID_PATTERN))
+    profile = fields.String(required=True, validate=regexp(ID_PATTERN))
     reason = fields.String(required=True, validate=validate.Length(1, 200),
                            metadata=_describe("why, kept in the ledger"))
 
 
 class NotifyStepSchema(StepSchema):
+    class Meta:
+        unknown = RAISE
+        json_schema_extra = {"allOf": [
+            {"if": {"properties": {"channel": {"const": "email"}}, "required": ["channel"]},
+             "then": {"required": ["to"], "properties": {"to": {"type": "string", "pattern": EMAIL_LIST}}}},
+            {"if": {"properties": {"channel": {"const": "slack"}}, "required": ["channel"]},
+             "then": {"required": ["to"], "properties": {"to": {"type": "string", "pattern": URL_TEXT}}}}]}
+
     type = fields.String(required=True, validate=validate.Equal("notify"))
     channel = fields.String(required=True, validate=validate.OneOf(("email", "slack", "inbox")))
     to = fields.String(metadata=_describe("email: addresses (comma-separated); slack: incoming-webhook URL; "
@@ -195,11 +232,10 @@ class NotifyStepSchema(StepSchema):
     def _recipient(self, data: dict[str, Any], **kwargs: Any) -> None:
         channel, to = data.get("channel"), data.get("to")
         if channel == "email":
-            addresses = [a.strip() for a in (to or "").split(",") if a.strip()]
-            if not addresses or not all(_EMAIL.match(a) for a in addresses):
-                raise ValidationError("email needs one or more addresses", "to")
+            if not isinstance(to, str) or not re.fullmatch(EMAIL_LIST, to):
+                raise ValidationError("email needs one or more addresses (comma-separated)", "to")
         elif channel == "slack":
-            problem = check_url(to or "") if to else "slack needs the incoming-webhook URL"
+            problem = _url_problem(to) if to else "slack needs the incoming-webhook URL"
             if problem:
                 raise ValidationError(problem, "to")
 
@@ -216,8 +252,16 @@ def _check_secret(secret: str) -> bool:
     return True
 
 
-def _check_url(url: str) -> bool:
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a destination: the SSRF guard's first check, then the documented pattern."""
     problem = check_url(url)
+    if problem is None and not re.fullmatch(URL_TEXT, url):
+        problem = "must be an http(s) URL: a host name or [IPv6 address], an optional port, visible ASCII"
+    return problem
+
+
+def _check_url(url: str) -> bool:
+    problem = _url_problem(url)
     if problem:
         raise ValidationError(problem)
     return True
@@ -232,36 +276,54 @@ def _check_headers(headers: Mapping[str, str]) -> bool:
 
 class WebhookStepSchema(StepSchema):
     type = fields.String(required=True, validate=validate.Equal("webhook"))
-    url = fields.String(required=True, validate=_check_url)
-    secret = fields.String(required=True, validate=_check_secret,
+    url = fields.String(required=True, validate=_check_url, metadata={"pattern": URL_TEXT})
+    secret = fields.String(required=True, validate=[regexp(SECRET_TEXT, "a secret is 'whsec_' and the base64 of "
+                                                                        "at least 24 random bytes"), _check_secret],
                            metadata=_describe("Standard Webhooks secret, whsec_ + base64"))
-    headers = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9-]{1,64}$")),
-                          values=fields.String(validate=validate.Length(max=1000)),
-                          load_default=dict, validate=_check_headers)
-
-
-def _check_duration(text: str) -> bool:
-    try:
-        ms = parse_duration_ms(text)
-    except ValueError as error:
-        raise ValidationError(str(error)) from error
-    if ms > MAX_WAIT_MS:
-        raise ValidationError("a wait is at most 90d")
-    return True
+    headers = fields.Dict(keys=fields.String(validate=regexp(HEADER_NAME, "not an HTTP header name")),
+                          values=fields.String(validate=[regexp(HEADER_VALUE, "not a valid HTTP header value: "
+                                                                "visible ASCII and inner spaces only (no CR, LF "
+                                                                "or other control characters)"),
+                                                         validate.Length(max=1000)]),
+                          load_default=dict, validate=_check_headers,
+                          metadata=_describe("extra request headers; checked when the workflow is saved"))
 
 
 class WaitStepSchema(StepSchema):
     type = fields.String(required=True, validate=validate.Equal("wait"))
-    duration = fields.String(required=True, validate=_check_duration, metadata=_describe("e.g. 30m, 1h, 2d"))
+    duration = duration_field(MAX_WAIT_MS, "90d", required=True, metadata=_describe("e.g. 30m, 1h, 2d"))
 
 
-TRIGGER_SCHEMAS: dict[str, type[Schema]] = {"score_changed": ScoreTriggerSchema,
-                                             "interaction": InteractionTriggerSchema}
-STEP_SCHEMAS: dict[str, type[Schema]] = {
-    "add_tag": TagStepSchema, "remove_tag": TagStepSchema, "adjust_score": AdjustScoreStepSchema,
-    "reset_score": ResetScoreStepSchema,
-    "notify": NotifyStepSchema, "webhook": WebhookStepSchema, "wait": WaitStepSchema,
-}
+class ByType(OneOfSchema):
+    """An object whose ``type`` picks its schema (a trigger or a step); an unknown type names the choices."""
+
+    type_field_remove = False
+
+    def _load(self, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise ValidationError({"_schema": ["must be an object"]})
+        return super()._load(data, **kwargs)
+
+    def get_data_type(self, data: Any) -> Any:
+        kind = data.get(self.type_field)
+        if kind is not None and (not isinstance(kind, str) or kind not in self.type_schemas):
+            raise ValidationError({"type": [f"must be one of: {', '.join(self.type_schemas)}"]})
+        return kind
+
+
+class TriggerSchema(ByType):
+    type_schemas = {"score_changed": ScoreTriggerSchema, "interaction": InteractionTriggerSchema}
+
+
+class StepByTypeSchema(ByType):
+    type_schemas = {"add_tag": AddTagStepSchema, "remove_tag": RemoveTagStepSchema,
+                    "adjust_score": AdjustScoreStepSchema, "reset_score": ResetScoreStepSchema,
+                    "notify": NotifyStepSchema,
+                    "webhook": WebhookStepSchema, "wait": WaitStepSchema}
+
+
+TRIGGER_SCHEMAS = TriggerSchema.type_schemas
+STEP_SCHEMAS = StepByTypeSchema.type_schemas
 
 
 def _filters(data: Mapping[str, Any] | None) -> TagFilters:
@@ -271,12 +333,12 @@ def _filters(data: Mapping[str, Any] | None) -> TagFilters:
 
 class WorkflowSchema(StrictSchema):
     schema_ref = fields.String(data_key="$schema", metadata=_describe("editor hint, ignored"))
-    id = fields.String(required=True, validate=validate.Regexp(ID_PATTERN, error="1-64 of A-Z a-z 0-9 _ . -"))
+    id = fields.String(required=True, validate=regexp(ID_PATTERN, "1-64 of A-Z a-z 0-9 _ . -"))
     name = fields.String(required=True, validate=validate.Length(1, 200))
     description = fields.String(validate=validate.Length(max=2000))
-    enabled = fields.Boolean(load_default=True)
-    trigger = ByType(TRIGGER_SCHEMAS, required=True)
-    steps = fields.List(ByType(STEP_SCHEMAS), required=True, validate=validate.Length(1, MAX_STEPS))
+    enabled = StrictBoolean(load_default=True)
+    trigger = fields.Nested(TriggerSchema, required=True)
+    steps = fields.List(fields.Nested(StepByTypeSchema), required=True, validate=validate.Length(1, MAX_STEPS))
 
     @post_load
     def _to_workflow(self, data: dict[str, Any], **kwargs: Any) -> Workflow:
@@ -330,77 +392,22 @@ def validate_document(doc: Any) -> list[str]:
     return []
 
 
-# --- JSON Schema, generated from the schemas above ----------------------------------------------
-def _field_schema(field: fields.Field) -> dict[str, Any]:
-    out: dict[str, Any]
-    if isinstance(field, ByType):
-        out = {"oneOf": [_schema_object(s, const_type=name) for name, s in field.schemas.items()
-                         if name != "remove_tag"]}
-    elif isinstance(field, fields.Nested):
-        nested = field.nested if isinstance(field.nested, type) else type(field.nested)
-        out = _schema_object(nested)  # type: ignore[arg-type]
-    elif isinstance(field, fields.List):
-        out = {"type": "array", "items": _field_schema(field.inner)}
-    elif isinstance(field, fields.Dict):
-        out = {"type": "object"}
-        if field.value_field is not None:
-            out["additionalProperties"] = _field_schema(field.value_field)
-    elif isinstance(field, fields.Boolean):
-        out = {"type": "boolean"}
-    elif isinstance(field, fields.Integer):
-        out = {"type": "integer"}
-    elif isinstance(field, fields.Number):
-        out = {"type": "number"}
-    elif isinstance(field, fields.String):
-        out = {"type": "string"}
-    else:
-        out = {}
-    if getattr(field, "allow_none", False) and "type" in out:
-        out["type"] = [out["type"], "null"]
-    for validator in field.validators:
-        if isinstance(validator, validate.OneOf):
-            out["enum"] = list(validator.choices)
-        elif isinstance(validator, validate.Equal):
-            out["const"] = validator.comparable
-        elif isinstance(validator, validate.Regexp):
-            out["pattern"] = validator.regex.pattern
-        elif isinstance(validator, validate.Range):
-            if validator.min is not None:
-                out["minimum"] = validator.min
-            if validator.max is not None:
-                out["maximum"] = validator.max
-        elif isinstance(validator, validate.Length):
-            low, high = ("minItems", "maxItems") if out.get("type") == "array" else ("minLength", "maxLength")
-            if validator.min is not None:
-                out[low] = validator.min
-            if validator.max is not None:
-                out[high] = validator.max
-    if field.metadata.get("description"):
-        out["description"] = field.metadata["description"]
-    if field.load_default is not missing and field.load_default is not None and not callable(field.load_default):
-        out["default"] = field.load_default
-    return out
+def validate_file(path: str | Path) -> list[str]:
+    """Problems of a workflow file, each line prefixed with the file name (for the CLI)."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        return [f"{path}: cannot read: {error}"]
+    except json.JSONDecodeError as error:
+        return [f"{path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"]
+    problems = validate_document(doc)
+    if not problems and isinstance(doc, Mapping) and path.stem != doc.get("id"):
+        problems = [f"id: {doc.get('id')!r} differs from the file name; name the file {doc.get('id')}.json"]
+    return [f"{path}: {p}" for p in problems]
 
 
-def _schema_object(schema_cls: type[Schema], const_type: str | None = None) -> dict[str, Any]:
-    schema = schema_cls()
-    properties: dict[str, Any] = {}
-    required = []
-    for name, field in schema.fields.items():
-        key = field.data_key or name
-        properties[key] = _field_schema(field)
-        if field.required:
-            required.append(key)
-    if const_type is not None and "type" in properties:
-        properties["type"] = {"const": const_type} if "enum" not in properties["type"] else properties["type"]
-    out: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
-    if required:
-        out["required"] = required
-    if schema_cls.__doc__ and not schema_cls.__doc__.startswith("Schema"):
-        out["description"] = " ".join(schema_cls.__doc__.split())
-    return out
-
-
+# --- JSON Schema, generated from the schemas above by apispec ----------------------------------
 def write_json_schema(path: str | Path) -> None:
     """Write the generated JSON Schema (``scorekeeper workflows schema PATH``)."""
     Path(path).write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
@@ -408,10 +415,7 @@ def write_json_schema(path: str | Path) -> None:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (2020-12) of a workflow file, made from ``WorkflowSchema``."""
-    out = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-           "$id": "https://scorekeeper.dev/schemas/workflow.schema.json",
-           "title": "Scorekeeper workflow"}
-    out.update(_schema_object(WorkflowSchema))
-    out.pop("description", None)
-    return out
+    from ..openapi import json_schema_of
 
+    return json_schema_of(WorkflowSchema, title="Scorekeeper workflow",
+                          id_="https://scorekeeper.dev/schemas/workflow.schema.json")

@@ -98,18 +98,39 @@ def execute(services: Any, run_id: str) -> dict[str, Any] | None:
     return run
 
 
+#: How a webhook step reads, by the state of its delivery.
+STEP_BY_DELIVERY = {"pending": "delivering", "retrying": "delivering", "succeeded": "succeeded", "dead": "failed"}
+
+
 def public_run(services: Any, run: dict[str, Any]) -> dict[str, Any]:
-    """The API form of a run: webhook steps show their delivery's status and attempts; no secrets."""
+    """The API (and dashboard) form of a run; no secrets.
+
+    A webhook step hands its request to a delivery that is attempted on its own schedule, so the
+    step and the run show the delivery's outcome, read now: the step is ``delivering`` while the
+    delivery is attempted, ``failed`` once it is dead (refused by the SSRF guard, a 4xx, retries
+    spent) and ``succeeded`` once the receiver took it. A run whose steps all ran reads
+    ``delivering`` while a delivery is in flight and ``failed`` when one is dead; a redelivery that
+    succeeds makes it read ``succeeded`` again. The stored run keeps what its steps did.
+    """
     store = services.automation
     out = {k: v for k, v in run.items() if k != "definition"}
     steps = []
     for record in run["steps"]:
         record = dict(record)
-        if record.get("delivery_id"):
+        if record.get("delivery_id") and record.get("status") == "succeeded":
             delivery = store.get_delivery(record["delivery_id"])
             if delivery:
                 record["delivery"] = {"status": delivery["status"], "attempts": len(delivery["attempts"]),
                                       "error": delivery["error"]}
+                record["status"] = STEP_BY_DELIVERY.get(delivery["status"], record["status"])
+                if record["status"] == "failed":
+                    record["error"] = f"webhook delivery {delivery['id']} failed: {delivery['error']}"
         steps.append(record)
     out["steps"] = steps
+    if run["status"] == "succeeded":
+        failed = next((r for r in steps if r["status"] == "failed"), None)
+        if failed is not None:
+            out["status"], out["error"] = "failed", f"step {failed['index']}: {failed['error']}"
+        elif any(r["status"] == "delivering" for r in steps):
+            out["status"] = "delivering"
     return out

@@ -200,7 +200,7 @@ def run_webhook(context: RunContext, step: dict[str, Any], index: int) -> StepRe
 
 
 def run_wait(context: RunContext, step: dict[str, Any], index: int) -> StepResult:
-    return StepResult({"duration": step["duration"]}, wait_ms=parse_duration_ms(step["duration"]))
+    return StepResult({"duration": step["duration"]}, wait_ms=parse_duration_ms(step["duration"], bounded=False))
 
 
 STEPS = {"add_tag": run_tag, "remove_tag": run_tag, "adjust_score": run_adjust_score,

@@ -10,6 +10,7 @@ from marshmallow import ValidationError as SchemaError
 from ..api.schemas import ScoreChangeSchema
 from ..contact_filter import OP_WORDS, ContactFilter, describe
 from ..contact_directory import count_matches, csv_rows, run_filter
+from .forms import whole
 from ..errors import Conflict, NotFound, ValidationError
 from ..storage.profiles import ActiveVersion
 from ..manual_scores import change_score
@@ -265,7 +266,7 @@ def change_contact_score(contact_id: str):
         errors["profile"] = "choose a published profile"
     body: dict[str, Any] = {"reason": values["reason"]}
     if values["value"] and values["op"] in ("set", "add"):
-        body[values["op"]] = values["value"]
+        body[values["op"]] = whole(values["value"])
     try:
         change = ScoreChangeSchema().load(body)
     except SchemaError as exc:

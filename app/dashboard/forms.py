@@ -7,6 +7,7 @@ and its nested messages land next to their fields.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,12 @@ def _rows(form: Mapping[str, str], prefix: str, names: tuple[str, ...]) -> list[
     return rows
 
 
+def whole(text: str) -> Any:
+    """Form text as a whole number when it is one (the API takes numbers, not text); any other text
+    goes to the schema as it is, which names the problem next to the field."""
+    return int(text) if re.fullmatch(r"-?[0-9]{1,19}", text) else text
+
+
 #: Draft fields the profile form does not show; saving the form keeps them as they are.
 UNSHOWN_DRAFT_FIELDS = ("groups", "max_score")
 
@@ -72,7 +79,8 @@ def parse_profile_form(form: Mapping[str, str], rules: Sequence[Mapping[str, Any
                          bands=_rows(form, "bands", BAND_FIELDS))
     doc = {**{k: v for k, v in (kept or {}).items() if k in UNSHOWN_DRAFT_FIELDS},
            "name": result.name, "description": result.description, "rules": [dict(r) for r in rules],
-           "bands": [{k: v for k, v in (("name", row["name"]), ("min", row["min"])) if v} for row in result.bands]}
+           "bands": [{k: v for k, v in (("name", row["name"]), ("min", whole(row["min"]))) if v != ""}
+                     for row in result.bands]}
     try:
         draft = ProfileDraftSchema().load(doc)
     except SchemaError as exc:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from .. import metrics
 from ..errors import SignatureError, ValidationError
 from ..ingest import IngestResult, ingest
-from ..scoring.interactions import InvalidInteraction, normalize_email, parse_interaction
+from ..interaction_schema import InvalidInteraction, load_interaction
+from ..scoring.interactions import normalize_email
 from ..services import Services
 from .results import ParseResult
 
@@ -75,7 +76,7 @@ def resolve_awaiting(services: Services, result: ParseResult) -> None:
             continue
         try:
             result.interactions.append(
-                parse_interaction({**item.raw, "contact": {"email": email}}, source=result.source)
+                load_interaction({**item.raw, "contact": {"email": email}}, source=result.source)
             )
         except InvalidInteraction as exc:
             raise ValidationError(

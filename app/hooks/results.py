@@ -16,13 +16,8 @@ from typing import Any
 import orjson
 
 from ..errors import ValidationError
-from ..scoring.interactions import (
-    Interaction,
-    InvalidInteraction,
-    format_timestamp,
-    parse_interaction,
-    parse_timestamp_ms,
-)
+from ..interaction_schema import InvalidInteraction, load_interaction
+from ..scoring.interactions import Interaction, check_timestamp_ms, format_timestamp, parse_timestamp_ms
 
 
 @dataclass(frozen=True)
@@ -64,7 +59,7 @@ class ParseResult:
     def add(self, raw: dict[str, Any]) -> None:
         """Validate a core-format interaction; one without a usable contact is skipped, not refused."""
         try:
-            self.interactions.append(parse_interaction(raw, source=self.source))
+            self.interactions.append(load_interaction(raw, source=self.source))
         except InvalidInteraction as exc:
             if set(exc.errors) == {"contact"}:
                 self.skip(raw.get("type", "?"), raw.get("id", "?"), "no usable contact (email) in the event")
@@ -103,11 +98,14 @@ def from_epoch_seconds(value: Any, where: str) -> str:
         raise ValidationError(
             f"{where} must be a number of seconds since the epoch.", {where: "not a timestamp"}
         ) from exc
-    if isinstance(value, bool) or not 0 <= seconds < 1e11:
+    try:
+        if isinstance(value, bool) or seconds != seconds:  # NaN
+            raise ValueError("not a number")
+        return format_timestamp(check_timestamp_ms(int(seconds * 1000)))
+    except (ValueError, OverflowError) as exc:
         raise ValidationError(
-            f"{where} must be a number of seconds since the epoch.", {where: "not a timestamp"}
-        )
-    return format_timestamp(int(seconds * 1000))
+            f"{where} must be a number of seconds since the epoch.", {where: [f"not a timestamp: {exc}"]}
+        ) from exc
 
 
 def from_rfc3339(value: Any, where: str) -> str:

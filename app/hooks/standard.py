@@ -2,7 +2,8 @@
 
 ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` (``v1,`` + base64
 HMAC-SHA256 of ``"{id}.{timestamp}.{body}"``, key from the ``whsec_`` secret), within five
-minutes. The signature is computed by the official ``standardwebhooks`` package. The body is one
+minutes; Svix's default names ``svix-id``, ``svix-timestamp``, ``svix-signature`` are accepted too.
+Verification is the official ``standardwebhooks`` package's ``Webhook.verify``. The body is one
 interaction or ``{"interactions": [...]}`` in the core format; the URL's ``{source}`` is their source.
 """
 
@@ -13,10 +14,10 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from ..errors import SignatureError, ValidationError
-from ..scoring.interactions import InvalidInteraction, parse_interaction
+from ..interaction_schema import InvalidInteraction, load_interaction
 from . import signing
 from .results import ParseResult
 
@@ -27,19 +28,41 @@ TOLERANCE_SECONDS = 300
 MAX_INTERACTIONS = 1000
 
 
+#: The three signed headers; Svix sends them as ``svix-*`` by default (``webhook-*`` is its white-label option).
+HEADER_PARTS = ("id", "timestamp", "signature")
+
+
+class _Verifier(Webhook):
+    """The official verifier, reading the time window against the caller's clock (``now``)."""
+
+    def __init__(self, secret: str, now: float):
+        super().__init__(secret)
+        self._now = now
+
+    def _Webhook__verify_timestamp(self, timestamp_header: str) -> datetime:  # the library's private hook
+        seconds = signing.check_timestamp(timestamp_header, self._now, TOLERANCE_SECONDS)
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
 def verify(raw: bytes, headers: Mapping[str, str], secret: str, now: float) -> None:
-    msg_id = signing.header(headers, "webhook-id")
-    timestamp = signing.header(headers, "webhook-timestamp")
-    signatures = signing.header(headers, "webhook-signature")
-    seconds = signing.check_timestamp(timestamp, now, TOLERANCE_SECONDS)
+    """``Webhook.verify`` over the raw bytes, with ``webhook-*`` or ``svix-*`` headers."""
+    signed = {f"webhook-{part}": signed_header(headers, part) for part in HEADER_PARTS}
     try:
-        signer = Webhook(secret)
-        data = raw.decode("utf-8")
-    except (ValueError, binascii.Error) as exc:  # a bad secret, or a body that is not UTF-8
+        _Verifier(secret, now).verify(raw, signed, json_parse=False)
+    except WebhookVerificationError as exc:
+        raise SignatureError("The signature does not match.") from exc
+    except (ValueError, binascii.Error) as exc:  # a malformed signature list, a bad secret, a body not UTF-8
         raise SignatureError("The delivery cannot be verified.") from exc
-    expected = signer.sign(msg_id, datetime.fromtimestamp(seconds, tz=timezone.utc), data).partition(",")[2]
-    given = [sig for version, _, sig in (s.partition(",") for s in signatures.split()) if version == "v1"]
-    signing.require_match(signing.decode_base64(expected) or b"", (signing.decode_base64(s) for s in given))
+
+
+def signed_header(headers: Mapping[str, str], part: str) -> str:
+    """``webhook-{part}``, else Svix's ``svix-{part}``; missing both is a SignatureError."""
+    for prefix in ("webhook", "svix"):
+        try:
+            return signing.header(headers, f"{prefix}-{part}")
+        except SignatureError:
+            continue
+    raise SignatureError(f"Missing the webhook-{part} header (or svix-{part}).")
 
 
 def parse(payload: Any, source: str = NAME) -> ParseResult:
@@ -61,7 +84,7 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
             errors[index] = {"source": f"must be {source!r}, the source in the URL, or left out"}
             continue
         try:
-            result.interactions.append(parse_interaction(item, source=source))
+            result.interactions.append(load_interaction(item, source=source))
         except InvalidInteraction as exc:
             errors[index] = exc.errors
     if errors:

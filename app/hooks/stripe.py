@@ -109,7 +109,9 @@ def customer_id(obj: Mapping[str, Any]) -> str | None:
 
 def contact_email(obj: Mapping[str, Any]) -> str | None:
     """The first of ``receipt_email``, ``billing_details.email``, ``customer_email``,
-    ``customer_details.email`` (or a customer object's own email)."""
+    ``customer_details.email``, an expanded customer's email (or a customer object's own), then the
+    charge's: an expanded ``latest_charge`` or, in API versions before 2022-11-15, ``charges.data[]``
+    (a PaymentIntent whose email sits only on its charge)."""
     candidates = [
         obj.get("receipt_email"),
         nested(obj, "billing_details", "email"),
@@ -119,7 +121,18 @@ def contact_email(obj: Mapping[str, Any]) -> str | None:
     ]
     if obj.get("object") == "customer":
         candidates.insert(0, obj.get("email"))
+    for charge in charges_of(obj):
+        candidates += [nested(charge, "billing_details", "email"), charge.get("receipt_email")]
     return next((c for c in candidates if isinstance(c, str) and "@" in c), None)
+
+
+def charges_of(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The charge objects a PaymentIntent carries: expanded ``latest_charge``, then ``charges.data``."""
+    found = [obj["latest_charge"]] if isinstance(obj.get("latest_charge"), Mapping) else []
+    listed = nested(obj, "charges", "data")
+    if isinstance(listed, list):
+        found += [charge for charge in listed if isinstance(charge, Mapping)]
+    return found
 
 
 def nested(obj: Mapping[str, Any], *path: str) -> Any:

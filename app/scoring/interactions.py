@@ -1,4 +1,6 @@
-"""Interactions: the catalog of types, validation at the edge, and the stored form.
+"""Interactions: the catalog of types, the supported time range, and the stored form.
+
+Validation at the edge is ``app.interaction_schema.InteractionSchema``, which produces ``Interaction``.
 
 An interaction is identified by ``(source, id)``: the same pair is counted once however
 often it arrives. Its place in a contact's timeline is ``(occurred_at, key)``.
@@ -9,7 +11,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 CATALOG = (
@@ -35,10 +37,10 @@ DND_EMAIL_TYPES = frozenset({"email.unsubscribed", "email.spam_reported"})
 MANUAL_TYPE = "score.manual"
 
 _CUSTOM = re.compile(r"^custom\.[A-Za-z0-9_.:-]{1,100}$")
-_SOURCE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_FIELDS = {"id", "type", "contact", "occurred_at", "properties", "source"}
 MAX_ID_LENGTH = 256
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_FIRST_MS = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // timedelta(milliseconds=1)
+_LAST_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc) - _EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,7 @@ def record_key(record: Mapping[str, Any]) -> str:
 
 
 def is_known_type(type_: Any) -> bool:
-    return isinstance(type_, str) and (type_ in CATALOG or bool(_CUSTOM.match(type_)))
+    return isinstance(type_, str) and (type_ in CATALOG or bool(_CUSTOM.fullmatch(type_)))
 
 
 def normalize_email(email: str) -> str:
@@ -81,8 +83,16 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+#: The supported range of ``occurred_at`` (after applying the offset), in epoch milliseconds:
+#: from 1970-01-01T00:00:00Z up to, not including, 9900-01-01T00:00:00Z. The margin before the year
+#: 10000 leaves room for the longest duration (``MAX_DURATION_MS``) added to any timestamp.
+MIN_TIMESTAMP_MS = 0
+MAX_TIMESTAMP_MS = int((datetime(9900, 1, 1, tzinfo=timezone.utc) - _EPOCH).total_seconds() * 1000)
+RANGE_TEXT = "between 1970-01-01T00:00:00Z and 9899-12-31T23:59:59.999Z"
+
+
 def parse_timestamp_ms(value: Any) -> int:
-    """RFC 3339 text (with an offset or Z) to epoch milliseconds."""
+    """RFC 3339 text (with an offset or Z) to epoch milliseconds, within the supported range."""
     if not isinstance(value, str):
         raise ValueError("must be an RFC 3339 date-time string")
     text = value.strip()
@@ -94,13 +104,30 @@ def parse_timestamp_ms(value: Any) -> int:
         raise ValueError(f"not an RFC 3339 date-time: {value!r}") from exc
     if parsed.tzinfo is None:
         raise ValueError("needs a time zone offset (e.g. 'Z' or '+02:00')")
-    return int(parsed.timestamp() * 1000)
+    try:
+        ms = (parsed - _EPOCH) // timedelta(milliseconds=1)
+    except OverflowError as exc:  # an offset that takes the moment outside years 1..9999
+        raise ValueError(f"must be {RANGE_TEXT}") from exc
+    return check_timestamp_ms(ms)
+
+
+def check_timestamp_ms(ms: int) -> int:
+    """``ms`` when it is inside the supported range, else ValueError saying the range."""
+    if not MIN_TIMESTAMP_MS <= ms < MAX_TIMESTAMP_MS:
+        raise ValueError(f"must be {RANGE_TEXT}")
+    return ms
 
 
 def format_timestamp(ms: int) -> str:
-    """Epoch milliseconds as RFC 3339 UTC text with milliseconds."""
-    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    """Epoch milliseconds as RFC 3339 UTC text with milliseconds.
+
+    Never fails: a value stored before the range was checked, beyond what a date can show (years
+    1..9999), is shown as the nearest date that can be (history stays readable).
+    """
+    ms = min(max(int(ms), _FIRST_MS), _LAST_MS)
+    moment = _EPOCH + timedelta(milliseconds=ms)
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
 
 
 def derive_properties(type_: str, properties: dict[str, Any]) -> dict[str, Any]:
@@ -109,91 +136,3 @@ def derive_properties(type_: str, properties: dict[str, Any]) -> dict[str, Any]:
         channels = properties.get("channels") or {}
         properties = {**properties, "all_channels": bool(channels) and all(channels.values())}
     return properties
-
-
-def _check_contact(contact: Any, errors: dict[str, Any]) -> tuple[str | None, str | None]:
-    if not isinstance(contact, Mapping):
-        errors["contact"] = "required: an object with 'email' and/or 'external_id'"
-        return None, None
-    unknown = set(contact) - {"email", "external_id"}
-    if unknown:
-        errors["contact"] = {name: "Unknown field." for name in sorted(unknown)}
-        return None, None
-    email = contact.get("email")
-    external_id = contact.get("external_id")
-    if email is not None:
-        if not isinstance(email, str) or not _EMAIL.match(email.strip()) or len(email) > 320:
-            errors["contact"] = {"email": "not a valid email address"}
-            return None, None
-        email = normalize_email(email)
-    if external_id is not None:
-        if not isinstance(external_id, (str, int)) or isinstance(external_id, bool) or str(external_id) == "":
-            errors["contact"] = {"external_id": "must be a non-empty string"}
-            return None, None
-        external_id = str(external_id)
-        if len(external_id) > MAX_ID_LENGTH:
-            errors["contact"] = {"external_id": f"at most {MAX_ID_LENGTH} characters"}
-            return None, None
-    if email is None and external_id is None:
-        errors["contact"] = "needs 'email' or 'external_id'"
-    return email, external_id
-
-
-def parse_interaction(raw: Any, *, source: str = "api", now: int | None = None) -> Interaction:
-    """Validate one interaction object; raises InvalidInteraction with per-field errors."""
-    if not isinstance(raw, Mapping):
-        raise InvalidInteraction({"_schema": "an interaction must be a JSON object"})
-    errors: dict[str, Any] = {}
-    for name in sorted(set(raw) - _FIELDS):
-        errors[name] = "Unknown field."
-    id_ = raw.get("id")
-    if isinstance(id_, int) and not isinstance(id_, bool):
-        id_ = str(id_)
-    if not isinstance(id_, str) or not id_.strip():
-        errors["id"] = "required: a non-empty string (the idempotency key)"
-    elif len(id_) > MAX_ID_LENGTH:
-        errors["id"] = f"at most {MAX_ID_LENGTH} characters"
-    src = raw.get("source", source)
-    if not isinstance(src, str) or not _SOURCE.match(src):
-        errors["source"] = "letters, digits, '_', '.', '-' (at most 64)"
-    type_ = raw.get("type")
-    if not is_known_type(type_):
-        errors["type"] = "unknown interaction type; use one of the catalog or 'custom.<name>'"
-    email, external_id = _check_contact(raw.get("contact"), errors)
-    occurred_at = now if now is not None else now_ms()
-    if raw.get("occurred_at") is not None:
-        try:
-            occurred_at = parse_timestamp_ms(raw["occurred_at"])
-        except ValueError as exc:
-            errors["occurred_at"] = str(exc)
-    properties = raw.get("properties", {})
-    if properties is None:
-        properties = {}
-    if not isinstance(properties, Mapping):
-        errors["properties"] = "must be an object"
-    elif type_ == "contact.dnd_updated":
-        channels = properties.get("channels")
-        if not isinstance(channels, Mapping) or not channels or not all(
-            isinstance(v, bool) for v in channels.values()
-        ):
-            errors["properties"] = {"channels": "required: an object of channel -> true/false"}
-    if errors:
-        raise InvalidInteraction(errors)
-    assert isinstance(id_, str) and isinstance(type_, str)  # checked above
-    return Interaction(
-        id=id_,
-        source=src,
-        type=type_,
-        occurred_at=occurred_at,
-        properties=derive_properties(type_, dict(properties)),
-        email=email,
-        external_id=external_id,
-    )
-
-
-class InvalidInteraction(ValueError):
-    """An interaction failed validation; ``errors`` maps each bad field to what is wrong."""
-
-    def __init__(self, errors: dict[str, Any]):
-        super().__init__("invalid interaction")
-        self.errors = errors

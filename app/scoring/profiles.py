@@ -143,8 +143,8 @@ def rule_from_dict(raw: Mapping[str, Any], group_decay: Mapping[str, Any] | None
     decay = raw.get("decay") or group_decay or {}
     return Rule(
         id=raw["id"], on=raw["on"], points=int(raw["points"]), where=dict(raw.get("where") or {}),
-        limit_count=limit.get("count"), limit_window_ms=parse_duration_ms(window) if window else None,
-        once_per=limit.get("once_per"), expires_after_ms=parse_duration_ms(expires) if expires else None,
+        limit_count=limit.get("count"), limit_window_ms=parse_duration_ms(window, bounded=False) if window else None,
+        once_per=limit.get("once_per"), expires_after_ms=parse_duration_ms(expires, bounded=False) if expires else None,
         limit_window=window, expires_after=expires,
         decay_percent=int(decay["percent"]) if decay else None,
         decay_every_ms=parse_duration_ms(decay["every"]) if decay else None, decay_every=decay.get("every"),

@@ -1,0 +1,218 @@
+"""The interaction document: one marshmallow schema that validates it and produces the domain type.
+
+``InteractionSchema().load(raw)`` returns an :class:`app.scoring.interactions.Interaction` or raises
+marshmallow's ValidationError naming each bad field. The API (``POST /v1/interactions``), every
+webhook provider and the OpenAPI document use this schema, so there is one definition of a valid
+interaction. The sender's source and the receiving time are given with :data:`LoadContext`.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, TypedDict
+
+import marshmallow as ma
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+from marshmallow.experimental.context import Context
+
+from . import json_bodies
+from .edge_fields import EMAIL_TEXT, JSON_VALUE_REF, SLUG_TEXT, TextOrInteger, matches, regexp
+from .errors import ValidationError as BadRequest
+from .scoring.interactions import (
+    CATALOG,
+    MAX_ID_LENGTH,
+    RANGE_TEXT,
+    Interaction,
+    derive_properties,
+    is_known_type,
+    normalize_email,
+    now_ms,
+    parse_timestamp_ms,
+)
+
+#: Longest email address accepted.
+MAX_EMAIL_LENGTH = 320
+#: RFC 3339 ``date-time`` (``T`` or space between date and time, an offset or ``Z``), checked before
+#: it is read, so that no other form Python happens to accept gets in.
+RFC3339 = (r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+           r"(\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+#: Years of the supported range, as the OpenAPI document states them (the offset is checked by the server).
+YEARS = r"^(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2})-"
+CUSTOM_TYPE = r"^custom\.[A-Za-z0-9_.:-]{1,100}$"
+DND_TYPE = "contact.dnd_updated"
+
+
+class LoadOptions(TypedDict):
+    source: str
+    now: int
+
+
+#: ``with LoadContext({"source": "crm", "now": now_ms()}): InteractionSchema().load(raw)``
+LoadContext = Context[LoadOptions]
+
+
+class Timestamp(fields.Field):
+    """RFC 3339 text with an offset, inside the supported range, as epoch milliseconds."""
+
+    def __init__(self, **kwargs: Any):
+        kwargs["metadata"] = {"type": "string", "format": "date-time", "pattern": YEARS,
+                              **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or not re.fullmatch(RFC3339, value):
+            raise ValidationError("must be an RFC 3339 date-time with an offset, e.g. 2026-01-31T09:30:00Z")
+        try:
+            return parse_timestamp_ms(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class InteractionType(fields.String):
+    def __init__(self, **kwargs: Any):
+        kwargs["metadata"] = {"anyOf": [{"type": "string", "enum": list(CATALOG)},
+                                        {"type": "string", "pattern": CUSTOM_TYPE}], **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if not is_known_type(value):
+            raise ValidationError("unknown interaction type; use one of the catalog or 'custom.<name>'")
+        return value
+
+
+class JSONObject(fields.Dict):
+    """Free-form properties: any JSON object (integers within 64 bits, nesting within the door's limit)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+            raise ValidationError("must be an object")
+        out = dict(value)
+        try:
+            json_bodies.check(out)
+        except BadRequest as exc:
+            raise ValidationError(exc.errors.get("_body") or exc.message) from exc
+        return out
+
+
+class ContactRefSchema(ma.Schema):
+    """Who the interaction is about: an email, an external id (your system's), or both."""
+
+    class Meta:
+        unknown = ma.RAISE
+        json_schema_extra = {"anyOf": [{"required": ["email"]}, {"required": ["external_id"]}]}
+
+    email = fields.String(validate=[regexp(EMAIL_TEXT, "not a valid email address"),
+                                    validate.Length(max=MAX_EMAIL_LENGTH)])
+    external_id = TextOrInteger(max_length=MAX_ID_LENGTH)
+
+    @validates_schema
+    def one_identity(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("email") is None and data.get("external_id") is None:
+            raise ValidationError("needs 'email' or 'external_id'")
+
+
+class InteractionSchema(ma.Schema):
+    """One interaction: ``(source, id)`` is counted once however often it arrives."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    id = TextOrInteger(max_length=MAX_ID_LENGTH, required=True,
+                       metadata={"description": "idempotency key, unique within the source"})
+    type = InteractionType(required=True)
+    source = fields.String(validate=regexp(SLUG_TEXT, "letters, digits, '_', '.', '-' (at most 64)"),
+                           metadata={"description": "namespace of the id (default 'api', or the webhook's)"})
+    contact = fields.Nested(ContactRefSchema, required=True)
+    occurred_at = Timestamp(metadata={"description": f"RFC 3339, {RANGE_TEXT} after the offset; default now"})
+    properties = JSONObject(keys=fields.String(), allow_none=True, metadata={"additionalProperties": JSON_VALUE_REF})
+
+    @validates_schema
+    def check_dnd(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("type") != DND_TYPE:
+            return
+        channels = (data.get("properties") or {}).get("channels")
+        if not isinstance(channels, Mapping) or not channels or not all(isinstance(v, bool)
+                                                                        for v in channels.values()):
+            raise ValidationError({"channels": ["required: an object of channel -> true/false"]}, "properties")
+
+    @post_load
+    def to_interaction(self, data: dict[str, Any], **_: Any) -> Interaction:
+        options = LoadContext.get({"source": "api", "now": None})
+        contact = data["contact"]
+        email = contact.get("email")
+        occurred_at = data.get("occurred_at")
+        return Interaction(
+            id=data["id"],
+            source=data.get("source") or options["source"],
+            type=data["type"],
+            occurred_at=occurred_at if occurred_at is not None else (options["now"] or now_ms()),
+            properties=derive_properties(data["type"], dict(data.get("properties") or {})),
+            email=normalize_email(email) if email is not None else None,
+            external_id=contact.get("external_id"),
+        )
+
+
+class InteractionBatchSchema(ma.Schema):
+    """Many interactions at once: every item valid, or none is stored."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    interactions = fields.List(fields.Nested(InteractionSchema), required=True,
+                               validate=validate.Length(min=1, max=1000))
+
+
+class InvalidInteraction(ValueError):
+    """An interaction failed validation; ``errors`` maps each bad field to what is wrong."""
+
+    def __init__(self, errors: dict[str, Any]):
+        super().__init__("invalid interaction")
+        self.errors = errors
+
+
+_SCHEMA = InteractionSchema()
+
+
+def load_interaction(raw: Any, *, source: str = "api", now: int | None = None) -> Interaction:
+    """Validate one interaction object; raises InvalidInteraction with per-field errors."""
+    if not isinstance(raw, Mapping):
+        raise InvalidInteraction({"_schema": ["an interaction must be a JSON object"]})
+    with LoadContext({"source": source, "now": now if now is not None else now_ms()}):
+        try:
+            return _SCHEMA.load(raw)
+        except ValidationError as exc:
+            messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+            raise InvalidInteraction(messages) from exc
+
+
+def load_items(body: Any, limit: int, source: str = "api") -> list[Interaction]:
+    """One interaction or ``{"interactions": [...]}``: all valid, or BadRequest naming each bad item."""
+    if isinstance(body, Mapping) and set(body) == {"interactions"}:
+        items, batched = body["interactions"], True
+        if not isinstance(items, list):
+            raise BadRequest("'interactions' must be a list.", {"interactions": ["must be a list"]})
+        if not items:
+            raise BadRequest("'interactions' is empty.", {"interactions": ["send at least one interaction"]})
+    else:
+        items, batched = [body], False
+    if len(items) > limit:
+        raise BadRequest(f"At most {limit} interactions per request.", {"interactions": [f"at most {limit}"]})
+    now = now_ms()
+    parsed, errors = [], {}
+    for index, item in enumerate(items):
+        try:
+            parsed.append(load_interaction(item, source=source, now=now))
+        except InvalidInteraction as exc:
+            errors[index] = exc.errors
+    if errors:
+        if not batched:
+            raise BadRequest("The interaction is invalid; see errors.", errors[0])
+        raise BadRequest(f"{len(errors)} of {len(items)} interactions are invalid; nothing was stored.",
+                         {"interactions": errors})
+    return parsed
+
+
+def is_valid_email(value: Any) -> bool:
+    return matches(EMAIL_TEXT, value) and len(value) <= MAX_EMAIL_LENGTH
