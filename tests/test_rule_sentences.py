@@ -211,3 +211,20 @@ def test_the_property_names_a_rule_can_test_are_keys_and_one_level_into_objects(
     assert property_paths(None) == []
     assert property_paths({"k" * 64: 1}) == ["k" * 64]
     assert len(property_paths({f"p{i}": i for i in range(50)})) == 40
+
+
+def test_cap_changes_are_named_one_line_each():
+    def version(groups, max_score=None):
+        return profile_from_dict({"id": "e", "groups": groups, "max_score": max_score})
+
+    old = version([{"id": "email", "max_points": 30}, {"id": "web", "max_points": 10},
+                   {"id": "ads", "max_points": 5, "decay": {"percent": 50, "every": "30d"}}], 100)
+    new = version([{"id": "email", "max_points": 40}, {"id": "form", "max_points": 20},
+                   {"id": "ads", "max_points": 5}], 120)
+    assert describe_changes(old, new) == [
+        "Removed group web (at most 10)", "Group email now at most 40 (was 30)", "Added group form: at most 20",
+        "Group ads now does not decay", "Maximum score 120 (was 100)"]
+    assert describe_changes(version([], 100), version([])) == ["No maximum score (was 100)"]
+    assert describe_changes(version([]), version([{"id": "ads", "max_points": 5,
+                                                  "decay": {"percent": 50, "every": "30d"}}], 50)) == [
+        "Added group ads: at most 5, loses 50% every 30 days", "Maximum score 50"]
