@@ -458,3 +458,26 @@ def test_a_ledger_entry_in_its_json_form():
 
 def test_nothing_pending_means_no_next_expiry():
     assert FoldState().next_expiry() is None
+
+
+def test_an_expired_entry_names_the_interaction_its_source_and_type():
+    rule = {**OPEN, "expires_after": "1h"}
+    _, ledger = fold(profile(rule), [rec("x:1", src="crm")], now=T0 + HOUR)
+    assert ledger[-1].to_json() == {"at": T0 + HOUR, "interaction_id": "x:1", "source": "crm", "type": "email.opened",
+                                    "rule_id": "open", "points": -5, "change": -5, "score": 0, "reason": "expired",
+                                    "note": None}
+    assert ledger[-1].capped_by == ()
+
+
+def test_a_manual_entry_is_at_its_moment_under_its_id():
+    _, ledger = fold(profile(OPEN), [manual("m-1", T0 + 7, add=4)], now=T0 + 7)
+    assert ledger[0].to_json() == {"at": T0 + 7, "interaction_id": "m-1", "source": "manual", "type": "score.manual",
+                                   "rule_id": None, "points": 4, "change": 4, "score": 4, "reason": "manual",
+                                   "note": "add 4: r"}
+
+
+def test_a_state_with_once_values_and_nothing_applied_reads_back():
+    rule = {"id": "click", "on": "email.clicked", "points": 4, "limit": {"once_per": "message_id"}}
+    state, _ = fold(profile(rule), [rec("1", "email.clicked", T0, message_id="m1")], now=T0)
+    assert FoldState.from_json(state.to_json()).once == {"click": ["m1"]}
+    assert FoldState.from_json(FoldState().to_json()) == FoldState()
