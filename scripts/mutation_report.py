@@ -31,7 +31,8 @@ def main() -> None:
         by_file[module][status] += 1
     total = Counter(statuses.values())
     killed = total["killed"] + total["timeout"]
-    scored = sum(total.values()) - total["skipped"]
+    unchecked = total["not checked"]
+    scored = sum(total.values()) - total["skipped"] - unchecked
     print("# Mutation report")
     print()
     print(f"Written by `make mutate` (mutmut 3) on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Mutated:")
@@ -40,14 +41,19 @@ def main() -> None:
     print()
     print(f"**{killed} of {scored} mutants killed ({100 * killed / max(scored, 1):.1f} %)**"
           + (f"; {total['timeout']} of them by timeout" if total["timeout"] else "") + ".")
+    if unchecked:
+        print()
+        print(f"**Partial run:** {unchecked} of {sum(total.values())} mutants were not checked (the run was "
+              "stopped); the score counts the checked ones only.")
     print()
-    print("| module | killed | survived | no tests | timeout | other |")
+    print("| module | killed | survived | no tests | timeout | not checked |")
     print("|---|---|---|---|---|---|")
     for module in sorted(by_file):
         c = by_file[module]
-        other = sum(c.values()) - c["killed"] - c["survived"] - c["no tests"] - c["timeout"]
-        print(f"| `{module}` | {c['killed']} | {c['survived']} | {c['no tests']} | {c['timeout']} | {other} |")
-    survivors = sorted(name for name, status in statuses.items() if status not in ("killed", "timeout"))
+        print(f"| `{module}` | {c['killed']} | {c['survived']} | {c['no tests']} | {c['timeout']} "
+              f"| {c['not checked']} |")
+    survivors = sorted(name for name, status in statuses.items()
+                       if status not in ("killed", "timeout", "not checked"))
     print()
     print(f"## Survivors ({len(survivors)})")
     for name in survivors:
