@@ -40,7 +40,7 @@ def test_a_generator_gateway_method_translates_too(down_app):
 
 
 def test_the_api_answers_503_with_retry_after_when_the_store_does_not_answer(down_app):
-    response = down_app.test_client().get("/v1/contacts/c1", headers=AUTH)
+    response = down_app.test_client().get("/v1/contacts/c0123456789abcdef0123", headers=AUTH)
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert response.get_json() == {"code": 503, "status": "Service Unavailable",
