@@ -27,6 +27,22 @@ def all_channels(channels: dict[str, bool]) -> bool:
     return len(channels) > 0 and False not in channels.values()
 
 
+def _limit_admits(rule: dict, at: int, props: dict, hits: dict, seen_values: dict) -> bool:
+    """A rule's limits (count in a half-open window, once per a property's value) admit this match;
+    an admitted match is remembered for the next ones."""
+    limit = rule.get("limit", {})
+    window = duration_ms(limit["window"]) if "window" in limit else None
+    earlier = [t for t in hits.get(rule["id"], []) if window is None or at - window < t]
+    value = props.get(limit["once_per"]) if "once_per" in limit else None
+    if ("count" in limit and len(earlier) >= limit["count"]) or (
+            value is not None and value in seen_values.get(rule["id"], set())):
+        return False
+    hits.setdefault(rule["id"], []).append(at)
+    if value is not None:
+        seen_values.setdefault(rule["id"], set()).add(value)
+    return True
+
+
 def _matches(rule: dict, type_: str, props: dict) -> bool:
     if rule["on"] != type_:
         return False
@@ -71,17 +87,9 @@ def reference_fold(rules: list[dict], records: list[dict], now: int, profile: st
         for rule in rules:
             if not _matches(rule, type_, props):
                 continue
-            limit = rule.get("limit", {})
-            window = duration_ms(limit["window"]) if "window" in limit else None
-            earlier = [t for t in hits.get(rule["id"], []) if window is None or at - window < t]
-            value = props.get(limit["once_per"]) if "once_per" in limit else None
-            if ("count" in limit and len(earlier) >= limit["count"]) or (
-                    value is not None and value in seen_values.get(rule["id"], set())):
+            if not _limit_admits(rule, at, props, hits, seen_values):
                 ledger.append((at, "limit", 0, score))
                 continue
-            hits.setdefault(rule["id"], []).append(at)
-            if value is not None:
-                seen_values.setdefault(rule["id"], set()).add(value)
             change = clip(rule["points"])
             score += change
             ledger.append((at, "matched" if change == rule["points"] else "floor", change, score))
@@ -110,14 +118,6 @@ def reference_score(rules: list[dict], records: list[dict], now: int, profile: s
 
 from fractions import Fraction  # noqa: E402
 import math  # noqa: E402
-
-_MODEL_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-
-
-def _model_ms(text: str) -> int:
-    number, unit = re.fullmatch(r"(\d+)([smhdw])", text).groups()
-    return int(number) * _MODEL_UNIT_MS[unit]
-
 
 def decayed(change: int, percent: int, periods: int) -> int:
     """What stands of ``change`` after ``periods``: nearest whole point, a half rounded toward zero."""
@@ -186,25 +186,17 @@ def reference_models_fold(profile: dict, records: list[dict], now: int) -> tuple
         for rule in rules:
             if rule["on"] != type_ or any(props.get(k) != v for k, v in rule.get("where", {}).items()):
                 continue
-            limit = rule.get("limit", {})
-            window = _model_ms(limit["window"]) if "window" in limit else None
-            earlier = [t for t in hits.get(rule["id"], []) if window is None or at - window < t]
-            value = props.get(limit["once_per"]) if "once_per" in limit else None
-            if ("count" in limit and len(earlier) >= limit["count"]) or (
-                    value is not None and value in seen_values.get(rule["id"], set())):
+            if not _limit_admits(rule, at, props, hits, seen_values):
                 ledger.append((at, "limit", 0, score))
                 continue
-            hits.setdefault(rule["id"], []).append(at)
-            if value is not None:
-                seen_values.setdefault(rule["id"], set()).add(value)
             change, capped = give(rule["id"], rule["points"])
             reason = "matched" if change == rule["points"] else "capped" if capped else "floor"
             ledger.append((at, reason, change, score))
             if change and "expires_after" in rule:
-                timed.append((at + _model_ms(rule["expires_after"]), key, rule["id"], "expired", -change))
+                timed.append((at + duration_ms(rule["expires_after"]), key, rule["id"], "expired", -change))
             decay = rule.get("decay") or group_decay.get(rule.get("group"))
             if change and decay:
-                percent, every = decay["percent"], _model_ms(decay["every"])
+                percent, every = decay["percent"], duration_ms(decay["every"])
                 period = 1
                 while decayed(change, percent, period - 1) != 0:
                     step = decayed(change, percent, period) - decayed(change, percent, period - 1)
