@@ -1,7 +1,9 @@
 """Form fields to the API's documents, and the API's validation errors back to field messages.
 
-The profile form posts flat fields (``name``, ``bands-1-min``); a row left blank is ignored.
-Rules are not in it: the rule builder (``rule_form``) saves them one at a time. ``ProfileDraftSchema``
+The profile form posts flat fields (``name``, ``bands-1-min``, ``groups-0-max``, ``max_score``); a row
+left blank is ignored. Rules are not in it: the rule builder (``rule_form``) saves them one at a time.
+A group renamed in the form takes its rules with it (each row posts the id it had, ``groups-N-was``);
+a group removed while rules still count toward it is refused with their number, never dropped from them. ``ProfileDraftSchema``
 validates the document, so the dashboard accepts exactly what ``PUT /v1/profiles/<id>`` accepts,
 and its nested messages land next to their fields.
 """
@@ -17,6 +19,9 @@ from marshmallow import ValidationError as SchemaError
 from ..api.schemas import ProfileDraftSchema
 
 BAND_FIELDS = ("name", "min")
+GROUP_FIELDS = ("id", "max", "decay_percent", "decay_every", "decay_unit", "was")
+#: A group row's schema attribute -> its field in the form.
+GROUP_FIELD_OF = {"id": "id", "max_points": "max", "decay": "decay_percent"}
 #: Longest ``band_rows`` a form may claim.
 MAX_ROWS = 500
 
@@ -28,6 +33,8 @@ class ProfileForm:
     name: str = ""
     description: str = ""
     bands: list[dict[str, str]] = field(default_factory=list)
+    groups: list[dict[str, str]] = field(default_factory=list)
+    max_score: str = ""
     errors: dict[str, str] = field(default_factory=dict)
     draft: dict[str, Any] | None = None
 
@@ -43,7 +50,14 @@ def _text(value: Any) -> str:
 def form_from_draft(draft: Mapping[str, Any]) -> ProfileForm:
     """The profile form's fields of a stored draft."""
     bands = [{"name": b["name"], "min": _text(b["min"])} for b in draft.get("bands", [])]
-    return ProfileForm(name=draft.get("name", ""), description=draft.get("description", ""), bands=bands)
+    groups = []
+    for g in draft.get("groups") or []:
+        decay = g.get("decay") or {}
+        every = str(decay.get("every") or "")
+        groups.append({"id": g["id"], "max": _text(g["max_points"]), "decay_percent": _text(decay.get("percent")),
+                       "decay_every": every[:-1] or "30", "decay_unit": every[-1:] or "d", "was": g["id"]})
+    return ProfileForm(name=draft.get("name", ""), description=draft.get("description", ""), bands=bands,
+                       groups=groups, max_score=_text(draft.get("max_score")))
 
 
 def _rows(form: Mapping[str, str], prefix: str, names: tuple[str, ...]) -> list[dict[str, str]]:
@@ -56,7 +70,7 @@ def _rows(form: Mapping[str, str], prefix: str, names: tuple[str, ...]) -> list[
         if form.get(f"{prefix}-{i}-remove"):
             continue
         row = {name: form.get(f"{prefix}-{i}-{name}", "").strip() for name in names}
-        if any(row.values()):
+        if any(v for k, v in row.items() if k not in DEFAULTED):
             rows.append(row)
     return rows
 
@@ -67,8 +81,40 @@ def whole(text: str) -> Any:
     return int(text) if re.fullmatch(r"-?[0-9]{1,19}", text) else text
 
 
-#: Draft fields the profile form does not show; saving the form keeps them as they are.
-UNSHOWN_DRAFT_FIELDS = ("groups", "max_score")
+#: Draft fields the profile form shows; saving it keeps every other field (``kind``, …) as it is. Groups and
+#: the maximum score are kept too when a post does not carry them at all (a page from before they were shown).
+SHOWN_DRAFT_FIELDS = ("id", "name", "description", "rules", "bands", "groups", "max_score")
+#: Row fields that hold a default and do not make a blank row count.
+DEFAULTED = ("decay_every", "decay_unit", "was")
+
+
+def blank_group() -> dict[str, str]:
+    """A new group row, blank (a row left blank is ignored)."""
+    return {"id": "", "max": "", "decay_percent": "", "decay_every": "30", "decay_unit": "d", "was": ""}
+
+
+def _groups(result: ProfileForm, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The group rows as documents; renames follow into ``rules``, removals in use are refused."""
+    groups = []
+    renamed = {}
+    for row in result.groups:
+        group: dict[str, Any] = {"id": row["id"], "max_points": whole(row["max"])}
+        if row["decay_percent"]:
+            every = row["decay_every"] or "30"
+            group["decay"] = {"percent": whole(row["decay_percent"]),
+                              "every": f"{every}{row['decay_unit'] or 'd'}" if every.isdigit() else every}
+        if row["was"] and row["was"] != row["id"]:
+            renamed[row["was"]] = row["id"]
+        groups.append(group)
+    for rule in rules:
+        if rule.get("group") in renamed:
+            rule["group"] = renamed[rule["group"]]
+    kept = {g["id"] for g in groups}
+    for gone in sorted({r["group"] for r in rules if r.get("group") and r["group"] not in kept}):
+        users = sum(1 for r in rules if r.get("group") == gone)
+        result.errors["groups"] = (f"group {gone} still has {users} rule{'' if users == 1 else 's'}: take "
+                                   f"{'it' if users == 1 else 'them'} out of the group in the rule builder first")
+    return groups
 
 
 def parse_profile_form(form: Mapping[str, str], rules: Sequence[Mapping[str, Any]] = (),
@@ -76,11 +122,25 @@ def parse_profile_form(form: Mapping[str, str], rules: Sequence[Mapping[str, Any
     """Read and validate the profile form's fields with the draft's ``rules`` (and the draft's fields the
     form does not show, from ``kept``); ``draft`` is set only when everything is valid."""
     result = ProfileForm(name=form.get("name", "").strip(), description=form.get("description", "").strip(),
-                         bands=_rows(form, "bands", BAND_FIELDS))
-    doc = {**{k: v for k, v in (kept or {}).items() if k in UNSHOWN_DRAFT_FIELDS},
-           "name": result.name, "description": result.description, "rules": [dict(r) for r in rules],
+                         bands=_rows(form, "bands", BAND_FIELDS), groups=_rows(form, "groups", GROUP_FIELDS),
+                         max_score=form.get("max_score", "").strip())
+    kept = kept or {}
+    rules_doc = [dict(r) for r in rules]
+    doc = {**{k: v for k, v in kept.items() if k not in SHOWN_DRAFT_FIELDS},
+           "name": result.name, "description": result.description, "rules": rules_doc,
            "bands": [{k: v for k, v in (("name", row["name"]), ("min", whole(row["min"]))) if v != ""}
                      for row in result.bands]}
+    if "groups_rows" in form:
+        groups = _groups(result, rules_doc)
+        if groups:
+            doc["groups"] = groups
+    elif kept.get("groups"):
+        doc["groups"] = kept["groups"]
+    if "max_score" in form:
+        if result.max_score:
+            doc["max_score"] = whole(result.max_score)
+    elif kept.get("max_score") is not None:
+        doc["max_score"] = kept["max_score"]
     try:
         draft = ProfileDraftSchema().load(doc)
     except SchemaError as exc:
@@ -112,7 +172,17 @@ def field_messages(messages: Mapping[Any, Any]) -> dict[str, str]:
                     continue
                 for name, text in problems.items():
                     out[f"bands-{index}-{name}" if name in BAND_FIELDS else f"bands-{index}"] = join_messages(text)
-        elif key in ("name", "description", "rules", "bands"):
+        elif key == "groups" and isinstance(value, Mapping):
+            for index, problems in value.items():
+                if not isinstance(index, int) or not isinstance(problems, Mapping):
+                    out[key] = join_messages(problems)
+                    continue
+                for name, text in problems.items():
+                    out[f"groups-{index}-{GROUP_FIELD_OF.get(name, 'id')}"] = join_messages(text)
+        elif key == "rules" and isinstance(value, Mapping):
+            out[key] = " ".join(f"Rule {index + 1}: {join_messages(problems)}" if isinstance(index, int)
+                                else join_messages(problems) for index, problems in value.items())
+        elif key in ("name", "description", "rules", "bands", "groups", "max_score"):
             out[key] = join_messages(value)
         else:
             out["_form"] = join_messages(value)

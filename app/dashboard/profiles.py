@@ -17,14 +17,15 @@ from ..errors import Conflict
 from ..preview import preview_draft
 from ..publish import delete_profile as delete_profile_and_versions
 from ..publish import publish_draft
-from ..scoring.profiles import rule_from_dict
-from ..scoring.sentences import rule_sentence
+from ..scoring.profiles import profile_from_dict
+from ..scoring.sentences import caps_words, profile_rule_sentences
 from ..services import get_services
 from . import actions
 from .blueprint import bp
 from .charts import histogram
 from .defaults import BLANK_BAND_ROWS
-from .forms import ProfileForm, form_from_draft, parse_profile_form
+from .forms import ProfileForm, blank_group, form_from_draft, parse_profile_form
+from .rule_form import DECAY_UNITS
 
 
 def profile_status(doc: dict[str, Any]) -> dict[str, Any]:
@@ -43,8 +44,9 @@ def profile_name(profile_id: str | None) -> str:
 
 
 def rule_rows(draft: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rule list: each rule's id (for the forms, never shown) and its sentence."""
-    return [{"id": rule["id"], "sentence": rule_sentence(rule_from_dict(rule))} for rule in draft.get("rules", [])]
+    """The rule list: each rule's id (for the forms, never shown) and its sentence (with its group's cap)."""
+    sentences = profile_rule_sentences(profile_from_dict({"id": "draft", **draft}))
+    return [{"id": rule["id"], "sentence": sentence} for rule, sentence in zip(draft.get("rules", []), sentences)]
 
 
 def render_profile(form: ProfileForm, doc: dict[str, Any] | None, profile_id: str = "",
@@ -55,7 +57,8 @@ def render_profile(form: ProfileForm, doc: dict[str, Any] | None, profile_id: st
     return render_template(
         "dashboard/profile_edit.html", form=form, bands=bands, doc=doc,
         profile_id=profile_id or (doc or {}).get("id", ""), status=profile_status(doc) if doc else None,
-        rules=rule_rows(doc["draft"]) if doc else [], preview=preview,
+        rules=rule_rows(doc["draft"]) if doc else [], preview=preview, decay_units=DECAY_UNITS,
+        caps=caps_words(profile_from_dict({"id": "draft", **doc["draft"]})) if doc else [],
         chart=histogram(preview["histogram"]) if preview else None, unsaved=unsaved or status != 200,
     ), status
 
@@ -107,9 +110,12 @@ def edit_profile(profile_id: str):
     if request.method == "GET":
         return render_profile(form_from_draft(doc["draft"]), doc)
     form = parse_profile_form(request.form, rules=doc["draft"].get("rules", []), kept=doc["draft"])
-    if "add_band" in request.form:
+    if "add_band" in request.form or "add_group" in request.form:
         form.errors.clear()
-        form.bands.append({"name": "", "min": ""})
+        if "add_band" in request.form:
+            form.bands.append({"name": "", "min": ""})
+        else:
+            form.groups.append(blank_group())
         return render_profile(form, doc, unsaved=True)
     if not form.valid:
         return render_profile(form, doc, status=400)

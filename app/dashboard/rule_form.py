@@ -2,17 +2,22 @@
 
 The form is plain HTML (it works without scripts): the event from a grouped list (or a custom
 name), condition rows of property, operator in words and value, points, "at most N times per
-M units", "only once per <property>", and "points expire after N units". Values are read
-with the kind of the property (number, yes/no, text); text in quotes stays text.
+M units", "only once per <property>", "points expire after N units" or "points shrink by P % every N
+days" (one or the other: the engine refuses both, and the form says so), and the profile group
+the rule's points count toward. Values are read with the kind of the property (number, yes/no,
+text); text in quotes stays text.
+
+A field the post does not carry at all (a page rendered before the field existed) keeps what the
+rule had: only a field that was shown and cleared removes a setting.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..scoring.vocabulary import CUSTOM_PREFIX, OPERATOR_WORDS, known_property, split_duration
+from ..scoring.vocabulary import CUSTOM_PREFIX, OPERATOR_WORDS, duration_words, known_property, split_duration
 from .forms import join_messages
 
 #: The event picker's value for "another custom event" (its name is typed in ``custom_name``).
@@ -21,6 +26,10 @@ OTHER_CUSTOM = "custom"
 NUMBER_OPS = ("gt", "gte", "lt", "lte")
 #: Condition rows a form may claim (a bound on what a post can ask the server to render).
 MAX_CONDITIONS = 20
+#: Units offered for a decay period (the schema allows 1 day to 10 years).
+DECAY_UNITS: tuple[tuple[str, str], ...] = (("d", "day"), ("w", "week"))
+#: Rule fields the builder shows; any other field of a stored rule is kept as it is when it is saved.
+BUILDER_FIELDS = ("id", "on", "points", "where", "limit", "expires_after", "decay", "group")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
@@ -45,6 +54,12 @@ class RuleForm:
     once_per: str = ""
     expire_after: str = ""
     expire_unit: str = "d"
+    decay_percent: str = ""
+    decay_every: str = "30"
+    decay_unit: str = "d"
+    group: str = ""
+    #: Builder fields absent from the post (kept from the stored rule when it is saved).
+    absent: frozenset[str] = frozenset()
     errors: dict[str, str] = field(default_factory=dict)
     rule: dict[str, Any] | None = None
 
@@ -82,10 +97,14 @@ def form_from_rule(rule: Mapping[str, Any]) -> RuleForm:
     expire, expire_unit = split_duration(rule.get("expires_after"))
     on = rule["on"]
     no_window = limit.get("count") is not None and not every
+    decay = rule.get("decay") or {}
+    decay_every, decay_unit = split_duration(decay.get("every"))
     return RuleForm(event=on, conditions=rows, points=str(rule["points"]),
                     limit_count=str(limit.get("count") or ""), limit_every=every or "1",
                     limit_unit="" if no_window else (unit or "d"), once_per=limit.get("once_per") or "",
-                    expire_after=expire, expire_unit=expire_unit or "d")
+                    expire_after=expire, expire_unit=expire_unit or "d",
+                    decay_percent=str(decay.get("percent") or ""), decay_every=decay_every or "30",
+                    decay_unit=decay_unit or "d", group=rule.get("group") or "")
 
 
 def read_value(type_: str, path: str, op: str, text: str) -> Any:
@@ -145,7 +164,10 @@ def read_rule_form(form: Mapping[str, str]) -> RuleForm:
         conditions=_conditions(form), points=form.get("points", "").strip(),
         limit_count=form.get("limit_count", "").strip(), limit_every=form.get("limit_every", "").strip(),
         limit_unit=form.get("limit_unit", "").strip(), once_per=form.get("once_per", "").strip(),
-        expire_after=form.get("expire_after", "").strip(), expire_unit=form.get("expire_unit", "d").strip())
+        expire_after=form.get("expire_after", "").strip(), expire_unit=form.get("expire_unit", "d").strip(),
+        decay_percent=form.get("decay_percent", "").strip(), decay_every=form.get("decay_every", "30").strip(),
+        decay_unit=form.get("decay_unit", "d").strip(), group=form.get("group", "").strip(),
+        absent=frozenset(name for name in ("decay_percent", "group") if name not in form))
 
 
 def _where(result: RuleForm) -> dict[str, Any]:
@@ -187,9 +209,32 @@ def _duration(number: str, unit: str, name: str, result: RuleForm) -> str | None
     return f"{int(number)}{unit}"
 
 
-def parse_rule_form(form: Mapping[str, str], rule_id: str) -> RuleForm:
-    """Read and check the builder's fields; ``rule`` is the rule document when they are valid
-    (the profile's schema checks it once more with the whole draft)."""
+def group_words(group: Mapping[str, Any]) -> str:
+    """A group as the builder offers it: ``email — at most 30 points, shrink by 25% every 30 days``."""
+    words = f"{group['id']} \u2014 at most {group['max_points']} points"
+    decay = group.get("decay")
+    if decay:
+        words += f", shrink by {decay['percent']}% every {duration_words(decay['every'])}"
+    return words
+
+
+def _decay(result: RuleForm) -> dict[str, Any] | None:
+    if not result.decay_percent.isdigit() or not 1 <= int(result.decay_percent) <= 100:
+        result.errors["decay_percent"] = "a whole percent from 1 to 100"
+        return None
+    if not result.decay_every.isdigit() or int(result.decay_every) < 1:
+        result.errors["decay_every"] = "a whole number, 1 or more"
+        return None
+    if result.decay_unit not in dict(DECAY_UNITS):
+        result.errors["decay_every"] = "pick days or weeks"
+        return None
+    return {"percent": int(result.decay_percent), "every": f"{int(result.decay_every)}{result.decay_unit}"}
+
+
+def parse_rule_form(form: Mapping[str, str], rule_id: str,
+                    groups: Sequence[Mapping[str, Any]] = ()) -> RuleForm:
+    """Read and check the builder's fields against the profile's ``groups``; ``rule`` is the rule
+    document when they are valid (the profile's schema checks it once more with the whole draft)."""
     result = read_rule_form(form)
     if result.event == OTHER_CUSTOM and not result.custom_name:
         result.errors["custom_name"] = "name the custom event (letters, digits, _ . : -)"
@@ -218,6 +263,25 @@ def parse_rule_form(form: Mapping[str, str], rule_id: str) -> RuleForm:
         expiry = _duration(result.expire_after, result.expire_unit, "expire_after", result)
         if expiry:
             rule["expires_after"] = expiry
+    if result.decay_percent:
+        if result.expire_after:
+            result.errors["decay_percent"] = ("points either expire or shrink over time, not both: clear the "
+                                              "expiry or the shrinking")
+        else:
+            decay = _decay(result)
+            if decay:
+                rule["decay"] = decay
+    if result.group:
+        chosen = next((g for g in groups if g["id"] == result.group), None)
+        if chosen is None:
+            result.errors["group"] = "that group is not in the profile any more: pick another"
+        else:
+            rule["group"] = result.group
+            if chosen.get("decay") and result.expire_after and not result.decay_percent:
+                result.errors["expire_after"] = (f"points of group {result.group} shrink by "
+                                                 f"{chosen['decay']['percent']}% every "
+                                                 f"{duration_words(chosen['decay']['every'])}, so they cannot "
+                                                 "also expire: clear the expiry or pick another group")
     if not result.errors:
         result.rule = rule
     return result
@@ -225,7 +289,7 @@ def parse_rule_form(form: Mapping[str, str], rule_id: str) -> RuleForm:
 
 #: Schema field of a rule -> the builder field its message is shown next to.
 SCHEMA_FIELDS = {"on": "on", "points": "points", "where": "conditions", "expires_after": "expire_after",
-                 "id": "_form"}
+                 "decay": "decay_percent", "group": "group", "id": "_form"}
 LIMIT_FIELDS = {"count": "limit_count", "window": "limit_every", "once_per": "once_per", "_schema": "limit_count"}
 
 
@@ -242,3 +306,17 @@ def rule_messages(messages: Mapping[str, Any]) -> dict[str, str]:
             out[SCHEMA_FIELDS.get(name, "_form")] = join_messages(text)
     return out
 
+
+
+def merged_rule(stored: Mapping[str, Any] | None, form: RuleForm) -> dict[str, Any]:
+    """The rule to save: the builder's document, plus what the stored rule has that the builder does not
+    show (fields of other features) or that the post did not carry (``absent``)."""
+    assert form.rule is not None
+    if stored is None:
+        return dict(form.rule)
+    kept = {k: v for k, v in stored.items() if k not in BUILDER_FIELDS}
+    if "decay_percent" in form.absent and "decay" in stored and "expires_after" not in form.rule:
+        kept["decay"] = stored["decay"]
+    if "group" in form.absent and "group" in stored:
+        kept["group"] = stored["group"]
+    return {**kept, **form.rule}

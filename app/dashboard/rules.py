@@ -20,10 +20,13 @@ from . import actions
 from .blueprint import bp
 from .profiles import profile_status, start_publish
 from .rule_form import (
+    DECAY_UNITS,
     OTHER_CUSTOM,
     ConditionRow,
     RuleForm,
     form_from_rule,
+    group_words,
+    merged_rule,
     parse_rule_form,
     read_rule_form,
     rule_messages,
@@ -64,7 +67,8 @@ def render_rule(profile_id: str, doc: dict[str, Any], form: RuleForm, rule_id: s
         "dashboard/rule_edit.html", doc=doc, profile_id=profile_id, form=form, rule_id=rule_id,
         groups=groups, properties=event_properties(types, seen), operators=OPERATOR_WORDS, units=UNITS,
         conditions=conditions, errors=form.errors, status=profile_status(doc),
-        unsaved=unsaved or status != 200,
+        unsaved=unsaved or status != 200, decay_units=DECAY_UNITS,
+        groups_offered=[(g["id"], group_words(g)) for g in doc["draft"].get("groups") or []],
     ), status
 
 
@@ -115,15 +119,14 @@ def edit_rule(profile_id: str, rule_id: str | None = None):
         if "add_condition" in request.form:
             form.conditions.append(ConditionRow())
         return render_rule(profile_id, doc, form, rule_id, unsaved=True)
-    form = parse_rule_form(request.form, rule_id or new_rule_id(doc))
+    form = parse_rule_form(request.form, rule_id or new_rule_id(doc), doc["draft"].get("groups") or [])
     if form.rule is None:
         return render_rule(profile_id, doc, form, rule_id, status=400)
     rules = list(doc["draft"].get("rules", []))
+    form.rule = merged_rule(rules[index] if index is not None else None, form)
     if index is None:
         rules.append(form.rule)
     else:
-        # the builder has no fields for decay and group yet: an edit keeps them as they were
-        form.rule = {**{k: v for k, v in rules[index].items() if k in ("decay", "group")}, **form.rule}
         rules[index] = form.rule
     form.errors.update(save_rules(profile_id, doc, rules))
     if form.errors:

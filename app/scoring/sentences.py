@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .profiles import Band, Profile, Rule
+from .profiles import Band, Group, Profile, Rule
 from .vocabulary import (
     OPERATOR_WORDS,
     duration_words,
@@ -83,8 +83,9 @@ def limit_words(rule: Rule) -> list[str]:
     return phrases
 
 
-def rule_sentence(rule: Rule) -> str:
-    """The rule as one sentence: event and conditions, then points, limits, expiry and decay."""
+def rule_sentence(rule: Rule, group: Group | None = None) -> str:
+    """The rule as one sentence: event and conditions, then points, limits, expiry, decay and its group
+    (with the group's cap when ``group`` is given; a decay the rule takes from its group says so)."""
     head = [event_label(rule.on)]
     for path, condition in rule.where.items():
         head += condition_words(rule.on, path, condition)
@@ -92,10 +93,29 @@ def rule_sentence(rule: Rule) -> str:
     if rule.expires_after:
         tail.append(f"expires after {duration_words(rule.expires_after)}")
     if rule.decay_percent is not None and rule.decay_every:
-        tail.append(f"loses {rule.decay_percent}% every {duration_words(rule.decay_every)}")
+        inherited = " (the group's decay)" if rule.decay_inherited else ""
+        tail.append(f"loses {rule.decay_percent}% every {duration_words(rule.decay_every)}{inherited}")
     if rule.group:
-        tail.append(f"in group {rule.group}")
+        cap = f" (at most {group.max_points} together)" if group is not None and group.id == rule.group else ""
+        tail.append(f"in group {rule.group}{cap}")
     return f"{', '.join(head)}: {', '.join(tail)}"
+
+
+def profile_rule_sentences(profile: Profile) -> list[str]:
+    """Each rule of the profile as its sentence, with its group's cap and decay."""
+    return [rule_sentence(rule, profile.group_of(rule)) for rule in profile.rules]
+
+
+def caps_words(profile: Profile) -> list[str]:
+    """The profile's caps, one line each: ``Group email: at most 30 points together, loses 25% every
+    30 days``, ``The score never exceeds 100``."""
+    lines = []
+    for group in profile.groups:
+        decay = _decay_words(group.decay_percent, group.decay_every)
+        lines.append(f"Group {group.id}: at most {group.max_points} points together{', ' + decay if decay else ''}")
+    if profile.max_score is not None:
+        lines.append(f"The score never exceeds {profile.max_score}")
+    return lines
 
 
 def band_words(band: Band) -> str:

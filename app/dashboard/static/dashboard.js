@@ -221,6 +221,20 @@
     }
   }
 
+  // Rule builder, "Over time": points expire or shrink, never both; while one is filled in, the other's
+  // first field is disabled (the hint above says why; the server refuses both with the same words).
+  function exclusiveFade(box) {
+    var inputs = Array.prototype.slice.call(box.querySelectorAll("[data-fade-choice]"));
+    function update() {
+      inputs.forEach(function (input) {
+        var otherFilled = inputs.some(function (other) { return other !== input && other.value.trim() !== ""; });
+        input.disabled = input.value.trim() === "" && otherFilled;
+      });
+    }
+    box.addEventListener("input", update);
+    update();
+  }
+
   // Workflow builder: show the controls of the chosen kind of trigger only.
   function shapeTrigger(form) {
     function update() {
@@ -247,6 +261,7 @@
       form.addEventListener("submit", confirmSubmit);
     });
     document.querySelectorAll("[data-stepper]").forEach(addStepper);
+    document.querySelectorAll("[data-fade]").forEach(exclusiveFade);
     document.querySelectorAll("select[data-event-picker]").forEach(followEvent);
     trackUnsaved();
     menus();
