@@ -51,7 +51,10 @@ def activity(type_: str, properties: Mapping[str, Any] | None) -> tuple[str, str
     subject, form, link or message id when the interaction carried one."""
     props = properties or {}
     if type_ == MANUAL_TYPE:
-        return ACTIVITY[MANUAL_TYPE], props.get("reason")
+        by = " by a workflow" if props.get("depth") else ""
+        if "reset" in props:
+            return f"Score reset to 0{by}", props.get("reason")
+        return (ACTIVITY[MANUAL_TYPE] if not by else f"Score changed{by}"), props.get("reason")
     if type_.startswith("payment.") and props.get("amount") is not None:
         return event_name(type_), f"{props['amount']} {props.get('currency') or ''}".strip()
     for name in ACTIVITY_OBJECT:
@@ -152,6 +155,9 @@ def step_sentence(step: Mapping[str, Any], names: Mapping[str, str] | None = Non
             return f"Wait {duration_words(step.get('duration', ''))}"
         except (ValueError, KeyError):
             return f"Wait {step.get('duration')}"
+    if kind == "reset_score":
+        profile = names.get(step.get("profile", ""), step.get("profile", ""))
+        return f"Reset the {profile} score to 0 (a fresh start)"
     if kind == "adjust_score":
         profile = names.get(step.get("profile", ""), step.get("profile", ""))
         if "set" in step:

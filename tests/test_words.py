@@ -60,6 +60,8 @@ def test_traps_are_warned_about(trigger, warned):
     pytest.param({"type": "adjust_score", "profile": "eng", "add": -5}, "Take away 5 points from the Engagement score",
                  id="take-away"),
     pytest.param({"type": "adjust_score", "profile": "eng", "set": 0}, "Set the Engagement score to 0", id="set"),
+    pytest.param({"type": "reset_score", "profile": "eng", "reason": "sales"},
+                 "Reset the Engagement score to 0 (a fresh start)", id="reset"),
 ])
 def test_a_step_reads_as_a_sentence(step, sentence):
     assert step_sentence(step, NAMES) == sentence
@@ -74,6 +76,12 @@ def test_a_step_reads_as_a_sentence(step, sentence):
                  id="payment"),
     pytest.param("custom.demo_watched", {}, ('Custom event "demo_watched"', None), id="custom"),
     pytest.param("score.manual", {"reason": "called us"}, ("Score changed by hand", "called us"), id="manual"),
+    pytest.param("score.manual", {"reason": "x", "add": 5, "depth": 1}, ("Score changed by a workflow", "x"),
+                 id="manual-by-a-workflow"),
+    pytest.param("score.manual", {"reason": "new cycle", "reset": 0, "depth": 0}, ("Score reset to 0", "new cycle"),
+                 id="reset"),
+    pytest.param("score.manual", {"reason": "sales", "reset": 0, "depth": 2}, ("Score reset to 0 by a workflow", "sales"),
+                 id="reset-by-a-workflow"),
 ])
 def test_a_ledger_entry_says_what_the_contact_did(type_, properties, expected):
     assert activity(type_, properties) == expected

@@ -133,6 +133,11 @@ def _preview(context: RunContext, step: dict[str, Any]) -> tuple[str, str | None
             return f"would fail unless {step['profile']} is published and the contact has a score", None
         new = step["set"] if "set" in step else max(0, score + int(step["add"]))
         return f"would change the score from {score} to {new}", None
+    if kind == "reset_score":
+        score = context.live_score(step["profile"])
+        if score is None:
+            return f"would fail unless {step['profile']} is published and the contact has a score", None
+        return f"would reset the score from {score} to 0 (a fresh start: earlier points stop counting)", None
     return "unknown step", None
 
 

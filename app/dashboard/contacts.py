@@ -285,6 +285,32 @@ def change_contact_score(contact_id: str):
     return redirect(url_for("dashboard.contact", contact_id=contact_id, profile=values["profile"]), 303)
 
 
+@bp.route("/contacts/<contact_id>/score/reset", methods=["POST"])
+def reset_contact_score(contact_id: str):
+    """Reset a score to 0 as a fresh start (earlier points stop expiring and decaying, groups start empty),
+    with a reason kept in the ledger; the page's script asks for a confirmation first."""
+    services = get_services()
+    load_contact(services, contact_id)
+    values = {f"reset_{name}": request.form.get(f"reset_{name}", "").strip() for name in ("profile", "reason")}
+    errors: dict[str, str] = {}
+    if values["reset_profile"] not in live_profiles(services):
+        errors["reset_profile"] = "choose a published profile"
+    try:
+        change = ScoreChangeSchema().load({"reset": True, "reason": values["reset_reason"]})
+    except SchemaError as exc:
+        problems = exc.messages.get("reason", exc.messages) if isinstance(exc.messages, dict) else exc.messages
+        errors["reset_reason"] = " ".join(problems) if isinstance(problems, list) else str(problems)
+    if errors:
+        return render_contact_page(contact_id, errors, values, status=400)
+    try:
+        change_score(services, contact_id, values["reset_profile"], "reset", 0, change["reason"])
+    except Conflict as exc:
+        return render_contact_page(contact_id, {"reset_profile": exc.message}, values, status=409)
+    name = profile_names(services).get(values["reset_profile"], values["reset_profile"])
+    flash(f"{name} score of {contact_label(load_contact(services, contact_id))} is reset to 0: a fresh start.")
+    return redirect(url_for("dashboard.contact", contact_id=contact_id, profile=values["reset_profile"]), 303)
+
+
 @bp.route("/contacts/<contact_id>/name", methods=["POST"])
 def change_contact_name(contact_id: str):
     """Name a contact (search as you type finds it by the name too); an empty name removes it."""

@@ -22,7 +22,8 @@ from marshmallow import ValidationError as SchemaError
 from ..automation.config import MAX_STEPS, flatten_errors, load_workflow
 
 STEP_TYPES = {"add_tag": "Add tag", "remove_tag": "Remove tag", "notify": "Send a notification",
-              "webhook": "Send a webhook", "wait": "Wait", "adjust_score": "Adjust score"}
+              "webhook": "Send a webhook", "wait": "Wait", "adjust_score": "Adjust score",
+              "reset_score": "Reset score (back to 0)"}
 STEP_CONTROLS = ("type", "tag", "channel", "to", "subject", "message", "url", "secret", "headers", "wait_n",
                  "wait_unit", "profile", "score_op", "points", "reason")
 TRIGGER_CONTROLS = ("trigger_type", "t_profile", "t_operator", "t_value", "t_fire", "t_on", "t_custom",
@@ -62,6 +63,8 @@ def blank_step(kind: str) -> dict[str, str]:
         step.update(wait_n="1", wait_unit="d")
     elif kind == "adjust_score":
         step.update(score_op="add", points="5", reason="workflow")
+    elif kind == "reset_score":
+        step.update(reason="workflow: fresh start")
     return step
 
 
@@ -174,6 +177,8 @@ def step_document(row: Mapping[str, Any], i: int, errors: dict[str, str]) -> dic
     elif kind == "adjust_score":
         doc.update(profile=row["profile"], reason=row["reason"] or "workflow")
         doc["set" if row["score_op"] == "set" else "add"] = _number(row["points"])
+    elif kind == "reset_score":
+        doc.update(profile=row["profile"], reason=row["reason"])
     if row.get("when"):
         doc["when"] = _json_or_text(row["when"])
     return doc
