@@ -13,7 +13,8 @@ from .ingest import ingest
 from .contact_filter import ContactFilter
 from .storage.queries import ContactQuery
 from .scoring.profiles import Profile
-from .scoring.interactions import Interaction, derive_properties
+from .scoring.interactions import ATTRIBUTES_SOURCE, ATTRIBUTES_TYPE, Interaction, derive_properties
+from .scoring_service import make_scorer, score_and_dispatch
 from .services import Services
 
 #: Contacts read per page while exporting CSV.
@@ -34,7 +35,8 @@ def render_contact(services: Services, contact: dict[str, Any], live: dict | Non
         if state is not None:
             scores[pid] = {"score": state.score, "band": version.profile.band_for(state.score)}
     return {"id": contact["id"], "name": contact.get("name"), "email": contact["email"], "external_id": contact["external_id"],
-            "tags": contact["tags"], "dnd": contact["dnd"], "scores": scores}
+            "tags": contact["tags"], "dnd": contact["dnd"], "attributes": contact.get("attributes", {}),
+            "scores": scores}
 
 
 def live_versions(services: Services) -> dict[str, tuple[Profile, int]]:
@@ -104,3 +106,13 @@ def set_dnd(services: Services, contact: dict[str, Any], channels: dict[str, boo
                               email=contact["email"], external_id=contact["external_id"])
     ingest(services, [interaction])
     services.contacts.set_dnd(contact["id"], channels)
+
+
+def set_attributes(services: Services, contact_id: str, changes: dict[str, Any]) -> None:
+    """Set or remove (None) attributes: an attribute record in the contact's timeline at this moment, scored
+    at once (fit scores and the contact's attributes are up to date when this returns)."""
+    if not changes:
+        return
+    at = services.clock.now_ms()
+    record = {"id": uuid.uuid4().hex, "src": ATTRIBUTES_SOURCE, "t": ATTRIBUTES_TYPE, "at": at, "p": dict(changes)}
+    score_and_dispatch(services, make_scorer(services), {contact_id: [record]}, at)

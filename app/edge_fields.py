@@ -186,3 +186,59 @@ def duration_field(max_ms: int, max_text: str, **kwargs: Any) -> fields.String:
     return fields.String(validate=regexp(duration_text(max_ms), f"not a duration of at most {max_text}: use an "
                                                                 f"integer and s, m, h, d or w, e.g. 30m, 2h, 30d"),
                          **kwargs)
+
+
+#: A contact attribute's name: a letter, then letters, digits and '_' (64 at most): a plain word that
+#: rules, filters and the dashboard can all use as it is.
+ATTRIBUTE_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+#: The most attributes one change (a PATCH, an interaction) may set or remove.
+MAX_ATTRIBUTE_CHANGES = 100
+#: The longest attribute text, in characters.
+MAX_ATTRIBUTE_TEXT = 500
+ATTRIBUTE_TEXT = rf"^[^{NOT_PRINTABLE}]*$"
+
+
+def attribute_error(value: Any) -> str | None:
+    """Why ``value`` cannot be an attribute value (None when it can): a flat JSON scalar, numbers within
+    signed 64 bits, printable text of at most ``MAX_ATTRIBUTE_TEXT`` characters; null removes."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return None if -(2**63) <= value <= 2**63 - 1 else "numbers must fit in signed 64 bits"
+    if isinstance(value, str):
+        if len(value) > MAX_ATTRIBUTE_TEXT:
+            return f"at most {MAX_ATTRIBUTE_TEXT} characters"
+        return None if matches(ATTRIBUTE_TEXT, value) else "no control characters"
+    return "must be text, a number, true/false, or null (to remove it): attributes are flat"
+
+
+class AttributesField(fields.Dict):
+    """Contact attributes to set (or remove, with null): ``{"job_title": "VP", "company_size": 250}``."""
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("metadata", {})
+        kwargs["metadata"] = {
+            "type": "object", "maxProperties": MAX_ATTRIBUTE_CHANGES,
+            "additionalProperties": False,
+            "patternProperties": {ATTRIBUTE_NAME: {"anyOf": [
+                {"type": "string", "maxLength": MAX_ATTRIBUTE_TEXT, "pattern": ATTRIBUTE_TEXT},
+                {"type": ["boolean", "null"]},
+                {"type": "number", "minimum": -(2**63), "maximum": 2**63 - 1}]}},
+            **kwargs["metadata"],
+        }
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise ValidationError("must be an object of attribute name -> value")
+        if len(value) > MAX_ATTRIBUTE_CHANGES:
+            raise ValidationError(f"at most {MAX_ATTRIBUTE_CHANGES} attributes at once")
+        errors: dict[str, list[str]] = {}
+        for name, item in value.items():
+            if not matches(ATTRIBUTE_NAME, name):
+                errors[str(name)] = ["an attribute name is a letter, then letters, digits or '_' (64 at most)"]
+            elif (problem := attribute_error(item)) is not None:
+                errors[name] = [problem]
+        if errors:
+            raise ValidationError(errors)
+        return dict(value)

@@ -16,7 +16,7 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 from marshmallow.experimental.context import Context
 
 from . import json_bodies
-from .edge_fields import EMAIL_TEXT, JSON_VALUE_REF, SLUG_TEXT, TextOrInteger, matches, regexp
+from .edge_fields import EMAIL_TEXT, AttributesField, JSON_VALUE_REF, SLUG_TEXT, TextOrInteger, matches, regexp
 from .errors import ValidationError as BadRequest
 from .scoring.interactions import (
     CATALOG,
@@ -127,6 +127,8 @@ class InteractionSchema(ma.Schema):
     contact = fields.Nested(ContactRefSchema, required=True)
     occurred_at = Timestamp(metadata={"description": f"RFC 3339, {RANGE_TEXT} after the offset; default now"})
     properties = JSONObject(keys=fields.String(), allow_none=True, metadata={"additionalProperties": JSON_VALUE_REF})
+    attributes = AttributesField(metadata={"description": "contact attributes this interaction sets at its "
+                                                          "occurred_at (null removes one; the latest wins)"})
 
     @validates_schema
     def check_dnd(self, data: dict[str, Any], **_: Any) -> None:
@@ -151,6 +153,7 @@ class InteractionSchema(ma.Schema):
             properties=derive_properties(data["type"], dict(data.get("properties") or {})),
             email=normalize_email(email) if email is not None else None,
             external_id=contact.get("external_id"),
+            attributes=data.get("attributes") or None,
         )
 
 

@@ -9,6 +9,7 @@ from flask import Flask
 from .scoring_service import make_scorer, score_and_dispatch
 from .errors import Conflict, NotFound
 from .scoring.interactions import MANUAL_TYPE
+from .scoring.profiles import FIT
 from .services import Services
 
 
@@ -20,6 +21,9 @@ def change_score(services: Services, contact_id: str, profile_id: str, op: str, 
     live = services.profiles.live().get(profile_id)
     if live is None:
         raise Conflict(f"Profile {profile_id!r} is not published: publish it before changing scores.")
+    if live.profile.kind == FIT:
+        raise Conflict(f"Profile {profile_id!r} is a fit profile: its score follows the contact's attributes "
+                       f"(PATCH /v1/contacts/{{id}} with 'attributes'), it cannot be set by hand.")
     at = services.clock.now_ms()
     record = {"id": uuid.uuid4().hex, "src": source, "t": MANUAL_TYPE, "at": at,
               "p": {"profile": profile_id, op: int(value), "reason": reason, "depth": depth}}

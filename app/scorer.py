@@ -18,7 +18,8 @@ from .storage.score_index import ScoreIndex
 from .storage.timelines import TimelineStore
 from .scoring.events import NO_INTEREST, Interest, InteractionSeen, ScoreChanged
 from .scoring.fold import FoldState, LedgerEntry, advance, fold, is_late
-from .scoring.interactions import DND_EMAIL_TYPES, MANUAL_TYPE
+from .scoring.fit import attributes_at
+from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE
 from .scoring.profiles import version_field
 from .scoring.records import ContactWrite, LedgerWrite, encode_ledger_entry, encode_record, record_key
 
@@ -101,6 +102,7 @@ class Scorer:
         fresh: dict[str, list] = {}
         states: dict[str, dict[str, str]] = {}
         needs_timeline: list[str] = []
+        refold: set[str] = set()  # contacts whose whole timeline is folded again (the others advance)
         parsed: dict[str, dict[str, FoldState]] = {}  # fold states read, parsed once per round
         for cid, records in pending.items():
             raw_states, existing = reads[cid]
@@ -113,15 +115,20 @@ class Scorer:
             fresh[cid] = list(unique.values())
             has_history = bool(raw_states) or (not isinstance(existing, list) and bool(existing)) or any(
                 s is not None for s in present)
+            # An attribute change needs the whole timeline too: the contact's attributes are the latest
+            # of each in timeline order, whatever order the changes arrived in.
             if full or (has_history and self._must_fold(raw_states, versions, fresh[cid],
                                                           parsed.setdefault(cid, {}))):
+                needs_timeline.append(cid)
+                refold.add(cid)
+            elif has_history and any(r["t"] == ATTRIBUTES_TYPE for r in fresh[cid]):
                 needs_timeline.append(cid)
         timelines = self.timelines.read_timelines(needs_timeline) if needs_timeline else {}
 
         writes, outcome = [], []
         for cid in pending:
             write, result = self._compute(cid, states[cid], fresh[cid], timelines.get(cid), now, versions,
-                                          interest, keep, parsed.get(cid, {}))
+                                          interest, keep, parsed.get(cid, {}), cid in refold)
             if write is not None:
                 writes.append(write)
             outcome.append((cid, write, result))
@@ -132,7 +139,7 @@ class Scorer:
                 lost.append(cid)
                 continue
             results[cid] = result
-            latest = max((r["at"] for r in fresh[cid] if r["t"] != MANUAL_TYPE), default=None)
+            latest = max((r["at"] for r in fresh[cid] if r["t"] not in (MANUAL_TYPE, ATTRIBUTES_TYPE)), default=None)
             if latest is not None:
                 activity[cid] = latest
             for version in versions:
@@ -159,7 +166,11 @@ class Scorer:
 
     def _compute(self, cid: str, raw_states: Mapping[str, str], fresh: list, timeline: list | None, now: int,
                  versions: Sequence[ActiveVersion], interest: Interest, keep: set[str],
-                 parsed: Mapping[str, FoldState] | None = None):
+                 parsed: Mapping[str, FoldState] | None = None, refold: bool | None = None):
+        """Score one contact; ``timeline`` (when read) is folded again whole when ``refold`` (the default when
+        a timeline is given), else only read for the contact's attributes."""
+        if refold is None:
+            refold = timeline is not None
         result = ContactResult()
         states_out: dict[str, str] = {}
         ledgers: list[LedgerWrite] = []
@@ -171,7 +182,7 @@ class Scorer:
             raw = raw_states.get(version.field)
             old_state = (parsed or {}).get(version.field) or (FoldState.from_json(loads(raw)) if raw else None)
             old_score = old_state.score if old_state else None
-            if timeline is not None:
+            if refold and timeline is not None:
                 state, ledger = fold(version.profile, [*timeline, *fresh], now)
                 full_fold = True
             else:
@@ -200,6 +211,8 @@ class Scorer:
         result.next_expiry = next_expiry
         # A refold has the whole timeline: DND then follows occurred_at even for late arrivals.
         doc = _dnd_updates([*timeline, *fresh] if timeline is not None else fresh)
+        if any(r["t"] == ATTRIBUTES_TYPE for r in fresh):
+            doc["attributes"] = dumps(attributes_at([*timeline, *fresh] if timeline is not None else fresh))
         if not (fresh or states_out or ledgers or outbox or drop or doc):
             return None, result
         result.changed = True

@@ -63,6 +63,8 @@ def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, d
             batch.setdefault(data["tick"], [])
         else:
             batch.setdefault(data["c"], []).append(data["r"])
+            if "a" in data:
+                batch[data["c"]].append(data["a"])
             seen.add((data["r"]["t"], ""))
             seen.update((data["r"]["t"], path) for path in property_paths(data["r"].get("p")))
             count += 1

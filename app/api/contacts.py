@@ -5,7 +5,7 @@ import orjson
 from marshmallow import ValidationError as SchemaError
 
 from ..contact_filter import ContactFilter
-from ..contact_directory import run_filter, set_dnd
+from ..contact_directory import run_filter, set_attributes, set_dnd
 from ..errors import NotFound, ValidationError
 from ..storage.profiles import ProfileStore
 from ..manual_scores import change_score
@@ -101,7 +101,8 @@ def get_contact(contact_id: str):
 @bp.arguments(ContactPatchSchema)
 @bp.alt_response(200, schema=ContactSchema, description="The contact after the change")
 def patch_contact(patch: dict, contact_id: str):
-    """Name the contact; add or remove tags; switch DND channels (recorded as a contact.dnd_updated interaction)."""
+    """Name the contact; add or remove tags; switch DND channels (recorded as a contact.dnd_updated interaction);
+    set or remove attributes (null removes; scored by fit profiles before the response)."""
     services = get_services()
     contact = load_contact(services, contact_id)
     if "name" in patch:
@@ -110,6 +111,7 @@ def patch_contact(patch: dict, contact_id: str):
     if tags.get("add") or tags.get("remove"):
         services.contacts.change_tags(contact_id, tags.get("add", []), tags.get("remove", []))
     set_dnd(services, contact, patch.get("dnd") or {})
+    set_attributes(services, contact_id, patch.get("attributes") or {})
     return render_contact(services, load_contact(services, contact_id))
 
 

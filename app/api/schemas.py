@@ -9,6 +9,7 @@ from marshmallow import ValidationError, fields, validate, validates, validates_
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS, validate_where
 from ..edge_fields import (
     JSON_VALUE_REF,
+    AttributesField,
     TAG_TEXT,
     StrictBoolean,
     StrictNumber,
@@ -306,6 +307,8 @@ class ContactSchema(ma.Schema):
     external_id = fields.String(allow_none=True)
     tags = fields.List(fields.String())
     dnd = fields.Dict(keys=fields.String(), values=fields.Boolean())
+    attributes = fields.Dict(keys=fields.String(), metadata={"description": "the contact's attributes: name -> "
+                                                                           "text, number or true/false"})
     scores = fields.Dict(metadata={"description": "profile id -> {score, band}; absent when empty"})
 
 
@@ -371,6 +374,8 @@ class ContactPatchSchema(Strict):
     tags = fields.Nested(TagsPatchSchema)
     dnd = fields.Dict(keys=fields.String(validate=regexp(r"^[a-z_]{1,32}$", "a channel is 1-32 of a-z and _")),
                       values=StrictBoolean())
+    attributes = AttributesField(metadata={"description": "attributes to set (job title, company size, ...); null "
+                                                          "removes one; fit profiles score them at once"})
 
 
 class FilterArgsSchema(ma.Schema):

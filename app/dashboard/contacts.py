@@ -1,6 +1,7 @@
 """Contacts: the filtered table, CSV export, smart lists, and one contact's page."""
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -10,6 +11,7 @@ from marshmallow import ValidationError as SchemaError
 from ..api.schemas import ScoreChangeSchema
 from ..contact_filter import OP_WORDS, ContactFilter, describe
 from ..contact_directory import count_matches, csv_rows, run_filter
+from ..edge_fields import AttributesField
 from .forms import whole
 from ..errors import Conflict, NotFound, ValidationError
 from ..storage.profiles import ActiveVersion
@@ -321,6 +323,44 @@ def change_contact_name(contact_id: str):
         return render_contact_page(contact_id, {"name": "at most 200 characters"}, {"name": name}, status=400)
     services.contacts.set_name(contact_id, name or None)
     flash(f"Name set to {name!r}." if name else "Name removed.")
+    return redirect(url_for("dashboard.contact", contact_id=contact_id), 303)
+
+
+def attribute_value(text: str) -> Any:
+    """What the dashboard's attribute field means: empty removes, ``true``/``false`` and numbers are
+    themselves, anything else is text (quote it, ``"42"``, to keep digits as text)."""
+    text = text.strip()
+    if not text:
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    for kind in (int, float):
+        try:
+            value = kind(text)
+        except ValueError:
+            continue
+        if kind is int or math.isfinite(value):
+            return value
+    return text
+
+
+@bp.route("/contacts/<contact_id>/attributes", methods=["POST"])
+def change_contact_attribute(contact_id: str):
+    """Set one attribute (or remove it, with an empty value): the same change as the API's PATCH."""
+    services = get_services()
+    load_contact(services, contact_id)
+    name, text = request.form.get("name", "").strip(), request.form.get("value", "")
+    values = {"attr_name": name, "attr_value": text}
+    try:
+        changes = AttributesField().deserialize({name: attribute_value(text)})
+    except SchemaError as exc:
+        problems = exc.messages if isinstance(exc.messages, dict) else {"_": exc.messages}
+        message = "; ".join(str(m) for msgs in problems.values() for m in (msgs if isinstance(msgs, list) else [msgs]))
+        return render_contact_page(contact_id, {"attr_name": message}, values, status=400)
+    actions.set_attributes(services, contact_id, changes)
+    flash(f"Attribute {name} removed." if changes[name] is None else f"Attribute {name} set to {changes[name]!r}.")
     return redirect(url_for("dashboard.contact", contact_id=contact_id), 303)
 
 

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .decay import next_step, standing
-from .interactions import MANUAL_TYPE, record_key
-from .profiles import Group, Profile, Rule
+from .fit import apply_attribute_changes, fit_steps, matching_rules
+from .interactions import ATTRIBUTES_TYPE, MANUAL_TYPE, record_key
+from .profiles import FIT, Group, Profile, Rule
 
 # Within one millisecond, expiries come before interactions and manual changes.
 _EXPIRY, _ENTRY = 0, 1
@@ -57,6 +58,9 @@ class FoldState:
     decaying: list[list[Any]] = field(default_factory=list)
     # group id -> the group's total (see the module's docstring)
     groups: dict[str, int] = field(default_factory=dict)
+    # fit profiles only: the contact's attributes, and the ids of the rules they match (see ``fit.py``)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    matched: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"s": self.score, "l": list(self.last) if self.last else None, "h": self.hits,
@@ -65,6 +69,10 @@ class FoldState:
             out["d"] = self.decaying
         if self.groups:
             out["g"] = self.groups
+        if self.attributes:
+            out["a"] = self.attributes
+        if self.matched:
+            out["f"] = self.matched
         return out
 
     @classmethod
@@ -72,7 +80,8 @@ class FoldState:
         last = data.get("l")
         return cls(score=data["s"], last=tuple(last) if last else None, hits=dict(data.get("h") or {}),
                    once=dict(data.get("o") or {}), pending=[list(p) for p in data.get("p") or []],
-                   decaying=[list(d) for d in data.get("d") or []], groups=dict(data.get("g") or {}))
+                   decaying=[list(d) for d in data.get("d") or []], groups=dict(data.get("g") or {}),
+                   attributes=dict(data.get("a") or {}), matched=list(data.get("f") or []))
 
     def next_expiry(self) -> int | None:
         """When the earliest timed entry (expiry or decay step) falls: the ticker's schedule for the contact."""
@@ -287,16 +296,37 @@ def advance(state: FoldState, profile: Profile, records: Iterable[Mapping[str, A
 
     Mutates ``state``; returns the ledger entries produced, oldest first.
     """
+    if profile.kind == FIT:
+        return _advance_fit(state, profile, records)
     ledger: list[LedgerEntry] = []
     for record in sorted(records, key=entry_key):
         key = entry_key(record)
         _expire_due(state, profile, key, ledger)
         if record["t"] == MANUAL_TYPE:
             _apply_manual(state, profile, record, ledger)
-        else:
+        elif record["t"] != ATTRIBUTES_TYPE:
             _apply_interaction(state, profile, record, ledger)
         state.last = key
     _expire_due(state, profile, (now, _ENTRY, ""), ledger)
+    return ledger
+
+
+def _advance_fit(state: FoldState, profile: Profile, records: Iterable[Mapping[str, Any]]) -> list[LedgerEntry]:
+    """A fit profile's fold: attribute records change the attributes, and the rules are evaluated at the
+    contact's first record and at each attribute record (``fit.py``). Nothing else scores, nothing is timed."""
+    ledger: list[LedgerEntry] = []
+    for record in sorted(records, key=entry_key):
+        is_change = record["t"] == ATTRIBUTES_TYPE
+        if is_change:
+            state.attributes = apply_attribute_changes(state.attributes, record["p"])
+        if is_change or state.last is None:
+            matched = matching_rules(profile, state.attributes)
+            for step in fit_steps(profile, state.matched, matched):
+                ledger.append(LedgerEntry(record["at"], record["id"], record["src"], record["t"], step.rule_id,
+                                          step.points, step.change, step.score, "fit", step.note))
+                state.score = step.score
+            state.matched = matched
+        state.last = entry_key(record)
     return ledger
 
 

@@ -35,6 +35,11 @@ CATALOG = (
 DND_EMAIL_TYPES = frozenset({"email.unsubscribed", "email.spam_reported"})
 #: The type under which manual score changes are kept in the timeline.
 MANUAL_TYPE = "score.manual"
+#: The type of attribute records: a change of a contact's attributes (``p``: name -> value, None removes),
+#: made by ``PATCH /v1/contacts/{id}`` or carried by an interaction (see ``Interaction.attribute_record``).
+ATTRIBUTES_TYPE = "contact.attributes"
+#: The source of attribute records (their key is ``attributes:<id>``).
+ATTRIBUTES_SOURCE = "attributes"
 
 _CUSTOM = re.compile(r"^custom\.[A-Za-z0-9_.:-]{1,100}$")
 MAX_ID_LENGTH = 256
@@ -54,6 +59,8 @@ class Interaction:
     properties: dict[str, Any] = field(default_factory=dict)
     email: str | None = None
     external_id: str | None = None
+    #: Contact attributes this interaction sets at ``occurred_at`` (None removes one); None when it sets none.
+    attributes: dict[str, Any] | None = None
 
     @property
     def key(self) -> str:
@@ -63,6 +70,14 @@ class Interaction:
     def to_record(self) -> dict[str, Any]:
         """The compact form kept in a contact's timeline."""
         return {"id": self.id, "src": self.source, "t": self.type, "at": self.occurred_at, "p": self.properties}
+
+    def attribute_record(self) -> dict[str, Any] | None:
+        """The attribute record of the attributes it carries (None when none): its own timeline entry, keyed
+        ``attributes:<source>:<id>`` so that the interaction's duplicates make no second one."""
+        if not self.attributes:
+            return None
+        return {"id": self.key, "src": ATTRIBUTES_SOURCE, "t": ATTRIBUTES_TYPE, "at": self.occurred_at,
+                "p": dict(self.attributes)}
 
 
 def record_key(record: Mapping[str, Any]) -> str:

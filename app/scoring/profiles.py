@@ -7,6 +7,11 @@ from typing import Any
 
 from .conditions import where_matches
 
+#: Profile kinds: ``engagement`` scores what a contact does (interactions), ``fit`` who it is (its
+#: attributes, see ``fit.py``).
+ENGAGEMENT, FIT = "engagement", "fit"
+KINDS = (ENGAGEMENT, FIT)
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:
@@ -42,6 +47,8 @@ class Rule:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "on": self.on, "points": self.points, "where": self.where}
+        if not self.on:  # a fit rule: conditions over attributes, no event
+            del out["on"]
         limit: dict[str, Any] = {}
         if self.limit_count is not None:
             limit["count"] = self.limit_count
@@ -97,6 +104,8 @@ class Profile:
     description: str = ""
     groups: tuple[Group, ...] = ()
     max_score: int | None = None
+    #: ``engagement`` (points for interactions) or ``fit`` (points for attributes; see ``fit.py``)
+    kind: str = ENGAGEMENT
 
     def group_of(self, rule: Rule) -> Group | None:
         """The group the rule joins (None when none)."""
@@ -124,6 +133,7 @@ class Profile:
         return {
             "id": self.id,
             "name": self.name,
+            **({"kind": self.kind} if self.kind != ENGAGEMENT else {}),
             "description": self.description,
             "rules": [rule.to_dict() for rule in self.rules],
             "bands": [asdict(band) for band in self.bands],
@@ -142,7 +152,7 @@ def rule_from_dict(raw: Mapping[str, Any], group_decay: Mapping[str, Any] | None
     expires = raw.get("expires_after")
     decay = raw.get("decay") or group_decay or {}
     return Rule(
-        id=raw["id"], on=raw["on"], points=int(raw["points"]), where=dict(raw.get("where") or {}),
+        id=raw["id"], on=raw.get("on") or "", points=int(raw["points"]), where=dict(raw.get("where") or {}),
         limit_count=limit.get("count"), limit_window_ms=parse_duration_ms(window, bounded=False) if window else None,
         once_per=limit.get("once_per"), expires_after_ms=parse_duration_ms(expires, bounded=False) if expires else None,
         limit_window=window, expires_after=expires,
@@ -162,7 +172,8 @@ def profile_from_dict(data: Mapping[str, Any]) -> Profile:
     max_score = data.get("max_score")
     return Profile(id=data["id"], name=data.get("name") or data["id"], rules=rules, bands=bands,
                    description=data.get("description") or "", groups=groups,
-                   max_score=int(max_score) if max_score is not None else None)
+                   max_score=int(max_score) if max_score is not None else None,
+                   kind=data.get("kind") or ENGAGEMENT)
 
 
 def version_field(profile_id: str, version: int) -> str:

@@ -110,6 +110,7 @@ class ContactStore:
             out.append({"id": contact_id, "name": doc.get("name"), "email": doc.get("email"),
                         "external_id": doc.get("external_id"),
                         "tags": sorted(tags), "dnd": dnd, "created_at": int(doc.get("created_at", 0)),
+                        "attributes": loads(doc["attributes"]) if doc.get("attributes") else {},
                         "states": {f: FoldState.from_json(loads(v)) for f, v in states.items() if f != "_rev"}})
         return out
 
