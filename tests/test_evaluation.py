@@ -1,0 +1,188 @@
+"""The evaluation's arithmetic (app/scoring/evaluation.py) on small hand-made histories, with the
+expected numbers worked out by hand (docs/scoring-models.md, "Scores that prove themselves")."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from app.scoring.evaluation import (
+    CONVERTED_BEFORE,
+    NO_HISTORY,
+    ContactHistory,
+    Evidence,
+    Period,
+    cut,
+    evaluate,
+)
+from app.scoring.profiles import profile_from_dict
+
+PROFILE = profile_from_dict({
+    "id": "p", "name": "P",
+    "rules": [{"id": "open", "on": "email.opened", "points": 5},
+              {"id": "form", "on": "form.submitted", "points": 20},
+              {"id": "unsub", "on": "email.unsubscribed", "points": -10}],
+    "bands": [{"name": "cold", "min": 0}, {"name": "warm", "min": 10}, {"name": "hot", "min": 20}],
+})
+PERIOD = Period(1000, 2000, "payment.succeeded")
+ANY_EVIDENCE = Evidence(matched=1, unmatched=1, conversions=1)
+
+
+def rec(id_: str, type_: str, at: int, **props) -> dict:
+    return {"id": id_, "src": "t", "t": type_, "at": at, "p": props}
+
+
+def manual(id_: str, at: int, **props) -> dict:
+    return {"id": id_, "src": "manual", "t": "score.manual", "at": at, "p": {"profile": "p", **props}}
+
+
+#: A: 25 (hot), converts; B: 20 (hot), converts at the last millisecond; C: 5 (cold), converts at the end
+#: (outside); D: 5 − 10 floored to 0 (cold), does not; G: 10 (warm), converts; E converted before the start;
+#: F has no interaction before the start.
+TIMELINES = {
+    "A": [rec("a1", "email.opened", 100), rec("a2", "form.submitted", 200), rec("a3", "payment.succeeded", 1500)],
+    "B": [rec("b1", "form.submitted", 100), rec("b2", "payment.succeeded", 1999)],
+    "C": [rec("c1", "email.opened", 100), rec("c2", "payment.succeeded", 2000)],
+    "D": [rec("d1", "email.opened", 100), rec("d2", "email.unsubscribed", 200)],
+    "E": [rec("e1", "email.opened", 100), rec("e2", "payment.succeeded", 500), rec("e3", "payment.succeeded", 1500)],
+    "F": [rec("f1", "email.opened", 1500), rec("f2", "payment.succeeded", 1600)],
+    "G": [rec("g1", "email.opened", 100), rec("g2", "email.opened", 150), rec("g3", "payment.succeeded", 1200)],
+}
+
+
+@pytest.fixture(scope="module")
+def report():
+    return evaluate({"live": PROFILE}, TIMELINES.values(), PERIOD, ANY_EVIDENCE)["live"].to_json()
+
+
+def test_population_excludes_the_converted_before_and_those_without_history(report):
+    assert report["contacts"] == 5 and report["conversions"] == 3 and report["base_rate"] == 0.6
+    assert report["excluded"] == {"converted_before": 1, "no_history": 1}
+
+
+def test_conversion_rate_and_lift_by_band(report):
+    assert report["bands"] == [
+        {"band": "cold", "min": 0, "contacts": 2, "conversions": 0, "rate": 0.0, "lift": 0.0},
+        {"band": "warm", "min": 10, "contacts": 1, "conversions": 1, "rate": 1.0, "lift": 1.666667},
+        {"band": "hot", "min": 20, "contacts": 2, "conversions": 2, "rate": 1.0, "lift": 1.666667},
+    ]
+
+
+def test_deciles_by_rank_with_the_gain_curve(report):
+    empty = {"min_score": None, "max_score": None, "contacts": 0, "conversions": 0, "rate": None, "lift": None,
+             "cumulative_share": None}
+    one = lambda score, converted, share: {"min_score": score, "max_score": score, "contacts": 1,  # noqa: E731
+                                           "conversions": converted, "rate": float(converted),
+                                           "lift": 1.666667 if converted else 0.0, "cumulative_share": share}
+    assert report["deciles"] == [
+        {"decile": 1, **one(25, 1, 0.333333)}, {"decile": 2, **empty},
+        {"decile": 3, **one(20, 1, 0.666667)}, {"decile": 4, **empty},
+        {"decile": 5, **one(10, 1, 1.0)}, {"decile": 6, **empty},
+        {"decile": 7, **one(5, 0, 1.0)}, {"decile": 8, **empty},
+        {"decile": 9, **one(0, 0, 1.0)}, {"decile": 10, **empty},
+    ]
+
+
+def test_lift_per_rule_matched_against_not(report):
+    rules = {r["rule_id"]: r for r in report["rules"]}
+    assert [r["rule_id"] for r in report["rules"]] == ["open", "form", "unsub"]
+    assert rules["open"]["matched"] == {"contacts": 4, "conversions": 2, "rate": 0.5, "lift": 0.833333}
+    assert rules["open"]["unmatched"] == {"contacts": 1, "conversions": 1, "rate": 1.0, "lift": 1.666667}
+    assert rules["open"]["lift"] == 0.5
+    assert rules["form"]["matched"]["contacts"] == 2 and rules["form"]["lift"] == 3.0
+    assert rules["unsub"]["matched"] == {"contacts": 1, "conversions": 0, "rate": 0.0, "lift": 0.0}
+    assert rules["unsub"]["lift"] == 0.0
+
+
+def test_suggested_points_are_log_odds_scaled_so_the_strongest_gets_the_widest_points(report):
+    rules = {r["rule_id"]: r["suggestion"] for r in report["rules"]}
+    # form: ln(2.5 × 2.5 / (0.5 × 1.5)) = 2.120264, the strongest: 20 points (the profile's largest |points|)
+    assert rules["form"]["points"] == 20 and rules["form"]["log_odds_ratio"] == 2.120264
+    # open: ln(2.5 × 0.5 / (2.5 × 1.5)) = −1.098612 → −10.36 → −10
+    assert rules["open"]["points"] == -10 and rules["open"]["log_odds_ratio"] == -1.098612
+    # unsub: ln(0.5 × 1.5 / (1.5 × 3.5)) = −1.945910 → −18.36 → −18
+    assert rules["unsub"]["points"] == -18 and rules["unsub"]["log_odds_ratio"] == -1.94591
+    # five contacts prove nothing at 95 %
+    assert not any(s["significant"] for s in rules.values())
+    se = math.sqrt(1 / 2.5 + 1 / 0.5 + 1 / 1.5 + 1 / 2.5)
+    assert rules["form"]["interval"] == pytest.approx([2.120264 - 1.959964 * se, 2.120264 + 1.959964 * se], abs=2e-6)
+
+
+def test_a_rule_matched_by_few_contacts_suggests_nothing_and_says_why():
+    report = evaluate({"live": PROFILE}, TIMELINES.values(), PERIOD)["live"].to_json()
+    assert [r["suggestion"] for r in report["rules"]][2] == {
+        "points": None, "log_odds_ratio": None, "interval": None, "significant": False,
+        "reason": "matched by 1 contacts (needs 30)"}
+    thin = Evidence(matched=1, unmatched=2, conversions=1)
+    rules = evaluate({"live": PROFILE}, TIMELINES.values(), PERIOD, thin)["live"].to_json()["rules"]
+    assert rules[0]["suggestion"]["reason"] == "not matched by 1 contacts (needs 2)"
+    few = Evidence(matched=1, unmatched=1, conversions=4)
+    rules = evaluate({"live": PROFILE}, TIMELINES.values(), PERIOD, few)["live"].to_json()["rules"]
+    assert rules[1]["suggestion"]["reason"] == "3 conversions in the period (needs 4)"
+
+
+def test_a_clear_signal_on_many_contacts_is_significant():
+    converting = [[rec(f"f{i}", "form.submitted", 10), rec(f"p{i}", "payment.succeeded", 1500)] for i in range(30)]
+    form_only = [[rec(f"g{i}", "form.submitted", 10)] for i in range(10)]
+    idle = [[rec(f"o{i}", "email.opened", 10)] for i in range(36)] + \
+           [[rec(f"q{i}", "email.opened", 10), rec(f"r{i}", "payment.succeeded", 1500)] for i in range(4)]
+    report = evaluate({"live": PROFILE}, converting + form_only + idle, PERIOD)["live"].to_json()
+    form = report["rules"][1]
+    assert form["matched"] == {"contacts": 40, "conversions": 30, "rate": 0.75, "lift": 1.764706}
+    assert form["unmatched"] == {"contacts": 40, "conversions": 4, "rate": 0.1, "lift": 0.235294}
+    assert form["lift"] == 7.5
+    assert form["suggestion"]["significant"] is True and form["suggestion"]["points"] == 20
+    assert form["suggestion"]["log_odds_ratio"] == round(math.log(30.5 * 36.5 / (10.5 * 4.5)), 6)
+    # no contact matched the other rules enough to say anything
+    assert report["rules"][2]["suggestion"]["points"] is None
+
+
+def test_the_score_at_the_start_counts_expiries_decay_and_manual_changes_due_by_then():
+    profile = profile_from_dict({"id": "p", "name": "P", "rules": [
+        {"id": "open", "on": "email.opened", "points": 5, "expires_after": "1s"},
+        {"id": "form", "on": "form.submitted", "points": 8}], "bands": []})
+    history = cut([rec("a", "email.opened", 100), rec("b", "email.opened", 500), rec("c", "form.submitted", 600),
+                   manual("m", 700, add=3)], PERIOD)
+    assert isinstance(history, ContactHistory)
+    report = evaluate({"x": profile}, [history.before], Period(1200, 2000))["x"]
+    # the open at 100 expired at 1100; the one at 500 stands until 1500: 5 + 8 + 3
+    assert report.deciles[0].min_score == 16
+    # without bands every contact is in "no band"
+    assert [b.to_json()["band"] for b in report.bands] == ["no band"]
+
+
+@pytest.mark.parametrize(("records", "expected"), [
+    pytest.param([rec("a", "payment.succeeded", 999)], CONVERTED_BEFORE, id="converted-just-before"),
+    pytest.param([manual("m", 10, set=5), rec("a", "email.opened", 1000)], NO_HISTORY, id="manual-only-before"),
+    pytest.param([], NO_HISTORY, id="empty"),
+])
+def test_who_is_left_out(records, expected):
+    assert cut(records, PERIOD) == expected
+
+
+def test_the_outcome_is_the_requested_type_and_the_end_is_exclusive():
+    records = [rec("a", "email.opened", 10), rec("b", "form.submitted", 1500), rec("c", "payment.succeeded", 2000)]
+    assert cut(records, PERIOD) == ContactHistory((records[0],), False)
+    assert cut(records, Period(1000, 2000, "form.submitted")) == ContactHistory((records[0],), True)
+    assert cut(records, Period(1000, 2001)).converted is True
+
+
+def test_two_profiles_read_the_same_timelines_once_each_with_its_own_rules():
+    draft = profile_from_dict({"id": "p", "name": "P", "rules": [{"id": "form", "on": "form.submitted", "points": 1}],
+                               "bands": [{"name": "in", "min": 1}]})
+    reports = evaluate({"live": PROFILE, "draft": draft}, TIMELINES.values(), PERIOD, ANY_EVIDENCE)
+    assert reports["draft"].contacts == reports["live"].contacts == 5
+    assert [b.to_json() for b in reports["draft"].bands] == [
+        {"band": "no band", "min": None, "contacts": 3, "conversions": 1, "rate": 0.333333, "lift": 0.555556},
+        {"band": "in", "min": 1, "contacts": 2, "conversions": 2, "rate": 1.0, "lift": 1.666667}]
+    # the draft's only rule is also the strongest: it gets its own (and widest) points
+    assert reports["draft"].rules[0].suggestion.points == 1
+
+
+def test_no_contacts_and_no_conversions_give_empty_rates_not_errors():
+    report = evaluate({"live": PROFILE}, [], PERIOD)["live"].to_json()
+    assert report["contacts"] == 0 and report["base_rate"] is None
+    assert all(d["contacts"] == 0 for d in report["deciles"]) and len(report["deciles"]) == 10
+    quiet = evaluate({"live": PROFILE}, [TIMELINES["D"]], PERIOD, ANY_EVIDENCE)["live"].to_json()
+    assert quiet["base_rate"] == 0.0 and quiet["bands"][0]["lift"] is None
+    assert quiet["rules"][0]["suggestion"]["reason"] == "not matched by 0 contacts (needs 1)"
