@@ -16,6 +16,7 @@ from rq import Retry
 from .automation.defaults import JOB_RESULT_TTL_SECONDS, RUN_JOB_TIMEOUT_SECONDS
 from .automation.runner import execute
 from .automation.deliveries import attempt
+from .evaluation import run_evaluation
 from .publish import retire, run_publish
 from .scoring_service import drain
 from .services import get_services
@@ -25,6 +26,8 @@ from .storage.jobs import JobQueue
 DRAIN_TIMEOUT_S, FAILED_TTL_S = 600, 86400
 #: Seconds a publish recompute may run, and how long its result is kept.
 PUBLISH_TIMEOUT_S = PUBLISH_RESULT_TTL_S = 3600
+#: Seconds an evaluation may run, and how long RQ keeps its result (the reports are kept apart).
+EVALUATION_TIMEOUT_S, EVALUATION_RESULT_TTL_S = 3600, 600
 #: A webhook attempt's time limit (the request's own timeout is shorter), in seconds.
 DELIVERY_TIMEOUT_S = 120
 
@@ -38,6 +41,11 @@ def drain_partition(partition: int) -> int:
 def publish_profile(profile_id: str, version: int, job_id: str, fire_triggers: bool = False) -> None:
     """Recompute every contact for a new profile version, then switch to it at once."""
     run_publish(get_services(), profile_id, version, job_id, fire_triggers)
+
+
+def evaluate_profile(job_id: str) -> None:
+    """Evaluate a profile over a period (app/evaluation.py): conversion by band, decile and rule."""
+    run_evaluation(get_services(), job_id)
 
 
 def retire_version(profile_id: str, version: int) -> None:
@@ -72,6 +80,10 @@ class Jobs:
         self.queue.enqueue(publish_profile, profile_id, version, job_id, fire_triggers, job_id=job_id,
                            job_timeout=PUBLISH_TIMEOUT_S, result_ttl=PUBLISH_RESULT_TTL_S,
                            retry=Retry(max=3, interval=5))
+
+    def evaluate_profile(self, job_id: str) -> None:
+        self.queue.enqueue(evaluate_profile, job_id, job_id=job_id, job_timeout=EVALUATION_TIMEOUT_S,
+                           result_ttl=EVALUATION_RESULT_TTL_S, failure_ttl=FAILED_TTL_S)
 
     def retire_version(self, profile_id: str, version: int) -> None:
         self.queue.enqueue(retire_version, profile_id, version, result_ttl=0)

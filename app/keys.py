@@ -117,6 +117,14 @@ class Keys:
         """Status and progress of a long job such as a publish (hash)."""
         return f"{self.prefix}:job:{job_id}"
 
+    def evaluation(self, job_id: str) -> str:
+        """One evaluation: its request, the definitions it judges, and its reports once done (string, JSON)."""
+        return f"{self.prefix}:evaluation:{job_id}"
+
+    def evaluations(self, profile_id: str) -> str:
+        """A profile's most recent evaluation job ids, newest first (list, trimmed)."""
+        return f"{self.prefix}:evaluations:{profile_id}"
+
     def smart_lists(self) -> str:
         """Smart list id -> saved filter JSON (hash)."""
         return f"{self.prefix}:smart-lists"

@@ -104,6 +104,7 @@ def delete_profile(services: Services, profile_id: str) -> None:
     doc = profiles.require(profile_id)
     profiles.delete(profile_id)
     profiles.forget_versions(profile_id, int(doc.get("version_seq", 0)))
+    services.evaluations.forget(profile_id)
     for key in ("live_version", "building_version"):
         if doc.get(key):
             services.enqueue.retire_version(profile_id, doc[key])

@@ -17,6 +17,7 @@ from .ports import EventSink, JobPort, NoListener, ScoreChanger, Unwired
 from .storage.automation import AutomationStore
 from .storage.connection import connect, queue_connection
 from .storage.contacts import ContactStore
+from .storage.evaluations import EvaluationStore
 from .storage.jobs import JobQueue
 from .storage.partitions import PartitionQueue
 from .storage.profiles import ProfileStore
@@ -49,6 +50,7 @@ class Services:
     jobs: JobQueue
     snapshot: SnapshotGateway
     vocabulary: VocabularyStore
+    evaluations: EvaluationStore
     clock: Clock
     #: Ports, plugged in by create_app: queueing jobs, the listener to scoring (workflows register
     #: theirs at start-up), and changing a score by hand (what workflow steps use).
@@ -85,6 +87,7 @@ def build_services(settings: dict[str, Any]) -> Services:
         jobs=JobQueue(queue, redis, keys),
         snapshot=SnapshotGateway(redis, keys, sharding, contacts, scores),
         vocabulary=VocabularyStore(redis, keys),
+        evaluations=EvaluationStore(redis, keys),
         clock=clock,
     )
 

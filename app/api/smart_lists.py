@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Response, stream_with_context
 
 from ..contact_directory import count_matches, csv_rows, run_filter
+from ..errors import Conflict, NotFound
 from ..services import get_services
 from ..smart_lists import all_lists, delete_list, filter_of, get_list, save_list
 from .common import v1_blueprint
@@ -58,7 +59,16 @@ def delete_smart_list(list_id: str):
 def smart_list_contacts(list_id: str, limit: int = 50, cursor: str | None = None):
     """The contacts matching the saved filter."""
     services = get_services()
-    return run_filter(services, filter_of(get_list(services, list_id)), limit, parse_cursor(cursor))
+    return run_saved(services, filter_of(get_list(services, list_id)), limit, parse_cursor(cursor))
+
+
+def run_saved(services, flt, limit: int, cursor: int) -> dict:
+    """``run_filter`` for a saved list: a profile its filter names that does not exist (any more) is a 409 —
+    the list itself exists (a 404 would say it does not), its filter cannot run until it is changed."""
+    try:
+        return run_filter(services, flt, limit, cursor)
+    except NotFound as exc:
+        raise Conflict(f"The list's filter cannot run: {exc.message}", {"filter": [exc.message]}) from exc
 
 
 @bp.route("/smart-lists/<list_id>/export.csv", methods=["GET"])
@@ -67,6 +77,6 @@ def export_smart_list(list_id: str):
     """Every member as CSV: id, email, external_id, score in the sort profile, band, tags."""
     services = get_services()
     flt = filter_of(get_list(services, list_id))
-    run_filter(services, flt, 1, 0)  # a filter that cannot run (a deleted profile) is a 4xx before streaming
+    run_saved(services, flt, 1, 0)  # a filter that cannot run (a deleted profile) is a 4xx before streaming
     return Response(stream_with_context(csv_rows(services, flt)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{list_id}.csv"'})
