@@ -129,3 +129,45 @@ def run_evaluation(services: Services, job_id: str) -> None:
         log.exception("evaluation failed", extra={"job": job_id})
         set_job(services, job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _judged_rules(services: Services, record: dict[str, Any], of: str) -> list[dict[str, Any]]:
+    """The rules of the definition an evaluation judged as ``of`` (the frozen draft, or the live version's)."""
+    for item in record["judged"]:
+        if item["of"] == of:
+            definition = item["definition"] if of == "draft" else \
+                services.profiles.definition(record["profile"], item["version"])
+            return list(definition.get("rules", []))
+    raise NotFound(f"Evaluation {record['id']!r} did not judge the {of}.")
+
+
+def apply_suggestion(services: Services, profile_id: str, job_id: str, of: str, rule_id: str) -> tuple[int, int]:
+    """Put one rule's suggested points (from the report of ``of``) into the draft; never publishes.
+
+    Refused (409) when there is no suggestion, or the draft's rule is not the rule that was judged
+    (removed, or its conditions changed since): points suggested for other conditions would mislead.
+    Returns (points before, points after).
+    """
+    record = evaluation_of(services, profile_id, job_id)
+    report = next((r for r in record.get("reports") or [] if r["of"] == of), None)
+    row = next((r for r in (report or {}).get("rules", []) if r["rule_id"] == rule_id), None)
+    if row is None:
+        raise NotFound(f"Evaluation {job_id!r} has no {of} report for rule {rule_id!r}.")
+    points = row["suggestion"]["points"]
+    if points is None:
+        raise Conflict(f"There is no suggestion for rule {rule_id!r}: {row['suggestion']['reason']}.")
+    judged = next((r for r in _judged_rules(services, record, of) if r["id"] == rule_id), None)
+    doc = services.profiles.require(profile_id)
+    rules = doc["draft"].get("rules", [])
+    index = next((i for i, r in enumerate(rules) if r["id"] == rule_id), None)
+    if index is None or judged is None or _without_points(rules[index]) != _without_points(judged):
+        raise Conflict(f"Rule {rule_id!r} of the draft is not the rule this evaluation judged (it was removed or "
+                       "changed since); evaluate again.")
+    before = int(rules[index]["points"])
+    draft = {**doc["draft"], "rules": [*rules[:index], {**rules[index], "points": points}, *rules[index + 1:]]}
+    services.profiles.put_draft(draft)
+    return before, points
+
+
+def _without_points(rule: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in rule.items() if key != "points"}

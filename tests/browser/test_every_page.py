@@ -9,6 +9,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from app.scoring.interactions import format_timestamp
+
 from ..helpers import API_KEY, AUTH, send, settle
 from ..test_workflow_support import SECRET, Reply, receiver, run_until
 from .test_dashboard_browser import UNLABELLED_CONTROLS
@@ -57,6 +59,14 @@ def seeded(app, services, receiver) -> dict[str, str]:
     run_until(services, lambda: (found := store.delivery_ids(0, 1)) and
               store.get_delivery(found[0])["status"] == "succeeded")
     job = api.post("/v1/profiles/engagement/publish", headers=AUTH, json={}).get_json()["job"]["id"]
+    settle(services)
+    # the evaluation page shows its report tables (live and draft side by side)
+    draft = api.get("/v1/profiles/engagement", headers=AUTH).get_json()
+    api.put("/v1/profiles/engagement", headers=AUTH, json={
+        "name": draft["name"], "rules": [{**rule, "points": rule["points"] + 1} for rule in draft["rules"]],
+        "bands": draft["bands"]})
+    assert api.post("/v1/profiles/engagement/evaluations", headers=AUTH, json={
+        "from": format_timestamp(services.clock.now_ms() - 3_600_000), "of": ["live", "draft"]}).status_code == 202
     settle(services)
     return {"profile_id": "engagement", "rule_id": "click", "job_id": job, "workflow_id": "hot",
             "contact_id": services.contacts.find_contact(email="ann.with.a.long.address@example.com"),
