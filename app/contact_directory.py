@@ -14,6 +14,7 @@ from .contact_filter import ContactFilter
 from .storage.queries import ContactQuery
 from .scoring.profiles import Profile
 from .scoring.interactions import ATTRIBUTES_SOURCE, ATTRIBUTES_TYPE, Interaction, derive_properties
+from .scoring.records import TimelineRecord
 from .scoring_service import make_scorer, score_and_dispatch
 from .services import Services
 
@@ -114,5 +115,5 @@ def set_attributes(services: Services, contact_id: str, changes: dict[str, Any])
     if not changes:
         return
     at = services.clock.now_ms()
-    record = {"id": uuid.uuid4().hex, "src": ATTRIBUTES_SOURCE, "t": ATTRIBUTES_TYPE, "at": at, "p": dict(changes)}
+    record = TimelineRecord(uuid.uuid4().hex, ATTRIBUTES_SOURCE, ATTRIBUTES_TYPE, at, dict(changes))
     score_and_dispatch(services, make_scorer(services), {contact_id: [record]}, at)

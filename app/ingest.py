@@ -32,9 +32,9 @@ def ingest(services: Services, interactions: Sequence[Interaction]) -> IngestRes
     by_partition: dict[int, list[tuple[str, dict]]] = {}
     members: dict[int, list[Interaction]] = {}
     for interaction, contact_id in zip(interactions, contact_ids):
-        payload = {"c": contact_id, "r": interaction.to_record()}
+        payload = {"c": contact_id, "r": interaction.to_record().to_json()}
         if (attributes := interaction.attribute_record()) is not None:
-            payload["a"] = attributes  # the attributes it carries: their own record, scored with it
+            payload["a"] = attributes.to_json()  # the attributes it carries: their own record, scored with it
         partition = services.sharding.partition_of(contact_id)
         by_partition.setdefault(partition, []).append((interaction.key, payload))
         members.setdefault(partition, []).append(interaction)

@@ -10,6 +10,7 @@ from .scoring_service import make_scorer, score_and_dispatch
 from .errors import Conflict, NotFound
 from .scoring.interactions import MANUAL_TYPE
 from .scoring.profiles import FIT
+from .scoring.records import TimelineRecord
 from .services import Services
 
 
@@ -25,8 +26,8 @@ def change_score(services: Services, contact_id: str, profile_id: str, op: str, 
         raise Conflict(f"Profile {profile_id!r} is a fit profile: its score follows the contact's attributes "
                        f"(PATCH /v1/contacts/{{id}} with 'attributes'), it cannot be set by hand.")
     at = services.clock.now_ms()
-    record = {"id": uuid.uuid4().hex, "src": source, "t": MANUAL_TYPE, "at": at,
-              "p": {"profile": profile_id, op: int(value), "reason": reason, "depth": depth}}
+    record = TimelineRecord(uuid.uuid4().hex, source, MANUAL_TYPE, at,
+                            {"profile": profile_id, op: int(value), "reason": reason, "depth": depth})
     results = score_and_dispatch(services, make_scorer(services), {contact_id: [record]}, at)
     return results[contact_id].scores[live.field]
 

@@ -6,21 +6,12 @@ from typing import Any
 from .scoring.fold import LedgerEntry, fold
 from .scoring.histogram import histogram
 from .scoring.profiles import Profile, profile_from_dict
-from .scoring.vocabulary import property_paths
+from .scoring.vocabulary import vocabulary_of
 from .services import Services
 
 #: Contacts read per round trip; and how many contacts a preview looks at, at most.
 PREVIEW_PAGE = 500
 PREVIEW_MAX_CONTACTS = 100_000
-
-
-def vocabulary_of(timeline: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    """The ``(type, property)`` pairs of a timeline's interactions (and each type with an empty name)."""
-    pairs: set[tuple[str, str]] = set()
-    for record in timeline:
-        pairs.add((record["t"], ""))
-        pairs.update((record["t"], path) for path in property_paths(record.get("p")))
-    return pairs
 
 
 def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:

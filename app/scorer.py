@@ -21,7 +21,7 @@ from .scoring.fold import FoldState, LedgerEntry, advance, fold, is_late
 from .scoring.fit import attributes_at
 from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE
 from .scoring.profiles import version_field
-from .scoring.records import ContactWrite, LedgerWrite, encode_ledger_entry, encode_record, record_key
+from .scoring.records import ContactWrite, LedgerWrite, TimelineRecord, encode_ledger_entry, encode_record
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,14 @@ class ContactResult:
     next_expiry: int | None = None
 
 
-def _dnd_updates(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+def _dnd_updates(records: Iterable[TimelineRecord]) -> dict[str, str]:
     """Contact-document DND fields set by these interactions, in timeline order."""
     doc: dict[str, str] = {}
-    for record in sorted(records, key=lambda r: (r["at"], record_key(r))):
-        if record["t"] in DND_EMAIL_TYPES:
+    for record in sorted(records, key=lambda r: (r.at, r.key)):
+        if record.type in DND_EMAIL_TYPES:
             doc["dnd:email"] = "1"
-        elif record["t"] == "contact.dnd_updated":
-            for channel, on in (record["p"].get("channels") or {}).items():
+        elif record.type == "contact.dnd_updated":
+            for channel, on in (record.properties.get("channels") or {}).items():
                 doc[f"dnd:{channel}"] = "1" if on else "0"
     return doc
 
@@ -98,7 +98,7 @@ class Scorer:
                     interest: Interest, keep: set[str],
                     results: dict[str, ContactResult]) -> list[str]:
         """One read-compute-write round; returns the contacts that lost a race."""
-        reads = self.timelines.read_for_scoring({cid: [record_key(r) for r in recs] for cid, recs in pending.items()})
+        reads = self.timelines.read_for_scoring({cid: [r.key for r in recs] for cid, recs in pending.items()})
         fresh: dict[str, list] = {}
         states: dict[str, dict[str, str]] = {}
         needs_timeline: list[str] = []
@@ -107,11 +107,11 @@ class Scorer:
         for cid, records in pending.items():
             raw_states, existing = reads[cid]
             states[cid] = raw_states
-            unique: dict[str, Mapping[str, Any]] = {}
+            unique: dict[str, TimelineRecord] = {}
             present = existing if isinstance(existing, list) else []
             for record, stored in zip(records, present):
                 if stored is None:
-                    unique.setdefault(record_key(record), record)
+                    unique.setdefault(record.key, record)
             fresh[cid] = list(unique.values())
             has_history = bool(raw_states) or (not isinstance(existing, list) and bool(existing)) or any(
                 s is not None for s in present)
@@ -121,7 +121,7 @@ class Scorer:
                                                           parsed.setdefault(cid, {}))):
                 needs_timeline.append(cid)
                 refold.add(cid)
-            elif has_history and any(r["t"] == ATTRIBUTES_TYPE for r in fresh[cid]):
+            elif has_history and any(r.type == ATTRIBUTES_TYPE for r in fresh[cid]):
                 needs_timeline.append(cid)
         timelines = self.timelines.read_timelines(needs_timeline) if needs_timeline else {}
 
@@ -139,7 +139,7 @@ class Scorer:
                 lost.append(cid)
                 continue
             results[cid] = result
-            latest = max((r["at"] for r in fresh[cid] if r["t"] not in (MANUAL_TYPE, ATTRIBUTES_TYPE)), default=None)
+            latest = max((r.at for r in fresh[cid] if r.type not in (MANUAL_TYPE, ATTRIBUTES_TYPE)), default=None)
             if latest is not None:
                 activity[cid] = latest
             for version in versions:
@@ -177,7 +177,7 @@ class Scorer:
         outbox: list[str] = []
         next_expiry: int | None = None
         trigger_profiles, trigger_types = interest.profiles, interest.types
-        by_key = {record_key(r): r for r in fresh}
+        by_key = {r.key: r for r in fresh}
         for version in versions:
             raw = raw_states.get(version.field)
             old_state = (parsed or {}).get(version.field) or (FoldState.from_json(loads(raw)) if raw else None)
@@ -201,23 +201,24 @@ class Scorer:
                 next_expiry = expiry
             if version.live and version.profile.id in trigger_profiles:
                 for old, new, entry in _score_steps(old_score, ledger, full_fold, state.score):
-                    depth = int(by_key.get(f"{entry.source}:{entry.interaction_id}", {}).get("p", {}).get("depth", 0)) if entry else 0
+                    cause = by_key.get(f"{entry.source}:{entry.interaction_id}") if entry else None
+                    depth = int(cause.properties.get("depth", 0)) if cause else 0
                     outbox.append(dumps(self._score_event(cid, version, old, new, entry, now, depth).to_json()))
         if trigger_types:
             for record in fresh:
-                if record["t"] in trigger_types:
-                    outbox.append(dumps(InteractionSeen(cid, record, f"ix:{record_key(record)}").to_json()))
+                if record.type in trigger_types:
+                    outbox.append(dumps(InteractionSeen(cid, record, f"ix:{record.key}").to_json()))
         drop = [f for f in raw_states if f != "_rev" and f not in keep]
         result.next_expiry = next_expiry
         # A refold has the whole timeline: DND then follows occurred_at even for late arrivals.
         doc = _dnd_updates([*timeline, *fresh] if timeline is not None else fresh)
-        if any(r["t"] == ATTRIBUTES_TYPE for r in fresh):
+        if any(r.type == ATTRIBUTES_TYPE for r in fresh):
             doc["attributes"] = dumps(attributes_at([*timeline, *fresh] if timeline is not None else fresh))
         if not (fresh or states_out or ledgers or outbox or drop or doc):
             return None, result
         result.changed = True
         write = ContactWrite(contact_id=cid, rev=raw_states.get("_rev", ""),
-                             timeline={record_key(r): dumps(encode_record(r)) for r in fresh}, states=states_out,
+                             timeline={r.key: dumps(encode_record(r)) for r in fresh}, states=states_out,
                              drop=drop, ledgers=ledgers, outbox=outbox, doc=doc)
         return write, result
 

@@ -17,7 +17,8 @@ from . import metrics
 from .scorer import ContactResult, Scorer
 from .ingest import wake_partition
 from .scoring.events import event_from_json
-from .scoring.vocabulary import property_paths
+from .scoring.records import TimelineRecord
+from .scoring.vocabulary import vocabulary_of
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -55,22 +56,20 @@ def dispatch_outbox(services: Services, contact_ids: Iterable[str]) -> int:
 
 def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, dict[str, Any]]]) -> int:
     """Score one batch of stream entries; returns the number of interactions in it."""
-    batch: dict[str, list[dict[str, Any]]] = {}
-    seen: set[tuple[str, str]] = set()
-    count = 0
+    batch: dict[str, list[TimelineRecord]] = {}
+    records: list[TimelineRecord] = []
     for _entry_id, data in entries:
         if "tick" in data:
             batch.setdefault(data["tick"], [])
         else:
-            batch.setdefault(data["c"], []).append(data["r"])
+            record = TimelineRecord.from_json(data["r"])
+            batch.setdefault(data["c"], []).append(record)
             if "a" in data:
-                batch[data["c"]].append(data["a"])
-            seen.add((data["r"]["t"], ""))
-            seen.update((data["r"]["t"], path) for path in property_paths(data["r"].get("p")))
-            count += 1
+                batch[data["c"]].append(TimelineRecord.from_json(data["a"]))
+            records.append(record)
     score_and_dispatch(services, scorer, batch, services.clock.now_ms())
-    services.vocabulary.remember(seen)
-    return count
+    services.vocabulary.remember(vocabulary_of(records))
+    return len(records)
 
 
 def drain(services: Services, partition: int, max_batches: int = 100) -> int:

@@ -66,7 +66,7 @@ def baseline_one_job_per_interaction(ctx: Context) -> tuple[float | None, str]:
     before = finished.count
     started = time.perf_counter()
     for chunk in data.chunks(iter(zip(contact_ids, items)), 500):
-        queue.enqueue_many([Queue.prepare_data("bench.jobs.score_one", (cid, item.to_record()), result_ttl=600)
+        queue.enqueue_many([Queue.prepare_data("bench.jobs.score_one", (cid, item.to_record().to_json()), result_ttl=600)
                             for cid, item in chunk])
     while finished.count + failed.count - before < jobs:
         time.sleep(0.05)

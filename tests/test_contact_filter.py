@@ -158,7 +158,7 @@ def brute_force(services, ids, flt: ContactFilter) -> list[str]:
         facts = ContactFacts(
             scores={pid: states[v.field].score if v.field in states else None for pid, v in live.items()},
             tags=frozenset(contact["tags"]), dnd=contact["dnd"],
-            last_activity=max((r["at"] for r in timelines[contact["id"]] if r["t"] != MANUAL_TYPE), default=None))
+            last_activity=max((r.at for r in timelines[contact["id"]] if r.type != MANUAL_TYPE), default=None))
         if matches(flt, facts, profiles, NOW_MS):
             found.append((contact["id"], facts))
     sort = flt.sort_profile if flt.sort_profile in live else None

@@ -367,7 +367,8 @@ def test_dnd_is_switched_per_channel_and_recorded(dash, services, ann):
     assert services.contacts.get_contact(ann)["dnd"] == {"email": False, "sms": True}
     settle(services)
     timeline = services.timelines.read_timelines([ann])[ann]
-    assert [(r["p"]["channels"], r["p"]["all_channels"]) for r in timeline if r["t"] == "contact.dnd_updated"] == [
+    assert [(r.properties["channels"], r.properties["all_channels"]) for r in timeline
+            if r.type == "contact.dnd_updated"] == [
         ({"email": False, "sms": True}, False)]
     assert 'id="dnd-sms" name="dnd-sms" checked' in text(dash.get(f"/dashboard/contacts/{ann}"))
 

@@ -16,6 +16,7 @@ from app.scoring.evaluation import (
     evaluate,
 )
 from app.scoring.profiles import profile_from_dict
+from app.scoring.records import TimelineRecord
 
 PROFILE = profile_from_dict({
     "id": "p", "name": "P",
@@ -28,12 +29,12 @@ PERIOD = Period(1000, 2000, "payment.succeeded")
 ANY_EVIDENCE = Evidence(matched=1, unmatched=1, conversions=1)
 
 
-def rec(id_: str, type_: str, at: int, **props) -> dict:
-    return {"id": id_, "src": "t", "t": type_, "at": at, "p": props}
+def rec(id_: str, type_: str, at: int, **props) -> TimelineRecord:
+    return TimelineRecord(id_, "t", type_, at, props)
 
 
-def manual(id_: str, at: int, **props) -> dict:
-    return {"id": id_, "src": "manual", "t": "score.manual", "at": at, "p": {"profile": "p", **props}}
+def manual(id_: str, at: int, **props) -> TimelineRecord:
+    return TimelineRecord(id_, "manual", "score.manual", at, {"profile": "p", **props})
 
 
 #: A: 25 (hot), converts; B: 20 (hot), converts at the last millisecond; C: 5 (cold), converts at the end

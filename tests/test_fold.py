@@ -11,6 +11,7 @@ import pytest
 from app.scoring.fold import FoldState, advance, fold, is_late
 from app.scoring.interactions import derive_properties
 from app.scoring.profiles import profile_from_dict
+from app.scoring.records import TimelineRecord
 
 T0 = 1_700_000_000_000
 MIN = 60_000
@@ -19,11 +20,11 @@ DAY = 86_400_000
 
 
 def rec(id_, type_="email.opened", at=T0, src="api", **props):
-    return {"id": id_, "src": src, "t": type_, "at": at, "p": props}
+    return TimelineRecord(id_, src, type_, at, props)
 
 
 def manual(id_, at, **op):
-    return {"id": id_, "src": "manual", "t": "score.manual", "at": at, "p": {"profile": "p", "reason": "r", **op}}
+    return TimelineRecord(id_, "manual", "score.manual", at, {"profile": "p", "reason": "r", **op})
 
 
 def profile(*rules, bands=()):
@@ -342,13 +343,13 @@ def test_a_manual_set_below_zero_sets_zero():
 
 
 def test_a_manual_change_of_another_profile_is_ignored():
-    other = {"id": "m", "src": "manual", "t": "score.manual", "at": T0 + 1, "p": {"profile": "q", "set": 99}}
+    other = TimelineRecord("m", "manual", "score.manual", T0 + 1, {"profile": "q", "set": 99})
     state, ledger = fold(profile(OPEN), [rec("a"), other], now=T0 + 1)
     assert state.score == 5 and len(ledger) == 1
 
 
 def test_a_manual_change_without_a_reason_is_noted_plainly():
-    bare = {"id": "m", "src": "manual", "t": "score.manual", "at": T0, "p": {"profile": "p", "add": 3}}
+    bare = TimelineRecord("m", "manual", "score.manual", T0, {"profile": "p", "add": 3})
     _, ledger = fold(profile(OPEN), [bare], now=T0)
     assert ledger[0].note == "add 3"
 
@@ -366,7 +367,7 @@ def test_advancing_in_steps_ends_where_the_history_says():
     records = [rec(f"{i:02}", at=T0 + i * 20 * MIN) for i in range(12)]
     state, ledger, scores = FoldState(), [], []
     for start, stop in ((0, 5), (5, 10), (10, 12)):
-        ledger += advance(state, profile(rule), records[start:stop], now=records[stop - 1]["at"])
+        ledger += advance(state, profile(rule), records[start:stop], now=records[stop - 1].at)
         scores.append(state.score)
     assert scores == [5, 10, 0]
     assert [(round((e.at - T0) / MIN), e.reason) for e in ledger] == [

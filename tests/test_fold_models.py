@@ -6,6 +6,7 @@ import pytest
 from app.scoring.decay import next_step, standing
 from app.scoring.fold import FoldState, advance, fold, is_late
 from app.scoring.profiles import profile_from_dict
+from app.scoring.records import TimelineRecord
 
 T0 = 1_700_000_000_000
 DAY = 86_400_000
@@ -13,11 +14,11 @@ MONTH = 30 * DAY
 
 
 def rec(id_, type_="email.opened", at=T0, **props):
-    return {"id": id_, "src": "api", "t": type_, "at": at, "p": props}
+    return TimelineRecord(id_, "api", type_, at, props)
 
 
 def manual(id_, at, **op):
-    return {"id": id_, "src": "manual", "t": "score.manual", "at": at, "p": {"profile": "p", "reason": "r", **op}}
+    return TimelineRecord(id_, "manual", "score.manual", at, {"profile": "p", "reason": "r", **op})
 
 
 def profile(*rules, groups=(), max_score=None):
@@ -132,7 +133,7 @@ def test_advancing_step_by_step_through_stored_state_equals_the_whole_fold():
                for i in range(12)]
     state = FoldState()
     for i in range(0, 12, 4):
-        advance(state, profile(*rules), records[i:i + 4], now=records[min(i + 3, 11)]["at"] + 2 * DAY)
+        advance(state, profile(*rules), records[i:i + 4], now=records[min(i + 3, 11)].at + 2 * DAY)
         state = FoldState.from_json(state.to_json())
     advance(state, profile(*rules), [], now=T0 + 400 * DAY)
     assert state == fold(profile(*rules), records, now=T0 + 400 * DAY)[0]
@@ -274,7 +275,7 @@ def test_group_totals_survive_a_json_round_trip_and_advance_equals_fold():
     p = profile(*rules, groups=EMAIL, max_score=150)
     state = FoldState()
     for i in range(0, 12, 5):
-        advance(state, p, records[i:i + 5], now=records[min(i + 4, 11)]["at"] + DAY)
+        advance(state, p, records[i:i + 5], now=records[min(i + 4, 11)].at + DAY)
         state = FoldState.from_json(state.to_json())
     advance(state, p, [], now=T0 + 200 * DAY)
     assert state == fold(p, records, now=T0 + 200 * DAY)[0]
@@ -293,7 +294,7 @@ def test_the_worked_example_of_groups_and_caps_in_the_docs():
     state = FoldState()
     rows = []
     for record in records:
-        entry, = advance(state, p, [record], now=record["at"])
+        entry, = advance(state, p, [record], now=record.at)
         rows.append((entry.reason, entry.points, entry.change, entry.note, state.groups.get("email", 0), state.score))
     assert rows == [
         ("matched", 50, 50, None, 0, 50), ("matched", 12, 12, None, 12, 62), ("matched", 8, 8, None, 20, 70),

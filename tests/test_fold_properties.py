@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from app.scoring.fold import FoldState, advance, fold
 from app.scoring.interactions import derive_properties
 from app.scoring.profiles import profile_from_dict
+from app.scoring.records import TimelineRecord
 
 from .reference import reference_fold
 
@@ -87,11 +88,16 @@ def timelines(draw):
 EXAMPLES = 200
 
 
+
+def typed(records):
+    """The reference reads plain dicts (the stream's form); the fold reads ``TimelineRecord``s."""
+    return [TimelineRecord.from_json(r) for r in records]
+
 @settings(max_examples=EXAMPLES)
 @given(timelines())
 def test_the_fold_scores_like_the_reference(case):
     records, now = case
-    state, ledger = fold(PROFILE, records, now=now)
+    state, ledger = fold(PROFILE, typed(records), now=now)
     score, expected = reference_fold(RULES, records, now)
     assert state.score == score
     assert [(e.at, e.reason, e.change, e.score) for e in ledger] == expected
@@ -106,8 +112,8 @@ def test_advancing_in_two_steps_through_stored_state_ends_like_the_reference(cas
     first, rest = ordered[:split], ordered[split:]
     middle = min(T0 + early * GRID, rest[0]["at"]) if rest else T0 + early * GRID
     state = FoldState()
-    advance(state, PROFILE, first, now=middle)
+    advance(state, PROFILE, typed(first), now=middle)
     state = FoldState.from_json(state.to_json())
     later = max(now, middle)
-    advance(state, PROFILE, rest, now=later)
+    advance(state, PROFILE, typed(rest), now=later)
     assert state.score == reference_fold(RULES, records, later)[0]

@@ -19,6 +19,7 @@ from app import create_app
 from app.scoring.fold import FoldState, advance, fold
 from app.scoring.interactions import format_timestamp, now_ms
 from app.scoring.profiles import profile_from_dict
+from app.scoring.records import TimelineRecord
 
 from .conftest import TEST_REDIS_URL
 from .helpers import AUTH, publish, put_profile, score_of, send, settle
@@ -79,11 +80,16 @@ def test_the_reference_rounds_like_the_documented_examples():
     assert [decayed(-15, 50, k) for k in range(3)] == [-15, -7, -4]
 
 
+
+def typed(records):
+    """The reference reads plain dicts (the stream's form); the fold reads ``TimelineRecord``s."""
+    return [TimelineRecord.from_json(r) for r in records]
+
 @settings(max_examples=200, deadline=None)
 @given(timelines())
 def test_the_fold_with_decay_and_caps_scores_like_the_reference(case):
     records, now = case
-    state, ledger = fold(FOLD_PROFILE, records, now=now)
+    state, ledger = fold(FOLD_PROFILE, typed(records), now=now)
     score, expected = reference_models_fold(PROFILE, records, now)
     assert state.score == score
     assert [(e.at, e.reason, e.change, e.score) for e in ledger] == expected
@@ -97,10 +103,10 @@ def test_advancing_in_two_steps_through_stored_state_ends_like_the_reference(cas
     first, rest = ordered[:split], ordered[split:]
     middle = min(T0 + early * GRID, rest[0]["at"]) if rest else T0 + early * GRID
     state = FoldState()
-    advance(state, FOLD_PROFILE, first, now=middle)
+    advance(state, FOLD_PROFILE, typed(first), now=middle)
     state = FoldState.from_json(state.to_json())
     later = max(now, middle)
-    advance(state, FOLD_PROFILE, rest, now=later)
+    advance(state, FOLD_PROFILE, typed(rest), now=later)
     assert state.score == reference_models_fold(PROFILE, records, later)[0]
 
 

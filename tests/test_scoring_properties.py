@@ -101,7 +101,7 @@ def as_record(item):
 def stored_patch_id(services, contact_id, at):
     """The id the API gave the DND change it recorded at ``at`` (only the id is read back)."""
     timeline = services.timelines.read_timelines([contact_id])[contact_id]
-    return next(r["id"] for r in timeline if r["id"].startswith("dnd-") and r["at"] == at)
+    return next(r.id for r in timeline if r.id.startswith("dnd-") and r.at == at)
 
 
 @settings(max_examples=EXAMPLES, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

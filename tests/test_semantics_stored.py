@@ -64,7 +64,7 @@ def test_a_repeat_after_the_ingest_memory_is_accepted_but_scored_once(timed, clo
 
 def dnd_records(services, cid):
     timeline = services.timelines.read_timelines([cid])[cid]
-    return [(r["p"]["channels"], r["p"]["all_channels"]) for r in timeline if r["t"] == "contact.dnd_updated"]
+    return [(r.properties["channels"], r.properties["all_channels"]) for r in timeline if r.type == "contact.dnd_updated"]
 
 
 @pytest.fixture

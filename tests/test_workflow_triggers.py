@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.scoring.events import InteractionSeen, Interest, ScoreChanged
+from app.scoring.records import TimelineRecord
 from app.automation.triggers import (
     InteractionTrigger,
     ScoreTrigger,
@@ -95,7 +96,7 @@ def test_interaction_trigger_uses_where():
 
     def event(props, type_="form.submitted"):
         return InteractionSeen(contact_id="c1", change_id="ix",
-                               record={"id": "1", "src": "api", "t": type_, "at": 1, "p": props})
+                               record=TimelineRecord("1", "api", type_, 1, props))
 
     assert index.fired(event({"form_id": "demo", "pages": 3})) == [form]
     assert index.fired(event({"form_id": "demo", "pages": 1})) == []
@@ -108,7 +109,7 @@ def test_a_score_trigger_ignores_other_profiles_and_interactions():
     assert not event_fires(workflow, ScoreChanged(contact_id="c1", profile="fit", version=1, old=0, new=60, at=1,
                                                   change_id="x"))
     assert not event_fires(workflow, InteractionSeen(contact_id="c1", change_id="ix",
-                                                     record={"t": "form.submitted", "p": {}}))
+                                                     record=TimelineRecord("1", "api", "form.submitted", 1, {})))
 
 
 @pytest.mark.parametrize(("old", "new", "fires"), [
@@ -137,7 +138,7 @@ def test_an_event_of_no_interest_has_no_candidates():
     index = TriggerIndex.build([_workflow("hot", ScoreTrigger("engagement", "gte", 50))])
     other_profile = ScoreChanged(contact_id="c1", profile="fit", version=1, old=0, new=60, at=1, change_id="x")
     assert index.candidates(other_profile) == ()
-    assert index.candidates(InteractionSeen(contact_id="c1", change_id="ix", record={"t": "form.submitted", "p": {}})) == ()
+    assert index.candidates(InteractionSeen(contact_id="c1", change_id="ix", record=TimelineRecord("1", "api", "form.submitted", 1, {}))) == ()
     assert index.fired(other_profile) == []
 
 

@@ -24,6 +24,7 @@ from ..settings import setting
 from .defaults import RESPONSE_EXCERPT_CHARS
 from .steps import RunContext, webhook_payload, when_holds
 from ..scoring.interactions import now_ms
+from ..scoring.records import TimelineRecord
 from .templates import TemplateFailed, render
 
 DEFAULT_SUBJECT = "Scorekeeper: {{ workflow.name }}"
@@ -56,8 +57,8 @@ def _trigger_snapshot(config: dict[str, Any], context_score: int | None) -> dict
     if trigger["type"] == "score_changed":
         return {"kind": "score", "profile": trigger["profile"], "old": context_score, "new": context_score,
                 "at": now_ms()}
-    return {"kind": "interaction", "at": now_ms(),
-            "interaction": {"id": "test", "src": "test", "t": trigger["on"], "p": {}}}
+    at = now_ms()
+    return {"kind": "interaction", "at": at, "interaction": TimelineRecord("test", "test", trigger["on"], at, {}).to_json()}
 
 
 def _fires(config: dict[str, Any], context: RunContext) -> tuple[bool, str]:

@@ -37,7 +37,7 @@ def new_run(workflow: Workflow, event: Event) -> dict[str, Any]:
         trigger = {"kind": "score", "profile": event.profile, "version": event.version,
                    "old": event.old, "new": event.new, "at": event.at, "cause": dict(event.cause)}
     else:
-        trigger = {"kind": "interaction", "interaction": dict(event.record), "at": event.record.get("at")}
+        trigger = {"kind": "interaction", "interaction": event.record.to_json(), "at": event.record.at}
     created = now_ms()
     return {
         "id": run_id_for(workflow.id, contact_id, event.change_id),

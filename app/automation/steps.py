@@ -21,6 +21,7 @@ from ..settings import setting
 from .defaults import MAX_CHAIN_DEPTH
 from .deliveries import create_delivery
 from ..scoring.interactions import now_ms
+from ..scoring.records import TimelineRecord
 from .templates import TemplateFailed, render
 from .triggers import TagFilters
 
@@ -188,9 +189,9 @@ def webhook_payload(context: RunContext) -> dict[str, Any]:
         "occurred_at": occurred.isoformat().replace("+00:00", "Z"),
     }
     if trigger["kind"] == "interaction":
-        record = trigger.get("interaction") or {}
-        payload["interaction"] = {"id": record.get("id"), "source": record.get("src"), "type": record.get("t"),
-                                  "properties": record.get("p")}
+        record = TimelineRecord.from_json(trigger["interaction"])
+        payload["interaction"] = {"id": record.id, "source": record.source, "type": record.type,
+                                  "properties": record.properties}
     return payload
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
@@ -18,6 +19,7 @@ from ..storage.profiles import ActiveVersion
 from ..manual_scores import change_score
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
 from ..scoring.interactions import MANUAL_TYPE, normalize_email, now_ms
+from ..scoring.records import TimelineRecord
 from ..services import Services, get_services
 from ..smart_lists import filter_of
 from ..words import activity
@@ -223,8 +225,8 @@ def render_contact_page(contact_id: str, errors: dict[str, str] | None = None,
     ledger: list[dict[str, Any]] = []
     chart = None
     ledger_cursor = parse_offset(request.args.get("ledger_cursor"))
-    records = {f"{r['src']}:{r['id']}": r for r in services.timelines.read_timelines([contact_id])[contact_id]}
-    first_seen = min((r["at"] for r in records.values() if r["t"] != MANUAL_TYPE), default=None)
+    records = {r.key: r for r in services.timelines.read_timelines([contact_id])[contact_id]}
+    first_seen = min((r.at for r in records.values() if r.type != MANUAL_TYPE), default=None)
     if selected:
         version = live[selected]
         everything = services.timelines.ledger(contact_id, selected, version.version, 0,
@@ -243,11 +245,11 @@ def render_contact_page(contact_id: str, errors: dict[str, str] | None = None,
     ), status
 
 
-def readable(entry: dict[str, Any], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def readable(entry: dict[str, Any], records: Mapping[str, TimelineRecord]) -> dict[str, Any]:
     """A ledger entry with what the contact did in words (``Opened email``) and what it was about
     (the subject, form, link or message id), from the interaction in the timeline."""
-    record = records.get(f"{entry['source']}:{entry['interaction_id']}") or {}
-    what, about = activity(entry["type"], record.get("p"))
+    record = records.get(f"{entry['source']}:{entry['interaction_id']}")
+    what, about = activity(entry["type"], record.properties if record else None)
     return {**entry, "what": what, "about": about}
 
 

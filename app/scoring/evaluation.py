@@ -40,6 +40,7 @@ from typing import Any
 from .fold import fold
 from .interactions import MANUAL_TYPE
 from .profiles import Profile
+from .records import TimelineRecord
 
 #: The interaction type that marks a conversion when a request names none.
 DEFAULT_OUTCOME = "payment.succeeded"
@@ -78,7 +79,7 @@ class Evidence:
 class ContactHistory:
     """One contact's timeline cut at the period's start: what came before, and whether it converted."""
 
-    before: tuple[Mapping[str, Any], ...]
+    before: tuple[TimelineRecord, ...]
     converted: bool
 
 
@@ -86,13 +87,13 @@ class ContactHistory:
 CONVERTED_BEFORE, NO_HISTORY = "converted_before", "no_history"
 
 
-def cut(records: Iterable[Mapping[str, Any]], period: Period) -> ContactHistory | str:
+def cut(records: Iterable[TimelineRecord], period: Period) -> ContactHistory | str:
     """The contact's history before ``start`` and its outcome in the period, or why it is left out
     (``CONVERTED_BEFORE``, ``NO_HISTORY``)."""
-    before: list[Mapping[str, Any]] = []
+    before: list[TimelineRecord] = []
     interacted = converted = False
     for record in records:
-        at, type_ = record["at"], record["t"]
+        at, type_ = record.at, record.type
         if at < period.start:
             if type_ == period.outcome:
                 return CONVERTED_BEFORE
@@ -340,7 +341,7 @@ def _suggest(matched: Cohort, unmatched: Cohort, lor: float | str, strongest: fl
     return Suggestion(points, lor, (low, high), low > 0 or high < 0)
 
 
-def evaluate(profiles: Mapping[str, Profile], timelines: Iterable[Iterable[Mapping[str, Any]]], period: Period,
+def evaluate(profiles: Mapping[str, Profile], timelines: Iterable[Iterable[TimelineRecord]], period: Period,
              evidence: Evidence = Evidence()) -> dict[str, Report]:
     """Reports for several profiles (by any name: ``live``, ``draft``) over the same timelines, each read once."""
     tallies = {name: Tally(profile) for name, profile in profiles.items()}
@@ -350,7 +351,7 @@ def evaluate(profiles: Mapping[str, Profile], timelines: Iterable[Iterable[Mappi
     return {name: tally.report(excluded, evidence) for name, tally in tallies.items()}
 
 
-def add_contact(tallies: Mapping[str, Tally], excluded: dict[str, int], records: Iterable[Mapping[str, Any]],
+def add_contact(tallies: Mapping[str, Tally], excluded: dict[str, int], records: Iterable[TimelineRecord],
                 period: Period) -> None:
     """Feed one contact's timeline to every tally (or count why it is left out)."""
     history = cut(records, period)

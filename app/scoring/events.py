@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .records import TimelineRecord
+
 
 @dataclass(frozen=True, slots=True)
 class Interest:
@@ -51,24 +53,24 @@ class ScoreChanged:
 
 @dataclass(frozen=True, slots=True)
 class InteractionSeen:
-    """A contact's new interaction (a timeline record: ``id``, ``src``, ``t``, ``at``, ``p``)."""
+    """A contact's new interaction (its timeline record)."""
 
     contact_id: str
-    record: Mapping[str, Any]
+    record: TimelineRecord
     change_id: str
 
     kind = "interaction"
 
     @property
     def type(self) -> str:
-        return str(self.record.get("t", ""))
+        return self.record.type
 
     @property
     def properties(self) -> Mapping[str, Any]:
-        return self.record.get("p") or {}
+        return self.record.properties
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "contact_id": self.contact_id, "record": dict(self.record),
+        return {"kind": self.kind, "contact_id": self.contact_id, "record": self.record.to_json(),
                 "change_id": self.change_id}
 
 
@@ -78,7 +80,7 @@ Event = ScoreChanged | InteractionSeen
 def event_from_json(data: Mapping[str, Any]) -> Event:
     """An event from its stored form (the outbox keeps JSON)."""
     if data.get("kind") == "interaction":
-        return InteractionSeen(contact_id=data["contact_id"], record=data.get("record") or {},
+        return InteractionSeen(contact_id=data["contact_id"], record=TimelineRecord.from_json(data["record"]),
                                change_id=data["change_id"])
     return ScoreChanged(contact_id=data["contact_id"], profile=data["profile"], version=data.get("version"),
                         old=data.get("old"), new=data.get("new"), at=int(data.get("at") or 0),

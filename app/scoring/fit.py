@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .conditions import where_matches
-from .interactions import ATTRIBUTES_TYPE, record_key
+from .interactions import ATTRIBUTES_TYPE
 from .profiles import FIT, Profile, Rule
+from .records import TimelineRecord
 from .sentences import condition_words, points_words
 
 __all__ = ["FitStep", "apply_attribute_changes", "attributes_at", "clamp", "fit_score", "fit_steps",
@@ -38,12 +39,12 @@ def apply_attribute_changes(current: Mapping[str, Any], changes: Mapping[str, An
     return merged
 
 
-def attributes_at(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def attributes_at(records: Iterable[TimelineRecord]) -> dict[str, Any]:
     """A contact's attributes after these timeline records, applied in timeline order (``at``, then key)."""
     attributes: dict[str, Any] = {}
-    changes = [r for r in records if r["t"] == ATTRIBUTES_TYPE]
-    for record in sorted(changes, key=lambda r: (r["at"], record_key(r))):
-        attributes = apply_attribute_changes(attributes, record["p"])
+    changes = [r for r in records if r.type == ATTRIBUTES_TYPE]
+    for record in sorted(changes, key=lambda r: (r.at, r.key)):
+        attributes = apply_attribute_changes(attributes, record.properties)
     return attributes
 
 

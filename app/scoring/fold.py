@@ -31,16 +31,19 @@ from typing import Any
 
 from .decay import next_step, standing
 from .fit import apply_attribute_changes, fit_steps, matching_rules
-from .interactions import ATTRIBUTES_TYPE, MANUAL_TYPE, record_key
+from .interactions import ATTRIBUTES_TYPE, MANUAL_TYPE
 from .profiles import FIT, Group, Profile, Rule
+from .records import LedgerEntry, TimelineRecord
+
+__all__ = ["FoldState", "LedgerEntry", "advance", "entry_key", "fold", "is_late"]
 
 # Within one millisecond, expiries come before interactions and manual changes.
 _EXPIRY, _ENTRY = 0, 1
 
 
-def entry_key(record: Mapping[str, Any]) -> tuple[int, int, str]:
+def entry_key(record: TimelineRecord) -> tuple[int, int, str]:
     """The sort key of a timeline record (interaction or manual change)."""
-    return (record["at"], _ENTRY, record_key(record))
+    return (record.at, _ENTRY, record.key)
 
 
 @dataclass
@@ -89,30 +92,7 @@ class FoldState:
         return min(heads) if heads else None
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """One explained change: what was asked (points), what applied (change), and why."""
-
-    at: int
-    interaction_id: str
-    source: str
-    type: str
-    rule_id: str | None
-    points: int
-    change: int
-    score: int
-    reason: str
-    note: str | None = None
-    # Which caps bit ("group:<id>", "max_score"): for reports such as the preview; not stored.
-    capped_by: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {"at": self.at, "interaction_id": self.interaction_id, "source": self.source,
-                "type": self.type, "rule_id": self.rule_id, "points": self.points,
-                "change": self.change, "score": self.score, "reason": self.reason, "note": self.note}
-
-
-def is_late(state: FoldState, records: Iterable[Mapping[str, Any]]) -> bool:
+def is_late(state: FoldState, records: Iterable[TimelineRecord]) -> bool:
     """Whether any record sorts at or before what the state has already applied."""
     if state.last is None:
         return False
@@ -240,9 +220,9 @@ def _record_hit(rule: Rule, state: FoldState, at: int, properties: Mapping[str, 
         state.once.setdefault(rule.id, []).append(str(properties[rule.once_per]))
 
 
-def _apply_manual(state: FoldState, profile: Profile, record: Mapping[str, Any], ledger: list[LedgerEntry]) -> None:
+def _apply_manual(state: FoldState, profile: Profile, record: TimelineRecord, ledger: list[LedgerEntry]) -> None:
     """A manual change (by hand or by a workflow): ``set``, ``add`` or ``reset`` (to 0, a fresh start)."""
-    props = record["p"]
+    props = record.properties
     if props.get("profile") != profile.id:
         return
     if "reset" in props:
@@ -262,36 +242,36 @@ def _apply_manual(state: FoldState, profile: Profile, record: Mapping[str, Any],
         applied, capped_by, words = _apply_points(state, profile, None, asked)
         note = f"add {asked}"
     reason = props.get("reason") or ""
-    ledger.append(LedgerEntry(record["at"], record["id"], record["src"], record["t"], None, asked, applied,
+    ledger.append(LedgerEntry(record.at, record.id, record.source, record.type, None, asked, applied,
                               state.score, "manual", _note(words, f"{note}: {reason}" if reason else note), capped_by))
 
 
-def _apply_interaction(state: FoldState, profile: Profile, record: Mapping[str, Any],
+def _apply_interaction(state: FoldState, profile: Profile, record: TimelineRecord,
                        ledger: list[LedgerEntry]) -> None:
-    at, type_, props = record["at"], record["t"], record["p"]
-    key = record_key(record)
+    at, type_, props, id_ = record.at, record.type, record.properties, record.id
+    key = record.key
     for rule in profile.rules:
         if not rule.matches(type_, props):
             continue
         limited = _limit_reason(rule, state, at, props)
         if limited:
-            ledger.append(LedgerEntry(at, record["id"], record["src"], type_, rule.id, rule.points, 0,
+            ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, 0,
                                       state.score, "limit", limited))
             continue
         _record_hit(rule, state, at, props)
         group = profile.group_of(rule) if rule.group else None
         change, capped_by, words = _apply_points(state, profile, group, rule.points)
         reason = "matched" if change == rule.points else "capped" if capped_by else "floor"
-        ledger.append(LedgerEntry(at, record["id"], record["src"], type_, rule.id, rule.points, change,
+        ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, change,
                                   state.score, reason, _note(words), capped_by))
         if rule.expires_after_ms and change:
-            bisect.insort(state.pending, [at + rule.expires_after_ms, key, rule.id, change, record["id"], type_])
+            bisect.insort(state.pending, [at + rule.expires_after_ms, key, rule.id, change, id_, type_])
         if rule.decay_percent and rule.decay_every_ms and change:
-            _schedule_decay(state, at, key, rule.id, change, record["id"], type_, 0, rule.decay_percent,
+            _schedule_decay(state, at, key, rule.id, change, id_, type_, 0, rule.decay_percent,
                             rule.decay_every_ms)
 
 
-def advance(state: FoldState, profile: Profile, records: Iterable[Mapping[str, Any]], now: int) -> list[LedgerEntry]:
+def advance(state: FoldState, profile: Profile, records: Iterable[TimelineRecord], now: int) -> list[LedgerEntry]:
     """Apply ``records`` (all after ``state.last``) and the expiries due by ``now``, in order.
 
     Mutates ``state``; returns the ledger entries produced, oldest first.
@@ -302,27 +282,27 @@ def advance(state: FoldState, profile: Profile, records: Iterable[Mapping[str, A
     for record in sorted(records, key=entry_key):
         key = entry_key(record)
         _expire_due(state, profile, key, ledger)
-        if record["t"] == MANUAL_TYPE:
+        if record.type == MANUAL_TYPE:
             _apply_manual(state, profile, record, ledger)
-        elif record["t"] != ATTRIBUTES_TYPE:
+        elif record.type != ATTRIBUTES_TYPE:
             _apply_interaction(state, profile, record, ledger)
         state.last = key
     _expire_due(state, profile, (now, _ENTRY, ""), ledger)
     return ledger
 
 
-def _advance_fit(state: FoldState, profile: Profile, records: Iterable[Mapping[str, Any]]) -> list[LedgerEntry]:
+def _advance_fit(state: FoldState, profile: Profile, records: Iterable[TimelineRecord]) -> list[LedgerEntry]:
     """A fit profile's fold: attribute records change the attributes, and the rules are evaluated at the
     contact's first record and at each attribute record (``fit.py``). Nothing else scores, nothing is timed."""
     ledger: list[LedgerEntry] = []
     for record in sorted(records, key=entry_key):
-        is_change = record["t"] == ATTRIBUTES_TYPE
+        is_change = record.type == ATTRIBUTES_TYPE
         if is_change:
-            state.attributes = apply_attribute_changes(state.attributes, record["p"])
+            state.attributes = apply_attribute_changes(state.attributes, record.properties)
         if is_change or state.last is None:
             matched = matching_rules(profile, state.attributes)
             for step in fit_steps(profile, state.matched, matched):
-                ledger.append(LedgerEntry(record["at"], record["id"], record["src"], record["t"], step.rule_id,
+                ledger.append(LedgerEntry(record.at, record.id, record.source, record.type, step.rule_id,
                                           step.points, step.change, step.score, "fit", step.note))
                 state.score = step.score
             state.matched = matched
@@ -330,7 +310,7 @@ def _advance_fit(state: FoldState, profile: Profile, records: Iterable[Mapping[s
     return ledger
 
 
-def fold(profile: Profile, records: Iterable[Mapping[str, Any]], now: int) -> tuple[FoldState, list[LedgerEntry]]:
+def fold(profile: Profile, records: Iterable[TimelineRecord], now: int) -> tuple[FoldState, list[LedgerEntry]]:
     """The whole timeline from the empty state: the reference every other path must equal."""
     state = FoldState()
     ledger = advance(state, profile, records, now)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+from .records import TimelineRecord
 
 CATALOG = (
     "email.delivered",
@@ -67,22 +68,16 @@ class Interaction:
         """The idempotency key: the id namespaced by its source."""
         return f"{self.source}:{self.id}"
 
-    def to_record(self) -> dict[str, Any]:
-        """The compact form kept in a contact's timeline."""
-        return {"id": self.id, "src": self.source, "t": self.type, "at": self.occurred_at, "p": self.properties}
+    def to_record(self) -> TimelineRecord:
+        """The entry kept in a contact's timeline."""
+        return TimelineRecord(self.id, self.source, self.type, self.occurred_at, self.properties)
 
-    def attribute_record(self) -> dict[str, Any] | None:
+    def attribute_record(self) -> TimelineRecord | None:
         """The attribute record of the attributes it carries (None when none): its own timeline entry, keyed
         ``attributes:<source>:<id>`` so that the interaction's duplicates make no second one."""
         if not self.attributes:
             return None
-        return {"id": self.key, "src": ATTRIBUTES_SOURCE, "t": ATTRIBUTES_TYPE, "at": self.occurred_at,
-                "p": dict(self.attributes)}
-
-
-def record_key(record: Mapping[str, Any]) -> str:
-    """``source:id``: a timeline record's field in the timeline, and its idempotency key."""
-    return f'{record["src"]}:{record["id"]}'
+        return TimelineRecord(self.key, ATTRIBUTES_SOURCE, ATTRIBUTES_TYPE, self.occurred_at, dict(self.attributes))
 
 
 def is_known_type(type_: Any) -> bool:

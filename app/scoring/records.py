@@ -6,40 +6,78 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any
 
-from .fold import LedgerEntry
-from .interactions import record_key
-
-__all__ = ["ContactWrite", "LedgerWrite", "TimelineRecord", "decode_ledger_entry", "decode_record",
-           "encode_ledger_entry", "encode_record", "record_key"]
+__all__ = ["ContactWrite", "LedgerEntry", "LedgerWrite", "TimelineRecord", "decode_ledger_entry", "decode_record",
+           "encode_ledger_entry", "encode_record"]
 
 
-class TimelineRecord(TypedDict):
-    """One entry of a contact's timeline (an interaction or a manual change), as the fold reads it."""
+@dataclass(frozen=True, slots=True)
+class TimelineRecord:
+    """One entry of a contact's timeline (an interaction or a manual change), as the fold reads it.
+
+    Two stored forms, each written and read only here: in the timeline hash, ``encode_record`` /
+    ``decode_record`` (the field is the ``key``, the value ``[type, at, properties]``); in a partition
+    stream and an outbox event, ``to_json`` / ``from_json`` (``{"id", "src", "t", "at", "p"}``).
+    """
 
     id: str
-    src: str
-    t: str
-    at: int
-    p: dict[str, Any]
+    source: str
+    type: str
+    at: int  # milliseconds since the epoch, UTC
+    properties: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        """``source:id``: the record's field in the timeline, and its idempotency key."""
+        return f"{self.source}:{self.id}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "src": self.source, "t": self.type, "at": self.at, "p": self.properties}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TimelineRecord:
+        return cls(data["id"], data["src"], data["t"], data["at"], data.get("p") or {})
 
 
-def encode_record(record: Mapping[str, Any]) -> list[Any]:
-    """The stored form under the field ``source:id``: ``[type, at, properties]`` (the id and source
+def encode_record(record: TimelineRecord) -> list[Any]:
+    """The stored form under the field ``record.key``: ``[type, at, properties]`` (the id and source
     are in the field name; empty properties are left out)."""
-    value = [record["t"], record["at"]]
-    if record["p"]:
-        value.append(record["p"])
+    value = [record.type, record.at]
+    if record.properties:
+        value.append(record.properties)
     return value
 
 
 def decode_record(key: str, stored: Any) -> TimelineRecord:
     """A record from its field and stored value (records written as objects read as they were)."""
     if isinstance(stored, dict):
-        return stored  # type: ignore[return-value]
+        return TimelineRecord.from_json(stored)
     source, _, id_ = key.partition(":")
-    return {"id": id_, "src": source, "t": stored[0], "at": stored[1], "p": stored[2] if len(stored) > 2 else {}}
+    return TimelineRecord(id_, source, stored[0], stored[1], stored[2] if len(stored) > 2 else {})
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One explained change: what was asked (points), what applied (change), and why."""
+
+    at: int
+    interaction_id: str
+    source: str
+    type: str
+    rule_id: str | None
+    points: int
+    change: int
+    score: int
+    reason: str
+    note: str | None = None
+    # Which caps bit ("group:<id>", "max_score"): for reports such as the preview; not stored.
+    capped_by: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at, "interaction_id": self.interaction_id, "source": self.source,
+                "type": self.type, "rule_id": self.rule_id, "points": self.points,
+                "change": self.change, "score": self.score, "reason": self.reason, "note": self.note}
 
 
 #: A stored ledger entry is a JSON array of these fields, in this order, without a trailing null

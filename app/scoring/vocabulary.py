@@ -6,7 +6,10 @@ not listed (any seen in stored interactions) still get a readable fallback.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from .records import TimelineRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,3 +152,13 @@ def property_paths(properties: object) -> list[str]:
         else:
             paths.append(str(key))
     return [p for p in paths if 0 < len(p) <= MAX_PATH_LENGTH][:MAX_PATHS_PER_INTERACTION]
+
+
+def vocabulary_of(records: Iterable[TimelineRecord]) -> set[tuple[str, str]]:
+    """The ``(type, property)`` pairs of these records (and each type with an empty name): what the
+    rule builder offers once interactions of a type were stored."""
+    pairs: set[tuple[str, str]] = set()
+    for record in records:
+        pairs.add((record.type, ""))
+        pairs.update((record.type, path) for path in property_paths(record.properties))
+    return pairs

@@ -63,7 +63,7 @@ class TimelineStore:
         """The time of each contact's first (or last) interaction, manual score changes left out."""
         out: dict[str, int | None] = {}
         for cid, records in self.read_timelines(contact_ids).items():
-            times = [r["at"] for r in records if r["t"] != MANUAL_TYPE]
+            times = [r.at for r in records if r.type != MANUAL_TYPE]
             out[cid] = (max(times) if last else min(times)) if times else None
         return out
 

@@ -77,7 +77,7 @@ def expected_records(provider: str, payload: Any) -> list[tuple[str, dict[str, A
     """What the delivery means, from the provider's pure parser: (email, timeline record) pairs."""
     module = (registry.STANDARD if provider == "standard" else registry.PROVIDERS[provider]).module
     source = "crm" if provider == "standard" else provider
-    return [(i.email, i.to_record()) for i in module.parse(payload, source).interactions]
+    return [(i.email, i.to_record().to_json()) for i in module.parse(payload, source).interactions]
 
 
 def test_the_same_events_three_times_shuffled_score_like_the_reference(make_fault_app):
