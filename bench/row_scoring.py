@@ -1,4 +1,5 @@
-"""Rows 1 and 4: scoring throughput with its baseline (one RQ job per interaction), and the publish recompute."""
+"""Rows 1, 4 and 10: scoring throughput with its baseline (one RQ job per interaction), the publish recompute, and
+an evaluation of the same data (bench/row_evaluation.py)."""
 from __future__ import annotations
 
 import time
@@ -8,6 +9,7 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from . import data
 from .report import Row
 from .context import Context, depth, publish, stop_workers, wait_workers, wake_all
+from .row_evaluation import evaluation_row
 
 
 def rows_scoring(ctx: Context, want: set[str]) -> list[Row]:
@@ -48,6 +50,8 @@ def rows_scoring(ctx: Context, want: set[str]) -> list[Row]:
                              base_note]))
         if "4" in want:
             rows.append(publish_recompute(ctx))
+        if "10" in want:
+            rows.append(evaluation_row(ctx))
     finally:
         stop_workers(ctx, [worker])
     return rows
