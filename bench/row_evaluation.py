@@ -46,7 +46,7 @@ def evaluation_row(ctx: Context) -> Row:
 def _span(services) -> tuple[int, int]:
     """The first and last moment of the stored history, from a sample of contacts."""
     page = next(services.contacts.contact_pages(500))
-    times = [r["at"] for records in services.timelines.read_timelines(page).values() for r in records]
+    times = [r.at for records in services.timelines.read_timelines(page).values() for r in records]
     return min(times), max(times)
 
 
