@@ -12,6 +12,7 @@ from .contact_filter import OP_WORDS
 from .scoring.conditions import NUMERIC_OPS, score_matches
 from .scoring.durations import parse_duration_ms
 from .scoring.interactions import MANUAL_TYPE
+from .scoring.sentences import where_words
 from .scoring.vocabulary import EVENT_GROUPS, UNIT_WORDS, event_label  # noqa: F401  (EVENT_GROUPS: the pickers)
 
 #: What a contact did, in the past tense, by interaction type (the ledger and timelines).
@@ -111,7 +112,7 @@ def trigger_sentence(trigger: Mapping[str, Any], names: Mapping[str, str] | None
         return f"{when}{_tags(trigger.get('filters'))}. {once}"
     if trigger.get("type") == "interaction":
         where = trigger.get("where") or {}
-        detail = f" matching {', '.join(sorted(where))}" if where else ""
+        detail = f" where {where_words(trigger.get('on', ''), where)}" if isinstance(where, Mapping) and where else ""
         return (f"When a contact's “{event_label(trigger.get('on', ''))}” interaction arrives{detail}"
                 f"{_tags(trigger.get('filters'))}. {once}")
     return "Unknown trigger."
@@ -136,9 +137,30 @@ def trigger_warnings(trigger: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def step_sentence(step: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
-    """One step in words: ``Add the tag “hot-lead”``, ``Wait 2 days``."""
+def when_words(when: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
+    """A step's condition: ``only if the Engagement score is at least 5 and tagged vip``; empty for none."""
     names = names or {}
+    parts = []
+    if when.get("operator"):
+        profile = names.get(when.get("profile", ""), when.get("profile", ""))
+        parts.append(f"the {profile} score {condition_words(when['operator'], when.get('value'))}")
+    if when.get("tags_all"):
+        parts.append("tagged " + " and ".join(when["tags_all"]))
+    if when.get("tags_none"):
+        parts.append("not tagged " + " or ".join(when["tags_none"]))
+    return "only if " + " and ".join(parts) if parts else ""
+
+
+def step_sentence(step: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
+    """One step in words: ``Add the tag “hot-lead”``, ``Wait 2 days``; its condition follows
+    (``…, only if tagged vip``)."""
+    what = _step_words(step, names or {})
+    when = step.get("when")
+    condition = when_words(when, names) if isinstance(when, Mapping) else ""
+    return f"{what}, {condition}" if condition else what
+
+
+def _step_words(step: Mapping[str, Any], names: Mapping[str, str]) -> str:
     kind = step.get("type")
     if kind == "add_tag":
         return f"Add the tag “{step.get('tag')}”"

@@ -206,23 +206,3 @@ def test_runs_and_deliveries_name_the_contact_and_the_profile(wf_dash, receiver)
     run_url = re.search(r'href="(/dashboard/runs/[^"]+)"', workflow_page).group(1)
     run_page = text(client.get(run_url))
     assert link in run_page and "Engagement score" in run_page
-
-
-def test_what_the_builder_does_not_edit_is_kept_when_it_saves(wf_dash):
-    client, _services = wf_dash
-    client.put("/v1/workflows/demo", headers=AUTH, json={
-        "id": "demo", "name": "Demo request", "trigger": {"type": "interaction", "on": "form.submitted",
-                                                          "where": {"form_id": "demo"}},
-        "steps": [{"type": "add_tag", "tag": "demo", "name": "Tag it",
-                   "when": {"profile": "engagement", "operator": "gte", "value": 5}}]})
-    page = text(client.get("/dashboard/workflows/demo/edit"))
-    form = {name: value.replace("&#34;", '"') for name, value in
-            re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page) if name != "csrf_token"}
-    form.update({"name": "Demo request", "trigger_type": "interaction", "t_on": "form.submitted", "s-0-tag": "demo",
-                 "enabled": "on", "action": "save"})
-    assert post(client, "/dashboard/workflows/demo/edit", form).status_code == 303
-    saved = client.get("/v1/workflows/demo", headers=AUTH).get_json()
-    assert saved["trigger"]["where"] == {"form_id": "demo"}
-    assert saved["steps"] == [{"type": "add_tag", "tag": "demo", "name": "Tag it",
-                               "when": {"profile": "engagement", "operator": "gte", "value": 5,
-                                        "tags_all": [], "tags_none": []}}]

@@ -24,7 +24,7 @@ def score_trigger(operator, value=None, **extra):
                  "When a contact's Engagement score becomes anything but 3, only for contacts tagged vip and not "
                  "tagged customer or big spender. Each contact runs it once at most.", id="tag-filters"),
     pytest.param({"type": "interaction", "on": "form.submitted", "where": {"form_id": "demo"}},
-                 "When a contact's “Form submitted” interaction arrives matching form_id. "
+                 "When a contact's “Form submitted” interaction arrives where form is \"demo\". "
                  "Each contact runs it once at most.", id="interaction"),
 ])
 def test_a_trigger_reads_as_a_sentence(trigger, sentence):

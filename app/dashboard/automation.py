@@ -13,17 +13,22 @@ from ..automation.runner import public_run
 from ..errors import Conflict
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
 from ..scoring.interactions import now_ms
+from ..scoring.sentences import where_words
+from ..scoring.vocabulary import OPERATOR_WORDS as PROPERTY_OPERATOR_WORDS
 from ..services import get_services
 from ..words import EVENT_GROUPS, OPERATOR_WORDS, step_sentence, trigger_sentence, trigger_warnings
 from .blueprint import bp
 from .contacts import contact_labels, profile_names, search_contact
+from .condition_rows import ConditionRow
 from .defaults import PAGE_SIZE
 from .forms import parse_offset
+from .rules import event_groups, event_properties
 from .workflow_form import (
     STEP_TYPES,
     WorkflowForm,
     blank_form,
     form_from_config,
+    interaction_type,
     new_workflow_id,
     parse_workflow_form,
     step_document,
@@ -167,15 +172,33 @@ def render_builder(form: WorkflowForm, workflow_id: str | None, show_errors: boo
                    tests: dict[int, Any] | None = None, previews: dict[int, str] | None = None):
     services = get_services()
     names = profile_names(services)
-    trigger = trigger_document(form.values)
+    trigger = trigger_document(form.values, form.where_rows)
+    on = interaction_type(form.values)
+    seen = services.vocabulary.all()
+    types = [t for _, items in event_groups(on, seen) for t, _ in items if t != "custom"]
+    properties = event_properties(types, seen)
     return render_template(
         "dashboard/workflow_edit.html", form=form, values=form.values, steps=form.steps, workflow_id=workflow_id,
+        where_rows=form.where_rows or [ConditionRow()], where_ops=PROPERTY_OPERATOR_WORDS, properties=properties,
+        where_list="props-" + (on if on in properties else "custom"), kept_where=kept_where_words(form.values),
+        custom_types=[t for t in types if t.startswith("custom.")],
         errors=form.errors if show_errors else {}, names=names, ops=SCORE_OPS, op_words=OPERATOR_WORDS,
         numeric_ops=NUMERIC_OPS, step_types=STEP_TYPES, event_groups=EVENT_GROUPS,
         sentence=trigger_sentence(trigger, names), warnings=trigger_warnings(trigger),
         step_sentences=[step_sentence(step_document(r, i, {}), names) for i, r in enumerate(form.steps)],
         tests=tests or {}, previews=previews or {}, preview_contact=request.form.get("preview_contact", ""),
     ), status
+
+
+def kept_where_words(values: dict[str, str]) -> str:
+    """The trigger's kept conditions (rows could not say them exactly) in words."""
+    if not values.get("t_where"):
+        return ""
+    try:
+        where = json.loads(values["t_where"])
+    except json.JSONDecodeError:
+        return values["t_where"]
+    return where_words(interaction_type(values), where) if isinstance(where, dict) else values["t_where"]
 
 
 def builder_post(workflow_id: str | None):

@@ -12,32 +12,22 @@ rule had: only a field that was shown and cleared removes a setting.
 """
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..scoring.vocabulary import CUSTOM_PREFIX, OPERATOR_WORDS, duration_words, known_property, split_duration
+from ..scoring.vocabulary import CUSTOM_PREFIX, duration_words, split_duration
+from .condition_rows import ConditionRow, exact_rows, posted_rows, rows_where
 from .forms import join_messages
 
 #: The event picker's value for "another custom event" (its name is typed in ``custom_name``).
 OTHER_CUSTOM = "custom"
-#: Operators that compare with a number.
-NUMBER_OPS = ("gt", "gte", "lt", "lte")
-#: Condition rows a form may claim (a bound on what a post can ask the server to render).
-MAX_CONDITIONS = 20
 #: Units offered for a decay period (the schema allows 1 day to 10 years).
 DECAY_UNITS: tuple[tuple[str, str], ...] = (("d", "day"), ("w", "week"))
 #: Rule fields the builder shows; any other field of a stored rule is kept as it is when it is saved.
 BUILDER_FIELDS = ("id", "on", "points", "where", "limit", "expires_after", "decay", "group")
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-
-
-@dataclass
-class ConditionRow:
-    property: str = ""
-    op: str = "eq"
-    value: str = ""
 
 
 @dataclass
@@ -47,6 +37,8 @@ class RuleForm:
     event: str = "email.opened"
     custom_name: str = ""
     conditions: list[ConditionRow] = field(default_factory=list)
+    #: A ``where`` that rows cannot say exactly (written through the API), kept as JSON and shown in words.
+    kept_where: str = ""
     points: str = "1"
     limit_count: str = ""
     limit_every: str = "1"
@@ -72,26 +64,9 @@ class RuleForm:
         return self.event
 
 
-def _value_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return ", ".join(_value_text(v) for v in value)
-    if isinstance(value, str) and (_NUMBER.match(value) or value.lower() in ("yes", "no", "true", "false")):
-        return f'"{value}"'  # keeps text that looks like a number or a flag as text when saved again
-    return "" if value is None else str(value)
-
-
 def form_from_rule(rule: Mapping[str, Any]) -> RuleForm:
     """The builder's fields for a stored rule."""
-    rows = []
-    for path, condition in (rule.get("where") or {}).items():
-        comparisons = condition.items() if isinstance(condition, Mapping) else [("eq", condition)]
-        for op, expected in comparisons:
-            if op == "exists":
-                rows.append(ConditionRow(path, "exists" if expected else "not_exists", ""))
-            else:
-                rows.append(ConditionRow(path, op, _value_text(expected)))
+    rows = exact_rows(rule["on"], rule.get("where"))
     limit = rule.get("limit") or {}
     every, unit = split_duration(limit.get("window"))
     expire, expire_unit = split_duration(rule.get("expires_after"))
@@ -99,7 +74,8 @@ def form_from_rule(rule: Mapping[str, Any]) -> RuleForm:
     no_window = limit.get("count") is not None and not every
     decay = rule.get("decay") or {}
     decay_every, decay_unit = split_duration(decay.get("every"))
-    return RuleForm(event=on, conditions=rows, points=str(rule["points"]),
+    return RuleForm(event=on, conditions=rows or [], kept_where=json.dumps(rule["where"]) if rows is None else "",
+                    points=str(rule["points"]),
                     limit_count=str(limit.get("count") or ""), limit_every=every or "1",
                     limit_unit="" if no_window else (unit or "d"), once_per=limit.get("once_per") or "",
                     expire_after=expire, expire_unit=expire_unit or "d",
@@ -107,61 +83,12 @@ def form_from_rule(rule: Mapping[str, Any]) -> RuleForm:
                     decay_unit=decay_unit or "d", group=rule.get("group") or "")
 
 
-def read_value(type_: str, path: str, op: str, text: str) -> Any:
-    """A condition's typed value; raises ValueError with what to write instead."""
-    text = text.strip()
-    if op in ("exists", "not_exists"):
-        return op == "exists"
-    if op == "in":
-        items = [part.strip() for part in text.split(",") if part.strip()]
-        if not items:
-            raise ValueError("one or more values, separated by commas")
-        return [read_value(type_, path, "eq", item) for item in items]
-    if len(text) >= 2 and text[0] == text[-1] == '"':
-        if op in NUMBER_OPS:
-            raise ValueError("a number")
-        return text[1:-1]
-    known = known_property(type_, path)
-    kind = known.kind if known else None
-    if op in NUMBER_OPS or kind == "number":
-        if not _NUMBER.match(text):
-            raise ValueError("a number")
-        return float(text) if "." in text else int(text)
-    flag = {"yes": True, "true": True, "no": False, "false": False}.get(text.lower())
-    if kind == "flag":
-        if flag is None:
-            raise ValueError("yes or no")
-        return flag
-    if not text:
-        raise ValueError("a value")
-    if kind is None:
-        if flag is not None:
-            return flag
-        if _NUMBER.match(text):
-            return float(text) if "." in text else int(text)
-    return text
-
-
-def _conditions(form: Mapping[str, str]) -> list[ConditionRow]:
-    try:
-        count = min(int(form.get("conditions_rows", "0")), MAX_CONDITIONS)
-    except ValueError:
-        count = 0
-    rows = []
-    for i in range(count):
-        if form.get("remove_condition") == str(i):
-            continue
-        row = ConditionRow(form.get(f"cond-{i}-property", "").strip(), form.get(f"cond-{i}-op", "eq"),
-                           form.get(f"cond-{i}-value", "").strip())
-        rows.append(row)
-    return rows
-
-
 def read_rule_form(form: Mapping[str, str]) -> RuleForm:
     """The fields as posted (nothing validated yet)."""
     return RuleForm(
         event=form.get("on", "").strip(), custom_name=form.get("custom_name", "").strip(),
-        conditions=_conditions(form), points=form.get("points", "").strip(),
+        conditions=posted_rows(form, "cond", "conditions_rows", form.get("remove_condition")),
+        kept_where=form.get("kept_where", ""), points=form.get("points", "").strip(),
         limit_count=form.get("limit_count", "").strip(), limit_every=form.get("limit_every", "").strip(),
         limit_unit=form.get("limit_unit", "").strip(), once_per=form.get("once_per", "").strip(),
         expire_after=form.get("expire_after", "").strip(), expire_unit=form.get("expire_unit", "d").strip(),
@@ -170,33 +97,14 @@ def read_rule_form(form: Mapping[str, str]) -> RuleForm:
         absent=frozenset(name for name in ("decay_percent", "group") if name not in form))
 
 
-def _where(result: RuleForm) -> dict[str, Any]:
-    where: dict[str, Any] = {}
-    for i, row in enumerate(result.conditions):
-        if not row.property and not row.value:
-            continue  # a blank row is ignored, as blank rows are everywhere in the dashboard
-        if not row.property:
-            result.errors[f"cond-{i}-property"] = "pick or type a property"
-            continue
-        if row.op not in OPERATOR_WORDS:
-            result.errors[f"cond-{i}-op"] = "pick an operator"
-            continue
+def _where(result: RuleForm) -> Any:
+    if result.kept_where:
         try:
-            value = read_value(result.type, row.property, row.op, row.value)
-        except ValueError as exc:
-            result.errors[f"cond-{i}-value"] = str(exc)
-            continue
-        op = "exists" if row.op in ("exists", "not_exists") else row.op
-        existing = where.get(row.property)
-        if existing is None:
-            where[row.property] = value if op == "eq" else {op: value}
-            continue
-        existing = existing if isinstance(existing, dict) else {"eq": existing}
-        if op in existing:
-            result.errors[f"cond-{i}-op"] = "this property has this operator in another row already"
-            continue
-        where[row.property] = {**existing, op: value}
-    return where
+            return json.loads(result.kept_where)
+        except json.JSONDecodeError:
+            result.errors["conditions"] = "the kept conditions are not valid JSON any more: reload the rule"
+            return {}
+    return rows_where(result.type, result.conditions, result.errors, "cond")
 
 
 def _duration(number: str, unit: str, name: str, result: RuleForm) -> str | None:

@@ -4,6 +4,7 @@ by ``ProfileDraftSchema`` as ``PUT /v1/profiles/<id>`` would; "Save and publish"
 """
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -13,7 +14,7 @@ from marshmallow import ValidationError as SchemaError
 from ..api.schemas import ProfileDraftSchema
 from ..errors import NotFound
 from ..scoring.profiles import rule_from_dict
-from ..scoring.sentences import rule_sentence
+from ..scoring.sentences import rule_sentence, where_words
 from ..scoring.vocabulary import EVENT_GROUPS, EVENTS, OPERATOR_WORDS, UNITS, event_label
 from ..services import get_services
 from . import actions
@@ -69,7 +70,18 @@ def render_rule(profile_id: str, doc: dict[str, Any], form: RuleForm, rule_id: s
         conditions=conditions, errors=form.errors, status=profile_status(doc),
         unsaved=unsaved or status != 200, decay_units=DECAY_UNITS,
         groups_offered=[(g["id"], group_words(g)) for g in doc["draft"].get("groups") or []],
+        kept_words=kept_where_words(form),
     ), status
+
+
+def kept_where_words(form: RuleForm) -> str:
+    """The conditions kept as they are (rows could not say them exactly), in words."""
+    if not form.kept_where:
+        return ""
+    try:
+        return where_words(form.type, json.loads(form.kept_where))
+    except (ValueError, AttributeError):
+        return form.kept_where
 
 
 def find_rule(doc: dict[str, Any], rule_id: str) -> int:

@@ -6,6 +6,12 @@ The builder is one plain POST form: the trigger's controls (``t_*``), tag filter
 and ``preview`` (render notifications for a chosen contact). Every action re-renders what was
 typed, so nothing is lost; only ``save`` stores, through ``load_workflow`` — the validation of
 ``PUT /v1/workflows/<id>`` — with its messages placed next to the controls they are about.
+
+An interaction trigger's ``where`` is rows of property → operator in words → value (``tw-N-*``, as in the
+rule builder; ``add_where`` and ``remove_where:N`` change them); a step's ``when`` is "only if the
+[profile] score [operator] [value], tagged [..], not tagged [..]" (``s-N-when_*``). A ``where`` the rows
+cannot say exactly (written under *Advanced* or through the API) is kept as it is (``t_where``), shown
+in words, so a round trip between the builder and *Advanced* loses nothing.
 """
 from __future__ import annotations
 
@@ -20,20 +26,25 @@ from typing import Any
 from marshmallow import ValidationError as SchemaError
 
 from ..automation.config import MAX_STEPS, flatten_errors, load_workflow
+from ..scoring.conditions import NUMERIC_OPS
+from .condition_rows import ConditionRow, exact_rows, posted_rows, rows_where
 
 STEP_TYPES = {"add_tag": "Add tag", "remove_tag": "Remove tag", "notify": "Send a notification",
               "webhook": "Send a webhook", "wait": "Wait", "adjust_score": "Adjust score",
               "reset_score": "Reset score (back to 0)"}
+#: A step's "only if" controls (its ``when``).
+WHEN_CONTROLS = ("when_profile", "when_op", "when_value", "when_tags_all", "when_tags_none")
 STEP_CONTROLS = ("type", "tag", "channel", "to", "subject", "message", "url", "secret", "headers", "wait_n",
-                 "wait_unit", "profile", "score_op", "points", "reason")
+                 "wait_unit", "profile", "score_op", "points", "reason", *WHEN_CONTROLS)
 TRIGGER_CONTROLS = ("trigger_type", "t_profile", "t_operator", "t_value", "t_fire", "t_on", "t_custom",
                     "tags_all", "tags_none")
 #: A schema attribute of a step -> the control its message is shown next to.
 STEP_ERROR_CONTROL = {"tag": "tag", "channel": "channel", "to": "to", "subject": "subject", "message": "message",
                       "url": "url", "secret": "secret", "headers": "headers", "duration": "wait_n",
-                      "profile": "profile", "add": "points", "set": "points", "reason": "reason", "type": "type"}
+                      "profile": "profile", "add": "points", "set": "points", "reason": "reason", "type": "type",
+                      "when": "when_op"}
 TRIGGER_ERROR_CONTROL = {"profile": "t_profile", "operator": "t_operator", "value": "t_value", "fire": "t_fire",
-                         "on": "t_on", "filters": "tags_all", "type": "trigger_type"}
+                         "on": "t_on", "filters": "tags_all", "type": "trigger_type", "where": "tw"}
 DEFAULT_MESSAGE = "{{ contact.email }} now has a {{ profile }} score of {{ score.new }}."
 
 
@@ -43,6 +54,8 @@ class WorkflowForm:
 
     values: dict[str, str]
     steps: list[dict[str, str]]
+    #: The interaction trigger's conditions, as rows (empty while a kept ``t_where`` stands for them).
+    where_rows: list[ConditionRow] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     document: dict[str, Any] | None = None
 
@@ -91,17 +104,24 @@ def form_from_config(config: Mapping[str, Any]) -> WorkflowForm:
         "t_operator": trigger.get("operator", "gte"), "t_value": _text(trigger.get("value")),
         "t_fire": trigger.get("fire", "on_enter"), "t_reentry": "on" if trigger.get("reentry") else "",
         "t_on": "custom" if on.startswith("custom.") else on, "t_custom": on[7:] if on.startswith("custom.") else "",
-        "t_where": json.dumps(trigger["where"]) if trigger.get("where") else "",
         "tags_all": ", ".join(filters.get("tags_all") or ()), "tags_none": ", ".join(filters.get("tags_none") or ()),
     })
+    if trigger.get("type") == "interaction" and trigger.get("where"):
+        rows = exact_rows(on, trigger["where"])
+        if rows is None:
+            form.values["t_where"] = json.dumps(trigger["where"])
+        else:
+            form.where_rows = rows
     for step in config.get("steps") or []:
         row = blank_step(step["type"])
         row.update({k: _text(step.get(k)) for k in ("tag", "channel", "to", "subject", "message", "url", "secret",
                                                        "profile", "reason") if step.get(k) is not None})
         if step.get("name"):
             row["name"] = step["name"]
-        if step.get("when"):
-            row["when"] = json.dumps(step["when"])  # kept as it was (a hidden field): edited under Advanced
+        when = step.get("when") or {}
+        row.update(when_profile=when.get("profile") or "", when_op=when.get("operator") or "",
+                   when_value=_text(when.get("value")), when_tags_all=", ".join(when.get("tags_all") or ()),
+                   when_tags_none=", ".join(when.get("tags_none") or ()))
         if step["type"] == "webhook":
             row["headers"] = "\n".join(f"{k}: {v}" for k, v in (step.get("headers") or {}).items())
         if step["type"] == "wait":
@@ -125,8 +145,8 @@ def _step_rows(data: Mapping[str, str]) -> list[dict[str, Any]]:
         row["message"] = (data.get(f"s-{i}-message") or "").strip("\n")
         if data.get(f"s-{i}-name"):
             row["name"] = data[f"s-{i}-name"]
-        if data.get(f"s-{i}-when"):
-            row["when"] = data[f"s-{i}-when"]
+        if data.get(f"s-{i}-when") and not any(f"s-{i}-{name}" in data for name in WHEN_CONTROLS):
+            row["when"] = data[f"s-{i}-when"]  # a page from before the "only if" controls
         if row["type"] in STEP_TYPES:
             rows.append(row)
     return rows
@@ -179,9 +199,27 @@ def step_document(row: Mapping[str, Any], i: int, errors: dict[str, str]) -> dic
         doc["set" if row["score_op"] == "set" else "add"] = _number(row["points"])
     elif kind == "reset_score":
         doc.update(profile=row["profile"], reason=row["reason"])
-    if row.get("when"):
+    when = when_document(row)
+    if when:
+        doc["when"] = when
+    elif row.get("when"):
         doc["when"] = _json_or_text(row["when"])
     return doc
+
+
+def when_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A step's "only if" controls as its ``when`` (empty when none is set)."""
+    when: dict[str, Any] = {}
+    op = row.get("when_op") or ""
+    if op:
+        when.update(profile=row.get("when_profile") or "", operator=op)
+        if op in NUMERIC_OPS or row.get("when_value"):
+            when["value"] = _number(row.get("when_value") or "") if row.get("when_value") else None
+    for name in ("tags_all", "tags_none"):
+        tags = _tags(row.get(f"when_{name}") or "")
+        if tags:
+            when[name] = tags
+    return when
 
 
 def _json_or_text(text: str) -> Any:
@@ -197,14 +235,25 @@ def _tags(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def trigger_document(values: Mapping[str, str]) -> dict[str, Any]:
+def interaction_type(values: Mapping[str, str]) -> str:
+    """The interaction the trigger listens to (a custom name gets its ``custom.`` prefix)."""
+    return f"custom.{values['t_custom']}" if values["t_on"] == "custom" else values["t_on"]
+
+
+def trigger_document(values: Mapping[str, str], where_rows: list[ConditionRow] | None = None,
+                     errors: dict[str, str] | None = None) -> dict[str, Any]:
+    """The trigger the controls make; problems of the condition rows go into ``errors``."""
     filters = {"tags_all": _tags(values["tags_all"]), "tags_none": _tags(values["tags_none"])}
     reentry = values.get("t_reentry") == "on"
     if values["trigger_type"] == "interaction":
-        on = f"custom.{values['t_custom']}" if values["t_on"] == "custom" else values["t_on"]
+        on = interaction_type(values)
         doc = {"type": "interaction", "on": on, "reentry": reentry, "filters": filters}
         if values.get("t_where"):
             doc["where"] = _json_or_text(values["t_where"])
+        else:
+            where = rows_where(on, where_rows or [], {} if errors is None else errors, "tw")
+            if where:
+                doc["where"] = where
         return doc
     doc = {"type": "score_changed", "profile": values["t_profile"], "operator": values["t_operator"],
            "fire": values["t_fire"] or "on_enter", "reentry": reentry, "filters": filters}
@@ -218,9 +267,14 @@ def parse_workflow_form(data: Mapping[str, str], workflow_id: str) -> WorkflowFo
     defaults = blank_form(None).values
     values = {name: (data.get(name) or "").strip() for name in defaults}
     values["description"] = (data.get("description") or "").strip()
-    form = WorkflowForm(values=values, steps=_step_rows(data))
     action = data.get("action", "")
     verb, _, arg = action.partition(":")
+    if verb == "clear_where":
+        values["t_where"] = ""  # the user removed the kept conditions, to build new ones in rows
+    rows = posted_rows(data, "tw", "tw_rows", arg if verb == "remove_where" else None)
+    if verb == "add_where":
+        rows.append(ConditionRow())
+    form = WorkflowForm(values=values, steps=_step_rows(data), where_rows=rows)
     if verb == "add" and data.get("new_step") in STEP_TYPES and len(form.steps) < MAX_STEPS:
         form.steps.append(blank_step(data["new_step"]))
     elif verb in ("up", "down", "remove") and arg.isdigit() and int(arg) < len(form.steps):
@@ -233,7 +287,7 @@ def parse_workflow_form(data: Mapping[str, str], workflow_id: str) -> WorkflowFo
                 form.steps[i], form.steps[j] = form.steps[j], form.steps[i]
     errors: dict[str, str] = {}
     doc = {"id": workflow_id, "name": values["name"], "enabled": values["enabled"] == "on",
-           "trigger": trigger_document(values), "steps": [step_document(r, i, errors) for i, r in enumerate(form.steps)]}
+           "trigger": trigger_document(values, rows, errors), "steps": [step_document(r, i, errors) for i, r in enumerate(form.steps)]}
     if values["description"]:
         doc["description"] = values["description"]
     try:

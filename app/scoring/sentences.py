@@ -63,6 +63,11 @@ def condition_words(type_: str, path: str, condition: Any) -> list[str]:
     return phrases
 
 
+def where_words(type_: str, where: Mapping[str, Any]) -> str:
+    """Every condition of a ``where`` in words, joined by commas (``amount at least 100, currency is "usd"``)."""
+    return ", ".join(phrase for path, condition in where.items() for phrase in condition_words(type_, path, condition))
+
+
 def limit_words(rule: Rule) -> list[str]:
     """``at most 5 a day``, ``at most 3 times per 2 weeks``, ``at most 2 times in all``, ``once per message``."""
     phrases = []
