@@ -29,6 +29,13 @@ def test_the_profile_page_links_to_its_evaluation_and_the_form_has_defaults(worl
     page = text(dash.get(URL))
     assert 'name="outcome" list="outcomes" value="payment.succeeded"' in page
     assert 'type="date"' in page and "Backtest the draft beside live v1" in page
+    assert 'id="draft" name="draft" value="1">' in page  # the draft is the live rules: not offered checked
+
+
+def test_the_preview_offers_a_backtest_of_the_draft(world, dash):  # noqa: F811
+    page = text(post(dash, "/dashboard/profiles/eng/preview", {"name": "Eng", "bands_rows": "0"}))
+    assert f'<a href="{URL}?backtest=1">Backtest the saved draft</a>' in page
+    assert 'id="draft" name="draft" value="1" checked' in text(dash.get(f"{URL}?backtest=1"))
 
 
 def test_an_evaluation_started_from_the_form_shows_bands_deciles_and_rules(dash, evaluated):

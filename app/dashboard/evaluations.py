@@ -74,16 +74,13 @@ def render_page(profile_id: str, values: dict[str, str] | None = None, errors: d
     today = datetime.now(UTC).date()
     values = values or {"from": (today - timedelta(days=DEFAULT_DAYS)).isoformat(), "to": today.isoformat(),
                         "outcome": recent[0]["outcome"] if recent else DEFAULT_OUTCOME,
-                        "draft": "1" if doc.get("live_version") and doc.get("published_draft") != doc["draft"] else ""}
+                        "draft": "1" if doc.get("live_version") and (request.args.get("backtest") or
+                                                                      doc.get("published_draft") != doc["draft"]) else ""}
+    draft_rules = {rule["id"]: rule for rule in doc["draft"].get("rules", [])}  # what Apply would change
     return render_template("dashboard/evaluation.html", doc=doc, profile_id=profile_id, status=profile_status(doc),
                            values=values, errors=errors or {}, recent=recent, shown=shown,
                            job=services.jobs.status(shown["id"]) if shown else None, poll_ms=JOB_POLL_MS,
-                           outcomes=[t for t in CATALOG], rule_names=_rule_names(doc, shown)), status
-
-
-def _rule_names(doc: dict[str, Any], shown: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """For each rule of the draft, what the Apply button needs: its current points in the draft."""
-    return {rule["id"]: rule for rule in doc["draft"].get("rules", [])}
+                           outcomes=list(CATALOG), draft_rules=draft_rules), status
 
 
 @bp.route("/profiles/<profile_id>/evaluation", methods=["GET", "POST"])
