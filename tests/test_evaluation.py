@@ -187,3 +187,53 @@ def test_no_contacts_and_no_conversions_give_empty_rates_not_errors():
     quiet = evaluate({"live": PROFILE}, [TIMELINES["D"]], PERIOD, ANY_EVIDENCE)["live"].to_json()
     assert quiet["base_rate"] == 0.0 and quiet["bands"][0]["lift"] is None
     assert quiet["rules"][0]["suggestion"]["reason"] == "not matched by 0 contacts (needs 1)"
+
+
+def test_a_match_a_limit_kept_from_scoring_counts_as_matched_and_expiries_do_not_match():
+    profile = profile_from_dict({"id": "p", "name": "P", "rules": [
+        {"id": "open", "on": "email.opened", "points": 5, "limit": {"count": 1}, "expires_after": "1s"},
+        {"id": "form", "on": "form.submitted", "points": 8, "where": {"plan": {"eq": "pro"}}}], "bands": []})
+    limited = [rec("a", "email.opened", 10), rec("b", "email.opened", 20), rec("c", "form.submitted", 30, plan="free")]
+    history = cut(limited, PERIOD)
+    assert isinstance(history, ContactHistory)
+    evidence = evaluate({"x": profile}, [limited], PERIOD, ANY_EVIDENCE)["x"]
+    # the open scored once and was limited once: matched; the free-plan form met no rule
+    assert (evidence.rules[0].matched.contacts, evidence.rules[1].matched.contacts) == (1, 0)
+    assert evidence.deciles[0].min_score == 5
+    # from 1500 the open's points had expired (at 1010): the score is 0, the rule still matched
+    later = evaluate({"x": profile}, [limited], Period(1500, 2000), ANY_EVIDENCE)["x"]
+    assert later.deciles[0].min_score == 0 and later.rules[0].matched.contacts == 1
+    from app.scoring.evaluation import score_at_start
+    assert score_at_start(profile, history, PERIOD).matched == frozenset({"open"})
+
+
+def test_exactly_the_minimum_evidence_is_enough():
+    timelines = [[rec(f"f{i}", "form.submitted", 10)] + ([rec(f"p{i}", "payment.succeeded", 1500)] if i < 2 else [])
+                 for i in range(3)] + [[rec(f"o{i}", "email.opened", 10)] for i in range(2)]
+    just = Evidence(matched=3, unmatched=2, conversions=2)
+    rules = evaluate({"live": PROFILE}, timelines, PERIOD, just)["live"].rules
+    assert rules[1].suggestion.points == 20 and rules[1].suggestion.reason is None
+    assert rules[0].suggestion.reason == "matched by 2 contacts (needs 3)"
+    one_short = Evidence(matched=3, unmatched=2, conversions=3)
+    assert evaluate({"live": PROFILE}, timelines, PERIOD, one_short)["live"].rules[1].suggestion.reason == \
+        "2 conversions in the period (needs 3)"
+
+
+def test_suggestions_round_half_away_from_zero_and_stay_within_the_points_range():
+    from app.scoring.evaluation import Cohort, _suggest
+    matched, unmatched = Cohort(40, 30, 0.5), Cohort(40, 4, 0.5)
+    assert _suggest(matched, unmatched, 1.0, 4.0, 10).points == 3  # 2.5 → 3
+    assert _suggest(matched, unmatched, -1.0, 4.0, 10).points == -3  # −2.5 → −3
+    assert _suggest(matched, unmatched, 1.0, 4.0, 9).points == 2  # 2.25 → 2
+    assert _suggest(matched, unmatched, 1.0, 0.0, 10).points == 0  # nothing has any signal
+    assert _suggest(matched, unmatched, 3.0, 1.0, 1_000_000).points == 1_000_000
+    assert _suggest(matched, unmatched, -3.0, 1.0, 1_000_000).points == -1_000_000
+
+
+def test_the_lift_of_a_rule_nobody_missed_or_that_never_converted_otherwise_is_empty():
+    everyone = [[rec(f"o{i}", "email.opened", 10)] + ([rec(f"p{i}", "payment.succeeded", 1500)] if i else [])
+                for i in range(3)]
+    report = evaluate({"live": PROFILE}, everyone, PERIOD, ANY_EVIDENCE)["live"]
+    assert report.rules[0].matched.contacts == 3 and report.rules[0].lift is None
+    assert report.rules[1].lift is None and report.rules[1].matched.rate is None
+    assert report.base_rate == pytest.approx(2 / 3)

@@ -50,8 +50,6 @@ DECILES = 10
 NO_BAND = "no band"
 #: z for a two-sided 95 % interval.
 _Z95 = 1.959963984540054
-#: Ledger reasons that are not an interaction meeting a rule (timed entries of earlier matches).
-_NOT_A_MATCH = frozenset({"expired", "decay"})
 #: The largest points a suggestion may carry (a rule's points are within ±1,000,000).
 MAX_POINTS = 1_000_000
 
@@ -118,8 +116,9 @@ class ContactEvidence:
 def score_at_start(profile: Profile, history: ContactHistory, period: Period) -> ContactEvidence:
     """The contact's score as of the period's start, and the rules its earlier interactions met."""
     state, ledger = fold(profile, history.before, period.start)
-    matched = frozenset(entry.rule_id for entry in ledger
-                        if entry.rule_id is not None and entry.reason not in _NOT_A_MATCH)
+    # every entry naming a rule comes from an interaction that met it (a match, capped, floored or limited),
+    # or from the expiry or decay of such a match: the rule ids of the ledger are the rules matched
+    matched = frozenset(entry.rule_id for entry in ledger if entry.rule_id is not None)
     return ContactEvidence(state.score, matched, history.converted)
 
 
