@@ -171,3 +171,15 @@ def apply_suggestion(services: Services, profile_id: str, job_id: str, of: str, 
 
 def _without_points(rule: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in rule.items() if key != "points"}
+
+
+def latest_suggestion(services: Services, profile_id: str, rule_id: str) -> dict[str, Any] | None:
+    """The newest finished evaluation's suggestion for one rule, with its evidence, for hints elsewhere (the rule
+    builder): ``{"evaluation", "of", "points", "suggestion", "matched", "unmatched", "lift"}`` or None. The draft's
+    report wins over the live one's when the evaluation judged both (it judged the rules being edited)."""
+    for record in services.evaluations.recent(profile_id):
+        for report in sorted(record.get("reports") or [], key=lambda r: r["of"] != "draft"):
+            row = next((r for r in report["rules"] if r["rule_id"] == rule_id), None)
+            if row is not None:
+                return {"evaluation": record["id"], "of": report["of"], **row}
+    return None

@@ -164,3 +164,18 @@ def test_unknown_profiles_and_evaluations_are_404s(world):
     assert world.get(f"/v1/profiles/other/evaluations/{other['id']}", headers=AUTH).status_code == 404
     assert world.get("/v1/profiles/nope/evaluations", headers=AUTH).status_code == 404
     assert world.post("/v1/profiles/eng/evaluations", json={"from": FEB_1}).status_code == 401
+
+
+def test_the_latest_suggestion_for_a_rule_prefers_the_draft_of_the_newest_evaluation(world, services):
+    from app.evaluation import latest_suggestion
+
+    assert latest_suggestion(services, "eng", "form") is None
+    start(world)
+    put_profile(world, "eng", [{"id": "form", "on": "form.submitted", "points": 3}], BANDS)
+    newest = start(world, of=["live", "draft"])
+    settle(services)
+    hint = latest_suggestion(services, "eng", "form")
+    assert (hint["evaluation"], hint["of"], hint["points"]) == (newest["id"], "draft", 3)
+    assert hint["suggestion"]["points"] == 3 and hint["lift"] == 7.5
+    assert latest_suggestion(services, "eng", "open")["of"] == "live"
+    assert latest_suggestion(services, "eng", "nope") is None
