@@ -157,16 +157,6 @@ class InteractionSchema(ma.Schema):
         )
 
 
-class InteractionBatchSchema(ma.Schema):
-    """Many interactions at once: every item valid, or none is stored."""
-
-    class Meta:
-        unknown = ma.RAISE
-
-    interactions = fields.List(fields.Nested(InteractionSchema), required=True,
-                               validate=validate.Length(min=1, max=1000))
-
-
 class InvalidInteraction(ValueError):
     """An interaction failed validation; ``errors`` maps each bad field to what is wrong."""
 
@@ -190,8 +180,14 @@ def load_interaction(raw: Any, *, source: str = "api", now: int | None = None) -
             raise InvalidInteraction(messages) from exc
 
 
-def load_items(body: Any, limit: int, source: str = "api") -> list[Interaction]:
-    """One interaction or ``{"interactions": [...]}``: all valid, or BadRequest naming each bad item."""
+def load_items(body: Any, limit: int, source: str = "api", *, source_from_url: bool = False) -> list[Interaction]:
+    """The batch envelope, read in one place for the API, the CLI and the Standard Webhooks receiver: one
+    interaction or ``{"interactions": [...]}`` (at least one, at most ``limit``); all valid, or BadRequest
+    naming each bad item, so nothing is half-stored.
+
+    ``source_from_url``: the source is the receiver's (a webhook URL's ``{source}``); an item may repeat it
+    or leave it out, and one naming another source is a bad item.
+    """
     if isinstance(body, Mapping) and set(body) == {"interactions"}:
         items, batched = body["interactions"], True
         if not isinstance(items, list):
@@ -205,6 +201,9 @@ def load_items(body: Any, limit: int, source: str = "api") -> list[Interaction]:
     now = now_ms()
     parsed, errors = [], {}
     for index, item in enumerate(items):
+        if source_from_url and isinstance(item, Mapping) and item.get("source", source) != source:
+            errors[index] = {"source": [f"must be {source!r}, the source in the URL, or left out"]}
+            continue
         try:
             parsed.append(load_interaction(item, source=source, now=now))
         except InvalidInteraction as exc:

@@ -274,7 +274,7 @@ class OtherInteractionSchema(InteractionSchema):
 
 
 def interaction_body() -> dict:
-    """The body of POST /v1/interactions: one interaction, or a batch of them (``InteractionBatchSchema``)."""
+    """The body of POST /v1/interactions: one interaction, or a batch of them (read by ``interaction_schema.load_items``)."""
     one = {"oneOf": [OtherInteractionSchema, DndInteractionSchema]}
     batch = {"type": "object", "additionalProperties": False, "required": ["interactions"],
              "properties": {"interactions": {

@@ -16,8 +16,8 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from ..errors import SignatureError, ValidationError
-from ..interaction_schema import InvalidInteraction, load_interaction
+from ..errors import SignatureError
+from ..interaction_schema import load_items
 from . import signing
 from .results import ParseResult
 
@@ -66,30 +66,7 @@ def signed_header(headers: Mapping[str, str], part: str) -> str:
 
 
 def parse(payload: Any, source: str = NAME) -> ParseResult:
-    if isinstance(payload, dict) and set(payload) == {"interactions"}:
-        items = payload["interactions"]
-        if not isinstance(items, list):
-            raise ValidationError("'interactions' must be a list.", {"interactions": "must be a list"})
-    else:
-        items = [payload]
-    if len(items) > MAX_INTERACTIONS:
-        raise ValidationError(
-            f"At most {MAX_INTERACTIONS} interactions per delivery.",
-            {"interactions": f"at most {MAX_INTERACTIONS}"},
-        )
+    """The body in the core format, read by the API's own envelope reader under the URL's source."""
     result = ParseResult(source)
-    errors: dict[int, Any] = {}
-    for index, item in enumerate(items):
-        if isinstance(item, dict) and item.get("source", source) != source:
-            errors[index] = {"source": f"must be {source!r}, the source in the URL, or left out"}
-            continue
-        try:
-            result.interactions.append(load_interaction(item, source=source))
-        except InvalidInteraction as exc:
-            errors[index] = exc.errors
-    if errors:
-        raise ValidationError(
-            f"{len(errors)} of {len(items)} interactions are invalid; nothing was stored.",
-            {"interactions": errors},
-        )
+    result.interactions.extend(load_items(payload, MAX_INTERACTIONS, source, source_from_url=True))
     return result
