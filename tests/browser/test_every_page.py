@@ -40,7 +40,11 @@ def seeded(app, services, receiver) -> dict[str, str]:
         "name": "Engagement with a rather long name for a phone", "description": "Opens and clicks",
         "rules": [{"id": "click", "on": "email.clicked", "points": 10, "where": {"url": LONG_URL},
                    "limit": {"count": 5, "window": "1d"}, "expires_after": "30d"},
-                  {"id": "open", "on": "email.opened", "points": 2, "where": {"machine_open": False}}],
+                  {"id": "open", "on": "email.opened", "points": 2, "where": {"machine_open": False},
+                   "group": "email-engagement-of-every-kind", "decay": {"percent": 50, "every": "30d"}}],
+        "groups": [{"id": "email-engagement-of-every-kind", "max_points": 30,
+                    "decay": {"percent": 25, "every": "30d"}}],
+        "max_score": 100,
         "bands": [{"name": "cold", "min": 0}, {"name": "warm", "min": 10}, {"name": "hot", "min": 20}]})
     api.post("/v1/profiles/engagement/publish", headers=AUTH, json={})
     api.put("/v1/workflows/hot", headers=AUTH, json={
@@ -49,6 +53,18 @@ def seeded(app, services, receiver) -> dict[str, str]:
         "steps": [{"type": "add_tag", "tag": "hot-lead"},
                   {"type": "notify", "channel": "inbox", "message": "{{ contact.email }} reached {{ score.new }}"},
                   {"type": "webhook", "name": "Push to CRM", "url": crm, "secret": SECRET}]})
+    # an interaction trigger with conditions in rows, steps with "only if", a reset; and a where kept as it is
+    api.put("/v1/workflows/demo", headers=AUTH, json={
+        "id": "demo", "name": "Demo request", "enabled": False,
+        "trigger": {"type": "interaction", "on": "form.submitted",
+                    "where": {"form_id": "demo-request-form-with-a-long-id", "plan": {"in": ["pro", "enterprise"]}}},
+        "steps": [{"type": "add_tag", "tag": "demo", "when": {"profile": "engagement", "operator": "gte", "value": 5,
+                                                               "tags_none": ["customer-of-a-long-time"]}},
+                  {"type": "reset_score", "profile": "engagement", "reason": "handed to sales"}]})
+    api.put("/v1/workflows/kept", headers=AUTH, json={
+        "id": "kept", "name": "Kept conditions", "enabled": False,
+        "trigger": {"type": "interaction", "on": "form.submitted", "where": {"tag": {"in": [LONG_URL + ",x", "c"]}}},
+        "steps": [{"type": "add_tag", "tag": "kept"}]})
     list_id = api.post("/v1/smart-lists", headers=AUTH, json={"name": "Warm", "profile": "engagement", "op": "gte",
                                                              "value": 10}).get_json()["id"]
     settle(services)
@@ -89,6 +105,10 @@ def test_every_page_fits_a_phone_stays_on_this_host_and_starts_with_the_skip_lin
         server, live_app, live_services, browser, receiver, shoot):
     pages = dashboard_pages(live_app, seeded(live_app, live_services, receiver))
     assert len(pages) >= 19
+    # the builders with what the URL map's one id per kind does not show: conditions in rows, "only if", a
+    # reset step, a kept where, a rule with decay and a group
+    pages += ["/dashboard/workflows/demo/edit", "/dashboard/workflows/demo", "/dashboard/workflows/kept/edit",
+              "/dashboard/profiles/engagement/rules/open"]
     context = browser.new_context(**PHONE)
     page = context.new_page()
     requests: list[str] = []
@@ -108,6 +128,10 @@ def test_every_page_fits_a_phone_stays_on_this_host_and_starts_with_the_skip_lin
             if not page.evaluate(NO_SIDEWAYS_SCROLL):
                 shoot("390-" + re.sub(r"[^a-z0-9]+", "-", path), page)
                 problems.append(f"{path} scrolls sideways: {page.evaluate(TOO_WIDE)}")
+            page.evaluate("() => document.querySelectorAll('details:not(.menu)').forEach(d => { d.open = true; })")
+            if not page.evaluate(NO_SIDEWAYS_SCROLL):  # opened: "Only if…", Advanced, the ledger's raw ids
+                shoot("390-open-" + re.sub(r"[^a-z0-9]+", "-", path), page)
+                problems.append(f"{path} with its details open scrolls sideways: {page.evaluate(TOO_WIDE)}")
             if page.evaluate(UNLABELLED_CONTROLS):
                 problems.append(f"{path} has unlabelled controls: {page.evaluate(UNLABELLED_CONTROLS)}")
             if page.locator("[autofocus]").count():  # sign-in starts in its one field
