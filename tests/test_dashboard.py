@@ -246,6 +246,17 @@ def test_contacts_are_paginated(dash, services, monkeypatch):
     assert 'rel="prev"' in second
 
 
+def test_a_contacts_ledger_is_paged_with_the_shared_table_footer(dash, services, monkeypatch):
+    monkeypatch.setattr("app.dashboard.contacts.PAGE_SIZE", 2)
+    engaged(dash, services, ("ann@example.com", 3))
+    first = text(dash.get(f"/dashboard/contacts/{contact_id(services, 'ann@example.com')}"))
+    assert 'aria-label="Ledger pages"' in first and "← Newer" not in first
+    older = re.search(r'href="([^"]+)" rel="next">Older →', first).group(1).replace("&amp;", "&")
+    assert "ledger_cursor=2" in older and "profile=engagement" in older
+    second = text(dash.get(older))
+    assert re.search(r'rel="prev">← Newer', second) and "Older →" not in second
+
+
 def test_search_opens_the_contact(dash, services):
     engaged(dash, services, ("ann@example.com", 1))
     resp = dash.get("/dashboard/contacts?q=Ann@Example.com")
