@@ -205,3 +205,51 @@ def reference_models_fold(profile: dict, records: list[dict], now: int) -> tuple
                     period += 1
     run_timed(now)
     return score, ledger
+
+
+# --- fit profiles --------------------------------------------------------------------------------------
+
+def reference_attributes(records: list[dict]) -> dict:
+    """A contact's attributes: its attribute records (type ``contact.attributes``) in (at, "source:id") order,
+    each value setting its attribute and each null removing it."""
+    attributes: dict = {}
+    changes = [r for r in records if r["t"] == "contact.attributes"]
+    for record in sorted(changes, key=lambda r: (r["at"], f'{r["src"]}:{r["id"]}')):
+        for name, value in record["p"].items():
+            if value is None:
+                attributes.pop(name, None)
+            else:
+                attributes[name] = value
+    return attributes
+
+
+def _holds(op: str, actual, expected) -> bool:
+    if op == "exists":
+        return (actual is not None) is expected
+    if op == "in":
+        return actual is not None and actual in expected
+    if op == "eq":
+        return actual == expected
+    if op == "ne":
+        return actual != expected
+    if actual is None or isinstance(actual, str) != isinstance(expected, str):
+        return False
+    return {"gt": actual > expected, "gte": actual >= expected, "lt": actual < expected,
+            "lte": actual <= expected}[op]
+
+
+def reference_fit_score(profile: dict, records: list[dict]) -> int | None:
+    """A fit profile's score read literally from docs/scoring-models.md: None without any record; else the
+    points of every rule whose conditions (a bare value: equals; or an object of operators, all holding) the
+    contact's attributes satisfy, summed, then at least 0 and at most ``max_score``."""
+    if not records:
+        return None
+    attributes = reference_attributes(records)
+    total = 0
+    for rule in profile["rules"]:
+        conditions = rule["where"].items()
+        if all(all(_holds(op, attributes.get(name), value) for op, value in wanted.items())
+               if isinstance(wanted, dict) else attributes.get(name) == wanted for name, wanted in conditions):
+            total += rule["points"]
+    total = max(total, 0)
+    return min(total, profile["max_score"]) if profile.get("max_score") is not None else total

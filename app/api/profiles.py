@@ -11,6 +11,7 @@ from ..preview import preview_draft
 from ..publish import delete_profile as delete_profile_and_versions
 from ..publish import get_job, publish_draft, roll_back
 from ..publish import unpublish as unpublish_profile
+from ..scoring.profiles import ENGAGEMENT
 from ..services import Services, get_services
 from ..storage.profiles import ProfileStore
 from ..versions import history, version_detail
@@ -36,6 +37,7 @@ bp = v1_blueprint("profiles", __name__, "Score profiles and their rules")
 def render_profile(doc: dict[str, Any]) -> dict[str, Any]:
     draft = doc["draft"]
     return {"id": doc["id"], "name": draft["name"], "description": draft.get("description", ""),
+            "kind": draft.get("kind") or ENGAGEMENT,
             "status": "published" if doc.get("live_version") else "draft",
             "version": doc.get("live_version"), "building_version": doc.get("building_version"),
             "draft_changed": doc.get("published_draft") != draft,

@@ -22,6 +22,7 @@ from ..edge_fields import (
 from ..scoring.durations import MAX_DURATION_MS, MAX_DURATION_TEXT, parse_duration_ms
 from ..interaction_schema import CUSTOM_TYPE, DND_TYPE, InteractionSchema, InteractionType
 from ..scoring.interactions import CATALOG
+from ..scoring.profiles import ENGAGEMENT, FIT, KINDS
 
 _ID = regexp(r"^[A-Za-z0-9_.-]{1,64}$", "letters, digits, '_', '.', '-' (at most 64)")
 
@@ -89,7 +90,8 @@ class DecaySchema(Strict):
 
 class RuleSchema(Strict):
     id = fields.String(required=True, validate=_ID)
-    on = InteractionType(required=True)
+    on = InteractionType(metadata={"description": "the interaction type it scores (engagement profiles; a fit "
+                                                  "profile's rules have none)"})
     points = whole_number(-1_000_000, 1_000_000, required=True)
     where = fields.Dict(keys=fields.String(), load_default=dict, metadata=where_json_schema())
     limit = fields.Nested(LimitSchema)
@@ -125,8 +127,32 @@ class GroupSchema(Strict):
                                                                 "has none of its own"})
 
 
+#: What a fit profile's rule may not have: it scores attributes, not interactions (see app/scoring/fit.py).
+_NOT_FOR_FIT = {
+    "on": "a fit rule has no event: its conditions are over the contact's attributes",
+    "limit": "a fit rule has no limit: it counts once while its conditions hold",
+    "expires_after": "a fit rule never expires: it counts while its conditions hold",
+    "decay": "a fit score never decays: it follows the contact's attributes",
+    "group": "a fit profile has no groups (use max_score to cap it)",
+}
+
+
 class ProfileDraftSchema(Strict):
+    class Meta:
+        unknown = ma.RAISE
+        # The rules of each kind, for the OpenAPI document (``rules_of_the_kind`` checks the same).
+        json_schema_extra = {
+            "if": {"required": ["kind"], "properties": {"kind": {"const": FIT}}},
+            "then": {"not": {"required": ["groups"]}, "properties": {"rules": {"items": {
+                "required": ["where"], "properties": {"where": {"minProperties": 1}},
+                "not": {"anyOf": [{"required": [key]} for key in _NOT_FOR_FIT]}}}}},
+            "else": {"properties": {"rules": {"items": {"required": ["on"]}}}},
+        }
+
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(validate=validate.OneOf(KINDS), metadata={
+        "description": "engagement (default): rules score interactions; fit: rules score the contact's attributes "
+                       "(no events, limits, expiry, decay or groups)"})
     description = fields.String(load_default="", validate=validate.Length(max=2000))
     rules = fields.List(fields.Nested(RuleSchema), load_default=list, validate=validate.Length(max=500))
     bands = fields.List(fields.Nested(BandSchema), load_default=list, validate=validate.Length(max=20))
@@ -151,6 +177,26 @@ class ProfileDraftSchema(Strict):
                 if r.get("group") in decaying and "expires_after" in r and "decay" not in r}
         if both:
             raise ValidationError({"rules": both})
+
+    @validates_schema
+    def rules_of_the_kind(self, data, **_):
+        if data.get("kind", ENGAGEMENT) == ENGAGEMENT:
+            missing = {i: {"on": ["Missing data for required field."]}
+                       for i, rule in enumerate(data.get("rules", [])) if "on" not in rule}
+            if missing:
+                raise ValidationError({"rules": missing})
+            return
+        errors: dict = {}
+        for i, rule in enumerate(data.get("rules", [])):
+            problems = {key: [message] for key, message in _NOT_FOR_FIT.items() if key in rule}
+            if not rule.get("where"):
+                problems["where"] = ["a fit rule needs at least one condition on an attribute"]
+            if problems:
+                errors[i] = problems
+        if errors:
+            raise ValidationError({"rules": errors})
+        if "groups" in data:
+            raise ValidationError({"groups": [_NOT_FOR_FIT["group"]]})
 
     @validates_schema
     def unique_ids(self, data, **_):
@@ -220,6 +266,7 @@ class ProfileSchema(ma.Schema):
     id = fields.String()
     name = fields.String()
     description = fields.String()
+    kind = fields.String(metadata={"description": "engagement or fit", "enum": list(KINDS)})
     status = fields.String(metadata={"description": "draft (never published) or published"})
     version = fields.Integer(allow_none=True, metadata={"description": "live version"})
     building_version = fields.Integer(allow_none=True)

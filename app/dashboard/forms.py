@@ -35,6 +35,7 @@ class ProfileForm:
     bands: list[dict[str, str]] = field(default_factory=list)
     groups: list[dict[str, str]] = field(default_factory=list)
     max_score: str = ""
+    kind: str = "engagement"
     errors: dict[str, str] = field(default_factory=dict)
     draft: dict[str, Any] | None = None
 
@@ -57,7 +58,7 @@ def form_from_draft(draft: Mapping[str, Any]) -> ProfileForm:
         groups.append({"id": g["id"], "max": _text(g["max_points"]), "decay_percent": _text(decay.get("percent")),
                        "decay_every": every[:-1] or "30", "decay_unit": every[-1:] or "d", "was": g["id"]})
     return ProfileForm(name=draft.get("name", ""), description=draft.get("description", ""), bands=bands,
-                       groups=groups, max_score=_text(draft.get("max_score")))
+                       groups=groups, max_score=_text(draft.get("max_score")), kind=draft.get("kind") or "engagement")
 
 
 def _rows(form: Mapping[str, str], prefix: str, names: tuple[str, ...]) -> list[dict[str, str]]:
@@ -123,13 +124,16 @@ def parse_profile_form(form: Mapping[str, str], rules: Sequence[Mapping[str, Any
     form does not show, from ``kept``); ``draft`` is set only when everything is valid."""
     result = ProfileForm(name=form.get("name", "").strip(), description=form.get("description", "").strip(),
                          bands=_rows(form, "bands", BAND_FIELDS), groups=_rows(form, "groups", GROUP_FIELDS),
-                         max_score=form.get("max_score", "").strip())
+                         max_score=form.get("max_score", "").strip(),
+                         kind=form.get("kind") or (kept or {}).get("kind") or "engagement")
     kept = kept or {}
     rules_doc = [dict(r) for r in rules]
     doc = {**{k: v for k, v in kept.items() if k not in SHOWN_DRAFT_FIELDS},
            "name": result.name, "description": result.description, "rules": rules_doc,
            "bands": [{k: v for k, v in (("name", row["name"]), ("min", whole(row["min"]))) if v != ""}
                      for row in result.bands]}
+    if "kind" in form:  # chosen when the profile is made (the page of an existing one shows it, fixed)
+        doc["kind"] = form["kind"]
     if "groups_rows" in form:
         groups = _groups(result, rules_doc)
         if groups:

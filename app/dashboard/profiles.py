@@ -78,7 +78,7 @@ def new_profile_id(name: str) -> str:
 def profiles():
     docs = get_services().profiles.all()
     rows = [{"id": pid, "name": doc["draft"]["name"], "description": doc["draft"].get("description", ""),
-             "rules": len(doc["draft"].get("rules", [])),
+             "rules": len(doc["draft"].get("rules", [])), "kind": doc["draft"].get("kind") or "engagement",
              "bands": [b["name"] for b in doc["draft"].get("bands", [])], **profile_status(doc)}
             for pid, doc in sorted(docs.items(), key=lambda item: item[1]["draft"]["name"].lower())]
     return render_template("dashboard/profiles.html", profiles=rows)

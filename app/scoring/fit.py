@@ -22,10 +22,10 @@ from .conditions import where_matches
 from .interactions import ATTRIBUTES_TYPE
 from .profiles import FIT, Profile, Rule
 from .records import TimelineRecord
-from .sentences import condition_words, points_words
+from .sentences import attribute_conditions, points_words
 
 __all__ = ["FitStep", "apply_attribute_changes", "attributes_at", "clamp", "fit_score", "fit_steps",
-           "matching_rules", "rule_conditions"]
+           "matching_rules"]
 
 
 def apply_attribute_changes(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,18 +65,6 @@ def fit_score(profile: Profile, attributes: Mapping[str, Any]) -> int:
     return clamp(profile, sum(rule.points for rule in profile.rules if rule.id in matched))
 
 
-def _label(name: str) -> str:
-    return name.replace("_", " ")
-
-
-def rule_conditions(rule: Rule) -> str:
-    """A fit rule's conditions in words: ``job title is "VP", company size at least 50``."""
-    phrases: list[str] = []
-    for path, condition in rule.where.items():
-        phrases += [phrase.replace(path, _label(path), 1) for phrase in condition_words("", path, condition)]
-    return ", ".join(phrases)
-
-
 @dataclass(frozen=True, slots=True)
 class FitStep:
     """One rule that started (``points`` its points) or stopped (minus them) matching: ``change`` is what
@@ -107,7 +95,7 @@ def fit_steps(profile: Profile, matched_before: Sequence[str], matched_after: Se
         points = rule.points if now else -rule.points
         total += points
         new_score = clamp(profile, total)
-        words = rule_conditions(rule)
+        words = attribute_conditions(rule)
         note = f"{words}: {points_words(points)}" if now else f"no longer {words}: {points_words(points)}"
         if profile.max_score is not None and total > profile.max_score and new_score - score != points:
             note += f"; capped by max_score at {profile.max_score}"

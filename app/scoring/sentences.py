@@ -68,6 +68,16 @@ def where_words(type_: str, where: Mapping[str, Any]) -> str:
     return ", ".join(phrase for path, condition in where.items() for phrase in condition_words(type_, path, condition))
 
 
+def attribute_conditions(rule: Rule) -> str:
+    """A fit rule's conditions over attributes in words (``_`` read as a space): ``job title is "VP",
+    company size at least 50``."""
+    phrases: list[str] = []
+    for path, condition in rule.where.items():
+        label = path.replace("_", " ")
+        phrases += [label + phrase[len(path):] for phrase in condition_words("", path, condition)]
+    return ", ".join(phrases)
+
+
 def limit_words(rule: Rule) -> list[str]:
     """``at most 5 a day``, ``at most 3 times per 2 weeks``, ``at most 2 times in all``, ``once per message``."""
     phrases = []
@@ -91,6 +101,8 @@ def limit_words(rule: Rule) -> list[str]:
 def rule_sentence(rule: Rule, group: Group | None = None) -> str:
     """The rule as one sentence: event and conditions, then points, limits, expiry, decay and its group
     (with the group's cap when ``group`` is given; a decay the rule takes from its group says so)."""
+    if not rule.on:  # a fit rule: conditions over the contact's attributes, and points
+        return f"{attribute_conditions(rule)}: {points_words(rule.points)}"
     head = [event_label(rule.on)]
     for path, condition in rule.where.items():
         head += condition_words(rule.on, path, condition)
@@ -135,6 +147,8 @@ def describe_changes(old: Profile, new: Profile) -> list[str]:
         lines.append(f'Renamed from "{old.name}" to "{new.name}"')
     if old.description != new.description:
         lines.append("Description changed")
+    if old.kind != new.kind:
+        lines.append(f"Kind changed from {old.kind} to {new.kind}")
     lines += _rule_changes(old.rules, new.rules)
     lines += _band_changes(old.bands, new.bands)
     lines += _cap_changes(old, new)
