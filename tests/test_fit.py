@@ -10,6 +10,7 @@ from app.scoring.fit import apply_attribute_changes, attributes_at, clamp, fit_s
 from app.scoring.fold import FoldState, advance, fold
 from app.scoring.interactions import ATTRIBUTES_SOURCE, ATTRIBUTES_TYPE, MANUAL_TYPE
 from app.scoring.profiles import FIT, Profile, profile_from_dict
+from app.scoring.records import TimelineRecord
 from app.scoring.sentences import attribute_conditions, describe_changes, rule_sentence
 
 VP = {"id": "vp", "points": 10, "where": {"job_title": "VP"}}
@@ -25,11 +26,11 @@ def fit_profile(*rules, max_score=None) -> Profile:
 
 
 def change(id_, at, **attributes):
-    return {"id": id_, "src": ATTRIBUTES_SOURCE, "t": ATTRIBUTES_TYPE, "at": at, "p": attributes}
+    return TimelineRecord(id_, ATTRIBUTES_SOURCE, ATTRIBUTES_TYPE, at, attributes)
 
 
 def opened(id_, at):
-    return {"id": id_, "src": "api", "t": "email.opened", "at": at, "p": {}}
+    return TimelineRecord(id_, "api", "email.opened", at, {})
 
 
 # --- attributes -----------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ def test_the_fold_scores_attribute_changes_with_fit_entries():
 
 
 def test_interactions_and_manual_changes_do_not_score_a_fit_profile():
-    manual = {"id": "m", "src": "manual", "t": MANUAL_TYPE, "at": 300, "p": {"profile": "fit", "set": 50}}
+    manual = TimelineRecord("m", "manual", MANUAL_TYPE, 300, {"profile": "fit", "set": 50})
     state, ledger = fold(fit_profile(), [change("1", 100, job_title="VP"), opened("o", 200), manual], now=1000)
     assert state.score == 10 and len(ledger) == 1
 
@@ -203,7 +204,7 @@ def test_the_worked_example_of_docs_scoring_models():
         {"id": "student", "points": -20, "where": {"plan": "student"}}]})
     day = 86_400_000
     records = [opened("o0", 0), change("p1", day, job_title="VP", country="FR"),
-               {"id": "i2", "src": "attributes", "t": ATTRIBUTES_TYPE, "at": 2 * day, "p": {"company_size": 450}},
+               TimelineRecord("api:i2", "attributes", ATTRIBUTES_TYPE, 2 * day, {"company_size": 450}),
                change("p3", 3 * day, plan="student"), change("late", day // 2, job_title="Intern"),
                change("p5", 5 * day, plan=None, job_title="CTO")]
     scores = [fold(profile, records[:n], now=6 * day)[0].score for n in range(1, 7)]

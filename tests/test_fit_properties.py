@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from app.scoring.fold import FoldState, advance, fold
 from app.scoring.interactions import format_timestamp, now_ms
 from app.scoring.profiles import profile_from_dict
+from app.scoring.records import TimelineRecord
 
 from .conftest import TEST_REDIS_URL
 from .helpers import AUTH, publish, put_profile, send, settle
@@ -58,10 +59,15 @@ def timelines(draw):
     return records
 
 
+def typed(records):
+    """The reference reads plain dicts (the stream's form); the fold reads ``TimelineRecord``s."""
+    return [TimelineRecord.from_json(record) for record in records]
+
+
 @settings(max_examples=150, deadline=None)
 @given(timelines())
 def test_the_fit_fold_scores_like_the_reference_and_its_ledger_adds_up(records):
-    state, ledger = fold(FIT, records, now=T0 + 10**9)
+    state, ledger = fold(FIT, typed(records), now=T0 + 10**9)
     assert state.score == reference_fit_score(PROFILE, records)
     assert state.attributes == reference_attributes(records)
     assert sum(entry.change for entry in ledger) == state.score
@@ -74,7 +80,7 @@ def test_the_fit_fold_scores_like_the_reference_and_its_ledger_adds_up(records):
 @settings(max_examples=100, deadline=None)
 @given(timelines(), st.integers(0, 12))
 def test_advancing_in_two_steps_through_stored_state_ends_like_the_reference(records, split):
-    ordered = sorted(records, key=lambda r: (r["at"], f'{r["src"]}:{r["id"]}'))
+    ordered = typed(sorted(records, key=lambda r: (r["at"], f'{r["src"]}:{r["id"]}')))
     state = FoldState()
     advance(state, FIT, ordered[:split], now=T0)
     state = FoldState.from_json(state.to_json())
@@ -85,8 +91,8 @@ def test_advancing_in_two_steps_through_stored_state_ends_like_the_reference(rec
 @settings(max_examples=100, deadline=None)
 @given(timelines(), st.permutations(range(12)))
 def test_the_fit_score_does_not_depend_on_the_order_records_are_given_in(records, order):
-    shuffled = [records[i] for i in order if i < len(records)]
-    assert fold(FIT, shuffled, now=T0)[0].to_json() == fold(FIT, records, now=T0)[0].to_json()
+    shuffled = typed([records[i] for i in order if i < len(records)])
+    assert fold(FIT, shuffled, now=T0)[0].to_json() == fold(FIT, typed(records), now=T0)[0].to_json()
 
 
 # --- live: the API, the worker, any order --------------------------------------------------------------
