@@ -128,6 +128,7 @@ def run_evaluation(services: Services, job_id: str) -> None:
     except Exception as exc:
         log.exception("evaluation failed", extra={"job": job_id})
         set_job(services, job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        services.evaluations.save(job_id, record, job_record_ttl_seconds(services.settings))  # goes with its job
         raise
 
 

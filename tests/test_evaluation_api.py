@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.scoring.interactions import parse_timestamp_ms, format_timestamp
+from app.evaluation import run_evaluation
+from app.scoring.interactions import format_timestamp, parse_timestamp_ms
 
 from .conftest import TEST_REDIS_URL
 from .helpers import AUTH, publish_profile, put_profile, send, settle, wait_for
@@ -179,3 +180,14 @@ def test_the_latest_suggestion_for_a_rule_prefers_the_draft_of_the_newest_evalua
     assert hint["suggestion"]["points"] == 3 and hint["lift"] == 7.5
     assert latest_suggestion(services, "eng", "open")["of"] == "live"
     assert latest_suggestion(services, "eng", "nope") is None
+
+
+def test_an_evaluation_whose_live_version_vanished_fails_and_says_why(world, services):
+    started = start(world)
+    world.post("/v1/profiles/eng/unpublish", headers=AUTH)
+    services.profiles.forget_versions("eng", 1)  # what deleting the profile does to its versions
+    with pytest.raises(KeyError):
+        run_evaluation(services, started["id"])
+    failed = read(world, started)
+    assert failed["status"] == "failed" and "eng@1" in failed["error"] and failed["reports"] is None
+    assert services.redis.ttl(services.keys.evaluation(started["id"])) > 0
