@@ -234,3 +234,32 @@ def test_a_group_in_use_is_not_removed_from_the_profile_page(dash):
         "groups-0-remove": "1"}))
     assert resp.status_code == 400 and "group email still has 1 rule" in text(resp)
     assert dash.get("/v1/profiles/eng", headers=AUTH).get_json()["groups"] == [EMAIL]
+
+
+# --- fit profiles: rules over the contact's attributes ------------------------------------------------
+def test_a_fit_profiles_rule_builder_asks_for_attribute_conditions_and_points_only(dash):
+    put_profile(dash, "fit", [{"id": "vp", "where": {"job_title": "VP"}, "points": 20}], kind="fit")
+    page = text(dash.get("/dashboard/profiles/fit/rules/new"))
+    for absent in ('name="on"', 'name="limit_count"', 'name="expire_after"', 'name="decay_percent"',
+                   'name="group"'):
+        assert absent not in page
+    assert '<datalist id="props-attributes"><option value="job_title">job title</option></datalist>' in page
+    empty = post(dash, "/dashboard/profiles/fit/rules/new", {"conditions_rows": "1", "cond-0-property": "",
+                                                              "cond-0-op": "eq", "cond-0-value": "", "points": "5"})
+    assert empty.status_code == 400 and "at least one condition on an attribute" in text(empty)
+    resp = post(dash, "/dashboard/profiles/fit/rules/new", {
+        "conditions_rows": "2", "cond-0-property": "company_size", "cond-0-op": "gte", "cond-0-value": "50",
+        "cond-1-property": "country", "cond-1-op": "in", "cond-1-value": "US, CA", "points": "15"})
+    assert resp.status_code == 303
+    rules = dash.get("/v1/profiles/fit", headers=AUTH).get_json()["rules"]
+    assert rules[1]["where"] == {"company_size": {"gte": 50}, "country": {"in": ["US", "CA"]}}
+    assert (rules[1]["points"], "on" in rules[1]) == (15, False)
+    assert 'company size at least 50, country is one of &#34;US&#34;, &#34;CA&#34;: +15' in \
+        text(dash.get("/dashboard/profiles/fit"))
+    edit = text(dash.get("/dashboard/profiles/fit/rules/vp"))
+    assert 'id="cond-0-property" name="cond-0-property" value="job_title"' in edit
+    assert post(dash, "/dashboard/profiles/fit/rules/vp", {
+        "conditions_rows": "1", "cond-0-property": "job_title", "cond-0-op": "eq", "cond-0-value": "VP",
+        "points": "25"}).status_code == 303
+    assert dash.get("/v1/profiles/fit", headers=AUTH).get_json()["rules"][0] == {
+        "id": "vp", "where": {"job_title": "VP"}, "points": 25}

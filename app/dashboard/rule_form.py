@@ -66,11 +66,11 @@ class RuleForm:
 
 def form_from_rule(rule: Mapping[str, Any]) -> RuleForm:
     """The builder's fields for a stored rule."""
-    rows = exact_rows(rule["on"], rule.get("where"))
+    rows = exact_rows(rule.get("on") or "", rule.get("where"))
     limit = rule.get("limit") or {}
     every, unit = split_duration(limit.get("window"))
     expire, expire_unit = split_duration(rule.get("expires_after"))
-    on = rule["on"]
+    on = rule.get("on") or ""  # a fit rule has no event
     no_window = limit.get("count") is not None and not every
     decay = rule.get("decay") or {}
     decay_every, decay_unit = split_duration(decay.get("every"))
@@ -190,6 +190,24 @@ def parse_rule_form(form: Mapping[str, str], rule_id: str,
                                                  f"{chosen['decay']['percent']}% every "
                                                  f"{duration_words(chosen['decay']['every'])}, so they cannot "
                                                  "also expire: clear the expiry or pick another group")
+    if not result.errors:
+        result.rule = rule
+    return result
+
+
+def parse_fit_rule_form(form: Mapping[str, str], rule_id: str) -> RuleForm:
+    """A fit profile's rule: conditions over the contact's attributes and points — no event, limit,
+    expiry, decay or group (the schema refuses them for a fit profile)."""
+    result = read_rule_form(form)
+    result.event = ""
+    where = _where(result)
+    if not where and not result.errors:
+        result.errors["conditions"] = "a fit rule needs at least one condition on an attribute"
+    rule: dict[str, Any] = {"id": rule_id, "where": where}
+    if not re.match(r"^[+-]?\d+$", result.points.replace("\u2212", "-")):
+        result.errors["points"] = "a whole number of points, such as 5 or -10"
+    else:
+        rule["points"] = int(result.points.replace("\u2212", "-"))
     if not result.errors:
         result.rule = rule
     return result

@@ -13,7 +13,7 @@ from marshmallow import ValidationError as SchemaError
 
 from ..api.schemas import ProfileDraftSchema
 from ..errors import NotFound
-from ..scoring.profiles import rule_from_dict
+from ..scoring.profiles import FIT, rule_from_dict
 from ..scoring.sentences import rule_sentence, where_words
 from ..scoring.vocabulary import EVENT_GROUPS, EVENTS, OPERATOR_WORDS, UNITS, event_label
 from ..services import get_services
@@ -28,6 +28,7 @@ from .rule_form import (
     form_from_rule,
     group_words,
     merged_rule,
+    parse_fit_rule_form,
     parse_rule_form,
     read_rule_form,
     rule_messages,
@@ -64,14 +65,25 @@ def render_rule(profile_id: str, doc: dict[str, Any], form: RuleForm, rule_id: s
     types = [t for _, items in groups for t, _ in items if t != OTHER_CUSTOM]
     conditions = form.conditions + [ConditionRow() for _ in range(max(BLANK_CONDITION_ROWS - len(form.conditions),
                                                                       0))]
+    fit = is_fit(doc)
+    if fit:  # attribute names the profile's rules use, offered in the property field
+        properties = {"attributes": [(name, name.replace("_", " ")) for name in sorted(
+            {path for rule in doc["draft"].get("rules", []) for path in rule.get("where") or {}})]}
+    else:
+        properties = event_properties(types, seen)
     return render_template(
-        "dashboard/rule_edit.html", doc=doc, profile_id=profile_id, form=form, rule_id=rule_id,
-        groups=groups, properties=event_properties(types, seen), operators=OPERATOR_WORDS, units=UNITS,
+        "dashboard/rule_edit.html", doc=doc, profile_id=profile_id, form=form, rule_id=rule_id, fit=fit,
+        groups=groups, properties=properties, operators=OPERATOR_WORDS, units=UNITS,
         conditions=conditions, errors=form.errors, status=profile_status(doc),
         unsaved=unsaved or status != 200, decay_units=DECAY_UNITS,
         groups_offered=[(g["id"], group_words(g)) for g in doc["draft"].get("groups") or []],
         kept_words=kept_where_words(form),
     ), status
+
+
+def is_fit(doc: dict[str, Any]) -> bool:
+    """A fit profile's rules score attributes: no event, limit, expiry, decay or group."""
+    return doc["draft"].get("kind") == FIT
 
 
 def kept_where_words(form: RuleForm) -> str:
@@ -131,7 +143,10 @@ def edit_rule(profile_id: str, rule_id: str | None = None):
         if "add_condition" in request.form:
             form.conditions.append(ConditionRow())
         return render_rule(profile_id, doc, form, rule_id, unsaved=True)
-    form = parse_rule_form(request.form, rule_id or new_rule_id(doc), doc["draft"].get("groups") or [])
+    if is_fit(doc):
+        form = parse_fit_rule_form(request.form, rule_id or new_rule_id(doc))
+    else:
+        form = parse_rule_form(request.form, rule_id or new_rule_id(doc), doc["draft"].get("groups") or [])
     if form.rule is None:
         return render_rule(profile_id, doc, form, rule_id, status=400)
     rules = list(doc["draft"].get("rules", []))

@@ -65,6 +65,8 @@ def seeded(app, services, receiver) -> dict[str, str]:
         "id": "kept", "name": "Kept conditions", "enabled": False,
         "trigger": {"type": "interaction", "on": "form.submitted", "where": {"tag": {"in": [LONG_URL + ",x", "c"]}}},
         "steps": [{"type": "add_tag", "tag": "kept"}]})
+    api.put("/v1/profiles/fit", headers=AUTH, json={"name": "Fit", "kind": "fit", "rules": [
+        {"id": "vp", "where": {"job_title_in_the_company_directory": "Vice president of everything"}, "points": 20}]})
     list_id = api.post("/v1/smart-lists", headers=AUTH, json={"name": "Warm", "profile": "engagement", "op": "gte",
                                                              "value": 10}).get_json()["id"]
     settle(services)
@@ -108,7 +110,7 @@ def test_every_page_fits_a_phone_stays_on_this_host_and_starts_with_the_skip_lin
     # the builders with what the URL map's one id per kind does not show: conditions in rows, "only if", a
     # reset step, a kept where, a rule with decay and a group
     pages += ["/dashboard/workflows/demo/edit", "/dashboard/workflows/demo", "/dashboard/workflows/kept/edit",
-              "/dashboard/profiles/engagement/rules/open"]
+              "/dashboard/profiles/engagement/rules/open", "/dashboard/profiles/fit", "/dashboard/profiles/fit/rules/vp"]
     context = browser.new_context(**PHONE)
     page = context.new_page()
     requests: list[str] = []
