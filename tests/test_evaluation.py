@@ -237,3 +237,24 @@ def test_the_lift_of_a_rule_nobody_missed_or_that_never_converted_otherwise_is_e
     assert report.rules[0].matched.contacts == 3 and report.rules[0].lift is None
     assert report.rules[1].lift is None and report.rules[1].matched.rate is None
     assert report.base_rate == pytest.approx(2 / 3)
+
+
+def test_a_fit_rule_is_matched_when_the_attributes_meet_it_at_the_start():
+    from app.scoring.interactions import ATTRIBUTES_SOURCE, ATTRIBUTES_TYPE
+
+    def change(id_, at, **attributes):
+        return TimelineRecord(id_, ATTRIBUTES_SOURCE, ATTRIBUTES_TYPE, at, attributes)
+
+    fit = profile_from_dict({"id": "fit", "name": "Fit", "kind": "fit", "rules": [
+        {"id": "vp", "points": 10, "where": {"job_title": "VP"}},
+        {"id": "big", "points": 15, "where": {"company_size": {"gte": 200}}}]})
+    was_vp = [change("a", 10, job_title="VP", company_size=500), change("b", 20, job_title="Intern"),
+              rec("p", "payment.succeeded", 1500)]
+    big_only = [change("c", 10, company_size=300)]
+    nothing = [change("d", 10, job_title="CEO")]
+    report = evaluate({"fit": fit}, [was_vp, big_only, nothing], PERIOD, ANY_EVIDENCE)["fit"]
+    # no longer a VP at the start: only "big" holds for the first contact (score 15)
+    assert [(r.rule_id, r.matched.contacts, r.matched.conversions) for r in report.rules] == [("vp", 0, 0),
+                                                                                           ("big", 2, 1)]
+    assert [(d.decile, d.min_score, d.group.contacts) for d in report.deciles if d.group.contacts] == \
+        [(1, 15, 2), (7, 0, 1)]

@@ -18,7 +18,8 @@ The method (docs/scoring-models.md, "Scores that prove themselves", says why eac
   be empty, or hold more than a tenth); ``cumulative_share`` is the share of all conversions in this
   decile and the ones above it (the gain curve).
 - **Rule lift**: a contact *matched* a rule when at least one of its interactions before ``start``
-  met the rule's ``on`` and ``where`` (counted even when a limit kept it from scoring). The rule's
+  met the rule's ``on`` and ``where`` (counted even when a limit kept it from scoring); for a fit
+  profile, when its attributes met the rule's conditions at ``start``. The rule's
   lift is the conversion rate of contacts who matched / that of contacts who did not.
 - **Suggested points**: the log odds ratio of converting, matched vs. not, with 0.5 added to each cell
   (Haldane–Anscombe, so no cell is 0), scaled so that the strongest rule gets the largest absolute
@@ -39,7 +40,7 @@ from typing import Any
 
 from .fold import fold
 from .interactions import MANUAL_TYPE
-from .profiles import Profile
+from .profiles import FIT, Profile
 from .records import TimelineRecord
 
 #: The interaction type that marks a conversion when a request names none.
@@ -116,6 +117,8 @@ class ContactEvidence:
 def score_at_start(profile: Profile, history: ContactHistory, period: Period) -> ContactEvidence:
     """The contact's score as of the period's start, and the rules its earlier interactions met."""
     state, ledger = fold(profile, history.before, period.start)
+    if profile.kind == FIT:  # a fit rule is matched when the contact's attributes meet it at the start
+        return ContactEvidence(state.score, frozenset(state.matched), history.converted)
     # every entry naming a rule comes from an interaction that met it (a match, capped, floored or limited),
     # or from the expiry or decay of such a match: the rule ids of the ledger are the rules matched
     matched = frozenset(entry.rule_id for entry in ledger if entry.rule_id is not None)
