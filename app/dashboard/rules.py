@@ -13,6 +13,7 @@ from marshmallow import ValidationError as SchemaError
 
 from ..api.schemas import ProfileDraftSchema
 from ..errors import NotFound
+from ..evaluation import latest_suggestion
 from ..scoring.profiles import FIT, rule_from_dict
 from ..scoring.sentences import rule_sentence, where_words
 from ..scoring.vocabulary import EVENT_GROUPS, EVENTS, OPERATOR_WORDS, UNITS, event_label
@@ -78,6 +79,7 @@ def render_rule(profile_id: str, doc: dict[str, Any], form: RuleForm, rule_id: s
         unsaved=unsaved or status != 200, decay_units=DECAY_UNITS,
         groups_offered=[(g["id"], group_words(g)) for g in doc["draft"].get("groups") or []],
         kept_words=kept_where_words(form),
+        suggestion=latest_suggestion(get_services(), profile_id, rule_id) if rule_id and not fit else None,
     ), status
 
 
