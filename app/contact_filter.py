@@ -10,7 +10,7 @@ A filter document looks like::
         {"field": "dnd", "channel": "email", "op": "on"}],
      "order_by": "engagement"}
 
-Pure: no Flask and no Redis. ``app.api.filter_schemas`` validates documents into these objects,
+Pure: no Flask and no Redis. ``app.contact_filter_schema`` validates documents into these objects,
 ``app.storage.queries`` runs them over the indexes, and ``matches`` is the meaning both must agree with
 (the property tests compare the two over generated filters).
 """

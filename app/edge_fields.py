@@ -104,6 +104,16 @@ def whole_number(low: int, high: int, **kwargs: Any) -> fields.Integer:
     return WholeNumber(validate=validate.Range(min=low, max=high), **kwargs)
 
 
+class JsonText(fields.String):
+    """A query parameter that carries a JSON document as text (``?filter={...}``); the view parses it
+    with ``document_schema``. The OpenAPI document describes it as ``content: application/json``
+    with that schema (``app.openapi``), so clients send the document, not any text."""
+
+    def __init__(self, document_schema: type, **kwargs: Any):
+        self.document_schema = document_schema
+        super().__init__(**kwargs)
+
+
 class StrictBoolean(fields.Boolean):
     """``true`` or ``false`` only: 1, "yes" and "true" (text) are errors, not guesses."""
 
@@ -113,13 +123,25 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+#: The numbers the door lets through (``app.json_bodies``): within signed 64 bits.
+FITS_64_BITS = validate.Range(min=-(2**63), max=2**63 - 1)
+
+
 class StrictNumber(fields.Float):
-    """A JSON number (not text, not a boolean), finite."""
+    """A JSON number (not text, not a boolean), finite; an integer stays an int."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValidationError("must be a number")
+        if isinstance(value, int):
+            return value  # kept exact: a float could round past a 64-bit bound
         return super()._deserialize(value, attr, data, **kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        """Whole numbers stay whole (the documented bounds of ``FITS_64_BITS`` are exact integers)."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        return super()._serialize(value, attr, obj, **kwargs)
 
 
 #: An HTTP header name (RFC 9110 token), at most 64 characters.
@@ -158,33 +180,57 @@ URL_TEXT = (r"^https?://[A-Za-z0-9][A-Za-z0-9.-]*"
             r"([/?#][!-~]*)?$")
 
 
-def numbers_up_to(n: int) -> str:
-    """A regular expression (no anchors) of the decimal numbers 1..n written without leading zeros."""
-    text = str(n)
-    parts = ["[1-9]" + (f"[0-9]{{{k - 1}}}" if k > 1 else "") for k in range(1, len(text))]
-    for i, digit in enumerate(text):
-        low, high = (1 if i == 0 else 0), int(digit) - 1
-        if high >= low:
-            rest = len(text) - i - 1
-            parts.append(text[:i] + (f"[{low}-{high}]" if high > low else str(low))
-                         + (f"[0-9]{{{rest}}}" if rest else ""))
-    parts.append(text)
+def numbers_between(low: int, high: int) -> str:
+    """A regular expression (no anchors) of the decimal numbers ``low``..``high`` (``low`` at least 1),
+    written without leading zeros."""
+    parts = []
+    for length in range(len(str(low)), len(str(high)) + 1):
+        first, last = max(low, 10 ** (length - 1)), min(high, 10**length - 1)
+        if first <= last:
+            parts.extend(_same_length(str(first), str(last)))
     return "(" + "|".join(parts) + ")"
 
 
-def duration_text(max_ms: int) -> str:
-    """The durations ``<int><unit>`` from one second up to ``max_ms``, as a pattern (spaces allowed around)."""
+def _digits(low: str, high: str) -> str:
+    return low if low == high else f"[{low}-{high}]"
+
+
+def _same_length(low: str, high: str) -> list[str]:
+    """Patterns of the numbers from ``low`` to ``high``, both written with the same number of digits."""
+    if low == high:
+        return [low]
+    rest = len(low) - 1
+    if low[1:] == "0" * rest and high[1:] == "9" * rest:
+        return [_digits(low[0], high[0]) + (f"[0-9]{{{rest}}}" if rest else "")]
+    if low[0] == high[0]:
+        return [low[0] + part for part in _same_length(low[1:], high[1:])]
+    parts = [low[0] + part for part in _same_length(low[1:], "9" * rest)]
+    if int(high[0]) - int(low[0]) > 1:
+        parts.append(_digits(str(int(low[0]) + 1), str(int(high[0]) - 1)) + f"[0-9]{{{rest}}}")
+    parts.extend(high[0] + part for part in _same_length("0" * rest, high[1:]))
+    return parts
+
+
+def duration_text(max_ms: int, min_ms: int = 1000) -> str:
+    """The durations ``<int><unit>`` from ``min_ms`` (one second unless said) up to ``max_ms``, as a
+    pattern (spaces allowed around, leading zeros allowed)."""
     from .scoring.durations import DURATION_UNITS, UNIT_MS
 
-    units = [f"0*{numbers_up_to(max_ms // UNIT_MS[unit])} *{unit}" for unit in DURATION_UNITS
-             if max_ms >= UNIT_MS[unit]]
+    units = []
+    for unit in DURATION_UNITS:
+        low, high = max(1, -(-min_ms // UNIT_MS[unit])), max_ms // UNIT_MS[unit]
+        if low <= high:
+            units.append(f"0*{numbers_between(low, high)} *{unit}")
     return rf"^ *({'|'.join(units)}) *$"
 
 
-def duration_field(max_ms: int, max_text: str, **kwargs: Any) -> fields.String:
-    """A duration (``30d``) of at most ``max_ms``: the pattern states exactly what is accepted."""
-    return fields.String(validate=regexp(duration_text(max_ms), f"not a duration of at most {max_text}: use an "
-                                                                f"integer and s, m, h, d or w, e.g. 30m, 2h, 30d"),
+def duration_field(max_ms: int, max_text: str, *, min_ms: int = 1000, min_text: str = "1s",
+                   **kwargs: Any) -> fields.String:
+    """A duration (``30d``) from ``min_ms`` to ``max_ms``: the pattern states exactly what is accepted."""
+    bounds = f"of at most {max_text}" if min_ms == 1000 else f"between {min_text} and {max_text}"
+    return fields.String(validate=regexp(duration_text(max_ms, min_ms),
+                                         f"not a duration {bounds}: use an integer and s, m, h, d or w, "
+                                         f"e.g. 30m, 2h, 30d"),
                          **kwargs)
 
 

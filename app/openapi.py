@@ -44,18 +44,48 @@ def dict_keys_and_size(self: Any, field: fields.Field, **kwargs: Any) -> dict[st
     return out
 
 
+#: Where ``json_text_schema`` leaves a JSON-text parameter's document schema for ``JsonTextParameters``.
+JSON_TEXT_KEY = "x-json-text-schema"
+
+
+def json_text_schema(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
+    """A ``JsonText`` field's document schema (a reference), for ``JsonTextParameters`` to move."""
+    from .edge_fields import JsonText
+
+    if not isinstance(field, JsonText):
+        return {}
+    return {JSON_TEXT_KEY: self.resolve_nested_schema(field.document_schema)}
+
+
+class JsonTextParameters(BasePlugin):
+    """A parameter whose value is a JSON document is ``content: {application/json: {schema}}`` (OpenAPI's
+    way to say "serialize this value as JSON"), not a string of any text."""
+
+    def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs: Any) -> None:
+        for operation in (operations or {}).values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else ():
+                schema = parameter.get("schema") if isinstance(parameter, dict) else None
+                if isinstance(schema, dict) and JSON_TEXT_KEY in schema:
+                    document = schema.pop(JSON_TEXT_KEY)
+                    if "description" in schema:
+                        parameter.setdefault("description", schema["description"])
+                    del parameter["schema"]
+                    parameter["content"] = {"application/json": {"schema": document}}
+
+
 def add_converters(spec: APISpec, converter: Any) -> None:
     """Teach a MarshmallowPlugin's converter what apispec leaves out, and add the shared components
     (called before any schema is converted)."""
     from .edge_fields import JSON_VALUE
 
     converter.add_attribute_function(dict_keys_and_size)
+    converter.add_attribute_function(json_text_schema)
     spec.components.schema("JsonValue", JSON_VALUE)
 
 
 def spec_plugins() -> dict[str, Any]:
     """The ``spec_kwargs`` flask-smorest's Api is built with."""
-    return {"marshmallow_plugin": OneOfMarshmallowPlugin(), "extra_plugins": [SchemaExtras()]}
+    return {"marshmallow_plugin": OneOfMarshmallowPlugin(), "extra_plugins": [SchemaExtras(), JsonTextParameters()]}
 
 
 def json_schema_of(schema: type[Schema], *, title: str, id_: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import ValidationError as SchemaError
 
-from .api.filter_schemas import load_filter
+from .contact_filter_schema import load_filter
 from .contact_filter import ContactFilter, from_legacy
 from .errors import NotFound, ValidationError
 from .services import Services

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from app.api.filter_schemas import load_filter
+from app.contact_filter_schema import load_filter
 from app.contact_filter import (
     ContactFacts,
     ContactFilter,

@@ -11,7 +11,7 @@ from ..storage.profiles import ProfileStore
 from ..manual_scores import change_score
 from ..scoring.interactions import format_timestamp
 from ..services import get_services
-from .filter_schemas import FilterQuerySchema, LegacyFilterSchema, legacy_filter, load_filter
+from ..contact_filter_schema import FilterQuerySchema, LegacyFilterSchema, legacy_filter, load_filter
 from .common import load_contact, render_contact, v1_blueprint
 from .schemas import (
     ContactPageSchema,
@@ -60,6 +60,21 @@ def filter_from_args(filters: dict) -> ContactFilter:
         raise ValidationError("Invalid filter.", {"filter": exc.messages}) from exc
 
 
+#: The ways ``GET /v1/contacts`` finds contacts, by the parameters of each.
+FIND_WAYS = {"identity": ("email", "external_id"), "prefix": ("q",),
+             "filter": ("filter", "profile", "op", "value", "tag", "without_tag")}
+
+
+def one_way_to_find(params: dict) -> None:
+    """Refuse parameters of two ways at once (``email`` with ``profile``, say): one would be ignored."""
+    given = {name for name, value in params.items() if value is not None}
+    ways = [way for way, names in FIND_WAYS.items() if given & set(names)]
+    if len(ways) > 1:
+        raise ValidationError("Give one way to find contacts.", {
+            name: "one way to find contacts at a time: email and/or external_id, q, or a filter"
+            for name in sorted(given & {n for way in ways for n in FIND_WAYS[way]})})
+
+
 @bp.route("/contacts", methods=["GET"])
 @bp.arguments(FilterArgsSchema, location="query", as_kwargs=True)
 @bp.alt_response(200, schema=ContactPageSchema, description="A page of contacts, highest score first")
@@ -67,6 +82,7 @@ def list_contacts(limit: int = 50, cursor: str | None = None, email: str | None 
                   external_id: str | None = None, q: str | None = None, **filters):
     """Find contacts by email or external id, by a prefix (``q``), or filter them (a filter document)."""
     services = get_services()
+    one_way_to_find({"email": email, "external_id": external_id, "q": q, **filters})
     if email is not None or external_id is not None:
         from ..scoring.interactions import normalize_email
 

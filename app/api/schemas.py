@@ -7,9 +7,11 @@ import marshmallow as ma
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS, validate_where
+from ..contact_filter_schema import PROFILE_ID, FilterDocumentSchema
 from ..edge_fields import (
     JSON_VALUE_REF,
     AttributesField,
+    JsonText,
     TAG_TEXT,
     StrictBoolean,
     StrictNumber,
@@ -19,7 +21,7 @@ from ..edge_fields import (
     where_json_schema,
     whole_number,
 )
-from ..scoring.durations import MAX_DURATION_MS, MAX_DURATION_TEXT, parse_duration_ms
+from ..scoring.durations import MAX_DURATION_MS, MAX_DURATION_TEXT
 from ..interaction_schema import CUSTOM_TYPE, DND_TYPE, InteractionSchema, InteractionType
 from ..scoring.interactions import CATALOG
 from ..scoring.profiles import ENGAGEMENT, FIT, KINDS
@@ -72,23 +74,18 @@ DECAY_EVERY_MIN_MS = 86_400_000
 DECAY_EVERY_MAX_MS = 3650 * 86_400_000
 
 
-def _decay_every(value: str) -> None:
-    try:
-        ms = parse_duration_ms(value, bounded=False)
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from exc
-    if not DECAY_EVERY_MIN_MS <= ms <= DECAY_EVERY_MAX_MS:
-        raise ValidationError("a decay period is between 1d and 3650d (ten years)")
-
-
 class DecaySchema(Strict):
     percent = WholeNumber(required=True, validate=validate.Range(min=1, max=100, error="a whole percent from 1 to 100"),
                              metadata={"description": "how much of what stands is taken each period (1-100)"})
-    every = fields.String(required=True, validate=_decay_every,
-                          metadata={"description": "the period, e.g. '30d' (1d to 3650d)"})
+    every = duration_field(DECAY_EVERY_MAX_MS, "3650d", min_ms=DECAY_EVERY_MIN_MS, min_text="1d", required=True,
+                           metadata={"description": "the period, e.g. '30d' (1d to 3650d)"})
 
 
 class RuleSchema(Strict):
+    class Meta:
+        unknown = ma.RAISE
+        json_schema_extra = {"not": {"required": ["decay", "expires_after"]}}
+
     id = fields.String(required=True, validate=_ID)
     on = InteractionType(metadata={"description": "the interaction type it scores (engagement profiles; a fit "
                                                   "profile's rules have none)"})
@@ -431,13 +428,14 @@ class FilterArgsSchema(ma.Schema):
 
     email = fields.String()
     external_id = fields.String()
-    profile = fields.String()
+    profile = fields.String(validate=PROFILE_ID)
     op = fields.String(validate=validate.OneOf(SCORE_OPS))
-    value = fields.Float()
+    value = fields.Float(allow_nan=False)
     tag = fields.String(validate=validate.Length(min=1, max=100))
     without_tag = fields.String(validate=validate.Length(min=1, max=100))
-    filter = fields.String(metadata={"description": "a filter document as JSON text (see POST /v1/contacts/search); "
-                                                   "replaces profile, op, value, tag and without_tag"})
+    filter = JsonText(FilterDocumentSchema,
+                      metadata={"description": "a filter document as JSON (see POST /v1/contacts/search); "
+                                               "replaces profile, op, value, tag and without_tag"})
     q = fields.String(validate=validate.Length(min=1, max=200),
                       metadata={"description": "find contacts whose email, name or external id starts with this"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))

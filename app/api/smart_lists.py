@@ -9,7 +9,7 @@ from ..services import get_services
 from ..smart_lists import all_lists, delete_list, filter_of, get_list, save_list
 from .common import v1_blueprint
 from .contacts import parse_cursor
-from .filter_schemas import SmartListOutSchema, SmartListSchema
+from ..contact_filter_schema import SmartListOutSchema, SmartListSchema
 from .schemas import ContactPageSchema, FilterArgsSchema, ItemsSchema
 
 bp = v1_blueprint("smart_lists", __name__, "Saved filters over contacts")

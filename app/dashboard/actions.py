@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import ValidationError as SchemaError
 
-from ..api.filter_schemas import SmartListSchema
+from ..contact_filter_schema import SmartListSchema
 from ..contact_directory import set_attributes, set_dnd  # noqa: F401  (re-exported for the views)
 from ..errors import ValidationError
 from ..publish import publish_draft, unpublish  # noqa: F401

@@ -14,7 +14,7 @@ from typing import Any
 
 from marshmallow import ValidationError as SchemaError
 
-from ..api.filter_schemas import MAX_CONDITIONS, FilterDocumentSchema
+from ..contact_filter_schema import MAX_CONDITIONS, FilterDocumentSchema
 from ..contact_filter import ContactFilter, plain_number, from_legacy
 from ..scoring.conditions import NUMERIC_OPS
 from .forms import join_messages

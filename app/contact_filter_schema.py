@@ -7,10 +7,13 @@ import math
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from ..contact_filter import ACTIVITY_OPS, DND_OPS, FIELDS, TAG_OPS, Condition, ContactFilter, from_legacy
-from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
+from .contact_filter import ACTIVITY_OPS, DND_OPS, FIELDS, TAG_OPS, Condition, ContactFilter, from_legacy
+from .edge_fields import FITS_64_BITS, SLUG_TEXT, StrictNumber, WholeNumber, regexp, whole_number
+from .scoring.conditions import NUMERIC_OPS, SCORE_OPS
 
-_PROFILE = validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$", error="a profile id")
+PROFILE_ID = regexp(SLUG_TEXT, "a profile id")
+#: A page cursor: the ``next_cursor`` of the page before (an offset).
+CURSOR_TEXT = r"^[0-9]{1,15}$"
 #: Most conditions one filter may have.
 MAX_CONDITIONS = 20
 #: Longest "last activity" window, in days (a hundred years).
@@ -26,6 +29,34 @@ USES = {
 }
 OPS = {"score": SCORE_OPS, "tag": TAG_OPS, "activity": ACTIVITY_OPS, "dnd": DND_OPS}
 DEFAULT_OPS = {"tag": "has", "dnd": "on"}
+#: The attributes each kind of condition cannot do without (a score condition's ``value`` too, with a
+#: numeric operator).
+REQUIRED = {"score": ("profile", "op"), "band": ("profile", "band"), "tag": ("tag",), "activity": ("op", "days"),
+            "dnd": ("channel",)}
+#: The score operators that take no value.
+VALUELESS_OPS = tuple(op for op in SCORE_OPS if op not in NUMERIC_OPS)
+
+
+def condition_shapes() -> list[dict]:
+    """The JSON Schema of each kind of condition, from the tables the validator uses (``USES``,
+    ``OPS``, ``REQUIRED``): which attributes it takes, which it needs, which operators. The
+    attributes' own types and patterns are the fields' (the ``properties`` beside this ``oneOf``)."""
+
+    def shape(kind: str, ops: tuple[str, ...] | None, required: tuple[str, ...], uses: set[str]) -> dict:
+        properties: dict = {"field": {"const": kind}}
+        if ops is not None:
+            properties["op"] = {"enum": list(ops)}
+        return {"properties": properties, "required": ["field", *required],
+                "propertyNames": {"enum": ["field", *sorted(uses)]}}
+
+    shapes = []
+    for kind in FIELDS:
+        if kind == "score":
+            shapes.append(shape(kind, NUMERIC_OPS, (*REQUIRED[kind], "value"), USES[kind]))
+            shapes.append(shape(kind, VALUELESS_OPS, REQUIRED[kind], USES[kind] - {"value"}))
+        else:
+            shapes.append(shape(kind, OPS.get(kind), REQUIRED[kind], USES[kind]))
+    return shapes
 
 
 class Strict(ma.Schema):
@@ -34,17 +65,23 @@ class Strict(ma.Schema):
 
 
 class ConditionSchema(Strict):
+    """One condition; the document states each kind's shape exactly (``condition_shapes``)."""
+
+    class Meta:
+        unknown = ma.RAISE
+        json_schema_extra = {"oneOf": condition_shapes()}
+
     field = fields.String(required=True, validate=validate.OneOf(FIELDS),
                           metadata={"description": "score, band, tag, activity or dnd"})
     op = fields.String(metadata={"description": "score: eq ne gt gte lt lte empty not_empty; tag: has has_not; "
                                                 "activity: within before; dnd: on off"})
-    profile = fields.String(validate=_PROFILE, metadata={"description": "score and band: the profile id"})
-    value = fields.Float(allow_nan=False, metadata={"description": "score with a numeric operator"})
+    profile = fields.String(validate=PROFILE_ID, metadata={"description": "score and band: the profile id"})
+    value = StrictNumber(allow_nan=False, validate=FITS_64_BITS, metadata={"description": "score with a numeric operator"})
     band = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "band: its name"})
     tag = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "tag: the tag"})
-    days = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_DAYS),
+    days = WholeNumber(validate=validate.Range(min=0, max=MAX_DAYS),
                           metadata={"description": "activity: the window in days"})
-    channel = fields.String(validate=validate.Regexp(r"^[a-z_]{1,32}$", error="a channel name such as email"),
+    channel = fields.String(validate=regexp(r"^[a-z_]{1,32}$", "a channel name such as email"),
                             metadata={"description": "dnd: the channel"})
 
     @validates_schema
@@ -59,8 +96,7 @@ class ConditionSchema(Strict):
         op = data.get("op", DEFAULT_OPS.get(kind))
         if kind in OPS and op not in OPS[kind]:
             errors["op"] = [f"one of {', '.join(OPS[kind])}"]
-        required = {"score": ["profile"], "band": ["profile", "band"], "tag": ["tag"], "activity": ["days"],
-                    "dnd": ["channel"]}[kind]
+        required = [name for name in REQUIRED[kind] if name != "op"]
         if kind == "score" and op in NUMERIC_OPS:
             required.append("value")
         for name in required:
@@ -87,7 +123,7 @@ class FilterDocumentSchema(Strict):
 
     conditions = fields.List(fields.Nested(ConditionSchema), load_default=list,
                              validate=validate.Length(max=MAX_CONDITIONS))
-    order_by = fields.String(validate=_PROFILE,
+    order_by = fields.String(validate=PROFILE_ID,
                              metadata={"description": "profile whose score orders the result (default: the first "
                                                       "score or band condition's; else newest contacts first)"})
 
@@ -103,24 +139,36 @@ def load_filter(document: object) -> ContactFilter:
     return FilterDocumentSchema().load(document)
 
 
+LEGACY_FIELDS = ("profile", "op", "value", "tag", "without_tag")
+#: How the single-condition fields depend on each other, in JSON Schema: ``op`` needs ``profile``; a
+#: numeric ``op`` needs ``value``; ``value`` goes only with a numeric ``op``. ``complete`` below checks it.
+LEGACY_DEPENDENCIES = {
+    "dependentRequired": {"op": ["profile"]},
+    "dependentSchemas": {"value": {"required": ["op"], "properties": {"op": {"enum": list(NUMERIC_OPS)}}},
+                         "op": {"anyOf": [{"properties": {"op": {"enum": list(VALUELESS_OPS)}}},
+                                          {"required": ["value"]}]}},
+}
+
+
 class LegacyFilterSchema(ma.Schema):
     """The single-condition fields that came before filter documents (still accepted)."""
 
-    profile = fields.String(validate=_PROFILE)
+    profile = fields.String(validate=PROFILE_ID)
     op = fields.String(validate=validate.OneOf(SCORE_OPS))
-    value = fields.Float(allow_nan=False)
+    value = StrictNumber(allow_nan=False, validate=FITS_64_BITS)
     tag = fields.String(validate=validate.Length(min=1, max=100))
     without_tag = fields.String(validate=validate.Length(min=1, max=100))
 
     @validates_schema
     def complete(self, data, **_):
-        if data.get("op") and not data.get("profile"):
+        """The dependencies of ``LEGACY_DEPENDENCIES``: nothing given is ignored without a word."""
+        op = data.get("op")
+        if op and not data.get("profile"):
             raise ValidationError({"profile": ["required with op"]})
-        if data.get("op") in NUMERIC_OPS and data.get("value") is None:
-            raise ValidationError({"value": [f"required with op={data['op']}"]})
-
-
-LEGACY_FIELDS = ("profile", "op", "value", "tag", "without_tag")
+        if op in NUMERIC_OPS and data.get("value") is None:
+            raise ValidationError({"value": [f"required with op={op}"]})
+        if "value" in data and op not in NUMERIC_OPS:
+            raise ValidationError({"value": [f"not used with op={op}" if op else "not used without op"]})
 
 
 def legacy_filter(args: dict) -> ContactFilter:
@@ -133,6 +181,9 @@ class SmartListSchema(LegacyFilterSchema):
 
     class Meta:
         unknown = ma.RAISE
+        json_schema_extra = {**LEGACY_DEPENDENCIES, "dependentSchemas": {
+            **LEGACY_DEPENDENCIES["dependentSchemas"],
+            "filter": {"not": {"anyOf": [{"required": [name]} for name in LEGACY_FIELDS]}}}}
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     filter = fields.Nested(FilterDocumentSchema)
@@ -161,5 +212,6 @@ class FilterQuerySchema(Strict):
     """``POST /v1/contacts/search``: a filter document and the page wanted."""
 
     filter = fields.Nested(FilterDocumentSchema, load_default=lambda: ContactFilter())
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String(metadata={"description": "next_cursor of the previous page"})
+    limit = whole_number(1, 500, load_default=50)
+    cursor = fields.String(validate=regexp(CURSOR_TEXT, "use next_cursor from the previous page"),
+                           metadata={"description": "next_cursor of the previous page"})
