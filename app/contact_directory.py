@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -45,16 +46,29 @@ def live_versions(services: Services) -> dict[str, tuple[Profile, int]]:
     return {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
 
 
+def missing_profiles(services: Services, flt: ContactFilter) -> list[str]:
+    """The profiles a filter names that do not exist (published or not): a filter naming one cannot run."""
+    known = set(services.profiles.all())
+    return [pid for pid in flt.profiles if pid not in known]
+
+
+def require_profiles(services: Services, flt: ContactFilter) -> None:
+    """Refuse a filter that names a profile that does not exist (404, as for any unknown profile)."""
+    missing = missing_profiles(services, flt)
+    if missing:
+        raise NotFound(f"No profile {missing[0]!r}.", {"filter": [f"no profile {pid!r}" for pid in missing]})
+
+
 def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) -> dict[str, Any]:
     """Filtered contacts, ordered (see ``app.storage.queries``), rendered; ``next_cursor`` as text (or None).
 
     A profile the filter names must exist (published or not)."""
-    profiles = services.profiles
-    live = profiles.live()
-    known = set(profiles.all())
-    missing = [pid for pid in flt.profiles if pid not in known]
-    if missing:
-        raise NotFound(f"No profile {missing[0]!r}.")
+    require_profiles(services, flt)
+    return _page(services, flt, services.profiles.live(), limit, cursor)
+
+
+def _page(services: Services, flt: ContactFilter, live: dict, limit: int, cursor: int) -> dict[str, Any]:
+    """One page of a filter over the live versions ``live`` (profiles not in it give empty scores)."""
     page = ContactQuery(services.scores, services.contacts).run(flt, {pid: (v.profile, v.version) for pid, v in live.items()},
                                             limit, cursor, services.clock.now_ms())
     contacts = services.contacts.get_contacts([cid for cid, _score in page["items"]])
@@ -65,10 +79,8 @@ def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) 
 
 def count_matches(services: Services, flt: ContactFilter) -> int:
     """How many contacts match a filter right now (a smart list's live count)."""
+    require_profiles(services, flt)
     live = services.profiles.live()
-    missing = [pid for pid in flt.profiles if pid not in live and services.profiles.get(pid) is None]
-    if missing:
-        raise NotFound(f"No profile {missing[0]!r}.")
     return ContactQuery(services.scores, services.contacts).count(
         flt, {pid: (v.profile, v.version) for pid, v in live.items()}, services.clock.now_ms())
 
@@ -79,13 +91,23 @@ def _csv_text(value: Any) -> str:
 
 
 def csv_rows(services: Services, flt: ContactFilter) -> Iterator[str]:
-    """CSV of every matching contact (id, email, external_id, score, band, tags), a page at a time."""
+    """CSV of every matching contact (id, email, external_id, score, band, tags), a page at a time.
+
+    The filter is checked here, before the first row: call it (``next``) before the response starts,
+    so a filter that cannot run is a clear 4xx rather than a broken download. The pages then read the
+    live versions of that moment: a profile deleted or unpublished while the download runs gives empty
+    scores for the rest of it, never an error in the middle of the file."""
+    require_profiles(services, flt)
+    live = services.profiles.live()
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["id", "email", "external_id", "score", "band", "tags"])
+    yield out.getvalue()
+    out.seek(0)
+    out.truncate()
     cursor: int | None = 0
     while cursor is not None:
-        page = run_filter(services, flt, EXPORT_PAGE, cursor)
+        page = _page(services, flt, live, EXPORT_PAGE, cursor)
         for item in page["items"]:
             score = item["scores"].get(flt.sort_profile or "", {})
             writer.writerow([item["id"], _csv_text(item["email"]), _csv_text(item["external_id"]),
@@ -94,6 +116,13 @@ def csv_rows(services: Services, flt: ContactFilter) -> Iterator[str]:
         out.seek(0)
         out.truncate()
         cursor = int(page["next_cursor"]) if page["next_cursor"] else None
+
+
+def csv_download(services: Services, flt: ContactFilter) -> Iterator[str]:
+    """The body of a CSV download: ``csv_rows`` with its checks already done, so a filter that cannot
+    run raises here, before the response (and its 200) starts."""
+    rows = csv_rows(services, flt)
+    return itertools.chain([next(rows)], rows)
 
 
 def set_dnd(services: Services, contact: dict[str, Any], channels: dict[str, bool]) -> None:

@@ -205,7 +205,16 @@ class SmartListOutSchema(ma.Schema):
     id = fields.String()
     name = fields.String()
     filter = fields.Dict(metadata={"description": "the filter document"})
-    count = fields.Integer(metadata={"description": "members right now (in lists of smart lists)"})
+    count = fields.Integer(allow_none=True, metadata={"description": "members right now (in lists of smart lists); "
+                                                                    "null when the list cannot run"})
+    problem = fields.String(metadata={"description": "why the list cannot run now (it names a profile deleted "
+                                                     "since it was saved); only then"})
+
+
+class SmartListPageSchema(ma.Schema):
+    """``GET /v1/smart-lists``."""
+
+    items = fields.List(fields.Nested(SmartListOutSchema))
 
 
 class FilterQuerySchema(Strict):

@@ -6,9 +6,10 @@ from typing import Any
 
 from marshmallow import ValidationError as SchemaError
 
+from .contact_directory import count_matches, missing_profiles, require_profiles
 from .contact_filter_schema import load_filter
 from .contact_filter import ContactFilter, from_legacy
-from .errors import NotFound, ValidationError
+from .errors import Conflict, NotFound, ValidationError
 from .services import Services
 
 #: The single-condition fields lists were saved with before filter documents.
@@ -42,8 +43,39 @@ def get_list(services: Services, list_id: str) -> dict[str, Any]:
     return public_list(doc)
 
 
+def problem_of(services: Services, doc: dict[str, Any]) -> str | None:
+    """Why a saved list cannot run now (it names a profile deleted since it was saved), or None.
+
+    The stale references of a list are the profiles its conditions and ``order_by`` name: tags,
+    bands and channels that match no one are not errors (they select no contact, or every contact)."""
+    missing = missing_profiles(services, filter_of(doc))
+    if not missing:
+        return None
+    names = ", ".join(repr(pid) for pid in missing)
+    return f"names profile{'s' if len(missing) > 1 else ''} {names}, which no longer exist{'' if len(missing) > 1 else 's'}"
+
+
+def runnable_filter(services: Services, doc: dict[str, Any]) -> ContactFilter:
+    """The filter of a saved list, or 409 when it cannot run (a profile it names was deleted): the
+    list exists, so not a 404; it has to be edited or deleted first."""
+    problem = problem_of(services, doc)
+    if problem:
+        raise Conflict(f"The smart list {doc['name']!r} {problem}: edit its filter or delete it.",
+                       {"filter": [problem]})
+    return filter_of(doc)
+
+
+def with_count(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
+    """A list with its member count now; a list that cannot run has ``count`` None and its ``problem``."""
+    problem = problem_of(services, doc)
+    if problem:
+        return {**doc, "count": None, "problem": problem}
+    return {**doc, "count": count_matches(services, filter_of(doc))}
+
+
 def save_list(services: Services, name: str, flt: ContactFilter, list_id: str | None = None) -> dict[str, Any]:
-    """Create (no id) or replace a list with a validated filter."""
+    """Create (no id) or replace a list with a validated filter; a profile it names must exist (404)."""
+    require_profiles(services, flt)
     doc = {"id": list_id or uuid.uuid4().hex[:12], "name": name, "filter": flt.to_document()}
     services.smart_lists.put(doc)
     return doc

@@ -3,23 +3,24 @@ from __future__ import annotations
 
 from flask import Response, stream_with_context
 
-from ..contact_directory import count_matches, csv_rows, run_filter
-from ..errors import Conflict, NotFound
+from ..contact_directory import csv_download, run_filter
 from ..services import get_services
-from ..smart_lists import all_lists, delete_list, filter_of, get_list, save_list
+from ..smart_lists import all_lists, delete_list, get_list, runnable_filter, save_list, with_count
 from .common import v1_blueprint
 from .contacts import parse_cursor
-from ..contact_filter_schema import SmartListOutSchema, SmartListSchema
-from .schemas import ContactPageSchema, FilterArgsSchema, ItemsSchema
+from ..contact_filter_schema import SmartListOutSchema, SmartListPageSchema, SmartListSchema
+from .schemas import ContactPageSchema, FilterArgsSchema
 
 bp = v1_blueprint("smart_lists", __name__, "Saved filters over contacts")
 
 
 @bp.route("/smart-lists", methods=["GET"])
-@bp.alt_response(200, schema=ItemsSchema, description="Every smart list, by name, with its member count now")
+@bp.alt_response(200, schema=SmartListPageSchema, description="Every smart list, by name, with its member count now")
 def list_smart_lists():
+    """Every list with its member count; a list that names a deleted profile has ``count`` null and a
+    ``problem`` instead (one stale list does not break the listing)."""
     services = get_services()
-    return {"items": [{**doc, "count": count_matches(services, filter_of(doc))} for doc in all_lists(services)]}
+    return {"items": [with_count(services, doc) for doc in all_lists(services)]}
 
 
 @bp.route("/smart-lists", methods=["POST"])
@@ -57,26 +58,18 @@ def delete_smart_list(list_id: str):
 @bp.alt_response(200, schema=ContactPageSchema, description="Members, in the filter's order")
 @bp.arguments(FilterArgsSchema(only=("limit", "cursor")), location="query", as_kwargs=True)
 def smart_list_contacts(list_id: str, limit: int = 50, cursor: str | None = None):
-    """The contacts matching the saved filter."""
+    """The contacts matching the saved filter (409 when it names a profile deleted since)."""
     services = get_services()
-    return run_saved(services, filter_of(get_list(services, list_id)), limit, parse_cursor(cursor))
-
-
-def run_saved(services, flt, limit: int, cursor: int) -> dict:
-    """``run_filter`` for a saved list: a profile its filter names that does not exist (any more) is a 409 —
-    the list itself exists (a 404 would say it does not), its filter cannot run until it is changed."""
-    try:
-        return run_filter(services, flt, limit, cursor)
-    except NotFound as exc:
-        raise Conflict(f"The list's filter cannot run: {exc.message}", {"filter": [exc.message]}) from exc
+    return run_filter(services, runnable_filter(services, get_list(services, list_id)), limit, parse_cursor(cursor))
 
 
 @bp.route("/smart-lists/<list_id>/export.csv", methods=["GET"])
 @bp.alt_response(200, content_type="text/csv", description="Every member as CSV")
 def export_smart_list(list_id: str):
-    """Every member as CSV: id, email, external_id, score in the sort profile, band, tags."""
+    """Every member as CSV: id, email, external_id, score in the sort profile, band, tags.
+
+    A list that cannot run (it names a deleted profile) is a 409 before the download starts."""
     services = get_services()
-    flt = filter_of(get_list(services, list_id))
-    run_saved(services, flt, 1, 0)  # a filter that cannot run (a deleted profile) is a 4xx before streaming
-    return Response(stream_with_context(csv_rows(services, flt)), mimetype="text/csv",
+    flt = runnable_filter(services, get_list(services, list_id))
+    return Response(stream_with_context(csv_download(services, flt)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{list_id}.csv"'})

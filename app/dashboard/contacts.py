@@ -11,7 +11,7 @@ from marshmallow import ValidationError as SchemaError
 
 from ..api.schemas import ScoreChangeSchema
 from ..contact_filter import OP_WORDS, ContactFilter, describe
-from ..contact_directory import count_matches, csv_rows, run_filter
+from ..contact_directory import count_matches, csv_download, run_filter
 from ..edge_fields import AttributesField
 from .forms import whole
 from ..errors import Conflict, NotFound, ValidationError
@@ -21,7 +21,7 @@ from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
 from ..scoring.interactions import MANUAL_TYPE, normalize_email, now_ms
 from ..scoring.records import TimelineRecord
 from ..services import Services, get_services
-from ..smart_lists import filter_of
+from ..smart_lists import filter_of, runnable_filter, with_count
 from ..words import activity
 from . import actions
 from .blueprint import bp
@@ -90,8 +90,8 @@ def list_args(flt: ContactFilter) -> dict[str, str]:
 
 
 def smart_list_tabs(services: Services) -> list[dict[str, Any]]:
-    """Every smart list with its member count right now."""
-    return [{**doc, "count": count_matches(services, filter_of(doc))} for doc in actions.smart_lists(services)]
+    """Every smart list with its member count right now (or, for a list naming a deleted profile, its problem)."""
+    return [with_count(services, doc) for doc in actions.smart_lists(services)]
 
 
 @bp.route("/contacts")
@@ -141,7 +141,7 @@ def export_contacts():
     form = parse_filter_form(request.args, next(iter(live_profiles(services)), None))
     if form.filter is None:
         abort(400, description="The filter is invalid: " + "; ".join(f"{k}: {v}" for k, v in form.errors.items()))
-    return Response(stream_with_context(csv_rows(services, form.filter)), mimetype="text/csv",
+    return Response(stream_with_context(csv_download(services, form.filter)), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="contacts.csv"'})
 
 
@@ -156,6 +156,9 @@ def _save_list_form(list_id: str | None):
         return redirect(url_for("dashboard.contacts", **form.query(**back)), 303)
     try:
         doc = actions.save_smart_list(services, name, form.filter, list_id)
+    except NotFound as exc:
+        flash(f"Not saved: {exc.message}", "error")
+        return redirect(url_for("dashboard.contacts", **form.query(name=name, **back)), 303)
     except ValidationError as exc:
         problems = "; ".join(f"{k}: {' '.join(v) if isinstance(v, list) else v}"
                              for k, v in (exc.errors or {}).items())
@@ -187,7 +190,7 @@ def update_smart_list(list_id: str):
 def export_smart_list(list_id: str):
     services = get_services()
     doc = actions.get_smart_list(services, list_id)
-    return Response(stream_with_context(csv_rows(services, filter_of(doc))), mimetype="text/csv",
+    return Response(stream_with_context(csv_download(services, runnable_filter(services, doc))), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{list_id}.csv"'})
 
 
