@@ -39,6 +39,8 @@ UNSUB = {"id": "unsub", "on": "email.unsubscribed", "points": -15, "decay": {"pe
     pytest.param(-15, 50, [-15, -7, -4, -2, -1, 0], id="negative-mirrors-positive"),
     pytest.param(10, 100, [10, 0, 0, 0, 0, 0], id="hundred-percent-is-one-step"),
     pytest.param(10, 25, [10, 7, 6, 4, 3, 2], id="compounds-on-the-exact-value-not-the-rounded-7.5-then-5.6"),
+    pytest.param(1, 10, [1, 1, 1, 1, 1, 1], id="one-point-at-10-percent-stands-0.9-then-0.81-rounded-up-to-1"),
+    pytest.param(-1, 10, [-1, -1, -1, -1, -1, -1], id="minus-one-at-10-percent-stays-minus-one"),
 ])
 def test_what_stands_after_k_periods_is_rounded_to_nearest_halves_toward_zero(change, percent, expected):
     assert [standing(change, percent, k) for k in range(6)] == expected
