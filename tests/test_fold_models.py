@@ -336,3 +336,74 @@ def test_a_groups_decay_applies_to_its_rules_without_their_own():
     # read back as written: the group carries the decay, the rule does not
     assert p.to_dict()["rules"][0] == {**demo, "where": {}}
     assert p.to_dict()["groups"] == groups
+
+
+# --- what the ledger says of timed entries and caps (every field, literally) -------------------
+
+UNSUB_DECAYING = {"id": "unsub", "on": "email.unsubscribed", "points": -15, "decay": {"percent": 50, "every": "30d"}}
+UNSUB_EXPIRING = {"id": "unsub", "on": "email.unsubscribed", "points": -15, "expires_after": "30d"}
+
+
+def crm(id_, type_, at):
+    return {"id": id_, "src": "crm", "t": type_, "at": at, "p": {}}
+
+
+def test_a_decay_step_names_the_interaction_its_source_and_type_and_the_cap_that_bit():
+    # -15 took 15 from 20; the score was then set to 20, the maximum: giving points back is capped
+    records = [manual("m1", T0 - 1, set=20), crm("x:1", "email.unsubscribed", T0), manual("m2", T0 + 1, set=20)]
+    state, ledger = fold(profile(UNSUB_DECAYING, max_score=20), records, now=T0 + 2 * MONTH)
+    steps = [e for e in ledger if e.reason == "decay"]
+    assert [(e.at, e.interaction_id, e.source, e.type, e.rule_id, e.points, e.change, e.score, e.note, e.capped_by)
+            for e in steps] == [
+        (T0 + MONTH, "x:1", "crm", "email.unsubscribed", "unsub", 8, 0, 20,
+         "decay step 1 (50% a period): -15 → -7 points; capped by max_score at 20", ("max_score",)),
+        (T0 + 2 * MONTH, "x:1", "crm", "email.unsubscribed", "unsub", 3, 0, 20,
+         "decay step 2 (50% a period): -7 → -4 points; capped by max_score at 20", ("max_score",)),
+    ]
+    assert state.score == 20
+
+
+def test_an_expiry_names_the_interaction_its_source_and_type_and_the_cap_that_bit():
+    records = [manual("m1", T0 - 1, set=20), crm("x:1", "email.unsubscribed", T0), manual("m2", T0 + 1, set=20)]
+    state, ledger = fold(profile(UNSUB_EXPIRING, max_score=20), records, now=T0 + MONTH)
+    assert ledger[-1].to_json() == {
+        "at": T0 + MONTH, "interaction_id": "x:1", "source": "crm", "type": "email.unsubscribed",
+        "rule_id": "unsub", "points": 15, "change": 0, "score": 20, "reason": "expired",
+        "note": "capped by max_score at 20"}
+    assert ledger[-1].capped_by == ("max_score",)
+
+
+def test_after_an_expiry_a_record_before_it_is_late():
+    state, _ = fold(profile(UNSUB_EXPIRING), [manual("m1", T0 - 1, set=20), crm("u", "email.unsubscribed", T0)],
+                    now=T0 + MONTH)
+    assert state.last is not None and state.last[0] == T0 + MONTH
+    assert is_late(state, [crm("v", "email.opened", T0 + MONTH - 1)])
+    assert not is_late(state, [crm("v", "email.opened", T0 + MONTH + 1)])
+
+
+def test_a_limited_match_names_its_source_and_the_score_it_left():
+    limited = {"id": "o", "on": "email.opened", "points": 3, "limit": {"count": 1}}
+    _, ledger = fold(profile(limited), [crm("a", "email.opened", T0), crm("b", "email.opened", T0 + 1)], now=T0 + 1)
+    assert ledger[-1].to_json() == {
+        "at": T0 + 1, "interaction_id": "b", "source": "crm", "type": "email.opened", "rule_id": "o",
+        "points": 3, "change": 0, "score": 3, "reason": "limit", "note": "limit: 1 reached"}
+
+
+def test_filling_a_group_exactly_to_its_maximum_is_not_a_cap():
+    ten = {"id": "o", "on": "email.opened", "points": 10, "group": "email"}
+    _, ledger = fold(profile(ten, groups=[{"id": "email", "max_points": 30}]),
+                     [rec(str(i), at=T0 + i) for i in range(3)], now=T0 + 3)
+    assert [(e.reason, e.change, e.note, e.capped_by) for e in ledger] == [("matched", 10, None, ())] * 3
+
+
+def test_a_group_counts_what_a_one_point_rule_added_after_max_score_not_what_it_asked():
+    one = {"id": "o", "on": "email.opened", "points": 1, "group": "g"}
+    state, ledger = fold(profile(one, groups=[{"id": "g", "max_points": 5}], max_score=1),
+                         [rec("a", at=T0), rec("b", at=T0 + 1)], now=T0 + 1)
+    assert [(e.change, e.capped_by) for e in ledger] == [(1, ()), (0, ("max_score",))]
+    assert state.groups == {"g": 1}
+
+
+def test_a_manual_change_cut_by_max_score_says_so_in_its_caps():
+    _, ledger = fold(profile(max_score=100), [manual("m1", T0, set=500)], now=T0)
+    assert ledger[0].capped_by == ("max_score",)

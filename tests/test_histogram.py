@@ -37,3 +37,20 @@ def test_scores_below_the_first_band_have_bars_of_no_band():
 
 def test_a_band_above_every_score_still_gets_its_bar():
     assert bars(histogram([5], [Band("cold", 0), Band("hot", 50)]))[-1] == (50, 50, 0, "hot")
+
+
+def test_each_band_gets_buckets_in_proportion_to_its_width():
+    # cold 0–9 (10 wide) and warm 10–29 (20 wide) of 30: about 3 and 7 of the 10 bars
+    assert bars(histogram([29], [Band("cold", 0), Band("warm", 10)])) == [
+        (0, 3, 0, "cold"), (4, 7, 0, "cold"), (8, 9, 0, "cold"),
+        (10, 12, 0, "warm"), (13, 15, 0, "warm"), (16, 18, 0, "warm"), (19, 21, 0, "warm"), (22, 24, 0, "warm"),
+        (25, 27, 0, "warm"), (28, 29, 1, "warm")]
+
+
+def test_a_narrow_band_gets_one_bucket_not_two():
+    got = bars(histogram([0, 100], [Band("cold", 0), Band("hot", 95)]))
+    assert got[-1] == (95, 100, 1, "hot") and got[-2] == (88, 94, 0, "cold")
+
+
+def test_ten_scores_wide_make_ten_buckets_one_wide():
+    assert bars(histogram([9], [])) == [(i, i, int(i == 9), None) for i in range(10)]

@@ -10,7 +10,8 @@ import pytest
 
 from app.scoring.conditions import score_matches, validate_where
 from app.scoring.durations import parse_duration_ms
-from app.scoring.interactions import format_timestamp, is_known_type, normalize_email, parse_timestamp_ms
+from app.scoring.interactions import format_timestamp, is_known_type, normalize_email, now_ms, parse_timestamp_ms
+from app.scoring.vocabulary import split_duration
 
 NOW = 1_700_000_000_000
 
@@ -83,3 +84,44 @@ def test_timestamps_are_written_in_utc_whatever_the_machines_zone(monkeypatch):
 
 def test_an_email_identity_is_trimmed_and_lower_cased():
     assert normalize_email("  Ann@Example.COM ") == "ann@example.com"
+
+
+def test_a_duration_may_be_ten_years_and_no_more():
+    assert parse_duration_ms("3650d") == 3650 * 86_400_000
+    with pytest.raises(ValueError) as caught:
+        parse_duration_ms("3651d")
+    assert str(caught.value) == "a duration is at most 3650d (ten years)"
+
+
+def test_a_duration_stored_before_the_maximum_still_reads():
+    assert parse_duration_ms("3651d", bounded=False) == 3651 * 86_400_000
+
+
+@pytest.mark.parametrize("value,message", [
+    pytest.param(1_700_000_000, "must be an RFC 3339 date-time string", id="a-number"),
+    pytest.param("2023-11-14T22:13:20", "needs a time zone offset (e.g. 'Z' or '+02:00')", id="no-offset"),
+    pytest.param("1969-12-31T23:59:59.999Z",
+                 "must be between 1970-01-01T00:00:00Z and 9899-12-31T23:59:59.999Z", id="before-1970"),
+    pytest.param("9999-12-31T23:59:59-23:59",
+                 "must be between 1970-01-01T00:00:00Z and 9899-12-31T23:59:59.999Z", id="offset-past-year-9999"),
+])
+def test_bad_timestamps_say_why(value, message):
+    with pytest.raises(ValueError) as caught:
+        parse_timestamp_ms(value)
+    assert str(caught.value) == message
+
+
+def test_now_is_the_wall_clock_in_milliseconds():
+    assert abs(now_ms() - time.time() * 1000) < 60_000
+
+
+@pytest.mark.parametrize("text,parts", [
+    pytest.param("30d", ("30", "d"), id="number-and-unit"),
+    pytest.param(" 2 w ", ("2", "w"), id="spaces"),
+    pytest.param(None, ("", ""), id="none"),
+    pytest.param("soon", ("soon", ""), id="not-a-duration"),
+    pytest.param("12x", ("12x", ""), id="unknown-unit"),
+    pytest.param("3xd", ("3xd", ""), id="not-a-number"),
+])
+def test_a_duration_splits_into_the_forms_two_fields(text, parts):
+    assert split_duration(text) == parts

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from app.scoring.interactions import CATALOG
 from app.scoring.profiles import Band, Profile, profile_from_dict, rule_from_dict
-from app.scoring.sentences import MINUS, describe_changes, rule_sentence
+from app.scoring.sentences import MINUS, describe_changes, format_value, rule_sentence
 from app.scoring.summary import BandMove, PublishSummary, summarize
 from app.scoring.vocabulary import EVENTS, UNIT_WORDS, event_label, property_label, property_paths
 
@@ -36,6 +36,17 @@ def rule(**fields):
                  'Custom event "webinar_joined", utm.source exists: 0', id="custom-event-and-unknown-property"),
     pytest.param({"on": "email.clicked", "where": {"url": {"in": ["https://a.example", "https://b.example"]}}},
                  'Email link clicked, link is one of "https://a.example", "https://b.example": +2', id="one-of"),
+    pytest.param({"where": {"machine_open": {"ne": True}}}, "Email opened, not by a machine: +2", id="flag-is-not-true"),
+    pytest.param({"where": {"machine_open": {"ne": False}}}, "Email opened, by a machine: +2", id="flag-is-not-false"),
+    pytest.param({"where": {"machine_open": {"eq": True}}}, "Email opened, by a machine: +2", id="flag-is-true"),
+    pytest.param({"where": {"subject": {"exists": False}}}, "Email opened, subject does not exist: +2",
+                 id="property-missing"),
+    pytest.param({"limit": {"count": 1, "window": "2w"}}, "Email opened: +2, at most once per 2 weeks",
+                 id="once-per-several-units"),
+    pytest.param({"limit": {"count": 1}}, "Email opened: +2, at most once in all", id="once-in-all"),
+    pytest.param({"limit": {"count": 2, "window": "1d"}}, "Email opened: +2, at most 2 a day", id="twice-a-day"),
+    pytest.param({"decay": {"percent": 50, "every": "30d"}}, "Email opened: +2, loses 50% every 30 days", id="decay"),
+    pytest.param({"group": "email"}, "Email opened: +2, in group email", id="in-a-group"),
 ])
 def test_a_rule_reads_as_one_sentence(fields, sentence):
     assert rule_sentence(rule(**fields)) == sentence
@@ -211,6 +222,32 @@ def test_the_property_names_a_rule_can_test_are_keys_and_one_level_into_objects(
     assert property_paths(None) == []
     assert property_paths({"k" * 64: 1}) == ["k" * 64]
     assert len(property_paths({f"p{i}": i for i in range(50)})) == 40
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    pytest.param(True, "yes", id="true"),
+    pytest.param(False, "no", id="false"),
+    pytest.param(3.0, "3", id="whole-float-bare"),
+    pytest.param(2.5, "2.5", id="fraction"),
+    pytest.param(-7, "-7", id="integer"),
+    pytest.param(["a", 1, False], '"a", 1, no', id="list"),
+    pytest.param([], "nothing", id="empty-list"),
+    pytest.param(None, "empty", id="none"),
+    pytest.param("Café\nMenu", '"Café\\nMenu"', id="text-quoted-accents-kept-line-break-escaped"),
+])
+def test_a_conditions_value_is_written_as_a_reader_expects(value, words):
+    assert format_value(value) == words
+
+
+def test_a_groups_new_decay_is_named():
+    def version(decay):
+        return profile_from_dict({"id": "e", "groups": [{"id": "ads", "max_points": 5, **decay}]})
+
+    assert describe_changes(version({"decay": {"percent": 50, "every": "30d"}}),
+                            version({"decay": {"percent": 25, "every": "1w"}})) == [
+        "Group ads now loses 25% every 1 week"]
+    assert describe_changes(version({}), version({"decay": {"percent": 10, "every": "2d"}})) == [
+        "Group ads now loses 10% every 2 days"]
 
 
 def test_cap_changes_are_named_one_line_each():
