@@ -5,15 +5,18 @@ from __future__ import annotations
 import pytest
 
 from app.scoring.events import NO_INTEREST, Interest, InteractionSeen, ScoreChanged, event_from_json
+from app.scoring.records import TimelineRecord
 
 CHANGE = ScoreChanged(contact_id="c1", profile="eng", version=3, old=10, new=25, at=1_700_000_000_123,
                       change_id="c1:eng:42", cause={"type": "payment.succeeded", "id": "pi_1"}, depth=2)
 STORED_CHANGE = {"kind": "score", "contact_id": "c1", "profile": "eng", "version": 3, "old": 10, "new": 25,
                  "at": 1_700_000_000_123, "cause": {"type": "payment.succeeded", "id": "pi_1"},
                  "change_id": "c1:eng:42", "depth": 2}
-RECORD = {"id": "m-1", "src": "sendgrid", "t": "email.opened", "at": 1_700_000_000_000, "p": {"machine_open": False}}
+RECORD = TimelineRecord("m-1", "sendgrid", "email.opened", 1_700_000_000_000, {"machine_open": False})
 SEEN = InteractionSeen(contact_id="c2", record=RECORD, change_id="c2:sendgrid:m-1")
-STORED_SEEN = {"kind": "interaction", "contact_id": "c2", "record": RECORD, "change_id": "c2:sendgrid:m-1"}
+STORED_SEEN = {"kind": "interaction", "contact_id": "c2", "change_id": "c2:sendgrid:m-1",
+               "record": {"id": "m-1", "src": "sendgrid", "t": "email.opened", "at": 1_700_000_000_000,
+                          "p": {"machine_open": False}}}
 
 
 def test_a_score_change_is_stored_with_every_field():
@@ -48,10 +51,12 @@ def test_a_score_change_stored_by_an_older_release_reads_with_defaults():
         contact_id="c1", profile="eng", version=None, old=1, new=2, at=12, change_id="x", cause={}, depth=3)
 
 
-def test_an_interaction_without_a_record_reads_as_an_empty_one():
-    seen = event_from_json({"kind": "interaction", "contact_id": "c2", "change_id": "y"})
-    assert seen == InteractionSeen(contact_id="c2", record={}, change_id="y")
-    assert (seen.type, dict(seen.properties)) == ("", {})
+def test_a_stored_record_without_properties_reads_with_none():
+    stored = {"kind": "interaction", "contact_id": "c2", "change_id": "y",
+              "record": {"id": "1", "src": "api", "t": "form.submitted", "at": 5}}
+    seen = event_from_json(stored)
+    assert seen == InteractionSeen(contact_id="c2", record=TimelineRecord("1", "api", "form.submitted", 5, {}),
+                                   change_id="y")
 
 
 def test_a_seen_interaction_exposes_its_type_and_properties():

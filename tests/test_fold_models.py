@@ -345,7 +345,7 @@ UNSUB_EXPIRING = {"id": "unsub", "on": "email.unsubscribed", "points": -15, "exp
 
 
 def crm(id_, type_, at):
-    return {"id": id_, "src": "crm", "t": type_, "at": at, "p": {}}
+    return TimelineRecord(id_, "crm", type_, at, {})
 
 
 def test_a_decay_step_names_the_interaction_its_source_and_type_and_the_cap_that_bit():
