@@ -1,8 +1,22 @@
-"""Fixtures: an app on a dedicated Redis database, flushed around every test."""
+"""Every fixture of the suite, in one place (tests/browser/conftest.py adds the browser's).
+
+The app trio — ``make_app``, ``app``, ``client``, ``services`` — is built on a dedicated Redis database,
+flushed around every test. Three markers choose where and how, instead of copies of the trio:
+
+- ``@pytest.mark.app_settings(**settings)``: the app's extra settings for a test or a module
+  (``pytestmark = pytest.mark.app_settings(**FAST)`` for the workflow tests);
+- ``@pytest.mark.on_cluster``: the score store on a real 3-master Redis Cluster (queues stay on the test Redis);
+  a module marked ``also_on_cluster`` runs every test twice, ``[redis]`` and ``[cluster]``;
+- ``@pytest.mark.private_redis``: the app on a private redis-server (AOF, ``appendfsync always``) that the
+  test may kill and restart (``redis_server``), with partition leases short enough for recovery to fit
+  the test (``TEST_LEASE_MS``); ``workers`` starts worker processes on it.
+"""
 from __future__ import annotations
 
 import os
-
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +26,11 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 from app import create_app
 
+from .dashboard_helpers import sign_in
 from .helpers import API_KEY, AUTH
+from .processes import start_worker, stop
+from .redis_server import RedisServer
+from .workflow_helpers import FAST, Receiver
 
 TEST_REDIS_URL = os.environ.get("SCOREKEEPER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -31,22 +49,69 @@ def _flush() -> None:
     redis.Redis.from_url(TEST_REDIS_URL).flushdb()
 
 
-@pytest.fixture
-def store_url():
-    """The score store: empty means the test Redis itself; tests/test_on_cluster.py gives a Redis Cluster."""
-    return ""
+#: A killed worker's partition leases lapse this fast (ms) on a ``private_redis``, so recovery fits the test budget.
+TEST_LEASE_MS = 2000
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module marked ``also_on_cluster``: each test that builds an app runs on Redis and on a cluster."""
+    if metafunc.definition.get_closest_marker("also_on_cluster") and "store_url" in metafunc.fixturenames:
+        metafunc.parametrize("store_url", ["redis", "cluster"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """A real 3-master Redis Cluster, started once for the tests that ask for one."""
+    from bench.cluster import Cluster
+
+    running = Cluster().start()
+    yield running
+    running.stop()
 
 
 @pytest.fixture
-def make_app(store_url):
-    """Build an app with extra settings: ``make_app(SENDGRID_PUBLIC_KEY=...)``."""
+def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The score store: empty means the test Redis itself; ``on_cluster`` (or the ``cluster`` parameter of
+    an ``also_on_cluster`` module) gives a Redis Cluster, flushed around the test."""
+    wanted = getattr(request, "param", "cluster" if request.node.get_closest_marker("on_cluster") else "redis")
+    if wanted != "cluster":
+        yield ""
+        return
+    running = request.getfixturevalue("cluster")
+    running.flush()
+    yield running.url
+    running.flush()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server (AOF, ``appendfsync always``) that a test may kill and restart."""
+    server = RedisServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def base_settings(request: pytest.FixtureRequest, store_url: str) -> dict:
+    """The settings every app of the test starts from: the test Redis (or a ``private_redis``), the store,
+    the test key, and no workflow files unless a test asks (tests see only what they set up); then the
+    ``app_settings`` marker's."""
+    config = {"TESTING": True, "REDIS_URL": TEST_REDIS_URL, "STORE_URL": store_url, "API_KEYS": API_KEY,
+              "PARTITIONS": 4, "WORKFLOWS_DIR": ""}
+    if request.node.get_closest_marker("private_redis"):
+        config.update(REDIS_URL=request.getfixturevalue("redis_server").url, LEASE_MS=TEST_LEASE_MS)
+    for marker in reversed(list(request.node.iter_markers("app_settings"))):  # the closest wins
+        config.update(*marker.args, **marker.kwargs)
+    return config
+
+
+@pytest.fixture
+def make_app(base_settings: dict):
+    """Build an app with extra settings: ``make_app(SENDGRID_PUBLIC_KEY=...)``; each call is a new app
+    (a new process's view) on the same Redis."""
 
     def build(**overrides):
-        # No workflow files unless a test asks: tests see only what they set up.
-        config = {"TESTING": True, "REDIS_URL": TEST_REDIS_URL, "STORE_URL": store_url, "API_KEYS": API_KEY,
-                  "PARTITIONS": 4, "WORKFLOWS_DIR": ""}
-        config.update(overrides)
-        return create_app(config)
+        return create_app({**base_settings, **overrides})
 
     _flush()
     yield build
@@ -72,3 +137,54 @@ def services(app):
 @pytest.fixture
 def auth_headers():
     return dict(AUTH)
+
+
+@pytest.fixture
+def dash(app):
+    """A dashboard client, signed in."""
+    client = app.test_client()
+    assert sign_in(client).status_code == 302
+    return client
+
+
+@pytest.fixture
+def wf_dash(make_app):
+    """A signed-in dashboard client and the services of an app with the workflow tests' fast retries."""
+    app = make_app(**FAST)
+    client = app.test_client()
+    sign_in(client)
+    with app.app_context():
+        yield client, app.extensions["scorekeeper"]
+
+
+@pytest.fixture
+def worker(app):
+    """``scorekeeper worker`` in its own process, on the test Redis, as in production."""
+    process = start_worker(TEST_REDIS_URL)
+    yield process
+    stop(process)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP receiver on 127.0.0.1 checking Standard Webhooks signatures (workflow_helpers.Receiver)."""
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def workers(redis_server: RedisServer) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start ``scorekeeper worker`` processes on the private Redis; all are stopped at the end."""
+    started: list[subprocess.Popen] = []
+
+    def start(**worker_settings: object) -> subprocess.Popen:
+        process = start_worker(
+            redis_server.url, LEASE_MS=str(TEST_LEASE_MS), **{k: str(v) for k, v in worker_settings.items()}
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        stop(process, signal.SIGKILL)

@@ -8,6 +8,9 @@ import pytest
 
 from .helpers import AUTH, contact_by_email, publish, publish_profile, put_profile, run_jobs, score_of, send, settle
 
+#: Every test again with the score store on a Redis Cluster (tests/conftest.py).
+pytestmark = pytest.mark.also_on_cluster
+
 OPEN = {"id": "open", "on": "email.opened", "points": 5}
 BANDS = [{"name": "cold", "min": 0}, {"name": "warm", "min": 10}, {"name": "hot", "min": 20}]
 

@@ -8,9 +8,8 @@ import pytest
 from app.scoring.interactions import format_timestamp
 
 from .helpers import AUTH, contact_by_email, send, settle
-from .test_dashboard import dash, post
+from .dashboard_helpers import post
 
-__all__ = ["dash"]  # the signed-in client fixture
 
 T0 = 1_700_000_000_000
 

@@ -18,7 +18,7 @@ from .conftest import TEST_REDIS_URL
 from .helpers import API_KEY, AUTH, publish_profile, send, settle
 from .redis_server import RedisServer
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.also_on_cluster]  # and on a Redis Cluster
 
 EMAILS = [f"c{i}@example.com" for i in range(40)]
 

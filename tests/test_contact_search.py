@@ -10,7 +10,7 @@ from app.indexes import backfill_once
 
 from .conftest import TEST_REDIS_URL
 from .helpers import AUTH, send, settle
-from .test_dashboard import sign_in
+from .dashboard_helpers import sign_in
 
 PEOPLE = [("wes.brown@example.com", "crm-1001"), ("wes.black@example.com", None), ("Wendy@Example.com", "CRM-2002"),
           ("ann@example.com", "wes-not-an-email")]

@@ -9,52 +9,9 @@ import pytest
 
 from app.dashboard.secret import session_secret
 
+from .dashboard_helpers import BANDS, RULES, contact_id, csrf_of, engaged, post, sign_in, text
 from .helpers import API_KEY, AUTH, publish, publish_profile, put_profile, send, settle
-from .test_workflow_support import FAST, SECRET, Reply, receiver, run_until, workflow
-
-__all__ = ["receiver"]
-
-RULES = [{"id": "open", "on": "email.opened", "points": 5},
-         {"id": "click", "on": "email.clicked", "points": 10}]
-BANDS = [{"name": "warm", "min": 10}, {"name": "hot", "min": 30}]
-
-
-def csrf_of(client) -> str:
-    with client.session_transaction() as session:
-        return session["csrf"]
-
-
-def sign_in(client, key: str = API_KEY):
-    client.get("/dashboard/signin")
-    return client.post("/dashboard/signin", data={"api_key": key, "csrf_token": csrf_of(client)})
-
-
-def post(client, url: str, data: dict | None = None, **kwargs):
-    return client.post(url, data={**(data or {}), "csrf_token": csrf_of(client)}, **kwargs)
-
-
-def text(resp) -> str:
-    return resp.get_data(as_text=True)
-
-
-@pytest.fixture
-def dash(app):
-    client = app.test_client()
-    assert sign_in(client).status_code == 302
-    return client
-
-
-def engaged(client, services, *people: tuple[str, int]) -> None:
-    """Publish ``engagement`` and give each email that many clicks (10 points each)."""
-    publish_profile(client, services, "engagement", RULES, BANDS)
-    for email, clicks in people:
-        for n in range(clicks):
-            send(client, {"id": f"{email}-{n}", "type": "email.clicked", "contact": {"email": email}})
-    settle(services)
-
-
-def contact_id(services, email: str) -> str:
-    return services.contacts.find_contact(email=email)
+from .workflow_helpers import SECRET, Reply, run_until, workflow
 
 
 # --- sign-in, session, CSRF -------------------------------------------------------------------
@@ -389,15 +346,6 @@ def test_an_unknown_contact_is_a_404_page(dash):
 
 
 # --- workflows, runs, deliveries, inbox -------------------------------------------------------
-@pytest.fixture
-def wf_dash(make_app):
-    app = make_app(**FAST)
-    client = app.test_client()
-    sign_in(client)
-    with app.app_context():
-        yield client, app.extensions["scorekeeper"]
-
-
 def hot_workflow(url: str) -> dict:
     return workflow("hot", [{"type": "add_tag", "tag": "hot-lead"},
                             {"type": "notify", "channel": "inbox", "message": "{{ contact.email }} is hot"},

@@ -17,9 +17,8 @@ from app.dashboard.workflow_form import when_document
 
 from .form_fields import form_fields
 from .helpers import AUTH, send, settle
-from .test_dashboard import engaged, post, text, wf_dash  # noqa: F401  (fixtures)
+from .dashboard_helpers import engaged, post, text
 
-__all__ = ["wf_dash"]
 
 SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY="
 

@@ -14,9 +14,8 @@ from app.scoring.profiles import Group, profile_from_dict, rule_from_dict
 from app.scoring.sentences import MINUS, caps_words, profile_rule_sentences, rule_sentence
 
 from .helpers import AUTH, put_profile
-from .test_dashboard import dash, post, text
+from .dashboard_helpers import post, text
 
-__all__ = ["dash"]
 
 EMAIL = {"id": "email", "max_points": 30}
 SHRINKING = {"id": "sales", "max_points": 60, "decay": {"percent": 25, "every": "30d"}}

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 from .helpers import AUTH, score_of, send, settle
-from .test_dashboard import contact_id, engaged, post, text, wf_dash  # noqa: F401  (fixtures)
+from .dashboard_helpers import contact_id, engaged, post, text
 
-__all__ = ["wf_dash"]
 
 
 def test_reset_on_the_contact_page_puts_the_score_back_to_0_and_the_ledger_says_why(wf_dash):

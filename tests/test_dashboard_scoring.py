@@ -8,9 +8,8 @@ import re
 import pytest
 
 from .helpers import AUTH, publish_profile, put_profile, send, settle
-from .test_dashboard import csrf_of, dash, post, text
+from .dashboard_helpers import csrf_of, post, text
 
-__all__ = ["dash"]  # the signed-in client fixture
 
 RULES = [{"id": "open", "on": "email.opened", "points": 5},
          {"id": "click", "on": "email.clicked", "points": 10}]

@@ -10,10 +10,9 @@ import pytest
 from app.storage.redis_tools import dumps
 
 from .helpers import AUTH
-from .test_dashboard import contact_id, engaged, post, text, wf_dash  # noqa: F401  (fixtures)
-from .test_workflow_support import SECRET, Reply, receiver  # noqa: F401  (fixture)
+from .dashboard_helpers import contact_id, engaged, post, text
+from .workflow_helpers import SECRET, Reply, run_until
 
-__all__ = ["receiver", "wf_dash"]
 
 TRIGGER = {"name": "Hot lead", "trigger_type": "score_changed", "t_profile": "engagement", "t_operator": "gte",
            "t_value": "50", "t_fire": "on_enter", "t_on": "form.submitted", "tags_all": "", "tags_none": "customer"}
@@ -195,7 +194,6 @@ def test_runs_and_deliveries_name_the_contact_and_the_profile(wf_dash, receiver)
         "steps": [{"type": "webhook", "url": url, "secret": SECRET}]})
     engaged(client, services, ("ann@example.com", 1))
     store = services.automation
-    from .test_workflow_support import run_until
 
     run_until(services, lambda: (ids := store.delivery_ids(0, 1)) and store.get_delivery(ids[0])["status"] == "succeeded")
     ann = contact_id(services, "ann@example.com")

@@ -12,26 +12,21 @@ import responses
 from app.automation.deliveries import classify, next_delay, retry_after_seconds, signed_headers
 
 from .helpers import AUTH
-from .test_workflow_support import (
+from .workflow_helpers import (
     FAST,
     SECRET,
     Reply,
     interact,
     put_workflow,
-    receiver,
     run_jobs,
     run_until,
     runs_of,
     setup_profile,
-    wf_app,
-    wf_client,
-    wf_services,
     workflow,
 )
 
-__all__ = ["receiver", "wf_app", "wf_client", "wf_services"]
 
-client, services = wf_client, wf_services
+pytestmark = pytest.mark.app_settings(**FAST)
 
 
 def hook(url: str, **extra):

@@ -7,9 +7,7 @@ import pytest
 from app.evaluation import run_evaluation
 from app.scoring.interactions import format_timestamp, parse_timestamp_ms
 
-from .conftest import TEST_REDIS_URL
 from .helpers import AUTH, publish_profile, put_profile, send, settle, wait_for
-from .processes import start_worker, stop
 
 DAY = 86_400_000
 JAN_10 = parse_timestamp_ms("2026-01-10T00:00:00Z")
@@ -61,13 +59,6 @@ def world(client, services):
     send(client, *history())
     settle(services)
     return client
-
-
-@pytest.fixture
-def worker(app):
-    process = start_worker(TEST_REDIS_URL)
-    yield process
-    stop(process)
 
 
 def test_the_worker_runs_an_evaluation_with_progress_and_the_report_reads_back(world, worker):

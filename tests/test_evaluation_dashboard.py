@@ -7,10 +7,9 @@ import re
 import pytest
 
 from .helpers import AUTH, put_profile, settle
-from .test_dashboard import dash, post, text
+from .dashboard_helpers import post, text
 from .test_evaluation_api import BANDS, world  # noqa: F401  (the published profile and its history)
 
-__all__ = ["dash"]
 
 URL = "/dashboard/profiles/eng/evaluation"
 PERIOD = {"from": "2026-02-01", "to": "2026-02-28", "outcome": "payment.succeeded"}

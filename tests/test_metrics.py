@@ -8,17 +8,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from .helpers import AUTH, drain_all, send
 from .hook_builders import dumps, sign_stripe, stripe_event, stripe_payment_intent
-from .test_workflow_support import interact, put_workflow, setup_profile, wf_app, wf_client, wf_services
-
-__all__ = ["wf_app", "wf_client", "wf_services"]
+from .workflow_helpers import FAST, interact, put_workflow, setup_profile
 
 METRICS_TOKEN = "scrape-token"
 STRIPE_SECRET = "whsec_metrics_test_secret"
 
 
-@pytest.fixture
-def app(make_app):
-    return make_app(METRICS_TOKEN=METRICS_TOKEN, STRIPE_SECRET=STRIPE_SECRET)
+pytestmark = pytest.mark.app_settings(METRICS_TOKEN=METRICS_TOKEN, STRIPE_SECRET=STRIPE_SECRET)
 
 
 def scrape(client, headers=None) -> dict[str, float]:
@@ -96,8 +92,8 @@ def test_webhook_counters_written_with_the_old_separator_still_count(client, ser
     assert scraped["scorekeeper_webhook_events_skipped_total{provider=tally}"] == 3
 
 
-def test_workflow_runs_are_counted_by_status(wf_client, wf_services):
-    client, services = wf_client, wf_services
+@pytest.mark.app_settings(**FAST)
+def test_workflow_runs_are_counted_by_status(client, services):
     setup_profile(client, services)
     put_workflow(client, {"id": "tag", "name": "Tag", "trigger": {"type": "interaction", "on": "form.submitted",
                                                                   "reentry": True},

@@ -11,9 +11,8 @@ from app.scoring.sentences import rule_sentence
 
 from .helpers import AUTH, contact_by_email, expire_due, publish, publish_profile, put_profile, score_of, send, \
     settle, wait_for
-from .test_dashboard import dash, post
+from .dashboard_helpers import post
 
-__all__ = ["dash"]  # the signed-in client fixture
 
 DAY = 86_400_000
 MONTH = 30 * DAY

@@ -1,39 +1,25 @@
-"""The same scoring, filter, publish and workflow specifications, with the score store on a real
-3-master Redis Cluster (queues stay on the plain test Redis); and four workers on one load."""
+"""The score store on a real 3-master Redis Cluster (queues stay on the plain test Redis): it really is one,
+and four workers on one load score like the reference. The API, workflow-run and backup specifications run
+on the cluster too: their modules are marked ``also_on_cluster`` (tests/conftest.py)."""
 from __future__ import annotations
 
 import random
 
 import pytest
 
-from bench.cluster import Cluster
-
 from .conftest import TEST_REDIS_URL
 from .helpers import contact_by_email, publish_profile, send, wait_for
 from .processes import start_worker, stop
 from .reference import reference_score
-from .test_api_core import *  # noqa: F401,F403  (collected again here, on the cluster)
-from .test_workflow_runs import *  # noqa: F401,F403
 
-
-@pytest.fixture(scope="module")
-def cluster():
-    running = Cluster().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def store_url(cluster):
-    cluster.flush()
-    yield cluster.url
-    cluster.flush()
+pytestmark = pytest.mark.on_cluster
 
 
 def test_the_store_really_is_a_cluster(services):
     from redis.cluster import RedisCluster
 
     assert isinstance(services.redis, RedisCluster) and len(services.redis.get_primaries()) == 3
+    assert not services.snapshot.single_node  # the backup reads each contact slot by slot
 
 
 def test_four_workers_at_once_score_like_the_reference_fold(client, services, cluster):

@@ -8,21 +8,18 @@ import pytest
 from app.automation.config import validate_document
 
 from .helpers import AUTH, contact_by_email, score_of
-from .test_workflow_support import (
+from .workflow_helpers import (
+    FAST,
     contact_id,
     interact,
     put_workflow,
     runs_of,
     setup_profile,
-    wf_app,
-    wf_client,
-    wf_services,
     workflow,
 )
 
-__all__ = ["wf_app", "wf_client", "wf_services"]
 
-client, services = wf_client, wf_services
+pytestmark = pytest.mark.app_settings(**FAST)
 
 
 def history(client, cid, profile="engagement"):

@@ -10,15 +10,9 @@ from app.storage.automation import now_ms
 from app.retention import DAY_MS, sweep, sweep_if_due
 
 from .helpers import AUTH
-from .test_workflow_support import FAST, Reply, interact, run_until, setup_profile
+from .workflow_helpers import FAST, SECRET, Reply, interact, run_until, setup_profile
 
-__all__ = ["receiver"]
-from .test_workflow_support import receiver  # noqa: E402  (the fixture)
-
-
-@pytest.fixture
-def app(make_app):
-    return make_app(**FAST)
+pytestmark = pytest.mark.app_settings(**FAST)
 
 
 def put(client, wid: str, steps: list[dict]) -> None:
@@ -31,8 +25,6 @@ def put(client, wid: str, steps: list[dict]) -> None:
 def history(client, services, receiver):
     """One firing of three workflows: a delivered webhook plus an inbox message, a webhook that is
     dead-lettered, and a run waiting a day. Returns the run and delivery ids by workflow."""
-    from .test_workflow_support import SECRET
-
     receiver.script["/dead"] = [Reply(status=500)]
     setup_profile(client, services)
     put(client, "ok", [{"type": "webhook", "url": receiver.url("/ok"), "secret": SECRET},
@@ -92,7 +84,7 @@ def test_dead_letters_go_after_90_days(client, services, history):
 
 
 def test_zero_keeps_a_kind_for_ever(make_app, services, history):
-    app = make_app(**FAST, RUNS_RETENTION_DAYS=0, NOTIFICATIONS_RETENTION_DAYS="0")
+    app = make_app(RUNS_RETENTION_DAYS=0, NOTIFICATIONS_RETENTION_DAYS="0")
     with app.app_context():
         removed = sweep(app.extensions["scorekeeper"], now_ms() + 365 * DAY_MS)
     assert (removed["runs"], removed["notifications"], removed["deliveries"]) == (0, 0, 1)

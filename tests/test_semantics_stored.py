@@ -10,7 +10,7 @@ from app.scoring.interactions import format_timestamp
 
 from .clock import ManualClock
 from .helpers import AUTH, contact_by_email, publish_profile, score_of, send, settle
-from .test_dashboard import post, sign_in
+from .dashboard_helpers import post, sign_in
 
 T0 = 1_700_000_000_000  # a whole number of 100 s periods
 PERIOD_S = 100

@@ -64,7 +64,7 @@ def test_a_command_the_store_refuses_is_a_store_error_and_a_500(app, services):
 
 
 def test_the_dashboard_shows_a_503_page_when_the_store_does_not_answer(down_app):
-    from .test_dashboard import sign_in
+    from .dashboard_helpers import sign_in
 
     response = sign_in(down_app.test_client())  # the sign-in throttle reads the store
     assert response.status_code == 503

@@ -12,7 +12,7 @@ from app.scoring.interactions import format_timestamp
 
 from .clock import ManualClock
 from .helpers import AUTH, expire_due, publish, publish_profile, put_profile, send, settle
-from .test_workflow_support import FAST, contact_id, put_workflow, runs_of, workflow
+from .workflow_helpers import FAST, contact_id, put_workflow, runs_of, workflow
 
 T0 = 1_700_000_000_000
 HOUR = 3_600_000

@@ -10,13 +10,6 @@ from .helpers import AUTH, put_profile, score_of, send, wait_for
 from .processes import start_worker, stop
 
 
-@pytest.fixture
-def worker(app):
-    process = start_worker(TEST_REDIS_URL)
-    yield process
-    stop(process)
-
-
 def test_publish_and_scoring_happen_in_the_worker(client, worker):
     put_profile(client, "eng", [{"id": "open", "on": "email.opened", "points": 4}])
     job = client.post("/v1/profiles/eng/publish", json={}, headers=AUTH).get_json()["job"]

@@ -8,26 +8,23 @@ import pytest
 from app.scoring.events import NO_INTEREST, ScoreChanged
 
 from .helpers import AUTH, settle
-from .test_workflow_support import (
+from .workflow_helpers import (
+    FAST,
     SmtpSink,
     contact_id,
     interact,
     put_workflow,
-    receiver,
     run_jobs,
     run_until,
     runs_of,
     scheduled_count,
     setup_profile,
-    wf_app,
-    wf_client,
-    wf_services,
     workflow,
 )
 
-__all__ = ["receiver", "wf_app", "wf_client", "wf_services"]
 
-client, services = wf_client, wf_services
+#: Fast retries; and every test again with the score store on a Redis Cluster.
+pytestmark = [pytest.mark.app_settings(**FAST), pytest.mark.also_on_cluster]
 
 
 @pytest.fixture
@@ -180,9 +177,7 @@ def test_templates_are_sandboxed(scored, template):
 def test_email_goes_through_a_real_smtp_server(make_app):
     sink = SmtpSink()
     try:
-        from .test_workflow_support import FAST
-
-        app = make_app(**FAST, SMTP_URL=f"smtp://127.0.0.1:{sink.port}", SMTP_FROM="bot@scorekeeper.test")
+        app = make_app(SMTP_URL=f"smtp://127.0.0.1:{sink.port}", SMTP_FROM="bot@scorekeeper.test")
         client = app.test_client()
         with app.app_context():
             services = app.extensions["scorekeeper"]
@@ -203,12 +198,10 @@ def test_email_goes_through_a_real_smtp_server(make_app):
 
 
 def test_email_retries_while_the_smtp_server_is_down_then_fails(make_app):
-    from .test_workflow_support import FAST
-
     sink = SmtpSink()
     port = sink.port
     sink.close()  # nothing listens there now
-    app = make_app(**FAST, SMTP_URL=f"smtp://127.0.0.1:{port}")
+    app = make_app(SMTP_URL=f"smtp://127.0.0.1:{port}")
     client = app.test_client()
     with app.app_context():
         services = app.extensions["scorekeeper"]
@@ -236,9 +229,7 @@ def test_slack_notification_posts_text_json(scored, receiver):
 
 
 def test_slack_urls_are_covered_by_the_ssrf_guard(make_app, receiver):
-    from .test_workflow_support import FAST
-
-    app = make_app(**{**FAST, "OUTBOUND_ALLOW": ""})
+    app = make_app(OUTBOUND_ALLOW="")
     client = app.test_client()
     with app.app_context():
         services = app.extensions["scorekeeper"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from ..test_workflow_support import FAST
+from ..workflow_helpers import FAST
 
 #: Debian's Chromium (the ``chromium`` package); `make test` installs it when missing.
 CHROMIUM = "/usr/bin/chromium"

@@ -10,9 +10,8 @@ from playwright.sync_api import Page, expect
 
 
 from ..helpers import API_KEY, AUTH, send, settle
-from ..test_workflow_support import SECRET, Reply, receiver, run_until
+from ..workflow_helpers import SECRET, Reply, run_until
 
-__all__ = ["receiver"]
 
 pytestmark = pytest.mark.timeout(60)
 

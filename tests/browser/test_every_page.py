@@ -12,10 +12,9 @@ from playwright.sync_api import expect
 from app.scoring.interactions import format_timestamp
 
 from ..helpers import API_KEY, AUTH, send, settle
-from ..test_workflow_support import SECRET, Reply, receiver, run_until
+from ..workflow_helpers import SECRET, Reply, run_until
 from .test_dashboard_browser import UNLABELLED_CONTROLS
 
-__all__ = ["receiver"]
 
 pytestmark = pytest.mark.timeout(120)
 

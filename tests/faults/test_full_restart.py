@@ -8,13 +8,17 @@ expiry last 15 s, far more than the set-up before the kill takes even on a loade
 
 from __future__ import annotations
 
+import pytest
+
 import signal
 
-from app import create_app
 
 from ..helpers import AUTH, put_profile, score_of, send, wait_for
 from ..processes import stop
-from ..test_workflow_support import put_workflow, runs_of, workflow
+from ..workflow_helpers import put_workflow, runs_of, workflow
+
+#: On a private redis-server the test may kill, with short partition leases (tests/conftest.py).
+pytestmark = pytest.mark.private_redis
 
 
 def published(client, profile_id: str) -> bool:
@@ -24,9 +28,8 @@ def published(client, profile_id: str) -> bool:
 
 
 def test_waits_and_expiries_survive_a_restart_of_everything(
-    fault_client, fault_settings, workers, redis_server
+    client, make_app, workers, redis_server
 ):
-    client = fault_client
     put_profile(
         client, "engagement", [{"id": "click", "on": "email.clicked", "points": 10, "expires_after": "15s"}]
     )
@@ -51,7 +54,7 @@ def test_waits_and_expiries_survive_a_restart_of_everything(
     stop(worker, signal.SIGKILL)
     redis_server.kill()
     redis_server.start()
-    client = create_app(fault_settings).test_client()  # a new API process: nothing but what Redis kept
+    client = make_app().test_client()  # a new API process: nothing but what Redis kept
     workers()
 
     def finished():

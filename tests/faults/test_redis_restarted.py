@@ -7,20 +7,24 @@ ones of a request that was cut off half-way (its retry finds them as duplicates)
 
 from __future__ import annotations
 
+import pytest
+
 import threading
 import time
 
 from ..helpers import AUTH, put_profile, wait_for
 from .load import PROFILE, RULES, assert_scored_exactly_once, batches, make_load, post_batch, records_by_email
 
+#: On a private redis-server the test may kill, with short partition leases (tests/conftest.py).
+pytestmark = pytest.mark.private_redis
+
 LOAD, CONTACTS, PER_REQUEST = 10_000, 200, 250
 REFUSALS_WHILE_DOWN = 3
 
 
 def test_a_redis_restart_refuses_with_503_then_loses_nothing(
-    fault_client, fault_services, workers, redis_server
+    client, services, workers, redis_server
 ):
-    client, services = fault_client, fault_services
     put_profile(client, PROFILE, RULES)
     worker = workers()
     job = client.post(f"/v1/profiles/{PROFILE}/publish", json={}, headers=AUTH).get_json()["job"]

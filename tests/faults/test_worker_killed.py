@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 import signal
 import threading
 
 from ..helpers import AUTH, put_profile, wait_for
 from ..processes import stop
 from .load import PROFILE, RULES, assert_scored_exactly_once, batches, make_load, post_batch, records_by_email
+
+#: On a private redis-server the test may kill, with short partition leases (tests/conftest.py).
+pytestmark = pytest.mark.private_redis
 
 #: 20,000 interactions over 400 contacts (50 each, in random time order), in requests of 1,000.
 LOAD, CONTACTS, PER_REQUEST = 20_000, 400, 1_000
@@ -18,8 +23,7 @@ def scored_entries(services) -> int:
     return int(services.redis.hget(services.keys.stats(), "scored_entries") or 0)
 
 
-def test_killed_workers_lose_nothing_and_count_nothing_twice(fault_client, fault_services, workers):
-    client, services = fault_client, fault_services
+def test_killed_workers_lose_nothing_and_count_nothing_twice(client, services, workers):
     put_profile(client, PROFILE, RULES)
     worker = workers()
     client.post(f"/v1/profiles/{PROFILE}/publish", json={}, headers=AUTH).get_json()["job"]

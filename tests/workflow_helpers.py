@@ -1,5 +1,6 @@
-"""Shared parts of the workflow tests (no tests here): a real webhook receiver, a real SMTP
-server, running RQ jobs (and the RQ scheduler) in this process, and workflow builders."""
+"""Shared parts of the workflow tests (no tests, no fixtures: the ``receiver`` fixture is in conftest.py):
+a real webhook receiver, a real SMTP server, running RQ jobs (and the RQ scheduler) in this process, and
+workflow builders."""
 from __future__ import annotations
 
 import socket
@@ -11,7 +12,6 @@ from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from .helpers import AUTH, publish_profile, send, settle, wait_for
@@ -116,29 +116,6 @@ class SmtpSink:
 
     def close(self) -> None:
         self.controller.stop()
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def wf_app(make_app):
-    return make_app(**FAST)
-
-
-@pytest.fixture
-def wf_client(wf_app):
-    return wf_app.test_client()
-
-
-@pytest.fixture
-def wf_services(wf_app):
-    with wf_app.app_context():
-        yield wf_app.extensions["scorekeeper"]
 
 
 def run_jobs(services: Any) -> None:
