@@ -26,8 +26,9 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 from app import create_app
 
-from .dashboard_helpers import sign_in
-from .helpers import API_KEY, AUTH
+from .dashboard_helpers import post, sign_in, text
+from .evaluation_helpers import BANDS as EVALUATED_BANDS, EVALUATION_PAGE, PERIOD, RULES as EVALUATED_RULES, history
+from .helpers import API_KEY, AUTH, publish_profile, send, settle
 from .processes import start_worker, stop
 from .redis_server import RedisServer
 from .workflow_helpers import FAST, Receiver
@@ -188,3 +189,21 @@ def workers(redis_server: RedisServer) -> Iterator[Callable[..., subprocess.Pope
     yield start
     for process in started:
         stop(process, signal.SIGKILL)
+
+
+@pytest.fixture
+def world(client, services):
+    """The profile ``eng`` published, and a history whose evaluation is known by hand (evaluation_helpers)."""
+    publish_profile(client, services, "eng", EVALUATED_RULES, EVALUATED_BANDS)
+    send(client, *history())
+    settle(services)
+    return client
+
+
+@pytest.fixture
+def evaluated(world, dash, services):
+    """An evaluation of the ``world`` started from the dashboard's form and finished; its page's URL."""
+    resp = post(dash, EVALUATION_PAGE, PERIOD)
+    assert resp.status_code == 303, text(resp)
+    settle(services)
+    return resp.headers["Location"]

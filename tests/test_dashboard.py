@@ -10,7 +10,7 @@ import pytest
 from app.dashboard.secret import session_secret
 
 from .dashboard_helpers import BANDS, RULES, contact_id, csrf_of, engaged, post, sign_in, text
-from .helpers import API_KEY, AUTH, publish, publish_profile, put_profile, send, settle
+from .helpers import API_KEY, AUTH, publish, put_profile, send, settle
 from .workflow_helpers import SECRET, Reply, run_until, workflow
 
 

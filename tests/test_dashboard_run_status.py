@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 
-from .helpers import AUTH
-from .test_dashboard import sign_in
-from .test_deliveries import delivery_of, fire, run_now, settled
-from .test_workflow_support import FAST, Reply, receiver, wf_app, wf_client, wf_services
+import pytest
 
-__all__ = ["receiver", "wf_app", "wf_client", "wf_services"]
-client, services = wf_client, wf_services
+from .dashboard_helpers import sign_in
+from .helpers import AUTH
+from .test_deliveries import delivery_of, fire, run_now, settled
+from .workflow_helpers import FAST, Reply
+
+pytestmark = pytest.mark.app_settings(**FAST)
 
 
 def badges(page: str) -> list[str]:

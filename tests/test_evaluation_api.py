@@ -7,39 +7,8 @@ import pytest
 from app.evaluation import run_evaluation
 from app.scoring.interactions import format_timestamp, parse_timestamp_ms
 
-from .helpers import AUTH, publish_profile, put_profile, send, settle, wait_for
-
-DAY = 86_400_000
-JAN_10 = parse_timestamp_ms("2026-01-10T00:00:00Z")
-JAN_15 = parse_timestamp_ms("2026-01-15T00:00:00Z")
-FEB_1 = "2026-02-01T00:00:00Z"
-FEB_5 = parse_timestamp_ms("2026-02-05T00:00:00Z")
-FEB_10 = parse_timestamp_ms("2026-02-10T00:00:00Z")
-RULES = [{"id": "form", "on": "form.submitted", "points": 10}, {"id": "open", "on": "email.opened", "points": 1}]
-BANDS = [{"name": "cold", "min": 0}, {"name": "hot", "min": 10}]
-
-
-def event(id_, type_, email, at):
-    return {"id": id_, "type": type_, "contact": {"email": email}, "occurred_at": format_timestamp(at)}
-
-
-def history() -> list[dict]:
-    """40 contacts submitted a form (30 paid in the period), 40 opened an email (4 paid), 2 paid before the
-    period, 1 appeared only in it."""
-    out = []
-    for i in range(40):
-        out.append(event(f"f{i}", "form.submitted", f"form{i}@x.io", JAN_10))
-        if i < 30:
-            out.append(event(f"fp{i}", "payment.succeeded", f"form{i}@x.io", FEB_10))
-        out.append(event(f"o{i}", "email.opened", f"open{i}@x.io", JAN_10))
-        if i < 4:
-            out.append(event(f"op{i}", "payment.succeeded", f"open{i}@x.io", FEB_10))
-    for i in range(2):
-        out.append(event(f"b{i}", "form.submitted", f"before{i}@x.io", JAN_10))
-        out.append(event(f"bp{i}", "payment.succeeded", f"before{i}@x.io", JAN_15))
-    out.append(event("n0", "email.opened", "new@x.io", FEB_5))
-    return out
-
+from .evaluation_helpers import BANDS, DAY, FEB_1, RULES
+from .helpers import AUTH, put_profile, settle, wait_for
 
 def start(client, profile="eng", expect=202, **body):
     resp = client.post(f"/v1/profiles/{profile}/evaluations", json={"from": FEB_1, **body}, headers=AUTH)
@@ -51,14 +20,6 @@ def read(client, evaluation, profile="eng"):
     resp = client.get(f"/v1/profiles/{profile}/evaluations/{evaluation['id']}", headers=AUTH)
     assert resp.status_code == 200, resp.get_json()
     return resp.get_json()
-
-
-@pytest.fixture
-def world(client, services):
-    publish_profile(client, services, "eng", RULES, BANDS)
-    send(client, *history())
-    settle(services)
-    return client
 
 
 def test_the_worker_runs_an_evaluation_with_progress_and_the_report_reads_back(world, worker):

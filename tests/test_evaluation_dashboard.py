@@ -8,22 +8,12 @@ import pytest
 
 from .helpers import AUTH, put_profile, settle
 from .dashboard_helpers import post, text
-from .test_evaluation_api import BANDS, world  # noqa: F401  (the published profile and its history)
+from .evaluation_helpers import BANDS, EVALUATION_PAGE as URL, PERIOD
 
 
-URL = "/dashboard/profiles/eng/evaluation"
-PERIOD = {"from": "2026-02-01", "to": "2026-02-28", "outcome": "payment.succeeded"}
 
 
-@pytest.fixture
-def evaluated(world, dash, services):  # noqa: F811
-    resp = post(dash, URL, PERIOD)
-    assert resp.status_code == 303, text(resp)
-    settle(services)
-    return resp.headers["Location"]
-
-
-def test_the_profile_page_links_to_its_evaluation_and_the_form_has_defaults(world, dash):  # noqa: F811
+def test_the_profile_page_links_to_its_evaluation_and_the_form_has_defaults(world, dash):
     assert f'href="{URL}"' in text(dash.get("/dashboard/profiles/eng"))
     page = text(dash.get(URL))
     assert 'name="outcome" list="outcomes" value="payment.succeeded"' in page
@@ -31,7 +21,7 @@ def test_the_profile_page_links_to_its_evaluation_and_the_form_has_defaults(worl
     assert 'id="draft" name="draft" value="1">' in page  # the draft is the live rules: not offered checked
 
 
-def test_the_preview_offers_a_backtest_of_the_draft(world, dash):  # noqa: F811
+def test_the_preview_offers_a_backtest_of_the_draft(world, dash):
     page = text(post(dash, "/dashboard/profiles/eng/preview", {"name": "Eng", "bands_rows": "0"}))
     assert f'<a href="{URL}?backtest=1">Backtest the saved draft</a>' in page
     assert 'id="draft" name="draft" value="1" checked' in text(dash.get(f"{URL}?backtest=1"))
@@ -50,7 +40,7 @@ def test_an_evaluation_started_from_the_form_shows_bands_deciles_and_rules(dash,
     assert re.search(r'data-rule="form">.*?<strong>\+10</strong>.*?the draft gives this already', page, re.S)
 
 
-def test_apply_puts_the_suggested_points_into_the_draft_and_never_publishes(dash, evaluated, world):  # noqa: F811
+def test_apply_puts_the_suggested_points_into_the_draft_and_never_publishes(dash, evaluated, world):
     job_id = evaluated.rsplit("id=", 1)[1]
     resp = post(dash, f"{URL}/{job_id}/apply", {"rule_id": "open", "of": "live"})
     assert resp.status_code == 303
@@ -63,7 +53,7 @@ def test_apply_puts_the_suggested_points_into_the_draft_and_never_publishes(dash
     assert re.search(r'data-rule="open">.*?the draft gives this already', page, re.S)
 
 
-def test_apply_is_refused_when_the_rule_changed_since_or_has_no_suggestion(dash, evaluated, world):  # noqa: F811
+def test_apply_is_refused_when_the_rule_changed_since_or_has_no_suggestion(dash, evaluated, world):
     job_id = evaluated.rsplit("id=", 1)[1]
     put_profile(world, "eng", [{"id": "form", "on": "form.submitted", "points": 10},
                                {"id": "open", "on": "email.clicked", "points": 1}], BANDS)
@@ -74,7 +64,7 @@ def test_apply_is_refused_when_the_rule_changed_since_or_has_no_suggestion(dash,
     assert "has no live report for rule" in page
 
 
-def test_the_draft_is_backtested_beside_live(dash, world, services):  # noqa: F811
+def test_the_draft_is_backtested_beside_live(dash, world, services):
     put_profile(world, "eng", [{"id": "form", "on": "form.submitted", "points": 3}], BANDS)
     resp = post(dash, URL, {**PERIOD, "draft": "1"})
     settle(services)
@@ -89,7 +79,7 @@ def test_the_draft_is_backtested_beside_live(dash, world, services):  # noqa: F8
     pytest.param({"from": "2999-01-01", "to": "2999-02-01"}, "from", "must not be after today", id="future"),
     pytest.param({"outcome": "payment.done"}, "outcome", "an interaction type", id="unknown-outcome"),
 ])
-def test_bad_form_input_is_a_400_page_naming_the_field(world, dash, change, field, message):  # noqa: F811
+def test_bad_form_input_is_a_400_page_naming_the_field(world, dash, change, field, message):
     resp = post(dash, URL, {**PERIOD, **change})
     assert resp.status_code == 400
     page = text(resp)
@@ -98,6 +88,6 @@ def test_bad_form_input_is_a_400_page_naming_the_field(world, dash, change, fiel
     assert world.get("/v1/profiles/eng/evaluations", headers=AUTH).get_json()["items"] == []
 
 
-def test_an_unknown_profile_or_evaluation_is_a_404_page(dash, world):  # noqa: F811
+def test_an_unknown_profile_or_evaluation_is_a_404_page(dash, world):
     assert dash.get("/dashboard/profiles/nope/evaluation").status_code == 404
     assert dash.get(f"{URL}?id=evaluate-eng-000").status_code == 404

@@ -8,9 +8,8 @@ import pytest
 from app.scoring.interactions import format_timestamp
 
 from .helpers import AUTH, contact_by_email, publish, put_profile, send, settle
-from .test_workflow_support import put_workflow, runs_of, wf_app, wf_client, wf_services, workflow
+from .workflow_helpers import FAST, put_workflow, runs_of, workflow
 
-__all__ = ["wf_app", "wf_client", "wf_services"]
 
 T0 = 1_700_000_000_000
 RULES = [{"id": "vp", "points": 10, "where": {"job_title": "VP"}},
@@ -158,8 +157,8 @@ def test_the_preview_of_a_fit_draft_uses_the_attributes(client, services):
     assert [(m["current"], m["draft"]) for m in body["movers"]] == [(25, 50)]
 
 
-def test_a_workflow_triggers_on_the_fit_score(wf_client, wf_services):
-    client, services = wf_client, wf_services
+@pytest.mark.app_settings(**FAST)
+def test_a_workflow_triggers_on_the_fit_score(client, services):
     publish_fit(client, services)
     put_workflow(client, workflow("good-fit", [{"type": "add_tag", "tag": "good-fit"}], profile="fit",
                                   operator="gte", value=25))
@@ -176,7 +175,7 @@ def test_a_workflow_triggers_on_the_fit_score(wf_client, wf_services):
 # --- dashboard ----------------------------------------------------------------------------------
 
 def test_the_dashboard_makes_a_fit_profile_shows_its_kind_and_keeps_it_when_saved(client, services):
-    from .test_dashboard import post, sign_in
+    from .dashboard_helpers import post, sign_in
 
     dash = client.application.test_client()
     sign_in(dash)

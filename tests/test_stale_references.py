@@ -18,7 +18,7 @@ from markupsafe import escape
 from app import contact_directory
 
 from .helpers import AUTH, publish_profile, put_profile, send, settle
-from .test_dashboard import dash, text  # noqa: F401  (the signed-in dashboard client fixture)
+from .dashboard_helpers import text
 
 OPEN = {"id": "open", "on": "email.opened", "points": 5}
 PROFILES = ("eng", "fit")
