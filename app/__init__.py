@@ -13,12 +13,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .automation import api as workflows_api
     from .dashboard import bp as dashboard_bp
     from .hooks import bp as hooks_bp
-    from .settings import load_settings
+    from .settings import configure
 
     app = Flask(__name__)
-    app.config.from_mapping(load_settings())
-    if test_config:
-        app.config.from_mapping(test_config)
+    configure(app, test_config)
     app.config["MAX_CONTENT_LENGTH"] = None  # body limits are ours: per route, with a JSON 413
     logs.init_app(app)
     json_bodies.init_app(app)

@@ -1,15 +1,24 @@
-"""Settings: the one table of named defaults with their units, read once from the environment.
+"""Settings: the one table of named defaults with their units, read once, when the app is made.
 
-Every setting is listed in the README's table. The environment uses the ``SCOREKEEPER_``
-prefix (``SCOREKEEPER_API_KEYS``), plus the conventional ``REDIS_URL``. Provider settings
-(``SCOREKEEPER_{PROVIDER}_...``) are named by the provider table (``app/hooks/registry.py``) and
-read by prefix.
+``configure(app, test_config)`` fills ``app.config`` the way Flask's documentation does it: the
+defaults of ``DEFAULTS``, then the environment through Flask's own ``app.config.from_prefixed_env``
+(``SCOREKEEPER_API_KEYS`` -> ``API_KEYS``; plus the conventional ``REDIS_URL``), then a test's overrides.
+Nothing reads the environment anywhere else, and nothing reads settings at import time.
+
+Every setting is listed in the README's table (``tests/test_readme.py`` checks). Provider settings
+(``SCOREKEEPER_{PROVIDER}_...``) are named by the provider table (``app/hooks/registry.py``); the
+prefixed environment brings them in with the rest.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
+
+from flask import Flask
+
+#: The environment's prefix: ``SCOREKEEPER_<NAME>`` sets ``<NAME>``.
+PREFIX = "SCOREKEEPER"
 
 #: name -> (default, description). Units are in the names or descriptions.
 DEFAULTS: dict[str, tuple[Any, str]] = {
@@ -71,21 +80,35 @@ def _coerce(value: str, default: Any) -> Any:
     return value
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Defaults, then the environment. Called once by the app factory."""
-    env = os.environ if environ is None else environ
-    settings = {name: default for name, (default, _doc) in DEFAULTS.items()}
+def configure(app: Flask, test_config: Mapping[str, Any] | None = None) -> None:
+    """Defaults, then the prefixed environment, then ``test_config``: called once, by ``create_app``."""
+    app.config.from_mapping({name: default for name, (default, _doc) in DEFAULTS.items()})
+    # Values stay the environment's text (``loads=str``, not Flask's default JSON reading, which would turn
+    # an API key "123" into a number); each is then given the type of its default.
+    app.config.from_prefixed_env(PREFIX, loads=str)
+    if "REDIS_URL" in os.environ:  # the conventional name wins over SCOREKEEPER_REDIS_URL
+        app.config["REDIS_URL"] = os.environ["REDIS_URL"]
+    type_settings(app.config)
+    if test_config:
+        app.config.from_mapping(test_config)
+
+
+def type_settings(config: MutableMapping[str, Any]) -> None:
+    """Each setting of the table as the type of its default; an empty value is the default, except where
+    empty means none (``BLANK_MEANS_NONE``). A value that is not of its type stops the start, naming it."""
     for name, (default, _doc) in DEFAULTS.items():
-        raw = env.get(f"SCOREKEEPER_{name}")
-        if name == "REDIS_URL":
-            raw = env.get("REDIS_URL", raw)
-        if raw is not None and (raw != "" or name in BLANK_MEANS_NONE):
-            settings[name] = _coerce(raw, default)
-    # Provider settings (secrets, body limits) are read by prefix.
-    for key, value in env.items():
-        if key.startswith("SCOREKEEPER_"):
-            settings.setdefault(key[len("SCOREKEEPER_"):], value)
-    return settings
+        value = config.get(name)
+        if not isinstance(value, str):
+            continue
+        if value == "" and name not in BLANK_MEANS_NONE:
+            config[name] = default
+            continue
+        if isinstance(default, str):
+            continue
+        try:
+            config[name] = _coerce(value, default)
+        except ValueError as exc:
+            raise ValueError(f"{PREFIX}_{name}={value!r} is not of type {type(default).__name__}") from exc
 
 
 def setting(settings: Mapping[str, Any], name: str) -> Any:
