@@ -27,7 +27,7 @@ import orjson
 from .automation.deliveries import enqueue_attempt
 from .automation.runner import schedule_resume
 from .indexes import backfill_once
-from .scoring.interactions import now_ms
+from .clock import now_ms
 from .services import Services
 from .storage.profiles import ProfileStore
 from .storage.snapshot import ContactData, SnapshotGateway

@@ -17,6 +17,7 @@ from marshmallow.experimental.context import Context
 
 from . import json_bodies
 from .edge_fields import EMAIL_TEXT, AttributesField, JSON_VALUE_REF, SLUG_TEXT, TextOrInteger, matches, regexp
+from .clock import now_ms
 from .errors import ValidationError as BadRequest
 from .scoring.interactions import (
     CATALOG,
@@ -26,7 +27,6 @@ from .scoring.interactions import (
     derive_properties,
     is_known_type,
     normalize_email,
-    now_ms,
     parse_timestamp_ms,
 )
 

@@ -10,7 +10,8 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from app.scoring.interactions import Interaction, now_ms
+from app.scoring.interactions import Interaction
+from app.clock import now_ms
 
 PROFILE_ID = "engagement"
 #: The 10 rules: every kind of condition, limit and expiry the fold knows.

@@ -7,7 +7,7 @@ from typing import Any
 def score_one(contact_id: str, record: dict[str, Any]) -> None:
     """The naive design: one RQ job per interaction, making the same scoring call as the drain."""
     from app.scoring_service import make_scorer
-    from app.scoring.interactions import now_ms
+    from app.clock import now_ms
     from app.scoring.records import TimelineRecord
     from app.services import get_services
     from workers.context import job_app

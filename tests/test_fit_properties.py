@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.scoring.fold import FoldState, advance, fold
-from app.scoring.interactions import format_timestamp, now_ms
+from app.scoring.interactions import format_timestamp
+from app.clock import now_ms
 from app.scoring.profiles import profile_from_dict
 from app.scoring.records import TimelineRecord
 

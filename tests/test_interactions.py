@@ -10,7 +10,8 @@ import pytest
 
 from app.scoring.conditions import score_matches, validate_where
 from app.scoring.durations import parse_duration_ms
-from app.scoring.interactions import format_timestamp, is_known_type, normalize_email, now_ms, parse_timestamp_ms
+from app.scoring.interactions import format_timestamp, is_known_type, normalize_email, parse_timestamp_ms
+from app.clock import now_ms
 from app.scoring.vocabulary import split_duration
 
 NOW = 1_700_000_000_000

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.scoring.interactions import format_timestamp, now_ms
+from app.scoring.interactions import format_timestamp
+from app.clock import now_ms
 from app.scoring.profiles import rule_from_dict
 from app.scoring.sentences import rule_sentence
 

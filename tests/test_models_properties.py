@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from app import create_app
 from app.scoring.fold import FoldState, advance, fold
-from app.scoring.interactions import format_timestamp, now_ms
+from app.scoring.interactions import format_timestamp
+from app.clock import now_ms
 from app.scoring.profiles import profile_from_dict
 from app.scoring.records import TimelineRecord
 

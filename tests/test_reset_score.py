@@ -80,7 +80,8 @@ def test_a_reset_score_step_needs_a_profile_and_a_reason(step, field):
 # --- decay drives workflows on time ------------------------------------------------------------
 
 def test_a_decay_step_on_time_starts_a_score_workflow_with_no_request(client, services):
-    from app.scoring.interactions import format_timestamp, now_ms
+    from app.scoring.interactions import format_timestamp
+    from app.clock import now_ms
 
     from .helpers import expire_due, publish_profile, send, settle, wait_for
 

@@ -19,7 +19,7 @@ from app import create_app
 from app.scoring_service import tick
 from app.indexes import backfill_once
 from app.retention import sweep_if_due
-from app.scoring.interactions import now_ms
+from app.clock import now_ms
 from app.services import get_services
 from app.storage.connection import queue_connection
 from app.storage.errors import StoreError, store_errors

@@ -29,7 +29,7 @@ from .defaults import (
     RETRY_AFTER_MAX_SECONDS,
     parse_schedule,
 )
-from ..scoring.interactions import now_ms
+from ..clock import now_ms
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from ..words import step_sentence
 from ..settings import setting
 from .defaults import RESPONSE_EXCERPT_CHARS
 from .steps import RunContext, webhook_payload, when_holds
-from ..scoring.interactions import now_ms
+from ..clock import now_ms
 from ..scoring.records import TimelineRecord
 from .templates import TemplateFailed, render
 

@@ -14,7 +14,7 @@ from .defaults import parse_schedule
 from ..metrics import count_run
 from .runs import TERMINAL
 from .steps import STEPS, RunContext, StepFailed, StepRetry, when_holds
-from ..scoring.interactions import now_ms
+from ..clock import now_ms
 
 log = logging.getLogger(__name__)
 

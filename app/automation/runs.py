@@ -16,7 +16,7 @@ from typing import Any
 from ..metrics import count_run
 from ..scoring.events import Event, Interest, ScoreChanged
 from .workflows import compiled_index
-from ..scoring.interactions import now_ms
+from ..clock import now_ms
 from .triggers import Workflow, should_start
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from ..scoring.durations import parse_duration_ms
 from ..settings import setting
 from .defaults import MAX_CHAIN_DEPTH
 from .deliveries import create_delivery
-from ..scoring.interactions import now_ms
+from ..clock import now_ms
 from ..scoring.records import TimelineRecord
 from .templates import TemplateFailed, render
 from .triggers import TagFilters

@@ -12,7 +12,7 @@ from ..automation.deliveries import IN_FLIGHT, public_delivery, redeliver
 from ..automation.runner import public_run
 from ..errors import Conflict
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
-from ..scoring.interactions import now_ms
+from ..clock import now_ms
 from ..scoring.sentences import where_words
 from ..scoring.vocabulary import OPERATOR_WORDS as PROPERTY_OPERATOR_WORDS
 from ..services import get_services

@@ -18,7 +18,8 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..storage.profiles import ActiveVersion
 from ..manual_scores import change_score
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
-from ..scoring.interactions import MANUAL_TYPE, normalize_email, now_ms
+from ..scoring.interactions import MANUAL_TYPE, normalize_email
+from ..clock import now_ms
 from ..scoring.records import TimelineRecord
 from ..services import Services, get_services
 from ..smart_lists import filter_of, runnable_filter, with_count

@@ -8,7 +8,6 @@ often it arrives. Its place in a contact's timeline is ``(occurred_at, key)``.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -87,10 +86,6 @@ def is_known_type(type_: Any) -> bool:
 def normalize_email(email: str) -> str:
     """Trimmed and lower-cased: the identity of an email contact."""
     return email.strip().lower()
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 #: The supported range of ``occurred_at`` (after applying the offset), in epoch milliseconds:

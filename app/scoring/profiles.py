@@ -179,3 +179,9 @@ def profile_from_dict(data: Mapping[str, Any]) -> Profile:
 def version_field(profile_id: str, version: int) -> str:
     """``PROFILE@VERSION``: how one published version is named in key names, fold-state fields and change ids."""
     return f"{profile_id}@{version}"
+
+
+def parse_version_field(field: str) -> tuple[str, int]:
+    """``(profile_id, version)`` of a ``PROFILE@VERSION`` field (``version_field`` read back)."""
+    profile_id, _, version = field.rpartition("@")
+    return profile_id, int(version)

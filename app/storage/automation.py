@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import Conflict, NotFound
 from ..keys import Keys
-from ..scoring.interactions import now_ms
+from ..clock import now_ms
 from .errors import gateway
 from .redis_tools import DocumentHash, dumps, get_many, load_script, loads, run_scripts
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..keys import Keys
 from ..scoring.fold import FoldState
+from ..scoring.profiles import parse_version_field, version_field
 from .contacts import ContactStore
 from .errors import gateway
 from .redis_tools import Sharding, get_many, loads
@@ -134,9 +135,9 @@ class SnapshotGateway:
         pipe.hgetall(self.keys.states(cid))
         pipe.lrange(self.keys.outbox(cid), 0, -1)
         pipe.smembers(self.keys.workflow_entered(cid))
-        for version_field in fields:
-            profile_id, _, version = version_field.rpartition("@")
-            pipe.lrange(self.keys.ledger(cid, profile_id, int(version)), 0, -1)
+        for vfield in fields:
+            profile_id, version = parse_version_field(vfield)
+            pipe.lrange(self.keys.ledger(cid, profile_id, version), 0, -1)
 
     @staticmethod
     def _assemble(cid: str, fields: Sequence[str], replies: Sequence[Any]) -> ContactData:
@@ -158,7 +159,7 @@ class SnapshotGateway:
                 aliases[key[len(f"{self.keys.prefix}:alias:"):]] = value
         return {
             "profiles": profiles,
-            "profile_versions": {f"{p}@{v}": raw for (p, v), raw in zip(version_keys, versions, strict=True) if raw},
+            "profile_versions": {version_field(p, v): raw for (p, v), raw in zip(version_keys, versions, strict=True) if raw},
             "profile_seq": self.redis.get(self.keys.profile_seq()),
             "workflows": self.redis.hgetall(self.keys.workflows()),
             "smart_lists": self.redis.hgetall(self.keys.smart_lists()),
@@ -204,9 +205,9 @@ class SnapshotGateway:
                              (self.keys.disabled_endpoints(), docs["disabled_endpoints"])):
             if mapping:
                 pipe.hset(key, mapping=mapping)
-        for version_field, raw in docs["profile_versions"].items():
-            profile_id, _, version = version_field.rpartition("@")
-            pipe.set(self.keys.profile_version(profile_id, int(version)), raw)
+        for vfield, raw in docs["profile_versions"].items():
+            profile_id, version = parse_version_field(vfield)
+            pipe.set(self.keys.profile_version(profile_id, version), raw)
         if docs.get("profile_seq") is not None:
             pipe.set(self.keys.profile_seq(), docs["profile_seq"])
         for name, email in docs["aliases"].items():
@@ -239,9 +240,9 @@ class SnapshotGateway:
                 pipe.hset(self.keys.timeline(cid), mapping=contact.timeline)
             if contact.states:
                 pipe.hset(self.keys.states(cid), mapping=contact.states)
-            for version_field, entries in contact.ledgers.items():
-                profile_id, _, version = version_field.rpartition("@")
-                pipe.rpush(self.keys.ledger(cid, profile_id, int(version)), *entries)
+            for vfield, entries in contact.ledgers.items():
+                profile_id, version = parse_version_field(vfield)
+                pipe.rpush(self.keys.ledger(cid, profile_id, version), *entries)
             if contact.outbox:
                 pipe.rpush(self.keys.outbox(cid), *contact.outbox)
             if contact.entered:
@@ -257,12 +258,12 @@ class SnapshotGateway:
                 pipe.sadd(self.keys.tag_members(tag, bucket), cid)
             # --- derived: score indexes and the next due expiry, from the fold states
             next_expiry = None
-            for version_field, raw in contact.states.items():
-                if version_field == "_rev" or version_field not in active:
+            for vfield, raw in contact.states.items():
+                if vfield == "_rev" or vfield not in active:
                     continue
                 state = FoldState.from_json(loads(raw))
-                profile_id, _, version = version_field.rpartition("@")
-                scores.setdefault((profile_id, int(version)), {})[cid] = state.score
+                profile_id, version = parse_version_field(vfield)
+                scores.setdefault((profile_id, version), {})[cid] = state.score
                 due = state.next_expiry()
                 if due is not None and (next_expiry is None or due < next_expiry):
                     next_expiry = due
