@@ -45,6 +45,12 @@ class SignatureError(Unauthorized):
 
 
 
+class Forbidden(ScorekeeperError):
+    """Authenticated, but not allowed: an API key without the route's scope, a user without the role."""
+
+    status = 403
+
+
 class NotFound(ScorekeeperError):
     status = 404
 

@@ -208,6 +208,17 @@ class Keys:
         """Ids of notifications marked read one by one since the last "mark all read" (set)."""
         return f"{self.prefix}:notifications-read"
 
+    # --- people: API keys, users, the audit trail (owned by app/access.py) -----------------
+    def api_keys(self) -> str:
+        """(Shares the ``{ak}`` hash tag with ``api_keys_used``: a revoke removes both at once.)
+        Stored API key id -> its document: name, scopes, workspace, SHA-256 of the key, created (hash of JSON)."""
+        return f"{self.prefix}:{{ak}}:api-keys"
+
+    def api_keys_used(self) -> str:
+        """Stored API key id -> when it was last used, in ms (hash; written at most once a minute per key
+        and process)."""
+        return f"{self.prefix}:{{ak}}:api-keys-used"
+
     # --- dashboard ----------------------------------------------------------------------
     def signin_failures(self, address: str) -> str:
         """Failed dashboard sign-ins from one client address in the current window (counter with expiry)."""

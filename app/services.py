@@ -14,6 +14,7 @@ from rq import Queue
 from .clock import Clock, SystemClock
 from .keys import Keys
 from .ports import EventSink, JobPort, NoListener, ScoreChanger, Unwired
+from .storage.api_keys import ApiKeyStore
 from .storage.automation import AutomationStore
 from .storage.connection import connect, queue_connection
 from .storage.contacts import ContactStore
@@ -51,6 +52,7 @@ class Services:
     snapshot: SnapshotGateway
     vocabulary: VocabularyStore
     evaluations: EvaluationStore
+    api_keys: ApiKeyStore
     clock: Clock
     #: Ports, plugged in by create_app: queueing jobs, the listener to scoring (workflows register
     #: theirs at start-up), and changing a score by hand (what workflow steps use).
@@ -88,6 +90,7 @@ def build_services(settings: dict[str, Any]) -> Services:
         snapshot=SnapshotGateway(redis, keys, sharding, contacts, scores),
         vocabulary=VocabularyStore(redis, keys),
         evaluations=EvaluationStore(redis, keys),
+        api_keys=ApiKeyStore(redis, keys),
         clock=clock,
     )
 

@@ -1,0 +1,72 @@
+"""Who may call the API: the environment's instance-admin keys, and stored keys with scopes.
+
+A stored key is looked up in Redis on every request — no per-process cache — so a revoke is
+refused at once by every process; the lookup is one HGET by the id the key carries.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .auth import (
+    SCOPES,
+    Principal,
+    hash_key,
+    key_actor,
+    key_id_of,
+    key_is_valid,
+    new_key,
+    stored_key_actor,
+    stored_key_matches,
+)
+from .errors import NotFound, Unauthorized
+from .services import Services
+from .settings import api_keys
+
+log = logging.getLogger(__name__)
+
+#: The workspace of every key until workspaces exist (issue #15, part 4).
+DEFAULT_WORKSPACE = "default"
+
+
+def authenticate(services: Services, presented: str) -> Principal:
+    """The principal a bearer key stands for; Unauthorized for an unknown or revoked key."""
+    if key_is_valid(presented, api_keys(services.settings)):
+        return Principal(actor=key_actor(presented), scopes=frozenset(SCOPES))
+    key_id = key_id_of(presented)
+    doc = services.api_keys.get(key_id) if key_id else None
+    if doc is None or not stored_key_matches(presented, doc["hash"]):
+        raise Unauthorized("A valid API key is required: send 'Authorization: Bearer KEY'.")
+    services.api_keys.mark_used(key_id, services.clock.now_ms())
+    return Principal(actor=stored_key_actor(doc["id"], doc["name"]), scopes=frozenset(doc["scopes"]),
+                     key_id=doc["id"], name=doc["name"])
+
+
+def render_key(doc: dict[str, Any]) -> dict[str, Any]:
+    """A key as the API shows it: never its hash."""
+    return {name: doc.get(name) for name in ("id", "name", "scopes", "workspace", "created_at", "created_by",
+                                             "last_used_at")}
+
+
+def create_key(services: Services, name: str, scopes: list[str], actor: str) -> dict[str, Any]:
+    """Make a key; the response is the only place the key itself ever appears."""
+    key_id, key = new_key()
+    doc = {"id": key_id, "name": name, "scopes": sorted(set(scopes), key=SCOPES.index),
+           "workspace": DEFAULT_WORKSPACE, "hash": hash_key(key), "created_at": services.clock.now_ms(),
+           "created_by": actor}
+    services.api_keys.put(doc)
+    log.info("api key created", extra={"key_id": key_id, "scopes": doc["scopes"]})
+    return {**render_key(doc), "key": key}
+
+
+def list_keys(services: Services) -> list[dict[str, Any]]:
+    return [render_key(doc) for doc in services.api_keys.all()]
+
+
+def revoke_key(services: Services, key_id: str, actor: str) -> dict[str, Any]:
+    """Delete a key: the next request made with it, on any process, is a 401."""
+    doc = services.api_keys.get(key_id)
+    if doc is None or not services.api_keys.delete(key_id):
+        raise NotFound(f"No API key {key_id!r}.")
+    log.info("api key revoked", extra={"key_id": key_id})
+    return doc
