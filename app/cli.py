@@ -185,9 +185,9 @@ def recompute(ctx: click.Context, profile_id: str) -> None:
 
 # --- workflow files ----------------------------------------------------------------------------------
 def _workflow_files(paths: tuple[str, ...]) -> list[str]:
-    from .automation.workflows import IGNORED_SUFFIX
+    from .automation.workflows import IGNORED_SUFFIX, workflow_files
 
-    found = paths or tuple(str(p) for p in sorted(Path("workflows").glob("*.json")))
+    found = paths or tuple(str(p) for p in workflow_files(Path("workflows")))
     return [str(p) for p in found if not str(p).endswith(IGNORED_SUFFIX)]
 
 

@@ -327,8 +327,7 @@ STEP_SCHEMAS = StepByTypeSchema.type_schemas
 
 
 def _filters(data: Mapping[str, Any] | None) -> TagFilters:
-    data = data or {}
-    return TagFilters(tuple(data.get("tags_all") or ()), tuple(data.get("tags_none") or ()))
+    return TagFilters.from_json(data)
 
 
 class WorkflowSchema(StrictSchema):

@@ -23,6 +23,7 @@ from ..words import step_sentence
 from ..settings import setting
 from .defaults import RESPONSE_EXCERPT_CHARS
 from .steps import RunContext, webhook_payload, when_holds
+from .triggers import TagFilters
 from ..clock import now_ms
 from ..scoring.records import TimelineRecord
 from .templates import TemplateFailed, render
@@ -64,14 +65,9 @@ def _trigger_snapshot(config: dict[str, Any], context_score: int | None) -> dict
 def _fires(config: dict[str, Any], context: RunContext) -> tuple[bool, str]:
     """Whether the trigger's condition and tag filters hold for the contact right now."""
     trigger = config["trigger"]
-    tags = set(context.contact.get("tags") or ())
-    filters = trigger.get("filters") or {}
-    missing = [t for t in filters.get("tags_all") or () if t not in tags]
-    present = [t for t in filters.get("tags_none") or () if t in tags]
-    if missing:
-        return False, f"the contact is not tagged {', '.join(missing)}"
-    if present:
-        return False, f"the contact is tagged {', '.join(present)}"
+    refused = TagFilters.from_json(trigger.get("filters")).refusal(context.contact.get("tags") or ())
+    if refused:
+        return False, refused
     if trigger["type"] == "score_changed":
         score = context.live_score(trigger["profile"])
         holds = score_matches(trigger["operator"], score, trigger.get("value"))

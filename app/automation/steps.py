@@ -71,8 +71,7 @@ class RunContext:
 def when_holds(context: RunContext, when: dict[str, Any] | None) -> bool:
     if not when:
         return True
-    filters = TagFilters(tuple(when.get("tags_all") or ()), tuple(when.get("tags_none") or ()))
-    if not filters.passes(context.contact.get("tags") or ()):
+    if not TagFilters.from_json(when).passes(context.contact.get("tags") or ()):
         return False
     if when.get("operator"):
         return score_matches(when["operator"], context.live_score(when["profile"]), when.get("value"))

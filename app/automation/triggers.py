@@ -31,9 +31,25 @@ class TagFilters:
     def __bool__(self) -> bool:
         return bool(self.tags_all or self.tags_none)
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> TagFilters:
+        """The filters of a trigger's ``filters`` or a step's ``when`` (``tags_all``, ``tags_none``)."""
+        data = data or {}
+        return cls(tuple(data.get("tags_all") or ()), tuple(data.get("tags_none") or ()))
+
     def passes(self, tags: Iterable[str]) -> bool:
+        return self.refusal(tags) is None
+
+    def refusal(self, tags: Iterable[str]) -> str | None:
+        """Why a contact with these tags does not pass, in words; None when it does."""
         present = set(tags)
-        return all(t in present for t in self.tags_all) and not any(t in present for t in self.tags_none)
+        missing = [t for t in self.tags_all if t not in present]
+        if missing:
+            return f"the contact is not tagged {', '.join(missing)}"
+        unwanted = [t for t in self.tags_none if t in present]
+        if unwanted:
+            return f"the contact is tagged {', '.join(unwanted)}"
+        return None
 
 
 @dataclass(frozen=True, slots=True)

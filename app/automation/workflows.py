@@ -64,11 +64,16 @@ def validate_file(path: str | Path) -> list[str]:
     return []
 
 
-def load_directory(directory: Path) -> list[Workflow]:
-    """Every ``*.json`` workflow in ``directory`` (sorted); the first invalid one raises."""
+def workflow_files(directory: Path) -> list[Path]:
+    """The workflow files of ``directory``: every ``*.json`` but ``*IGNORED_SUFFIX``, sorted (none if it is missing)."""
     if not directory.is_dir():
         return []
-    return [load_file(path) for path in sorted(directory.glob("*.json")) if not path.name.endswith(IGNORED_SUFFIX)]
+    return [path for path in sorted(directory.glob("*.json")) if not path.name.endswith(IGNORED_SUFFIX)]
+
+
+def load_directory(directory: Path) -> list[Workflow]:
+    """Every workflow file in ``directory`` (sorted); the first invalid one raises."""
+    return [load_file(path) for path in workflow_files(directory)]
 
 
 @dataclass(frozen=True)

@@ -121,17 +121,21 @@ class ProfileStore:
             raise NotFound(f"Profile {profile_id!r} has no version {version}.")
         return loads(raw)
 
+    def _version_records(self, profile_id: str) -> DocumentHash:
+        """A profile's version records: JSON documents by version number in one hash."""
+        return DocumentHash(self.redis, self.keys.profile_versions(profile_id))
+
     def record_version(self, profile_id: str, record: VersionRecord) -> None:
-        self.redis.hset(self.keys.profile_versions(profile_id), str(record.version), dumps(record.to_json()))
+        self._version_records(profile_id).put(str(record.version), record.to_json())
 
     def version_record(self, profile_id: str, version: int) -> VersionRecord | None:
-        raw = self.redis.hget(self.keys.profile_versions(profile_id), str(version))
-        return VersionRecord.from_json(loads(raw)) if raw else None
+        doc = self._version_records(profile_id).get(str(version))
+        return VersionRecord.from_json(doc) if doc else None
 
     def version_records(self, profile_id: str, upto: int) -> list[VersionRecord]:
         """Versions 1..``upto``, newest first; one published before records were kept reads as by "unknown"."""
-        raw = self.redis.hgetall(self.keys.profile_versions(profile_id))
-        records = {int(k): VersionRecord.from_json(loads(v)) for k, v in raw.items()}
+        docs = self._version_records(profile_id).all()
+        records = {int(k): VersionRecord.from_json(v) for k, v in docs.items()}
         return [records.get(v) or VersionRecord(v, "unknown", 0) for v in range(upto, 0, -1)]
 
     def forget_versions(self, profile_id: str, upto: int) -> None:
