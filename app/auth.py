@@ -33,7 +33,8 @@ KEY_PREFIX = "skk"
 
 
 def key_is_valid(presented: str, keys: list[str]) -> bool:
-    """Constant-time comparison against every configured key (no early exit on a match)."""
+    """Constant-time comparison against every configured key (no early exit on a match): the one check of a
+    presented secret (API keys, the metrics token, the dashboard's CSRF token)."""
     found = False
     for key in keys:
         found |= hmac.compare_digest(presented.encode(), key.encode())

@@ -7,7 +7,6 @@ ends when its key is removed from ``API_KEYS``, when it is older than
 """
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 import time
@@ -84,7 +83,7 @@ def check_csrf():
         return
     presented = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     expected = session.get("csrf") or ""
-    if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
+    if not expected or not key_is_valid(presented, [expected]):
         log.warning("dashboard: CSRF token missing or wrong", extra={"path": request.path})
         abort(400, description="The form was stale or did not come from this dashboard. Reload the page "
                                "and try again.")
