@@ -1,9 +1,9 @@
 """Contacts: look-up, filters by score and tags, scores by hand, and the explaining ledger."""
 from __future__ import annotations
 
-import orjson
 from marshmallow import ValidationError as SchemaError
 
+from .. import json_bodies
 from ..contact_filter import ContactFilter
 from ..contact_directory import run_filter, set_attributes, set_dnd
 from ..errors import NotFound, ValidationError
@@ -53,9 +53,11 @@ def filter_from_args(filters: dict) -> ContactFilter:
         raise ValidationError("Invalid filter.", {name: "give the filter document or this parameter, not both"
                                                   for name in legacy})
     try:
-        return load_filter(orjson.loads(text))
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError("Invalid filter.", {"filter": f"not valid JSON: {exc}"}) from exc
+        document = json_bodies.loads(text)  # the door's rules: JSON, depth, 64-bit numbers
+    except ValidationError as exc:
+        raise ValidationError("Invalid filter.", {"filter": exc.errors["_body"]}) from exc
+    try:
+        return load_filter(document)
     except SchemaError as exc:
         raise ValidationError("Invalid filter.", {"filter": exc.messages}) from exc
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
+from marshmallow import ValidationError as SchemaError
 
 from ..auth import request_actor
 from ..errors import NotFound, ValidationError
@@ -89,8 +90,11 @@ def delete_profile(profile_id: str):
 @bp.response(202, JobEnvelope)
 def publish(profile_id: str):
     """Make the draft live: every contact is recomputed from history, then all switch at once."""
-    body = request.get_json(silent=True) if request.data else {}
-    options = PublishSchema().load(body or {})
+    body = request.get_json() if request.data else {}  # the door has parsed and checked it
+    try:
+        options = PublishSchema().load(body)
+    except SchemaError as exc:  # not an object, an unknown field, a non-boolean
+        raise ValidationError("The request is invalid; see errors.", exc.messages) from exc
     return {"job": publish_draft(get_services(), profile_id, fire_triggers=options["fire_triggers"],
                                  actor=request_actor())}
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 
 from ..auth import key_is_valid
+from ..errors import error_body
 from ..services import get_services
 from ..settings import api_keys
 from .blueprint import bp
@@ -71,7 +72,7 @@ def require_sign_in():
         return None
     session.pop("key", None)
     if request.path.endswith(".json"):
-        return jsonify({"code": 401, "status": "Unauthorized", "message": "Sign in first."}), 401
+        return jsonify(error_body(401, "Sign in first.")), 401
     target = request.full_path.rstrip("?") if request.method in SAFE_METHODS else request.referrer
     return redirect(url_for("dashboard.sign_in", next=safe_next_path(target)), 303)
 

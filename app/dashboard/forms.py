@@ -193,9 +193,14 @@ def field_messages(messages: Mapping[Any, Any]) -> dict[str, str]:
     return out
 
 
+#: The largest page offset read from a query string (as the API's ``MAX_CURSOR``): far beyond any list.
+MAX_OFFSET = 10**15
+
+
 def parse_offset(raw: str | None) -> int:
-    """A page offset from the query string; anything but a non-negative integer is 0."""
+    """A page offset from the query string; anything but a non-negative integer is 0, and an offset past
+    any list is ``MAX_OFFSET`` (an empty page, not a number the store refuses)."""
     try:
-        return max(int(raw or 0), 0)
+        return min(max(int(raw or 0), 0), MAX_OFFSET)
     except ValueError:
         return 0

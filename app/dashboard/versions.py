@@ -7,7 +7,7 @@ from typing import Any
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
 from ..auth import DASHBOARD_ACTOR
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, NotFound, error_body
 from ..publish import get_job, roll_back
 from ..scoring.summary import PublishSummary
 from ..services import get_services
@@ -87,4 +87,4 @@ def job_json(job_id: str):
     try:
         return jsonify(load_job(job_id))
     except NotFound as exc:
-        return jsonify({"code": 404, "status": "Not Found", "message": exc.message}), 404
+        return jsonify(error_body(404, exc.message, exc.errors)), 404
