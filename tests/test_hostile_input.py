@@ -78,6 +78,7 @@ VALID_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/contacts/search"): {"filter": {"conditions": [{"field": "tag", "tag": "vip"}]}, "limit": 10},
     ("PUT", "/v1/workflows/<workflow_id>"): workflow(),
     ("POST", "/v1/deliveries/<delivery_id>/redeliver"): {},
+    ("POST", "/v1/keys"): {"name": "ci", "scopes": ["read"]},
 }
 PROVIDERS = [s.provider for s in schemes()]
 
