@@ -6,10 +6,12 @@ import csv
 import io
 import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .errors import NotFound
+from .grades import contact_grades
+from .scoring.grades import Grade
 from .ingest import ingest
 from .contact_filter import ContactFilter
 from .storage.queries import ContactQuery
@@ -25,12 +27,16 @@ EXPORT_PAGE = 500
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def render_contact(services: Services, contact: dict[str, Any], live: dict | None = None) -> dict[str, Any]:
-    """The public form of a contact: live scores with their band, per profile.
+def render_contact(services: Services, contact: dict[str, Any], live: dict | None = None,
+                   grades: Mapping[str, Grade] | None = None) -> dict[str, Any]:
+    """The public form of a contact: live scores with their band, per profile, and its cell in each grade.
 
-    Pass ``live`` (``services.profiles.live()``) when rendering many contacts, to read it once."""
+    Pass ``live`` (``services.profiles.live()``) and ``grades`` (``services.grades.all()``) when rendering
+    many contacts, to read them once."""
     if live is None:
         live = services.profiles.live()
+    if grades is None:
+        grades = services.grades.all()
     scores = {}
     for pid, version in live.items():
         state = contact["states"].get(version.field)
@@ -38,7 +44,7 @@ def render_contact(services: Services, contact: dict[str, Any], live: dict | Non
             scores[pid] = {"score": state.score, "band": version.profile.band_for(state.score)}
     return {"id": contact["id"], "name": contact.get("name"), "email": contact["email"], "external_id": contact["external_id"],
             "tags": contact["tags"], "dnd": contact["dnd"], "attributes": contact.get("attributes", {}),
-            "scores": scores}
+            "scores": scores, "grades": contact_grades(grades, live, contact["states"])}
 
 
 def live_versions(services: Services) -> dict[str, tuple[Profile, int]]:
@@ -52,18 +58,32 @@ def missing_profiles(services: Services, flt: ContactFilter) -> list[str]:
     return [pid for pid in flt.profiles if pid not in known]
 
 
-def require_profiles(services: Services, flt: ContactFilter) -> None:
-    """Refuse a filter that names a profile that does not exist (404, as for any unknown profile)."""
+def resolve_grades(services: Services, flt: ContactFilter) -> ContactFilter:
+    """The filter with its grade conditions' profiles filled in; a grade it names must exist (404)."""
+    if not flt.grades:
+        return flt
+    grades = services.grades.all()
+    missing = [gid for gid in flt.grades if gid not in grades]
+    if missing:
+        raise NotFound(f"No grade {missing[0]!r}.", {"filter": [f"no grade {gid!r}" for gid in missing]})
+    return flt.with_grades({gid: (g.fit_profile, g.engagement_profile) for gid, g in grades.items()})
+
+
+def require_profiles(services: Services, flt: ContactFilter) -> ContactFilter:
+    """Refuse a filter that names a profile or a grade that does not exist (404, as for any unknown profile);
+    returns the filter ready to run (its grades' profiles filled in)."""
+    flt = resolve_grades(services, flt)
     missing = missing_profiles(services, flt)
     if missing:
         raise NotFound(f"No profile {missing[0]!r}.", {"filter": [f"no profile {pid!r}" for pid in missing]})
+    return flt
 
 
 def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) -> dict[str, Any]:
     """Filtered contacts, ordered (see ``app.storage.queries``), rendered; ``next_cursor`` as text (or None).
 
-    A profile the filter names must exist (published or not)."""
-    require_profiles(services, flt)
+    A profile or grade the filter names must exist (published or not)."""
+    flt = require_profiles(services, flt)
     return _page(services, flt, services.profiles.live(), limit, cursor)
 
 
@@ -72,14 +92,15 @@ def _page(services: Services, flt: ContactFilter, live: dict, limit: int, cursor
     page = ContactQuery(services.scores, services.contacts).run(flt, {pid: (v.profile, v.version) for pid, v in live.items()},
                                             limit, cursor, services.clock.now_ms())
     contacts = services.contacts.get_contacts([cid for cid, _score in page["items"]])
-    items = [render_contact(services, contact, live) for contact in contacts if contact is not None]
+    grades = services.grades.all()
+    items = [render_contact(services, contact, live, grades) for contact in contacts if contact is not None]
     return {"items": items, "total": page["total"],
             "next_cursor": str(page["next_cursor"]) if page["next_cursor"] is not None else None}
 
 
 def count_matches(services: Services, flt: ContactFilter) -> int:
     """How many contacts match a filter right now (a smart list's live count)."""
-    require_profiles(services, flt)
+    flt = require_profiles(services, flt)
     live = services.profiles.live()
     return ContactQuery(services.scores, services.contacts).count(
         flt, {pid: (v.profile, v.version) for pid, v in live.items()}, services.clock.now_ms())
@@ -97,7 +118,7 @@ def csv_rows(services: Services, flt: ContactFilter) -> Iterator[str]:
     so a filter that cannot run is a clear 4xx rather than a broken download. The pages then read the
     live versions of that moment: a profile deleted or unpublished while the download runs gives empty
     scores for the rest of it, never an error in the middle of the file."""
-    require_profiles(services, flt)
+    flt = require_profiles(services, flt)
     live = services.profiles.live()
     out = io.StringIO()
     writer = csv.writer(out)

@@ -17,13 +17,15 @@ Pure: no Flask and no Redis. ``app.contact_filter_schema`` validates documents i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .scoring.conditions import NUMERIC_OPS, score_matches
+from .scoring.grades import cell as grade_cell, cell_matches
 from .scoring.profiles import Profile
 
-FIELDS = ("score", "band", "tag", "activity", "dnd")
+FIELDS = ("score", "band", "tag", "activity", "dnd", "grade")
+GRADE_OPS = ("eq", "ne", "in")
 TAG_OPS = ("has", "has_not")
 ACTIVITY_OPS = ("within", "before")
 DND_OPS = ("on", "off")
@@ -43,7 +45,10 @@ class Condition:
     * ``tag``: ``op`` (``has`` / ``has_not``), ``tag``;
     * ``activity``: ``op`` (``within`` / ``before``), ``days`` — the latest interaction was within
       the last N days, or longer ago than that (a contact with no interaction matches neither);
-    * ``dnd``: ``channel``, ``op`` (``on`` / ``off``).
+    * ``dnd``: ``channel``, ``op`` (``on`` / ``off``);
+    * ``grade``: ``grade`` (its id), ``op`` (``eq`` / ``ne`` with ``cell``, ``in`` with ``cells``) — the
+      contact's cell (``A1`` … ``C3``); a contact without a cell matches none. ``grade_profiles`` (its fit
+      and engagement profile) is filled in when the filter runs (``with_grades``), never saved.
     """
 
     field: str
@@ -54,17 +59,25 @@ class Condition:
     tag: str | None = None
     days: int | None = None
     channel: str | None = None
+    grade: str | None = None
+    cell: str | None = None
+    cells: tuple[str, ...] | None = None
+    grade_profiles: tuple[str, str] | None = None
 
     def to_document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"field": self.field}
-        for name in ("profile", "op", "value", "band", "tag", "days", "channel"):
+        for name in ("grade", "profile", "op", "value", "band", "tag", "days", "channel", "cell"):
             value = getattr(self, name)
             if value is not None:
                 doc[name] = plain_number(value)
+        if self.cells is not None:
+            doc["cells"] = list(self.cells)
         return doc
 
     @property
     def profiles(self) -> tuple[str, ...]:
+        if self.field == "grade":
+            return self.grade_profiles or ()
         return (self.profile,) if self.field in ("score", "band") and self.profile else ()
 
 
@@ -94,6 +107,18 @@ class ContactFilter:
         if self.order_by:
             out[self.order_by] = None
         return tuple(out)
+
+    @property
+    def grades(self) -> tuple[str, ...]:
+        """Every grade the filter names, once each."""
+        return tuple(dict.fromkeys(c.grade for c in self.conditions if c.field == "grade" and c.grade))
+
+    def with_grades(self, grades: Mapping[str, tuple[str, str]]) -> ContactFilter:
+        """The filter with each grade condition's profiles (fit, engagement) filled in from ``grades``
+        (KeyError for a grade it does not hold)."""
+        conditions = tuple(replace(c, grade_profiles=tuple(grades[c.grade or ""]))  # type: ignore[arg-type]
+                           if c.field == "grade" else c for c in self.conditions)
+        return replace(self, conditions=conditions)
 
     def to_document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"conditions": [c.to_document() for c in self.conditions]}
@@ -165,6 +190,14 @@ def condition_matches(cond: Condition, facts: ContactFacts, live: Mapping[str, P
         return facts.last_activity >= cutoff if cond.op == "within" else facts.last_activity < cutoff
     if cond.field == "dnd":
         return facts.dnd.get(cond.channel or "", False) == (cond.op != "off")
+    if cond.field == "grade":
+        fit_id, engagement_id = cond.grade_profiles or ("", "")
+        fit, engagement = live.get(fit_id), live.get(engagement_id)
+        if fit is None or engagement is None:
+            return False
+        actual = grade_cell(fit, engagement, facts.scores.get(fit_id), facts.scores.get(engagement_id))
+        wanted = cond.cells if cond.op == "in" else (cond.cell,)
+        return cell_matches(cond.op or "eq", actual, [c for c in wanted or () if c])
     raise ValueError(f"unknown condition field {cond.field!r}")
 
 
@@ -195,6 +228,10 @@ def describe_condition(cond: Condition, names: Mapping[str, str] | None = None) 
         return f"active in the last {days}" if cond.op == "within" else f"no activity in the last {days}"
     if cond.field == "dnd":
         return f"DND {'off' if cond.op == 'off' else 'on'} for {cond.channel}"
+    if cond.field == "grade":
+        if cond.op == "in":
+            return f"grade {cond.grade} is one of {', '.join(cond.cells or ())}"
+        return f"grade {cond.grade} {'is not' if cond.op == 'ne' else 'is'} {cond.cell}"
     return cond.field
 
 

@@ -7,9 +7,10 @@ import math
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from .contact_filter import ACTIVITY_OPS, DND_OPS, FIELDS, TAG_OPS, Condition, ContactFilter, from_legacy
+from .contact_filter import ACTIVITY_OPS, DND_OPS, FIELDS, GRADE_OPS, TAG_OPS, Condition, ContactFilter, from_legacy
 from .edge_fields import FITS_64_BITS, SLUG_TEXT, StrictNumber, WholeNumber, regexp, whole_number
 from .scoring.conditions import NUMERIC_OPS, SCORE_OPS
+from .scoring.grades import CELLS
 
 PROFILE_ID = regexp(SLUG_TEXT, "a profile id")
 #: A page cursor: the ``next_cursor`` of the page before (an offset).
@@ -26,13 +27,14 @@ USES = {
     "tag": {"op", "tag"},
     "activity": {"op", "days"},
     "dnd": {"op", "channel"},
+    "grade": {"grade", "op", "cell", "cells"},
 }
-OPS = {"score": SCORE_OPS, "tag": TAG_OPS, "activity": ACTIVITY_OPS, "dnd": DND_OPS}
-DEFAULT_OPS = {"tag": "has", "dnd": "on"}
+OPS = {"score": SCORE_OPS, "tag": TAG_OPS, "activity": ACTIVITY_OPS, "dnd": DND_OPS, "grade": GRADE_OPS}
+DEFAULT_OPS = {"tag": "has", "dnd": "on", "grade": "eq"}
 #: The attributes each kind of condition cannot do without (a score condition's ``value`` too, with a
 #: numeric operator).
 REQUIRED = {"score": ("profile", "op"), "band": ("profile", "band"), "tag": ("tag",), "activity": ("op", "days"),
-            "dnd": ("channel",)}
+            "dnd": ("channel",), "grade": ("grade",)}
 #: The score operators that take no value.
 VALUELESS_OPS = tuple(op for op in SCORE_OPS if op not in NUMERIC_OPS)
 
@@ -54,6 +56,9 @@ def condition_shapes() -> list[dict]:
         if kind == "score":
             shapes.append(shape(kind, NUMERIC_OPS, (*REQUIRED[kind], "value"), USES[kind]))
             shapes.append(shape(kind, VALUELESS_OPS, REQUIRED[kind], USES[kind] - {"value"}))
+        elif kind == "grade":  # eq/ne (the default) with one cell; in with a list of cells
+            shapes.append(shape(kind, ("eq", "ne"), (*REQUIRED[kind], "cell"), USES[kind] - {"cells"}))
+            shapes.append(shape(kind, ("in",), (*REQUIRED[kind], "op", "cells"), USES[kind] - {"cell"}))
         else:
             shapes.append(shape(kind, OPS.get(kind), REQUIRED[kind], USES[kind]))
     return shapes
@@ -72,9 +77,9 @@ class ConditionSchema(Strict):
         json_schema_extra = {"oneOf": condition_shapes()}
 
     field = fields.String(required=True, validate=validate.OneOf(FIELDS),
-                          metadata={"description": "score, band, tag, activity or dnd"})
+                          metadata={"description": "score, band, tag, activity, dnd or grade"})
     op = fields.String(metadata={"description": "score: eq ne gt gte lt lte empty not_empty; tag: has has_not; "
-                                                "activity: within before; dnd: on off"})
+                                                "activity: within before; dnd: on off; grade: eq ne in"})
     profile = fields.String(validate=PROFILE_ID, metadata={"description": "score and band: the profile id"})
     value = StrictNumber(allow_nan=False, validate=FITS_64_BITS, metadata={"description": "score with a numeric operator"})
     band = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "band: its name"})
@@ -83,6 +88,10 @@ class ConditionSchema(Strict):
                           metadata={"description": "activity: the window in days"})
     channel = fields.String(validate=regexp(r"^[a-z_]{1,32}$", "a channel name such as email"),
                             metadata={"description": "dnd: the channel"})
+    grade = fields.String(validate=PROFILE_ID, metadata={"description": "grade: the grade id"})
+    cell = fields.String(validate=validate.OneOf(CELLS), metadata={"description": "grade with eq/ne: A1 … C3"})
+    cells = fields.List(fields.String(validate=validate.OneOf(CELLS)), validate=validate.Length(min=1, max=9),
+                        metadata={"description": "grade with in: the cells (A1 … C3)"})
 
     @validates_schema
     def fits_its_field(self, data, **_):
@@ -97,6 +106,11 @@ class ConditionSchema(Strict):
         if kind in OPS and op not in OPS[kind]:
             errors["op"] = [f"one of {', '.join(OPS[kind])}"]
         required = [name for name in REQUIRED[kind] if name != "op"]
+        if kind == "grade":
+            required.append("cells" if op == "in" else "cell")
+            unused = "cell" if op == "in" else "cells"
+            if unused in data:
+                errors.setdefault(unused, [f"not used with op={op}"])
         if kind == "score" and op in NUMERIC_OPS:
             required.append("value")
         for name in required:
@@ -114,8 +128,11 @@ class ConditionSchema(Strict):
         value = data.get("value")
         if value is not None and not math.isfinite(value):
             raise ValidationError({"value": ["a finite number"]})
+        cells = data.get("cells")
         return Condition(kind, op=op, profile=data.get("profile"), value=value, band=data.get("band"),
-                         tag=data.get("tag"), days=data.get("days"), channel=data.get("channel"))
+                         tag=data.get("tag"), days=data.get("days"), channel=data.get("channel"),
+                         grade=data.get("grade"), cell=data.get("cell"),
+                         cells=tuple(dict.fromkeys(cells)) if cells is not None else None)
 
 
 class FilterDocumentSchema(Strict):

@@ -125,6 +125,10 @@ class Keys:
         """A profile's most recent evaluation job ids, newest first (list, trimmed)."""
         return f"{self.prefix}:evaluations:{profile_id}"
 
+    def grades(self) -> str:
+        """Grade id -> its definition JSON: a fit and an engagement profile (hash)."""
+        return f"{self.prefix}:grades"
+
     def smart_lists(self) -> str:
         """Smart list id -> saved filter JSON (hash)."""
         return f"{self.prefix}:smart-lists"

@@ -12,11 +12,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .scoring.grades import Grade, ScoreStep, grade_steps
+from .storage.grades import GradeStore
 from .storage.profiles import ActiveVersion, ProfileStore
 from .storage.redis_tools import dumps, loads
 from .storage.score_index import ScoreIndex
 from .storage.timelines import TimelineStore
-from .scoring.events import NO_INTEREST, Interest, InteractionSeen, ScoreChanged
+from .scoring.events import NO_INTEREST, GradeChanged, Interest, InteractionSeen, ScoreChanged
 from .scoring.fold import FoldState, LedgerEntry, advance, fold, is_late
 from .scoring.fit import attributes_at
 from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE
@@ -66,10 +68,14 @@ def _score_steps(old: int | None, ledger: Sequence[LedgerEntry], full: bool, new
 
 
 class Scorer:
-    def __init__(self, timelines: TimelineStore, index: ScoreIndex, profiles: ProfileStore):
+    def __init__(self, timelines: TimelineStore, index: ScoreIndex, profiles: ProfileStore,
+                 grades: GradeStore | None = None):
         self.timelines = timelines
         self.index = index
         self.profiles = profiles
+        self.grades = grades
+        #: The grades whose cell changes are listened to, read once per ``score`` call.
+        self._watched: dict[str, Grade] = {}
 
     def score(self, batch: Mapping[str, Sequence[Mapping[str, Any]]], now: int, interest: Interest = NO_INTEREST,
               versions: Sequence[ActiveVersion] | None = None, full: bool = False) -> dict[str, ContactResult]:
@@ -83,6 +89,8 @@ class Scorer:
         keep = {version_field(pid, doc[k]) for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
         versions = list(self.profiles.active(docs) if versions is None else versions)
         keep |= {v.field for v in versions}
+        self._watched = {gid: grade for gid, grade in self.grades.all().items() if gid in interest.grades} \
+            if interest.grades and self.grades is not None else {}
         pending = {cid: list(records) for cid, records in batch.items()}
         results: dict[str, ContactResult] = {}
         for _attempt in range(MAX_ATTEMPTS):
@@ -178,6 +186,9 @@ class Scorer:
         next_expiry: int | None = None
         trigger_profiles, trigger_types = interest.profiles, interest.types
         by_key = {r.key: r for r in fresh}
+        graded = {p for g in self._watched.values() for p in (g.fit_profile, g.engagement_profile)}
+        first_at = min((r.at for r in fresh), default=now)
+        score_steps: dict[str, tuple[ActiveVersion, int | None, list[ScoreStep], int]] = {}
         for version in versions:
             raw = raw_states.get(version.field)
             old_state = (parsed or {}).get(version.field) or (FoldState.from_json(loads(raw)) if raw else None)
@@ -199,11 +210,27 @@ class Scorer:
             expiry = state.next_expiry()
             if expiry is not None and (next_expiry is None or expiry < next_expiry):
                 next_expiry = expiry
-            if version.live and version.profile.id in trigger_profiles:
+            if version.live and (version.profile.id in trigger_profiles or version.profile.id in graded):
+                steps: list[ScoreStep] = []
+                deepest = 0
                 for old, new, entry in _score_steps(old_score, ledger, full_fold, state.score):
                     cause = by_key.get(f"{entry.source}:{entry.interaction_id}") if entry else None
                     depth = int(cause.properties.get("depth", 0)) if cause else 0
-                    outbox.append(dumps(self._score_event(cid, version, old, new, entry, now, depth).to_json()))
+                    event = self._score_event(cid, version, old, new, entry, now, depth)
+                    if version.profile.id in trigger_profiles:
+                        outbox.append(dumps(event.to_json()))
+                    # a first score stands from the contact's first record on, before its entries
+                    steps.append((event.at if entry or old is not None else first_at, new, event.change_id))
+                    deepest = max(deepest, depth)
+                score_steps[version.profile.id] = (version, old_score, steps, deepest)
+        for gid, grade in self._watched.items():
+            fit, engagement = score_steps.get(grade.fit_profile), score_steps.get(grade.engagement_profile)
+            if fit is None or engagement is None:
+                continue
+            for step in grade_steps(fit[0].profile, engagement[0].profile, fit[1], engagement[1], fit[2],
+                                    engagement[2]):
+                outbox.append(dumps(GradeChanged(cid, gid, step.old, step.new, step.at, f"grade:{gid}:{step.cause}",
+                                                 max(fit[3], engagement[3])).to_json()))
         if trigger_types:
             for record in fresh:
                 if record.type in trigger_types:

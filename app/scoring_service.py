@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def make_scorer(services: Services) -> Scorer:
-    return Scorer(services.timelines, services.scores, services.profiles)
+    return Scorer(services.timelines, services.scores, services.profiles, services.grades)
 
 
 def score_and_dispatch(services: Services, scorer: Scorer, batch: Mapping[str, Sequence[Mapping[str, Any]]],

@@ -24,6 +24,7 @@ from .storage.partitions import PartitionQueue
 from .storage.profiles import ProfileStore
 from .storage.redis_tools import Sharding
 from .storage.score_index import ScoreIndex
+from .storage.grades import GradeStore
 from .storage.smart_lists import SmartListStore
 from .storage.snapshot import SnapshotGateway
 from .storage.stats import StatsStore
@@ -46,6 +47,7 @@ class Services:
     profiles: ProfileStore
     automation: AutomationStore
     smart_lists: SmartListStore
+    grades: GradeStore
     stats: StatsStore
     throttles: Throttles
     jobs: JobQueue
@@ -84,6 +86,7 @@ def build_services(settings: dict[str, Any]) -> Services:
         profiles=ProfileStore(redis, keys),
         automation=AutomationStore(redis, keys),
         smart_lists=SmartListStore(redis, keys),
+        grades=GradeStore(redis, keys),
         stats=StatsStore(redis, keys),
         throttles=Throttles(redis, keys),
         jobs=JobQueue(queue, redis, keys),

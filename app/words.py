@@ -110,6 +110,17 @@ def trigger_sentence(trigger: Mapping[str, Any], names: Mapping[str, str] | None
         else:
             when = f"When a contact's {profile} score {becomes(trigger.get('operator', ''), trigger.get('value'))}"
         return f"{when}{_tags(trigger.get('filters'))}. {once}"
+    if trigger.get("type") == "grade_changed":
+        grade = names.get(trigger.get("grade", ""), trigger.get("grade", ""))
+        wanted = trigger.get("becomes")
+        cells = [wanted] if isinstance(wanted, str) else list(wanted or [])
+        if not cells:
+            when = f"Whenever a contact's {grade} grade changes"
+        elif len(cells) == 1:
+            when = f"When a contact's {grade} grade becomes {cells[0]}"
+        else:
+            when = f"When a contact's {grade} grade becomes one of {', '.join(cells)}"
+        return f"{when}{_tags(trigger.get('filters'))}. {once}"
     if trigger.get("type") == "interaction":
         where = trigger.get("where") or {}
         detail = f" where {where_words(trigger.get('on', ''), where)}" if isinstance(where, Mapping) and where else ""

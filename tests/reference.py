@@ -253,3 +253,29 @@ def reference_fit_score(profile: dict, records: list[dict]) -> int | None:
             total += rule["points"]
     total = max(total, 0)
     return min(total, profile["max_score"]) if profile.get("max_score") is not None else total
+
+
+# --- grades --------------------------------------------------------------------------------------------
+
+def reference_level(bands: list[dict], score: int | None) -> int | None:
+    """1 (best) … 3 from docs/scoring-models.md, "Grades": the top band 1, the lowest band 3 with three bands or
+    more (2 with two, 1 with one), bands between 2, below every band 3; None for no score."""
+    if score is None:
+        return None
+    mins = sorted({b["min"] for b in bands})
+    position = sum(1 for m in mins if m <= score)  # 0: below every band; len(mins): the top band
+    if position == 0:
+        return 3
+    if position == len(mins):
+        return 1
+    if position == 1 and len(mins) >= 3:
+        return 3
+    return 2
+
+
+def reference_cell(fit_bands: list[dict], engagement_bands: list[dict], fit: int | None,
+                   engagement: int | None) -> str | None:
+    letter, number = reference_level(fit_bands, fit), reference_level(engagement_bands, engagement)
+    if letter is None or number is None:
+        return None
+    return "ABC"[letter - 1] + str(number)

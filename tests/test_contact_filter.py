@@ -67,7 +67,7 @@ def test_every_filter_document_round_trips(flt):
                  id="foreign-attribute"),
     pytest.param({"field": "activity", "op": "soon", "days": 3}, {"op": ["one of within, before"]}, id="bad-op"),
     pytest.param({"field": "band", "profile": "eng"}, {"band": ["required"]}, id="band-needs-its-name"),
-    pytest.param({"field": "colour"}, {"field": ["Must be one of: score, band, tag, activity, dnd."]},
+    pytest.param({"field": "colour"}, {"field": ["Must be one of: score, band, tag, activity, dnd, grade."]},
                  id="unknown-field"),
 ])
 def test_an_invalid_condition_is_refused_naming_the_attribute(condition, problem):

@@ -89,3 +89,18 @@ def test_a_ledger_entry_says_what_the_contact_did(type_, properties, expected):
 
 def test_durations_in_words():
     assert [duration_words(d) for d in ("30m", "1d", "2w")] == ["30 minutes", "1 day", "2 weeks"]
+
+
+@pytest.mark.parametrize("trigger,sentence", [
+    pytest.param({"type": "grade_changed", "grade": "lead", "becomes": "A1"},
+                 "When a contact's Lead grade becomes A1. Each contact runs it once at most.", id="becomes-a-cell"),
+    pytest.param({"type": "grade_changed", "grade": "lead", "becomes": ["A1", "A2"], "reentry": True},
+                 "When a contact's Lead grade becomes one of A1, A2. A contact may run it again each time it fires.",
+                 id="becomes-one-of"),
+    pytest.param({"type": "grade_changed", "grade": "lead"},
+                 "Whenever a contact's Lead grade changes. Each contact runs it once at most.", id="changes"),
+])
+def test_a_grade_trigger_reads_as_a_sentence(trigger, sentence):
+    from app.words import trigger_sentence
+
+    assert trigger_sentence(trigger, {"lead": "Lead"}) == sentence

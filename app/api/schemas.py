@@ -354,6 +354,8 @@ class ContactSchema(ma.Schema):
     attributes = fields.Dict(keys=fields.String(), metadata={"description": "the contact's attributes: name -> "
                                                                            "text, number or true/false"})
     scores = fields.Dict(metadata={"description": "profile id -> {score, band}; absent when empty"})
+    grades = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "grade id -> cell (A1 … C3); absent when either of its profiles has no score"})
 
 
 class CapBitesSchema(ma.Schema):

@@ -34,7 +34,8 @@ from ..interaction_schema import InteractionType
 from ..outbound import check_url
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS, validate_where
 from .templates import sandbox
-from .triggers import FIRE_MODES, InteractionTrigger, ScoreTrigger, TagFilters, Workflow
+from ..scoring.grades import CELLS
+from .triggers import FIRE_MODES, GradeTrigger, InteractionTrigger, ScoreTrigger, TagFilters, Workflow
 
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 #: Steps in one workflow, at most.
@@ -150,6 +151,33 @@ class InteractionTriggerSchema(StrictSchema):
             errors["where"] = {path: [problem] for path, problem in problems.items()}
         if errors:
             raise ValidationError(errors)
+
+
+class Cells(fields.Field):
+    """One cell (``"A1"``) or a list of them, read as a tuple."""
+
+    def __init__(self, **kwargs: Any):
+        one = {"type": "string", "enum": list(CELLS)}
+        kwargs["metadata"] = {"anyOf": [one, {"type": "array", "items": one, "minItems": 1, "maxItems": 9}],
+                              **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[str, ...]:
+        cells = [value] if isinstance(value, str) else value
+        if not isinstance(cells, list) or not 1 <= len(cells) <= 9 or \
+                not all(isinstance(c, str) and c in CELLS for c in cells):
+            raise ValidationError(f"a cell or a list of cells: {', '.join(CELLS)}")
+        return tuple(dict.fromkeys(cells))
+
+
+class GradeTriggerSchema(StrictSchema):
+    type = fields.String(required=True, validate=validate.Equal("grade_changed"))
+    grade = fields.String(required=True, validate=regexp(ID_PATTERN),
+                          metadata=_describe("the grade whose cell is watched"))
+    becomes = Cells(metadata=_describe("fire when the cell becomes this one (or one of these, from a cell "
+                                       "outside them); without it, on every change of cell"))
+    reentry = StrictBoolean(load_default=False, metadata=_describe("false: a contact runs it at most once ever"))
+    filters = fields.Nested(TagFiltersSchema, load_default=dict)
 
 
 class WhenSchema(StrictSchema):
@@ -312,7 +340,8 @@ class ByType(OneOfSchema):
 
 
 class TriggerSchema(ByType):
-    type_schemas = {"score_changed": ScoreTriggerSchema, "interaction": InteractionTriggerSchema}
+    type_schemas = {"score_changed": ScoreTriggerSchema, "interaction": InteractionTriggerSchema,
+                    "grade_changed": GradeTriggerSchema}
 
 
 class StepByTypeSchema(ByType):
@@ -346,8 +375,14 @@ class WorkflowSchema(StrictSchema):
         trig["filters"] = {"tags_all": list(_filters(trig.get("filters")).tags_all),
                            "tags_none": list(_filters(trig.get("filters")).tags_none)}
         data["trigger"] = trig
-        trigger: ScoreTrigger | InteractionTrigger
-        if trig["type"] == "score_changed":
+        trigger: ScoreTrigger | InteractionTrigger | GradeTrigger
+        if trig["type"] == "grade_changed":
+            if "becomes" in trig:
+                trig["becomes"] = list(trig["becomes"]) if len(trig["becomes"]) > 1 else trig["becomes"][0]
+            becomes = trig.get("becomes")
+            trigger = GradeTrigger(trig["grade"], tuple([becomes] if isinstance(becomes, str) else becomes or ()),
+                                   trig["reentry"], _filters(trig["filters"]))
+        elif trig["type"] == "score_changed":
             trigger = ScoreTrigger(trig["profile"], trig["operator"], trig.get("value"), trig["fire"],
                                    trig["reentry"], _filters(trig["filters"]))
         else:

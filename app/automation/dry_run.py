@@ -58,6 +58,8 @@ def _trigger_snapshot(config: dict[str, Any], context_score: int | None) -> dict
     if trigger["type"] == "score_changed":
         return {"kind": "score", "profile": trigger["profile"], "old": context_score, "new": context_score,
                 "at": now_ms()}
+    if trigger["type"] == "grade_changed":
+        return {"kind": "grade", "grade": trigger["grade"], "old": None, "new": None, "at": now_ms()}
     at = now_ms()
     return {"kind": "interaction", "at": at, "interaction": TimelineRecord("test", "test", trigger["on"], at, {}).to_json()}
 
@@ -73,6 +75,8 @@ def _fires(config: dict[str, Any], context: RunContext) -> tuple[bool, str]:
         holds = score_matches(trigger["operator"], score, trigger.get("value"))
         shown = "no score" if score is None else f"a score of {score}"
         return holds, f"the contact has {shown}, so the condition {'holds' if holds else 'does not hold'}"
+    if trigger["type"] == "grade_changed":
+        return True, f"it would fire when the contact's cell in grade {trigger['grade']} changes"
     return True, f"it would fire when a {trigger['on']} interaction of this contact arrives"
 
 

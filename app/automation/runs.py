@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..metrics import count_run
-from ..scoring.events import Event, Interest, ScoreChanged
+from ..scoring.events import Event, GradeChanged, Interest, ScoreChanged
 from .workflows import compiled_index
 from ..clock import now_ms
 from .triggers import Workflow, should_start
@@ -36,6 +36,8 @@ def new_run(workflow: Workflow, event: Event) -> dict[str, Any]:
     if isinstance(event, ScoreChanged):
         trigger = {"kind": "score", "profile": event.profile, "version": event.version,
                    "old": event.old, "new": event.new, "at": event.at, "cause": dict(event.cause)}
+    elif isinstance(event, GradeChanged):
+        trigger = {"kind": "grade", "grade": event.grade, "old": event.old, "new": event.new, "at": event.at}
     else:
         trigger = {"kind": "interaction", "interaction": event.record.to_json(), "at": event.record.at}
     created = now_ms()
@@ -44,7 +46,7 @@ def new_run(workflow: Workflow, event: Event) -> dict[str, Any]:
         "workflow": {"id": workflow.id, "name": workflow.name},
         "contact_id": contact_id,
         "change_id": event.change_id,
-        "depth": event.depth if isinstance(event, ScoreChanged) else 0,
+        "depth": event.depth if isinstance(event, (ScoreChanged, GradeChanged)) else 0,
         "trigger": trigger,
         "status": "queued",
         "error": None,

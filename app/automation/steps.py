@@ -64,8 +64,10 @@ class RunContext:
         profile = trigger.get("profile")
         score = {"profile": profile, "old": trigger.get("old"), "new": trigger.get("new"),
                  "current": self.live_score(profile) if profile else None}
+        grade = ({"grade": trigger.get("grade"), "old": trigger.get("old"), "new": trigger.get("new")}
+                 if trigger.get("kind") == "grade" else None)
         return {"contact": contact, "score": score, "profile": profile, "workflow": self.run["workflow"],
-                "run": {"id": self.run["id"]}, "interaction": trigger.get("interaction")}
+                "run": {"id": self.run["id"]}, "interaction": trigger.get("interaction"), "grade": grade}
 
 
 def when_holds(context: RunContext, when: dict[str, Any] | None) -> bool:
@@ -179,7 +181,7 @@ def webhook_payload(context: RunContext) -> dict[str, Any]:
     trigger = context.run["trigger"]
     occurred = datetime.fromtimestamp((trigger.get("at") or context.run["created_at"]) / 1000, tz=UTC)
     payload: dict[str, Any] = {
-        "type": "score.trigger" if trigger["kind"] == "score" else "interaction.trigger",
+        "type": f"{trigger['kind']}.trigger",
         "run_id": context.run["id"],
         "workflow": dict(context.run["workflow"]),
         "contact": {k: context.contact.get(k) for k in ("id", "email", "tags")},
@@ -187,6 +189,8 @@ def webhook_payload(context: RunContext) -> dict[str, Any]:
                   if trigger["kind"] == "score" else None),
         "occurred_at": occurred.isoformat().replace("+00:00", "Z"),
     }
+    if trigger["kind"] == "grade":
+        payload["grade"] = {"grade": trigger["grade"], "old": trigger["old"], "new": trigger["new"]}
     if trigger["kind"] == "interaction":
         record = TimelineRecord.from_json(trigger["interaction"])
         payload["interaction"] = {"id": record.id, "source": record.source, "type": record.type,

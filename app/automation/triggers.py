@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..scoring.conditions import score_matches, where_matches
-from ..scoring.events import Event, Interest, InteractionSeen, ScoreChanged
+from ..scoring.events import Event, GradeChanged, Interest, InteractionSeen, ScoreChanged
 
 FIRE_MODES = ("on_enter", "on_change")
 
@@ -84,7 +84,26 @@ class InteractionTrigger:
         return interaction_type == self.on and where_matches(self.where, properties)
 
 
-Trigger = ScoreTrigger | InteractionTrigger
+@dataclass(frozen=True, slots=True)
+class GradeTrigger:
+    """A contact's cell in a grade changes: into one of ``becomes`` (from a cell outside them), or, without
+    ``becomes``, any change (``changes``)."""
+
+    grade: str
+    becomes: tuple[str, ...] = ()
+    reentry: bool = False
+    filters: TagFilters = field(default_factory=TagFilters)
+    type: str = "grade_changed"
+
+    def fires(self, old: str | None, new: str | None) -> bool:
+        if old == new:
+            return False
+        if not self.becomes:
+            return True
+        return new in self.becomes and old not in self.becomes
+
+
+Trigger = ScoreTrigger | InteractionTrigger | GradeTrigger
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,36 +132,45 @@ def event_fires(workflow: Workflow, event: Event) -> bool:
     if isinstance(trigger, ScoreTrigger):
         return isinstance(event, ScoreChanged) and event.profile == trigger.profile and \
             trigger.fires(event.old, event.new)
+    if isinstance(trigger, GradeTrigger):
+        return isinstance(event, GradeChanged) and event.grade == trigger.grade and trigger.fires(event.old, event.new)
     return isinstance(event, InteractionSeen) and trigger.fires(event.type, event.properties)
 
 
 @dataclass(frozen=True)
 class TriggerIndex:
-    """Enabled workflows by profile (score triggers) and by interaction type."""
+    """Enabled workflows by profile (score triggers), by interaction type and by grade."""
 
     by_profile: Mapping[str, tuple[Workflow, ...]]
     by_type: Mapping[str, tuple[Workflow, ...]]
+    by_grade: Mapping[str, tuple[Workflow, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, workflows: Iterable[Workflow]) -> TriggerIndex:
         by_profile: dict[str, list[Workflow]] = {}
         by_type: dict[str, list[Workflow]] = {}
+        by_grade: dict[str, list[Workflow]] = {}
         for workflow in sorted(workflows, key=lambda w: w.id):
             if not workflow.enabled:
                 continue
             if isinstance(workflow.trigger, ScoreTrigger):
                 by_profile.setdefault(workflow.trigger.profile, []).append(workflow)
+            elif isinstance(workflow.trigger, GradeTrigger):
+                by_grade.setdefault(workflow.trigger.grade, []).append(workflow)
             else:
                 by_type.setdefault(workflow.trigger.on, []).append(workflow)
-        return cls({k: tuple(v) for k, v in by_profile.items()}, {k: tuple(v) for k, v in by_type.items()})
+        return cls({k: tuple(v) for k, v in by_profile.items()}, {k: tuple(v) for k, v in by_type.items()},
+                   {k: tuple(v) for k, v in by_grade.items()})
 
     @property
     def interest(self) -> Interest:
-        return Interest(frozenset(self.by_profile), frozenset(self.by_type))
+        return Interest(frozenset(self.by_profile), frozenset(self.by_type), frozenset(self.by_grade))
 
     def candidates(self, event: Event) -> Sequence[Workflow]:
         if isinstance(event, ScoreChanged):
             return self.by_profile.get(event.profile, ())
+        if isinstance(event, GradeChanged):
+            return self.by_grade.get(event.grade, ())
         return self.by_type.get(event.type, ())
 
     def fired(self, event: Event) -> list[Workflow]:

@@ -18,7 +18,8 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..storage.profiles import ActiveVersion
 from ..manual_scores import change_score
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
-from ..scoring.interactions import MANUAL_TYPE, normalize_email
+from ..grades import contact_grades
+from ..scoring.interactions import ATTRIBUTES_TYPE, MANUAL_TYPE, normalize_email
 from ..clock import now_ms
 from ..scoring.records import TimelineRecord
 from ..services import Services, get_services
@@ -28,7 +29,7 @@ from . import actions
 from .blueprint import bp
 from .charts import score_chart
 from .defaults import DND_CHANNELS, PAGE_SIZE
-from .filter_form import KINDS, blank_row, parse_filter_form, rows_of
+from .filter_form import blank_row, kinds_with_grades, parse_filter_form, rows_of
 from .forms import parse_offset
 
 #: Words for the operators in the filter's menu.
@@ -125,10 +126,12 @@ def contacts():
         except NotFound as exc:
             form.errors["_form"] = exc.message
     names = profile_names(services)
+    graded = {gid: g.name for gid, g in services.grades.all().items()}
     status = 400 if form.errors else 200
     bands = sorted({b.name for v in live.values() for b in v.profile.bands})
     return render_template(
-        "dashboard/contacts.html", form=form, rows=[*form.rows, blank_row()], kinds=KINDS, page=page,
+        "dashboard/contacts.html", form=form, rows=[*form.rows, blank_row()], page=page,
+        kinds=kinds_with_grades(graded), graded=graded,
         cursor=cursor, page_size=PAGE_SIZE, live=live, names=names, shown=form.order_by, ops=SCORE_OPS,
         op_labels=OP_LABELS, numeric_ops=NUMERIC_OPS, bands=bands, channels=DND_CHANNELS, matches=matches,
         found=found, lists=smart_list_tabs(services), current=current,
@@ -230,7 +233,7 @@ def render_contact_page(contact_id: str, errors: dict[str, str] | None = None,
     chart = None
     ledger_cursor = parse_offset(request.args.get("ledger_cursor"))
     records = {r.key: r for r in services.timelines.read_timelines([contact_id])[contact_id]}
-    first_seen = min((r.at for r in records.values() if r.type != MANUAL_TYPE), default=None)
+    first_seen = min((r.at for r in records.values() if r.type not in (MANUAL_TYPE, ATTRIBUTES_TYPE)), default=None)
     if selected:
         version = live[selected]
         everything = services.timelines.ledger(contact_id, selected, version.version, 0,
@@ -245,8 +248,16 @@ def render_contact_page(contact_id: str, errors: dict[str, str] | None = None,
         "dashboard/contact.html", contact=contact, scores=scores, selected=selected, ledger=ledger, chart=chart,
         ledger_cursor=ledger_cursor, ledger_more=more, page_size=PAGE_SIZE, channels=channels,
         errors=errors or {}, values=values or {}, live=live, first_seen=first_seen or contact["created_at"],
-        names=profile_names(services),
+        names=profile_names(services), grades=contact_grade_rows(services, contact, live),
     ), status
+
+
+def contact_grade_rows(services: Services, contact: dict[str, Any], live: Mapping[str, ActiveVersion]) -> list[dict]:
+    """The contact's cell in each grade, by grade name (grades whose profiles do not both score it say so)."""
+    grades = services.grades.all()
+    cells = contact_grades(grades, live, contact["states"])
+    return [{"id": gid, "name": grade.name, "cell": cells.get(gid),
+             "profiles": (grade.fit_profile, grade.engagement_profile)} for gid, grade in grades.items()]
 
 
 def readable(entry: dict[str, Any], records: Mapping[str, TimelineRecord]) -> dict[str, Any]:

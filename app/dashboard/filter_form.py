@@ -33,7 +33,20 @@ KINDS = {
 ROW_CONTROLS = ("kind", "profile", "op", "value")
 #: Where a message about a document attribute is shown in the row.
 ERROR_CONTROL = {"field": "kind", "op": "op", "profile": "profile", "value": "value", "band": "value",
-                 "tag": "value", "days": "value", "channel": "value"}
+                 "tag": "value", "days": "value", "channel": "value", "grade": "kind", "cell": "value",
+                 "cells": "value"}
+#: A grade's three conditions, as "what" choices ``grade:<id>:<op>`` (the value holds the cell, or cells
+#: separated by commas for "is one of").
+GRADE_KIND_WORDS = {"eq": "grade is", "ne": "grade is not", "in": "grade is one of"}
+
+
+def kinds_with_grades(grades: Mapping[str, str]) -> dict[str, str]:
+    """The "what" menu with three choices per grade (``grades``: id -> name)."""
+    out = dict(KINDS)
+    for gid, name in grades.items():
+        for op, words in GRADE_KIND_WORDS.items():
+            out[f"grade:{gid}:{op}"] = f"{name}: {words}"
+    return out
 
 
 @dataclass
@@ -59,6 +72,10 @@ def rows_of(flt: ContactFilter) -> list[dict[str, str]]:
     """The builder's rows of a filter (a saved smart list, or the single-condition arguments)."""
     rows = []
     for cond in flt.conditions:
+        if cond.field == "grade":
+            cells = ", ".join(cond.cells or ()) if cond.op == "in" else cond.cell
+            rows.append({"kind": f"grade:{cond.grade}:{cond.op}", "profile": "", "op": "", "value": cells or ""})
+            continue
         kind = cond.field if cond.field in ("score", "band") else f"{cond.field}_{cond.op}"
         value = {"score": cond.value, "band": cond.band, "tag": cond.tag, "activity": cond.days,
                  "dnd": cond.channel}[cond.field]
@@ -103,6 +120,14 @@ def _condition(row: dict[str, str], i: int, errors: dict[str, str]) -> dict[str,
             errors[f"c-{i}-value"] = "a whole number of days"
     elif kind in ("dnd_on", "dnd_off"):
         doc = {"field": "dnd", "op": kind[4:], "channel": value or None}
+    elif kind.startswith("grade:") and kind.count(":") == 2:
+        _, grade, op = kind.split(":")
+        doc = {"field": "grade", "grade": grade, "op": op}
+        cells = [c.strip().upper() for c in value.split(",") if c.strip()]
+        if op == "in":
+            doc["cells"] = cells or None
+        else:
+            doc["cell"] = cells[0] if len(cells) == 1 else (value or None)
     else:
         errors[f"c-{i}-kind"] = "choose what to filter on"
         return {"field": kind}

@@ -13,13 +13,14 @@ from .records import TimelineRecord
 
 @dataclass(frozen=True, slots=True)
 class Interest:
-    """Profiles whose score changes, and interaction types, that someone listens to."""
+    """Profiles whose score changes, interaction types, and grades whose cell changes, that someone listens to."""
 
     profiles: frozenset[str] = frozenset()
     types: frozenset[str] = frozenset()
+    grades: frozenset[str] = frozenset()
 
     def __bool__(self) -> bool:
-        return bool(self.profiles or self.types)
+        return bool(self.profiles or self.types or self.grades)
 
 
 NO_INTEREST = Interest()
@@ -74,11 +75,35 @@ class InteractionSeen:
                 "change_id": self.change_id}
 
 
-Event = ScoreChanged | InteractionSeen
+@dataclass(frozen=True, slots=True)
+class GradeChanged:
+    """A contact's cell in a grade changed from ``old`` (None: had none) to ``new`` (``A1`` … ``C3``), at
+    ``at``, because of one of its two scores' changes (``change_id`` derives from that change's id, so a
+    replay gives the same)."""
+
+    contact_id: str
+    grade: str
+    old: str | None
+    new: str | None
+    at: int
+    change_id: str
+    depth: int = 0
+    kind = "grade"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "contact_id": self.contact_id, "grade": self.grade, "old": self.old,
+                "new": self.new, "at": self.at, "change_id": self.change_id, "depth": self.depth}
+
+
+Event = ScoreChanged | InteractionSeen | GradeChanged
 
 
 def event_from_json(data: Mapping[str, Any]) -> Event:
     """An event from its stored form (the outbox keeps JSON)."""
+    if data.get("kind") == "grade":
+        return GradeChanged(contact_id=data["contact_id"], grade=data["grade"], old=data.get("old"),
+                            new=data.get("new"), at=int(data.get("at") or 0), change_id=data["change_id"],
+                            depth=int(data.get("depth") or 0))
     if data.get("kind") == "interaction":
         return InteractionSeen(contact_id=data["contact_id"], record=TimelineRecord.from_json(data["record"]),
                                change_id=data["change_id"])
