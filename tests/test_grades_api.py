@@ -6,9 +6,7 @@ from __future__ import annotations
 import pytest
 
 from .helpers import AUTH, contact_by_email, publish, put_profile, send, settle
-from .test_workflow_support import put_workflow, runs_of, wf_app, wf_client, wf_services
-
-__all__ = ["wf_app", "wf_client", "wf_services"]
+from .workflow_helpers import FAST, put_workflow, runs_of
 
 FIT_RULES = [{"id": "vp", "points": 10, "where": {"job_title": "VP"}},
              {"id": "big", "points": 15, "where": {"company_size": {"gte": 200}}}]
@@ -147,8 +145,8 @@ def grade_workflow(wid, **trigger):
             "steps": [{"type": "add_tag", "tag": wid}]}
 
 
-def test_becomes_fires_when_the_cell_enters_it_and_changes_on_every_change(wf_client, wf_services):
-    client, services = wf_client, wf_services
+@pytest.mark.app_settings(**FAST)
+def test_becomes_fires_when_the_cell_enters_it_and_changes_on_every_change(client, services):
     setup(client, services)
     put_workflow(client, grade_workflow("best", becomes="A1"))
     put_workflow(client, grade_workflow("moved", reentry=True))
@@ -164,8 +162,8 @@ def test_becomes_fires_when_the_cell_enters_it_and_changes_on_every_change(wf_cl
     assert len(runs_of(client, "moved")) == 5
 
 
-def test_becomes_one_of_several_cells_fires_on_entering_the_set_only(wf_client, wf_services):
-    client, services = wf_client, wf_services
+@pytest.mark.app_settings(**FAST)
+def test_becomes_one_of_several_cells_fires_on_entering_the_set_only(client, services):
     setup(client, services)
     put_workflow(client, grade_workflow("top", becomes=["A1", "A2"], reentry=True))
     cid = clicks(client, services, "ann@example.com", 1)  # C2
@@ -181,13 +179,12 @@ def test_becomes_one_of_several_cells_fires_on_entering_the_set_only(wf_client, 
     pytest.param({"grade": "bad id!"}, "grade", id="bad-grade-id"),
     pytest.param({"operator": "gte"}, "operator", id="unknown-field"),
 ])
-def test_an_invalid_grade_trigger_is_a_400(wf_client, trigger, field):
-    resp = wf_client.put("/v1/workflows/w", headers=AUTH, json=grade_workflow("w", **trigger))
+def test_an_invalid_grade_trigger_is_a_400(client, trigger, field):
+    resp = client.put("/v1/workflows/w", headers=AUTH, json=grade_workflow("w", **trigger))
     assert resp.status_code == 400 and field in str(resp.get_json()["errors"]), resp.get_json()
 
 
-def test_a_grade_a_workflow_triggers_on_cannot_be_deleted(wf_client, wf_services):
-    client, services = wf_client, wf_services
+def test_a_grade_a_workflow_triggers_on_cannot_be_deleted(client, services):
     setup(client, services)
     put_workflow(client, grade_workflow("best", becomes="A1"))
     resp = client.delete("/v1/grades/lead", headers=AUTH)
@@ -197,7 +194,7 @@ def test_a_grade_a_workflow_triggers_on_cannot_be_deleted(wf_client, wf_services
 # --- dashboard ----------------------------------------------------------------------------------
 
 def test_the_dashboard_shows_grades_on_the_list_and_the_contact_page_and_filters_by_grade(client, services):
-    from .test_dashboard import sign_in
+    from .dashboard_helpers import sign_in
 
     setup(client, services)
     a = clicks(client, services, "a@example.com", 3)
