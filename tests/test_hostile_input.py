@@ -64,7 +64,8 @@ def workflow(**changes: Any) -> dict[str, Any]:
 #: A valid body for each /v1 route that reads one (method, rule as in the URL map).
 VALID_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/interactions"): {"interactions": [interaction(), interaction(id="evt-2")]},
-    ("PATCH", "/v1/contacts/<contact_id>"): {"tags": {"add": ["vip"], "remove": []}, "dnd": {"email": False}},
+    ("PATCH", "/v1/contacts/<contact_id>"): {"tags": {"add": ["vip"], "remove": []}, "dnd": {"email": False},
+                                             "attributes": {"job_title": "VP", "seats": 3, "plan": None}},
     ("POST", "/v1/contacts/<contact_id>/scores/<profile_id>"): {"add": 5, "reason": "call"},
     ("PUT", "/v1/profiles/<profile_id>"): {"name": "Eng", "rules": [rule()], "bands": [{"name": "hot", "min": 50}]},
     ("POST", "/v1/profiles/<profile_id>/publish"): {"fire_triggers": False},
@@ -79,6 +80,7 @@ VALID_BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/workflows/<workflow_id>"): workflow(),
     ("POST", "/v1/deliveries/<delivery_id>/redeliver"): {},
     ("POST", "/v1/keys"): {"name": "ci", "scopes": ["read"]},
+    ("PUT", "/v1/grades/<grade_id>"): {"name": "Lead", "fit_profile": "fit", "engagement_profile": "eng"},
 }
 PROVIDERS = [s.provider for s in schemes()]
 
@@ -102,7 +104,7 @@ def world(make_app):
     list_id = client.post("/v1/smart-lists", json={"name": "L", "tag": "x"}, headers=AUTH).get_json()["id"]
     assert client.put("/v1/workflows/w", json=workflow(), headers=AUTH).status_code == 201
     ids = {"contact_id": contact_id, "profile_id": "eng", "list_id": list_id, "workflow_id": "w",
-           "delivery_id": "msg_none"}
+           "delivery_id": "msg_none", "grade_id": "lead"}
     return World(app, client, services, by_provider, ids)
 
 
