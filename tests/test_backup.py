@@ -15,7 +15,7 @@ from app import create_app
 from app.cli import main
 
 from .conftest import TEST_REDIS_URL
-from .helpers import API_KEY, AUTH, publish_profile, send, settle
+from .helpers import API_KEY, AUTH, publish, publish_profile, put_profile, send, settle
 from .redis_server import RedisServer
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.also_on_cluster]  # and on a Redis Cluster
@@ -57,8 +57,14 @@ def busy(client, services) -> None:
         send(client, {"interactions": batch[start:start + 500]})
     settle(services)
     first = client.get("/v1/contacts", query_string={"email": EMAILS[0]}, headers=AUTH).get_json()["items"][0]
-    assert client.patch(f"/v1/contacts/{first['id']}", json={"tags": {"add": ["vip", "2026"]}, "name": "Wes Brown"},
+    assert client.patch(f"/v1/contacts/{first['id']}", json={"tags": {"add": ["vip", "2026"]}, "name": "Wes Brown",
+                                                             "attributes": {"job_title": "VP", "seats": 40}},
                         headers=AUTH).status_code == 200
+    put_profile(client, "who", [{"id": "vp", "points": 30, "where": {"job_title": "VP"}}],
+                [{"name": "C", "min": 0}, {"name": "B", "min": 10}, {"name": "A", "min": 30}], kind="fit")
+    publish(client, services, "who")
+    assert client.put("/v1/grades/lead", json={"name": "Lead", "fit_profile": "who", "engagement_profile": "engagement"},
+                      headers=AUTH).status_code == 200
     assert client.post(f"/v1/contacts/{first['id']}/scores/engagement", json={"add": 7, "reason": "met at a fair"},
                        headers=AUTH).status_code == 200
     assert client.post("/v1/smart-lists", json={"name": "Warm", "profile": "engagement", "op": "gte", "value": 10},
@@ -92,6 +98,7 @@ def snapshot(client) -> dict:
     active = client.post("/v1/contacts/search", headers=AUTH, json={
         "filter": {"conditions": [{"field": "activity", "op": "within", "days": 36500}]}, "limit": 100}).get_json()
     return {"contacts": contacts, "lists": lists, "members": members, "ranking": ranking, "found": found,
+            "grades": client.get("/v1/grades", headers=AUTH).get_json(),
             "active": sorted(c["id"] for c in active["items"]),
             "unread": client.application.extensions["scorekeeper"].automation.unread_count(),
             "profiles": client.get("/v1/profiles", headers=AUTH).get_json(),
@@ -152,6 +159,8 @@ def test_a_busy_deployment_restores_into_a_fresh_redis_with_the_same_scores_hist
     assert any(len(c["history"]["engagement"]) > 3 for c in before["contacts"].values())
     assert before["runs"] and before["inbox"]["items"] and before["members"]
     assert len(before["found"]["wes"]) == 1 and len(before["active"]) == len(EMAILS) and before["unread"] > 0
+    assert before["grades"]["items"] and any(c["contact"]["grades"].get("lead", "").startswith("A")
+                                             and c["contact"]["attributes"] for c in before["contacts"].values())
 
 
 def test_a_restore_refuses_a_deployment_that_holds_data(client, services, tmp_path, source):

@@ -40,6 +40,11 @@ ROUTE_SCOPES: dict[str, str] = {
     "evaluations.list_evaluations": "read",
     "evaluations.get_evaluation": "read",
     "evaluations.start": "write",
+    # grades
+    "grades.list_grades": "read",
+    "grades.read_grade": "read",
+    "grades.write_grade": "write",
+    "grades.remove_grade": "write",
     # smart lists
     "smart_lists.list_smart_lists": "read",
     "smart_lists.get_smart_list": "read",

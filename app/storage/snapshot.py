@@ -147,7 +147,7 @@ class SnapshotGateway:
                            list(outbox), list(entered))
 
     def documents(self) -> dict[str, Any]:
-        """Profiles (with every stored version), workflows, smart lists, aliases, disabled endpoints."""
+        """Profiles (with every stored version), workflows, smart lists, grades, aliases, disabled endpoints."""
         profiles = self.redis.hgetall(self.keys.profiles())
         version_keys = [(pid, v) for pid, raw in profiles.items()
                         for v in range(1, int(loads(raw).get("version_seq", 0)) + 1)]
@@ -163,6 +163,7 @@ class SnapshotGateway:
             "profile_seq": self.redis.get(self.keys.profile_seq()),
             "workflows": self.redis.hgetall(self.keys.workflows()),
             "smart_lists": self.redis.hgetall(self.keys.smart_lists()),
+            "grades": self.redis.hgetall(self.keys.grades()),
             "aliases": aliases,
             "disabled_endpoints": self.redis.hgetall(self.keys.disabled_endpoints()),
             "inbox": {"unread": self.redis.get(self.keys.notifications_unread()),
@@ -201,7 +202,7 @@ class SnapshotGateway:
     def write_documents(self, docs: dict[str, Any]) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for key, mapping in ((self.keys.profiles(), docs["profiles"]), (self.keys.workflows(), docs["workflows"]),
-                             (self.keys.smart_lists(), docs["smart_lists"]),
+                             (self.keys.smart_lists(), docs["smart_lists"]), (self.keys.grades(), docs.get("grades")),
                              (self.keys.disabled_endpoints(), docs["disabled_endpoints"])):
             if mapping:
                 pipe.hset(key, mapping=mapping)
