@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.scoring.grades import CELLS, cell, grade_steps
-from app.scoring.interactions import format_timestamp, now_ms
+from app.clock import now_ms
+from app.scoring.interactions import format_timestamp
 from app.scoring.profiles import profile_from_dict
 
 from .conftest import TEST_REDIS_URL
