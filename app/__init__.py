@@ -9,8 +9,9 @@ from flask import Flask
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Defaults, then the environment (read once), then test overrides; then wire the parts."""
     from . import automation, errors_http, jobs, json_bodies, logs, manual_scores, services
-    from .api import contacts, docs, evaluations, grades, health, init_api, interactions, keys, metrics, profiles, \
-        smart_lists
+    from .api import (
+        audit, contacts, docs, evaluations, grades, health, init_api, interactions, keys, metrics, profiles,
+        smart_lists)
     from .automation import api as workflows_api
     from .dashboard import bp as dashboard_bp
     from .hooks import bp as hooks_bp
@@ -25,7 +26,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     jobs.init_app(app)  # the job port, services.enqueue
     manual_scores.init_app(app)  # the score port that workflow steps use
     api = init_api(app)
-    for module in (interactions, contacts, profiles, evaluations, grades, smart_lists, workflows_api, keys):
+    for module in (interactions, contacts, profiles, evaluations, grades, smart_lists, workflows_api, keys, audit):
         api.register_blueprint(module.bp)  # /v1, in the OpenAPI document
     app.register_blueprint(health.bp)  # /healthz
     app.register_blueprint(docs.bp)  # /docs/assets/: Swagger UI from the swagger-ui-bundle package

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .audit import record
 from .auth import (
     SCOPES,
     Principal,
@@ -55,6 +56,7 @@ def create_key(services: Services, name: str, scopes: list[str], actor: str) -> 
            "workspace": DEFAULT_WORKSPACE, "hash": hash_key(key), "created_at": services.clock.now_ms(),
            "created_by": actor}
     services.api_keys.put(doc)
+    record(services, actor, "key.create", f"key:{key_id}", name=name, scopes=doc["scopes"])
     log.info("api key created", extra={"key_id": key_id, "scopes": doc["scopes"]})
     return {**render_key(doc), "key": key}
 
@@ -68,5 +70,6 @@ def revoke_key(services: Services, key_id: str, actor: str) -> dict[str, Any]:
     doc = services.api_keys.get(key_id)
     if doc is None or not services.api_keys.delete(key_id):
         raise NotFound(f"No API key {key_id!r}.")
+    record(services, actor, "key.revoke", f"key:{key_id}", name=doc["name"])
     log.info("api key revoked", extra={"key_id": key_id})
     return doc

@@ -223,6 +223,11 @@ class Keys:
         and process)."""
         return f"{self.prefix}:{{ak}}:api-keys-used"
 
+    def audit(self) -> str:
+        """The audit trail: who did what to which target, one entry per action, ids by time (stream;
+        trimmed by the retention sweep)."""
+        return f"{self.prefix}:audit"
+
     # --- dashboard ----------------------------------------------------------------------
     def signin_failures(self, address: str) -> str:
         """Failed dashboard sign-ins from one client address in the current window (counter with expiry)."""

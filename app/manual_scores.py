@@ -6,17 +6,21 @@ import uuid
 
 from flask import Flask
 
+from .audit import record as audit_record
 from .scoring_service import make_scorer, score_and_dispatch
 from .errors import Conflict, NotFound
-from .scoring.interactions import MANUAL_TYPE
+from .scoring.interactions import MANUAL_ACTOR, MANUAL_TYPE
 from .scoring.profiles import FIT
 from .scoring.records import TimelineRecord
 from .services import Services
 
 
 def change_score(services: Services, contact_id: str, profile_id: str, op: str, value: int, reason: str,
-                 depth: int = 0, source: str = "manual") -> int:
-    """Set or add to a contact's live score; returns the new score. Workflow changes pass ``depth``."""
+                 depth: int = 0, source: str = "manual", actor: str | None = None) -> int:
+    """Set, add to or reset a contact's live score; returns the new score. Workflow changes pass ``depth``.
+
+    A change by a person or key passes ``actor``: the ledger entry says "changed by" it and the audit trail
+    records it (a workflow's changes are in its run's log instead)."""
     if not services.contacts.contact_exists(contact_id):
         raise NotFound(f"No contact {contact_id!r}.")
     live = services.profiles.live().get(profile_id)
@@ -26,10 +30,16 @@ def change_score(services: Services, contact_id: str, profile_id: str, op: str, 
         raise Conflict(f"Profile {profile_id!r} is a fit profile: its score follows the contact's attributes "
                        f"(PATCH /v1/contacts/{{id}} with 'attributes'), it cannot be set by hand.")
     at = services.clock.now_ms()
-    record = TimelineRecord(uuid.uuid4().hex, source, MANUAL_TYPE, at,
-                            {"profile": profile_id, op: int(value), "reason": reason, "depth": depth})
+    properties = {"profile": profile_id, op: int(value), "reason": reason, "depth": depth}
+    if actor:
+        properties[MANUAL_ACTOR] = actor
+    record = TimelineRecord(uuid.uuid4().hex, source, MANUAL_TYPE, at, properties)
     results = score_and_dispatch(services, make_scorer(services), {contact_id: [record]}, at)
-    return results[contact_id].scores[live.field]
+    score = results[contact_id].scores[live.field]
+    if actor:
+        audit_record(services, actor, f"score.{op}", f"contact:{contact_id}/{profile_id}",
+                     **({} if op == "reset" else {op: int(value)}), score=score, reason=reason)
+    return score
 
 
 def init_app(app: Flask) -> None:

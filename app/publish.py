@@ -12,6 +12,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+from .audit import record
 from .scoring_service import make_scorer
 from .errors import Conflict, NotFound
 from .retention import job_record_ttl_seconds
@@ -74,6 +75,7 @@ def publish_draft(services: Services, profile_id: str, fire_triggers: bool = Fal
     doc = profiles.get(profile_id)
     doc["published_draft"] = doc["draft"]
     profiles.save(doc)
+    record(services, actor, "profile.publish", f"profile:{profile_id}", version=job["version"])
     return job
 
 
@@ -95,10 +97,11 @@ def roll_back(services: Services, profile_id: str, version: int, *, actor: str =
     doc = profiles.require(profile_id)
     doc["draft"] = doc["published_draft"] = profiles.definition(profile_id, version)
     profiles.save(doc)
+    record(services, actor, "profile.rollback", f"profile:{profile_id}", version=job["version"], restored=version)
     return job
 
 
-def delete_profile(services: Services, profile_id: str) -> None:
+def delete_profile(services: Services, profile_id: str, *, actor: str = SYSTEM_ACTOR) -> None:
     """Delete the profile with its versions and their records; a job empties its scores."""
     profiles = services.profiles
     doc = profiles.require(profile_id)
@@ -108,9 +111,10 @@ def delete_profile(services: Services, profile_id: str) -> None:
     for key in ("live_version", "building_version"):
         if doc.get(key):
             services.enqueue.retire_version(profile_id, doc[key])
+    record(services, actor, "profile.delete", f"profile:{profile_id}")
 
 
-def unpublish(services: Services, profile_id: str) -> dict[str, Any]:
+def unpublish(services: Services, profile_id: str, *, actor: str = SYSTEM_ACTOR) -> dict[str, Any]:
     """Stop scoring with the profile; a job empties its scores."""
     profiles = services.profiles
     doc = profiles.require(profile_id)
@@ -119,6 +123,7 @@ def unpublish(services: Services, profile_id: str) -> dict[str, Any]:
     profiles.save(doc)
     if previous:
         services.enqueue.retire_version(profile_id, previous)
+    record(services, actor, "profile.unpublish", f"profile:{profile_id}", version=previous)
     return doc
 
 

@@ -1,6 +1,6 @@
 """Retention: what the automation and the jobs leave behind is deleted once it is old enough.
 
-Workflow runs, webhook deliveries, dead letters, inbox notifications and job records each have a retention
+Workflow runs, webhook deliveries, dead letters, inbox notifications, job records and the audit trail each have a retention
 setting in days (README's settings table; 0 keeps them). A worker's ticker calls ``sweep_if_due`` on every
 tick; one sweep runs per ``RETENTION_SWEEP_SECONDS`` across all workers. Only what can no longer change is
 deleted: a run still waiting or a delivery still being retried stays, however old. The stats hash is not
@@ -29,12 +29,13 @@ class RetentionPolicy:
     dead_letters_days: float
     notifications_days: float
     jobs_days: float
+    audit_days: float = 0
 
     @classmethod
     def from_settings(cls, settings: Any) -> RetentionPolicy:
         return cls(float(settings["RUNS_RETENTION_DAYS"]), float(settings["DELIVERIES_RETENTION_DAYS"]),
                    float(settings["DEAD_LETTERS_RETENTION_DAYS"]), float(settings["NOTIFICATIONS_RETENTION_DAYS"]),
-                   float(settings["JOBS_RETENTION_DAYS"]))
+                   float(settings["JOBS_RETENTION_DAYS"]), float(settings["AUDIT_RETENTION_DAYS"]))
 
 
 def cutoff(days: float, now_ms: int) -> int | None:
@@ -46,7 +47,7 @@ def sweep(services: Any, now_ms: int) -> dict[str, int]:
     """Delete everything past its retention at ``now_ms``; returns how many of each kind went."""
     policy = RetentionPolicy.from_settings(services.settings)
     store = services.automation
-    removed = {"runs": 0, "deliveries": 0, "dead_letters": 0, "notifications": 0, "jobs": 0}
+    removed = {"runs": 0, "deliveries": 0, "dead_letters": 0, "notifications": 0, "jobs": 0, "audit": 0}
     if (runs := cutoff(policy.runs_days, now_ms)) is not None:
         removed["runs"] = store.sweep_runs(runs)
     deliveries, dead = cutoff(policy.deliveries_days, now_ms), cutoff(policy.dead_letters_days, now_ms)
@@ -57,6 +58,8 @@ def sweep(services: Any, now_ms: int) -> dict[str, int]:
         removed["notifications"] = store.sweep_notifications(notifications)
     if (jobs := cutoff(policy.jobs_days, now_ms)) is not None:
         removed["jobs"] = services.jobs.sweep_failed(jobs)
+    if (audit := cutoff(policy.audit_days, now_ms)) is not None:
+        removed["audit"] = services.audit.sweep(audit)
     log.info("retention sweep", extra={f"removed_{kind}": n for kind, n in removed.items()})
     return removed
 

@@ -15,6 +15,7 @@ from .clock import Clock, SystemClock
 from .keys import Keys
 from .ports import EventSink, JobPort, NoListener, ScoreChanger, Unwired
 from .storage.api_keys import ApiKeyStore
+from .storage.audit import AuditStore
 from .storage.automation import AutomationStore
 from .storage.connection import connect, queue_connection
 from .storage.contacts import ContactStore
@@ -55,6 +56,7 @@ class Services:
     vocabulary: VocabularyStore
     evaluations: EvaluationStore
     api_keys: ApiKeyStore
+    audit: AuditStore
     clock: Clock
     #: Ports, plugged in by create_app: queueing jobs, the listener to scoring (workflows register
     #: theirs at start-up), and changing a score by hand (what workflow steps use).
@@ -94,6 +96,7 @@ def build_services(settings: dict[str, Any]) -> Services:
         vocabulary=VocabularyStore(redis, keys),
         evaluations=EvaluationStore(redis, keys),
         api_keys=ApiKeyStore(redis, keys),
+        audit=AuditStore(redis, keys),
         clock=clock,
     )
 

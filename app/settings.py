@@ -47,6 +47,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
                                         "gave up (0: kept)"),
     "NOTIFICATIONS_RETENTION_DAYS": (30, "inbox notifications are deleted this many days after they were sent "
                                          "(0: kept; at most 1,000 are kept in any case)"),
+    "AUDIT_RETENTION_DAYS": (365, "audit trail entries are deleted this many days after they were written "
+                                  "(0: kept; at most about a million are kept in any case)"),
     "JOBS_RETENTION_DAYS": (30, "records of finished publish jobs and of failed background jobs are deleted this "
                                 "many days after they ended (0: kept)"),
     "RETENTION_SWEEP_SECONDS": (3600, "how often a worker's ticker sweeps what is past its retention, in seconds"),

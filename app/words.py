@@ -11,7 +11,7 @@ from typing import Any
 from .contact_filter import OP_WORDS
 from .scoring.conditions import NUMERIC_OPS, score_matches
 from .scoring.durations import parse_duration_ms
-from .scoring.interactions import MANUAL_TYPE
+from .scoring.interactions import MANUAL_ACTOR, MANUAL_TYPE
 from .scoring.sentences import where_words
 from .scoring.vocabulary import EVENT_GROUPS, UNIT_WORDS, event_label  # noqa: F401  (EVENT_GROUPS: the pickers)
 
@@ -52,7 +52,7 @@ def activity(type_: str, properties: Mapping[str, Any] | None) -> tuple[str, str
     subject, form, link or message id when the interaction carried one."""
     props = properties or {}
     if type_ == MANUAL_TYPE:
-        by = " by a workflow" if props.get("depth") else ""
+        by = " by a workflow" if props.get("depth") else (f" by {props[MANUAL_ACTOR]}" if props.get(MANUAL_ACTOR) else "")
         if "reset" in props:
             return f"Score reset to 0{by}", props.get("reason")
         return (ACTIVITY[MANUAL_TYPE] if not by else f"Score changed{by}"), props.get("reason")

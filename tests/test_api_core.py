@@ -6,7 +6,9 @@ import io
 
 import pytest
 
-from .helpers import AUTH, contact_by_email, publish, publish_profile, put_profile, run_jobs, score_of, send, settle
+from app.auth import key_actor
+
+from .helpers import API_KEY, AUTH, contact_by_email, publish, publish_profile, put_profile, run_jobs, score_of, send, settle
 
 #: Every test again with the score store on a Redis Cluster (tests/conftest.py).
 pytestmark = pytest.mark.also_on_cluster
@@ -235,7 +237,7 @@ def test_manual_set_and_add_return_the_new_score_and_are_explained(client, servi
     history = client.get(f"/v1/contacts/{cid}/scores/eng/history", headers=AUTH).get_json()["items"]
     assert [(h["reason"], h["change"], h["score"]) for h in history] == [
         ("manual", -30, 0), ("manual", 25, 30), ("matched", 5, 5)]
-    assert history[1]["note"] == "set to 30: demo call"
+    assert history[1]["note"] == f"set to 30: demo call (changed by {key_actor(API_KEY)})"
     assert {"at", "interaction_id", "type", "rule_id", "points", "change", "score", "reason"} <= set(history[2])
     assert history[2]["interaction_id"] == "a" and history[2]["rule_id"] == "open"
 

@@ -23,7 +23,7 @@ def test_reset_on_the_contact_page_puts_the_score_back_to_0_and_the_ledger_says_
     page = text(client.get(resp.headers["Location"]))
     assert "Engagement score of ann@example.com is reset to 0: a fresh start." in page
     ledger = page.split('id="ledger-title"', 1)[1]
-    assert "Score reset to 0 <em>new buying cycle</em>" in ledger
+    assert "Score reset to 0 by dashboard <em>new buying cycle</em>" in ledger  # who: the session's actor
     assert "manual: reset: new buying cycle" in ledger
     send(client, {"id": "after", "type": "email.clicked", "contact": {"email": "ann@example.com"}})
     settle(services)

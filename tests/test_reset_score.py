@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from app.auth import key_actor
 from app.automation.config import validate_document
 
-from .helpers import AUTH, contact_by_email, score_of
+from .helpers import API_KEY, AUTH, contact_by_email, score_of
 from .workflow_helpers import (
     FAST,
     contact_id,
@@ -35,7 +36,7 @@ def test_a_reset_by_hand_sets_zero_and_keeps_the_history(client, services):
     assert resp.status_code == 200 and resp.get_json()["score"] == 0
     items = history(client, cid)
     assert [(h["reason"], h["change"], h["note"]) for h in items] == [
-        ("manual", -10, "reset: new buying cycle"), ("matched", 10, None)]
+        ("manual", -10, f"reset: new buying cycle (changed by {key_actor(API_KEY)})"), ("matched", 10, None)]
     interact(client, services, "ann@example.com", "email.opened", "o1")
     assert score_of(client, "ann@example.com", "engagement") == 5
 

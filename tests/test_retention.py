@@ -52,7 +52,7 @@ def found(client, path: str) -> bool:
 
 def test_nothing_goes_before_its_retention(client, services, history):
     assert sweep(services, now_ms() + 29 * DAY_MS) == {"runs": 0, "deliveries": 0, "dead_letters": 0,
-                                                         "notifications": 0, "jobs": 0}
+                                                         "notifications": 0, "jobs": 0, "audit": 0}
     assert all(found(client, f"/v1/runs/{r}") for r in history["runs"].values())
     assert all(found(client, f"/v1/deliveries/{d}") for d in history["deliveries"].values())
     assert len(client.get("/v1/notifications", headers=AUTH).get_json()["items"]) == 1
@@ -61,7 +61,8 @@ def test_nothing_goes_before_its_retention(client, services, history):
 def test_after_30_days_finished_runs_delivered_webhooks_and_notifications_go(client, services, history):
     assert services.automation.unread_count() == 1
     removed = sweep(services, now_ms() + 31 * DAY_MS)
-    assert removed | {"jobs": 0} == {"runs": 2, "deliveries": 1, "dead_letters": 0, "notifications": 1, "jobs": 0}
+    assert removed | {"jobs": 0} == {"runs": 2, "deliveries": 1, "dead_letters": 0, "notifications": 1, "jobs": 0,
+                                     "audit": 0}
     assert not found(client, f"/v1/runs/{history['runs']['ok']}")
     assert not found(client, f"/v1/runs/{history['runs']['dead']}")
     assert client.get("/v1/workflows/ok/runs", headers=AUTH).get_json()["items"] == []

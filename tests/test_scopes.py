@@ -13,12 +13,14 @@ from .clock import ManualClock
 from .helpers import API_KEY, AUTH, put_profile
 from .test_security import placeholder
 
+#: Blueprints of administration: keys and the audit trail.
+ADMIN_ROUTES = ("keys.", "audit.")
 #: What each scope may do, written out (not derived from the table) so a wrong table fails here.
 ALLOWED = {
     "ingest": lambda method, endpoint: endpoint == "interactions.post_interactions",
-    "read": lambda method, endpoint: (method == "GET" and not endpoint.startswith("keys."))
+    "read": lambda method, endpoint: (method == "GET" and not endpoint.startswith(ADMIN_ROUTES))
     or endpoint == "contacts.search_contacts",
-    "write": lambda method, endpoint: not endpoint.startswith("keys."),
+    "write": lambda method, endpoint: not endpoint.startswith(ADMIN_ROUTES),
     "admin": lambda method, endpoint: True,
 }
 

@@ -78,6 +78,8 @@ def test_a_step_reads_as_a_sentence(step, sentence):
     pytest.param("score.manual", {"reason": "called us"}, ("Score changed by hand", "called us"), id="manual"),
     pytest.param("score.manual", {"reason": "x", "add": 5, "depth": 1}, ("Score changed by a workflow", "x"),
                  id="manual-by-a-workflow"),
+    pytest.param("score.manual", {"reason": "x", "set": 5, "depth": 0, "by": "ana@agency.com"},
+                 ("Score changed by ana@agency.com", "x"), id="manual-by-a-person"),
     pytest.param("score.manual", {"reason": "new cycle", "reset": 0, "depth": 0}, ("Score reset to 0", "new cycle"),
                  id="reset"),
     pytest.param("score.manual", {"reason": "sales", "reset": 0, "depth": 2}, ("Score reset to 0 by a workflow", "sales"),

@@ -68,6 +68,7 @@ ROUTE_SCOPES: dict[str, str] = {
     "keys.list_all": "admin",
     "keys.create": "admin",
     "keys.revoke": "admin",
+    "audit.list_audit": "admin",
 }
 
 #: What a route missing from the table needs: the most, so a forgotten route is never open.

@@ -12,6 +12,7 @@ from ..manual_scores import change_score
 from ..scoring.interactions import format_timestamp
 from ..services import get_services
 from ..contact_filter_schema import FilterQuerySchema, LegacyFilterSchema, legacy_filter, load_filter
+from ..auth import request_actor
 from .common import load_contact, render_contact, v1_blueprint
 from .schemas import (
     ContactPageSchema,
@@ -140,7 +141,8 @@ def change_contact_score(change: dict, contact_id: str, profile_id: str):
     """Set, adjust or reset a score by hand, with a reason; returns the new score at once."""
     services = get_services()
     op = next(op for op in ("set", "add", "reset") if op in change)
-    score = change_score(services, contact_id, profile_id, op, 0 if op == "reset" else change[op], change["reason"])
+    score = change_score(services, contact_id, profile_id, op, 0 if op == "reset" else change[op], change["reason"],
+                         actor=request_actor())
     live = services.profiles.live()[profile_id]
     return {"contact_id": contact_id, "profile": profile_id, "score": score, "band": live.profile.band_for(score)}
 

@@ -83,7 +83,7 @@ def put_profile(draft: dict, profile_id: str):
 @bp.response(204)
 def delete_profile(profile_id: str):
     """Delete the profile with its versions; its scores are emptied."""
-    delete_profile_and_versions(get_services(), profile_id)
+    delete_profile_and_versions(get_services(), profile_id, actor=request_actor())
 
 
 @bp.route("/profiles/<slug:profile_id>/publish", methods=["POST"])
@@ -129,7 +129,7 @@ def rollback(body: dict, profile_id: str):
 @bp.alt_response(200, schema=ProfileSchema, description="The profile, no longer scoring")
 def unpublish(profile_id: str):
     """Stop scoring with this profile; its scores are emptied."""
-    return render_profile(unpublish_profile(get_services(), profile_id))
+    return render_profile(unpublish_profile(get_services(), profile_id, actor=request_actor()))
 
 
 @bp.route("/profiles/<slug:profile_id>/preview", methods=["POST"])

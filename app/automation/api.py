@@ -12,6 +12,7 @@ from marshmallow import EXCLUDE, INCLUDE, Schema, fields, validate
 from marshmallow import ValidationError as SchemaError
 
 from ..api.common import v1_blueprint
+from ..auth import request_actor
 from ..api.schemas import MAX_CURSOR, CursorPageSchema, ItemsSchema
 from ..errors import Conflict, NotFound, ValidationError
 from ..services import get_services
@@ -20,6 +21,7 @@ from ..storage.automation import refuse_if_file_managed
 from .config import ID_PATTERN, WorkflowSchema, load_workflow
 from .deliveries import IN_FLIGHT, public_delivery, redeliver
 from .runner import public_run
+from .workflows import remove_workflow, save_workflow
 
 bp = v1_blueprint("workflows", __name__, "Workflows, their runs, webhook deliveries and the inbox")
 
@@ -138,14 +140,14 @@ def put_workflow(workflow_id: str):
         workflow = load_workflow(body)
     except SchemaError as error:
         raise ValidationError("The workflow is invalid; see errors.", error.messages) from error
-    doc = store.put_workflow(dict(workflow.config), "api")
+    doc = save_workflow(get_services(), dict(workflow.config), "api", request_actor())
     return render_workflow(doc), 200 if existing is not None else 201
 
 
 @bp.delete("/workflows/<slug:workflow_id>")
 @bp.alt_response(204, description="Deleted")
 def delete_workflow(workflow_id: str):
-    if not get_services().automation.delete_workflow(workflow_id):
+    if not remove_workflow(get_services(), workflow_id, request_actor()):
         raise NotFound(f"No workflow {workflow_id!r}.")
     return "", 204
 

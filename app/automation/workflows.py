@@ -16,6 +16,7 @@ from typing import Any
 
 from marshmallow import ValidationError as SchemaError
 
+from ..audit import record
 from .config import flatten_errors, load_workflow
 from ..storage.automation import AutomationStore
 from .triggers import TriggerIndex, Workflow
@@ -168,3 +169,30 @@ def compiled_index(services: Any) -> TriggerIndex:
         _cache[key] = (rev, index)
     return index
 
+
+
+def change_kind(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
+    """The audit action of storing ``after`` over ``before`` (configs): create, enable, disable or edit."""
+    if before is None:
+        return "workflow.create"
+    rest_before = {k: v for k, v in before.items() if k != "enabled"}
+    rest_after = {k: v for k, v in after.items() if k != "enabled"}
+    if rest_before == rest_after and bool(before.get("enabled", True)) != bool(after.get("enabled", True)):
+        return "workflow.enable" if after.get("enabled", True) else "workflow.disable"
+    return "workflow.edit"
+
+
+def save_workflow(services: Any, config: dict[str, Any], source: str, actor: str) -> dict[str, Any]:
+    """Store a user's workflow (API or dashboard) and write the audit entry: what every user edit goes through."""
+    existing = services.automation.workflow_doc(config["id"])
+    doc = services.automation.put_workflow(config, source)
+    record(services, actor, change_kind(existing["config"] if existing else None, config), f"workflow:{config['id']}")
+    return doc
+
+
+def remove_workflow(services: Any, workflow_id: str, actor: str) -> bool:
+    """Delete a user's workflow and write the audit entry; False if there was none."""
+    removed = services.automation.delete_workflow(workflow_id)
+    if removed:
+        record(services, actor, "workflow.delete", f"workflow:{workflow_id}")
+    return removed

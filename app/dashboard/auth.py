@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 
-from ..auth import key_is_valid
+from ..auth import DASHBOARD_ACTOR, key_is_valid
 from ..errors import error_body
 from ..services import get_services
 from ..settings import api_keys
@@ -44,6 +44,11 @@ def signed_in() -> bool:
     if not fingerprint or time.time() - started > SESSION_MAX_AGE_SECONDS:
         return False
     return fingerprint_is_valid(current_app.secret_key, fingerprint, api_keys(current_app.config))
+
+
+def dashboard_actor() -> str:
+    """Who a change made in this session is recorded as (the audit trail, versions, ledgers)."""
+    return DASHBOARD_ACTOR
 
 
 def safe_next_path(target: str | None) -> str | None:

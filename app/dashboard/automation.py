@@ -10,6 +10,7 @@ from ..automation.config import validate_document
 from ..automation.dry_run import TestRun, send_test, test_run
 from ..automation.deliveries import IN_FLIGHT, public_delivery, redeliver
 from ..automation.runner import public_run
+from ..automation.workflows import save_workflow
 from ..errors import Conflict
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
 from ..clock import now_ms
@@ -17,6 +18,7 @@ from ..scoring.sentences import where_words
 from ..scoring.vocabulary import OPERATOR_WORDS as PROPERTY_OPERATOR_WORDS
 from ..services import get_services
 from ..words import EVENT_GROUPS, OPERATOR_WORDS, step_sentence, trigger_sentence, trigger_warnings
+from .auth import dashboard_actor
 from .blueprint import bp
 from .contacts import contact_labels, profile_names, search_contact
 from .condition_rows import ConditionRow
@@ -113,7 +115,7 @@ def check_workflow(workflow_id: str):
     if request.form.get("action") != "save":
         return render_workflow_page(workflow_id, text, [], checked=True)
     refuse_if_managed(load_workflow_doc(workflow_id))
-    get_services().automation.put_workflow(doc, "dashboard")
+    save_workflow(get_services(), doc, "dashboard", dashboard_actor())
     flash("Workflow saved.")
     return redirect(url_for("dashboard.workflow", workflow_id=workflow_id), 303)
 
@@ -125,7 +127,7 @@ def toggle_workflow(workflow_id: str):
     refuse_if_managed(doc)
     config = dict(doc["config"])
     config["enabled"] = request.form.get("enabled") == "1"
-    get_services().automation.put_workflow(config, "dashboard")
+    save_workflow(get_services(), config, "dashboard", dashboard_actor())
     flash(f"Workflow {config.get('name', workflow_id)!r} {'enabled' if config['enabled'] else 'disabled'}.")
     back = request.form.get("next")
     return redirect(url_for("dashboard.workflows") if back == "list"
@@ -140,7 +142,7 @@ def copy_workflow(workflow_id: str):
     config["id"] = new_workflow_id(f"{workflow_id}-copy", set(store.workflow_docs()))
     config["name"] = f"{config.get('name', workflow_id)} (copy)"
     config["enabled"] = False
-    store.put_workflow(config, "dashboard")
+    save_workflow(get_services(), config, "dashboard", dashboard_actor())
     flash("An editable copy was made; it is disabled until you enable it.")
     return redirect(url_for("dashboard.edit_workflow", workflow_id=config["id"]), 303)
 
@@ -211,7 +213,7 @@ def builder_post(workflow_id: str | None):
     if action == "save":
         if form.document is None:
             return render_builder(form, workflow_id, True, status=400)
-        store.put_workflow(form.document, "dashboard")
+        save_workflow(services, form.document, "dashboard", dashboard_actor())
         flash(f"Workflow {form.document['name']!r} saved{' and enabled' if form.document['enabled'] else ''}.")
         return redirect(url_for("dashboard.workflow", workflow_id=target), 303)
     verb, _, arg = action.partition(":")

@@ -26,6 +26,7 @@ from ..services import Services, get_services
 from ..smart_lists import filter_of, runnable_filter, with_count
 from ..words import activity
 from . import actions
+from .auth import dashboard_actor
 from .blueprint import bp
 from .charts import score_chart
 from .defaults import DND_CHANNELS, PAGE_SIZE
@@ -296,7 +297,8 @@ def change_contact_score(contact_id: str):
         return render_contact_page(contact_id, errors, values, status=400)
     op = "set" if "set" in change else "add"
     try:
-        score = change_score(services, contact_id, values["profile"], op, change[op], change["reason"])
+        score = change_score(services, contact_id, values["profile"], op, change[op], change["reason"],
+                             actor=dashboard_actor())
     except Conflict as exc:
         return render_contact_page(contact_id, {"profile": exc.message}, values, status=409)
     name = profile_names(services).get(values["profile"], values["profile"])
@@ -322,7 +324,8 @@ def reset_contact_score(contact_id: str):
     if errors:
         return render_contact_page(contact_id, errors, values, status=400)
     try:
-        change_score(services, contact_id, values["reset_profile"], "reset", 0, change["reason"])
+        change_score(services, contact_id, values["reset_profile"], "reset", 0, change["reason"],
+                     actor=dashboard_actor())
     except Conflict as exc:
         return render_contact_page(contact_id, {"reset_profile": exc.message}, values, status=409)
     name = profile_names(services).get(values["reset_profile"], values["reset_profile"])

@@ -10,7 +10,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from ..errors import Conflict, NotFound
 from ..evaluation import EvaluationRequest, apply_suggestion, evaluation_of, recent_evaluations, start_evaluation
-from ..auth import DASHBOARD_ACTOR
+from .auth import dashboard_actor
 from ..scoring.evaluation import DEFAULT_OUTCOME
 from ..scoring.interactions import CATALOG, MANUAL_TYPE, is_known_type
 from ..services import get_services
@@ -96,7 +96,7 @@ def evaluation(profile_id: str):
     of = ("live", "draft") if values["draft"] and doc.get("live_version") else ()
     try:
         record = start_evaluation(services, profile_id, EvaluationRequest(wanted.start, wanted.days, wanted.outcome,
-                                                                          of), actor=DASHBOARD_ACTOR)
+                                                                          of), actor=dashboard_actor())
     except Conflict as exc:
         return render_page(profile_id, values, {"draft": exc.message}, status=409)
     return redirect(url_for("dashboard.evaluation", profile_id=profile_id, id=record["id"]), 303)

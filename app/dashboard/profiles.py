@@ -12,7 +12,7 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 
 from ..api.schemas import is_valid_id
-from ..auth import DASHBOARD_ACTOR
+from .auth import dashboard_actor
 from ..errors import Conflict
 from ..preview import preview_draft
 from ..publish import delete_profile as delete_profile_and_versions
@@ -129,7 +129,7 @@ def edit_profile(profile_id: str):
 def start_publish(profile_id: str):
     """Publish the saved draft and show the progress page (or say why not, on the profile's page)."""
     try:
-        job = publish_draft(get_services(), profile_id, actor=DASHBOARD_ACTOR)
+        job = publish_draft(get_services(), profile_id, actor=dashboard_actor())
     except Conflict as exc:
         flash(exc.message, "error")
         return redirect(url_for("dashboard.edit_profile", profile_id=profile_id), 303)
@@ -159,7 +159,7 @@ def publish_profile(profile_id: str):
 
 @bp.route("/profiles/<profile_id>/unpublish", methods=["POST"])
 def unpublish_profile(profile_id: str):
-    doc = actions.unpublish(get_services(), profile_id)
+    doc = actions.unpublish(get_services(), profile_id, actor=dashboard_actor())
     flash(f"{doc['draft']['name']} is unpublished: it no longer scores, and its scores are being emptied.")
     return redirect(url_for("dashboard.edit_profile", profile_id=profile_id), 303)
 
@@ -192,6 +192,6 @@ def delete_profile(profile_id: str):
     if request.method == "GET":
         return render_template("dashboard/profile_delete.html", doc=doc, profile_id=profile_id,
                                lost=what_is_lost(profile_id, doc))
-    delete_profile_and_versions(services, profile_id)
+    delete_profile_and_versions(services, profile_id, actor=dashboard_actor())
     flash(f"{doc['draft']['name']} is deleted; its scores are being emptied.")
     return redirect(url_for("dashboard.profiles"), 303)

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
-from ..auth import DASHBOARD_ACTOR
 from ..errors import Conflict, NotFound, error_body
+from .auth import dashboard_actor
 from ..publish import get_job, roll_back
 from ..scoring.summary import PublishSummary
 from ..services import get_services
@@ -56,7 +56,7 @@ def rollback_profile(profile_id: str):
             doc = actions.load_profile(services, profile_id)
             return render_template("dashboard/rollback_confirm.html", doc=doc, profile_id=profile_id,
                                    version=version, losing=losing)
-        job = roll_back(services, profile_id, version, actor=DASHBOARD_ACTOR)
+        job = roll_back(services, profile_id, version, actor=dashboard_actor())
     except (ValueError, Conflict) as exc:
         flash(getattr(exc, "message", "Pick a version to roll back to."), "error")
         return redirect(url_for("dashboard.versions", profile_id=profile_id), 303)

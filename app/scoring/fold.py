@@ -31,7 +31,7 @@ from typing import Any
 
 from .decay import next_step, standing
 from .fit import apply_attribute_changes, fit_steps, matching_rules
-from .interactions import ATTRIBUTES_TYPE, MANUAL_TYPE
+from .interactions import ATTRIBUTES_TYPE, MANUAL_ACTOR, MANUAL_TYPE
 from .profiles import FIT, Group, Profile, Rule
 from .records import LedgerEntry, TimelineRecord
 
@@ -242,8 +242,11 @@ def _apply_manual(state: FoldState, profile: Profile, record: TimelineRecord, le
         applied, capped_by, words = _apply_points(state, profile, None, asked)
         note = f"add {asked}"
     reason = props.get("reason") or ""
+    said = f"{note}: {reason}" if reason else note
+    if props.get(MANUAL_ACTOR):
+        said = f"{said} (changed by {props[MANUAL_ACTOR]})"
     ledger.append(LedgerEntry(record.at, record.id, record.source, record.type, None, asked, applied,
-                              state.score, "manual", _note(words, f"{note}: {reason}" if reason else note), capped_by))
+                              state.score, "manual", _note(words, said), capped_by))
 
 
 def _apply_interaction(state: FoldState, profile: Profile, record: TimelineRecord,

@@ -35,6 +35,8 @@ CATALOG = (
 DND_EMAIL_TYPES = frozenset({"email.unsubscribed", "email.spam_reported"})
 #: The type under which manual score changes are kept in the timeline.
 MANUAL_TYPE = "score.manual"
+#: The property of a manual change naming who made it (a user's email or a key): the ledger says "changed by".
+MANUAL_ACTOR = "by"
 #: The type of attribute records: a change of a contact's attributes (``p``: name -> value, None removes),
 #: made by ``PATCH /v1/contacts/{id}`` or carried by an interaction (see ``Interaction.attribute_record``).
 ATTRIBUTES_TYPE = "contact.attributes"

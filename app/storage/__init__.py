@@ -9,6 +9,7 @@
 - ``automation`` — workflows, runs, deliveries, the inbox (``claim_run.lua``)
 - ``jobs`` — the RQ queue and the status of long jobs
 - ``smart_lists``, ``stats``, ``throttles`` — saved filters, counters, short-lived guards
+- ``api_keys``, ``audit`` — stored API keys (hashes, last use); the audit trail (``append_audit.lua``)
 - ``connection`` — building Redis clients from URLs; ``redis_tools`` — what the gateways share
 - ``errors`` — ``StoreUnavailable`` / ``StoreError``: the only storage errors callers see
 
