@@ -124,6 +124,8 @@ def test_pages_go_newest_first_and_filters_match_actor_action_and_target(app, cl
     assert [e["target"] for e in trail(client, target="profile:p3")] == ["profile:p3"]
     assert len(trail(client, target="profile:")) == 7
     assert trail(client, action="key.create") == []
+    assert client.get("/v1/audit", query_string={"cursor": "0-0"}, headers=AUTH).get_json() == {
+        "items": [], "next_cursor": None}  # the oldest possible cursor: an empty page, not an error
 
 
 @pytest.mark.parametrize("query", [

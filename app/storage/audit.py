@@ -32,6 +32,8 @@ class AuditStore:
         """Up to ``limit`` entries older than the id ``before`` (newest first) that ``keep`` accepts, and the
         cursor of the next page (None at the end). Reads in chunks until the page is full."""
         found: list[dict[str, Any]] = []
+        if before is not None and all(part.strip("0") == "" for part in before.split("-")):
+            return found, None  # nothing is older than 0-0 (and Redis refuses the exclusive range)
         upper = f"({before}" if before else "+"
         while True:
             chunk = self.redis.xrevrange(self.key, max=upper, min="-", count=SCAN_CHUNK)
