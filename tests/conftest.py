@@ -26,6 +26,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 from app import create_app
 
+from .clock import CLOCK_START, ManualClock
 from .dashboard_helpers import post, sign_in, text
 from .evaluation_helpers import BANDS as EVALUATED_BANDS, EVALUATION_PAGE, PERIOD, RULES as EVALUATED_RULES, history
 from .helpers import API_KEY, AUTH, publish_profile, send, settle
@@ -138,6 +139,12 @@ def services(app):
 @pytest.fixture
 def auth_headers():
     return dict(AUTH)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock the test moves by hand, at ``CLOCK_START``: pass it as ``make_app(CLOCK=clock)``."""
+    return ManualClock(CLOCK_START)
 
 
 @pytest.fixture

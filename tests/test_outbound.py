@@ -13,8 +13,8 @@ from app.outbound import OutboundRefused, check_url, is_refused, parse_allow, re
 
 
 @pytest.fixture
-def receiver():
-    """A real HTTP server on 127.0.0.1 answering 200 to anything."""
+def loopback_port():
+    """The port of a real HTTP server on 127.0.0.1 answering 200 to anything."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -90,9 +90,9 @@ def test_a_bad_allow_entry_names_itself():
     pytest.param("0.0.0.0", id="unspecified"),
     pytest.param("10.0.0.1", id="rfc1918"),
 ])
-def test_requests_to_internal_hosts_are_refused_before_connecting(receiver, host):
+def test_requests_to_internal_hosts_are_refused_before_connecting(loopback_port, host):
     with pytest.raises(OutboundRefused):
-        safe_session().post(f"http://{host}:{receiver}/hook", json={}, timeout=2)
+        safe_session().post(f"http://{host}:{loopback_port}/hook", json={}, timeout=2)
 
 
 def test_a_name_resolving_to_a_private_address_is_refused(monkeypatch):
@@ -108,9 +108,9 @@ def test_a_name_resolving_to_a_private_address_is_refused(monkeypatch):
         safe_session().post("https://crm.example.test/hook", json={}, timeout=2)
 
 
-def test_no_dns_rebinding_the_checked_address_is_the_one_connected(receiver, monkeypatch):
+def test_no_dns_rebinding_the_checked_address_is_the_one_connected(loopback_port, monkeypatch):
     """The first answer is public, a second lookup would say loopback: only one lookup happens."""
-    answers = iter([("93.184.216.34", receiver), ("127.0.0.1", receiver)])
+    answers = iter([("93.184.216.34", loopback_port), ("127.0.0.1", loopback_port)])
     lookups = []
     real = socket.getaddrinfo
 
@@ -131,26 +131,26 @@ def test_no_dns_rebinding_the_checked_address_is_the_one_connected(receiver, mon
     monkeypatch.setattr(socket, "getaddrinfo", fake)
     monkeypatch.setattr(socket.socket, "connect", spy)
     with pytest.raises(requests.ConnectionError):
-        safe_session().get(f"http://rebind.example.test:{receiver}/", timeout=2)
+        safe_session().get(f"http://rebind.example.test:{loopback_port}/", timeout=2)
     monkeypatch.setattr(socket.socket, "connect", real_connect)
     assert lookups == ["93.184.216.34"]
     assert connected == ["93.184.216.34"]
 
 
-def test_allowed_loopback_is_reached(receiver):
-    response = safe_session("127.0.0.1/32").post(f"http://127.0.0.1:{receiver}/hook", json={}, timeout=2)
+def test_allowed_loopback_is_reached(loopback_port):
+    response = safe_session("127.0.0.1/32").post(f"http://127.0.0.1:{loopback_port}/hook", json={}, timeout=2)
     assert response.status_code == 200
 
 
-def test_environment_proxies_are_ignored(receiver, monkeypatch):
+def test_environment_proxies_are_ignored(loopback_port, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", "http://10.9.9.9:3128")
-    response = safe_session("127.0.0.1/32").get(f"http://127.0.0.1:{receiver}/", timeout=2)
+    response = safe_session("127.0.0.1/32").get(f"http://127.0.0.1:{loopback_port}/", timeout=2)
     assert response.status_code == 200
 
 
-def test_an_explicit_proxy_is_refused(receiver):
+def test_an_explicit_proxy_is_refused(loopback_port):
     with pytest.raises(OutboundRefused, match="proxy"):
-        safe_session("127.0.0.1/32").get(f"http://127.0.0.1:{receiver}/", timeout=2,
+        safe_session("127.0.0.1/32").get(f"http://127.0.0.1:{loopback_port}/", timeout=2,
                                          proxies={"http": "http://127.0.0.1:1"})
 
 

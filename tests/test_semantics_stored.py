@@ -8,11 +8,11 @@ import pytest
 
 from app.scoring.interactions import format_timestamp
 
-from .clock import ManualClock
+from .clock import CLOCK_START
 from .helpers import AUTH, contact_by_email, publish_profile, score_of, send, settle
 from .dashboard_helpers import post, sign_in
 
-T0 = 1_700_000_000_000  # a whole number of 100 s periods
+T0 = CLOCK_START  # where the clock fixture starts
 PERIOD_S = 100
 OPEN = {"id": "open", "on": "email.opened", "points": 5}
 DND_ALL = {"id": "dnd-all", "on": "contact.dnd_updated", "points": -3, "where": {"all_channels": True}}
@@ -20,11 +20,6 @@ DND_ALL = {"id": "dnd-all", "on": "contact.dnd_updated", "points": -3, "where": 
 
 def opened(id_, email="r@x.io"):
     return {"id": id_, "type": "email.opened", "contact": {"email": email}, "occurred_at": format_timestamp(T0)}
-
-
-@pytest.fixture
-def clock():
-    return ManualClock(T0)
 
 
 @pytest.fixture

@@ -10,22 +10,17 @@ import pytest
 
 from app.scoring.interactions import format_timestamp
 
-from .clock import ManualClock
+from .clock import CLOCK_START
 from .helpers import AUTH, expire_due, publish, publish_profile, put_profile, send, settle
 from .workflow_helpers import FAST, contact_id, put_workflow, runs_of, workflow
 
-T0 = 1_700_000_000_000
+T0 = CLOCK_START  # where the clock fixture starts
 HOUR = 3_600_000
 RULES = [
     {"id": "open", "on": "email.opened", "points": 5},
     {"id": "click", "on": "email.clicked", "points": 10, "expires_after": "1h"},
     {"id": "bounce", "on": "email.bounced", "points": -10},
 ]
-
-
-@pytest.fixture
-def clock():
-    return ManualClock(T0)
 
 
 @pytest.fixture

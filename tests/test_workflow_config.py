@@ -164,11 +164,6 @@ def test_files_are_loaded_at_start_up_and_removed_files_dropped(make_app, tmp_pa
     assert client.get("/v1/workflows", headers=AUTH).get_json()["items"] == []
 
 
-@pytest.fixture
-def client(make_app):
-    return make_app(WORKFLOWS_DIR="").test_client()
-
-
 def test_put_get_list_delete(client):
     resp = client.put("/v1/workflows/hot", json=valid_workflow(), headers=AUTH)
     assert resp.status_code == 201, resp.get_json()

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from ..conftest import TEST_REDIS_URL
+from ..processes import start_worker, stop
 from ..workflow_helpers import FAST
 
 #: Debian's Chromium (the ``chromium`` package); `make test` installs it when missing.
@@ -30,6 +32,14 @@ def live_services(live_app):
     """The app's services, with its context pushed: jobs run by ``settle`` here use this app."""
     with live_app.app_context():
         yield live_app.extensions["scorekeeper"]
+
+
+@pytest.fixture
+def live_worker(live_app):
+    """``scorekeeper worker`` in its own process, on the test Redis, as in production (it may call loopback)."""
+    process = start_worker(TEST_REDIS_URL, OUTBOUND_ALLOW="127.0.0.1/32")
+    yield process
+    stop(process)
 
 
 @pytest.fixture

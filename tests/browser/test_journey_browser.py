@@ -10,9 +10,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from ..conftest import TEST_REDIS_URL
 from ..helpers import API_KEY, AUTH, send
-from ..processes import start_worker, stop
 from .test_dashboard_browser import labelled
 
 pytestmark = pytest.mark.timeout(180)
@@ -21,12 +19,6 @@ pytestmark = pytest.mark.timeout(180)
 WORKER_MS = 30_000
 
 
-@pytest.fixture
-def worker(live_app):
-    """``scorekeeper worker`` in its own process, on the test Redis, as in production."""
-    process = start_worker(TEST_REDIS_URL, OUTBOUND_ALLOW="127.0.0.1/32")
-    yield process
-    stop(process)
 
 
 def pay(api, email: str, n: int, amount: int = 49) -> None:
@@ -49,7 +41,7 @@ def add_rule(page: Page, event: str, points: str, prop: str | None = None, value
     expect(page.get_by_role("status")).to_contain_text("Rule saved to the draft")
 
 
-def test_the_marketers_whole_journey(server, live_app, live_services, page, shoot, worker):
+def test_the_marketers_whole_journey(server, live_app, live_services, page, shoot, live_worker):
     api = live_app.test_client()
 
     # Sign in on the way to a new profile; name and description, then two rules and the bands.
