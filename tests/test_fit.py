@@ -7,7 +7,7 @@ import pytest
 
 from app.scoring.fit import apply_attribute_changes, attributes_at, clamp, fit_score, fit_steps, is_fit, \
     matching_rules
-from app.scoring.fold import FoldState, advance, fold
+from app.scoring.fold import FoldState, advance, fold, is_late
 from app.scoring.interactions import ATTRIBUTES_SOURCE, ATTRIBUTES_TYPE, MANUAL_TYPE
 from app.scoring.profiles import FIT, Profile, profile_from_dict
 from app.scoring.records import TimelineRecord
@@ -212,3 +212,16 @@ def test_the_worked_example_of_docs_scoring_models():
     _, ledger = fold(profile, records, now=6 * day)
     assert [(e.change, e.note) for e in ledger if e.at == 5 * day] == [
         (-10, 'no longer job title is "VP": \u221210'), (20, 'no longer plan is "student": +20')]
+
+
+def test_a_step_the_floor_shortens_is_not_called_capped_even_when_it_reaches_the_maximum():
+    # student (−20) alone: raw −20, score 0; +30 makes the raw sum exactly the maximum 10
+    thirty = {"id": "thirty", "points": 30, "where": {"plan": "pro"}}
+    steps = fit_steps(fit_profile(STUDENT, thirty, max_score=10), ["student"], ["student", "thirty"])
+    assert [(s.change, s.score, s.note) for s in steps] == [(10, 10, 'plan is "pro": +30')]
+
+
+def test_after_a_fit_fold_an_attribute_change_before_its_last_record_is_late():
+    state, _ = fold(fit_profile(), [change("1", 100, job_title="VP"), change("2", 200, company_size=300)], now=1000)
+    assert is_late(state, [change("3", 150, plan="student")])
+    assert not is_late(state, [change("3", 250, plan="student")])

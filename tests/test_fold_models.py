@@ -407,3 +407,27 @@ def test_a_group_counts_what_a_one_point_rule_added_after_max_score_not_what_it_
 def test_a_manual_change_cut_by_max_score_says_so_in_its_caps():
     _, ledger = fold(profile(max_score=100), [manual("m1", T0, set=500)], now=T0)
     assert ledger[0].capped_by == ("max_score",)
+
+
+def test_a_limited_rule_does_not_stop_the_next_rule_from_scoring():
+    once = {"id": "once", "on": "email.opened", "points": 5, "limit": {"count": 1}}
+    every = {"id": "every", "on": "email.opened", "points": 1}
+    state, ledger = fold(profile(once, every), [rec("a", at=T0), rec("b", at=T0 + 1)], now=T0 + 1)
+    assert [(e.interaction_id, e.rule_id, e.reason, e.change) for e in ledger] == [
+        ("a", "once", "matched", 5), ("a", "every", "matched", 1), ("b", "once", "limit", 0), ("b", "every", "matched", 1)]
+    assert state.score == 7
+
+
+def test_expiries_and_decay_steps_interleave_in_time_order():
+    expiring = {"id": "open", "on": "email.opened", "points": 5, "expires_after": "10d"}
+    records = [rec("o1", at=T0), rec("d", "form.submitted", at=T0), rec("o2", at=T0 + 10 * DAY)]
+    half_monthly = {**DEMO, "decay": {"percent": 50, "every": "15d"}}
+    _, ledger = fold(profile(expiring, half_monthly), records, now=T0 + 21 * DAY)
+    timed = [(e.at - T0, e.reason, e.interaction_id) for e in ledger if e.reason in ("expired", "decay")]
+    assert timed == [(10 * DAY, "expired", "o1"), (15 * DAY, "decay", "d"), (20 * DAY, "expired", "o2")]
+
+
+def test_a_rule_stored_before_the_ten_year_maximum_still_reads():
+    old = profile_from_dict({"id": "p", "rules": [
+        {"id": "r", "on": "email.opened", "points": 1, "expires_after": "3651d", "limit": {"count": 2, "window": "3700d"}}]})
+    assert (old.rules[0].expires_after_ms, old.rules[0].limit_window_ms) == (3651 * DAY, 3700 * DAY)

@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 
 from app.scoring.interactions import CATALOG
 from app.scoring.profiles import Band, Profile, profile_from_dict, rule_from_dict
-from app.scoring.sentences import MINUS, describe_changes, format_value, rule_sentence
+from app.scoring.sentences import (
+    MINUS,
+    caps_words,
+    describe_changes,
+    format_value,
+    profile_rule_sentences,
+    rule_sentence,
+    where_words,
+)
 from app.scoring.summary import BandMove, PublishSummary, summarize
 from app.scoring.vocabulary import EVENTS, UNIT_WORDS, event_label, property_label, property_paths
 
@@ -265,3 +273,32 @@ def test_cap_changes_are_named_one_line_each():
     assert describe_changes(version([]), version([{"id": "ads", "max_points": 5,
                                                   "decay": {"percent": 50, "every": "30d"}}], 50)) == [
         "Added group ads: at most 5, loses 50% every 30 days", "Maximum score 50"]
+
+
+def test_a_profiles_rules_read_with_their_groups_cap_and_inherited_decay():
+    p = profile_from_dict({"id": "e", "groups": [{"id": "email", "max_points": 30,
+                                                   "decay": {"percent": 25, "every": "30d"}}],
+                           "rules": [{"id": "o", "on": "email.opened", "points": 2, "group": "email"},
+                                     {"id": "p", "on": "payment.succeeded", "points": 25}]})
+    assert profile_rule_sentences(p) == [
+        "Email opened: +2, loses 25% every 30 days (the group's decay), in group email (at most 30 together)",
+        "Payment succeeded: +25"]
+
+
+def test_a_rule_shown_with_another_group_does_not_borrow_its_cap():
+    p = profile_from_dict({"id": "e", "groups": [{"id": "email", "max_points": 30}, {"id": "web", "max_points": 5}],
+                           "rules": [{"id": "o", "on": "email.opened", "points": 2, "group": "email"}]})
+    assert rule_sentence(p.rules[0], p.groups[1]) == "Email opened: +2, in group email"
+
+
+def test_the_caps_read_one_line_each():
+    p = profile_from_dict({"id": "e", "max_score": 100, "groups": [
+        {"id": "email", "max_points": 30, "decay": {"percent": 25, "every": "30d"}}, {"id": "web", "max_points": 5}]})
+    assert caps_words(p) == ["Group email: at most 30 points together, loses 25% every 30 days",
+                             "Group web: at most 5 points together", "The score never exceeds 100"]
+    assert caps_words(profile_from_dict({"id": "e"})) == []
+
+
+def test_a_where_reads_as_its_conditions_joined_by_commas():
+    assert where_words("payment.succeeded", {"amount": {"gte": 100}, "currency": "usd"}) == \
+        'amount at least 100, currency is "usd"'

@@ -111,11 +111,9 @@ def parse_timestamp_ms(value: Any) -> int:
         raise ValueError(f"not an RFC 3339 date-time: {value!r}") from exc
     if parsed.tzinfo is None:
         raise ValueError("needs a time zone offset (e.g. 'Z' or '+02:00')")
-    try:
-        ms = (parsed - _EPOCH) // timedelta(milliseconds=1)
-    except OverflowError as exc:  # an offset that takes the moment outside years 1..9999
-        raise ValueError(f"must be {RANGE_TEXT}") from exc
-    return check_timestamp_ms(ms)
+    # an aware difference is a timedelta (±999,999,999 days), so even an offset that takes the moment
+    # outside years 1..9999 subtracts without overflow; the range check below refuses it
+    return check_timestamp_ms((parsed - _EPOCH) // timedelta(milliseconds=1))
 
 
 def check_timestamp_ms(ms: int) -> int:
