@@ -225,3 +225,9 @@ def test_after_a_fit_fold_an_attribute_change_before_its_last_record_is_late():
     state, _ = fold(fit_profile(), [change("1", 100, job_title="VP"), change("2", 200, company_size=300)], now=1000)
     assert is_late(state, [change("3", 150, plan="student")])
     assert not is_late(state, [change("3", 250, plan="student")])
+
+
+def test_a_zero_point_rule_above_the_maximum_is_not_called_capped():
+    zero = {"id": "zero", "points": 0, "where": {"plan": "pro"}}
+    steps = fit_steps(fit_profile(VP, BIG, zero, max_score=10), ["vp", "big"], ["vp", "big", "zero"])
+    assert [(s.change, s.score, s.note) for s in steps] == [(0, 10, 'plan is "pro": 0')]

@@ -482,3 +482,8 @@ def test_a_state_with_once_values_and_nothing_applied_reads_back():
     state, _ = fold(profile(rule), [rec("1", "email.clicked", T0, message_id="m1")], now=T0)
     assert FoldState.from_json(state.to_json()).once == {"click": ["m1"]}
     assert FoldState.from_json(FoldState().to_json()) == FoldState()
+
+
+def test_of_two_bands_with_the_same_minimum_the_one_listed_last_is_reached():
+    p = profile(OPEN, bands=[{"name": "warm", "min": 20}, {"name": "keen", "min": 20}])
+    assert p.band_for(25) == "keen"

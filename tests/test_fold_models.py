@@ -431,3 +431,10 @@ def test_a_rule_stored_before_the_ten_year_maximum_still_reads():
     old = profile_from_dict({"id": "p", "rules": [
         {"id": "r", "on": "email.opened", "points": 1, "expires_after": "3651d", "limit": {"count": 2, "window": "3700d"}}]})
     assert (old.rules[0].expires_after_ms, old.rules[0].limit_window_ms) == (3651 * DAY, 3700 * DAY)
+
+
+def test_a_rule_outside_every_group_takes_no_groups_decay_whatever_the_groups_name():
+    p = profile_from_dict({"id": "p", "groups": [{"id": "XXXX", "max_points": 5, "decay": {"percent": 50, "every": "1d"}},
+                                                 {"id": "g", "max_points": 5, "decay": {"percent": 50, "every": "1d"}}],
+                           "rules": [{"id": "r", "on": "email.opened", "points": 1}]})
+    assert (p.rules[0].decay_percent, p.rules[0].decay_every) == (None, None)
