@@ -592,7 +592,7 @@ def json_text(value: Any) -> str:
 @given(cursor=st.integers(min_value=10**15) | st.integers(max_value=-1))
 @EXAMPLES
 def test_a_dashboard_page_offset_past_any_list_is_an_empty_page(app, cursor):
-    from .test_dashboard import sign_in
+    from .dashboard_helpers import sign_in
 
     dash = app.test_client()
     assert sign_in(dash).status_code == 302
@@ -601,7 +601,7 @@ def test_a_dashboard_page_offset_past_any_list_is_an_empty_page(app, cursor):
 
 
 def test_the_dashboards_json_errors_have_the_error_body(app):
-    from .test_dashboard import sign_in
+    from .dashboard_helpers import sign_in
 
     anonymous, dash = app.test_client(), app.test_client()
     assert sign_in(dash).status_code == 302
