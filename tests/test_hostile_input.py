@@ -609,3 +609,20 @@ def test_the_dashboards_json_errors_have_the_error_body(app):
         body = client.get("/dashboard/jobs/nope.json").get_json()
         assert body["code"] == status and set(body) == {"code", "status", "message", "errors"}
         assert isinstance(body["errors"], dict)
+
+
+def test_control_characters_in_tags_typed_in_the_dashboard_are_refused(world):
+    from .test_dashboard import post, sign_in
+
+    dash = world.app.test_client()
+    assert sign_in(dash).status_code == 302
+
+    @given(tag=with_forbidden_char("big spender", inside=True))
+    @EXAMPLES
+    def check(tag):
+        before = world.snapshot()
+        resp = post(dash, f"/dashboard/contacts/{world.ids['contact_id']}/tags", {"add": f"ok, {tag}"})
+        assert resp.status_code == 400 and "no control characters" in resp.get_data(as_text=True)
+        assert world.snapshot() == before, "a refused tag changed the store"
+
+    check()

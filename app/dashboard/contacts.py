@@ -12,7 +12,7 @@ from marshmallow import ValidationError as SchemaError
 from ..api.schemas import ScoreChangeSchema
 from ..contact_filter import OP_WORDS, ContactFilter, describe
 from ..contact_directory import count_matches, csv_download, run_filter
-from ..edge_fields import AttributesField
+from ..edge_fields import TAG_TEXT, AttributesField, matches
 from .forms import whole
 from ..errors import Conflict, NotFound, ValidationError
 from ..storage.profiles import ActiveVersion
@@ -36,7 +36,8 @@ from .forms import parse_offset
 #: Words for the operators in the filter's menu.
 OP_LABELS = OP_WORDS
 #: A tag: no commas, at most 100 characters; spaces inside are kept ("big spender").
-TAG = re.compile(r"^[^,]{1,100}$")
+#: A tag as the API takes it (``TagsPatchSchema``): printable text without commas, at most 100 characters.
+MAX_TAG_LENGTH = 100
 #: Contacts offered while typing in the search box.
 SUGGESTIONS = 8
 
@@ -390,9 +391,10 @@ def change_contact_tags(contact_id: str):
     load_contact(services, contact_id)
     remove = [t for t in request.form.getlist("remove") if t]
     add = [t.strip() for t in request.form.get("add", "").split(",") if t.strip()]
-    bad = [t for t in add if not TAG.match(t)]
+    bad = [t for t in add if len(t) > MAX_TAG_LENGTH or not matches(TAG_TEXT, t)]
     if bad:
-        return render_contact_page(contact_id, {"add": "a tag has at most 100 characters; separate tags with commas"},
+        return render_contact_page(contact_id, {"add": "a tag is printable text (no control characters) of at most "
+                                                       "100 characters; separate tags with commas"},
                                    {"add": request.form.get("add", "")}, status=400)
     if not add and not remove:
         return render_contact_page(contact_id, {"add": "type one or more tags"}, status=400)
