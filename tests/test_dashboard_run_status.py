@@ -9,8 +9,7 @@ import pytest
 
 from .dashboard_helpers import sign_in
 from .helpers import AUTH
-from .test_deliveries import delivery_of, fire, run_now, settled
-from .workflow_helpers import FAST, Reply
+from .workflow_helpers import FAST, Reply, delivery_of, fire, run_now, settled
 
 pytestmark = pytest.mark.app_settings(**FAST)
 

@@ -16,39 +16,19 @@ from .workflow_helpers import (
     FAST,
     SECRET,
     Reply,
+    delivery_of,
+    fire,
+    hook,
     interact,
-    put_workflow,
     run_jobs,
-    run_until,
+    run_now,
     runs_of,
-    setup_profile,
+    settled,
     workflow,
 )
 
 
 pytestmark = pytest.mark.app_settings(**FAST)
-
-
-def hook(url: str, **extra):
-    return {"type": "webhook", "url": url, "secret": SECRET, **extra}
-
-
-def fire(client, services, url: str, email: str = "ann@example.com", **extra) -> dict:
-    """A hot-lead workflow with one webhook step, fired for ``email``; returns its run."""
-    setup_profile(client, services)
-    put_workflow(client, workflow("hot", [hook(url, **extra)]))
-    interact(client, services, email, "email.clicked", "c1")
-    [run] = runs_of(client, "hot")
-    return run
-
-
-def delivery_of(client, run: dict) -> dict:
-    delivery_id = run["steps"][0]["delivery_id"]
-    return client.get(f"/v1/deliveries/{delivery_id}", headers=AUTH).get_json()
-
-
-def settled(client, services, run: dict, status: str, timeout: float = 10.0) -> dict:
-    return run_until(services, lambda: (d := delivery_of(client, run))["status"] == status and d, timeout)
 
 
 def test_a_signed_webhook_is_delivered_once_and_verifies(client, services, receiver):
@@ -250,10 +230,6 @@ def test_signature_headers_verify_with_the_package():
 
 
 # --- the run and the step show the delivery's outcome -------------------------------------------
-def run_now(client, run: dict) -> dict:
-    return client.get(f"/v1/runs/{run['id']}", headers=AUTH).get_json()
-
-
 def test_a_run_whose_delivery_the_ssrf_guard_refused_reads_failed(make_app, receiver):
     app = make_app(**{**FAST, "OUTBOUND_ALLOW": ""})
     client = app.test_client()

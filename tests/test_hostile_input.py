@@ -612,7 +612,7 @@ def test_the_dashboards_json_errors_have_the_error_body(app):
 
 
 def test_control_characters_in_tags_typed_in_the_dashboard_are_refused(world):
-    from .test_dashboard import post, sign_in
+    from .dashboard_helpers import post, sign_in
 
     dash = world.app.test_client()
     assert sign_in(dash).status_code == 302

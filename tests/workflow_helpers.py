@@ -181,3 +181,30 @@ def runs_of(client, wid: str) -> list[dict[str, Any]]:
     resp = client.get(f"/v1/workflows/{wid}/runs", headers=AUTH)
     assert resp.status_code == 200, resp.get_json()
     return resp.get_json()["items"]
+
+
+# --- one webhook step fired, and its delivery (test_deliveries, test_dashboard_run_status) ------------------
+def hook(url: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "webhook", "url": url, "secret": SECRET, **extra}
+
+
+def fire(client, services, url: str, email: str = "ann@example.com", **extra: Any) -> dict[str, Any]:
+    """A hot-lead workflow with one webhook step, fired for ``email``; returns its run."""
+    setup_profile(client, services)
+    put_workflow(client, workflow("hot", [hook(url, **extra)]))
+    interact(client, services, email, "email.clicked", "c1")
+    [run] = runs_of(client, "hot")
+    return run
+
+
+def delivery_of(client, run: dict[str, Any]) -> dict[str, Any]:
+    delivery_id = run["steps"][0]["delivery_id"]
+    return client.get(f"/v1/deliveries/{delivery_id}", headers=AUTH).get_json()
+
+
+def settled(client, services, run: dict[str, Any], status: str, timeout: float = 10.0) -> dict[str, Any]:
+    return run_until(services, lambda: (d := delivery_of(client, run))["status"] == status and d, timeout)
+
+
+def run_now(client, run: dict[str, Any]) -> dict[str, Any]:
+    return client.get(f"/v1/runs/{run['id']}", headers=AUTH).get_json()
