@@ -58,6 +58,16 @@ def missing_profiles(services: Services, flt: ContactFilter) -> list[str]:
     return [pid for pid in flt.profiles if pid not in known]
 
 
+def missing_references(services: Services, flt: ContactFilter) -> list[str]:
+    """What a filter names that does not exist, in words (``grade 'g'``, ``profile 'p'``): a filter naming
+    one cannot run. A grade's own profiles count as named by the filter."""
+    grades = services.grades.all() if flt.grades else {}
+    gone = [f"grade {gid!r}" for gid in flt.grades if gid not in grades]
+    if not gone and grades:
+        flt = flt.with_grades({gid: (g.fit_profile, g.engagement_profile) for gid, g in grades.items()})
+    return gone + [f"profile {pid!r}" for pid in missing_profiles(services, flt)]
+
+
 def resolve_grades(services: Services, flt: ContactFilter) -> ContactFilter:
     """The filter with its grade conditions' profiles filled in; a grade it names must exist (404)."""
     if not flt.grades:

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import ValidationError as SchemaError
 
-from .contact_directory import count_matches, missing_profiles, require_profiles
+from .contact_directory import count_matches, missing_references, require_profiles
 from .contact_filter_schema import load_filter
 from .contact_filter import ContactFilter, from_legacy
 from .errors import Conflict, NotFound, ValidationError
@@ -44,19 +44,19 @@ def get_list(services: Services, list_id: str) -> dict[str, Any]:
 
 
 def problem_of(services: Services, doc: dict[str, Any]) -> str | None:
-    """Why a saved list cannot run now (it names a profile deleted since it was saved), or None.
+    """Why a saved list cannot run now (it names a profile or a grade deleted since it was saved), or None.
 
-    The stale references of a list are the profiles its conditions and ``order_by`` name: tags,
-    bands and channels that match no one are not errors (they select no contact, or every contact)."""
-    missing = missing_profiles(services, filter_of(doc))
+    The stale references of a list are the profiles its conditions and ``order_by`` name, its grades and
+    their profiles: tags, bands, cells and channels that match no one are not errors (they select no
+    contact, or every contact)."""
+    missing = missing_references(services, filter_of(doc))
     if not missing:
         return None
-    names = ", ".join(repr(pid) for pid in missing)
-    return f"names profile{'s' if len(missing) > 1 else ''} {names}, which no longer exist{'' if len(missing) > 1 else 's'}"
+    return f"names {', '.join(missing)}, which no longer exist{'' if len(missing) > 1 else 's'}"
 
 
 def runnable_filter(services: Services, doc: dict[str, Any]) -> ContactFilter:
-    """The filter of a saved list, or 409 when it cannot run (a profile it names was deleted): the
+    """The filter of a saved list, or 409 when it cannot run (a profile or grade it names was deleted): the
     list exists, so not a 404; it has to be edited or deleted first."""
     problem = problem_of(services, doc)
     if problem:

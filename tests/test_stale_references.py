@@ -125,3 +125,24 @@ def test_a_download_running_when_its_profile_is_deleted_ends_without_an_error(cl
     rows = list(csv.reader(io.StringIO("".join(c.decode() if isinstance(c, bytes) else c for c in received))))
     assert rows[0] == ["id", "email", "external_id", "score", "band", "tags"]
     assert rows[1][1] in {"a@x.io", "b@x.io", "c@x.io"} and rows[1][3] == "15"
+
+
+@pytest.mark.parametrize("gone", ["grade", "its-profile"])
+def test_a_list_naming_a_deleted_grade_or_a_profile_of_its_grade_is_a_409_too(client, services, gone):
+    put_profile(client, "fit", [{"id": "vp", "points": 10, "where": {"job_title": "VP"}}],
+                [{"name": "poor", "min": 0}, {"name": "great", "min": 10}], kind="fit")
+    put_profile(client, "eng", [OPEN], [{"name": "cold", "min": 0}, {"name": "hot", "min": 10}])
+    lead = {"name": "Lead", "fit_profile": "fit", "engagement_profile": "eng"}
+    assert client.put("/v1/grades/lead", headers=AUTH, json=lead).status_code == 200
+    list_id = save(client, [{"field": "grade", "grade": "lead", "op": "eq", "cell": "A1"}]).get_json()["id"]
+    if gone == "grade":
+        assert client.delete("/v1/grades/lead", headers=AUTH).status_code == 204
+    else:
+        delete_profile(client, "eng")
+    named = "grade 'lead'" if gone == "grade" else "profile 'eng'"
+
+    for resp in (client.get(f"/v1/smart-lists/{list_id}/contacts", headers=AUTH),
+                 client.get(f"/v1/smart-lists/{list_id}/export.csv", headers=AUTH)):
+        assert resp.status_code == 409 and named in resp.get_json()["message"]
+    [listed] = client.get("/v1/smart-lists", headers=AUTH).get_json()["items"]
+    assert listed["count"] is None and listed["problem"] == f"names {named}, which no longer exists"
