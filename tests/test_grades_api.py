@@ -214,3 +214,16 @@ def test_the_dashboard_shows_grades_on_the_list_and_the_contact_page_and_filters
     page = dash.get(f"/dashboard/contacts/{a}", query_string={"profile": "fit"}).get_data(as_text=True)
     assert 'data-testid="grade-lead"><span class="band">A1</span>' in page
     assert "job title is" in page  # the fit ledger reads in words
+
+
+def test_a_smart_list_naming_a_deleted_grade_is_listed_with_its_problem_and_refuses_to_run(client, services):
+    setup(client, services)
+    clicks(client, services, "a@example.com", 1)
+    resp = client.post("/v1/smart-lists", headers=AUTH, json={
+        "name": "Best", "filter": {"conditions": [{"field": "grade", "grade": "lead", "cell": "A1"}]}})
+    list_id = resp.get_json()["id"]
+    assert client.delete("/v1/grades/lead", headers=AUTH).status_code == 204
+    [listed] = client.get("/v1/smart-lists", headers=AUTH).get_json()["items"]
+    assert listed["count"] is None and "grade 'lead'" in listed["problem"]
+    resp = client.get(f"/v1/smart-lists/{list_id}/contacts", headers=AUTH)
+    assert resp.status_code == 409 and "grade 'lead'" in resp.get_json()["message"]
