@@ -71,7 +71,9 @@ def count_rejected(services: Any, source: str, items: Any) -> None:
         items = items["interactions"]
     elif not isinstance(items, list):
         items = [items]
-    types = [item.get("type") if isinstance(item, Mapping) else None for item in items[:1000]]
+    # the claimed type is a label only when it is text: an object or a list sent as the type counts as none
+    types = [item.get("type") if isinstance(item, Mapping) and isinstance(item.get("type"), str) else None
+             for item in items[:1000]]
     try:
         count_interactions(services, (("rejected", source, t) for t in types))
     except Exception:

@@ -59,6 +59,12 @@ def test_interactions_are_counted_by_outcome_source_and_type(client):
     assert samples["scorekeeper_interactions_total{outcome=rejected,source=api,type=invalid}"] == 1
 
 
+def test_a_rejected_interaction_whose_type_is_an_object_or_a_list_counts_as_invalid(client):
+    send(client, {"id": "d", "type": {"$gt": ""}, "contact": {"email": "m@x.io"}}, expect=400)
+    send(client, {"id": "e", "type": ["email.opened"], "contact": {"email": "m@x.io"}}, expect=400)
+    assert scrape(client)["scorekeeper_interactions_total{outcome=rejected,source=api,type=invalid}"] == 2
+
+
 def test_pending_interactions_and_lag_until_scored_then_batch_sizes(client, services):
     send(client, *[{"id": f"i{n}", "type": "email.opened", "contact": {"email": f"p{n}@x.io"}} for n in range(3)])
     before = scrape(client)
