@@ -52,6 +52,9 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "JOBS_RETENTION_DAYS": (30, "records of finished publish jobs and of failed background jobs are deleted this "
                                 "many days after they ended (0: kept)"),
     "RETENTION_SWEEP_SECONDS": (3600, "how often a worker's ticker sweeps what is past its retention, in seconds"),
+    "ARCHIVE_URL": ("sqlite:///var/archive.sqlite3", "where every interaction is kept for good, outside Redis "
+                     "(docs/archive.md): `sqlite:///PATH` (embedded, no server; `sqlite:////ABS/PATH`) or "
+                     "`postgresql://user@host:port/db`"),
     "METRICS_TOKEN": ("", "bearer token for GET /metrics (any API key works too)"),
     "OUTBOUND_ALLOW": ("", "CIDR ranges outbound calls (webhooks, Slack) may reach although not public"),
     # Workflows (app/automation): docs/workflows.md says more.

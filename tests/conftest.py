@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 from app import create_app
 
+from app.archive import open_archive
+
+from .archive_helpers import TEST_POSTGRES_URL
 from .clock import CLOCK_START, ManualClock
 from .dashboard_helpers import post, sign_in, text
 from .evaluation_helpers import BANDS as EVALUATED_BANDS, EVALUATION_PAGE, PERIOD, RULES as EVALUATED_RULES, history
@@ -86,6 +90,36 @@ def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A database of its own on the test PostgreSQL (``SCOREKEEPER_TEST_POSTGRES_URL``), created for the
+    test under a unique name and dropped afterwards; its URL."""
+    import psycopg
+
+    name = f"sk_archive_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(TEST_POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield TEST_POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(TEST_POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def archive_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty archive of each backend: an SQLite file in the test's tmp dir, a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/archive.sqlite3"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def archive(archive_url: str):
+    """The archive at ``archive_url``, closed after the test."""
+    opened = open_archive(archive_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     """A private redis-server (AOF, ``appendfsync always``) that a test may kill and restart."""
     server = RedisServer().start()
@@ -94,12 +128,12 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def base_settings(request: pytest.FixtureRequest, store_url: str) -> dict:
+def base_settings(request: pytest.FixtureRequest, store_url: str, tmp_path: Path) -> dict:
     """The settings every app of the test starts from: the test Redis (or a ``private_redis``), the store,
     the test key, and no workflow files unless a test asks (tests see only what they set up); then the
     ``app_settings`` marker's."""
     config = {"TESTING": True, "REDIS_URL": TEST_REDIS_URL, "STORE_URL": store_url, "API_KEYS": API_KEY,
-              "PARTITIONS": 4, "WORKFLOWS_DIR": ""}
+              "PARTITIONS": 4, "WORKFLOWS_DIR": "", "ARCHIVE_URL": f"sqlite:///{tmp_path}/archive.sqlite3"}
     if request.node.get_closest_marker("private_redis"):
         config.update(REDIS_URL=request.getfixturevalue("redis_server").url, LEASE_MS=TEST_LEASE_MS)
     for marker in reversed(list(request.node.iter_markers("app_settings"))):  # the closest wins
@@ -168,7 +202,7 @@ def wf_dash(make_app):
 @pytest.fixture
 def worker(app):
     """``scorekeeper worker`` in its own process, on the test Redis, as in production."""
-    process = start_worker(TEST_REDIS_URL)
+    process = start_worker(TEST_REDIS_URL, ARCHIVE_URL=app.config["ARCHIVE_URL"])
     yield process
     stop(process)
 
@@ -182,11 +216,13 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def workers(redis_server: RedisServer) -> Iterator[Callable[..., subprocess.Popen]]:
-    """Start ``scorekeeper worker`` processes on the private Redis; all are stopped at the end."""
+def workers(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start ``scorekeeper worker`` processes on the private Redis (and the test's archive, as in
+    ``base_settings``); all are stopped at the end."""
     started: list[subprocess.Popen] = []
 
     def start(**worker_settings: object) -> subprocess.Popen:
+        worker_settings = {"ARCHIVE_URL": f"sqlite:///{tmp_path}/archive.sqlite3", **worker_settings}
         process = start_worker(
             redis_server.url, LEASE_MS=str(TEST_LEASE_MS), **{k: str(v) for k, v in worker_settings.items()}
         )

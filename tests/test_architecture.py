@@ -156,7 +156,7 @@ LAYERS = (
     ("edges", ("app.api", "app.hooks", "app.dashboard", "app.automation.api", "app.errors_http")),
     ("services", ("app.automation",)),
     ("ports", ("app.ports", "app.services")),
-    ("storage", ("app.storage", "app.keys")),
+    ("storage", ("app.storage", "app.keys", "app.archive")),
     ("domain", ("app.scoring", "app.contact_filter")),
     ("basics", ("app.settings", "app.errors", "app.auth", "app.logs", "app.outbound", "app.clock")),
 )

@@ -1,0 +1,94 @@
+"""The archive: every interaction a contact ever had, kept outside Redis (docs/archive.md).
+
+Redis holds what scoring needs now; the archive holds history for good. One port, ``Archive``, with two
+backends chosen by ``SCOREKEEPER_ARCHIVE_URL`` (``open_archive``): an embedded SQLite file that needs no
+server (the default, ``sqlite:///var/archive.sqlite3``) and PostgreSQL through psycopg 3 for production
+(``postgresql://...``). Both keep one table of interactions keyed by ``(contact_id, source, id)``, so an
+``append`` of something already archived is ignored: replays and retries write once.
+
+Backends connect on first use, not when the app is made, and raise ``ArchiveUnavailable`` (never a driver's
+exception) when the archive cannot be reached or written; the caller decides what waits (app/archiving.py).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..errors import ScorekeeperError
+from ..scoring.records import TimelineRecord
+
+__all__ = ["Archive", "ArchiveUnavailable", "ArchivedRecord", "DEFAULT_HISTORY_LIMIT", "open_archive"]
+
+#: Records ``history`` returns when no limit is given.
+DEFAULT_HISTORY_LIMIT = 100
+#: Largest ``limit`` of one ``history`` call.
+MAX_HISTORY_LIMIT = 10_000
+
+
+class ArchiveUnavailable(ScorekeeperError):
+    """The archive could not be reached or did not take a write; nothing was half-written."""
+
+    status = 503
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedRecord:
+    """One contact's timeline record, as the archive keeps it; its key is ``(contact_id, source, id)``."""
+
+    contact_id: str
+    record: TimelineRecord
+
+    def to_json(self) -> list[Any]:
+        """The form kept in the archive backlog (app/storage/archive_backlog.py)."""
+        return [self.contact_id, self.record.to_json()]
+
+    @classmethod
+    def from_json(cls, data: Sequence[Any]) -> ArchivedRecord:
+        return cls(data[0], TimelineRecord.from_json(data[1]))
+
+
+class Archive(Protocol):
+    """Where history lives: append-only, idempotent by ``(contact_id, source, id)``."""
+
+    url: str
+
+    def append(self, records: Iterable[ArchivedRecord]) -> int:
+        """Store these records in one transaction; a record already archived (or repeated in ``records``) is
+        ignored, the first one kept. Returns how many were new."""
+        ...
+
+    def history(self, contact_id: str, before: int | None = None,
+                limit: int = DEFAULT_HISTORY_LIMIT) -> list[TimelineRecord]:
+        """The contact's records, newest first (by ``at``, then ``source``, then ``id``); with ``before``
+        (milliseconds), only those that happened strictly before it."""
+        ...
+
+    def count(self) -> int:
+        """How many records the archive holds."""
+        ...
+
+    def close(self) -> None:
+        """Let go of connections; a later call connects again."""
+        ...
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_HISTORY_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_HISTORY_LIMIT}, not {limit}")
+    return limit
+
+
+def open_archive(url: str) -> Archive:
+    """The backend named by the URL's scheme: ``sqlite:///relative/path``, ``sqlite:////absolute/path``, or
+    ``postgresql://user@host:port/database`` (``postgres://`` too). Nothing connects until first use."""
+    scheme = url.partition("://")[0].lower()
+    if scheme == "sqlite":
+        from .sqlite import SqliteArchive
+
+        return SqliteArchive(url)
+    if scheme in ("postgresql", "postgres"):
+        from .postgres import PostgresArchive
+
+        return PostgresArchive(url)
+    raise ValueError(f"SCOREKEEPER_ARCHIVE_URL must start with sqlite:// or postgresql://, not {url!r}")

@@ -1,0 +1,136 @@
+"""The production archive: PostgreSQL through psycopg 3 (``postgresql://user@host:port/database``).
+
+The schema is created on first use by versioned migrations (``archive_schema`` remembers the highest
+applied), under an advisory lock so processes starting together apply each step once. An append is one
+statement over arrays (``unnest``), one round trip whatever the batch size. Any failure to reach or write
+the server becomes ``ArchiveUnavailable``, and the connection is dropped so the next call connects afresh.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+import orjson
+import psycopg
+
+from ..scoring.records import TimelineRecord
+from . import DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, check_limit
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE interactions (
+               contact_id text NOT NULL,
+               source text NOT NULL,
+               id text NOT NULL,
+               at bigint NOT NULL,
+               type text NOT NULL,
+               properties jsonb NOT NULL,
+               PRIMARY KEY (contact_id, source, id)
+           )""",
+        "CREATE INDEX interactions_contact_at ON interactions (contact_id, at)",
+    ),
+)
+#: The advisory lock taken while migrating (any constant number; "sk-arch" in ASCII).
+MIGRATION_LOCK = 0x736B2D61726368
+#: Seconds to wait for a connection before the archive counts as unavailable.
+CONNECT_TIMEOUT_S = 3
+
+APPEND = """
+INSERT INTO interactions (contact_id, source, id, at, type, properties)
+SELECT c, s, i, a, t, p::jsonb
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[]) WITH ORDINALITY
+     AS batch(c, s, i, a, t, p, n)
+ORDER BY n
+ON CONFLICT (contact_id, source, id) DO NOTHING
+"""
+
+
+class PostgresArchive:
+    def __init__(self, url: str):
+        self.url = url
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection | None = None
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+            try:
+                migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _failed(self, exc: psycopg.Error) -> ArchiveUnavailable:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        return ArchiveUnavailable(f"the PostgreSQL archive did not answer: {type(exc).__name__}")
+
+    def append(self, records: Iterable[ArchivedRecord]) -> int:
+        columns: tuple[list, ...] = ([], [], [], [], [], [])
+        for archived in records:
+            record = archived.record
+            for column, value in zip(columns, (archived.contact_id, record.source, record.id, record.at, record.type,
+                                               orjson.dumps(record.properties).decode())):
+                column.append(value)
+        if not columns[0]:
+            return 0
+        with self._lock:
+            try:
+                with self._connection().cursor() as cur:
+                    cur.execute(APPEND, columns)
+                    return cur.rowcount
+            except psycopg.Error as exc:
+                raise self._failed(exc) from exc
+
+    def history(self, contact_id: str, before: int | None = None,
+                limit: int = DEFAULT_HISTORY_LIMIT) -> list[TimelineRecord]:
+        check_limit(limit)
+        sql = "SELECT id, source, type, at, properties FROM interactions WHERE contact_id = %s"
+        params: list[object] = [contact_id]
+        if before is not None:
+            sql += " AND at < %s"
+            params.append(before)
+        sql += ' ORDER BY at DESC, source COLLATE "C" DESC, id COLLATE "C" DESC LIMIT %s'  # byte order, as SQLite
+        params.append(limit)
+        with self._lock:
+            try:
+                with self._connection().cursor() as cur:
+                    rows = cur.execute(sql, params).fetchall()
+            except psycopg.Error as exc:
+                raise self._failed(exc) from exc
+        return [TimelineRecord(id_, source, type_, at, props) for id_, source, type_, at, props in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            try:
+                with self._connection().cursor() as cur:
+                    row = cur.execute("SELECT count(*) FROM interactions").fetchone()
+            except psycopg.Error as exc:
+                raise self._failed(exc) from exc
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def migrate(conn: psycopg.Connection) -> int:
+    """Bring the schema up to the last of ``MIGRATIONS`` in one transaction, each step once (an advisory
+    lock makes processes that start together wait for each other). Returns the schema version."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        cur.execute("CREATE TABLE IF NOT EXISTS archive_schema (version integer NOT NULL)")
+        row = cur.execute("SELECT coalesce(max(version), 0) FROM archive_schema").fetchone()
+        version = int(row[0]) if row else 0
+        for number, statements in enumerate(MIGRATIONS, start=1):
+            if number > version:
+                for statement in statements:
+                    cur.execute(statement)
+                cur.execute("INSERT INTO archive_schema (version) VALUES (%s)", (number,))
+                version = number
+    return version

@@ -1,0 +1,140 @@
+"""The embedded archive: one SQLite file, no server (the default, ``sqlite:///var/archive.sqlite3``).
+
+WAL mode lets readers go on while a worker appends; ``busy_timeout`` makes several worker processes on
+one machine take turns instead of failing. One connection per archive object, shared by its threads
+under a lock (SQLite serialises writers anyway).
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import orjson
+
+from ..scoring.records import TimelineRecord
+from . import DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, check_limit
+
+#: Versioned migrations, applied in order once each (``archive_schema`` remembers the highest).
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE interactions (
+               contact_id TEXT NOT NULL,
+               source TEXT NOT NULL,
+               id TEXT NOT NULL,
+               at INTEGER NOT NULL,
+               type TEXT NOT NULL,
+               properties TEXT NOT NULL,
+               PRIMARY KEY (contact_id, source, id)
+           ) WITHOUT ROWID""",
+        "CREATE INDEX interactions_contact_at ON interactions (contact_id, at)",
+    ),
+)
+#: How long a writer waits for another process's write to finish, in milliseconds.
+BUSY_TIMEOUT_MS = 10_000
+
+
+def path_of(url: str) -> Path:
+    """``sqlite:///var/a.sqlite3`` is relative to the working directory, ``sqlite:////srv/a.sqlite3`` absolute."""
+    rest = url.partition("://")[2]
+    if not rest.startswith("/") or rest == "/":
+        raise ValueError(f"an SQLite archive URL is sqlite:///PATH, not {url!r}")
+    return Path(rest[1:])
+
+
+class SqliteArchive:
+    def __init__(self, url: str):
+        self.url = url
+        self.path = path_of(url)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: durable at each checkpoint, never corrupt
+            migrate(conn)
+            self._conn = conn
+        return self._conn
+
+    def _failed(self, exc: sqlite3.Error) -> ArchiveUnavailable:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        return ArchiveUnavailable(f"the archive {self.path} did not answer: {exc}")
+
+    def append(self, records: Iterable[ArchivedRecord]) -> int:
+        rows = [(a.contact_id, a.record.source, a.record.id, a.record.at, a.record.type,
+                 orjson.dumps(a.record.properties).decode()) for a in records]
+        if not rows:
+            return 0
+        with self._lock:
+            try:
+                conn = self._connection()
+                before = conn.total_changes
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany("INSERT OR IGNORE INTO interactions (contact_id, source, id, at, type, properties)"
+                                     " VALUES (?, ?, ?, ?, ?, ?)", rows)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                return conn.total_changes - before
+            except sqlite3.Error as exc:
+                raise self._failed(exc) from exc
+
+    def history(self, contact_id: str, before: int | None = None,
+                limit: int = DEFAULT_HISTORY_LIMIT) -> list[TimelineRecord]:
+        check_limit(limit)
+        sql = "SELECT id, source, type, at, properties FROM interactions WHERE contact_id = ?"
+        params: list[object] = [contact_id]
+        if before is not None:
+            sql += " AND at < ?"
+            params.append(before)
+        sql += " ORDER BY at DESC, source DESC, id DESC LIMIT ?"
+        params.append(limit)
+        with self._lock:
+            try:
+                rows = self._connection().execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise self._failed(exc) from exc
+        return [TimelineRecord(id_, source, type_, at, orjson.loads(props)) for id_, source, type_, at, props in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            try:
+                return self._connection().execute("SELECT count(*) FROM interactions").fetchone()[0]
+            except sqlite3.Error as exc:
+                raise self._failed(exc) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to the last of ``MIGRATIONS``, each step once, even with several processes
+    starting together (``BEGIN IMMEDIATE`` takes the write lock before the version is read). Returns the
+    schema version."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS archive_schema (version INTEGER NOT NULL)")
+        version = conn.execute("SELECT coalesce(max(version), 0) FROM archive_schema").fetchone()[0]
+        for number, statements in enumerate(MIGRATIONS, start=1):
+            if number > version:
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO archive_schema (version) VALUES (?)", (number,))
+                version = number
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return version

@@ -1,0 +1,225 @@
+"""The archive's specification (app/archive/), run on both backends: SQLite in the test's tmp dir and the
+real PostgreSQL in a database created for the test (``archive_url`` in conftest)."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import psycopg
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from app.archive import ArchivedRecord, ArchiveUnavailable, open_archive
+from app.archive.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+from app.archive.postgres import MIGRATIONS as POSTGRES_MIGRATIONS
+from app.scoring.records import TimelineRecord
+
+from .archive_helpers import free_port
+
+
+def rec(contact: str, id_: str, at: int, type_: str = "email.opened", source: str = "api", **props) -> ArchivedRecord:
+    return ArchivedRecord(contact, TimelineRecord(id_, source, type_, at, props))
+
+
+def test_an_appended_record_reads_back_as_it_was(archive):
+    record = rec("c1", "i1", 1_700_000_000_123, "form.submitted", "hubspot", page="/pricing", n=2**62, share=0.1,
+                 tags=["a", "b"], nested={"deep": [1, {"x": None}]}, text="naïve ☃")
+    assert archive.append([record]) == 1
+    assert archive.history("c1") == [record.record]
+    assert archive.count() == 1
+
+
+def test_a_duplicate_is_ignored_and_the_first_kept(archive):
+    first = rec("c1", "i1", 1000, "email.opened")
+    again = rec("c1", "i1", 2000, "email.clicked")  # same (contact, source, id): a replay
+    assert archive.append([first, again]) == 1
+    assert archive.append([again]) == 0
+    assert archive.history("c1") == [first.record]
+    assert archive.count() == 1
+
+
+def test_the_key_is_contact_source_and_id(archive):
+    records = [rec("c1", "i1", 1000), rec("c2", "i1", 1000), rec("c1", "i1", 1000, source="stripe")]
+    assert archive.append(records) == 3
+    assert archive.count() == 3
+    assert archive.history("c2") == [records[1].record]
+
+
+def test_history_is_newest_first_and_pages_with_before(archive):
+    records = [rec("c1", f"i{n}", 1000 * n) for n in range(1, 8)] + [rec("c2", "other", 5000)]
+    archive.append(records)
+    newest = archive.history("c1", limit=3)
+    assert [r.id for r in newest] == ["i7", "i6", "i5"]
+    older = archive.history("c1", before=newest[-1].at, limit=3)
+    assert [r.id for r in older] == ["i4", "i3", "i2"]
+    assert [r.id for r in archive.history("c1", before=older[-1].at)] == ["i1"]
+    assert archive.history("c1", before=1000) == []
+    assert archive.history("nobody") == []
+
+
+def test_records_at_the_same_moment_come_in_source_then_id_order_newest_first(archive):
+    archive.append([rec("c1", "b", 1000), rec("c1", "a", 1000), rec("c1", "z", 1000, source="stripe"),
+                    rec("c1", "B", 1000)])
+    assert [r.key for r in archive.history("c1")] == ["stripe:z", "api:b", "api:a", "api:B"]
+
+
+@pytest.mark.parametrize("limit", [0, 10_001], ids=["zero", "too-many"])
+def test_a_limit_out_of_range_is_refused(archive, limit):
+    with pytest.raises(ValueError):
+        archive.history("c1", limit=limit)
+
+
+def test_an_empty_append_writes_nothing(archive):
+    assert archive.append([]) == 0
+    assert archive.count() == 0
+
+
+def test_a_batch_is_written_whole_in_one_append(archive):
+    batch = [rec(f"c{n % 50}", f"i{n}", n) for n in range(5000)]
+    assert archive.append(batch) == 5000
+    assert archive.count() == 5000
+    assert archive.append(batch) == 0
+
+
+def test_the_schema_is_created_once_and_survives_reopening(archive_url):
+    first = open_archive(archive_url)
+    first.append([rec("c1", "i1", 1)])
+    first.close()
+    again = open_archive(archive_url)
+    try:
+        assert again.count() == 1
+        assert again.append([rec("c1", "i1", 1), rec("c1", "i2", 2)]) == 1
+    finally:
+        again.close()
+
+
+def test_the_schema_version_is_recorded(archive, archive_url):
+    archive.count()  # first use migrates
+    if archive_url.startswith("sqlite"):
+        with sqlite3.connect(archive_url.removeprefix("sqlite:///")) as conn:
+            versions = [v for (v,) in conn.execute("SELECT version FROM archive_schema")]
+        assert versions == list(range(1, len(SQLITE_MIGRATIONS) + 1))
+        assert conn.execute  # closed by the context manager's commit only: close it
+    else:
+        with psycopg.connect(archive_url) as conn:
+            versions = [v for (v,) in conn.execute("SELECT version FROM archive_schema").fetchall()]
+            indexes = [n for (n,) in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'interactions'")]
+        assert versions == list(range(1, len(POSTGRES_MIGRATIONS) + 1))
+        assert "interactions_contact_at" in indexes
+
+
+def test_processes_starting_together_migrate_once(archive_url):
+    opened = [open_archive(archive_url) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def first_use(archive):
+        try:
+            archive.append([rec("c1", "i1", 1)])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_use, args=(a,)) for a in opened]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert opened[0].count() == 1
+    finally:
+        for archive in opened:
+            archive.close()
+
+
+def test_sqlite_uses_wal(tmp_path):
+    archive = open_archive(f"sqlite:///{tmp_path}/a.sqlite3")
+    try:
+        archive.count()
+        with sqlite3.connect(tmp_path / "a.sqlite3") as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert conn.execute("SELECT count(*) FROM interactions").fetchone()[0] == 0
+        conn.close()
+    finally:
+        archive.close()
+
+
+def test_a_relative_sqlite_path_is_under_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    archive = open_archive("sqlite:///var/archive.sqlite3")
+    try:
+        archive.append([rec("c1", "i1", 1)])
+        assert (tmp_path / "var" / "archive.sqlite3").is_file()
+    finally:
+        archive.close()
+
+
+@pytest.mark.parametrize("url", ["redis://localhost/0", "sqlite:/x", "mysql://root@localhost/db"])
+def test_an_unknown_archive_url_is_refused(url):
+    with pytest.raises(ValueError):
+        open_archive(url)
+
+
+def test_an_unreachable_postgresql_is_unavailable_and_reconnects_when_back(postgres_url):
+    from .archive_helpers import TcpGate
+
+    database = postgres_url.rsplit("/", 1)[1]
+    gate = TcpGate(("127.0.0.1", 5432))
+    archive = open_archive(f"postgresql://postgres@127.0.0.1:{gate.port}/{database}")
+    try:
+        with pytest.raises(ArchiveUnavailable):
+            archive.append([rec("c1", "i1", 1)])
+        gate.open()
+        assert archive.append([rec("c1", "i1", 1)]) == 1
+        gate.shut()  # the open connection is cut
+        with pytest.raises(ArchiveUnavailable):
+            archive.append([rec("c1", "i2", 2)])
+        gate.open()
+        assert archive.append([rec("c1", "i2", 2), rec("c1", "i1", 1)]) == 1
+        assert [r.id for r in archive.history("c1")] == ["i2", "i1"]
+    finally:
+        archive.close()
+        gate.close()
+
+
+def test_an_sqlite_archive_that_cannot_be_opened_is_unavailable(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    archive = open_archive(f"sqlite:///{tmp_path}/file/archive.sqlite3")
+    with pytest.raises((ArchiveUnavailable, OSError)):
+        archive.count()
+
+
+def test_a_closed_port_is_unavailable():
+    archive = open_archive(f"postgresql://postgres@127.0.0.1:{free_port()}/nothing")
+    with pytest.raises(ArchiveUnavailable):
+        archive.count()
+    archive.close()
+
+
+ids = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=12)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(ids, inner, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=40)
+@given(records=st.lists(st.builds(rec, st.sampled_from(["c1", "c2"]), ids, st.integers(0, 2**53),
+                                  st.sampled_from(["email.opened", "x"]), st.sampled_from(["api", "s"]),
+                                  p=json_values), max_size=20))
+def test_any_records_read_back_exactly_once_newest_first(tmp_path_factory, records):
+    """SQLite only (a PostgreSQL database per example would be slow): what comes back is the first of each
+    key, in (at, source, id) order newest first."""
+    archive = open_archive(f"sqlite:///{tmp_path_factory.mktemp('h')}/a.sqlite3")
+    try:
+        archive.append(records)
+        archive.append(reversed(records))
+        first: dict[tuple[str, str, str], ArchivedRecord] = {}
+        for item in records:
+            first.setdefault((item.contact_id, item.record.source, item.record.id), item)
+        for contact in ("c1", "c2"):
+            expected = sorted((a.record for a in first.values() if a.contact_id == contact),
+                              key=lambda r: (r.at, r.source.encode(), r.id.encode()), reverse=True)
+            assert archive.history(contact, limit=100) == expected
+        assert archive.count() == len(first)
+    finally:
+        archive.close()
