@@ -31,6 +31,11 @@ class Keys:
         """Which worker drains the partition right now (string with expiry)."""
         return f"{self.prefix}:{{p:{partition}}}:lease"
 
+    def archive_backlog(self, partition: int) -> str:
+        """Records of the partition scored while the archive was unavailable, waiting for it: JSON
+        ``[contact_id, record]`` items, oldest first (a list; app/storage/archive_backlog.py)."""
+        return f"{self.prefix}:{{p:{partition}}}:archive-backlog"
+
     def wake(self, partition: int) -> str:
         """Set while a drain job for the partition is queued (string with expiry)."""
         return f"{self.prefix}:{{p:{partition}}}:wake"

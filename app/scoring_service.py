@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from . import metrics
+from .archiving import archive_batch, flush_backlog
 from .scorer import ContactResult, Scorer
 from .ingest import wake_partition
 from .scoring.events import event_from_json
@@ -54,8 +55,11 @@ def dispatch_outbox(services: Services, contact_ids: Iterable[str]) -> int:
     return len(events)
 
 
-def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, dict[str, Any]]]) -> int:
-    """Score one batch of stream entries; returns the number of interactions in it."""
+def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, dict[str, Any]]],
+                  archive_direct: bool = True) -> tuple[int, bool]:
+    """Score one batch of stream entries, then archive its records (``archiving.archive_batch``: straight to
+    the archive when ``archive_direct``, else to the backlog); returns the number of interactions in it and
+    whether the archive took them."""
     batch: dict[str, list[TimelineRecord]] = {}
     records: list[TimelineRecord] = []
     for _entry_id, data in entries:
@@ -68,8 +72,9 @@ def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, d
                 batch[data["c"]].append(TimelineRecord.from_json(data["a"]))
             records.append(record)
     score_and_dispatch(services, scorer, batch, services.clock.now_ms())
+    archived = archive_batch(services, batch, archive_direct)
     services.vocabulary.remember(vocabulary_of(records))
-    return len(records)
+    return len(records), archived
 
 
 def drain(services: Services, partition: int, max_batches: int = 100) -> int:
@@ -84,12 +89,15 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
     scorer = make_scorer(services)
     scored = 0
     try:
+        # Once the archive fails during this drain, later batches go to the backlog without trying it again.
+        archive_direct = flush_backlog(services, partition)
         for _ in range(max_batches):
             entries = store.read_partition(partition, int(settings["BATCH_SIZE"]))
             if not entries:
                 break
             started = time.perf_counter()
-            scored += score_entries(services, scorer, entries)
+            count, archive_direct = score_entries(services, scorer, entries, archive_direct)
+            scored += count
             store.remove_entries(partition, [entry_id for entry_id, _ in entries])
             metrics.count_batch(services, len(entries), time.perf_counter() - started)
             if not store.renew_lease(partition, token, lease_ms):
@@ -112,8 +120,9 @@ def tick(services: Services, stalled_after_s: float = 10.0) -> dict[str, int]:
         services.scores.forget_expiry(contact_id)
     touched = {partition_of(cid) for cid in due}
     woken = 0
+    waiting = services.archive_backlog.depths()  # records waiting for the archive: a drain retries them
     for partition, depth in enumerate(store.partition_depths()):
-        if partition in touched or (depth and not store.lease_held(partition)):
+        if partition in touched or ((depth or waiting[partition]) and not store.lease_held(partition)):
             wake_partition(services, partition, force=store.wake_age(partition) > stalled_after_s)
             woken += 1
     return {"expiries": len(due), "woken": woken}

@@ -11,10 +11,13 @@ from typing import Any
 from flask import Flask, current_app
 from rq import Queue
 
+from .archive import Archive, open_archive
 from .clock import Clock, SystemClock
 from .keys import Keys
+from .settings import setting
 from .ports import EventSink, JobPort, NoListener, ScoreChanger, Unwired
 from .storage.api_keys import ApiKeyStore
+from .storage.archive_backlog import ArchiveBacklog
 from .storage.audit import AuditStore
 from .storage.automation import AutomationStore
 from .storage.connection import connect, queue_connection
@@ -57,6 +60,9 @@ class Services:
     evaluations: EvaluationStore
     api_keys: ApiKeyStore
     audit: AuditStore
+    #: History outside Redis (app/archive/), and what waits in Redis while it is unavailable.
+    archive: Archive
+    archive_backlog: ArchiveBacklog
     clock: Clock
     #: Ports, plugged in by create_app: queueing jobs, the listener to scoring (workflows register
     #: theirs at start-up), and changing a score by hand (what workflow steps use).
@@ -97,6 +103,8 @@ def build_services(settings: dict[str, Any]) -> Services:
         evaluations=EvaluationStore(redis, keys),
         api_keys=ApiKeyStore(redis, keys),
         audit=AuditStore(redis, keys),
+        archive=open_archive(setting(settings, "ARCHIVE_URL")),
+        archive_backlog=ArchiveBacklog(redis, keys, sharding.partitions),
         clock=clock,
     )
 
