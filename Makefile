@@ -7,7 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 #: Programs the test suite runs: Debian's Chromium (Playwright drives it), wrk (the small benchmark), and
-#: redis-server (private servers for cluster, restore and fault tests).
+#: redis-server (private servers for cluster, restore and fault tests). The archive tests need a PostgreSQL on
+#: 127.0.0.1:5432 (scripts/ensure-postgres.sh starts a private one when none answers).
 TEST_PROGRAMS := chromium wrk redis-server
 
 .PHONY: run test bench venv redis test-packages clean mutate
@@ -31,6 +32,7 @@ run: $(STAMP)
 
 test: test-packages $(STAMP)
 	@REDIS_URL="$${SCOREKEEPER_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}" scripts/ensure-redis.sh >/dev/null
+	@scripts/ensure-postgres.sh >/dev/null
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP) redis

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HIDDEN = {"chromium", "wrk", "redis-server", "apt-get"}
+HIDDEN = {"chromium", "wrk", "redis-server", "apt-get", "pg_ctlcluster"}
 
 FAKE_APT = """#!/bin/sh
 echo "$*" >> "{log}"
@@ -103,6 +103,41 @@ def test_make_run_asks_for_redis_server_when_no_redis_answers(machine, unused_po
     result = machine.run("scripts/ensure-redis.sh", REDIS_URL=f"redis://127.0.0.1:{unused_port}/0")
     assert result.returncode != 0
     assert f"Redis at 127.0.0.1:{unused_port} needs the package(s) redis-server" in result.stderr
+
+
+def test_make_test_asks_for_postgresql_when_none_answers(machine, unused_port):
+    machine.as_user()
+    result = machine.run("scripts/ensure-postgres.sh", PGPORT=str(unused_port))
+    assert result.returncode != 0
+    assert f"PostgreSQL at 127.0.0.1:{unused_port} needs the package(s) postgresql" in result.stderr
+
+
+@pytest.mark.timeout(90)
+def test_make_test_starts_a_private_postgresql_when_none_answers(unused_port):
+    """As root on a machine with Debian's postgresql (this one): a trust-auth cluster of its own on the port."""
+    import shutil
+
+    import psycopg
+
+    env = {**os.environ, "PGPORT": str(unused_port)}
+    env.pop("TMPDIR", None)
+    result = subprocess.run(["scripts/ensure-postgres.sh"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env=env)
+    data = Path(f"/tmp/scorekeeper-postgres-{unused_port}")
+    try:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"started {data}"
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{unused_port}/postgres") as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        again = subprocess.run(["scripts/ensure-postgres.sh"], cwd=ROOT, capture_output=True, text=True,
+                               timeout=60, env=env)
+        assert again.returncode == 0 and again.stdout == ""  # one answers now: nothing more is started
+    finally:
+        pg_ctl = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))[-1]
+        subprocess.run(["runuser", "-u", "postgres", "--", str(pg_ctl), "-D", str(data), "stop", "-m", "fast"],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(data, ignore_errors=True)
+        Path(f"{data}.initdb.log").unlink(missing_ok=True)
 
 
 def test_ci_runs_the_readme_test_command():
