@@ -18,7 +18,7 @@ from .storage.queries import ContactQuery
 from .scoring.profiles import Profile
 from .scoring.interactions import ATTRIBUTES_SOURCE, ATTRIBUTES_TYPE, Interaction, derive_properties
 from .scoring.records import TimelineRecord
-from .scoring_service import make_scorer, score_and_dispatch
+from .scoring_service import score_record
 from .services import Services
 
 #: Contacts read per page while exporting CSV.
@@ -176,4 +176,4 @@ def set_attributes(services: Services, contact_id: str, changes: dict[str, Any])
         return
     at = services.clock.now_ms()
     record = TimelineRecord(uuid.uuid4().hex, ATTRIBUTES_SOURCE, ATTRIBUTES_TYPE, at, dict(changes))
-    score_and_dispatch(services, make_scorer(services), {contact_id: [record]}, at)
+    score_record(services, contact_id, record, at)

@@ -7,7 +7,7 @@ import uuid
 from flask import Flask
 
 from .audit import record as audit_record
-from .scoring_service import make_scorer, score_and_dispatch
+from .scoring_service import score_record
 from .errors import Conflict, NotFound
 from .scoring.interactions import MANUAL_ACTOR, MANUAL_TYPE
 from .scoring.profiles import FIT
@@ -34,7 +34,7 @@ def change_score(services: Services, contact_id: str, profile_id: str, op: str, 
     if actor:
         properties[MANUAL_ACTOR] = actor
     record = TimelineRecord(uuid.uuid4().hex, source, MANUAL_TYPE, at, properties)
-    results = score_and_dispatch(services, make_scorer(services), {contact_id: [record]}, at)
+    results = score_record(services, contact_id, record, at)
     score = results[contact_id].scores[live.field]
     if actor:
         audit_record(services, actor, f"score.{op}", f"contact:{contact_id}/{profile_id}",

@@ -44,6 +44,15 @@ def score_and_dispatch(services: Services, scorer: Scorer, batch: Mapping[str, S
     return results
 
 
+def score_record(services: Services, contact_id: str, record: TimelineRecord, at: int) -> dict[str, ContactResult]:
+    """Score one record made outside the streams (a manual score change, an attribute change) and archive it,
+    as a drained batch is (app/archiving.py)."""
+    batch = {contact_id: [record]}
+    results = score_and_dispatch(services, make_scorer(services), batch, at)
+    archive_batch(services, batch)
+    return results
+
+
 def dispatch_outbox(services: Services, contact_ids: Iterable[str]) -> int:
     """Hand the committed outbox events of these contacts to the listener, then drop them."""
     outboxes = services.timelines.drain_outbox(list(contact_ids))

@@ -133,3 +133,18 @@ def test_a_contact_whose_batch_waits_is_archived_after_the_return_even_with_new_
                 reopened.close()
         finally:
             services.archive.close()
+
+
+def test_manual_score_changes_and_attribute_changes_are_archived_too(client, services):
+    publish_profile(client, services, "eng", RULES)
+    send(client, opened(1, "m@x.io"))
+    settle(services)
+    cid = contact_id(client, "m@x.io")
+    resp = client.post(f"/v1/contacts/{cid}/scores/eng", headers=AUTH, json={"add": 7, "reason": "call"})
+    assert resp.status_code == 200, resp.get_json()
+    resp = client.patch(f"/v1/contacts/{cid}", headers=AUTH, json={"attributes": {"plan": "pro"}})
+    assert resp.status_code == 200, resp.get_json()
+    kinds = sorted((r.source, r.type) for r in services.archive.history(cid))
+    assert kinds == [("api", "email.opened"), ("attributes", "contact.attributes"), ("manual", "score.manual")]
+    changed = [r for r in services.archive.history(cid) if r.source == "attributes"]
+    assert [r.properties for r in changed] == [{"plan": "pro"}]
