@@ -125,3 +125,23 @@ def test_a_grade_event_reads_back_from_its_stored_form():
     event = GradeChanged("c1", "lead", None, "A1", 5, "grade:lead:x", depth=2)
     assert event_from_json(event.to_json()) == event
     assert bool(Interest(grades=frozenset({"lead"}))) and not bool(Interest())
+
+
+def test_a_grade_event_fires_on_its_own_old_cell_and_unknown_grades_have_no_candidates():
+    from app.automation.triggers import GradeTrigger, TriggerIndex, Workflow, event_fires
+    from app.scoring.events import GradeChanged
+
+    lead = Workflow("lead", "Lead", GradeTrigger("lead", ("A1",)), ({"type": "add_tag", "tag": "x"},))
+    assert not event_fires(lead, GradeChanged("c1", "lead", "A1", "A1", 5, "id"))  # not a change
+    assert event_fires(lead, GradeChanged("c1", "lead", "B1", "A1", 5, "id"))
+    assert TriggerIndex.build([lead]).candidates(GradeChanged("c1", "other", None, "A1", 5, "id")) == ()
+
+
+def test_a_grade_event_s_stored_form_is_pinned_and_missing_numbers_read_as_zero():
+    from app.scoring.events import GradeChanged, event_from_json
+
+    event = GradeChanged("c1", "lead", "B1", "A1", 5, "grade:lead:x", depth=2)
+    assert event.to_json() == {"kind": "grade", "contact_id": "c1", "grade": "lead", "old": "B1", "new": "A1",
+                               "at": 5, "change_id": "grade:lead:x", "depth": 2}
+    assert event_from_json({"kind": "grade", "contact_id": "c1", "grade": "lead", "old": "B1", "new": "A1",
+                            "change_id": "x"}) == GradeChanged("c1", "lead", "B1", "A1", 0, "x", 0)
