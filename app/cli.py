@@ -303,7 +303,7 @@ def restore(ctx: click.Context, path: str) -> None:
 @main.command()
 @click.pass_context
 def reindex(ctx: click.Context) -> None:
-    """Index every contact's search terms and latest interaction (workers do it once at start)."""
+    """Index every contact's search terms, latest interaction and DND channels (workers do it once at start)."""
     from .indexes import backfill
     from .services import get_services
 

@@ -1,9 +1,11 @@
-"""Backfill of the indexes added after contacts existed: prefix search terms and latest activity.
+"""Backfill of the indexes added after contacts existed: prefix search terms, latest activity and
+DND per channel.
 
-New contacts are indexed as they are created (search) and scored (activity); contacts stored
+New contacts are indexed as they are created (search) and scored (activity, DND); contacts stored
 before these indexes existed are indexed once by ``backfill_once`` — run by each worker at
-start (the first finished run marks it done) and by ``scorekeeper reindex`` on demand. Both
-writes are idempotent, so a run cut short or two workers starting together do no harm.
+start (the first finished run marks it done) and by ``scorekeeper reindex`` on demand. Every
+write is idempotent (the DND index is set from the contact document, which stays the source of
+truth), so a run cut short or two workers starting together do no harm.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from .services import Services
 log = logging.getLogger(__name__)
 
 #: The backfill's name in the migrations hash: bump it when a later index needs its own backfill.
-MIGRATION = "search-and-activity-indexes"
+MIGRATION = "search-activity-and-dnd-indexes"  # was "search-and-activity-indexes": upgrades run it again
 #: Contacts read per round trip while backfilling.
 BACKFILL_PAGE = 500
 
@@ -26,18 +28,21 @@ class Backfill:
     contacts: int
     terms: int
     active: int
+    dnd: int = 0
 
 
 def backfill(services: Services, page: int = BACKFILL_PAGE) -> Backfill:
-    """Index every stored contact's search terms and latest interaction."""
-    contacts = terms = active = 0
+    """Index every stored contact's search terms, latest interaction and DND channels."""
+    contacts = terms = active = dnd = 0
     for ids in services.contacts.contact_pages(page):
         contacts += len(ids)
         terms += services.contacts.index_search_terms(ids)
         latest = {cid: at for cid, at in services.timelines.timeline_span(ids, last=True).items() if at is not None}
-        services.scores.update_indexes({}, {}, latest)
+        channels = {cid: flags for cid, flags in services.contacts.dnd_of(ids).items() if flags}
+        services.scores.update_indexes({}, {}, latest, channels)
         active += len(latest)
-    return Backfill(contacts, terms, active)
+        dnd += sum(1 for flags in channels.values() if any(flags.values()))
+    return Backfill(contacts, terms, active, dnd)
 
 
 def backfill_once(services: Services) -> Backfill | None:
@@ -48,5 +53,5 @@ def backfill_once(services: Services) -> Backfill | None:
     result = backfill(services)
     services.jobs.record_migration(MIGRATION, int(time.time() * 1000))
     log.info("indexes backfilled", extra={"contacts": result.contacts, "terms": result.terms,
-                                          "active": result.active, "seconds": round(time.monotonic() - started, 3)})
+                                          "active": result.active, "dnd": result.dnd, "seconds": round(time.monotonic() - started, 3)})
     return result

@@ -141,19 +141,23 @@ class Scorer:
                 writes.append(write)
             outcome.append((cid, write, result))
         applied = iter(self.timelines.apply_many(writes))
-        lost, index_scores, expiries, activity = [], {}, {}, {}
+        lost, index_scores, expiries, activity, dnd = [], {}, {}, {}, {}
         for cid, write, result in outcome:
             if write is not None and next(applied) == 0:
                 lost.append(cid)
                 continue
             results[cid] = result
+            if write is not None:  # the DND index follows the document's dnd:CHANNEL fields just written
+                channels = {name[4:]: value == "1" for name, value in write.doc.items() if name.startswith("dnd:")}
+                if channels:
+                    dnd[cid] = channels
             latest = max((r.at for r in fresh[cid] if r.type not in (MANUAL_TYPE, ATTRIBUTES_TYPE)), default=None)
             if latest is not None:
                 activity[cid] = latest
             for version in versions:
                 index_scores.setdefault((version.profile.id, version.version), {})[cid] = result.scores.get(version.field)
             expiries[cid] = result.next_expiry
-        self.index.update_indexes(index_scores, expiries, activity)
+        self.index.update_indexes(index_scores, expiries, activity, dnd)
         return lost
 
     @staticmethod

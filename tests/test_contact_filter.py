@@ -20,12 +20,12 @@ from app.contact_filter import (
     from_legacy,
     matches,
 )
-from app.indexes import backfill
+from app.indexes import backfill, backfill_once
 from app.storage.queries import ContactQuery
 from app.scoring.interactions import MANUAL_TYPE
 from app.scoring.profiles import Band, Profile
 
-from .helpers import AUTH, publish_profile, put_profile, send, settle
+from .helpers import AUTH, contact_by_email, publish_profile, put_profile, send, settle
 
 PROFILES = ("eng", "fit", "draft")  # draft is never published
 BANDS = ("cold", "warm", "hot", "nope")
@@ -218,3 +218,82 @@ def test_a_count_is_what_brute_force_finds(services, population, flt):
     live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
     assert ContactQuery(services.scores, services.contacts).count(flt, live, NOW_MS) == \
         len(brute_force(services, population, flt))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flt=filters, limit=st.integers(min_value=1, max_value=15))
+def test_the_walk_a_cluster_takes_finds_what_brute_force_finds(services, population, flt, limit):
+    """On a Redis Cluster a bucket's indexes are in different slots, so no script intersects them: the query
+    walks a driving index instead, and must answer the same as the script does on one Redis."""
+    live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
+    query = ContactQuery(services.scores, services.contacts)
+    query.single_node = False
+    expected = brute_force(services, population, flt)
+    pages, cursor = [], 0
+    while cursor is not None:
+        page = query.run(flt, live, limit, cursor, NOW_MS)
+        assert page["total"] == len(expected)
+        pages += [cid for cid, _score in page["items"]]
+        cursor = page["next_cursor"]
+    assert pages == expected
+
+
+def dnd_index(services, channel: str) -> set[str]:
+    return {cid for bucket in range(services.sharding.buckets)
+            for cid in services.redis.smembers(services.keys.dnd(channel, bucket))}
+
+
+def dnd_documents(services, ids, channel: str) -> set[str]:
+    return {c["id"] for c in services.contacts.get_contacts(ids) if c["dnd"].get(channel)}
+
+
+def test_a_filter_computed_in_redis_leaves_no_scratch_keys(services, population):
+    live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
+    flt = load_filter({"conditions": [{"field": "score", "profile": "eng", "op": "ne", "value": 10},
+                                      {"field": "tag", "op": "has_not", "tag": "vip"},
+                                      {"field": "activity", "op": "within", "days": 30}], "order_by": "fit"})
+    query = ContactQuery(services.scores, services.contacts)
+    assert query.run(flt, live, 5, 0, NOW_MS)["total"] == len(brute_force(services, population, flt)) > 0
+    assert query.count(flt, live, NOW_MS) == len(brute_force(services, population, flt))
+    assert list(services.redis.scan_iter(match=services.keys.filter_scratch("*", 0, 0)[:-4] + "*")) == []
+
+
+def test_the_dnd_index_follows_every_way_dnd_changes(client, services):
+    """PATCH switches it at once; a ``contact.dnd_updated`` interaction and an unsubscribe switch it when
+    scored; the index always holds what the contact documents say."""
+    at = NOW - timedelta(days=1)
+    send(client, {"interactions": [
+        {"id": "a1", "type": "contact.dnd_updated", "contact": {"email": "a@x.io"},
+         "occurred_at": at.isoformat(), "properties": {"channels": {"email": True, "sms": True}}},
+        {"id": "b1", "type": "email.unsubscribed", "contact": {"email": "b@x.io"}, "occurred_at": at.isoformat()},
+        {"id": "c1", "type": "email.opened", "contact": {"email": "c@x.io"}, "occurred_at": at.isoformat()}]})
+    settle(services)
+    ids = [cid for page in services.contacts.contact_pages(100) for cid in page]
+    assert len(ids) == 3
+    assert len(dnd_index(services, "email")) == 2 and len(dnd_index(services, "sms")) == 1
+    a, b, c = (contact_by_email(client, e)["id"] for e in ("a@x.io", "b@x.io", "c@x.io"))
+    client.patch(f"/v1/contacts/{c}", headers=AUTH, json={"dnd": {"sms": True}})
+    assert dnd_index(services, "sms") == {a, c}  # at once, before the worker scores the recorded change
+    client.patch(f"/v1/contacts/{a}", headers=AUTH, json={"dnd": {"email": False}})
+    send(client, {"id": "b2", "type": "contact.dnd_updated", "contact": {"email": "b@x.io"},
+                  "occurred_at": (at + timedelta(hours=1)).isoformat(), "properties": {"channels": {"sms": True}}})
+    settle(services)
+    for channel in CHANNELS:
+        assert dnd_index(services, channel) == dnd_documents(services, ids, channel)
+    assert dnd_index(services, "email") == {b} and dnd_index(services, "sms") == {a, b, c}
+
+
+def test_the_dnd_index_is_backfilled_once_by_an_upgrade(services, population):
+    """A deployment that ran the earlier backfill (search and activity) gets the DND index from the contact
+    documents at the next worker start, with no manual step."""
+    for channel in CHANNELS:
+        for bucket in range(services.sharding.buckets):
+            services.redis.delete(services.keys.dnd(channel, bucket))
+    services.jobs.record_migration("search-and-activity-indexes", NOW_MS)  # what the previous release recorded
+    assert dnd_index(services, "email") == set()
+    done = backfill_once(services)
+    assert done is not None and done.dnd == len(dnd_documents(services, population, "email")
+                                                  | dnd_documents(services, population, "sms"))
+    for channel in CHANNELS:
+        assert dnd_index(services, channel) == dnd_documents(services, population, channel) != set()
+    assert backfill_once(services) is None

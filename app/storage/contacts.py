@@ -206,9 +206,25 @@ class ContactStore:
         return [found[cid] for cid in contact_ids]
 
     def set_dnd(self, contact_id: str, channels: dict[str, bool]) -> None:
-        """Write DND channel fields of the contact document at once (the worker writes them again)."""
-        self.redis.hset(self.keys.contact(contact_id),
-                        mapping={f"dnd:{ch}": "1" if on else "0" for ch, on in channels.items()})
+        """Write DND channel fields of the contact document at once, and the DND index beside them (the
+        worker writes both again when it scores the recorded ``contact.dnd_updated``)."""
+        if not channels:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.keys.contact(contact_id),
+                  mapping={f"dnd:{ch}": "1" if on else "0" for ch, on in channels.items()})
+        bucket = self.sharding.bucket_of(contact_id)
+        for channel, on in channels.items():
+            (pipe.sadd if on else pipe.srem)(self.keys.dnd(channel, bucket), contact_id)
+        pipe.execute()
+
+    def dnd_of(self, contact_ids: Sequence[str]) -> dict[str, dict[str, bool]]:
+        """Each contact's DND channels, as its document holds them (for the DND index's backfill)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in contact_ids:
+            pipe.hgetall(self.keys.contact(cid))
+        return {cid: {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
+                for cid, doc in zip(contact_ids, pipe.execute())}
 
     def remember_alias(self, kind: str, value: str, email: str) -> None:
         self.redis.set(self.keys.alias(kind, value), email)

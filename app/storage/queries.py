@@ -8,19 +8,33 @@ contact registry), and score and band conditions all on the profile that orders 
 score ranges intersected: "score at least 20 and band warm" is one range of the score index). A page is then the merge of the buckets' own first ``offset + limit`` entries, read in
 one round trip, and the count is the sum of the buckets' counts.
 
-Anything else walks one driving index in chunks — the first score or band range, else a tag's
+Every other filter without a grade condition is computed inside Redis on a single Redis
+(``filter_bucket.lua``, one call per bucket, pipelined): each condition is a source — a score
+range of its profile's score index (band: the band's ranges), a tag's members, the recent- or
+old-activity range of the activity index, a channel's DND set — that the matches are all in
+(``inc``) or all out of (``exc``: "not tagged", "score is empty", "DND off"). The script intersects
+the ``inc`` sources (the registry when there is none), takes the ``exc`` ones away, and answers
+the bucket's count and its first ``offset + limit`` in page order; the page is the merge of the
+buckets' answers. Nothing is walked contact by contact, so a page and its count cost the size
+of the sets involved, not a Python loop over them.
+
+Grade conditions (a cell is a function of two scores), and every filter on a Redis Cluster (a
+bucket's indexes are in different slots there, so a script cannot intersect them), walk one
+driving index in chunks — the first score or band range, else a tag's
 members, else the recent-activity range, else the contact registry — reads the facts every
 condition needs for each chunk in one round trip, and keeps the contacts for which
 ``contact_filter.matches`` holds: the same function the property tests evaluate by brute force.
 """
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..contact_filter import Condition, ContactFacts, ContactFilter, activity_cutoff, band_ranges, matches
 from ..scoring.profiles import Profile
 from .errors import gateway
+from .redis_tools import dumps, load_script
 
 #: Largest page a query returns.
 MAX_LIMIT = 500
@@ -130,6 +144,9 @@ class ContactQuery:
         self.redis = index.redis
         self.keys = index.keys
         self.buckets = index.buckets
+        #: One Redis (not a cluster): a bucket's indexes can be intersected by one script.
+        self.single_node = not hasattr(self.redis, "get_node_from_key")
+        self._filter_bucket = load_script(self.redis, "filter_bucket.lua")
 
     def run(self, flt: ContactFilter, live: Mapping[str, tuple[Profile, int]], limit: int, cursor: int,
             now_ms: int) -> dict[str, Any]:
@@ -154,7 +171,91 @@ class ContactQuery:
             if len(scored["items"]) == limit:  # the page holds only scored contacts: they come first
                 total, nxt = self.contacts.contact_count(), cursor + limit
                 return {**scored, "total": total, "next_cursor": nxt if nxt < total else None}
+        planned = self._planned(flt, profiles, indexes, sort, cursor + limit, now_ms)
+        if planned is not None:
+            rows, total = planned
+            items = rows[cursor:cursor + limit]
+            nxt = cursor + len(items)
+            return {"items": items, "total": total, "next_cursor": nxt if nxt < total else None}
         return self._page(self._walk(flt, profiles, indexes, sort, now_ms), limit, cursor)
+
+    # --- computed inside Redis ----------------------------------------------------------------
+    def _sources(self, flt: ContactFilter, profiles: Mapping[str, Profile], indexes: Mapping[str, list[str]],
+                 bucket: int, now_ms: int) -> tuple[list[tuple[str, list[Range] | None]],
+                                                     list[tuple[str, list[Range] | None]]] | None:
+        """Each condition as ``(key, ranges or None for the whole key)`` that the matches are all in
+        (first list) or all out of (second); None when a condition has no such source (grade)."""
+        inc: list[tuple[str, list[Range] | None]] = []
+        exc: list[tuple[str, list[Range] | None]] = []
+        for cond in flt.conditions:
+            if cond.field in ("score", "band"):
+                if cond.profile not in profiles:  # "empty" of an unpublished profile: everyone (never_matches did the rest)
+                    continue
+                index = indexes[cond.profile or ""][bucket]
+                if cond.field == "score" and cond.op == "empty":
+                    exc.append((index, None))
+                elif cond.field == "score" and cond.op in (None, "not_empty"):
+                    inc.append((index, None))
+                else:
+                    inc.append((index, condition_ranges(cond, profiles)))
+            elif cond.field == "tag":
+                (exc if cond.op == "has_not" else inc).append((self.keys.tag_members(cond.tag or "", bucket), None))
+            elif cond.field == "activity":
+                cutoff = activity_cutoff(cond, now_ms)
+                inc.append((self.keys.activity(bucket),
+                            [("+inf", str(cutoff))] if cond.op == "within" else [(f"({cutoff}", "-inf")]))
+            elif cond.field == "dnd":
+                (exc if cond.op == "off" else inc).append((self.keys.dnd(cond.channel or "", bucket), None))
+            else:
+                return None
+        return inc, exc
+
+    def _planned(self, flt: ContactFilter, profiles: Mapping[str, Profile], indexes: Mapping[str, list[str]],
+                 sort: str | None, rows: int, now_ms: int) -> tuple[list[tuple[str, int | None]], int] | None:
+        """The first ``rows`` matches in page order and the count, computed inside Redis one script call
+        per bucket (``rows`` 0: only the count); None when the filter cannot be (see the module's doc)."""
+        if not self.single_node:
+            return None
+        token = uuid.uuid4().hex
+        calls: list[tuple[list[str], list[Any]]] = []
+        for bucket in range(self.buckets):
+            sources = self._sources(flt, profiles, indexes, bucket, now_ms)
+            if sources is None:
+                return None
+            inc, exc = sources
+            if any(ranges == [] for _key, ranges in inc):  # a band no score falls in: nothing matches
+                return [], 0
+            keys = [self.keys.contacts(bucket), indexes[sort][bucket] if sort else self.keys.contacts(bucket)]
+            plan_inc: list[dict[str, Any]] = []
+            plan_exc: list[dict[str, Any]] = []
+            scratch = 1  # the matches
+            for i, (key, ranges) in enumerate(inc + exc):
+                keys.append(key)
+                entry: dict[str, Any] = {"key": len(keys)}  # KEYS[n] in Lua counts from 1
+                if ranges is not None:  # (min, max) for ZRANGESTORE ... BYSCORE; absent: the whole key
+                    entry["ranges"] = [[low, high] for high, low in ranges]
+                    scratch += len(ranges) + 1  # a key per range and their union
+                (plan_inc if i < len(inc) else plan_exc).append(entry)
+            scratch += 2  # the ordered and unordered matches
+            plan = {"inc": plan_inc, "exc": plan_exc, "universe": 1, "order": 2, "n": rows,
+                    "scratch": len(keys) + 1}
+            keys += [self.keys.filter_scratch(token, bucket, n) for n in range(scratch)]
+            calls.append((keys, [dumps(plan)]))
+        pipe = self.redis.pipeline(transaction=False)
+        for keys, args in calls:
+            self._filter_bucket(keys=keys, args=args, client=pipe)
+        replies = pipe.execute()
+        total = sum(int(with_) + int(without) for with_, without, _rows, _rest in replies)
+        if not rows:
+            return [], total
+        scored = [(member, float(score)) for _w, _wo, flat, _rest in replies
+                  for member, score in zip(flat[::2], flat[1::2])]
+        unscored = [member for _w, _wo, _flat, rest in replies for member in rest]
+        if sort is None:  # newest contact first; one the registry lacks counts as created at 0
+            merged = sorted([*scored, *((m, 0.0) for m in unscored)], key=lambda r: (r[1], r[0]), reverse=True)
+            return [(cid, None) for cid, _created in merged[:rows]], total
+        ordered = self._ordered(scored, True) + [(cid, None) for cid in sorted(unscored, reverse=True)]
+        return ordered[:rows], total
 
     def count(self, flt: ContactFilter, live: Mapping[str, tuple[Profile, int]], now_ms: int) -> int:
         """How many contacts match (a smart list's tab). Counted off one index, without reading members,
@@ -180,6 +281,10 @@ class ContactQuery:
             for bucket in range(self.buckets):
                 pipe.scard(self.keys.tag_members(flt.conditions[0].tag or "", bucket))
             return sum(pipe.execute())
+        indexes = {pid: self.index.score_indexes(pid, version) for pid, (_profile, version) in live.items()}
+        planned = self._planned(flt, profiles, indexes, None, 0, now_ms)
+        if planned is not None:
+            return planned[1]
         return int(self.run(flt, live, 1, 0, now_ms)["total"])
 
     def _count(self, indexes: list[str], ranges: list[Range]) -> int:

@@ -23,10 +23,16 @@ class ScoreIndex:
         return self.sharding.buckets
 
     def update_indexes(self, scores: dict[tuple[str, int], dict[str, int | None]],
-                       expiries: dict[str, int | None], activity: Mapping[str, int] | None = None) -> None:
-        """Idempotent global index writes after contacts were written: scores, due expiries and the time
-        of the latest interaction (which only moves forward, so a late arrival cannot move it back)."""
+                       expiries: dict[str, int | None], activity: Mapping[str, int] | None = None,
+                       dnd: Mapping[str, Mapping[str, bool]] | None = None) -> None:
+        """Idempotent global index writes after contacts were written: scores, due expiries, the time
+        of the latest interaction (which only moves forward, so a late arrival cannot move it back) and
+        DND per channel (``dnd``: contact -> channel -> on, as just written to the contact document)."""
         pipe = self.redis.pipeline(transaction=False)
+        for cid, channels in (dnd or {}).items():
+            bucket = self.sharding.bucket_of(cid)
+            for channel, on in channels.items():
+                (pipe.sadd if on else pipe.srem)(self.keys.dnd(channel, bucket), cid)
         for bucket, ids in self.sharding.by_bucket(activity or {}).items():
             pipe.zadd(self.keys.activity(bucket), {cid: activity[cid] for cid in ids}, gt=True)  # type: ignore[index]
         for (profile_id, version), members in scores.items():
