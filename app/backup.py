@@ -180,7 +180,7 @@ def restore_archive(services: Services, path: str | Path, progress: Progress = l
             flush(kind)
     for kind in buffers:
         flush(kind)
-    backfill_once(services)  # search terms and latest activity, from the restored contacts and timelines
+    backfill_once(services)  # search terms, latest activity and DND, from the restored contacts and timelines
     resume(services, unfinished["run"], unfinished["delivery"])
     return counts
 

@@ -94,11 +94,6 @@ class Keys:
         document's ``dnd:CHANNEL`` fields)."""
         return f"{self.prefix}:dnd:{channel}:{bucket}"
 
-    def filter_scratch(self, token: str, bucket: int, n: int) -> str:
-        """A filter query's intermediate result for one bucket (sorted set; deleted by the script that
-        made it, and expiring after a minute should the script fail half way)."""
-        return f"{self.prefix}:scratch:{token}:{bucket}:{n}"
-
     # --- profiles and scores -----------------------------------------------------------
     def profiles(self) -> str:
         """Profile id -> profile document JSON: draft, live and building versions (hash)."""

@@ -1,10 +1,11 @@
 """Storage: every Redis read and write, one gateway class per kind of data, each built once in
 ``app.services.Services``.
 
-- ``contacts`` — contacts and identities, tags, DND fields, provider aliases
+- ``contacts`` — contacts and identities, tags, DND fields (and the DND index beside them), provider aliases
 - ``partitions`` — the ingest streams, their idempotency sets, leases and wake marks (``ingest.lua``)
 - ``timelines`` — timelines, fold states, ledgers, the outbox (``read_batch.lua``, ``apply_batch.lua``)
-- ``score_index`` — contacts by score per profile version, and by next due expiry
+- ``score_index`` — contacts by score per profile version, by next due expiry, by latest activity, DND per channel
+- ``queries`` — contact filters run over those indexes (``filter_bucket.lua``: one bucket's answer inside Redis)
 - ``profiles`` — profile documents and published versions
 - ``automation`` — workflows, runs, deliveries, the inbox (``claim_run.lua``)
 - ``jobs`` — the RQ queue and the status of long jobs

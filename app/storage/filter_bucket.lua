@@ -1,91 +1,178 @@
 -- One bucket's answer to a contact filter, computed inside Redis (app/storage/queries.py builds the plan).
 --
--- KEYS: the indexes the plan names (by position), then scratch keys (KEYS[plan.scratch] onwards) for the
--- intermediate sets; every scratch key is deleted before the script returns (and expires after a minute
--- should a command fail half way).
--- ARGV[1]: the plan, JSON:
---   inc      sources every match is in: {key = i, ranges = {{min, max}, ...} | nil (the whole key)}
---   exc      sources no match is in (same shape)
---   universe the contact registry (the start when there is no inc)
---   order    the sorted set whose score orders the matches (the sort profile's score index, else the registry)
---   n        rows wanted (0: only count)
--- Returns {ordered count, unordered count, ordered rows (member, score, ...), unordered members}: the
--- matches that have a score in `order` (highest first, then member descending) and those that do not
--- (member descending), each its first n.
+-- Nothing is copied: the script reads the indexes in place, so its work is the size of the smallest set it
+-- must go through, never a Python loop over the registry.
+--
+-- KEYS: the registry, the order key (the sort profile's score index, else the registry), then one key per
+-- condition. ARGV[1]: the plan, JSON:
+--   conds   {key = i, set = true|false (a set, else a sorted set), neg = true|false,
+--            ranges = {{min =, max =, lo =, lox =, hi =, hix =}, ...} (min/max as ZRANGE ... BYSCORE takes them) (absent: the whole key; lo/hi absent: infinite;
+--            lox/hix: excluded), walk = true (its ranges are a range of the order key, highest first)}
+--   n       rows wanted (0: only the count)
+--   sorted  whether the order key is a sort profile's index (its absentees come last, by member)
+--   force   (tests) "walk" or "collect": the page's way regardless of cost; "check": count member by member
+-- A contact matches when it is in every condition's key (its score within a range) that is not `neg`, and
+-- in none that is. Returns {count, rows}: rows = flat {member, 1|0 (in the order key), score or 0}, the
+-- bucket's first n matches in page order.
 local plan = cjson.decode(ARGV[1])
-local next_scratch = plan.scratch
-local made = {}
+local registry, order = KEYS[1], KEYS[2]
+local conds = plan.conds
+local CHUNK = 256
 
-local function scratch()
-  local key = KEYS[next_scratch]
-  next_scratch = next_scratch + 1
-  made[#made + 1] = key
-  return key
-end
-
-local function stored(key)
-  redis.call('PEXPIRE', key, 60000)
-  return key
-end
-
-local function call_with(head, keys, tail)
-  local args = {}
-  for _, v in ipairs(head) do args[#args + 1] = v end
-  for _, v in ipairs(keys) do args[#args + 1] = v end
-  for _, v in ipairs(tail or {}) do args[#args + 1] = v end
-  return redis.call(unpack(args))
-end
-
--- the key holding exactly the members of a source (a range of a sorted set: copied into a scratch key)
-local function materialize(source)
-  local key = KEYS[source.key]
-  if source.ranges == nil then return key end
-  local parts = {}
-  for _, range in ipairs(source.ranges) do
-    local part = scratch()
-    redis.call('ZRANGESTORE', part, key, range[1], range[2], 'BYSCORE')
-    parts[#parts + 1] = stored(part)
+local function in_ranges(score, ranges)
+  for _, r in ipairs(ranges) do
+    local ok = true
+    if r.lo ~= nil then ok = (r.lox and score > r.lo) or (not r.lox and score >= r.lo) end
+    if ok and r.hi ~= nil then ok = (r.hix and score < r.hi) or (not r.hix and score <= r.hi) end
+    if ok then return true end
   end
-  if #parts == 1 then return parts[1] end
-  local union = scratch()
-  call_with({'ZUNIONSTORE', union, #parts}, parts)
-  return stored(union)
+  return false
 end
 
-local result = scratch()
-if #plan.inc > 0 then
-  local keys, weights = {}, {'WEIGHTS'}
-  for _, source in ipairs(plan.inc) do
-    keys[#keys + 1] = materialize(source)
-    weights[#weights + 1] = 0
+local function holds(cond, member)
+  local key = KEYS[cond.key]
+  local inside
+  if cond.set then
+    inside = redis.call('SISMEMBER', key, member) == 1
+  else
+    local score = redis.call('ZSCORE', key, member)
+    inside = score and (cond.ranges == nil or in_ranges(tonumber(score), cond.ranges)) or false
   end
-  call_with({'ZINTERSTORE', result, #keys}, keys, weights)
+  return inside ~= cond.neg
+end
+
+local function matches(member, skip)
+  for i, cond in ipairs(conds) do
+    if i ~= skip and not holds(cond, member) then return false end
+  end
+  return true
+end
+
+local function size(cond)
+  local key = KEYS[cond.key]
+  if cond.set then return redis.call('SCARD', key) end
+  if cond.ranges == nil then return redis.call('ZCARD', key) end
+  local n = 0
+  for _, r in ipairs(cond.ranges) do n = n + redis.call('ZCOUNT', key, r.min, r.max) end
+  return n
+end
+
+local function members(cond)
+  local key = KEYS[cond.key]
+  if cond.set then return redis.call('SMEMBERS', key) end
+  if cond.ranges == nil then return redis.call('ZRANGE', key, 0, -1) end
+  local out = {}
+  for _, r in ipairs(cond.ranges) do
+    for _, m in ipairs(redis.call('ZRANGE', key, r.min, r.max, 'BYSCORE')) do out[#out + 1] = m end
+  end
+  return out
+end
+
+-- the smallest set every match is in (the registry when no condition is one)
+local sizes, smallest, driver = {}, nil, 0
+for i, cond in ipairs(conds) do
+  sizes[i] = size(cond)
+  if not cond.neg and (smallest == nil or sizes[i] < smallest) then smallest, driver = sizes[i], i end
+end
+if driver == 0 then
+  conds[#conds + 1] = {key = 1, set = false, neg = false}
+  driver = #conds
+  sizes[driver] = redis.call('ZCARD', registry)
+  smallest = sizes[driver]
+end
+
+-- the count: the driver alone; or the driver less what the small negated sets take from it; or the
+-- driver's members checked one by one — whichever goes through fewer members
+local count
+if #conds == 1 then
+  count = smallest
 else
-  redis.call('ZUNIONSTORE', result, 1, KEYS[plan.universe], 'WEIGHTS', 0)
-end
-stored(result)
-if #plan.exc > 0 and redis.call('EXISTS', result) == 1 then
-  local keys = {result}
-  for _, source in ipairs(plan.exc) do keys[#keys + 1] = materialize(source) end
-  call_with({'ZDIFFSTORE', result, #keys}, keys)
-  stored(result)
+  local negated, only_negated = 0, true
+  for i, cond in ipairs(conds) do
+    if i ~= driver then
+      if cond.neg and cond.ranges == nil then negated = negated + sizes[i] else only_negated = false end
+    end
+  end
+  if only_negated and negated < smallest and plan.force ~= 'check' then
+    local taken = 0
+    local seen = {}
+    for i, cond in ipairs(conds) do
+      if i ~= driver then
+        for _, m in ipairs(members(cond)) do
+          if not seen[m] then
+            seen[m] = true
+            if holds(conds[driver], m) then taken = taken + 1 end
+          end
+        end
+      end
+    end
+    count = smallest - taken
+  else
+    count = 0
+    for _, m in ipairs(members(conds[driver])) do
+      if matches(m, driver) then count = count + 1 end
+    end
+  end
 end
 
-local reply
-if plan.n == 0 then
-  reply = {redis.call('ZCARD', result), 0, {}, {}}
-else
-  local order = KEYS[plan.order]
-  local ordered, unordered = scratch(), scratch()
-  redis.call('ZINTERSTORE', ordered, 2, result, order, 'WEIGHTS', 0, 1)
-  redis.call('ZDIFFSTORE', unordered, 2, result, order)
-  local with, without = redis.call('ZCARD', ordered), redis.call('ZCARD', unordered)
-  local rows, rest = {}, {}
-  if with > 0 then rows = redis.call('ZRANGE', ordered, 0, plan.n - 1, 'REV', 'WITHSCORES') end
-  if without > 0 and with < plan.n then
-    rest = redis.call('ZRANGE', unordered, 0, plan.n - with - 1, 'REV')  -- all at score 0: member descending
+local rows = {}
+if plan.n == 0 or count == 0 then return {count, rows} end
+
+-- the page: walk the order key from the top until n matches (when matches are dense), else collect the
+-- driver's matches and sort them
+local walk_ranges = {{'+inf', '-inf'}}
+local walk_size = redis.call('ZCARD', order)
+for _, cond in ipairs(conds) do
+  if cond.walk then
+    walk_ranges = {}
+    for _, r in ipairs(cond.ranges) do walk_ranges[#walk_ranges + 1] = {r.max, r.min} end
+    walk_size = size(cond)
   end
-  reply = {with, without, rows, rest}
 end
-redis.call('DEL', unpack(made))
-return reply
+local found = 0
+local walk = plan.n * walk_size < count * smallest  -- expected members walked < the driver's size
+if plan.force == 'walk' or plan.force == 'collect' then walk = plan.force == 'walk' end
+if walk then
+  for _, r in ipairs(walk_ranges) do
+    local offset = 0
+    while found < plan.n do
+      local chunk = redis.call('ZRANGE', order, r[1], r[2], 'BYSCORE', 'REV', 'LIMIT', offset, CHUNK, 'WITHSCORES')
+      if #chunk == 0 then break end
+      for j = 1, #chunk, 2 do
+        if found < plan.n and matches(chunk[j], 0) then
+          rows[#rows + 1] = chunk[j]; rows[#rows + 1] = 1; rows[#rows + 1] = chunk[j + 1]
+          found = found + 1
+        end
+      end
+      offset = offset + CHUNK
+    end
+    if found >= plan.n then break end
+  end
+  if found >= plan.n or not plan.sorted then return {count, rows} end
+  -- the matches without a score in the sort profile come after every scored one, by member descending
+  local rest = {}
+  for _, m in ipairs(members(conds[driver])) do
+    if matches(m, driver) and not redis.call('ZSCORE', order, m) then rest[#rest + 1] = m end
+  end
+  table.sort(rest, function(a, b) return a > b end)
+  for j = 1, math.min(#rest, plan.n - found) do
+    rows[#rows + 1] = rest[j]; rows[#rows + 1] = 0; rows[#rows + 1] = 0
+  end
+  return {count, rows}
+end
+local hits = {}
+for _, m in ipairs(members(conds[driver])) do
+  if matches(m, driver) then
+    local score = redis.call('ZSCORE', order, m)
+    hits[#hits + 1] = {m, score and 1 or 0, score and tonumber(score) or 0, score or '0'}  -- the text: exact
+  end
+end
+table.sort(hits, function(a, b)
+  if a[2] ~= b[2] then return a[2] > b[2] end
+  if a[3] ~= b[3] then return a[3] > b[3] end
+  return a[1] > b[1]
+end)
+for j = 1, math.min(#hits, plan.n) do
+  rows[#rows + 1] = hits[j][1]; rows[#rows + 1] = hits[j][2]; rows[#rows + 1] = hits[j][4]
+end
+return {count, rows}

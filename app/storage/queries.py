@@ -27,14 +27,13 @@ condition needs for each chunk in one round trip, and keeps the contacts for whi
 """
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..contact_filter import Condition, ContactFacts, ContactFilter, activity_cutoff, band_ranges, matches
 from ..scoring.profiles import Profile
 from .errors import gateway
-from .redis_tools import dumps, load_script
+from .redis_tools import dumps, load_script, run_scripts
 
 #: Largest page a query returns.
 MAX_LIMIT = 500
@@ -127,6 +126,22 @@ def combined_ranges(conditions: tuple[Condition, ...], live: Mapping[str, Profil
     return _as_ranges(current or [])
 
 
+def _lua_ranges(ranges: list[Range]) -> list[dict[str, Any]]:
+    """Score ranges as filter_bucket.lua reads them: ``min``/``max`` for ZRANGE ... BYSCORE, and the
+    bounds as numbers (absent: infinite) with whether each is excluded, to test one score."""
+    out = []
+    for lo, lo_open, hi, hi_open in _intervals(ranges):
+        entry: dict[str, Any] = {"min": f"({lo!r}" if lo_open else ("-inf" if lo == -INF else repr(lo)),
+                                 "max": f"({hi!r}" if hi_open else ("+inf" if hi == INF else repr(hi)),
+                                 "lox": lo_open, "hix": hi_open}
+        if lo != -INF:
+            entry["lo"] = lo
+        if hi != INF:
+            entry["hi"] = hi
+        out.append(entry)
+    return out
+
+
 def never_matches(cond: Condition, live: Mapping[str, Profile]) -> bool:
     """A score or band condition on a profile that is not published: no one has a score in it."""
     if cond.field == "band":
@@ -147,6 +162,8 @@ class ContactQuery:
         #: One Redis (not a cluster): a bucket's indexes can be intersected by one script.
         self.single_node = not hasattr(self.redis, "get_node_from_key")
         self._filter_bucket = load_script(self.redis, "filter_bucket.lua")
+        #: Tests only: "walk", "collect" or "check" makes filter_bucket.lua take that way whatever it costs.
+        self.force: str | None = None
 
     def run(self, flt: ContactFilter, live: Mapping[str, tuple[Profile, int]], limit: int, cursor: int,
             now_ms: int) -> dict[str, Any]:
@@ -181,81 +198,66 @@ class ContactQuery:
 
     # --- computed inside Redis ----------------------------------------------------------------
     def _sources(self, flt: ContactFilter, profiles: Mapping[str, Profile], indexes: Mapping[str, list[str]],
-                 bucket: int, now_ms: int) -> tuple[list[tuple[str, list[Range] | None]],
-                                                     list[tuple[str, list[Range] | None]]] | None:
-        """Each condition as ``(key, ranges or None for the whole key)`` that the matches are all in
-        (first list) or all out of (second); None when a condition has no such source (grade)."""
-        inc: list[tuple[str, list[Range] | None]] = []
-        exc: list[tuple[str, list[Range] | None]] = []
+                 sort: str | None, bucket: int, now_ms: int) -> list[tuple[str, dict[str, Any]]] | None:
+        """Each condition as ``(key, how filter_bucket.lua reads it)``; None when a condition has no such
+        key (grade)."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        walk = False
         for cond in flt.conditions:
             if cond.field in ("score", "band"):
                 if cond.profile not in profiles:  # "empty" of an unpublished profile: everyone (never_matches did the rest)
                     continue
                 index = indexes[cond.profile or ""][bucket]
-                if cond.field == "score" and cond.op == "empty":
-                    exc.append((index, None))
-                elif cond.field == "score" and cond.op in (None, "not_empty"):
-                    inc.append((index, None))
-                else:
-                    inc.append((index, condition_ranges(cond, profiles)))
+                if cond.field == "score" and cond.op in (None, "not_empty", "empty"):
+                    out.append((index, {"set": False, "neg": cond.op == "empty"}))
+                    continue
+                ranges = condition_ranges(cond, profiles) or []
+                how: dict[str, Any] = {"set": False, "neg": False, "ranges": _lua_ranges(ranges)}
+                if cond.profile == sort and not walk:  # a range of the order key: the page walks just it
+                    how["walk"] = walk = True
+                out.append((index, how))
             elif cond.field == "tag":
-                (exc if cond.op == "has_not" else inc).append((self.keys.tag_members(cond.tag or "", bucket), None))
+                out.append((self.keys.tag_members(cond.tag or "", bucket), {"set": True, "neg": cond.op == "has_not"}))
             elif cond.field == "activity":
                 cutoff = activity_cutoff(cond, now_ms)
-                inc.append((self.keys.activity(bucket),
-                            [("+inf", str(cutoff))] if cond.op == "within" else [(f"({cutoff}", "-inf")]))
+                ranges = [("+inf", str(cutoff))] if cond.op == "within" else [(f"({cutoff}", "-inf")]
+                out.append((self.keys.activity(bucket), {"set": False, "neg": False, "ranges": _lua_ranges(ranges)}))
             elif cond.field == "dnd":
-                (exc if cond.op == "off" else inc).append((self.keys.dnd(cond.channel or "", bucket), None))
+                out.append((self.keys.dnd(cond.channel or "", bucket), {"set": True, "neg": cond.op == "off"}))
             else:
                 return None
-        return inc, exc
+        return out
 
     def _planned(self, flt: ContactFilter, profiles: Mapping[str, Profile], indexes: Mapping[str, list[str]],
                  sort: str | None, rows: int, now_ms: int) -> tuple[list[tuple[str, int | None]], int] | None:
-        """The first ``rows`` matches in page order and the count, computed inside Redis one script call
+        """The first ``rows`` matches in page order and the count, computed inside Redis, one script call
         per bucket (``rows`` 0: only the count); None when the filter cannot be (see the module's doc)."""
         if not self.single_node:
             return None
-        token = uuid.uuid4().hex
         calls: list[tuple[list[str], list[Any]]] = []
         for bucket in range(self.buckets):
-            sources = self._sources(flt, profiles, indexes, bucket, now_ms)
+            sources = self._sources(flt, profiles, indexes, sort, bucket, now_ms)
             if sources is None:
                 return None
-            inc, exc = sources
-            if any(ranges == [] for _key, ranges in inc):  # a band no score falls in: nothing matches
+            if any(how.get("ranges") == [] for _key, how in sources):  # a band no score falls in
                 return [], 0
             keys = [self.keys.contacts(bucket), indexes[sort][bucket] if sort else self.keys.contacts(bucket)]
-            plan_inc: list[dict[str, Any]] = []
-            plan_exc: list[dict[str, Any]] = []
-            scratch = 1  # the matches
-            for i, (key, ranges) in enumerate(inc + exc):
+            conds = []
+            for key, how in sources:
                 keys.append(key)
-                entry: dict[str, Any] = {"key": len(keys)}  # KEYS[n] in Lua counts from 1
-                if ranges is not None:  # (min, max) for ZRANGESTORE ... BYSCORE; absent: the whole key
-                    entry["ranges"] = [[low, high] for high, low in ranges]
-                    scratch += len(ranges) + 1  # a key per range and their union
-                (plan_inc if i < len(inc) else plan_exc).append(entry)
-            scratch += 2  # the ordered and unordered matches
-            plan = {"inc": plan_inc, "exc": plan_exc, "universe": 1, "order": 2, "n": rows,
-                    "scratch": len(keys) + 1}
-            keys += [self.keys.filter_scratch(token, bucket, n) for n in range(scratch)]
-            calls.append((keys, [dumps(plan)]))
-        pipe = self.redis.pipeline(transaction=False)
-        for keys, args in calls:
-            self._filter_bucket(keys=keys, args=args, client=pipe)
-        replies = pipe.execute()
-        total = sum(int(with_) + int(without) for with_, without, _rows, _rest in replies)
+                conds.append({**how, "key": len(keys)})  # KEYS[n] counts from 1 in Lua
+            calls.append((keys, [dumps({"conds": conds, "n": rows, "sorted": sort is not None, "force": self.force})]))
+        replies = run_scripts(self.redis, self._filter_bucket, calls)
+        total = sum(int(count) for count, _rows in replies)
         if not rows:
             return [], total
-        scored = [(member, float(score)) for _w, _wo, flat, _rest in replies
-                  for member, score in zip(flat[::2], flat[1::2])]
-        unscored = [member for _w, _wo, _flat, rest in replies for member in rest]
+        found = [(flat[i], int(flat[i + 1]), float(flat[i + 2]))
+                 for _count, flat in replies for i in range(0, len(flat), 3)]
         if sort is None:  # newest contact first; one the registry lacks counts as created at 0
-            merged = sorted([*scored, *((m, 0.0) for m in unscored)], key=lambda r: (r[1], r[0]), reverse=True)
+            merged = sorted(((cid, created) for cid, _in, created in found), key=lambda r: (r[1], r[0]), reverse=True)
             return [(cid, None) for cid, _created in merged[:rows]], total
-        ordered = self._ordered(scored, True) + [(cid, None) for cid in sorted(unscored, reverse=True)]
-        return ordered[:rows], total
+        found.sort(key=lambda r: (r[1], r[2], r[0]), reverse=True)
+        return [(cid, int(score) if scored else None) for cid, scored, score in found[:rows]], total
 
     def count(self, flt: ContactFilter, live: Mapping[str, tuple[Profile, int]], now_ms: int) -> int:
         """How many contacts match (a smart list's tab). Counted off one index, without reading members,
