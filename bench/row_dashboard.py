@@ -58,12 +58,12 @@ def console_data(ctx: Context, client: Any) -> dict[str, str]:
     both = f"c-0-kind=score&c-0-profile={p}&c-0-op=gte&c-0-value=10&c-1-kind=band&c-1-profile={p}&c-1-value=warm"
     return {
         "contacts, score ≥ 10 and band warm (one index range)": f"/dashboard/contacts?{both}",
-        "contacts, score ≥ 10 and not tagged vip (walks the range)":
+        "contacts, score ≥ 10 and not tagged vip":
             f"/dashboard/contacts?c-0-kind=score&c-0-profile={p}&c-0-op=gte&c-0-value=10"
             "&c-1-kind=tag_has_not&c-1-value=vip",
         "contacts, band hot": f"/dashboard/contacts?c-0-kind=band&c-0-profile={p}&c-0-value=hot",
-        "contacts, tagged vip (walks the tag index)": "/dashboard/contacts?c-0-kind=tag_has&c-0-value=vip",
-        "contacts, active in the last 30 days (walks the activity index)":
+        "contacts, tagged vip": "/dashboard/contacts?c-0-kind=tag_has&c-0-value=vip",
+        "contacts, active in the last 30 days":
             "/dashboard/contacts?c-0-kind=activity_within&c-0-value=30",
         "contacts, no activity in the last 30 days": "/dashboard/contacts?c-0-kind=activity_before&c-0-value=30",
         "contacts, DND on for email": "/dashboard/contacts?c-0-kind=dnd_on&c-0-value=email",
