@@ -9,21 +9,20 @@ score ranges intersected: "score at least 20 and band warm" is one range of the 
 one round trip, and the count is the sum of the buckets' counts.
 
 Every other filter without a grade condition is computed inside Redis on a single Redis
-(``filter_bucket.lua``, one call per bucket, pipelined): each condition is a source — a score
-range of its profile's score index (band: the band's ranges), a tag's members, the recent- or
-old-activity range of the activity index, a channel's DND set — that the matches are all in
-(``inc``) or all out of (``exc``: "not tagged", "score is empty", "DND off"). The script intersects
-the ``inc`` sources (the registry when there is none), takes the ``exc`` ones away, and answers
-the bucket's count and its first ``offset + limit`` in page order; the page is the merge of the
-buckets' answers. Nothing is walked contact by contact, so a page and its count cost the size
-of the sets involved, not a Python loop over them.
+(``filter_bucket.lua``, one call per bucket, pipelined), reading the indexes in place: each
+condition is a set — a score range of its profile's score index (band: the band's ranges), a
+tag's members, a range of the activity index, a channel's DND set — that the matches are all in
+or all out of ("not tagged", "score is empty", "DND off"). The script counts from the smallest
+"in" set (or takes small "out of" sets away from it) and pages by walking the order key from the
+top or by sorting the smallest set's matches, whichever reads fewer members; the page is the
+merge of the buckets' first ``offset + limit``.
 
 Grade conditions (a cell is a function of two scores), and every filter on a Redis Cluster (a
-bucket's indexes are in different slots there, so a script cannot intersect them), walk one
-driving index in chunks — the first score or band range, else a tag's
-members, else the recent-activity range, else the contact registry — reads the facts every
-condition needs for each chunk in one round trip, and keeps the contacts for which
-``contact_filter.matches`` holds: the same function the property tests evaluate by brute force.
+bucket's indexes are in different slots there, so a script cannot read them together), walk one
+driving index in chunks — the first score or band range, else a tag's members, else the
+recent-activity range, else the contact registry — read the facts every condition needs for each
+chunk in one round trip, and keep the contacts for which ``contact_filter.matches`` holds: the
+same function the property tests evaluate by brute force.
 """
 from __future__ import annotations
 
@@ -262,7 +261,8 @@ class ContactQuery:
     def count(self, flt: ContactFilter, live: Mapping[str, tuple[Profile, int]], now_ms: int) -> int:
         """How many contacts match (a smart list's tab). Counted off one index, without reading members,
         when every condition reads the same index: score and band conditions of one profile, recent
-        activity, or one tag; otherwise the total of ``run``."""
+        activity, or one tag; otherwise by filter_bucket.lua (no page); on a cluster or with a grade
+        condition, the total of ``run``."""
         profiles = {pid: profile for pid, (profile, _version) in live.items()}
         if any(never_matches(c, profiles) for c in flt.conditions):
             return 0
