@@ -23,6 +23,7 @@ from app.contact_filter import (
 from app.indexes import backfill, backfill_once
 from app.storage.queries import ContactQuery
 from app.scoring.interactions import MANUAL_TYPE
+from app.scoring.grades import CELLS
 from app.scoring.profiles import Band, Profile
 
 from .helpers import AUTH, contact_by_email, publish_profile, put_profile, send, settle
@@ -247,6 +248,38 @@ def test_every_way_the_script_can_take_finds_what_brute_force_finds(services, po
     live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
     query = ContactQuery(services.scores, services.contacts)
     query.force = force
+    expected = brute_force(services, population, flt)
+    assert query.count(flt, live, NOW_MS) == len(expected)
+    pages, cursor = [], 0
+    while cursor is not None:
+        page = query.run(flt, live, limit, cursor, NOW_MS)
+        assert page["total"] == len(expected)
+        pages += [cid for cid, _score in page["items"]]
+        cursor = page["next_cursor"]
+    assert pages == expected
+
+
+GRADES = {"lead": ("fit", "eng"), "turned": ("eng", "fit"), "unpublished": ("draft", "eng")}
+grade_conditions = st.one_of(
+    st.builds(Condition, field=st.just("grade"), grade=st.sampled_from(sorted(GRADES)),
+              op=st.sampled_from(("eq", "ne")), cell=st.sampled_from(CELLS)),
+    st.builds(Condition, field=st.just("grade"), grade=st.sampled_from(sorted(GRADES)), op=st.just("in"),
+              cells=st.lists(st.sampled_from(CELLS), min_size=1, max_size=4, unique=True).map(tuple)))
+graded_filters = st.builds(
+    ContactFilter, conditions=st.lists(st.one_of(grade_conditions, conditions), min_size=1, max_size=3).map(tuple),
+    order_by=st.one_of(st.none(), st.sampled_from(PROFILES))).filter(lambda f: f.grades)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flt=graded_filters, limit=st.integers(min_value=1, max_value=15),
+       force=st.sampled_from((None, "walk", "collect", "check", "cluster")))
+def test_grade_conditions_find_what_brute_force_finds(services, population, flt, limit, force):
+    """A grade condition is the check of the cell two scores make, over the two profiles' indexes."""
+    flt = flt.with_grades(GRADES)
+    live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
+    query = ContactQuery(services.scores, services.contacts)
+    query.force = None if force == "cluster" else force
+    query.single_node = force != "cluster"
     expected = brute_force(services, population, flt)
     assert query.count(flt, live, NOW_MS) == len(expected)
     pages, cursor = [], 0

@@ -8,6 +8,8 @@
 --   conds   {key = i, set = true|false (a set, else a sorted set), neg = true|false,
 --            ranges = {{min =, max =, lo =, lox =, hi =, hix =}, ...} (min/max as ZRANGE ... BYSCORE takes them) (absent: the whole key; lo/hi absent: infinite;
 --            lox/hix: excluded), walk = true (its ranges are a range of the order key, highest first)}
+--           a grade: key2 (the engagement profile's index beside the fit profile's `key`), letters and
+--           numbers (each level's ranges, 0 best .. 2 worst), cells ({["letter:number"] = true}, levels)
 --   n       rows wanted (0: only the count)
 --   sorted  whether the order key is a sort profile's index (its absentees come last, by member)
 --   force   (tests) "walk" or "collect": the page's way regardless of cost; "check": count member by member
@@ -29,10 +31,21 @@ local function in_ranges(score, ranges)
   return false
 end
 
+local function level_of(score, levels)
+  for i = 1, 3 do
+    if in_ranges(score, levels[i]) then return i - 1 end
+  end
+  return 2
+end
+
 local function holds(cond, member)
   local key = KEYS[cond.key]
   local inside
-  if cond.set then
+  if cond.cells then  -- a grade: the cell of the two scores is one of the wanted ones
+    local fit, engagement = redis.call('ZSCORE', key, member), redis.call('ZSCORE', KEYS[cond.key2], member)
+    inside = (fit and engagement and cond.cells[level_of(tonumber(fit), cond.letters) .. ':' ..
+                                                 level_of(tonumber(engagement), cond.numbers)]) and true or false
+  elseif cond.set then
     inside = redis.call('SISMEMBER', key, member) == 1
   else
     local score = redis.call('ZSCORE', key, member)
@@ -50,6 +63,7 @@ end
 
 local function size(cond)
   local key = KEYS[cond.key]
+  if cond.cells then return math.huge end  -- a grade is only checked (its two indexes are conditions too)
   if cond.set then return redis.call('SCARD', key) end
   if cond.ranges == nil then return redis.call('ZCARD', key) end
   local n = 0
@@ -72,7 +86,7 @@ end
 local sizes, smallest, driver = {}, nil, 0
 for i, cond in ipairs(conds) do
   sizes[i] = size(cond)
-  if not cond.neg and (smallest == nil or sizes[i] < smallest) then smallest, driver = sizes[i], i end
+  if not cond.neg and not cond.cells and (smallest == nil or sizes[i] < smallest) then smallest, driver = sizes[i], i end
 end
 if driver == 0 then
   conds[#conds + 1] = {key = 1, set = false, neg = false}

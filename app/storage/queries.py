@@ -8,17 +8,18 @@ contact registry), and score and band conditions all on the profile that orders 
 score ranges intersected: "score at least 20 and band warm" is one range of the score index). A page is then the merge of the buckets' own first ``offset + limit`` entries, read in
 one round trip, and the count is the sum of the buckets' counts.
 
-Every other filter without a grade condition is computed inside Redis on a single Redis
+Every other filter is computed inside Redis on a single Redis
 (``filter_bucket.lua``, one call per bucket, pipelined), reading the indexes in place: each
 condition is a set — a score range of its profile's score index (band: the band's ranges), a
-tag's members, a range of the activity index, a channel's DND set — that the matches are all in
-or all out of ("not tagged", "score is empty", "DND off"). The script counts from the smallest
+tag's members, a range of the activity index, a channel's DND set; a grade: its two profiles'
+score indexes and a check of the cell their scores make — that the matches are all in or all
+out of ("not tagged", "score is empty", "DND off"). The script counts from the smallest
 "in" set (or takes small "out of" sets away from it) and pages by walking the order key from the
 top or by sorting the smallest set's matches, whichever reads fewer members; the page is the
 merge of the buckets' first ``offset + limit``.
 
-Grade conditions (a cell is a function of two scores), and every filter on a Redis Cluster (a
-bucket's indexes are in different slots there, so a script cannot read them together), walk one
+On a Redis Cluster (a bucket's indexes are in different slots there, so a script cannot read
+them together), and for a grade condition whose profiles were not filled in, filters walk one
 driving index in chunks — the first score or band range, else a tag's members, else the
 recent-activity range, else the contact registry — read the facts every condition needs for each
 chunk in one round trip, and keep the contacts for which ``contact_filter.matches`` holds: the
@@ -30,6 +31,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..contact_filter import Condition, ContactFacts, ContactFilter, activity_cutoff, band_ranges, matches
+from ..scoring.grades import CELLS, level
 from ..scoring.profiles import Profile
 from .errors import gateway
 from .redis_tools import dumps, load_script, run_scripts
@@ -141,6 +143,18 @@ def _lua_ranges(ranges: list[Range]) -> list[dict[str, Any]]:
     return out
 
 
+def _level_ranges(profile: Profile) -> list[list[dict[str, Any]]]:
+    """The score ranges of each grade level (0 best … 2 worst) of a profile, as filter_bucket.lua reads
+    them: ``grades.level`` only changes at a band's ``min``."""
+    mins = sorted({band.min for band in profile.bands})
+    levels: list[list[Range]] = [[], [], []]
+    levels[2].append((f"({mins[0]}" if mins else "+inf", "-inf"))  # below every band
+    for i, low in enumerate(mins):
+        high = f"({mins[i + 1]}" if i + 1 < len(mins) else "+inf"
+        levels[level(profile, low) or 0].append((high, str(low)))
+    return [_lua_ranges(ranges) for ranges in levels]
+
+
 def never_matches(cond: Condition, live: Mapping[str, Profile]) -> bool:
     """A score or band condition on a profile that is not published: no one has a score in it."""
     if cond.field == "band":
@@ -198,8 +212,9 @@ class ContactQuery:
     # --- computed inside Redis ----------------------------------------------------------------
     def _sources(self, flt: ContactFilter, profiles: Mapping[str, Profile], indexes: Mapping[str, list[str]],
                  sort: str | None, bucket: int, now_ms: int) -> list[tuple[str, dict[str, Any]]] | None:
-        """Each condition as ``(key, how filter_bucket.lua reads it)``; None when a condition has no such
-        key (grade)."""
+        """Each condition as ``(key, how filter_bucket.lua reads it)``; None when a condition has none (a grade
+        whose profiles were not filled in). A grade condition is its two profiles' score indexes (a cell needs
+        both scores) and a check of the cell each contact's two scores make."""
         out: list[tuple[str, dict[str, Any]]] = []
         walk = False
         for cond in flt.conditions:
@@ -223,6 +238,20 @@ class ContactQuery:
                 out.append((self.keys.activity(bucket), {"set": False, "neg": False, "ranges": _lua_ranges(ranges)}))
             elif cond.field == "dnd":
                 out.append((self.keys.dnd(cond.channel or "", bucket), {"set": True, "neg": cond.op == "off"}))
+            elif cond.field == "grade" and cond.grade_profiles:
+                fit_id, engagement_id = cond.grade_profiles
+                if fit_id not in profiles or engagement_id not in profiles:  # no cell for anyone
+                    out.append(("", {"set": False, "neg": False, "ranges": []}))
+                    continue
+                fit, engagement = indexes[fit_id][bucket], indexes[engagement_id][bucket]
+                # a cell needs both scores: the two indexes are sets every match is in (and a driver)
+                out += [(fit, {"set": False, "neg": False}), (engagement, {"set": False, "neg": False})]
+                wanted = cond.cells if cond.op == "in" else (cond.cell,)
+                cells = [c for c in CELLS if (c in (wanted or ())) != (cond.op == "ne")]
+                out.append((fit, {"set": False, "neg": False, "second": engagement,
+                                  "letters": _level_ranges(profiles[fit_id]),
+                                  "numbers": _level_ranges(profiles[engagement_id]),
+                                  "cells": {f"{CELLS.index(c) // 3}:{CELLS.index(c) % 3}": True for c in cells}}))
             else:
                 return None
         return out
@@ -238,13 +267,17 @@ class ContactQuery:
             sources = self._sources(flt, profiles, indexes, sort, bucket, now_ms)
             if sources is None:
                 return None
-            if any(how.get("ranges") == [] for _key, how in sources):  # a band no score falls in
-                return [], 0
+            if any(how.get("ranges") == [] or how.get("cells") == {} for _key, how in sources):  # a band no
+                return [], 0  # score falls in, a grade condition no cell meets
             keys = [self.keys.contacts(bucket), indexes[sort][bucket] if sort else self.keys.contacts(bucket)]
             conds = []
             for key, how in sources:
                 keys.append(key)
-                conds.append({**how, "key": len(keys)})  # KEYS[n] counts from 1 in Lua
+                entry = {**how, "key": len(keys)}  # KEYS[n] counts from 1 in Lua
+                if "second" in how:  # a grade: the engagement profile's index beside the fit profile's
+                    keys.append(entry.pop("second"))
+                    entry["key2"] = len(keys)
+                conds.append(entry)
             calls.append((keys, [dumps({"conds": conds, "n": rows, "sorted": sort is not None, "force": self.force})]))
         replies = run_scripts(self.redis, self._filter_bucket, calls)
         total = sum(int(count) for count, _rows in replies)
@@ -261,8 +294,8 @@ class ContactQuery:
     def count(self, flt: ContactFilter, live: Mapping[str, tuple[Profile, int]], now_ms: int) -> int:
         """How many contacts match (a smart list's tab). Counted off one index, without reading members,
         when every condition reads the same index: score and band conditions of one profile, recent
-        activity, or one tag; otherwise by filter_bucket.lua (no page); on a cluster or with a grade
-        condition, the total of ``run``."""
+        activity, or one tag; otherwise by filter_bucket.lua (no page); on a cluster, the total of
+        ``run``."""
         profiles = {pid: profile for pid, (profile, _version) in live.items()}
         if any(never_matches(c, profiles) for c in flt.conditions):
             return 0
