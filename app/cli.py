@@ -322,3 +322,79 @@ def validate(paths: tuple[str, ...]) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- users ----------------------------------------------------------------------------------------------
+#: Who user changes made from the command line are recorded as in the audit trail.
+CLI_ACTOR = "cli"
+
+
+@main.group()
+def users() -> None:
+    """Dashboard users: create one (the first owner too), reset a password, list them."""
+
+
+def _password(password_stdin: bool) -> str:
+    """The new password: read from stdin (scripts), else asked twice without echo; never an argument."""
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice(["owner", "admin", "editor", "viewer"]), default="viewer", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.pass_context
+def users_create(ctx: click.Context, email: str, role: str, password_stdin: bool) -> None:
+    """Create a user with a role; the first user of a deployment must be an owner."""
+    from .errors import ScorekeeperError
+    from .people import create_first_owner, create_user, has_users
+    from .services import get_services
+
+    app = build_app(ctx)
+    with app.app_context():
+        services = get_services()
+        first = not has_users(services)
+        if first and role != "owner":
+            raise click.ClickException("The first user must be an owner: pass --role owner.")
+        password = _password(password_stdin)
+        try:
+            user = (create_first_owner(services, email, password, CLI_ACTOR) if first
+                    else create_user(services, email, password, role, CLI_ACTOR))
+        except ScorekeeperError as exc:
+            raise click.ClickException(exc.message) from exc
+    click.echo(f"created {user.email} ({user.role})")
+
+
+@users.command("reset-password")
+@click.option("--email", required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.pass_context
+def users_reset_password(ctx: click.Context, email: str, password_stdin: bool) -> None:
+    """Set a user's password; every session of theirs ends."""
+    from .errors import ScorekeeperError
+    from .people import reset_password
+    from .services import get_services
+
+    app = build_app(ctx)
+    with app.app_context():
+        password = _password(password_stdin)
+        try:
+            reset_password(get_services(), email, password, CLI_ACTOR)
+        except ScorekeeperError as exc:
+            raise click.ClickException(exc.message) from exc
+    click.echo(f"password of {email.strip().lower()} reset")
+
+
+@users.command("list")
+@click.pass_context
+def users_list(ctx: click.Context) -> None:
+    """Every user and role."""
+    from .people import members
+    from .services import get_services
+
+    app = build_app(ctx)
+    with app.app_context():
+        for member in members(get_services()):
+            click.echo(f"{member['email']}\t{member['role']}")

@@ -51,6 +51,12 @@ class Forbidden(ScorekeeperError):
     status = 403
 
 
+class TooManyRequests(ScorekeeperError):
+    """Too many failed sign-ins (per account or per client address): wait, then try again."""
+
+    status = 429
+
+
 class NotFound(ScorekeeperError):
     status = 404
 

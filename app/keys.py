@@ -238,6 +238,23 @@ class Keys:
         trimmed by the retention sweep)."""
         return f"{self.prefix}:audit"
 
+    def users(self) -> str:
+        """Dashboard users: lowercased email -> role, password hash (scrypt), created (hash of JSON)."""
+        return f"{self.prefix}:users"
+
+    def invite(self, token_hash: str) -> str:
+        """A pending invitation by the SHA-256 of its one-time token: email, role, who invited (string JSON
+        with expiry; taken with GETDEL, so a link works once)."""
+        return f"{self.prefix}:invite:{token_hash}"
+
+    def session_secret(self) -> str:
+        """The dashboard's session secret when neither SECRET_KEY nor API_KEYS gives one (string, random, set once)."""
+        return f"{self.prefix}:session-secret"
+
+    def signin_account_failures(self, account: str) -> str:
+        """Failed dashboard sign-ins to one account (SHA-256 of the email) in the current window (counter with expiry)."""
+        return f"{self.prefix}:signin-account-failures:{account}"
+
     # --- dashboard ----------------------------------------------------------------------
     def signin_failures(self, address: str) -> str:
         """Failed dashboard sign-ins from one client address in the current window (counter with expiry)."""

@@ -34,6 +34,7 @@ from .storage.snapshot import SnapshotGateway
 from .storage.stats import StatsStore
 from .storage.throttles import Throttles
 from .storage.timelines import TimelineStore
+from .storage.users import UserStore
 from .storage.vocabulary import VocabularyStore
 
 
@@ -60,6 +61,7 @@ class Services:
     evaluations: EvaluationStore
     api_keys: ApiKeyStore
     audit: AuditStore
+    users: UserStore
     #: History outside Redis (app/archive/), and what waits in Redis while it is unavailable.
     archive: Archive
     archive_backlog: ArchiveBacklog
@@ -103,6 +105,7 @@ def build_services(settings: dict[str, Any]) -> Services:
         evaluations=EvaluationStore(redis, keys),
         api_keys=ApiKeyStore(redis, keys),
         audit=AuditStore(redis, keys),
+        users=UserStore(redis, keys),
         archive=open_archive(setting(settings, "ARCHIVE_URL")),
         archive_backlog=ArchiveBacklog(redis, keys, sharding.partitions),
         clock=clock,

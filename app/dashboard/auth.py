@@ -1,31 +1,56 @@
-"""Signing in with an API key, the session that follows, and CSRF protection of every form.
+"""Signing in (a user's email and password, or the shared server key), the session that follows, the role
+check of every route, and CSRF protection of every form.
 
-The session (Flask's signed cookie) holds a fingerprint of the key, never the key: a session
-ends when its key is removed from ``API_KEYS``, when it is older than
-``SESSION_MAX_AGE_SECONDS``, or on sign-out. Every POST must carry the session's CSRF token
-(the ``csrf_token`` field, or the ``X-CSRF-Token`` header for scripts).
+The session (Flask's signed cookie) holds a user's email and a fingerprint of their password hash, or a
+fingerprint of the shared key — never a password or a key. A session ends when the password is reset or the
+user removed (their fingerprint no longer matches), when its key is removed from ``API_KEYS``, when it is
+older than ``SESSION_MAX_AGE_SECONDS``, or on sign-out. The role each route needs is in ``access.py``;
+the shared key acts as an owner. Every POST must carry the session's CSRF token (the ``csrf_token`` field,
+or the ``X-CSRF-Token`` header for scripts).
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 
 from ..auth import DASHBOARD_ACTOR, key_is_valid
-from ..errors import error_body
+from ..errors import ScorekeeperError, TooManyRequests, error_body
+from ..people import (
+    authenticate_user,
+    create_first_owner,
+    get_user,
+    has_users,
+    password_fingerprint,
+    role_allows,
+)
 from ..services import get_services
 from ..settings import api_keys
+from .access import PUBLIC_ENDPOINTS, needed_role
 from .blueprint import bp
 from .defaults import SESSION_MAX_AGE_SECONDS, SIGNIN_FAILURES_MAX, SIGNIN_WINDOW_SECONDS
 from .secret import fingerprint_is_valid, key_fingerprint
 
 log = logging.getLogger(__name__)
 
-#: Endpoints reachable without signing in.
-PUBLIC_ENDPOINTS = frozenset({"dashboard.sign_in", "dashboard.static"})
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is signed in: ``actor`` is what changes are recorded as (the email, or ``dashboard`` for the
+    shared key); ``role`` what they may do; ``email`` None for the shared key."""
+
+    actor: str
+    role: str
+    email: str | None = None
+
+    def may(self, needed: str) -> bool:
+        return role_allows(self.role, needed)
 #: Methods that change nothing, so need no CSRF token.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -38,17 +63,43 @@ def csrf_token() -> str:
     return token
 
 
-def signed_in() -> bool:
-    fingerprint = session.get("key")
+def _identity() -> Identity | None:
     started = session.get("at", 0)
-    if not fingerprint or time.time() - started > SESSION_MAX_AGE_SECONDS:
-        return False
-    return fingerprint_is_valid(current_app.secret_key, fingerprint, api_keys(current_app.config))
+    if time.time() - started > SESSION_MAX_AGE_SECONDS:
+        return None
+    email = session.get("user")
+    if email:
+        services = get_services()
+        current = password_fingerprint(services, email)
+        user = get_user(services, email) if current else None
+        if user is None or not hmac.compare_digest(current.encode(), str(session.get("pw", "")).encode()):
+            return None
+        return Identity(user.email, user.role, user.email)
+    fingerprint = session.get("key")
+    if fingerprint and fingerprint_is_valid(current_app.secret_key, fingerprint, api_keys(current_app.config)):
+        return Identity(DASHBOARD_ACTOR, "owner")
+    return None
+
+
+#: Where a request keeps who it is (per request, not on ``g``: an app context can outlive a request).
+IDENTITY = "scorekeeper.identity"
+
+
+def current_identity() -> Identity | None:
+    """Who is signed in to this request's session (checked once per request), or None."""
+    if IDENTITY not in request.environ:
+        request.environ[IDENTITY] = _identity()
+    return request.environ[IDENTITY]
+
+
+def signed_in() -> bool:
+    return current_identity() is not None
 
 
 def dashboard_actor() -> str:
     """Who a change made in this session is recorded as (the audit trail, versions, ledgers)."""
-    return DASHBOARD_ACTOR
+    identity = current_identity()
+    return identity.actor if identity else DASHBOARD_ACTOR
 
 
 def safe_next_path(target: str | None) -> str | None:
@@ -71,11 +122,18 @@ def safe_next(target: str | None) -> str:
 
 @bp.before_request
 def require_sign_in():
+    """Every route: signed in (else to the sign-in page), then the role ``access.py`` names (else 403)."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
-    if signed_in():
+    identity = current_identity()
+    if identity is not None:
+        needed = needed_role(request.endpoint, request.method)
+        if not identity.may(needed):
+            abort(403, description=f"Your role ({identity.role}) cannot do this; it needs {needed}. "
+                                   "Ask an owner or admin.")
         return None
-    session.pop("key", None)
+    for name in ("key", "user", "pw"):
+        session.pop(name, None)
     if request.path.endswith(".json"):
         return jsonify(error_body(401, "Sign in first.")), 401
     target = request.full_path.rstrip("?") if request.method in SAFE_METHODS else request.referrer
@@ -98,33 +156,85 @@ def check_csrf():
 
 @bp.context_processor
 def auth_helpers():
-    return {"csrf_token": csrf_token, "signed_in": signed_in}
+    return {"csrf_token": csrf_token, "signed_in": signed_in, "identity": current_identity,
+            "role_allows": role_allows}
+
+
+def start_session(**fields) -> None:
+    """A fresh session (and CSRF token) on every sign-in."""
+    session.clear()
+    session.update(fields)
+    session["at"] = int(time.time())
+    request.environ.pop(IDENTITY, None)
+    csrf_token()
+
+
+def render_sign_in(error: str | None = None, status: int = 200, email: str = ""):
+    return render_template("dashboard/signin.html", error=error, next=request.values.get("next", ""), email=email,
+                           shared_key=bool(api_keys(current_app.config)), first_run=not has_users(get_services())
+                           ), status
 
 
 @bp.route("/signin", methods=["GET", "POST"])
 def sign_in():
-    error = None
-    if request.method == "POST":
-        services = get_services()
-        address = request.remote_addr or "unknown"
-        if services.throttles.signin_failures(address) >= SIGNIN_FAILURES_MAX:
-            log.warning("dashboard: sign-in throttled")
-            error = "Too many failed sign-ins from your address; wait a minute and try again."
-            return render_template("dashboard/signin.html", error=error,
-                                   next=request.values.get("next", "")), 429
+    """Email and password, or (for deployments that had only the shared key) an API key of the server."""
+    if request.method == "GET":
+        return render_sign_in()
+    services = get_services()
+    address = request.remote_addr or "unknown"
+    if services.throttles.signin_failures(address) >= SIGNIN_FAILURES_MAX:
+        log.warning("dashboard: sign-in throttled")
+        return render_sign_in("Too many failed sign-ins from your address; wait a minute and try again.", 429)
+    email = request.form.get("email", "").strip()
+    if email:
+        try:
+            user = authenticate_user(services, email, request.form.get("password", ""))
+        except TooManyRequests as exc:
+            log.warning("dashboard: sign-in to an account throttled")
+            return render_sign_in(exc.message, 429, email)
+        if user is not None:
+            start_session(user=user.email, pw=password_fingerprint(services, user.email))
+            log.info("dashboard: user signed in")
+            return redirect(safe_next(request.form.get("next")))
+        error = "That email and password do not match."
+    else:
         presented = request.form.get("api_key", "").strip()
         if presented and key_is_valid(presented, api_keys(current_app.config)):
-            session.clear()  # a fresh session (and CSRF token) on every sign-in
-            session["key"] = key_fingerprint(current_app.secret_key, presented)
-            session["at"] = int(time.time())
-            csrf_token()
+            start_session(key=key_fingerprint(current_app.secret_key, presented))
             log.info("dashboard: signed in")
             return redirect(safe_next(request.form.get("next")))
-        log.warning("dashboard: sign-in refused")
-        services.throttles.count_signin_failure(address, SIGNIN_WINDOW_SECONDS)
         error = "That API key is not valid."
-    status = 401 if error else 200
-    return render_template("dashboard/signin.html", error=error, next=request.values.get("next", "")), status
+    log.warning("dashboard: sign-in refused")
+    services.throttles.count_signin_failure(address, SIGNIN_WINDOW_SECONDS)
+    return render_sign_in(error, 401, email)
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+def setup():
+    """The first-run page: make the first owner. Only while no user exists — and, on a deployment that has
+    server keys, only for someone signed in with one (so a stranger cannot claim an existing deployment)."""
+    services = get_services()
+    if has_users(services):
+        abort(404)
+    if api_keys(current_app.config) and current_identity() is None:
+        return redirect(url_for("dashboard.sign_in", next=url_for("dashboard.setup")), 303)
+    errors: dict[str, str] = {}
+    email = request.form.get("email", "").strip()
+    if request.method == "POST":
+        password = request.form.get("password", "")
+        if password != request.form.get("confirm", ""):
+            errors["confirm"] = "The two passwords differ."
+        else:
+            try:
+                user = create_first_owner(services, email, password, actor=email.lower() or "setup")
+            except ScorekeeperError as exc:
+                errors = {name: " ".join(p) if isinstance(p, list) else str(p)
+                          for name, p in (exc.errors or {"email": exc.message}).items()}
+            else:
+                start_session(user=user.email, pw=password_fingerprint(services, user.email))
+                flash(f"Welcome, {user.email}: you are the owner. Invite your team from Members.")
+                return redirect(url_for("dashboard.members"), 303)
+    return render_template("dashboard/setup.html", errors=errors, email=email), 400 if errors else 200
 
 
 @bp.route("/signout", methods=["POST"])

@@ -13,7 +13,8 @@ from ..errors import ScorekeeperError
 from ..services import get_services
 from ..storage.errors import StoreError
 from .health import health_summary
-from .secret import session_secret
+from ..settings import api_keys
+from .secret import StoredSecretSessions, session_secret
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,14 @@ SECURITY_HEADERS = {
 
 @bp.record_once
 def configure(state: BlueprintSetupState) -> None:
-    """Give the app a session secret (``SECRET_KEY``, else one derived from the API keys) and safe cookies."""
+    """Give the app a session secret (``SECRET_KEY``, else one derived from the API keys, else a random one kept
+    in Redis) and safe cookies."""
     app = state.app
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = session_secret(app.config)
+        if api_keys(app.config):
+            app.config["SECRET_KEY"] = session_secret(app.config)
+        else:
+            app.session_interface = StoredSecretSessions()
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.add_url_rule("/", "root", lambda: redirect(url_for("dashboard.home")))  # / leads to the dashboard

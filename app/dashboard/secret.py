@@ -6,7 +6,10 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
+from flask.sessions import SecureCookieSessionInterface
+
 from ..auth import key_is_valid
+from ..services import get_services
 from ..settings import api_keys
 
 #: Domain separation for the derived session secret (change it to sign every session out).
@@ -32,3 +35,13 @@ def key_fingerprint(secret: str | bytes, api_key: str) -> str:
 def fingerprint_is_valid(secret: str | bytes, fingerprint: str, keys: list[str]) -> bool:
     """Constant-time check of a session's fingerprint against every configured key."""
     return key_is_valid(fingerprint, [key_fingerprint(secret, key) for key in keys])
+
+
+class StoredSecretSessions(SecureCookieSessionInterface):
+    """Sessions signed with a random secret kept in Redis, for a deployment with neither ``SECRET_KEY`` nor
+    API keys (users only): every process reads the same secret, made once, on the first request."""
+
+    def get_signing_serializer(self, app):
+        if not app.secret_key:
+            app.secret_key = get_services().users.session_secret()
+        return super().get_signing_serializer(app)

@@ -10,7 +10,8 @@
 - ``automation`` — workflows, runs, deliveries, the inbox (``claim_run.lua``)
 - ``jobs`` — the RQ queue and the status of long jobs
 - ``smart_lists``, ``stats``, ``throttles`` — saved filters, counters, short-lived guards
-- ``api_keys``, ``audit`` — stored API keys (hashes, last use); the audit trail (``append_audit.lua``)
+- ``api_keys``, ``audit``, ``users`` — stored API keys (hashes, last use); the audit trail (``append_audit.lua``);
+  dashboard users, invitations and per-account sign-in failures (``first_user.lua``)
 - ``connection`` — building Redis clients from URLs; ``redis_tools`` — what the gateways share
 - ``errors`` — ``StoreUnavailable`` / ``StoreError``: the only storage errors callers see
 

@@ -1,0 +1,217 @@
+"""Dashboard users and their roles: the first owner, invitations, members, passwords, sign-in.
+
+Passwords are hashed with werkzeug's scrypt (``generate_password_hash``: a maintained, salted, memory-hard
+KDF that Flask already depends on — no new dependency). Roles, from least to most:
+
+- ``viewer``: reads every page;
+- ``editor``: also changes profiles, rules, workflows, contacts, scores and smart lists;
+- ``admin``: also sees the audit trail and manages members (not owners);
+- ``owner``: everything, owners included. The last owner cannot be removed or demoted.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .audit import record
+from .errors import Conflict, Forbidden, NotFound, TooManyRequests, ValidationError
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+ROLES = ("viewer", "editor", "admin", "owner")
+#: Password length bounds (a passphrase is welcome; the upper bound keeps hashing bounded).
+PASSWORD_MIN, PASSWORD_MAX = 12, 200
+#: An invitation link works once, within this many seconds.
+INVITE_TTL_SECONDS = 7 * 86_400
+#: Failed sign-ins to one account within the window before it answers 429 (per client address: see
+#: app/dashboard/defaults.py).
+ACCOUNT_FAILURES_MAX, ACCOUNT_WINDOW_SECONDS = 5, 900
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Compared against when the account does not exist, so a sign-in takes as long either way."""
+    return generate_password_hash(secrets.token_hex(16))
+
+
+@dataclass(frozen=True)
+class User:
+    email: str
+    role: str
+
+    def may(self, needed: str) -> bool:
+        return role_allows(self.role, needed)
+
+
+def role_allows(held: str, needed: str) -> bool:
+    return held in ROLES and ROLES.index(held) >= ROLES.index(needed)
+
+
+def normalize_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if not EMAIL.match(email):
+        raise ValidationError("Give a valid email address.", {"email": ["not an email address"]})
+    return email
+
+
+def check_password(password: str) -> str:
+    if not PASSWORD_MIN <= len(password or "") <= PASSWORD_MAX:
+        raise ValidationError(f"A password has {PASSWORD_MIN} to {PASSWORD_MAX} characters.",
+                              {"password": [f"{PASSWORD_MIN} to {PASSWORD_MAX} characters"]})
+    return password
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise ValidationError(f"A role is one of {', '.join(ROLES)}.", {"role": [f"one of {', '.join(ROLES)}"]})
+    return role
+
+
+def _new_doc(services: Services, email: str, password: str, role: str, actor: str) -> dict[str, Any]:
+    return {"email": normalize_email(email), "role": check_role(role),
+            "password": generate_password_hash(check_password(password)),
+            "created_at": services.clock.now_ms(), "created_by": actor}
+
+
+def has_users(services: Services) -> bool:
+    return services.users.count() > 0
+
+
+def create_first_owner(services: Services, email: str, password: str, actor: str) -> User:
+    """The first user, an owner — only while no user exists (the first-run page and the CLI)."""
+    doc = _new_doc(services, email, password, "owner", actor)
+    if not services.users.put_first(doc):
+        raise Conflict("Users exist already: ask an owner or admin for an invitation.")
+    record(services, actor, "member.create", f"user:{doc['email']}", role="owner")
+    return User(doc["email"], "owner")
+
+
+def create_user(services: Services, email: str, password: str, role: str, actor: str) -> User:
+    """A user with a role (the CLI); 409 if the email is taken."""
+    doc = _new_doc(services, email, password, role, actor)
+    if not services.users.put_new(doc):
+        raise Conflict(f"A user {doc['email']!r} exists already.")
+    record(services, actor, "member.create", f"user:{doc['email']}", role=role)
+    return User(doc["email"], role)
+
+
+def get_user(services: Services, email: str) -> User | None:
+    doc = services.users.get(email)
+    return User(doc["email"], doc["role"]) if doc else None
+
+
+def members(services: Services) -> list[dict[str, Any]]:
+    return [{k: doc.get(k) for k in ("email", "role", "created_at", "created_by")} for doc in services.users.all()]
+
+
+def password_fingerprint(services: Services, email: str) -> str | None:
+    """A short digest of the user's stored password hash: a session keeps it, so a password reset or a
+    removal ends every session of the account at its next request."""
+    doc = services.users.get(email)
+    return hashlib.sha256(doc["password"].encode()).hexdigest()[:32] if doc else None
+
+
+def _account(email: str) -> str:
+    return hashlib.sha256(email.encode()).hexdigest()
+
+
+def authenticate_user(services: Services, email: str, password: str) -> User | None:
+    """The user if the password is right; None otherwise. ``TooManyRequests`` after too many failures to the
+    account within the window, right password or not (so guessing cannot go on from many addresses)."""
+    email = (email or "").strip().lower()
+    account = _account(email)
+    if services.users.account_failures(account) >= ACCOUNT_FAILURES_MAX:
+        raise TooManyRequests("Too many failed sign-ins to this account; wait 15 minutes and try again.")
+    doc = services.users.get(email) if email else None
+    matches = check_password_hash(doc["password"] if doc else _dummy_hash(), password or "")
+    if doc is None or not matches:
+        services.users.count_account_failure(account, ACCOUNT_WINDOW_SECONDS)
+        return None
+    services.users.clear_account_failures(account)
+    return User(doc["email"], doc["role"])
+
+
+def _require_manageable(acting: User, target_role: str) -> None:
+    """An admin manages editors, viewers and admins; only an owner touches owners."""
+    if target_role == "owner" and acting.role != "owner":
+        raise Forbidden("Only an owner can do this to an owner.", {"role": ["owner only"]})
+
+
+def invite(services: Services, acting: User | None, actor: str, email: str, role: str) -> str:
+    """A one-time invitation token (the link is shown once); ``acting`` None is the instance admin."""
+    email, role = normalize_email(email), check_role(role)
+    if acting is not None:
+        _require_manageable(acting, role)
+    if services.users.get(email):
+        raise Conflict(f"{email} is a member already.", {"email": ["already a member"]})
+    token = secrets.token_urlsafe(32)
+    services.users.put_invite(hashlib.sha256(token.encode()).hexdigest(),
+                              {"email": email, "role": role, "by": actor}, INVITE_TTL_SECONDS)
+    record(services, actor, "member.invite", f"user:{email}", role=role)
+    return token
+
+
+def invitation(services: Services, token: str) -> dict[str, Any] | None:
+    """The pending invitation of a token (email, role), or None if it was used, expired or never existed."""
+    return services.users.peek_invite(hashlib.sha256(token.encode()).hexdigest())
+
+
+def accept_invite(services: Services, token: str, password: str) -> User:
+    check_password(password)
+    doc = services.users.take_invite(hashlib.sha256(token.encode()).hexdigest())
+    if doc is None:
+        raise NotFound("This invitation was used already or has expired.")
+    user = _new_doc(services, doc["email"], password, doc["role"], doc["by"])
+    if not services.users.put_new(user):
+        raise Conflict(f"{doc['email']} is a member already.")
+    record(services, doc["email"], "member.create", f"user:{doc['email']}", role=doc["role"], invited_by=doc["by"])
+    return User(user["email"], user["role"])
+
+
+def _owners(services: Services) -> int:
+    return sum(1 for doc in services.users.all() if doc["role"] == "owner")
+
+
+def change_role(services: Services, acting: User | None, actor: str, email: str, role: str) -> None:
+    check_role(role)
+    doc = services.users.get(email)
+    if doc is None:
+        raise NotFound(f"No member {email!r}.")
+    if acting is not None:
+        _require_manageable(acting, doc["role"])
+        _require_manageable(acting, role)
+    if doc["role"] == "owner" and role != "owner" and _owners(services) <= 1:
+        raise Conflict("The last owner stays an owner: make someone else an owner first.")
+    services.users.put({**doc, "role": role})
+    record(services, actor, "member.role", f"user:{email}", role=role, was=doc["role"])
+
+
+def remove_member(services: Services, acting: User | None, actor: str, email: str) -> None:
+    doc = services.users.get(email)
+    if doc is None:
+        raise NotFound(f"No member {email!r}.")
+    if acting is not None:
+        _require_manageable(acting, doc["role"])
+    if doc["role"] == "owner" and _owners(services) <= 1:
+        raise Conflict("The last owner cannot be removed.")
+    services.users.delete(email)
+    record(services, actor, "member.remove", f"user:{email}", role=doc["role"])
+
+
+def reset_password(services: Services, email: str, password: str, actor: str) -> None:
+    """Set a new password (the CLI); every session of the account ends."""
+    doc = services.users.get(normalize_email(email))
+    if doc is None:
+        raise NotFound(f"No member {email!r}.")
+    services.users.put({**doc, "password": generate_password_hash(check_password(password))})
+    services.users.clear_account_failures(_account(doc["email"]))
+    record(services, actor, "member.password", f"user:{doc['email']}")
