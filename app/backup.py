@@ -2,13 +2,14 @@
 
 The archive holds the sources of truth (app/storage/snapshot.py): profiles with every version, workflows,
 smart lists, contacts with tags, DND, fold states (scores), ledgers and interaction timelines, workflow runs,
-webhook deliveries, the inbox, aliases, and interactions accepted but not scored yet. Indexes are rebuilt on
+webhook deliveries, the inbox, aliases, API keys (hashed) and users, the audit trail, and interactions accepted
+but not scored yet. Indexes are rebuilt on
 restore. It is written while the server runs; each contact is read consistently.
 
 Layout, one JSON object per line:
   {"format": "scorekeeper-backup", "version": 1, "created_at": ms, "key_prefix": ..., ...}   header
   {"kind": "documents", ...} {"kind": "contact", ...}... {"kind": "run", ...}... {"kind": "delivery", ...}...
-  {"kind": "notifications", ...} {"kind": "pending", ...}...
+  {"kind": "audit", ...}... {"kind": "notifications", ...} {"kind": "pending", ...}...
   {"kind": "end", "counts": {"contact": N, ...}}                                                 trailer
 A restore first reads the whole archive (gzip checksum, header, trailer counts), and writes only when it is
 complete, and only into a deployment that holds nothing yet.
@@ -86,6 +87,9 @@ def write_archive(gateway: SnapshotGateway, path: str | Path, settings: dict[str
                 for raw in docs:
                     out.write(_line({"kind": kind, "doc": raw}))
                 counts[kind] += len(docs)
+        for entries in gateway.audit():
+            out.write(_line({"kind": "audit", "entries": entries}))
+            counts["audit"] += len(entries)
         notifications = gateway.notifications()
         out.write(_line({"kind": "notifications", "newest_first": notifications}))
         counts["notification"] += len(notifications)
@@ -130,6 +134,8 @@ def check_archive(path: str | Path) -> dict[str, int]:
             seen["notification"] += len(record.get("newest_first") or [])
         elif kind == "pending":
             seen["pending"] += len(record.get("items") or [])
+        elif kind == "audit":
+            seen["audit"] += len(record.get("entries") or [])
         else:
             seen[kind] += 1
     if trailer is None:
@@ -174,6 +180,8 @@ def restore_archive(services: Services, path: str | Path, progress: Progress = l
             buffers[kind].append(record["doc"])
         elif kind == "notifications":
             gateway.write_notifications(record["newest_first"])
+        elif kind == "audit":
+            gateway.write_audit(record["entries"])
         elif kind == "pending":
             gateway.write_pending(record["items"])
         if kind in buffers and len(buffers[kind]) >= RESTORE_PAGE:

@@ -34,7 +34,7 @@ INVITE_TTL_SECONDS = 7 * 86_400
 #: Failed sign-ins to one account within the window before it answers 429 (per client address: see
 #: app/dashboard/defaults.py).
 ACCOUNT_FAILURES_MAX, ACCOUNT_WINDOW_SECONDS = 5, 900
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+EMAIL = re.compile(r"^[^@\s/]{1,64}@[^@\s/]{1,255}$")  # no "/": an email is a path segment of /members/<email>
 
 
 @functools.cache

@@ -170,6 +170,6 @@ def test_the_dashboard_records_its_actions_and_shows_the_trail(app, dash, client
     entries = trail(client)
     assert what(entries) == [("dashboard", "profile.publish", "profile:engagement")]
     page = dash.get("/dashboard/audit").get_data(as_text=True)
-    assert "published profile" in page and "<code>profile:engagement</code>" in page and "<td>dashboard</td>" in page
+    assert "published profile" in page and "<code class=\"url\">profile:engagement</code>" in page and "<td>dashboard</td>" in page
     filtered = dash.get("/dashboard/audit", query_string={"action": "workflow.*"}).get_data(as_text=True)
-    assert "<code>profile:engagement</code>" not in filtered and "Nothing matches these filters." in filtered
+    assert "<code class=\"url\">profile:engagement</code>" not in filtered and "Nothing matches these filters." in filtered

@@ -13,6 +13,7 @@ from rq.registry import ScheduledJobRegistry
 
 from app import create_app
 from app.cli import main
+from app.people import create_first_owner
 
 from .conftest import TEST_REDIS_URL
 from .helpers import API_KEY, AUTH, publish, publish_profile, put_profile, send, settle
@@ -69,6 +70,8 @@ def busy(client, services) -> None:
                        headers=AUTH).status_code == 200
     assert client.post("/v1/smart-lists", json={"name": "Warm", "profile": "engagement", "op": "gte", "value": 10},
                        headers=AUTH).status_code == 201
+    assert client.post("/v1/keys", json={"name": "zapier", "scopes": ["ingest"]}, headers=AUTH).status_code == 201
+    create_first_owner(services, "ana@agency.com", "correct horse battery", "test")
     settle(services)
     services.automation.mark_read(services.automation.notifications(0, 1)[0]["id"])  # the inbox's read state
     # Accepted while the backup runs: in the partitions, not scored yet.
@@ -99,6 +102,9 @@ def snapshot(client) -> dict:
         "filter": {"conditions": [{"field": "activity", "op": "within", "days": 36500}]}, "limit": 100}).get_json()
     return {"contacts": contacts, "lists": lists, "members": members, "ranking": ranking, "found": found,
             "grades": client.get("/v1/grades", headers=AUTH).get_json(),
+            "keys": client.get("/v1/keys", headers=AUTH).get_json(),
+            "audit": client.get("/v1/audit", query_string={"limit": 500}, headers=AUTH).get_json(),
+            "users": client.application.extensions["scorekeeper"].users.all(),
             "active": sorted(c["id"] for c in active["items"]),
             "unread": client.application.extensions["scorekeeper"].automation.unread_count(),
             "profiles": client.get("/v1/profiles", headers=AUTH).get_json(),
@@ -141,6 +147,8 @@ def test_a_busy_deployment_restores_into_a_fresh_redis_with_the_same_scores_hist
                            "INDEX_BUCKETS": 4, "WORKFLOWS_DIR": ""})
     before = snapshot(client)
     assert snapshot(restored.test_client()) == before  # exactly what was backed up
+    assert before["keys"]["items"] and before["users"] and {"profile.publish", "key.create", "member.create"} <= {
+        e["action"] for e in before["audit"]["items"]}  # keys, users and the audit trail among it
     waiting = [run_id for run_id, status, _ in before["runs"] if status == "waiting"]
     scheduled = ScheduledJobRegistry(queue=restored.extensions["scorekeeper"].queue).get_job_ids()
     assert waiting and sorted(job.rpartition("-restore-")[0] for job in scheduled) == sorted(waiting)

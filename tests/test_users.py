@@ -116,7 +116,7 @@ def test_an_invitation_link_works_once_and_expires(app, services):
     sign_in_as(owner, "ana@agency.com")
     page = post(owner, "/dashboard/members/invite", {"email": "bo@agency.com", "role": "editor"})
     assert page.status_code == 200
-    link = page.get_data(as_text=True).split('class="invite-link">')[1].split("<")[0]
+    link = page.get_data(as_text=True).split('class="invite-link url">')[1].split("<")[0]
     path = link[link.index("/dashboard/invite/"):]
     token_keys = services.users.redis.keys("*:invite:*")
     assert len(token_keys) == 1 and path.rsplit("/", 1)[1] not in token_keys[0]  # only its hash is stored

@@ -147,7 +147,8 @@ class SnapshotGateway:
                            list(outbox), list(entered))
 
     def documents(self) -> dict[str, Any]:
-        """Profiles (with every stored version), workflows, smart lists, grades, aliases, disabled endpoints."""
+        """Profiles (with every stored version), workflows, smart lists, grades, API keys (their hashes) and
+        last uses, users (their password hashes), aliases, disabled endpoints."""
         profiles = self.redis.hgetall(self.keys.profiles())
         version_keys = [(pid, v) for pid, raw in profiles.items()
                         for v in range(1, int(loads(raw).get("version_seq", 0)) + 1)]
@@ -164,6 +165,9 @@ class SnapshotGateway:
             "workflows": self.redis.hgetall(self.keys.workflows()),
             "smart_lists": self.redis.hgetall(self.keys.smart_lists()),
             "grades": self.redis.hgetall(self.keys.grades()),
+            "api_keys": self.redis.hgetall(self.keys.api_keys()),
+            "api_keys_used": self.redis.hgetall(self.keys.api_keys_used()),
+            "users": self.redis.hgetall(self.keys.users()),
             "aliases": aliases,
             "disabled_endpoints": self.redis.hgetall(self.keys.disabled_endpoints()),
             "inbox": {"unread": self.redis.get(self.keys.notifications_unread()),
@@ -186,6 +190,13 @@ class SnapshotGateway:
             yield [raw for raw in get_many(self.redis, [self.keys.delivery(i) for i in ids]) if raw]
             start += len(ids)
 
+    def audit(self) -> Iterator[list[list[str]]]:
+        """The audit trail, oldest first, a page of ``[id, entry JSON]`` at a time."""
+        after = "-"
+        while entries := self.redis.xrange(self.keys.audit(), after, "+", count=PAGE):
+            yield [[entry_id, fields["e"]] for entry_id, fields in entries]
+            after = f"({entries[-1][0]}"
+
     def notifications(self) -> list[str]:
         """The inbox, newest first."""
         return self.redis.lrange(self.keys.notifications(), 0, -1)
@@ -203,6 +214,9 @@ class SnapshotGateway:
         pipe = self.redis.pipeline(transaction=False)
         for key, mapping in ((self.keys.profiles(), docs["profiles"]), (self.keys.workflows(), docs["workflows"]),
                              (self.keys.smart_lists(), docs["smart_lists"]), (self.keys.grades(), docs.get("grades")),
+                             (self.keys.api_keys(), docs.get("api_keys")),
+                             (self.keys.api_keys_used(), docs.get("api_keys_used")),
+                             (self.keys.users(), docs.get("users")),
                              (self.keys.disabled_endpoints(), docs["disabled_endpoints"])):
             if mapping:
                 pipe.hset(key, mapping=mapping)
@@ -291,6 +305,13 @@ class SnapshotGateway:
             pipe.zadd(self.keys.deliveries(), {delivery["id"]: delivery["created_at"]})
             if delivery.get("status") == "dead":
                 pipe.zadd(self.keys.dead_letters(), {delivery["id"]: delivery["updated_at"]})
+        pipe.execute()
+
+    def write_audit(self, entries: Sequence[Sequence[str]]) -> None:
+        """Append audit entries with their original ids (oldest first, as ``audit`` reads them)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for entry_id, raw in entries:
+            pipe.xadd(self.keys.audit(), {"e": raw}, id=entry_id)
         pipe.execute()
 
     def write_notifications(self, newest_first: Sequence[str]) -> None:

@@ -9,6 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from app.people import invite
 from app.scoring.interactions import format_timestamp
 
 from ..helpers import API_KEY, AUTH, send, settle
@@ -85,7 +86,8 @@ def seeded(app, services, receiver) -> dict[str, str]:
     assert api.post("/v1/profiles/engagement/evaluations", headers=AUTH, json={
         "from": format_timestamp(services.clock.now_ms() - 3_600_000), "of": ["live", "draft"]}).status_code == 202
     settle(services)
-    return {"profile_id": "engagement", "rule_id": "click", "job_id": job, "workflow_id": "hot",
+    token = invite(services, None, "test", "new.member.with.a.long.address@example.com", "editor")
+    return {"profile_id": "engagement", "rule_id": "click", "job_id": job, "workflow_id": "hot", "token": token,
             "contact_id": services.contacts.find_contact(email="ann.with.a.long.address@example.com"),
             "run_id": store.workflow_runs("hot", 0, 1)[0]["id"], "delivery_id": store.delivery_ids(0, 1)[0],
             "list_id": list_id}
