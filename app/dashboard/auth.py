@@ -30,6 +30,7 @@ from ..people import (
     role_allows,
 )
 from ..services import get_services
+from ..storage.errors import StoreError
 from ..settings import api_keys
 from .access import PUBLIC_ENDPOINTS, needed_role
 from .blueprint import bp
@@ -169,10 +170,18 @@ def start_session(**fields) -> None:
     csrf_token()
 
 
+def first_run() -> bool:
+    """No user exists yet (the sign-in page then points to the first-run page). The sign-in form itself still
+    renders while the store is down: signing in then answers 503."""
+    try:
+        return not has_users(get_services())
+    except StoreError:
+        return False
+
+
 def render_sign_in(error: str | None = None, status: int = 200, email: str = ""):
     return render_template("dashboard/signin.html", error=error, next=request.values.get("next", ""), email=email,
-                           shared_key=bool(api_keys(current_app.config)), first_run=not has_users(get_services())
-                           ), status
+                           shared_key=bool(api_keys(current_app.config)), first_run=first_run()), status
 
 
 @bp.route("/signin", methods=["GET", "POST"])
