@@ -2,6 +2,7 @@
 expected numbers worked out by hand (docs/scoring-models.md, "Scores that prove themselves")."""
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -51,8 +52,8 @@ TIMELINES = {
 }
 
 
-@pytest.fixture(scope="module")
-def report():
+@pytest.fixture()
+def report():  # per test (not per module): mutation testing maps each test to the code its own run reaches
     return evaluate({"live": PROFILE}, TIMELINES.values(), PERIOD, ANY_EVIDENCE)["live"].to_json()
 
 
@@ -258,3 +259,86 @@ def test_a_fit_rule_is_matched_when_the_attributes_meet_it_at_the_start():
                                                                                            ("big", 2, 1)]
     assert [(d.decile, d.min_score, d.group.contacts) for d in report.deciles if d.group.contacts] == \
         [(1, 15, 2), (7, 0, 1)]
+
+
+# --- pinned arithmetic (each test kills mutants of app/scoring/evaluation.py; numbers worked by hand) ---
+Z95 = 1.959963984540054
+
+
+def test_every_exclusion_is_counted_not_just_noted():
+    converted = [rec("e1", "email.opened", 100), rec("e2", "payment.succeeded", 500)]
+    report = evaluate({"live": PROFILE}, [converted, converted, [], [], []], PERIOD, ANY_EVIDENCE)["live"]
+    assert report.excluded == {"converted_before": 2, "no_history": 3} and report.contacts == 0
+
+
+def test_the_rules_json_carries_each_rules_id_and_current_points(report):
+    assert [(r["rule_id"], r["points"]) for r in report["rules"]] == [("open", 5), ("form", 20), ("unsub", -10)]
+
+
+def test_a_decile_holding_several_scores_spans_from_its_lowest_to_its_highest():
+    from app.scoring.evaluation import Tally
+    # 20 contacts: 9 (converts) and 8 rank 0 and 1 of 20 → decile 1; the eighteen 7s (one converts) → decile 2
+    tally = Tally(PROFILE, scores={9: [1, 1], 8: [1, 0], 7: [18, 1]})
+    deciles = tally.report({}).to_json()["deciles"]
+    assert deciles[0] == {"decile": 1, "min_score": 8, "max_score": 9, "contacts": 2, "conversions": 1,
+                          "rate": 0.5, "lift": 5.0, "cumulative_share": 0.5}
+    assert deciles[1] == {"decile": 2, "min_score": 7, "max_score": 7, "contacts": 18, "conversions": 1,
+                          "rate": 0.055556, "lift": 0.555556, "cumulative_share": 1.0}
+    assert all(d["contacts"] == 0 and d["conversions"] == 0 and d["cumulative_share"] is None
+               for d in deciles[2:])
+
+
+def test_a_band_adds_up_every_score_that_falls_in_it():
+    from app.scoring.evaluation import Tally
+    tally = Tally(PROFILE, scores={12: [2, 1], 15: [3, 2], 30: [1, 0]})  # warm: 12 and 15; hot: 30
+    bands = [b.to_json() for b in tally.report({}).bands]
+    assert bands[1] == {"band": "warm", "min": 10, "contacts": 5, "conversions": 3, "rate": 0.6, "lift": 1.2}
+    assert bands[2] == {"band": "hot", "min": 20, "contacts": 1, "conversions": 0, "rate": 0.0, "lift": 0.0}
+
+
+def test_the_interval_is_the_log_odds_ratio_plus_and_minus_z_standard_errors():
+    from app.scoring.evaluation import Cohort, _suggest
+    # cells a = 2 + 0.5, b = 10 − 2 + 0.5, c = 4 + 0.5, d = 20 − 4 + 0.5: all different, so each one counts
+    se = math.sqrt(1 / 2.5 + 1 / 8.5 + 1 / 4.5 + 1 / 16.5)  # √0.800475 = 0.8947 (Woolf)
+    low, high = _suggest(Cohort(10, 2, 0.2), Cohort(20, 4, 0.2), 0.3, 1.0, 10).interval
+    assert low == pytest.approx(0.3 - Z95 * se, abs=1e-9) and high == pytest.approx(0.3 + Z95 * se, abs=1e-9)
+    assert (round(low, 4), round(high, 4)) == (-1.4536, 2.0536)  # 0.3 ∓ 1.96 × 0.8947
+
+
+def test_a_suggestions_json_rounds_its_interval_and_keeps_whole_points():
+    from app.scoring.evaluation import Cohort, Suggestion, _suggest
+    assert Suggestion(3, 0.1234567, (-0.12345649, 0.3703703), False).to_json() == {
+        "points": 3, "log_odds_ratio": 0.123457, "interval": [-0.123456, 0.37037], "significant": False,
+        "reason": None}
+    matched, unmatched = Cohort(40, 30, 0.5), Cohort(40, 4, 0.5)
+    assert json.dumps(_suggest(matched, unmatched, 1.0, 4.0, 10).to_json()).startswith('{"points": 3, ')
+    assert json.dumps(_suggest(matched, unmatched, -1.0, 4.0, 10).to_json()).startswith('{"points": -3, ')
+
+
+def test_a_weak_positive_signal_rounds_to_plus_one_not_minus_one():
+    from app.scoring.evaluation import Cohort, _suggest
+    assert _suggest(Cohort(40, 30, 0.5), Cohort(40, 4, 0.5), 0.3, 4.0, 10).points == 1  # 0.75 → 1
+
+
+def test_significant_means_the_interval_excludes_zero_strictly():
+    from app.scoring.evaluation import Cohort, _suggest
+    even = Cohort(100, 50, 0.5)  # every cell 50.5: se = √(4 / 50.5) = 0.2814, z·se = 0.5516
+    z_se = Z95 * math.sqrt(1 / 50.5 + 1 / 50.5 + 1 / 50.5 + 1 / 50.5)
+    assert _suggest(even, even, 1.0, 1.0, 1).significant is True  # [0.448, 1.552]: above 0 (and below 1)
+    assert _suggest(even, even, -1.0, 1.0, 1).significant is True  # [−1.552, −0.448]
+    assert _suggest(even, even, 0.0, 1.0, 1).significant is False  # [−0.552, 0.552]: 0 inside
+    assert _suggest(even, even, z_se, 1.0, 1).significant is False  # [0, 1.103]: touching 0 is not excluding it
+    assert _suggest(even, even, -z_se, 1.0, 1).significant is False  # [−1.103, 0]
+
+
+def test_a_profile_without_rules_reports_no_rules():
+    empty = profile_from_dict({"id": "p", "name": "P", "rules": []})
+    assert evaluate({"x": empty}, TIMELINES.values(), PERIOD, ANY_EVIDENCE)["x"].rules == ()
+
+
+def test_when_every_rule_carries_zero_points_the_strongest_suggests_one():
+    from app.scoring.evaluation import Tally
+    zero = profile_from_dict({"id": "p", "name": "P", "rules": [{"id": "z", "on": "email.opened", "points": 0}]})
+    # matched 2 (both convert), unmatched 2 (neither): ln(2.5 × 2.5 / (0.5 × 0.5)) = ln 25 > 0
+    tally = Tally(zero, scores={0: [4, 2]}, rules={"z": [2, 2]})
+    assert tally.report({}, ANY_EVIDENCE).rules[0].suggestion.points == 1
