@@ -62,3 +62,11 @@ def test_the_average_is_the_nearest_whole_point_between_min_and_max(scores):
     average = roll_up("average", scores)
     assert min(scores) <= average <= max(scores)
     assert abs(average - sum(scores) / len(scores)) <= 0.5
+
+
+def test_the_domain_follows_the_last_at_sign_of_a_quoted_local_part():
+    assert email_domain('"sales@home"@acme.com') == "acme.com"
+
+
+def test_an_upper_case_domain_keeps_every_letter():
+    assert email_domain("jo@XBOX.COM") == "xbox.com"
