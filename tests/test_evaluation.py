@@ -300,7 +300,9 @@ def test_the_interval_is_the_log_odds_ratio_plus_and_minus_z_standard_errors():
     from app.scoring.evaluation import Cohort, _suggest
     # cells a = 2 + 0.5, b = 10 − 2 + 0.5, c = 4 + 0.5, d = 20 − 4 + 0.5: all different, so each one counts
     se = math.sqrt(1 / 2.5 + 1 / 8.5 + 1 / 4.5 + 1 / 16.5)  # √0.800475 = 0.8947 (Woolf)
-    low, high = _suggest(Cohort(10, 2, 0.2), Cohort(20, 4, 0.2), 0.3, 1.0, 10).interval
+    interval = _suggest(Cohort(10, 2, 0.2), Cohort(20, 4, 0.2), 0.3, 1.0, 10).interval
+    assert interval is not None
+    low, high = interval
     assert low == pytest.approx(0.3 - Z95 * se, abs=1e-9) and high == pytest.approx(0.3 + Z95 * se, abs=1e-9)
     assert (round(low, 4), round(high, 4)) == (-1.4536, 2.0536)  # 0.3 ∓ 1.96 × 0.8947
 
