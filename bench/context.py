@@ -66,7 +66,8 @@ class Context:
     # --- the world ---------------------------------------------------------------------
     def settings(self) -> dict[str, str]:
         return {"API_KEYS": API_KEY, "STRIPE_SECRET": STRIPE_SECRET, "SENDGRID_PUBLIC_KEY": self.sendgrid_public,
-                "OUTBOUND_ALLOW": "127.0.0.0/8", "LOG_LEVEL": "WARNING", "WORKFLOWS_DIR": ""}
+                "OUTBOUND_ALLOW": "127.0.0.0/8", "LOG_LEVEL": "WARNING", "WORKFLOWS_DIR": "",
+                "ARCHIVE_URL": f"sqlite:///{self.bench.workdir}/archive.sqlite3"}  # the run's own, gone with it
 
     def start(self) -> None:
         self.sendgrid_key, self.sendgrid_public = sendgrid_key_pair()
