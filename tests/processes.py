@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def start_worker(redis_url: str, **settings: str) -> subprocess.Popen:
     """``scorekeeper worker`` in its own process group, logging to a file under var/."""
     env = {**os.environ, "REDIS_URL": redis_url, "SCOREKEEPER_API_KEYS": "test-key", "SCOREKEEPER_PARTITIONS": "4",
-           "SCOREKEEPER_TICK_SECONDS": "0.2", "SCOREKEEPER_WORKFLOWS_DIR": ""}
+           "SCOREKEEPER_TICK_SECONDS": "0.2", "SCOREKEEPER_WORKFLOWS_DIR": "",
+           # never the development archive (var/archive.sqlite3): the fixtures pass the test's own
+           "SCOREKEEPER_ARCHIVE_URL": f"sqlite:///{ROOT}/var/test-worker-archive.sqlite3"}
     env.update({f"SCOREKEEPER_{k}": str(v) for k, v in settings.items()})
     log_dir = ROOT / "var"
     log_dir.mkdir(exist_ok=True)

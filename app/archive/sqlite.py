@@ -61,7 +61,7 @@ class SqliteArchive:
             self._conn = conn
         return self._conn
 
-    def _failed(self, exc: sqlite3.Error) -> ArchiveUnavailable:
+    def _failed(self, exc: sqlite3.Error | OSError) -> ArchiveUnavailable:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -85,7 +85,7 @@ class SqliteArchive:
                     conn.execute("ROLLBACK")
                     raise
                 return conn.total_changes - before
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:  # OSError: its folder cannot be made
                 raise self._failed(exc) from exc
 
     def history(self, contact_id: str, before: int | None = None,
@@ -101,7 +101,7 @@ class SqliteArchive:
         with self._lock:
             try:
                 rows = self._connection().execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:  # OSError: its folder cannot be made
                 raise self._failed(exc) from exc
         return [TimelineRecord(id_, source, type_, at, orjson.loads(props)) for id_, source, type_, at, props in rows]
 
@@ -109,7 +109,7 @@ class SqliteArchive:
         with self._lock:
             try:
                 return self._connection().execute("SELECT count(*) FROM interactions").fetchone()[0]
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:  # OSError: its folder cannot be made
                 raise self._failed(exc) from exc
 
     def close(self) -> None:
