@@ -34,6 +34,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 MIGRATION_LOCK = 0x736B2D61726368
 #: Seconds to wait for a connection before the archive counts as unavailable.
 CONNECT_TIMEOUT_S = 3
+#: libpq's TCP settings: a server that stops answering on an open connection (a network cut, a frozen host) is
+#: given up after about ten seconds instead of blocking the worker (and its partition lease) for ever.
+TCP_SETTINGS = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
+                "tcp_user_timeout": 10_000}
 
 APPEND = """
 INSERT INTO interactions (contact_id, source, id, at, type, properties)
@@ -53,7 +57,7 @@ class PostgresArchive:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, **TCP_SETTINGS)
             try:
                 migrate(conn)
             except BaseException:
