@@ -61,6 +61,15 @@ def test_the_worker_process_archives_what_the_api_accepted(client, services, wor
         f"w1@x.io-{n}" for n in range(50) if n % 4 == 1)
 
 
+def backlog_metric(client) -> float:
+    """``scorekeeper_archive_backlog`` of ``/metrics``, summed over the partitions."""
+    text = client.get("/metrics", headers=AUTH).get_data(as_text=True)
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith("scorekeeper_archive_backlog{")]
+    assert values, "no scorekeeper_archive_backlog in /metrics"
+    return sum(values)
+
+
 @pytest.fixture
 def gate():
     """The test PostgreSQL behind a TCP gate, shut at first."""
@@ -94,6 +103,7 @@ def test_an_archive_outage_stops_neither_ingest_nor_scoring_and_loses_nothing(ma
             assert not any(services.partitions.partition_depths())
             # what the archive could not take waits in Redis
             assert sum(services.archive_backlog.depths()) >= 8
+            assert backlog_metric(client) == sum(services.archive_backlog.depths())
             with pytest.raises(ArchiveUnavailable):
                 services.archive.count()
 
@@ -101,6 +111,7 @@ def test_an_archive_outage_stops_neither_ingest_nor_scoring_and_loses_nothing(ma
             tick(services)  # wakes the partitions whose backlog waits
             settle(services)
             assert sum(services.archive_backlog.depths()) == 0
+            assert backlog_metric(client) == 0
             assert services.archive.count() == 9
             assert archived_ids(services.archive, contact_id(client, "p@x.io")) == [f"p@x.io-{n}" for n in range(7)]
             assert archived_ids(services.archive, contact_id(client, "q@x.io")) == ["q@x.io-1", "q@x.io-2"]

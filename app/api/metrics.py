@@ -37,6 +37,7 @@ class StatsCollector(Collector):
         stats = services.stats.all()
         yield from self._interactions(stats)
         yield from self._scoring(stats, services.partitions)
+        yield from self._archive(services.archive_backlog.depths())
         yield from self._queues(services.queue.name, services.jobs.counts())
         yield from self._automation(stats)
         yield from self._hooks(stats)
@@ -74,6 +75,15 @@ class StatsCollector(Collector):
         seconds = CounterMetricFamily("scorekeeper_scoring_batch_seconds", "Time spent scoring batches")
         seconds.add_metric([], float(stats.get("batch_seconds", 0)))
         yield seconds
+
+    @staticmethod
+    def _archive(backlog: list[int]) -> Iterator[Any]:
+        waiting = GaugeMetricFamily("scorekeeper_archive_backlog",
+                                    "Scored records waiting in Redis for the archive to return, per partition "
+                                    "(docs/archive.md; 0 while the archive takes every batch)", labels=["partition"])
+        for partition, depth in enumerate(backlog):
+            waiting.add_metric([str(partition)], depth)
+        yield waiting
 
     @staticmethod
     def _queues(name: str, counts: Mapping[str, int]) -> Iterator[Any]:
