@@ -10,7 +10,7 @@ import pytest
 
 from app.scoring.fold import FoldState, advance, fold, is_late
 from app.scoring.interactions import derive_properties
-from app.scoring.profiles import profile_from_dict
+from app.scoring.profiles import parse_version_field, profile_from_dict, version_field
 from app.scoring.records import TimelineRecord
 
 T0 = 1_700_000_000_000
@@ -487,3 +487,19 @@ def test_a_state_with_once_values_and_nothing_applied_reads_back():
 def test_of_two_bands_with_the_same_minimum_the_one_listed_last_is_reached():
     p = profile(OPEN, bands=[{"name": "warm", "min": 20}, {"name": "keen", "min": 20}])
     assert p.band_for(25) == "keen"
+
+
+def test_a_manual_change_names_who_made_it():
+    _, ledger = fold(profile(OPEN), [manual("m1", T0, add=5, by="ana@agency.com")], now=T0)
+    assert ledger[0].note == "add 5: r (changed by ana@agency.com)"
+    _, ledger = fold(profile(OPEN), [manual("m1", T0, add=5)], now=T0)
+    assert ledger[0].note == "add 5: r"
+
+
+@pytest.mark.parametrize(("field", "parts"), [
+    pytest.param("engagement@3", ("engagement", 3), id="plain"),
+    pytest.param("a@b@12", ("a@b", 12), id="the-version-follows-the-last-at"),
+])
+def test_a_version_field_reads_back_as_profile_and_version(field, parts):
+    assert parse_version_field(field) == parts
+    assert version_field(*parts) == field

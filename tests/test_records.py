@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.scoring.interactions import Interaction
+from app.scoring.vocabulary import vocabulary_of
 from app.scoring.records import (
     LedgerEntry,
     TimelineRecord,
@@ -62,3 +63,10 @@ def test_attributes_an_interaction_carries_become_their_own_record_keyed_by_the_
     assert interaction.attribute_record() == TimelineRecord("hubspot:m-1", "attributes", "contact.attributes", 9,
                                                             {"plan": "pro", "title": None})
     assert Interaction("m-1", "hubspot", "form.submitted", 9).attribute_record() is None
+
+
+def test_the_vocabulary_of_stored_records_is_each_type_and_its_property_paths():
+    records = [OPENED, TimelineRecord("2", "api", "form.submitted", 6, {"form_id": "f", "utm": {"source": "x"}})]
+    assert vocabulary_of(records) == {("email.opened", ""), ("email.opened", "machine_open"),
+                                      ("form.submitted", ""), ("form.submitted", "form_id"),
+                                      ("form.submitted", "utm.source")}  # an object: its keys, not itself

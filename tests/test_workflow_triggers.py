@@ -146,3 +146,22 @@ def test_tag_filters_are_false_only_when_empty():
     """The run starter reads the contact's tags only for workflows whose filters are true."""
     assert [bool(f) for f in (TagFilters(), TagFilters(tags_all=("a",)), TagFilters(tags_none=("b",)))] == [
         False, True, True]
+
+
+@pytest.mark.parametrize(("data", "filters"), [
+    pytest.param(None, TagFilters(), id="none"),
+    pytest.param({}, TagFilters(), id="empty"),
+    pytest.param({"tags_all": ["vip", "eu"], "tags_none": ["churned"]}, TagFilters(("vip", "eu"), ("churned",)),
+                 id="both"),
+    pytest.param({"tags_none": ["churned"]}, TagFilters((), ("churned",)), id="only-none"),
+    pytest.param({"tags_all": None, "tags_none": None}, TagFilters(), id="nulls"),
+])
+def test_tag_filters_read_from_a_trigger_or_a_steps_when(data, filters):
+    assert TagFilters.from_json(data) == filters
+
+
+def test_a_refusal_names_every_missing_or_unwanted_tag():
+    filters = TagFilters(("vip", "eu"), ("churned", "spam"))
+    assert filters.refusal([]) == "the contact is not tagged vip, eu"
+    assert filters.refusal(["vip", "eu", "churned", "spam"]) == "the contact is tagged churned, spam"
+    assert filters.refusal(["vip", "eu"]) is None
