@@ -126,3 +126,8 @@ def test_now_is_the_wall_clock_in_milliseconds():
 ])
 def test_a_duration_splits_into_the_forms_two_fields(text, parts):
     assert split_duration(text) == parts
+
+
+def test_a_timestamp_finer_than_a_millisecond_is_cut_to_its_millisecond():
+    assert parse_timestamp_ms("2023-11-14T22:13:20.0079Z") == NOW + 7
+    assert isinstance(parse_timestamp_ms("2023-11-14T22:13:20.0079Z"), int)
