@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from click.testing import CliRunner
 from hypothesis import settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -250,3 +251,12 @@ def evaluated(world, dash, services):
     assert resp.status_code == 303, text(resp)
     settle(services)
     return resp.headers["Location"]
+
+
+@pytest.fixture
+def runner(monkeypatch, app):
+    """The click CLI run in-process against the test app's Redis (what `scorekeeper …` reads from the environment)."""
+    monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
+    monkeypatch.setenv("SCOREKEEPER_PARTITIONS", "4")
+    monkeypatch.setenv("SCOREKEEPER_WORKFLOWS_DIR", "")
+    return CliRunner()

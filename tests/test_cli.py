@@ -4,20 +4,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from app.cli import main
 
 from .conftest import TEST_REDIS_URL
 from .helpers import AUTH, publish, score_of, settle
-
-
-@pytest.fixture
-def runner(monkeypatch, app):
-    monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
-    monkeypatch.setenv("SCOREKEEPER_PARTITIONS", "4")
-    monkeypatch.setenv("SCOREKEEPER_WORKFLOWS_DIR", "")
-    return CliRunner()
 
 
 def test_import_profiles_then_interactions_then_scores(runner, client, services, tmp_path):

@@ -248,15 +248,7 @@ def test_every_way_the_script_can_take_finds_what_brute_force_finds(services, po
     live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
     query = ContactQuery(services.scores, services.contacts)
     query.force = force
-    expected = brute_force(services, population, flt)
-    assert query.count(flt, live, NOW_MS) == len(expected)
-    pages, cursor = [], 0
-    while cursor is not None:
-        page = query.run(flt, live, limit, cursor, NOW_MS)
-        assert page["total"] == len(expected)
-        pages += [cid for cid, _score in page["items"]]
-        cursor = page["next_cursor"]
-    assert pages == expected
+    assert_finds(query, flt, live, limit, brute_force(services, population, flt))
 
 
 GRADES = {"lead": ("fit", "eng"), "turned": ("eng", "fit"), "unpublished": ("draft", "eng")}
@@ -280,15 +272,7 @@ def test_grade_conditions_find_what_brute_force_finds(services, population, flt,
     query = ContactQuery(services.scores, services.contacts)
     query.force = None if force == "cluster" else force
     query.single_node = force != "cluster"
-    expected = brute_force(services, population, flt)
-    assert query.count(flt, live, NOW_MS) == len(expected)
-    pages, cursor = [], 0
-    while cursor is not None:
-        page = query.run(flt, live, limit, cursor, NOW_MS)
-        assert page["total"] == len(expected)
-        pages += [cid for cid, _score in page["items"]]
-        cursor = page["next_cursor"]
-    assert pages == expected
+    assert_finds(query, flt, live, limit, brute_force(services, population, flt))
 
 
 def dnd_index(services, channel: str) -> set[str]:
@@ -351,3 +335,15 @@ def test_the_dnd_index_is_backfilled_once_by_an_upgrade(services, population):
     for channel in CHANNELS:
         assert dnd_index(services, channel) == dnd_documents(services, population, channel) != set()
     assert backfill_once(services) is None
+
+
+def assert_finds(query, flt, live, limit, expected):
+    """The count, and every page followed by its cursor, give exactly ``expected`` in order."""
+    assert query.count(flt, live, NOW_MS) == len(expected)
+    pages, cursor = [], 0
+    while cursor is not None:
+        page = query.run(flt, live, limit, cursor, NOW_MS)
+        assert page["total"] == len(expected)
+        pages += [cid for cid, _score in page["items"]]
+        cursor = page["next_cursor"]
+    assert pages == expected

@@ -3,12 +3,10 @@ invitations that work once, removing a member, resetting a password, throttling,
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
 
 from app.cli import main
 from app.people import ACCOUNT_FAILURES_MAX, INVITE_TTL_SECONDS, create_first_owner, create_user
 
-from .conftest import TEST_REDIS_URL
 from .dashboard_helpers import csrf_of, post, sign_in
 from .helpers import AUTH, publish_profile, put_profile, send, settle
 
@@ -24,14 +22,6 @@ def sign_in_as(client, email: str, password: str = PASSWORD):
 
 def is_signed_in(client) -> bool:
     return client.get("/dashboard/contacts").status_code == 200
-
-
-@pytest.fixture
-def runner(monkeypatch, app):
-    monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
-    monkeypatch.setenv("SCOREKEEPER_PARTITIONS", "4")
-    monkeypatch.setenv("SCOREKEEPER_WORKFLOWS_DIR", "")
-    return CliRunner()
 
 
 def test_the_cli_makes_the_first_owner_who_signs_in_and_is_the_actor_of_changes(runner, app, client, services):
