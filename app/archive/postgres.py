@@ -29,6 +29,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
            )""",
         "CREATE INDEX interactions_contact_at ON interactions (contact_id, at)",
     ),
+    # 2: properties as json, not jsonb. jsonb refuses the escape of U+0000 (PostgreSQL text cannot hold it),
+    # and the edge lets a NUL inside a property's text through (only identities, ids and tags refuse control
+    # characters): one such interaction would fail its batch's append for good and hold the partition's
+    # backlog behind it. json keeps the text as written and reads back exactly.
+    ("ALTER TABLE interactions ALTER COLUMN properties TYPE json USING properties::json",),
 )
 #: The advisory lock taken while migrating (any constant number; "sk-arch" in ASCII).
 MIGRATION_LOCK = 0x736B2D61726368
@@ -41,7 +46,7 @@ TCP_SETTINGS = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
 
 APPEND = """
 INSERT INTO interactions (contact_id, source, id, at, type, properties)
-SELECT c, s, i, a, t, p::jsonb
+SELECT c, s, i, a, t, p::json
 FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[]) WITH ORDINALITY
      AS batch(c, s, i, a, t, p, n)
 ORDER BY n
