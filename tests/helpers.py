@@ -98,3 +98,16 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+def in_batches(draw: Callable[[Any], Any], order: list) -> list[list]:
+    """``order`` cut into one to four consecutive batches at drawn places (a Hypothesis ``draw``), as a
+    sender would deliver it."""
+    from hypothesis import strategies as st
+
+    cuts = sorted(set(draw(st.lists(st.integers(1, len(order)), max_size=3))) | {len(order)})
+    batches, start = [], 0
+    for cut in cuts:
+        batches.append(order[start:cut])
+        start = cut
+    return batches

@@ -178,13 +178,7 @@ def test_the_indexes_find_what_brute_force_finds_in_the_same_order(services, pop
     live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
     query = ContactQuery(services.scores, services.contacts)
     expected = brute_force(services, population, flt)
-    pages, cursor = [], 0
-    while cursor is not None:
-        page = query.run(flt, live, limit, cursor, NOW_MS)
-        assert page["total"] == len(expected)
-        pages += [cid for cid, _score in page["items"]]
-        cursor = page["next_cursor"]
-    assert pages == expected
+    assert follow_pages(query, flt, live, limit, len(expected)) == expected
 
 
 def test_last_activity_is_backfilled_from_timelines(services, population):
@@ -230,13 +224,7 @@ def test_the_walk_a_cluster_takes_finds_what_brute_force_finds(services, populat
     query = ContactQuery(services.scores, services.contacts)
     query.single_node = False
     expected = brute_force(services, population, flt)
-    pages, cursor = [], 0
-    while cursor is not None:
-        page = query.run(flt, live, limit, cursor, NOW_MS)
-        assert page["total"] == len(expected)
-        pages += [cid for cid, _score in page["items"]]
-        cursor = page["next_cursor"]
-    assert pages == expected
+    assert follow_pages(query, flt, live, limit, len(expected)) == expected
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -340,10 +328,15 @@ def test_the_dnd_index_is_backfilled_once_by_an_upgrade(services, population):
 def assert_finds(query, flt, live, limit, expected):
     """The count, and every page followed by its cursor, give exactly ``expected`` in order."""
     assert query.count(flt, live, NOW_MS) == len(expected)
+    assert follow_pages(query, flt, live, limit, len(expected)) == expected
+
+
+def follow_pages(query, flt, live, limit, total):
+    """Every page of a filter followed by its cursor (each stating ``total``), as contact ids in order."""
     pages, cursor = [], 0
     while cursor is not None:
         page = query.run(flt, live, limit, cursor, NOW_MS)
-        assert page["total"] == len(expected)
+        assert page["total"] == total
         pages += [cid for cid, _score in page["items"]]
         cursor = page["next_cursor"]
-    assert pages == expected
+    return pages

@@ -21,7 +21,7 @@ from app.scoring.profiles import profile_from_dict
 from app.scoring.records import TimelineRecord
 
 from .conftest import TEST_REDIS_URL
-from .helpers import AUTH, publish, put_profile, send, settle
+from .helpers import AUTH, in_batches, publish, put_profile, send, settle
 from .reference import reference_attributes, reference_fit_score
 from .test_models_properties import live_app
 
@@ -108,12 +108,7 @@ def deliveries(draw):
               "attributes": draw(st.one_of(st.none(), changes()))} for i in range(count)]
     sent = items + draw(st.lists(st.sampled_from(items), max_size=4))  # duplicates
     order = draw(st.permutations(sent))
-    cuts = sorted(set(draw(st.lists(st.integers(1, len(order)), max_size=3))) | {len(order)})
-    batches, start = [], 0
-    for cut in cuts:
-        batches.append(order[start:cut])
-        start = cut
-    return items, batches
+    return items, in_batches(draw, order)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -23,7 +23,7 @@ from app.scoring.profiles import profile_from_dict
 from app.scoring.records import TimelineRecord
 
 from .conftest import TEST_REDIS_URL
-from .helpers import AUTH, publish, put_profile, score_of, send, settle
+from .helpers import AUTH, in_batches, publish, put_profile, score_of, send, settle
 from .reference import decayed, reference_models_fold
 
 T0 = 1_700_000_000_000
@@ -141,12 +141,7 @@ def deliveries(draw):
              for i, (t, k, d, email, plan) in enumerate(events)]
     sent = items + draw(st.lists(st.sampled_from(items), max_size=5))  # duplicates
     order = draw(st.permutations(sent))
-    cuts = sorted(set(draw(st.lists(st.integers(1, len(order)), max_size=3))) | {len(order)})
-    batches, start = [], 0
-    for cut in cuts:
-        batches.append(order[start:cut])
-        start = cut
-    return items, batches
+    return items, in_batches(draw, order)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
