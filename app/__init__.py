@@ -12,9 +12,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .api import (
         audit, contacts, docs, evaluations, grades, health, init_api, interactions, keys, metrics, profiles,
         smart_lists)
+    from .api import providers as providers_api
     from .automation import api as workflows_api
     from .dashboard import bp as dashboard_bp
     from .hooks import bp as hooks_bp
+    from .hooks import secrets as hook_secrets
     from .settings import configure
 
     app = Flask(__name__)
@@ -22,11 +24,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None  # body limits are ours: per route, with a JSON 413
     logs.init_app(app)
     json_bodies.init_app(app)
+    hook_secrets.init_app(app)  # SECRETS_KEY is read and checked once
     services.init_app(app)
     jobs.init_app(app)  # the job port, services.enqueue
     manual_scores.init_app(app)  # the score port that workflow steps use
     api = init_api(app)
-    for module in (interactions, contacts, profiles, evaluations, grades, smart_lists, workflows_api, keys, audit):
+    for module in (interactions, contacts, profiles, evaluations, grades, smart_lists, workflows_api, keys,
+                   providers_api, audit):
         api.register_blueprint(module.bp)  # /v1, in the OpenAPI document
     app.register_blueprint(health.bp)  # /healthz
     app.register_blueprint(docs.bp)  # /docs/assets/: Swagger UI from the swagger-ui-bundle package

@@ -34,6 +34,8 @@ ACTIONS: dict[str, str] = {
     "member.role": "changed role of member",
     "member.remove": "removed member",
     "member.password": "reset password of member",
+    "provider.set": "set provider secret",
+    "provider.remove": "removed provider secret",
 }
 
 

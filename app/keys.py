@@ -255,6 +255,11 @@ class Keys:
         """Failed dashboard sign-ins to one account (SHA-256 of the email) in the current window (counter with expiry)."""
         return f"{self.prefix}:signin-account-failures:{account}"
 
+    def provider_secrets(self) -> str:
+        """Provider name -> its webhook secret set with ``PUT /v1/providers/{provider}`` (Fernet-encrypted when
+        ``SECRETS_KEY`` is set), when and by whom (hash of JSON; read by ``app.hooks.secrets.provider_secret``)."""
+        return f"{self.prefix}:provider-secrets"
+
     # --- dashboard ----------------------------------------------------------------------
     def signin_failures(self, address: str) -> str:
         """Failed dashboard sign-ins from one client address in the current window (counter with expiry)."""

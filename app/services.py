@@ -26,6 +26,7 @@ from .storage.evaluations import EvaluationStore
 from .storage.jobs import JobQueue
 from .storage.partitions import PartitionQueue
 from .storage.profiles import ProfileStore
+from .storage.provider_secrets import ProviderSecretStore
 from .storage.redis_tools import Sharding
 from .storage.score_index import ScoreIndex
 from .storage.grades import GradeStore
@@ -62,6 +63,7 @@ class Services:
     api_keys: ApiKeyStore
     audit: AuditStore
     users: UserStore
+    provider_secrets: ProviderSecretStore
     #: History outside Redis (app/archive/), and what waits in Redis while it is unavailable.
     archive: Archive
     archive_backlog: ArchiveBacklog
@@ -106,6 +108,7 @@ def build_services(settings: dict[str, Any]) -> Services:
         api_keys=ApiKeyStore(redis, keys),
         audit=AuditStore(redis, keys),
         users=UserStore(redis, keys),
+        provider_secrets=ProviderSecretStore(redis, keys),
         archive=open_archive(setting(settings, "ARCHIVE_URL")),
         archive_backlog=ArchiveBacklog(redis, keys, sharding.partitions),
         clock=clock,

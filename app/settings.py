@@ -55,6 +55,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "ARCHIVE_URL": ("sqlite:///var/archive.sqlite3", "where every interaction is kept for good, outside Redis "
                      "(docs/archive.md): `sqlite:///PATH` (embedded, no server; `sqlite:////ABS/PATH`) or "
                      "`postgresql://user@host:port/db`"),
+    "SECRETS_KEY": ("", "comma-separated Fernet keys that encrypt provider secrets stored in Redis (the first "
+                        "encrypts, each decrypts: rotation); empty: stored as given (docs/teams.md)"),
     "METRICS_TOKEN": ("", "bearer token for GET /metrics (any API key works too)"),
     "OUTBOUND_ALLOW": ("", "CIDR ranges outbound calls (webhooks, Slack) may reach although not public"),
     # Workflows (app/automation): docs/workflows.md says more.

@@ -13,8 +13,8 @@ from .clock import ManualClock
 from .helpers import API_KEY, AUTH, put_profile
 from .test_security import placeholder
 
-#: Blueprints of administration: keys and the audit trail.
-ADMIN_ROUTES = ("keys.", "audit.")
+#: Blueprints of administration: keys, provider secrets and the audit trail.
+ADMIN_ROUTES = ("keys.", "audit.", "providers.")
 #: What each scope may do, written out (not derived from the table) so a wrong table fails here.
 ALLOWED = {
     "ingest": lambda method, endpoint: endpoint == "interactions.post_interactions",

@@ -2,7 +2,7 @@
 
 ``ingest`` sends interactions only; ``read`` is every GET (and the read-only POST of a contact
 search); ``write`` is everything but administration and implies ``read`` and ``ingest``;
-``admin`` (keys, and later users, providers and workspace settings) implies every scope. A route
+``admin`` (keys, provider secrets, the audit trail, and later workspace settings) implies every scope. A route
 missing from the table needs ``admin`` — it fails closed — and ``tests/test_scopes.py`` fails until
 the route is listed.
 """
@@ -69,6 +69,10 @@ ROUTE_SCOPES: dict[str, str] = {
     "keys.create": "admin",
     "keys.revoke": "admin",
     "audit.list_audit": "admin",
+    "providers.list_providers": "admin",
+    "providers.get_provider": "admin",
+    "providers.put_provider": "admin",
+    "providers.delete_provider": "admin",
 }
 
 #: What a route missing from the table needs: the most, so a forgotten route is never open.

@@ -66,6 +66,9 @@ ROUTE_ROLES: dict[str, str | dict[str, str]] = {
     "dashboard.invite_member": "admin",
     "dashboard.change_member_role": "admin",
     "dashboard.remove_member": "admin",
+    "dashboard.providers": "admin",
+    "dashboard.set_provider_secret": "admin",
+    "dashboard.remove_provider_secret": "admin",
 }
 
 #: What a route missing from the table needs: the most.

@@ -16,7 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .. import json_bodies, metrics
 from ..errors import PayloadTooLarge, SignatureError, ValidationError
 from ..services import get_services
-from . import registry
+from . import registry, secrets
 from .intake import deliver
 
 bp = flask.Blueprint("hooks", __name__, url_prefix="/hooks")
@@ -33,7 +33,7 @@ def receive_standard(source: str):
 
 
 def handle(provider: registry.Provider, source: str):
-    secret = provider.secret(current_app.config)
+    secret = secrets.provider_secret(get_services(), provider)
     raw = read_body(provider.body_limit(current_app.config))
     try:
         provider.module.verify(raw, request.headers, secret, time.time())

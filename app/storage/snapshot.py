@@ -148,7 +148,8 @@ class SnapshotGateway:
 
     def documents(self) -> dict[str, Any]:
         """Profiles (with every stored version), workflows, smart lists, grades, API keys (their hashes) and
-        last uses, users (their password hashes), aliases, disabled endpoints."""
+        last uses, users (their password hashes), provider secrets (as stored: encrypted when SECRETS_KEY
+        is set), aliases, disabled endpoints."""
         profiles = self.redis.hgetall(self.keys.profiles())
         version_keys = [(pid, v) for pid, raw in profiles.items()
                         for v in range(1, int(loads(raw).get("version_seq", 0)) + 1)]
@@ -168,6 +169,7 @@ class SnapshotGateway:
             "api_keys": self.redis.hgetall(self.keys.api_keys()),
             "api_keys_used": self.redis.hgetall(self.keys.api_keys_used()),
             "users": self.redis.hgetall(self.keys.users()),
+            "provider_secrets": self.redis.hgetall(self.keys.provider_secrets()),
             "aliases": aliases,
             "disabled_endpoints": self.redis.hgetall(self.keys.disabled_endpoints()),
             "inbox": {"unread": self.redis.get(self.keys.notifications_unread()),
@@ -217,6 +219,7 @@ class SnapshotGateway:
                              (self.keys.api_keys(), docs.get("api_keys")),
                              (self.keys.api_keys_used(), docs.get("api_keys_used")),
                              (self.keys.users(), docs.get("users")),
+                             (self.keys.provider_secrets(), docs.get("provider_secrets")),
                              (self.keys.disabled_endpoints(), docs["disabled_endpoints"])):
             if mapping:
                 pipe.hset(key, mapping=mapping)
