@@ -1,11 +1,14 @@
 """Write-through to the archive: every scored record goes to the archive before its stream entry is deleted.
 
-The order in ``scoring_service.drain`` is: score the batch (its records reach Redis), ``archive_batch``,
-then delete the batch's stream entries. ``archive_batch`` makes one ``append`` for the whole batch; the
-archive ignores what it already holds, so a batch scored twice (a worker that died before deleting its
-entries) is archived once.
+A drain (``scoring_service.drain``) scores a batch (its records reach Redis) and hands it to its partition's
+``Archiver``, a thread that appends the batch to the archive in one ``append`` and only then deletes the
+batch's stream entries (``XDEL``) — while the drain reads and scores the next batch. The archiver takes
+batches in the order they were scored and confirms them in that order; the drain reads on past entries
+still waiting (``read_partition(after=...)``) and, before it lets go of its lease, waits until every
+batch it scored is confirmed. The archive ignores what it already holds, so a batch scored twice (a
+worker that died before its entries were deleted) is archived once.
 
-An archive outage stops neither ingest nor scoring (docs/archive.md): when the append fails, the batch's
+An archive outage stops neither ingest nor scoring (docs/archive.md): when an append fails, the batch's
 records go to the partition's archive backlog in Redis (``storage/archive_backlog.py``) and the stream
 entries are deleted as usual, so scoring goes on. The holder of a partition's lease empties its backlog
 into the archive when it starts draining (``flush_backlog``); the ticker wakes partitions whose backlog
@@ -15,7 +18,11 @@ the contact's timeline in Redis).
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Self
 
 from .archive import ArchivedRecord, ArchiveUnavailable
 from .scoring.records import TimelineRecord
@@ -25,6 +32,9 @@ log = logging.getLogger(__name__)
 
 #: Backlog items appended to the archive per call while emptying a backlog.
 FLUSH_CHUNK = 1000
+#: Scored batches that may wait for the archiver while the drain scores the next one (memory: a batch is
+#: ``BATCH_SIZE`` records). 1 already overlaps an append with the next batch's scoring; 2 absorbs a slow one.
+PIPELINE_DEPTH = 2
 
 
 def archive_batch(services: Services, batch: Mapping[str, Sequence[TimelineRecord]], direct: bool = True) -> bool:
@@ -65,3 +75,72 @@ def flush_backlog(services: Services, partition: int) -> bool:
                         extra={"partition": partition, "error": exc.message})
             return False
         backlog.trim(partition, len(items))
+
+
+Batch = Mapping[str, Sequence[TimelineRecord]]
+
+
+class Archiver:
+    """The archive's half of a drain: a thread of its own that, for each scored batch in the order it was
+    handed, appends its records to the archive (``archive_batch``: the backlog once the archive has failed
+    during this drain) and then deletes the batch's stream entries — so a batch is appended while the next
+    one is scored, and an entry leaves its stream only once its record is in the archive or the backlog.
+
+    ``submit`` waits while ``depth`` batches are already waiting; ``close`` waits until every submitted
+    batch is confirmed. Should the thread fail (Redis gone while it deletes entries), it leaves the entries
+    of that batch and of every later one in the stream (they are scored again, harmlessly, by the next
+    drain) and ``submit``/``close`` raise its error in the draining thread.
+    """
+
+    def __init__(self, services: Services, partition: int, direct: bool = True, depth: int = PIPELINE_DEPTH):
+        self.services = services
+        self.partition = partition
+        #: Whether batches still go straight to the archive (false once an append failed in this drain).
+        self.direct = direct
+        #: Batches confirmed so far (appended, or in the backlog, and their entries deleted).
+        self.confirmed = 0
+        self._waiting: queue.Queue[tuple[Batch, Sequence[str]] | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"archiver-{partition}", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: Batch, entry_ids: Sequence[str]) -> None:
+        """Hand over a scored batch and the ids of its stream entries."""
+        self._raise()
+        self._waiting.put((batch, entry_ids))
+
+    def close(self) -> None:
+        """Wait until every batch handed over is confirmed, then end the thread; raises what it met."""
+        if self._thread.is_alive():
+            self._waiting.put(None)
+            self._thread.join()
+        self._raise()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is None:
+            self.close()
+            return
+        try:  # the batches handed over were scored: archive them before the drain's own error goes up
+            self.close()
+        except Exception:
+            log.exception("archiver failed", extra={"partition": self.partition})
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (item := self._waiting.get()) is not None:
+            if self._error is not None:
+                continue  # after a failure: the entries stay in their stream
+            batch, entry_ids = item
+            try:
+                self.direct = archive_batch(self.services, batch, self.direct)
+                self.services.partitions.remove_entries(self.partition, entry_ids)
+                self.confirmed += 1
+            except BaseException as exc:  # noqa: BLE001 - handed to the draining thread
+                self._error = exc

@@ -2,8 +2,10 @@
 
 Only the holder of a partition's lease drains it, so one contact's interactions are
 applied by one worker at a time. Entries leave the stream only after their contacts are
-written; a worker that dies mid-batch leaves them for the next, and re-applying them is
-harmless because the timeline already holds them (idempotency by ``source:id``).
+written and their records archived (app/archiving.py: the archiver thread appends a batch
+while the next is scored); a worker that dies mid-batch leaves them for the next, and
+re-applying them is harmless because the timeline and the archive already hold them
+(idempotency by ``source:id``).
 """
 from __future__ import annotations
 
@@ -14,9 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from . import metrics
-from .archiving import archive_batch, flush_backlog
-from .scorer import ContactResult, Scorer
+from .archiving import Archiver, archive_batch, flush_backlog
 from .ingest import wake_partition
+from .scorer import ContactResult, Scorer
 from .scoring.events import event_from_json
 from .scoring.records import TimelineRecord
 from .scoring.vocabulary import vocabulary_of
@@ -64,11 +66,10 @@ def dispatch_outbox(services: Services, contact_ids: Iterable[str]) -> int:
     return len(events)
 
 
-def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, dict[str, Any]]],
-                  archive_direct: bool = True) -> tuple[int, bool]:
-    """Score one batch of stream entries, then archive its records (``archiving.archive_batch``: straight to
-    the archive when ``archive_direct``, else to the backlog); returns the number of interactions in it and
-    whether the archive took them."""
+def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, dict[str, Any]]]
+                  ) -> tuple[int, dict[str, list[TimelineRecord]]]:
+    """Score one batch of stream entries; returns the number of interactions in it and its records by
+    contact (what the archiver appends before the entries are deleted)."""
     batch: dict[str, list[TimelineRecord]] = {}
     records: list[TimelineRecord] = []
     for _entry_id, data in entries:
@@ -81,13 +82,16 @@ def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, d
                 batch[data["c"]].append(TimelineRecord.from_json(data["a"]))
             records.append(record)
     score_and_dispatch(services, scorer, batch, services.clock.now_ms())
-    archived = archive_batch(services, batch, archive_direct)
     services.vocabulary.remember(vocabulary_of(records))
-    return len(records), archived
+    return len(records), batch
 
 
 def drain(services: Services, partition: int, max_batches: int = 100) -> int:
-    """Drain up to ``max_batches`` batches of the partition; returns interactions scored."""
+    """Drain up to ``max_batches`` batches of the partition; returns interactions scored.
+
+    Each scored batch goes to the partition's ``Archiver``, which deletes its entries once its records are
+    archived; the next batch is read from after the last entry read, and scored meanwhile. The lease is let
+    go only after every batch is confirmed."""
     store = services.partitions
     settings = services.settings
     store.clear_wake(partition)
@@ -99,19 +103,21 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
     scored = 0
     try:
         # Once the archive fails during this drain, later batches go to the backlog without trying it again.
-        archive_direct = flush_backlog(services, partition)
-        for _ in range(max_batches):
-            entries = store.read_partition(partition, int(settings["BATCH_SIZE"]))
-            if not entries:
-                break
-            started = time.perf_counter()
-            count, archive_direct = score_entries(services, scorer, entries, archive_direct)
-            scored += count
-            store.remove_entries(partition, [entry_id for entry_id, _ in entries])
-            metrics.count_batch(services, len(entries), time.perf_counter() - started)
-            if not store.renew_lease(partition, token, lease_ms):
-                log.warning("lost partition lease", extra={"partition": partition})
-                break
+        with Archiver(services, partition, direct=flush_backlog(services, partition)) as archiver:
+            after = None
+            for _ in range(max_batches):
+                entries = store.read_partition(partition, int(settings["BATCH_SIZE"]), after)
+                if not entries:
+                    break
+                started = time.perf_counter()
+                count, batch = score_entries(services, scorer, entries)
+                archiver.submit(batch, [entry_id for entry_id, _ in entries])
+                after = entries[-1][0]
+                scored += count
+                metrics.count_batch(services, len(entries), time.perf_counter() - started)
+                if not store.renew_lease(partition, token, lease_ms):
+                    log.warning("lost partition lease", extra={"partition": partition})
+                    break
     finally:
         store.release_lease(partition, token)
     if store.partition_depths()[partition]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.archive import ArchiveUnavailable, open_archive
+from app.archiving import archive_batch
 from app.scoring_service import make_scorer, score_entries, tick
 
 from .archive_helpers import TcpGate
@@ -40,14 +41,17 @@ def test_each_interaction_is_archived_once_with_its_contact(client, services):
 
 
 def test_a_batch_scored_again_is_archived_once(client, services):
-    """A worker that died after scoring and before deleting its entries: the next one scores them again."""
+    """A worker that died after its batch was scored and archived, before the entries were deleted: the next
+    drain scores and archives them again."""
     send(client, *(opened(n, f"c{n % 3}@x.io") for n in range(12)))
     partition = next(p for p, depth in enumerate(services.partitions.partition_depths()) if depth)
     entries = services.partitions.read_partition(partition, 1000)
-    scorer = make_scorer(services)
-    assert score_entries(services, scorer, entries) == (len(entries), True)
-    assert score_entries(services, scorer, entries) == (len(entries), True)  # the replay
-    settle(services)
+    count, batch = score_entries(services, make_scorer(services), entries)
+    assert count == len(entries)
+    assert archive_batch(services, batch)  # then the worker died: the entries are still in the stream
+    assert services.partitions.partition_depths()[partition] == len(entries)
+    settle(services)  # the replay
+    assert not any(services.partitions.partition_depths())
     assert services.archive.count() == 12
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 from ..errors import ScorekeeperError
 from ..scoring.records import TimelineRecord
 
@@ -71,6 +73,18 @@ class Archive(Protocol):
     def close(self) -> None:
         """Let go of connections; a later call connects again."""
         ...
+
+
+def rows_json(records: Iterable[ArchivedRecord]) -> str | None:
+    """A batch as both backends' append statements take it: one JSON array of ``[contact_id, source, id, at,
+    type, properties]`` rows, properties as their own JSON text (a string, so the archive stores exactly that
+    text); ``None`` for no records. One text, unpacked by the database: the driver adapts one parameter
+    instead of six arrays of a thousand values each (psycopg spent ~9 ms of Python per 1,000 records on
+    those, and SQLite's ``executemany`` one GIL hand-off per row)."""
+    dumps = orjson.dumps
+    rows = [(a.contact_id, a.record.source, a.record.id, a.record.at, a.record.type, dumps(a.record.properties).decode())
+            for a in records]
+    return dumps(rows).decode() if rows else None
 
 
 def check_limit(limit: int) -> int:

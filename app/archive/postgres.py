@@ -2,19 +2,19 @@
 
 The schema is created on first use by versioned migrations (``archive_schema`` remembers the highest
 applied), under an advisory lock so processes starting together apply each step once. An append is one
-statement over arrays (``unnest``), one round trip whatever the batch size. Any failure to reach or write
-the server becomes ``ArchiveUnavailable``, and the connection is dropped so the next call connects afresh.
+statement over one JSON text (``json_array_elements``), one round trip whatever the batch size. Any failure
+to reach or write the server becomes ``ArchiveUnavailable``, and the connection is dropped so the next call
+connects afresh.
 """
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
 
-import orjson
 import psycopg
 
 from ..scoring.records import TimelineRecord
-from . import DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, check_limit
+from . import DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, check_limit, rows_json
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -44,11 +44,14 @@ CONNECT_TIMEOUT_S = 3
 TCP_SETTINGS = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
                 "tcp_user_timeout": 10_000}
 
+#: One batch in one statement and one parameter (``rows_json``: a JSON array of ``[contact_id, source, id, at,
+#: type, properties]``, properties as their JSON text), inserted in array order so that the first of a repeated
+#: key is the one kept. Unpacked as ``json`` (not ``jsonb``): the text of a row's fields comes back exactly, and
+#: a NUL written as ``\\u0000`` inside the properties' text stays text.
 APPEND = """
 INSERT INTO interactions (contact_id, source, id, at, type, properties)
-SELECT c, s, i, a, t, p::json
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[]) WITH ORDINALITY
-     AS batch(c, s, i, a, t, p, n)
+SELECT r ->> 0, r ->> 1, r ->> 2, (r ->> 3)::bigint, r ->> 4, (r ->> 5)::json
+FROM json_array_elements(%s::json) WITH ORDINALITY AS batch(r, n)
 ORDER BY n
 ON CONFLICT (contact_id, source, id) DO NOTHING
 """
@@ -78,18 +81,13 @@ class PostgresArchive:
         return ArchiveUnavailable(f"the PostgreSQL archive did not answer: {type(exc).__name__}")
 
     def append(self, records: Iterable[ArchivedRecord]) -> int:
-        columns: tuple[list, ...] = ([], [], [], [], [], [])
-        for archived in records:
-            record = archived.record
-            for column, value in zip(columns, (archived.contact_id, record.source, record.id, record.at, record.type,
-                                               orjson.dumps(record.properties).decode())):
-                column.append(value)
-        if not columns[0]:
+        payload = rows_json(records)
+        if payload is None:
             return 0
         with self._lock:
             try:
                 with self._connection().cursor() as cur:
-                    cur.execute(APPEND, columns)
+                    cur.execute(APPEND, (payload,))
                     return cur.rowcount
             except psycopg.Error as exc:
                 raise self._failed(exc) from exc

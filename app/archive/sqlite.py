@@ -3,6 +3,12 @@
 WAL mode lets readers go on while a worker appends; ``busy_timeout`` makes several worker processes on
 one machine take turns instead of failing. One connection per archive object, shared by its threads
 under a lock (SQLite serialises writers anyway).
+
+An append is one statement over one JSON text (``APPEND``: ``json_each`` unpacks the batch inside SQLite), so
+the whole batch is one ``sqlite3_step``: one call that lets go of Python's GIL while SQLite works. ``executemany``
+steps once per row, taking the GIL back between rows; run in the worker's archiver thread beside a scoring
+thread that holds the GIL, each row then waited for the interpreter's switch interval (seconds per batch,
+measured: docs/archive.md). A single statement is its own transaction: the batch is written whole or not at all.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from pathlib import Path
 import orjson
 
 from ..scoring.records import TimelineRecord
-from . import DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, check_limit
+from . import DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, check_limit, rows_json
 
 #: Versioned migrations, applied in order once each (``archive_schema`` remembers the highest).
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -31,6 +37,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX interactions_contact_at ON interactions (contact_id, at)",
     ),
 )
+#: One batch in one statement: ``?`` is a JSON array of ``[contact_id, source, id, at, type, properties]`` rows,
+#: properties as their JSON text (a string, kept exactly as written), inserted in array order so that the first
+#: of a repeated key is the one kept.
+APPEND = """INSERT OR IGNORE INTO interactions (contact_id, source, id, at, type, properties)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?) ORDER BY key"""
 #: How long a writer waits for another process's write to finish, in milliseconds.
 BUSY_TIMEOUT_MS = 10_000
 
@@ -68,22 +79,14 @@ class SqliteArchive:
         return ArchiveUnavailable(f"the archive {self.path} did not answer: {exc}")
 
     def append(self, records: Iterable[ArchivedRecord]) -> int:
-        rows = [(a.contact_id, a.record.source, a.record.id, a.record.at, a.record.type,
-                 orjson.dumps(a.record.properties).decode()) for a in records]
-        if not rows:
+        payload = rows_json(records)
+        if payload is None:
             return 0
         with self._lock:
             try:
                 conn = self._connection()
                 before = conn.total_changes
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.executemany("INSERT OR IGNORE INTO interactions (contact_id, source, id, at, type, properties)"
-                                     " VALUES (?, ?, ?, ?, ?, ?)", rows)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+                conn.execute(APPEND, (payload,))
                 return conn.total_changes - before
             except (sqlite3.Error, OSError) as exc:  # OSError: its folder cannot be made
                 raise self._failed(exc) from exc

@@ -51,8 +51,11 @@ class PartitionQueue:
         """Ask the partition's worker to bring a contact up to date (due expiries)."""
         self.redis.xadd(self.keys.stream(partition), {"k": "", "d": dumps({"tick": contact_id})})
 
-    def read_partition(self, partition: int, count: int) -> list[tuple[str, dict[str, Any]]]:
-        entries = self.redis.xrange(self.keys.stream(partition), "-", "+", count=count)
+    def read_partition(self, partition: int, count: int, after: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """Up to ``count`` entries from the head of the stream, or from just after the entry ``after`` (a drain
+        reads on while the entries of the batches it has scored wait for the archive before they are deleted)."""
+        start = "-" if after is None else f"({after}"
+        entries = self.redis.xrange(self.keys.stream(partition), start, "+", count=count)
         return [(entry_id, loads(fields["d"])) for entry_id, fields in entries]
 
     def remove_entries(self, partition: int, entry_ids: Sequence[str]) -> None:
