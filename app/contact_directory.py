@@ -18,7 +18,7 @@ from .storage.queries import ContactQuery
 from .scoring.profiles import Profile
 from .scoring.interactions import ATTRIBUTES_SOURCE, ATTRIBUTES_TYPE, Interaction, derive_properties
 from .scoring.records import TimelineRecord
-from .scoring_service import score_record
+from .scoring_service import recheck_lists, score_record
 from .services import Services
 
 #: Contacts read per page while exporting CSV.
@@ -167,6 +167,15 @@ def set_dnd(services: Services, contact: dict[str, Any], channels: dict[str, boo
                               email=contact["email"], external_id=contact["external_id"])
     ingest(services, [interaction])
     services.contacts.set_dnd(contact["id"], channels)
+    recheck_lists(services, [contact["id"]])
+
+
+def change_tags(services: Services, contact_id: str, add: list[str], remove: list[str]) -> list[str]:
+    """Add and remove tags; the profiles whose include/exclude lists look at tags decide again, at once,
+    whether they score the contact (app/membership.py). Returns the tags now."""
+    tags = services.contacts.change_tags(contact_id, add, remove)
+    recheck_lists(services, [contact_id])
+    return tags
 
 
 def set_attributes(services: Services, contact_id: str, changes: dict[str, Any]) -> None:

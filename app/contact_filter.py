@@ -211,6 +211,37 @@ def matches(flt: ContactFilter, facts: ContactFacts, live: Mapping[str, Profile]
     return all(condition_matches(c, facts, live, now_ms) for c in flt.conditions)
 
 
+# --- a profile's include / exclude lists -------------------------------------------------------
+#: The condition fields a profile's include or exclude list may use: what a contact *is marked as*
+#: (tags, DND), never a score, band or grade (a profile's score would then depend on scores, maybe its
+#: own) nor activity (which changes with time alone, with nothing to re-check membership at).
+GATE_FIELDS = ("tag", "dnd")
+
+
+def gate_problem(flt: ContactFilter) -> str | None:
+    """Why a filter cannot decide whether a profile scores a contact (None when it can)."""
+    bad = [describe_condition(c) for c in flt.conditions if c.field not in GATE_FIELDS]
+    if bad:
+        return (f"its condition{'s' if len(bad) > 1 else ''} {', '.join(repr(b) for b in bad)} "
+                f"cannot decide who a profile scores (only tag and DND conditions can)")
+    return None
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Who a profile scores: contacts in any ``include`` list (every contact when there is none) and in no
+    ``exclude`` list. The lists use only tag and DND conditions (``GATE_FIELDS``), so ``live`` and the
+    clock never matter."""
+
+    include: tuple[ContactFilter, ...] = ()
+    exclude: tuple[ContactFilter, ...] = ()
+
+    def admits(self, facts: ContactFacts) -> bool:
+        if self.include and not any(matches(f, facts, {}, 0) for f in self.include):
+            return False
+        return not any(matches(f, facts, {}, 0) for f in self.exclude)
+
+
 # --- what a filter says ----------------------------------------------------------------------
 def describe_condition(cond: Condition, names: Mapping[str, str] | None = None) -> str:
     """One condition in words: ``Engagement score is at least 20``, ``tagged vip``."""

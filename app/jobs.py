@@ -18,7 +18,7 @@ from .automation.runner import execute
 from .automation.deliveries import attempt
 from .evaluation import run_evaluation
 from .publish import retire, run_publish
-from .scoring_service import drain
+from .scoring_service import drain, recheck_all_lists
 from .services import get_services
 from .storage.jobs import JobQueue
 
@@ -51,6 +51,11 @@ def evaluate_profile(job_id: str) -> None:
 def retire_version(profile_id: str, version: int) -> None:
     """Remove the scores, ledgers and index of a version that is no longer live."""
     retire(get_services(), profile_id, version)
+
+
+def recheck_lists() -> int:
+    """Decide again for every contact whether the profiles with include/exclude lists score it."""
+    return recheck_all_lists(get_services())
 
 
 def execute_run(run_id: str) -> str | None:
@@ -87,6 +92,9 @@ class Jobs:
 
     def retire_version(self, profile_id: str, version: int) -> None:
         self.queue.enqueue(retire_version, profile_id, version, result_ttl=0)
+
+    def recheck_lists(self) -> None:
+        self.queue.enqueue(recheck_lists, job_timeout=PUBLISH_TIMEOUT_S, result_ttl=0, failure_ttl=FAILED_TTL_S)
 
     def start_runs(self, run_ids: Sequence[str]) -> None:
         options = {"timeout": RUN_JOB_TIMEOUT_SECONDS, "result_ttl": JOB_RESULT_TTL_SECONDS}

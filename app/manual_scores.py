@@ -9,6 +9,7 @@ from flask import Flask
 from .audit import record as audit_record
 from .scoring_service import score_record
 from .errors import Conflict, NotFound
+from .membership import Membership, is_outside
 from .scoring.interactions import MANUAL_ACTOR, MANUAL_TYPE
 from .scoring.profiles import FIT
 from .scoring.records import TimelineRecord
@@ -29,6 +30,9 @@ def change_score(services: Services, contact_id: str, profile_id: str, op: str, 
     if live.profile.kind == FIT:
         raise Conflict(f"Profile {profile_id!r} is a fit profile: its score follows the contact's attributes "
                        f"(PATCH /v1/contacts/{{id}} with 'attributes'), it cannot be set by hand.")
+    if is_outside(Membership(services.smart_lists, services.contacts), live.profile, contact_id):
+        raise Conflict(f"Contact {contact_id!r} is outside the include/exclude lists of profile {profile_id!r}: "
+                       f"it has no score there to change.", {"profile": ["the contact is outside its lists"]})
     at = services.clock.now_ms()
     properties = {"profile": profile_id, op: int(value), "reason": reason, "depth": depth}
     if actor:
@@ -36,6 +40,9 @@ def change_score(services: Services, contact_id: str, profile_id: str, op: str, 
     record = TimelineRecord(uuid.uuid4().hex, source, MANUAL_TYPE, at, properties)
     results = score_record(services, contact_id, record, at)
     score = results[contact_id].scores[live.field]
+    if score is None:  # a list changed while the change was made: it is kept, and counts if she comes back in
+        raise Conflict(f"Contact {contact_id!r} left the include/exclude lists of profile {profile_id!r} meanwhile: "
+                       f"the change is recorded and counts if the contact comes back in.")
     if actor:
         audit_record(services, actor, f"score.{op}", f"contact:{contact_id}/{profile_id}",
                      **({} if op == "reset" else {op: int(value)}), score=score, reason=reason)

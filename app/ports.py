@@ -49,6 +49,9 @@ class JobPort(Protocol):
 
     def evaluate_profile(self, job_id: str) -> None: ...
 
+    def recheck_lists(self) -> None:
+        """Decide again for every contact whether profiles with include/exclude lists score it."""
+
     def start_runs(self, run_ids: Sequence[str]) -> None: ...
 
     def resume_run(self, run_id: str, delay_ms: int, job_id: str) -> None: ...

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .contact_filter import ContactFacts, Gate
+from .membership import Membership
 from .scoring.grades import Grade, ScoreStep, grade_steps
 from .storage.grades import GradeStore
 from .storage.profiles import ActiveVersion, ProfileStore
@@ -34,7 +36,7 @@ MAX_ATTEMPTS = 20
 class ContactResult:
     """What scoring one contact did, per version field (``profile@version``)."""
 
-    scores: dict[str, int] = field(default_factory=dict)
+    scores: dict[str, int | None] = field(default_factory=dict)
     changed: bool = False
     next_expiry: int | None = None
 
@@ -69,11 +71,14 @@ def _score_steps(old: int | None, ledger: Sequence[LedgerEntry], full: bool, new
 
 class Scorer:
     def __init__(self, timelines: TimelineStore, index: ScoreIndex, profiles: ProfileStore,
-                 grades: GradeStore | None = None):
+                 grades: GradeStore | None = None, membership: Membership | None = None):
         self.timelines = timelines
         self.index = index
         self.profiles = profiles
         self.grades = grades
+        self.membership = membership
+        #: The gates of the profiles with include/exclude lists, read once per ``score`` call.
+        self._gates: dict[str, Gate] = {}
         #: The grades whose cell changes are listened to, read once per ``score`` call.
         self._watched: dict[str, Grade] = {}
 
@@ -89,6 +94,7 @@ class Scorer:
         keep = {version_field(pid, doc[k]) for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
         versions = list(self.profiles.active(docs) if versions is None else versions)
         keep |= {v.field for v in versions}
+        self._gates = self.membership.gates(v.profile for v in versions) if self.membership is not None else {}
         self._watched = {gid: grade for gid, grade in self.grades.all().items() if gid in interest.grades} \
             if interest.grades and self.grades is not None else {}
         pending = {cid: list(records) for cid, records in batch.items()}
@@ -132,11 +138,12 @@ class Scorer:
             elif has_history and any(r.type == ATTRIBUTES_TYPE for r in fresh[cid]):
                 needs_timeline.append(cid)
         timelines = self.timelines.read_timelines(needs_timeline) if needs_timeline else {}
+        facts = self.membership.facts(list(pending)) if self._gates and self.membership is not None else {}
 
         writes, outcome = [], []
         for cid in pending:
             write, result = self._compute(cid, states[cid], fresh[cid], timelines.get(cid), now, versions,
-                                          interest, keep, parsed.get(cid, {}), cid in refold)
+                                          interest, keep, parsed.get(cid, {}), cid in refold, facts.get(cid))
             if write is not None:
                 writes.append(write)
             outcome.append((cid, write, result))
@@ -178,9 +185,12 @@ class Scorer:
 
     def _compute(self, cid: str, raw_states: Mapping[str, str], fresh: list, timeline: list | None, now: int,
                  versions: Sequence[ActiveVersion], interest: Interest, keep: set[str],
-                 parsed: Mapping[str, FoldState] | None = None, refold: bool | None = None):
+                 parsed: Mapping[str, FoldState] | None = None, refold: bool | None = None,
+                 facts: ContactFacts | None = None):
         """Score one contact; ``timeline`` (when read) is folded again whole when ``refold`` (the default when
-        a timeline is given), else only read for the contact's attributes."""
+        a timeline is given), else only read for the contact's attributes. ``facts`` (tags and DND as stored)
+        decide the include/exclude lists of the gated profiles: a contact outside keeps its fold state, marked
+        ``outside``, and has no score (app/membership.py)."""
         if refold is None:
             refold = timeline is not None
         result = ContactResult()
@@ -193,10 +203,16 @@ class Scorer:
         graded = {p for g in self._watched.values() for p in (g.fit_profile, g.engagement_profile)}
         first_at = min((r.at for r in fresh), default=now)
         score_steps: dict[str, tuple[ActiveVersion, int | None, list[ScoreStep], int]] = {}
+        # DND as the lists see it: as stored, then as this batch changes it
+        dnd_doc = _dnd_updates([*timeline, *fresh] if timeline is not None else fresh)
+        if facts is not None and dnd_doc:
+            facts = ContactFacts(tags=facts.tags, dnd={**facts.dnd, **{k[4:]: v == "1" for k, v in dnd_doc.items()}})
         for version in versions:
             raw = raw_states.get(version.field)
             old_state = (parsed or {}).get(version.field) or (FoldState.from_json(loads(raw)) if raw else None)
-            old_score = old_state.score if old_state else None
+            # coming back in (from outside the profile's lists): one change from no score to the score
+            reentered = bool(old_state and old_state.outside)
+            old_score = old_state.score if old_state and not reentered else None
             if refold and timeline is not None:
                 state, ledger = fold(version.profile, [*timeline, *fresh], now)
                 full_fold = True
@@ -204,7 +220,9 @@ class Scorer:
                 state = old_state or FoldState()
                 ledger = advance(state, version.profile, fresh, now)
                 full_fold = False
-            result.scores[version.field] = state.score
+            gate = self._gates.get(version.profile.id)
+            state.outside = gate is not None and not gate.admits(facts or ContactFacts())
+            result.scores[version.field] = None if state.outside else state.score
             new_json = dumps(state.to_json())
             if new_json != raw:
                 states_out[version.field] = new_json
@@ -214,10 +232,11 @@ class Scorer:
             expiry = state.next_expiry()
             if expiry is not None and (next_expiry is None or expiry < next_expiry):
                 next_expiry = expiry
-            if version.live and (version.profile.id in trigger_profiles or version.profile.id in graded):
+            if version.live and not state.outside and (version.profile.id in trigger_profiles
+                                                       or version.profile.id in graded):
                 steps: list[ScoreStep] = []
                 deepest = 0
-                for old, new, entry in _score_steps(old_score, ledger, full_fold, state.score):
+                for old, new, entry in _score_steps(old_score, ledger, full_fold or reentered, state.score):
                     cause = by_key.get(f"{entry.source}:{entry.interaction_id}") if entry else None
                     depth = int(cause.properties.get("depth", 0)) if cause else 0
                     event = self._score_event(cid, version, old, new, entry, now, depth)
@@ -242,7 +261,7 @@ class Scorer:
         drop = [f for f in raw_states if f != "_rev" and f not in keep]
         result.next_expiry = next_expiry
         # A refold has the whole timeline: DND then follows occurred_at even for late arrivals.
-        doc = _dnd_updates([*timeline, *fresh] if timeline is not None else fresh)
+        doc = dnd_doc
         if any(r.type == ATTRIBUTES_TYPE for r in fresh):
             doc["attributes"] = dumps(attributes_at([*timeline, *fresh] if timeline is not None else fresh))
         if not (fresh or states_out or ledgers or outbox or drop or doc):

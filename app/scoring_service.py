@@ -18,21 +18,24 @@ from typing import Any
 from . import metrics
 from .archiving import Archiver, archive_batch, flush_backlog
 from .ingest import wake_partition
+from .membership import Membership
 from .scorer import ContactResult, Scorer
 from .scoring.events import event_from_json
 from .scoring.records import TimelineRecord
 from .scoring.vocabulary import vocabulary_of
 from .services import Services
+from .storage.profiles import ActiveVersion
 
 log = logging.getLogger(__name__)
 
 
 def make_scorer(services: Services) -> Scorer:
-    return Scorer(services.timelines, services.scores, services.profiles, services.grades)
+    return Scorer(services.timelines, services.scores, services.profiles, services.grades,
+                  Membership(services.smart_lists, services.contacts))
 
 
 def score_and_dispatch(services: Services, scorer: Scorer, batch: Mapping[str, Sequence[Mapping[str, Any]]],
-                       now: int) -> dict[str, ContactResult]:
+                       now: int, versions: Sequence[ActiveVersion] | None = None) -> dict[str, ContactResult]:
     """Score a batch, then hand its committed events to the listener (``services.events``): the one
     path of live scoring — worker batches, expiry ticks, manual and workflow score changes.
 
@@ -40,7 +43,7 @@ def score_and_dispatch(services: Services, scorer: Scorer, batch: Mapping[str, S
     in the same atomic write as the scores.
     """
     interest = services.events.interest()
-    results = scorer.score(batch, now, interest)
+    results = scorer.score(batch, now, interest, versions)
     if interest:
         dispatch_outbox(services, batch)
     return results
@@ -53,6 +56,24 @@ def score_record(services: Services, contact_id: str, record: TimelineRecord, at
     results = score_and_dispatch(services, make_scorer(services), batch, at)
     archive_batch(services, batch)
     return results
+
+
+def recheck_lists(services: Services, contact_ids: Sequence[str]) -> None:
+    """Decide again, at once, whether the profiles with include/exclude lists score these contacts (after
+    their tags changed, or a list those profiles use did): app/membership.py."""
+    gated = [v for v in services.profiles.active() if v.profile.include or v.profile.exclude]
+    if gated and contact_ids:
+        score_and_dispatch(services, make_scorer(services), {cid: [] for cid in contact_ids},
+                           services.clock.now_ms(), gated)
+
+
+def recheck_all_lists(services: Services, page_size: int = 500) -> int:
+    """``recheck_lists`` for every contact, a page at a time (a job, after a list a profile uses changed)."""
+    done = 0
+    for page in services.contacts.contact_pages(page_size):
+        recheck_lists(services, page)
+        done += len(page)
+    return done
 
 
 def dispatch_outbox(services: Services, contact_ids: Iterable[str]) -> int:

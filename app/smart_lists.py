@@ -4,26 +4,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from marshmallow import ValidationError as SchemaError
-
 from .contact_directory import count_matches, missing_references, require_profiles
-from .contact_filter_schema import load_filter
-from .contact_filter import ContactFilter, from_legacy
-from .errors import Conflict, NotFound, ValidationError
+from .contact_filter import ContactFilter
+from .errors import Conflict, NotFound
+from .membership import check_list_change, filter_of
 from .services import Services
-
-#: The single-condition fields lists were saved with before filter documents.
-LEGACY_FIELDS = ("profile", "op", "value", "tag", "without_tag")
-
-
-def filter_of(doc: dict[str, Any]) -> ContactFilter:
-    """The filter of a stored list; lists saved with single-condition fields read as before."""
-    if "filter" in doc:
-        try:
-            return load_filter(doc["filter"])
-        except SchemaError as exc:
-            raise ValidationError("The smart list's stored filter is invalid.", exc.messages) from exc
-    return from_legacy({k: doc.get(k) for k in LEGACY_FIELDS})
 
 
 def public_list(doc: dict[str, Any]) -> dict[str, Any]:
@@ -74,13 +59,24 @@ def with_count(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def save_list(services: Services, name: str, flt: ContactFilter, list_id: str | None = None) -> dict[str, Any]:
-    """Create (no id) or replace a list with a validated filter; a profile it names must exist (404)."""
+    """Create (no id) or replace a list with a validated filter; a profile it names must exist (404).
+
+    A list a profile includes or excludes keeps to tag and DND conditions (409); when its filter changes, a job
+    decides again for every contact whether those profiles score it (app/membership.py)."""
     require_profiles(services, flt)
+    old = services.smart_lists.get(list_id) if list_id else None
+    using = check_list_change(services.profiles, list_id, flt) if list_id else []
     doc = {"id": list_id or uuid.uuid4().hex[:12], "name": name, "filter": flt.to_document()}
     services.smart_lists.put(doc)
+    if using and old is not None and filter_of(old) != flt:
+        services.enqueue.recheck_lists()
     return doc
 
 
 def delete_list(services: Services, list_id: str) -> None:
+    """Delete a list; one that a profile includes or excludes cannot be (409 naming the profiles)."""
+    if services.smart_lists.get(list_id) is None:
+        raise NotFound(f"No smart list {list_id!r}.")
+    check_list_change(services.profiles, list_id, None)
     if not services.smart_lists.delete(list_id):
         raise NotFound(f"No smart list {list_id!r}.")

@@ -5,7 +5,7 @@ from marshmallow import ValidationError as SchemaError
 
 from .. import json_bodies
 from ..contact_filter import ContactFilter
-from ..contact_directory import run_filter, set_attributes, set_dnd
+from ..contact_directory import change_tags, run_filter, set_attributes, set_dnd
 from ..errors import NotFound, ValidationError
 from ..storage.profiles import ProfileStore
 from ..manual_scores import change_score
@@ -128,7 +128,7 @@ def patch_contact(patch: dict, contact_id: str):
         services.contacts.set_name(contact_id, (patch["name"] or "").strip() or None)
     tags = patch.get("tags") or {}
     if tags.get("add") or tags.get("remove"):
-        services.contacts.change_tags(contact_id, tags.get("add", []), tags.get("remove", []))
+        change_tags(services, contact_id, tags.get("add", []), tags.get("remove", []))
     set_dnd(services, contact, patch.get("dnd") or {})
     set_attributes(services, contact_id, patch.get("attributes") or {})
     return render_contact(services, load_contact(services, contact_id))

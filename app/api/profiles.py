@@ -8,6 +8,7 @@ from marshmallow import ValidationError as SchemaError
 
 from ..auth import request_actor
 from ..errors import NotFound, ValidationError
+from ..membership import check_profile_lists
 from ..preview import preview_draft
 from ..publish import delete_profile as delete_profile_and_versions
 from ..publish import get_job, publish_draft, roll_back
@@ -43,7 +44,7 @@ def render_profile(doc: dict[str, Any]) -> dict[str, Any]:
             "version": doc.get("live_version"), "building_version": doc.get("building_version"),
             "draft_changed": doc.get("published_draft") != draft,
             "rules": draft.get("rules", []), "bands": draft.get("bands", []),
-            **{k: draft[k] for k in ("groups", "max_score") if k in draft}}
+            **{k: draft[k] for k in ("groups", "max_score", "include", "exclude") if k in draft}}
 
 
 def profiles_of(services: Services) -> ProfileStore:
@@ -75,7 +76,9 @@ def put_profile(draft: dict, profile_id: str):
     """Create the profile or replace its draft. Live scores change only when it is published."""
     if not is_valid_id(profile_id):
         raise ValidationError("Invalid profile id.", {"id": "letters, digits, '_', '.', '-' (at most 64)"})
-    doc = profiles_of(get_services()).put_draft({"id": profile_id, **draft})
+    services = get_services()
+    check_profile_lists(services.smart_lists, draft)
+    doc = profiles_of(services).put_draft({"id": profile_id, **draft})
     return render_profile(doc)
 
 

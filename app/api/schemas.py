@@ -26,6 +26,7 @@ from ..interaction_schema import CUSTOM_TYPE, DND_TYPE, InteractionSchema, Inter
 from ..scoring.interactions import CATALOG
 from ..scoring.profiles import ENGAGEMENT, FIT, KINDS
 
+_LIST_ID = regexp(r"^[A-Za-z0-9_.-]{1,64}$", "a smart list id")
 _ID = regexp(r"^[A-Za-z0-9_.-]{1,64}$", "letters, digits, '_', '.', '-' (at most 64)")
 
 
@@ -157,6 +158,11 @@ class ProfileDraftSchema(Strict):
                          metadata={"description": "caps on what groups of rules give together"})
     max_score = WholeNumber(validate=validate.Range(min=1, max=2**63 - 1),
                                metadata={"description": "the score never goes above it"})
+    include = fields.List(fields.String(validate=_LIST_ID), validate=validate.Length(max=20), metadata={
+        "description": "smart list ids: when given, the profile scores only contacts in one of these lists "
+                       "(lists of tag and DND conditions only); the others have no score in it"})
+    exclude = fields.List(fields.String(validate=_LIST_ID), validate=validate.Length(max=20), metadata={
+        "description": "smart list ids: contacts in one of these lists have no score in the profile"})
 
     @validates_schema
     def known_groups(self, data, **_):
@@ -272,6 +278,8 @@ class ProfileSchema(ma.Schema):
     bands = fields.List(fields.Dict())
     groups = fields.List(fields.Dict(), metadata={"description": "only when the draft declares groups"})
     max_score = fields.Integer(metadata={"description": "only when the draft sets one"})
+    include = fields.List(fields.String(), metadata={"description": "only when the draft includes lists"})
+    exclude = fields.List(fields.String(), metadata={"description": "only when the draft excludes lists"})
     live = fields.Dict(allow_none=True)
 
 

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
 
+from ..contact_directory import change_tags
 from ..errors import ScorekeeperError
 from ..outbound import OutboundRefused, session_for
 from ..scoring.conditions import score_matches
@@ -82,7 +83,7 @@ def when_holds(context: RunContext, when: dict[str, Any] | None) -> bool:
 
 def run_tag(context: RunContext, step: dict[str, Any], index: int) -> StepResult:
     add, remove = ([step["tag"]], []) if step["type"] == "add_tag" else ([], [step["tag"]])
-    tags = context.services.contacts.change_tags(context.contact["id"], add, remove)
+    tags = change_tags(context.services, context.contact["id"], add, remove)
     context.contact["tags"] = tags
     return StepResult({"tags": tags})
 

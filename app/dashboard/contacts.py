@@ -11,7 +11,7 @@ from marshmallow import ValidationError as SchemaError
 
 from ..api.schemas import ScoreChangeSchema
 from ..contact_filter import OP_WORDS, ContactFilter, describe
-from ..contact_directory import count_matches, csv_download, run_filter
+from ..contact_directory import change_tags, count_matches, csv_download, run_filter
 from ..edge_fields import TAG_TEXT, AttributesField, matches
 from .forms import whole
 from ..errors import Conflict, NotFound, ValidationError
@@ -398,7 +398,7 @@ def change_contact_tags(contact_id: str):
                                    {"add": request.form.get("add", "")}, status=400)
     if not add and not remove:
         return render_contact_page(contact_id, {"add": "type one or more tags"}, status=400)
-    services.contacts.change_tags(contact_id, add, remove)
+    change_tags(services, contact_id, add, remove)
     flash("Tags " + ", ".join([*(f"added {t}" for t in add), *(f"removed {t}" for t in remove)]) + ".")
     return redirect(url_for("dashboard.contact", contact_id=contact_id), 303)
 

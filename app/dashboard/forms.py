@@ -36,6 +36,9 @@ class ProfileForm:
     groups: list[dict[str, str]] = field(default_factory=list)
     max_score: str = ""
     kind: str = "engagement"
+    #: smart list ids ticked in "Score only contacts in" / "Never score contacts in"
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     draft: dict[str, Any] | None = None
 
@@ -58,7 +61,8 @@ def form_from_draft(draft: Mapping[str, Any]) -> ProfileForm:
         groups.append({"id": g["id"], "max": _text(g["max_points"]), "decay_percent": _text(decay.get("percent")),
                        "decay_every": every[:-1] or "30", "decay_unit": every[-1:] or "d", "was": g["id"]})
     return ProfileForm(name=draft.get("name", ""), description=draft.get("description", ""), bands=bands,
-                       groups=groups, max_score=_text(draft.get("max_score")), kind=draft.get("kind") or "engagement")
+                       groups=groups, max_score=_text(draft.get("max_score")), kind=draft.get("kind") or "engagement",
+                       include=list(draft.get("include") or ()), exclude=list(draft.get("exclude") or ()))
 
 
 def _rows(form: Mapping[str, str], prefix: str, names: tuple[str, ...]) -> list[dict[str, str]]:
@@ -84,7 +88,7 @@ def whole(text: str) -> Any:
 
 #: Draft fields the profile form shows; saving it keeps every other field (``kind``, …) as it is. Groups and
 #: the maximum score are kept too when a post does not carry them at all (a page from before they were shown).
-SHOWN_DRAFT_FIELDS = ("id", "name", "description", "rules", "bands", "groups", "max_score")
+SHOWN_DRAFT_FIELDS = ("id", "name", "description", "rules", "bands", "groups", "max_score", "include", "exclude")
 #: Row fields that hold a default and do not make a blank row count.
 DEFAULTED = ("decay_every", "decay_unit", "was")
 
@@ -140,6 +144,15 @@ def parse_profile_form(form: Mapping[str, str], rules: Sequence[Mapping[str, Any
             doc["groups"] = groups
     elif kept.get("groups"):
         doc["groups"] = kept["groups"]
+    for name in ("include", "exclude"):  # ticked boxes; kept when the post does not show the lists at all
+        if "lists_shown" in form:
+            picked = list(dict.fromkeys(getattr(form, "getlist")(name))) if hasattr(form, "getlist") else []
+            setattr(result, name, picked)
+            if picked:
+                doc[name] = picked
+        elif kept.get(name):
+            doc[name] = kept[name]
+            setattr(result, name, list(kept[name]))
     if "max_score" in form:
         if result.max_score:
             doc["max_score"] = whole(result.max_score)

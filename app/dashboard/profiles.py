@@ -13,7 +13,9 @@ from flask import flash, redirect, render_template, request, url_for
 
 from ..api.schemas import is_valid_id
 from .auth import dashboard_actor
-from ..errors import Conflict
+from ..contact_filter import describe, gate_problem
+from ..errors import Conflict, ValidationError
+from ..membership import check_profile_lists, filter_of
 from ..preview import preview_draft
 from ..publish import delete_profile as delete_profile_and_versions
 from ..publish import publish_draft
@@ -49,6 +51,32 @@ def rule_rows(draft: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"id": rule["id"], "sentence": sentence} for rule, sentence in zip(draft.get("rules", []), sentences)]
 
 
+def list_choices(form: ProfileForm) -> list[dict[str, Any]]:
+    """The smart lists the include/exclude pick lists offer, by name: each with its filter in words and, when
+    its conditions cannot decide who a profile scores, why (shown, not offered; a list already picked stays
+    ticked so saving never drops it silently)."""
+    out = []
+    for doc in sorted(get_services().smart_lists.all(), key=lambda d: (d["name"].lower(), d["id"])):
+        flt = filter_of(doc)
+        out.append({"id": doc["id"], "name": doc["name"], "summary": describe(flt), "problem": gate_problem(flt),
+                    "include": doc["id"] in form.include, "exclude": doc["id"] in form.exclude})
+    return out
+
+
+def lists_checked(form: ProfileForm) -> bool:
+    """Check the ticked lists (they exist, decide membership, are not both included and excluded); the
+    problems go beside the pick lists."""
+    if form.draft is None:
+        return False
+    try:
+        check_profile_lists(get_services().smart_lists, form.draft)
+    except ValidationError as exc:
+        for name, messages in (exc.errors or {}).items():
+            form.errors[name] = "; ".join(messages)
+        return False
+    return True
+
+
 def render_profile(form: ProfileForm, doc: dict[str, Any] | None, profile_id: str = "",
                    preview: dict[str, Any] | None = None, status: int = 200, unsaved: bool = False):
     """The profile's page; ``unsaved``: the form shows posted values that are not saved (the page
@@ -60,6 +88,7 @@ def render_profile(form: ProfileForm, doc: dict[str, Any] | None, profile_id: st
         rules=rule_rows(doc["draft"]) if doc else [], preview=preview, decay_units=DECAY_UNITS,
         caps=caps_words(profile_from_dict({"id": "draft", **doc["draft"]})) if doc else [],
         chart=histogram(preview["histogram"]) if preview else None, unsaved=unsaved or status != 200,
+        lists=list_choices(form),
     ), status
 
 
@@ -94,7 +123,7 @@ def new_profile():
         form.errors["id"] = "letters, digits, '_', '.', '-' (at most 64)"
     elif profile_id and get_services().profiles.get(profile_id) is not None:
         form.errors["id"] = "a profile with this id exists already"
-    if not form.valid:
+    if not form.valid or not lists_checked(form):
         return render_profile(form, None, profile_id, status=400)
     profile_id = profile_id or new_profile_id(form.name)
     get_services().profiles.put_draft({"id": profile_id, **form.draft})
@@ -117,7 +146,7 @@ def edit_profile(profile_id: str):
         else:
             form.groups.append(blank_group())
         return render_profile(form, doc, unsaved=True)
-    if not form.valid:
+    if not form.valid or not lists_checked(form):
         return render_profile(form, doc, status=400)
     services.profiles.put_draft({"id": profile_id, **form.draft})
     if "publish" in request.form:
@@ -142,7 +171,7 @@ def preview_profile(profile_id: str):
     services = get_services()
     doc = actions.load_profile(services, profile_id)
     form = parse_profile_form(request.form, rules=doc["draft"].get("rules", []), kept=doc["draft"])
-    if not form.valid:
+    if not form.valid or not lists_checked(form):
         return render_profile(form, doc, status=400)
     preview = preview_draft(services, {"id": profile_id, "draft": {"id": profile_id, **form.draft}})
     for mover in preview["movers"]:

@@ -64,6 +64,9 @@ class FoldState:
     # fit profiles only: the contact's attributes, and the ids of the rules they match (see ``fit.py``)
     attributes: dict[str, Any] = field(default_factory=dict)
     matched: list[str] = field(default_factory=list)
+    # the contact is outside the profile's include/exclude lists: the fold goes on, the score is not shown
+    # (set by the scorer, never by the fold; README, "Score semantics")
+    outside: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"s": self.score, "l": list(self.last) if self.last else None, "h": self.hits,
@@ -76,6 +79,8 @@ class FoldState:
             out["a"] = self.attributes
         if self.matched:
             out["f"] = self.matched
+        if self.outside:
+            out["x"] = 1
         return out
 
     @classmethod
@@ -84,7 +89,8 @@ class FoldState:
         return cls(score=data["s"], last=tuple(last) if last else None, hits=dict(data.get("h") or {}),
                    once=dict(data.get("o") or {}), pending=[list(p) for p in data.get("p") or []],
                    decaying=[list(d) for d in data.get("d") or []], groups=dict(data.get("g") or {}),
-                   attributes=dict(data.get("a") or {}), matched=list(data.get("f") or []))
+                   attributes=dict(data.get("a") or {}), matched=list(data.get("f") or []),
+                   outside=bool(data.get("x")))
 
     def next_expiry(self) -> int | None:
         """When the earliest timed entry (expiry or decay step) falls: the ticker's schedule for the contact."""

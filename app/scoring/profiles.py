@@ -106,6 +106,10 @@ class Profile:
     max_score: int | None = None
     #: ``engagement`` (points for interactions) or ``fit`` (points for attributes; see ``fit.py``)
     kind: str = ENGAGEMENT
+    #: Smart list ids: the profile scores only contacts in one of ``include`` (when any) and in none of
+    #: ``exclude``; the others have no score in it (README, "Score semantics"). The fold ignores them.
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
 
     def group_of(self, rule: Rule) -> Group | None:
         """The group the rule joins (None when none)."""
@@ -139,6 +143,8 @@ class Profile:
             "bands": [asdict(band) for band in self.bands],
             **({"groups": [group.to_dict() for group in self.groups]} if self.groups else {}),
             **({"max_score": self.max_score} if self.max_score is not None else {}),
+            **({"include": list(self.include)} if self.include else {}),
+            **({"exclude": list(self.exclude)} if self.exclude else {}),
         }
 
 
@@ -173,7 +179,8 @@ def profile_from_dict(data: Mapping[str, Any]) -> Profile:
     return Profile(id=data["id"], name=data.get("name") or data["id"], rules=rules, bands=bands,
                    description=data.get("description") or "", groups=groups,
                    max_score=int(max_score) if max_score is not None else None,
-                   kind=data.get("kind") or ENGAGEMENT)
+                   kind=data.get("kind") or ENGAGEMENT, include=tuple(data.get("include") or ()),
+                   exclude=tuple(data.get("exclude") or ()))
 
 
 def version_field(profile_id: str, version: int) -> str:

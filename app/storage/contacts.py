@@ -89,7 +89,8 @@ class ContactStore:
         return bool(self.redis.exists(self.keys.contact(contact_id)))
 
     def get_contact(self, contact_id: str) -> dict[str, Any] | None:
-        """The contact document with tags, DND and fold states (``FoldState`` by ``PROFILE@VERSION``), or None."""
+        """The contact document with tags, DND and fold states (``FoldState`` by ``PROFILE@VERSION``; none for a
+        profile whose include/exclude lists leave the contact out), or None."""
         return self.get_contacts([contact_id])[0]
 
     def get_contacts(self, contact_ids: Sequence[str]) -> list[dict[str, Any] | None]:
@@ -111,7 +112,7 @@ class ContactStore:
                         "external_id": doc.get("external_id"),
                         "tags": sorted(tags), "dnd": dnd, "created_at": int(doc.get("created_at", 0)),
                         "attributes": loads(doc["attributes"]) if doc.get("attributes") else {},
-                        "states": {f: FoldState.from_json(loads(v)) for f, v in states.items() if f != "_rev"}})
+                        "states": {f: state for f, state in _states(states).items() if not state.outside}})
         return out
 
     def search_contacts(self, prefix: str, limit: int) -> list[str]:
@@ -231,6 +232,12 @@ class ContactStore:
 
     def alias(self, kind: str, value: str) -> str | None:
         return self.redis.get(self.keys.alias(kind, value))
+
+
+def _states(raw: dict[str, str]) -> dict[str, FoldState]:
+    """The fold states of a contact's hash; a state marked ``outside`` (the contact is outside the profile's
+    include/exclude lists) is left out by ``get_contacts``: the contact has no score there."""
+    return {f: FoldState.from_json(loads(v)) for f, v in raw.items() if f != "_rev"}
 
 
 def _winner(interaction: Interaction, contact_id: str, winners: dict) -> str:
