@@ -227,3 +227,31 @@ def test_membership_never_changes_the_score_it_only_hides_it(case):
         if tagged:
             tag(client, email, remove=["customer"])
             assert score_of(client, email, "p") == reference_models_fold(PROFILE, mine, now_ms())[0]
+
+
+# --- the dashboard's pick lists -------------------------------------------------------------------------
+def test_the_profile_page_picks_lists_by_name_and_saves_them(client, services, dash):
+    from werkzeug.datastructures import MultiDict
+
+    from .form_fields import form_fields
+
+    put_profile(client, "engagement", RULES)
+    customers = make_list(client, CUSTOMERS)
+    hot = make_list(client, {"name": "Hot", "filter": {"conditions": [
+        {"field": "score", "profile": "engagement", "op": "gte", "value": 1}]}})
+    page = dash.get("/dashboard/profiles/engagement").get_data(as_text=True)
+    assert 'name="exclude" value="%s"' % customers in page and "tagged customer" in page
+    assert f'id="exclude-{hot}" name="exclude" value="{hot}" disabled' in page  # shown, not offered
+    fields = MultiDict(form_fields(page, "editor"))
+    fields.add("exclude", customers)
+    resp = dash.post("/dashboard/profiles/engagement", data=fields)
+    assert resp.status_code == 303
+    assert client.get("/v1/profiles/engagement", headers=AUTH).get_json()["exclude"] == [customers]
+    page = dash.get("/dashboard/profiles/engagement").get_data(as_text=True)
+    assert f'id="exclude-{customers}" name="exclude" value="{customers}" checked' in page
+    fields = MultiDict(form_fields(page, "editor"))  # the form as it stands (ticked) plus include of the same
+    fields.setlist("exclude", [customers])
+    fields.add("include", customers)
+    resp = dash.post("/dashboard/profiles/engagement", data=fields)
+    assert resp.status_code == 400 and "is also included" in resp.get_data(as_text=True)
+    assert client.get("/v1/profiles/engagement", headers=AUTH).get_json()["exclude"] == [customers]
