@@ -8,7 +8,7 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Defaults, then the environment (read once), then test overrides; then wire the parts."""
-    from . import automation, errors_http, jobs, json_bodies, logs, manual_scores, services
+    from . import automation, errors_http, jobs, json_bodies, logs, manual_scores, sealing, services
     from .api import (
         audit, contacts, docs, evaluations, grades, health, init_api, interactions, keys, metrics, profiles,
         smart_lists)
@@ -16,7 +16,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .automation import api as workflows_api
     from .dashboard import bp as dashboard_bp
     from .hooks import bp as hooks_bp
-    from .hooks import secrets as hook_secrets
     from .settings import configure
 
     app = Flask(__name__)
@@ -24,7 +23,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None  # body limits are ours: per route, with a JSON 413
     logs.init_app(app)
     json_bodies.init_app(app)
-    hook_secrets.init_app(app)  # SECRETS_KEY is read and checked once
+    sealing.init_app(app)  # SECRETS_KEY is read and checked once
     services.init_app(app)
     jobs.init_app(app)  # the job port, services.enqueue
     manual_scores.init_app(app)  # the score port that workflow steps use

@@ -6,23 +6,16 @@ The receivers get a secret through ``provider_secret`` alone: the secret stored 
 no endpoint (404). Nothing here ever returns a secret to a caller other than the receivers: the API and
 the dashboard see only whether one is set and where it comes from.
 
-At rest: when ``SECRETS_KEY`` holds Fernet keys, a stored secret is encrypted with the first (each one
-decrypts, so keys can be rotated), and a Redis dump or a backup then holds no usable secret. Without it a
-secret is stored as given — as readable as the rest of the data in Redis, which is the trust boundary of a
-self-hosted deployment (docs/teams.md says how to turn encryption on).
+At rest: encrypted with ``SECRETS_KEY`` when it is set (``app/sealing.py``, shared with TOTP seeds).
 """
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Mapping
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from flask import Flask
-
 from ..audit import record
-from ..errors import NotFound, ScorekeeperError, ValidationError
+from ..errors import NotFound, ValidationError
+from ..sealing import is_sealed, seal, unseal
 from ..services import Services
 from ..settings import setting
 from .registry import PROVIDERS, STANDARD, Provider
@@ -33,14 +26,6 @@ log = logging.getLogger(__name__)
 ALL_PROVIDERS: dict[str, Provider] = {**PROVIDERS, STANDARD.name: STANDARD}
 #: The longest secret accepted (a SendGrid public key is a few hundred characters).
 SECRET_MAX = 4096
-#: What marks a stored secret as encrypted.
-SEALED = "fernet:"
-
-
-class SecretUnreadable(ScorekeeperError):
-    """A stored secret was encrypted with a key that ``SECRETS_KEY`` no longer holds."""
-
-    status = 503
 
 
 def named(name: str) -> Provider:
@@ -55,51 +40,12 @@ def is_default_workspace(services: Services) -> bool:
     return services.keys.prefix == setting(services.settings, "KEY_PREFIX")
 
 
-@functools.lru_cache(maxsize=8)
-def _cipher(keys: str) -> MultiFernet | None:
-    parts = [part.strip() for part in keys.split(",") if part.strip()]
-    return MultiFernet([Fernet(part.encode()) for part in parts]) if parts else None
-
-
-def cipher(settings: Mapping[str, Any]) -> MultiFernet | None:
-    """The ``SECRETS_KEY`` keys (the first encrypts, each decrypts), or None when unset."""
-    return _cipher(str(setting(settings, "SECRETS_KEY") or ""))
-
-
-def init_app(app: Flask) -> None:
-    """Stop the start on a ``SECRETS_KEY`` that is not a list of Fernet keys (never naming the value)."""
-    try:
-        cipher(app.config)
-    except (ValueError, TypeError):
-        raise ValueError("SCOREKEEPER_SECRETS_KEY is not a comma-separated list of Fernet keys (32 url-safe "
-                         "base64-encoded bytes each)") from None
-
-
-def _seal(settings: Mapping[str, Any], secret: str) -> str:
-    sealer = cipher(settings)
-    return SEALED + sealer.encrypt(secret.encode()).decode() if sealer else secret
-
-
-def _unseal(settings: Mapping[str, Any], provider: str, stored: str) -> str:
-    if not stored.startswith(SEALED):
-        return stored
-    sealer = cipher(settings)
-    try:
-        if sealer is None:
-            raise InvalidToken
-        return sealer.decrypt(stored[len(SEALED):].encode()).decode()
-    except InvalidToken:
-        log.error("provider secret cannot be decrypted", extra={"provider": provider})
-        raise SecretUnreadable(f"The {provider} secret stored here was encrypted with a key SECRETS_KEY no "
-                               "longer holds: put the key back, or set the secret again.") from None
-
-
 def provider_secret(services: Services, provider: Provider) -> str:
     """The secret a delivery to ``provider`` is verified with, in ``services``' workspace: the stored one,
     else (workspace ``default`` only) the environment's; NotFound (404) when there is neither."""
     doc = services.provider_secrets.get(provider.name)
     if doc is not None:
-        return _unseal(services.settings, provider.name, doc["secret"])
+        return unseal(services.settings, doc["secret"], f"{provider.name} secret")
     if is_default_workspace(services):
         return provider.secret(services.settings)
     raise NotFound(f"No webhook provider {provider.name!r} is configured here.")
@@ -120,7 +66,7 @@ def _status(services: Services, name: str, doc: dict[str, Any] | None) -> dict[s
     source = "stored" if doc else ("environment" if _environment_has(services, provider) else None)
     return {"provider": name, "set": source is not None, "source": source,
             "environment_setting": f"SCOREKEEPER_{provider.secret_setting}",
-            "encrypted": bool(doc and doc["secret"].startswith(SEALED)),
+            "encrypted": bool(doc and is_sealed(doc["secret"])),
             "updated_at": doc["updated_at"] if doc else None, "updated_by": doc["updated_by"] if doc else None}
 
 
@@ -142,9 +88,9 @@ def set_secret(services: Services, name: str, secret: str, actor: str) -> dict[s
     next one on, on every process."""
     named(name)
     value = check_secret(secret)
-    doc = {"secret": _seal(services.settings, value), "updated_at": services.clock.now_ms(), "updated_by": actor}
+    doc = {"secret": seal(services.settings, value), "updated_at": services.clock.now_ms(), "updated_by": actor}
     services.provider_secrets.put(name, doc)
-    record(services, actor, "provider.set", f"provider:{name}", encrypted=doc["secret"].startswith(SEALED))
+    record(services, actor, "provider.set", f"provider:{name}", encrypted=is_sealed(doc["secret"]))
     log.info("provider secret set", extra={"provider": name})
     return _status(services, name, doc)
 
