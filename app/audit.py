@@ -34,6 +34,9 @@ ACTIONS: dict[str, str] = {
     "member.role": "changed role of member",
     "member.remove": "removed member",
     "member.password": "reset password of member",
+    "member.totp_on": "turned on two-step sign-in of member",
+    "member.totp_off": "turned off two-step sign-in of member",
+    "member.recovery_code": "used a recovery code of member",
     "provider.set": "set provider secret",
     "provider.remove": "removed provider secret",
 }

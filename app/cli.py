@@ -370,8 +370,10 @@ def users_create(ctx: click.Context, email: str, role: str, password_stdin: bool
 @users.command("reset-password")
 @click.option("--email", required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.option("--clear-totp", is_flag=True, help="Also turn the user's two-step sign-in off (a lost phone and lost "
+                                                 "recovery codes); they can set it up again.")
 @click.pass_context
-def users_reset_password(ctx: click.Context, email: str, password_stdin: bool) -> None:
+def users_reset_password(ctx: click.Context, email: str, password_stdin: bool, clear_totp: bool) -> None:
     """Set a user's password; every session of theirs ends."""
     from .errors import ScorekeeperError
     from .people import reset_password
@@ -381,10 +383,10 @@ def users_reset_password(ctx: click.Context, email: str, password_stdin: bool) -
     with app.app_context():
         password = _password(password_stdin)
         try:
-            reset_password(get_services(), email, password, CLI_ACTOR)
+            reset_password(get_services(), email, password, CLI_ACTOR, clear_totp=clear_totp)
         except ScorekeeperError as exc:
             raise click.ClickException(exc.message) from exc
-    click.echo(f"password of {email.strip().lower()} reset")
+    click.echo(f"password of {email.strip().lower()} reset" + (", two-step sign-in off" if clear_totp else ""))
 
 
 @users.command("list")

@@ -252,8 +252,28 @@ class Keys:
         return f"{self.prefix}:session-secret"
 
     def signin_account_failures(self, account: str) -> str:
-        """Failed dashboard sign-ins to one account (SHA-256 of the email) in the current window (counter with expiry)."""
+        """Failed dashboard sign-ins (passwords and codes) to one account (SHA-256 of the email), from every
+        address, in the current hour (counter with expiry): past a limit the account is slowed, never locked."""
         return f"{self.prefix}:signin-account-failures:{account}"
+
+    def signin_pair_failures(self, account: str, address: str) -> str:
+        """Failed dashboard sign-ins to one account from one client address in the current window (counter with
+        expiry): past a limit that address is refused for that account until the window ends."""
+        return f"{self.prefix}:signin-pair-failures:{account}:{address}"
+
+    def signin_slow_turn(self, account: str) -> str:
+        """Held for a few seconds by the last attempt admitted to a slowed account from an untrusted device
+        (string with expiry): the next waits until it lapses."""
+        return f"{self.prefix}:signin-slow:{account}"
+
+    def totp_step(self, account: str) -> str:
+        """The last TOTP step accepted for the account (string with expiry): a code of that step or an earlier
+        one is refused, so a code works once."""
+        return f"{self.prefix}:totp-step:{account}"
+
+    def totp_recovery(self, account: str) -> str:
+        """SHA-256 of each unused recovery code of the account (set; a code is removed, atomically, by its use)."""
+        return f"{self.prefix}:totp-recovery:{account}"
 
     def provider_secrets(self) -> str:
         """Provider name -> its webhook secret set with ``PUT /v1/providers/{provider}`` (Fernet-encrypted when

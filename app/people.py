@@ -20,8 +20,9 @@ from typing import Any
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import second_factor, signin_guard
 from .audit import record
-from .errors import Conflict, Forbidden, NotFound, TooManyRequests, ValidationError
+from .errors import Conflict, Forbidden, NotFound, ValidationError
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,6 @@ ROLES = ("viewer", "editor", "admin", "owner")
 PASSWORD_MIN, PASSWORD_MAX = 12, 200
 #: An invitation link works once, within this many seconds.
 INVITE_TTL_SECONDS = 7 * 86_400
-#: Failed sign-ins to one account within the window before it answers 429 (per client address: see
-#: app/dashboard/defaults.py).
-ACCOUNT_FAILURES_MAX, ACCOUNT_WINDOW_SECONDS = 5, 900
 EMAIL = re.compile(r"^[^@\s/]{1,64}@[^@\s/]{1,255}$")  # no "/": an email is a path segment of /members/<email>
 
 
@@ -120,24 +118,36 @@ def password_fingerprint(services: Services, email: str) -> str | None:
     return hashlib.sha256(doc["password"].encode()).hexdigest()[:32] if doc else None
 
 
-def _account(email: str) -> str:
-    return hashlib.sha256(email.encode()).hexdigest()
-
-
-def authenticate_user(services: Services, email: str, password: str) -> User | None:
-    """The user if the password is right; None otherwise. ``TooManyRequests`` after too many failures to the
-    account within the window, right password or not (so guessing cannot go on from many addresses)."""
+def authenticate_user(services: Services, email: str, password: str, address: str = "unknown",
+                      trusted: bool = False) -> User | None:
+    """The user if the password is right; None otherwise. ``TooManyRequests`` when ``signin_guard`` says this
+    attempt must wait (``address``: the client's; ``trusted``: it has a device cookie for the account). The
+    caller asks for the second factor when ``second_factor.is_on``; the attempt counts as a success only once
+    that is given too (``signed_in``)."""
     email = (email or "").strip().lower()
-    account = _account(email)
-    if services.users.account_failures(account) >= ACCOUNT_FAILURES_MAX:
-        raise TooManyRequests("Too many failed sign-ins to this account; wait 15 minutes and try again.")
+    account = signin_guard.account_of(email)
+    signin_guard.check(services, account, address, trusted)
     doc = services.users.get(email) if email else None
     matches = check_password_hash(doc["password"] if doc else _dummy_hash(), password or "")
     if doc is None or not matches:
-        services.users.count_account_failure(account, ACCOUNT_WINDOW_SECONDS)
+        signin_guard.failed(services, account, address)
         return None
-    services.users.clear_account_failures(account)
     return User(doc["email"], doc["role"])
+
+
+def check_code(services: Services, email: str, code: str, address: str = "unknown", trusted: bool = False) -> bool:
+    """The second step of a sign-in: the TOTP code or a recovery code, throttled like passwords."""
+    account = signin_guard.account_of(email)
+    signin_guard.check(services, account, address, trusted)
+    if second_factor.check(services, email, code):
+        return True
+    signin_guard.failed(services, account, address)
+    return False
+
+
+def signed_in(services: Services, email: str, address: str = "unknown") -> None:
+    """A sign-in succeeded (password, and code when asked): the address's failures to the account are forgotten."""
+    signin_guard.succeeded(services, signin_guard.account_of(email), address)
 
 
 def _require_manageable(acting: User, target_role: str) -> None:
@@ -204,14 +214,18 @@ def remove_member(services: Services, acting: User | None, actor: str, email: st
     if doc["role"] == "owner" and _owners(services) <= 1:
         raise Conflict("The last owner cannot be removed.")
     services.users.delete(email)
+    services.users.forget_second_factor(signin_guard.account_of(email))
     record(services, actor, "member.remove", f"user:{email}", role=doc["role"])
 
 
-def reset_password(services: Services, email: str, password: str, actor: str) -> None:
-    """Set a new password (the CLI); every session of the account ends."""
+def reset_password(services: Services, email: str, password: str, actor: str, clear_totp: bool = False) -> None:
+    """Set a new password (the CLI); every session of the account ends. ``clear_totp`` also turns the second
+    factor off (a user who lost their phone and their recovery codes)."""
     doc = services.users.get(normalize_email(email))
     if doc is None:
         raise NotFound(f"No member {email!r}.")
     services.users.put({**doc, "password": generate_password_hash(check_password(password))})
-    services.users.clear_account_failures(_account(doc["email"]))
+    signin_guard.reset(services, signin_guard.account_of(doc["email"]))
     record(services, actor, "member.password", f"user:{doc['email']}")
+    if clear_totp:
+        second_factor.turn_off(services, doc["email"], actor)

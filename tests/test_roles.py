@@ -19,9 +19,13 @@ ADMIN_ROUTES = {"dashboard.audit", "dashboard.members", "dashboard.invite_member
                 "dashboard.remove_provider_secret"}
 
 
+#: Every signed-in person manages their own account (two-step sign-in), whatever their role.
+OWN_ACCOUNT = {"dashboard.account", "dashboard.start_totp", "dashboard.confirm_totp", "dashboard.turn_off_totp"}
+
+
 def allowed(role: str, method: str, endpoint: str) -> bool:
     """Written out from the roles table of docs/teams.md, not derived from ROUTE_ROLES."""
-    if role in ("admin", "owner"):
+    if role in ("admin", "owner") or endpoint in OWN_ACCOUNT:
         return True
     if endpoint in ADMIN_ROUTES:
         return False

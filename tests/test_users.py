@@ -1,11 +1,12 @@
 """Users: the first owner (CLI or first-run page), signing in with email and password beside the shared key,
-invitations that work once, removing a member, resetting a password, throttling, and actors by email."""
+invitations that work once, removing a member, resetting a password, and actors by email (throttling:
+test_signin_throttle.py; the second factor: test_totp.py)."""
 from __future__ import annotations
 
 import pytest
 
 from app.cli import main
-from app.people import ACCOUNT_FAILURES_MAX, INVITE_TTL_SECONDS, create_first_owner, create_user
+from app.people import INVITE_TTL_SECONDS, create_first_owner, create_user
 
 from .dashboard_helpers import csrf_of, post, sign_in
 from .helpers import AUTH, publish_profile, put_profile, send, settle
@@ -142,14 +143,6 @@ def test_a_password_reset_from_the_cli_ends_the_sessions_and_the_new_password_wo
     assert not is_signed_in(session)
     assert sign_in_as(app.test_client(), "ana@agency.com").status_code == 401
     assert sign_in_as(app.test_client(), "ana@agency.com", "a brand new passphrase").status_code == 302
-
-
-def test_sign_in_to_an_account_is_throttled_after_repeated_failures_even_with_the_right_password(app, services):
-    create_first_owner(services, "ana@agency.com", PASSWORD, "test")
-    for n in range(ACCOUNT_FAILURES_MAX):
-        assert sign_in_as(app.test_client(), "ana@agency.com", f"wrong {n}").status_code == 401
-    throttled = sign_in_as(app.test_client(), "ana@agency.com")
-    assert throttled.status_code == 429 and "Too many failed sign-ins to this account" in throttled.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("acting_role, target_role, action, expected", [

@@ -9,7 +9,8 @@ turn form fields into the API's documents and errors back into field messages; `
 from __future__ import annotations
 
 # Their routes join the blueprint.
-from . import audit, auth, automation, contacts, evaluations, members, profiles, providers, rules, versions  # noqa: F401
+from . import (  # noqa: F401
+    account, audit, auth, automation, contacts, evaluations, members, profiles, providers, rules, versions)
 from .blueprint import bp
 
 __all__ = ["bp"]

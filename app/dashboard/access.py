@@ -7,7 +7,8 @@ fails closed) and ``tests/test_roles.py`` fails until it is listed. Signing in w
 from __future__ import annotations
 
 #: Reachable without signing in.
-PUBLIC_ENDPOINTS = frozenset({"dashboard.sign_in", "dashboard.static", "dashboard.setup", "dashboard.accept_invite"})
+PUBLIC_ENDPOINTS = frozenset({"dashboard.sign_in", "dashboard.sign_in_code", "dashboard.static", "dashboard.setup",
+                              "dashboard.accept_invite"})
 
 _READ_EDIT = {"GET": "viewer", "POST": "editor"}
 
@@ -66,6 +67,10 @@ ROUTE_ROLES: dict[str, str | dict[str, str]] = {
     "dashboard.invite_member": "admin",
     "dashboard.change_member_role": "admin",
     "dashboard.remove_member": "admin",
+    "dashboard.account": "viewer",
+    "dashboard.start_totp": "viewer",
+    "dashboard.confirm_totp": "viewer",
+    "dashboard.turn_off_totp": "viewer",
     "dashboard.providers": "admin",
     "dashboard.set_provider_secret": "admin",
     "dashboard.remove_provider_secret": "admin",

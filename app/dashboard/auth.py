@@ -23,18 +23,25 @@ from ..auth import DASHBOARD_ACTOR, key_is_valid
 from ..errors import ScorekeeperError, TooManyRequests, error_body
 from ..people import (
     authenticate_user,
+    check_code,
     create_first_owner,
     get_user,
     has_users,
     password_fingerprint,
     role_allows,
 )
+from ..people import (
+    signed_in as sign_in_succeeded,
+)
+from ..second_factor import is_on as second_factor_on
 from ..services import get_services
-from ..storage.errors import StoreError
 from ..settings import api_keys
+from ..signin_guard import account_of
+from ..storage.errors import StoreError
+from . import devices
 from .access import PUBLIC_ENDPOINTS, needed_role
 from .blueprint import bp
-from .defaults import SESSION_MAX_AGE_SECONDS, SIGNIN_FAILURES_MAX, SIGNIN_WINDOW_SECONDS
+from .defaults import CODE_STEP_SECONDS, SESSION_MAX_AGE_SECONDS, SIGNIN_FAILURES_MAX, SIGNIN_WINDOW_SECONDS
 from .secret import fingerprint_is_valid, key_fingerprint
 
 log = logging.getLogger(__name__)
@@ -184,27 +191,52 @@ def render_sign_in(error: str | None = None, status: int = 200, email: str = "")
                            shared_key=bool(api_keys(current_app.config)), first_run=first_run()), status
 
 
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def address_throttled(services) -> bool:
+    return services.throttles.signin_failures(client_address()) >= SIGNIN_FAILURES_MAX
+
+
+def count_address_failure(services) -> None:
+    services.throttles.count_signin_failure(client_address(), SIGNIN_WINDOW_SECONDS)
+
+
+def finish_user_sign_in(services, email: str, target: str | None):
+    """Password (and code, when asked) given: a fresh session, this browser trusted for the account."""
+    sign_in_succeeded(services, email, client_address())
+    start_session(user=email, pw=password_fingerprint(services, email))
+    log.info("dashboard: user signed in")
+    return devices.remember(redirect(safe_next(target)), account_of(email))
+
+
 @bp.route("/signin", methods=["GET", "POST"])
 def sign_in():
-    """Email and password, or (for deployments that had only the shared key) an API key of the server."""
+    """Email and password (then a code, for a user with a second factor), or (for deployments that had only
+    the shared key) an API key of the server."""
     if request.method == "GET":
         return render_sign_in()
     services = get_services()
-    address = request.remote_addr or "unknown"
-    if services.throttles.signin_failures(address) >= SIGNIN_FAILURES_MAX:
+    if address_throttled(services):
         log.warning("dashboard: sign-in throttled")
         return render_sign_in("Too many failed sign-ins from your address; wait a minute and try again.", 429)
     email = request.form.get("email", "").strip()
     if email:
         try:
-            user = authenticate_user(services, email, request.form.get("password", ""))
+            user = authenticate_user(services, email, request.form.get("password", ""), client_address(),
+                                     devices.is_trusted(account_of(email)))
         except TooManyRequests as exc:
             log.warning("dashboard: sign-in to an account throttled")
             return render_sign_in(exc.message, 429, email)
+        if user is not None and second_factor_on(services, user.email):
+            session.clear()
+            session.update(code_for=user.email, code_pw=password_fingerprint(services, user.email),
+                           code_at=int(time.time()))
+            csrf_token()
+            return redirect(url_for("dashboard.sign_in_code", next=safe_next_path(request.form.get("next"))), 303)
         if user is not None:
-            start_session(user=user.email, pw=password_fingerprint(services, user.email))
-            log.info("dashboard: user signed in")
-            return redirect(safe_next(request.form.get("next")))
+            return finish_user_sign_in(services, user.email, request.form.get("next"))
         error = "That email and password do not match."
     else:
         presented = request.form.get("api_key", "").strip()
@@ -214,8 +246,47 @@ def sign_in():
             return redirect(safe_next(request.form.get("next")))
         error = "That API key is not valid."
     log.warning("dashboard: sign-in refused")
-    services.throttles.count_signin_failure(address, SIGNIN_WINDOW_SECONDS)
+    count_address_failure(services)
     return render_sign_in(error, 401, email)
+
+
+def waiting_for_code(services) -> str | None:
+    """The email whose password was given in this session, if its code is still awaited (and the password
+    has not changed since); None once the wait is over."""
+    email = session.get("code_for")
+    if not email or time.time() - session.get("code_at", 0) > CODE_STEP_SECONDS:
+        return None
+    current = password_fingerprint(services, email)
+    if current is None or not hmac.compare_digest(current.encode(), str(session.get("code_pw", "")).encode()):
+        return None
+    return email
+
+
+@bp.route("/signin/code", methods=["GET", "POST"])
+def sign_in_code():
+    """The second step of a sign-in with a second factor: the authenticator's code, or a recovery code."""
+    services = get_services()
+    email = waiting_for_code(services)
+    if email is None:
+        session.pop("code_for", None)
+        flash("Sign in again: the code was not given within 5 minutes.", "error")
+        return redirect(url_for("dashboard.sign_in", next=safe_next_path(request.values.get("next"))), 303)
+    if request.method == "GET":
+        return render_template("dashboard/signin_code.html", error=None, next=request.values.get("next", ""))
+    error, status = "That code is not right (or was used already). Type the code your app shows now.", 401
+    if address_throttled(services):
+        error, status = "Too many failed sign-ins from your address; wait a minute and try again.", 429
+    else:
+        try:
+            if check_code(services, email, request.form.get("code", ""), client_address(),
+                          devices.is_trusted(account_of(email))):
+                return finish_user_sign_in(services, email, request.form.get("next"))
+        except TooManyRequests as exc:
+            error, status = exc.message, 429
+        else:
+            count_address_failure(services)
+    log.warning("dashboard: sign-in code refused")
+    return render_template("dashboard/signin_code.html", error=error, next=request.form.get("next", "")), status
 
 
 @bp.route("/setup", methods=["GET", "POST"])

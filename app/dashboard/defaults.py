@@ -6,6 +6,8 @@ SESSION_MAX_AGE_SECONDS = 12 * 3600
 #: Failed sign-ins one client address may make per window before it must wait (429).
 SIGNIN_FAILURES_MAX = 10
 SIGNIN_WINDOW_SECONDS = 60
+#: After the right password, the second factor's code must be given within this many seconds (5 minutes).
+CODE_STEP_SECONDS = 300
 #: Rows per page of the contacts table, the ledger and the run, delivery and inbox lists.
 PAGE_SIZE = 50
 #: Blank rule and band rows the profile editor offers below the filled ones.

@@ -1,4 +1,5 @@
-"""Dashboard users, their one-time invitations, per-account sign-in failures and the session secret."""
+"""Dashboard users, their one-time invitations, their second factor's state (last step, recovery codes) and
+the session secret."""
 from __future__ import annotations
 
 import secrets
@@ -16,6 +17,7 @@ class UserStore:
         self.keys = keys
         self.docs = DocumentHash(redis, keys.users())
         self._first = load_script(redis, "first_user.lua")
+        self._claim_step = load_script(redis, "claim_totp_step.lua")
 
     def all(self) -> list[dict[str, Any]]:
         return sorted(self.docs.all().values(), key=lambda doc: doc["email"])
@@ -52,18 +54,34 @@ class UserStore:
         raw = self.redis.getdel(self.keys.invite(token_hash))
         return loads(raw) if raw else None
 
-    def account_failures(self, account: str) -> int:
-        return int(self.redis.get(self.keys.signin_account_failures(account)) or 0)
+    def claim_totp_step(self, account: str, step: int, ttl_s: int) -> bool:
+        """Record ``step`` as the account's last accepted TOTP step if it is later than the last one
+        (atomically: two sign-ins with one code cannot both win); True if it was."""
+        return bool(self._claim_step(keys=[self.keys.totp_step(account)], args=[step, ttl_s]))
 
-    def count_account_failure(self, account: str, window_s: int) -> None:
-        key = self.keys.signin_account_failures(account)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, window_s, nx=True)
+    def last_totp_step(self, account: str) -> int | None:
+        raw = self.redis.get(self.keys.totp_step(account))
+        return int(raw) if raw is not None else None
+
+    def put_recovery_codes(self, account: str, hashes: list[str]) -> None:
+        """Replace the account's recovery codes (their hashes) in one transaction."""
+        key = self.keys.totp_recovery(account)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(key)
+        if hashes:
+            pipe.sadd(key, *hashes)
         pipe.execute()
 
-    def clear_account_failures(self, account: str) -> None:
-        self.redis.delete(self.keys.signin_account_failures(account))
+    def use_recovery_code(self, account: str, code_hash: str) -> bool:
+        """Use a recovery code up: True for the first use only."""
+        return bool(self.redis.srem(self.keys.totp_recovery(account), code_hash))
+
+    def recovery_codes_left(self, account: str) -> int:
+        return int(self.redis.scard(self.keys.totp_recovery(account)))
+
+    def forget_second_factor(self, account: str) -> None:
+        """Drop the account's recovery codes and last step (the seed lives in the user's document)."""
+        self.redis.delete(self.keys.totp_recovery(account), self.keys.totp_step(account))
 
     def session_secret(self) -> str:
         """A random secret made once for the deployment (every process reads the same one)."""

@@ -38,6 +38,17 @@
     if (message && !window.confirm(message)) { event.preventDefault(); }
   }
 
+  // A "Copy" button copies the text of the element its data-copy names, and says so.
+  function copyButton(button) {
+    button.addEventListener("click", function () {
+      var source = document.getElementById(button.getAttribute("data-copy"));
+      if (!source || !navigator.clipboard) { return; }
+      navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+        button.textContent = "Copied";
+      });
+    });
+  }
+
   // After a refused form, move focus to the summary of what to fix.
   function focusErrors() {
     var summary = document.getElementById("error-summary");
@@ -261,6 +272,7 @@
       form.addEventListener("submit", confirmSubmit);
     });
     document.querySelectorAll("[data-stepper]").forEach(addStepper);
+    document.querySelectorAll("button[data-copy]").forEach(copyButton);
     document.querySelectorAll("[data-fade]").forEach(exclusiveFade);
     document.querySelectorAll("select[data-event-picker]").forEach(followEvent);
     trackUnsaved();
