@@ -10,8 +10,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Defaults, then the environment (read once), then test overrides; then wire the parts."""
     from . import automation, errors_http, jobs, json_bodies, logs, manual_scores, sealing, services
     from .api import (
-        audit, contacts, docs, evaluations, grades, health, init_api, interactions, keys, metrics, profiles,
-        smart_lists)
+        audit, companies, contacts, docs, evaluations, grades, health, init_api, interactions, keys, metrics,
+        profiles, smart_lists)
     from .api import providers as providers_api
     from .automation import api as workflows_api
     from .dashboard import bp as dashboard_bp

@@ -303,14 +303,15 @@ def restore(ctx: click.Context, path: str) -> None:
 @main.command()
 @click.pass_context
 def reindex(ctx: click.Context) -> None:
-    """Index every contact's search terms, latest interaction and DND channels (workers do it once at start)."""
+    """Index every contact's search terms, latest interaction, DND channels and company (workers do it once at start)."""
     from .indexes import backfill
     from .services import get_services
 
     app = build_app(ctx)
     with app.app_context():
         result = backfill(get_services())
-    click.echo(f"indexed {result.contacts} contacts: {result.terms} search terms, {result.active} with activity")
+    click.echo(f"indexed {result.contacts} contacts: {result.terms} search terms, {result.active} with activity, "
+               f"{result.companies} placed in their company")
 
 
 @main.command(hidden=True)

@@ -1,5 +1,5 @@
-"""Backfill of the indexes added after contacts existed: prefix search terms, latest activity and
-DND per channel.
+"""Backfill of the indexes added after contacts existed: prefix search terms, latest activity,
+DND per channel, and companies (membership and rolled-up contributions).
 
 New contacts are indexed as they are created (search) and scored (activity, DND); contacts stored
 before these indexes existed are indexed once by ``backfill_once`` — run by each worker at
@@ -13,12 +13,14 @@ import logging
 import time
 from dataclasses import dataclass
 
+from .companies import place, rollups_of
 from .services import Services
 
 log = logging.getLogger(__name__)
 
 #: The backfill's name in the migrations hash: bump it when a later index needs its own backfill.
-MIGRATION = "search-activity-and-dnd-indexes"  # was "search-and-activity-indexes": upgrades run it again
+#: (was "search-activity-and-dnd-indexes", before it "search-and-activity-indexes": upgrades run it again)
+MIGRATION = "search-activity-dnd-and-company-indexes"
 #: Contacts read per round trip while backfilling.
 BACKFILL_PAGE = 500
 
@@ -29,11 +31,14 @@ class Backfill:
     terms: int
     active: int
     dnd: int = 0
+    #: contacts placed in (or moved to) their company
+    companies: int = 0
 
 
 def backfill(services: Services, page: int = BACKFILL_PAGE) -> Backfill:
     """Index every stored contact's search terms, latest interaction and DND channels."""
-    contacts = terms = active = dnd = 0
+    contacts = terms = active = dnd = placed = 0
+    rollups = rollups_of(services.profiles.active())
     for ids in services.contacts.contact_pages(page):
         contacts += len(ids)
         terms += services.contacts.index_search_terms(ids)
@@ -42,7 +47,10 @@ def backfill(services: Services, page: int = BACKFILL_PAGE) -> Backfill:
         services.scores.update_indexes({}, {}, latest, channels)
         active += len(latest)
         dnd += sum(1 for flags in channels.values() if any(flags.values()))
-    return Backfill(contacts, terms, active, dnd)
+        placed += place(services, ids)
+        if rollups:  # contributions from the score index (idempotent: a contact already counted is set again)
+            services.companies.contribute(services.companies.scores_of(ids, rollups))
+    return Backfill(contacts, terms, active, dnd, placed)
 
 
 def backfill_once(services: Services) -> Backfill | None:

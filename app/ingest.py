@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import metrics
+from .companies import place
 from .scoring.interactions import Interaction
 from .services import Services
 
@@ -28,7 +29,10 @@ def ingest(services: Services, interactions: Sequence[Interaction]) -> IngestRes
     """Store already-validated interactions (all or, on a store error, an exception)."""
     if not interactions:
         return IngestResult(0, 0)
-    contact_ids = services.contacts.resolve_contacts(interactions)
+    relinked: list[str] = []
+    contact_ids = services.contacts.resolve_contacts(interactions, relinked)
+    if relinked:  # an email linked to a contact known by its external id: it may make its company now
+        place(services, relinked)
     by_partition: dict[int, list[tuple[str, dict]]] = {}
     members: dict[int, list[Interaction]] = {}
     for interaction, contact_id in zip(interactions, contact_ids):

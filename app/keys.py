@@ -122,6 +122,33 @@ class Keys:
     def profile_seq(self) -> str:
         return f"{self.prefix}:profile-seq"
 
+    # --- companies (app/storage/companies.py) --------------------------------------------
+    # A company's keys share the hash tag of its bucket, ``{co:B}``, with that bucket's registry and
+    # company-score indexes: one script moves a contact's contribution and the company's score at once.
+    def companies(self, bucket: int) -> str:
+        """The bucket's company ids, by when the first contact joined, in ms (sorted set)."""
+        return f"{self.prefix}:{{co:{bucket}}}:companies"
+
+    def company_roster(self, company: str, bucket: int) -> str:
+        """Every contact of the company (set; ``bucket`` is the company's)."""
+        return f"{self.prefix}:{{co:{bucket}}}:company:{company}:contacts"
+
+    def company_contributions(self, company: str, bucket: int, profile_id: str, version: int) -> str:
+        """The company's contacts by their score in one rolled-up profile version (sorted set)."""
+        return f"{self.prefix}:{{co:{bucket}}}:company:{company}:scores:{version_field(profile_id, version)}"
+
+    def company_sums(self, profile_id: str, version: int, bucket: int) -> str:
+        """Company id -> the sum of its contacts' scores in one rolled-up profile version (hash)."""
+        return f"{self.prefix}:{{co:{bucket}}}:company-sums:{version_field(profile_id, version)}"
+
+    def company_index(self, profile_id: str, version: int, bucket: int) -> str:
+        """The bucket's companies by their rolled-up score in one profile version (sorted set)."""
+        return f"{self.prefix}:{{co:{bucket}}}:company-scores:{version_field(profile_id, version)}"
+
+    def company_members(self, company: str, bucket: int) -> str:
+        """The company's contacts of one *contact* bucket, like a tag's members, for contact filters (set)."""
+        return f"{self.prefix}:company:{company}:members:{bucket}"
+
     # --- jobs and smart lists ----------------------------------------------------------
     def job(self, job_id: str) -> str:
         """Status and progress of a long job such as a publish (hash)."""

@@ -194,3 +194,4 @@ def retire(services: Services, profile_id: str, version: int) -> None:
     for page in services.contacts.contact_pages(PUBLISH_PAGE):
         services.timelines.drop_version(page, profile_id, version)
     services.scores.drop_score_index(profile_id, version)
+    services.companies.drop_version(profile_id, version)

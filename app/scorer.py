@@ -14,18 +14,20 @@ from typing import Any
 
 from .contact_filter import ContactFacts, Gate
 from .membership import Membership
+from .scoring.companies import COMPANY_ATTRIBUTE
+from .scoring.events import NO_INTEREST, GradeChanged, InteractionSeen, Interest, ScoreChanged
+from .scoring.fit import attributes_at
+from .scoring.fold import FoldState, LedgerEntry, advance, fold, is_late
 from .scoring.grades import Grade, ScoreStep, grade_steps
+from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE
+from .scoring.profiles import version_field
+from .scoring.records import ContactWrite, LedgerWrite, TimelineRecord, encode_ledger_entry, encode_record
+from .storage.companies import CompanyIndex, Rollup
 from .storage.grades import GradeStore
 from .storage.profiles import ActiveVersion, ProfileStore
 from .storage.redis_tools import dumps, loads
 from .storage.score_index import ScoreIndex
 from .storage.timelines import TimelineStore
-from .scoring.events import NO_INTEREST, GradeChanged, Interest, InteractionSeen, ScoreChanged
-from .scoring.fold import FoldState, LedgerEntry, advance, fold, is_late
-from .scoring.fit import attributes_at
-from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE
-from .scoring.profiles import version_field
-from .scoring.records import ContactWrite, LedgerWrite, TimelineRecord, encode_ledger_entry, encode_record
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ class ContactResult:
     """What scoring one contact did, per version field (``profile@version``)."""
 
     scores: dict[str, int | None] = field(default_factory=dict)
+    #: The score each version field had before (None: none), for the company roll-ups.
+    before: dict[str, int | None] = field(default_factory=dict)
     changed: bool = False
     next_expiry: int | None = None
 
@@ -71,7 +75,8 @@ def _score_steps(old: int | None, ledger: Sequence[LedgerEntry], full: bool, new
 
 class Scorer:
     def __init__(self, timelines: TimelineStore, index: ScoreIndex, profiles: ProfileStore,
-                 grades: GradeStore | None = None, membership: Membership | None = None):
+                 grades: GradeStore | None = None, membership: Membership | None = None,
+                 companies: CompanyIndex | None = None):
         self.timelines = timelines
         self.index = index
         self.profiles = profiles
@@ -79,6 +84,9 @@ class Scorer:
         self.membership = membership
         #: The gates of the profiles with include/exclude lists, read once per ``score`` call.
         self._gates: dict[str, Gate] = {}
+        self.companies = companies
+        #: Every active version that rolls up to companies (live and building), read once per ``score`` call.
+        self._rollups: list[Rollup] = []
         #: The grades whose cell changes are listened to, read once per ``score`` call.
         self._watched: dict[str, Grade] = {}
 
@@ -92,9 +100,12 @@ class Scorer:
         """
         docs = self.profiles.all()
         keep = {version_field(pid, doc[k]) for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
-        versions = list(self.profiles.active(docs) if versions is None else versions)
+        active = list(self.profiles.active(docs))
+        versions = list(active if versions is None else versions)
         keep |= {v.field for v in versions}
         self._gates = self.membership.gates(v.profile for v in versions) if self.membership is not None else {}
+        self._rollups = [Rollup(v.profile.id, v.version, v.profile.company_rollup)
+                         for v in active if v.profile.company_rollup] if self.companies is not None else []
         self._watched = {gid: grade for gid, grade in self.grades.all().items() if gid in interest.grades} \
             if interest.grades and self.grades is not None else {}
         pending = {cid: list(records) for cid, records in batch.items()}
@@ -165,7 +176,37 @@ class Scorer:
                 index_scores.setdefault((version.profile.id, version.version), {})[cid] = result.scores.get(version.field)
             expiries[cid] = result.next_expiry
         self.index.update_indexes(index_scores, expiries, activity, dnd)
+        if self.companies is not None:
+            self._follow_companies([(cid, results[cid], fresh[cid]) for cid, _w, _r in outcome if cid not in lost],
+                                   versions)
         return lost
+
+    def _follow_companies(self, scored: Sequence[tuple[str, ContactResult, list]],
+                          versions: Sequence[ActiveVersion]) -> None:
+        """Companies follow their contacts, after the score index: a contact whose ``company`` attribute changed
+        moves (bringing its scores), and each changed score in a rolled-up version moves its company's score —
+        one read and one script call per such contact, nothing for the others."""
+        placed = [cid for cid, _result, records in scored
+                  if any(r.type == ATTRIBUTES_TYPE and COMPANY_ATTRIBUTE in r.properties for r in records)]
+        if placed:
+            assert self.companies is not None
+            self.companies.move(self.companies.placements(placed), self._rollups)
+        rolled = [(Rollup(v.profile.id, v.version, v.profile.company_rollup), v.field)
+                  for v in versions if v.profile.company_rollup]
+        if not rolled:
+            return
+        moved = set(placed)
+        changes = {}
+        for cid, result, _records in scored:
+            if cid in moved:
+                continue
+            mine = {rollup: result.scores.get(f) for rollup, f in rolled
+                    if result.scores.get(f) != result.before.get(f)}
+            if mine:
+                changes[cid] = mine
+        if changes:
+            assert self.companies is not None
+            self.companies.contribute(changes)
 
     @staticmethod
     def _must_fold(raw_states: Mapping[str, str], versions: Sequence[ActiveVersion], fresh: Sequence,
@@ -223,6 +264,7 @@ class Scorer:
             gate = self._gates.get(version.profile.id)
             state.outside = gate is not None and not gate.admits(facts or ContactFacts())
             result.scores[version.field] = None if state.outside else state.score
+            result.before[version.field] = old_score
             new_json = dumps(state.to_json())
             if new_json != raw:
                 states_out[version.field] = new_json

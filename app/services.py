@@ -21,6 +21,7 @@ from .storage.archive_backlog import ArchiveBacklog
 from .storage.audit import AuditStore
 from .storage.automation import AutomationStore
 from .storage.connection import connect, queue_connection
+from .storage.companies import CompanyIndex
 from .storage.contacts import ContactStore
 from .storage.evaluations import EvaluationStore
 from .storage.jobs import JobQueue
@@ -54,6 +55,8 @@ class Services:
     automation: AutomationStore
     smart_lists: SmartListStore
     grades: GradeStore
+    #: Companies: their contacts and rolled-up scores (app/storage/companies.py).
+    companies: CompanyIndex
     stats: StatsStore
     throttles: Throttles
     jobs: JobQueue
@@ -87,8 +90,9 @@ def build_services(settings: dict[str, Any]) -> Services:
     sharding = Sharding(int(settings["PARTITIONS"]), int(settings["INDEX_BUCKETS"]))
     queue = Queue(settings["QUEUE"], connection=queue_connection(settings["REDIS_URL"]))
     clock = settings.get("CLOCK") or SystemClock()  # only tests set CLOCK
-    contacts = ContactStore(redis, keys, sharding)
     scores = ScoreIndex(redis, keys, sharding)
+    companies = CompanyIndex(redis, keys, sharding, scores)
+    contacts = ContactStore(redis, keys, sharding, companies)
     return Services(
         settings=settings, keys=keys, redis=redis, sharding=sharding,
         contacts=contacts,
@@ -99,6 +103,7 @@ def build_services(settings: dict[str, Any]) -> Services:
         automation=AutomationStore(redis, keys),
         smart_lists=SmartListStore(redis, keys),
         grades=GradeStore(redis, keys),
+        companies=companies,
         stats=StatsStore(redis, keys),
         throttles=Throttles(redis, keys),
         jobs=JobQueue(queue, redis, keys),

@@ -20,9 +20,12 @@ from .hook_builders import documented_delivery, schemes, url
 
 
 def placeholder(match: re.Match) -> str:
-    """A path argument its converter accepts: a number, a contact id (``c`` + 20 hex), or a slug."""
+    """A path argument its converter accepts: a number, a contact id (``c`` + 20 hex), a company id (a
+    domain), or a slug."""
     if match.group(0).startswith("<int:"):
         return "1"
+    if match.group(0).startswith("<company:"):
+        return "acme.com"
     if match.group(0).startswith("<contact:"):
         return "c" + "0" * 20
     return f"x-{match.group(1)}"

@@ -38,6 +38,16 @@ class ContactIdConverter(BaseConverter):
     regex = CONTACT_ID_TEXT.strip("^$")
 
 
+#: A company id (app/scoring/companies.py: a lower-case domain or words joined by ``-``).
+COMPANY_ID_TEXT = r"^[a-z0-9][a-z0-9.-]{0,299}$"
+
+
+class CompanyIdConverter(BaseConverter):
+    """``<company:id>``: a company id."""
+
+    regex = COMPANY_ID_TEXT.strip("^$")
+
+
 class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = Parser()
 
@@ -74,6 +84,8 @@ def init_api(app: Flask) -> Api:
     api.register_converter(SlugConverter, lambda converter: {"type": "string", "pattern": SLUG_TEXT})
     app.url_map.converters["contact"] = ContactIdConverter
     api.register_converter(ContactIdConverter, lambda converter: {"type": "string", "pattern": CONTACT_ID_TEXT})
+    app.url_map.converters["company"] = CompanyIdConverter
+    api.register_converter(CompanyIdConverter, lambda converter: {"type": "string", "pattern": COMPANY_ID_TEXT})
     app.before_request(limit_body_size)
     app.extensions["smorest_api"] = api
     return api

@@ -45,6 +45,9 @@ ROUTE_SCOPES: dict[str, str] = {
     "grades.read_grade": "read",
     "grades.write_grade": "write",
     "grades.remove_grade": "write",
+    # companies
+    "companies.list_companies": "read",
+    "companies.read_company": "read",
     # smart lists
     "smart_lists.list_smart_lists": "read",
     "smart_lists.get_smart_list": "read",

@@ -44,7 +44,7 @@ def render_profile(doc: dict[str, Any]) -> dict[str, Any]:
             "version": doc.get("live_version"), "building_version": doc.get("building_version"),
             "draft_changed": doc.get("published_draft") != draft,
             "rules": draft.get("rules", []), "bands": draft.get("bands", []),
-            **{k: draft[k] for k in ("groups", "max_score", "include", "exclude") if k in draft}}
+            **{k: draft[k] for k in ("groups", "max_score", "include", "exclude", "company_rollup") if k in draft}}
 
 
 def profiles_of(services: Services) -> ProfileStore:

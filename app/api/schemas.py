@@ -7,6 +7,7 @@ import marshmallow as ma
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS, validate_where
+from ..scoring.companies import ROLLUPS
 from ..contact_filter_schema import PROFILE_ID, FilterDocumentSchema
 from ..edge_fields import (
     JSON_VALUE_REF,
@@ -163,6 +164,9 @@ class ProfileDraftSchema(Strict):
                        "(lists of tag and DND conditions only); the others have no score in it"})
     exclude = fields.List(fields.String(validate=_LIST_ID), validate=validate.Length(max=20), metadata={
         "description": "smart list ids: contacts in one of these lists have no score in the profile"})
+    company_rollup = fields.String(validate=validate.OneOf(ROLLUPS), metadata={
+        "description": "roll the score up to companies: sum, average (of the scored contacts, whole points) or "
+                       "max of the company's contacts' scores (docs/scoring-models.md, Company scores)"})
 
     @validates_schema
     def known_groups(self, data, **_):
@@ -280,6 +284,8 @@ class ProfileSchema(ma.Schema):
     max_score = fields.Integer(metadata={"description": "only when the draft sets one"})
     include = fields.List(fields.String(), metadata={"description": "only when the draft includes lists"})
     exclude = fields.List(fields.String(), metadata={"description": "only when the draft excludes lists"})
+    company_rollup = fields.String(metadata={"description": "only when the draft rolls up to companies",
+                                             "enum": list(ROLLUPS)})
     live = fields.Dict(allow_none=True)
 
 

@@ -1,7 +1,7 @@
 """Companies: which company a contact belongs to, and a profile's score rolled up over a company's contacts.
 
-The domain of company scores (issue #16), pure like the rest of ``app/scoring``; its storage, API and
-dashboard pages are not built yet (docs/scoring-models.md, "Company scores", says what is decided).
+The domain of company scores (issue #16), pure like the rest of ``app/scoring``; the scores are kept by
+``app/storage/companies.py`` and shown by ``app/companies.py`` (docs/scoring-models.md, "Company scores").
 
 - **Membership.** A contact's ``company`` attribute (set by ``PATCH /v1/contacts/{id}`` or carried by an
   interaction's ``attributes``) names its company; without one, its email's domain does, unless the domain is

@@ -110,6 +110,8 @@ class Profile:
     #: ``exclude``; the others have no score in it (README, "Score semantics"). The fold ignores them.
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    #: How the score rolls up to companies (``sum``, ``average`` or ``max``; see ``companies.py``), or None
+    company_rollup: str | None = None
 
     def group_of(self, rule: Rule) -> Group | None:
         """The group the rule joins (None when none)."""
@@ -145,6 +147,7 @@ class Profile:
             **({"max_score": self.max_score} if self.max_score is not None else {}),
             **({"include": list(self.include)} if self.include else {}),
             **({"exclude": list(self.exclude)} if self.exclude else {}),
+            **({"company_rollup": self.company_rollup} if self.company_rollup else {}),
         }
 
 
@@ -180,7 +183,7 @@ def profile_from_dict(data: Mapping[str, Any]) -> Profile:
                    description=data.get("description") or "", groups=groups,
                    max_score=int(max_score) if max_score is not None else None,
                    kind=data.get("kind") or ENGAGEMENT, include=tuple(data.get("include") or ()),
-                   exclude=tuple(data.get("exclude") or ()))
+                   exclude=tuple(data.get("exclude") or ()), company_rollup=data.get("company_rollup") or None)
 
 
 def version_field(profile_id: str, version: int) -> str:

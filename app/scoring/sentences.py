@@ -209,6 +209,10 @@ def _cap_changes(old: Profile, new: Profile) -> list[str]:
         else:
             was = f" (was {old.max_score})" if old.max_score is not None else ""
             lines.append(f"Maximum score {new.max_score}{was}")
+    if old.company_rollup != new.company_rollup:
+        was = f" (was {old.company_rollup})" if old.company_rollup else ""
+        lines.append(f"Company score: {new.company_rollup} of its contacts' scores{was}" if new.company_rollup
+                     else f"No company score (was {old.company_rollup})")
     return lines
 
 

@@ -8,11 +8,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..keys import Keys
+from ..scoring.companies import company_of
 from ..scoring.fold import FoldState
 from ..scoring.interactions import Interaction
 from .errors import gateway
 from .redis_tools import Sharding, get_many, loads
-
 
 #: Contact document fields whose text can be found by a prefix.
 SEARCH_FIELDS = ("email", "external_id", "name")
@@ -31,15 +31,19 @@ def contact_id_for(kind: str, value: str) -> str:
 
 @gateway
 class ContactStore:
-    def __init__(self, redis: Any, keys: Keys, sharding: Sharding):
+    def __init__(self, redis: Any, keys: Keys, sharding: Sharding, companies: Any = None):
         self.redis = redis
         self.keys = keys
         self.sharding = sharding
+        #: The company index (``CompanyIndex``): a new contact joins its email's company as it is created.
+        self.companies = companies
 
-    def resolve_contacts(self, interactions: Sequence[Interaction]) -> list[str]:
+    def resolve_contacts(self, interactions: Sequence[Interaction], relinked: list[str] | None = None) -> list[str]:
         """The contact id of each interaction, creating contacts (and linking identities) as needed.
 
-        Email wins when an email and an external id point at different contacts.
+        Email wins when an email and an external id point at different contacts. A contact created from an
+        email joins its company at once (``app/scoring/companies.py``); an existing contact that an email was
+        linked to is added to ``relinked``, for the caller to place (its scores move with it).
         """
         idents = sorted({(k, v) for i in interactions for k, v in (("email", i.email), ("ext", i.external_id)) if v})
         known = dict(zip(idents, get_many(self.redis, [self.keys.identity(k, v) for k, v in idents])))
@@ -75,6 +79,12 @@ class ContactStore:
                 pipe.hsetnx(self.keys.contact(contact_id), "created_at", int(now * 1000))
                 pipe.zadd(self.keys.contacts(self.sharding.bucket_of(contact_id)), {contact_id: now}, nx=True)
                 pipe.zadd(self.keys.search(self.sharding.bucket_of(contact_id)), {search_member(value, contact_id): 0})
+                if kind == "email" and self.companies is not None:
+                    if contact_id != contact_id_for(kind, value):
+                        if relinked is not None:
+                            relinked.append(contact_id)
+                    elif company := company_of(value):
+                        self.companies.join_new(pipe, contact_id, company, int(now * 1000))
             pipe.execute()
         return result
 

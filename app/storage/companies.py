@@ -1,0 +1,251 @@
+"""Companies: which contacts each company has, and its score in each rolled-up profile version.
+
+The contact document's ``company`` field is the truth of a contact's membership; everything else here is
+an index kept beside it:
+
+- per company (keys tagged with the company's bucket, ``{co:B}``): its roster of contacts, and per rolled-up
+  version the contributions (contact -> score) with their sum; the bucket's registry of companies and its
+  company-score index per version. ``company_member.lua`` changes them together, so a company's score is
+  always the roll-up of the contributions it holds;
+- per company and *contact* bucket: the members, like a tag's, so contact filters read them beside the
+  other contact indexes.
+
+A contact moves (``move``) when its email first makes a company or its ``company`` attribute changes; its
+contribution follows each score change (``contribute``), one script call per contact: O(1) whatever the
+company's size (``max`` reads the highest contribution off the sorted set).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..keys import Keys
+from ..scoring.companies import company_of
+from ..scoring.profiles import version_field
+from .errors import gateway
+from .redis_tools import Sharding, load_script, loads, run_scripts
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A published profile version that rolls up to companies, and how."""
+
+    profile_id: str
+    version: int
+    how: str
+
+    @property
+    def field(self) -> str:
+        return version_field(self.profile_id, self.version)
+
+
+@dataclass(frozen=True)
+class Move:
+    """A contact changing company (either side None: it had none, or has none now)."""
+
+    contact_id: str
+    old: str | None
+    new: str | None
+
+
+@gateway
+class CompanyIndex:
+    def __init__(self, redis: Any, keys: Keys, sharding: Sharding, index: Any):
+        self.redis = redis
+        self.keys = keys
+        self.sharding = sharding
+        #: The score index (``ScoreIndex``): a contact joining a company brings its current scores.
+        self.index = index
+        self._member = load_script(redis, "company_member.lua")
+
+    def bucket_of(self, company: str) -> int:
+        return self.sharding.bucket_of(company)
+
+    # --- membership -------------------------------------------------------------------------------
+    def companies_of(self, contact_ids: Sequence[str]) -> dict[str, str | None]:
+        """Each contact's company, as its document says."""
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in contact_ids:
+            pipe.hget(self.keys.contact(cid), "company")
+        return dict(zip(contact_ids, pipe.execute()))
+
+    def placements(self, contact_ids: Sequence[str]) -> list[Move]:
+        """The contacts whose company (from their email and ``company`` attribute) is not the one their
+        document holds: the moves that would set them right."""
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in contact_ids:
+            pipe.hmget(self.keys.contact(cid), ["email", "attributes", "company"])
+        moves = []
+        for cid, (email, attributes, held) in zip(contact_ids, pipe.execute()):
+            if email is None and attributes is None and held is None:
+                continue  # no such contact
+            wanted = company_of(email, loads(attributes) if attributes else None)
+            if wanted != held:
+                moves.append(Move(cid, held, wanted))
+        return moves
+
+    def move(self, moves: Sequence[Move], rollups: Sequence[Rollup]) -> None:
+        """Move contacts between companies: the document first (so a concurrent ``contribute`` that finds the
+        contact gone from the old roster reads the new company), then out of the old company's roster and
+        every rolled-up version, then into the new one with the scores the score index holds now."""
+        if not moves:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for m in moves:
+            if m.new:
+                pipe.hset(self.keys.contact(m.contact_id), "company", m.new)
+            else:
+                pipe.hdel(self.keys.contact(m.contact_id), "company")
+            bucket = self.sharding.bucket_of(m.contact_id)
+            if m.old:
+                pipe.srem(self.keys.company_members(m.old, bucket), m.contact_id)
+            if m.new:
+                pipe.sadd(self.keys.company_members(m.new, bucket), m.contact_id)
+        pipe.execute()
+        now = int(time.time() * 1000)
+        leaving = [m for m in moves if m.old]
+        run_scripts(self.redis, self._member, [self._call("leave", m.old or "", m.contact_id, now,
+                                                          {r: None for r in rollups}) for m in leaving])
+        joining = [m for m in moves if m.new]
+        scores = self.scores_of([m.contact_id for m in joining], rollups)
+        run_scripts(self.redis, self._member, [self._call("join", m.new or "", m.contact_id, now,
+                                                          scores[m.contact_id]) for m in joining])
+
+    def join_new(self, pipe: Any, contact_id: str, company: str, now_ms: int) -> None:
+        """Queue (into ``pipe``) a brand-new contact's joining: it has no score yet, so its company's score does
+        not move and no script is needed (``contribute`` adds its scores as they come)."""
+        bucket = self.bucket_of(company)
+        pipe.hsetnx(self.keys.contact(contact_id), "company", company)
+        pipe.sadd(self.keys.company_roster(company, bucket), contact_id)
+        pipe.zadd(self.keys.companies(bucket), {company: now_ms}, nx=True)
+        pipe.sadd(self.keys.company_members(company, self.sharding.bucket_of(contact_id)), contact_id)
+
+    # --- scores -----------------------------------------------------------------------------------
+    def scores_of(self, contact_ids: Sequence[str], rollups: Sequence[Rollup]) -> dict[str, dict[Rollup, int | None]]:
+        """Each contact's score in each rolled-up version, from the score index."""
+        out: dict[str, dict[Rollup, int | None]] = {cid: {} for cid in contact_ids}
+        if not contact_ids or not rollups:
+            return out
+        groups = list(self.sharding.by_bucket(contact_ids).items())
+        pipe = self.redis.pipeline(transaction=False)
+        for rollup in rollups:
+            for bucket, ids in groups:
+                pipe.zmscore(self.keys.score_index(rollup.profile_id, rollup.version, bucket), ids)
+        replies = iter(pipe.execute())
+        for rollup in rollups:
+            for _bucket, ids in groups:
+                for cid, score in zip(ids, next(replies)):
+                    out[cid][rollup] = int(score) if score is not None else None
+        return out
+
+    def contribute(self, scores: Mapping[str, Mapping[Rollup, int | None]]) -> None:
+        """New scores of contacts in rolled-up versions: each moves its company's contributions and score.
+
+        A contact found outside its company's roster moved meanwhile: its new company is read once more
+        (the move itself brings the scores the index holds, so nothing is lost either way)."""
+        pending = {cid: s for cid, s in scores.items() if s}
+        for _attempt in range(2):
+            if not pending:
+                return
+            companies = self.companies_of(list(pending))
+            now = int(time.time() * 1000)
+            ids = [cid for cid in pending if companies[cid]]
+            replies = run_scripts(self.redis, self._member, [
+                self._call("score", companies[cid] or "", cid, now, pending[cid]) for cid in ids])
+            pending = {cid: pending[cid] for cid, applied in zip(ids, replies) if not applied}
+
+    def _call(self, op: str, company: str, contact_id: str, now: int,
+              scores: Mapping[Rollup, int | None]) -> tuple[list[str], list[Any]]:
+        bucket = self.bucket_of(company)
+        keys = [self.keys.company_roster(company, bucket), self.keys.companies(bucket)]
+        args: list[Any] = [op, company, contact_id, now]
+        for rollup, score in scores.items():
+            keys += [self.keys.company_contributions(company, bucket, rollup.profile_id, rollup.version),
+                     self.keys.company_sums(rollup.profile_id, rollup.version, bucket),
+                     self.keys.company_index(rollup.profile_id, rollup.version, bucket)]
+            args += [rollup.how, "" if score is None else int(score)]
+        return keys, args
+
+    def drop_version(self, profile_id: str, version: int) -> None:
+        """Forget a version's company scores (it was retired)."""
+        for bucket in range(self.sharding.buckets):
+            pipe = self.redis.pipeline(transaction=False)
+            for company in self.redis.zrange(self.keys.companies(bucket), 0, -1):
+                pipe.delete(self.keys.company_contributions(company, bucket, profile_id, version))
+            pipe.delete(self.keys.company_sums(profile_id, version, bucket))  # one key a command: fine on a cluster
+            pipe.delete(self.keys.company_index(profile_id, version, bucket))
+            pipe.execute()
+
+    # --- reading ----------------------------------------------------------------------------------
+    def count(self) -> int:
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in range(self.sharding.buckets):
+            pipe.zcard(self.keys.companies(bucket))
+        return sum(pipe.execute())
+
+    def exists(self, company: str) -> bool:
+        return self.redis.zscore(self.keys.companies(self.bucket_of(company)), company) is not None
+
+    def page(self, limit: int, cursor: int, rollup: Rollup | None = None) -> tuple[list[tuple[str, int | None]], int]:
+        """A page of company ids with their score in ``rollup`` — highest first (then id, descending, as the
+        index orders ties), companies without a score after them, by id — or, without a rollup, by id; and
+        how many companies there are. Each bucket answers its first ``cursor + limit``, merged here."""
+        want = cursor + limit
+        total = self.count()
+        if rollup is None:
+            return [(c, None) for c in self._by_id()[cursor:want]], total
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in range(self.sharding.buckets):
+            pipe.zrange(self.keys.company_index(rollup.profile_id, rollup.version, bucket), 0, want - 1,
+                        desc=True, withscores=True)
+        found = sorted(((c, int(score)) for pairs in pipe.execute() for c, score in pairs),
+                       key=lambda r: (r[1], r[0]), reverse=True)
+        rows: list[tuple[str, int | None]] = list(found[:want])
+        if len(rows) < want:  # every scored company is in ``found``: the rest follow, by id
+            scored = {c for c, _score in found}
+            rows += [(c, None) for c in self._by_id() if c not in scored][:want - len(rows)]
+        return rows[cursor:want], total
+
+    def _by_id(self) -> list[str]:
+        """Every company id, in id order (the registries read whole: companies are few next to contacts)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in range(self.sharding.buckets):
+            pipe.zrange(self.keys.companies(bucket), 0, -1)
+        return sorted(c for ids in pipe.execute() for c in ids)
+
+    def scores(self, rollup: Rollup, companies: Sequence[str]) -> dict[str, int | None]:
+        """Companies' scores in one rolled-up version."""
+        pipe = self.redis.pipeline(transaction=False)
+        for company in companies:
+            pipe.zscore(self.keys.company_index(rollup.profile_id, rollup.version, self.bucket_of(company)), company)
+        return {c: int(s) if s is not None else None for c, s in zip(companies, pipe.execute())}
+
+    def sizes(self, companies: Sequence[str]) -> dict[str, int]:
+        """How many contacts each company has."""
+        pipe = self.redis.pipeline(transaction=False)
+        for company in companies:
+            pipe.scard(self.keys.company_roster(company, self.bucket_of(company)))
+        return dict(zip(companies, pipe.execute()))
+
+    def roster(self, company: str) -> list[str]:
+        """Every contact of the company, by id."""
+        return sorted(self.redis.smembers(self.keys.company_roster(company, self.bucket_of(company))))
+
+    def contributions(self, company: str, rollup: Rollup) -> dict[str, int]:
+        """The company's contacts' scores in one rolled-up version (the contacts it rolls up)."""
+        key = self.keys.company_contributions(company, self.bucket_of(company), rollup.profile_id, rollup.version)
+        return {cid: int(score) for cid, score in self.redis.zrange(key, 0, -1, withscores=True)}
+
+    def members_key(self, company: str, contact_bucket: int) -> str:
+        return self.keys.company_members(company, contact_bucket)
+
+    def matching(self, rollup: Rollup, ranges: Iterable[tuple[str, str]]) -> list[str]:
+        """The companies whose score in ``rollup`` lies in any of the ``(max, min)`` ranges."""
+        pipe = self.redis.pipeline(transaction=False)
+        for high, low in ranges:
+            for bucket in range(self.sharding.buckets):
+                pipe.zrange(self.keys.company_index(rollup.profile_id, rollup.version, bucket), high, low,
+                            byscore=True, desc=True)
+        return sorted({c for ids in pipe.execute() for c in ids})

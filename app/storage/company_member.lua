@@ -1,0 +1,73 @@
+-- One contact's place in one company: joining, leaving, or a new score in rolled-up profile versions.
+--
+-- Atomic per call: the company's roster, each version's contributions (contact -> score), the sum of
+-- them and the company's rolled-up score in its bucket's index move together, so a company's score is
+-- always the roll-up of the contributions it holds, whatever order workers call in. Every key shares
+-- the company bucket's hash tag ({co:B}), so this holds on a Redis Cluster too.
+--
+-- KEYS: 1 the company's roster (set), 2 its bucket's registry (sorted set: company -> first join, ms),
+--       then per version: contributions (sorted set), sums (hash: company -> sum), index (sorted set).
+-- ARGV: 1 op: 'join' (enter the roster, then set the scores), 'leave' (leave the roster and every
+--       version given), 'score' (set the scores only if the contact is in the roster: a contact that
+--       just moved away must not be counted where it was); 2 company id, 3 contact id, 4 now (ms),
+--       then per version: how ('sum' | 'average' | 'max'), the score ('' when it has none).
+-- Returns 1, or 0 when a 'score' found the contact outside the roster (nothing written).
+local op, company, contact, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local roster, registry = KEYS[1], KEYS[2]
+
+if op == 'score' and redis.call('SISMEMBER', roster, contact) == 0 then
+  return 0
+end
+if op == 'join' then
+  redis.call('SADD', roster, contact)
+  redis.call('ZADD', registry, 'NX', now, company)
+elseif op == 'leave' then
+  redis.call('SREM', roster, contact)
+  if redis.call('SCARD', roster) == 0 then
+    redis.call('ZREM', registry, company)
+  end
+end
+
+-- the roll-up of a version's contributions: sum; average of the scored, whole points, halves away from
+-- zero (app/scoring/companies.py:roll_up); or max
+local function rolled(how, contributions, sum)
+  local n = redis.call('ZCARD', contributions)
+  if n == 0 then return nil end
+  if how == 'max' then
+    return redis.call('ZRANGE', contributions, 0, 0, 'REV', 'WITHSCORES')[2]
+  end
+  if how == 'average' then
+    local total = math.abs(sum)
+    local whole, rest = math.floor(total / n), total % n
+    local rounded = whole + ((2 * rest >= n) and 1 or 0)
+    return (sum >= 0) and rounded or -rounded
+  end
+  return sum
+end
+
+local i = 3
+local v = 5
+while KEYS[i] do
+  local contributions, sums, index = KEYS[i], KEYS[i + 1], KEYS[i + 2]
+  local how, score = ARGV[v], ARGV[v + 1]
+  if op == 'leave' then score = '' end
+  local old = tonumber(redis.call('ZSCORE', contributions, contact) or '0')
+  local new = 0
+  if score == '' then
+    redis.call('ZREM', contributions, contact)
+  else
+    new = tonumber(score)
+    redis.call('ZADD', contributions, score, contact)
+  end
+  local sum = redis.call('HINCRBY', sums, company, new - old)
+  local value = rolled(how, contributions, sum)
+  if value == nil then
+    redis.call('HDEL', sums, company)
+    redis.call('ZREM', index, company)
+  else
+    redis.call('ZADD', index, value, company)
+  end
+  i = i + 3
+  v = v + 2
+end
+return 1

@@ -1,0 +1,287 @@
+"""Company scores over HTTP and through the worker: contacts join companies by email domain or their ``company``
+attribute, a profile with ``company_rollup`` keeps each company's score (sum, average, max) as scores change,
+contacts moving take their contribution along, expiry and publish keep it right, and the API lists and shows it."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.clock import now_ms
+from app.scoring.companies import company_of, roll_up
+from app.scoring.interactions import format_timestamp
+
+from .helpers import AUTH, contact_by_email, expire_due, publish, put_profile, send, settle, wait_for
+
+CLICK = {"id": "click", "on": "email.clicked", "points": 10}
+OPEN = {"id": "open", "on": "email.opened", "points": 1}
+
+
+def clicks(client, email, n=1, start=0, company=None, type_="email.clicked"):
+    for i in range(start, start + n):
+        body = {"id": f"{email}-{type_}-{i}", "type": type_, "contact": {"email": email}}
+        if company is not None:
+            body["attributes"] = {"company": company}
+        send(client, body)
+
+
+def company(client, company_id):
+    resp = client.get(f"/v1/companies/{company_id}", headers=AUTH)
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()
+
+
+def companies(client, **args):
+    resp = client.get("/v1/companies", headers=AUTH, query_string=args)
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()
+
+
+def score(client, company_id, profile="eng"):
+    found = company(client, company_id)["profiles"].get(profile)
+    return found["score"] if found else None
+
+
+def patch(client, email, attributes):
+    cid = contact_by_email(client, email)["id"]
+    resp = client.patch(f"/v1/contacts/{cid}", headers=AUTH, json={"attributes": attributes})
+    assert resp.status_code == 200, resp.get_json()
+
+
+def setup(client, services, rollup="sum", rules=(CLICK, OPEN)):
+    put_profile(client, "eng", list(rules), company_rollup=rollup)
+    publish(client, services, "eng")
+
+
+# --- membership ------------------------------------------------------------------------------------
+
+def test_contacts_join_their_email_domain_unless_free_mail(client, services):
+    setup(client, services)
+    for email in ("ann@acme.com", "bob@acme.com", "cat@gmail.com", "dan@globex.io"):
+        clicks(client, email)
+    settle(services)
+    page = companies(client)
+    assert [(c["id"], c["contacts"]) for c in page["items"]] == [("acme.com", 2), ("globex.io", 1)]
+    assert page["total"] == 2 and page["next_cursor"] is None
+    acme = company(client, "acme.com")
+    assert acme["contact_ids"] == sorted(contact_by_email(client, e)["id"] for e in ("ann@acme.com", "bob@acme.com"))
+
+
+@pytest.mark.also_on_cluster
+def test_the_company_attribute_wins_and_moves_the_contribution(client, services):
+    setup(client, services)
+    clicks(client, "ann@acme.com", 2)
+    clicks(client, "bob@acme.com", 1)
+    settle(services)
+    assert score(client, "acme.com") == 30
+    patch(client, "bob@acme.com", {"company": "Globex, Inc."})
+    settle(services)
+    assert score(client, "acme.com") == 20
+    assert score(client, "globex-inc") == 10
+    assert company(client, "globex-inc")["contacts"] == 1
+    patch(client, "bob@acme.com", {"company": None})  # back to the email's domain
+    settle(services)
+    assert score(client, "acme.com") == 30
+    assert client.get("/v1/companies/globex-inc", headers=AUTH).status_code == 404  # nobody left
+
+
+def test_a_company_named_on_an_interaction_is_joined(client, services):
+    setup(client, services)
+    clicks(client, "cat@gmail.com", 1, company="Initech")
+    settle(services)
+    assert score(client, "initech") == 10
+
+
+def test_an_email_linked_later_places_a_contact_known_by_external_id(client, services):
+    setup(client, services)
+    send(client, {"id": "x1", "type": "email.clicked", "contact": {"external_id": "u-1"}})
+    settle(services)
+    assert companies(client)["total"] == 0
+    send(client, {"id": "x2", "type": "email.clicked", "contact": {"external_id": "u-1", "email": "eve@acme.com"}})
+    settle(services)
+    assert score(client, "acme.com") == 20
+
+
+# --- roll-ups --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("rollup", "expected", "contributions"), [
+    pytest.param("sum", 31, [20, 10, 1], id="sum"),
+    pytest.param("average", 10, [6.67, 3.33, 0.33], id="average-10.33"),
+    pytest.param("max", 20, [20, 0, 0], id="max"),
+])
+def test_roll_ups_and_contributions(client, services, rollup, expected, contributions):
+    setup(client, services, rollup)
+    clicks(client, "ann@acme.com", 2)
+    clicks(client, "bob@acme.com", 1)
+    clicks(client, "cy@acme.com", 1, type_="email.opened")
+    settle(services)
+    shown = company(client, "acme.com")["profiles"]["eng"]
+    assert shown["score"] == expected and shown["rollup"] == rollup and shown["scored_contacts"] == 3
+    assert [c["contribution"] for c in shown["contributions"]] == contributions
+    assert [c["score"] for c in shown["contributions"]] == [20, 10, 1]
+
+
+def test_a_profile_without_rollup_gives_no_company_score(client, services):
+    put_profile(client, "eng", [CLICK])
+    publish(client, services, "eng")
+    clicks(client, "ann@acme.com")
+    settle(services)
+    assert company(client, "acme.com")["profiles"] == {}
+    assert companies(client)["items"] == [{"id": "acme.com", "contacts": 1, "scores": {}}]
+
+
+@pytest.mark.also_on_cluster
+def test_publish_builds_the_new_versions_company_scores_before_it_goes_live(client, services):
+    put_profile(client, "eng", [CLICK])
+    publish(client, services, "eng")
+    clicks(client, "ann@acme.com", 2)
+    clicks(client, "bob@acme.com", 1)
+    settle(services)
+    put_profile(client, "eng", [CLICK], company_rollup="max")
+    publish(client, services, "eng")
+    assert score(client, "acme.com") == 20
+    put_profile(client, "eng", [{**CLICK, "points": 5}], company_rollup="sum")
+    publish(client, services, "eng")
+    assert score(client, "acme.com") == 15
+    old = services.keys.company_index("eng", 2, services.companies.bucket_of("acme.com"))
+    assert not services.redis.exists(old)  # the retired version's company scores are gone
+
+
+def test_expiry_lowers_the_company_score_on_time(client, services):
+    setup(client, services, "sum", [{**CLICK, "expires_after": "1d"}])
+    # occurred a day ago, less a little: they expire in about two seconds, through the ticker
+    at = format_timestamp(now_ms() - 86_400_000 + 1500)
+    for email in ("ann@acme.com", "bob@acme.com"):
+        send(client, {"id": email, "type": "email.clicked", "contact": {"email": email}, "occurred_at": at})
+    settle(services)
+    assert score(client, "acme.com") == 20
+    # both back to 0: they are still scored contacts, so the company has 0
+    wait_for(lambda: expire_due(services) or score(client, "acme.com") == 0, timeout=15)
+
+
+def test_a_manual_change_moves_the_company_score(client, services):
+    setup(client, services)
+    clicks(client, "ann@acme.com")
+    settle(services)
+    cid = contact_by_email(client, "ann@acme.com")["id"]
+    resp = client.post(f"/v1/contacts/{cid}/scores/eng", headers=AUTH, json={"set": 70, "reason": "met at a fair"})
+    assert resp.status_code == 200
+    assert score(client, "acme.com") == 70
+
+
+# --- the list ---------------------------------------------------------------------------------------
+
+@pytest.mark.also_on_cluster
+def test_the_list_sorts_by_a_profiles_company_score_and_pages(client, services):
+    setup(client, services)
+    for email, n in (("a@one.io", 1), ("b@two.io", 3), ("c@three.io", 2)):
+        clicks(client, email, n)
+    send(client, {"id": "nobody", "type": "email.delivered", "contact": {"email": "d@zero.io"}})
+    settle(services)
+    first = companies(client, profile="eng", limit=2)
+    assert [(c["id"], c["scores"]["eng"]["score"]) for c in first["items"]] == [("two.io", 30), ("three.io", 20)]
+    assert first["total"] == 4 and first["next_cursor"] == 2
+    rest = companies(client, profile="eng", limit=2, cursor=2)
+    assert [c["id"] for c in rest["items"]] == ["one.io", "zero.io"] and rest["next_cursor"] is None
+
+
+@pytest.mark.parametrize(("args", "status", "field"), [
+    pytest.param({"profile": "plain"}, 400, "profile", id="profile-without-rollup"),
+    pytest.param({"profile": "nope"}, 404, None, id="no-such-profile"),
+    pytest.param({"limit": 0}, 400, "limit", id="limit-zero"),
+    pytest.param({"cursor": -1}, 400, "cursor", id="negative-cursor"),
+])
+def test_bad_list_requests(client, services, args, status, field):
+    setup(client, services)
+    put_profile(client, "plain", [CLICK])
+    publish(client, services, "plain")
+    resp = client.get("/v1/companies", headers=AUTH, query_string=args)
+    assert resp.status_code == status, resp.get_json()
+    body = resp.get_json()
+    assert set(body) >= {"code", "status", "message", "errors"}
+    if field:
+        assert field in str(body["errors"])
+
+
+def test_an_unknown_company_is_a_404(client, services):
+    assert client.get("/v1/companies/acme.com", headers=AUTH).status_code == 404
+    assert client.get("/v1/companies/Not%20An%20Id", headers=AUTH).status_code == 404
+
+
+@pytest.mark.parametrize("value", ["median", "", 3, None])
+def test_a_bad_rollup_is_refused(client, value):
+    resp = client.put("/v1/profiles/eng", headers=AUTH,
+                      json={"name": "Eng", "rules": [CLICK], "company_rollup": value})
+    assert resp.status_code == 400
+    assert "company_rollup" in resp.get_json()["errors"]
+
+
+def test_the_rollup_reads_back_and_is_a_change_in_words(client, services):
+    body = put_profile(client, "eng", [CLICK], company_rollup="average")
+    assert body["company_rollup"] == "average"
+    publish(client, services, "eng")
+    put_profile(client, "eng", [CLICK], company_rollup="max")
+    publish(client, services, "eng")
+    versions = client.get("/v1/profiles/eng/versions", headers=AUTH).get_json()["items"]
+    assert "Company score: max of its contacts' scores (was average)" in versions[0]["changes"]
+
+
+# --- the property: whatever happens, each company's score is the roll-up of its contacts' scores -------------
+
+EMAILS = ["a@acme.com", "b@acme.com", "c@globex.io", "d@gmail.com"]
+STEP = st.one_of(
+    st.tuples(st.just("click"), st.sampled_from(EMAILS), st.sampled_from(["email.clicked", "email.opened"])),
+    st.tuples(st.just("company"), st.sampled_from(EMAILS), st.sampled_from(["acme.com", "Initech", None])),
+    st.tuples(st.just("set"), st.sampled_from(EMAILS), st.integers(min_value=0, max_value=50)),
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(STEP, min_size=1, max_size=10), rollup=st.sampled_from(["sum", "average", "max"]))
+def test_company_scores_are_always_the_rollup_of_their_contacts(client, services, steps, rollup):
+    services.redis.flushdb()
+    setup(client, services, rollup)
+    for i, (kind, email, value) in enumerate(steps):
+        if kind == "click":
+            send(client, {"id": f"s{i}", "type": value, "contact": {"email": email}})
+        elif contact_by_email(client, email) is None:
+            send(client, {"id": f"s{i}", "type": "email.delivered", "contact": {"email": email}})
+        settle(services)
+        if kind == "company":
+            patch(client, email, {"company": value})
+        elif kind == "set":
+            cid = contact_by_email(client, email)["id"]
+            client.post(f"/v1/contacts/{cid}/scores/eng", headers=AUTH, json={"set": value, "reason": "test"})
+        settle(services)
+    members: dict[str, list[int | None]] = {}
+    for email in EMAILS:
+        contact = contact_by_email(client, email)
+        if contact is None:
+            continue
+        cid = company_of(email, contact["attributes"])
+        if cid:
+            members.setdefault(cid, []).append((contact.get("scores") or {}).get("eng", {}).get("score"))
+    listed = {c["id"]: c for c in companies(client, limit=500)["items"]}
+    assert set(listed) == set(members)
+    for cid, scores in members.items():
+        assert listed[cid]["contacts"] == len(scores)
+        assert listed[cid]["scores"].get("eng", {}).get("score") == roll_up(rollup, scores), (cid, scores)
+
+
+def test_contacts_stored_before_companies_existed_are_placed_by_the_backfill(client, services):
+    from app.indexes import backfill
+
+    setup(client, services, "sum")
+    clicks(client, "ann@acme.com", 2)
+    clicks(client, "bob@acme.com", 1)
+    settle(services)
+    for key in services.redis.scan_iter(f"{services.keys.prefix}:*co*"):  # as before this feature
+        if "company" in key or ":{co:" in key:
+            services.redis.delete(key)
+    for email in ("ann@acme.com", "bob@acme.com"):
+        services.redis.hdel(services.keys.contact(contact_by_email(client, email)["id"]), "company")
+    assert companies(client)["total"] == 0
+    assert backfill(services).companies == 2
+    assert score(client, "acme.com") == 30 and company(client, "acme.com")["contacts"] == 2
+    assert backfill(services).companies == 0  # placed once: a second run moves nobody
+    assert score(client, "acme.com") == 30
