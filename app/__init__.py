@@ -28,7 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     jobs.init_app(app)  # the job port, services.enqueue
     manual_scores.init_app(app)  # the score port that workflow steps use
     api = init_api(app)
-    for module in (interactions, contacts, profiles, evaluations, grades, smart_lists, workflows_api, keys,
+    for module in (interactions, contacts, companies, profiles, evaluations, grades, smart_lists, workflows_api, keys,
                    providers_api, audit):
         api.register_blueprint(module.bp)  # /v1, in the OpenAPI document
     app.register_blueprint(health.bp)  # /healthz
