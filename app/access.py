@@ -20,7 +20,7 @@ from .auth import (
     stored_key_actor,
     stored_key_matches,
 )
-from .errors import NotFound, Unauthorized
+from .errors import NotFound, Unauthorized, ValidationError
 from .services import Services
 from .settings import api_keys
 
@@ -49,10 +49,30 @@ def render_key(doc: dict[str, Any]) -> dict[str, Any]:
                                              "last_used_at")}
 
 
+#: The longest key name (what the key is for).
+NAME_MAX = 100
+
+
+def check_key_request(name: str, scopes: list[str]) -> tuple[str, list[str]]:
+    """The name and scopes of a new key, checked (the API's schema says the same; the dashboard relies on this)."""
+    errors: dict[str, list[str]] = {}
+    name = (name or "").strip()
+    if not 1 <= len(name) <= NAME_MAX:
+        errors["name"] = [f"1 to {NAME_MAX} characters"]
+    if not scopes:
+        errors["scopes"] = ["choose at least one scope"]
+    elif unknown := sorted(set(scopes) - set(SCOPES)):
+        errors["scopes"] = [f"unknown: {', '.join(unknown)}; one of {', '.join(SCOPES)}"]
+    if errors:
+        raise ValidationError("The key needs a name and at least one scope.", errors)
+    return name, sorted(set(scopes), key=SCOPES.index)
+
+
 def create_key(services: Services, name: str, scopes: list[str], actor: str) -> dict[str, Any]:
     """Make a key; the response is the only place the key itself ever appears."""
+    name, scopes = check_key_request(name, scopes)
     key_id, key = new_key()
-    doc = {"id": key_id, "name": name, "scopes": sorted(set(scopes), key=SCOPES.index),
+    doc = {"id": key_id, "name": name, "scopes": scopes,
            "workspace": DEFAULT_WORKSPACE, "hash": hash_key(key), "created_at": services.clock.now_ms(),
            "created_by": actor}
     services.api_keys.put(doc)

@@ -15,7 +15,8 @@ PASSWORD = "correct horse battery"
 EDITOR_PAGES = {"dashboard.new_profile", "dashboard.delete_profile", "dashboard.edit_workflow",
                 "dashboard.new_workflow"}
 ADMIN_ROUTES = {"dashboard.audit", "dashboard.members", "dashboard.invite_member", "dashboard.change_member_role",
-                "dashboard.remove_member", "dashboard.providers", "dashboard.set_provider_secret",
+                "dashboard.remove_member", "dashboard.keys", "dashboard.revoke_api_key", "dashboard.providers",
+                "dashboard.set_provider_secret",
                 "dashboard.remove_provider_secret"}
 
 

@@ -71,6 +71,8 @@ ROUTE_ROLES: dict[str, str | dict[str, str]] = {
     "dashboard.start_totp": "viewer",
     "dashboard.confirm_totp": "viewer",
     "dashboard.turn_off_totp": "viewer",
+    "dashboard.keys": "admin",
+    "dashboard.revoke_api_key": "admin",
     "dashboard.providers": "admin",
     "dashboard.set_provider_secret": "admin",
     "dashboard.remove_provider_secret": "admin",
