@@ -68,6 +68,13 @@ def workflows():
     return render_template("dashboard/workflows.html", workflows=rows)
 
 
+def trigger_names(services: Any, trigger: dict[str, Any]) -> dict[str, str]:
+    """The names a trigger's sentence uses: its grades' for a grade trigger, else the profiles'."""
+    if trigger.get("type") == "grade_changed":
+        return {gid: grade.name for gid, grade in services.grades.all().items()}
+    return profile_names(services)
+
+
 def render_workflow_page(workflow_id: str, text: str | None = None, problems: list[str] | None = None,
                          checked: bool = False, status: int = 200, trial: TestRun | None = None,
                          trial_contact: str = "", trial_error: str = ""):
@@ -81,7 +88,7 @@ def render_workflow_page(workflow_id: str, text: str | None = None, problems: li
     shown = [public_run(services, r) for r in runs[:PAGE_SIZE]]
     return render_template(
         "dashboard/workflow.html", doc=doc, config=config, workflow_id=workflow_id,
-        trigger=trigger_sentence(config.get("trigger") or {}, names), warnings=trigger_warnings(config.get("trigger") or {}),
+        trigger=trigger_sentence(config.get("trigger") or {}, trigger_names(services, config.get("trigger") or {})), warnings=trigger_warnings(config.get("trigger") or {}),
         step_sentences=[step_sentence(s, names) for s in config.get("steps") or []], managed=managed_file(doc),
         stored_problems=stored_problems,
         text=text if text is not None else json.dumps(config, indent=2), problems=problems or [],
@@ -174,6 +181,7 @@ def render_builder(form: WorkflowForm, workflow_id: str | None, show_errors: boo
                    tests: dict[int, Any] | None = None, previews: dict[int, str] | None = None):
     services = get_services()
     names = profile_names(services)
+    grade_names = {gid: grade.name for gid, grade in sorted(services.grades.all().items())}
     trigger = trigger_document(form.values, form.where_rows)
     on = interaction_type(form.values)
     seen = services.vocabulary.all()
@@ -186,7 +194,8 @@ def render_builder(form: WorkflowForm, workflow_id: str | None, show_errors: boo
         custom_types=[t for t in types if t.startswith("custom.")],
         errors=form.errors if show_errors else {}, names=names, ops=SCORE_OPS, op_words=OPERATOR_WORDS,
         numeric_ops=NUMERIC_OPS, step_types=STEP_TYPES, event_groups=EVENT_GROUPS,
-        sentence=trigger_sentence(trigger, names), warnings=trigger_warnings(trigger),
+        sentence=trigger_sentence(trigger, grade_names if trigger["type"] == "grade_changed" else names),
+        warnings=trigger_warnings(trigger), grade_names=grade_names,
         step_sentences=[step_sentence(step_document(r, i, {}), names) for i, r in enumerate(form.steps)],
         tests=tests or {}, previews=previews or {}, preview_contact=request.form.get("preview_contact", ""),
     ), status

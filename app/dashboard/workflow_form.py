@@ -7,6 +7,12 @@ and ``preview`` (render notifications for a chosen contact). Every action re-ren
 typed, so nothing is lost; only ``save`` stores, through ``load_workflow`` — the validation of
 ``PUT /v1/workflows/<id>`` — with its messages placed next to the controls they are about.
 
+A grade trigger (``grade_changed``) is the grade (``t_grade``), "on every change" or "when the cell becomes one
+of" (``t_grade_fire``) and the nine cells as boxes (``t_cell``, ticked ones); the order the cells were written
+in (``t_cells``) and the stored trigger itself (``t_original``) ride along hidden: while the controls still mean
+what it means, it is written back exactly as it was, so a round trip between *Advanced* and the builder changes
+nothing.
+
 An interaction trigger's ``where`` is rows of property → operator in words → value (``tw-N-*``, as in the
 rule builder; ``add_where`` and ``remove_where:N`` change them); a step's ``when`` is "only if the
 [profile] score [operator] [value], tagged [..], not tagged [..]" (``s-N-when_*``). A ``where`` the rows
@@ -25,8 +31,9 @@ from typing import Any
 
 from marshmallow import ValidationError as SchemaError
 
-from ..automation.config import MAX_STEPS, flatten_errors, load_workflow
+from ..automation.config import MAX_STEPS, GradeTriggerSchema, flatten_errors, load_workflow
 from ..scoring.conditions import NUMERIC_OPS
+from ..scoring.grades import CELLS
 from .condition_rows import ConditionRow, exact_rows, posted_rows, rows_where
 
 STEP_TYPES = {"add_tag": "Add tag", "remove_tag": "Remove tag", "notify": "Send a notification",
@@ -37,14 +44,15 @@ WHEN_CONTROLS = ("when_profile", "when_op", "when_value", "when_tags_all", "when
 STEP_CONTROLS = ("type", "tag", "channel", "to", "subject", "message", "url", "secret", "headers", "wait_n",
                  "wait_unit", "profile", "score_op", "points", "reason", *WHEN_CONTROLS)
 TRIGGER_CONTROLS = ("trigger_type", "t_profile", "t_operator", "t_value", "t_fire", "t_on", "t_custom",
-                    "tags_all", "tags_none")
+                    "t_grade", "t_grade_fire", "t_cell", "tags_all", "tags_none")
 #: A schema attribute of a step -> the control its message is shown next to.
 STEP_ERROR_CONTROL = {"tag": "tag", "channel": "channel", "to": "to", "subject": "subject", "message": "message",
                       "url": "url", "secret": "secret", "headers": "headers", "duration": "wait_n",
                       "profile": "profile", "add": "points", "set": "points", "reason": "reason", "type": "type",
                       "when": "when_op"}
 TRIGGER_ERROR_CONTROL = {"profile": "t_profile", "operator": "t_operator", "value": "t_value", "fire": "t_fire",
-                         "on": "t_on", "filters": "tags_all", "type": "trigger_type", "where": "tw"}
+                         "on": "t_on", "filters": "tags_all", "type": "trigger_type", "where": "tw",
+                         "grade": "t_grade", "becomes": "t_cell"}
 DEFAULT_MESSAGE = "{{ contact.email }} now has a {{ profile }} score of {{ score.new }}."
 
 
@@ -84,7 +92,8 @@ def blank_step(kind: str) -> dict[str, str]:
 def blank_form(first_profile: str | None) -> WorkflowForm:
     values = {"name": "", "description": "", "enabled": "", "trigger_type": "score_changed",
               "t_profile": first_profile or "", "t_operator": "gte", "t_value": "50", "t_fire": "on_enter",
-              "t_reentry": "", "t_on": "form.submitted", "t_custom": "", "t_where": "", "tags_all": "", "tags_none": ""}
+              "t_reentry": "", "t_on": "form.submitted", "t_custom": "", "t_where": "", "tags_all": "", "tags_none": "",
+              "t_grade": "", "t_grade_fire": "change", "t_cells": "", "t_original": ""}
     return WorkflowForm(values=values, steps=[])
 
 
@@ -106,6 +115,11 @@ def form_from_config(config: Mapping[str, Any]) -> WorkflowForm:
         "t_on": "custom" if on.startswith("custom.") else on, "t_custom": on[7:] if on.startswith("custom.") else "",
         "tags_all": ", ".join(filters.get("tags_all") or ()), "tags_none": ", ".join(filters.get("tags_none") or ()),
     })
+    if trigger.get("type") == "grade_changed":
+        becomes = trigger.get("becomes")
+        cells = [becomes] if isinstance(becomes, str) else list(becomes or [])
+        form.values.update(t_grade=_text(trigger.get("grade")), t_grade_fire="becomes" if cells else "change",
+                           t_cells=",".join(str(c) for c in cells), t_original=json.dumps(trigger))
     if trigger.get("type") == "interaction" and trigger.get("where"):
         rows = exact_rows(on, trigger["where"])
         if rows is None:
@@ -255,6 +269,8 @@ def trigger_document(values: Mapping[str, str], where_rows: list[ConditionRow] |
             if where:
                 doc["where"] = where
         return doc
+    if values["trigger_type"] == "grade_changed":
+        return grade_trigger_document(values, filters, reentry)
     doc = {"type": "score_changed", "profile": values["t_profile"], "operator": values["t_operator"],
            "fire": values["t_fire"] or "on_enter", "reentry": reentry, "filters": filters}
     if values["t_value"] != "":
@@ -262,11 +278,47 @@ def trigger_document(values: Mapping[str, str], where_rows: list[ConditionRow] |
     return doc
 
 
+def grade_trigger_document(values: Mapping[str, str], filters: dict[str, list[str]], reentry: bool) -> dict[str, Any]:
+    """A grade trigger: ``becomes`` one cell as text and several as a list, ``reentry`` and ``filters`` only when
+    set; or the stored trigger (``t_original``) exactly as it was written, while it means the same."""
+    doc: dict[str, Any] = {"type": "grade_changed", "grade": values["t_grade"]}
+    if values.get("t_grade_fire") == "becomes":
+        cells = _tags(values.get("t_cells") or "")
+        doc["becomes"] = cells if len(cells) != 1 else cells[0]
+    if reentry:
+        doc["reentry"] = True
+    if filters["tags_all"] or filters["tags_none"]:
+        doc["filters"] = {k: v for k, v in filters.items() if v}
+    original = _json_or_text(values.get("t_original") or "")
+    if isinstance(original, dict) and _same_grade_trigger(original, doc):
+        return original
+    return doc
+
+
+def _same_grade_trigger(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two grade triggers mean the same (both valid, equal once read)."""
+    schema = GradeTriggerSchema()
+    try:
+        return bool(schema.load(a) == schema.load(b))
+    except SchemaError:
+        return False
+
+
+def posted_cells(data: Mapping[str, str], written: str) -> str:
+    """The ticked cells (``t_cell`` boxes), in the order they were written (``written``), new ones after in
+    the grid's order."""
+    ticked = set(getattr(data, "getlist")("t_cell")) if hasattr(data, "getlist") else set(_tags(data.get("t_cell", "")))
+    before = [c for c in _tags(written) if c in ticked]
+    return ",".join([*before, *(c for c in CELLS if c in ticked and c not in before)])
+
+
 def parse_workflow_form(data: Mapping[str, str], workflow_id: str) -> WorkflowForm:
     """Read the builder (steps reordered, added or removed as its ``action`` asks) and validate it."""
     defaults = blank_form(None).values
     values = {name: (data.get(name) or "").strip() for name in defaults}
     values["description"] = (data.get("description") or "").strip()
+    if "t_grade_fire" in data:  # the grade controls were on the page: the ticked boxes are the cells
+        values["t_cells"] = posted_cells(data, values["t_cells"])
     action = data.get("action", "")
     verb, _, arg = action.partition(":")
     if verb == "clear_where":
