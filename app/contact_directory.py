@@ -44,6 +44,7 @@ def render_contact(services: Services, contact: dict[str, Any], live: dict | Non
             scores[pid] = {"score": state.score, "band": version.profile.band_for(state.score)}
     return {"id": contact["id"], "name": contact.get("name"), "email": contact["email"], "external_id": contact["external_id"],
             "tags": contact["tags"], "dnd": contact["dnd"], "attributes": contact.get("attributes", {}),
+            "company": contact.get("company"),
             "scores": scores, "grades": contact_grades(grades, live, contact["states"])}
 
 
@@ -99,8 +100,9 @@ def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) 
 
 def _page(services: Services, flt: ContactFilter, live: dict, limit: int, cursor: int) -> dict[str, Any]:
     """One page of a filter over the live versions ``live`` (profiles not in it give empty scores)."""
-    page = ContactQuery(services.scores, services.contacts).run(flt, {pid: (v.profile, v.version) for pid, v in live.items()},
-                                            limit, cursor, services.clock.now_ms())
+    query = ContactQuery(services.scores, services.contacts, services.companies)
+    page = query.run(flt, {pid: (v.profile, v.version) for pid, v in live.items()}, limit, cursor,
+                     services.clock.now_ms())
     contacts = services.contacts.get_contacts([cid for cid, _score in page["items"]])
     grades = services.grades.all()
     items = [render_contact(services, contact, live, grades) for contact in contacts if contact is not None]
@@ -112,7 +114,7 @@ def count_matches(services: Services, flt: ContactFilter) -> int:
     """How many contacts match a filter right now (a smart list's live count)."""
     flt = require_profiles(services, flt)
     live = services.profiles.live()
-    return ContactQuery(services.scores, services.contacts).count(
+    return ContactQuery(services.scores, services.contacts, services.companies).count(
         flt, {pid: (v.profile, v.version) for pid, v in live.items()}, services.clock.now_ms())
 
 

@@ -7,7 +7,9 @@ A filter document looks like::
         {"field": "band", "profile": "engagement", "band": "warm"},
         {"field": "tag", "op": "has_not", "tag": "customer"},
         {"field": "activity", "op": "within", "days": 30},
-        {"field": "dnd", "channel": "email", "op": "on"}],
+        {"field": "dnd", "channel": "email", "op": "on"},
+        {"field": "company", "company": "acme.com"},
+        {"field": "company_score", "profile": "engagement", "op": "gte", "value": 100}],
      "order_by": "engagement"}
 
 Pure: no Flask and no Redis. ``app.contact_filter_schema`` validates documents into these objects,
@@ -24,8 +26,9 @@ from .scoring.conditions import NUMERIC_OPS, score_matches
 from .scoring.grades import cell as grade_cell, cell_matches
 from .scoring.profiles import Profile
 
-FIELDS = ("score", "band", "tag", "activity", "dnd", "grade")
+FIELDS = ("score", "band", "tag", "activity", "dnd", "grade", "company", "company_score")
 GRADE_OPS = ("eq", "ne", "in")
+COMPANY_OPS = ("eq", "ne")
 TAG_OPS = ("has", "has_not")
 ACTIVITY_OPS = ("within", "before")
 DND_OPS = ("on", "off")
@@ -63,10 +66,11 @@ class Condition:
     cell: str | None = None
     cells: tuple[str, ...] | None = None
     grade_profiles: tuple[str, str] | None = None
+    company: str | None = None
 
     def to_document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"field": self.field}
-        for name in ("grade", "profile", "op", "value", "band", "tag", "days", "channel", "cell"):
+        for name in ("grade", "company", "profile", "op", "value", "band", "tag", "days", "channel", "cell"):
             value = getattr(self, name)
             if value is not None:
                 doc[name] = plain_number(value)
@@ -78,7 +82,7 @@ class Condition:
     def profiles(self) -> tuple[str, ...]:
         if self.field == "grade":
             return self.grade_profiles or ()
-        return (self.profile,) if self.field in ("score", "band") and self.profile else ()
+        return (self.profile,) if self.field in ("score", "band", "company_score") and self.profile else ()
 
 
 @dataclass(frozen=True)
@@ -153,12 +157,15 @@ def from_legacy(args: Mapping[str, Any]) -> ContactFilter:
 # --- what a filter means ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class ContactFacts:
-    """What a filter looks at in one contact: live score per profile, tags, DND, latest interaction."""
+    """What a filter looks at in one contact: live score per profile, tags, DND, latest interaction, its
+    company and that company's score per profile."""
 
     scores: Mapping[str, int | None] = field(default_factory=dict)
     tags: frozenset[str] = frozenset()
     dnd: Mapping[str, bool] = field(default_factory=dict)
     last_activity: int | None = None
+    company: str | None = None
+    company_scores: Mapping[str, int | None] = field(default_factory=dict)
 
 
 def band_ranges(profile: Profile, band: str) -> list[tuple[int, int | None]]:
@@ -198,6 +205,10 @@ def condition_matches(cond: Condition, facts: ContactFacts, live: Mapping[str, P
         actual = grade_cell(fit, engagement, facts.scores.get(fit_id), facts.scores.get(engagement_id))
         wanted = cond.cells if cond.op == "in" else (cond.cell,)
         return cell_matches(cond.op or "eq", actual, [c for c in wanted or () if c])
+    if cond.field == "company":
+        return (facts.company is not None and facts.company == cond.company) == (cond.op != "ne")
+    if cond.field == "company_score":
+        return score_matches(cond.op or "not_empty", facts.company_scores.get(cond.profile or ""), cond.value)
     raise ValueError(f"unknown condition field {cond.field!r}")
 
 
@@ -263,6 +274,11 @@ def describe_condition(cond: Condition, names: Mapping[str, str] | None = None) 
         if cond.op == "in":
             return f"grade {cond.grade} is one of {', '.join(cond.cells or ())}"
         return f"grade {cond.grade} {'is not' if cond.op == 'ne' else 'is'} {cond.cell}"
+    if cond.field == "company":
+        return f"company {'is not' if cond.op == 'ne' else 'is'} {cond.company}"
+    if cond.field == "company_score":
+        words = f"{profile} company score {OP_WORDS.get(cond.op or '', cond.op)}"
+        return words + (f" {plain_number(cond.value)}" if cond.op in NUMERIC_OPS else "")
     return cond.field
 
 

@@ -7,8 +7,18 @@ import math
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from .contact_filter import ACTIVITY_OPS, DND_OPS, FIELDS, GRADE_OPS, TAG_OPS, Condition, ContactFilter, from_legacy
-from .edge_fields import FITS_64_BITS, SLUG_TEXT, StrictNumber, WholeNumber, regexp, whole_number
+from .contact_filter import (
+    ACTIVITY_OPS,
+    COMPANY_OPS,
+    DND_OPS,
+    FIELDS,
+    GRADE_OPS,
+    TAG_OPS,
+    Condition,
+    ContactFilter,
+    from_legacy,
+)
+from .edge_fields import COMPANY_ID_TEXT, FITS_64_BITS, SLUG_TEXT, StrictNumber, WholeNumber, regexp, whole_number
 from .scoring.conditions import NUMERIC_OPS, SCORE_OPS
 from .scoring.grades import CELLS
 
@@ -28,13 +38,19 @@ USES = {
     "activity": {"op", "days"},
     "dnd": {"op", "channel"},
     "grade": {"grade", "op", "cell", "cells"},
+    "company": {"op", "company"},
+    "company_score": {"profile", "op", "value"},
 }
-OPS = {"score": SCORE_OPS, "tag": TAG_OPS, "activity": ACTIVITY_OPS, "dnd": DND_OPS, "grade": GRADE_OPS}
-DEFAULT_OPS = {"tag": "has", "dnd": "on", "grade": "eq"}
+OPS = {"score": SCORE_OPS, "tag": TAG_OPS, "activity": ACTIVITY_OPS, "dnd": DND_OPS, "grade": GRADE_OPS,
+       "company": COMPANY_OPS, "company_score": SCORE_OPS}
+DEFAULT_OPS = {"tag": "has", "dnd": "on", "grade": "eq", "company": "eq"}
+#: The conditions on a score (their own or their company's): numeric operators need a ``value``.
+SCORED = ("score", "company_score")
+
 #: The attributes each kind of condition cannot do without (a score condition's ``value`` too, with a
 #: numeric operator).
 REQUIRED = {"score": ("profile", "op"), "band": ("profile", "band"), "tag": ("tag",), "activity": ("op", "days"),
-            "dnd": ("channel",), "grade": ("grade",)}
+            "dnd": ("channel",), "grade": ("grade",), "company": ("company",), "company_score": ("profile", "op")}
 #: The score operators that take no value.
 VALUELESS_OPS = tuple(op for op in SCORE_OPS if op not in NUMERIC_OPS)
 
@@ -53,7 +69,7 @@ def condition_shapes() -> list[dict]:
 
     shapes = []
     for kind in FIELDS:
-        if kind == "score":
+        if kind in SCORED:
             shapes.append(shape(kind, NUMERIC_OPS, (*REQUIRED[kind], "value"), USES[kind]))
             shapes.append(shape(kind, VALUELESS_OPS, REQUIRED[kind], USES[kind] - {"value"}))
         elif kind == "grade":  # eq/ne (the default) with one cell; in with a list of cells
@@ -77,11 +93,16 @@ class ConditionSchema(Strict):
         json_schema_extra = {"oneOf": condition_shapes()}
 
     field = fields.String(required=True, validate=validate.OneOf(FIELDS),
-                          metadata={"description": "score, band, tag, activity, dnd or grade"})
-    op = fields.String(metadata={"description": "score: eq ne gt gte lt lte empty not_empty; tag: has has_not; "
-                                                "activity: within before; dnd: on off; grade: eq ne in"})
-    profile = fields.String(validate=PROFILE_ID, metadata={"description": "score and band: the profile id"})
-    value = StrictNumber(allow_nan=False, validate=FITS_64_BITS, metadata={"description": "score with a numeric operator"})
+                          metadata={"description": "score, band, tag, activity, dnd, grade, company or company_score"})
+    op = fields.String(metadata={"description": "score and company_score: eq ne gt gte lt lte empty not_empty; tag: "
+                                                "has has_not; activity: within before; dnd: on off; grade: eq ne in; "
+                                                "company: eq ne"})
+    profile = fields.String(validate=PROFILE_ID,
+                            metadata={"description": "score, band and company_score: the profile id"})
+    value = StrictNumber(allow_nan=False, validate=FITS_64_BITS,
+                         metadata={"description": "score and company_score with a numeric operator"})
+    company = fields.String(validate=regexp(COMPANY_ID_TEXT, "a company id (acme.com, acme-inc)"),
+                            metadata={"description": "company: the company id"})
     band = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "band: its name"})
     tag = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "tag: the tag"})
     days = WholeNumber(validate=validate.Range(min=0, max=MAX_DAYS),
@@ -111,12 +132,12 @@ class ConditionSchema(Strict):
             unused = "cell" if op == "in" else "cells"
             if unused in data:
                 errors.setdefault(unused, [f"not used with op={op}"])
-        if kind == "score" and op in NUMERIC_OPS:
+        if kind in SCORED and op in NUMERIC_OPS:
             required.append("value")
         for name in required:
             if data.get(name) is None:
                 errors.setdefault(name, ["required" + (f" with op={op}" if name == "value" else "")])
-        if kind == "score" and op not in NUMERIC_OPS and "value" in data:
+        if kind in SCORED and op not in NUMERIC_OPS and "value" in data:
             errors.setdefault("value", [f"not used with op={op}"])
         if errors:
             raise ValidationError(errors)
@@ -132,7 +153,7 @@ class ConditionSchema(Strict):
         return Condition(kind, op=op, profile=data.get("profile"), value=value, band=data.get("band"),
                          tag=data.get("tag"), days=data.get("days"), channel=data.get("channel"),
                          grade=data.get("grade"), cell=data.get("cell"),
-                         cells=tuple(dict.fromkeys(cells)) if cells is not None else None)
+                         cells=tuple(dict.fromkeys(cells)) if cells is not None else None, company=data.get("company"))
 
 
 class FilterDocumentSchema(Strict):

@@ -28,6 +28,8 @@ TAG_TEXT = rf"^[^,{NOT_PRINTABLE}{SPACES}]([^,{NOT_PRINTABLE}]*[^,{NOT_PRINTABLE
 EMAIL_TEXT = rf"^ *[^@{NOT_PRINTABLE}{SPACES}]+@[^@{NOT_PRINTABLE}{SPACES}]+ *$"
 #: A contact's id, as the store makes them (``c`` and 20 hex digits).
 CONTACT_ID_TEXT = r"^c[0-9a-f]{20}$"
+#: A company id (app/scoring/companies.py): a lower-case domain (acme.com) or words joined by - (acme-inc).
+COMPANY_ID_TEXT = r"^[a-z0-9][a-z0-9.-]{0,299}$"
 #: Identifiers of profiles, rules, workflows, sources.
 SLUG_TEXT = r"^[A-Za-z0-9_.-]{1,64}$"
 

@@ -285,3 +285,47 @@ def test_contacts_stored_before_companies_existed_are_placed_by_the_backfill(cli
     assert score(client, "acme.com") == 30 and company(client, "acme.com")["contacts"] == 2
     assert backfill(services).companies == 0  # placed once: a second run moves nobody
     assert score(client, "acme.com") == 30
+
+
+# --- company filters ----------------------------------------------------------------------------------
+
+def search(client, *conditions, order_by=None):
+    body = {"filter": {"conditions": list(conditions), **({"order_by": order_by} if order_by else {})}}
+    resp = client.post("/v1/contacts/search", headers=AUTH, json=body)
+    assert resp.status_code == 200, resp.get_json()
+    return [c["email"] for c in resp.get_json()["items"]]
+
+
+def test_contacts_are_filtered_by_company_and_by_company_score(client, services):
+    setup(client, services)
+    clicks(client, "ann@acme.com", 3)
+    clicks(client, "bob@acme.com", 1)
+    clicks(client, "cy@globex.io", 2)
+    clicks(client, "dee@gmail.com", 1)
+    settle(services)
+    assert contact_by_email(client, "ann@acme.com")["company"] == "acme.com"
+    assert contact_by_email(client, "dee@gmail.com")["company"] is None
+    assert search(client, {"field": "company", "company": "acme.com"}, order_by="eng") == ["ann@acme.com", "bob@acme.com"]
+    assert search(client, {"field": "company", "op": "ne", "company": "acme.com"}, order_by="eng") == \
+        ["cy@globex.io", "dee@gmail.com"]
+    assert search(client, {"field": "company_score", "profile": "eng", "op": "gte", "value": 30}, order_by="eng") == \
+        ["ann@acme.com", "bob@acme.com"]  # acme 40, globex 20
+    assert search(client, {"field": "company_score", "profile": "eng", "op": "empty"}) == ["dee@gmail.com"]
+    assert search(client, {"field": "company_score", "profile": "eng", "op": "lt", "value": 30},
+                  {"field": "score", "profile": "eng", "op": "gte", "value": 20}) == ["cy@globex.io"]
+
+
+def test_a_company_filter_reads_as_a_sentence_and_in_a_smart_list(client, services):
+    from app.contact_filter import describe
+    from app.contact_filter_schema import load_filter
+
+    flt = load_filter({"conditions": [{"field": "company", "company": "acme.com"},
+                                      {"field": "company_score", "profile": "eng", "op": "gte", "value": 100}]})
+    assert describe(flt, {"eng": "Engagement"}) == "company is acme.com and Engagement company score is at least 100"
+    setup(client, services)
+    clicks(client, "ann@acme.com", 3)
+    settle(services)
+    resp = client.post("/v1/smart-lists", headers=AUTH, json={"name": "Acme", "filter": flt.to_document()})
+    assert resp.status_code in (200, 201), resp.get_json()
+    lists = client.get("/v1/smart-lists", headers=AUTH).get_json()["items"]
+    assert [(item["name"], item["count"]) for item in lists] == [("Acme", 0)]  # acme is at 30, not 100

@@ -22,11 +22,12 @@ from app.contact_filter import (
 )
 from app.indexes import backfill, backfill_once
 from app.storage.queries import ContactQuery
-from app.scoring.interactions import MANUAL_TYPE
+from app.scoring.companies import company_of, roll_up
+from app.scoring.interactions import ATTRIBUTES_TYPE, MANUAL_TYPE
 from app.scoring.grades import CELLS
 from app.scoring.profiles import Band, Profile
 
-from .helpers import AUTH, contact_by_email, publish_profile, put_profile, send, settle
+from .helpers import AUTH, contact_by_email, publish, publish_profile, put_profile, send, settle
 
 PROFILES = ("eng", "fit", "draft")  # draft is never published
 BANDS = ("cold", "warm", "hot", "nope")
@@ -36,6 +37,9 @@ NOW = datetime(2026, 6, 1, tzinfo=UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
 
 scores = st.integers(min_value=-5, max_value=70).map(float)
+#: Companies of the population (``none-such`` has no contact); ``eng`` rolls up to them by sum, ``fit`` not.
+COMPANIES = ("acme", "globex", "example.com", "none-such")
+company_scores = st.one_of(st.integers(min_value=-5, max_value=400), st.sampled_from((0, 5, 10))).map(float)
 conditions = st.one_of(
     st.builds(Condition, field=st.just("score"), profile=st.sampled_from(PROFILES),
               op=st.sampled_from(("eq", "ne", "gt", "gte", "lt", "lte")), value=scores),
@@ -46,6 +50,11 @@ conditions = st.one_of(
     st.builds(Condition, field=st.just("activity"), op=st.sampled_from(("within", "before")),
               days=st.integers(min_value=0, max_value=40)),
     st.builds(Condition, field=st.just("dnd"), op=st.sampled_from(("on", "off")), channel=st.sampled_from(CHANNELS)),
+    st.builds(Condition, field=st.just("company"), op=st.sampled_from(("eq", "ne")), company=st.sampled_from(COMPANIES)),
+    st.builds(Condition, field=st.just("company_score"), profile=st.sampled_from(PROFILES),
+              op=st.sampled_from(("eq", "ne", "gt", "gte", "lt", "lte")), value=company_scores),
+    st.builds(Condition, field=st.just("company_score"), profile=st.sampled_from(PROFILES),
+              op=st.sampled_from(("empty", "not_empty"))),
 )
 filters = st.builds(ContactFilter, conditions=st.lists(conditions, max_size=3).map(tuple),
                     order_by=st.one_of(st.none(), st.sampled_from(PROFILES)))
@@ -68,7 +77,13 @@ def test_every_filter_document_round_trips(flt):
                  id="foreign-attribute"),
     pytest.param({"field": "activity", "op": "soon", "days": 3}, {"op": ["one of within, before"]}, id="bad-op"),
     pytest.param({"field": "band", "profile": "eng"}, {"band": ["required"]}, id="band-needs-its-name"),
-    pytest.param({"field": "colour"}, {"field": ["Must be one of: score, band, tag, activity, dnd, grade."]},
+    pytest.param({"field": "company_score", "profile": "eng", "op": "gt"}, {"value": ["required with op=gt"]},
+                 id="company-score-needs-a-value"),
+    pytest.param({"field": "company", "company": "Acme Inc"}, {"company": ["a company id (acme.com, acme-inc)"]},
+                 id="company-id-not-a-name"),
+    pytest.param({"field": "company", "company": "acme", "op": "in"}, {"op": ["one of eq, ne"]}, id="company-op"),
+    pytest.param({"field": "colour"}, {"field": ["Must be one of: score, band, tag, activity, dnd, grade, company, "
+                                                 "company_score."]},
                  id="unknown-field"),
 ])
 def test_an_invalid_condition_is_refused_naming_the_attribute(condition, problem):
@@ -131,8 +146,10 @@ def population(client, services):
     for start in range(0, len(interactions), 100):
         send(client, {"interactions": interactions[start:start + 100]})
     settle(services)
-    publish_profile(client, services, "eng", [{"id": "o", "on": "email.opened", "points": 5}],
-                    [{"name": "cold", "min": 0}, {"name": "warm", "min": 10}, {"name": "hot", "min": 25}])
+    put_profile(client, "eng", [{"id": "o", "on": "email.opened", "points": 5}],
+                [{"name": "cold", "min": 0}, {"name": "warm", "min": 10}, {"name": "hot", "min": 25}],
+                company_rollup="sum")
+    publish(client, services, "eng")
     publish_profile(client, services, "fit", [{"id": "v", "on": "custom.visit", "points": 3}],
                     [{"name": "cold", "min": 0}, {"name": "hot", "min": 3}])
     ids = [cid for page in services.contacts.contact_pages(100) for cid in page]
@@ -143,6 +160,9 @@ def population(client, services):
         for channel in CHANNELS:
             if rng.random() < 0.3:
                 client.patch(f"/v1/contacts/{cid}", headers=AUTH, json={"dnd": {channel: rng.random() < 0.7}})
+        company = rng.choice(("Acme", "Globex", None, None))  # else its email's: example.com
+        if company:
+            client.patch(f"/v1/contacts/{cid}", headers=AUTH, json={"attributes": {"company": company}})
     settle(services)
     return ids
 
@@ -153,13 +173,26 @@ def brute_force(services, ids, flt: ContactFilter) -> list[str]:
     live = services.profiles.live()
     profiles = {pid: v.profile for pid, v in live.items()}
     timelines = services.timelines.read_timelines(ids)
+    contacts = services.contacts.get_contacts(ids)
+    # each contact's company from its email and attributes, each company's score rolled up from its members'
+    company = {c["id"]: company_of(c["email"], c["attributes"]) for c in contacts}
+    members: dict[str, list[dict]] = {}
+    for contact in contacts:
+        members.setdefault(company[contact["id"]] or "", []).append(contact["states"])
+    rolled = {pid: {co: roll_up(v.profile.company_rollup, [states[v.field].score if v.field in states else None
+                                                          for states in group])
+                    for co, group in members.items() if co}
+              for pid, v in live.items() if v.profile.company_rollup}
     found = []
-    for contact in services.contacts.get_contacts(ids):
+    for contact in contacts:
         states = contact["states"]
+        mine = company[contact["id"]]
         facts = ContactFacts(
             scores={pid: states[v.field].score if v.field in states else None for pid, v in live.items()},
             tags=frozenset(contact["tags"]), dnd=contact["dnd"],
-            last_activity=max((r.at for r in timelines[contact["id"]] if r.type != MANUAL_TYPE), default=None))
+            last_activity=max((r.at for r in timelines[contact["id"]] if r.type not in (MANUAL_TYPE, ATTRIBUTES_TYPE)),
+                              default=None),
+            company=mine, company_scores={pid: by_company.get(mine or "") for pid, by_company in rolled.items()})
         if matches(flt, facts, profiles, NOW_MS):
             found.append((contact["id"], facts))
     sort = flt.sort_profile if flt.sort_profile in live else None
@@ -176,7 +209,7 @@ def brute_force(services, ids, flt: ContactFilter) -> list[str]:
 @given(flt=filters, limit=st.integers(min_value=1, max_value=15))
 def test_the_indexes_find_what_brute_force_finds_in_the_same_order(services, population, flt, limit):
     live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
-    query = ContactQuery(services.scores, services.contacts)
+    query = ContactQuery(services.scores, services.contacts, services.companies)
     expected = brute_force(services, population, flt)
     assert follow_pages(query, flt, live, limit, len(expected)) == expected
 
@@ -211,7 +244,7 @@ def test_score_and_band_conditions_of_one_profile_become_one_set_of_ranges(condi
 @given(flt=filters)
 def test_a_count_is_what_brute_force_finds(services, population, flt):
     live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
-    assert ContactQuery(services.scores, services.contacts).count(flt, live, NOW_MS) == \
+    assert ContactQuery(services.scores, services.contacts, services.companies).count(flt, live, NOW_MS) == \
         len(brute_force(services, population, flt))
 
 
@@ -221,7 +254,7 @@ def test_the_walk_a_cluster_takes_finds_what_brute_force_finds(services, populat
     """On a Redis Cluster a bucket's indexes are in different slots, so no script intersects them: the query
     walks a driving index instead, and must answer the same as the script does on one Redis."""
     live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
-    query = ContactQuery(services.scores, services.contacts)
+    query = ContactQuery(services.scores, services.contacts, services.companies)
     query.single_node = False
     expected = brute_force(services, population, flt)
     assert follow_pages(query, flt, live, limit, len(expected)) == expected
@@ -234,7 +267,7 @@ def test_every_way_the_script_can_take_finds_what_brute_force_finds(services, po
     matches (and, for a count, between checking the driver member by member and taking the small negated
     sets away): each way, forced, answers the same."""
     live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
-    query = ContactQuery(services.scores, services.contacts)
+    query = ContactQuery(services.scores, services.contacts, services.companies)
     query.force = force
     assert_finds(query, flt, live, limit, brute_force(services, population, flt))
 
@@ -257,7 +290,7 @@ def test_grade_conditions_find_what_brute_force_finds(services, population, flt,
     """A grade condition is the check of the cell two scores make, over the two profiles' indexes."""
     flt = flt.with_grades(GRADES)
     live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
-    query = ContactQuery(services.scores, services.contacts)
+    query = ContactQuery(services.scores, services.contacts, services.companies)
     query.force = None if force == "cluster" else force
     query.single_node = force != "cluster"
     assert_finds(query, flt, live, limit, brute_force(services, population, flt))
@@ -272,12 +305,33 @@ def dnd_documents(services, ids, channel: str) -> set[str]:
     return {c["id"] for c in services.contacts.get_contacts(ids) if c["dnd"].get(channel)}
 
 
+@pytest.mark.parametrize("conditions", [
+    pytest.param([{"field": "company_score", "profile": "eng", "op": "gte", "value": 0}], id="every-scored-company"),
+    pytest.param([{"field": "company_score", "profile": "eng", "op": "ne", "value": 0},
+                  {"field": "company", "op": "ne", "company": "acme"}], id="not-zero-not-acme"),
+    pytest.param([{"field": "company_score", "profile": "eng", "op": "lt", "value": 1000},
+                  {"field": "tag", "tag": "vip"}], id="with-a-tag"),
+])
+def test_a_company_score_matching_more_companies_than_a_script_reads_walks(services, population, monkeypatch,
+                                                                          conditions):
+    """Past MAX_COMPANIES matching companies the filter walks (each contact's company and its score read per
+    chunk): the same answer."""
+    from app.storage import queries
+
+    flt = load_filter({"conditions": conditions})
+    live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
+    expected = brute_force(services, population, flt)
+    assert expected  # the case is not empty
+    monkeypatch.setattr(queries, "MAX_COMPANIES", 1)
+    assert_finds(ContactQuery(services.scores, services.contacts, services.companies), flt, live, 7, expected)
+
+
 def test_a_filter_computed_in_redis_writes_nothing(services, population):
     live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
     flt = load_filter({"conditions": [{"field": "score", "profile": "eng", "op": "ne", "value": 10},
                                       {"field": "tag", "op": "has_not", "tag": "vip"},
                                       {"field": "activity", "op": "within", "days": 30}], "order_by": "fit"})
-    query = ContactQuery(services.scores, services.contacts)
+    query = ContactQuery(services.scores, services.contacts, services.companies)
     before = sorted(services.redis.scan_iter())
     assert query.run(flt, live, 5, 0, NOW_MS)["total"] == len(brute_force(services, population, flt)) > 0
     assert query.count(flt, live, NOW_MS) == len(brute_force(services, population, flt))

@@ -8,7 +8,7 @@ from marshmallow import missing
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import BaseConverter
 
-from ..edge_fields import CONTACT_ID_TEXT, SLUG_TEXT
+from ..edge_fields import COMPANY_ID_TEXT, CONTACT_ID_TEXT, SLUG_TEXT
 
 
 class Parser(FlaskParser):
@@ -36,10 +36,6 @@ class ContactIdConverter(BaseConverter):
     """``<contact:id>``: a contact id (``c`` and 20 hex digits), so ``/v1/contacts/search`` is never one."""
 
     regex = CONTACT_ID_TEXT.strip("^$")
-
-
-#: A company id (app/scoring/companies.py: a lower-case domain or words joined by ``-``).
-COMPANY_ID_TEXT = r"^[a-z0-9][a-z0-9.-]{0,299}$"
 
 
 class CompanyIdConverter(BaseConverter):

@@ -363,6 +363,9 @@ class ContactSchema(ma.Schema):
     name = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
     external_id = fields.String(allow_none=True)
+    company = fields.String(allow_none=True, metadata={
+        "description": "the company id: its company attribute's, else its email's domain unless free-mail "
+                       "(GET /v1/companies/{id})"})
     tags = fields.List(fields.String())
     dnd = fields.Dict(keys=fields.String(), values=fields.Boolean())
     attributes = fields.Dict(keys=fields.String(), metadata={"description": "the contact's attributes: name -> "

@@ -119,7 +119,7 @@ class ContactStore:
                 continue
             dnd = {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
             out.append({"id": contact_id, "name": doc.get("name"), "email": doc.get("email"),
-                        "external_id": doc.get("external_id"),
+                        "external_id": doc.get("external_id"), "company": doc.get("company"),
                         "tags": sorted(tags), "dnd": dnd, "created_at": int(doc.get("created_at", 0)),
                         "attributes": loads(doc["attributes"]) if doc.get("attributes") else {},
                         "states": {f: state for f, state in _states(states).items() if not state.outside}})

@@ -10,6 +10,8 @@
 --            lox/hix: excluded), walk = true (its ranges are a range of the order key, highest first)}
 --           a grade: key2 (the engagement profile's index beside the fit profile's `key`), letters and
 --           numbers (each level's ranges, 0 best .. 2 worst), cells ({["letter:number"] = true}, levels)
+--           a company score: any = {key, ...} (sets: the bucket's members of each company whose score is in the
+--           range; a contact is in at most one), read as their union
 --   n       rows wanted (0: only the count)
 --   sorted  whether the order key is a sort profile's index (its absentees come last, by member)
 --   force   (tests) "walk" or "collect": the page's way regardless of cost; "check": count member by member
@@ -45,6 +47,11 @@ local function holds(cond, member)
     local fit, engagement = redis.call('ZSCORE', key, member), redis.call('ZSCORE', KEYS[cond.key2], member)
     inside = (fit and engagement and cond.cells[level_of(tonumber(fit), cond.letters) .. ':' ..
                                                  level_of(tonumber(engagement), cond.numbers)]) and true or false
+  elseif cond.any then
+    inside = false
+    for _, k in ipairs(cond.any) do
+      if redis.call('SISMEMBER', KEYS[k], member) == 1 then inside = true; break end
+    end
   elseif cond.set then
     inside = redis.call('SISMEMBER', key, member) == 1
   else
@@ -64,6 +71,11 @@ end
 local function size(cond)
   local key = KEYS[cond.key]
   if cond.cells then return math.huge end  -- a grade is only checked (its two indexes are conditions too)
+  if cond.any then
+    local n = 0
+    for _, k in ipairs(cond.any) do n = n + redis.call('SCARD', KEYS[k]) end
+    return n
+  end
   if cond.set then return redis.call('SCARD', key) end
   if cond.ranges == nil then return redis.call('ZCARD', key) end
   local n = 0
@@ -73,6 +85,13 @@ end
 
 local function members(cond)
   local key = KEYS[cond.key]
+  if cond.any then
+    local out = {}
+    for _, k in ipairs(cond.any) do
+      for _, m in ipairs(redis.call('SMEMBERS', KEYS[k])) do out[#out + 1] = m end
+    end
+    return out
+  end
   if cond.set then return redis.call('SMEMBERS', key) end
   if cond.ranges == nil then return redis.call('ZRANGE', key, 0, -1) end
   local out = {}

@@ -12,8 +12,10 @@ Every other filter is computed inside Redis on a single Redis
 (``filter_bucket.lua``, one call per bucket, pipelined), reading the indexes in place: each
 condition is a set — a score range of its profile's score index (band: the band's ranges), a
 tag's members, a range of the activity index, a channel's DND set; a grade: its two profiles'
-score indexes and a check of the cell their scores make — that the matches are all in or all
-out of ("not tagged", "score is empty", "DND off"). The script counts from the smallest
+score indexes and a check of the cell their scores make; a company: its members of the bucket; a
+company score: the members of every company whose score is in the range, read off the company-score
+index first (up to ``MAX_COMPANIES`` companies) — that the matches are all in or all
+out of ("not tagged", "score is empty", "DND off", "company is not"). The script counts from the smallest
 "in" set (or takes small "out of" sets away from it) and pages by walking the order key from the
 top or by sorting the smallest set's matches, whichever reads fewer members; the page is the
 merge of the buckets' first ``offset + limit``.
@@ -34,12 +36,16 @@ from ..contact_filter import Condition, ContactFacts, ContactFilter, activity_cu
 from ..scoring.grades import CELLS, level
 from ..scoring.profiles import Profile
 from .errors import gateway
+from .companies import CompanyIndex, Rollup
 from .redis_tools import dumps, load_script, run_scripts
 
 #: Largest page a query returns.
 MAX_LIMIT = 500
 #: Index entries read per round trip when a filter must walk an index.
 SCAN_CHUNK = 1000
+#: Most companies a company-score condition may match for filter_bucket.lua to read their members; beyond,
+#: the filter walks (each contact's company and its score read per chunk).
+MAX_COMPANIES = 200
 
 Range = tuple[str, str]  # (max, min) for ZRANGE ... BYSCORE REV
 
@@ -156,19 +162,31 @@ def _level_ranges(profile: Profile) -> list[list[dict[str, Any]]]:
 
 
 def never_matches(cond: Condition, live: Mapping[str, Profile]) -> bool:
-    """A score or band condition on a profile that is not published: no one has a score in it."""
+    """A score or band condition on a profile that is not published: no one has a score in it; likewise a
+    company-score condition on a profile that is not published or does not roll up to companies."""
     if cond.field == "band":
         return cond.profile not in live
+    if cond.field == "company_score":
+        profile = live.get(cond.profile or "")
+        return (profile is None or not profile.company_rollup) and cond.op != "empty"
     return cond.field == "score" and cond.profile not in live and cond.op != "empty"
+
+
+def rollup_of(profile: Profile | None, version: int) -> Rollup | None:
+    if profile is None or not profile.company_rollup:
+        return None
+    return Rollup(profile.id, version, profile.company_rollup)
 
 
 @gateway
 class ContactQuery:
     """Runs a filter over the bucketed indexes and merges the buckets' answers."""
 
-    def __init__(self, index: Any, contacts: Any):
+    def __init__(self, index: Any, contacts: Any, companies: CompanyIndex | None = None):
         self.index = index
         self.contacts = contacts
+        #: The company index: company and company-score conditions read it (without it, none may be used).
+        self.companies = companies
         self.redis = index.redis
         self.keys = index.keys
         self.buckets = index.buckets
@@ -201,23 +219,59 @@ class ContactQuery:
             if len(scored["items"]) == limit:  # the page holds only scored contacts: they come first
                 total, nxt = self.contacts.contact_count(), cursor + limit
                 return {**scored, "total": total, "next_cursor": nxt if nxt < total else None}
-        planned = self._planned(flt, profiles, indexes, sort, cursor + limit, now_ms)
+        versions = {pid: version for pid, (_profile, version) in live.items()}
+        planned = self._planned(flt, profiles, indexes, sort, cursor + limit, now_ms, versions)
         if planned is not None:
             rows, total = planned
             items = rows[cursor:cursor + limit]
             nxt = cursor + len(items)
             return {"items": items, "total": total, "next_cursor": nxt if nxt < total else None}
-        return self._page(self._walk(flt, profiles, indexes, sort, now_ms), limit, cursor)
+        return self._page(self._walk(flt, profiles, indexes, sort, now_ms, versions), limit, cursor)
+
+    def _company_sets(self, flt: ContactFilter, profiles: Mapping[str, Profile],
+                      versions: Mapping[str, int]) -> dict[int, tuple[list[str], bool]] | None:
+        """For each company-score condition (by position): the companies whose members match, and whether the
+        matches are those *outside* them (``empty``: no company score); None when a condition matches more
+        than ``MAX_COMPANIES`` companies (the filter then walks)."""
+        out: dict[int, tuple[list[str], bool]] = {}
+        for i, cond in enumerate(flt.conditions):
+            if cond.field != "company_score":
+                continue
+            rollup = rollup_of(profiles.get(cond.profile or ""), versions.get(cond.profile or "", 0))
+            ranges = _score_ranges(cond.op, cond.value)
+            if rollup is None or self.companies is None:  # nobody has a company score (never_matches did "not empty")
+                out[i] = ([], True)
+                continue
+            found = self.companies.matching(rollup, ranges if ranges is not None else [("+inf", "-inf")])
+            if len(found) > MAX_COMPANIES:
+                return None
+            out[i] = (found, ranges is None)
+        return out
 
     # --- computed inside Redis ----------------------------------------------------------------
     def _sources(self, flt: ContactFilter, profiles: Mapping[str, Profile], indexes: Mapping[str, list[str]],
-                 sort: str | None, bucket: int, now_ms: int) -> list[tuple[str, dict[str, Any]]] | None:
+                 sort: str | None, bucket: int, now_ms: int,
+                 company_sets: Mapping[int, tuple[list[str], bool]] | None = None) -> list[tuple[str, dict[str, Any]]] | None:
         """Each condition as ``(key, how filter_bucket.lua reads it)``; None when a condition has none (a grade
         whose profiles were not filled in). A grade condition is its two profiles' score indexes (a cell needs
         both scores) and a check of the cell each contact's two scores make."""
         out: list[tuple[str, dict[str, Any]]] = []
         walk = False
-        for cond in flt.conditions:
+        for position, cond in enumerate(flt.conditions):
+            if cond.field == "company":
+                out.append((self.keys.company_members(cond.company or "", bucket), {"set": True, "neg": cond.op == "ne"}))
+                continue
+            if cond.field == "company_score":
+                if company_sets is None or position not in company_sets:
+                    return None
+                companies, outside = company_sets[position]
+                if not companies:
+                    if not outside:  # no company's score is in the range: no match
+                        out.append(("", {"set": False, "neg": False, "ranges": []}))
+                    continue  # outside no company at all: every contact
+                members = [self.keys.company_members(c, bucket) for c in companies]
+                out.append((members[0], {"set": True, "neg": outside, "any": members}))
+                continue
             if cond.field in ("score", "band"):
                 if cond.profile not in profiles:  # "empty" of an unpublished profile: everyone (never_matches did the rest)
                     continue
@@ -257,14 +311,18 @@ class ContactQuery:
         return out
 
     def _planned(self, flt: ContactFilter, profiles: Mapping[str, Profile], indexes: Mapping[str, list[str]],
-                 sort: str | None, rows: int, now_ms: int) -> tuple[list[tuple[str, int | None]], int] | None:
+                 sort: str | None, rows: int, now_ms: int,
+                 versions: Mapping[str, int] | None = None) -> tuple[list[tuple[str, int | None]], int] | None:
         """The first ``rows`` matches in page order and the count, computed inside Redis, one script call
         per bucket (``rows`` 0: only the count); None when the filter cannot be (see the module's doc)."""
         if not self.single_node:
             return None
+        company_sets = self._company_sets(flt, profiles, versions or {})
+        if company_sets is None:
+            return None
         calls: list[tuple[list[str], list[Any]]] = []
         for bucket in range(self.buckets):
-            sources = self._sources(flt, profiles, indexes, sort, bucket, now_ms)
+            sources = self._sources(flt, profiles, indexes, sort, bucket, now_ms, company_sets)
             if sources is None:
                 return None
             if any(how.get("ranges") == [] or how.get("cells") == {} for _key, how in sources):  # a band no
@@ -274,6 +332,11 @@ class ContactQuery:
             for key, how in sources:
                 keys.append(key)
                 entry = {**how, "key": len(keys)}  # KEYS[n] counts from 1 in Lua
+                if "any" in how:  # a company score: the members of any of these companies
+                    entry["any"] = [len(keys)]
+                    for extra in how["any"][1:]:
+                        keys.append(extra)
+                        entry["any"].append(len(keys))
                 if "second" in how:  # a grade: the engagement profile's index beside the fit profile's
                     keys.append(entry.pop("second"))
                     entry["key2"] = len(keys)
@@ -317,7 +380,8 @@ class ContactQuery:
                 pipe.scard(self.keys.tag_members(flt.conditions[0].tag or "", bucket))
             return sum(pipe.execute())
         indexes = {pid: self.index.score_indexes(pid, version) for pid, (_profile, version) in live.items()}
-        planned = self._planned(flt, profiles, indexes, None, 0, now_ms)
+        planned = self._planned(flt, profiles, indexes, None, 0, now_ms,
+                                {pid: version for pid, (_profile, version) in live.items()})
         if planned is not None:
             return planned[1]
         return int(self.run(flt, live, 1, 0, now_ms)["total"])
@@ -371,12 +435,12 @@ class ContactQuery:
 
     # --- walking a driving index --------------------------------------------------------------
     def _walk(self, flt: ContactFilter, profiles: Mapping[str, Profile], indexes: Mapping[str, list[str]],
-              sort: str | None, now_ms: int) -> list[tuple[str, int | None]]:
+              sort: str | None, now_ms: int, versions: Mapping[str, int]) -> list[tuple[str, int | None]]:
         """Every matching contact, ordered, with its score in the sort profile."""
         rows: list[tuple[tuple, str, int | None]] = []
         for bucket in range(self.buckets):
             for ids in self._candidates(flt, profiles, indexes, bucket, now_ms):
-                facts, order = self._facts(flt, profiles, indexes, sort, bucket, ids)
+                facts, order = self._facts(flt, profiles, indexes, sort, bucket, ids, versions)
                 for cid, fact, key in zip(ids, facts, order):
                     if matches(flt, fact, profiles, now_ms):
                         score = fact.scores.get(sort) if sort else None
@@ -397,6 +461,12 @@ class ContactQuery:
         for cond in flt.conditions:
             if cond.field == "tag" and cond.op == "has":
                 members = sorted(self.redis.smembers(self.keys.tag_members(cond.tag or "", bucket)))
+                for start in range(0, len(members), SCAN_CHUNK):
+                    yield members[start:start + SCAN_CHUNK]
+                return
+        for cond in flt.conditions:
+            if cond.field == "company" and cond.op == "eq":
+                members = sorted(self.redis.smembers(self.keys.company_members(cond.company or "", bucket)))
                 for start in range(0, len(members), SCAN_CHUNK):
                     yield members[start:start + SCAN_CHUNK]
                 return
@@ -422,7 +492,8 @@ class ContactQuery:
             offset += len(ids)
 
     def _facts(self, flt: ContactFilter, profiles: Mapping[str, Profile], indexes: Mapping[str, list[str]],
-               sort: str | None, bucket: int, ids: list[str]) -> tuple[list[ContactFacts], list[tuple]]:
+               sort: str | None, bucket: int, ids: list[str],
+               versions: Mapping[str, int] | None = None) -> tuple[list[ContactFacts], list[tuple]]:
         """What the filter's conditions look at, for a chunk of one bucket's contacts, in one round trip;
         and each contact's sort key."""
         named = [pid for pid in dict.fromkeys([*flt.profiles, *([sort] if sort else [])]) if pid in profiles]
@@ -440,12 +511,17 @@ class ContactQuery:
             pipe.zmscore(self.keys.contacts(bucket), ids)
         for cid in ids if channels else ():
             pipe.hmget(self.keys.contact(cid), [f"dnd:{ch}" for ch in channels])
+        wants_company = any(c.field in ("company", "company_score") for c in flt.conditions)
+        for cid in ids if wants_company else ():
+            pipe.hget(self.keys.contact(cid), "company")
         replies = iter(pipe.execute())
         scores = {pid: next(replies) for pid in named}
         has = {tag: next(replies) for tag in tags}
         activity: list[Any] = next(replies) if wants_activity else [None] * len(ids)
         created = next(replies) if sort is None else None
         dnd = [next(replies) for _ in ids] if channels else [[] for _ in ids]
+        companies: list[str | None] = [next(replies) for _ in ids] if wants_company else [None] * len(ids)
+        company_scores = self._company_scores(flt, profiles, versions or {}, companies)
         facts: list[ContactFacts] = []
         order: list[tuple[Any, ...]] = []
         for i in range(len(ids)):
@@ -454,10 +530,24 @@ class ContactQuery:
             facts.append(ContactFacts(
                 scores=mine, tags=frozenset(tag for tag in tags if has[tag][i]),
                 dnd={ch: flag == "1" for ch, flag in zip(channels, dnd[i])},
-                last_activity=int(activity[i]) if activity[i] is not None else None))
+                last_activity=int(activity[i]) if activity[i] is not None else None, company=companies[i],
+                company_scores={pid: found.get(companies[i] or "") for pid, found in company_scores.items()}))
             if sort is None:
                 order.append((created[i] or 0.0,))  # type: ignore[index]
             else:
                 order.append((mine[sort] is not None, mine[sort] or 0))
         return facts, order
 
+    def _company_scores(self, flt: ContactFilter, profiles: Mapping[str, Profile], versions: Mapping[str, int],
+                        companies: list[str | None]) -> dict[str, dict[str, int]]:
+        """Per profile of a company-score condition that rolls up: the score of each of these companies that
+        has one."""
+        rollups = [r for pid in dict.fromkeys(c.profile for c in flt.conditions if c.field == "company_score")
+                   if (r := rollup_of(profiles.get(pid or ""), versions.get(pid or "", 0))) is not None]
+        named = sorted({c for c in companies if c})
+        if not rollups or not named or self.companies is None:
+            return {}
+        out = {}
+        for rollup in rollups:
+            out[rollup.profile_id] = {c: s for c, s in self.companies.scores(rollup, named).items() if s is not None}
+        return out
