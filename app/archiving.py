@@ -33,15 +33,23 @@ log = logging.getLogger(__name__)
 #: Backlog items appended to the archive per call while emptying a backlog.
 FLUSH_CHUNK = 1000
 #: Scored batches that may wait for the archiver while the drain scores the next one (memory: a batch is
-#: ``BATCH_SIZE`` records). 1 already overlaps an append with the next batch's scoring; 2 absorbs a slow one.
-PIPELINE_DEPTH = 2
+#: ``BATCH_SIZE`` records). 1 already overlaps an append with the next batch's scoring; more absorbs a slow
+#: append, and the batches that waited go to the archive together, in one transaction.
+PIPELINE_DEPTH = 3
 
 
 def archive_batch(services: Services, batch: Mapping[str, Sequence[TimelineRecord]], direct: bool = True) -> bool:
     """Append a scored batch's records to the archive in one call, or, when that fails (or ``direct`` is
     false: the archive already failed during this drain), keep them in the backlog of their contacts'
     partitions. Returns whether the archive took them."""
-    archived = [ArchivedRecord(cid, record) for cid, records in batch.items() for record in records]
+    return archive_batches(services, [batch], direct)
+
+
+def archive_batches(services: Services, batches: Sequence[Mapping[str, Sequence[TimelineRecord]]],
+                    direct: bool = True) -> bool:
+    """``archive_batch`` for several batches in one append (one transaction), their records in order."""
+    archived = [ArchivedRecord(cid, record) for batch in batches for cid, records in batch.items()
+                for record in records]
     if not archived:
         return direct
     if direct:
@@ -86,8 +94,9 @@ class Archiver:
     during this drain) and then deletes the batch's stream entries — so a batch is appended while the next
     one is scored, and an entry leaves its stream only once its record is in the archive or the backlog.
 
-    ``submit`` waits while ``depth`` batches are already waiting; ``close`` waits until every submitted
-    batch is confirmed. Should the thread fail (Redis gone while it deletes entries), it leaves the entries
+    ``submit`` waits while ``depth`` batches are already waiting; the batches waiting when the thread is
+    free are appended together (one transaction: an archive that falls behind catches up with larger
+    writes); ``close`` waits until every submitted batch is confirmed. Should the thread fail (Redis gone while it deletes entries), it leaves the entries
     of that batch and of every later one in the stream (they are scored again, harmlessly, by the next
     drain) and ``submit``/``close`` raise its error in the draining thread.
     """
@@ -134,13 +143,22 @@ class Archiver:
             raise self._error
 
     def _run(self) -> None:
-        while (item := self._waiting.get()) is not None:
-            if self._error is not None:
+        done = False
+        while not done:
+            taken = [self._waiting.get()]
+            while taken[-1] is not None:  # batches that wait meanwhile share the append: fewer, larger transactions
+                try:
+                    taken.append(self._waiting.get_nowait())
+                except queue.Empty:
+                    break
+            if taken[-1] is None:
+                done = True
+                taken.pop()
+            if not taken or self._error is not None:
                 continue  # after a failure: the entries stay in their stream
-            batch, entry_ids = item
             try:
-                self.direct = archive_batch(self.services, batch, self.direct)
-                self.services.partitions.remove_entries(self.partition, entry_ids)
-                self.confirmed += 1
+                self.direct = archive_batches(self.services, [batch for batch, _ in taken], self.direct)
+                self.services.partitions.remove_entries(self.partition, [i for _, ids in taken for i in ids])
+                self.confirmed += len(taken)
             except BaseException as exc:  # noqa: BLE001 - handed to the draining thread
                 self._error = exc

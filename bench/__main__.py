@@ -37,6 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-workers", type=int, default=3, help="worker processes in row 3 (default 3)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md",
                         help="where to write the results (default: bench/RESULTS.md)")
+    parser.add_argument("--archive-bypass", action="store_true",
+                        help="row 1's worker archives nothing (to measure what the archive costs; never a setting)")
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs) under /tmp")
     return parser.parse_args(argv)
 
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> list[Row]:
     started = time.time()
     with bench_world(keep=args.keep) as bench:
         ctx = Context(bench, SIZES[args.size], args.web_workers, args.web_class, args.web_threads,
-                      args.latency_workers)
+                      args.latency_workers, archive_bypass=args.archive_bypass)
         ctx.say(f"private redis-server on port {bench.port}; run directory {bench.workdir}")
         ctx.start()
         rows: list[Row] = []
@@ -71,7 +73,8 @@ def run(args: argparse.Namespace) -> list[Row]:
             rows += rows_dashboard(ctx)
         info = machine(bench.redis.info("server"))
     rows.sort(key=lambda r: r.key)
-    options = {"size": args.size, "rows": ",".join(sorted(want)),
+    options = {"size": args.size, "rows": ",".join(sorted(want)), "archive": "bypassed (row 1's worker)"
+               if args.archive_bypass else "the run's own SQLite file",
                "gunicorn": f"{args.web_workers} × {args.web_class}, {args.web_threads} thread(s)",
                "duration": f"{time.time() - started:.0f} s", "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     print(f"\nScorekeeper benchmark ({args.size}) on {info['cores']} cores, {info['memory']}; the load generator "

@@ -57,6 +57,8 @@ class Context:
     api_url: str = ""
     hello_url: str = ""
     sendgrid_key: Any = None
+    #: Row 1's worker archives nothing (bench/worker_without_archive.py): to measure what the archive costs.
+    archive_bypass: bool = False
 
     def say(self, text: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {text}"

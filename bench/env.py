@@ -102,8 +102,10 @@ class Bench:
         wait_until(lambda: _http_ok(port), what=f"gunicorn {name}")
         return url
 
-    def start_worker(self, name: str, env: dict[str, str]) -> subprocess.Popen:
-        return self.spawn(name, [sys.executable, "-m", "app.cli", "worker"], env)
+    def start_worker(self, name: str, env: dict[str, str], archive: bool = True) -> subprocess.Popen:
+        """``scorekeeper worker``; without ``archive``, one whose archive keeps nothing (bench/worker_without_archive.py)."""
+        argv = ["-m", "app.cli", "worker"] if archive else ["-m", "bench.worker_without_archive"]
+        return self.spawn(name, [sys.executable, *argv], env)
 
     def stop_all(self) -> None:
         for process in reversed(self.processes):

@@ -22,7 +22,9 @@ def rows_scoring(ctx: Context, want: set[str]) -> list[Row]:
     load_s = time.perf_counter() - started
     ctx.say(f"row 1: loaded {loaded:,} in {load_s:.1f} s ({loaded / load_s:,.0f}/s)")
     ctx.services.queue.empty()
-    worker = ctx.bench.start_worker("worker-1", ctx.worker_env())
+    worker = ctx.bench.start_worker("worker-1", ctx.worker_env(), archive=not ctx.archive_bypass)
+    if ctx.archive_bypass:
+        ctx.say("row 1: the worker's archive keeps nothing (--archive-bypass): a measurement of the archive's cost")
     rows: list[Row] = []
     try:
         wait_workers(ctx, 1)
@@ -47,6 +49,8 @@ def rows_scoring(ctx: Context, want: set[str]) -> list[Row]:
                              f"1,000 touches ~1,000 contacts); loaded through app.ingest in {load_s:.1f} s "
                              f"({loaded / load_s:,.0f}/s) before the worker started"),
                              f"{stats.get('batches', '?')} batches; timed from the wake-up to empty streams",
+                             ("archive BYPASSED (--archive-bypass): the worker's archive kept nothing"
+                              if ctx.archive_bypass else "archive: the run's own SQLite file (the default backend)"),
                              base_note]))
         if "4" in want:
             rows.append(publish_recompute(ctx))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import uuid
 
 import psycopg
 import pytest
@@ -14,7 +15,7 @@ from app.archive.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
 from app.archive.postgres import MIGRATIONS as POSTGRES_MIGRATIONS
 from app.scoring.records import TimelineRecord
 
-from .archive_helpers import free_port
+from .archive_helpers import TEST_POSTGRES_URL, free_port
 
 
 def rec(contact: str, id_: str, at: int, type_: str = "email.opened", source: str = "api", **props) -> ArchivedRecord:
@@ -112,7 +113,43 @@ def test_the_schema_version_is_recorded(archive, archive_url):
             versions = [v for (v,) in conn.execute("SELECT version FROM archive_schema").fetchall()]
             indexes = [n for (n,) in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'interactions'")]
         assert versions == list(range(1, len(POSTGRES_MIGRATIONS) + 1))
-        assert "interactions_contact_at" in indexes
+        assert indexes == ["interactions_pkey"]  # the key only: a contact's records are read by its prefix
+
+
+def test_an_archive_of_the_first_schema_is_brought_up_to_date_with_its_records(archive_url):
+    """An archive written by the release before (schema 1, with the (contact_id, at) index) keeps its records
+    and loses the index that made every append twice as dear."""
+    first = (SQLITE_MIGRATIONS if archive_url.startswith("sqlite") else POSTGRES_MIGRATIONS)[0]
+    row = ("c1", "api", "old", 7, "email.opened", '{"plan":"pro"}')
+    if archive_url.startswith("sqlite"):
+        with sqlite3.connect(archive_url.removeprefix("sqlite:///")) as conn:
+            for statement in (*first, "CREATE TABLE archive_schema (version INTEGER NOT NULL)"):
+                conn.execute(statement)
+            conn.execute("INSERT INTO archive_schema VALUES (1)")
+            conn.execute("INSERT INTO interactions VALUES (?, ?, ?, ?, ?, ?)", row)
+        conn.close()
+    else:
+        with psycopg.connect(archive_url) as conn:
+            for statement in (*first, "CREATE TABLE archive_schema (version integer NOT NULL)"):
+                conn.execute(statement)
+            conn.execute("INSERT INTO archive_schema VALUES (1)")
+            conn.execute("INSERT INTO interactions VALUES (%s, %s, %s, %s, %s, %s)", row)
+    archive = open_archive(archive_url)
+    try:
+        assert archive.history("c1") == [TimelineRecord("old", "api", "email.opened", 7, {"plan": "pro"})]
+        assert archive.append([rec("c1", "new", 8), rec("c1", "old", 9)]) == 1
+        assert [r.id for r in archive.history("c1")] == ["new", "old"]
+    finally:
+        archive.close()
+    if archive_url.startswith("sqlite"):
+        with sqlite3.connect(archive_url.removeprefix("sqlite:///")) as conn:
+            indexes = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")]
+        conn.close()
+        assert "interactions_contact_at" not in indexes
+    else:
+        with psycopg.connect(archive_url) as conn:
+            indexes = [n for (n,) in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'interactions'")]
+        assert indexes == ["interactions_pkey"]
 
 
 def test_processes_starting_together_migrate_once(archive_url):
@@ -211,24 +248,54 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(ids, inner, max_size=3), max_leaves=8)
 
 
+any_records = st.lists(st.builds(rec, st.sampled_from(["c1", "c2"]), ids, st.integers(0, 2**53),
+                                 st.sampled_from(["email.opened", "x"]), st.sampled_from(["api", "s"]),
+                                 p=json_values), max_size=20)
+
+
+def assert_reads_back_exactly_once_newest_first(archive, records: list[ArchivedRecord]) -> None:
+    """What comes back is the first of each key, in (at, source, id) order newest first."""
+    archive.append(records)
+    archive.append(reversed(records))
+    first: dict[tuple[str, str, str], ArchivedRecord] = {}
+    for item in records:
+        first.setdefault((item.contact_id, item.record.source, item.record.id), item)
+    for contact in ("c1", "c2"):
+        expected = sorted((a.record for a in first.values() if a.contact_id == contact),
+                          key=lambda r: (r.at, r.source.encode(), r.id.encode()), reverse=True)
+        assert archive.history(contact, limit=100) == expected
+    assert archive.count() == len(first)
+
+
 @settings(max_examples=40)
-@given(records=st.lists(st.builds(rec, st.sampled_from(["c1", "c2"]), ids, st.integers(0, 2**53),
-                                  st.sampled_from(["email.opened", "x"]), st.sampled_from(["api", "s"]),
-                                  p=json_values), max_size=20))
+@given(records=any_records)
 def test_any_records_read_back_exactly_once_newest_first(tmp_path_factory, records):
-    """SQLite only (a PostgreSQL database per example would be slow): what comes back is the first of each
-    key, in (at, source, id) order newest first."""
     archive = open_archive(f"sqlite:///{tmp_path_factory.mktemp('h')}/a.sqlite3")
     try:
-        archive.append(records)
-        archive.append(reversed(records))
-        first: dict[tuple[str, str, str], ArchivedRecord] = {}
-        for item in records:
-            first.setdefault((item.contact_id, item.record.source, item.record.id), item)
-        for contact in ("c1", "c2"):
-            expected = sorted((a.record for a in first.values() if a.contact_id == contact),
-                              key=lambda r: (r.at, r.source.encode(), r.id.encode()), reverse=True)
-            assert archive.history(contact, limit=100) == expected
-        assert archive.count() == len(first)
+        assert_reads_back_exactly_once_newest_first(archive, records)
     finally:
         archive.close()
+
+
+@pytest.fixture(scope="module")
+def shared_postgres_archive():
+    """One PostgreSQL database for every example of a property (emptied by each): its archive."""
+    name = f"sk_archive_prop_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(TEST_POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    archive = open_archive(TEST_POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}")
+    yield archive
+    archive.close()
+    with psycopg.connect(TEST_POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@settings(max_examples=25)
+@given(records=any_records)
+def test_any_records_read_back_exactly_once_newest_first_on_postgresql(shared_postgres_archive, records):
+    """The same on PostgreSQL: every character of ids and properties survives the JSON text the append sends."""
+    archive = shared_postgres_archive
+    archive.count()  # first use migrates
+    with psycopg.connect(archive.url, autocommit=True) as conn:
+        conn.execute("TRUNCATE interactions")
+    assert_reads_back_exactly_once_newest_first(archive, records)

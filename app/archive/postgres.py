@@ -34,6 +34,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # characters): one such interaction would fail its batch's append for good and hold the partition's
     # backlog behind it. json keeps the text as written and reads back exactly.
     ("ALTER TABLE interactions ALTER COLUMN properties TYPE json USING properties::json",),
+    # 3: no second index: the primary key starts with contact_id, which ``history`` reads by; the (contact_id,
+    # at) index was a second random B-tree insert per record (app/archive/sqlite.py, docs/archive.md).
+    ("DROP INDEX IF EXISTS interactions_contact_at",),
 )
 #: The advisory lock taken while migrating (any constant number; "sk-arch" in ASCII).
 MIGRATION_LOCK = 0x736B2D61726368
