@@ -308,6 +308,11 @@ class Keys:
         return f"{self.prefix}:provider-secrets"
 
     # --- dashboard ----------------------------------------------------------------------
+    def form_sent(self, token: str) -> str:
+        """A dashboard form that must act once (making an API key) was sent with this token: a reload that
+        sends it again makes nothing (string with expiry)."""
+        return f"{self.prefix}:form-sent:{token}"
+
     def signin_failures(self, address: str) -> str:
         """Failed dashboard sign-ins from one client address in the current window (counter with expiry)."""
         return f"{self.prefix}:signin-failures:{address}"

@@ -74,3 +74,15 @@ def test_a_key_revoked_on_the_page_is_refused_at_once_by_another_process(make_ap
     assert post(dash, f"/dashboard/keys/{key_id}/revoke").status_code == 404
     trail = other.get("/v1/audit", headers=AUTH).get_json()["items"]
     assert [(e["action"], e["actor"]) for e in trail[:2]] == [("key.revoke", "dashboard"), ("key.create", "dashboard")]
+
+
+def test_the_same_key_form_sent_twice_makes_one_key(dash, client):
+    page = text(dash.get("/dashboard/keys"))
+    once = re.search(r'name="once" value="([^"]+)"', page).group(1)
+    refused = post(dash, "/dashboard/keys", {"name": "zapier", "once": once})  # no scope: nothing made
+    assert refused.status_code == 400
+    made = post(dash, "/dashboard/keys", {"name": "zapier", "scopes": ["read"], "once": once})
+    assert made.status_code == 200 and KEY.search(text(made))  # the corrected form goes through
+    again = post(dash, "/dashboard/keys", {"name": "zapier", "scopes": ["read"], "once": once})  # a reload
+    assert again.status_code == 409 and "This form was sent already" in text(again) and not KEY.search(text(again))
+    assert len(client.get("/v1/keys", headers=AUTH).get_json()["items"]) == 1

@@ -3,6 +3,8 @@ list them without secrets and with when each was last used, revoke one (asks fir
 ``/v1/keys`` (``app/access.py``), so the rules are the same."""
 from __future__ import annotations
 
+import secrets
+
 from flask import flash, redirect, render_template, request, url_for
 
 from ..access import NAME_MAX, create_key, list_keys, revoke_key
@@ -25,7 +27,11 @@ def render_keys(made: dict | None = None, errors: dict[str, str] | None = None, 
                 status: int = 200):
     return render_template("dashboard/keys.html", keys=list_keys(get_services()), made=made, errors=errors or {},
                            values=values or {"scopes": []}, scopes=SCOPES, scope_words=SCOPE_WORDS,
-                           name_max=NAME_MAX), status
+                           name_max=NAME_MAX, once=secrets.token_urlsafe(16)), status
+
+
+#: How long a sent key form's token is remembered, in seconds.
+FORM_MEMORY_SECONDS = 86_400
 
 
 @bp.route("/keys", methods=["GET", "POST"])
@@ -34,9 +40,17 @@ def keys():
     if request.method == "GET":
         return render_keys()[0]
     values = {"name": request.form.get("name", ""), "scopes": request.form.getlist("scopes")}
+    services = get_services()
+    once = request.form.get("once", "")[:64]
+    if once and not services.throttles.take_turn(services.keys.form_sent(once), FORM_MEMORY_SECONDS):
+        return render_keys(errors={"revoke": "This form was sent already (a reload?): its key was made then and "
+                                             "shown once. If you did not copy it, revoke it and make another."},
+                           status=409)
     try:
-        made = create_key(get_services(), values["name"], values["scopes"], dashboard_actor())
+        made = create_key(services, values["name"], values["scopes"], dashboard_actor())
     except ScorekeeperError as exc:
+        if once:
+            services.throttles.clear(services.keys.form_sent(once))  # nothing was made: it may be sent again
         errors = {name: " ".join(p) for name, p in (exc.errors or {}).items()} or {"name": exc.message}
         return render_keys(errors=errors, values=values, status=exc.status)
     return render_keys(made=made)
@@ -48,6 +62,6 @@ def revoke_api_key(key_id: str):
     try:
         doc = revoke_key(get_services(), key_id, dashboard_actor())
     except ScorekeeperError as exc:
-        return render_keys(errors={"keys": exc.message}, status=exc.status)
+        return render_keys(errors={"revoke": exc.message}, status=exc.status)
     flash(f"The key {doc['name']!r} is revoked: requests made with it are refused from now on.")
     return redirect(url_for("dashboard.keys"), 303)
