@@ -11,11 +11,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from . import automation, errors_http, jobs, json_bodies, logs, manual_scores, sealing, services
     from .api import (
         audit, companies, contacts, docs, evaluations, grades, health, init_api, interactions, keys, metrics,
-        profiles, smart_lists)
+        profiles, smart_lists, workspaces)
     from .api import providers as providers_api
     from .automation import api as workflows_api
     from .dashboard import bp as dashboard_bp
-    from .hooks import bp as hooks_bp
+    from .hooks import bp as hooks_bp, workspace_bp as workspace_hooks_bp
+    from .hooks import secrets as hook_secrets
     from .settings import configure
 
     app = Flask(__name__)
@@ -29,12 +30,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     manual_scores.init_app(app)  # the score port that workflow steps use
     api = init_api(app)
     for module in (interactions, contacts, companies, profiles, evaluations, grades, smart_lists, workflows_api, keys,
-                   providers_api, audit):
+                   providers_api, audit, workspaces):
         api.register_blueprint(module.bp)  # /v1, in the OpenAPI document
     app.register_blueprint(health.bp)  # /healthz
     app.register_blueprint(docs.bp)  # /docs/assets/: Swagger UI from the swagger-ui-bundle package
     app.register_blueprint(metrics.bp)  # GET /metrics (its own token)
-    app.register_blueprint(hooks_bp)  # /hooks: provider webhooks
+    app.register_blueprint(hooks_bp)  # /hooks: provider webhooks (workspace default)
+    app.register_blueprint(workspace_hooks_bp)  # /w/<workspace>/hooks: the same for another workspace
     app.register_blueprint(dashboard_bp)  # /dashboard
     automation.init_app(app)  # workflow settings and files; workflows start listening to scoring
     errors_http.init_app(app)  # last: replaces flask-smorest's own HTTPException handler

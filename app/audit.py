@@ -39,6 +39,8 @@ ACTIONS: dict[str, str] = {
     "member.recovery_code": "used a recovery code of member",
     "provider.set": "set provider secret",
     "provider.remove": "removed provider secret",
+    "workspace.create": "created workspace",
+    "workspace.delete": "deleted workspace",
 }
 
 

@@ -87,12 +87,16 @@ def stored_key_matches(presented: str, stored_hash: str) -> bool:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who sent a request: ``actor`` is what changes are recorded as; ``key_id`` is set for stored keys."""
+    """Who sent a request: ``actor`` is what changes are recorded as; ``key_id`` is set for stored keys;
+    ``workspace`` is the one the key belongs to; ``instance_admin`` (the environment's keys) may act in any
+    workspace and manage workspaces."""
 
     actor: str
     scopes: frozenset[str]
     key_id: str | None = None
     name: str | None = None
+    workspace: str = "default"
+    instance_admin: bool = False
 
     def may(self, needed: str) -> bool:
         return scopes_allow(self.scopes, needed)

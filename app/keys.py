@@ -1,6 +1,8 @@
 """Every Redis key name Scorekeeper uses, in one place.
 
-Keys of one contact share the hash tag ``{c:ID}`` and keys of one ingest partition share
+A workspace other than ``default`` has the prefix ``{KEY_PREFIX}:w:{ID}`` (app/services.py): always before
+the hash tag, so every key name below, and every script's keys, stay in the slot they were in. Keys of one
+contact share the hash tag ``{c:ID}`` and keys of one ingest partition share
 ``{p:N}``, so each multi-key atomic operation stays in one Redis Cluster slot. Global
 indexes (score indexes, the contact registry, tag members, due expiries) are split into a
 fixed number of buckets (a contact always lands in the same bucket of each), so no key
@@ -306,6 +308,11 @@ class Keys:
         """Provider name -> its webhook secret set with ``PUT /v1/providers/{provider}`` (Fernet-encrypted when
         ``SECRETS_KEY`` is set), when and by whom (hash of JSON; read by ``app.hooks.secrets.provider_secret``)."""
         return f"{self.prefix}:provider-secrets"
+
+    def workspaces(self) -> str:
+        """The workspaces registry: id -> name, status (``active`` or ``deleting``), created (hash of JSON).
+        Instance-wide: read only through the default workspace's keys."""
+        return f"{self.prefix}:workspaces"
 
     # --- dashboard ----------------------------------------------------------------------
     def form_sent(self, token: str) -> str:

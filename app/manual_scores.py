@@ -13,7 +13,7 @@ from .membership import Membership, is_outside
 from .scoring.interactions import MANUAL_ACTOR, MANUAL_TYPE
 from .scoring.profiles import FIT
 from .scoring.records import TimelineRecord
-from .services import Services
+from .services import Services, wire
 
 
 def change_score(services: Services, contact_id: str, profile_id: str, op: str, value: int, reason: str,
@@ -49,7 +49,11 @@ def change_score(services: Services, contact_id: str, profile_id: str, op: str, 
     return score
 
 
-def init_app(app: Flask) -> None:
-    """Plug ``change_score`` in as the score port (``services.change_score``) that workflow steps use."""
-    services = app.extensions["scorekeeper"]
+def plug(services: Services) -> None:
     services.change_score = functools.partial(change_score, services)
+
+
+def init_app(app: Flask) -> None:
+    """Plug ``change_score`` in as the score port (``services.change_score``) that workflow steps use, in
+    every workspace."""
+    wire(app, plug)

@@ -59,6 +59,8 @@ class JobPort(Protocol):
     def attempt_delivery(self, delivery_id: str, cycle: int, try_number: int, delay_seconds: float,
                          job_id: str) -> None: ...
 
+    def delete_workspace(self, workspace: str, job_id: str) -> None: ...
+
 
 class Unwired:
     """A port used before ``create_app`` wired it: says so instead of failing obscurely."""

@@ -2,9 +2,20 @@
 
 The app factory builds them and keeps them in ``app.extensions``; workers and the CLI
 build the app too, so a job gets exactly what a request gets.
+
+Workspaces (docs/teams.md): each workspace is a ``Services`` of its own whose ``Keys`` carry the prefix
+``{KEY_PREFIX}:w:{ID}`` (workspace ``default`` keeps the plain ``KEY_PREFIX``, so an existing deployment
+is workspace ``default`` with nothing moved). They share the Redis connections, the queue, the archive and
+the clock, and are built once per workspace per process (``Tenancy``). Which one ``get_services()`` gives
+is the *current workspace*, a context variable: set per request (the API key, ``X-Scorekeeper-Workspace``,
+the ``/w/ID/hooks`` URL, the dashboard session) and per job (the job's meta, see app/jobs.py).
 """
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +49,7 @@ from .storage.throttles import Throttles
 from .storage.timelines import TimelineStore
 from .storage.users import UserStore
 from .storage.vocabulary import VocabularyStore
+from .storage.workspaces import WorkspaceStore
 
 
 @dataclass
@@ -67,10 +79,14 @@ class Services:
     audit: AuditStore
     users: UserStore
     provider_secrets: ProviderSecretStore
+    #: The workspaces registry (instance-wide, like ``api_keys`` and ``users``).
+    workspaces: WorkspaceStore
     #: History outside Redis (app/archive/), and what waits in Redis while it is unavailable.
     archive: Archive
     archive_backlog: ArchiveBacklog
     clock: Clock
+    #: The workspace these services serve (``default``: the plain key prefix).
+    workspace: str = "default"
     #: Ports, plugged in by create_app: queueing jobs, the listener to scoring (workflows register
     #: theirs at start-up), and changing a score by hand (what workflow steps use).
     enqueue: JobPort = field(default_factory=lambda: Unwired("enqueue"))  # type: ignore[assignment]
@@ -84,17 +100,34 @@ class Services:
         return self.jobs.queue
 
 
-def build_services(settings: dict[str, Any]) -> Services:
-    keys = Keys(settings["KEY_PREFIX"])
-    redis = connect(settings.get("STORE_URL") or settings["REDIS_URL"])
+#: The workspace every deployment has, whose keys keep the plain prefix.
+DEFAULT_WORKSPACE = "default"
+
+
+def workspace_prefix(key_prefix: str, workspace: str) -> str:
+    """The key prefix of a workspace: the plain one for ``default``, ``{KEY_PREFIX}:w:{ID}`` otherwise (before
+    any hash tag, so every multi-key script still touches one slot)."""
+    return key_prefix if workspace == DEFAULT_WORKSPACE else f"{key_prefix}:w:{workspace}"
+
+
+def build_services(settings: dict[str, Any], base: Services | None = None,
+                   workspace: str = DEFAULT_WORKSPACE) -> Services:
+    """The services of one workspace. ``base`` (the default workspace's) lends its connections, queue, archive
+    and clock, and the instance-wide stores (stored API keys and users, under the plain prefix)."""
+    keys = Keys(workspace_prefix(settings["KEY_PREFIX"], workspace))
+    if base is None:
+        redis = connect(settings.get("STORE_URL") or settings["REDIS_URL"])
+        queue = Queue(settings["QUEUE"], connection=queue_connection(settings["REDIS_URL"]))
+        clock = settings.get("CLOCK") or SystemClock()  # only tests set CLOCK
+        archive = open_archive(setting(settings, "ARCHIVE_URL"))
+    else:
+        redis, queue, clock, archive = base.redis, base.queue, base.clock, base.archive
     sharding = Sharding(int(settings["PARTITIONS"]), int(settings["INDEX_BUCKETS"]))
-    queue = Queue(settings["QUEUE"], connection=queue_connection(settings["REDIS_URL"]))
-    clock = settings.get("CLOCK") or SystemClock()  # only tests set CLOCK
     scores = ScoreIndex(redis, keys, sharding)
     companies = CompanyIndex(redis, keys, sharding, scores)
     contacts = ContactStore(redis, keys, sharding, companies)
     return Services(
-        settings=settings, keys=keys, redis=redis, sharding=sharding,
+        settings=settings, keys=keys, redis=redis, sharding=sharding, workspace=workspace,
         contacts=contacts,
         partitions=PartitionQueue(redis, keys, sharding.partitions, int(settings["SEEN_SECONDS"]), clock),
         timelines=TimelineStore(redis, keys, int(settings["LEDGER_MAX"])),
@@ -110,22 +143,121 @@ def build_services(settings: dict[str, Any]) -> Services:
         snapshot=SnapshotGateway(redis, keys, sharding, contacts, scores),
         vocabulary=VocabularyStore(redis, keys),
         evaluations=EvaluationStore(redis, keys),
-        api_keys=ApiKeyStore(redis, keys),
+        api_keys=base.api_keys if base else ApiKeyStore(redis, keys),
         audit=AuditStore(redis, keys),
-        users=UserStore(redis, keys),
+        users=base.users if base else UserStore(redis, keys),
+        workspaces=base.workspaces if base else WorkspaceStore(redis, keys),
         provider_secrets=ProviderSecretStore(redis, keys),
-        archive=open_archive(setting(settings, "ARCHIVE_URL")),
+        archive=archive,
         archive_backlog=ArchiveBacklog(redis, keys, sharding.partitions),
         clock=clock,
     )
 
 
+#: A function that plugs a port into a freshly built ``Services`` (``create_app`` registers them once).
+Wiring = Callable[[Services], None]
+
+
+class Tenancy:
+    """The services of every workspace of one app: the default's, built by ``init_app``, and the others',
+    built on first use and kept (one per workspace per process), each wired like the default."""
+
+    def __init__(self, default: Services):
+        self.default = default
+        self.wiring: list[Wiring] = []
+        self._built: dict[str, Services] = {DEFAULT_WORKSPACE: default}
+        self._lock = threading.Lock()
+
+    def wire(self, plug: Wiring) -> None:
+        """Plug a port into every workspace's services, now and when one is built later."""
+        self.wiring.append(plug)
+        for services in list(self._built.values()):
+            plug(services)
+
+    def get(self, workspace: str) -> Services:
+        """The services of ``workspace`` (whether it exists is the caller's question: app/workspaces.py)."""
+        services = self._built.get(workspace)
+        if services is not None:
+            return services
+        with self._lock:
+            if workspace not in self._built:
+                built = build_services(self.default.settings, self.default, workspace)
+                for plug in self.wiring:
+                    plug(built)
+                self._built[workspace] = built
+            return self._built[workspace]
+
+    def forget(self, workspace: str) -> None:
+        """Drop a deleted workspace's services from this process."""
+        if workspace != DEFAULT_WORKSPACE:
+            with self._lock:
+                self._built.pop(workspace, None)
+
+
+#: The workspace the current request or job acts in.
+_current: ContextVar[str] = ContextVar("scorekeeper_workspace", default=DEFAULT_WORKSPACE)
+
+
+def current_workspace() -> str:
+    return _current.get()
+
+
+@contextmanager
+def in_workspace(workspace: str) -> Iterator[None]:
+    """Act in ``workspace`` for the duration (a job, a command, a test)."""
+    token = _current.set(workspace)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def enter_workspace(workspace: str) -> Callable[[], None]:
+    """Act in ``workspace`` from now on; returns the function that goes back (a request's teardown calls it)."""
+    token = _current.set(workspace)
+    return lambda: _current.reset(token)
+
+
+#: Where a request keeps how to go back to the workspace it started in (per request, not on ``g``: an app
+#: context can outlive a request).
+_RESTORE = "scorekeeper.workspace.restore"
+
+
+def enter_request_workspace(workspace: str) -> None:
+    """The current request acts in ``workspace`` until it ends (its teardown goes back)."""
+    from flask import request
+
+    request.environ.setdefault(_RESTORE, []).append(enter_workspace(workspace))
+
+
+def _leave_request_workspace(_error: BaseException | None = None) -> None:
+    from flask import request
+
+    for restore in reversed(request.environ.pop(_RESTORE, [])):
+        restore()
+
+
 def init_app(app: Flask) -> Services:
     services = build_services(app.config)
     app.extensions["scorekeeper"] = services
+    app.extensions["scorekeeper.tenancy"] = Tenancy(services)
+    app.teardown_request(_leave_request_workspace)
     return services
 
 
+def tenancy() -> Tenancy:
+    """Every workspace's services of the current app."""
+    return current_app.extensions["scorekeeper.tenancy"]
+
+
+def wire(app: Flask, plug: Wiring) -> None:
+    """Plug a port into the services of every workspace of ``app`` (see ``Tenancy.wire``)."""
+    app.extensions["scorekeeper.tenancy"].wire(plug)
+
+
 def get_services() -> Services:
-    """The services of the current app (request, CLI command or job)."""
-    return current_app.extensions["scorekeeper"]
+    """The services of the current app (request, CLI command or job), in the current workspace."""
+    workspace = _current.get()
+    if workspace == DEFAULT_WORKSPACE:
+        return current_app.extensions["scorekeeper"]
+    return current_app.extensions["scorekeeper.tenancy"].get(workspace)

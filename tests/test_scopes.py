@@ -13,15 +13,17 @@ from .clock import ManualClock
 from .helpers import API_KEY, AUTH, put_profile
 from .test_security import placeholder
 
-#: Blueprints of administration: keys, provider secrets and the audit trail.
-ADMIN_ROUTES = ("keys.", "audit.", "providers.")
+#: Blueprints of administration: keys, provider secrets, the audit trail and workspaces.
+ADMIN_ROUTES = ("keys.", "audit.", "providers.", "workspaces.")
+#: Routes of instance admins only (the environment's keys): no stored key opens them, admin or not.
+INSTANCE_ROUTES = ("workspaces.",)
 #: What each scope may do, written out (not derived from the table) so a wrong table fails here.
 ALLOWED = {
     "ingest": lambda method, endpoint: endpoint == "interactions.post_interactions",
     "read": lambda method, endpoint: (method == "GET" and not endpoint.startswith(ADMIN_ROUTES))
     or endpoint == "contacts.search_contacts",
     "write": lambda method, endpoint: not endpoint.startswith(ADMIN_ROUTES),
-    "admin": lambda method, endpoint: True,
+    "admin": lambda method, endpoint: not endpoint.startswith(INSTANCE_ROUTES),
 }
 
 

@@ -21,6 +21,7 @@ from app.indexes import backfill_once
 from app.retention import sweep_if_due
 from app.clock import now_ms
 from app.services import get_services
+from app.workspaces import every_workspace
 from app.storage.connection import queue_connection
 from app.storage.errors import StoreError, store_errors
 
@@ -35,11 +36,21 @@ def _ticker(app, stop: threading.Event) -> None:
         while not stop.wait(period):
             try:
                 if services.partitions.hold_ticker(token, int(period * 3000)):
-                    tick(services)
+                    tick_every_workspace(services)
                     enqueue_due_jobs(services)
-                    sweep_if_due(services, now_ms())
             except Exception:  # keep ticking through a Redis restart
                 log.exception("tick failed")
+
+
+def tick_every_workspace(services) -> None:
+    """The periodic duties (expiries, stalled partitions, retention) of each workspace, one after the other; a
+    failing workspace does not stop the others' (the caller holds the ticker lock, held in ``default``)."""
+    for workspace in every_workspace(services):
+        try:
+            tick(workspace)
+            sweep_if_due(workspace, now_ms())
+        except Exception:
+            log.exception("tick failed", extra={"workspace": workspace.workspace})
 
 
 def enqueue_due_jobs(services) -> None:
@@ -53,7 +64,8 @@ def main(burst: bool = False) -> None:
     app = create_app()
     services = app.extensions["scorekeeper"]
     with app.app_context():
-        tick(services)  # pick up whatever was left while no worker ran
+        for workspace in every_workspace(services):
+            tick(workspace)  # pick up whatever was left while no worker ran
         backfill_once(services)  # index contacts stored before the search and activity indexes
     stop = threading.Event()
     thread = threading.Thread(target=_ticker, args=(app, stop), daemon=True, name="ticker")

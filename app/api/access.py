@@ -12,8 +12,9 @@ from flask import g, request
 
 from ..access import authenticate
 from ..auth import presented_bearer_key
-from ..errors import Forbidden
-from ..services import get_services
+from ..errors import Forbidden, NotFound, Unauthorized
+from ..services import enter_request_workspace, get_services
+from ..workspaces import exists
 
 #: Endpoint -> the scope it needs. Endpoints are ``blueprint.view``; each /v1 view serves one method.
 ROUTE_SCOPES: dict[str, str] = {
@@ -76,7 +77,19 @@ ROUTE_SCOPES: dict[str, str] = {
     "providers.get_provider": "admin",
     "providers.put_provider": "admin",
     "providers.delete_provider": "admin",
+    # workspaces: instance admins only (INSTANCE_ENDPOINTS)
+    "workspaces.list_all": "admin",
+    "workspaces.create": "admin",
+    "workspaces.get_one": "admin",
+    "workspaces.delete": "admin",
 }
+
+#: Routes for instance admins only (the keys of ``SCOREKEEPER_API_KEYS``), whatever a stored key's scopes.
+INSTANCE_ENDPOINTS = frozenset({"workspaces.list_all", "workspaces.create", "workspaces.get_one",
+                                "workspaces.delete"})
+
+#: The header with which an instance admin acts in another workspace than ``default``.
+WORKSPACE_HEADER = "X-Scorekeeper-Workspace"
 
 #: What a route missing from the table needs: the most, so a forgotten route is never open.
 UNLISTED_SCOPE = "admin"
@@ -87,12 +100,27 @@ def needed_scope(endpoint: str | None) -> str:
 
 
 def require_scope() -> None:
-    """A ``before_request`` hook of every /v1 blueprint: 401 without a valid key, 403 without the scope."""
+    """A ``before_request`` hook of every /v1 blueprint: 401 without a valid key, 403 without the scope, then
+    the request acts in the key's workspace (or, for an instance admin, the one ``X-Scorekeeper-Workspace``
+    names: 404 if it does not exist; a stored key naming another workspace than its own is a 403)."""
     if request.method == "OPTIONS":
         return
-    principal = authenticate(get_services(), presented_bearer_key())
+    services = get_services()
+    principal = authenticate(services, presented_bearer_key())
     g.principal = principal
     needed = needed_scope(request.endpoint)
     if not principal.may(needed):
         raise Forbidden(f"This key's scopes ({', '.join(sorted(principal.scopes)) or 'none'}) do not include "
                         f"{needed!r}, which this route needs.", {"scope": [f"needs {needed}"]})
+    if request.endpoint in INSTANCE_ENDPOINTS and not principal.instance_admin:
+        raise Forbidden("Only an instance admin (a key of SCOREKEEPER_API_KEYS) manages workspaces.",
+                        {"scope": ["needs an instance admin"]})
+    wanted = request.headers.get(WORKSPACE_HEADER, "").strip() or principal.workspace
+    if wanted != principal.workspace and not principal.instance_admin:
+        raise Forbidden(f"This key acts only in its own workspace; {WORKSPACE_HEADER} may name another only for "
+                        "an instance admin.", {"workspace": ["not this key's workspace"]})
+    if not exists(services, wanted):
+        if not principal.instance_admin:  # the key's own workspace is being deleted
+            raise Unauthorized("A valid API key is required: send 'Authorization: Bearer KEY'.")
+        raise NotFound(f"No workspace {wanted!r}.", {"workspace": ["no such workspace"]})
+    enter_request_workspace(wanted)

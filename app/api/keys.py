@@ -7,9 +7,11 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..access import create_key, list_keys, revoke_key
-from ..auth import SCOPES, request_actor
+from ..auth import SCOPES, current_principal, request_actor
+from ..errors import Forbidden
 from ..scoring.interactions import format_timestamp
-from ..services import get_services
+from ..services import get_services, tenancy
+from ..workspaces import require as require_workspace
 from .common import v1_blueprint
 from .schemas import Strict
 
@@ -24,6 +26,10 @@ class KeyRequestSchema(Strict):
                          metadata={"description": "ingest: POST /v1/interactions only; read: every GET; "
                                                   "write: all but administration (implies read and ingest); "
                                                   "admin: everything, keys included"})
+    workspace = fields.String(validate=validate.Length(min=1, max=40),
+                              metadata={"description": "The workspace the key acts in (only there): the "
+                                                       "request's own by default; another only for an "
+                                                       "instance admin"})
 
 
 class KeySchema(ma.Schema):
@@ -57,14 +63,20 @@ def render(doc: dict[str, Any]) -> dict[str, Any]:
 @bp.response(201, NewKeySchema)
 def create(body: dict):
     """Make a key with the given scopes. The response holds the key itself — the only time it is shown."""
-    return render(create_key(get_services(), body["name"], body["scopes"], actor=request_actor()))
+    services = get_services()
+    workspace = body.get("workspace") or services.workspace
+    if workspace != services.workspace:
+        if not current_principal().instance_admin:
+            raise Forbidden("A key may make keys of its own workspace only.", {"workspace": ["not yours"]})
+        services = tenancy().get(require_workspace(services, workspace))
+    return render(create_key(services, body["name"], body["scopes"], actor=request_actor()))
 
 
 @bp.route("/keys", methods=["GET"])
 @bp.response(200, KeyListSchema)
 def list_all():
-    """Every stored key, oldest first, with when it was last used (never the key or its hash). The keys of
-    ``SCOREKEEPER_API_KEYS`` are not listed: they live in the environment."""
+    """Every stored key of the request's workspace, oldest first, with when it was last used (never the key or
+    its hash). The keys of ``SCOREKEEPER_API_KEYS`` are not listed: they live in the environment."""
     return {"items": [render(doc) for doc in list_keys(get_services())]}
 
 

@@ -16,6 +16,7 @@ import logging
 
 from flask import Flask
 
+from ..services import wire
 from ..settings import setting
 from ..storage.errors import StoreError
 from .config import json_schema, validate_document
@@ -43,8 +44,12 @@ def init_app(app: Flask) -> None:
     parse_schedule(setting(app.config, "WEBHOOK_RETRY_SCHEDULE"))
     parse_schedule(setting(app.config, "STEP_RETRY_SCHEDULE"))
     parse_allow(app.config.get("OUTBOUND_ALLOW"))
-    services = app.extensions["scorekeeper"]
-    services.events = WorkflowTriggers(services)  # workflows listen to scoring
+    wire(app, _listen)
+
+
+def _listen(services) -> None:
+    """Workflows listen to scoring, in each workspace (each its own workflows and trigger index)."""
+    services.events = WorkflowTriggers(services)
 
 
 def load_workflow_files(app: Flask) -> SyncReport | None:

@@ -1,7 +1,11 @@
-"""Provider webhooks: ``POST /hooks/{provider}`` and ``POST /hooks/standard/{source}``.
+"""Provider webhooks: ``POST /hooks/{provider}`` and ``POST /hooks/standard/{source}`` (workspace ``default``),
+``POST /w/{workspace}/hooks/{provider}`` and ``POST /w/{workspace}/hooks/standard/{source}`` (any other).
 
-The view only wires the steps: size check -> verify the raw bytes -> JSON -> parse -> store -> 202.
-Each provider's scheme and mapping live in its own module, listed in :mod:`.registry`.
+The view only wires the steps: workspace -> size check -> verify the raw bytes -> JSON -> parse -> store -> 202.
+Each provider's scheme and mapping live in its own module, listed in :mod:`.registry`. A workspace's webhooks
+are verified with that workspace's provider secret (``registry.provider_secret``), and what they carry is
+stored in that workspace only. An unknown workspace is a 404 like an unconfigured provider, so the URL tells a
+stranger nothing more than whether a workspace takes that provider's webhooks.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ from flask import current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import json_bodies, metrics
-from ..errors import PayloadTooLarge, SignatureError, ValidationError
-from ..services import get_services
+from ..errors import NotFound, PayloadTooLarge, SignatureError, ValidationError
+from ..services import DEFAULT_WORKSPACE, enter_request_workspace, get_services
+from ..workspaces import exists
 from . import registry, secrets
 from .intake import deliver
 
 bp = flask.Blueprint("hooks", __name__, url_prefix="/hooks")
+#: The same webhooks for another workspace than ``default``.
+workspace_bp = flask.Blueprint("workspace_hooks", __name__, url_prefix="/w/<workspace>/hooks")
 
 
 @bp.post("/<provider>")
@@ -29,6 +36,26 @@ def receive(provider: str):
 
 @bp.post("/standard/<source>")
 def receive_standard(source: str):
+    return handle(registry.STANDARD, source=source)
+
+
+@workspace_bp.url_value_preprocessor
+def enter_workspace(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """``/w/{workspace}/hooks/...`` acts in that workspace; one that does not exist (or is ``default``, which
+    keeps ``/hooks``) is a 404 before anything is read."""
+    workspace = (values or {}).pop("workspace", "")
+    if workspace == DEFAULT_WORKSPACE or not exists(get_services(), workspace):
+        raise NotFound("No such webhook endpoint here.")
+    enter_request_workspace(workspace)
+
+
+@workspace_bp.post("/<provider>")
+def receive_in_workspace(provider: str):
+    return handle(registry.lookup(provider), source=provider)
+
+
+@workspace_bp.post("/standard/<source>")
+def receive_standard_in_workspace(source: str):
     return handle(registry.STANDARD, source=source)
 
 
