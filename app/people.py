@@ -7,6 +7,11 @@ KDF that Flask already depends on — no new dependency). Roles, from least to m
 - ``editor``: also changes profiles, rules, workflows, contacts, scores and smart lists;
 - ``admin``: also sees the audit trail and manages members (not owners);
 - ``owner``: everything, owners included. The last owner cannot be removed or demoted.
+
+Roles are per workspace: a user document (instance-wide) keeps ``role``, the role in ``default`` (as before
+workspaces, so nothing changes on upgrade; None when the user is not a member there), and ``roles``, workspace
+-> role for the others. Every function here acts in ``services.workspace``: its members, its invitations, its
+owners. An owner of ``default`` is an *instance owner*: they may enter every workspace, as an owner.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from . import second_factor, signin_guard
 from .audit import record
 from .errors import Conflict, Forbidden, NotFound, ValidationError
-from .services import Services
+from .services import Services, tenancy
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +79,36 @@ def check_role(role: str) -> str:
     return role
 
 
+DEFAULT = "default"
+
+
+def roles_of(doc: dict[str, Any]) -> dict[str, str]:
+    """Workspace -> the user's role there."""
+    return {**({DEFAULT: doc["role"]} if doc.get("role") else {}), **(doc.get("roles") or {})}
+
+
+def role_in(doc: dict[str, Any], workspace: str) -> str | None:
+    return roles_of(doc).get(workspace)
+
+
+def with_role(doc: dict[str, Any], workspace: str, role: str | None) -> dict[str, Any]:
+    """The document with the user's role in ``workspace`` set (None: not a member there)."""
+    if workspace == DEFAULT:
+        return {**doc, "role": role}
+    roles = {w: r for w, r in (doc.get("roles") or {}).items() if w != workspace}
+    return {**doc, "roles": {**roles, workspace: role} if role else roles}
+
+
+def is_instance_owner(doc: dict[str, Any]) -> bool:
+    """An owner of ``default``: may enter (and manage) every workspace."""
+    return doc.get("role") == "owner"
+
+
 def _new_doc(services: Services, email: str, password: str, role: str, actor: str) -> dict[str, Any]:
-    return {"email": normalize_email(email), "role": check_role(role),
-            "password": generate_password_hash(check_password(password)),
-            "created_at": services.clock.now_ms(), "created_by": actor}
+    doc = {"email": normalize_email(email), "role": None, "roles": {},
+           "password": generate_password_hash(check_password(password)),
+           "created_at": services.clock.now_ms(), "created_by": actor}
+    return with_role(doc, services.workspace, check_role(role))
 
 
 def has_users(services: Services) -> bool:
@@ -103,12 +134,16 @@ def create_user(services: Services, email: str, password: str, role: str, actor:
 
 
 def get_user(services: Services, email: str) -> User | None:
+    """The user with their role in ``services``' workspace; None if not a member there."""
     doc = services.users.get(email)
-    return User(doc["email"], doc["role"]) if doc else None
+    role = role_in(doc, services.workspace) if doc else None
+    return User(doc["email"], role) if doc and role else None
 
 
 def members(services: Services) -> list[dict[str, Any]]:
-    return [{k: doc.get(k) for k in ("email", "role", "created_at", "created_by")} for doc in services.users.all()]
+    """The members of ``services``' workspace, with their role there."""
+    return [{**{k: doc.get(k) for k in ("email", "created_at", "created_by")}, "role": role}
+            for doc in services.users.all() if (role := role_in(doc, services.workspace))]
 
 
 def password_fingerprint(services: Services, email: str) -> str | None:
@@ -132,7 +167,7 @@ def authenticate_user(services: Services, email: str, password: str, address: st
     if doc is None or not matches:
         signin_guard.failed(services, account, address)
         return None
-    return User(doc["email"], doc["role"])
+    return User(doc["email"], role_in(doc, DEFAULT) or next(iter(sorted(roles_of(doc).values())), "viewer"))
 
 
 def check_code(services: Services, email: str, code: str, address: str = "unknown", trusted: bool = False) -> bool:
@@ -161,61 +196,88 @@ def invite(services: Services, acting: User | None, actor: str, email: str, role
     email, role = normalize_email(email), check_role(role)
     if acting is not None:
         _require_manageable(acting, role)
-    if services.users.get(email):
+    existing = services.users.get(email)
+    if existing and role_in(existing, services.workspace):
         raise Conflict(f"{email} is a member already.", {"email": ["already a member"]})
     token = secrets.token_urlsafe(32)
     services.users.put_invite(hashlib.sha256(token.encode()).hexdigest(),
-                              {"email": email, "role": role, "by": actor}, INVITE_TTL_SECONDS)
+                              {"email": email, "role": role, "by": actor, "workspace": services.workspace},
+                              INVITE_TTL_SECONDS)
     record(services, actor, "member.invite", f"user:{email}", role=role)
     return token
 
 
 def invitation(services: Services, token: str) -> dict[str, Any] | None:
-    """The pending invitation of a token (email, role), or None if it was used, expired or never existed."""
-    return services.users.peek_invite(hashlib.sha256(token.encode()).hexdigest())
+    """The pending invitation of a token (email, role, workspace; ``existing`` when the email has an account
+    already, which then joins with its password), or None if it was used, expired or never existed."""
+    doc = services.users.peek_invite(hashlib.sha256(token.encode()).hexdigest())
+    return {**doc, "workspace": doc.get("workspace") or DEFAULT,
+            "existing": services.users.get(doc["email"]) is not None} if doc else None
 
 
 def accept_invite(services: Services, token: str, password: str) -> User:
+    """Join the invitation's workspace: a new account with this password, or an existing account that proves
+    it with its password. ``services`` may be any workspace's: the invitation names its own."""
     check_password(password)
-    doc = services.users.take_invite(hashlib.sha256(token.encode()).hexdigest())
+    token_hash = hashlib.sha256(token.encode()).hexdigest()
+    pending = services.users.peek_invite(token_hash)
+    existing = services.users.get(pending["email"]) if pending else None
+    if existing is not None and not check_password_hash(existing["password"], password):
+        raise Forbidden("That is not the password of this account: enter the one you sign in with.")
+    doc = services.users.take_invite(token_hash)
     if doc is None:
         raise NotFound("This invitation was used already or has expired.")
-    user = _new_doc(services, doc["email"], password, doc["role"], doc["by"])
-    if not services.users.put_new(user):
-        raise Conflict(f"{doc['email']} is a member already.")
-    record(services, doc["email"], "member.create", f"user:{doc['email']}", role=doc["role"], invited_by=doc["by"])
-    return User(user["email"], user["role"])
+    workspace = doc.get("workspace") or DEFAULT
+    target = tenancy().get(workspace)
+    if existing is not None:
+        services.users.put(with_role(existing, workspace, doc["role"]))
+        user = existing
+    else:
+        user = _new_doc(target, doc["email"], password, doc["role"], doc["by"])
+        if not services.users.put_new(user):
+            raise Conflict(f"{doc['email']} is a member already.")
+    record(target, doc["email"], "member.create", f"user:{doc['email']}", role=doc["role"], invited_by=doc["by"])
+    return User(user["email"], doc["role"])
 
 
 def _owners(services: Services) -> int:
-    return sum(1 for doc in services.users.all() if doc["role"] == "owner")
+    return sum(1 for doc in services.users.all() if role_in(doc, services.workspace) == "owner")
+
+
+def _member(services: Services, email: str) -> tuple[dict[str, Any], str]:
+    doc = services.users.get(email)
+    role = role_in(doc, services.workspace) if doc else None
+    if doc is None or role is None:
+        raise NotFound(f"No member {email!r}.")
+    return doc, role
 
 
 def change_role(services: Services, acting: User | None, actor: str, email: str, role: str) -> None:
     check_role(role)
-    doc = services.users.get(email)
-    if doc is None:
-        raise NotFound(f"No member {email!r}.")
+    doc, was = _member(services, email)
     if acting is not None:
-        _require_manageable(acting, doc["role"])
+        _require_manageable(acting, was)
         _require_manageable(acting, role)
-    if doc["role"] == "owner" and role != "owner" and _owners(services) <= 1:
+    if was == "owner" and role != "owner" and _owners(services) <= 1:
         raise Conflict("The last owner stays an owner: make someone else an owner first.")
-    services.users.put({**doc, "role": role})
-    record(services, actor, "member.role", f"user:{email}", role=role, was=doc["role"])
+    services.users.put(with_role(doc, services.workspace, role))
+    record(services, actor, "member.role", f"user:{email}", role=role, was=was)
 
 
 def remove_member(services: Services, acting: User | None, actor: str, email: str) -> None:
-    doc = services.users.get(email)
-    if doc is None:
-        raise NotFound(f"No member {email!r}.")
+    """Remove a member from ``services``' workspace; an account left with no workspace is deleted."""
+    doc, was = _member(services, email)
     if acting is not None:
-        _require_manageable(acting, doc["role"])
-    if doc["role"] == "owner" and _owners(services) <= 1:
+        _require_manageable(acting, was)
+    if was == "owner" and _owners(services) <= 1:
         raise Conflict("The last owner cannot be removed.")
-    services.users.delete(email)
-    services.users.forget_second_factor(signin_guard.account_of(email))
-    record(services, actor, "member.remove", f"user:{email}", role=doc["role"])
+    left = with_role(doc, services.workspace, None)
+    if roles_of(left):
+        services.users.put(left)
+    else:
+        services.users.delete(email)
+        services.users.forget_second_factor(signin_guard.account_of(email))
+    record(services, actor, "member.remove", f"user:{email}", role=was)
 
 
 def reset_password(services: Services, email: str, password: str, actor: str, clear_totp: bool = False) -> None:

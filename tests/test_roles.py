@@ -26,7 +26,7 @@ OWN_ACCOUNT = {"dashboard.account", "dashboard.start_totp", "dashboard.confirm_t
 
 def allowed(role: str, method: str, endpoint: str) -> bool:
     """Written out from the roles table of docs/teams.md, not derived from ROUTE_ROLES."""
-    if role in ("admin", "owner") or endpoint in OWN_ACCOUNT:
+    if role in ("admin", "owner") or endpoint in OWN_ACCOUNT or endpoint == "dashboard.switch_workspace":
         return True
     if endpoint in ADMIN_ROUTES:
         return False

@@ -15,6 +15,7 @@ _READ_EDIT = {"GET": "viewer", "POST": "editor"}
 ROUTE_ROLES: dict[str, str | dict[str, str]] = {
     "dashboard.home": "viewer",
     "dashboard.sign_out": "viewer",
+    "dashboard.switch_workspace": "viewer",
     # contacts and smart lists
     "dashboard.contacts": "viewer",
     "dashboard.export_contacts": "viewer",

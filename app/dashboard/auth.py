@@ -25,16 +25,18 @@ from ..people import (
     authenticate_user,
     check_code,
     create_first_owner,
-    get_user,
     has_users,
+    is_instance_owner,
     password_fingerprint,
     role_allows,
+    roles_of,
 )
 from ..people import (
     signed_in as sign_in_succeeded,
 )
 from ..second_factor import is_on as second_factor_on
-from ..services import get_services
+from ..services import DEFAULT_WORKSPACE, enter_request_workspace, get_services
+from ..workspaces import exists, list_workspaces
 from ..settings import api_keys
 from ..signin_guard import account_of
 from ..storage.errors import StoreError
@@ -51,11 +53,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Identity:
     """Who is signed in: ``actor`` is what changes are recorded as (the email, or ``dashboard`` for the
-    shared key); ``role`` what they may do; ``email`` None for the shared key."""
+    shared key); ``role`` what they may do in ``workspace``, the one this request acts in; ``email`` None for
+    the shared key; ``workspaces`` every workspace they may switch to."""
 
     actor: str
     role: str
     email: str | None = None
+    workspace: str = DEFAULT_WORKSPACE
+    workspaces: tuple[str, ...] = (DEFAULT_WORKSPACE,)
 
     def may(self, needed: str) -> bool:
         return role_allows(self.role, needed)
@@ -71,21 +76,43 @@ def csrf_token() -> str:
     return token
 
 
+def _choose(roles: dict[str, str], everywhere: bool, services) -> tuple[str, str, tuple[str, ...]] | None:
+    """The session's workspace (``session["ws"]`` if still allowed, else ``default``, else the first), the role
+    there, and every workspace the identity may switch to. ``everywhere``: an instance owner or the shared key,
+    an owner in every workspace."""
+    if everywhere:
+        roles = {**{doc["id"]: "owner" for doc in list_workspaces(services) if doc.get("status") == "active"},
+                 DEFAULT_WORKSPACE: "owner"}
+    else:
+        roles = {ws: role for ws, role in roles.items() if exists(services, ws)}
+    if not roles:
+        return None
+    ordered = tuple(sorted(roles, key=lambda ws: (ws != DEFAULT_WORKSPACE, ws)))
+    wanted = session.get("ws")
+    workspace = wanted if wanted in roles else ordered[0]
+    return workspace, roles[workspace], ordered
+
+
 def _identity() -> Identity | None:
     started = session.get("at", 0)
     if time.time() - started > SESSION_MAX_AGE_SECONDS:
         return None
     email = session.get("user")
+    services = get_services()
     if email:
-        services = get_services()
-        current = password_fingerprint(services, email)
-        user = get_user(services, email) if current else None
-        if user is None or not hmac.compare_digest(current.encode(), str(session.get("pw", "")).encode()):
+        doc = services.users.get(email)
+        current = password_fingerprint(services, email) if doc else None
+        if current is None or not hmac.compare_digest(current.encode(), str(session.get("pw", "")).encode()):
             return None
-        return Identity(user.email, user.role, user.email)
+        chosen = _choose(roles_of(doc), is_instance_owner(doc), services)
+        if chosen is None:
+            return None
+        return Identity(doc["email"], chosen[1], doc["email"], chosen[0], chosen[2])
     fingerprint = session.get("key")
     if fingerprint and fingerprint_is_valid(current_app.secret_key, fingerprint, api_keys(current_app.config)):
-        return Identity(DASHBOARD_ACTOR, "owner")
+        chosen = _choose({}, True, services)
+        assert chosen is not None
+        return Identity(DASHBOARD_ACTOR, "owner", None, chosen[0], chosen[2])
     return None
 
 
@@ -135,6 +162,7 @@ def require_sign_in():
         return None
     identity = current_identity()
     if identity is not None:
+        enter_request_workspace(identity.workspace)  # every page acts in the session's workspace
         needed = needed_role(request.endpoint, request.method)
         if not identity.may(needed):
             abort(403, description=f"Your role ({identity.role}) cannot do this; it needs {needed}. "
@@ -315,6 +343,18 @@ def setup():
                 flash(f"Welcome, {user.email}: you are the owner. Invite your team from Members.")
                 return redirect(url_for("dashboard.members"), 303)
     return render_template("dashboard/setup.html", errors=errors, email=email), 400 if errors else 200
+
+
+@bp.route("/workspace", methods=["POST"])
+def switch_workspace():
+    """Act in another of the workspaces this session may enter (the switcher in the header)."""
+    identity = current_identity()
+    wanted = request.form.get("workspace", "")
+    if identity is None or wanted not in identity.workspaces:
+        abort(404, description="No such workspace for you.")
+    session["ws"] = wanted
+    flash(f"You are in workspace {wanted}.")
+    return redirect(url_for("dashboard.contacts"), 303)
 
 
 @bp.route("/signout", methods=["POST"])

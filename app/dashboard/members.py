@@ -88,7 +88,8 @@ def accept_invite(token: str):
             except ScorekeeperError as exc:
                 error = exc.message
             else:
-                start_session(user=user.email, pw=password_fingerprint(services, user.email))
+                start_session(user=user.email, pw=password_fingerprint(services, user.email),
+                              ws=pending["workspace"])
                 flash(f"Welcome, {user.email}.")
                 return redirect(url_for("dashboard.home"), 303)
     return render_template("dashboard/invite.html", invitation=pending, error=error), 400 if error else 200
