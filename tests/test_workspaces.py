@@ -79,7 +79,9 @@ def seed(client, headers: dict, services, receiver, email: str, profile: str, fl
     grade = client.put(f"/v1/grades/{profile}-grade", headers=headers, json={
         "name": "Grade", "fit_profile": f"{profile}-fit", "engagement_profile": profile})
     assert grade.status_code in (200, 201), grade.get_json()
-    return {"contact_id": services.contacts.find_contact(email=email), "profile_id": profile, "version": "1",
+    company = email.split("@")[1]
+    assert client.get(f"/v1/companies/{company}", headers=headers).status_code == 200
+    return {"company_id": company, "contact_id": services.contacts.find_contact(email=email), "profile_id": profile, "version": "1",
             "job_id": job, "evaluation_id": evaluation.get_json()["id"], "list_id": list_id,
             "workflow_id": flow, "run_id": store.workflow_runs(flow, 0, 1)[0]["id"],
             "delivery_id": store.delivery_ids(0, 1)[0], "key_id": key["id"], "email": email,
