@@ -15,7 +15,7 @@ from typing import Any
 from .contact_filter import ContactFacts, Gate
 from .membership import Membership
 from .scoring.companies import COMPANY_ATTRIBUTE
-from .scoring.events import NO_INTEREST, GradeChanged, InteractionSeen, Interest, ScoreChanged
+from .scoring.events import NO_INTEREST, CompanyScoreChanged, GradeChanged, InteractionSeen, Interest, ScoreChanged
 from .scoring.fit import attributes_at
 from .scoring.fold import FoldState, LedgerEntry, advance, fold, is_late
 from .scoring.grades import Grade, ScoreStep, grade_steps
@@ -85,8 +85,11 @@ class Scorer:
         #: The gates of the profiles with include/exclude lists, read once per ``score`` call.
         self._gates: dict[str, Gate] = {}
         self.companies = companies
-        #: Every active version that rolls up to companies (live and building), read once per ``score`` call.
+        #: Every active version that rolls up to companies (live and building), read once per ``score`` call;
+        #: the live ones, and the profiles whose company-score changes are listened to.
         self._rollups: list[Rollup] = []
+        self._live_rollups: set[Rollup] = set()
+        self._company_interest: frozenset[str] = frozenset()
         #: The grades whose cell changes are listened to, read once per ``score`` call.
         self._watched: dict[str, Grade] = {}
 
@@ -106,6 +109,9 @@ class Scorer:
         self._gates = self.membership.gates(v.profile for v in versions) if self.membership is not None else {}
         self._rollups = [Rollup(v.profile.id, v.version, v.profile.company_rollup)
                          for v in active if v.profile.company_rollup] if self.companies is not None else []
+        self._live_rollups = {r for r, v in zip(self._rollups, [v for v in active if v.profile.company_rollup])
+                              if v.live}
+        self._company_interest = interest.companies
         self._watched = {gid: grade for gid, grade in self.grades.all().items() if gid in interest.grades} \
             if interest.grades and self.grades is not None else {}
         pending = {cid: list(records) for cid, records in batch.items()}
@@ -178,35 +184,42 @@ class Scorer:
         self.index.update_indexes(index_scores, expiries, activity, dnd)
         if self.companies is not None:
             self._follow_companies([(cid, results[cid], fresh[cid]) for cid, _w, _r in outcome if cid not in lost],
-                                   versions)
+                                   versions, now)
         return lost
 
     def _follow_companies(self, scored: Sequence[tuple[str, ContactResult, list]],
-                          versions: Sequence[ActiveVersion]) -> None:
+                          versions: Sequence[ActiveVersion], now: int) -> None:
         """Companies follow their contacts, after the score index: a contact whose ``company`` attribute changed
         moves (bringing its scores), and each changed score in a rolled-up version moves its company's score —
-        one read and one script call per such contact, nothing for the others."""
+        one read and one script call per such contact, nothing for the others. A change of a live company
+        score that a workflow listens to goes to the outbox of the contact that made it."""
+        assert self.companies is not None
         placed = [cid for cid, _result, records in scored
                   if any(r.type == ATTRIBUTES_TYPE and COMPANY_ATTRIBUTE in r.properties for r in records)]
-        if placed:
-            assert self.companies is not None
-            self.companies.move(self.companies.placements(placed), self._rollups)
+        moves = self.companies.placements(placed) if placed else []
+        changes = self.companies.move(moves, self._rollups) if moves else []
         rolled = [(Rollup(v.profile.id, v.version, v.profile.company_rollup), v.field)
                   for v in versions if v.profile.company_rollup]
-        if not rolled:
-            return
-        moved = set(placed)
-        changes = {}
+        moved = {m.contact_id for m in moves}
+        scores = {}
         for cid, result, _records in scored:
-            if cid in moved:
-                continue
             mine = {rollup: result.scores.get(f) for rollup, f in rolled
                     if result.scores.get(f) != result.before.get(f)}
-            if mine:
-                changes[cid] = mine
-        if changes:
-            assert self.companies is not None
-            self.companies.contribute(changes)
+            if mine and cid not in moved:
+                scores[cid] = mine
+        if scores:
+            changes += self.companies.contribute(scores)
+        watched = [c for c in changes if c.rollup in self._live_rollups and c.rollup.profile_id in self._company_interest]
+        if watched:
+            depth = {cid: max((int(r.properties.get("depth", 0)) for r in records if r.type == MANUAL_TYPE), default=0)
+                     for cid, _result, records in scored}
+            outbox: dict[str, list[str]] = {}
+            for c in watched:
+                event = CompanyScoreChanged(
+                    c.contact_id, c.company, c.rollup.profile_id, c.rollup.version, c.old, c.new, now,
+                    f"company:{c.company}:{c.rollup.field}:{c.contact_id}:{c.old}:{c.new}:{now}", depth.get(c.contact_id, 0))
+                outbox.setdefault(c.contact_id, []).append(dumps(event.to_json()))
+            self.timelines.append_outbox(outbox)
 
     @staticmethod
     def _must_fold(raw_states: Mapping[str, str], versions: Sequence[ActiveVersion], fresh: Sequence,

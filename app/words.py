@@ -110,6 +110,14 @@ def trigger_sentence(trigger: Mapping[str, Any], names: Mapping[str, str] | None
         else:
             when = f"When a contact's {profile} score {becomes(trigger.get('operator', ''), trigger.get('value'))}"
         return f"{when}{_tags(trigger.get('filters'))}. {once}"
+    if trigger.get("type") == "company_score_changed":
+        profile = names.get(trigger.get("profile", ""), trigger.get("profile", ""))
+        condition = condition_words(trigger.get("operator", ""), trigger.get("value"))
+        if trigger.get("fire") == "on_change":
+            when = f"Whenever a company's {profile} company score changes and {condition}"
+        else:
+            when = f"When a company's {profile} company score {becomes(trigger.get('operator', ''), trigger.get('value'))}"
+        return f"{when}, for the contact whose change moved it{_tags(trigger.get('filters'))}. {once}"
     if trigger.get("type") == "grade_changed":
         grade = names.get(trigger.get("grade", ""), trigger.get("grade", ""))
         wanted = trigger.get("becomes")

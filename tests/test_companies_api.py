@@ -12,6 +12,7 @@ from app.scoring.companies import company_of, roll_up
 from app.scoring.interactions import format_timestamp
 
 from .helpers import AUTH, contact_by_email, expire_due, publish, put_profile, send, settle, wait_for
+from .workflow_helpers import FAST, put_workflow, runs_of
 
 CLICK = {"id": "click", "on": "email.clicked", "points": 10}
 OPEN = {"id": "open", "on": "email.opened", "points": 1}
@@ -329,3 +330,79 @@ def test_a_company_filter_reads_as_a_sentence_and_in_a_smart_list(client, servic
     assert resp.status_code in (200, 201), resp.get_json()
     lists = client.get("/v1/smart-lists", headers=AUTH).get_json()["items"]
     assert [(item["name"], item["count"]) for item in lists] == [("Acme", 0)]  # acme is at 30, not 100
+
+
+# --- the workflow trigger --------------------------------------------------------------------------------
+
+def company_workflow(wid, **trigger):
+    base = {"type": "company_score_changed", "profile": "eng", "operator": "gte", "value": 30, **trigger}
+    return {"id": wid, "name": wid, "steps": [{"type": "add_tag", "tag": wid}],
+            "trigger": {k: v for k, v in base.items() if v is not None}}
+
+
+def tags_of(client, email):
+    return contact_by_email(client, email)["tags"]
+
+
+@pytest.mark.app_settings(**FAST)
+def test_a_company_crossing_the_threshold_runs_for_the_contact_whose_change_moved_it(client, services):
+    setup(client, services)
+    put_workflow(client, company_workflow("hot-account"))
+    put_workflow(client, company_workflow("every-move", fire="on_change", operator="not_empty", value=None,
+                                          reentry=True))
+    clicks(client, "ann@acme.com", 2)
+    settle(services)
+    assert runs_of(client, "hot-account") == []  # acme at 20
+    clicks(client, "bob@acme.com", 1)  # bob takes acme to 30
+    settle(services)
+    [run] = runs_of(client, "hot-account")
+    bob = contact_by_email(client, "bob@acme.com")
+    assert run["contact_id"] == bob["id"]
+    assert (run["trigger"]["kind"], run["trigger"]["company"], run["trigger"]["old"], run["trigger"]["new"]) == \
+        ("company", "acme.com", 20, 30)
+    assert "hot-account" in tags_of(client, "bob@acme.com") and "hot-account" not in tags_of(client, "ann@acme.com")
+    clicks(client, "ann@acme.com", 1, start=2)  # 40: still above, no second run on entering
+    settle(services)
+    assert len(runs_of(client, "hot-account")) == 1
+    moves = [(r["trigger"]["old"], r["trigger"]["new"]) for r in runs_of(client, "every-move")]
+    # a company's score moves once per contact and batch (ann's two clicks of one batch: none -> 20)
+    assert sorted(moves, key=str) == sorted([(None, 20), (20, 30), (30, 40)], key=str)
+
+
+@pytest.mark.app_settings(**FAST)
+def test_a_contact_leaving_moves_both_companies_and_fires_for_it(client, services):
+    setup(client, services)
+    put_workflow(client, company_workflow("cooled", operator="lt", reentry=True))
+    clicks(client, "ann@acme.com", 2)
+    settle(services)  # acme none -> 20: below 30 from no score, for ann
+    clicks(client, "bob@acme.com", 2)
+    settle(services)  # acme 20 -> 40
+    ann, bob = (contact_by_email(client, e)["id"] for e in ("ann@acme.com", "bob@acme.com"))
+    runs = runs_of(client, "cooled")
+    assert [(r["contact_id"], r["trigger"]["old"], r["trigger"]["new"]) for r in runs] == [(ann, None, 20)]
+    patch(client, "bob@acme.com", {"company": "Globex"})  # acme 40 -> 20 and globex none -> 20, both by bob
+    settle(services)
+    later = {(r["contact_id"], r["trigger"]["company"], r["trigger"]["old"], r["trigger"]["new"])
+             for r in runs_of(client, "cooled")} - {(ann, "acme.com", None, 20)}
+    assert later == {(bob, "acme.com", 40, 20), (bob, "globex", None, 20)}
+
+
+@pytest.mark.parametrize(("trigger", "field"), [
+    pytest.param({"type": "company_score_changed", "profile": "eng", "operator": "gte"}, "value", id="needs-value"),
+    pytest.param({"type": "company_score_changed", "operator": "gte", "value": 1}, "profile", id="needs-profile"),
+    pytest.param({"type": "company_score_changed", "profile": "eng", "operator": "gte", "value": 1, "fire": "x"},
+                 "fire", id="bad-fire"),
+])
+def test_a_bad_company_trigger_is_refused(client, trigger, field):
+    resp = client.put("/v1/workflows/w", headers=AUTH,
+                      json={"id": "w", "name": "w", "trigger": trigger, "steps": [{"type": "add_tag", "tag": "t"}]})
+    assert resp.status_code == 400 and field in str(resp.get_json()["errors"]), resp.get_json()
+
+
+def test_the_company_trigger_reads_as_a_sentence():
+    from app.words import trigger_sentence
+
+    assert trigger_sentence({"type": "company_score_changed", "profile": "eng", "operator": "gte", "value": 200},
+                            {"eng": "Engagement"}) == (
+        "When a company's Engagement company score becomes at least 200, for the contact whose change moved it. "
+        "Each contact runs it once at most.")

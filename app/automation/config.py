@@ -35,7 +35,15 @@ from ..outbound import check_url
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS, validate_where
 from .templates import sandbox
 from ..scoring.grades import CELLS
-from .triggers import FIRE_MODES, GradeTrigger, InteractionTrigger, ScoreTrigger, TagFilters, Workflow
+from .triggers import (
+    FIRE_MODES,
+    CompanyScoreTrigger,
+    GradeTrigger,
+    InteractionTrigger,
+    ScoreTrigger,
+    TagFilters,
+    Workflow,
+)
 
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 #: Steps in one workflow, at most.
@@ -133,6 +141,20 @@ class ScoreTriggerSchema(StrictSchema):
     @validates_schema
     def _value_matches_operator(self, data: dict[str, Any], **kwargs: Any) -> None:
         _check_score_condition(data, required=True)
+
+
+class CompanyScoreTriggerSchema(ScoreTriggerSchema):
+    """A company's score in a profile that rolls up to companies; the run acts on the contact whose change moved
+    it (docs/workflows.md)."""
+
+    type = fields.String(required=True, validate=validate.Equal("company_score_changed"))
+    profile = fields.String(required=True, validate=regexp(ID_PATTERN), metadata=_describe(
+        "the score profile whose live company score is watched (it must roll up to companies)"))
+    fire = fields.String(load_default="on_enter", validate=validate.OneOf(FIRE_MODES),
+                         metadata=_describe("on_enter: when a company's score comes to meet the condition; "
+                                            "on_change: on every change of a company's score after which it holds"))
+    reentry = StrictBoolean(load_default=False, metadata=_describe(
+        "false: a contact runs it at most once ever (the contact whose change moved the company)"))
 
 
 class InteractionTriggerSchema(StrictSchema):
@@ -341,7 +363,7 @@ class ByType(OneOfSchema):
 
 class TriggerSchema(ByType):
     type_schemas = {"score_changed": ScoreTriggerSchema, "interaction": InteractionTriggerSchema,
-                    "grade_changed": GradeTriggerSchema}
+                    "grade_changed": GradeTriggerSchema, "company_score_changed": CompanyScoreTriggerSchema}
 
 
 class StepByTypeSchema(ByType):
@@ -375,7 +397,7 @@ class WorkflowSchema(StrictSchema):
         trig["filters"] = {"tags_all": list(_filters(trig.get("filters")).tags_all),
                            "tags_none": list(_filters(trig.get("filters")).tags_none)}
         data["trigger"] = trig
-        trigger: ScoreTrigger | InteractionTrigger | GradeTrigger
+        trigger: ScoreTrigger | InteractionTrigger | GradeTrigger | CompanyScoreTrigger
         if trig["type"] == "grade_changed":
             if "becomes" in trig:
                 trig["becomes"] = list(trig["becomes"]) if len(trig["becomes"]) > 1 else trig["becomes"][0]
@@ -385,6 +407,9 @@ class WorkflowSchema(StrictSchema):
         elif trig["type"] == "score_changed":
             trigger = ScoreTrigger(trig["profile"], trig["operator"], trig.get("value"), trig["fire"],
                                    trig["reentry"], _filters(trig["filters"]))
+        elif trig["type"] == "company_score_changed":
+            trigger = CompanyScoreTrigger(trig["profile"], trig["operator"], trig.get("value"), trig["fire"],
+                                          trig["reentry"], _filters(trig["filters"]))
         else:
             trigger = InteractionTrigger(trig["on"], trig["where"], trig["reentry"], _filters(trig["filters"]))
         return Workflow(data["id"], data["name"], trigger, tuple(data["steps"]), data["enabled"], data)

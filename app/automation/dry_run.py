@@ -60,6 +60,9 @@ def _trigger_snapshot(config: dict[str, Any], context_score: int | None) -> dict
                 "at": now_ms()}
     if trigger["type"] == "grade_changed":
         return {"kind": "grade", "grade": trigger["grade"], "old": None, "new": None, "at": now_ms()}
+    if trigger["type"] == "company_score_changed":
+        return {"kind": "company", "company": None, "profile": trigger["profile"], "old": None, "new": None,
+                "at": now_ms()}
     at = now_ms()
     return {"kind": "interaction", "at": at, "interaction": TimelineRecord("test", "test", trigger["on"], at, {}).to_json()}
 
@@ -77,6 +80,9 @@ def _fires(config: dict[str, Any], context: RunContext) -> tuple[bool, str]:
         return holds, f"the contact has {shown}, so the condition {'holds' if holds else 'does not hold'}"
     if trigger["type"] == "grade_changed":
         return True, f"it would fire when the contact's cell in grade {trigger['grade']} changes"
+    if trigger["type"] == "company_score_changed":
+        return True, (f"it would fire when a change of this contact moves its company's {trigger['profile']} "
+                      "company score to meet the condition")
     return True, f"it would fire when a {trigger['on']} interaction of this contact arrives"
 
 

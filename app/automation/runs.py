@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..metrics import count_run
-from ..scoring.events import Event, GradeChanged, Interest, ScoreChanged
+from ..scoring.events import CompanyScoreChanged, Event, GradeChanged, Interest, ScoreChanged
 from .workflows import compiled_index
 from ..clock import now_ms
 from .triggers import Workflow, should_start
@@ -38,6 +38,9 @@ def new_run(workflow: Workflow, event: Event) -> dict[str, Any]:
                    "old": event.old, "new": event.new, "at": event.at, "cause": dict(event.cause)}
     elif isinstance(event, GradeChanged):
         trigger = {"kind": "grade", "grade": event.grade, "old": event.old, "new": event.new, "at": event.at}
+    elif isinstance(event, CompanyScoreChanged):
+        trigger = {"kind": "company", "company": event.company, "profile": event.profile, "version": event.version,
+                   "old": event.old, "new": event.new, "at": event.at}
     else:
         trigger = {"kind": "interaction", "interaction": event.record.to_json(), "at": event.record.at}
     created = now_ms()
@@ -46,7 +49,7 @@ def new_run(workflow: Workflow, event: Event) -> dict[str, Any]:
         "workflow": {"id": workflow.id, "name": workflow.name},
         "contact_id": contact_id,
         "change_id": event.change_id,
-        "depth": event.depth if isinstance(event, (ScoreChanged, GradeChanged)) else 0,
+        "depth": event.depth if isinstance(event, (ScoreChanged, GradeChanged, CompanyScoreChanged)) else 0,
         "trigger": trigger,
         "status": "queued",
         "error": None,

@@ -63,12 +63,17 @@ class RunContext:
         trigger = self.run["trigger"]
         contact = {k: self.contact.get(k) for k in ("id", "email", "external_id", "tags")}
         profile = trigger.get("profile")
-        score = {"profile": profile, "old": trigger.get("old"), "new": trigger.get("new"),
+        of_company = trigger.get("kind") == "company"  # old and new are the company's score, not the contact's
+        score = {"profile": profile, "old": None if of_company else trigger.get("old"),
+                 "new": None if of_company else trigger.get("new"),
                  "current": self.live_score(profile) if profile else None}
         grade = ({"grade": trigger.get("grade"), "old": trigger.get("old"), "new": trigger.get("new")}
                  if trigger.get("kind") == "grade" else None)
+        company = ({"id": trigger.get("company"), "profile": profile, "old": trigger.get("old"),
+                    "new": trigger.get("new")} if of_company else None)
         return {"contact": contact, "score": score, "profile": profile, "workflow": self.run["workflow"],
-                "run": {"id": self.run["id"]}, "interaction": trigger.get("interaction"), "grade": grade}
+                "run": {"id": self.run["id"]}, "interaction": trigger.get("interaction"), "grade": grade,
+                "company": company}
 
 
 def when_holds(context: RunContext, when: dict[str, Any] | None) -> bool:
@@ -192,6 +197,9 @@ def webhook_payload(context: RunContext) -> dict[str, Any]:
     }
     if trigger["kind"] == "grade":
         payload["grade"] = {"grade": trigger["grade"], "old": trigger["old"], "new": trigger["new"]}
+    if trigger["kind"] == "company":
+        payload["company"] = {"id": trigger["company"], "profile": trigger["profile"], "old": trigger["old"],
+                              "new": trigger["new"]}
     if trigger["kind"] == "interaction":
         record = TimelineRecord.from_json(trigger["interaction"])
         payload["interaction"] = {"id": record.id, "source": record.source, "type": record.type,

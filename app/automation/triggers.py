@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..scoring.conditions import score_matches, where_matches
-from ..scoring.events import Event, GradeChanged, Interest, InteractionSeen, ScoreChanged
+from ..scoring.events import CompanyScoreChanged, Event, GradeChanged, Interest, InteractionSeen, ScoreChanged
 
 FIRE_MODES = ("on_enter", "on_change")
 
@@ -103,7 +103,28 @@ class GradeTrigger:
         return new in self.becomes and old not in self.becomes
 
 
-Trigger = ScoreTrigger | InteractionTrigger | GradeTrigger
+@dataclass(frozen=True, slots=True)
+class CompanyScoreTrigger:
+    """A company's score in a profile (which rolls up to companies) meets an operator, like ``ScoreTrigger``:
+    ``on_enter`` when a change takes the company's score from not meeting it to meeting it, ``on_change`` on every
+    change after which it holds. The run acts on the contact whose change moved the company's score (its score
+    changed, or it joined or left the company); ``reentry`` and tag filters apply to that contact."""
+
+    profile: str
+    operator: str
+    value: int | None = None
+    fire: str = "on_enter"
+    reentry: bool = False
+    filters: TagFilters = field(default_factory=TagFilters)
+    type: str = "company_score_changed"
+
+    def fires(self, old: int | None, new: int | None) -> bool:
+        if not score_matches(self.operator, new, self.value):
+            return False
+        return self.fire == "on_change" or not score_matches(self.operator, old, self.value)
+
+
+Trigger = ScoreTrigger | InteractionTrigger | GradeTrigger | CompanyScoreTrigger
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,22 +155,28 @@ def event_fires(workflow: Workflow, event: Event) -> bool:
             trigger.fires(event.old, event.new)
     if isinstance(trigger, GradeTrigger):
         return isinstance(event, GradeChanged) and event.grade == trigger.grade and trigger.fires(event.old, event.new)
+    if isinstance(trigger, CompanyScoreTrigger):
+        return isinstance(event, CompanyScoreChanged) and event.profile == trigger.profile and \
+            trigger.fires(event.old, event.new)
     return isinstance(event, InteractionSeen) and trigger.fires(event.type, event.properties)
 
 
 @dataclass(frozen=True)
 class TriggerIndex:
-    """Enabled workflows by profile (score triggers), by interaction type and by grade."""
+    """Enabled workflows by profile (score triggers), by interaction type, by grade and by profile (company-score
+    triggers)."""
 
     by_profile: Mapping[str, tuple[Workflow, ...]]
     by_type: Mapping[str, tuple[Workflow, ...]]
     by_grade: Mapping[str, tuple[Workflow, ...]] = field(default_factory=dict)
+    by_company_profile: Mapping[str, tuple[Workflow, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, workflows: Iterable[Workflow]) -> TriggerIndex:
         by_profile: dict[str, list[Workflow]] = {}
         by_type: dict[str, list[Workflow]] = {}
         by_grade: dict[str, list[Workflow]] = {}
+        by_company: dict[str, list[Workflow]] = {}
         for workflow in sorted(workflows, key=lambda w: w.id):
             if not workflow.enabled:
                 continue
@@ -157,20 +184,25 @@ class TriggerIndex:
                 by_profile.setdefault(workflow.trigger.profile, []).append(workflow)
             elif isinstance(workflow.trigger, GradeTrigger):
                 by_grade.setdefault(workflow.trigger.grade, []).append(workflow)
+            elif isinstance(workflow.trigger, CompanyScoreTrigger):
+                by_company.setdefault(workflow.trigger.profile, []).append(workflow)
             else:
                 by_type.setdefault(workflow.trigger.on, []).append(workflow)
         return cls({k: tuple(v) for k, v in by_profile.items()}, {k: tuple(v) for k, v in by_type.items()},
-                   {k: tuple(v) for k, v in by_grade.items()})
+                   {k: tuple(v) for k, v in by_grade.items()}, {k: tuple(v) for k, v in by_company.items()})
 
     @property
     def interest(self) -> Interest:
-        return Interest(frozenset(self.by_profile), frozenset(self.by_type), frozenset(self.by_grade))
+        return Interest(frozenset(self.by_profile), frozenset(self.by_type), frozenset(self.by_grade),
+                        frozenset(self.by_company_profile))
 
     def candidates(self, event: Event) -> Sequence[Workflow]:
         if isinstance(event, ScoreChanged):
             return self.by_profile.get(event.profile, ())
         if isinstance(event, GradeChanged):
             return self.by_grade.get(event.grade, ())
+        if isinstance(event, CompanyScoreChanged):
+            return self.by_company_profile.get(event.profile, ())
         return self.by_type.get(event.type, ())
 
     def fired(self, event: Event) -> list[Workflow]:

@@ -13,14 +13,16 @@ from .records import TimelineRecord
 
 @dataclass(frozen=True, slots=True)
 class Interest:
-    """Profiles whose score changes, interaction types, and grades whose cell changes, that someone listens to."""
+    """Profiles whose score changes, interaction types, grades whose cell changes, and profiles whose company
+    scores change, that someone listens to."""
 
     profiles: frozenset[str] = frozenset()
     types: frozenset[str] = frozenset()
     grades: frozenset[str] = frozenset()
+    companies: frozenset[str] = frozenset()
 
     def __bool__(self) -> bool:
-        return bool(self.profiles or self.types or self.grades)
+        return bool(self.profiles or self.types or self.grades or self.companies)
 
 
 NO_INTEREST = Interest()
@@ -95,7 +97,30 @@ class GradeChanged:
                 "new": self.new, "at": self.at, "change_id": self.change_id, "depth": self.depth}
 
 
-Event = ScoreChanged | InteractionSeen | GradeChanged
+@dataclass(frozen=True, slots=True)
+class CompanyScoreChanged:
+    """A company's score in a profile's live version changed from ``old`` to ``new`` (None: none) because of
+    one contact — its score changed, or it joined or left the company: ``contact_id`` is that contact, the
+    one a workflow run acts on (docs/workflows.md)."""
+
+    contact_id: str
+    company: str
+    profile: str
+    version: int
+    old: int | None
+    new: int | None
+    at: int
+    change_id: str
+    depth: int = 0
+    kind = "company"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "contact_id": self.contact_id, "company": self.company, "profile": self.profile,
+                "version": self.version, "old": self.old, "new": self.new, "at": self.at,
+                "change_id": self.change_id, "depth": self.depth}
+
+
+Event = ScoreChanged | InteractionSeen | GradeChanged | CompanyScoreChanged
 
 
 def event_from_json(data: Mapping[str, Any]) -> Event:
@@ -104,6 +129,11 @@ def event_from_json(data: Mapping[str, Any]) -> Event:
         return GradeChanged(contact_id=data["contact_id"], grade=data["grade"], old=data.get("old"),
                             new=data.get("new"), at=int(data.get("at") or 0), change_id=data["change_id"],
                             depth=int(data.get("depth") or 0))
+    if data.get("kind") == "company":
+        return CompanyScoreChanged(contact_id=data["contact_id"], company=data["company"], profile=data["profile"],
+                                   version=int(data["version"]), old=data.get("old"), new=data.get("new"),
+                                   at=int(data.get("at") or 0), change_id=data["change_id"],
+                                   depth=int(data.get("depth") or 0))
     if data.get("kind") == "interaction":
         return InteractionSeen(contact_id=data["contact_id"], record=TimelineRecord.from_json(data["record"]),
                                change_id=data["change_id"])

@@ -42,6 +42,29 @@ class Rollup:
 
 
 @dataclass(frozen=True)
+class CompanyChange:
+    """A company's score in a rolled-up version moved (``old``/``new`` None: none) because of one contact."""
+
+    contact_id: str
+    company: str
+    rollup: Rollup
+    old: int | None
+    new: int | None
+
+
+def _changes(call: tuple[list[str], list[Any]], reply: list[Any], rollups: Sequence[Rollup]) -> list[CompanyChange]:
+    """The company-score changes one company_member.lua call made (its reply: 1, then before/after per version)."""
+    _keys, args = call
+    out = []
+    for n, rollup in enumerate(rollups):
+        old, new = reply[1 + 2 * n], reply[2 + 2 * n]
+        old_value, new_value = (int(float(old)) if old != "" else None), (int(float(new)) if new != "" else None)
+        if old_value != new_value:
+            out.append(CompanyChange(args[2], args[1], rollup, old_value, new_value))
+    return out
+
+
+@dataclass(frozen=True)
 class Move:
     """A contact changing company (either side None: it had none, or has none now)."""
 
@@ -86,12 +109,13 @@ class CompanyIndex:
                 moves.append(Move(cid, held, wanted))
         return moves
 
-    def move(self, moves: Sequence[Move], rollups: Sequence[Rollup]) -> None:
+    def move(self, moves: Sequence[Move], rollups: Sequence[Rollup]) -> list[CompanyChange]:
         """Move contacts between companies: the document first (so a concurrent ``contribute`` that finds the
         contact gone from the old roster reads the new company), then out of the old company's roster and
-        every rolled-up version, then into the new one with the scores the score index holds now."""
+        every rolled-up version, then into the new one with the scores the score index holds now. Returns the
+        company-score changes it made."""
         if not moves:
-            return
+            return []
         pipe = self.redis.pipeline(transaction=False)
         for m in moves:
             if m.new:
@@ -105,13 +129,17 @@ class CompanyIndex:
                 pipe.sadd(self.keys.company_members(m.new, bucket), m.contact_id)
         pipe.execute()
         now = int(time.time() * 1000)
-        leaving = [m for m in moves if m.old]
-        run_scripts(self.redis, self._member, [self._call("leave", m.old or "", m.contact_id, now,
-                                                          {r: None for r in rollups}) for m in leaving])
+        leaving = [self._call("leave", m.old or "", m.contact_id, now, {r: None for r in rollups})
+                   for m in moves if m.old]
+        changes = [c for call, reply in zip(leaving, run_scripts(self.redis, self._member, leaving))
+                   for c in _changes(call, reply, rollups)]
         joining = [m for m in moves if m.new]
         scores = self.scores_of([m.contact_id for m in joining], rollups)
-        run_scripts(self.redis, self._member, [self._call("join", m.new or "", m.contact_id, now,
-                                                          scores[m.contact_id]) for m in joining])
+        calls = [self._call("join", m.new or "", m.contact_id, now, {r: scores[m.contact_id].get(r) for r in rollups})
+                 for m in joining]
+        changes += [c for call, reply in zip(calls, run_scripts(self.redis, self._member, calls))
+                    for c in _changes(call, reply, rollups)]
+        return changes
 
     def join_new(self, pipe: Any, contact_id: str, company: str, now_ms: int) -> None:
         """Queue (into ``pipe``) a brand-new contact's joining: it has no score yet, so its company's score does
@@ -140,21 +168,26 @@ class CompanyIndex:
                     out[cid][rollup] = int(score) if score is not None else None
         return out
 
-    def contribute(self, scores: Mapping[str, Mapping[Rollup, int | None]]) -> None:
+    def contribute(self, scores: Mapping[str, Mapping[Rollup, int | None]]) -> list[CompanyChange]:
         """New scores of contacts in rolled-up versions: each moves its company's contributions and score.
+        Returns the company-score changes made.
 
         A contact found outside its company's roster moved meanwhile: its new company is read once more
         (the move itself brings the scores the index holds, so nothing is lost either way)."""
         pending = {cid: s for cid, s in scores.items() if s}
+        changes: list[CompanyChange] = []
         for _attempt in range(2):
             if not pending:
-                return
+                break
             companies = self.companies_of(list(pending))
             now = int(time.time() * 1000)
             ids = [cid for cid in pending if companies[cid]]
-            replies = run_scripts(self.redis, self._member, [
-                self._call("score", companies[cid] or "", cid, now, pending[cid]) for cid in ids])
-            pending = {cid: pending[cid] for cid, applied in zip(ids, replies) if not applied}
+            calls = [self._call("score", companies[cid] or "", cid, now, pending[cid]) for cid in ids]
+            replies = run_scripts(self.redis, self._member, calls)
+            for cid, call, reply in zip(ids, calls, replies):
+                changes += _changes(call, reply, list(pending[cid])) if int(reply[0]) else []
+            pending = {cid: pending[cid] for cid, reply in zip(ids, replies) if not int(reply[0])}
+        return changes
 
     def _call(self, op: str, company: str, contact_id: str, now: int,
               scores: Mapping[Rollup, int | None]) -> tuple[list[str], list[Any]]:

@@ -11,12 +11,13 @@
 --       version given), 'score' (set the scores only if the contact is in the roster: a contact that
 --       just moved away must not be counted where it was); 2 company id, 3 contact id, 4 now (ms),
 --       then per version: how ('sum' | 'average' | 'max'), the score ('' when it has none).
--- Returns 1, or 0 when a 'score' found the contact outside the roster (nothing written).
+-- Returns {1, then per version: the company's score before, after ('' for none)}, or {0} when a 'score'
+-- found the contact outside the roster (nothing written).
 local op, company, contact, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local roster, registry = KEYS[1], KEYS[2]
 
 if op == 'score' and redis.call('SISMEMBER', roster, contact) == 0 then
-  return 0
+  return {0}
 end
 if op == 'join' then
   redis.call('SADD', roster, contact)
@@ -45,6 +46,7 @@ local function rolled(how, contributions, sum)
   return sum
 end
 
+local out = {1}
 local i = 3
 local v = 5
 while KEYS[i] do
@@ -59,6 +61,7 @@ while KEYS[i] do
     new = tonumber(score)
     redis.call('ZADD', contributions, score, contact)
   end
+  local before = redis.call('ZSCORE', index, company) or ''
   local sum = redis.call('HINCRBY', sums, company, new - old)
   local value = rolled(how, contributions, sum)
   if value == nil then
@@ -67,7 +70,9 @@ while KEYS[i] do
   else
     redis.call('ZADD', index, value, company)
   end
+  out[#out + 1] = before
+  out[#out + 1] = redis.call('ZSCORE', index, company) or ''
   i = i + 3
   v = v + 2
 end
-return 1
+return out

@@ -123,6 +123,15 @@ class TimelineStore:
             pipe.lrange(self.keys.outbox(cid), 0, -1)
         return {cid: [loads(e) for e in events] for cid, events in zip(contact_ids, pipe.execute()) if events}
 
+    def append_outbox(self, events: dict[str, list[str]]) -> None:
+        """Add events (JSON) to contacts' outboxes after their write (company-score changes, made after the score
+        index): dispatched with the rest, kept like the rest until then."""
+        pipe = self.redis.pipeline(transaction=False)
+        for cid, items in events.items():
+            if items:
+                pipe.rpush(self.keys.outbox(cid), *items)
+        pipe.execute()
+
     def ack_outbox(self, counts: dict[str, int]) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for cid, n in counts.items():
