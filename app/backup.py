@@ -66,14 +66,16 @@ def count_items(gateway: SnapshotGateway) -> int:
 
 
 def write_archive(gateway: SnapshotGateway, path: str | Path, settings: dict[str, Any],
-                  progress: Progress = lambda n: None) -> Counter:
-    """Write the archive to ``path`` (via a temporary file, renamed when complete); returns counts by kind."""
+                  progress: Progress = lambda n: None, workspace: str = "default") -> Counter:
+    """Write the archive of one workspace to ``path`` (via a temporary file, renamed when complete); returns
+    counts by kind. The header names the workspace; a restore may go into any empty workspace."""
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     counts: Counter = Counter()
     with gzip.open(partial, "wb", compresslevel=COMPRESS_LEVEL) as out:
         out.write(_line({"format": FORMAT, "version": VERSION, "created_at": int(time.time() * 1000),
-                         "key_prefix": gateway.keys.prefix, "partitions": settings.get("PARTITIONS"),
+                         "key_prefix": gateway.keys.prefix, "workspace": workspace,
+                         "partitions": settings.get("PARTITIONS"),
                          "index_buckets": settings.get("INDEX_BUCKETS")}))
         out.write(_line({"kind": "documents", **gateway.documents()}))
         counts["documents"] += 1

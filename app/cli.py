@@ -31,14 +31,29 @@ def build_app(ctx: click.Context) -> Flask:
     store_url = app.config.get("STORE_URL") or queue_url
     where = describe_url(store_url) if store_url == queue_url else \
         f"{describe_url(store_url)} (store), {describe_url(queue_url)} (queue)"
-    click.echo(f"Redis: {where}, key prefix {app.config['KEY_PREFIX']!r}")
+    workspace = ctx.find_root().params.get("workspace") or "default"
+    if workspace != "default":
+        from .errors import NotFound
+        from .services import enter_workspace
+        from .workspaces import require
+
+        with app.app_context():
+            try:
+                require(app.extensions["scorekeeper"], workspace)
+            except NotFound as exc:
+                raise click.ClickException(exc.message) from exc
+        ctx.find_root().call_on_close(enter_workspace(workspace))  # the command acts in it, until it ends
+    in_workspace = "" if workspace == "default" else f", workspace {workspace!r}"
+    click.echo(f"Redis: {where}, key prefix {app.config['KEY_PREFIX']!r}{in_workspace}")
     return app
 
 
 @click.group()
 @click.option("-v", "--verbose", count=True,
               help="Log at INFO (-v) or DEBUG (-vv) on stderr; default WARNING.")
-def main(verbose: int) -> None:
+@click.option("-w", "--workspace", default="default", show_default=True,
+              help="The workspace a command acts in (imports, recompute, backup, restore, workflow files).")
+def main(verbose: int, workspace: str) -> None:
     """Scorekeeper: engagement scoring and automation."""
 
 
@@ -268,10 +283,11 @@ def backup(ctx: click.Context, path: str) -> None:
 
     app = build_app(ctx)
     with app.app_context():
-        gateway = get_services().snapshot
+        services = get_services()
+        gateway = services.snapshot
         total = gateway.contact_count()
         with click.progressbar(length=total, label="backing up contacts", file=sys.stderr) as bar:
-            counts = write_archive(gateway, path, app.config, progress=bar.update)
+            counts = write_archive(gateway, path, app.config, progress=bar.update, workspace=services.workspace)
     click.echo(f"wrote {path}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
 
 

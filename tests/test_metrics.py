@@ -44,7 +44,7 @@ def test_metrics_need_the_metrics_token_or_an_api_key(client, headers):
     pytest.param(AUTH, id="api-key"),
 ])
 def test_metrics_accept_the_metrics_token_and_api_keys(client, headers):
-    assert "scorekeeper_scoring_lag_seconds{}" in scrape(client, headers)
+    assert "scorekeeper_scoring_lag_seconds{workspace=default}" in scrape(client, headers)
 
 
 def test_interactions_are_counted_by_outcome_source_and_type(client):
@@ -53,30 +53,30 @@ def test_interactions_are_counted_by_outcome_source_and_type(client):
     send(client, {"id": "a", "type": "email.opened", "contact": {"email": "m@x.io"}})
     send(client, {"id": "c", "type": "email.nope", "contact": {"email": "m@x.io"}}, expect=400)
     samples = scrape(client)
-    assert samples["scorekeeper_interactions_total{outcome=accepted,source=api,type=email.opened}"] == 1
-    assert samples["scorekeeper_interactions_total{outcome=accepted,source=api,type=email.clicked}"] == 1
-    assert samples["scorekeeper_interactions_total{outcome=duplicate,source=api,type=email.opened}"] == 1
-    assert samples["scorekeeper_interactions_total{outcome=rejected,source=api,type=invalid}"] == 1
+    assert samples["scorekeeper_interactions_total{outcome=accepted,source=api,type=email.opened,workspace=default}"] == 1
+    assert samples["scorekeeper_interactions_total{outcome=accepted,source=api,type=email.clicked,workspace=default}"] == 1
+    assert samples["scorekeeper_interactions_total{outcome=duplicate,source=api,type=email.opened,workspace=default}"] == 1
+    assert samples["scorekeeper_interactions_total{outcome=rejected,source=api,type=invalid,workspace=default}"] == 1
 
 
 def test_a_rejected_interaction_whose_type_is_an_object_or_a_list_counts_as_invalid(client):
     send(client, {"id": "d", "type": {"$gt": ""}, "contact": {"email": "m@x.io"}}, expect=400)
     send(client, {"id": "e", "type": ["email.opened"], "contact": {"email": "m@x.io"}}, expect=400)
-    assert scrape(client)["scorekeeper_interactions_total{outcome=rejected,source=api,type=invalid}"] == 2
+    assert scrape(client)["scorekeeper_interactions_total{outcome=rejected,source=api,type=invalid,workspace=default}"] == 2
 
 
 def test_pending_interactions_and_lag_until_scored_then_batch_sizes(client, services):
     send(client, *[{"id": f"i{n}", "type": "email.opened", "contact": {"email": f"p{n}@x.io"}} for n in range(3)])
     before = scrape(client)
     assert sum(v for k, v in before.items() if k.startswith("scorekeeper_pending_interactions{")) == 3
-    assert before["scorekeeper_scoring_lag_seconds{}"] >= 0
+    assert before["scorekeeper_scoring_lag_seconds{workspace=default}"] >= 0
     drain_all(services)
     after = scrape(client)
     assert sum(v for k, v in after.items() if k.startswith("scorekeeper_pending_interactions{")) == 0
-    assert after["scorekeeper_scoring_lag_seconds{}"] == 0
-    assert after["scorekeeper_scoring_batch_size_sum{}"] == 3
-    assert after["scorekeeper_scoring_batch_size_count{}"] >= 1
-    assert after["scorekeeper_scoring_batch_size_bucket{le=+Inf}"] == after["scorekeeper_scoring_batch_size_count{}"]
+    assert after["scorekeeper_scoring_lag_seconds{workspace=default}"] == 0
+    assert after["scorekeeper_scoring_batch_size_sum{workspace=default}"] == 3
+    assert after["scorekeeper_scoring_batch_size_count{workspace=default}"] >= 1
+    assert after["scorekeeper_scoring_batch_size_bucket{le=+Inf,workspace=default}"] == after["scorekeeper_scoring_batch_size_count{workspace=default}"]
     assert "scorekeeper_queue_jobs{queue=scorekeeper,state=queued}" in after
 
 
@@ -84,7 +84,7 @@ def test_webhook_verification_failures_are_counted_by_provider(client):
     raw = dumps(stripe_event("payment_intent.succeeded", stripe_payment_intent()))
     headers = sign_stripe(raw, "whsec_some_other_secret", int(time.time()))
     assert client.post("/hooks/stripe", data=raw, headers=headers).status_code == 401
-    assert scrape(client)["scorekeeper_webhook_verification_failures_total{provider=stripe}"] == 1
+    assert scrape(client)["scorekeeper_webhook_verification_failures_total{provider=stripe,workspace=default}"] == 1
 
 
 def test_webhook_counters_written_with_the_old_separator_still_count(client, services):
@@ -94,8 +94,8 @@ def test_webhook_counters_written_with_the_old_separator_still_count(client, ser
     headers = sign_stripe(raw, "whsec_some_other_secret", int(time.time()))
     assert client.post("/hooks/stripe", data=raw, headers=headers).status_code == 401
     scraped = scrape(client)
-    assert scraped["scorekeeper_webhook_verification_failures_total{provider=stripe}"] == 3
-    assert scraped["scorekeeper_webhook_events_skipped_total{provider=tally}"] == 3
+    assert scraped["scorekeeper_webhook_verification_failures_total{provider=stripe,workspace=default}"] == 3
+    assert scraped["scorekeeper_webhook_events_skipped_total{provider=tally,workspace=default}"] == 3
 
 
 @pytest.mark.app_settings(**FAST)
@@ -106,8 +106,8 @@ def test_workflow_runs_are_counted_by_status(client, services):
                           "steps": [{"type": "add_tag", "tag": "seen"}]})
     interact(client, services, "r@x.io", "form.submitted", "f1")
     samples = scrape(client, AUTH)
-    assert samples["scorekeeper_workflow_runs_total{status=started}"] == 1
-    assert samples["scorekeeper_workflow_runs_total{status=succeeded}"] == 1
+    assert samples["scorekeeper_workflow_runs_total{status=started,workspace=default}"] == 1
+    assert samples["scorekeeper_workflow_runs_total{status=succeeded,workspace=default}"] == 1
 
 
 def test_every_response_carries_a_request_id_and_a_safe_incoming_one_is_kept(client):
@@ -126,7 +126,25 @@ def test_custom_types_past_the_cap_are_counted_together_so_the_stats_stay_bounde
     samples = scrape(client)
     own = sorted(k for k in samples if k.startswith("scorekeeper_interactions_total{outcome=accepted")
                  and "type=custom.kind" in k)
-    assert own == [f"scorekeeper_interactions_total{{outcome=accepted,source=api,type=custom.kind{i}}}"
+    assert own == [f"scorekeeper_interactions_total{{outcome=accepted,source=api,type=custom.kind{i},workspace=default}}"
                    for i in range(5)]
-    assert samples["scorekeeper_interactions_total{outcome=accepted,source=api,type=custom.kind0}"] == 2
-    assert samples["scorekeeper_interactions_total{outcome=accepted,source=api,type=custom.other}"] == 4
+    assert samples["scorekeeper_interactions_total{outcome=accepted,source=api,type=custom.kind0,workspace=default}"] == 2
+    assert samples["scorekeeper_interactions_total{outcome=accepted,source=api,type=custom.other,workspace=default}"] == 4
+
+
+def test_each_workspace_counts_in_its_own_series_and_stored_keys_cannot_scrape(client):
+    assert client.post("/v1/workspaces", json={"id": "acme", "name": "Acme"}, headers=AUTH).status_code == 201
+    acme = {**AUTH, "X-Scorekeeper-Workspace": "acme"}
+    send(client, {"id": "a", "type": "email.opened", "contact": {"email": "m@x.io"}})
+    for n in range(2):
+        assert client.post("/v1/interactions", headers=acme, json={
+            "id": f"b{n}", "type": "email.opened", "contact": {"email": "m@x.io"}}).status_code == 202
+    samples = scrape(client)
+    opened = "scorekeeper_interactions_total{outcome=accepted,source=api,type=email.opened,workspace=%s}"
+    assert samples[opened % "default"] == 1 and samples[opened % "acme"] == 2
+    pending = {w: sum(v for k, v in samples.items()
+                      if k.startswith("scorekeeper_pending_interactions{") and f"workspace={w}}}" in k)
+               for w in ("default", "acme")}
+    assert pending == {"default": 1, "acme": 2}
+    key = client.post("/v1/keys", json={"name": "k", "scopes": ["admin"]}, headers=acme).get_json()["key"]
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {key}"}).status_code == 401

@@ -138,3 +138,38 @@ def test_deleting_a_workspace_removes_all_of_it_with_progress_and_nothing_else(a
         # the id is free again, and the new acme starts empty
         make_workspace(client, "acme")
         assert client.get("/v1/contacts", headers=as_admin_in("acme")).get_json()["items"] == []
+
+
+def test_a_backup_holds_one_workspace_and_restores_into_another(app, client, tmp_path):
+    from .test_backup import cli
+    from .conftest import TEST_REDIS_URL
+
+    make_workspace(client, "acme")
+    make_workspace(client, "copy")
+    with app.app_context():
+        for headers, services, email in ((as_admin_in("acme"), services_of(app, "acme"), "ann@acme.io"),
+                                         (AUTH, services_of(app, DEFAULT_WORKSPACE), "dee@default.io")):
+            assert client.put("/v1/profiles/e", headers=headers, json={
+                "name": "E", "rules": [{"id": "r", "on": "email.opened", "points": 4}]}).status_code == 200
+            client.post("/v1/profiles/e/publish", headers=headers, json={})
+            client.post("/v1/interactions", headers=headers, json={
+                "id": "o1", "type": "email.opened", "contact": {"email": email}})
+            settle(services)
+    acme_file, default_file = tmp_path / "acme.gz", tmp_path / "default.gz"
+    settings = {"PARTITIONS": "4", "STORE_URL": ""}
+    made = cli(TEST_REDIS_URL, "--workspace", "acme", "backup", str(acme_file), **settings)
+    assert made.exit_code == 0 and "workspace 'acme'" in made.stdout and "1 contact" in made.stdout, made.output
+    assert cli(TEST_REDIS_URL, "backup", str(default_file), **settings).exit_code == 0
+    import gzip
+
+    acme_text, default_text = gzip.open(acme_file).read().decode(), gzip.open(default_file).read().decode()
+    assert "ann@acme.io" in acme_text and "dee@default.io" not in acme_text
+    assert "dee@default.io" in default_text and "ann@acme.io" not in default_text
+    # restoring into default (which holds data) is refused; into the empty workspace "copy" it works
+    assert cli(TEST_REDIS_URL, "restore", str(acme_file), **settings).exit_code != 0
+    assert cli(TEST_REDIS_URL, "--workspace", "nope", "backup", str(tmp_path / "x.gz"), **settings).exit_code != 0
+    restored = cli(TEST_REDIS_URL, "--workspace", "copy", "restore", str(acme_file), **settings)
+    assert restored.exit_code == 0, restored.output
+    [contact] = client.get("/v1/contacts", headers=as_admin_in("copy")).get_json()["items"]
+    assert contact["email"] == "ann@acme.io" and contact["scores"]["e"]["score"] == 4
+    assert [c["email"] for c in client.get("/v1/contacts", headers=AUTH).get_json()["items"]] == ["dee@default.io"]

@@ -3,7 +3,9 @@
 time — scoring lag, pending interactions, queue depths — so those are never stale.
 
 Auth: ``Authorization: Bearer TOKEN`` where TOKEN is ``SCOREKEEPER_METRICS_TOKEN`` (a token
-that can read metrics and nothing else, for the Prometheus scrape config) or any API key.
+that can read metrics and nothing else, for the Prometheus scrape config) or any key of
+``SCOREKEEPER_API_KEYS`` (instance admins; stored keys, which belong to one workspace, do not open it).
+Every series but the queue's carries a ``workspace`` label.
 With neither configured the endpoint answers 401, like ``/v1``.
 """
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ..auth import key_is_valid
@@ -22,23 +26,35 @@ from ..errors import Unauthorized
 from ..metrics import BATCH_SIZE_BOUNDS, SEP
 from ..services import get_services
 from ..settings import api_keys
+from ..workspaces import every_workspace
 
 bp = Blueprint("metrics", __name__)
 
 
 class StatsCollector(Collector):
-    """Reads the stats hash and the live gauges from Redis at scrape time."""
+    """Reads the stats hash and the live gauges from Redis at scrape time, for every workspace: each series
+    carries a ``workspace`` label (``default`` for the plain prefix), so no two workspaces' numbers ever add
+    up in one series. The queue's gauges are the instance's (one queue serves every workspace)."""
 
-    def __init__(self, services: Any):
+    def __init__(self, services: Any, workspaces: list[Any] | None = None):
         self.services = services
+        self.workspaces = workspaces if workspaces is not None else [services]
 
     def collect(self) -> Iterator[Any]:
-        services = self.services
+        merged: dict[str, Metric] = {}
+        for services in self.workspaces:
+            for family in self._of_workspace(services):
+                into = merged.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+                into.samples += [Sample(s.name, {**s.labels, "workspace": services.workspace}, s.value,
+                                        s.timestamp, s.exemplar) for s in family.samples]
+        yield from merged.values()
+        yield from self._queues(self.services.queue.name, self.services.jobs.counts())
+
+    def _of_workspace(self, services: Any) -> Iterator[Any]:
         stats = services.stats.all()
         yield from self._interactions(stats)
         yield from self._scoring(stats, services.partitions)
         yield from self._archive(services.archive_backlog.depths())
-        yield from self._queues(services.queue.name, services.jobs.counts())
         yield from self._automation(stats)
         yield from self._hooks(stats)
 
@@ -129,9 +145,9 @@ class StatsCollector(Collector):
         yield skipped
 
 
-def render(services: Any) -> bytes:
+def render(services: Any, workspaces: list[Any] | None = None) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StatsCollector(services))
+    registry.register(StatsCollector(services, workspaces))
     return generate_latest(registry)
 
 
@@ -150,5 +166,6 @@ def require_metrics_token() -> None:
 @bp.get("/metrics")
 def metrics() -> Response:
     require_metrics_token()
-    return Response(render(get_services()), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
+    services = get_services()
+    return Response(render(services, every_workspace(services)), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
                     headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -77,8 +77,11 @@ class SnapshotGateway:
 
     # --- export ------------------------------------------------------------------------------
     def is_empty(self) -> bool:
-        """Whether no key of this deployment's prefix exists."""
-        return next(iter(self.redis.scan_iter(match=f"{self.keys.prefix}:*", count=1000)), None) is None
+        """Whether no key of this workspace's prefix exists (other workspaces' keys, ``PREFIX:w:ID:...``, are not
+        this one's)."""
+        others = f"{self.keys.prefix}:w:"
+        return next((key for key in self.redis.scan_iter(match=f"{self.keys.prefix}:*", count=1000)
+                     if not key.startswith(others)), None) is None
 
     def contact_count(self) -> int:
         return self.contacts_store.contact_count()
