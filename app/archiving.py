@@ -48,8 +48,8 @@ def archive_batch(services: Services, batch: Mapping[str, Sequence[TimelineRecor
 def archive_batches(services: Services, batches: Sequence[Mapping[str, Sequence[TimelineRecord]]],
                     direct: bool = True) -> bool:
     """``archive_batch`` for several batches in one append (one transaction), their records in order."""
-    archived = [ArchivedRecord(cid, record) for batch in batches for cid, records in batch.items()
-                for record in records]
+    archived = [ArchivedRecord(cid, record, services.workspace) for batch in batches
+                for cid, records in batch.items() for record in records]
     if not archived:
         return direct
     if direct:
@@ -77,7 +77,7 @@ def flush_backlog(services: Services, partition: int) -> bool:
         if not items:
             return True
         try:
-            services.archive.append(ArchivedRecord.from_json(item) for item in items)
+            services.archive.append(ArchivedRecord.from_json(item, services.workspace) for item in items)
         except ArchiveUnavailable as exc:
             log.warning("archive still unavailable: the backlog waits",
                         extra={"partition": partition, "error": exc.message})

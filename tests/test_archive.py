@@ -299,3 +299,16 @@ def test_any_records_read_back_exactly_once_newest_first_on_postgresql(shared_po
     with psycopg.connect(archive.url, autocommit=True) as conn:
         conn.execute("TRUNCATE interactions")
     assert_reads_back_exactly_once_newest_first(archive, records)
+
+
+def test_workspaces_never_share_a_record_even_with_the_same_contact_ids(archive):
+    """A workspace restored from another's backup has the same contact ids: the workspace is part of the key."""
+    mine = [ArchivedRecord("c1", TimelineRecord("i1", "api", "email.opened", 1, {"w": "default"}))]
+    theirs = [ArchivedRecord("c1", TimelineRecord("i1", "api", "email.opened", 2, {"w": "acme"}), "acme")]
+    assert archive.append(mine) == 1
+    assert archive.append(theirs) == 1  # not a repeat of default's
+    assert archive.append(theirs) == 0  # a repeat of its own
+    assert [r.properties for r in archive.history("c1")] == [{"w": "default"}]
+    assert [r.properties for r in archive.history("c1", workspace="acme")] == [{"w": "acme"}]
+    assert archive.history("c1", workspace="other") == []
+    assert archive.count() == 2

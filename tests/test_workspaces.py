@@ -230,6 +230,11 @@ def test_jobs_act_in_the_workspace_they_were_queued_for(app, client, two):
         assert acme_services.automation.get_delivery(acme["delivery_id"])["status"] == "succeeded"
         assert default_services.automation.get_delivery(acme["delivery_id"]) is None
         assert "hot-lead" in acme_services.contacts.get_contact(acme["contact_id"])["tags"]
+        # the archive keeps each workspace's records under its own name
+        archive = acme_services.archive
+        assert [r.id for r in archive.history(acme["contact_id"], workspace="acme")] == ["click-acme"]
+        assert archive.history(acme["contact_id"]) == []
+        assert [r.id for r in archive.history(default["contact_id"])] == ["click-default"]
     keys = [k for k in acme_services.redis.scan_iter(match="*") if acme["contact_id"] in k]
     assert keys and all(k.startswith("sk:w:acme:{c:") for k in keys)
 

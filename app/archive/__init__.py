@@ -40,18 +40,21 @@ class ArchivedRecord:
 
     contact_id: str
     record: TimelineRecord
+    #: The workspace of the contact (docs/teams.md): part of the archive's key, so workspaces never mix.
+    workspace: str = "default"
 
     def to_json(self) -> list[Any]:
-        """The form kept in the archive backlog (app/storage/archive_backlog.py)."""
+        """The form kept in the archive backlog (app/storage/archive_backlog.py), which is the workspace's own:
+        the workspace is not repeated in it."""
         return [self.contact_id, self.record.to_json()]
 
     @classmethod
-    def from_json(cls, data: Sequence[Any]) -> ArchivedRecord:
-        return cls(data[0], TimelineRecord.from_json(data[1]))
+    def from_json(cls, data: Sequence[Any], workspace: str = "default") -> ArchivedRecord:
+        return cls(data[0], TimelineRecord.from_json(data[1]), workspace)
 
 
 class Archive(Protocol):
-    """Where history lives: append-only, idempotent by ``(contact_id, source, id)``."""
+    """Where history lives: append-only, idempotent by ``(workspace, contact_id, source, id)``."""
 
     url: str
 
@@ -61,9 +64,9 @@ class Archive(Protocol):
         ...
 
     def history(self, contact_id: str, before: int | None = None,
-                limit: int = DEFAULT_HISTORY_LIMIT) -> list[TimelineRecord]:
-        """The contact's records, newest first (by ``at``, then ``source``, then ``id``); with ``before``
-        (milliseconds), only those that happened strictly before it."""
+                limit: int = DEFAULT_HISTORY_LIMIT, workspace: str = "default") -> list[TimelineRecord]:
+        """The contact's records in ``workspace``, newest first (by ``at``, then ``source``, then ``id``); with
+        ``before`` (milliseconds), only those that happened strictly before it."""
         ...
 
     def count(self) -> int:
@@ -77,13 +80,13 @@ class Archive(Protocol):
 
 def rows_json(records: Iterable[ArchivedRecord]) -> str | None:
     """A batch as both backends' append statements take it: one JSON array of ``[contact_id, source, id, at,
-    type, properties]`` rows, properties as their own JSON text (a string, so the archive stores exactly that
+    type, properties, workspace]`` rows, properties as their own JSON text (a string, so the archive stores exactly that
     text); ``None`` for no records. One text, unpacked by the database: the driver adapts one parameter
     instead of six arrays of a thousand values each (psycopg spent ~9 ms of Python per 1,000 records on
     those, and SQLite's ``executemany`` one GIL hand-off per row)."""
     dumps = orjson.dumps
-    rows = [(a.contact_id, a.record.source, a.record.id, a.record.at, a.record.type, dumps(a.record.properties).decode())
-            for a in records]
+    rows = [(a.contact_id, a.record.source, a.record.id, a.record.at, a.record.type, dumps(a.record.properties).decode(),
+             a.workspace) for a in records]
     return dumps(rows).decode() if rows else None
 
 

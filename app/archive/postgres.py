@@ -37,6 +37,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 3: no second index: the primary key starts with contact_id, which ``history`` reads by; the (contact_id,
     # at) index was a second random B-tree insert per record (app/archive/sqlite.py, docs/archive.md).
     ("DROP INDEX IF EXISTS interactions_contact_at",),
+    # 4: the workspace (docs/teams.md) in every row and first in the key, so two workspaces' contacts never share
+    # a record (a workspace restored from another's backup has the same contact ids); existing rows are
+    # ``default`` (a constant default: no table rewrite, only the key's index is rebuilt).
+    (
+        "ALTER TABLE interactions ADD COLUMN workspace text NOT NULL DEFAULT 'default'",
+        "ALTER TABLE interactions DROP CONSTRAINT interactions_pkey",
+        "ALTER TABLE interactions ADD PRIMARY KEY (workspace, contact_id, source, id)",
+    ),
 )
 #: The advisory lock taken while migrating (any constant number; "sk-arch" in ASCII).
 MIGRATION_LOCK = 0x736B2D61726368
@@ -48,15 +56,15 @@ TCP_SETTINGS = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
                 "tcp_user_timeout": 10_000}
 
 #: One batch in one statement and one parameter (``rows_json``: a JSON array of ``[contact_id, source, id, at,
-#: type, properties]``, properties as their JSON text), inserted in array order so that the first of a repeated
+#: type, properties, workspace]``, properties as their JSON text), inserted in array order so that the first of a repeated
 #: key is the one kept. Unpacked as ``json`` (not ``jsonb``): the text of a row's fields comes back exactly, and
 #: a NUL written as ``\\u0000`` inside the properties' text stays text.
 APPEND = """
-INSERT INTO interactions (contact_id, source, id, at, type, properties)
-SELECT r ->> 0, r ->> 1, r ->> 2, (r ->> 3)::bigint, r ->> 4, (r ->> 5)::json
+INSERT INTO interactions (contact_id, source, id, at, type, properties, workspace)
+SELECT r ->> 0, r ->> 1, r ->> 2, (r ->> 3)::bigint, r ->> 4, (r ->> 5)::json, r ->> 6
 FROM json_array_elements(%s::json) WITH ORDINALITY AS batch(r, n)
 ORDER BY n
-ON CONFLICT (contact_id, source, id) DO NOTHING
+ON CONFLICT (workspace, contact_id, source, id) DO NOTHING
 """
 
 
@@ -96,10 +104,10 @@ class PostgresArchive:
                 raise self._failed(exc) from exc
 
     def history(self, contact_id: str, before: int | None = None,
-                limit: int = DEFAULT_HISTORY_LIMIT) -> list[TimelineRecord]:
+                limit: int = DEFAULT_HISTORY_LIMIT, workspace: str = "default") -> list[TimelineRecord]:
         check_limit(limit)
-        sql = "SELECT id, source, type, at, properties FROM interactions WHERE contact_id = %s"
-        params: list[object] = [contact_id]
+        sql = "SELECT id, source, type, at, properties FROM interactions WHERE workspace = %s AND contact_id = %s"
+        params: list[object] = [workspace, contact_id]
         if before is not None:
             sql += " AND at < %s"
             params.append(before)

@@ -41,12 +41,33 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # each record landing on a random page of both trees (at 1M records: 20-60 ms per 1,000 with it, 7-27
     # without, measured: docs/archive.md).
     ("DROP INDEX IF EXISTS interactions_contact_at",),
+    # 3: the workspace (docs/teams.md) in every row and first in the key, so two workspaces' contacts never share
+    # a record (a workspace restored from another's backup has the same contact ids). SQLite cannot change a
+    # table's key in place: the table is copied once into the new shape, every existing row in ``default``.
+    (
+        """CREATE TABLE interactions_by_workspace (
+               workspace TEXT NOT NULL,
+               contact_id TEXT NOT NULL,
+               source TEXT NOT NULL,
+               id TEXT NOT NULL,
+               at INTEGER NOT NULL,
+               type TEXT NOT NULL,
+               properties TEXT NOT NULL,
+               PRIMARY KEY (workspace, contact_id, source, id)
+           ) WITHOUT ROWID""",
+        """INSERT INTO interactions_by_workspace (workspace, contact_id, source, id, at, type, properties)
+           SELECT 'default', contact_id, source, id, at, type, properties FROM interactions""",
+        "DROP TABLE interactions",
+        "ALTER TABLE interactions_by_workspace RENAME TO interactions",
+    ),
 )
-#: One batch in one statement: ``?`` is a JSON array of ``[contact_id, source, id, at, type, properties]`` rows,
+#: One batch in one statement: ``?`` is a JSON array of ``[contact_id, source, id, at, type, properties,
+#: workspace]`` rows,
 #: properties as their JSON text (a string, kept exactly as written), inserted in array order so that the first
 #: of a repeated key is the one kept.
-APPEND = """INSERT OR IGNORE INTO interactions (contact_id, source, id, at, type, properties)
-SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?) ORDER BY key"""
+APPEND = """INSERT OR IGNORE INTO interactions (contact_id, source, id, at, type, properties, workspace)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6
+FROM json_each(?) ORDER BY key"""
 #: Page cache of the connection, in KiB (SQLite's default is 2 MiB): appends land on random pages of the key's
 #: tree, which a small cache reads again and again. Taken as needed, not at connect.
 CACHE_KIB = 65_536
@@ -105,10 +126,10 @@ class SqliteArchive:
                 raise self._failed(exc) from exc
 
     def history(self, contact_id: str, before: int | None = None,
-                limit: int = DEFAULT_HISTORY_LIMIT) -> list[TimelineRecord]:
+                limit: int = DEFAULT_HISTORY_LIMIT, workspace: str = "default") -> list[TimelineRecord]:
         check_limit(limit)
-        sql = "SELECT id, source, type, at, properties FROM interactions WHERE contact_id = ?"
-        params: list[object] = [contact_id]
+        sql = "SELECT id, source, type, at, properties FROM interactions WHERE workspace = ? AND contact_id = ?"
+        params: list[object] = [workspace, contact_id]
         if before is not None:
             sql += " AND at < ?"
             params.append(before)
