@@ -80,6 +80,7 @@ VALID_BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/workflows/<workflow_id>"): workflow(),
     ("POST", "/v1/deliveries/<delivery_id>/redeliver"): {},
     ("POST", "/v1/keys"): {"name": "ci", "scopes": ["read"]},
+    ("PUT", "/v1/providers/<provider>"): {"secret": "whsec_hostile_input_test"},
     ("PUT", "/v1/grades/<grade_id>"): {"name": "Lead", "fit_profile": "fit", "engagement_profile": "eng"},
 }
 PROVIDERS = [s.provider for s in schemes()]
@@ -104,7 +105,7 @@ def world(make_app):
     list_id = client.post("/v1/smart-lists", json={"name": "L", "tag": "x"}, headers=AUTH).get_json()["id"]
     assert client.put("/v1/workflows/w", json=workflow(), headers=AUTH).status_code == 201
     ids = {"contact_id": contact_id, "profile_id": "eng", "list_id": list_id, "workflow_id": "w",
-           "delivery_id": "msg_none", "grade_id": "lead"}
+           "delivery_id": "msg_none", "grade_id": "lead", "provider": "stripe"}
     return World(app, client, services, by_provider, ids)
 
 
