@@ -77,6 +77,29 @@ def is_outside(membership: Membership, profile: Profile, contact_id: str) -> boo
     return gate is not None and not gate.admits(membership.facts([contact_id])[contact_id])
 
 
+def outside_words(membership: Membership, profile: Profile, contact_id: str) -> str | None:
+    """Why the profile's lists leave the contact out, in words (``in Customers``, ``in none of Leads``), or
+    None when they do not (or the profile has none)."""
+    if not (profile.include or profile.exclude):
+        return None
+    docs = {doc["id"]: doc for doc in membership.lists.all()}
+    facts = membership.facts([contact_id])[contact_id]
+
+    def name(list_id: str) -> str:
+        return docs[list_id]["name"] if list_id in docs else list_id
+
+    def member(list_id: str) -> bool:
+        flt = filter_of(docs[list_id]) if list_id in docs else NOBODY
+        return gate_problem(flt) is None and Gate(include=(flt,)).admits(facts)
+
+    hit = next((list_id for list_id in profile.exclude if member(list_id)), None)
+    if hit is not None:
+        return f"in {name(hit)}"
+    if profile.include and not any(member(list_id) for list_id in profile.include):
+        return f"in none of {', '.join(name(list_id) for list_id in profile.include)}"
+    return None
+
+
 # --- checks at the edges -------------------------------------------------------------------------
 def profiles_using(profiles: ProfileStore, list_id: str) -> list[str]:
     """The profiles whose draft, live or building version includes or excludes the list, by id."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .membership import Membership
 from .scoring.fold import LedgerEntry, fold
 from .scoring.histogram import histogram
 from .scoring.profiles import Profile, profile_from_dict
@@ -22,14 +23,21 @@ def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
     current: dict[str, int | None] = {}
     seen: set[tuple[str, str]] = set()
     bites = {cap: [0, 0] for cap in _caps(draft)}  # cap -> [ledger entries it cut, contacts it cut]
+    membership = Membership(services.smart_lists, services.contacts)
+    gate = membership.gates([draft]).get(draft.id)
+    outside = 0  # contacts the draft's include/exclude lists leave out now: no score, not in the counts
     start = 0
     for page in services.contacts.contact_pages(PREVIEW_PAGE):
         if start >= PREVIEW_MAX_CONTACTS:
             break
         timelines = services.timelines.read_timelines(page)
         scored = services.timelines.read_scores(page, live.field) if live else {}
+        facts = membership.facts(page) if gate is not None else {}
         for cid in page:
             seen.update(vocabulary_of(timelines[cid]))
+            if gate is not None and not gate.admits(facts[cid]):
+                outside += 1
+                continue
             state, ledger = fold(draft, timelines[cid], now)
             scores[cid] = state.score
             _count_bites(ledger, bites)
@@ -46,6 +54,7 @@ def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
     movers = sorted(scores, key=lambda c: (-abs(scores[c] - (current[c] or 0)), c))[:20]
     return {
         "contacts": len(values),
+        "outside": outside,
         "histogram": buckets,
         "bands": bands,
         "movers": [{"contact_id": c, "current": current[c], "draft": scores[c],

@@ -40,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--archive-bypass", action="store_true",
                         help="row 1's worker archives nothing (to measure what the archive costs; never a setting)")
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs) under /tmp")
+    parser.add_argument("--profile-lists", action="store_true",
+                        help="rows 1 and 4: the profile excludes a smart list (tagged customer; every 10th contact is)")
     return parser.parse_args(argv)
 
 
@@ -51,7 +53,8 @@ def run(args: argparse.Namespace) -> list[Row]:
     started = time.time()
     with bench_world(keep=args.keep) as bench:
         ctx = Context(bench, SIZES[args.size], args.web_workers, args.web_class, args.web_threads,
-                      args.latency_workers, archive_bypass=args.archive_bypass)
+                      args.latency_workers, archive_bypass=args.archive_bypass,
+                      profile_lists=args.profile_lists)
         ctx.say(f"private redis-server on port {bench.port}; run directory {bench.workdir}")
         ctx.start()
         rows: list[Row] = []
@@ -73,7 +76,8 @@ def run(args: argparse.Namespace) -> list[Row]:
             rows += rows_dashboard(ctx)
         info = machine(bench.redis.info("server"))
     rows.sort(key=lambda r: r.key)
-    options = {"size": args.size, "rows": ",".join(sorted(want)), "archive": "bypassed (row 1's worker)"
+    options = {"size": args.size, "rows": ",".join(sorted(want)),
+               "profile lists": "on" if args.profile_lists else "off", "archive": "bypassed (row 1's worker)"
                if args.archive_bypass else "the run's own SQLite file",
                "gunicorn": f"{args.web_workers} × {args.web_class}, {args.web_threads} thread(s)",
                "duration": f"{time.time() - started:.0f} s", "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

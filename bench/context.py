@@ -52,6 +52,9 @@ class Context:
     web_class: str
     web_threads: int
     latency_workers: int
+    #: rows 1 and 4: the profile excludes the smart list ``customers`` (tagged customer), which every 10th
+    #: contact is in (``tag_customers``)
+    profile_lists: bool = False
     log: list[str] = field(default_factory=list)
     app: Any = None
     api_url: str = ""
@@ -87,7 +90,22 @@ class Context:
     def fresh(self) -> None:
         """An empty store with the 10-rule profile published (version 1)."""
         self.bench.redis.flushall()
-        publish(self, data.profile_draft())
+        draft = data.profile_draft()
+        if self.profile_lists:
+            with self.app.app_context():
+                self.services.smart_lists.put(data.CUSTOMERS_LIST)
+            draft["exclude"] = [data.CUSTOMERS_LIST["id"]]
+        publish(self, draft)
+
+    def tag_customers(self) -> int:
+        """Tag every 10th contact ``customer`` (stored directly, before any worker scores them)."""
+        tagged = 0
+        with self.app.app_context():
+            for page in self.services.contacts.contact_pages(1000):
+                for cid in page[::10]:
+                    self.services.contacts.change_tags(cid, ["customer"])
+                    tagged += 1
+        return tagged
 
     def worker_env(self, **extra: str) -> dict[str, str]:
         return self.bench.app_env(**{**self.settings(), **extra})

@@ -38,6 +38,11 @@ SOURCE = "bench"
 MINUTE_MS = 60_000
 
 
+#: The smart list a profile excludes when the bench runs with ``--profile-lists``.
+CUSTOMERS_LIST = {"id": "customers", "name": "Customers",
+                  "filter": {"conditions": [{"field": "tag", "op": "has", "tag": "customer"}]}}
+
+
 def profile_draft() -> dict[str, Any]:
     return {"name": "Engagement", "rules": RULES, "bands": BANDS}
 

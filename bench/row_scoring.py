@@ -21,6 +21,11 @@ def rows_scoring(ctx: Context, want: set[str]) -> list[Row]:
         loaded = data.load(ctx.services, data.interactions(size.contacts, size.interactions))
     load_s = time.perf_counter() - started
     ctx.say(f"row 1: loaded {loaded:,} in {load_s:.1f} s ({loaded / load_s:,.0f}/s)")
+    lists_note = []
+    if ctx.profile_lists:
+        tagged = ctx.tag_customers()
+        lists_note = [f"the profile excludes the smart list customers (tagged customer): {tagged:,} contacts tagged"]
+        ctx.say(f"row 1: {tagged:,} contacts tagged customer (excluded by the profile)")
     ctx.services.queue.empty()
     worker = ctx.bench.start_worker("worker-1", ctx.worker_env(), archive=not ctx.archive_bypass)
     if ctx.archive_bypass:
@@ -51,7 +56,7 @@ def rows_scoring(ctx: Context, want: set[str]) -> list[Row]:
                              f"{stats.get('batches', '?')} batches; timed from the wake-up to empty streams",
                              ("archive BYPASSED (--archive-bypass): the worker's archive kept nothing"
                               if ctx.archive_bypass else "archive: the run's own SQLite file (the default backend)"),
-                             base_note]))
+                             base_note, *lists_note]))
         if "4" in want:
             rows.append(publish_recompute(ctx))
         if "10" in want:

@@ -255,3 +255,50 @@ def test_the_profile_page_picks_lists_by_name_and_saves_them(client, services, d
     resp = dash.post("/dashboard/profiles/engagement", data=fields)
     assert resp.status_code == 400 and "is also included" in resp.get_data(as_text=True)
     assert client.get("/v1/profiles/engagement", headers=AUTH).get_json()["exclude"] == [customers]
+
+
+def test_a_versions_changes_say_the_lists_in_words():
+    from app.scoring.profiles import profile_from_dict
+    from app.scoring.sentences import describe_changes
+
+    old = profile_from_dict({"id": "p", "name": "P", "rules": RULES, "exclude": ["customers"]})
+    new = profile_from_dict({"id": "p", "name": "P", "rules": RULES, "include": ["leads"], "exclude": ["staff"]})
+    assert describe_changes(old, new) == [
+        "Scores only contacts in list leads (include)",
+        "Scores contacts in list customers again (no longer excluded)",
+        "No longer scores contacts in list staff (exclude)"]
+    assert describe_changes(new, new) == ["No changes"]
+
+
+def test_the_contact_page_says_why_a_contact_has_no_score(client, services, dash):
+    customers = make_list(client, CUSTOMERS)
+    leads = make_list(client, {"name": "Leads", "filter": {"conditions": [{"field": "tag", "tag": "lead"}]}})
+    put_profile(client, "engagement", RULES, exclude=[customers])
+    publish(client, services, "engagement")
+    put_profile(client, "other", RULES, include=[leads])
+    publish(client, services, "other")
+    click(client, services, "ann@example.com", "c1")
+    cid = contact_by_email(client, "ann@example.com")["id"]
+    tag(client, "ann@example.com", add=["customer"])
+    page = dash.get(f"/dashboard/contacts/{cid}").get_data(as_text=True)
+    assert "not scored: in Customers" in page and "not scored: in none of Leads" in page
+    tag(client, "ann@example.com", add=["lead"], remove=["customer"])
+    page = dash.get(f"/dashboard/contacts/{cid}").get_data(as_text=True)
+    assert "not scored" not in page
+
+
+def test_the_preview_leaves_out_the_contacts_outside_the_drafts_lists(client, services, dash):
+    customers = make_list(client, CUSTOMERS)
+    put_profile(client, "engagement", RULES)
+    publish(client, services, "engagement")
+    for email in ("ann@example.com", "bo@example.com", "cy@example.com"):
+        click(client, services, email, email)
+    tag(client, "cy@example.com", add=["customer"])
+    put_profile(client, "engagement", RULES, exclude=[customers])
+    preview = client.post("/v1/profiles/engagement/preview", headers=AUTH).get_json()
+    assert (preview["contacts"], preview["outside"]) == (2, 1)
+    from .dashboard_helpers import post
+
+    page = post(dash, "/dashboard/profiles/engagement/preview", {
+        "name": "Engagement", "bands_rows": "0", "lists_shown": "1", "exclude": customers}).get_data(as_text=True)
+    assert "1 contact left out by the draft's include/exclude lists" in page

@@ -383,7 +383,9 @@ class CapBitesSchema(ma.Schema):
 
 
 class PreviewSchema(ma.Schema):
-    contacts = fields.Integer()
+    contacts = fields.Integer(metadata={"description": "contacts the draft would score"})
+    outside = fields.Integer(metadata={"description": "contacts the draft's include/exclude lists leave out now "
+                                                      "(no score; not in the counts)"})
     histogram = fields.List(fields.Dict())
     bands = fields.Dict(keys=fields.String(), values=fields.Integer())
     movers = fields.List(fields.Dict())

@@ -23,6 +23,7 @@ from ..scoring.interactions import ATTRIBUTES_TYPE, MANUAL_TYPE, normalize_email
 from ..clock import now_ms
 from ..scoring.records import TimelineRecord
 from ..services import Services, get_services
+from ..membership import Membership, outside_words
 from ..smart_lists import filter_of, runnable_filter, with_count
 from ..words import activity
 from . import actions
@@ -222,12 +223,14 @@ def render_contact_page(contact_id: str, errors: dict[str, str] | None = None,
     services = get_services()
     contact = load_contact(services, contact_id)
     live = live_profiles(services)
+    membership = Membership(services.smart_lists, services.contacts)
     scores = []
     for pid, version in live.items():
         state = contact["states"].get(version.field)
         score = state.score if state is not None else None
         scores.append({"profile": pid, "name": version.profile.name, "score": score,
-                       "band": version.profile.band_for(score)})
+                       "band": version.profile.band_for(score),
+                       "outside": outside_words(membership, version.profile, contact_id) if score is None else None})
     wanted = request.args.get("profile") or (values or {}).get("profile")
     selected = wanted if wanted in live else next((s["profile"] for s in scores if s["score"] is not None),
                                                    next(iter(live), None))

@@ -152,7 +152,22 @@ def describe_changes(old: Profile, new: Profile) -> list[str]:
     lines += _rule_changes(old.rules, new.rules)
     lines += _band_changes(old.bands, new.bands)
     lines += _cap_changes(old, new)
+    lines += _list_changes(old, new)
     return lines or ["No changes"]
+
+
+def _list_changes(old: Profile, new: Profile) -> list[str]:
+    """Include and exclude lists added or removed (by smart list id)."""
+    words = {("include", True): "Scores only contacts in list {} (include)",
+             ("include", False): "No longer limited to list {}",
+             ("exclude", True): "No longer scores contacts in list {} (exclude)",
+             ("exclude", False): "Scores contacts in list {} again (no longer excluded)"}
+    lines = []
+    for side in ("include", "exclude"):
+        before, after = getattr(old, side), getattr(new, side)
+        lines += [words[(side, False)].format(lid) for lid in before if lid not in after]
+        lines += [words[(side, True)].format(lid) for lid in after if lid not in before]
+    return lines
 
 
 def _rule_changes(old: Sequence[Rule], new: Sequence[Rule]) -> list[str]:
