@@ -10,7 +10,8 @@ from __future__ import annotations
 
 # Their routes join the blueprint.
 from . import (  # noqa: F401
-    account, audit, auth, automation, contacts, evaluations, keys, members, profiles, providers, rules, versions)
+    account, audit, auth, automation, companies, contacts, evaluations, keys, members, profiles, providers, rules,
+    versions)
 from .blueprint import bp
 
 __all__ = ["bp"]

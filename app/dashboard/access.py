@@ -28,6 +28,8 @@ ROUTE_ROLES: dict[str, str | dict[str, str]] = {
     "dashboard.reset_contact_score": "editor",
     "dashboard.change_contact_tags": "editor",
     "dashboard.smart_lists": _READ_EDIT,
+    "dashboard.companies": "viewer",
+    "dashboard.company": "viewer",
     "dashboard.update_smart_list": "editor",
     "dashboard.delete_smart_list": "editor",
     "dashboard.export_smart_list": "viewer",

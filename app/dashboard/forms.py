@@ -35,6 +35,8 @@ class ProfileForm:
     bands: list[dict[str, str]] = field(default_factory=list)
     groups: list[dict[str, str]] = field(default_factory=list)
     max_score: str = ""
+    #: "" (no company score), sum, average or max
+    company_rollup: str = ""
     kind: str = "engagement"
     #: smart list ids ticked in "Score only contacts in" / "Never score contacts in"
     include: list[str] = field(default_factory=list)
@@ -62,6 +64,7 @@ def form_from_draft(draft: Mapping[str, Any]) -> ProfileForm:
                        "decay_every": every[:-1] or "30", "decay_unit": every[-1:] or "d", "was": g["id"]})
     return ProfileForm(name=draft.get("name", ""), description=draft.get("description", ""), bands=bands,
                        groups=groups, max_score=_text(draft.get("max_score")), kind=draft.get("kind") or "engagement",
+                       company_rollup=draft.get("company_rollup") or "",
                        include=list(draft.get("include") or ()), exclude=list(draft.get("exclude") or ()))
 
 
@@ -88,7 +91,8 @@ def whole(text: str) -> Any:
 
 #: Draft fields the profile form shows; saving it keeps every other field (``kind``, …) as it is. Groups and
 #: the maximum score are kept too when a post does not carry them at all (a page from before they were shown).
-SHOWN_DRAFT_FIELDS = ("id", "name", "description", "rules", "bands", "groups", "max_score", "include", "exclude")
+SHOWN_DRAFT_FIELDS = ("id", "name", "description", "rules", "bands", "groups", "max_score", "include", "exclude",
+                      "company_rollup")
 #: Row fields that hold a default and do not make a blank row count.
 DEFAULTED = ("decay_every", "decay_unit", "was")
 
@@ -129,6 +133,7 @@ def parse_profile_form(form: Mapping[str, str], rules: Sequence[Mapping[str, Any
     result = ProfileForm(name=form.get("name", "").strip(), description=form.get("description", "").strip(),
                          bands=_rows(form, "bands", BAND_FIELDS), groups=_rows(form, "groups", GROUP_FIELDS),
                          max_score=form.get("max_score", "").strip(),
+                         company_rollup=form.get("company_rollup", (kept or {}).get("company_rollup") or "").strip(),
                          kind=form.get("kind") or (kept or {}).get("kind") or "engagement")
     kept = kept or {}
     rules_doc = [dict(r) for r in rules]
@@ -158,6 +163,8 @@ def parse_profile_form(form: Mapping[str, str], rules: Sequence[Mapping[str, Any
             doc["max_score"] = whole(result.max_score)
     elif kept.get("max_score") is not None:
         doc["max_score"] = kept["max_score"]
+    if result.company_rollup:  # from the form, or kept when the post does not carry the field
+        doc["company_rollup"] = result.company_rollup
     try:
         draft = ProfileDraftSchema().load(doc)
     except SchemaError as exc:
@@ -199,7 +206,7 @@ def field_messages(messages: Mapping[Any, Any]) -> dict[str, str]:
         elif key == "rules" and isinstance(value, Mapping):
             out[key] = " ".join(f"Rule {index + 1}: {join_messages(problems)}" if isinstance(index, int)
                                 else join_messages(problems) for index, problems in value.items())
-        elif key in ("name", "description", "rules", "bands", "groups", "max_score"):
+        elif key in ("name", "description", "rules", "bands", "groups", "max_score", "company_rollup"):
             out[key] = join_messages(value)
         else:
             out["_form"] = join_messages(value)

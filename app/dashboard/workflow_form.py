@@ -7,7 +7,8 @@ and ``preview`` (render notifications for a chosen contact). Every action re-ren
 typed, so nothing is lost; only ``save`` stores, through ``load_workflow`` — the validation of
 ``PUT /v1/workflows/<id>`` — with its messages placed next to the controls they are about.
 
-A grade trigger (``grade_changed``) is the grade (``t_grade``), "on every change" or "when the cell becomes one
+A company-score trigger (``company_score_changed``) has the score trigger's controls (profile, operator, value,
+fire), read as the company's score in that profile. A grade trigger (``grade_changed``) is the grade (``t_grade``), "on every change" or "when the cell becomes one
 of" (``t_grade_fire``) and the nine cells as boxes (``t_cell``, ticked ones); the order the cells were written
 in (``t_cells``) and the stored trigger itself (``t_original``) ride along hidden: while the controls still mean
 what it means, it is written back exactly as it was, so a round trip between *Advanced* and the builder changes
@@ -271,7 +272,9 @@ def trigger_document(values: Mapping[str, str], where_rows: list[ConditionRow] |
         return doc
     if values["trigger_type"] == "grade_changed":
         return grade_trigger_document(values, filters, reentry)
-    doc = {"type": "score_changed", "profile": values["t_profile"], "operator": values["t_operator"],
+    # a company-score trigger has the score trigger's controls, over the company's score in the profile
+    kind = "company_score_changed" if values["trigger_type"] == "company_score_changed" else "score_changed"
+    doc = {"type": kind, "profile": values["t_profile"], "operator": values["t_operator"],
            "fire": values["t_fire"] or "on_enter", "reentry": reentry, "filters": filters}
     if values["t_value"] != "":
         doc["value"] = _number(values["t_value"])

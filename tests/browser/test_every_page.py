@@ -44,7 +44,7 @@ def seeded(app, services, receiver) -> dict[str, str]:
                    "group": "email-engagement-of-every-kind", "decay": {"percent": 50, "every": "30d"}}],
         "groups": [{"id": "email-engagement-of-every-kind", "max_points": 30,
                     "decay": {"percent": 25, "every": "30d"}}],
-        "max_score": 100,
+        "max_score": 100, "company_rollup": "sum",
         "bands": [{"name": "cold", "min": 0}, {"name": "warm", "min": 10}, {"name": "hot", "min": 20}]})
     api.post("/v1/profiles/engagement/publish", headers=AUTH, json={})
     api.put("/v1/workflows/hot", headers=AUTH, json={
@@ -90,7 +90,7 @@ def seeded(app, services, receiver) -> dict[str, str]:
     return {"profile_id": "engagement", "rule_id": "click", "job_id": job, "workflow_id": "hot", "token": token,
             "contact_id": services.contacts.find_contact(email="ann.with.a.long.address@example.com"),
             "run_id": store.workflow_runs("hot", 0, 1)[0]["id"], "delivery_id": store.delivery_ids(0, 1)[0],
-            "list_id": list_id}
+            "list_id": list_id, "company": "example.com"}
 
 
 def dashboard_pages(app, ids: dict[str, str]) -> list[str]:

@@ -251,7 +251,7 @@
     function update() {
       var chosen = form.querySelector("input[name=trigger_type]:checked");
       form.querySelectorAll("[data-trigger]").forEach(function (group) {
-        group.hidden = chosen && group.getAttribute("data-trigger") !== chosen.value;
+        group.hidden = chosen && group.getAttribute("data-trigger").split(" ").indexOf(chosen.value) < 0;
       });
     }
     form.querySelectorAll("input[name=trigger_type]").forEach(function (radio) {
