@@ -71,6 +71,7 @@ def busy(client, services) -> None:
     assert client.post("/v1/smart-lists", json={"name": "Warm", "profile": "engagement", "op": "gte", "value": 10},
                        headers=AUTH).status_code == 201
     assert client.post("/v1/keys", json={"name": "zapier", "scopes": ["ingest"]}, headers=AUTH).status_code == 201
+    assert client.put("/v1/providers/stripe", json={"secret": "whsec_kept_by_backups"}, headers=AUTH).status_code == 200
     create_first_owner(services, "ana@agency.com", "correct horse battery", "test")
     settle(services)
     services.automation.mark_read(services.automation.notifications(0, 1)[0]["id"])  # the inbox's read state
@@ -103,6 +104,7 @@ def snapshot(client) -> dict:
     return {"contacts": contacts, "lists": lists, "members": members, "ranking": ranking, "found": found,
             "grades": client.get("/v1/grades", headers=AUTH).get_json(),
             "keys": client.get("/v1/keys", headers=AUTH).get_json(),
+            "providers": client.get("/v1/providers", headers=AUTH).get_json(),
             "audit": client.get("/v1/audit", query_string={"limit": 500}, headers=AUTH).get_json(),
             "users": client.application.extensions["scorekeeper"].users.all(),
             "active": sorted(c["id"] for c in active["items"]),
@@ -147,6 +149,7 @@ def test_a_busy_deployment_restores_into_a_fresh_redis_with_the_same_scores_hist
                            "INDEX_BUCKETS": 4, "WORKFLOWS_DIR": ""})
     before = snapshot(client)
     assert snapshot(restored.test_client()) == before  # exactly what was backed up
+    assert [p["provider"] for p in before["providers"]["items"] if p["source"] == "stored"] == ["stripe"]
     assert before["keys"]["items"] and before["users"] and {"profile.publish", "key.create", "member.create"} <= {
         e["action"] for e in before["audit"]["items"]}  # keys, users and the audit trail among it
     waiting = [run_id for run_id, status, _ in before["runs"] if status == "waiting"]

@@ -217,3 +217,25 @@ def test_a_wrong_first_code_does_not_turn_it_on(app, services, clock):
 def test_the_server_key_session_has_no_account_to_protect(dash):
     assert "has no account" in text(dash.get("/dashboard/account"))
     assert post(dash, "/dashboard/account/totp/start").status_code == 404
+
+
+def test_seeds_codes_and_recovery_codes_never_reach_the_logs(app, services, clock, caplog):
+    import logging
+
+    from app.logs import JsonFormatter
+
+    create_first_owner(services, EMAIL, PASSWORD, "test")
+    with caplog.at_level(logging.DEBUG):
+        seed, codes = turn_on(app, clock)
+        client = app.test_client()
+        password_step(client)
+        code_step(client, "999999")
+        typed = code_at(seed, clock)
+        code_step(client, typed)
+        other = app.test_client()
+        password_step(other)
+        code_step(other, codes[0])
+    logged = "\n".join(JsonFormatter().format(record) for record in caplog.records)
+    assert "recovery code used" in logged  # something was logged, and searched
+    for secret in (seed, typed, PASSWORD, *codes, *(c.replace("-", "") for c in codes)):
+        assert secret not in logged
