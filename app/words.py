@@ -120,6 +120,7 @@ def trigger_sentence(trigger: Mapping[str, Any], names: Mapping[str, str] | None
         return f"{when}, for the contact whose change moved it{_tags(trigger.get('filters'))}. {once}"
     if trigger.get("type") == "grade_changed":
         grade = names.get(trigger.get("grade", ""), trigger.get("grade", ""))
+        grade = grade[:-len(" grade")] if grade.lower().endswith(" grade") else grade  # "Lead grade" once
         wanted = trigger.get("becomes")
         cells = [wanted] if isinstance(wanted, str) else list(wanted or [])
         if not cells:

@@ -39,7 +39,7 @@ def test_a_grade_trigger_is_built_by_ticking_cells(wf_dash):
             "t_cell": ["A2", "A1"], "t_cells": "", "step_rows": "1", "s-0-type": "add_tag", "s-0-tag": "best",
             "tags_all": "", "tags_none": "", "t_on": "form.submitted", "action": "preview"}
     page = text(post(client, "/dashboard/workflows/new", data))
-    assert "When a contact&#39;s Lead grade grade becomes one of A1, A2" in page
+    assert "When a contact&#39;s Lead grade becomes one of A1, A2" in page
     assert 'id="t_cell-A1" name="t_cell" value="A1" checked' in page and 'value="B1" checked' not in page
     resp = post(client, "/dashboard/workflows/new", {**data, "action": "save"})
     assert resp.status_code == 303
@@ -49,7 +49,7 @@ def test_a_grade_trigger_is_built_by_ticking_cells(wf_dash):
     assert one["trigger"] == {"type": "grade_changed", "grade": "lead", "becomes": "B1"}
     anyway = save_from_builder(client, "best-leads", lambda f: f.__setitem__("t_grade_fire", "change"))
     assert anyway["trigger"] == {"type": "grade_changed", "grade": "lead"}
-    assert "Whenever a contact&#39;s Lead grade grade changes" in text(client.get("/dashboard/workflows/best-leads"))
+    assert "Whenever a contact&#39;s Lead grade changes" in text(client.get("/dashboard/workflows/best-leads"))
 
 
 @pytest.mark.parametrize("trigger", [
@@ -84,3 +84,11 @@ def test_a_grade_trigger_needs_a_grade_that_exists_said_next_to_the_menu(wf_dash
     page = text(resp)
     assert 'id="t_grade-error"' in page  # said next to the menu
     assert client.get("/v1/workflows/nope", headers=AUTH).status_code == 404
+
+
+def test_the_workflow_list_names_the_grade(wf_dash):
+    client, services = wf_dash
+    setup(client, services)
+    client.put("/v1/workflows/g", headers=AUTH, json={"id": "g", "name": "G", "trigger": {
+        "type": "grade_changed", "grade": "lead", "becomes": "A1"}, "steps": [{"type": "add_tag", "tag": "x"}]})
+    assert "When a contact&#39;s Lead grade becomes A1" in text(client.get("/dashboard/workflows"))

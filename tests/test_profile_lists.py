@@ -302,3 +302,15 @@ def test_the_preview_leaves_out_the_contacts_outside_the_drafts_lists(client, se
     page = post(dash, "/dashboard/profiles/engagement/preview", {
         "name": "Engagement", "bands_rows": "0", "lists_shown": "1", "exclude": customers}).get_data(as_text=True)
     assert "1 contact left out by the draft's include/exclude lists" in page
+
+
+def test_the_dashboard_says_why_a_used_list_cannot_be_deleted(client, services, dash):
+    from .dashboard_helpers import post
+
+    customers = make_list(client, CUSTOMERS)
+    put_profile(client, "engagement", RULES, exclude=[customers])
+    resp = post(dash, f"/dashboard/smart-lists/{customers}/delete")
+    assert resp.status_code == 303
+    page = dash.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "Not deleted" in page and "engagement" in page
+    assert client.get(f"/v1/smart-lists/{customers}", headers=AUTH).status_code == 200

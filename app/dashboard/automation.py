@@ -62,7 +62,9 @@ def workflows():
     for workflow_id, doc in sorted(services.automation.workflow_docs().items()):
         config = doc["config"]
         rows.append({"id": workflow_id, "name": config.get("name", workflow_id),
-                     "enabled": bool(config.get("enabled")), "trigger": trigger_sentence(config.get("trigger") or {}, names),
+                     "enabled": bool(config.get("enabled")),
+                     "trigger": trigger_sentence(config.get("trigger") or {}, trigger_names(services, config.get("trigger") or {})
+                                                 if (config.get("trigger") or {}).get("type") == "grade_changed" else names),
                      "steps": len(config.get("steps", [])), "source": doc.get("source"),
                      "managed": managed_file(doc), "problems": len(validate_document(config))})
     return render_template("dashboard/workflows.html", workflows=rows)

@@ -163,7 +163,7 @@ def _save_list_form(list_id: str | None):
         return redirect(url_for("dashboard.contacts", **form.query(**back)), 303)
     try:
         doc = actions.save_smart_list(services, name, form.filter, list_id)
-    except NotFound as exc:
+    except (NotFound, Conflict) as exc:  # Conflict: a profile's include/exclude uses the list
         flash(f"Not saved: {exc.message}", "error")
         return redirect(url_for("dashboard.contacts", **form.query(name=name, **back)), 303)
     except ValidationError as exc:
@@ -205,7 +205,11 @@ def export_smart_list(list_id: str):
 def delete_smart_list(list_id: str):
     services = get_services()
     doc = actions.get_smart_list(services, list_id)
-    actions.delete_smart_list(services, list_id)
+    try:
+        actions.delete_smart_list(services, list_id)
+    except Conflict as exc:  # a profile includes or excludes it
+        flash(f"Not deleted: {exc.message}", "error")
+        return redirect(url_for("dashboard.contacts", list=list_id), 303)
     flash(f"Smart list {doc['name']!r} deleted.")
     return redirect(url_for("dashboard.contacts"), 303)
 

@@ -35,7 +35,7 @@ def test_a_grade_trigger_by_ticking_cells_and_a_round_trip_through_advanced(serv
     expect(page.get_by_label("A2", exact=True)).to_be_checked()  # re-rendered, nothing lost
     page.locator("#s-0-tag").fill("best")
     page.get_by_role("button", name="Update the sentence").click()
-    expect(page.get_by_test_id("trigger-sentence")).to_contain_text("Lead grade grade becomes one of A1, A2")
+    expect(page.get_by_test_id("trigger-sentence")).to_contain_text("Lead grade becomes one of A1, A2")
     labelled(page)
     shoot("60-grade-trigger")
     page.get_by_role("button", name="Save workflow").click()
