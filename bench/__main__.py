@@ -1,4 +1,4 @@
-"""``python -m bench [--size tiny|small|full] [--rows 1,2,3,4,5,6,7,8,9,10]``: run the suite, print one table,
+"""``python -m bench [--size tiny|small|full] [--rows 1,2,3,4,5,6,7,8,9,10,11]``: run the suite, print one table,
 write bench/RESULTS.md. Everything runs against a private redis-server, real gunicorn and real RQ
 workers started for the run (and stopped after it)."""
 from __future__ import annotations
@@ -20,9 +20,10 @@ from .row_memory import rows_memory
 from .row_scale import rows_scale
 from .row_scoring import rows_scoring
 from .row_smart_list import rows_smart_list
+from .row_workspaces import rows_workspaces
 from .search import rows_search
 
-ALL_ROWS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10")
+ALL_ROWS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -74,6 +75,8 @@ def run(args: argparse.Namespace) -> list[Row]:
             rows += rows_scale(ctx)
         if "8" in want:
             rows += rows_dashboard(ctx)
+        if "11" in want:
+            rows += rows_workspaces(ctx)
         info = machine(bench.redis.info("server"))
     rows.sort(key=lambda r: r.key)
     options = {"size": args.size, "rows": ",".join(sorted(want)),
