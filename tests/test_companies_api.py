@@ -406,3 +406,55 @@ def test_the_company_trigger_reads_as_a_sentence():
                             {"eng": "Engagement"}) == (
         "When a company's Engagement company score becomes at least 200, for the contact whose change moved it. "
         "Each contact runs it once at most.")
+
+
+# --- the worked example of docs/scoring-models.md, "Company scores" -------------------------------------
+
+DAY = 86_400_000
+
+
+@pytest.mark.app_settings(**FAST)
+def test_the_worked_example_of_the_docs(make_app, clock):
+    app = make_app(CLOCK=clock, **FAST)
+    with app.app_context():
+        client, services = app.test_client(), app.extensions["scorekeeper"]
+        rules = [{"id": "demo", "on": "form.submitted", "points": 30},
+                 {"id": "click", "on": "email.clicked", "points": 10, "expires_after": "2d"},
+                 {"id": "open", "on": "email.opened", "points": 5}]
+        for rollup in ("sum", "average", "max"):
+            put_profile(client, rollup, rules, company_rollup=rollup)
+            publish(client, services, rollup)
+        put_workflow(client, {"id": "hot", "name": "hot", "steps": [{"type": "add_tag", "tag": "hot"}],
+                              "trigger": {"type": "company_score_changed", "profile": "sum", "operator": "gte",
+                                          "value": 40}})
+
+        def at(day, type_, email):
+            send(client, {"id": f"{day}-{email}", "type": type_, "contact": {"email": email},
+                          "occurred_at": format_timestamp(clock.now_ms())})
+            settle(services)
+
+        def acme():
+            return tuple(score(client, "acme.com", p) for p in ("sum", "average", "max"))
+
+        at(0, "form.submitted", "ann@acme.com")
+        assert acme() == (30, 30, 30)
+        clock.advance(DAY)
+        at(1, "email.clicked", "bob@acme.com")
+        assert acme() == (40, 20, 30)
+        [run] = runs_of(client, "hot")
+        assert (run["contact_id"], run["trigger"]["old"], run["trigger"]["new"]) == \
+            (contact_by_email(client, "bob@acme.com")["id"], 30, 40)
+        at(1, "email.opened", "cy@gmail.com")
+        assert acme() == (40, 20, 30) and contact_by_email(client, "cy@gmail.com")["company"] is None
+        clock.advance(DAY)
+        patch(client, "cy@gmail.com", {"company": "acme.com"})
+        settle(services)
+        assert acme() == (45, 15, 30)
+        clock.advance(DAY + 1)
+        expire_due(services)
+        assert acme() == (35, 12, 30)
+        clock.advance(DAY)
+        patch(client, "ann@acme.com", {"company": "Globex"})
+        settle(services)
+        assert acme() == (5, 3, 5) and score(client, "globex", "sum") == 30
+        assert len(runs_of(client, "hot")) == 1

@@ -96,3 +96,31 @@ def test_the_workflow_builder_makes_a_company_score_trigger(dash, services):
     page = text(dash.get("/dashboard/workflows/hot-account/edit"))
     assert 'id="trigger-company" name="trigger_type" value="company_score_changed" checked' in page
     assert "for the contact whose change moved it" in text(dash.get("/dashboard/workflows/hot-account"))
+
+
+# --- the contacts filter builder --------------------------------------------------------------------------
+def test_the_filter_builder_filters_by_company_and_company_score(dash, services):
+    seed(dash, services)
+    page = text(dash.get("/dashboard/contacts", query_string={"c-0-kind": "company_eq", "c-0-value": "acme.com"}))
+    assert "ann@acme.com" in page and "bob@acme.com" in page and "cy@globex.io" not in page
+    page = text(dash.get("/dashboard/contacts", query_string={"c-0-kind": "company_ne", "c-0-value": "Acme.com"}))
+    assert "ann@acme.com" not in page and "cy@globex.io" in page and "dee@gmail.com" in page
+    page = text(dash.get("/dashboard/contacts", query_string={
+        "c-0-kind": "company_score", "c-0-profile": "eng", "c-0-op": "lt", "c-0-value": "30"}))
+    assert "cy@globex.io" in page and "ann@acme.com" not in page and "dee@gmail.com" not in page
+    page = text(dash.get("/dashboard/contacts", query_string={
+        "c-0-kind": "company_score", "c-0-profile": "eng", "c-0-op": "gte"}))
+    assert 'id="c-0-value-error"' in page  # a number is needed, said next to the field
+
+
+def test_filter_builder_rows_of_company_conditions_round_trip():
+    from app.contact_filter_schema import load_filter
+    from app.dashboard.filter_form import parse_filter_form, rows_of
+
+    flt = load_filter({"conditions": [{"field": "company", "op": "ne", "company": "acme.com"},
+                                      {"field": "company_score", "profile": "eng", "op": "gte", "value": 100}]})
+    rows = rows_of(flt)
+    assert rows == [{"kind": "company_ne", "profile": "", "op": "", "value": "acme.com"},
+                    {"kind": "company_score", "profile": "eng", "op": "gte", "value": "100"}]
+    args = {f"c-{i}-{k}": v for i, row in enumerate(rows) for k, v in row.items() if v}
+    assert parse_filter_form(args, None).filter == flt

@@ -16,6 +16,7 @@ from marshmallow import ValidationError as SchemaError
 
 from ..contact_filter_schema import MAX_CONDITIONS, FilterDocumentSchema
 from ..contact_filter import ContactFilter, plain_number, from_legacy
+from ..scoring.companies import company_id
 from ..scoring.conditions import NUMERIC_OPS
 from .forms import join_messages
 
@@ -29,10 +30,13 @@ KINDS = {
     "activity_before": "No activity in the last N days",
     "dnd_on": "DND on for channel",
     "dnd_off": "DND off for channel",
+    "company_eq": "Company is",
+    "company_ne": "Company is not",
+    "company_score": "Company score",
 }
 ROW_CONTROLS = ("kind", "profile", "op", "value")
 #: Where a message about a document attribute is shown in the row.
-ERROR_CONTROL = {"field": "kind", "op": "op", "profile": "profile", "value": "value", "band": "value",
+ERROR_CONTROL = {"field": "kind", "op": "op", "profile": "profile", "value": "value", "band": "value", "company": "value",
                  "tag": "value", "days": "value", "channel": "value", "grade": "kind", "cell": "value",
                  "cells": "value"}
 #: A grade's three conditions, as "what" choices ``grade:<id>:<op>`` (the value holds the cell, or cells
@@ -76,10 +80,11 @@ def rows_of(flt: ContactFilter) -> list[dict[str, str]]:
             cells = ", ".join(cond.cells or ()) if cond.op == "in" else cond.cell
             rows.append({"kind": f"grade:{cond.grade}:{cond.op}", "profile": "", "op": "", "value": cells or ""})
             continue
-        kind = cond.field if cond.field in ("score", "band") else f"{cond.field}_{cond.op}"
+        kind = cond.field if cond.field in ("score", "band", "company_score") else f"{cond.field}_{cond.op}"
         value = {"score": cond.value, "band": cond.band, "tag": cond.tag, "activity": cond.days,
-                 "dnd": cond.channel}[cond.field]
-        rows.append({"kind": kind, "profile": cond.profile or "", "op": (cond.op or "") if cond.field == "score" else "",
+                 "dnd": cond.channel, "company": cond.company, "company_score": cond.value}[cond.field]
+        scored = cond.field in ("score", "company_score")
+        rows.append({"kind": kind, "profile": cond.profile or "", "op": (cond.op or "") if scored else "",
                      "value": "" if value is None else str(plain_number(value))})
     return rows
 
@@ -101,8 +106,8 @@ def _typed_rows(args: Mapping[str, str]) -> list[dict[str, str]]:
 def _condition(row: dict[str, str], i: int, errors: dict[str, str]) -> dict[str, Any]:
     """One row as a condition document; numbers that are not numbers are noted in ``errors``."""
     kind, value = row["kind"], row["value"]
-    if kind == "score":
-        doc: dict[str, Any] = {"field": "score", "profile": row["profile"] or None, "op": row["op"] or None}
+    if kind in ("score", "company_score"):
+        doc: dict[str, Any] = {"field": kind, "profile": row["profile"] or None, "op": row["op"] or None}
         if doc["op"] in NUMERIC_OPS or (value and doc["op"] is None):
             try:
                 doc["value"] = float(value) if value else None
@@ -120,6 +125,8 @@ def _condition(row: dict[str, str], i: int, errors: dict[str, str]) -> dict[str,
             errors[f"c-{i}-value"] = "a whole number of days"
     elif kind in ("dnd_on", "dnd_off"):
         doc = {"field": "dnd", "op": kind[4:], "channel": value or None}
+    elif kind in ("company_eq", "company_ne"):  # the id as the company page shows it (a name is read as its id)
+        doc = {"field": "company", "op": kind[8:], "company": company_id(value) or value or None}
     elif kind.startswith("grade:") and kind.count(":") == 2:
         _, grade, op = kind.split(":")
         doc = {"field": "grade", "grade": grade, "op": op}

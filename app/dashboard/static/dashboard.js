@@ -213,14 +213,17 @@
     score: ["number", "", "points"], band: ["text", "bands-list", "band name"],
     tag_has: ["text", "", "tag"], tag_has_not: ["text", "", "tag"],
     activity_within: ["number", "", "days"], activity_before: ["number", "", "days"],
-    dnd_on: ["text", "channels-list", "channel"], dnd_off: ["text", "channels-list", "channel"]
+    dnd_on: ["text", "channels-list", "channel"], dnd_off: ["text", "channels-list", "channel"],
+    company_eq: ["text", "", "acme.com"], company_ne: ["text", "", "acme.com"],
+    company_score: ["number", "", "points"]
   };
   function shapeCondition(row) {
     var kind = row.querySelector("[data-kind]").value;
     var op = row.querySelector("select[name$='-op']");
     row.querySelectorAll("[data-for]").forEach(function (field) {
       var used = kind && field.getAttribute("data-for").split(" ").indexOf(kind) >= 0;
-      if (field.querySelector("[data-value]") && kind === "score" && /empty/.test(op.value)) { used = false; }
+      if (field.querySelector("[data-value]") && (kind === "score" || kind === "company_score") &&
+          /empty/.test(op.value)) { used = false; }
       field.hidden = !used;
     });
     var value = row.querySelector("[data-value]");
