@@ -10,7 +10,7 @@ when it is scored; a tag change re-decides it at once (``scoring_service.recheck
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from marshmallow import ValidationError as SchemaError
@@ -47,9 +47,11 @@ class Membership:
         self.lists = lists
         self.contacts = contacts
 
-    def gates(self, profiles: Iterable[Profile]) -> dict[str, Gate]:
-        """The gate of each profile that has include or exclude lists (read once per scoring call)."""
-        gated = [p for p in profiles if p.include or p.exclude]
+    def gates(self, profiles: Mapping[str, Profile]) -> dict[str, Gate]:
+        """The gate of each profile (by the caller's key: a version field, since the live and the building
+        version of one profile may name different lists) that has include or exclude lists; read once per
+        scoring call."""
+        gated = {key: p for key, p in profiles.items() if p.include or p.exclude}
         if not gated:
             return {}
         docs = {doc["id"]: doc for doc in self.lists.all()}
@@ -62,7 +64,7 @@ class Membership:
                 out.append(NOBODY if gate_problem(flt) else flt)
             return tuple(out)
 
-        return {p.id: Gate(filters(p.include), filters(p.exclude)) for p in gated}
+        return {key: Gate(filters(p.include), filters(p.exclude)) for key, p in gated.items()}
 
     def facts(self, contact_ids: Sequence[str]) -> dict[str, ContactFacts]:
         """Each contact's tags and DND as stored (two round trips for the whole batch)."""
@@ -73,7 +75,7 @@ class Membership:
 
 def is_outside(membership: Membership, profile: Profile, contact_id: str) -> bool:
     """Whether the profile's include/exclude lists leave the contact out now."""
-    gate = membership.gates([profile]).get(profile.id)
+    gate = membership.gates({profile.id: profile}).get(profile.id)
     return gate is not None and not gate.admits(membership.facts([contact_id])[contact_id])
 
 

@@ -24,7 +24,7 @@ def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
     seen: set[tuple[str, str]] = set()
     bites = {cap: [0, 0] for cap in _caps(draft)}  # cap -> [ledger entries it cut, contacts it cut]
     membership = Membership(services.smart_lists, services.contacts)
-    gate = membership.gates([draft]).get(draft.id)
+    gate = membership.gates({draft.id: draft}).get(draft.id)
     outside = 0  # contacts the draft's include/exclude lists leave out now: no score, not in the counts
     start = 0
     for page in services.contacts.contact_pages(PREVIEW_PAGE):

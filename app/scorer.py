@@ -82,7 +82,7 @@ class Scorer:
         self.profiles = profiles
         self.grades = grades
         self.membership = membership
-        #: The gates of the profiles with include/exclude lists, read once per ``score`` call.
+        #: The gates of the versions with include/exclude lists (by version field), read once per ``score`` call.
         self._gates: dict[str, Gate] = {}
         self.companies = companies
         #: Every active version that rolls up to companies (live and building), read once per ``score`` call;
@@ -106,7 +106,8 @@ class Scorer:
         active = list(self.profiles.active(docs))
         versions = list(active if versions is None else versions)
         keep |= {v.field for v in versions}
-        self._gates = self.membership.gates(v.profile for v in versions) if self.membership is not None else {}
+        self._gates = self.membership.gates({v.field: v.profile for v in versions}) \
+            if self.membership is not None else {}
         self._rollups = [Rollup(v.profile.id, v.version, v.profile.company_rollup)
                          for v in active if v.profile.company_rollup] if self.companies is not None else []
         self._live_rollups = {r for r, v in zip(self._rollups, [v for v in active if v.profile.company_rollup])
@@ -274,7 +275,7 @@ class Scorer:
                 state = old_state or FoldState()
                 ledger = advance(state, version.profile, fresh, now)
                 full_fold = False
-            gate = self._gates.get(version.profile.id)
+            gate = self._gates.get(version.field)
             state.outside = gate is not None and not gate.admits(facts or ContactFacts())
             result.scores[version.field] = None if state.outside else state.score
             result.before[version.field] = old_score

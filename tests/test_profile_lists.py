@@ -314,3 +314,21 @@ def test_the_dashboard_says_why_a_used_list_cannot_be_deleted(client, services, 
     page = dash.get(resp.headers["Location"]).get_data(as_text=True)
     assert "Not deleted" in page and "engagement" in page
     assert client.get(f"/v1/smart-lists/{customers}", headers=AUTH).status_code == 200
+
+
+def test_the_live_and_the_building_version_each_keep_their_own_lists(client, services):
+    """While a publish builds, both versions score the same contacts: each by its own lists."""
+    from app.scoring.profiles import profile_from_dict
+    from app.scoring_service import make_scorer
+    from app.storage.profiles import ActiveVersion
+
+    customers = make_list(client, CUSTOMERS)
+    put_profile(client, "engagement", RULES, exclude=[customers])
+    publish(client, services, "engagement")
+    click(client, services, "ann@example.com", "c1")
+    tag(client, "ann@example.com", add=["customer"])
+    cid = contact_by_email(client, "ann@example.com")["id"]
+    live = services.profiles.live()["engagement"]
+    building = ActiveVersion(profile_from_dict({"id": "engagement", "name": "E", "rules": RULES}), 2, live=False)
+    results = make_scorer(services).score({cid: []}, services.clock.now_ms(), versions=[live, building])
+    assert results[cid].scores == {live.field: None, building.field: 10}
