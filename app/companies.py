@@ -25,10 +25,10 @@ def live_rollups(services: Services) -> dict[str, Rollup]:
     return {r.profile_id: r for r in rollups_of(list(services.profiles.live().values()))}
 
 
-def place(services: Services, contact_ids: Sequence[str]) -> int:
+def place(services: Services, contact_ids: Sequence[str], check_rosters: bool = False) -> int:
     """Put contacts in the company their email and ``company`` attribute make, if they are not there yet
-    (bringing their scores); returns how many moved."""
-    moves = services.companies.placements(contact_ids)
+    (bringing their scores); returns how many moved. ``check_rosters``: see ``CompanyIndex.placements``."""
+    moves = services.companies.placements(contact_ids, check_rosters)
     services.companies.move(moves, rollups_of(services.profiles.active()))
     return len(moves)
 

@@ -47,7 +47,7 @@ def backfill(services: Services, page: int = BACKFILL_PAGE) -> Backfill:
         services.scores.update_indexes({}, {}, latest, channels)
         active += len(latest)
         dnd += sum(1 for flags in channels.values() if any(flags.values()))
-        placed += place(services, ids)
+        placed += place(services, ids, check_rosters=True)
         if rollups:  # contributions from the score index (idempotent: a contact already counted is set again)
             services.companies.contribute(services.companies.scores_of(ids, rollups))
     return Backfill(contacts, terms, active, dnd, placed)

@@ -34,7 +34,8 @@ def busy(client, services) -> None:
         {"id": "book", "on": "appointment.booked", "points": 25},
         {"id": "unsub", "on": "email.unsubscribed", "points": -20},
     ], bands=[{"name": "cold", "min": 0}, {"name": "warm", "min": 10}, {"name": "hot", "min": 30}])
-    publish_profile(client, services, "fit", [{"id": "form", "on": "form.submitted", "points": 10}])
+    put_profile(client, "fit", [{"id": "form", "on": "form.submitted", "points": 10}], company_rollup="max")
+    publish(client, services, "fit")  # rolls up to companies: their scores come back from the contacts
     workflow = {"id": "hot", "name": "Hot", "trigger": {"type": "score_changed", "profile": "engagement",
                                                         "operator": "gte", "value": 30},
                 "steps": [{"type": "add_tag", "tag": "hot"},
@@ -103,6 +104,7 @@ def snapshot(client) -> dict:
         "filter": {"conditions": [{"field": "activity", "op": "within", "days": 36500}]}, "limit": 100}).get_json()
     return {"contacts": contacts, "lists": lists, "members": members, "ranking": ranking, "found": found,
             "grades": client.get("/v1/grades", headers=AUTH).get_json(),
+            "companies": client.get("/v1/companies", query_string={"limit": 500}, headers=AUTH).get_json(),
             "keys": client.get("/v1/keys", headers=AUTH).get_json(),
             "providers": client.get("/v1/providers", headers=AUTH).get_json(),
             "audit": client.get("/v1/audit", query_string={"limit": 500}, headers=AUTH).get_json(),
@@ -170,6 +172,8 @@ def test_a_busy_deployment_restores_into_a_fresh_redis_with_the_same_scores_hist
     assert any(len(c["history"]["engagement"]) > 3 for c in before["contacts"].values())
     assert before["runs"] and before["inbox"]["items"] and before["members"]
     assert len(before["found"]["wes"]) == 1 and len(before["active"]) == len(EMAILS) and before["unread"] > 0
+    assert before["companies"]["items"] == [{"id": "example.com", "contacts": 40,
+                                             "scores": {"fit": {"score": 20, "rollup": "max"}}}]
     assert before["grades"]["items"] and any(c["contact"]["grades"].get("lead", "").startswith("A")
                                              and c["contact"]["attributes"] for c in before["contacts"].values())
 

@@ -279,8 +279,9 @@ def test_contacts_stored_before_companies_existed_are_placed_by_the_backfill(cli
     for key in services.redis.scan_iter(f"{services.keys.prefix}:*co*"):  # as before this feature
         if "company" in key or ":{co:" in key:
             services.redis.delete(key)
-    for email in ("ann@acme.com", "bob@acme.com"):
-        services.redis.hdel(services.keys.contact(contact_by_email(client, email)["id"]), "company")
+    # ann's document forgot its company too; bob's still names it (as a restored backup does: the company
+    # indexes are not in a backup, the documents are)
+    services.redis.hdel(services.keys.contact(contact_by_email(client, "ann@acme.com")["id"]), "company")
     assert companies(client)["total"] == 0
     assert backfill(services).companies == 2
     assert score(client, "acme.com") == 30 and company(client, "acme.com")["contacts"] == 2

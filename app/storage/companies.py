@@ -94,19 +94,29 @@ class CompanyIndex:
             pipe.hget(self.keys.contact(cid), "company")
         return dict(zip(contact_ids, pipe.execute()))
 
-    def placements(self, contact_ids: Sequence[str]) -> list[Move]:
+    def placements(self, contact_ids: Sequence[str], check_rosters: bool = False) -> list[Move]:
         """The contacts whose company (from their email and ``company`` attribute) is not the one their
-        document holds: the moves that would set them right."""
+        document holds: the moves that would set them right. With ``check_rosters`` (the backfill, after a
+        restore brought documents back without the company indexes), also a contact missing from the roster
+        of the company its document holds: it joins it again."""
         pipe = self.redis.pipeline(transaction=False)
         for cid in contact_ids:
             pipe.hmget(self.keys.contact(cid), ["email", "attributes", "company"])
         moves = []
+        held_right = []
         for cid, (email, attributes, held) in zip(contact_ids, pipe.execute()):
             if email is None and attributes is None and held is None:
                 continue  # no such contact
             wanted = company_of(email, loads(attributes) if attributes else None)
             if wanted != held:
                 moves.append(Move(cid, held, wanted))
+            elif held and check_rosters:
+                held_right.append((cid, held))
+        if held_right:
+            pipe = self.redis.pipeline(transaction=False)
+            for cid, held in held_right:
+                pipe.sismember(self.keys.company_roster(held, self.bucket_of(held)), cid)
+            moves += [Move(cid, None, held) for (cid, held), member in zip(held_right, pipe.execute()) if not member]
         return moves
 
     def move(self, moves: Sequence[Move], rollups: Sequence[Rollup]) -> list[CompanyChange]:
