@@ -51,7 +51,7 @@ def test_an_admin_makes_copies_and_revokes_an_api_key(server, live_app, browser,
     expect(shown).to_have_text(re.compile(r"^skk_\w+_[0-9a-f]{64}$"))
     expect(page.get_by_text("it is not shown again")).to_be_visible()
     key = shown.inner_text()
-    shoot("keys-made")
+    shoot("keys-made", page)
     page.get_by_role("button", name="Copy the key").click()
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == key
