@@ -142,7 +142,8 @@ def get_user(services: Services, email: str) -> User | None:
 
 def members(services: Services) -> list[dict[str, Any]]:
     """The members of ``services``' workspace, with their role there."""
-    return [{**{k: doc.get(k) for k in ("email", "created_at", "created_by")}, "role": role}
+    return [{**{k: doc.get(k) for k in ("email", "created_at", "created_by")}, "role": role,
+             "two_step": bool(doc.get("totp"))}
             for doc in services.users.all() if (role := role_in(doc, services.workspace))]
 
 

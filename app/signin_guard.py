@@ -17,7 +17,8 @@ plus device cookies):
 
 Wrong TOTP and recovery codes count exactly like wrong passwords. A successful sign-in clears its
 address's count for the account; the account's hourly count is left to run out, so an attacker gains
-nothing from the owner signing in meanwhile.
+nothing from the owner signing in meanwhile. The counters are instance-wide, like the users (``storage/users.py``):
+whichever workspace a page acts in, an account has one count.
 """
 from __future__ import annotations
 
@@ -39,27 +40,25 @@ def account_of(email: str) -> str:
 
 def check(services: Services, account: str, address: str, trusted: bool) -> None:
     """Before checking a password or code: ``TooManyRequests`` if this attempt must wait."""
-    keys, throttles = services.keys, services.throttles
-    if throttles.failures(keys.signin_pair_failures(account, address)) >= PAIR_FAILURES_MAX:
+    pair, total = services.users.signin_failures(account, address)
+    if pair >= PAIR_FAILURES_MAX:
         raise TooManyRequests("Too many failed sign-ins to this account from your address; wait 15 minutes "
                               "and try again.")
-    if trusted or throttles.failures(keys.signin_account_failures(account)) < ACCOUNT_FAILURES_SLOW:
+    if trusted or total < ACCOUNT_FAILURES_SLOW:
         return
-    if not throttles.take_turn(keys.signin_slow_turn(account), SLOW_TURN_SECONDS):
+    if not services.users.take_slow_turn(account, SLOW_TURN_SECONDS):
         raise TooManyRequests(f"This account has had many failed sign-ins, so from a new device it takes one "
                               f"attempt every {SLOW_TURN_SECONDS} seconds; wait that long and try again.")
 
 
 def failed(services: Services, account: str, address: str) -> None:
-    keys, throttles = services.keys, services.throttles
-    throttles.count_failures(PAIR_WINDOW_SECONDS, keys.signin_pair_failures(account, address))
-    throttles.count_failures(ACCOUNT_WINDOW_SECONDS, keys.signin_account_failures(account))
+    services.users.count_signin_failure(account, address, PAIR_WINDOW_SECONDS, ACCOUNT_WINDOW_SECONDS)
 
 
 def succeeded(services: Services, account: str, address: str) -> None:
-    services.throttles.clear(services.keys.signin_pair_failures(account, address))
+    services.users.clear_signin_failures(account, address)
 
 
 def reset(services: Services, account: str) -> None:
     """After a password reset from the CLI: the account is neither slowed nor counted against any more."""
-    services.throttles.clear(services.keys.signin_account_failures(account), services.keys.signin_slow_turn(account))
+    services.users.clear_signin_failures(account)

@@ -3,7 +3,6 @@ from where", removed with DELETE; the webhook receivers verify with the stored s
 default only) the environment's; audited, never logged, encrypted at rest when SECRETS_KEY is set."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 
@@ -13,10 +12,9 @@ from cryptography.fernet import Fernet
 from app import create_app
 from app.errors import NotFound
 from app.hooks.registry import PROVIDERS
-from app.hooks.secrets import ALL_PROVIDERS, provider_secret
-from app.keys import Keys
+from app.hooks.secrets import ALL_PROVIDERS, provider_secret, status
 from app.logs import JsonFormatter
-from app.storage.provider_secrets import ProviderSecretStore
+from app.services import get_services, in_workspace
 
 from .dashboard_helpers import post
 from .helpers import AUTH
@@ -90,14 +88,15 @@ def test_removing_the_only_secret_closes_the_endpoint(client):
 def test_the_environment_is_the_default_of_workspace_default_only(make_app):
     app = make_app(STRIPE_SECRET="whsec_from_the_environment")
     with app.app_context():
-        default = app.extensions["scorekeeper"]
-        other_keys = Keys(f"{default.keys.prefix}:w:acme")
-        acme = dataclasses.replace(default, keys=other_keys,
-                                   provider_secrets=ProviderSecretStore(default.redis, other_keys))
+        default = get_services()
+        with in_workspace("acme"):
+            acme = get_services()
+        assert (default.workspace, acme.workspace) == ("default", "acme")
         stripe = PROVIDERS["stripe"]
         assert provider_secret(default, stripe) == "whsec_from_the_environment"
         with pytest.raises(NotFound):
             provider_secret(acme, stripe)
+        assert status(acme, "stripe")["source"] is None
         acme.provider_secrets.put("stripe", {"secret": STRIPE, "updated_at": 1, "updated_by": "test"})
         assert provider_secret(acme, stripe) == STRIPE
         assert provider_secret(default, stripe) == "whsec_from_the_environment"  # one workspace's is its own

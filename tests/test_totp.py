@@ -14,7 +14,7 @@ from app.people import create_first_owner
 from app.signin_guard import PAIR_FAILURES_MAX
 
 from .clock import CLOCK_START, ManualClock
-from .dashboard_helpers import csrf_of, post, text
+from .dashboard_helpers import csrf_of, post, sign_in, text
 from .helpers import AUTH
 
 PASSWORD = "correct horse battery"
@@ -78,6 +78,9 @@ def seed_and_codes(app, services, clock):
 def test_with_the_factor_on_the_password_alone_does_not_sign_in_and_the_current_code_does(app, clock,
                                                                                           seed_and_codes):
     seed, _ = seed_and_codes
+    admin = app.test_client()
+    sign_in(admin)
+    assert "<td>on</td>" in text(admin.get("/dashboard/members"))  # admins see who has it
     client = app.test_client()
     asked = password_step(client)
     assert asked.status_code == 303 and "/dashboard/signin/code" in asked.headers["Location"]

@@ -42,7 +42,7 @@ def keys():
     values = {"name": request.form.get("name", ""), "scopes": request.form.getlist("scopes")}
     services = get_services()
     once = request.form.get("once", "")[:64]
-    if once and not services.throttles.take_turn(services.keys.form_sent(once), FORM_MEMORY_SECONDS):
+    if once and not services.throttles.claim_form(once, FORM_MEMORY_SECONDS):
         return render_keys(errors={"revoke": "This form was sent already (a reload?): its key was made then and "
                                              "shown once. If you did not copy it, revoke it and make another."},
                            status=409)
@@ -50,7 +50,7 @@ def keys():
         made = create_key(services, values["name"], values["scopes"], dashboard_actor())
     except ScorekeeperError as exc:
         if once:
-            services.throttles.clear(services.keys.form_sent(once))  # nothing was made: it may be sent again
+            services.throttles.release_form(once)  # nothing was made: it may be sent again
         errors = {name: " ".join(p) for name, p in (exc.errors or {}).items()} or {"name": exc.message}
         return render_keys(errors=errors, values=values, status=exc.status)
     return render_keys(made=made)

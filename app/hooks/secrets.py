@@ -16,8 +16,7 @@ from typing import Any
 from ..audit import record
 from ..errors import NotFound, ValidationError
 from ..sealing import is_sealed, seal, unseal
-from ..services import Services
-from ..settings import setting
+from ..services import DEFAULT_WORKSPACE, Services
 from .registry import PROVIDERS, STANDARD, Provider
 
 log = logging.getLogger(__name__)
@@ -36,8 +35,8 @@ def named(name: str) -> Provider:
 
 
 def is_default_workspace(services: Services) -> bool:
-    """Workspace ``default`` keeps the plain key prefix (docs/teams.md); only it falls back to the environment."""
-    return services.keys.prefix == setting(services.settings, "KEY_PREFIX")
+    """Only workspace ``default`` falls back to the environment's secrets (an existing deployment changes nothing)."""
+    return services.workspace == DEFAULT_WORKSPACE
 
 
 def provider_secret(services: Services, provider: Provider) -> str:

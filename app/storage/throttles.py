@@ -1,5 +1,5 @@
-"""Short-lived guards: failed dashboard sign-ins (per address, per account and address, per account; key
-names from ``app/signin_guard.py``), and webhook replay tokens."""
+"""Short-lived guards: failed dashboard sign-ins per client address, one-time dashboard form tokens, and
+webhook replay tokens (account sign-in failures are instance-wide, in ``storage/users.py``)."""
 from __future__ import annotations
 
 from typing import Any
@@ -26,23 +26,13 @@ class Throttles:
         pipe.expire(key, window_s, nx=True)
         pipe.execute()
 
-    def failures(self, key: str) -> int:
-        return int(self.redis.get(key) or 0)
+    def claim_form(self, token: str, ttl_s: int) -> bool:
+        """Claim a dashboard form's one-time token; False if it was sent before (a reload)."""
+        return bool(self.redis.set(self.keys.form_sent(token), "1", nx=True, ex=ttl_s))
 
-    def count_failures(self, window_s: int, *keys: str) -> None:
-        """One more failure on each counter; each window starts with its first failure."""
-        pipe = self.redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.incr(key)
-            pipe.expire(key, window_s, nx=True)
-        pipe.execute()
-
-    def clear(self, *keys: str) -> None:
-        self.redis.delete(*keys)
-
-    def take_turn(self, key: str, every_s: int) -> bool:
-        """True if no turn was taken within the last ``every_s`` seconds (and take this one)."""
-        return bool(self.redis.set(key, "1", nx=True, ex=every_s))
+    def release_form(self, token: str) -> None:
+        """The form made nothing: it may be sent again."""
+        self.redis.delete(self.keys.form_sent(token))
 
     def claim_token(self, provider: str, token: str, ttl_s: int) -> bool:
         """Claim a one-time webhook signature token; False if it was claimed before (a replay)."""

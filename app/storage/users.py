@@ -1,5 +1,5 @@
-"""Dashboard users, their one-time invitations, their second factor's state (last step, recovery codes) and
-the session secret."""
+"""Dashboard users, their one-time invitations, their second factor's state (last step, recovery codes), their
+sign-in failures and the session secret — instance-wide: every workspace's services share this store."""
 from __future__ import annotations
 
 import secrets
@@ -53,6 +53,35 @@ class UserStore:
         """Use an invitation up: the first taker gets it, everyone after gets None."""
         raw = self.redis.getdel(self.keys.invite(token_hash))
         return loads(raw) if raw else None
+
+    # --- sign-in failures (app/signin_guard.py): instance-wide, like the users they count ---------------
+    def signin_failures(self, account: str, address: str) -> tuple[int, int]:
+        """Failures to the account from the address in its window, and from everywhere in its window."""
+        pipe = self.redis.pipeline(transaction=False)  # two slots on a cluster: no MGET
+        pipe.get(self.keys.signin_pair_failures(account, address))
+        pipe.get(self.keys.signin_account_failures(account))
+        pair, total = pipe.execute()
+        return int(pair or 0), int(total or 0)
+
+    def count_signin_failure(self, account: str, address: str, pair_window_s: int, account_window_s: int) -> None:
+        """One more failure on both counters; each window starts with its first failure."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key, window in ((self.keys.signin_pair_failures(account, address), pair_window_s),
+                            (self.keys.signin_account_failures(account), account_window_s)):
+            pipe.incr(key)
+            pipe.expire(key, window, nx=True)
+        pipe.execute()
+
+    def take_slow_turn(self, account: str, every_s: int) -> bool:
+        """True if no attempt took the slowed account's turn within ``every_s`` seconds (and take it now)."""
+        return bool(self.redis.set(self.keys.signin_slow_turn(account), "1", nx=True, ex=every_s))
+
+    def clear_signin_failures(self, account: str, address: str | None = None) -> None:
+        """Forget the address's failures to the account; without an address, the account's count and turn."""
+        if address is not None:
+            self.redis.delete(self.keys.signin_pair_failures(account, address))
+        else:
+            self.redis.delete(self.keys.signin_account_failures(account), self.keys.signin_slow_turn(account))
 
     def claim_totp_step(self, account: str, step: int, ttl_s: int) -> bool:
         """Record ``step`` as the account's last accepted TOTP step if it is later than the last one
