@@ -63,29 +63,33 @@ def company_page(services: Services, limit: int, cursor: int, profile_id: str | 
     return {"items": items, "total": total, "next_cursor": nxt if nxt < total else None}
 
 
-def contribution(how: str, score: int, scores: Sequence[int]) -> float:
+def contribution(how: str, score: int, scored: int, highest: int) -> float:
     """What one contact's score adds to its company's: the score itself in a ``sum``, its share of the
-    ``average`` (score / scored contacts, two decimals), and in a ``max`` the score when it is the highest
-    (every contact holding it), else 0."""
+    ``average`` (score / ``scored`` contacts, two decimals), and in a ``max`` the score when it is the
+    ``highest`` (every contact holding it), else 0."""
     if how == "average":
-        return round(score / len(scores), 2) if scores else 0
+        return round(score / scored, 2) if scored else 0
     if how == "max":
-        return score if score == max(scores) else 0
+        return score if score == highest else 0
     return score
 
 
-def company_detail(services: Services, company: str) -> dict[str, Any]:
-    """One company: its contacts, and per rolled-up profile its score and each contact's contribution."""
+def company_detail(services: Services, company: str, limit: int = 100, cursor: int = 0) -> dict[str, Any]:
+    """One company: a page of its contacts (by id), and per rolled-up profile its score and the ``limit`` highest
+    contacts' contributions."""
     if not services.companies.exists(company):
         raise NotFound(f"No company {company!r}.")
-    roster = services.companies.roster(company)
+    size = services.companies.sizes([company])[company]
+    roster = services.companies.roster(company, cursor, limit)
     profiles: dict[str, Any] = {}
     for pid, rollup in live_rollups(services).items():
-        held = services.companies.contributions(company, rollup)
-        score = services.companies.scores(rollup, [company])[company]
-        values = list(held.values())
+        held, scored = services.companies.contributions(company, rollup, limit)
+        highest = held[0][1] if held else 0
         profiles[pid] = {
-            "rollup": rollup.how, "score": score, "scored_contacts": len(held),
-            "contributions": sorted(({"contact_id": cid, "score": s, "contribution": contribution(rollup.how, s, values)}
-                                     for cid, s in held.items()), key=lambda c: (-c["score"], c["contact_id"]))}
-    return {"id": company, "contacts": len(roster), "contact_ids": roster, "profiles": profiles}
+            "rollup": rollup.how, "score": services.companies.scores(rollup, [company])[company],
+            "scored_contacts": scored,
+            "contributions": [{"contact_id": cid, "score": s, "contribution": contribution(rollup.how, s, scored, highest)}
+                              for cid, s in held]}
+    nxt = cursor + len(roster)
+    return {"id": company, "contacts": size, "contact_ids": roster,
+            "next_cursor": nxt if nxt < size else None, "profiles": profiles}

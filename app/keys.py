@@ -132,7 +132,7 @@ class Keys:
         return f"{self.prefix}:{{co:{bucket}}}:companies"
 
     def company_roster(self, company: str, bucket: int) -> str:
-        """Every contact of the company (set; ``bucket`` is the company's)."""
+        """Every contact of the company, all at score 0, so by id (sorted set; ``bucket`` is the company's)."""
         return f"{self.prefix}:{{co:{bucket}}}:company:{company}:contacts"
 
     def company_contributions(self, company: str, bucket: int, profile_id: str, version: int) -> str:

@@ -204,6 +204,23 @@ def test_bad_list_requests(client, services, args, status, field):
         assert field in str(body["errors"])
 
 
+def test_a_companys_contacts_come_a_page_at_a_time_and_its_highest_contributions_first(client, services):
+    setup(client, services, "max")
+    for i, n in enumerate((1, 3, 2, 0, 1)):
+        clicks(client, f"p{i}@acme.com", n)
+        if not n:
+            send(client, {"id": f"p{i}-seen", "type": "email.delivered", "contact": {"email": f"p{i}@acme.com"}})
+    settle(services)
+    ids = sorted(contact_by_email(client, f"p{i}@acme.com")["id"] for i in range(5))
+    first = client.get("/v1/companies/acme.com", headers=AUTH, query_string={"limit": 2}).get_json()
+    assert (first["contacts"], first["contact_ids"], first["next_cursor"]) == (5, ids[:2], 2)
+    shown = first["profiles"]["eng"]
+    assert (shown["score"], shown["scored_contacts"]) == (30, 5)  # p3 has a score of 0 (first interaction)
+    assert [(c["score"], c["contribution"]) for c in shown["contributions"]] == [(30, 30), (20, 0)]
+    rest = client.get("/v1/companies/acme.com", headers=AUTH, query_string={"limit": 2, "cursor": 4}).get_json()
+    assert (rest["contact_ids"], rest["next_cursor"]) == (ids[4:], None)
+
+
 def test_an_unknown_company_is_a_404(client, services):
     assert client.get("/v1/companies/acme.com", headers=AUTH).status_code == 404
     assert client.get("/v1/companies/Not%20An%20Id", headers=AUTH).status_code == 404

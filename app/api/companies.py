@@ -24,6 +24,16 @@ class CompanyArgsSchema(ma.Schema):
                             metadata={"description": "next_cursor from the previous page"})
 
 
+class CompanyPageArgsSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500),
+                           metadata={"description": "contacts in the page, and contributions shown per profile"})
+    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10**9),
+                            metadata={"description": "next_cursor from the previous page of contacts"})
+
+
 class CompanyScoreSchema(ma.Schema):
     score = fields.Integer()
     rollup = fields.String(metadata={"description": "sum, average or max"})
@@ -54,13 +64,15 @@ class RolledProfileSchema(ma.Schema):
     rollup = fields.String()
     score = fields.Integer(allow_none=True)
     scored_contacts = fields.Integer()
-    contributions = fields.List(fields.Nested(ContributionSchema), metadata={"description": "highest score first"})
+    contributions = fields.List(fields.Nested(ContributionSchema),
+                                metadata={"description": "the `limit` highest scores, highest first"})
 
 
 class CompanyDetailSchema(ma.Schema):
     id = fields.String()
     contacts = fields.Integer()
-    contact_ids = fields.List(fields.String(), metadata={"description": "every contact of the company, by id"})
+    contact_ids = fields.List(fields.String(), metadata={"description": "a page of the company's contacts, by id"})
+    next_cursor = fields.Integer(allow_none=True, metadata={"description": "the cursor of the next page of contacts"})
     profiles = fields.Dict(keys=fields.String(), values=fields.Nested(RolledProfileSchema),
                            metadata={"description": "per live profile that rolls up to companies"})
 
@@ -74,7 +86,9 @@ def list_companies(limit: int = 50, cursor: int = 0, profile: str | None = None)
 
 
 @bp.route("/companies/<company:company_id>", methods=["GET"])
+@bp.arguments(CompanyPageArgsSchema, location="query", as_kwargs=True)
 @bp.response(200, CompanyDetailSchema)
-def read_company(company_id: str):
-    """A company: its contacts, and per rolled-up profile its score and each contact's contribution."""
-    return company_detail(get_services(), company_id)
+def read_company(company_id: str, limit: int = 100, cursor: int = 0):
+    """A company: a page of its contacts, and per rolled-up profile its score and what its highest-scored
+    contacts contribute."""
+    return company_detail(get_services(), company_id, limit, cursor)

@@ -13,6 +13,9 @@ from .contacts import contact_labels, profile_names
 from .defaults import PAGE_SIZE
 from .forms import parse_offset
 
+#: Contacts (and contributions per profile) a company's page shows at once.
+COMPANY_PAGE = 100
+
 
 @bp.route("/companies")
 def companies():
@@ -36,11 +39,13 @@ def company(company: str):
     services = get_services()
     if company_id(company) != company:
         raise NotFound(f"No company {company!r}.")
-    detail = company_detail(services, company)
-    shown = set(detail["contact_ids"][:500])
+    cursor = parse_offset(request.args.get("cursor"))
+    detail = company_detail(services, company, COMPANY_PAGE, cursor)
+    shown = set(detail["contact_ids"])
     for profile in detail["profiles"].values():
-        shown |= {c["contact_id"] for c in profile["contributions"][:500]}
+        shown |= {c["contact_id"] for c in profile["contributions"]}
         for row in profile["contributions"]:
             row["shown"] = f"{row['contribution']:g}"  # 20, 6.67
     labels = contact_labels(services, sorted(shown))
-    return render_template("dashboard/company.html", company=detail, labels=labels, names=profile_names(services))
+    return render_template("dashboard/company.html", company=detail, labels=labels, names=profile_names(services),
+                           cursor=cursor, page_size=COMPANY_PAGE)

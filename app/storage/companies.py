@@ -115,8 +115,9 @@ class CompanyIndex:
         if held_right:
             pipe = self.redis.pipeline(transaction=False)
             for cid, held in held_right:
-                pipe.sismember(self.keys.company_roster(held, self.bucket_of(held)), cid)
-            moves += [Move(cid, None, held) for (cid, held), member in zip(held_right, pipe.execute()) if not member]
+                pipe.zscore(self.keys.company_roster(held, self.bucket_of(held)), cid)
+            moves += [Move(cid, None, held) for (cid, held), member in zip(held_right, pipe.execute())
+                      if member is None]
         return moves
 
     def move(self, moves: Sequence[Move], rollups: Sequence[Rollup]) -> list[CompanyChange]:
@@ -156,7 +157,7 @@ class CompanyIndex:
         not move and no script is needed (``contribute`` adds its scores as they come)."""
         bucket = self.bucket_of(company)
         pipe.hsetnx(self.keys.contact(contact_id), "company", company)
-        pipe.sadd(self.keys.company_roster(company, bucket), contact_id)
+        pipe.zadd(self.keys.company_roster(company, bucket), {contact_id: 0})
         pipe.zadd(self.keys.companies(bucket), {company: now_ms}, nx=True)
         pipe.sadd(self.keys.company_members(company, self.sharding.bucket_of(contact_id)), contact_id)
 
@@ -269,17 +270,22 @@ class CompanyIndex:
         """How many contacts each company has."""
         pipe = self.redis.pipeline(transaction=False)
         for company in companies:
-            pipe.scard(self.keys.company_roster(company, self.bucket_of(company)))
+            pipe.zcard(self.keys.company_roster(company, self.bucket_of(company)))
         return dict(zip(companies, pipe.execute()))
 
-    def roster(self, company: str) -> list[str]:
-        """Every contact of the company, by id."""
-        return sorted(self.redis.smembers(self.keys.company_roster(company, self.bucket_of(company))))
+    def roster(self, company: str, offset: int = 0, limit: int = 100) -> list[str]:
+        """A page of the company's contacts, by id."""
+        return self.redis.zrange(self.keys.company_roster(company, self.bucket_of(company)), offset, offset + limit - 1)
 
-    def contributions(self, company: str, rollup: Rollup) -> dict[str, int]:
-        """The company's contacts' scores in one rolled-up version (the contacts it rolls up)."""
+    def contributions(self, company: str, rollup: Rollup, limit: int = 100) -> tuple[list[tuple[str, int]], int]:
+        """The company's ``limit`` highest contacts' scores in one rolled-up version (then by id, descending, as
+        the sorted set orders ties), and how many contacts it rolls up."""
         key = self.keys.company_contributions(company, self.bucket_of(company), rollup.profile_id, rollup.version)
-        return {cid: int(score) for cid, score in self.redis.zrange(key, 0, -1, withscores=True)}
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrange(key, 0, limit - 1, desc=True, withscores=True)
+        pipe.zcard(key)
+        rows, total = pipe.execute()
+        return [(cid, int(score)) for cid, score in rows], total
 
     def members_key(self, company: str, contact_bucket: int) -> str:
         return self.keys.company_members(company, contact_bucket)

@@ -5,7 +5,7 @@
 -- always the roll-up of the contributions it holds, whatever order workers call in. Every key shares
 -- the company bucket's hash tag ({co:B}), so this holds on a Redis Cluster too.
 --
--- KEYS: 1 the company's roster (set), 2 its bucket's registry (sorted set: company -> first join, ms),
+-- KEYS: 1 the company's roster (sorted set, every contact at 0: by id), 2 its bucket's registry (sorted set: company -> first join, ms),
 --       then per version: contributions (sorted set), sums (hash: company -> sum), index (sorted set).
 -- ARGV: 1 op: 'join' (enter the roster, then set the scores), 'leave' (leave the roster and every
 --       version given), 'score' (set the scores only if the contact is in the roster: a contact that
@@ -16,15 +16,15 @@
 local op, company, contact, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local roster, registry = KEYS[1], KEYS[2]
 
-if op == 'score' and redis.call('SISMEMBER', roster, contact) == 0 then
+if op == 'score' and not redis.call('ZSCORE', roster, contact) then
   return {0}
 end
 if op == 'join' then
-  redis.call('SADD', roster, contact)
+  redis.call('ZADD', roster, 0, contact)
   redis.call('ZADD', registry, 'NX', now, company)
 elseif op == 'leave' then
-  redis.call('SREM', roster, contact)
-  if redis.call('SCARD', roster) == 0 then
+  redis.call('ZREM', roster, contact)
+  if redis.call('ZCARD', roster) == 0 then
     redis.call('ZREM', registry, company)
   end
 end
