@@ -50,8 +50,8 @@ def test_a_stored_secret_verifies_the_providers_deliveries_without_any_environme
 def test_the_api_says_only_whether_a_secret_is_set_and_where_it_comes_from(make_app):
     client = make_app(STRIPE_SECRET="whsec_from_the_environment").test_client()
     before = client.get("/v1/providers/stripe", headers=AUTH).get_json()
-    assert (before["set"], before["source"], before["environment_setting"]) == (
-        True, "environment", "SCOREKEEPER_STRIPE_SECRET")
+    assert (before["set"], before["source"], before["environment_setting"], before["webhook_path"]) == (
+        True, "environment", "SCOREKEEPER_STRIPE_SECRET", "/hooks/stripe")
     stored = put_secret(client, "stripe", STRIPE).get_json()
     assert (stored["set"], stored["source"], stored["encrypted"]) == (True, "stored", False)
     assert stored["updated_by"].startswith("api:") and stored["updated_at"].endswith("Z")
@@ -96,7 +96,8 @@ def test_the_environment_is_the_default_of_workspace_default_only(make_app):
         assert provider_secret(default, stripe) == "whsec_from_the_environment"
         with pytest.raises(NotFound):
             provider_secret(acme, stripe)
-        assert status(acme, "stripe")["source"] is None
+        assert (status(acme, "stripe")["source"], status(acme, "stripe")["webhook_path"]) == (None, "/w/acme/hooks/stripe")
+        assert status(acme, "standard")["webhook_path"] == "/w/acme/hooks/standard/{source}"
         acme.provider_secrets.put("stripe", {"secret": STRIPE, "updated_at": 1, "updated_by": "test"})
         assert provider_secret(acme, stripe) == STRIPE
         assert provider_secret(default, stripe) == "whsec_from_the_environment"  # one workspace's is its own
@@ -186,7 +187,7 @@ def test_a_secrets_key_that_is_not_a_fernet_key_stops_the_start_without_echoing_
 
 def test_the_dashboard_page_sets_and_removes_a_secret_and_never_shows_it(dash, client, services):
     page = dash.get("/dashboard/providers").get_data(as_text=True)
-    assert "not set" in page and "stripe" in page
+    assert "not set" in page and "http://localhost/hooks/stripe" in page
     assert post(dash, "/dashboard/providers/stripe", {"secret": STRIPE}).status_code == 303
     shown = dash.get("/dashboard/providers").get_data(as_text=True)
     assert "set here" in shown and STRIPE not in shown

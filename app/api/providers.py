@@ -28,6 +28,8 @@ class ProviderSchema(ma.Schema):
     source = fields.String(required=True, allow_none=True, validate=validate.OneOf(["stored", "environment"]),
                            metadata={"description": "`stored` (set here), `environment` (the server's setting, "
                                                     "workspace default only) or null (none: the endpoint is 404)"})
+    webhook_path = fields.String(required=True, metadata={"description": "Where the provider posts in this "
+                                                                         "workspace, after https://HOST"})
     environment_setting = fields.String(required=True, metadata={"description": "The environment variable that "
                                                                                 "sets the default"})
     encrypted = fields.Boolean(required=True, metadata={"description": "The stored secret is encrypted at rest "

@@ -50,6 +50,12 @@ def provider_secret(services: Services, provider: Provider) -> str:
     raise NotFound(f"No webhook provider {provider.name!r} is configured here.")
 
 
+def webhook_path(services: Services, name: str) -> str:
+    """The path the provider posts to for ``services``' workspace (what to paste, after the host)."""
+    prefix = "" if is_default_workspace(services) else f"/w/{services.workspace}"
+    return f"{prefix}/hooks/standard/{{source}}" if name == STANDARD.name else f"{prefix}/hooks/{name}"
+
+
 def _environment_has(services: Services, provider: Provider) -> bool:
     value = services.settings.get(provider.secret_setting)
     return is_default_workspace(services) and bool(value and str(value).strip())
@@ -63,7 +69,7 @@ def status(services: Services, name: str) -> dict[str, Any]:
 def _status(services: Services, name: str, doc: dict[str, Any] | None) -> dict[str, Any]:
     provider = named(name)
     source = "stored" if doc else ("environment" if _environment_has(services, provider) else None)
-    return {"provider": name, "set": source is not None, "source": source,
+    return {"provider": name, "set": source is not None, "source": source, "webhook_path": webhook_path(services, name),
             "environment_setting": f"SCOREKEEPER_{provider.secret_setting}",
             "encrypted": bool(doc and is_sealed(doc["secret"])),
             "updated_at": doc["updated_at"] if doc else None, "updated_by": doc["updated_by"] if doc else None}
