@@ -1,7 +1,9 @@
 """Backup and restore: a deployment's data as one portable, versioned archive (gzip-compressed JSON lines).
 
 The archive holds the sources of truth (app/storage/snapshot.py): profiles with every version, workflows,
-smart lists, contacts with tags, DND, fold states (scores), ledgers and interaction timelines, workflow runs,
+smart lists, contacts with tags, DND, fold states (scores), ledgers and interaction timelines (the hot records
+from Redis, and the older ones from the interaction archive, app/archive/, with the checkpoints at the hot
+horizon), workflow runs,
 webhook deliveries, the inbox, aliases, API keys (hashed) and users, the audit trail, and interactions accepted
 but not scored yet. Indexes are rebuilt on
 restore. It is written while the server runs; each contact is read consistently.
@@ -29,13 +31,16 @@ from .automation.deliveries import enqueue_attempt
 from .automation.runner import schedule_resume
 from .indexes import backfill_once
 from .clock import now_ms
+from .archive import Archive, ArchivedRecord
+from .scoring.records import TimelineRecord, decode_record
 from .services import Services
 from .storage.profiles import ProfileStore
 from .storage.snapshot import ContactData, SnapshotGateway
 
 FORMAT = "scorekeeper-backup"
-#: The archive layout's version; a restore refuses a newer one.
-VERSION = 1
+#: The archive layout's version; a restore refuses a newer one. 2: contacts carry their hot horizon and the
+#: records only the interaction archive holds (a version 1 reader would drop them silently).
+VERSION = 2
 
 #: gzip level of the archive: 6 compresses JSON nearly as well as 9 at a fraction of the time (level 9 took
 #: about a third of a backup's time).
@@ -65,10 +70,23 @@ def count_items(gateway: SnapshotGateway) -> int:
     return gateway.contact_count()
 
 
+def with_history(history: Archive | None, page: list[ContactData]) -> list[ContactData]:
+    """The contacts with the records only the interaction archive holds (those that left Redis), read in one
+    call per page; a backup fails (``ArchiveUnavailable``) rather than leave history out."""
+    if history is None:
+        return page
+    found = history.histories([contact.id for contact in page])
+    for contact in page:
+        contact.archived = [r.to_json() for r in found.get(contact.id, []) if r.key not in contact.timeline]
+    return page
+
+
 def write_archive(gateway: SnapshotGateway, path: str | Path, settings: dict[str, Any],
-                  progress: Progress = lambda n: None, workspace: str = "default") -> Counter:
+                  progress: Progress = lambda n: None, workspace: str = "default",
+                  history: Archive | None = None) -> Counter:
     """Write the archive of one workspace to ``path`` (via a temporary file, renamed when complete); returns
-    counts by kind. The header names the workspace; a restore may go into any empty workspace."""
+    counts by kind. The header names the workspace; a restore may go into any empty workspace. With ``history``
+    (the interaction archive), each contact carries the records that left Redis too."""
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     counts: Counter = Counter()
@@ -80,7 +98,7 @@ def write_archive(gateway: SnapshotGateway, path: str | Path, settings: dict[str
         out.write(_line({"kind": "documents", **gateway.documents()}))
         counts["documents"] += 1
         for page in gateway.contacts():
-            for contact in page:
+            for contact in with_history(history, page):
                 out.write(_line({"kind": "contact", **contact.to_json()}))
             counts["contact"] += len(page)
             progress(len(page))
@@ -157,7 +175,15 @@ def restore_archive(services: Services, path: str | Path, progress: Progress = l
                        "into an empty Redis (or another SCOREKEEPER_KEY_PREFIX)")
     active: set[str] = set()
     buffers: dict[str, list[Any]] = {"contact": [], "run": [], "delivery": []}
-    writers = {"contact": lambda items: gateway.write_contacts(items, active),
+    def write_contacts(items: list[ContactData]) -> None:
+        # every record goes to this deployment's interaction archive first (idempotent): those that left Redis
+        # live only there, and the hot ones must be there before a horizon may move past them
+        services.archive.append([ArchivedRecord(c.id, TimelineRecord.from_json(r)) for c in items for r in c.archived]
+                                + [ArchivedRecord(c.id, decode_record(k, orjson.loads(v)))
+                                   for c in items for k, v in c.timeline.items()])
+        gateway.write_contacts(items, active)
+
+    writers = {"contact": write_contacts,
                "run": gateway.write_runs, "delivery": gateway.write_deliveries}
 
     unfinished: dict[str, list[dict[str, Any]]] = {"run": [], "delivery": []}

@@ -287,7 +287,8 @@ def backup(ctx: click.Context, path: str) -> None:
         gateway = services.snapshot
         total = gateway.contact_count()
         with click.progressbar(length=total, label="backing up contacts", file=sys.stderr) as bar:
-            counts = write_archive(gateway, path, app.config, progress=bar.update, workspace=services.workspace)
+            counts = write_archive(gateway, path, app.config, progress=bar.update, workspace=services.workspace,
+                                   history=services.archive)
     click.echo(f"wrote {path}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
 
 

@@ -58,6 +58,12 @@ class Keys:
         """Fold state per ``PROFILE@VERSION`` plus ``_rev``, the optimistic-lock counter (hash)."""
         return f"{self.prefix}:{{c:{contact_id}}}:states"
 
+    def horizon(self, contact_id: str) -> str:
+        """Set once the contact's history older than the hot horizon left Redis (docs/archive.md): ``c`` the
+        horizon (ms; every record before it is in the archive), ``a`` the contact's attributes at it (JSON), and
+        per ``PROFILE@VERSION`` the fold state at it, the checkpoint (JSON) (hash)."""
+        return f"{self.prefix}:{{c:{contact_id}}}:horizon"
+
     def ledger(self, contact_id: str, profile_id: str, version: int) -> str:
         """Explained score changes, newest first (list)."""
         return f"{self.prefix}:{{c:{contact_id}}}:ledger:{version_field(profile_id, version)}"
@@ -179,6 +185,11 @@ class Keys:
     def ticker(self) -> str:
         """Held by the worker that runs the periodic tick (string with expiry)."""
         return f"{self.prefix}:ticker"
+
+    def horizon_pass(self) -> str:
+        """Where the hot horizon's trim pass over every contact stands: ``bucket``, ``start`` (the next
+        contact's rank in the bucket) and ``started_at`` (ms) of the pass (hash; app/horizon.py)."""
+        return f"{self.prefix}:horizon-pass"
 
     def retention_sweep(self) -> str:
         """Set (with expiry) by the worker that ran the last retention sweep: one sweep per period (string)."""

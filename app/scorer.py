@@ -16,18 +16,19 @@ from .contact_filter import ContactFacts, Gate
 from .membership import Membership
 from .scoring.companies import COMPANY_ATTRIBUTE
 from .scoring.events import NO_INTEREST, CompanyScoreChanged, GradeChanged, InteractionSeen, Interest, ScoreChanged
-from .scoring.fit import attributes_at
-from .scoring.fold import FoldState, LedgerEntry, advance, fold, is_late
+from .scoring.fit import apply_attribute_changes, attributes_at
+from .scoring.fold import FoldState, LedgerEntry, advance, checkpoint, fold, is_late, resume
 from .scoring.grades import Grade, ScoreStep, grade_steps
 from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE
 from .scoring.profiles import version_field
 from .scoring.records import ContactWrite, LedgerWrite, TimelineRecord, encode_ledger_entry, encode_record
+from .archive import Archive
 from .storage.companies import CompanyIndex, Rollup
 from .storage.grades import GradeStore
 from .storage.profiles import ActiveVersion, ProfileStore
 from .storage.redis_tools import dumps, loads
 from .storage.score_index import ScoreIndex
-from .storage.timelines import TimelineStore
+from .storage.timelines import Horizon, TimelineStore, horizon_fields
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +74,46 @@ def _score_steps(old: int | None, ledger: Sequence[LedgerEntry], full: bool, new
     return steps
 
 
+@dataclass
+class History:
+    """What a refold of one contact reads: its hot timeline, and once older history left Redis, its horizon
+    with the checkpoints at it, plus (when a checkpoint will not do) the whole history from the archive."""
+
+    timeline: list[TimelineRecord]
+    horizon: Horizon | None = None
+    archived: list[TimelineRecord] | None = None
+
+    def records(self) -> list[TimelineRecord]:
+        """Every record this history holds, once each (the archive's and the timeline's copies are the same)."""
+        if self.archived is None:
+            return self.timeline
+        merged = {r.key: r for r in self.archived}
+        for record in self.timeline:
+            merged.setdefault(record.key, record)
+        return list(merged.values())
+
+    def attributes(self, fresh: Sequence[TimelineRecord]) -> dict[str, Any]:
+        """The contact's attributes after its whole timeline and ``fresh``."""
+        if self.horizon is None or self.archived is not None:
+            return attributes_at([*self.records(), *fresh])
+        at = self.horizon.at
+        later = [r for r in [*self.timeline, *fresh] if r.at >= at and r.type == ATTRIBUTES_TYPE]
+        attributes = dict(self.horizon.attributes)
+        for record in sorted(later, key=lambda r: (r.at, r.key)):
+            attributes = apply_attribute_changes(attributes, record.properties)
+        return attributes
+
+
 class Scorer:
     def __init__(self, timelines: TimelineStore, index: ScoreIndex, profiles: ProfileStore,
                  grades: GradeStore | None = None, membership: Membership | None = None,
-                 companies: CompanyIndex | None = None):
+                 companies: CompanyIndex | None = None, archive: Archive | None = None):
         self.timelines = timelines
         self.index = index
         self.profiles = profiles
         self.grades = grades
+        #: Where history older than the hot horizon is read from (app/archive/; None: no contact has one).
+        self.archive = archive
         self.membership = membership
         #: The gates of the versions with include/exclude lists (by version field), read once per ``score`` call.
         self._gates: dict[str, Gate] = {}
@@ -133,11 +166,13 @@ class Scorer:
         reads = self.timelines.read_for_scoring({cid: [r.key for r in recs] for cid, recs in pending.items()})
         fresh: dict[str, list] = {}
         states: dict[str, dict[str, str]] = {}
+        horizons: dict[str, int | None] = {}
         needs_timeline: list[str] = []
         refold: set[str] = set()  # contacts whose whole timeline is folded again (the others advance)
         parsed: dict[str, dict[str, FoldState]] = {}  # fold states read, parsed once per round
+        has_history: dict[str, bool] = {}
         for cid, records in pending.items():
-            raw_states, existing = reads[cid]
+            raw_states, existing, horizons[cid] = reads[cid]
             states[cid] = raw_states
             unique: dict[str, TimelineRecord] = {}
             present = existing if isinstance(existing, list) else []
@@ -145,17 +180,23 @@ class Scorer:
                 if stored is None:
                     unique.setdefault(record.key, record)
             fresh[cid] = list(unique.values())
-            has_history = bool(raw_states) or (not isinstance(existing, list) and bool(existing)) or any(
+            has_history[cid] = bool(raw_states) or (not isinstance(existing, list) and bool(existing)) or any(
                 s is not None for s in present)
+        self._drop_archived(fresh, horizons)
+        for cid in pending:
+            raw_states = states[cid]
+            horizon = horizons[cid]
+            # A record older than the horizon belongs in the checkpoint: the contact is folded again from the archive.
+            before_horizon = horizon is not None and any(r.at < horizon for r in fresh[cid])
             # An attribute change needs the whole timeline too: the contact's attributes are the latest
             # of each in timeline order, whatever order the changes arrived in.
-            if full or (has_history and self._must_fold(raw_states, versions, fresh[cid],
-                                                          parsed.setdefault(cid, {}))):
+            if full or before_horizon or (has_history[cid] and self._must_fold(raw_states, versions, fresh[cid],
+                                                                               parsed.setdefault(cid, {}))):
                 needs_timeline.append(cid)
                 refold.add(cid)
-            elif has_history and any(r.type == ATTRIBUTES_TYPE for r in fresh[cid]):
+            elif has_history[cid] and any(r.type == ATTRIBUTES_TYPE for r in fresh[cid]):
                 needs_timeline.append(cid)
-        timelines = self.timelines.read_timelines(needs_timeline) if needs_timeline else {}
+        timelines = self._histories(needs_timeline, horizons, fresh, versions, refold) if needs_timeline else {}
         facts = self.membership.facts(list(pending)) if self._gates and self.membership is not None else {}
 
         writes, outcome = [], []
@@ -222,6 +263,43 @@ class Scorer:
                 outbox.setdefault(c.contact_id, []).append(dumps(event.to_json()))
             self.timelines.append_outbox(outbox)
 
+    def _drop_archived(self, fresh: dict[str, list], horizons: Mapping[str, int | None]) -> None:
+        """Leave out the records of contacts with a horizon that the archive already holds: repeats of
+        interactions that left Redis (the timeline no longer shows them), which change nothing."""
+        asked = [(cid, r.source, r.id) for cid, records in fresh.items() if horizons[cid] is not None
+                 for r in records]
+        if not asked or self.archive is None:
+            return
+        held = self.archive.held_keys(asked)
+        if held:
+            for cid in {key[0] for key in held}:
+                fresh[cid] = [r for r in fresh[cid] if (cid, r.source, r.id) not in held]
+
+    def _histories(self, contact_ids: list[str], horizons: Mapping[str, int | None], fresh: Mapping[str, list],
+                   versions: Sequence[ActiveVersion], refold: set[str]) -> dict[str, History]:
+        """The histories of these contacts: the hot timeline, the horizon with its checkpoints, and the
+        archive's history of each refold that a checkpoint cannot serve (a record before the horizon, or a
+        version with no checkpoint: a new version, a publish recompute)."""
+        timelines = self.timelines.read_timelines(contact_ids)
+        beyond = [cid for cid in contact_ids if horizons[cid] is not None]
+        found = self.timelines.read_horizons(beyond) if beyond else {}
+        out = {cid: History(timelines[cid], found.get(cid)) for cid in contact_ids}
+        from_archive = []
+        for cid in beyond:
+            horizon = out[cid].horizon
+            if horizon is None:  # moved or dropped since read_batch: the write will lose its race and read again
+                continue
+            if cid in refold and (any(r.at < horizon.at for r in fresh[cid])
+                                  or any(v.field not in horizon.checkpoints for v in versions)):
+                from_archive.append(cid)
+        if from_archive:
+            if self.archive is None:
+                raise RuntimeError("contacts with a hot horizon need the archive to be folded again")
+            archived = self.archive.histories(from_archive)
+            for cid in from_archive:
+                out[cid].archived = archived.get(cid, [])
+        return out
+
     @staticmethod
     def _must_fold(raw_states: Mapping[str, str], versions: Sequence[ActiveVersion], fresh: Sequence,
                    parsed: dict[str, FoldState]) -> bool:
@@ -238,16 +316,22 @@ class Scorer:
                 return True
         return False
 
-    def _compute(self, cid: str, raw_states: Mapping[str, str], fresh: list, timeline: list | None, now: int,
+    def _compute(self, cid: str, raw_states: Mapping[str, str], fresh: list, history: History | None, now: int,
                  versions: Sequence[ActiveVersion], interest: Interest, keep: set[str],
                  parsed: Mapping[str, FoldState] | None = None, refold: bool | None = None,
                  facts: ContactFacts | None = None):
-        """Score one contact; ``timeline`` (when read) is folded again whole when ``refold`` (the default when
-        a timeline is given), else only read for the contact's attributes. ``facts`` (tags and DND as stored)
+        """Score one contact; its ``history`` (when read) is folded again whole when ``refold`` (the default
+        when a history is given), else only read for the contact's attributes. ``facts`` (tags and DND as stored)
         decide the include/exclude lists of the gated profiles: a contact outside keeps its fold state, marked
-        ``outside``, and has no score (app/membership.py)."""
+        ``outside``, and has no score (app/membership.py).
+
+        A contact with a hot horizon folds again from its checkpoints and the records from the horizon on; with
+        the archive's history (``history.archived``) it makes new checkpoints at the same horizon."""
         if refold is None:
-            refold = timeline is not None
+            refold = history is not None
+        horizon = history.horizon if history is not None else None
+        timeline = history.records() if history is not None else None
+        new_checkpoints: dict[str, FoldState] = {}
         result = ContactResult()
         states_out: dict[str, str] = {}
         ledgers: list[LedgerWrite] = []
@@ -268,8 +352,16 @@ class Scorer:
             # coming back in (from outside the profile's lists): one change from no score to the score
             reentered = bool(old_state and old_state.outside)
             old_score = old_state.score if old_state and not reentered else None
-            if refold and timeline is not None:
-                state, ledger = fold(version.profile, [*timeline, *fresh], now)
+            if refold and history is not None and timeline is not None:
+                if horizon is None:
+                    state, ledger = fold(version.profile, [*timeline, *fresh], now)
+                else:
+                    if history.archived is not None:
+                        at_horizon = new_checkpoints[version.field] = checkpoint(
+                            version.profile, None, [*timeline, *fresh], horizon.at)
+                    else:
+                        at_horizon = horizon.checkpoints[version.field]
+                    state, ledger = resume(version.profile, at_horizon, [*timeline, *fresh], horizon.at, now)
                 full_fold = True
             else:
                 state = old_state or FoldState()
@@ -316,16 +408,21 @@ class Scorer:
                     outbox.append(dumps(InteractionSeen(cid, record, f"ix:{record.key}").to_json()))
         drop = [f for f in raw_states if f != "_rev" and f not in keep]
         result.next_expiry = next_expiry
-        # A refold has the whole timeline: DND then follows occurred_at even for late arrivals.
+        # A refold has the whole timeline: DND then follows occurred_at even for late arrivals (the records
+        # before a horizon set their fields when they were scored; a later record sets a field again).
         doc = dnd_doc
         if any(r.type == ATTRIBUTES_TYPE for r in fresh):
-            doc["attributes"] = dumps(attributes_at([*timeline, *fresh] if timeline is not None else fresh))
-        if not (fresh or states_out or ledgers or outbox or drop or doc):
+            doc["attributes"] = dumps(history.attributes(fresh) if history is not None else attributes_at(fresh))
+        horizon_out: dict[str, str] = {}
+        if new_checkpoints and horizon is not None:
+            before = [r for r in [*(timeline or []), *fresh] if r.at < horizon.at]
+            horizon_out = horizon_fields(horizon.at, attributes_at(before), new_checkpoints)
+        if not (fresh or states_out or ledgers or outbox or drop or doc or horizon_out):
             return None, result
         result.changed = True
         write = ContactWrite(contact_id=cid, rev=raw_states.get("_rev", ""),
                              timeline={r.key: dumps(encode_record(r)) for r in fresh}, states=states_out,
-                             drop=drop, ledgers=ledgers, outbox=outbox, doc=doc)
+                             drop=drop, ledgers=ledgers, outbox=outbox, doc=doc, horizon=horizon_out)
         return write, result
 
     @staticmethod

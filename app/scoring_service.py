@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 def make_scorer(services: Services) -> Scorer:
     return Scorer(services.timelines, services.scores, services.profiles, services.grades,
-                  Membership(services.smart_lists, services.contacts), services.companies)
+                  Membership(services.smart_lists, services.contacts), services.companies,
+                  archive=services.archive)
 
 
 def score_and_dispatch(services: Services, scorer: Scorer, batch: Mapping[str, Sequence[Mapping[str, Any]]],

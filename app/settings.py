@@ -57,6 +57,9 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
                      "`postgresql://user@host:port/db`"),
     "SECRETS_KEY": ("", "comma-separated Fernet keys that encrypt provider secrets stored in Redis (the first "
                         "encrypts, each decrypts: rotation); empty: stored as given (docs/teams.md)"),
+    "HOT_HISTORY": ("90d", "interactions older than this (a duration: `90d`, `12w`; `0` keeps all) leave Redis once "
+                           "the archive holds them, with their ledger entries; never shorter than the longest live "
+                           "rule window, expiry or decay period (docs/archive.md)"),
     "METRICS_TOKEN": ("", "bearer token for GET /metrics (any API key works too)"),
     "OUTBOUND_ALLOW": ("", "CIDR ranges outbound calls (webhooks, Slack) may reach although not public"),
     # Workflows (app/automation): docs/workflows.md says more.

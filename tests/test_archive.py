@@ -71,6 +71,32 @@ def test_records_at_the_same_moment_come_in_source_then_id_order_newest_first(ar
     assert [r.key for r in archive.history("c1")] == ["stripe:z", "api:b", "api:a", "api:B"]
 
 
+def test_histories_read_several_contacts_whole_oldest_first(archive):
+    records = [rec("c1", f"i{n}", 1000 * n) for n in (3, 1, 2)] + [rec("c2", "x", 500), rec("c1", "a", 2000),
+                                                                      rec("c3", "y", 10)]
+    archive.append(records)
+    got = archive.histories(["c1", "c2", "nobody", "c1"])
+    assert {cid: [r.key for r in rs] for cid, rs in got.items()} == {
+        "c1": ["api:i1", "api:a", "api:i2", "api:i3"], "c2": ["api:x"]}
+    assert got["c2"] == [records[3].record]
+    assert [r.id for r in archive.histories(["c1"], before=2000)["c1"]] == ["i1"]
+    assert archive.histories([]) == {}
+
+
+def test_histories_of_more_contacts_than_one_statement_takes(archive):
+    archive.append([rec(f"c{n}", "i", n) for n in range(1200)])
+    got = archive.histories([f"c{n}" for n in range(1200)])
+    assert len(got) == 1200 and got["c1199"][0].at == 1199
+
+
+def test_held_keys_says_which_records_the_archive_holds(archive):
+    archive.append([rec("c1", "i1", 1), rec("c1", "i2", 2, source="stripe"), rec("c2", "i1", 3)])
+    asked = [("c1", "api", "i1"), ("c1", "stripe", "i2"), ("c1", "api", "i2"), ("c3", "api", "i1"),
+             ("c2", "api", "i1")] + [("c9", "api", f"n{n}") for n in range(1100)]
+    assert archive.held_keys(asked) == {("c1", "api", "i1"), ("c1", "stripe", "i2"), ("c2", "api", "i1")}
+    assert archive.held_keys([]) == set()
+
+
 @pytest.mark.parametrize("limit", [0, 10_001], ids=["zero", "too-many"])
 def test_a_limit_out_of_range_is_refused(archive, limit):
     with pytest.raises(ValueError):

@@ -1,8 +1,9 @@
 """The worker process: an RQ worker plus a ticker thread.
 
 The ticker brings due expiries into the pipeline, re-wakes partitions whose drain job
-was lost (say, with a killed worker), and moves due scheduled jobs (waits, retries) to the
-queue, so scoring and workflows need no request to make progress. It does the last instead
+was lost (say, with a killed worker), moves due scheduled jobs (waits, retries) to the
+queue, sweeps what is past its retention and moves contacts' hot horizons (app/horizon.py),
+so scoring and workflows need no request to make progress. It does the scheduling itself instead
 of RQ's scheduler because RQ's scheduler lock outlives a killed worker by a minute and is
 only retried every ten: after a crash, waits would resume up to ten minutes late.
 """
@@ -18,6 +19,7 @@ from rq.scheduler import RQScheduler
 from app import create_app
 from app.scoring_service import tick
 from app.indexes import backfill_once
+from app.horizon import trim_step
 from app.retention import sweep_if_due
 from app.clock import now_ms
 from app.services import get_services
@@ -49,6 +51,7 @@ def tick_every_workspace(services) -> None:
         try:
             tick(workspace)
             sweep_if_due(workspace, now_ms())
+            trim_step(workspace, workspace.clock.now_ms())  # the hot horizon (app/horizon.py)
         except Exception:
             log.exception("tick failed", extra={"workspace": workspace.workspace})
 

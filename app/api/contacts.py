@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError as SchemaError
 
-from .. import json_bodies
+from .. import json_bodies, ledger_history
 from ..contact_filter import ContactFilter
 from ..contact_directory import change_tags, run_filter, set_attributes, set_dnd
 from ..errors import NotFound, ValidationError
@@ -18,9 +18,9 @@ from .schemas import (
     ContactPageSchema,
     ContactPatchSchema,
     ContactSchema,
-    CursorPageSchema,
     FilterArgsSchema,
     HistoryArgsSchema,
+    HistoryPageSchema,
     ScoreChangeSchema,
     ScoreResultSchema,
 )
@@ -149,16 +149,17 @@ def change_contact_score(change: dict, contact_id: str, profile_id: str):
 
 @bp.route("/contacts/<contact:contact_id>/scores/<profile_id>/history", methods=["GET"])
 @bp.arguments(HistoryArgsSchema, location="query", as_kwargs=True)
-@bp.alt_response(200, schema=CursorPageSchema, description="Ledger entries, newest first")
-def score_history(contact_id: str, profile_id: str, limit: int = 100, cursor: int = 0):
-    """The ledger: every change of the live score, newest first, with its reason."""
+@bp.alt_response(200, schema=HistoryPageSchema, description="Ledger entries, newest first")
+def score_history(contact_id: str, profile_id: str, limit: int = 100, cursor: int = 0, before: str | None = None):
+    """The ledger: every change of the live score, newest first, with its reason. Older pages than Redis holds
+    come from the archive: follow ``next_before`` (or ``next_cursor``) to the first entry."""
     services = get_services()
     load_contact(services, contact_id)
     live = services.profiles.live().get(profile_id)
     if live is None:
         if services.profiles.get(profile_id) is None:
             raise NotFound(f"No profile {profile_id!r}.")
-        return {"items": [], "next_cursor": None}
-    entries = services.timelines.ledger(contact_id, profile_id, live.version, cursor, limit + 1)
-    items = [{**e, "at": format_timestamp(e["at"])} for e in entries[:limit]]
-    return {"items": items, "next_cursor": cursor + limit if len(entries) > limit else None}
+        return {"items": [], "next_cursor": None, "next_before": None}
+    found = ledger_history.page(services, contact_id, live, limit, cursor, before)
+    items = [{**e, "at": format_timestamp(e["at"])} for e in found.items]
+    return {"items": items, "next_cursor": found.next_offset, "next_before": found.next_before}

@@ -469,6 +469,13 @@ class HistoryArgsSchema(ma.Schema):
 
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     cursor = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_CURSOR))
+    before = fields.String(load_default=None, validate=validate.Length(min=1, max=2000),
+                           metadata={"description": "next_before of the previous page: the entries older than "
+                                                    "the last one it showed (stable while new entries arrive)"})
+
+
+class HistoryPageSchema(CursorPageSchema):
+    next_before = fields.String(allow_none=True)
 
 
 def is_valid_id(value: str) -> bool:

@@ -26,6 +26,8 @@ __all__ = ["Archive", "ArchiveUnavailable", "ArchivedRecord", "DEFAULT_HISTORY_L
 DEFAULT_HISTORY_LIMIT = 100
 #: Largest ``limit`` of one ``history`` call.
 MAX_HISTORY_LIMIT = 10_000
+#: Contacts (``histories``) or keys (``held_keys``) per statement of the bulk readers.
+BULK_CHUNK = 500
 
 
 class ArchiveUnavailable(ScorekeeperError):
@@ -67,6 +69,16 @@ class Archive(Protocol):
                 limit: int = DEFAULT_HISTORY_LIMIT, workspace: str = "default") -> list[TimelineRecord]:
         """The contact's records in ``workspace``, newest first (by ``at``, then ``source``, then ``id``); with
         ``before`` (milliseconds), only those that happened strictly before it."""
+        ...
+
+    def histories(self, contact_ids: Sequence[str], before: int | None = None) -> dict[str, list[TimelineRecord]]:
+        """Every record of each contact (all of them: a refold reads whole histories), oldest first by ``(at,
+        source, id)``; with ``before`` (ms), only those strictly before it. Contacts with none are left out."""
+        ...
+
+    def held_keys(self, keys: Iterable[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+        """Which of these ``(contact_id, source, id)`` the archive holds (the hot horizon deletes nothing else
+        from Redis)."""
         ...
 
     def count(self) -> int:

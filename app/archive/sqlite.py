@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import orjson
 
 from ..scoring.records import TimelineRecord
-from . import DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, check_limit, rows_json
+from . import BULK_CHUNK, DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, check_limit, rows_json
 
 #: Versioned migrations, applied in order once each (``archive_schema`` remembers the highest).
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -141,6 +141,43 @@ class SqliteArchive:
             except (sqlite3.Error, OSError) as exc:  # OSError: its folder cannot be made
                 raise self._failed(exc) from exc
         return [TimelineRecord(id_, source, type_, at, orjson.loads(props)) for id_, source, type_, at, props in rows]
+
+    def histories(self, contact_ids: Sequence[str], before: int | None = None) -> dict[str, list[TimelineRecord]]:
+        out: dict[str, list[TimelineRecord]] = {}
+        ids = list(dict.fromkeys(contact_ids))
+        with self._lock:
+            try:
+                conn = self._connection()
+                for start in range(0, len(ids), BULK_CHUNK):
+                    chunk = ids[start:start + BULK_CHUNK]
+                    sql = (f"SELECT contact_id, id, source, type, at, properties FROM interactions WHERE contact_id IN "
+                           f"({','.join('?' * len(chunk))})")
+                    params: list[object] = list(chunk)
+                    if before is not None:
+                        sql += " AND at < ?"
+                        params.append(before)
+                    for cid, id_, source, type_, at, props in conn.execute(sql + " ORDER BY contact_id, at, source, id",
+                                                                            params):
+                        out.setdefault(cid, []).append(TimelineRecord(id_, source, type_, at, orjson.loads(props)))
+            except (sqlite3.Error, OSError) as exc:
+                raise self._failed(exc) from exc
+        return out
+
+    def held_keys(self, keys: Iterable[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+        wanted = list(dict.fromkeys(keys))
+        held: set[tuple[str, str, str]] = set()
+        with self._lock:
+            try:
+                conn = self._connection()
+                for start in range(0, len(wanted), BULK_CHUNK):
+                    chunk = wanted[start:start + BULK_CHUNK]
+                    values = ",".join("(?, ?, ?)" for _ in chunk)
+                    sql = (f"WITH wanted(c, s, i) AS (VALUES {values}) SELECT c, s, i FROM wanted WHERE EXISTS "
+                           "(SELECT 1 FROM interactions WHERE contact_id = c AND source = s AND id = i)")
+                    held.update(tuple(row) for row in conn.execute(sql, [v for key in chunk for v in key]))
+            except (sqlite3.Error, OSError) as exc:
+                raise self._failed(exc) from exc
+        return held
 
     def count(self) -> int:
         with self._lock:

@@ -16,6 +16,7 @@ from ..edge_fields import TAG_TEXT, AttributesField, matches
 from .forms import whole
 from ..errors import Conflict, NotFound, ValidationError
 from ..storage.profiles import ActiveVersion
+from .. import ledger_history
 from ..manual_scores import change_score
 from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
 from ..grades import contact_grades
@@ -248,8 +249,10 @@ def render_contact_page(contact_id: str, errors: dict[str, str] | None = None,
         everything = services.timelines.ledger(contact_id, selected, version.version, 0,
                                            int(services.settings["LEDGER_MAX"]))
         chart = score_chart(everything, now_ms())
-        ledger = [readable(e, records) for e in everything[ledger_cursor:ledger_cursor + PAGE_SIZE]]
-        more = len(everything) > ledger_cursor + PAGE_SIZE
+        # older pages than Redis holds come from the archive (app/ledger_history.py), at the same offsets
+        found = ledger_history.page(services, contact_id, version, PAGE_SIZE, ledger_cursor)
+        ledger = [readable(e, records) for e in found.items]
+        more = found.next_offset is not None
     else:
         more = False
     channels = list(DND_CHANNELS) + sorted(set(contact["dnd"]) - set(DND_CHANNELS))

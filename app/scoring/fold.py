@@ -25,6 +25,7 @@ applied one (a late arrival) needs a ``fold`` of the whole timeline: ``is_late``
 from __future__ import annotations
 
 import bisect
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,7 @@ from .interactions import ATTRIBUTES_TYPE, MANUAL_ACTOR, MANUAL_TYPE
 from .profiles import FIT, Group, Profile, Rule
 from .records import LedgerEntry, TimelineRecord
 
-__all__ = ["FoldState", "LedgerEntry", "advance", "entry_key", "fold", "is_late"]
+__all__ = ["FoldState", "LedgerEntry", "advance", "checkpoint", "entry_key", "fold", "is_late", "resume"]
 
 # Within one millisecond, expiries come before interactions and manual changes.
 _EXPIRY, _ENTRY = 0, 1
@@ -323,4 +324,29 @@ def fold(profile: Profile, records: Iterable[TimelineRecord], now: int) -> tuple
     """The whole timeline from the empty state: the reference every other path must equal."""
     state = FoldState()
     ledger = advance(state, profile, records, now)
+    return state, ledger
+
+
+def checkpoint(profile: Profile, start: FoldState | None, records: Iterable[TimelineRecord],
+               horizon: int) -> FoldState:
+    """The fold state at ``horizon`` (ms): ``start`` (the checkpoint at an earlier horizon, or the empty state)
+    advanced by the records that happened before ``horizon`` (later ones are left out) and by every timed entry
+    (expiry, decay step) that falls before it. ``start`` is not changed.
+
+    Everything the fold does is in time order and only the final expiries depend on ``now``, so the events
+    before the horizon all come before the events at or after it: ``resume`` from this state over the records
+    at or after ``horizon`` gives exactly ``fold`` over all of them (docs/archive.md, "The hot horizon").
+    """
+    state = copy.deepcopy(start) if start is not None else FoldState()
+    advance(state, profile, [r for r in records if r.at < horizon], horizon - 1)
+    return state
+
+
+def resume(profile: Profile, at_horizon: FoldState, records: Iterable[TimelineRecord], horizon: int,
+           now: int) -> tuple[FoldState, list[LedgerEntry]]:
+    """The fold from a ``checkpoint`` at ``horizon``: the records at or after it (earlier ones are already in
+    the checkpoint and are left out), to ``now``. Returns the state and the ledger entries from the horizon on.
+    ``at_horizon`` is not changed."""
+    state = copy.deepcopy(at_horizon)
+    ledger = advance(state, profile, [r for r in records if r.at >= horizon], now)
     return state, ledger

@@ -5,7 +5,7 @@ encoding and one decoding.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ContactWrite", "LedgerEntry", "LedgerWrite", "TimelineRecord", "decode_ledger_entry", "decode_record",
@@ -123,3 +123,5 @@ class ContactWrite:
     ledgers: Sequence[LedgerWrite]
     outbox: Sequence[str]
     doc: Mapping[str, str]
+    #: Fields of the contact's horizon hash to set (the checkpoints a refold from the archive made).
+    horizon: Mapping[str, str] = field(default_factory=dict)

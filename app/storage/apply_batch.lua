@@ -1,10 +1,11 @@
 -- Write the results of scoring contacts, if nobody changed each contact since it was read.
 -- On one Redis a call carries many contacts; on a cluster, one (a contact's keys share its slot).
--- KEYS: per contact, in order: 1 timeline, 2 states, 3 outbox, 4 contact doc, then its ledgers.
+-- KEYS: per contact, in order: 1 timeline, 2 states, 3 outbox, 4 contact doc, 5 horizon, then its ledgers.
 -- ARGV[1]: JSON {ledger_max: N, writes: [{rev, n (its number of ledger keys), timeline, states,
---   drop, ledgers, outbox, doc}, ...]}: `rev` is the `_rev` the scorer read ('' when none);
---   timeline {key: record}, states {field: json}, drop [field], ledgers [[reset 0/1, [entry...
---   oldest first]], ...] one per ledger key, outbox [event], doc {field: value}.
+--   drop, ledgers, outbox, doc, horizon}, ...]}: `rev` is the `_rev` the scorer read ('' when none);
+--   timeline {key: record}, states {field: json}, drop [field] (from the states and the horizon),
+--   ledgers [[reset 0/1, [entry... oldest first]], ...] one per ledger key, outbox [event], doc
+--   {field: value}, horizon {field: value} (checkpoints a refold from the archive made; may be absent).
 -- Atomic per contact (and the whole call is atomic, which is stronger): a
 -- contact whose `_rev` is not the one its scorer read is left untouched and gets 0 in the reply;
 -- every other contact gets its timeline, fold states, ledgers, outbox and doc written together,
@@ -26,9 +27,15 @@ for i, w in ipairs(p.writes) do
     end
     for _, f in ipairs(w.drop) do
       redis.call('HDEL', states, f)
+      redis.call('HDEL', KEYS[k + 5], f)
+    end
+    if w.horizon then
+      for f, v in pairs(w.horizon) do
+        redis.call('HSET', KEYS[k + 5], f, v)
+      end
     end
     for j, l in ipairs(w.ledgers) do
-      local key = KEYS[k + 4 + j]
+      local key = KEYS[k + 5 + j]
       if l[1] == 1 then
         redis.call('DEL', key)
       end
@@ -45,6 +52,6 @@ for i, w in ipairs(p.writes) do
     end
     out[i] = redis.call('HINCRBY', states, '_rev', 1)
   end
-  k = k + 4 + w.n
+  k = k + 5 + w.n
 end
 return out

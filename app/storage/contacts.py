@@ -188,6 +188,10 @@ class ContactStore:
                 yield page
                 start += len(page)
 
+    def contact_page(self, bucket: int, start: int, size: int) -> list[str]:
+        """Up to ``size`` contact ids of one bucket from rank ``start`` on (a walk that resumes where it stopped)."""
+        return self.redis.zrange(self.keys.contacts(bucket), start, start + size - 1)
+
     def change_tags(self, contact_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> list[str]:
         add, remove = list(add), list(remove)
         pipe = self.redis.pipeline(transaction=False)

@@ -60,6 +60,13 @@ class JobQueue:
                 removed += 1
         return removed
 
+    def horizon_pass(self) -> dict[str, int]:
+        """Where the hot horizon's trim pass stands (``bucket``, ``start``, ``started_at``; empty before the first)."""
+        return {k: int(v) for k, v in self.redis.hgetall(self.keys.horizon_pass()).items()}
+
+    def save_horizon_pass(self, bucket: int, start: int, started_at: int) -> None:
+        self.redis.hset(self.keys.horizon_pass(), mapping={"bucket": bucket, "start": start, "started_at": started_at})
+
     def claim_retention_sweep(self, now_ms: int, period_ms: int) -> bool:
         """True for the first caller in each period (every worker's ticker asks; one sweeps)."""
         return bool(self.redis.set(self.keys.retention_sweep(), str(now_ms), nx=True, px=max(period_ms, 1)))

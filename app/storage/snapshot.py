@@ -29,7 +29,7 @@ from .score_index import ScoreIndex
 #: Contacts read or written per round trip.
 PAGE = 500
 #: Reads per contact before its ledgers (see ``_queue_reads``).
-READS = 6
+READS = 7
 #: Times a contact is re-read when it changed while being read, before giving up on consistency.
 MAX_REREADS = 20
 
@@ -46,16 +46,26 @@ class ContactData:
     ledgers: dict[str, list[str]] = field(default_factory=dict)  # "PROFILE@VERSION" -> entries, newest first
     outbox: list[str] = field(default_factory=list)
     entered: list[str] = field(default_factory=list)
+    #: The hot horizon's hash (``c``, ``a``, checkpoints), once older history left Redis.
+    horizon: dict[str, str] = field(default_factory=dict)
+    #: Records only the archive holds (they left the timeline), as ``TimelineRecord.to_json``, oldest first.
+    archived: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "doc": self.doc, "tags": sorted(self.tags), "timeline": self.timeline,
-                "states": self.states, "ledgers": self.ledgers, "outbox": self.outbox, "entered": sorted(self.entered)}
+        out: dict[str, Any] = {"id": self.id, "doc": self.doc, "tags": sorted(self.tags), "timeline": self.timeline,
+               "states": self.states, "ledgers": self.ledgers, "outbox": self.outbox, "entered": sorted(self.entered)}
+        if self.horizon:
+            out["horizon"] = self.horizon
+        if self.archived:
+            out["archived"] = self.archived
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ContactData:
         return cls(data["id"], dict(data["doc"]), list(data.get("tags") or []), dict(data.get("timeline") or {}),
                    dict(data.get("states") or {}), {k: list(v) for k, v in (data.get("ledgers") or {}).items()},
-                   list(data.get("outbox") or []), list(data.get("entered") or []))
+                   list(data.get("outbox") or []), list(data.get("entered") or []), dict(data.get("horizon") or {}),
+                   list(data.get("archived") or []))
 
 
 class InconsistentRead(Exception):
@@ -138,16 +148,17 @@ class SnapshotGateway:
         pipe.hgetall(self.keys.states(cid))
         pipe.lrange(self.keys.outbox(cid), 0, -1)
         pipe.smembers(self.keys.workflow_entered(cid))
+        pipe.hgetall(self.keys.horizon(cid))
         for vfield in fields:
             profile_id, version = parse_version_field(vfield)
             pipe.lrange(self.keys.ledger(cid, profile_id, version), 0, -1)
 
     @staticmethod
     def _assemble(cid: str, fields: Sequence[str], replies: Sequence[Any]) -> ContactData:
-        doc, tags, timeline, states, outbox, entered, *ledgers = replies[:READS + len(fields)]
+        doc, tags, timeline, states, outbox, entered, horizon, *ledgers = replies[:READS + len(fields)]
         return ContactData(cid, doc, list(tags), timeline, states,
                            {f: entries for f, entries in zip(fields, ledgers, strict=True) if entries},
-                           list(outbox), list(entered))
+                           list(outbox), list(entered), horizon)
 
     def documents(self) -> dict[str, Any]:
         """Profiles (with every stored version), workflows, smart lists, grades, API keys (their hashes) and
@@ -268,6 +279,8 @@ class SnapshotGateway:
                 pipe.rpush(self.keys.outbox(cid), *contact.outbox)
             if contact.entered:
                 pipe.sadd(self.keys.workflow_entered(cid), *contact.entered)
+            if contact.horizon:
+                pipe.hset(self.keys.horizon(cid), mapping=contact.horizon)
             # --- derived: identities, the registry, tag members
             for kind, name in (("email", "email"), ("ext", "external_id")):
                 if contact.doc.get(name):

@@ -1,13 +1,15 @@
 """Each contact's scoring data: its timeline (``source:id`` -> record), fold states per
-``PROFILE@VERSION`` with the ``_rev`` optimistic lock, ledgers and the outbox of events for
-workflows.
+``PROFILE@VERSION`` with the ``_rev`` optimistic lock, ledgers, the outbox of events for workflows, and
+its hot horizon (the checkpoints at it, once older history left Redis: docs/archive.md).
 
-``read_batch.lua`` reads a batch's states and which records its timelines hold; ``apply_batch.lua``
-writes each scored contact only if its ``_rev`` did not move (both beside this module).
+``read_batch.lua`` reads a batch's states, which records its timelines hold and their horizons;
+``apply_batch.lua`` writes each scored contact, and ``trim_horizon.lua`` moves each contact's horizon, only
+if its ``_rev`` did not move (all beside this module).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..keys import Keys
@@ -23,6 +25,44 @@ from .redis_tools import dumps, load_script, loads, run_scripts
 #: for only a few milliseconds.
 SCRIPT_CONTACTS = 250
 
+@dataclass(frozen=True)
+class Horizon:
+    """What a contact keeps of its history older than its hot horizon: the horizon ``at`` (ms; every record
+    before it is in the archive and may have left Redis), its attributes then, and the fold state at it per
+    ``PROFILE@VERSION`` (the checkpoints)."""
+
+    at: int
+    attributes: dict[str, Any] = field(default_factory=dict)
+    checkpoints: dict[str, FoldState] = field(default_factory=dict)
+
+    @classmethod
+    def from_hash(cls, stored: dict[str, str]) -> Horizon | None:
+        if "c" not in stored:
+            return None
+        return cls(int(stored["c"]), loads(stored["a"]) if stored.get("a") else {},
+                   {f: FoldState.from_json(loads(v)) for f, v in stored.items() if f not in ("c", "a")})
+
+
+def horizon_fields(at: int, attributes: dict[str, Any], checkpoints: dict[str, FoldState]) -> dict[str, str]:
+    """The horizon hash's fields for these values (``Horizon.from_hash`` reads them)."""
+    fields = {"c": str(at), **{f: dumps(state.to_json()) for f, state in checkpoints.items()}}
+    if attributes:
+        fields["a"] = dumps(attributes)
+    return fields
+
+
+@dataclass(frozen=True)
+class HorizonMove:
+    """One contact's horizon moving forward: written only if its ``rev`` did not move since it was read."""
+
+    contact_id: str
+    rev: str
+    at: int
+    drop_records: Sequence[str]
+    fields: dict[str, str]
+    ledgers: Sequence[tuple[str, int]]
+
+
 @gateway
 class TimelineStore:
     def __init__(self, redis: Any, keys: Keys, ledger_max: int):
@@ -31,11 +71,13 @@ class TimelineStore:
         self.ledger_max = ledger_max
         self._apply_batch = load_script(redis, "apply_batch.lua")
         self._read_batch = load_script(redis, "read_batch.lua")
+        self._trim = load_script(redis, "trim_horizon.lua")
         #: One Redis (not a cluster): a scoring batch's reads and writes go in a few script calls.
         self.single_node = not hasattr(redis, "get_node_from_key")
 
-    def read_for_scoring(self, batch: dict[str, list[str]]) -> dict[str, tuple[dict, list]]:
-        """For each contact: its fold states (with ``_rev``) and which of ``keys`` its timeline has.
+    def read_for_scoring(self, batch: dict[str, list[str]]) -> dict[str, tuple[dict, list, int | None]]:
+        """For each contact: its fold states (with ``_rev``), which of ``keys`` its timeline has, and its hot
+        horizon (None while nothing left Redis).
 
         read_batch.lua carries SCRIPT_CONTACTS contacts per call on one Redis, one on a cluster.
         """
@@ -44,13 +86,55 @@ class TimelineStore:
         calls = []
         for start in range(0, len(contact_ids), per_call):
             chunk = contact_ids[start:start + per_call]
-            keys = [key for cid in chunk for key in (self.keys.states(cid), self.keys.timeline(cid))]
+            keys = [key for cid in chunk for key in (self.keys.states(cid), self.keys.timeline(cid),
+                                                     self.keys.horizon(cid))]
             calls.append((keys, [dumps([batch[cid] for cid in chunk])]))
         out = {}
         replies = iter(reply for chunk in run_scripts(self.redis, self._read_batch, calls) for reply in chunk)
-        for contact_id, (flat, present) in zip(contact_ids, replies):
-            out[contact_id] = (dict(zip(flat[::2], flat[1::2])), present)
+        for contact_id, (flat, present, horizon) in zip(contact_ids, replies):
+            out[contact_id] = (dict(zip(flat[::2], flat[1::2])), present, int(horizon) if horizon else None)
         return out
+
+    def read_horizons(self, contact_ids: Sequence[str]) -> dict[str, Horizon | None]:
+        """Each contact's hot horizon with its checkpoints (None while nothing left Redis)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for contact_id in contact_ids:
+            pipe.hgetall(self.keys.horizon(contact_id))
+        return {cid: Horizon.from_hash(stored) for cid, stored in zip(contact_ids, pipe.execute())}
+
+    def read_for_trim(self, contact_ids: Sequence[str]) -> dict[str, tuple[str, list[str], list[TimelineRecord],
+                                                                            Horizon | None]]:
+        """For each contact: its ``_rev``, the ``PROFILE@VERSION`` fields of its states, its timeline and its
+        horizon (what ``app/horizon.py`` needs to move the horizon)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for contact_id in contact_ids:
+            pipe.hget(self.keys.states(contact_id), "_rev")
+            pipe.hkeys(self.keys.states(contact_id))
+            pipe.hgetall(self.keys.timeline(contact_id))
+            pipe.hgetall(self.keys.horizon(contact_id))
+        replies = pipe.execute()
+        out = {}
+        for i, cid in enumerate(contact_ids):
+            rev, fields, timeline, horizon = replies[4 * i:4 * i + 4]
+            out[cid] = (rev or "", [f for f in fields if f != "_rev"],
+                        [decode_record(key, loads(v)) for key, v in timeline.items()], Horizon.from_hash(horizon))
+        return out
+
+    def move_horizons(self, moves: Sequence[HorizonMove]) -> list[int]:
+        """Apply horizon moves with trim_horizon.lua; 0 marks a contact that changed since it was read."""
+        per_call = SCRIPT_CONTACTS if self.single_node else 1
+        calls = []
+        for start in range(0, len(moves), per_call):
+            keys: list[str] = []
+            payloads = []
+            for move in moves[start:start + per_call]:
+                cid = move.contact_id
+                keys += (self.keys.timeline(cid), self.keys.states(cid), self.keys.horizon(cid))
+                keys += [self.keys.ledger(cid, profile_id, version) for profile_id, version in move.ledgers]
+                payloads.append({"rev": move.rev, "n": len(move.ledgers), "c": move.at,
+                                 "del": list(move.drop_records), "horizon": move.fields})
+            calls.append((keys, [dumps({"writes": payloads})]))
+        return [int(x) for chunk in run_scripts(self.redis, self._trim, calls) for x in chunk]
 
     def read_timelines(self, contact_ids: Sequence[str]) -> dict[str, list[TimelineRecord]]:
         pipe = self.redis.pipeline(transaction=False)
@@ -94,12 +178,15 @@ class TimelineStore:
             payloads = []
             for w in writes[start:start + per_call]:
                 cid = w.contact_id
-                keys += (self.keys.timeline(cid), self.keys.states(cid), self.keys.outbox(cid), self.keys.contact(cid))
+                keys += (self.keys.timeline(cid), self.keys.states(cid), self.keys.outbox(cid), self.keys.contact(cid),
+                         self.keys.horizon(cid))
                 keys += [self.keys.ledger(cid, lw.profile_id, lw.version) for lw in w.ledgers]
                 payloads.append({"rev": w.rev, "n": len(w.ledgers), "timeline": dict(w.timeline),
                                  "states": dict(w.states), "drop": list(w.drop),
                                  "ledgers": [[1 if lw.replace else 0, list(lw.entries)] for lw in w.ledgers],
                                  "outbox": list(w.outbox), "doc": dict(w.doc)})
+                if w.horizon:
+                    payloads[-1]["horizon"] = dict(w.horizon)
             calls.append((keys, [dumps({"ledger_max": self.ledger_max, "writes": payloads})]))
         return [int(x) for chunk in run_scripts(self.redis, self._apply_batch, calls) for x in chunk]
 

@@ -1,0 +1,194 @@
+"""The hot horizon: a contact's interactions older than ``HOT_HISTORY`` leave Redis once the archive holds them.
+
+Redis keeps what scoring needs now; the archive (app/archive/) keeps everything. A pass of the worker's ticker
+walks every contact in bounded chunks (``trim_step``, one chunk per tick; a new pass starts at most once per
+``RETENTION_SWEEP_SECONDS``) and moves each contact's horizon forward to ``now − effective horizon``:
+
+- the timeline records before the horizon that the archive holds (``Archive.held_keys``) are deleted, and the
+  ledger entries before it (the tail of each ledger, which is in time order); a record the archive does not
+  hold yet (its append is late, or waits in the backlog) stops the horizon just before it, so nothing is
+  deleted that only Redis holds;
+- per profile version that scores the contact, the fold state at the horizon is kept as its checkpoint
+  (``scoring.fold.checkpoint``), with the contact's attributes at the horizon: folding the checkpoint and the
+  records from the horizon on gives exactly the fold of the whole history (``scoring.fold.resume``), so a late
+  interaction within the horizon refolds without the archive; one before the horizon, and a version with no
+  checkpoint (a publish), refold from the archive (app/scorer.py).
+
+All of a contact's changes are written by ``trim_horizon.lua`` only if the contact did not change since it was
+read (its ``_rev``, the scorer's optimistic lock); one that did is left for the next pass.
+
+The effective horizon is ``HOT_HISTORY``, but never shorter than the longest rule window, expiry or decay
+period of any profile version being scored (docs/archive.md, "The hot horizon", says why).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .archive import ArchiveUnavailable
+from .scoring.fit import apply_attribute_changes, attributes_at
+from .scoring.fold import FoldState, checkpoint
+from .scoring.durations import parse_duration_ms
+from .scoring.interactions import ATTRIBUTES_TYPE
+from .scoring.profiles import Profile, parse_version_field
+from .scoring.records import TimelineRecord
+from .services import Services
+from .storage.profiles import ActiveVersion
+from .storage.timelines import Horizon, HorizonMove, horizon_fields
+
+log = logging.getLogger(__name__)
+
+#: Contacts looked at per tick by the trim pass (bounded work per tick, whatever the deployment's size).
+TRIM_CHUNK = 500
+
+
+def hot_history_ms(settings: Mapping[str, Any]) -> int | None:
+    """``HOT_HISTORY`` in milliseconds; None when it is ``0`` (everything stays in Redis)."""
+    text = str(settings["HOT_HISTORY"]).strip()
+    if text in ("", "0"):
+        return None
+    return parse_duration_ms(text, bounded=False)
+
+
+def longest_reach_ms(profiles: Sequence[Profile]) -> int:
+    """The longest rule window, expiry or decay period of these profiles (0 when none has one)."""
+    return max((span for profile in profiles for rule in profile.rules
+                for span in (rule.limit_window_ms, rule.expires_after_ms, rule.decay_every_ms) if span), default=0)
+
+
+def effective_horizon_ms(settings: Mapping[str, Any], versions: Sequence[ActiveVersion]) -> int | None:
+    """How far back Redis keeps history: ``HOT_HISTORY``, never shorter than ``longest_reach_ms`` of the
+    versions being scored; None when ``HOT_HISTORY`` is 0."""
+    base = hot_history_ms(settings)
+    if base is None:
+        return None
+    return max(base, longest_reach_ms([v.profile for v in versions]))
+
+
+def trim(services: Services, contact_ids: Sequence[str], now: int) -> dict[str, int]:
+    """Move these contacts' horizons to ``now − effective horizon``; returns what it did: ``contacts`` moved,
+    ``records`` deleted from Redis, ``waiting`` (records before the horizon the archive does not hold yet),
+    ``changed`` (contacts that changed meanwhile, left for the next pass)."""
+    counts = {"contacts": 0, "records": 0, "waiting": 0, "changed": 0}
+    versions = services.profiles.active()
+    span = effective_horizon_ms(services.settings, versions)
+    if span is None or not contact_ids:
+        return counts
+    target = now - span
+    by_field = {v.field: v for v in versions}
+    read = services.timelines.read_for_trim(contact_ids)
+    candidates: dict[str, list[TimelineRecord]] = {}
+    for cid, (_rev, _fields, timeline, horizon) in read.items():
+        until = max(target, horizon.at) if horizon else target
+        old = [r for r in timeline if r.at < until]
+        if old:
+            candidates[cid] = old
+    if not candidates:
+        return counts
+    held = services.archive.held_keys((cid, r.source, r.id) for cid, old in candidates.items() for r in old)
+    moves: list[HorizonMove] = []
+    need_archive: list[str] = []
+    plans: dict[str, tuple[int, list[str]]] = {}
+    for cid, old in candidates.items():
+        rev, fields, timeline, horizon = read[cid]
+        previous = horizon.at if horizon else None
+        waiting = [r for r in old if (cid, r.source, r.id) not in held]
+        counts["waiting"] += len(waiting)
+        at = target if previous is None else max(previous, target)
+        fresh_waiting = [r.at for r in waiting if previous is None or r.at >= previous]
+        if fresh_waiting:
+            at = min(at, min(fresh_waiting))
+        if previous is not None:
+            at = max(at, previous)
+        drop = [r.key for r in old if r.at < at and (cid, r.source, r.id) in held]
+        if at == previous and not drop:
+            continue
+        plans[cid] = (at, drop)
+        if horizon is not None and any(f in by_field and f not in horizon.checkpoints for f in fields):
+            need_archive.append(cid)
+    archived = services.archive.histories(need_archive) if need_archive else {}
+    for cid, (at, drop) in plans.items():
+        rev, fields, timeline, horizon = read[cid]
+        history = _merge(archived[cid], timeline) if cid in archived else None
+        checkpoints = {f: _checkpoint_at(by_field[f].profile, horizon, timeline, history, at, f)
+                       for f in fields if f in by_field}
+        if history is not None:
+            attributes = attributes_at([r for r in history if r.at < at])
+        else:
+            attributes = _attributes_at(horizon, timeline, at)
+        ledgers = [parse_version_field(f) for f in fields if f in by_field]
+        moves.append(HorizonMove(cid, rev, at, drop, horizon_fields(at, attributes, checkpoints), ledgers))
+    for move, applied in zip(moves, services.timelines.move_horizons(moves)):
+        if applied:
+            counts["contacts"] += 1
+            counts["records"] += len(move.drop_records)
+        else:
+            counts["changed"] += 1
+    return counts
+
+
+def _merge(archived: list[TimelineRecord], timeline: list[TimelineRecord]) -> list[TimelineRecord]:
+    merged = {r.key: r for r in archived}
+    for record in timeline:
+        merged.setdefault(record.key, record)
+    return list(merged.values())
+
+
+def _checkpoint_at(profile: Profile, horizon: Horizon | None, timeline: list[TimelineRecord],
+                   history: list[TimelineRecord] | None, at: int, field: str) -> FoldState:
+    """The fold state of one version at ``at``: from the whole history when it was read from the archive, else
+    from the checkpoint at the previous horizon (or the empty state) and the hot records after it."""
+    if history is not None:
+        return checkpoint(profile, None, history, at)
+    if horizon is None:
+        return checkpoint(profile, None, timeline, at)
+    return checkpoint(profile, horizon.checkpoints[field], [r for r in timeline if r.at >= horizon.at], at)
+
+
+def _attributes_at(horizon: Horizon | None, timeline: list[TimelineRecord], at: int) -> dict[str, Any]:
+    start = horizon.at if horizon else None
+    attributes = dict(horizon.attributes) if horizon else {}
+    changes = [r for r in timeline if r.type == ATTRIBUTES_TYPE and r.at < at and (start is None or r.at >= start)]
+    for record in sorted(changes, key=lambda r: (r.at, r.key)):
+        attributes = apply_attribute_changes(attributes, record.properties)
+    return attributes
+
+
+def trim_step(services: Services, now: int, chunk: int = TRIM_CHUNK) -> dict[str, int] | None:
+    """One chunk of the trim pass (the ticker's duty; the caller holds the ticker lock). A pass walks every
+    bucket of the contact registry; the next starts ``RETENTION_SWEEP_SECONDS`` after the last one started.
+    Returns the chunk's counts, or None when no pass is due. While the archive is unavailable nothing moves."""
+    if hot_history_ms(services.settings) is None:
+        return None
+    position = services.jobs.horizon_pass()
+    buckets = services.sharding.buckets
+    bucket, start, started = position.get("bucket", buckets), position.get("start", 0), position.get("started_at")
+    if bucket >= buckets:  # the last pass finished (or none ran yet)
+        period_ms = int(float(services.settings["RETENTION_SWEEP_SECONDS"]) * 1000)
+        if started is not None and now - started < period_ms:
+            return None
+        bucket, start, started = 0, 0, now
+    page = services.contacts.contact_page(bucket, start, chunk)
+    try:
+        counts = trim(services, page, now)
+    except ArchiveUnavailable as exc:
+        log.warning("archive unavailable: the hot horizon waits", extra={"error": exc.message})
+        return None
+    if len(page) < chunk:
+        bucket, start = bucket + 1, 0
+    else:
+        start += len(page)
+    services.jobs.save_horizon_pass(bucket, start, now if started is None else started)
+    if counts["records"] or counts["waiting"]:
+        log.info("hot horizon moved", extra=counts)
+    return counts
+
+
+def trim_all(services: Services, now: int, chunk: int = TRIM_CHUNK) -> dict[str, int]:
+    """A whole pass at once (tests, the benchmark): every contact's horizon moved to ``now``'s."""
+    total = {"contacts": 0, "records": 0, "waiting": 0, "changed": 0}
+    for page in services.contacts.contact_pages(chunk):
+        for name, n in trim(services, page, now).items():
+            total[name] += n
+    return total

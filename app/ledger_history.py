@@ -1,0 +1,104 @@
+"""A contact's ledger, whole: the newest entries from Redis, the older ones from the archive.
+
+Redis keeps a ledger's newest ``LEDGER_MAX`` entries, and none before the contact's hot horizon
+(app/horizon.py). The fold is deterministic, so the entries Redis no longer holds are the older part of the
+fold of the contact's whole history (the archive's and the hot timeline's records) with the same profile
+version: ``page`` reads Redis first and folds from the archive only when a page reaches past what Redis
+holds, so the two kinds of page join without a seam.
+
+Two cursors page through it, newest first: ``offset`` (the position in the whole ledger, as before) and
+``before``, the position of the last entry shown (``Position``): stable while new entries arrive.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .errors import ValidationError
+from .scoring.fold import fold
+from .scoring.records import decode_ledger_entry, encode_ledger_entry
+from .services import Services
+from .storage.profiles import ActiveVersion
+
+#: Reasons of the entries the fold makes on its own schedule (before the interactions of their millisecond).
+TIMED = frozenset({"expired", "decay"})
+
+
+def position_of(entry: dict[str, Any]) -> str:
+    """The cursor after ``entry``: what identifies it in its ledger (moment, interaction, rule, timed or not)."""
+    key = [entry["at"], entry["source"], entry["interaction_id"], entry["rule_id"], entry["reason"] in TIMED]
+    return base64.urlsafe_b64encode(orjson.dumps(key)).decode().rstrip("=")
+
+
+def parse_position(text: str) -> list[Any]:
+    try:
+        key = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if isinstance(key, list) and len(key) == 5 and isinstance(key[0], int):
+            return key
+    except (ValueError, orjson.JSONDecodeError):
+        pass
+    raise ValidationError("Invalid cursor.", {"before": "use next_before from the previous page"})
+
+
+def _identity(entry: dict[str, Any]) -> list[Any]:
+    return [entry["at"], entry["source"], entry["interaction_id"], entry["rule_id"], entry["reason"] in TIMED]
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    next_offset: int | None
+    next_before: str | None
+
+
+def _after(entries: list[dict[str, Any]], before: list[Any]) -> int | None:
+    """The index after the entry at ``before`` in ``entries`` (newest first); None when it is not there."""
+    for i, entry in enumerate(entries):
+        if _identity(entry) == before:
+            return i + 1
+    return None
+
+
+def whole_ledger(services: Services, contact_id: str, version: ActiveVersion) -> list[dict[str, Any]]:
+    """Every entry of the contact's ledger in this version, newest first: the fold of its whole history
+    (archive and hot timeline), to now."""
+    hot = services.timelines.read_timelines([contact_id])[contact_id]
+    merged = {r.key: r for r in services.archive.histories([contact_id]).get(contact_id, [])}
+    for record in hot:
+        merged.setdefault(record.key, record)
+    _state, ledger = fold(version.profile, list(merged.values()), services.clock.now_ms())
+    return [decode_ledger_entry(encode_ledger_entry(e)) for e in reversed(ledger)]
+
+
+def page(services: Services, contact_id: str, version: ActiveVersion, limit: int, offset: int = 0,
+         before: str | None = None) -> Page:
+    """``limit`` entries of the ledger, newest first, from ``offset`` or after the entry ``before``."""
+    key = parse_position(before) if before is not None else None
+    stored = services.timelines.ledger(contact_id, version.profile.id, version.version, 0,
+                                       int(services.settings["LEDGER_MAX"]))
+    complete = len(stored) < int(services.settings["LEDGER_MAX"]) and \
+        services.timelines.read_horizons([contact_id])[contact_id] is None
+    start = _after(stored, key) if key is not None else offset if offset <= len(stored) else None
+    if start is not None and (complete or start + limit < len(stored)):
+        return _cut(stored, start, limit, offset if key is None else start)
+    # the page reaches past what Redis holds: the older entries come from the fold of the whole history
+    whole = whole_ledger(services, contact_id, version)
+    if key is not None:
+        found = _after(whole, key)
+        if found is None:  # the ledger changed meanwhile (a refold): go on from the same moment
+            found = next((i for i, e in enumerate(whole) if e["at"] < key[0]), len(whole))
+    elif 0 < offset <= len(stored):  # Redis's entries are the newest of the whole ledger: join after its last
+        found = _after(whole, _identity(stored[offset - 1]))
+        found = offset if found is None else found
+    else:
+        found = offset
+    return _cut(whole, found, limit, offset if key is None else found)
+
+
+def _cut(entries: list[dict[str, Any]], start: int, limit: int, offset: int) -> Page:
+    items = entries[start:start + limit]
+    more = start + limit < len(entries)
+    return Page(items, offset + len(items) if more else None, position_of(items[-1]) if more and items else None)

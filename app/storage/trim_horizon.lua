@@ -1,0 +1,46 @@
+-- Move contacts' hot horizon forward (app/horizon.py): drop the timeline records the archive holds that
+-- happened before it, store the checkpoints at it, and drop the ledger entries before it - only for a
+-- contact nobody changed since it was read (its `_rev`), like apply_batch.lua. Many contacts per call on
+-- one Redis, one on a cluster (a contact's keys share its slot).
+-- KEYS: per contact, in order: 1 timeline, 2 states, 3 horizon, then its ledgers.
+-- ARGV[1]: JSON {writes: [{rev, n (its number of ledger keys), c (the horizon, ms), del [timeline field],
+--   horizon {field: value} (the whole horizon hash: c, a, a checkpoint per version)}, ...]}.
+-- Atomic per contact: a contact whose `_rev` moved is left untouched and gets 0 in the reply; every other
+-- gets its new `_rev` (scorers that read it before wait and read again).
+local p = cjson.decode(ARGV[1])
+local out = {}
+local k = 0
+for i, w in ipairs(p.writes) do
+  local states = KEYS[k + 2]
+  local rev = redis.call('HGET', states, '_rev') or ''
+  if rev ~= w.rev then
+    out[i] = 0
+  else
+    for _, f in ipairs(w.del) do
+      redis.call('HDEL', KEYS[k + 1], f)
+    end
+    redis.call('DEL', KEYS[k + 3])  -- every field is written anew: checkpoints of other versions are stale
+    for f, v in pairs(w.horizon) do
+      redis.call('HSET', KEYS[k + 3], f, v)
+    end
+    -- ledgers are newest first and in time order: the entries before the horizon are at the tail
+    for j = 1, w.n do
+      local key = KEYS[k + 3 + j]
+      while true do
+        local last = redis.call('LINDEX', key, -1)
+        if not last then
+          break
+        end
+        local entry = cjson.decode(last)
+        local at = entry[1] or entry.at
+        if at >= w.c then
+          break
+        end
+        redis.call('RPOP', key)
+      end
+    end
+    out[i] = redis.call('HINCRBY', states, '_rev', 1)
+  end
+  k = k + 3 + w.n
+end
+return out

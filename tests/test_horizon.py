@@ -1,0 +1,235 @@
+"""The hot horizon (app/horizon.py, docs/archive.md "The hot horizon"): history older than ``HOT_HISTORY`` leaves
+Redis once the archive holds it, the checkpoint at the horizon keeps every score exact, and whatever needs the
+older history (a late interaction before the horizon, a repeat of one that left, a publish) reads the archive.
+Run on both archive backends (SQLite, the real PostgreSQL) with the real Redis."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from app.horizon import effective_horizon_ms, trim_all, trim_step
+from app.scoring.interactions import format_timestamp
+
+from .clock import CLOCK_START
+from .helpers import AUTH, contact_by_email, publish, publish_profile, score_of, send, settle
+from .reference import reference_score
+
+DAY = 86_400_000
+RULES = [
+    {"id": "open", "on": "email.opened", "points": 3},
+    {"id": "click", "on": "email.clicked", "points": 7, "expires_after": "20d"},
+    {"id": "form", "on": "form.submitted", "points": 5, "limit": {"count": 1, "window": "30d"}},
+    {"id": "paid", "on": "payment.succeeded", "points": 20, "limit": {"once_per": "order"}},
+]
+EMAIL = "h@x.io"
+
+
+def item(id_: str, type_: str, at: int, **props) -> dict:
+    return {"id": id_, "source": "api", "type": type_, "contact": {"email": EMAIL}, "occurred_at": format_timestamp(at),
+            "properties": props}
+
+
+def as_record(sent: dict, at: int) -> dict:
+    return {"id": sent["id"], "src": sent["source"], "t": sent["type"], "at": at, "p": sent["properties"]}
+
+
+class World:
+    """An app on the test clock with a 10-day hot horizon (the rules' 30-day window makes it 30 days)."""
+
+    def __init__(self, make_app, clock, archive_url):
+        self.app = make_app(CLOCK=clock, HOT_HISTORY="10d", ARCHIVE_URL=archive_url)
+        self.clock = clock
+        self.client = self.app.test_client()
+        self.ctx = self.app.app_context()
+        self.ctx.push()
+        self.services = self.app.extensions["scorekeeper"]
+        self.sent: dict[str, dict] = {}
+        publish_profile(self.client, self.services, "eng", RULES)
+
+    def send(self, *items: tuple[str, str, int, dict]) -> None:
+        payload = [item(id_, type_, at, **props) for id_, type_, at, props in items]
+        send(self.client, *payload)
+        for (id_, _t, at, _p), one in zip(items, payload):
+            self.sent.setdefault(id_, as_record(one, at))
+        settle(self.services)
+
+    def expected(self) -> int:
+        return reference_score(RULES, list(self.sent.values()), now=self.clock.now_ms(), profile="eng")
+
+    def score(self) -> int | None:
+        return score_of(self.client, EMAIL, "eng")
+
+    def cid(self) -> str:
+        return contact_by_email(self.client, EMAIL)["id"]
+
+    def hot(self) -> dict[str, int]:
+        return {r.id: r.at for r in self.services.timelines.read_timelines([self.cid()])[self.cid()]}
+
+    def horizon(self):
+        return self.services.timelines.read_horizons([self.cid()])[self.cid()]
+
+    def ledger(self) -> list[dict]:
+        return self.services.timelines.ledger(self.cid(), "eng", 1, 0, 1000)
+
+
+@pytest.fixture
+def world(make_app, clock, archive_url):
+    made = World(make_app, clock, archive_url)
+    yield made
+    made.services.archive.close()
+    made.ctx.pop()
+
+
+def month_of_history(world: World) -> None:
+    """Forty days of interactions, one every fourth day, then the clock at day 60."""
+    t0 = CLOCK_START
+    world.send(*[(f"o{d}", "email.opened", t0 + d * DAY, {}) for d in range(0, 40, 4)],
+               ("c1", "email.clicked", t0 + 2 * DAY, {}), ("f1", "form.submitted", t0 + 3 * DAY, {}),
+               ("p1", "payment.succeeded", t0 + 5 * DAY, {"order": "A"}))
+    world.clock.advance(60 * DAY)
+    settle(world.services)
+
+
+def test_the_effective_horizon_is_never_shorter_than_a_live_window_expiry_or_decay(world):
+    assert effective_horizon_ms(world.services.settings, world.services.profiles.active()) == 30 * DAY
+
+
+def test_history_before_the_horizon_leaves_redis_once_archived_and_scores_stay_exact(world):
+    month_of_history(world)
+    before = world.score()
+    assert before == world.expected() == 10 * 3 + 5 + 20  # the click expired
+    assert len(world.ledger()) == 14  # 13 matches and the click's expiry
+    counts = trim_all(world.services, world.clock.now_ms())
+    horizon = world.clock.now_ms() - 30 * DAY
+    assert counts["contacts"] == 1 and counts["waiting"] == 0
+    assert world.horizon().at == horizon
+    assert sorted(world.hot()) == ["o32", "o36"]  # day 32 and 36: from the horizon (day 30) on
+    assert [e["interaction_id"] for e in world.ledger()] == ["o36", "o32"]
+    assert world.score() == before
+    assert world.horizon().checkpoints["eng@1"].score == before - 6
+    # a late interaction after the horizon folds again from the checkpoint; one before it, from the archive
+    world.send(("late-hot", "form.submitted", CLOCK_START + 31 * DAY, {}))
+    assert world.score() == world.expected() == before  # limited: the form at day 3 is more than 30 days back
+    world.send(("late-old", "payment.succeeded", CLOCK_START + 6 * DAY, {"order": "A"}),
+               ("late-old2", "email.opened", CLOCK_START + 7 * DAY, {}))
+    assert world.score() == world.expected() == before + 3  # once per order A: limited; the open scores
+    assert world.horizon().checkpoints["eng@1"].score == before - 6 + 3
+    trim_all(world.services, world.clock.now_ms())
+    assert "late-old2" not in world.hot()  # archived by now: it leaves too
+
+
+def test_a_repeat_of_an_interaction_that_left_redis_changes_nothing(world):
+    month_of_history(world)
+    trim_all(world.services, world.clock.now_ms())
+    score = world.score()
+    world.send(("o0", "email.opened", CLOCK_START + 59 * DAY, {}), ("p1", "payment.succeeded", CLOCK_START + 59 * DAY,
+                                                                    {"order": "B"}))
+    assert world.score() == score == world.expected()
+    assert "o0" not in world.hot() and "p1" not in world.hot()
+
+
+def test_an_interaction_before_the_horizon_that_is_not_late_goes_into_the_checkpoint(world):
+    world.send(("a", "email.opened", CLOCK_START, {}))
+    world.clock.advance(60 * DAY)
+    trim_all(world.services, world.clock.now_ms())
+    assert world.hot() == {}
+    world.send(("b", "email.opened", CLOCK_START + 10 * DAY, {}))  # after the last applied, before the horizon
+    assert world.horizon().checkpoints["eng@1"].score == 6
+    world.send(("c", "email.opened", CLOCK_START + 50 * DAY, {}), ("d", "email.opened", CLOCK_START + 40 * DAY, {}))
+    assert world.score() == world.expected() == 12
+
+
+def test_nothing_the_archive_does_not_hold_leaves_redis(world, archive_url):
+    if not archive_url.startswith("sqlite"):
+        return  # the archive file is edited by hand: SQLite only (the other tests run on both)
+    month_of_history(world)
+    path = archive_url.partition("://")[2][1:]
+    with sqlite3.connect(path) as conn:  # as if o8's append had not happened yet (late, or in the backlog)
+        conn.execute("DELETE FROM interactions WHERE id = 'o8'")
+    counts = trim_all(world.services, world.clock.now_ms())
+    assert counts["waiting"] == 1
+    assert world.horizon().at == CLOCK_START + 8 * DAY  # stops just before it
+    assert sorted(world.hot()) == ["o12", "o16", "o20", "o24", "o28", "o32", "o36", "o8"]
+    assert world.score() == world.expected()
+
+
+def test_a_publish_recomputes_from_the_archive(world):
+    month_of_history(world)
+    trim_all(world.services, world.clock.now_ms())
+    score = world.score()
+    publish(world.client, world.services, "eng")
+    assert world.score() == score
+    assert "eng@2" in world.horizon().checkpoints
+    world.send(("late", "email.opened", CLOCK_START + 45 * DAY, {}))  # the new version folds from its checkpoint
+    assert world.score() == world.expected() == score + 3
+
+
+def test_the_ticker_trims_in_bounded_chunks(world):
+    month_of_history(world)
+    for n in range(5):
+        world.send((f"x{n}", "email.opened", CLOCK_START + n * DAY, {}))
+    steps = []
+    while (counts := trim_step(world.services, world.clock.now_ms(), chunk=1)) is not None:
+        steps.append(counts)
+    assert sorted(world.hot()) == ["o32", "o36"]
+    assert trim_step(world.services, world.clock.now_ms()) is None  # the next pass waits RETENTION_SWEEP_SECONDS
+    assert len(steps) >= world.services.sharding.buckets
+
+
+def test_a_backup_holds_the_history_that_left_redis_and_a_restore_scores_from_it(world, make_app, tmp_path):
+    from app.backup import read_records, restore_archive, write_archive
+
+    month_of_history(world)
+    trim_all(world.services, world.clock.now_ms())
+    score = world.score()
+    path = tmp_path / "backup.jsonl.gz"
+    write_archive(world.services.snapshot, path, world.app.config, history=world.services.archive)
+    contact = next(r for r in read_records(path) if r.get("kind") == "contact")
+    assert sorted(r["id"] for r in contact["archived"]) == sorted(set(world.sent) - {"o32", "o36"})
+    assert contact["horizon"]["c"] == str(world.clock.now_ms() - 30 * DAY)
+    restored = make_app(CLOCK=world.clock, HOT_HISTORY="10d", KEY_PREFIX="restored",
+                        ARCHIVE_URL=f"sqlite:///{tmp_path}/restored.sqlite3")
+    with restored.app_context():
+        services = restored.extensions["scorekeeper"]
+        restore_archive(services, path)
+        assert services.archive.count() == len(world.sent)
+        client = restored.test_client()
+        assert score_of(client, EMAIL, "eng") == score
+        send(client, item("late", "email.opened", CLOCK_START + 1 * DAY))  # before the horizon: from the archive
+        settle(services)
+        world.sent["late"] = as_record(item("late", "email.opened", CLOCK_START + DAY), CLOCK_START + DAY)
+        assert score_of(client, EMAIL, "eng") == world.expected() == score + 3
+        services.archive.close()
+
+
+def test_the_ledger_pages_on_from_redis_into_the_archive_with_one_cursor(world):
+    month_of_history(world)
+    whole = [(e["interaction_id"], e["reason"]) for e in world.ledger()]
+    trim_all(world.services, world.clock.now_ms())
+    assert len(world.ledger()) == 2
+    url = f"/v1/contacts/{world.cid()}/scores/eng/history"
+    for follow in ("next_before", "next_cursor"):
+        seen, args = [], {"limit": 3}
+        while True:
+            resp = world.client.get(url, query_string=args, headers=AUTH)
+            assert resp.status_code == 200, resp.get_json()
+            body = resp.get_json()
+            seen += [(e["interaction_id"], e["reason"]) for e in body["items"]]
+            if body[follow] is None:
+                break
+            args = {"limit": 3, follow.removeprefix("next_"): body[follow]}
+        assert seen == whole, follow
+    resp = world.client.get(url, query_string={"before": "not-a-cursor"}, headers=AUTH)
+    assert resp.status_code == 400 and "before" in resp.get_json()["errors"]
+
+
+def test_the_dashboard_contact_page_shows_older_ledger_pages_from_the_archive(world):
+    from .dashboard_helpers import sign_in, text
+
+    month_of_history(world)
+    trim_all(world.services, world.clock.now_ms())
+    dash = world.app.test_client()
+    assert sign_in(dash).status_code == 302
+    page = text(dash.get(f"/dashboard/contacts/{world.cid()}", query_string={"profile": "eng", "ledger_cursor": 10}))
+    assert "api:o0" in page and "Newer" in page  # day 0's open, the oldest entry: read from the archive
