@@ -70,12 +70,12 @@ def count_items(gateway: SnapshotGateway) -> int:
     return gateway.contact_count()
 
 
-def with_history(history: Archive | None, page: list[ContactData]) -> list[ContactData]:
+def with_history(history: Archive | None, page: list[ContactData], workspace: str) -> list[ContactData]:
     """The contacts with the records only the interaction archive holds (those that left Redis), read in one
     call per page; a backup fails (``ArchiveUnavailable``) rather than leave history out."""
     if history is None:
         return page
-    found = history.histories([contact.id for contact in page])
+    found = history.histories([contact.id for contact in page], workspace=workspace)
     for contact in page:
         contact.archived = [r.to_json() for r in found.get(contact.id, []) if r.key not in contact.timeline]
     return page
@@ -98,7 +98,7 @@ def write_archive(gateway: SnapshotGateway, path: str | Path, settings: dict[str
         out.write(_line({"kind": "documents", **gateway.documents()}))
         counts["documents"] += 1
         for page in gateway.contacts():
-            for contact in with_history(history, page):
+            for contact in with_history(history, page, workspace):
                 out.write(_line({"kind": "contact", **contact.to_json()}))
             counts["contact"] += len(page)
             progress(len(page))
@@ -178,8 +178,10 @@ def restore_archive(services: Services, path: str | Path, progress: Progress = l
     def write_contacts(items: list[ContactData]) -> None:
         # every record goes to this deployment's interaction archive first (idempotent): those that left Redis
         # live only there, and the hot ones must be there before a horizon may move past them
-        services.archive.append([ArchivedRecord(c.id, TimelineRecord.from_json(r)) for c in items for r in c.archived]
-                                + [ArchivedRecord(c.id, decode_record(k, orjson.loads(v)))
+        workspace = services.workspace
+        services.archive.append([ArchivedRecord(c.id, TimelineRecord.from_json(r), workspace)
+                                 for c in items for r in c.archived]
+                                + [ArchivedRecord(c.id, decode_record(k, orjson.loads(v)), workspace)
                                    for c in items for k, v in c.timeline.items()])
         gateway.write_contacts(items, active)
 

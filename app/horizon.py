@@ -86,7 +86,8 @@ def trim(services: Services, contact_ids: Sequence[str], now: int) -> dict[str, 
             candidates[cid] = old
     if not candidates:
         return counts
-    held = services.archive.held_keys((cid, r.source, r.id) for cid, old in candidates.items() for r in old)
+    held = services.archive.held_keys(((cid, r.source, r.id) for cid, old in candidates.items() for r in old),
+                                      services.workspace)
     moves: list[HorizonMove] = []
     need_archive: list[str] = []
     plans: dict[str, tuple[int, list[str]]] = {}
@@ -107,7 +108,7 @@ def trim(services: Services, contact_ids: Sequence[str], now: int) -> dict[str, 
         plans[cid] = (at, drop)
         if horizon is not None and any(f in by_field and f not in horizon.checkpoints for f in fields):
             need_archive.append(cid)
-    archived = services.archive.histories(need_archive) if need_archive else {}
+    archived = services.archive.histories(need_archive, workspace=services.workspace) if need_archive else {}
     for cid, (at, drop) in plans.items():
         rev, fields, timeline, horizon = read[cid]
         history = _merge(archived[cid], timeline) if cid in archived else None

@@ -66,7 +66,8 @@ def whole_ledger(services: Services, contact_id: str, version: ActiveVersion) ->
     """Every entry of the contact's ledger in this version, newest first: the fold of its whole history
     (archive and hot timeline), to now."""
     hot = services.timelines.read_timelines([contact_id])[contact_id]
-    merged = {r.key: r for r in services.archive.histories([contact_id]).get(contact_id, [])}
+    archived = services.archive.histories([contact_id], workspace=services.workspace).get(contact_id, [])
+    merged = {r.key: r for r in archived}
     for record in hot:
         merged.setdefault(record.key, record)
     _state, ledger = fold(version.profile, list(merged.values()), services.clock.now_ms())

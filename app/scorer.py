@@ -107,13 +107,14 @@ class History:
 class Scorer:
     def __init__(self, timelines: TimelineStore, index: ScoreIndex, profiles: ProfileStore,
                  grades: GradeStore | None = None, membership: Membership | None = None,
-                 companies: CompanyIndex | None = None, archive: Archive | None = None):
+                 companies: CompanyIndex | None = None, archive: Archive | None = None, workspace: str = "default"):
         self.timelines = timelines
         self.index = index
         self.profiles = profiles
         self.grades = grades
         #: Where history older than the hot horizon is read from (app/archive/; None: no contact has one).
         self.archive = archive
+        self.workspace = workspace
         self.membership = membership
         #: The gates of the versions with include/exclude lists (by version field), read once per ``score`` call.
         self._gates: dict[str, Gate] = {}
@@ -270,7 +271,7 @@ class Scorer:
                  for r in records]
         if not asked or self.archive is None:
             return
-        held = self.archive.held_keys(asked)
+        held = self.archive.held_keys(asked, self.workspace)
         if held:
             for cid in {key[0] for key in held}:
                 fresh[cid] = [r for r in fresh[cid] if (cid, r.source, r.id) not in held]
@@ -295,7 +296,7 @@ class Scorer:
         if from_archive:
             if self.archive is None:
                 raise RuntimeError("contacts with a hot horizon need the archive to be folded again")
-            archived = self.archive.histories(from_archive)
+            archived = self.archive.histories(from_archive, workspace=self.workspace)
             for cid in from_archive:
                 out[cid].archived = archived.get(cid, [])
         return out

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 def make_scorer(services: Services) -> Scorer:
     return Scorer(services.timelines, services.scores, services.profiles, services.grades,
                   Membership(services.smart_lists, services.contacts), services.companies,
-                  archive=services.archive)
+                  archive=services.archive, workspace=services.workspace)
 
 
 def score_and_dispatch(services: Services, scorer: Scorer, batch: Mapping[str, Sequence[Mapping[str, Any]]],

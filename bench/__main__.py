@@ -1,4 +1,4 @@
-"""``python -m bench [--size tiny|small|full] [--rows 1,2,3,4,5,6,7,8,9,10,11]``: run the suite, print one table,
+"""``python -m bench [--size tiny|small|full] [--rows 1,2,3,4,5,6,7,8,9,10,11,12]``: run the suite, print one table,
 write bench/RESULTS.md. Everything runs against a private redis-server, real gunicorn and real RQ
 workers started for the run (and stopped after it)."""
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .context import SIZES, Context
 from .row_dashboard import rows_dashboard
 from .row_http import rows_http
 from .row_latency import rows_latency
+from .row_horizon import rows_horizon
 from .row_memory import rows_memory
 from .row_scale import rows_scale
 from .row_scoring import rows_scoring
@@ -23,7 +24,7 @@ from .row_smart_list import rows_smart_list
 from .row_workspaces import rows_workspaces
 from .search import rows_search
 
-ALL_ROWS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11")
+ALL_ROWS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,6 +68,8 @@ def run(args: argparse.Namespace) -> list[Row]:
             rows += rows_search(ctx)
         if "5" in want:
             rows += rows_memory(ctx)
+        if "12" in want:
+            rows += rows_horizon(ctx)
         if want & {"1", "4", "10"}:
             rows += rows_scoring(ctx, want)
         if "3" in want:

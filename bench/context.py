@@ -35,12 +35,14 @@ class Size:
     list_contacts: int  # row 6
     query_seconds: int
     memory_contacts: int  # row 5
+    horizon_contacts: int = 100  # row 12: contacts of the simulated year (10 interactions each a month)
+    horizon_step_days: int = 1  # row 12: simulated days per loop (the trim pass runs once a loop)
 
 
 SIZES = {
-    "tiny": Size(300, 3_000, 100, 1, 500, 8, 100, 50, 3, 3_000, 1, 300),
-    "small": Size(10_000, 100_000, 1_000, 8, 20_000, 60, 500, 500, 20, 100_000, 5, 5_000),
-    "full": Size(100_000, 1_000_000, 3_000, 15, 40_000, 200, 500, 500, 60, 1_000_000, 10, 20_000),
+    "tiny": Size(300, 3_000, 100, 1, 500, 8, 100, 50, 3, 3_000, 1, 300, 40, 10),
+    "small": Size(10_000, 100_000, 1_000, 8, 20_000, 60, 500, 500, 20, 100_000, 5, 5_000, 1_000),
+    "full": Size(100_000, 1_000_000, 3_000, 15, 40_000, 200, 500, 500, 60, 1_000_000, 10, 20_000, 4_000),
 }
 
 

@@ -338,3 +338,12 @@ def test_workspaces_never_share_a_record_even_with_the_same_contact_ids(archive)
     assert [r.properties for r in archive.history("c1", workspace="acme")] == [{"w": "acme"}]
     assert archive.history("c1", workspace="other") == []
     assert archive.count() == 2
+
+
+def test_the_bulk_readers_see_one_workspace(archive):
+    archive.append([rec("c1", "i1", 1), ArchivedRecord("c1", TimelineRecord("i2", "api", "email.opened", 2, {}), "w2")])
+    assert [r.id for r in archive.histories(["c1"])["c1"]] == ["i1"]
+    assert [r.id for r in archive.histories(["c1"], workspace="w2")["c1"]] == ["i2"]
+    asked = [("c1", "api", "i1"), ("c1", "api", "i2")]
+    assert archive.held_keys(asked) == {("c1", "api", "i1")}
+    assert archive.held_keys(asked, "w2") == {("c1", "api", "i2")}

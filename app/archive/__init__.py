@@ -71,14 +71,16 @@ class Archive(Protocol):
         ``before`` (milliseconds), only those that happened strictly before it."""
         ...
 
-    def histories(self, contact_ids: Sequence[str], before: int | None = None) -> dict[str, list[TimelineRecord]]:
-        """Every record of each contact (all of them: a refold reads whole histories), oldest first by ``(at,
-        source, id)``; with ``before`` (ms), only those strictly before it. Contacts with none are left out."""
+    def histories(self, contact_ids: Sequence[str], before: int | None = None,
+                  workspace: str = "default") -> dict[str, list[TimelineRecord]]:
+        """Every record of each contact in ``workspace`` (all of them: a refold reads whole histories), oldest
+        first by ``(at, source, id)``; with ``before`` (ms), only those strictly before it. Contacts with none
+        are left out."""
         ...
 
-    def held_keys(self, keys: Iterable[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
-        """Which of these ``(contact_id, source, id)`` the archive holds (the hot horizon deletes nothing else
-        from Redis)."""
+    def held_keys(self, keys: Iterable[tuple[str, str, str]], workspace: str = "default") -> set[tuple[str, str, str]]:
+        """Which of these ``(contact_id, source, id)`` the archive holds in ``workspace`` (the hot horizon deletes
+        nothing else from Redis)."""
         ...
 
     def count(self) -> int:

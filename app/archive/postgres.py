@@ -121,10 +121,12 @@ class PostgresArchive:
                 raise self._failed(exc) from exc
         return [TimelineRecord(id_, source, type_, at, props) for id_, source, type_, at, props in rows]
 
-    def histories(self, contact_ids: Sequence[str], before: int | None = None) -> dict[str, list[TimelineRecord]]:
+    def histories(self, contact_ids: Sequence[str], before: int | None = None,
+                  workspace: str = "default") -> dict[str, list[TimelineRecord]]:
         out: dict[str, list[TimelineRecord]] = {}
         ids = list(dict.fromkeys(contact_ids))
-        sql = "SELECT contact_id, id, source, type, at, properties FROM interactions WHERE contact_id = ANY(%s)"
+        sql = ("SELECT contact_id, id, source, type, at, properties FROM interactions WHERE workspace = %s "
+               "AND contact_id = ANY(%s)")
         if before is not None:
             sql += " AND at < %s"
         sql += ' ORDER BY contact_id, at, source COLLATE "C", id COLLATE "C"'  # byte order, as SQLite
@@ -132,7 +134,7 @@ class PostgresArchive:
             try:
                 with self._connection().cursor() as cur:
                     for start in range(0, len(ids), BULK_CHUNK):
-                        params: list[object] = [ids[start:start + BULK_CHUNK]]
+                        params: list[object] = [workspace, ids[start:start + BULK_CHUNK]]
                         if before is not None:
                             params.append(before)
                         for cid, id_, source, type_, at, props in cur.execute(sql, params).fetchall():
@@ -141,18 +143,18 @@ class PostgresArchive:
                 raise self._failed(exc) from exc
         return out
 
-    def held_keys(self, keys: Iterable[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    def held_keys(self, keys: Iterable[tuple[str, str, str]], workspace: str = "default") -> set[tuple[str, str, str]]:
         wanted = list(dict.fromkeys(keys))
         held: set[tuple[str, str, str]] = set()
         sql = ("SELECT i.contact_id, i.source, i.id FROM unnest(%s::text[], %s::text[], %s::text[]) AS w(c, s, i) "
-               "JOIN interactions i ON i.contact_id = w.c AND i.source = w.s AND i.id = w.i")
+               "JOIN interactions i ON i.workspace = %s AND i.contact_id = w.c AND i.source = w.s AND i.id = w.i")
         with self._lock:
             try:
                 with self._connection().cursor() as cur:
                     for start in range(0, len(wanted), BULK_CHUNK):
                         chunk = wanted[start:start + BULK_CHUNK]
                         rows = cur.execute(sql, [[k[0] for k in chunk], [k[1] for k in chunk],
-                                                 [k[2] for k in chunk]]).fetchall()
+                                                 [k[2] for k in chunk], workspace]).fetchall()
                         held.update((c, s, i) for c, s, i in rows)
             except psycopg.Error as exc:
                 raise self._failed(exc) from exc

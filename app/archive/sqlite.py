@@ -142,7 +142,8 @@ class SqliteArchive:
                 raise self._failed(exc) from exc
         return [TimelineRecord(id_, source, type_, at, orjson.loads(props)) for id_, source, type_, at, props in rows]
 
-    def histories(self, contact_ids: Sequence[str], before: int | None = None) -> dict[str, list[TimelineRecord]]:
+    def histories(self, contact_ids: Sequence[str], before: int | None = None,
+                  workspace: str = "default") -> dict[str, list[TimelineRecord]]:
         out: dict[str, list[TimelineRecord]] = {}
         ids = list(dict.fromkeys(contact_ids))
         with self._lock:
@@ -150,9 +151,9 @@ class SqliteArchive:
                 conn = self._connection()
                 for start in range(0, len(ids), BULK_CHUNK):
                     chunk = ids[start:start + BULK_CHUNK]
-                    sql = (f"SELECT contact_id, id, source, type, at, properties FROM interactions WHERE contact_id IN "
-                           f"({','.join('?' * len(chunk))})")
-                    params: list[object] = list(chunk)
+                    sql = (f"SELECT contact_id, id, source, type, at, properties FROM interactions WHERE workspace = ? "
+                           f"AND contact_id IN ({','.join('?' * len(chunk))})")
+                    params: list[object] = [workspace, *chunk]
                     if before is not None:
                         sql += " AND at < ?"
                         params.append(before)
@@ -163,7 +164,7 @@ class SqliteArchive:
                 raise self._failed(exc) from exc
         return out
 
-    def held_keys(self, keys: Iterable[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    def held_keys(self, keys: Iterable[tuple[str, str, str]], workspace: str = "default") -> set[tuple[str, str, str]]:
         wanted = list(dict.fromkeys(keys))
         held: set[tuple[str, str, str]] = set()
         with self._lock:
@@ -173,8 +174,9 @@ class SqliteArchive:
                     chunk = wanted[start:start + BULK_CHUNK]
                     values = ",".join("(?, ?, ?)" for _ in chunk)
                     sql = (f"WITH wanted(c, s, i) AS (VALUES {values}) SELECT c, s, i FROM wanted WHERE EXISTS "
-                           "(SELECT 1 FROM interactions WHERE contact_id = c AND source = s AND id = i)")
-                    held.update(tuple(row) for row in conn.execute(sql, [v for key in chunk for v in key]))
+                           "(SELECT 1 FROM interactions WHERE workspace = ? AND contact_id = c AND source = s AND id = i)")
+                    params = [v for key in chunk for v in key] + [workspace]
+                    held.update(tuple(row) for row in conn.execute(sql, params))
             except (sqlite3.Error, OSError) as exc:
                 raise self._failed(exc) from exc
         return held
