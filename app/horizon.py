@@ -103,7 +103,7 @@ def trim(services: Services, contact_ids: Sequence[str], now: int) -> dict[str, 
         if previous is not None:
             at = max(at, previous)
         drop = [r.key for r in old if r.at < at and (cid, r.source, r.id) in held]
-        if at == previous and not drop:
+        if not drop:  # nothing leaves (history the archive does not hold yet, say from before it existed)
             continue
         plans[cid] = (at, drop)
         if horizon is not None and any(f in by_field and f not in horizon.checkpoints for f in fields):

@@ -152,6 +152,12 @@ def test_nothing_the_archive_does_not_hold_leaves_redis(world, archive_url):
     assert world.horizon().at == CLOCK_START + 8 * DAY  # stops just before it
     assert sorted(world.hot()) == ["o12", "o16", "o20", "o24", "o28", "o32", "o36", "o8"]
     assert world.score() == world.expected()
+    with sqlite3.connect(path) as conn:  # history from before the archive existed: none of it is archived
+        conn.execute("DELETE FROM interactions")
+    world.clock.advance(10 * DAY)
+    hot, horizon = world.hot(), world.horizon()
+    assert trim_all(world.services, world.clock.now_ms())["contacts"] == 0
+    assert world.hot() == hot and world.horizon() == horizon  # it stays in Redis, the horizon where it was
 
 
 def test_a_publish_recomputes_from_the_archive(world):
