@@ -66,10 +66,20 @@ class Membership:
 
         return {key: Gate(filters(p.include), filters(p.exclude)) for key, p in gated.items()}
 
-    def facts(self, contact_ids: Sequence[str]) -> dict[str, ContactFacts]:
-        """Each contact's tags and DND as stored (two round trips for the whole batch)."""
-        tags = self.contacts.tags_of(contact_ids)
-        dnd = self.contacts.dnd_of(contact_ids)
+    def facts(self, contact_ids: Sequence[str], gates: Mapping[str, Gate] | None = None) -> dict[str, ContactFacts]:
+        """Each contact's tags and DND as stored, one round trip each for the whole batch; with ``gates``, only
+        what their conditions look at (no tags read when none names a tag; only the DND channels named)."""
+        conditions = None if gates is None else [c for gate in gates.values() for flt in (*gate.include, *gate.exclude)
+                                                 for c in flt.conditions]
+        if conditions is None or any(c.field == "tag" for c in conditions):
+            tags = self.contacts.tags_of(contact_ids)
+        else:
+            tags = {}
+        if conditions is None:
+            dnd = self.contacts.dnd_of(contact_ids)
+        else:
+            channels = sorted({c.channel for c in conditions if c.field == "dnd" and c.channel})
+            dnd = self.contacts.dnd_channels_of(contact_ids, channels)
         return {cid: ContactFacts(tags=frozenset(tags.get(cid) or ()), dnd=dnd.get(cid) or {}) for cid in contact_ids}
 
 

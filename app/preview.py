@@ -32,7 +32,7 @@ def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
             break
         timelines = services.timelines.read_timelines(page)
         scored = services.timelines.read_scores(page, live.field) if live else {}
-        facts = membership.facts(page) if gate is not None else {}
+        facts = membership.facts(page, {draft.id: gate}) if gate is not None else {}
         for cid in page:
             seen.update(vocabulary_of(timelines[cid]))
             if gate is not None and not gate.admits(facts[cid]):

@@ -198,7 +198,8 @@ class Scorer:
             elif has_history[cid] and any(r.type == ATTRIBUTES_TYPE for r in fresh[cid]):
                 needs_timeline.append(cid)
         timelines = self._histories(needs_timeline, horizons, fresh, versions, refold) if needs_timeline else {}
-        facts = self.membership.facts(list(pending)) if self._gates and self.membership is not None else {}
+        facts = self.membership.facts(list(pending), self._gates) if self._gates and self.membership is not None \
+            else {}
 
         writes, outcome = [], []
         for cid in pending:
