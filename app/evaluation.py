@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import Conflict, NotFound
+from .horizon import whole_timelines
 from .publish import SYSTEM_ACTOR, get_job, set_job
 from .retention import job_record_ttl_seconds
 from .scoring.evaluation import CONVERTED_BEFORE, NO_HISTORY, DEFAULT_OUTCOME, Period, Tally, add_contact
@@ -116,7 +117,7 @@ def run_evaluation(services: Services, job_id: str) -> None:
         excluded = {CONVERTED_BEFORE: 0, NO_HISTORY: 0}
         done = 0
         for page in services.contacts.contact_pages(EVALUATION_PAGE):
-            timelines = services.timelines.read_timelines(page)
+            timelines = whole_timelines(services, page)  # with what left Redis (the hot horizon)
             for contact_id in page:
                 add_contact(tallies, excluded, timelines[contact_id], period)
             done += len(page)

@@ -129,6 +129,19 @@ def trim(services: Services, contact_ids: Sequence[str], now: int) -> dict[str, 
     return counts
 
 
+def whole_timelines(services: Services, contact_ids: Sequence[str]) -> dict[str, list[TimelineRecord]]:
+    """Each contact's whole timeline: the hot records from Redis and, for contacts with a horizon, the older ones
+    from the archive (one ``histories`` call for the page). What the draft preview, the evaluation and the
+    ledger's older pages fold."""
+    hot = services.timelines.read_timelines(contact_ids)
+    horizons = services.timelines.read_horizons(contact_ids)
+    beyond = [cid for cid in contact_ids if horizons[cid] is not None]
+    if not beyond:
+        return hot
+    archived = services.archive.histories(beyond, workspace=services.workspace)
+    return {cid: _merge(archived.get(cid, []), hot[cid]) if cid in beyond else hot[cid] for cid in contact_ids}
+
+
 def _merge(archived: list[TimelineRecord], timeline: list[TimelineRecord]) -> list[TimelineRecord]:
     merged = {r.key: r for r in archived}
     for record in timeline:

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from .errors import ValidationError
+from .horizon import whole_timelines
 from .scoring.fold import fold
 from .scoring.records import decode_ledger_entry, encode_ledger_entry
 from .services import Services
@@ -65,12 +66,8 @@ def _after(entries: list[dict[str, Any]], before: list[Any]) -> int | None:
 def whole_ledger(services: Services, contact_id: str, version: ActiveVersion) -> list[dict[str, Any]]:
     """Every entry of the contact's ledger in this version, newest first: the fold of its whole history
     (archive and hot timeline), to now."""
-    hot = services.timelines.read_timelines([contact_id])[contact_id]
-    archived = services.archive.histories([contact_id], workspace=services.workspace).get(contact_id, [])
-    merged = {r.key: r for r in archived}
-    for record in hot:
-        merged.setdefault(record.key, record)
-    _state, ledger = fold(version.profile, list(merged.values()), services.clock.now_ms())
+    records = whole_timelines(services, [contact_id])[contact_id]
+    _state, ledger = fold(version.profile, records, services.clock.now_ms())
     return [decode_ledger_entry(encode_ledger_entry(e)) for e in reversed(ledger)]
 
 

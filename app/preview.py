@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .horizon import whole_timelines
 from .membership import Membership
 from .scoring.fold import LedgerEntry, fold
 from .scoring.histogram import histogram
@@ -30,7 +31,7 @@ def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
     for page in services.contacts.contact_pages(PREVIEW_PAGE):
         if start >= PREVIEW_MAX_CONTACTS:
             break
-        timelines = services.timelines.read_timelines(page)
+        timelines = whole_timelines(services, page)  # with what left Redis (the hot horizon)
         scored = services.timelines.read_scores(page, live.field) if live else {}
         facts = membership.facts(page, {draft.id: gate}) if gate is not None else {}
         for cid in page:

@@ -239,3 +239,12 @@ def test_the_dashboard_contact_page_shows_older_ledger_pages_from_the_archive(wo
     assert sign_in(dash).status_code == 302
     page = text(dash.get(f"/dashboard/contacts/{world.cid()}", query_string={"profile": "eng", "ledger_cursor": 10}))
     assert "api:o0" in page and "Newer" in page  # day 0's open, the oldest entry: read from the archive
+
+
+def test_the_draft_preview_folds_the_history_that_left_redis(world):
+    month_of_history(world)
+    trim_all(world.services, world.clock.now_ms())
+    # the draft as it stands is the live rules: no contact moves, although most of its history left Redis
+    resp = world.client.post("/v1/profiles/eng/preview", json={}, headers=AUTH)
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["movers"] == []
