@@ -51,7 +51,8 @@ class Keys:
         return f"{self.prefix}:{{c:{contact_id}}}:tags"
 
     def timeline(self, contact_id: str) -> str:
-        """The contact's interactions and manual changes: ``source:id`` -> record JSON (hash)."""
+        """The contact's interactions and manual changes: ``source:id`` -> record JSON (``records.encode_record``)
+        (hash)."""
         return f"{self.prefix}:{{c:{contact_id}}}:timeline"
 
     def states(self, contact_id: str) -> str:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from app.scoring.interactions import Interaction
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.scoring.interactions import ATTRIBUTES_TYPE, CATALOG, MANUAL_TYPE, Interaction
 from app.scoring.vocabulary import vocabulary_of
 from app.scoring.records import (
+    REASON_CODES,
+    TYPE_CODES,
     LedgerEntry,
     TimelineRecord,
     decode_ledger_entry,
@@ -18,10 +23,18 @@ from app.scoring.records import (
 OPENED = TimelineRecord("x:1", "crm", "email.opened", 1_700_000_000_000, {"machine_open": False})
 
 
-def test_a_record_is_stored_under_source_colon_id_as_type_time_and_properties():
+def test_a_record_is_stored_under_source_colon_id_as_interned_type_time_and_properties():
     assert OPENED.key == "crm:x:1"
-    assert encode_record(OPENED) == ["email.opened", 1_700_000_000_000, {"machine_open": False}]
-    assert encode_record(TimelineRecord("1", "api", "form.submitted", 5, {})) == ["form.submitted", 5]
+    assert encode_record(OPENED) == [1, 1_700_000_000_000, {"machine_open": False}]
+    assert encode_record(TimelineRecord("1", "api", "form.submitted", 5, {})) == [10, 5]
+    assert encode_record(TimelineRecord("1", "api", "custom.seen", 5, {})) == ["custom.seen", 5]  # by name
+
+
+def test_the_interned_types_are_the_catalogue_then_manual_and_attributes_in_a_fixed_order():
+    # stored data refers to these numbers: appending is the only change allowed
+    assert TYPE_CODES[:len(CATALOG)] == CATALOG
+    assert TYPE_CODES[len(CATALOG):] == (MANUAL_TYPE, ATTRIBUTES_TYPE)
+    assert REASON_CODES == ("matched", "capped", "floor", "limit", "expired", "decay", "manual", "fit")
 
 
 @pytest.mark.parametrize(("key", "stored", "record"), [
@@ -29,6 +42,7 @@ def test_a_record_is_stored_under_source_colon_id_as_type_time_and_properties():
                  id="an-id-with-colons-keeps-them"),
     pytest.param("api:1", ["form.submitted", 5], TimelineRecord("1", "api", "form.submitted", 5, {}),
                  id="no-properties"),
+    pytest.param("crm:x:1", [1, 1_700_000_000_000, {"machine_open": False}], OPENED, id="interned-type"),
     pytest.param("api:1", {"id": "1", "src": "api", "t": "form.submitted", "at": 5, "p": {"a": 1}},
                  TimelineRecord("1", "api", "form.submitted", 5, {"a": 1}), id="written-as-an-object-by-older-releases"),
 ])
@@ -36,14 +50,16 @@ def test_a_stored_record_reads_back_from_its_field_and_value(key, stored, record
     assert decode_record(key, stored) == record
 
 
-def test_a_ledger_entry_is_a_row_in_field_order_without_a_trailing_empty_note():
+def test_a_ledger_entry_points_at_its_interaction_by_key_with_type_and_reason_interned():
     entry = LedgerEntry(5, "x:1", "crm", "email.opened", "open", 2, 2, 7, "matched", None)
-    assert encode_ledger_entry(entry) == [5, "x:1", "crm", "email.opened", "open", 2, 2, 7, "matched"]
+    assert encode_ledger_entry(entry) == [5, "crm:x:1", 1, "open", 2, 2, 7, 0]
     noted = LedgerEntry(5, "x:1", "crm", "email.opened", "open", 2, 0, 7, "limit", "limit: 1 reached")
-    assert encode_ledger_entry(noted)[-1] == "limit: 1 reached"
+    assert encode_ledger_entry(noted)[-1] == [3, "limit: 1 reached"]
+    other = LedgerEntry(5, "1", "api", "custom.x", None, 2, 2, 7, "somehow", None)
+    assert encode_ledger_entry(other) == [5, "api:1", "custom.x", None, 2, 2, 7, "somehow"]
 
 
-def test_a_stored_ledger_row_reads_as_the_apis_object_missing_fields_none():
+def test_a_ledger_row_of_earlier_releases_reads_as_the_apis_object_missing_fields_none():
     assert decode_ledger_entry([5, "x:1", "crm", "email.opened", "open", 2, 2, 7, "matched"]) == {
         "at": 5, "interaction_id": "x:1", "source": "crm", "type": "email.opened", "rule_id": "open",
         "points": 2, "change": 2, "score": 7, "reason": "matched", "note": None}
@@ -51,6 +67,28 @@ def test_a_stored_ledger_row_reads_as_the_apis_object_missing_fields_none():
         "note"] == "limit: 1 reached"
     older = {"at": 5, "reason": "matched"}
     assert decode_ledger_entry(older) == older
+
+
+_TEXT = st.text(max_size=12)
+_TYPES = st.one_of(st.sampled_from(TYPE_CODES), st.text(min_size=1, max_size=12))
+_REASONS = st.one_of(st.sampled_from(REASON_CODES), st.text(max_size=12))
+_INT = st.integers(-10**15, 10**15)
+
+
+@given(at=_INT, id_=_TEXT, source=_TEXT.filter(lambda s: ":" not in s), type_=_TYPES,
+       rule=st.none() | _TEXT, points=_INT, change=_INT, score=_INT, reason=_REASONS, note=st.none() | _TEXT)
+def test_every_ledger_entry_reads_back_exactly_what_the_older_row_form_gave(at, id_, source, type_, rule, points,
+                                                                          change, score, reason, note):
+    entry = LedgerEntry(at, id_, source, type_, rule, points, change, score, reason, note)
+    older = [at, id_, source, type_, rule, points, change, score, reason] + ([note] if note is not None else [])
+    assert decode_ledger_entry(encode_ledger_entry(entry)) == decode_ledger_entry(older) == entry.to_json()
+
+
+@given(id_=_TEXT, source=_TEXT.filter(lambda s: ":" not in s), type_=_TYPES, at=_INT,
+       properties=st.dictionaries(_TEXT, st.integers() | _TEXT | st.booleans(), max_size=3))
+def test_every_record_reads_back_from_its_compact_form(id_, source, type_, at, properties):
+    record = TimelineRecord(id_, source, type_, at, properties)
+    assert decode_record(record.key, encode_record(record)) == record
 
 
 def test_an_interaction_becomes_its_timeline_record():

@@ -34,7 +34,7 @@ from .decay import next_step, standing
 from .fit import apply_attribute_changes, fit_steps, matching_rules
 from .interactions import ATTRIBUTES_TYPE, MANUAL_ACTOR, MANUAL_TYPE
 from .profiles import FIT, Group, Profile, Rule
-from .records import LedgerEntry, TimelineRecord
+from .records import LedgerEntry, TimelineRecord, type_code, type_name
 
 __all__ = ["FoldState", "LedgerEntry", "advance", "checkpoint", "entry_key", "fold", "is_late", "resume"]
 
@@ -45,6 +45,15 @@ _EXPIRY, _ENTRY = 0, 1
 def entry_key(record: TimelineRecord) -> tuple[int, int, str]:
     """The sort key of a timeline record (interaction or manual change)."""
     return (record.at, _ENTRY, record.key)
+
+
+def _timed(stored: list[Any], width: int) -> list[Any]:
+    """A pending expiry (``width`` 6) or decay step (9) as the fold keeps it, from either stored form: the
+    compact one (no interaction id, interned type: one element fewer) or the full one."""
+    if len(stored) == width:
+        return list(stored)
+    key = stored[1]
+    return [stored[0], key, stored[2], stored[3], key.partition(":")[2], type_name(stored[4]), *stored[5:]]
 
 
 @dataclass
@@ -70,10 +79,21 @@ class FoldState:
     outside: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"s": self.score, "l": list(self.last) if self.last else None, "h": self.hits,
-               "o": self.once, "p": self.pending}
-        if self.decaying:  # absent when empty, so states of profiles without decay or groups read as before
-            out["d"] = self.decaying
+        """The stored form: empty fields left out, and each pending expiry or decay step without its interaction
+        id (the id is the end of its interaction key) and with its type interned (``records.type_code``), so a
+        small state fits a Redis hash's compact encoding. ``from_json`` also reads the longer forms written by
+        earlier releases."""
+        out: dict[str, Any] = {"s": self.score}
+        if self.last:
+            out["l"] = list(self.last)
+        if self.hits:
+            out["h"] = self.hits
+        if self.once:
+            out["o"] = self.once
+        if self.pending:
+            out["p"] = [[p[0], p[1], p[2], p[3], type_code(p[5])] for p in self.pending]
+        if self.decaying:
+            out["d"] = [[d[0], d[1], d[2], d[3], type_code(d[5]), *d[6:]] for d in self.decaying]
         if self.groups:
             out["g"] = self.groups
         if self.attributes:
@@ -88,8 +108,8 @@ class FoldState:
     def from_json(cls, data: Mapping[str, Any]) -> FoldState:
         last = data.get("l")
         return cls(score=data["s"], last=tuple(last) if last else None, hits=dict(data.get("h") or {}),
-                   once=dict(data.get("o") or {}), pending=[list(p) for p in data.get("p") or []],
-                   decaying=[list(d) for d in data.get("d") or []], groups=dict(data.get("g") or {}),
+                   once=dict(data.get("o") or {}), pending=[_timed(p, 6) for p in data.get("p") or []],
+                   decaying=[_timed(d, 9) for d in data.get("d") or []], groups=dict(data.get("g") or {}),
                    attributes=dict(data.get("a") or {}), matched=list(data.get("f") or []),
                    outside=bool(data.get("x")))
 

@@ -15,7 +15,7 @@ from typing import Any
 from ..keys import Keys
 from ..scoring.fold import FoldState
 from ..scoring.interactions import MANUAL_TYPE
-from ..scoring.profiles import version_field
+from ..scoring.profiles import parse_version_field, version_field
 from ..scoring.records import ContactWrite, TimelineRecord, decode_ledger_entry, decode_record
 from .errors import gateway
 from .redis_tools import dumps, load_script, loads, run_scripts
@@ -51,6 +51,18 @@ def horizon_fields(at: int, attributes: dict[str, Any], checkpoints: dict[str, F
     return fields
 
 
+@dataclass
+class StoredContact:
+    """A contact's stored scoring values as they are, for the compaction: ``_rev``, timeline, states and
+    horizon hashes, and each version's ledger (newest first)."""
+
+    rev: str
+    timeline: dict[str, str]
+    states: dict[str, str]
+    horizon: dict[str, str]
+    ledgers: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class HorizonMove:
     """One contact's horizon moving forward: written only if its ``rev`` did not move since it was read."""
@@ -72,6 +84,7 @@ class TimelineStore:
         self._apply_batch = load_script(redis, "apply_batch.lua")
         self._read_batch = load_script(redis, "read_batch.lua")
         self._trim = load_script(redis, "trim_horizon.lua")
+        self._compact = load_script(redis, "compact_contact.lua")
         #: One Redis (not a cluster): a scoring batch's reads and writes go in a few script calls.
         self.single_node = not hasattr(redis, "get_node_from_key")
 
@@ -195,12 +208,11 @@ class TimelineStore:
         return [decode_ledger_entry(loads(x)) for x in raw]
 
     def drop_version(self, contact_ids: Sequence[str], profile_id: str, version: int) -> None:
-        """Remove one version's fold states, checkpoints and ledgers from these contacts."""
+        """Remove one version's fold states and ledgers from these contacts."""
         field = version_field(profile_id, version)
         pipe = self.redis.pipeline(transaction=False)
         for cid in contact_ids:
             pipe.hdel(self.keys.states(cid), field)
-            pipe.hdel(self.keys.horizon(cid), field)  # its checkpoint
             pipe.delete(self.keys.ledger(cid, profile_id, version))
         pipe.execute()
 
@@ -225,3 +237,37 @@ class TimelineStore:
         for cid, n in counts.items():
             pipe.ltrim(self.keys.outbox(cid), n, -1)
         pipe.execute()
+
+    # --- the compact layout's migration (app/compaction.py) --------------------------------------------
+    def read_stored(self, contact_ids: Sequence[str]) -> dict[str, StoredContact]:
+        """Each contact's stored values as they are (whatever their form): what the compaction rewrites."""
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in contact_ids:
+            pipe.hgetall(self.keys.states(cid))
+            pipe.hgetall(self.keys.timeline(cid))
+            pipe.hgetall(self.keys.horizon(cid))
+        replies = pipe.execute()
+        out = {}
+        pipe = self.redis.pipeline(transaction=False)
+        for i, cid in enumerate(contact_ids):
+            states, timeline, horizon = replies[3 * i:3 * i + 3]
+            fields = [f for f in states if f != "_rev"]
+            for vfield in fields:
+                pipe.lrange(self.keys.ledger(cid, *parse_version_field(vfield)), 0, -1)
+            out[cid] = StoredContact(states.get("_rev", ""), timeline, states, horizon, dict.fromkeys(fields))
+        ledgers = iter(pipe.execute())
+        for contact in out.values():
+            for vfield in contact.ledgers:
+                contact.ledgers[vfield] = next(ledgers)
+        return out
+
+    def rewrite_stored(self, contact_id: str, rev: str, timeline: dict[str, str], states: dict[str, str],
+                       horizon: dict[str, str], ledgers: dict[str, tuple[int, list[str]]]) -> bool:
+        """Write values of the same data in another form, with compact_contact.lua; False when the contact
+        changed since it was read (``rev``)."""
+        keys = [self.keys.timeline(contact_id), self.keys.states(contact_id), self.keys.horizon(contact_id)]
+        keys += [self.keys.ledger(contact_id, *parse_version_field(f)) for f in ledgers]
+        payload = {"rev": rev, "timeline": timeline, "states": states, "horizon": horizon,
+                   "ledgers": [[n, entries] for n, entries in ledgers.values()]}
+        return bool(self._compact(keys=keys, args=[dumps(payload)]))
+

@@ -1,0 +1,118 @@
+"""The compact layout's migration: rewrite what earlier releases stored in Redis into the compact forms, in place
+and online.
+
+The compact forms (``scoring/records.py``: timeline records and ledger entries with interned types and reasons,
+ledger entries that point at their interaction by its key; ``FoldState.to_json``: empty fields left out, timed
+entries without the interaction id) are what every write produces now, and every reader reads both the compact
+forms and the older ones. So nothing needs this migration to be correct: it only gives back the memory of data
+written before the upgrade. It runs while the server scores: each contact is rewritten by
+``compact_contact.lua`` only if its ``_rev`` did not move since it was read (a contact that changed is read again,
+a few times, then left for the next run). A value whose re-encoding would not read back exactly the same is left
+as it is. Running it again is harmless: values already compact are not written.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .scoring.fold import FoldState
+from .scoring.records import (LEDGER_FIELDS, LedgerEntry, decode_ledger_entry, decode_record, encode_ledger_entry,
+                              encode_record, is_compact_ledger_entry, is_compact_record)
+from .services import Services
+from .storage.redis_tools import dumps, loads
+from .storage.timelines import StoredContact
+
+#: Contacts read per round trip.
+PAGE = 200
+#: Times a contact that changed while it was being rewritten is read again before it is left for the next run.
+RETRIES = 5
+#: The ``migrations`` entry written when a whole run finished with nothing left behind.
+MIGRATION = "compact-layout"
+
+COUNTS = ("contacts", "records", "entries", "states", "changed")
+
+
+def compact_all(services: Services, on_page: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Rewrite every contact; ``on_page(n)`` after each page of ``n`` contacts (the CLI's progress bar). Returns
+    the counts: ``contacts`` rewritten, ``records``/``entries``/``states`` values rewritten, ``changed``
+    contacts left for the next run (they kept changing)."""
+    total = dict.fromkeys(COUNTS, 0)
+    for page in services.contacts.contact_pages(PAGE):
+        for name, n in compact_page(services, page).items():
+            total[name] += n
+        if on_page:
+            on_page(len(page))
+    if not total["changed"]:
+        services.jobs.record_migration(MIGRATION, services.clock.now_ms())
+    return total
+
+
+def compact_page(services: Services, contact_ids: Sequence[str]) -> dict[str, int]:
+    counts = dict.fromkeys(COUNTS, 0)
+    pending = list(contact_ids)
+    for _ in range(RETRIES):
+        if not pending:
+            break
+        stored = services.timelines.read_stored(pending)
+        pending = []
+        for cid, contact in stored.items():
+            timeline, states, horizon, ledgers = _compacted(contact)
+            if not (timeline or states or horizon or ledgers):
+                continue
+            if services.timelines.rewrite_stored(cid, contact.rev, timeline, states, horizon, ledgers):
+                counts["contacts"] += 1
+                counts["records"] += len(timeline)
+                counts["states"] += len(states) + len(horizon)
+                counts["entries"] += sum(len(entries) for _, entries in ledgers.values())
+            else:
+                pending.append(cid)
+    counts["changed"] = len(pending)
+    return counts
+
+
+def _compacted(contact: StoredContact) -> tuple[dict[str, str], dict[str, str], dict[str, str],
+                                                dict[str, tuple[int, list[str]]]]:
+    """The values of a contact that have a compact form they do not have yet, re-encoded (checked to read back
+    the same)."""
+    timeline = {}
+    for key, raw in contact.timeline.items():
+        value = loads(raw)
+        if not is_compact_record(value):
+            record = decode_record(key, value)
+            new = encode_record(record)
+            if decode_record(key, loads(dumps(new))) == record:
+                timeline[key] = dumps(new)
+    states = {f: v for f, v in ((f, _state(raw)) for f, raw in contact.states.items() if f != "_rev") if v}
+    horizon = {f: v for f, v in ((f, _state(raw)) for f, raw in contact.horizon.items() if f not in ("c", "a"))
+               if v}
+    ledgers: dict[str, tuple[int, list[str]]] = {}
+    for vfield, entries in contact.ledgers.items():
+        values = [loads(e) for e in entries]
+        if not entries or all(is_compact_ledger_entry(v) for v in values):
+            continue
+        rewritten = [_entry(raw, value) for raw, value in zip(entries, values)]
+        if rewritten != entries:
+            ledgers[vfield] = (len(entries), rewritten)
+    return timeline, states, horizon, ledgers
+
+
+def _state(raw: str) -> str | None:
+    """A stored fold state in the compact form, or None when it has it (or would not read back the same)."""
+    state = FoldState.from_json(loads(raw))
+    new = dumps(state.to_json())
+    if new == raw or len(new) >= len(raw) or FoldState.from_json(loads(new)) != state:
+        return None
+    return new
+
+
+def _entry(raw: str, value: Any) -> str:
+    """A stored ledger entry in the compact form (as it was when it has it, or cannot be re-encoded exactly)."""
+    if is_compact_ledger_entry(value):
+        return raw
+    shown = decode_ledger_entry(value)
+    if not isinstance(shown.get("source"), str) or not isinstance(shown.get("interaction_id"), str) \
+            or ":" in shown["source"]:
+        return raw
+    fields: dict[str, Any] = {name: shown.get(name) for name in LEDGER_FIELDS}
+    new = dumps(encode_ledger_entry(LedgerEntry(**fields)))
+    return new if decode_ledger_entry(loads(new)) == fields else raw

@@ -1,0 +1,46 @@
+-- Rewrite one contact's stored values into the compact layout (app/compaction.py), only if nobody changed the
+-- contact since the migration read it (its `_rev`, the scorer's optimistic lock), so it runs while the
+-- server scores. Writes the same data in another form: `_rev` does not move (a scorer that read the
+-- contact before writes as it would have).
+-- KEYS: 1 timeline, 2 states, 3 horizon, then its ledgers.
+-- ARGV[1]: JSON {rev, timeline {field: value}, states {field: value}, horizon {field: value},
+--   ledgers [[length read, [entry... newest first]], ...] one per ledger key}.
+-- Only fields that still exist are rewritten (the others kept as they are); a ledger only while it has the length read (a version dropped
+-- meanwhile stays dropped). Returns 1, or 0 when `_rev` moved (the caller reads the contact again).
+local p = cjson.decode(ARGV[1])
+local rev = redis.call('HGET', KEYS[2], '_rev') or ''
+if rev ~= p.rev then
+  return 0
+end
+-- A hash is written anew (DEL, then every field) so Redis picks its encoding again: a hash that once held a
+-- long value keeps the large encoding for good, even when its values become short.
+local function rewrite(key, values)
+  if next(values) == nil then
+    return
+  end
+  local flat = redis.call('HGETALL', key)
+  if #flat == 0 then
+    return
+  end
+  local args = {}
+  for i = 1, #flat, 2 do
+    local v = values[flat[i]]
+    args[#args + 1] = flat[i]
+    args[#args + 1] = v or flat[i + 1]
+  end
+  redis.call('DEL', key)
+  for i = 1, #args, 200 do
+    redis.call('HSET', key, unpack(args, i, math.min(i + 199, #args)))
+  end
+end
+rewrite(KEYS[1], p.timeline)
+rewrite(KEYS[2], p.states)
+rewrite(KEYS[3], p.horizon)
+for j, l in ipairs(p.ledgers) do
+  local key = KEYS[3 + j]
+  if #l[2] > 0 and redis.call('LLEN', key) == l[1] then
+    redis.call('DEL', key)
+    redis.call('RPUSH', key, unpack(l[2]))
+  end
+end
+return 1

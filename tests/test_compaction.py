@@ -1,0 +1,134 @@
+"""The compact layout's migration (app/compaction.py, ``scorekeeper compact``), on data written by the release
+before it (tests/data/layout-v1.json, made by tests/data/make_layout_v1.py with that release's code): every
+score, ledger, timeline and fold state reads back exactly the same after it, the stored forms are the compact
+ones and take less memory, scoring goes on exactly from them, and a contact that changes while it is being
+rewritten is not overwritten."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.compaction import MIGRATION, compact_all, compact_page
+from app.scoring.fold import FoldState, fold
+from app.scoring.records import is_compact_ledger_entry, is_compact_record
+from tests.helpers import AUTH, settle
+
+LAYOUT_V1 = Path(__file__).resolve().parent / "data" / "layout-v1.json"
+
+pytestmark = [pytest.mark.app_settings(HOT_HISTORY="0"), pytest.mark.also_on_cluster]
+
+
+def load_layout_v1(services) -> list[str]:
+    """Write the old release's keys as they were; returns the contact ids."""
+    dump = json.loads(LAYOUT_V1.read_text())
+    assert dump["settings"]["PARTITIONS"] == services.sharding.partitions
+    pipe = services.redis.pipeline(transaction=False)
+    old_prefix = "sk:"
+    for key, (kind, value) in dump["keys"].items():
+        key = services.keys.prefix + ":" + key[len(old_prefix):]
+        if kind == "hash":
+            pipe.hset(key, mapping=value)
+        elif kind == "list":
+            pipe.rpush(key, *value)
+        elif kind == "set":
+            pipe.sadd(key, *value)
+        elif kind == "zset":
+            pipe.zadd(key, dict(value))
+        else:
+            pipe.set(key, value)
+    pipe.execute()
+    return [cid for page in services.contacts.contact_pages(1000) for cid in page]
+
+
+def everything(client, services, contact_ids):
+    """What readers give back for each contact: the API's contact (scores) and ledger, the decoded timeline,
+    the fold states and each stored ledger."""
+    out = {}
+    timelines = services.timelines.read_timelines(contact_ids)
+    states = services.timelines.read_states(contact_ids)
+    for cid in contact_ids:
+        contact = client.get(f"/v1/contacts/{cid}", headers=AUTH).get_json()
+        history = client.get(f"/v1/contacts/{cid}/scores/engagement/history?limit=1000", headers=AUTH).get_json()
+        out[cid] = {
+            "contact": contact, "history": history,
+            "timeline": sorted(timelines[cid], key=lambda r: r.key),
+            "states": {f: FoldState.from_json(json.loads(v)) for f, v in states[cid].items() if f != "_rev"},
+            "rev": states[cid]["_rev"],
+            "ledger": services.timelines.ledger(cid, "engagement", 1, 0, 10_000),
+        }
+    return out
+
+
+def memory(services, contact_ids) -> int:
+    return sum(services.redis.memory_usage(key, samples=0) or 0 for cid in contact_ids
+               for key in (services.keys.timeline(cid), services.keys.states(cid),
+                           services.keys.ledger(cid, "engagement", 1)))
+
+
+def test_the_migration_rewrites_the_old_releases_data_into_the_compact_forms_and_every_reader_gives_the_same(
+        runner, monkeypatch, client, services):
+    contact_ids = load_layout_v1(services)
+    assert len(contact_ids) == 40
+    before = everything(client, services, contact_ids)
+    assert all(b["history"]["items"] and b["contact"]["scores"] for b in before.values())
+    old_bytes = memory(services, contact_ids)
+    stored = services.timelines.read_stored(contact_ids)
+    old_forms = sum(not is_compact_record(json.loads(v)) for c in stored.values() for v in c.timeline.values())
+    assert old_forms > 400  # all but the custom type's (stored by name either way)
+
+    monkeypatch.setenv("SCOREKEEPER_STORE_URL", services.settings["STORE_URL"])  # the cluster, when it runs on one
+    result = runner.invoke(main, ["compact"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"contacts rewritten 40: timeline records {old_forms}," in result.output
+    assert "compacting" in result.output  # the progress bar
+
+    assert everything(client, services, contact_ids) == before  # scores, ledgers, timelines, states; _rev kept
+    stored = services.timelines.read_stored(contact_ids)
+    assert all(is_compact_record(json.loads(v)) for c in stored.values() for v in c.timeline.values())
+    assert all(is_compact_ledger_entry(json.loads(e)) for c in stored.values() for e in c.ledgers["engagement@1"])
+    assert memory(services, contact_ids) < 0.75 * old_bytes
+    assert services.jobs.migration_done(MIGRATION)
+    assert compact_all(services)["contacts"] == 0  # again: nothing left to rewrite
+
+
+def test_scoring_goes_on_exactly_from_the_compacted_states(client, services):
+    contact_ids = load_layout_v1(services)
+    compact_all(services)
+    emails = [client.get(f"/v1/contacts/{cid}", headers=AUTH).get_json()["email"] for cid in contact_ids]
+    now = services.clock.now_ms()
+    items = [{"id": f"late-{i}", "source": "crm", "type": t, "contact": {"email": email},
+              "properties": {"message_id": "m9", "path": "/x", "plan": "pro"}}
+             for i, email in enumerate(emails) for t in ("email.clicked", "form.submitted", "email.opened")]
+    assert client.post("/v1/interactions", json={"interactions": items}, headers=AUTH).status_code == 202
+    settle(services)
+    profile = services.profiles.active()[0].profile
+    timelines = services.timelines.read_timelines(contact_ids)
+    states = services.timelines.read_states(contact_ids)
+    for cid in contact_ids:
+        state, ledger = fold(profile, timelines[cid], now)
+        assert FoldState.from_json(json.loads(states[cid]["engagement@1"])).score == state.score
+        stored = services.timelines.ledger(cid, "engagement", 1, 0, 10_000)
+        assert [(e["interaction_id"], e["reason"], e["score"]) for e in stored][:3] == \
+            [(e.interaction_id, e.reason, e.score) for e in reversed(ledger)][:3]
+
+
+def test_a_contact_that_changes_while_it_is_rewritten_is_read_again_not_overwritten(client, services):
+    contact_ids = load_layout_v1(services)
+    cid = contact_ids[0]
+    email = client.get(f"/v1/contacts/{cid}", headers=AUTH).get_json()["email"]
+    read = services.timelines.read_stored([cid])[cid]
+    item = {"id": "meanwhile", "source": "crm", "type": "form.submitted", "contact": {"email": email}}
+    assert client.post("/v1/interactions", json=item, headers=AUTH).status_code == 202
+    settle(services)  # scored between the migration's read and its write: `_rev` moved
+    assert not services.timelines.rewrite_stored(cid, read.rev, {k: "[0,0]" for k in read.timeline}, {}, {}, {})
+    now = services.timelines.read_stored([cid])[cid].timeline
+    assert {k: v for k, v in now.items() if k != "crm:meanwhile"} == read.timeline  # untouched
+
+    before = everything(client, services, [cid])
+    assert compact_page(services, [cid])["contacts"] == 1  # read again, then rewritten
+    after = everything(client, services, [cid])
+    assert after == before
+    assert [e["interaction_id"] for e in after[cid]["ledger"]][0] == "meanwhile"
