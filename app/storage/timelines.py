@@ -208,11 +208,12 @@ class TimelineStore:
         return [decode_ledger_entry(loads(x)) for x in raw]
 
     def drop_version(self, contact_ids: Sequence[str], profile_id: str, version: int) -> None:
-        """Remove one version's fold states and ledgers from these contacts."""
+        """Remove one version's fold states, checkpoints and ledgers from these contacts."""
         field = version_field(profile_id, version)
         pipe = self.redis.pipeline(transaction=False)
         for cid in contact_ids:
             pipe.hdel(self.keys.states(cid), field)
+            pipe.hdel(self.keys.horizon(cid), field)  # its checkpoint
             pipe.delete(self.keys.ledger(cid, profile_id, version))
         pipe.execute()
 
