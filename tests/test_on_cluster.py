@@ -34,7 +34,10 @@ def test_four_workers_at_once_score_like_the_reference_fold(client, services, cl
         events.append({"id": f"e{i}", "type": rng.choice(["email.opened", "email.clicked", "email.unsubscribed"]),
                        "contact": {"email": rng.choice(emails)},
                        "occurred_at": f"2026-01-01T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z"})
-    workers = [start_worker(TEST_REDIS_URL, STORE_URL=cluster.url) for _ in range(4)]
+    # the test's own archive: these interactions are old enough for the workers' ticker to move the hot
+    # horizon past them while they score, and the archive must be this deployment's, not one left by another run
+    workers = [start_worker(TEST_REDIS_URL, STORE_URL=cluster.url, ARCHIVE_URL=services.settings["ARCHIVE_URL"])
+               for _ in range(4)]
     try:
         for start in range(0, len(events), 250):
             batch = events[start:start + 250]
