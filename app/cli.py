@@ -432,7 +432,7 @@ def users_reset_password(ctx: click.Context, email: str, password_stdin: bool, c
 @users.command("list")
 @click.pass_context
 def users_list(ctx: click.Context) -> None:
-    """Every user and role."""
+    """Every member of the workspace (`--workspace`, default `default`) and their role there."""
     from .people import members
     from .services import get_services
 

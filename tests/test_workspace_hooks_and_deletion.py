@@ -135,6 +135,17 @@ def test_deleting_a_workspace_removes_all_of_it_with_progress_and_nothing_else(a
             "default", "acme-2"]
         assert acme_key["id"] not in {k["id"] for k in default_services.api_keys.all()}
         assert client.delete("/v1/workspaces/default", headers=AUTH).status_code == 409
+        # a write that raced the deletion (accepted by a process that had not seen it yet): its drain job finds
+        # the workspace gone and scores nothing
+        from app.ingest import ingest
+        from app.interaction_schema import load_interaction
+
+        ingest(acme_services, [load_interaction({"id": "late", "type": "email.opened",
+                                                 "contact": {"email": "late@acme.io"}}, source="api")])
+        late = acme_services.contacts.find_contact(email="late@acme.io")
+        settle(default_services)
+        assert not acme_services.redis.exists(acme_services.keys.timeline(late))
+        acme_services.workspaces.remove_prefix("sk:w:acme", lambda n: None)
         # the id is free again, and the new acme starts empty
         make_workspace(client, "acme")
         assert client.get("/v1/contacts", headers=as_admin_in("acme")).get_json()["items"] == []
@@ -173,3 +184,27 @@ def test_a_backup_holds_one_workspace_and_restores_into_another(app, client, tmp
     [contact] = client.get("/v1/contacts", headers=as_admin_in("copy")).get_json()["items"]
     assert contact["email"] == "ann@acme.io" and contact["scores"]["e"]["score"] == 4
     assert [c["email"] for c in client.get("/v1/contacts", headers=AUTH).get_json()["items"]] == ["dee@default.io"]
+
+
+def test_the_ticker_visits_every_workspace_and_its_jobs_carry_the_workspace(app, client):
+    from rq.job import Job
+
+    from workers.main import tick_every_workspace
+
+    make_workspace(client, "acme")
+    with app.app_context():
+        default_services, acme_services = services_of(app, DEFAULT_WORKSPACE), services_of(app, "acme")
+        assert client.post("/v1/interactions", headers=as_admin_in("acme"), json={
+            "id": "o1", "type": "email.opened", "contact": {"email": "a@acme.io"}}).status_code == 202
+        [queued] = Job.fetch_many(default_services.queue.job_ids, connection=default_services.queue.connection)
+        assert queued.func_name == "app.jobs.drain_partition" and queued.meta == {"workspace": "acme"}
+        # the drain job is lost (a killed worker): the ticker finds acme's stalled partition and wakes it
+        default_services.queue.empty()
+        for partition in range(acme_services.sharding.partitions):
+            acme_services.partitions.clear_wake(partition)
+        tick_every_workspace(default_services)
+        woken = Job.fetch_many(default_services.queue.job_ids, connection=default_services.queue.connection)
+        assert [(j.func_name, j.meta) for j in woken] == [("app.jobs.drain_partition", {"workspace": "acme"})]
+        settle(default_services)
+        assert acme_services.contacts.find_contact(email="a@acme.io")
+        assert default_services.contacts.find_contact(email="a@acme.io") is None
