@@ -44,7 +44,7 @@ def test_an_invitation_joins_its_workspace_and_every_page_acts_there(app, seeded
     assert "ann@acme.io" in page and "dee@default.io" not in page
     assert 'name="workspace"' not in page  # one workspace: no switcher
     walked = 0
-    ids = {**default, "rule_id": "click", "token": "x", "filename": "dashboard.css"}
+    ids = {**default, "rule_id": "click", "token": "x", "filename": "dashboard.css", "company": default["company_id"]}
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/dashboard") or "GET" not in rule.methods or rule.endpoint in (
                 "dashboard.static", "dashboard.sign_in", "dashboard.setup", "dashboard.accept_invite"):

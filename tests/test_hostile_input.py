@@ -82,6 +82,7 @@ VALID_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/keys"): {"name": "ci", "scopes": ["read"]},
     ("PUT", "/v1/providers/<provider>"): {"secret": "whsec_hostile_input_test"},
     ("PUT", "/v1/grades/<grade_id>"): {"name": "Lead", "fit_profile": "fit", "engagement_profile": "eng"},
+    ("POST", "/v1/workspaces"): {"id": "acme", "name": "Acme Inc."},
 }
 PROVIDERS = [s.provider for s in schemes()]
 
