@@ -18,9 +18,9 @@ DASHBOARD_REQUESTS = 20
 DASHBOARD_REQUESTS_TINY = 3
 
 
-#: Dashboard endpoints that are not pages (files, JSON for scripts, the sign-in form).
+#: Dashboard endpoints that are not pages (files, JSON for scripts, the sign-in forms).
 NOT_PAGES = {"dashboard.static", "dashboard.export_contacts", "dashboard.job_json", "dashboard.sign_in",
-             "dashboard.home", "dashboard.suggest_contacts"}
+             "dashboard.sign_in_code", "dashboard.home", "dashboard.suggest_contacts"}
 
 
 def other_dashboard_pages(app: Any, known: set[str]) -> dict[str, str]:
