@@ -259,3 +259,32 @@ def test_every_workspace_key_keeps_its_hash_tag_after_the_prefix(app):
         assert (tag.group(0) if tag else None) == (m.group(0) if (m := re.search(r"\{[^}]*\}", b)) else None)
         checked += 1
     assert checked > 40
+
+
+def test_a_wait_in_a_workspace_resumes_there_through_the_scheduler(app, client):
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    make_workspace(client, "acme")
+    acme = as_admin_in("acme")
+    with app.app_context():
+        services = services_of(app, "acme")
+        assert client.put("/v1/profiles/eng", headers=acme, json={
+            "name": "E", "rules": [{"id": "click", "on": "email.clicked", "points": 10}]}).status_code == 200
+        client.post("/v1/profiles/eng/publish", headers=acme, json={})
+        settle(services)
+        assert client.put("/v1/workflows/later", headers=acme, json={
+            "id": "later", "name": "Later", "trigger": {"type": "score_changed", "profile": "eng", "operator": "gte",
+                                                        "value": 10},
+            "steps": [{"type": "wait", "duration": "1s"}, {"type": "add_tag", "tag": "later"}]}).status_code in (
+                200, 201)
+        client.post("/v1/interactions", headers=acme, json={"id": "c1", "type": "email.clicked",
+                                                           "contact": {"email": "ann@acme.io"}})
+        settle(services)
+        [scheduled] = ScheduledJobRegistry(queue=services.queue).get_job_ids()
+        assert Job.fetch(scheduled, connection=services.queue.connection).meta == {"workspace": "acme"}
+        cid = services.contacts.find_contact(email="ann@acme.io")
+        run_until(services, lambda: "later" in services.contacts.get_contact(cid)["tags"], timeout=20)
+        [run] = client.get("/v1/workflows/later/runs", headers=acme).get_json()["items"]
+        assert run["status"] == "succeeded"
+        assert client.get("/v1/workflows/later/runs", headers=AUTH).status_code == 404
