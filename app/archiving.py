@@ -96,9 +96,10 @@ class Archiver:
 
     ``submit`` waits while ``depth`` batches are already waiting; the batches waiting when the thread is
     free are appended together (one transaction: an archive that falls behind catches up with larger
-    writes); ``close`` waits until every submitted batch is confirmed. Should the thread fail (Redis gone while it deletes entries), it leaves the entries
-    of that batch and of every later one in the stream (they are scored again, harmlessly, by the next
-    drain) and ``submit``/``close`` raise its error in the draining thread.
+    writes); ``close`` waits until every submitted batch is confirmed. Should the thread fail (Redis gone
+    while it deletes entries), it leaves the entries of that batch and of every later one in the stream
+    (they are scored again, harmlessly, by the next drain) and ``submit``/``close`` raise its error in the
+    draining thread.
     """
 
     def __init__(self, services: Services, partition: int, direct: bool = True, depth: int = PIPELINE_DEPTH):

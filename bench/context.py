@@ -135,7 +135,8 @@ def depth(ctx: Context, services: Any = None) -> int:
 def wait_workers(ctx: Context, count: int) -> None:
     from rq import Worker
 
-    wait_until(lambda: len(Worker.all(queue=ctx.services.queue)) >= count, what=f"{count} RQ worker(s)")
+    # a worker's start-up backfills the indexes over every contact already stored: longer than a server's start
+    wait_until(lambda: len(Worker.all(queue=ctx.services.queue)) >= count, timeout=120, what=f"{count} RQ worker(s)")
 
 
 def stop_workers(ctx: Context, processes: list) -> None:
