@@ -25,7 +25,7 @@ from .automation.defaults import JOB_RESULT_TTL_SECONDS, RUN_JOB_TIMEOUT_SECONDS
 from .automation.runner import execute
 from .automation.deliveries import attempt
 from .evaluation import run_evaluation
-from .publish import retire, run_publish
+from .publish import retire, run_publish, run_publish_part
 from .scoring_service import drain, recheck_all_lists
 from .workspaces import remove_workspace
 from .services import DEFAULT_WORKSPACE, Services, get_services, in_workspace, wire
@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S, FAILED_TTL_S = 600, 86400
 #: Seconds a publish recompute may run, and how long its result is kept.
 PUBLISH_TIMEOUT_S = PUBLISH_RESULT_TTL_S = 3600
+#: Tries after the first of a publish part (one bucket of contacts) before the publish fails.
+PART_RETRIES = 3
+#: Seconds a finished part's RQ record (which worker ran it) is kept.
+PART_RESULT_TTL_S = 600
 #: Seconds an evaluation may run, and how long RQ keeps its result (the reports are kept apart).
 EVALUATION_TIMEOUT_S, EVALUATION_RESULT_TTL_S = 3600, 600
 #: A webhook attempt's time limit (the request's own timeout is shorter), in seconds.
@@ -79,9 +83,20 @@ def drain_partition(partition: int) -> int:
 
 
 @in_job_workspace
-def publish_profile(profile_id: str, version: int, job_id: str, fire_triggers: bool = False) -> None:
-    """Recompute every contact for a new profile version, then switch to it at once."""
-    run_publish(get_services(), profile_id, version, job_id, fire_triggers)
+def publish_profile(profile_id: str, version: int, job_id: str, fire_triggers: bool = False,
+                    split: bool = True) -> None:
+    """Start the recompute of every contact for a new profile version: queue its parts (``publish_part``;
+    with ``split=False``, run them all in this job)."""
+    run_publish(get_services(), profile_id, version, job_id, fire_triggers, split)
+
+
+@in_job_workspace
+def publish_part(profile_id: str, version: int, job_id: str, part: int, fire_triggers: bool = False) -> None:
+    """Recompute the contacts of one registry bucket for a new version; the last part to finish switches to it.
+    A failure on the part's last try fails the publish."""
+    job = get_current_job()
+    run_publish_part(get_services(), profile_id, version, job_id, part, fire_triggers,
+                     last_try=job is None or not job.retries_left)
 
 
 @in_job_workspace
@@ -138,6 +153,15 @@ class Jobs:
         self.queue.enqueue(publish_profile, profile_id, version, job_id, fire_triggers, job_id=job_id,
                            job_timeout=PUBLISH_TIMEOUT_S, result_ttl=PUBLISH_RESULT_TTL_S,
                            retry=Retry(max=3, interval=5), meta=self.meta)
+
+    def publish_parts(self, profile_id: str, version: int, job_id: str, fire_triggers: bool, parts: int) -> None:
+        """One job per part, in one round trip; a part that fails (or whose worker dies) is tried again at once
+        and resumes where it stopped."""
+        options = {"timeout": PUBLISH_TIMEOUT_S, "result_ttl": PART_RESULT_TTL_S, "failure_ttl": FAILED_TTL_S,
+                   "retry": Retry(max=PART_RETRIES), "meta": self.meta}
+        self.queue.enqueue_many(publish_part, [((profile_id, version, job_id, part, fire_triggers),
+                                                {"job_id": f"{job_id}-part-{part}", **options})
+                                               for part in range(parts)])
 
     def evaluate_profile(self, job_id: str) -> None:
         self.queue.enqueue(evaluate_profile, job_id, job_id=job_id, job_timeout=EVALUATION_TIMEOUT_S,

@@ -127,42 +127,98 @@ def unpublish(services: Services, profile_id: str, *, actor: str = SYSTEM_ACTOR)
     return doc
 
 
-def run_publish(services: Services, profile_id: str, version: int, job_id: str, fire_triggers: bool) -> None:
-    profiles = services.profiles
-    scorer = make_scorer(services)
-    target = ActiveVersion(profiles.version(profile_id, version), version, live=False)
-    total = services.contacts.contact_count()
-    set_job(services, job_id, status="running", total=total, done=0, progress=0)
+def run_publish(services: Services, profile_id: str, version: int, job_id: str, fire_triggers: bool,
+                split: bool = True) -> None:
+    """The publish job: split the recompute into one part per bucket of the contact registry and queue them
+    (``publish_part`` jobs, which every worker takes a share of); the part that finishes last switches the
+    version. With ``split=False`` every part runs here, one after another (in-process callers, and the
+    benchmark's one-job baseline)."""
+    parts = services.sharding.buckets
+    services.jobs.start_parts(job_id, parts, status="running", total=services.contacts.contact_count())
+    if split:
+        if services.jobs.status_field(job_id, "parts_queued") is None:  # not yet (a run again after a crash)
+            services.enqueue.publish_parts(profile_id, version, job_id, fire_triggers, parts)
+            set_job(services, job_id, parts_queued=parts)
+        return
+    for part in range(parts):
+        run_publish_part(services, profile_id, version, job_id, part, fire_triggers)
+
+
+def run_publish_part(services: Services, profile_id: str, version: int, job_id: str, part: int,
+                     fire_triggers: bool, last_try: bool = True) -> None:
+    """Recompute the contacts of one registry bucket for the version being built, a page at a time; each page
+    moves the part's position and the job's ``done`` in one step, so a part run again after a crash resumes
+    where it stopped and counts nothing twice. A part that fails on its last try fails the publish (the live
+    version stays); a part of a publish that failed or was replaced stops. The part that finishes the last
+    one switches the version (``_finish``)."""
     try:
-        start = 0
-        for page in services.contacts.contact_pages(PUBLISH_PAGE):
-            scorer.score({cid: [] for cid in page}, services.clock.now_ms(), versions=[target], full=True)
-            start += len(page)
-            set_job(services, job_id, done=start, progress=round(min(start / max(total, 1), 1.0), 4))
-        doc = profiles.get(profile_id)
-        if doc is None or doc.get("building_version") != version:
-            raise Conflict("the profile was deleted or re-published while this version was built")
+        if not _still_building(services, profile_id, version, job_id):
+            return
+        position, finished = services.jobs.part_position(job_id, part)
+        if not finished:
+            scorer = make_scorer(services)
+            target = ActiveVersion(services.profiles.version(profile_id, version), version, live=False)
+            while True:
+                page = services.contacts.contact_page(part, position, PUBLISH_PAGE)
+                if page:
+                    scorer.score({cid: [] for cid in page}, services.clock.now_ms(), versions=[target], full=True)
+                    if not services.jobs.advance_part(job_id, part, position, position + len(page)):
+                        return  # another run of this part is ahead of this one (it was queued twice)
+                    position += len(page)
+                if len(page) < PUBLISH_PAGE:
+                    break
+                if not _still_building(services, profile_id, version, job_id):
+                    return
+        if services.jobs.finish_part(job_id, part):
+            _finish(services, profile_id, version, job_id, fire_triggers)
+    except Exception as exc:
+        if last_try:
+            _fail(services, profile_id, version, job_id, exc)
+        raise
+
+
+def _still_building(services: Services, profile_id: str, version: int, job_id: str) -> bool:
+    job = services.jobs.status(job_id)
+    return job is not None and job["status"] not in ("failed", "finished")
+
+
+def _finish(services: Services, profile_id: str, version: int, job_id: str, fire_triggers: bool) -> None:
+    """Switch to the new version at once (one write of the profile document), then fire the triggers (if asked)
+    and retire the version it replaced. Run again after a crash, it goes on from where the first run stopped:
+    the switch is not repeated, and the triggers' runs are keyed by their change id (a repeat starts none)."""
+    profiles = services.profiles
+    doc = profiles.get(profile_id)
+    if doc is not None and doc.get("building_version") == version:
         previous = doc.get("live_version")
+        set_job(services, job_id, previous=previous or "")
         old_scores = _live_scores(services, profile_id, previous)
         summary = summarize(old_scores, _live_scores(services, profile_id, version),
-                            profiles.version(profile_id, previous) if previous else None, target.profile)
+                            profiles.version(profile_id, previous) if previous else None,
+                            profiles.version(profile_id, version))
         live_at = int(time.time() * 1000)
         doc.update(live_version=version, building_version=None, building_job=None, published_at=live_at)
         profiles.save(doc)
         _update_record(profiles, profile_id, version, live_at=live_at, summary=summary)
-        if fire_triggers:
-            _fire_publish_triggers(services, profile_id, version, old_scores)
-        if previous:
-            retire(services, profile_id, previous)
-        set_job(services, job_id, status="finished", progress=1.0, done=start)
-    except Exception as exc:
-        set_job(services, job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
-        _update_record(profiles, profile_id, version, error=f"{type(exc).__name__}: {exc}")
-        doc = profiles.get(profile_id)
-        if doc and doc.get("building_version") == version:
-            doc.update(building_version=None, building_job=None)
-            profiles.save(doc)
-        raise
+    elif doc is not None and doc.get("live_version") == version:
+        previous = int(services.jobs.status_field(job_id, "previous") or 0) or None  # switched by an earlier try
+        old_scores = _live_scores(services, profile_id, previous)
+    else:
+        raise Conflict("the profile was deleted or re-published while this version was built")
+    if fire_triggers:
+        _fire_publish_triggers(services, profile_id, version, old_scores)
+    if previous:
+        retire(services, profile_id, previous)
+    set_job(services, job_id, status="finished", progress=1.0)
+
+
+def _fail(services: Services, profile_id: str, version: int, job_id: str, exc: Exception) -> None:
+    """The publish failed: say so in its job and version record; the live version stays live."""
+    set_job(services, job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+    _update_record(services.profiles, profile_id, version, error=f"{type(exc).__name__}: {exc}")
+    doc = services.profiles.get(profile_id)
+    if doc and doc.get("building_version") == version:
+        doc.update(building_version=None, building_job=None)
+        services.profiles.save(doc)
 
 
 def _update_record(profiles: ProfileStore, profile_id: str, version: int, **changes: Any) -> None:

@@ -124,7 +124,7 @@ def publish(ctx: Context, draft: dict[str, Any], app: Any = None) -> int:
         services.profiles.put_draft({"id": data.PROFILE_ID, **ProfileDraftSchema().load(draft)})
         job = start_publish(services, data.PROFILE_ID)
         services.queue.empty()
-        run_publish(services, data.PROFILE_ID, job["version"], job["id"], False)
+        run_publish(services, data.PROFILE_ID, job["version"], job["id"], False, split=False)
         return job["version"]
 
 

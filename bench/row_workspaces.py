@@ -31,7 +31,7 @@ def _publish_in(app: Any, workspace: str) -> None:
     services.profiles.put_draft({"id": data.PROFILE_ID, **ProfileDraftSchema().load(data.profile_draft())})
     job = start_publish(services, data.PROFILE_ID)
     services.queue.empty()
-    run_publish(services, data.PROFILE_ID, job["version"], job["id"], False)
+    run_publish(services, data.PROFILE_ID, job["version"], job["id"], False, split=False)
 
 
 def _drain(ctx: Context, workspaces: list[Any], loaded: int, name: str) -> float:

@@ -14,6 +14,7 @@ from rq.registry import FailedJobRegistry
 
 from ..keys import Keys
 from .errors import gateway
+from .redis_tools import load_script
 
 
 @gateway
@@ -22,6 +23,7 @@ class JobQueue:
         self.queue = queue
         self.redis = redis
         self.keys = keys
+        self._part = load_script(redis, "publish_part.lua")
 
     # --- the RQ queue ------------------------------------------------------------------------
     def enqueue(self, function: Callable[..., Any], *args: Any, **options: Any) -> None:
@@ -88,6 +90,34 @@ class JobQueue:
                 "progress": float(raw.get("progress", 0)), "profile": raw.get("profile"),
                 "version": int(raw["version"]) if raw.get("version") else None, "error": raw.get("error") or None,
                 "total": int(raw.get("total", 0)), "done": int(raw.get("done", 0))}
+
+    # --- the parts of a job split over workers (a publish recompute: one part per index bucket) -------
+    def start_parts(self, job_id: str, parts: int, **fields: Any) -> None:
+        """Say the job has ``parts`` parts, none done, with these status fields (only the first time: a job
+        run again after a crash keeps its parts' progress and status)."""
+        key = self.keys.job(job_id)
+        if self.redis.hsetnx(key, "parts_left", parts):
+            self.redis.hset(key, mapping={"parts": parts, "done": 0, "progress": 0,
+                                          **{k: str(v) for k, v in fields.items()}})
+
+    def part_position(self, job_id: str, part: int) -> tuple[int, bool]:
+        """Where a part stands: how many of its items are done, and whether it is finished."""
+        position, finished = self.redis.hmget(self.keys.job(job_id), [f"part:{part}", f"finished:{part}"])
+        return int(position or 0), bool(finished)
+
+    def advance_part(self, job_id: str, part: int, read: int, position: int) -> bool:
+        """Move a part from ``read`` to ``position`` items done, adding the difference to the job's ``done``
+        and ``progress`` at once; False (nothing counted) when the part's position is no longer ``read``."""
+        return int(self._part(keys=[self.keys.job(job_id)], args=["advance", part, read, position])) >= 0
+
+    def finish_part(self, job_id: str, part: int) -> bool:
+        """Mark a part finished (once); True for the part whose mark finished the last one (it finishes the
+        job, and so does its retry)."""
+        return int(self._part(keys=[self.keys.job(job_id)], args=["finish", part])) == part
+
+    def status_field(self, job_id: str, name: str) -> str | None:
+        """One field of a job's status record as stored (None when absent)."""
+        return self.redis.hget(self.keys.job(job_id), name)
 
     def migration_done(self, name: str) -> bool:
         """Whether a data migration (such as an index backfill) has finished once."""
