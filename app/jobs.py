@@ -149,8 +149,9 @@ class Jobs:
         self.queue.enqueue(drain_partition, partition, job_timeout=DRAIN_TIMEOUT_S, result_ttl=0,
                            failure_ttl=FAILED_TTL_S, meta=self.meta)
 
-    def publish_profile(self, profile_id: str, version: int, job_id: str, fire_triggers: bool) -> None:
-        self.queue.enqueue(publish_profile, profile_id, version, job_id, fire_triggers, job_id=job_id,
+    def publish_profile(self, profile_id: str, version: int, job_id: str, fire_triggers: bool,
+                        split: bool = True) -> None:
+        self.queue.enqueue(publish_profile, profile_id, version, job_id, fire_triggers, split, job_id=job_id,
                            job_timeout=PUBLISH_TIMEOUT_S, result_ttl=PUBLISH_RESULT_TTL_S,
                            retry=Retry(max=3, interval=5), meta=self.meta)
 

@@ -45,9 +45,9 @@ SYSTEM_ACTOR = "system"
 
 
 def start_publish(services: Services, profile_id: str, fire_triggers: bool = False, *,
-                  actor: str = SYSTEM_ACTOR, restore: int | None = None) -> dict[str, Any]:
+                  actor: str = SYSTEM_ACTOR, restore: int | None = None, split: bool = True) -> dict[str, Any]:
     """Freeze the draft (or, with ``restore``, the rules of that earlier version) as the next
-    version, record who asked, and queue its recompute."""
+    version, record who asked, and queue its recompute (``split=False``: in one job, the benchmark's baseline)."""
     profiles = services.profiles
     doc = profiles.require(profile_id)
     if doc.get("building_version"):
@@ -63,7 +63,7 @@ def start_publish(services: Services, profile_id: str, fire_triggers: bool = Fal
         job=job_id))
     doc.update(version_seq=version, building_version=version, building_job=job_id)
     profiles.save(doc)
-    services.enqueue.publish_profile(profile_id, version, job_id, fire_triggers)
+    services.enqueue.publish_profile(profile_id, version, job_id, fire_triggers, split)
     return get_job(services, job_id)
 
 

@@ -172,3 +172,39 @@ def drain_rate(ctx: Context, app: Any, loaded: int, workers: int, env: dict[str,
         return loaded / (time.perf_counter() - started)
     finally:
         stop_workers(ctx, processes)
+
+
+def recompute_seconds(ctx: Context, app: Any, label: str, split: bool = True, workers: int = 0,
+                      env: dict[str, str] | None = None) -> float | None:
+    """Seconds from the request to the switch of a publish of ``app``'s profile with its points doubled (every
+    contact recomputed), run by ``workers`` new worker processes (0: the ones already running); ``split=False``
+    runs the recompute as one job (the baseline). None when the job failed. Progress is logged."""
+    from app.api.schemas import ProfileDraftSchema
+    from app.publish import get_job, start_publish
+
+    services = app.extensions["scorekeeper"]
+    processes = [ctx.bench.start_worker(f"recompute-{label}-{i}", env or ctx.worker_env()) for i in range(workers)]
+    try:
+        if workers:
+            wait_workers(ctx, workers)
+        with app.app_context():
+            draft = data.profile_draft()
+            draft["rules"] = [{**r, "points": r["points"] * 2} for r in draft["rules"]]
+            if ctx.profile_lists:
+                draft["exclude"] = [data.CUSTOMERS_LIST["id"]]
+            services.profiles.put_draft({"id": data.PROFILE_ID, **ProfileDraftSchema().load(draft)})
+            started = time.perf_counter()
+            job = start_publish(services, data.PROFILE_ID, split=split)
+            last = time.perf_counter()
+            while job["status"] not in ("finished", "failed"):
+                time.sleep(0.1)
+                job = get_job(services, job["id"])
+                if time.perf_counter() - last > 5:
+                    ctx.say(f"{label}: recompute {job['progress'] * 100:.0f}% ({job['done']:,}/{job['total']:,})")
+                    last = time.perf_counter()
+            elapsed = time.perf_counter() - started
+        ctx.say(f"{label}: recompute {'in parts' if split else 'as one job'} {job['status']} in {elapsed:.1f} s")
+        return elapsed if job["status"] == "finished" else None
+    finally:
+        if processes:
+            stop_workers(ctx, processes)

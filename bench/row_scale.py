@@ -8,7 +8,7 @@ from app import create_app
 
 from . import data
 from .report import Row
-from .context import Context, drain_rate, publish
+from .context import Context, drain_rate, publish, recompute_seconds
 
 
 def rows_scale(ctx: Context) -> list[Row]:
@@ -26,12 +26,16 @@ def rows_scale(ctx: Context) -> list[Row]:
         with app.app_context():
             return data.load(app.extensions["scorekeeper"], data.interactions(contacts, interactions))
 
-    rates = {}
+    rates, recompute, on_cluster_recompute = {}, {}, {}
     for workers in (1, 2, 4):
         ctx.fresh()
         loaded = loaded_into(ctx.app)
         rates[workers] = drain_rate(ctx, ctx.app, loaded, workers, ctx.worker_env())
         ctx.say(f"row 7: {workers} worker(s): {rates[workers]:,.0f}/s")
+        if workers == 1:
+            single = recompute_seconds(ctx, ctx.app, "row 7 baseline", split=False, workers=1, env=ctx.worker_env())
+        recompute[workers] = recompute_seconds(ctx, ctx.app, f"row 7 {workers} worker(s)", workers=workers,
+                                               env=ctx.worker_env())
     cluster = Cluster().start()
     try:
         ctx.bench.redis.flushall()
@@ -39,10 +43,28 @@ def rows_scale(ctx: Context) -> list[Row]:
         app = create_app({"REDIS_URL": ctx.bench.redis_url, **settings})
         publish(ctx, data.profile_draft(), app)
         loaded = loaded_into(app)
-        on_cluster = drain_rate(ctx, app, loaded, 1, ctx.bench.app_env(**settings))
+        env = ctx.bench.app_env(**settings)
+        on_cluster = drain_rate(ctx, app, loaded, 1, env)
         ctx.say(f"row 7: 1 worker, store on a 3-master cluster: {on_cluster:,.0f}/s")
+        on_cluster_single = recompute_seconds(ctx, app, "row 7 cluster baseline", split=False, workers=1, env=env)
+        for workers in (1, 2, 4):
+            on_cluster_recompute[workers] = recompute_seconds(ctx, app, f"row 7 cluster {workers} worker(s)",
+                                                              workers=workers, env=env)
     finally:
         cluster.stop()
+    recompute_note = (f"every contact ({contacts:,}) recomputed for a new version (points doubled), timed from the "
+                      "request until the switch; in parts: one job per registry bucket, taken by whichever worker is "
+                      "free; baseline: the same recompute as one job (the recompute before the split), same run")
+    recompute_rows = [
+        Row(f"7{key}", f"publish recompute in parts, {workers} worker process{'es' if workers > 1 else ''}"
+            + (", store on a 3-master Redis Cluster" if cluster_run else ""),
+            seconds, "s", base, "one job, 1 worker" + (", same cluster" if cluster_run else ""),
+            notes=[recompute_note])
+        for key, workers, seconds, base, cluster_run in (
+            ("d", 1, recompute[1], single, False), ("e", 2, recompute[2], single, False),
+            ("f", 4, recompute[4], single, False), ("g", 1, on_cluster_recompute[1], on_cluster_single, True),
+            ("h", 2, on_cluster_recompute[2], on_cluster_single, True),
+            ("i", 4, on_cluster_recompute[4], on_cluster_single, True))]
     return [
         Row("7a", "scoring, 2 worker processes", rates[2], "interactions/s", rates[1], "1 worker", notes=[note]),
         Row("7b", "scoring, 4 worker processes", rates[4], "interactions/s", rates[1], "1 worker", notes=[note]),
@@ -50,4 +72,5 @@ def rows_scale(ctx: Context) -> list[Row]:
             "1 worker, single Redis",
             notes=["the cluster's 3 redis-server processes run on the same cores; a batch's writes go out as "
                    "one script call per contact, pipelined per node, instead of 250 contacts per call"]),
+        *recompute_rows,
     ]

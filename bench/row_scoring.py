@@ -8,7 +8,7 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from . import data
 from .report import Row
-from .context import Context, depth, publish, stop_workers, wait_workers, wake_all
+from .context import Context, depth, recompute_seconds, stop_workers, wait_workers, wake_all
 from .row_evaluation import evaluation_row
 
 
@@ -93,29 +93,14 @@ def baseline_one_job_per_interaction(ctx: Context) -> tuple[float | None, str]:
 
 
 def publish_recompute(ctx: Context) -> Row:
-    from app.api.schemas import ProfileDraftSchema
-    from app.publish import get_job, start_publish
-
-    services = ctx.services
+    """Row 4: the recompute in parts by the one worker, beside the same recompute as one job (the baseline)."""
     with ctx.app.app_context():
-        draft = data.profile_draft()
-        draft["rules"] = [{**r, "points": r["points"] * 2} for r in draft["rules"]]
-        services.profiles.put_draft({"id": data.PROFILE_ID, **ProfileDraftSchema().load(draft)})
-        contacts = services.contacts.contact_count()
-        started = time.perf_counter()
-        job = start_publish(services, data.PROFILE_ID)
-        last = 0.0
-        while job["status"] not in ("finished", "failed"):
-            time.sleep(0.2)
-            job = get_job(services, job["id"])
-            if time.perf_counter() - last > 5:
-                ctx.say(f"row 4: recompute {job['progress'] * 100:.0f}% ({job['done']:,}/{job['total']:,})")
-                last = time.perf_counter()
-        elapsed = time.perf_counter() - started
-    ok = job["status"] == "finished"
-    ctx.say(f"row 4: publish recompute {job['status']} in {elapsed:.1f} s")
+        contacts = ctx.services.contacts.contact_count()
+    baseline = recompute_seconds(ctx, ctx.app, "row 4 baseline", split=False)
+    elapsed = recompute_seconds(ctx, ctx.app, "row 4")
     interactions = ctx.size.interactions + ctx.size.baseline_jobs
-    return Row("4", "publish recompute", elapsed if ok else None, "s", target="≤ 60 s",
-               met=ok and elapsed <= 60,
-               notes=[(f"{contacts:,} contacts, {interactions:,} stored interactions, one worker process; "
-                      f"progress was followed through GET /v1/jobs (logged below)")])
+    return Row("4", "publish recompute", elapsed, "s", baseline, "the same recompute as one job", target="≤ 30 s",
+               met=elapsed is not None and elapsed <= 30,
+               notes=[(f"{contacts:,} contacts, {interactions:,} stored interactions, one worker process; the "
+                       f"recompute in {ctx.services.sharding.buckets} part jobs (one per registry bucket); progress "
+                       "was followed through the job document (logged below)")])
