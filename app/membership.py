@@ -17,7 +17,7 @@ from marshmallow import ValidationError as SchemaError
 
 from .contact_filter import Condition, ContactFacts, ContactFilter, Gate, from_legacy, gate_problem
 from .contact_filter_schema import LEGACY_FIELDS, load_filter
-from .errors import Conflict, ValidationError
+from .errors import Conflict, NotFound, ValidationError
 from .scoring.profiles import Profile
 from .storage.contacts import ContactStore
 from .storage.profiles import ProfileStore
@@ -125,28 +125,24 @@ def profiles_using(profiles: ProfileStore, list_id: str) -> list[str]:
 
 
 def check_profile_lists(lists: SmartListStore, draft: Mapping[str, Any]) -> None:
-    """Refuse a draft whose include/exclude lists do not exist, cannot decide membership, or repeat (400)."""
-    include, exclude = list(draft.get("include") or ()), list(draft.get("exclude") or ())
-    errors: dict[str, list[str]] = {}
-    for name, ids in (("include", include), ("exclude", exclude)):
-        problems = []
-        if len(set(ids)) != len(ids):
-            problems.append("a list is named twice")
-        for list_id in dict.fromkeys(ids):
+    """Refuse a draft whose include/exclude lists do not exist (404) or cannot decide membership (409), naming
+    the field. A list both included and excluded is allowed: the exclusion wins."""
+    missing: dict[str, list[str]] = {}
+    unfit: dict[str, list[str]] = {}
+    for name in ("include", "exclude"):
+        for list_id in dict.fromkeys(draft.get(name) or ()):
             doc = lists.get(list_id)
             if doc is None:
-                problems.append(f"no smart list {list_id!r}")
+                missing.setdefault(name, []).append(f"no smart list {list_id!r}")
                 continue
             problem = gate_problem(filter_of(doc))
             if problem:
-                problems.append(f"smart list {doc['name']!r}: {problem}")
-        if problems:
-            errors[name] = problems
-    both = sorted(set(include) & set(exclude))
-    if both:
-        errors.setdefault("exclude", []).append(f"{', '.join(repr(b) for b in both)} is also included")
-    if errors:
-        raise ValidationError("The profile's include/exclude lists cannot be used.", errors)
+                unfit.setdefault(name, []).append(f"smart list {doc['name']!r}: {problem}")
+    if missing:
+        first = next(iter(missing.values()))[0]
+        raise NotFound(f"The profile's lists must exist: {first}.", missing)
+    if unfit:
+        raise Conflict("The profile's include/exclude lists must use only tag and DND conditions.", unfit)
 
 
 def check_list_change(profiles: ProfileStore, list_id: str, flt: ContactFilter | None) -> list[str]:

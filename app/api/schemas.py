@@ -27,6 +27,11 @@ from ..interaction_schema import CUSTOM_TYPE, DND_TYPE, InteractionSchema, Inter
 from ..scoring.interactions import CATALOG
 from ..scoring.profiles import ENGAGEMENT, FIT, KINDS
 
+def _unique_ids(ids: list[str]) -> None:
+    if len(set(ids)) != len(ids):
+        raise ValidationError("a list is named twice")
+
+
 _LIST_ID = regexp(r"^[A-Za-z0-9_.-]{1,64}$", "a smart list id")
 _ID = regexp(r"^[A-Za-z0-9_.-]{1,64}$", "letters, digits, '_', '.', '-' (at most 64)")
 
@@ -159,11 +164,14 @@ class ProfileDraftSchema(Strict):
                          metadata={"description": "caps on what groups of rules give together"})
     max_score = WholeNumber(validate=validate.Range(min=1, max=2**63 - 1),
                                metadata={"description": "the score never goes above it"})
-    include = fields.List(fields.String(validate=_LIST_ID), validate=validate.Length(max=20), metadata={
-        "description": "smart list ids: when given, the profile scores only contacts in one of these lists "
-                       "(lists of tag and DND conditions only); the others have no score in it"})
-    exclude = fields.List(fields.String(validate=_LIST_ID), validate=validate.Length(max=20), metadata={
-        "description": "smart list ids: contacts in one of these lists have no score in the profile"})
+    include = fields.List(fields.String(validate=_LIST_ID), validate=[validate.Length(max=20), _unique_ids],
+                          metadata={"uniqueItems": True, "description": (
+                              "smart list ids (existing: 404; of tag and DND conditions only: 409): when given, the "
+                              "profile scores only contacts in one of these lists; the others have no score in it")})
+    exclude = fields.List(fields.String(validate=_LIST_ID), validate=[validate.Length(max=20), _unique_ids],
+                          metadata={"uniqueItems": True, "description": (
+                              "smart list ids: contacts in one of these lists have no score in the profile (an "
+                              "exclusion wins over an inclusion)")})
     company_rollup = fields.String(validate=validate.OneOf(ROLLUPS), metadata={
         "description": "roll the score up to companies: sum, average (of the scored contacts, whole points) or "
                        "max of the company's contacts' scores (docs/scoring-models.md, Company scores)"})

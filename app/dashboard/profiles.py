@@ -14,7 +14,7 @@ from flask import flash, redirect, render_template, request, url_for
 from ..api.schemas import is_valid_id
 from .auth import dashboard_actor
 from ..contact_filter import describe, gate_problem
-from ..errors import Conflict, ValidationError
+from ..errors import Conflict, ScorekeeperError
 from ..membership import check_profile_lists, filter_of
 from ..preview import preview_draft
 from ..publish import delete_profile as delete_profile_and_versions
@@ -70,7 +70,7 @@ def lists_checked(form: ProfileForm) -> bool:
         return False
     try:
         check_profile_lists(get_services().smart_lists, form.draft)
-    except ValidationError as exc:
+    except ScorekeeperError as exc:  # a list gone (404) or one that cannot decide (409)
         for name, messages in (exc.errors or {}).items():
             form.errors[name] = "; ".join(messages)
         return False
