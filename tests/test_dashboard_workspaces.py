@@ -57,7 +57,7 @@ def test_an_invitation_joins_its_workspace_and_every_page_acts_there(app, seeded
         else:
             assert response.status_code in (200, 302, 303, 403), (path, response.status_code)
             body = response.get_data(as_text=True)
-            for kind in ("contact_id", "email", "run_id", "delivery_id", "list_id"):
+            for kind in ("contact_id", "email", "run_id", "delivery_id", "list_id", "company"):
                 assert ids[kind] not in body, (path, kind)
         walked += 1
     assert walked > 20
