@@ -132,3 +132,17 @@ def test_a_contact_that_changes_while_it_is_rewritten_is_read_again_not_overwrit
     after = everything(client, services, [cid])
     assert after == before
     assert [e["interaction_id"] for e in after[cid]["ledger"]][0] == "meanwhile"
+
+
+def test_a_checkpoint_at_the_hot_horizon_in_the_old_form_is_compacted_and_reads_the_same(services):
+    contact_ids = load_layout_v1(services)
+    cid = contact_ids[1]
+    old_state = services.timelines.read_states([cid])[cid]["engagement@1"]  # as the old release wrote it
+    assert FoldState.from_json(json.loads(old_state)).to_json() != json.loads(old_state)  # the long form
+    services.redis.hset(services.keys.horizon(cid), mapping={"c": "5", "a": '{"plan":"pro"}',
+                                                             "engagement@1": old_state})
+    before = services.timelines.read_horizons([cid])[cid]
+    assert compact_page(services, [cid])["contacts"] == 1
+    stored = services.redis.hgetall(services.keys.horizon(cid))
+    assert len(stored["engagement@1"]) < len(old_state) and stored["c"] == "5" and stored["a"] == '{"plan":"pro"}'
+    assert services.timelines.read_horizons([cid])[cid] == before
