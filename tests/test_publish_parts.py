@@ -4,21 +4,25 @@ part that crashes resumes where it stopped without counting anything twice (app/
 
 from __future__ import annotations
 
+import signal
+import time
 from typing import Any
 
 import pytest
 from rq import Worker
 from rq.job import Job
+from rq.registry import StartedJobRegistry
 
 import app.publish as publish_module
 from app.horizon import trim_all
-from app.jobs import Jobs
+from app.jobs import PUBLISH_TIMEOUT_S, Jobs
 from app.publish import run_publish, run_publish_part
 
 from .faults.load import (PROFILE, RULES, assert_scored_exactly_once, batches, make_load, post_batch,
                           records_by_email)
 from .faults.load import T0
 from .helpers import AUTH, publish, put_profile, run_jobs, settle, wait_for
+from .processes import stop
 from .reference import reference_score
 
 #: On a private redis-server: real worker processes take the parts.
@@ -161,3 +165,33 @@ def test_the_parts_carry_the_workspace_of_their_publish(services):
     assert [(j.id, j.args, j.meta["workspace"]) for j in queued] == [
         (f"publish-x-part-{n}", (PROFILE, 2, "publish-x", n, True), "acme") for n in range(3)]
     services.queue.empty()
+
+
+@pytest.mark.app_settings(INDEX_BUCKETS=2)  # two long parts: the kill lands inside one, not between jobs
+def test_a_part_whose_worker_is_killed_is_taken_again_and_counts_nothing_twice(client, services, workers):
+    accepted = loaded(client, services)
+    trim_all(services, services.clock.now_ms())
+    first = workers(INDEX_BUCKETS=2)
+    wait_for(lambda: len(Worker.all(queue=services.queue)) >= 1, timeout=30)
+    job_id = client.post(f"/v1/profiles/{PROFILE}/publish", json={}, headers=AUTH).get_json()["job"]["id"]
+    started = StartedJobRegistry(queue=services.queue)
+
+    def running_part() -> bool:
+        return any("-part-" in i and Job.fetch(i, connection=services.queue.connection).get_status() == "started"
+                   for i in started.get_job_ids())
+
+    wait_for(running_part, timeout=60, interval=0.005)
+    stop(first, signal.SIGKILL)  # in the middle of a part
+    killed = job_of(client, job_id)
+    assert killed["status"] == "running" and killed["done"] < killed["total"], killed
+    assert live_version(client) == 1
+    # what a worker's maintenance does once the dead worker's heartbeat has
+    # lapsed (its registry entry outlives the job's timeout): retry the abandoned part
+    started.cleanup(timestamp=time.time() + 10 * PUBLISH_TIMEOUT_S)
+    assert not started.get_job_ids()
+    workers(INDEX_BUCKETS=2)
+    wait_for(lambda: job_of(client, job_id)["status"] == "finished", timeout=120)
+    job = job_of(client, job_id)
+    assert (job["done"], job["total"], job["progress"]) == (len(accepted), len(accepted), 1.0)
+    assert live_version(client) == 2
+    assert_scores(client, services, accepted, DOUBLED)
