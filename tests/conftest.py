@@ -147,11 +147,17 @@ def make_app(base_settings: dict):
     """Build an app with extra settings: ``make_app(SENDGRID_PUBLIC_KEY=...)``; each call is a new app
     (a new process's view) on the same Redis."""
 
+    built = []
+
     def build(**overrides):
-        return create_app({**base_settings, **overrides})
+        made = create_app({**base_settings, **overrides})
+        built.append(made)
+        return made
 
     _flush()
     yield build
+    for made in built:  # an archive connection left open warns when collected, and warnings are errors
+        made.extensions["scorekeeper"].archive.close()
     _flush()
 
 
