@@ -58,11 +58,12 @@ def archived(url: str) -> list[tuple[str, str]]:
 
 
 def test_a_drain_scores_on_while_its_batches_wait_and_deletes_entries_only_once_archived(
-        make_app, postgres_url, locked):
+        make_app, postgres_url, locked, request):
     app = make_app(ARCHIVE_URL=postgres_url, BATCH_SIZE=4, PARTITIONS=1)
     client = app.test_client()
     with app.app_context():
         services = app.extensions["scorekeeper"]
+        request.addfinalizer(services.archive.close)
         publish_profile(client, services, "eng", RULES)
         services.queue.empty()
         send(client, *(opened(n, "a@x.io") for n in range(12)))  # three batches of four
@@ -90,12 +91,11 @@ def test_a_drain_scores_on_while_its_batches_wait_and_deletes_entries_only_once_
         assert not services.partitions.lease_held(0)
         assert [id_ for _, id_ in archived(postgres_url)] == sorted(f"a@x.io-{n}" for n in range(12))
         assert score_of(client, "a@x.io", "eng") == 60
-        services.archive.close()
 
 
 @pytest.mark.private_redis
 def test_a_worker_killed_while_its_batches_wait_loses_nothing_and_archives_each_once(
-        make_app, postgres_url, locked, workers):
+        make_app, postgres_url, locked, workers, request):
     """SIGKILL after scoring, before any append was confirmed: the next worker scores the same entries again
     (the timeline ignores them: scores stay exact) and archives each record once."""
     app = make_app(ARCHIVE_URL=postgres_url, BATCH_SIZE=4, PARTITIONS=1)  # one drain: three batches of four
@@ -103,6 +103,7 @@ def test_a_worker_killed_while_its_batches_wait_loses_nothing_and_archives_each_
     emails = [f"k{n}@x.io" for n in range(3)]
     with app.app_context():
         services = app.extensions["scorekeeper"]
+        request.addfinalizer(services.archive.close)
         publish_profile(client, services, "eng", RULES)
         worker = workers(ARCHIVE_URL=postgres_url, BATCH_SIZE=4, PARTITIONS=1)
         send(client, *(opened(n, email) for n in range(4) for email in emails))
@@ -118,7 +119,6 @@ def test_a_worker_killed_while_its_batches_wait_loses_nothing_and_archives_each_
             f"{email}-{n}" for email in emails for n in range(4))
         assert all(score_of(client, email, "eng") == 20 for email in emails)
         assert sum(services.archive_backlog.depths()) == 0
-        services.archive.close()
 
 
 def test_batches_are_confirmed_in_the_order_they_were_handed(services, tmp_path):

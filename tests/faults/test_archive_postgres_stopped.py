@@ -102,11 +102,12 @@ def scored_entries(services) -> int:
 
 
 def test_postgresql_stopped_and_started_loses_nothing_and_archives_each_interaction_once(
-        make_app, workers, cluster):
+        make_app, workers, cluster, request):
     app = make_app(ARCHIVE_URL=cluster.url)
     client = app.test_client()
     with app.app_context():
         services = app.extensions["scorekeeper"]
+        request.addfinalizer(services.archive.close)  # the ledger's older pages are read through it
         assert services.archive.count() == 0  # its schema made
         services.archive.close()
         put_profile(client, PROFILE, RULES)
