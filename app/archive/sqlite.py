@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -76,6 +77,8 @@ CACHE_KIB = 65_536
 CHECKPOINT_PAGES = 10_000
 #: How long a writer waits for another process's write to finish, in milliseconds.
 BUSY_TIMEOUT_MS = 10_000
+#: Seconds between tries of turning WAL on while another process opens the same new file.
+WAL_RETRY_S = 0.005
 
 
 def path_of(url: str) -> Path:
@@ -98,11 +101,11 @@ class SqliteArchive:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=BUSY_TIMEOUT_MS / 1000)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: durable at each checkpoint, never corrupt
-            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            conn.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
-            migrate(conn)
+            try:
+                set_up(conn)
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
@@ -193,6 +196,26 @@ class SqliteArchive:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def set_up(conn: sqlite3.Connection) -> None:
+    """Switch a new connection to WAL, set its pragmas and migrate, waiting out the other processes that open
+    the same new file at the same moment. Turning WAL on needs the file to itself, and SQLite answers "database
+    is locked" at once there rather than calling the busy handler (1 in ~200 first opens of four processes
+    together), so the step is tried again until ``BUSY_TIMEOUT_MS`` has passed."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(WAL_RETRY_S)
+    conn.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: durable at each checkpoint, never corrupt
+    conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+    conn.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
+    migrate(conn)
 
 
 def migrate(conn: sqlite3.Connection) -> int:
