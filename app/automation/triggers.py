@@ -52,15 +52,15 @@ class TagFilters:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class ScoreTrigger:
-    profile: str
+class ThresholdCrossing:
+    """What a score trigger and a company-score trigger share: an operator and a value a score meets, and when a
+    change fires (``on_enter``: from not meeting it to meeting it; ``on_change``: every change after which it
+    holds). Methods only, so each trigger stays its own type for dispatch."""
+
+    __slots__ = ()
     operator: str
-    value: int | None = None
-    fire: str = "on_enter"
-    reentry: bool = False
-    filters: TagFilters = field(default_factory=TagFilters)
-    type: str = "score_changed"
+    value: int | None
+    fire: str
 
     def holds(self, score: int | None) -> bool:
         return score_matches(self.operator, score, self.value)
@@ -70,6 +70,17 @@ class ScoreTrigger:
         if not self.holds(new):
             return False
         return self.fire == "on_change" or not self.holds(old)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreTrigger(ThresholdCrossing):
+    profile: str
+    operator: str
+    value: int | None = None
+    fire: str = "on_enter"
+    reentry: bool = False
+    filters: TagFilters = field(default_factory=TagFilters)
+    type: str = "score_changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +115,7 @@ class GradeTrigger:
 
 
 @dataclass(frozen=True, slots=True)
-class CompanyScoreTrigger:
+class CompanyScoreTrigger(ThresholdCrossing):
     """A company's score in a profile (which rolls up to companies) meets an operator, like ``ScoreTrigger``:
     ``on_enter`` when a change takes the company's score from not meeting it to meeting it, ``on_change`` on every
     change after which it holds. The run acts on the contact whose change moved the company's score (its score
@@ -117,11 +128,6 @@ class CompanyScoreTrigger:
     reentry: bool = False
     filters: TagFilters = field(default_factory=TagFilters)
     type: str = "company_score_changed"
-
-    def fires(self, old: int | None, new: int | None) -> bool:
-        if not score_matches(self.operator, new, self.value):
-            return False
-        return self.fire == "on_change" or not score_matches(self.operator, old, self.value)
 
 
 Trigger = ScoreTrigger | InteractionTrigger | GradeTrigger | CompanyScoreTrigger
