@@ -2,7 +2,10 @@
 an evaluation of the same data (bench/row_evaluation.py)."""
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
+from typing import Any
 
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
@@ -57,10 +60,10 @@ def rows_scoring(ctx: Context, want: set[str]) -> list[Row]:
                              ("archive BYPASSED (--archive-bypass): the worker's archive kept nothing"
                               if ctx.archive_bypass else "archive: the run's own SQLite file (the default backend)"),
                              base_note, *lists_note]))
-        if "4" in want:
-            rows.append(publish_recompute(ctx))
         if "10" in want:
             rows.append(evaluation_row(ctx))
+        if "4" in want:  # last: it moves the history out of Redis (rows 1 and 10 read it hot)
+            rows.append(publish_recompute(ctx, worker))
     finally:
         stop_workers(ctx, [worker])
     return rows
@@ -92,15 +95,67 @@ def baseline_one_job_per_interaction(ctx: Context) -> tuple[float | None, str]:
                   f"on the same worker process (RQ SimpleWorker, as the app's default), {elapsed:.1f} s")
 
 
-def publish_recompute(ctx: Context) -> Row:
-    """Row 4: the recompute in parts by the one worker, beside the same recompute as one job (the baseline)."""
+def publish_recompute(ctx: Context, worker: Any) -> Row:
+    """Row 4: the recompute in parts by the one worker, reading every contact's history from the archive, beside the
+    same recompute as one job (the baseline); both after the hot horizon moved the whole history out of Redis (a
+    trim pass as if ``HOT_HISTORY`` had passed). First, for reference, the recompute in parts with the history
+    still hot in Redis. The worker's and Redis's CPU-seconds are given for each (less load-dependent than the
+    seconds)."""
+    from app.clock import now_ms
+    from app.horizon import hot_history_ms, trim_all
+
+    services = ctx.services
     with ctx.app.app_context():
-        contacts = ctx.services.contacts.contact_count()
-    baseline = recompute_seconds(ctx, ctx.app, "row 4 baseline", split=False)
-    elapsed = recompute_seconds(ctx, ctx.app, "row 4")
+        contacts = services.contacts.contact_count()
+    hot, hot_cpu = _timed_recompute(ctx, worker, "row 4 (history hot in Redis)")
+    with ctx.app.app_context():
+        started = time.perf_counter()
+        moved = trim_all(services, now_ms() + (hot_history_ms(services.settings) or 0))
+        trim_s = time.perf_counter() - started
+    ctx.say(f"row 4: the hot horizon moved {moved['records']:,} records of {moved['contacts']:,} contacts out of "
+            f"Redis in {trim_s:.1f} s ({moved['waiting']:,} not archived stay)")
+    baseline, base_cpu = _timed_recompute(ctx, worker, "row 4 baseline", split=False)
+    elapsed, cpu = _timed_recompute(ctx, worker, "row 4")
     interactions = ctx.size.interactions + ctx.size.baseline_jobs
-    return Row("4", "publish recompute", elapsed, "s", baseline, "the same recompute as one job", target="≤ 30 s",
-               met=elapsed is not None and elapsed <= 30,
+    return Row("4", "publish recompute, history from the archive", elapsed, "s", baseline,
+               "the same recompute as one job", target="≤ 30 s", met=elapsed is not None and elapsed <= 30,
                notes=[(f"{contacts:,} contacts, {interactions:,} stored interactions, one worker process; the "
-                       f"recompute in {ctx.services.sharding.buckets} part jobs (one per registry bucket); progress "
-                       "was followed through the job document (logged below)")])
+                       f"recompute in {services.sharding.buckets} part jobs (one per registry bucket); progress "
+                       "was followed through the job document (logged below)"),
+                      (f"history from the archive (the run's SQLite file): a trim pass as if HOT_HISTORY had passed "
+                       f"moved {moved['records']:,} records of {moved['contacts']:,} contacts out of Redis first "
+                       f"({moved['waiting']:,} not archived stayed; the 3,000 of row 1's baseline jobs are scored "
+                       "without the drain's archiver)"),
+                      f"CPU-seconds in parts: {cpu}; as one job: {base_cpu}",
+                      (f"for reference, the recompute in parts with the history still hot in Redis (before the trim, "
+                       f"same run): {_seconds(hot)}, CPU-seconds {hot_cpu}"),
+                      f"load average at the end: {_load()}"])
+
+
+def _timed_recompute(ctx: Context, worker: Any, label: str, split: bool = True) -> tuple[float | None, str]:
+    """``recompute_seconds`` with the CPU-seconds the worker process and Redis spent meanwhile."""
+    before = _cpu_of(worker.pid), _redis_cpu(ctx)
+    elapsed = recompute_seconds(ctx, ctx.app, label, split=split)
+    worker_s, redis_s = _cpu_of(worker.pid) - before[0], _redis_cpu(ctx) - before[1]
+    text = f"worker {worker_s:.1f} s, Redis {redis_s:.1f} s"
+    ctx.say(f"{label}: {text}; load average {_load()}")
+    return elapsed, text
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system CPU-seconds of a process so far (/proc, Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _redis_cpu(ctx: Context) -> float:
+    info = ctx.bench.redis.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _seconds(value: float | None) -> str:
+    return "failed" if value is None else f"{value:.1f} s"
