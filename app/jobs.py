@@ -25,7 +25,7 @@ from .automation.defaults import JOB_RESULT_TTL_SECONDS, RUN_JOB_TIMEOUT_SECONDS
 from .automation.runner import execute
 from .automation.deliveries import attempt
 from .evaluation import run_evaluation
-from .publish import retire, run_publish, run_publish_part
+from .publish import part_job_id, retire, run_publish, run_publish_part
 from .scoring_service import drain, recheck_all_lists
 from .workspaces import remove_workspace
 from .services import DEFAULT_WORKSPACE, Services, get_services, in_workspace, wire
@@ -155,14 +155,16 @@ class Jobs:
                            job_timeout=PUBLISH_TIMEOUT_S, result_ttl=PUBLISH_RESULT_TTL_S,
                            retry=Retry(max=3, interval=5), meta=self.meta)
 
-    def publish_parts(self, profile_id: str, version: int, job_id: str, fire_triggers: bool, parts: int) -> None:
-        """One job per part, in one round trip; a part that fails (or whose worker dies) is tried again at once
-        and resumes where it stopped."""
+    def publish_parts(self, profile_id: str, version: int, job_id: str, fire_triggers: bool,
+                      parts: int | Sequence[int]) -> None:
+        """One job per part (``parts`` of them, or these parts: the watchdog's re-queue), in one round trip; a
+        part that fails (or whose worker dies) is tried again at once and resumes where it stopped."""
         options = {"timeout": PUBLISH_TIMEOUT_S, "result_ttl": PART_RESULT_TTL_S, "failure_ttl": FAILED_TTL_S,
                    "retry": Retry(max=PART_RETRIES), "meta": self.meta}
+        numbers = range(parts) if isinstance(parts, int) else parts
         self.queue.enqueue_many(publish_part, [((profile_id, version, job_id, part, fire_triggers),
-                                                {"job_id": f"{job_id}-part-{part}", **options})
-                                               for part in range(parts)])
+                                                {"job_id": part_job_id(job_id, part), **options})
+                                               for part in numbers])
 
     def evaluate_profile(self, job_id: str) -> None:
         self.queue.enqueue(evaluate_profile, job_id, job_id=job_id, job_timeout=EVALUATION_TIMEOUT_S,

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from .audit import record
+from .clock import now_ms
 from .scoring_service import make_scorer
 from .errors import Conflict, NotFound
 from .retention import job_record_ttl_seconds
@@ -57,7 +58,8 @@ def start_publish(services: Services, profile_id: str, fire_triggers: bool = Fal
     profiles.store_version(profile_id, version, definition)
     job_id = f"publish-{profile_id}-{version}-{uuid.uuid4().hex[:8]}"
     set_job(services, job_id, kind="rollback" if restore else "publish", status="queued", progress=0,
-            profile=profile_id, version=version)
+            profile=profile_id, version=version, fire_triggers=int(fire_triggers), split=int(split),
+            moved_at=now_ms())
     profiles.record_version(profile_id, VersionRecord(
         version, actor, int(time.time() * 1000), kind="rollback" if restore else "publish", restored_from=restore,
         job=job_id))
@@ -138,7 +140,7 @@ def run_publish(services: Services, profile_id: str, version: int, job_id: str, 
     if split:
         if services.jobs.status_field(job_id, "parts_queued") is None:  # not yet (a run again after a crash)
             services.enqueue.publish_parts(profile_id, version, job_id, fire_triggers, parts)
-            set_job(services, job_id, parts_queued=parts)
+            set_job(services, job_id, parts_queued=parts, moved_at=now_ms())
         return
     for part in range(parts):
         run_publish_part(services, profile_id, version, job_id, part, fire_triggers)
@@ -155,6 +157,7 @@ def run_publish_part(services: Services, profile_id: str, version: int, job_id: 
         if not _still_building(services, profile_id, version, job_id):
             return
         position, finished = services.jobs.part_position(job_id, part)
+        set_job(services, job_id, moved_at=now_ms())  # a part starting is progress (the watchdog's measure)
         if not finished:
             scorer = make_scorer(services)
             target = ActiveVersion(services.profiles.version(profile_id, version), version, live=False)
@@ -162,19 +165,74 @@ def run_publish_part(services: Services, profile_id: str, version: int, job_id: 
                 page = services.contacts.contact_page(part, position, PUBLISH_PAGE)
                 if page:
                     scorer.score({cid: [] for cid in page}, services.clock.now_ms(), versions=[target], full=True)
-                    if not services.jobs.advance_part(job_id, part, position, position + len(page)):
+                    if not services.jobs.advance_part(job_id, part, position, position + len(page), now_ms()):
                         return  # another run of this part is ahead of this one (it was queued twice)
                     position += len(page)
                 if len(page) < PUBLISH_PAGE:
                     break
                 if not _still_building(services, profile_id, version, job_id):
                     return
-        if services.jobs.finish_part(job_id, part):
+        if services.jobs.finish_part(job_id, part, now_ms()):
             _finish(services, profile_id, version, job_id, fire_triggers)
     except Exception as exc:
         if last_try:
             _fail(services, profile_id, version, job_id, exc)
         raise
+
+
+def watch_publishes(services: Services, now: int) -> list[dict[str, Any]]:
+    """The publish watchdog (the ticker's duty): a publish that made no progress for ``PUBLISH_STALL_SECONDS``
+    gets its lost jobs queued again. RQ 3 loses a job taken by a worker that dies before starting it (its id
+    waits in the queue's intermediate list until two of RQ's maintenance passes, 10-20 minutes on, fail it), and
+    retries one whose worker died while running it only once its execution lapsed and a maintenance pass ran
+    (every 10 minutes). Lost is what RQ will not run by itself
+    (``JobQueue.waiting``): each part not finished and neither waiting nor scheduled, or, before the parts were
+    queued (and for a publish run as one job), the publish job itself. Running them again is safe: a part
+    resumes at its position and counts nothing twice (``publish_part.lua``). Returns what it queued again, one
+    ``{"job", "parts"}`` per publish (``parts`` None: the publish job)."""
+    stall_ms = int(float(services.settings["PUBLISH_STALL_SECONDS"]) * 1000)
+    if stall_ms <= 0:
+        return []
+    requeued = []
+    for doc in services.profiles.all().values():
+        job_id, version = doc.get("building_job"), doc.get("building_version")
+        if not job_id or not version:
+            continue
+        raw = services.jobs.record(job_id)
+        if raw.get("status") not in ("queued", "running") or now - int(raw.get("moved_at") or 0) < stall_ms:
+            continue
+        parts = _lost_parts(services, job_id, raw)
+        if parts == []:
+            continue  # everything unfinished waits in the queue (the workers are busy): nothing is lost
+        fire_triggers = raw.get("fire_triggers") == "1"
+        if parts is None:
+            services.jobs.forget_taken([job_id])
+            services.enqueue.publish_profile(doc["id"], int(version), job_id, fire_triggers,
+                                             raw.get("split", "1") == "1")
+        else:
+            services.jobs.forget_taken([part_job_id(job_id, p) for p in parts])
+            services.enqueue.publish_parts(doc["id"], int(version), job_id, fire_triggers, parts)
+        set_job(services, job_id, moved_at=now, requeued=int(raw.get("requeued") or 0) + 1, requeued_at=now,
+                requeued_parts="publish" if parts is None else ",".join(map(str, parts)))
+        log.warning("publish stalled: lost jobs queued again",
+                    extra={"job": job_id, "parts": parts, "still_for_s": (now - int(raw.get("moved_at") or 0)) / 1000})
+        requeued.append({"job": job_id, "parts": parts})
+    return requeued
+
+
+def _lost_parts(services: Services, job_id: str, raw: dict[str, str]) -> list[int] | None:
+    """The parts of a stalled publish that RQ will not run by itself; None when the publish job itself is lost
+    (its parts were never all queued) and [] when nothing is lost."""
+    if raw.get("split", "1") != "1" or not raw.get("parts_queued"):
+        return [] if services.jobs.waiting([job_id]) else None
+    unfinished = [p for p in range(int(raw["parts_queued"])) if not raw.get(f"finished:{p}")]
+    waiting = services.jobs.waiting([part_job_id(job_id, p) for p in unfinished])
+    return [p for p in unfinished if part_job_id(job_id, p) not in waiting]
+
+
+def part_job_id(job_id: str, part: int) -> str:
+    """The RQ job id of one part of a publish (app/jobs.py queues it under this id)."""
+    return f"{job_id}-part-{part}"
 
 
 def _still_building(services: Services, profile_id: str, version: int, job_id: str) -> bool:

@@ -60,6 +60,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "HOT_HISTORY": ("90d", "interactions older than this (a duration: `90d`, `12w`; `0` keeps all) leave Redis once "
                            "the archive holds them, with their ledger entries; never shorter than the longest live "
                            "rule window, expiry or decay period (docs/archive.md)"),
+    "PUBLISH_STALL_SECONDS": (60.0, "a publish whose recompute made no progress this long has its lost jobs queued "
+                                    "again by a worker's ticker (a part taken by a worker that died); 0: never"),
     "METRICS_TOKEN": ("", "bearer token for GET /metrics (any API key works too)"),
     "OUTBOUND_ALLOW": ("", "CIDR ranges outbound calls (webhooks, Slack) may reach although not public"),
     # Workflows (app/automation): docs/workflows.md says more.

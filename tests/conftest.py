@@ -228,10 +228,10 @@ def workers(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[...,
     ``base_settings``); all are stopped at the end."""
     started: list[subprocess.Popen] = []
 
-    def start(**worker_settings: object) -> subprocess.Popen:
+    def start(module: str = "", **worker_settings: object) -> subprocess.Popen:
         worker_settings = {"ARCHIVE_URL": f"sqlite:///{tmp_path}/archive.sqlite3", **worker_settings}
         process = start_worker(
-            redis_server.url, LEASE_MS=str(TEST_LEASE_MS), **{k: str(v) for k, v in worker_settings.items()}
+            redis_server.url, module, LEASE_MS=str(TEST_LEASE_MS), **{k: str(v) for k, v in worker_settings.items()}
         )
         started.append(process)
         return process

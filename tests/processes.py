@@ -10,8 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_worker(redis_url: str, **settings: str) -> subprocess.Popen:
-    """``scorekeeper worker`` in its own process group, logging to a file under var/."""
+def start_worker(redis_url: str, module: str = "", **settings: str) -> subprocess.Popen:
+    """``scorekeeper worker`` (or ``python -m MODULE``, a worker made to fail) in its own process group, logging
+    to a file under var/."""
     env = {**os.environ, "REDIS_URL": redis_url, "SCOREKEEPER_API_KEYS": "test-key", "SCOREKEEPER_PARTITIONS": "4",
            "SCOREKEEPER_TICK_SECONDS": "0.2", "SCOREKEEPER_WORKFLOWS_DIR": "",
            # never the development archive (var/archive.sqlite3): the fixtures pass the test's own
@@ -20,7 +21,8 @@ def start_worker(redis_url: str, **settings: str) -> subprocess.Popen:
     log_dir = ROOT / "var"
     log_dir.mkdir(exist_ok=True)
     with open(log_dir / "test-worker.log", "ab") as log:  # the child keeps its own descriptor
-        return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=env, stdout=log,
+        argv = ["-m", module] if module else ["-m", "app.cli", "worker"]
+        return subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -2,7 +2,8 @@
 
 The ticker brings due expiries into the pipeline, re-wakes partitions whose drain job
 was lost (say, with a killed worker), moves due scheduled jobs (waits, retries) to the
-queue, sweeps what is past its retention and moves contacts' hot horizons (app/horizon.py),
+queue, sweeps what is past its retention, moves contacts' hot horizons (app/horizon.py) and queues again the
+lost jobs of a publish that stopped moving (``watch_publishes``, app/publish.py),
 so scoring and workflows need no request to make progress. It does the scheduling itself instead
 of RQ's scheduler because RQ's scheduler lock outlives a killed worker by a minute and is
 only retried every ten: after a crash, waits would resume up to ten minutes late.
@@ -20,6 +21,7 @@ from app import create_app
 from app.scoring_service import tick
 from app.indexes import backfill_once
 from app.horizon import trim_step
+from app.publish import watch_publishes
 from app.retention import sweep_if_due
 from app.clock import now_ms
 from app.services import get_services
@@ -52,6 +54,7 @@ def tick_every_workspace(services) -> None:
             tick(workspace)
             sweep_if_due(workspace, now_ms())
             trim_step(workspace, workspace.clock.now_ms())  # the hot horizon (app/horizon.py)
+            watch_publishes(workspace, now_ms())  # publishes whose parts were lost (wall clock: processes dying)
         except Exception:
             log.exception("tick failed", extra={"workspace": workspace.workspace})
 

@@ -307,6 +307,11 @@ class JobSchema(ma.Schema):
     error = fields.String(allow_none=True)
     total = fields.Integer()
     done = fields.Integer()
+    requeued = fields.Integer(metadata={"description": "present once the publish stalled: how often its lost jobs "
+                                                       "(parts whose worker died) were queued again"})
+    requeued_parts = fields.String(metadata={"description": "the parts queued again the last time, comma-separated "
+                                                            "(`publish`: the publish job itself)"})
+    requeued_at = fields.Integer(metadata={"description": "when they were, in milliseconds since the epoch"})
 
 
 class JobEnvelope(ma.Schema):

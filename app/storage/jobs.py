@@ -37,6 +37,29 @@ class JobQueue:
         if calls:
             self.queue.enqueue_many([Queue.prepare_data(function, args, **options) for args, options in calls])
 
+    def waiting(self, job_ids: Sequence[str]) -> set[str]:
+        """Which of these jobs RQ will run without help: waiting in the queue, or scheduled (a retry with a
+        delay). A job taken from the queue by a worker that died before starting it is in neither (RQ keeps
+        its id in the queue's intermediate list), nor is one whose worker died while running it."""
+        if not job_ids:
+            return set()
+        pipe = self.queue.connection.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.lpos(self.queue.key, job_id)
+            pipe.zscore(self.queue.scheduled_job_registry.key, job_id)
+        answers = pipe.execute()
+        return {job_id for job_id, queued, scheduled in zip(job_ids, answers[::2], answers[1::2])
+                if queued is not None or scheduled is not None}
+
+    def forget_taken(self, job_ids: Sequence[str]) -> None:
+        """Drop these jobs' ids from the queue's intermediate list (taken by a worker that never started them),
+        so RQ's own clean-up, minutes later, does not fail a job that runs again meanwhile."""
+        if job_ids:
+            pipe = self.queue.connection.pipeline(transaction=False)
+            for job_id in job_ids:
+                pipe.lrem(self.queue.intermediate_queue_key, 0, job_id)
+            pipe.execute()
+
     def ping(self) -> bool:
         """Whether the queue's Redis answers."""
         return bool(self.queue.connection.ping())
@@ -89,7 +112,12 @@ class JobQueue:
         return {"id": job_id, "kind": raw.get("kind"), "status": raw.get("status"),
                 "progress": float(raw.get("progress", 0)), "profile": raw.get("profile"),
                 "version": int(raw["version"]) if raw.get("version") else None, "error": raw.get("error") or None,
-                "total": int(raw.get("total", 0)), "done": int(raw.get("done", 0))}
+                "total": int(raw.get("total", 0)), "done": int(raw.get("done", 0)),
+                **_watchdog_fields(raw)}
+
+    def record(self, job_id: str) -> dict[str, str]:
+        """A job's status record as stored, every field (the publish watchdog reads its parts' marks)."""
+        return self.redis.hgetall(self.keys.job(job_id))
 
     # --- the parts of a job split over workers (a publish recompute: one part per index bucket) -------
     def start_parts(self, job_id: str, parts: int, **fields: Any) -> None:
@@ -105,15 +133,16 @@ class JobQueue:
         position, finished = self.redis.hmget(self.keys.job(job_id), [f"part:{part}", f"finished:{part}"])
         return int(position or 0), bool(finished)
 
-    def advance_part(self, job_id: str, part: int, read: int, position: int) -> bool:
+    def advance_part(self, job_id: str, part: int, read: int, position: int, now_ms: int) -> bool:
         """Move a part from ``read`` to ``position`` items done, adding the difference to the job's ``done``
-        and ``progress`` at once; False (nothing counted) when the part's position is no longer ``read``."""
-        return int(self._part(keys=[self.keys.job(job_id)], args=["advance", part, read, position])) >= 0
+        and ``progress`` at once, and say the job moved at ``now_ms``; False (nothing counted) when the part's
+        position is no longer ``read``."""
+        return int(self._part(keys=[self.keys.job(job_id)], args=["advance", part, read, position, now_ms])) >= 0
 
-    def finish_part(self, job_id: str, part: int) -> bool:
+    def finish_part(self, job_id: str, part: int, now_ms: int) -> bool:
         """Mark a part finished (once); True for the part whose mark finished the last one (it finishes the
         job, and so does its retry)."""
-        return int(self._part(keys=[self.keys.job(job_id)], args=["finish", part])) == part
+        return int(self._part(keys=[self.keys.job(job_id)], args=["finish", part, now_ms])) == part
 
     def status_field(self, job_id: str, name: str) -> str | None:
         """One field of a job's status record as stored (None when absent)."""
@@ -125,3 +154,12 @@ class JobQueue:
 
     def record_migration(self, name: str, at_ms: int) -> None:
         self.redis.hset(self.keys.migrations(), name, at_ms)
+
+
+def _watchdog_fields(raw: dict[str, str]) -> dict[str, Any]:
+    """What the publish watchdog (app/publish.py: ``watch_publishes``) did to a job, when it did anything: how
+    often it re-queued lost parts, which the last time, and when (ms)."""
+    if not raw.get("requeued"):
+        return {}
+    return {"requeued": int(raw["requeued"]), "requeued_parts": raw.get("requeued_parts", ""),
+            "requeued_at": int(raw.get("requeued_at") or 0)}

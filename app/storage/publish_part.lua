@@ -1,9 +1,10 @@
 -- A publish part's progress, in the publish job's status hash (KEYS[1]); one key, so one slot on a cluster.
--- ARGV[1] = "advance": ARGV[2] part, ARGV[3] the position the caller read, ARGV[4] the new position.
+-- ARGV[1] = "advance": ARGV[2] part, ARGV[3] the position the caller read, ARGV[4] the new position, ARGV[5] now
+--   (ms; absent from an earlier release's callers), kept as "moved_at" for the publish watchdog.
 --   Moves the part's position (field "part:N") and adds the difference to "done" (and "progress" =
 --   done / total) only if the position is still the one read: a part run twice (a retry after a worker
 --   died) never counts a contact twice. Returns done, or -1 when the position had moved.
--- ARGV[1] = "finish": ARGV[2] part. Marks the part finished ("finished:N") once; the part whose mark leaves
+-- ARGV[1] = "finish": ARGV[2] part, ARGV[3] now (ms, "moved_at"; optional). Marks the part finished ("finished:N") once; the part whose mark leaves
 --   no part unfinished ("parts_left" reaches 0) is named "finisher". Returns the finisher's part, or -1.
 local job = KEYS[1]
 if ARGV[1] == "advance" then
@@ -21,7 +22,13 @@ if ARGV[1] == "advance" then
     progress = math.min(done / total, 1)
   end
   redis.call("HSET", job, "progress", string.format("%.4f", progress))
+  if ARGV[5] then
+    redis.call("HSET", job, "moved_at", ARGV[5])
+  end
   return done
+end
+if ARGV[3] then
+  redis.call("HSET", job, "moved_at", ARGV[3])
 end
 if redis.call("HSETNX", job, "finished:" .. ARGV[2], "1") == 1 then
   if redis.call("HINCRBY", job, "parts_left", -1) == 0 then
