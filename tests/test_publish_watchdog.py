@@ -44,7 +44,7 @@ def _after_stall(services) -> int:
 
 
 @pytest.mark.app_settings(PUBLISH_STALL_SECONDS=STALL_S)
-def test_a_lost_part_is_queued_again_and_parts_still_waiting_are_left_alone(client, services):
+def test_a_lost_part_is_queued_again_and_parts_still_waiting_are_left_alone(client, services, dash):
     accepted = loaded(client, services)
     job_id = _publish(client)
     services.queue.empty()
@@ -62,11 +62,15 @@ def test_a_lost_part_is_queued_again_and_parts_still_waiting_are_left_alone(clie
     job = job_of(client, job_id)
     assert (job["status"], job["requeued"], job["requeued_parts"]) == ("running", 1, "3,7")
     assert watch_publishes(services, now_ms()) == []  # re-queueing is progress: the next look waits a stall again
+    page = dash.get(f"/dashboard/jobs/{job_id}").get_data(as_text=True)
+    assert "Stalled" in page and "lost parts (3,7) were queued again (1 time)" in page
     run_jobs(services)
     job = job_of(client, job_id)
     assert (job["status"], job["done"], job["total"]) == ("finished", len(accepted), len(accepted))
     assert live_version(client) == 2
     assert watch_publishes(services, _after_stall(services)) == []  # a finished publish is left alone
+    page = dash.get(f"/dashboard/jobs/{job_id}").get_data(as_text=True)
+    assert "Stalled" not in page and "queued again 1 time during this publish" in page
     assert_scores(client, services, accepted, DOUBLED)
 
 
