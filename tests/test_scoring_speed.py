@@ -1,0 +1,80 @@
+"""What the drain does to go fast, kept honest: the cyclic collector waits while a batch is scored
+(docs/performance.md, "Scoring, again"), and is on again afterwards whatever happened."""
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from app.scoring.events import Interest
+from app.scoring_service import collector_paused, drain
+
+from .helpers import publish_profile, score_of, send
+
+RULES = [{"id": "open", "on": "email.opened", "points": 5}]
+
+
+@pytest.fixture
+def collector_on():
+    was = gc.isenabled()
+    gc.enable()
+    yield
+    gc.enable() if was else gc.disable()
+
+
+def test_the_collector_waits_inside_and_runs_again_after(collector_on):
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_the_collector_runs_again_after_an_error(collector_on):
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("the batch failed")
+    assert gc.isenabled()
+
+
+def test_a_nested_pause_leaves_the_outer_one_in_charge(collector_on):
+    with collector_paused():
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # the inner one found it off and left it so
+    assert gc.isenabled()
+
+
+def test_a_collector_turned_off_by_the_caller_stays_off(collector_on):
+    gc.disable()
+    with collector_paused():
+        pass
+    assert not gc.isenabled()
+
+
+class CollectorWatch:
+    """A listener that notes whether the collector ran while the scorer asked it what it wants to hear."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.seen: list[bool] = []
+
+    def interest(self) -> Interest:
+        self.seen.append(gc.isenabled())
+        return self.inner.interest()
+
+    def handle(self, events) -> None:
+        self.inner.handle(events)
+
+
+def test_a_drain_scores_each_batch_with_the_collector_waiting_and_turns_it_on_after(
+        make_app, collector_on):
+    app = make_app(BATCH_SIZE=4, PARTITIONS=1)
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        publish_profile(client, services, "eng", RULES)
+        services.queue.empty()
+        send(client, *({"id": f"o{n}", "type": "email.opened", "contact": {"email": "a@x.io"}} for n in range(10)))
+        watch = services.events = CollectorWatch(services.events)
+        assert drain(services, 0) == 10
+        assert watch.seen == [False, False, False]  # three batches (4, 4, 2), each scored with it waiting
+        assert gc.isenabled()
+        assert score_of(client, "a@x.io", "eng") == 50
