@@ -46,9 +46,15 @@ class ContactResult:
     next_expiry: int | None = None
 
 
-def _dnd_updates(records: Iterable[TimelineRecord]) -> dict[str, str]:
+#: The types that set a contact's DND fields (``_dnd_updates``).
+_DND_TYPES = frozenset(DND_EMAIL_TYPES) | {"contact.dnd_updated"}
+
+
+def _dnd_updates(records: Sequence[TimelineRecord]) -> dict[str, str]:
     """Contact-document DND fields set by these interactions, in timeline order."""
     doc: dict[str, str] = {}
+    if not any(record.type in _DND_TYPES for record in records):  # the common case: nothing to sort
+        return doc
     for record in sorted(records, key=lambda r: (r.at, r.key)):
         if record.type in DND_EMAIL_TYPES:
             doc["dnd:email"] = "1"
@@ -124,8 +130,9 @@ class Scorer:
         self._rollups: list[Rollup] = []
         self._live_rollups: set[Rollup] = set()
         self._company_interest: frozenset[str] = frozenset()
-        #: The grades whose cell changes are listened to, read once per ``score`` call.
+        #: The grades whose cell changes are listened to, read once per ``score`` call, and their profiles.
         self._watched: dict[str, Grade] = {}
+        self._graded: set[str] = set()
 
     def score(self, batch: Mapping[str, Sequence[Mapping[str, Any]]], now: int, interest: Interest = NO_INTEREST,
               versions: Sequence[ActiveVersion] | None = None, full: bool = False) -> dict[str, ContactResult]:
@@ -149,6 +156,7 @@ class Scorer:
         self._company_interest = interest.companies
         self._watched = {gid: grade for gid, grade in self.grades.all().items() if gid in interest.grades} \
             if interest.grades and self.grades is not None else {}
+        self._graded = {p for g in self._watched.values() for p in (g.fit_profile, g.engagement_profile)}
         pending = {cid: list(records) for cid, records in batch.items()}
         results: dict[str, ContactResult] = {}
         for _attempt in range(MAX_ATTEMPTS):
@@ -209,7 +217,9 @@ class Scorer:
                 writes.append(write)
             outcome.append((cid, write, result))
         applied = iter(self.timelines.apply_many(writes))
-        lost, index_scores, expiries, activity, dnd = [], {}, {}, {}, {}
+        lost, expiries, activity, dnd = [], {}, {}, {}
+        index_scores: dict[tuple[str, int], dict[str, int | None]] = {}
+        indexed = [(index_scores.setdefault((v.profile.id, v.version), {}), v.field) for v in versions]
         for cid, write, result in outcome:
             if write is not None and next(applied) == 0:
                 lost.append(cid)
@@ -222,12 +232,13 @@ class Scorer:
             latest = max((r.at for r in fresh[cid] if r.type not in (MANUAL_TYPE, ATTRIBUTES_TYPE)), default=None)
             if latest is not None:
                 activity[cid] = latest
-            for version in versions:
-                index_scores.setdefault((version.profile.id, version.version), {})[cid] = result.scores.get(version.field)
+            for members, vfield in indexed:
+                members[cid] = result.scores.get(vfield)
             expiries[cid] = result.next_expiry
         self.index.update_indexes(index_scores, expiries, activity, dnd)
         if self.companies is not None:
-            self._follow_companies([(cid, results[cid], fresh[cid]) for cid, _w, _r in outcome if cid not in lost],
+            gone = set(lost)
+            self._follow_companies([(cid, results[cid], fresh[cid]) for cid, _w, _r in outcome if cid not in gone],
                                    versions, now)
         return lost
 
@@ -340,17 +351,18 @@ class Scorer:
         outbox: list[str] = []
         next_expiry: int | None = None
         trigger_profiles, trigger_types = interest.profiles, interest.types
-        by_key = {r.key: r for r in fresh}
-        graded = {p for g in self._watched.values() for p in (g.fit_profile, g.engagement_profile)}
-        first_at = min((r.at for r in fresh), default=now)
+        by_key: dict[str, TimelineRecord] | None = None  # made when an event needs a ledger entry's cause
+        graded = self._graded
         score_steps: dict[str, tuple[ActiveVersion, int | None, list[ScoreStep], int]] = {}
         # DND as the lists see it: as stored, then as this batch changes it
         dnd_doc = _dnd_updates([*timeline, *fresh] if timeline is not None else fresh)
         if facts is not None and dnd_doc:
             facts = ContactFacts(tags=facts.tags, dnd={**facts.dnd, **{k[4:]: v == "1" for k, v in dnd_doc.items()}})
+        parsed = parsed or {}
         for version in versions:
-            raw = raw_states.get(version.field)
-            old_state = (parsed or {}).get(version.field) or (FoldState.from_json(loads(raw)) if raw else None)
+            vfield = version.field
+            raw = raw_states.get(vfield)
+            old_state = parsed.get(vfield) or (FoldState.from_json(loads(raw)) if raw else None)
             # coming back in (from outside the profile's lists): one change from no score to the score
             reentered = bool(old_state and old_state.outside)
             old_score = old_state.score if old_state and not reentered else None
@@ -359,23 +371,23 @@ class Scorer:
                     state, ledger = fold(version.profile, [*timeline, *fresh], now)
                 else:
                     if history.archived is not None:
-                        at_horizon = new_checkpoints[version.field] = checkpoint(
+                        at_horizon = new_checkpoints[vfield] = checkpoint(
                             version.profile, None, [*timeline, *fresh], horizon.at)
                     else:
-                        at_horizon = horizon.checkpoints[version.field]
+                        at_horizon = horizon.checkpoints[vfield]
                     state, ledger = resume(version.profile, at_horizon, [*timeline, *fresh], horizon.at, now)
                 full_fold = True
             else:
                 state = old_state or FoldState()
                 ledger = advance(state, version.profile, fresh, now)
                 full_fold = False
-            gate = self._gates.get(version.field)
+            gate = self._gates.get(vfield)
             state.outside = gate is not None and not gate.admits(facts or ContactFacts())
-            result.scores[version.field] = None if state.outside else state.score
-            result.before[version.field] = old_score
+            result.scores[vfield] = None if state.outside else state.score
+            result.before[vfield] = old_score
             new_json = dumps(state.to_json())
             if new_json != raw:
-                states_out[version.field] = new_json
+                states_out[vfield] = new_json
             if ledger or (full_fold and raw is not None):
                 ledgers.append(LedgerWrite(version.profile.id, version.version, full_fold,
                                            [dumps(encode_ledger_entry(e)) for e in ledger]))
@@ -386,6 +398,8 @@ class Scorer:
                                                        or version.profile.id in graded):
                 steps: list[ScoreStep] = []
                 deepest = 0
+                if by_key is None:
+                    by_key = {r.key: r for r in fresh}
                 for old, new, entry in _score_steps(old_score, ledger, full_fold or reentered, state.score):
                     cause = by_key.get(f"{entry.source}:{entry.interaction_id}") if entry else None
                     depth = int(cause.properties.get("depth", 0)) if cause else 0
@@ -393,7 +407,8 @@ class Scorer:
                     if version.profile.id in trigger_profiles:
                         outbox.append(dumps(event.to_json()))
                     # a first score stands from the contact's first record on, before its entries
-                    steps.append((event.at if entry or old is not None else first_at, new, event.change_id))
+                    steps.append((event.at if entry or old is not None else min((r.at for r in fresh), default=now),
+                                  new, event.change_id))
                     deepest = max(deepest, depth)
                 score_steps[version.profile.id] = (version, old_score, steps, deepest)
         for gid, grade in self._watched.items():

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .conditions import where_matches
 from .decay import next_step, standing
 from .fit import apply_attribute_changes, fit_steps, matching_rules
 from .interactions import ATTRIBUTES_TYPE, MANUAL_ACTOR, MANUAL_TYPE
@@ -281,7 +282,8 @@ def _apply_interaction(state: FoldState, profile: Profile, record: TimelineRecor
     at, type_, props, id_ = record.at, record.type, record.properties, record.id
     key = record.key
     for rule in profile.rules:
-        if not rule.matches(type_, props):
+        # ``rule.matches``, inlined: most rules are for another type, and this runs for each rule of each record
+        if rule.on != type_ or (rule.where and not where_matches(rule.where, props)):
             continue
         limited = _limit_reason(rule, state, at, props)
         if limited:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ..errors import NotFound
@@ -30,8 +31,9 @@ class ActiveVersion:
     version: int
     live: bool
 
-    @property
+    @cached_property
     def field(self) -> str:
+        """``PROFILE@VERSION``; made once (the scorer asks for it several times per contact)."""
         return version_field(self.profile.id, self.version)
 
 
