@@ -194,6 +194,58 @@ def compact(ctx: click.Context) -> None:
         click.echo(f"{counts['changed']} contacts kept changing while they were read: run it again")
 
 
+@main.group("archive")
+def archive_group() -> None:
+    """The archive of every interaction (docs/archive.md)."""
+
+
+@archive_group.command("backfill")
+@click.option("--all-workspaces", is_flag=True, help="Every workspace in turn, not only --workspace.")
+@click.option("--again", is_flag=True, help="Walk every contact again even if a walk already finished.")
+@click.pass_context
+def archive_backfill(ctx: click.Context, all_workspaces: bool, again: bool) -> None:
+    """Copy the history that only Redis holds (written before the archive existed) into the archive, with a
+    progress bar, so that the hot horizon can move it out of Redis.
+
+    Online and idempotent: it runs while the server scores, resumes where a stopped run left off, and a record
+    the archive holds already is not written again. Workers do the same walk on their own, a page per tick.
+    """
+    from .services import get_services
+    from .workspaces import every_workspace
+
+    with build_app(ctx).app_context():
+        services = get_services()
+        try:
+            _backfill_each(every_workspace(services) if all_workspaces else [services], again)
+        finally:
+            services.archive.close()  # every workspace shares it
+
+
+def _backfill_each(workspaces: list[Any], again: bool) -> None:
+    """``archive backfill`` in each of these workspaces' services, one after the other."""
+    from .archive import ArchiveUnavailable
+    from .archive_backfill import backfill
+
+    for workspace in workspaces:
+        walk = workspace.archive_backfill
+        if again:
+            walk.restart()
+        position = walk.position()
+        if position.finished_at is not None:
+            click.echo(f"{workspace.workspace}: already done (--again walks every contact again)")
+            continue
+        total = workspace.contacts.contact_count()
+        done = min(walk.contacts_before(position, workspace.sharding.buckets), total)
+        with click.progressbar(length=total, label=f"archiving {workspace.workspace}", file=sys.stderr) as bar:
+            bar.update(done)
+            try:
+                counts = backfill(workspace, bar.update)
+            except ArchiveUnavailable as exc:
+                raise click.ClickException(f"{exc.message} (run it again: it resumes where it stopped)") from exc
+        click.echo(f"{workspace.workspace}: contacts {counts['contacts']}, records appended {counts['records']}, "
+                   f"already archived {counts['held']}")
+
+
 @main.command()
 @click.argument("profile_id")
 @click.pass_context

@@ -192,6 +192,11 @@ class Keys:
         contact's rank in the bucket) and ``started_at`` (ms) of the pass (hash; app/horizon.py)."""
         return f"{self.prefix}:horizon-pass"
 
+    def archive_backfill(self) -> str:
+        """Where the archive backfill's walk over every contact stands: ``bucket``, ``score`` and ``id`` of the last
+        contact visited, counts, ``started_at``/``finished_at`` (ms) (hash; app/archive_backfill.py)."""
+        return f"{self.prefix}:archive-backfill"
+
     def retention_sweep(self) -> str:
         """Set (with expiry) by the worker that ran the last retention sweep: one sweep per period (string)."""
         return f"{self.prefix}:retention-sweep"

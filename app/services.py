@@ -28,6 +28,7 @@ from .keys import Keys
 from .settings import setting
 from .ports import EventSink, JobPort, NoListener, ScoreChanger, Unwired
 from .storage.api_keys import ApiKeyStore
+from .storage.archive_backfill import ArchiveBackfillStore
 from .storage.archive_backlog import ArchiveBacklog
 from .storage.audit import AuditStore
 from .storage.automation import AutomationStore
@@ -84,6 +85,8 @@ class Services:
     #: History outside Redis (app/archive/), and what waits in Redis while it is unavailable.
     archive: Archive
     archive_backlog: ArchiveBacklog
+    #: Where the archive backfill (app/archive_backfill.py) stands.
+    archive_backfill: ArchiveBackfillStore
     clock: Clock
     #: The workspace these services serve (``default``: the plain key prefix).
     workspace: str = "default"
@@ -150,6 +153,7 @@ def build_services(settings: dict[str, Any], base: Services | None = None,
         provider_secrets=ProviderSecretStore(redis, keys),
         archive=archive,
         archive_backlog=ArchiveBacklog(redis, keys, sharding.partitions),
+        archive_backfill=ArchiveBackfillStore(redis, keys),
         clock=clock,
     )
 

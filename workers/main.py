@@ -2,7 +2,8 @@
 
 The ticker brings due expiries into the pipeline, re-wakes partitions whose drain job
 was lost (say, with a killed worker), moves due scheduled jobs (waits, retries) to the
-queue, sweeps what is past its retention, moves contacts' hot horizons (app/horizon.py) and queues again the
+queue, sweeps what is past its retention, copies history from before the archive into it
+(app/archive_backfill.py), moves contacts' hot horizons (app/horizon.py) and queues again the
 lost jobs of a publish that stopped moving (``watch_publishes``, app/publish.py),
 so scoring and workflows need no request to make progress. It does the scheduling itself instead
 of RQ's scheduler because RQ's scheduler lock outlives a killed worker by a minute and is
@@ -20,6 +21,7 @@ from rq.scheduler import RQScheduler
 from app import create_app
 from app.scoring_service import tick
 from app.indexes import backfill_once
+from app.archive_backfill import backfill_tick
 from app.horizon import trim_step
 from app.publish import watch_publishes
 from app.retention import sweep_if_due
@@ -53,6 +55,7 @@ def tick_every_workspace(services) -> None:
         try:
             tick(workspace)
             sweep_if_due(workspace, now_ms())
+            backfill_tick(workspace)  # history from before the archive, into it (app/archive_backfill.py)
             trim_step(workspace, workspace.clock.now_ms())  # the hot horizon (app/horizon.py)
             watch_publishes(workspace, now_ms())  # publishes whose parts were lost (wall clock: processes dying)
         except Exception:

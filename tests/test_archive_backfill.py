@@ -1,0 +1,295 @@
+"""The archive backfill (app/archive_backfill.py, ``scorekeeper archive backfill``): history that only Redis holds
+goes into the archive once, so the hot horizon can move it out of Redis with every score and ledger unchanged.
+
+The upgrade case is tested on data written by the release before the archive existed: that release's own code
+(``git archive`` of the commit before the one that added app/archive/) runs in a subprocess on the test Redis,
+scores a history reaching back a year, and this release opens the same Redis, on SQLite and on the real
+PostgreSQL. The other cases use this release's data with an archive that holds none of it (the same Redis opened
+with another, empty, archive: what an upgraded deployment looks like)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from app.archive_backfill import MIGRATION, backfill, backfill_step, copy_to_archive
+from app.cli import main
+from app.clock import now_ms
+from app.horizon import trim_all
+from app.scoring.interactions import format_timestamp
+
+from .helpers import AUTH, publish_profile, send, settle
+
+ROOT = Path(__file__).resolve().parent.parent
+DAY = 86_400_000
+RULES = [
+    {"id": "open", "on": "email.opened", "points": 1, "limit": {"count": 2, "window": "7d"}},
+    {"id": "click", "on": "email.clicked", "points": 5, "limit": {"once_per": "message_id"}},
+    {"id": "form", "on": "form.submitted", "points": 10},
+]
+TYPES = ["email.opened", "email.clicked", "form.submitted", "email.opened", "email.delivered"]
+
+OLD_RELEASE_SCRIPT = r"""
+import json, sys
+from datetime import datetime, timezone
+from rq import SimpleWorker
+from app import create_app
+
+settings, rules, types, now = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
+app = create_app(settings)
+services = app.extensions["scorekeeper"]
+client = app.test_client()
+auth = {"Authorization": "Bearer " + settings["API_KEYS"]}
+DAY = 86_400_000
+
+def work():
+    with app.app_context():
+        SimpleWorker([services.queue], connection=services.queue.connection).work(burst=True)
+
+def iso(ms):
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat().replace("+00:00", "Z")
+
+assert client.put("/v1/profiles/eng", headers=auth, json={"name": "Eng", "rules": rules}).status_code == 200
+assert client.post("/v1/profiles/eng/publish", headers=auth, json={}).status_code == 202
+work()
+items = []
+for c in range(12):
+    for i in range(10):  # a year of history: day 360 back to day 0
+        type_ = types[(c + i) % len(types)]
+        items.append({"id": f"c{c}-{i}", "source": "api", "type": type_, "contact": {"email": f"p{c}@old.io"},
+                      "occurred_at": iso(now - (360 - 40 * i) * DAY),
+                      "properties": {"message_id": f"m{i % 3}", "n": i}})
+for start in range(0, len(items), 40):
+    assert client.post("/v1/interactions", headers=auth,
+                       json={"interactions": items[start:start + 40]}).status_code == 202
+work()
+contacts = {}
+for c in range(12):
+    contact = client.get(f"/v1/contacts?email=p{c}@old.io", headers=auth).get_json()["items"][0]
+    contacts[contact["id"]] = contact["scores"]["eng"]["score"]
+print(json.dumps(contacts))
+"""
+
+
+def release_before_the_archive() -> str:
+    """The commit just before the archive arrived (the parent of the commit that added app/archive/): a release
+    that wrote its whole history to Redis only."""
+    added = subprocess.run(["git", "log", "--diff-filter=A", "--format=%H", "HEAD", "--", "app/archive/__init__.py"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert added, "the history holds the commit that added the archive"
+    return f"{added[-1]}^"
+
+
+def run_old_release(base_settings: dict, tmp_path: Path, now: int) -> dict[str, int]:
+    """Write a year of history with the release before the archive; returns its scores by contact id."""
+    tree = tmp_path / "old"
+    tree.mkdir()
+    code = subprocess.run(["git", "archive", "--format=tar", release_before_the_archive(), "app", "workers"],
+                          cwd=ROOT, capture_output=True, check=True).stdout
+    tarfile.open(fileobj=io.BytesIO(code)).extractall(tree, filter="data")
+    assert not (tree / "app" / "archive").exists() and not (tree / "app" / "archiving.py").exists()
+    settings = {k: v for k, v in base_settings.items() if isinstance(v, (str, int, bool)) and k != "ARCHIVE_URL"}
+    written = subprocess.run([sys.executable, "-c", OLD_RELEASE_SCRIPT, json.dumps(settings), json.dumps(RULES),
+                              json.dumps(TYPES), str(now)], cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
+                             capture_output=True, text=True, timeout=180)
+    assert written.returncode == 0, written.stderr[-3000:]
+    return json.loads(written.stdout.strip().splitlines()[-1])
+
+
+def whole_ledger(client, cid: str) -> list[dict]:
+    """A contact's whole ledger as the API pages it, newest first, following ``next_before`` to the end."""
+    items, before = [], None
+    while True:
+        query = {"limit": 3, **({"before": before} if before else {})}
+        page = client.get(f"/v1/contacts/{cid}/scores/eng/history", query_string=query, headers=AUTH).get_json()
+        items += page["items"]
+        before = page.get("next_before")
+        if not before:
+            return items
+
+
+def readback(client, services, contact_ids) -> dict:
+    """What the API gives back for each contact: its scores and its whole ledger."""
+    return {cid: {"scores": client.get(f"/v1/contacts/{cid}", headers=AUTH).get_json()["scores"],
+                  "ledger": whole_ledger(client, cid)} for cid in contact_ids}
+
+
+def every_record(services, contact_ids) -> set[tuple]:
+    return {(cid, r.source, r.id, r.at, r.type, json.dumps(r.properties, sort_keys=True))
+            for cid, records in services.timelines.read_timelines(contact_ids).items() for r in records}
+
+
+def archived(services, contact_ids) -> set[tuple]:
+    return {(cid, r.source, r.id, r.at, r.type, json.dumps(r.properties, sort_keys=True))
+            for cid, records in services.archive.histories(contact_ids, workspace=services.workspace).items()
+            for r in records}
+
+
+def test_history_written_before_the_archive_is_backfilled_then_leaves_redis_with_scores_and_ledgers_unchanged(
+        make_app, base_settings, archive_url, runner, monkeypatch, tmp_path):
+    now = now_ms()
+    old_scores = run_old_release(base_settings, tmp_path, now)
+    assert len(old_scores) == 12 and all(old_scores.values())
+    app = make_app(ARCHIVE_URL=archive_url, HOT_HISTORY="90d")
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        cids = sorted(old_scores)
+        hot = every_record(services, cids)
+        assert len(hot) == 120 and services.archive.count() == 0
+        before = readback(client, services, cids)
+        assert {cid: before[cid]["scores"]["eng"]["score"] for cid in cids} == old_scores
+        assert trim_all(services, now_ms())["contacts"] == 0  # the archive holds none of it: nothing may leave
+
+        monkeypatch.setenv("SCOREKEEPER_ARCHIVE_URL", archive_url)
+        result = runner.invoke(main, ["archive", "backfill"])
+        assert result.exit_code == 0, result.output
+        assert "records appended 120" in result.output
+        assert archived(services, cids) == hot and services.archive.count() == 120
+        assert services.jobs.migration_done(MIGRATION)
+
+        moved = trim_all(services, now_ms())
+        assert moved["contacts"] == 12 and moved["waiting"] == 0
+        left = every_record(services, cids)
+        assert len(left) == 12 * 3  # days 40, 0 and 80 back stay hot; the other seven of each contact left
+        assert readback(client, services, cids) == before  # scores and every ledger page, from Redis and archive
+
+        again = runner.invoke(main, ["archive", "backfill", "--again"])  # a second walk writes nothing
+        assert again.exit_code == 0 and "records appended 0" in again.output
+        assert services.archive.count() == 120
+
+        cid = client.get("/v1/contacts?email=p0@old.io", headers=AUTH).get_json()["items"][0]["id"]
+        send(client, {"id": "new", "type": "form.submitted", "contact": {"email": "p0@old.io"}})
+        settle(services)  # scoring goes on from the checkpoints at the horizon
+        assert client.get(f"/v1/contacts/{cid}", headers=AUTH).get_json()["scores"]["eng"]["score"] == \
+            old_scores[cid] + 10
+
+
+def scored_world(make_app, tmp_path, contacts: int, workspace: str = "default", **settings):
+    """This release's data in Redis with an archive that holds none of it: contacts scored with archive A, then
+    the same Redis opened with an empty archive B (an upgraded deployment's state). Returns B's app and the
+    services of the workspace."""
+    first = make_app(ARCHIVE_URL=f"sqlite:///{tmp_path}/first.sqlite3", HOT_HISTORY="0", **settings)
+    client = first.test_client()
+    headers = {**AUTH, "X-Scorekeeper-Workspace": workspace}
+    with first.app_context():
+        if workspace != "default":
+            assert client.post("/v1/workspaces", json={"id": workspace, "name": workspace},
+                               headers=AUTH).status_code == 201
+        services = first.extensions["scorekeeper.tenancy"].get(workspace)
+        assert client.put("/v1/profiles/eng", json={"name": "Eng", "rules": RULES}, headers=headers).status_code == 200
+        assert client.post("/v1/profiles/eng/publish", json={}, headers=headers).status_code == 202
+        settle(services)
+        now = now_ms()
+        items = [{"id": f"i{c}-{i}", "type": TYPES[(c + i) % len(TYPES)], "contact": {"email": f"q{c}@x.io"},
+                  "occurred_at": format_timestamp(now - (200 - 30 * i) * DAY), "properties": {"message_id": f"m{i}"}}
+                 for c in range(contacts) for i in range(4)]
+        for start in range(0, len(items), 500):
+            resp = client.post("/v1/interactions", json={"interactions": items[start:start + 500]}, headers=headers)
+            assert resp.status_code == 202, resp.get_json()
+        settle(services)
+    second = make_app(ARCHIVE_URL=f"sqlite:///{tmp_path}/second.sqlite3", HOT_HISTORY="90d", **settings)
+    return second, second.extensions["scorekeeper.tenancy"].get(workspace)
+
+
+def all_contacts(services) -> list[str]:
+    return [cid for page in services.contacts.contact_pages(1000) for cid in page]
+
+
+def test_a_page_appended_but_not_recorded_is_not_counted_or_stored_twice(make_app, tmp_path):
+    app, services = scored_world(make_app, tmp_path, 30)
+    with app.app_context():
+        cids = all_contacts(services)
+        # a crash after the append and before the walk saved its place: the page is read again
+        assert copy_to_archive(services, cids[:5])["records"] == 20
+        total = backfill(services, page=7)
+        assert total["records"] == 120 - 20 and total["held"] == 20 and total["contacts"] == 30
+        assert services.archive.count() == 120
+        assert archived(services, cids) == every_record(services, cids)
+        assert backfill_step(services) is None  # finished: the ticker only reads where it stands
+        position = services.archive_backfill.position()
+        assert position.finished_at is not None and position.counts == {"contacts": 30, "records": 100, "held": 20}
+
+
+def test_the_walk_misses_no_contact_when_contacts_are_deleted_while_it_runs(make_app, tmp_path):
+    app, services = scored_world(make_app, tmp_path, 40, INDEX_BUCKETS=2)
+    with app.app_context():
+        cids = all_contacts(services)
+        walk, registry = services.archive_backfill, services.keys.contacts
+        assert backfill_step(services, page=3)["contacts"] == 3
+        position = walk.position()
+        assert position.bucket == 0
+        first = services.redis.zrange(registry(0), 0, 0)[0]
+        assert first != position.contact_id
+        services.redis.zrem(registry(0), first)  # one the walk visited: every rank after it moves down
+        backfill_step(services, page=3)
+        position = walk.position()
+        services.redis.zrem(registry(0), position.contact_id)  # the one it visited last
+        backfill(services, page=3)
+        kept = [cid for cid in cids if cid not in (first, position.contact_id)]
+        assert every_record(services, kept) <= archived(services, cids)
+        assert walk.position().counts["contacts"] >= 40
+
+
+def test_each_workspace_is_backfilled_into_its_own_part_of_the_archive(make_app, tmp_path, runner, monkeypatch):
+    app, services = scored_world(make_app, tmp_path, 5, workspace="acme")
+    with app.app_context():
+        default = app.extensions["scorekeeper"]
+        monkeypatch.setenv("SCOREKEEPER_ARCHIVE_URL", f"sqlite:///{tmp_path}/second.sqlite3")
+        result = runner.invoke(main, ["archive", "backfill", "--all-workspaces"])
+        assert result.exit_code == 0, result.output
+        assert "default: contacts 0" in result.output and "acme: contacts 5, records appended 20" in result.output
+        cids = all_contacts(services)
+        assert archived(services, cids) == every_record(services, cids)
+        assert default.archive.histories(cids) == {}  # nothing under default
+        moved = trim_all(services, now_ms())
+        assert moved["contacts"] == 5 and moved["records"] == 5 * 4  # all four are older than 90 days
+
+
+CRASH_SCRIPT = r"""
+import os, sys
+from app import create_app
+from app.archive_backfill import backfill
+app = create_app({"ARCHIVE_URL": sys.argv[1], "REDIS_URL": sys.argv[2], "PARTITIONS": 4, "WORKFLOWS_DIR": ""})
+with app.app_context():
+    services = app.extensions["scorekeeper"]
+    backfill(services, page=1, on_page=lambda n: print("page", flush=True))
+"""
+
+
+def test_a_backfill_killed_half_way_resumes_and_archives_every_record_once(make_app, tmp_path, archive_url,
+                                                                            base_settings):
+    app, services = scored_world(make_app, tmp_path, 60)
+    with app.app_context():
+        cids = all_contacts(services)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        process = subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT, archive_url, base_settings["REDIS_URL"]], cwd=ROOT, env=env,
+                                   stdout=subprocess.PIPE, text=True)
+        try:
+            for _ in range(10):  # ten pages of one contact in, it is killed where it stands
+                assert process.stdout.readline() == "page\n"
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdout.close()
+        position = services.archive_backfill.position()
+        assert position.finished_at is None and 10 <= position.counts["contacts"] < 60
+        resumed = make_app(ARCHIVE_URL=archive_url, HOT_HISTORY="90d")
+        with resumed.app_context():
+            services = resumed.extensions["scorekeeper"]
+            total = backfill(services)
+            assert total["contacts"] + position.counts["contacts"] >= 60
+            assert services.archive.count() == 240  # each record once, whatever the moment of the kill
+            assert archived(services, cids) == every_record(services, cids)
+            assert position.counts["records"] + total["records"] >= 240 - 4  # at most the page killed mid-way
