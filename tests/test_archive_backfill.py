@@ -204,6 +204,7 @@ def all_contacts(services) -> list[str]:
     return [cid for page in services.contacts.contact_pages(1000) for cid in page]
 
 
+@pytest.mark.also_on_cluster
 def test_a_page_appended_but_not_recorded_is_not_counted_or_stored_twice(make_app, tmp_path):
     app, services = scored_world(make_app, tmp_path, 30)
     with app.app_context():

@@ -55,9 +55,10 @@ class ArchiveBackfillStore:
         return [(reply[i], str(reply[i + 1])) for i in range(0, len(reply), 2)]
 
     def advance(self, bucket: int, score: str, contact_id: str, now: int, **counts: int) -> None:
-        """Save the walk's new place and add to its counts, together (MULTI)."""
+        """Save the walk's new place and add to its counts, in one round trip (the counts are for people: a run
+        killed between two of these commands only miscounts, and the place is written first)."""
         key = self.keys.archive_backfill()
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.redis.pipeline(transaction=False)
         pipe.hsetnx(key, "started_at", now)
         pipe.hset(key, mapping={"bucket": bucket, "score": score, "id": contact_id})
         for name, n in counts.items():
