@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -96,8 +95,8 @@ def run(args: argparse.Namespace) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # SIGTERM unwinds like Ctrl-C, so the private Redis, gunicorn and the workers are stopped too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # However the run ends (SIGTERM, SIGHUP and Ctrl-C unwind; SIGKILL leaves it to the watchdog), the private
+    # Redis, gunicorns and workers end with it (bench/env.py, bench/children.py).
     run(parse_args(argv))
     return 0
 

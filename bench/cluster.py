@@ -10,6 +10,8 @@ from pathlib import Path
 
 import redis
 
+from .children import Reaper
+
 
 def free_ports(count: int) -> list[int]:
     """Free loopback ports whose +10000 cluster-bus ports are free too."""
@@ -29,10 +31,12 @@ def free_ports(count: int) -> list[int]:
 
 
 class Cluster:
-    def __init__(self, masters: int = 3):
+    def __init__(self, masters: int = 3, reaper: Reaper | None = None):
         self.dir = Path(tempfile.mkdtemp(prefix="sk-cluster-"))
         self.ports = free_ports(masters)
         self.processes: list[subprocess.Popen] = []
+        #: A benchmark run's watchdog (bench/children.py): the nodes die with the run, however it ends.
+        self.reaper = reaper
 
     @property
     def url(self) -> str:
@@ -46,7 +50,9 @@ class Cluster:
                 ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                  "--cluster-config-file", "nodes.conf", "--dir", str(node_dir), "--save", "", "--appendonly", "no",
                  "--protected-mode", "no"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=self.reaper is not None))
+            if self.reaper:
+                self.reaper.watch(self.processes[-1].pid)
         for port in self.ports:
             self._wait(lambda p=port: redis.Redis(port=p).ping())
         subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
@@ -67,6 +73,9 @@ class Cluster:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
+            if self.reaper:
+                self.reaper.forget(process.pid)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     @staticmethod

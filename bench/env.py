@@ -1,10 +1,13 @@
 """The processes a benchmark run needs: a private Redis, gunicorn, RQ workers, all on loopback.
 
 The private Redis runs with ``--save "" --appendonly no`` on a free port, so the user's Redis
-is never touched; everything is stopped (by process group) when the run ends.
+is never touched; everything is stopped (by process group) when the run ends, however it ends: SIGTERM and
+SIGHUP unwind like Ctrl-C, ``atexit`` catches an exit that skips the unwinding, and the watchdog of
+bench/children.py ends what a run killed with SIGKILL left behind.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -18,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+
+from .children import Reaper
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -43,18 +48,22 @@ def wait_until(check, timeout: float = START_TIMEOUT_S, what: str = "condition")
     raise RuntimeError(f"{what} not ready within {timeout:.0f} s")
 
 
+#: Signals that end a run like Ctrl-C does (unwinding, so its processes are stopped): what ``timeout`` and
+#: ``kill`` send, and a closed terminal.
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
-    """Stop a process we started (its own process group), escalating to SIGKILL."""
-    if process.poll() is not None:
-        return
+    """Stop a process we started and the rest of its process group (a gunicorn's workers), escalating to
+    SIGKILL."""
     try:
         os.killpg(process.pid, sig)
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
-    except ProcessLookupError:
-        pass
+    except ProcessLookupError:  # the whole group is gone already
+        process.wait(timeout=5)
 
 
 class Bench:
@@ -66,6 +75,8 @@ class Bench:
         self.redis_url = f"redis://127.0.0.1:{self.port}/0"
         self.processes: list[subprocess.Popen] = []
         self.redis = redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True)
+        #: The watchdog that ends this run's processes should the run die without stopping them.
+        self.reaper = Reaper()
 
     # --- processes -----------------------------------------------------------------------
     def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -74,6 +85,7 @@ class Bench:
                                    stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.processes.append(process)
+        self.reaper.watch(process.pid)  # its own group (start_new_session): the leader's pid is the group's id
         return process
 
     def start_redis(self) -> None:
@@ -108,9 +120,16 @@ class Bench:
         return self.spawn(name, [sys.executable, *argv], env)
 
     def stop_all(self) -> None:
-        for process in reversed(self.processes):
+        """Stop every process of the run, the last started first (workers before the Redis they use)."""
+        while self.processes:
+            process = self.processes.pop()
             stop(process)
-        self.processes.clear()
+            self.reaper.forget(process.pid)
+
+    def close(self) -> None:
+        """Stop everything and let the watchdog go (idempotent: ``atexit`` may call it after the run did)."""
+        self.stop_all()
+        self.reaper.close()
 
 
 def _http_ok(port: int) -> bool:
@@ -119,14 +138,39 @@ def _http_ok(port: int) -> bool:
         return s.recv(12).startswith(b"HTTP/1.")
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    sys.exit(128 + signum)
+
+
+@contextmanager
+def ending_signals_unwind() -> Iterator[None]:
+    """While the run lasts, SIGTERM and SIGHUP raise ``SystemExit`` in the main thread (as SIGINT raises
+    ``KeyboardInterrupt``), so ``finally`` blocks stop the run's processes; the handlers before are put back after.
+    Elsewhere than in the main thread (signals cannot be handled there) it changes nothing."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {sig: signal.signal(sig, _exit_on_signal) for sig in ENDING_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
 @contextmanager
 def bench_world(keep: bool = False) -> Iterator[Bench]:
     workdir = Path(tempfile.mkdtemp(prefix="scorekeeper-bench-"))
-    bench = Bench(workdir)
-    try:
-        bench.start_redis()
-        yield bench
-    finally:
-        bench.stop_all()
-        if not keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with ending_signals_unwind():
+        bench = Bench(workdir)
+        atexit.register(bench.close)  # an interpreter exit that skips the unwinding below
+        try:
+            bench.start_redis()
+            yield bench
+        finally:
+            bench.close()
+            atexit.unregister(bench.close)
+            if not keep:
+                shutil.rmtree(workdir, ignore_errors=True)

@@ -36,7 +36,7 @@ def rows_scale(ctx: Context) -> list[Row]:
             single = recompute_seconds(ctx, ctx.app, "row 7 baseline", split=False, workers=1, env=ctx.worker_env())
         recompute[workers] = recompute_seconds(ctx, ctx.app, f"row 7 {workers} worker(s)", workers=workers,
                                                env=ctx.worker_env())
-    cluster = Cluster().start()
+    cluster = Cluster(reaper=ctx.bench.reaper).start()
     try:
         ctx.bench.redis.flushall()
         settings = {**ctx.settings(), "STORE_URL": cluster.url}
