@@ -71,6 +71,6 @@ def memory_breakdown(ctx: Context, contacts: int) -> str:
         kind = re.sub(r":id:email:.*", ":id:email:*", kind)
         kind = re.sub(r":\d+$", ":N", kind)
         kinds[kind] = kinds.get(kind, 0) + int(redis.memory_usage(key, samples=0) or 0)
-    top = sorted(kinds.items(), key=lambda kv: -kv[1])[:8]
+    top = sorted(kinds.items(), key=lambda kv: -kv[1])[:16]
     return (f"MEMORY USAGE by key kind, summed over every key and divided by the {contacts:,} contacts (each with "
             f"10 interactions): " + ", ".join(f"`{k}` {v / contacts:,.0f} B" for k, v in top))
