@@ -6,6 +6,10 @@ before these indexes existed are indexed once by ``backfill_once`` — run by ea
 start (the first finished run marks it done) and by ``scorekeeper reindex`` on demand. Every
 write is idempotent (the DND index is set from the contact document, which stays the source of
 truth), so a run cut short or two workers starting together do no harm.
+
+``rosters_once`` (each worker at start, for every workspace; and every backfill) rewrites the company rosters
+that releases before wrote — every contact at 0, with a set of members per company and contact bucket beside
+them — into the form the filters read: each contact scored by its contact bucket + 1, no sets.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ log = logging.getLogger(__name__)
 #: The backfill's name in the migrations hash: bump it when a later index needs its own backfill.
 #: (was "search-activity-and-dnd-indexes", before it "search-and-activity-indexes": upgrades run it again)
 MIGRATION = "search-activity-dnd-and-company-indexes"
+#: The rosters' rewrite (``rosters_once``) in the migrations hash.
+ROSTER_MIGRATION = "company-rosters-by-bucket"
 #: Contacts read per round trip while backfilling.
 BACKFILL_PAGE = 500
 
@@ -38,6 +44,7 @@ class Backfill:
 def backfill(services: Services, page: int = BACKFILL_PAGE) -> Backfill:
     """Index every stored contact's search terms, latest interaction and DND channels."""
     contacts = terms = active = dnd = placed = 0
+    services.companies.place_rosters()  # before placing: a contact at 0 in the right roster needs no move
     rollups = rollups_of(services.profiles.active())
     for ids in services.contacts.contact_pages(page):
         contacts += len(ids)
@@ -51,6 +58,20 @@ def backfill(services: Services, page: int = BACKFILL_PAGE) -> Backfill:
         if rollups:  # contributions from the score index (idempotent: a contact already counted is set again)
             services.companies.contribute(services.companies.scores_of(ids, rollups))
     return Backfill(contacts, terms, active, dnd, placed)
+
+
+def rosters_once(services: Services) -> int | None:
+    """The company rosters' rewrite (``CompanyIndex.place_rosters``: each contact scored by its contact bucket, the
+    per-bucket member sets of releases before dropped), unless a finished run was recorded; returns the contacts
+    rewritten. Readers take both forms, so this only gives back memory."""
+    if services.jobs.migration_done(ROSTER_MIGRATION):
+        return None
+    started = time.monotonic()
+    rewritten = services.companies.place_rosters()
+    services.jobs.record_migration(ROSTER_MIGRATION, int(time.time() * 1000))
+    log.info("company rosters rewritten", extra={"contacts": rewritten,
+                                                 "seconds": round(time.monotonic() - started, 3)})
+    return rewritten
 
 
 def backfill_once(services: Services) -> Backfill | None:

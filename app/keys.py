@@ -139,7 +139,9 @@ class Keys:
         return f"{self.prefix}:{{co:{bucket}}}:companies"
 
     def company_roster(self, company: str, bucket: int) -> str:
-        """Every contact of the company, all at score 0, so by id (sorted set; ``bucket`` is the company's)."""
+        """Every contact of the company at its *contact* bucket + 1, so a contact bucket's share is one score range
+        and, within it, by id; releases before wrote every contact at 0 (sorted set; ``bucket`` is the company's;
+        app/storage/companies.py)."""
         return f"{self.prefix}:{{co:{bucket}}}:company:{company}:contacts"
 
     def company_contributions(self, company: str, bucket: int, profile_id: str, version: int) -> str:
@@ -155,7 +157,8 @@ class Keys:
         return f"{self.prefix}:{{co:{bucket}}}:company-scores:{version_field(profile_id, version)}"
 
     def company_members(self, company: str, bucket: int) -> str:
-        """The company's contacts of one *contact* bucket, like a tag's members, for contact filters (set)."""
+        """The company's contacts of one *contact* bucket (set): written by releases before only; the filters read
+        the roster's range instead, and ``app/indexes.py:rosters_once`` deletes these."""
         return f"{self.prefix}:company:{company}:members:{bucket}"
 
     # --- jobs and smart lists ----------------------------------------------------------

@@ -20,7 +20,7 @@ from rq.scheduler import RQScheduler
 
 from app import create_app
 from app.scoring_service import tick
-from app.indexes import backfill_once
+from app.indexes import backfill_once, rosters_once
 from app.archive_backfill import backfill_tick
 from app.horizon import trim_step
 from app.publish import watch_publishes
@@ -76,6 +76,8 @@ def main(burst: bool = False) -> None:
         for workspace in every_workspace(services):
             tick(workspace)  # pick up whatever was left while no worker ran
         backfill_once(services)  # index contacts stored before the search and activity indexes
+        for workspace in every_workspace(services):
+            rosters_once(workspace)  # company rosters of releases before: by contact bucket
     stop = threading.Event()
     thread = threading.Thread(target=_ticker, args=(app, stop), daemon=True, name="ticker")
     thread.start()

@@ -6,9 +6,14 @@ an index kept beside it:
 - per company (keys tagged with the company's bucket, ``{co:B}``): its roster of contacts, and per rolled-up
   version the contributions (contact -> score) with their sum; the bucket's registry of companies and its
   company-score index per version. ``company_member.lua`` changes them together, so a company's score is
-  always the roll-up of the contributions it holds;
-- per company and *contact* bucket: the members, like a tag's, so contact filters read them beside the
-  other contact indexes.
+  always the roll-up of the contributions it holds.
+
+The roster scores each contact by its *contact* bucket + 1 (``roster_score``), so the company's members of one
+contact bucket are one score range of it: contact filters read that range beside the bucket's other indexes
+(``filter_bucket.lua``). Releases before kept a set per company and contact bucket for that (``company_members``,
+about 76 B per contact) beside a roster whose contacts were all at 0; readers still take a 0 (its contact
+bucket is then worked out from the id) until ``app/indexes.py:rosters_by_bucket`` rewrote them and dropped the
+sets.
 
 A contact moves (``move``) when its email first makes a company or its ``company`` attribute changes; its
 contribution follows each score change (``contribute``), one script call per contact: O(1) whatever the
@@ -73,6 +78,12 @@ class Move:
     new: str | None
 
 
+def roster_score(sharding: Sharding, contact_id: str) -> int:
+    """A contact's score in its company's roster: its contact bucket + 1 (0 is the form of a release before,
+    which did not say)."""
+    return sharding.bucket_of(contact_id) + 1
+
+
 @gateway
 class CompanyIndex:
     def __init__(self, redis: Any, keys: Keys, sharding: Sharding, index: Any):
@@ -133,11 +144,6 @@ class CompanyIndex:
                 pipe.hset(self.keys.contact(m.contact_id), "company", m.new)
             else:
                 pipe.hdel(self.keys.contact(m.contact_id), "company")
-            bucket = self.sharding.bucket_of(m.contact_id)
-            if m.old:
-                pipe.srem(self.keys.company_members(m.old, bucket), m.contact_id)
-            if m.new:
-                pipe.sadd(self.keys.company_members(m.new, bucket), m.contact_id)
         pipe.execute()
         now = int(time.time() * 1000)
         leaving = [self._call("leave", m.old or "", m.contact_id, now, {r: None for r in rollups})
@@ -157,9 +163,25 @@ class CompanyIndex:
         not move and no script is needed (``contribute`` adds its scores as they come)."""
         bucket = self.bucket_of(company)
         pipe.hsetnx(self.keys.contact(contact_id), "company", company)
-        pipe.zadd(self.keys.company_roster(company, bucket), {contact_id: 0})
+        pipe.zadd(self.keys.company_roster(company, bucket), {contact_id: roster_score(self.sharding, contact_id)})
         pipe.zadd(self.keys.companies(bucket), {company: now_ms}, nx=True)
-        pipe.sadd(self.keys.company_members(company, self.sharding.bucket_of(contact_id)), contact_id)
+
+    def place_rosters(self, page: int = 1000) -> int:
+        """Rewrite every roster's contacts at 0 (a release before's) with their contact bucket + 1 and drop that
+        release's per-bucket member sets; returns the contacts rewritten. Online: ``ZADD XX`` brings back no
+        contact that left meanwhile, and a joining contact is written with its bucket anyway."""
+        rewritten = 0
+        for bucket in range(self.sharding.buckets):
+            for company in self.redis.zrange(self.keys.companies(bucket), 0, -1):
+                key = self.keys.company_roster(company, bucket)
+                while old := self.redis.zrange(key, 0, 0, byscore=True, offset=0, num=page):
+                    rewritten += self.redis.zadd(key, {cid: roster_score(self.sharding, cid) for cid in old},
+                                                 xx=True, ch=True)
+                pipe = self.redis.pipeline(transaction=False)
+                for contact_bucket in range(self.sharding.buckets):  # one key a command: fine on a cluster
+                    pipe.delete(self.keys.company_members(company, contact_bucket))
+                pipe.execute()
+        return rewritten
 
     # --- scores -----------------------------------------------------------------------------------
     def scores_of(self, contact_ids: Sequence[str], rollups: Sequence[Rollup]) -> dict[str, dict[Rollup, int | None]]:
@@ -204,7 +226,7 @@ class CompanyIndex:
               scores: Mapping[Rollup, int | None]) -> tuple[list[str], list[Any]]:
         bucket = self.bucket_of(company)
         keys = [self.keys.company_roster(company, bucket), self.keys.companies(bucket)]
-        args: list[Any] = [op, company, contact_id, now]
+        args: list[Any] = [op, company, contact_id, now, roster_score(self.sharding, contact_id)]
         for rollup, score in scores.items():
             keys += [self.keys.company_contributions(company, bucket, rollup.profile_id, rollup.version),
                      self.keys.company_sums(rollup.profile_id, rollup.version, bucket),
@@ -274,8 +296,25 @@ class CompanyIndex:
         return dict(zip(companies, pipe.execute()))
 
     def roster(self, company: str, offset: int = 0, limit: int = 100) -> list[str]:
-        """A page of the company's contacts, by id."""
-        return self.redis.zrange(self.keys.company_roster(company, self.bucket_of(company)), offset, offset + limit - 1)
+        """A page of the company's contacts, by id: the merge of each roster score's first ``offset + limit``
+        (ZRANGE orders a score's contacts by id)."""
+        key = self.keys.company_roster(company, self.bucket_of(company))
+        pipe = self.redis.pipeline(transaction=False)
+        for score in range(self.sharding.buckets + 1):  # 0: a release before's
+            pipe.zrange(key, score, score, byscore=True, offset=0, num=offset + limit)
+        return sorted(cid for ids in pipe.execute() for cid in ids)[offset:offset + limit]
+
+    def bucket_members(self, company: str, contact_bucket: int) -> list[str]:
+        """The company's contacts of one contact bucket, by id (the filters' walk on a cluster)."""
+        key = self.keys.company_roster(company, self.bucket_of(company))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrange(key, contact_bucket + 1, contact_bucket + 1, byscore=True)
+        pipe.zrange(key, 0, 0, byscore=True)
+        mine, old = pipe.execute()
+        return sorted(mine + [cid for cid in old if self.sharding.bucket_of(cid) == contact_bucket])
+
+    def roster_key(self, company: str) -> str:
+        return self.keys.company_roster(company, self.bucket_of(company))
 
     def contributions(self, company: str, rollup: Rollup, limit: int = 100) -> tuple[list[tuple[str, int]], int]:
         """The company's ``limit`` highest contacts' scores in one rolled-up version (then by id, descending, as
@@ -286,9 +325,6 @@ class CompanyIndex:
         pipe.zcard(key)
         rows, total = pipe.execute()
         return [(cid, int(score)) for cid, score in rows], total
-
-    def members_key(self, company: str, contact_bucket: int) -> str:
-        return self.keys.company_members(company, contact_bucket)
 
     def matching(self, rollup: Rollup, ranges: Iterable[tuple[str, str]]) -> list[str]:
         """The companies whose score in ``rollup`` lies in any of the ``(max, min)`` ranges."""

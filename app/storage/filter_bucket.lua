@@ -10,11 +10,14 @@
 --            lox/hix: excluded), walk = true (its ranges are a range of the order key, highest first)}
 --           a grade: key2 (the engagement profile's index beside the fit profile's `key`), letters and
 --           numbers (each level's ranges, 0 best .. 2 worst), cells ({["letter:number"] = true}, levels)
---           a company score: any = {key, ...} (sets: the bucket's members of each company whose score is in the
---           range; a contact is in at most one), read as their union
+--           a company: roster = true (`key` is the company's roster, contact -> contact bucket + 1: the bucket's
+--           members are the score `place`, and those at 0, a release before's, whose id is of the bucket)
+--           a company score: any = {key, ...} (the rosters of each company whose score is in the range; a contact
+--           is in at most one), read as their union
 --   n       rows wanted (0: only the count)
 --   sorted  whether the order key is a sort profile's index (its absentees come last, by member)
 --   force   (tests) "walk" or "collect": the page's way regardless of cost; "check": count member by member
+--   place, buckets  this bucket's roster score (its number + 1) and how many buckets there are
 -- A contact matches when it is in every condition's key (its score within a range) that is not `neg`, and
 -- in none that is. Returns {count, rows}: rows = flat {member, 1|0 (in the order key), score or 0}, the
 -- bucket's first n matches in page order.
@@ -33,6 +36,31 @@ local function in_ranges(score, ranges)
   return false
 end
 
+-- the contact bucket of an id, as app/storage/redis_tools.py:Sharding.bucket_of (adler32 of its bytes)
+local function bucket_of(member)
+  local a, b = 1, 0
+  for i = 1, #member do
+    a = (a + string.byte(member, i)) % 65521
+    b = (b + a) % 65521
+  end
+  return (b * 65536 + a) % plan.buckets
+end
+
+-- a company's contacts of this bucket: its roster's score `place`, and the ids at 0 that are of this bucket
+local function roster_members(key)
+  local out = redis.call('ZRANGE', key, plan.place, plan.place, 'BYSCORE')
+  for _, m in ipairs(redis.call('ZRANGE', key, 0, 0, 'BYSCORE')) do
+    if bucket_of(m) == plan.place - 1 then out[#out + 1] = m end
+  end
+  return out
+end
+
+local function roster_size(key)
+  local n = redis.call('ZCOUNT', key, plan.place, plan.place)
+  if redis.call('ZCOUNT', key, 0, 0) == 0 then return n end
+  return #roster_members(key)
+end
+
 local function level_of(score, levels)
   for i = 1, 3 do
     if in_ranges(score, levels[i]) then return i - 1 end
@@ -47,11 +75,13 @@ local function holds(cond, member)
     local fit, engagement = redis.call('ZSCORE', key, member), redis.call('ZSCORE', KEYS[cond.key2], member)
     inside = (fit and engagement and cond.cells[level_of(tonumber(fit), cond.letters) .. ':' ..
                                                  level_of(tonumber(engagement), cond.numbers)]) and true or false
-  elseif cond.any then
+  elseif cond.any then  -- (every member looked at is of this bucket: in a roster is in its bucket's share)
     inside = false
     for _, k in ipairs(cond.any) do
-      if redis.call('SISMEMBER', KEYS[k], member) == 1 then inside = true; break end
+      if redis.call('ZSCORE', KEYS[k], member) then inside = true; break end
     end
+  elseif cond.roster then
+    inside = redis.call('ZSCORE', key, member) and true or false
   elseif cond.set then
     inside = redis.call('SISMEMBER', key, member) == 1
   else
@@ -73,9 +103,10 @@ local function size(cond)
   if cond.cells then return math.huge end  -- a grade is only checked (its two indexes are conditions too)
   if cond.any then
     local n = 0
-    for _, k in ipairs(cond.any) do n = n + redis.call('SCARD', KEYS[k]) end
+    for _, k in ipairs(cond.any) do n = n + roster_size(KEYS[k]) end
     return n
   end
+  if cond.roster then return roster_size(key) end
   if cond.set then return redis.call('SCARD', key) end
   if cond.ranges == nil then return redis.call('ZCARD', key) end
   local n = 0
@@ -88,10 +119,11 @@ local function members(cond)
   if cond.any then
     local out = {}
     for _, k in ipairs(cond.any) do
-      for _, m in ipairs(redis.call('SMEMBERS', KEYS[k])) do out[#out + 1] = m end
+      for _, m in ipairs(roster_members(KEYS[k])) do out[#out + 1] = m end
     end
     return out
   end
+  if cond.roster then return roster_members(key) end
   if cond.set then return redis.call('SMEMBERS', key) end
   if cond.ranges == nil then return redis.call('ZRANGE', key, 0, -1) end
   local out = {}

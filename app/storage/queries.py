@@ -12,8 +12,8 @@ Every other filter is computed inside Redis on a single Redis
 (``filter_bucket.lua``, one call per bucket, pipelined), reading the indexes in place: each
 condition is a set — a score range of its profile's score index (band: the band's ranges), a
 tag's members, a range of the activity index, a channel's DND set; a grade: its two profiles'
-score indexes and a check of the cell their scores make; a company: its members of the bucket; a
-company score: the members of every company whose score is in the range, read off the company-score
+score indexes and a check of the cell their scores make; a company: its roster's share of the bucket; a
+company score: the rosters of every company whose score is in the range, read off the company-score
 index first (up to ``MAX_COMPANIES`` companies) — that the matches are all in or all
 out of ("not tagged", "score is empty", "DND off", "company is not"). The script counts from the smallest
 "in" set (or takes small "out of" sets away from it) and pages by walking the order key from the
@@ -259,7 +259,9 @@ class ContactQuery:
         walk = False
         for position, cond in enumerate(flt.conditions):
             if cond.field == "company":
-                out.append((self.keys.company_members(cond.company or "", bucket), {"set": True, "neg": cond.op == "ne"}))
+                if self.companies is None:
+                    return None
+                out.append((self.companies.roster_key(cond.company or ""), {"roster": True, "neg": cond.op == "ne"}))
                 continue
             if cond.field == "company_score":
                 if company_sets is None or position not in company_sets:
@@ -269,8 +271,8 @@ class ContactQuery:
                     if not outside:  # no company's score is in the range: no match
                         out.append(("", {"set": False, "neg": False, "ranges": []}))
                     continue  # outside no company at all: every contact
-                members = [self.keys.company_members(c, bucket) for c in companies]
-                out.append((members[0], {"set": True, "neg": outside, "any": members}))
+                members = [self.companies.roster_key(c) for c in companies]  # type: ignore[union-attr]
+                out.append((members[0], {"roster": True, "neg": outside, "any": members}))
                 continue
             if cond.field in ("score", "band"):
                 if cond.profile not in profiles:  # "empty" of an unpublished profile: everyone (never_matches did the rest)
@@ -341,7 +343,8 @@ class ContactQuery:
                     keys.append(entry.pop("second"))
                     entry["key2"] = len(keys)
                 conds.append(entry)
-            calls.append((keys, [dumps({"conds": conds, "n": rows, "sorted": sort is not None, "force": self.force})]))
+            calls.append((keys, [dumps({"conds": conds, "n": rows, "sorted": sort is not None, "force": self.force,
+                                        "place": bucket + 1, "buckets": self.buckets})]))
         replies = run_scripts(self.redis, self._filter_bucket, calls)
         total = sum(int(count) for count, _rows in replies)
         if not rows:
@@ -465,8 +468,8 @@ class ContactQuery:
                     yield members[start:start + SCAN_CHUNK]
                 return
         for cond in flt.conditions:
-            if cond.field == "company" and cond.op == "eq":
-                members = sorted(self.redis.smembers(self.keys.company_members(cond.company or "", bucket)))
+            if cond.field == "company" and cond.op == "eq" and self.companies is not None:
+                members = self.companies.bucket_members(cond.company or "", bucket)
                 for start in range(0, len(members), SCAN_CHUNK):
                     yield members[start:start + SCAN_CHUNK]
                 return
