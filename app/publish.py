@@ -242,7 +242,7 @@ def _still_building(services: Services, profile_id: str, version: int, job_id: s
 
 def _finish(services: Services, profile_id: str, version: int, job_id: str, fire_triggers: bool) -> None:
     """Switch to the new version at once (one write of the profile document), then fire the triggers (if asked)
-    and retire the version it replaced. Run again after a crash, it goes on from where the first run stopped:
+    and queue the retirement of the version it replaced (``retire_version``). Run again after a crash, it goes on from where the first run stopped:
     the switch is not repeated, and the triggers' runs are keyed by their change id (a repeat starts none)."""
     profiles = services.profiles
     doc = profiles.get(profile_id)
@@ -264,8 +264,8 @@ def _finish(services: Services, profile_id: str, version: int, job_id: str, fire
         raise Conflict("the profile was deleted or re-published while this version was built")
     if fire_triggers:
         _fire_publish_triggers(services, profile_id, version, old_scores)
-    if previous:
-        retire(services, profile_id, previous)
+    if previous:  # a job of its own: the publish is done at the switch, not after a pass over every contact
+        services.enqueue.retire_version(profile_id, previous)
     set_job(services, job_id, status="finished", progress=1.0)
 
 
