@@ -14,7 +14,7 @@ from typing import Any
 
 from .audit import record
 from .clock import now_ms
-from .scoring_service import make_scorer
+from .scoring_service import collector_paused, make_scorer
 from .errors import Conflict, NotFound
 from .retention import job_record_ttl_seconds
 from .scoring.events import ScoreChanged
@@ -164,7 +164,8 @@ def run_publish_part(services: Services, profile_id: str, version: int, job_id: 
             while True:
                 page = services.contacts.contact_page(part, position, PUBLISH_PAGE)
                 if page:
-                    scorer.score({cid: [] for cid in page}, services.clock.now_ms(), versions=[target], full=True)
+                    with collector_paused():  # as a drain's batch: no cycles outlive the page
+                        scorer.score({cid: [] for cid in page}, services.clock.now_ms(), versions=[target], full=True)
                     if not services.jobs.advance_part(job_id, part, position, position + len(page), now_ms()):
                         return  # another run of this part is ahead of this one (it was queued twice)
                     position += len(page)
