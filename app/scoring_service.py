@@ -90,10 +90,13 @@ def dispatch_outbox(services: Services, contact_ids: Iterable[str]) -> int:
     return len(events)
 
 
-def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, dict[str, Any]]]
-                  ) -> tuple[int, dict[str, list[TimelineRecord]]]:
+def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, dict[str, Any]]],
+                  learnt: set[tuple[str, str]] | None = None) -> tuple[int, dict[str, list[TimelineRecord]]]:
     """Score one batch of stream entries; returns the number of interactions in it and its records by
-    contact (what the archiver appends before the entries are deleted)."""
+    contact (what the archiver appends before the entries are deleted).
+
+    ``learnt``: the vocabulary pairs this drain already told the store (updated here), so a batch that
+    brings nothing new makes no round trip for it."""
     batch: dict[str, list[TimelineRecord]] = {}
     records: list[TimelineRecord] = []
     for _entry_id, data in entries:
@@ -106,7 +109,11 @@ def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, d
                 batch[data["c"]].append(TimelineRecord.from_json(data["a"]))
             records.append(record)
     score_and_dispatch(services, scorer, batch, services.clock.now_ms())
-    services.vocabulary.remember(vocabulary_of(records))
+    pairs = vocabulary_of(records) - (learnt or set())
+    if pairs:
+        services.vocabulary.remember(pairs)
+        if learnt is not None:
+            learnt |= pairs
     return len(records), batch
 
 
@@ -145,6 +152,7 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
     if not store.acquire_lease(partition, token, lease_ms):
         return 0  # its holder re-checks the stream when it lets go
     scorer = make_scorer(services)
+    learnt: set[tuple[str, str]] = set()
     scored = 0
     try:
         # Once the archive fails during this drain, later batches go to the backlog without trying it again.
@@ -156,7 +164,7 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
                     if not entries:
                         break
                     started = time.perf_counter()
-                    count, batch = score_entries(services, scorer, entries)
+                    count, batch = score_entries(services, scorer, entries, learnt)
                 archiver.submit(batch, [entry_id for entry_id, _ in entries])
                 after = entries[-1][0]
                 scored += count

@@ -78,3 +78,17 @@ def test_a_drain_scores_each_batch_with_the_collector_waiting_and_turns_it_on_af
         assert watch.seen == [False, False, False]  # three batches (4, 4, 2), each scored with it waiting
         assert gc.isenabled()
         assert score_of(client, "a@x.io", "eng") == 50
+
+
+def test_a_drain_tells_the_vocabulary_each_pair_once_and_still_learns_what_a_later_batch_brings(make_app):
+    app = make_app(BATCH_SIZE=2, PARTITIONS=1)
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        publish_profile(client, services, "eng", RULES)
+        services.queue.empty()
+        send(client, *({"id": f"o{n}", "type": "email.opened", "contact": {"email": "a@x.io"},
+                         "properties": {"message_id": f"m{n}"}} for n in range(4)),
+             {"id": "c1", "type": "email.clicked", "contact": {"email": "a@x.io"}, "properties": {"url": "u"}})
+        assert drain(services, 0) == 5  # three batches: the third brings a type and a property not seen before
+        assert services.vocabulary.all() == {"email.opened": {"message_id"}, "email.clicked": {"url"}}
