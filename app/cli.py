@@ -189,7 +189,7 @@ def compact(ctx: click.Context) -> None:
                                file=sys.stderr) as bar:
             counts = compact_all(services, bar.update)
     click.echo(f"contacts rewritten {counts['contacts']}: timeline records {counts['records']}, ledger entries "
-               f"{counts['entries']}, fold states {counts['states']}")
+               f"{counts['entries']}, fold states {counts['states']}, ledgers dropped {counts['ledgers']}")
     if counts["changed"]:
         click.echo(f"{counts['changed']} contacts kept changing while they were read: run it again")
 

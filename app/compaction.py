@@ -9,18 +9,23 @@ written before the upgrade. It runs while the server scores: each contact is rew
 ``compact_contact.lua`` only if its ``_rev`` did not move since it was read (a contact that changed is read again,
 a few times, then left for the next run). A value whose re-encoding would not read back exactly the same is left
 as it is. Running it again is harmless: values already compact are not written.
+
+Ledgers are no longer stored (app/ledger_history.py makes them again from the timeline): a ledger list an earlier
+release stored is dropped when the fold of the contact's timeline gives exactly its entries (what a reader now
+shows); one that differs is kept (re-encoded compact), and reads as it was.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .scoring.fold import FoldState
+from .scoring.fold import FoldState, fold, resume
+from .scoring.profiles import Profile, parse_version_field
 from .scoring.records import (LEDGER_FIELDS, LedgerEntry, decode_ledger_entry, decode_record, encode_ledger_entry,
                               encode_record, is_compact_ledger_entry, is_compact_record)
 from .services import Services
 from .storage.redis_tools import dumps, loads
-from .storage.timelines import StoredContact
+from .storage.timelines import Horizon, StoredContact
 
 #: Contacts read per round trip.
 PAGE = 200
@@ -29,12 +34,13 @@ RETRIES = 5
 #: The ``migrations`` entry written when a whole run finished with nothing left behind.
 MIGRATION = "compact-layout"
 
-COUNTS = ("contacts", "records", "entries", "states", "changed")
+COUNTS = ("contacts", "records", "entries", "ledgers", "states", "changed")
 
 
 def compact_all(services: Services, on_page: Callable[[int], None] | None = None) -> dict[str, int]:
     """Rewrite every contact; ``on_page(n)`` after each page of ``n`` contacts (the CLI's progress bar). Returns
-    the counts: ``contacts`` rewritten, ``records``/``entries``/``states`` values rewritten, ``changed``
+    the counts: ``contacts`` rewritten, ``records``/``entries``/``states`` values rewritten, ``ledgers`` lists
+    dropped (the fold of the timeline gives them), ``changed``
     contacts left for the next run (they kept changing)."""
     total = dict.fromkeys(COUNTS, 0)
     for page in services.contacts.contact_pages(PAGE):
@@ -57,6 +63,8 @@ def compact_page(services: Services, contact_ids: Sequence[str]) -> dict[str, in
         pending = []
         for cid, contact in stored.items():
             timeline, states, horizon, ledgers = _compacted(contact)
+            for vfield in _derivable(services, contact):
+                ledgers[vfield] = (len(contact.ledgers[vfield]), [])
             if not (timeline or states or horizon or ledgers):
                 continue
             if services.timelines.rewrite_stored(cid, contact.rev, timeline, states, horizon, ledgers):
@@ -64,6 +72,7 @@ def compact_page(services: Services, contact_ids: Sequence[str]) -> dict[str, in
                 counts["records"] += len(timeline)
                 counts["states"] += len(states) + len(horizon)
                 counts["entries"] += sum(len(entries) for _, entries in ledgers.values())
+                counts["ledgers"] += sum(not entries for _, entries in ledgers.values())
             else:
                 pending.append(cid)
     counts["changed"] = len(pending)
@@ -94,6 +103,36 @@ def _compacted(contact: StoredContact) -> tuple[dict[str, str], dict[str, str], 
         if rewritten != entries:
             ledgers[vfield] = (len(entries), rewritten)
     return timeline, states, horizon, ledgers
+
+
+def _derivable(services: Services, contact: StoredContact) -> list[str]:
+    """The version fields whose stored ledger list the fold of the contact's timeline gives exactly (newest first,
+    as far as the list goes): those lists can go."""
+    out = []
+    horizon = Horizon.from_hash(contact.horizon)
+    records = [decode_record(key, loads(raw)) for key, raw in contact.timeline.items()]
+    for vfield, entries in contact.ledgers.items():
+        raw_state = contact.states.get(vfield)
+        last = FoldState.from_json(loads(raw_state)).last if entries and raw_state else None
+        if last is None or (horizon is not None and vfield not in horizon.checkpoints):
+            continue
+        try:
+            profile = services.profiles.version(*parse_version_field(vfield))
+        except KeyError:  # no such version stored: the list stays as it is
+            continue
+        shown = [decode_ledger_entry(loads(e)) for e in entries]
+        if _folded(profile, records, horizon, vfield, last[0])[:len(shown)] == shown:
+            out.append(vfield)
+    return out
+
+
+def _folded(profile: Profile, records: list, horizon: Horizon | None, vfield: str, now: int) -> list[dict[str, Any]]:
+    """The ledger a reader makes from these hot records (app/ledger_history.py), newest first."""
+    if horizon is None:
+        ledger = fold(profile, records, now)[1]
+    else:
+        ledger = resume(profile, horizon.checkpoints[vfield], records, horizon.at, now)[1]
+    return [decode_ledger_entry(encode_ledger_entry(e)) for e in reversed(ledger)]
 
 
 def _state(raw: str) -> str | None:

@@ -1,10 +1,13 @@
-"""A contact's ledger, whole: the newest entries from Redis, the older ones from the archive.
+"""A contact's ledger, whole: made again on read from the hot timeline, the older entries from the archive.
 
-Redis keeps a ledger's newest ``LEDGER_MAX`` entries, and none before the contact's hot horizon
-(app/horizon.py). The fold is deterministic, so the entries Redis no longer holds are the older part of the
-fold of the contact's whole history (the archive's and the hot timeline's records) with the same profile
-version: ``page`` reads Redis first and folds from the archive only when a page reaches past what Redis
-holds, so the two kinds of page join without a seam.
+Redis stores no ledger (issue #17's compact hot layout): the fold is deterministic, so a version's ledger is the
+fold of the contact's timeline with that version's profile, up to the moment its stored fold state has reached
+(``FoldState.last``: the expiries and decay steps the ticker has not applied yet are not in it, as they were not
+in the stored ledger). ``hot_ledger`` folds the hot timeline (from the checkpoint at the contact's horizon, when
+older history left Redis); a page reaching past the horizon folds the whole history, the archive's records and
+the hot timeline's (``whole_ledger``), so the two kinds of page join without a seam. A ledger list an earlier
+release stored is read as it was until the contact is scored again (``apply_batch.lua`` then deletes it) or
+``scorekeeper compact`` drops it.
 
 Two cursors page through it, newest first: ``offset`` (the position in the whole ledger, as before) and
 ``before``, the position of the last entry shown (``Position``): stable while new entries arrive.
@@ -19,9 +22,10 @@ import orjson
 
 from .errors import ValidationError
 from .horizon import whole_timelines
-from .scoring.fold import fold
+from .scoring.fold import FoldState, LedgerEntry, fold, resume
 from .scoring.records import decode_ledger_entry, encode_ledger_entry
 from .services import Services
+from .storage.redis_tools import loads
 from .storage.profiles import ActiveVersion
 
 #: Reasons of the entries the fold makes on its own schedule (before the interactions of their millisecond).
@@ -63,22 +67,52 @@ def _after(entries: list[dict[str, Any]], before: list[Any]) -> int | None:
     return None
 
 
+def _shown(ledger: list[LedgerEntry]) -> list[dict[str, Any]]:
+    """Fold entries as the API shows them, newest first (through the stored form, as they always read)."""
+    return [decode_ledger_entry(encode_ledger_entry(e)) for e in reversed(ledger)]
+
+
+def reached(services: Services, contact_id: str, version: ActiveVersion) -> int | None:
+    """The moment (ms) the contact's stored fold state in this version has reached (None: it has none)."""
+    raw = services.timelines.read_states([contact_id])[contact_id].get(version.field)
+    last = FoldState.from_json(loads(raw)).last if raw else None
+    return last[0] if last else None
+
+
+def hot_ledger(services: Services, contact_id: str, version: ActiveVersion) -> tuple[list[dict[str, Any]], bool]:
+    """The ledger entries Redis's history makes, newest first, and whether they are the whole ledger: the fold
+    of the hot timeline up to what the stored state reached, from the horizon's checkpoint when older history
+    left Redis (then not whole). A ledger list stored by an earlier release is read instead while it exists."""
+    stored = services.timelines.ledger(contact_id, version.profile.id, version.version, 0,
+                                       int(services.settings["LEDGER_MAX"]))
+    horizon = services.timelines.read_horizons([contact_id])[contact_id]
+    if stored:
+        return stored, len(stored) < int(services.settings["LEDGER_MAX"]) and horizon is None
+    now = reached(services, contact_id, version)
+    if now is None:
+        return [], horizon is None
+    timeline = services.timelines.read_timelines([contact_id])[contact_id]
+    if horizon is None:
+        return _shown(fold(version.profile, timeline, now)[1]), True
+    at_horizon = horizon.checkpoints.get(version.field)
+    if at_horizon is None:
+        return [], False
+    return _shown(resume(version.profile, at_horizon, timeline, horizon.at, now)[1]), False
+
+
 def whole_ledger(services: Services, contact_id: str, version: ActiveVersion) -> list[dict[str, Any]]:
     """Every entry of the contact's ledger in this version, newest first: the fold of its whole history
-    (archive and hot timeline), to now."""
+    (archive and hot timeline), up to what its stored state reached (to now when it has none)."""
     records = whole_timelines(services, [contact_id])[contact_id]
-    _state, ledger = fold(version.profile, records, services.clock.now_ms())
-    return [decode_ledger_entry(encode_ledger_entry(e)) for e in reversed(ledger)]
+    now = reached(services, contact_id, version)
+    return _shown(fold(version.profile, records, services.clock.now_ms() if now is None else now)[1])
 
 
 def page(services: Services, contact_id: str, version: ActiveVersion, limit: int, offset: int = 0,
          before: str | None = None) -> Page:
     """``limit`` entries of the ledger, newest first, from ``offset`` or after the entry ``before``."""
     key = parse_position(before) if before is not None else None
-    stored = services.timelines.ledger(contact_id, version.profile.id, version.version, 0,
-                                       int(services.settings["LEDGER_MAX"]))
-    complete = len(stored) < int(services.settings["LEDGER_MAX"]) and \
-        services.timelines.read_horizons([contact_id])[contact_id] is None
+    stored, complete = hot_ledger(services, contact_id, version)
     start = _after(stored, key) if key is not None else offset if offset <= len(stored) else None
     if start is not None and (complete or start + limit < len(stored)):
         return _cut(stored, start, limit, offset if key is None else start)

@@ -21,7 +21,7 @@ from .scoring.fold import FoldState, LedgerEntry, advance, checkpoint, fold, is_
 from .scoring.grades import Grade, ScoreStep, grade_steps
 from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE
 from .scoring.profiles import version_field
-from .scoring.records import ContactWrite, LedgerWrite, TimelineRecord, encode_ledger_entry, encode_record
+from .scoring.records import ContactWrite, LedgerWrite, TimelineRecord, encode_record
 from .archive import Archive
 from .storage.companies import CompanyIndex, Rollup
 from .storage.grades import GradeStore
@@ -389,8 +389,8 @@ class Scorer:
             if new_json != raw:
                 states_out[vfield] = new_json
             if ledger or (full_fold and raw is not None):
-                ledgers.append(LedgerWrite(version.profile.id, version.version, full_fold,
-                                           [dumps(encode_ledger_entry(e)) for e in ledger]))
+                # the ledger is not stored: it is the fold of the timeline, made again on read (app/ledger_history.py)
+                ledgers.append(LedgerWrite(version.profile.id, version.version, full_fold, ()))
             expiry = state.next_expiry()
             if expiry is not None and (next_expiry is None or expiry < next_expiry):
                 next_expiry = expiry

@@ -39,7 +39,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "WORKER_CLASS": ("simple", "`simple` (jobs in the worker process) or `fork` (a child per job)"),
     "LOG_LEVEL": ("INFO", "log level"),
     "SECRET_KEY": ("", "signs dashboard session cookies; empty: derived from API_KEYS (changing the keys signs everyone out)"),
-    "LEDGER_MAX": (1000, "ledger entries kept per contact and profile (newest first)"),
+    "LEDGER_MAX": (1000, "ledger entries an earlier release kept per contact and profile (newest first); "
+                         "nothing stores a ledger now (app/ledger_history.py)"),
     "RUNS_RETENTION_DAYS": (30, "finished workflow runs are deleted this many days after they finished (0: kept)"),
     "DELIVERIES_RETENTION_DAYS": (30, "succeeded webhook deliveries are deleted this many days after they were "
                                       "created (0: kept)"),

@@ -70,7 +70,9 @@ class World:
         return self.services.timelines.read_horizons([self.cid()])[self.cid()]
 
     def ledger(self) -> list[dict]:
-        return self.services.timelines.ledger(self.cid(), "eng", 1, 0, 1000)
+        from app.ledger_history import hot_ledger
+
+        return hot_ledger(self.services, self.cid(), self.services.profiles.live()["eng"])[0]
 
 
 @pytest.fixture

@@ -246,8 +246,7 @@ def render_contact_page(contact_id: str, errors: dict[str, str] | None = None,
     first_seen = min((r.at for r in records.values() if r.type not in (MANUAL_TYPE, ATTRIBUTES_TYPE)), default=None)
     if selected:
         version = live[selected]
-        everything = services.timelines.ledger(contact_id, selected, version.version, 0,
-                                           int(services.settings["LEDGER_MAX"]))
+        everything, _whole = ledger_history.hot_ledger(services, contact_id, version)
         chart = score_chart(everything, now_ms())
         # older pages than Redis holds come from the archive (app/ledger_history.py), at the same offsets
         found = ledger_history.page(services, contact_id, version, PAGE_SIZE, ledger_cursor)

@@ -156,7 +156,9 @@ def decode_ledger_entry(stored: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class LedgerWrite:
-    """New ledger entries of one profile version (newest last); ``replace``: a refold's whole ledger."""
+    """A profile version whose ledger changed in a write. No entries are stored any more (the ledger is the fold
+    of the timeline, made again on read: app/ledger_history.py), so ``entries`` stays empty; storage drops the
+    ledger list an earlier release stored for the version, which would be stale. ``replace``: a refold."""
 
     profile_id: str
     version: int

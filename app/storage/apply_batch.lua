@@ -1,14 +1,15 @@
 -- Write the results of scoring contacts, if nobody changed each contact since it was read.
 -- On one Redis a call carries many contacts; on a cluster, one (a contact's keys share its slot).
--- KEYS: per contact, in order: 1 timeline, 2 states, 3 outbox, 4 contact doc, 5 horizon, then its ledgers.
--- ARGV[1]: JSON {ledger_max: N, writes: [{rev, n (its number of ledger keys), timeline, states,
---   drop, ledgers, outbox, doc, horizon}, ...]}: `rev` is the `_rev` the scorer read ('' when none);
+-- KEYS: per contact, in order: 1 timeline, 2 states, 3 outbox, 4 contact doc, 5 horizon, then the ledger
+--   lists (as earlier releases stored them) of the versions whose ledger changed: deleted.
+-- ARGV[1]: JSON {writes: [{rev, n (its number of ledger keys), timeline, states,
+--   drop, outbox, doc, horizon}, ...]}: `rev` is the `_rev` the scorer read ('' when none);
 --   timeline {key: record}, states {field: json}, drop [field] (from the states and the horizon),
---   ledgers [[reset 0/1, [entry... oldest first]], ...] one per ledger key, outbox [event], doc
---   {field: value}, horizon {field: value} (checkpoints a refold from the archive made; may be absent).
+--   outbox [event], doc {field: value}, horizon {field: value} (checkpoints a refold from the archive
+--   made; may be absent).
 -- Atomic per contact (and the whole call is atomic, which is stronger): a
 -- contact whose `_rev` is not the one its scorer read is left untouched and gets 0 in the reply;
--- every other contact gets its timeline, fold states, ledgers, outbox and doc written together,
+-- every other contact gets its timeline, fold states, outbox and doc written together,
 -- and its new `_rev` in the reply.
 local p = cjson.decode(ARGV[1])
 local out = {}
@@ -34,15 +35,10 @@ for i, w in ipairs(p.writes) do
         redis.call('HSET', KEYS[k + 5], f, v)
       end
     end
-    for j, l in ipairs(w.ledgers) do
-      local key = KEYS[k + 5 + j]
-      if l[1] == 1 then
-        redis.call('DEL', key)
-      end
-      for _, e in ipairs(l[2]) do
-        redis.call('LPUSH', key, e)
-      end
-      redis.call('LTRIM', key, 0, p.ledger_max - 1)
+    -- ledgers are not stored any more (the fold of the timeline, made again on read): a list an earlier
+    -- release stored for a version whose ledger changes now would be stale, so it goes
+    for j = 1, w.n do
+      redis.call('UNLINK', KEYS[k + 5 + j])
     end
     for _, e in ipairs(w.outbox) do
       redis.call('RPUSH', KEYS[k + 3], e)

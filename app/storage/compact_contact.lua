@@ -4,7 +4,8 @@
 -- contact before writes as it would have).
 -- KEYS: 1 timeline, 2 states, 3 horizon, then its ledgers.
 -- ARGV[1]: JSON {rev, timeline {field: value}, states {field: value}, horizon {field: value},
---   ledgers [[length read, [entry... newest first]], ...] one per ledger key}.
+--   ledgers [[length read, [entry... newest first]], ...] one per ledger key; no entries: the list goes (the
+--   fold of the timeline gives it)}.
 -- Only fields that still exist are rewritten (the others kept as they are); a ledger only while it has the length read (a version dropped
 -- meanwhile stays dropped). Returns 1, or 0 when `_rev` moved (the caller reads the contact again).
 local p = cjson.decode(ARGV[1])
@@ -38,9 +39,11 @@ rewrite(KEYS[2], p.states)
 rewrite(KEYS[3], p.horizon)
 for j, l in ipairs(p.ledgers) do
   local key = KEYS[3 + j]
-  if #l[2] > 0 and redis.call('LLEN', key) == l[1] then
+  if redis.call('LLEN', key) == l[1] then
     redis.call('DEL', key)
-    redis.call('RPUSH', key, unpack(l[2]))
+    if #l[2] > 0 then
+      redis.call('RPUSH', key, unpack(l[2]))
+    end
   end
 end
 return 1

@@ -1,5 +1,6 @@
 """Each contact's scoring data: its timeline (``source:id`` -> record), fold states per
-``PROFILE@VERSION`` with the ``_rev`` optimistic lock, ledgers, the outbox of events for workflows, and
+``PROFILE@VERSION`` with the ``_rev`` optimistic lock, the outbox of events for workflows (ledgers are not
+stored: app/ledger_history.py makes them from the timeline; lists earlier releases stored still read), and
 its hot horizon (the checkpoints at it, once older history left Redis: docs/archive.md).
 
 ``read_batch.lua`` reads a batch's states, which records its timelines hold and their horizons;
@@ -196,14 +197,15 @@ class TimelineStore:
                 keys += [self.keys.ledger(cid, lw.profile_id, lw.version) for lw in w.ledgers]
                 payloads.append({"rev": w.rev, "n": len(w.ledgers), "timeline": dict(w.timeline),
                                  "states": dict(w.states), "drop": list(w.drop),
-                                 "ledgers": [[1 if lw.replace else 0, list(lw.entries)] for lw in w.ledgers],
                                  "outbox": list(w.outbox), "doc": dict(w.doc)})
                 if w.horizon:
                     payloads[-1]["horizon"] = dict(w.horizon)
-            calls.append((keys, [dumps({"ledger_max": self.ledger_max, "writes": payloads})]))
+            calls.append((keys, [dumps({"writes": payloads})]))
         return [int(x) for chunk in run_scripts(self.redis, self._apply_batch, calls) for x in chunk]
 
     def ledger(self, contact_id: str, profile_id: str, version: int, start: int, count: int) -> list[dict]:
+        """A ledger list as an earlier release stored it, newest first (empty when there is none: nothing stores
+        a ledger now; app/ledger_history.py makes it from the timeline)."""
         raw = self.redis.lrange(self.keys.ledger(contact_id, profile_id, version), start, start + count - 1)
         return [decode_ledger_entry(loads(x)) for x in raw]
 
