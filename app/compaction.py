@@ -25,7 +25,7 @@ from .scoring.records import (LEDGER_FIELDS, LedgerEntry, decode_ledger_entry, d
                               encode_record, is_compact_ledger_entry, is_compact_record)
 from .services import Services
 from .storage.redis_tools import dumps, loads
-from .storage.timelines import Horizon, StoredContact
+from .storage.timelines import PIECE_BYTES, PIECE_MARK, Horizon, StoredContact, join_states
 
 #: Contacts read per round trip.
 PAGE = 200
@@ -91,7 +91,11 @@ def _compacted(contact: StoredContact) -> tuple[dict[str, str], dict[str, str], 
             new = encode_record(record)
             if decode_record(key, loads(dumps(new))) == record:
                 timeline[key] = dumps(new)
-    states = {f: v for f, v in ((f, _state(raw)) for f, raw in contact.states.items() if f != "_rev") if v}
+    whole = join_states(contact.states)
+    states = {f: v for f, v in ((f, _state(raw)) for f, raw in whole.items() if f != "_rev") if v}
+    # a state longer than a listpack value stored whole (earlier releases) goes into pieces, so its hash is compact
+    states.update({f: raw for f, raw in contact.states.items()
+                   if f != "_rev" and f not in states and PIECE_MARK not in f and len(raw.encode()) > PIECE_BYTES})
     horizon = {f: v for f, v in ((f, _state(raw)) for f, raw in contact.horizon.items() if f not in ("c", "a"))
                if v}
     ledgers: dict[str, tuple[int, list[str]]] = {}
@@ -112,7 +116,7 @@ def _derivable(services: Services, contact: StoredContact) -> list[str]:
     horizon = Horizon.from_hash(contact.horizon)
     records = [decode_record(key, loads(raw)) for key, raw in contact.timeline.items()]
     for vfield, entries in contact.ledgers.items():
-        raw_state = contact.states.get(vfield)
+        raw_state = join_states(contact.states).get(vfield)
         last = FoldState.from_json(loads(raw_state)).last if entries and raw_state else None
         if last is None or (horizon is not None and vfield not in horizon.checkpoints):
             continue

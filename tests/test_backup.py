@@ -217,6 +217,7 @@ def test_each_contact_is_consistent_in_a_backup_taken_while_contacts_are_being_s
     from app.scoring.fold import FoldState, fold
     from app.scoring.profiles import parse_version_field
     from app.scoring.records import decode_record
+    from app.storage.timelines import join_states
 
     from .helpers import drain_all
 
@@ -253,7 +254,7 @@ def test_each_contact_is_consistent_in_a_backup_taken_while_contacts_are_being_s
             if record["kind"] != "contact":
                 continue
             timeline = [decode_record(key, json.loads(value)) for key, value in record["timeline"].items()]
-            for version_field, raw in record["states"].items():
+            for version_field, raw in join_states(record["states"]).items():
                 if version_field == "_rev":
                     continue
                 state = FoldState.from_json(json.loads(raw))

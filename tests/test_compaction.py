@@ -94,6 +94,8 @@ def test_the_migration_rewrites_the_old_releases_data_into_the_compact_forms_and
     assert "ledgers dropped 40" in result.output
     assert not any(c.ledgers.get("engagement@1") for c in stored.values())
     assert memory(services, contact_ids) < 0.75 * old_bytes
+    # every fold state longer than a listpack value is stored in pieces: each states hash keeps the compact encoding
+    assert {services.redis.object("encoding", services.keys.states(cid)) for cid in contact_ids} == {"listpack"}
     assert services.jobs.migration_done(MIGRATION)
     assert compact_all(services)["contacts"] == 0  # again: nothing left to rewrite
 

@@ -4,13 +4,21 @@
 --   lists (as earlier releases stored them) of the versions whose ledger changed: deleted.
 -- ARGV[1]: JSON {writes: [{rev, n (its number of ledger keys), timeline, states,
 --   drop, outbox, doc, horizon}, ...]}: `rev` is the `_rev` the scorer read ('' when none);
---   timeline {key: record}, states {field: json}, drop [field] (from the states and the horizon),
+--   timeline {key: record}, states {field: [piece...]} (the state's JSON in pieces of at most 64 bytes, so the
+--   hash keeps its compact encoding), drop [field] (from the states with their pieces, and the horizon),
 --   outbox [event], doc {field: value}, horizon {field: value} (checkpoints a refold from the archive
 --   made; may be absent).
 -- Atomic per contact (and the whole call is atomic, which is stronger): a
 -- contact whose `_rev` is not the one its scorer read is left untouched and gets 0 in the reply;
 -- every other contact gets its timeline, fold states, outbox and doc written together,
 -- and its new `_rev` in the reply.
+-- A fold state longer than a listpack value is stored in pieces: `F`, `F#1`, `F#2`... (app/storage/timelines.py,
+-- PIECE_BYTES); the pieces from `F#n` on that a shorter state left behind go.
+local function drop_pieces(key, f, n)
+  while redis.call('HDEL', key, f .. '#' .. n) == 1 do
+    n = n + 1
+  end
+end
 local p = cjson.decode(ARGV[1])
 local out = {}
 local k = 0
@@ -23,11 +31,16 @@ for i, w in ipairs(p.writes) do
     for f, v in pairs(w.timeline) do
       redis.call('HSET', KEYS[k + 1], f, v)
     end
-    for f, v in pairs(w.states) do
-      redis.call('HSET', states, f, v)
+    for f, pieces in pairs(w.states) do
+      redis.call('HSET', states, f, pieces[1])
+      for n = 2, #pieces do
+        redis.call('HSET', states, f .. '#' .. (n - 1), pieces[n])
+      end
+      drop_pieces(states, f, #pieces)
     end
     for _, f in ipairs(w.drop) do
       redis.call('HDEL', states, f)
+      drop_pieces(states, f, 1)
       redis.call('HDEL', KEYS[k + 5], f)
     end
     if w.horizon then

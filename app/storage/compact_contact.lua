@@ -3,7 +3,7 @@
 -- server scores. Writes the same data in another form: `_rev` does not move (a scorer that read the
 -- contact before writes as it would have).
 -- KEYS: 1 timeline, 2 states, 3 horizon, then its ledgers.
--- ARGV[1]: JSON {rev, timeline {field: value}, states {field: value}, horizon {field: value},
+-- ARGV[1]: JSON {rev, timeline {field: value}, states {field: [piece...]}, horizon {field: value},
 --   ledgers [[length read, [entry... newest first]], ...] one per ledger key; no entries: the list goes (the
 --   fold of the timeline gives it)}.
 -- Only fields that still exist are rewritten (the others kept as they are); a ledger only while it has the length read (a version dropped
@@ -35,7 +35,34 @@ local function rewrite(key, values)
   end
 end
 rewrite(KEYS[1], p.timeline)
-rewrite(KEYS[2], p.states)
+-- states come in pieces (`F`, `F#1`...: app/storage/timelines.py): a rewritten state's old pieces go
+local states = {}
+local pieces = {}
+for f, list in pairs(p.states) do
+  states[f] = list[1]
+  for n = 2, #list do
+    pieces[#pieces + 1] = f .. '#' .. (n - 1)
+    pieces[#pieces + 1] = list[n]
+  end
+end
+if next(states) ~= nil then
+  local flat = redis.call('HGETALL', KEYS[2])
+  local args = {}
+  for i = 1, #flat, 2 do
+    local base = string.match(flat[i], '^(.*)#%d+$')
+    if not (base and p.states[base]) then
+      args[#args + 1] = flat[i]
+      args[#args + 1] = states[flat[i]] or flat[i + 1]
+    end
+  end
+  for _, x in ipairs(pieces) do
+    args[#args + 1] = x
+  end
+  redis.call('DEL', KEYS[2])
+  for i = 1, #args, 200 do
+    redis.call('HSET', KEYS[2], unpack(args, i, math.min(i + 199, #args)))
+  end
+end
 rewrite(KEYS[3], p.horizon)
 for j, l in ipairs(p.ledgers) do
   local key = KEYS[3 + j]

@@ -13,6 +13,7 @@ from ..scoring.fold import FoldState
 from ..scoring.interactions import Interaction
 from .errors import gateway
 from .redis_tools import Sharding, get_many, loads
+from .timelines import join_states
 
 #: Contact document fields whose text can be found by a prefix.
 SEARCH_FIELDS = ("email", "external_id", "name")
@@ -262,7 +263,7 @@ class ContactStore:
 def _states(raw: dict[str, str]) -> dict[str, FoldState]:
     """The fold states of a contact's hash; a state marked ``outside`` (the contact is outside the profile's
     include/exclude lists) is left out by ``get_contacts``: the contact has no score there."""
-    return {f: FoldState.from_json(loads(v)) for f, v in raw.items() if f != "_rev"}
+    return {f: FoldState.from_json(loads(v)) for f, v in join_states(raw).items() if f != "_rev"}
 
 
 def _winner(interaction: Interaction, contact_id: str, winners: dict) -> str:

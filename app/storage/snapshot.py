@@ -25,6 +25,7 @@ from .contacts import ContactStore
 from .errors import gateway
 from .redis_tools import Sharding, get_many, loads
 from .score_index import ScoreIndex
+from .timelines import PIECE_MARK, join_states
 
 #: Contacts read or written per round trip.
 PAGE = 500
@@ -114,7 +115,7 @@ class SnapshotGateway:
                 size = READS + len(fields[cid])
                 contact = self._assemble(cid, fields[cid], replies[offset:offset + size])
                 offset += size
-                now = [f for f in contact.states if f != "_rev"]
+                now = [f for f in contact.states if f != "_rev" and PIECE_MARK not in f]
                 if set(now) != set(fields[cid]):
                     stale, fields[cid] = True, now
                 out.append(contact)
@@ -131,7 +132,8 @@ class SnapshotGateway:
             pipe.hget(self.keys.states(cid), "_rev")
             *replies, rev_after = pipe.execute()
             contact = self._assemble(cid, fields, replies)
-            if contact.states.get("_rev") == rev_after and set(contact.states) - {"_rev"} == set(fields):
+            if contact.states.get("_rev") == rev_after and \
+                    {f for f in contact.states if PIECE_MARK not in f} - {"_rev"} == set(fields):
                 return contact
         raise InconsistentRead(f"contact {cid} kept changing while it was read")
 
@@ -139,7 +141,8 @@ class SnapshotGateway:
         pipe = self.redis.pipeline(transaction=False)
         for cid in ids:
             pipe.hkeys(self.keys.states(cid))
-        return {cid: [f for f in reply if f != "_rev"] for cid, reply in zip(ids, pipe.execute(), strict=True)}
+        return {cid: [f for f in reply if f != "_rev" and PIECE_MARK not in f]
+                for cid, reply in zip(ids, pipe.execute(), strict=True)}
 
     def _queue_reads(self, pipe: Any, cid: str, fields: Sequence[str]) -> None:
         pipe.hgetall(self.keys.contact(cid))
@@ -292,7 +295,7 @@ class SnapshotGateway:
                 pipe.sadd(self.keys.tag_members(tag, bucket), cid)
             # --- derived: score indexes and the next due expiry, from the fold states
             next_expiry = None
-            for vfield, raw in contact.states.items():
+            for vfield, raw in join_states(contact.states).items():
                 if vfield == "_rev" or vfield not in active:
                     continue
                 state = FoldState.from_json(loads(raw))

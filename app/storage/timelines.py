@@ -26,6 +26,52 @@ from .redis_tools import dumps, load_script, loads, run_scripts
 #: for only a few milliseconds.
 SCRIPT_CONTACTS = 250
 
+#: Redis keeps a hash in its compact listpack encoding while each of its values is at most this many bytes (the
+#: default of ``hash-max-listpack-value``; hosted Redis keeps it): a longer fold state is stored in pieces of at most
+#: this size, under its field ``PROFILE@VERSION`` and then ``PROFILE@VERSION#1``, ``#2``... A hash table costs a
+#: contact ~300 B more than the same values in a listpack.
+PIECE_BYTES = 64
+#: What separates a state's field from its piece's number (never in a profile id).
+PIECE_MARK = "#"
+
+
+def state_pieces(value: str) -> list[str]:
+    """``value`` in pieces of at most ``PIECE_BYTES`` bytes each (whole characters), in order: what
+    ``join_states`` puts together again."""
+    if len(value) <= PIECE_BYTES and value.isascii():
+        return [value]
+    if value.isascii():
+        return [value[i:i + PIECE_BYTES] for i in range(0, len(value), PIECE_BYTES)]
+    out, piece, size = [], [], 0
+    for char in value:
+        width = len(char.encode())
+        if size + width > PIECE_BYTES:
+            out.append("".join(piece))
+            piece, size = [], 0
+        piece.append(char)
+        size += width
+    out.append("".join(piece))
+    return out
+
+
+def join_states(stored: dict[str, str]) -> dict[str, str]:
+    """A stored states hash as fields and whole values: each state's pieces joined (``_rev`` as it is). Reads
+    the unsplit form of earlier releases as it is."""
+    if not any(PIECE_MARK in f for f in stored):
+        return stored
+    out = {}
+    for field, value in stored.items():
+        if PIECE_MARK in field:
+            continue
+        parts = [value]
+        n = 1
+        while f"{field}{PIECE_MARK}{n}" in stored:
+            parts.append(stored[f"{field}{PIECE_MARK}{n}"])
+            n += 1
+        out[field] = "".join(parts)
+    return out
+
+
 @dataclass(frozen=True)
 class Horizon:
     """What a contact keeps of its history older than its hot horizon: the horizon ``at`` (ms; every record
@@ -54,8 +100,8 @@ def horizon_fields(at: int, attributes: dict[str, Any], checkpoints: dict[str, F
 
 @dataclass
 class StoredContact:
-    """A contact's stored scoring values as they are, for the compaction: ``_rev``, timeline, states and
-    horizon hashes, and each version's ledger (newest first)."""
+    """A contact's stored scoring values as they are, for the compaction: ``_rev``, timeline, states (pieces
+    as stored: ``join_states``) and horizon hashes, and each version's ledger (newest first)."""
 
     rev: str
     timeline: dict[str, str]
@@ -106,7 +152,8 @@ class TimelineStore:
         out = {}
         replies = iter(reply for chunk in run_scripts(self.redis, self._read_batch, calls) for reply in chunk)
         for contact_id, (flat, present, horizon) in zip(contact_ids, replies):
-            out[contact_id] = (dict(zip(flat[::2], flat[1::2])), present, int(horizon) if horizon else None)
+            out[contact_id] = (join_states(dict(zip(flat[::2], flat[1::2]))), present,
+                               int(horizon) if horizon else None)
         return out
 
     def read_horizons(self, contact_ids: Sequence[str]) -> dict[str, Horizon | None]:
@@ -130,7 +177,7 @@ class TimelineStore:
         out = {}
         for i, cid in enumerate(contact_ids):
             rev, fields, timeline, horizon = replies[4 * i:4 * i + 4]
-            out[cid] = (rev or "", [f for f in fields if f != "_rev"],
+            out[cid] = (rev or "", [f for f in fields if f != "_rev" and PIECE_MARK not in f],
                         [decode_record(key, loads(v)) for key, v in timeline.items()], Horizon.from_hash(horizon))
         return out
 
@@ -169,15 +216,13 @@ class TimelineStore:
         pipe = self.redis.pipeline(transaction=False)
         for contact_id in contact_ids:
             pipe.hgetall(self.keys.states(contact_id))
-        return dict(zip(contact_ids, pipe.execute()))
+        return {cid: join_states(stored) for cid, stored in zip(contact_ids, pipe.execute())}
 
     def read_scores(self, contact_ids: Sequence[str], field: str) -> dict[str, int | None]:
         """Each contact's score in one version (``PROFILE@VERSION``), None where it has none."""
-        pipe = self.redis.pipeline(transaction=False)
-        for contact_id in contact_ids:
-            pipe.hget(self.keys.states(contact_id), field)
-        return {cid: FoldState.from_json(loads(raw)).score if raw else None
-                for cid, raw in zip(contact_ids, pipe.execute())}
+        states = self.read_states(contact_ids)
+        return {cid: FoldState.from_json(loads(states[cid][field])).score if states[cid].get(field) else None
+                for cid in contact_ids}
 
     def apply_many(self, writes: Sequence[ContactWrite]) -> list[int]:
         """Write scored contacts with apply_batch.lua; 0 marks a contact that lost a race.
@@ -196,7 +241,7 @@ class TimelineStore:
                          self.keys.horizon(cid))
                 keys += [self.keys.ledger(cid, lw.profile_id, lw.version) for lw in w.ledgers]
                 payloads.append({"rev": w.rev, "n": len(w.ledgers), "timeline": dict(w.timeline),
-                                 "states": dict(w.states), "drop": list(w.drop),
+                                 "states": {f: state_pieces(v) for f, v in w.states.items()}, "drop": list(w.drop),
                                  "outbox": list(w.outbox), "doc": dict(w.doc)})
                 if w.horizon:
                     payloads[-1]["horizon"] = dict(w.horizon)
@@ -214,7 +259,12 @@ class TimelineStore:
         field = version_field(profile_id, version)
         pipe = self.redis.pipeline(transaction=False)
         for cid in contact_ids:
-            pipe.hdel(self.keys.states(cid), field)
+            pipe.hkeys(self.keys.states(cid))
+        stored = pipe.execute()
+        for cid, fields in zip(contact_ids, stored):
+            pieces = [f for f in fields if f.partition(PIECE_MARK)[0] == field]
+            if pieces:
+                pipe.hdel(self.keys.states(cid), *pieces)
             pipe.hdel(self.keys.horizon(cid), field)  # its checkpoint
             pipe.delete(self.keys.ledger(cid, profile_id, version))
         pipe.execute()
@@ -254,7 +304,7 @@ class TimelineStore:
         pipe = self.redis.pipeline(transaction=False)
         for i, cid in enumerate(contact_ids):
             states, timeline, horizon = replies[3 * i:3 * i + 3]
-            fields = [f for f in states if f != "_rev"]
+            fields = [f for f in states if f != "_rev" and PIECE_MARK not in f]
             for vfield in fields:
                 pipe.lrange(self.keys.ledger(cid, *parse_version_field(vfield)), 0, -1)
             out[cid] = StoredContact(states.get("_rev", ""), timeline, states, horizon, dict.fromkeys(fields))
@@ -266,11 +316,12 @@ class TimelineStore:
 
     def rewrite_stored(self, contact_id: str, rev: str, timeline: dict[str, str], states: dict[str, str],
                        horizon: dict[str, str], ledgers: dict[str, tuple[int, list[str]]]) -> bool:
-        """Write values of the same data in another form, with compact_contact.lua; False when the contact
-        changed since it was read (``rev``)."""
+        """Write values of the same data in another form, with compact_contact.lua (``states`` whole: stored in
+        pieces); False when the contact changed since it was read (``rev``)."""
         keys = [self.keys.timeline(contact_id), self.keys.states(contact_id), self.keys.horizon(contact_id)]
         keys += [self.keys.ledger(contact_id, *parse_version_field(f)) for f in ledgers]
-        payload = {"rev": rev, "timeline": timeline, "states": states, "horizon": horizon,
+        payload = {"rev": rev, "timeline": timeline, "states": {f: state_pieces(v) for f, v in states.items()},
+                   "horizon": horizon,
                    "ledgers": [[n, entries] for n, entries in ledgers.values()]}
         return bool(self._compact(keys=keys, args=[dumps(payload)]))
 
