@@ -2,6 +2,8 @@
 entry as a row, and the records an interaction makes (pure: no Redis)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from hypothesis import given
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 from app.scoring.interactions import ATTRIBUTES_TYPE, CATALOG, MANUAL_TYPE, Interaction
 from app.scoring.vocabulary import vocabulary_of
 from app.scoring.records import (
+    PROPERTY_CODES,
     REASON_CODES,
     TYPE_CODES,
     LedgerEntry,
@@ -25,7 +28,9 @@ OPENED = TimelineRecord("x:1", "crm", "email.opened", 1_700_000_000_000, {"machi
 
 def test_a_record_is_stored_under_source_colon_id_as_interned_type_time_and_properties():
     assert OPENED.key == "crm:x:1"
-    assert encode_record(OPENED) == [1, 1_700_000_000_000, {"machine_open": False}]
+    assert encode_record(OPENED) == [1, 1_700_000_000_000, [1, False]]  # machine_open interned
+    assert encode_record(TimelineRecord("1", "api", "email.clicked", 5, {"url": "u", "mine": 2})) == \
+        [2, 5, [2, "u", "mine", 2]]  # a name outside PROPERTY_CODES stays as it is
     assert encode_record(TimelineRecord("1", "api", "form.submitted", 5, {})) == [10, 5]
     assert encode_record(TimelineRecord("1", "api", "custom.seen", 5, {})) == ["custom.seen", 5]  # by name
 
@@ -35,6 +40,8 @@ def test_the_interned_types_are_the_catalogue_then_manual_and_attributes_in_a_fi
     assert TYPE_CODES[:len(CATALOG)] == CATALOG
     assert TYPE_CODES[len(CATALOG):] == (MANUAL_TYPE, ATTRIBUTES_TYPE)
     assert REASON_CODES == ("matched", "capped", "floor", "limit", "expired", "decay", "manual", "fit")
+    assert PROPERTY_CODES[:3] == ("message_id", "machine_open", "url") and len(set(PROPERTY_CODES)) == \
+        len(PROPERTY_CODES) == 61
 
 
 @pytest.mark.parametrize(("key", "stored", "record"), [
@@ -43,6 +50,7 @@ def test_the_interned_types_are_the_catalogue_then_manual_and_attributes_in_a_fi
     pytest.param("api:1", ["form.submitted", 5], TimelineRecord("1", "api", "form.submitted", 5, {}),
                  id="no-properties"),
     pytest.param("crm:x:1", [1, 1_700_000_000_000, {"machine_open": False}], OPENED, id="interned-type"),
+    pytest.param("crm:x:1", [1, 1_700_000_000_000, [1, False]], OPENED, id="interned-property-names"),
     pytest.param("api:1", {"id": "1", "src": "api", "t": "form.submitted", "at": 5, "p": {"a": 1}},
                  TimelineRecord("1", "api", "form.submitted", 5, {"a": 1}), id="written-as-an-object-by-older-releases"),
 ])
@@ -85,10 +93,11 @@ def test_every_ledger_entry_reads_back_exactly_what_the_older_row_form_gave(at, 
 
 
 @given(id_=_TEXT, source=_TEXT.filter(lambda s: ":" not in s), type_=_TYPES, at=_INT,
-       properties=st.dictionaries(_TEXT, st.integers() | _TEXT | st.booleans(), max_size=3))
+       properties=st.dictionaries(st.sampled_from(PROPERTY_CODES) | _TEXT,
+                                  st.integers() | _TEXT | st.booleans() | st.lists(_TEXT, max_size=2), max_size=4))
 def test_every_record_reads_back_from_its_compact_form(id_, source, type_, at, properties):
     record = TimelineRecord(id_, source, type_, at, properties)
-    assert decode_record(record.key, encode_record(record)) == record
+    assert decode_record(record.key, json.loads(json.dumps(encode_record(record)))) == record  # as stored
 
 
 def test_an_interaction_becomes_its_timeline_record():

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ContactWrite", "LedgerEntry", "LedgerWrite", "TimelineRecord", "decode_ledger_entry", "decode_record",
+__all__ = ["PROPERTY_CODES", "ContactWrite", "LedgerEntry", "LedgerWrite", "TimelineRecord", "decode_ledger_entry",
+           "decode_record",
            "encode_ledger_entry", "encode_record", "is_compact_ledger_entry", "is_compact_record", "type_code",
            "type_name"]
 
@@ -27,6 +28,20 @@ REASON_CODES = ("matched", "capped", "floor", "limit", "expired", "decay", "manu
 _REASON_INDEX = {name: i for i, name in enumerate(REASON_CODES)}
 
 
+#: Property names stored as their index here (a small integer) in timeline records: the names our webhook receivers
+#: (app/hooks/) and the manual and attribute records write, and a few that most accounts send. APPEND ONLY, like
+#: ``TYPE_CODES``; any other name is stored as it is. A static table for the same reason.
+PROPERTY_CODES = ("message_id", "machine_open", "url", "category", "reason", "status", "amount", "currency",
+                  "payment_intent", "charge", "invoice", "customer", "description", "stripe_event", "bounce_type",
+                  "blocked", "classification", "group_id", "tags", "form_id", "form_name", "form_title",
+                  "response_id", "response_token", "submission_id", "score", "booking_uid", "booking_id", "title",
+                  "event_type", "event_type_id", "start_time", "end_time", "rescheduled_from", "invitee", "event",
+                  "event_name", "old_invitee", "canceled_by", "utm_source", "utm_medium", "utm_campaign", "channels",
+                  "profile", "set", "add", "reset", "by", "depth", "company", "plan", "path", "campaign_id",
+                  "email_id", "subject", "ip", "useragent", "country", "order_id", "product", "value")
+_PROPERTY_INDEX = {name: i for i, name in enumerate(PROPERTY_CODES)}
+
+
 def type_code(name: str) -> int | str:
     """A type's stored form: its index in ``TYPE_CODES``, else its name."""
     return _TYPE_INDEX.get(name, name)
@@ -42,7 +57,7 @@ class TimelineRecord:
     """One entry of a contact's timeline (an interaction or a manual change), as the fold reads it.
 
     Two stored forms, each written and read only here: in the timeline hash, ``encode_record`` /
-    ``decode_record`` (the field is the ``key``, the value ``[type, at, properties]``); in a partition
+    ``decode_record`` (the field is the ``key``, the value ``[type, at, [name, value...]]``); in a partition
     stream and an outbox event, ``to_json`` / ``from_json`` (``{"id", "src", "t", "at", "p"}``).
     """
 
@@ -66,27 +81,37 @@ class TimelineRecord:
 
 
 def encode_record(record: TimelineRecord) -> list[Any]:
-    """The stored form under the field ``record.key``: ``[type, at, properties]`` with the type interned
-    (``type_code``; the id and source are in the field name; empty properties are left out). Short enough
-    that a contact's hash of such values keeps Redis's compact (listpack) encoding."""
+    """The stored form under the field ``record.key``: ``[type, at, [name, value, name, value...]]`` with the type
+    and the property names interned (``type_code``, ``PROPERTY_CODES``; the id and source are in the field name;
+    empty properties are left out). Short enough that a contact's hash of such values keeps Redis's compact
+    (listpack) encoding."""
     value: list[Any] = [type_code(record.type), record.at]
     if record.properties:
-        value.append(record.properties)
+        flat: list[Any] = []
+        for name, item in record.properties.items():
+            flat.append(_PROPERTY_INDEX.get(name, name))
+            flat.append(item)
+        value.append(flat)
     return value
 
 
 def is_compact_record(stored: Any) -> bool:
     """Whether a stored timeline value is already in ``encode_record``'s form (the migration's test)."""
-    return isinstance(stored, list) and not (isinstance(stored[0], str) and stored[0] in _TYPE_INDEX)
+    return isinstance(stored, list) and not (isinstance(stored[0], str) and stored[0] in _TYPE_INDEX) \
+        and (len(stored) < 3 or isinstance(stored[2], list))
 
 
 def decode_record(key: str, stored: Any) -> TimelineRecord:
-    """A record from its field and stored value (the forms of earlier releases, an object or an array with the
-    type by name, read as they were)."""
+    """A record from its field and stored value (the forms of earlier releases, an object, an array with the type
+    by name, or with the properties as an object, read as they were)."""
     if isinstance(stored, dict):
         return TimelineRecord.from_json(stored)
     source, _, id_ = key.partition(":")
-    return TimelineRecord(id_, source, type_name(stored[0]), stored[1], stored[2] if len(stored) > 2 else {})
+    properties = stored[2] if len(stored) > 2 else {}
+    if isinstance(properties, list):
+        properties = {PROPERTY_CODES[name] if isinstance(name, int) else name: item
+                      for name, item in zip(properties[::2], properties[1::2])}
+    return TimelineRecord(id_, source, type_name(stored[0]), stored[1], properties)
 
 
 @dataclass(frozen=True, slots=True)
