@@ -221,6 +221,28 @@ def archive_backfill(ctx: click.Context, all_workspaces: bool, again: bool) -> N
             services.archive.close()  # every workspace shares it
 
 
+@archive_group.command("status")
+@click.pass_context
+def archive_status(ctx: click.Context) -> None:
+    """Where the archive backfill stands in each workspace (the workers' walk or the command's)."""
+    from .scoring.interactions import format_timestamp
+    from .services import get_services
+    from .workspaces import every_workspace
+
+    with build_app(ctx).app_context():
+        for workspace in every_workspace(get_services()):
+            position = workspace.archive_backfill.position()
+            counts = position.counts or {}
+            done = f"records appended {counts.get('records', 0)}, already archived {counts.get('held', 0)}"
+            if position.finished_at is not None:
+                click.echo(f"{workspace.workspace}: finished {format_timestamp(position.finished_at)} ({done})")
+                continue
+            total = workspace.contacts.contact_count()
+            passed = min(workspace.archive_backfill.contacts_before(position, workspace.sharding.buckets), total)
+            state = "not started" if position.started_at is None else f"{passed} of {total} contacts passed"
+            click.echo(f"{workspace.workspace}: {state} ({done})")
+
+
 def _backfill_each(workspaces: list[Any], again: bool) -> None:
     """``archive backfill`` in each of these workspaces' services, one after the other."""
     from .archive import ArchiveUnavailable

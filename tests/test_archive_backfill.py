@@ -26,7 +26,9 @@ from app.clock import now_ms
 from app.horizon import trim_all
 from app.scoring.interactions import format_timestamp
 
-from .helpers import AUTH, publish_profile, send, settle
+from .conftest import TEST_REDIS_URL
+from .helpers import AUTH, send, settle, wait_for
+from .processes import start_worker, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = 86_400_000
@@ -248,6 +250,9 @@ def test_each_workspace_is_backfilled_into_its_own_part_of_the_archive(make_app,
         result = runner.invoke(main, ["archive", "backfill", "--all-workspaces"])
         assert result.exit_code == 0, result.output
         assert "default: contacts 0" in result.output and "acme: contacts 5, records appended 20" in result.output
+        status = runner.invoke(main, ["archive", "status"])
+        assert status.exit_code == 0, status.output
+        assert "acme: finished" in status.output and "records appended 20" in status.output
         cids = all_contacts(services)
         assert archived(services, cids) == every_record(services, cids)
         assert default.archive.histories(cids) == {}  # nothing under default
@@ -267,7 +272,7 @@ with app.app_context():
 
 
 def test_a_backfill_killed_half_way_resumes_and_archives_every_record_once(make_app, tmp_path, archive_url,
-                                                                            base_settings):
+                                                                            base_settings, runner):
     app, services = scored_world(make_app, tmp_path, 60)
     with app.app_context():
         cids = all_contacts(services)
@@ -286,6 +291,8 @@ def test_a_backfill_killed_half_way_resumes_and_archives_every_record_once(make_
             process.stdout.close()
         position = services.archive_backfill.position()
         assert position.finished_at is None and 10 <= position.counts["contacts"] < 60
+        status = runner.invoke(main, ["archive", "status"])
+        assert f"default: {position.counts['contacts']} of 60 contacts passed" in status.output, status.output
         resumed = make_app(ARCHIVE_URL=archive_url, HOT_HISTORY="90d")
         with resumed.app_context():
             services = resumed.extensions["scorekeeper"]
@@ -294,3 +301,22 @@ def test_a_backfill_killed_half_way_resumes_and_archives_every_record_once(make_
             assert services.archive.count() == 240  # each record once, whatever the moment of the kill
             assert archived(services, cids) == every_record(services, cids)
             assert position.counts["records"] + total["records"] >= 240 - 4  # at most the page killed mid-way
+
+
+def test_a_worker_backfills_by_itself_and_its_ticker_then_moves_that_history_out_of_redis(make_app, tmp_path):
+    app, services = scored_world(make_app, tmp_path, 20)
+    client = app.test_client()
+    with app.app_context():
+        cids = all_contacts(services)
+        hot = every_record(services, cids)
+        scores = {cid: client.get(f"/v1/contacts/{cid}", headers=AUTH).get_json()["scores"] for cid in cids}
+        assert trim_all(services, now_ms())["contacts"] == 0  # before: the archive holds none of it
+        process = start_worker(TEST_REDIS_URL, ARCHIVE_URL=app.config["ARCHIVE_URL"], HOT_HISTORY="90d",
+                               RETENTION_SWEEP_SECONDS="1")
+        try:
+            wait_for(lambda: services.jobs.migration_done(MIGRATION), timeout=60)
+            assert archived(services, cids) == hot
+            wait_for(lambda: not any(services.timelines.read_timelines(cids).values()), timeout=60)
+        finally:
+            stop(process)
+        assert {cid: client.get(f"/v1/contacts/{cid}", headers=AUTH).get_json()["scores"] for cid in cids} == scores

@@ -78,6 +78,9 @@ class ArchiveBackfillStore:
         pipe = self.redis.pipeline(transaction=False)
         for bucket in range(min(position.bucket, buckets)):
             pipe.zcard(self.keys.contacts(bucket))
+        passed = sum(pipe.execute())
         if position.bucket < buckets and position.contact_id:
-            pipe.zcount(self.keys.contacts(position.bucket), "-inf", position.score)
-        return sum(pipe.execute())
+            registry = self.keys.contacts(position.bucket)
+            rank = self.redis.zrank(registry, position.contact_id)
+            passed += rank + 1 if rank is not None else self.redis.zcount(registry, "-inf", f"({position.score}")
+        return passed
