@@ -88,6 +88,23 @@ class Bench:
         self.reaper.watch(process.pid)  # its own group (start_new_session): the leader's pid is the group's id
         return process
 
+    def run(self, argv: list[str], timeout: float) -> str:
+        """Run a command that ends by itself (wrk) and return its output; like ``spawn``, in a process group of its
+        own that the watchdog looks after, so it ends with the run even if the run is killed while it runs."""
+        process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                   start_new_session=True)
+        self.processes.append(process)
+        self.reaper.watch(process.pid)
+        try:
+            out, _ = process.communicate(timeout=timeout)  # TimeoutExpired goes up, as from subprocess.run
+        finally:
+            if process in self.processes:  # not stopped by ``stop_all`` meanwhile
+                self.processes.remove(process)
+                if process.poll() is None:
+                    stop(process)
+                self.reaper.forget(process.pid)
+        return out
+
     def start_redis(self) -> None:
         server = shutil.which("redis-server")
         if server is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ def wrk(ctx: Context, url: str, seconds: int, threads: int, connections: int, sc
     argv.append(url)
     if args:
         argv += ["--", *args]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120, check=False).stdout
+    out = ctx.bench.run(argv, timeout=seconds + 120)
     return parse_wrk(out)
 
 

@@ -3,7 +3,8 @@ SIGINT (Ctrl-C), SIGHUP (a closed terminal) or SIGKILL leaves no redis-server, g
 or RQ worker behind.
 
 The run is the bench's own process-launching code (``bench_world``: the private Redis, a gunicorn with two
-workers, a ``scorekeeper worker``) in a subprocess; the test kills that subprocess only (as ``kill`` or
+workers, a ``scorekeeper worker``, and a command that ends by itself, as wrk does, run by ``Bench.run``) in a
+subprocess; the test kills that subprocess only (as ``kill`` or
 ``timeout`` would), then waits, polling with a deadline, until every process of every group it started is gone."""
 from __future__ import annotations
 
@@ -22,11 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 DEADLINE_S = 60.0
 
 RUN = r"""
-import json, sys
+import json, sys, threading, time
 from bench.env import bench_world
 with bench_world() as bench:
     bench.start_gunicorn("hello", "bench.hello:app", 2, "sync", 1, bench.app_env())
     bench.start_worker("worker", bench.app_env(ARCHIVE_URL=f"sqlite:///{bench.workdir}/archive.sqlite3"))
+    # a command that ends by itself (as wrk does), still running when the run is ended
+    threading.Thread(target=bench.run, args=(["sleep", "600"], 700), daemon=True).start()
+    while len(bench.processes) < 4:
+        time.sleep(0.01)
     print(json.dumps({"groups": [p.pid for p in bench.processes], "watchdog": bench.reaper.process.pid}), flush=True)
     sys.stdin.read()  # a run in progress, until it is ended
 """
@@ -79,12 +84,12 @@ def test_a_killed_benchmark_leaves_no_process_behind(sig):
         assert line, f"the run did not start (exit {run.poll()})"
         started = json.loads(line)
         groups = set(started["groups"])
-        assert len(groups) == 3  # redis-server, gunicorn, worker: each a group of its own
+        assert len(groups) == 4  # redis-server, gunicorn, worker, the command: each a group of its own
         gunicorn = started["groups"][1]
         wait_for(lambda: len(members({gunicorn})) >= 3, "gunicorn's two workers started")
         processes = members(groups)
         processes[started["watchdog"]] = process_state(started["watchdog"])[2]
-        assert len(processes) >= 6
+        assert len(processes) >= 7
         os.kill(run.pid, sig)
         run.wait(timeout=DEADLINE_S)
         wait_for(lambda: not still_running(processes), f"every process gone after {sig.name}")
