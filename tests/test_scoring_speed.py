@@ -92,3 +92,13 @@ def test_a_drain_tells_the_vocabulary_each_pair_once_and_still_learns_what_a_lat
              {"id": "c1", "type": "email.clicked", "contact": {"email": "a@x.io"}, "properties": {"url": "u"}})
         assert drain(services, 0) == 5  # three batches: the third brings a type and a property not seen before
         assert services.vocabulary.all() == {"email.opened": {"message_id"}, "email.clicked": {"url"}}
+
+
+def test_the_drain_profile_scores_everything_it_loads_and_says_what_it_cost(capsys, tmp_path):
+    from bench.drain_profile import main
+
+    main(["--contacts", "50", "--interactions", "300", "--commands", "--cprofile", str(tmp_path / "drain.prof")])
+    out = capsys.readouterr().out
+    assert "300 of 300 interactions scored over 50 contacts" in out
+    assert "interactions per CPU-second" in out and "redis-server CPU" in out and "cmdstat_evalsha" in out
+    assert (tmp_path / "drain.prof").stat().st_size > 0

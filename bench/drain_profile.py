@@ -1,0 +1,138 @@
+"""``python -m bench.drain_profile``: where a drain's CPU goes, in one process (docs/performance.md, "Scoring,
+again").
+
+Row 1's absolute rate means little on a busy machine; CPU-seconds per interaction do. This loads the bench's
+data (the 10-rule profile, interactions in time order over the contacts) into a private redis-server through
+``app.ingest``, then drains every partition in this process with ``scoring_service.drain`` — the worker's own
+code, archiver thread and SQLite archive included — and prints interactions per CPU-second of this process (all
+its threads: ``time.process_time``), of the archiver threads alone, and of the redis-server (from ``/proc``), the
+garbage collector's collections and time, and with ``--commands`` Redis's ``INFO commandstats``.
+``--cprofile FILE`` writes a cProfile of the drain (the main thread). To compare two commits, run each from its
+own tree (``cd TREE && python -m bench.drain_profile``), alternating, in the same minutes.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from app import create_app
+
+from . import data
+from .context import Context, publish
+from .env import bench_world
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.drain_profile", description=__doc__)
+    parser.add_argument("--contacts", type=int, default=10_000)
+    parser.add_argument("--interactions", type=int, default=40_000,
+                        help="default 40,000 over 10,000 contacts: about one record per contact per batch, as at full size")
+    parser.add_argument("--cprofile", help="write a cProfile of the drain here")
+    parser.add_argument("--commands", action="store_true", help="print Redis's INFO commandstats of the drain")
+    return parser.parse_args(argv)
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Collections:
+    """The garbage collector's collections and their CPU time per generation, through ``gc.callbacks``."""
+
+    def __init__(self) -> None:
+        self.by_generation: dict[int, list[float]] = {}
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+            return
+        seen = self.by_generation.setdefault(info["generation"], [0, 0.0])
+        seen[0] += 1
+        seen[1] += time.process_time() - self._started
+
+
+@contextmanager
+def archiver_cpu() -> Iterator[list[float]]:
+    """While it lasts, each archiver thread adds its CPU time to the list it gives (``Archiver._run`` wrapped,
+    and put back after)."""
+    from app import archiving
+
+    spent: list[float] = []
+    run = archiving.Archiver._run
+
+    def timed(self: archiving.Archiver) -> None:
+        started = time.thread_time()
+        try:
+            run(self)
+        finally:
+            spent.append(time.thread_time() - started)
+
+    archiving.Archiver._run = timed  # type: ignore[method-assign]
+    try:
+        yield spent
+    finally:
+        archiving.Archiver._run = run  # type: ignore[method-assign]
+
+
+def main(argv: list[str] | None = None) -> None:
+    from app.scoring_service import drain
+
+    args = parse_args(argv)
+    with archiver_cpu() as archived, bench_world() as bench:
+        settings = {"REDIS_URL": bench.redis_url, "LOG_LEVEL": "WARNING", "WORKFLOWS_DIR": "", "API_KEYS": "k",
+                    "ARCHIVE_URL": f"sqlite:///{bench.workdir}/archive.sqlite3"}
+        app = create_app(settings)
+        ctx = Context(bench, None, 0, "", 0, 0)  # type: ignore[arg-type]  # only what publish() reads
+        ctx.app = app
+        publish(ctx, data.profile_draft(), app)
+        services = app.extensions["scorekeeper"]
+        redis_pid = bench.processes[0].pid
+        with app.app_context():
+            loaded = data.load(services, data.interactions(args.contacts, args.interactions))
+            services.queue.empty()
+            bench.redis.config_resetstat()
+            collections = Collections()
+            gc.callbacks.append(collections)
+            profile = cProfile.Profile() if args.cprofile else None
+            cpu, wall, redis_cpu = time.process_time(), time.perf_counter(), process_cpu_s(redis_pid)
+            if profile:
+                profile.enable()
+            scored = 0
+            while sum(services.partitions.partition_depths()):
+                for partition in range(services.sharding.partitions):
+                    scored += drain(services, partition, max_batches=10_000)
+            if profile:
+                profile.disable()
+            cpu = time.process_time() - cpu
+            wall = time.perf_counter() - wall
+            redis_cpu = process_cpu_s(redis_pid) - redis_cpu
+            gc.callbacks.remove(collections)
+        print(f"{scored:,} of {loaded:,} interactions scored over {args.contacts:,} contacts; load average "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"worker process CPU {cpu:.2f} s: {scored / cpu:,.0f} interactions per CPU-second "
+              f"(of which archiver threads {sum(archived):.2f} s)")
+        print(f"redis-server CPU {redis_cpu:.2f} s: {scored / max(redis_cpu, 1e-9):,.0f} interactions per CPU-second")
+        print(f"wall {wall:.2f} s: {scored / wall:,.0f} interactions/s (on a busy machine this means little)")
+        for generation, (count, spent) in sorted(collections.by_generation.items()):
+            print(f"gc generation {generation}: {count:,} collections, {spent:.3f} CPU-s")
+        if args.commands:
+            stats = bench.redis.info("commandstats")
+            for name, stat in sorted(stats.items(), key=lambda kv: -kv[1]["usec"])[:15]:
+                print(f"  {name:28} calls {stat['calls']:>9,}  usec {stat['usec']:>10,}  "
+                      f"per interaction {stat['usec'] / max(scored, 1):.2f} µs")
+        if profile and args.cprofile:
+            profile.dump_stats(args.cprofile)
+
+
+if __name__ == "__main__":
+    main()
