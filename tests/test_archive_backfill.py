@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app.archive_backfill import MIGRATION, backfill, backfill_step, copy_to_archive
 from app.cli import main
@@ -320,3 +322,48 @@ def test_a_worker_backfills_by_itself_and_its_ticker_then_moves_that_history_out
         finally:
             stop(process)
         assert {cid: client.get(f"/v1/contacts/{cid}", headers=AUTH).get_json()["scores"] for cid in cids} == scores
+
+
+# --- the walk's place, as a property: whatever comes and goes between pages, no contact is skipped ----------------
+CHANGE = st.one_of(
+    st.tuples(st.just("delete"), st.integers(0, 10_000)),  # a contact deleted (the n-th of those left)
+    st.tuples(st.just("delete-last"), st.just(0)),  # the contact the walk visited last is deleted
+    st.tuples(st.just("add"), st.integers(0, 6)),  # a contact made, at any score (a restore writes old ones)
+    st.tuples(st.just("again"), st.integers(1, 6)),  # the last visited deleted and made again with another score
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scores=st.lists(st.integers(0, 5), min_size=1, max_size=30),
+       steps=st.lists(st.tuples(st.integers(1, 4), st.lists(CHANGE, max_size=3)), max_size=25))
+def test_the_walk_visits_every_contact_that_stays_whatever_comes_and_goes_between_its_pages(services, scores, steps):
+    """Few distinct scores, so contacts share them (made in the same second), and pages of 1 to 4: every contact
+    there from the walk's start to its end is visited at least once."""
+    registry, walk = services.keys.contacts(0), services.archive_backfill
+    services.redis.delete(registry)
+    services.redis.zadd(registry, {f"c{n:03d}": score for n, score in enumerate(scores)})
+    present, removed, made = set(services.redis.zrange(registry, 0, -1)), set(), 0
+    visited: set[str] = set()
+    score, last = "", ""
+    for size, changes in [*steps, *[(4, [])] * 40]:  # then pages until the walk reaches the end
+        page = walk.next_page(0, score, last, size)
+        if not page:
+            break
+        visited.update(cid for cid, _ in page)
+        last, score = page[-1]
+        for kind, n in changes:
+            members = services.redis.zrange(registry, 0, -1)
+            if kind == "delete" and members:
+                removed.add(gone := members[n % len(members)])
+                services.redis.zrem(registry, gone)
+            elif kind in ("delete-last", "again"):
+                removed.add(last)
+                services.redis.zrem(registry, last)
+                if kind == "again":
+                    services.redis.zadd(registry, {last: float(score) + n})
+            elif kind == "add":
+                made += 1
+                services.redis.zadd(registry, {f"new{made}": n})
+    else:
+        assert not walk.next_page(0, score, last, 4), "the walk reaches the end"
+    assert present - removed <= visited
