@@ -4,7 +4,7 @@ goes into the archive once, so the hot horizon can move it out of Redis with eve
 The upgrade case is tested on data written by the release before the archive existed: that release's own code
 (``git archive`` of the commit before the one that added app/archive/) runs in a subprocess on the test Redis,
 scores a history reaching back a year, and this release opens the same Redis, on SQLite and on the real
-PostgreSQL. The other cases use this release's data with an archive that holds none of it (the same Redis opened
+PostgreSQL; a backfill is killed half-way (SIGKILL) and the command resumes it. The other cases use this release's data with an archive that holds none of it (the same Redis opened
 with another, empty, archive: what an upgraded deployment looks like)."""
 from __future__ import annotations
 
@@ -108,6 +108,33 @@ def run_old_release(base_settings: dict, tmp_path: Path, now: int) -> dict[str, 
     return json.loads(written.stdout.strip().splitlines()[-1])
 
 
+CRASH_SCRIPT = r"""
+import os, sys
+from app import create_app
+from app.archive_backfill import backfill
+app = create_app({"ARCHIVE_URL": sys.argv[1], "REDIS_URL": sys.argv[2], "PARTITIONS": 4, "WORKFLOWS_DIR": ""})
+with app.app_context():
+    services = app.extensions["scorekeeper"]
+    backfill(services, page=1, on_page=lambda n: print("page", flush=True))
+"""
+
+
+def kill_half_way(archive_url: str, redis_url: str, pages: int) -> None:
+    """A backfill in a process of its own, a page of one contact at a time, killed (SIGKILL) after ``pages``."""
+    process = subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT, archive_url, redis_url], cwd=ROOT,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+    try:
+        for _ in range(pages):
+            assert process.stdout.readline() == "page\n"
+        process.send_signal(signal.SIGKILL)  # where it stands: between two pages, or inside one
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+
 def whole_ledger(client, cid: str) -> list[dict]:
     """A contact's whole ledger as the API pages it, newest first, following ``next_before`` to the end."""
     items, before = [], None
@@ -153,11 +180,13 @@ def test_history_written_before_the_archive_is_backfilled_then_leaves_redis_with
         assert {cid: before[cid]["scores"]["eng"]["score"] for cid in cids} == old_scores
         assert trim_all(services, now_ms())["contacts"] == 0  # the archive holds none of it: nothing may leave
 
+        kill_half_way(archive_url, base_settings["REDIS_URL"], pages=5)
+        killed = services.archive_backfill.position()
+        assert killed.finished_at is None and 5 <= killed.counts["contacts"] < 12
         monkeypatch.setenv("SCOREKEEPER_ARCHIVE_URL", archive_url)
-        result = runner.invoke(main, ["archive", "backfill"])
+        result = runner.invoke(main, ["archive", "backfill"])  # resumes where the killed one stood
         assert result.exit_code == 0, result.output
-        assert "records appended 120" in result.output
-        assert archived(services, cids) == hot and services.archive.count() == 120
+        assert archived(services, cids) == hot and services.archive.count() == 120  # each record once
         assert services.jobs.migration_done(MIGRATION)
 
         moved = trim_all(services, now_ms())
@@ -262,35 +291,12 @@ def test_each_workspace_is_backfilled_into_its_own_part_of_the_archive(make_app,
         assert moved["contacts"] == 5 and moved["records"] == 5 * 4  # all four are older than 90 days
 
 
-CRASH_SCRIPT = r"""
-import os, sys
-from app import create_app
-from app.archive_backfill import backfill
-app = create_app({"ARCHIVE_URL": sys.argv[1], "REDIS_URL": sys.argv[2], "PARTITIONS": 4, "WORKFLOWS_DIR": ""})
-with app.app_context():
-    services = app.extensions["scorekeeper"]
-    backfill(services, page=1, on_page=lambda n: print("page", flush=True))
-"""
-
-
 def test_a_backfill_killed_half_way_resumes_and_archives_every_record_once(make_app, tmp_path, archive_url,
                                                                             base_settings, runner):
     app, services = scored_world(make_app, tmp_path, 60)
     with app.app_context():
         cids = all_contacts(services)
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        process = subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT, archive_url, base_settings["REDIS_URL"]], cwd=ROOT, env=env,
-                                   stdout=subprocess.PIPE, text=True)
-        try:
-            for _ in range(10):  # ten pages of one contact in, it is killed where it stands
-                assert process.stdout.readline() == "page\n"
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            process.stdout.close()
+        kill_half_way(archive_url, base_settings["REDIS_URL"], pages=10)
         position = services.archive_backfill.position()
         assert position.finished_at is None and 10 <= position.counts["contacts"] < 60
         status = runner.invoke(main, ["archive", "status"])
