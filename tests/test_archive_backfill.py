@@ -291,6 +291,14 @@ def test_each_workspace_is_backfilled_into_its_own_part_of_the_archive(make_app,
         assert moved["contacts"] == 5 and moved["records"] == 5 * 4  # all four are older than 90 days
 
 
+def backfill_metrics(app) -> tuple[float, float]:
+    """The walk's two gauges in ``/metrics`` for workspace ``default``: (contacts visited, finished)."""
+    text = app.test_client().get("/metrics", headers=AUTH).get_data(as_text=True)
+    values = {line.split("{")[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith("scorekeeper_archive_backfill_") and 'workspace="default"' in line}
+    return values["scorekeeper_archive_backfill_contacts"], values["scorekeeper_archive_backfill_finished"]
+
+
 def test_a_backfill_killed_half_way_resumes_and_archives_every_record_once(make_app, tmp_path, archive_url,
                                                                             base_settings, runner):
     app, services = scored_world(make_app, tmp_path, 60)
@@ -301,6 +309,7 @@ def test_a_backfill_killed_half_way_resumes_and_archives_every_record_once(make_
         assert position.finished_at is None and 10 <= position.counts["contacts"] < 60
         status = runner.invoke(main, ["archive", "status"])
         assert f"default: {position.counts['contacts']} of 60 contacts passed" in status.output, status.output
+        assert backfill_metrics(app) == (position.counts["contacts"], 0)
         resumed = make_app(ARCHIVE_URL=archive_url, HOT_HISTORY="90d")
         with resumed.app_context():
             services = resumed.extensions["scorekeeper"]
@@ -309,6 +318,7 @@ def test_a_backfill_killed_half_way_resumes_and_archives_every_record_once(make_
             assert services.archive.count() == 240  # each record once, whatever the moment of the kill
             assert archived(services, cids) == every_record(services, cids)
             assert position.counts["records"] + total["records"] >= 240 - 4  # at most the page killed mid-way
+            assert backfill_metrics(resumed) == (position.counts["contacts"] + total["contacts"], 1)
 
 
 def test_a_worker_backfills_by_itself_and_its_ticker_then_moves_that_history_out_of_redis(make_app, tmp_path):

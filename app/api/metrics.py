@@ -55,6 +55,7 @@ class StatsCollector(Collector):
         yield from self._interactions(stats)
         yield from self._scoring(stats, services.partitions)
         yield from self._archive(services.archive_backlog.depths())
+        yield from self._backfill(services.archive_backfill.position())
         yield from self._automation(stats)
         yield from self._hooks(stats)
 
@@ -100,6 +101,18 @@ class StatsCollector(Collector):
         for partition, depth in enumerate(backlog):
             waiting.add_metric([str(partition)], depth)
         yield waiting
+
+    @staticmethod
+    def _backfill(position: Any) -> Iterator[Any]:
+        """The archive backfill's walk (app/archive_backfill.py): how far it went, whether it finished."""
+        contacts = GaugeMetricFamily("scorekeeper_archive_backfill_contacts",
+                                     "Contacts the archive backfill has visited (a contact read twice counts twice)")
+        contacts.add_metric([], (position.counts or {}).get("contacts", 0))
+        yield contacts
+        finished = GaugeMetricFamily("scorekeeper_archive_backfill_finished",
+                                     "1 once the archive backfill's walk over every contact has finished")
+        finished.add_metric([], 1 if position.finished_at is not None else 0)
+        yield finished
 
     @staticmethod
     def _queues(name: str, counts: Mapping[str, int]) -> Iterator[Any]:
