@@ -55,7 +55,8 @@ def rows_memory(ctx: Context) -> list[Row]:
             met=per_contact <= 400, notes=[method, breakdown]),
         Row("5b", "Redis memory per stored interaction", per_interaction, "B", target="≤ 100 B",
             met=per_interaction <= 100, notes=[(
-                f"includes its timeline record, its ledger entries, the stream's leftovers and its idempotency key "
+                f"includes its timeline record, the fold state's growth (no ledger is stored: it is the fold of the "
+                f"timeline), the stream's leftovers and its idempotency key "
                 f"in its partition's seen set: {seen:,.0f} B of it (MEMORY USAGE of the seen sets / interactions), "
                 f"which expire after SEEN_SECONDS (1-2 days), long before the hot horizon: "
                 f"{per_interaction - seen:,.0f} B per interaction once they did")]),
