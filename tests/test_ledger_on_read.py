@@ -1,0 +1,77 @@
+"""The ledger is not stored (app/ledger_history.py): it is the fold of the contact's timeline, made when it is read,
+up to the moment the contact's fold state reached. It reads what the scorer's writes used to store — an expiry the
+ticker has not applied yet is not in it, one it applied is — and a ledger list an earlier release stored reads as
+it was until the contact is scored again, which deletes it; the ledger then goes on from the timeline exactly."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.ledger_history import hot_ledger
+from app.scoring.fold import fold
+from app.scoring.interactions import format_timestamp
+
+from .clock import CLOCK_START
+from .helpers import AUTH, contact_by_email, expire_due, publish_profile, send, settle
+from .test_compaction import load_layout_v1
+
+DAY = 86_400_000
+RULES = [{"id": "open", "on": "email.opened", "points": 1},
+         {"id": "click", "on": "email.clicked", "points": 5, "expires_after": "2d"}]
+
+
+def history(client, cid: str, profile: str) -> list[tuple]:
+    items = client.get(f"/v1/contacts/{cid}/scores/{profile}/history?limit=1000", headers=AUTH).get_json()["items"]
+    return [(e["interaction_id"], e["reason"], e["change"], e["score"]) for e in items]
+
+
+@pytest.mark.app_settings(HOT_HISTORY="0")
+def test_an_expiry_shows_in_the_ledger_once_the_ticker_applied_it_not_before(make_app, clock):
+    app = make_app(CLOCK=clock)
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        publish_profile(client, services, "eng", RULES)
+        send(client, *[{"id": id_, "source": "api", "type": t, "contact": {"email": "l@x.io"},
+                        "occurred_at": format_timestamp(CLOCK_START + i * 1000)}
+                       for i, (id_, t) in enumerate([("o1", "email.opened"), ("c1", "email.clicked")])])
+        settle(services)
+        cid = contact_by_email(client, "l@x.io")["id"]
+        assert history(client, cid, "eng") == [("c1", "matched", 5, 6), ("o1", "matched", 1, 1)]
+        clock.advance(3 * DAY)  # the click's expiry is due, but nothing has applied it yet
+        assert history(client, cid, "eng") == [("c1", "matched", 5, 6), ("o1", "matched", 1, 1)]
+        assert services.redis.keys("*ledger*") == []  # nothing stores a ledger
+        expire_due(services)
+        assert history(client, cid, "eng") == [("c1", "expired", -5, 1), ("c1", "matched", 5, 6),
+                                               ("o1", "matched", 1, 1)]
+        score = client.get(f"/v1/contacts/{cid}", headers=AUTH).get_json()["scores"]["eng"]["score"]
+        assert score == 1
+
+
+
+
+@pytest.mark.app_settings(HOT_HISTORY="0")
+@pytest.mark.also_on_cluster
+def test_an_earlier_releases_ledger_list_reads_as_it_was_until_the_contact_is_scored_again(client, services):
+    contact_ids = load_layout_v1(services)
+    version = services.profiles.live()["engagement"]
+    before = {cid: history(client, cid, "engagement") for cid in contact_ids}
+    stored = {cid: services.timelines.ledger(cid, "engagement", 1, 0, 10_000) for cid in contact_ids}
+    assert all(stored.values())  # the old release's lists, read as they are
+    cid = contact_ids[2]
+    email = client.get(f"/v1/contacts/{cid}", headers=AUTH).get_json()["email"]
+    send(client, {"id": "after-upgrade", "source": "crm", "type": "form.submitted", "contact": {"email": email}})
+    settle(services)
+    assert services.timelines.ledger(cid, "engagement", 1, 0, 10_000) == []  # gone with the contact's next write
+    after = history(client, cid, "engagement")
+    assert after[0][:2] == ("after-upgrade", "matched") and after[1:] == before[cid]
+    timeline = services.timelines.read_timelines([cid])[cid]
+    state = services.timelines.read_states([cid])[cid]["engagement@1"]
+    _state, ledger = fold(version.profile, timeline, json.loads(state)["l"][0])
+    assert after == [(e.interaction_id, e.reason, e.change, e.score) for e in reversed(ledger)]
+    assert hot_ledger(services, cid, version)[1]  # whole: no horizon
+    for other in contact_ids:  # the others still read their lists
+        if other != cid:
+            assert services.timelines.ledger(other, "engagement", 1, 0, 10_000) == stored[other]
+            assert history(client, other, "engagement") == before[other]
