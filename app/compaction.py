@@ -93,11 +93,15 @@ def _compacted(contact: StoredContact) -> tuple[dict[str, str], dict[str, str], 
                 timeline[key] = dumps(new)
     whole = join_states(contact.states)
     states = {f: v for f, v in ((f, _state(raw)) for f, raw in whole.items() if f != "_rev") if v}
-    # a state longer than a listpack value stored whole (earlier releases) goes into pieces, so its hash is compact
+    # a state (or checkpoint) longer than a listpack value stored whole (earlier releases) goes into pieces, so its
+    # hash is compact
     states.update({f: raw for f, raw in contact.states.items()
                    if f != "_rev" and f not in states and PIECE_MARK not in f and len(raw.encode()) > PIECE_BYTES})
-    horizon = {f: v for f, v in ((f, _state(raw)) for f, raw in contact.horizon.items() if f not in ("c", "a"))
+    whole_horizon = join_states(contact.horizon)
+    horizon = {f: v for f, v in ((f, _state(raw)) for f, raw in whole_horizon.items() if f not in ("c", "a"))
                if v}
+    horizon.update({f: raw for f, raw in contact.horizon.items()
+                    if f not in horizon and PIECE_MARK not in f and len(raw.encode()) > PIECE_BYTES})
     ledgers: dict[str, tuple[int, list[str]]] = {}
     for vfield, entries in contact.ledgers.items():
         values = [loads(e) for e in entries]

@@ -110,6 +110,10 @@ def test_history_before_the_horizon_leaves_redis_once_archived_and_scores_stay_e
     assert [e["interaction_id"] for e in world.ledger()] == ["o36", "o32"]
     assert world.score() == before
     assert world.horizon().checkpoints["eng@1"].score == before - 6
+    # the checkpoint (longer than a listpack value) is stored in pieces: the horizon hash stays compact
+    stored = world.services.redis.hgetall(world.services.keys.horizon(world.cid()))
+    assert "eng@1#1" in stored and world.services.redis.object("encoding", world.services.keys.horizon(world.cid())) \
+        == "listpack"
     # a late interaction after the horizon folds again from the checkpoint; one before it, from the archive
     world.send(("late-hot", "form.submitted", CLOCK_START + 31 * DAY, {}))
     assert world.score() == world.expected() == before  # limited: the form at day 3 is more than 30 days back

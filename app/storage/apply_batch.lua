@@ -6,8 +6,8 @@
 --   drop, outbox, doc, horizon}, ...]}: `rev` is the `_rev` the scorer read ('' when none);
 --   timeline {key: record}, states {field: [piece...]} (the state's JSON in pieces of at most 64 bytes, so the
 --   hash keeps its compact encoding), drop [field] (from the states with their pieces, and the horizon),
---   outbox [event], doc {field: value}, horizon {field: value} (checkpoints a refold from the archive
---   made; may be absent).
+--   outbox [event], doc {field: value}, horizon {field: [piece...]} (checkpoints a refold from the archive
+--   made, in pieces like the states; may be absent).
 -- Atomic per contact (and the whole call is atomic, which is stronger): a
 -- contact whose `_rev` is not the one its scorer read is left untouched and gets 0 in the reply;
 -- every other contact gets its timeline, fold states, outbox and doc written together,
@@ -42,10 +42,15 @@ for i, w in ipairs(p.writes) do
       redis.call('HDEL', states, f)
       drop_pieces(states, f, 1)
       redis.call('HDEL', KEYS[k + 5], f)
+      drop_pieces(KEYS[k + 5], f, 1)
     end
     if w.horizon then
-      for f, v in pairs(w.horizon) do
-        redis.call('HSET', KEYS[k + 5], f, v)
+      for f, pieces in pairs(w.horizon) do
+        redis.call('HSET', KEYS[k + 5], f, pieces[1])
+        for n = 2, #pieces do
+          redis.call('HSET', KEYS[k + 5], f .. '#' .. (n - 1), pieces[n])
+        end
+        drop_pieces(KEYS[k + 5], f, #pieces)
       end
     end
     -- ledgers are not stored any more (the fold of the timeline, made again on read): a list an earlier

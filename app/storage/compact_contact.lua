@@ -3,7 +3,7 @@
 -- server scores. Writes the same data in another form: `_rev` does not move (a scorer that read the
 -- contact before writes as it would have).
 -- KEYS: 1 timeline, 2 states, 3 horizon, then its ledgers.
--- ARGV[1]: JSON {rev, timeline {field: value}, states {field: [piece...]}, horizon {field: value},
+-- ARGV[1]: JSON {rev, timeline {field: value}, states {field: [piece...]}, horizon {field: [piece...]},
 --   ledgers [[length read, [entry... newest first]], ...] one per ledger key; no entries: the list goes (the
 --   fold of the timeline gives it)}.
 -- Only fields that still exist are rewritten (the others kept as they are); a ledger only while it has the length read (a version dropped
@@ -35,35 +35,37 @@ local function rewrite(key, values)
   end
 end
 rewrite(KEYS[1], p.timeline)
--- states come in pieces (`F`, `F#1`...: app/storage/timelines.py): a rewritten state's old pieces go
-local states = {}
-local pieces = {}
-for f, list in pairs(p.states) do
-  states[f] = list[1]
-  for n = 2, #list do
-    pieces[#pieces + 1] = f .. '#' .. (n - 1)
-    pieces[#pieces + 1] = list[n]
+-- fold states and the horizon's values come in pieces (`F`, `F#1`...: app/storage/timelines.py): a rewritten
+-- value's old pieces go
+local function rewrite_pieced(key, values)
+  if next(values) == nil then
+    return
   end
-end
-if next(states) ~= nil then
-  local flat = redis.call('HGETALL', KEYS[2])
+  local flat = redis.call('HGETALL', key)
+  if #flat == 0 then
+    return
+  end
   local args = {}
   for i = 1, #flat, 2 do
     local base = string.match(flat[i], '^(.*)#%d+$')
-    if not (base and p.states[base]) then
+    if not (base and values[base]) then
       args[#args + 1] = flat[i]
-      args[#args + 1] = states[flat[i]] or flat[i + 1]
+      args[#args + 1] = values[flat[i]] and values[flat[i]][1] or flat[i + 1]
     end
   end
-  for _, x in ipairs(pieces) do
-    args[#args + 1] = x
+  for f, list in pairs(values) do
+    for n = 2, #list do
+      args[#args + 1] = f .. '#' .. (n - 1)
+      args[#args + 1] = list[n]
+    end
   end
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', key)
   for i = 1, #args, 200 do
-    redis.call('HSET', KEYS[2], unpack(args, i, math.min(i + 199, #args)))
+    redis.call('HSET', key, unpack(args, i, math.min(i + 199, #args)))
   end
 end
-rewrite(KEYS[3], p.horizon)
+rewrite_pieced(KEYS[2], p.states)
+rewrite_pieced(KEYS[3], p.horizon)
 for j, l in ipairs(p.ledgers) do
   local key = KEYS[3 + j]
   if redis.call('LLEN', key) == l[1] then

@@ -88,6 +88,7 @@ class Horizon:
     def from_hash(cls, stored: dict[str, str]) -> Horizon | None:
         if "c" not in stored:
             return None
+        stored = join_states(stored)
         return cls(int(stored["c"]), loads(stored["a"]) if stored.get("a") else {},
                    Checkpoints({f: v for f, v in stored.items() if f not in ("c", "a")}))
 
@@ -118,8 +119,20 @@ class Checkpoints(Mapping[str, FoldState]):
         return f"Checkpoints({sorted(self._raw)})"
 
 
+def flat_pieces(fields: Mapping[str, str]) -> dict[str, str]:
+    """Hash fields for these values, each longer than ``PIECE_BYTES`` in pieces (``F``, ``F#1``...)."""
+    out = {}
+    for name, value in fields.items():
+        pieces = state_pieces(value)
+        out[name] = pieces[0]
+        for n, piece in enumerate(pieces[1:], start=1):
+            out[f"{name}{PIECE_MARK}{n}"] = piece
+    return out
+
+
 def horizon_fields(at: int, attributes: dict[str, Any], checkpoints: Mapping[str, FoldState]) -> dict[str, str]:
-    """The horizon hash's fields for these values (``Horizon.from_hash`` reads them)."""
+    """The horizon hash's values for these (whole: storage stores a long one in pieces, like a fold state;
+    ``Horizon.from_hash`` reads them)."""
     fields = {"c": str(at), **{f: dumps(state.to_json()) for f, state in checkpoints.items()}}
     if attributes:
         fields["a"] = dumps(attributes)
@@ -221,7 +234,7 @@ class TimelineStore:
                 keys += (self.keys.timeline(cid), self.keys.states(cid), self.keys.horizon(cid))
                 keys += [self.keys.ledger(cid, profile_id, version) for profile_id, version in move.ledgers]
                 payloads.append({"rev": move.rev, "n": len(move.ledgers), "c": move.at,
-                                 "del": list(move.drop_records), "horizon": move.fields})
+                                 "del": list(move.drop_records), "horizon": flat_pieces(move.fields)})
             calls.append((keys, [dumps({"writes": payloads})]))
         return [int(x) for chunk in run_scripts(self.redis, self._trim, calls) for x in chunk]
 
@@ -272,7 +285,7 @@ class TimelineStore:
                                  "states": {f: state_pieces(v) for f, v in w.states.items()}, "drop": list(w.drop),
                                  "outbox": list(w.outbox), "doc": dict(w.doc)})
                 if w.horizon:
-                    payloads[-1]["horizon"] = dict(w.horizon)
+                    payloads[-1]["horizon"] = {f: state_pieces(v) for f, v in w.horizon.items()}
             calls.append((keys, [dumps({"writes": payloads})]))
         return [int(x) for chunk in run_scripts(self.redis, self._apply_batch, calls) for x in chunk]
 
@@ -288,12 +301,13 @@ class TimelineStore:
         pipe = self.redis.pipeline(transaction=False)
         for cid in contact_ids:
             pipe.hkeys(self.keys.states(cid))
+            pipe.hkeys(self.keys.horizon(cid))  # its checkpoint
         stored = pipe.execute()
-        for cid, fields in zip(contact_ids, stored):
-            pieces = [f for f in fields if f.partition(PIECE_MARK)[0] == field]
-            if pieces:
-                pipe.hdel(self.keys.states(cid), *pieces)
-            pipe.hdel(self.keys.horizon(cid), field)  # its checkpoint
+        for i, cid in enumerate(contact_ids):
+            for key, fields in ((self.keys.states(cid), stored[2 * i]), (self.keys.horizon(cid), stored[2 * i + 1])):
+                pieces = [f for f in fields if f.partition(PIECE_MARK)[0] == field]
+                if pieces:
+                    pipe.hdel(key, *pieces)
             pipe.delete(self.keys.ledger(cid, profile_id, version))
         pipe.execute()
 
@@ -344,12 +358,12 @@ class TimelineStore:
 
     def rewrite_stored(self, contact_id: str, rev: str, timeline: dict[str, str], states: dict[str, str],
                        horizon: dict[str, str], ledgers: dict[str, tuple[int, list[str]]]) -> bool:
-        """Write values of the same data in another form, with compact_contact.lua (``states`` whole: stored in
-        pieces); False when the contact changed since it was read (``rev``)."""
+        """Write values of the same data in another form, with compact_contact.lua (``states`` and ``horizon``
+        whole: stored in pieces); False when the contact changed since it was read (``rev``)."""
         keys = [self.keys.timeline(contact_id), self.keys.states(contact_id), self.keys.horizon(contact_id)]
         keys += [self.keys.ledger(contact_id, *parse_version_field(f)) for f in ledgers]
         payload = {"rev": rev, "timeline": timeline, "states": {f: state_pieces(v) for f, v in states.items()},
-                   "horizon": horizon,
+                   "horizon": {f: state_pieces(v) for f, v in horizon.items()},
                    "ledgers": [[n, entries] for n, entries in ledgers.values()]}
         return bool(self._compact(keys=keys, args=[dumps(payload)]))
 
