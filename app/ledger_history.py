@@ -85,13 +85,16 @@ def hot_ledger(services: Services, contact_id: str, version: ActiveVersion) -> t
     left Redis (then not whole). A ledger list stored by an earlier release is read instead while it exists."""
     stored = services.timelines.ledger(contact_id, version.profile.id, version.version, 0,
                                        int(services.settings["LEDGER_MAX"]))
+    # The timeline before the horizon, never after: the ticker may move the horizon between the two reads. Read in
+    # this order, a move in between leaves records the checkpoint already holds (``resume`` skips them); read the
+    # other way, it would leave the moved records out of both, and the ledger short (seen in the worker-kill test).
+    timeline = services.timelines.read_timelines([contact_id])[contact_id]
     horizon = services.timelines.read_horizons([contact_id])[contact_id]
     if stored:
         return stored, len(stored) < int(services.settings["LEDGER_MAX"]) and horizon is None
     now = reached(services, contact_id, version)
     if now is None:
         return [], horizon is None
-    timeline = services.timelines.read_timelines([contact_id])[contact_id]
     if horizon is None:
         return _shown(fold(version.profile, timeline, now)[1]), True
     at_horizon = horizon.checkpoints.get(version.field)

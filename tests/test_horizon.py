@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 
+from app import ledger_history
 from app.horizon import effective_horizon_ms, trim_all, trim_step
 from app.scoring.interactions import format_timestamp
 
@@ -254,3 +255,27 @@ def test_the_draft_preview_folds_the_history_that_left_redis(world):
     resp = world.client.post("/v1/profiles/eng/preview", json={}, headers=AUTH)
     assert resp.status_code == 200, resp.get_json()
     assert resp.get_json()["movers"] == []
+
+
+def test_the_ledger_read_while_the_horizon_moves_is_whole(world, monkeypatch):
+    """The ticker moves a contact's horizon whenever it likes, also between the reads that make its ledger. A real
+    trim pass is run right after the ledger's first read of the timeline or of the horizon, whichever comes first:
+    the ledger must still be the one read without it (the timeline read after the horizon lost the moved records)."""
+    month_of_history(world)
+    whole = ledger_history.page(world.services, world.cid(), world.services.profiles.live()["eng"], 1000).items
+    timelines = world.services.timelines
+    moved = []
+
+    def trimming_after(read):
+        def wrapped(contact_ids):
+            result = read(contact_ids)
+            if not moved:
+                moved.append(trim_all(world.services, world.clock.now_ms()))
+            return result
+        return wrapped
+
+    monkeypatch.setattr(timelines, "read_timelines", trimming_after(timelines.read_timelines))
+    monkeypatch.setattr(timelines, "read_horizons", trimming_after(timelines.read_horizons))
+    during = ledger_history.page(world.services, world.cid(), world.services.profiles.live()["eng"], 1000).items
+    assert moved and moved[0]["records"] > 0  # the trim did move history out between the reads
+    assert during == whole and len(whole) == 14
