@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .scoring.interactions import is_known_type
@@ -53,16 +53,38 @@ def count_interactions(services: Any, outcomes: Iterable[tuple[str, str, str]]) 
     counts = Counter(outcomes)
     if not counts:
         return
-    labels = {key: _label(key[2], is_known_type(key[2])) for key in counts}
-    custom = {label for label in labels.values() if label.startswith("custom.")}
-    admitted = services.stats.admit_custom_types(custom, MAX_CUSTOM_TYPE_LABELS) if custom else set()
+    labels = _type_labels(services, {type_ for _outcome, _source, type_ in counts})
     fields: Counter[str] = Counter()
     for (outcome, source, type_), n in counts.items():
-        label = labels[(outcome, source, type_)]
-        if label in custom and label not in admitted:
-            label = CUSTOM_OTHER
-        fields[SEP.join(("ix", outcome, _label(source), label))] += n
+        fields[_interaction_field(outcome, source, labels[type_])] += n
     services.stats.add(fields)
+
+
+def interaction_fields(services: Any, kinds: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The counter fields of interactions of these ``(source, type)``s, accepted and as duplicates: for the
+    ingest script, which counts each interaction with its outcome (``count_interactions``'s fields)."""
+    labels = _type_labels(services, {type_ for _source, type_ in kinds})
+    return [(_interaction_field("accepted", source, labels[type_]),
+             _interaction_field("duplicate", source, labels[type_])) for source, type_ in kinds]
+
+
+def _type_labels(services: Any, types: Iterable[str]) -> dict[str, str]:
+    """Each type's label: itself when known (or a ``custom.*`` type admitted by name), else ``invalid`` or
+    ``custom.other``."""
+    labels = {type_: _label(type_, is_known_type(type_)) for type_ in types}
+    custom = {label for label in labels.values() if label.startswith("custom.")}
+    admitted = services.stats.admit_custom_types(custom, MAX_CUSTOM_TYPE_LABELS) if custom else set()
+    return {type_: CUSTOM_OTHER if label in custom and label not in admitted else label
+            for type_, label in labels.items()}
+
+
+def _interaction_field(outcome: str, source: str, label: str) -> str:
+    return SEP.join(("ix", outcome, _label(source), label))
+
+
+def skipped_field(provider: str) -> str:
+    """The counter field of a provider's events received but not scored."""
+    return SEP.join(("hooks", provider, "skipped"))
 
 
 def count_rejected(services: Any, source: str, items: Any) -> None:
@@ -95,7 +117,7 @@ def count_verification_failure(services: Any, provider: str) -> None:
 def count_skipped(services: Any, provider: str, amount: int) -> None:
     """Provider events received but not scored (not mapped)."""
     if amount:
-        count(services, SEP.join(("hooks", provider, "skipped")), amount)
+        count(services, skipped_field(provider), amount)
 
 
 def count_run(services: Any, status: str, amount: int = 1) -> None:

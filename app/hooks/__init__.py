@@ -22,7 +22,7 @@ from ..errors import NotFound, PayloadTooLarge, SignatureError, ValidationError
 from ..services import DEFAULT_WORKSPACE, enter_request_workspace, get_services
 from ..workspaces import exists
 from . import registry, secrets
-from .intake import deliver
+from .intake import StaleSecret, deliver
 
 bp = flask.Blueprint("hooks", __name__, url_prefix="/hooks")
 #: The same webhooks for another workspace than ``default``.
@@ -59,20 +59,42 @@ def receive_standard_in_workspace(source: str):
     return handle(registry.STANDARD, source=source)
 
 
+#: Deliveries verified again because the provider secret changed while one was being handled, at most.
+SECRET_CHANGES = 3
+
+
 def handle(provider: registry.Provider, source: str):
-    secret = secrets.provider_secret(get_services(), provider)
+    services = get_services()
+    secret = secrets.delivery_secret(services, provider)  # this process's last read: checked when storing
     raw = read_body(provider.body_limit(current_app.config))
+    for _ in range(SECRET_CHANGES):
+        secret = verify(services, provider, raw, secret)
+        try:
+            result = provider.module.parse(parse_json(raw), source)
+        except ValidationError:
+            metrics.count_rejected(services, source, None)
+            raise
+        try:
+            return deliver(services, provider.name, result, secret.digest).to_json(), 202
+        except StaleSecret:  # the secret changed since this process read it: verify with the stored one
+            secret = secrets.delivery_secret(services, provider, remembered=False)
+    raise SignatureError("The provider secret kept changing; retry the delivery.")
+
+
+def verify(services: Any, provider: registry.Provider, raw: bytes,
+           secret: secrets.DeliverySecret) -> secrets.DeliverySecret:
+    """The secret the delivery verifies with; a delivery that does not verify with a remembered secret is
+    verified again with the one stored now (it may have just been set) before it is refused."""
     try:
-        provider.module.verify(raw, request.headers, secret, time.time())
+        provider.module.verify(raw, request.headers, secret.value, time.time())
+        return secret
     except SignatureError:
-        metrics.count_verification_failure(get_services(), provider.name)
+        if secret.remembered:
+            current = secrets.delivery_secret(services, provider, remembered=False)
+            if current.digest != secret.digest:
+                return verify(services, provider, raw, current)
+        metrics.count_verification_failure(services, provider.name)
         raise
-    try:
-        result = provider.module.parse(parse_json(raw), source)
-    except ValidationError:
-        metrics.count_rejected(get_services(), source, None)
-        raise
-    return deliver(get_services(), provider.name, result).to_json(), 202
 
 
 def read_body(limit: int) -> bytes:

@@ -1,4 +1,6 @@
-"""After a delivery verified and parsed: claim its replay token, link aliases, resolve, ingest.
+"""After a delivery verified and parsed: find the contacts of events known by a customer id, then ingest
+the interactions with the delivery's replay token, aliases and skipped count (``ingest``: one round trip for a
+single webhook on a single Redis).
 
 This is the only part of the webhook path that touches the store, and it runs only once the
 whole delivery was verified and parsed, so a rejected request leaves nothing behind.
@@ -9,9 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .. import metrics
 from ..errors import SignatureError, ValidationError
-from ..ingest import IngestResult, ingest
+from ..ingest import DeliveryWrites, IngestResult, ingest
 from ..interaction_schema import InvalidInteraction, load_interaction
 from ..scoring.interactions import normalize_email
 from ..services import Services
@@ -33,33 +34,26 @@ class DeliveryResult:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "skipped": self.skipped}
 
 
-def deliver(services: Services, provider: str, result: ParseResult) -> DeliveryResult:
-    """Store what the delivery says; a replayed token is refused, and released again on failure."""
-    claimed = claim_replay_token(services, provider, result.replay_token)
-    try:
-        remember_aliases(services, result)
-        resolve_awaiting(services, result)
-        outcome: IngestResult = ingest(services, result.interactions)
-    except BaseException:
-        if claimed:
-            services.throttles.release_token(provider, result.replay_token)
-        raise
-    record_skipped(services, provider, result)
-    return DeliveryResult(outcome.accepted, outcome.duplicates, len(result.skipped))
+class StaleSecret(Exception):
+    """The provider secret the delivery was verified with is no longer the stored one: nothing was stored, and the
+    delivery is to be verified again with the current secret."""
 
 
-def claim_replay_token(services: Services, provider: str, token: str | None) -> bool:
-    """Claim the delivery's one-time token (True if it had one); a token seen before is a replay."""
-    if token is None:
-        return False
-    if not services.throttles.claim_token(provider, token, REPLAY_TOKEN_TTL_SECONDS):
+def deliver(services: Services, provider: str, result: ParseResult,
+            secret_digest: str | None = None) -> DeliveryResult:
+    """Store what the delivery says, with its replay token and aliases (in one round trip where ``ingest`` can),
+    provided the stored provider secret is still the one with ``secret_digest`` (None: not checked; else
+    StaleSecret); a replayed token is refused and nothing is stored."""
+    resolve_awaiting(services, result)
+    aliases = tuple((alias.kind, alias.value, normalize_email(alias.email)) for alias in result.aliases)
+    outcome: IngestResult = ingest(services, result.interactions, DeliveryWrites(
+        provider, result.replay_token, REPLAY_TOKEN_TTL_SECONDS, aliases, len(result.skipped), secret_digest))
+    if outcome.stale_secret:
+        raise StaleSecret(provider)
+    if outcome.replayed:
         raise SignatureError("This signature was already used (replayed delivery).")
-    return True
-
-
-def remember_aliases(services: Services, result: ParseResult) -> None:
-    for alias in result.aliases:
-        services.contacts.remember_alias(alias.kind, alias.value, normalize_email(alias.email))
+    log_skipped(provider, result)
+    return DeliveryResult(outcome.accepted, outcome.duplicates, len(result.skipped))
 
 
 def resolve_awaiting(services: Services, result: ParseResult) -> None:
@@ -85,13 +79,10 @@ def resolve_awaiting(services: Services, result: ParseResult) -> None:
     result.awaiting.clear()
 
 
-def record_skipped(services: Services, provider: str, result: ParseResult) -> None:
-    """Skipped events are logged with their reason and counted in the stats hash."""
-    if not result.skipped:
-        return
+def log_skipped(provider: str, result: ParseResult) -> None:
+    """Skipped events are logged with their reason (``ingest`` counted them in the stats hash)."""
     for skipped in result.skipped:
         log.info(
             "webhook event skipped",
             extra={"provider": provider, "event": skipped.event, "reason": skipped.reason},
         )
-    metrics.count_skipped(services, provider, len(result.skipped))

@@ -11,6 +11,7 @@ At rest: encrypted with ``SECRETS_KEY`` when it is set (``app/sealing.py``, shar
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from ..audit import record
@@ -42,12 +43,35 @@ def is_default_workspace(services: Services) -> bool:
 def provider_secret(services: Services, provider: Provider) -> str:
     """The secret a delivery to ``provider`` is verified with, in ``services``' workspace: the stored one,
     else (workspace ``default`` only) the environment's; NotFound (404) when there is neither."""
-    doc = services.provider_secrets.get(provider.name)
-    if doc is not None:
-        return unseal(services.settings, doc["secret"], f"{provider.name} secret")
-    if is_default_workspace(services):
-        return provider.secret(services.settings)
-    raise NotFound(f"No webhook provider {provider.name!r} is configured here.")
+    return delivery_secret(services, provider, remembered=False).value
+
+
+@dataclass(frozen=True)
+class DeliverySecret:
+    """The secret a delivery is verified with, the digest of the stored document it came from ('' when it came
+    from the environment: nothing stored), and whether it is this process's last read rather than a read now."""
+
+    value: str
+    digest: str
+    remembered: bool
+
+
+def delivery_secret(services: Services, provider: Provider, remembered: bool = True) -> DeliverySecret:
+    """``provider_secret`` with where it came from. ``remembered``: as this process read it last, no round trip —
+    the delivery is then stored only if that is still the stored document (``ingest`` checks the digest in the
+    call that stores it), and a delivery it does not verify, or a 404, is decided on a read made now."""
+    stored = services.provider_secrets.stored(provider.name, remembered=remembered)
+    if stored.doc is not None:
+        return DeliverySecret(unseal(services.settings, stored.doc["secret"], f"{provider.name} secret"),
+                              stored.digest, remembered)
+    try:
+        if not is_default_workspace(services):
+            raise NotFound(f"No webhook provider {provider.name!r} is configured here.")
+        return DeliverySecret(provider.secret(services.settings), stored.digest, remembered)
+    except NotFound:
+        if remembered:  # a secret may have been stored since this process looked
+            return delivery_secret(services, provider, remembered=False)
+        raise
 
 
 def webhook_path(services: Services, name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..keys import Keys
@@ -12,7 +13,7 @@ from ..scoring.companies import company_of
 from ..scoring.fold import FoldState
 from ..scoring.interactions import Interaction
 from .errors import gateway
-from .redis_tools import Sharding, get_many, loads
+from .redis_tools import RecordedWrites, Sharding, get_many, loads
 from .timelines import join_states
 
 #: Contact document fields whose text can be found by a prefix.
@@ -28,6 +29,27 @@ def search_member(text: str, contact_id: str) -> str:
 def contact_id_for(kind: str, value: str) -> str:
     """A deterministic id, so two requests creating the same contact at once agree on it."""
     return "c" + hashlib.sha1(f"{kind}:{value}".encode()).hexdigest()[:20]
+
+
+def default_contact_id(interaction: Interaction) -> str:
+    """The contact an interaction is for unless its identities already name another: the one its email makes,
+    else the one its external id makes (``resolve_contacts`` gives the same for a contact it creates)."""
+    if interaction.email:
+        return contact_id_for("email", interaction.email)
+    return contact_id_for("ext", interaction.external_id)  # type: ignore[arg-type]  # one of the two is set
+
+
+@dataclass(frozen=True)
+class IdentityPlan:
+    """How the ingest script resolves one interaction (``ContactStore.plan_identities``): the contact it is for
+    unless an identity names another (then the script gives up and the caller resolves in several steps), its
+    identity keys (None when it has not that identity), and the writes that link each identity when it is new."""
+
+    contact_id: str
+    email_key: str | None
+    ext_key: str | None
+    email_writes: list[tuple[str, str, list[Any]]]
+    ext_writes: list[tuple[str, str, list[Any]]]
 
 
 @gateway
@@ -75,19 +97,48 @@ class ContactStore:
                 wanted = {ident: winners.get(ident, cid) for ident, cid in wanted.items()}
             pipe = self.redis.pipeline(transaction=False)
             for (kind, value), contact_id in wanted.items():
-                field = "email" if kind == "email" else "external_id"
-                pipe.hsetnx(self.keys.contact(contact_id), field, value)
-                pipe.hsetnx(self.keys.contact(contact_id), "created_at", int(now * 1000))
-                pipe.zadd(self.keys.contacts(self.sharding.bucket_of(contact_id)), {contact_id: now}, nx=True)
-                pipe.zadd(self.keys.search(self.sharding.bucket_of(contact_id)), {search_member(value, contact_id): 0})
-                if kind == "email" and self.companies is not None:
-                    if contact_id != contact_id_for(kind, value):
-                        if relinked is not None:
-                            relinked.append(contact_id)
-                    elif company := company_of(value):
-                        self.companies.join_new(pipe, contact_id, company, int(now * 1000))
+                self._link(pipe, kind, value, contact_id, now, relinked)
             pipe.execute()
         return result
+
+    def _link(self, pipe: Any, kind: str, value: str, contact_id: str, now: float,
+              relinked: list[str] | None = None) -> None:
+        """Queue (into ``pipe``) what linking a new identity to a contact writes besides the identity key: the
+        field of its document (created with the contact when it is new), the registry, the search term and, for
+        a new contact's email, its company."""
+        field = "email" if kind == "email" else "external_id"
+        pipe.hsetnx(self.keys.contact(contact_id), field, value)
+        pipe.hsetnx(self.keys.contact(contact_id), "created_at", int(now * 1000))
+        pipe.zadd(self.keys.contacts(self.sharding.bucket_of(contact_id)), {contact_id: now}, nx=True)
+        pipe.zadd(self.keys.search(self.sharding.bucket_of(contact_id)), {search_member(value, contact_id): 0})
+        if kind == "email" and self.companies is not None:
+            if contact_id != contact_id_for(kind, value):
+                if relinked is not None:
+                    relinked.append(contact_id)
+            elif company := company_of(value):
+                self.companies.join_new(pipe, contact_id, company, int(now * 1000))
+
+    def plan_identities(self, interactions: Sequence[Interaction], now: float) -> list[IdentityPlan]:
+        """For resolving each interaction inside the ingest script (``ingest_one_trip.lua``), in the same call
+        that queues it: its identity keys, the contact it is for when those keys say nothing else (the one its
+        email, else its external id, makes: ``contact_id_for``), and what linking each identity to that contact
+        writes should the identity be new — the writes of ``resolve_contacts``, recorded, not sent."""
+        plans = []
+        for interaction in interactions:
+            email, ext = interaction.email, interaction.external_id
+            contact_id = default_contact_id(interaction)
+            plans.append(IdentityPlan(
+                contact_id,
+                self.keys.identity("email", email) if email else None,
+                self.keys.identity("ext", ext) if ext else None,
+                self._recorded_link("email", email, contact_id, now) if email else [],
+                self._recorded_link("ext", ext, contact_id, now) if ext else []))
+        return plans
+
+    def _recorded_link(self, kind: str, value: str, contact_id: str, now: float) -> list[tuple[str, str, list[Any]]]:
+        recorder = RecordedWrites()
+        self._link(recorder, kind, value, contact_id, now)
+        return recorder.writes
 
     def find_contact(self, email: str | None = None, external_id: str | None = None) -> str | None:
         if email:
@@ -255,6 +306,12 @@ class ContactStore:
 
     def remember_alias(self, kind: str, value: str, email: str) -> None:
         self.redis.set(self.keys.alias(kind, value), email)
+
+    def alias_write(self, kind: str, value: str, email: str) -> tuple[str, str, list[Any]]:
+        """``remember_alias`` as a write for the ingest script to make (``PartitionQueue.accept``)."""
+        recorder = RecordedWrites()
+        recorder.set(self.keys.alias(kind, value), email)
+        return recorder.writes[0]
 
     def alias(self, kind: str, value: str) -> str | None:
         return self.redis.get(self.keys.alias(kind, value))

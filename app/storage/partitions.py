@@ -2,11 +2,14 @@
 lease that lets one worker drain a partition, and the wake mark of its queued drain job.
 
 ``ingest.lua`` (beside this module) makes "remember the id, append the entry, set the wake
-mark" atomic per partition.
+mark" atomic per partition; ``ingest_one_trip.lua`` does that and all the rest a request stores (its replay
+token, its contacts, its counters) in one call, for a request whose interactions share a partition on a
+single Redis.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..clock import Clock
@@ -16,6 +19,69 @@ from .redis_tools import dumps, load_script, loads, run_scripts
 
 #: Seconds a partition's wake mark (a drain job is queued) lives, should the job be lost.
 WAKE_TTL_S = 60
+
+#: A write ``ingest_one_trip.lua`` runs: command, key, arguments (``redis_tools.RecordedWrites``).
+Write = tuple[str, str, list[Any]]
+
+
+@dataclass(frozen=True)
+class TripItem:
+    """One interaction of a one-trip request: its idempotency key and stream payload, the stats fields it counts
+    in when accepted and when a duplicate, and how its contact is resolved (``contacts.IdentityPlan``)."""
+
+    key: str
+    payload: Any
+    accepted_field: str
+    duplicate_field: str
+    identity: Any
+
+
+@dataclass
+class TripExtras:
+    """What a request stores beside its interactions, in the same call, and on what condition: the provider
+    secret it was verified with (its field in the provider secrets hash and the digest of the document then
+    read: ``provider_secrets.StoredSecret``) is still the stored one; a replay token to claim (its key and
+    seconds); writes to make whatever happens (a provider's customer aliases); counters to add."""
+
+    secret_field: str | None = None
+    secret_digest: str = ""
+    token_key: str | None = None
+    token_ttl_s: int = 0
+    writes: list[Write] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TripOutcome:
+    """``status``: ``ok`` (stored: ``flags`` True per accepted item, ``wake`` when a drain job must be queued),
+    ``stale`` (the provider secret changed since it was read), ``replayed`` (the token was claimed before) or
+    ``moved`` (an identity names another contact than the one planned): in those, nothing was written."""
+
+    status: str
+    flags: list[bool]
+    wake: bool
+
+
+class _KeyTable:
+    """The KEYS of a script call: fixed ones first, then each other key once, named by its index (1-based)."""
+
+    def __init__(self, fixed: Sequence[str]):
+        self.keys = list(fixed)
+        self._index = {key: i + 1 for i, key in enumerate(self.keys)}
+
+    def index(self, key: str | None) -> int:
+        if key is None:
+            return 0
+        if key not in self._index:
+            self.keys.append(key)
+            self._index[key] = len(self.keys)
+        return self._index[key]
+
+    def block(self, writes: Sequence[Write]) -> list[Any]:
+        out: list[Any] = [len(writes)]
+        for command, key, args in writes:
+            out += [command, self.index(key), len(args), *args]
+        return out
 
 
 @gateway
@@ -27,6 +93,14 @@ class PartitionQueue:
         self.seen_seconds = seen_seconds
         self.clock = clock  # which ingest period it is
         self._ingest = load_script(redis, "ingest.lua")
+        self._one_trip = load_script(redis, "ingest_one_trip.lua")
+
+    @property
+    def one_trip(self) -> bool:
+        """Whether a request may be stored in one call (``accept``): on a single Redis, any keys may meet in a
+        script; on a cluster one call reaches one slot, and a request's identity keys, contact and counters are
+        in other slots than its partition, so the caller takes the multi-step path there."""
+        return not hasattr(self.redis, "get_node_from_key")
 
     def append(self, by_partition: Mapping[int, Sequence[tuple[str, Any]]],
                wake_ttl_s: int = WAKE_TTL_S) -> dict[int, tuple[list[bool], bool]]:
@@ -46,6 +120,31 @@ class PartitionQueue:
         replies = run_scripts(self.redis, self._ingest, calls)
         return {partition: ([bool(x) for x in reply[:-1]], bool(reply[-1]))
                 for partition, reply in zip(by_partition, replies)}
+
+    def accept(self, partition: int, items: Sequence[TripItem], extras: TripExtras,
+               wake_ttl_s: int = WAKE_TTL_S) -> TripOutcome:
+        """Store a request whose items all belong to ``partition`` in one round trip (``ingest_one_trip.lua``):
+        check its provider secret is current, claim its token, resolve (or create) each item's contact, queue the
+        new items, count, set the wake mark."""
+        period = self.clock.now_ms() // 1000 // self.seen_seconds
+        keys = _KeyTable([self.keys.stream(partition), self.keys.seen(partition, period), self.keys.wake(partition),
+                          self.keys.seen(partition, period - 1), self.keys.stats(),
+                          extras.token_key or self.keys.wake(partition), self.keys.provider_secrets()])
+        args: list[Any] = [wake_ttl_s, 2 * self.seen_seconds, extras.token_ttl_s if extras.token_key else "",
+                           extras.secret_field or "", extras.secret_digest,
+                           *keys.block(extras.writes), len(extras.counts)]
+        for name, amount in extras.counts.items():
+            args += (name, amount)
+        args.append(len(items))
+        for item in items:
+            plan = item.identity
+            args += (keys.index(plan.email_key), keys.index(plan.ext_key), plan.contact_id, item.key,
+                     dumps(item.payload), item.accepted_field, item.duplicate_field,
+                     *keys.block(plan.email_writes), *keys.block(plan.ext_writes))
+        reply = self._one_trip(keys=keys.keys, args=args)
+        if reply[0] != "ok":
+            return TripOutcome(reply[0], [], False)
+        return TripOutcome("ok", [bool(x) for x in reply[1:-1]], bool(reply[-1]))
 
     def push_tick(self, partition: int, contact_id: str) -> None:
         """Ask the partition's worker to bring a contact up to date (due expiries)."""

@@ -64,6 +64,30 @@ def run_scripts(redis: Any, script: Any, calls: Sequence[tuple[list[str], list[A
     return results
 
 
+class RecordedWrites:
+    """Stands in for a pipeline to record single-key writes instead of sending them, so a Lua script can run
+    them later, inside its own atomic call (``ingest_one_trip.lua``). Each write is ``(command, key, args)``,
+    with arguments as redis-py would send them; only the commands used to link a new contact are known."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, str, list[Any]]] = []
+
+    def hsetnx(self, key: str, field: str, value: Any) -> None:
+        self.writes.append(("HSETNX", key, [field, value]))
+
+    def zadd(self, key: str, mapping: dict[str, Any], nx: bool = False) -> None:
+        args: list[Any] = ["NX"] if nx else []
+        for member, score in mapping.items():
+            args += [score, member]
+        self.writes.append(("ZADD", key, args))
+
+    def sadd(self, key: str, *members: Any) -> None:
+        self.writes.append(("SADD", key, list(members)))
+
+    def set(self, key: str, value: Any) -> None:
+        self.writes.append(("SET", key, [value]))
+
+
 class DocumentHash:
     """JSON documents by id in one Redis hash: profiles, workflows, smart lists, disabled endpoints."""
 

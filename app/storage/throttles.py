@@ -38,6 +38,11 @@ class Throttles:
         """Claim a one-time webhook signature token; False if it was claimed before (a replay)."""
         return bool(self.redis.set(self.keys.webhook_token(provider, token), "1", nx=True, ex=ttl_s))
 
+    def token_key(self, provider: str, token: str) -> str:
+        """Where a webhook's one-time token is claimed (for the ingest script, which claims it with what it
+        stores: ``PartitionQueue.accept``)."""
+        return self.keys.webhook_token(provider, token)
+
     def release_token(self, provider: str, token: str) -> None:
         """Give a claimed token back (the delivery it came with was not stored)."""
         self.redis.delete(self.keys.webhook_token(provider, token))
