@@ -56,7 +56,8 @@ class Keys:
         return f"{self.prefix}:{{c:{contact_id}}}:timeline"
 
     def states(self, contact_id: str) -> str:
-        """Fold state per ``PROFILE@VERSION`` plus ``_rev``, the optimistic-lock counter (hash)."""
+        """Fold state per ``PROFILE@VERSION`` plus ``_rev``, the optimistic-lock counter (hash); a state longer than
+        64 B in pieces ``PROFILE@VERSION``, ``PROFILE@VERSION#1``... (``storage.timelines.join_states``)."""
         return f"{self.prefix}:{{c:{contact_id}}}:states"
 
     def horizon(self, contact_id: str) -> str:
@@ -66,7 +67,8 @@ class Keys:
         return f"{self.prefix}:{{c:{contact_id}}}:horizon"
 
     def ledger(self, contact_id: str, profile_id: str, version: int) -> str:
-        """Explained score changes, newest first (list)."""
+        """Explained score changes, newest first (list), as earlier releases stored them: nothing writes one now
+        (the ledger is the fold of the timeline, app/ledger_history.py); read until the contact is scored again."""
         return f"{self.prefix}:{{c:{contact_id}}}:ledger:{version_field(profile_id, version)}"
 
     def outbox(self, contact_id: str) -> str:
