@@ -50,7 +50,37 @@ def check(value: Any) -> str | None:
     orjson reads an integer literal beyond 64 bits as a float: beyond 2**63 in magnitude that float is
     refused like any number that large, and the one value it can round to inside the range (-2**63) is
     read again from the text to tell an integer literal from a float.
+
+    A first walk only looks (it runs on every body, so it builds no paths); a body it finds fault with is
+    walked again by ``_check_naming`` to name where.
     """
+    verdict = None
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            if isinstance(item, float):
+                if not INT_MIN <= item < 2**63:
+                    return _check_naming(value)
+                if item == INT_MIN:
+                    verdict = "recheck"
+            elif isinstance(item, int) and not INT_MIN <= item <= INT_MAX:  # bool is within range
+                return _check_naming(value)
+            continue
+        if depth > MAX_DEPTH:
+            return _check_naming(value)
+        for child in children:
+            if isinstance(child, (dict, list, int, float)):  # text, true/false and null pass as they are
+                stack.append((child, depth + 1))
+    return verdict
+
+
+def _check_naming(value: Any) -> str | None:
+    """``check``'s walk, naming the path of what it refuses."""
     verdict = None
     stack: list[tuple[Any, int, str]] = [(value, 1, "")]
     while stack:

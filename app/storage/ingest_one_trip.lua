@@ -9,75 +9,38 @@
 -- KEYS[5] stats hash, KEYS[6] the replay token's key (any key when there is none), KEYS[7] the provider secrets
 -- hash; then every key the items and writes below name by their index in KEYS (identity keys, the new
 -- contact's document and indexes...).
--- ARGV: wake mark ttl (s), seen set ttl (s), replay token ttl (s; '' when there is no token), the provider
---   secrets field to check ('' for no check), the SHA-1 of its text as the caller read it ('' when none), then
---   a write block run always (aliases), then a count and that many (stats field, amount) pairs, then a count and
---   that many items: email identity key index (0: none), external-id identity key index (0: none), the contact
---   id the item is for, its idempotency key, its stream payload, its stats field when accepted, its stats field
---   when a duplicate, the write block that links a new email to the contact, the one that links a new external id.
--- A write block: a count, then per write: command, key index, argument count, arguments (one key each: HSETNX,
---   ZADD, SADD, SET).
+-- ARGV[1]: the plan, JSON (one argument, decoded here, costs the caller far less than one argument per value):
+--   {"wake": mark ttl s, "seen": seen set ttl s, "token": replay token ttl s (0: no token), "secret": provider
+--   secrets field to check ("": no check), "digest": SHA-1 of its text as the caller read it ("": none stored),
+--   "always": writes made whatever happens (aliases), "counts": [[stats field, amount]...], "items": [[email
+--   identity key index (0: none), external-id identity key index (0: none), the contact id the item is for, its
+--   idempotency key, its stats field when accepted, when a duplicate, the writes that link a new email to the
+--   contact, the writes that link a new external id]...]}. A write: [command, key index, arguments...] (one
+--   key each: HSETNX, ZADD, SADD, SET; arguments as text). ARGV[1 + i]: item i's stream payload.
 -- Returns {'stale'} (the provider's stored secret changed since the caller read it: verify again),
 -- {'replayed'} (the token was claimed before), {'moved'} (an identity names another contact than the item's:
 -- the caller takes the multi-step path) — all having written nothing — or {'ok', one 1 (accepted) or
 -- 0 (duplicate) per item..., 1 when a drain job must be queued (the wake mark is now set) else 0}.
-local pos = 6  -- after the five fixed arguments
-local function take()
-  local value = ARGV[pos]
-  pos = pos + 1
-  return value
-end
-local function block()  -- the position of a write block, skipped over
-  local start = pos
-  local n = tonumber(take())
-  for _ = 1, n do
-    pos = pos + 2
-    local argc = tonumber(take())
-    pos = pos + argc
+local plan = cjson.decode(ARGV[1])
+local function run(writes)
+  for _, write in ipairs(writes) do
+    redis.call(write[1], KEYS[write[2]], unpack(write, 3))
   end
-  return start
-end
-local function run(start)
-  local at = start
-  local n = tonumber(ARGV[at])
-  at = at + 1
-  for _ = 1, n do
-    local command, key, argc = ARGV[at], KEYS[tonumber(ARGV[at + 1])], tonumber(ARGV[at + 2])  -- no take(): fixed order
-    redis.call(command, key, unpack(ARGV, at + 3, at + 2 + argc))
-    at = at + 3 + argc
-  end
-end
-
-local wake_ttl, seen_ttl, token_ttl, secret_field, secret_digest = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local always = block()
-local counts = {}
-for _ = 1, tonumber(take()) do
-  local name = take()  -- one statement per take(): Lua does not order the parts of an expression
-  counts[#counts + 1] = {name, take()}
 end
 local items = {}
-for _ = 1, tonumber(take()) do
-  local item = {}
-  item.email = tonumber(take())
-  item.ext = tonumber(take())
-  item.contact = take()
-  item.key = take()
-  item.payload = take()
-  item.accepted = take()
-  item.duplicate = take()
-  item.link_email = block()
-  item.link_ext = block()
-  items[#items + 1] = item
+for i, raw in ipairs(plan.items) do
+  items[i] = {email = raw[1], ext = raw[2], contact = raw[3], key = raw[4], accepted = raw[5], duplicate = raw[6],
+              link_email = raw[7], link_ext = raw[8], payload = ARGV[1 + i]}
 end
 
 -- Checks first: nothing is written unless the whole request can be stored here.
-if secret_field ~= '' then
-  local doc = redis.call('HGET', KEYS[7], secret_field)
-  if (doc and redis.sha1hex(doc) or '') ~= secret_digest then
+if plan.secret ~= '' then
+  local doc = redis.call('HGET', KEYS[7], plan.secret)
+  if (doc and redis.sha1hex(doc) or '') ~= plan.digest then
     return {'stale'}
   end
 end
-if token_ttl ~= '' and redis.call('EXISTS', KEYS[6]) == 1 then
+if plan.token > 0 and redis.call('EXISTS', KEYS[6]) == 1 then
   return {'replayed'}
 end
 local stored, linking = {}, {}
@@ -102,10 +65,10 @@ for _, item in ipairs(items) do
   if item.new_ext then linking[item.ext] = contact end
 end
 
-if token_ttl ~= '' then
-  redis.call('SET', KEYS[6], '1', 'EX', tonumber(token_ttl))
+if plan.token > 0 then
+  redis.call('SET', KEYS[6], '1', 'EX', plan.token)
 end
-run(always)
+run(plan.always)
 local out = {'ok'}
 local accepted = 0
 for _, item in ipairs(items) do
@@ -127,13 +90,13 @@ for _, item in ipairs(items) do
     out[#out + 1] = 0
   end
 end
-for _, count in ipairs(counts) do
-  redis.call('HINCRBY', KEYS[5], count[1], tonumber(count[2]))
+for _, count in ipairs(plan.counts) do
+  redis.call('HINCRBY', KEYS[5], count[1], count[2])
 end
 local wake = 0
 if accepted > 0 then
-  redis.call('EXPIRE', KEYS[2], tonumber(seen_ttl))
-  if redis.call('SET', KEYS[3], '1', 'NX', 'EX', tonumber(wake_ttl)) then
+  redis.call('EXPIRE', KEYS[2], plan.seen)
+  if redis.call('SET', KEYS[3], '1', 'NX', 'EX', plan.wake) then
     wake = 1
   end
 end

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ..clock import Clock
 from ..keys import Keys
 from .errors import gateway
@@ -77,11 +79,11 @@ class _KeyTable:
             self._index[key] = len(self.keys)
         return self._index[key]
 
-    def block(self, writes: Sequence[Write]) -> list[Any]:
-        out: list[Any] = [len(writes)]
-        for command, key, args in writes:
-            out += [command, self.index(key), len(args), *args]
-        return out
+    def writes(self, writes: Sequence[Write]) -> list[list[Any]]:
+        """Writes as the script takes them: ``[command, key index, arguments as text...]`` (a float as redis-py
+        would send it)."""
+        return [[command, self.index(key), *(repr(a) if isinstance(a, float) else str(a) for a in args)]
+                for command, key, args in writes]
 
 
 @gateway
@@ -130,17 +132,15 @@ class PartitionQueue:
         keys = _KeyTable([self.keys.stream(partition), self.keys.seen(partition, period), self.keys.wake(partition),
                           self.keys.seen(partition, period - 1), self.keys.stats(),
                           extras.token_key or self.keys.wake(partition), self.keys.provider_secrets()])
-        args: list[Any] = [wake_ttl_s, 2 * self.seen_seconds, extras.token_ttl_s if extras.token_key else "",
-                           extras.secret_field or "", extras.secret_digest,
-                           *keys.block(extras.writes), len(extras.counts)]
-        for name, amount in extras.counts.items():
-            args += (name, amount)
-        args.append(len(items))
-        for item in items:
-            plan = item.identity
-            args += (keys.index(plan.email_key), keys.index(plan.ext_key), plan.contact_id, item.key,
-                     dumps(item.payload), item.accepted_field, item.duplicate_field,
-                     *keys.block(plan.email_writes), *keys.block(plan.ext_writes))
+        plan = {"wake": wake_ttl_s, "seen": 2 * self.seen_seconds,
+                "token": extras.token_ttl_s if extras.token_key else 0,
+                "secret": extras.secret_field or "", "digest": extras.secret_digest,
+                "always": keys.writes(extras.writes), "counts": [[name, n] for name, n in extras.counts.items()],
+                "items": [[keys.index(item.identity.email_key), keys.index(item.identity.ext_key),
+                           item.identity.contact_id, item.key, item.accepted_field, item.duplicate_field,
+                           keys.writes(item.identity.email_writes), keys.writes(item.identity.ext_writes)]
+                          for item in items]}
+        args = [orjson.dumps(plan), *(orjson.dumps(item.payload) for item in items)]
         reply = self._one_trip(keys=keys.keys, args=args)
         if reply[0] != "ok":
             return TripOutcome(reply[0], [], False)
