@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app import create_app
+from app.archive_backfill import nothing_before_the_archive
 
 from . import data
 from .env import Bench, wait_until
@@ -92,6 +93,8 @@ class Context:
     def fresh(self) -> None:
         """An empty store with the 10-rule profile published (version 1)."""
         self.bench.redis.flushall()
+        with self.app.app_context():  # the run's data is this release's: nothing of it predates the archive
+            nothing_before_the_archive(self.services)
         draft = data.profile_draft()
         if self.profile_lists:
             with self.app.app_context():
