@@ -177,6 +177,17 @@ def drain_rate(ctx: Context, app: Any, loaded: int, workers: int, env: dict[str,
         stop_workers(ctx, processes)
 
 
+def jobs_idle(services: Any, timeout: float = 600) -> float:
+    """Wait until no RQ job waits or runs (a publish queues the retirement of the version it replaced: the next
+    timed publish must not pay for it); returns the seconds waited."""
+    from rq.registry import StartedJobRegistry
+
+    started = time.perf_counter()
+    running = StartedJobRegistry(queue=services.queue)
+    wait_until(lambda: len(services.queue) == 0 and running.count == 0, timeout=timeout, what="idle workers")
+    return time.perf_counter() - started
+
+
 def recompute_seconds(ctx: Context, app: Any, label: str, split: bool = True, workers: int = 0,
                       env: dict[str, str] | None = None) -> float | None:
     """Seconds from the request to the switch of a publish of ``app``'s profile with its points doubled (every
@@ -190,6 +201,9 @@ def recompute_seconds(ctx: Context, app: Any, label: str, split: bool = True, wo
     try:
         if workers:
             wait_workers(ctx, workers)
+        waited = jobs_idle(services)
+        if waited > 0.5:
+            ctx.say(f"{label}: waited {waited:.1f} s for the jobs before it (the last publish's retire_version)")
         with app.app_context():
             draft = data.profile_draft()
             draft["rules"] = [{**r, "points": r["points"] * 2} for r in draft["rules"]]

@@ -11,7 +11,7 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from . import data
 from .report import Row
-from .context import Context, depth, recompute_seconds, stop_workers, wait_workers, wake_all
+from .context import Context, depth, jobs_idle, recompute_seconds, stop_workers, wait_workers, wake_all
 from .row_evaluation import evaluation_row
 
 
@@ -143,7 +143,9 @@ def publish_recompute(ctx: Context, worker: Any) -> list[Row]:
 
 
 def _timed_recompute(ctx: Context, workers: list[Any], label: str, split: bool = True) -> tuple[float | None, str]:
-    """``recompute_seconds`` with the CPU-seconds the worker processes and Redis spent meanwhile."""
+    """``recompute_seconds`` with the CPU-seconds the worker processes and Redis spent meanwhile (after the jobs
+    queued before it ran)."""
+    jobs_idle(ctx.services)
     before = sum(_cpu_of(w.pid) for w in workers), _redis_cpu(ctx)
     elapsed = recompute_seconds(ctx, ctx.app, label, split=split)
     worker_s, redis_s = sum(_cpu_of(w.pid) for w in workers) - before[0], _redis_cpu(ctx) - before[1]
