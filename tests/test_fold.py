@@ -503,3 +503,28 @@ def test_a_manual_change_names_who_made_it():
 def test_a_version_field_reads_back_as_profile_and_version(field, parts):
     assert parse_version_field(field) == parts
     assert version_field(*parts) == field
+
+
+def test_a_copied_state_is_equal_and_shares_nothing_the_fold_changes():
+    """``checkpoint`` and ``resume`` advance a copy of the state they are given and must leave it unchanged: every
+    field is copied (a field added later and left out would come back as its default, and unequal), and no list or
+    dict is shared between the two."""
+    from dataclasses import fields
+
+    state = FoldState(score=7, last=(5, 0, "k"), hits={"r": [1, 2]}, once={"r": ["m1"]},
+                      pending=[[9, "s:i", "r", -2, "i", "email.clicked"]],
+                      decaying=[[8, "s:i", "d", 4, "i", "email.opened", 1, 50, 1000]], groups={"g": 3},
+                      attributes={"plan": {"tier": ["pro"]}}, matched=["fit"], outside=True)
+    copied = state.copy()
+    assert copied == state
+    for f in fields(FoldState):
+        value = getattr(state, f.name)
+        if isinstance(value, (list, dict)):
+            assert getattr(copied, f.name) is not value, f.name
+    copied.hits["r"].append(3), copied.once["r"].append("m2"), copied.pending[0].append("x")
+    copied.decaying[0][0] = 0
+    copied.attributes["plan"]["tier"].append("team")
+    assert state == FoldState(score=7, last=(5, 0, "k"), hits={"r": [1, 2]}, once={"r": ["m1"]},
+                              pending=[[9, "s:i", "r", -2, "i", "email.clicked"]],
+                              decaying=[[8, "s:i", "d", 4, "i", "email.opened", 1, 50, 1000]], groups={"g": 3},
+                              attributes={"plan": {"tier": ["pro"]}}, matched=["fit"], outside=True)
