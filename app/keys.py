@@ -25,9 +25,15 @@ class Keys:
         return f"{self.prefix}:{{p:{partition}}}:stream"
 
     def seen(self, partition: int, period: int) -> str:
-        """Idempotency keys (``source:id``) accepted into the partition during one period (a set
-        that expires after two periods; the timeline keeps deduplicating after that)."""
+        """Idempotency keys (``source:id``) accepted into the partition during one period, as the releases
+        before the seen buckets wrote them (a set that expires after two periods; only read now, until then)."""
         return f"{self.prefix}:{{p:{partition}}}:seen:{period}"
+
+    def seen_bucket(self, partition: int, period: int, bucket: int) -> str:
+        """One bucket of the idempotency keys accepted into the partition during one period, each remembered
+        as a 64-bit hash (a set of integers, kept in Redis's compact intset encoding; ``partitions.seen_entry``);
+        it expires after two periods, and the timeline keeps deduplicating after that."""
+        return f"{self.prefix}:{{p:{partition}}}:seen:{period}:{bucket}"
 
     def lease(self, partition: int) -> str:
         """Which worker drains the partition right now (string with expiry)."""

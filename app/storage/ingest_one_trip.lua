@@ -5,8 +5,8 @@
 -- Atomic: either the whole request is stored (token claimed, contacts linked, new interactions queued and
 -- counted) or nothing is, so a 202 never covers half a request and a refused one leaves nothing behind.
 --
--- KEYS[1] stream, KEYS[2] this period's seen set, KEYS[3] wake mark, KEYS[4] the previous period's seen set,
--- KEYS[5] stats hash, KEYS[6] the replay token's key (any key when there is none), KEYS[7] the provider secrets
+-- KEYS[1] stream, KEYS[2] this period's seen set as releases before the seen buckets wrote it, KEYS[3] wake mark,
+-- KEYS[4] the previous period's such set (both only read, until they expire), KEYS[5] stats hash, KEYS[6] the replay token's key (any key when there is none), KEYS[7] the provider secrets
 -- hash; then every key the items and writes below name by their index in KEYS (identity keys, the new
 -- contact's document and indexes...).
 -- ARGV[1]: the plan, JSON (one argument, decoded here, costs the caller far less than one argument per value):
@@ -15,7 +15,8 @@
 --   "always": writes made whatever happens (aliases), "counts": [[stats field, amount]...], "items": [[email
 --   identity key index (0: none), external-id identity key index (0: none), the contact id the item is for, its
 --   idempotency key, its stats field when accepted, when a duplicate, the writes that link a new email to the
---   contact, the writes that link a new external id]...]}. A write: [command, key index, arguments...] (one
+--   contact, the writes that link a new external id, its seen bucket of this period and of the previous one
+--   (key indexes), its member in them (a 64-bit hash as text, partitions.seen_entry)]...]}. A write: [command, key index, arguments...] (one
 --   key each: HSETNX, ZADD, SADD, SET; arguments as text). ARGV[1 + i]: item i's stream payload.
 -- Returns {'stale'} (the provider's stored secret changed since the caller read it: verify again),
 -- {'replayed'} (the token was claimed before), {'moved'} (an identity names another contact than the item's:
@@ -30,7 +31,8 @@ end
 local items = {}
 for i, raw in ipairs(plan.items) do
   items[i] = {email = raw[1], ext = raw[2], contact = raw[3], key = raw[4], accepted = raw[5], duplicate = raw[6],
-              link_email = raw[7], link_ext = raw[8], payload = ARGV[1 + i]}
+              link_email = raw[7], link_ext = raw[8], payload = ARGV[1 + i],
+              seen_now = KEYS[raw[9]], seen_before = KEYS[raw[10]], member = raw[11]}
 end
 
 -- Checks first: nothing is written unless the whole request can be stored here.
@@ -71,6 +73,7 @@ end
 run(plan.always)
 local out = {'ok'}
 local accepted = 0
+local written = {}
 for _, item in ipairs(items) do
   if item.new_email then
     redis.call('SET', KEYS[item.email], item.contact)
@@ -80,8 +83,11 @@ for _, item in ipairs(items) do
     redis.call('SET', KEYS[item.ext], item.contact)
     run(item.link_ext)
   end
-  if redis.call('SISMEMBER', KEYS[4], item.key) == 0 and redis.call('SADD', KEYS[2], item.key) == 1 then
+  if redis.call('SISMEMBER', KEYS[4], item.key) == 0 and redis.call('SISMEMBER', KEYS[2], item.key) == 0
+      and redis.call('SISMEMBER', item.seen_before, item.member) == 0
+      and redis.call('SADD', item.seen_now, item.member) == 1 then
     redis.call('XADD', KEYS[1], '*', 'k', item.key, 'd', item.payload)
+    written[item.seen_now] = true
     redis.call('HINCRBY', KEYS[5], item.accepted, 1)
     out[#out + 1] = 1
     accepted = accepted + 1
@@ -95,7 +101,9 @@ for _, count in ipairs(plan.counts) do
 end
 local wake = 0
 if accepted > 0 then
-  redis.call('EXPIRE', KEYS[2], plan.seen)
+  for bucket in pairs(written) do
+    redis.call('EXPIRE', bucket, plan.seen)
+  end
   if redis.call('SET', KEYS[3], '1', 'NX', 'EX', plan.wake) then
     wake = 1
   end

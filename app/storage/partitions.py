@@ -8,6 +8,7 @@ single Redis.
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,23 @@ from .redis_tools import dumps, load_script, loads, run_scripts
 
 #: Seconds a partition's wake mark (a drain job is queued) lives, should the job be lost.
 WAKE_TTL_S = 60
+
+#: Buckets a partition's idempotency keys of one period are spread over (``Keys.seen_bucket``). Each bucket is a
+#: set of 64-bit integers, which Redis keeps as an intset (8 B a member) up to 512 members with its default
+#: configuration: 128 buckets hold ~55k keys per partition and period (~450k a day with 8 partitions and
+#: ``SEEN_SECONDS`` of a day) before a bucket overflows into a hash table set (~60 B a member, still correct).
+#: Fixed: a key is looked for in the bucket this number gives it (docs/performance.md, "The seen buckets").
+SEEN_BUCKETS = 128
+
+
+def seen_entry(key: str) -> tuple[int, int]:
+    """The bucket and the member an idempotency key is remembered by: 64 bits of its BLAKE2b hash as a signed
+    integer (an intset member), and the bucket from other bits (its last two bytes). Two keys are taken for the
+    same only when both agree: a chance of 2**-64 per pair in one bucket (docs/performance.md, "The seen
+    buckets")."""
+    digest = hashlib.blake2b(key.encode(), digest_size=10).digest()
+    return int.from_bytes(digest[8:], "big") % SEEN_BUCKETS, int.from_bytes(digest[:8], "big", signed=True)
+
 
 #: A write ``ingest_one_trip.lua`` runs: command, key, arguments (``redis_tools.RecordedWrites``).
 Write = tuple[str, str, list[Any]]
@@ -114,11 +132,15 @@ class PartitionQueue:
         period = self.clock.now_ms() // 1000 // self.seen_seconds
         calls = []
         for partition, items in by_partition.items():
+            keys = [self.keys.stream(partition), self.keys.seen(partition, period),
+                    self.keys.wake(partition), self.keys.seen(partition, period - 1)]
             args: list[Any] = [wake_ttl_s, 2 * self.seen_seconds]
             for key, payload in items:
-                args += (key, dumps(payload))
-            calls.append(([self.keys.stream(partition), self.keys.seen(partition, period),
-                           self.keys.wake(partition), self.keys.seen(partition, period - 1)], args))
+                bucket, member = seen_entry(key)
+                keys += (self.keys.seen_bucket(partition, period, bucket),
+                         self.keys.seen_bucket(partition, period - 1, bucket))
+                args += (key, dumps(payload), member)
+            calls.append((keys, args))
         replies = run_scripts(self.redis, self._ingest, calls)
         return {partition: ([bool(x) for x in reply[:-1]], bool(reply[-1]))
                 for partition, reply in zip(by_partition, replies)}
@@ -138,13 +160,21 @@ class PartitionQueue:
                 "always": keys.writes(extras.writes), "counts": [[name, n] for name, n in extras.counts.items()],
                 "items": [[keys.index(item.identity.email_key), keys.index(item.identity.ext_key),
                            item.identity.contact_id, item.key, item.accepted_field, item.duplicate_field,
-                           keys.writes(item.identity.email_writes), keys.writes(item.identity.ext_writes)]
+                           keys.writes(item.identity.email_writes), keys.writes(item.identity.ext_writes),
+                           *self._seen_in(keys, partition, period, item.key)]
                           for item in items]}
         args = [orjson.dumps(plan), *(orjson.dumps(item.payload) for item in items)]
         reply = self._one_trip(keys=keys.keys, args=args)
         if reply[0] != "ok":
             return TripOutcome(reply[0], [], False)
         return TripOutcome("ok", [bool(x) for x in reply[1:-1]], bool(reply[-1]))
+
+    def _seen_in(self, keys: _KeyTable, partition: int, period: int, key: str) -> list[Any]:
+        """Where ``ingest_one_trip.lua`` remembers an idempotency key: its bucket of this period and of the
+        previous one (by index in KEYS) and its member, as text (the plan's JSON numbers are doubles in Lua)."""
+        bucket, member = seen_entry(key)
+        return [keys.index(self.keys.seen_bucket(partition, period, bucket)),
+                keys.index(self.keys.seen_bucket(partition, period - 1, bucket)), str(member)]
 
     def push_tick(self, partition: int, contact_id: str) -> None:
         """Ask the partition's worker to bring a contact up to date (due expiries)."""
