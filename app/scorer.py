@@ -17,7 +17,7 @@ from .membership import Membership
 from .scoring.companies import COMPANY_ATTRIBUTE
 from .scoring.events import NO_INTEREST, CompanyScoreChanged, GradeChanged, InteractionSeen, Interest, ScoreChanged
 from .scoring.fit import apply_attribute_changes, attributes_at
-from .scoring.fold import FoldState, LedgerEntry, advance, checkpoint, fold, is_late, resume
+from .scoring.fold import FoldState, LedgerEntry, advance, fold, fold_across, is_late, resume
 from .scoring.grades import Grade, ScoreStep, grade_steps
 from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE
 from .scoring.profiles import version_field
@@ -93,6 +93,8 @@ class History:
         """Every record this history holds, once each (the archive's and the timeline's copies are the same)."""
         if self.archived is None:
             return self.timeline
+        if not self.timeline:  # all of it left Redis (the archive holds each record once)
+            return self.archived
         merged = {r.key: r for r in self.archived}
         for record in self.timeline:
             merged.setdefault(record.key, record)
@@ -205,7 +207,10 @@ class Scorer:
                 refold.add(cid)
             elif has_history[cid] and any(r.type == ATTRIBUTES_TYPE for r in fresh[cid]):
                 needs_timeline.append(cid)
-        timelines = self._histories(needs_timeline, horizons, fresh, versions, refold) if needs_timeline else {}
+        # a contact whose timeline does not exist (read_batch.lua's EXISTS, asked when no records came) has none to read
+        no_timeline = {cid for cid in needs_timeline if not pending[cid] and reads[cid][1] == 0}
+        timelines = self._histories(needs_timeline, horizons, fresh, versions, refold, no_timeline, full) \
+            if needs_timeline else {}
         facts = self.membership.facts(list(pending), self._gates) if self._gates and self.membership is not None \
             else {}
 
@@ -289,20 +294,27 @@ class Scorer:
                 fresh[cid] = [r for r in fresh[cid] if (cid, r.source, r.id) not in held]
 
     def _histories(self, contact_ids: list[str], horizons: Mapping[str, int | None], fresh: Mapping[str, list],
-                   versions: Sequence[ActiveVersion], refold: set[str]) -> dict[str, History]:
-        """The histories of these contacts: the hot timeline, the horizon with its checkpoints, and the
-        archive's history of each refold that a checkpoint cannot serve (a record before the horizon, or a
-        version with no checkpoint: a new version, a publish recompute)."""
-        timelines = self.timelines.read_timelines(contact_ids)
+                   versions: Sequence[ActiveVersion], refold: set[str], no_timeline: set[str] = frozenset(),
+                   full: bool = False) -> dict[str, History]:
+        """The histories of these contacts: the hot timeline (none read for ``no_timeline``), the horizon with its
+        checkpoints, and the archive's history of each refold that a checkpoint cannot serve (a record before the
+        horizon, or a version with no checkpoint: a new version). A ``full`` refold (the publish recompute) folds
+        every contact with a horizon from the archive, checkpoint or not, and reads no checkpoint: its horizon is
+        the one read_batch.lua read (a trim pass moving it since changes ``_rev``, so the write loses its race)."""
+        hot = [cid for cid in contact_ids if cid not in no_timeline]
+        timelines = self.timelines.read_timelines(hot) if hot else {}
         beyond = [cid for cid in contact_ids if horizons[cid] is not None]
-        found = self.timelines.read_horizons(beyond) if beyond else {}
-        out = {cid: History(timelines[cid], found.get(cid)) for cid in contact_ids}
+        if full:
+            found: Mapping[str, Horizon | None] = {cid: Horizon(horizons[cid]) for cid in beyond if cid in refold}
+        else:
+            found = self.timelines.read_horizons(beyond) if beyond else {}
+        out = {cid: History(timelines.get(cid, []), found.get(cid)) for cid in contact_ids}
         from_archive = []
         for cid in beyond:
             horizon = out[cid].horizon
             if horizon is None:  # moved or dropped since read_batch: the write will lose its race and read again
                 continue
-            if cid in refold and (any(r.at < horizon.at for r in fresh[cid])
+            if cid in refold and (full or any(r.at < horizon.at for r in fresh[cid])
                                   or any(v.field not in horizon.checkpoints for v in versions)):
                 from_archive.append(cid)
         if from_archive:
@@ -369,20 +381,22 @@ class Scorer:
             if refold and history is not None and timeline is not None:
                 if horizon is None:
                     state, ledger = fold(version.profile, [*timeline, *fresh], now)
+                elif history.archived is not None:  # the whole history: the new checkpoint and the state, one pass
+                    new_checkpoints[vfield], state, ledger = fold_across(version.profile, [*timeline, *fresh],
+                                                                         horizon.at, now)
                 else:
-                    if history.archived is not None:
-                        at_horizon = new_checkpoints[vfield] = checkpoint(
-                            version.profile, None, [*timeline, *fresh], horizon.at)
-                    else:
-                        at_horizon = horizon.checkpoints[vfield]
-                    state, ledger = resume(version.profile, at_horizon, [*timeline, *fresh], horizon.at, now)
+                    state, ledger = resume(version.profile, horizon.checkpoints[vfield], [*timeline, *fresh],
+                                           horizon.at, now)
                 full_fold = True
             else:
                 state = old_state or FoldState()
                 ledger = advance(state, version.profile, fresh, now)
                 full_fold = False
             gate = self._gates.get(vfield)
-            state.outside = gate is not None and not gate.admits(facts or ContactFacts())
+            outside = gate is not None and not gate.admits(facts or ContactFacts())
+            if outside and state is new_checkpoints.get(vfield):  # the checkpoint itself (``fold_across``)
+                state = state.copy()
+            state.outside = outside
             result.scores[vfield] = None if state.outside else state.score
             result.before[vfield] = old_score
             new_json = dumps(state.to_json())

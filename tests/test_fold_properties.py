@@ -23,7 +23,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.scoring.fold import FoldState, advance, fold
+from app.scoring.fold import FoldState, advance, checkpoint, fold, fold_across, resume
 from app.scoring.interactions import derive_properties
 from app.scoring.profiles import profile_from_dict
 from app.scoring.records import TimelineRecord
@@ -117,3 +117,22 @@ def test_advancing_in_two_steps_through_stored_state_ends_like_the_reference(cas
     later = max(now, middle)
     advance(state, PROFILE, typed(rest), now=later)
     assert state.score == reference_fold(RULES, records, later)[0]
+
+
+@settings(max_examples=EXAMPLES)
+@given(timelines(), st.integers(0, 7), st.integers(0, 4))
+def test_folding_across_the_horizon_in_one_pass_is_the_checkpoint_and_the_resume(case, at, later):
+    """A refold from the archive (``fold_across``): the checkpoint at the horizon is the state ``advance`` (with its
+    ledger) reaches there, and the state and ledger at ``now`` are ``resume``'s from it, which ends like the
+    whole fold."""
+    records, _now = case
+    horizon, now = T0 + at * GRID, T0 + (at + later) * GRID
+    timeline = typed(records)
+    at_horizon, state, ledger = fold_across(PROFILE, timeline, horizon, now)
+    expected = FoldState()
+    advance(expected, PROFILE, [r for r in timeline if r.at < horizon], horizon - 1)
+    assert at_horizon.to_json() == expected.to_json() == checkpoint(PROFILE, None, timeline, horizon).to_json()
+    resumed, resumed_ledger = resume(PROFILE, expected, timeline, horizon, now)
+    assert state.to_json() == resumed.to_json() == fold(PROFILE, timeline, now)[0].to_json()
+    assert ledger == resumed_ledger
+    assert state.score == reference_fold(RULES, records, now)[0]

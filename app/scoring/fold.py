@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import bisect
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from .conditions import where_matches
@@ -37,7 +38,7 @@ from .interactions import ATTRIBUTES_TYPE, MANUAL_ACTOR, MANUAL_TYPE
 from .profiles import FIT, Group, Profile, Rule
 from .records import LedgerEntry, TimelineRecord, type_code, type_name
 
-__all__ = ["FoldState", "LedgerEntry", "advance", "checkpoint", "entry_key", "fold", "is_late", "resume"]
+__all__ = ["FoldState", "LedgerEntry", "advance", "checkpoint", "entry_key", "fold", "fold_across", "is_late", "resume"]
 
 # Within one millisecond, expiries come before interactions and manual changes.
 _EXPIRY, _ENTRY = 0, 1
@@ -181,7 +182,12 @@ def _group_of(profile: Profile, rule_id: str) -> Group | None:
     return profile.group_of(rule) if rule else None
 
 
-def _expire_due(state: FoldState, profile: Profile, until: tuple[int, int, str], ledger: list[LedgerEntry]) -> None:
+#: Where the fold's internals put ledger entries: a list, or None when nobody reads them (a ``checkpoint``; making
+#: a ``LedgerEntry`` costs more than the fold's arithmetic).
+_Ledger = list[LedgerEntry] | None
+
+
+def _expire_due(state: FoldState, profile: Profile, until: tuple[int, int, str], ledger: _Ledger) -> None:
     """Apply every timed entry (expiry, decay step) that sorts before ``until``, in order.
 
     Timed entries of one millisecond go by (interaction key, rule id).
@@ -198,16 +204,17 @@ def _expire_due(state: FoldState, profile: Profile, until: tuple[int, int, str],
             _decay(state, profile, decaying.pop(0), ledger)
 
 
-def _expire(state: FoldState, profile: Profile, item: list[Any], ledger: list[LedgerEntry]) -> None:
+def _expire(state: FoldState, profile: Profile, item: list[Any], ledger: _Ledger) -> None:
     """Reverse the change an interaction made, through the floor (and the caps, for a negative change)."""
     expire_at, key, rule_id, change, interaction_id, type_ = item
     applied, capped_by, words = _apply_points(state, profile, _group_of(profile, rule_id), -change)
     state.last = (expire_at, _EXPIRY, key)
-    ledger.append(LedgerEntry(expire_at, interaction_id, key.split(":", 1)[0], type_, rule_id,
-                              -change, applied, state.score, "expired", _note(words), capped_by))
+    if ledger is not None:
+        ledger.append(LedgerEntry(expire_at, interaction_id, key.split(":", 1)[0], type_, rule_id,
+                                  -change, applied, state.score, "expired", _note(words), capped_by))
 
 
-def _decay(state: FoldState, profile: Profile, item: list[Any], ledger: list[LedgerEntry]) -> None:
+def _decay(state: FoldState, profile: Profile, item: list[Any], ledger: _Ledger) -> None:
     """One decay step of a change: from what stood before step k to what stands after, through the floor.
 
     The steps follow the change the interaction made, whatever the floor did to earlier steps,
@@ -217,10 +224,11 @@ def _decay(state: FoldState, profile: Profile, item: list[Any], ledger: list[Led
     before, after = standing(change, percent, step - 1), standing(change, percent, step)
     applied, capped_by, words = _apply_points(state, profile, _group_of(profile, rule_id), after - before)
     state.last = (step_at, _EXPIRY, key)
-    ledger.append(LedgerEntry(step_at, interaction_id, key.split(":", 1)[0], type_, rule_id, after - before,
-                              applied, state.score, "decay",
-                              _note(words, f"decay step {step} ({percent}% a period): {before} → {after} points"),
-                              capped_by))
+    if ledger is not None:
+        ledger.append(LedgerEntry(step_at, interaction_id, key.split(":", 1)[0], type_, rule_id, after - before,
+                                  applied, state.score, "decay",
+                                  _note(words, f"decay step {step} ({percent}% a period): {before} → {after} points"),
+                                  capped_by))
     _schedule_decay(state, step_at - step * every_ms, key, rule_id, change, interaction_id, type_, step,
                     percent, every_ms)
 
@@ -258,7 +266,7 @@ def _record_hit(rule: Rule, state: FoldState, at: int, properties: Mapping[str, 
         state.once.setdefault(rule.id, []).append(str(properties[rule.once_per]))
 
 
-def _apply_manual(state: FoldState, profile: Profile, record: TimelineRecord, ledger: list[LedgerEntry]) -> None:
+def _apply_manual(state: FoldState, profile: Profile, record: TimelineRecord, ledger: _Ledger) -> None:
     """A manual change (by hand or by a workflow): ``set``, ``add`` or ``reset`` (to 0, a fresh start)."""
     props = record.properties
     if props.get("profile") != profile.id:
@@ -279,6 +287,8 @@ def _apply_manual(state: FoldState, profile: Profile, record: TimelineRecord, le
         asked = int(props["add"])
         applied, capped_by, words = _apply_points(state, profile, None, asked)
         note = f"add {asked}"
+    if ledger is None:
+        return
     reason = props.get("reason") or ""
     said = f"{note}: {reason}" if reason else note
     if props.get(MANUAL_ACTOR):
@@ -287,25 +297,26 @@ def _apply_manual(state: FoldState, profile: Profile, record: TimelineRecord, le
                               state.score, "manual", _note(words, said), capped_by))
 
 
-def _apply_interaction(state: FoldState, profile: Profile, record: TimelineRecord,
-                       ledger: list[LedgerEntry]) -> None:
+def _apply_interaction(state: FoldState, profile: Profile, record: TimelineRecord, key: str,
+                       rules: Sequence[Rule], ledger: _Ledger) -> None:
+    """The rules of the record's type (``rules``: those of ``profile`` with ``on`` its type, in profile order)."""
     at, type_, props, id_ = record.at, record.type, record.properties, record.id
-    key = record.key
-    for rule in profile.rules:
-        # ``rule.matches``, inlined: most rules are for another type, and this runs for each rule of each record
-        if rule.on != type_ or (rule.where and not where_matches(rule.where, props)):
+    for rule in rules:
+        if rule.where and not where_matches(rule.where, props):
             continue
         limited = _limit_reason(rule, state, at, props)
         if limited:
-            ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, 0,
-                                      state.score, "limit", limited))
+            if ledger is not None:
+                ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, 0,
+                                          state.score, "limit", limited))
             continue
         _record_hit(rule, state, at, props)
         group = profile.group_of(rule) if rule.group else None
         change, capped_by, words = _apply_points(state, profile, group, rule.points)
-        reason = "matched" if change == rule.points else "capped" if capped_by else "floor"
-        ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, change,
-                                  state.score, reason, _note(words), capped_by))
+        if ledger is not None:
+            reason = "matched" if change == rule.points else "capped" if capped_by else "floor"
+            ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, change,
+                                      state.score, reason, _note(words), capped_by))
         if rule.expires_after_ms and change:
             bisect.insort(state.pending, [at + rule.expires_after_ms, key, rule.id, change, id_, type_])
         if rule.decay_percent and rule.decay_every_ms and change:
@@ -313,43 +324,84 @@ def _apply_interaction(state: FoldState, profile: Profile, record: TimelineRecor
                             rule.decay_every_ms)
 
 
+#: Each profile's rules by interaction type (``_rules_by_type``), keyed by the profile's id() and holding the
+#: profile itself, so an id is never reused while its entry lives; emptied when it grows past ``_BY_TYPE_MAX``.
+_BY_TYPE: dict[int, tuple[Profile, dict[str, tuple[Rule, ...]]]] = {}
+_BY_TYPE_MAX = 256
+
+
+def _rules_by_type(profile: Profile) -> dict[str, tuple[Rule, ...]]:
+    """The profile's rules grouped by ``on``, each group in profile order: a record looks only at its type's rules
+    (most of a profile's rules are for other types)."""
+    known = _BY_TYPE.get(id(profile))
+    if known is not None and known[0] is profile:
+        return known[1]
+    grouped: dict[str, list[Rule]] = {}
+    for rule in profile.rules:
+        grouped.setdefault(rule.on, []).append(rule)
+    by_type = {type_: tuple(rules) for type_, rules in grouped.items()}
+    if len(_BY_TYPE) >= _BY_TYPE_MAX:
+        _BY_TYPE.clear()
+    _BY_TYPE[id(profile)] = (profile, by_type)
+    return by_type
+
+
+#: A record with its ``entry_key``, as the fold walks them.
+_Keyed = list[tuple[tuple[int, int, str], TimelineRecord]]
+
+
+def _in_order(records: Iterable[TimelineRecord]) -> _Keyed:
+    """The records with their ``entry_key``, in timeline order (each key made once)."""
+    return sorted([(entry_key(record), record) for record in records], key=itemgetter(0))
+
+
 def advance(state: FoldState, profile: Profile, records: Iterable[TimelineRecord], now: int) -> list[LedgerEntry]:
     """Apply ``records`` (all after ``state.last``) and the expiries due by ``now``, in order.
 
     Mutates ``state``; returns the ledger entries produced, oldest first.
     """
-    if profile.kind == FIT:
-        return _advance_fit(state, profile, records)
     ledger: list[LedgerEntry] = []
-    for record in sorted(records, key=entry_key):
-        key = entry_key(record)
-        _expire_due(state, profile, key, ledger)
-        if record.type == MANUAL_TYPE:
-            _apply_manual(state, profile, record, ledger)
-        elif record.type != ATTRIBUTES_TYPE:
-            _apply_interaction(state, profile, record, ledger)
-        state.last = key
-    _expire_due(state, profile, (now, _ENTRY, ""), ledger)
+    _advance(state, profile, _in_order(records), now, ledger)
     return ledger
 
 
-def _advance_fit(state: FoldState, profile: Profile, records: Iterable[TimelineRecord]) -> list[LedgerEntry]:
+def _advance(state: FoldState, profile: Profile, keyed: _Keyed, now: int, ledger: _Ledger) -> None:
+    """``advance`` over records already in order with their keys, its ledger entries into ``ledger`` (None: made
+    by nobody)."""
+    if profile.kind == FIT:
+        _advance_fit(state, profile, keyed, ledger)
+        return
+    by_type = _rules_by_type(profile)
+    for key, record in keyed:
+        if state.pending or state.decaying:
+            _expire_due(state, profile, key, ledger)
+        type_ = record.type
+        if type_ == MANUAL_TYPE:
+            _apply_manual(state, profile, record, ledger)
+        elif type_ != ATTRIBUTES_TYPE:
+            rules = by_type.get(type_)
+            if rules:
+                _apply_interaction(state, profile, record, key[2], rules, ledger)
+        state.last = key
+    _expire_due(state, profile, (now, _ENTRY, ""), ledger)
+
+
+def _advance_fit(state: FoldState, profile: Profile, keyed: _Keyed, ledger: _Ledger) -> None:
     """A fit profile's fold: attribute records change the attributes, and the rules are evaluated at the
     contact's first record and at each attribute record (``fit.py``). Nothing else scores, nothing is timed."""
-    ledger: list[LedgerEntry] = []
-    for record in sorted(records, key=entry_key):
+    for key, record in keyed:
         is_change = record.type == ATTRIBUTES_TYPE
         if is_change:
             state.attributes = apply_attribute_changes(state.attributes, record.properties)
         if is_change or state.last is None:
             matched = matching_rules(profile, state.attributes)
             for step in fit_steps(profile, state.matched, matched):
-                ledger.append(LedgerEntry(record.at, record.id, record.source, record.type, step.rule_id,
-                                          step.points, step.change, step.score, "fit", step.note))
+                if ledger is not None:
+                    ledger.append(LedgerEntry(record.at, record.id, record.source, record.type, step.rule_id,
+                                              step.points, step.change, step.score, "fit", step.note))
                 state.score = step.score
             state.matched = matched
-        state.last = entry_key(record)
-    return ledger
+        state.last = key
 
 
 def fold(profile: Profile, records: Iterable[TimelineRecord], now: int) -> tuple[FoldState, list[LedgerEntry]]:
@@ -363,14 +415,14 @@ def checkpoint(profile: Profile, start: FoldState | None, records: Iterable[Time
                horizon: int) -> FoldState:
     """The fold state at ``horizon`` (ms): ``start`` (the checkpoint at an earlier horizon, or the empty state)
     advanced by the records that happened before ``horizon`` (later ones are left out) and by every timed entry
-    (expiry, decay step) that falls before it. ``start`` is not changed.
+    (expiry, decay step) that falls before it. ``start`` is not changed. No ledger is made (nobody reads it).
 
     Everything the fold does is in time order and only the final expiries depend on ``now``, so the events
     before the horizon all come before the events at or after it: ``resume`` from this state over the records
     at or after ``horizon`` gives exactly ``fold`` over all of them (docs/archive.md, "The hot horizon").
     """
     state = start.copy() if start is not None else FoldState()
-    advance(state, profile, [r for r in records if r.at < horizon], horizon - 1)
+    _advance(state, profile, _in_order(r for r in records if r.at < horizon), horizon - 1, None)
     return state
 
 
@@ -382,3 +434,28 @@ def resume(profile: Profile, at_horizon: FoldState, records: Iterable[TimelineRe
     state = at_horizon.copy()
     ledger = advance(state, profile, [r for r in records if r.at >= horizon], now)
     return state, ledger
+
+
+def fold_across(profile: Profile, records: Iterable[TimelineRecord], horizon: int,
+                now: int) -> tuple[FoldState, FoldState, list[LedgerEntry]]:
+    """``checkpoint`` from the empty state and ``resume`` from it in one pass over the whole history (a refold from
+    the archive): returns the fold state at ``horizon``, the state at ``now`` and the ledger entries from the
+    horizon on, exactly as the two would, sorting the records once and making no ledger entry before the horizon.
+    When nothing falls at or after the horizon by ``now`` (no record, no timed entry: a publish over history that
+    all left Redis) the two states are one object, not copied; a caller that changes one (the scorer's
+    ``outside``) copies it first."""
+    keyed = _in_order(records)
+    cut = len(keyed)
+    for i, (key, _record) in enumerate(keyed):  # the records before the horizon come first (keys start with ``at``)
+        if key[0] >= horizon:
+            cut = i
+            break
+    at_horizon = FoldState()
+    _advance(at_horizon, profile, keyed[:cut], horizon - 1, None)
+    due = at_horizon.next_expiry()
+    if cut == len(keyed) and (due is None or due > now):
+        return at_horizon, at_horizon, []
+    state = at_horizon.copy()
+    ledger: list[LedgerEntry] = []
+    _advance(state, profile, keyed[cut:], now, ledger)
+    return at_horizon, state, ledger
