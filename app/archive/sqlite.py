@@ -160,9 +160,14 @@ class SqliteArchive:
                     if before is not None:
                         sql += " AND at < ?"
                         params.append(before)
+                    loads, record, last = orjson.loads, TimelineRecord, None
+                    mine: list[TimelineRecord] = []
                     for cid, id_, source, type_, at, props in conn.execute(sql + " ORDER BY contact_id, at, source, id",
                                                                             params):
-                        out.setdefault(cid, []).append(TimelineRecord(id_, source, type_, at, orjson.loads(props)))
+                        if cid != last:  # the rows come by contact
+                            mine = out[cid] = []
+                            last = cid
+                        mine.append(record(id_, source, type_, at, loads(props)))
             except (sqlite3.Error, OSError) as exc:
                 raise self._failed(exc) from exc
         return out
