@@ -356,7 +356,9 @@ class Scorer:
             refold = history is not None
         horizon = history.horizon if history is not None else None
         timeline = history.records() if history is not None else None
-        new_checkpoints: dict[str, FoldState] = {}
+        whole = [*timeline, *fresh] if timeline is not None else fresh
+        #: the checkpoints a refold from the archive made, encoded as the states are (``horizon_fields``' form)
+        new_checkpoints: dict[str, str] = {}
         result = ContactResult()
         states_out: dict[str, str] = {}
         ledgers: list[LedgerWrite] = []
@@ -367,7 +369,7 @@ class Scorer:
         graded = self._graded
         score_steps: dict[str, tuple[ActiveVersion, int | None, list[ScoreStep], int]] = {}
         # DND as the lists see it: as stored, then as this batch changes it
-        dnd_doc = _dnd_updates([*timeline, *fresh] if timeline is not None else fresh)
+        dnd_doc = _dnd_updates(whole)
         if facts is not None and dnd_doc:
             facts = ContactFacts(tags=facts.tags, dnd={**facts.dnd, **{k[4:]: v == "1" for k, v in dnd_doc.items()}})
         parsed = parsed or {}
@@ -378,15 +380,15 @@ class Scorer:
             # coming back in (from outside the profile's lists): one change from no score to the score
             reentered = bool(old_state and old_state.outside)
             old_score = old_state.score if old_state and not reentered else None
+            at_horizon: FoldState | None = None
             if refold and history is not None and timeline is not None:
                 if horizon is None:
-                    state, ledger = fold(version.profile, [*timeline, *fresh], now)
+                    state, ledger = fold(version.profile, whole, now)
                 elif history.archived is not None:  # the whole history: the new checkpoint and the state, one pass
-                    new_checkpoints[vfield], state, ledger = fold_across(version.profile, [*timeline, *fresh],
-                                                                         horizon.at, now)
+                    at_horizon, state, ledger = fold_across(version.profile, whole, horizon.at, now)
+                    new_checkpoints[vfield] = dumps(at_horizon.to_json())
                 else:
-                    state, ledger = resume(version.profile, horizon.checkpoints[vfield], [*timeline, *fresh],
-                                           horizon.at, now)
+                    state, ledger = resume(version.profile, horizon.checkpoints[vfield], whole, horizon.at, now)
                 full_fold = True
             else:
                 state = old_state or FoldState()
@@ -394,12 +396,15 @@ class Scorer:
                 full_fold = False
             gate = self._gates.get(vfield)
             outside = gate is not None and not gate.admits(facts or ContactFacts())
-            if outside and state is new_checkpoints.get(vfield):  # the checkpoint itself (``fold_across``)
-                state = state.copy()
-            state.outside = outside
+            if state is at_horizon and not outside:  # the checkpoint itself (``fold_across``): encoded already
+                new_json = new_checkpoints[vfield]
+            else:
+                if state is at_horizon:
+                    state = state.copy()
+                state.outside = outside
+                new_json = dumps(state.to_json())
             result.scores[vfield] = None if state.outside else state.score
             result.before[vfield] = old_score
-            new_json = dumps(state.to_json())
             if new_json != raw:
                 states_out[vfield] = new_json
             if ledger or (full_fold and raw is not None):
@@ -446,8 +451,8 @@ class Scorer:
             doc["attributes"] = dumps(history.attributes(fresh) if history is not None else attributes_at(fresh))
         horizon_out: dict[str, str] = {}
         if new_checkpoints and horizon is not None:
-            before = [r for r in [*(timeline or []), *fresh] if r.at < horizon.at]
-            horizon_out = horizon_fields(horizon.at, attributes_at(before), new_checkpoints)
+            at = horizon.at
+            horizon_out = {**horizon_fields(at, attributes_at(r for r in whole if r.at < at), {}), **new_checkpoints}
         if not (fresh or states_out or ledgers or outbox or drop or doc or horizon_out):
             return None, result
         result.changed = True

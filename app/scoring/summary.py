@@ -50,15 +50,17 @@ class PublishSummary:
 def summarize(old_scores: Mapping[str, int], new_scores: Mapping[str, int], old: Profile | None,
               new: Profile) -> PublishSummary:
     """Compare the scores per contact before (under ``old``, None when nothing was live) and after."""
+    # each contact's (score before, score after): far fewer distinct pairs than contacts, each banded once
+    pairs = Counter((old_scores.get(contact), new_scores.get(contact))
+                    for contact in old_scores.keys() | new_scores.keys())
     changed = 0
     moves: Counter[tuple[str, str]] = Counter()
-    for contact in set(old_scores) | set(new_scores):
-        before, after = old_scores.get(contact), new_scores.get(contact)
+    for (before, after), count in pairs.items():
         if before != after:
-            changed += 1
+            changed += count
         band_before = (old.band_for(before) if old else None) or NO_BAND
         band_after = new.band_for(after) or NO_BAND
         if band_before != band_after:
-            moves[(band_before, band_after)] += 1
+            moves[(band_before, band_after)] += count
     ordered = sorted(moves.items(), key=lambda item: (-item[1], item[0]))
     return PublishSummary(len(new_scores), changed, tuple(BandMove(a, b, n) for (a, b), n in ordered))
