@@ -8,7 +8,7 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Defaults, then the environment (read once), then test overrides; then wire the parts."""
-    from . import automation, errors_http, jobs, json_bodies, logs, manual_scores, sealing, services
+    from . import automation, errors_http, jobs, json_bodies, logs, manual_scores, sealing, services, sessions
     from .api import (
         audit, companies, contacts, docs, evaluations, grades, health, init_api, interactions, keys, metrics,
         profiles, smart_lists, workspaces)
@@ -24,6 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None  # body limits are ours: per route, with a JSON 413
     logs.init_app(app)
     json_bodies.init_app(app)
+    sessions.init_app(app)  # cookie sessions opened only when a request brings one (the dashboard may replace it)
     sealing.init_app(app)  # SECRETS_KEY is read and checked once
     services.init_app(app)
     jobs.init_app(app)  # the job port, services.enqueue

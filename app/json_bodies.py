@@ -54,29 +54,53 @@ def check(value: Any) -> str | None:
     A first walk only looks (it runs on every body, so it builds no paths); a body it finds fault with is
     walked again by ``_check_naming`` to name where.
     """
+    verdict = _walk(value) if isinstance(value, (dict, list)) else _check_scalar_or_subclass(value)
+    return _check_naming(value) if verdict == "refuse" else verdict
+
+
+def _walk(value: Any) -> str | None:
+    """``check``'s first walk: ``"refuse"``, ``"recheck"`` or None. JSON as parsed is made of exact dicts, lists,
+    text, integers, floats, booleans and nulls, looked at by their exact type first; anything else (a subclass)
+    is looked at as ``isinstance`` sees it."""
     verdict = None
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            if isinstance(item, float):
-                if not INT_MIN <= item < 2**63:
-                    return _check_naming(value)
-                if item == INT_MIN:
-                    verdict = "recheck"
-            elif isinstance(item, int) and not INT_MIN <= item <= INT_MAX:  # bool is within range
-                return _check_naming(value)
-            continue
         if depth > MAX_DEPTH:
-            return _check_naming(value)
-        for child in children:
-            if isinstance(child, (dict, list, int, float)):  # text, true/false and null pass as they are
+            return "refuse"
+        for child in (item.values() if isinstance(item, dict) else item):
+            kind = type(child)
+            if kind is str or child is None or kind is bool:
+                continue
+            if kind is int:
+                if not INT_MIN <= child <= INT_MAX:
+                    return "refuse"
+            elif kind is dict or kind is list:
                 stack.append((child, depth + 1))
+            elif kind is float:
+                if not INT_MIN <= child < 2**63:
+                    return "refuse"
+                if child == INT_MIN:
+                    verdict = "recheck"
+            elif isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+            else:
+                scalar = _check_scalar_or_subclass(child)
+                if scalar == "refuse":
+                    return "refuse"
+                verdict = scalar or verdict
     return verdict
+
+
+def _check_scalar_or_subclass(item: Any) -> str | None:
+    """A value that is not a container, as the walk judges it: ``"refuse"``, ``"recheck"`` or None."""
+    if isinstance(item, float):
+        if not INT_MIN <= item < 2**63:
+            return "refuse"
+        return "recheck" if item == INT_MIN else None
+    if isinstance(item, int) and not INT_MIN <= item <= INT_MAX:  # bool is within range
+        return "refuse"
+    return None
 
 
 def _check_naming(value: Any) -> str | None:

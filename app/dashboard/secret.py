@@ -6,10 +6,9 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from flask.sessions import SecureCookieSessionInterface
-
 from ..auth import key_is_valid
 from ..services import get_services
+from ..sessions import CookieSessions
 from ..settings import api_keys
 
 #: Domain separation for the derived session secret (change it to sign every session out).
@@ -37,7 +36,7 @@ def fingerprint_is_valid(secret: str | bytes, fingerprint: str, keys: list[str])
     return key_is_valid(fingerprint, [key_fingerprint(secret, key) for key in keys])
 
 
-class StoredSecretSessions(SecureCookieSessionInterface):
+class StoredSecretSessions(CookieSessions):
     """Sessions signed with a random secret kept in Redis, for a deployment with neither ``SECRET_KEY`` nor
     API keys (users only): every process reads the same secret, made once, on the first request."""
 

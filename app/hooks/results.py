@@ -116,13 +116,18 @@ def from_rfc3339(value: Any, where: str) -> str:
         raise ValidationError(f"{where} is not a date-time.", {where: str(exc)}) from exc
 
 
+def is_mapping(value: Any) -> bool:
+    """``isinstance(value, Mapping)``, answered at once for a dict (what JSON parses to)."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def require(mapping: Any, name: str, where: str, structured: bool = False) -> Any:
     """A field that must be present (non-empty) for the event to make sense.
 
     It must be a single value (text, number, boolean) unless ``structured``: an id or an event
     type that is a list or an object is refused here, not a crash where it is used.
     """
-    if not isinstance(mapping, Mapping):
+    if not is_mapping(mapping):
         raise ValidationError(f"{where} must be an object.", {where: "must be an object"})
     value = mapping.get(name)
     if value is None or value == "" or value == [] or value == {}:
@@ -135,7 +140,7 @@ def require(mapping: Any, name: str, where: str, structured: bool = False) -> An
 
 
 def require_object(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    if not is_mapping(value):
         raise ValidationError(f"{where} must be an object.", {where: "must be an object"})
     return value
 

@@ -12,11 +12,18 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 
+from werkzeug.datastructures import EnvironHeaders
+
 from ..errors import SignatureError
 
 
 def header(headers: Mapping[str, str], name: str) -> str:
     """A required header, looked up case-insensitively; missing or empty -> SignatureError."""
+    if type(headers) is EnvironHeaders:  # a request's: one look-up in its environ (a repeated header is joined)
+        value = headers.get(name)
+        if value and value.strip():
+            return value.strip()
+        raise SignatureError(f"Missing the {name} header.")
     wanted = name.lower()
     for key, value in headers.items():
         if key.lower() == wanted and value and value.strip():

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import signing
-from .results import Alias, ParseResult, from_epoch_seconds, interaction, require, require_object
+from .results import Alias, ParseResult, from_epoch_seconds, interaction, is_mapping, require, require_object
 
 NAME = "stripe"
 SIGNATURE_HEADER = "Stripe-Signature"
@@ -96,7 +96,7 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
 
 def reference(value: Any) -> str | None:
     """An id field that may be expanded into an object."""
-    if isinstance(value, Mapping):
+    if is_mapping(value):
         value = value.get("id")
     return value if isinstance(value, str) and value else None
 
@@ -128,16 +128,16 @@ def contact_email(obj: Mapping[str, Any]) -> str | None:
 
 def charges_of(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The charge objects a PaymentIntent carries: expanded ``latest_charge``, then ``charges.data``."""
-    found = [obj["latest_charge"]] if isinstance(obj.get("latest_charge"), Mapping) else []
+    found = [obj["latest_charge"]] if is_mapping(obj.get("latest_charge")) else []
     listed = nested(obj, "charges", "data")
     if isinstance(listed, list):
-        found += [charge for charge in listed if isinstance(charge, Mapping)]
+        found += [charge for charge in listed if is_mapping(charge)]
     return found
 
 
 def nested(obj: Mapping[str, Any], *path: str) -> Any:
     for name in path:
-        if not isinstance(obj, Mapping):
+        if not is_mapping(obj):
             return None
         obj = obj.get(name)
     return obj

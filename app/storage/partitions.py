@@ -18,7 +18,7 @@ import orjson
 from ..clock import Clock
 from ..keys import Keys
 from .errors import gateway
-from .redis_tools import dumps, load_script, loads, run_scripts
+from .redis_tools import call_script, dumps, load_script, loads, run_scripts
 
 #: Seconds a partition's wake mark (a drain job is queued) lives, should the job be lost.
 WAKE_TTL_S = 60
@@ -164,7 +164,7 @@ class PartitionQueue:
                            *self._seen_in(keys, partition, period, item.key)]
                           for item in items]}
         args = [orjson.dumps(plan), *(orjson.dumps(item.payload) for item in items)]
-        reply = self._one_trip(keys=keys.keys, args=args)
+        reply = call_script(self.redis, self._one_trip, keys.keys, args)
         if reply[0] != "ok":
             return TripOutcome(reply[0], [], False)
         return TripOutcome("ok", [bool(x) for x in reply[1:-1]], bool(reply[-1]))
