@@ -1,0 +1,164 @@
+"""What the webhook path does more cheaply must do the same: sessions opened only for a request that brings the
+session cookie (``app/sessions.py``), the signature header read from the request's environ, the body door's walk,
+and the one-trip script sent on a pooled connection (``redis_tools.call_script``)."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from hypothesis import given, settings, strategies as st
+from werkzeug.datastructures import EnvironHeaders
+
+from app import json_bodies
+from app.errors import SignatureError, ValidationError
+from app.hooks import signing
+from app.storage.redis_tools import call_script
+
+from .dashboard_helpers import sign_in
+from .hook_builders import sign_stripe, stripe_event, stripe_payment_intent
+
+STRIPE_SECRET = "whsec_test_secret"
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(STRIPE_SECRET=STRIPE_SECRET)
+
+
+def post_stripe(client, pi: str = "pi_1", email: str = "ann@example.com", headers: dict | None = None):
+    body = json.dumps(stripe_event("payment_intent.succeeded", stripe_payment_intent(email, pi=pi),
+                                   event_id=f"evt_{pi}")).encode()
+    return client.post("/hooks/stripe", data=body, headers={"Content-Type": "application/json",
+                                                             **sign_stripe(body, STRIPE_SECRET, int(time.time())),
+                                                             **(headers or {})})
+
+
+# --- sessions ----------------------------------------------------------------------------------------
+def test_a_webhook_without_a_cookie_gets_no_session_cookie_and_no_vary(client):
+    response = post_stripe(client)
+    assert response.status_code == 202
+    assert "Set-Cookie" not in response.headers
+    assert "Cookie" not in response.headers.get("Vary", "")
+
+
+def test_a_dashboard_session_still_signs_in_and_stays_signed_in(app):
+    client = app.test_client()
+    assert sign_in(client).status_code == 302
+    assert client.get("/dashboard/profiles").status_code == 200  # the cookie set at sign-in is read back
+    assert app.test_client().get("/dashboard/profiles").status_code == 303  # without it: to the sign-in page
+
+
+def test_a_request_with_a_foreign_cookie_only_opens_an_empty_session(app):
+    client = app.test_client()
+    client.set_cookie("other", "1")
+    response = post_stripe(client)
+    assert response.status_code == 202
+    assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.app_settings(API_KEYS="")
+def test_sessions_signed_with_the_stored_secret_still_work(app, make_app, services):
+    """No SECRET_KEY and no API keys: the secret is made in Redis when a session is first opened or saved, and
+    another process reads a session with it."""
+    client = app.test_client()
+    assert post_stripe(client).status_code == 202
+    with client.session_transaction() as session:
+        session["csrf"] = "token"
+    assert app.secret_key == services.users.session_secret()
+    other = make_app(STRIPE_SECRET=STRIPE_SECRET).test_client()
+    other.set_cookie("session", client.get_cookie("session").value)
+    with other.session_transaction() as session:
+        assert session["csrf"] == "token"
+
+
+# --- the signature header ----------------------------------------------------------------------------
+@pytest.mark.parametrize("environ, found", [
+    pytest.param({"HTTP_STRIPE_SIGNATURE": " t=1,v1=ab "}, "t=1,v1=ab", id="trimmed"),
+    pytest.param({"HTTP_STRIPE_SIGNATURE": "   "}, None, id="blank"),
+    pytest.param({}, None, id="missing"),
+])
+def test_a_request_header_is_read_from_the_environ_like_any_mapping(environ, found):
+    for headers in (EnvironHeaders(environ), {k[5:].replace("_", "-").title(): v for k, v in environ.items()}):
+        if found is None:
+            with pytest.raises(SignatureError, match="Missing the Stripe-Signature header"):
+                signing.header(headers, "Stripe-Signature")
+        else:
+            assert signing.header(headers, "stripe-signature") == found
+
+
+def test_a_webhook_with_a_blank_signature_header_is_refused(client):
+    response = post_stripe(client, headers={"Stripe-Signature": " "})
+    assert response.status_code == 401
+    assert response.get_json()["message"] == "Missing the Stripe-Signature header."
+
+
+# --- the body door's walk ----------------------------------------------------------------------------
+NUMBERS = st.one_of(st.integers(min_value=-2**66, max_value=2**66), st.floats(allow_nan=True),
+                    st.sampled_from([2**63 - 1, 2**63, -2**63, -2**63 - 1, float(-2**63), float(2**63)]))
+JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.text(max_size=3), NUMBERS),
+                    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                            st.dictionaries(st.text(max_size=2), inner, max_size=3)),
+                    max_leaves=30)
+
+
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def verdict(check, value):
+    try:
+        return "ok", check(value)
+    except ValidationError as exc:
+        return "refused", exc.message, exc.errors
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON)
+def test_the_first_walk_judges_every_value_as_the_naming_walk_does(value):
+    assert verdict(json_bodies.check, value) == verdict(json_bodies._check_naming, value)
+
+
+@pytest.mark.parametrize("value", [
+    pytest.param(nested(json_bodies.MAX_DEPTH), id="deepest-allowed"),
+    pytest.param(nested(json_bodies.MAX_DEPTH + 1), id="too-deep"),
+    pytest.param({"a": [1, {"b": 2**64}]}, id="too-big-inside"),
+    pytest.param([float(-2**63)], id="recheck"),
+    pytest.param(2**64, id="too-big-root"),
+    pytest.param(type("Sub", (int,), {})(2**64), id="int-subclass"),
+    pytest.param(type("D", (dict,), {})(a=2**64), id="dict-subclass"),
+])
+def test_the_first_walk_judges_edges_and_subclasses_as_the_naming_walk_does(value):
+    assert verdict(json_bodies.check, value) == verdict(json_bodies._check_naming, value)
+
+
+# --- the script on a pooled connection ---------------------------------------------------------------
+@pytest.fixture
+def echo(services):
+    return services.redis.register_script("return {KEYS[1], ARGV[1], #KEYS, #ARGV}")
+
+
+def test_a_script_call_answers_as_the_client_does(services, echo):
+    assert call_script(services.redis, echo, ["k"], ["a", 2]) == echo(keys=["k"], args=["a", 2])
+
+
+def test_a_script_the_server_forgot_is_loaded_again(services, echo):
+    services.redis.script_flush()
+    assert call_script(services.redis, echo, ["k"], ["a"]) == ["k", "a", 1, 1]
+
+
+def test_a_connection_the_server_closed_is_opened_again(services, echo):
+    assert call_script(services.redis, echo, ["k"], ["a"]) == ["k", "a", 1, 1]
+    services.redis.client_kill_filter(_type="normal", skipme=False)  # every client, ours included
+    assert call_script(services.redis, echo, ["k"], ["b"]) == ["k", "b", 1, 1]
+
+
+def test_a_webhook_still_takes_one_round_trip_after_the_script_was_flushed(client, services):
+    assert post_stripe(client, "pi_a").status_code == 202
+    services.redis.script_flush()
+    response = post_stripe(client, "pi_b")
+    assert response.status_code == 202
+    assert response.get_json() == {"accepted": 1, "duplicates": 0, "skipped": 0}
