@@ -23,7 +23,7 @@ from . import metrics
 from .companies import place
 from .scoring.interactions import Interaction
 from .services import Services
-from .storage.contacts import default_contact_id
+from .storage.contacts import IdentityPlan, default_contact_id
 from .storage.partitions import TripExtras, TripItem
 
 log = logging.getLogger(__name__)
@@ -80,12 +80,19 @@ def ingest(services: Services, interactions: Sequence[Interaction],
 
 def _in_one_trip(services: Services, interactions: Sequence[Interaction], delivery: DeliveryWrites | None,
                  partition: int) -> IngestResult | None:
-    """One script call; None when an identity names another contact (nothing was written: take the steps)."""
-    plans = services.contacts.plan_identities(interactions, time.time())
+    """One script call (two when an identity this process saw linked is new after all); None when an identity
+    names another contact (nothing was written: take the steps)."""
+    now = time.time()
+    plans = services.contacts.plan_identities(interactions, now)
     fields = metrics.interaction_fields(services, [(i.source, i.type) for i in interactions])
-    items = [TripItem(i.key, _payload(i, plan.contact_id), accepted, duplicate, plan)
-             for i, plan, (accepted, duplicate) in zip(interactions, plans, fields)]
-    outcome = services.partitions.accept(partition, items, _extras(services, delivery))
+    payloads = [_payload(i, plan.contact_id) for i, plan in zip(interactions, plans)]
+    extras = _extras(services, delivery)
+    outcome = services.partitions.accept(partition, _items(interactions, plans, fields, payloads), extras)
+    if outcome.status == "unplanned":  # e.g. the contact was erased since: plan every identity's writes
+        plans = services.contacts.plan_identities(interactions, now, remembered=False)
+        outcome = services.partitions.accept(partition, _items(interactions, plans, fields, payloads), extras)
+    if outcome.status == "ok":
+        services.contacts.remember_linked(plans)
     if outcome.status == "moved":
         return None
     if outcome.status == "replayed":
@@ -96,6 +103,12 @@ def _in_one_trip(services: Services, interactions: Sequence[Interaction], delive
         services.enqueue.drain_partition(partition)
     accepted = sum(outcome.flags)
     return IngestResult(accepted, len(interactions) - accepted)
+
+
+def _items(interactions: Sequence[Interaction], plans: Sequence[IdentityPlan], fields: Sequence[tuple[str, str]],
+           payloads: Sequence[dict]) -> list[TripItem]:
+    return [TripItem(i.key, payload, accepted, duplicate, plan)
+            for i, plan, (accepted, duplicate), payload in zip(interactions, plans, fields, payloads)]
 
 
 def _extras(services: Services, delivery: DeliveryWrites | None) -> TripExtras:

@@ -233,3 +233,55 @@ def test_the_wall_clock_is_what_a_contact_is_created_at(client, services):
     send(client, interaction(1, "ann@example.com"))
     contact = services.contacts.get_contact(contact_by_email(client, "ann@example.com")["id"])
     assert before <= contact["created_at"] <= int(time.time() * 1000)
+
+
+# --- identities this process saw linked -------------------------------------------------------------------
+def test_a_contact_this_process_stored_before_is_planned_without_new_contact_writes(client, services, round_trips):
+    """Building a new contact's writes is most of a plan's cost: a contact this process saw linked gets none
+    (the script would need none: its identities are stored)."""
+    mark_every_partition_woken(services)
+    send(client, interaction(0, "ann@example.com", "u-1"))
+    round_trips.clear()
+    send(client, interaction(1, "ann@example.com", "u-1"))
+    assert len(round_trips) == 1
+    assert b"HSETNX" not in b"".join(round_trips[0]) and b"ZADD" not in b"".join(round_trips[0])
+    other_process = services.contacts.__class__(services.redis, services.keys, services.sharding, services.companies)
+    assert [(p.email_writes is None, p.ext_writes is None) for p in other_process.plan_identities(
+        [load(interaction(2, "ann@example.com", "u-1"))], time.time())] == [(False, False)]
+
+
+def load(raw: dict):
+    from app.interaction_schema import load_interaction
+
+    return load_interaction(raw)
+
+
+def test_a_contact_erased_since_this_process_stored_it_is_made_again_in_a_second_trip(
+        still_client, round_trips):
+    """The identity this process remembers is gone (the store was emptied, a contact erased): the script says so
+    before writing anything, and the contact is made again exactly as a process that never saw it makes it."""
+    store = redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+    first = {"id": "a", "type": "email.opened", "contact": {"email": "ann@a.example"},
+             "occurred_at": "2026-01-02T03:04:05Z"}
+    assert still_client.post("/v1/interactions", json=first, headers=AUTH).status_code == 202
+    store.flushdb()
+    round_trips.clear()
+    assert still_client.post("/v1/interactions", json=first, headers=AUTH).get_json() == {
+        "accepted": 1, "duplicates": 0}
+    calls = [b"".join(trip) for trip in round_trips if b"EVALSHA" in b"".join(trip)[:40]]
+    assert [b"HSETNX" in call for call in calls] == [False, True]  # the plan without the writes, then with them
+    remade = dump(store)
+    store.flushdb()
+    fresh = still_client.application.extensions["scorekeeper"].contacts
+    fresh._linked.clear()  # as a process that never stored ann
+    assert still_client.post("/v1/interactions", json=first, headers=AUTH).status_code == 202
+    assert dump(store) == remade
+
+
+def test_the_remembered_identities_are_bounded(services, monkeypatch):
+    monkeypatch.setattr("app.storage.contacts.LINKED_REMEMBERED", 3)
+    plans = services.contacts.plan_identities(
+        [load(interaction(n, f"p{n}@example.com")) for n in range(5)], time.time())
+    for plan in plans:
+        services.contacts.remember_linked([plan])
+    assert len(services.contacts._linked) <= 3

@@ -18,6 +18,9 @@ from .timelines import join_states
 
 #: Contact document fields whose text can be found by a prefix.
 SEARCH_FIELDS = ("email", "external_id", "name")
+#: Identities a process remembers having seen linked to their contact, at most (``ContactStore.plan_identities``
+#: builds no new-contact writes for them); past it the memory starts again empty. ~150 B each.
+LINKED_REMEMBERED = 20_000
 
 
 def search_member(text: str, contact_id: str) -> str:
@@ -43,13 +46,15 @@ def default_contact_id(interaction: Interaction) -> str:
 class IdentityPlan:
     """How the ingest script resolves one interaction (``ContactStore.plan_identities``): the contact it is for
     unless an identity names another (then the script gives up and the caller resolves in several steps), its
-    identity keys (None when it has not that identity), and the writes that link each identity when it is new."""
+    identity keys (None when it has not that identity), and the writes that link each identity when it is new —
+    None for an identity this process saw linked to that contact (the script answers ``unplanned`` should it be
+    new after all, and the caller plans again with every write)."""
 
     contact_id: str
     email_key: str | None
     ext_key: str | None
-    email_writes: list[tuple[str, str, list[Any]]]
-    ext_writes: list[tuple[str, str, list[Any]]]
+    email_writes: list[tuple[str, str, list[Any]]] | None
+    ext_writes: list[tuple[str, str, list[Any]]] | None
 
 
 @gateway
@@ -60,6 +65,9 @@ class ContactStore:
         self.sharding = sharding
         #: The company index (``CompanyIndex``): a new contact joins its email's company as it is created.
         self.companies = companies
+        #: Identity key -> the contact it was linked to when this process last stored an interaction of it
+        #: (``remember_linked``): a belief, checked by the ingest script, never a source of truth.
+        self._linked: dict[str, str] = {}
 
     def resolve_contacts(self, interactions: Sequence[Interaction], relinked: list[str] | None = None) -> list[str]:
         """The contact id of each interaction, creating contacts (and linking identities) as needed.
@@ -118,22 +126,37 @@ class ContactStore:
             elif company := company_of(value):
                 self.companies.join_new(pipe, contact_id, company, int(now * 1000))
 
-    def plan_identities(self, interactions: Sequence[Interaction], now: float) -> list[IdentityPlan]:
+    def plan_identities(self, interactions: Sequence[Interaction], now: float,
+                        remembered: bool = True) -> list[IdentityPlan]:
         """For resolving each interaction inside the ingest script (``ingest_one_trip.lua``), in the same call
         that queues it: its identity keys, the contact it is for when those keys say nothing else (the one its
         email, else its external id, makes: ``contact_id_for``), and what linking each identity to that contact
-        writes should the identity be new — the writes of ``resolve_contacts``, recorded, not sent."""
+        writes should the identity be new — the writes of ``resolve_contacts``, recorded, not sent. With
+        ``remembered``, an identity this process saw linked to that contact (``remember_linked``) gets no writes:
+        building them costs more than the rest of the plan, and a known contact needs none."""
         plans = []
+        linked = self._linked if remembered else {}
         for interaction in interactions:
             email, ext = interaction.email, interaction.external_id
             contact_id = default_contact_id(interaction)
+            email_key = self.keys.identity("email", email) if email else None
+            ext_key = self.keys.identity("ext", ext) if ext else None
             plans.append(IdentityPlan(
-                contact_id,
-                self.keys.identity("email", email) if email else None,
-                self.keys.identity("ext", ext) if ext else None,
-                self._recorded_link("email", email, contact_id, now) if email else [],
-                self._recorded_link("ext", ext, contact_id, now) if ext else []))
+                contact_id, email_key, ext_key,
+                None if email_key is None or linked.get(email_key) == contact_id
+                else self._recorded_link("email", email, contact_id, now),  # type: ignore[arg-type]
+                None if ext_key is None or linked.get(ext_key) == contact_id
+                else self._recorded_link("ext", ext, contact_id, now)))  # type: ignore[arg-type]
         return plans
+
+    def remember_linked(self, plans: Sequence[IdentityPlan]) -> None:
+        """The ingest script stored these plans: each identity is now linked to its plan's contact."""
+        if len(self._linked) >= LINKED_REMEMBERED:
+            self._linked.clear()
+        for plan in plans:
+            for key in (plan.email_key, plan.ext_key):
+                if key is not None:
+                    self._linked[key] = plan.contact_id
 
     def _recorded_link(self, kind: str, value: str, contact_id: str, now: float) -> list[tuple[str, str, list[Any]]]:
         recorder = RecordedWrites()

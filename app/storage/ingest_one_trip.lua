@@ -15,12 +15,13 @@
 --   "always": writes made whatever happens (aliases), "counts": [[stats field, amount]...], "items": [[email
 --   identity key index (0: none), external-id identity key index (0: none), the contact id the item is for, its
 --   idempotency key, its stats field when accepted, when a duplicate, the writes that link a new email to the
---   contact, the writes that link a new external id, its seen bucket of this period and of the previous one
+--   contact (false: none planned, the caller believed it linked), the writes that link a new external id (likewise), its seen bucket of this period and of the previous one
 --   (key indexes), its member in them (a 64-bit hash as text, partitions.seen_entry)]...]}. A write: [command, key index, arguments...] (one
 --   key each: HSETNX, ZADD, SADD, SET; arguments as text). ARGV[1 + i]: item i's stream payload.
 -- Returns {'stale'} (the provider's stored secret changed since the caller read it: verify again),
 -- {'replayed'} (the token was claimed before), {'moved'} (an identity names another contact than the item's:
--- the caller takes the multi-step path) — all having written nothing — or {'ok', one 1 (accepted) or
+-- the caller takes the multi-step path), {'unplanned'} (an identity is new but its link writes were not sent:
+-- the caller plans them and calls again) — all having written nothing — or {'ok', one 1 (accepted) or
 -- 0 (duplicate) per item..., 1 when a drain job must be queued (the wake mark is now set) else 0}.
 local plan = cjson.decode(ARGV[1])
 local function run(writes)
@@ -63,6 +64,9 @@ for _, item in ipairs(items) do
   end
   item.new_email = item.email > 0 and not by_email
   item.new_ext = item.ext > 0 and not by_ext
+  if (item.new_email and not item.link_email) or (item.new_ext and not item.link_ext) then
+    return {'unplanned'}
+  end
   if item.new_email then linking[item.email] = contact end
   if item.new_ext then linking[item.ext] = contact end
 end

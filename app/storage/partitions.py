@@ -74,12 +74,19 @@ class TripExtras:
 @dataclass(frozen=True)
 class TripOutcome:
     """``status``: ``ok`` (stored: ``flags`` True per accepted item, ``wake`` when a drain job must be queued),
-    ``stale`` (the provider secret changed since it was read), ``replayed`` (the token was claimed before) or
-    ``moved`` (an identity names another contact than the one planned): in those, nothing was written."""
+    ``stale`` (the provider secret changed since it was read), ``replayed`` (the token was claimed before),
+    ``moved`` (an identity names another contact than the one planned) or ``unplanned`` (an identity is new but
+    its link writes were not planned): in those, nothing was written."""
 
     status: str
     flags: list[bool]
     wake: bool
+
+
+def _planned(keys: "_KeyTable", writes: Sequence[Write] | None) -> list[list[Any]] | bool:
+    """An identity's link writes as the script takes them; ``false`` when none were planned (the caller believes
+    the identity linked: the script answers ``unplanned`` should it be new)."""
+    return False if writes is None else keys.writes(writes)
 
 
 class _KeyTable:
@@ -160,7 +167,7 @@ class PartitionQueue:
                 "always": keys.writes(extras.writes), "counts": [[name, n] for name, n in extras.counts.items()],
                 "items": [[keys.index(item.identity.email_key), keys.index(item.identity.ext_key),
                            item.identity.contact_id, item.key, item.accepted_field, item.duplicate_field,
-                           keys.writes(item.identity.email_writes), keys.writes(item.identity.ext_writes),
+                           _planned(keys, item.identity.email_writes), _planned(keys, item.identity.ext_writes),
                            *self._seen_in(keys, partition, period, item.key)]
                           for item in items]}
         args = [orjson.dumps(plan), *(orjson.dumps(item.payload) for item in items)]
