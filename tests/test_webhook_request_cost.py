@@ -162,3 +162,12 @@ def test_a_webhook_still_takes_one_round_trip_after_the_script_was_flushed(clien
     response = post_stripe(client, "pi_b")
     assert response.status_code == 202
     assert response.get_json() == {"accepted": 1, "duplicates": 0, "skipped": 0}
+
+
+def test_the_202_is_written_as_flasks_json_provider_writes_it(app, client):
+    response = post_stripe(client)
+    assert response.status_code == 202
+    assert response.mimetype == "application/json"
+    with app.app_context():
+        expected = app.json.response({"skipped": 0, "accepted": 1, "duplicates": 0}).get_data()
+    assert response.get_data() == expected == b'{"accepted":1,"duplicates":0,"skipped":0}\n'
