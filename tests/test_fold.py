@@ -6,6 +6,8 @@ from its nearest wrong variant (named in the test's docstring where it is not ob
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from app.scoring.fold import FoldState, advance, fold, is_late
@@ -401,6 +403,35 @@ def test_state_survives_a_json_round_trip():
     again = FoldState.from_json(state.to_json())
     assert again == state
     assert again.pending == [[T0 + HOUR, "api:a", "open", 5, "a", "email.opened"]]
+
+
+def test_state_times_are_stored_relative_to_the_last_entry_and_expiries_by_rule():
+    """Hit times as ms before the last applied entry, expiry times as ms after it, each rule id written once."""
+    rules = [{**OPEN, "expires_after": "1h", "limit": {"count": 3, "window": "2h"}},
+             {"id": "click", "on": "email.clicked", "points": 2, "expires_after": "30m"}]
+    records = [rec("a"), rec("c1", "email.clicked", at=T0 + MIN), rec("b", at=T0 + 2 * MIN),
+               rec("c2", "email.clicked", at=T0 + 20 * MIN)]
+    state, _ = fold(profile(*rules), records, now=T0)
+    stored = state.to_json()
+    assert stored["H"] == {"open": [20 * MIN, 18 * MIN]}
+    assert stored["P"] == {"click": [[11 * MIN, "api:c1", 2, 2], [30 * MIN, "api:c2", 2, 2]],
+                           "open": [[40 * MIN, "api:a", 5, 1], [42 * MIN, "api:b", 5, 1]]}
+    assert FoldState.from_json(stored) == state
+    assert [p[0] for p in FoldState.from_json(stored).pending] == [T0 + 31 * MIN, T0 + 50 * MIN, T0 + HOUR,
+                                                                   T0 + 62 * MIN]
+
+
+def test_a_state_in_the_previous_releases_form_reads_the_same():
+    """Absolute hit times (``h``) and a sorted list of pending expiries with their rule ids (``p``)."""
+    rules = [{**OPEN, "expires_after": "1h", "limit": {"count": 3, "window": "2h"}},
+             {"id": "click", "on": "email.clicked", "points": 2, "expires_after": "30m"}]
+    state, _ = fold(profile(*rules), [rec("a"), rec("c1", "email.clicked", at=T0 + MIN), rec("b", at=T0 + 2 * MIN)],
+                    now=T0)
+    previous = {"s": 12, "l": [T0 + 2 * MIN, 1, "api:b"], "h": {"open": [T0, T0 + 2 * MIN]},
+                "p": [[T0 + 31 * MIN, "api:c1", "click", 2, 2], [T0 + HOUR, "api:a", "open", 5, 1],
+                      [T0 + 62 * MIN, "api:b", "open", 5, 1]]}
+    assert FoldState.from_json(previous) == state
+    assert len(json.dumps(state.to_json())) < len(json.dumps(previous))
 
 
 def test_bands_pick_the_highest_minimum_reached():

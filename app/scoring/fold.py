@@ -81,19 +81,26 @@ class FoldState:
     outside: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        """The stored form: empty fields left out, and each pending expiry or decay step without its interaction
-        id (the id is the end of its interaction key) and with its type interned (``records.type_code``), so a
-        small state fits a Redis hash's compact encoding. ``from_json`` also reads the longer forms written by
-        earlier releases."""
+        """The stored form: empty fields left out; the limits' hit times (``H``) and the pending expiries' times
+        (``P``) as milliseconds before (hits) or after (expiries) the last applied entry's time, a few digits
+        instead of thirteen; the pending expiries grouped by rule id (``P``: rule id -> entries, the id written
+        once), each without its interaction id (the end of its interaction key) and with its type interned
+        (``records.type_code``), so a small state fits a Redis hash's compact encoding. ``from_json`` also reads
+        the forms written by earlier releases (``h``: absolute times; ``p``: a sorted list with the rule id in
+        each entry)."""
         out: dict[str, Any] = {"s": self.score}
+        base = self.last[0] if self.last else 0
         if self.last:
             out["l"] = list(self.last)
         if self.hits:
-            out["h"] = self.hits
+            out["H"] = {rule_id: [base - at for at in times] for rule_id, times in self.hits.items()}
         if self.once:
             out["o"] = self.once
         if self.pending:
-            out["p"] = [[p[0], p[1], p[2], p[3], type_code(p[5])] for p in self.pending]
+            by_rule: dict[str, list[list[Any]]] = {}
+            for p in self.pending:
+                by_rule.setdefault(p[2], []).append([p[0] - base, p[1], p[3], type_code(p[5])])
+            out["P"] = by_rule
         if self.decaying:
             out["d"] = [[d[0], d[1], d[2], d[3], type_code(d[5]), *d[6:]] for d in self.decaying]
         if self.groups:
@@ -109,8 +116,18 @@ class FoldState:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FoldState:
         last = data.get("l")
-        return cls(score=data["s"], last=tuple(last) if last else None, hits=dict(data.get("h") or {}),
-                   once=dict(data.get("o") or {}), pending=[_timed(p, 6) for p in data.get("p") or []],
+        base = last[0] if last else 0
+        if "H" in data:
+            hits = {rule_id: [base - ago for ago in times] for rule_id, times in data["H"].items()}
+        else:
+            hits = dict(data.get("h") or {})
+        if "P" in data:  # back in the order the fold keeps them: (expire_at, interaction key, rule id)
+            pending = sorted([base + p[0], p[1], rule_id, p[2], p[1].partition(":")[2], type_name(p[3])]
+                             for rule_id, entries in data["P"].items() for p in entries)
+        else:
+            pending = [_timed(p, 6) for p in data.get("p") or []]
+        return cls(score=data["s"], last=tuple(last) if last else None, hits=hits,
+                   once=dict(data.get("o") or {}), pending=pending,
                    decaying=[_timed(d, 9) for d in data.get("d") or []], groups=dict(data.get("g") or {}),
                    attributes=dict(data.get("a") or {}), matched=list(data.get("f") or []),
                    outside=bool(data.get("x")))
