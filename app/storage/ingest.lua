@@ -14,9 +14,10 @@
 local out = {}
 local accepted = 0
 local written = {}
+local legacy = redis.call('EXISTS', KEYS[2], KEYS[4]) > 0  -- sets of the release before: read while they live
 for j = 1, (#ARGV - 2) / 3 do
   local key, member, now = ARGV[3 * j], ARGV[3 * j + 2], KEYS[3 + 2 * j]
-  if redis.call('SISMEMBER', KEYS[4], key) == 0 and redis.call('SISMEMBER', KEYS[2], key) == 0
+  if not (legacy and (redis.call('SISMEMBER', KEYS[4], key) == 1 or redis.call('SISMEMBER', KEYS[2], key) == 1))
       and redis.call('SISMEMBER', KEYS[4 + 2 * j], member) == 0 and redis.call('SADD', now, member) == 1 then
     redis.call('XADD', KEYS[1], '*', 'k', key, 'd', ARGV[3 * j + 1])
     written[now] = true

@@ -78,6 +78,7 @@ run(plan.always)
 local out = {'ok'}
 local accepted = 0
 local written = {}
+local legacy = redis.call('EXISTS', KEYS[2], KEYS[4]) > 0  -- sets of the release before: read while they live
 for _, item in ipairs(items) do
   if item.new_email then
     redis.call('SET', KEYS[item.email], item.contact)
@@ -87,7 +88,7 @@ for _, item in ipairs(items) do
     redis.call('SET', KEYS[item.ext], item.contact)
     run(item.link_ext)
   end
-  if redis.call('SISMEMBER', KEYS[4], item.key) == 0 and redis.call('SISMEMBER', KEYS[2], item.key) == 0
+  if not (legacy and (redis.call('SISMEMBER', KEYS[4], item.key) == 1 or redis.call('SISMEMBER', KEYS[2], item.key) == 1))
       and redis.call('SISMEMBER', item.seen_before, item.member) == 0
       and redis.call('SADD', item.seen_now, item.member) == 1 then
     redis.call('XADD', KEYS[1], '*', 'k', item.key, 'd', item.payload)
