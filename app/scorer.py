@@ -8,7 +8,7 @@ Score-index and expiry-index writes follow, idempotently.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,14 +26,17 @@ from .archive import Archive
 from .storage.companies import CompanyIndex, Rollup
 from .storage.grades import GradeStore
 from .storage.profiles import ActiveVersion, ProfileStore
-from .storage.redis_tools import dumps, loads
+from .storage.redis_tools import Later, dumps, loads
 from .storage.score_index import ScoreIndex
-from .storage.timelines import Horizon, TimelineStore, horizon_fields
+from .storage.timelines import SCRIPT_CONTACTS, Horizon, TimelineStore, horizon_fields
 
 log = logging.getLogger(__name__)
 
 #: How often a contact that keeps losing write races is retried before giving up the batch.
 MAX_ATTEMPTS = 20
+
+#: A batch's reads (``TimelineStore.read_for_scoring``), given when called.
+Reads = Callable[[], dict[str, tuple[dict, list, int | None]]]
 
 @dataclass
 class ContactResult:
@@ -137,13 +140,23 @@ class Scorer:
         self._graded: set[str] = set()
 
     def score(self, batch: Mapping[str, Sequence[Mapping[str, Any]]], now: int, interest: Interest = NO_INTEREST,
-              versions: Sequence[ActiveVersion] | None = None, full: bool = False) -> dict[str, ContactResult]:
+              versions: Sequence[ActiveVersion] | None = None, full: bool = False, *, later: Later | None = None,
+              reads: Reads | None = None, then: Callable[[], None] | None = None) -> dict[str, ContactResult]:
         """Add ``batch`` (contact id -> new timeline records) and bring every contact up to ``now``.
 
         Events the ``interest`` asks for go to each contact's outbox in the same write.
         ``versions`` defaults to every active profile version; ``full`` forces a fold of the
         whole timeline (the publish recompute).
+
+        A drain overlaps its Redis waits with its own work: ``later`` is the drain's ``Later`` (else the call
+        makes its own), on which each chunk of writes is sent as soon as it is computed and read once every chunk
+        is; ``reads`` is this batch's ``read_ahead``, sent before; ``then`` is called once the first round's
+        writes are sent (the drain sends its next batch's reads after them, on the same connection, so they see
+        these writes).
         """
+        if later is None:
+            with self.timelines.later() as own:
+                return self.score(batch, now, interest, versions, full, later=own, reads=reads, then=then)
         docs = self.profiles.all()
         keep = {version_field(pid, doc[k]) for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
         active = list(self.profiles.active(docs))
@@ -164,17 +177,24 @@ class Scorer:
         for _attempt in range(MAX_ATTEMPTS):
             if not pending:
                 break
-            lost = self._score_once(pending, now, versions, full, interest, keep, results)
+            lost = self._score_once(pending, now, versions, full, interest, keep, results, later, reads, then)
+            reads = then = None
             pending = {cid: pending[cid] for cid in lost}
         if pending:
             raise RuntimeError(f"{len(pending)} contacts kept changing while being scored")
         return results
 
+    def read_ahead(self, batch: Mapping[str, Sequence[TimelineRecord]], later: Later) -> Reads:
+        """Send the reads ``score`` starts a batch with (read_batch.lua) on ``later``, to be passed as its
+        ``reads``."""
+        return self.timelines.read_for_scoring({cid: [r.key for r in recs] for cid, recs in batch.items()}, later)
+
     def _score_once(self, pending: dict[str, list], now: int, versions: Sequence[ActiveVersion], full: bool,
-                    interest: Interest, keep: set[str],
-                    results: dict[str, ContactResult]) -> list[str]:
+                    interest: Interest, keep: set[str], results: dict[str, ContactResult], later: Later,
+                    ahead: Reads | None = None, then: Callable[[], None] | None = None) -> list[str]:
         """One read-compute-write round; returns the contacts that lost a race."""
-        reads = self.timelines.read_for_scoring({cid: [r.key for r in recs] for cid, recs in pending.items()})
+        reads = (ahead or self.timelines.read_for_scoring({cid: [r.key for r in recs]
+                                                           for cid, recs in pending.items()}))()
         fresh: dict[str, list] = {}
         states: dict[str, dict[str, str]] = {}
         horizons: dict[str, int | None] = {}
@@ -214,14 +234,24 @@ class Scorer:
         facts = self.membership.facts(list(pending), self._gates) if self._gates and self.membership is not None \
             else {}
 
-        writes, outcome = [], []
+        # Each chunk of writes is sent as soon as it is computed, and Redis runs it while the next is computed.
+        chunk: list[ContactWrite] = []
+        sent: list[Callable[[], list[int]]] = []
+        outcome = []
         for cid in pending:
             write, result = self._compute(cid, states[cid], fresh[cid], timelines.get(cid), now, versions,
                                           interest, keep, parsed.get(cid, {}), cid in refold, facts.get(cid))
             if write is not None:
-                writes.append(write)
+                chunk.append(write)
+                if len(chunk) == SCRIPT_CONTACTS:
+                    sent.append(self.timelines.apply_many(chunk, later))
+                    chunk = []
             outcome.append((cid, write, result))
-        applied = iter(self.timelines.apply_many(writes))
+        if chunk:
+            sent.append(self.timelines.apply_many(chunk, later))
+        if then is not None:
+            then()
+        applied = iter([rev for replies in sent for rev in replies()])
         lost, expiries, activity, dnd = [], {}, {}, {}
         index_scores: dict[tuple[str, int], dict[str, int | None]] = {}
         indexed = [(index_scores.setdefault((v.profile.id, v.version), {}), v.field) for v in versions]

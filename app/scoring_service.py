@@ -13,7 +13,7 @@ import gc
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,12 +21,13 @@ from . import metrics
 from .archiving import Archiver, archive_batch, flush_backlog
 from .ingest import wake_partition
 from .membership import Membership
-from .scorer import ContactResult, Scorer
+from .scorer import ContactResult, Reads, Scorer
 from .scoring.events import event_from_json
 from .scoring.records import TimelineRecord
 from .scoring.vocabulary import vocabulary_of
 from .services import Services
 from .storage.profiles import ActiveVersion
+from .storage.redis_tools import Later
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +39,16 @@ def make_scorer(services: Services) -> Scorer:
 
 
 def score_and_dispatch(services: Services, scorer: Scorer, batch: Mapping[str, Sequence[Mapping[str, Any]]],
-                       now: int, versions: Sequence[ActiveVersion] | None = None) -> dict[str, ContactResult]:
+                       now: int, versions: Sequence[ActiveVersion] | None = None, *, later: Later | None = None,
+                       reads: Reads | None = None, then: Callable[[], None] | None = None) -> dict[str, ContactResult]:
     """Score a batch, then hand its committed events to the listener (``services.events``): the one
     path of live scoring — worker batches, expiry ticks, manual and workflow score changes.
 
     The listener is asked once what it wants to hear about; the scorer writes only those events,
-    in the same atomic write as the scores.
+    in the same atomic write as the scores. ``later``, ``reads``, ``then``: a drain's overlap (``Scorer.score``).
     """
     interest = services.events.interest()
-    results = scorer.score(batch, now, interest, versions)
+    results = scorer.score(batch, now, interest, versions, later=later, reads=reads, then=then)
     if interest:
         dispatch_outbox(services, batch)
     return results
@@ -90,13 +92,9 @@ def dispatch_outbox(services: Services, contact_ids: Iterable[str]) -> int:
     return len(events)
 
 
-def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, dict[str, Any]]],
-                  learnt: set[tuple[str, str]] | None = None) -> tuple[int, dict[str, list[TimelineRecord]]]:
-    """Score one batch of stream entries; returns the number of interactions in it and its records by
-    contact (what the archiver appends before the entries are deleted).
-
-    ``learnt``: the vocabulary pairs this drain already told the store (updated here), so a batch that
-    brings nothing new makes no round trip for it."""
+def parse_entries(entries: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[dict[str, list[TimelineRecord]],
+                                                                            list[TimelineRecord]]:
+    """Stream entries as a batch (contact id -> records, a tick's contact with none) and the interactions in it."""
     batch: dict[str, list[TimelineRecord]] = {}
     records: list[TimelineRecord] = []
     for _entry_id, data in entries:
@@ -108,13 +106,31 @@ def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, d
             if "a" in data:
                 batch[data["c"]].append(TimelineRecord.from_json(data["a"]))
             records.append(record)
-    score_and_dispatch(services, scorer, batch, services.clock.now_ms())
+    return batch, records
+
+
+def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, dict[str, Any]]],
+                  learnt: set[tuple[str, str]] | None = None) -> tuple[int, dict[str, list[TimelineRecord]]]:
+    """Score one batch of stream entries; returns the number of interactions in it and its records by
+    contact (what the archiver appends before the entries are deleted)."""
+    batch, records = parse_entries(entries)
+    score_parsed(services, scorer, batch, records, learnt)
+    return len(records), batch
+
+
+def score_parsed(services: Services, scorer: Scorer, batch: dict[str, list[TimelineRecord]],
+                 records: Sequence[TimelineRecord], learnt: set[tuple[str, str]] | None = None, *,
+                 later: Later | None = None, reads: Reads | None = None, then: Callable[[], None] | None = None) -> None:
+    """Score a batch ``parse_entries`` made, and tell the vocabulary store the (type, property) pairs it brings.
+
+    ``learnt``: the vocabulary pairs this drain already told the store (updated here), so a batch that
+    brings nothing new makes no round trip for it. ``later``, ``reads``, ``then``: a drain's overlap."""
+    score_and_dispatch(services, scorer, batch, services.clock.now_ms(), later=later, reads=reads, then=then)
     pairs = vocabulary_of(records) - (learnt or set())
     if pairs:
         services.vocabulary.remember(pairs)
         if learnt is not None:
             learnt |= pairs
-    return len(records), batch
 
 
 @contextmanager
@@ -138,12 +154,39 @@ def collector_paused() -> Iterator[None]:
         gc.enable()
 
 
+class _Ahead:
+    """A drain's next batch, read while this one is scored (``drain``): its stream entries are asked for before
+    this batch is scored, and its contacts' states (read_batch.lua) once this batch's writes are sent, on the
+    same connection, so the reads see them."""
+
+    def __init__(self, services: Services, scorer: Scorer, later: Later, partition: int, after: str):
+        self.scorer = scorer
+        self.later = later
+        self._entries = services.partitions.read_partition_later(later, partition,
+                                                                 int(services.settings["BATCH_SIZE"]), after)
+        self.entries: list[tuple[str, dict[str, Any]]] | None = None
+        self.batch: dict[str, list[TimelineRecord]] = {}
+        self.records: list[TimelineRecord] = []
+        self.reads: Reads | None = None
+
+    def read(self) -> None:
+        """Take the next batch's entries and send its reads (once; ``Scorer.score`` calls it as its ``then``)."""
+        if self.entries is not None:
+            return
+        self.entries = self._entries()
+        if self.entries:
+            self.batch, self.records = parse_entries(self.entries)
+            self.reads = self.scorer.read_ahead(self.batch, self.later)
+
+
 def drain(services: Services, partition: int, max_batches: int = 100) -> int:
     """Drain up to ``max_batches`` batches of the partition; returns interactions scored.
 
     Each scored batch goes to the partition's ``Archiver``, which deletes its entries once its records are
-    archived; the next batch is read from after the last entry read, and scored meanwhile. The lease is let
-    go only after every batch is confirmed."""
+    archived; the next batch is read from after the last entry read, and scored meanwhile. Redis's work
+    overlaps the drain's own (``Later``): each chunk of a batch's writes is sent as soon as it is computed,
+    and the next batch's entries and states are read while this batch's end is dealt with (``_Ahead``). The
+    lease is let go only after every batch is confirmed."""
     store = services.partitions
     settings = services.settings
     store.clear_wake(partition)
@@ -156,22 +199,29 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
     scored = 0
     try:
         # Once the archive fails during this drain, later batches go to the backlog without trying it again.
-        with Archiver(services, partition, direct=flush_backlog(services, partition)) as archiver:
-            after = None
+        with Archiver(services, partition, direct=flush_backlog(services, partition)) as archiver, \
+                services.timelines.later() as later:
+            with collector_paused():
+                entries = store.read_partition(partition, int(settings["BATCH_SIZE"]))
+                batch, records = parse_entries(entries)
+                reads: Reads | None = None
             for _ in range(max_batches):
+                if not entries:
+                    break
                 with collector_paused():
-                    entries = store.read_partition(partition, int(settings["BATCH_SIZE"]), after)
-                    if not entries:
-                        break
                     started = time.perf_counter()
-                    count, batch = score_entries(services, scorer, entries, learnt)
+                    ahead = _Ahead(services, scorer, later, partition, entries[-1][0])
+                    score_parsed(services, scorer, batch, records, learnt, later=later, reads=reads, then=ahead.read)
                 archiver.submit(batch, [entry_id for entry_id, _ in entries])
-                after = entries[-1][0]
-                scored += count
+                scored += len(records)
                 metrics.count_batch(services, len(entries), time.perf_counter() - started)
                 if not store.renew_lease(partition, token, lease_ms):
                     log.warning("lost partition lease", extra={"partition": partition})
                     break
+                with collector_paused():
+                    ahead.read()
+                assert ahead.entries is not None
+                entries, batch, records, reads = ahead.entries, ahead.batch, ahead.records, ahead.reads
     finally:
         store.release_lease(partition, token)
     if store.partition_depths()[partition]:

@@ -9,7 +9,7 @@ single Redis.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ import orjson
 from ..clock import Clock
 from ..keys import Keys
 from .errors import gateway
-from .redis_tools import call_script, dumps, load_script, loads, run_scripts
+from .redis_tools import Later, call_script, dumps, load_script, loads, run_scripts
 
 #: Seconds a partition's wake mark (a drain job is queued) lives, should the job be lost.
 WAKE_TTL_S = 60
@@ -193,6 +193,17 @@ class PartitionQueue:
         start = "-" if after is None else f"({after}"
         entries = self.redis.xrange(self.keys.stream(partition), start, "+", count=count)
         return [(entry_id, loads(fields["d"])) for entry_id, fields in entries]
+
+    def read_partition_later(self, later: Later, partition: int, count: int,
+                             after: str | None = None) -> Callable[[], list[tuple[str, dict[str, Any]]]]:
+        """``read_partition`` sent now (on ``later``), its entries given when the function returned is called: a
+        drain reads its next batch while it scores this one."""
+        if not later.deferred:
+            entries = self.read_partition(partition, count, after)
+            return lambda: entries
+        start = "-" if after is None else f"({after}"
+        reply = later.send([("XRANGE", self.keys.stream(partition), start, "+", "COUNT", count)])
+        return lambda: [(entry_id, loads(fields["d"])) for entry_id, fields in reply.result()[0]]
 
     def remove_entries(self, partition: int, entry_ids: Sequence[str]) -> None:
         if entry_ids:

@@ -1,16 +1,23 @@
-"""What every gateway shares: JSON encoding, Lua script loading and pipelined calls, GET of many
+"""What every gateway shares: JSON encoding, Lua script loading and pipelined calls, replies read later, GET of many
 keys, JSON documents kept by id in one hash, and the sharding of contacts into partitions and
 buckets."""
 from __future__ import annotations
 
+import logging
 import zlib
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import orjson
+from redis import exceptions as redis_errors
 from redis.exceptions import ConnectionError as ConnectionError_, NoScriptError, TimeoutError as TimeoutError_
+
+from .errors import store_errors, translated
+
+log = logging.getLogger(__name__)
 
 
 def dumps(value: Any) -> str:
@@ -89,6 +96,170 @@ def run_scripts(redis: Any, script: Any, calls: Sequence[tuple[list[str], list[A
         for i, value in zip(indexes, pipe.execute()):
             results[i] = value
     return results
+
+
+class Later:
+    """Commands sent now on a connection of their own whose replies are read later, in the order they were sent:
+    the caller works (a scoring batch computes its next chunk of writes) while Redis runs them, instead of waiting
+    for each reply in turn (docs/performance.md, "Overlapping a drain's Redis waits").
+
+    ``send`` returns a ``Reply``; ``Reply.result()`` reads every reply up to its own (keeping the others for their
+    own ``Reply``) and gives it, or raises its error as the storage layer's (``StoreUnavailable``/``StoreError``).
+    Redis runs one connection's commands in the order they arrive, so a command sent after another sees its
+    writes. A broken connection fails every reply still unread. ``close`` reads what is left (a reply no one asked
+    for is dropped; its error logged) and gives the connection back. On a Redis Cluster nothing is deferred: each
+    ``send`` runs its calls at once (``run_scripts``: one pipeline per node) and its ``Reply`` holds the result.
+    One thread at a time."""
+
+    def __init__(self, redis: Any):
+        self.redis = redis
+        #: A plain Redis (not a cluster, whose keys live on several nodes): replies are deferred.
+        self.deferred = not hasattr(redis, "get_node_from_key")
+        self._connection: Any = None
+        self._sent = 0  # replies sent so far (each a group of commands)
+        self._read = 0  # replies read so far
+        self._unread: deque[tuple[int, list[tuple[str, dict[str, Any]]]]] = deque()
+        self._kept: dict[int, Any] = {}
+        self._broken: BaseException | None = None
+
+    def __enter__(self) -> Later:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def send(self, commands: Sequence[tuple[Any, ...]], parse: dict[str, Any] | None = None) -> Reply:
+        """Send these commands (each a tuple of its arguments, the command's name first) in one write; their
+        replies, a list in the same order, come from the ``Reply``. ``parse``: redis-py options for the
+        reply callbacks (per command name)."""
+        if not self.deferred:
+            raise RuntimeError("a cluster client runs each call at once: use send_scripts")
+        number = self._sent
+        self._sent += 1
+        if self._broken is not None:
+            self._kept[number] = self._broken
+            return Reply(self, number)
+        try:
+            if self._connection is None:
+                self._connection = self.redis.connection_pool.get_connection()
+            # the health check (a PING after an idle while) would read a reply still waiting as its own
+            self._connection.send_packed_command(self._connection.pack_commands(commands),
+                                                 check_health=not self._unread)
+        except redis_errors.RedisError as error:
+            self._fail(error)
+            self._kept[number] = self._broken
+            return Reply(self, number)
+        self._unread.append((number, [(str(c[0]), (parse or {}).get(str(c[0]), {})) for c in commands]))
+        return Reply(self, number)
+
+    def send_scripts(self, script: Any, calls: Sequence[tuple[list[str], list[Any]]]) -> Reply:
+        """Calls of one Lua script (as ``run_scripts`` takes them), their replies a list. A script Redis does not
+        hold yet is loaded and run again when its reply is read."""
+        if not calls:
+            return Done([])
+        if not self.deferred:
+            return Done(run_scripts(self.redis, script, calls))
+        reply = self.send([("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls])
+        return ScriptReply(reply, script, calls)
+
+    def result(self, number: int) -> Any:
+        while number not in self._kept:
+            self._read_one()
+        value = self._kept.pop(number)
+        if isinstance(value, BaseException):
+            raise value
+        return value
+
+    def _read_one(self) -> None:
+        number, commands = self._unread.popleft()
+        replies: list[Any] = []
+        try:
+            for name, options in commands:
+                try:
+                    replies.append(self.redis.parse_response(self._connection, name, **options))
+                except redis_errors.ResponseError as error:  # the connection is fine: the next replies follow
+                    replies.append(error)
+        except redis_errors.RedisError as error:
+            self._fail(error)
+            self._kept[number] = self._broken
+            return
+        self._kept[number] = replies
+
+    def _fail(self, error: redis_errors.RedisError) -> None:
+        """The connection broke: it is dropped, and every reply not read yet fails with its error."""
+        self._broken = translated(error)
+        self._broken.__cause__ = error
+        if self._connection is not None:
+            self._connection.disconnect()
+        while self._unread:
+            self._kept[self._unread.popleft()[0]] = self._broken
+
+    def close(self) -> None:
+        """Read every reply still waiting and give the connection back (dropped when broken)."""
+        while self._unread:
+            self._read_one()
+        for value in self._kept.values():
+            if isinstance(value, BaseException) or any(isinstance(x, BaseException) for x in value):
+                log.warning("an unread deferred reply failed", extra={"error": repr(value)})
+        self._kept.clear()
+        if self._connection is not None:
+            self.redis.connection_pool.release(self._connection)
+            self._connection = None
+
+
+class Reply:
+    """The replies of one ``Later.send``."""
+
+    def __init__(self, later: Later, number: int):
+        self._later = later
+        self._number = number
+
+    def replies(self) -> list[Any]:
+        """Each command's reply, an error reply as redis-py's exception (not raised)."""
+        return self._later.result(self._number)
+
+    def result(self) -> Any:
+        """Each command's reply; the first error reply raised as the storage layer's error."""
+        replies = self.replies()
+        for r in replies:
+            if isinstance(r, redis_errors.RedisError):
+                raise translated(r) from r
+        return replies
+
+
+class Done(Reply):
+    """A reply already there (on a cluster, or for nothing sent)."""
+
+    def __init__(self, value: Any):
+        self._value = value
+
+    def replies(self) -> Any:
+        return self._value
+
+    def result(self) -> Any:
+        return self._value
+
+
+class ScriptReply(Reply):
+    """Replies of deferred script calls: an error reply raised as the storage layer's error; a script Redis did
+    not hold (restarted, flushed) loaded and the calls run again, at once."""
+
+    def __init__(self, reply: Reply, script: Any, calls: Sequence[tuple[list[str], list[Any]]]):
+        self._reply = reply
+        self._script = script
+        self._calls = calls
+
+    def result(self) -> Any:
+        replies = self._reply.replies()
+        if any(isinstance(r, redis_errors.NoScriptError) for r in replies):
+            with store_errors():
+                self._script.sha = self._script.registered_client.script_load(self._script.script)
+                replies = [r if not isinstance(r, redis_errors.NoScriptError) else self._script(keys=keys, args=args)
+                           for r, (keys, args) in zip(replies, self._calls)]
+        for r in replies:
+            if isinstance(r, redis_errors.RedisError):
+                raise translated(r) from r
+        return replies
 
 
 class RecordedWrites:

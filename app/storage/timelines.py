@@ -9,7 +9,7 @@ if its ``_rev`` did not move (all beside this module).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from ..scoring.interactions import MANUAL_TYPE
 from ..scoring.profiles import parse_version_field, version_field
 from ..scoring.records import ContactWrite, TimelineRecord, decode_ledger_entry, decode_record
 from .errors import gateway
-from .redis_tools import dumps, load_script, loads, run_scripts
+from .redis_tools import Done, Later, dumps, load_script, loads, run_scripts
 
 #: Contacts per call of the batch scripts (read_batch.lua, apply_batch.lua) on a single Redis (one on a cluster):
 #: large enough to save most per-command overhead, small enough that one call blocks Redis
@@ -176,9 +176,11 @@ class TimelineStore:
         #: One Redis (not a cluster): a scoring batch's reads and writes go in a few script calls.
         self.single_node = not hasattr(redis, "get_node_from_key")
 
-    def read_for_scoring(self, batch: dict[str, list[str]]) -> dict[str, tuple[dict, list, int | None]]:
+    def read_for_scoring(self, batch: dict[str, list[str]],
+                         later: Later | None = None) -> Callable[[], dict[str, tuple[dict, list, int | None]]]:
         """For each contact: its fold states (with ``_rev``), which of ``keys`` its timeline has, and its hot
-        horizon (None while nothing left Redis).
+        horizon (None while nothing left Redis) — given by the function returned. With ``later`` the calls are
+        sent now and their replies read when it is called (``Later``); else they are made at once.
 
         read_batch.lua carries SCRIPT_CONTACTS contacts per call on one Redis, one on a cluster.
         """
@@ -190,12 +192,17 @@ class TimelineStore:
             keys = [key for cid in chunk for key in (self.keys.states(cid), self.keys.timeline(cid),
                                                      self.keys.horizon(cid))]
             calls.append((keys, [dumps([batch[cid] for cid in chunk])]))
-        out = {}
-        replies = iter(reply for chunk in run_scripts(self.redis, self._read_batch, calls) for reply in chunk)
-        for contact_id, (flat, present, horizon) in zip(contact_ids, replies):
-            out[contact_id] = (join_states(dict(zip(flat[::2], flat[1::2]))), present,
-                               int(horizon) if horizon else None)
-        return out
+        reply = later.send_scripts(self._read_batch, calls) if later is not None \
+            else Done(run_scripts(self.redis, self._read_batch, calls))
+
+        def reads() -> dict[str, tuple[dict, list, int | None]]:
+            out = {}
+            replies = iter(reply for chunk in reply.result() for reply in chunk)
+            for contact_id, (flat, present, horizon) in zip(contact_ids, replies):
+                out[contact_id] = (join_states(dict(zip(flat[::2], flat[1::2]))), present,
+                                   int(horizon) if horizon else None)
+            return out
+        return reads
 
     def read_horizons(self, contact_ids: Sequence[str]) -> dict[str, Horizon | None]:
         """Each contact's hot horizon with its checkpoints (None while nothing left Redis)."""
@@ -265,8 +272,10 @@ class TimelineStore:
         return {cid: FoldState.from_json(loads(states[cid][field])).score if states[cid].get(field) else None
                 for cid in contact_ids}
 
-    def apply_many(self, writes: Sequence[ContactWrite]) -> list[int]:
-        """Write scored contacts with apply_batch.lua; 0 marks a contact that lost a race.
+    def apply_many(self, writes: Sequence[ContactWrite], later: Later | None = None) -> Callable[[], list[int]]:
+        """Write scored contacts with apply_batch.lua; the function returned gives, per write, 0 for a contact
+        that lost a race (else its new ``_rev``). With ``later`` the calls are sent now and their replies read
+        when it is called (``Later``: the caller computes its next writes meanwhile); else they are made at once.
 
         On one Redis a call carries SCRIPT_CONTACTS contacts; on a cluster, one contact (its keys
         share one slot), pipelined per node.
@@ -287,7 +296,13 @@ class TimelineStore:
                 if w.horizon:
                     payloads[-1]["horizon"] = {f: state_pieces(v) for f, v in w.horizon.items()}
             calls.append((keys, [dumps({"writes": payloads})]))
-        return [int(x) for chunk in run_scripts(self.redis, self._apply_batch, calls) for x in chunk]
+        reply = later.send_scripts(self._apply_batch, calls) if later is not None \
+            else Done(run_scripts(self.redis, self._apply_batch, calls))
+        return lambda: [int(x) for chunk in reply.result() for x in chunk]
+
+    def later(self) -> Later:
+        """A ``Later`` on this store's Redis (close it, or use it as a context manager)."""
+        return Later(self.redis)
 
     def ledger(self, contact_id: str, profile_id: str, version: int, start: int, count: int) -> list[dict]:
         """A ledger list as an earlier release stored it, newest first (empty when there is none: nothing stores

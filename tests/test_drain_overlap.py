@@ -1,0 +1,156 @@
+"""A drain overlaps its Redis waits with its own work (docs/performance.md, "Scoring, again"): replies read later
+(``Later``) come back in order, each to its own caller, errors included; a batch's writes go out a chunk at a time
+while the next chunk is computed; the next batch is read while this one ends, after this one's writes — and the
+scores are the same as scoring one contact at a time."""
+from __future__ import annotations
+
+import pytest
+
+from app import scorer as scorer_module
+from app.scorer import Scorer
+from app.scoring_service import drain
+from app.storage.errors import StoreError, StoreUnavailable
+from app.storage.redis_tools import Later
+
+from .helpers import contact_by_email, publish_profile, score_of, send
+
+RULES = [{"id": "open", "on": "email.opened", "points": 5}, {"id": "click", "on": "email.clicked", "points": 3}]
+
+
+def opened(n: int, email: str, kind: str = "email.opened") -> dict:
+    return {"id": f"{email}-{n}", "type": kind, "contact": {"email": email}}
+
+
+def test_replies_read_later_come_in_order_each_to_its_own(services):
+    redis = services.redis
+    with Later(redis) as later:
+        first = later.send([("SET", "t:a", "1"), ("INCR", "t:a")])
+        second = later.send([("GET", "t:a")])
+        assert second.result() == ["2"]  # read past the first, which keeps its own reply
+        assert first.result() == [True, 2]
+    assert redis.get("t:a") == "2"
+
+
+def test_an_error_reply_is_the_storage_layers_error_and_the_replies_after_it_still_come(services):
+    with Later(services.redis) as later:
+        services.redis.set("t:s", "text")
+        failing = later.send([("HGET", "t:s", "f")])
+        after = later.send([("GET", "t:s")])
+        with pytest.raises(StoreError):
+            failing.result()
+        assert after.result() == ["text"]
+
+
+def test_a_broken_connection_fails_every_reply_not_read_yet(services):
+    redis = services.redis
+    later = Later(redis)
+    (connection_id,) = later.send([("CLIENT", "ID")]).result()
+    redis.client_kill_filter(_id=connection_id)
+    waiting = [later.send([("PING",)]), later.send([("PING",)])]
+    for reply in waiting:
+        with pytest.raises(StoreUnavailable):
+            reply.result()
+    with pytest.raises(StoreUnavailable):
+        later.send([("PING",)]).result()
+    later.close()  # gives back nothing broken
+    assert redis.ping()
+
+
+def test_closing_reads_what_no_one_asked_for(services):
+    redis = services.redis
+    with Later(redis) as later:
+        later.send([("SET", "t:c", "1")])
+    assert redis.get("t:c") == "1"
+
+
+@pytest.fixture
+def rounds(monkeypatch):
+    """The scorer's read-compute-write rounds, counted (a contact that lost a race makes a second)."""
+    seen: list[int] = []
+    once = Scorer._score_once
+
+    def counted(self, pending, *args, **kwargs):
+        seen.append(len(pending))
+        return once(self, pending, *args, **kwargs)
+
+    monkeypatch.setattr(Scorer, "_score_once", counted)
+    return seen
+
+
+def test_the_next_batch_is_read_after_this_ones_writes(make_app, rounds):
+    """The same contact in every batch: each batch's reads, sent before it is scored, see the batch before's
+    writes (else its write loses its race and the contact is scored a second time)."""
+    app = make_app(BATCH_SIZE=2, PARTITIONS=1)
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        publish_profile(client, services, "eng", RULES)
+        services.queue.empty()
+        send(client, *(opened(n, "a@x.io", "email.opened" if n % 3 else "email.clicked") for n in range(11)))
+        rounds.clear()
+        assert drain(services, 0) == 11
+        assert rounds == [1] * 6  # six batches, one round each
+        assert score_of(client, "a@x.io", "eng") == 4 * 3 + 7 * 5
+
+
+def test_a_batchs_writes_go_out_a_chunk_at_a_time_and_every_contact_is_written(make_app, monkeypatch, rounds):
+    monkeypatch.setattr(scorer_module, "SCRIPT_CONTACTS", 2)
+    app = make_app(BATCH_SIZE=100, PARTITIONS=1)
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        publish_profile(client, services, "eng", RULES)
+        services.queue.empty()
+        emails = [f"c{n}@x.io" for n in range(7)]
+        send(client, *(opened(n, email) for n, email in enumerate(emails)),
+             *(opened(10 + n, email, "email.clicked") for n, email in enumerate(emails[:3])))
+        sent = []
+        apply_many = services.timelines.apply_many
+
+        def spy(writes, later=None):
+            sent.append(len(writes))
+            return apply_many(writes, later)
+
+        monkeypatch.setattr(services.timelines, "apply_many", spy)
+        assert drain(services, 0) == 10
+        assert sent == [2, 2, 2, 1] and rounds == [7]
+        assert [score_of(client, email, "eng") for email in emails] == [8, 8, 8, 5, 5, 5, 5]
+
+
+def test_a_chunk_that_fails_fails_the_batch_and_its_entries_stay(make_app, monkeypatch):
+    monkeypatch.setattr(scorer_module, "SCRIPT_CONTACTS", 1)
+    app = make_app(BATCH_SIZE=100, PARTITIONS=1)
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        publish_profile(client, services, "eng", RULES)
+        services.queue.empty()
+        send(client, opened(1, "a@x.io"),
+             {"id": "d1", "type": "contact.dnd_updated", "contact": {"email": "b@x.io"},
+              "properties": {"channels": {"email": True}}})
+        doc = services.keys.contact(contact_by_email(client, "b@x.io")["id"])
+        services.redis.delete(doc)
+        services.redis.set(doc, "not a hash")  # the second chunk's HSET of the document's DND field fails
+        with pytest.raises(StoreError):
+            drain(services, 0)
+        assert services.partitions.partition_depths() == [2]  # nothing of the batch was confirmed
+        services.redis.delete(doc)
+        assert drain(services, 0) == 2
+        assert score_of(client, "a@x.io", "eng") == 5
+
+
+@pytest.mark.private_redis
+def test_scripts_redis_lost_are_loaded_and_run_again(make_app):
+    """Redis restarted (or its scripts flushed) between two drains: deferred script calls load them again."""
+    app = make_app(BATCH_SIZE=3, PARTITIONS=1)
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        publish_profile(client, services, "eng", RULES)
+        services.queue.empty()
+        send(client, *(opened(n, "a@x.io") for n in range(4)))
+        assert drain(services, 0) == 4
+        services.redis.script_flush()
+        send(client, *(opened(10 + n, "a@x.io") for n in range(4)))
+        assert drain(services, 0) == 4
+        assert score_of(client, "a@x.io", "eng") == 40
