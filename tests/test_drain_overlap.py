@@ -8,7 +8,8 @@ import pytest
 
 from app import scorer as scorer_module
 from app.scorer import Scorer
-from app.scoring_service import drain
+from app.scoring.records import TimelineRecord
+from app.scoring_service import drain, make_scorer
 from app.storage.errors import StoreError, StoreUnavailable
 from app.storage.redis_tools import Later
 
@@ -154,3 +155,18 @@ def test_scripts_redis_lost_are_loaded_and_run_again(make_app):
         send(client, *(opened(10 + n, "a@x.io") for n in range(4)))
         assert drain(services, 0) == 4
         assert score_of(client, "a@x.io", "eng") == 40
+
+
+def test_a_write_longer_than_one_variadic_command_takes_is_written_whole(make_app):
+    """apply_batch.lua writes a contact's hash fields with one HSET each time, in slices Lua's stack takes."""
+    app = make_app(PARTITIONS=1)
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        publish_profile(client, services, "eng", RULES)
+        records = [TimelineRecord(f"i{n}", "api", "email.opened", 1_700_000_000_000 + n, {"message_id": f"m{n}"})
+                   for n in range(2_500)]
+        results = make_scorer(services).score({"c1": records}, 1_700_000_010_000)
+        assert list(results["c1"].scores.values()) == [12_500]
+        assert len(services.timelines.read_timelines(["c1"])["c1"]) == 2_500
+        assert services.redis.hget(services.keys.states("c1"), "_rev") == "1"

@@ -290,12 +290,11 @@ class TimelineStore:
                 keys += (self.keys.timeline(cid), self.keys.states(cid), self.keys.outbox(cid), self.keys.contact(cid),
                          self.keys.horizon(cid))
                 keys += [self.keys.ledger(cid, lw.profile_id, lw.version) for lw in w.ledgers]
-                payloads.append({"rev": w.rev, "n": len(w.ledgers), "timeline": dict(w.timeline),
-                                 "states": {f: state_pieces(v) for f, v in w.states.items()}, "drop": list(w.drop),
-                                 "outbox": list(w.outbox), "doc": dict(w.doc)})
-                if w.horizon:
-                    payloads[-1]["horizon"] = {f: state_pieces(v) for f, v in w.horizon.items()}
-            calls.append((keys, [dumps({"writes": payloads})]))
+                payloads.append([w.rev, len(w.ledgers), [x for item in w.timeline.items() for x in item],
+                                 [x for f, v in w.states.items() for x in (f, state_pieces(v))], w.drop, w.outbox,
+                                 [x for item in w.doc.items() for x in item],
+                                 [x for f, v in w.horizon.items() for x in (f, state_pieces(v))]])
+            calls.append((keys, [dumps(payloads)]))
         reply = later.send_scripts(self._apply_batch, calls) if later is not None \
             else Done(run_scripts(self.redis, self._apply_batch, calls))
         return lambda: [int(x) for chunk in reply.result() for x in chunk]
