@@ -38,6 +38,28 @@ MAX_ATTEMPTS = 20
 #: A batch's reads (``TimelineStore.read_for_scoring``), given when called.
 Reads = Callable[[], dict[str, tuple[dict, list, int | None]]]
 
+
+class Overlap:
+    """What a drain overlaps with a batch's scoring (app/scoring_service.py): told when the first round's first
+    chunk of writes is sent (``first_sent``, once) and when its last is (``all_sent``); keeps the index writes
+    sent but not confirmed yet (``indexed``: each gives its replies, raising a failed write's error), which the
+    drain reads before it lets the batch's stream entries go."""
+
+    def __init__(self) -> None:
+        self.indexed: list[Callable[[], Any]] = []
+
+    def first_sent(self) -> None:
+        pass
+
+    def all_sent(self) -> None:
+        pass
+
+    def confirm(self) -> None:
+        """Read the replies of the index writes sent so far (raising a failed one's error)."""
+        for replies in self.indexed:
+            replies()
+        self.indexed.clear()
+
 @dataclass
 class ContactResult:
     """What scoring one contact did, per version field (``profile@version``)."""
@@ -141,7 +163,7 @@ class Scorer:
 
     def score(self, batch: Mapping[str, Sequence[Mapping[str, Any]]], now: int, interest: Interest = NO_INTEREST,
               versions: Sequence[ActiveVersion] | None = None, full: bool = False, *, later: Later | None = None,
-              reads: Reads | None = None, then: Callable[[], None] | None = None) -> dict[str, ContactResult]:
+              reads: Reads | None = None, overlap: Overlap | None = None) -> dict[str, ContactResult]:
         """Add ``batch`` (contact id -> new timeline records) and bring every contact up to ``now``.
 
         Events the ``interest`` asks for go to each contact's outbox in the same write.
@@ -150,13 +172,12 @@ class Scorer:
 
         A drain overlaps its Redis waits with its own work: ``later`` is the drain's ``Later`` (else the call
         makes its own), on which each chunk of writes is sent as soon as it is computed and read once every chunk
-        is; ``reads`` is this batch's ``read_ahead``, sent before; ``then`` is called once the first round's
-        writes are sent (the drain sends its next batch's reads after them, on the same connection, so they see
-        these writes).
+        is; ``reads`` is this batch's ``read_ahead``, sent before; ``overlap`` (the drain's) is told when the first
+        round's first and last writes are sent, and keeps the index writes sent but not yet confirmed.
         """
         if later is None:
             with self.timelines.later() as own:
-                return self.score(batch, now, interest, versions, full, later=own, reads=reads, then=then)
+                return self.score(batch, now, interest, versions, full, later=own, reads=reads, overlap=overlap)
         docs = self.profiles.all()
         keep = {version_field(pid, doc[k]) for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
         active = list(self.profiles.active(docs))
@@ -177,8 +198,8 @@ class Scorer:
         for _attempt in range(MAX_ATTEMPTS):
             if not pending:
                 break
-            lost = self._score_once(pending, now, versions, full, interest, keep, results, later, reads, then)
-            reads = then = None
+            lost = self._score_once(pending, now, versions, full, interest, keep, results, later, reads, overlap)
+            reads = None
             pending = {cid: pending[cid] for cid in lost}
         if pending:
             raise RuntimeError(f"{len(pending)} contacts kept changing while being scored")
@@ -191,7 +212,7 @@ class Scorer:
 
     def _score_once(self, pending: dict[str, list], now: int, versions: Sequence[ActiveVersion], full: bool,
                     interest: Interest, keep: set[str], results: dict[str, ContactResult], later: Later,
-                    ahead: Reads | None = None, then: Callable[[], None] | None = None) -> list[str]:
+                    ahead: Reads | None = None, overlap: Overlap | None = None) -> list[str]:
         """One read-compute-write round; returns the contacts that lost a race."""
         reads = (ahead or self.timelines.read_for_scoring({cid: [r.key for r in recs]
                                                            for cid, recs in pending.items()}))()
@@ -246,11 +267,14 @@ class Scorer:
                 if len(chunk) == SCRIPT_CONTACTS:
                     sent.append(self.timelines.apply_many(chunk, later))
                     chunk = []
+                    if overlap is not None and len(sent) == 1:
+                        overlap.first_sent()
             outcome.append((cid, write, result))
         if chunk:
             sent.append(self.timelines.apply_many(chunk, later))
-        if then is not None:
-            then()
+        if overlap is not None:
+            overlap.first_sent()  # (once: a no-op when a full chunk already called it)
+            overlap.all_sent()
         applied = iter([rev for replies in sent for rev in replies()])
         lost, expiries, activity, dnd = [], {}, {}, {}
         index_scores: dict[tuple[str, int], dict[str, int | None]] = {}
@@ -270,8 +294,15 @@ class Scorer:
             for members, vfield in indexed:
                 members[cid] = result.scores.get(vfield)
             expiries[cid] = result.next_expiry
-        self.index.update_indexes(index_scores, expiries, activity, dnd)
-        if self.companies is not None:
+        # Companies read the score index: the index writes go first, at once, when companies have work.
+        companies = self.companies is not None and (
+            any(v.profile.company_rollup for v in versions)
+            or any(r.type == ATTRIBUTES_TYPE and COMPANY_ATTRIBUTE in r.properties for rs in fresh.values() for r in rs))
+        if overlap is None or companies:
+            self.index.update_indexes(index_scores, expiries, activity, dnd)
+        else:
+            overlap.indexed.append(self.index.update_indexes_later(later, index_scores, expiries, activity, dnd))
+        if companies:
             gone = set(lost)
             self._follow_companies([(cid, results[cid], fresh[cid]) for cid, _w, _r in outcome if cid not in gone],
                                    versions, now)

@@ -21,7 +21,7 @@ from . import metrics
 from .archiving import Archiver, archive_batch, flush_backlog
 from .ingest import wake_partition
 from .membership import Membership
-from .scorer import ContactResult, Reads, Scorer
+from .scorer import ContactResult, Overlap, Reads, Scorer
 from .scoring.events import event_from_json
 from .scoring.records import TimelineRecord
 from .scoring.vocabulary import vocabulary_of
@@ -40,16 +40,18 @@ def make_scorer(services: Services) -> Scorer:
 
 def score_and_dispatch(services: Services, scorer: Scorer, batch: Mapping[str, Sequence[Mapping[str, Any]]],
                        now: int, versions: Sequence[ActiveVersion] | None = None, *, later: Later | None = None,
-                       reads: Reads | None = None, then: Callable[[], None] | None = None) -> dict[str, ContactResult]:
+                       reads: Reads | None = None, overlap: Overlap | None = None) -> dict[str, ContactResult]:
     """Score a batch, then hand its committed events to the listener (``services.events``): the one
     path of live scoring — worker batches, expiry ticks, manual and workflow score changes.
 
     The listener is asked once what it wants to hear about; the scorer writes only those events,
-    in the same atomic write as the scores. ``later``, ``reads``, ``then``: a drain's overlap (``Scorer.score``).
+    in the same atomic write as the scores. ``later``, ``reads``, ``overlap``: a drain's (``Scorer.score``).
     """
     interest = services.events.interest()
-    results = scorer.score(batch, now, interest, versions, later=later, reads=reads, then=then)
+    results = scorer.score(batch, now, interest, versions, later=later, reads=reads, overlap=overlap)
     if interest:
+        if overlap is not None:  # a workflow hears of the batch once its index writes are in
+            overlap.confirm()
         dispatch_outbox(services, batch)
     return results
 
@@ -120,12 +122,12 @@ def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, d
 
 def score_parsed(services: Services, scorer: Scorer, batch: dict[str, list[TimelineRecord]],
                  records: Sequence[TimelineRecord], learnt: set[tuple[str, str]] | None = None, *,
-                 later: Later | None = None, reads: Reads | None = None, then: Callable[[], None] | None = None) -> None:
+                 later: Later | None = None, reads: Reads | None = None, overlap: Overlap | None = None) -> None:
     """Score a batch ``parse_entries`` made, and tell the vocabulary store the (type, property) pairs it brings.
 
     ``learnt``: the vocabulary pairs this drain already told the store (updated here), so a batch that
-    brings nothing new makes no round trip for it. ``later``, ``reads``, ``then``: a drain's overlap."""
-    score_and_dispatch(services, scorer, batch, services.clock.now_ms(), later=later, reads=reads, then=then)
+    brings nothing new makes no round trip for it. ``later``, ``reads``, ``overlap``: a drain's."""
+    score_and_dispatch(services, scorer, batch, services.clock.now_ms(), later=later, reads=reads, overlap=overlap)
     pairs = vocabulary_of(records) - (learnt or set())
     if pairs:
         services.vocabulary.remember(pairs)
@@ -154,29 +156,51 @@ def collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-class _Ahead:
-    """A drain's next batch, read while this one is scored (``drain``): its stream entries are asked for before
-    this batch is scored, and its contacts' states (read_batch.lua) once this batch's writes are sent, on the
-    same connection, so the reads see them."""
+class _Ahead(Overlap):
+    """A drain's overlap while it scores one batch (``Scorer.score``; docs/performance.md, "Scoring, again"): the
+    next batch's stream entries are asked for before this batch is scored; once this batch's first writes are
+    sent, the next batch's contacts that this one does not hold have their states read (read_batch.lua), and once
+    its last writes are sent, the others', on the same connection, so they see this batch's writes. The score
+    index writes are sent, and confirmed (``confirm``) only when the batch's entries are let go."""
 
-    def __init__(self, services: Services, scorer: Scorer, later: Later, partition: int, after: str):
+    def __init__(self, services: Services, scorer: Scorer, later: Later, partition: int,
+                 entries: list[tuple[str, dict[str, Any]]], batch: dict[str, list[TimelineRecord]]):
+        super().__init__()
         self.scorer = scorer
         self.later = later
+        self.batch = batch
+        self.entry_ids = [entry_id for entry_id, _ in entries]
         self._entries = services.partitions.read_partition_later(later, partition,
-                                                                 int(services.settings["BATCH_SIZE"]), after)
-        self.entries: list[tuple[str, dict[str, Any]]] | None = None
-        self.batch: dict[str, list[TimelineRecord]] = {}
-        self.records: list[TimelineRecord] = []
-        self.reads: Reads | None = None
+                                                                 int(services.settings["BATCH_SIZE"]), entries[-1][0])
+        #: The next batch: its entries, records by contact, interactions, and reads (once ``all_sent``).
+        self.next_entries: list[tuple[str, dict[str, Any]]] | None = None
+        self.next_batch: dict[str, list[TimelineRecord]] = {}
+        self.next_records: list[TimelineRecord] = []
+        self._apart: Reads | None = None
+        self._shared: Reads | None = None
 
-    def read(self) -> None:
-        """Take the next batch's entries and send its reads (once; ``Scorer.score`` calls it as its ``then``)."""
-        if self.entries is not None:
+    def first_sent(self) -> None:
+        if self.next_entries is not None:
             return
-        self.entries = self._entries()
-        if self.entries:
-            self.batch, self.records = parse_entries(self.entries)
-            self.reads = self.scorer.read_ahead(self.batch, self.later)
+        self.next_entries = self._entries()
+        if self.next_entries:
+            self.next_batch, self.next_records = parse_entries(self.next_entries)
+            self._apart = self.scorer.read_ahead({cid: records for cid, records in self.next_batch.items()
+                                                  if cid not in self.batch}, self.later)
+
+    def all_sent(self) -> None:
+        self.first_sent()
+        if self._shared is None and self.next_entries:
+            self._shared = self.scorer.read_ahead({cid: records for cid, records in self.next_batch.items()
+                                                   if cid in self.batch}, self.later)
+
+    def next_reads(self) -> Reads | None:
+        """The next batch's reads (None when there is none)."""
+        self.all_sent()
+        apart, shared = self._apart, self._shared
+        if apart is None or shared is None:
+            return None
+        return lambda: {**apart(), **shared()}
 
 
 def drain(services: Services, partition: int, max_batches: int = 100) -> int:
@@ -184,9 +208,10 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
 
     Each scored batch goes to the partition's ``Archiver``, which deletes its entries once its records are
     archived; the next batch is read from after the last entry read, and scored meanwhile. Redis's work
-    overlaps the drain's own (``Later``): each chunk of a batch's writes is sent as soon as it is computed,
-    and the next batch's entries and states are read while this batch's end is dealt with (``_Ahead``). The
-    lease is let go only after every batch is confirmed."""
+    overlaps the drain's own (``Later``, ``_Ahead``): each chunk of a batch's writes is sent as soon as it is
+    computed, the next batch is read while this one is scored, and a batch's index writes are confirmed while
+    the next batch is scored, before its entries are handed to the archiver. The lease is let go only after
+    every batch is confirmed."""
     store = services.partitions
     settings = services.settings
     store.clear_wake(partition)
@@ -204,24 +229,35 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
             with collector_paused():
                 entries = store.read_partition(partition, int(settings["BATCH_SIZE"]))
                 batch, records = parse_entries(entries)
-                reads: Reads | None = None
+            reads: Reads | None = None
+            scored_before: tuple[_Ahead, float] | None = None  # the batch scored, not yet confirmed
+
+            def confirm(done: tuple[_Ahead, float]) -> None:
+                ahead, seconds = done
+                ahead.confirm()
+                archiver.submit(ahead.batch, ahead.entry_ids)
+                metrics.count_batch(services, len(ahead.entry_ids), seconds)
+
             for _ in range(max_batches):
                 if not entries:
                     break
                 with collector_paused():
                     started = time.perf_counter()
-                    ahead = _Ahead(services, scorer, later, partition, entries[-1][0])
-                    score_parsed(services, scorer, batch, records, learnt, later=later, reads=reads, then=ahead.read)
-                archiver.submit(batch, [entry_id for entry_id, _ in entries])
-                scored += len(records)
-                metrics.count_batch(services, len(entries), time.perf_counter() - started)
+                    ahead = _Ahead(services, scorer, later, partition, entries, batch)
+                    score_parsed(services, scorer, batch, records, learnt, later=later, reads=reads, overlap=ahead)
+                    seconds = time.perf_counter() - started
+                    if scored_before is not None:
+                        confirm(scored_before)
+                    scored_before = (ahead, seconds)
+                    scored += len(records)
+                    reads = ahead.next_reads()
                 if not store.renew_lease(partition, token, lease_ms):
                     log.warning("lost partition lease", extra={"partition": partition})
                     break
-                with collector_paused():
-                    ahead.read()
-                assert ahead.entries is not None
-                entries, batch, records, reads = ahead.entries, ahead.batch, ahead.records, ahead.reads
+                assert ahead.next_entries is not None
+                entries, batch, records = ahead.next_entries, ahead.next_batch, ahead.next_records
+            if scored_before is not None:
+                confirm(scored_before)
     finally:
         store.release_lease(partition, token)
     if store.partition_depths()[partition]:

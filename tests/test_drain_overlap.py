@@ -142,7 +142,8 @@ def test_a_chunk_that_fails_fails_the_batch_and_its_entries_stay(make_app, monke
 
 @pytest.mark.private_redis
 def test_scripts_redis_lost_are_loaded_and_run_again(make_app):
-    """Redis restarted (or its scripts flushed) between two drains: deferred script calls load them again."""
+    """Redis restarted (or its scripts flushed) between two drains, or while one runs: deferred script calls load
+    them again."""
     app = make_app(BATCH_SIZE=3, PARTITIONS=1)
     client = app.test_client()
     with app.app_context():
@@ -155,6 +156,11 @@ def test_scripts_redis_lost_are_loaded_and_run_again(make_app):
         send(client, *(opened(10 + n, "a@x.io") for n in range(4)))
         assert drain(services, 0) == 4
         assert score_of(client, "a@x.io", "eng") == 40
+        script = services.redis.register_script("return ARGV[1]")
+        with Later(services.redis) as later:
+            assert later.send_scripts(script, [([], ["one"])]).result() == ["one"]  # loaded with the call
+            services.redis.script_flush()
+            assert later.send_scripts(script, [([], ["two"]), ([], ["three"])]).result() == ["two", "three"]
 
 
 def test_a_write_longer_than_one_variadic_command_takes_is_written_whole(make_app):
@@ -170,3 +176,24 @@ def test_a_write_longer_than_one_variadic_command_takes_is_written_whole(make_ap
         assert list(results["c1"].scores.values()) == [12_500]
         assert len(services.timelines.read_timelines(["c1"])["c1"]) == 2_500
         assert services.redis.hget(services.keys.states("c1"), "_rev") == "1"
+
+
+def test_an_index_write_that_fails_keeps_the_batchs_entries(make_app):
+    """A batch's index writes are confirmed after the next batch is scored, but before its entries go."""
+    app = make_app(BATCH_SIZE=2, PARTITIONS=1)
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        publish_profile(client, services, "eng", RULES)
+        services.queue.empty()
+        send(client, *(opened(n, "a@x.io") for n in range(3)))
+        cid = contact_by_email(client, "a@x.io")["id"]
+        activity = services.keys.activity(services.sharding.bucket_of(cid))
+        services.redis.set(activity, "not a sorted set")
+        with pytest.raises(StoreError):
+            drain(services, 0)
+        assert services.partitions.partition_depths() == [3]
+        services.redis.delete(activity)
+        assert drain(services, 0) == 3
+        assert services.partitions.partition_depths() == [0]
+        assert score_of(client, "a@x.io", "eng") == 15

@@ -121,6 +121,7 @@ class Later:
         self._unread: deque[tuple[int, list[tuple[str, dict[str, Any]]]]] = deque()
         self._kept: dict[int, Any] = {}
         self._broken: BaseException | None = None
+        self._loaded: set[str] = set()  # scripts loaded through this connection
 
     def __enter__(self) -> Later:
         return self
@@ -159,8 +160,12 @@ class Later:
             return Done([])
         if not self.deferred:
             return Done(run_scripts(self.redis, script, calls))
-        reply = self.send([("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls])
-        return ScriptReply(reply, script, calls)
+        commands = [("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls]
+        if script.sha not in self._loaded:  # once per Later: a script Redis lost would run after the commands sent
+            self._loaded.add(script.sha)    # behind it (its replies first tell), out of order
+            commands.insert(0, ("SCRIPT", "LOAD", script.script))
+            return ScriptReply(self.send(commands), script, calls, skip=1)
+        return ScriptReply(self.send(commands), script, calls)
 
     def result(self, number: int) -> Any:
         while number not in self._kept:
@@ -244,13 +249,14 @@ class ScriptReply(Reply):
     """Replies of deferred script calls: an error reply raised as the storage layer's error; a script Redis did
     not hold (restarted, flushed) loaded and the calls run again, at once."""
 
-    def __init__(self, reply: Reply, script: Any, calls: Sequence[tuple[list[str], list[Any]]]):
+    def __init__(self, reply: Reply, script: Any, calls: Sequence[tuple[list[str], list[Any]]], skip: int = 0):
         self._reply = reply
         self._script = script
         self._calls = calls
+        self._skip = skip  # the SCRIPT LOAD sent before the calls
 
     def result(self) -> Any:
-        replies = self._reply.replies()
+        replies = self._reply.replies()[self._skip:]
         if any(isinstance(r, redis_errors.NoScriptError) for r in replies):
             with store_errors():
                 self._script.sha = self._script.registered_client.script_load(self._script.script)

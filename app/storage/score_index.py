@@ -2,12 +2,12 @@
 expiry, each split into buckets (a contact always lands in the same bucket of each)."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..keys import Keys
 from .errors import gateway
-from .redis_tools import Sharding
+from .redis_tools import Later, Sharding
 
 @gateway
 class ScoreIndex:
@@ -29,29 +29,49 @@ class ScoreIndex:
         of the latest interaction (which only moves forward, so a late arrival cannot move it back) and
         DND per channel (``dnd``: contact -> channel -> on, as just written to the contact document)."""
         pipe = self.redis.pipeline(transaction=False)
+        for command in self._index_commands(scores, expiries, activity, dnd):
+            pipe.execute_command(*command)
+        pipe.execute()
+
+    def update_indexes_later(self, later: Later, scores: dict[tuple[str, int], dict[str, int | None]],
+                             expiries: dict[str, int | None], activity: Mapping[str, int] | None = None,
+                             dnd: Mapping[str, Mapping[str, bool]] | None = None) -> Callable[[], Any]:
+        """``update_indexes`` sent now on ``later`` (at once on a cluster); the function returned reads the
+        replies, raising a failed write's error."""
+        if not later.deferred:
+            self.update_indexes(scores, expiries, activity, dnd)
+            return lambda: None
+        reply = later.send(self._index_commands(scores, expiries, activity, dnd))
+        return reply.result
+
+    def _index_commands(self, scores: dict[tuple[str, int], dict[str, int | None]],
+                        expiries: dict[str, int | None], activity: Mapping[str, int] | None,
+                        dnd: Mapping[str, Mapping[str, bool]] | None) -> list[tuple[Any, ...]]:
+        commands: list[tuple[Any, ...]] = []
         for cid, channels in (dnd or {}).items():
             bucket = self.sharding.bucket_of(cid)
             for channel, on in channels.items():
-                (pipe.sadd if on else pipe.srem)(self.keys.dnd(channel, bucket), cid)
+                commands.append(("SADD" if on else "SREM", self.keys.dnd(channel, bucket), cid))
         for bucket, ids in self.sharding.by_bucket(activity or {}).items():
-            pipe.zadd(self.keys.activity(bucket), {cid: activity[cid] for cid in ids}, gt=True)  # type: ignore[index]
+            commands.append(("ZADD", self.keys.activity(bucket), "GT",
+                             *(x for cid in ids for x in (activity[cid], cid))))  # type: ignore[index]
         for (profile_id, version), members in scores.items():
             for bucket, ids in self.sharding.by_bucket(members).items():
                 key = self.keys.score_index(profile_id, version, bucket)
-                present = {cid: members[cid] for cid in ids if members[cid] is not None}
+                present = [x for cid in ids if members[cid] is not None for x in (members[cid], cid)]
                 absent = [cid for cid in ids if members[cid] is None]
                 if present:
-                    pipe.zadd(key, present)
+                    commands.append(("ZADD", key, *present))
                 if absent:
-                    pipe.zrem(key, *absent)
+                    commands.append(("ZREM", key, *absent))
         for bucket, ids in self.sharding.by_bucket(expiries).items():
-            due = {cid: expiries[cid] for cid in ids if expiries[cid] is not None}
+            due = [x for cid in ids if expiries[cid] is not None for x in (expiries[cid], cid)]
             gone = [cid for cid in ids if expiries[cid] is None]
             if due:
-                pipe.zadd(self.keys.expiries(bucket), due)
+                commands.append(("ZADD", self.keys.expiries(bucket), *due))
             if gone:
-                pipe.zrem(self.keys.expiries(bucket), *gone)
-        pipe.execute()
+                commands.append(("ZREM", self.keys.expiries(bucket), *gone))
+        return commands
 
     def last_activity(self, contact_ids: Sequence[str]) -> list[int | None]:
         """The latest interaction time of each contact (ms), from the activity index."""
