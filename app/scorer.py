@@ -177,7 +177,12 @@ class Scorer:
         """
         if later is None:
             with self.timelines.later() as own:
-                return self.score(batch, now, interest, versions, full, later=own, reads=reads, overlap=overlap)
+                return self._score(batch, now, interest, versions, full, own, reads, overlap)
+        return self._score(batch, now, interest, versions, full, later, reads, overlap)
+
+    def _score(self, batch: Mapping[str, Sequence[Mapping[str, Any]]], now: int, interest: Interest,
+               versions: Sequence[ActiveVersion] | None, full: bool, later: Later, reads: Reads | None,
+               overlap: Overlap | None) -> dict[str, ContactResult]:
         docs = self.profiles.all()
         keep = {version_field(pid, doc[k]) for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
         active = list(self.profiles.active(docs))
