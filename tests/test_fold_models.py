@@ -143,7 +143,18 @@ def test_advancing_step_by_step_through_stored_state_equals_the_whole_fold():
 
 def test_a_state_without_decay_stores_as_before():
     state, _ = fold(profile({"id": "open", "on": "email.opened", "points": 3}), [rec("a")], now=T0)
-    assert "d" not in state.to_json()
+    assert not {"d", "D"} & state.to_json().keys()
+
+
+def test_decay_steps_are_stored_relative_to_the_last_entry_by_rule_and_read_in_the_previous_form():
+    state, _ = fold(profile(DEMO), [rec("o", "form.submitted", T0 + 3)], now=T0 + 3)
+    assert state.decaying == [[T0 + 3 + MONTH, "api:o", "demo", 10, "o", "form.submitted", 1, 50, MONTH]]
+    stored = state.to_json()
+    assert stored["D"] == {"demo": [[MONTH, "api:o", 10, 10, 1, 50, MONTH]]}  # change, type (form.submitted), step
+    assert FoldState.from_json(stored) == state
+    previous = {**{k: v for k, v in stored.items() if k != "D"},
+                "d": [[T0 + 3 + MONTH, "api:o", "demo", 10, 10, 1, 50, MONTH]]}
+    assert FoldState.from_json(previous) == state
 
 
 def test_the_rule_reads_back_as_written():

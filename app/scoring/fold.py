@@ -81,13 +81,13 @@ class FoldState:
     outside: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        """The stored form: empty fields left out; the limits' hit times (``H``) and the pending expiries' times
-        (``P``) as milliseconds before (hits) or after (expiries) the last applied entry's time, a few digits
-        instead of thirteen; the pending expiries grouped by rule id (``P``: rule id -> entries, the id written
-        once), each without its interaction id (the end of its interaction key) and with its type interned
-        (``records.type_code``), so a small state fits a Redis hash's compact encoding. ``from_json`` also reads
-        the forms written by earlier releases (``h``: absolute times; ``p``: a sorted list with the rule id in
-        each entry)."""
+        """The stored form: empty fields left out; the limits' hit times (``H``), the pending expiries' (``P``)
+        and decay steps' (``D``) times as milliseconds before (hits) or after (the others) the last applied
+        entry's time, a few digits instead of thirteen; pending expiries and decay steps grouped by rule id (rule
+        id -> entries, the id written once), each without its interaction id (the end of its interaction key) and
+        with its type interned (``records.type_code``), so a small state fits a Redis hash's compact encoding.
+        ``from_json`` also reads the forms written by earlier releases (``h``: absolute times; ``p`` and ``d``:
+        sorted lists with the rule id in each entry)."""
         out: dict[str, Any] = {"s": self.score}
         base = self.last[0] if self.last else 0
         if self.last:
@@ -102,7 +102,10 @@ class FoldState:
                 by_rule.setdefault(p[2], []).append([p[0] - base, p[1], p[3], type_code(p[5])])
             out["P"] = by_rule
         if self.decaying:
-            out["d"] = [[d[0], d[1], d[2], d[3], type_code(d[5]), *d[6:]] for d in self.decaying]
+            steps: dict[str, list[list[Any]]] = {}
+            for d in self.decaying:
+                steps.setdefault(d[2], []).append([d[0] - base, d[1], d[3], type_code(d[5]), *d[6:]])
+            out["D"] = steps
         if self.groups:
             out["g"] = self.groups
         if self.attributes:
@@ -126,9 +129,14 @@ class FoldState:
                              for rule_id, entries in data["P"].items() for p in entries)
         else:
             pending = [_timed(p, 6) for p in data.get("p") or []]
+        if "D" in data:  # likewise: (step_at, interaction key, rule id)
+            decaying = sorted([base + d[0], d[1], rule_id, d[2], d[1].partition(":")[2], type_name(d[3]), *d[4:]]
+                              for rule_id, entries in data["D"].items() for d in entries)
+        else:
+            decaying = [_timed(d, 9) for d in data.get("d") or []]
         return cls(score=data["s"], last=tuple(last) if last else None, hits=hits,
                    once=dict(data.get("o") or {}), pending=pending,
-                   decaying=[_timed(d, 9) for d in data.get("d") or []], groups=dict(data.get("g") or {}),
+                   decaying=decaying, groups=dict(data.get("g") or {}),
                    attributes=dict(data.get("a") or {}), matched=list(data.get("f") or []),
                    outside=bool(data.get("x")))
 
