@@ -84,17 +84,23 @@ def archiver_cpu() -> Iterator[list[float]]:
         archiving.Archiver._run = run  # type: ignore[method-assign]
 
 
+def published_app(bench: Any) -> Any:
+    """An app on the bench's private Redis and a SQLite archive in its run directory, the bench's 10-rule profile
+    published."""
+    app = create_app({"REDIS_URL": bench.redis_url, "LOG_LEVEL": "WARNING", "WORKFLOWS_DIR": "", "API_KEYS": "k",
+                      "ARCHIVE_URL": f"sqlite:///{bench.workdir}/archive.sqlite3"})
+    ctx = Context(bench, None, 0, "", 0, 0)  # type: ignore[arg-type]  # only what publish() reads
+    ctx.app = app
+    publish(ctx, data.profile_draft(), app)
+    return app
+
+
 def main(argv: list[str] | None = None) -> None:
     from app.scoring_service import drain
 
     args = parse_args(argv)
     with archiver_cpu() as archived, bench_world() as bench:
-        settings = {"REDIS_URL": bench.redis_url, "LOG_LEVEL": "WARNING", "WORKFLOWS_DIR": "", "API_KEYS": "k",
-                    "ARCHIVE_URL": f"sqlite:///{bench.workdir}/archive.sqlite3"}
-        app = create_app(settings)
-        ctx = Context(bench, None, 0, "", 0, 0)  # type: ignore[arg-type]  # only what publish() reads
-        ctx.app = app
-        publish(ctx, data.profile_draft(), app)
+        app = published_app(bench)
         services = app.extensions["scorekeeper"]
         redis_pid = bench.processes[0].pid
         with app.app_context():

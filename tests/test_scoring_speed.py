@@ -102,3 +102,16 @@ def test_the_drain_profile_scores_everything_it_loads_and_says_what_it_cost(caps
     assert "300 of 300 interactions scored over 50 contacts" in out
     assert "interactions per CPU-second" in out and "redis-server CPU" in out and "cmdstat_evalsha" in out
     assert (tmp_path / "drain.prof").stat().st_size > 0
+
+
+def test_the_recompute_profile_refolds_every_contact_from_the_archive_exactly(capsys, tmp_path):
+    from bench.recompute_profile import main
+
+    main(["--contacts", "50", "--interactions", "300", "--stages", "--commands", "--check",
+          "--cprofile", str(tmp_path / "recompute.prof")])
+    out = capsys.readouterr().out
+    assert "300 interactions scored over 50 contacts, 300 records moved to the archive" in out
+    assert "recompute finished, 50 contacts" in out
+    assert "check: 50 contacts, 0 whose score is not the reference fold's" in out
+    assert "SqliteArchive.histories" in out and "cmdstat_evalsha" in out
+    assert (tmp_path / "recompute.prof").stat().st_size > 0
