@@ -14,7 +14,7 @@ from .grades import contact_grades
 from .scoring.grades import Grade
 from .ingest import ingest
 from .contact_filter import ContactFilter
-from .storage.queries import ContactQuery
+from .storage.queries import ContactQuery, FilterDocuments
 from .scoring.profiles import Profile
 from .scoring.interactions import ATTRIBUTES_SOURCE, ATTRIBUTES_TYPE, Interaction, derive_properties
 from .scoring.records import TimelineRecord
@@ -53,67 +53,86 @@ def live_versions(services: Services) -> dict[str, tuple[Profile, int]]:
     return {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
 
 
-def missing_profiles(services: Services, flt: ContactFilter) -> list[str]:
-    """The profiles a filter names that do not exist (published or not): a filter naming one cannot run."""
-    known = set(services.profiles.all())
+def filter_documents(services: Services, list_id: str | None = None) -> FilterDocuments:
+    """The profiles and grades a filter's run looks at and, with ``list_id``, the smart list: one round
+    trip."""
+    return ContactQuery(services.scores, services.contacts, services.companies).documents(list_id)
+
+
+def missing_profiles(services: Services, flt: ContactFilter,
+                     docs: FilterDocuments | None = None) -> list[str]:
+    """The profiles a filter names that do not exist (published or not): a filter naming one cannot run.
+    ``docs``: ``filter_documents``, if already read (likewise below)."""
+    known = docs.profiles if docs is not None else services.profiles.all()
     return [pid for pid in flt.profiles if pid not in known]
 
 
-def missing_references(services: Services, flt: ContactFilter) -> list[str]:
+def _grades(services: Services, docs: FilterDocuments | None) -> Mapping[str, Grade]:
+    return docs.grades if docs is not None else services.grades.all()
+
+
+def missing_references(services: Services, flt: ContactFilter,
+                       docs: FilterDocuments | None = None) -> list[str]:
     """What a filter names that does not exist, in words (``grade 'g'``, ``profile 'p'``): a filter naming
     one cannot run. A grade's own profiles count as named by the filter."""
-    grades = services.grades.all() if flt.grades else {}
+    grades = _grades(services, docs) if flt.grades else {}
     gone = [f"grade {gid!r}" for gid in flt.grades if gid not in grades]
     if not gone and grades:
         flt = flt.with_grades({gid: (g.fit_profile, g.engagement_profile) for gid, g in grades.items()})
-    return gone + [f"profile {pid!r}" for pid in missing_profiles(services, flt)]
+    return gone + [f"profile {pid!r}" for pid in missing_profiles(services, flt, docs)]
 
 
-def resolve_grades(services: Services, flt: ContactFilter) -> ContactFilter:
+def resolve_grades(services: Services, flt: ContactFilter,
+                   docs: FilterDocuments | None = None) -> ContactFilter:
     """The filter with its grade conditions' profiles filled in; a grade it names must exist (404)."""
     if not flt.grades:
         return flt
-    grades = services.grades.all()
+    grades = _grades(services, docs)
     missing = [gid for gid in flt.grades if gid not in grades]
     if missing:
         raise NotFound(f"No grade {missing[0]!r}.", {"filter": [f"no grade {gid!r}" for gid in missing]})
     return flt.with_grades({gid: (g.fit_profile, g.engagement_profile) for gid, g in grades.items()})
 
 
-def require_profiles(services: Services, flt: ContactFilter) -> ContactFilter:
+def require_profiles(services: Services, flt: ContactFilter,
+                     docs: FilterDocuments | None = None) -> ContactFilter:
     """Refuse a filter that names a profile or a grade that does not exist (404, as for any unknown profile);
     returns the filter ready to run (its grades' profiles filled in)."""
-    flt = resolve_grades(services, flt)
-    missing = missing_profiles(services, flt)
+    flt = resolve_grades(services, flt, docs)
+    missing = missing_profiles(services, flt, docs)
     if missing:
         raise NotFound(f"No profile {missing[0]!r}.", {"filter": [f"no profile {pid!r}" for pid in missing]})
     return flt
 
 
-def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int) -> dict[str, Any]:
+def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int,
+               docs: FilterDocuments | None = None) -> dict[str, Any]:
     """Filtered contacts, ordered (see ``app.storage.queries``), rendered; ``next_cursor`` as text (or None).
 
-    A profile or grade the filter names must exist (published or not)."""
-    flt = require_profiles(services, flt)
-    return _page(services, flt, services.profiles.live(), limit, cursor)
+    A profile or grade the filter names must exist (published or not). ``docs``: ``filter_documents``, if
+    already read (the profiles and grades are otherwise read here, once)."""
+    docs = docs if docs is not None else filter_documents(services)
+    flt = require_profiles(services, flt, docs)
+    return _page(services, flt, services.profiles.live(docs.profiles), limit, cursor, docs.grades)
 
 
-def _page(services: Services, flt: ContactFilter, live: dict, limit: int, cursor: int) -> dict[str, Any]:
+def _page(services: Services, flt: ContactFilter, live: dict, limit: int, cursor: int,
+          grades: Mapping[str, Grade]) -> dict[str, Any]:
     """One page of a filter over the live versions ``live`` (profiles not in it give empty scores)."""
     query = ContactQuery(services.scores, services.contacts, services.companies)
     page = query.run(flt, {pid: (v.profile, v.version) for pid, v in live.items()}, limit, cursor,
                      services.clock.now_ms())
     contacts = services.contacts.get_contacts([cid for cid, _score in page["items"]])
-    grades = services.grades.all()
     items = [render_contact(services, contact, live, grades) for contact in contacts if contact is not None]
     return {"items": items, "total": page["total"],
             "next_cursor": str(page["next_cursor"]) if page["next_cursor"] is not None else None}
 
 
-def count_matches(services: Services, flt: ContactFilter) -> int:
+def count_matches(services: Services, flt: ContactFilter, docs: FilterDocuments | None = None) -> int:
     """How many contacts match a filter right now (a smart list's live count)."""
-    flt = require_profiles(services, flt)
-    live = services.profiles.live()
+    docs = docs if docs is not None else filter_documents(services)
+    flt = require_profiles(services, flt, docs)
+    live = services.profiles.live(docs.profiles)
     return ContactQuery(services.scores, services.contacts, services.companies).count(
         flt, {pid: (v.profile, v.version) for pid, v in live.items()}, services.clock.now_ms())
 
@@ -130,8 +149,9 @@ def csv_rows(services: Services, flt: ContactFilter) -> Iterator[str]:
     so a filter that cannot run is a clear 4xx rather than a broken download. The pages then read the
     live versions of that moment: a profile deleted or unpublished while the download runs gives empty
     scores for the rest of it, never an error in the middle of the file."""
-    flt = require_profiles(services, flt)
-    live = services.profiles.live()
+    docs = filter_documents(services)
+    flt = require_profiles(services, flt, docs)
+    live = services.profiles.live(docs.profiles)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["id", "email", "external_id", "score", "band", "tags"])
@@ -140,7 +160,7 @@ def csv_rows(services: Services, flt: ContactFilter) -> Iterator[str]:
     out.truncate()
     cursor: int | None = 0
     while cursor is not None:
-        page = _page(services, flt, live, EXPORT_PAGE, cursor)
+        page = _page(services, flt, live, EXPORT_PAGE, cursor, docs.grades)
         for item in page["items"]:
             score = item["scores"].get(flt.sort_profile or "", {})
             writer.writerow([item["id"], _csv_text(item["email"]), _csv_text(item["external_id"]),

@@ -4,11 +4,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from .contact_directory import count_matches, missing_references, require_profiles
+from .contact_directory import (count_matches, filter_documents, missing_references, require_profiles,
+                                run_filter)
 from .contact_filter import ContactFilter
 from .errors import Conflict, NotFound
 from .membership import check_list_change, filter_of
 from .services import Services
+from .storage.queries import FilterDocuments
 
 
 def public_list(doc: dict[str, Any]) -> dict[str, Any]:
@@ -28,34 +30,52 @@ def get_list(services: Services, list_id: str) -> dict[str, Any]:
     return public_list(doc)
 
 
-def problem_of(services: Services, doc: dict[str, Any]) -> str | None:
+def problem_of(services: Services, doc: dict[str, Any], docs: FilterDocuments | None = None) -> str | None:
     """Why a saved list cannot run now (it names a profile or a grade deleted since it was saved), or None.
 
     The stale references of a list are the profiles its conditions and ``order_by`` name, its grades and
     their profiles: tags, bands, cells and channels that match no one are not errors (they select no
-    contact, or every contact)."""
-    missing = missing_references(services, filter_of(doc))
+    contact, or every contact). ``docs``: ``filter_documents``, if already read."""
+    return _problem(services, filter_of(doc), docs)
+
+
+def _problem(services: Services, flt: ContactFilter, docs: FilterDocuments | None) -> str | None:
+    missing = missing_references(services, flt, docs)
     if not missing:
         return None
     return f"names {', '.join(missing)}, which no longer exist{'' if len(missing) > 1 else 's'}"
 
 
-def runnable_filter(services: Services, doc: dict[str, Any]) -> ContactFilter:
+def runnable_filter(services: Services, doc: dict[str, Any],
+                    docs: FilterDocuments | None = None) -> ContactFilter:
     """The filter of a saved list, or 409 when it cannot run (a profile or grade it names was deleted): the
     list exists, so not a 404; it has to be edited or deleted first."""
-    problem = problem_of(services, doc)
+    flt = filter_of(doc)
+    problem = _problem(services, flt, docs)
     if problem:
         raise Conflict(f"The smart list {doc['name']!r} {problem}: edit its filter or delete it.",
                        {"filter": [problem]})
-    return filter_of(doc)
+    return flt
 
 
-def with_count(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
-    """A list with its member count now; a list that cannot run has ``count`` None and its ``problem``."""
-    problem = problem_of(services, doc)
+def list_members(services: Services, list_id: str, limit: int, cursor: int) -> dict[str, Any]:
+    """A page of a list's members (``run_filter``): the list, the profiles and the grades read in one round
+    trip; 404 without such a list, 409 when it cannot run."""
+    docs = filter_documents(services, list_id)
+    if docs.smart_list is None:
+        raise NotFound(f"No smart list {list_id!r}.")
+    return run_filter(services, runnable_filter(services, docs.smart_list, docs), limit, cursor, docs)
+
+
+def with_count(services: Services, doc: dict[str, Any],
+               docs: FilterDocuments | None = None) -> dict[str, Any]:
+    """A list with its member count now; a list that cannot run has ``count`` None and its ``problem``.
+    ``docs``: ``filter_documents``, read once for many lists."""
+    flt = filter_of(doc)
+    problem = _problem(services, flt, docs)
     if problem:
         return {**doc, "count": None, "problem": problem}
-    return {**doc, "count": count_matches(services, filter_of(doc))}
+    return {**doc, "count": count_matches(services, flt, docs)}
 
 
 def save_list(services: Services, name: str, flt: ContactFilter, list_id: str | None = None) -> dict[str, Any]:

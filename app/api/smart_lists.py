@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from flask import Response, stream_with_context
 
-from ..contact_directory import csv_download, run_filter
+from ..contact_directory import csv_download, filter_documents
 from ..services import get_services
-from ..smart_lists import all_lists, delete_list, get_list, runnable_filter, save_list, with_count
+from ..smart_lists import (all_lists, delete_list, get_list, list_members, runnable_filter, save_list,
+                           with_count)
 from .common import v1_blueprint
 from .contacts import parse_cursor
 from ..contact_filter_schema import SmartListOutSchema, SmartListPageSchema, SmartListSchema
@@ -20,7 +21,8 @@ def list_smart_lists():
     """Every list with its member count; a list that names a deleted profile has ``count`` null and a
     ``problem`` instead (one stale list does not break the listing)."""
     services = get_services()
-    return {"items": [with_count(services, doc) for doc in all_lists(services)]}
+    docs = filter_documents(services)
+    return {"items": [with_count(services, doc, docs) for doc in all_lists(services)]}
 
 
 @bp.route("/smart-lists", methods=["POST"])
@@ -59,8 +61,7 @@ def delete_smart_list(list_id: str):
 @bp.arguments(FilterArgsSchema(only=("limit", "cursor")), location="query", as_kwargs=True)
 def smart_list_contacts(list_id: str, limit: int = 50, cursor: str | None = None):
     """The contacts matching the saved filter (409 when it names a profile deleted since)."""
-    services = get_services()
-    return run_filter(services, runnable_filter(services, get_list(services, list_id)), limit, parse_cursor(cursor))
+    return list_members(get_services(), list_id, limit, parse_cursor(cursor))
 
 
 @bp.route("/smart-lists/<list_id>/export.csv", methods=["GET"])

@@ -11,7 +11,7 @@ from marshmallow import ValidationError as SchemaError
 
 from ..api.schemas import ScoreChangeSchema
 from ..contact_filter import OP_WORDS, ContactFilter, describe
-from ..contact_directory import change_tags, count_matches, csv_download, run_filter
+from ..contact_directory import change_tags, count_matches, csv_download, filter_documents, run_filter
 from ..edge_fields import TAG_TEXT, AttributesField, matches
 from .forms import whole
 from ..errors import Conflict, NotFound, ValidationError
@@ -97,7 +97,8 @@ def list_args(flt: ContactFilter) -> dict[str, str]:
 
 def smart_list_tabs(services: Services) -> list[dict[str, Any]]:
     """Every smart list with its member count right now (or, for a list naming a deleted profile, its problem)."""
-    return [with_count(services, doc) for doc in actions.smart_lists(services)]
+    docs = filter_documents(services)
+    return [with_count(services, doc, docs) for doc in actions.smart_lists(services)]
 
 
 @bp.route("/contacts")

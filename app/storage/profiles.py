@@ -166,5 +166,6 @@ class ProfileStore:
                 self._cache[(pid, v, created)] = profile_from_dict(loads(raw))
         return [ActiveVersion(self._cache[key], key[1], live) for key, live in wanted]
 
-    def live(self) -> dict[str, ActiveVersion]:
-        return {a.profile.id: a for a in self.active() if a.live}
+    def live(self, docs: dict[str, dict[str, Any]] | None = None) -> dict[str, ActiveVersion]:
+        """Each published profile's live version (``docs``: ``all()``, if already read)."""
+        return {a.profile.id: a for a in self.active(docs) if a.live}

@@ -5,8 +5,10 @@ id; with no sort profile, newest contact first. Every index is split into bucket
 
 Two shapes are answered from the indexes alone, a page at a time: no condition at all (the
 contact registry), and score and band conditions all on the profile that orders the result (their
-score ranges intersected: "score at least 20 and band warm" is one range of the score index). A page is then the merge of the buckets' own first ``offset + limit`` entries, read in
-one round trip, and the count is the sum of the buckets' counts.
+score ranges intersected: "score at least 20 and band warm" is one range of the score index). A page is
+then the merge of the buckets' own first ``offset + limit`` entries, and the count is the sum of the buckets'
+counts: on a single Redis both in one call of ``index_page.lua``, which returns the page alone (up
+to ``SCRIPT_PAGE_ROWS`` deep); on a cluster, or deeper, two pipelined round trips and the merge in Python.
 
 Every other filter is computed inside Redis on a single Redis
 (``filter_bucket.lua``, one call per bucket, pipelined), reading the indexes in place: each
@@ -30,19 +32,24 @@ same function the property tests evaluate by brute force.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ..contact_filter import Condition, ContactFacts, ContactFilter, activity_cutoff, band_ranges, matches
-from ..scoring.grades import CELLS, level
+from ..scoring.grades import CELLS, Grade, level
 from ..scoring.profiles import Profile
 from .errors import gateway
 from .companies import CompanyIndex, Rollup
-from .redis_tools import dumps, load_script, run_scripts
+from .redis_tools import dumps, load_script, loads, run_scripts
 
 #: Largest page a query returns.
 MAX_LIMIT = 500
 #: Index entries read per round trip when a filter must walk an index.
 SCAN_CHUNK = 1000
+#: Deepest row (cursor + limit) of a page that index_page.lua merges inside Redis; a deeper page merges its
+#: buckets' first cursor + limit entries each in Python (in Redis, that merge would hold the server).
+SCRIPT_PAGE_ROWS = 1000
 #: Most companies a company-score condition may match for filter_bucket.lua to read their members; beyond,
 #: the filter walks (each contact's company and its score read per chunk).
 MAX_COMPANIES = 200
@@ -178,6 +185,17 @@ def rollup_of(profile: Profile | None, version: int) -> Rollup | None:
     return Rollup(profile.id, version, profile.company_rollup)
 
 
+@dataclass(frozen=True)
+class FilterDocuments:
+    """What running a filter reads besides the indexes (``ContactQuery.documents``, one round trip): every
+    profile document (``ProfileStore.all``), every grade (``GradeStore.all``) and, when asked for, a smart
+    list's document (None if there is no such list)."""
+
+    profiles: dict[str, dict[str, Any]]
+    grades: dict[str, Grade]
+    smart_list: dict[str, Any] | None = None
+
+
 @gateway
 class ContactQuery:
     """Runs a filter over the bucketed indexes and merges the buckets' answers."""
@@ -192,9 +210,31 @@ class ContactQuery:
         self.buckets = index.buckets
         #: One Redis (not a cluster): a bucket's indexes can be intersected by one script.
         self.single_node = not hasattr(self.redis, "get_node_from_key")
-        self._filter_bucket = load_script(self.redis, "filter_bucket.lua")
         #: Tests only: "walk", "collect" or "check" makes filter_bucket.lua take that way whatever it costs.
         self.force: str | None = None
+
+    @cached_property
+    def _filter_bucket(self) -> Any:
+        return load_script(self.redis, "filter_bucket.lua")
+
+    @cached_property
+    def _index_page(self) -> Any:
+        return load_script(self.redis, "index_page.lua")
+
+    def documents(self, list_id: str | None = None) -> FilterDocuments:
+        """The profile documents, the grades and (with ``list_id``) a smart list's document, in one round
+        trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.keys.profiles())
+        pipe.hgetall(self.keys.grades())
+        if list_id is not None:
+            pipe.hget(self.keys.smart_lists(), list_id)
+        replies = pipe.execute()
+        saved = replies[2] if list_id is not None else None
+        return FilterDocuments(
+            profiles={pid: loads(doc) for pid, doc in replies[0].items()},
+            grades={gid: Grade.from_dict(loads(doc)) for gid, doc in sorted(replies[1].items())},
+            smart_list=loads(saved) if saved else None)
 
     def run(self, flt: ContactFilter, live: Mapping[str, tuple[Profile, int]], limit: int, cursor: int,
             now_ms: int) -> dict[str, Any]:
@@ -405,6 +445,8 @@ class ContactQuery:
 
     def _ranged(self, indexes: list[str], ranges: list[Range], limit: int, cursor: int,
                 scored: bool = True) -> dict[str, Any]:
+        if self.single_node and cursor + limit <= SCRIPT_PAGE_ROWS:  # one call: the script merges and counts
+            return self._scripted_page(indexes, ranges, limit, cursor, scored)
         pipe = self.redis.pipeline(transaction=False)
         for high, low in ranges:
             for index in indexes:
@@ -427,6 +469,15 @@ class ContactQuery:
             if len(items) >= limit:
                 break
         total = sum(counts)
+        nxt = cursor + len(items)
+        return {"items": items, "total": total, "next_cursor": nxt if nxt < total else None}
+
+    def _scripted_page(self, indexes: list[str], ranges: list[Range], limit: int, cursor: int,
+                       scored: bool) -> dict[str, Any]:
+        """``_ranged`` in one call of index_page.lua: the page alone comes back, merged inside Redis."""
+        args = [cursor, limit, *(bound for rng in ranges for bound in rng)]
+        total, flat = self._index_page(keys=indexes, args=args)
+        items = [(flat[i], int(float(flat[i + 1])) if scored else None) for i in range(0, len(flat), 2)]
         nxt = cursor + len(items)
         return {"items": items, "total": total, "next_cursor": nxt if nxt < total else None}
 

@@ -3,6 +3,7 @@ keys, JSON documents kept by id in one hash, and the sharding of contacts into p
 buckets."""
 from __future__ import annotations
 
+import functools
 import logging
 import zlib
 from collections import deque
@@ -30,7 +31,14 @@ def loads(text: str | bytes) -> Any:
 
 def load_script(redis: Any, name: str) -> Any:
     """A Lua script of this package (``name.lua``, beside the gateway that runs it), registered."""
-    return redis.register_script(resources.files(__package__).joinpath(name).read_text())
+    return redis.register_script(_script_text(name))
+
+
+@functools.cache
+def _script_text(name: str) -> str:
+    """A script's text, read once per process: gateways made per request (``ContactQuery``) register theirs
+    each time, and reading the file through ``importlib.resources`` took ~0.2 ms."""
+    return resources.files(__package__).joinpath(name).read_text()
 
 
 def get_many(redis: Any, keys: Sequence[str]) -> list[Any]:

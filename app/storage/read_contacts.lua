@@ -1,0 +1,13 @@
+-- Contact documents as a page shows them, in one call (app/storage/contacts.py: ContactStore.get_contacts on
+-- a single Redis; a cluster, where each contact's keys are in their own slot, pipelines the same reads).
+--
+-- Read only. One reply instead of three per contact: the client parses one array, not 3 x 50 replies.
+--
+-- KEYS: for each contact, its document, its tags and its fold states (three keys each, in that order).
+-- Returns, per contact, {document as HGETALL gives it, tags (SMEMBERS), states as HGETALL gives them}.
+local out = {}
+for i = 1, #KEYS, 3 do
+  out[#out + 1] = {redis.call('HGETALL', KEYS[i]), redis.call('SMEMBERS', KEYS[i + 1]),
+                   redis.call('HGETALL', KEYS[i + 2])}
+end
+return out
