@@ -55,10 +55,11 @@ def test_the_script_pages_as_python_merges_and_as_sorting_everything(services, m
         for other in keys:
             if other != keys[bucket_seed % 4]:
                 services.redis.zrem(other, member)
-    if deep:  # every page deeper than the script's limit: the Python merge
-        monkeypatch.setattr(queries, "SCRIPT_PAGE_ROWS", 0)
     query = ContactQuery(services.scores, services.contacts)
-    script = query._ranged(keys, ranges, limit, cursor)
+    with monkeypatch.context() as patch:
+        if deep:  # every page deeper than the script's limit: the Python merge
+            patch.setattr(queries, "SCRIPT_PAGE_ROWS", 0)
+        script = query._ranged(keys, ranges, limit, cursor)
     query.single_node = False
     python = query._ranged(keys, ranges, limit, cursor)
     assert script == python

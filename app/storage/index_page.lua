@@ -3,7 +3,8 @@
 -- trips).
 --
 -- Read only. It replaces a ZCOUNT per bucket and range, then a ZRANGE per bucket whose 16 x (offset + limit)
--- entries Python parsed and merged, by the merge here: the reply is the page alone.
+-- entries Python parsed and merged, by the merge here: the reply is the page alone, and the buckets are read
+-- a few entries at a time as the merge needs them (~offset + limit entries in all, not that many from each).
 --
 -- KEYS: the index's buckets (sorted sets). ARGV: offset, limit, then each score range as max, min (as
 -- ZRANGE ... BYSCORE REV takes them), highest range first.
@@ -49,11 +50,22 @@ for i, count in ipairs(counts) do
   else
     local high, low = ARGV[1 + 2 * i], ARGV[2 + 2 * i]
     local want = offset + need  -- the page lies within every bucket's first offset + need of the range
-    local runs, at, head = {}, {}, {}  -- each bucket's entries (flat), where it stands, the score there
-    for k, key in ipairs(KEYS) do
-      runs[k] = redis.call('ZRANGE', key, high, low, 'BYSCORE', 'REV', 'LIMIT', 0, want, 'WITHSCORES')
-      at[k] = 1
-      if runs[k][2] ~= nil then head[k] = number(runs[k][2]) end
+    -- each bucket read a chunk at a time, from where its last chunk ended, as the merge reaches its end: the
+    -- page needs ~want entries in all, not want from every bucket
+    local chunk = math.max(4, math.ceil(want / #KEYS) + 2)
+    local runs, at, read, head, more = {}, {}, {}, {}, {}
+    local function fill(k)
+      local asked = math.min(chunk, want - read[k])
+      local run = redis.call('ZRANGE', KEYS[k], high, low, 'BYSCORE', 'REV', 'LIMIT', read[k], asked,
+                             'WITHSCORES')
+      runs[k], at[k] = run, 1
+      read[k] = read[k] + #run / 2
+      more[k] = #run / 2 == asked and read[k] < want
+      if run[2] ~= nil then head[k] = number(run[2]) else head[k] = nil end
+    end
+    for k = 1, #KEYS do
+      read[k] = 0
+      fill(k)
     end
     local taken = 0
     while taken < want do  -- merge: the highest head of the buckets' runs, each already in order
@@ -73,7 +85,13 @@ for i, count in ipairs(counts) do
         out[#out + 1] = run[j + 1]
       end
       at[best] = j + 2
-      if run[j + 3] ~= nil then head[best] = number(run[j + 3]) else head[best] = nil end
+      if run[j + 3] ~= nil then
+        head[best] = number(run[j + 3])
+      elseif more[best] then
+        fill(best)
+      else
+        head[best] = nil
+      end
     end
     need = need - math.max(0, taken - offset)
     offset = 0
