@@ -13,7 +13,7 @@ from ..scoring.companies import company_of
 from ..scoring.fold import FoldState
 from ..scoring.interactions import Interaction
 from .errors import gateway
-from .redis_tools import RecordedWrites, Sharding, get_many, load_script, loads
+from .redis_tools import RecordedWrites, Sharding, call_script, get_many, load_script, loads
 from .timelines import join_states
 
 #: Contact document fields whose text can be found by a prefix.
@@ -200,7 +200,8 @@ class ContactStore:
             replies = pipe.execute()
         else:
             replies = [_pairs(part) if i % 3 != 1 else part
-                       for reply in self._read_contacts(keys=keys) for i, part in enumerate(reply)]
+                       for reply in call_script(self.redis, self._read_contacts, keys, [])
+                       for i, part in enumerate(reply)]
         out: list[dict[str, Any] | None] = []
         for i, contact_id in enumerate(contact_ids):
             doc, tags, states = replies[3 * i:3 * i + 3]

@@ -41,7 +41,7 @@ from ..scoring.grades import CELLS, Grade, level
 from ..scoring.profiles import Profile
 from .errors import gateway
 from .companies import CompanyIndex, Rollup
-from .redis_tools import dumps, load_script, loads, run_scripts
+from .redis_tools import call_script, dumps, load_script, loads, run_scripts
 
 #: Largest page a query returns.
 MAX_LIMIT = 500
@@ -476,7 +476,7 @@ class ContactQuery:
                        scored: bool) -> dict[str, Any]:
         """``_ranged`` in one call of index_page.lua: the page alone comes back, merged inside Redis."""
         args = [cursor, limit, *(bound for rng in ranges for bound in rng)]
-        total, flat = self._index_page(keys=indexes, args=args)
+        total, flat = call_script(self.redis, self._index_page, indexes, args)
         items = [(flat[i], int(float(flat[i + 1])) if scored else None) for i in range(0, len(flat), 2)]
         nxt = cursor + len(items)
         return {"items": items, "total": total, "next_cursor": nxt if nxt < total else None}
