@@ -102,12 +102,16 @@ def parse_entries(entries: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[dic
     for _entry_id, data in entries:
         if "tick" in data:
             batch.setdefault(data["tick"], [])
-        else:
-            record = TimelineRecord.from_json(data["r"])
-            batch.setdefault(data["c"], []).append(record)
-            if "a" in data:
-                batch[data["c"]].append(TimelineRecord.from_json(data["a"]))
-            records.append(record)
+            continue
+        r = data["r"]  # TimelineRecord.from_json, without a call per entry
+        record = TimelineRecord(r["id"], r["src"], r["t"], r["at"], r.get("p") or {})
+        contact = batch.get(data["c"])
+        if contact is None:
+            contact = batch[data["c"]] = []
+        contact.append(record)
+        if "a" in data:
+            contact.append(TimelineRecord.from_json(data["a"]))
+        records.append(record)
     return batch, records
 
 
@@ -120,15 +124,37 @@ def score_entries(services: Services, scorer: Scorer, entries: list[tuple[str, d
     return len(records), batch
 
 
+def _unlearnt(records: Sequence[TimelineRecord], shapes: set[tuple[str, tuple[str, ...]]]) -> list[TimelineRecord]:
+    """The records whose vocabulary pairs a drain may not know yet: those of a type and property names (flat:
+    no object values, whose names would count too) not seen before in it (``shapes``, updated here)."""
+    out = []
+    for record in records:
+        properties = record.properties
+        flat = True
+        for value in properties.values():
+            if isinstance(value, dict):
+                flat = False
+                break
+        if flat:
+            shape = (record.type, tuple(properties))
+            if shape in shapes:
+                continue
+            shapes.add(shape)
+        out.append(record)
+    return out
+
+
 def score_parsed(services: Services, scorer: Scorer, batch: dict[str, list[TimelineRecord]],
                  records: Sequence[TimelineRecord], learnt: set[tuple[str, str]] | None = None, *,
-                 later: Later | None = None, reads: Reads | None = None, overlap: Overlap | None = None) -> None:
+                 later: Later | None = None, reads: Reads | None = None, overlap: Overlap | None = None,
+                 shapes: set[tuple[str, tuple[str, ...]]] | None = None) -> None:
     """Score a batch ``parse_entries`` made, and tell the vocabulary store the (type, property) pairs it brings.
 
     ``learnt``: the vocabulary pairs this drain already told the store (updated here), so a batch that
-    brings nothing new makes no round trip for it. ``later``, ``reads``, ``overlap``: a drain's."""
+    brings nothing new makes no round trip for it; ``shapes`` (the drain's, updated here) the records of a
+    type and property names it saw before, whose pairs it knows. ``later``, ``reads``, ``overlap``: a drain's."""
     score_and_dispatch(services, scorer, batch, services.clock.now_ms(), later=later, reads=reads, overlap=overlap)
-    pairs = vocabulary_of(records) - (learnt or set())
+    pairs = vocabulary_of(records if shapes is None else _unlearnt(records, shapes)) - (learnt or set())
     if pairs:
         services.vocabulary.remember(pairs)
         if learnt is not None:
@@ -221,6 +247,7 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
         return 0  # its holder re-checks the stream when it lets go
     scorer = make_scorer(services)
     learnt: set[tuple[str, str]] = set()
+    shapes: set[tuple[str, tuple[str, ...]]] = set()
     scored = 0
     try:
         # Once the archive fails during this drain, later batches go to the backlog without trying it again.
@@ -244,7 +271,8 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
                 with collector_paused():
                     started = time.perf_counter()
                     ahead = _Ahead(services, scorer, later, partition, entries, batch)
-                    score_parsed(services, scorer, batch, records, learnt, later=later, reads=reads, overlap=ahead)
+                    score_parsed(services, scorer, batch, records, learnt, later=later, reads=reads, overlap=ahead,
+                                 shapes=shapes)
                     seconds = time.perf_counter() - started
                     if scored_before is not None:
                         confirm(scored_before)

@@ -115,3 +115,18 @@ def test_the_recompute_profile_refolds_every_contact_from_the_archive_exactly(ca
     assert "check: 50 contacts, 0 whose score is not the reference fold's" in out
     assert "SqliteArchive.histories" in out and "cmdstat_evalsha" in out
     assert (tmp_path / "recompute.prof").stat().st_size > 0
+
+
+def test_a_drain_learns_the_names_inside_an_object_where_a_batch_before_had_a_plain_value(make_app):
+    app = make_app(BATCH_SIZE=1, PARTITIONS=1)
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        publish_profile(client, services, "eng", RULES)
+        services.queue.empty()
+        send(client, {"id": "o1", "type": "email.opened", "contact": {"email": "a@x.io"}, "properties": {"meta": "x"}},
+             {"id": "o2", "type": "email.opened", "contact": {"email": "a@x.io"}, "properties": {"meta": "y"}},
+             {"id": "o3", "type": "email.opened", "contact": {"email": "a@x.io"},
+              "properties": {"meta": {"campaign": "c"}}})
+        assert drain(services, 0) == 3  # three batches of one
+        assert services.vocabulary.all() == {"email.opened": {"meta", "meta.campaign"}}

@@ -59,7 +59,10 @@ def state_pieces(value: str) -> list[str]:
 def join_states(stored: dict[str, str]) -> dict[str, str]:
     """A stored states hash as fields and whole values: each state's pieces joined (``_rev`` as it is). Reads
     the unsplit form of earlier releases as it is."""
-    if not any(PIECE_MARK in f for f in stored):
+    for f in stored:  # (a loop: any() over a generator costs a contact ~1 us more)
+        if PIECE_MARK in f:
+            break
+    else:
         return stored
     out = {}
     for field, value in stored.items():
