@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from app.scoring_service import drain, tick
@@ -111,3 +112,16 @@ def in_batches(draw: Callable[[Any], Any], order: list) -> list[list]:
         batches.append(order[start:cut])
         start = cut
     return batches
+
+
+@contextmanager
+def drain_ready(make_app: Callable[..., Any], rules: list[dict], **settings: Any) -> Iterator[tuple[Any, Any]]:
+    """An app of one partition with these settings and profile ``eng`` of these rules published, nothing queued:
+    ``(client, services)`` inside its context, for tests that call ``drain`` themselves."""
+    app = make_app(PARTITIONS=1, **settings)
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        publish_profile(client, services, "eng", rules)
+        services.queue.empty()
+        yield client, services

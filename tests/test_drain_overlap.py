@@ -13,7 +13,7 @@ from app.scoring_service import drain, make_scorer
 from app.storage.errors import StoreError, StoreUnavailable
 from app.storage.redis_tools import Later
 
-from .helpers import contact_by_email, publish_profile, score_of, send
+from .helpers import contact_by_email, drain_ready, score_of, send
 
 RULES = [{"id": "open", "on": "email.opened", "points": 5}, {"id": "click", "on": "email.clicked", "points": 3}]
 
@@ -81,12 +81,7 @@ def rounds(monkeypatch):
 def test_the_next_batch_is_read_after_this_ones_writes(make_app, rounds):
     """The same contact in every batch: each batch's reads, sent before it is scored, see the batch before's
     writes (else its write loses its race and the contact is scored a second time)."""
-    app = make_app(BATCH_SIZE=2, PARTITIONS=1)
-    client = app.test_client()
-    with app.app_context():
-        services = app.extensions["scorekeeper"]
-        publish_profile(client, services, "eng", RULES)
-        services.queue.empty()
+    with drain_ready(make_app, RULES, BATCH_SIZE=2) as (client, services):
         send(client, *(opened(n, "a@x.io", "email.opened" if n % 3 else "email.clicked") for n in range(11)))
         rounds.clear()
         assert drain(services, 0) == 11
@@ -96,12 +91,7 @@ def test_the_next_batch_is_read_after_this_ones_writes(make_app, rounds):
 
 def test_a_batchs_writes_go_out_a_chunk_at_a_time_and_every_contact_is_written(make_app, monkeypatch, rounds):
     monkeypatch.setattr(scorer_module, "SCRIPT_CONTACTS", 2)
-    app = make_app(BATCH_SIZE=100, PARTITIONS=1)
-    client = app.test_client()
-    with app.app_context():
-        services = app.extensions["scorekeeper"]
-        publish_profile(client, services, "eng", RULES)
-        services.queue.empty()
+    with drain_ready(make_app, RULES, BATCH_SIZE=100) as (client, services):
         emails = [f"c{n}@x.io" for n in range(7)]
         send(client, *(opened(n, email) for n, email in enumerate(emails)),
              *(opened(10 + n, email, "email.clicked") for n, email in enumerate(emails[:3])))
@@ -120,12 +110,7 @@ def test_a_batchs_writes_go_out_a_chunk_at_a_time_and_every_contact_is_written(m
 
 def test_a_chunk_that_fails_fails_the_batch_and_its_entries_stay(make_app, monkeypatch):
     monkeypatch.setattr(scorer_module, "SCRIPT_CONTACTS", 1)
-    app = make_app(BATCH_SIZE=100, PARTITIONS=1)
-    client = app.test_client()
-    with app.app_context():
-        services = app.extensions["scorekeeper"]
-        publish_profile(client, services, "eng", RULES)
-        services.queue.empty()
+    with drain_ready(make_app, RULES, BATCH_SIZE=100) as (client, services):
         send(client, opened(1, "a@x.io"),
              {"id": "d1", "type": "contact.dnd_updated", "contact": {"email": "b@x.io"},
               "properties": {"channels": {"email": True}}})
@@ -144,12 +129,7 @@ def test_a_chunk_that_fails_fails_the_batch_and_its_entries_stay(make_app, monke
 def test_scripts_redis_lost_are_loaded_and_run_again(make_app):
     """Redis restarted (or its scripts flushed) between two drains, or while one runs: deferred script calls load
     them again."""
-    app = make_app(BATCH_SIZE=3, PARTITIONS=1)
-    client = app.test_client()
-    with app.app_context():
-        services = app.extensions["scorekeeper"]
-        publish_profile(client, services, "eng", RULES)
-        services.queue.empty()
+    with drain_ready(make_app, RULES, BATCH_SIZE=3) as (client, services):
         send(client, *(opened(n, "a@x.io") for n in range(4)))
         assert drain(services, 0) == 4
         services.redis.script_flush()
@@ -165,11 +145,7 @@ def test_scripts_redis_lost_are_loaded_and_run_again(make_app):
 
 def test_a_write_longer_than_one_variadic_command_takes_is_written_whole(make_app):
     """apply_batch.lua writes a contact's hash fields with one HSET each time, in slices Lua's stack takes."""
-    app = make_app(PARTITIONS=1)
-    client = app.test_client()
-    with app.app_context():
-        services = app.extensions["scorekeeper"]
-        publish_profile(client, services, "eng", RULES)
+    with drain_ready(make_app, RULES) as (_client, services):
         records = [TimelineRecord(f"i{n}", "api", "email.opened", 1_700_000_000_000 + n, {"message_id": f"m{n}"})
                    for n in range(2_500)]
         results = make_scorer(services).score({"c1": records}, 1_700_000_010_000)
@@ -180,12 +156,7 @@ def test_a_write_longer_than_one_variadic_command_takes_is_written_whole(make_ap
 
 def test_an_index_write_that_fails_keeps_the_batchs_entries(make_app):
     """A batch's index writes are confirmed after the next batch is scored, but before its entries go."""
-    app = make_app(BATCH_SIZE=2, PARTITIONS=1)
-    client = app.test_client()
-    with app.app_context():
-        services = app.extensions["scorekeeper"]
-        publish_profile(client, services, "eng", RULES)
-        services.queue.empty()
+    with drain_ready(make_app, RULES, BATCH_SIZE=2) as (client, services):
         send(client, *(opened(n, "a@x.io") for n in range(3)))
         cid = contact_by_email(client, "a@x.io")["id"]
         activity = services.keys.activity(services.sharding.bucket_of(cid))

@@ -9,7 +9,7 @@ import pytest
 from app.scoring.events import Interest
 from app.scoring_service import collector_paused, drain
 
-from .helpers import publish_profile, score_of, send
+from .helpers import drain_ready, score_of, send
 
 RULES = [{"id": "open", "on": "email.opened", "points": 5}]
 
@@ -66,12 +66,7 @@ class CollectorWatch:
 
 def test_a_drain_scores_each_batch_with_the_collector_waiting_and_turns_it_on_after(
         make_app, collector_on):
-    app = make_app(BATCH_SIZE=4, PARTITIONS=1)
-    client = app.test_client()
-    with app.app_context():
-        services = app.extensions["scorekeeper"]
-        publish_profile(client, services, "eng", RULES)
-        services.queue.empty()
+    with drain_ready(make_app, RULES, BATCH_SIZE=4) as (client, services):
         send(client, *({"id": f"o{n}", "type": "email.opened", "contact": {"email": "a@x.io"}} for n in range(10)))
         watch = services.events = CollectorWatch(services.events)
         assert drain(services, 0) == 10
@@ -81,12 +76,7 @@ def test_a_drain_scores_each_batch_with_the_collector_waiting_and_turns_it_on_af
 
 
 def test_a_drain_tells_the_vocabulary_each_pair_once_and_still_learns_what_a_later_batch_brings(make_app):
-    app = make_app(BATCH_SIZE=2, PARTITIONS=1)
-    client = app.test_client()
-    with app.app_context():
-        services = app.extensions["scorekeeper"]
-        publish_profile(client, services, "eng", RULES)
-        services.queue.empty()
+    with drain_ready(make_app, RULES, BATCH_SIZE=2) as (client, services):
         send(client, *({"id": f"o{n}", "type": "email.opened", "contact": {"email": "a@x.io"},
                          "properties": {"message_id": f"m{n}"}} for n in range(4)),
              {"id": "c1", "type": "email.clicked", "contact": {"email": "a@x.io"}, "properties": {"url": "u"}})
@@ -118,12 +108,7 @@ def test_the_recompute_profile_refolds_every_contact_from_the_archive_exactly(ca
 
 
 def test_a_drain_learns_the_names_inside_an_object_where_a_batch_before_had_a_plain_value(make_app):
-    app = make_app(BATCH_SIZE=1, PARTITIONS=1)
-    client = app.test_client()
-    with app.app_context():
-        services = app.extensions["scorekeeper"]
-        publish_profile(client, services, "eng", RULES)
-        services.queue.empty()
+    with drain_ready(make_app, RULES, BATCH_SIZE=1) as (client, services):
         send(client, {"id": "o1", "type": "email.opened", "contact": {"email": "a@x.io"}, "properties": {"meta": "x"}},
              {"id": "o2", "type": "email.opened", "contact": {"email": "a@x.io"}, "properties": {"meta": "y"}},
              {"id": "o3", "type": "email.opened", "contact": {"email": "a@x.io"},
