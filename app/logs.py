@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
-import uuid
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
@@ -49,7 +49,7 @@ class RequestIdFilter(logging.Filter):
 
 def assign_request_id() -> None:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()  # 32 random hex digits
 
 
 def echo_request_id(response: Response) -> Response:
