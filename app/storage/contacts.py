@@ -13,7 +13,7 @@ from ..scoring.companies import company_of
 from ..scoring.fold import FoldState
 from ..scoring.interactions import Interaction
 from .errors import gateway
-from .redis_tools import RecordedWrites, Sharding, call_script, get_many, load_script, loads
+from .redis_tools import RecordedWrites, Sharding, call_script, get_many, load_script, loads, on_cluster
 from .timelines import join_states
 
 #: Contact document fields whose text can be found by a prefix.
@@ -69,7 +69,7 @@ class ContactStore:
         #: (``remember_linked``): a belief, checked by the ingest script, never a source of truth.
         self._linked: dict[str, str] = {}
         #: One Redis (not a cluster): a page's contacts are read by one script call.
-        self.single_node = not hasattr(redis, "get_node_from_key")
+        self.single_node = not on_cluster(redis)
         self._read_contacts = load_script(redis, "read_contacts.lua")
 
     def resolve_contacts(self, interactions: Sequence[Interaction], relinked: list[str] | None = None) -> list[str]:

@@ -18,7 +18,7 @@ import orjson
 from ..clock import Clock
 from ..keys import Keys
 from .errors import gateway
-from .redis_tools import Later, call_script, dumps, load_script, loads, run_scripts
+from .redis_tools import Later, call_script, dumps, load_script, loads, on_cluster, run_scripts
 
 #: Seconds a partition's wake mark (a drain job is queued) lives, should the job be lost.
 WAKE_TTL_S = 60
@@ -127,7 +127,7 @@ class PartitionQueue:
         """Whether a request may be stored in one call (``accept``): on a single Redis, any keys may meet in a
         script; on a cluster one call reaches one slot, and a request's identity keys, contact and counters are
         in other slots than its partition, so the caller takes the multi-step path there."""
-        return not hasattr(self.redis, "get_node_from_key")
+        return not on_cluster(self.redis)
 
     def append(self, by_partition: Mapping[int, Sequence[tuple[str, Any]]],
                wake_ttl_s: int = WAKE_TTL_S) -> dict[int, tuple[list[bool], bool]]:

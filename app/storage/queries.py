@@ -41,7 +41,7 @@ from ..scoring.grades import CELLS, Grade, level
 from ..scoring.profiles import Profile
 from .errors import gateway
 from .companies import CompanyIndex, Rollup
-from .redis_tools import call_script, dumps, load_script, loads, run_scripts
+from .redis_tools import call_script, dumps, load_script, loads, on_cluster, run_scripts
 
 #: Largest page a query returns.
 MAX_LIMIT = 500
@@ -209,7 +209,7 @@ class ContactQuery:
         self.keys = index.keys
         self.buckets = index.buckets
         #: One Redis (not a cluster): a bucket's indexes can be intersected by one script.
-        self.single_node = not hasattr(self.redis, "get_node_from_key")
+        self.single_node = not on_cluster(self.redis)
         #: Tests only: "walk", "collect" or "check" makes filter_bucket.lua take that way whatever it costs.
         self.force: str | None = None
 

@@ -51,6 +51,12 @@ def get_many(redis: Any, keys: Sequence[str]) -> list[Any]:
     return pipe.execute()
 
 
+def on_cluster(redis: Any) -> bool:
+    """Whether a client is a Redis Cluster's (its keys live on several nodes: a script or a pipeline
+    reaches one slot)."""
+    return hasattr(redis, "get_node_from_key")
+
+
 def call_script(redis: Any, script: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
     """One call of a registered script on a single Redis, sent on a connection of the client's pool.
 
@@ -62,7 +68,7 @@ def call_script(redis: Any, script: Any, keys: Sequence[str], args: Sequence[Any
     one Redis with a pool of its own connections (a cluster, a client pinned to one connection).
     """
     pool = getattr(redis, "connection_pool", None)
-    if pool is None or getattr(redis, "connection", None) is not None or hasattr(redis, "get_node_from_key"):
+    if pool is None or getattr(redis, "connection", None) is not None or on_cluster(redis):
         return script(keys=keys, args=args)
     connection = pool.get_connection()
     try:
@@ -85,7 +91,7 @@ def run_scripts(redis: Any, script: Any, calls: Sequence[tuple[list[str], list[A
     if len(calls) == 1:  # one EVALSHA: a pipeline would first send SCRIPT EXISTS, a second round trip
         keys, args = calls[0]
         return [script(keys=keys, args=args)]
-    if not hasattr(redis, "get_node_from_key"):
+    if not on_cluster(redis):
         pipe = redis.pipeline(transaction=False)
         for keys, args in calls:
             script(keys=keys, args=args, client=pipe)
@@ -122,7 +128,7 @@ class Later:
     def __init__(self, redis: Any):
         self.redis = redis
         #: A plain Redis (not a cluster, whose keys live on several nodes): replies are deferred.
-        self.deferred = not hasattr(redis, "get_node_from_key")
+        self.deferred = not on_cluster(redis)
         self._connection: Any = None
         self._sent = 0  # replies sent so far (each a group of commands)
         self._read = 0  # replies read so far

@@ -23,7 +23,7 @@ from ..scoring.fold import FoldState
 from ..scoring.profiles import parse_version_field, version_field
 from .contacts import ContactStore
 from .errors import gateway
-from .redis_tools import Sharding, get_many, loads
+from .redis_tools import Sharding, get_many, loads, on_cluster
 from .score_index import ScoreIndex
 from .timelines import PIECE_MARK, join_states
 
@@ -84,7 +84,7 @@ class SnapshotGateway:
         self.contacts_store = contacts
         self.scores = scores
         #: One Redis (not a cluster): a page of contacts is read in one transaction.
-        self.single_node = not hasattr(redis, "get_node_from_key")
+        self.single_node = not on_cluster(redis)
 
     # --- export ------------------------------------------------------------------------------
     def is_empty(self) -> bool:

@@ -19,7 +19,7 @@ from ..scoring.interactions import MANUAL_TYPE
 from ..scoring.profiles import parse_version_field, version_field
 from ..scoring.records import ContactWrite, TimelineRecord, decode_ledger_entry, decode_record
 from .errors import gateway
-from .redis_tools import Done, Later, dumps, load_script, loads, run_scripts
+from .redis_tools import Done, Later, dumps, load_script, loads, on_cluster, run_scripts
 
 #: Contacts per call of the batch scripts (read_batch.lua, apply_batch.lua) on a single Redis (one on a cluster):
 #: large enough to save most per-command overhead, small enough that one call blocks Redis
@@ -177,7 +177,7 @@ class TimelineStore:
         self._trim = load_script(redis, "trim_horizon.lua")
         self._compact = load_script(redis, "compact_contact.lua")
         #: One Redis (not a cluster): a scoring batch's reads and writes go in a few script calls.
-        self.single_node = not hasattr(redis, "get_node_from_key")
+        self.single_node = not on_cluster(redis)
 
     def read_for_scoring(self, batch: dict[str, list[str]],
                          later: Later | None = None) -> Callable[[], dict[str, tuple[dict, list, int | None]]]:
