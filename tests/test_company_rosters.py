@@ -45,3 +45,31 @@ def test_rosters_of_the_release_before_read_the_same_before_and_after_their_rewr
     assert services.jobs.migration_done(ROSTER_MIGRATION) and rosters_once(services) is None
     assert client.get("/v1/companies/example.com?limit=15&cursor=10", headers=AUTH).get_json() == page
     assert company_filter(client, "eq") == members and company_filter(client, "ne") == []
+
+
+@pytest.mark.parametrize("companies_at_once", [1, 4, 100])
+def test_the_rewrite_takes_companies_in_chunks_and_rosters_longer_than_a_page(services, companies_at_once):
+    """Eleven companies of the old form, spread over the company buckets, with rosters of 0 to 9 contacts (a page
+    is 3): every contact ends at its bucket + 1, every old member set is gone, whatever the chunk size."""
+    companies = services.companies
+    expected: dict[str, dict[str, int]] = {}
+    sets = []
+    for n in range(11):
+        company = f"co{n}.example"
+        bucket = companies.bucket_of(company)
+        roster = services.keys.company_roster(company, bucket)
+        members = {f"c{n}x{i:02d}": 0 for i in range(n % 10)}
+        services.redis.zadd(services.keys.companies(bucket), {company: 1})
+        if members:
+            services.redis.zadd(roster, members)
+        for cid in members:
+            key = services.keys.company_members(company, services.sharding.bucket_of(cid))
+            services.redis.sadd(key, cid)
+            sets.append(key)
+        expected[roster] = {cid: services.sharding.bucket_of(cid) + 1 for cid in members}
+
+    assert companies.place_rosters(page=3, companies_at_once=companies_at_once) == sum(map(len, expected.values()))
+    for roster, scores in expected.items():
+        assert {cid: int(s) for cid, s in services.redis.zrange(roster, 0, -1, withscores=True)} == scores
+    assert sets and not any(services.redis.exists(key) for key in sets)
+    assert companies.place_rosters(page=3, companies_at_once=companies_at_once) == 0

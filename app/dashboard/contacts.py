@@ -301,7 +301,7 @@ def change_contact_score(contact_id: str):
     try:
         change = ScoreChangeSchema().load(body)
     except SchemaError as exc:
-        for name, problems in exc.messages.items():
+        for name, problems in exc.normalized_messages().items():
             field = {"set": "value", "add": "value", "_schema": "value"}.get(name, name)
             errors.setdefault(field, " ".join(problems) if isinstance(problems, list) else str(problems))
     if errors:
