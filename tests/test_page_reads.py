@@ -18,7 +18,12 @@ RANGES = [
     [("(6", "(2"), ("(1.5", "-1")],
 ]
 
-entries = st.lists(st.tuples(st.sampled_from(["c1", "c2", "c10", "ca", "cb", "b", "c", "cé", "c\u00ff"]),
+#: Members: short ones, and long ones that share their first six bytes (the script compares those as one number,
+#: the rest byte by byte), one a prefix of another, bytes beyond ASCII.
+MEMBERS = ["c1", "c2", "c10", "ca", "cb", "b", "c", "cé", "c\u00ff", "c0ffee", "c0ffee1", "c0ffee12", "c0ffeé",
+           "c0ffee\u00ff", "c0ffe", "c0ffef"]
+
+entries = st.lists(st.tuples(st.sampled_from(MEMBERS),
                              st.integers(min_value=0, max_value=40),
                              st.sampled_from([0.0, 1.0, 1.5, 2.0, 3.0, 6.0, -1.0, 1e15, float("inf")])),
                    max_size=60)
@@ -40,20 +45,20 @@ def expected_page(rows: dict[str, float], ranges, limit: int, cursor: int) -> tu
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=entries, ranges=st.sampled_from(RANGES), limit=st.integers(min_value=1, max_value=12),
-       cursor=st.integers(min_value=0, max_value=70), deep=st.booleans())
+       cursor=st.integers(min_value=0, max_value=70), deep=st.booleans(), buckets=st.sampled_from([1, 2, 4, 7]))
 def test_the_script_pages_as_python_merges_and_as_sorting_everything(services, monkeypatch, rows, ranges,
-                                                                    limit, cursor, deep):
-    keys = [f"test:index-page:{b}" for b in range(4)]
-    services.redis.delete(*keys)
+                                                                    limit, cursor, deep, buckets):
+    keys = [f"test:index-page:{b}" for b in range(buckets)]
+    services.redis.delete(*[f"test:index-page:{b}" for b in range(7)])
     stored: dict[str, float] = {}
     for member, bucket_seed, score in rows:
         member = f"{member}{bucket_seed}"
         if score == float("inf"):
             score = 7.0  # ZRANGE's "+inf" bound is tested by RANGES; an infinite score never is an index's
         stored[member] = score
-        services.redis.zadd(keys[bucket_seed % 4], {member: score})
+        services.redis.zadd(keys[bucket_seed % buckets], {member: score})
         for other in keys:
-            if other != keys[bucket_seed % 4]:
+            if other != keys[bucket_seed % buckets]:
                 services.redis.zrem(other, member)
     query = ContactQuery(services.scores, services.contacts)
     with monkeypatch.context() as patch:
@@ -67,6 +72,22 @@ def test_the_script_pages_as_python_merges_and_as_sorting_everything(services, m
     assert script["total"] == total
     assert script["items"] == items
     assert script["next_cursor"] == (cursor + len(items) if cursor + len(items) < total else None)
+
+
+def test_members_that_share_their_first_bytes_order_byte_by_byte(services):
+    """Ties of score between members whose first six bytes are the same: the script orders them by the bytes after
+    (a member that begins another comes after it, as ZRANGE ... REV orders them)."""
+    keys = [f"test:index-page:tie:{b}" for b in range(5)]
+    services.redis.delete(*keys)
+    members = [f"c0ffee{n}" for n in range(40)] + ["c0ffe", "c0ffee", "c0ffeé", "c0ffee\u00ff1", "c0ffef"]
+    for n, member in enumerate(members):
+        services.redis.zadd(keys[n % 5], {member: 3.0 if n % 3 else 2.0})
+    query = ContactQuery(services.scores, services.contacts)
+    rows = {m: (3.0 if n % 3 else 2.0) for n, m in enumerate(members)}
+    for cursor, limit in ((0, 50), (0, 7), (11, 9), (30, 20)):
+        items, total = expected_page(rows, [("+inf", "-inf")], limit, cursor)
+        page = query._ranged(keys, [("+inf", "-inf")], limit, cursor)
+        assert page["items"] == items and page["total"] == total == len(members)
 
 
 def test_the_registry_pages_newest_first_with_creation_times_as_scores(services):
@@ -123,3 +144,16 @@ def test_a_page_of_contacts_reads_the_same_in_one_script_call_as_pipelined(clien
     assert script[3]["dnd"] == {"email": True} and script[3]["attributes"] == {"plan": "pro"}
     assert script[0]["states"]["short@1"].score == 7 and "gone@1" not in script[0]["states"]
     assert services.contacts.get_contacts([]) == []
+
+    # What a page of a filter reads (ContactQuery.shown_contacts): the same documents, and of the fold states
+    # only the fields asked for, each its score (none where outside or absent), on one Redis and on a cluster
+    fields = ["long@1", "short@1", "gone@1", "absent@1"]
+    query = ContactQuery(services.scores, services.contacts)
+    shown = query.shown_contacts(wanted, fields)
+    query.single_node = False
+    assert query.shown_contacts(wanted, fields) == shown
+    expected = [None if c is None else {**c, "states": {f: queries.Shown(c["states"][f].score)
+                                                         for f in fields if f in c["states"]}} for c in script]
+    assert shown == expected
+    assert shown[0]["states"] == {"short@1": queries.Shown(7)} and shown[2]["states"] == {"long@1": queries.Shown(42)}
+    assert query.shown_contacts([], fields) == []

@@ -1,6 +1,11 @@
 """Contacts: look-up, filters by score and tags, scores by hand, and the explaining ledger."""
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+from flask import Response, current_app
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import ValidationError as SchemaError
 
 from .. import json_bodies, ledger_history
@@ -38,6 +43,25 @@ def parse_cursor(raw: str | None) -> int:
     if value < 0:
         raise ValidationError("Invalid cursor.", {"cursor": "must not be negative"})
     return value
+
+
+def json_page(body: dict[str, Any]) -> Response:
+    """A page of contacts as the same JSON bytes Flask's own response would carry (keys sorted, compact, ASCII,
+    a final newline), written by orjson: the standard library's encoder took ~5 % of a page's CPU. Anything
+    orjson would write otherwise (text beyond ASCII, which Flask escapes; an integer beyond 64 bits; a debug
+    app's indented JSON) goes through Flask's encoder as before. Numbers of JSON's exponent form may be
+    spelled differently (``1e-07``, ``1e-7``: the same number)."""
+    app = current_app
+    provider = app.json
+    if (isinstance(provider, DefaultJSONProvider) and provider.sort_keys and provider.ensure_ascii
+            and provider.compact is not False and not (provider.compact is None and app.debug)):
+        try:
+            text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+        except TypeError:
+            text = b""
+        if text and text.isascii():
+            return app.response_class(text, mimetype=provider.mimetype)
+    return provider.response(body)
 
 
 def filter_from_args(filters: dict) -> ContactFilter:
@@ -97,7 +121,7 @@ def list_contacts(limit: int = 50, cursor: str | None = None, email: str | None 
         found = [c for c in services.contacts.get_contacts(services.contacts.search_contacts(q, limit)) if c]
         items = [render_contact(services, contact) for contact in found]
         return {"items": items, "total": len(items), "next_cursor": None}
-    return run_filter(services, filter_from_args(filters), limit, parse_cursor(cursor))
+    return json_page(run_filter(services, filter_from_args(filters), limit, parse_cursor(cursor)))
 
 
 @bp.route("/contacts/search", methods=["POST"])
@@ -105,7 +129,7 @@ def list_contacts(limit: int = 50, cursor: str | None = None, email: str | None 
 @bp.alt_response(200, schema=ContactPageSchema, description="A page of contacts, in the filter's order")
 def search_contacts(query: dict):
     """Filter contacts with a filter document in the body (the same document smart lists save)."""
-    return run_filter(get_services(), query["filter"], query["limit"], parse_cursor(query.get("cursor")))
+    return json_page(run_filter(get_services(), query["filter"], query["limit"], parse_cursor(query.get("cursor"))))
 
 
 @bp.route("/contacts/<contact:contact_id>", methods=["GET"])

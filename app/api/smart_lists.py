@@ -8,7 +8,7 @@ from ..services import get_services
 from ..smart_lists import (all_lists, delete_list, get_list, list_members, runnable_filter, save_list,
                            with_count)
 from .common import v1_blueprint
-from .contacts import parse_cursor
+from .contacts import json_page, parse_cursor
 from ..contact_filter_schema import SmartListOutSchema, SmartListPageSchema, SmartListSchema
 from .schemas import ContactPageSchema, FilterArgsSchema
 
@@ -61,7 +61,7 @@ def delete_smart_list(list_id: str):
 @bp.arguments(FilterArgsSchema(only=("limit", "cursor")), location="query", as_kwargs=True)
 def smart_list_contacts(list_id: str, limit: int = 50, cursor: str | None = None):
     """The contacts matching the saved filter (409 when it names a profile deleted since)."""
-    return list_members(get_services(), list_id, limit, parse_cursor(cursor))
+    return json_page(list_members(get_services(), list_id, limit, parse_cursor(cursor)))
 
 
 @bp.route("/smart-lists/<list_id>/export.csv", methods=["GET"])

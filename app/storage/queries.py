@@ -31,10 +31,10 @@ same function the property tests evaluate by brute force.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..contact_filter import Condition, ContactFacts, ContactFilter, activity_cutoff, band_ranges, matches
 from ..scoring.grades import CELLS, Grade, level
@@ -42,6 +42,7 @@ from ..scoring.profiles import Profile
 from .errors import gateway
 from .companies import CompanyIndex, Rollup
 from .redis_tools import call_script, dumps, load_script, loads, on_cluster, run_scripts
+from .timelines import join_states
 
 #: Largest page a query returns.
 MAX_LIMIT = 500
@@ -194,6 +195,15 @@ class FilterDocuments:
     profiles: dict[str, dict[str, Any]]
     grades: dict[str, Grade]
     smart_list: dict[str, Any] | None = None
+    #: The smart list's document as stored (JSON text), or None: what it reads as never changes, so a reader
+    #: may keep what it made of it by this text.
+    smart_list_text: str | None = None
+
+
+class Shown(NamedTuple):
+    """What a page shows of a contact's fold state: its score (``ContactQuery.shown_contacts``)."""
+
+    score: int
 
 
 @gateway
@@ -221,6 +231,31 @@ class ContactQuery:
     def _index_page(self) -> Any:
         return load_script(self.redis, "index_page.lua")
 
+    @cached_property
+    def _read_contacts(self) -> Any:
+        return load_script(self.redis, "read_contacts.lua")
+
+    def shown_contacts(self, contact_ids: Sequence[str], fields: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Contacts as a page shows them, in one round trip, in order (None where missing): what
+        ``ContactStore.get_contacts`` returns, except ``states``: only ``fields`` (``PROFILE@VERSION``, the live
+        versions'), each a ``Shown`` score, and none where the state is marked ``outside``. A page needs no more
+        of a fold state than its score: parsing 50 whole ``FoldState`` s was ~30 % of a page's client CPU."""
+        if not contact_ids:
+            return []
+        keys = [key for cid in contact_ids
+                for key in (self.keys.contact(cid), self.keys.tags(cid), self.keys.states(cid))]
+        if self.single_node:
+            replies = call_script(self.redis, self._read_contacts, keys, [])
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            for i in range(0, len(keys), 3):
+                pipe.hgetall(keys[i])
+                pipe.smembers(keys[i + 1])
+                pipe.hgetall(keys[i + 2])
+            flat = pipe.execute()
+            replies = [flat[i:i + 3] for i in range(0, len(flat), 3)]
+        return [_shown_contact(cid, *reply, fields) for cid, reply in zip(contact_ids, replies)]
+
     def documents(self, list_id: str | None = None) -> FilterDocuments:
         """The profile documents, the grades and (with ``list_id``) a smart list's document, in one round
         trip."""
@@ -234,7 +269,7 @@ class ContactQuery:
         return FilterDocuments(
             profiles={pid: loads(doc) for pid, doc in replies[0].items()},
             grades={gid: Grade.from_dict(loads(doc)) for gid, doc in sorted(replies[1].items())},
-            smart_list=loads(saved) if saved else None)
+            smart_list=loads(saved) if saved else None, smart_list_text=saved or None)
 
     def run(self, flt: ContactFilter, live: Mapping[str, tuple[Profile, int]], limit: int, cursor: int,
             now_ms: int) -> dict[str, Any]:
@@ -605,3 +640,33 @@ class ContactQuery:
         for rollup in rollups:
             out[rollup.profile_id] = {c: s for c, s in self.companies.scores(rollup, named).items() if s is not None}
         return out
+
+
+def _as_dict(reply: Any) -> dict[str, str]:
+    """A hash as HGETALL gives it: a dict from a client's pipeline, field, value, ... from a script."""
+    if isinstance(reply, dict):
+        return reply
+    fields = iter(reply)
+    return dict(zip(fields, fields))
+
+
+def _shown_contact(contact_id: str, doc_reply: Any, tags: Any, states_reply: Any,
+                   fields: Sequence[str]) -> dict[str, Any] | None:
+    """One contact of ``ContactQuery.shown_contacts`` from its three replies (document, tags, fold states), read as
+    ``ContactStore.get_contacts`` reads them."""
+    doc = _as_dict(doc_reply)
+    if not doc:
+        return None
+    dnd = {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
+    states = join_states(_as_dict(states_reply))
+    shown = {}
+    for field in fields:
+        raw = states.get(field)
+        if raw is not None:
+            state = loads(raw)
+            if not state.get("x"):  # FoldState.outside: no score shown
+                shown[field] = Shown(state["s"])
+    return {"id": contact_id, "name": doc.get("name"), "email": doc.get("email"),
+            "external_id": doc.get("external_id"), "company": doc.get("company"),
+            "tags": sorted(tags), "dnd": dnd, "created_at": int(doc.get("created_at", 0)),
+            "attributes": loads(doc["attributes"]) if doc.get("attributes") else {}, "states": shown}
