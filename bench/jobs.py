@@ -14,3 +14,19 @@ def score_one(contact_id: str, record: dict[str, Any]) -> None:
 
     with job_app():
         make_scorer(get_services()).score({contact_id: [TimelineRecord.from_json(record)]}, now_ms())
+
+
+def nothing() -> None:
+    """A job that does nothing in the app's context: what RQ and the worker spend on any job
+    (bench/job_profile.py)."""
+    from workers.context import job_app
+
+    with job_app():
+        pass
+
+
+def nothing_in_workspace() -> None:
+    """``nothing`` through ``app.jobs.in_job_workspace``, as every app job runs."""
+    from app.jobs import in_job_workspace
+
+    in_job_workspace(nothing)()
