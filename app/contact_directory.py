@@ -121,8 +121,8 @@ def _page(services: Services, flt: ContactFilter, live: dict, limit: int, cursor
     """One page of a filter over the live versions ``live`` (profiles not in it give empty scores)."""
     query = ContactQuery(services.scores, services.contacts, services.companies)
     page = query.run(flt, {pid: (v.profile, v.version) for pid, v in live.items()}, limit, cursor,
-                     services.clock.now_ms())
-    contacts = query.shown_contacts([cid for cid, _score in page["items"]], [v.field for v in live.values()])
+                     services.clock.now_ms(), [v.field for v in live.values()])
+    contacts = page["contacts"]
     items = [render_contact(services, contact, live, grades) for contact in contacts if contact is not None]
     return {"items": items, "total": page["total"],
             "next_cursor": str(page["next_cursor"]) if page["next_cursor"] is not None else None}

@@ -157,3 +157,37 @@ def test_a_page_of_contacts_reads_the_same_in_one_script_call_as_pipelined(clien
     assert shown == expected
     assert shown[0]["states"] == {"short@1": queries.Shown(7)} and shown[2]["states"] == {"long@1": queries.Shown(42)}
     assert query.shown_contacts([], fields) == []
+
+
+def test_a_page_read_off_an_index_reads_its_contacts_in_the_same_call(client, services):
+    """``ContactQuery.run`` with ``fields``: on a single Redis, index_page.lua returns the page's contacts with
+    the page (their keys made from the key-name parts it is sent); they read as ``shown_contacts`` reads them,
+    and as a cluster's way (pipelines, the merge in Python) reads them, page after page."""
+    from app.contact_filter import ContactFilter
+    from app.scoring.fold import FoldState
+    from app.storage.redis_tools import dumps
+
+    from .helpers import contact_by_email, send, settle
+
+    for n in range(7):
+        send(client, {"id": f"p{n}", "type": "email.opened", "contact": {"email": f"same-call{n}@example.com"},
+                      "occurred_at": "2026-11-01T00:00:00Z"})
+    settle(services)
+    ids = [contact_by_email(client, f"same-call{n}@example.com")["id"] for n in range(7)]
+    services.contacts.change_tags(ids[3], ["vip"])
+    services.redis.hset(services.keys.states(ids[5]), mapping={"x@1": dumps(FoldState(score=5).to_json())})
+    fields = ["x@1"]
+    query = ContactQuery(services.scores, services.contacts)
+    seen = []
+    for cursor in (0, 3, 6, 9):
+        query.single_node = True
+        page = query.run(ContactFilter(), {}, 3, cursor, 0, fields)
+        assert page["contacts"] == query.shown_contacts([cid for cid, _ in page["items"]], fields)
+        assert [c["id"] for c in page["contacts"]] == [cid for cid, _ in page["items"]]
+        query.single_node = False
+        assert query.run(ContactFilter(), {}, 3, cursor, 0, fields) == page
+        assert "contacts" not in query.run(ContactFilter(), {}, 3, cursor, 0)
+        seen += page["contacts"]
+    assert sorted(c["id"] for c in seen) == sorted(ids)
+    by_id = {c["id"]: c for c in seen}
+    assert by_id[ids[3]]["tags"] == ["vip"] and by_id[ids[5]]["states"] == {"x@1": queries.Shown(5)}

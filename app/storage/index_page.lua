@@ -6,17 +6,27 @@
 -- entries Python parsed and merged, by the merge here: the reply is the page alone, and the buckets are read
 -- a few entries at a time as the merge needs them (~offset + limit entries in all, not that many from each).
 --
--- KEYS: the index's buckets (sorted sets). ARGV: offset, limit, then each score range as max, min (as
--- ZRANGE ... BYSCORE REV takes them), highest range first.
+-- With the page, it may read the page's contacts (a smart-list page: app/contact_directory.py), as
+-- read_contacts.lua does, so that a page is one round trip less. Their keys cannot be declared (their ids are
+-- found here): made from the parts of the key names the caller sends, on a single Redis only, like every call of
+-- this script.
+--
+-- KEYS: the index's buckets (sorted sets). ARGV: offset, limit, the number of key-name parts that follow (0: no
+-- contacts read, or 6: a contact's document key as the text before and after its id, then its tags key's, then
+-- its fold states key's), those parts, then each score range as max, min (as ZRANGE ... BYSCORE REV takes them),
+-- highest range first.
 -- Order: the ranges one after the other; within one, score descending, then member descending by its bytes
 -- (as ZRANGE ... REV orders one key, and as Python orders str ids).
--- Returns {count over every range, {member, score, member, score, ...}} (scores as Redis writes them).
+-- Returns {count over every range, {member, score, member, score, ...}} (scores as Redis writes them), and when
+-- contacts are read, a third item: per member of the page {document as HGETALL gives it, tags (SMEMBERS), fold
+-- states as HGETALL gives them}.
 --
 -- The merge keeps the buckets' heads in a binary heap (~2 log2(buckets) comparisons an entry, not one per
 -- bucket), and compares two heads by score, then by their members' first six bytes as one number, and only
 -- when those are equal byte by byte from the seventh: scores tie often (small integers), members' first bytes
 -- too ('c' and hex digits), and a Lua function call per byte cost ~15 us an entry.
-local offset, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local offset, limit, parts = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local first = 4 + parts  -- ARGV's first score range
 local byte, ceil, max, min, huge = string.byte, math.ceil, math.max, math.min, math.huge
 
 -- whether member a comes after member b byte by byte from byte `from` on (Lua's < on strings follows the
@@ -46,7 +56,7 @@ local function number(text)
 end
 
 local counts, total = {}, 0
-for r = 3, #ARGV - 1, 2 do
+for r = first, #ARGV - 1, 2 do
   local n = 0
   for _, key in ipairs(KEYS) do
     n = n + redis.call('ZCOUNT', key, ARGV[r + 1], ARGV[r])
@@ -62,7 +72,7 @@ for i, count in ipairs(counts) do
   if offset >= count then
     offset = offset - count
   else
-    local high, low = ARGV[1 + 2 * i], ARGV[2 + 2 * i]
+    local high, low = ARGV[first - 2 + 2 * i], ARGV[first - 1 + 2 * i]
     local want = offset + need  -- the page lies within every bucket's first offset + need of the range
     -- each bucket read a chunk at a time, from where its last chunk ended, as the merge reaches its end: the
     -- page needs ~want entries in all, not want from every bucket
@@ -134,4 +144,14 @@ for i, count in ipairs(counts) do
     offset = 0
   end
 end
-return {total, out}
+if parts == 0 then
+  return {total, out}
+end
+local contacts = {}
+for j = 1, #out, 2 do
+  local id = out[j]
+  contacts[#contacts + 1] = {redis.call('HGETALL', ARGV[4] .. id .. ARGV[5]),
+                             redis.call('SMEMBERS', ARGV[6] .. id .. ARGV[7]),
+                             redis.call('HGETALL', ARGV[8] .. id .. ARGV[9])}
+end
+return {total, out, contacts}
