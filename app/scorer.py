@@ -17,7 +17,7 @@ from .membership import Membership
 from .scoring.companies import COMPANY_ATTRIBUTE
 from .scoring.events import NO_INTEREST, CompanyScoreChanged, GradeChanged, InteractionSeen, Interest, ScoreChanged
 from .scoring.fit import apply_attribute_changes, attributes_at
-from .scoring.fold import FoldState, LedgerEntry, advance, fold, fold_across, is_late, resume
+from .scoring.fold import FoldState, LedgerEntry, advance, advance_quietly, fold, fold_across, is_late, resume
 from .scoring.grades import Grade, ScoreStep, grade_steps
 from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE
 from .scoring.profiles import version_field
@@ -447,6 +447,9 @@ class Scorer:
             reentered = bool(old_state and old_state.outside)
             old_score = old_state.score if old_state and not reentered else None
             at_horizon: FoldState | None = None
+            # a workflow trigger or a grade reads this version's ledger entries; else only whether there are any
+            watched = version.live and (version.profile.id in trigger_profiles or version.profile.id in graded)
+            ledger: list[LedgerEntry] = []
             if refold and history is not None and timeline is not None:
                 if horizon is None:
                     state, ledger = fold(version.profile, whole, now)
@@ -456,9 +459,14 @@ class Scorer:
                 else:
                     state, ledger = resume(version.profile, horizon.checkpoints[vfield], whole, horizon.at, now)
                 full_fold = True
+                entered = bool(ledger)
             else:
                 state = old_state or FoldState()
-                ledger = advance(state, version.profile, fresh, now)
+                if watched:
+                    ledger = advance(state, version.profile, fresh, now)
+                    entered = bool(ledger)
+                else:
+                    entered = advance_quietly(state, version.profile, fresh, now)
                 full_fold = False
             gate = self._gates.get(vfield)
             outside = gate is not None and not gate.admits(facts or ContactFacts())
@@ -473,14 +481,13 @@ class Scorer:
             result.before[vfield] = old_score
             if new_json != raw:
                 states_out[vfield] = new_json
-            if ledger or (full_fold and raw is not None):
+            if entered or (full_fold and raw is not None):
                 # the ledger is not stored: it is the fold of the timeline, made again on read (app/ledger_history.py)
                 ledgers.append(LedgerWrite(version.profile.id, version.version, full_fold, ()))
             expiry = state.next_expiry()
             if expiry is not None and (next_expiry is None or expiry < next_expiry):
                 next_expiry = expiry
-            if version.live and not state.outside and (version.profile.id in trigger_profiles
-                                                       or version.profile.id in graded):
+            if watched and not state.outside:
                 steps: list[ScoreStep] = []
                 deepest = 0
                 if by_key is None:

@@ -36,6 +36,7 @@ def rows_scoring(ctx: Context, want: set[str]) -> list[Row]:
     rows: list[Row] = []
     try:
         wait_workers(ctx, 1)
+        cpu_before = _cpu_of(worker.pid), _redis_cpu(ctx)
         started = time.perf_counter()
         wake_all(ctx)
         last = time.perf_counter()
@@ -45,8 +46,12 @@ def rows_scoring(ctx: Context, want: set[str]) -> list[Row]:
                 ctx.say(f"row 1: {depth(ctx):,} left")
                 last = time.perf_counter()
         elapsed = time.perf_counter() - started
+        worker_s, redis_s = _cpu_of(worker.pid) - cpu_before[0], _redis_cpu(ctx) - cpu_before[1]
         rate = loaded / elapsed
-        ctx.say(f"row 1: one worker scored {loaded:,} in {elapsed:.1f} s ({rate:,.0f}/s)")
+        cpu_note = (f"CPU-seconds meanwhile: worker {worker_s:.1f} s ({loaded / max(worker_s, 1e-9):,.0f} interactions "
+                    f"per CPU-s), Redis {redis_s:.1f} s ({loaded / max(redis_s, 1e-9):,.0f} per CPU-s); load average "
+                    f"at the end {_load()}")
+        ctx.say(f"row 1: one worker scored {loaded:,} in {elapsed:.1f} s ({rate:,.0f}/s); {cpu_note}")
         stats = ctx.bench.redis.hgetall(ctx.services.keys.stats())
         baseline, base_note = baseline_one_job_per_interaction(ctx)
         if "1" in want:
@@ -57,6 +62,7 @@ def rows_scoring(ctx: Context, want: set[str]) -> list[Row]:
                              f"1,000 touches ~1,000 contacts); loaded through app.ingest in {load_s:.1f} s "
                              f"({loaded / load_s:,.0f}/s) before the worker started"),
                              f"{stats.get('batches', '?')} batches; timed from the wake-up to empty streams",
+                             cpu_note,
                              ("archive BYPASSED (--archive-bypass): the worker's archive kept nothing"
                               if ctx.archive_bypass else "archive: the run's own SQLite file (the default backend)"),
                              base_note, *lists_note]))

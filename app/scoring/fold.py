@@ -38,7 +38,8 @@ from .interactions import ATTRIBUTES_TYPE, MANUAL_ACTOR, MANUAL_TYPE
 from .profiles import FIT, Group, Profile, Rule
 from .records import LedgerEntry, TimelineRecord, type_code, type_name
 
-__all__ = ["FoldState", "LedgerEntry", "advance", "checkpoint", "entry_key", "fold", "fold_across", "is_late", "resume"]
+__all__ = ["FoldState", "LedgerEntry", "advance", "advance_quietly", "checkpoint", "entry_key", "fold", "fold_across",
+           "is_late", "resume"]
 
 # Within one millisecond, expiries come before interactions and manual changes.
 _EXPIRY, _ENTRY = 0, 1
@@ -207,8 +208,13 @@ def _group_of(profile: Profile, rule_id: str) -> Group | None:
     return profile.group_of(rule) if rule else None
 
 
-#: Where the fold's internals put ledger entries: a list, or None when nobody reads them (a ``checkpoint``; making
-#: a ``LedgerEntry`` costs more than the fold's arithmetic).
+class _Entered(list):  # type: ignore[type-arg]
+    """A ledger whose entries nobody reads, only whether there are any (``advance_quietly``): the fold's commonest
+    entries (a rule matched, or its limit reached) are noted as ``None`` instead of being made."""
+
+
+#: Where the fold's internals put ledger entries: a list; an ``_Entered`` (only whether any entry was made); or None
+#: when nobody reads them (a ``checkpoint``; making a ``LedgerEntry`` costs more than the fold's arithmetic).
 _Ledger = list[LedgerEntry] | None
 
 
@@ -326,22 +332,26 @@ def _apply_interaction(state: FoldState, profile: Profile, record: TimelineRecor
                        rules: Sequence[Rule], ledger: _Ledger) -> None:
     """The rules of the record's type (``rules``: those of ``profile`` with ``on`` its type, in profile order)."""
     at, type_, props, id_ = record.at, record.type, record.properties, record.id
+    noted = ledger.__class__ is _Entered  # entries nobody reads: only that there are some
     for rule in rules:
         if rule.where and not where_matches(rule.where, props):
             continue
         limited = _limit_reason(rule, state, at, props)
         if limited:
             if ledger is not None:
-                ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, 0,
-                                          state.score, "limit", limited))
+                ledger.append(None if noted else LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, 0,
+                                                             state.score, "limit", limited))
             continue
         _record_hit(rule, state, at, props)
         group = profile.group_of(rule) if rule.group else None
         change, capped_by, words = _apply_points(state, profile, group, rule.points)
         if ledger is not None:
-            reason = "matched" if change == rule.points else "capped" if capped_by else "floor"
-            ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, change,
-                                      state.score, reason, _note(words), capped_by))
+            if noted:
+                ledger.append(None)  # type: ignore[arg-type]
+            else:
+                reason = "matched" if change == rule.points else "capped" if capped_by else "floor"
+                ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, change,
+                                          state.score, reason, _note(words), capped_by))
         if rule.expires_after_ms and change:
             bisect.insort(state.pending, [at + rule.expires_after_ms, key, rule.id, change, id_, type_])
         if rule.decay_percent and rule.decay_every_ms and change:
@@ -388,6 +398,15 @@ def advance(state: FoldState, profile: Profile, records: Iterable[TimelineRecord
     ledger: list[LedgerEntry] = []
     _advance(state, profile, _in_order(records), now, ledger)
     return ledger
+
+
+def advance_quietly(state: FoldState, profile: Profile, records: Iterable[TimelineRecord], now: int) -> bool:
+    """``advance``, for a caller that needs only whether it made any ledger entry (live scoring that no workflow
+    trigger or grade watches: the ledger is not stored, only an earlier release's stored list is dropped when it
+    changes); the commonest entries are not made at all."""
+    ledger = _Entered()
+    _advance(state, profile, _in_order(records), now, ledger)
+    return bool(ledger)
 
 
 def _advance(state: FoldState, profile: Profile, keyed: _Keyed, now: int, ledger: _Ledger) -> None:

@@ -66,20 +66,19 @@ class TimelineRecord:
     type: str
     at: int  # milliseconds since the epoch, UTC
     properties: Mapping[str, Any]
+    #: ``source:id``: the record's field in the timeline, and its idempotency key. Made once: a drain and a
+    #: refold read it several times per record (its sort key, its field, its place in the batch).
+    key: str = field(init=False, repr=False, compare=False)
 
     def __init__(self, id: str, source: str, type: str, at: int, properties: Mapping[str, Any]) -> None:
         # Frozen, so each field is set through its slot (``_slot_setters``); a recompute makes one per record
-        set_id, set_source, set_type, set_at, set_properties = _RECORD_SET
+        set_id, set_source, set_type, set_at, set_properties, set_key = _RECORD_SET
         set_id(self, id)
         set_source(self, source)
         set_type(self, type)
         set_at(self, at)
         set_properties(self, properties)
-
-    @property
-    def key(self) -> str:
-        """``source:id``: the record's field in the timeline, and its idempotency key."""
-        return f"{self.source}:{self.id}"
+        set_key(self, f"{source}:{id}")
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "src": self.source, "t": self.type, "at": self.at, "p": self.properties}
@@ -97,7 +96,7 @@ def _slot_setters(cls: type, names: Sequence[str]) -> tuple[Callable[[Any, Any],
     return tuple(cls.__dict__[name].__set__ for name in names)
 
 
-_RECORD_SET = _slot_setters(TimelineRecord, ("id", "source", "type", "at", "properties"))
+_RECORD_SET = _slot_setters(TimelineRecord, ("id", "source", "type", "at", "properties", "key"))
 
 
 def encode_record(record: TimelineRecord) -> list[Any]:
@@ -233,7 +232,7 @@ class LedgerWrite:
     entries: Sequence[str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ContactWrite:
     """Everything scoring one contact changes, written at once only if the contact's ``rev`` (the
     ``_rev`` of its fold states) did not move since it was read. Values are already encoded."""
@@ -247,4 +246,23 @@ class ContactWrite:
     outbox: Sequence[str]
     doc: Mapping[str, str]
     #: Fields of the contact's horizon hash to set (the checkpoints a refold from the archive made).
-    horizon: Mapping[str, str] = field(default_factory=dict)
+    horizon: Mapping[str, str]
+
+    def __init__(self, contact_id: str, rev: str, timeline: Mapping[str, str], states: Mapping[str, str],
+                 drop: Sequence[str], ledgers: Sequence[LedgerWrite], outbox: Sequence[str], doc: Mapping[str, str],
+                 horizon: Mapping[str, str] | None = None) -> None:
+        # as TimelineRecord's: each field through its slot (one per contact scored)
+        set_cid, set_rev, set_timeline, set_states, set_drop, set_ledgers, set_outbox, set_doc, set_horizon = _WRITE_SET
+        set_cid(self, contact_id)
+        set_rev(self, rev)
+        set_timeline(self, timeline)
+        set_states(self, states)
+        set_drop(self, drop)
+        set_ledgers(self, ledgers)
+        set_outbox(self, outbox)
+        set_doc(self, doc)
+        set_horizon(self, {} if horizon is None else horizon)
+
+
+_WRITE_SET = _slot_setters(ContactWrite, ("contact_id", "rev", "timeline", "states", "drop", "ledgers", "outbox",
+                                          "doc", "horizon"))
