@@ -119,27 +119,31 @@ class FoldState:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FoldState:
-        last = data.get("l")
+        # read once per contact and version in a drain: list comprehensions and sorts in place, no generators
+        get = data.get
+        last = get("l")
         base = last[0] if last else 0
-        if "H" in data:
-            hits = {rule_id: [base - ago for ago in times] for rule_id, times in data["H"].items()}
+        stored = get("H")
+        if stored is not None:
+            hits = {rule_id: [base - ago for ago in times] for rule_id, times in stored.items()}
         else:
-            hits = dict(data.get("h") or {})
-        if "P" in data:  # back in the order the fold keeps them: (expire_at, interaction key, rule id)
-            pending = sorted([base + p[0], p[1], rule_id, p[2], p[1].partition(":")[2], type_name(p[3])]
-                             for rule_id, entries in data["P"].items() for p in entries)
+            hits = dict(get("h") or {})
+        stored = get("P")
+        if stored is not None:  # back in the order the fold keeps them: (expire_at, interaction key, rule id)
+            pending = [[base + p[0], p[1], rule_id, p[2], p[1].partition(":")[2], type_name(p[3])]
+                       for rule_id, entries in stored.items() for p in entries]
+            pending.sort()
         else:
-            pending = [_timed(p, 6) for p in data.get("p") or []]
-        if "D" in data:  # likewise: (step_at, interaction key, rule id)
-            decaying = sorted([base + d[0], d[1], rule_id, d[2], d[1].partition(":")[2], type_name(d[3]), *d[4:]]
-                              for rule_id, entries in data["D"].items() for d in entries)
+            pending = [_timed(p, 6) for p in get("p") or []]
+        stored = get("D")
+        if stored is not None:  # likewise: (step_at, interaction key, rule id)
+            decaying = [[base + d[0], d[1], rule_id, d[2], d[1].partition(":")[2], type_name(d[3]), *d[4:]]
+                        for rule_id, entries in stored.items() for d in entries]
+            decaying.sort()
         else:
-            decaying = [_timed(d, 9) for d in data.get("d") or []]
-        return cls(score=data["s"], last=tuple(last) if last else None, hits=hits,
-                   once=dict(data.get("o") or {}), pending=pending,
-                   decaying=decaying, groups=dict(data.get("g") or {}),
-                   attributes=dict(data.get("a") or {}), matched=list(data.get("f") or []),
-                   outside=bool(data.get("x")))
+            decaying = [_timed(d, 9) for d in get("d") or []]
+        return cls(data["s"], tuple(last) if last else None, hits, dict(get("o") or {}), pending, decaying,
+                   dict(get("g") or {}), dict(get("a") or {}), list(get("f") or []), bool(get("x")))
 
     def copy(self) -> FoldState:
         """A copy the fold can advance without changing this one: each container copied one level down (their

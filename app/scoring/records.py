@@ -220,7 +220,7 @@ def decode_ledger_entry(stored: Any) -> dict[str, Any]:
             "reason": REASON_CODES[reason] if isinstance(reason, int) else reason, "note": note}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class LedgerWrite:
     """A profile version whose ledger changed in a write. No entries are stored any more (the ledger is the fold
     of the timeline, made again on read: app/ledger_history.py), so ``entries`` stays empty; storage drops the
@@ -230,6 +230,16 @@ class LedgerWrite:
     version: int
     replace: bool
     entries: Sequence[str]
+
+    def __init__(self, profile_id: str, version: int, replace: bool, entries: Sequence[str]) -> None:
+        set_profile, set_version, set_replace, set_entries = _LEDGER_WRITE_SET  # as TimelineRecord's
+        set_profile(self, profile_id)
+        set_version(self, version)
+        set_replace(self, replace)
+        set_entries(self, entries)
+
+
+_LEDGER_WRITE_SET = _slot_setters(LedgerWrite, ("profile_id", "version", "replace", "entries"))
 
 
 @dataclass(frozen=True, slots=True, init=False)
