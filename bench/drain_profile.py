@@ -16,6 +16,7 @@ import argparse
 import cProfile
 import gc
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="default 40,000 over 10,000 contacts: about one record per contact per batch, as at full size")
     parser.add_argument("--cprofile", help="write a cProfile of the drain here")
     parser.add_argument("--commands", action="store_true", help="print Redis's INFO commandstats of the drain")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="instrument the drain alone when run under `valgrind --tool=callgrind --instr-atstart=no` "
+                             "(callgrind_control turns it on and off): instructions, whatever the machine's load")
     return parser.parse_args(argv)
 
 
@@ -84,6 +88,11 @@ def archiver_cpu() -> Iterator[list[float]]:
         archiving.Archiver._run = run  # type: ignore[method-assign]
 
 
+def callgrind(state: str) -> None:
+    """Turn callgrind's instrumentation of this process on or off (``callgrind_control -i``)."""
+    subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True, capture_output=True)
+
+
 def published_app(bench: Any) -> Any:
     """An app on the bench's private Redis and a SQLite archive in its run directory, the bench's 10-rule profile
     published."""
@@ -113,10 +122,14 @@ def main(argv: list[str] | None = None) -> None:
             cpu, wall, redis_cpu = time.process_time(), time.perf_counter(), process_cpu_s(redis_pid)
             if profile:
                 profile.enable()
+            if args.callgrind:
+                callgrind("on")
             scored = 0
             while sum(services.partitions.partition_depths()):
                 for partition in range(services.sharding.partitions):
                     scored += drain(services, partition, max_batches=10_000)
+            if args.callgrind:
+                callgrind("off")
             if profile:
                 profile.disable()
             cpu = time.process_time() - cpu

@@ -175,6 +175,7 @@ class TimelineStore:
         self._apply_batch = load_script(redis, "apply_batch.lua")
         self._read_batch = load_script(redis, "read_batch.lua")
         self._trim = load_script(redis, "trim_horizon.lua")
+        self._read_trim = load_script(redis, "read_trim.lua")
         self._compact = load_script(redis, "compact_contact.lua")
         #: One Redis (not a cluster): a scoring batch's reads and writes go in a few script calls.
         self.single_node = not on_cluster(redis)
@@ -217,19 +218,23 @@ class TimelineStore:
     def read_for_trim(self, contact_ids: Sequence[str]) -> dict[str, tuple[str, list[str], list[TimelineRecord],
                                                                             Horizon | None]]:
         """For each contact: its ``_rev``, the ``PROFILE@VERSION`` fields of its states, its timeline and its
-        horizon (what ``app/horizon.py`` needs to move the horizon)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for contact_id in contact_ids:
-            pipe.hget(self.keys.states(contact_id), "_rev")
-            pipe.hkeys(self.keys.states(contact_id))
-            pipe.hgetall(self.keys.timeline(contact_id))
-            pipe.hgetall(self.keys.horizon(contact_id))
-        replies = pipe.execute()
+        horizon (what ``app/horizon.py`` needs to move the horizon).
+
+        read_trim.lua carries SCRIPT_CONTACTS contacts per call on one Redis, one on a cluster: a pass reads every
+        contact a page at a time from the worker's ticker, beside its drains, and a pipeline of four commands per
+        contact cost the worker ~5 % of a drain's CPU in redis-py's per-command packing and parsing
+        (docs/performance.md, row 1)."""
+        ids = list(contact_ids)
+        per_call = SCRIPT_CONTACTS if self.single_node else 1
+        calls = [([key for cid in ids[start:start + per_call]
+                   for key in (self.keys.states(cid), self.keys.timeline(cid), self.keys.horizon(cid))], [])
+                 for start in range(0, len(ids), per_call)]
+        replies = [reply for chunk in run_scripts(self.redis, self._read_trim, calls) for reply in chunk]
         out = {}
-        for i, cid in enumerate(contact_ids):
-            rev, fields, timeline, horizon = replies[4 * i:4 * i + 4]
+        for cid, (rev, fields, timeline, horizon) in zip(ids, replies):
             out[cid] = (rev or "", [f for f in fields if f != "_rev" and PIECE_MARK not in f],
-                        [decode_record(key, loads(v)) for key, v in timeline.items()], Horizon.from_hash(horizon))
+                        [decode_record(key, loads(v)) for key, v in zip(timeline[::2], timeline[1::2])],
+                        Horizon.from_hash(dict(zip(horizon[::2], horizon[1::2]))))
         return out
 
     def move_horizons(self, moves: Sequence[HorizonMove]) -> list[int]:
