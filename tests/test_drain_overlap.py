@@ -11,6 +11,7 @@ from app.scorer import Scorer
 from app.scoring.records import TimelineRecord
 from app.scoring_service import drain, make_scorer
 from app.storage.errors import StoreError, StoreUnavailable
+from app.storage import redis_tools
 from app.storage.redis_tools import Later
 
 from .helpers import contact_by_email, drain_ready, score_of, send
@@ -30,6 +31,27 @@ def test_replies_read_later_come_in_order_each_to_its_own(services):
         assert second.result() == ["2"]  # read past the first, which keeps its own reply
         assert first.result() == [True, 2]
     assert redis.get("t:a") == "2"
+
+
+@pytest.mark.parametrize("commands", [
+    pytest.param([("SET", "t:a", "é"), ("GET", "t:a")], id="non-ascii"),
+    pytest.param([("ZADD", "t:z", 1, "a", 2.5, "b", 10**20, "c"), ("ZRANGE", "t:z", 0, -1)], id="numbers"),
+    pytest.param([("SET", "t:b", b"\x00\xff"), ("EVALSHA", "0" * 40, 2, "t:a", "t:b", "x" * 70_000)], id="bytes-large"),
+])
+def test_later_sends_the_bytes_redis_py_would(services, commands):
+    """``Later`` packs its commands through hiredis directly: the same bytes as redis-py's ``pack_commands``."""
+    connection = services.redis.connection_pool.get_connection()
+    try:
+        assert b"".join(redis_tools._pack(connection, commands)) == b"".join(connection.pack_commands(commands))
+    finally:
+        services.redis.connection_pool.release(connection)
+
+
+def test_an_argument_later_cannot_send_fails_its_reply_as_the_storage_layers_error(services):
+    with Later(services.redis) as later:
+        with pytest.raises(StoreError):
+            later.send([("SET", "t:a", None)]).result()
+    assert services.redis.get("t:a") is None
 
 
 def test_an_error_reply_is_the_storage_layers_error_and_the_replies_after_it_still_come(services):

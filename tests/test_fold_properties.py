@@ -23,7 +23,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.scoring.fold import FoldState, advance, checkpoint, fold, fold_across, resume
+from app.scoring.fold import FoldState, advance, advance_quietly, checkpoint, fold, fold_across, resume
 from app.scoring.interactions import derive_properties
 from app.scoring.profiles import profile_from_dict
 from app.scoring.records import TimelineRecord
@@ -117,6 +117,22 @@ def test_advancing_in_two_steps_through_stored_state_ends_like_the_reference(cas
     later = max(now, middle)
     advance(state, PROFILE, typed(rest), now=later)
     assert state.score == reference_fold(RULES, records, later)[0]
+
+
+@settings(max_examples=EXAMPLES)
+@given(timelines(), st.integers(0, 14), st.integers(0, 6))
+def test_advancing_quietly_is_advancing_without_the_entries(case, split, early):
+    """Live scoring that no trigger or grade watches (``advance_quietly``): the same state as ``advance``, and
+    whether ``advance`` made any ledger entry (what drops an earlier release's stored ledger list)."""
+    records, now = case
+    ordered = typed(sorted(records, key=lambda r: (r["at"], r["src"] + ":" + r["id"])))
+    first, rest = ordered[:split], ordered[split:]
+    middle = min(T0 + early * GRID, rest[0].at) if rest else T0 + early * GRID
+    loud, quiet = FoldState(), FoldState()
+    for part, until in ((first, middle), (rest, max(now, middle))):
+        entries = advance(loud, PROFILE, part, now=until)
+        assert advance_quietly(quiet, PROFILE, part, now=until) is bool(entries)
+        assert quiet.to_json() == loud.to_json()
 
 
 @settings(max_examples=EXAMPLES)

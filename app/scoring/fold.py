@@ -212,7 +212,7 @@ def _group_of(profile: Profile, rule_id: str) -> Group | None:
     return profile.group_of(rule) if rule else None
 
 
-class _Entered(list):  # type: ignore[type-arg]
+class _Entered(list[LedgerEntry]):
     """A ledger whose entries nobody reads, only whether there are any (``advance_quietly``): the fold's commonest
     entries (a rule matched, or its limit reached) are noted as ``None`` instead of being made."""
 
@@ -342,20 +342,21 @@ def _apply_interaction(state: FoldState, profile: Profile, record: TimelineRecor
             continue
         limited = _limit_reason(rule, state, at, props)
         if limited:
-            if ledger is not None:
-                ledger.append(None if noted else LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, 0,
-                                                             state.score, "limit", limited))
+            if noted:
+                ledger.append(None)  # type: ignore[union-attr, arg-type]
+            elif ledger is not None:
+                ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, 0, state.score,
+                                          "limit", limited))
             continue
         _record_hit(rule, state, at, props)
         group = profile.group_of(rule) if rule.group else None
         change, capped_by, words = _apply_points(state, profile, group, rule.points)
-        if ledger is not None:
-            if noted:
-                ledger.append(None)  # type: ignore[arg-type]
-            else:
-                reason = "matched" if change == rule.points else "capped" if capped_by else "floor"
-                ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, change,
-                                          state.score, reason, _note(words), capped_by))
+        if noted:
+            ledger.append(None)  # type: ignore[union-attr, arg-type]
+        elif ledger is not None:
+            reason = "matched" if change == rule.points else "capped" if capped_by else "floor"
+            ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, change,
+                                      state.score, reason, _note(words), capped_by))
         if rule.expires_after_ms and change:
             bisect.insort(state.pending, [at + rule.expires_after_ms, key, rule.id, change, id_, type_])
         if rule.decay_percent and rule.decay_every_ms and change:

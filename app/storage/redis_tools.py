@@ -19,9 +19,10 @@ from redis.exceptions import ConnectionError as ConnectionError_, NoScriptError,
 from .errors import store_errors, translated
 
 try:  # redis-py's own parser and packer when it is installed (pyproject: redis[hiredis])
-    from hiredis import pack_command as _hiredis_pack
+    from hiredis import pack_command as _hiredis_pack_command
 except ImportError:  # pragma: no cover - redis-py's pure-Python packer then
-    _hiredis_pack = None
+    _hiredis_pack_command = None  # type: ignore[assignment]
+_hiredis_pack: Any = _hiredis_pack_command
 
 log = logging.getLogger(__name__)
 

@@ -226,7 +226,7 @@ class TimelineStore:
         (docs/performance.md, row 1)."""
         ids = list(contact_ids)
         per_call = SCRIPT_CONTACTS if self.single_node else 1
-        calls = [([key for cid in ids[start:start + per_call]
+        calls: list[tuple[list[str], list[Any]]] = [([key for cid in ids[start:start + per_call]
                    for key in (self.keys.states(cid), self.keys.timeline(cid), self.keys.horizon(cid))], [])
                  for start in range(0, len(ids), per_call)]
         replies = [reply for chunk in run_scripts(self.redis, self._read_trim, calls) for reply in chunk]
