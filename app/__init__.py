@@ -16,7 +16,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .automation import api as workflows_api
     from .dashboard import bp as dashboard_bp
     from .hooks import bp as hooks_bp, workspace_bp as workspace_hooks_bp
-    from .hooks import secrets as hook_secrets
+    from .hooks import fast as webhook_door, secrets as hook_secrets
     from .settings import configure
 
     app = Flask(__name__)
@@ -41,4 +41,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(dashboard_bp)  # /dashboard
     automation.init_app(app)  # workflow settings and files; workflows start listening to scoring
     errors_http.init_app(app)  # last: replaces flask-smorest's own HTTPException handler
+    webhook_door.install(app)  # POST /hooks/...: answered before Flask's routing, as Flask answers them
     return app

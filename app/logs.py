@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import sys
+from contextvars import ContextVar, Token
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
@@ -18,6 +19,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
+#: The id of a request served without Flask's request context (the webhook door, app/hooks/fast.py).
+_SERVING: ContextVar[str | None] = ContextVar("scorekeeper_request_id", default=None)
 
 
 class JsonFormatter(logging.Formatter):
@@ -42,14 +45,31 @@ class RequestIdFilter(logging.Filter):
     """Adds ``request_id`` to records written while a request is being served."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if has_request_context() and not hasattr(record, "request_id"):
-            record.request_id = g.get("request_id")
+        if not hasattr(record, "request_id"):
+            if has_request_context():
+                record.request_id = g.get("request_id")
+            elif (serving := _SERVING.get()) is not None:
+                record.request_id = serving
         return True
 
 
+def request_id(incoming: str) -> str:
+    """A request's id: ``incoming`` (the caller's ``X-Request-ID``) when it is a plain token, else a new one."""
+    return incoming if _REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()  # 32 random hex digits
+
+
 def assign_request_id() -> None:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()  # 32 random hex digits
+    g.request_id = request_id(request.headers.get(REQUEST_ID_HEADER, ""))
+
+
+def serving(request_id: str) -> Token:
+    """Log lines written from now on carry ``request_id`` (a request served outside Flask's request context);
+    ``served`` with what this returns ends it."""
+    return _SERVING.set(request_id)
+
+
+def served(token: Token) -> None:
+    _SERVING.reset(token)
 
 
 def echo_request_id(response: Response) -> Response:

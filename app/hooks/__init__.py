@@ -11,12 +11,15 @@ stranger nothing more than whether a workspace takes that provider's webhooks.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import flask
 import orjson
 from flask import current_app, request
+from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import get_content_length, get_input_stream
 
 from .. import json_bodies, metrics
 from ..errors import NotFound, PayloadTooLarge, SignatureError, ValidationError
@@ -64,12 +67,21 @@ def receive_standard_in_workspace(source: str):
 SECRET_CHANGES = 3
 
 
-def handle(provider: registry.Provider, source: str):
-    services = get_services()
+def handle(provider: registry.Provider, source: str) -> flask.Response:
+    """The Flask views' answer (a request the webhook door, ``fast.py``, left to Flask)."""
+    return current_app.response_class(receive_delivery(get_services(), current_app.config, provider, source,
+                                                       request.environ), status=202, mimetype="application/json")
+
+
+def receive_delivery(services: Any, config: Mapping[str, Any], provider: registry.Provider, source: str,
+                     environ: dict[str, Any]) -> bytes:
+    """Size check -> verify the raw bytes -> JSON -> parse -> store: the 202's body, or the exception that
+    answers (the same code whether Flask or the webhook door serves the request)."""
     secret = secrets.delivery_secret(services, provider)  # this process's last read: checked when storing
-    raw = read_body(provider.body_limit(current_app.config))
+    raw = read_body(environ, provider.body_limit(config))
+    headers = EnvironHeaders(environ)
     for _ in range(SECRET_CHANGES):
-        secret = verify(services, provider, raw, secret)
+        secret = verify(services, provider, raw, headers, secret)
         try:
             result = provider.module.parse(parse_json(raw), source)
         except ValidationError:
@@ -82,36 +94,36 @@ def handle(provider: registry.Provider, source: str):
     raise SignatureError("The provider secret kept changing; retry the delivery.")
 
 
-def accepted(body: dict[str, int]) -> flask.Response:
-    """The 202 with the counts, as Flask's JSON provider writes it (compact, keys in order, a newline), made
-    without it: a flat object of counts needs none of its conversions."""
-    return current_app.response_class(orjson.dumps(body, option=orjson.OPT_SORT_KEYS) + b"\n", status=202,
-                                      mimetype="application/json")
+def accepted(body: dict[str, int]) -> bytes:
+    """The 202's body, as Flask's JSON provider writes it (compact, keys in order, a newline), made without it: a
+    flat object of counts needs none of its conversions."""
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS) + b"\n"
 
 
-def verify(services: Any, provider: registry.Provider, raw: bytes,
+def verify(services: Any, provider: registry.Provider, raw: bytes, headers: Mapping[str, str],
            secret: secrets.DeliverySecret) -> secrets.DeliverySecret:
     """The secret the delivery verifies with; a delivery that does not verify with a remembered secret is
     verified again with the one stored now (it may have just been set) before it is refused."""
     try:
-        provider.module.verify(raw, request.headers, secret.value, time.time())
+        provider.module.verify(raw, headers, secret.value, time.time())
         return secret
     except SignatureError:
         if secret.remembered:
             current = secrets.delivery_secret(services, provider, remembered=False)
             if current.digest != secret.digest:
-                return verify(services, provider, raw, current)
+                return verify(services, provider, raw, headers, current)
         metrics.count_verification_failure(services, provider.name)
         raise
 
 
-def read_body(limit: int) -> bytes:
-    """The raw body, or PayloadTooLarge once it passes ``limit`` bytes (declared or streamed)."""
-    if request.content_length is not None and request.content_length > limit:
+def read_body(environ: dict[str, Any], limit: int) -> bytes:
+    """The raw body, or PayloadTooLarge once it passes ``limit`` bytes (declared or streamed): what
+    ``request.get_data()`` reads with ``request.max_content_length = limit``, read from the WSGI environ."""
+    length = get_content_length(environ)
+    if length is not None and length > limit:
         raise PayloadTooLarge(f"The body is over the limit of {limit} bytes.", {"limit": limit})
-    request.max_content_length = limit
     try:
-        return request.get_data(cache=True)
+        return get_input_stream(environ, max_content_length=limit).read()
     except RequestEntityTooLarge as exc:
         raise PayloadTooLarge(f"The body is over the limit of {limit} bytes.", {"limit": limit}) from exc
 

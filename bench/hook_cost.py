@@ -1,0 +1,139 @@
+"""Instructions per request through gunicorn, counted by callgrind (exact whatever the machine's load).
+
+``python -m bench.hook_cost [--requests 300] [--contacts new|known] [--hello] [--redis-url URL]``
+
+One gunicorn sync worker runs under ``valgrind --tool=callgrind`` with collection off; after a warm-up its
+collection is switched on (``callgrind_control -i on``), ``--requests`` signed Stripe webhooks (or GETs of the
+hello-world app) are sent one after another over fresh connections as wrk sends them, and the worker's
+instructions are dumped: the figure is instructions per request, gunicorn's parsing and writing included. The
+client is this process (not counted). ``--contacts known``: every measured webhook's contact was stored by the
+warm-up through the same worker.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import hmac
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from .signed import STRIPE_SECRET, stripe_event
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stripe_request(n: int, run: str, host: str, email_of: int | None = None) -> bytes:
+    body = stripe_event(n if email_of is None else email_of, run)
+    if email_of is not None:  # a distinct event for a contact an earlier request stored
+        body = body.replace(f"evt_bench{run}{email_of}".encode(), f"evt_bench{run}x{n}".encode()).replace(
+            f"pi_bench{run}{email_of}".encode(), f"pi_bench{run}x{n}".encode())
+    now = int(time.time())
+    mac = hmac.new(STRIPE_SECRET.encode(), f"{now}.".encode() + body, hashlib.sha256).hexdigest()
+    head = (f"POST /hooks/stripe HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n"
+            f"Content-Type: application/json\r\nStripe-Signature: t={now},v1={mac}\r\n\r\n")
+    return head.encode() + body
+
+
+def send(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as s:
+        s.sendall(request)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def worker_pid(master: int) -> int:
+    for _ in range(600):
+        out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
+        if out:
+            return int(out[0])
+        time.sleep(0.5)
+    raise RuntimeError("no gunicorn worker")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=60)
+    parser.add_argument("--contacts", choices=("new", "known"), default="new")
+    parser.add_argument("--hello", action="store_true", help="the hello-world app, GET /")
+    parser.add_argument("--redis-url", default=os.environ.get("SCOREKEEPER_TEST_REDIS_URL", "redis://127.0.0.1:6379/2"))
+    parser.add_argument("--app", default="app:create_app()")
+    parser.add_argument("--annotate", action="store_true", help="print callgrind_annotate's top functions")
+    args = parser.parse_args()
+
+    redis.Redis.from_url(args.redis_url).flushdb()
+    port = free_port()
+    out_dir = tempfile.mkdtemp(prefix="hook_cost.")
+    env = {**os.environ, "REDIS_URL": args.redis_url, "SCOREKEEPER_WORKFLOWS_DIR": "",
+           "SCOREKEEPER_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0",
+           "SCOREKEEPER_API_KEYS": "bench-key-" + "x" * 24, "SCOREKEEPER_STRIPE_SECRET": STRIPE_SECRET,
+           "SCOREKEEPER_ARCHIVE_URL": f"sqlite:///{out_dir}/archive.sqlite3"}
+    app = "bench.hello:app" if args.hello else args.app
+    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=yes",
+            f"--callgrind-out-file={out_dir}/cg.%p", str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}",
+            "--workers", "1", "--worker-class", "sync", "--log-level", "warning", "--timeout", "600", app]
+    master = subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
+    try:
+        worker = worker_pid(master.pid)
+        host = f"127.0.0.1:{port}"
+        hello = f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        run = str(int(time.time()))
+        for _ in range(1200):
+            try:
+                send(port, hello if args.hello else b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                break
+            except OSError:
+                time.sleep(0.5)
+        for n in range(args.warmup):
+            reply = send(port, hello if args.hello else stripe_request(n, run, host))
+            assert reply.startswith(b"HTTP/1.1 20"), reply[:300]
+        if args.hello:
+            requests = [hello] * args.requests
+        elif args.contacts == "known":
+            requests = [stripe_request(args.warmup + n, run, host, email_of=n % args.warmup)
+                        for n in range(args.requests)]
+        else:
+            requests = [stripe_request(args.warmup + n, run, host) for n in range(args.requests)]
+        subprocess.run(["callgrind_control", "-i", "on", str(worker)], check=True, capture_output=True)
+        for request in requests:
+            reply = send(port, request)
+            assert reply.startswith(b"HTTP/1.1 20"), reply[:300]
+            if not args.hello:
+                assert b'"accepted":1' in reply, reply[-200:]
+        subprocess.run(["callgrind_control", "-i", "off", str(worker)], check=True, capture_output=True)
+        subprocess.run(["callgrind_control", "-d", str(worker)], check=True, capture_output=True)
+        dumps = sorted(glob.glob(f"{out_dir}/cg.{worker}*"), key=os.path.getmtime)
+        text = Path(dumps[-1]).read_text(errors="replace")
+        total = int(re.search(r"^totals: (\d+)", text, re.MULTILINE).group(1))
+        what = "hello-world GET /" if args.hello else f"signed Stripe webhook ({args.contacts} contact)"
+        print(f"{what}: {total / args.requests / 1e6:.3f} M instructions per request "
+              f"({args.requests} requests, {total:,} in all; dump {dumps[-1]})")
+        if args.annotate:
+            print(subprocess.run(["callgrind_annotate", "--inclusive=no", dumps[-1]], capture_output=True,
+                                 text=True).stdout[:6000])
+    finally:
+        os.killpg(master.pid, signal.SIGTERM)
+        master.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()
