@@ -78,11 +78,27 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("SCOREKEEPER_TEST_REDIS_URL", "redis://127.0.0.1:6379/2"))
     parser.add_argument("--app", default="app:create_app()")
     parser.add_argument("--annotate", action="store_true", help="print callgrind_annotate's top functions")
+    parser.add_argument("--count-redis", action="store_true",
+                        help="a private redis-server under callgrind too: its instructions per request")
     args = parser.parse_args()
 
-    redis.Redis.from_url(args.redis_url).flushdb()
     port = free_port()
     out_dir = tempfile.mkdtemp(prefix="hook_cost.")
+    server = None
+    if args.count_redis:
+        redis_port = free_port()
+        server = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                                   f"--callgrind-out-file={out_dir}/redis.%p", "redis-server", "--port",
+                                   str(redis_port), "--save", "", "--appendonly", "no"],
+                                  start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        args.redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        for _ in range(600):
+            try:
+                redis.Redis.from_url(args.redis_url).ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.2)
+    redis.Redis.from_url(args.redis_url).flushdb()
     env = {**os.environ, "REDIS_URL": args.redis_url, "SCOREKEEPER_WORKFLOWS_DIR": "",
            "SCOREKEEPER_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0",
            "SCOREKEEPER_API_KEYS": "bench-key-" + "x" * 24, "SCOREKEEPER_STRIPE_SECRET": STRIPE_SECRET,
@@ -113,26 +129,38 @@ def main() -> None:
                         for n in range(args.requests)]
         else:
             requests = [stripe_request(args.warmup + n, run, host) for n in range(args.requests)]
-        subprocess.run(["callgrind_control", "-i", "on", str(worker)], check=True, capture_output=True)
+        counted = [worker] + ([server.pid] if server else [])
+        for pid in counted:
+            subprocess.run(["callgrind_control", "-i", "on", str(pid)], check=True, capture_output=True)
         for request in requests:
             reply = send(port, request)
             assert reply.startswith(b"HTTP/1.1 20"), reply[:300]
             if not args.hello:
                 assert b'"accepted":1' in reply, reply[-200:]
-        subprocess.run(["callgrind_control", "-i", "off", str(worker)], check=True, capture_output=True)
-        subprocess.run(["callgrind_control", "-d", str(worker)], check=True, capture_output=True)
+        for pid in counted:
+            subprocess.run(["callgrind_control", "-i", "off", str(pid)], check=True, capture_output=True)
+            subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
         dumps = sorted(glob.glob(f"{out_dir}/cg.{worker}*"), key=os.path.getmtime)
-        text = Path(dumps[-1]).read_text(errors="replace")
-        total = int(re.search(r"^totals: (\d+)", text, re.MULTILINE).group(1))
+        total = instructions(dumps[-1])
         what = "hello-world GET /" if args.hello else f"signed Stripe webhook ({args.contacts} contact)"
-        print(f"{what}: {total / args.requests / 1e6:.3f} M instructions per request "
+        print(f"{what}: {total / args.requests / 1e6:.3f} M instructions per request in the gunicorn worker "
               f"({args.requests} requests, {total:,} in all; dump {dumps[-1]})")
+        if server:
+            dumps = sorted(glob.glob(f"{out_dir}/redis.{server.pid}*"), key=os.path.getmtime)
+            total = instructions(dumps[-1])
+            print(f"  redis-server: {total / args.requests / 1e6:.3f} M instructions per request")
         if args.annotate:
             print(subprocess.run(["callgrind_annotate", "--inclusive=no", dumps[-1]], capture_output=True,
                                  text=True).stdout[:6000])
     finally:
-        os.killpg(master.pid, signal.SIGTERM)
-        master.wait(timeout=60)
+        for process in (master, server):
+            if process is not None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=60)
+
+
+def instructions(dump: str) -> int:
+    return int(re.search(r"^totals: (\d+)", Path(dump).read_text(errors="replace"), re.MULTILINE).group(1))
 
 
 if __name__ == "__main__":
