@@ -84,7 +84,7 @@ def _in_one_trip(services: Services, interactions: Sequence[Interaction], delive
     names another contact (nothing was written: take the steps)."""
     now = time.time()
     plans = services.contacts.plan_identities(interactions, now)
-    fields = metrics.interaction_fields(services, [(i.source, i.type) for i in interactions])
+    fields = _counter_fields(services, interactions)
     payloads = [_payload(i, plan.contact_id) for i, plan in zip(interactions, plans)]
     extras = _extras(services, delivery)
     outcome = services.partitions.accept(partition, _items(interactions, plans, fields, payloads), extras)
@@ -103,6 +103,27 @@ def _in_one_trip(services: Services, interactions: Sequence[Interaction], delive
         services.enqueue.drain_partition(partition)
     accepted = sum(outcome.flags)
     return IngestResult(accepted, len(interactions) - accepted)
+
+
+#: The counter fields (accepted, duplicate) of ``(source, type)`` pairs whose fields are theirs for good — a type
+#: other than ``custom.*`` (a custom type's label depends on which custom types Redis admitted) — kept per process,
+#: at most ``FIELDS_REMEMBERED`` (sources are the senders' names: the rest are computed each time).
+_FIELDS: dict[tuple[str, str], tuple[str, str]] = {}
+FIELDS_REMEMBERED = 1000
+
+
+def _counter_fields(services: Services, interactions: Sequence[Interaction]) -> list[tuple[str, str]]:
+    """``metrics.interaction_fields`` of the interactions, from ``_FIELDS`` when all are there."""
+    kinds = [(i.source, i.type) for i in interactions]
+    try:
+        return [_FIELDS[kind] for kind in kinds]
+    except KeyError:
+        pass
+    fields = metrics.interaction_fields(services, kinds)
+    for kind, pair in zip(kinds, fields):
+        if len(_FIELDS) < FIELDS_REMEMBERED and not kind[1].startswith("custom."):
+            _FIELDS[kind] = pair
+    return fields
 
 
 def _items(interactions: Sequence[Interaction], plans: Sequence[IdentityPlan], fields: Sequence[tuple[str, str]],

@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from werkzeug.datastructures import EnvironHeaders
 
 from app import json_bodies
@@ -171,3 +171,19 @@ def test_the_202_is_written_as_flasks_json_provider_writes_it(app, client):
     with app.app_context():
         expected = app.json.response({"skipped": 0, "accepted": 1, "duplicates": 0}).get_data()
     assert response.get_data() == expected == b'{"accepted":1,"duplicates":0,"skipped":0}\n'
+
+
+# --- the counter fields, remembered per process ------------------------------------------------------------
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(st.tuples(st.sampled_from(["stripe", "crm", "api", "bad source!", "x" * 101]),
+                                st.sampled_from(["payment.succeeded", "email.opened", "custom.a", "custom.b",
+                                                 "no.such.type", "custom.!"])), min_size=1, max_size=4))
+def test_the_remembered_counter_fields_are_the_metrics_fields(services, kinds):
+    from app import ingest, metrics
+    from app.scoring.interactions import Interaction
+
+    interactions = [Interaction(id="i", source=source, type=type_, occurred_at=0, properties={}, email="a@b.co")
+                    for source, type_ in kinds]
+    for _ in range(2):  # computed, then (where it may be) remembered
+        assert ingest._counter_fields(services, interactions) == metrics.interaction_fields(services, kinds)
+    assert not any(type_.startswith("custom.") for _source, type_ in ingest._FIELDS)
