@@ -255,6 +255,11 @@ class Keys:
         """Delivery ids by creation time in ms (sorted set)."""
         return f"{self.prefix}:deliveries"
 
+    def deliveries_awaiting(self) -> str:
+        """Deliveries whose first attempt their run job makes, by creation time in ms, until it is made (sorted set;
+        what is left there long after, by a run job that died, the ticker queues: app/automation/deliveries.py)."""
+        return f"{self.prefix}:deliveries-awaiting"
+
     def dead_letters(self) -> str:
         """Dead-lettered delivery ids by the time they gave up, in ms (sorted set)."""
         return f"{self.prefix}:dead-letters"

@@ -256,3 +256,64 @@ def test_a_run_reads_delivering_until_its_delivery_settles_then_follows_it(clien
     settled(client, services, run, "succeeded")
     shown = run_now(client, run)
     assert shown["status"] == "succeeded" and shown["steps"][0]["status"] == "succeeded"
+
+
+# --- the first attempt is the run job's own ---------------------------------------------------------
+def test_the_run_job_makes_the_first_attempt_after_saving_the_run(client, services, receiver):
+    from rq.job import Job
+
+    url = receiver.on("/crm", Reply(200, delay=0.3))
+    run = fire(client, services, url)
+    delivery = delivery_of(client, run)
+    assert delivery["status"] == "succeeded" and len(delivery["attempts"]) == 1
+    [hit] = receiver.hits("/crm")
+    stored = services.automation.get_run(run["id"])
+    assert stored["status"] == "succeeded" and stored["updated_at"] <= hit.at * 1000  # saved before the request
+    # no job was queued for it (RQ keeps a finished delivery job's record for an hour), nor is it left awaiting one
+    assert not Job.exists(f"{delivery['id']}-0-1", connection=services.queue.connection)
+    assert services.automation.awaiting_attempt(2**62) == []
+
+
+def test_a_first_attempt_that_fails_is_retried_by_a_queued_job(client, services, receiver):
+    url = receiver.on("/crm", Reply(503), Reply(200))
+    run = fire(client, services, url)
+    delivery = settled(client, services, run, "succeeded")
+    assert [a["status_code"] for a in delivery["attempts"]] == [503, 200]
+    assert services.automation.awaiting_attempt(2**62) == []
+
+
+def test_a_first_attempt_its_run_job_died_before_making_is_queued_by_the_ticker(app, client, services, receiver):
+    """A real worker SIGKILLed while its run job's first attempt waits for the receiver: the delivery stays
+    awaiting; once past the grace (here 0; a run job's time limit in production) the ticker's ``queue_awaiting``
+    queues the attempt, and the receiver gets the same webhook-id again."""
+    import signal
+
+    from app.automation.deliveries import AWAITING_GRACE_MS, queue_awaiting
+    from app.clock import now_ms
+
+    from .conftest import TEST_REDIS_URL
+    from .helpers import send, wait_for
+    from .processes import start_worker, stop
+    from .workflow_helpers import put_workflow, setup_profile
+
+    url = receiver.on("/crm", Reply(200, delay=30), Reply(200))
+    setup_profile(client, services)
+    put_workflow(client, workflow("hot", [hook(url)]))
+    process = start_worker(TEST_REDIS_URL, ARCHIVE_URL=app.config["ARCHIVE_URL"],
+                           **{k: str(v) for k, v in FAST.items()})
+    try:
+        send(client, {"id": "c1", "type": "email.clicked", "contact": {"email": "ann@example.com"}})
+        wait_for(lambda: receiver.hits("/crm"), timeout=30)
+    finally:
+        stop(process, signal.SIGKILL)
+    [run] = runs_of(client, "hot")
+    delivery_id = run["steps"][0]["delivery_id"]
+    assert services.automation.get_delivery(delivery_id)["attempts"] == []
+    assert queue_awaiting(services, now_ms()) == 0  # within the grace a run job may still be running
+    assert services.automation.awaiting_attempt(now_ms() + AWAITING_GRACE_MS) == [delivery_id]
+    assert queue_awaiting(services, now_ms(), grace_ms=0) == 1
+    assert queue_awaiting(services, now_ms(), grace_ms=0) == 0  # queued once
+    delivery = settled(client, services, run, "succeeded")
+    first, second = receiver.hits("/crm")
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == delivery_id
+    assert len(delivery["attempts"]) == 1

@@ -3,10 +3,11 @@
 The ticker brings due expiries into the pipeline, re-wakes partitions whose drain job
 was lost (say, with a killed worker), moves due scheduled jobs (waits, retries) to the
 queue, sweeps what is past its retention, copies history from before the archive into it
-(app/archive_backfill.py), moves contacts' hot horizons (app/horizon.py) and queues again the
-lost jobs of a publish that stopped moving (``watch_publishes``, app/publish.py),
-so scoring and workflows need no request to make progress. It does the scheduling itself instead
-of RQ's scheduler because RQ's scheduler lock outlives a killed worker by a minute and is
+(app/archive_backfill.py), moves contacts' hot horizons (app/horizon.py), queues again the
+lost jobs of a publish that stopped moving (``watch_publishes``, app/publish.py) and the first
+attempts of webhook deliveries whose run job died before making them (``queue_awaiting``,
+app/automation/deliveries.py), so scoring and workflows need no request to make progress. It does the
+scheduling itself instead of RQ's scheduler because RQ's scheduler lock outlives a killed worker by a minute and is
 only retried every ten: after a crash, waits would resume up to ten minutes late.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.indexes import backfill_once, rosters_once
 from app.archive_backfill import backfill_tick
 from app.horizon import trim_step
 from app.publish import watch_publishes
+from app.automation.deliveries import queue_awaiting
 from app.retention import sweep_if_due
 from app.clock import now_ms
 from app.services import get_services
@@ -60,6 +62,7 @@ def tick_every_workspace(services) -> None:
             backfill_tick(workspace)  # history from before the archive, into it (app/archive_backfill.py)
             trim_step(workspace, workspace.clock.now_ms())  # the hot horizon (app/horizon.py)
             watch_publishes(workspace, now_ms())  # publishes whose parts were lost (wall clock: processes dying)
+            queue_awaiting(workspace, now_ms())  # first webhook attempts a run job that died never made
         except Exception:
             log.exception("tick failed", extra={"workspace": workspace.workspace})
 

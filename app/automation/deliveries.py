@@ -15,6 +15,7 @@ import logging
 import random
 import time
 from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
 import requests
@@ -27,6 +28,7 @@ from ..settings import setting
 from .defaults import (
     RESPONSE_EXCERPT_CHARS,
     RETRY_AFTER_MAX_SECONDS,
+    RUN_JOB_TIMEOUT_SECONDS,
     parse_schedule,
 )
 from ..clock import now_ms
@@ -39,6 +41,9 @@ IN_FLIGHT = frozenset({PENDING, RETRYING})
 #: An attempt job may start this early (the RQ scheduler's resolution is a second), in milliseconds;
 #: earlier than that it re-schedules itself for the rest of the delay.
 EARLY_TOLERANCE_MS = 20
+#: A delivery whose first attempt its run job makes, unattempted this long after it was created (longer than a run
+#: job may run: its worker died), has that attempt queued by the ticker, in milliseconds.
+AWAITING_GRACE_MS = (RUN_JOB_TIMEOUT_SECONDS + 60) * 1000
 
 
 def delivery_id_for(run_id: str, step_index: int) -> str:
@@ -83,8 +88,10 @@ def classify(status: int) -> str:
 
 
 def create_delivery(services: Any, run: dict[str, Any], step_index: int, step: dict[str, Any],
-                    payload: dict[str, Any]) -> str:
-    """Store the delivery of a webhook step (once per run and step) and enqueue its first attempt."""
+                    payload: dict[str, Any], attempt_later: list[str] | None = None) -> str:
+    """Store the delivery of a webhook step (once per run and step) and enqueue its first attempt; or, given
+    ``attempt_later`` (the run job's list), add it there for the run job to attempt when its steps are done
+    (``attempt_first``), listed meanwhile among the deliveries awaiting their first attempt."""
     store = services.automation
     delivery_id = delivery_id_for(run["id"], step_index)
     created = now_ms()
@@ -94,9 +101,34 @@ def create_delivery(services: Any, run: dict[str, Any], step_index: int, step: d
         "body": dumps(payload), "status": PENDING, "cycle": 0, "tries": 0, "attempts": [], "error": None,
         "next_attempt_at": created, "created_at": created, "updated_at": created,
     }
-    if store.create_delivery(delivery):
-        enqueue_attempt(services, delivery_id, 0, 1, 0.0)
+    if store.create_delivery(delivery, awaiting=attempt_later is not None):
+        if attempt_later is not None:
+            attempt_later.append(delivery_id)
+        else:
+            enqueue_attempt(services, delivery_id, 0, 1, 0.0)
     return delivery_id
+
+
+def attempt_first(services: Any, delivery_ids: Sequence[str]) -> None:
+    """The first attempt of each delivery a run job created, made by that job once its steps are done (one RQ job
+    and one wait in the queue fewer per webhook step than queueing it). Retries are queued as ever. Should the job
+    end before recording an attempt (its worker died), ``queue_awaiting`` queues it later."""
+    for delivery_id in delivery_ids:
+        attempt(services, delivery_id, 0, 1)
+
+
+def queue_awaiting(services: Any, now: int, grace_ms: int = AWAITING_GRACE_MS) -> int:
+    """Queue the first attempt of deliveries created more than ``grace_ms`` ago whose run job never recorded one
+    (the worker's ticker calls this); returns how many. The grace outlasts any run job (its time limit), so a job
+    still running is not raced."""
+    store = services.automation
+    delivery_ids = store.awaiting_attempt(now - grace_ms)
+    for delivery_id in delivery_ids:
+        enqueue_attempt(services, delivery_id, 0, 1, 0.0, suffix="awaited")
+    store.forget_awaiting(delivery_ids)
+    if delivery_ids:
+        log.warning("first attempts queued for deliveries their run job left", extra={"deliveries": len(delivery_ids)})
+    return len(delivery_ids)
 
 
 def enqueue_attempt(services: Any, delivery_id: str, cycle: int, try_number: int, delay_seconds: float,

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..settings import setting
 from .defaults import parse_schedule
+from .deliveries import attempt_first
 from ..metrics import count_run
 from .runs import TERMINAL
 from .steps import STEPS, RunContext, StepFailed, StepRetry, when_holds
@@ -37,7 +38,18 @@ def _fail(run: dict[str, Any], record: dict[str, Any] | None, message: str) -> N
 
 
 def execute(services: Any, run_id: str) -> dict[str, Any] | None:
-    """Run the steps of ``run_id`` from its next step; returns the run document as saved."""
+    """Run the steps of ``run_id`` from its next step, then make the first attempt of the webhook deliveries they
+    made (the run saved first: its steps do not wait for a receiver); returns the run document as saved."""
+    made: list[str] = []
+    run = _run_steps(services, run_id, made)
+    if made:
+        attempt_first(services, made)
+    return run
+
+
+def _run_steps(services: Any, run_id: str, deliveries: list[str]) -> dict[str, Any] | None:
+    """The steps of ``run_id`` from its next step, until a wait, a retry or the end; the deliveries its webhook
+    steps make are added to ``deliveries`` for their first attempt."""
     store = services.automation
     run = store.get_run(run_id)
     if run is None or run["status"] in TERMINAL:
@@ -49,7 +61,7 @@ def execute(services: Any, run_id: str) -> dict[str, Any] | None:
         _fail(run, None, f"contact {run['contact_id']} no longer exists")
         store.save_run(run)
         return run
-    context = RunContext(services, run, contact)
+    context = RunContext(services, run, contact, deliveries)
     run["status"], run["resume_at"] = "running", None
     steps = run["definition"]
     while run["next_step"] < len(steps):

@@ -51,6 +51,9 @@ class RunContext:
     services: Any
     run: dict[str, Any]
     contact: dict[str, Any]
+    #: Deliveries made by this execution's webhook steps, whose first attempt the run job makes when its steps
+    #: are done (``deliveries.attempt_first``).
+    deliveries: list[str] = field(default_factory=list)
 
     def live_score(self, profile_id: str) -> int | None:
         live = self.services.profiles.live().get(profile_id)
@@ -208,7 +211,8 @@ def webhook_payload(context: RunContext) -> dict[str, Any]:
 
 
 def run_webhook(context: RunContext, step: dict[str, Any], index: int) -> StepResult:
-    delivery_id = create_delivery(context.services, context.run, index, step, webhook_payload(context))
+    delivery_id = create_delivery(context.services, context.run, index, step, webhook_payload(context),
+                                  attempt_later=context.deliveries)
     return StepResult({"delivery_id": delivery_id})
 
 

@@ -123,11 +123,25 @@ class AutomationStore:
         return [loads(raw) for raw in get_many(self.redis, [self.keys.run(i) for i in ids]) if raw] if ids else []
 
     # --- deliveries --------------------------------------------------------------------------
-    def create_delivery(self, delivery: dict[str, Any]) -> bool:
+    def create_delivery(self, delivery: dict[str, Any], awaiting: bool = False) -> bool:
+        """Store a new delivery (SET NX); True when it was created now. ``awaiting``: its run job makes the first
+        attempt itself (no job queued for it), so it is also listed among the deliveries awaiting one until
+        ``save_delivery`` records an attempt."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self.keys.delivery(delivery["id"]), dumps(delivery), nx=True)
         pipe.zadd(self.keys.deliveries(), {delivery["id"]: delivery["created_at"]}, nx=True)
+        if awaiting:
+            pipe.zadd(self.keys.deliveries_awaiting(), {delivery["id"]: delivery["created_at"]}, nx=True)
         return bool(pipe.execute()[0])
+
+    def awaiting_attempt(self, created_before_ms: int, count: int = SWEEP_PAGE) -> list[str]:
+        """Deliveries created before ``created_before_ms`` whose run job has not recorded their first attempt."""
+        return self.redis.zrangebyscore(self.keys.deliveries_awaiting(), "-inf", created_before_ms, start=0, num=count)
+
+    def forget_awaiting(self, delivery_ids: Sequence[str]) -> None:
+        """No longer list these deliveries as awaiting their first attempt (a job for it was queued)."""
+        if delivery_ids:
+            self.redis.zrem(self.keys.deliveries_awaiting(), *delivery_ids)
 
     def get_delivery(self, delivery_id: str) -> dict[str, Any] | None:
         raw = self.redis.get(self.keys.delivery(delivery_id))
@@ -142,11 +156,13 @@ class AutomationStore:
         return [loads(raw) for raw in get_many(self.redis, [self.keys.delivery(i) for i in delivery_ids]) if raw]
 
     def save_delivery(self, delivery: dict[str, Any], dead: bool | None = None) -> None:
-        """Write the delivery; ``dead`` True adds it to the dead letters, False takes it out."""
+        """Write the delivery (no longer awaiting its first attempt); ``dead`` True adds it to the dead letters,
+        False takes it out."""
         delivery["updated_at"] = now_ms()
         # The dead-letter index is written idempotently beside the document (another cluster slot).
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self.keys.delivery(delivery["id"]), dumps(delivery))
+        pipe.zrem(self.keys.deliveries_awaiting(), delivery["id"])  # an attempt made (or its job queued): no longer
         if dead is True:
             pipe.zadd(self.keys.dead_letters(), {delivery["id"]: delivery["updated_at"]})
         elif dead is False:
