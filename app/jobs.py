@@ -177,20 +177,21 @@ class Jobs:
         self.queue.enqueue(recheck_lists, job_timeout=PUBLISH_TIMEOUT_S, result_ttl=0, failure_ttl=FAILED_TTL_S,
                            meta=self.meta)
 
+    # Workflow runs and webhook attempts go on the workflow queue, which workers take from first.
     def start_runs(self, run_ids: Sequence[str]) -> None:
         options = {"timeout": RUN_JOB_TIMEOUT_SECONDS, "result_ttl": JOB_RESULT_TTL_SECONDS, "meta": self.meta}
         self.queue.enqueue_many(execute_run, [((run_id,), {"job_id": f"{run_id}-start", **options})
-                                              for run_id in run_ids])
+                                              for run_id in run_ids], workflow=True)
 
     def resume_run(self, run_id: str, delay_ms: int, job_id: str) -> None:
         self.queue.enqueue_in(timedelta(milliseconds=max(delay_ms, 0)), execute_run, run_id, job_id=job_id,
                               job_timeout=RUN_JOB_TIMEOUT_SECONDS, result_ttl=JOB_RESULT_TTL_SECONDS,
-                              meta=self.meta)
+                              meta=self.meta, workflow=True)
 
     def attempt_delivery(self, delivery_id: str, cycle: int, try_number: int, delay_seconds: float,
                          job_id: str) -> None:
         options = {"job_id": job_id, "result_ttl": JOB_RESULT_TTL_SECONDS, "job_timeout": DELIVERY_TIMEOUT_S,
-                   "meta": self.meta}
+                   "meta": self.meta, "workflow": True}
         if delay_seconds > 0:
             self.queue.enqueue_in(timedelta(seconds=delay_seconds), deliver_webhook, delivery_id, cycle,
                                   try_number, **options)

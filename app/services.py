@@ -99,7 +99,7 @@ class Services:
 
     @property
     def queue(self) -> Queue:
-        """The RQ queue that workers take jobs from."""
+        """The main RQ queue (workers take from ``jobs.workflow_queue`` first: ``jobs.queues``)."""
         return self.jobs.queue
 
 
@@ -142,7 +142,7 @@ def build_services(settings: dict[str, Any], base: Services | None = None,
         companies=companies,
         stats=StatsStore(redis, keys),
         throttles=Throttles(redis, keys),
-        jobs=JobQueue(queue, redis, keys),
+        jobs=JobQueue(queue, redis, keys, base.jobs.workflow_queue if base else None),
         snapshot=SnapshotGateway(redis, keys, sharding, contacts, scores),
         vocabulary=VocabularyStore(redis, keys),
         evaluations=EvaluationStore(redis, keys),

@@ -162,7 +162,7 @@ def flow(args: argparse.Namespace, bench, app, env: dict[str, str]) -> None:
         behind = time.perf_counter() - started - args.seconds
         deadline = time.time() + 30
         while time.time() < deadline and (len(receiver.arrivals) < len(sent) or sum(
-                services.partitions.partition_depths()) or services.queue.count):
+                services.partitions.partition_depths()) or services.jobs.depth()):
             time.sleep(0.05)
     cpu = sum(process_cpu_s(w.pid) - c for w, c in zip(workers, cpu))
     redis_cpu = process_cpu_s(redis_pid) - redis_cpu
@@ -172,16 +172,16 @@ def flow(args: argparse.Namespace, bench, app, env: dict[str, str]) -> None:
         spy.wait(timeout=30)
     jobs = sum(w.successful_job_count + w.failed_job_count for w in Worker.all(queue=services.queue))
     hooks = len([c for c in sent if c in receiver.arrivals])
-    drains = jobs - 2 * hooks
     with app.app_context():
         batches = int(services.stats.all().get("batches", 0))
     latency = percentiles([(receiver.arrivals[c] - at) * 1000 for c, at in sent.items() if c in receiver.arrivals])
     receiver.shutdown()
     with app.app_context():
-        stages = flow_stages(services, sent, receiver.arrivals)
+        stages, delivery_jobs = flow_stages(services, sent, receiver.arrivals)
+    drains = jobs - hooks - delivery_jobs
     print(f"flow: {total:,} interactions at {args.rate}/s ({behind:.1f} s behind at the end), {args.workers} "
           f"worker(s); load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; tree {Path.cwd()}")
-    print(f"jobs {jobs:,}: ~{drains:,} drains ({batches:,} batches scored), {hooks:,} runs, {hooks:,} deliveries ({jobs / total:.2f} per "
+    print(f"jobs {jobs:,}: ~{drains:,} drains ({batches:,} batches scored), {hooks:,} runs, {delivery_jobs:,} deliveries ({jobs / total:.2f} per "
           f"interaction)")
     print(f"worker CPU {cpu:.2f} s: {cpu / total * 1000:.2f} ms per interaction, {cpu / max(jobs, 1) * 1000:.2f} ms "
           f"per job; redis-server CPU {redis_cpu:.2f} s: {redis_cpu / total * 1000:.2f} ms per interaction")
@@ -237,7 +237,8 @@ def stages(args: argparse.Namespace, bench, app) -> None:
         except ImportError:  # a tree from before worker_class_for
             from rq import SimpleWorker
             worker_class = SimpleWorker
-        worker = worker_class([services.queue], connection=queue_connection(app.config["REDIS_URL"]))
+        queues = getattr(services.jobs, "queues", [services.queue])  # the workflow queue first, where there is one
+        worker = worker_class(queues, connection=queue_connection(app.config["REDIS_URL"]))
 
         profiles = {name: cProfile.Profile() for name in STAGES} if args.cprofile else {}
         spent = {name: [0, 0.0, 0.0] for name in STAGES}
@@ -255,7 +256,7 @@ def stages(args: argparse.Namespace, bench, app) -> None:
         AbstractConnection.send_packed_command = counted  # type: ignore[method-assign]
 
         def one_job(stage: str) -> None:
-            if not services.queue.count:
+            if not sum(queue.count for queue in queues):
                 return
             current[0] = stage
             cpu, redis_cpu = time.thread_time(), process_cpu_s(redis_pid)
@@ -297,7 +298,7 @@ def stages(args: argparse.Namespace, bench, app) -> None:
               f"{redis_cpu / max(count, 1) * 1000:5.2f} ms per job  round trips {trips[stage] / max(count, 1):5.1f}")
 
 
-def flow_stages(services, sent: dict[str, float], arrivals: dict[str, float]) -> dict[str, list[float]]:
+def flow_stages(services, sent: dict[str, float], arrivals: dict[str, float]) -> tuple[dict[str, list[float]], int]:
     """Where each firing's time went, from the RQ records of its run and delivery jobs (ms): ingest → run
     created (the drain), its job waiting and running, the delivery job waiting and running, → received."""
     from rq.job import Job
@@ -305,26 +306,30 @@ def flow_stages(services, sent: dict[str, float], arrivals: dict[str, float]) ->
     from app.automation.deliveries import delivery_id_for
 
     stages: dict[str, list[float]] = {}
+    delivery_jobs = 0
     runs = services.automation.workflow_runs("bench", 0, len(sent) + 10)
     for run in runs:
         at = sent.get(run["contact_id"])
         arrived = arrivals.get(run["contact_id"])
         if at is None or arrived is None:
             continue
-        jobs = Job.fetch_many([f"{run['id']}-start", f"{delivery_id_for(run['id'], 0)}-0-1"],
-                              connection=services.queue.connection)
-        if None in jobs or any(j.started_at is None or j.ended_at is None for j in jobs):
+        start, deliver = Job.fetch_many([f"{run['id']}-start", f"{delivery_id_for(run['id'], 0)}-0-1"],
+                                        connection=services.queue.connection)
+        delivery_jobs += deliver is not None
+        if start is None or start.started_at is None or start.ended_at is None:
             continue
-        start, deliver = jobs
         marks = [("ingest -> run created (drain)", at, run["created_at"] / 1000),
-                 ("run job waiting", start.enqueued_at.timestamp(), start.started_at.timestamp()),
-                 ("run job running", start.started_at.timestamp(), start.ended_at.timestamp()),
-                 ("delivery job waiting", deliver.enqueued_at.timestamp(), deliver.started_at.timestamp()),
-                 ("delivery job start -> received", deliver.started_at.timestamp(), arrived),
-                 ("ingest -> received", at, arrived)]
+                 ("run job waiting", start.enqueued_at.timestamp(), start.started_at.timestamp())]
+        if deliver is None:  # the first attempt made by the run job
+            marks += [("run job start -> received", start.started_at.timestamp(), arrived)]
+        elif deliver.started_at is not None:
+            marks += [("run job running", start.started_at.timestamp(), start.ended_at.timestamp()),
+                      ("delivery job waiting", deliver.enqueued_at.timestamp(), deliver.started_at.timestamp()),
+                      ("delivery job start -> received", deliver.started_at.timestamp(), arrived)]
+        marks += [("ingest -> received", at, arrived)]
         for name, begin, end in marks:
             stages.setdefault(name, []).append((end - begin) * 1000)
-    return stages
+    return stages, delivery_jobs
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def run_jobs(services: Any) -> None:
     """Run every queued RQ job (publish, retire, drains) in this process, as a burst worker would."""
     from rq import SimpleWorker
 
-    SimpleWorker([services.queue], connection=services.queue.connection).work(burst=True)
+    SimpleWorker(services.jobs.queues, connection=services.queue.connection).work(burst=True)
 
 
 def settle(services: Any) -> None:
@@ -37,7 +37,7 @@ def settle(services: Any) -> None:
     for _ in range(20):
         drain_all(services)
         run_jobs(services)
-        if not any(services.partitions.partition_depths()) and len(services.queue) == 0:
+        if not any(services.partitions.partition_depths()) and services.jobs.depth() == 0:
             return
     raise AssertionError("did not settle")
 

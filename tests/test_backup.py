@@ -155,7 +155,7 @@ def test_a_busy_deployment_restores_into_a_fresh_redis_with_the_same_scores_hist
     assert before["keys"]["items"] and before["users"] and {"profile.publish", "key.create", "member.create"} <= {
         e["action"] for e in before["audit"]["items"]}  # keys, users and the audit trail among it
     waiting = [run_id for run_id, status, _ in before["runs"] if status == "waiting"]
-    scheduled = ScheduledJobRegistry(queue=restored.extensions["scorekeeper"].queue).get_job_ids()
+    scheduled = ScheduledJobRegistry(queue=restored.extensions["scorekeeper"].jobs.workflow_queue).get_job_ids()
     assert waiting and sorted(job.rpartition("-restore-")[0] for job in scheduled) == sorted(waiting)
     with restored.app_context():
         settle(restored.extensions["scorekeeper"])  # the interactions that were waiting get scored there

@@ -42,7 +42,7 @@ def test_four_workers_at_once_score_like_the_reference_fold(client, services, cl
         for start in range(0, len(events), 250):
             batch = events[start:start + 250]
             send(client, *(batch + rng.sample(batch, 20)))  # with duplicates, out of order
-        wait_for(lambda: not any(services.partitions.partition_depths()) and len(services.queue) == 0, timeout=60)
+        wait_for(lambda: not any(services.partitions.partition_depths()) and services.jobs.depth() == 0, timeout=60)
     finally:
         for worker in workers:
             stop(worker)

@@ -281,7 +281,7 @@ def test_a_wait_in_a_workspace_resumes_there_through_the_scheduler(app, client):
         client.post("/v1/interactions", headers=acme, json={"id": "c1", "type": "email.clicked",
                                                            "contact": {"email": "ann@acme.io"}})
         settle(services)
-        [scheduled] = ScheduledJobRegistry(queue=services.queue).get_job_ids()
+        [scheduled] = ScheduledJobRegistry(queue=services.jobs.workflow_queue).get_job_ids()
         assert Job.fetch(scheduled, connection=services.queue.connection).meta == {"workspace": "acme"}
         cid = services.contacts.find_contact(email="ann@acme.io")
         run_until(services, lambda: "later" in services.contacts.get_contact(cid)["tags"], timeout=20)

@@ -123,19 +123,19 @@ def run_jobs(services: Any) -> None:
     from rq import SimpleWorker
     from rq.scheduler import RQScheduler
 
-    scheduler = RQScheduler([services.queue.name], connection=services.queue.connection)
+    scheduler = RQScheduler([queue.name for queue in services.jobs.queues], connection=services.queue.connection)
     scheduler.acquire_locks()
     try:
         scheduler.enqueue_scheduled_jobs()
     finally:
         scheduler.release_locks()
-    SimpleWorker([services.queue], connection=services.queue.connection).work(burst=True)
+    SimpleWorker(services.jobs.queues, connection=services.queue.connection).work(burst=True)
 
 
 def scheduled_count(services: Any) -> int:
     from rq.registry import ScheduledJobRegistry
 
-    return ScheduledJobRegistry(queue=services.queue).count
+    return sum(ScheduledJobRegistry(queue=queue).count for queue in services.jobs.queues)
 
 
 def run_until(services: Any, condition: Callable[[], Any], timeout: float = 10.0) -> Any:

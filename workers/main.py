@@ -69,8 +69,9 @@ def tick_every_workspace(services) -> None:
 
 def enqueue_due_jobs(services) -> None:
     """Move scheduled jobs that are due to their queue (the caller holds the ticker lock)."""
-    scheduler = RQScheduler([services.queue.name], connection=services.queue.connection)
-    scheduler.prepare_registries([services.queue.name])
+    names = [queue.name for queue in services.jobs.queues]
+    scheduler = RQScheduler(names, connection=services.queue.connection)
+    scheduler.prepare_registries(names)
     scheduler.enqueue_scheduled_jobs()
 
 
@@ -90,7 +91,7 @@ def main(burst: bool = False) -> None:
     try:
         with app.app_context():
             while True:
-                worker = worker_class([services.queue], connection=queue_connection(app.config["REDIS_URL"]))
+                worker = new_worker(services, worker_class)
                 try:
                     with store_errors():
                         worker.work(burst=burst, with_scheduler=False, logging_level=app.config["LOG_LEVEL"])
@@ -113,6 +114,12 @@ def worker_class_for(name: str) -> type:
     """The RQ worker class of ``WORKER_CLASS`` (``simple``: jobs in the worker process; else a child per job),
     remembering whether it was told to stop, with fewer heartbeats."""
     return _stoppable(SimpleWorker if name == "simple" else Worker)
+
+
+def new_worker(services, worker_class: type):
+    """An RQ worker of ``worker_class`` on both queues, the workflow queue first: runs and webhook attempts do not
+    wait behind the drains queued before them."""
+    return worker_class(services.jobs.queues, connection=queue_connection(services.settings["REDIS_URL"]))
 
 
 def _stoppable(base: type) -> type:

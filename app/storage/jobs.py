@@ -1,4 +1,4 @@
-"""The job queue (RQ, on REDIS_URL) and the status records of long jobs such as a publish.
+"""The job queues (RQ, on REDIS_URL) and the status records of long jobs such as a publish.
 
 Jobs are enqueued by reference: callers pass the job function itself (``app.jobs``), never
 its dotted name. Queue errors leave as the storage layer's exceptions, like every gateway's.
@@ -17,25 +17,45 @@ from .errors import gateway
 from .redis_tools import load_script
 
 
+#: The name of the queue of workflow jobs after the main queue's (``QUEUE``): ``scorekeeper-workflows``.
+WORKFLOW_QUEUE_SUFFIX = "-workflows"
+
+
 @gateway
 class JobQueue:
-    def __init__(self, queue: Queue, redis: Any, keys: Keys):
+    """The app's two RQ queues: the main one (``QUEUE``: drains, publishes, evaluations...) and the workflow queue
+    (runs and webhook attempts), which workers take from first, so a run or a retry does not wait behind the
+    drains queued before it (a drain takes whatever its partition holds when it starts, so it loses little by
+    waiting for a run)."""
+
+    def __init__(self, queue: Queue, redis: Any, keys: Keys, workflow_queue: Queue | None = None):
         self.queue = queue
+        self.workflow_queue = workflow_queue or Queue(queue.name + WORKFLOW_QUEUE_SUFFIX, connection=queue.connection,
+                                                      serializer=queue.serializer)
         self.redis = redis
         self.keys = keys
         self._part = load_script(redis, "publish_part.lua")
 
-    # --- the RQ queue ------------------------------------------------------------------------
-    def enqueue(self, function: Callable[..., Any], *args: Any, **options: Any) -> None:
-        self.queue.enqueue(function, *args, **options)
+    @property
+    def queues(self) -> list[Queue]:
+        """Both queues, in the order workers take from them."""
+        return [self.workflow_queue, self.queue]
 
-    def enqueue_in(self, delay: timedelta, function: Callable[..., Any], *args: Any, **options: Any) -> None:
-        self.queue.enqueue_in(delay, function, *args, **options)
+    # --- the RQ queues -----------------------------------------------------------------------
+    def enqueue(self, function: Callable[..., Any], *args: Any, workflow: bool = False, **options: Any) -> None:
+        """Queue a job (``workflow``: on the workflow queue)."""
+        (self.workflow_queue if workflow else self.queue).enqueue(function, *args, **options)
 
-    def enqueue_many(self, function: Callable[..., Any], calls: Sequence[tuple[tuple[Any, ...], dict[str, Any]]]) -> None:
+    def enqueue_in(self, delay: timedelta, function: Callable[..., Any], *args: Any, workflow: bool = False,
+                   **options: Any) -> None:
+        (self.workflow_queue if workflow else self.queue).enqueue_in(delay, function, *args, **options)
+
+    def enqueue_many(self, function: Callable[..., Any], calls: Sequence[tuple[tuple[Any, ...], dict[str, Any]]],
+                     workflow: bool = False) -> None:
         """One round trip for many jobs of one function: ``(args, options)`` per job."""
         if calls:
-            self.queue.enqueue_many([Queue.prepare_data(function, args, **options) for args, options in calls])
+            (self.workflow_queue if workflow else self.queue).enqueue_many(
+                [Queue.prepare_data(function, args, **options) for args, options in calls])
 
     def waiting(self, job_ids: Sequence[str]) -> set[str]:
         """Which of these jobs RQ will run without help: waiting in the queue, or scheduled (a retry with a
@@ -65,24 +85,29 @@ class JobQueue:
         return bool(self.queue.connection.ping())
 
     def depth(self) -> int:
-        """Jobs waiting in the queue."""
-        return len(self.queue)
+        """Jobs waiting in the queues."""
+        return sum(len(queue) for queue in self.queues)
 
     def counts(self) -> dict[str, int]:
-        """Jobs by state: queued, started, scheduled, deferred, failed."""
-        queue = self.queue
-        return {"queued": queue.count, "started": queue.started_job_registry.count,
-                "scheduled": queue.scheduled_job_registry.count, "deferred": queue.deferred_job_registry.count,
-                "failed": queue.failed_job_registry.count}
+        """Jobs of both queues by state: queued, started, scheduled, deferred, failed."""
+        counts = {"queued": 0, "started": 0, "scheduled": 0, "deferred": 0, "failed": 0}
+        for queue in self.queues:
+            counts["queued"] += queue.count
+            counts["started"] += queue.started_job_registry.count
+            counts["scheduled"] += queue.scheduled_job_registry.count
+            counts["deferred"] += queue.deferred_job_registry.count
+            counts["failed"] += queue.failed_job_registry.count
+        return counts
 
     def sweep_failed(self, cutoff_ms: int) -> int:
         """Delete failed jobs (RQ keeps them a year by default) that ended before ``cutoff_ms``."""
-        registry = FailedJobRegistry(queue=self.queue)
         removed = 0
-        for job in self.queue.job_class.fetch_many(registry.get_job_ids(), connection=self.queue.connection):
-            if job is not None and job.ended_at is not None and job.ended_at.timestamp() * 1000 < cutoff_ms:
-                registry.remove(job, delete_job=True)
-                removed += 1
+        for queue in self.queues:
+            registry = FailedJobRegistry(queue=queue)
+            for job in queue.job_class.fetch_many(registry.get_job_ids(), connection=queue.connection):
+                if job is not None and job.ended_at is not None and job.ended_at.timestamp() * 1000 < cutoff_ms:
+                    registry.remove(job, delete_job=True)
+                    removed += 1
         return removed
 
     def horizon_pass(self) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""The worker's RQ class renews its key as often as it must, not three more times per job (workers/main.py)."""
+"""The worker's RQ side (workers/main.py): it takes workflow jobs first, and renews its key as often as it must, not
+three more times per job."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -7,7 +8,7 @@ import pytest
 import redis
 from rq import Queue
 
-from workers.main import HEARTBEAT_GAP_S, worker_class_for
+from workers.main import HEARTBEAT_GAP_S, new_worker, worker_class_for
 
 from .conftest import TEST_REDIS_URL
 
@@ -85,3 +86,26 @@ def test_a_heartbeat_soon_after_another_is_skipped_and_one_after_the_gap_is_made
     worker.heartbeat()
     assert counted.ttl(worker.key) > 400
     worker.register_death()
+
+
+def test_the_worker_takes_workflow_jobs_before_the_drains_queued_earlier(services):
+    """Runs and webhook retries go on the workflow queue, which the worker process's worker takes from first."""
+    from rq.job import Job
+
+    for partition in range(3):
+        services.enqueue.drain_partition(partition)
+    services.enqueue.start_runs(["run_a", "run_b"])
+    services.enqueue.attempt_delivery("msg_a", 0, 2, 0.0, "msg_a-0-2")
+    assert (len(services.jobs.workflow_queue), len(services.queue)) == (3, 3)
+    worker = new_worker(services, worker_class_for("simple"))
+    worker.bootstrap("WARNING")
+    try:
+        taken = []
+        for _ in range(6):
+            job, queue = worker.dequeue_job_and_maintain_ttl(None)
+            taken.append(job.func_name.rsplit(".", 1)[1])
+            queue.connection.delete(Job.key_for(job.id))  # taken, not run: the order is the point
+    finally:
+        worker.teardown()
+    assert taken == ["execute_run", "execute_run", "deliver_webhook", "drain_partition", "drain_partition",
+                     "drain_partition"]
