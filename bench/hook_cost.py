@@ -27,7 +27,7 @@ from pathlib import Path
 
 import redis
 
-from .signed import STRIPE_SECRET, stripe_event
+from .signed import STRIPE_SECRET, sendgrid_batch, sendgrid_key_pair, stripe_event
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -48,6 +48,21 @@ def stripe_request(n: int, run: str, host: str, email_of: int | None = None) -> 
     mac = hmac.new(STRIPE_SECRET.encode(), f"{now}.".encode() + body, hashlib.sha256).hexdigest()
     head = (f"POST /hooks/stripe HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n"
             f"Content-Type: application/json\r\nStripe-Signature: t={now},v1={mac}\r\n\r\n")
+    return head.encode() + body
+
+
+def sendgrid_request(n: int, run: str, host: str, private_key: object, size: int = 500) -> bytes:
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    body = sendgrid_batch(n, size, run)
+    now = str(int(time.time()))
+    signature = base64.b64encode(private_key.sign(now.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
+    head = (f"POST /hooks/sendgrid HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n"
+            f"Content-Type: application/json\r\nX-Twilio-Email-Event-Webhook-Signature: {signature}\r\n"
+            f"X-Twilio-Email-Event-Webhook-Timestamp: {now}\r\n\r\n")
     return head.encode() + body
 
 
@@ -75,6 +90,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=60)
     parser.add_argument("--contacts", choices=("new", "known"), default="new")
     parser.add_argument("--hello", action="store_true", help="the hello-world app, GET /")
+    parser.add_argument("--sendgrid", action="store_true", help="signed SendGrid batches of 500 events instead")
     parser.add_argument("--redis-url", default=os.environ.get("SCOREKEEPER_TEST_REDIS_URL", "redis://127.0.0.1:6379/2"))
     parser.add_argument("--app", default="app:create_app()")
     parser.add_argument("--annotate", action="store_true", help="print callgrind_annotate's top functions")
@@ -103,6 +119,9 @@ def main() -> None:
            "SCOREKEEPER_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0",
            "SCOREKEEPER_API_KEYS": "bench-key-" + "x" * 24, "SCOREKEEPER_STRIPE_SECRET": STRIPE_SECRET,
            "SCOREKEEPER_ARCHIVE_URL": f"sqlite:///{out_dir}/archive.sqlite3"}
+    private_key = None
+    if args.sendgrid:
+        private_key, env["SCOREKEEPER_SENDGRID_PUBLIC_KEY"] = sendgrid_key_pair()
     app = "bench.hello:app" if args.hello else args.app
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=yes",
             f"--callgrind-out-file={out_dir}/cg.%p", str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}",
@@ -120,9 +139,12 @@ def main() -> None:
             except OSError:
                 time.sleep(0.5)
         for n in range(args.warmup):
-            reply = send(port, hello if args.hello else stripe_request(n, run, host))
+            reply = send(port, hello if args.hello else sendgrid_request(n, run, host, private_key)
+                         if args.sendgrid else stripe_request(n, run, host))
             assert reply.startswith(b"HTTP/1.1 20"), reply[:300]
-        if args.hello:
+        if args.sendgrid:
+            requests = [sendgrid_request(args.warmup + n, run, host, private_key) for n in range(args.requests)]
+        elif args.hello:
             requests = [hello] * args.requests
         elif args.contacts == "known":
             requests = [stripe_request(args.warmup + n, run, host, email_of=n % args.warmup)
@@ -136,13 +158,14 @@ def main() -> None:
             reply = send(port, request)
             assert reply.startswith(b"HTTP/1.1 20"), reply[:300]
             if not args.hello:
-                assert b'"accepted":1' in reply, reply[-200:]
+                assert b'"accepted":' + (b"500" if args.sendgrid else b"1") in reply, reply[-200:]
         for pid in counted:
             subprocess.run(["callgrind_control", "-i", "off", str(pid)], check=True, capture_output=True)
             subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
         dumps = sorted(glob.glob(f"{out_dir}/cg.{worker}*"), key=os.path.getmtime)
         total = instructions(dumps[-1])
-        what = "hello-world GET /" if args.hello else f"signed Stripe webhook ({args.contacts} contact)"
+        what = ("hello-world GET /" if args.hello else "signed SendGrid batch of 500" if args.sendgrid
+                else f"signed Stripe webhook ({args.contacts} contact)")
         print(f"{what}: {total / args.requests / 1e6:.3f} M instructions per request in the gunicorn worker "
               f"({args.requests} requests, {total:,} in all; dump {dumps[-1]})")
         if server:
