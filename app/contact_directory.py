@@ -106,24 +106,30 @@ def require_profiles(services: Services, flt: ContactFilter,
 
 
 def run_filter(services: Services, flt: ContactFilter, limit: int, cursor: int,
-               docs: FilterDocuments | None = None) -> dict[str, Any]:
+               docs: FilterDocuments | None = None, query: ContactQuery | None = None) -> dict[str, Any]:
     """Filtered contacts, ordered (see ``app.storage.queries``), rendered; ``next_cursor`` as text (or None).
 
     A profile or grade the filter names must exist (published or not). ``docs``: ``filter_documents``, if
-    already read (the profiles and grades are otherwise read here, once)."""
+    already read (the profiles and grades are otherwise read here, once). ``query``: the ``ContactQuery`` to
+    run it with (its ``plan`` then says how it answered)."""
     docs = docs if docs is not None else filter_documents(services)
     flt = require_profiles(services, flt, docs)
-    return _page(services, flt, services.profiles.live(docs.profiles), limit, cursor, docs.grades)
+    return _page(services, flt, services.profiles.live(docs.profiles), limit, cursor, docs.grades, query)
 
 
 def _page(services: Services, flt: ContactFilter, live: dict, limit: int, cursor: int,
-          grades: Mapping[str, Grade]) -> dict[str, Any]:
+          grades: Mapping[str, Grade], query: ContactQuery | None = None) -> dict[str, Any]:
     """One page of a filter over the live versions ``live`` (profiles not in it give empty scores)."""
-    query = ContactQuery(services.scores, services.contacts, services.companies)
+    query = query or ContactQuery(services.scores, services.contacts, services.companies)
     page = query.run(flt, {pid: (v.profile, v.version) for pid, v in live.items()}, limit, cursor,
                      services.clock.now_ms(), [v.field for v in live.values()])
-    contacts = page["contacts"]
-    items = [render_contact(services, contact, live, grades) for contact in contacts if contact is not None]
+    return rendered_page(services, page, live, grades)
+
+
+def rendered_page(services: Services, page: dict[str, Any], live: dict,
+                  grades: Mapping[str, Grade]) -> dict[str, Any]:
+    """A page of ``ContactQuery.run`` (with its ``contacts``) as the API shows it."""
+    items = [render_contact(services, contact, live, grades) for contact in page["contacts"] if contact is not None]
     return {"items": items, "total": page["total"],
             "next_cursor": str(page["next_cursor"]) if page["next_cursor"] is not None else None}
 

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import functools
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from .contact_directory import (count_matches, filter_documents, missing_references, require_profiles,
-                                run_filter)
+from .contact_directory import (count_matches, filter_documents, missing_references, rendered_page,
+                                require_profiles, run_filter)
 from .contact_filter import ContactFilter
 from .errors import Conflict, NotFound
 from .membership import check_list_change, filter_of
 from .services import Services
-from .storage.queries import FilterDocuments
+from .storage import queries
+from .storage.queries import MAX_LIMIT, ContactQuery, FilterDocuments, PagePlan
 from .storage.redis_tools import loads
 
 
@@ -60,14 +62,54 @@ def runnable_filter(services: Services, doc: dict[str, Any],
     return flt
 
 
+#: Most lists whose last page plan a process keeps (``_Planned``).
+PLANNED_MAX = 256
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """What a list's page was made from last time in this process: the documents as stored, and what they
+    planned (the script call, the live versions and the grades it was rendered with)."""
+
+    stored: tuple[Any, ...]
+    plan: PagePlan
+    live: dict[str, Any]
+    grades: Any
+
+
+_planned: dict[tuple[str, str, int], _Planned] = {}
+
+
 def list_members(services: Services, list_id: str, limit: int, cursor: int) -> dict[str, Any]:
     """A page of a list's members (``run_filter``): the list, the profiles and the grades read in one round
-    trip; 404 without such a list, 409 when it cannot run."""
-    docs = filter_documents(services, list_id)
+    trip; 404 without such a list, 409 when it cannot run.
+
+    A list whose last page was one script call (a filter read straight off one index) is one round trip: the
+    documents and the page its last documents planned are read together, and the page is kept if the documents
+    are still the same text (what the page is made from depends on nothing else); otherwise it is planned again
+    from the documents just read (one trip more)."""
+    query = ContactQuery(services.scores, services.contacts, services.companies)
+    key = (services.keys.smart_lists(), list_id, query.buckets)
+    last = _planned.get(key)
+    if last is not None and query.single_node and cursor + min(limit, MAX_LIMIT) <= queries.SCRIPT_PAGE_ROWS:
+        stored, page = query.documents_and_page(list_id, last.plan, limit, cursor)
+        if page is not None and stored == last.stored:
+            return rendered_page(services, page, last.live, last.grades)
+        docs = query.documents_of(stored)
+    else:
+        docs = filter_documents(services, list_id)
     if docs.smart_list is None or docs.smart_list_text is None:
+        _planned.pop(key, None)
         raise NotFound(f"No smart list {list_id!r}.")
     flt = runnable_filter(services, docs.smart_list, docs, _stored_filter(docs.smart_list_text))
-    return run_filter(services, flt, limit, cursor, docs)
+    out = run_filter(services, flt, limit, cursor, docs, query)
+    if query.plan is not None:
+        if len(_planned) >= PLANNED_MAX:
+            _planned.clear()
+        _planned[key] = _Planned(docs.stored, query.plan, services.profiles.live(docs.profiles), docs.grades)
+    else:
+        _planned.pop(key, None)
+    return out
 
 
 @functools.lru_cache(maxsize=256)

@@ -198,6 +198,20 @@ class FilterDocuments:
     #: The smart list's document as stored (JSON text), or None: what it reads as never changes, so a reader
     #: may keep what it made of it by this text.
     smart_list_text: str | None = None
+    #: Everything read as stored (the profiles hash, the grades hash, the list's text): what was made of these
+    #: documents may be kept by it (``PagePlan``).
+    stored: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    """How ``ContactQuery.run`` answered a page with one call of index_page.lua and nothing else (a filter read
+    straight off one index, on a single Redis): the same documents always plan the same call, whatever the page."""
+
+    indexes: tuple[str, ...]
+    ranges: tuple[Range, ...]
+    scored: bool
+    fields: tuple[str, ...]
 
 
 class Shown(NamedTuple):
@@ -222,6 +236,8 @@ class ContactQuery:
         self.single_node = not on_cluster(self.redis)
         #: Tests only: "walk", "collect" or "check" makes filter_bucket.lua take that way whatever it costs.
         self.force: str | None = None
+        #: How the last ``run`` answered its page, if by one script call and nothing else (``PagePlan``).
+        self.plan: PagePlan | None = None
 
     @cached_property
     def _filter_bucket(self) -> Any:
@@ -265,11 +281,36 @@ class ContactQuery:
         if list_id is not None:
             pipe.hget(self.keys.smart_lists(), list_id)
         replies = pipe.execute()
-        saved = replies[2] if list_id is not None else None
+        return self.documents_of(tuple(replies) if list_id is not None else (*replies, None))
+
+    @staticmethod
+    def documents_of(stored: tuple[Any, ...]) -> FilterDocuments:
+        """``FilterDocuments`` of what ``documents`` reads (profiles hash, grades hash, the list's text or None)."""
+        profiles, grades, saved = stored
         return FilterDocuments(
-            profiles={pid: loads(doc) for pid, doc in replies[0].items()},
-            grades={gid: Grade.from_dict(loads(doc)) for gid, doc in sorted(replies[1].items())},
-            smart_list=loads(saved) if saved else None, smart_list_text=saved or None)
+            profiles={pid: loads(doc) for pid, doc in profiles.items()},
+            grades={gid: Grade.from_dict(loads(doc)) for gid, doc in sorted(grades.items())},
+            smart_list=loads(saved) if saved else None, smart_list_text=saved or None, stored=stored)
+
+    def documents_and_page(self, list_id: str, plan: PagePlan, limit: int,
+                           cursor: int) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
+        """``documents(list_id)`` as stored and, in the same round trip, the page ``plan`` answers (None when the
+        script could not run: the server lost it, say): a smart-list page planned from the documents of the
+        request before, kept only if the documents read here are those (``app/smart_lists.py``)."""
+        limit = max(1, min(limit, MAX_LIMIT))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.keys.profiles())
+        pipe.hgetall(self.keys.grades())
+        pipe.hget(self.keys.smart_lists(), list_id)
+        pipe.execute_command("EVALSHA", self._index_page.sha, len(plan.indexes), *plan.indexes,
+                             *self._page_args(limit, cursor, list(plan.ranges), plan.fields))
+        *stored, reply = pipe.execute(raise_on_error=False)
+        for item in stored:
+            if isinstance(item, Exception):
+                raise item
+        if isinstance(reply, Exception):
+            return tuple(stored), None
+        return tuple(stored), self._page_of(reply, cursor, plan.scored, plan.fields)
 
     def run(self, flt: ContactFilter, live: Mapping[str, tuple[Profile, int]], limit: int, cursor: int,
             now_ms: int, fields: Sequence[str] | None = None) -> dict[str, Any]:
@@ -279,6 +320,7 @@ class ContactQuery:
         contacts too, as ``shown_contacts`` reads them (``contacts``, in the order of ``items``): a page read
         straight off one index on a single Redis reads them in the same script call (2 round trips a smart-list
         page, not 3)."""
+        self.plan = None
         page = self._run(flt, live, limit, cursor, now_ms, fields)
         if fields is not None and "contacts" not in page:
             page["contacts"] = self.shown_contacts([cid for cid, _score in page["items"]], fields)
@@ -294,11 +336,11 @@ class ContactQuery:
             return {"items": [], "total": 0, "next_cursor": None}
         if not flt.conditions and sort is None:
             registry = [self.keys.contacts(b) for b in range(self.buckets)]
-            return self._ranged(registry, [("+inf", "-inf")], limit, cursor, scored=False, fields=fields)
+            return self._plain(registry, [("+inf", "-inf")], limit, cursor, False, fields)
         if flt.conditions and sort is not None and all(c.profile == sort for c in flt.conditions):
             ranges = combined_ranges(flt.conditions, profiles)
             if ranges is not None:  # score and band conditions of the sort profile: one set of ranges
-                return self._ranged(indexes[sort], ranges, limit, cursor, fields=fields)
+                return self._plain(indexes[sort], ranges, limit, cursor, True, fields)
         if not flt.conditions and sort is not None:
             scored = self._ranged(indexes[sort], [("+inf", "-inf")], limit, cursor, fields=fields)
             if len(scored["items"]) == limit:  # the page holds only scored contacts: they come first
@@ -488,6 +530,14 @@ class ContactQuery:
         ordered = sorted(rows, key=lambda r: (r[1], r[0]), reverse=True)
         return [(cid, int(score) if scored else None) for cid, score in ordered]
 
+    def _plain(self, indexes: list[str], ranges: list[Range], limit: int, cursor: int, scored: bool,
+               fields: Sequence[str] | None) -> dict[str, Any]:
+        """``_ranged`` for a page that is nothing else: when one script call answered it, ``plan`` says which."""
+        page = self._ranged(indexes, ranges, limit, cursor, scored, fields)
+        if fields is not None and self.single_node and cursor + limit <= SCRIPT_PAGE_ROWS:
+            self.plan = PagePlan(tuple(indexes), tuple(ranges), scored, tuple(fields))
+        return page
+
     def _ranged(self, indexes: list[str], ranges: list[Range], limit: int, cursor: int,
                 scored: bool = True, fields: Sequence[str] | None = None) -> dict[str, Any]:
         if self.single_node and cursor + limit <= SCRIPT_PAGE_ROWS:  # one call: the script merges and counts
@@ -521,14 +571,21 @@ class ContactQuery:
                        scored: bool, fields: Sequence[str] | None = None) -> dict[str, Any]:
         """``_ranged`` in one call of index_page.lua: the page alone comes back, merged inside Redis; with
         ``fields``, its contacts too (``contacts``, as ``shown_contacts`` reads them)."""
+        reply = call_script(self.redis, self._index_page, indexes, self._page_args(limit, cursor, ranges, fields))
+        return self._page_of(reply, cursor, scored, fields)
+
+    def _page_args(self, limit: int, cursor: int, ranges: list[Range], fields: Sequence[str] | None) -> list[Any]:
         parts = self._contact_key_parts() if fields is not None else []
-        args = [cursor, limit, len(parts), *parts, *(bound for rng in ranges for bound in rng)]
-        total, flat, *read = call_script(self.redis, self._index_page, indexes, args)
+        return [cursor, limit, len(parts), *parts, *(bound for rng in ranges for bound in rng)]
+
+    @staticmethod
+    def _page_of(reply: list[Any], cursor: int, scored: bool, fields: Sequence[str] | None) -> dict[str, Any]:
+        total, flat, *read = reply
         items = [(flat[i], int(float(flat[i + 1])) if scored else None) for i in range(0, len(flat), 2)]
         nxt = cursor + len(items)
         page = {"items": items, "total": total, "next_cursor": nxt if nxt < total else None}
         if fields is not None:
-            page["contacts"] = [_shown_contact(cid, *reply, fields) for (cid, _score), reply in zip(items, read[0])]
+            page["contacts"] = [_shown_contact(cid, *part, fields) for (cid, _score), part in zip(items, read[0])]
         return page
 
     def _contact_key_parts(self) -> list[str]:
