@@ -270,7 +270,7 @@ class ContactQuery:
                 pipe.hgetall(keys[i + 2])
             flat = pipe.execute()
             replies = [flat[i:i + 3] for i in range(0, len(flat), 3)]
-        return [_shown_contact(cid, *reply, fields) for cid, reply in zip(contact_ids, replies)]
+        return [_shown_contact(cid, reply, fields) for cid, reply in zip(contact_ids, replies)]
 
     def documents(self, list_id: str | None = None) -> FilterDocuments:
         """The profile documents, the grades and (with ``list_id``) a smart list's document, in one round
@@ -585,7 +585,7 @@ class ContactQuery:
         nxt = cursor + len(items)
         page = {"items": items, "total": total, "next_cursor": nxt if nxt < total else None}
         if fields is not None:
-            page["contacts"] = [_shown_contact(cid, *part, fields) for (cid, _score), part in zip(items, read[0])]
+            page["contacts"] = [_shown_contact(cid, part, fields) for (cid, _score), part in zip(items, read[0])]
         return page
 
     def _contact_key_parts(self) -> list[str]:
@@ -728,10 +728,10 @@ def _as_dict(reply: Any) -> dict[str, str]:
     return dict(zip(fields, fields))
 
 
-def _shown_contact(contact_id: str, doc_reply: Any, tags: Any, states_reply: Any,
-                   fields: Sequence[str]) -> dict[str, Any] | None:
+def _shown_contact(contact_id: str, replies: Sequence[Any], fields: Sequence[str]) -> dict[str, Any] | None:
     """One contact of ``ContactQuery.shown_contacts`` from its three replies (document, tags, fold states), read as
     ``ContactStore.get_contacts`` reads them."""
+    doc_reply, tags, states_reply = replies
     doc = _as_dict(doc_reply)
     if not doc:
         return None
