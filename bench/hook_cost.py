@@ -20,24 +20,14 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import redis
 
+from .env import ROOT, VENV_BIN, free_port
 from .signed import STRIPE_SECRET, sendgrid_batch, sendgrid_key_pair, stripe_event
-
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def stripe_request(n: int, run: str, host: str, email_of: int | None = None) -> bytes:
     body = stripe_event(n if email_of is None else email_of, run)

@@ -13,27 +13,15 @@ import argparse
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import redis
 
+from .env import ROOT, VENV_BIN, free_port
 from .signed import STRIPE_SECRET, WRK_DIR, write_stripe
 from .tools import parse_wrk
-
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def group_cpu(pgid: int) -> float:
     """User + system CPU seconds so far of the live processes of a process group."""

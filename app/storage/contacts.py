@@ -57,6 +57,18 @@ class IdentityPlan:
     ext_writes: list[tuple[str, str, list[Any]]] | None
 
 
+def read_contacts_pipelined(redis: Any, keys: Sequence[str]) -> list[Any]:
+    """What ``read_contacts.lua`` reads, for a Redis Cluster (where one script cannot span the contacts' slots):
+    each contact's document, tags and fold states (``keys`` in threes), one key a command in one pipeline; the
+    replies flat, in order."""
+    pipe = redis.pipeline(transaction=False)
+    for i in range(0, len(keys), 3):
+        pipe.hgetall(keys[i])
+        pipe.smembers(keys[i + 1])
+        pipe.hgetall(keys[i + 2])
+    return pipe.execute()
+
+
 @gateway
 class ContactStore:
     def __init__(self, redis: Any, keys: Keys, sharding: Sharding, companies: Any = None):
@@ -192,12 +204,7 @@ class ContactStore:
                 for key in (self.keys.contact(cid), self.keys.tags(cid), self.keys.states(cid))]
         replies: list[Any]
         if not self.single_node:
-            pipe = self.redis.pipeline(transaction=False)
-            for i in range(0, len(keys), 3):
-                pipe.hgetall(keys[i])
-                pipe.smembers(keys[i + 1])
-                pipe.hgetall(keys[i + 2])
-            replies = pipe.execute()
+            replies = read_contacts_pipelined(self.redis, keys)
         else:
             replies = [_pairs(part) if i % 3 != 1 else part
                        for reply in call_script(self.redis, self._read_contacts, keys, [])

@@ -41,6 +41,7 @@ from ..scoring.grades import CELLS, Grade, level
 from ..scoring.profiles import Profile
 from .errors import gateway
 from .companies import CompanyIndex, Rollup
+from .contacts import read_contacts_pipelined
 from .redis_tools import call_script, dumps, load_script, loads, on_cluster, run_scripts
 from .timelines import join_states
 
@@ -263,12 +264,7 @@ class ContactQuery:
         if self.single_node:
             replies = call_script(self.redis, self._read_contacts, keys, [])
         else:
-            pipe = self.redis.pipeline(transaction=False)
-            for i in range(0, len(keys), 3):
-                pipe.hgetall(keys[i])
-                pipe.smembers(keys[i + 1])
-                pipe.hgetall(keys[i + 2])
-            flat = pipe.execute()
+            flat = read_contacts_pipelined(self.redis, keys)
             replies = [flat[i:i + 3] for i in range(0, len(flat), 3)]
         return [_shown_contact(cid, reply, fields) for cid, reply in zip(contact_ids, replies)]
 
