@@ -187,25 +187,3 @@ def test_the_remembered_counter_fields_are_the_metrics_fields(services, kinds):
     for _ in range(2):  # computed, then (where it may be) remembered
         assert ingest._counter_fields(services, interactions) == metrics.interaction_fields(services, kinds)
     assert not any(type_.startswith("custom.") for _source, type_ in ingest._FIELDS)
-
-
-# --- the one-trip script's held connection ----------------------------------------------------------------
-def test_webhooks_are_stored_after_the_server_closed_the_held_connection(client, services):
-    assert post_stripe(client, "pi_a").status_code == 202
-    services.redis.client_kill_filter(_type="normal", skipme=False)  # the held connection included
-    response = post_stripe(client, "pi_b", "bo@example.com")
-    assert response.status_code == 202 and response.get_json()["accepted"] == 1
-    assert post_stripe(client, "pi_c", "cy@example.com").get_json()["accepted"] == 1  # on a connection again
-
-
-def test_each_thread_holds_a_connection_of_its_own(app, services):
-    from concurrent.futures import ThreadPoolExecutor
-
-    def post(n: int) -> int:
-        response = post_stripe(app.test_client(), f"pi_t{n}", f"t{n}@example.com")
-        return response.get_json()["accepted"]
-
-    with ThreadPoolExecutor(4) as pool:
-        assert list(pool.map(post, range(40))) == [1] * 40
-    assert getattr(services.partitions._held._local, "held", None) is None  # none was taken by this thread
-    assert sum(services.redis.xlen(services.keys.stream(p)) for p in range(services.partitions.partitions)) == 40

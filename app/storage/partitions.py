@@ -9,15 +9,11 @@ single Redis.
 from __future__ import annotations
 
 import hashlib
-import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from redis.exceptions import (ConnectionError as ConnectionError_, NoScriptError, ResponseError,
-                              TimeoutError as TimeoutError_)
 
 from ..clock import Clock
 from ..keys import Keys
@@ -115,48 +111,6 @@ class _KeyTable:
                 for command, key, args in writes]
 
 
-class _HeldConnection:
-    """The one-trip script's connection, kept by each thread of this process between requests: a connection of
-    the client's pool, taken once and not given back, so a webhook's one call does not take one from the pool and
-    give it back (redis-py's bookkeeping around both cost ~45k instructions a webhook, as much as verifying it).
-
-    The same ``EVALSHA`` and reply as ``redis_tools.call_script``, and what is unusual takes its path: a client
-    that is not one Redis with a pool of its own connections; a script the server does not know (it loads it);
-    a connection or timeout error (the connection is closed and given back; the client reconnects and retries, as
-    it always does). Another process (a fork) or another pool (the client was replaced) takes a connection of
-    its own."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    def call(self, redis: Any, script: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        pool = getattr(redis, "connection_pool", None)
-        if pool is None or getattr(redis, "connection", None) is not None or on_cluster(redis):
-            return call_script(redis, script, keys, args)
-        held = getattr(self._local, "held", None)
-        if held is None or held[0] is not pool or held[1] != os.getpid():
-            held = self._local.held = (pool, os.getpid(), pool.get_connection())
-        connection = held[2]
-        try:
-            connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            return connection.read_response()
-        except NoScriptError:
-            return call_script(redis, script, keys, args)
-        except (ConnectionError_, TimeoutError_):
-            self._drop(connection, pool)
-            return call_script(redis, script, keys, args)
-        except ResponseError:  # the script failed: the connection is as good as before
-            raise
-        except BaseException:  # interrupted mid-reply, say: the connection's state is unknown
-            self._drop(connection, pool)
-            raise
-
-    def _drop(self, connection: Any, pool: Any) -> None:
-        self._local.held = None
-        connection.disconnect()
-        pool.release(connection)
-
-
 @gateway
 class PartitionQueue:
     def __init__(self, redis: Any, keys: Keys, partitions: int, seen_seconds: int, clock: Clock):
@@ -167,7 +121,6 @@ class PartitionQueue:
         self.clock = clock  # which ingest period it is
         self._ingest = load_script(redis, "ingest.lua")
         self._one_trip = load_script(redis, "ingest_one_trip.lua")
-        self._held = _HeldConnection()
 
     @property
     def one_trip(self) -> bool:
@@ -218,7 +171,7 @@ class PartitionQueue:
                            *self._seen_in(keys, partition, period, item.key)]
                           for item in items]}
         args = [orjson.dumps(plan), *(orjson.dumps(item.payload) for item in items)]
-        reply = self._held.call(self.redis, self._one_trip, keys.keys, args)
+        reply = call_script(self.redis, self._one_trip, keys.keys, args)
         if reply[0] != "ok":
             return TripOutcome(reply[0], [], False)
         return TripOutcome("ok", [bool(x) for x in reply[1:-1]], bool(reply[-1]))
