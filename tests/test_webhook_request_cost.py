@@ -187,3 +187,23 @@ def test_the_remembered_counter_fields_are_the_metrics_fields(services, kinds):
     for _ in range(2):  # computed, then (where it may be) remembered
         assert ingest._counter_fields(services, interactions) == metrics.interaction_fields(services, kinds)
     assert not any(type_.startswith("custom.") for _source, type_ in ingest._FIELDS)
+
+
+def test_webhooks_served_by_short_lived_threads_leave_no_connection_open(client, services):
+    """A threaded server (werkzeug's, say) serves each request in a thread of its own that then ends: whatever
+    connection a webhook used goes back to the client's pool, so the Redis server's clients do not grow with the
+    requests (a connection kept per thread was never given back, and 503s followed once Redis refused clients)."""
+    import threading
+
+    def connected() -> int:
+        return int(services.redis.info("clients")["connected_clients"])
+
+    assert post_stripe(client, pi="pi_warm").status_code == 202
+    before = connected()
+    statuses: list[int] = []
+    for n in range(40):
+        thread = threading.Thread(target=lambda n=n: statuses.append(post_stripe(client, pi=f"pi_t{n}").status_code))
+        thread.start()
+        thread.join()
+    assert statuses == [202] * 40
+    assert connected() <= before + 2
