@@ -156,6 +156,74 @@ def test_a_connection_the_server_closed_is_opened_again(services, echo):
     assert call_script(services.redis, echo, ["k"], ["b"]) == ["k", "b", 1, 1]
 
 
+def test_the_connection_is_kept_between_calls_and_shared_by_threads_one_at_a_time(services, echo):
+    """A connection goes back to the kept ones after its reply was read: one thread's calls reuse one, and threads
+    calling at once each get one of their own (every reply is its own call's)."""
+    import threading
+
+    from app.storage import redis_tools
+
+    call_script(services.redis, echo, ["k"], ["warm"])
+    kept = redis_tools._kept(services.redis.connection_pool)
+    assert kept is not None and len(kept) == 1
+    first = kept[0]
+    for n in range(5):
+        assert call_script(services.redis, echo, ["k"], [f"a{n}"]) == ["k", f"a{n}", 1, 1]
+    assert kept == [first]
+    wrong: list = []
+    start = threading.Barrier(6)
+
+    def calls(t: int) -> None:
+        start.wait()
+        for n in range(60):
+            reply = call_script(services.redis, echo, [f"k{t}"], [f"{t}-{n}"])
+            if reply != [f"k{t}", f"{t}-{n}", 1, 1]:
+                wrong.append(reply)
+
+    threads = [threading.Thread(target=calls, args=(t,)) for t in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not wrong
+    assert 1 <= len(kept) <= 6 and len(set(map(id, kept))) == len(kept)
+
+
+def test_an_error_reply_leaves_the_connection_ready_and_an_interrupted_call_does_not_keep_it(services, echo,
+                                                                                            monkeypatch):
+    import redis as redis_py
+
+    from app.storage import redis_tools
+
+    failing = services.redis.register_script("return redis.error_reply('NOPE no')")
+    call_script(services.redis, echo, ["k"], ["warm"])
+    with pytest.raises(redis_py.ResponseError, match="no"):
+        call_script(services.redis, failing, ["k"], [])
+    assert call_script(services.redis, echo, ["k"], ["after"]) == ["k", "after", 1, 1]
+    kept = redis_tools._kept(services.redis.connection_pool)
+    connection = kept[-1]
+
+    def interrupted(*_a, **_k):  # as a worker's timeout would, between the command sent and its reply read
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(connection, "read_response", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        call_script(services.redis, echo, ["k"], ["lost"])
+    assert connection not in kept  # its reply still waits on it: never handed to the next call
+    monkeypatch.undo()
+    assert call_script(services.redis, echo, ["k"], ["next"]) == ["k", "next", 1, 1]
+
+
+def test_a_forked_process_keeps_none_of_its_parents_connections(services, echo, monkeypatch):
+    from app.storage import redis_tools
+
+    call_script(services.redis, echo, ["k"], ["warm"])
+    parents = redis_tools._kept(services.redis.connection_pool)
+    assert parents
+    monkeypatch.setattr(redis_tools.os, "getpid", lambda: -1)
+    assert redis_tools._kept(services.redis.connection_pool) == []
+
+
 def test_a_webhook_still_takes_one_round_trip_after_the_script_was_flushed(client, services):
     assert post_stripe(client, "pi_a").status_code == 202
     services.redis.script_flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import zlib
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -63,29 +64,81 @@ def on_cluster(redis: Any) -> bool:
     return hasattr(redis, "get_node_from_key")
 
 
+#: Connections ``call_script`` keeps between its calls, at most, per pool (one a thread calling at once).
+KEPT_MAX = 32
+
+
 def call_script(redis: Any, script: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
-    """One call of a registered script on a single Redis, sent on a connection of the client's pool.
+    """One call of a registered script on a single Redis, on a connection of the client's pool.
 
     The same ``EVALSHA`` and the same reply as ``script(keys=..., args=...)``, without the client's bookkeeping
     around each command (its retry wrapper, observability records, argument checks), which costs more CPU than
-    the rest of a webhook's call (the hot path of ``PartitionQueue.accept``). Anything unusual takes the client's
-    own path, as if the first attempt had failed: a connection or timeout error (the client reconnects and
-    retries as it always does), a script the server does not know (the client loads it), a client that is not
-    one Redis with a pool of its own connections (a cluster, a client pinned to one connection).
+    the rest of a webhook's call (the hot path of ``PartitionQueue.accept``). The connection is kept for the next
+    call (``_kept``: shared by the process's threads, not held by one, so a thread that ends holds none) once
+    its reply was read in full, instead of going back through the pool's bookkeeping and its readiness poll each
+    time. Anything unusual takes the client's own path, as if the first attempt had failed: a connection or
+    timeout error (the connection is dropped; the client reconnects and retries as it always does), a script the
+    server does not know (the client loads it), a client that is not one Redis with a pool of its own plain
+    connections (a cluster, a client pinned to one connection, a pool speaking RESP3, whose client-side cache
+    and maintenance notifications need its pool to see each connection between commands).
     """
     pool = getattr(redis, "connection_pool", None)
     if pool is None or getattr(redis, "connection", None) is not None or on_cluster(redis):
         return script(keys=keys, args=args)
-    connection = pool.get_connection()
+    kept = _kept(pool)
+    if kept is None:
+        connection = pool.get_connection()
+        try:
+            connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            return connection.read_response()
+        except NoScriptError:
+            return script(keys=keys, args=args)
+        except (ConnectionError_, TimeoutError_):
+            connection.disconnect()
+            return script(keys=keys, args=args)
+        finally:
+            pool.release(connection)
+    try:
+        connection = kept.pop()
+    except IndexError:
+        connection = pool.get_connection()
     try:
         connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        return connection.read_response()
-    except NoScriptError:
-        return script(keys=keys, args=args)
+        reply = connection.read_response()
+    except redis_errors.ResponseError as error:  # the reply was read in full: the connection is ready again
+        _keep(pool, kept, connection)
+        if isinstance(error, NoScriptError):
+            return script(keys=keys, args=args)
+        raise
     except (ConnectionError_, TimeoutError_):
         connection.disconnect()
+        pool.release(connection)
         return script(keys=keys, args=args)
-    finally:
+    except BaseException:  # anything else (a worker's timeout, say) may leave a reply unread: not kept
+        connection.disconnect()
+        pool.release(connection)
+        raise
+    _keep(pool, kept, connection)
+    return reply
+
+
+def _kept(pool: Any) -> list[Any] | None:
+    """The connections ``call_script`` keeps taken from ``pool``, for this process (a forked child starts with
+    none: its parent's sockets are not its own); None when the pool's connections must go back to it after each
+    command: RESP3, where a client-side cache or maintenance notifications may be pushed on any connection."""
+    if str(getattr(pool, "connection_kwargs", {}).get("protocol") or 2) != "2" or getattr(pool, "cache", None):
+        return None
+    pid = os.getpid()
+    found = pool.__dict__.get("_scorekeeper_kept")
+    if found is None or found[0] != pid:
+        found = pool._scorekeeper_kept = (pid, [])
+    return found[1]
+
+
+def _keep(pool: Any, kept: list[Any], connection: Any) -> None:
+    if len(kept) < KEPT_MAX and not connection.should_reconnect():
+        kept.append(connection)
+    else:
         pool.release(connection)
 
 
