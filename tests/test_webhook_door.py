@@ -236,13 +236,33 @@ def test_install_refuses_an_app_with_a_request_hook_it_would_skip(make_app):
 
 
 # --- the body, the request id ----------------------------------------------------------------------------------
-@settings(max_examples=200, deadline=None)
+class ReadOnlyStream:
+    """A server's input stream with ``read`` only (gunicorn's ``Body``), giving at most ``step`` bytes a read, and
+    failing (OSError, as a reset connection) once ``fails_at`` bytes were read."""
+
+    def __init__(self, data: bytes, step: int, fails_at: int | None):
+        self.data, self.step, self.fails_at, self.pos = data, step, fails_at, 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self.fails_at is not None and self.pos >= self.fails_at:
+            raise OSError("connection reset")
+        size = len(self.data) if size is None or size < 0 else size
+        chunk = self.data[self.pos:self.pos + min(size, self.step)]
+        self.pos += len(chunk)
+        return chunk
+
+
+@settings(max_examples=300, deadline=None)
 @given(body=st.binary(max_size=40), length=st.none() | st.sampled_from(["", "x", "-3", "0", "5", "39", "41", "99"]),
-       chunked=st.booleans(), terminated=st.booleans(), limit=st.integers(1, 45))
-def test_the_body_is_read_as_flasks_request_reads_it(body, length, chunked, terminated, limit):
+       chunked=st.booleans(), terminated=st.booleans(), limit=st.integers(1, 45),
+       stream=st.none() | st.tuples(st.integers(1, 50), st.none() | st.integers(0, 45)))
+def test_the_body_is_read_as_flasks_request_reads_it(body, length, chunked, terminated, limit, stream):
+    """Over werkzeug's own stream (a BytesIO) and a read-only one that reads short or fails (gunicorn's kind)."""
     def environ() -> dict:
         env = EnvironBuilder(method="POST", data=body).get_environ()
         env.pop("CONTENT_LENGTH", None)
+        if stream is not None:
+            env["wsgi.input"] = ReadOnlyStream(body, *stream)
         if length is not None:
             env["CONTENT_LENGTH"] = length
         if chunked:

@@ -18,7 +18,7 @@ import flask
 import orjson
 from flask import current_app, request
 from werkzeug.datastructures import EnvironHeaders
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from .. import json_bodies, metrics
@@ -116,12 +116,36 @@ def verify(services: Any, provider: registry.Provider, raw: bytes, headers: Mapp
         raise
 
 
+#: Bytes ``read_body`` asks the stream for at a time (what werkzeug's ``LimitedStream`` asks).
+READ_STEP = 64 * 1024
+
+
 def read_body(environ: dict[str, Any], limit: int) -> bytes:
     """The raw body, or PayloadTooLarge once it passes ``limit`` bytes (declared or streamed): what
-    ``request.get_data()`` reads with ``request.max_content_length = limit``, read from the WSGI environ."""
-    length = get_content_length(environ)
+    ``request.get_data()`` reads with ``request.max_content_length = limit``, read from the WSGI environ.
+
+    A server that ends the input stream itself (``wsgi.input_terminated``: gunicorn's, at the declared length or
+    the chunked body's end) is read here directly as werkzeug's ``LimitedStream(stream, limit, is_max=True)``
+    reads it — up to ``limit`` bytes, asking for at most ``READ_STEP`` at a time, until a read gives nothing, a
+    failed read a ``ClientDisconnected`` — without the wrapper's layers; any other goes through werkzeug."""
+    length = get_content_length(environ) if "CONTENT_LENGTH" in environ or "HTTP_TRANSFER_ENCODING" in environ \
+        else None
     if length is not None and length > limit:
         raise PayloadTooLarge(f"The body is over the limit of {limit} bytes.", {"limit": limit})
+    if "wsgi.input_terminated" in environ and limit > 0:
+        stream = environ["wsgi.input"]
+        chunks = []
+        read = 0
+        while read < limit:
+            try:
+                chunk = stream.read(min(READ_STEP, limit - read))
+            except (OSError, ValueError) as exc:
+                raise ClientDisconnected() from exc
+            if not chunk:
+                break
+            chunks.append(chunk)
+            read += len(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     try:
         return get_input_stream(environ, max_content_length=limit).read()
     except RequestEntityTooLarge as exc:
