@@ -26,6 +26,7 @@ from .scoring.events import event_from_json
 from .scoring.records import TimelineRecord
 from .scoring.vocabulary import vocabulary_of
 from .services import Services
+from .settings import setting
 from .storage.profiles import ActiveVersion
 from .storage.redis_tools import Later
 
@@ -237,14 +238,18 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
     overlaps the drain's own (``Later``, ``_Ahead``): each chunk of a batch's writes is sent as soon as it is
     computed, the next batch is read while this one is scored, and a batch's index writes are confirmed while
     the next batch is scored, before its entries are handed to the archiver. The lease is let go only after
-    every batch is confirmed."""
+    every batch is confirmed.
+
+    The drain takes the lease and the wake mark together (``PartitionQueue.take``): what arrives while it holds
+    them queues no job, the drain reads it. Once the partition is empty it may wait a few ms for more
+    (``_linger``); it lets go with a last look at the stream (``PartitionQueue.let_go``) and queues a job for what
+    came after that look."""
     store = services.partitions
     settings = services.settings
-    store.clear_wake(partition)
     token = uuid.uuid4().hex
     lease_ms = int(settings["LEASE_MS"])
-    if not store.acquire_lease(partition, token, lease_ms):
-        return 0  # its holder re-checks the stream when it lets go
+    if not store.take(partition, token, lease_ms):
+        return 0  # its holder sees what waits before it lets go
     scorer = make_scorer(services)
     learnt: set[tuple[str, str]] = set()
     shapes: set[tuple[str, tuple[str, ...]]] = set()
@@ -258,6 +263,7 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
                 batch, records = parse_entries(entries)
             reads: Reads | None = None
             scored_before: tuple[_Ahead, float] | None = None  # the batch scored, not yet confirmed
+            last: str | None = None  # the last entry read
 
             def confirm(done: tuple[_Ahead, float]) -> None:
                 ahead, seconds = done
@@ -267,7 +273,14 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
 
             for _ in range(max_batches):
                 if not entries:
-                    break
+                    if scored_before is not None:  # what was scored is confirmed before any wait
+                        confirm(scored_before)
+                        scored_before = None
+                    entries = _linger(services, partition, last)
+                    if not entries:
+                        break
+                    batch, records = parse_entries(entries)
+                    reads = None
                 with collector_paused():
                     started = time.perf_counter()
                     ahead = _Ahead(services, scorer, later, partition, entries, batch)
@@ -283,14 +296,27 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
                     log.warning("lost partition lease", extra={"partition": partition})
                     break
                 assert ahead.next_entries is not None
+                last = entries[-1][0]
                 entries, batch, records = ahead.next_entries, ahead.next_batch, ahead.next_records
             if scored_before is not None:
                 confirm(scored_before)
-    finally:
-        store.release_lease(partition, token)
-    if store.partition_depths()[partition]:
-        wake_partition(services, partition)
+    except BaseException:
+        store.drop(partition, token)  # the ticker wakes the partition for what waits
+        raise
+    if store.let_go(partition, token):  # entries came after the last look: a job for them
+        services.enqueue.drain_partition(partition)
     return scored
+
+
+def _linger(services: Services, partition: int, last: str | None) -> list[tuple[str, dict[str, Any]]]:
+    """What arrives in the partition within ``DRAIN_LINGER_MS`` after the entry ``last``, when the drain has scored
+    something and no job waits in the queues (a run, another partition's drain): the drain holding the partition
+    takes it, instead of a job queued for it (RQ's bookkeeping, the lease, the scorer's set-up again). While the
+    drain holds the lease its token is the wake mark, so nothing queues a job for what arrives meanwhile."""
+    wait_ms = int(setting(services.settings, "DRAIN_LINGER_MS"))
+    if last is None or wait_ms <= 0 or not services.jobs.idle():
+        return []
+    return services.partitions.linger(partition, last, wait_ms, int(services.settings["BATCH_SIZE"]))
 
 
 def tick(services: Services, stalled_after_s: float = 10.0) -> dict[str, int]:
@@ -306,6 +332,8 @@ def tick(services: Services, stalled_after_s: float = 10.0) -> dict[str, int]:
     waiting = services.archive_backlog.depths()  # records waiting for the archive: a drain retries them
     for partition, depth in enumerate(store.partition_depths()):
         if partition in touched or ((depth or waiting[partition]) and not store.lease_held(partition)):
-            wake_partition(services, partition, force=store.wake_age(partition) > stalled_after_s)
+            # a drain that died leaves its mark: nothing else would queue a job before the mark is old
+            wake_partition(services, partition,
+                           force=store.wake_age(partition) > stalled_after_s or store.orphaned(partition))
             woken += 1
     return {"expiries": len(due), "woken": woken}

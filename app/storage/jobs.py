@@ -84,6 +84,13 @@ class JobQueue:
         """Whether the queue's Redis answers."""
         return bool(self.queue.connection.ping())
 
+    def idle(self) -> bool:
+        """Whether no job waits in either queue (one round trip)."""
+        pipe = self.queue.connection.pipeline(transaction=False)
+        for queue in self.queues:
+            pipe.llen(queue.key)
+        return not any(pipe.execute())
+
     def depth(self) -> int:
         """Jobs waiting in the queues."""
         return sum(len(queue) for queue in self.queues)

@@ -2,9 +2,10 @@
 lease that lets one worker drain a partition, and the wake mark of its queued drain job.
 
 ``ingest.lua`` (beside this module) makes "remember the id, append the entry, set the wake
-mark" atomic per partition; ``ingest_one_trip.lua`` does that and all the rest a request stores (its replay
-token, its contacts, its counters) in one call, for a request whose interactions share a partition on a
-single Redis.
+mark" atomic per partition (a drain job is queued when the mark was missing); ``ingest_one_trip.lua`` does that
+and all the rest a request stores (its replay token, its contacts, its counters) in one call, for a request whose
+interactions share a partition on a single Redis. ``drain_lease.lua`` takes, renews and lets go of a drain's lease
+and the wake mark together, so what arrives while a drain holds the partition queues no job.
 """
 from __future__ import annotations
 
@@ -121,6 +122,7 @@ class PartitionQueue:
         self.clock = clock  # which ingest period it is
         self._ingest = load_script(redis, "ingest.lua")
         self._one_trip = load_script(redis, "ingest_one_trip.lua")
+        self._hold = load_script(redis, "drain_lease.lua")
 
     @property
     def one_trip(self) -> bool:
@@ -223,19 +225,44 @@ class PartitionQueue:
         oldest = [int(e[0][0].split("-")[0]) for e in pipe.execute() if e]
         return min(oldest) if oldest else None
 
-    def acquire_lease(self, partition: int, token: str, ttl_ms: int) -> bool:
-        return bool(self.redis.set(self.keys.lease(partition), token, nx=True, px=ttl_ms))
+    # --- a drain's hold on a partition: its lease and the wake mark together (drain_lease.lua) -----------------
+    def _lease_call(self, what: str, partition: int, token: str, lease_ms: int = 0, wake_ttl_s: int = WAKE_TTL_S) -> int:
+        keys = [self.keys.lease(partition), self.keys.wake(partition), self.keys.stream(partition)]
+        return int(call_script(self.redis, self._hold, keys, [what, token, lease_ms, wake_ttl_s]))
 
-    def renew_lease(self, partition: int, token: str, ttl_ms: int) -> bool:
-        key = self.keys.lease(partition)
-        if self.redis.get(key) != token:
-            return False
-        return bool(self.redis.pexpire(key, ttl_ms))
+    def take(self, partition: int, token: str, lease_ms: int, wake_ttl_s: int = WAKE_TTL_S) -> bool:
+        """Take the partition's lease and make the wake mark the drain's (what arrives meanwhile queues no job:
+        the drain reads on); False when another drain holds it (that one sees what waits). One round trip."""
+        return bool(self._lease_call("take", partition, token, lease_ms, wake_ttl_s))
 
-    def release_lease(self, partition: int, token: str) -> None:
-        key = self.keys.lease(partition)
-        if self.redis.get(key) == token:
-            self.redis.delete(key)
+    def renew_lease(self, partition: int, token: str, ttl_ms: int, wake_ttl_s: int = WAKE_TTL_S) -> bool:
+        """Keep the lease (and the drain's wake mark) while it is still this token's. One round trip."""
+        return bool(self._lease_call("renew", partition, token, ttl_ms, wake_ttl_s))
+
+    def let_go(self, partition: int, token: str, wake_ttl_s: int = WAKE_TTL_S) -> bool:
+        """Let go of the lease and the wake mark, atomically with a last look at the stream; True when entries
+        wait and no drain job is queued for them (the caller queues one: the mark says so already)."""
+        return bool(self._lease_call("let_go", partition, token, 0, wake_ttl_s))
+
+    def drop(self, partition: int, token: str) -> None:
+        """Let go after an error: the lease and the drain's wake mark go, whatever waits is left to the ticker."""
+        self._lease_call("drop", partition, token)
+
+    def linger(self, partition: int, after: str, wait_ms: int, count: int) -> list[tuple[str, dict[str, Any]]]:
+        """Up to ``count`` entries after the entry ``after``, waiting up to ``wait_ms`` for the first to arrive
+        (``XREAD BLOCK``): a drain holding the partition takes what comes next instead of a new job."""
+        reply = self.redis.xread({self.keys.stream(partition): after}, count=count, block=max(int(wait_ms), 1))
+        if not reply:
+            return []
+        return [(entry_id, loads(fields["d"])) for entry_id, fields in reply[0][1]]
+
+    def orphaned(self, partition: int) -> bool:
+        """Whether a drain that no longer holds the lease left its mark (it died): nothing would queue a job."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.exists(self.keys.lease(partition))
+        pipe.get(self.keys.wake(partition))
+        held, mark = pipe.execute()
+        return not held and mark is not None and mark != "1"
 
     def hold_ticker(self, token: str, ttl_ms: int) -> bool:
         """Take or keep the ticker lease (one process runs the periodic duties); True while held."""
