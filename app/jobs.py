@@ -51,6 +51,9 @@ DELETE_TIMEOUT_S = 6 * 3600
 
 #: The RQ meta field naming a job's workspace.
 WORKSPACE_META = "workspace"
+#: The RQ meta field of a job no other job depends on (every job the app queues: it never uses ``depends_on``):
+#: the worker ends such a job that keeps no result in one round trip (workers/main.py).
+LEAF_META = "leaf"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -143,7 +146,7 @@ class Jobs:
 
     def __init__(self, queue: JobQueue, workspace: str = DEFAULT_WORKSPACE):
         self.queue = queue
-        self.meta = {WORKSPACE_META: workspace}
+        self.meta = {WORKSPACE_META: workspace, LEAF_META: 1}
 
     def drain_partition(self, partition: int) -> None:
         self.queue.enqueue(drain_partition, partition, job_timeout=DRAIN_TIMEOUT_S, result_ttl=0,

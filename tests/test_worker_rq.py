@@ -8,6 +8,7 @@ import pytest
 import redis
 from rq import Queue
 
+from app.jobs import LEAF_META
 from workers.main import HEARTBEAT_GAP_S, new_worker, worker_class_for
 
 from .conftest import TEST_REDIS_URL
@@ -37,10 +38,11 @@ def counted() -> redis.Redis:
     pool.disconnect()
 
 
-def run_jobs(connection: redis.Redis, worker_class: type, jobs: int = 20) -> tuple[float, int]:
+def run_jobs(connection: redis.Redis, worker_class: type, jobs: int = 20, meta: dict | None = None,
+             result_ttl: int = 0) -> tuple[float, int]:
     """Round trips per job of ``jobs`` jobs that do nothing, and the TTL of the worker's key after the last."""
     queue = Queue("heartbeat-test", connection=connection)
-    queue.enqueue_many([Queue.prepare_data(nothing, (), result_ttl=0) for _ in range(jobs)])
+    queue.enqueue_many([Queue.prepare_data(nothing, (), result_ttl=result_ttl, meta=meta) for _ in range(jobs)])
     worker = worker_class([queue], connection=connection)
     worker.bootstrap("WARNING")
     try:
@@ -55,6 +57,21 @@ def run_jobs(connection: redis.Redis, worker_class: type, jobs: int = 20) -> tup
         worker.teardown()
 
 
+def what_is_left(connection: redis.Redis) -> dict[str, object]:
+    """How many keys of each kind RQ left (names with their job's or worker's id left out) and their types, and
+    what the worker counted."""
+    import re
+    from collections import Counter
+
+    left: Counter[tuple[str, str]] = Counter()
+    counted = None
+    for key in (key.decode() for key in connection.keys("*")):
+        if key.startswith("rq:worker:"):
+            counted = tuple(int(connection.hget(key, field) or 0) for field in ("successful_job_count", "failed_job_count"))
+        left[(re.sub(r"[0-9a-f]{32}|[0-9a-f-]{36}", "ID", key), connection.type(key).decode())] += 1
+    return {"keys": dict(left), "counted": counted}
+
+
 def test_a_job_costs_nine_round_trips_fewer_than_with_rqs_own_worker_class(counted):
     from rq import SimpleWorker
 
@@ -62,6 +79,36 @@ def test_a_job_costs_nine_round_trips_fewer_than_with_rqs_own_worker_class(count
     counted.flushdb()
     rqs, _ = run_jobs(counted, SimpleWorker)
     assert rqs - ours == pytest.approx(9, abs=0.5), (rqs, ours)
+
+
+def test_a_job_the_app_queued_that_keeps_no_result_ends_in_one_round_trip(counted):
+    """RQ ends a job of ``result_ttl`` 0 in ten round trips; a leaf job (``LEAF_META``: the app's) in one."""
+    from rq import SimpleWorker
+
+    leaf = {LEAF_META: 1}
+    ours, _ = run_jobs(counted, worker_class_for("simple"), meta=leaf)
+    counted.flushdb()
+    others, _ = run_jobs(counted, worker_class_for("simple"))  # a job not queued by the app: RQ's own ending
+    counted.flushdb()
+    rqs, _ = run_jobs(counted, SimpleWorker, meta=leaf)
+    assert others - ours == pytest.approx(9, abs=0.5), (others, ours)
+    assert rqs - ours == pytest.approx(18, abs=0.5), (rqs, ours)
+    assert ours <= 10.5
+
+
+@pytest.mark.parametrize("result_ttl", [0, 600])
+def test_the_worker_leaves_redis_as_rqs_own_worker_does(counted, result_ttl):
+    """Whatever the ending, the same keys are left behind, of the same types, and every job is counted."""
+    from rq import SimpleWorker
+
+    run_jobs(counted, worker_class_for("simple"), jobs=5, meta={LEAF_META: 1}, result_ttl=result_ttl)
+    ours = what_is_left(counted)
+    counted.flushdb()
+    run_jobs(counted, SimpleWorker, jobs=5, meta={LEAF_META: 1}, result_ttl=result_ttl)
+    rqs = what_is_left(counted)
+    assert ours == rqs and ours["counted"] == (5, 0)
+    assert not [key for key, _ in ours["keys"] if ":execution" in key or ":wip:" in key
+                or (result_ttl == 0 and ":job:" in key)]
 
 
 def test_the_workers_key_lives_on_while_it_works(counted):
