@@ -72,13 +72,13 @@ def what_is_left(connection: redis.Redis) -> dict[str, object]:
     return {"keys": dict(left), "counted": counted}
 
 
-def test_a_job_costs_nine_round_trips_fewer_than_with_rqs_own_worker_class(counted):
+def test_a_job_costs_ten_round_trips_fewer_than_with_rqs_own_worker_class(counted):
     from rq import SimpleWorker
 
     ours, _ = run_jobs(counted, worker_class_for("simple"))
     counted.flushdb()
     rqs, _ = run_jobs(counted, SimpleWorker)
-    assert rqs - ours == pytest.approx(9, abs=0.5), (rqs, ours)
+    assert rqs - ours == pytest.approx(10, abs=0.5), (rqs, ours)  # 9 heartbeats, the idle state written twice
 
 
 def test_a_job_the_app_queued_that_keeps_no_result_ends_in_one_round_trip(counted):
@@ -92,8 +92,8 @@ def test_a_job_the_app_queued_that_keeps_no_result_ends_in_one_round_trip(counte
     counted.flushdb()
     rqs, _ = run_jobs(counted, SimpleWorker, meta=leaf)
     assert others - ours == pytest.approx(9, abs=0.5), (others, ours)
-    assert rqs - ours == pytest.approx(18, abs=0.5), (rqs, ours)
-    assert ours <= 10.5
+    assert rqs - ours == pytest.approx(19, abs=0.5), (rqs, ours)
+    assert ours <= 9.5
 
 
 @pytest.mark.parametrize("result_ttl", [0, 600])

@@ -126,7 +126,8 @@ def new_worker(services, worker_class: type):
 
 def _stoppable(base: type) -> type:
     """The RQ worker class, remembering whether it was told to stop (RQ's loop ends on errors too), whose
-    stand-alone heartbeats skip a renewal made moments ago.
+    stand-alone heartbeats skip a renewal made moments ago, which does not write the state it wrote last again, and
+    which ends the app's jobs that keep no result in one round trip (``_ends_in_one_trip``).
 
     RQ 3 renews the worker's key (``HSET`` of ``last_heartbeat`` and two ``EXPIRE``, three round trips) twice
     while taking each job and once after it, and also in each turn of its loop, pipelined with the suspension
@@ -138,6 +139,16 @@ def _stoppable(base: type) -> type:
 
     class StoppableWorker(base):  # type: ignore[valid-type, misc]
         stop_signalled = False
+        #: The state this worker last wrote on its own (no pipeline): RQ writes ``idle`` after each job and again
+        #: before taking the next; the second is skipped (nothing else writes a worker's state).
+        _state_written: str | None = None
+
+        def set_state(self, state, pipeline=None):
+            if pipeline is None and state == self._state_written:
+                self._state = state
+                return
+            super().set_state(state, pipeline)
+            self._state_written = state if pipeline is None else None
 
         def request_stop(self, signum, frame):
             self.stop_signalled = True
