@@ -72,7 +72,8 @@ def call_script(redis: Any, script: Any, keys: Sequence[str], args: Sequence[Any
     """One call of a registered script on a single Redis, on a connection of the client's pool.
 
     The same ``EVALSHA`` and the same reply as ``script(keys=..., args=...)``, without the client's bookkeeping
-    around each command (its retry wrapper, observability records, argument checks), which costs more CPU than
+    around each command (its retry wrapper, observability records, argument checks: packed by ``_pack``), which
+    costs more CPU than
     the rest of a webhook's call (the hot path of ``PartitionQueue.accept``). The connection is kept for the next
     call (``_kept``: shared by the process's threads, not held by one, so a thread that ends holds none) once
     its reply was read in full, instead of going back through the pool's bookkeeping and its readiness poll each
@@ -89,7 +90,7 @@ def call_script(redis: Any, script: Any, keys: Sequence[str], args: Sequence[Any
     if kept is None:
         connection = pool.get_connection()
         try:
-            connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            connection.send_packed_command(_pack(connection, [("EVALSHA", script.sha, len(keys), *keys, *args)]))
             return connection.read_response()
         except NoScriptError:
             return script(keys=keys, args=args)
@@ -103,7 +104,7 @@ def call_script(redis: Any, script: Any, keys: Sequence[str], args: Sequence[Any
     except IndexError:
         connection = pool.get_connection()
     try:
-        connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        connection.send_packed_command(_pack(connection, [("EVALSHA", script.sha, len(keys), *keys, *args)]))
         reply = connection.read_response()
     except redis_errors.ResponseError as error:  # the reply was read in full: the connection is ready again
         _keep(pool, kept, connection)
