@@ -25,6 +25,7 @@ from .scoring.interactions import (
     RANGE_TEXT,
     Interaction,
     derive_properties,
+    format_timestamp,
     is_known_type,
     normalize_email,
     parse_timestamp_ms,
@@ -184,6 +185,22 @@ _SLUG = re.compile(SLUG_TEXT)
 _RFC3339 = re.compile(RFC3339)
 
 
+class Moment(str):
+    """RFC 3339 text of a moment inside the supported range made from its epoch milliseconds (``format_timestamp``
+    of ``ms``: a provider's timestamp, ``hooks.results.from_epoch_seconds``), which ``fast_interaction`` takes as
+    they are instead of parsing the text again (it parses back to ``ms``: tests/test_interaction_fast_path.py).
+    Anywhere else it is the text."""
+
+    ms: int
+
+    @classmethod
+    def of(cls, ms: int) -> Moment:
+        """The moment of ``ms``, already checked to be inside the supported range (``check_timestamp_ms``)."""
+        moment = cls(format_timestamp(ms))
+        moment.ms = ms
+        return moment
+
+
 def _fast_identifier(value: Any) -> str | None:
     """``TextOrInteger``'s reading of an id or external id, for text and plain integers."""
     kind = type(value)
@@ -221,12 +238,15 @@ def fast_interaction(raw: Any, source: str, now: int) -> Interaction | None:
     occurred_at = now
     if "occurred_at" in raw:
         text = raw["occurred_at"]
-        if type(text) is not str or not _RFC3339.fullmatch(text):
+        if type(text) is Moment:
+            occurred_at = text.ms
+        elif type(text) is not str or not _RFC3339.fullmatch(text):
             return None
-        try:
-            occurred_at = parse_timestamp_ms(text)
-        except ValueError:
-            return None
+        else:
+            try:
+                occurred_at = parse_timestamp_ms(text)
+            except ValueError:
+                return None
     properties = raw.get("properties")
     if properties is None:
         properties = {}

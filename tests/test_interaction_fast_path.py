@@ -19,10 +19,11 @@ from app.interaction_schema import (
     ContactRefSchema,
     InteractionSchema,
     LoadContext,
+    Moment,
     fast_interaction,
     load_interaction,
 )
-from app.scoring.interactions import CATALOG, MAX_ID_LENGTH
+from app.scoring.interactions import CATALOG, MAX_ID_LENGTH, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, parse_timestamp_ms
 
 from .hostile import forbidden_char, huge_integers, out_of_range_timestamps, scalars, too_deep, with_forbidden_char
 
@@ -147,6 +148,19 @@ plain = st.fixed_dictionaries({name: valid for name, (valid, _any) in FIELDS.ite
 def test_a_plainly_valid_interaction_takes_the_fast_path(raw):
     fast = fast_interaction(raw, SOURCE, NOW)
     assert fast is not None and fast == by_schema(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(plain, st.integers(MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS - 1) | st.sampled_from([0, MAX_TIMESTAMP_MS - 1]))
+def test_a_providers_moment_is_read_as_its_text_would_be(raw, ms):
+    """A ``Moment`` (a provider's timestamp, made from its milliseconds) gives the interaction its text gives: the
+    same as the schema's, and the same milliseconds."""
+    moment = Moment.of(ms)
+    as_moment = fast_interaction({**raw, "occurred_at": moment}, SOURCE, NOW)
+    as_text = fast_interaction({**raw, "occurred_at": str(moment)}, SOURCE, NOW)
+    assert as_moment is not None and as_moment == as_text == by_schema({**raw, "occurred_at": str(moment)})
+    assert as_moment.occurred_at == ms == parse_timestamp_ms(str(moment))
+    assert by_schema({**raw, "occurred_at": moment}) == as_moment  # the schema reads it as text
 
 
 @settings(max_examples=300, deadline=None)

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from ..errors import ValidationError
-from ..interaction_schema import InvalidInteraction, load_interaction
+from ..interaction_schema import InvalidInteraction, Moment, load_interaction
 from ..scoring.interactions import Interaction, check_timestamp_ms, format_timestamp, parse_timestamp_ms
 
 
@@ -91,7 +91,8 @@ def interaction(
 
 
 def from_epoch_seconds(value: Any, where: str) -> str:
-    """A provider's epoch seconds (int, float or digits) as RFC 3339 text."""
+    """A provider's epoch seconds (int, float or digits) as RFC 3339 text (a ``Moment``: the interaction's check
+    reads its milliseconds instead of parsing the text it was just made from)."""
     try:
         seconds = float(value)
     except (TypeError, ValueError) as exc:
@@ -101,11 +102,12 @@ def from_epoch_seconds(value: Any, where: str) -> str:
     try:
         if isinstance(value, bool) or seconds != seconds:  # NaN
             raise ValueError("not a number")
-        return format_timestamp(check_timestamp_ms(int(seconds * 1000)))
+        ms = check_timestamp_ms(int(seconds * 1000))
     except (ValueError, OverflowError) as exc:
         raise ValidationError(
             f"{where} must be a number of seconds since the epoch.", {where: [f"not a timestamp: {exc}"]}
         ) from exc
+    return Moment.of(ms)
 
 
 def from_rfc3339(value: Any, where: str) -> str:
@@ -116,9 +118,15 @@ def from_rfc3339(value: Any, where: str) -> str:
         raise ValidationError(f"{where} is not a date-time.", {where: str(exc)}) from exc
 
 
+#: The other types JSON parses to, none of them a Mapping: ``is_mapping`` answers for them without asking the ABC.
+_NOT_MAPPINGS = frozenset({str, int, float, bool, type(None), list})
+
+
 def is_mapping(value: Any) -> bool:
-    """``isinstance(value, Mapping)``, answered at once for a dict (what JSON parses to)."""
-    return type(value) is dict or isinstance(value, Mapping)
+    """``isinstance(value, Mapping)``, answered at once for what JSON parses to (a dict, or one of the types no
+    Mapping is), by the ABC for anything else."""
+    kind = type(value)
+    return kind is dict or (kind not in _NOT_MAPPINGS and isinstance(value, Mapping))
 
 
 def require(mapping: Any, name: str, where: str, structured: bool = False) -> Any:
