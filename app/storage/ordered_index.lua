@@ -1,0 +1,157 @@
+-- ordered_index.lua: the compact ordered index, a library prepended to the scripts that use it
+-- (app/storage/ordered_index.py: library_script). docs/performance.md, "Row 5a (2026-12-03 afternoon)".
+--
+-- An index bucket is a sorted set split by range into *leaves*: small sorted sets of at most `max` entries
+-- (fewer than Redis's zset-max-listpack-entries, so each stays a compact listpack, ~35 B an entry instead of a
+-- skiplist node's ~120 B), plus a directory of the leaves. Every key shares the bucket's hash tag (the base
+-- name, e.g. `sk:{xp:3}`), so one script reaches them all on a cluster:
+--   BASE:d    the directory: a sorted set, every score 0, one member per leaf, SEP .. "\0" .. ID, ordered by
+--             bytes, where SEP is the lowest (score, member) key the leaf covers (`oi_key`): the leaf covers
+--             [its SEP, the next leaf's SEP). The first leaf's SEP is "" and it is never dropped.
+--   BASE:l:ID a leaf: a sorted set of (score, member), as the big sorted set held them.
+--   BASE:n    the last leaf ID given (a counter).
+-- Scores are integers in [-2^52, 2^52]; members are non-empty, without "\0" or "\255" bytes. Order is (score,
+-- member bytes), Redis's own, so ties at one score may span many leaves. A member is found by its (score,
+-- member): a writer removes an entry by the score it was added with (`oi_remove`).
+local OI_OFFSET = 4503599627370496  -- 2^52: scores as non-negative integers below 2^53 (exact in a double), in hex
+
+local function oi_score(text)
+  if text == '-inf' then return -math.huge end
+  if text == '+inf' or text == 'inf' then return math.huge end
+  local s = tonumber(text)
+  if s == nil or s ~= math.floor(s) or s < -OI_OFFSET or s > OI_OFFSET then
+    error('ordered index: score not an integer in [-2^52, 2^52]: ' .. tostring(text))
+  end
+  return s
+end
+
+-- The byte string that orders (score, member) as Redis does: 16 hex digits of the score, then the member.
+local function oi_key(s, m)
+  return string.format('%016x', s + OI_OFFSET) .. m
+end
+
+-- The directory entry of the leaf that covers key, and its leaf's ID (nil when the index is empty).
+local function oi_find(base, key)
+  local e = redis.call('ZREVRANGEBYLEX', base .. ':d', '[' .. key .. '\0\255', '-', 'LIMIT', 0, 1)[1]
+  if not e then return nil end
+  return e, string.match(e, '%z(%d+)$')
+end
+
+-- The upper half of a full leaf moves to a new leaf, whose SEP is its lowest entry.
+local function oi_split(base, leaf)
+  local n = redis.call('ZCARD', leaf)
+  local upper = redis.call('ZRANGE', leaf, math.floor(n / 2), -1, 'WITHSCORES')
+  local id = redis.call('INCR', base .. ':n')
+  local args = {}
+  for i = 1, #upper, 2 do
+    args[#args + 1] = upper[i + 1]
+    args[#args + 1] = upper[i]
+  end
+  redis.call('ZADD', base .. ':l:' .. id, unpack(args))
+  redis.call('ZREMRANGEBYRANK', leaf, math.floor(n / 2), -1)
+  redis.call('ZADD', base .. ':d', 0, oi_key(tonumber(upper[2]), upper[1]) .. '\0' .. id)
+end
+
+-- Add (s, m) to the leaf that covers it (splitting it first when full); 1 if new there, else 0.
+local function oi_add(base, s, m, max)
+  local key = oi_key(s, m)
+  local e, id = oi_find(base, key)
+  if not e then
+    id = redis.call('INCR', base .. ':n')
+    redis.call('ZADD', base .. ':d', 0, '\0' .. id)
+    return redis.call('ZADD', base .. ':l:' .. id, s, m)
+  end
+  local leaf = base .. ':l:' .. id
+  if redis.call('ZCARD', leaf) >= max and not redis.call('ZSCORE', leaf, m) then
+    oi_split(base, leaf)
+    e, id = oi_find(base, key)
+    leaf = base .. ':l:' .. id
+  end
+  return redis.call('ZADD', leaf, s, m)
+end
+
+-- Remove (s, m) if it is there at exactly that score; 1 if removed, else 0. A leaf left empty leaves the
+-- directory (all but the first).
+local function oi_remove(base, s, m)
+  local e, id = oi_find(base, oi_key(s, m))
+  if not e then return 0 end
+  local leaf = base .. ':l:' .. id
+  local held = redis.call('ZSCORE', leaf, m)
+  if not held or tonumber(held) ~= s then return 0 end
+  redis.call('ZREM', leaf, m)
+  if string.byte(e, 1) ~= 0 and redis.call('EXISTS', leaf) == 0 then
+    redis.call('ZREM', base .. ':d', e)
+  end
+  return 1
+end
+
+-- Calls fn(leaf) for each leaf that may hold entries with scores in [min, max], in order, until fn returns true.
+local function oi_walk(base, min, max, fn)
+  local d = base .. ':d'
+  local e
+  if min == -math.huge then
+    e = redis.call('ZRANGE', d, 0, 0)[1]
+  else
+    e = oi_find(base, oi_key(min, ''))
+  end
+  if not e then return end
+  local from = '[' .. e
+  while true do
+    local batch = redis.call('ZRANGEBYLEX', d, from, '+', 'LIMIT', 0, 32)
+    for i = 1, #batch do
+      local f = batch[i]
+      -- a leaf whose SEP's score is above max holds only entries above it, as do all after it (the scores are
+      -- compared as numbers: Lua compares strings with strcoll, in the server's locale)
+      if max ~= math.huge and string.byte(f, 1) ~= 0 and tonumber(string.sub(f, 1, 16), 16) - OI_OFFSET > max then
+        return
+      end
+      if fn(base .. ':l:' .. string.match(f, '%z(%d+)$')) then return end
+    end
+    if #batch < 32 then return end
+    from = '(' .. batch[#batch]
+  end
+end
+
+local function oi_bound(s)
+  if s == -math.huge then return '-inf' end
+  if s == math.huge then return '+inf' end
+  return string.format('%d', s)
+end
+
+-- [member, score, member, score...] of the entries with scores in [min, max], in order, from the offset-th,
+-- at most count (count < 0: all).
+local function oi_range(base, min, max, offset, count)
+  local out = {}
+  local lo, hi = oi_bound(min), oi_bound(max)
+  oi_walk(base, min, max, function(leaf)
+    if offset > 0 then
+      local n = redis.call('ZCOUNT', leaf, lo, hi)
+      if n <= offset then
+        offset = offset - n
+        return false
+      end
+    end
+    local want = count < 0 and -1 or count - #out / 2
+    local got = redis.call('ZRANGEBYSCORE', leaf, lo, hi, 'WITHSCORES', 'LIMIT', offset, want)
+    offset = 0
+    for i = 1, #got do out[#out + 1] = got[i] end
+    return count >= 0 and #out / 2 >= count
+  end)
+  return out
+end
+
+-- How many entries have scores in [min, max].
+local function oi_count(base, min, max)
+  local n = 0
+  local lo, hi = oi_bound(min), oi_bound(max)
+  local whole = min == -math.huge and max == math.huge
+  oi_walk(base, min, max, function(leaf)
+    if whole then
+      n = n + redis.call('ZCARD', leaf)
+    else
+      n = n + redis.call('ZCOUNT', leaf, lo, hi)
+    end
+    return false
+  end)
+  return n
+end

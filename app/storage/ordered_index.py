@@ -1,0 +1,106 @@
+"""The compact ordered index: a sorted set that stays in Redis's compact encoding at any size.
+
+A big sorted set (more than ``zset-max-listpack-entries``, 128 by default, a server setting) keeps every entry
+as a skiplist node, ~120-146 B; in the compact *listpack* encoding an entry takes ~35 B. An ordered index
+bucket is therefore kept as range-partitioned *leaves* of at most ``LEAF_ENTRIES`` entries each, with a
+directory of the leaves by the lowest (score, member) each covers, all under the bucket's hash tag
+(``ordered_index.lua`` says what each key holds; docs/performance.md, "Row 5a (2026-12-03 afternoon)").
+
+Inserts find their leaf (split when full), removals find it by the score the entry was added with, range
+reads walk the leaves in order, counts sum them. The Lua library is written once and prepended to each script
+that uses it (``library_script``); ``OrderedIndex`` runs its operations from Python, one call per bucket.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .redis_tools import _script_text, run_scripts
+
+#: Entries per leaf at most: below Redis's default zset-max-listpack-entries (128), as a sorted set never goes
+#: back to the compact encoding once it grew past it.
+LEAF_ENTRIES = 120
+#: Scores are integers of at most this magnitude (the library's sortable encoding).
+SCORE_LIMIT = 2 ** 52
+
+
+def library_script(redis: Any, name: str) -> Any:
+    """A Lua script of this package with the ordered index's library (``ordered_index.lua``) before it."""
+    return redis.register_script(_script_text("ordered_index.lua") + "\n" + _script_text(name))
+
+
+def check_member(member: str) -> str:
+    if not member or "\0" in member or "\xff" in member:
+        raise ValueError(f"an ordered index member is non-empty, without NUL or \\xff: {member!r}")
+    return member
+
+
+def _bound(value: float) -> str:
+    if value == float("-inf"):
+        return "-inf"
+    if value == float("inf"):
+        return "+inf"
+    return str(int(value))
+
+
+class OrderedIndex:
+    """The operations of ``ordered_index_ops.lua`` on buckets named by their base key (the bucket's hash tag)."""
+
+    def __init__(self, redis: Any, leaf_entries: int = LEAF_ENTRIES):
+        self.redis = redis
+        self.leaf_entries = leaf_entries
+        self.script = library_script(redis, "ordered_index_ops.lua")
+
+    # --- calls, for a caller that sends them itself (``run_scripts``, ``Later.send_scripts``) -------------------
+    def add_call(self, base: str, pairs: Iterable[tuple[int, str]]) -> tuple[list[str], list[Any]]:
+        args: list[Any] = ["add", self.leaf_entries]
+        for score, member in pairs:
+            args += (_score(score), check_member(member))
+        return [base], args
+
+    def remove_call(self, base: str, pairs: Iterable[tuple[int, str]]) -> tuple[list[str], list[Any]]:
+        args: list[Any] = ["remove"]
+        for score, member in pairs:
+            args += (_score(score), member)
+        return [base], args
+
+    @staticmethod
+    def range_call(base: str, low: float = float("-inf"), high: float = float("inf"), offset: int = 0,
+                   count: int = -1) -> tuple[list[str], list[Any]]:
+        return [base], ["range", _bound(low), _bound(high), offset, count]
+
+    @staticmethod
+    def count_call(base: str, low: float = float("-inf"), high: float = float("inf")) -> tuple[list[str], list[Any]]:
+        return [base], ["count", _bound(low), _bound(high)]
+
+    @staticmethod
+    def pairs(reply: Sequence[Any]) -> list[tuple[str, int]]:
+        """A range reply as (member, score) pairs."""
+        return [(_text(reply[i]), int(float(reply[i + 1]))) for i in range(0, len(reply), 2)]
+
+    # --- at once ------------------------------------------------------------------------------------------------
+    def run(self, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        return run_scripts(self.redis, self.script, calls)
+
+    def add(self, base: str, pairs: Iterable[tuple[int, str]]) -> int:
+        return self.run([self.add_call(base, pairs)])[0]
+
+    def remove(self, base: str, pairs: Iterable[tuple[int, str]]) -> int:
+        return self.run([self.remove_call(base, pairs)])[0]
+
+    def range(self, base: str, low: float = float("-inf"), high: float = float("inf"), offset: int = 0,
+              count: int = -1) -> list[tuple[str, int]]:
+        return self.pairs(self.run([self.range_call(base, low, high, offset, count)])[0])
+
+    def count(self, base: str, low: float = float("-inf"), high: float = float("inf")) -> int:
+        return self.run([self.count_call(base, low, high)])[0]
+
+
+def _score(score: int) -> int:
+    if not -SCORE_LIMIT <= score <= SCORE_LIMIT or score != int(score):
+        raise ValueError(f"an ordered index score is an integer within 2^52: {score!r}")
+    return int(score)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else value

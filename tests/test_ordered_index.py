@@ -1,0 +1,117 @@
+"""The compact ordered index (app/storage/ordered_index.lua and .py) against a plain sorted-set model: random
+inserts, moves, removals, range and count queries over few scores (many ties, spanning leaves) and members of
+every length, on Redis and on a 3-master cluster (several buckets, so several slots). Every leaf stays within
+its size, so Redis keeps it in the compact listpack encoding."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.storage.connection import connect
+from app.storage.ordered_index import OrderedIndex, check_member
+from tests.conftest import TEST_REDIS_URL
+
+pytestmark = pytest.mark.also_on_cluster
+
+MEMBERS = st.text(alphabet="abc", min_size=1, max_size=3)
+SCORES = st.integers(-2, 3) | st.sampled_from([-(2 ** 52), 2 ** 52, 1_796_215_272_916])
+BOUND = st.one_of(SCORES, st.just(float("-inf")), st.just(float("inf")))
+PUT = st.tuples(st.just("put"), MEMBERS, SCORES)
+OPS = st.lists(st.one_of(
+    PUT, PUT, PUT,
+    st.tuples(st.just("remove"), MEMBERS, st.booleans()),
+    st.tuples(st.just("range"), BOUND, BOUND, st.integers(0, 12), st.integers(-1, 12)),
+    st.tuples(st.just("count"), BOUND, BOUND),
+), min_size=10, max_size=150)
+
+
+@pytest.fixture
+def store(store_url: str):
+    client = connect(store_url or TEST_REDIS_URL)
+    yield client
+    client.close()
+
+
+def expected_range(model: dict[str, int], low: float, high: float, offset: int, count: int) -> list[tuple[str, int]]:
+    ordered = sorted(((s, m.encode()), m) for m, s in model.items() if low <= s <= high)
+    chosen = ordered[offset:] if count < 0 else ordered[offset:offset + count]
+    return [(m, s) for (s, _b), m in chosen]
+
+
+def check_leaves(store, base: str, leaf_entries: int, model: dict[str, int]) -> None:
+    """Every leaf within its size and compact; each entry in the leaf the directory gives it; nothing else."""
+    directory = store.zrange(base + ":d", 0, -1)
+    assert directory and directory[0].startswith("\0")  # the first leaf, covering everything below the second
+    held = {}
+    for entry in directory:
+        leaf = f"{base}:l:{entry.rsplit(chr(0), 1)[1]}"
+        pairs = store.zrange(leaf, 0, -1, withscores=True)
+        assert len(pairs) <= leaf_entries
+        if pairs:
+            assert store.object("encoding", leaf) == "listpack"
+        for member, score in pairs:
+            assert member not in held
+            held[member] = int(score)
+    assert held == model
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS, leaf_entries=st.integers(2, 5), bucket=st.integers(0, 15))
+def test_the_index_reads_as_a_sorted_set_would(store, ops, leaf_entries, bucket):
+    index = OrderedIndex(store, leaf_entries=leaf_entries)
+    base = f"t{uuid.uuid4().hex[:8]}:{{xp:{bucket}}}"
+    model: dict[str, int] = {}
+    for op in ops:
+        if op[0] == "put":  # a move when the member is there: removed by its old score, added at the new one
+            _, member, score = op
+            if member in model:
+                assert index.remove(base, [(model[member], member)]) == 1
+            assert index.add(base, [(score, member)]) == 1
+            model[member] = score
+        elif op[0] == "remove":
+            _, member, right_score = op
+            if member in model and right_score:
+                assert index.remove(base, [(model.pop(member), member)]) == 1
+            elif member in model:  # at another score: not removed
+                assert index.remove(base, [(model[member] + (1 if model[member] < 0 else -1), member)]) == 0
+            else:
+                assert index.remove(base, [(0, member)]) == 0
+        elif op[0] == "range":
+            _, low, high, offset, count = op
+            assert index.range(base, low, high, offset, count) == expected_range(model, low, high, offset, count)
+        else:
+            _, low, high = op
+            assert index.count(base, low, high) == len(expected_range(model, low, high, 0, -1))
+    assert index.range(base) == expected_range(model, float("-inf"), float("inf"), 0, -1)
+    for low in range(-2, 4):  # every range of the small scores, at the end
+        for high in range(low, 4):
+            assert index.range(base, low, high) == expected_range(model, low, high, 0, -1)
+    if model:
+        check_leaves(store, base, leaf_entries, model)
+
+
+def test_ties_at_one_score_span_many_leaves_and_read_in_member_order(store):
+    index = OrderedIndex(store, leaf_entries=4)
+    base = "t:{xp:1}"
+    members = [f"c{i:03d}" for i in range(50)]
+    index.add(base, [(7, m) for m in reversed(members)])
+    assert store.zcard(base + ":d") > 10
+    assert [m for m, _s in index.range(base, 7, 7)] == members
+    assert [m for m, _s in index.range(base, 7, 7, offset=21, count=5)] == members[21:26]
+    assert index.count(base, 7, 7) == 50 and index.count(base, 8, 9) == 0
+    assert index.remove(base, [(7, m) for m in members[10:40]]) == 30
+    assert [m for m, _s in index.range(base)] == members[:10] + members[40:]
+    index.remove(base, [(7, m) for m in members])
+    assert store.zcard(base + ":d") == 1  # the first leaf's entry stays; every other empty leaf left
+
+
+def test_members_and_scores_outside_the_encoding_are_refused(store):
+    index = OrderedIndex(store)
+    for member in ("", "a\0b", "a\xffb"):
+        with pytest.raises(ValueError):
+            check_member(member)
+    with pytest.raises(ValueError):
+        index.add("t:{xp:2}", [(2 ** 52 + 1, "a")])
