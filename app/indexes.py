@@ -9,7 +9,9 @@ truth), so a run cut short or two workers starting together do no harm.
 
 ``rosters_once`` (each worker at start, for every workspace; and every backfill) rewrites the company rosters
 that releases before wrote — every contact at 0, with a set of members per company and contact bucket beside
-them — into the form the filters read: each contact scored by its contact bucket + 1, no sets.
+them — into the form the filters read: each contact scored by its contact bucket + 1, no sets. It also runs
+``expiries_once``: the due expiries of releases before (one sorted set per bucket) moved into the compact ordered
+index (``storage/ordered_index.py``), a page at a time; readers read both until then, so it only gives back memory.
 """
 from __future__ import annotations
 
@@ -27,6 +29,10 @@ log = logging.getLogger(__name__)
 MIGRATION = "search-activity-dnd-and-company-indexes"
 #: The rosters' rewrite (``rosters_once``) in the migrations hash.
 ROSTER_MIGRATION = "company-rosters-by-bucket"
+#: The expiries' move into the compact ordered index (``expiries_once``) in the migrations hash.
+EXPIRY_MIGRATION = "expiries-compact-index"
+#: Expiries moved per round trip.
+EXPIRY_PAGE = 500
 #: Contacts read per round trip while backfilling.
 BACKFILL_PAGE = 500
 
@@ -60,10 +66,29 @@ def backfill(services: Services, page: int = BACKFILL_PAGE) -> Backfill:
     return Backfill(contacts, terms, active, dnd, placed)
 
 
+def expiries_once(services: Services, page: int = EXPIRY_PAGE) -> int | None:
+    """The expiries of releases before moved into the compact ordered index, bucket by bucket, a page per round
+    trip (online: the writers write only the new index, the ticker reads and forgets in both; a run cut short
+    resumes where the sets stand), unless a finished run was recorded; returns the expiries moved."""
+    if services.jobs.migration_done(EXPIRY_MIGRATION):
+        return None
+    started = time.monotonic()
+    moved = 0
+    for bucket in range(services.sharding.buckets):
+        while n := services.scores.old_expiries_page(bucket, page):
+            moved += n
+    services.jobs.record_migration(EXPIRY_MIGRATION, int(time.time() * 1000))
+    log.info("expiries moved to the compact index", extra={"expiries": moved,
+                                                           "seconds": round(time.monotonic() - started, 3)})
+    return moved
+
+
 def rosters_once(services: Services) -> int | None:
     """The company rosters' rewrite (``CompanyIndex.place_rosters``: each contact scored by its contact bucket, the
     per-bucket member sets of releases before dropped), unless a finished run was recorded; returns the contacts
-    rewritten. Readers take both forms, so this only gives back memory."""
+    rewritten. Readers take both forms, so this only gives back memory. Each worker runs it at start, so it first
+    runs ``expiries_once`` (the index migrations of this module, each recorded on its own)."""
+    expiries_once(services)
     if services.jobs.migration_done(ROSTER_MIGRATION):
         return None
     started = time.monotonic()

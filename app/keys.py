@@ -133,8 +133,14 @@ class Keys:
         return f"{self.prefix}:scores:{version_field(profile_id, version)}:{bucket}"
 
     def expiries(self, bucket: int) -> str:
-        """The bucket's contact ids by the time of their next due expiry, in ms (sorted set)."""
+        """The bucket's contact ids by the time of their next due expiry, in ms, as releases before the compact
+        ordered index wrote them (sorted set; read, and emptied by ``app/indexes.py:expiries_once``)."""
         return f"{self.prefix}:expiries:{bucket}"
+
+    def expiry_index(self, bucket: int) -> str:
+        """The base name of the bucket's contact ids by the time of their next due expiry, in ms: a compact
+        ordered index (``storage/ordered_index.lua``: ``BASE:d``, ``BASE:n``, ``BASE:l:ID``), under its hash tag."""
+        return f"{self.prefix}:{{xp:{bucket}}}"
 
     def profile_seq(self) -> str:
         return f"{self.prefix}:profile-seq"

@@ -1,5 +1,11 @@
 """The score index: contacts by score per profile version, and by the time of their next due
-expiry, each split into buckets (a contact always lands in the same bucket of each)."""
+expiry, each split into buckets (a contact always lands in the same bucket of each).
+
+The expiries are a compact ordered index per bucket (``ordered_index.py``; ``keys.expiry_index``), kept lazily:
+a contact's new expiry is added, and the one it replaces (which the writer does not know) stays until it is due —
+the ticker then finds it, brings the contact up to date (a tick that finds nothing due changes nothing) and removes
+it by its time. Releases before kept a sorted set per bucket (``keys.expiries``): it is read beside the new index,
+and removed from, until ``app/indexes.py:expiries_once`` has moved it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -7,7 +13,8 @@ from typing import Any
 
 from ..keys import Keys
 from .errors import gateway
-from .redis_tools import Later, Sharding
+from .ordered_index import OrderedIndex
+from .redis_tools import Later, Sharding, load_script, run_scripts
 
 @gateway
 class ScoreIndex:
@@ -17,6 +24,10 @@ class ScoreIndex:
         self.redis = redis
         self.keys = keys
         self.sharding = sharding
+        self.ordered = OrderedIndex(redis)
+        self._drop_moved = load_script(redis, "drop_moved_expiries.lua")
+        #: What the last ``due_expiries`` found in the compact index: contact -> [(bucket, time)], for ``forget_expiry``.
+        self._due: dict[str, list[tuple[int, int]]] = {}
 
     @property
     def buckets(self) -> int:
@@ -28,10 +39,14 @@ class ScoreIndex:
         """Idempotent global index writes after contacts were written: scores, due expiries, the time
         of the latest interaction (which only moves forward, so a late arrival cannot move it back) and
         DND per channel (``dnd``: contact -> channel -> on, as just written to the contact document)."""
+        commands = self._index_commands(scores, expiries, activity, dnd)
+        calls = self._expiry_calls(expiries)
         pipe = self.redis.pipeline(transaction=False)
-        for command in self._index_commands(scores, expiries, activity, dnd):
+        for command in commands:
             pipe.execute_command(*command)
-        pipe.execute()
+        if commands:
+            pipe.execute()
+        run_scripts(self.redis, self.ordered.script, calls)
 
     def update_indexes_later(self, later: Later, scores: dict[tuple[str, int], dict[str, int | None]],
                              expiries: dict[str, int | None], activity: Mapping[str, int] | None = None,
@@ -41,8 +56,14 @@ class ScoreIndex:
         if not later.deferred:
             self.update_indexes(scores, expiries, activity, dnd)
             return lambda: None
-        reply = later.send(self._index_commands(scores, expiries, activity, dnd))
-        return reply.result
+        commands = self._index_commands(scores, expiries, activity, dnd)
+        sent = later.send(commands) if commands else None
+        added = later.send_scripts(self.ordered.script, self._expiry_calls(expiries))
+
+        def result() -> Any:
+            written = sent.result() if sent is not None else []
+            return written, added.result()
+        return result
 
     def _index_commands(self, scores: dict[tuple[str, int], dict[str, int | None]],
                         expiries: dict[str, int | None], activity: Mapping[str, int] | None,
@@ -64,14 +85,14 @@ class ScoreIndex:
                     commands.append(("ZADD", key, *present))
                 if absent:
                     commands.append(("ZREM", key, *absent))
-        for bucket, ids in self.sharding.by_bucket(expiries).items():
-            due = [x for cid in ids if expiries[cid] is not None for x in (expiries[cid], cid)]
-            gone = [cid for cid in ids if expiries[cid] is None]
-            if due:
-                commands.append(("ZADD", self.keys.expiries(bucket), *due))
-            if gone:
-                commands.append(("ZREM", self.keys.expiries(bucket), *gone))
         return commands
+
+    def _expiry_calls(self, expiries: dict[str, int | None]) -> list[tuple[list[str], list[Any]]]:
+        """One call of the compact index per bucket with new expiries (a contact without one adds nothing: the
+        expiry it had, if any, stays until due)."""
+        due = {cid: at for cid, at in expiries.items() if at is not None}
+        return [self.ordered.add_call(self.keys.expiry_index(bucket), [(due[cid], cid) for cid in ids])
+                for bucket, ids in self.sharding.by_bucket(due).items()]
 
     def last_activity(self, contact_ids: Sequence[str]) -> list[int | None]:
         """The latest interaction time of each contact (ms), from the activity index."""
@@ -85,13 +106,42 @@ class ScoreIndex:
         return [found[cid] for cid in contact_ids]
 
     def due_expiries(self, now_ms: int, count: int = 1000) -> list[str]:
+        """Contacts with an expiry due by ``now_ms`` (at most ``count`` per bucket from each of the compact index
+        and the sorted set of releases before), each once."""
+        buckets = range(self.sharding.buckets)
         pipe = self.redis.pipeline(transaction=False)
-        for bucket in range(self.sharding.buckets):
+        for bucket in buckets:
             pipe.zrangebyscore(self.keys.expiries(bucket), "-inf", now_ms, start=0, num=count)
-        return [cid for ids in pipe.execute() for cid in ids]
+        old = pipe.execute()
+        new = run_scripts(self.redis, self.ordered.script,
+                          [self.ordered.range_call(self.keys.expiry_index(b), high=now_ms, count=count) for b in buckets])
+        self._due = {}
+        for bucket, reply in zip(buckets, new):
+            for cid, at in self.ordered.pairs(reply):
+                self._due.setdefault(cid, []).append((bucket, at))
+        return list(dict.fromkeys([*self._due, *(cid for ids in old for cid in ids)]))
 
     def forget_expiry(self, contact_id: str) -> None:
-        self.redis.zrem(self.keys.expiries(self.sharding.bucket_of(contact_id)), contact_id)
+        """The contact's due expiries found by the last ``due_expiries`` leave the index (the ticker has queued
+        its tick); an expiry written since, at another time, stays."""
+        bucket = self.sharding.bucket_of(contact_id)
+        self.redis.zrem(self.keys.expiries(bucket), contact_id)
+        found = self._due.pop(contact_id, [])
+        if found:
+            self.ordered.remove(self.keys.expiry_index(bucket), [(at, contact_id) for _b, at in found])
+
+    def old_expiries_page(self, bucket: int, page: int) -> int:
+        """Move up to ``page`` entries of the bucket's sorted set of releases before into the compact index; each
+        leaves the old set only if it still has the time that was moved (``drop_moved_expiries.lua``). Returns
+        how many were moved (0: the set is empty)."""
+        old = self.keys.expiries(bucket)
+        entries = self.redis.zrange(old, 0, page - 1, withscores=True)
+        if not entries:
+            return 0
+        pairs = [(int(at), cid) for cid, at in entries]
+        self.ordered.add(self.keys.expiry_index(bucket), pairs)
+        self._drop_moved(keys=[old], args=[x for at, cid in pairs for x in (at, cid)])
+        return len(pairs)
 
     def score_indexes(self, profile_id: str, version: int) -> list[str]:
         return [self.keys.score_index(profile_id, version, b) for b in range(self.sharding.buckets)]
