@@ -91,8 +91,13 @@ class ScoreIndex:
         """One call of the compact index per bucket with new expiries (a contact without one adds nothing: the
         expiry it had, if any, stays until due)."""
         due = {cid: at for cid, at in expiries.items() if at is not None}
-        return [self.ordered.add_call(self.keys.expiry_index(bucket), [(due[cid], cid) for cid in ids])
-                for bucket, ids in self.sharding.by_bucket(due).items()]
+        calls = []
+        for bucket, ids in self.sharding.by_bucket(due).items():
+            args: list[Any] = ["add", self.ordered.leaf_entries]  # (times from the fold: integers, checked by the script)
+            for cid in ids:
+                args += (due[cid], cid)
+            calls.append(([self.keys.expiry_index(bucket)], args))
+        return calls
 
     def last_activity(self, contact_ids: Sequence[str]) -> list[int | None]:
         """The latest interaction time of each contact (ms), from the activity index."""
