@@ -52,7 +52,9 @@ local function oi_split(base, leaf)
   redis.call('ZADD', base .. ':d', 0, oi_key(tonumber(upper[2]), upper[1]) .. '\0' .. id)
 end
 
--- Add (s, m) to the leaf that covers it (splitting it first when full); 1 if new there, else 0.
+-- Add (s, m) to the leaf that covers it, which is split when that makes it hold more than max (so a leaf never
+-- holds more than max + 1: keep max + 1 within zset-max-listpack-entries); 1 if new there, else 0. An entry already
+-- there costs two calls (the directory's, the ZADD).
 local function oi_add(base, s, m, max)
   local key = oi_key(s, m)
   local e, id = oi_find(base, key)
@@ -62,12 +64,11 @@ local function oi_add(base, s, m, max)
     return redis.call('ZADD', base .. ':l:' .. id, s, m)
   end
   local leaf = base .. ':l:' .. id
-  if redis.call('ZCARD', leaf) >= max and not redis.call('ZSCORE', leaf, m) then
+  local added = redis.call('ZADD', leaf, s, m)
+  if added == 1 and redis.call('ZCARD', leaf) > max then
     oi_split(base, leaf)
-    e, id = oi_find(base, key)
-    leaf = base .. ':l:' .. id
   end
-  return redis.call('ZADD', leaf, s, m)
+  return added
 end
 
 -- Remove (s, m) if it is there at exactly that score; 1 if removed, else 0. A leaf left empty leaves the

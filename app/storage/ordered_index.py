@@ -17,8 +17,9 @@ from typing import Any
 
 from .redis_tools import _script_text, run_scripts
 
-#: Entries per leaf at most: below Redis's default zset-max-listpack-entries (128), as a sorted set never goes
-#: back to the compact encoding once it grew past it.
+#: Entries per leaf at most (a leaf is split when an insert takes it past this, so it never holds more than one
+#: more): below Redis's default zset-max-listpack-entries (128), as a sorted set never goes back to the compact
+#: encoding once it grew past it.
 LEAF_ENTRIES = 120
 #: Scores are integers of at most this magnitude (the library's sortable encoding).
 SCORE_LIMIT = 2 ** 52
