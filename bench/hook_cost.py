@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--contacts", choices=("new", "known"), default="new")
     parser.add_argument("--hello", action="store_true", help="the hello-world app, GET /")
     parser.add_argument("--sendgrid", action="store_true", help="signed SendGrid batches of 500 events instead")
-    parser.add_argument("--redis-url", default=os.environ.get("SCOREKEEPER_TEST_REDIS_URL", "redis://127.0.0.1:6379/2"))
+    parser.add_argument("--redis-url", help="a Redis database to flush and use (default: a private redis-server)")
     parser.add_argument("--app", default="app:create_app()")
     parser.add_argument("--annotate", action="store_true", help="print callgrind_annotate's top functions")
     parser.add_argument("--count-redis", action="store_true",
@@ -90,7 +90,18 @@ def main() -> None:
 
     port = free_port()
     out_dir = tempfile.mkdtemp(prefix="hook_cost.")
-    server = None
+    server = plain = None
+    if args.redis_url is None and not args.count_redis:  # never someone else's database: a private server
+        redis_port = free_port()
+        plain = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+                                 start_new_session=True, stdout=subprocess.DEVNULL)
+        args.redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        for _ in range(100):
+            try:
+                redis.Redis.from_url(args.redis_url).ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.1)
     if args.count_redis:
         redis_port = free_port()
         server = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no",
@@ -166,7 +177,7 @@ def main() -> None:
             print(subprocess.run(["callgrind_annotate", "--inclusive=no", dumps[-1]], capture_output=True,
                                  text=True).stdout[:6000])
     finally:
-        for process in (master, server):
+        for process in (master, server, plain):
             if process is not None:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=60)
