@@ -6,7 +6,7 @@ import csv
 import io
 import itertools
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .errors import NotFound
@@ -126,10 +126,14 @@ def _page(services: Services, flt: ContactFilter, live: dict, limit: int, cursor
     return rendered_page(services, page, live, grades)
 
 
-def rendered_page(services: Services, page: dict[str, Any], live: dict,
-                  grades: Mapping[str, Grade]) -> dict[str, Any]:
-    """A page of ``ContactQuery.run`` (with its ``contacts``) as the API shows it."""
+def rendered_page(services: Services, page: dict[str, Any], live: dict, grades: Mapping[str, Grade],
+                  counted: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A page of ``ContactQuery.run`` (with its ``contacts``) as the API shows it. ``counted``: the page with its
+    ``total`` and ``next_cursor``, called once its contacts are rendered (Redis counts meanwhile:
+    ``PlannedPage.counted``)."""
     items = [render_contact(services, contact, live, grades) for contact in page["contacts"] if contact is not None]
+    if counted is not None:
+        page = counted()
     return {"items": items, "total": page["total"],
             "next_cursor": str(page["next_cursor"]) if page["next_cursor"] is not None else None}
 

@@ -92,10 +92,13 @@ def list_members(services: Services, list_id: str, limit: int, cursor: int) -> d
     key = (services.keys.smart_lists(), list_id, query.buckets)
     last = _planned.get(key)
     if last is not None and query.single_node and cursor + min(limit, MAX_LIMIT) <= queries.SCRIPT_PAGE_ROWS:
-        stored, page = query.documents_and_page(list_id, last.plan, limit, cursor)
-        if page is not None and stored == last.stored:
-            return rendered_page(services, page, last.live, last.grades)
-        docs = query.documents_of(stored)
+        planned = query.documents_and_page(list_id, last.plan, limit, cursor)
+        try:
+            if planned.page is not None and planned.stored == last.stored:  # its count read once rendered
+                return rendered_page(services, planned.page, last.live, last.grades, planned.counted)
+        finally:
+            planned.close()
+        docs = query.documents_of(planned.stored)
     else:
         docs = filter_documents(services, list_id)
     if docs.smart_list is None or docs.smart_list_text is None:

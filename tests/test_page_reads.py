@@ -9,10 +9,12 @@ from hypothesis import strategies as st
 
 from app.storage import queries
 from app.storage.queries import ContactQuery
+from app.storage.redis_tools import call_script
 
 #: Score ranges as ZRANGE ... BYSCORE REV takes them, highest first: one, two ("not equal"), excluded bounds.
 RANGES = [
     [("+inf", "-inf")],
+    [("+inf", "2")],
     [("+inf", "(3"), ("(3", "-inf")],
     [("6", "2")],
     [("(6", "(2"), ("(1.5", "-1")],
@@ -72,6 +74,14 @@ def test_the_script_pages_as_python_merges_and_as_sorting_everything(services, m
     assert script["total"] == total
     assert script["items"] == items
     assert script["next_cursor"] == (cursor + len(items) if cursor + len(items) < total else None)
+    if len(ranges) == 1 and cursor + limit <= queries.SCRIPT_PAGE_ROWS:
+        # a smart list's kept plan: the page uncounted, then its count asked for by a call of its own
+        query.single_node = True
+        uncounted = call_script(services.redis, query._index_page, keys, query._page_args(limit, cursor, ranges, None,
+                                                                                          counted=False))
+        count = call_script(services.redis, query._index_page, keys, query._page_args(0, 0, ranges, None))
+        assert uncounted[0] == -1 and count == [total, []]
+        assert ContactQuery._page_of([count[0], uncounted[1]], cursor, True, None) == script
 
 
 def test_members_that_share_their_first_bytes_order_byte_by_byte(services):

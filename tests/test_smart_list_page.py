@@ -84,3 +84,30 @@ def test_a_script_the_server_lost_plans_the_page_again(client, services, scored)
     services.redis.script_flush()
     assert page(client, list_id) == expected
     assert page(client, list_id) == expected
+
+
+def test_the_count_is_read_after_the_page_and_nothing_is_left_unread(client, services, scored, monkeypatch):
+    """A kept plan of one score range asks for the count apart, read once the page is rendered; when rendering
+    fails, the count's reply is still read before the connection goes back to the pool (the next command reads
+    its own reply)."""
+    from app import contact_directory
+    from app.storage.queries import PlannedPage
+
+    list_id = client.post("/v1/smart-lists", headers=AUTH,
+                          json={"name": "Warm", "profile": "eng", "op": "gte", "value": 10}).get_json()["id"]
+    expected = fresh(client, list_id, limit=2)
+    order = []
+    render, counted = contact_directory.render_contact, PlannedPage.counted
+    with monkeypatch.context() as patch:
+        patch.setattr(contact_directory, "render_contact", lambda *a: order.append("render") or render(*a))
+        patch.setattr(PlannedPage, "counted", lambda self: order.append(("count", self._unread)) or counted(self))
+        assert page(client, list_id, limit=2) == expected
+    assert order == ["render", "render", ("count", 1)]  # the count's reply still waiting, read after the page
+    with monkeypatch.context() as patch:
+        patch.setattr(contact_directory, "render_contact", lambda *a: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            smart_lists.list_members(services, list_id, 2, 0)
+    services.redis.set("test:after", "mine")
+    assert services.redis.get("test:after") == "mine"
+    assert page(client, list_id, limit=2) == expected
+    assert all(not c._sock or not c.can_read() for c in services.redis.connection_pool._available_connections)

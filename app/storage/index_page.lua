@@ -11,22 +11,23 @@
 -- found here): made from the parts of the key names the caller sends, on a single Redis only, like every call of
 -- this script.
 --
--- KEYS: the index's buckets (sorted sets). ARGV: offset, limit, the number of key-name parts that follow (0: no
--- contacts read, or 6: a contact's document key as the text before and after its id, then its tags key's, then
--- its fold states key's), those parts, then each score range as max, min (as ZRANGE ... BYSCORE REV takes them),
--- highest range first.
+-- KEYS: the index's buckets (sorted sets). ARGV: offset, limit, whether to count (1; 0: not counted, the count
+-- asked for by a call of its own with limit 0 — one range only, which the merge then reads without knowing its
+-- count), the number of key-name parts that follow (0: no contacts read, or 6: a contact's document key as the
+-- text before and after its id, then its tags key's, then its fold states key's), those parts, then each score
+-- range as max, min (as ZRANGE ... BYSCORE REV takes them), highest range first.
 -- Order: the ranges one after the other; within one, score descending, then member descending by its bytes
 -- (as ZRANGE ... REV orders one key, and as Python orders str ids).
--- Returns {count over every range, {member, score, member, score, ...}} (scores as Redis writes them), and when
--- contacts are read, a third item: per member of the page {document as HGETALL gives it, tags (SMEMBERS), fold
--- states as HGETALL gives them}.
+-- Returns {count over every range (-1 when not counted), {member, score, member, score, ...}} (scores as Redis
+-- writes them), and when contacts are read, a third item: per member of the page {document as HGETALL gives it,
+-- tags (SMEMBERS), fold states as HGETALL gives them}.
 --
 -- The merge keeps the buckets' heads in a binary heap (~2 log2(buckets) comparisons an entry, not one per
 -- bucket), and compares two heads by score, then by their members' first six bytes as one number, and only
 -- when those are equal byte by byte from the seventh: scores tie often (small integers), members' first bytes
 -- too ('c' and hex digits), and a Lua function call per byte cost ~15 us an entry.
-local offset, limit, parts = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local first = 4 + parts  -- ARGV's first score range
+local offset, limit, counted, parts = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1', tonumber(ARGV[4])
+local first = 5 + parts  -- ARGV's first score range
 local byte, ceil, max, min, huge = string.byte, math.ceil, math.max, math.min, math.huge
 
 -- whether member a comes after member b byte by byte from byte `from` on (Lua's < on strings follows the
@@ -56,13 +57,18 @@ local function number(text)
 end
 
 local counts, total = {}, 0
-for r = first, #ARGV - 1, 2 do
-  local n = 0
-  for _, key in ipairs(KEYS) do
-    n = n + redis.call('ZCOUNT', key, ARGV[r + 1], ARGV[r])
+if not counted then
+  if #ARGV - first ~= 1 then return redis.error_reply('ERR uncounted pages take one range') end
+  counts[1], total = huge, -1
+else
+  for r = first, #ARGV - 1, 2 do
+    local n = 0
+    for _, key in ipairs(KEYS) do
+      n = n + redis.call('ZCOUNT', key, ARGV[r + 1], ARGV[r])
+    end
+    counts[#counts + 1] = n
+    total = total + n
   end
-  counts[#counts + 1] = n
-  total = total + n
 end
 
 local out = {}
@@ -150,8 +156,8 @@ end
 local contacts = {}
 for j = 1, #out, 2 do
   local id = out[j]
-  contacts[#contacts + 1] = {redis.call('HGETALL', ARGV[4] .. id .. ARGV[5]),
-                             redis.call('SMEMBERS', ARGV[6] .. id .. ARGV[7]),
-                             redis.call('HGETALL', ARGV[8] .. id .. ARGV[9])}
+  contacts[#contacts + 1] = {redis.call('HGETALL', ARGV[5] .. id .. ARGV[6]),
+                             redis.call('SMEMBERS', ARGV[7] .. id .. ARGV[8]),
+                             redis.call('HGETALL', ARGV[9] .. id .. ARGV[10])}
 end
 return {total, out, contacts}
