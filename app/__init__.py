@@ -10,8 +10,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Defaults, then the environment (read once), then test overrides; then wire the parts."""
     from . import automation, errors_http, jobs, json_bodies, logs, manual_scores, sealing, services, sessions
     from .api import (
-        audit, companies, contacts, docs, evaluations, grades, health, init_api, interactions, keys, metrics,
-        profiles, smart_lists, workspaces)
+        audit, companies, contacts, docs, evaluations, grades, health, init_api, interactions, keys, list_door,
+        metrics, profiles, smart_lists, workspaces)
     from .api import providers as providers_api
     from .automation import api as workflows_api
     from .dashboard import bp as dashboard_bp
@@ -41,5 +41,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(dashboard_bp)  # /dashboard
     automation.init_app(app)  # workflow settings and files; workflows start listening to scoring
     errors_http.init_app(app)  # last: replaces flask-smorest's own HTTPException handler
+    list_door.install(app)  # GET /v1/smart-lists/<id>/contacts: answered before Flask's routing (app/api/list_door.py)
     webhook_door.install(app)  # POST /hooks/...: answered before Flask's routing, as Flask answers them
     return app
