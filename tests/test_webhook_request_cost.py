@@ -214,6 +214,27 @@ def test_an_error_reply_leaves_the_connection_ready_and_an_interrupted_call_does
     assert call_script(services.redis, echo, ["k"], ["next"]) == ["k", "next", 1, 1]
 
 
+def test_a_kept_connection_the_pool_disconnected_connects_again(services, echo):
+    call_script(services.redis, echo, ["k"], ["warm"])
+    services.redis.connection_pool.disconnect()  # every connection, the kept one included
+    assert call_script(services.redis, echo, ["k"], ["again"]) == ["k", "again", 1, 1]
+
+
+def test_a_resp3_pool_keeps_no_connection(echo):
+    import redis as redis_py
+
+    from app.storage import redis_tools
+    from .conftest import TEST_REDIS_URL
+
+    client = redis_py.Redis.from_url(TEST_REDIS_URL, decode_responses=True, protocol=3)
+    try:
+        script = client.register_script(echo.script)
+        assert call_script(client, script, ["k"], ["a"]) == ["k", "a", 1, 1]
+        assert redis_tools._kept(client.connection_pool) is None
+    finally:
+        client.close()
+
+
 def test_a_forked_process_keeps_none_of_its_parents_connections(services, echo, monkeypatch):
     from app.storage import redis_tools
 
