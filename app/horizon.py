@@ -66,10 +66,11 @@ def effective_horizon_ms(settings: Mapping[str, Any], versions: Sequence[ActiveV
     return max(base, longest_reach_ms([v.profile for v in versions]))
 
 
-def trim(services: Services, contact_ids: Sequence[str], now: int) -> dict[str, int]:
+def trim(services: Services, contact_ids: Sequence[str], now: int, kept: list[int] | None = None) -> dict[str, int]:
     """Move these contacts' horizons to ``now − effective horizon``; returns what it did: ``contacts`` moved,
     ``records`` deleted from Redis, ``waiting`` (records before the horizon the archive does not hold yet),
-    ``changed`` (contacts that changed meanwhile, left for the next pass)."""
+    ``changed`` (contacts that changed meanwhile, left for the next pass). ``kept`` (when given) gets the oldest
+    ``at`` of the records left in Redis, if any (what the pass's bound on the bucket becomes)."""
     counts = {"contacts": 0, "records": 0, "waiting": 0, "changed": 0}
     versions = services.profiles.active()
     span = effective_horizon_ms(services.settings, versions)
@@ -79,12 +80,17 @@ def trim(services: Services, contact_ids: Sequence[str], now: int) -> dict[str, 
     by_field = {v.field: v for v in versions}
     read = services.timelines.read_for_trim(contact_ids)
     candidates: dict[str, list[TimelineRecord]] = {}
+    oldest: dict[str, int] = {}  # each contact's oldest record read
     for cid, (_rev, _fields, timeline, horizon) in read.items():
         until = max(target, horizon.at) if horizon else target
         old = [r for r in timeline if r.at < until]
         if old:
             candidates[cid] = old
+        if timeline and kept is not None:
+            oldest[cid] = min(r.at for r in timeline)
     if not candidates:
+        if oldest:
+            kept.append(min(oldest.values()))  # type: ignore[union-attr]
         return counts
     held = services.archive.held_keys(((cid, r.source, r.id) for cid, old in candidates.items() for r in old),
                                       services.workspace)
@@ -124,8 +130,17 @@ def trim(services: Services, contact_ids: Sequence[str], now: int) -> dict[str, 
         if applied:
             counts["contacts"] += 1
             counts["records"] += len(move.drop_records)
+            if kept is not None:  # what is left of its timeline (a contact that changed keeps all it had)
+                dropped = set(move.drop_records)
+                left = [r.at for r in read[move.contact_id][2] if r.key not in dropped]
+                if left:
+                    oldest[move.contact_id] = min(left)
+                else:
+                    oldest.pop(move.contact_id, None)
         else:
             counts["changed"] += 1
+    if kept is not None and oldest:
+        kept.append(min(oldest.values()))
     return counts
 
 
@@ -171,8 +186,10 @@ def _attributes_at(horizon: Horizon | None, timeline: list[TimelineRecord], at: 
 
 def trim_step(services: Services, now: int, chunk: int = TRIM_CHUNK) -> dict[str, int] | None:
     """One chunk of the trim pass (the ticker's duty; the caller holds the ticker lock). A pass walks every
-    bucket of the contact registry; the next starts ``RETENTION_SWEEP_SECONDS`` after the last one started.
-    Returns the chunk's counts, or None when no pass is due. While the archive is unavailable nothing moves."""
+    bucket of the contact registry, but not one whose bound says none of its records is older than the horizon
+    (``_skippable``); the next pass starts ``RETENTION_SWEEP_SECONDS`` after the last one started.
+    Returns the chunk's counts (``skipped``: buckets left unread), or None when no pass is due. While the archive
+    is unavailable nothing moves."""
     if hot_history_ms(services.settings) is None:
         return None
     position = services.jobs.horizon_pass()
@@ -183,26 +200,97 @@ def trim_step(services: Services, now: int, chunk: int = TRIM_CHUNK) -> dict[str
         if started is not None and now - started < period_ms:
             return None
         bucket, start, started = 0, 0, now
+        services.timelines.begin_oldest_pass(started)
+    if started is None:  # (a position saved without it)
+        started = now
+    skipped = 0
+    if start == 0:
+        skip = _skippable(services, now)
+        while bucket < buckets and bucket in skip:
+            bucket, skipped = bucket + 1, skipped + 1
+    if bucket >= buckets:
+        _end_pass(services, started, now)
+        services.jobs.save_horizon_pass(bucket, 0, started)
+        return {"contacts": 0, "records": 0, "waiting": 0, "changed": 0, "skipped": skipped}
+    timelines = services.timelines
+    if start == 0:
+        timelines.take_oldest(bucket)
     page = services.contacts.contact_page(bucket, start, chunk)
+    kept: list[int] = []
     try:
-        counts = trim(services, page, now)
+        counts = trim(services, page, now, kept)
     except ArchiveUnavailable as exc:
         log.warning("archive unavailable: the hot horizon waits", extra={"error": exc.message})
         return None
+    if kept:
+        timelines.keep_oldest(bucket, kept[0])
     if len(page) < chunk:
+        timelines.settle_oldest(bucket)
         bucket, start = bucket + 1, 0
+        if bucket >= buckets:
+            _end_pass(services, started, now)
     else:
         start += len(page)
-    services.jobs.save_horizon_pass(bucket, start, now if started is None else started)
+    services.jobs.save_horizon_pass(bucket, start, started)
     if counts["records"] or counts["waiting"]:
         log.info("hot horizon moved", extra=counts)
-    return counts
+    return {**counts, "skipped": skipped}
+
+
+def _end_pass(services: Services, started: int, now: int) -> None:
+    """A pass ends: each bucket was walked (its bound taken, then settled) or skipped on bounds that covered
+    every record, so from now on they do — if this release's code walked it from its first bucket (one an
+    earlier release began took no bounds)."""
+    if services.timelines.oldest_pass() == started:
+        services.timelines.oldest_cover_all(now)
+
+
+def _skippable(services: Services, now: int) -> set[int]:
+    """The buckets none of whose records can be older than the horizon: each bucket's bound (lowered by every
+    write of records, raised by the pass's walk of it) is not before ``now − effective horizon``. None while
+    the bounds do not cover every record (a store written by a release before them: the first whole pass
+    makes them), nor with ``HOT_HISTORY`` 0."""
+    span = effective_horizon_ms(services.settings, services.profiles.active())
+    if span is None:
+        return set()
+    covered, bounds = services.timelines.oldest_bounds()
+    if not covered:
+        return set()
+    target = now - span
+    return {b for b in range(services.sharding.buckets) if bounds.get(b, float("inf")) >= target}
+
+
+def empty_store(services: Services) -> None:
+    """Say the bounds cover every record: for a store that holds no timeline record now (the benchmark's
+    worlds, made empty; a store a pass walked is said so by the pass), so that its first pass reads only what
+    may be old. Every write of records from now on lowers its bucket's bound."""
+    services.timelines.oldest_cover_all(services.clock.now_ms())
 
 
 def trim_all(services: Services, now: int, chunk: int = TRIM_CHUNK) -> dict[str, int]:
-    """A whole pass at once (tests, the benchmark): every contact's horizon moved to ``now``'s."""
-    total = {"contacts": 0, "records": 0, "waiting": 0, "changed": 0}
-    for page in services.contacts.contact_pages(chunk):
-        for name, n in trim(services, page, now).items():
-            total[name] += n
+    """A whole pass at once (tests, the benchmark): every contact's horizon moved to ``now``'s, each bucket read
+    unless its bound says nothing in it is older (``_skippable``), as the ticker's pass does."""
+    total = {"contacts": 0, "records": 0, "waiting": 0, "changed": 0, "skipped": 0}
+    if hot_history_ms(services.settings) is None:
+        return total
+    timelines = services.timelines
+    skip = _skippable(services, now)
+    for bucket in range(services.sharding.buckets):
+        if bucket in skip:
+            total["skipped"] += 1
+            continue
+        timelines.take_oldest(bucket)
+        start = 0
+        while True:
+            page = services.contacts.contact_page(bucket, start, chunk)
+            kept: list[int] = []
+            for name, n in trim(services, page, now, kept).items():
+                total[name] += n
+            if kept:
+                timelines.keep_oldest(bucket, kept[0])
+            if len(page) < chunk:
+                break
+            start += len(page)
+        timelines.settle_oldest(bucket)
+    timelines.oldest_cover_all(now)
     return total

@@ -209,6 +209,15 @@ class Keys:
         contact's rank in the bucket) and ``started_at`` (ms) of the pass (hash; app/horizon.py)."""
         return f"{self.prefix}:horizon-pass"
 
+    def horizon_oldest(self) -> str:
+        """How old a record each bucket of contacts may hold, so that the trim pass reads no bucket with nothing
+        older than the horizon (sorted set, scores in ms; app/horizon.py, ``TimelineStore``): member ``B`` (a
+        bucket) at most the oldest ``at`` of the records its contacts' timelines hold (lowered by each scored
+        batch; absent: none), ``taken:B`` and ``kept:B`` a walk of the bucket's, ``pass`` when the pass walking
+        from the first bucket began, ``all`` when the members cover every record stored (such a pass ended; a
+        store empty when they began)."""
+        return f"{self.prefix}:horizon-oldest"
+
     def archive_backfill(self) -> str:
         """Where the archive backfill's walk over every contact stands: ``bucket``, ``score`` and ``id`` of the last
         contact visited, counts, ``started_at``/``finished_at`` (ms) (hash; app/archive_backfill.py)."""

@@ -279,3 +279,100 @@ def test_the_ledger_read_while_the_horizon_moves_is_whole(world, monkeypatch):
     during = ledger_history.page(world.services, world.cid(), world.services.profiles.live()["eng"], 1000).items
     assert moved and moved[0]["records"] > 0  # the trim did move history out between the reads
     assert during == whole and len(whole) == 14
+
+
+# --- the pass reads no bucket with nothing older than the horizon (each bucket's bound on its oldest record) ----
+
+def counting_reads(world: World, monkeypatch) -> list[int]:
+    """The contacts the trim pass reads, per call of ``read_for_trim``."""
+    timelines, calls = world.services.timelines, []
+    read = timelines.read_for_trim
+
+    def counted(contact_ids):
+        calls.append(len(contact_ids))
+        return read(contact_ids)
+    monkeypatch.setattr(timelines, "read_for_trim", counted)
+    return calls
+
+
+def whole_pass(world: World, chunk: int = 500) -> list[dict]:
+    """One whole ticker pass (the next pass due at once: the clock moved past the period first)."""
+    world.clock.advance(int(world.services.settings["RETENTION_SWEEP_SECONDS"]) * 1000)
+    steps = []
+    while (counts := trim_step(world.services, world.clock.now_ms(), chunk=chunk)) is not None:
+        steps.append(counts)
+    return steps
+
+
+def test_a_pass_reads_no_bucket_whose_records_are_all_within_the_horizon(world, monkeypatch):
+    world.send(*[(f"o{d}", "email.opened", CLOCK_START + d * DAY, {}) for d in range(5)])
+    world.clock.advance(10 * DAY)
+    reads = counting_reads(world, monkeypatch)
+    first = whole_pass(world)  # a store whose bounds do not cover every record yet (no pass walked it): all read
+    assert reads and sum(c["skipped"] for c in first) == 0
+    reads.clear()
+    steps = whole_pass(world)
+    assert reads == [] and [c["skipped"] for c in steps] == [world.services.sharding.buckets]
+    world.clock.advance(20 * DAY + 12 * 3_600_000)  # day 30.6: the record of day 0 is older than the 30-day horizon
+    reads.clear()
+    steps = whole_pass(world)
+    assert reads == [1] and sum(c["skipped"] for c in steps) == world.services.sharding.buckets - 1
+    assert sorted(world.hot()) == ["o1", "o2", "o3", "o4"] and world.score() == world.expected()
+
+
+def test_a_late_interaction_older_than_the_horizon_leaves_after_passes_that_skipped(world, monkeypatch):
+    month_of_history(world)
+    trim_all(world.services, world.clock.now_ms())
+    reads = counting_reads(world, monkeypatch)
+    assert trim_all(world.services, world.clock.now_ms())["skipped"] == world.services.sharding.buckets
+    assert whole_pass(world) and reads == []
+    world.send(("late-old", "email.opened", CLOCK_START + 7 * DAY, {}))  # before the horizon: archived, then hot
+    assert "late-old" in world.hot() and world.score() == world.expected()
+    steps = whole_pass(world)
+    assert reads == [1] and sum(c["records"] for c in steps) == 1
+    assert "late-old" not in world.hot() and world.score() == world.expected()
+
+
+def test_a_record_written_during_the_walk_of_its_bucket_is_not_missed(world, monkeypatch):
+    """The pass walks a bucket over several ticks; a contact it already read gets a record older than the
+    horizon meanwhile: the bucket's bound (taken when the walk began, lowered by the write) keeps it, so the next
+    pass reads the bucket again and the record leaves."""
+    services = world.services
+
+    def send_to(email: str, id_: str, day: int) -> None:
+        payload = item(id_, "email.opened", CLOCK_START + day * DAY)
+        payload["contact"] = {"email": email}
+        send(world.client, payload)
+        settle(services)
+
+    def hot_ids(cid: str) -> list[str]:
+        return [r.id for r in services.timelines.read_timelines([cid])[cid]]
+
+    emails = [f"w{n}@x.io" for n in range(40)]
+    for email in emails:
+        send_to(email, f"r-{email}", 50)
+    cids = {contact_by_email(world.client, email)["id"]: email for email in emails}
+    by_bucket: dict[int, list[str]] = {}
+    for cid in cids:
+        by_bucket.setdefault(services.sharding.bucket_of(cid), []).append(cid)
+    bucket = max(by_bucket, key=lambda b: len(by_bucket[b]))
+    first, last = services.contacts.contact_page(bucket, 0, 1)[0], services.contacts.contact_page(bucket, -1, 1)[0]
+    assert first != last
+    world.clock.advance(60 * DAY)  # day 60: the horizon is day 30
+    whole_pass(world)  # the first pass: the bounds cover every record from now on
+    send_to(cids[last], "old-last", 10)  # something old in the bucket: the next pass walks it
+    world.clock.advance(int(services.settings["RETENTION_SWEEP_SECONDS"]) * 1000)
+    while True:  # one contact a tick, up to the bucket's first contact read
+        step = trim_step(services, world.clock.now_ms(), chunk=1)
+        position = services.jobs.horizon_pass()
+        assert step is not None, (position, services.timelines.oldest_bounds(), bucket, world.clock.now_ms())
+        if position["bucket"] == bucket and position["start"] == 1:
+            break
+    send_to(cids[first], "late-w", 12)  # older than the horizon, to a contact the walk already read
+    while trim_step(services, world.clock.now_ms(), chunk=1) is not None:  # the rest of the pass
+        pass
+    assert "old-last" not in hot_ids(last) and "late-w" in hot_ids(first)
+    reads = counting_reads(world, monkeypatch)
+    whole_pass(world)
+    assert reads and "late-w" not in hot_ids(first)
+    assert world.services.timelines.oldest_bounds()[1].get(bucket, float("inf")) >= CLOCK_START + 50 * DAY

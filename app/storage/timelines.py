@@ -5,7 +5,9 @@ its hot horizon (the checkpoints at it, once older history left Redis: docs/arch
 
 ``read_batch.lua`` reads a batch's states, which records its timelines hold and their horizons;
 ``apply_batch.lua`` writes each scored contact, and ``trim_horizon.lua`` moves each contact's horizon, only
-if its ``_rev`` did not move (all beside this module).
+if its ``_rev`` did not move (all beside this module). Per bucket of contacts, a bound on how old a record their
+timelines hold (``Keys.horizon_oldest``: lowered after each write of records, raised by the trim pass's walk of
+the bucket through ``horizon_oldest.lua``) lets the pass leave alone a bucket with nothing older than the horizon.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from ..scoring.interactions import MANUAL_TYPE
 from ..scoring.profiles import parse_version_field, version_field
 from ..scoring.records import ContactWrite, TimelineRecord, decode_ledger_entry, decode_record
 from .errors import gateway
-from .redis_tools import Done, Later, dumps, load_script, loads, on_cluster, run_scripts
+from .redis_tools import Done, Later, Sharding, dumps, load_script, loads, on_cluster, run_scripts
 
 #: Contacts per call of the batch scripts (read_batch.lua, apply_batch.lua) on a single Redis (one on a cluster):
 #: large enough to save most per-command overhead, small enough that one call blocks Redis
@@ -168,10 +170,12 @@ class HorizonMove:
 
 @gateway
 class TimelineStore:
-    def __init__(self, redis: Any, keys: Keys, ledger_max: int):
+    def __init__(self, redis: Any, keys: Keys, ledger_max: int, sharding: Sharding):
         self.redis = redis
         self.keys = keys
         self.ledger_max = ledger_max
+        self.sharding = sharding
+        self._oldest = load_script(redis, "horizon_oldest.lua")
         self._apply_batch = load_script(redis, "apply_batch.lua")
         self._read_batch = load_script(redis, "read_batch.lua")
         self._trim = load_script(redis, "trim_horizon.lua")
@@ -252,6 +256,70 @@ class TimelineStore:
                                  "del": list(move.drop_records), "horizon": flat_pieces(move.fields)})
             calls.append((keys, [dumps({"writes": payloads})]))
         return [int(x) for chunk in run_scripts(self.redis, self._trim, calls) for x in chunk]
+
+    # --- how old a record each bucket may hold: the trim pass reads no bucket with nothing to trim ----------
+    def lower_oldest(self, oldest: Mapping[str, int], later: Later | None = None) -> Callable[[], Any]:
+        """Lower each bucket's bound to the oldest ``at`` of these contacts' records (contact id -> the oldest
+        of the records just written), with one ``ZADD LT``; the function returned reads its reply. To be sent
+        after the writes of those records (the bound a walk takes must not miss a record it did not read): on
+        ``later`` behind them (a plain Redis runs one connection's commands in order), else at once."""
+        by_bucket: dict[str, int] = {}
+        bucket_of = self.sharding.bucket_of
+        for cid, at in oldest.items():
+            bucket = str(bucket_of(cid))
+            if at < by_bucket.get(bucket, at + 1):
+                by_bucket[bucket] = at
+        if not by_bucket:
+            return lambda: None
+        if later is not None and later.deferred:
+            reply = later.send([("ZADD", self.keys.horizon_oldest(), "LT",
+                                 *[x for bucket, at in by_bucket.items() for x in (at, bucket)])])
+            return reply.result
+        self.redis.zadd(self.keys.horizon_oldest(), by_bucket, lt=True)
+        return lambda: None
+
+    def oldest_bounds(self) -> tuple[bool, dict[int, float]]:
+        """Whether the bounds cover every record stored (``all``: else a bucket's may miss records written
+        before they were kept), and per bucket how old a record its contacts may hold (ms; a bucket with
+        none is left out)."""
+        covered = False
+        bounds: dict[int, float] = {}
+        for member, score in self.redis.zrange(self.keys.horizon_oldest(), 0, -1, withscores=True):
+            name = member.decode() if isinstance(member, bytes) else member
+            if name == "all":
+                covered = True
+                continue
+            if name == "pass":
+                continue
+            kind, _, bucket = name.rpartition(":")
+            if kind in ("", "taken"):  # a walk's kept:B is what it read: B and taken:B bound the rest
+                bounds[int(bucket)] = min(score, bounds.get(int(bucket), score))
+        return covered, bounds
+
+    def take_oldest(self, bucket: int) -> None:
+        """A walk of the bucket begins (its bound is taken; the writers after it lower a new one)."""
+        self._oldest(keys=[self.keys.horizon_oldest()], args=["take", bucket])
+
+    def keep_oldest(self, bucket: int, at: int) -> None:
+        """The walk of the bucket left a record of this ``at`` in Redis."""
+        self.redis.zadd(self.keys.horizon_oldest(), {f"kept:{bucket}": at}, lt=True)
+
+    def settle_oldest(self, bucket: int) -> None:
+        """The walk of the bucket ended: its bound is what it left and what was written since it began."""
+        self._oldest(keys=[self.keys.horizon_oldest()], args=["settle", bucket])
+
+    def begin_oldest_pass(self, started: int) -> None:
+        """A trim pass begins at its first bucket (started at ``started``, ms)."""
+        self.redis.zadd(self.keys.horizon_oldest(), {"pass": started})
+
+    def oldest_pass(self) -> int | None:
+        """When the trim pass that began at its first bucket began (None: none did)."""
+        score = self.redis.zscore(self.keys.horizon_oldest(), "pass")
+        return None if score is None else int(score)
+
+    def oldest_cover_all(self, now: int) -> None:
+        """Say the bounds cover every record stored: a pass walked every bucket, or the store was empty."""
+        self.redis.zadd(self.keys.horizon_oldest(), {"all": now})
 
     def read_timelines(self, contact_ids: Sequence[str]) -> dict[str, list[TimelineRecord]]:
         pipe = self.redis.pipeline(transaction=False)
