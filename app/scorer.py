@@ -208,11 +208,11 @@ class Scorer:
             pending = {cid: pending[cid] for cid in lost}
         if pending:
             raise RuntimeError(f"{len(pending)} contacts kept changing while being scored")
-        # each bucket's bound on its oldest record, after the writes (app/horizon.py: the trim pass skips a bucket
+        # the buckets' bound on their oldest record, after the writes (app/horizon.py: the trim pass skips a bucket
         # with nothing older than the horizon); from the records given, written or not (a batch scored again after
         # a failure lowers it again)
-        oldest = {cid: min(r.at for r in records) for cid, records in batch.items() if records}
-        if oldest:
+        oldest = min((r.at for records in batch.values() for r in records), default=None)
+        if oldest is not None:
             lowered = self.timelines.lower_oldest(oldest, later)
             if overlap is not None:  # read with the index writes, before the batch's entries are let go
                 overlap.indexed.append(lowered)
