@@ -197,14 +197,14 @@ def test_the_ticker_visits_every_workspace_and_its_jobs_carry_the_workspace(app,
         assert client.post("/v1/interactions", headers=as_admin_in("acme"), json={
             "id": "o1", "type": "email.opened", "contact": {"email": "a@acme.io"}}).status_code == 202
         [queued] = Job.fetch_many(default_services.queue.job_ids, connection=default_services.queue.connection)
-        assert queued.func_name == "app.jobs.drain_partition" and queued.meta == {"workspace": "acme"}
+        assert queued.func_name == "app.jobs.drain_partition" and queued.meta == {"workspace": "acme", "leaf": 1}
         # the drain job is lost (a killed worker): the ticker finds acme's stalled partition and wakes it
         default_services.queue.empty()
         for partition in range(acme_services.sharding.partitions):
             acme_services.partitions.clear_wake(partition)
         tick_every_workspace(default_services)
         woken = Job.fetch_many(default_services.queue.job_ids, connection=default_services.queue.connection)
-        assert [(j.func_name, j.meta) for j in woken] == [("app.jobs.drain_partition", {"workspace": "acme"})]
+        assert [(j.func_name, j.meta) for j in woken] == [("app.jobs.drain_partition", {"workspace": "acme", "leaf": 1})]
         settle(default_services)
         assert acme_services.contacts.find_contact(email="a@acme.io")
         assert default_services.contacts.find_contact(email="a@acme.io") is None

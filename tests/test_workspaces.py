@@ -282,7 +282,7 @@ def test_a_wait_in_a_workspace_resumes_there_through_the_scheduler(app, client):
                                                            "contact": {"email": "ann@acme.io"}})
         settle(services)
         [scheduled] = ScheduledJobRegistry(queue=services.jobs.workflow_queue).get_job_ids()
-        assert Job.fetch(scheduled, connection=services.queue.connection).meta == {"workspace": "acme"}
+        assert Job.fetch(scheduled, connection=services.queue.connection).meta == {"workspace": "acme", "leaf": 1}
         cid = services.contacts.find_contact(email="ann@acme.io")
         run_until(services, lambda: "later" in services.contacts.get_contact(cid)["tags"], timeout=20)
         [run] = client.get("/v1/workflows/later/runs", headers=acme).get_json()["items"]
