@@ -74,6 +74,24 @@ def worker_pid(master: int) -> int:
     raise RuntimeError("no gunicorn worker")
 
 
+
+def private_redis(prefix: list[str], wait_s: float) -> tuple[subprocess.Popen, str]:
+    """A redis-server of this run's own on a free port (under ``prefix``, e.g. callgrind), once it answers, and its
+    URL: the tool never flushes a database someone else uses."""
+    port = free_port()
+    process = subprocess.Popen([*prefix, "redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            return process, url
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300)
@@ -92,29 +110,10 @@ def main() -> None:
     out_dir = tempfile.mkdtemp(prefix="hook_cost.")
     server = plain = None
     if args.redis_url is None and not args.count_redis:  # never someone else's database: a private server
-        redis_port = free_port()
-        plain = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
-                                 start_new_session=True, stdout=subprocess.DEVNULL)
-        args.redis_url = f"redis://127.0.0.1:{redis_port}/0"
-        for _ in range(100):
-            try:
-                redis.Redis.from_url(args.redis_url).ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.1)
+        plain, args.redis_url = private_redis([], wait_s=10)
     if args.count_redis:
-        redis_port = free_port()
-        server = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                                   f"--callgrind-out-file={out_dir}/redis.%p", "redis-server", "--port",
-                                   str(redis_port), "--save", "", "--appendonly", "no"],
-                                  start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        args.redis_url = f"redis://127.0.0.1:{redis_port}/0"
-        for _ in range(600):
-            try:
-                redis.Redis.from_url(args.redis_url).ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.2)
+        server, args.redis_url = private_redis(["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                                                f"--callgrind-out-file={out_dir}/redis.%p"], wait_s=120)
     redis.Redis.from_url(args.redis_url).flushdb()
     env = {**os.environ, "REDIS_URL": args.redis_url, "SCOREKEEPER_WORKFLOWS_DIR": "",
            "SCOREKEEPER_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0",

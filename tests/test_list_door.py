@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from flask import Flask
 from hypothesis import HealthCheck, event, given, settings, strategies as st
-from werkzeug.test import EnvironBuilder
 
 from app import smart_lists
 from app.api import list_door
@@ -17,7 +16,8 @@ from app.services import current_workspace
 
 from .helpers import AUTH, publish_profile, send, settle
 from .test_scopes import make_key
-from .test_webhook_door import Counting, answer, same_answers, stored
+from .test_webhook_door import Counting, same_answers
+from .test_webhook_door import both as door_and_flask
 from .test_workspaces import make_key as make_workspace_key, make_workspace
 
 OPEN = {"id": "open", "on": "email.opened", "points": 5}
@@ -61,17 +61,9 @@ def world(app, make_app, client, services):
 
 
 def both(world: dict, build: dict) -> tuple[tuple, tuple]:
-    """The door's answer and Flask's to the same request, each on the Redis of before; Redis after each."""
-    world["restore"]()
-    calls = world["passed"].calls
-    door = answer(world["door"], EnvironBuilder(**build["request"]).get_environ() | build["environ"])
-    served = world["passed"].calls == calls
-    door_redis = stored(world["redis"])
-    world["restore"]()
-    if build.get("forget"):
-        smart_lists._planned.clear()
-    flask = answer(world["flask"], EnvironBuilder(**build["request"]).get_environ() | build["environ"])
-    return (door, door_redis, served), (flask, stored(world["redis"]))
+    """The door's answer and Flask's to the same request (``test_webhook_door.both``); a build asking to
+    ``forget`` drops the page plans the door's request kept, so Flask's plans its page afresh."""
+    return door_and_flask(world, build, smart_lists._planned.clear if build.get("forget") else None)
 
 
 NUMBERS = ["0", "1", "2", "3", "4", "5", "9", "50", "499", "500"] * 3 + [

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -93,14 +94,17 @@ def stored(redis: Any) -> dict:
     return out
 
 
-def both(world: dict, build: dict) -> tuple[tuple, tuple]:
-    """The door's answer and Flask's to the same request, each on the Redis of before; Redis after each."""
+def both(world: dict, build: dict, between: Callable[[], None] | None = None) -> tuple[tuple, tuple]:
+    """The door's answer and Flask's to the same request, each on the Redis of before; Redis after each.
+    ``between`` runs after the door's answer, before Flask's (to forget what the door's request left in memory)."""
     world["restore"]()
     calls = world["passed"].calls
     door = answer(world["door"], EnvironBuilder(**build["request"]).get_environ() | build["environ"])
     served = world["passed"].calls == calls
     door_redis = stored(world["redis"])
     world["restore"]()
+    if between is not None:
+        between()
     flask = answer(world["flask"], EnvironBuilder(**build["request"]).get_environ() | build["environ"])
     return (door, door_redis, served), (flask, stored(world["redis"]))
 

@@ -24,16 +24,15 @@ keeping the request's context. ``tests/test_list_door.py`` checks that the door 
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask
 
 from .. import logs
 from ..access import authenticate
 from ..errors import Unauthorized
-from ..hooks.fast import PRESERVE, SIGNALS
+from ..doors import PRESERVE, SIGNALS, refuse, request_hooks
 from ..services import DEFAULT_WORKSPACE, enter_workspace
 from ..smart_lists import list_members
 from ..workspaces import exists
@@ -131,7 +130,7 @@ class ListPageDoor:
                     leave = enter_workspace(workspace)
                 response = json_page(list_members(services, list_id, limit, cursor))
             except Exception:
-                return self.refuse(environ, start_response, request_id)
+                return refuse(self.app, environ, start_response, request_id)
             response.headers[logs.REQUEST_ID_HEADER] = request_id
             return response(environ, start_response)
         finally:
@@ -140,46 +139,10 @@ class ListPageDoor:
             context.pop()
             logs.served(serving)
 
-    def refuse(self, environ: dict[str, Any], start_response: Callable[..., Any], request_id: str) -> Iterable[bytes]:
-        """The answer to the exception being handled, made by Flask as ``Flask.wsgi_app`` makes it after a hook or
-        the view raised (called from the ``except`` block)."""
-        app = self.app
-        raised = sys.exc_info()[1]
-        ctx = app.request_context(environ)
-        error: BaseException | None = None
-        try:
-            try:
-                ctx.push()
-                g.request_id = request_id  # what ``assign_request_id`` did before the view
-                response = app.finalize_request(app.handle_user_exception(raised))  # type: ignore[arg-type]
-            except Exception as exc:
-                error = exc
-                response = app.handle_exception(exc)
-            except BaseException:
-                error = sys.exc_info()[1]
-                raise
-            return response(environ, start_response)
-        finally:
-            if error is not None and app.should_ignore_error(error):
-                error = None
-            ctx.pop(error)
-
-
-def request_hooks(app: Flask) -> dict[str, tuple[str, ...]]:
-    """The names of the request hooks Flask runs for the route, by kind and scope."""
-    found = {}
-    for kind, table in (("before_request", app.before_request_funcs), ("after_request", app.after_request_funcs),
-                        ("teardown_request", app.teardown_request_funcs),
-                        ("url_value_preprocessor", app.url_value_preprocessors)):
-        for scope in (None, "smart_lists"):
-            if names := tuple(function.__name__ for function in table.get(scope, ())):
-                found[f"{kind} {scope or 'app'}"] = names
-    return found
-
 
 def install(app: Flask) -> None:
     """Put the door in front of the app (``create_app``; the webhook door then goes in front of both)."""
-    hooks = request_hooks(app)
+    hooks = request_hooks(app, ("smart_lists",))
     rules = [rule for rule in app.url_map.iter_rules() if rule.endpoint == ENDPOINT]
     if (hooks != REPLICATED or app.url_map.host_matching or app.subdomain_matching
             or [rule.rule for rule in rules] != ["/v1/smart-lists/<list_id>/contacts"]):

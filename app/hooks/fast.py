@@ -24,13 +24,13 @@ answer every request alike and leave Redis alike.
 """
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, g, signals
+from flask import Flask
 
 from .. import logs
+from ..doors import PRESERVE, SIGNALS, refuse, request_hooks
 from ..services import DEFAULT_WORKSPACE, Services, enter_workspace
 from ..workspaces import WORKSPACE_ID, exists
 from . import receive_delivery, registry
@@ -41,12 +41,6 @@ from . import receive_delivery, registry
 REPLICATED = {"before_request app": ("assign_request_id", "limit_body_size"), "after_request app": ("echo_request_id",),
               "teardown_request app": ("_leave_request_workspace",),
               "url_value_preprocessor workspace_hooks": ("enter_workspace",)}
-#: Flask's request signals: with a receiver connected, requests take Flask's path (which sends them).
-SIGNALS = (signals.request_started, signals.request_finished, signals.got_request_exception,
-           signals.request_tearing_down, signals.appcontext_pushed, signals.appcontext_popped,
-           signals.appcontext_tearing_down)
-#: What Flask's test client puts in the environ to keep a request's contexts after it: then Flask's path.
-PRESERVE = "werkzeug.debug.preserve_context"
 
 Route = tuple[str, registry.Provider, str, str]  # workspace, provider, source, blueprint
 
@@ -105,7 +99,7 @@ class WebhookDoor:
             try:
                 known = exists(services, workspace)
             except Exception:  # the store did not answer: Flask's answer to that, before a request id
-                return self.refuse(environ, start_response, None)
+                return refuse(self.app, environ, start_response, None)
             if not known:
                 return None  # Flask's 404 (it asks again)
             services = self.tenancy.get(workspace)
@@ -118,55 +112,16 @@ class WebhookDoor:
                                             (logs.REQUEST_ID_HEADER, request_id)])
             return [body]
         except Exception:
-            return self.refuse(environ, start_response, request_id)
+            return refuse(self.app, environ, start_response, request_id)
         finally:
             logs.served(serving)
             if leave is not None:
                 leave()
 
-    def refuse(self, environ: dict[str, Any], start_response: Callable[..., Any],
-               request_id: str | None) -> Iterable[bytes]:
-        """The answer to the exception being handled, made by Flask as ``Flask.wsgi_app`` makes it after a view
-        (or, without ``request_id``, the workspace's ``url_value_preprocessor``) raised; called from the
-        ``except`` block (``handle_user_exception`` re-raises one that no handler takes)."""
-        app = self.app
-        raised = sys.exc_info()[1]
-        ctx = app.request_context(environ)
-        error: BaseException | None = None
-        try:
-            try:
-                ctx.push()
-                if request_id is not None:
-                    g.request_id = request_id  # what ``assign_request_id`` did before the view
-                response = app.finalize_request(app.handle_user_exception(raised))  # type: ignore[arg-type]
-            except Exception as exc:
-                error = exc
-                response = app.handle_exception(exc)
-            except BaseException:
-                error = sys.exc_info()[1]
-                raise
-            return response(environ, start_response)
-        finally:
-            if error is not None and app.should_ignore_error(error):
-                error = None
-            ctx.pop(error)
-
-
-def request_hooks(app: Flask) -> dict[str, tuple[str, ...]]:
-    """The names of the request hooks Flask runs for a webhook route, by kind and scope."""
-    found = {}
-    for kind, table in (("before_request", app.before_request_funcs), ("after_request", app.after_request_funcs),
-                        ("teardown_request", app.teardown_request_funcs),
-                        ("url_value_preprocessor", app.url_value_preprocessors)):
-        for scope in (None, "hooks", "workspace_hooks"):
-            if names := tuple(function.__name__ for function in table.get(scope, ())):
-                found[f"{kind} {scope or 'app'}"] = names
-    return found
-
 
 def install(app: Flask) -> None:
     """Put the door in front of the app (the last thing ``create_app`` does)."""
-    hooks = request_hooks(app)
+    hooks = request_hooks(app, ("hooks", "workspace_hooks"))
     if hooks != REPLICATED or app.url_map.host_matching or app.subdomain_matching:
         raise RuntimeError(f"The webhook door replicates the request hooks {REPLICATED}, not {hooks} "
                            "(or the app matches hosts): update app/hooks/fast.py")
