@@ -56,3 +56,20 @@ def request_hooks(app: Flask, blueprints: Iterable[str]) -> dict[str, tuple[str,
             if names := tuple(function.__name__ for function in table.get(scope, ())):
                 found[f"{kind} {scope or 'app'}"] = names
     return found
+
+
+class Door:
+    """A WSGI middleware in front of the app's ``wsgi_app`` (``flask_app``), answering some requests itself."""
+
+    def __init__(self, app: Flask, flask_app: Callable[..., Iterable[bytes]]):
+        self.app = app
+        self.flask_app = flask_app
+        self.config = app.config
+        self.tenancy = app.extensions["scorekeeper.tenancy"]
+
+    def plain(self) -> bool:
+        """Whether Flask's path would do nothing for a request that a door does not: no session secret to make,
+        no host checks, no receiver of Flask's request signals."""
+        config = self.config
+        return (bool(self.app.secret_key) and config["SERVER_NAME"] is None and not config.get("TRUSTED_HOSTS")
+                and not any(signal.receivers for signal in SIGNALS))

@@ -32,7 +32,7 @@ from flask import Flask
 from .. import logs
 from ..access import authenticate
 from ..errors import Unauthorized
-from ..doors import PRESERVE, SIGNALS, refuse, request_hooks
+from ..doors import PRESERVE, Door, refuse, request_hooks
 from ..services import DEFAULT_WORKSPACE, enter_workspace
 from ..smart_lists import list_members
 from ..workspaces import exists
@@ -81,14 +81,8 @@ def bearer_key(environ: dict[str, Any]) -> str | None:
     return presented if scheme.lower() == "bearer" and presented else None
 
 
-class ListPageDoor:
+class ListPageDoor(Door):
     """WSGI middleware: plain requests for a smart list's page answered here, every other passed to ``flask_app``."""
-
-    def __init__(self, app: Flask, flask_app: Callable[..., Iterable[bytes]]):
-        self.app = app
-        self.flask_app = flask_app
-        self.config = app.config
-        self.tenancy = app.extensions["scorekeeper.tenancy"]
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if (environ.get("REQUEST_METHOD") == "GET" and "HTTP_COOKIE" not in environ and PRESERVE not in environ
@@ -101,12 +95,6 @@ class ListPageDoor:
                 if answer is not None:
                     return answer
         return self.flask_app(environ, start_response)
-
-    def plain(self) -> bool:
-        """Whether Flask's path would do nothing for this request that the door does not."""
-        config = self.config
-        return (bool(self.app.secret_key) and config["SERVER_NAME"] is None and not config.get("TRUSTED_HOSTS")
-                and not any(signal.receivers for signal in SIGNALS))
 
     def serve(self, environ: dict[str, Any], start_response: Callable[..., Any], list_id: str, limit: int,
               cursor: int) -> Iterable[bytes] | None:

@@ -30,7 +30,7 @@ from typing import Any
 from flask import Flask
 
 from .. import logs
-from ..doors import PRESERVE, SIGNALS, refuse, request_hooks
+from ..doors import PRESERVE, Door, refuse, request_hooks
 from ..services import DEFAULT_WORKSPACE, Services, enter_workspace
 from ..workspaces import WORKSPACE_ID, exists
 from . import receive_delivery, registry
@@ -67,14 +67,8 @@ def _provider(workspace: str, rest: str, blueprint: str) -> Route | None:
     return None
 
 
-class WebhookDoor:
+class WebhookDoor(Door):
     """WSGI middleware: webhook deliveries answered here, every other request passed to ``flask_app``."""
-
-    def __init__(self, app: Flask, flask_app: Callable[..., Iterable[bytes]]):
-        self.app = app
-        self.flask_app = flask_app
-        self.config = app.config
-        self.tenancy = app.extensions["scorekeeper.tenancy"]
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "POST" and "HTTP_COOKIE" not in environ and PRESERVE not in environ:
@@ -84,12 +78,6 @@ class WebhookDoor:
                 if answer is not None:
                     return answer
         return self.flask_app(environ, start_response)
-
-    def plain(self) -> bool:
-        """Whether Flask's path would do nothing for this request that the door does not."""
-        config = self.config
-        return (bool(self.app.secret_key) and config["SERVER_NAME"] is None and not config.get("TRUSTED_HOSTS")
-                and not any(signal.receivers for signal in SIGNALS))
 
     def serve(self, environ: dict[str, Any], start_response: Callable[..., Any], workspace: str,
               provider: registry.Provider, source: str, blueprint: str) -> Iterable[bytes] | None:
