@@ -324,10 +324,10 @@ def tick(services: Services, stalled_after_s: float = 10.0) -> dict[str, int]:
     store = services.partitions
     partition_of = services.sharding.partition_of
     due = services.scores.due_expiries(services.clock.now_ms())
-    for contact_id in due:
-        store.push_tick(partition_of(contact_id), contact_id)
-        services.scores.forget_expiry(contact_id)
-    touched = {partition_of(cid) for cid in due}
+    for expiry in due:
+        store.push_tick(partition_of(expiry.contact_id), expiry.contact_id)
+        services.scores.forget_expiry(expiry)
+    touched = {partition_of(expiry.contact_id) for expiry in due}
     woken = 0
     waiting = services.archive_backlog.depths()  # records waiting for the archive: a drain retries them
     for partition, depth in enumerate(store.partition_depths()):

@@ -47,7 +47,7 @@ def test_the_ticker_finds_old_and_new_expiries_and_they_happen_exactly(make_app,
     with app.app_context():
         services = app.extensions["scorekeeper"]
         contact_ids = load_layout_v1(services)
-        assert services.scores.due_expiries(times[0] - 1) == []
+        assert due_ids(services.scores, times[0] - 1) == []
         if moved == "half":
             for bucket in range(0, services.sharding.buckets, 2):
                 services.scores.old_expiries_page(bucket, 2)
@@ -56,13 +56,13 @@ def test_the_ticker_finds_old_and_new_expiries_and_they_happen_exactly(make_app,
             assert old_sets(services) == 0 and services.jobs.migration_done(EXPIRY_MIGRATION)
             assert expiries_once(services) is None
         middle = times[len(times) // 2]
-        assert sorted(services.scores.due_expiries(middle)) == sorted(c for c, at in expected.items() if at <= middle)
+        assert sorted(due_ids(services.scores, middle)) == sorted(c for c, at in expected.items() if at <= middle)
         # the ticker, at each expiry's time in turn: every contact's states are the fold of its timeline then
         for now in (middle, times[-1] + DAY):
             clock.ms = now
             expire_due(services)
             assert_states_are_the_fold_at(services, contact_ids, now)
-            assert services.scores.due_expiries(now) == []  # each found once, forgotten, its next one later
+            assert due_ids(services.scores, now) == []  # each found once, forgotten, its next one later
         assert old_sets(services) == 0
 
 
@@ -87,21 +87,43 @@ def test_a_replaced_expiry_stays_until_due_then_leaves_alone(services):
     scores = services.scores
     scores.update_indexes({}, {"c1": 1_000, "c2": 5_000})
     scores.update_indexes({}, {"c1": 3_000, "c2": None})  # the writer does not know what it replaces
-    assert scores.due_expiries(999) == []
-    assert scores.due_expiries(2_999) in ([], ["c1"])  # replaced in place when in the same leaf, else kept
-    scores.forget_expiry("c1")
-    assert scores.due_expiries(3_000) == ["c1"]  # the expiry written last is never lost
-    scores.forget_expiry("c1")
-    assert scores.due_expiries(4_999) == []
-    assert scores.due_expiries(5_000) == ["c2"]  # c2's, kept until due (a tick that finds nothing due)
-    scores.forget_expiry("c2")
-    assert scores.due_expiries(10 ** 13) == []
-    # an expiry written again at the same time between the ticker's read and its forget is not lost
+    assert due_ids(scores, 999) == []
+    for due in scores.due_expiries(2_999):  # replaced in place when in the same leaf, else kept
+        assert due.contact_id == "c1"
+        scores.forget_expiry(due)
+    [due] = scores.due_expiries(3_000)
+    assert due.contact_id == "c1"  # the expiry written last is never lost
+    scores.forget_expiry(due)
+    assert due_ids(scores, 4_999) == []
+    [due] = scores.due_expiries(5_000)
+    assert due.contact_id == "c2"  # c2's, kept until due (a tick that finds nothing due)
+    scores.forget_expiry(due)
+    assert due_ids(scores, 10 ** 13) == []
+    # an expiry written again between the ticker's read and its forget is not lost
     scores.update_indexes({}, {"c3": 7_000})
-    assert scores.due_expiries(7_000) == ["c3"]
+    [due] = scores.due_expiries(7_000)
+    assert due.contact_id == "c3" and due.found == ((services.sharding.bucket_of("c3"), 7_000),)
     scores.update_indexes({}, {"c3": 9_000})
-    scores.forget_expiry("c3")
-    assert scores.due_expiries(10 ** 13) == ["c3"]
+    scores.forget_expiry(due)
+    assert due_ids(scores, 10 ** 13) == ["c3"]
+
+
+def test_two_readers_forget_only_what_each_found(services):
+    """What a forget removes travels with the find: a second reader's find in between changes nothing."""
+    scores = services.scores
+    scores.update_indexes({}, {"c1": 1_000})
+    [first] = scores.due_expiries(1_000)
+    scores.update_indexes({}, {"c1": 2_000})
+    [second] = scores.due_expiries(2_000)
+    scores.forget_expiry(first)
+    assert due_ids(scores, 2_000) == ["c1"]  # the second find's entry is still there
+    scores.forget_expiry(second)
+    assert due_ids(scores, 10 ** 13) == []
+
+
+def due_ids(scores, now_ms: int, **kw) -> list[str]:
+    """The contacts ``due_expiries`` finds, without forgetting them."""
+    return [due.contact_id for due in scores.due_expiries(now_ms, **kw)]
 
 
 def test_the_index_stays_compact_at_any_size(services):
@@ -116,4 +138,4 @@ def test_the_index_stays_compact_at_any_size(services):
         assert {redis.object("encoding", leaf) for leaf in leaves} == {"listpack"}
         held = sum(redis.memory_usage(k, samples=0) for k in [*leaves, base + ":d", base + ":n"])
         assert held / sum(1 for cid in ids if bucket_of(cid) == bucket) < 60  # a skiplist entry took ~112 B
-    assert len(services.scores.due_expiries(1_796_000_000_000 + 10_000, count=10_000)) == 11 * 4_000 // 50
+    assert len(due_ids(services.scores, 1_796_000_000_000 + 10_000, count=10_000)) == 11 * 4_000 // 50

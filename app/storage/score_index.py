@@ -9,12 +9,22 @@ and removed from, until ``app/indexes.py:expiries_once`` has moved it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..keys import Keys
 from .errors import gateway
 from .ordered_index import OrderedIndex
 from .redis_tools import Later, Sharding, load_script, run_scripts
+
+@dataclass(frozen=True)
+class DueExpiry:
+    """A contact with an expiry due, and the (bucket, time) entries of the compact index that said so: what
+    ``forget_expiry`` removes, so an expiry written since at another time stays. Handed back by the caller rather
+    than remembered by the index, so two readers (or threads) never forget each other's finds."""
+    contact_id: str
+    found: tuple[tuple[int, int], ...] = ()
+
 
 @gateway
 class ScoreIndex:
@@ -26,8 +36,6 @@ class ScoreIndex:
         self.sharding = sharding
         self.ordered = OrderedIndex(redis)
         self._drop_moved = load_script(redis, "drop_moved_expiries.lua")
-        #: What the last ``due_expiries`` found in the compact index: contact -> [(bucket, time)], for ``forget_expiry``.
-        self._due: dict[str, list[tuple[int, int]]] = {}
 
     @property
     def buckets(self) -> int:
@@ -110,9 +118,9 @@ class ScoreIndex:
             found.update((cid, int(t) if t is not None else None) for cid, t in zip(ids, times))
         return [found[cid] for cid in contact_ids]
 
-    def due_expiries(self, now_ms: int, count: int = 1000) -> list[str]:
+    def due_expiries(self, now_ms: int, count: int = 1000) -> list[DueExpiry]:
         """Contacts with an expiry due by ``now_ms`` (at most ``count`` per bucket from each of the compact index
-        and the sorted set of releases before), each once."""
+        and the sorted set of releases before), each once, with the compact index's entries found for it."""
         buckets = range(self.sharding.buckets)
         pipe = self.redis.pipeline(transaction=False)
         for bucket in buckets:
@@ -120,20 +128,22 @@ class ScoreIndex:
         old = pipe.execute()
         new = run_scripts(self.redis, self.ordered.script,
                           [self.ordered.range_call(self.keys.expiry_index(b), high=now_ms, count=count) for b in buckets])
-        self._due = {}
+        found: dict[str, list[tuple[int, int]]] = {}
         for bucket, reply in zip(buckets, new):
             for cid, at in self.ordered.pairs(reply):
-                self._due.setdefault(cid, []).append((bucket, at))
-        return list(dict.fromkeys([*self._due, *(cid for ids in old for cid in ids)]))
+                found.setdefault(cid, []).append((bucket, at))
+        for ids in old:
+            for cid in ids:
+                found.setdefault(cid, [])
+        return [DueExpiry(cid, tuple(entries)) for cid, entries in found.items()]
 
-    def forget_expiry(self, contact_id: str) -> None:
-        """The contact's due expiries found by the last ``due_expiries`` leave the index (the ticker has queued
-        its tick); an expiry written since, at another time, stays."""
-        bucket = self.sharding.bucket_of(contact_id)
-        self.redis.zrem(self.keys.expiries(bucket), contact_id)
-        found = self._due.pop(contact_id, [])
-        if found:
-            self.ordered.remove(self.keys.expiry_index(bucket), [(at, contact_id) for _b, at in found])
+    def forget_expiry(self, due: DueExpiry) -> None:
+        """The contact's due expiries that ``due_expiries`` found leave the index (the ticker has queued its
+        tick); an expiry written since, at another time, stays."""
+        bucket = self.sharding.bucket_of(due.contact_id)
+        self.redis.zrem(self.keys.expiries(bucket), due.contact_id)
+        if due.found:
+            self.ordered.remove(self.keys.expiry_index(bucket), [(at, due.contact_id) for _b, at in due.found])
 
     def old_expiries_page(self, bucket: int, page: int) -> int:
         """Move up to ``page`` entries of the bucket's sorted set of releases before into the compact index; each
