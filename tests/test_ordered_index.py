@@ -1,6 +1,7 @@
 """The compact ordered index (app/storage/ordered_index.lua and .py) against a plain sorted-set model: random
-inserts, moves, removals, range and count queries over few scores (many ties, spanning leaves) and members of
-every length, on Redis and on a 3-master cluster (several buckets, so several slots). Every leaf stays within
+inserts, moves, removals, range reads (ascending and descending, with offsets and limits), counts over few scores
+(many ties, spanning leaves), lexicographic ranges of one-score indexes (search terms), and members of every length
+with NUL and 0x01 bytes (which the directory escapes), on Redis and on a 3-master cluster (several buckets, so several slots). Every leaf stays within
 its size, so Redis keeps it in the compact listpack encoding."""
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tests.conftest import TEST_REDIS_URL
 
 pytestmark = pytest.mark.also_on_cluster
 
-MEMBERS = st.text(alphabet="abc", min_size=1, max_size=3)
+MEMBERS = st.text(alphabet="a\0\1c", min_size=1, max_size=3)
 SCORES = st.integers(-2, 3) | st.sampled_from([-(2 ** 52), 2 ** 52, 1_796_215_272_916])
 BOUND = st.one_of(SCORES, st.just(float("-inf")), st.just(float("inf")))
 PUT = st.tuples(st.just("put"), MEMBERS, SCORES)
@@ -24,7 +25,14 @@ OPS = st.lists(st.one_of(
     PUT, PUT, PUT,
     st.tuples(st.just("remove"), MEMBERS, st.booleans()),
     st.tuples(st.just("range"), BOUND, BOUND, st.integers(0, 12), st.integers(-1, 12)),
+    st.tuples(st.just("revrange"), BOUND, BOUND, st.integers(0, 12), st.integers(-1, 12)),
     st.tuples(st.just("count"), BOUND, BOUND),
+), min_size=10, max_size=150)
+LEX_BOUND = st.one_of(st.just("-"), st.just("+"), st.tuples(st.sampled_from("[("), MEMBERS).map("".join))
+LEX_OPS = st.lists(st.one_of(
+    st.tuples(st.just("put"), MEMBERS), st.tuples(st.just("put"), MEMBERS),
+    st.tuples(st.just("remove"), MEMBERS),
+    st.tuples(st.just("lexrange"), LEX_BOUND, LEX_BOUND, st.integers(0, 12), st.integers(-1, 12)),
 ), min_size=10, max_size=150)
 
 
@@ -39,6 +47,26 @@ def expected_range(model: dict[str, int], low: float, high: float, offset: int, 
     ordered = sorted(((s, m.encode()), m) for m, s in model.items() if low <= s <= high)
     chosen = ordered[offset:] if count < 0 else ordered[offset:offset + count]
     return [(m, s) for (s, _b), m in chosen]
+
+
+def expected_rev_range(model: dict[str, int], high: float, low: float, offset: int,
+                       count: int) -> list[tuple[str, int]]:
+    ordered = sorted((((s, m.encode()), m) for m, s in model.items() if low <= s <= high), reverse=True)
+    chosen = ordered[offset:] if count < 0 else ordered[offset:offset + count]
+    return [(m, s) for (s, _b), m in chosen]
+
+
+def within(member: bytes, low: str, high: str) -> bool:
+    """Whether a member is within ZRANGEBYLEX's bounds."""
+    if low != "-":
+        bound = low[1:].encode()
+        if low == "+" or member < bound or (low[0] == "(" and member == bound):
+            return False
+    if high != "+":
+        bound = high[1:].encode()
+        if high == "-" or member > bound or (high[0] == "(" and member == bound):
+            return False
+    return True
 
 
 def check_leaves(store, base: str, leaf_entries: int, model: dict[str, int]) -> None:
@@ -82,6 +110,9 @@ def test_the_index_reads_as_a_sorted_set_would(store, ops, leaf_entries, bucket)
         elif op[0] == "range":
             _, low, high, offset, count = op
             assert index.range(base, low, high, offset, count) == expected_range(model, low, high, offset, count)
+        elif op[0] == "revrange":
+            _, high, low, offset, count = op
+            assert index.rev_range(base, high, low, offset, count) == expected_rev_range(model, high, low, offset, count)
         else:
             _, low, high = op
             assert index.count(base, low, high) == len(expected_range(model, low, high, 0, -1))
@@ -89,8 +120,39 @@ def test_the_index_reads_as_a_sorted_set_would(store, ops, leaf_entries, bucket)
     for low in range(-2, 4):  # every range of the small scores, at the end
         for high in range(low, 4):
             assert index.range(base, low, high) == expected_range(model, low, high, 0, -1)
+    for high in range(-2, 4):  # and read from the top
+        for low in range(-2, high + 1):
+            assert index.rev_range(base, high, low) == expected_rev_range(model, high, low, 0, -1)
+    assert index.rev_range(base) == expected_rev_range(model, float("inf"), float("-inf"), 0, -1)
     if model:
         check_leaves(store, base, leaf_entries, model)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=LEX_OPS, leaf_entries=st.integers(2, 5), bucket=st.integers(0, 15))
+def test_a_one_score_index_reads_lexicographic_ranges_as_a_sorted_set_would(store, ops, leaf_entries, bucket):
+    index = OrderedIndex(store, leaf_entries=leaf_entries)
+    base = f"t{uuid.uuid4().hex[:8]}:{{xp:{bucket}}}"
+    model: set[str] = set()
+    for op in ops:
+        if op[0] == "put":
+            assert index.add(base, [(0, op[1])]) == (op[1] not in model)
+            model.add(op[1])
+        elif op[0] == "remove":
+            assert index.remove(base, [(0, op[1])]) == (op[1] in model)
+            model.discard(op[1])
+        else:
+            _, low, high, offset, count = op
+            ordered = sorted(m.encode() for m in model if within(m.encode(), low, high))
+            chosen = ordered[offset:] if count < 0 else ordered[offset:offset + count]
+            assert index.lex_range(base, low, high, offset, count) == [m.decode() for m in chosen]
+    everything = sorted(m.encode() for m in model)
+    assert index.lex_range(base) == [m.decode() for m in everything]
+    for member in everything:  # a prefix, as search asks it
+        low, high = b"[" + member, b"[" + member + b"\xff"
+        assert index.lex_range(base, low, high, 0, 3) == [m.decode() for m in everything if m.startswith(member)][:3]
+    if model:
+        check_leaves(store, base, leaf_entries, {m: 0 for m in model})
 
 
 def test_ties_at_one_score_span_many_leaves_and_read_in_member_order(store):
@@ -102,16 +164,24 @@ def test_ties_at_one_score_span_many_leaves_and_read_in_member_order(store):
     assert [m for m, _s in index.range(base, 7, 7)] == members
     assert [m for m, _s in index.range(base, 7, 7, offset=21, count=5)] == members[21:26]
     assert index.count(base, 7, 7) == 50 and index.count(base, 8, 9) == 0
+    assert [m for m, _s in index.rev_range(base, 7, 7, offset=21, count=5)] == members[::-1][21:26]
     assert index.remove(base, [(7, m) for m in members[10:40]]) == 30
     assert [m for m, _s in index.range(base)] == members[:10] + members[40:]
     index.remove(base, [(7, m) for m in members])
     assert store.zcard(base + ":d") == 1  # the first leaf's entry stays; every other empty leaf left
 
 
+def test_scores_at_the_encoding_s_ends_read_from_the_top(store):
+    index = OrderedIndex(store, leaf_entries=2)
+    base = "t:{xp:3}"
+    index.add(base, [(2 ** 52, "a"), (2 ** 52, "b"), (2 ** 52 - 1, "c"), (-(2 ** 52), "d"), (0, "e")])
+    assert [m for m, _s in index.rev_range(base, 2 ** 52, 2 ** 52 - 1)] == ["b", "a", "c"]
+    assert [m for m, _s in index.rev_range(base, 2 ** 52 - 1, -(2 ** 52))] == ["c", "e", "d"]
+
+
 def test_members_and_scores_outside_the_encoding_are_refused(store):
     index = OrderedIndex(store)
-    for member in ("", "a\0b", "a\xffb"):
-        with pytest.raises(ValueError):
-            check_member(member)
+    with pytest.raises(ValueError):
+        check_member("")
     with pytest.raises(ValueError):
         index.add("t:{xp:2}", [(2 ** 52 + 1, "a")])

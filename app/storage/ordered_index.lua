@@ -10,9 +10,11 @@
 --             [its SEP, the next leaf's SEP). The first leaf's SEP is "" and it is never dropped.
 --   BASE:l:ID a leaf: a sorted set of (score, member), as the big sorted set held them.
 --   BASE:n    the last leaf ID given (a counter).
--- Scores are integers in [-2^52, 2^52]; members are non-empty, without "\0" or "\255" bytes. Order is (score,
--- member bytes), Redis's own, so ties at one score may span many leaves. A member is found by its (score,
--- member): a writer removes an entry by the score it was added with (`oi_remove`).
+-- Scores are integers in [-2^52, 2^52]; members are non-empty, of any bytes (a search term holds a NUL): in the
+-- directory a member's bytes 0 and 1 are written as 1 1 and 1 2 (`oi_escape`, which keeps the byte order), so
+-- the NUL before a leaf's ID is the entry's only one. Order is (score, member bytes), Redis's own, so ties at one
+-- score may span many leaves. A member is found by its (score, member): a writer removes an entry by the score it
+-- was added with (`oi_remove`).
 local OI_OFFSET = 4503599627370496  -- 2^52: scores as non-negative integers below 2^53 (exact in a double), in hex
 
 local function oi_score(text)
@@ -25,9 +27,31 @@ local function oi_score(text)
   return s
 end
 
--- The byte string that orders (score, member) as Redis does: 16 hex digits of the score, then the member.
+local OI_ESCAPES = {['\0'] = '\1\1', ['\1'] = '\1\2'}
+
+-- A member without NUL, ordered byte by byte as the member is (and a prefix of another escaped as a prefix).
+local function oi_escape(m)
+  return (string.gsub(m, '[%z\1]', OI_ESCAPES))
+end
+
+-- The byte string that orders (score, member) as Redis does: 16 hex digits of the score, then the member escaped.
 local function oi_key(s, m)
-  return string.format('%016x', s + OI_OFFSET) .. m
+  return string.format('%016x', s + OI_OFFSET) .. oi_escape(m)
+end
+
+-- A directory entry's SEP score (-inf for the first leaf's, which covers everything below the second).
+local function oi_sep_score(e)
+  if string.byte(e, 1) == 0 then return -math.huge end
+  return tonumber(string.sub(e, 1, 16), 16) - OI_OFFSET
+end
+
+-- Whether byte string a sorts before b (Lua's < on strings follows the server's locale, Redis's order is bytes).
+local function oi_before(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
 end
 
 -- The directory entry of the leaf that covers key, and its leaf's ID (nil when the index is empty).
@@ -103,7 +127,7 @@ local function oi_walk(base, min, max, fn)
       local f = batch[i]
       -- a leaf whose SEP's score is above max holds only entries above it, as do all after it (the scores are
       -- compared as numbers: Lua compares strings with strcoll, in the server's locale)
-      if max ~= math.huge and string.byte(f, 1) ~= 0 and tonumber(string.sub(f, 1, 16), 16) - OI_OFFSET > max then
+      if max ~= math.huge and oi_sep_score(f) > max then
         return
       end
       if fn(base .. ':l:' .. string.match(f, '%z(%d+)$')) then return end
@@ -155,4 +179,78 @@ local function oi_count(base, min, max)
     return false
   end)
   return n
+end
+
+-- Calls fn(leaf) for each leaf that may hold entries with scores in [min, max], from the highest down, until fn
+-- returns true.
+local function oi_walk_back(base, max, min, fn)
+  local d = base .. ':d'
+  local e
+  if max >= OI_OFFSET then  -- (max + 1 + 2^52 would round: 2^53 + 1 is not a double)
+    e = redis.call('ZRANGE', d, -1, -1)[1]
+  else  -- the last leaf whose SEP is below (max + 1, ""): it holds the highest entry at or below max
+    e = redis.call('ZREVRANGEBYLEX', d, '(' .. oi_key(max + 1, ''), '-', 'LIMIT', 0, 1)[1]
+  end
+  while e do
+    -- a leaf whose SEP's score is below min: the leaves before it hold only entries below min
+    if fn(base .. ':l:' .. string.match(e, '%z(%d+)$')) or oi_sep_score(e) < min then return end
+    e = redis.call('ZREVRANGEBYLEX', d, '(' .. e, '-', 'LIMIT', 0, 1)[1]
+  end
+end
+
+-- As oi_range, from the highest entry down: score descending, then member descending (as ZRANGE ... REV reads).
+local function oi_rev_range(base, max, min, offset, count)
+  local out = {}
+  local lo, hi = oi_bound(min), oi_bound(max)
+  oi_walk_back(base, max, min, function(leaf)
+    if offset > 0 then
+      local n = redis.call('ZCOUNT', leaf, lo, hi)
+      if n <= offset then
+        offset = offset - n
+        return false
+      end
+    end
+    local want = count < 0 and -1 or count - #out / 2
+    local got = redis.call('ZREVRANGEBYSCORE', leaf, hi, lo, 'WITHSCORES', 'LIMIT', offset, want)
+    offset = 0
+    for i = 1, #got do out[#out + 1] = got[i] end
+    return count >= 0 and #out / 2 >= count
+  end)
+  return out
+end
+
+-- [member, ...] of the entries at score s whose members are within lo and hi (as ZRANGEBYLEX takes them: "[x",
+-- "(x", "-", "+"), in order, from the offset-th, at most count (count < 0: all). For an index whose entries all
+-- have one score (search terms), where member order is the index's order.
+local function oi_lex_range(base, s, lo, hi, offset, count)
+  local out = {}
+  local from = (lo == '-') and oi_key(s, '') or oi_key(s, string.sub(lo, 2))
+  local e = oi_find(base, from)
+  if not e then return out end
+  local d = base .. ':d'
+  local stop = (hi ~= '+') and oi_key(s, string.sub(hi, 2)) or nil
+  local open = string.sub(hi, 1, 1) == '('
+  while e do
+    local leaf = base .. ':l:' .. string.match(e, '%z(%d+)$')
+    if offset > 0 then
+      local n = redis.call('ZLEXCOUNT', leaf, lo, hi)
+      if n <= offset then
+        offset = offset - n
+      else
+        local got = redis.call('ZRANGEBYLEX', leaf, lo, hi, 'LIMIT', offset, count < 0 and -1 or count)
+        offset = 0
+        for i = 1, #got do out[#out + 1] = got[i] end
+      end
+    else
+      local got = redis.call('ZRANGEBYLEX', leaf, lo, hi, 'LIMIT', 0, count < 0 and -1 or count - #out)
+      for i = 1, #got do out[#out + 1] = got[i] end
+    end
+    if count >= 0 and #out >= count then return out end
+    e = redis.call('ZRANGEBYLEX', d, '(' .. e, '+', 'LIMIT', 0, 1)[1]
+    if not e then return out end
+    -- the next leaf's SEP past hi: it and every leaf after it hold nothing wanted
+    local sep = string.match(e, '^(.*)%z%d+$')
+    if stop and (oi_before(stop, sep) or (open and sep == stop)) then return out end
+  end
+  return out
 end

@@ -31,8 +31,9 @@ def library_script(redis: Any, name: str) -> Any:
 
 
 def check_member(member: str) -> str:
-    if not member or "\0" in member or "\xff" in member:
-        raise ValueError(f"an ordered index member is non-empty, without NUL or \\xff: {member!r}")
+    """A member as the index takes it: any non-empty text (the directory escapes its NUL bytes)."""
+    if not member:
+        raise ValueError("an ordered index member is non-empty")
     return member
 
 
@@ -71,6 +72,19 @@ class OrderedIndex:
         return [base], ["range", _bound(low), _bound(high), offset, count]
 
     @staticmethod
+    def rev_range_call(base: str, high: float = float("inf"), low: float = float("-inf"), offset: int = 0,
+                       count: int = -1) -> tuple[list[str], list[Any]]:
+        """As ``range_call`` from the highest entry down (score, then member, descending: ``ZRANGE ... REV``)."""
+        return [base], ["revrange", _bound(high), _bound(low), offset, count]
+
+    @staticmethod
+    def lex_range_call(base: str, low: str | bytes = "-", high: str | bytes = "+", offset: int = 0, count: int = -1,
+                       score: int = 0) -> tuple[list[str], list[Any]]:
+        """Members at ``score`` within ``low`` and ``high`` as ``ZRANGEBYLEX`` takes them (``[x``, ``(x``, ``-``,
+        ``+``), in member order: for an index whose entries all have that one score (search terms)."""
+        return [base], ["lexrange", _score(score), low, high, offset, count]
+
+    @staticmethod
     def count_call(base: str, low: float = float("-inf"), high: float = float("inf")) -> tuple[list[str], list[Any]]:
         return [base], ["count", _bound(low), _bound(high)]
 
@@ -92,6 +106,14 @@ class OrderedIndex:
     def range(self, base: str, low: float = float("-inf"), high: float = float("inf"), offset: int = 0,
               count: int = -1) -> list[tuple[str, int]]:
         return self.pairs(self.run([self.range_call(base, low, high, offset, count)])[0])
+
+    def rev_range(self, base: str, high: float = float("inf"), low: float = float("-inf"), offset: int = 0,
+                  count: int = -1) -> list[tuple[str, int]]:
+        return self.pairs(self.run([self.rev_range_call(base, high, low, offset, count)])[0])
+
+    def lex_range(self, base: str, low: str | bytes = "-", high: str | bytes = "+", offset: int = 0,
+                  count: int = -1, score: int = 0) -> list[str]:
+        return [_text(m) for m in self.run([self.lex_range_call(base, low, high, offset, count, score)])[0]]
 
     def count(self, base: str, low: float = float("-inf"), high: float = float("inf")) -> int:
         return self.run([self.count_call(base, low, high)])[0]
