@@ -12,6 +12,8 @@ that releases before wrote — every contact at 0, with a set of members per com
 them — into the form the filters read: each contact scored by its contact bucket + 1, no sets. It also runs
 ``expiries_once``: the due expiries of releases before (one sorted set per bucket) moved into the compact ordered
 index (``storage/ordered_index.py``), a page at a time; readers read both until then, so it only gives back memory.
+And ``search_once``: the search terms of releases before (one sorted set per bucket) moved into the compact index
+(``storage/search_terms.py``), a page at a time; readers read both, so it only gives back memory.
 """
 from __future__ import annotations
 
@@ -31,8 +33,12 @@ MIGRATION = "search-activity-dnd-and-company-indexes"
 ROSTER_MIGRATION = "company-rosters-by-bucket"
 #: The expiries' move into the compact ordered index (``expiries_once``) in the migrations hash.
 EXPIRY_MIGRATION = "expiries-compact-index"
+#: The search terms' move into the compact ordered index (``search_once``) in the migrations hash.
+SEARCH_MIGRATION = "search-compact-index"
 #: Expiries moved per round trip.
 EXPIRY_PAGE = 500
+#: Search terms moved per script call.
+SEARCH_PAGE = 500
 #: Contacts read per round trip while backfilling.
 BACKFILL_PAGE = 500
 
@@ -83,12 +89,32 @@ def expiries_once(services: Services, page: int = EXPIRY_PAGE) -> int | None:
     return moved
 
 
+def search_once(services: Services, page: int = SEARCH_PAGE) -> int | None:
+    """The search terms of releases before moved into the compact ordered index, bucket by bucket, a page at a time
+    (``SearchTerms.move_before``: readers read the sets first, so a term is found before, during and after; a rename
+    meanwhile is not undone), unless a finished run was recorded; returns the terms moved. Online and resumable: a
+    run cut short leaves the rest in the sets; a worker of the release before that writes one after stays read."""
+    if services.jobs.migration_done(SEARCH_MIGRATION):
+        return None
+    started = time.monotonic()
+    moved = 0
+    for bucket in range(services.sharding.buckets):
+        while (n := services.contacts.search.move_before(bucket, page)) == page:
+            moved += n
+        moved += n
+    services.jobs.record_migration(SEARCH_MIGRATION, int(time.time() * 1000))
+    log.info("search terms moved to the compact index", extra={"terms": moved,
+                                                              "seconds": round(time.monotonic() - started, 3)})
+    return moved
+
+
 def rosters_once(services: Services) -> int | None:
     """The company rosters' rewrite (``CompanyIndex.place_rosters``: each contact scored by its contact bucket, the
     per-bucket member sets of releases before dropped), unless a finished run was recorded; returns the contacts
     rewritten. Readers take both forms, so this only gives back memory. Each worker runs it at start, so it first
-    runs ``expiries_once`` (the index migrations of this module, each recorded on its own)."""
+    runs ``expiries_once`` and ``search_once`` (the index migrations of this module, each recorded on its own)."""
     expiries_once(services)
+    search_once(services)
     if services.jobs.migration_done(ROSTER_MIGRATION):
         return None
     started = time.monotonic()

@@ -94,8 +94,20 @@ class Keys:
         return f"{self.prefix}:activity:{bucket}"
 
     def search(self, bucket: int) -> str:
-        """The bucket's search terms: ``lowercased email, name or external id + NUL + contact id``, all at
-        score 0, so a prefix is a lexicographic range (sorted set)."""
+        """The bucket's search terms not yet moved into ``search_index``: ``lowercased email, name or external id +
+        NUL + contact id``, all at score 0, so a prefix is a lexicographic range (sorted set). Ingest writes new
+        contacts' terms here (its one-trip script runs plain recorded writes, not the index's library); the drain's
+        index writes move them in. Under the index's hash tag, so one script reads or moves both."""
+        return f"{self.prefix}:{{se:{bucket}}}"
+
+    def search_index(self, bucket: int) -> str:
+        """The base name of the bucket's search terms (as ``search``) in a compact ordered index
+        (``storage/ordered_index.lua``: ``BASE:d``, ``BASE:n``, ``BASE:l:ID``), under its hash tag."""
+        return f"{self.prefix}:{{se:{bucket}}}:i"
+
+    def search_before(self, bucket: int) -> str:
+        """The bucket's search terms as releases before wrote them (sorted set, as ``search``): read beside the
+        index, and emptied into it by ``app/indexes.py:search_once``."""
         return f"{self.prefix}:search:{bucket}"
 
     def alias(self, kind: str, value: str) -> str:

@@ -155,6 +155,18 @@ def test_a_one_score_index_reads_lexicographic_ranges_as_a_sorted_set_would(stor
         check_leaves(store, base, leaf_entries, {m: 0 for m in model})
 
 
+def test_a_lexicographic_range_reads_a_sorted_set_beside_the_index_as_one(store):
+    index = OrderedIndex(store, leaf_entries=2)
+    base, beside = "{t:lex}", "t:lex"  # the index's hash tag is the set's name: one slot
+    index.add(base, [(0, m) for m in "acegi"])
+    store.zadd(beside, {m: 0 for m in "bdfg"})  # g in both (written again, not yet moved): read once
+    assert index.lex_range(base, beside=beside) == list("abcdefgi")
+    assert index.lex_range(base, "[b", "(g", offset=1, count=3, beside=beside) == list("cde")
+    assert index.lex_range(base, "(c", "+", offset=3, beside=beside) == list("gi")
+    assert index.absorb(base, beside, 3) == 3 and store.zrange(beside, 0, -1) == ["g"]
+    assert index.lex_range(base, beside=beside) == list("abcdefgi")
+
+
 def test_ties_at_one_score_span_many_leaves_and_read_in_member_order(store):
     index = OrderedIndex(store, leaf_entries=4)
     base = "t:{xp:1}"

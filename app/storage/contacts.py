@@ -14,6 +14,7 @@ from ..scoring.fold import FoldState
 from ..scoring.interactions import Interaction
 from .errors import gateway
 from .redis_tools import RecordedWrites, Sharding, call_script, get_many, load_script, loads, on_cluster
+from .search_terms import SearchTerms
 from .timelines import join_states
 
 #: Contact document fields whose text can be found by a prefix.
@@ -83,6 +84,8 @@ class ContactStore:
         #: One Redis (not a cluster): a page's contacts are read by one script call.
         self.single_node = not on_cluster(redis)
         self._read_contacts = load_script(redis, "read_contacts.lua")
+        #: The search terms' index (new contacts' terms are written beside it, by ``_link``, and moved in later).
+        self.search = SearchTerms(redis, keys, sharding)
 
     def resolve_contacts(self, interactions: Sequence[Interaction], relinked: list[str] | None = None) -> list[str]:
         """The contact id of each interaction, creating contacts (and linking identities) as needed.
@@ -230,10 +233,7 @@ class ContactStore:
         if not text:
             return []
         low, high = b"[" + text.encode(), b"[" + text.encode() + b"\xff"
-        pipe = self.redis.pipeline(transaction=False)
-        for bucket in range(self.sharding.buckets):
-            pipe.zrange(self.keys.search(bucket), low, high, bylex=True, offset=0, num=limit)
-        found = sorted(member for members in pipe.execute() for member in members)
+        found = sorted(member for members in self.search.find(low, high, limit) for member in members)
         out: dict[str, None] = {}
         for member in found:
             out.setdefault(member.rpartition("\x00")[2], None)
@@ -245,29 +245,20 @@ class ContactStore:
         pipe = self.redis.pipeline(transaction=False)
         for cid in contact_ids:
             pipe.hmget(self.keys.contact(cid), SEARCH_FIELDS)
-        writes = self.redis.pipeline(transaction=False)
-        written = 0
-        for cid, values in zip(contact_ids, pipe.execute()):
-            terms = {search_member(v, cid): 0 for v in values if v}
-            if terms:
-                writes.zadd(self.keys.search(self.sharding.bucket_of(cid)), terms)
-                written += len(terms)
-        writes.execute()
-        return written
+        terms = {cid: {search_member(v, cid) for v in values if v} for cid, values in zip(contact_ids, pipe.execute())}
+        self.search.add(terms)
+        return sum(len(mine) for mine in terms.values())
 
     def set_name(self, contact_id: str, name: str | None) -> None:
         """Name (or, with None, un-name) a contact; search finds it by the new name, not the old one."""
         old = self.redis.hget(self.keys.contact(contact_id), "name")
-        pipe = self.redis.pipeline(transaction=False)
-        search = self.keys.search(self.sharding.bucket_of(contact_id))
         if old:
-            pipe.zrem(search, search_member(old, contact_id))
+            self.search.remove(contact_id, [search_member(old, contact_id)])
         if name:
-            pipe.hset(self.keys.contact(contact_id), "name", name)
-            pipe.zadd(search, {search_member(name, contact_id): 0})
+            self.redis.hset(self.keys.contact(contact_id), "name", name)
+            self.search.add({contact_id: [search_member(name, contact_id)]})
         else:
-            pipe.hdel(self.keys.contact(contact_id), "name")
-        pipe.execute()
+            self.redis.hdel(self.keys.contact(contact_id), "name")
 
     def contact_count(self) -> int:
         pipe = self.redis.pipeline(transaction=False)

@@ -79,10 +79,18 @@ class OrderedIndex:
 
     @staticmethod
     def lex_range_call(base: str, low: str | bytes = "-", high: str | bytes = "+", offset: int = 0, count: int = -1,
-                       score: int = 0) -> tuple[list[str], list[Any]]:
+                       score: int = 0, beside: str | None = None) -> tuple[list[str], list[Any]]:
         """Members at ``score`` within ``low`` and ``high`` as ``ZRANGEBYLEX`` takes them (``[x``, ``(x``, ``-``,
-        ``+``), in member order: for an index whose entries all have that one score (search terms)."""
-        return [base], ["lexrange", _score(score), low, high, offset, count]
+        ``+``), in member order: for an index whose entries all have that one score (search terms). With
+        ``beside``, a plain sorted set in the same slot whose entries are moving in (``absorb_call``): the two read
+        as one."""
+        return [base] + ([beside] if beside else []), ["lexrange", _score(score), low, high, offset, count]
+
+    def absorb_call(self, base: str, source: str, page: int) -> tuple[list[str], list[Any]]:
+        """The first ``page`` entries of the sorted set ``source`` (in the same slot: for entries a writer that
+        cannot run the library put there, and for sorted sets of releases before) moved into the index, atomically;
+        the reply is how many moved (0: ``source`` is empty)."""
+        return [base, source], ["absorb", self.leaf_entries, page]
 
     @staticmethod
     def count_call(base: str, low: float = float("-inf"), high: float = float("inf")) -> tuple[list[str], list[Any]]:
@@ -112,8 +120,11 @@ class OrderedIndex:
         return self.pairs(self.run([self.rev_range_call(base, high, low, offset, count)])[0])
 
     def lex_range(self, base: str, low: str | bytes = "-", high: str | bytes = "+", offset: int = 0,
-                  count: int = -1, score: int = 0) -> list[str]:
-        return [_text(m) for m in self.run([self.lex_range_call(base, low, high, offset, count, score)])[0]]
+                  count: int = -1, score: int = 0, beside: str | None = None) -> list[str]:
+        return [_text(m) for m in self.run([self.lex_range_call(base, low, high, offset, count, score, beside)])[0]]
+
+    def absorb(self, base: str, source: str, page: int) -> int:
+        return self.run([self.absorb_call(base, source, page)])[0]
 
     def count(self, base: str, low: float = float("-inf"), high: float = float("inf")) -> int:
         return self.run([self.count_call(base, low, high)])[0]

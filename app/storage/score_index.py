@@ -5,7 +5,10 @@ The expiries are a compact ordered index per bucket (``ordered_index.py``; ``key
 a contact's new expiry is added, and the one it replaces (which the writer does not know) stays until it is due —
 the ticker then finds it, brings the contact up to date (a tick that finds nothing due changes nothing) and removes
 it by its time. Releases before kept a sorted set per bucket (``keys.expiries``): it is read beside the new index,
-and removed from, until ``app/indexes.py:expiries_once`` has moved it."""
+and removed from, until ``app/indexes.py:expiries_once`` has moved it.
+
+With these writes go the moves of new contacts' search terms into their compact index (``search_terms.py``): ingest
+writes them beside it, and each scored batch has them moved in (one more script call per bucket)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +19,7 @@ from ..keys import Keys
 from .errors import gateway
 from .ordered_index import OrderedIndex
 from .redis_tools import Later, Sharding, load_script, run_scripts
+from .search_terms import SearchTerms
 
 @dataclass(frozen=True)
 class DueExpiry:
@@ -35,6 +39,8 @@ class ScoreIndex:
         self.keys = keys
         self.sharding = sharding
         self.ordered = OrderedIndex(redis)
+        self.search = SearchTerms(redis, keys, sharding)
+        self._absorb_all = self.search.absorb_calls(range(sharding.buckets))
         self._drop_moved = load_script(redis, "drop_moved_expiries.lua")
 
     @property
@@ -48,7 +54,7 @@ class ScoreIndex:
         of the latest interaction (which only moves forward, so a late arrival cannot move it back) and
         DND per channel (``dnd``: contact -> channel -> on, as just written to the contact document)."""
         commands = self._index_commands(scores, expiries, activity, dnd)
-        calls = self._expiry_calls(expiries)
+        calls = self._expiry_calls(expiries) + self._search_calls(expiries, activity)
         pipe = self.redis.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
@@ -66,7 +72,8 @@ class ScoreIndex:
             return lambda: None
         commands = self._index_commands(scores, expiries, activity, dnd)
         sent = later.send(commands) if commands else None
-        added = later.send_scripts(self.ordered.script, self._expiry_calls(expiries))
+        added = later.send_scripts(self.ordered.script,
+                                   self._expiry_calls(expiries) + self._search_calls(expiries, activity))
 
         def result() -> Any:
             written = sent.result() if sent is not None else []
@@ -106,6 +113,14 @@ class ScoreIndex:
                 args += (due[cid], cid)
             calls.append(([self.keys.expiry_index(bucket)], args))
         return calls
+
+    def _search_calls(self, expiries: Mapping[str, Any], activity: Mapping[str, int] | None) -> list[tuple[list[str], list[Any]]]:
+        """Every bucket has its new contacts' search terms moved into the compact index (ingest wrote them beside
+        it) when a batch was scored: one call per bucket, each reading one empty key when there were none — cheaper
+        than finding the buckets of a batch's contacts (an adler32 each)."""
+        if not expiries and not activity:
+            return []
+        return self._absorb_all
 
     def last_activity(self, contact_ids: Sequence[str]) -> list[int | None]:
         """The latest interaction time of each contact (ms), from the activity index."""
