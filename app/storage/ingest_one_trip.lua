@@ -24,16 +24,12 @@
 -- the caller plans them and calls again) — all having written nothing — or {'ok', one 1 (accepted) or
 -- 0 (duplicate) per item..., 1 when a drain job must be queued (the wake mark is now set) else 0}.
 local plan = cjson.decode(ARGV[1])
+local items = plan.items  -- each item's fields by position (above); [12] and [13] set below: new email, new ext id
 local function run(writes)
-  for _, write in ipairs(writes) do
+  for i = 1, #writes do
+    local write = writes[i]
     redis.call(write[1], KEYS[write[2]], unpack(write, 3))
   end
-end
-local items = {}
-for i, raw in ipairs(plan.items) do
-  items[i] = {email = raw[1], ext = raw[2], contact = raw[3], key = raw[4], accepted = raw[5], duplicate = raw[6],
-              link_email = raw[7], link_ext = raw[8], payload = ARGV[1 + i],
-              seen_now = KEYS[raw[9]], seen_before = KEYS[raw[10]], member = raw[11]}
 end
 
 -- Checks first: nothing is written unless the whole request can be stored here.
@@ -43,7 +39,8 @@ if plan.secret ~= '' then
     return {'stale'}
   end
 end
-if plan.token > 0 and redis.call('EXISTS', KEYS[6]) == 1 then
+local token = plan.token
+if token > 0 and redis.call('EXISTS', KEYS[6]) == 1 then
   return {'replayed'}
 end
 local stored, linking = {}, {}
@@ -51,65 +48,72 @@ local function known(index)  -- the contact an identity names (stored, or linked
   if index == 0 then
     return false
   end
-  if stored[index] == nil then
-    stored[index] = redis.call('GET', KEYS[index])
+  local found = stored[index]
+  if found == nil then
+    found = redis.call('GET', KEYS[index])
+    stored[index] = found
   end
-  return stored[index] or linking[index] or false
+  return found or linking[index] or false
 end
-for _, item in ipairs(items) do
-  local by_email, by_ext = known(item.email), known(item.ext)
-  local contact = by_email or by_ext or item.contact  -- the email wins, as in ContactStore.resolve_contacts
-  if contact ~= item.contact then
+for i = 1, #items do
+  local item = items[i]
+  local email, ext, contact = item[1], item[2], item[3]
+  local by_email, by_ext = known(email), known(ext)
+  if (by_email or by_ext or contact) ~= contact then  -- the email wins, as in ContactStore.resolve_contacts
     return {'moved'}
   end
-  item.new_email = item.email > 0 and not by_email
-  item.new_ext = item.ext > 0 and not by_ext
-  if (item.new_email and not item.link_email) or (item.new_ext and not item.link_ext) then
+  local new_email, new_ext = email > 0 and not by_email, ext > 0 and not by_ext
+  if (new_email and not item[7]) or (new_ext and not item[8]) then
     return {'unplanned'}
   end
-  if item.new_email then linking[item.email] = contact end
-  if item.new_ext then linking[item.ext] = contact end
+  if new_email then linking[email] = contact end
+  if new_ext then linking[ext] = contact end
+  item[12], item[13] = new_email, new_ext
 end
 
-if plan.token > 0 then
-  redis.call('SET', KEYS[6], '1', 'EX', plan.token)
+if token > 0 then
+  redis.call('SET', KEYS[6], '1', 'EX', token)
 end
 run(plan.always)
 local out = {'ok'}
 local accepted = 0
 local written = {}
 local legacy = redis.call('EXISTS', KEYS[2], KEYS[4]) > 0  -- sets of the release before: read while they live
-for _, item in ipairs(items) do
-  if item.new_email then
-    redis.call('SET', KEYS[item.email], item.contact)
-    run(item.link_email)
+for i = 1, #items do
+  local item = items[i]
+  local key, seen_now, member = item[4], KEYS[item[9]], item[11]
+  if item[12] then
+    redis.call('SET', KEYS[item[1]], item[3])
+    run(item[7])
   end
-  if item.new_ext then
-    redis.call('SET', KEYS[item.ext], item.contact)
-    run(item.link_ext)
+  if item[13] then
+    redis.call('SET', KEYS[item[2]], item[3])
+    run(item[8])
   end
-  if not (legacy and (redis.call('SISMEMBER', KEYS[4], item.key) == 1 or redis.call('SISMEMBER', KEYS[2], item.key) == 1))
-      and redis.call('SISMEMBER', item.seen_before, item.member) == 0
-      and redis.call('SADD', item.seen_now, item.member) == 1 then
-    redis.call('XADD', KEYS[1], '*', 'k', item.key, 'd', item.payload)
-    written[item.seen_now] = true
-    redis.call('HINCRBY', KEYS[5], item.accepted, 1)
+  if not (legacy and (redis.call('SISMEMBER', KEYS[4], key) == 1 or redis.call('SISMEMBER', KEYS[2], key) == 1))
+      and redis.call('SISMEMBER', KEYS[item[10]], member) == 0
+      and redis.call('SADD', seen_now, member) == 1 then
+    redis.call('XADD', KEYS[1], '*', 'k', key, 'd', ARGV[1 + i])
+    written[seen_now] = true
+    redis.call('HINCRBY', KEYS[5], item[5], 1)
     out[#out + 1] = 1
     accepted = accepted + 1
   else
-    redis.call('HINCRBY', KEYS[5], item.duplicate, 1)
+    redis.call('HINCRBY', KEYS[5], item[6], 1)
     out[#out + 1] = 0
   end
 end
-for _, count in ipairs(plan.counts) do
-  redis.call('HINCRBY', KEYS[5], count[1], count[2])
+local counts = plan.counts
+for i = 1, #counts do
+  redis.call('HINCRBY', KEYS[5], counts[i][1], counts[i][2])
 end
 local wake = 0
 if accepted > 0 then
   for bucket in pairs(written) do
     redis.call('EXPIRE', bucket, plan.seen)
   end
-  if redis.call('SET', KEYS[3], '1', 'NX', 'EX', plan.wake) then
+  -- The mark is set by SET NX: read first, as it is there for all but the first request of a drain's wait.
+  if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('SET', KEYS[3], '1', 'NX', 'EX', plan.wake) then
     wake = 1
   end
 end
