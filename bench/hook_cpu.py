@@ -105,10 +105,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="hello-world then webhooks, this many times")
     parser.add_argument("--root", type=Path, default=ROOT,
                         help="the checkout whose app serves the webhooks (another commit's worktree: a before/after)")
+    parser.add_argument("--unix-socket", action="store_true",
+                        help="the app reaches the redis-server by a Unix socket (not what row 2 runs: a comparison)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hook_cpu."))
     redis_port = free_port()
-    server = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+    server = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no",
+                               "--unixsocket", str(work / "redis.sock")],
                               stdout=subprocess.DEVNULL, start_new_session=True)
     processes = [server]
     try:
@@ -119,6 +122,8 @@ def main() -> None:
                 break
             except redis.ConnectionError:
                 time.sleep(0.1)
+        if args.unix_socket:
+            url = f"unix://{work / 'redis.sock'}?db=0"
         env = {**os.environ, "REDIS_URL": url, "SCOREKEEPER_WORKFLOWS_DIR": "", "SCOREKEEPER_LOG_LEVEL": "WARNING",
                "PYTHONPATH": str(args.root), "SCOREKEEPER_API_KEYS": "bench-key-" + "x" * 24,
                "SCOREKEEPER_STRIPE_SECRET": STRIPE_SECRET, "SCOREKEEPER_ARCHIVE_URL": f"sqlite:///{work}/a.sqlite3"}
