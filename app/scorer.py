@@ -60,7 +60,7 @@ class Overlap:
             replies()
         self.indexed.clear()
 
-@dataclass
+@dataclass(slots=True)
 class ContactResult:
     """What scoring one contact did, per version field (``profile@version``)."""
 
@@ -71,14 +71,70 @@ class ContactResult:
     next_expiry: int | None = None
 
 
+#: Fold states a scorer keeps decoded between batches (``DecodedStates``): about 1.5 KB each with its text, so a
+#: drain's scorer holds at most ~30 MB of them (a partition of row 1 has 12,500 contacts).
+DECODED_STATES_MAX = 20_000
+
+
+class DecodedStates:
+    """The fold states this scorer wrote, kept decoded under their stored text, so that a contact scored again in a
+    later batch of the same drain is not decoded again. In row 1 a contact comes back about every twelfth batch of
+    its partition, and a drain takes up to 100 batches: decoding its state (``loads`` + ``FoldState.from_json``,
+    ~3.5 µs) was ~8 % of the drain's CPU (docs/performance.md, "Row 1 (2026-12-03 evening)").
+
+    Exact by construction: a state is kept only under the text it encodes to, and that text decodes to an equal
+    state with the same order inside (the round trip; Hypothesis: tests/test_fold_properties.py), so a state read
+    back as the same text is the state kept, whoever wrote it. ``take`` hands a state out once (the fold advances
+    it in place), so no two folds share one. At ``limit`` states it starts again empty."""
+
+    __slots__ = ("_states", "limit")
+
+    def __init__(self, limit: int = DECODED_STATES_MAX) -> None:
+        self._states: dict[str, FoldState] = {}
+        self.limit = limit
+
+    def take(self, text: str) -> FoldState:
+        """The state ``text`` stores: the one kept under it (no longer kept), else decoded."""
+        state = self._states.pop(text, None)
+        return FoldState.from_json(loads(text)) if state is None else state
+
+    def keep(self, text: str, state: FoldState) -> None:
+        """Keep ``state``, which ``text`` encodes (``dumps(state.to_json())``), for ``take``; the caller no longer
+        changes it. A timed entry whose interaction id is not the end of its key (a source with ``:``) would not
+        come back the same from the text: such a state is not kept."""
+        for timed in (state.pending, state.decaying):
+            for entry in timed:
+                if entry[1].partition(":")[2] != entry[4]:
+                    return
+        states = self._states
+        if len(states) >= self.limit:
+            states.clear()
+        states[text] = state
+
+
+#: The types that are no activity of the contact (the latest-activity index).
+_NOT_ACTIVITY = frozenset((MANUAL_TYPE, ATTRIBUTES_TYPE))
+
 #: The types that set a contact's DND fields (``_dnd_updates``).
 _DND_TYPES = frozenset(DND_EMAIL_TYPES) | {"contact.dnd_updated"}
+
+
+def _has_type(records: Sequence[TimelineRecord], type_: str) -> bool:
+    """Whether any of the records is of this type (a loop: ``any()`` over a generator costs a contact ~0.5 µs
+    more, asked of every contact scored)."""
+    for record in records:
+        if record.type == type_:
+            return True
+    return False
 
 
 def _dnd_updates(records: Sequence[TimelineRecord]) -> dict[str, str]:
     """Contact-document DND fields set by these interactions, in timeline order."""
     doc: dict[str, str] = {}
-    if not any(record.type in _DND_TYPES for record in records):  # the common case: nothing to sort
+    for record in records:  # (a loop: any() over a generator costs a contact ~0.5 µs more)
+        if record.type in _DND_TYPES:
+            break
+    else:  # the common case: nothing to sort
         return doc
     for record in sorted(records, key=lambda r: (r.at, r.key)):
         if record.type in DND_EMAIL_TYPES:
@@ -160,6 +216,8 @@ class Scorer:
         #: The grades whose cell changes are listened to, read once per ``score`` call, and their profiles.
         self._watched: dict[str, Grade] = {}
         self._graded: set[str] = set()
+        #: The fold states this scorer wrote, decoded, for the contacts it scores again (a drain's next batches).
+        self._decoded = DecodedStates()
 
     def score(self, batch: Mapping[str, Sequence[Mapping[str, Any]]], now: int, interest: Interest = NO_INTEREST,
               versions: Sequence[ActiveVersion] | None = None, full: bool = False, *, later: Later | None = None,
@@ -211,8 +269,9 @@ class Scorer:
         # the buckets' bound on their oldest record, after the writes (app/horizon.py: the trim pass skips a bucket
         # with nothing older than the horizon); from the records given, written or not (a batch scored again after
         # a failure lowers it again)
-        oldest = min((r.at for records in batch.values() for r in records), default=None)
-        if oldest is not None:
+        ats = [r.at for records in batch.values() for r in records]  # (a list: min() over a generator costs more)
+        if ats:
+            oldest = min(ats)
             lowered = self.timelines.lower_oldest(oldest, later)
             if overlap is not None:  # read with the index writes, before the batch's entries are let go
                 overlap.indexed.append(lowered)
@@ -261,7 +320,7 @@ class Scorer:
                                                                                parsed.setdefault(cid, {}))):
                 needs_timeline.append(cid)
                 refold.add(cid)
-            elif has_history[cid] and any(r.type == ATTRIBUTES_TYPE for r in fresh[cid]):
+            elif has_history[cid] and _has_type(fresh[cid], ATTRIBUTES_TYPE):
                 needs_timeline.append(cid)
         # a contact whose timeline does not exist (read_batch.lua's EXISTS, asked when no records came) has none to read
         no_timeline = {cid for cid in needs_timeline if not pending[cid] and reads[cid][1] == 0}
@@ -299,11 +358,14 @@ class Scorer:
                 lost.append(cid)
                 continue
             results[cid] = result
-            if write is not None:  # the DND index follows the document's dnd:CHANNEL fields just written
+            if write is not None and write.doc:  # the DND index follows the document's dnd:CHANNEL fields just written
                 channels = {name[4:]: value == "1" for name, value in write.doc.items() if name.startswith("dnd:")}
                 if channels:
                     dnd[cid] = channels
-            latest = max((r.at for r in fresh[cid] if r.type not in (MANUAL_TYPE, ATTRIBUTES_TYPE)), default=None)
+            latest = None  # the latest activity (a loop: a generator for max() cost a contact ~1 µs)
+            for r in fresh[cid]:
+                if r.type not in _NOT_ACTIVITY and (latest is None or r.at > latest):
+                    latest = r.at
             if latest is not None:
                 activity[cid] = latest
             for members, vfield in indexed:
@@ -401,8 +463,7 @@ class Scorer:
                 out[cid].archived = archived.get(cid, [])
         return out
 
-    @staticmethod
-    def _must_fold(raw_states: Mapping[str, str], versions: Sequence[ActiveVersion], fresh: Sequence,
+    def _must_fold(self, raw_states: Mapping[str, str], versions: Sequence[ActiveVersion], fresh: Sequence,
                    parsed: dict[str, FoldState]) -> bool:
         """A fold of the whole timeline is needed for a version with no state yet, or a late record.
 
@@ -412,7 +473,7 @@ class Scorer:
             raw = raw_states.get(version.field)
             if raw is None:
                 return True
-            state = parsed[version.field] = FoldState.from_json(loads(raw))
+            state = parsed[version.field] = self._decoded.take(raw)
             if is_late(state, fresh):
                 return True
         return False
@@ -452,7 +513,7 @@ class Scorer:
         for version in versions:
             vfield = version.field
             raw = raw_states.get(vfield)
-            old_state = parsed.get(vfield) or (FoldState.from_json(loads(raw)) if raw else None)
+            old_state = parsed.get(vfield) or (self._decoded.take(raw) if raw else None)
             # coming back in (from outside the profile's lists): one change from no score to the score
             reentered = bool(old_state and old_state.outside)
             old_score = old_state.score if old_state and not reentered else None
@@ -487,6 +548,7 @@ class Scorer:
                     state = state.copy()
                 state.outside = outside
                 new_json = dumps(state.to_json())
+                self._decoded.keep(new_json, state)  # read back as this text in a later batch: not decoded again
             result.scores[vfield] = None if state.outside else state.score
             result.before[vfield] = old_score
             if new_json != raw:
@@ -530,7 +592,7 @@ class Scorer:
         # A refold has the whole timeline: DND then follows occurred_at even for late arrivals (the records
         # before a horizon set their fields when they were scored; a later record sets a field again).
         doc = dnd_doc
-        if any(r.type == ATTRIBUTES_TYPE for r in fresh):
+        if _has_type(fresh, ATTRIBUTES_TYPE):
             doc["attributes"] = dumps(history.attributes(fresh) if history is not None else attributes_at(fresh))
         horizon_out: dict[str, str] = {}
         if new_checkpoints and horizon is not None:

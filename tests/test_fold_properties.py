@@ -23,10 +23,12 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.scorer import DecodedStates
 from app.scoring.fold import FoldState, advance, advance_quietly, checkpoint, fold, fold_across, resume
 from app.scoring.interactions import derive_properties
 from app.scoring.profiles import profile_from_dict
 from app.scoring.records import TimelineRecord
+from app.storage.redis_tools import dumps, loads
 
 from .reference import reference_fold
 
@@ -152,3 +154,25 @@ def test_folding_across_the_horizon_in_one_pass_is_the_checkpoint_and_the_resume
     assert state.to_json() == resumed.to_json() == fold(PROFILE, timeline, now)[0].to_json()
     assert ledger == resumed_ledger
     assert state.score == reference_fold(RULES, records, now)[0]
+
+
+@settings(max_examples=EXAMPLES)
+@given(timelines(), st.integers(0, 14), st.integers(0, 6))
+def test_a_state_kept_decoded_folds_on_as_the_state_its_text_decodes_to(case, split, early):
+    """The scorer keeps each fold state it wrote decoded under its text (app/scorer.py, ``DecodedStates``) and uses
+    it when it reads the same text back, instead of decoding it: that state must be the one the text decodes to,
+    with the same order inside (the next text written from it is the same), and go on folding the same."""
+    records, now = case
+    ordered = typed(sorted(records, key=lambda r: (r["at"], r["src"] + ":" + r["id"])))
+    first, rest = ordered[:split], ordered[split:]
+    middle = min(T0 + early * GRID, rest[0].at) if rest else T0 + early * GRID
+    state = FoldState()
+    advance(state, PROFILE, first, now=middle)
+    text = dumps(state.to_json())
+    kept = DecodedStates()
+    kept.keep(text, state)
+    taken, decoded = kept.take(text), FoldState.from_json(loads(text))
+    assert taken is state and taken == decoded
+    later = max(now, middle)
+    assert advance(taken, PROFILE, rest, now=later) == advance(decoded, PROFILE, rest, now=later)
+    assert dumps(taken.to_json()) == dumps(decoded.to_json())

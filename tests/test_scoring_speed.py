@@ -1,15 +1,21 @@
 """What the drain does to go fast, kept honest: the cyclic collector waits while a batch is scored
-(docs/performance.md, "Scoring, again"), and is on again afterwards whatever happened."""
+(docs/performance.md, "Scoring, again"), and is on again afterwards whatever happened; the fold states a scorer
+wrote are kept decoded only under the exact text they are read back as (docs/performance.md, "Row 1 (2026-12-03
+evening)")."""
 from __future__ import annotations
 
 import gc
 
 import pytest
 
+from app.scorer import DecodedStates
 from app.scoring.events import Interest
+from app.scoring.fold import FoldState
+from app.scoring.records import TimelineRecord
 from app.scoring_service import collector_paused, drain
+from app.storage.redis_tools import dumps, loads
 
-from .helpers import drain_ready, score_of, send
+from .helpers import contact_by_email, drain_ready, score_of, send
 
 RULES = [{"id": "open", "on": "email.opened", "points": 5}]
 
@@ -115,3 +121,50 @@ def test_a_drain_learns_the_names_inside_an_object_where_a_batch_before_had_a_pl
               "properties": {"meta": {"campaign": "c"}}})
         assert drain(services, 0) == 3  # three batches of one
         assert services.vocabulary.all() == {"email.opened": {"meta", "meta.campaign"}}
+
+
+def test_a_scorer_reads_back_a_state_another_writer_changed_not_the_one_it_kept(make_app):
+    """The scorer keeps the states it wrote decoded under their text (``DecodedStates``); a state changed since by
+    someone else (a manual change) is read back as another text, so the kept one is not used."""
+    from app.manual_scores import change_score
+    from app.scoring_service import make_scorer
+
+    with drain_ready(make_app, RULES) as (client, services):
+        send(client, {"id": "o1", "type": "email.opened", "contact": {"email": "a@x.io"}})
+        cid = contact_by_email(client, "a@x.io")["id"]
+        scorer = make_scorer(services)
+        now = services.clock.now_ms()
+        scorer.score({cid: [TimelineRecord("o1", "api", "email.opened", now, {})]}, now)
+        change_score(services, cid, "eng", "add", 100, "by hand")  # written by another scorer
+        scorer.score({cid: [TimelineRecord("o2", "api", "email.opened", now + 1, {})]}, now + 1)
+        assert score_of(client, "a@x.io", "eng") == 110
+
+
+def test_a_state_kept_decoded_is_handed_out_once():
+    kept = DecodedStates()
+    state = FoldState(score=3, last=(5, 1, "api:o1"))
+    text = dumps(state.to_json())
+    kept.keep(text, state)
+    assert kept.take(text) is state
+    again = kept.take(text)  # decoded: the kept one may be changed by the fold that took it
+    assert again == state and again is not state
+
+
+def test_a_state_whose_timed_entries_do_not_come_back_from_its_text_is_not_kept():
+    """A source with ``:`` (never one the edge takes): the interaction id after the key's first ``:`` is not the id."""
+    kept = DecodedStates()
+    state = FoldState(score=7, last=(5, 1, "a:b:o1"), pending=[[100, "a:b:o1", "click", 7, "o1", "email.clicked"]])
+    text = dumps(state.to_json())
+    kept.keep(text, state)
+    assert kept.take(text) is not state
+    assert FoldState.from_json(loads(text)).pending == [[100, "a:b:o1", "click", 7, "b:o1", "email.clicked"]]
+
+
+def test_a_full_store_of_decoded_states_starts_again_empty():
+    kept = DecodedStates(limit=2)
+    states = [FoldState(score=n) for n in range(3)]
+    texts = [dumps(s.to_json()) for s in states]
+    for text, state in zip(texts, states):
+        kept.keep(text, state)
+    assert kept.take(texts[2]) is states[2]  # the third started it again
+    assert kept.take(texts[0]) is not states[0]

@@ -157,8 +157,12 @@ class FoldState:
 
     def next_expiry(self) -> int | None:
         """When the earliest timed entry (expiry or decay step) falls: the ticker's schedule for the contact."""
-        heads = [timed[0][0] for timed in (self.pending, self.decaying) if timed]
-        return min(heads) if heads else None
+        pending, decaying = self.pending, self.decaying  # (no list, no generator: once per contact scored)
+        if not decaying:
+            return pending[0][0] if pending else None
+        if not pending:
+            return decaying[0][0]
+        return min(pending[0][0], decaying[0][0])
 
 
 def is_late(state: FoldState, records: Iterable[TimelineRecord]) -> bool:
