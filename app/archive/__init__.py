@@ -36,14 +36,21 @@ class ArchiveUnavailable(ScorekeeperError):
     status = 503
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ArchivedRecord:
     """One contact's timeline record, as the archive keeps it; its key is ``(contact_id, source, id)``."""
 
     contact_id: str
     record: TimelineRecord
     #: The workspace of the contact (docs/teams.md): part of the archive's key, so workspaces never mix.
-    workspace: str = "default"
+    workspace: str
+
+    def __init__(self, contact_id: str, record: TimelineRecord, workspace: str = "default") -> None:
+        # one per interaction archived: each field through its slot, as TimelineRecord's (``_slot_setters``)
+        set_contact, set_record, set_workspace = _ARCHIVED_SET
+        set_contact(self, contact_id)
+        set_record(self, record)
+        set_workspace(self, workspace)
 
     def to_json(self) -> list[Any]:
         """The form kept in the archive backlog (app/storage/archive_backlog.py), which is the workspace's own:
@@ -53,6 +60,9 @@ class ArchivedRecord:
     @classmethod
     def from_json(cls, data: Sequence[Any], workspace: str = "default") -> ArchivedRecord:
         return cls(data[0], TimelineRecord.from_json(data[1]), workspace)
+
+
+_ARCHIVED_SET = tuple(ArchivedRecord.__dict__[name].__set__ for name in ("contact_id", "record", "workspace"))
 
 
 class Archive(Protocol):
@@ -99,8 +109,11 @@ def rows_json(records: Iterable[ArchivedRecord]) -> str | None:
     instead of six arrays of a thousand values each (psycopg spent ~9 ms of Python per 1,000 records on
     those, and SQLite's ``executemany`` one GIL hand-off per row)."""
     dumps = orjson.dumps
-    rows = [(a.contact_id, a.record.source, a.record.id, a.record.at, a.record.type, dumps(a.record.properties).decode(),
-             a.workspace) for a in records]
+    rows: list[tuple[Any, ...]] = []
+    add = rows.append
+    for a in records:  # (a loop, each record's attributes read once: ~2.1 -> ~1.3 µs a record with ArchivedRecord's)
+        r = a.record
+        add((a.contact_id, r.source, r.id, r.at, r.type, dumps(r.properties).decode(), a.workspace))
     return dumps(rows).decode() if rows else None
 
 
