@@ -22,6 +22,7 @@ from typing import Any
 from rq import Queue, SimpleWorker, Worker
 from rq.executions import Execution
 from rq.intermediate_queue import IntermediateQueue
+from rq.exceptions import DequeueTimeout, NoSuchJobError
 from rq.job import JobStatus
 from rq.results import Result
 from rq.scheduler import RQScheduler
@@ -41,6 +42,7 @@ from app.clock import now_ms
 from app.services import get_services
 from app.workspaces import every_workspace
 from app.storage.connection import queue_connection
+from app.storage.jobs import JobTaker
 from app.storage.errors import StoreError, store_errors
 
 log = logging.getLogger(__name__)
@@ -159,6 +161,40 @@ def _stoppable(base: type) -> type:
         _preparing: Any = None
         #: The id and time limit of a job whose ending heartbeat is held back for the transaction that ends it.
         _heartbeat_due: tuple[str, int] | None = None
+        #: Whether jobs waited in the queues when the last job ended (its transaction counts them): the next take
+        #: tries the queues at once; else it waits on them (``take_job``).
+        _jobs_waiting = True
+        #: The key of the queue whose intermediate list holds the job taken last, until its start is written.
+        _taken_from: str | None = None
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._taker = JobTaker(self.connection, self.job_class.redis_job_namespace_prefix)
+            self.queue_class = _taking_queue(self)
+
+        def take_job(self, queues, timeout, job_class=None, serializer=None):
+            """RQ's ``Queue.dequeue_any`` for this worker: the job taken into its queue's intermediate list
+            (``JobTaker``) — at once in one round trip when jobs waited as the last job ended (or in a burst),
+            else waiting (two). Raises ``DequeueTimeout`` when none came within ``timeout``, as RQ's."""
+            keys = [queue.key for queue in queues]
+            while True:
+                taken = self._taker.take(keys) if timeout is None or self._jobs_waiting else None
+                if taken is None and timeout is not None:
+                    taken = self._taker.wait(keys, timeout)
+                    if taken is None:
+                        raise DequeueTimeout(timeout, keys)
+                self._jobs_waiting = True  # until a job's end counts them again
+                if taken is None:
+                    return None
+                queue_key, job_id, raw = taken
+                job = (job_class or self.job_class)(job_id.decode(), connection=self.connection,
+                                                    serializer=serializer or self.serializer)
+                try:
+                    job.restore(raw)
+                except NoSuchJobError:  # not a job's hash: RQ skips it too
+                    continue
+                self._taken_from = queue_key.decode()
+                return job, next(queue for queue in queues if queue.key == self._taken_from)
 
         def set_state(self, state, pipeline=None):
             if pipeline is None and state == self._state_written:
@@ -193,17 +229,18 @@ def _stoppable(base: type) -> type:
         def prepare_job_execution(self, job, remove_from_intermediate_queue=False):
             """RQ's, sent with the execution's registration when ``prepare_execution`` kept it."""
             pipe, self._preparing = self._preparing, None
-            if pipe is None:
-                return super().prepare_job_execution(job, remove_from_intermediate_queue)
+            taken_from, self._taken_from = self._taken_from, None
+            if pipe is None:  # a forking worker's child: RQ's, out of the intermediate list the take put it in
+                return super().prepare_job_execution(job, remove_from_intermediate_queue or taken_from is not None)
             with pipe:
                 heartbeat_ttl = self.get_heartbeat_ttl(job)
                 self.heartbeat(heartbeat_ttl, pipeline=pipe)
                 job.heartbeat(now(), heartbeat_ttl, pipeline=pipe)
                 job.prepare_for_execution(self.name, pipeline=pipe)
                 pipe.persist(job.key)
-                if remove_from_intermediate_queue:
-                    pipe.lrem(IntermediateQueue.get_intermediate_queue_key(Queue.redis_queue_namespace_prefix
-                                                                           + job.origin), 1, job.id)
+                if remove_from_intermediate_queue or taken_from is not None:
+                    pipe.lrem(IntermediateQueue.get_intermediate_queue_key(
+                        taken_from or Queue.redis_queue_namespace_prefix + job.origin), 1, job.id)
                 pipe.execute()
             self.procline(f"Processing {job.func_name} from {job.origin} since {time.time()}")
             return None
@@ -246,7 +283,10 @@ def _stoppable(base: type) -> type:
                 idle = not self.is_horse  # a child of a forking worker leaves its parent's state to the parent
                 if idle:
                     BaseWorker.set_state(self, WorkerStatus.IDLE, pipeline=pipe)
-                pipe.execute()
+                for waiting in self.queues:  # whether the next take finds a job at once
+                    pipe.llen(waiting.key)
+                lengths = pipe.execute()[-len(self.queues):]
+            self._jobs_waiting = any(lengths)
             job._status = JobStatus.FINISHED
             self.executions.pop(execution.id, None)
             if idle:
@@ -254,6 +294,19 @@ def _stoppable(base: type) -> type:
             return None
 
     return StoppableWorker
+
+
+def _taking_queue(worker) -> type:
+    """The worker's queue class, whose ``dequeue_any`` (what RQ's loop calls to take a job) is the worker's
+    ``take_job``."""
+
+    class TakingQueue(worker.queue_class):  # type: ignore[name-defined, misc]
+        @classmethod
+        def dequeue_any(cls, queues, timeout, connection=None, job_class=None, serializer=None,
+                        death_penalty_class=None):
+            return worker.take_job(queues, timeout, job_class, serializer)
+
+    return TakingQueue
 
 
 def _is_leaf(job) -> bool:

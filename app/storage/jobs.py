@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from rq import Queue
+from rq.intermediate_queue import IntermediateQueue
 from rq.registry import FailedJobRegistry
 
 from ..keys import Keys
@@ -186,6 +187,55 @@ class JobQueue:
 
     def record_migration(self, name: str, at_ms: int) -> None:
         self.redis.hset(self.keys.migrations(), name, at_ms)
+
+
+#: What a take returns: the queue's key, the job's id and the job's stored hash.
+Taken = tuple[bytes, bytes, dict[bytes, bytes]]
+
+
+class JobTaker:
+    """A worker's take of its next job from its queues, in their order (the workflow queue first), into the queue's
+    intermediate list, as RQ takes a job for a worker of one queue: a worker that dies before starting the job
+    leaves its id there, where RQ's clean-up fails it after a minute (the publish watchdog and the ticker's re-wake
+    of partitions queue again the parts and drains), instead of losing it. RQ pops the job (``BLPOP``) for a worker
+    of two queues."""
+
+    def __init__(self, connection: Any, job_prefix: str):
+        self.connection = connection
+        self.job_prefix = job_prefix
+        self._take = load_script(connection, "take_job.lua")
+
+    def take(self, queue_keys: Sequence[str]) -> Taken | None:
+        """The first job waiting, with its hash, in one round trip (take_job.lua); None when the queues are
+        empty."""
+        keys = [key for queue_key in queue_keys for key in (queue_key, _intermediate(queue_key))]
+        reply = self._take(keys=keys, args=[self.job_prefix])
+        if not reply:
+            return None
+        queue_key, job_id, *fields = reply
+        return queue_key, job_id, dict(zip(fields[::2], fields[1::2]))
+
+    def wait(self, queue_keys: Sequence[str], timeout: int) -> Taken | None:
+        """The first job to arrive within ``timeout`` seconds (``BLPOP``, which blocks on several lists but pops),
+        then put in its intermediate list with its hash read, in a second round trip; None when none arrives. Only
+        a worker that dies between the two loses the job."""
+        while True:
+            popped = self.connection.blpop(list(queue_keys), timeout)
+            if popped is None:
+                return None
+            queue_key, job_id = popped
+            pipe = self.connection.pipeline(transaction=False)
+            pipe.rpush(_intermediate(queue_key.decode()), job_id)
+            pipe.hgetall(self.job_prefix + job_id.decode())
+            _, raw = pipe.execute()
+            if raw:
+                return queue_key, job_id, raw
+            self.connection.lrem(_intermediate(queue_key.decode()), -1, job_id)  # deleted meanwhile: as RQ, skip
+
+
+def _intermediate(queue_key: str) -> str:
+    """RQ's intermediate list of a queue (``rq.intermediate_queue.IntermediateQueue``)."""
+    return IntermediateQueue.get_intermediate_queue_key(queue_key)
 
 
 def _watchdog_fields(raw: dict[str, str]) -> dict[str, Any]:
