@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .contact_filter import ContactFacts, Gate
@@ -60,15 +60,23 @@ class Overlap:
             replies()
         self.indexed.clear()
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ContactResult:
     """What scoring one contact did, per version field (``profile@version``)."""
 
-    scores: dict[str, int | None] = field(default_factory=dict)
+    scores: dict[str, int | None]
     #: The score each version field had before (None: none), for the company roll-ups.
-    before: dict[str, int | None] = field(default_factory=dict)
-    changed: bool = False
-    next_expiry: int | None = None
+    before: dict[str, int | None]
+    changed: bool
+    next_expiry: int | None
+
+    def __init__(self, scores: dict[str, int | None] | None = None, before: dict[str, int | None] | None = None,
+                 changed: bool = False, next_expiry: int | None = None) -> None:
+        # one per contact scored: without the generated __init__'s default factories
+        self.scores = {} if scores is None else scores
+        self.before = {} if before is None else before
+        self.changed = changed
+        self.next_expiry = next_expiry
 
 
 #: Fold states a scorer keeps decoded between batches (``DecodedStates``): about 1.5 KB each with its text, so a
@@ -601,9 +609,8 @@ class Scorer:
         if not (fresh or states_out or ledgers or outbox or drop or doc or horizon_out):
             return None, result
         result.changed = True
-        write = ContactWrite(contact_id=cid, rev=raw_states.get("_rev", ""),
-                             timeline={r.key: dumps(encode_record(r)) for r in fresh}, states=states_out,
-                             drop=drop, ledgers=ledgers, outbox=outbox, doc=doc, horizon=horizon_out)
+        write = ContactWrite(cid, raw_states.get("_rev", ""), {r.key: dumps(encode_record(r)) for r in fresh},
+                             states_out, drop, ledgers, outbox, doc, horizon_out)  # (by position: one per contact)
         return write, result
 
     @staticmethod
