@@ -64,13 +64,25 @@ def test_what_arrives_while_a_drain_holds_the_partition_queues_no_job(make_app, 
         assert queued(services) == 1 and mark(services) == "1"
 
 
-def test_a_drain_does_not_wait_for_more_while_a_job_waits_in_the_queues(make_app, monkeypatch):
+def test_a_drain_does_not_wait_for_more_while_a_workflow_job_waits(make_app, monkeypatch):
     with drain_ready(make_app, RULES, DRAIN_LINGER_MS=60_000) as (client, services):
-        send(client, clicked("a@x.io"))  # its job stays queued: the drain below is not idle-handed
+        send(client, clicked("a@x.io"))
+        services.enqueue.start_runs(["run_a"])  # a run waits for a worker: the drain below does not hold its own
         waited = []
         monkeypatch.setattr(services.partitions, "linger", lambda *a: waited.append(a) or [])
         assert drain(services, 0) == 1
         assert not waited and mark(services) is None
+
+
+def test_a_drain_waits_for_more_while_only_drains_of_other_partitions_wait(make_app, monkeypatch):
+    """Each of those takes what arrives in its partition meanwhile: fewer drain jobs in all."""
+    with drain_ready(make_app, RULES, DRAIN_LINGER_MS=60_000) as (client, services):
+        send(client, clicked("a@x.io"))
+        services.enqueue.drain_partition(1)  # another partition's drain waits in the queue
+        waited = []
+        monkeypatch.setattr(services.partitions, "linger", lambda *a: waited.append(a) or [])
+        assert drain(services, 0) == 1
+        assert len(waited) == 1 and waited[0][0] == 0 and mark(services) is None
 
 
 def test_a_failed_drain_lets_go_of_its_lease_and_mark_and_the_ticker_wakes_the_partition(make_app, monkeypatch):
