@@ -27,6 +27,7 @@ OPS = st.lists(st.one_of(
     st.tuples(st.just("range"), BOUND, BOUND, st.integers(0, 12), st.integers(-1, 12)),
     st.tuples(st.just("revrange"), BOUND, BOUND, st.integers(0, 12), st.integers(-1, 12)),
     st.tuples(st.just("count"), BOUND, BOUND),
+    st.tuples(st.just("absorb"), st.dictionaries(MEMBERS, SCORES, max_size=30), st.integers(1, 40)),
 ), min_size=10, max_size=150)
 LEX_BOUND = st.one_of(st.just("-"), st.just("+"), st.tuples(st.sampled_from("[("), MEMBERS).map("".join))
 LEX_OPS = st.lists(st.one_of(
@@ -110,6 +111,18 @@ def test_the_index_reads_as_a_sorted_set_would(store, ops, leaf_entries, bucket)
         elif op[0] == "range":
             _, low, high, offset, count = op
             assert index.range(base, low, high, offset, count) == expected_range(model, low, high, offset, count)
+        elif op[0] == "absorb":  # many moved in from a sorted set beside (in runs, leaves rebuilt when full)
+            _, pairs, page = op
+            for member in pairs:
+                if member in model:
+                    assert index.remove(base, [(model.pop(member), member)]) == 1
+            beside = base.replace(":{", ":b:{")  # (the same hash tag)
+            if pairs:
+                store.zadd(beside, pairs)
+            while index.absorb(base, beside, page):
+                pass
+            assert not store.exists(beside)
+            model.update(pairs)
         elif op[0] == "revrange":
             _, high, low, offset, count = op
             assert index.rev_range(base, high, low, offset, count) == expected_rev_range(model, high, low, offset, count)

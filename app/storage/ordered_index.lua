@@ -95,6 +95,75 @@ local function oi_add(base, s, m, max)
   return added
 end
 
+-- ZADD key with the entries i..j of flat ({member, score, ...}, as ZRANGE ... WITHSCORES gives them), in chunks.
+local function oi_zadd_flat(key, flat, i, j)
+  local args = {}
+  for k = i, j do
+    args[#args + 1] = flat[2 * k]
+    args[#args + 1] = flat[2 * k - 1]
+    if #args >= 400 or k == j then
+      redis.call('ZADD', key, unpack(args))
+      args = {}
+    end
+  end
+end
+
+-- Put the entries i..j of flat, all covered by leaf, into it; a leaf they would take past max is rebuilt (a sorted
+-- set past 128 entries would not return to the listpack) as leaves of about 3/4 max each, through a scratch key.
+local function oi_fill(base, leaf, flat, i, j, max)
+  if redis.call('ZCARD', leaf) + (j - i + 1) <= max then
+    oi_zadd_flat(leaf, flat, i, j)
+    return
+  end
+  local tmp = base .. ':t'
+  local held = redis.call('ZRANGE', leaf, 0, -1, 'WITHSCORES')
+  if #held > 0 then oi_zadd_flat(tmp, held, 1, #held / 2) end
+  oi_zadd_flat(tmp, flat, i, j)  -- after the leaf's own: a member in both takes the new score, as ZADD does
+  redis.call('DEL', leaf)
+  local total = redis.call('ZCARD', tmp)
+  local pieces = math.ceil(total / math.max(1, math.floor(max * 3 / 4)))
+  local size = math.ceil(total / pieces)
+  for p = 0, pieces - 1 do
+    local part = redis.call('ZRANGE', tmp, p * size, (p + 1) * size - 1, 'WITHSCORES')
+    local key = leaf  -- the first piece keeps the leaf and its SEP (every entry is at or above it)
+    if p > 0 then
+      local id = redis.call('INCR', base .. ':n')
+      key = base .. ':l:' .. id
+      redis.call('ZADD', base .. ':d', 0, oi_key(tonumber(part[2]), part[1]) .. '\0' .. id)
+    end
+    oi_zadd_flat(key, part, 1, #part / 2)
+  end
+  redis.call('DEL', tmp)
+end
+
+-- Add many entries at once: flat is {member, score, ...} in (score, member) order, as ZRANGE ... WITHSCORES gives
+-- them. The entries one leaf covers go in together (found by a binary search for the next leaf's SEP), so an
+-- entry costs a share of one ZADD rather than a directory look-up and a ZADD of its own.
+local function oi_add_sorted(base, flat, max)
+  local d, n, i = base .. ':d', #flat / 2, 1
+  local function key_of(k) return oi_key(oi_score(flat[2 * k]), flat[2 * k - 1]) end
+  while i <= n do
+    local e, id = oi_find(base, key_of(i))
+    if not e then
+      id = redis.call('INCR', base .. ':n')
+      e = '\0' .. id
+      redis.call('ZADD', d, 0, e)
+    end
+    local j = n
+    local after = redis.call('ZRANGEBYLEX', d, '(' .. e, '+', 'LIMIT', 0, 1)[1]
+    if after then  -- the last entry below the next leaf's SEP (entry i is: its leaf is e)
+      local sep, lo, hi = string.match(after, '^(.*)%z%d+$'), i, n
+      while lo < hi do
+        local mid = math.floor((lo + hi + 1) / 2)
+        if oi_before(key_of(mid), sep) then lo = mid else hi = mid - 1 end
+      end
+      j = lo
+    end
+    oi_fill(base, base .. ':l:' .. id, flat, i, j, max)
+    i = j + 1
+  end
+end
+
 -- Remove (s, m) if it is there at exactly that score; 1 if removed, else 0. A leaf left empty leaves the
 -- directory (all but the first).
 local function oi_remove(base, s, m)

@@ -50,13 +50,13 @@ elseif op == 'absorb' then
   local max, page = tonumber(ARGV[2]), tonumber(ARGV[3])
   local moving = redis.call('ZRANGE', KEYS[2], 0, page - 1, 'WITHSCORES')
   if #moving == 0 then return 0 end
-  local members = {}
-  for i = 1, #moving, 2 do
-    oi_add(base, oi_score(moving[i + 1]), moving[i], max)
-    members[#members + 1] = moving[i]
+  oi_add_sorted(base, moving, max)
+  for i = 1, #moving, 400 do
+    local members = {}
+    for k = i, math.min(i + 399, #moving), 2 do members[#members + 1] = moving[k] end
+    redis.call('ZREM', KEYS[2], unpack(members))
   end
-  redis.call('ZREM', KEYS[2], unpack(members))
-  return #members
+  return #moving / 2
 elseif op == 'count' then
   return oi_count(base, oi_score(ARGV[2]), oi_score(ARGV[3]))
 end
