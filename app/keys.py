@@ -50,7 +50,11 @@ class Keys:
 
     # --- contacts ----------------------------------------------------------------------
     def contact(self, contact_id: str) -> str:
-        """The contact's document: email, external_id, dnd, created_at (hash)."""
+        """The contact's hash: its document (email, external_id, name, company, created_at, attributes,
+        ``dnd:CHANNEL``) and its fold states per ``PROFILE@VERSION`` plus ``_rev``, the optimistic-lock counter; a
+        state longer than 64 B in pieces ``PROFILE@VERSION``, ``PROFILE@VERSION#1``... (``storage.timelines``:
+        ``is_state_field`` tells them apart, ``join_states`` joins the pieces). One key, not two: a key costs
+        ~130 B of Redis before its content (docs/performance.md, row 5a)."""
         return f"{self.prefix}:{{c:{contact_id}}}"
 
     def tags(self, contact_id: str) -> str:
@@ -61,9 +65,10 @@ class Keys:
         (hash)."""
         return f"{self.prefix}:{{c:{contact_id}}}:timeline"
 
-    def states(self, contact_id: str) -> str:
-        """Fold state per ``PROFILE@VERSION`` plus ``_rev``, the optimistic-lock counter (hash); a state longer than
-        64 B in pieces ``PROFILE@VERSION``, ``PROFILE@VERSION#1``... (``storage.timelines.join_states``)."""
+    def states_before(self, contact_id: str) -> str:
+        """The contact's fold states and ``_rev`` as releases before kept them, in a hash of their own: while it
+        exists it holds them (every reader and writer looks here first), until ``app/contact_layout.py`` moves
+        them into the contact's hash (``contact``); nothing creates it now."""
         return f"{self.prefix}:{{c:{contact_id}}}:states"
 
     def horizon(self, contact_id: str) -> str:

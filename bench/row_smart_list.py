@@ -34,7 +34,7 @@ def rows_smart_list(ctx: Context) -> list[Row]:
             scores = {cid: rng.randint(0, 200) for cid in ids}
             pipe = services.redis.pipeline(transaction=False)
             for cid, score in scores.items():
-                pipe.hset(services.keys.states(cid), mapping={
+                pipe.hset(services.keys.contact(cid), mapping={
                     field_: orjson.dumps(FoldState(score=score).to_json()).decode(), "_rev": 1})
             pipe.execute()
             services.scores.update_indexes({(data.PROFILE_ID, 1): scores}, {})

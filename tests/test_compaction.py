@@ -67,7 +67,7 @@ def everything(client, services, contact_ids):
 
 def memory(services, contact_ids) -> int:
     return sum(services.redis.memory_usage(key, samples=0) or 0 for cid in contact_ids
-               for key in (services.keys.timeline(cid), services.keys.states(cid),
+               for key in (services.keys.timeline(cid), services.keys.states_before(cid), services.keys.contact(cid),
                            services.keys.ledger(cid, "engagement", 1)))
 
 
@@ -96,7 +96,7 @@ def test_the_migration_rewrites_the_old_releases_data_into_the_compact_forms_and
     assert not any(c.ledgers.get("engagement@1") for c in stored.values())
     assert memory(services, contact_ids) < 0.75 * old_bytes
     # every fold state longer than a listpack value is stored in pieces: each states hash keeps the compact encoding
-    assert {services.redis.object("encoding", services.keys.states(cid)) for cid in contact_ids} == {"listpack"}
+    assert {services.redis.object("encoding", services.keys.states_before(cid)) for cid in contact_ids} == {"listpack"}
     assert services.jobs.migration_done(MIGRATION)
     assert compact_all(services)["contacts"] == 0  # again: nothing left to rewrite
 

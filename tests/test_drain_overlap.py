@@ -173,7 +173,7 @@ def test_a_write_longer_than_one_variadic_command_takes_is_written_whole(make_ap
         results = make_scorer(services).score({"c1": records}, 1_700_000_010_000)
         assert list(results["c1"].scores.values()) == [12_500]
         assert len(services.timelines.read_timelines(["c1"])["c1"]) == 2_500
-        assert services.redis.hget(services.keys.states("c1"), "_rev") == "1"
+        assert services.redis.hget(services.keys.contact("c1"), "_rev") == "1"
 
 
 def test_an_index_write_that_fails_keeps_the_batchs_entries(make_app):

@@ -137,9 +137,9 @@ def test_a_page_of_contacts_reads_the_same_in_one_script_call_as_pipelined(clien
     long_state = FoldState(score=42, hits={f"rule-{k}": [k, k + 1] for k in range(12)})
     pieces = state_pieces(dumps(long_state.to_json()))
     assert len(pieces) > 1
-    services.redis.hset(services.keys.states(ids[0]), mapping={
+    services.redis.hset(services.keys.contact(ids[0]), mapping={
         "long@1": pieces[0], **{f"long@1{PIECE_MARK}{i}": p for i, p in enumerate(pieces[1:], 1)}})
-    services.redis.hset(services.keys.states(ids[2]), mapping={
+    services.redis.hset(services.keys.contact(ids[2]), mapping={
         "short@1": dumps(FoldState(score=7).to_json()),
         "gone@1": dumps(FoldState(score=9, outside=True).to_json())})
     wanted = [ids[2], "c-no-such-contact", ids[0], ids[1]]
@@ -185,7 +185,7 @@ def test_a_page_read_off_an_index_reads_its_contacts_in_the_same_call(client, se
     settle(services)
     ids = [contact_by_email(client, f"same-call{n}@example.com")["id"] for n in range(7)]
     services.contacts.change_tags(ids[3], ["vip"])
-    services.redis.hset(services.keys.states(ids[5]), mapping={"x@1": dumps(FoldState(score=5).to_json())})
+    services.redis.hset(services.keys.contact(ids[5]), mapping={"x@1": dumps(FoldState(score=5).to_json())})
     fields = ["x@1"]
     query = ContactQuery(services.scores, services.contacts)
     seen = []

@@ -1,7 +1,8 @@
 -- Write the results of scoring contacts, if nobody changed each contact since it was read.
 -- On one Redis a call carries many contacts; on a cluster, one (a contact's keys share its slot).
--- KEYS: per contact, in order: 1 timeline, 2 states, 3 outbox, 4 contact doc, 5 horizon, then the ledger
---   lists (as earlier releases stored them) of the versions whose ledger changed: deleted.
+-- KEYS: per contact, in order: 1 timeline, 2 its hash (document and fold states), 3 outbox, 4 the states hash of
+--   releases before (the states are there while it exists: app/contact_layout.py moves them), 5 horizon, then the
+--   ledger lists (as earlier releases stored them) of the versions whose ledger changed: deleted.
 -- ARGV[1]: JSON array, per contact, [rev, n, timeline, states, drop, outbox, doc, horizon]: `rev` the `_rev` the
 --   scorer read ('' when none), n its number of ledger keys, timeline [key, record, ...], states [field, [piece...],
 --   ...] (the state's JSON in pieces of at most 64 bytes, so the hash keeps its compact encoding), drop [field]
@@ -49,6 +50,9 @@ local out = {}
 local k = 0
 for i, w in ipairs(writes) do
   local states = KEYS[k + 2]
+  if redis.call('EXISTS', KEYS[k + 4]) == 1 then
+    states = KEYS[k + 4]
+  end
   local rev = redis.call('HGET', states, '_rev') or ''
   local n = w[2]
   if rev ~= w[1] then
@@ -82,7 +86,7 @@ for i, w in ipairs(writes) do
       variadic('RPUSH', KEYS[k + 3], w[6])
     end
     if #w[7] > 0 then
-      variadic('HSET', KEYS[k + 4], w[7])
+      variadic('HSET', KEYS[k + 2], w[7])
     end
     out[i] = new_rev
   end

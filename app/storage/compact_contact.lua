@@ -2,14 +2,19 @@
 -- contact since the migration read it (its `_rev`, the scorer's optimistic lock), so it runs while the
 -- server scores. Writes the same data in another form: `_rev` does not move (a scorer that read the
 -- contact before writes as it would have).
--- KEYS: 1 timeline, 2 states, 3 horizon, then its ledgers.
+-- KEYS: 1 timeline, 2 its hash (document and fold states), 3 horizon, 4 the states hash of releases before (the
+--   states are there while it exists: app/contact_layout.py moves them), then its ledgers.
 -- ARGV[1]: JSON {rev, timeline {field: value}, states {field: [piece...]}, horizon {field: [piece...]},
 --   ledgers [[length read, [entry... newest first]], ...] one per ledger key; no entries: the list goes (the
 --   fold of the timeline gives it)}.
 -- Only fields that still exist are rewritten (the others kept as they are); a ledger only while it has the length read (a version dropped
 -- meanwhile stays dropped). Returns 1, or 0 when `_rev` moved (the caller reads the contact again).
 local p = cjson.decode(ARGV[1])
-local rev = redis.call('HGET', KEYS[2], '_rev') or ''
+local states = KEYS[2]
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  states = KEYS[4]
+end
+local rev = redis.call('HGET', states, '_rev') or ''
 if rev ~= p.rev then
   return 0
 end
@@ -36,7 +41,7 @@ local function rewrite(key, values)
 end
 rewrite(KEYS[1], p.timeline)
 -- fold states and the horizon's values come in pieces (`F`, `F#1`...: app/storage/timelines.py): a rewritten
--- value's old pieces go
+-- value's old pieces go; every other field (the contact's document, in its hash) is written back as it was
 local function rewrite_pieced(key, values)
   if next(values) == nil then
     return
@@ -64,10 +69,10 @@ local function rewrite_pieced(key, values)
     redis.call('HSET', key, unpack(args, i, math.min(i + 199, #args)))
   end
 end
-rewrite_pieced(KEYS[2], p.states)
+rewrite_pieced(states, p.states)
 rewrite_pieced(KEYS[3], p.horizon)
 for j, l in ipairs(p.ledgers) do
-  local key = KEYS[3 + j]
+  local key = KEYS[4 + j]
   if redis.call('LLEN', key) == l[1] then
     redis.call('DEL', key)
     if #l[2] > 0 then

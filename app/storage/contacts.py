@@ -15,7 +15,7 @@ from ..scoring.interactions import Interaction
 from .errors import gateway
 from .redis_tools import RecordedWrites, Sharding, call_script, get_many, load_script, loads, on_cluster
 from .search_terms import SearchTerms
-from .timelines import join_states
+from .timelines import join_states, split_contact
 
 #: Contact document fields whose text can be found by a prefix.
 SEARCH_FIELDS = ("email", "external_id", "name")
@@ -60,7 +60,7 @@ class IdentityPlan:
 
 def read_contacts_pipelined(redis: Any, keys: Sequence[str]) -> list[Any]:
     """What ``read_contacts.lua`` reads, for a Redis Cluster (where one script cannot span the contacts' slots):
-    each contact's document, tags and fold states (``keys`` in threes), one key a command in one pipeline; the
+    each contact's hash (document and fold states), tags and states hash of releases before (``keys`` in threes), one key a command in one pipeline; the
     replies flat, in order."""
     pipe = redis.pipeline(transaction=False)
     for i in range(0, len(keys), 3):
@@ -204,7 +204,7 @@ class ContactStore:
         if not contact_ids:
             return []
         keys = [key for cid in contact_ids
-                for key in (self.keys.contact(cid), self.keys.tags(cid), self.keys.states(cid))]
+                for key in (self.keys.contact(cid), self.keys.tags(cid), self.keys.states_before(cid))]
         replies: list[Any]
         if not self.single_node:
             replies = read_contacts_pipelined(self.redis, keys)
@@ -214,7 +214,8 @@ class ContactStore:
                        for i, part in enumerate(reply)]
         out: list[dict[str, Any] | None] = []
         for i, contact_id in enumerate(contact_ids):
-            doc, tags, states = replies[3 * i:3 * i + 3]
+            stored, tags, before = replies[3 * i:3 * i + 3]
+            doc, states = split_contact(stored, before)
             if not doc:
                 out.append(None)
                 continue
@@ -361,7 +362,7 @@ def _pairs(flat: list[str]) -> dict[str, str]:
 
 
 def _states(raw: dict[str, str]) -> dict[str, FoldState]:
-    """The fold states of a contact's hash; a state marked ``outside`` (the contact is outside the profile's
+    """The fold states of a contact (``split_contact``); a state marked ``outside`` (the contact is outside the profile's
     include/exclude lists) is left out by ``get_contacts``: the contact has no score there."""
     return {f: FoldState.from_json(loads(v)) for f, v in join_states(raw).items() if f != "_rev"}
 

@@ -13,14 +13,15 @@
 --
 -- KEYS: the index's buckets (sorted sets). ARGV: offset, limit, whether to count (1; 0: not counted, the count
 -- asked for by a call of its own with limit 0 — one range only, which the merge then reads without knowing its
--- count), the number of key-name parts that follow (0: no contacts read, or 6: a contact's document key as the
--- text before and after its id, then its tags key's, then its fold states key's), those parts, then each score
+-- count), the number of key-name parts that follow (0: no contacts read, or 6: a contact's hash key (document and
+-- fold states) as the text before and after its id, then its tags key's, then the key of its fold states hash of
+-- releases before, read while it exists), those parts, then each score
 -- range as max, min (as ZRANGE ... BYSCORE REV takes them), highest range first.
 -- Order: the ranges one after the other; within one, score descending, then member descending by its bytes
 -- (as ZRANGE ... REV orders one key, and as Python orders str ids).
 -- Returns {count over every range (-1 when not counted), {member, score, member, score, ...}} (scores as Redis
--- writes them), and when contacts are read, a third item: per member of the page {document as HGETALL gives it,
--- tags (SMEMBERS), fold states as HGETALL gives them}.
+-- writes them), and when contacts are read, a third item: per member of the page {its hash as HGETALL gives it,
+-- tags (SMEMBERS), the old fold states hash as HGETALL gives it}.
 --
 -- The merge keeps the buckets' heads in a binary heap (~2 log2(buckets) comparisons an entry, not one per
 -- bucket), and compares two heads by score, then by their members' first six bytes as one number, and only

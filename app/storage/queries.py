@@ -46,7 +46,7 @@ from .errors import gateway
 from .companies import CompanyIndex, Rollup
 from .contacts import read_contacts_pipelined
 from .redis_tools import call_script, dumps, load_script, loads, on_cluster, run_scripts
-from .timelines import join_states
+from .timelines import is_state_field, join_states
 
 #: Largest page a query returns.
 MAX_LIMIT = 500
@@ -263,7 +263,7 @@ class ContactQuery:
         if not contact_ids:
             return []
         keys = [key for cid in contact_ids
-                for key in (self.keys.contact(cid), self.keys.tags(cid), self.keys.states(cid))]
+                for key in (self.keys.contact(cid), self.keys.tags(cid), self.keys.states_before(cid))]
         if self.single_node:
             replies = call_script(self.redis, self._read_contacts, keys, [])
         else:
@@ -633,9 +633,9 @@ class ContactQuery:
         return page
 
     def _contact_key_parts(self) -> list[str]:
-        """A contact's document, tags and states keys as the text before and after its id (index_page.lua makes
-        them for the ids of its page)."""
-        return [part for key in (self.keys.contact("\0"), self.keys.tags("\0"), self.keys.states("\0"))
+        """A contact's hash, tags and the states hash of releases before (read while it exists) as the text before
+        and after its id (index_page.lua makes them for the ids of its page)."""
+        return [part for key in (self.keys.contact("\0"), self.keys.tags("\0"), self.keys.states_before("\0"))
                 for part in key.split("\0")]
 
     @staticmethod
@@ -839,14 +839,15 @@ def _as_dict(reply: Any) -> dict[str, str]:
 
 
 def _shown_contact(contact_id: str, replies: Sequence[Any], fields: Sequence[str]) -> dict[str, Any] | None:
-    """One contact of ``ContactQuery.shown_contacts`` from its three replies (document, tags, fold states), read as
-    ``ContactStore.get_contacts`` reads them."""
+    """One contact of ``ContactQuery.shown_contacts`` from its three replies (its hash: document and fold states;
+    tags; the states hash of releases before, which holds the states while it exists), read as
+    ``ContactStore.get_contacts`` reads them. Only the document's fields and ``fields`` are read from the hash."""
     doc_reply, tags, states_reply = replies
     doc = _as_dict(doc_reply)
-    if not doc:
+    if "created_at" not in doc and not any(not is_state_field(f) for f in doc):
         return None
     dnd = {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
-    states = join_states(_as_dict(states_reply))
+    states = join_states(_as_dict(states_reply) or doc)
     shown = {}
     for field in fields:
         raw = states.get(field)

@@ -3,8 +3,9 @@
 --
 -- Read only. One reply instead of three per contact: the client parses one array, not 3 x 50 replies.
 --
--- KEYS: for each contact, its document, its tags and its fold states (three keys each, in that order).
--- Returns, per contact, {document as HGETALL gives it, tags (SMEMBERS), states as HGETALL gives them}.
+-- KEYS: for each contact, its hash (document and fold states), its tags and the fold states hash of releases before
+-- (which holds the states while it exists: app/contact_layout.py moves it) — three keys each, in that order.
+-- Returns, per contact, {its hash as HGETALL gives it, tags (SMEMBERS), the old states hash as HGETALL gives it}.
 local out = {}
 for i = 1, #KEYS, 3 do
   out[#out + 1] = {redis.call('HGETALL', KEYS[i]), redis.call('SMEMBERS', KEYS[i + 1]),

@@ -25,7 +25,7 @@ from .contacts import ContactStore
 from .errors import gateway
 from .redis_tools import Sharding, get_many, loads, on_cluster
 from .score_index import ScoreIndex
-from .timelines import PIECE_MARK, join_states
+from .timelines import PIECE_MARK, flat_pieces, is_state_field, join_states, split_contact
 
 #: Contacts read or written per round trip.
 PAGE = 500
@@ -129,8 +129,10 @@ class SnapshotGateway:
             fields = self._state_fields([cid])[cid]
             pipe = self.redis.pipeline(transaction=False)
             self._queue_reads(pipe, cid, fields)
-            pipe.hget(self.keys.states(cid), "_rev")
-            *replies, rev_after = pipe.execute()
+            pipe.hget(self.keys.states_before(cid), "_rev")
+            pipe.hget(self.keys.contact(cid), "_rev")
+            *replies, rev_before, rev_now = pipe.execute()
+            rev_after = rev_before if rev_before is not None else rev_now
             contact = self._assemble(cid, fields, replies)
             if contact.states.get("_rev") == rev_after and \
                     {f for f in contact.states if PIECE_MARK not in f} - {"_rev"} == set(fields):
@@ -140,15 +142,18 @@ class SnapshotGateway:
     def _state_fields(self, ids: Sequence[str]) -> dict[str, list[str]]:
         pipe = self.redis.pipeline(transaction=False)
         for cid in ids:
-            pipe.hkeys(self.keys.states(cid))
-        return {cid: [f for f in reply if f != "_rev" and PIECE_MARK not in f]
-                for cid, reply in zip(ids, pipe.execute(), strict=True)}
+            pipe.hkeys(self.keys.contact(cid))
+            pipe.hkeys(self.keys.states_before(cid))
+        replies = pipe.execute()
+        return {cid: [f for f in (replies[2 * i + 1] or replies[2 * i])
+                      if f != "_rev" and PIECE_MARK not in f and is_state_field(f)]
+                for i, cid in enumerate(ids)}
 
     def _queue_reads(self, pipe: Any, cid: str, fields: Sequence[str]) -> None:
         pipe.hgetall(self.keys.contact(cid))
         pipe.smembers(self.keys.tags(cid))
         pipe.hgetall(self.keys.timeline(cid))
-        pipe.hgetall(self.keys.states(cid))
+        pipe.hgetall(self.keys.states_before(cid))  # the states while it exists, else those of the contact's hash
         pipe.lrange(self.keys.outbox(cid), 0, -1)
         pipe.smembers(self.keys.workflow_entered(cid))
         pipe.hgetall(self.keys.horizon(cid))
@@ -158,7 +163,8 @@ class SnapshotGateway:
 
     @staticmethod
     def _assemble(cid: str, fields: Sequence[str], replies: Sequence[Any]) -> ContactData:
-        doc, tags, timeline, states, outbox, entered, horizon, *ledgers = replies[:READS + len(fields)]
+        stored, tags, timeline, before, outbox, entered, horizon, *ledgers = replies[:READS + len(fields)]
+        doc, states = split_contact(stored, before)
         return ContactData(cid, doc, list(tags), timeline, states,
                            {f: entries for f, entries in zip(fields, ledgers, strict=True) if entries},
                            list(outbox), list(entered), horizon)
@@ -267,14 +273,14 @@ class SnapshotGateway:
         expiries: dict[str, int | None] = {}
         for contact in contacts:
             cid = contact.id
-            if contact.doc:
-                pipe.hset(self.keys.contact(cid), mapping=contact.doc)
+            # the document and the fold states share the contact's hash, each state in pieces short enough for
+            # its compact encoding (an archive of a release before may hold one whole)
+            if contact.doc or contact.states:
+                pipe.hset(self.keys.contact(cid), mapping={**contact.doc, **flat_pieces(join_states(contact.states))})
             if contact.tags:
                 pipe.sadd(self.keys.tags(cid), *contact.tags)
             if contact.timeline:
                 pipe.hset(self.keys.timeline(cid), mapping=contact.timeline)
-            if contact.states:
-                pipe.hset(self.keys.states(cid), mapping=contact.states)
             for vfield, entries in contact.ledgers.items():
                 profile_id, version = parse_version_field(vfield)
                 pipe.rpush(self.keys.ledger(cid, profile_id, version), *entries)

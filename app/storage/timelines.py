@@ -1,5 +1,7 @@
 """Each contact's scoring data: its timeline (``source:id`` -> record), fold states per
-``PROFILE@VERSION`` with the ``_rev`` optimistic lock, the outbox of events for workflows (ledgers are not
+``PROFILE@VERSION`` with the ``_rev`` optimistic lock (fields of the contact's hash, beside its document:
+``is_state_field``; in a hash of their own, ``Keys.states_before``, for contacts of releases before until
+app/contact_layout.py moved them — every reader and writer here looks there first), the outbox of events for workflows (ledgers are not
 stored: app/ledger_history.py makes them from the timeline; lists earlier releases stored still read), and
 its hot horizon (the checkpoints at it, once older history left Redis: docs/archive.md).
 
@@ -77,6 +79,23 @@ def join_states(stored: dict[str, str]) -> dict[str, str]:
             n += 1
         out[field] = "".join(parts)
     return out
+
+
+def is_state_field(name: str) -> bool:
+    """Whether a field of a contact's hash (``Keys.contact``) belongs to its fold states — ``_rev``, a state
+    ``PROFILE@VERSION`` (profile ids are slugs) or one of its pieces — rather than to its document, whose fields
+    hold no ``@`` outside its ``dnd:CHANNEL`` ones. ``read_batch.lua`` tells them apart the same way."""
+    return name == "_rev" or ("@" in name and not name.startswith("dnd:"))
+
+
+def split_contact(stored: dict[str, str], before: dict[str, str] | None = None) -> tuple[dict[str, str],
+                                                                                        dict[str, str]]:
+    """A contact's hash as its document and its fold states as stored (pieces apart: ``join_states``); the states
+    from ``before``, the hash of releases before (``Keys.states_before``), while that exists."""
+    doc = {f: v for f, v in stored.items() if not is_state_field(f)}
+    if before:
+        return doc, before
+    return doc, {f: v for f, v in stored.items() if is_state_field(f)}
 
 
 @dataclass(frozen=True)
@@ -181,6 +200,7 @@ class TimelineStore:
         self._trim = load_script(redis, "trim_horizon.lua")
         self._read_trim = load_script(redis, "read_trim.lua")
         self._compact = load_script(redis, "compact_contact.lua")
+        self._move_states = load_script(redis, "move_states.lua")
         #: One Redis (not a cluster): a scoring batch's reads and writes go in a few script calls.
         self.single_node = not on_cluster(redis)
 
@@ -197,8 +217,8 @@ class TimelineStore:
         calls = []
         for start in range(0, len(contact_ids), per_call):
             chunk = contact_ids[start:start + per_call]
-            keys = [key for cid in chunk for key in (self.keys.states(cid), self.keys.timeline(cid),
-                                                     self.keys.horizon(cid))]
+            keys = [key for cid in chunk for key in (self.keys.contact(cid), self.keys.timeline(cid),
+                                                     self.keys.horizon(cid), self.keys.states_before(cid))]
             calls.append((keys, [dumps([batch[cid] for cid in chunk])]))
         reply = later.send_scripts(self._read_batch, calls) if later is not None \
             else Done(run_scripts(self.redis, self._read_batch, calls))
@@ -231,12 +251,13 @@ class TimelineStore:
         ids = list(contact_ids)
         per_call = SCRIPT_CONTACTS if self.single_node else 1
         calls: list[tuple[list[str], list[Any]]] = [([key for cid in ids[start:start + per_call]
-                   for key in (self.keys.states(cid), self.keys.timeline(cid), self.keys.horizon(cid))], [])
+                   for key in (self.keys.contact(cid), self.keys.timeline(cid), self.keys.horizon(cid),
+                               self.keys.states_before(cid))], [])
                  for start in range(0, len(ids), per_call)]
         replies = [reply for chunk in run_scripts(self.redis, self._read_trim, calls) for reply in chunk]
         out = {}
         for cid, (rev, fields, timeline, horizon) in zip(ids, replies):
-            out[cid] = (rev or "", [f for f in fields if f != "_rev" and PIECE_MARK not in f],
+            out[cid] = (rev or "", [f for f in fields if f != "_rev" and PIECE_MARK not in f and is_state_field(f)],
                         [decode_record(key, loads(v)) for key, v in zip(timeline[::2], timeline[1::2])],
                         Horizon.from_hash(dict(zip(horizon[::2], horizon[1::2]))))
         return out
@@ -250,7 +271,8 @@ class TimelineStore:
             payloads = []
             for move in moves[start:start + per_call]:
                 cid = move.contact_id
-                keys += (self.keys.timeline(cid), self.keys.states(cid), self.keys.horizon(cid))
+                keys += (self.keys.timeline(cid), self.keys.contact(cid), self.keys.horizon(cid),
+                         self.keys.states_before(cid))
                 keys += [self.keys.ledger(cid, profile_id, version) for profile_id, version in move.ledgers]
                 payloads.append({"rev": move.rev, "n": len(move.ledgers), "c": move.at,
                                  "del": list(move.drop_records), "horizon": flat_pieces(move.fields)})
@@ -331,10 +353,18 @@ class TimelineStore:
         return out
 
     def read_states(self, contact_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Each contact's fold states with ``_rev``, whole."""
+        return {cid: join_states(states) for cid, states in self.stored_states(contact_ids).items()}
+
+    def stored_states(self, contact_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Each contact's fold states with ``_rev`` as stored (pieces apart), wherever they are (the contact's hash,
+        or the hash of releases before while it exists), in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
         for contact_id in contact_ids:
-            pipe.hgetall(self.keys.states(contact_id))
-        return {cid: join_states(stored) for cid, stored in zip(contact_ids, pipe.execute())}
+            pipe.hgetall(self.keys.contact(contact_id))
+            pipe.hgetall(self.keys.states_before(contact_id))
+        replies = pipe.execute()
+        return {cid: split_contact(replies[2 * i], replies[2 * i + 1])[1] for i, cid in enumerate(contact_ids)}
 
     def read_scores(self, contact_ids: Sequence[str], field: str) -> dict[str, int | None]:
         """Each contact's score in one version (``PROFILE@VERSION``), None where it has none."""
@@ -357,8 +387,8 @@ class TimelineStore:
             payloads = []
             for w in writes[start:start + per_call]:
                 cid = w.contact_id
-                keys += (self.keys.timeline(cid), self.keys.states(cid), self.keys.outbox(cid), self.keys.contact(cid),
-                         self.keys.horizon(cid))
+                keys += (self.keys.timeline(cid), self.keys.contact(cid), self.keys.outbox(cid),
+                         self.keys.states_before(cid), self.keys.horizon(cid))
                 keys += [self.keys.ledger(cid, lw.profile_id, lw.version) for lw in w.ledgers]
                 payloads.append([w.rev, len(w.ledgers), [x for item in w.timeline.items() for x in item],
                                  [x for f, v in w.states.items() for x in (f, state_pieces(v))], w.drop, w.outbox,
@@ -384,11 +414,13 @@ class TimelineStore:
         field = version_field(profile_id, version)
         pipe = self.redis.pipeline(transaction=False)
         for cid in contact_ids:
-            pipe.hkeys(self.keys.states(cid))
+            pipe.hkeys(self.keys.contact(cid))
+            pipe.hkeys(self.keys.states_before(cid))
             pipe.hkeys(self.keys.horizon(cid))  # its checkpoint
         stored = pipe.execute()
         for i, cid in enumerate(contact_ids):
-            for key, fields in ((self.keys.states(cid), stored[2 * i]), (self.keys.horizon(cid), stored[2 * i + 1])):
+            for key, fields in ((self.keys.contact(cid), stored[3 * i]), (self.keys.states_before(cid), stored[3 * i + 1]),
+                                (self.keys.horizon(cid), stored[3 * i + 2])):
                 pieces = [f for f in fields if f.partition(PIECE_MARK)[0] == field]
                 if pieces:
                     pipe.hdel(key, *pieces)
@@ -417,19 +449,33 @@ class TimelineStore:
             pipe.ltrim(self.keys.outbox(cid), n, -1)
         pipe.execute()
 
+    # --- the contact hash's migration (app/contact_layout.py) ------------------------------------------
+    def move_states(self, contact_ids: Sequence[str]) -> int:
+        """Move these contacts' fold states from the hash of releases before into their contact hash
+        (``move_states.lua``, atomic per contact); returns how many had states to move."""
+        per_call = SCRIPT_CONTACTS if self.single_node else 1
+        ids = list(contact_ids)
+        calls: list[tuple[list[str], list[Any]]] = [
+            ([key for cid in ids[start:start + per_call] for key in (self.keys.contact(cid),
+                                                                     self.keys.states_before(cid))], [])
+            for start in range(0, len(ids), per_call)]
+        return sum(int(n) for n in run_scripts(self.redis, self._move_states, calls))
+
     # --- the compact layout's migration (app/compaction.py) --------------------------------------------
     def read_stored(self, contact_ids: Sequence[str]) -> dict[str, StoredContact]:
         """Each contact's stored values as they are (whatever their form): what the compaction rewrites."""
         pipe = self.redis.pipeline(transaction=False)
         for cid in contact_ids:
-            pipe.hgetall(self.keys.states(cid))
+            pipe.hgetall(self.keys.contact(cid))
+            pipe.hgetall(self.keys.states_before(cid))
             pipe.hgetall(self.keys.timeline(cid))
             pipe.hgetall(self.keys.horizon(cid))
         replies = pipe.execute()
         out = {}
         pipe = self.redis.pipeline(transaction=False)
         for i, cid in enumerate(contact_ids):
-            states, timeline, horizon = replies[3 * i:3 * i + 3]
+            stored, before, timeline, horizon = replies[4 * i:4 * i + 4]
+            states = split_contact(stored, before)[1]
             fields = [f for f in states if f != "_rev" and PIECE_MARK not in f]
             for vfield in fields:
                 pipe.lrange(self.keys.ledger(cid, *parse_version_field(vfield)), 0, -1)
@@ -444,7 +490,8 @@ class TimelineStore:
                        horizon: dict[str, str], ledgers: dict[str, tuple[int, list[str]]]) -> bool:
         """Write values of the same data in another form, with compact_contact.lua (``states`` and ``horizon``
         whole: stored in pieces); False when the contact changed since it was read (``rev``)."""
-        keys = [self.keys.timeline(contact_id), self.keys.states(contact_id), self.keys.horizon(contact_id)]
+        keys = [self.keys.timeline(contact_id), self.keys.contact(contact_id), self.keys.horizon(contact_id),
+                self.keys.states_before(contact_id)]
         keys += [self.keys.ledger(contact_id, *parse_version_field(f)) for f in ledgers]
         payload = {"rev": rev, "timeline": timeline, "states": {f: state_pieces(v) for f, v in states.items()},
                    "horizon": {f: state_pieces(v) for f, v in horizon.items()},

@@ -2,7 +2,8 @@
 -- happened before it, store the checkpoints at it, and drop the ledger entries before it - only for a
 -- contact nobody changed since it was read (its `_rev`), like apply_batch.lua. Many contacts per call on
 -- one Redis, one on a cluster (a contact's keys share its slot).
--- KEYS: per contact, in order: 1 timeline, 2 states, 3 horizon, then its ledgers.
+-- KEYS: per contact, in order: 1 timeline, 2 its hash (document and fold states), 3 horizon, 4 the states hash of
+--   releases before (the states are there while it exists: app/contact_layout.py moves them), then its ledgers.
 -- ARGV[1]: JSON {writes: [{rev, n (its number of ledger keys), c (the horizon, ms), del [timeline field],
 --   horizon {field: value} (the whole horizon hash: c, a, a checkpoint per version)}, ...]}.
 -- Atomic per contact: a contact whose `_rev` moved is left untouched and gets 0 in the reply; every other
@@ -12,6 +13,9 @@ local out = {}
 local k = 0
 for i, w in ipairs(p.writes) do
   local states = KEYS[k + 2]
+  if redis.call('EXISTS', KEYS[k + 4]) == 1 then
+    states = KEYS[k + 4]
+  end
   local rev = redis.call('HGET', states, '_rev') or ''
   if rev ~= w.rev then
     out[i] = 0
@@ -25,7 +29,7 @@ for i, w in ipairs(p.writes) do
     end
     -- ledgers are newest first and in time order: the entries before the horizon are at the tail
     for j = 1, w.n do
-      local key = KEYS[k + 3 + j]
+      local key = KEYS[k + 4 + j]
       while true do
         local last = redis.call('LINDEX', key, -1)
         if not last then
@@ -41,6 +45,6 @@ for i, w in ipairs(p.writes) do
     end
     out[i] = redis.call('HINCRBY', states, '_rev', 1)
   end
-  k = k + 3 + w.n
+  k = k + 4 + w.n
 end
 return out

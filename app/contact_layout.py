@@ -1,0 +1,41 @@
+"""The contact hash's migration: each contact's fold states, which releases before kept in a hash of their own
+(``Keys.states_before``), moved into the contact's hash beside its document (``Keys.contact``) — one key a contact
+fewer (docs/performance.md, row 5a).
+
+Online and resumable: ``move_states.lua`` moves one contact's states in one atomic step, and until then every
+reader and writer (storage/timelines.py, contacts.py, queries.py, snapshot.py and their scripts) looks for them in
+the old hash first, so the move changes nothing anyone reads; nothing of this release creates the old hash. Each
+worker runs ``states_once`` at start, for every workspace (``scorekeeper compact`` runs it too); a run cut short
+moves what is left the next time; a run that walked every contact records it in the migrations hash.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+#: The move's name in the migrations hash.
+MIGRATION = "states-in-contact-hash"
+#: Contacts per page of the registry's walk (one script call a page on one Redis).
+PAGE = 500
+
+
+def move_all_states(services: Services, page: int = PAGE) -> int:
+    """Move every registered contact's fold states of releases before into its contact hash; returns how many
+    contacts had states to move."""
+    return sum(services.timelines.move_states(ids) for ids in services.contacts.contact_pages(page))
+
+
+def states_once(services: Services, page: int = PAGE) -> int | None:
+    """``move_all_states``, unless a finished run was recorded; records this one. Returns the contacts moved."""
+    if services.jobs.migration_done(MIGRATION):
+        return None
+    started = time.monotonic()
+    moved = move_all_states(services, page)
+    services.jobs.record_migration(MIGRATION, int(time.time() * 1000))
+    log.info("fold states moved into the contact hashes", extra={"contacts": moved,
+                                                                  "seconds": round(time.monotonic() - started, 3)})
+    return moved

@@ -1,0 +1,116 @@
+"""The contact hash (app/contact_layout.py): a contact's fold states live in its hash beside its document, one key
+fewer than releases before kept. On data written by the release before (tests/data/layout-v1.json), every reader
+gives the same before, during and after the move, scoring goes on exactly wherever a contact's states are, and the
+move leaves every hash in its compact encoding."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from app.contact_layout import MIGRATION, states_once
+from app.scoring.fold import FoldState, fold
+from app.storage.queries import ContactQuery
+from app.storage.timelines import PIECE_BYTES, is_state_field, join_states
+from tests.helpers import AUTH, settle
+from tests.test_compaction import everything, load_layout_v1
+
+pytestmark = [pytest.mark.app_settings(HOT_HISTORY="0"), pytest.mark.also_on_cluster]
+
+
+def readers(client, services, contact_ids):
+    """``everything`` (API contact and ledger, timelines, whole fold states) and what a list page and a backup read."""
+    query = ContactQuery(services.scores, services.contacts, services.companies)
+    shown = query.shown_contacts(contact_ids, ["engagement@1"])
+    backup = {c.id: (c.doc, sorted(c.tags), c.timeline, join_states(c.states), c.horizon)
+              for page in services.snapshot.contacts() for c in page}
+    return everything(client, services, contact_ids), shown, backup
+
+
+def old_state_keys(services, contact_ids):
+    return sum(services.redis.exists(services.keys.states_before(cid)) for cid in contact_ids)
+
+
+def test_every_reader_gives_the_same_before_during_and_after_the_move(client, services):
+    contact_ids = load_layout_v1(services)
+    assert old_state_keys(services, contact_ids) == 40
+    before = readers(client, services, contact_ids)
+    assert all(s is not None and s["states"] for s in before[1])
+
+    assert services.timelines.move_states(contact_ids[:15]) == 15  # a run cut short
+    assert old_state_keys(services, contact_ids) == 25
+    assert readers(client, services, contact_ids) == before
+
+    assert states_once(services) == 25
+    assert old_state_keys(services, contact_ids) == 0
+    assert readers(client, services, contact_ids) == before
+    assert services.jobs.migration_done(MIGRATION) and states_once(services) is None
+    for cid in contact_ids:
+        stored = services.redis.hgetall(services.keys.contact(cid))
+        assert "email" in stored and "_rev" in stored and "engagement@1" in stored
+        # the old release's whole states went in pieces: the hash stays a listpack
+        assert services.redis.object("encoding", services.keys.contact(cid)) == "listpack"
+
+
+def test_scoring_goes_on_exactly_wherever_a_contacts_states_are(client, services):
+    contact_ids = load_layout_v1(services)
+    services.timelines.move_states(contact_ids[::2])
+    revs = {cid: services.timelines.read_states([cid])[cid]["_rev"] for cid in contact_ids}
+    emails = [client.get(f"/v1/contacts/{cid}", headers=AUTH).get_json()["email"] for cid in contact_ids]
+    now = services.clock.now_ms()
+    items = [{"id": f"late-{i}", "source": "crm", "type": t, "contact": {"email": email},
+              "properties": {"message_id": "m9", "path": "/x", "plan": "pro"}}
+             for i, email in enumerate(emails) for t in ("email.clicked", "form.submitted")]
+    assert client.post("/v1/interactions", json={"interactions": items}, headers=AUTH).status_code == 202
+    settle(services)
+    profile = services.profiles.active()[0].profile
+    timelines = services.timelines.read_timelines(contact_ids)
+    states = services.timelines.read_states(contact_ids)
+    for cid in contact_ids:
+        assert int(states[cid]["_rev"]) > int(revs[cid])  # the optimistic lock went on from where it was
+        assert FoldState.from_json(json.loads(states[cid]["engagement@1"])).score == \
+            fold(profile, timelines[cid], now)[0].score
+    # a writer writes where the states are: the unmoved ones stay in the old hash, none comes back
+    assert old_state_keys(services, contact_ids) == 20
+    assert not any(is_state_field(f) for cid in contact_ids[1::2]
+                   for f in services.redis.hkeys(services.keys.contact(cid)))
+
+
+def test_a_new_contact_has_no_states_key_and_its_document_shows_no_state(client, services):
+    item = {"id": "e1", "source": "crm", "type": "form.submitted", "contact": {"email": "ada@example.com"}}
+    services.profiles  # noqa: B018 - the default profile set-up is the conftest's
+    assert client.post("/v1/interactions", json=item, headers=AUTH).status_code == 202
+    settle(services)
+    [cid] = [cid for page in services.contacts.contact_pages(10) for cid in page]
+    assert not services.redis.exists(services.keys.states_before(cid))
+    stored = services.redis.hgetall(services.keys.contact(cid))
+    assert stored["email"] == "ada@example.com" and stored["_rev"] == "1"
+    [contact] = services.contacts.get_contacts([cid])
+    assert contact is not None and contact["email"] == "ada@example.com"
+    assert set(contact["states"]) == {f for f in stored if is_state_field(f) and f != "_rev"}
+
+
+@pytest.mark.parametrize("field", ["_rev", "engagement@1", "engagement@12#3", "fit-2@1"])
+def test_fold_state_fields(field):
+    assert is_state_field(field)
+
+
+@pytest.mark.parametrize("field", ["email", "external_id", "name", "company", "created_at", "attributes",
+                                   "dnd:email", "dnd:a@b"])
+def test_document_fields(field):
+    assert not is_state_field(field)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # keys reset in the test
+@given(st.text(st.sampled_from("aé€😀") | st.characters(), min_size=20, max_size=200))
+def test_the_move_splits_a_whole_state_into_pieces_of_whole_characters_that_join_back(services, text):
+    cid = "cx"
+    services.redis.delete(services.keys.contact(cid), services.keys.states_before(cid))
+    services.redis.hset(services.keys.states_before(cid), mapping={"p@1": text or "-", "_rev": "3"})
+    services.redis.hset(services.keys.contact(cid), "email", "x@example.com")
+    assert services.timelines.move_states([cid]) == 1
+    stored = services.redis.hgetall(services.keys.contact(cid))
+    assert all(len(v.encode()) <= PIECE_BYTES for f, v in stored.items() if is_state_field(f))
+    assert join_states(stored)["p@1"] == (text or "-") and stored["_rev"] == "3" and stored["email"] == "x@example.com"
+    assert not services.redis.exists(services.keys.states_before(cid))
