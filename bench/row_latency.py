@@ -30,7 +30,7 @@ def rows_latency(ctx: Context) -> list[Row]:
     redis.config_set("notify-keyspace-events", "Kh")
     visible: dict[str, float] = {}
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    prefix = f"__keyspace@0__:{ctx.services.keys.states('')}".replace("{c:}", "{c:*}")
+    prefix = f"__keyspace@0__:{ctx.services.keys.timeline('')}".replace("{c:}", "{c:*}")
     pubsub.psubscribe(prefix)
     stop = threading.Event()
 
