@@ -6,7 +6,11 @@ Online and resumable: ``move_states.lua`` moves one contact's states in one atom
 reader and writer (storage/timelines.py, contacts.py, queries.py, snapshot.py and their scripts) looks for them in
 the old hash first, so the move changes nothing anyone reads; nothing of this release creates the old hash. Each
 worker runs ``states_once`` at start, for every workspace (``scorekeeper compact`` runs it too); a run cut short
-moves what is left the next time; a run that walked every contact records it in the migrations hash.
+moves what is left the next time; a run that walked every contact records it in the migrations hash, and from
+then on the drain's scripts are not sent the old hash's key to look in (``TimelineStore.states_moved``).
+
+The workers of the release before must be stopped before this release's start: they read and write only the old
+hash, so one scoring a contact whose states moved would start its fold states afresh there.
 """
 from __future__ import annotations
 
@@ -14,11 +18,12 @@ import logging
 import time
 
 from .services import Services
+from .storage.timelines import STATES_MOVED
 
 log = logging.getLogger(__name__)
 
-#: The move's name in the migrations hash.
-MIGRATION = "states-in-contact-hash"
+#: The move's name in the migrations hash (once there, the drain's scripts look for no old hash).
+MIGRATION = STATES_MOVED
 #: Contacts per page of the registry's walk (one script call a page on one Redis).
 PAGE = 500
 
@@ -36,6 +41,7 @@ def states_once(services: Services, page: int = PAGE) -> int | None:
     started = time.monotonic()
     moved = move_all_states(services, page)
     services.jobs.record_migration(MIGRATION, int(time.time() * 1000))
+    services.timelines.states_moved(recheck=True)  # this process's drains look for no old hash from now on
     log.info("fold states moved into the contact hashes", extra={"contacts": moved,
                                                                   "seconds": round(time.monotonic() - started, 3)})
     return moved

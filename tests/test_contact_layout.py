@@ -76,6 +76,20 @@ def test_scoring_goes_on_exactly_wherever_a_contacts_states_are(client, services
     assert not any(is_state_field(f) for cid in contact_ids[1::2]
                    for f in services.redis.hkeys(services.keys.contact(cid)))
 
+    # once the move is recorded finished, the drain sends no old hash's key: scoring goes on exactly from the hashes
+    assert not services.timelines.states_moved()
+    assert states_once(services) == 20 and services.timelines.states_moved()
+    items = [{**item, "id": f"later-{n}"} for n, item in enumerate(items)]
+    assert client.post("/v1/interactions", json={"interactions": items}, headers=AUTH).status_code == 202
+    settle(services)
+    timelines = services.timelines.read_timelines(contact_ids)
+    after = services.timelines.read_states(contact_ids)
+    for cid in contact_ids:
+        assert int(after[cid]["_rev"]) > int(states[cid]["_rev"])
+        assert FoldState.from_json(json.loads(after[cid]["engagement@1"])).score == \
+            fold(profile, timelines[cid], now)[0].score
+    assert old_state_keys(services, contact_ids) == 0
+
 
 def test_a_new_contact_has_no_states_key_and_its_document_shows_no_state(client, services):
     item = {"id": "e1", "source": "crm", "type": "form.submitted", "contact": {"email": "ada@example.com"}}

@@ -1,13 +1,15 @@
 -- Write the results of scoring contacts, if nobody changed each contact since it was read.
 -- On one Redis a call carries many contacts; on a cluster, one (a contact's keys share its slot).
--- KEYS: per contact, in order: 1 timeline, 2 its hash (document and fold states), 3 outbox, 4 the states hash of
---   releases before (the states are there while it exists: app/contact_layout.py moves them), 5 horizon, then the
+-- KEYS: per contact, in order: 1 timeline, 2 its hash (document and fold states), 3 outbox, 4 horizon, and while the
+--   fold states of releases before may be left (ARGV[2] is 5, not 4) 5 their hash (the states are there while it
+--   exists: app/contact_layout.py moves them; once it recorded the move finished, the key is not sent); then the
 --   ledger lists (as earlier releases stored them) of the versions whose ledger changed: deleted.
 -- ARGV[1]: JSON array, per contact, [rev, n, timeline, states, drop, outbox, doc, horizon]: `rev` the `_rev` the
 --   scorer read ('' when none), n its number of ledger keys, timeline [key, record, ...], states [field, [piece...],
 --   ...] (the state's JSON in pieces of at most 64 bytes, so the hash keeps its compact encoding), drop [field]
 --   (from the states with their pieces, and the horizon), outbox [event], doc [field, value, ...], horizon
 --   [field, [piece...], ...] (checkpoints a refold from the archive made, in pieces like the states).
+-- ARGV[2]: the number of keys per contact before its ledgers (4 or 5).
 -- Atomic per contact (and the whole call is atomic, which is stronger): a
 -- contact whose `_rev` is not the one its scorer read is left untouched and gets 0 in the reply;
 -- every other contact gets its timeline, fold states, outbox and doc written together,
@@ -46,12 +48,13 @@ local function drop_left(key, fields)
   end
 end
 local writes = cjson.decode(ARGV[1])
+local stride = tonumber(ARGV[2])
 local out = {}
 local k = 0
 for i, w in ipairs(writes) do
   local states = KEYS[k + 2]
-  if redis.call('EXISTS', KEYS[k + 4]) == 1 then
-    states = KEYS[k + 4]
+  if stride == 5 and redis.call('EXISTS', KEYS[k + 5]) == 1 then
+    states = KEYS[k + 5]
   end
   local rev = redis.call('HGET', states, '_rev') or ''
   local n = w[2]
@@ -70,17 +73,17 @@ for i, w in ipairs(writes) do
     for _, f in ipairs(w[5]) do
       redis.call('HDEL', states, f)
       drop_pieces(states, f, 1)
-      redis.call('HDEL', KEYS[k + 5], f)
-      drop_pieces(KEYS[k + 5], f, 1)
+      redis.call('HDEL', KEYS[k + 4], f)
+      drop_pieces(KEYS[k + 4], f, 1)
     end
     if #w[8] > 0 then
-      variadic('HSET', KEYS[k + 5], pieces_args(w[8], {}))
-      drop_left(KEYS[k + 5], w[8])
+      variadic('HSET', KEYS[k + 4], pieces_args(w[8], {}))
+      drop_left(KEYS[k + 4], w[8])
     end
     -- ledgers are not stored any more (the fold of the timeline, made again on read): a list an earlier
     -- release stored for a version whose ledger changes now would be stale, so it goes
     for j = 1, n do
-      redis.call('UNLINK', KEYS[k + 5 + j])
+      redis.call('UNLINK', KEYS[k + stride + j])
     end
     if #w[6] > 0 then
       variadic('RPUSH', KEYS[k + 3], w[6])
@@ -90,6 +93,6 @@ for i, w in ipairs(writes) do
     end
     out[i] = new_rev
   end
-  k = k + 5 + n
+  k = k + stride + n
 end
 return out
