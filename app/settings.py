@@ -35,7 +35,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "MAX_BODY_BYTES": (1048576, "largest request body accepted, in bytes"),
     "LEASE_MS": (30000, "partition lease of a worker, in milliseconds (renewed every batch)"),
     "DRAIN_LINGER_MS": (10, "a drain that emptied its partition waits this long (ms) for what arrives next while no "
-                            "job waits in the queues, instead of a new drain job taking it; 0: it never waits"),
+                            "workflow job (a run, a webhook attempt) waits in the queues, instead of a new drain job "
+                            "taking it (drains queued for other partitions do not stop it); 0: it never waits"),
     "TICK_SECONDS": (1.0, "worker ticker period: expiries and stalled partitions are checked this often, in seconds"),
     "QUEUE": ("scorekeeper", "RQ queue name"),
     "WORKER_CLASS": ("simple", "`simple` (jobs in the worker process) or `fork` (a child per job)"),
