@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.errors import ValidationError
 from app.hooks import (
@@ -548,3 +550,33 @@ def test_stripe_scores_a_payment_whose_email_is_only_on_its_charge(where):
     [scored] = result.interactions
     assert scored.email == "only.on.charge@example.com" and scored.type == "payment.succeeded"
     assert result.skipped == []
+
+
+# --- Stripe's contact email: the first candidate that is an email, each looked at only when needed --------------
+def eager_contact_email(obj):
+    """``stripe.contact_email`` as it was (2026-12-03 afternoon): every candidate built, then the first taken."""
+    candidates = [obj.get("receipt_email"), stripe.nested(obj, "billing_details", "email"), obj.get("customer_email"),
+                  stripe.nested(obj, "customer_details", "email"), stripe.nested(obj, "customer", "email")]
+    if obj.get("object") == "customer":
+        candidates.insert(0, obj.get("email"))
+    for charge in stripe.charges_of(obj):
+        candidates += [stripe.nested(charge, "billing_details", "email"), charge.get("receipt_email")]
+    return next((c for c in candidates if isinstance(c, str) and "@" in c), None)
+
+
+_VALUES = st.one_of(st.emails(), st.sampled_from([None, "", "not an email", 5, ["x@y.z"], {"email": "x@y.z"}]))
+_EMAIL_HOLDER = st.one_of(st.fixed_dictionaries({"email": _VALUES}), _VALUES)
+_CHARGE = st.one_of(st.fixed_dictionaries({}, optional={"billing_details": _EMAIL_HOLDER, "receipt_email": _VALUES}),
+                    _VALUES)
+_STRIPE_OBJECT = st.fixed_dictionaries({}, optional={
+    "object": st.sampled_from(["customer", "payment_intent", "charge"]), "email": _VALUES, "receipt_email": _VALUES,
+    "billing_details": _EMAIL_HOLDER, "customer_email": _VALUES, "customer_details": _EMAIL_HOLDER,
+    "customer": st.one_of(_VALUES, _EMAIL_HOLDER), "latest_charge": _CHARGE,
+    "charges": st.one_of(_VALUES, st.fixed_dictionaries({}, optional={"data": st.one_of(_VALUES, st.lists(_CHARGE,
+                                                                                                      max_size=3))}))})
+
+
+@settings(max_examples=500, deadline=None)
+@given(obj=_STRIPE_OBJECT)
+def test_stripe_contact_email_is_the_first_email_among_the_candidates_in_order(obj):
+    assert stripe.contact_email(obj) == eager_contact_email(obj)

@@ -9,7 +9,7 @@ the email an earlier event linked to that customer (``ContactStore.alias("stripe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import signing
@@ -112,18 +112,25 @@ def contact_email(obj: Mapping[str, Any]) -> str | None:
     ``customer_details.email``, an expanded customer's email (or a customer object's own), then the
     charge's: an expanded ``latest_charge`` or, in API versions before 2022-11-15, ``charges.data[]``
     (a PaymentIntent whose email sits only on its charge)."""
-    candidates = [
-        obj.get("receipt_email"),
-        nested(obj, "billing_details", "email"),
-        obj.get("customer_email"),
-        nested(obj, "customer_details", "email"),
-        nested(obj, "customer", "email"),
-    ]
+    for candidate in email_candidates(obj):
+        if isinstance(candidate, str) and "@" in candidate:
+            return candidate
+    return None
+
+
+def email_candidates(obj: Mapping[str, Any]) -> Iterator[Any]:
+    """The places an email may be, in ``contact_email``'s order, each looked at only when the ones before gave
+    none (a PaymentIntent's ``receipt_email`` is usually the first and the last looked at)."""
     if obj.get("object") == "customer":
-        candidates.insert(0, obj.get("email"))
+        yield obj.get("email")
+    yield obj.get("receipt_email")
+    yield nested(obj, "billing_details", "email")
+    yield obj.get("customer_email")
+    yield nested(obj, "customer_details", "email")
+    yield nested(obj, "customer", "email")
     for charge in charges_of(obj):
-        candidates += [nested(charge, "billing_details", "email"), charge.get("receipt_email")]
-    return next((c for c in candidates if isinstance(c, str) and "@" in c), None)
+        yield nested(charge, "billing_details", "email")
+        yield charge.get("receipt_email")
 
 
 def charges_of(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
