@@ -308,14 +308,17 @@ class Scorer:
         for cid, records in pending.items():
             raw_states, existing, horizons[cid] = reads[cid]
             states[cid] = raw_states
-            unique: dict[str, TimelineRecord] = {}
             present = existing if isinstance(existing, list) else []
-            for record, stored in zip(records, present):
-                if stored is None:
-                    unique.setdefault(record.key, record)
-            fresh[cid] = list(unique.values())
-            has_history[cid] = bool(raw_states) or (not isinstance(existing, list) and bool(existing)) or any(
-                s is not None for s in present)
+            if len(records) == 1 and len(present) == 1:  # the commonest case in a drain: one record a contact
+                fresh[cid] = [records[0]] if present[0] is None else []
+            else:
+                unique: dict[str, TimelineRecord] = {}
+                for record, stored in zip(records, present):
+                    if stored is None:
+                        unique.setdefault(record.key, record)
+                fresh[cid] = list(unique.values())
+            has_history[cid] = bool(raw_states) or (not isinstance(existing, list) and bool(existing)) or \
+                present.count(None) < len(present)  # some record is stored already
         self._drop_archived(fresh, horizons)
         for cid in pending:
             raw_states = states[cid]

@@ -99,8 +99,12 @@ class FoldState:
             out["o"] = self.once
         if self.pending:
             by_rule: dict[str, list[list[Any]]] = {}
+            code = type_code
             for p in self.pending:
-                by_rule.setdefault(p[2], []).append([p[0] - base, p[1], p[3], type_code(p[5])])
+                group = by_rule.get(p[2])
+                if group is None:
+                    group = by_rule[p[2]] = []
+                group.append([p[0] - base, p[1], p[3], code(p[5])])
             out["P"] = by_rule
         if self.decaying:
             steps: dict[str, list[list[Any]]] = {}
