@@ -97,17 +97,17 @@ def test_a_job_costs_twelve_round_trips_fewer_than_with_rqs_own_worker_class(cou
 
 
 @pytest.mark.parametrize("result_ttl, rqs_trips", [(0, 27), (600, 20)])
-def test_a_job_the_app_queued_costs_four_round_trips(counted, result_ttl, rqs_trips):
+def test_a_job_the_app_queued_costs_three_round_trips(counted, result_ttl, rqs_trips):
     """RQ ends a job of ``result_ttl`` 0 in ten round trips, one that keeps its result in three, and writes the job's
-    last heartbeat and the worker's idle state alone before; a leaf job (``LEAF_META``: the app's) ends in one,
-    which writes them too. Per job the worker sends: the suspension check, the take (with the job's hash), the
-    execution and start, the end."""
+    last heartbeat and the worker's idle state alone before, and looks for a suspension alone after; a leaf job
+    (``LEAF_META``: the app's) ends in one, which does all that too. Per job the worker sends: the take (with the
+    job's hash), the execution and start, the end."""
     from rq import SimpleWorker
 
     leaf = {LEAF_META: 1}
     ours = per_job(counted, worker_class_for("simple"), meta=leaf, result_ttl=result_ttl)
     rqs = per_job(counted, SimpleWorker, meta=leaf, result_ttl=result_ttl)
-    assert (rqs, ours) == (pytest.approx(rqs_trips, abs=0.5), pytest.approx(4, abs=0.5))
+    assert (rqs, ours) == (pytest.approx(rqs_trips, abs=0.5), pytest.approx(3, abs=0.5))
 
 
 @pytest.mark.parametrize("result_ttl", [0, 600])
@@ -215,3 +215,25 @@ def test_jobs_taken_from_both_queues_leave_nothing_in_the_intermediate_lists(ser
     finally:
         worker.teardown()
     assert [key for key in services.queue.connection.keys("*intermediate*")] == []
+
+
+def test_a_suspension_is_seen_by_the_turn_after_a_job_the_app_queued(counted):
+    """The look for a suspension made by the job's end, not by the next turn: ``rq suspend`` stops the worker as
+    soon as RQ's own look would, and the worker's key lives on."""
+    from rq.suspension import suspend
+
+    queue = Queue("heartbeat-test", connection=counted)
+    queue.enqueue_many([Queue.prepare_data(nothing, (), result_ttl=0, meta={LEAF_META: 1}) for _ in range(2)])
+    worker = worker_class_for("simple")([queue], connection=counted)
+    worker.bootstrap("WARNING")
+    try:
+        worker.check_for_suspension(True)
+        job, job_queue = worker.dequeue_job_and_maintain_ttl(None)
+        suspend(counted)  # while the job runs
+        worker.execute_job(job, job_queue)
+        assert counted.ttl(worker.key) > 400  # renewed by the job's end for the turn after it
+        from rq.exceptions import StopRequested
+        with pytest.raises(StopRequested):  # in a burst RQ's look stops the worker at once
+            worker.check_for_suspension(True)
+    finally:
+        worker.teardown()

@@ -25,6 +25,7 @@ from rq.intermediate_queue import IntermediateQueue
 from rq.exceptions import DequeueTimeout, NoSuchJobError
 from rq.job import JobStatus
 from rq.results import Result
+from rq.suspension import WORKERS_SUSPENDED
 from rq.scheduler import RQScheduler
 from rq.utils import now
 from rq.worker.base import BaseWorker, WorkerStatus
@@ -149,10 +150,10 @@ def _stoppable(base: type) -> type:
     blocked on the queue, still renews its key between two waits.
 
     Around each job RQ 3 also sends, each alone: the execution's record and the worker's ``busy`` state (one
-    transaction), then the job's start (another), the job's ``last_heartbeat`` as it ends, and the worker's ``idle``
-    state after it. A ``SimpleWorker`` of this class sends the first two as one transaction (nothing runs between
-    them), and for the app's jobs writes the heartbeat and the ``idle`` state in the transaction that ends the job:
-    four round trips fewer per job."""
+    transaction), then the job's start (another), the job's ``last_heartbeat`` as it ends, the worker's ``idle``
+    state after it, and its look for a suspension with the key's renewal at the start of the next turn. A
+    ``SimpleWorker`` of this class sends the first two as one transaction (nothing runs between them), and for the
+    app's jobs sends the rest in the transaction that ends the job: four round trips fewer per job."""
 
     class StoppableWorker(base):  # type: ignore[valid-type, misc]
         stop_signalled = False
@@ -166,6 +167,9 @@ def _stoppable(base: type) -> type:
         #: Whether jobs waited in the queues when the last job ended (its transaction counts them): the next take
         #: tries the queues at once; else it waits on them (``take_job``).
         _jobs_waiting = True
+        #: Whether the transaction that ended the last job found no suspension (``rq suspend``): the next turn of
+        #: RQ's loop does not look again.
+        _not_suspended = False
         #: The key of the queue whose intermediate list holds the job taken last, until its start is written.
         _taken_from: str | None = None
 
@@ -204,6 +208,14 @@ def _stoppable(base: type) -> type:
                 return
             super().set_state(state, pipeline)
             self._state_written = state if pipeline is None else None
+
+        def check_for_suspension(self, burst):
+            """RQ's, unless the transaction that ended the last job looked moments ago (and renewed the worker's
+            key, as RQ's look does)."""
+            if self._not_suspended:
+                self._not_suspended = False
+                return
+            super().check_for_suspension(burst)
 
         def request_stop(self, signum, frame):
             self.stop_signalled = True
@@ -283,12 +295,16 @@ def _stoppable(base: type) -> type:
                     job.cleanup(result_ttl, pipeline=pipe, remove_from_queue=False)
                     execution.delete(job=job, pipeline=pipe)
                 idle = not self.is_horse  # a child of a forking worker leaves its parent's state to the parent
-                if idle:
+                if idle:  # and the next turn's renewal of the worker's key with its look for a suspension
                     BaseWorker.set_state(self, WorkerStatus.IDLE, pipeline=pipe)
+                    self.heartbeat(pipeline=pipe)
+                    pipe.exists(WORKERS_SUSPENDED)
                 for waiting in self.queues:  # whether the next take finds a job at once
                     pipe.llen(waiting.key)
-                lengths = pipe.execute()[-len(self.queues):]
+                replies = pipe.execute()
+            lengths = replies[-len(self.queues):]
             self._jobs_waiting = any(lengths)
+            self._not_suspended = idle and not replies[-len(self.queues) - 1]
             job._status = JobStatus.FINISHED
             self.executions.pop(execution.id, None)
             if idle:
