@@ -41,7 +41,8 @@ def states_once(services: Services, page: int = PAGE) -> int | None:
     started = time.monotonic()
     moved = move_all_states(services, page)
     services.jobs.record_migration(MIGRATION, int(time.time() * 1000))
-    services.timelines.states_moved(recheck=True)  # this process's drains look for no old hash from now on
+    services.timelines.states_moved(recheck=True)  # this process's drains and pages look for no old hash from now on
+    services.contacts.states_moved(recheck=True)
     log.info("fold states moved into the contact hashes", extra={"contacts": moved,
                                                                   "seconds": round(time.monotonic() - started, 3)})
     return moved

@@ -23,9 +23,18 @@ def readers(client, services, contact_ids):
     """``everything`` (API contact and ledger, timelines, whole fold states) and what a list page and a backup read."""
     query = ContactQuery(services.scores, services.contacts, services.companies)
     shown = query.shown_contacts(contact_ids, ["engagement@1"])
+    lists = client.get("/v1/smart-lists", headers=AUTH).get_json()
+    list_id = next((x["id"] for x in lists.get("items", lists) if x["name"] == "all"), None) if lists else None
+    if list_id is None:
+        made = client.post("/v1/smart-lists", json={"name": "all", "profile": "engagement", "op": "gte",
+                                                    "value": -1000}, headers=AUTH)
+        assert made.status_code == 201, made.get_json()
+        list_id = made.get_json()["id"]
+    page = client.get(f"/v1/smart-lists/{list_id}/contacts?limit=50", headers=AUTH).get_json()  # index_page.lua's read
+    assert page["items"]
     backup = {c.id: (c.doc, sorted(c.tags), c.timeline, join_states(c.states), c.horizon)
               for page in services.snapshot.contacts() for c in page}
-    return everything(client, services, contact_ids), shown, backup
+    return everything(client, services, contact_ids), shown, backup, page
 
 
 def old_state_keys(services, contact_ids):

@@ -15,7 +15,7 @@ from ..scoring.interactions import Interaction
 from .errors import gateway
 from .redis_tools import RecordedWrites, Sharding, call_script, get_many, load_script, loads, on_cluster
 from .search_terms import SearchTerms
-from .timelines import join_states, split_contact
+from .timelines import StatesMoved, join_states, split_contact
 
 #: Contact document fields whose text can be found by a prefix.
 SEARCH_FIELDS = ("email", "external_id", "name")
@@ -58,15 +58,16 @@ class IdentityPlan:
     ext_writes: list[tuple[str, str, list[Any]]] | None
 
 
-def read_contacts_pipelined(redis: Any, keys: Sequence[str]) -> list[Any]:
+def read_contacts_pipelined(redis: Any, keys: Sequence[str], stride: int = 3) -> list[Any]:
     """What ``read_contacts.lua`` reads, for a Redis Cluster (where one script cannot span the contacts' slots):
-    each contact's hash (document and fold states), tags and states hash of releases before (``keys`` in threes), one key a command in one pipeline; the
-    replies flat, in order."""
+    each contact's hash (document and fold states), tags and states hash of releases before (``keys`` in threes; in
+    twos, ``stride`` 2, once no such hash is left), one key a command in one pipeline; the replies flat, in order."""
     pipe = redis.pipeline(transaction=False)
-    for i in range(0, len(keys), 3):
+    for i in range(0, len(keys), stride):
         pipe.hgetall(keys[i])
         pipe.smembers(keys[i + 1])
-        pipe.hgetall(keys[i + 2])
+        if stride == 3:
+            pipe.hgetall(keys[i + 2])
     return pipe.execute()
 
 
@@ -84,6 +85,8 @@ class ContactStore:
         #: One Redis (not a cluster): a page's contacts are read by one script call.
         self.single_node = not on_cluster(redis)
         self._read_contacts = load_script(redis, "read_contacts.lua")
+        #: Whether no states hash of releases before is left: a page's contacts are then read with two keys each.
+        self.states_moved = StatesMoved(redis, keys)
         #: The search terms' index (new contacts' terms are written beside it, by ``_link``, and moved in later).
         self.search = SearchTerms(redis, keys, sharding)
 
@@ -203,19 +206,19 @@ class ContactStore:
         cluster one pipeline."""
         if not contact_ids:
             return []
-        keys = [key for cid in contact_ids
-                for key in (self.keys.contact(cid), self.keys.tags(cid), self.keys.states_before(cid))]
+        keys = self.page_keys(contact_ids)
+        stride = len(keys) // len(contact_ids)
         replies: list[Any]
         if not self.single_node:
-            replies = read_contacts_pipelined(self.redis, keys)
+            replies = read_contacts_pipelined(self.redis, keys, stride)
         else:
             replies = [_pairs(part) if i % 3 != 1 else part
-                       for reply in call_script(self.redis, self._read_contacts, keys, [])
+                       for reply in call_script(self.redis, self._read_contacts, keys, [stride])
                        for i, part in enumerate(reply)]
         out: list[dict[str, Any] | None] = []
         for i, contact_id in enumerate(contact_ids):
-            stored, tags, before = replies[3 * i:3 * i + 3]
-            doc, states = split_contact(stored, before)
+            stored, tags, *before = replies[stride * i:stride * i + stride]
+            doc, states = split_contact(stored, before[0] if before else None)
             if not doc:
                 out.append(None)
                 continue
@@ -226,6 +229,19 @@ class ContactStore:
                         "attributes": loads(doc["attributes"]) if doc.get("attributes") else {},
                         "states": {f: state for f, state in _states(states).items() if not state.outside}})
         return out
+
+    def page_keys(self, contact_ids: Sequence[str]) -> list[str]:
+        """What ``read_contacts.lua`` reads of each contact: its hash, its tags and, until the move of the fold
+        states of releases before was recorded (``states_moved``), their hash."""
+        if self.states_moved():
+            return [key for cid in contact_ids for key in (self.keys.contact(cid), self.keys.tags(cid))]
+        return [key for cid in contact_ids
+                for key in (self.keys.contact(cid), self.keys.tags(cid), self.keys.states_before(cid))]
+
+    def page_key_parts(self) -> list[str]:
+        """``page_keys``'s names as the text before and after a contact's id (index_page.lua makes them for the ids
+        of its page)."""
+        return [part for key in self.page_keys(["\0"]) for part in key.split("\0")]
 
     def search_contacts(self, prefix: str, limit: int) -> list[str]:
         """Contact ids whose email, name or external id starts with ``prefix`` (any case), in the

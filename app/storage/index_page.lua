@@ -13,9 +13,10 @@
 --
 -- KEYS: the index's buckets (sorted sets). ARGV: offset, limit, whether to count (1; 0: not counted, the count
 -- asked for by a call of its own with limit 0 — one range only, which the merge then reads without knowing its
--- count), the number of key-name parts that follow (0: no contacts read, or 6: a contact's hash key (document and
--- fold states) as the text before and after its id, then its tags key's, then the key of its fold states hash of
--- releases before, read while it exists), those parts, then each score
+-- count), the number of key-name parts that follow (0: no contacts read; 4 or 6: a contact's hash key (document
+-- and fold states) as the text before and after its id, then its tags key's, then — until app/contact_layout.py
+-- recorded its move finished — the key of its fold states hash of releases before, read while it exists), those
+-- parts, then each score
 -- range as max, min (as ZRANGE ... BYSCORE REV takes them), highest range first.
 -- Order: the ranges one after the other; within one, score descending, then member descending by its bytes
 -- (as ZRANGE ... REV orders one key, and as Python orders str ids).
@@ -157,8 +158,13 @@ end
 local contacts = {}
 for j = 1, #out, 2 do
   local id = out[j]
-  contacts[#contacts + 1] = {redis.call('HGETALL', ARGV[5] .. id .. ARGV[6]),
-                             redis.call('SMEMBERS', ARGV[7] .. id .. ARGV[8]),
-                             redis.call('HGETALL', ARGV[9] .. id .. ARGV[10])}
+  if parts == 6 then
+    contacts[#contacts + 1] = {redis.call('HGETALL', ARGV[5] .. id .. ARGV[6]),
+                               redis.call('SMEMBERS', ARGV[7] .. id .. ARGV[8]),
+                               redis.call('HGETALL', ARGV[9] .. id .. ARGV[10])}
+  else
+    contacts[#contacts + 1] = {redis.call('HGETALL', ARGV[5] .. id .. ARGV[6]),
+                               redis.call('SMEMBERS', ARGV[7] .. id .. ARGV[8])}
+  end
 end
 return {total, out, contacts}

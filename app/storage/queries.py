@@ -46,7 +46,7 @@ from .errors import gateway
 from .companies import CompanyIndex, Rollup
 from .contacts import read_contacts_pipelined
 from .redis_tools import call_script, dumps, load_script, loads, on_cluster, run_scripts
-from .timelines import is_state_field, join_states
+from .timelines import is_state_field, joined_state
 
 #: Largest page a query returns.
 MAX_LIMIT = 500
@@ -262,13 +262,13 @@ class ContactQuery:
         of a fold state than its score: parsing 50 whole ``FoldState`` s was ~30 % of a page's client CPU."""
         if not contact_ids:
             return []
-        keys = [key for cid in contact_ids
-                for key in (self.keys.contact(cid), self.keys.tags(cid), self.keys.states_before(cid))]
+        keys = self.contacts.page_keys(contact_ids)
+        stride = len(keys) // len(contact_ids)
         if self.single_node:
-            replies = call_script(self.redis, self._read_contacts, keys, [])
+            replies = call_script(self.redis, self._read_contacts, keys, [stride])
         else:
-            flat = read_contacts_pipelined(self.redis, keys)
-            replies = [flat[i:i + 3] for i in range(0, len(flat), 3)]
+            flat = read_contacts_pipelined(self.redis, keys, stride)
+            replies = [flat[i:i + stride] for i in range(0, len(flat), stride)]
         return [_shown_contact(cid, reply, fields) for cid, reply in zip(contact_ids, replies)]
 
     def documents(self, list_id: str | None = None) -> FilterDocuments:
@@ -633,10 +633,9 @@ class ContactQuery:
         return page
 
     def _contact_key_parts(self) -> list[str]:
-        """A contact's hash, tags and the states hash of releases before (read while it exists) as the text before
-        and after its id (index_page.lua makes them for the ids of its page)."""
-        return [part for key in (self.keys.contact("\0"), self.keys.tags("\0"), self.keys.states_before("\0"))
-                for part in key.split("\0")]
+        """The names of what a page reads of each contact (``ContactStore.page_keys``) as the text before and after
+        its id (index_page.lua makes them for the ids of its page)."""
+        return self.contacts.page_key_parts()
 
     @staticmethod
     def _page(matched: list[tuple[str, int | None]], limit: int, cursor: int) -> dict[str, Any]:
@@ -839,18 +838,18 @@ def _as_dict(reply: Any) -> dict[str, str]:
 
 
 def _shown_contact(contact_id: str, replies: Sequence[Any], fields: Sequence[str]) -> dict[str, Any] | None:
-    """One contact of ``ContactQuery.shown_contacts`` from its three replies (its hash: document and fold states;
-    tags; the states hash of releases before, which holds the states while it exists), read as
+    """One contact of ``ContactQuery.shown_contacts`` from its replies (its hash: document and fold states;
+    tags; until the move was recorded, the states hash of releases before, which holds the states while it exists), read as
     ``ContactStore.get_contacts`` reads them. Only the document's fields and ``fields`` are read from the hash."""
-    doc_reply, tags, states_reply = replies
+    doc_reply, tags, *states_reply = replies
     doc = _as_dict(doc_reply)
     if "created_at" not in doc and not any(not is_state_field(f) for f in doc):
         return None
     dnd = {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
-    states = join_states(_as_dict(states_reply) or doc)
+    states = (_as_dict(states_reply[0]) if states_reply else None) or doc
     shown = {}
     for field in fields:
-        raw = states.get(field)
+        raw = joined_state(states, field)
         if raw is not None:
             state = loads(raw)
             if not state.get("x"):  # FoldState.outside: no score shown

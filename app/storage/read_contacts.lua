@@ -3,12 +3,18 @@
 --
 -- Read only. One reply instead of three per contact: the client parses one array, not 3 x 50 replies.
 --
--- KEYS: for each contact, its hash (document and fold states), its tags and the fold states hash of releases before
--- (which holds the states while it exists: app/contact_layout.py moves it) — three keys each, in that order.
--- Returns, per contact, {its hash as HGETALL gives it, tags (SMEMBERS), the old states hash as HGETALL gives it}.
+-- KEYS: for each contact, its hash (document and fold states), its tags and, until app/contact_layout.py recorded
+-- the move finished, the fold states hash of releases before (which holds the states while it exists) — ARGV[1]
+-- keys each (3, or 2), in that order.
+-- Returns, per contact, {its hash as HGETALL gives it, tags (SMEMBERS)[, the old states hash as HGETALL gives it]}.
+local stride = tonumber(ARGV[1])
 local out = {}
-for i = 1, #KEYS, 3 do
-  out[#out + 1] = {redis.call('HGETALL', KEYS[i]), redis.call('SMEMBERS', KEYS[i + 1]),
-                   redis.call('HGETALL', KEYS[i + 2])}
+for i = 1, #KEYS, stride do
+  if stride == 3 then
+    out[#out + 1] = {redis.call('HGETALL', KEYS[i]), redis.call('SMEMBERS', KEYS[i + 1]),
+                     redis.call('HGETALL', KEYS[i + 2])}
+  else
+    out[#out + 1] = {redis.call('HGETALL', KEYS[i]), redis.call('SMEMBERS', KEYS[i + 1])}
+  end
 end
 return out

@@ -87,6 +87,20 @@ def join_states(stored: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def joined_state(stored: Mapping[str, str], field_: str) -> str | None:
+    """One state of a stored hash (``field_`` and its pieces, joined; None when absent): what ``join_states`` gives
+    for it, without a pass over every field (a contact's hash holds its document too)."""
+    value = stored.get(field_)
+    if value is None or f"{field_}{PIECE_MARK}1" not in stored:
+        return value
+    parts = [value]
+    n = 1
+    while (piece := stored.get(f"{field_}{PIECE_MARK}{n}")) is not None:
+        parts.append(piece)
+        n += 1
+    return "".join(parts)
+
+
 def is_state_field(name: str) -> bool:
     """Whether a field of a contact's hash (``Keys.contact``) belongs to its fold states — ``_rev``, a state
     ``PROFILE@VERSION`` (profile ids are slugs) or one of its pieces — rather than to its document, whose fields
@@ -102,6 +116,26 @@ def split_contact(stored: dict[str, str], before: dict[str, str] | None = None) 
     if before:
         return doc, before
     return doc, {f: v for f, v in stored.items() if is_state_field(f)}
+
+
+class StatesMoved:
+    """Whether the fold states of releases before were all moved into the contact hashes (recorded by
+    app/contact_layout.py), so the scripts that read or write a contact need not look for their old hash: a key
+    less to send and to look up per contact. Asked of Redis at most once every ``STATES_MOVED_CHECK_S`` (at once
+    with ``recheck``: the process that recorded it), and remembered once true (nothing of this release writes an
+    old hash)."""
+
+    def __init__(self, redis: Any, keys: Keys):
+        self.redis = redis
+        self.keys = keys
+        self._moved = False
+        self._next = 0.0
+
+    def __call__(self, recheck: bool = False) -> bool:
+        if not self._moved and (recheck or time.monotonic() >= self._next):
+            self._moved = bool(self.redis.hexists(self.keys.migrations(), STATES_MOVED))
+            self._next = time.monotonic() + STATES_MOVED_CHECK_S
+        return self._moved
 
 
 @dataclass(frozen=True)
@@ -209,19 +243,8 @@ class TimelineStore:
         self._move_states = load_script(redis, "move_states.lua")
         #: One Redis (not a cluster): a scoring batch's reads and writes go in a few script calls.
         self.single_node = not on_cluster(redis)
-        self._states_moved = False
-        self._states_moved_next = 0.0
-
-    def states_moved(self, recheck: bool = False) -> bool:
-        """Whether the fold states of releases before were all moved into the contact hashes (recorded by
-        app/contact_layout.py), so the drain's scripts need not look for their old hash: a key less to send and to
-        look up per contact and call (~1 % of a drain's instructions). Asked of Redis at most once every
-        ``STATES_MOVED_CHECK_S`` (at once with ``recheck``: the process that recorded it), and remembered once true
-        (nothing of this release writes an old hash)."""
-        if not self._states_moved and (recheck or time.monotonic() >= self._states_moved_next):
-            self._states_moved = bool(self.redis.hexists(self.keys.migrations(), STATES_MOVED))
-            self._states_moved_next = time.monotonic() + STATES_MOVED_CHECK_S
-        return self._states_moved
+        #: Whether no old states hash is left (the drain's scripts then get no key of one: ~1 % of its instructions).
+        self.states_moved = StatesMoved(redis, keys)
 
     def read_for_scoring(self, batch: dict[str, list[str]],
                          later: Later | None = None) -> Callable[[], dict[str, tuple[dict, list, int | None]]]:
