@@ -5,7 +5,7 @@ fewer (docs/performance.md, row 5a).
 Online and resumable: ``move_states.lua`` moves one contact's states in one atomic step, and until then every
 reader and writer (storage/timelines.py, contacts.py, queries.py, snapshot.py and their scripts) looks for them in
 the old hash first, so the move changes nothing anyone reads; nothing of this release creates the old hash. Each
-worker runs ``states_once`` at start, for every workspace (``scorekeeper compact`` runs it too); a run cut short
+worker runs ``states_once`` at start, for every workspace; a run cut short
 moves what is left the next time; a run that walked every contact records it in the migrations hash, and from
 then on the drain's scripts are not sent the old hash's key to look in (``TimelineStore.states_moved``).
 
