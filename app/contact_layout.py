@@ -9,13 +9,20 @@ worker runs ``states_once`` at start, for every workspace; a run cut short
 moves what is left the next time; a run that walked every contact records it in the migrations hash, and from
 then on the drain's scripts are not sent the old hash's key to look in (``TimelineStore.states_moved``).
 
-The workers of the release before must be stopped before this release's start: they read and write only the old
-hash, so one scoring a contact whose states moved would start its fold states afresh there.
+The workers of the release before read and write only the old hash: one scoring a contact whose states moved (or
+a contact this release created) would start its fold states afresh there. So until the move is recorded, a worker
+of this release waits at start while a worker of a release before is alive (``workers_before``; each worker of
+this release is named with ``WORKER_PREFIX``) — in a rolling deploy the new workers start scoring once the old
+ones stopped, and a worker of the release before that was killed outright holds them up to 8 minutes (its key's
+life in RQ's registry). Once the move is recorded nothing waits: a release before must not run again (roll back
+only with a backup taken before the upgrade).
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 
 from .services import Services
 from .storage.timelines import STATES_MOVED
@@ -26,6 +33,31 @@ log = logging.getLogger(__name__)
 MIGRATION = STATES_MOVED
 #: Contacts per page of the registry's walk (one script call a page on one Redis).
 PAGE = 500
+#: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
+#: otherwise is of a release before the move.
+WORKER_PREFIX = "sk-l2-"
+
+
+def workers_before(services: Services) -> set[str]:
+    """The live workers of a release before the contact hash's layout (not named with ``WORKER_PREFIX``)."""
+    return {name for name in services.jobs.live_workers() if not name.startswith(WORKER_PREFIX)}
+
+
+def await_workers_before(every_services: list[Services], stop: threading.Event, period_s: float = 5.0,
+                         on_wait: Callable[[set[str]], None] | None = None) -> bool:
+    """Wait, while any of these workspaces has not recorded the move, until no worker of a release before is alive
+    (checked every ``period_s``; ``on_wait`` is told who is waited for each time). False if ``stop`` was set
+    first."""
+    if all(services.jobs.migration_done(MIGRATION) for services in every_services):
+        return True
+    while before := workers_before(every_services[0]):
+        log.warning("waiting for the workers of a release before to stop: they write fold states where this "
+                    "release has moved them", extra={"workers": sorted(before)})
+        if on_wait is not None:
+            on_wait(before)
+        if stop.wait(period_s):
+            return False
+    return True
 
 
 def move_all_states(services: Services, page: int = PAGE) -> int:

@@ -5,16 +5,21 @@ move leaves every hash in its compact encoding."""
 from __future__ import annotations
 
 import json
+import queue
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from app.contact_layout import MIGRATION, states_once
+from rq import SimpleWorker
+
+from app.contact_layout import MIGRATION, WORKER_PREFIX, await_workers_before, states_once, workers_before
 from app.scoring.fold import FoldState, fold
 from app.storage.queries import ContactQuery
 from app.storage.timelines import PIECE_BYTES, is_state_field, join_states
 from tests.helpers import AUTH, settle
 from tests.test_compaction import everything, load_layout_v1
+from workers.main import new_worker, worker_class_for
 
 pytestmark = [pytest.mark.app_settings(HOT_HISTORY="0"), pytest.mark.also_on_cluster]
 
@@ -137,3 +142,59 @@ def test_the_move_splits_a_whole_state_into_pieces_of_whole_characters_that_join
     assert all(len(v.encode()) <= PIECE_BYTES for f, v in stored.items() if is_state_field(f))
     assert join_states(stored)["p@1"] == (text or "-") and stored["_rev"] == "3" and stored["email"] == "x@example.com"
     assert not services.redis.exists(services.keys.states_before(cid))
+
+
+def registered(services, name: str | None = None) -> SimpleWorker:
+    """A worker registered in RQ's registry on the app's queues, as a running one is (``name``: RQ's own when None,
+    as the workers of releases before were named)."""
+    worker = SimpleWorker(services.jobs.queues, connection=services.queue.connection, name=name)
+    worker.register_birth()
+    return worker
+
+
+def test_a_worker_of_this_release_is_named_as_one(services):
+    assert new_worker(services, worker_class_for("simple")).name.startswith(WORKER_PREFIX)
+
+
+def test_the_move_waits_until_the_workers_of_a_release_before_are_gone(client, services):
+    """A worker of the release before writes fold states only to the old hash: the move, and the new workers'
+    scoring, wait at start until none is alive (rolling deploys)."""
+    contact_ids = load_layout_v1(services)
+    old, ours = registered(services), registered(services, WORKER_PREFIX + "x")
+    assert workers_before(services) == {old.name}
+    told: queue.Queue = queue.Queue()
+    stop, outcome = threading.Event(), []
+    waiting = threading.Thread(target=lambda: outcome.append(
+        await_workers_before([services], stop, period_s=0.05, on_wait=told.put)))
+    waiting.start()
+    assert told.get(timeout=30) == {old.name}
+    assert waiting.is_alive() and old_state_keys(services, contact_ids) == 40  # nothing moved meanwhile
+    old.register_death()
+    waiting.join(timeout=30)
+    assert outcome == [True]
+    assert states_once(services) == 40
+    ours.register_death()
+
+
+def test_a_killed_worker_of_a_release_before_is_waited_for_until_its_key_lapses(services):
+    old = registered(services)
+    assert workers_before(services) == {old.name}
+    services.queue.connection.delete(old.key)  # what RQ's key expiry does 8 minutes after a SIGKILL
+    assert workers_before(services) == set()
+
+
+def test_once_the_move_is_recorded_nothing_waits(services):
+    assert states_once(services) == 0
+    old = registered(services)
+    told: list = []
+    assert await_workers_before([services], threading.Event(), on_wait=told.append) is True
+    assert told == []
+    old.register_death()
+
+
+def test_a_stop_ends_the_wait(services):
+    old = registered(services)
+    stop = threading.Event()
+    stop.set()
+    assert await_workers_before([services], stop, period_s=30) is False
+    old.register_death()

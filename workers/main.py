@@ -33,7 +33,7 @@ from rq.worker.base import BaseWorker, WorkerStatus
 from app import create_app
 from app.jobs import LEAF_META
 from app.scoring_service import tick
-from app.contact_layout import states_once
+from app.contact_layout import WORKER_PREFIX, await_workers_before, states_once
 from app.indexes import backfill_once, rosters_once
 from app.archive_backfill import backfill_tick
 from app.horizon import trim_step
@@ -94,6 +94,8 @@ def main(burst: bool = False) -> None:
         for workspace in every_workspace(services):
             tick(workspace)  # pick up whatever was left while no worker ran
         backfill_once(services)  # index contacts stored before the search and activity indexes
+        if not await_workers_before(list(every_workspace(services)), threading.Event()):
+            return
         for workspace in every_workspace(services):
             rosters_once(workspace)  # company rosters of releases before: by contact bucket
             states_once(workspace)  # fold states of releases before: into each contact's hash
@@ -132,7 +134,8 @@ def worker_class_for(name: str) -> type:
 def new_worker(services, worker_class: type):
     """An RQ worker of ``worker_class`` on both queues, the workflow queue first: runs and webhook attempts do not
     wait behind the drains queued before them."""
-    return worker_class(services.jobs.queues, connection=queue_connection(services.settings["REDIS_URL"]))
+    return worker_class(services.jobs.queues, connection=queue_connection(services.settings["REDIS_URL"]),
+                        name=WORKER_PREFIX + uuid.uuid4().hex)
 
 
 def _stoppable(base: type) -> type:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from rq import Queue
+from rq import Queue, Worker
 from rq.intermediate_queue import IntermediateQueue
 from rq.registry import FailedJobRegistry
 
@@ -92,6 +92,11 @@ class JobQueue:
         meanwhile, so a drain that lingers makes fewer drain jobs in all (row 3's flow in-process at 150/s:
         0.65–0.71 drain jobs per interaction → 0.45–0.48, docs/performance.md)."""
         return not self.workflow_queue.connection.llen(self.workflow_queue.key)
+
+    def live_workers(self) -> set[str]:
+        """The names of the workers RQ lists on either queue whose key is still alive (a worker's key lapses
+        ``worker_ttl + 60`` s after its last renewal, so one killed outright is listed up to 8 minutes)."""
+        return {worker.name for queue in self.queues for worker in Worker.all(queue=queue)}
 
     def depth(self) -> int:
         """Jobs waiting in the queues."""
