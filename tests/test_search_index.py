@@ -161,3 +161,15 @@ def test_the_index_stays_compact(services):
         assert {redis.object("encoding", leaf) for leaf in leaves} == {"listpack"}
         held += sum(redis.memory_usage(k, samples=0) for k in [*leaves, base + ":d", base + ":n"])
     assert held / len(ids) < 80  # a skiplist entry took ~146 B
+
+
+def test_a_search_on_a_redis_without_the_script_loads_it(redis_server):
+    """The search sends its scripts by SHA alone (no SCRIPT EXISTS round trip): a Redis that never saw them (or
+    lost them) answers NOSCRIPT, and the search loads them and asks again."""
+    client = connect(redis_server.url)
+    keys, sharding = Keys("sk"), Sharding(partitions=4, buckets=4)
+    contacts = ContactStore(client, keys, sharding)
+    client.zadd(keys.search(sharding.bucket_of("c1")), {search_member("ann@x.io", "c1"): 0})
+    client.script_flush()
+    assert contacts.search_contacts("an", 5) == ["c1"]
+    client.close()

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from ..keys import Keys
 from .ordered_index import OrderedIndex
 from .redis_tools import Sharding, on_cluster
@@ -44,12 +46,13 @@ class SearchTerms:
             before = pipe.execute()
             now = self.ordered.run(calls)
         else:  # one round trip, in that order
-            pipe = self.redis.pipeline(transaction=False)
-            for b in buckets:
-                pipe.zrange(self.keys.search_before(b), low, high, bylex=True, offset=0, num=limit)
-            for keys, args in calls:
-                self.ordered.script(keys=keys, args=args, client=pipe)
-            replies = pipe.execute()
+            replies = self._read_before_then_index(buckets, low, high, limit, calls)
+            if any(isinstance(reply, NoScriptError) for reply in replies):  # Redis lost its scripts: load, again
+                self.redis.script_load(self.ordered.script.script)
+                replies = self._read_before_then_index(buckets, low, high, limit, calls)
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
             before, now = replies[:len(buckets)], replies[len(buckets):]
         out = []
         for old, new in zip(before, now):
@@ -58,6 +61,17 @@ class SearchTerms:
                 terms = sorted(set(terms) | {_text(m) for m in old})[:limit]
             out.append(terms)
         return out
+
+    def _read_before_then_index(self, buckets: range, low: bytes, high: bytes, limit: int,
+                                calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """One pipeline: each bucket's set of releases before, then the scripts by their SHA alone (a pipeline given
+        the script itself would first ask SCRIPT EXISTS, a round trip more for every search)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for b in buckets:
+            pipe.zrange(self.keys.search_before(b), low, high, bylex=True, offset=0, num=limit)
+        for keys, args in calls:
+            pipe.execute_command("EVALSHA", self.ordered.script.sha, len(keys), *keys, *args)
+        return pipe.execute(raise_on_error=False)
 
     def add(self, terms: Mapping[str, Iterable[str]]) -> None:
         """Add each contact's terms (contact id -> terms), one call per bucket."""
