@@ -6,22 +6,17 @@ To compare two commits, run it from each tree (docs/performance.md, row 5a of 20
 from __future__ import annotations
 
 import argparse
-import random
 import time
-
-import orjson
 
 from app import create_app
 from app.contact_directory import run_filter
 from app.contact_filter_schema import from_legacy
-from app.contact_layout import states_once
-from app.scoring.fold import FoldState
-from app.scoring.interactions import Interaction
 
 from . import data
 from .context import Context, publish
 from .drain_profile import callgrind
 from .env import bench_world
+from .row_smart_list import write_scored_contacts
 
 
 def main() -> None:
@@ -37,21 +32,8 @@ def main() -> None:
         ctx.app = app
         publish(ctx, data.profile_draft(), app)
         services = app.extensions["scorekeeper"]
-        rng = random.Random(6)
-        field_ = f"{data.PROFILE_ID}@1"
         with app.app_context():
-            states_once(services)  # as each worker does at start
-            for start in range(0, args.contacts, 5000):
-                items = [Interaction(id="x", source="bench", type="email.opened", occurred_at=0,
-                                     email=data.email_of(i, "s")) for i in range(start, min(args.contacts, start + 5000))]
-                ids = services.contacts.resolve_contacts(items)
-                scores = {cid: rng.randint(0, 200) for cid in ids}
-                pipe = services.redis.pipeline(transaction=False)
-                for cid, score in scores.items():
-                    pipe.hset(services.keys.contact(cid), mapping={
-                        field_: orjson.dumps(FoldState(score=score).to_json()).decode(), "_rev": 1})
-                pipe.execute()
-                services.scores.update_indexes({(data.PROFILE_ID, 1): scores}, {})
+            write_scored_contacts(services, args.contacts)
             flt = from_legacy({"profile": data.PROFILE_ID, "op": "gte", "value": 50})
             with app.test_request_context():
                 for _ in range(50):

@@ -15,29 +15,40 @@ from .context import AUTH, Context
 from .tools import wrk, percentiles
 
 
+def write_scored_contacts(services, n: int) -> None:
+    """Row 6's data: ``n`` contacts created through the store, each with a fold state of a random score (0–200,
+    the same on every run) in the contact hash and its score index entry, written as the scorer would, not by
+    scoring interactions; the contact layout's move recorded, as each worker does at start (so a page reads the
+    two keys a contact has, not the old states hash as well)."""
+    from app.contact_layout import states_once
+    from app.scoring.interactions import Interaction
+
+    states_once(services)
+    rng = random.Random(6)
+    field_ = f"{data.PROFILE_ID}@1"
+    for start in range(0, n, 5000):
+        items = [Interaction(id="x", source="bench", type="email.opened", occurred_at=0,
+                             email=data.email_of(i, "s")) for i in range(start, min(n, start + 5000))]
+        ids = services.contacts.resolve_contacts(items)
+        scores = {cid: rng.randint(0, 200) for cid in ids}
+        pipe = services.redis.pipeline(transaction=False)
+        for cid, score in scores.items():
+            pipe.hset(services.keys.contact(cid), mapping={
+                field_: orjson.dumps(FoldState(score=score).to_json()).decode(), "_rev": 1})
+        pipe.execute()
+        services.scores.update_indexes({(data.PROFILE_ID, 1): scores}, {})
+
+
 def rows_smart_list(ctx: Context) -> list[Row]:
     from app.contact_directory import run_filter
     from app.contact_filter import from_legacy
-    from app.scoring.interactions import Interaction
 
     n = ctx.size.list_contacts
     ctx.fresh()
     services = ctx.services
-    rng = random.Random(6)
     ctx.say(f"row 6: writing {n:,} scored contacts through the store")
-    field_ = f"{data.PROFILE_ID}@1"
     with ctx.app.app_context():
-        for start in range(0, n, 5000):
-            items = [Interaction(id="x", source="bench", type="email.opened", occurred_at=0,
-                                 email=data.email_of(i, "s")) for i in range(start, min(n, start + 5000))]
-            ids = services.contacts.resolve_contacts(items)
-            scores = {cid: rng.randint(0, 200) for cid in ids}
-            pipe = services.redis.pipeline(transaction=False)
-            for cid, score in scores.items():
-                pipe.hset(services.keys.contact(cid), mapping={
-                    field_: orjson.dumps(FoldState(score=score).to_json()).decode(), "_rev": 1})
-            pipe.execute()
-            services.scores.update_indexes({(data.PROFILE_ID, 1): scores}, {})
+        write_scored_contacts(services, n)
     resp = requests.post(ctx.api_url + "/v1/smart-lists", json={"name": "hot", "profile": data.PROFILE_ID,
                                                                 "op": "gte", "value": 50}, headers=AUTH, timeout=10)
     resp.raise_for_status()

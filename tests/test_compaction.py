@@ -45,6 +45,20 @@ def load_layout_v1(services) -> list[str]:
     return [cid for page in services.contacts.contact_pages(1000) for cid in page]
 
 
+def to_each_contact(client, contact_ids, types) -> list[dict]:
+    """An interaction of each of these types to each contact, which it names by its email (read through the API)."""
+    emails = [client.get(f"/v1/contacts/{cid}", headers=AUTH).get_json()["email"] for cid in contact_ids]
+    return [{"id": f"late-{i}", "source": "crm", "type": t, "contact": {"email": email},
+             "properties": {"message_id": "m9", "path": "/x", "plan": "pro"}}
+            for i, email in enumerate(emails) for t in types]
+
+
+def post_and_score(client, services, items) -> None:
+    """Send the interactions through the API and score them."""
+    assert client.post("/v1/interactions", json={"interactions": items}, headers=AUTH).status_code == 202
+    settle(services)
+
+
 def everything(client, services, contact_ids):
     """What readers give back for each contact: the API's contact (scores) and ledger, the decoded timeline,
     the fold states and each ledger as its reader gives it (the stored list while there is one, else the fold of
@@ -104,13 +118,9 @@ def test_the_migration_rewrites_the_old_releases_data_into_the_compact_forms_and
 def test_scoring_goes_on_exactly_from_the_compacted_states(client, services):
     contact_ids = load_layout_v1(services)
     compact_all(services)
-    emails = [client.get(f"/v1/contacts/{cid}", headers=AUTH).get_json()["email"] for cid in contact_ids]
     now = services.clock.now_ms()
-    items = [{"id": f"late-{i}", "source": "crm", "type": t, "contact": {"email": email},
-              "properties": {"message_id": "m9", "path": "/x", "plan": "pro"}}
-             for i, email in enumerate(emails) for t in ("email.clicked", "form.submitted", "email.opened")]
-    assert client.post("/v1/interactions", json={"interactions": items}, headers=AUTH).status_code == 202
-    settle(services)
+    post_and_score(client, services,
+                   to_each_contact(client, contact_ids, ("email.clicked", "form.submitted", "email.opened")))
     profile = services.profiles.active()[0].profile
     timelines = services.timelines.read_timelines(contact_ids)
     states = services.timelines.read_states(contact_ids)

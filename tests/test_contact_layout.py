@@ -18,7 +18,7 @@ from app.scoring.fold import FoldState, fold
 from app.storage.queries import ContactQuery
 from app.storage.timelines import PIECE_BYTES, is_state_field, join_states
 from tests.helpers import AUTH, settle
-from tests.test_compaction import everything, load_layout_v1
+from tests.test_compaction import everything, load_layout_v1, post_and_score, to_each_contact
 from workers.main import new_worker, worker_class_for
 
 pytestmark = [pytest.mark.app_settings(HOT_HISTORY="0"), pytest.mark.also_on_cluster]
@@ -71,13 +71,9 @@ def test_scoring_goes_on_exactly_wherever_a_contacts_states_are(client, services
     contact_ids = load_layout_v1(services)
     services.timelines.move_states(contact_ids[::2])
     revs = {cid: services.timelines.read_states([cid])[cid]["_rev"] for cid in contact_ids}
-    emails = [client.get(f"/v1/contacts/{cid}", headers=AUTH).get_json()["email"] for cid in contact_ids]
     now = services.clock.now_ms()
-    items = [{"id": f"late-{i}", "source": "crm", "type": t, "contact": {"email": email},
-              "properties": {"message_id": "m9", "path": "/x", "plan": "pro"}}
-             for i, email in enumerate(emails) for t in ("email.clicked", "form.submitted")]
-    assert client.post("/v1/interactions", json={"interactions": items}, headers=AUTH).status_code == 202
-    settle(services)
+    items = to_each_contact(client, contact_ids, ("email.clicked", "form.submitted"))
+    post_and_score(client, services, items)
     profile = services.profiles.active()[0].profile
     timelines = services.timelines.read_timelines(contact_ids)
     states = services.timelines.read_states(contact_ids)
@@ -93,9 +89,7 @@ def test_scoring_goes_on_exactly_wherever_a_contacts_states_are(client, services
     # once the move is recorded finished, the drain sends no old hash's key: scoring goes on exactly from the hashes
     assert not services.timelines.states_moved()
     assert states_once(services) == 20 and services.timelines.states_moved()
-    items = [{**item, "id": f"later-{n}"} for n, item in enumerate(items)]
-    assert client.post("/v1/interactions", json={"interactions": items}, headers=AUTH).status_code == 202
-    settle(services)
+    post_and_score(client, services, [{**item, "id": f"later-{n}"} for n, item in enumerate(items)])
     timelines = services.timelines.read_timelines(contact_ids)
     after = services.timelines.read_states(contact_ids)
     for cid in contact_ids:

@@ -212,28 +212,6 @@ local function oi_bound(s)
   return string.format('%d', s)
 end
 
--- [member, score, member, score...] of the entries with scores in [min, max], in order, from the offset-th,
--- at most count (count < 0: all).
-local function oi_range(base, min, max, offset, count)
-  local out = {}
-  local lo, hi = oi_bound(min), oi_bound(max)
-  oi_walk(base, min, max, function(leaf)
-    if offset > 0 then
-      local n = redis.call('ZCOUNT', leaf, lo, hi)
-      if n <= offset then
-        offset = offset - n
-        return false
-      end
-    end
-    local want = count < 0 and -1 or count - #out / 2
-    local got = redis.call('ZRANGEBYSCORE', leaf, lo, hi, 'WITHSCORES', 'LIMIT', offset, want)
-    offset = 0
-    for i = 1, #got do out[#out + 1] = got[i] end
-    return count >= 0 and #out / 2 >= count
-  end)
-  return out
-end
-
 -- How many entries have scores in [min, max].
 local function oi_count(base, min, max)
   local n = 0
@@ -267,11 +245,13 @@ local function oi_walk_back(base, max, min, fn)
   end
 end
 
--- As oi_range, from the highest entry down: score descending, then member descending (as ZRANGE ... REV reads).
-local function oi_rev_range(base, max, min, offset, count)
+-- [member, score, member, score...] of the entries with scores in [min, max] from the offset-th, at most count
+-- (count < 0: all): in order, or (rev) from the highest down — score descending, then member descending, as
+-- ZRANGE ... REV reads.
+local function oi_read(base, min, max, offset, count, rev)
   local out = {}
   local lo, hi = oi_bound(min), oi_bound(max)
-  oi_walk_back(base, max, min, function(leaf)
+  local function take(leaf)
     if offset > 0 then
       local n = redis.call('ZCOUNT', leaf, lo, hi)
       if n <= offset then
@@ -280,12 +260,26 @@ local function oi_rev_range(base, max, min, offset, count)
       end
     end
     local want = count < 0 and -1 or count - #out / 2
-    local got = redis.call('ZREVRANGEBYSCORE', leaf, hi, lo, 'WITHSCORES', 'LIMIT', offset, want)
+    local got
+    if rev then
+      got = redis.call('ZREVRANGEBYSCORE', leaf, hi, lo, 'WITHSCORES', 'LIMIT', offset, want)
+    else
+      got = redis.call('ZRANGEBYSCORE', leaf, lo, hi, 'WITHSCORES', 'LIMIT', offset, want)
+    end
     offset = 0
     for i = 1, #got do out[#out + 1] = got[i] end
     return count >= 0 and #out / 2 >= count
-  end)
+  end
+  if rev then oi_walk_back(base, max, min, take) else oi_walk(base, min, max, take) end
   return out
+end
+
+local function oi_range(base, min, max, offset, count)
+  return oi_read(base, min, max, offset, count, false)
+end
+
+local function oi_rev_range(base, max, min, offset, count)
+  return oi_read(base, min, max, offset, count, true)
 end
 
 -- [member, ...] of the entries at score s whose members are within lo and hi (as ZRANGEBYLEX takes them: "[x",
