@@ -94,8 +94,8 @@ def main(burst: bool = False) -> None:
         for workspace in every_workspace(services):
             tick(workspace)  # pick up whatever was left while no worker ran
         backfill_once(services)  # index contacts stored before the search and activity indexes
-        if not await_workers_before(list(every_workspace(services)), threading.Event()):
-            return
+        # fold states are moved only once no worker of a release before writes them (it returns at once after that)
+        await_workers_before(list(every_workspace(services)), threading.Event())
         for workspace in every_workspace(services):
             rosters_once(workspace)  # company rosters of releases before: by contact bucket
             states_once(workspace)  # fold states of releases before: into each contact's hash
