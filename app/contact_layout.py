@@ -36,6 +36,11 @@ PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
 #: otherwise is of a release before the move.
 WORKER_PREFIX = "sk-l2-"
+#: The migrations a worker of a release before would undo by writing where this release no longer reads or
+#: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
+#: of releases before (``await_workers_before``). A release that adds one names its workers anew
+#: (``WORKER_PREFIX``), so the workers of the release before it count as before.
+LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION,)
 
 
 def workers_before(services: Services) -> set[str]:
@@ -45,14 +50,14 @@ def workers_before(services: Services) -> set[str]:
 
 def await_workers_before(every_services: list[Services], stop: threading.Event, period_s: float = 5.0,
                          on_wait: Callable[[set[str]], None] | None = None) -> bool:
-    """Wait, while any of these workspaces has not recorded the move, until no worker of a release before is alive
-    (checked every ``period_s``; ``on_wait`` is told who is waited for each time). False if ``stop`` was set
-    first."""
-    if all(services.jobs.migration_done(MIGRATION) for services in every_services):
+    """Wait, while any of these workspaces has not recorded one of ``LAYOUT_MIGRATIONS``, until no worker of a
+    release before is alive (checked every ``period_s``; ``on_wait`` is told who is waited for each time). False if
+    ``stop`` was set first."""
+    if all(services.jobs.migration_done(name) for services in every_services for name in LAYOUT_MIGRATIONS):
         return True
     while before := workers_before(every_services[0]):
-        log.warning("waiting for the workers of a release before to stop: they write fold states where this "
-                    "release has moved them", extra={"workers": sorted(before)})
+        log.warning("waiting for the workers of a release before to stop: they write where this release has "
+                    "moved things (fold states, indexes)", extra={"workers": sorted(before)})
         if on_wait is not None:
             on_wait(before)
         if stop.wait(period_s):
