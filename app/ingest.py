@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 ONE_TRIP_MAX = 100
 
 
-@dataclass(frozen=True)
+@dataclass  # made for every webhook: a frozen dataclass's __init__ costs ~4x (docs/performance.md)
 class IngestResult:
     accepted: int
     duplicates: int
@@ -46,7 +46,7 @@ class IngestResult:
         return {"accepted": self.accepted, "duplicates": self.duplicates}
 
 
-@dataclass(frozen=True)
+@dataclass  # made for every webhook: a frozen dataclass's __init__ costs ~4x (docs/performance.md)
 class DeliveryWrites:
     """What a webhook delivery stores beside its interactions, with them (``app/hooks/intake.py``): its one-time
     replay token (claimed for ``token_ttl_s`` seconds; refused when claimed before), the provider customer ids it

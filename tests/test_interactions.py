@@ -5,8 +5,10 @@ One behaviour per test; expected values written out.
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, strategies as st
 
 from app.scoring.conditions import score_matches, validate_where
 from app.scoring.durations import parse_duration_ms
@@ -28,6 +30,24 @@ def test_known_types_are_the_catalog_and_custom_names(type_, known):
 def test_timestamps_round_trip_with_milliseconds():
     assert format_timestamp(NOW + 7) == "2023-11-14T22:13:20.007Z"
     assert parse_timestamp_ms("2023-11-14T22:13:20.007z") == NOW + 7
+
+
+def aware_text(ms: int) -> str:
+    """``format_timestamp`` as it was written first (an aware datetime, an f-string with format specs): the
+    reference its faster form must match."""
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    first = (datetime(1, 1, 1, tzinfo=timezone.utc) - epoch) // timedelta(milliseconds=1)
+    last = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc) - epoch) // timedelta(milliseconds=1)
+    moment = epoch + timedelta(milliseconds=min(max(int(ms), first), last))
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
+
+
+@given(st.one_of(st.integers(min_value=-62_135_596_800_000 - 10**6, max_value=253_402_300_799_999 + 10**6),
+                 st.integers(), st.sampled_from([0, -1, -999, -1000, -1001, 999, 1000, -62_135_596_800_000,
+                                                 253_402_300_799_999])))
+def test_timestamps_are_written_as_the_aware_form_wrote_them(ms):
+    assert format_timestamp(ms) == aware_text(ms)
 
 
 @pytest.mark.parametrize("text,ms", [("30s", 30_000), ("15m", 900_000), ("2h", 7_200_000), ("30d", 2_592_000_000),

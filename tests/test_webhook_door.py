@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from flask import Request
+from gunicorn.http.body import Body, LengthReader
+from gunicorn.http.unreader import Unreader
 from hypothesis import HealthCheck, assume, event, given, settings, strategies as st
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.test import EnvironBuilder
@@ -256,6 +258,26 @@ class ReadOnlyStream:
         return chunk
 
 
+def outcome(read: Callable[[], bytes]) -> tuple[str, Any]:
+    """What reading a body gave: its bytes, or the class of the exception that refused it."""
+    try:
+        return "read", read()
+    except Exception as exc:  # noqa: BLE001 — the class is what is compared
+        return "refused", type(exc).__name__
+
+
+def flasks_read(environ: dict, limit: int) -> bytes:
+    """What the view read before the door (app/hooks/__init__.py at d747cf9): Flask's request's body."""
+    request = Request(environ)
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge("too large")
+    request.max_content_length = limit
+    try:
+        return request.get_data(cache=True)
+    except RequestEntityTooLarge as exc:
+        raise PayloadTooLarge("too large") from exc
+
+
 @settings(max_examples=300, deadline=None)
 @given(body=st.binary(max_size=40), length=st.none() | st.sampled_from(["", "x", "-3", "0", "5", "39", "41", "99"]),
        chunked=st.booleans(), terminated=st.booleans(), limit=st.integers(1, 45),
@@ -275,25 +297,51 @@ def test_the_body_is_read_as_flasks_request_reads_it(body, length, chunked, term
             env["wsgi.input_terminated"] = True
         return env
 
-    def outcome(read):
-        try:
-            return "read", read()
-        except Exception as exc:  # noqa: BLE001 — the class is what is compared
-            return "refused", type(exc).__name__
+    assert outcome(lambda: read_body(environ(), limit)) == outcome(lambda: flasks_read(environ(), limit))
 
-    ours = outcome(lambda: read_body(environ(), limit))
-    request = Request(environ())
 
-    def flasks() -> bytes:  # what the view did before the door: app/hooks/__init__.py at d747cf9
-        if request.content_length is not None and request.content_length > limit:
-            raise PayloadTooLarge("too large")
-        request.max_content_length = limit
-        try:
-            return request.get_data(cache=True)
-        except RequestEntityTooLarge as exc:
-            raise PayloadTooLarge("too large") from exc
+class SourceUnreader(Unreader):
+    """gunicorn's unreader over a client that sends ``data`` (then closes) ``step`` bytes at a time, the connection
+    failing (OSError) once ``fails_at`` bytes were sent."""
 
-    assert ours == outcome(flasks)
+    def __init__(self, data: bytes, step: int, fails_at: int | None):
+        super().__init__()
+        self.data, self.step, self.fails_at, self.pos = data, step, fails_at, 0
+
+    def chunk(self, size_hint: int | None = None) -> bytes:
+        if self.fails_at is not None and self.pos >= self.fails_at:
+            raise OSError("connection reset")
+        chunk = self.data[self.pos:self.pos + self.step]
+        self.pos += len(chunk)
+        return chunk
+
+
+@settings(max_examples=300, deadline=None)
+@given(sent=st.binary(max_size=40), declared=st.integers(0, 45), limit=st.integers(1, 45), step=st.integers(1, 50),
+       fails_at=st.none() | st.integers(0, 45))
+def test_gunicorns_body_of_a_declared_length_is_read_as_flasks_request_reads_it(sent, declared, limit, step,
+                                                                               fails_at):
+    """gunicorn's own ``Body`` of a declared length (``read_body`` stops once it is all read, without the read that
+    would give nothing: ``_used_up``), over a client that sends less, as much or more, in steps, or fails part-way."""
+    def environ() -> dict:
+        env = EnvironBuilder(method="POST").get_environ()
+        env.update({"CONTENT_LENGTH": str(declared), "wsgi.input_terminated": True,
+                    "wsgi.input": Body(LengthReader(SourceUnreader(sent, step, fails_at), declared))})
+        return env
+
+    assert outcome(lambda: read_body(environ(), limit)) == outcome(lambda: flasks_read(environ(), limit))
+
+
+def test_gunicorns_body_is_read_without_the_read_that_gives_nothing():
+    """What ``_used_up`` saves, and that it fails if gunicorn's body no longer has the parts it looks at."""
+    body = Body(LengthReader(SourceUnreader(b"x" * 620, 620, None), 620))
+    reads = []
+    read = body.read
+    body.read = lambda size: reads.append(size) or read(size)  # type: ignore[method-assign]
+    env = {**EnvironBuilder(method="POST").get_environ(), "CONTENT_LENGTH": "620", "wsgi.input_terminated": True,
+           "wsgi.input": body}
+    assert read_body(env, 65536) == b"x" * 620
+    assert reads == [65536]
 
 
 def test_log_lines_written_while_the_door_serves_carry_the_request_id(client, hook_schemes):

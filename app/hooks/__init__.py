@@ -28,6 +28,11 @@ from ..workspaces import exists
 from . import registry, secrets
 from .intake import StaleSecret, deliver
 
+try:  # the server the app is deployed with (pyproject): its request body, known to end at the declared length
+    from gunicorn.http.body import Body as _GunicornBody, LengthReader as _LengthReader
+except ImportError:  # pragma: no cover - another server: every body is read until a read gives nothing
+    _GunicornBody = _LengthReader = None  # type: ignore[assignment, misc]
+
 bp = flask.Blueprint("hooks", __name__, url_prefix="/hooks")
 #: The same webhooks for another workspace than ``default``.
 workspace_bp = flask.Blueprint("workspace_hooks", __name__, url_prefix="/w/<workspace>/hooks")
@@ -126,8 +131,9 @@ def read_body(environ: dict[str, Any], limit: int) -> bytes:
 
     A server that ends the input stream itself (``wsgi.input_terminated``: gunicorn's, at the declared length or
     the chunked body's end) is read here directly as werkzeug's ``LimitedStream(stream, limit, is_max=True)``
-    reads it — up to ``limit`` bytes, asking for at most ``READ_STEP`` at a time, until a read gives nothing, a
-    failed read a ``ClientDisconnected`` — without the wrapper's layers; any other goes through werkzeug."""
+    reads it — up to ``limit`` bytes, asking for at most ``READ_STEP`` at a time, until a read gives nothing (or
+    would be sure to: ``_used_up``), a failed read a ``ClientDisconnected`` — without the wrapper's layers; any
+    other goes through werkzeug."""
     length = get_content_length(environ) if "CONTENT_LENGTH" in environ or "HTTP_TRANSFER_ENCODING" in environ \
         else None
     if length is not None and length > limit:
@@ -145,11 +151,23 @@ def read_body(environ: dict[str, Any], limit: int) -> bytes:
                 break
             chunks.append(chunk)
             read += len(chunk)
+            if _used_up(stream):
+                break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     try:
         return get_input_stream(environ, max_content_length=limit).read()
     except RequestEntityTooLarge as exc:
         raise PayloadTooLarge(f"The body is over the limit of {limit} bytes.", {"limit": limit}) from exc
+
+
+def _used_up(stream: Any) -> bool:
+    """Whether the next read of ``stream`` is sure to give nothing without reading the socket: gunicorn's body of a
+    declared length with all of it read (its ``LengthReader`` has no length left and nothing is buffered; its next
+    ``read`` answers ``b""`` at once). ``read_body`` then skips that read, which cost gunicorn ~4 µs of buffers."""
+    if type(stream) is not _GunicornBody:
+        return False
+    reader = stream.reader
+    return type(reader) is _LengthReader and reader.length == 0 and stream.buf.tell() == 0
 
 
 def parse_json(raw: bytes) -> Any:

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 REPLAY_TOKEN_TTL_SECONDS = 24 * 3600
 
 
-@dataclass(frozen=True)
+@dataclass  # made for every webhook: a frozen dataclass's __init__ costs ~4x (docs/performance.md)
 class DeliveryResult:
     accepted: int
     duplicates: int

@@ -46,7 +46,7 @@ def provider_secret(services: Services, provider: Provider) -> str:
     return delivery_secret(services, provider, remembered=False).value
 
 
-@dataclass(frozen=True)
+@dataclass  # made for every webhook: a frozen dataclass's __init__ costs ~4x (docs/performance.md)
 class DeliverySecret:
     """The secret a delivery is verified with, the digest of the stored document it came from ('' when it came
     from the environment: nothing stored), and whether it is this process's last read rather than a read now."""

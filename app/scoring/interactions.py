@@ -46,6 +46,7 @@ ATTRIBUTES_SOURCE = "attributes"
 _CUSTOM = re.compile(r"^custom\.[A-Za-z0-9_.:-]{1,100}$")
 MAX_ID_LENGTH = 256
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NAIVE_EPOCH = datetime(1970, 1, 1)  # UTC's, without a zone: ``format_timestamp``'s arithmetic
 _FIRST_MS = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // timedelta(milliseconds=1)
 _LAST_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc) - _EPOCH) // timedelta(milliseconds=1)
 
@@ -130,9 +131,11 @@ def format_timestamp(ms: int) -> str:
     1..9999), is shown as the nearest date that can be (history stays readable).
     """
     ms = min(max(int(ms), _FIRST_MS), _LAST_MS)
-    moment = _EPOCH + timedelta(milliseconds=ms)
-    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
-            f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
+    # A naive datetime and %-formatting: the same fields as an aware one's f-string with format specs, at ~⅖ of
+    # the CPU (every webhook's timestamp is made here: docs/performance.md, "Row 2a (2026-12-04)").
+    moment = _NAIVE_EPOCH + timedelta(0, 0, 0, ms)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (moment.year, moment.month, moment.day, moment.hour,
+                                                    moment.minute, moment.second, moment.microsecond // 1000)
 
 
 def derive_properties(type_: str, properties: dict[str, Any]) -> dict[str, Any]:

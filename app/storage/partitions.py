@@ -45,7 +45,7 @@ def seen_entry(key: str) -> tuple[int, int]:
 Write = tuple[str, str, list[Any]]
 
 
-@dataclass(frozen=True)
+@dataclass  # made for every webhook: a frozen dataclass's __init__ costs ~4x (docs/performance.md)
 class TripItem:
     """One interaction of a one-trip request: its idempotency key and stream payload, the stats fields it counts
     in when accepted and when a duplicate, and how its contact is resolved (``contacts.IdentityPlan``)."""
@@ -72,7 +72,7 @@ class TripExtras:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass  # made for every webhook: a frozen dataclass's __init__ costs ~4x (docs/performance.md)
 class TripOutcome:
     """``status``: ``ok`` (stored: ``flags`` True per accepted item, ``wake`` when a drain job must be queued),
     ``stale`` (the provider secret changed since it was read), ``replayed`` (the token was claimed before),
