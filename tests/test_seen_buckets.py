@@ -79,3 +79,21 @@ def test_the_seen_buckets_stay_compact_and_expire_after_two_periods(client, serv
     assert all(0 < services.redis.ttl(key) <= 2 * services.partitions.seen_seconds for key in buckets)
     old_style = [key for key in services.redis.scan_iter("sk:{p:*}:seen:*") if key.count(":") == 4]
     assert old_style == []
+
+
+def test_each_period_remembers_its_ids_in_its_own_buckets(make_app, clock, path):
+    """The key names a period's requests are stored under follow the clock (``accept`` keeps them per period): an
+    id sent again in the next period is still a duplicate, and a new one of the same bucket goes to the new
+    period's bucket."""
+    app = make_app(CLOCK=clock)
+    client, services = app.test_client(), app.extensions["scorekeeper"]
+    bucket = seen_entry("api:first")[0]
+    second = next(i for i in (f"second-{n}" for n in itertools.count()) if seen_entry(f"api:{i}")[0] == bucket)
+    with app.app_context():
+        assert send(client, opened("first")) == {"accepted": 1, "duplicates": 0}
+        before = period_of(services)
+        clock.advance(services.partitions.seen_seconds * 1000)
+        assert send(client, opened("first"), opened(second)) == {"accepted": 1, "duplicates": 1}
+        assert send(client, opened(second)) == {"accepted": 0, "duplicates": 1}
+        counts = {key.rsplit(":", 2)[1]: services.redis.scard(key) for key in seen_buckets(services)}
+        assert counts == {str(before): 1, str(before + 1): 1}

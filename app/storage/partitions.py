@@ -93,9 +93,13 @@ def _planned(keys: "_KeyTable", writes: Sequence[Write] | None) -> list[list[Any
 class _KeyTable:
     """The KEYS of a script call: fixed ones first, then each other key once, named by its index (1-based)."""
 
-    def __init__(self, fixed: Sequence[str]):
+    def __init__(self, fixed: Sequence[str], index: dict[str, int] | None = None):
         self.keys = list(fixed)
-        self._index = {key: i + 1 for i, key in enumerate(self.keys)}
+        self._index = {key: i + 1 for i, key in enumerate(self.keys)} if index is None else dict(index)
+
+    def copy(self) -> _KeyTable:
+        """A table that starts as this one does (the fixed keys of a period, kept: ``PartitionQueue._trip_keys``)."""
+        return _KeyTable(self.keys, self._index)
 
     def index(self, key: str | None) -> int:
         if key is None:
@@ -123,6 +127,8 @@ class PartitionQueue:
         self._ingest = load_script(redis, "ingest.lua")
         self._one_trip = load_script(redis, "ingest_one_trip.lua")
         self._hold = load_script(redis, "drain_lease.lua")
+        #: The key names ``accept`` sends, made once per ingest period (``_trip_keys``, ``_seen_keys``).
+        self._period_keys: tuple[int, dict[int, _KeyTable], dict[tuple[int, int], tuple[str, str]]] = (-1, {}, {})
 
     @property
     def one_trip(self) -> bool:
@@ -160,9 +166,7 @@ class PartitionQueue:
         check its provider secret is current, claim its token, resolve (or create) each item's contact, queue the
         new items, count, set the wake mark."""
         period = self.clock.now_ms() // 1000 // self.seen_seconds
-        keys = _KeyTable([self.keys.stream(partition), self.keys.seen(partition, period), self.keys.wake(partition),
-                          self.keys.seen(partition, period - 1), self.keys.stats(),
-                          extras.token_key or self.keys.wake(partition), self.keys.provider_secrets()])
+        keys = self._trip_keys(partition, period, extras.token_key)
         plan = {"wake": wake_ttl_s, "seen": 2 * self.seen_seconds,
                 "token": extras.token_ttl_s if extras.token_key else 0,
                 "secret": extras.secret_field or "", "digest": extras.secret_digest,
@@ -182,8 +186,42 @@ class PartitionQueue:
         """Where ``ingest_one_trip.lua`` remembers an idempotency key: its bucket of this period and of the
         previous one (by index in KEYS) and its member, as text (the plan's JSON numbers are doubles in Lua)."""
         bucket, member = seen_entry(key)
-        return [keys.index(self.keys.seen_bucket(partition, period, bucket)),
-                keys.index(self.keys.seen_bucket(partition, period - 1, bucket)), str(member)]
+        this, previous = self._seen_keys(partition, period, bucket)
+        return [keys.index(this), keys.index(previous), str(member)]
+
+    def _kept_keys(self, period: int) -> tuple[dict[int, _KeyTable], dict[tuple[int, int], tuple[str, str]]]:
+        """This period's key names made so far (those of the period before are let go when it changes): a webhook
+        made them again each time, ~25k instructions of its worker's ~1.1 M (docs/performance.md, "Row 2a
+        (2026-12-04)"). At most the partitions' tables and ``SEEN_BUCKETS`` pairs a partition."""
+        kept = self._period_keys
+        if kept[0] != period:
+            kept = self._period_keys = (period, {}, {})
+        return kept[1], kept[2]
+
+    def _trip_keys(self, partition: int, period: int, token_key: str | None) -> _KeyTable:
+        """The fixed KEYS of ``ingest_one_trip.lua`` (its header), a new table each call; without a token its
+        slot holds the wake mark's key again."""
+        tables = self._kept_keys(period)[0]
+        table = tables.get(partition)
+        if table is None:
+            table = tables[partition] = _KeyTable([
+                self.keys.stream(partition), self.keys.seen(partition, period), self.keys.wake(partition),
+                self.keys.seen(partition, period - 1), self.keys.stats(), self.keys.wake(partition),
+                self.keys.provider_secrets()])
+        if token_key is None:
+            return table.copy()
+        fixed = list(table.keys)
+        fixed[5] = token_key
+        return _KeyTable(fixed)
+
+    def _seen_keys(self, partition: int, period: int, bucket: int) -> tuple[str, str]:
+        """A seen bucket's key in this period and in the one before."""
+        pairs = self._kept_keys(period)[1]
+        pair = pairs.get((partition, bucket))
+        if pair is None:
+            pair = pairs[partition, bucket] = (self.keys.seen_bucket(partition, period, bucket),
+                                               self.keys.seen_bucket(partition, period - 1, bucket))
+        return pair
 
     def push_tick(self, partition: int, contact_id: str) -> None:
         """Ask the partition's worker to bring a contact up to date (due expiries)."""
