@@ -13,12 +13,15 @@ from app.hooks import (
     mailgun,
     postmark,
     registry,
+    results,
     sendgrid,
     standard,
     stripe,
     tally,
     typeform,
 )
+from app.interaction_schema import Moment
+from app.scoring.interactions import check_timestamp_ms
 
 from .hook_builders import (
     DOCUMENTED_TYPE,
@@ -580,3 +583,71 @@ _STRIPE_OBJECT = st.fixed_dictionaries({}, optional={
 @given(obj=_STRIPE_OBJECT)
 def test_stripe_contact_email_is_the_first_email_among_the_candidates_in_order(obj):
     assert stripe.contact_email(obj) == eager_contact_email(obj)
+
+
+# --- the shared helpers' fast forms, against the forms they replaced -------------------------------------------
+def required_as_before(mapping, name, where, structured=False):
+    """``results.require`` before its answer for single values (the reference)."""
+    if not results.is_mapping(mapping):
+        raise ValidationError(f"{where} must be an object.", {where: "must be an object"})
+    value = mapping.get(name)
+    if value is None or value == "" or value == [] or value == {}:
+        raise ValidationError(f"{where}.{name} is required.", {f"{where}.{name}": "required"})
+    if not structured and isinstance(value, (list, dict)):
+        raise ValidationError(
+            f"{where}.{name} must be a single value.", {f"{where}.{name}": "not a single value"}
+        )
+    return value
+
+
+class Text(str):
+    """A str subclass (no JSON parser makes one): the general path decides for it."""
+
+
+def epoch_as_before(value, where):
+    """``results.from_epoch_seconds`` before its answer for plain integers (the reference)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{where} must be a number of seconds since the epoch.",
+                              {where: "not a timestamp"}) from exc
+    try:
+        if isinstance(value, bool) or seconds != seconds:
+            raise ValueError("not a number")
+        ms = check_timestamp_ms(int(seconds * 1000))
+    except (ValueError, OverflowError) as exc:
+        raise ValidationError(f"{where} must be a number of seconds since the epoch.",
+                              {where: [f"not a timestamp: {exc}"]}) from exc
+    return Moment.of(ms)
+
+
+def answer(function, *args):
+    """What a helper gives: its value (with a Moment's milliseconds), or its refusal's message and errors."""
+    try:
+        value = function(*args)
+    except ValidationError as exc:
+        return "refused", exc.message, exc.errors
+    return "gave", value, type(value), getattr(value, "ms", None)
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4)
+                           | st.builds(Text, st.text(max_size=2)),
+                           lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=2), inner,
+                                                                                        max_size=2), max_leaves=4)
+
+
+@settings(max_examples=500)
+@given(value=JSON_VALUES | st.sampled_from(["", 0, 0.0, False, [], {}, Text(""), "x"]), present=st.booleans(),
+       structured=st.booleans(), mapping=st.booleans())
+def test_a_required_field_is_judged_as_before(value, present, structured, mapping):
+    payload = ({"f": value} if present else {}) if mapping else value
+    assert answer(results.require, payload, "f", "_body", structured) == \
+        answer(required_as_before, payload, "f", "_body", structured)
+
+
+@settings(max_examples=500)
+@given(value=st.integers(-10, 10**12) | st.sampled_from([0, -1, 2**53, True, False, *(
+    results._LAST_EPOCH_SECOND + n for n in (-1, 0, 1))]) | st.floats(allow_nan=True) | st.text(max_size=12)
+       | st.none())
+def test_an_epoch_timestamp_is_read_as_before(value):
+    assert answer(results.from_epoch_seconds, value, "created") == answer(epoch_as_before, value, "created")

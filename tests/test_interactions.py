@@ -5,6 +5,7 @@ One behaviour per test; expected values written out.
 from __future__ import annotations
 
 import time
+from dataclasses import FrozenInstanceError, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given, strategies as st
 
 from app.scoring.conditions import score_matches, validate_where
 from app.scoring.durations import parse_duration_ms
-from app.scoring.interactions import format_timestamp, is_known_type, normalize_email, parse_timestamp_ms
+from app.scoring.interactions import Interaction, format_timestamp, is_known_type, normalize_email, parse_timestamp_ms
 from app.clock import now_ms
 from app.scoring.vocabulary import split_duration
 
@@ -151,3 +152,37 @@ def test_a_duration_splits_into_the_forms_two_fields(text, parts):
 def test_a_timestamp_finer_than_a_millisecond_is_cut_to_its_millisecond():
     assert parse_timestamp_ms("2023-11-14T22:13:20.0079Z") == NOW + 7
     assert isinstance(parse_timestamp_ms("2023-11-14T22:13:20.0079Z"), int)
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedInteraction:
+    """``Interaction`` with the __init__ dataclasses generates: the reference its hand-written one must match."""
+
+    id: str
+    source: str
+    type: str
+    occurred_at: int
+    properties: dict = field(default_factory=dict)
+    email: str | None = None
+    external_id: str | None = None
+    attributes: dict | None = None
+
+
+OPTIONAL = ("properties", "email", "external_id", "attributes")
+
+
+@given(values=st.tuples(st.text(max_size=5), st.text(max_size=5), st.text(max_size=5), st.integers()),
+       given_optional=st.dictionaries(st.sampled_from(OPTIONAL), st.none() | st.text(max_size=3)
+                                      | st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)),
+       by_name=st.booleans())
+def test_an_interaction_is_made_as_the_generated_dataclass_makes_it(values, given_optional, by_name):
+    names = ("id", "source", "type", "occurred_at")
+    made, reference = ((cls(**dict(zip(names, values)), **given_optional) if by_name else cls(*values, **given_optional))
+                       for cls in (Interaction, GeneratedInteraction))
+    assert [getattr(made, f.name) for f in fields(Interaction)] == [getattr(reference, f.name) for f in
+                                                                     fields(GeneratedInteraction)]
+    assert [f.name for f in fields(Interaction)] == [f.name for f in fields(GeneratedInteraction)]
+    if "properties" not in given_optional:  # a new empty dict each
+        assert made.properties == {} and made.properties is not Interaction(*values).properties
+    with pytest.raises(FrozenInstanceError):
+        made.email = "x"  # type: ignore[misc]

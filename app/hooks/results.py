@@ -17,7 +17,8 @@ import orjson
 
 from ..errors import ValidationError
 from ..interaction_schema import InvalidInteraction, Moment, load_interaction
-from ..scoring.interactions import Interaction, check_timestamp_ms, format_timestamp, parse_timestamp_ms
+from ..scoring.interactions import (MAX_TIMESTAMP_MS, Interaction, check_timestamp_ms, format_timestamp,
+                                   parse_timestamp_ms)
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,15 @@ def interaction(
     }
 
 
+#: The epoch seconds past the supported range's last (``MAX_TIMESTAMP_MS`` is a whole second).
+_LAST_EPOCH_SECOND = MAX_TIMESTAMP_MS // 1000
+
+
 def from_epoch_seconds(value: Any, where: str) -> str:
     """A provider's epoch seconds (int, float or digits) as RFC 3339 text (a ``Moment``: the interaction's check
     reads its milliseconds instead of parsing the text it was just made from)."""
+    if type(value) is int and 0 <= value < _LAST_EPOCH_SECOND:  # most providers' form: what the lines below make
+        return Moment.of(value * 1000)
     try:
         seconds = float(value)
     except (TypeError, ValueError) as exc:
@@ -129,6 +136,10 @@ def is_mapping(value: Any) -> bool:
     return kind is dict or (kind not in _NOT_MAPPINGS and isinstance(value, Mapping))
 
 
+#: JSON's single values as parsed (exact types): ``require`` answers for them without the general comparisons.
+_SINGLE = frozenset({str, int, float, bool})
+
+
 def require(mapping: Any, name: str, where: str, structured: bool = False) -> Any:
     """A field that must be present (non-empty) for the event to make sense.
 
@@ -138,6 +149,8 @@ def require(mapping: Any, name: str, where: str, structured: bool = False) -> An
     if not is_mapping(mapping):
         raise ValidationError(f"{where} must be an object.", {where: "must be an object"})
     value = mapping.get(name)
+    if type(value) in _SINGLE and (value or type(value) is not str):  # most fields: what the lines below answer
+        return value
     if value is None or value == "" or value == [] or value == {}:
         raise ValidationError(f"{where}.{name} is required.", {f"{where}.{name}": "required"})
     if not structured and isinstance(value, (list, dict)):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .records import TimelineRecord
+from .records import TimelineRecord, _slot_setters
 
 CATALOG = (
     "email.delivered",
@@ -51,7 +51,11 @@ _FIRST_MS = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // timedelta(milli
 _LAST_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc) - _EPOCH) // timedelta(milliseconds=1)
 
 
-@dataclass(frozen=True, slots=True)
+#: ``Interaction``'s ``properties`` when none are given: a new empty dict for each (the field's default).
+_NEW_DICT: Any = object()
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Interaction:
     """A validated interaction, ready to be stored and scored."""
 
@@ -64,6 +68,22 @@ class Interaction:
     external_id: str | None = None
     #: Contact attributes this interaction sets at ``occurred_at`` (None removes one); None when it sets none.
     attributes: dict[str, Any] | None = None
+
+    def __init__(self, id: str, source: str, type: str, occurred_at: int, properties: dict[str, Any] = _NEW_DICT,
+                 email: str | None = None, external_id: str | None = None,
+                 attributes: dict[str, Any] | None = None) -> None:
+        # The generated __init__'s, with each field set through its slot (as TimelineRecord's: ``_slot_setters``):
+        # half the cost, and every webhook and API request makes one (docs/performance.md, "Row 2a (2026-12-04)")
+        set_id, set_source, set_type, set_occurred_at, set_properties, set_email, set_external_id, set_attributes = \
+            _INTERACTION_SET
+        set_id(self, id)
+        set_source(self, source)
+        set_type(self, type)
+        set_occurred_at(self, occurred_at)
+        set_properties(self, {} if properties is _NEW_DICT else properties)
+        set_email(self, email)
+        set_external_id(self, external_id)
+        set_attributes(self, attributes)
 
     @property
     def key(self) -> str:
@@ -80,6 +100,10 @@ class Interaction:
         if not self.attributes:
             return None
         return TimelineRecord(self.key, ATTRIBUTES_SOURCE, ATTRIBUTES_TYPE, self.occurred_at, dict(self.attributes))
+
+
+_INTERACTION_SET = _slot_setters(Interaction, ("id", "source", "type", "occurred_at", "properties", "email",
+                                               "external_id", "attributes"))
 
 
 def is_known_type(type_: Any) -> bool:
