@@ -16,6 +16,12 @@ this release is named with ``WORKER_PREFIX``) — in a rolling deploy the new wo
 ones stopped, and a worker of the release before that was killed outright holds them up to 8 minutes (its key's
 life in RQ's registry). Once the move is recorded nothing waits: a release before must not run again (roll back
 only with a backup taken before the upgrade).
+
+``identity_once`` (after the same wait) deletes the email identity keys that say only what the contacts say — a
+key naming the contact its email derives, which exists (``ContactStore.drop_implied_identities``) — and records
+``identity-keys-implied``; from then on a new contact first seen by its email gets no key on one Redis. Until then
+every reader finds an email's contact by its key first and by the derived contact's existence after. A release
+before resolves by the key alone: it would give an email whose key went a second contact, hence the wait.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ import time
 from collections.abc import Callable
 
 from .services import Services
+from .storage.contacts import IDENTITIES_IMPLIED
 from .storage.timelines import STATES_MOVED
 
 log = logging.getLogger(__name__)
@@ -35,12 +42,12 @@ MIGRATION = STATES_MOVED
 PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
 #: otherwise is of a release before the move.
-WORKER_PREFIX = "sk-l2-"
+WORKER_PREFIX = "sk-l3-"
 #: The migrations a worker of a release before would undo by writing where this release no longer reads or
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
 #: (``WORKER_PREFIX``), so the workers of the release before it count as before.
-LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION,)
+LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED)
 
 
 def workers_before(services: Services) -> set[str]:
@@ -83,3 +90,19 @@ def states_once(services: Services, page: int = PAGE) -> int | None:
     log.info("fold states moved into the contact hashes", extra={"contacts": moved,
                                                                   "seconds": round(time.monotonic() - started, 3)})
     return moved
+
+
+def identity_once(services: Services) -> int | None:
+    """Delete the email identity keys whose contact's existence says the same (one Redis; a cluster keeps every
+    key: there only the key can decide who links an email first), unless a finished run was recorded; records this
+    one, and from then on this process creates contacts without them. Returns the keys deleted."""
+    if services.jobs.migration_done(IDENTITIES_IMPLIED):
+        return None
+    started = time.monotonic()
+    contacts = services.contacts
+    dropped = contacts.drop_implied_identities() if contacts.single_node else 0
+    services.jobs.record_migration(IDENTITIES_IMPLIED, int(time.time() * 1000))
+    contacts.identities_implied(recheck=True)
+    log.info("email identity keys implied by their contacts deleted",
+             extra={"keys": dropped, "seconds": round(time.monotonic() - started, 3)})
+    return dropped

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from rq import SimpleWorker
 
-from app.contact_layout import MIGRATION, WORKER_PREFIX, await_workers_before, states_once, workers_before
+from app.contact_layout import (MIGRATION, WORKER_PREFIX, await_workers_before, identity_once, states_once,
+                                workers_before)
 from app.scoring.fold import FoldState, fold
 from app.storage.queries import ContactQuery
 from app.storage.timelines import PIECE_BYTES, is_state_field, join_states
@@ -179,6 +180,9 @@ def test_a_killed_worker_of_a_release_before_is_waited_for_until_its_key_lapses(
 
 def test_once_the_move_is_recorded_nothing_waits(services):
     assert states_once(services) == 0
+    old = registered(services)
+    assert await_workers_before([services], threading.Event(), period_s=0.01, on_wait=lambda _: old.register_death())
+    assert identity_once(services) == 0  # every layout migration recorded: nothing waits now
     old = registered(services)
     told: list = []
     assert await_workers_before([services], threading.Event(), on_wait=told.append) is True

@@ -33,7 +33,7 @@ from rq.worker.base import BaseWorker, WorkerStatus
 from app import create_app
 from app.jobs import LEAF_META
 from app.scoring_service import tick
-from app.contact_layout import WORKER_PREFIX, await_workers_before, states_once
+from app.contact_layout import WORKER_PREFIX, await_workers_before, identity_once, states_once
 from app.indexes import backfill_once, rosters_once
 from app.archive_backfill import backfill_tick
 from app.horizon import trim_step
@@ -99,6 +99,7 @@ def main(burst: bool = False) -> None:
         for workspace in every_workspace(services):
             rosters_once(workspace)  # company rosters of releases before: by contact bucket
             states_once(workspace)  # fold states of releases before: into each contact's hash
+            identity_once(workspace)  # email identity keys that name the contact their email derives: deleted
     stop = threading.Event()
     thread = threading.Thread(target=_ticker, args=(app, stop), daemon=True, name="ticker")
     thread.start()

@@ -3,6 +3,7 @@ DND fields and provider aliases."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,12 @@ from .timelines import StatesMoved, join_states, split_contact
 
 #: Contact document fields whose text can be found by a prefix.
 SEARCH_FIELDS = ("email", "external_id", "name")
+#: The migrations hash's record of ``app/contact_layout.py:identity_once``: the email identity keys that named the
+#: contact their email derives (``contact_id_for("email", email)``) are gone, their contact's existence says it; from
+#: then on a new contact first seen by its email gets no key on one Redis (``ContactStore.email_key_implied``).
+IDENTITIES_IMPLIED = "identity-keys-implied"
+#: Identity keys a page of the migration's walk (one SCAN and one script call).
+IMPLIED_PAGE = 500
 #: Identities a process remembers having seen linked to their contact, at most (``ContactStore.plan_identities``
 #: builds no new-contact writes for them); past it the memory starts again empty. ~150 B each.
 LINKED_REMEMBERED = 20_000
@@ -56,6 +63,12 @@ class IdentityPlan:
     ext_key: str | None
     email_writes: list[tuple[str, str, list[Any]]] | None
     ext_writes: list[tuple[str, str, list[Any]]] | None
+    #: With an email: the contact's hash, whose existence names the contact for the email when the email has no
+    #: identity key (the contact is the one its email derives); None without one.
+    derived_key: str | None = None
+    #: Whether linking a new email writes its identity key (False: the contact's creation says it,
+    #: ``ContactStore.email_key_implied``).
+    email_keyed: bool = True
 
 
 def read_contacts_pipelined(redis: Any, keys: Sequence[str], stride: int = 3) -> list[Any]:
@@ -87,6 +100,10 @@ class ContactStore:
         self._read_contacts = load_script(redis, "read_contacts.lua")
         #: Whether no states hash of releases before is left: a page's contacts are then read with two keys each.
         self.states_moved = StatesMoved(redis, keys)
+        #: Whether ``identity_once`` was recorded (``email_key_implied``).
+        self.identities_implied = StatesMoved(redis, keys, IDENTITIES_IMPLIED)
+        self._claim_script = load_script(redis, "claim_identities.lua")
+        self._drop_implied = load_script(redis, "drop_implied_identities.lua")
         #: The search terms' index (new contacts' terms are written beside it, by ``_link``, and moved in later).
         self.search = SearchTerms(redis, keys, sharding)
 
@@ -98,7 +115,7 @@ class ContactStore:
         linked to is added to ``relinked``, for the caller to place (its scores move with it).
         """
         idents = sorted({(k, v) for i in interactions for k, v in (("email", i.email), ("ext", i.external_id)) if v})
-        known = dict(zip(idents, get_many(self.redis, [self.keys.identity(k, v) for k, v in idents])))
+        known = self._named(idents)
         now = time.time()
         wanted: dict[tuple[str, str], str] = {}
         result = []
@@ -115,20 +132,83 @@ class ContactStore:
                     wanted[ident] = contact_id
             result.append(contact_id)
         if wanted:
-            pipe = self.redis.pipeline(transaction=False)
-            for (kind, value), contact_id in wanted.items():
-                pipe.set(self.keys.identity(kind, value), contact_id, nx=True)
-            outcomes = pipe.execute()
-            lost = [ident for ident, ok in zip(wanted, outcomes) if not ok]
-            if lost:  # another request linked the identity first: use its contact
-                winners = dict(zip(lost, get_many(self.redis, [self.keys.identity(k, v) for k, v in lost])))
-                result = [_winner(i, c, winners) for i, c in zip(interactions, result)]
-                wanted = {ident: winners.get(ident, cid) for ident, cid in wanted.items()}
+            wanted = self.claim_identities(wanted)
+            # another request may have linked an identity first: its contact, the email's first, as above
+            result = [_named_by(i, known, wanted) for i in interactions]
             pipe = self.redis.pipeline(transaction=False)
             for (kind, value), contact_id in wanted.items():
                 self._link(pipe, kind, value, contact_id, now, relinked)
             pipe.execute()
         return result
+
+    def _named(self, idents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """The contact each identity names, in one round trip: its identity key's; else, on one Redis, for an
+        email, the contact the email derives (``contact_id_for``) when that exists — it was created for that email,
+        and an email that names another contact keeps a key saying so (``email_key_implied``). The contact's
+        existence is read before the key: a contact is never deleted and a key naming another contact is never
+        set once it exists (``claim_identities.lua``), so a key absent after the contact was seen is absent for
+        good. A cluster keeps every key (and orders no reads across its nodes): the key alone says."""
+        derive = self.single_node
+        pipe = self.redis.pipeline(transaction=False)
+        for kind, value in idents:
+            if derive and kind == "email":
+                pipe.exists(self.keys.contact(contact_id_for(kind, value)))
+            pipe.get(self.keys.identity(kind, value))
+        replies = iter(pipe.execute())
+        named: dict[tuple[str, str], str | None] = {}
+        for kind, value in idents:
+            derived = derive and kind == "email" and next(replies)
+            named[(kind, value)] = next(replies) or (contact_id_for(kind, value) if derived else None)
+        return named
+
+    def claim_identities(self, wanted: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+        """Link each new identity to the contact wanted unless another request named its contact first; returns
+        the contact each names now. On one Redis one ``claim_identities.lua`` call, which looks at the key and, for
+        an email, at the contact it derives, and links, at once (creating that contact without a key once
+        ``email_key_implied``). On a cluster, where the two are in different slots, every identity keeps its key
+        and ``SET NX`` of the key alone decides, as before."""
+        if self.single_node:
+            keys: list[str] = []
+            args: list[str] = ["1" if self.email_key_implied() else "0"]
+            for (kind, value), contact_id in wanted.items():
+                key = self.keys.identity(kind, value)
+                derived = contact_id_for(kind, value) if kind == "email" else ""
+                keys += [key, self.keys.contact(derived) if derived else key]
+                args += [contact_id, derived, value]
+            return dict(zip(wanted, call_script(self.redis, self._claim_script, keys, args)))
+        pipe = self.redis.pipeline(transaction=False)
+        for (kind, value), contact_id in wanted.items():
+            pipe.set(self.keys.identity(kind, value), contact_id, nx=True)
+        lost = [ident for ident, ok in zip(wanted, pipe.execute()) if not ok]
+        winners = dict(zip(lost, get_many(self.redis, [self.keys.identity(k, v) for k, v in lost])))
+        return {ident: winners.get(ident) or contact_id for ident, contact_id in wanted.items()}
+
+    def email_key_implied(self) -> bool:
+        """Whether a new contact first seen by its email gets no identity key for it (its existence says it): on
+        one Redis, where ``claim_identities.lua`` and ``ingest_one_trip.lua`` look at the key and the contact at
+        once, after ``identity_once`` was recorded — it runs after the upgrade guard, as the workers of releases
+        before resolve by the key alone. On a cluster every identity keeps its key (nothing there can check the
+        key and the contact in one step)."""
+        return self.single_node and self.identities_implied()
+
+    def drop_implied_identities(self, page: int = IMPLIED_PAGE, pages: int | None = None) -> int:
+        """Delete every email identity key that names the contact its email derives while that contact exists
+        (``_named`` finds it by its existence); a page of ``SCAN`` at a time, each page one
+        ``drop_implied_identities.lua`` call, which checks and deletes each key at once. Resumable: a walk cut
+        short (``pages``: at most so many pages) leaves keys that still say the same. Returns the keys deleted. One
+        Redis only."""
+        prefix = self.keys.identity("email", "")
+        found = self.redis.scan_iter(match=_glob_escaped(prefix) + "*", count=page)
+        dropped = 0
+        for _ in itertools.repeat(None) if pages is None else range(pages):
+            if not (batch := list(itertools.islice(found, page))):
+                break
+            keys: list[str] = []
+            ids = [contact_id_for("email", key[len(prefix):]) for key in batch]
+            for key, contact_id in zip(batch, ids):
+                keys += [key, self.keys.contact(contact_id)]
+            dropped += call_script(self.redis, self._drop_implied, keys, ids)
+        return dropped
 
     def _link(self, pipe: Any, kind: str, value: str, contact_id: str, now: float,
               relinked: list[str] | None = None) -> None:
@@ -157,6 +237,7 @@ class ContactStore:
         building them costs more than the rest of the plan, and a known contact needs none."""
         plans = []
         linked = self._linked if remembered else {}
+        email_keyed = not self.email_key_implied()
         for interaction in interactions:
             email, ext = interaction.email, interaction.external_id
             contact_id = default_contact_id(interaction)
@@ -167,7 +248,8 @@ class ContactStore:
                 None if email_key is None or linked.get(email_key) == contact_id
                 else self._recorded_link("email", email, contact_id, now),  # type: ignore[arg-type]
                 None if ext_key is None or linked.get(ext_key) == contact_id
-                else self._recorded_link("ext", ext, contact_id, now)))  # type: ignore[arg-type]
+                else self._recorded_link("ext", ext, contact_id, now),  # type: ignore[arg-type]
+                self.keys.contact(contact_id) if email else None, email_keyed))
         return plans
 
     def remember_linked(self, plans: Sequence[IdentityPlan]) -> None:
@@ -185,8 +267,9 @@ class ContactStore:
         return recorder.writes
 
     def find_contact(self, email: str | None = None, external_id: str | None = None) -> str | None:
+        """The contact an email (else an external id) names (``_named``), or None."""
         if email:
-            return self.redis.get(self.keys.identity("email", email))
+            return self._named([("email", email)])[("email", email)]
         if external_id:
             return self.redis.get(self.keys.identity("ext", external_id))
         return None
@@ -383,9 +466,12 @@ def _states(raw: dict[str, str]) -> dict[str, FoldState]:
     return {f: FoldState.from_json(loads(v)) for f, v in join_states(raw).items() if f != "_rev"}
 
 
-def _winner(interaction: Interaction, contact_id: str, winners: dict) -> str:
-    if interaction.email and ("email", interaction.email) in winners:
-        return winners[("email", interaction.email)]
-    if interaction.external_id and ("ext", interaction.external_id) in winners:
-        return winners[("ext", interaction.external_id)]
-    return contact_id
+def _named_by(interaction: Interaction, known: dict, linked: dict) -> str:
+    """The contact an interaction's email names (known before, or linked now), else its external id's."""
+    ident = ("email", interaction.email) if interaction.email else ("ext", interaction.external_id)
+    return known.get(ident) or linked[ident]
+
+
+def _glob_escaped(text: str) -> str:
+    """``text`` as a ``SCAN MATCH`` pattern matching itself only."""
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)

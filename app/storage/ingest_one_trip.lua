@@ -16,7 +16,10 @@
 --   identity key index (0: none), external-id identity key index (0: none), the contact id the item is for, its
 --   idempotency key, its stats field when accepted, when a duplicate, the writes that link a new email to the
 --   contact (false: none planned, the caller believed it linked), the writes that link a new external id (likewise), its seen bucket of this period and of the previous one
---   (key indexes), its member in them (a 64-bit hash as text, partitions.seen_entry)]...]}. A write: [command, key index, arguments...] (one
+--   (key indexes), its member in them (a 64-bit hash as text, partitions.seen_entry), the key index of the
+--   contact's hash when the item has an email (0: none) — an email without an identity key names the contact it
+--   derives, the item's contact, when that hash exists — and whether linking a new email writes its identity key
+--   (false: the contact's creation by the link writes says it, ContactStore.email_key_implied)]...]}. A write: [command, key index, arguments...] (one
 --   key each: HSETNX, ZADD, SADD, SET; arguments as text). ARGV[1 + i]: item i's stream payload.
 -- Returns {'stale'} (the provider's stored secret changed since the caller read it: verify again),
 -- {'replayed'} (the token was claimed before), {'moved'} (an identity names another contact than the item's:
@@ -24,7 +27,7 @@
 -- the caller plans them and calls again) — all having written nothing — or {'ok', one 1 (accepted) or
 -- 0 (duplicate) per item..., 1 when a drain job must be queued (the wake mark is now set) else 0}.
 local plan = cjson.decode(ARGV[1])
-local items = plan.items  -- each item's fields by position (above); [12] and [13] set below: new email, new ext id
+local items = plan.items  -- each item's fields by position (above); [14] and [15] set below: new email, new ext id
 local function run(writes)
   for i = 1, #writes do
     local write = writes[i]
@@ -44,13 +47,18 @@ if token > 0 and redis.call('EXISTS', KEYS[6]) == 1 then
   return {'replayed'}
 end
 local stored, linking = {}, {}
-local function known(index)  -- the contact an identity names (stored, or linked by an earlier item), or false
+-- The contact an identity names (its key's; for an email without one, the item's contact when its hash at index
+-- `derived` exists; or linked by an earlier item), or false.
+local function known(index, derived, contact)
   if index == 0 then
     return false
   end
   local found = stored[index]
   if found == nil then
     found = redis.call('GET', KEYS[index])
+    if not found and derived > 0 and redis.call('EXISTS', KEYS[derived]) == 1 then
+      found = contact
+    end
     stored[index] = found
   end
   return found or linking[index] or false
@@ -58,7 +66,7 @@ end
 for i = 1, #items do
   local item = items[i]
   local email, ext, contact = item[1], item[2], item[3]
-  local by_email, by_ext = known(email), known(ext)
+  local by_email, by_ext = known(email, item[12], contact), known(ext, 0, contact)
   if (by_email or by_ext or contact) ~= contact then  -- the email wins, as in ContactStore.resolve_contacts
     return {'moved'}
   end
@@ -68,7 +76,7 @@ for i = 1, #items do
   end
   if new_email then linking[email] = contact end
   if new_ext then linking[ext] = contact end
-  item[12], item[13] = new_email, new_ext
+  item[14], item[15] = new_email, new_ext
 end
 
 if token > 0 then
@@ -82,11 +90,13 @@ local legacy = redis.call('EXISTS', KEYS[2], KEYS[4]) > 0  -- sets of the releas
 for i = 1, #items do
   local item = items[i]
   local key, seen_now, member = item[4], KEYS[item[9]], item[11]
-  if item[12] then
-    redis.call('SET', KEYS[item[1]], item[3])
+  if item[14] then
+    if item[13] then
+      redis.call('SET', KEYS[item[1]], item[3])
+    end
     run(item[7])
   end
-  if item[13] then
+  if item[15] then
     redis.call('SET', KEYS[item[2]], item[3])
     run(item[8])
   end

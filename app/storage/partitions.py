@@ -174,7 +174,8 @@ class PartitionQueue:
                 "items": [[keys.index(item.identity.email_key), keys.index(item.identity.ext_key),
                            item.identity.contact_id, item.key, item.accepted_field, item.duplicate_field,
                            _planned(keys, item.identity.email_writes), _planned(keys, item.identity.ext_writes),
-                           *self._seen_in(keys, partition, period, item.key)]
+                           *self._seen_in(keys, partition, period, item.key),
+                           keys.index(item.identity.derived_key), item.identity.email_keyed]
                           for item in items]}
         args = [orjson.dumps(plan), *(orjson.dumps(item.payload) for item in items)]
         reply = call_script(self.redis, self._one_trip, keys.keys, args)

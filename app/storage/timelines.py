@@ -123,17 +123,18 @@ class StatesMoved:
     app/contact_layout.py), so the scripts that read or write a contact need not look for their old hash: a key
     less to send and to look up per contact. Asked of Redis at most once every ``STATES_MOVED_CHECK_S`` (at once
     with ``recheck``: the process that recorded it), and remembered once true (nothing of this release writes an
-    old hash)."""
+    old hash). Another migration's record (``name``) is watched the same way (``ContactStore.identities_implied``)."""
 
-    def __init__(self, redis: Any, keys: Keys):
+    def __init__(self, redis: Any, keys: Keys, name: str = STATES_MOVED):
         self.redis = redis
         self.keys = keys
+        self.name = name
         self._moved = False
         self._next = 0.0
 
     def __call__(self, recheck: bool = False) -> bool:
         if not self._moved and (recheck or time.monotonic() >= self._next):
-            self._moved = bool(self.redis.hexists(self.keys.migrations(), STATES_MOVED))
+            self._moved = bool(self.redis.hexists(self.keys.migrations(), self.name))
             self._next = time.monotonic() + STATES_MOVED_CHECK_S
         return self._moved
 
