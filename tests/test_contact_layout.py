@@ -178,11 +178,17 @@ def test_a_killed_worker_of_a_release_before_is_waited_for_until_its_key_lapses(
     assert workers_before(services) == set()
 
 
-def test_once_the_move_is_recorded_nothing_waits(services):
+def test_once_every_layout_migration_is_recorded_nothing_waits(services):
     assert states_once(services) == 0
-    old = registered(services)
-    assert await_workers_before([services], threading.Event(), period_s=0.01, on_wait=lambda _: old.register_death())
-    assert identity_once(services) == 0  # every layout migration recorded: nothing waits now
+    old, waited = registered(services), []
+
+    def let_go(names: set[str]) -> None:
+        waited.append(names)
+        old.register_death()
+
+    assert await_workers_before([services], threading.Event(), period_s=0.01, on_wait=let_go) is True
+    assert waited == [{old.name}]  # the identity keys' migration (LAYOUT_MIGRATIONS) was not recorded yet
+    assert identity_once(services) == 0
     old = registered(services)
     told: list = []
     assert await_workers_before([services], threading.Event(), on_wait=told.append) is True
