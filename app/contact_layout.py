@@ -32,6 +32,7 @@ from collections.abc import Callable
 
 from .services import Services
 from .storage.contacts import IDENTITIES_IMPLIED
+from .storage.registry import REGISTRY_MIGRATION
 from .storage.timelines import STATES_MOVED
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ WORKER_PREFIX = "sk-l3-"
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
 #: (``WORKER_PREFIX``), so the workers of the release before it count as before.
-LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED)
+LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION)
 
 
 def workers_before(services: Services) -> set[str]:

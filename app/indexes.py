@@ -14,6 +14,10 @@ them — into the form the filters read: each contact scored by its contact buck
 index (``storage/ordered_index.py``), a page at a time; readers read both until then, so it only gives back memory.
 And ``search_once``: the search terms of releases before (one sorted set per bucket) moved into the compact index
 (``storage/search_terms.py``), a page at a time; readers read both, so it only gives back memory.
+
+``registry_once`` (each worker at start, once no worker of a release before is alive: app/contact_layout.py) copies
+the contact registry of releases before (one sorted set per bucket) into its compact index (``storage/registry.py``);
+readers read the old sets alone until it is recorded, and the ticker empties them after.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 
 from .companies import place, rollups_of
 from .services import Services
+from .storage.registry import REGISTRY_MIGRATION
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,8 @@ ROSTER_MIGRATION = "company-rosters-by-bucket"
 EXPIRY_MIGRATION = "expiries-compact-index"
 #: The search terms' move into the compact ordered index (``search_once``) in the migrations hash.
 SEARCH_MIGRATION = "search-compact-index"
+#: Registry entries copied per page (a round trip to read their created_at, a script call to add them).
+REGISTRY_PAGE = 1000
 #: Expiries moved per round trip.
 EXPIRY_PAGE = 500
 #: Search terms moved per script call.
@@ -106,6 +113,31 @@ def search_once(services: Services, page: int = SEARCH_PAGE) -> int | None:
     log.info("search terms moved to the compact index", extra={"terms": moved,
                                                               "seconds": round(time.monotonic() - started, 3)})
     return moved
+
+
+def registry_once(services: Services, page: int = REGISTRY_PAGE) -> int | None:
+    """The contact registry of releases before copied into its compact index, bucket by bucket, a page at a time
+    (``ContactRegistry.copy_before``: each contact at its ``created_at``, so a copy made twice, or of a contact the
+    drain moved in already, adds nothing), unless a finished run was recorded; returns the contacts copied. Until it
+    is recorded readers read the old sets alone and writers write both, so a contact made meanwhile is read, and
+    then copied or moved in from beside the index; a run cut short copies again. Run once no worker of a release
+    before is alive (they write only the old sets): after the record, only the ticker's sweep reads those."""
+    registry = services.contacts.registry
+    if services.jobs.migration_done(REGISTRY_MIGRATION):
+        registry.moved(recheck=True)
+        return None
+    started = time.monotonic()
+    copied = 0
+    for bucket in range(services.sharding.buckets):
+        start = 0
+        while n := registry.copy_before(bucket, start, page):
+            start += n
+        copied += start
+    services.jobs.record_migration(REGISTRY_MIGRATION, int(time.time() * 1000))
+    registry.moved(recheck=True)
+    log.info("contact registry copied to the compact index", extra={"contacts": copied,
+                                                                   "seconds": round(time.monotonic() - started, 3)})
+    return copied
 
 
 def rosters_once(services: Services) -> int | None:

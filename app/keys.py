@@ -91,8 +91,20 @@ class Keys:
         return f"{self.prefix}:id:{kind}:{value}"
 
     def contacts(self, bucket: int) -> str:
-        """The bucket's contact ids, by creation time (sorted set)."""
+        """The bucket's contact ids by creation time in seconds, as releases before kept the registry (sorted set):
+        read until ``app/indexes.py:registry_once`` recorded its copy into ``registry_index``, then emptied."""
         return f"{self.prefix}:contacts:{bucket}"
+
+    def registry(self, bucket: int) -> str:
+        """The bucket's contacts not yet in ``registry_index``: contact id by its creation time in ms (sorted set).
+        Writers that cannot run the index's library (ingest's recorded writes) put a new contact here; whoever reads
+        or indexes next moves it in at its ``created_at`` (``storage/registry.py``). Under the index's hash tag."""
+        return f"{self.prefix}:{{rg:{bucket}}}"
+
+    def registry_index(self, bucket: int) -> str:
+        """The base name of the bucket's contact registry in a compact ordered index (``storage/ordered_index.lua``):
+        each contact id scored by its contact hash's ``created_at`` (ms), under its hash tag."""
+        return f"{self.prefix}:{{rg:{bucket}}}:i"
 
     def activity(self, bucket: int) -> str:
         """The bucket's contact ids by the time of their latest interaction, in ms (sorted set; only moves forward)."""

@@ -153,7 +153,7 @@ def build_services(settings: dict[str, Any], base: Services | None = None,
         provider_secrets=ProviderSecretStore(redis, keys),
         archive=archive,
         archive_backlog=ArchiveBacklog(redis, keys, sharding.partitions),
-        archive_backfill=ArchiveBackfillStore(redis, keys),
+        archive_backfill=ArchiveBackfillStore(redis, keys, contacts.registry),
         clock=clock,
     )
 

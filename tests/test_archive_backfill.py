@@ -257,16 +257,17 @@ def test_the_walk_misses_no_contact_when_contacts_are_deleted_while_it_runs(make
     app, services = scored_world(make_app, tmp_path, 40, INDEX_BUCKETS=2)
     with app.app_context():
         cids = all_contacts(services)
-        walk, registry = services.archive_backfill, services.keys.contacts
+        walk, registry = services.archive_backfill, services.contacts.registry
         assert backfill_step(services, page=3)["contacts"] == 3
         position = walk.position()
         assert position.bucket == 0
-        first = services.redis.zrange(registry(0), 0, 0)[0]
+        first = registry.page(0, 0, 1)[0]
         assert first != position.contact_id
-        services.redis.zrem(registry(0), first)  # one the walk visited: every rank after it moves down
+        registry.remove(first)  # one the walk visited: every rank after it moves down
+        assert first not in registry.page(0, 0, 100)
         backfill_step(services, page=3)
         position = walk.position()
-        services.redis.zrem(registry(0), position.contact_id)  # the one it visited last
+        registry.remove(position.contact_id)  # the one it visited last
         backfill(services, page=3)
         kept = [cid for cid in cids if cid not in (first, position.contact_id)]
         assert every_record(services, kept) <= archived(services, cids)
@@ -349,16 +350,59 @@ CHANGE = st.one_of(
 )
 
 
+class OldRegistry:
+    """Bucket 0 of the registry as releases before kept it (a sorted set; readers read it until its move)."""
+
+    def __init__(self, services, scores):
+        self.redis, self.key = services.redis, services.keys.contacts(0)
+        self.redis.delete(self.key)
+        self.redis.zadd(self.key, {f"c{n:03d}": score for n, score in enumerate(scores)})
+
+    def members(self):
+        return self.redis.zrange(self.key, 0, -1)
+
+    def remove(self, cid):
+        self.redis.zrem(self.key, cid)
+
+    def make(self, cid, score):
+        self.redis.zadd(self.key, {cid: score})
+
+
+class CompactRegistry:
+    """Bucket 0 of the registry as its compact index (each contact at its contact hash's created_at)."""
+
+    def __init__(self, services, scores):
+        self.services, self.registry = services, services.contacts.registry
+        assert self.registry.moved()
+        for cid in self.members():  # (the examples share one database)
+            self.remove(cid)
+        for n, score in enumerate(scores):
+            self.make(f"c{n:03d}", score)
+
+    def members(self):
+        return self.registry.page(0, 0, 10**6)
+
+    def remove(self, cid):
+        self.registry.remove(cid)
+
+    def make(self, cid, score):
+        self.services.redis.hset(self.services.keys.contact(cid), "created_at", int(score))
+        pipe = self.services.redis.pipeline(transaction=False)
+        self.registry.new_contact(pipe, cid, int(score) / 1000, int(score))
+        pipe.execute()
+
+
+@pytest.mark.parametrize("layout", [OldRegistry, CompactRegistry])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(scores=st.lists(st.integers(0, 5), min_size=1, max_size=30),
        steps=st.lists(st.tuples(st.integers(1, 4), st.lists(CHANGE, max_size=3)), max_size=25))
-def test_the_walk_visits_every_contact_that_stays_whatever_comes_and_goes_between_its_pages(services, scores, steps):
+def test_the_walk_visits_every_contact_that_stays_whatever_comes_and_goes_between_its_pages(services, layout, scores,
+                                                                                              steps):
     """Few distinct scores, so contacts share them (made in the same second), and pages of 1 to 4: every contact
     there from the walk's start to its end is visited at least once."""
-    registry, walk = services.keys.contacts(0), services.archive_backfill
-    services.redis.delete(registry)
-    services.redis.zadd(registry, {f"c{n:03d}": score for n, score in enumerate(scores)})
-    present, removed, made = set(services.redis.zrange(registry, 0, -1)), set(), 0
+    services.contacts.registry.sharding = services.sharding.__class__(services.sharding.partitions, 1)  # bucket 0
+    registry, walk = layout(services, scores), services.archive_backfill
+    present, removed, made = set(registry.members()), set(), 0
     visited: set[str] = set()
     score, last = "", ""
     for size, changes in [*steps, *[(4, [])] * 40]:  # then pages until the walk reaches the end
@@ -368,18 +412,18 @@ def test_the_walk_visits_every_contact_that_stays_whatever_comes_and_goes_betwee
         visited.update(cid for cid, _ in page)
         last, score = page[-1]
         for kind, n in changes:
-            members = services.redis.zrange(registry, 0, -1)
+            members = registry.members()
             if kind == "delete" and members:
                 removed.add(gone := members[n % len(members)])
-                services.redis.zrem(registry, gone)
+                registry.remove(gone)
             elif kind in ("delete-last", "again"):
                 removed.add(last)
-                services.redis.zrem(registry, last)
+                registry.remove(last)
                 if kind == "again":
-                    services.redis.zadd(registry, {last: float(score) + n})
+                    registry.make(last, float(score.removeprefix("ms:")) + n)
             elif kind == "add":
                 made += 1
-                services.redis.zadd(registry, {f"new{made}": n})
+                registry.make(f"new{made}", n)
     else:
         assert not walk.next_page(0, score, last, 4), "the walk reaches the end"
     assert present - removed <= visited

@@ -199,8 +199,8 @@ def brute_force(services, ids, flt: ContactFilter) -> list[str]:
     if sort:
         found.sort(key=lambda f: (f[1].scores[sort] is not None, f[1].scores[sort] or 0, f[0]), reverse=True)
     else:
-        created = dict(zip(ids, [services.redis.zscore(services.keys.contacts(services.sharding.bucket_of(cid)), cid)
-                                 for cid in ids]))
+        created = {cid: int(services.redis.hget(services.keys.contact(cid), "created_at")) for cid in ids}  # the
+        # registry's order: created_at (ms), then id
         found.sort(key=lambda f: (created[f[0]], f[0]), reverse=True)
     return [cid for cid, _facts in found]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..keys import Keys
 from .errors import gateway
-from .redis_tools import load_script
+from .registry import ContactRegistry
 
 #: The counts the walk keeps (hash fields beside the position).
 COUNTS = ("contacts", "records", "held")
@@ -40,19 +40,19 @@ class BackfillPosition:
 
 @gateway
 class ArchiveBackfillStore:
-    def __init__(self, redis: Any, keys: Keys):
+    def __init__(self, redis: Any, keys: Keys, registry: ContactRegistry):
         self.redis = redis
         self.keys = keys
-        self._page = load_script(redis, "backfill_page.lua")
+        self.registry = registry
 
     def position(self) -> BackfillPosition:
         """Where the walk stands (the start, with nothing counted, when it never ran)."""
         return BackfillPosition.from_hash(self.redis.hgetall(self.keys.archive_backfill()))
 
     def next_page(self, bucket: int, score: str, contact_id: str, size: int) -> list[tuple[str, str]]:
-        """Up to ``size`` ``(contact id, score)`` of the bucket after the contact last visited (backfill_page.lua)."""
-        reply = self._page(keys=[self.keys.contacts(bucket)], args=[score, contact_id, size])
-        return [(reply[i], str(reply[i + 1])) for i in range(0, len(reply), 2)]
+        """Up to ``size`` ``(contact id, score)`` of the bucket after the contact last visited
+        (``ContactRegistry.after``)."""
+        return self.registry.after(bucket, score, contact_id, size)
 
     def advance(self, bucket: int, score: str, contact_id: str, now: int, **counts: int) -> None:
         """Save the walk's new place and add to its counts, in one round trip (the counts are for people: a run
@@ -75,12 +75,7 @@ class ArchiveBackfillStore:
 
     def contacts_before(self, position: BackfillPosition, buckets: int) -> int:
         """How many contacts of the registry the walk has passed (for a progress bar that resumes)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for bucket in range(min(position.bucket, buckets)):
-            pipe.zcard(self.keys.contacts(bucket))
-        passed = sum(pipe.execute())
+        passed = sum(self.registry.bucket_sizes(range(min(position.bucket, buckets))))
         if position.bucket < buckets and position.contact_id:
-            registry = self.keys.contacts(position.bucket)
-            rank = self.redis.zrank(registry, position.contact_id)
-            passed += rank + 1 if rank is not None else self.redis.zcount(registry, "-inf", f"({position.score}")
+            passed += self.registry.passed(position.bucket, position.score, position.contact_id)
         return passed

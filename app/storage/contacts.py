@@ -15,6 +15,7 @@ from ..scoring.fold import FoldState
 from ..scoring.interactions import Interaction
 from .errors import gateway
 from .redis_tools import RecordedWrites, Sharding, call_script, get_many, load_script, loads, on_cluster
+from .registry import ContactRegistry
 from .search_terms import SearchTerms
 from .timelines import StatesMoved, join_states, split_contact
 
@@ -106,6 +107,8 @@ class ContactStore:
         self._drop_implied = load_script(redis, "drop_implied_identities.lua")
         #: The search terms' index (new contacts' terms are written beside it, by ``_link``, and moved in later).
         self.search = SearchTerms(redis, keys, sharding)
+        #: The contact registry (a new contact is written beside its compact index by ``_link``, moved in later).
+        self.registry = ContactRegistry(redis, keys, sharding)
 
     def resolve_contacts(self, interactions: Sequence[Interaction], relinked: list[str] | None = None) -> list[str]:
         """The contact id of each interaction, creating contacts (and linking identities) as needed.
@@ -218,7 +221,7 @@ class ContactStore:
         field = "email" if kind == "email" else "external_id"
         pipe.hsetnx(self.keys.contact(contact_id), field, value)
         pipe.hsetnx(self.keys.contact(contact_id), "created_at", int(now * 1000))
-        pipe.zadd(self.keys.contacts(self.sharding.bucket_of(contact_id)), {contact_id: now}, nx=True)
+        self.registry.new_contact(pipe, contact_id, now)
         pipe.zadd(self.keys.search(self.sharding.bucket_of(contact_id)), {search_member(value, contact_id): 0})
         if kind == "email" and self.companies is not None:
             if contact_id != contact_id_for(kind, value):
@@ -361,25 +364,15 @@ class ContactStore:
             self.redis.hdel(self.keys.contact(contact_id), "name")
 
     def contact_count(self) -> int:
-        pipe = self.redis.pipeline(transaction=False)
-        for bucket in range(self.sharding.buckets):
-            pipe.zcard(self.keys.contacts(bucket))
-        return sum(pipe.execute())
+        return self.registry.count()
 
     def contact_pages(self, size: int) -> Iterator[list[str]]:
         """Every contact id, a page at a time (bucket by bucket), for jobs that visit every contact."""
-        for bucket in range(self.sharding.buckets):
-            start = 0
-            while True:
-                page = self.redis.zrange(self.keys.contacts(bucket), start, start + size - 1)
-                if not page:
-                    break
-                yield page
-                start += len(page)
+        return self.registry.pages(size)
 
     def contact_page(self, bucket: int, start: int, size: int) -> list[str]:
         """Up to ``size`` contact ids of one bucket from rank ``start`` on (a walk that resumes where it stopped)."""
-        return self.redis.zrange(self.keys.contacts(bucket), start, start + size - 1)
+        return self.registry.page(bucket, start, size)
 
     def change_tags(self, contact_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> list[str]:
         add, remove = list(add), list(remove)

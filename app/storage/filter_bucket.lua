@@ -4,7 +4,9 @@
 -- must go through, never a Python loop over the registry.
 --
 -- KEYS: the registry, the order key (the sort profile's score index, else the registry), then one key per
--- condition. ARGV[1]: the plan, JSON:
+-- condition. The registry is the old sorted set, or with `registry` in the plan the base of its compact ordered
+-- index (ordered_index.lua, the library, is before this script; storage/registry.py has moved into it what lay
+-- beside it first), a contact's place there its contact hash's `created_at`. ARGV[1]: the plan, JSON:
 --   conds   {key = i, set = true|false (a set, else a sorted set), neg = true|false,
 --            ranges = {{min =, max =, lo =, lox =, hi =, hix =}, ...} (min/max as ZRANGE ... BYSCORE takes them) (absent: the whole key; lo/hi absent: infinite;
 --            lox/hix: excluded), walk = true (its ranges are a range of the order key, highest first)}
@@ -18,6 +20,7 @@
 --   sorted  whether the order key is a sort profile's index (its absentees come last, by member)
 --   force   (tests) "walk" or "collect": the page's way regardless of cost; "check": count member by member
 --   place, buckets  this bucket's roster score (its number + 1) and how many buckets there are
+--   registry  (the compact registry) the text before and after an id in its contact hash's key
 -- A contact matches when it is in every condition's key (its score within a range) that is not `neg`, and
 -- in none that is. Returns {count, rows}: rows = flat {member, 1|0 (in the order key), score or 0}, the
 -- bucket's first n matches in page order.
@@ -25,6 +28,35 @@ local plan = cjson.decode(ARGV[1])
 local registry, order = KEYS[1], KEYS[2]
 local conds = plan.conds
 local CHUNK = 256
+local compact = plan.registry  -- KEYS[1] is the registry's compact index
+
+-- the registry's reads where it is a compact index: how many, every member, a chunk newest first, a member's score
+local function zcard(key)
+  if compact and key == registry then return oi_count(key, -math.huge, math.huge) end
+  return redis.call('ZCARD', key)
+end
+
+local function zmembers(key)
+  if not (compact and key == registry) then return redis.call('ZRANGE', key, 0, -1) end
+  local flat, out = oi_range(key, -math.huge, math.huge, 0, -1), {}
+  for i = 1, #flat, 2 do out[#out + 1] = flat[i] end
+  return out
+end
+
+local function newest_chunk(key, high, low, offset)
+  if compact and key == registry then return oi_rev_range(key, math.huge, -math.huge, offset, CHUNK) end
+  return redis.call('ZRANGE', key, high, low, 'BYSCORE', 'REV', 'LIMIT', offset, CHUNK, 'WITHSCORES')
+end
+
+local function zscore(key, member)
+  if not (compact and key == registry) then return redis.call('ZSCORE', key, member) end
+  local at = redis.call('HGET', compact[1] .. member .. compact[2], 'created_at')
+  local s = tonumber(at)
+  if not s or s ~= math.floor(s) or math.abs(s) > OI_OFFSET then return false end
+  local e, leaf = oi_find(key, oi_key(s, member))  -- registered: the index holds it at that score
+  if not e or tonumber(redis.call('ZSCORE', key .. ':l:' .. leaf, member)) ~= s then return false end
+  return at
+end
 
 local function in_ranges(score, ranges)
   for _, r in ipairs(ranges) do
@@ -85,7 +117,7 @@ local function holds(cond, member)
   elseif cond.set then
     inside = redis.call('SISMEMBER', key, member) == 1
   else
-    local score = redis.call('ZSCORE', key, member)
+    local score = zscore(key, member)
     inside = score and (cond.ranges == nil or in_ranges(tonumber(score), cond.ranges)) or false
   end
   return inside ~= cond.neg
@@ -108,7 +140,7 @@ local function size(cond)
   end
   if cond.roster then return roster_size(key) end
   if cond.set then return redis.call('SCARD', key) end
-  if cond.ranges == nil then return redis.call('ZCARD', key) end
+  if cond.ranges == nil then return zcard(key) end
   local n = 0
   for _, r in ipairs(cond.ranges) do n = n + redis.call('ZCOUNT', key, r.min, r.max) end
   return n
@@ -125,7 +157,7 @@ local function members(cond)
   end
   if cond.roster then return roster_members(key) end
   if cond.set then return redis.call('SMEMBERS', key) end
-  if cond.ranges == nil then return redis.call('ZRANGE', key, 0, -1) end
+  if cond.ranges == nil then return zmembers(key) end
   local out = {}
   for _, r in ipairs(cond.ranges) do
     for _, m in ipairs(redis.call('ZRANGE', key, r.min, r.max, 'BYSCORE')) do out[#out + 1] = m end
@@ -142,7 +174,7 @@ end
 if driver == 0 then
   conds[#conds + 1] = {key = 1, set = false, neg = false}
   driver = #conds
-  sizes[driver] = redis.call('ZCARD', registry)
+  sizes[driver] = zcard(registry)
   smallest = sizes[driver]
 end
 
@@ -186,7 +218,7 @@ if plan.n == 0 or count == 0 then return {count, rows} end
 -- the page: walk the order key from the top until n matches (when matches are dense), else collect the
 -- driver's matches and sort them
 local walk_ranges = {{'+inf', '-inf'}}
-local walk_size = redis.call('ZCARD', order)
+local walk_size = zcard(order)
 for _, cond in ipairs(conds) do
   if cond.walk then
     walk_ranges = {}
@@ -201,7 +233,7 @@ if walk then
   for _, r in ipairs(walk_ranges) do
     local offset = 0
     while found < plan.n do
-      local chunk = redis.call('ZRANGE', order, r[1], r[2], 'BYSCORE', 'REV', 'LIMIT', offset, CHUNK, 'WITHSCORES')
+      local chunk = newest_chunk(order, r[1], r[2], offset)
       if #chunk == 0 then break end
       for j = 1, #chunk, 2 do
         if found < plan.n and matches(chunk[j], 0) then
@@ -228,7 +260,7 @@ end
 local hits = {}
 for _, m in ipairs(members(conds[driver])) do
   if matches(m, driver) then
-    local score = redis.call('ZSCORE', order, m)
+    local score = zscore(order, m)
     hits[#hits + 1] = {m, score and 1 or 0, score and tonumber(score) or 0, score or '0'}  -- the text: exact
   end
 end

@@ -45,6 +45,7 @@ from ..scoring.profiles import Profile
 from .errors import gateway
 from .companies import CompanyIndex, Rollup
 from .contacts import read_contacts_pipelined
+from .ordered_index import library_script
 from .redis_tools import call_script, dumps, load_script, loads, on_cluster, run_scripts
 from .timelines import is_state_field, joined_state
 
@@ -245,7 +246,7 @@ class ContactQuery:
 
     @cached_property
     def _filter_bucket(self) -> Any:
-        return load_script(self.redis, "filter_bucket.lua")
+        return library_script(self.redis, "filter_bucket.lua")  # the registry may be a compact ordered index
 
     @cached_property
     def _index_page(self) -> Any:
@@ -377,6 +378,8 @@ class ContactQuery:
         if any(never_matches(c, profiles) for c in flt.conditions):
             return {"items": [], "total": 0, "next_cursor": None}
         if not flt.conditions and sort is None:
+            if self.contacts.registry.moved():
+                return self._newest(limit, cursor)
             registry = [self.keys.contacts(b) for b in range(self.buckets)]
             return self._plain(registry, [("+inf", "-inf")], limit, cursor, False, fields)
         if flt.conditions and sort is not None and all(c.profile == sort for c in flt.conditions):
@@ -492,13 +495,16 @@ class ContactQuery:
         if company_sets is None:
             return None
         calls: list[tuple[list[str], list[Any]]] = []
+        registry = self.contacts.registry
+        compact = registry.moved()
         for bucket in range(self.buckets):
             sources = self._sources(flt, profiles, indexes, sort, bucket, now_ms, company_sets)
             if sources is None:
                 return None
             if any(how.get("ranges") == [] or how.get("cells") == {} for _key, how in sources):  # a band no
                 return [], 0  # score falls in, a grade condition no cell meets
-            keys = [self.keys.contacts(bucket), indexes[sort][bucket] if sort else self.keys.contacts(bucket)]
+            listed = self.keys.registry_index(bucket) if compact else self.keys.contacts(bucket)
+            keys = [listed, indexes[sort][bucket] if sort else listed]
             conds = []
             for key, how in sources:
                 keys.append(key)
@@ -513,7 +519,11 @@ class ContactQuery:
                     entry["key2"] = len(keys)
                 conds.append(entry)
             calls.append((keys, [dumps({"conds": conds, "n": rows, "sorted": sort is not None, "force": self.force,
-                                        "place": bucket + 1, "buckets": self.buckets})]))
+                                        "place": bucket + 1, "buckets": self.buckets,
+                                        **({"registry": self.keys.contact("\0").split("\0")} if compact else {})})]))
+        if compact and (sort is None or all(c.get("neg") or "cells" in c for c in conds)):  # it reads the
+            # registry (the order, or no condition drives): its new contacts are moved into its index first
+            run_scripts(self.redis, registry.script, [registry.absorb_call(range(self.buckets), -1)])
         replies = run_scripts(self.redis, self._filter_bucket, calls)
         total = sum(int(count) for count, _rows in replies)
         if not rows:
@@ -571,6 +581,15 @@ class ContactQuery:
         """Highest score first, then contact id (descending), as ZRANGE ... REV orders one key."""
         ordered = sorted(rows, key=lambda r: (r[1], r[0]), reverse=True)
         return [(cid, int(score) if scored else None) for cid, score in ordered]
+
+    def _newest(self, limit: int, cursor: int) -> dict[str, Any]:
+        """Every contact, newest first (then id descending), once the registry is a compact index: each bucket's
+        first ``cursor + limit`` and its count, merged (one script call per bucket)."""
+        counts, tops = self.contacts.registry.newest_with_counts(cursor + limit)
+        merged = sorted((row for rows in tops for row in rows), key=lambda r: (r[1], r[0]), reverse=True)
+        items: list[tuple[str, int | None]] = [(cid, None) for cid, _at in merged[cursor:cursor + limit]]
+        total, nxt = sum(counts), cursor + len(items)
+        return {"items": items, "total": total, "next_cursor": nxt if nxt < total else None}
 
     def _plain(self, indexes: list[str], ranges: list[Range], limit: int, cursor: int, scored: bool,
                fields: Sequence[str] | None) -> dict[str, Any]:
@@ -685,10 +704,7 @@ class ContactQuery:
                 yield from self._zchunks(self.keys.activity(bucket), "+inf", str(activity_cutoff(cond, now_ms)))
                 return
         start = 0
-        while True:
-            ids = self.redis.zrange(self.keys.contacts(bucket), start, start + SCAN_CHUNK - 1)
-            if not ids:
-                return
+        while ids := self.contacts.registry.page(bucket, start, SCAN_CHUNK):
             yield ids
             start += len(ids)
 
@@ -717,8 +733,7 @@ class ContactQuery:
             pipe.smismember(self.keys.tag_members(tag, bucket), ids)
         if wants_activity:
             pipe.zmscore(self.keys.activity(bucket), ids)
-        if sort is None:
-            pipe.zmscore(self.keys.contacts(bucket), ids)
+        read_created = self.contacts.registry.queue_created(pipe, bucket, ids) if sort is None else None
         for cid in ids if channels else ():
             pipe.hmget(self.keys.contact(cid), [f"dnd:{ch}" for ch in channels])
         wants_company = any(c.field in ("company", "company_score") for c in flt.conditions)
@@ -728,7 +743,7 @@ class ContactQuery:
         scores = {pid: next(replies) for pid in named}
         has = {tag: next(replies) for tag in tags}
         activity: list[Any] = next(replies) if wants_activity else [None] * len(ids)
-        created = next(replies) if sort is None else None
+        created = read_created(replies) if read_created is not None else None
         dnd = [next(replies) for _ in ids] if channels else [[] for _ in ids]
         companies: list[str | None] = [next(replies) for _ in ids] if wants_company else [None] * len(ids)
         company_scores = self._company_scores(flt, profiles, versions or {}, companies)

@@ -8,7 +8,8 @@ it by its time. Releases before kept a sorted set per bucket (``keys.expiries``)
 and removed from, until ``app/indexes.py:expiries_once`` has moved it.
 
 With these writes go the moves of new contacts' search terms into their compact index (``search_terms.py``): ingest
-writes them beside it, and each scored batch has them moved in (one more script call per bucket)."""
+writes them beside it, and each scored batch has them moved in (one more script call per bucket); so do new contacts
+of the registry (``registry.py``: one call for every bucket, on a single Redis; the ticker moves them on a cluster)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +20,7 @@ from ..keys import Keys
 from .errors import gateway
 from .ordered_index import OrderedIndex
 from .redis_tools import Later, Sharding, load_script, run_scripts
+from .registry import ContactRegistry
 from .search_terms import SearchTerms
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class ScoreIndex:
         self.ordered = OrderedIndex(redis)
         self.search = SearchTerms(redis, keys, sharding)
         self._absorb_all = self.search.absorb_calls(range(sharding.buckets))
+        self.registry = ContactRegistry(redis, keys, sharding)
+        self._absorb_registry = [self.registry.absorb_call(range(sharding.buckets))] if self.registry.single_node else []
         self._drop_moved = load_script(redis, "drop_moved_expiries.lua")
 
     @property
@@ -61,6 +65,7 @@ class ScoreIndex:
         if commands:
             pipe.execute()
         run_scripts(self.redis, self.ordered.script, calls)
+        run_scripts(self.redis, self.registry.script, self._search_calls(expiries, activity) and self._absorb_registry)
 
     def update_indexes_later(self, later: Later, scores: dict[tuple[str, int], dict[str, int | None]],
                              expiries: dict[str, int | None], activity: Mapping[str, int] | None = None,
@@ -74,9 +79,12 @@ class ScoreIndex:
         sent = later.send(commands) if commands else None
         added = later.send_scripts(self.ordered.script,
                                    self._expiry_calls(expiries) + self._search_calls(expiries, activity))
+        registered = later.send_scripts(self.registry.script,
+                                        self._search_calls(expiries, activity) and self._absorb_registry)
 
         def result() -> Any:
             written = sent.result() if sent is not None else []
+            registered.result()
             return written, added.result()
         return result
 

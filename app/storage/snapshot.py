@@ -295,8 +295,8 @@ class SnapshotGateway:
                 if contact.doc.get(name):
                     pipe.set(self.keys.identity(kind, contact.doc[name]), cid)
             bucket = self.sharding.bucket_of(cid)
-            created_s = int(contact.doc.get("created_at") or 0) / 1000
-            pipe.zadd(self.keys.contacts(bucket), {cid: created_s})
+            created_ms = int(contact.doc.get("created_at") or 0)
+            self.contacts_store.registry.new_contact(pipe, cid, created_ms / 1000, created_ms)
             for tag in contact.tags:
                 pipe.sadd(self.keys.tag_members(tag, bucket), cid)
             # --- derived: score indexes and the next due expiry, from the fold states

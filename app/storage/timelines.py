@@ -125,18 +125,22 @@ class StatesMoved:
     with ``recheck``: the process that recorded it), and remembered once true (nothing of this release writes an
     old hash). Another migration's record (``name``) is watched the same way (``ContactStore.identities_implied``)."""
 
-    def __init__(self, redis: Any, keys: Keys, name: str = STATES_MOVED):
+    def __init__(self, redis: Any, keys: Keys, name: str = STATES_MOVED, check_s: float = STATES_MOVED_CHECK_S):
         self.redis = redis
         self.keys = keys
-        self.name = name
+        self.name = name  # (another migration's, for a subclass: storage/registry.py)
+        self.check_s = check_s
         self._moved = False
         self._next = 0.0
 
     def __call__(self, recheck: bool = False) -> bool:
         if not self._moved and (recheck or time.monotonic() >= self._next):
-            self._moved = bool(self.redis.hexists(self.keys.migrations(), self.name))
-            self._next = time.monotonic() + STATES_MOVED_CHECK_S
+            self._moved = self._recorded()
+            self._next = time.monotonic() + self.check_s
         return self._moved
+
+    def _recorded(self) -> bool:
+        return bool(self.redis.hexists(self.keys.migrations(), self.name))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,113 @@
+-- The contact registry's operations on one contact bucket (app/storage/registry.py), after ordered_index.lua, the
+-- library, which says what the index's keys hold. Atomic per call: every key shares the bucket's hash tag.
+--
+-- KEYS[1]: the bucket's compact ordered index (keys.registry_index): each contact id at its contact hash's
+-- `created_at` (ms). KEYS[2]: the plain sorted set beside it (keys.registry) where writers that cannot run the
+-- library (ingest's recorded writes) put new contacts, each at the ms of the request that linked it.
+--
+-- Every call first moves up to PAGE entries of KEYS[2] into the index (all of them when PAGE < 0: a read then
+-- answers over every contact), each at its *canonical* score: its contact's `created_at`, the one the contact hash
+-- was created with (HSETNX, first wins). A second identity linked to a contact that was made earlier (or the loser
+-- of two requests that made the same contact at once) puts the contact there again at a later time: the canonical
+-- score finds it where the index holds it, so it is never in the index twice. Its `created_at` is read
+--   CANON = 'h', then the text before and after an id in its contact hash's key (a single Redis: the script reads
+--         the hash, a key it cannot declare), or
+--   CANON = 'p', then N, then N pairs (id, created_at or '') the caller read (a cluster: the hash is in another
+--         slot); an id the caller did not read, or without `created_at`, keeps the score it was written with.
+--
+-- ARGV: OP, MAX (a leaf's entries at most), PAGE, CANON and its arguments, then OP's:
+--   absorb                       nothing more; reply: how many entries were moved. KEYS may name several buckets,
+--                                index and set beside, one after the other (a single Redis: one call for all)
+--   count                        reply: how many contacts
+--   range OFFSET COUNT           [id, score, ...] in (score, id) order from the OFFSET-th, at most COUNT (< 0: all)
+--   revrange OFFSET COUNT        likewise from the newest down (score, then id, descending: ZRANGE ... REV)
+--   top COUNT                    {how many contacts, the COUNT newest as revrange gives them}
+--   after SCORE ID COUNT         the first COUNT after (SCORE, ID) in (score, id) order (SCORE '': from the start)
+--   passed SCORE ID              how many are at or before (SCORE, ID) in that order
+local base, beside, op = KEYS[1], KEYS[2], ARGV[1]
+local max, page, canon = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local given, prefix, suffix, j = nil, nil, nil, 0
+if canon == 'h' then
+  prefix, suffix, j = ARGV[5], ARGV[6], 7
+else
+  given = {}
+  local n = tonumber(ARGV[5])
+  for i = 6, 5 + 2 * n, 2 do given[ARGV[i]] = ARGV[i + 1] end
+  j = 6 + 2 * n
+end
+
+-- a contact's canonical score: its created_at, else the score it was written with beside the index
+local function canonical(id, written)
+  local at
+  if prefix then at = redis.call('HGET', prefix .. id .. suffix, 'created_at') else at = given[id] end
+  local s = tonumber(at)
+  if at == '' or s == nil or s ~= math.floor(s) or s < -OI_OFFSET or s > OI_OFFSET then return tonumber(written) end
+  return s
+end
+
+-- move up to n entries (all: n < 0) of the set beside into the index base at their canonical scores; how many
+local function absorb(base, beside, n)
+  local moved = 0
+  while true do
+    local want = (n < 0) and 1000 or math.min(1000, n - moved)
+    if want <= 0 then return moved end
+    local written = redis.call('ZRANGE', beside, 0, want - 1, 'WITHSCORES')
+    if #written == 0 then return moved end
+    local new = {}  -- (one the index holds is added again at the same score, in the same leaf: a no-op)
+    for i = 1, #written, 2 do new[#new + 1] = {canonical(written[i], written[i + 1]), written[i]} end
+    table.sort(new, function(a, b)
+      if a[1] ~= b[1] then return a[1] < b[1] end
+      return oi_before(a[2], b[2])
+    end)
+    local flat = {}
+    for _, e in ipairs(new) do flat[#flat + 1] = e[2]; flat[#flat + 1] = string.format('%d', e[1]) end
+    if #flat > 0 then oi_add_sorted(base, flat, max) end
+    local ids = {}
+    for i = 1, #written, 2 do ids[#ids + 1] = written[i] end
+    for i = 1, #ids, 400 do redis.call('ZREM', beside, unpack(ids, i, math.min(i + 399, #ids))) end
+    moved = moved + #ids
+    if #ids < want then return moved end
+  end
+end
+
+-- the entries at score s after id (by bytes), in order
+local function ties_after(s, id)
+  local at, out = oi_range(base, s, s, 0, -1), {}
+  for i = 1, #at, 2 do
+    if oi_before(id, at[i]) then out[#out + 1] = at[i]; out[#out + 1] = at[i + 1] end
+  end
+  return out
+end
+
+if op == 'absorb' then
+  local moved = 0
+  for k = 1, #KEYS, 2 do moved = moved + absorb(KEYS[k], KEYS[k + 1], page) end
+  return moved
+end
+absorb(base, beside, page)
+if op == 'count' then return oi_count(base, -math.huge, math.huge) end
+if op == 'range' then return oi_range(base, -math.huge, math.huge, tonumber(ARGV[j]), tonumber(ARGV[j + 1])) end
+if op == 'revrange' then
+  return oi_rev_range(base, math.huge, -math.huge, tonumber(ARGV[j]), tonumber(ARGV[j + 1]))
+end
+if op == 'top' then
+  return {oi_count(base, -math.huge, math.huge), oi_rev_range(base, math.huge, -math.huge, 0, tonumber(ARGV[j]))}
+end
+if op == 'after' then
+  local count = tonumber(ARGV[j + 2])
+  if ARGV[j] == '' then return oi_range(base, -math.huge, math.huge, 0, count) end
+  local s = oi_score(ARGV[j])
+  local out = ties_after(s, ARGV[j + 1])
+  if #out / 2 >= count then return {unpack(out, 1, 2 * count)} end
+  if s < OI_OFFSET then
+    for _, x in ipairs(oi_range(base, s + 1, math.huge, 0, count - #out / 2)) do out[#out + 1] = x end
+  end
+  return out
+end
+if op == 'passed' then
+  local s = oi_score(ARGV[j])
+  local below = (s > -OI_OFFSET) and oi_count(base, -math.huge, s - 1) or 0
+  local at = oi_range(base, s, s, 0, -1)
+  return below + #at / 2 - #ties_after(s, ARGV[j + 1]) / 2
+end
+error('registry: unknown operation ' .. tostring(op))
