@@ -157,8 +157,9 @@ def test_an_archiver_that_failed_leaves_later_entries_in_their_stream_and_says_s
     assert archiver.confirmed == 1
 
 
-def test_the_archive_append_writes_a_whole_batch_in_one_statement(tmp_path):
-    """SQLite's append is one statement over one JSON text (no per-row step)."""
+def test_the_archive_append_writes_a_whole_batch_in_a_few_statements(tmp_path):
+    """SQLite's append is a few multi-row statements in one transaction, never a step per row: 500 records are six
+    INSERTs (256 + 128 + 64 + 32 + 16 + 4 rows) between one BEGIN and one COMMIT."""
     archive = open_archive(f"sqlite:///{tmp_path}/a.sqlite3")
     statements: list[str] = []
     try:
@@ -166,6 +167,7 @@ def test_the_archive_append_writes_a_whole_batch_in_one_statement(tmp_path):
         archive._connection().set_trace_callback(statements.append)  # type: ignore[attr-defined]
         records = [ArchivedRecord(f"c{n % 7}", TimelineRecord(f"i{n}", "api", "x", n, {"n": n})) for n in range(500)]
         assert archive.append(records) == 500
-        assert len([s for s in statements if s.lstrip().upper().startswith("INSERT")]) == 1
+        kinds = [s.lstrip().split(None, 1)[0].upper() for s in statements]
+        assert kinds == ["BEGIN"] + ["INSERT"] * 6 + ["COMMIT"]
     finally:
         archive.close()

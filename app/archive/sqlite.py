@@ -1,27 +1,31 @@
 """The embedded archive: one SQLite file, no server (the default, ``sqlite:///var/archive.sqlite3``).
 
-WAL mode lets readers go on while a worker appends; ``busy_timeout`` makes several worker processes on
-one machine take turns instead of failing. One connection per archive object, shared by its threads
-under a lock (SQLite serialises writers anyway).
+WAL mode lets readers go on while a worker appends, and ``synchronous=FULL`` makes each append durable when it
+returns (``set_up``); ``busy_timeout`` makes several worker processes on one machine take turns instead of
+failing. One connection per archive object, shared by its threads under a lock (SQLite serialises writers anyway).
 
-An append is one statement over one JSON text (``APPEND``: ``json_each`` unpacks the batch inside SQLite), so
-the whole batch is one ``sqlite3_step``: one call that lets go of Python's GIL while SQLite works. ``executemany``
-steps once per row, taking the GIL back between rows; run in the worker's archiver thread beside a scoring
-thread that holds the GIL, each row then waited for the interpreter's switch interval (seconds per batch,
-measured: docs/archive.md). A single statement is its own transaction: the batch is written whole or not at all.
+An append is one transaction of a few multi-row ``INSERT``s (``append_statements``: up to ``CHUNK_ROWS`` rows
+each, every field a bound parameter), so a batch of 1,000 is a handful of ``sqlite3_step`` calls, each letting go
+of Python's GIL while SQLite works. ``executemany`` steps once per row, taking the GIL back between rows; run in the
+worker's archiver thread beside a scoring thread that holds the GIL, each row then waited for the interpreter's
+switch interval (seconds per batch, measured: docs/archive.md). The release before sent the batch as one JSON text
+unpacked by ``json_each``; SQLite spent about two thirds of its instructions on that unpacking (each row's array
+rendered again and parsed by seven ``->>``), more than on the insert itself (docs/performance.md, "Row 1
+(2026-12-04)"). ``BEGIN IMMEDIATE`` ... ``COMMIT`` keeps the batch whole or not at all.
 """
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import orjson
 
 from ..scoring.records import TimelineRecord
-from . import BULK_CHUNK, DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, check_limit, rows_json
+from . import BULK_CHUNK, DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, check_limit
 
 #: Versioned migrations, applied in order once each (``archive_schema`` remembers the highest).
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -62,13 +66,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE interactions_by_workspace RENAME TO interactions",
     ),
 )
-#: One batch in one statement: ``?`` is a JSON array of ``[contact_id, source, id, at, type, properties,
-#: workspace]`` rows,
-#: properties as their JSON text (a string, kept exactly as written), inserted in array order so that the first
-#: of a repeated key is the one kept.
-APPEND = """INSERT OR IGNORE INTO interactions (contact_id, source, id, at, type, properties, workspace)
-SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6
-FROM json_each(?) ORDER BY key"""
+#: Rows of one ``INSERT`` of an append (a power of two: ``append_statements``). Any size from 64 to 1,000 costs
+#: about the same per row (callgrind); the statements of the sizes used stay in the connection's statement cache.
+CHUNK_ROWS = 256
+#: Fields a row binds, in ``row_values``'s order (the columns of ``insert_rows``).
+ROW_FIELDS = 7
 #: Page cache of the connection, in KiB (SQLite's default is 2 MiB): appends land on random pages of the key's
 #: tree, which a small cache reads again and again. Taken as needed, not at connect.
 CACHE_KIB = 65_536
@@ -116,14 +118,22 @@ class SqliteArchive:
         return ArchiveUnavailable(f"the archive {self.path} did not answer: {exc}")
 
     def append(self, records: Iterable[ArchivedRecord]) -> int:
-        payload = rows_json(records)
-        if payload is None:
+        values = row_values(records)
+        if not values:
             return 0
         with self._lock:
             try:
                 conn = self._connection()
                 before = conn.total_changes
-                conn.execute(APPEND, (payload,))
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for sql, params in append_statements(values):
+                        conn.execute(sql, params)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
                 return conn.total_changes - before
             except (sqlite3.Error, OSError) as exc:  # OSError: its folder cannot be made
                 raise self._failed(exc) from exc
@@ -203,6 +213,39 @@ class SqliteArchive:
                 self._conn = None
 
 
+def row_values(records: Iterable[ArchivedRecord]) -> list[object]:
+    """The batch's fields, ``ROW_FIELDS`` a record in one flat list (``contact_id, source, id, at, type, properties,
+    workspace``), properties as their JSON text so the archive keeps exactly that text; flat, because that is how
+    the statements bind them."""
+    dumps = orjson.dumps
+    values: list[object] = []
+    add = values.extend
+    for a in records:  # each record's attributes read once (as ``rows_json``)
+        r = a.record
+        add((a.contact_id, r.source, r.id, r.at, r.type, dumps(r.properties).decode(), a.workspace))
+    return values
+
+
+@functools.cache
+def insert_rows(rows: int) -> str:
+    """The ``INSERT`` of ``rows`` rows, kept in array order so that the first of a repeated key is the one kept
+    (``OR IGNORE``: a key already archived, or earlier in the batch)."""
+    return ("INSERT OR IGNORE INTO interactions (contact_id, source, id, at, type, properties, workspace) VALUES "
+            + ",".join(("(?,?,?,?,?,?,?)",) * rows))
+
+
+def append_statements(values: Sequence[object]) -> Iterator[tuple[str, Sequence[object]]]:
+    """The statements of one append, in order: ``CHUNK_ROWS`` rows each, then the rest in power-of-two steps, so
+    whatever the batch size only a few statement texts (``insert_rows``) are ever compiled."""
+    rows, done = len(values) // ROW_FIELDS, 0
+    while done < rows:
+        size = CHUNK_ROWS
+        while size > rows - done:
+            size //= 2
+        yield insert_rows(size), values[done * ROW_FIELDS:(done + size) * ROW_FIELDS]
+        done += size
+
+
 def set_up(conn: sqlite3.Connection) -> None:
     """Switch a new connection to WAL, set its pragmas and migrate, waiting out the other processes that open
     the same new file at the same moment. Turning WAL on needs the file to itself, and SQLite answers "database
@@ -217,7 +260,10 @@ def set_up(conn: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
             time.sleep(WAL_RETRY_S)
-    conn.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: durable at each checkpoint, never corrupt
+    # FULL: each commit's WAL frames are synced before the append returns, so a batch is on disk before its stream
+    # entries are deleted, even if the machine loses power (NORMAL syncs only at checkpoints: a power cut could
+    # take back the last appends after their entries were gone). One fsync per append, outside the GIL.
+    conn.execute("PRAGMA synchronous=FULL")
     conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     conn.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
     migrate(conn)
