@@ -157,17 +157,23 @@ def test_an_archiver_that_failed_leaves_later_entries_in_their_stream_and_says_s
     assert archiver.confirmed == 1
 
 
-def test_the_archive_append_writes_a_whole_batch_in_a_few_statements(tmp_path):
-    """SQLite's append is a few multi-row statements in one transaction, never a step per row: 500 records are six
-    INSERTs (256 + 128 + 64 + 32 + 16 + 4 rows) between one BEGIN and one COMMIT."""
+@pytest.mark.parametrize("size, expected", [
+    pytest.param(1000, ["INSERT"], id="a-full-batch-in-one-statement"),
+    pytest.param(500, ["BEGIN"] + ["INSERT"] * 6 + ["COMMIT"], id="ragged-in-one-transaction"),
+    pytest.param(2001, ["BEGIN"] + ["INSERT"] * 3 + ["COMMIT"], id="batches-that-waited-in-one-transaction"),
+])
+def test_the_archive_append_writes_a_whole_batch_in_a_few_statements(tmp_path, size, expected):
+    """SQLite's append is a few multi-row statements, never a step per row: a drain's full batch (1,000) is one
+    statement (one GIL hand-off); 500 records are six (256 + 128 + 64 + 32 + 16 + 4 rows) and 2,001 three (1,000 +
+    1,000 + 1) between one BEGIN and one COMMIT."""
     archive = open_archive(f"sqlite:///{tmp_path}/a.sqlite3")
     statements: list[str] = []
     try:
         archive.count()
         archive._connection().set_trace_callback(statements.append)  # type: ignore[attr-defined]
-        records = [ArchivedRecord(f"c{n % 7}", TimelineRecord(f"i{n}", "api", "x", n, {"n": n})) for n in range(500)]
-        assert archive.append(records) == 500
-        kinds = [s.lstrip().split(None, 1)[0].upper() for s in statements]
-        assert kinds == ["BEGIN"] + ["INSERT"] * 6 + ["COMMIT"]
+        records = [ArchivedRecord(f"c{n % 7}", TimelineRecord(f"i{n}", "api", "x", n, {"n": n})) for n in range(size)]
+        assert archive.append(records) == size
+        assert [s.lstrip().split(None, 1)[0].upper() for s in statements] == expected
+        assert archive.count() == size
     finally:
         archive.close()

@@ -4,14 +4,14 @@ WAL mode lets readers go on while a worker appends, and ``synchronous=FULL`` mak
 returns (``set_up``); ``busy_timeout`` makes several worker processes on one machine take turns instead of
 failing. One connection per archive object, shared by its threads under a lock (SQLite serialises writers anyway).
 
-An append is one transaction of a few multi-row ``INSERT``s (``append_statements``: up to ``CHUNK_ROWS`` rows
-each, every field a bound parameter), so a batch of 1,000 is a handful of ``sqlite3_step`` calls, each letting go
-of Python's GIL while SQLite works. ``executemany`` steps once per row, taking the GIL back between rows; run in the
+An append is a multi-row ``INSERT`` with every field a bound parameter (``append_statements``: a drain's batch of
+1,000 is one statement, a larger or ragged one a few in one transaction), so a batch is one ``sqlite3_step`` or a
+few, each letting go of Python's GIL while SQLite works. ``executemany`` steps once per row, taking the GIL back between rows; run in the
 worker's archiver thread beside a scoring thread that holds the GIL, each row then waited for the interpreter's
 switch interval (seconds per batch, measured: docs/archive.md). The release before sent the batch as one JSON text
 unpacked by ``json_each``; SQLite spent about two thirds of its instructions on that unpacking (each row's array
 rendered again and parsed by seven ``->>``), more than on the insert itself (docs/performance.md, "Row 1
-(2026-12-04)"). ``BEGIN IMMEDIATE`` ... ``COMMIT`` keeps the batch whole or not at all.
+(2026-12-04)"). Either way the batch is written whole or not at all.
 """
 from __future__ import annotations
 
@@ -66,9 +66,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE interactions_by_workspace RENAME TO interactions",
     ),
 )
-#: Rows of one ``INSERT`` of an append (a power of two: ``append_statements``). Any size from 64 to 1,000 costs
-#: about the same per row (callgrind); the statements of the sizes used stay in the connection's statement cache.
-CHUNK_ROWS = 256
+#: Rows of one ``INSERT`` of an append: a drain's full batch (``BATCH_SIZE``), so under load an append is one
+#: statement, one ``sqlite3_step`` and one GIL hand-off, as the JSON append was. Any size from 64 to 1,000 costs
+#: about the same per row (callgrind).
+CHUNK_ROWS = 1000
 #: Fields a row binds, in ``row_values``'s order (the columns of ``insert_rows``).
 ROW_FIELDS = 7
 #: Page cache of the connection, in KiB (SQLite's default is 2 MiB): appends land on random pages of the key's
@@ -125,15 +126,11 @@ class SqliteArchive:
             try:
                 conn = self._connection()
                 before = conn.total_changes
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for sql, params in append_statements(values):
-                        conn.execute(sql, params)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+                statements = list(append_statements(values))
+                if len(statements) == 1:
+                    conn.execute(*statements[0])  # a statement alone is its own transaction
+                else:
+                    in_one_transaction(conn, statements)
                 return conn.total_changes - before
             except (sqlite3.Error, OSError) as exc:  # OSError: its folder cannot be made
                 raise self._failed(exc) from exc
@@ -236,14 +233,27 @@ def insert_rows(rows: int) -> str:
 
 def append_statements(values: Sequence[object]) -> Iterator[tuple[str, Sequence[object]]]:
     """The statements of one append, in order: ``CHUNK_ROWS`` rows each, then the rest in power-of-two steps, so
-    whatever the batch size only a few statement texts (``insert_rows``) are ever compiled."""
+    whatever the batch sizes only a dozen statement texts (``insert_rows``) are ever compiled and cached."""
     rows, done = len(values) // ROW_FIELDS, 0
     while done < rows:
-        size = CHUNK_ROWS
-        while size > rows - done:
-            size //= 2
+        size = min(CHUNK_ROWS, rows - done)
+        if size < CHUNK_ROWS:
+            size = 1 << (size.bit_length() - 1)
         yield insert_rows(size), values[done * ROW_FIELDS:(done + size) * ROW_FIELDS]
         done += size
+
+
+def in_one_transaction(conn: sqlite3.Connection, statements: Iterable[tuple[str, Sequence[object]]]) -> None:
+    """Run the statements as one transaction (the batch whole or not at all), taking the write lock first."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, params in statements:
+            conn.execute(sql, params)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def set_up(conn: sqlite3.Connection) -> None:
