@@ -6,12 +6,13 @@ failing. One connection per archive object, shared by its threads under a lock (
 
 An append is a multi-row ``INSERT`` with every field a bound parameter (``append_statements``: a drain's batch of
 1,000 is one statement, a larger or ragged one a few in one transaction), so a batch is one ``sqlite3_step`` or a
-few, each letting go of Python's GIL while SQLite works. ``executemany`` steps once per row, taking the GIL back between rows; run in the
-worker's archiver thread beside a scoring thread that holds the GIL, each row then waited for the interpreter's
-switch interval (seconds per batch, measured: docs/archive.md). The release before sent the batch as one JSON text
-unpacked by ``json_each``; SQLite spent about two thirds of its instructions on that unpacking (each row's array
-rendered again and parsed by seven ``->>``), more than on the insert itself (docs/performance.md, "Row 1
-(2026-12-04)"). Either way the batch is written whole or not at all.
+few, each letting go of Python's GIL while SQLite works. ``executemany`` steps once per row, taking the GIL back
+between rows; run in the worker's archiver thread beside a scoring thread that holds the GIL, each row then waited
+for the interpreter's switch interval (seconds per batch, measured: docs/archive.md). The release before sent the
+batch as one JSON text unpacked by ``json_each``; SQLite spent about two thirds of its instructions on that
+unpacking (each row's array rendered again and parsed by seven ``->>``), more than on the insert itself
+(docs/performance.md, "Row 1 (2026-12-04): the archive's inserts"). Either way the batch is written whole or not
+at all.
 """
 from __future__ import annotations
 
