@@ -6,7 +6,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from rq import SimpleWorker
+
 from app.scoring_service import drain, tick
+from workers.pubsub import BoundedUnsubscribe
 
 API_KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -25,11 +28,27 @@ def drain_all(services: Any, max_rounds: int = 50) -> int:
     raise AssertionError("partitions did not drain")
 
 
+class BurstWorker(BoundedUnsubscribe, SimpleWorker):
+    """RQ's ``SimpleWorker`` whose end waits for its pub/sub thread at most a second, as the app's workers do
+    (workers/pubsub.py: else a burst now and then takes a minute)."""
+
+
+#: ``BurstWorker`` for a script run on an old release's tree (tests of upgrades), which has no workers/pubsub.py.
+OLD_RELEASE_WORKER = r"""
+from rq import SimpleWorker
+
+class BurstWorker(SimpleWorker):
+    def unsubscribe(self):  # as workers/pubsub.py's BoundedUnsubscribe (redis-py 8: stop takes a timeout)
+        if self.pubsub_thread:
+            self.pubsub.unsubscribe()
+            self.pubsub_thread.stop(timeout=1)
+            self.pubsub.close()
+"""
+
+
 def run_jobs(services: Any) -> None:
     """Run every queued RQ job (publish, retire, drains) in this process, as a burst worker would."""
-    from rq import SimpleWorker
-
-    SimpleWorker(services.jobs.queues, connection=services.queue.connection).work(burst=True)
+    BurstWorker(services.jobs.queues, connection=services.queue.connection).work(burst=True)
 
 
 def settle(services: Any) -> None:

@@ -29,7 +29,7 @@ from app.horizon import trim_all
 from app.scoring.interactions import format_timestamp
 
 from .conftest import TEST_REDIS_URL
-from .helpers import AUTH, send, settle, wait_for
+from .helpers import AUTH, OLD_RELEASE_WORKER, send, settle, wait_for
 from .processes import start_worker, stop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,10 +41,9 @@ RULES = [
 ]
 TYPES = ["email.opened", "email.clicked", "form.submitted", "email.opened", "email.delivered"]
 
-OLD_RELEASE_SCRIPT = r"""
+OLD_RELEASE_SCRIPT = OLD_RELEASE_WORKER + r"""
 import json, sys
 from datetime import datetime, timezone
-from rq import SimpleWorker
 from app import create_app
 
 settings, rules, types, now = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
@@ -56,7 +55,7 @@ DAY = 86_400_000
 
 def work():
     with app.app_context():
-        SimpleWorker([services.queue], connection=services.queue.connection).work(burst=True)
+        BurstWorker([services.queue], connection=services.queue.connection).work(burst=True)
 
 def iso(ms):
     return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat().replace("+00:00", "Z")

@@ -9,7 +9,7 @@ from rq.registry import FailedJobRegistry
 from app.storage.automation import now_ms
 from app.retention import DAY_MS, sweep, sweep_if_due
 
-from .helpers import AUTH
+from .helpers import AUTH, BurstWorker
 from .workflow_helpers import FAST, SECRET, Reply, interact, run_until, setup_profile
 
 pytestmark = pytest.mark.app_settings(**FAST)
@@ -96,10 +96,8 @@ def test_job_records_expire_and_failed_jobs_are_swept(client, services):
     (job_key,) = services.redis.keys(services.keys.job("*"))
     assert 29 * 86_400 < services.redis.ttl(job_key) <= 30 * 86_400
 
-    from rq import SimpleWorker
-
     services.queue.enqueue("tests.no_such_module.job")
-    SimpleWorker([services.queue], connection=services.queue.connection).work(burst=True)
+    BurstWorker([services.queue], connection=services.queue.connection).work(burst=True)
     failed = FailedJobRegistry(queue=services.queue)
     assert failed.count == 1
     assert sweep(services, now_ms() + 29 * DAY_MS)["jobs"] == 0

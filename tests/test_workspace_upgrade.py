@@ -17,13 +17,12 @@ from pathlib import Path
 
 from app.people import get_user
 
-from .helpers import AUTH, settle
+from .helpers import AUTH, OLD_RELEASE_WORKER, settle
 
 ROOT = Path(__file__).resolve().parent.parent
 
-OLD_RELEASE_SCRIPT = r"""
+OLD_RELEASE_SCRIPT = OLD_RELEASE_WORKER + r"""
 import json, sys
-from rq import SimpleWorker
 from app import create_app
 from app.people import create_user
 
@@ -35,7 +34,7 @@ auth = {"Authorization": "Bearer " + settings["API_KEYS"]}
 
 def work():
     with app.app_context():
-        SimpleWorker([services.queue], connection=services.queue.connection).work(burst=True)
+        BurstWorker([services.queue], connection=services.queue.connection).work(burst=True)
 
 assert client.put("/v1/profiles/engagement", headers=auth, json={
     "name": "Engagement", "rules": [{"id": "click", "on": "email.clicked", "points": 10}],

@@ -120,8 +120,9 @@ class SmtpSink:
 
 def run_jobs(services: Any) -> None:
     """Move due scheduled jobs to the queue (the RQ scheduler's duty) and run every queued job."""
-    from rq import SimpleWorker
     from rq.scheduler import RQScheduler
+
+    from .helpers import BurstWorker
 
     scheduler = RQScheduler([queue.name for queue in services.jobs.queues], connection=services.queue.connection)
     scheduler.acquire_locks()
@@ -129,7 +130,7 @@ def run_jobs(services: Any) -> None:
         scheduler.enqueue_scheduled_jobs()
     finally:
         scheduler.release_locks()
-    SimpleWorker(services.jobs.queues, connection=services.queue.connection).work(burst=True)
+    BurstWorker(services.jobs.queues, connection=services.queue.connection).work(burst=True)
 
 
 def scheduled_count(services: Any) -> int:

@@ -43,6 +43,7 @@ from app.retention import sweep_if_due
 from app.clock import now_ms
 from app.services import get_services
 from app.workspaces import every_workspace
+from workers.pubsub import BoundedUnsubscribe
 from app.storage.connection import queue_connection
 from app.storage.jobs import JobTaker
 from app.storage.errors import StoreError, store_errors
@@ -160,9 +161,10 @@ def _stoppable(base: type) -> type:
     transaction), then the job's start (another), the job's ``last_heartbeat`` as it ends, the worker's ``idle``
     state after it, and its look for a suspension with the key's renewal at the start of the next turn. A
     ``SimpleWorker`` of this class sends the first two as one transaction (nothing runs between them), and for the
-    app's jobs sends the rest in the transaction that ends the job: four round trips fewer per job."""
+    app's jobs sends the rest in the transaction that ends the job: four round trips fewer per job. Its stop waits
+    for its pub/sub thread at most a second (``workers/pubsub.py``)."""
 
-    class StoppableWorker(base):  # type: ignore[valid-type, misc]
+    class StoppableWorker(BoundedUnsubscribe, base):  # type: ignore[valid-type, misc]
         stop_signalled = False
         #: The state this worker last wrote on its own (no pipeline): RQ writes ``idle`` after each job and again
         #: before taking the next; the second is skipped (nothing else writes a worker's state).

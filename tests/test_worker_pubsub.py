@@ -1,0 +1,59 @@
+"""A worker's end does not wait out its pub/sub thread's minute (workers/pubsub.py).
+
+RQ ends every ``work()`` with ``UNSUBSCRIBE`` and a stop of its pub/sub thread. When that thread reads the
+unsubscribe's reply before the stop (the main thread descheduled between the two, as on a loaded machine), it then
+waits 60 s for a subscription, and redis-py 8's ``stop()`` waited with it.
+"""
+from __future__ import annotations
+
+import threading
+
+from rq import Queue
+
+from workers.main import worker_class_for
+
+from .helpers import BurstWorker, wait_for
+
+#: Far below the thread's 60 s wait, far above the one second the stop waits.
+LIMIT_S = 30
+
+
+def unsubscribed_first(base: type) -> type:
+    """``base`` whose stop comes only once its pub/sub thread has read the unsubscribe's reply: the race, every time."""
+
+    class Late(base):  # type: ignore[valid-type, misc]
+        def subscribe(self):
+            super().subscribe()
+            pubsub, send = self.pubsub, self.pubsub.unsubscribe
+
+            def unsubscribe(*args, **kwargs):
+                reply = send(*args, **kwargs)
+                wait_for(lambda: not pubsub.subscribed, timeout=10)  # the thread read it: it waits for a subscription
+                return reply
+
+            pubsub.unsubscribe = unsubscribe
+
+    return Late
+
+
+def ends_in_time(worker) -> bool:
+    """Whether the worker's end of ``work()`` (its unsubscribe, after its subscribe at the start) took at most
+    ``LIMIT_S``."""
+    worker.subscribe()
+    thread = threading.Thread(target=worker.unsubscribe, daemon=True)
+    thread.start()
+    thread.join(LIMIT_S)
+    return not thread.is_alive()
+
+
+def test_the_apps_worker_ends_without_waiting_out_its_pubsub_thread(services):
+    worker_class = unsubscribed_first(worker_class_for("simple"))
+    worker = worker_class([Queue("pubsub-test", connection=services.queue.connection)],
+                          connection=services.queue.connection)
+    assert ends_in_time(worker)
+
+
+def test_the_tests_burst_worker_ends_as_soon(services):
+    worker = unsubscribed_first(BurstWorker)([Queue("pubsub-test", connection=services.queue.connection)],
+                                             connection=services.queue.connection)
+    assert ends_in_time(worker)
