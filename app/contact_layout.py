@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from .indexes import ACTIVITY_MIGRATION
 from .services import Services
 from .storage.contacts import IDENTITIES_IMPLIED
 from .storage.registry import REGISTRY_MIGRATION
@@ -49,7 +48,7 @@ WORKER_PREFIX = "sk-l3-"
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
 #: (``WORKER_PREFIX``), so the workers of the release before it count as before.
-LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION, ACTIVITY_MIGRATION)
+LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION)
 
 
 def workers_before(services: Services) -> set[str]:

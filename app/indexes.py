@@ -18,8 +18,6 @@ And ``search_once``: the search terms of releases before (one sorted set per buc
 ``registry_once`` (each worker at start, once no worker of a release before is alive: app/contact_layout.py) copies
 the contact registry of releases before (one sorted set per bucket) into its compact index (``storage/registry.py``);
 readers read the old sets alone until it is recorded, and the ticker empties them after.
-``activity_once`` (each worker at start, after the workers of releases before stopped: they would write the old
-sets) moves the latest-activity sorted sets of releases before into the compact index (``storage/activity.py``).
 """
 from __future__ import annotations
 
@@ -44,10 +42,6 @@ EXPIRY_MIGRATION = "expiries-compact-index"
 SEARCH_MIGRATION = "search-compact-index"
 #: Registry entries copied per page (a round trip to read their created_at, a script call to add them).
 REGISTRY_PAGE = 1000
-#: The latest activity's move into the compact ordered index (``activity_once``) in the migrations hash.
-ACTIVITY_MIGRATION = "activity-compact-index"
-#: Activity entries moved per page.
-ACTIVITY_PAGE = 500
 #: Expiries moved per round trip.
 EXPIRY_PAGE = 500
 #: Search terms moved per script call.
@@ -144,24 +138,6 @@ def registry_once(services: Services, page: int = REGISTRY_PAGE) -> int | None:
     log.info("contact registry copied to the compact index", extra={"contacts": copied,
                                                                    "seconds": round(time.monotonic() - started, 3)})
     return copied
-
-
-def activity_once(services: Services, page: int = ACTIVITY_PAGE) -> int | None:
-    """The latest-activity sorted sets of releases before moved into the compact ordered index, bucket by bucket, a
-    page at a time (``ActivityIndex.move_before``: each contact's time becomes the later of the old entry and any it
-    has in the index, and the old entry goes, atomically on one Redis; readers read both as one meanwhile), unless a
-    finished run was recorded; returns the entries moved. Online and resumable."""
-    if services.jobs.migration_done(ACTIVITY_MIGRATION):
-        return None
-    started = time.monotonic()
-    moved = 0
-    for bucket in range(services.sharding.buckets):
-        while n := services.scores.activity.move_before(bucket, page):
-            moved += n
-    services.jobs.record_migration(ACTIVITY_MIGRATION, int(time.time() * 1000))
-    log.info("latest activity moved to the compact index", extra={"contacts": moved,
-                                                                 "seconds": round(time.monotonic() - started, 3)})
-    return moved
 
 
 def rosters_once(services: Services) -> int | None:

@@ -373,10 +373,8 @@ class Scorer:
                 channels = {name[4:]: value == "1" for name, value in write.doc.items() if name.startswith("dnd:")}
                 if channels:
                     dnd[cid] = channels
-            # the latest activity (a loop: a generator for max() cost a contact ~1 µs), of every record given, stored
-            # before or not: a batch scored again after its index writes were cut short puts them right
-            latest = None
-            for r in pending[cid]:
+            latest = None  # the latest activity (a loop: a generator for max() cost a contact ~1 µs)
+            for r in fresh[cid]:
                 if r.type not in _NOT_ACTIVITY and (latest is None or r.at > latest):
                     latest = r.at
             if latest is not None:

@@ -34,7 +34,7 @@ from app import create_app
 from app.jobs import LEAF_META
 from app.scoring_service import tick
 from app.contact_layout import WORKER_PREFIX, await_workers_before, identity_once, states_once
-from app.indexes import activity_once, backfill_once, registry_once, rosters_once
+from app.indexes import backfill_once, registry_once, rosters_once
 from app.archive_backfill import backfill_tick
 from app.horizon import trim_step
 from app.publish import watch_publishes
@@ -103,7 +103,6 @@ def main(burst: bool = False) -> None:
             states_once(workspace)  # fold states of releases before: into each contact's hash
             identity_once(workspace)  # email identity keys that name the contact their email derives: deleted
             registry_once(workspace)  # the contact registry of releases before: into its compact index
-            activity_once(workspace)  # latest activity of releases before: into the compact index
     stop = threading.Event()
     thread = threading.Thread(target=_ticker, args=(app, stop), daemon=True, name="ticker")
     thread.start()

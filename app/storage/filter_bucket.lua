@@ -16,16 +16,11 @@
 --           members are the score `place`, and those at 0, a release before's, whose id is of the bucket)
 --           a company score: any = {key, ...} (the rosters of each company whose score is in the range; a contact
 --           is in at most one), read as their union
---           latest activity: index (the bucket's compact ordered index, beside `key`, the sorted set of releases
---           before; a contact is in one of them), its ranges of integer times; a contact's own time is its hash's
---           `la` field (app/storage/activity.py), read by the hash's name made from plan.contact
 --   n       rows wanted (0: only the count)
 --   sorted  whether the order key is a sort profile's index (its absentees come last, by member)
 --   force   (tests) "walk" or "collect": the page's way regardless of cost; "check": count member by member
 --   place, buckets  this bucket's roster score (its number + 1) and how many buckets there are
 --   registry  (the compact registry) the text before and after an id in its contact hash's key
---   contact  a contact's hash name as the text before and after its id (read for an activity condition: not
---            declared, so one Redis only, as every call of this script)
 -- A contact matches when it is in every condition's key (its score within a range) that is not `neg`, and
 -- in none that is. Returns {count, rows}: rows = flat {member, 1|0 (in the order key), score or 0}, the
 -- bucket's first n matches in page order.
@@ -98,23 +93,6 @@ local function roster_size(key)
   return #roster_members(key)
 end
 
--- an activity condition's range as the ordered index's integer bounds (its times are integers)
-local function int_bounds(r)
-  local lo, hi = -math.huge, math.huge
-  if r.lo ~= nil then lo = r.lox and math.floor(r.lo) + 1 or math.ceil(r.lo) end
-  if r.hi ~= nil then hi = r.hix and math.ceil(r.hi) - 1 or math.floor(r.hi) end
-  return lo, hi
-end
-
--- a contact's latest activity: its hash's field, or its entry in the sorted set of releases before (the later)
-local function activity_of(cond, member)
-  local t = redis.call('HGET', plan.contact[1] .. member .. plan.contact[2], 'la')
-  local o = redis.call('ZSCORE', KEYS[cond.key], member)
-  t, o = t and tonumber(t), o and tonumber(o)
-  if t and o then return math.max(t, o) end
-  return t or o
-end
-
 local function level_of(score, levels)
   for i = 1, 3 do
     if in_ranges(score, levels[i]) then return i - 1 end
@@ -136,9 +114,6 @@ local function holds(cond, member)
     end
   elseif cond.roster then
     inside = redis.call('ZSCORE', key, member) and true or false
-  elseif cond.index then
-    local t = activity_of(cond, member)
-    inside = t ~= nil and in_ranges(t, cond.ranges)
   elseif cond.set then
     inside = redis.call('SISMEMBER', key, member) == 1
   else
@@ -164,14 +139,6 @@ local function size(cond)
     return n
   end
   if cond.roster then return roster_size(key) end
-  if cond.index then
-    local n = 0
-    for _, r in ipairs(cond.ranges) do
-      local lo, hi = int_bounds(r)
-      n = n + redis.call('ZCOUNT', key, r.min, r.max) + oi_count(KEYS[cond.index], lo, hi)
-    end
-    return n
-  end
   if cond.set then return redis.call('SCARD', key) end
   if cond.ranges == nil then return zcard(key) end
   local n = 0
@@ -189,16 +156,6 @@ local function members(cond)
     return out
   end
   if cond.roster then return roster_members(key) end
-  if cond.index then
-    local out = {}
-    for _, r in ipairs(cond.ranges) do
-      for _, m in ipairs(redis.call('ZRANGE', key, r.min, r.max, 'BYSCORE')) do out[#out + 1] = m end
-      local lo, hi = int_bounds(r)
-      local got = oi_range(KEYS[cond.index], lo, hi, 0, -1)
-      for i = 1, #got, 2 do out[#out + 1] = got[i] end
-    end
-    return out
-  end
   if cond.set then return redis.call('SMEMBERS', key) end
   if cond.ranges == nil then return zmembers(key) end
   local out = {}

@@ -108,18 +108,11 @@ def is_state_field(name: str) -> bool:
     return name == "_rev" or ("@" in name and not name.startswith("dnd:"))
 
 
-#: The contact hash's field holding the time (ms) of the contact's latest interaction: the latest-activity index's
-#: entry of the contact is at that time (``storage/activity.py``, ``activity_index.lua``). Neither document nor fold
-#: state: a copy an index keeps, left out of the document (a backup's restore indexes activity again).
-ACTIVITY_FIELD = "la"
-
-
 def split_contact(stored: dict[str, str], before: dict[str, str] | None = None) -> tuple[dict[str, str],
                                                                                         dict[str, str]]:
     """A contact's hash as its document and its fold states as stored (pieces apart: ``join_states``); the states
-    from ``before``, the hash of releases before (``Keys.states_before``), while that exists. The latest-activity
-    field (``ACTIVITY_FIELD``) is in neither."""
-    doc = {f: v for f, v in stored.items() if not is_state_field(f) and f != ACTIVITY_FIELD}
+    from ``before``, the hash of releases before (``Keys.states_before``), while that exists."""
+    doc = {f: v for f, v in stored.items() if not is_state_field(f)}
     if before:
         return doc, before
     return doc, {f: v for f, v in stored.items() if is_state_field(f)}
