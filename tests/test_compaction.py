@@ -45,6 +45,14 @@ def load_layout_v1(services) -> list[str]:
     return [cid for page in services.contacts.contact_pages(1000) for cid in page]
 
 
+def layout_v1_written_ms() -> int:
+    """When the dump was written (its contacts' latest ``created_at``): a test whose answer depends on expiries and
+    decay falling due reads the dump with its clock there, so it answers the same on any day after."""
+    keys = json.loads(LAYOUT_V1.read_text())["keys"]
+    return max(int(value["created_at"]) for kind, value in keys.values()
+               if kind == "hash" and isinstance(value, dict) and "created_at" in value)
+
+
 def to_each_contact(client, contact_ids, types) -> list[dict]:
     """An interaction of each of these types to each contact, which it names by its email (read through the API)."""
     emails = [client.get(f"/v1/contacts/{cid}", headers=AUTH).get_json()["email"] for cid in contact_ids]

@@ -367,8 +367,9 @@ class ContactStore:
         return self.registry.count()
 
     def contact_pages(self, size: int) -> Iterator[list[str]]:
-        """Every contact id, a page at a time (bucket by bucket), for jobs that visit every contact."""
-        return self.registry.pages(size)
+        """Every contact id, a page at a time (bucket by bucket), for jobs that visit every contact. A generator
+        of its own, so the gateway translates a store error raised while it is read (storage/errors.py)."""
+        yield from self.registry.pages(size)
 
     def contact_page(self, bucket: int, start: int, size: int) -> list[str]:
         """Up to ``size`` contact ids of one bucket from rank ``start`` on (a walk that resumes where it stopped)."""

@@ -125,9 +125,12 @@ class ContactRegistry:
         return sum(self._run(range(self.sharding.buckets), "count"))
 
     def page(self, bucket: int, start: int, size: int) -> list[str]:
-        """Up to ``size`` contact ids of one bucket from rank ``start`` on, oldest first."""
+        """Up to ``size`` contact ids of one bucket from rank ``start`` on, oldest first (a negative ``start``
+        counts from the newest, as ``ZRANGE`` does)."""
         if not self.moved():
             return self.redis.zrange(self.keys.contacts(bucket), start, start + size - 1)
+        if start < 0:  # the index reads by offset from the oldest: one count more
+            start = max(int(self._run([bucket], "count")[0]) + start, 0)
         return _ids(self._run([bucket], "range", start, size)[0])
 
     def pages(self, size: int) -> Iterator[list[str]]:
