@@ -6,7 +6,8 @@ flushed around every test. Three markers choose where and how, instead of copies
 - ``@pytest.mark.app_settings(**settings)``: the app's extra settings for a test or a module
   (``pytestmark = pytest.mark.app_settings(**FAST)`` for the workflow tests);
 - ``@pytest.mark.on_cluster``: the score store on a real 3-master Redis Cluster (queues stay on the test Redis);
-  a module marked ``also_on_cluster`` runs every test twice, ``[redis]`` and ``[cluster]``;
+  a module marked ``also_on_cluster`` runs every test twice, ``[redis]`` and ``[cluster]`` (a test of it marked
+  ``single_redis``, of something only a single Redis does, runs on Redis alone);
 - ``@pytest.mark.private_redis``: the app on a private redis-server (AOF, ``appendfsync always``) that the
   test may kill and restart (``redis_server``), with partition leases short enough for recovery to fit
   the test (``TEST_LEASE_MS``); ``workers`` starts worker processes on it.
@@ -62,7 +63,8 @@ TEST_LEASE_MS = 2000
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A module marked ``also_on_cluster``: each test that builds an app runs on Redis and on a cluster."""
-    if metafunc.definition.get_closest_marker("also_on_cluster") and "store_url" in metafunc.fixturenames:
+    if metafunc.definition.get_closest_marker("also_on_cluster") and "store_url" in metafunc.fixturenames \
+            and not metafunc.definition.get_closest_marker("single_redis"):
         metafunc.parametrize("store_url", ["redis", "cluster"], indirect=True)
 
 

@@ -152,10 +152,10 @@ def test_the_claim_decides_between_a_link_elsewhere_and_the_emails_own_contact(s
     assert not contacts.contact_exists(fay)
 
 
+@pytest.mark.single_redis  # one trip is a single Redis's
 def test_a_known_contact_without_a_key_is_still_one_round_trip(services, round_trips):
     """The one-trip script finds an email's contact by its existence: no second call, no steps."""
-    if not services.partitions.one_trip:
-        pytest.skip("one trip is a single Redis's")
+    assert services.partitions.one_trip
     identity_once(services)
     store(services, one(1, "hal@example.com"))
     store(services, one(2, ext="u-hal"))
