@@ -7,6 +7,7 @@ move is recorded, the old sets answer alone, as before. On Redis and on a 3-mast
 from __future__ import annotations
 
 import time
+from typing import Any
 import uuid
 
 import pytest
@@ -238,3 +239,48 @@ def test_new_contacts_are_moved_in_by_the_drain_and_read_newest_first(client, se
     newest = client.get("/v1/contacts?limit=50", headers=AUTH).get_json()
     created = {c["id"]: int(services.redis.hget(services.keys.contact(c["id"]), "created_at")) for c in newest["items"]}
     assert newest["total"] == 30 and list(created) == sorted(created, key=lambda cid: (created[cid], cid), reverse=True)
+
+
+class _Raced(ContactRegistry):
+    """A registry whose next call is built just after ``during`` ran: another process's writes landing between a
+    cluster's read of what lies beside the index (and its contacts' ``created_at``) and the script call."""
+
+    during: Any = None
+
+    def _call(self, bucket: int, op: str, page: int, canon: list[Any], *args: Any) -> tuple[list[str], list[Any]]:
+        if self.during is not None:
+            self.during, during = None, self.during
+            during()
+        return super()._call(bucket, op, page, canon, *args)
+
+
+@pytest.mark.parametrize("read", ["count", "tidy", "page"])
+def test_a_contact_linked_again_while_a_read_moves_what_lies_beside_is_still_there_once(store, read):
+    """On a cluster a read first takes what lies beside the index and those contacts' ``created_at``, then calls the
+    script: a contact linked again in between (written beside at the later time) must not be moved in at that time
+    (a second entry, or the contact out of its place), nor a new contact be lost."""
+    keys, sharding = Keys(f"t{uuid.uuid4().hex[:8]}"), Sharding(partitions=4, buckets=BUCKETS)
+    registry = _Raced(store, keys, sharding, leaf_entries=2)
+    store.hset(keys.migrations(), REGISTRY_MIGRATION, int(time.time() * 1000))
+    first, *rest, new = [cid for cid in IDS if sharding.bucket_of(cid) == sharding.bucket_of("c01")][:7]
+    bucket = sharding.bucket_of(first)
+    pipe = store.pipeline(transaction=False)
+    for i, cid in enumerate([first, *rest]):  # created at 1..6 s, in the index
+        store.hset(keys.contact(cid), mapping={"created_at": 1000 * (i + 1), "email": f"{cid}@x"})
+        registry.new_contact(pipe, cid, float(i + 1))
+    pipe.execute()
+    assert registry.count() == 6
+
+    def linked_again() -> None:  # a second identity of the first contact, at 9 s; a new contact, at 8 s
+        pipe = store.pipeline(transaction=False)
+        registry.new_contact(pipe, first, 9.0)
+        store.hset(keys.contact(new), mapping={"created_at": 8000, "email": f"{new}@x"})
+        registry.new_contact(pipe, new, 8.0)
+        pipe.execute()
+
+    registry.during = linked_again
+    {"count": registry.count, "tidy": registry.tidy, "page": lambda: registry.page(bucket, 0, 10)}[read]()
+    want = [first, *rest, new]
+    assert registry.page(bucket, 0, 10) == want
+    assert registry.count() == len(want) and not store.exists(keys.registry(bucket))
+    _listpacks(store, keys.registry_index(bucket), len(want))

@@ -13,7 +13,10 @@
 --   CANON = 'h', then the text before and after an id in its contact hash's key (a single Redis: the script reads
 --         the hash, a key it cannot declare), or
 --   CANON = 'p', then N, then N pairs (id, created_at or '') the caller read (a cluster: the hash is in another
---         slot); an id the caller did not read, or without `created_at`, keeps the score it was written with.
+--         slot); only those ids are moved (one without `created_at` at the score it was written with): an id
+--         written beside since the caller read may be a contact the index holds, linked again at a later time, so
+--         it waits beside for the next call, which reads its `created_at` (moved at its written score, it would be
+--         in the index twice).
 --
 -- ARGV: OP, MAX (a leaf's entries at most), PAGE, CANON and its arguments, then OP's:
 --   absorb                       nothing more; reply: how many entries were moved. KEYS may name several buckets,
@@ -26,13 +29,13 @@
 --   passed SCORE ID              how many are at or before (SCORE, ID) in that order
 local base, beside, op = KEYS[1], KEYS[2], ARGV[1]
 local max, page, canon = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local given, prefix, suffix, j = nil, nil, nil, 0
+local given, read, prefix, suffix, j = nil, nil, nil, nil, 0
 if canon == 'h' then
   prefix, suffix, j = ARGV[5], ARGV[6], 7
 else
-  given = {}
+  given, read = {}, {}
   local n = tonumber(ARGV[5])
-  for i = 6, 5 + 2 * n, 2 do given[ARGV[i]] = ARGV[i + 1] end
+  for i = 6, 5 + 2 * n, 2 do read[#read + 1] = ARGV[i]; given[ARGV[i]] = ARGV[i + 1] end
   j = 6 + 2 * n
 end
 
@@ -45,28 +48,47 @@ local function canonical(id, written)
   return s
 end
 
--- move up to n entries (all: n < 0) of the set beside into the index base at their canonical scores; how many
+-- move the entries of `written` (flat id, score) into the index base at their canonical scores and out of beside
+local function move_in(base, beside, written)
+  local new = {}  -- (one the index holds is added again at the same score, in the same leaf: a no-op)
+  for i = 1, #written, 2 do new[#new + 1] = {canonical(written[i], written[i + 1]), written[i]} end
+  table.sort(new, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return oi_before(a[2], b[2])
+  end)
+  local flat = {}
+  for _, e in ipairs(new) do flat[#flat + 1] = e[2]; flat[#flat + 1] = string.format('%d', e[1]) end
+  if #flat > 0 then oi_add_sorted(base, flat, max) end
+  local ids = {}
+  for i = 1, #written, 2 do ids[#ids + 1] = written[i] end
+  for i = 1, #ids, 400 do redis.call('ZREM', beside, unpack(ids, i, math.min(i + 399, #ids))) end
+  return #ids
+end
+
+-- move up to n entries (all: n < 0) of the set beside into the index base at their canonical scores; how many.
+-- With CANON 'p', only the ids the caller read (those of them still beside), up to n
 local function absorb(base, beside, n)
   local moved = 0
+  if read then
+    for k = 1, #read, 1000 do
+      local written = {}
+      for i = k, math.min(k + 999, #read) do
+        if n >= 0 and moved + #written / 2 >= n then break end
+        local s = redis.call('ZSCORE', beside, read[i])
+        if s then written[#written + 1] = read[i]; written[#written + 1] = s end
+      end
+      moved = moved + move_in(base, beside, written)
+    end
+    return moved
+  end
   while true do
     local want = (n < 0) and 1000 or math.min(1000, n - moved)
     if want <= 0 then return moved end
     local written = redis.call('ZRANGE', beside, 0, want - 1, 'WITHSCORES')
     if #written == 0 then return moved end
-    local new = {}  -- (one the index holds is added again at the same score, in the same leaf: a no-op)
-    for i = 1, #written, 2 do new[#new + 1] = {canonical(written[i], written[i + 1]), written[i]} end
-    table.sort(new, function(a, b)
-      if a[1] ~= b[1] then return a[1] < b[1] end
-      return oi_before(a[2], b[2])
-    end)
-    local flat = {}
-    for _, e in ipairs(new) do flat[#flat + 1] = e[2]; flat[#flat + 1] = string.format('%d', e[1]) end
-    if #flat > 0 then oi_add_sorted(base, flat, max) end
-    local ids = {}
-    for i = 1, #written, 2 do ids[#ids + 1] = written[i] end
-    for i = 1, #ids, 400 do redis.call('ZREM', beside, unpack(ids, i, math.min(i + 399, #ids))) end
-    moved = moved + #ids
-    if #ids < want then return moved end
+    local got = move_in(base, beside, written)
+    moved = moved + got
+    if got < want then return moved end
   end
 end
 
