@@ -317,3 +317,22 @@ def test_any_sequence_of_ingests_and_upgrades_resolves_as_the_model(services):
     run.settings = settings(max_examples=25, stateful_step_count=14, deadline=None,
                             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
     run.runTest()
+
+
+@pytest.mark.single_redis  # a cluster links in two steps (the key and the contact are in other slots)
+@pytest.mark.parametrize("ident", [("email", "ida@example.com"), ("ext", "u-ida")])
+def test_a_request_cut_short_after_its_claim_leaves_a_whole_contact(services, mode, ident):
+    """The multi-step path's claim is the step that links a new identity; were the contact's document, registry
+    entry and search term written by another step after it, a process dying between the two would leave an
+    identity naming a contact that is nowhere listed, and the request's retry, finding the identity linked,
+    would never write them."""
+    contacts = services.contacts
+    own = contact_id_for(*ident)
+    assert contacts.claim_identities({ident: own}) == {ident: own}  # the process dies here
+    interaction = one(1, ident[1]) if ident[0] == "email" else one(1, ext=ident[1])
+    assert contacts.resolve_contacts([interaction]) == [own]  # the provider's retry
+    contact = contacts.get_contact(own)
+    assert contact is not None and contact["created_at"] > 0
+    assert contact["email" if ident[0] == "email" else "external_id"] == ident[1]
+    assert contacts.contact_count() == 1 and [cid for page in contacts.contact_pages(10) for cid in page] == [own]
+    assert contacts.search_contacts(ident[1][:3], 10) == [own]

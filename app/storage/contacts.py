@@ -14,7 +14,8 @@ from ..scoring.companies import company_of
 from ..scoring.fold import FoldState
 from ..scoring.interactions import Interaction
 from .errors import gateway
-from .redis_tools import RecordedWrites, Sharding, call_script, get_many, load_script, loads, on_cluster
+from .redis_tools import (RecordedWrites, Sharding, call_script, dumps, get_many, load_script, loads,
+                          on_cluster)
 from .registry import ContactRegistry
 from .search_terms import SearchTerms
 from .timelines import StatesMoved, join_states, split_contact
@@ -135,13 +136,18 @@ class ContactStore:
                     wanted[ident] = contact_id
             result.append(contact_id)
         if wanted:
-            wanted = self.claim_identities(wanted)
+            wanted = self.claim_identities(wanted, now)
             # another request may have linked an identity first: its contact, the email's first, as above
             result = [_named_by(i, known, wanted) for i in interactions]
-            pipe = self.redis.pipeline(transaction=False)
-            for (kind, value), contact_id in wanted.items():
-                self._link(pipe, kind, value, contact_id, now, relinked)
-            pipe.execute()
+            if self.single_node:  # the claim wrote the links
+                if relinked is not None and self.companies is not None:
+                    relinked += [cid for (kind, value), cid in wanted.items()
+                                 if kind == "email" and cid != contact_id_for(kind, value)]
+            else:
+                pipe = self.redis.pipeline(transaction=False)
+                for (kind, value), contact_id in wanted.items():
+                    self._link(pipe, kind, value, contact_id, now, relinked)
+                pipe.execute()
         return result
 
     def _named(self, idents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
@@ -164,21 +170,36 @@ class ContactStore:
             named[(kind, value)] = next(replies) or (contact_id_for(kind, value) if derived else None)
         return named
 
-    def claim_identities(self, wanted: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+    def claim_identities(self, wanted: dict[tuple[str, str], str], now: float | None = None,
+                         ) -> dict[tuple[str, str], str]:
         """Link each new identity to the contact wanted unless another request named its contact first; returns
         the contact each names now. On one Redis one ``claim_identities.lua`` call, which looks at the key and, for
         an email, at the contact it derives, and links, at once (creating that contact without a key once
-        ``email_key_implied``). On a cluster, where the two are in different slots, every identity keeps its key
-        and ``SET NX`` of the key alone decides, as before."""
+        ``email_key_implied``), with the link's other writes (``_link`` at ``now``, recorded): a process that dies
+        after it leaves no identity naming a contact written nowhere else, which its retry would never write. On a
+        cluster, where the two are in different slots, every identity keeps its key and ``SET NX`` of the key
+        alone decides, as before; the caller writes the links after it (``resolve_contacts``)."""
         if self.single_node:
+            now = time.time() if now is None else now
             keys: list[str] = []
-            args: list[str] = ["1" if self.email_key_implied() else "0"]
-            for (kind, value), contact_id in wanted.items():
+            for kind, value in wanted:
                 key = self.keys.identity(kind, value)
-                derived = contact_id_for(kind, value) if kind == "email" else ""
-                keys += [key, self.keys.contact(derived) if derived else key]
-                args += [contact_id, derived, value]
-            return dict(zip(wanted, call_script(self.redis, self._claim_script, keys, args)))
+                keys += [key, self.keys.contact(contact_id_for(kind, value)) if kind == "email" else key]
+            index = {key: i + 1 for i, key in enumerate(keys)}
+            writes: list[list[list[Any]]] = []
+            args: list[Any] = []
+            for (kind, value), contact_id in wanted.items():
+                mine = []
+                for command, key, arguments in self._recorded_link(kind, value, contact_id, now):
+                    if key not in index:
+                        keys.append(key)
+                        index[key] = len(keys)
+                    mine.append([command, index[key], *(repr(a) if isinstance(a, float) else str(a)
+                                                        for a in arguments)])
+                writes.append(mine)
+                args += [contact_id, contact_id_for(kind, value) if kind == "email" else "", value]
+            head = ["1" if self.email_key_implied() else "0", dumps(writes)]
+            return dict(zip(wanted, call_script(self.redis, self._claim_script, keys, head + args)))
         pipe = self.redis.pipeline(transaction=False)
         for (kind, value), contact_id in wanted.items():
             pipe.set(self.keys.identity(kind, value), contact_id, nx=True)
