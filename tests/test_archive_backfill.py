@@ -262,11 +262,11 @@ def test_the_walk_misses_no_contact_when_contacts_are_deleted_while_it_runs(make
         assert position.bucket == 0
         first = registry.page(0, 0, 1)[0]
         assert first != position.contact_id
-        registry.remove(first)  # one the walk visited: every rank after it moves down
+        remove(registry, first)  # one the walk visited: every rank after it moves down
         assert first not in registry.page(0, 0, 100)
         backfill_step(services, page=3)
         position = walk.position()
-        registry.remove(position.contact_id)  # the one it visited last
+        remove(registry, position.contact_id)  # the one it visited last
         backfill(services, page=3)
         kept = [cid for cid in cids if cid not in (first, position.contact_id)]
         assert every_record(services, kept) <= archived(services, cids)
@@ -349,6 +349,19 @@ CHANGE = st.one_of(
 )
 
 
+def remove(registry, contact_id: str) -> None:
+    """Take a contact out of the registry wherever it lies: the set beside the index, the old set, the index at its
+    ``created_at`` (the app deletes no contact but with its workspace; these tests delete some under the walk)."""
+    bucket = registry.sharding.bucket_of(contact_id)
+    pipe = registry.redis.pipeline(transaction=False)
+    pipe.zrem(registry.keys.registry(bucket), contact_id)
+    pipe.zrem(registry.keys.contacts(bucket), contact_id)
+    pipe.hget(registry.keys.contact(contact_id), "created_at")
+    at = pipe.execute()[-1]
+    if at is not None:
+        registry._ordered.remove(registry.keys.registry_index(bucket), [(int(at), contact_id)])
+
+
 class OldRegistry:
     """Bucket 0 of the registry as releases before kept it (a sorted set; readers read it until its move)."""
 
@@ -382,7 +395,7 @@ class CompactRegistry:
         return self.registry.page(0, 0, 10**6)
 
     def remove(self, cid):
-        self.registry.remove(cid)
+        remove(self.registry, cid)
 
     def make(self, cid, score):
         self.services.redis.hset(self.services.keys.contact(cid), "created_at", int(score))

@@ -89,17 +89,6 @@ class ContactRegistry:
         if not self.moved():
             pipe.zadd(self.keys.contacts(bucket), {contact_id: now}, nx=True)
 
-    def remove(self, contact_id: str) -> None:
-        """Take a contact out of the registry wherever it is (the index finds it by its ``created_at``)."""
-        bucket = self.sharding.bucket_of(contact_id)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zrem(self.keys.registry(bucket), contact_id)
-        pipe.zrem(self.keys.contacts(bucket), contact_id)
-        pipe.execute()
-        at = self._created_of(contact_id)
-        if at is not None:
-            self._ordered.remove(self.keys.registry_index(bucket), [(at, contact_id)])
-
     def absorb_call(self, buckets: Sequence[int], page: int = ABSORB_PAGE) -> tuple[list[str], list[Any]]:
         """A call of ``self.script`` that moves up to ``page`` entries of each bucket's set beside into its index, on
         a single Redis (the script reads each contact's ``created_at``): the drain's, one for every bucket."""
