@@ -284,3 +284,24 @@ def test_a_contact_linked_again_while_a_read_moves_what_lies_beside_is_still_the
     assert registry.page(bucket, 0, 10) == want
     assert registry.count() == len(want) and not store.exists(keys.registry(bucket))
     _listpacks(store, keys.registry_index(bucket), len(want))
+
+
+@pytest.mark.app_settings(HOT_HISTORY="0")
+def test_a_smart_list_of_every_contact_reads_the_registry_where_it_is_after_the_move(client, services):
+    """A smart list's page read straight off one index keeps its plan (the index keys) in the process while its
+    documents stay the same: a plan made on the old sets must not outlive their move."""
+    load_layout_v1(services)
+    registry = services.contacts.registry
+    assert not registry.moved(recheck=True)
+    list_id = client.post("/v1/smart-lists", headers=AUTH, json={"name": "Everyone"}).get_json()["id"]
+
+    def members() -> tuple[list[str], int]:
+        page = client.get(f"/v1/smart-lists/{list_id}/contacts?limit=50", headers=AUTH).get_json()
+        return [c["id"] for c in page["items"]], page["total"]
+
+    before = members()
+    assert before[1] == 40 and members() == before  # (the second page from the plan the first one kept)
+    assert registry_once(services) == 40
+    services.redis.hset(services.keys.migrations(), REGISTRY_MIGRATION, 1)  # recorded long ago: the sweep empties
+    assert registry.tidy() == 40  # the old sets
+    assert members() == before

@@ -381,7 +381,9 @@ class ContactQuery:
             if self.contacts.registry.moved():
                 return self._newest(limit, cursor)
             registry = [self.keys.contacts(b) for b in range(self.buckets)]
-            return self._plain(registry, [("+inf", "-inf")], limit, cursor, False, fields)
+            page = self._plain(registry, [("+inf", "-inf")], limit, cursor, False, fields)
+            self.plan = None  # the old sets are moved (registry_once) and emptied: a plan kept on them would read
+            return page  # an empty list from then on (app/smart_lists.py keeps a plan while the documents stay)
         if flt.conditions and sort is not None and all(c.profile == sort for c in flt.conditions):
             ranges = combined_ranges(flt.conditions, profiles)
             if ranges is not None:  # score and band conditions of the sort profile: one set of ranges
