@@ -8,7 +8,9 @@ writes and cannot run the library). Every read moves that set in first, in the s
 (``registry_ops.lua``), at each contact's *canonical* score, its ``created_at``: a contact linked again later (a
 second identity, the loser of two requests that made it at once) is written beside again at a later time, and the
 canonical score finds it where the index holds it, so it is never there twice. The drain moves the set in too
-(``absorb_calls``), so a read seldom has anything to move.
+(``absorb_call``), so a read seldom has anything to move. On a cluster the caller reads what lies beside and those
+contacts' ``created_at`` first, and the call moves in only what it read: an entry written beside since waits for the
+next call (a contact linked again meanwhile would otherwise go in at its later time, a second entry).
 
 Data of releases before: until ``app/indexes.py:registry_once`` has copied the old sets into the index and recorded
 it (``REGISTRY_MIGRATION``), readers read the old sets alone, exactly as before, and writers write both; from the
