@@ -241,6 +241,27 @@ def test_new_contacts_are_moved_in_by_the_drain_and_read_newest_first(client, se
     assert newest["total"] == 30 and list(created) == sorted(created, key=lambda cid: (created[cid], cid), reverse=True)
 
 
+@pytest.mark.private_redis  # the server's byte counter: nothing else talks to it
+@pytest.mark.single_redis  # a cluster's nodes count their bytes apart; the guard is the same code
+def test_a_cursor_past_the_last_contact_reads_no_contact(client, services):
+    send(client, {"interactions": [{"id": f"p{i}", "type": "email.opened", "contact": {"email": f"p{i}@past.io"},
+                                    "occurred_at": "2026-01-01T00:00:00Z"} for i in range(200)]})
+    settle(services)
+
+    def page(query: str) -> tuple[dict[str, Any], int]:
+        before = services.redis.info("stats")["total_net_output_bytes"]
+        body = client.get(f"/v1/contacts?{query}", headers=AUTH).get_json()
+        return body, services.redis.info("stats")["total_net_output_bytes"] - before
+
+    last, _ = page("limit=10&cursor=190")
+    assert len(last["items"]) == 10 and last["total"] == 200 and last["next_cursor"] is None
+    first, first_bytes = page("limit=1")
+    for cursor in (200, 201, 10 ** 12):
+        past, past_bytes = page(f"limit=50&cursor={cursor}")
+        assert past == {"items": [], "total": 200, "next_cursor": None}
+        assert past_bytes <= first_bytes  # the counts, not 200 contacts (a page of one reads one from each bucket)
+
+
 class _Raced(ContactRegistry):
     """A registry whose next call is built just after ``during`` ran: another process's writes landing between a
     cluster's read of what lies beside the index (and its contacts' ``created_at``) and the script call."""

@@ -586,7 +586,13 @@ class ContactQuery:
 
     def _newest(self, limit: int, cursor: int) -> dict[str, Any]:
         """Every contact, newest first (then id descending), once the registry is a compact index: each bucket's
-        first ``cursor + limit`` and its count, merged (one script call per bucket)."""
+        first ``cursor + limit`` and its count, merged (one script call per bucket). A cursor at or past the end
+        is answered from the counts alone: each bucket's first ``cursor + limit`` would be all of it, read for
+        nothing (any caller can send a cursor of 10**12)."""
+        if cursor:
+            total = self.contacts.registry.count()
+            if cursor >= total:
+                return {"items": [], "total": total, "next_cursor": None}
         counts, tops = self.contacts.registry.newest_with_counts(cursor + limit)
         merged = sorted((row for rows in tops for row in rows), key=lambda r: (r[1], r[0]), reverse=True)
         items: list[tuple[str, int | None]] = [(cid, None) for cid, _at in merged[cursor:cursor + limit]]
