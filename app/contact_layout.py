@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 
 from .services import Services
+from .storage.companies import ROSTER_INDEX_MIGRATION
 from .storage.contacts import IDENTITIES_IMPLIED
 from .storage.registry import REGISTRY_MIGRATION
 from .storage.timelines import STATES_MOVED
@@ -43,12 +44,12 @@ MIGRATION = STATES_MOVED
 PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
 #: otherwise is of a release before the move.
-WORKER_PREFIX = "sk-l3-"
+WORKER_PREFIX = "sk-l4-"
 #: The migrations a worker of a release before would undo by writing where this release no longer reads or
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
 #: (``WORKER_PREFIX``), so the workers of the release before it count as before.
-LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION)
+LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION, ROSTER_INDEX_MIGRATION)
 
 
 def workers_before(services: Services) -> set[str]:

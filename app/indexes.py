@@ -18,6 +18,10 @@ And ``search_once``: the search terms of releases before (one sorted set per buc
 ``registry_once`` (each worker at start, once no worker of a release before is alive: app/contact_layout.py) copies
 the contact registry of releases before (one sorted set per bucket) into its compact index (``storage/registry.py``);
 readers read the old sets alone until it is recorded, and the ticker empties them after.
+
+``roster_index_once`` (likewise, after the same wait) moves each company roster grown past a leaf of the compact
+ordered index into one (``storage/companies.py``, ``roster.lua``); readers read a roster's plain set and its index as
+one, before, during and after; until it is recorded no roster becomes an index.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 
 from .companies import place, rollups_of
 from .services import Services
+from .storage.companies import ROSTER_INDEX_MIGRATION
 from .storage.registry import REGISTRY_MIGRATION
 
 log = logging.getLogger(__name__)
@@ -138,6 +143,25 @@ def registry_once(services: Services, page: int = REGISTRY_PAGE) -> int | None:
     log.info("contact registry copied to the compact index", extra={"contacts": copied,
                                                                    "seconds": round(time.monotonic() - started, 3)})
     return copied
+
+
+def roster_index_once(services: Services) -> int | None:
+    """Every company roster grown past a leaf moved into its compact ordered index (``CompanyIndex.index_rosters``,
+    a roster an atomic call; a run cut short moves the rest the next time), unless a finished run was recorded;
+    returns the contacts moved. Readers read a roster's plain set and its index as one whatever the split. Run once
+    no worker of a release before is alive (they read and write the plain set alone); from the record on, rosters
+    grow into indexes (``company_member.lua``, the ticker's ``CompanyIndex.tidy``)."""
+    companies = services.companies
+    if services.jobs.migration_done(ROSTER_INDEX_MIGRATION):
+        companies.moved(recheck=True)
+        return None
+    started = time.monotonic()
+    moved = companies.index_rosters()
+    services.jobs.record_migration(ROSTER_INDEX_MIGRATION, int(time.time() * 1000))
+    companies.moved(recheck=True)
+    log.info("company rosters moved to compact indexes", extra={"contacts": moved,
+                                                                "seconds": round(time.monotonic() - started, 3)})
+    return moved
 
 
 def rosters_once(services: Services) -> int | None:

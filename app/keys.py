@@ -184,8 +184,14 @@ class Keys:
     def company_roster(self, company: str, bucket: int) -> str:
         """Every contact of the company at its *contact* bucket + 1, so a contact bucket's share is one score range
         and, within it, by id; releases before wrote every contact at 0 (sorted set; ``bucket`` is the company's;
-        app/storage/companies.py)."""
+        app/storage/companies.py). Also the base name of the compact ordered index a big company's roster moves
+        into (``roster.lua``: ``BASE:d``, ``BASE:n``, ``BASE:l:ID``)."""
         return f"{self.prefix}:{{co:{bucket}}}:company:{company}:contacts"
+
+    def roster_joins(self, bucket: int) -> str:
+        """The bucket's companies a contact joined by a plain write since the ticker last looked (set): their
+        rosters may have grown past the plain set's size (app/storage/companies.py, ``tidy``)."""
+        return f"{self.prefix}:{{co:{bucket}}}:roster-joins"
 
     def company_contributions(self, company: str, bucket: int, profile_id: str, version: int) -> str:
         """The company's contacts by their score in one rolled-up profile version (sorted set)."""

@@ -25,6 +25,7 @@ def rows_memory(ctx: Context) -> list[Row]:
         services.queue.empty()
         for p in range(services.sharding.partitions):
             services.partitions.clear_wake(p)
+        services.companies.tidy()  # what the worker's ticker does each TICK_SECONDS: big rosters' new contacts moved
 
     def used() -> int:
         return int(redis.info("memory")["used_memory"])
@@ -74,6 +75,7 @@ def memory_breakdown(ctx: Context, contacts: int, interactions: int) -> str:
         kind = re.sub(r"\{xp:\d+\}.*", "{xp:N}", kind)  # a compact ordered index: its leaves, directory, counter
         kind = re.sub(r"\{se:\d+\}.*", "{se:N}", kind)  # the search terms: compact index and the set beside it
         kind = re.sub(r"\{rg:\d+\}.*", "{rg:N}", kind)  # the contact registry: compact index and the set beside it
+        kind = re.sub(r":company:.*:contacts(:.*)?$", ":company:*:contacts", kind)  # a roster: plain set and index
         kind = re.sub(r":\d+$", ":N", kind)
         kinds[kind] = kinds.get(kind, 0) + int(redis.memory_usage(key, samples=0) or 0)
     top = sorted(kinds.items(), key=lambda kv: -kv[1])[:16]

@@ -34,7 +34,7 @@ from app import create_app
 from app.jobs import LEAF_META
 from app.scoring_service import tick
 from app.contact_layout import WORKER_PREFIX, await_workers_before, identity_once, states_once
-from app.indexes import backfill_once, registry_once, rosters_once
+from app.indexes import backfill_once, registry_once, roster_index_once, rosters_once
 from app.archive_backfill import backfill_tick
 from app.horizon import trim_step
 from app.publish import watch_publishes
@@ -76,6 +76,7 @@ def tick_every_workspace(services) -> None:
             trim_step(workspace, workspace.clock.now_ms())  # the hot horizon (app/horizon.py)
             watch_publishes(workspace, now_ms())  # publishes whose parts were lost (wall clock: processes dying)
             workspace.contacts.registry.tidy()  # new contacts into the registry's index (cluster), old sets emptied
+            workspace.companies.tidy()  # new contacts of big companies into their rosters' indexes
             queue_awaiting(workspace, now_ms())  # first webhook attempts a run job that died never made
         except Exception:
             log.exception("tick failed", extra={"workspace": workspace.workspace})
@@ -103,6 +104,7 @@ def main(burst: bool = False) -> None:
             states_once(workspace)  # fold states of releases before: into each contact's hash
             identity_once(workspace)  # email identity keys that name the contact their email derives: deleted
             registry_once(workspace)  # the contact registry of releases before: into its compact index
+            roster_index_once(workspace)  # big company rosters: into compact indexes
     stop = threading.Event()
     thread = threading.Thread(target=_ticker, args=(app, stop), daemon=True, name="ticker")
     thread.start()

@@ -15,6 +15,15 @@ about 76 B per contact) beside a roster whose contacts were all at 0; readers st
 bucket is then worked out from the id) until ``app/indexes.py:rosters_by_bucket`` rewrote them and dropped the
 sets.
 
+A roster is a plain sorted set while the company is small (at most ``leaf_entries`` contacts: Redis keeps it a
+listpack, ~35 B a contact), and a compact ordered index (``ordered_index.lua``) under the same name once it grew past
+that, where one big sorted set would keep a skiplist node of ~130 B a contact (``roster.lua`` says what each holds;
+docs/performance.md, "Row 5a (2026-12-04 late)"). Ingest's recorded writes cannot run the library: a new contact
+is written to the plain set, its company marked in ``keys.roster_joins``, and the ticker (``tidy``) moves a marked
+roster's plain set into its index when there is one or it grew past the size. Every reader reads the two as one.
+An index is made only once ``ROSTER_INDEX_MIGRATION`` is recorded (``app/indexes.py:roster_index_once``, after the
+workers of releases before stopped: they read and write the plain set alone).
+
 A contact moves (``move``) when its email first makes a company or its ``company`` attribute changes; its
 contribution follows each score change (``contribute``), one script call per contact: O(1) whatever the
 company's size (``max`` reads the highest contribution off the sorted set).
@@ -30,7 +39,15 @@ from ..keys import Keys
 from ..scoring.companies import company_of
 from ..scoring.profiles import version_field
 from .errors import gateway
-from .redis_tools import Sharding, load_script, loads, run_scripts
+from .ordered_index import LEAF_ENTRIES, library_script
+from .redis_tools import Sharding, loads, run_scripts
+from .timelines import StatesMoved
+
+#: The move of big rosters into compact ordered indexes (``app/indexes.py:roster_index_once``) in the migrations hash:
+#: until it is recorded no roster becomes an index (workers of releases before read the plain set alone).
+ROSTER_INDEX_MIGRATION = "company-rosters-compact-index"
+#: How often a process that has not seen it recorded asks Redis again (seconds).
+ROSTER_CHECK_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -86,13 +103,18 @@ def roster_score(sharding: Sharding, contact_id: str) -> int:
 
 @gateway
 class CompanyIndex:
-    def __init__(self, redis: Any, keys: Keys, sharding: Sharding, index: Any):
+    def __init__(self, redis: Any, keys: Keys, sharding: Sharding, index: Any, leaf_entries: int = LEAF_ENTRIES):
         self.redis = redis
         self.keys = keys
         self.sharding = sharding
         #: The score index (``ScoreIndex``): a contact joining a company brings its current scores.
         self.index = index
-        self._member = load_script(redis, "company_member.lua")
+        #: A roster index leaf's entries at most, and the plain roster's before it becomes an index.
+        self.leaf_entries = leaf_entries
+        #: Whether rosters may become indexes (``ROSTER_INDEX_MIGRATION`` recorded).
+        self.moved = StatesMoved(redis, keys, ROSTER_INDEX_MIGRATION, ROSTER_CHECK_S)
+        self._member = library_script(redis, "company_member.lua", "roster.lua")
+        self._roster = library_script(redis, "roster_ops.lua", "roster.lua")
 
     def bucket_of(self, company: str) -> int:
         return self.sharding.bucket_of(company)
@@ -124,11 +146,9 @@ class CompanyIndex:
             elif held and check_rosters:
                 held_right.append((cid, held))
         if held_right:
-            pipe = self.redis.pipeline(transaction=False)
-            for cid, held in held_right:
-                pipe.zscore(self.keys.company_roster(held, self.bucket_of(held)), cid)
-            moves += [Move(cid, None, held) for (cid, held), member in zip(held_right, pipe.execute())
-                      if member is None]
+            calls = [self._roster_call(held, "holds", roster_score(self.sharding, cid), cid) for cid, held in held_right]
+            moves += [Move(cid, None, held) for (cid, held), member in
+                      zip(held_right, run_scripts(self.redis, self._roster, calls)) if not member]
         return moves
 
     def move(self, moves: Sequence[Move], rollups: Sequence[Rollup]) -> list[CompanyChange]:
@@ -160,11 +180,44 @@ class CompanyIndex:
 
     def join_new(self, pipe: Any, contact_id: str, company: str, now_ms: int) -> None:
         """Queue (into ``pipe``) a brand-new contact's joining: it has no score yet, so its company's score does
-        not move and no script is needed (``contribute`` adds its scores as they come)."""
+        not move and no script is needed (``contribute`` adds its scores as they come). It goes to the roster's plain
+        set, and its company is marked for the ticker (``tidy``), which moves a big roster's plain set into its index."""
         bucket = self.bucket_of(company)
         pipe.hsetnx(self.keys.contact(contact_id), "company", company)
         pipe.zadd(self.keys.company_roster(company, bucket), {contact_id: roster_score(self.sharding, contact_id)})
         pipe.zadd(self.keys.companies(bucket), {company: now_ms}, nx=True)
+        pipe.sadd(self.keys.roster_joins(bucket), company)
+
+    def tidy(self) -> int:
+        """What the ticker does: each company bucket's marked rosters (``roster_joins``) have their plain set moved
+        into their index when there is one, or when it grew past ``leaf_entries`` (once rosters may become indexes);
+        one script call per company bucket. Returns the contacts moved."""
+        if not self.moved():
+            return 0
+        calls = [([self.keys.roster_joins(b)], ["tidy-joined", self.leaf_entries, self.sharding.buckets,
+                                                 *self._parts_of(b)]) for b in range(self.sharding.buckets)]
+        return sum(run_scripts(self.redis, self._roster, calls))
+
+    def index_rosters(self, companies_at_once: int = 100) -> int:
+        """Every roster grown past ``leaf_entries`` moved into a compact index, and every index given what lies in
+        its plain set (``app/indexes.py:roster_index_once``), ``companies_at_once`` script calls to a round trip.
+        Idempotent and online: each roster moves in one atomic call. Returns the contacts moved."""
+        moved = 0
+        for bucket in range(self.sharding.buckets):
+            companies = self.redis.zrange(self.keys.companies(bucket), 0, -1)
+            for start in range(0, len(companies), companies_at_once):
+                calls = [self._roster_call(company, "tidy", "1")
+                         for company in companies[start:start + companies_at_once]]
+                moved += sum(run_scripts(self.redis, self._roster, calls))
+        return moved
+
+    def _parts_of(self, bucket: int) -> list[str]:
+        """The text before and after a company in the name of its roster, in the company bucket ``bucket``."""
+        return self.keys.company_roster("\0", bucket).split("\0")
+
+    def _roster_call(self, company: str, op: str, *args: Any) -> tuple[list[str], list[Any]]:
+        return ([self.keys.company_roster(company, self.bucket_of(company))],
+                [op, self.leaf_entries, self.sharding.buckets, *args])
 
     def place_rosters(self, page: int = 1000, companies_at_once: int = 100) -> int:
         """Rewrite every roster's contacts at 0 (a release before's) with their contact bucket + 1 and drop that
@@ -249,7 +302,8 @@ class CompanyIndex:
               scores: Mapping[Rollup, int | None]) -> tuple[list[str], list[Any]]:
         bucket = self.bucket_of(company)
         keys = [self.keys.company_roster(company, bucket), self.keys.companies(bucket)]
-        args: list[Any] = [op, company, contact_id, now, roster_score(self.sharding, contact_id)]
+        args: list[Any] = [op, company, contact_id, now, roster_score(self.sharding, contact_id), self.leaf_entries,
+                           self.sharding.buckets, "1" if self.moved() else "0"]
         for rollup, score in scores.items():
             keys += [self.keys.company_contributions(company, bucket, rollup.profile_id, rollup.version),
                      self.keys.company_sums(rollup.profile_id, rollup.version, bucket),
@@ -312,29 +366,20 @@ class CompanyIndex:
         return {c: int(s) if s is not None else None for c, s in zip(companies, pipe.execute())}
 
     def sizes(self, companies: Sequence[str]) -> dict[str, int]:
-        """How many contacts each company has."""
-        pipe = self.redis.pipeline(transaction=False)
-        for company in companies:
-            pipe.zcard(self.keys.company_roster(company, self.bucket_of(company)))
-        return dict(zip(companies, pipe.execute()))
+        """How many contacts each company has (its plain set and its index as one)."""
+        calls = [self._roster_call(company, "count") for company in companies]
+        return dict(zip(companies, run_scripts(self.redis, self._roster, calls)))
 
     def roster(self, company: str, offset: int = 0, limit: int = 100) -> list[str]:
-        """A page of the company's contacts, by id: the merge of each roster score's first ``offset + limit``
-        (ZRANGE orders a score's contacts by id)."""
-        key = self.keys.company_roster(company, self.bucket_of(company))
-        pipe = self.redis.pipeline(transaction=False)
-        for score in range(self.sharding.buckets + 1):  # 0: a release before's
-            pipe.zrange(key, score, score, byscore=True, offset=0, num=offset + limit)
-        return sorted(cid for ids in pipe.execute() for cid in ids)[offset:offset + limit]
+        """A page of the company's contacts, by id: the merge of each roster score's first ``offset + limit`` in
+        each structure (a score's contacts are by id in both), each contact once."""
+        found = run_scripts(self.redis, self._roster, [self._roster_call(company, "page", offset + limit)])[0]
+        return sorted(set(found))[offset:offset + limit]
 
     def bucket_members(self, company: str, contact_bucket: int) -> list[str]:
         """The company's contacts of one contact bucket, by id (the filters' walk on a cluster)."""
-        key = self.keys.company_roster(company, self.bucket_of(company))
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zrange(key, contact_bucket + 1, contact_bucket + 1, byscore=True)
-        pipe.zrange(key, 0, 0, byscore=True)
-        mine, old = pipe.execute()
-        return sorted(mine + [cid for cid in old if self.sharding.bucket_of(cid) == contact_bucket])
+        call = self._roster_call(company, "bucket", contact_bucket + 1)
+        return sorted(run_scripts(self.redis, self._roster, [call])[0])
 
     def roster_key(self, company: str) -> str:
         return self.keys.company_roster(company, self.bucket_of(company))

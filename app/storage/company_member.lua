@@ -1,32 +1,36 @@
--- One contact's place in one company: joining, leaving, or a new score in rolled-up profile versions.
+-- One contact's place in one company: joining, leaving, or a new score in rolled-up profile versions (after
+-- ordered_index.lua and roster.lua, the libraries: the roster is a plain sorted set, and a compact ordered index
+-- once the company is big; roster.lua says which holds what).
 --
 -- Atomic per call: the company's roster, each version's contributions (contact -> score), the sum of
 -- them and the company's rolled-up score in its bucket's index move together, so a company's score is
 -- always the roll-up of the contributions it holds, whatever order workers call in. Every key shares
 -- the company bucket's hash tag ({co:B}), so this holds on a Redis Cluster too.
 --
--- KEYS: 1 the company's roster (sorted set: contact -> its contact bucket + 1, so a contact bucket's members are
---       one score range; 0 from a release before), 2 its bucket's registry (sorted set: company -> first join, ms),
+-- KEYS: 1 the company's roster (contact -> its contact bucket + 1, so a contact bucket's members are one score
+--       range; 0 from a release before), 2 its bucket's registry (sorted set: company -> first join, ms),
 --       then per version: contributions (sorted set), sums (hash: company -> sum), index (sorted set).
 -- ARGV: 1 op: 'join' (enter the roster, then set the scores), 'leave' (leave the roster and every
 --       version given), 'score' (set the scores only if the contact is in the roster: a contact that
 --       just moved away must not be counted where it was); 2 company id, 3 contact id, 4 now (ms),
---       5 the contact's roster score (its contact bucket + 1),
+--       5 the contact's roster score (its contact bucket + 1), 6 a roster index leaf's entries at most (and the
+--       plain roster's before it becomes an index), 7 how many contact buckets, 8 '1' when a roster may become an
+--       index (the layout's move was recorded),
 --       then per version: how ('sum' | 'average' | 'max'), the score ('' when it has none).
 -- Returns {1, then per version: the company's score before, after ('' for none)}, or {0} when a 'score'
 -- found the contact outside the roster (nothing written).
-local op, company, contact, now, place = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local op, company, contact, now, place = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local max, buckets, grow = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
 local roster, registry = KEYS[1], KEYS[2]
 
-if op == 'score' and not redis.call('ZSCORE', roster, contact) then
+if op == 'score' and not r_holds(roster, place, contact) then
   return {0}
 end
 if op == 'join' then
-  redis.call('ZADD', roster, place, contact)
+  r_add(roster, place, contact, max, buckets, grow)
   redis.call('ZADD', registry, 'NX', now, company)
 elseif op == 'leave' then
-  redis.call('ZREM', roster, contact)
-  if redis.call('ZCARD', roster) == 0 then
+  if r_remove(roster, place, contact) then
     redis.call('ZREM', registry, company)
   end
 end
@@ -50,7 +54,7 @@ end
 
 local out = {1}
 local i = 3
-local v = 6
+local v = 9
 while KEYS[i] do
   local contributions, sums, index = KEYS[i], KEYS[i + 1], KEYS[i + 2]
   local how, score = ARGV[v], ARGV[v + 1]

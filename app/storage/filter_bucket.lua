@@ -4,7 +4,8 @@
 -- must go through, never a Python loop over the registry.
 --
 -- KEYS: the registry, the order key (the sort profile's score index, else the registry), then one key per
--- condition. The registry is the old sorted set, or with `registry` in the plan the base of its compact ordered
+-- condition (a company's roster: roster.lua, after ordered_index.lua, the libraries before this script, reads its
+-- plain set and its index as one). The registry is the old sorted set, or with `registry` in the plan the base of its compact ordered
 -- index (ordered_index.lua, the library, is before this script; storage/registry.py has moved into it what lay
 -- beside it first), a contact's place there its contact hash's `created_at`. ARGV[1]: the plan, JSON:
 --   conds   {key = i, set = true|false (a set, else a sorted set), neg = true|false,
@@ -68,29 +69,14 @@ local function in_ranges(score, ranges)
   return false
 end
 
--- the contact bucket of an id, as app/storage/redis_tools.py:Sharding.bucket_of (adler32 of its bytes)
-local function bucket_of(member)
-  local a, b = 1, 0
-  for i = 1, #member do
-    a = (a + string.byte(member, i)) % 65521
-    b = (b + a) % 65521
-  end
-  return (b * 65536 + a) % plan.buckets
-end
-
--- a company's contacts of this bucket: its roster's score `place`, and the ids at 0 that are of this bucket
+-- a company's contacts of this bucket: its roster's score `place` (in its plain set and its index, roster.lua, the
+-- library before this script), and the ids at 0 that are of this bucket
 local function roster_members(key)
-  local out = redis.call('ZRANGE', key, plan.place, plan.place, 'BYSCORE')
-  for _, m in ipairs(redis.call('ZRANGE', key, 0, 0, 'BYSCORE')) do
-    if bucket_of(m) == plan.place - 1 then out[#out + 1] = m end
-  end
-  return out
+  return r_bucket(key, plan.place, plan.buckets)
 end
 
 local function roster_size(key)
-  local n = redis.call('ZCOUNT', key, plan.place, plan.place)
-  if redis.call('ZCOUNT', key, 0, 0) == 0 then return n end
-  return #roster_members(key)
+  return r_bucket_count(key, plan.place, plan.buckets)
 end
 
 local function level_of(score, levels)
@@ -110,10 +96,10 @@ local function holds(cond, member)
   elseif cond.any then  -- (every member looked at is of this bucket: in a roster is in its bucket's share)
     inside = false
     for _, k in ipairs(cond.any) do
-      if redis.call('ZSCORE', KEYS[k], member) then inside = true; break end
+      if r_holds(KEYS[k], plan.place, member) then inside = true; break end
     end
   elseif cond.roster then
-    inside = redis.call('ZSCORE', key, member) and true or false
+    inside = r_holds(key, plan.place, member)
   elseif cond.set then
     inside = redis.call('SISMEMBER', key, member) == 1
   else

@@ -25,9 +25,10 @@ LEAF_ENTRIES = 120
 SCORE_LIMIT = 2 ** 52
 
 
-def library_script(redis: Any, name: str) -> Any:
-    """A Lua script of this package with the ordered index's library (``ordered_index.lua``) before it."""
-    return redis.register_script(_script_text("ordered_index.lua") + "\n" + _script_text(name))
+def library_script(redis: Any, name: str, *libraries: str) -> Any:
+    """A Lua script of this package with the ordered index's library (``ordered_index.lua``) before it, and after
+    that the ``libraries`` that build on it (``roster.lua``)."""
+    return redis.register_script("\n".join(_script_text(n) for n in ("ordered_index.lua", *libraries, name)))
 
 
 def check_member(member: str) -> str:

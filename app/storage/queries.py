@@ -246,7 +246,8 @@ class ContactQuery:
 
     @cached_property
     def _filter_bucket(self) -> Any:
-        return library_script(self.redis, "filter_bucket.lua")  # the registry may be a compact ordered index
+        # the registry may be a compact ordered index, a company's roster one too (roster.lua)
+        return library_script(self.redis, "filter_bucket.lua", "roster.lua")
 
     @cached_property
     def _index_page(self) -> Any:
