@@ -15,8 +15,8 @@ about 76 B per contact) beside a roster whose contacts were all at 0; readers st
 bucket is then worked out from the id) until ``app/indexes.py:rosters_by_bucket`` rewrote them and dropped the
 sets.
 
-A roster is a plain sorted set while the company is small (at most ``leaf_entries`` contacts: Redis keeps it a
-listpack, ~35 B a contact), and a compact ordered index (``ordered_index.lua``) under the same name once it grew past
+A roster is a plain sorted set while the company is small (at most ``plain_entries`` contacts: Redis keeps it a
+listpack, ~27 B a contact), and a compact ordered index (``ordered_index.lua``) under the same name once it grew past
 that, where one big sorted set would keep a skiplist node of ~130 B a contact (``roster.lua`` says what each holds;
 docs/performance.md, "Row 5a (2026-12-04 late)"). Ingest's recorded writes cannot run the library: a new contact
 is written to the plain set, its company marked in ``keys.roster_joins``, and the ticker (``tidy``) moves a marked
@@ -48,6 +48,9 @@ from .timelines import StatesMoved
 ROSTER_INDEX_MIGRATION = "company-rosters-compact-index"
 #: How often a process that has not seen it recorded asks Redis again (seconds).
 ROSTER_CHECK_S = 10.0
+#: A roster's contacts at most in its plain sorted set before it becomes a compact index: Redis's default
+#: ``zset-max-listpack-entries``, up to which the plain set is a listpack, as small as the index or smaller.
+PLAIN_ROSTER_ENTRIES = 128
 
 
 @dataclass(frozen=True)
@@ -103,14 +106,16 @@ def roster_score(sharding: Sharding, contact_id: str) -> int:
 
 @gateway
 class CompanyIndex:
-    def __init__(self, redis: Any, keys: Keys, sharding: Sharding, index: Any, leaf_entries: int = LEAF_ENTRIES):
+    def __init__(self, redis: Any, keys: Keys, sharding: Sharding, index: Any, leaf_entries: int = LEAF_ENTRIES,
+                 plain_entries: int = PLAIN_ROSTER_ENTRIES):
         self.redis = redis
         self.keys = keys
         self.sharding = sharding
         #: The score index (``ScoreIndex``): a contact joining a company brings its current scores.
         self.index = index
-        #: A roster index leaf's entries at most, and the plain roster's before it becomes an index.
+        #: A roster index leaf's entries at most; the plain roster's before it becomes an index.
         self.leaf_entries = leaf_entries
+        self.plain_entries = plain_entries
         #: Whether rosters may become indexes (``ROSTER_INDEX_MIGRATION`` recorded).
         self.moved = StatesMoved(redis, keys, ROSTER_INDEX_MIGRATION, ROSTER_CHECK_S)
         self._member = library_script(redis, "company_member.lua", "roster.lua")
@@ -190,23 +195,24 @@ class CompanyIndex:
 
     def tidy(self) -> int:
         """What the ticker does: each company bucket's marked rosters (``roster_joins``) have their plain set moved
-        into their index when there is one, or when it grew past ``leaf_entries`` (once rosters may become indexes);
+        into their index when there is one, or when it grew past ``plain_entries`` (once rosters may become indexes);
         one script call per company bucket. Returns the contacts moved."""
         if not self.moved():
             return 0
         calls = [([self.keys.roster_joins(b)], ["tidy-joined", self.leaf_entries, self.sharding.buckets,
-                                                 *self._parts_of(b)]) for b in range(self.sharding.buckets)]
+                                                 self.plain_entries, *self._parts_of(b)])
+                 for b in range(self.sharding.buckets)]
         return sum(run_scripts(self.redis, self._roster, calls))
 
     def index_rosters(self, companies_at_once: int = 100) -> int:
-        """Every roster grown past ``leaf_entries`` moved into a compact index, and every index given what lies in
+        """Every roster grown past ``plain_entries`` moved into a compact index, and every index given what lies in
         its plain set (``app/indexes.py:roster_index_once``), ``companies_at_once`` script calls to a round trip.
         Idempotent and online: each roster moves in one atomic call. Returns the contacts moved."""
         moved = 0
         for bucket in range(self.sharding.buckets):
             companies = self.redis.zrange(self.keys.companies(bucket), 0, -1)
             for start in range(0, len(companies), companies_at_once):
-                calls = [self._roster_call(company, "tidy", "1")
+                calls = [self._roster_call(company, "tidy", self.plain_entries)
                          for company in companies[start:start + companies_at_once]]
                 moved += sum(run_scripts(self.redis, self._roster, calls))
         return moved
@@ -303,7 +309,7 @@ class CompanyIndex:
         bucket = self.bucket_of(company)
         keys = [self.keys.company_roster(company, bucket), self.keys.companies(bucket)]
         args: list[Any] = [op, company, contact_id, now, roster_score(self.sharding, contact_id), self.leaf_entries,
-                           self.sharding.buckets, "1" if self.moved() else "0"]
+                           self.sharding.buckets, self.plain_entries if self.moved() else 0]
         for rollup, score in scores.items():
             keys += [self.keys.company_contributions(company, bucket, rollup.profile_id, rollup.version),
                      self.keys.company_sums(rollup.profile_id, rollup.version, bucket),

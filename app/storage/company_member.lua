@@ -13,14 +13,14 @@
 -- ARGV: 1 op: 'join' (enter the roster, then set the scores), 'leave' (leave the roster and every
 --       version given), 'score' (set the scores only if the contact is in the roster: a contact that
 --       just moved away must not be counted where it was); 2 company id, 3 contact id, 4 now (ms),
---       5 the contact's roster score (its contact bucket + 1), 6 a roster index leaf's entries at most (and the
---       plain roster's before it becomes an index), 7 how many contact buckets, 8 '1' when a roster may become an
---       index (the layout's move was recorded),
+--       5 the contact's roster score (its contact bucket + 1), 6 a roster index leaf's entries at most, 7 how many
+--       contact buckets, 8 the plain roster's entries at most before it becomes an index (0 while none may: the
+--       layout's move is not recorded),
 --       then per version: how ('sum' | 'average' | 'max'), the score ('' when it has none).
 -- Returns {1, then per version: the company's score before, after ('' for none)}, or {0} when a 'score'
 -- found the contact outside the roster (nothing written).
 local op, company, contact, now, place = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local max, buckets, grow = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
+local max, buckets, grow = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local roster, registry = KEYS[1], KEYS[2]
 
 if op == 'score' and not r_holds(roster, place, contact) then

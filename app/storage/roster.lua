@@ -4,15 +4,16 @@
 -- A roster is every contact of one company, each at its *contact* bucket + 1 (its `place`), so a contact bucket's
 -- share is one score range; releases before this layout wrote some at 0 (the place is then worked out from the id).
 -- It is held in two structures under the company bucket's hash tag, one name for both (`base`, the roster's key):
---   base      a plain sorted set: the whole roster while it is small (at most MAX contacts, the leaf size of the
---             ordered index: a listpack, as compact as anything), and where writers that cannot run this library
---             (ingest's recorded writes) put a new contact;
---   base:d, base:n, base:l:ID   a compact ordered index (ordered_index.lua) once the company grew past MAX: ~35 B a
---             contact where one big sorted set takes ~130 B as skiplist nodes.
+--   base      a plain sorted set: the whole roster while it is small (at most GROW contacts, Redis's default
+--             zset-max-listpack-entries: a listpack, as compact as anything), and where writers that cannot run this
+--             library (ingest's recorded writes) put a new contact;
+--   base:d, base:n, base:l:ID   a compact ordered index (ordered_index.lua, leaves of at most MAX) once the company
+--             grew past GROW: ~30 B a contact where one big sorted set takes ~130 B as skiplist nodes.
 -- A read takes the two as one: a contact written beside an index it is already in (a request that lost the race to
 -- make the contact, a tick between them) is counted and listed once. `r_tidy` moves the plain set into the index
--- when the index exists, or when the plain set grew past MAX and making an index is allowed (the layout's move was
--- recorded: storage/companies.py:ROSTER_INDEX_MIGRATION); the index holds every contact at its place, never at 0.
+-- when the index exists, or when the plain set grew past GROW, which is 0 while making an index is not allowed (the
+-- layout's move is not recorded: storage/companies.py:ROSTER_INDEX_MIGRATION); the index holds every contact at its
+-- place, never at 0.
 
 -- the contact bucket of an id, as app/storage/redis_tools.py:Sharding.bucket_of (adler32 of its bytes)
 local function r_bucket_of(member, buckets)
@@ -37,7 +38,7 @@ end
 -- whether the roster holds id (whose place is `place`), in either structure
 local function r_holds(base, place, id)
   if redis.call('ZSCORE', base, id) then return true end
-  return r_indexed(base) and r_in_index(base, place, id)
+  return r_in_index(base, place, id)  -- (no index: its directory's look-up finds nothing)
 end
 
 -- the plain set's entries moved into the index (made if need be), each at its place; how many moved
@@ -61,12 +62,12 @@ local function r_absorb(base, max, buckets)
   return #new
 end
 
--- what the roster's plain set should give to its index: all of it when there is an index, or when it grew past max
--- and `grow` allows making one; how many moved
+-- what the roster's plain set should give to its index: all of it when there is an index, or when it grew past grow
+-- (0: no index may be made); how many moved
 local function r_tidy(base, max, buckets, grow)
   local n = redis.call('ZCARD', base)
   if n == 0 then return 0 end
-  if r_indexed(base) or (grow and n > max) then return r_absorb(base, max, buckets) end
+  if r_indexed(base) or (grow > 0 and n > grow) then return r_absorb(base, max, buckets) end
   return 0
 end
 
@@ -114,7 +115,7 @@ local function r_remove(base, place, id)
 end
 
 -- a contact joins: into the index when there is one (out of the plain set), else the plain set, which becomes an
--- index once past max when `grow` allows
+-- index once past grow (0: never)
 local function r_add(base, place, id, max, buckets, grow)
   if r_indexed(base) then
     redis.call('ZREM', base, id)
