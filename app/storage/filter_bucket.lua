@@ -14,14 +14,15 @@
 --           a grade: key2 (the engagement profile's index beside the fit profile's `key`), letters and
 --           numbers (each level's ranges, 0 best .. 2 worst), cells ({["letter:number"] = true}, levels)
 --           a company: roster = true (`key` is the company's roster, contact -> contact bucket + 1: the bucket's
---           members are the score `place`, and those at 0, a release before's, whose id is of the bucket)
+--           members are the score `place`, and those at 0, a release before's, whose id is of the bucket), company
 --           a company score: any = {key, ...} (the rosters of each company whose score is in the range; a contact
---           is in at most one), read as their union
+--           is in at most one), read as their union, names = {company, ...} (the companies of those keys)
 --   n       rows wanted (0: only the count)
 --   sorted  whether the order key is a sort profile's index (its absentees come last, by member)
 --   force   (tests) "walk" or "collect": the page's way regardless of cost; "check": count member by member
 --   place, buckets  this bucket's roster score (its number + 1) and how many buckets there are
 --   registry  (the compact registry) the text before and after an id in its contact hash's key
+--   contact   the text before and after an id in its contact hash's key (where a big company's roster asks)
 -- A contact matches when it is in every condition's key (its score within a range) that is not `neg`, and
 -- in none that is. Returns {count, rows}: rows = flat {member, 1|0 (in the order key), score or 0}, the
 -- bucket's first n matches in page order.
@@ -79,6 +80,21 @@ local function roster_size(key)
   return r_bucket_count(key, plan.place, plan.buckets)
 end
 
+-- whether a company's roster holds a member of this bucket. A small roster (no index) is asked (one ZSCORE); a big
+-- one's index would cost a directory look-up and a ZSCORE (~5 us of Redis where a ZSCORE is well under one), so the
+-- member's contact document, the truth the roster is kept from (storage/companies.py), is asked which company it is
+-- in (one HGET; as the walk a cluster takes decides)
+local rosters_seen = {}
+local function in_roster(key, member, company)
+  local indexed = rosters_seen[key]
+  if indexed == nil then
+    indexed = r_indexed(key)
+    rosters_seen[key] = indexed
+  end
+  if not indexed then return redis.call('ZSCORE', key, member) ~= false end
+  return redis.call('HGET', plan.contact[1] .. member .. plan.contact[2], 'company') == company
+end
+
 local function level_of(score, levels)
   for i = 1, 3 do
     if in_ranges(score, levels[i]) then return i - 1 end
@@ -95,11 +111,11 @@ local function holds(cond, member)
                                                  level_of(tonumber(engagement), cond.numbers)]) and true or false
   elseif cond.any then  -- (every member looked at is of this bucket: in a roster is in its bucket's share)
     inside = false
-    for _, k in ipairs(cond.any) do
-      if r_holds(KEYS[k], plan.place, member) then inside = true; break end
+    for i, k in ipairs(cond.any) do
+      if in_roster(KEYS[k], member, cond.names[i]) then inside = true; break end
     end
   elseif cond.roster then
-    inside = r_holds(key, plan.place, member)
+    inside = in_roster(key, member, cond.company)
   elseif cond.set then
     inside = redis.call('SISMEMBER', key, member) == 1
   else

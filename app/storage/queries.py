@@ -436,7 +436,8 @@ class ContactQuery:
             if cond.field == "company":
                 if self.companies is None:
                     return None
-                out.append((self.companies.roster_key(cond.company or ""), {"roster": True, "neg": cond.op == "ne"}))
+                out.append((self.companies.roster_key(cond.company or ""),
+                            {"roster": True, "neg": cond.op == "ne", "company": cond.company or ""}))
                 continue
             if cond.field == "company_score":
                 if company_sets is None or position not in company_sets:
@@ -447,7 +448,7 @@ class ContactQuery:
                         out.append(("", {"set": False, "neg": False, "ranges": []}))
                     continue  # outside no company at all: every contact
                 members = [self.companies.roster_key(c) for c in companies]  # type: ignore[union-attr]
-                out.append((members[0], {"roster": True, "neg": outside, "any": members}))
+                out.append((members[0], {"roster": True, "neg": outside, "any": members, "names": companies}))
                 continue
             if cond.field in ("score", "band"):
                 if cond.profile not in profiles:  # "empty" of an unpublished profile: everyone (never_matches did the rest)
@@ -523,6 +524,7 @@ class ContactQuery:
                 conds.append(entry)
             calls.append((keys, [dumps({"conds": conds, "n": rows, "sorted": sort is not None, "force": self.force,
                                         "place": bucket + 1, "buckets": self.buckets,
+                                        "contact": self.keys.contact("\0").split("\0"),
                                         **({"registry": self.keys.contact("\0").split("\0")} if compact else {})})]))
         if compact and (sort is None or all(c.get("neg") or "cells" in c for c in conds)):  # it reads the
             # registry (the order, or no condition drives): its new contacts are moved into its index first
