@@ -1,5 +1,5 @@
 -- roster.lua: a company's roster, a library prepended (after ordered_index.lua) to the scripts that read or change
--- one (app/storage/companies.py: roster_script). docs/performance.md, "Row 5a (2026-12-04 late)".
+-- one (app/storage/companies.py: library_script(..., "roster.lua")). docs/performance.md, "Row 5a (2026-12-04 late)".
 --
 -- A roster is every contact of one company, each at its *contact* bucket + 1 (its `place`), so a contact bucket's
 -- share is one score range; releases before this layout wrote some at 0 (the place is then worked out from the id).
@@ -114,14 +114,9 @@ local function r_remove(base, place, id)
   return false
 end
 
--- a contact joins: into the index when there is one (out of the plain set), else the plain set, which becomes an
--- index once past grow (0: never)
+-- a contact joins: into the index when there is one (with whatever a writer of ingest or of a release before left in
+-- the plain set), else the plain set, which becomes an index once past grow (0: never)
 local function r_add(base, place, id, max, buckets, grow)
-  if r_indexed(base) then
-    redis.call('ZREM', base, id)
-    oi_add(base, place, id, max)
-    return
-  end
   redis.call('ZADD', base, place, id)
   r_tidy(base, max, buckets, grow)
 end
