@@ -266,6 +266,46 @@ def fast_interaction(raw: Any, source: str, now: int) -> Interaction | None:
                        email=normalize_email(email) if email is not None else None, external_id=external_id)
 
 
+def plain_interaction(id_: Any, type_: Any, email: Any, occurred_ms: int, properties: Mapping[str, Any],
+                      source: str) -> Interaction | None:
+    """What ``fast_interaction`` makes of the core-format dict a provider builds from these parts
+    (``hooks.results.interaction(id_, type_, email, Moment.of(occurred_ms), properties)``: the email trimmed as its
+    contact, ``None`` properties left out), built from the parts without that dict and the moment's text; None
+    when the fast path would not read that dict itself (the caller then builds it and ``load_interaction``
+    decides, naming the errors). ``occurred_ms`` is inside the supported range (``check_timestamp_ms``).
+
+    A webhook's parse made the dict, the text of its timestamp and the fast path's look-ups for every event:
+    ~45k of the gunicorn worker's ~1.1 M instructions a Stripe webhook (docs/performance.md, "Row 2a (2026-12-04
+    late)"). tests/test_interaction_fast_path.py compares the two over generated parts."""
+    identifier = _fast_identifier(id_)
+    if identifier is None or type(type_) is not str or type_ == DND_TYPE or not is_known_type(type_) \
+            or not isinstance(email, str):
+        return None
+    email = email.strip()  # exact text whatever ``email`` was (str's methods answer a str)
+    if not email or len(email) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(email):
+        return None
+    kept = {}
+    plain = True  # every value one that json_bodies.check passes without looking (text, a boolean, a 64-bit int)
+    for name, value in properties.items():
+        if value is None:
+            continue
+        if type(name) is not str:
+            return None
+        kept[name] = value
+        kind = type(value)
+        if kind is not str and kind is not bool and (kind is not int or not _INT_MIN <= value <= _INT_MAX):
+            plain = False
+    if not plain:
+        try:
+            json_bodies.check(kept)
+        except BadRequest:
+            return None
+    return Interaction(identifier, source, type_, occurred_ms, derive_properties(type_, kept), normalize_email(email))
+
+
+_INT_MIN, _INT_MAX = json_bodies.INT_MIN, json_bodies.INT_MAX
+
+
 def load_interaction(raw: Any, *, source: str = "api", now: int | None = None) -> Interaction:
     """Validate one interaction object; raises InvalidInteraction with per-field errors."""
     now = now if now is not None else now_ms()

@@ -20,9 +20,12 @@ from app.interaction_schema import (
     InteractionSchema,
     LoadContext,
     Moment,
+    InvalidInteraction,
     fast_interaction,
     load_interaction,
+    plain_interaction,
 )
+from app.hooks.results import interaction
 from app.scoring.interactions import CATALOG, MAX_ID_LENGTH, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, parse_timestamp_ms
 
 from .hostile import forbidden_char, huge_integers, out_of_range_timestamps, scalars, too_deep, with_forbidden_char
@@ -195,3 +198,55 @@ def test_the_fast_path_reads_fields_of_the_schema_only():
 def test_a_forbidden_character_in_an_identity_is_refused_with_the_schemas_errors(char):
     raw = {"id": "a1", "type": "email.opened", "contact": {"email": f"a{char}b@example.com"}}
     assert fast_interaction(raw, SOURCE, NOW) is None and by_schema(raw) is None
+
+
+# --- a provider's parts built straight into the Interaction (``plain_interaction``) ---------------------------
+part_ms = st.integers(MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS - 1) | st.sampled_from([0, MAX_TIMESTAMP_MS - 1])
+plain_properties = st.dictionaries(st.text(max_size=6), json_values | st.none(), max_size=6)
+#: Each part: (a valid value, any value — valid or from a hostile class).
+PARTS = {
+    "id": (id_texts | st.integers(0, 2**63 - 1), identifiers),
+    "type": (st.sampled_from([t for t in CATALOG if t != DND_TYPE]), types | st.just(DND_TYPE)),
+    "email": (st.emails() | st.emails().map(lambda e: f" {e.upper()}\t"),
+              st.one_of(emails, st.just(None), st.just("  "),
+                        st.emails().map(lambda e: "x" * max(0, MAX_EMAIL_LENGTH - len(e)) + e),
+                        st.emails().map(lambda e: "x" * max(1, MAX_EMAIL_LENGTH + 1 - len(e)) + e))),
+    "properties": (plain_properties, st.one_of(
+        plain_properties,
+        st.dictionaries(st.text(max_size=4), st.text(max_size=4) | st.booleans() | st.integers(-(2**63), 2**63 - 1),
+                        max_size=6),
+        st.builds(lambda v: {"deep": v, "n": None}, too_deep()), st.builds(lambda n: {"a": "b", "n": n}, huge_integers),
+        st.builds(lambda c: {"channels": c}, channels), st.just({1: "x"}), st.just({1: None, "a": 2}))),
+}
+
+
+@st.composite
+def parts(draw):
+    """Valid parts with one (sometimes none, sometimes two) drawn from any value instead."""
+    spoiled = draw(st.sampled_from([0, 1, 1, 1, 2]).flatmap(
+        lambda n: st.sets(st.sampled_from(sorted(PARTS)), min_size=n, max_size=n)))
+    return {name: draw(PARTS[name][name in spoiled]) for name in PARTS}
+
+
+def by_dict(id_, type_, email, ms, props):
+    """The interaction the generic path makes of the parts (the core-format dict, its moment's text, the load), or
+    None where it refuses or skips them."""
+    try:
+        return load_interaction(interaction(id_, type_, email, Moment.of(ms), props), source=SOURCE, now=NOW)
+    except InvalidInteraction:
+        return None
+
+
+@settings(max_examples=700, deadline=None)
+@given(parts(), part_ms)
+def test_a_providers_parts_built_directly_make_what_the_core_format_dict_makes(part, ms):
+    built = plain_interaction(part["id"], part["type"], part["email"], ms, part["properties"], SOURCE)
+    assert built is None or built == by_dict(part["id"], part["type"], part["email"], ms, part["properties"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({name: valid for name, (valid, _any) in PARTS.items()}), part_ms)
+def test_plainly_valid_parts_are_built_directly(part, ms):
+    built = plain_interaction(part["id"], part["type"], part["email"], ms, part["properties"], SOURCE)
+    assert built is not None and built == by_dict(part["id"], part["type"], part["email"], ms, part["properties"])
+    assert built.properties is not part["properties"]  # its own dict, as the dict's load copies it

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from ..errors import ValidationError
-from ..interaction_schema import InvalidInteraction, Moment, load_interaction
+from ..interaction_schema import InvalidInteraction, Moment, load_interaction, plain_interaction
 from ..scoring.interactions import (MAX_TIMESTAMP_MS, Interaction, check_timestamp_ms, format_timestamp,
                                    parse_timestamp_ms)
 
@@ -69,6 +69,16 @@ class ParseResult:
                 "The event could not be converted; see errors.", {str(raw.get("id")): exc.errors}
             ) from exc
 
+    def add_parts(self, id_: str, type_: str, email: Any, occurred_ms: int, properties: Mapping[str, Any]) -> None:
+        """``add(interaction(id_, type_, email, Moment.of(occurred_ms), properties))``, the same interaction, skip
+        or error, with the interaction built from its parts when it is plainly valid (``plain_interaction``):
+        the dict and the timestamp's text are made only for the schema to judge one that is not."""
+        built = plain_interaction(id_, type_, email, occurred_ms, properties, self.source)
+        if built is None:
+            self.add(interaction(id_, type_, email, Moment.of(occurred_ms), properties))
+        else:
+            self.interactions.append(built)
+
     def add_with_alias(self, raw: dict[str, Any], kind: str, value: str) -> None:
         """Queue an interaction whose contact is known only by a provider's customer id."""
         self.awaiting.append(AwaitingContact(raw, kind, value))
@@ -98,8 +108,14 @@ _LAST_EPOCH_SECOND = MAX_TIMESTAMP_MS // 1000
 def from_epoch_seconds(value: Any, where: str) -> str:
     """A provider's epoch seconds (int, float or digits) as RFC 3339 text (a ``Moment``: the interaction's check
     reads its milliseconds instead of parsing the text it was just made from)."""
+    return Moment.of(epoch_ms(value, where))
+
+
+def epoch_ms(value: Any, where: str) -> int:
+    """A provider's epoch seconds (int, float or digits) as epoch milliseconds inside the supported range, or
+    ValidationError naming ``where``: ``from_epoch_seconds`` without the text (``ParseResult.add_parts``)."""
     if type(value) is int and 0 <= value < _LAST_EPOCH_SECOND:  # most providers' form: what the lines below make
-        return Moment.of(value * 1000)
+        return value * 1000
     try:
         seconds = float(value)
     except (TypeError, ValueError) as exc:
@@ -109,12 +125,11 @@ def from_epoch_seconds(value: Any, where: str) -> str:
     try:
         if isinstance(value, bool) or seconds != seconds:  # NaN
             raise ValueError("not a number")
-        ms = check_timestamp_ms(int(seconds * 1000))
+        return check_timestamp_ms(int(seconds * 1000))
     except (ValueError, OverflowError) as exc:
         raise ValidationError(
             f"{where} must be a number of seconds since the epoch.", {where: [f"not a timestamp: {exc}"]}
         ) from exc
-    return Moment.of(ms)
 
 
 def from_rfc3339(value: Any, where: str) -> str:

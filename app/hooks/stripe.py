@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..interaction_schema import Moment
 from . import signing
-from .results import Alias, ParseResult, from_epoch_seconds, interaction, is_mapping, require, require_object
+from .results import Alias, ParseResult, epoch_ms, interaction, is_mapping, require, require_object
 
 NAME = "stripe"
 SIGNATURE_HEADER = "Stripe-Signature"
@@ -85,12 +86,11 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
         "stripe_type": kind,
         "livemode": event.get("livemode"),
     }
-    occurred_at = from_epoch_seconds(require(event, "created", "_body"), "created")
-    raw = interaction(id_, type_, email, occurred_at, properties)
+    occurred_ms = epoch_ms(require(event, "created", "_body"), "created")
     if email or not customer:
-        result.add(raw)
+        result.add_parts(id_, type_, email, occurred_ms, properties)
     else:
-        result.add_with_alias(raw, NAME, customer)
+        result.add_with_alias(interaction(id_, type_, email, Moment.of(occurred_ms), properties), NAME, customer)
     return result
 
 
