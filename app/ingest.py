@@ -70,26 +70,28 @@ def ingest(services: Services, interactions: Sequence[Interaction],
                                                       or delivery.secret_digest is not None)):
         return IngestResult(0, 0)
     if services.partitions.one_trip and len(interactions) <= ONE_TRIP_MAX:
-        partitions = {services.sharding.partition_of(default_contact_id(i)) for i in interactions}
+        contact_ids = [default_contact_id(i) for i in interactions]
+        partitions = {services.sharding.partition_of(contact_id) for contact_id in contact_ids}
         if len(partitions) <= 1:
-            result = _in_one_trip(services, interactions, delivery, min(partitions, default=0))
+            result = _in_one_trip(services, interactions, delivery, min(partitions, default=0), contact_ids)
             if result is not None:
                 return result
     return _in_steps(services, interactions, delivery)
 
 
 def _in_one_trip(services: Services, interactions: Sequence[Interaction], delivery: DeliveryWrites | None,
-                 partition: int) -> IngestResult | None:
+                 partition: int, contact_ids: Sequence[str]) -> IngestResult | None:
     """One script call (two when an identity this process saw linked is new after all); None when an identity
-    names another contact (nothing was written: take the steps)."""
+    names another contact (nothing was written: take the steps). ``contact_ids``: each interaction's
+    ``default_contact_id``."""
     now = time.time()
-    plans = services.contacts.plan_identities(interactions, now)
+    plans = services.contacts.plan_identities(interactions, now, contact_ids=contact_ids)
     fields = _counter_fields(services, interactions)
     payloads = [_payload(i, plan.contact_id) for i, plan in zip(interactions, plans)]
     extras = _extras(services, delivery)
     outcome = services.partitions.accept(partition, _items(interactions, plans, fields, payloads), extras)
     if outcome.status == "unplanned":  # e.g. the contact was erased since: plan every identity's writes
-        plans = services.contacts.plan_identities(interactions, now, remembered=False)
+        plans = services.contacts.plan_identities(interactions, now, remembered=False, contact_ids=contact_ids)
         outcome = services.partitions.accept(partition, _items(interactions, plans, fields, payloads), extras)
     if outcome.status == "ok":
         services.contacts.remember_linked(plans)

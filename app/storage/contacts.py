@@ -52,7 +52,7 @@ def default_contact_id(interaction: Interaction) -> str:
     return contact_id_for("ext", interaction.external_id)  # type: ignore[arg-type]  # one of the two is set
 
 
-@dataclass(frozen=True)
+@dataclass  # made for every webhook: a frozen dataclass's __init__ costs ~4x (docs/performance.md)
 class IdentityPlan:
     """How the ingest script resolves one interaction (``ContactStore.plan_identities``): the contact it is for
     unless an identity names another (then the script gives up and the caller resolves in several steps), its
@@ -251,20 +251,21 @@ class ContactStore:
             elif company := company_of(value):
                 self.companies.join_new(pipe, contact_id, company, int(now * 1000))
 
-    def plan_identities(self, interactions: Sequence[Interaction], now: float,
-                        remembered: bool = True) -> list[IdentityPlan]:
+    def plan_identities(self, interactions: Sequence[Interaction], now: float, remembered: bool = True,
+                        contact_ids: Sequence[str] | None = None) -> list[IdentityPlan]:
         """For resolving each interaction inside the ingest script (``ingest_one_trip.lua``), in the same call
         that queues it: its identity keys, the contact it is for when those keys say nothing else (the one its
         email, else its external id, makes: ``contact_id_for``), and what linking each identity to that contact
         writes should the identity be new — the writes of ``resolve_contacts``, recorded, not sent. With
         ``remembered``, an identity this process saw linked to that contact (``remember_linked``) gets no writes:
-        building them costs more than the rest of the plan, and a known contact needs none."""
+        building them costs more than the rest of the plan, and a known contact needs none. ``contact_ids``: each
+        interaction's ``default_contact_id``, when the caller made them already (``ingest``, for the partition)."""
         plans = []
         linked = self._linked if remembered else {}
         email_keyed = not self.email_key_implied()
-        for interaction in interactions:
+        for n, interaction in enumerate(interactions):
             email, ext = interaction.email, interaction.external_id
-            contact_id = default_contact_id(interaction)
+            contact_id = default_contact_id(interaction) if contact_ids is None else contact_ids[n]
             email_key = self.keys.identity("email", email) if email else None
             ext_key = self.keys.identity("ext", ext) if ext else None
             plans.append(IdentityPlan(
