@@ -71,5 +71,9 @@ class Door:
         """Whether Flask's path would do nothing for a request that a door does not: no session secret to make,
         no host checks, no receiver of Flask's request signals."""
         config = self.config
-        return (bool(self.app.secret_key) and config["SERVER_NAME"] is None and not config.get("TRUSTED_HOSTS")
-                and not any(signal.receivers for signal in SIGNALS))
+        if not (self.app.secret_key and config["SERVER_NAME"] is None and not config.get("TRUSTED_HOSTS")):
+            return False
+        for signal in SIGNALS:  # a loop, not any() over a generator: every webhook asks (~2k instructions less)
+            if signal.receivers:
+                return False
+        return True

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from . import metrics
 from .companies import place
 from .scoring.interactions import Interaction
+from .scoring.records import record_json
 from .services import Services
 from .storage.contacts import IdentityPlan, default_contact_id
 from .storage.partitions import TripExtras, TripItem
@@ -198,7 +199,8 @@ def _append(services: Services, interactions: Sequence[Interaction]) -> IngestRe
 def _payload(interaction: Interaction, contact_id: str) -> dict:
     """The stream entry of an interaction: its contact, its record, and the attributes it carries (their own
     record, scored with it)."""
-    payload = {"c": contact_id, "r": interaction.to_record().to_json()}
+    payload = {"c": contact_id, "r": record_json(interaction.id, interaction.source, interaction.type,
+                                                  interaction.occurred_at, interaction.properties)}
     if (attributes := interaction.attribute_record()) is not None:
         payload["a"] = attributes.to_json()
     return payload

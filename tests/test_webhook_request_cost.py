@@ -13,6 +13,9 @@ from werkzeug.datastructures import EnvironHeaders
 from app import json_bodies
 from app.errors import SignatureError, ValidationError
 from app.hooks import signing
+from app.ingest import _payload
+from app.scoring.interactions import Interaction
+from app.scoring.records import TimelineRecord
 from app.storage import redis_tools
 from app.storage.redis_tools import call_script, packed_arg
 
@@ -356,3 +359,22 @@ def test_the_one_trip_call_sends_its_fixed_and_seen_keys_packed(services):
     with_token = queue._trip_keys(0, period, "sk:token:x")
     assert with_token.keys[5] == "sk:token:x" and with_token.packed_count == 7
     assert b"".join(with_token.packed) == b"".join(packed_arg(k) for k in with_token.keys)
+
+
+# --- a webhook's stream entry, made without its timeline record -------------------------------------------------
+@settings(max_examples=200, deadline=None)
+@given(id_=st.text(min_size=1, max_size=8), source=st.text(min_size=1, max_size=8),
+       type_=st.sampled_from(["payment.succeeded", "email.opened", "custom.x"]), at=st.integers(0, 2**50),
+       properties=st.dictionaries(st.text(max_size=4), st.integers() | st.text(max_size=4), max_size=4),
+       attributes=st.none() | st.dictionaries(st.text(min_size=1, max_size=4), st.text(max_size=4), max_size=2),
+       email=st.none() | st.emails())
+def test_a_stream_entry_is_its_interactions_timeline_record(id_, source, type_, at, properties, attributes, email):
+    """``ingest._payload`` writes ``record_json`` of the interaction's fields: what its ``TimelineRecord``'s
+    ``to_json`` writes, which the drain reads back (``from_json``) as the same record."""
+    interaction = Interaction(id_, source, type_, at, properties, email, None, attributes)
+    payload = _payload(interaction, "c0123")
+    expected = {"c": "c0123", "r": interaction.to_record().to_json()}
+    if interaction.attribute_record() is not None:
+        expected["a"] = interaction.attribute_record().to_json()
+    assert payload == expected
+    assert TimelineRecord.from_json(payload["r"]) == interaction.to_record()

@@ -10,6 +10,7 @@ so adding a provider is one module and one line here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -32,7 +33,7 @@ class Provider:
     #: Default body limit, in bytes; the setting ``{NAME}_MAX_BODY_BYTES`` overrides it.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
-    @property
+    @functools.cached_property  # read for every webhook (its body limit)
     def size_setting(self) -> str:
         return f"{self.name.upper()}_MAX_BODY_BYTES"
 
