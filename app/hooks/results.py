@@ -161,7 +161,7 @@ def require(mapping: Any, name: str, where: str, structured: bool = False) -> An
     It must be a single value (text, number, boolean) unless ``structured``: an id or an event
     type that is a list or an object is refused here, not a crash where it is used.
     """
-    if not is_mapping(mapping):
+    if type(mapping) is not dict and not is_mapping(mapping):  # a dict: answered without the call
         raise ValidationError(f"{where} must be an object.", {where: "must be an object"})
     value = mapping.get(name)
     if type(value) in _SINGLE and (value or type(value) is not str):  # most fields: what the lines below answer

@@ -96,6 +96,8 @@ def parse(payload: Any, source: str = NAME) -> ParseResult:
 
 def reference(value: Any) -> str | None:
     """An id field that may be expanded into an object."""
+    if type(value) is str:  # as Stripe sends it unless expanded: what the lines below answer for it
+        return value or None
     if is_mapping(value):
         value = value.get("id")
     return value if isinstance(value, str) and value else None
