@@ -16,8 +16,7 @@ from app.hooks import signing
 from app.ingest import _payload
 from app.scoring.interactions import Interaction
 from app.scoring.records import TimelineRecord
-from app.storage import redis_tools
-from app.storage.redis_tools import call_script, packed_arg
+from app.storage.redis_tools import call_script
 
 from .dashboard_helpers import sign_in
 from .hook_builders import sign_stripe, stripe_event, stripe_payment_intent
@@ -310,55 +309,6 @@ def test_webhooks_served_by_short_lived_threads_leave_no_connection_open(client,
         thread.join()
     assert statuses == [202] * 40
     assert connected() <= before + 2
-
-
-# --- the script call's keys packed once (``packed_keys``) ---------------------------------------------------
-encodable = st.characters(blacklist_categories=("Cs",))  # a lone surrogate is no UTF-8: refused either way
-key_texts = st.text(encodable, max_size=12) | st.text(st.characters(min_codepoint=0x80, blacklist_categories=("Cs",)),
-                                                      min_size=1, max_size=6)
-arguments = st.one_of(st.text(encodable, max_size=12), st.binary(max_size=12), st.integers(-(2**63), 2**63 - 1),
-                      st.floats(allow_nan=False, allow_infinity=False))
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(keys=st.lists(key_texts, max_size=14), args=st.lists(arguments, max_size=4), data=st.data())
-def test_a_script_call_with_keys_packed_once_sends_the_bytes_redis_py_would(services, keys, args, data):
-    """``call_script``'s ``packed_keys`` (the first keys' ``packed_arg``) are joined as they are: the command is the
-    same bytes as redis-py's own packing of the whole ``EVALSHA``, whatever the keys (text not ASCII, empty) and
-    arguments (bytes, numbers), however many keys come packed."""
-    count = data.draw(st.integers(0, len(keys)))
-    cut = data.draw(st.integers(0, count))  # the form comes in pieces (the fixed keys', each seen pair's)
-    pieces = [b"".join(packed_arg(k) for k in keys[:cut]), b"".join(packed_arg(k) for k in keys[cut:count])]
-    connection = services.redis.connection_pool.get_connection()
-    try:
-        sent = redis_tools._pack_evalsha(connection, "ab" * 20, keys, args, (count, pieces))
-        command = [("EVALSHA", "ab" * 20, len(keys), *keys, *args)]
-        assert b"".join(sent) == b"".join(connection.pack_commands(command))
-    finally:
-        services.redis.connection_pool.release(connection)
-
-
-def test_a_script_call_with_keys_packed_once_answers_as_the_client_does(services, echo):
-    keys = ["k:é", "k2", "k3"]
-    packed = (2, [packed_arg("k:é"), packed_arg("k2")])
-    assert call_script(services.redis, echo, keys, ["a", 2], packed) == echo(keys=keys, args=["a", 2])
-    assert call_script(services.redis, echo, keys, ["a", 2], packed) == ["k:é", "a", 3, 2]
-
-
-def test_the_one_trip_call_sends_its_fixed_and_seen_keys_packed(services):
-    """The one-trip script's KEYS begin with the period's fixed keys and the request's seen buckets, each sent in the
-    form made once (``_KeyTable.packed``); a key the table has no form for ends them."""
-    queue = services.partitions
-    period = queue.clock.now_ms() // 1000 // queue.seen_seconds
-    table = queue._trip_keys(0, period, None)
-    assert queue._seen_in(table, 0, period, "stripe:payment:pi_1")[:2] == [8, 9]
-    table.index("sk:other")
-    queue._seen_in(table, 0, period, "stripe:payment:pi_2")  # after a key without its form: not packed
-    assert len(table.keys) in (10, 12) and table.packed_count == 9
-    assert b"".join(table.packed) == b"".join(packed_arg(k) for k in table.keys[:9])
-    with_token = queue._trip_keys(0, period, "sk:token:x")
-    assert with_token.keys[5] == "sk:token:x" and with_token.packed_count == 7
-    assert b"".join(with_token.packed) == b"".join(packed_arg(k) for k in with_token.keys)
 
 
 # --- a webhook's stream entry, made without its timeline record -------------------------------------------------

@@ -19,7 +19,7 @@ import orjson
 from ..clock import Clock
 from ..keys import Keys
 from .errors import gateway
-from .redis_tools import Later, call_script, dumps, load_script, loads, on_cluster, packed_arg, run_scripts
+from .redis_tools import Later, call_script, dumps, load_script, loads, on_cluster, run_scripts
 
 #: Seconds a partition's wake mark (a drain job is queued) lives, should the job be lost.
 WAKE_TTL_S = 60
@@ -91,20 +91,15 @@ def _planned(keys: "_KeyTable", writes: Sequence[Write] | None) -> list[list[Any
 
 
 class _KeyTable:
-    """The KEYS of a script call: fixed ones first, then each other key once, named by its index (1-based); and the
-    protocol's form of its first ``packed_count`` keys, where the caller keeps one made once (``packed``, in pieces:
-    ``call_script`` sends them as they are)."""
+    """The KEYS of a script call: fixed ones first, then each other key once, named by its index (1-based)."""
 
-    def __init__(self, fixed: Sequence[str], index: dict[str, int] | None = None,
-                 packed: list[bytes] | None = None):
+    def __init__(self, fixed: Sequence[str], index: dict[str, int] | None = None):
         self.keys = list(fixed)
         self._index = {key: i + 1 for i, key in enumerate(self.keys)} if index is None else dict(index)
-        self.packed = [b"".join(packed_arg(key) for key in self.keys)] if packed is None else list(packed)
-        self.packed_count = len(self.keys)
 
     def copy(self) -> _KeyTable:
         """A table that starts as this one does (the fixed keys of a period, kept: ``PartitionQueue._trip_keys``)."""
-        return _KeyTable(self.keys, self._index, self.packed)
+        return _KeyTable(self.keys, self._index)
 
     def index(self, key: str | None) -> int:
         if key is None:
@@ -114,24 +109,11 @@ class _KeyTable:
             self._index[key] = len(self.keys)
         return self._index[key]
 
-    def index_pair(self, first: str, second: str, packed: bytes) -> tuple[int, int]:
-        """The indexes of two keys, added when new; ``packed`` (their protocol form, kept by the caller) is sent for
-        them when both are new and every key before them has its form too."""
-        if first not in self._index and second not in self._index and first != second \
-                and self.packed_count == len(self.keys):
-            self.packed.append(packed)
-            self.packed_count += 2
-        return self.index(first), self.index(second)
-
     def writes(self, writes: Sequence[Write]) -> list[list[Any]]:
         """Writes as the script takes them: ``[command, key index, arguments as text...]`` (a float as redis-py
         would send it)."""
         return [[command, self.index(key), *(repr(a) if isinstance(a, float) else str(a) for a in args)]
                 for command, key, args in writes]
-
-
-#: A seen bucket's key in an ingest period and in the one before, and the two in the protocol's form (``packed_arg``).
-_SeenPair = tuple[str, str, bytes]
 
 
 @gateway
@@ -146,7 +128,7 @@ class PartitionQueue:
         self._one_trip = load_script(redis, "ingest_one_trip.lua")
         self._hold = load_script(redis, "drain_lease.lua")
         #: The key names ``accept`` sends, made once per ingest period (``_trip_keys``, ``_seen_keys``).
-        self._period_keys: tuple[int, dict[int, _KeyTable], dict[tuple[int, int], _SeenPair]] = (-1, {}, {})
+        self._period_keys: tuple[int, dict[int, _KeyTable], dict[tuple[int, int], tuple[str, str]]] = (-1, {}, {})
 
     @property
     def one_trip(self) -> bool:
@@ -185,7 +167,6 @@ class PartitionQueue:
         new items, count, set the wake mark."""
         period = self.clock.now_ms() // 1000 // self.seen_seconds
         keys = self._trip_keys(partition, period, extras.token_key)
-        seen = [self._seen_in(keys, partition, period, item.key) for item in items]  # next to the fixed keys: packed
         plan = {"wake": wake_ttl_s, "seen": 2 * self.seen_seconds,
                 "token": extras.token_ttl_s if extras.token_key else 0,
                 "secret": extras.secret_field or "", "digest": extras.secret_digest,
@@ -193,10 +174,11 @@ class PartitionQueue:
                 "items": [[keys.index(item.identity.email_key), keys.index(item.identity.ext_key),
                            item.identity.contact_id, item.key, item.accepted_field, item.duplicate_field,
                            _planned(keys, item.identity.email_writes), _planned(keys, item.identity.ext_writes),
-                           *seen_in, keys.index(item.identity.derived_key), item.identity.email_keyed]
-                          for item, seen_in in zip(items, seen)]}
+                           *self._seen_in(keys, partition, period, item.key),
+                           keys.index(item.identity.derived_key), item.identity.email_keyed]
+                          for item in items]}
         args = [orjson.dumps(plan), *(orjson.dumps(item.payload) for item in items)]
-        reply = call_script(self.redis, self._one_trip, keys.keys, args, (keys.packed_count, keys.packed))
+        reply = call_script(self.redis, self._one_trip, keys.keys, args)
         if reply[0] != "ok":
             return TripOutcome(reply[0], [], False)
         return TripOutcome("ok", [bool(x) for x in reply[1:-1]], bool(reply[-1]))
@@ -205,10 +187,10 @@ class PartitionQueue:
         """Where ``ingest_one_trip.lua`` remembers an idempotency key: its bucket of this period and of the
         previous one (by index in KEYS) and its member, as text (the plan's JSON numbers are doubles in Lua)."""
         bucket, member = seen_entry(key)
-        this, previous, packed = self._seen_keys(partition, period, bucket)
-        return [*keys.index_pair(this, previous, packed), str(member)]
+        this, previous = self._seen_keys(partition, period, bucket)
+        return [keys.index(this), keys.index(previous), str(member)]
 
-    def _kept_keys(self, period: int) -> tuple[dict[int, _KeyTable], dict[tuple[int, int], _SeenPair]]:
+    def _kept_keys(self, period: int) -> tuple[dict[int, _KeyTable], dict[tuple[int, int], tuple[str, str]]]:
         """This period's key names made so far (those of the period before are let go when it changes): a webhook
         made them again each time, ~25k instructions of its worker's ~1.1 M (docs/performance.md, "Row 2a
         (2026-12-04)"). At most the partitions' tables and ``SEEN_BUCKETS`` pairs a partition."""
@@ -233,14 +215,13 @@ class PartitionQueue:
         fixed[5] = token_key
         return _KeyTable(fixed)
 
-    def _seen_keys(self, partition: int, period: int, bucket: int) -> _SeenPair:
-        """A seen bucket's key in this period and in the one before, and their protocol forms."""
+    def _seen_keys(self, partition: int, period: int, bucket: int) -> tuple[str, str]:
+        """A seen bucket's key in this period and in the one before."""
         pairs = self._kept_keys(period)[1]
         pair = pairs.get((partition, bucket))
         if pair is None:
-            this = self.keys.seen_bucket(partition, period, bucket)
-            previous = self.keys.seen_bucket(partition, period - 1, bucket)
-            pair = pairs[partition, bucket] = (this, previous, packed_arg(this) + packed_arg(previous))
+            pair = pairs[partition, bucket] = (self.keys.seen_bucket(partition, period, bucket),
+                                               self.keys.seen_bucket(partition, period - 1, bucket))
         return pair
 
     def push_tick(self, partition: int, contact_id: str) -> None:

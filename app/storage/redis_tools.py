@@ -68,8 +68,7 @@ def on_cluster(redis: Any) -> bool:
 KEPT_MAX = 32
 
 
-def call_script(redis: Any, script: Any, keys: Sequence[str], args: Sequence[Any],
-                packed_keys: tuple[int, Sequence[bytes]] = (0, ())) -> Any:
+def call_script(redis: Any, script: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
     """One call of a registered script on a single Redis, on a connection of the client's pool.
 
     The same ``EVALSHA`` and the same reply as ``script(keys=..., args=...)``, without the client's bookkeeping
@@ -83,9 +82,6 @@ def call_script(redis: Any, script: Any, keys: Sequence[str], args: Sequence[Any
     server does not know (the client loads it), a client that is not one Redis with a pool of its own plain
     connections (a cluster, a client pinned to one connection, a pool speaking RESP3, whose client-side cache
     and maintenance notifications need its pool to see each connection between commands).
-
-    ``packed_keys``: how many of the first ``keys`` come in the protocol's form (``packed_arg``), and that form, in
-    pieces: made once by a caller that sends them with every call, they are sent as they are (``_pack_evalsha``).
     """
     pool = getattr(redis, "connection_pool", None)
     if pool is None or getattr(redis, "connection", None) is not None or on_cluster(redis):
@@ -94,7 +90,7 @@ def call_script(redis: Any, script: Any, keys: Sequence[str], args: Sequence[Any
     if kept is None:
         connection = pool.get_connection()
         try:
-            connection.send_packed_command(_pack_evalsha(connection, script.sha, keys, args, packed_keys))
+            connection.send_packed_command(_pack(connection, [("EVALSHA", script.sha, len(keys), *keys, *args)]))
             return connection.read_response()
         except NoScriptError:
             return script(keys=keys, args=args)
@@ -108,7 +104,7 @@ def call_script(redis: Any, script: Any, keys: Sequence[str], args: Sequence[Any
     except IndexError:
         connection = pool.get_connection()
     try:
-        connection.send_packed_command(_pack_evalsha(connection, script.sha, keys, args, packed_keys))
+        connection.send_packed_command(_pack(connection, [("EVALSHA", script.sha, len(keys), *keys, *args)]))
         reply = connection.read_response()
     except redis_errors.ResponseError as error:  # the reply was read in full: the connection is ready again
         _keep(pool, kept, connection)
@@ -300,42 +296,6 @@ def _pack(connection: Any, commands: Sequence[tuple[Any, ...]]) -> Any:
         return [b"".join([_hiredis_pack(command) for command in commands])]
     except TypeError as error:  # an argument that is not str, bytes, int or float: redis-py's error for it
         raise redis_errors.DataError(str(error)) from error
-
-
-def packed_arg(value: str) -> bytes:
-    """One text argument of a command in Redis's protocol (``$<bytes>\r\n<UTF-8>\r\n``), as ``_pack`` packs it:
-    made once for a key a caller sends with every call (``call_script``'s ``packed_keys``)."""
-    data = value.encode()
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
-def _pack_evalsha(connection: Any, sha: str, keys: Sequence[str], args: Sequence[Any],
-                  packed_keys: tuple[int, Sequence[bytes]]) -> Any:
-    """``EVALSHA sha numkeys keys... args...`` as ``_pack`` packs it, with the first keys' protocol form given
-    (``packed_keys``: their number and their form, in pieces) joined as it is: hiredis packs only the rest. Each
-    argument it packs costs ~1.1k instructions, and the one-trip script sends seven fixed keys and two seen buckets
-    with every webhook (docs/performance.md, "Row 2a (2026-12-04 late)")."""
-    count, pieces = packed_keys
-    encoder = connection.encoder
-    if not count or _hiredis_pack is None or encoder.encoding != "utf-8" or encoder.encoding_errors != "strict":
-        return _pack(connection, [("EVALSHA", sha, len(keys), *keys, *args)])
-    head = _evalsha_head(sha, len(keys), len(keys) + len(args))
-    rest = (*keys[count:], *args)
-    if not rest:
-        return [b"".join((head, *pieces))]
-    try:
-        tail = _hiredis_pack(rest)
-    except TypeError as error:  # an argument that is not str, bytes, int or float: redis-py's error for it
-        raise redis_errors.DataError(str(error)) from error
-    return [b"".join((head, *pieces, tail[tail.index(b"\n") + 1:]))]  # the tail without its "*<count>" line
-
-
-@functools.lru_cache(maxsize=256)
-def _evalsha_head(sha: str, numkeys: int, arguments: int) -> bytes:
-    """The protocol's form of ``EVALSHA``'s count, name, script and number of keys (the keys and arguments follow)."""
-    number = b"%d" % numkeys
-    return b"*%d\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
-        3 + arguments, len(sha), sha.encode(), len(number), number)
 
 
 class Reply:
