@@ -144,7 +144,8 @@ def _extras(services: Services, delivery: DeliveryWrites | None) -> TripExtras:
         token_key=services.throttles.token_key(delivery.provider, delivery.replay_token)
         if delivery.replay_token is not None else None,
         token_ttl_s=delivery.token_ttl_s,
-        writes=[services.contacts.alias_write(kind, value, email) for kind, value, email in delivery.aliases],
+        writes=[services.contacts.alias_write(kind, value, email) for kind, value, email in delivery.aliases]
+        if delivery.aliases else [],
         counts={metrics.skipped_field(delivery.provider): delivery.skipped} if delivery.skipped else {})
 
 

@@ -44,15 +44,18 @@ def deliver(services: Services, provider: str, result: ParseResult,
     """Store what the delivery says, with its replay token and aliases (in one round trip where ``ingest`` can),
     provided the stored provider secret is still the one with ``secret_digest`` (None: not checked; else
     StaleSecret); a replayed token is refused and nothing is stored."""
-    resolve_awaiting(services, result)
-    aliases = tuple((alias.kind, alias.value, normalize_email(alias.email)) for alias in result.aliases)
+    if result.awaiting:
+        resolve_awaiting(services, result)
+    aliases = tuple((alias.kind, alias.value, normalize_email(alias.email)) for alias in result.aliases) \
+        if result.aliases else ()  # most deliveries link no customer: no generator made for none
     outcome: IngestResult = ingest(services, result.interactions, DeliveryWrites(
         provider, result.replay_token, REPLAY_TOKEN_TTL_SECONDS, aliases, len(result.skipped), secret_digest))
     if outcome.stale_secret:
         raise StaleSecret(provider)
     if outcome.replayed:
         raise SignatureError("This signature was already used (replayed delivery).")
-    log_skipped(provider, result)
+    if result.skipped:
+        log_skipped(provider, result)
     return DeliveryResult(outcome.accepted, outcome.duplicates, len(result.skipped))
 
 
