@@ -275,8 +275,9 @@ def plain_interaction(id_: Any, type_: Any, email: Any, occurred_ms: int, proper
     decides, naming the errors). ``occurred_ms`` is inside the supported range (``check_timestamp_ms``).
 
     A webhook's parse made the dict, the text of its timestamp and the fast path's look-ups for every event:
-    ~45k of the gunicorn worker's ~1.1 M instructions a Stripe webhook (docs/performance.md, "Row 2a (2026-12-04
-    late)"). tests/test_interaction_fast_path.py compares the two over generated parts."""
+    ~45k of the gunicorn worker's ~1.1 M instructions a Stripe webhook (docs/performance.md, "Row 2a: the Stripe
+    parse builds its Interaction directly"). tests/test_interaction_fast_path.py compares the two over generated
+    parts."""
     identifier = _fast_identifier(id_)
     if identifier is None or type(type_) is not str or type_ == DND_TYPE or not is_known_type(type_) \
             or not isinstance(email, str):
