@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 
 from .services import Services
+from .storage.activity import ACTIVITY_MIGRATION
 from .storage.companies import ROSTER_INDEX_MIGRATION
 from .storage.contacts import IDENTITIES_IMPLIED
 from .storage.registry import REGISTRY_MIGRATION
@@ -49,7 +50,8 @@ WORKER_PREFIX = "sk-l4-"
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
 #: (``WORKER_PREFIX``), so the workers of the release before it count as before.
-LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION, ROSTER_INDEX_MIGRATION)
+LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION, ROSTER_INDEX_MIGRATION,
+                                      ACTIVITY_MIGRATION)
 
 
 def workers_before(services: Services) -> set[str]:

@@ -22,6 +22,9 @@ readers read the old sets alone until it is recorded, and the ticker empties the
 ``roster_index_once`` (likewise, after the same wait) moves each company roster grown past a leaf of the compact
 ordered index into one (``storage/companies.py``, ``roster.lua``); readers read a roster's plain set and its index as
 one, before, during and after; until it is recorded no roster becomes an index.
+
+``activity_once`` (each worker at start, after the workers of releases before stopped: they would write the old
+sets) moves the latest-activity sorted sets of releases before into the compact index (``storage/activity.py``).
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 
 from .companies import place, rollups_of
 from .services import Services
+from .storage.activity import ACTIVITY_MIGRATION
 from .storage.companies import ROSTER_INDEX_MIGRATION
 from .storage.registry import REGISTRY_MIGRATION
 
@@ -47,6 +51,8 @@ EXPIRY_MIGRATION = "expiries-compact-index"
 SEARCH_MIGRATION = "search-compact-index"
 #: Registry entries copied per page (a round trip to read their created_at, a script call to add them).
 REGISTRY_PAGE = 1000
+#: Activity entries moved per page.
+ACTIVITY_PAGE = 500
 #: Expiries moved per round trip.
 EXPIRY_PAGE = 500
 #: Search terms moved per script call.
@@ -161,6 +167,24 @@ def roster_index_once(services: Services) -> int | None:
     companies.moved(recheck=True)
     log.info("company rosters moved to compact indexes", extra={"contacts": moved,
                                                                 "seconds": round(time.monotonic() - started, 3)})
+    return moved
+
+
+def activity_once(services: Services, page: int = ACTIVITY_PAGE) -> int | None:
+    """The latest-activity sorted sets of releases before moved into the compact ordered index, bucket by bucket, a
+    page at a time (``ActivityIndex.move_before``: each contact's time becomes the later of the old entry and any it
+    has in the index, and the old entry goes, atomically on one Redis; readers read both as one meanwhile), unless a
+    finished run was recorded; returns the entries moved. Online and resumable."""
+    if services.jobs.migration_done(ACTIVITY_MIGRATION):
+        return None
+    started = time.monotonic()
+    moved = 0
+    for bucket in range(services.sharding.buckets):
+        while n := services.scores.activity.move_before(bucket, page):
+            moved += n
+    services.jobs.record_migration(ACTIVITY_MIGRATION, int(time.time() * 1000))
+    log.info("latest activity moved to the compact index", extra={"contacts": moved,
+                                                                 "seconds": round(time.monotonic() - started, 3)})
     return moved
 
 

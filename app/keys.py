@@ -53,7 +53,8 @@ class Keys:
         """The contact's hash: its document (email, external_id, name, company, created_at, attributes,
         ``dnd:CHANNEL``) and its fold states per ``PROFILE@VERSION`` plus ``_rev``, the optimistic-lock counter; a
         state longer than 64 B in pieces ``PROFILE@VERSION``, ``PROFILE@VERSION#1``... (``storage.timelines``:
-        ``is_state_field`` tells them apart, ``join_states`` joins the pieces). One key, not two: a key costs
+        ``is_state_field`` tells them apart, ``join_states`` joins the pieces); and ``la``, the exact time (ms) of its
+        latest interaction, which the activity index holds at its hour (``storage/activity.py``). One key, not two: a key costs
         ~130 B of Redis before its content (docs/performance.md, row 5a)."""
         return f"{self.prefix}:{{c:{contact_id}}}"
 
@@ -107,8 +108,17 @@ class Keys:
         return f"{self.prefix}:{{rg:{bucket}}}:i"
 
     def activity(self, bucket: int) -> str:
-        """The bucket's contact ids by the time of their latest interaction, in ms (sorted set; only moves forward)."""
+        """The bucket's contact ids by the time of their latest interaction, in ms, as releases before the compact
+        ordered index wrote them (sorted set; only moves forward; read beside ``activity_index``, and emptied into it
+        by ``app/indexes.py:activity_once`` and by each contact's next activity)."""
         return f"{self.prefix}:activity:{bucket}"
+
+    def activity_index(self, bucket: int) -> str:
+        """The base name of the bucket's contact ids by the *granule* (an hour, ``storage/activity.py:GRANULE_MS``) of
+        the time of their latest interaction, in ms (only moves forward): a compact ordered index
+        (``storage/ordered_index.lua``), under its hash tag; each contact's exact time is its hash's ``la`` field,
+        against which readers check the granules a range cuts."""
+        return f"{self.prefix}:{{ac:{bucket}}}"
 
     def search(self, bucket: int) -> str:
         """The bucket's search terms not yet moved into ``search_index``: ``lowercased email, name or external id +

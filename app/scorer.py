@@ -344,27 +344,40 @@ class Scorer:
         chunk: list[ContactWrite] = []
         sent: list[Callable[[], list[int]]] = []
         outcome = []
+        # The latest activity of each contact, of every record given, stored before or not (a batch scored again
+        # after a write cut short puts it right). On one Redis it is written with the contact (apply_batch.lua:
+        # `la` and, when its hour changed, the index entry), else by the index writes after.
+        with_write = self.timelines.single_node
+        bucket_of = self.index.sharding.bucket_of
+        active: dict[str, tuple[int, int]] = {}
+        activity: dict[str, int] = {}
         for cid in pending:
             write, result = self._compute(cid, states[cid], fresh[cid], timelines.get(cid), now, versions,
                                           interest, keep, parsed.get(cid, {}), cid in refold, facts.get(cid))
+            latest = None  # (a loop: a generator for max() cost a contact ~1 µs)
+            for r in pending[cid]:
+                if r.type not in _NOT_ACTIVITY and (latest is None or r.at > latest):
+                    latest = r.at
             if write is not None:
+                if latest is not None and with_write:
+                    active[cid] = (latest, bucket_of(cid))
                 chunk.append(write)
                 if len(chunk) == SCRIPT_CONTACTS:
-                    sent.append(self.timelines.apply_many(chunk, later))
+                    sent.append(self.timelines.apply_many(chunk, later, active))
                     chunk = []
                     if overlap is not None and len(sent) == 1:
                         overlap.first_sent()
-            outcome.append((cid, write, result))
+            outcome.append((cid, write, result, latest))
         if chunk:
-            sent.append(self.timelines.apply_many(chunk, later))
+            sent.append(self.timelines.apply_many(chunk, later, active))
         if overlap is not None:
             overlap.first_sent()  # (once: a no-op when a full chunk already called it)
             overlap.all_sent()
         applied = iter([rev for replies in sent for rev in replies()])
-        lost, expiries, activity, dnd = [], {}, {}, {}
+        lost, expiries, dnd = [], {}, {}
         index_scores: dict[tuple[str, int], dict[str, int | None]] = {}
         indexed = [(index_scores.setdefault((v.profile.id, v.version), {}), v.field) for v in versions]
-        for cid, write, result in outcome:
+        for cid, write, result, latest in outcome:
             if write is not None and next(applied) == 0:
                 lost.append(cid)
                 continue
@@ -373,11 +386,7 @@ class Scorer:
                 channels = {name[4:]: value == "1" for name, value in write.doc.items() if name.startswith("dnd:")}
                 if channels:
                     dnd[cid] = channels
-            latest = None  # the latest activity (a loop: a generator for max() cost a contact ~1 µs)
-            for r in fresh[cid]:
-                if r.type not in _NOT_ACTIVITY and (latest is None or r.at > latest):
-                    latest = r.at
-            if latest is not None:
+            if latest is not None and (write is None or not with_write):  # (else written with the contact)
                 activity[cid] = latest
             for members, vfield in indexed:
                 members[cid] = result.scores.get(vfield)
@@ -392,7 +401,7 @@ class Scorer:
             overlap.indexed.append(self.index.update_indexes_later(later, index_scores, expiries, activity, dnd))
         if companies:
             gone = set(lost)
-            self._follow_companies([(cid, results[cid], fresh[cid]) for cid, _w, _r in outcome if cid not in gone],
+            self._follow_companies([(cid, results[cid], fresh[cid]) for cid, _w, _r, _l in outcome if cid not in gone],
                                    versions, now)
         return lost
 

@@ -76,6 +76,7 @@ def memory_breakdown(ctx: Context, contacts: int, interactions: int) -> str:
         kind = re.sub(r"\{se:\d+\}.*", "{se:N}", kind)  # the search terms: compact index and the set beside it
         kind = re.sub(r"\{rg:\d+\}.*", "{rg:N}", kind)  # the contact registry: compact index and the set beside it
         kind = re.sub(r":company:.*:contacts(:.*)?$", ":company:*:contacts", kind)  # a roster: plain set and index
+        kind = re.sub(r"\{ac:\d+\}.*", "{ac:N}", kind)  # the latest activity: a compact ordered index
         kind = re.sub(r":\d+$", ":N", kind)
         kinds[kind] = kinds.get(kind, 0) + int(redis.memory_usage(key, samples=0) or 0)
     top = sorted(kinds.items(), key=lambda kv: -kv[1])[:16]

@@ -144,3 +144,17 @@ def drain_ready(make_app: Callable[..., Any], rules: list[dict], **settings: Any
         publish_profile(client, services, "eng", rules)
         services.queue.empty()
         yield client, services
+
+
+def drop_activity(services: Any) -> None:
+    """Every latest-activity entry gone — the compact index, the sorted sets of releases before and each contact's
+    ``la`` field: as contacts stored before the activity index existed."""
+    from app.storage.timelines import ACTIVITY_FIELD
+
+    redis = services.redis
+    for bucket in range(services.sharding.buckets):
+        leaves = list(redis.scan_iter(match=services.keys.activity_index(bucket) + ":*"))
+        redis.delete(services.keys.activity(bucket), *leaves)
+    for ids in services.contacts.contact_pages(500):
+        for cid in ids:
+            redis.hdel(services.keys.contact(cid), ACTIVITY_FIELD)

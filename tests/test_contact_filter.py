@@ -27,7 +27,7 @@ from app.scoring.interactions import ATTRIBUTES_TYPE, MANUAL_TYPE
 from app.scoring.grades import CELLS
 from app.scoring.profiles import Band, Profile
 
-from .helpers import AUTH, contact_by_email, publish, publish_profile, put_profile, send, settle
+from .helpers import AUTH, contact_by_email, drop_activity, publish, publish_profile, put_profile, send, settle
 
 PROFILES = ("eng", "fit", "draft")  # draft is never published
 BANDS = ("cold", "warm", "hot", "nope")
@@ -215,8 +215,7 @@ def test_the_indexes_find_what_brute_force_finds_in_the_same_order(services, pop
 
 
 def test_last_activity_is_backfilled_from_timelines(services, population):
-    for bucket in range(services.sharding.buckets):
-        services.redis.delete(services.keys.activity(bucket))
+    drop_activity(services)
     assert services.scores.last_activity(population) == [None] * len(population)
     assert backfill(services).active == len(population)
     latest = services.timelines.timeline_span(population, last=True)

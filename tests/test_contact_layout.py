@@ -15,7 +15,7 @@ from rq import SimpleWorker
 
 from app.contact_layout import (MIGRATION, WORKER_PREFIX, await_workers_before, identity_once, states_once,
                                 workers_before)
-from app.indexes import roster_index_once
+from app.indexes import activity_once, roster_index_once
 from app.scoring.fold import FoldState, fold
 from app.storage.queries import ContactQuery
 from app.storage.timelines import PIECE_BYTES, is_state_field, join_states
@@ -191,6 +191,7 @@ def test_once_every_layout_migration_is_recorded_nothing_waits(services):
     assert waited == [{old.name}]  # the identity keys' migration (LAYOUT_MIGRATIONS) was not recorded yet
     assert identity_once(services) == 0
     assert roster_index_once(services) == 0  # nor the rosters'
+    assert activity_once(services) == 0
     old = registered(services)
     told: list = []
     assert await_workers_before([services], threading.Event(), on_wait=told.append) is True

@@ -9,7 +9,7 @@ from app.cli import main
 from app.indexes import backfill_once
 
 from .conftest import TEST_REDIS_URL
-from .helpers import AUTH, send, settle
+from .helpers import AUTH, drop_activity, send, settle
 from .dashboard_helpers import sign_in
 
 PEOPLE = [("wes.brown@example.com", "crm-1001"), ("wes.black@example.com", None), ("Wendy@Example.com", "CRM-2002"),
@@ -68,8 +68,7 @@ def drop_search_terms(services) -> None:
 
 def test_contacts_stored_before_the_index_are_found_after_the_backfill(client, services, people):
     drop_search_terms(services)
-    for bucket in range(services.sharding.buckets):
-        services.redis.delete(services.keys.activity(bucket))
+    drop_activity(services)
     assert found(client, "wes.b") == []
     assert backfill_once(services).contacts == len(PEOPLE)
     assert found(client, "wes.b") == ["wes.black@example.com", "wes.brown@example.com"]

@@ -120,9 +120,9 @@ def test_a_batchs_writes_go_out_a_chunk_at_a_time_and_every_contact_is_written(m
         sent = []
         apply_many = services.timelines.apply_many
 
-        def spy(writes, later=None):
+        def spy(writes, later=None, active=None):
             sent.append(len(writes))
-            return apply_many(writes, later)
+            return apply_many(writes, later, active)
 
         monkeypatch.setattr(services.timelines, "apply_many", spy)
         assert drain(services, 0) == 10
@@ -181,12 +181,13 @@ def test_an_index_write_that_fails_keeps_the_batchs_entries(make_app):
     with drain_ready(make_app, RULES, BATCH_SIZE=2) as (client, services):
         send(client, *(opened(n, "a@x.io") for n in range(3)))
         cid = contact_by_email(client, "a@x.io")["id"]
-        activity = services.keys.activity(services.sharding.bucket_of(cid))
-        services.redis.set(activity, "not a sorted set")
+        # (the score index: the latest activity is written with the contact on one Redis)
+        index = services.keys.score_index("eng", 1, services.sharding.bucket_of(cid))
+        services.redis.set(index, "not a sorted set")
         with pytest.raises(StoreError):
             drain(services, 0)
         assert services.partitions.partition_depths() == [3]
-        services.redis.delete(activity)
+        services.redis.delete(index)
         assert drain(services, 0) == 3
         assert services.partitions.partition_depths() == [0]
         assert score_of(client, "a@x.io", "eng") == 15

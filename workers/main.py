@@ -34,7 +34,7 @@ from app import create_app
 from app.jobs import LEAF_META
 from app.scoring_service import tick
 from app.contact_layout import WORKER_PREFIX, await_workers_before, identity_once, states_once
-from app.indexes import backfill_once, registry_once, roster_index_once, rosters_once
+from app.indexes import activity_once, backfill_once, registry_once, roster_index_once, rosters_once
 from app.archive_backfill import backfill_tick
 from app.horizon import trim_step
 from app.publish import watch_publishes
@@ -105,6 +105,7 @@ def main(burst: bool = False) -> None:
             identity_once(workspace)  # email identity keys that name the contact their email derives: deleted
             registry_once(workspace)  # the contact registry of releases before: into its compact index
             roster_index_once(workspace)  # big company rosters: into compact indexes
+            activity_once(workspace)  # latest activity of releases before: into the compact index
     stop = threading.Event()
     thread = threading.Thread(target=_ticker, args=(app, stop), daemon=True, name="ticker")
     thread.start()

@@ -10,6 +10,14 @@
 --   (from the states with their pieces, and the horizon), outbox [event], doc [field, value, ...], horizon
 --   [field, [piece...], ...] (checkpoints a refold from the archive made, in pieces like the states).
 -- ARGV[2]: the number of keys per contact before its ledgers (4 or 5).
+-- ARGV[3..9] (one Redis only; absent on a cluster, whose index is written from Python: app/storage/activity.py):
+--   the latest-activity index's MAX (entries per leaf), G (its granule, ms), the text before and after a bucket's
+--   number in its base name, the lengths of the text before and after a contact id in its hash's name, and the
+--   text before a bucket's number in the sorted set of releases before ('' once activity_once recorded their move).
+--   A write's [9] T and [10] B: the contact was active at T (ms), it is of bucket B. Its hash's `la` becomes the
+--   latest of T, `la` and its entry in the old set (which goes); its index entry moves only when that time's
+--   granule (the time less its remainder by G) changed. The library (ordered_index.lua) is before this script; the
+--   index and old set are not declared (one Redis only). docs/performance.md, "Row 5a (2026-12-04 late)".
 -- Atomic per contact (and the whole call is atomic, which is stronger): a
 -- contact whose `_rev` is not the one its scorer read is left untouched and gets 0 in the reply;
 -- every other contact gets its timeline, fold states, outbox and doc written together,
@@ -49,6 +57,37 @@ local function drop_left(key, fields)
 end
 local writes = cjson.decode(ARGV[1])
 local stride = tonumber(ARGV[2])
+local oi_max, g, ac_head, ac_tail = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local id_from, id_less, before = (tonumber(ARGV[7]) or 0) + 1, -(tonumber(ARGV[8]) or 0) - 1, ARGV[9]
+-- the contact's latest activity moved to t: `la` (in args, when the states are its hash's; else written here) and
+-- the index entry of bucket b, when the granule changed; cur is the `la` read
+local function raise(hash, args, cur, t, b)
+  local c = string.sub(hash, id_from, id_less)
+  local new = t
+  if cur and cur > new then new = cur end
+  if before ~= '' then
+    local old = redis.call('ZSCORE', before .. b, c)
+    if old then
+      redis.call('ZREM', before .. b, c)
+      old = tonumber(old)
+      if old > new then new = old end
+    end
+  end
+  if new == cur then return end
+  local gnew = new - new % g
+  local base = ac_head .. b .. ac_tail
+  if cur == nil then
+    oi_add(base, gnew, c, oi_max)
+  elseif cur - cur % g ~= gnew then
+    oi_move(base, cur - cur % g, gnew, c, oi_max)
+  end
+  if args then
+    args[#args + 1] = 'la'
+    args[#args + 1] = string.format('%d', new)
+  else
+    redis.call('HSET', hash, 'la', string.format('%d', new))
+  end
+end
 local out = {}
 local k = 0
 for i, w in ipairs(writes) do
@@ -56,7 +95,14 @@ for i, w in ipairs(writes) do
   if stride == 5 and redis.call('EXISTS', KEYS[k + 5]) == 1 then
     states = KEYS[k + 5]
   end
-  local rev = redis.call('HGET', states, '_rev') or ''
+  local rev, la
+  if w[9] and states == KEYS[k + 2] then  -- `la` read with `_rev`: no call more for a contact's activity
+    local got = redis.call('HMGET', states, '_rev', 'la')
+    rev, la = got[1] or '', tonumber(got[2])
+  else
+    rev = redis.call('HGET', states, '_rev') or ''
+    if w[9] then la = tonumber(redis.call('HGET', KEYS[k + 2], 'la')) end
+  end
   local n = w[2]
   if rev ~= w[1] then
     out[i] = 0
@@ -68,6 +114,7 @@ for i, w in ipairs(writes) do
     local args = pieces_args(w[4], {})
     args[#args + 1] = '_rev'
     args[#args + 1] = new_rev
+    if w[9] then raise(KEYS[k + 2], states == KEYS[k + 2] and args or nil, la, w[9], w[10]) end
     variadic('HSET', states, args)
     drop_left(states, w[4])
     for _, f in ipairs(w[5]) do

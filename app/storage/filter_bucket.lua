@@ -17,12 +17,18 @@
 --           members are the score `place`, and those at 0, a release before's, whose id is of the bucket), company
 --           a company score: any = {key, ...} (the rosters of each company whose score is in the range; a contact
 --           is in at most one), read as their union, names = {company, ...} (the companies of those keys)
+--           latest activity: index (the bucket's compact ordered index, beside `key`, the sorted set of releases
+--           before; a contact is in one of them), its ranges of integer times; a contact's own time is its hash's
+--           `la` field (app/storage/activity.py), read by the hash's name made from plan.contact; the index holds
+--           each contact at its time's granule (`granule`, ms), so only the granules a range cuts are checked
 --   n       rows wanted (0: only the count)
 --   sorted  whether the order key is a sort profile's index (its absentees come last, by member)
 --   force   (tests) "walk" or "collect": the page's way regardless of cost; "check": count member by member
 --   place, buckets  this bucket's roster score (its number + 1) and how many buckets there are
 --   registry  (the compact registry) the text before and after an id in its contact hash's key
---   contact   the text before and after an id in its contact hash's key (where a big company's roster asks)
+--   contact   the text before and after an id in its contact hash's key (where a big company's roster asks, and
+--             a contact's latest activity: not declared, so one Redis only, as every call of this script)
+--   granule   (with an activity condition) the activity index's granule (ms)
 -- A contact matches when it is in every condition's key (its score within a range) that is not `neg`, and
 -- in none that is. Returns {count, rows}: rows = flat {member, 1|0 (in the order key), score or 0}, the
 -- bucket's first n matches in page order.
@@ -95,6 +101,67 @@ local function in_roster(key, member, company)
   return redis.call('HGET', plan.contact[1] .. member .. plan.contact[2], 'company') == company
 end
 
+-- an activity condition's range as the ordered index's integer bounds (its times are integers)
+local function int_bounds(r)
+  local lo, hi = -math.huge, math.huge
+  if r.lo ~= nil then lo = r.lox and math.floor(r.lo) + 1 or math.ceil(r.lo) end
+  if r.hi ~= nil then hi = r.hix and math.ceil(r.hi) - 1 or math.floor(r.hi) end
+  return lo, hi
+end
+
+-- a contact's latest activity: its hash's field, or its entry in the sorted set of releases before (the later)
+local function activity_of(cond, member)
+  local t = redis.call('HGET', plan.contact[1] .. member .. plan.contact[2], 'la')
+  local o = redis.call('ZSCORE', KEYS[cond.key], member)
+  t, o = tonumber(t), tonumber(o)  -- (nil when none: Redis's nil is false)
+  if t and o then return math.max(t, o) end
+  return t or o
+end
+
+-- [lo, hi] (integers or infinite) over the index, whose scores are granules (a contact's time less the remainder by
+-- plan.granule): the scores of the granules wholly inside it, and the at most two granules it cuts, whose entries
+-- are checked against their contacts' `la` one by one (app/storage/activity.py: ActivityIndex.split)
+local function activity_split(lo, hi)
+  local g = plan.granule
+  local inner_lo, inner_hi, cut = lo, hi, {}
+  if lo ~= -math.huge and lo % g ~= 0 then
+    cut[#cut + 1] = lo - lo % g
+    inner_lo = lo - lo % g + g
+  end
+  if hi ~= math.huge and (hi + 1) % g ~= 0 then
+    if cut[1] ~= hi - hi % g then cut[#cut + 1] = hi - hi % g end
+    inner_hi = hi - hi % g - 1
+  end
+  return inner_lo, inner_hi, cut
+end
+
+-- fn(member) for each contact of the bucket's index with a time in [lo, hi]; returns how many
+local function activity_entries(base, lo, hi, fn)
+  if lo > hi then return 0 end
+  local inner_lo, inner_hi, cut = activity_split(lo, hi)
+  local n = 0
+  if inner_lo <= inner_hi then
+    if fn then
+      local got = oi_range(base, inner_lo, inner_hi, 0, -1)
+      for i = 1, #got, 2 do fn(got[i]) end
+      n = #got / 2
+    else
+      n = oi_count(base, inner_lo, inner_hi)
+    end
+  end
+  for _, s in ipairs(cut) do
+    local got = oi_range(base, s, s, 0, -1)
+    for i = 1, #got, 2 do
+      local t = tonumber(redis.call('HGET', plan.contact[1] .. got[i] .. plan.contact[2], 'la'))
+      if t and t >= lo and t <= hi then
+        n = n + 1
+        if fn then fn(got[i]) end
+      end
+    end
+  end
+  return n
+end
+
 local function level_of(score, levels)
   for i = 1, 3 do
     if in_ranges(score, levels[i]) then return i - 1 end
@@ -116,6 +183,9 @@ local function holds(cond, member)
     end
   elseif cond.roster then
     inside = in_roster(key, member, cond.company)
+  elseif cond.index then
+    local t = activity_of(cond, member)
+    inside = t ~= nil and in_ranges(t, cond.ranges)
   elseif cond.set then
     inside = redis.call('SISMEMBER', key, member) == 1
   else
@@ -141,6 +211,14 @@ local function size(cond)
     return n
   end
   if cond.roster then return roster_size(key) end
+  if cond.index then
+    local n = 0
+    for _, r in ipairs(cond.ranges) do
+      local lo, hi = int_bounds(r)
+      n = n + redis.call('ZCOUNT', key, r.min, r.max) + activity_entries(KEYS[cond.index], lo, hi)
+    end
+    return n
+  end
   if cond.set then return redis.call('SCARD', key) end
   if cond.ranges == nil then return zcard(key) end
   local n = 0
@@ -158,6 +236,15 @@ local function members(cond)
     return out
   end
   if cond.roster then return roster_members(key) end
+  if cond.index then
+    local out = {}
+    for _, r in ipairs(cond.ranges) do
+      for _, m in ipairs(redis.call('ZRANGE', key, r.min, r.max, 'BYSCORE')) do out[#out + 1] = m end
+      local lo, hi = int_bounds(r)
+      activity_entries(KEYS[cond.index], lo, hi, function(m) out[#out + 1] = m end)
+    end
+    return out
+  end
   if cond.set then return redis.call('SMEMBERS', key) end
   if cond.ranges == nil then return zmembers(key) end
   local out = {}

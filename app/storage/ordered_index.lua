@@ -179,6 +179,24 @@ local function oi_remove(base, s, m)
   return 1
 end
 
+-- Move m's entry from score s0 to s1 (a writer that knows the score held): when one leaf covers both, the score
+-- changes in place (one ZADD, no removal and no size check unless the entry was missing); else a removal from the one
+-- leaf and an add to the other.
+local function oi_move(base, s0, s1, m, max)
+  local em = oi_escape(m)
+  local e0, id0 = oi_find(base, string.format('%016x', s0 + OI_OFFSET) .. em)
+  local e1, id1 = oi_find(base, string.format('%016x', s1 + OI_OFFSET) .. em)
+  if e0 and id0 == id1 then
+    local leaf = base .. ':l:' .. id1
+    if redis.call('ZADD', leaf, s1, m) == 1 and redis.call('ZCARD', leaf) > max then
+      oi_split(base, leaf)
+    end
+    return
+  end
+  oi_remove(base, s0, m)
+  oi_add(base, s1, m, max)
+end
+
 -- Calls fn(leaf) for each leaf that may hold entries with scores in [min, max], in order, until fn returns true.
 local function oi_walk(base, min, max, fn)
   local d = base .. ':d'

@@ -47,7 +47,7 @@ from .companies import CompanyIndex, Rollup
 from .contacts import read_contacts_pipelined
 from .ordered_index import library_script
 from .redis_tools import call_script, dumps, load_script, loads, on_cluster, run_scripts
-from .timelines import is_state_field, joined_state
+from .timelines import ACTIVITY_FIELD, is_state_field, joined_state
 
 #: Largest page a query returns.
 MAX_LIMIT = 500
@@ -467,7 +467,8 @@ class ContactQuery:
             elif cond.field == "activity":
                 cutoff = activity_cutoff(cond, now_ms)
                 ranges = [("+inf", str(cutoff))] if cond.op == "within" else [(f"({cutoff}", "-inf")]
-                out.append((self.keys.activity(bucket), {"set": False, "neg": False, "ranges": _lua_ranges(ranges)}))
+                out.append((self.keys.activity(bucket), {"set": False, "neg": False, "ranges": _lua_ranges(ranges),
+                                                         "index": self.keys.activity_index(bucket)}))
             elif cond.field == "dnd":
                 out.append((self.keys.dnd(cond.channel or "", bucket), {"set": True, "neg": cond.op == "off"}))
             elif cond.field == "grade" and cond.grade_profiles:
@@ -521,10 +522,15 @@ class ContactQuery:
                 if "second" in how:  # a grade: the engagement profile's index beside the fit profile's
                     keys.append(entry.pop("second"))
                     entry["key2"] = len(keys)
+                if "index" in how:  # latest activity: its compact index beside the sorted set of releases before
+                    keys.append(how["index"])
+                    entry["index"] = len(keys)
                 conds.append(entry)
             calls.append((keys, [dumps({"conds": conds, "n": rows, "sorted": sort is not None, "force": self.force,
                                         "place": bucket + 1, "buckets": self.buckets,
                                         "contact": self.keys.contact("\0").split("\0"),
+                                        **({"granule": self.index.activity.granule} if any("index" in c for c in conds)
+                                           else {}),
                                         **({"registry": self.keys.contact("\0").split("\0")} if compact else {})})]))
         if compact and (sort is None or all(c.get("neg") or "cells" in c for c in conds)):  # it reads the
             # registry (the order, or no condition drives): its new contacts are moved into its index first
@@ -559,8 +565,7 @@ class ContactQuery:
                 return self._count([self.keys.score_index(profile, live[profile][1], b) for b in range(self.buckets)],
                                    ranges)
         if fields == {"activity"} and all(c.op == "within" for c in flt.conditions):
-            cutoff = max(activity_cutoff(c, now_ms) for c in flt.conditions)
-            return self._count([self.keys.activity(b) for b in range(self.buckets)], [("+inf", str(cutoff))])
+            return self.index.activity.count(max(activity_cutoff(c, now_ms) for c in flt.conditions), None)
         if len(flt.conditions) == 1 and fields == {"tag"} and flt.conditions[0].op == "has":
             pipe = self.redis.pipeline(transaction=False)
             for bucket in range(self.buckets):
@@ -712,7 +717,9 @@ class ContactQuery:
                 return
         for cond in flt.conditions:
             if cond.field == "activity" and cond.op == "within":
-                yield from self._zchunks(self.keys.activity(bucket), "+inf", str(activity_cutoff(cond, now_ms)))
+                members = self.index.activity.members(bucket, activity_cutoff(cond, now_ms), None)
+                for start in range(0, len(members), SCAN_CHUNK):
+                    yield members[start:start + SCAN_CHUNK]
                 return
         start = 0
         while ids := self.contacts.registry.page(bucket, start, SCAN_CHUNK):
@@ -742,8 +749,10 @@ class ContactQuery:
             pipe.zmscore(indexes[pid][bucket], ids)
         for tag in tags:
             pipe.smismember(self.keys.tag_members(tag, bucket), ids)
-        if wants_activity:
+        if wants_activity:  # each contact's time: its hash's field, or the sorted set of releases before
             pipe.zmscore(self.keys.activity(bucket), ids)
+            for cid in ids:
+                pipe.hget(self.keys.contact(cid), ACTIVITY_FIELD)
         read_created = self.contacts.registry.queue_created(pipe, bucket, ids) if sort is None else None
         for cid in ids if channels else ():
             pipe.hmget(self.keys.contact(cid), [f"dnd:{ch}" for ch in channels])
@@ -753,7 +762,11 @@ class ContactQuery:
         replies = iter(pipe.execute())
         scores = {pid: next(replies) for pid in named}
         has = {tag: next(replies) for tag in tags}
-        activity: list[Any] = next(replies) if wants_activity else [None] * len(ids)
+        activity: list[Any] = [None] * len(ids)
+        if wants_activity:
+            before = next(replies)
+            activity = [max((int(float(t)) for t in (old, next(replies)) if t is not None), default=None)
+                        for old in before]
         created = read_created(replies) if read_created is not None else None
         dnd = [next(replies) for _ in ids] if channels else [[] for _ in ids]
         companies: list[str | None] = [next(replies) for _ in ids] if wants_company else [None] * len(ids)

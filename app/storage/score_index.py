@@ -7,6 +7,10 @@ the ticker then finds it, brings the contact up to date (a tick that finds nothi
 it by its time. Releases before kept a sorted set per bucket (``keys.expiries``): it is read beside the new index,
 and removed from, until ``app/indexes.py:expiries_once`` has moved it.
 
+The latest activity is a compact ordered index too, each contact at its time's hour, the exact time in its hash
+(``activity.py``): on one Redis the drain writes both with the contact (``apply_batch.lua``), so these writes carry
+only what else writes it (a backfill; a cluster, after the contact; a contact scored with nothing to write).
+
 With these writes go the moves of new contacts' search terms into their compact index (``search_terms.py``): ingest
 writes them beside it, and each scored batch has them moved in (one more script call per bucket); so do new contacts
 of the registry (``registry.py``: one call for every bucket, on a single Redis; the ticker moves them on a cluster)."""
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..keys import Keys
+from .activity import ActivityIndex
 from .errors import gateway
 from .ordered_index import OrderedIndex
 from .redis_tools import Later, Sharding, load_script, run_scripts
@@ -41,6 +46,7 @@ class ScoreIndex:
         self.keys = keys
         self.sharding = sharding
         self.ordered = OrderedIndex(redis)
+        self.activity = ActivityIndex(redis, keys, sharding, self.ordered)
         self.search = SearchTerms(redis, keys, sharding)
         self._absorb_all = self.search.absorb_calls(range(sharding.buckets))
         self.registry = ContactRegistry(redis, keys, sharding)
@@ -66,6 +72,7 @@ class ScoreIndex:
             pipe.execute()
         run_scripts(self.redis, self.ordered.script, calls)
         run_scripts(self.redis, self.registry.script, self._search_calls(expiries, activity) and self._absorb_registry)
+        self.activity.raise_to(activity or {})
 
     def update_indexes_later(self, later: Later, scores: dict[tuple[str, int], dict[str, int | None]],
                              expiries: dict[str, int | None], activity: Mapping[str, int] | None = None,
@@ -81,11 +88,12 @@ class ScoreIndex:
                                    self._expiry_calls(expiries) + self._search_calls(expiries, activity))
         registered = later.send_scripts(self.registry.script,
                                         self._search_calls(expiries, activity) and self._absorb_registry)
+        raised = self.activity.raise_later(later, activity or {})
 
         def result() -> Any:
             written = sent.result() if sent is not None else []
             registered.result()
-            return written, added.result()
+            return written, added.result(), raised.result()
         return result
 
     def _index_commands(self, scores: dict[tuple[str, int], dict[str, int | None]],
@@ -96,9 +104,6 @@ class ScoreIndex:
             bucket = self.sharding.bucket_of(cid)
             for channel, on in channels.items():
                 commands.append(("SADD" if on else "SREM", self.keys.dnd(channel, bucket), cid))
-        for bucket, ids in self.sharding.by_bucket(activity or {}).items():
-            commands.append(("ZADD", self.keys.activity(bucket), "GT",
-                             *(x for cid in ids for x in (activity[cid], cid))))  # type: ignore[index]
         for (profile_id, version), members in scores.items():
             for bucket, ids in self.sharding.by_bucket(members).items():
                 key = self.keys.score_index(profile_id, version, bucket)
@@ -131,15 +136,8 @@ class ScoreIndex:
         return self._absorb_all
 
     def last_activity(self, contact_ids: Sequence[str]) -> list[int | None]:
-        """The latest interaction time of each contact (ms), from the activity index."""
-        found: dict[str, int | None] = {}
-        groups = list(self.sharding.by_bucket(contact_ids).items())
-        pipe = self.redis.pipeline(transaction=False)
-        for bucket, ids in groups:
-            pipe.zmscore(self.keys.activity(bucket), ids)
-        for (_bucket, ids), times in zip(groups, pipe.execute()):
-            found.update((cid, int(t) if t is not None else None) for cid, t in zip(ids, times))
-        return [found[cid] for cid in contact_ids]
+        """The latest interaction time of each contact (ms), as the activity index holds it."""
+        return self.activity.latest(contact_ids)
 
     def due_expiries(self, now_ms: int, count: int = 1000) -> list[DueExpiry]:
         """Contacts with an expiry due by ``now_ms`` (at most ``count`` per bucket from each of the compact index

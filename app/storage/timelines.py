@@ -23,7 +23,9 @@ from ..scoring.fold import FoldState
 from ..scoring.interactions import MANUAL_TYPE
 from ..scoring.profiles import parse_version_field, version_field
 from ..scoring.records import ContactWrite, TimelineRecord, decode_ledger_entry, decode_record
+from .activity import ACTIVITY_FIELD, ACTIVITY_MIGRATION, GRANULE_MS
 from .errors import gateway
+from .ordered_index import LEAF_ENTRIES, library_script
 from .redis_tools import Done, Later, Sharding, dumps, load_script, loads, on_cluster, run_scripts
 
 #: Contacts per call of the batch scripts (read_batch.lua, apply_batch.lua) on a single Redis (one on a cluster):
@@ -108,11 +110,15 @@ def is_state_field(name: str) -> bool:
     return name == "_rev" or ("@" in name and not name.startswith("dnd:"))
 
 
+# (ACTIVITY_FIELD, the contact hash's field of its latest activity: storage/activity.py)
+
+
 def split_contact(stored: dict[str, str], before: dict[str, str] | None = None) -> tuple[dict[str, str],
                                                                                         dict[str, str]]:
     """A contact's hash as its document and its fold states as stored (pieces apart: ``join_states``); the states
-    from ``before``, the hash of releases before (``Keys.states_before``), while that exists."""
-    doc = {f: v for f, v in stored.items() if not is_state_field(f)}
+    from ``before``, the hash of releases before (``Keys.states_before``), while that exists. The latest-activity
+    field (``ACTIVITY_FIELD``) is in neither."""
+    doc = {f: v for f, v in stored.items() if not is_state_field(f) and f != ACTIVITY_FIELD}
     if before:
         return doc, before
     return doc, {f: v for f, v in stored.items() if is_state_field(f)}
@@ -240,7 +246,7 @@ class TimelineStore:
         self.ledger_max = ledger_max
         self.sharding = sharding
         self._oldest = load_script(redis, "horizon_oldest.lua")
-        self._apply_batch = load_script(redis, "apply_batch.lua")
+        self._apply_batch = library_script(redis, "apply_batch.lua")
         self._read_batch = load_script(redis, "read_batch.lua")
         self._trim = load_script(redis, "trim_horizon.lua")
         self._read_trim = load_script(redis, "read_trim.lua")
@@ -250,6 +256,13 @@ class TimelineStore:
         self.single_node = not on_cluster(redis)
         #: Whether no old states hash is left (the drain's scripts then get no key of one: ~1 % of its instructions).
         self.states_moved = StatesMoved(redis, keys)
+        #: Whether the latest-activity sorted sets of releases before were all moved (``apply_batch.lua`` then
+        #: looks in none), and the parts of the names apply_batch.lua makes (storage/activity.py).
+        self.activity_moved = StatesMoved(redis, keys, ACTIVITY_MIGRATION)
+        ac_head, _, ac_tail = keys.activity_index("\0").partition("\0")
+        c_head, _, c_tail = keys.contact("\0").partition("\0")
+        self._activity_args = [LEAF_ENTRIES, GRANULE_MS, ac_head, ac_tail, len(c_head), len(c_tail)]
+        self._activity_before = keys.activity("\0").partition("\0")[0]
 
     def read_for_scoring(self, batch: dict[str, list[str]],
                          later: Later | None = None) -> Callable[[], dict[str, tuple[dict, list, int | None]]]:
@@ -424,16 +437,22 @@ class TimelineStore:
         return {cid: FoldState.from_json(loads(states[cid][field])).score if states[cid].get(field) else None
                 for cid in contact_ids}
 
-    def apply_many(self, writes: Sequence[ContactWrite], later: Later | None = None) -> Callable[[], list[int]]:
+    def apply_many(self, writes: Sequence[ContactWrite], later: Later | None = None,
+                   active: Mapping[str, tuple[int, int]] | None = None) -> Callable[[], list[int]]:
         """Write scored contacts with apply_batch.lua; the function returned gives, per write, 0 for a contact
         that lost a race (else its new ``_rev``). With ``later`` the calls are sent now and their replies read
         when it is called (``Later``: the caller computes its next writes meanwhile); else they are made at once.
+        ``active`` (one Redis only): contact -> (the time of its latest interaction in the batch, its bucket),
+        written with it to its ``la`` and the latest-activity index (storage/activity.py).
 
         On one Redis a call carries SCRIPT_CONTACTS contacts; on a cluster, one contact (its keys
         share one slot), pipelined per node.
         """
         per_call = SCRIPT_CONTACTS if self.single_node else 1
         moved = self.states_moved()
+        extra: list[Any] = []
+        if active:
+            extra = [*self._activity_args, "" if self.activity_moved() else self._activity_before]
         calls = []
         for start in range(0, len(writes), per_call):
             keys: list[str] = []
@@ -448,7 +467,9 @@ class TimelineStore:
                                  [x for f, v in w.states.items() for x in (f, state_pieces(v))], w.drop, w.outbox,
                                  [x for item in w.doc.items() for x in item],
                                  [x for f, v in w.horizon.items() for x in (f, state_pieces(v))]])
-            calls.append((keys, [dumps(payloads), 4 if moved else 5]))
+                if active and (at := active.get(cid)) is not None:
+                    payloads[-1] += at
+            calls.append((keys, [dumps(payloads), 4 if moved else 5, *extra]))
         reply = later.send_scripts(self._apply_batch, calls) if later is not None \
             else Done(run_scripts(self.redis, self._apply_batch, calls))
         return lambda: [int(x) for chunk in reply.result() for x in chunk]

@@ -1,0 +1,215 @@
+"""The latest-activity index: per contact bucket, contact ids by the time (ms) of their latest interaction, which
+only moves forward — "active in the last N days", its counts, and a filter's walk.
+
+Each contact's exact time is the short field ``la`` of its own hash (``ACTIVITY_FIELD``); the bucket's index holds
+the contact at that time's *granule* (``GRANULE_MS``, an hour: the time less its remainder), in a compact ordered
+index (``ordered_index.py``; ``keys.activity_index``, ~35-40 B an entry where a big sorted set took ~123 B). Why
+coarse: the compact index finds an entry only by its (score, contact), so moving an entry costs directory look-ups,
+a removal and an add (~20 µs of Redis a contact, which made row 1 fall a fifth when every interaction paid it:
+docs/performance.md, "Row 5a (2026-12-04)"); a contact's interactions come in sessions, so most move its time
+within its hour and its entry not at all. On one Redis the drain moves field and entry inside ``apply_batch.lua``,
+with the contact's states (the field is read with ``_rev``, the entry moved only when the granule changes);
+other writers (a backfill, the migration, a cluster) go through ``activity_index.lua`` / ``_raise_stepwise``.
+
+Readers stay exact: a range [low, high] takes whole every granule inside it (counted in the index), and checks
+the entries of the at most two granules it cuts (the *boundary*) against their contacts' ``la``: a count or page
+reads, per bucket, the contacts whose latest activity falls in the boundary's hour, a field each.
+
+Releases before kept a plain sorted set per bucket at exact times (``keys.activity``): read beside the index as one
+(a contact is in one of them: every write here moves it out), and emptied into it by ``app/indexes.py:activity_once``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..keys import Keys
+from .errors import gateway
+from .ordered_index import OrderedIndex, _bound, library_script
+from .redis_tools import Later, Reply, Sharding, load_script, on_cluster, run_scripts
+
+#: The contact hash's field holding the time (ms) of the contact's latest interaction, exactly: its index entry is
+#: at that time's granule. Neither document nor fold state: a copy an index keeps, left out of the document (a
+#: backup's restore indexes activity again from the timelines).
+ACTIVITY_FIELD = "la"
+#: The index's granule, in ms: an entry's score is its contact's time less the remainder by it. An hour: a session's
+#: interactions rarely leave it (so the entry rarely moves), and a reader checks at most two hours' entries a bucket.
+GRANULE_MS = 3_600_000
+#: The move of the sorted sets of releases before into the index (``activity_once``) in the migrations hash.
+ACTIVITY_MIGRATION = "activity-compact-index"
+#: Entries read per range call when an index is read whole (a filter's walk, a count's boundary).
+READ_PAGE = 1000
+
+
+def granule_of(at: int, granule: int = GRANULE_MS) -> int:
+    """The index score of a contact active last at ``at`` (ms)."""
+    return at - at % granule
+
+
+@gateway
+class ActivityIndex:
+    """Contacts by the time of their latest interaction, bucketed: written forward only, read by time range."""
+
+    def __init__(self, redis: Any, keys: Keys, sharding: Sharding, ordered: OrderedIndex | None = None,
+                 granule: int = GRANULE_MS):
+        self.redis = redis
+        self.keys = keys
+        self.sharding = sharding
+        self.ordered = ordered or OrderedIndex(redis)
+        self.granule = granule
+        self.single_node = not on_cluster(redis)
+        self._raise_script = library_script(redis, "activity_index.lua")
+        self._drop_moved = load_script(redis, "drop_moved_expiries.lua")
+        head, _, tail = keys.contact("\0").partition("\0")
+        self.hash_parts = [head, tail]
+
+    # --- writes -------------------------------------------------------------------------------------------------
+    def raise_calls(self, latest: Mapping[str, int]) -> list[tuple[list[str], list[Any]]]:
+        """One ``activity_index.lua`` call per bucket with contacts in ``latest`` (contact -> a time it was active):
+        each contact's time becomes the latest of it and what was held. One Redis only."""
+        calls = []
+        for bucket, ids in self.sharding.by_bucket(latest).items():
+            args: list[Any] = [self.ordered.leaf_entries, self.granule, *self.hash_parts]
+            for cid in ids:
+                args += (latest[cid], cid)
+            calls.append(([self.keys.activity_index(bucket), self.keys.activity(bucket)], args))
+        return calls
+
+    def raise_later(self, later: Later, latest: Mapping[str, int]) -> Reply:
+        """``raise_to`` sent now on ``later`` (on one Redis: one script call per bucket)."""
+        return later.send_scripts(self._raise_script, self.raise_calls(latest))
+
+    def raise_to(self, latest: Mapping[str, int]) -> int:
+        """Each contact's latest activity becomes the latest of its time here and what was held (never back);
+        returns how many moved."""
+        if not latest:
+            return 0
+        if self.single_node:
+            return sum(run_scripts(self.redis, self._raise_script, self.raise_calls(latest)))
+        return self._raise_stepwise(latest)
+
+    def _raise_stepwise(self, latest: Mapping[str, int]) -> int:
+        """``raise_to`` on a cluster, where a contact's hash, its bucket's index and its old set are in three slots:
+        read the fields and old entries; move the index entries whose granule changes (remove the field's, add the
+        new); then write the fields and empty the old entries. A run cut short anywhere is repaired by the same call
+        again (the drain's replay of a batch gives the same times): the index is written before the field that says
+        where its entry is, and the add is idempotent."""
+        ids = list(latest)
+        groups = list(self.sharding.by_bucket(ids).items())
+        held, old = self._held(ids, groups)
+        new = {cid: max(x for x in (latest[cid], held[cid], old.get(cid)) if x is not None) for cid in ids}
+        g = self.granule
+        calls = []
+        for bucket, members in groups:
+            removed = [(granule_of(at, g), cid) for cid in members
+                       if (at := held[cid]) is not None and granule_of(at, g) != granule_of(new[cid], g)]
+            added = [(granule_of(new[cid], g), cid) for cid in members
+                     if held[cid] != new[cid] or latest[cid] == new[cid]]
+            if removed:
+                calls.append(self.ordered.remove_call(self.keys.activity_index(bucket), removed))
+            if added:
+                calls.append(self.ordered.add_call(self.keys.activity_index(bucket), added))
+        self.ordered.run(calls)
+        pipe = self.redis.pipeline(transaction=False)
+        moved = [cid for cid in ids if held[cid] != new[cid]]
+        for cid in moved:
+            pipe.hset(self.keys.contact(cid), ACTIVITY_FIELD, new[cid])
+        if moved:
+            pipe.execute()
+        run_scripts(self.redis, self._drop_moved, [  # each only if it still holds the time read (drop_moved_expiries.lua)
+            ([self.keys.activity(bucket)], [x for cid in members if cid in old for x in (old[cid], cid)])
+            for bucket, members in groups if any(cid in old for cid in members)])
+        return len(moved)
+
+    def move_before(self, bucket: int, page: int) -> int:
+        """Up to ``page`` contacts of the bucket's sorted set of releases before moved into the index (each with the
+        later of its old time and any it has here); returns how many were read (0: the set is empty)."""
+        entries = self.redis.zrange(self.keys.activity(bucket), 0, page - 1, withscores=True)
+        if not entries:
+            return 0
+        self.raise_to({cid: int(at) for cid, at in entries})
+        return len(entries)
+
+    # --- reads --------------------------------------------------------------------------------------------------
+    def latest(self, contact_ids: Sequence[str]) -> list[int | None]:
+        """Each contact's latest interaction time (ms; None: none), from its hash and its old set's entry."""
+        held, old = self._held(list(contact_ids), list(self.sharding.by_bucket(contact_ids).items()))
+        return [max((t for t in (held[cid], old.get(cid)) if t is not None), default=None) for cid in contact_ids]
+
+    def _held(self, ids: list[str], groups: list[tuple[int, list[str]]]) -> tuple[dict[str, int | None],
+                                                                                dict[str, int]]:
+        """In one round trip: each contact's field (None: none) and, of those in them, its entry in the sorted sets
+        of releases before (``groups``: the ids by bucket)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in ids:
+            pipe.hget(self.keys.contact(cid), ACTIVITY_FIELD)
+        for bucket, members in groups:
+            pipe.zmscore(self.keys.activity(bucket), members)
+        replies = pipe.execute()
+        held = {cid: int(v) if v is not None else None for cid, v in zip(ids, replies)}
+        old = {cid: int(float(s)) for (_b, members), scores in zip(groups, replies[len(ids):])
+               for cid, s in zip(members, scores) if s is not None}
+        return held, old
+
+    def split(self, low: int | None, high: int | None) -> tuple[float, float, list[int]]:
+        """The granules of [low, high] (None: unbounded): the range of those wholly inside it (empty when its low is
+        above its high) and the granules it cuts, whose entries are checked against their contacts' ``la``."""
+        g = self.granule
+        if low is not None and high is not None and low > high:
+            return 1.0, 0.0, []
+        inner_lo = float("-inf") if low is None else -(-low // g) * g  # the first granule starting at or after low
+        inner_hi = float("inf") if high is None else granule_of(high + 1, g) - g  # the last one ending by high
+        cut = []
+        if low is not None and low % g:
+            cut.append(granule_of(low, g))
+        if high is not None and (high + 1) % g and granule_of(high, g) not in cut:
+            cut.append(granule_of(high, g))
+        return inner_lo, inner_hi, cut
+
+    def _cut_members(self, bucket: int, low: int | None, high: int | None, cut: list[int]) -> list[str]:
+        """The contacts of the granules ``cut`` whose ``la`` is in [low, high]."""
+        found = [cid for g in cut for cid in self._index_members(bucket, g, g)]
+        if not found:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in found:
+            pipe.hget(self.keys.contact(cid), ACTIVITY_FIELD)
+        return [cid for cid, at in zip(found, pipe.execute())
+                if at is not None and (low is None or int(at) >= low) and (high is None or int(at) <= high)]
+
+    def _index_members(self, bucket: int, lo: float, hi: float) -> list[str]:
+        base = self.keys.activity_index(bucket)
+        out: list[str] = []
+        if lo > hi:
+            return out
+        while True:
+            got = self.ordered.range(base, lo, hi, len(out), READ_PAGE)
+            out += [cid for cid, _at in got]
+            if len(got) < READ_PAGE:
+                return out
+
+    def members(self, bucket: int, low: int | None, high: int | None) -> list[str]:
+        """The bucket's contacts with a time in [low, high] (None: unbounded), each once, in no set order."""
+        lo = float("-inf") if low is None else low
+        hi = float("inf") if high is None else high
+        out = dict.fromkeys(self.redis.zrange(self.keys.activity(bucket), _bound(lo), _bound(hi), byscore=True))
+        inner_lo, inner_hi, cut = self.split(low, high)
+        out.update(dict.fromkeys(self._index_members(bucket, inner_lo, inner_hi)))
+        out.update(dict.fromkeys(self._cut_members(bucket, low, high, cut)))
+        return list(out)
+
+    def count(self, low: int | None, high: int | None) -> int:
+        """How many contacts have a time in [low, high] (None: unbounded), over every bucket."""
+        lo = float("-inf") if low is None else low
+        hi = float("inf") if high is None else high
+        buckets = range(self.sharding.buckets)
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in buckets:
+            pipe.zcount(self.keys.activity(bucket), _bound(lo), _bound(hi))
+        before = pipe.execute()
+        if any(before) and not self.single_node:  # a cluster's move is in steps: a contact may be in both a while
+            return sum(len(self.members(b, low, high)) for b in buckets)
+        inner_lo, inner_hi, cut = self.split(low, high)
+        inner = self.ordered.run([self.ordered.count_call(self.keys.activity_index(b), inner_lo, inner_hi)
+                                  for b in buckets]) if inner_lo <= inner_hi else []
+        return sum(before) + sum(inner) + sum(len(self._cut_members(b, low, high, cut)) for b in buckets if cut)
