@@ -42,7 +42,8 @@ class BurstWorker(SimpleWorker):
         if self.pubsub_thread:
             self.pubsub.unsubscribe()
             self.pubsub_thread.stop(timeout=1)
-            self.pubsub.close()
+            if not self.pubsub_thread.is_alive():  # else the thread closes it as it ends
+                self.pubsub.close()
 """
 
 

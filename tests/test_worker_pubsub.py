@@ -57,3 +57,41 @@ def test_the_tests_burst_worker_ends_as_soon(services):
     worker = unsubscribed_first(BurstWorker)([Queue("pubsub-test", connection=services.queue.connection)],
                                              connection=services.queue.connection)
     assert ends_in_time(worker)
+
+
+def test_a_pubsub_thread_still_reading_keeps_its_connection_until_it_ends(services):
+    """The thread inside a read of its connection when the stop's second runs out (on a loaded machine: descheduled
+    between the unsubscribe's reply arriving and its parse). The worker's end leaves that connection to the thread:
+    the pool does not hand it to the next command while the thread reads it (two readers on one socket), and the
+    thread puts it back, once, when it ends."""
+    pool = services.queue.connection.connection_pool
+    worker = BurstWorker([Queue("pubsub-test", connection=services.queue.connection)],
+                         connection=services.queue.connection)
+    worker.subscribe()
+    thread, held = worker.pubsub_thread, worker.pubsub.connection
+    reading, resume = threading.Event(), threading.Event()
+    read = held.read_response
+
+    def slow_read(*args, **kwargs):
+        if threading.current_thread() is thread:
+            reading.set()
+            resume.wait(LIMIT_S)
+        return read(*args, **kwargs)
+
+    held.read_response = slow_read
+    ending = threading.Thread(target=worker.unsubscribe, daemon=True)
+    ending.start()
+    assert reading.wait(LIMIT_S)  # the unsubscribe's reply came; the thread is in its read
+    ending.join(LIMIT_S)
+    assert not ending.is_alive() and thread.is_alive()  # the worker ended without waiting out the thread
+    taken = [pool.get_connection() for _ in range(3)]  # what the next commands would use
+    try:
+        assert held not in taken and held.is_connected
+    finally:
+        for connection in taken:
+            pool.release(connection)
+    resume.set()
+    wait_for(lambda: not thread.is_alive(), timeout=LIMIT_S)
+    assert worker.pubsub.connection is None  # the thread closed it
+    assert [c for c in pool._available_connections if c is held] == [held]  # back in the pool, once
+    assert services.queue.connection.echo("after") == b"after"
