@@ -114,24 +114,31 @@ from app.archive_backfill import backfill
 app = create_app({"ARCHIVE_URL": sys.argv[1], "REDIS_URL": sys.argv[2], "PARTITIONS": 4, "WORKFLOWS_DIR": ""})
 with app.app_context():
     services = app.extensions["scorekeeper"]
-    backfill(services, page=1, on_page=lambda n: print("page", flush=True))
+    backfill(services, page=1, on_page=lambda n: (print("page", flush=True), sys.stdin.readline()))
 """
 
 
 def kill_half_way(archive_url: str, redis_url: str, pages: int) -> None:
-    """A backfill in a process of its own, a page of one contact at a time, killed (SIGKILL) after ``pages``."""
+    """A backfill in a process of its own, a page of one contact at a time, killed (SIGKILL) after ``pages``,
+    inside or just after the page that follows. After each page it waits for a line from this process: else, this
+    process descheduled between reading the last page's line and the kill (a loaded machine), the walk ran on and
+    finished before the kill came (it is a few milliseconds a page)."""
     process = subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT, archive_url, redis_url], cwd=ROOT,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+                               env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
     try:
         for _ in range(pages):
             assert process.stdout.readline() == "page\n"
-        process.send_signal(signal.SIGKILL)  # where it stands: between two pages, or inside one
+            process.stdin.write("next\n")
+            process.stdin.flush()
+        process.send_signal(signal.SIGKILL)  # where it stands: inside the next page, or waiting after it
         process.wait(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
         process.stdout.close()
+        process.stdin.close()
 
 
 def whole_ledger(client, cid: str) -> list[dict]:
