@@ -3,11 +3,14 @@ three more times per job, registers a job's execution and its start in one round
 one."""
 from __future__ import annotations
 
+import signal
+import threading
 from datetime import timedelta
 
 import pytest
 import redis
 from rq import Queue
+from rq.registry import FailedJobRegistry
 
 from app.jobs import LEAF_META
 from workers.main import HEARTBEAT_GAP_S, new_worker, worker_class_for
@@ -237,3 +240,42 @@ def test_a_suspension_is_seen_by_the_turn_after_a_job_the_app_queued(counted):
             worker.check_for_suspension(True)
     finally:
         worker.teardown()
+
+
+RAN = threading.Event()
+
+
+def mark() -> None:
+    """A job that says it ran."""
+    RAN.set()
+
+
+@pytest.mark.parametrize("result_ttl", [0, 600])
+def test_a_stop_requested_while_a_job_of_the_app_ends_stops_the_worker_after_that_job(counted, result_ttl):
+    """SIGTERM (a deploy, the tests' ``stop`` of a worker process) arriving while the worker ends a job of the app:
+    the job ends finished and the worker stops before taking the next. The worker's state was idle from the start
+    of that transaction on, so RQ's handler, finding it idle, raised ``StopRequested`` inside it: RQ counted the job
+    failed, and its loop, which never saw the stop, went on working (the process ran until its SIGKILL)."""
+    queue = Queue("stop-test", connection=counted)
+    queue.enqueue_many([Queue.prepare_data(mark, (), result_ttl=result_ttl, meta={LEAF_META: 1}) for _ in range(2)])
+
+    class SignalledAsTheJobEnds(worker_class_for("simple")):  # type: ignore[misc, valid-type]
+        signalled = False
+
+        def heartbeat(self, timeout=None, pipeline=None):
+            if pipeline is not None and RAN.is_set() and not self.signalled:  # in the transaction that ends it
+                self.signalled = True
+                self.request_stop(signal.SIGTERM, None)  # what the signal's handler runs, here
+            return super().heartbeat(timeout, pipeline)
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    RAN.clear()
+    worker = SignalledAsTheJobEnds([queue], connection=counted)
+    try:
+        worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert worker.signalled
+    assert FailedJobRegistry(queue=queue).count == 0  # the job that ended did not fail
+    assert queue.count == 1  # and the worker stopped before the next

@@ -307,7 +307,10 @@ def _stoppable(base: type) -> type:
                     execution.delete(job=job, pipeline=pipe)
                 idle = not self.is_horse  # a child of a forking worker leaves its parent's state to the parent
                 if idle:  # and the next turn's renewal of the worker's key with its look for a suspension
-                    BaseWorker.set_state(self, WorkerStatus.IDLE, pipeline=pipe)
+                    # Written, but the state this process holds stays busy until the job has ended (below): RQ's
+                    # SIGTERM handler raises StopRequested when it finds the worker idle, which here, inside the
+                    # job's end, RQ counted as the job failing, and its loop never saw the stop (the worker went on).
+                    pipe.hset(self.key, "state", WorkerStatus.IDLE)
                     self.heartbeat(pipeline=pipe)
                     pipe.exists(WORKERS_SUSPENDED)
                 for waiting in self.queues:  # whether the next take finds a job at once
@@ -318,8 +321,8 @@ def _stoppable(base: type) -> type:
             self._not_suspended = idle and not replies[-len(self.queues) - 1]
             job._status = JobStatus.FINISHED
             self.executions.pop(execution.id, None)
-            if idle:
-                self._state_written = WorkerStatus.IDLE
+            if idle:  # a stop requested from here on ends the loop's turn (StopRequested outside the job)
+                self._state = self._state_written = WorkerStatus.IDLE
             return None
 
     return StoppableWorker
