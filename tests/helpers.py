@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rq import SimpleWorker
+from rq.timeouts import TimerDeathPenalty
 
 from app.scoring_service import drain, tick
 from workers.pubsub import BoundedUnsubscribe
@@ -30,7 +31,13 @@ def drain_all(services: Any, max_rounds: int = 50) -> int:
 
 class BurstWorker(BoundedUnsubscribe, SimpleWorker):
     """RQ's ``SimpleWorker`` whose end waits for its pub/sub thread at most a second, as the app's workers do
-    (workers/pubsub.py: else a burst now and then takes a minute)."""
+    (workers/pubsub.py: else a burst now and then takes a minute).
+
+    A job's time limit is a timer thread's, not SIGALRM's: RQ's ``UnixSignalDeathPenalty`` takes SIGALRM for each
+    job and cancels it after, which cancelled pytest-timeout's alarm too, so a test that ran one job in this process
+    had no timeout at all (a hang would have stalled the whole suite)."""
+
+    death_penalty_class = TimerDeathPenalty
 
 
 #: ``BurstWorker`` for a script run on an old release's tree (tests of upgrades), which has no workers/pubsub.py.

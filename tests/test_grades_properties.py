@@ -5,6 +5,7 @@ contact's grade is the reference's cell of the reference scores, and the grade f
 exactly the contacts whose cell says so."""
 from __future__ import annotations
 
+import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -82,6 +83,8 @@ def deliveries(draw):
     return items, [order[:cut], order[cut:]]
 
 
+# A guard against a hang, not a budget (the suite's 120 s is one): 22 s in a fresh clone's suite, 36 s under load 8 (2026-12-04 21:35 UTC); docs/testing.md.
+@pytest.mark.timeout(600)
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(deliveries(), st.sampled_from(["eq", "ne", "in"]), st.lists(st.sampled_from(CELLS), min_size=1, max_size=3))
 def test_live_grades_and_grade_filters_follow_the_reference(delivery, op, cells):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 
@@ -53,6 +54,9 @@ def oldest_hot(services, contact_id: str) -> int | None:
     return min((r.at for r in records), default=None)
 
 
+# A guard against a hang, not a budget (the suite's 120 s is one): 43 s in a fresh clone's suite, 84-148 s under
+# load 6-10 (2026-12-04 21:25-21:45 UTC); docs/testing.md.
+@pytest.mark.timeout(600)
 @settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                    HealthCheck.function_scoped_fixture])
 @given(base.histories())
