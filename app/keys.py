@@ -111,14 +111,25 @@ class Keys:
         """The bucket's contact ids by the time of their latest interaction, in ms, as releases before the compact
         ordered index wrote them (sorted set; only moves forward; read beside ``activity_index``, and emptied into it
         by ``app/indexes.py:activity_once`` and by each contact's next activity)."""
-        return f"{self.prefix}:activity:{bucket}"
+        head, tail = self.activity_parts()
+        return f"{head}{bucket}{tail}"
+
+    def activity_parts(self) -> tuple[str, str]:
+        """``activity``'s name before and after the bucket: ``apply_batch.lua`` makes a bucket's name from them."""
+        return f"{self.prefix}:activity:", ""
 
     def activity_index(self, bucket: int) -> str:
         """The base name of the bucket's contact ids by the *granule* (an hour, ``storage/activity.py:GRANULE_MS``) of
         the time of their latest interaction, in ms (only moves forward): a compact ordered index
         (``storage/ordered_index.lua``), under its hash tag; each contact's exact time is its hash's ``la`` field,
         against which readers check the granules a range cuts."""
-        return f"{self.prefix}:{{ac:{bucket}}}"
+        head, tail = self.activity_index_parts()
+        return f"{head}{bucket}{tail}"
+
+    def activity_index_parts(self) -> tuple[str, str]:
+        """``activity_index``'s name before and after the bucket: ``apply_batch.lua`` makes a bucket's name from
+        them."""
+        return f"{self.prefix}:{{ac:", "}"
 
     def search(self, bucket: int) -> str:
         """The bucket's search terms not yet moved into ``search_index``: ``lowercased email, name or external id +

@@ -259,10 +259,10 @@ class TimelineStore:
         #: Whether the latest-activity sorted sets of releases before were all moved (``apply_batch.lua`` then
         #: looks in none), and the parts of the names apply_batch.lua makes (storage/activity.py).
         self.activity_moved = StatesMoved(redis, keys, ACTIVITY_MIGRATION)
-        ac_head, _, ac_tail = keys.activity_index("\0").partition("\0")
+        ac_head, ac_tail = keys.activity_index_parts()
         c_head, _, c_tail = keys.contact("\0").partition("\0")
         self._activity_args = [LEAF_ENTRIES, GRANULE_MS, ac_head, ac_tail, len(c_head), len(c_tail)]
-        self._activity_before = keys.activity("\0").partition("\0")[0]
+        self._activity_before = keys.activity_parts()[0]
 
     def read_for_scoring(self, batch: dict[str, list[str]],
                          later: Later | None = None) -> Callable[[], dict[str, tuple[dict, list, int | None]]]:
