@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
@@ -46,6 +47,9 @@ def busy(client, services) -> None:
                "trigger": {"type": "score_changed", "profile": "engagement", "operator": "gte", "value": 10}}
     assert client.put("/v1/workflows/nurture", json=nurture, headers=AUTH).status_code == 201
     rng = random.Random(18)
+    # Within the last 20 days, whatever today is: the opens' 30-day expiry never comes due while the test runs (a
+    # fixed November date made expiries fall due from 2026-12-10 on, between the snapshot and the restore).
+    start = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=20)
     kinds = ["email.opened"] * 5 + ["email.clicked"] * 3 + ["appointment.booked", "email.unsubscribed",
                                                             "form.submitted"]
     batch = []
@@ -53,7 +57,8 @@ def busy(client, services) -> None:
         for n in range(rng.randint(1, 12)):
             kind = rng.choice(kinds)
             batch.append({"id": f"{i}-{n}", "type": kind, "contact": {"email": email},
-                          "occurred_at": f"2026-11-{rng.randint(10, 28):02d}T{rng.randint(0, 23):02d}:00:00Z",
+                          "occurred_at": (start + timedelta(days=rng.randint(0, 18), hours=rng.randint(0, 23)))
+                          .strftime("%Y-%m-%dT%H:%M:%SZ"),
                           "properties": {"message_id": f"m{rng.randint(1, 3)}"} if kind == "email.clicked" else {}})
     for start in range(0, len(batch), 500):
         send(client, {"interactions": batch[start:start + 500]})
