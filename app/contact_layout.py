@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from .indexes import activity_once, registry_once, roster_index_once, rosters_once
 from .services import Services
 from .storage.activity import ACTIVITY_MIGRATION
 from .storage.companies import ROSTER_INDEX_MIGRATION
@@ -110,3 +111,16 @@ def identity_once(services: Services) -> int | None:
     log.info("email identity keys implied by their contacts deleted",
              extra={"keys": dropped, "seconds": round(time.monotonic() - started, 3)})
     return dropped
+
+
+def migrate_layouts(services: Services) -> None:
+    """Every online move of a workspace's data into this release's layout, in the order a worker's start runs them
+    (after ``await_workers_before``): each returns at once once recorded, and records itself on a new store. The
+    benchmark's stores take the same path, so it measures the layout a deployment runs, not a half-moved one."""
+    rosters_once(services)  # company rosters of releases before: by contact bucket
+    states_once(services)  # fold states of releases before: into each contact's hash
+    identity_once(services)  # email identity keys that name the contact their email derives: deleted
+    registry_once(services)  # the contact registry of releases before: into its compact index
+    roster_index_once(services)  # big company rosters: into compact indexes
+    activity_once(services)  # latest activity of releases before: into the compact index
+

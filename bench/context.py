@@ -10,8 +10,7 @@ from typing import Any
 
 from app import create_app
 from app.archive_backfill import nothing_before_the_archive
-from app.contact_layout import identity_once
-from app.indexes import roster_index_once
+from app.contact_layout import migrate_layouts
 from app.horizon import empty_store
 
 from . import data
@@ -99,8 +98,7 @@ class Context:
         with self.app.app_context():  # the run's data is this release's: nothing of it predates the archive
             nothing_before_the_archive(self.services)
             empty_store(self.services)  # and no record: the trim pass reads only buckets with something old
-            identity_once(self.services)  # as a worker's start leaves a new store: emails keyed only where needed
-            roster_index_once(self.services)  # and big company rosters allowed to become compact indexes
+            migrate_layouts(self.services)  # as a worker's start leaves a new store: every layout move recorded
         draft = data.profile_draft()
         if self.profile_lists:
             with self.app.app_context():

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from app import create_app
+from app.contact_layout import migrate_layouts
 
 from . import data
 from .context import Context, publish
@@ -100,6 +101,8 @@ def published_app(bench: Any) -> Any:
                       "ARCHIVE_URL": f"sqlite:///{bench.workdir}/archive.sqlite3"})
     ctx = Context(bench, None, 0, "", 0, 0)  # type: ignore[arg-type]  # only what publish() reads
     ctx.app = app
+    with app.app_context():  # as a worker's start leaves a new store: every layout move recorded
+        migrate_layouts(app.extensions["scorekeeper"])
     publish(ctx, data.profile_draft(), app)
     return app
 

@@ -33,8 +33,8 @@ from rq.worker.base import BaseWorker, WorkerStatus
 from app import create_app
 from app.jobs import LEAF_META
 from app.scoring_service import tick
-from app.contact_layout import WORKER_PREFIX, await_workers_before, identity_once, states_once
-from app.indexes import activity_once, backfill_once, registry_once, roster_index_once, rosters_once
+from app.contact_layout import WORKER_PREFIX, await_workers_before, migrate_layouts
+from app.indexes import backfill_once
 from app.archive_backfill import backfill_tick
 from app.horizon import trim_step
 from app.publish import watch_publishes
@@ -100,12 +100,7 @@ def main(burst: bool = False) -> None:
         # fold states are moved only once no worker of a release before writes them (it returns at once after that)
         await_workers_before(list(every_workspace(services)), threading.Event())
         for workspace in every_workspace(services):
-            rosters_once(workspace)  # company rosters of releases before: by contact bucket
-            states_once(workspace)  # fold states of releases before: into each contact's hash
-            identity_once(workspace)  # email identity keys that name the contact their email derives: deleted
-            registry_once(workspace)  # the contact registry of releases before: into its compact index
-            roster_index_once(workspace)  # big company rosters: into compact indexes
-            activity_once(workspace)  # latest activity of releases before: into the compact index
+            migrate_layouts(workspace)  # rosters, fold states, identity keys, registry, big rosters, activity
     stop = threading.Event()
     thread = threading.Thread(target=_ticker, args=(app, stop), daemon=True, name="ticker")
     thread.start()
