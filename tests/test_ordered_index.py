@@ -20,7 +20,7 @@ pytestmark = pytest.mark.also_on_cluster
 MEMBERS = st.text(alphabet="a\0\1c", min_size=1, max_size=3)
 SCORES = st.integers(-2, 3) | st.sampled_from([-(2 ** 52), 2 ** 52, 1_796_215_272_916])
 BOUND = st.one_of(SCORES, st.just(float("-inf")), st.just(float("inf")))
-PUT = st.tuples(st.just("put"), MEMBERS, SCORES)
+PUT = st.tuples(st.just("put"), MEMBERS, SCORES, st.booleans())
 OPS = st.lists(st.one_of(
     PUT, PUT, PUT,
     st.tuples(st.just("remove"), MEMBERS, st.booleans()),
@@ -94,11 +94,14 @@ def test_the_index_reads_as_a_sorted_set_would(store, ops, leaf_entries, bucket)
     base = f"t{uuid.uuid4().hex[:8]}:{{xp:{bucket}}}"
     model: dict[str, int] = {}
     for op in ops:
-        if op[0] == "put":  # a move when the member is there: removed by its old score, added at the new one
-            _, member, score = op
-            if member in model:
-                assert index.remove(base, [(model[member], member)]) == 1
-            assert index.add(base, [(score, member)]) == 1
+        if op[0] == "put":  # a move when the member is there: removed by its old score, added at the new one, or
+            _, member, score, in_one = op  # moved in one step from the score it is held at (in place within a leaf)
+            if member in model and in_one:
+                assert index.move(base, [(model[member], score, member)]) == 1
+            else:
+                if member in model:
+                    assert index.remove(base, [(model[member], member)]) == 1
+                assert index.add(base, [(score, member)]) == 1
             model[member] = score
         elif op[0] == "remove":
             _, member, right_score = op
@@ -210,3 +213,19 @@ def test_members_and_scores_outside_the_encoding_are_refused(store):
         check_member("")
     with pytest.raises(ValueError):
         index.add("t:{xp:2}", [(2 ** 52 + 1, "a")])
+
+
+@pytest.mark.parametrize("leaf_entries", [2, 3])
+def test_a_move_out_of_a_leaf_whose_sep_ties_its_score_leaves_nothing_behind(store, leaf_entries):
+    """A move from a score that a leaf's SEP shares, of a member below that SEP's, is no move in place: the leaf of
+    the new key does not cover the old one (a check of the SEP's score alone, ``<=``, kept the old entry too)."""
+    index = OrderedIndex(store, leaf_entries=leaf_entries)
+    base = f"t{uuid.uuid4().hex[:8]}:{{xp:1}}"
+    model = {m: 1 for m in "abcdefg"} | {"x": 2, "y": 3}
+    index.add(base, [(s, m) for m, s in model.items()])
+    for member in "abcdefg":
+        for new in (2, 1, 3, 1):
+            assert index.move(base, [(model[member], new, member)]) == 1
+            model[member] = new
+            check_leaves(store, base, leaf_entries, model)
+            assert index.range(base) == expected_range(model, float("-inf"), float("inf"), 0, -1)

@@ -31,6 +31,7 @@ local OI_ESCAPES = {['\0'] = '\1\1', ['\1'] = '\1\2'}
 
 -- A member without NUL, ordered byte by byte as the member is (and a prefix of another escaped as a prefix).
 local function oi_escape(m)
+  if not string.find(m, '[%z\1]') then return m end
   return (string.gsub(m, '[%z\1]', OI_ESCAPES))
 end
 
@@ -181,20 +182,48 @@ end
 
 -- Move m's entry from score s0 to s1 (a writer that knows the score held): when one leaf covers both, the score
 -- changes in place (one ZADD, no removal and no size check unless the entry was missing); else a removal from the one
--- leaf and an add to the other.
+-- leaf and an add to the other. One directory look-up finds the leaf of the higher key, which covers the lower too
+-- when its SEP is not above it (its SEP's score below the lower score says so without comparing bytes); when it does
+-- not, that leaf is the old one's or the new one's, and only the other is looked up.
 local function oi_move(base, s0, s1, m, max)
+  local lo, hi = s0, s1
+  if s1 < s0 then lo, hi = s1, s0 end
   local em = oi_escape(m)
-  local e0, id0 = oi_find(base, string.format('%016x', s0 + OI_OFFSET) .. em)
-  local e1, id1 = oi_find(base, string.format('%016x', s1 + OI_OFFSET) .. em)
-  if e0 and id0 == id1 then
-    local leaf = base .. ':l:' .. id1
+  local e, id = oi_find(base, string.format('%016x', hi + OI_OFFSET) .. em)
+  if not e then
+    oi_add(base, s1, m, max)
+    return
+  end
+  local sep = oi_sep_score(e)
+  local lo_key
+  if sep == lo then lo_key = string.format('%016x', lo + OI_OFFSET) .. em end
+  if sep < lo or (sep == lo and not oi_before(lo_key, string.match(e, '^(.*)%z%d+$'))) then
+    local leaf = base .. ':l:' .. id
     if redis.call('ZADD', leaf, s1, m) == 1 and redis.call('ZCARD', leaf) > max then
       oi_split(base, leaf)
     end
     return
   end
-  oi_remove(base, s0, m)
-  oi_add(base, s1, m, max)
+  local e0, id0, leaf1  -- the old entry's directory entry and leaf id, the new entry's leaf
+  if s1 == hi then
+    e0, id0 = oi_find(base, lo_key or (string.format('%016x', lo + OI_OFFSET) .. em))
+    leaf1 = base .. ':l:' .. id
+  else
+    e0, id0 = e, id
+  end
+  if e0 then  -- (the member goes whatever its score there: it ends at s1)
+    local leaf0 = base .. ':l:' .. id0
+    if redis.call('ZREM', leaf0, m) == 1 and string.byte(e0, 1) ~= 0 and redis.call('EXISTS', leaf0) == 0 then
+      redis.call('ZREM', base .. ':d', e0)
+    end
+  end
+  if leaf1 then
+    if redis.call('ZADD', leaf1, s1, m) == 1 and redis.call('ZCARD', leaf1) > max then
+      oi_split(base, leaf1)
+    end
+  else
+    oi_add(base, s1, m, max)
+  end
 end
 
 -- Calls fn(leaf) for each leaf that may hold entries with scores in [min, max], in order, until fn returns true.

@@ -67,6 +67,14 @@ class OrderedIndex:
             args += (_score(score), member)
         return [base], args
 
+    def move_call(self, base: str, moves: Iterable[tuple[int, int, str]]) -> tuple[list[str], list[Any]]:
+        """Each (held, new, member): the member's entry at exactly ``held`` moves to ``new`` (``oi_move``: in place
+        when one leaf covers both)."""
+        args: list[Any] = ["move", self.leaf_entries]
+        for held, new, member in moves:
+            args += (_score(held), _score(new), check_member(member))
+        return [base], args
+
     @staticmethod
     def range_call(base: str, low: float = float("-inf"), high: float = float("inf"), offset: int = 0,
                    count: int = -1) -> tuple[list[str], list[Any]]:
@@ -111,6 +119,9 @@ class OrderedIndex:
 
     def remove(self, base: str, pairs: Iterable[tuple[int, str]]) -> int:
         return self.run([self.remove_call(base, pairs)])[0]
+
+    def move(self, base: str, moves: Iterable[tuple[int, int, str]]) -> int:
+        return self.run([self.move_call(base, moves)])[0]
 
     def range(self, base: str, low: float = float("-inf"), high: float = float("inf"), offset: int = 0,
               count: int = -1) -> list[tuple[str, int]]:

@@ -5,6 +5,7 @@
 -- operation, then its arguments:
 --   add MAX S M [S M ...]       add each (score, member), leaves of at most MAX entries; reply: how many were new
 --   remove S M [S M ...]        remove each (score, member) held at exactly that score; reply: how many were
+--   move MAX S0 S1 M [...]      move each member from S0 (the score it is held at) to S1 (oi_move); reply: how many
 --   range MIN MAX OFFSET COUNT  [member, score, ...] with scores in [MIN, MAX] in order (COUNT < 0: all)
 --   revrange MAX MIN OFFSET COUNT  likewise from the highest down (score, then member, descending)
 --   lexrange S LO HI OFFSET COUNT   [member, ...] at score S within LO and HI (as ZRANGEBYLEX takes them); with
@@ -25,6 +26,12 @@ elseif op == 'remove' then
     n = n + oi_remove(base, oi_score(ARGV[i]), ARGV[i + 1])
   end
   return n
+elseif op == 'move' then
+  local max = tonumber(ARGV[2])
+  for i = 3, #ARGV, 3 do
+    oi_move(base, oi_score(ARGV[i]), oi_score(ARGV[i + 1]), ARGV[i + 2], max)
+  end
+  return (#ARGV - 2) / 3
 elseif op == 'range' then
   return oi_range(base, oi_score(ARGV[2]), oi_score(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
 elseif op == 'revrange' then
