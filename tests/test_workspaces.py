@@ -254,6 +254,8 @@ def test_every_workspace_key_keeps_its_hash_tag_after_the_prefix(app):
             a, b = method(plain, *args), method(acme, *args)
         except TypeError:
             continue
+        if isinstance(a, tuple):  # a name's parts before and after its bucket (``activity_parts``): bucket 3's name
+            a, b = "3".join(a), "3".join(b)
         assert b == "sk:w:acme" + a[len("sk"):], name
         tag = re.search(r"\{[^}]*\}", a)
         assert (tag.group(0) if tag else None) == (m.group(0) if (m := re.search(r"\{[^}]*\}", b)) else None)
