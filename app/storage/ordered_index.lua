@@ -165,6 +165,19 @@ local function oi_add_sorted(base, flat, max)
   end
 end
 
+-- Add {score, member} pairs given in any order: sorted as the index orders them (score, then member), then added
+-- as oi_add_sorted does. Returns how many.
+local function oi_add_pairs(base, entries, max)
+  table.sort(entries, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return oi_before(a[2], b[2])
+  end)
+  local flat = {}
+  for _, e in ipairs(entries) do flat[#flat + 1] = e[2]; flat[#flat + 1] = string.format('%d', e[1]) end
+  if #flat > 0 then oi_add_sorted(base, flat, max) end
+  return #entries
+end
+
 -- Remove (s, m) if it is there at exactly that score; 1 if removed, else 0. A leaf left empty leaves the
 -- directory (all but the first).
 local function oi_remove(base, s, m)

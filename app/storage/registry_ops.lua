@@ -52,13 +52,7 @@ end
 local function move_in(base, beside, written)
   local new = {}  -- (one the index holds is added again at the same score, in the same leaf: a no-op)
   for i = 1, #written, 2 do new[#new + 1] = {canonical(written[i], written[i + 1]), written[i]} end
-  table.sort(new, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return oi_before(a[2], b[2])
-  end)
-  local flat = {}
-  for _, e in ipairs(new) do flat[#flat + 1] = e[2]; flat[#flat + 1] = string.format('%d', e[1]) end
-  if #flat > 0 then oi_add_sorted(base, flat, max) end
+  oi_add_pairs(base, new, max)
   local ids = {}
   for i = 1, #written, 2 do ids[#ids + 1] = written[i] end
   for i = 1, #ids, 400 do redis.call('ZREM', beside, unpack(ids, i, math.min(i + 399, #ids))) end

@@ -51,13 +51,7 @@ local function r_absorb(base, max, buckets)
     if s == 0 then s = r_bucket_of(held[i], buckets) + 1 end
     new[#new + 1] = {s, held[i]}
   end
-  table.sort(new, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return oi_before(a[2], b[2])
-  end)
-  local flat = {}
-  for _, e in ipairs(new) do flat[#flat + 1] = e[2]; flat[#flat + 1] = string.format('%d', e[1]) end
-  oi_add_sorted(base, flat, max)  -- (one the index holds already is added again at its place: a no-op)
+  oi_add_pairs(base, new, max)  -- (one the index holds already is added again at its place: a no-op)
   redis.call('DEL', base)
   return #new
 end
