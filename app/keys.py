@@ -56,7 +56,13 @@ class Keys:
         ``is_state_field`` tells them apart, ``join_states`` joins the pieces); and ``la``, the exact time (ms) of its
         latest interaction, which the activity index holds at its hour (``storage/activity.py``). One key, not two: a key costs
         ~130 B of Redis before its content (docs/performance.md, row 5a)."""
-        return f"{self.prefix}:{{c:{contact_id}}}"
+        head, tail = self.contact_parts()
+        return f"{head}{contact_id}{tail}"
+
+    def contact_parts(self) -> tuple[str, str]:
+        """``contact``'s name before and after the contact id: the scripts that reach a contact's hash by an id they
+        were given (a key they cannot declare: one Redis only) make its name from them."""
+        return f"{self.prefix}:{{c:", "}"
 
     def tags(self, contact_id: str) -> str:
         return f"{self.prefix}:{{c:{contact_id}}}:tags"

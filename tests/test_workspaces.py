@@ -263,6 +263,18 @@ def test_every_workspace_key_keeps_its_hash_tag_after_the_prefix(app):
     assert checked > 40
 
 
+@pytest.mark.parametrize("contact_id", ["c1", "c" + "1" * 20, "a}b", "x\x00y", "\u00e9t\u00e9"])
+def test_a_contact_hash_name_is_its_parts_around_the_id(contact_id):
+    """``Keys.contact_parts``: what the scripts that reach a contact's hash by its id (apply_batch.lua,
+    activity_index.lua, filter_bucket.lua, registry_ops.lua) make its name from, in every workspace."""
+    from app.keys import Keys
+    from app.services import workspace_prefix
+
+    for keys in (Keys(workspace_prefix("sk", "default")), Keys(workspace_prefix("sk", "acme"))):
+        head, tail = keys.contact_parts()
+        assert head + contact_id + tail == keys.contact(contact_id)
+
+
 def test_a_wait_in_a_workspace_resumes_there_through_the_scheduler(app, client):
     from rq.job import Job
     from rq.registry import ScheduledJobRegistry

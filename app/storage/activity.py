@@ -60,8 +60,7 @@ class ActivityIndex:
         self.single_node = not on_cluster(redis)
         self._raise_script = library_script(redis, "activity_index.lua")
         self._drop_moved = load_script(redis, "drop_moved_expiries.lua")
-        head, _, tail = keys.contact("\0").partition("\0")
-        self.hash_parts = [head, tail]
+        self.hash_parts = list(keys.contact_parts())
 
     # --- writes -------------------------------------------------------------------------------------------------
     def raise_calls(self, latest: Mapping[str, int]) -> list[tuple[list[str], list[Any]]]:

@@ -528,10 +528,10 @@ class ContactQuery:
                 conds.append(entry)
             calls.append((keys, [dumps({"conds": conds, "n": rows, "sorted": sort is not None, "force": self.force,
                                         "place": bucket + 1, "buckets": self.buckets,
-                                        "contact": self.keys.contact("\0").split("\0"),
+                                        "contact": list(self.keys.contact_parts()),
                                         **({"granule": self.index.activity.granule} if any("index" in c for c in conds)
                                            else {}),
-                                        **({"registry": self.keys.contact("\0").split("\0")} if compact else {})})]))
+                                        **({"registry": list(self.keys.contact_parts())} if compact else {})})]))
         if compact and (sort is None or all(c.get("neg") or "cells" in c for c in conds)):  # it reads the
             # registry (the order, or no condition drives): its new contacts are moved into its index first
             run_scripts(self.redis, registry.script, [registry.absorb_call(range(self.buckets), -1)])

@@ -76,7 +76,7 @@ class ContactRegistry:
         self.single_node = not on_cluster(redis)
         self.script = library_script(redis, "registry_ops.lua")
         self.moved = RegistryMoved(redis, keys, sharding.buckets)
-        self._parts = keys.contact("\0").split("\0")
+        self._parts = list(keys.contact_parts())
         self._ordered = OrderedIndex(redis, leaf_entries)  # the library's plain adds (the move's copy)
         self._old_page = load_script(redis, "backfill_page.lua")  # the old sets' walk
 
