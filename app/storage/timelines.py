@@ -260,7 +260,7 @@ class TimelineStore:
         #: looks in none), and the parts of the names apply_batch.lua makes (storage/activity.py).
         self.activity_moved = StatesMoved(redis, keys, ACTIVITY_MIGRATION)
         ac_head, ac_tail = keys.activity_index_parts()
-        c_head, _, c_tail = keys.contact("\0").partition("\0")
+        c_head, c_tail = keys.contact_parts()
         self._activity_args = [LEAF_ENTRIES, GRANULE_MS, ac_head, ac_tail, len(c_head), len(c_tail)]
         self._activity_before = keys.activity_parts()[0]
 
