@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass
 
 from .companies import place, rollups_of
+from .scoring.interactions import NOT_ACTIVITY_TYPES
+from .scoring.records import TimelineRecord
 from .services import Services
 from .storage.activity import ACTIVITY_MIGRATION
 from .storage.companies import ROSTER_INDEX_MIGRATION
@@ -79,7 +81,7 @@ def backfill(services: Services, page: int = BACKFILL_PAGE) -> Backfill:
     for ids in services.contacts.contact_pages(page):
         contacts += len(ids)
         terms += services.contacts.index_search_terms(ids)
-        latest = {cid: at for cid, at in services.timelines.timeline_span(ids, last=True).items() if at is not None}
+        latest = latest_activity(services.timelines.read_timelines(ids))
         channels = {cid: flags for cid, flags in services.contacts.dnd_of(ids).items() if flags}
         services.scores.update_indexes({}, {}, latest, channels)
         active += len(latest)
@@ -88,6 +90,17 @@ def backfill(services: Services, page: int = BACKFILL_PAGE) -> Backfill:
         if rollups:  # contributions from the score index (idempotent: a contact already counted is set again)
             services.companies.contribute(services.companies.scores_of(ids, rollups))
     return Backfill(contacts, terms, active, dnd, placed)
+
+
+def latest_activity(timelines: dict[str, list[TimelineRecord]]) -> dict[str, int]:
+    """Each contact's latest activity as the drain writes it (``app/scorer.py``): its latest record's time, manual
+    score changes and attribute changes left out (``NOT_ACTIVITY_TYPES``); a contact with none is left out."""
+    out = {}
+    for cid, records in timelines.items():
+        times = [r.at for r in records if r.type not in NOT_ACTIVITY_TYPES]
+        if times:
+            out[cid] = max(times)
+    return out
 
 
 def expiries_once(services: Services, page: int = EXPIRY_PAGE) -> int | None:

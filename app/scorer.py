@@ -19,7 +19,7 @@ from .scoring.events import NO_INTEREST, CompanyScoreChanged, GradeChanged, Inte
 from .scoring.fit import apply_attribute_changes, attributes_at
 from .scoring.fold import FoldState, LedgerEntry, advance, advance_quietly, fold, fold_across, is_late, resume
 from .scoring.grades import Grade, ScoreStep, grade_steps
-from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE
+from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE, NOT_ACTIVITY_TYPES
 from .scoring.profiles import version_field
 from .scoring.records import ContactWrite, LedgerWrite, TimelineRecord, encode_record
 from .archive import Archive
@@ -121,7 +121,7 @@ class DecodedStates:
 
 
 #: The types that are no activity of the contact (the latest-activity index).
-_NOT_ACTIVITY = frozenset((MANUAL_TYPE, ATTRIBUTES_TYPE))
+_NOT_ACTIVITY = NOT_ACTIVITY_TYPES
 
 #: The types that set a contact's DND fields (``_dnd_updates``).
 _DND_TYPES = frozenset(DND_EMAIL_TYPES) | {"contact.dnd_updated"}

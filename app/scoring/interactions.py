@@ -42,6 +42,9 @@ MANUAL_ACTOR = "by"
 ATTRIBUTES_TYPE = "contact.attributes"
 #: The source of attribute records (their key is ``attributes:<id>``).
 ATTRIBUTES_SOURCE = "attributes"
+#: The types that are no activity of the contact: its latest activity (the index "active in the last N days" reads)
+#: is the time of its latest record of any other type, as the drain writes it and the backfill makes it again.
+NOT_ACTIVITY_TYPES = frozenset((MANUAL_TYPE, ATTRIBUTES_TYPE))
 
 _CUSTOM = re.compile(r"^custom\.[A-Za-z0-9_.:-]{1,100}$")
 MAX_ID_LENGTH = 256
