@@ -48,6 +48,9 @@ from .timelines import StatesMoved
 ROSTER_INDEX_MIGRATION = "company-rosters-compact-index"
 #: How often a process that has not seen it recorded asks Redis again (seconds).
 ROSTER_CHECK_S = 10.0
+#: Contacts a script call of ``index_rosters`` moves into a roster's index at most: a roster that grew big under a
+#: release before moves in pages, Redis answering others between them (~20 ms a page).
+ROSTER_MOVE_PAGE = 1000
 #: A roster's contacts at most in its plain sorted set before it becomes a compact index: Redis's default
 #: ``zset-max-listpack-entries``, up to which the plain set is a listpack, as small as the index or smaller.
 PLAIN_ROSTER_ENTRIES = 128
@@ -204,17 +207,22 @@ class CompanyIndex:
                  for b in range(self.sharding.buckets)]
         return sum(run_scripts(self.redis, self._roster, calls))
 
-    def index_rosters(self, companies_at_once: int = 100) -> int:
+    def index_rosters(self, companies_at_once: int = 100, page: int = ROSTER_MOVE_PAGE) -> int:
         """Every roster grown past ``plain_entries`` moved into a compact index, and every index given what lies in
-        its plain set (``app/indexes.py:roster_index_once``), ``companies_at_once`` script calls to a round trip.
-        Idempotent and online: each roster moves in one atomic call. Returns the contacts moved."""
+        its plain set (``app/indexes.py:roster_index_once``), ``companies_at_once`` script calls to a round trip,
+        each moving at most ``page`` contacts (a roster not done is called again). Idempotent and online: each page
+        moves in one atomic call, and readers read a roster's plain set and index as one between pages. Returns the
+        contacts moved."""
         moved = 0
         for bucket in range(self.sharding.buckets):
             companies = self.redis.zrange(self.keys.companies(bucket), 0, -1)
             for start in range(0, len(companies), companies_at_once):
-                calls = [self._roster_call(company, "tidy", self.plain_entries)
-                         for company in companies[start:start + companies_at_once]]
-                moved += sum(run_scripts(self.redis, self._roster, calls))
+                pending = companies[start:start + companies_at_once]
+                while pending:
+                    calls = [self._roster_call(company, "tidy", self.plain_entries, page) for company in pending]
+                    replies = run_scripts(self.redis, self._roster, calls)
+                    moved += sum(replies)
+                    pending = [company for company, n in zip(pending, replies) if n == page]
         return moved
 
     def _parts_of(self, bucket: int) -> list[str]:

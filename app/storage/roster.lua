@@ -41,12 +41,12 @@ local function r_holds(base, place, id)
   return r_in_index(base, place, id)  -- (no index: its directory's look-up finds nothing)
 end
 
--- the plain set's entries moved into the index (made if need be), each at its place; how many moved. ZRANGE gives
--- them in the index's order (score, then member bytes), so they go in as read; only the entries at 0 (a release
--- before's), placed anew, are sorted (sorting all in Lua cost ~60 us an entry: a 200,000-contact roster's move held
--- Redis 17 s)
-local function r_absorb(base, max, buckets)
-  local held = redis.call('ZRANGE', base, 0, -1, 'WITHSCORES')
+-- the plain set's entries moved into the index (made if need be), each at its place, the first `page` of them (nil:
+-- all); how many moved. ZRANGE gives them in the index's order (score, then member bytes), so they go in as read;
+-- only the entries at 0 (a release before's), placed anew, are sorted (sorting all in Lua cost ~60 us an entry: a
+-- 200,000-contact roster's move held Redis 17 s)
+local function r_absorb(base, max, buckets, page)
+  local held = redis.call('ZRANGE', base, 0, (page or 0) - 1, 'WITHSCORES')
   if #held == 0 then return 0 end
   local placed, zeros = {}, {}
   for i = 1, #held, 2 do
@@ -59,16 +59,20 @@ local function r_absorb(base, max, buckets)
   -- (one the index holds already is added again at its place: a no-op)
   if #placed > 0 then oi_add_sorted(base, placed, max) end
   if #zeros > 0 then oi_add_pairs(base, zeros, max) end
-  redis.call('DEL', base)
+  if page and #held / 2 == page then
+    redis.call('ZREMRANGEBYRANK', base, 0, page - 1)  -- (what was read: the call is atomic)
+  else
+    redis.call('DEL', base)
+  end
   return #held / 2
 end
 
--- what the roster's plain set should give to its index: all of it when there is an index, or when it grew past grow
--- (0: no index may be made); how many moved
-local function r_tidy(base, max, buckets, grow)
+-- what the roster's plain set should give to its index: all of it (or its first `page`: nil, all) when there is an
+-- index, or when it grew past grow (0: no index may be made); how many moved
+local function r_tidy(base, max, buckets, grow, page)
   local n = redis.call('ZCARD', base)
   if n == 0 then return 0 end
-  if r_indexed(base) or (grow > 0 and n > grow) then return r_absorb(base, max, buckets) end
+  if r_indexed(base) or (grow > 0 and n > grow) then return r_absorb(base, max, buckets, page) end
   return 0
 end
 

@@ -9,7 +9,8 @@
 --                         ids of each structure, in one flat list (the caller merges: a page by id is within them)
 --   bucket PLACE          the contacts of the contact bucket PLACE - 1, each once
 --   holds PLACE ID        1 if the roster holds ID (whose place is PLACE), else 0
---   tidy GROW             the plain set moved into the index if there is one, or if it grew past GROW (0: never)
+--   tidy GROW [PAGE]      the plain set moved into the index if there is one, or if it grew past GROW (0: never):
+--                         its first PAGE contacts (none given: all); reply: how many moved (PAGE: maybe more left)
 --   tidy-joined GROW PREFIX SUFFIX   `tidy GROW` of the roster PREFIX .. company .. SUFFIX of each company in
 --                         KEYS[1], which is emptied; reply: how many contacts moved
 local base, op = KEYS[1], ARGV[1]
@@ -29,7 +30,7 @@ if op == 'page' then
 end
 if op == 'bucket' then return r_bucket(base, tonumber(ARGV[4]), buckets) end
 if op == 'holds' then return r_holds(base, tonumber(ARGV[4]), ARGV[5]) and 1 or 0 end
-if op == 'tidy' then return r_tidy(base, max, buckets, tonumber(ARGV[4])) end
+if op == 'tidy' then return r_tidy(base, max, buckets, tonumber(ARGV[4]), tonumber(ARGV[5])) end
 if op == 'tidy-joined' then
   local companies = redis.call('SMEMBERS', base)
   redis.call('DEL', base)
