@@ -476,3 +476,28 @@ def test_the_worked_example_of_the_docs(make_app, clock):
         settle(services)
         assert acme() == (5, 3, 5) and score(client, "globex", "sum") == 30
         assert len(runs_of(client, "hot")) == 1
+
+
+@pytest.mark.private_redis  # the server's byte counter: nothing else talks to it
+@pytest.mark.single_redis  # a cluster's nodes count their bytes apart; the guard is the same code
+def test_a_cursor_past_a_companys_last_contact_reads_no_contact(client, services):
+    """A company page at a cursor at or past its last contact: each roster score's first ``cursor + limit`` would be
+    the whole roster, read and sent for nothing (any API key can send a cursor of 10**9), as the contacts' pages
+    did until 69c701d."""
+    from app.storage.companies import Move
+
+    ids = [f"k{i:03d}" for i in range(200)]
+    services.companies.move([Move(cid, None, "past.io") for cid in ids], [])
+
+    def page(query: str) -> tuple[dict, int]:
+        before = services.redis.info("stats")["total_net_output_bytes"]
+        body = client.get(f"/v1/companies/past.io?{query}", headers=AUTH).get_json()
+        return body, services.redis.info("stats")["total_net_output_bytes"] - before
+
+    last, _ = page("limit=10&cursor=190")
+    assert last["contact_ids"] == ids[190:] and last["contacts"] == 200 and last["next_cursor"] is None
+    _first, first_bytes = page("limit=1")
+    for cursor in (200, 201, 10**9):
+        past, past_bytes = page(f"limit=50&cursor={cursor}")
+        assert (past["contact_ids"], past["contacts"], past["next_cursor"]) == ([], 200, None)
+        assert past_bytes <= first_bytes  # the size, not 200 contacts (a page of one reads one of each score)
