@@ -283,3 +283,36 @@ def test_a_stop_requested_while_a_job_of_the_app_ends_stops_the_worker_after_tha
     assert worker.signalled
     assert FailedJobRegistry(queue=queue).count == 0  # the job that ended did not fail
     assert queue.count == 1  # and the worker stopped before the next
+
+
+@pytest.mark.parametrize("result_ttl", [0, 600])
+def test_a_stop_requested_just_after_a_job_of_the_app_ended_stops_the_worker_after_that_job(counted, result_ttl):
+    """SIGTERM arriving once the transaction that ended the job has run, while RQ still finishes the job's turn
+    inside its ``perform_job`` (the job's webhooks, the "Job OK" log line): the job stays finished and the worker stops
+    before the next. A worker whose state this process held idle from the transaction on raised ``StopRequested``
+    there, inside the job's ``try``: RQ counted the finished job failed and its loop never saw the stop."""
+    import logging
+
+    queue = Queue("stop-test", connection=counted)
+    queue.enqueue_many([Queue.prepare_data(mark, (), result_ttl=result_ttl, meta={LEAF_META: 1}) for _ in range(2)])
+    worker = worker_class_for("simple")([queue], connection=counted)
+    signalled = []
+
+    class SignalAtJobOK(logging.Handler):
+        def emit(self, record):
+            if "Job OK" in record.getMessage() and not signalled:
+                signalled.append(True)
+                worker.request_stop(signal.SIGTERM, None)  # what the signal's handler runs, here
+
+    handler = SignalAtJobOK()
+    logging.getLogger("rq.worker").addHandler(handler)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        worker.work(burst=True, with_scheduler=False, logging_level="INFO")
+    finally:
+        logging.getLogger("rq.worker").removeHandler(handler)
+        for sig, old in handlers.items():
+            signal.signal(sig, old)
+    assert signalled
+    assert FailedJobRegistry(queue=queue).count == 0  # the job that ended did not fail
+    assert queue.count == 1  # and the worker stopped before the next
