@@ -302,7 +302,7 @@ def _stoppable(base: type) -> type:
                     execution.delete(job=job, pipeline=pipe)
                 idle = not self.is_horse  # a child of a forking worker leaves its parent's state to the parent
                 if idle:  # and the next turn's renewal of the worker's key with its look for a suspension
-                    # Written, but the state this process holds stays busy until the job has ended (below): RQ's
+                    # Written, but the state this process holds stays busy until perform_job has returned (below): RQ's
                     # SIGTERM handler raises StopRequested when it finds the worker idle, which here, inside the
                     # job's end, RQ counted as the job failing, and its loop never saw the stop (the worker went on).
                     pipe.hset(self.key, "state", WorkerStatus.IDLE)
@@ -316,8 +316,11 @@ def _stoppable(base: type) -> type:
             self._not_suspended = idle and not replies[-len(self.queues) - 1]
             job._status = JobStatus.FINISHED
             self.executions.pop(execution.id, None)
-            if idle:  # a stop requested from here on ends the loop's turn (StopRequested outside the job)
-                self._state = self._state_written = WorkerStatus.IDLE
+            if idle:  # written: RQ's set_state(IDLE) once perform_job has returned then holds it with no round trip.
+                # Not held here: RQ's turn goes on inside perform_job's try (the job's webhooks, its "Job OK" line),
+                # where a stop raised as StopRequested (found idle) would count the job failed and be lost; held busy
+                # until then, a stop is remembered and the loop stops before the next job.
+                self._state_written = WorkerStatus.IDLE
             return None
 
     return StoppableWorker
