@@ -80,7 +80,7 @@ def company_detail(services: Services, company: str, limit: int = 100, cursor: i
     if not services.companies.exists(company):
         raise NotFound(f"No company {company!r}.")
     size = services.companies.sizes([company])[company]
-    # (a cursor at or past the end: each roster score's first cursor + limit would be the whole roster, read for nothing)
+    # (a cursor at or past the end: each roster score's first cursor + limit would be all of it, read for nothing)
     roster = services.companies.roster(company, cursor, limit) if cursor < size else []
     profiles: dict[str, Any] = {}
     for pid, rollup in live_rollups(services).items():

@@ -167,9 +167,9 @@ def registry_once(services: Services, page: int = REGISTRY_PAGE) -> int | None:
 def roster_index_once(services: Services) -> int | None:
     """Every company roster grown past a leaf moved into its compact ordered index (``CompanyIndex.index_rosters``,
     a page of ``ROSTER_MOVE_PAGE`` contacts an atomic call; a run cut short moves the rest the next time), unless a
-    finished run was recorded; returns the contacts moved. Readers read a roster's plain set and its index as one whatever the split. Run once
-    no worker of a release before is alive (they read and write the plain set alone); from the record on, rosters
-    grow into indexes (``company_member.lua``, the ticker's ``CompanyIndex.tidy``)."""
+    finished run was recorded; returns the contacts moved. Readers read a roster's plain set and its index as one
+    whatever the split. Run once no worker of a release before is alive (they read and write the plain set alone);
+    from the record on, rosters grow into indexes (``company_member.lua``, the ticker's ``CompanyIndex.tidy``)."""
     companies = services.companies
     if services.jobs.migration_done(ROSTER_INDEX_MIGRATION):
         companies.moved(recheck=True)
