@@ -17,6 +17,16 @@ ones stopped, and a worker of the release before that was killed outright holds 
 life in RQ's registry). Once the move is recorded nothing waits: a release before must not run again (roll back
 only with a backup taken before the upgrade).
 
+``timelines_once`` (after the same wait, after ``states_once``) moves each contact's timeline records from the
+timeline hash releases before kept them in (``Keys.timeline``) into its contact hash, with ``move_timelines.lua``
+(atomic per contact; a record too long for a listpack value, or past the hash's room, stays in the timeline hash and
+the contact's hash gets the marker that says so: ``storage/timelines.py: place_records``), and records
+``timelines-in-contact-hash``; from then on the drain looks in a contact's timeline hash only when that marker is
+there. Every other reader reads both hashes, before the move and after. A worker of the release before reads only the
+timeline hash: it would take a record stored in the contact's hash for a new one and fold it twice, hence the wait.
+Web processes of the release before show a contact's ledger and timeline without the moved records (and ignore the
+record fields of its hash: they hold no ``@``) until they are replaced.
+
 ``identity_once`` (after the same wait) deletes the email identity keys that say only what the contacts say — a
 key naming the contact its email derives, which exists (``ContactStore.drop_implied_identities``) — and records
 ``identity-keys-implied``; from then on a new contact first seen by its email gets no key on one Redis. Until then
@@ -36,7 +46,7 @@ from .storage.activity import ACTIVITY_MIGRATION
 from .storage.companies import ROSTER_INDEX_MIGRATION
 from .storage.contacts import IDENTITIES_IMPLIED
 from .storage.registry import REGISTRY_MIGRATION
-from .storage.timelines import STATES_MOVED
+from .storage.timelines import STATES_MOVED, TIMELINES_MOVED
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +56,13 @@ MIGRATION = STATES_MOVED
 PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
 #: otherwise is of a release before the move.
-WORKER_PREFIX = "sk-l4-"
+WORKER_PREFIX = "sk-l5-"
 #: The migrations a worker of a release before would undo by writing where this release no longer reads or
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
 #: (``WORKER_PREFIX``), so the workers of the release before it count as before.
 LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION, ROSTER_INDEX_MIGRATION,
-                                      ACTIVITY_MIGRATION)
+                                      ACTIVITY_MIGRATION, TIMELINES_MOVED)
 
 
 def workers_before(services: Services) -> set[str]:
@@ -97,6 +107,25 @@ def states_once(services: Services, page: int = PAGE) -> int | None:
     return moved
 
 
+def move_all_timelines(services: Services, page: int = PAGE) -> int:
+    """Move every registered contact's timeline records of releases before into its contact hash; returns how many
+    contacts had records to move."""
+    return sum(services.timelines.move_timelines(ids) for ids in services.contacts.contact_pages(page))
+
+
+def timelines_once(services: Services, page: int = PAGE) -> int | None:
+    """``move_all_timelines``, unless a finished run was recorded; records this one. Returns the contacts moved."""
+    if services.jobs.migration_done(TIMELINES_MOVED):
+        return None
+    started = time.monotonic()
+    moved = move_all_timelines(services, page)
+    services.jobs.record_migration(TIMELINES_MOVED, int(time.time() * 1000))
+    services.timelines.timelines_moved(recheck=True)  # this process's drains look for the marker from now on
+    log.info("timeline records moved into the contact hashes",
+             extra={"contacts": moved, "seconds": round(time.monotonic() - started, 3)})
+    return moved
+
+
 def identity_once(services: Services) -> int | None:
     """Delete the email identity keys whose contact's existence says the same (one Redis; a cluster keeps every
     key: there only the key can decide who links an email first), unless a finished run was recorded; records this
@@ -119,6 +148,7 @@ def migrate_layouts(services: Services) -> None:
     benchmark's stores take the same path, so it measures the layout a deployment runs, not a half-moved one."""
     rosters_once(services)  # company rosters of releases before: by contact bucket
     states_once(services)  # fold states of releases before: into each contact's hash
+    timelines_once(services)  # timeline records of releases before: into each contact's hash
     identity_once(services)  # email identity keys that name the contact their email derives: deleted
     registry_once(services)  # the contact registry of releases before: into its compact index
     roster_index_once(services)  # big company rosters: into compact indexes

@@ -54,8 +54,13 @@ class Keys:
         ``dnd:CHANNEL``) and its fold states per ``PROFILE@VERSION`` plus ``_rev``, the optimistic-lock counter; a
         state longer than 64 B in pieces ``PROFILE@VERSION``, ``PROFILE@VERSION#1``... (``storage.timelines``:
         ``is_state_field`` tells them apart, ``join_states`` joins the pieces); and ``la``, the exact time (ms) of its
-        latest interaction, which the activity index holds at its hour (``storage/activity.py``). One key, not two: a key costs
-        ~130 B of Redis before its content (docs/performance.md, row 5a)."""
+        latest interaction, which the activity index holds at its hour (``storage/activity.py``); and its timeline
+        records, each under ``~`` and its ``source:id`` with ``%`` written ``%25`` and ``@`` written ``%40``
+        (``storage.timelines.record_field``: ``~`` starts no other field, and the field holds no ``@``, so neither
+        this release nor one before takes it for a fold state or a document field), while the field and the record
+        are each within 64 B and the hash has fewer than 100 fields (``place_records``); the others stay in
+        ``timeline``, and the field ``~`` alone (an empty id) marks that they do. One key, not three: a key costs
+        ~130 B of Redis before its content (docs/performance.md, row 5a; "Row 5a (2026-12-04 night)")."""
         head, tail = self.contact_parts()
         return f"{head}{contact_id}{tail}"
 
@@ -68,8 +73,10 @@ class Keys:
         return f"{self.prefix}:{{c:{contact_id}}}:tags"
 
     def timeline(self, contact_id: str) -> str:
-        """The contact's interactions and manual changes: ``source:id`` -> record JSON (``records.encode_record``)
-        (hash)."""
+        """The contact's interactions and manual changes that do not fit in its hash (``contact``: a field or a
+        record over 64 B, or past the hash's room), ``source:id`` -> record JSON (``records.encode_record``) (hash);
+        releases before kept every record here, until ``app/contact_layout.py:timelines_once`` moved them. Every
+        reader reads both; the drain, once the move is recorded, only when the contact's hash holds the marker."""
         return f"{self.prefix}:{{c:{contact_id}}}:timeline"
 
     def states_before(self, contact_id: str) -> str:

@@ -107,8 +107,8 @@ BOUNDS = {
            "py-spy: 22 % of a gunicorn worker's time blocked in send/recv"),
     "3": ("two cores shared at 500/s by 2 gunicorn workers, 3 RQ workers, Redis and wrk; each workflow firing "
           "costs two RQ jobs queued behind drain jobs"),
-    "5": ("each contact owns three or four keys plus entries in ~8 indexes (registry, search, activity, scores, "
-          "expiries, company, identity); each interaction is a timeline record and its share of the fold state, and "
+    "5": ("each contact owns one key (its hash: document, fold states, timeline records) plus entries in ~8 "
+          "indexes (registry, search, activity, scores, expiries, company, identity); each interaction is a timeline record and its share of the fold state, and "
           "its seen-set entry for 1-2 days (docs/performance.md, the compact hot layout)"),
     "6": "the index query alone stays at p99 1.3–1.9 ms; the rest is reading and rendering 50 contacts and HTTP",
 }

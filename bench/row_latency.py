@@ -30,17 +30,23 @@ def rows_latency(ctx: Context) -> list[Row]:
     redis.config_set("notify-keyspace-events", "Kh")
     visible: dict[str, float] = {}
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    prefix = f"__keyspace@0__:{ctx.services.keys.timeline('')}".replace("{c:}", "{c:*}")
+    # the contact's hash: its records, fold states and `_rev` are written there together (apply_batch.lua), but
+    # ingest writes a new contact's document there first, so an event counts once `_rev` is there
+    prefix = f"__keyspace@0__:{ctx.services.keys.contact('')}".replace("{c:}", "{c:*}")
     pubsub.psubscribe(prefix)
     stop = threading.Event()
+    looker = ctx.bench.redis
 
     def listen() -> None:
         while not stop.is_set():
             message = pubsub.get_message(timeout=0.2)
             if message:
                 channel = message["channel"]
-                cid = channel[channel.index("{c:") + 3:channel.index("}")]
-                visible.setdefault(cid, time.time())
+                if not channel.endswith("}"):
+                    continue  # another key of the contact (tags, outbox...)
+                cid = channel[channel.index("{c:") + 3:-1]
+                if cid not in visible and looker.hexists(ctx.services.keys.contact(cid), "_rev"):
+                    visible[cid] = time.time()
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()

@@ -1,11 +1,14 @@
 -- Write the results of scoring contacts, if nobody changed each contact since it was read.
 -- On one Redis a call carries many contacts; on a cluster, one (a contact's keys share its slot).
--- KEYS: per contact, in order: 1 timeline, 2 its hash (document and fold states), 3 outbox, 4 horizon, and while the
+-- KEYS: per contact, in order: 1 timeline hash, 2 its hash (document, fold states, records), 3 outbox, 4 horizon,
+--   and while the
 --   fold states of releases before may be left (ARGV[2] is 5, not 4) 5 their hash (the states are there while it
 --   exists: app/contact_layout.py moves them; once it recorded the move finished, the key is not sent); then the
 --   ledger lists (as earlier releases stored them) of the versions whose ledger changed: deleted.
 -- ARGV[1]: JSON array, per contact, [rev, n, timeline, states, drop, outbox, doc, horizon]: `rev` the `_rev` the
---   scorer read ('' when none), n its number of ledger keys, timeline [key, record, ...], states [field, [piece...],
+--   scorer read ('' when none), n its number of ledger keys, timeline [key, record, ...] (new records: each goes
+--   into the contact's hash, or the timeline hash when it does not fit, by record_fields.lua's rf_place), states
+--   [field, [piece...],
 --   ...] (the state's JSON in pieces of at most 64 bytes, so the hash keeps its compact encoding), drop [field]
 --   (from the states with their pieces, and the horizon), outbox [event], doc [field, value, ...], horizon
 --   [field, [piece...], ...] (checkpoints a refold from the archive made, in pieces like the states).
@@ -22,6 +25,7 @@
 -- contact whose `_rev` is not the one its scorer read is left untouched and gets 0 in the reply;
 -- every other contact gets its timeline, fold states, outbox and doc written together,
 -- and its new `_rev` (one more than read: set with the states) in the reply.
+-- The libraries ordered_index.lua and record_fields.lua are before this script.
 -- A fold state longer than a listpack value is stored in pieces: `F`, `F#1`, `F#2`... (app/storage/timelines.py,
 -- PIECE_BYTES); the pieces from `F#n` on that a shorter state left behind go.
 -- Each hash and list is written with one variadic command per contact (a redis.call costs ~1-2 us).
@@ -107,11 +111,22 @@ for i, w in ipairs(writes) do
   if rev ~= w[1] then
     out[i] = 0
   else
+    local args, apart = {}, {}
     if #w[3] > 0 then
-      variadic('HSET', KEYS[k + 1], w[3])
+      -- the records that fit go into the contact's hash (with the states, in one HSET, while that is where they are)
+      local inhash = states == KEYS[k + 2] and args or {}
+      rf_place(w[3], redis.call('HLEN', KEYS[k + 2]), inhash, apart)
+      if #apart > 0 then
+        variadic('HSET', KEYS[k + 1], apart)
+        inhash[#inhash + 1] = RECORD_MARKER
+        inhash[#inhash + 1] = '1'
+      end
+      if inhash ~= args and #inhash > 0 then
+        variadic('HSET', KEYS[k + 2], inhash)
+      end
     end
     local new_rev = (tonumber(rev) or 0) + 1
-    local args = pieces_args(w[4], {})
+    pieces_args(w[4], args)
     args[#args + 1] = '_rev'
     args[#args + 1] = new_rev
     if w[9] then raise(KEYS[k + 2], states == KEYS[k + 2] and args or nil, la, w[9], w[10]) end

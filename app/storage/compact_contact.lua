@@ -2,11 +2,13 @@
 -- contact since the migration read it (its `_rev`, the scorer's optimistic lock), so it runs while the
 -- server scores. Writes the same data in another form: `_rev` does not move (a scorer that read the
 -- contact before writes as it would have).
--- KEYS: 1 timeline, 2 its hash (document and fold states), 3 horizon, 4 the states hash of releases before (the
---   states are there while it exists: app/contact_layout.py moves them), then its ledgers.
--- ARGV[1]: JSON {rev, timeline {field: value}, states {field: [piece...]}, horizon {field: [piece...]},
+-- KEYS: 1 timeline hash, 2 its hash (document, fold states, records), 3 horizon, 4 the states hash of releases
+--   before (the states are there while it exists: app/contact_layout.py moves them), then its ledgers.
+-- ARGV[1]: JSON {rev, timeline {field: value} (the timeline hash's), records {field: value} (the same records under
+--   their field in the contact's hash: record_fields.lua), states {field: [piece...]}, horizon {field: [piece...]},
 --   ledgers [[length read, [entry... newest first]], ...] one per ledger key; no entries: the list goes (the
 --   fold of the timeline gives it)}.
+-- The library record_fields.lua is before this script.
 -- Only fields that still exist are rewritten (the others kept as they are); a ledger only while it has the length read (a version dropped
 -- meanwhile stays dropped). Returns 1, or 0 when `_rev` moved (the caller reads the contact again).
 local p = cjson.decode(ARGV[1])
@@ -39,7 +41,6 @@ local function rewrite(key, values)
     redis.call('HSET', key, unpack(args, i, math.min(i + 199, #args)))
   end
 end
-rewrite(KEYS[1], p.timeline)
 -- fold states and the horizon's values come in pieces (`F`, `F#1`...: app/storage/timelines.py): a rewritten
 -- value's old pieces go; every other field (the contact's document, in its hash) is written back as it was
 local function rewrite_pieced(key, values)
@@ -70,6 +71,16 @@ local function rewrite_pieced(key, values)
   end
 end
 rewrite_pieced(states, p.states)
+rewrite(KEYS[2], p.records)
+-- the timeline hash's records, rewritten, go into the contact's hash where they now fit (record_fields.lua: a
+-- release before's long forms stayed apart through app/contact_layout.py's move); the rest are written anew
+local apart_flat = redis.call('HGETALL', KEYS[1])
+if #apart_flat > 0 then
+  for i = 2, #apart_flat, 2 do
+    apart_flat[i] = p.timeline[apart_flat[i - 1]] or apart_flat[i]
+  end
+  rf_settle(KEYS[2], KEYS[1], apart_flat)
+end
 rewrite_pieced(KEYS[3], p.horizon)
 for j, l in ipairs(p.ledgers) do
   local key = KEYS[4 + j]

@@ -1,35 +1,68 @@
 -- Read what scoring needs for contacts in one call: many on one Redis, one on a cluster (a
--- contact's keys share its slot). Writes nothing.
--- KEYS: per contact: 1 its hash (document and fold states), 2 timeline, 3 horizon, and while the fold states of
--- releases before may be left (ARGV[2] is 4, not 3) 4 their hash (read instead of the contact's while it exists:
--- app/contact_layout.py moves them; once it recorded the move finished, the key is not sent).
--- ARGV[1]: JSON array, per contact, the timeline fields to look up ([] asks only whether the timeline exists).
+-- contact's keys share its slot). Writes nothing. The library record_fields.lua is before this script.
+-- KEYS: per contact: 1 its hash (document, fold states and timeline records), 2 its timeline hash (records that did
+-- not fit in the hash, and those of releases before until app/contact_layout.py moved them), 3 horizon, and while
+-- the fold states of releases before may be left (ARGV[2] is 4, not 3) 4 their hash (read instead of the contact's
+-- while it exists: app/contact_layout.py moves them; once it recorded the move finished, the key is not sent).
+-- ARGV[1]: JSON array, per contact, the record keys (`source:id`) to look up ([] asks only whether it has records).
 -- ARGV[2]: the number of keys per contact (3 or 4).
--- Returns per contact {its fold states and `_rev` (flat, as HGETALL gives them; the document's fields left
--- out), HMGET of the fields or EXISTS of the timeline, the hot horizon `c` (false when none: nothing left Redis)}.
+-- ARGV[3]: '1' once the timelines' move into the contact hashes was recorded: then a contact's timeline hash is
+--   looked in only when its hash holds the marker (RECORD_MARKER), else '0' (always looked in).
+-- Returns per contact {its fold states and `_rev` (flat, as HGETALL gives them; the document's fields and the
+-- records left out), per key its record (false when stored nowhere) or, for [], 1/0 whether any record is stored,
+-- the hot horizon `c` (false when none: nothing left Redis)}.
 local wanted = cjson.decode(ARGV[1])
 local stride = tonumber(ARGV[2])
+local moved = ARGV[3] == '1'
 local out = {}
-local find, sub = string.find, string.sub
-for i, fields in ipairs(wanted) do
+local find, sub, byte = string.find, string.sub, string.byte
+for i, keys in ipairs(wanted) do
   local k = stride * (i - 1)
   local states = stride == 4 and redis.call('HGETALL', KEYS[k + 4]) or {}
-  if #states == 0 then
-    -- the fold states' fields of the contact's hash (storage/timelines.py: is_state_field)
-    local flat = redis.call('HGETALL', KEYS[k + 1])
-    for j = 1, #flat, 2 do
-      local f = flat[j]
-      if f == '_rev' or (find(f, '@', 1, true) and sub(f, 1, 4) ~= 'dnd:') then
-        states[#states + 1] = f
-        states[#states + 1] = flat[j + 1]
+  local own = #states == 0
+  local want, present = {}, {}
+  for j, key in ipairs(keys) do
+    want[rf_field(key)] = j
+    present[j] = false
+  end
+  local records, marked = false, not moved
+  local flat = redis.call('HGETALL', KEYS[k + 1])
+  for j = 1, #flat, 2 do
+    local f = flat[j]
+    if byte(f, 1) == 126 then  -- '~': a record, or the marker
+      if f == RECORD_MARKER then
+        marked = true
+      else
+        records = true
+        local at = want[f]
+        if at then present[at] = flat[j + 1] end
       end
+    elseif own and (f == '_rev' or (find(f, '@', 1, true) and sub(f, 1, 4) ~= 'dnd:')) then
+      -- the fold states' fields of the contact's hash (storage/timelines.py: is_state_field)
+      states[#states + 1] = f
+      states[#states + 1] = flat[j + 1]
     end
   end
-  local present
-  if #fields > 0 then
-    present = redis.call('HMGET', KEYS[k + 2], unpack(fields))
+  if #keys > 0 then
+    if marked then
+      local missing, at = {}, {}
+      for j, key in ipairs(keys) do
+        if not present[j] then
+          missing[#missing + 1] = key
+          at[#missing] = j
+        end
+      end
+      if #missing > 0 then
+        local got = redis.call('HMGET', KEYS[k + 2], unpack(missing))
+        for j = 1, #missing do
+          if got[j] then present[at[j]] = got[j] end
+        end
+      end
+    end
+  elseif records then
+    present = 1
   else
-    present = redis.call('EXISTS', KEYS[k + 2])
+    present = marked and redis.call('EXISTS', KEYS[k + 2]) or 0
   end
   out[i] = {states, present, redis.call('HGET', KEYS[k + 3], 'c')}
 end

@@ -36,9 +36,10 @@ def loads(text: str | bytes) -> Any:
     return orjson.loads(text)
 
 
-def load_script(redis: Any, name: str) -> Any:
-    """A Lua script of this package (``name.lua``, beside the gateway that runs it), registered."""
-    return redis.register_script(_script_text(name))
+def load_script(redis: Any, name: str, *libraries: str) -> Any:
+    """A Lua script of this package (``name.lua``, beside the gateway that runs it), registered, with the
+    ``libraries`` of this package before it (``record_fields.lua``)."""
+    return redis.register_script("\n".join(_script_text(n) for n in (*libraries, name)))
 
 
 @functools.cache

@@ -25,7 +25,7 @@ from .contacts import ContactStore
 from .errors import gateway
 from .redis_tools import Sharding, get_many, loads, on_cluster
 from .score_index import ScoreIndex
-from .timelines import PIECE_MARK, flat_pieces, is_state_field, join_states, split_contact
+from .timelines import PIECE_MARK, flat_pieces, hash_records, is_state_field, join_states, place_records, split_contact
 
 #: Contacts read or written per round trip.
 PAGE = 500
@@ -165,6 +165,7 @@ class SnapshotGateway:
     def _assemble(cid: str, fields: Sequence[str], replies: Sequence[Any]) -> ContactData:
         stored, tags, timeline, before, outbox, entered, horizon, *ledgers = replies[:READS + len(fields)]
         doc, states = split_contact(stored, before)
+        timeline = {**hash_records(stored), **timeline}  # the records of its hash, and of its timeline hash
         return ContactData(cid, doc, list(tags), timeline, states,
                            {f: entries for f, entries in zip(fields, ledgers, strict=True) if entries},
                            list(outbox), list(entered), horizon)
@@ -273,14 +274,17 @@ class SnapshotGateway:
         expiries: dict[str, int | None] = {}
         for contact in contacts:
             cid = contact.id
-            # the document and the fold states share the contact's hash, each state in pieces short enough for
-            # its compact encoding (an archive of a release before may hold one whole)
-            if contact.doc or contact.states:
-                pipe.hset(self.keys.contact(cid), mapping={**contact.doc, **flat_pieces(join_states(contact.states))})
+            # the document, the fold states and the timeline share the contact's hash, each state in pieces short
+            # enough for its compact encoding (an archive of a release before may hold one whole), the records that
+            # do not fit in the contact's timeline hash (place_records), as the scorer writes them
+            own = {**contact.doc, **flat_pieces(join_states(contact.states))}
+            records, apart = place_records(len(own), contact.timeline)
+            if own or records:
+                pipe.hset(self.keys.contact(cid), mapping={**own, **records})
             if contact.tags:
                 pipe.sadd(self.keys.tags(cid), *contact.tags)
-            if contact.timeline:
-                pipe.hset(self.keys.timeline(cid), mapping=contact.timeline)
+            if apart:
+                pipe.hset(self.keys.timeline(cid), mapping=apart)
             for vfield, entries in contact.ledgers.items():
                 profile_id, version = parse_version_field(vfield)
                 pipe.rpush(self.keys.ledger(cid, profile_id, version), *entries)

@@ -1,4 +1,6 @@
-"""Each contact's scoring data: its timeline (``source:id`` -> record), fold states per
+"""Each contact's scoring data: its timeline (``source:id`` -> record: fields of the contact's hash, ``record_field``;
+the records that do not fit there in its timeline hash, ``Keys.timeline``, as releases before kept every record
+until app/contact_layout.py moved them — every reader here reads both), fold states per
 ``PROFILE@VERSION`` with the ``_rev`` optimistic lock (fields of the contact's hash, beside its document:
 ``is_state_field``; in a hash of their own, ``Keys.states_before``, for contacts of releases before until
 app/contact_layout.py moved them — every reader and writer here looks there first), the outbox of events for workflows (ledgers are not
@@ -13,6 +15,7 @@ the bucket through ``horizon_oldest.lua``) lets the pass leave alone a bucket wi
 """
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +29,9 @@ from ..scoring.records import ContactWrite, TimelineRecord, decode_ledger_entry,
 from .activity import ACTIVITY_FIELD, ACTIVITY_MIGRATION, GRANULE_MS
 from .errors import gateway
 from .ordered_index import LEAF_ENTRIES, library_script
+
+#: The Lua library of a record's place (``record_fields.lua``: ``record_field``, ``record_key``, ``place_records``).
+RECORDS_LIBRARY = "record_fields.lua"
 from .redis_tools import Done, Later, Sharding, dumps, load_script, loads, on_cluster, run_scripts
 
 #: Contacts per call of the batch scripts (read_batch.lua, apply_batch.lua) on a single Redis (one on a cluster):
@@ -45,6 +51,65 @@ PIECE_MARK = "#"
 STATES_MOVED = "states-in-contact-hash"
 #: Seconds between looks (``HEXISTS``) at whether the move was recorded, until it was (then remembered).
 STATES_MOVED_CHECK_S = 60.0
+#: The timelines' move into the contact hashes (app/contact_layout.py: timelines_once) in the migrations hash: once
+#: recorded, a contact's timeline hash holds records only when its hash holds ``RECORD_MARKER``, and the drain
+#: looks in no other (``read_batch.lua``).
+TIMELINES_MOVED = "timelines-in-contact-hash"
+
+#: The first character of a timeline record's field in its contact's hash, which no other field of the hash starts
+#: with (document fields are named, fold states are ``PROFILE@VERSION``, profile ids slugs; ``_rev``, ``la``).
+RECORD_MARK = "~"
+#: The contact's hash holds this field (an empty record id: no record has one) while its timeline hash may hold
+#: records: those that do not fit in the hash (``place_records``).
+RECORD_MARKER = RECORD_MARK
+#: A contact's hash takes records while it has fewer fields than this: 28 short of Redis's 128
+#: (``hash-max-listpack-entries``) stay for its document, ``dnd:`` fields, fold states and their pieces, so a long
+#: history never turns the hash into a hash table (the rest stay in the timeline hash).
+RECORD_ROOM = 100
+_RECORD_ESCAPES = {"%": "%25", "@": "%40"}
+_RECORD_UNESCAPES = {"25": "%", "40": "@"}
+_UNESCAPED = re.compile("%(25|40)")
+
+
+def record_field(key: str) -> str:
+    """A record's field in its contact's hash: ``RECORD_MARK`` and its ``source:id`` with ``%`` written ``%25`` and
+    ``@`` written ``%40`` — so it holds no ``@`` and a release before never takes it for a fold state (ids may hold
+    ``:``, ``@``, ``#``). ``record_fields.lua``'s ``rf_field`` does the same."""
+    if "%" in key or "@" in key:
+        key = "".join(_RECORD_ESCAPES.get(ch, ch) for ch in key)
+    return RECORD_MARK + key
+
+
+def record_key(field_: str) -> str:
+    """The ``source:id`` of a record's field (``record_field``'s inverse)."""
+    body = field_[1:]
+    if "%" in body:
+        body = _UNESCAPED.sub(lambda m: _RECORD_UNESCAPES[m.group(1)], body)
+    return body
+
+
+def place_records(hash_len: int, records: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Where these new records go, given ``hash_len`` fields in the contact's hash: the hash's fields (each field
+    and value within ``PIECE_BYTES``, while the hash has fewer than ``RECORD_ROOM`` fields; with ``RECORD_MARKER``
+    when some do not) and the timeline hash's (``source:id`` -> record). ``record_fields.lua``'s ``rf_place``
+    decides the same in the scripts."""
+    inhash: dict[str, str] = {}
+    apart: dict[str, str] = {}
+    for key, value in records.items():
+        name = record_field(key)
+        if hash_len < RECORD_ROOM and len(name.encode()) <= PIECE_BYTES and len(value.encode()) <= PIECE_BYTES:
+            inhash[name] = value
+            hash_len += 1
+        else:
+            apart[key] = value
+    if apart:
+        inhash[RECORD_MARKER] = "1"
+    return inhash, apart
+
+
+def hash_records(stored: Mapping[str, str]) -> dict[str, str]:
+    """The records a contact's hash holds, by ``source:id``."""
+    return {record_key(f): v for f, v in stored.items() if f[:1] == RECORD_MARK and f != RECORD_MARKER}
 
 
 def state_pieces(value: str) -> list[str]:
@@ -107,7 +172,7 @@ def is_state_field(name: str) -> bool:
     """Whether a field of a contact's hash (``Keys.contact``) belongs to its fold states — ``_rev``, a state
     ``PROFILE@VERSION`` (profile ids are slugs) or one of its pieces — rather than to its document, whose fields
     hold no ``@`` outside its ``dnd:CHANNEL`` ones. ``read_batch.lua`` tells them apart the same way."""
-    return name == "_rev" or ("@" in name and not name.startswith("dnd:"))
+    return name == "_rev" or ("@" in name and not name.startswith("dnd:"))  # (a record's field has no "@")
 
 
 # (ACTIVITY_FIELD, the contact hash's field of its latest activity: storage/activity.py)
@@ -117,8 +182,8 @@ def split_contact(stored: dict[str, str], before: dict[str, str] | None = None) 
                                                                                         dict[str, str]]:
     """A contact's hash as its document and its fold states as stored (pieces apart: ``join_states``); the states
     from ``before``, the hash of releases before (``Keys.states_before``), while that exists. The latest-activity
-    field (``ACTIVITY_FIELD``) is in neither."""
-    doc = {f: v for f, v in stored.items() if not is_state_field(f) and f != ACTIVITY_FIELD}
+    field (``ACTIVITY_FIELD``), the timeline records and their marker (``RECORD_MARK``) are in neither."""
+    doc = {f: v for f, v in stored.items() if not is_state_field(f) and f != ACTIVITY_FIELD and f[:1] != RECORD_MARK}
     if before:
         return doc, before
     return doc, {f: v for f, v in stored.items() if is_state_field(f)}
@@ -246,16 +311,20 @@ class TimelineStore:
         self.ledger_max = ledger_max
         self.sharding = sharding
         self._oldest = load_script(redis, "horizon_oldest.lua")
-        self._apply_batch = library_script(redis, "apply_batch.lua")
-        self._read_batch = load_script(redis, "read_batch.lua")
-        self._trim = load_script(redis, "trim_horizon.lua")
-        self._read_trim = load_script(redis, "read_trim.lua")
-        self._compact = load_script(redis, "compact_contact.lua")
+        self._apply_batch = library_script(redis, "apply_batch.lua", RECORDS_LIBRARY)
+        self._read_batch = load_script(redis, "read_batch.lua", RECORDS_LIBRARY)
+        self._trim = load_script(redis, "trim_horizon.lua", RECORDS_LIBRARY)
+        self._read_trim = load_script(redis, "read_trim.lua", RECORDS_LIBRARY)
+        self._compact = load_script(redis, "compact_contact.lua", RECORDS_LIBRARY)
         self._move_states = load_script(redis, "move_states.lua")
+        self._move_timelines = load_script(redis, "move_timelines.lua", RECORDS_LIBRARY)
         #: One Redis (not a cluster): a scoring batch's reads and writes go in a few script calls.
         self.single_node = not on_cluster(redis)
         #: Whether no old states hash is left (the drain's scripts then get no key of one: ~1 % of its instructions).
         self.states_moved = StatesMoved(redis, keys)
+        #: Whether the timelines of releases before were all moved into the contact hashes: the drain then looks in
+        #: a contact's timeline hash only when its hash holds ``RECORD_MARKER``.
+        self.timelines_moved = StatesMoved(redis, keys, TIMELINES_MOVED)
         #: Whether the latest-activity sorted sets of releases before were all moved (``apply_batch.lua`` then
         #: looks in none), and the parts of the names apply_batch.lua makes (storage/activity.py).
         self.activity_moved = StatesMoved(redis, keys, ACTIVITY_MIGRATION)
@@ -275,6 +344,7 @@ class TimelineStore:
         per_call = SCRIPT_CONTACTS if self.single_node else 1
         contact_ids = list(batch)
         moved = self.states_moved()
+        marked = "1" if self.timelines_moved() else "0"
         calls = []
         for start in range(0, len(contact_ids), per_call):
             chunk = contact_ids[start:start + per_call]
@@ -284,7 +354,7 @@ class TimelineStore:
             else:
                 keys = [key for cid in chunk for key in (self.keys.contact(cid), self.keys.timeline(cid),
                                                          self.keys.horizon(cid), self.keys.states_before(cid))]
-            calls.append((keys, [dumps([batch[cid] for cid in chunk]), 3 if moved else 4]))
+            calls.append((keys, [dumps([batch[cid] for cid in chunk]), 3 if moved else 4, marked]))
         reply = later.send_scripts(self._read_batch, calls) if later is not None \
             else Done(run_scripts(self.redis, self._read_batch, calls))
 
@@ -403,11 +473,18 @@ class TimelineStore:
         self.redis.zadd(self.keys.horizon_oldest(), {"all": now})
 
     def read_timelines(self, contact_ids: Sequence[str]) -> dict[str, list[TimelineRecord]]:
+        """Each contact's timeline records (those of its hash, then those of its timeline hash), in one round trip."""
+        return {cid: [decode_record(key, loads(v)) for key, v in stored.items()]
+                for cid, stored in self.stored_timelines(contact_ids).items()}
+
+    def stored_timelines(self, contact_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Each contact's records as stored (``source:id`` -> record JSON), wherever they are."""
         pipe = self.redis.pipeline(transaction=False)
         for contact_id in contact_ids:
+            pipe.hgetall(self.keys.contact(contact_id))
             pipe.hgetall(self.keys.timeline(contact_id))
-        return {cid: [decode_record(key, loads(v)) for key, v in fields.items()]
-                for cid, fields in zip(contact_ids, pipe.execute())}
+        replies = pipe.execute()
+        return {cid: {**hash_records(replies[2 * i]), **replies[2 * i + 1]} for i, cid in enumerate(contact_ids)}
 
     def timeline_span(self, contact_ids: Sequence[str], last: bool) -> dict[str, int | None]:
         """The time of each contact's first (or last) interaction, manual score changes left out."""
@@ -536,6 +613,18 @@ class TimelineStore:
             for start in range(0, len(ids), per_call)]
         return sum(int(n) for n in run_scripts(self.redis, self._move_states, calls))
 
+    def move_timelines(self, contact_ids: Sequence[str]) -> int:
+        """Move these contacts' timeline records from their timeline hash into their contact hash
+        (``move_timelines.lua``, atomic per contact; a record that does not fit stays, ``place_records``); returns
+        how many had records to move."""
+        per_call = SCRIPT_CONTACTS if self.single_node else 1
+        ids = list(contact_ids)
+        calls: list[tuple[list[str], list[Any]]] = [
+            ([key for cid in ids[start:start + per_call] for key in (self.keys.contact(cid), self.keys.timeline(cid))],
+             [])
+            for start in range(0, len(ids), per_call)]
+        return sum(int(n) for n in run_scripts(self.redis, self._move_timelines, calls))
+
     # --- the compact layout's migration (app/compaction.py) --------------------------------------------
     def read_stored(self, contact_ids: Sequence[str]) -> dict[str, StoredContact]:
         """Each contact's stored values as they are (whatever their form): what the compaction rewrites."""
@@ -549,7 +638,8 @@ class TimelineStore:
         out = {}
         pipe = self.redis.pipeline(transaction=False)
         for i, cid in enumerate(contact_ids):
-            stored, before, timeline, horizon = replies[4 * i:4 * i + 4]
+            stored, before, apart, horizon = replies[4 * i:4 * i + 4]
+            timeline = {**hash_records(stored), **apart}
             states = split_contact(stored, before)[1]
             fields = [f for f in states if f != "_rev" and PIECE_MARK not in f]
             for vfield in fields:
@@ -568,7 +658,8 @@ class TimelineStore:
         keys = [self.keys.timeline(contact_id), self.keys.contact(contact_id), self.keys.horizon(contact_id),
                 self.keys.states_before(contact_id)]
         keys += [self.keys.ledger(contact_id, *parse_version_field(f)) for f in ledgers]
-        payload = {"rev": rev, "timeline": timeline, "states": {f: state_pieces(v) for f, v in states.items()},
+        payload = {"rev": rev, "timeline": timeline, "records": {record_field(k): v for k, v in timeline.items()},
+                   "states": {f: state_pieces(v) for f, v in states.items()},
                    "horizon": {f: state_pieces(v) for f, v in horizon.items()},
                    "ledgers": [[n, entries] for n, entries in ledgers.values()]}
         return bool(self._compact(keys=keys, args=[dumps(payload)]))

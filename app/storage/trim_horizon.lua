@@ -2,9 +2,11 @@
 -- happened before it, store the checkpoints at it, and drop the ledger entries before it - only for a
 -- contact nobody changed since it was read (its `_rev`), like apply_batch.lua. Many contacts per call on
 -- one Redis, one on a cluster (a contact's keys share its slot).
--- KEYS: per contact, in order: 1 timeline, 2 its hash (document and fold states), 3 horizon, 4 the states hash of
---   releases before (the states are there while it exists: app/contact_layout.py moves them), then its ledgers.
--- ARGV[1]: JSON {writes: [{rev, n (its number of ledger keys), c (the horizon, ms), del [timeline field],
+-- The library record_fields.lua is before this script.
+-- KEYS: per contact, in order: 1 timeline hash, 2 its hash (document, fold states, records), 3 horizon, 4 the
+--   states hash of releases before (the states are there while it exists: app/contact_layout.py moves them), then
+--   its ledgers.
+-- ARGV[1]: JSON {writes: [{rev, n (its number of ledger keys), c (the horizon, ms), del [record keys `source:id`],
 --   horizon {field: value} (the whole horizon hash: c, a, a checkpoint per version)}, ...]}.
 -- Atomic per contact: a contact whose `_rev` moved is left untouched and gets 0 in the reply; every other
 -- gets its new `_rev` (scorers that read it before wait and read again).
@@ -20,8 +22,16 @@ for i, w in ipairs(p.writes) do
   if rev ~= w.rev then
     out[i] = 0
   else
-    for _, f in ipairs(w.del) do
-      redis.call('HDEL', KEYS[k + 1], f)
+    -- each record is in the contact's hash or its timeline hash (record_fields.lua): deleted from both
+    if #w.del > 0 then
+      local fields = {}
+      for j, f in ipairs(w.del) do
+        fields[j] = rf_field(f)
+      end
+      for j = 1, #fields, 4000 do
+        redis.call('HDEL', KEYS[k + 2], unpack(fields, j, math.min(j + 3999, #fields)))
+        redis.call('HDEL', KEYS[k + 1], unpack(w.del, j, math.min(j + 3999, #w.del)))
+      end
     end
     redis.call('DEL', KEYS[k + 3])  -- every field is written anew: checkpoints of other versions are stale
     for f, v in pairs(w.horizon) do

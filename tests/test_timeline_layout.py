@@ -1,0 +1,202 @@
+"""A contact's timeline records live in its contact hash (``Keys.contact``, fields ``record_field``), one key a contact
+fewer than releases before kept; a record that does not fit in a listpack value, or past the hash's room, stays in
+the timeline hash (``Keys.timeline``) with the marker in the contact's hash. On data written by the release before
+(tests/data/layout-v1.json) every reader gives the same with none, some and all timelines moved; scoring goes on
+exactly wherever a contact's records are; the contact hash stays a listpack whatever the records' ids, sizes and
+counts."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from app.compaction import compact_all
+from app.contact_layout import states_once, timelines_once
+from app.scoring.fold import FoldState, fold
+from app.scoring.records import ContactWrite
+from app.storage.timelines import (PIECE_BYTES, RECORD_MARK, RECORD_MARKER, RECORD_ROOM, TIMELINES_MOVED,
+                                   StatesMoved, hash_records, is_state_field, place_records, record_field, record_key,
+                                   split_contact)
+from tests.test_compaction import load_layout_v1, post_and_score, to_each_contact
+from tests.test_contact_layout import readers
+
+pytestmark = [pytest.mark.app_settings(HOT_HISTORY="0"), pytest.mark.also_on_cluster]
+
+#: Record ids as providers send them: any text, with the characters the field's scheme escapes or could confuse.
+ids = st.text(st.sampled_from(":@#%~_-025é") | st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80)
+DOCUMENT = ("email", "external_id", "name", "company", "created_at", "attributes", "dnd:email", "la")
+
+
+def timeline_keys(services, contact_ids) -> int:
+    return sum(services.redis.exists(services.keys.timeline(cid)) for cid in contact_ids)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1) | ids)
+def test_a_records_field_names_it_alone_and_is_no_other_kind_of_field(key):
+    name = record_field(key)
+    assert record_key(name) == key
+    assert name.startswith(RECORD_MARK) and "@" not in name and name != RECORD_MARKER
+    assert not is_state_field(name)  # a release before reads no fold state in it either (no "@")
+    assert not any(name.startswith(f) for f in DOCUMENT) and not name.startswith("_rev")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(ids, unique=True, max_size=5))
+def test_distinct_ids_have_distinct_fields(keys):
+    assert len({record_field(k) for k in keys}) == len(keys)
+
+
+def test_the_document_and_the_states_leave_records_and_their_marker_out():
+    stored = {"email": "a@b.c", "_rev": "2", "engagement@1": "{}", "la": "5", record_field("crm:a@b#1"): "[1]",
+              RECORD_MARKER: "1"}
+    doc, states = split_contact(stored)
+    assert doc == {"email": "a@b.c"} and states == {"_rev": "2", "engagement@1": "{}"}
+    assert hash_records(stored) == {"crm:a@b#1": "[1]"}
+
+
+def write(services, cid: str, records: dict[str, str], rev: str = "") -> int:
+    [new_rev] = services.timelines.apply_many([ContactWrite(cid, rev, records, {"p@1": "{}"}, [], [], [],
+                                                            {"email": f"{cid}@example.com"})])()
+    return new_rev
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(ids, st.integers(1, 90)), unique_by=lambda r: r[0], min_size=1, max_size=30),
+       st.integers(1, 5))
+def test_records_of_any_id_size_and_count_are_each_stored_once_and_read_back(services, records, batches):
+    """Written in a few batches, as drains do: each record is read back whole, is found by the drain's look-up,
+    and sits in the contact's hash when it fits (else in the timeline hash, with the marker); the hash stays a
+    listpack."""
+    cid = "hx"
+    services.redis.delete(services.keys.contact(cid), services.keys.timeline(cid))
+    services.timelines.timelines_moved = StatesMoved(services.redis, services.keys, TIMELINES_MOVED)  # asked afresh
+    values = {key: json.dumps([1, 1_700_000_000_000, "v" * size]) for key, size in records}
+    keys = list(values)
+    rev = ""
+    for n in range(batches):
+        part = keys[n::batches]
+        if part:
+            rev = str(write(services, cid, {k: values[k] for k in part}, rev))
+    stored = services.redis.hgetall(services.keys.contact(cid))
+    apart = services.redis.hgetall(services.keys.timeline(cid))
+    assert services.timelines.stored_timelines([cid])[cid] == values
+    assert {**hash_records(stored), **apart} == values and not set(hash_records(stored)) & set(apart)
+    assert all(len(record_field(k).encode()) > PIECE_BYTES or len(v.encode()) > PIECE_BYTES
+               or len(stored) >= RECORD_ROOM for k, v in apart.items())
+    assert (RECORD_MARKER in stored) == bool(apart)
+    assert services.redis.object("encoding", services.keys.contact(cid)) == "listpack"
+    services.redis.hdel(services.keys.migrations(), TIMELINES_MOVED)
+    for moved in (False, True):  # the drain's look-up, before the move is recorded and after (the marker)
+        if moved:
+            services.jobs.record_migration(TIMELINES_MOVED, 1)
+        assert services.timelines.timelines_moved(recheck=True) is moved
+        reads = services.timelines.read_for_scoring({cid: [*keys, "crm:absent"]})()
+        states, present, _ = reads[cid]
+        assert present == [values[k] for k in keys] + [None] and states["_rev"] == rev
+        assert services.timelines.read_for_scoring({cid: []})()[cid][1] == 1
+
+
+def test_records_past_the_hash_room_stay_apart_and_the_hash_stays_a_listpack(services):
+    cid = "many"
+    rev = ""
+    for n in range(3):
+        rev = str(write(services, cid, {f"crm:{n}-{i}": "[1,1700000000000]" for i in range(60)}, rev))
+    stored = services.redis.hgetall(services.keys.contact(cid))
+    assert len(stored) == RECORD_ROOM + 1  # the room, then the marker
+    assert services.redis.object("encoding", services.keys.contact(cid)) == "listpack"
+    assert len(services.timelines.read_timelines([cid])[cid]) == 180
+
+
+def test_the_python_placement_is_the_scripts(services):
+    records = {"crm:a": "[1]", "crm:" + "x" * 70: "[2]", "crm:b": "[" + "3" * 70 + "]", "crm:c@d%e": "[4]"}
+    write(services, "p", records)
+    inhash, apart = place_records(0, records)  # a new contact: its hash is empty when the records are placed
+    stored = services.redis.hgetall(services.keys.contact("p"))
+    assert {f: v for f, v in stored.items() if f.startswith(RECORD_MARK)} == inhash
+    assert services.redis.hgetall(services.keys.timeline("p")) == apart
+
+
+def settled(services, contact_ids) -> None:
+    """Each contact's records where they belong: in its hash when they fit, else apart with the marker."""
+    for cid in contact_ids:
+        stored = services.redis.hgetall(services.keys.contact(cid))
+        apart = services.redis.hgetall(services.keys.timeline(cid))
+        assert hash_records(stored) and "email" in stored
+        assert all(len(v.encode()) > PIECE_BYTES or len(record_field(k).encode()) > PIECE_BYTES
+                   for k, v in apart.items())
+        assert (RECORD_MARKER in stored) == bool(apart)
+        assert services.redis.object("encoding", services.keys.contact(cid)) == "listpack"
+
+
+def test_every_reader_gives_the_same_with_none_some_and_all_timelines_moved(client, services):
+    """layout-v1's records are of the release's long forms (many over 64 B): the move leaves those apart, and the
+    compaction (which rewrites them short) moves them in."""
+    contact_ids = load_layout_v1(services)
+    assert timeline_keys(services, contact_ids) == 40
+    before = readers(client, services, contact_ids)
+    assert services.timelines.move_timelines(contact_ids[:15]) == 15  # a run cut short, states not moved yet
+    settled(services, contact_ids[:15])
+    assert readers(client, services, contact_ids) == before
+    assert states_once(services) == 40
+    assert readers(client, services, contact_ids) == before
+    # (the 15 moved before are walked again: their long records stay apart)
+    assert timelines_once(services) == 40 and services.jobs.migration_done(TIMELINES_MOVED)
+    assert timelines_once(services) is None
+    settled(services, contact_ids)
+    assert readers(client, services, contact_ids) == before
+    compact_all(services)
+    assert timeline_keys(services, contact_ids) < 10  # compact, most fit (settled: what stays is long)
+    settled(services, contact_ids)
+    after = readers(client, services, contact_ids)  # (the backup holds the values as stored: compact now)
+    assert (after[0], after[1], after[3]) == (before[0], before[1], before[3])
+    assert {cid: sorted(c[2]) for cid, c in after[2].items()} == {cid: sorted(c[2]) for cid, c in before[2].items()}
+
+
+def test_scoring_goes_on_exactly_wherever_a_contacts_records_are(client, services):
+    contact_ids = load_layout_v1(services)
+    states_once(services)
+    services.timelines.move_timelines(contact_ids[::2])
+    now = services.clock.now_ms()
+    items = to_each_contact(client, contact_ids, ("email.clicked", "form.submitted"))
+    post_and_score(client, services, items)
+    post_and_score(client, services, items)  # the same again: every one a repeat, wherever it is stored
+    profile = services.profiles.active()[0].profile
+    timelines = services.timelines.read_timelines(contact_ids)
+    states = services.timelines.read_states(contact_ids)
+    for cid in contact_ids:
+        keys = [r.key for r in timelines[cid]]
+        assert len(keys) == len(set(keys))
+        assert FoldState.from_json(json.loads(states[cid]["engagement@1"])).score == \
+            fold(profile, timelines[cid], now)[0].score
+    # the unmoved contacts' new records went into their hash; their old ones stay apart until the move
+    assert timeline_keys(services, contact_ids) == 40  # (the moved ones' long records stay apart: settled)
+    assert not services.timelines.timelines_moved()
+    assert timelines_once(services) == 40 and services.timelines.timelines_moved()
+    settled(services, contact_ids)
+    post_and_score(client, services, items)  # repeats found in the hash alone now
+    post_and_score(client, services, [{**item, "id": f"later-{n}"} for n, item in enumerate(items)])
+    again = services.timelines.read_timelines(contact_ids)
+    after = services.timelines.read_states(contact_ids)
+    for cid in contact_ids:
+        assert len(again[cid]) == len(timelines[cid]) + 2
+        assert FoldState.from_json(json.loads(after[cid]["engagement@1"])).score == \
+            fold(profile, again[cid], now)[0].score
+    settled(services, contact_ids)
+
+
+def test_a_long_record_stays_apart_through_the_move_and_the_hash_stays_a_listpack(client, services):
+    contact_ids = load_layout_v1(services)
+    cid = contact_ids[0]
+    long_key = "crm:" + "u" * 80  # a clicked URL as the id
+    services.redis.delete(services.keys.timeline(cid))
+    services.redis.hset(services.keys.timeline(cid), mapping={"crm:a": "[10,1795790455916]",
+                                                              long_key: "[10,1795790455917]"})
+    before = services.timelines.stored_timelines([cid])[cid]
+    states_once(services)
+    timelines_once(services)
+    assert services.redis.hkeys(services.keys.timeline(cid)) == [long_key]
+    assert services.redis.hget(services.keys.contact(cid), RECORD_MARKER) == "1"
+    assert services.redis.object("encoding", services.keys.contact(cid)) == "listpack"
+    assert services.timelines.stored_timelines([cid])[cid] == before
