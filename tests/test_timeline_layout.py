@@ -200,3 +200,25 @@ def test_a_long_record_stays_apart_through_the_move_and_the_hash_stays_a_listpac
     assert services.redis.hget(services.keys.contact(cid), RECORD_MARKER) == "1"
     assert services.redis.object("encoding", services.keys.contact(cid)) == "listpack"
     assert services.timelines.stored_timelines([cid])[cid] == before
+
+
+@pytest.mark.single_redis
+def test_a_page_reads_its_contacts_without_their_records(services):
+    """A page shows documents and scores: ``read_contacts.lua`` leaves the records (and their marker) in Redis, where
+    a busy contact's would be most of the reply for the client to parse and drop; what the page shows is the same."""
+    from app.storage.queries import ContactQuery
+    from app.storage.redis_tools import call_script
+
+    busy = {f"crm:e{n}": json.dumps([1, 1_700_000_000_000 + n, "v" * 20]) for n in range(30)}
+    busy["crm:long"] = json.dumps([1, 1_700_000_000_000, "v" * 200])  # apart, so the marker is in the hash
+    write(services, "busy", busy)
+    stored = services.redis.hgetall(services.keys.contact("busy"))
+    assert len(hash_records(stored)) == 30 and RECORD_MARKER in stored  # the records are there to be left out
+    query = ContactQuery(services.scores, services.contacts, services.companies)
+    keys = services.contacts.page_keys(["busy"])
+    [[hash_reply, *_]] = call_script(services.redis, query._read_contacts, keys, [len(keys)])
+    fields = hash_reply[0::2]
+    assert not [f for f in fields if f.startswith(RECORD_MARK)]
+    assert set(fields) == {f for f in stored if not f.startswith(RECORD_MARK)}
+    [shown] = query.shown_contacts(["busy"], [])
+    assert shown["email"] == "busy@example.com"
