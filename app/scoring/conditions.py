@@ -62,13 +62,24 @@ def lookup(properties: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+#: Condition values that are bare values, never operator objects: ``where_matches`` tells them from a ``Mapping``
+#: by their class alone (``isinstance`` against the ``Mapping`` ABC costs a call into ``ABCMeta``).
+_BARE = frozenset((str, int, float, bool, list, type(None)))
+
+
 def where_matches(where: Mapping[str, Any], properties: Mapping[str, Any]) -> bool:
-    """All conditions of a ``where`` hold: a bare value means equals, an object holds operators."""
+    """All conditions of a ``where`` hold: a bare value means equals, an object holds operators.
+
+    Asked of every interaction a rule with a ``where`` sees in a drain: a loop rather than ``all()`` over a
+    generator, the property looked up directly when it is there, and the class of the condition tested before
+    the ``Mapping`` ABC (together ~0.7 µs less a call; docs/performance.md, "Row 1 (2026-12-04 night)")."""
     for path, condition in where.items():
-        actual = lookup(properties, path)
-        if isinstance(condition, Mapping):
-            if not all(_compare(op, actual, expected) for op, expected in condition.items()):
-                return False
+        actual = properties[path] if path in properties else lookup(properties, path)
+        cls = condition.__class__
+        if cls is dict or (cls not in _BARE and isinstance(condition, Mapping)):
+            for op, expected in condition.items():
+                if not _compare(op, actual, expected):
+                    return False
         elif actual != condition:
             return False
     return True
