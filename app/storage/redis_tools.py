@@ -65,6 +65,9 @@ def on_cluster(redis: Any) -> bool:
     return hasattr(redis, "get_node_from_key")
 
 
+#: ``Later.send``'s ``parse`` for a command whose reply is read as Redis sent it (no redis-py callback).
+RAW: Any = None
+
 #: Connections ``call_script`` keeps between its calls, at most, per pool (one a thread calling at once).
 KEPT_MAX = 32
 
@@ -207,7 +210,8 @@ class Later:
     def send(self, commands: Sequence[tuple[Any, ...]], parse: dict[str, Any] | None = None) -> Reply:
         """Send these commands (each a tuple of its arguments, the command's name first) in one write; their
         replies, a list in the same order, come from the ``Reply``. ``parse``: redis-py options for the
-        reply callbacks (per command name)."""
+        reply callbacks (per command name); ``RAW`` for a command whose reply is given as Redis sent it, without
+        redis-py's callback (a drain's ``XRANGE``: no dict made per entry)."""
         if not self.deferred:
             raise RuntimeError("a cluster client runs each call at once: use send_scripts")
         number = self._sent
@@ -255,7 +259,10 @@ class Later:
         try:
             for name, options in commands:
                 try:
-                    replies.append(self.redis.parse_response(self._connection, name, **options))
+                    if options is RAW:
+                        replies.append(self._connection.read_response())
+                    else:
+                        replies.append(self.redis.parse_response(self._connection, name, **options))
                 except redis_errors.ResponseError as error:  # the connection is fine: the next replies follow
                     replies.append(error)
         except redis_errors.RedisError as error:
