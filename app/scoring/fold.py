@@ -349,20 +349,27 @@ def _apply_interaction(state: FoldState, profile: Profile, record: TimelineRecor
     """The rules of the record's type (``rules``: those of ``profile`` with ``on`` its type, in profile order)."""
     at, type_, props, id_ = record.at, record.type, record.properties, record.id
     noted = ledger.__class__ is _Entered  # entries nobody reads: only that there are some
+    uncapped = profile.max_score is None
     for rule in rules:
         if rule.where and not where_matches(rule.where, props):
             continue
-        limited = _limit_reason(rule, state, at, props)
-        if limited:
-            if noted:
-                ledger.append(None)  # type: ignore[union-attr, arg-type]
-            elif ledger is not None:
-                ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, 0, state.score,
-                                          "limit", limited))
-            continue
-        _record_hit(rule, state, at, props)
-        group = profile.group_of(rule) if rule.group else None
-        change, capped_by, words = _apply_points(state, profile, group, rule.points)
+        if rule.limit_count is not None or rule.once_per:  # (a rule without limits asks neither function)
+            limited = _limit_reason(rule, state, at, props)
+            if limited:
+                if noted:
+                    ledger.append(None)  # type: ignore[union-attr, arg-type]
+                elif ledger is not None:
+                    ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, 0, state.score,
+                                              "limit", limited))
+                continue
+            _record_hit(rule, state, at, props)
+        if uncapped and not rule.group:  # ``_apply_points``' common case inline: the floor alone
+            change = max(state.score + rule.points, 0) - state.score
+            state.score += change
+            capped_by = words = _NONE
+        else:
+            group = profile.group_of(rule) if rule.group else None
+            change, capped_by, words = _apply_points(state, profile, group, rule.points)
         if noted:
             ledger.append(None)  # type: ignore[union-attr, arg-type]
         elif ledger is not None:
