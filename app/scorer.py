@@ -530,9 +530,12 @@ class Scorer:
         if facts is not None and dnd_doc:
             facts = ContactFacts(tags=facts.tags, dnd={**facts.dnd, **{k[4:]: v == "1" for k, v in dnd_doc.items()}})
         parsed = parsed or {}
+        stored = 0  # the versions with a state stored
         for version in versions:
             vfield = version.field
             raw = raw_states.get(vfield)
+            if raw is not None:
+                stored += 1
             old_state = parsed.get(vfield) or (self._decoded.take(raw) if raw else None)
             # coming back in (from outside the profile's lists): one change from no score to the score
             reentered = bool(old_state and old_state.outside)
@@ -607,7 +610,10 @@ class Scorer:
             for record in fresh:
                 if record.type in trigger_types:
                     outbox.append(dumps(InteractionSeen(cid, record, f"ix:{record.key}").to_json()))
-        drop = [f for f in raw_states if f != "_rev" and f not in keep]
+        # states of versions no longer kept; none when the stored fields are ``_rev`` and the versions' own (the
+        # common case: no list made)
+        drop = [] if len(raw_states) == stored + ("_rev" in raw_states) else \
+            [f for f in raw_states if f != "_rev" and f not in keep]
         result.next_expiry = next_expiry
         # A refold has the whole timeline: DND then follows occurred_at even for late arrivals (the records
         # before a horizon set their fields when they were scored; a later record sets a field again).
