@@ -47,6 +47,19 @@ def test_later_sends_the_bytes_redis_py_would(services, commands):
         services.redis.connection_pool.release(connection)
 
 
+def test_a_drains_read_takes_each_entrys_data_whatever_the_order_of_its_fields(services):
+    """The drain reads its next batch raw (no redis-py callback): the ``d`` field is found where every writer puts it
+    (after ``k``) and anywhere else, and the entries are what the plain read gives."""
+    stream = services.keys.stream(0)
+    services.redis.xadd(stream, {"k": "a", "d": '{"n": 1}'})
+    services.redis.xadd(stream, {"d": '{"n": 2}', "k": "b"})
+    services.redis.xadd(stream, {"d": '{"n": 3}'})
+    with Later(services.redis) as later:
+        entries = services.partitions.read_partition_later(later, 0, 10)()
+    assert [data for _id, data in entries] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert entries == services.partitions.read_partition(0, 10)
+
+
 def test_an_argument_later_cannot_send_fails_its_reply_as_the_storage_layers_error(services):
     with Later(services.redis) as later:
         with pytest.raises(StoreError):

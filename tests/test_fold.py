@@ -7,9 +7,11 @@ from its nearest wrong variant (named in the test's docstring where it is not ob
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 
 import pytest
 
+from app.scoring.conditions import where_matches
 from app.scoring.fold import FoldState, advance, fold, is_late
 from app.scoring.interactions import derive_properties
 from app.scoring.profiles import parse_version_field, profile_from_dict, version_field
@@ -142,6 +144,14 @@ def test_where_conditions(where, props, scores):
     rule = {"id": "r", "on": "email.opened", "points": 3, "where": where}
     state, _ = fold(profile(rule), [rec("a", **props)], now=T0)
     assert state.score == (3 if scores else 0)
+
+
+@pytest.mark.parametrize("condition", [pytest.param({"gt": 1}, id="dict"),
+                                       pytest.param(MappingProxyType({"gt": 1}), id="another-mapping")])
+def test_an_operator_object_is_any_mapping(condition):
+    """``where_matches`` tells an operator object by its class first (a dict) and then by ``Mapping``."""
+    assert where_matches({"n": condition}, {"n": 2})
+    assert not where_matches({"n": condition}, {"n": 1})
 
 
 # --- DND: all_channels means every channel given is on --------------------------------------------
