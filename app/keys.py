@@ -66,7 +66,9 @@ class Keys:
 
     def contact_parts(self) -> tuple[str, str]:
         """``contact``'s name before and after the contact id: the scripts that reach a contact's hash by an id they
-        were given (a key they cannot declare: one Redis only) make its name from them."""
+        were given (a key they cannot declare: one Redis only) make its name from them; on one Redis the drain's
+        (``read_batch.lua``, ``apply_batch.lua``) make each of a contact's names so, from its id and the ``*_parts``
+        of each (packing a key name as an argument cost the worker ~1,600 instructions: docs/performance.md, row 1)."""
         return f"{self.prefix}:{{c:", "}"
 
     def tags(self, contact_id: str) -> str:
@@ -77,28 +79,54 @@ class Keys:
         record over 64 B, or past the hash's room), ``source:id`` -> record JSON (``records.encode_record``) (hash);
         releases before kept every record here, until ``app/contact_layout.py:timelines_once`` moved them. Every
         reader reads both; the drain, once the move is recorded, only when the contact's hash holds the marker."""
-        return f"{self.prefix}:{{c:{contact_id}}}:timeline"
+        head, tail = self.timeline_parts()
+        return f"{head}{contact_id}{tail}"
+
+    def timeline_parts(self) -> tuple[str, str]:
+        """``timeline``'s name before and after the contact id (``contact_parts``: the drain's scripts)."""
+        return f"{self.prefix}:{{c:", "}:timeline"
 
     def states_before(self, contact_id: str) -> str:
         """The contact's fold states and ``_rev`` as releases before kept them, in a hash of their own: while it
         exists it holds them (every reader and writer looks here first), until ``app/contact_layout.py`` moves
         them into the contact's hash (``contact``); nothing creates it now."""
-        return f"{self.prefix}:{{c:{contact_id}}}:states"
+        head, tail = self.states_before_parts()
+        return f"{head}{contact_id}{tail}"
+
+    def states_before_parts(self) -> tuple[str, str]:
+        """``states_before``'s name before and after the contact id (``contact_parts``: the drain's scripts)."""
+        return f"{self.prefix}:{{c:", "}:states"
 
     def horizon(self, contact_id: str) -> str:
         """Set once the contact's history older than the hot horizon left Redis (docs/archive.md): ``c`` the
         horizon (ms; every record before it is in the archive), ``a`` the contact's attributes at it (JSON), and
         per ``PROFILE@VERSION`` the fold state at it, the checkpoint (JSON) (hash)."""
-        return f"{self.prefix}:{{c:{contact_id}}}:horizon"
+        head, tail = self.horizon_parts()
+        return f"{head}{contact_id}{tail}"
+
+    def horizon_parts(self) -> tuple[str, str]:
+        """``horizon``'s name before and after the contact id (``contact_parts``: the drain's scripts)."""
+        return f"{self.prefix}:{{c:", "}:horizon"
 
     def ledger(self, contact_id: str, profile_id: str, version: int) -> str:
         """Explained score changes, newest first (list), as earlier releases stored them: nothing writes one now
         (the ledger is the fold of the timeline, app/ledger_history.py); read until the contact is scored again."""
-        return f"{self.prefix}:{{c:{contact_id}}}:ledger:{version_field(profile_id, version)}"
+        head, middle = self.ledger_parts()
+        return f"{head}{contact_id}{middle}{version_field(profile_id, version)}"
+
+    def ledger_parts(self) -> tuple[str, str]:
+        """``ledger``'s name before and after the contact id, the ``PROFILE@VERSION`` after that (``contact_parts``:
+        ``apply_batch.lua``)."""
+        return f"{self.prefix}:{{c:", "}:ledger:"
 
     def outbox(self, contact_id: str) -> str:
         """Score changes and interactions waiting for the workflow matcher (list)."""
-        return f"{self.prefix}:{{c:{contact_id}}}:outbox"
+        head, tail = self.outbox_parts()
+        return f"{head}{contact_id}{tail}"
+
+    def outbox_parts(self) -> tuple[str, str]:
+        """``outbox``'s name before and after the contact id (``contact_parts``: the drain's scripts)."""
+        return f"{self.prefix}:{{c:", "}:outbox"
 
     def identity(self, kind: str, value: str) -> str:
         """``email`` or ``ext`` identity -> contact id (string)."""

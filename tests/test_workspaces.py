@@ -5,6 +5,7 @@ changeable from another — walked over every /v1 route with another workspace's
 Real Redis, the real API, real RQ jobs run in this process, a real webhook receiver."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -302,3 +303,46 @@ def test_a_wait_in_a_workspace_resumes_there_through_the_scheduler(app, client):
         [run] = client.get("/v1/workflows/later/runs", headers=acme).get_json()["items"]
         assert run["status"] == "succeeded"
         assert client.get("/v1/workflows/later/runs", headers=AUTH).status_code == 404
+
+
+@pytest.mark.parametrize("states_moved", [True, False])
+@pytest.mark.parametrize("contact_id", ["c1", "a}b:timeline", "x\x00y", "\u00e9t\u00e9"])
+def test_the_drains_scripts_reach_every_key_of_a_contact_in_its_workspace(app, contact_id, states_moved):
+    """On one Redis ``read_batch.lua`` and ``apply_batch.lua`` get each contact's id, not its keys, and make every
+    name from the workspace's parts (``Keys.contact_parts``...): a contact scored in ``acme`` has each key read and
+    written under acme's name — its hash, timeline hash, horizon, outbox, the ledger list and the fold states'
+    hash of releases before — and nothing is made under another name."""
+    from app.scoring.records import ContactWrite, LedgerWrite
+    from app.storage.timelines import RECORD_MARKER, hash_records
+
+    acme = services_of(app, "acme")
+    keys, store, redis = acme.keys, acme.timelines, acme.redis
+    assert store.single_node and keys.contact(contact_id).startswith(keys.prefix + ":") and keys.prefix != "sk"
+    store.states_moved = lambda recheck=False: states_moved
+    redis.rpush(keys.ledger(contact_id, "p", 1), "stale")
+    redis.hset(keys.horizon(contact_id), mapping={"c": "5", "p@2": "{}"})
+    if not states_moved:
+        redis.hset(keys.states_before(contact_id), mapping={"_rev": "3", "p@1": '{"s": 1}', "p@2": "{}"})
+    before = set(redis.keys("*"))
+    states, present, horizon = store.read_for_scoring({contact_id: []})()[contact_id]
+    rev = "" if states_moved else "3"
+    assert (states, present, horizon) == ({} if states_moved else {"_rev": "3", "p@1": '{"s": 1}', "p@2": "{}"},
+                                          0, 5)
+    small, big = json.dumps([1, 1_700_000_000_000]), json.dumps([2, 1_700_000_000_000, "v" * 80])
+    write = ContactWrite(contact_id, rev, {"crm:1": small, "crm:2": big}, {"p@1": '{"s": 2}'}, ["p@2"],
+                         [LedgerWrite("p", 1, False, [])], ['{"e": 1}'], {"email": "ann@acme.io"}, {"p@3": "{}"})
+    [new_rev] = store.apply_many([write], active={contact_id: (1_700_000_000_000, 0)})()
+    assert new_rev == int(rev or 0) + 1
+    hash_ = redis.hgetall(keys.contact(contact_id))
+    states_hash = hash_ if states_moved else redis.hgetall(keys.states_before(contact_id))
+    assert hash_records(hash_) == {"crm:1": small} and RECORD_MARKER in hash_ and hash_["email"] == "ann@acme.io"
+    assert hash_["la"] == "1700000000000"
+    assert states_hash["_rev"] == str(new_rev) and states_hash["p@1"] == '{"s": 2}' and "p@2" not in states_hash
+    assert redis.hgetall(keys.timeline(contact_id)) == {"crm:2": big}
+    assert redis.hgetall(keys.horizon(contact_id)) == {"c": "5", "p@3": "{}"}
+    assert redis.lrange(keys.outbox(contact_id), 0, -1) == ['{"e": 1}']
+    assert not redis.exists(keys.ledger(contact_id, "p", 1))
+    states, present, horizon = store.read_for_scoring({contact_id: ["crm:1", "crm:2", "crm:3"]})()[contact_id]
+    assert (states["_rev"], present, horizon) == (str(new_rev), [small, big, None], 5)
+    made = {k for k in set(redis.keys("*")) - before if contact_id in k}
+    assert made == {keys.contact(contact_id), keys.timeline(contact_id), keys.outbox(contact_id)} - before

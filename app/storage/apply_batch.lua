@@ -1,22 +1,27 @@
 -- Write the results of scoring contacts, if nobody changed each contact since it was read.
 -- On one Redis a call carries many contacts; on a cluster, one (a contact's keys share its slot).
--- KEYS: per contact, in order: 1 timeline hash, 2 its hash (document, fold states, records), 3 outbox, 4 horizon,
---   and while the
+-- A contact's keys: 1 timeline hash, 2 its hash (document, fold states, records), 3 outbox, 4 horizon, and while the
 --   fold states of releases before may be left (ARGV[2] is 5, not 4) 5 their hash (the states are there while it
---   exists: app/contact_layout.py moves them; once it recorded the move finished, the key is not sent); then the
---   ledger lists (as earlier releases stored them) of the versions whose ledger changed: deleted.
--- ARGV[1]: JSON array, per contact, [rev, n, timeline, states, drop, outbox, doc, horizon]: `rev` the `_rev` the
---   scorer read ('' when none), n its number of ledger keys, timeline [key, record, ...] (new records: each goes
+--   exists: app/contact_layout.py moves them; once it recorded the move finished, the key is not looked at); then
+--   the ledger lists (as earlier releases stored them) of the versions whose ledger changed: deleted.
+-- On a cluster they are KEYS, per contact in that order (its ledgers' after its 4 or 5); on one Redis no key is
+--   declared (ARGV[3] and ARGV[4] are there): each name is made here from the contact's id, only when it is used
+--   (packing a name as an argument cost the worker ~1,600 instructions; docs/performance.md, row 1, "keyargs").
+-- ARGV[1]: JSON array, per contact, [rev, ledgers, timeline, states, drop, outbox, doc, horizon]: `rev` the `_rev`
+--   the scorer read ('' when none), ledgers the `PROFILE@VERSION` of each ledger list to delete, timeline [key,
+--   record, ...] (new records: each goes
 --   into the contact's hash, or the timeline hash when it does not fit, by record_fields.lua's rf_place), states
 --   [field, [piece...],
 --   ...] (the state's JSON in pieces of at most 64 bytes, so the hash keeps its compact encoding), drop [field]
 --   (from the states with their pieces, and the horizon), outbox [event], doc [field, value, ...], horizon
 --   [field, [piece...], ...] (checkpoints a refold from the archive made, in pieces like the states).
 -- ARGV[2]: the number of keys per contact before its ledgers (4 or 5).
--- ARGV[3..9] (one Redis only; absent on a cluster, whose index is written from Python: app/storage/activity.py):
---   the latest-activity index's MAX (entries per leaf), G (its granule, ms), the text before and after a bucket's
---   number in its base name, the lengths of the text before and after a contact id in its hash's name, and the
---   text before a bucket's number in the sorted set of releases before ('' once activity_once recorded their move).
+-- ARGV[3] (one Redis only): JSON array of the contacts' ids, in the order of ARGV[1]; ARGV[4]: JSON array of the
+--   text before and after the id in each key's name, in the order above, the ledgers' last ([head1, tail1, ...];
+--   a ledger's name is its head, the id, its tail and the `PROFILE@VERSION`: app/keys.py, `Keys.ledger_parts`).
+-- ARGV[5..9] (one Redis only, and only while writes carry their activity; absent on a cluster, whose index is
+--   written from Python: app/storage/activity.py): the latest-activity index's MAX (entries per leaf), G (its
+--   granule, ms), the text before and after a bucket's number in its base name, and the text before a bucket's number in the sorted set of releases before ('' once activity_once recorded their move).
 --   A write's [9] T and [10] B: the contact was active at T (ms), it is of bucket B. Its hash's `la` becomes the
 --   latest of T, `la` and its entry in the old set (which goes); its index entry moves only when that time's
 --   granule (the time less its remainder by G) changed. The library (ordered_index.lua) is before this script; the
@@ -61,12 +66,15 @@ local function drop_left(key, fields)
 end
 local writes = cjson.decode(ARGV[1])
 local stride = tonumber(ARGV[2])
-local oi_max, g, ac_head, ac_tail = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
-local id_from, id_less, before = (tonumber(ARGV[7]) or 0) + 1, -(tonumber(ARGV[8]) or 0) - 1, ARGV[9]
+local ids = ARGV[3] and cjson.decode(ARGV[3])
+local parts = ids and cjson.decode(ARGV[4])
+local oi_max, g, ac_head, ac_tail = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local before = ARGV[9]
 -- the contact's latest activity moved to t: `la` (in args, when the states are its hash's; else written here) and
 -- the index entry of bucket b, when the granule changed; cur is the `la` read
+local id  -- the contact's id (ARGV[3]: one Redis, the only place this is called)
 local function raise(hash, args, cur, t, b)
-  local c = string.sub(hash, id_from, id_less)
+  local c = id
   local new = t
   if cur and cur > new then new = cur end
   if before ~= '' then
@@ -93,68 +101,82 @@ local function raise(hash, args, cur, t, b)
   end
 end
 local out = {}
-local k = 0
-for i, w in ipairs(writes) do
-  local states = KEYS[k + 2]
-  if stride == 5 and redis.call('EXISTS', KEYS[k + 5]) == 1 then
-    states = KEYS[k + 5]
+local k = 0  -- (on a cluster) the contact's first key's place in KEYS, less one
+local i
+-- the contact's key n (1 timeline hash, 2 its hash, 3 outbox, 4 horizon, 5 old states hash)
+local function key(n)
+  if ids then return parts[2 * n - 1] .. id .. parts[2 * n] end
+  return KEYS[k + n]
+end
+-- the ledger list of the contact's j-th ledger, `PROFILE@VERSION` v
+local function ledger(j, v)
+  if ids then return parts[11] .. id .. parts[12] .. v end
+  return KEYS[k + stride + j]
+end
+for at, w in ipairs(writes) do
+  i, id = at, ids and ids[at]
+  local hash = key(2)
+  local states = hash
+  if stride == 5 then
+    local old = key(5)
+    if redis.call('EXISTS', old) == 1 then states = old end
   end
   local rev, la
-  if w[9] and states == KEYS[k + 2] then  -- `la` read with `_rev`: no call more for a contact's activity
+  if w[9] and states == hash then  -- `la` read with `_rev`: no call more for a contact's activity
     local got = redis.call('HMGET', states, '_rev', 'la')
     rev, la = got[1] or '', tonumber(got[2])
   else
     rev = redis.call('HGET', states, '_rev') or ''
-    if w[9] then la = tonumber(redis.call('HGET', KEYS[k + 2], 'la')) end
+    if w[9] then la = tonumber(redis.call('HGET', hash, 'la')) end
   end
-  local n = w[2]
   if rev ~= w[1] then
     out[i] = 0
   else
     local args, apart = {}, {}
     if #w[3] > 0 then
       -- the records that fit go into the contact's hash (with the states, in one HSET, while that is where they are)
-      local inhash = states == KEYS[k + 2] and args or {}
-      rf_place(w[3], redis.call('HLEN', KEYS[k + 2]), inhash, apart)
+      local inhash = states == hash and args or {}
+      rf_place(w[3], redis.call('HLEN', hash), inhash, apart)
       if #apart > 0 then
-        variadic('HSET', KEYS[k + 1], apart)
+        variadic('HSET', key(1), apart)
         inhash[#inhash + 1] = RECORD_MARKER
         inhash[#inhash + 1] = '1'
       end
       if inhash ~= args and #inhash > 0 then
-        variadic('HSET', KEYS[k + 2], inhash)
+        variadic('HSET', hash, inhash)
       end
     end
     local new_rev = (tonumber(rev) or 0) + 1
     pieces_args(w[4], args)
     args[#args + 1] = '_rev'
     args[#args + 1] = new_rev
-    if w[9] then raise(KEYS[k + 2], states == KEYS[k + 2] and args or nil, la, w[9], w[10]) end
+    if w[9] then raise(hash, states == hash and args or nil, la, w[9], w[10]) end
     variadic('HSET', states, args)
     drop_left(states, w[4])
+    local horizon = (#w[5] > 0 or #w[8] > 0) and key(4)
     for _, f in ipairs(w[5]) do
       redis.call('HDEL', states, f)
       drop_pieces(states, f, 1)
-      redis.call('HDEL', KEYS[k + 4], f)
-      drop_pieces(KEYS[k + 4], f, 1)
+      redis.call('HDEL', horizon, f)
+      drop_pieces(horizon, f, 1)
     end
     if #w[8] > 0 then
-      variadic('HSET', KEYS[k + 4], pieces_args(w[8], {}))
-      drop_left(KEYS[k + 4], w[8])
+      variadic('HSET', horizon, pieces_args(w[8], {}))
+      drop_left(horizon, w[8])
     end
     -- ledgers are not stored any more (the fold of the timeline, made again on read): a list an earlier
     -- release stored for a version whose ledger changes now would be stale, so it goes
-    for j = 1, n do
-      redis.call('UNLINK', KEYS[k + stride + j])
+    for j, v in ipairs(w[2]) do
+      redis.call('UNLINK', ledger(j, v))
     end
     if #w[6] > 0 then
-      variadic('RPUSH', KEYS[k + 3], w[6])
+      variadic('RPUSH', key(3), w[6])
     end
     if #w[7] > 0 then
-      variadic('HSET', KEYS[k + 2], w[7])
+      variadic('HSET', hash, w[7])
     end
     out[i] = new_rev
   end
-  k = k + stride + n
+  k = k + stride + #w[2]
 end
 return out

@@ -329,9 +329,16 @@ class TimelineStore:
         #: looks in none), and the parts of the names apply_batch.lua makes (storage/activity.py).
         self.activity_moved = StatesMoved(redis, keys, ACTIVITY_MIGRATION)
         ac_head, ac_tail = keys.activity_index_parts()
-        c_head, c_tail = keys.contact_parts()
-        self._activity_args = [LEAF_ENTRIES, GRANULE_MS, ac_head, ac_tail, len(c_head), len(c_tail)]
+        self._activity_args = [LEAF_ENTRIES, GRANULE_MS, ac_head, ac_tail]
         self._activity_before = keys.activity_parts()[0]
+        #: On one Redis the drain's scripts get each contact's id, not its keys' names, and make the names from these
+        #: parts (``Keys.contact_parts``...): a name packed as an argument cost the worker ~1,600 instructions, ~6 %
+        #: of a drain (docs/performance.md, row 1). A cluster needs every key declared (its slot), so gets them.
+        self._read_parts = dumps([x for parts in (keys.contact_parts(), keys.timeline_parts(), keys.horizon_parts(),
+                                                  keys.states_before_parts()) for x in parts])
+        self._apply_parts = dumps([x for parts in (keys.timeline_parts(), keys.contact_parts(), keys.outbox_parts(),
+                                                   keys.horizon_parts(), keys.states_before_parts(),
+                                                   keys.ledger_parts()) for x in parts])
 
     def read_for_scoring(self, batch: dict[str, list[str]],
                          later: Later | None = None) -> Callable[[], dict[str, tuple[dict, list, int | None]]]:
@@ -345,9 +352,13 @@ class TimelineStore:
         contact_ids = list(batch)
         moved = self.states_moved()
         marked = "1" if self.timelines_moved() else "0"
-        calls = []
+        calls: list[tuple[list[str], list[Any]]] = []
         for start in range(0, len(contact_ids), per_call):
             chunk = contact_ids[start:start + per_call]
+            if self.single_node:  # the names made in the script from the ids
+                calls.append(([], [dumps([batch[cid] for cid in chunk]), 3 if moved else 4, marked, dumps(chunk),
+                                   self._read_parts]))
+                continue
             if moved:
                 keys = [key for cid in chunk for key in (self.keys.contact(cid), self.keys.timeline(cid),
                                                          self.keys.horizon(cid))]
@@ -525,7 +536,8 @@ class TimelineStore:
         On one Redis a call carries SCRIPT_CONTACTS contacts; on a cluster, one contact (its keys
         share one slot), pipelined per node.
         """
-        per_call = SCRIPT_CONTACTS if self.single_node else 1
+        single = self.single_node
+        per_call = SCRIPT_CONTACTS if single else 1
         moved = self.states_moved()
         extra: list[Any] = []
         if active:
@@ -533,20 +545,29 @@ class TimelineStore:
         calls = []
         for start in range(0, len(writes), per_call):
             keys: list[str] = []
-            payloads = []
+            ids: list[str] = []
+            payloads: list[list[Any]] = []
             for w in writes[start:start + per_call]:
                 cid = w.contact_id
-                keys += (self.keys.timeline(cid), self.keys.contact(cid), self.keys.outbox(cid), self.keys.horizon(cid))
-                if not moved:
-                    keys.append(self.keys.states_before(cid))
-                keys += [self.keys.ledger(cid, lw.profile_id, lw.version) for lw in w.ledgers]
-                payloads.append([w.rev, len(w.ledgers), [x for item in w.timeline.items() for x in item],
+                if single:  # the names made in the script from the ids
+                    ids.append(cid)
+                else:
+                    keys += (self.keys.timeline(cid), self.keys.contact(cid), self.keys.outbox(cid),
+                             self.keys.horizon(cid))
+                    if not moved:
+                        keys.append(self.keys.states_before(cid))
+                    keys += [self.keys.ledger(cid, lw.profile_id, lw.version) for lw in w.ledgers]
+                payloads.append([w.rev, [version_field(lw.profile_id, lw.version) for lw in w.ledgers],
+                                 [x for item in w.timeline.items() for x in item],
                                  [x for f, v in w.states.items() for x in (f, state_pieces(v))], w.drop, w.outbox,
                                  [x for item in w.doc.items() for x in item],
                                  [x for f, v in w.horizon.items() for x in (f, state_pieces(v))]])
-                if active and (at := active.get(cid)) is not None:
+                if single and active and (at := active.get(cid)) is not None:
                     payloads[-1] += at
-            calls.append((keys, [dumps(payloads), 4 if moved else 5, *extra]))
+            if single:
+                calls.append((keys, [dumps(payloads), 4 if moved else 5, dumps(ids), self._apply_parts, *extra]))
+            else:
+                calls.append((keys, [dumps(payloads), 4 if moved else 5]))
         reply = later.send_scripts(self._apply_batch, calls) if later is not None \
             else Done(run_scripts(self.redis, self._apply_batch, calls))
         return lambda: [int(x) for chunk in reply.result() for x in chunk]
