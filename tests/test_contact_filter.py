@@ -478,3 +478,85 @@ def test_the_rosters_a_release_before_wrote_are_rewritten_once_and_read_the_same
 def rosters_of_none(services, ids) -> list[str]:
     """The contacts without a company."""
     return [cid for cid, company in services.companies.companies_of(ids).items() if not company]
+
+
+# --- cursors at, inside and past the end -------------------------------------------------------------
+#: Filters of each way a filtered page is answered: off one index (a score range of the sort profile), inside
+#: Redis (filter_bucket.lua: the registry or a tag driving, a negated set), by score with no condition (the
+#: score index, then the unscored from the registry), the walk a cluster takes.
+PAST_FILTERS = [
+    pytest.param({"conditions": [{"field": "tag", "op": "has_not", "tag": "none-such"}]}, id="negated-tag"),
+    pytest.param({"conditions": [{"field": "tag", "op": "has", "tag": "vip"}], "order_by": "eng"}, id="tag-by-score"),
+    pytest.param({"conditions": [], "order_by": "eng"}, id="every-contact-by-score"),
+    pytest.param({"conditions": [{"field": "score", "profile": "eng", "op": "gte", "value": 0},
+                                 {"field": "tag", "op": "has_not", "tag": "none-such"}]}, id="score-and-tag-newest"),
+    pytest.param({"conditions": [{"field": "score", "profile": "eng", "op": "gte", "value": 0}],
+                  "order_by": "eng"}, id="one-index"),
+]
+
+
+@pytest.mark.private_redis  # the server's byte counter: nothing else talks to it
+@pytest.mark.single_redis  # a cluster's nodes count their bytes apart; the guard is the same code
+@pytest.mark.parametrize("document", PAST_FILTERS)
+def test_a_filtered_page_at_a_cursor_past_its_matches_reads_no_match(client, services, document):
+    """A filtered page (``POST /v1/contacts/search``, a smart list's page) at a cursor at or past its last match:
+    each bucket's first ``cursor + limit`` matches would be all of them, read and sent for nothing (any API key
+    can send a cursor of 10**15), as the every-contact page (69c701d) and the company page (5c3a64d) did."""
+    send(client, {"interactions": [{"id": f"p{i}", "type": "email.opened", "contact": {"email": f"p{i:03d}@past.io"},
+                                    "occurred_at": "2026-01-01T00:00:00Z"} for i in range(200)]})
+    settle(services)
+    publish_profile(client, services, "eng", [{"id": "o", "on": "email.opened", "points": 5}])
+    for cid in [cid for page in services.contacts.contact_pages(100) for cid in page]:
+        services.contacts.change_tags(cid, ["vip"])
+    created = client.post("/v1/smart-lists", headers=AUTH, json={"name": "Past", "filter": document})
+    assert created.status_code == 201, created.get_json()
+    members = f"/v1/smart-lists/{created.get_json()['id']}/contacts"
+
+    def sent(request) -> tuple[dict, int]:
+        before = services.redis.info("stats")["total_net_output_bytes"]
+        body = request().get_json()
+        return body, services.redis.info("stats")["total_net_output_bytes"] - before
+
+    def search(limit: int, cursor: int | None = None) -> tuple[dict, int]:
+        body = {"filter": document, "limit": limit, **({"cursor": str(cursor)} if cursor is not None else {})}
+        return sent(lambda: client.post("/v1/contacts/search", headers=AUTH, json=body))
+
+    def listed(limit: int, cursor: int | None = None) -> tuple[dict, int]:
+        query = f"limit={limit}" + (f"&cursor={cursor}" if cursor is not None else "")
+        return sent(lambda: client.get(f"{members}?{query}", headers=AUTH))
+
+    for page in (search, listed):
+        last, _ = page(10, 190)
+        assert len(last["items"]) == 10 and last["total"] == 200 and last["next_cursor"] is None
+        _first, first_bytes = page(1)
+        for cursor in (200, 201, 10**15 - 1):
+            past, past_bytes = page(50, cursor)
+            assert (past["items"], past["total"], past["next_cursor"]) == ([], 200, None)
+            assert past_bytes <= first_bytes, (page.__name__, cursor)  # the counts, not 200 matches
+
+
+def cursors(total: int) -> st.SearchStrategy[int]:
+    """Cursors of a filter of ``total`` matches: the first, one inside, the last match, exactly at the end, past
+    it, huge."""
+    inside = st.integers(min_value=0, max_value=max(0, total - 1))
+    return st.one_of(st.just(0), inside, st.just(max(0, total - 1)), st.just(total), st.just(total + 1),
+                     st.integers(min_value=total, max_value=10**15 - 1))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flt=filters, limit=st.integers(min_value=1, max_value=15), data=st.data(),
+       way=st.sampled_from(("script", "walk", "collect", "cluster")))
+def test_a_page_at_any_cursor_is_that_slice_of_what_brute_force_finds(services, population, flt, limit, data, way):
+    """A page at a cursor of any depth, in each way a page is answered, is that slice of the brute-force list,
+    with the count of all of it; at or past the end, no match and no next cursor."""
+    live = {pid: (v.profile, v.version) for pid, v in services.profiles.live().items()}
+    query = ContactQuery(services.scores, services.contacts, services.companies)
+    query.force = way if way in ("walk", "collect") else None
+    query.single_node = way != "cluster"
+    expected = brute_force(services, population, flt)
+    cursor = data.draw(cursors(len(expected)), label="cursor")
+    page = query.run(flt, live, limit, cursor, NOW_MS)
+    items = expected[cursor:cursor + limit]
+    assert [cid for cid, _score in page["items"]] == items
+    assert page["total"] == len(expected)
+    assert page["next_cursor"] == (cursor + len(items) if cursor + len(items) < len(expected) else None)
