@@ -22,6 +22,7 @@
 --           `la` field (app/storage/activity.py), read by the hash's name made from plan.contact; the index holds
 --           each contact at its time's granule (`granule`, ms), so only the granules a range cuts are checked
 --   n       rows wanted (0: only the count)
+--   count   (a page past a cursor) the bucket's count, as a call with n 0 just returned it: not counted again
 --   sorted  whether the order key is a sort profile's index (its absentees come last, by member)
 --   force   (tests) "walk" or "collect": the page's way regardless of cost; "check": count member by member
 --   place, buckets  this bucket's roster score (its number + 1) and how many buckets there are
@@ -270,7 +271,9 @@ end
 -- the count: the driver alone; or the driver less what the small negated sets take from it; or the
 -- driver's members checked one by one — whichever goes through fewer members
 local count
-if #conds == 1 then
+if plan.count ~= nil then
+  count = plan.count
+elseif #conds == 1 then
   count = smallest
 else
   local negated, only_negated = 0, true

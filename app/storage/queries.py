@@ -395,7 +395,7 @@ class ContactQuery:
                 total, nxt = self.contacts.contact_count(), cursor + limit
                 return {**scored, "total": total, "next_cursor": nxt if nxt < total else None}
         versions = {pid: version for pid, (_profile, version) in live.items()}
-        planned = self._planned(flt, profiles, indexes, sort, cursor + limit, now_ms, versions)
+        planned = self._planned(flt, profiles, indexes, sort, cursor + limit, now_ms, versions, skip=cursor)
         if planned is not None:
             rows, total = planned
             items = rows[cursor:cursor + limit]
@@ -490,16 +490,22 @@ class ContactQuery:
         return out
 
     def _planned(self, flt: ContactFilter, profiles: Mapping[str, Profile], indexes: Mapping[str, list[str]],
-                 sort: str | None, rows: int, now_ms: int,
-                 versions: Mapping[str, int] | None = None) -> tuple[list[tuple[str, int | None]], int] | None:
+                 sort: str | None, rows: int, now_ms: int, versions: Mapping[str, int] | None = None,
+                 skip: int = 0) -> tuple[list[tuple[str, int | None]], int] | None:
         """The first ``rows`` matches in page order and the count, computed inside Redis, one script call
-        per bucket (``rows`` 0: only the count); None when the filter cannot be (see the module's doc)."""
+        per bucket (``rows`` 0: only the count); None when the filter cannot be (see the module's doc).
+
+        A page that will ``skip`` its first matches (a cursor) is counted first, one call per bucket with no
+        rows: at or past the count, no row is read (each bucket's first ``rows`` would be all its matches, read
+        and sent for nothing: any caller can send a cursor of 10**15); inside it, the page's calls are given
+        each bucket's count, so the script does not count again (a deep page costs one round trip more, not
+        a second count)."""
         if not self.single_node:
             return None
         company_sets = self._company_sets(flt, profiles, versions or {})
         if company_sets is None:
             return None
-        calls: list[tuple[list[str], list[Any]]] = []
+        plans: list[tuple[list[str], dict[str, Any]]] = []
         registry = self.contacts.registry
         compact = registry.moved()
         for bucket in range(self.buckets):
@@ -526,16 +532,25 @@ class ContactQuery:
                     keys.append(how["index"])
                     entry["index"] = len(keys)
                 conds.append(entry)
-            calls.append((keys, [dumps({"conds": conds, "n": rows, "sorted": sort is not None, "force": self.force,
-                                        "place": bucket + 1, "buckets": self.buckets,
-                                        "contact": list(self.keys.contact_parts()),
-                                        **({"granule": self.index.activity.granule} if any("index" in c for c in conds)
-                                           else {}),
-                                        **({"registry": list(self.keys.contact_parts())} if compact else {})})]))
+            plans.append((keys, {"conds": conds, "n": rows, "sorted": sort is not None, "force": self.force,
+                                 "place": bucket + 1, "buckets": self.buckets,
+                                 "contact": list(self.keys.contact_parts()),
+                                 **({"granule": self.index.activity.granule} if any("index" in c for c in conds)
+                                    else {}),
+                                 **({"registry": list(self.keys.contact_parts())} if compact else {})}))
         if compact and (sort is None or all(c.get("neg") or "cells" in c for c in conds)):  # it reads the
             # registry (the order, or no condition drives): its new contacts are moved into its index first
             run_scripts(self.redis, registry.script, [registry.absorb_call(range(self.buckets), -1)])
-        replies = run_scripts(self.redis, self._filter_bucket, calls)
+        counts: list[int] | None = None
+        if skip and rows:  # counted first: a cursor at or past the count reads no row
+            counted = run_scripts(self.redis, self._filter_bucket,
+                                  [(keys, [dumps({**plan, "n": 0})]) for keys, plan in plans])
+            counts = [int(count) for count, _rows in counted]
+            if skip >= sum(counts):
+                return [], sum(counts)
+        replies = run_scripts(self.redis, self._filter_bucket, [
+            (keys, [dumps(plan if counts is None else {**plan, "count": count})])
+            for (keys, plan), count in zip(plans, counts or [0] * len(plans))])
         total = sum(int(count) for count, _rows in replies)
         if not rows:
             return [], total
