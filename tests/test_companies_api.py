@@ -501,3 +501,28 @@ def test_a_cursor_past_a_companys_last_contact_reads_no_contact(client, services
         past, past_bytes = page(f"limit=50&cursor={cursor}")
         assert (past["contact_ids"], past["contacts"], past["next_cursor"]) == ([], 200, None)
         assert past_bytes <= first_bytes  # the size, not 200 contacts (a page of one reads one of each score)
+
+
+@pytest.mark.private_redis  # the server's byte counter: nothing else talks to it
+@pytest.mark.single_redis  # a cluster's nodes count their bytes apart; the guard is the same code
+def test_a_cursor_past_the_last_company_reads_no_company(client, services):
+    """The list of companies by a profile's company score at a cursor at or past its last company: each
+    bucket's first ``cursor + limit`` of the company-score index would be every scored company, and then every
+    company by id, read for nothing."""
+    setup(client, services)
+    send(client, {"interactions": [{"id": f"c{i}", "type": "email.clicked", "contact": {"email": f"a@c{i:03d}.io"}}
+                                   for i in range(120)]})
+    settle(services)
+
+    def page(**args) -> tuple[dict, int]:
+        before = services.redis.info("stats")["total_net_output_bytes"]
+        body = companies(client, profile="eng", **args)
+        return body, services.redis.info("stats")["total_net_output_bytes"] - before
+
+    last, _ = page(limit=10, cursor=110)
+    assert len(last["items"]) == 10 and last["total"] == 120 and last["next_cursor"] is None
+    _first, first_bytes = page(limit=1)
+    for cursor in (120, 121, 10**9):
+        past, past_bytes = page(limit=50, cursor=cursor)
+        assert (past["items"], past["total"], past["next_cursor"]) == ([], 120, None)
+        assert past_bytes <= first_bytes  # the count, not 120 companies
