@@ -348,9 +348,12 @@ class CompanyIndex:
     def page(self, limit: int, cursor: int, rollup: Rollup | None = None) -> tuple[list[tuple[str, int | None]], int]:
         """A page of company ids with their score in ``rollup`` — highest first (then id, descending, as the
         index orders ties), companies without a score after them, by id — or, without a rollup, by id; and
-        how many companies there are. Each bucket answers its first ``cursor + limit``, merged here."""
+        how many companies there are. Each bucket answers its first ``cursor + limit``, merged here; a cursor at or
+        past the count reads none (each bucket's first ``cursor + limit`` would be every company, read for nothing)."""
         want = cursor + limit
         total = self.count()
+        if cursor >= total:
+            return [], total
         if rollup is None:
             return [(c, None) for c in self._by_id()[cursor:want]], total
         pipe = self.redis.pipeline(transaction=False)
