@@ -540,7 +540,7 @@ class ContactQuery:
                                  **({"registry": list(self.keys.contact_parts())} if compact else {})}))
         if compact and (sort is None or all(c.get("neg") or "cells" in c for c in conds)):  # it reads the
             # registry (the order, or no condition drives): its new contacts are moved into its index first
-            run_scripts(self.redis, registry.script, [registry.absorb_call(range(self.buckets), -1)])
+            registry.absorb_all()
         counts: list[int] | None = None
         if skip and rows:  # counted first: a cursor at or past the count reads no row
             counted = run_scripts(self.redis, self._filter_bucket,

@@ -4,10 +4,13 @@ Per bucket a compact ordered index (``ordered_index.py``; ``keys.registry_index`
 ``created_at`` (ms): ~35-40 B a contact where the big sorted set of releases before (``keys.contacts``, creation time
 in seconds) took ~130 B as skiplist nodes. Beside it, under the same hash tag, a plain sorted set (``keys.registry``)
 where a new contact is written when it is linked (``new_contact``: ingest's one-trip script runs recorded plain
-writes and cannot run the library). Every read moves that set in first, in the same script call
-(``registry_ops.lua``), at each contact's *canonical* score, its ``created_at``: a contact linked again later (a
+writes and cannot run the library). Every read moves that set in first, at each contact's *canonical* score, its ``created_at``: a contact linked again later (a
 second identity, the loser of two requests that made it at once) is written beside again at a later time, and the
-canonical score finds it where the index holds it, so it is never there twice. The drain moves the set in too
+canonical score finds it where the index holds it, so it is never there twice. A read moves it ``move_page``
+entries a script call (``registry_ops.lua``), the last call answering the read: a call that leaves entries beside
+answers MORE, never from the index alone, and the read calls again (100,000 waiting held Redis ~110 ms in one call;
+a page of 1,000 ~1 ms). A read between another's pages moves the next page itself, so every read is exact, and Redis
+answers others between pages. The drain moves the set in too
 (``absorb_call``), so a read seldom has anything to move. On a cluster the caller reads what lies beside and those
 contacts' ``created_at`` first, and the call moves in only what it read: an entry written beside since waits for the
 next call (a contact linked again meanwhile would otherwise go in at its later time, a second entry).
@@ -40,8 +43,10 @@ REGISTRY_MIGRATION = "registry-compact-index"
 REGISTRY_CHECK_S = 10.0
 #: The old sets are emptied this long after the copy was recorded (ms): every process reads the index by then.
 SWEEP_AFTER_MS = 60_000
-#: Entries moved in per script call (the drain's calls, the sweep's pages).
+#: Entries moved in per script call (the drain's calls, the sweep's pages, a read's pages).
 ABSORB_PAGE = 1000
+#: registry_ops.lua's answer to a read that moved a page and left entries beside: call again.
+MORE = "MORE"
 
 
 class RegistryMoved(StatesMoved):
@@ -73,6 +78,8 @@ class ContactRegistry:
         self.keys = keys
         self.sharding = sharding
         self.leaf_entries = leaf_entries
+        #: Entries a read moves in per script call (tests make it small).
+        self.move_page = ABSORB_PAGE
         self.single_node = not on_cluster(redis)
         self.script = library_script(redis, "registry_ops.lua")
         self.moved = RegistryMoved(redis, keys, sharding.buckets)
@@ -97,12 +104,27 @@ class ContactRegistry:
         keys = [key for b in buckets for key in (self.keys.registry_index(b), self.keys.registry(b))]
         return keys, ["absorb", self.leaf_entries, page, "h", *self._parts]
 
+    def absorb_all(self) -> int:
+        """Everything beside every bucket's index moved in, on a single Redis, ``move_page`` entries of each bucket a
+        call (one call for every bucket: a filter that reads the registry whole); how many moved. A call that moved
+        less than a page in all left no bucket anything."""
+        moved = 0
+        while True:
+            n = run_scripts(self.redis, self.script, [self.absorb_call(range(self.sharding.buckets), self.move_page)])[0]
+            moved += n
+            if n < self.move_page:
+                return moved
+
     def tidy(self) -> int:
         """What the ticker does: move what lies beside each index in on a cluster (its drain does not), and empty
         the old sets once their time came (``sweep_before``); how many entries moved."""
         moved = 0
         if self.moved() and not self.single_node:  # (on one Redis the drain's calls and every read move them)
-            moved = sum(self._run(range(self.sharding.buckets), "absorb"))
+            pending = list(range(self.sharding.buckets))
+            while pending:  # a page a call: a bucket whose call moved a whole page is called again
+                replies = self._run_once(pending, "absorb")
+                moved += sum(replies)
+                pending = [b for b, n in zip(pending, replies) if n >= self.move_page]
         return moved + self.sweep_before()
 
     # --- reads --------------------------------------------------------------------------------------------------
@@ -227,15 +249,28 @@ class ContactRegistry:
                 [op, self.leaf_entries, page, *canon, *args])
 
     def _run(self, buckets: Sequence[int], op: str, *args: Any) -> list[Any]:
-        """One call per bucket that moves everything beside the index in first, then answers ``op``. On a cluster
-        the contacts' ``created_at`` is read first, for what lies beside (a round trip, two when there is any)."""
+        """``op``'s answer per bucket, once what lies beside its index is moved in: one call per bucket, and again
+        for a bucket whose call moved a page and answered MORE (a page a call, Redis answering others between)."""
+        answers: dict[int, Any] = {}
+        pending = list(buckets)
+        while pending:
+            replies = self._run_once(pending, op, *args)
+            answers.update((b, reply) for b, reply in zip(pending, replies) if not _more(reply))
+            pending = [b for b, reply in zip(pending, replies) if _more(reply)]
+        return [answers[b] for b in buckets]
+
+    def _run_once(self, buckets: Sequence[int], op: str, *args: Any) -> list[Any]:
+        """One call per bucket that moves up to ``move_page`` entries beside the index in first, then answers ``op``
+        (MORE when entries may wait beside still). On a cluster the contacts' ``created_at`` is read first, for the
+        page beside (a round trip, two when there is any)."""
         buckets = list(buckets)
+        page = self.move_page
         if self.single_node:
             canon: dict[int, list[Any]] = {b: ["h", *self._parts] for b in buckets}
         else:
             pipe = self.redis.pipeline(transaction=False)
             for b in buckets:
-                pipe.zrange(self.keys.registry(b), 0, -1)
+                pipe.zrange(self.keys.registry(b), 0, page - 1)
             beside = dict(zip(buckets, pipe.execute()))
             waiting = [cid for b in buckets for cid in beside[b]]
             created: dict[str, Any] = {}
@@ -246,7 +281,7 @@ class ContactRegistry:
                 created = dict(zip(waiting, pipe.execute()))
             canon = {b: ["p", len(beside[b]), *(x for cid in beside[b] for x in (cid, created[cid] or ""))]
                      for b in buckets}
-        calls = [self._call(b, op, -1, canon[b], *args) for b in buckets]
+        calls = [self._call(b, op, page, canon[b], *args) for b in buckets]
         if not self.single_node or len(calls) == 1:
             return run_scripts(self.redis, self.script, calls)
         return self._by_sha(calls)
@@ -283,6 +318,11 @@ class ContactRegistry:
             return math.floor(float(score) * 1000)
         except ValueError:
             return None
+
+def _more(reply: Any) -> bool:
+    """Whether a call answered MORE (entries may wait beside still): a status reply, never another answer's shape."""
+    return reply == MORE or reply == MORE.encode()
+
 
 def _canonical(at: Any, fallback: int | None) -> Any:
     """A contact's ``created_at`` as the index's score, else ``fallback``."""

@@ -5,8 +5,8 @@
 -- `created_at` (ms). KEYS[2]: the plain sorted set beside it (keys.registry) where writers that cannot run the
 -- library (ingest's recorded writes) put new contacts, each at the ms of the request that linked it.
 --
--- Every call first moves up to PAGE entries of KEYS[2] into the index (all of them when PAGE < 0: a read then
--- answers over every contact), each at its *canonical* score: its contact's `created_at`, the one the contact hash
+-- Every call first moves up to PAGE entries of KEYS[2] into the index (all of them when PAGE < 0), each at its
+-- *canonical* score: its contact's `created_at`, the one the contact hash
 -- was created with (HSETNX, first wins). A second identity linked to a contact that was made earlier (or the loser
 -- of two requests that made the same contact at once) puts the contact there again at a later time: the canonical
 -- score finds it where the index holds it, so it is never in the index twice. Its `created_at` is read
@@ -18,6 +18,11 @@
 --         it waits beside for the next call, which reads its `created_at` (moved at its written score, it would be
 --         in the index twice).
 --
+-- A read (any OP but absorb) answers only over every contact: when entries may still wait beside once its page is
+-- moved (CANON 'h': the set beside is not empty; 'p': the caller read a whole PAGE of it), it answers the status
+-- MORE instead, and the caller calls again, a page a call (100,000 entries waiting held Redis ~110 ms in one call):
+-- Redis answers others between pages, and a read between two pages moves the next page itself, so it never answers
+-- from the index alone while contacts wait beside.
 -- ARGV: OP, MAX (a leaf's entries at most), PAGE, CANON and its arguments, then OP's:
 --   absorb                       nothing more; reply: how many entries were moved. KEYS may name several buckets,
 --                                index and set beside, one after the other (a single Redis: one call for all)
@@ -101,6 +106,9 @@ if op == 'absorb' then
   return moved
 end
 absorb(base, beside, page)
+if page >= 0 and ((read and #read >= page) or (not read and redis.call('EXISTS', beside) == 1)) then
+  return redis.status_reply('MORE')
+end
 if op == 'count' then return oi_count(base, -math.huge, math.huge) end
 if op == 'range' then return oi_range(base, -math.huge, math.huge, tonumber(ARGV[j]), tonumber(ARGV[j + 1])) end
 if op == 'revrange' then
