@@ -7,10 +7,11 @@ batch scored again after its index write was cut short puts it right. On Redis a
 from __future__ import annotations
 
 import json
+from typing import Any
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from app.contact_filter_schema import load_filter
@@ -252,3 +253,64 @@ def test_the_drain_writes_each_contacts_time_with_it_and_reads_answer_as_the_sor
         bucket = services.sharding.bucket_of(cid)
         in_old = services.redis.zscore(services.keys.activity(bucket), cid) is not None
         assert in_old != (services.redis.hget(services.keys.contact(cid), ACTIVITY_FIELD) is not None)
+
+
+class _Interrupted(ActivityIndex):
+    """An index whose next ``raise_to`` on a cluster lets ``during`` run at one of its steps: just after it read the
+    fields (``read``), or after its first index writes (``index``) — another process's raise landing between."""
+
+    during: Any = None
+    at = "read"
+
+    def _interrupt(self, step: str) -> None:
+        if self.during is not None and self.at == step:
+            self.during, during = None, self.during
+            during()
+
+    def _held(self, ids, groups):
+        found = super()._held(ids, groups)
+        self._interrupt("read")
+        return found
+
+
+class _InterruptedIndexWrites(OrderedIndex):
+    def __init__(self, redis, owner: _Interrupted):
+        super().__init__(redis, 2)
+        self.owner = owner
+
+    def run(self, calls):
+        replies = super().run(calls)
+        self.owner._interrupt("index")
+        return replies
+
+
+HOUR = 3_600_000
+AT = st.integers(0, 5).flatmap(lambda h: st.sampled_from([h * HOUR, h * HOUR + 1, h * HOUR + HOUR - 1]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(held=st.one_of(st.none(), AT), first=AT, second=AT, at=st.sampled_from(["read", "index"]))
+@example(held=None, first=HOUR, second=3 * HOUR, at="read")  # the backfill's hour 1 beside the drain's hour 3: twice
+def test_a_raise_racing_another_leaves_each_contact_in_the_index_once_at_its_latest_time(store, held, first, second,
+                                                                                         at):
+    """On a cluster the field and the index entry are in different slots, so a raise goes in steps (``_raise_stepwise``):
+    a backfill's raise (its time from the timelines) racing the drain's (the batch's time), each landing between
+    any two steps of the other, leaves the contact in the index once, at its latest time's hour, and the field at
+    that time. (On one Redis a raise is one script call; the steps run the same there, made to.)"""
+    keys, sharding = Keys(f"t{uuid.uuid4().hex[:8]}"), Sharding(partitions=4, buckets=3)
+    slow = _Interrupted(store, keys, sharding)
+    slow.ordered = _InterruptedIndexWrites(store, slow)  # leaves of 2 entries: the hours in leaves of their own
+    other = ActivityIndex(store, keys, sharding, ordered=OrderedIndex(store, 2))
+    slow.single_node = other.single_node = False  # the cluster's steps, on one Redis too
+    bucket = sharding.bucket_of("c1")
+    others = {cid: h * HOUR + 7 for h, cid in enumerate(c for c in (f"f{i}" for i in range(40))
+                                                          if sharding.bucket_of(c) == bucket)}
+    other.raise_to(others)
+    if held is not None:
+        other.raise_to({"c1": held})
+    slow.at, slow.during = at, lambda: other.raise_to({"c1": second})
+    slow.raise_to({"c1": first})
+    latest = max(t for t in (held, first, second) if t is not None)
+    assert [(cid, at) for cid, at in other.ordered.range(keys.activity_index(bucket)) if cid == "c1"] == \
+        [("c1", granule_of(latest))]
+    assert other.latest(["c1"]) == [latest] and other.count(None, None) == 1 + len(others)
