@@ -60,6 +60,7 @@ class ActivityIndex:
         self.single_node = not on_cluster(redis)
         self._raise_script = library_script(redis, "activity_index.lua")
         self._drop_moved = load_script(redis, "drop_moved_expiries.lua")
+        self._raise_field = load_script(redis, "activity_field.lua")
         self.hash_parts = list(keys.contact_parts())
 
     # --- writes -------------------------------------------------------------------------------------------------
@@ -89,10 +90,18 @@ class ActivityIndex:
 
     def _raise_stepwise(self, latest: Mapping[str, int]) -> int:
         """``raise_to`` on a cluster, where a contact's hash, its bucket's index and its old set are in three slots:
-        read the fields and old entries; move the index entries whose granule changes (remove the field's, add the
-        new); then write the fields and empty the old entries. A run cut short anywhere is repaired by the same call
-        again (the drain's replay of a batch gives the same times): the index is written before the field that says
-        where its entry is, and the add is idempotent."""
+        read the fields and old entries; write the index entries (each contact at its new time's granule, out of the
+        one its field held when that is earlier); raise the fields, each atomically (``activity_field.lua``), which
+        tells what each held just before and holds after; then take out the entries of a time the field has left
+        behind. A run cut short anywhere is repaired by the same call again (the drain's replay of a batch gives the
+        same times): the index is written before the field that says where its entry is, and the add is idempotent.
+
+        Two raises of one contact may run at once (a backfill's, from the timelines, beside the drain's): each adds
+        its entry before it raises the field, and each removes, after, its own entry if the field went further and
+        the entry of the time it replaced if the field left that hour. The field only moves forward, so the entry at
+        its final time's hour is removed by no one; every other was added before the raise that left its hour
+        behind, which removes it after (2026-12-04 night: before, each wrote the field it had computed, last write
+        winning, and kept its entry: the contact could be in the index twice, counted twice, the field moved back)."""
         ids = list(latest)
         groups = list(self.sharding.by_bucket(ids).items())
         held, old = self._held(ids, groups)
@@ -109,16 +118,24 @@ class ActivityIndex:
             if added:
                 calls.append(self.ordered.add_call(self.keys.activity_index(bucket), added))
         self.ordered.run(calls)
-        pipe = self.redis.pipeline(transaction=False)
-        moved = [cid for cid in ids if held[cid] != new[cid]]
-        for cid in moved:
-            pipe.hset(self.keys.contact(cid), ACTIVITY_FIELD, new[cid])
-        if moved:
-            pipe.execute()
+        written = [cid for cid in ids if held[cid] != new[cid] or latest[cid] == new[cid]]  # an entry added
+        raised = run_scripts(self.redis, self._raise_field, [
+            ([self.keys.contact(cid)], [ACTIVITY_FIELD, new[cid]]) for cid in written])
+        stale: dict[int, set[tuple[int, str]]] = {}
+        moved = 0
+        for cid, (before, after) in zip(written, raised):
+            moved += before != after
+            at = granule_of(int(after), g)
+            for time in (new[cid], int(before) if before not in ("", b"") else None):
+                if time is not None and granule_of(time, g) != at:
+                    stale.setdefault(self.sharding.bucket_of(cid), set()).add((granule_of(time, g), cid))
+        if stale:  # another raise got further, or this one left the hour of the time it replaced
+            self.ordered.run([self.ordered.remove_call(self.keys.activity_index(bucket), sorted(entries))
+                              for bucket, entries in stale.items()])
         run_scripts(self.redis, self._drop_moved, [  # each only if it still holds the time read (drop_moved_expiries.lua)
             ([self.keys.activity(bucket)], [x for cid in members if cid in old for x in (old[cid], cid)])
             for bucket, members in groups if any(cid in old for cid in members)])
-        return len(moved)
+        return moved
 
     def move_before(self, bucket: int, page: int) -> int:
         """Up to ``page`` contacts of the bucket's sorted set of releases before moved into the index (each with the
