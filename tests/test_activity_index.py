@@ -293,8 +293,8 @@ AT = st.integers(0, 5).flatmap(lambda h: st.sampled_from([h * HOUR, h * HOUR + 1
 @example(held=None, first=HOUR, second=3 * HOUR, at="read")  # the backfill's hour 1 beside the drain's hour 3: twice
 def test_a_raise_racing_another_leaves_each_contact_in_the_index_once_at_its_latest_time(store, held, first, second,
                                                                                          at):
-    """On a cluster the field and the index entry are in different slots, so a raise goes in steps (``_raise_stepwise``):
-    a backfill's raise (its time from the timelines) racing the drain's (the batch's time), each landing between
+    """On a cluster the field and the index entry are in different slots, so a raise goes in steps
+    (``_raise_stepwise``): a backfill's raise (its time from the timelines) racing the drain's (the batch's time), each landing between
     any two steps of the other, leaves the contact in the index once, at its latest time's hour, and the field at
     that time. (On one Redis a raise is one script call; the steps run the same there, made to.)"""
     keys, sharding = Keys(f"t{uuid.uuid4().hex[:8]}"), Sharding(partitions=4, buckets=3)

@@ -4,16 +4,16 @@ Per bucket a compact ordered index (``ordered_index.py``; ``keys.registry_index`
 ``created_at`` (ms): ~35-40 B a contact where the big sorted set of releases before (``keys.contacts``, creation time
 in seconds) took ~130 B as skiplist nodes. Beside it, under the same hash tag, a plain sorted set (``keys.registry``)
 where a new contact is written when it is linked (``new_contact``: ingest's one-trip script runs recorded plain
-writes and cannot run the library). Every read moves that set in first, at each contact's *canonical* score, its ``created_at``: a contact linked again later (a
-second identity, the loser of two requests that made it at once) is written beside again at a later time, and the
-canonical score finds it where the index holds it, so it is never there twice. A read moves it ``move_page``
-entries a script call (``registry_ops.lua``), the last call answering the read: a call that leaves entries beside
-answers MORE, never from the index alone, and the read calls again (100,000 waiting held Redis ~110 ms in one call;
-a page of 1,000 ~1 ms). A read between another's pages moves the next page itself, so every read is exact, and Redis
-answers others between pages. The drain moves the set in too
-(``absorb_call``), so a read seldom has anything to move. On a cluster the caller reads what lies beside and those
-contacts' ``created_at`` first, and the call moves in only what it read: an entry written beside since waits for the
-next call (a contact linked again meanwhile would otherwise go in at its later time, a second entry).
+writes and cannot run the library). Every read moves that set in first, at each contact's *canonical* score, its
+``created_at``: a contact linked again later (a second identity, the loser of two requests that made it at once) is
+written beside again at a later time, and the canonical score finds it where the index holds it, so it is never there
+twice. A read moves ``move_page`` entries a script call (``registry_ops.lua``), the last call answering it: a call
+that may leave entries beside answers MORE, never from the index alone, and the read calls again (100,000 waiting
+held a private Redis 1.7-3.4 s in one call; a page of 1,000 ~10-60 ms). A read between another's pages moves the next
+page itself, so every read is exact, and Redis answers others between pages. The drain moves the set in too
+(``absorb_call``), so a read seldom has anything to move. On a cluster the caller reads a page of what lies beside and
+those contacts' ``created_at`` first, and the call moves in only what it read: an entry written beside since waits for
+the next call (a contact linked again meanwhile would otherwise go in at its later time, a second entry).
 
 Data of releases before: until ``app/indexes.py:registry_once`` has copied the old sets into the index and recorded
 it (``REGISTRY_MIGRATION``), readers read the old sets alone, exactly as before, and writers write both; from the
@@ -110,7 +110,8 @@ class ContactRegistry:
         less than a page in all left no bucket anything."""
         moved = 0
         while True:
-            n = run_scripts(self.redis, self.script, [self.absorb_call(range(self.sharding.buckets), self.move_page)])[0]
+            call = self.absorb_call(range(self.sharding.buckets), self.move_page)
+            n = run_scripts(self.redis, self.script, [call])[0]
             moved += n
             if n < self.move_page:
                 return moved

@@ -20,7 +20,7 @@
 --
 -- A read (any OP but absorb) answers only over every contact: when entries may still wait beside once its page is
 -- moved (CANON 'h': the set beside is not empty; 'p': the caller read a whole PAGE of it), it answers the status
--- MORE instead, and the caller calls again, a page a call (100,000 entries waiting held Redis ~110 ms in one call):
+-- MORE instead, and the caller calls again, a page a call (100,000 entries waiting held Redis 1.7-3.4 s in one call):
 -- Redis answers others between pages, and a read between two pages moves the next page itself, so it never answers
 -- from the index alone while contacts wait beside.
 -- ARGV: OP, MAX (a leaf's entries at most), PAGE, CANON and its arguments, then OP's:
