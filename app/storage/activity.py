@@ -115,8 +115,8 @@ class ActivityIndex:
                      if held[cid] != new[cid] or latest[cid] == new[cid]]
             if removed:
                 calls.append(self.ordered.remove_call(self.keys.activity_index(bucket), removed))
-            if added:
-                calls.append(self.ordered.add_call(self.keys.activity_index(bucket), added))
+            if added:  # (never moving an entry of the contact back, in place, that a racing raise put later)
+                calls.append(self.ordered.add_call(self.keys.activity_index(bucket), added, forward=True))
         self.ordered.run(calls)
         written = [cid for cid in ids if held[cid] != new[cid] or latest[cid] == new[cid]]  # an entry added
         raised = run_scripts(self.redis, self._raise_field, [

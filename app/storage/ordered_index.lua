@@ -79,8 +79,9 @@ end
 
 -- Add (s, m) to the leaf that covers it, which is split when that makes it hold more than max (so a leaf never
 -- holds more than max + 1: keep max + 1 within zset-max-listpack-entries); 1 if new there, else 0. An entry already
--- there costs two calls (the directory's, the ZADD).
-local function oi_add(base, s, m, max)
+-- there costs two calls (the directory's, the ZADD). A leaf holds a member once: an add at another score moves the
+-- member's entry in that leaf; `forward` (true) moves it only to a higher score (ZADD GT), never back.
+local function oi_add(base, s, m, max, forward)
   local key = oi_key(s, m)
   local e, id = oi_find(base, key)
   if not e then
@@ -89,7 +90,8 @@ local function oi_add(base, s, m, max)
     return redis.call('ZADD', base .. ':l:' .. id, s, m)
   end
   local leaf = base .. ':l:' .. id
-  local added = redis.call('ZADD', leaf, s, m)
+  local added
+  if forward then added = redis.call('ZADD', leaf, 'GT', s, m) else added = redis.call('ZADD', leaf, s, m) end
   if added == 1 and redis.call('ZCARD', leaf) > max then
     oi_split(base, leaf)
   end

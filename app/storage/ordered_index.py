@@ -55,8 +55,12 @@ class OrderedIndex:
         self.script = library_script(redis, "ordered_index_ops.lua")
 
     # --- calls, for a caller that sends them itself (``run_scripts``, ``Later.send_scripts``) -------------------
-    def add_call(self, base: str, pairs: Iterable[tuple[int, str]]) -> tuple[list[str], list[Any]]:
-        args: list[Any] = ["add", self.leaf_entries]
+    def add_call(self, base: str, pairs: Iterable[tuple[int, str]],
+                 forward: bool = False) -> tuple[list[str], list[Any]]:
+        """Each (score, member) added; ``forward``: a member the leaf holds at a higher score stays there (a leaf
+        holds a member once: a plain add at another score moves it, which a writer racing another must not do
+        backwards)."""
+        args: list[Any] = ["add-forward" if forward else "add", self.leaf_entries]
         for score, member in pairs:
             args += (_score(score), check_member(member))
         return [base], args

@@ -4,6 +4,8 @@
 -- whose entries are moving into the index (written there by a writer that cannot run this library). ARGV[1]: the
 -- operation, then its arguments:
 --   add MAX S M [S M ...]       add each (score, member), leaves of at most MAX entries; reply: how many were new
+--   add-forward MAX S M [...]   likewise, but an entry of the member in the leaf at a higher score stays (ZADD GT): a
+--                               writer racing another never moves it back (app/storage/activity.py, a cluster's raise)
 --   remove S M [S M ...]        remove each (score, member) held at exactly that score; reply: how many were
 --   move MAX S0 S1 M [...]      move each member from S0 (the score it is held at) to S1 (oi_move); reply: how many
 --   range MIN MAX OFFSET COUNT  [member, score, ...] with scores in [MIN, MAX] in order (COUNT < 0: all)
@@ -14,10 +16,10 @@
 --   count MIN MAX               how many scores are in [MIN, MAX]
 -- MIN and MAX may be -inf and +inf.
 local base, op = KEYS[1], ARGV[1]
-if op == 'add' then
+if op == 'add' or op == 'add-forward' then
   local max, n = tonumber(ARGV[2]), 0
   for i = 3, #ARGV, 2 do
-    n = n + oi_add(base, oi_score(ARGV[i]), ARGV[i + 1], max)
+    n = n + oi_add(base, oi_score(ARGV[i]), ARGV[i + 1], max, op == 'add-forward')
   end
   return n
 elseif op == 'remove' then
