@@ -204,8 +204,9 @@ def test_a_long_record_stays_apart_through_the_move_and_the_hash_stays_a_listpac
 
 @pytest.mark.single_redis
 def test_a_page_reads_its_contacts_without_their_records(services):
-    """A page shows documents and scores: ``read_contacts.lua`` leaves the records (and their marker) in Redis, where
-    a busy contact's would be most of the reply for the client to parse and drop; what the page shows is the same."""
+    """A page shows documents and scores: ``read_contacts.lua`` and ``index_page.lua`` leave the records (and their
+    marker) in Redis, where a busy contact's would be most of the reply for the client to parse and drop; what the
+    page shows is the same."""
     from app.storage.queries import ContactQuery
     from app.storage.redis_tools import call_script
 
@@ -222,3 +223,9 @@ def test_a_page_reads_its_contacts_without_their_records(services):
     assert set(fields) == {f for f in stored if not f.startswith(RECORD_MARK)}
     [shown] = query.shown_contacts(["busy"], [])
     assert shown["email"] == "busy@example.com"
+    # the contacts page read with its index (index_page.lua) leaves them too
+    index = services.keys.prefix + ":test-index"
+    services.redis.zadd(index, {"busy": 5})
+    total, _, [[paged, *_]] = call_script(services.redis, query._index_page, [index],
+                                          query._page_args(10, 0, [("+inf", "-inf")], []))
+    assert total == 1 and set(paged[0::2]) == set(fields)

@@ -18,7 +18,7 @@ from .redis_tools import (RecordedWrites, Sharding, call_script, dumps, get_many
                           on_cluster)
 from .registry import ContactRegistry
 from .search_terms import SearchTerms
-from .timelines import StatesMoved, join_states, split_contact
+from .timelines import RECORDS_LIBRARY, StatesMoved, join_states, split_contact
 
 #: Contact document fields whose text can be found by a prefix.
 SEARCH_FIELDS = ("email", "external_id", "name")
@@ -99,7 +99,7 @@ class ContactStore:
         self._linked: dict[str, str] = {}
         #: One Redis (not a cluster): a page's contacts are read by one script call.
         self.single_node = not on_cluster(redis)
-        self._read_contacts = load_script(redis, "read_contacts.lua")
+        self._read_contacts = load_script(redis, "read_contacts.lua", RECORDS_LIBRARY)
         #: Whether no states hash of releases before is left: a page's contacts are then read with two keys each.
         self.states_moved = StatesMoved(redis, keys)
         #: Whether ``identity_once`` was recorded (``email_key_implied``).

@@ -21,7 +21,8 @@
 -- Order: the ranges one after the other; within one, score descending, then member descending by its bytes
 -- (as ZRANGE ... REV orders one key, and as Python orders str ids).
 -- Returns {count over every range (-1 when not counted), {member, score, member, score, ...}} (scores as Redis
--- writes them), and when contacts are read, a third item: per member of the page {its hash as HGETALL gives it,
+-- writes them), and when contacts are read, a third item: per member of the page {its hash as HGETALL gives it
+-- without its timeline records (`rf_without_records`, record_fields.lua, put before this script),
 -- tags (SMEMBERS), the old fold states hash as HGETALL gives it}.
 --
 -- The merge keeps the buckets' heads in a binary heap (~2 log2(buckets) comparisons an entry, not one per
@@ -159,11 +160,11 @@ local contacts = {}
 for j = 1, #out, 2 do
   local id = out[j]
   if parts == 6 then
-    contacts[#contacts + 1] = {redis.call('HGETALL', ARGV[5] .. id .. ARGV[6]),
+    contacts[#contacts + 1] = {rf_without_records(redis.call('HGETALL', ARGV[5] .. id .. ARGV[6])),
                                redis.call('SMEMBERS', ARGV[7] .. id .. ARGV[8]),
                                redis.call('HGETALL', ARGV[9] .. id .. ARGV[10])}
   else
-    contacts[#contacts + 1] = {redis.call('HGETALL', ARGV[5] .. id .. ARGV[6]),
+    contacts[#contacts + 1] = {rf_without_records(redis.call('HGETALL', ARGV[5] .. id .. ARGV[6])),
                                redis.call('SMEMBERS', ARGV[7] .. id .. ARGV[8])}
   end
 end

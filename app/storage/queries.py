@@ -47,7 +47,7 @@ from .companies import CompanyIndex, Rollup
 from .contacts import read_contacts_pipelined
 from .ordered_index import library_script
 from .redis_tools import call_script, dumps, load_script, loads, on_cluster, run_scripts
-from .timelines import ACTIVITY_FIELD, is_state_field, joined_state
+from .timelines import ACTIVITY_FIELD, RECORDS_LIBRARY, is_state_field, joined_state
 
 #: Largest page a query returns.
 MAX_LIMIT = 500
@@ -251,11 +251,11 @@ class ContactQuery:
 
     @cached_property
     def _index_page(self) -> Any:
-        return load_script(self.redis, "index_page.lua")
+        return load_script(self.redis, "index_page.lua", RECORDS_LIBRARY)
 
     @cached_property
     def _read_contacts(self) -> Any:
-        return load_script(self.redis, "read_contacts.lua")
+        return load_script(self.redis, "read_contacts.lua", RECORDS_LIBRARY)
 
     def shown_contacts(self, contact_ids: Sequence[str], fields: Sequence[str]) -> list[dict[str, Any] | None]:
         """Contacts as a page shows them, in one round trip, in order (None where missing): what

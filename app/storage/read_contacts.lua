@@ -11,39 +11,12 @@
 --
 -- The records (fields that begin with `~`, app/storage/timelines.py `RECORD_MARK`, and the marker `~` itself) are
 -- left here: a page shows the document and the scores, and a contact's records would be most of its reply (a
--- contact of 30 records: ~1.7 kB of them against ~0.2 kB of document and states) for the client to parse and drop.
+-- contact of 30 records: ~1.7 kB of them against ~0.2 kB of document and states) for the client to parse and drop
+-- (`rf_without_records`, record_fields.lua, put before this script).
 local stride = tonumber(ARGV[1])
-local TILDE = 126
-
-local function without_records(flat)
-  local byte = string.byte
-  local first
-  for i = 1, #flat, 2 do
-    if byte(flat[i], 1) == TILDE then
-      first = i
-      break
-    end
-  end
-  if not first then
-    return flat  -- no record here: the reply as it is, no copy
-  end
-  local out = {}
-  for i = 1, first - 1 do
-    out[i] = flat[i]
-  end
-  for i = first, #flat, 2 do
-    local f = flat[i]
-    if byte(f, 1) ~= TILDE then
-      out[#out + 1] = f
-      out[#out + 1] = flat[i + 1]
-    end
-  end
-  return out
-end
-
 local out = {}
 for i = 1, #KEYS, stride do
-  local hash = without_records(redis.call('HGETALL', KEYS[i]))
+  local hash = rf_without_records(redis.call('HGETALL', KEYS[i]))
   if stride == 3 then
     out[#out + 1] = {hash, redis.call('SMEMBERS', KEYS[i + 1]), redis.call('HGETALL', KEYS[i + 2])}
   else

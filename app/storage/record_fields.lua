@@ -61,3 +61,33 @@ local function rf_settle(hash, timeline, flat)
     redis.call('HSET', hash, unpack(inhash, j, math.min(j + 199, #inhash)))
   end
 end
+
+-- A contact's hash as HGETALL gave it (`flat`) without its records and their marker (every field that begins with
+-- '~'): what a page shows is the document and the scores, and a busy contact's records would be most of the reply
+-- for the client to parse and drop. A hash without a record is returned as it is (no copy): one pass of a byte
+-- compare a field.
+local function rf_without_records(flat)
+  local byte = string.byte
+  local first
+  for i = 1, #flat, 2 do
+    if byte(flat[i], 1) == 126 then
+      first = i
+      break
+    end
+  end
+  if not first then
+    return flat
+  end
+  local out = {}
+  for i = 1, first - 1 do
+    out[i] = flat[i]
+  end
+  for i = first, #flat, 2 do
+    local f = flat[i]
+    if byte(f, 1) ~= 126 then
+      out[#out + 1] = f
+      out[#out + 1] = flat[i + 1]
+    end
+  end
+  return out
+end
