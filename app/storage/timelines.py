@@ -23,7 +23,6 @@ from typing import Any
 
 from ..keys import Keys
 from ..scoring.fold import FoldState
-from ..scoring.interactions import MANUAL_TYPE
 from ..scoring.profiles import parse_version_field, version_field
 from ..scoring.records import ContactWrite, TimelineRecord, decode_ledger_entry, decode_record
 from .activity import ACTIVITY_FIELD, ACTIVITY_MIGRATION, GRANULE_MS
@@ -496,14 +495,6 @@ class TimelineStore:
             pipe.hgetall(self.keys.timeline(contact_id))
         replies = pipe.execute()
         return {cid: {**hash_records(replies[2 * i]), **replies[2 * i + 1]} for i, cid in enumerate(contact_ids)}
-
-    def timeline_span(self, contact_ids: Sequence[str], last: bool) -> dict[str, int | None]:
-        """The time of each contact's first (or last) interaction, manual score changes left out."""
-        out: dict[str, int | None] = {}
-        for cid, records in self.read_timelines(contact_ids).items():
-            times = [r.at for r in records if r.type != MANUAL_TYPE]
-            out[cid] = (max(times) if last else min(times)) if times else None
-        return out
 
     def read_states(self, contact_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         """Each contact's fold states with ``_rev``, whole."""
