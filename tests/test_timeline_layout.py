@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from app.compaction import compact_all
 from app.contact_layout import states_once, timelines_once
 from app.scoring.fold import FoldState, fold
-from app.scoring.records import ContactWrite
+from app.scoring.records import ContactWrite, TimelineRecord
 from app.storage.timelines import (PIECE_BYTES, RECORD_MARK, RECORD_MARKER, RECORD_ROOM, TIMELINES_MOVED,
                                    StatesMoved, hash_records, is_state_field, place_records, record_field, record_key,
                                    split_contact)
@@ -229,3 +229,33 @@ def test_a_page_reads_its_contacts_without_their_records(services):
     total, _, [[paged, *_]] = call_script(services.redis, query._index_page, [index],
                                           query._page_args(10, 0, [("+inf", "-inf")], []))
     assert total == 1 and set(paged[0::2]) == set(fields)
+
+
+@pytest.mark.parametrize("size", [pytest.param(20, id="in-the-hash"), pytest.param(90, id="apart")])
+@pytest.mark.parametrize("moved", [pytest.param(False, id="move-unrecorded"), pytest.param(True, id="moved")])
+def test_a_key_asked_twice_in_one_batch_is_found_each_time(services, size, moved):
+    """An interaction queued again once the ingest's memory of it lapsed is skipped by the scorer, whose timeline
+    holds every key; two such copies can land in one batch, so the drain's look-up (read_batch.lua) asks for a key
+    twice: each asking finds the stored record, wherever it is (read_batch.lua kept the last place of a field and
+    answered the first asking 'not stored': the copy was scored again)."""
+    value = json.dumps([1, 1_700_000_000_000, "v" * size])
+    write(services, "twice", {"crm:a": value, "crm:b": json.dumps([1, 1_700_000_000_001])})
+    if moved:
+        services.jobs.record_migration(TIMELINES_MOVED, 1)
+    assert services.timelines.timelines_moved(recheck=True) is moved
+    _states, present, _ = services.timelines.read_for_scoring({"twice": ["crm:a", "crm:x", "crm:a", "crm:a"]})()[
+        "twice"]
+    assert present == [value, None, value, value]
+
+
+def test_an_interaction_stored_and_queued_twice_again_in_one_batch_is_scored_once(client, services):
+    from app.scoring_service import make_scorer
+    from tests.helpers import publish_profile
+
+    publish_profile(client, services, "eng", [{"id": "open", "on": "email.opened", "points": 5}])
+    scorer = make_scorer(services)
+    opened = TimelineRecord("i1", "api", "email.opened", 1_700_000_000_000, {"message_id": "m1"})
+    scorer.score({"c1": [opened]}, 1_700_000_000_100)
+    scorer.score({"c1": [opened, opened]}, 1_700_000_000_200)  # both copies repeats of the stored record
+    [state] = [v for f, v in services.timelines.read_states(["c1"])["c1"].items() if f != "_rev"]
+    assert FoldState.from_json(json.loads(state)).score == 5

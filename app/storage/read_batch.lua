@@ -7,7 +7,8 @@
 -- On a cluster they are KEYS, per contact in that order; on one Redis no key is declared (ARGV[4] and ARGV[5] are
 -- there): each name is made here from the contact's id, made only when it is used (packing a name as an argument
 -- cost the worker ~1,600 instructions; docs/performance.md, row 1, "keyargs").
--- ARGV[1]: JSON array, per contact, the record keys (`source:id`) to look up ([] asks only whether it has records).
+-- ARGV[1]: JSON array, per contact, the record keys (`source:id`) to look up ([] asks only whether it has records;
+--   a key may come twice, each answered).
 -- ARGV[2]: the number of keys per contact (3 or 4).
 -- ARGV[3]: '1' once the timelines' move into the contact hashes was recorded: then a contact's timeline hash is
 --   looked in only when its hash holds the marker (RECORD_MARKER), else '0' (always looked in).
@@ -32,9 +33,15 @@ end
 for i, keys in ipairs(wanted) do
   local states = stride == 4 and redis.call('HGETALL', key(i, 4)) or {}
   local own = #states == 0
-  local want, present = {}, {}
+  local want, present, again = {}, {}, false
   for j, key in ipairs(keys) do
-    want[rf_field(key)] = j
+    local f = rf_field(key)
+    if want[f] then  -- asked before in this batch (a copy queued again): answered as its first asking, below
+      again = again or {}
+      again[j] = want[f]
+    else
+      want[f] = j
+    end
     present[j] = false
   end
   local records, marked = false, not moved
@@ -70,6 +77,9 @@ for i, keys in ipairs(wanted) do
           if got[j] then present[at[j]] = got[j] end
         end
       end
+    end
+    if again then
+      for j, first in pairs(again) do present[j] = present[first] end
     end
   elseif records then
     present = 1
