@@ -259,3 +259,31 @@ def test_an_interaction_stored_and_queued_twice_again_in_one_batch_is_scored_onc
     scorer.score({"c1": [opened, opened]}, 1_700_000_000_200)  # both copies repeats of the stored record
     [state] = [v for f, v in services.timelines.read_states(["c1"])["c1"].items() if f != "_rev"]
     assert FoldState.from_json(json.loads(state)).score == 5
+
+
+def reads_in_order(services, read) -> list[str]:
+    """The commands ``read`` sends with their key (``HGETALL KEY``...), in the order the server ran them (MONITOR,
+    on a private server)."""
+    commands = []
+    with services.redis.monitor() as monitor:
+        read()
+        services.redis.echo("read-done")
+        while (command := monitor.next_command()["command"]) != "ECHO read-done":
+            commands.append(" ".join(command.split(" ")[:2]))
+    return commands
+
+
+@pytest.mark.single_redis
+@pytest.mark.private_redis
+def test_a_reader_outside_a_script_reads_the_timeline_hash_before_the_contact_hash(services):
+    """A record only ever moves from the timeline hash into the contact's hash (``move_timelines.lua``, the
+    compaction's ``rf_settle``), atomically, and a reader that reads both with plain commands (a pipeline, which
+    another client's move can run in the middle of) must read the move's source first: read the other way, a record
+    moved between the two reads is in neither (a refold then folds without it, and ``_rev`` did not move, so its
+    write is taken; a cluster's backup leaves it out)."""
+    write(services, "o", {"crm:a": "[1,1700000000000]", "crm:" + "l" * 80: "[1,1700000000001]"})
+    timeline, contact = services.keys.timeline("o"), services.keys.contact("o")
+    for read in (lambda: services.timelines.read_timelines(["o"]),
+                 lambda: services.snapshot.read_contact("o")):
+        commands = reads_in_order(services, read)
+        assert commands.index(f"HGETALL {timeline}") < commands.index(f"HGETALL {contact}")

@@ -150,9 +150,9 @@ class SnapshotGateway:
                 for i, cid in enumerate(ids)}
 
     def _queue_reads(self, pipe: Any, cid: str, fields: Sequence[str]) -> None:
-        pipe.hgetall(self.keys.contact(cid))
+        pipe.hgetall(self.keys.timeline(cid))  # before the contact's hash, which a record only moves into
+        pipe.hgetall(self.keys.contact(cid))  # (TimelineStore.stored_timelines: else a move between is in neither)
         pipe.smembers(self.keys.tags(cid))
-        pipe.hgetall(self.keys.timeline(cid))
         pipe.hgetall(self.keys.states_before(cid))  # the states while it exists, else those of the contact's hash
         pipe.lrange(self.keys.outbox(cid), 0, -1)
         pipe.smembers(self.keys.workflow_entered(cid))
@@ -163,7 +163,7 @@ class SnapshotGateway:
 
     @staticmethod
     def _assemble(cid: str, fields: Sequence[str], replies: Sequence[Any]) -> ContactData:
-        stored, tags, timeline, before, outbox, entered, horizon, *ledgers = replies[:READS + len(fields)]
+        timeline, stored, tags, before, outbox, entered, horizon, *ledgers = replies[:READS + len(fields)]
         doc, states = split_contact(stored, before)
         timeline = {**hash_records(stored), **timeline}  # the records of its hash, and of its timeline hash
         return ContactData(cid, doc, list(tags), timeline, states,

@@ -488,13 +488,17 @@ class TimelineStore:
                 for cid, stored in self.stored_timelines(contact_ids).items()}
 
     def stored_timelines(self, contact_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-        """Each contact's records as stored (``source:id`` -> record JSON), wherever they are."""
+        """Each contact's records as stored (``source:id`` -> record JSON), wherever they are.
+
+        The timeline hash is read before the contact's: a record only moves from the one into the other (atomically:
+        ``move_timelines.lua``, the compaction), and a move can run between two commands of a pipeline — read the
+        other way, a record moved in between would be in neither read."""
         pipe = self.redis.pipeline(transaction=False)
         for contact_id in contact_ids:
-            pipe.hgetall(self.keys.contact(contact_id))
             pipe.hgetall(self.keys.timeline(contact_id))
+            pipe.hgetall(self.keys.contact(contact_id))
         replies = pipe.execute()
-        return {cid: {**hash_records(replies[2 * i]), **replies[2 * i + 1]} for i, cid in enumerate(contact_ids)}
+        return {cid: {**hash_records(replies[2 * i + 1]), **replies[2 * i]} for i, cid in enumerate(contact_ids)}
 
     def read_states(self, contact_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         """Each contact's fold states with ``_rev``, whole."""
