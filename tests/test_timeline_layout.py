@@ -82,6 +82,9 @@ def test_records_of_any_id_size_and_count_are_each_stored_once_and_read_back(ser
     stored = services.redis.hgetall(services.keys.contact(cid))
     apart = services.redis.hgetall(services.keys.timeline(cid))
     assert services.timelines.stored_timelines([cid])[cid] == values
+    # the trim pass's read names each record by record_fields.lua's rf_key, the scripts' inverse of rf_field
+    assert sorted((r.source, r.id) for r in services.timelines.read_for_trim([cid])[cid][2]) == \
+        sorted((k.partition(":")[0], k.partition(":")[2]) for k in values)
     assert {**hash_records(stored), **apart} == values and not set(hash_records(stored)) & set(apart)
     assert all(len(record_field(k).encode()) > PIECE_BYTES or len(v.encode()) > PIECE_BYTES
                or len(stored) >= RECORD_ROOM for k, v in apart.items())
