@@ -290,3 +290,32 @@ def test_a_reader_outside_a_script_reads_the_timeline_hash_before_the_contact_ha
                  lambda: services.snapshot.read_contact("o")):
         commands = reads_in_order(services, read)
         assert commands.index(f"HGETALL {timeline}") < commands.index(f"HGETALL {contact}")
+
+
+def test_the_bounds_a_value_or_field_of_64_bytes_in_and_the_hundredth_field_the_last_record(services):
+    """Redis keeps a hash a listpack while each value is at most 64 B and it has at most 128 fields: a record field
+    or value of exactly 64 B goes into the hash, one of 65 B stays apart; the hash takes records while it has fewer
+    than 100 fields. The scripts (``rf_place``) and ``place_records`` (the restore) draw the same lines."""
+    at64 = json.dumps([1, 1_700_000_000_000, "v" * 42])
+    assert len(at64) == PIECE_BYTES
+    at65 = json.dumps([1, 1_700_000_000_000, "v" * 43])
+    field64 = "crm:" + "é" * 29 + "x"  # multi-byte: the bound is in bytes
+    assert len(record_field(field64).encode()) == PIECE_BYTES
+    records = {"crm:v64": at64, "crm:v65": at65, field64: "[1,1]", field64 + "x": "[1,1]"}
+    write(services, "edge", records)
+    stored = services.redis.hgetall(services.keys.contact("edge"))
+    assert set(hash_records(stored)) == {"crm:v64", field64}
+    assert set(services.redis.hkeys(services.keys.timeline("edge"))) == {"crm:v65", field64 + "x"}
+    assert place_records(0, records) == ({**{record_field(k): records[k] for k in ("crm:v64", field64)},
+                                          RECORD_MARKER: "1"}, {k: records[k] for k in ("crm:v65", field64 + "x")})
+    # the room: a hash of 98 fields takes two more records (to 100), and the next goes apart
+    filler = {f"f{n}": "1" for n in range(98 - len(stored))}
+    services.redis.hset(services.keys.contact("edge"), mapping=filler)
+    rev = services.redis.hget(services.keys.contact("edge"), "_rev")
+    write(services, "edge", {"crm:r1": "[1,2]", "crm:r2": "[1,3]", "crm:r3": "[1,4]"}, rev)
+    stored = services.redis.hgetall(services.keys.contact("edge"))
+    assert {"crm:r1", "crm:r2"} <= set(hash_records(stored)) and "crm:r3" not in hash_records(stored)
+    assert services.redis.hget(services.keys.timeline("edge"), "crm:r3") == "[1,4]"
+    assert len(stored) == RECORD_ROOM  # (the marker there already, _rev rewritten in place)
+    assert place_records(98, {"crm:r1": "[1,2]", "crm:r2": "[1,3]", "crm:r3": "[1,4]"})[1] == {"crm:r3": "[1,4]"}
+    assert services.redis.object("encoding", services.keys.contact("edge")) == "listpack"
