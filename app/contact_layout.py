@@ -32,6 +32,17 @@ key naming the contact its email derives, which exists (``ContactStore.drop_impl
 ``identity-keys-implied``; from then on a new contact first seen by its email gets no key on one Redis. Until then
 every reader finds an email's contact by its key first and by the derived contact's existence after. A release
 before resolves by the key alone: it would give an email whose key went a second contact, hence the wait.
+
+``companies_once`` (after the same wait, last) leaves out of each contact hash the ``company`` field that repeats
+what its email says (``storage/contacts.py: stored_company``): a hash without the field is then in the company its
+email implies, where for releases before it was in none. First pass: each contact whose email implies a company but
+which has none gets an empty field (``ContactStore.say_no_company``), then ``company-none-explicit`` is recorded —
+from then on no hash without the field means "none", and this release reads the field's absence as the company its
+email implies (every reader asks Redis for the record again when it meets such a hash before it saw it) and writes
+the compact form. Second pass: the fields that repeat the implied company are deleted (``drop_implied_companies.lua``,
+atomic per contact), and ``company-implied`` is recorded. A release before reads a missing field as no company, and
+writes one that is missing when a contact has none: hence the wait (workers), and web processes of the release
+before must be replaced before this release's workers start.
 """
 from __future__ import annotations
 
@@ -44,7 +55,7 @@ from .indexes import activity_once, registry_once, roster_index_once, rosters_on
 from .services import Services
 from .storage.activity import ACTIVITY_MIGRATION
 from .storage.companies import ROSTER_INDEX_MIGRATION
-from .storage.contacts import IDENTITIES_IMPLIED
+from .storage.contacts import COMPANY_IMPLIED, COMPANY_NONE_EXPLICIT, IDENTITIES_IMPLIED
 from .storage.registry import REGISTRY_MIGRATION
 from .storage.timelines import STATES_MOVED, TIMELINES_MOVED
 
@@ -56,13 +67,13 @@ MIGRATION = STATES_MOVED
 PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
 #: otherwise is of a release before the move.
-WORKER_PREFIX = "sk-l5-"
+WORKER_PREFIX = "sk-l6-"
 #: The migrations a worker of a release before would undo by writing where this release no longer reads or
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
 #: (``WORKER_PREFIX``), so the workers of the release before it count as before.
 LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION, ROSTER_INDEX_MIGRATION,
-                                      ACTIVITY_MIGRATION, TIMELINES_MOVED)
+                                      ACTIVITY_MIGRATION, TIMELINES_MOVED, COMPANY_IMPLIED)
 
 
 def workers_before(services: Services) -> set[str]:
@@ -142,6 +153,27 @@ def identity_once(services: Services) -> int | None:
     return dropped
 
 
+def companies_once(services: Services, page: int = PAGE) -> int | None:
+    """Leave out of every registered contact's hash the ``company`` field its email implies, in two passes (the
+    module's docstring), unless a finished run was recorded; records each pass. A run cut short in the second pass
+    does it again from the start (deleting what is left). Returns the fields deleted."""
+    jobs, contacts = services.jobs, services.contacts
+    if jobs.migration_done(COMPANY_IMPLIED):
+        return None
+    started = time.monotonic()
+    said = 0
+    if not jobs.migration_done(COMPANY_NONE_EXPLICIT):
+        said = sum(contacts.say_no_company(ids) for ids in contacts.contact_pages(page))
+        jobs.record_migration(COMPANY_NONE_EXPLICIT, int(time.time() * 1000))
+    contacts.company_compact(recheck=True)
+    services.companies.company_compact(recheck=True)
+    dropped = sum(contacts.drop_implied_companies(ids) for ids in contacts.contact_pages(page))
+    jobs.record_migration(COMPANY_IMPLIED, int(time.time() * 1000))
+    log.info("company fields that repeat the email's domain left out of the contact hashes",
+             extra={"contacts_without": said, "fields_deleted": dropped, "seconds": round(time.monotonic() - started, 3)})
+    return dropped
+
+
 def migrate_layouts(services: Services) -> None:
     """Every online move of a workspace's data into this release's layout, in the order a worker's start runs them
     (after ``await_workers_before``): each returns at once once recorded, and records itself on a new store. The
@@ -153,4 +185,5 @@ def migrate_layouts(services: Services) -> None:
     registry_once(services)  # the contact registry of releases before: into its compact index
     roster_index_once(services)  # big company rosters: into compact indexes
     activity_once(services)  # latest activity of releases before: into the compact index
+    companies_once(services)  # company fields that repeat what the email implies: left out
 

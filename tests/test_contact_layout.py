@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from rq import SimpleWorker
 
-from app.contact_layout import (MIGRATION, WORKER_PREFIX, await_workers_before, identity_once, states_once,
-                                timelines_once, workers_before)
+from app.contact_layout import (MIGRATION, WORKER_PREFIX, await_workers_before, companies_once, identity_once,
+                                states_once, timelines_once, workers_before)
 from app.indexes import activity_once, roster_index_once
 from app.scoring.fold import FoldState, fold
 from app.storage.queries import ContactQuery
@@ -193,6 +193,7 @@ def test_once_every_layout_migration_is_recorded_nothing_waits(services):
     assert roster_index_once(services) == 0  # nor the rosters'
     assert activity_once(services) == 0
     assert timelines_once(services) == 0
+    assert companies_once(services) == 0
     old = registered(services)
     told: list = []
     assert await_workers_before([services], threading.Event(), on_wait=told.append) is True

@@ -41,6 +41,7 @@ from ..scoring.profiles import version_field
 from .errors import gateway
 from .ordered_index import LEAF_ENTRIES, library_script
 from .redis_tools import Sharding, loads, run_scripts
+from .contacts import COMPANY_NONE_EXPLICIT, read_company, stored_company
 from .timelines import StatesMoved
 
 #: The move of big rosters into compact ordered indexes (``app/indexes.py:roster_index_once``) in the migrations hash:
@@ -121,6 +122,8 @@ class CompanyIndex:
         self.plain_entries = plain_entries
         #: Whether rosters may become indexes (``ROSTER_INDEX_MIGRATION`` recorded).
         self.moved = StatesMoved(redis, keys, ROSTER_INDEX_MIGRATION, ROSTER_CHECK_S)
+        #: Whether a contact hash without ``company`` is in the company its email implies (``read_company``).
+        self.company_compact = StatesMoved(redis, keys, COMPANY_NONE_EXPLICIT)
         self._member = library_script(redis, "company_member.lua", "roster.lua")
         self._roster = library_script(redis, "roster_ops.lua", "roster.lua")
 
@@ -129,11 +132,16 @@ class CompanyIndex:
 
     # --- membership -------------------------------------------------------------------------------
     def companies_of(self, contact_ids: Sequence[str]) -> dict[str, str | None]:
-        """Each contact's company, as its document says."""
+        """Each contact's company, as its document says (``read_company``)."""
         pipe = self.redis.pipeline(transaction=False)
         for cid in contact_ids:
-            pipe.hget(self.keys.contact(cid), "company")
-        return dict(zip(contact_ids, pipe.execute()))
+            pipe.hmget(self.keys.contact(cid), ["company", "email"])
+        return {cid: read_company(cid, {"company": held, "email": email}, self.compact_now)
+                for cid, (held, email) in zip(contact_ids, pipe.execute())}
+
+    def compact_now(self) -> bool:
+        """``company_compact`` asked of Redis unless known true: for a document read before (``read_company``)."""
+        return self.company_compact(recheck=True)
 
     def placements(self, contact_ids: Sequence[str], check_rosters: bool = False) -> list[Move]:
         """The contacts whose company (from their email and ``company`` attribute) is not the one their
@@ -145,9 +153,10 @@ class CompanyIndex:
             pipe.hmget(self.keys.contact(cid), ["email", "attributes", "company"])
         moves = []
         held_right = []
-        for cid, (email, attributes, held) in zip(contact_ids, pipe.execute()):
-            if email is None and attributes is None and held is None:
+        for cid, (email, attributes, stored) in zip(contact_ids, pipe.execute()):
+            if email is None and attributes is None and stored is None:
                 continue  # no such contact
+            held = read_company(cid, {"company": stored, "email": email}, self.compact_now)
             wanted = company_of(email, loads(attributes) if attributes else None)
             if wanted != held:
                 moves.append(Move(cid, held, wanted))
@@ -167,9 +176,13 @@ class CompanyIndex:
         if not moves:
             return []
         pipe = self.redis.pipeline(transaction=False)
-        for m in moves:
-            if m.new:
-                pipe.hset(self.keys.contact(m.contact_id), "company", m.new)
+        for m in moves:  # (a contact's email never changes once it implies a company: read apart)
+            pipe.hget(self.keys.contact(m.contact_id), "email")
+        compact = self.company_compact()
+        for m, email in zip(moves, pipe.execute()):
+            field = stored_company(m.contact_id, email, m.new, compact)
+            if field is not None:
+                pipe.hset(self.keys.contact(m.contact_id), "company", field)
             else:
                 pipe.hdel(self.keys.contact(m.contact_id), "company")
         pipe.execute()
@@ -186,12 +199,14 @@ class CompanyIndex:
                     for c in _changes(call, reply, rollups)]
         return changes
 
-    def join_new(self, pipe: Any, contact_id: str, company: str, now_ms: int) -> None:
+    def join_new(self, pipe: Any, contact_id: str, company: str, now_ms: int, said: bool = True) -> None:
         """Queue (into ``pipe``) a brand-new contact's joining: it has no score yet, so its company's score does
         not move and no script is needed (``contribute`` adds its scores as they come). It goes to the roster's plain
-        set, and its company is marked for the ticker (``tidy``), which moves a big roster's plain set into its index."""
+        set, and its company is marked for the ticker (``tidy``), which moves a big roster's plain set into its index.
+        ``said``: its document gets the ``company`` field (not when its email implies it: ``stored_company``)."""
         bucket = self.bucket_of(company)
-        pipe.hsetnx(self.keys.contact(contact_id), "company", company)
+        if said:
+            pipe.hsetnx(self.keys.contact(contact_id), "company", company)
         pipe.zadd(self.keys.company_roster(company, bucket), {contact_id: roster_score(self.sharding, contact_id)})
         pipe.zadd(self.keys.companies(bucket), {company: now_ms}, nx=True)
         pipe.sadd(self.keys.roster_joins(bucket), company)

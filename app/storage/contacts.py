@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..keys import Keys
-from ..scoring.companies import company_of
+from ..scoring.companies import FREE_MAIL_DOMAINS, company_of
 from ..scoring.fold import FoldState
 from ..scoring.interactions import Interaction
 from .errors import gateway
 from .redis_tools import (RecordedWrites, Sharding, call_script, dumps, get_many, load_script, loads,
-                          on_cluster)
+                          on_cluster, run_scripts)
 from .registry import ContactRegistry
 from .search_terms import SearchTerms
 from .timelines import RECORDS_LIBRARY, StatesMoved, join_states, split_contact
@@ -28,6 +29,14 @@ SEARCH_FIELDS = ("email", "external_id", "name")
 IDENTITIES_IMPLIED = "identity-keys-implied"
 #: Identity keys a page of the migration's walk (one SCAN and one script call).
 IMPLIED_PAGE = 500
+#: The migrations hash's record of ``app/contact_layout.py:companies_once``'s first pass: every contact whose email
+#: implies a company (``implied_company``) but which has none holds an empty ``company`` field, so from then on a
+#: contact hash without the field is in the company its email implies (``stored_company``/``read_company``).
+COMPANY_NONE_EXPLICIT = "company-none-explicit"
+#: The record of its second pass: no contact hash repeats the company its email implies.
+COMPANY_IMPLIED = "company-implied"
+#: A company an email can imply: a lower-case domain as ``app/scoring/companies.py`` makes one.
+_IMPLIABLE = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
 #: Identities a process remembers having seen linked to their contact, at most (``ContactStore.plan_identities``
 #: builds no new-contact writes for them); past it the memory starts again empty. ~150 B each.
 LINKED_REMEMBERED = 20_000
@@ -42,6 +51,66 @@ def search_member(text: str, contact_id: str) -> str:
 def contact_id_for(kind: str, value: str) -> str:
     """A deterministic id, so two requests creating the same contact at once agree on it."""
     return "c" + hashlib.sha1(f"{kind}:{value}".encode()).hexdigest()[:20]
+
+
+def implies_company(company: str) -> bool:
+    """Whether some email can imply this company (``implied_company``): a lower-case domain, not a free-mail one."""
+    return _IMPLIABLE.fullmatch(company) is not None and company not in FREE_MAIL_DOMAINS
+
+
+def implied_company(contact_id: str, email: str | None) -> str | None:
+    """The company a contact hash without a ``company`` field is in (once ``COMPANY_NONE_EXPLICIT`` is recorded):
+    for the contact its email derives (``contact_id_for``; its email is written with it and never changes), the
+    text after the email's last ``@`` when that is a company an email implies (``implies_company``), as it is
+    (``company_of`` gives the same, and more: a domain it lower-cases or strips is stored); else none. The
+    same rule is ``filter_bucket.lua``'s ``in_roster``."""
+    if not email or "@" not in email:
+        return None
+    domain = email.rpartition("@")[2]
+    if not implies_company(domain) or contact_id_for("email", email) != contact_id:
+        return None
+    return domain
+
+
+def stored_company(contact_id: str, email: str | None, company: str | None, compact: bool) -> str | None:
+    """The ``company`` field that holds a contact's ``company`` (None: no field): the company itself, or none
+    where it is the one its email implies (``compact``: once ``COMPANY_NONE_EXPLICIT`` is recorded); an empty
+    field where it has none although its email implies one."""
+    implied = implied_company(contact_id, email)
+    if company is None:
+        return "" if implied is not None else None
+    return None if compact and company == implied else company
+
+
+def read_company(contact_id: str, doc: dict[str, str], compact: Any) -> str | None:
+    """A contact's company from its stored document (``stored_company``). ``compact()`` says whether
+    ``COMPANY_NONE_EXPLICIT`` is recorded; it is asked only for a hash without the field whose email implies a
+    company — none of this release's writers leaves one so before the record, and none is recorded unseen: the
+    caller asks again (``StatesMoved`` with ``recheck``) after the document was read."""
+    stored = doc.get("company")
+    if stored is not None:
+        return stored or None
+    implied = implied_company(contact_id, doc.get("email"))
+    return implied if implied is not None and compact() else None
+
+
+def explicit_document(contact_id: str, doc: dict[str, str], compact: Any) -> dict[str, str]:
+    """A stored document with its company said as releases before stored it (a ``company`` field when it has one,
+    none when not): what a backup holds (``read_company``)."""
+    company = read_company(contact_id, doc, compact)
+    out = {f: v for f, v in doc.items() if f != "company"}
+    if company is not None:
+        out["company"] = company
+    return out
+
+
+def compact_document(contact_id: str, doc: dict[str, str], compact: bool) -> dict[str, str]:
+    """``explicit_document``'s document as this release stores it (``stored_company``)."""
+    field = stored_company(contact_id, doc.get("email"), doc.get("company") or None, compact)
+    out = {f: v for f, v in doc.items() if f != "company"}
+    if field is not None:
+        out["company"] = field
+    return out
 
 
 def default_contact_id(interaction: Interaction) -> str:
@@ -104,8 +173,12 @@ class ContactStore:
         self.states_moved = StatesMoved(redis, keys)
         #: Whether ``identity_once`` was recorded (``email_key_implied``).
         self.identities_implied = StatesMoved(redis, keys, IDENTITIES_IMPLIED)
+        #: Whether ``companies_once``'s first pass was recorded: a hash without ``company`` is in the company its
+        #: email implies (``read_company``), and writers leave out the field that says only that.
+        self.company_compact = StatesMoved(redis, keys, COMPANY_NONE_EXPLICIT)
         self._claim_script = load_script(redis, "claim_identities.lua")
         self._drop_implied = load_script(redis, "drop_implied_identities.lua")
+        self._drop_companies = load_script(redis, "drop_implied_companies.lua")
         #: The search terms' index (new contacts' terms are written beside it, by ``_link``, and moved in later).
         self.search = SearchTerms(redis, keys, sharding)
         #: The contact registry (a new contact is written beside its compact index by ``_link``, moved in later).
@@ -234,6 +307,34 @@ class ContactStore:
             dropped += call_script(self.redis, self._drop_implied, keys, ids)
         return dropped
 
+    def say_no_company(self, contact_ids: Sequence[str]) -> int:
+        """``companies_once``'s first pass over these contacts: one without a company whose email implies one gets
+        an empty ``company`` field (``stored_company``), so that no hash without the field means "none" any more.
+        ``HSETNX``: a company written meanwhile stays. Returns how many fields were written."""
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in contact_ids:
+            pipe.hmget(self.keys.contact(cid), ["company", "email"])
+        unsaid = [cid for cid, (company, email) in zip(contact_ids, pipe.execute())
+                  if company is None and implied_company(cid, email) is not None]
+        for cid in unsaid:
+            pipe.hsetnx(self.keys.contact(cid), "company", "")
+        return sum(pipe.execute()) if unsaid else 0
+
+    def drop_implied_companies(self, contact_ids: Sequence[str]) -> int:
+        """``companies_once``'s second pass over these contacts: a ``company`` field that holds the company the
+        contact's email implies is deleted (``drop_implied_companies.lua``, atomic per contact; one call per page on
+        one Redis, per contact on a cluster). Returns how many were deleted."""
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in contact_ids:
+            pipe.hmget(self.keys.contact(cid), ["company", "email"])
+        implied = [(cid, email, company) for cid, (company, email) in zip(contact_ids, pipe.execute())
+                   if company and company == implied_company(cid, email)]
+        per_call = len(implied) if self.single_node else 1
+        calls = [([self.keys.contact(cid) for cid, _e, _c in implied[start:start + per_call]],
+                  [text for _cid, email, company in implied[start:start + per_call] for text in (email, company)])
+                 for start in range(0, len(implied), max(per_call, 1))]
+        return sum(int(n) for n in run_scripts(self.redis, self._drop_companies, calls))
+
     def _link(self, pipe: Any, kind: str, value: str, contact_id: str, now: float,
               relinked: list[str] | None = None) -> None:
         """Queue (into ``pipe``) what linking a new identity to a contact writes besides the identity key: the
@@ -249,7 +350,8 @@ class ContactStore:
                 if relinked is not None:
                     relinked.append(contact_id)
             elif company := company_of(value):
-                self.companies.join_new(pipe, contact_id, company, int(now * 1000))
+                said = stored_company(contact_id, value, company, self.company_compact()) is not None
+                self.companies.join_new(pipe, contact_id, company, int(now * 1000), said)
 
     def plan_identities(self, interactions: Sequence[Interaction], now: float, remembered: bool = True,
                         contact_ids: Sequence[str] | None = None) -> list[IdentityPlan]:
@@ -332,11 +434,20 @@ class ContactStore:
                 continue
             dnd = {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
             out.append({"id": contact_id, "name": doc.get("name"), "email": doc.get("email"),
-                        "external_id": doc.get("external_id"), "company": doc.get("company"),
-                        "tags": sorted(tags), "dnd": dnd, "created_at": int(doc.get("created_at", 0)),
+                        "external_id": doc.get("external_id"),
+                        "company": read_company(contact_id, doc, self.company_compact_now), "tags": sorted(tags),
+                        "dnd": dnd, "created_at": int(doc.get("created_at", 0)),
                         "attributes": loads(doc["attributes"]) if doc.get("attributes") else {},
                         "states": {f: state for f, state in _states(states).items() if not state.outside}})
         return out
+
+    def company_compact_now(self) -> bool:
+        """``company_compact`` asked of Redis unless known true: for a document read before (``read_company``)."""
+        return self.company_compact(recheck=True)
+
+    def company_field(self, contact_id: str, email: str | None, company: str | None) -> str | None:
+        """The ``company`` field to write for this company (``stored_company``; None: delete the field)."""
+        return stored_company(contact_id, email, company, self.company_compact())
 
     def page_keys(self, contact_ids: Sequence[str]) -> list[str]:
         """What ``read_contacts.lua`` reads of each contact: its hash, its tags and, until the move of the fold

@@ -14,9 +14,11 @@
 --           a grade: key2 (the engagement profile's index beside the fit profile's `key`), letters and
 --           numbers (each level's ranges, 0 best .. 2 worst), cells ({["letter:number"] = true}, levels)
 --           a company: roster = true (`key` is the company's roster, contact -> contact bucket + 1: the bucket's
---           members are the score `place`, and those at 0, a release before's, whose id is of the bucket), company
+--           members are the score `place`, and those at 0, a release before's, whose id is of the bucket), company,
+--           implies (whether an email can imply it: storage/contacts.py implies_company)
 --           a company score: any = {key, ...} (the rosters of each company whose score is in the range; a contact
---           is in at most one), read as their union, names = {company, ...} (the companies of those keys)
+--           is in at most one), read as their union, names = {company, ...} (the companies of those keys),
+--           implies = {true|false, ...} (as above, for each)
 --           latest activity: index (the bucket's compact ordered index, beside `key`, the sorted set of releases
 --           before; a contact is in one of them), its ranges of integer times; a contact's own time is its hash's
 --           `la` field (app/storage/activity.py), read by the hash's name made from plan.contact; the index holds
@@ -29,6 +31,8 @@
 --   registry  (the compact registry) the text before and after an id in its contact hash's key
 --   contact   the text before and after an id in its contact hash's key (where a big company's roster asks, and
 --             a contact's latest activity: not declared, so one Redis only, as every call of this script)
+--   companies the migrations hash and the name of companies_once's first record (where a big company's roster asks
+--             a contact hash without a `company` field: not declared either)
 --   granule   (with an activity condition) the activity index's granule (ms)
 -- A contact matches when it is in every condition's key (its score within a range) that is not `neg`, and
 -- in none that is. Returns {count, rows}: rows = flat {member, 1|0 (in the order key), score or 0}, the
@@ -92,14 +96,32 @@ end
 -- member's contact document, the truth the roster is kept from (storage/companies.py), is asked which company it is
 -- in (one HGET; as the walk a cluster takes decides)
 local rosters_seen = {}
-local function in_roster(key, member, company)
+local compact_companies = nil
+-- whether a contact's document says it is in `company` (storage/contacts.py: read_company): its `company` field
+-- ('': in none), else the company its email implies once companies_once's first pass is recorded
+-- (plan.companies: the migrations hash and the record's name) — `implies` (the company is one an email can
+-- imply: implies_company), the email's text after its last '@' is the company, and the contact is the one its
+-- email derives (contact_id_for)
+local function document_in(member, company, implies)
+  local got = redis.call('HMGET', plan.contact[1] .. member .. plan.contact[2], 'company', 'email')
+  if got[1] then return got[1] ~= '' and got[1] == company end
+  local email = got[2]
+  if not implies or not email or string.match(email, '^.*@(.*)$') ~= company then return false end
+  if 'c' .. string.sub(redis.sha1hex('email:' .. email), 1, 20) ~= member then return false end
+  if compact_companies == nil then
+    compact_companies = redis.call('HEXISTS', plan.companies[1], plan.companies[2]) == 1
+  end
+  return compact_companies
+end
+
+local function in_roster(key, member, company, implies)
   local indexed = rosters_seen[key]
   if indexed == nil then
     indexed = r_indexed(key)
     rosters_seen[key] = indexed
   end
   if not indexed then return redis.call('ZSCORE', key, member) ~= false end
-  return redis.call('HGET', plan.contact[1] .. member .. plan.contact[2], 'company') == company
+  return document_in(member, company, implies)
 end
 
 -- an activity condition's range as the ordered index's integer bounds (its times are integers)
@@ -180,10 +202,10 @@ local function holds(cond, member)
   elseif cond.any then  -- (every member looked at is of this bucket: in a roster is in its bucket's share)
     inside = false
     for i, k in ipairs(cond.any) do
-      if in_roster(KEYS[k], member, cond.names[i]) then inside = true; break end
+      if in_roster(KEYS[k], member, cond.names[i], cond.implies[i]) then inside = true; break end
     end
   elseif cond.roster then
-    inside = in_roster(key, member, cond.company)
+    inside = in_roster(key, member, cond.company, cond.implies)
   elseif cond.index then
     local t = activity_of(cond, member)
     inside = t ~= nil and in_ranges(t, cond.ranges)

@@ -31,7 +31,7 @@ same function the property tests evaluate by brute force.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -44,7 +44,7 @@ from ..scoring.grades import CELLS, Grade, level
 from ..scoring.profiles import Profile
 from .errors import gateway
 from .companies import CompanyIndex, Rollup
-from .contacts import read_contacts_pipelined
+from .contacts import COMPANY_NONE_EXPLICIT, implies_company, read_company, read_contacts_pipelined
 from .ordered_index import library_script
 from .redis_tools import call_script, dumps, load_script, loads, on_cluster, run_scripts
 from .timelines import ACTIVITY_FIELD, RECORDS_LIBRARY, is_state_field, joined_state
@@ -271,7 +271,8 @@ class ContactQuery:
         else:
             flat = read_contacts_pipelined(self.redis, keys, stride)
             replies = [flat[i:i + stride] for i in range(0, len(flat), stride)]
-        return [_shown_contact(cid, reply, fields) for cid, reply in zip(contact_ids, replies)]
+        compact = self.contacts.company_compact_now
+        return [_shown_contact(cid, reply, fields, compact) for cid, reply in zip(contact_ids, replies)]
 
     def documents(self, list_id: str | None = None) -> FilterDocuments:
         """The profile documents, the grades and (with ``list_id``) a smart list's document, in one round
@@ -333,7 +334,7 @@ class ContactQuery:
                 raise item
         planned.stored = (_as_dict(stored[0]), _as_dict(stored[1]), stored[2])
         if not isinstance(reply, Exception):
-            planned.page = self._page_of(reply, cursor, plan.scored, plan.fields)
+            planned.page = self._page_of(reply, cursor, plan.scored, plan.fields, self.contacts.company_compact_now)
         if not apart or planned.page is None:
             planned.close()
         return planned
@@ -351,7 +352,7 @@ class ContactQuery:
         planned = PlannedPage(None, None, 0, cursor)
         planned.stored = (_as_dict(stored[0]), _as_dict(stored[1]), stored[2])
         if not any(isinstance(r, Exception) for r in replies[3:]):
-            planned.page = self._page_of(reply, cursor, plan.scored, plan.fields)
+            planned.page = self._page_of(reply, cursor, plan.scored, plan.fields, self.contacts.company_compact_now)
             if len(replies) > 4:
                 planned.page.update(_counted(planned.page, replies[4][0], cursor))
         return planned
@@ -437,7 +438,8 @@ class ContactQuery:
                 if self.companies is None:
                     return None
                 out.append((self.companies.roster_key(cond.company or ""),
-                            {"roster": True, "neg": cond.op == "ne", "company": cond.company or ""}))
+                            {"roster": True, "neg": cond.op == "ne", "company": cond.company or "",
+                             "implies": implies_company(cond.company or "")}))
                 continue
             if cond.field == "company_score":
                 if company_sets is None or position not in company_sets:
@@ -448,7 +450,8 @@ class ContactQuery:
                         out.append(("", {"set": False, "neg": False, "ranges": []}))
                     continue  # outside no company at all: every contact
                 members = [self.companies.roster_key(c) for c in companies]  # type: ignore[union-attr]
-                out.append((members[0], {"roster": True, "neg": outside, "any": members, "names": companies}))
+                out.append((members[0], {"roster": True, "neg": outside, "any": members, "names": companies,
+                                         "implies": [implies_company(c) for c in companies]}))
                 continue
             if cond.field in ("score", "band"):
                 if cond.profile not in profiles:  # "empty" of an unpublished profile: everyone (never_matches did the rest)
@@ -535,6 +538,7 @@ class ContactQuery:
             plans.append((keys, {"conds": conds, "n": rows, "sorted": sort is not None, "force": self.force,
                                  "place": bucket + 1, "buckets": self.buckets,
                                  "contact": list(self.keys.contact_parts()),
+                                 "companies": [self.keys.migrations(), COMPANY_NONE_EXPLICIT],
                                  **({"granule": self.index.activity.granule} if any("index" in c for c in conds)
                                     else {}),
                                  **({"registry": list(self.keys.contact_parts())} if compact else {})}))
@@ -664,7 +668,7 @@ class ContactQuery:
         """``_ranged`` in one call of index_page.lua: the page alone comes back, merged inside Redis; with
         ``fields``, its contacts too (``contacts``, as ``shown_contacts`` reads them)."""
         reply = call_script(self.redis, self._index_page, indexes, self._page_args(limit, cursor, ranges, fields))
-        return self._page_of(reply, cursor, scored, fields)
+        return self._page_of(reply, cursor, scored, fields, self.contacts.company_compact_now)
 
     def _page_args(self, limit: int, cursor: int, ranges: list[Range], fields: Sequence[str] | None,
                    counted: bool = True) -> list[Any]:
@@ -672,14 +676,16 @@ class ContactQuery:
         return [cursor, limit, 1 if counted else 0, len(parts), *parts, *(bound for rng in ranges for bound in rng)]
 
     @staticmethod
-    def _page_of(reply: list[Any], cursor: int, scored: bool, fields: Sequence[str] | None) -> dict[str, Any]:
+    def _page_of(reply: list[Any], cursor: int, scored: bool, fields: Sequence[str] | None,
+                 compact: Callable[[], bool] | None = None) -> dict[str, Any]:
         """A page from index_page.lua's reply (``total`` -1 and ``next_cursor`` None when it was not counted: see
-        ``_counted``)."""
+        ``_counted``); ``compact``: with ``fields``, ``ContactStore.company_compact_now``."""
         total, flat, *read = reply
         items = [(flat[i], int(float(flat[i + 1])) if scored else None) for i in range(0, len(flat), 2)]
         page = {"items": items, **_counted(items, total, cursor)}
         if fields is not None:
-            page["contacts"] = [_shown_contact(cid, part, fields) for (cid, _score), part in zip(items, read[0])]
+            page["contacts"] = [_shown_contact(cid, part, fields, compact or _not_compact)
+                                for (cid, _score), part in zip(items, read[0])]
         return page
 
     def _contact_key_parts(self) -> list[str]:
@@ -773,7 +779,7 @@ class ContactQuery:
             pipe.hmget(self.keys.contact(cid), [f"dnd:{ch}" for ch in channels])
         wants_company = any(c.field in ("company", "company_score") for c in flt.conditions)
         for cid in ids if wants_company else ():
-            pipe.hget(self.keys.contact(cid), "company")
+            pipe.hmget(self.keys.contact(cid), ["company", "email"])
         replies = iter(pipe.execute())
         scores = {pid: next(replies) for pid in named}
         has = {tag: next(replies) for tag in tags}
@@ -784,7 +790,9 @@ class ContactQuery:
                         for old in before]
         created = read_created(replies) if read_created is not None else None
         dnd = [next(replies) for _ in ids] if channels else [[] for _ in ids]
-        companies: list[str | None] = [next(replies) for _ in ids] if wants_company else [None] * len(ids)
+        compact = self.contacts.company_compact_now
+        companies: list[str | None] = ([read_company(cid, dict(zip(("company", "email"), next(replies))), compact)
+                                        for cid in ids] if wants_company else [None] * len(ids))
         company_scores = self._company_scores(flt, profiles, versions or {}, companies)
         facts: list[ContactFacts] = []
         order: list[tuple[Any, ...]] = []
@@ -891,7 +899,12 @@ def _as_dict(reply: Any) -> dict[str, str]:
     return dict(zip(fields, fields))
 
 
-def _shown_contact(contact_id: str, replies: Sequence[Any], fields: Sequence[str]) -> dict[str, Any] | None:
+def _not_compact() -> bool:
+    return False
+
+
+def _shown_contact(contact_id: str, replies: Sequence[Any], fields: Sequence[str],
+                   compact: Callable[[], bool]) -> dict[str, Any] | None:
     """One contact of ``ContactQuery.shown_contacts`` from its replies (its hash: document and fold states;
     tags; until the move was recorded, the states hash of releases before, which holds the states while it exists), read as
     ``ContactStore.get_contacts`` reads them. Only the document's fields and ``fields`` are read from the hash."""
@@ -909,6 +922,6 @@ def _shown_contact(contact_id: str, replies: Sequence[Any], fields: Sequence[str
             if not state.get("x"):  # FoldState.outside: no score shown
                 shown[field] = Shown(state["s"])
     return {"id": contact_id, "name": doc.get("name"), "email": doc.get("email"),
-            "external_id": doc.get("external_id"), "company": doc.get("company"),
+            "external_id": doc.get("external_id"), "company": read_company(contact_id, doc, compact),
             "tags": sorted(tags), "dnd": dnd, "created_at": int(doc.get("created_at", 0)),
             "attributes": loads(doc["attributes"]) if doc.get("attributes") else {}, "states": shown}

@@ -21,7 +21,7 @@ from typing import Any
 from ..keys import Keys
 from ..scoring.fold import FoldState
 from ..scoring.profiles import parse_version_field, version_field
-from .contacts import ContactStore
+from .contacts import ContactStore, compact_document, explicit_document
 from .errors import gateway
 from .redis_tools import Sharding, get_many, loads, on_cluster
 from .score_index import ScoreIndex
@@ -113,7 +113,7 @@ class SnapshotGateway:
             out, offset, stale = [], 0, False
             for cid in ids:
                 size = READS + len(fields[cid])
-                contact = self._assemble(cid, fields[cid], replies[offset:offset + size])
+                contact = self._assemble(cid, fields[cid], replies[offset:offset + size], self.company_compact)
                 offset += size
                 now = [f for f in contact.states if f != "_rev" and PIECE_MARK not in f]
                 if set(now) != set(fields[cid]):
@@ -133,7 +133,7 @@ class SnapshotGateway:
             pipe.hget(self.keys.contact(cid), "_rev")
             *replies, rev_before, rev_now = pipe.execute()
             rev_after = rev_before if rev_before is not None else rev_now
-            contact = self._assemble(cid, fields, replies)
+            contact = self._assemble(cid, fields, replies, self.company_compact)
             if contact.states.get("_rev") == rev_after and \
                     {f for f in contact.states if PIECE_MARK not in f} - {"_rev"} == set(fields):
                 return contact
@@ -161,10 +161,15 @@ class SnapshotGateway:
             profile_id, version = parse_version_field(vfield)
             pipe.lrange(self.keys.ledger(cid, profile_id, version), 0, -1)
 
+    def company_compact(self) -> bool:
+        return self.contacts_store.company_compact_now()
+
     @staticmethod
-    def _assemble(cid: str, fields: Sequence[str], replies: Sequence[Any]) -> ContactData:
+    def _assemble(cid: str, fields: Sequence[str], replies: Sequence[Any], compact: Any) -> ContactData:
+        """A contact as a backup holds it: its document as releases before stored it (``explicit_document``)."""
         timeline, stored, tags, before, outbox, entered, horizon, *ledgers = replies[:READS + len(fields)]
         doc, states = split_contact(stored, before)
+        doc = explicit_document(cid, doc, compact)
         timeline = {**hash_records(stored), **timeline}  # the records of its hash, and of its timeline hash
         return ContactData(cid, doc, list(tags), timeline, states,
                            {f: entries for f, entries in zip(fields, ledgers, strict=True) if entries},
@@ -277,7 +282,8 @@ class SnapshotGateway:
             # the document, the fold states and the timeline share the contact's hash, each state in pieces short
             # enough for its compact encoding (an archive of a release before may hold one whole), the records that
             # do not fit in the contact's timeline hash (place_records), as the scorer writes them
-            own = {**contact.doc, **flat_pieces(join_states(contact.states))}
+            doc = compact_document(cid, contact.doc, self.contacts_store.company_compact())
+            own = {**doc, **flat_pieces(join_states(contact.states))}
             records, apart = place_records(len(own), contact.timeline)
             if own or records:
                 pipe.hset(self.keys.contact(cid), mapping={**own, **records})
