@@ -170,7 +170,8 @@ def companies_once(services: Services, page: int = PAGE) -> int | None:
     dropped = sum(contacts.drop_implied_companies(ids) for ids in contacts.contact_pages(page))
     jobs.record_migration(COMPANY_IMPLIED, int(time.time() * 1000))
     log.info("company fields that repeat the email's domain left out of the contact hashes",
-             extra={"contacts_without": said, "fields_deleted": dropped, "seconds": round(time.monotonic() - started, 3)})
+             extra={"contacts_without": said, "fields_deleted": dropped,
+                    "seconds": round(time.monotonic() - started, 3)})
     return dropped
 
 

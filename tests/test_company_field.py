@@ -148,7 +148,8 @@ def old_contacts(services) -> dict[str, str | None]:
     example.com, the email's): two made from their email with none (contacts made before companies were, not placed),
     one in another company than its email's, one of a free-mail address, one known by its external id."""
     model = {cid: "example.com" for cid in load_layout_v1(services)}
-    made = [("nobody@unplaced.io", None, None), ("zed@unplaced.io", None, None), ("ann@acme.io", None, "acme-inc"), ("bob@gmail.com", None, None),
+    made = [("nobody@unplaced.io", None, None), ("zed@unplaced.io", None, None), ("ann@acme.io", None, "acme-inc"),
+            ("bob@gmail.com", None, None),
             (None, "ext-7", "acme.io")]
     pipe = services.redis.pipeline(transaction=False)
     for email, ext, company in made:
