@@ -19,7 +19,7 @@ import orjson
 from ..clock import Clock
 from ..keys import Keys
 from .errors import gateway
-from .redis_tools import RAW, Later, call_script, dumps, load_script, loads, on_cluster, run_scripts
+from .redis_tools import RAW, Later, call_command, call_script, dumps, load_script, loads, on_cluster, run_scripts
 
 #: Seconds a partition's wake mark (a drain job is queued) lives, should the job be lost.
 WAKE_TTL_S = 60
@@ -255,8 +255,10 @@ class PartitionQueue:
                         for entry_id, fields in reply.result()[0]]
 
     def remove_entries(self, partition: int, entry_ids: Sequence[str]) -> None:
+        """Delete these entries of the partition's stream (the archiver's, once their records are archived): one
+        ``XDEL`` packed by hiredis (``call_command``; redis-py's packer cost the archiver ~0.5 us an id)."""
         if entry_ids:
-            self.redis.xdel(self.keys.stream(partition), *entry_ids)
+            call_command(self.redis, "XDEL", self.keys.stream(partition), *entry_ids)
 
     def partition_depths(self) -> list[int]:
         pipe = self.redis.pipeline(transaction=False)

@@ -8,7 +8,7 @@ import logging
 import os
 import zlib
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -87,20 +87,34 @@ def call_script(redis: Any, script: Any, keys: Sequence[str], args: Sequence[Any
     connections (a cluster, a client pinned to one connection, a pool speaking RESP3, whose client-side cache
     and maintenance notifications need its pool to see each connection between commands).
     """
+    return _call_kept(redis, ("EVALSHA", script.sha, len(keys), *keys, *args), lambda: script(keys=keys, args=args))
+
+
+def call_command(redis: Any, *args: Any) -> Any:
+    """One command (its name first) as ``redis.execute_command(*args)`` sends it, packed and sent as ``call_script``
+    sends a script's call (hiredis's packer, a kept connection), its reply as Redis sent it (no redis-py callback).
+    For a command of many arguments: redis-py's packer looks at each in Python (the archiver's ``XDEL`` of a
+    batch's entry ids, ~0.5 us an id)."""
+    return _call_kept(redis, args, lambda: redis.execute_command(*args))
+
+
+def _call_kept(redis: Any, command: tuple[Any, ...], fallback: Callable[[], Any]) -> Any:
+    """``command`` on a kept connection of the client's pool (``call_script``); ``fallback``, the client's own path,
+    where that does not apply or the first attempt failed."""
     pool = getattr(redis, "connection_pool", None)
     if pool is None or getattr(redis, "connection", None) is not None or on_cluster(redis):
-        return script(keys=keys, args=args)
+        return fallback()
     kept = _kept(pool)
     if kept is None:
         connection = pool.get_connection()
         try:
-            connection.send_packed_command(_pack(connection, [("EVALSHA", script.sha, len(keys), *keys, *args)]))
+            connection.send_packed_command(_pack(connection, [command]))
             return connection.read_response()
         except NoScriptError:
-            return script(keys=keys, args=args)
+            return fallback()
         except (ConnectionError_, TimeoutError_):
             connection.disconnect()
-            return script(keys=keys, args=args)
+            return fallback()
         finally:
             pool.release(connection)
     try:
@@ -108,17 +122,17 @@ def call_script(redis: Any, script: Any, keys: Sequence[str], args: Sequence[Any
     except IndexError:
         connection = pool.get_connection()
     try:
-        connection.send_packed_command(_pack(connection, [("EVALSHA", script.sha, len(keys), *keys, *args)]))
+        connection.send_packed_command(_pack(connection, [command]))
         reply = connection.read_response()
     except redis_errors.ResponseError as error:  # the reply was read in full: the connection is ready again
         _keep(pool, kept, connection)
         if isinstance(error, NoScriptError):
-            return script(keys=keys, args=args)
+            return fallback()
         raise
     except (ConnectionError_, TimeoutError_):
         connection.disconnect()
         pool.release(connection)
-        return script(keys=keys, args=args)
+        return fallback()
     except BaseException:  # anything else (a worker's timeout, say) may leave a reply unread: not kept
         connection.disconnect()
         pool.release(connection)

@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from ..keys import Keys
@@ -129,6 +130,19 @@ def state_pieces(value: str) -> list[str]:
         piece.append(char)
         size += width
     out.append("".join(piece))
+    return out
+
+
+#: A mapping's pairs flattened (``[*_flat(d.items())]``: name, value, name, value...).
+_flat = chain.from_iterable
+
+
+def _pieces(values: Mapping[str, str]) -> list[Any]:
+    """Each field and its value's ``state_pieces``, flat (apply_batch.lua's form of the states and horizon)."""
+    out: list[Any] = []
+    for name, value in values.items():
+        out.append(name)
+        out.append(state_pieces(value))
     return out
 
 
@@ -552,13 +566,15 @@ class TimelineStore:
                     if not moved:
                         keys.append(self.keys.states_before(cid))
                     keys += [self.keys.ledger(cid, lw.profile_id, lw.version) for lw in w.ledgers]
-                payloads.append([w.rev, [version_field(lw.profile_id, lw.version) for lw in w.ledgers],
-                                 [x for item in w.timeline.items() for x in item],
-                                 [x for f, v in w.states.items() for x in (f, state_pieces(v))], w.drop, w.outbox,
-                                 [x for item in w.doc.items() for x in item],
-                                 [x for f, v in w.horizon.items() for x in (f, state_pieces(v))]])
+                # (what is empty as a shared empty tuple, the same JSON: no comprehension called for it, ~0.7 us a
+                # contact; a dict's pairs flattened by chain, in C)
+                ledgers, states, doc, horizon = w.ledgers, w.states, w.doc, w.horizon
+                payload = [w.rev, [version_field(lw.profile_id, lw.version) for lw in ledgers] if ledgers else (),
+                           [*_flat(w.timeline.items())], _pieces(states) if states else (), w.drop, w.outbox,
+                           [*_flat(doc.items())] if doc else (), _pieces(horizon) if horizon else ()]
                 if single and active and (at := active.get(cid)) is not None:
-                    payloads[-1] += at
+                    payload += at
+                payloads.append(payload)
             if single:
                 calls.append((keys, [dumps(payloads), 4 if moved else 5, dumps(ids), self._apply_parts, *extra]))
             else:
