@@ -136,6 +136,29 @@ def _has_type(records: Sequence[TimelineRecord], type_: str) -> bool:
     return False
 
 
+def _record_keys(batch: Mapping[str, Sequence[TimelineRecord]]) -> dict[str, list[str]]:
+    """Each contact's record keys (what read_batch.lua looks up): a loop, no comprehension called per contact."""
+    out: dict[str, list[str]] = {}
+    for cid, records in batch.items():
+        if len(records) == 1:
+            out[cid] = [records[0].key]
+        else:
+            keys = out[cid] = []
+            for record in records:
+                keys.append(record.key)
+    return out
+
+
+def _places_company(fresh: Mapping[str, Sequence[TimelineRecord]]) -> bool:
+    """Whether any of these records sets a contact's company attribute (a loop: ``any()`` over a generator made a
+    step of it per record of a batch)."""
+    for records in fresh.values():
+        for record in records:
+            if record.type == ATTRIBUTES_TYPE and COMPANY_ATTRIBUTE in record.properties:
+                return True
+    return False
+
+
 def _dnd_updates(records: Sequence[TimelineRecord]) -> dict[str, str]:
     """Contact-document DND fields set by these interactions, in timeline order."""
     doc: dict[str, str] = {}
@@ -292,14 +315,13 @@ class Scorer:
     def read_ahead(self, batch: Mapping[str, Sequence[TimelineRecord]], later: Later) -> Reads:
         """Send the reads ``score`` starts a batch with (read_batch.lua) on ``later``, to be passed as its
         ``reads``."""
-        return self.timelines.read_for_scoring({cid: [r.key for r in recs] for cid, recs in batch.items()}, later)
+        return self.timelines.read_for_scoring(_record_keys(batch), later)
 
     def _score_once(self, pending: dict[str, list], now: int, versions: Sequence[ActiveVersion], full: bool,
                     interest: Interest, keep: set[str], results: dict[str, ContactResult], later: Later,
                     ahead: Reads | None = None, overlap: Overlap | None = None) -> list[str]:
         """One read-compute-write round; returns the contacts that lost a race."""
-        reads = (ahead or self.timelines.read_for_scoring({cid: [r.key for r in recs]
-                                                           for cid, recs in pending.items()}))()
+        reads = (ahead or self.timelines.read_for_scoring(_record_keys(pending)))()
         fresh: dict[str, list] = {}
         states: dict[str, dict[str, str]] = {}
         horizons: dict[str, int | None] = {}
@@ -395,8 +417,7 @@ class Scorer:
             expiries[cid] = result.next_expiry
         # Companies read the score index: the index writes go first, at once, when companies have work.
         companies = self.companies is not None and (
-            any(v.profile.company_rollup for v in versions)
-            or any(r.type == ATTRIBUTES_TYPE and COMPANY_ATTRIBUTE in r.properties for rs in fresh.values() for r in rs))
+            any(v.profile.company_rollup for v in versions) or _places_company(fresh))
         if overlap is None or companies:
             self.index.update_indexes(index_scores, expiries, activity, dnd)
         else:

@@ -155,13 +155,18 @@ def join_states(stored: dict[str, str]) -> dict[str, str]:
     else:
         return stored
     out = {}
+    get = stored.get
     for field, value in stored.items():
         if PIECE_MARK in field:
             continue
-        parts = [value]
-        n = 1
-        while f"{field}{PIECE_MARK}{n}" in stored:
-            parts.append(stored[f"{field}{PIECE_MARK}{n}"])
+        piece = get(f"{field}{PIECE_MARK}1")
+        if piece is None:
+            out[field] = value
+            continue
+        parts = [value, piece]
+        n = 2
+        while (piece := get(f"{field}{PIECE_MARK}{n}")) is not None:  # (each piece's name made once)
+            parts.append(piece)
             n += 1
         out[field] = "".join(parts)
     return out
@@ -384,10 +389,9 @@ class TimelineStore:
 
         def reads() -> dict[str, tuple[dict, list, int | None]]:
             out = {}
-            replies = iter(reply for chunk in reply.result() for reply in chunk)
-            for contact_id, (flat, present, horizon) in zip(contact_ids, replies):
-                out[contact_id] = (join_states(dict(zip(flat[::2], flat[1::2]))), present,
-                                   int(horizon) if horizon else None)
+            for contact_id, (flat, present, horizon) in zip(contact_ids, _flat(reply.result())):
+                pairs = iter(flat)  # (field, value pairs without two slices copied)
+                out[contact_id] = (join_states(dict(zip(pairs, pairs))), present, int(horizon) if horizon else None)
             return out
         return reads
 
