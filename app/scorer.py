@@ -289,7 +289,7 @@ class Scorer:
         self._watched = {gid: grade for gid, grade in self.grades.all().items() if gid in interest.grades} \
             if interest.grades and self.grades is not None else {}
         self._graded = {p for g in self._watched.values() for p in (g.fit_profile, g.engagement_profile)}
-        pending = {cid: list(records) for cid, records in batch.items()}
+        pending = dict(batch)  # (the records as given: nothing below changes a contact's sequence)
         results: dict[str, ContactResult] = {}
         for _attempt in range(MAX_ATTEMPTS):
             if not pending:
