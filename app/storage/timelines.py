@@ -573,9 +573,10 @@ class TimelineStore:
                 # (what is empty as a shared empty tuple, the same JSON: no comprehension called for it, ~0.7 us a
                 # contact; a dict's pairs flattened by chain, in C)
                 ledgers, states, doc, horizon = w.ledgers, w.states, w.doc, w.horizon
-                payload = [w.rev, [version_field(lw.profile_id, lw.version) for lw in ledgers] if ledgers else (),
-                           [*_flat(w.timeline.items())], _pieces(states) if states else (), w.drop, w.outbox,
-                           [*_flat(doc.items())] if doc else (), _pieces(horizon) if horizon else ()]
+                payload: list[Any] = [
+                    w.rev, [version_field(lw.profile_id, lw.version) for lw in ledgers] if ledgers else (),
+                    [*_flat(w.timeline.items())], _pieces(states) if states else (), w.drop, w.outbox,
+                    [*_flat(doc.items())] if doc else (), _pieces(horizon) if horizon else ()]
                 if single and active and (at := active.get(cid)) is not None:
                     payload += at
                 payloads.append(payload)
