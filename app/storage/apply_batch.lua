@@ -113,6 +113,37 @@ local function ledger(j, v)
   if ids then return parts[11] .. id .. parts[12] .. v end
   return KEYS[k + stride + j]
 end
+-- The fields other than records write `w` may add to the contact's hash (its states' pieces, `_rev`, `la`, the
+-- document), room made for them first (record_fields.lua: rf_make_room) when they could take the hash past its
+-- listpack bound. Returns the length to place the new records by.
+local function make_room(hash, w)
+  local len = redis.call('HLEN', hash)
+  local bound = 1 + (w[9] and 1 or 0) + #w[7] / 2
+  for j = 2, #w[4], 2 do
+    bound = bound + #w[4][j]
+  end
+  if math.max(len, RECORD_ROOM) + 1 + bound <= LISTPACK_ENTRIES - DOC_ROOM then
+    return len  -- records take it to RECORD_ROOM at most, the marker and every field added the bound
+  end
+  local names = {'_rev', 'la'}
+  for j = 1, #w[4], 2 do
+    names[#names + 1] = w[4][j]
+    for n = 1, #w[4][j + 1] - 1 do
+      names[#names + 1] = w[4][j] .. '#' .. n
+    end
+  end
+  for j = 1, #w[7], 2 do
+    names[#names + 1] = w[7][j]
+  end
+  local got = redis.call('HMGET', hash, unpack(names))
+  local adding = 0
+  for j = 1, #names do
+    if not got[j] and (j ~= 2 or w[9]) then
+      adding = adding + 1
+    end
+  end
+  return rf_make_room(hash, key(1), len, adding) + adding
+end
 for at, w in ipairs(writes) do
   i, id = at, ids and ids[at]
   local hash = key(2)
@@ -133,10 +164,14 @@ for at, w in ipairs(writes) do
     out[i] = 0
   else
     local args, apart = {}, {}
+    local len
+    if states == hash then
+      len = make_room(hash, w)
+    end
     if #w[3] > 0 then
       -- the records that fit go into the contact's hash (with the states, in one HSET, while that is where they are)
       local inhash = states == hash and args or {}
-      rf_place(w[3], redis.call('HLEN', hash), inhash, apart)
+      rf_place(w[3], len or redis.call('HLEN', hash), inhash, apart)
       if #apart > 0 then
         variadic('HSET', key(1), apart)
         inhash[#inhash + 1] = RECORD_MARKER

@@ -75,3 +75,8 @@ def gateway(cls: type[T]) -> type[T]:
         if not name.startswith("_") and inspect.isfunction(member):
             setattr(cls, name, _guard(member))
     return cls
+
+
+class InconsistentRead(Exception):
+    """A contact kept changing while it was read (between the commands of a pipeline): it could not be read
+    consistently."""

@@ -62,6 +62,51 @@ local function rf_settle(hash, timeline, flat)
   end
 end
 
+-- A contact's hash stays a listpack while it has at most LISTPACK_ENTRIES fields (Redis's default
+-- `hash-max-listpack-entries`, assumed: app/storage/timelines.py, LISTPACK_ENTRIES); past it Redis makes the whole
+-- hash a hash table, for good. Records never take it there: a script that adds fields other than records
+-- (apply_batch.lua: fold states' pieces, `_rev`, `la`, the document) first moves records out to the timeline hash
+-- (with the marker) until the hash, those fields added, has at most LISTPACK_ENTRIES - DOC_ROOM fields, or holds no
+-- record. DOC_ROOM is left for the document fields written outside the scripts (email, external_id, created_at,
+-- name, company, `la`, `dnd:` channels), which make no room.
+local LISTPACK_ENTRIES = 128
+local DOC_ROOM = 12
+-- Make room in `hash` (of `len` fields) for `adding` more that are not records, moving records to `timeline`.
+-- Returns the hash's length after. Called only where `_rev` moves with it (a reader outside a script reads the
+-- timeline hash first, then the contact's, and reads again when `_rev` moved between: TimelineStore.stored_timelines).
+local function rf_make_room(hash, timeline, len, adding)
+  local over = len + adding - (LISTPACK_ENTRIES - DOC_ROOM)
+  if over <= 0 then
+    return len
+  end
+  local flat = redis.call('HGETALL', hash)
+  local byte = string.byte
+  local fields, apart, marked = {}, {}, false
+  for j = 1, #flat, 2 do
+    local f = flat[j]
+    if f == RECORD_MARKER then
+      marked = true
+    elseif byte(f, 1) == 126 then
+      fields[#fields + 1] = f
+      apart[#apart + 1] = rf_key(f)
+      apart[#apart + 1] = flat[j + 1]
+    end
+  end
+  if #fields == 0 then
+    return len
+  end
+  if not marked then
+    over = over + 1
+  end
+  local n = math.min(over, #fields)
+  redis.call('HSET', timeline, unpack(apart, 1, 2 * n))
+  redis.call('HDEL', hash, unpack(fields, 1, n))
+  if not marked then
+    redis.call('HSET', hash, RECORD_MARKER, '1')
+  end
+  return len - n + (marked and 0 or 1)
+end
+
 -- A contact's hash as HGETALL gave it (`flat`) without its records and their marker (every field that begins with
 -- '~'): what a page shows is the document and the scores, and a busy contact's records would be most of the reply
 -- for the client to parse and drop. A hash without a record is returned as it is (no copy): one pass of a byte

@@ -22,7 +22,7 @@ from ..keys import Keys
 from ..scoring.fold import FoldState
 from ..scoring.profiles import parse_version_field, version_field
 from .contacts import ContactStore, compact_document, explicit_document
-from .errors import gateway
+from .errors import InconsistentRead, gateway
 from .redis_tools import Sharding, get_many, loads, on_cluster
 from .score_index import ScoreIndex
 from .timelines import PIECE_MARK, flat_pieces, hash_records, is_state_field, join_states, place_records, split_contact
@@ -67,10 +67,6 @@ class ContactData:
                    dict(data.get("states") or {}), {k: list(v) for k, v in (data.get("ledgers") or {}).items()},
                    list(data.get("outbox") or []), list(data.get("entered") or []), dict(data.get("horizon") or {}),
                    list(data.get("archived") or []))
-
-
-class InconsistentRead(Exception):
-    """A contact kept changing while it was read (on a cluster): it could not be read consistently."""
 
 
 @gateway
@@ -128,13 +124,14 @@ class SnapshotGateway:
         for _ in range(MAX_REREADS):
             fields = self._state_fields([cid])[cid]
             pipe = self.redis.pipeline(transaction=False)
+            pipe.hget(self.keys.contact(cid), "_rev")  # a write that moved records out of the hash moved it
             self._queue_reads(pipe, cid, fields)
             pipe.hget(self.keys.states_before(cid), "_rev")
             pipe.hget(self.keys.contact(cid), "_rev")
-            *replies, rev_before, rev_now = pipe.execute()
+            rev_first, *replies, rev_before, rev_now = pipe.execute()
             rev_after = rev_before if rev_before is not None else rev_now
             contact = self._assemble(cid, fields, replies, self.company_compact)
-            if contact.states.get("_rev") == rev_after and \
+            if contact.states.get("_rev") == rev_after and rev_first == rev_now and \
                     {f for f in contact.states if PIECE_MARK not in f} - {"_rev"} == set(fields):
                 return contact
         raise InconsistentRead(f"contact {cid} kept changing while it was read")

@@ -27,7 +27,7 @@ from ..scoring.fold import FoldState
 from ..scoring.profiles import parse_version_field, version_field
 from ..scoring.records import ContactWrite, TimelineRecord, decode_ledger_entry, decode_record
 from .activity import ACTIVITY_FIELD, ACTIVITY_MIGRATION, GRANULE_MS
-from .errors import gateway
+from .errors import InconsistentRead, gateway
 from .ordered_index import LEAF_ENTRIES, library_script
 
 #: The Lua library of a record's place (``record_fields.lua``: ``record_field``, ``record_key``, ``place_records``).
@@ -66,6 +66,16 @@ RECORD_MARKER = RECORD_MARK
 #: (``hash-max-listpack-entries``) stay for its document, ``dnd:`` fields, fold states and their pieces, so a long
 #: history never turns the hash into a hash table (the rest stay in the timeline hash).
 RECORD_ROOM = 100
+#: Redis keeps a hash a listpack while it has at most this many fields (the default of ``hash-max-listpack-entries``,
+#: assumed like ``PIECE_BYTES``'s: hosted Redis keeps it, and ``CONFIG GET`` is refused there). A write that adds
+#: fields other than records (``apply_batch.lua``) first moves records out of the contact's hash to its timeline hash
+#: until it has at most ``LISTPACK_ENTRIES - DOC_ROOM`` fields (``record_fields.lua``: ``rf_make_room``).
+LISTPACK_ENTRIES = 128
+#: Fields kept free for the document fields written outside the scripts, which make no room: email, external_id,
+#: created_at, name, company, ``la`` and the four ``dnd:`` channels, and two spare.
+DOC_ROOM = 12
+#: Reads of a contact's records again, when a write moved some out of its hash meanwhile, before giving up.
+READ_AGAIN = 10
 _RECORD_ESCAPES = {"%": "%25", "@": "%40"}
 _RECORD_UNESCAPES = {"25": "%", "40": "@"}
 _UNESCAPED = re.compile("%(25|40)")
@@ -508,15 +518,31 @@ class TimelineStore:
     def stored_timelines(self, contact_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         """Each contact's records as stored (``source:id`` -> record JSON), wherever they are.
 
-        The timeline hash is read before the contact's: a record only moves from the one into the other (atomically:
+        The timeline hash is read before the contact's: a record moves from the one into the other (atomically:
         ``move_timelines.lua``, the compaction), and a move can run between two commands of a pipeline — read the
-        other way, a record moved in between would be in neither read."""
-        pipe = self.redis.pipeline(transaction=False)
-        for contact_id in contact_ids:
-            pipe.hgetall(self.keys.timeline(contact_id))
-            pipe.hgetall(self.keys.contact(contact_id))
-        replies = pipe.execute()
-        return {cid: {**hash_records(replies[2 * i + 1]), **replies[2 * i]} for i, cid in enumerate(contact_ids)}
+        other way, a record moved in between would be in neither read. Records move out only when a write makes
+        room in the contact's hash (``apply_batch.lua``, ``rf_make_room``), which moves its ``_rev``: a contact whose
+        ``_rev`` moved between the reads and whose hash holds the marker is read again."""
+        out: dict[str, dict[str, str]] = {}
+        left = list(contact_ids)
+        for _ in range(READ_AGAIN):
+            pipe = self.redis.pipeline(transaction=False)
+            for contact_id in left:
+                pipe.hget(self.keys.contact(contact_id), "_rev")
+                pipe.hgetall(self.keys.timeline(contact_id))
+                pipe.hgetall(self.keys.contact(contact_id))
+            replies = pipe.execute()
+            again = []
+            for i, cid in enumerate(left):
+                rev, apart, stored = replies[3 * i:3 * i + 3]
+                if stored.get("_rev") != rev and RECORD_MARKER in stored:
+                    again.append(cid)
+                else:
+                    out[cid] = {**hash_records(stored), **apart}
+            if not again:
+                return {cid: out[cid] for cid in contact_ids}
+            left = again
+        raise InconsistentRead(f"contacts {left[:3]} kept changing while their records were read")
 
     def read_states(self, contact_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         """Each contact's fold states with ``_rev``, whole."""

@@ -32,6 +32,11 @@ for i, w in ipairs(p.writes) do
         redis.call('HDEL', KEYS[k + 2], unpack(fields, j, math.min(j + 3999, #fields)))
         redis.call('HDEL', KEYS[k + 1], unpack(w.del, j, math.min(j + 3999, #w.del)))
       end
+      -- the timeline hash emptied: its marker goes with it (else the drain asks the empty key). In this call, so
+      -- a writer's record apart comes before (the key is not empty) or after (it sets the marker again)
+      if redis.call('EXISTS', KEYS[k + 1]) == 0 then
+        redis.call('HDEL', KEYS[k + 2], RECORD_MARKER)
+      end
     end
     redis.call('DEL', KEYS[k + 3])  -- every field is written anew: checkpoints of other versions are stale
     for f, v in pairs(w.horizon) do
