@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from app.scoring.records import ContactWrite
 from app.storage.timelines import (DOC_ROOM, LISTPACK_ENTRIES, PIECE_BYTES, RECORD_MARK, RECORD_MARKER, HorizonMove,
-                                   hash_records)
+                                   hash_records, record_field)
 
 pytestmark = [pytest.mark.app_settings(HOT_HISTORY="0"), pytest.mark.also_on_cluster]
 
@@ -135,3 +135,19 @@ def test_the_trim_takes_the_marker_away_with_the_last_record_apart(services):
     write(services, cid, rev, {"crm:long2": record(2, 90)}, {"p@1": "{}"})
     assert services.redis.hexists(services.keys.contact(cid), RECORD_MARKER)
     assert services.timelines.read_for_scoring({cid: ["crm:long2"]})()[cid][1] == [record(2, 90)]
+
+
+def test_states_moved_in_from_the_layout_before_move_records_out_first(services):
+    """A contact whose records filled its hash while its states were still in the hash of releases before: the
+    states' move (``move_states.lua``) makes room first, as a write does."""
+    cid = "before"
+    values = {f"crm:{i}": record(i, 20) for i in range(99)}
+    services.redis.hset(services.keys.contact(cid), mapping={**{record_field(k): v for k, v in values.items()},
+                                                            "email": "b@example.com"})
+    states = {f"p{v}@1": state(10, "d") for v in range(6)}
+    services.redis.hset(services.keys.states_before(cid), mapping={"_rev": "3", **states})
+    assert services.timelines.move_states([cid]) == 1
+    stored = services.redis.hgetall(services.keys.contact(cid))
+    assert len(stored) == LISTPACK_ENTRIES - DOC_ROOM and hash_records(stored)
+    assert services.timelines.stored_timelines([cid])[cid] == values
+    assert {f: v for f, v in services.timelines.read_states([cid])[cid].items() if f != "_rev"} == states

@@ -2,7 +2,9 @@
 -- hash, beside its document (app/contact_layout.py). Atomic per contact: a reader or writer finds the states
 -- in one place or the other (the old hash while it exists), never half moved; nothing to check, nothing to
 -- retry. On one Redis a call carries many contacts; on a cluster, one (a contact's keys share its slot).
--- KEYS: per contact: 1 its hash, 2 the states hash of releases before.
+-- KEYS: per contact: 1 its hash, 2 the states hash of releases before, 3 its timeline hash (where records move
+-- out to when the states would take the hash past its listpack bound: record_fields.lua, rf_make_room, before this
+-- script).
 -- A value longer than a listpack value (64 B; a state an earlier release stored whole) goes in pieces `F`, `F#1`,
 -- `F#2`... each ending on a whole UTF-8 character, as app/storage/timelines.py stores them, so the contact's hash
 -- keeps its compact encoding. Returns the number of contacts whose states moved.
@@ -32,13 +34,14 @@ local function pieces(f, v, args)
   end
 end
 local moved = 0
-for i = 1, #KEYS, 2 do
+for i = 1, #KEYS, 3 do
   local flat = redis.call('HGETALL', KEYS[i + 1])
   if #flat > 0 then
     local args = {}
     for j = 1, #flat, 2 do
       pieces(flat[j], flat[j + 1], args)
     end
+    rf_make_room(KEYS[i], KEYS[i + 2], redis.call('HLEN', KEYS[i]), #args / 2)
     for j = 1, #args, 200 do
       redis.call('HSET', KEYS[i], unpack(args, j, math.min(j + 199, #args)))
     end

@@ -344,7 +344,7 @@ class TimelineStore:
         self._trim = load_script(redis, "trim_horizon.lua", RECORDS_LIBRARY)
         self._read_trim = load_script(redis, "read_trim.lua", RECORDS_LIBRARY)
         self._compact = load_script(redis, "compact_contact.lua", RECORDS_LIBRARY)
-        self._move_states = load_script(redis, "move_states.lua")
+        self._move_states = load_script(redis, "move_states.lua", RECORDS_LIBRARY)
         self._move_timelines = load_script(redis, "move_timelines.lua", RECORDS_LIBRARY)
         #: One Redis (not a cluster): a scoring batch's reads and writes go in a few script calls.
         self.single_node = not on_cluster(redis)
@@ -672,7 +672,8 @@ class TimelineStore:
         ids = list(contact_ids)
         calls: list[tuple[list[str], list[Any]]] = [
             ([key for cid in ids[start:start + per_call] for key in (self.keys.contact(cid),
-                                                                     self.keys.states_before(cid))], [])
+                                                                     self.keys.states_before(cid),
+                                                                     self.keys.timeline(cid))], [])
             for start in range(0, len(ids), per_call)]
         return sum(int(n) for n in run_scripts(self.redis, self._move_states, calls))
 
