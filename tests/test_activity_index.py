@@ -314,3 +314,42 @@ def test_a_raise_racing_another_leaves_each_contact_in_the_index_once_at_its_lat
     assert [(cid, at) for cid, at in other.ordered.range(keys.activity_index(bucket)) if cid == "c1"] == \
         [("c1", granule_of(latest))]
     assert other.latest(["c1"]) == [latest] and other.count(None, None) == 1 + len(others)
+
+
+class _CutShort(Exception):
+    """The process running a raise died."""
+
+
+def _die() -> None:
+    raise _CutShort
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(held=st.one_of(st.none(), AT), first=AT, second=AT)
+@example(held=None, first=HOUR, second=3 * HOUR)  # the backfill's hour 1 left behind when the drain took it to 3
+def test_a_raise_cut_short_after_its_index_add_and_run_again_after_another_leaves_no_entry_behind(store, held, first,
+                                                                                                  second):
+    """A backfill's raise that dies between its index add and its field raise, the drain raising the contact
+    meanwhile (to a later hour, or not), and the backfill run again with the same time: the contact is in the
+    index once, at its latest time's hour (2026-12-05: the rerun read the drain's later time, added nothing and
+    so removed nothing, and the backfill's entry stayed, counted at the older hour)."""
+    keys, sharding = Keys(f"t{uuid.uuid4().hex[:8]}"), Sharding(partitions=4, buckets=3)
+    slow = _Interrupted(store, keys, sharding)
+    slow.ordered = _InterruptedIndexWrites(store, slow)
+    other = ActivityIndex(store, keys, sharding, ordered=OrderedIndex(store, 2))
+    slow.single_node = other.single_node = False  # the cluster's steps, on one Redis too
+    bucket = sharding.bucket_of("c1")
+    others = {cid: h * HOUR + 7 for h, cid in enumerate(c for c in (f"f{i}" for i in range(40))
+                                                          if sharding.bucket_of(c) == bucket)}
+    other.raise_to(others)  # leaves of 2 entries: the hours in leaves of their own (a leaf holds a member once)
+    if held is not None:
+        other.raise_to({"c1": held})
+    slow.at, slow.during = "index", _die
+    with pytest.raises(_CutShort):
+        slow.raise_to({"c1": first})
+    other.raise_to({"c1": second})
+    slow.raise_to({"c1": first})  # run again
+    latest = max(t for t in (held, first, second) if t is not None)
+    assert [(cid, at) for cid, at in other.ordered.range(keys.activity_index(bucket)) if cid == "c1"] == \
+        [("c1", granule_of(latest))]
+    assert other.latest(["c1"]) == [latest] and other.count(None, None) == 1 + len(others)

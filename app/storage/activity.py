@@ -101,7 +101,9 @@ class ActivityIndex:
         the entry of the time it replaced if the field left that hour. The field only moves forward, so the entry at
         its final time's hour is removed by no one; every other was added before the raise that left its hour
         behind, which removes it after (2026-12-04 night: before, each wrote the field it had computed, last write
-        winning, and kept its entry: the contact could be in the index twice, counted twice, the field moved back)."""
+        winning, and kept its entry: the contact could be in the index twice, counted twice, the field moved back).
+        And each removes the entry of the time it was asked when the field is at a later hour: a run cut short after
+        its add, whose field another raise took past before it ran again, left that entry (2026-12-05)."""
         ids = list(latest)
         groups = list(self.sharding.by_bucket(ids).items())
         held, old = self._held(ids, groups)
@@ -126,9 +128,15 @@ class ActivityIndex:
         for cid, (before, after) in zip(written, raised):
             moved += before != after
             at = granule_of(int(after), g)
-            for time in (new[cid], int(before) if before not in ("", b"") else None):
+            for time in (new[cid], int(before) if before not in ("", b"") else None, latest[cid]):
                 if time is not None and granule_of(time, g) != at:
                     stale.setdefault(self.sharding.bucket_of(cid), set()).add((granule_of(time, g), cid))
+        # the entry of the time asked, where the field already holds a later hour: a run of this call cut short
+        # after its index add left it when another raise took the field past meanwhile (the field never comes back
+        # to an earlier hour, so no raise needs it)
+        for cid in set(ids).difference(written):
+            if granule_of(latest[cid], g) != granule_of(new[cid], g):
+                stale.setdefault(self.sharding.bucket_of(cid), set()).add((granule_of(latest[cid], g), cid))
         if stale:  # another raise got further, or this one left the hour of the time it replaced
             self.ordered.run([self.ordered.remove_call(self.keys.activity_index(bucket), sorted(entries))
                               for bucket, entries in stale.items()])
