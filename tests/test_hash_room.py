@@ -151,3 +151,22 @@ def test_states_moved_in_from_the_layout_before_move_records_out_first(services)
     assert len(stored) == LISTPACK_ENTRIES - DOC_ROOM and hash_records(stored)
     assert services.timelines.stored_timelines([cid])[cid] == values
     assert {f: v for f, v in services.timelines.read_states([cid])[cid].items() if f != "_rev"} == states
+
+
+@pytest.mark.single_redis
+@pytest.mark.private_redis
+def test_a_hash_records_took_past_the_bound_before_becomes_a_listpack_again_when_room_is_made(services):
+    """A contact whose records and states took its hash past 128 fields under the release before (a hash table,
+    which Redis never converts back): the next write that makes room writes the hash anew, a listpack again."""
+    services.redis.config_set("hash-max-listpack-entries", LISTPACK_ENTRIES)  # (a private server)
+    cid = "past"
+    values = {f"crm:{i}": record(i, 20) for i in range(100)}
+    states = {f"p{v}@1": state(10, "e") for v in range(6)}
+    rev = write(services, cid, "", {}, states)
+    services.redis.hset(services.keys.contact(cid), mapping={record_field(k): v for k, v in values.items()})
+    assert services.redis.object("encoding", services.keys.contact(cid)) == "hashtable"
+    write(services, cid, rev, {}, {**states, "p9@1": state(2, "f")})
+    stored = services.redis.hgetall(services.keys.contact(cid))
+    assert services.redis.object("encoding", services.keys.contact(cid)) == "listpack"
+    assert len(stored) == LISTPACK_ENTRIES - DOC_ROOM and RECORD_MARKER in stored
+    assert services.timelines.stored_timelines([cid])[cid] == values

@@ -100,9 +100,27 @@ local function rf_make_room(hash, timeline, len, adding)
   end
   local n = math.min(over, #fields)
   redis.call('HSET', timeline, unpack(apart, 1, 2 * n))
-  redis.call('HDEL', hash, unpack(fields, 1, n))
-  if not marked then
-    redis.call('HSET', hash, RECORD_MARKER, '1')
+  if redis.call('OBJECT', 'ENCODING', hash) == 'hashtable' then
+    -- (a hash a release before let records take past the bound) written anew, so Redis picks its encoding again
+    local moved, keep = {}, {RECORD_MARKER, '1'}
+    for j = 1, n do
+      moved[fields[j]] = true
+    end
+    for j = 1, #flat, 2 do
+      if not moved[flat[j]] and flat[j] ~= RECORD_MARKER then
+        keep[#keep + 1] = flat[j]
+        keep[#keep + 1] = flat[j + 1]
+      end
+    end
+    redis.call('DEL', hash)
+    for j = 1, #keep, 200 do
+      redis.call('HSET', hash, unpack(keep, j, math.min(j + 199, #keep)))
+    end
+  else
+    redis.call('HDEL', hash, unpack(fields, 1, n))
+    if not marked then
+      redis.call('HSET', hash, RECORD_MARKER, '1')
+    end
   end
   return len - n + (marked and 0 or 1)
 end
