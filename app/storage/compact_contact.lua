@@ -20,7 +20,7 @@ local rev = redis.call('HGET', states, '_rev') or ''
 if rev ~= p.rev then
   return 0
 end
--- A hash is written anew (DEL, then every field) so Redis picks its encoding again: a hash that once held a
+-- A hash is written anew (record_fields.lua: rf_write_anew) so Redis picks its encoding again: a hash that once held a
 -- long value keeps the large encoding for good, even when its values become short.
 local function rewrite(key, values)
   if next(values) == nil then
@@ -36,10 +36,7 @@ local function rewrite(key, values)
     args[#args + 1] = flat[i]
     args[#args + 1] = v or flat[i + 1]
   end
-  redis.call('DEL', key)
-  for i = 1, #args, 200 do
-    redis.call('HSET', key, unpack(args, i, math.min(i + 199, #args)))
-  end
+  rf_write_anew(key, args)
 end
 -- fold states and the horizon's values come in pieces (`F`, `F#1`...: app/storage/timelines.py): a rewritten
 -- value's old pieces go; every other field (the contact's document, in its hash) is written back as it was
@@ -65,10 +62,7 @@ local function rewrite_pieced(key, values)
       args[#args + 1] = list[n]
     end
   end
-  redis.call('DEL', key)
-  for i = 1, #args, 200 do
-    redis.call('HSET', key, unpack(args, i, math.min(i + 199, #args)))
-  end
+  rf_write_anew(key, args)
 end
 rewrite_pieced(states, p.states)
 rewrite(KEYS[2], p.records)

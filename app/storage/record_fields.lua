@@ -69,6 +69,14 @@ end
 -- (with the marker) until the hash, those fields added, has at most LISTPACK_ENTRIES - DOC_ROOM fields, or holds no
 -- record. DOC_ROOM is left for the document fields written outside the scripts (email, external_id, created_at,
 -- name, company, `la`, `dnd:` channels), which make no room.
+-- A hash written anew with `args` [field, value, ...] (DEL, then every field), so Redis picks its encoding again: a
+-- hash that once was a hash table stays one for good, even when it becomes short.
+local function rf_write_anew(key, args)
+  redis.call('DEL', key)
+  for j = 1, #args, 200 do
+    redis.call('HSET', key, unpack(args, j, math.min(j + 199, #args)))
+  end
+end
 local LISTPACK_ENTRIES = 128
 local DOC_ROOM = 12
 -- Make room in `hash` (of `len` fields) for `adding` more that are not records, moving records to `timeline`.
@@ -112,10 +120,7 @@ local function rf_make_room(hash, timeline, len, adding)
         keep[#keep + 1] = flat[j + 1]
       end
     end
-    redis.call('DEL', hash)
-    for j = 1, #keep, 200 do
-      redis.call('HSET', hash, unpack(keep, j, math.min(j + 199, #keep)))
-    end
+    rf_write_anew(hash, keep)
   else
     redis.call('HDEL', hash, unpack(fields, 1, n))
     if not marked then
