@@ -19,7 +19,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-#: Domains of free-mail providers: an address there never makes a company.
+#: Domains of free-mail providers: an address there never makes a company. Stored contacts depend on this list:
+#: a contact hash leaves out the company its email implies (``app/storage/contacts.py``, ``implied_company``), so
+#: adding or removing a domain here changes what stored hashes of that domain say. Such a change needs a layout
+#: migration that first writes those contacts' ``company`` field explicitly (docs/durability.md).
 FREE_MAIL_DOMAINS = frozenset({
     "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de", "ymail.com", "hotmail.com",
     "hotmail.co.uk", "hotmail.fr", "hotmail.de", "outlook.com", "live.com", "msn.com", "icloud.com", "me.com",
