@@ -9,6 +9,7 @@ known by its external id, and the migration's passes; on data of the release bef
 nothing, half and everything migrated. On Redis and on a 3-master cluster."""
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from app.companies import place
 from app.contact_filter import Condition, ContactFilter
 from app.contact_layout import LAYOUT_MIGRATIONS, WORKER_PREFIX, companies_once
-from app.scoring.companies import company_of
+from app.scoring.companies import FREE_MAIL_DOMAINS, company_of
 from app.scoring.interactions import Interaction
 from app.storage.companies import ROSTER_INDEX_MIGRATION, Move
 from app.storage.contacts import (COMPANY_IMPLIED, COMPANY_NONE_EXPLICIT, contact_id_for, implied_company,
@@ -221,3 +222,17 @@ def test_the_second_pass_cut_short_is_done_again_and_a_field_changed_meanwhile_s
 
 def test_the_migration_is_a_layout_one_and_workers_are_named_anew():
     assert COMPANY_IMPLIED in LAYOUT_MIGRATIONS and WORKER_PREFIX == "sk-l6-"
+
+
+#: The free-mail list as the stored layout reads it (``FREE_MAIL_DOMAINS``, sorted, joined by commas, SHA-256).
+FREE_MAIL_AS_STORED = "3cb319430ef9bc481918fd2cee19dafad2c5938004a198ebfd2ad562a833b747"
+
+
+def test_the_free_mail_list_does_not_change_without_a_migration():
+    """A hash without a ``company`` field is in the company its email implies unless the email's domain is free-mail,
+    so the list is part of what stored hashes mean: adding or removing a domain would move every stored contact of it
+    into or out of a company silently. A change must come with a layout migration that first writes those contacts'
+    field explicitly (docs/durability.md, "Upgrading to the company said only where the email does not say it");
+    then update the digest here."""
+    digest = hashlib.sha256(",".join(sorted(FREE_MAIL_DOMAINS)).encode()).hexdigest()
+    assert digest == FREE_MAIL_AS_STORED, "FREE_MAIL_DOMAINS changed: stored contacts of those domains change company"
