@@ -62,12 +62,14 @@ RECORD_MARK = "~"
 #: The contact's hash holds this field (an empty record id: no record has one) while its timeline hash may hold
 #: records: those that do not fit in the hash (``place_records``).
 RECORD_MARKER = RECORD_MARK
-#: A contact's hash takes records while it has fewer fields than this: 28 short of Redis's 128
-#: (``hash-max-listpack-entries``) stay for its document, ``dnd:`` fields, fold states and their pieces, so a long
-#: history never turns the hash into a hash table (the rest stay in the timeline hash).
+#: A contact's hash takes records while it has fewer fields than this: 28 short of the 128 ``LISTPACK_ENTRIES``
+#: assumes stay for its document, ``dnd:`` fields, fold states and their pieces, so a long history never turns the
+#: hash into a hash table (the rest stay in the timeline hash).
 RECORD_ROOM = 100
-#: Redis keeps a hash a listpack while it has at most this many fields (the default of ``hash-max-listpack-entries``,
-#: assumed like ``PIECE_BYTES``'s: hosted Redis keeps it, and ``CONFIG GET`` is refused there). A write that adds
+#: Redis keeps a hash a listpack while it has at most ``hash-max-listpack-entries`` fields: 512 by default (Redis 7.0,
+#: its redis.conf too), which a configuration may lower; 128, the zsets' default, is assumed as a bound that holds for
+#: any configuration not set below it (``CONFIG GET`` is refused to scripts and by some hosted Redis). On a default
+#: server it only moves records out sooner than needed. A write that adds
 #: fields other than records (``apply_batch.lua``) first moves records out of the contact's hash to its timeline hash
 #: until it has at most ``LISTPACK_ENTRIES - DOC_ROOM`` fields (``record_fields.lua``: ``rf_make_room``).
 LISTPACK_ENTRIES = 128
