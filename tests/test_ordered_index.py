@@ -70,14 +70,17 @@ def within(member: bytes, low: str, high: str) -> bool:
     return True
 
 
-def check_leaves(store, base: str, leaf_entries: int, model: dict[str, int]) -> None:
-    """Every leaf within its size and compact; each entry in the leaf the directory gives it; nothing else."""
+def check_leaves(store, base: str, leaf_entries: int, model: dict[str, int], sized: bool = True) -> None:
+    """Every leaf within its size and compact; each entry in the leaf the directory gives it; nothing else; the sizes
+    (``BASE:z``) each leaf's and the total, when ``sized`` (else there are none)."""
     directory = store.zrange(base + ":d", 0, -1)
     assert directory and directory[0].startswith("\0")  # the first leaf, covering everything below the second
     held = {}
+    sizes = {"t": str(len(model))}
     for entry in directory:
         leaf = f"{base}:l:{entry.rsplit(chr(0), 1)[1]}"
         pairs = store.zrange(leaf, 0, -1, withscores=True)
+        sizes[entry.rsplit(chr(0), 1)[1]] = str(len(pairs))
         assert len(pairs) <= leaf_entries
         if pairs:
             assert store.object("encoding", leaf) == "listpack"
@@ -85,15 +88,20 @@ def check_leaves(store, base: str, leaf_entries: int, model: dict[str, int]) -> 
             assert member not in held
             held[member] = int(score)
     assert held == model
+    assert store.hgetall(base + ":z") == (sizes if sized else {})
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=OPS, leaf_entries=st.integers(2, 5), bucket=st.integers(0, 15))
-def test_the_index_reads_as_a_sorted_set_would(store, ops, leaf_entries, bucket):
+@given(ops=OPS, leaf_entries=st.integers(2, 5), bucket=st.integers(0, 15), unsized=st.integers(0, 160))
+def test_the_index_reads_as_a_sorted_set_would(store, ops, leaf_entries, bucket, unsized):
+    """The first ``unsized`` ops write the index as a release before did, without its sizes (``BASE:z`` deleted after
+    each: counts walk the leaves); then ``sizes`` writes them, and the rest of the ops keep them (counts read them)."""
     index = OrderedIndex(store, leaf_entries=leaf_entries)
     base = f"t{uuid.uuid4().hex[:8]}:{{xp:{bucket}}}"
     model: dict[str, int] = {}
-    for op in ops:
+    for i, op in enumerate(ops):
+        if i == unsized:
+            assert index.sizes(base) == len(model)
         if op[0] == "put":  # a move when the member is there: removed by its old score, added at the new one, or
             _, member, score, in_one = op  # moved in one step from the score it is held at (in place within a leaf)
             if member in model and in_one:
@@ -132,6 +140,8 @@ def test_the_index_reads_as_a_sorted_set_would(store, ops, leaf_entries, bucket)
         else:
             _, low, high = op
             assert index.count(base, low, high) == len(expected_range(model, low, high, 0, -1))
+        if i < unsized:
+            store.delete(base + ":z")
     assert index.range(base) == expected_range(model, float("-inf"), float("inf"), 0, -1)
     for low in range(-2, 4):  # every range of the small scores, at the end
         for high in range(low, 4):
@@ -140,8 +150,11 @@ def test_the_index_reads_as_a_sorted_set_would(store, ops, leaf_entries, bucket)
         for low in range(-2, high + 1):
             assert index.rev_range(base, high, low) == expected_rev_range(model, high, low, 0, -1)
     assert index.rev_range(base) == expected_rev_range(model, float("inf"), float("-inf"), 0, -1)
+    for low in (float("-inf"), *range(-2, 4)):  # every count of the small scores
+        for high in (*range(low if low > -3 else -2, 4), float("inf")):
+            assert index.count(base, low, high) == len(expected_range(model, low, high, 0, -1))
     if model:
-        check_leaves(store, base, leaf_entries, model)
+        check_leaves(store, base, leaf_entries, model, sized=unsized < len(ops))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

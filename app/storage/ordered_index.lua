@@ -10,6 +10,10 @@
 --             [its SEP, the next leaf's SEP). The first leaf's SEP is "" and it is never dropped.
 --   BASE:l:ID a leaf: a sorted set of (score, member), as the big sorted set held them.
 --   BASE:n    the last leaf ID given (a counter).
+--   BASE:z    the sizes: a hash of leaf ID -> its entries, and "t" -> the index's, so a count reads the leaves
+--             a range covers whole from here and only its two edge leaves (oi_count). Every writer keeps it exact
+--             when it exists; an index a release before wrote has none until `oi_size_all` (app/indexes.py:
+--             sizes_once) writes it, and counts walk the leaves meanwhile. A new index starts with it.
 -- Scores are integers in [-2^52, 2^52]; members are non-empty, of any bytes (a search term holds a NUL): in the
 -- directory a member's bytes 0 and 1 are written as 1 1 and 1 2 (`oi_escape`, which keeps the byte order), so
 -- the NUL before a leaf's ID is the entry's only one. Order is (score, member bytes), Redis's own, so ties at one
@@ -55,6 +59,39 @@ local function oi_before(a, b)
   return #a < #b
 end
 
+-- Whether base keeps its sizes (BASE:z), asked once a script call (oi_sizes_start and oi_drop say otherwise).
+local OI_SIZED = {}
+local function oi_sized(base)
+  if OI_SIZED[base] == nil then OI_SIZED[base] = redis.call('EXISTS', base .. ':z') == 1 end
+  return OI_SIZED[base]
+end
+
+-- A leaf's size, and the index's, changed by delta (a leaf gone: pass gone, its field goes).
+local function oi_grow(base, id, delta, gone)
+  if not oi_sized(base) then return end
+  local z = base .. ':z'
+  if gone then redis.call('HDEL', z, id) elseif delta ~= 0 then redis.call('HINCRBY', z, id, delta) end
+  if delta ~= 0 then redis.call('HINCRBY', z, 't', delta) end
+end
+
+-- A leaf's size set to n (when its entries were rewritten); the index's total moves by the difference.
+local function oi_set_size(base, id, n)
+  if not oi_sized(base) then return end
+  local z = base .. ':z'
+  local before = tonumber(redis.call('HGET', z, id) or '0')
+  redis.call('HSET', z, id, n)
+  if n ~= before then redis.call('HINCRBY', z, 't', n - before) end
+end
+
+-- A new index's first leaf: its directory entry and its sizes (zero; the caller's add counts the entry).
+local function oi_start(base)
+  local id = redis.call('INCR', base .. ':n')
+  redis.call('ZADD', base .. ':d', 0, '\0' .. id)
+  redis.call('HSET', base .. ':z', id, 0, 't', 0)
+  OI_SIZED[base] = true
+  return id
+end
+
 -- The directory entry of the leaf that covers key, and its leaf's ID (nil when the index is empty).
 local function oi_find(base, key)
   local e = redis.call('ZREVRANGEBYLEX', base .. ':d', '[' .. key .. '\0\255', '-', 'LIMIT', 0, 1)[1]
@@ -75,6 +112,9 @@ local function oi_split(base, leaf)
   redis.call('ZADD', base .. ':l:' .. id, unpack(args))
   redis.call('ZREMRANGEBYRANK', leaf, math.floor(n / 2), -1)
   redis.call('ZADD', base .. ':d', 0, oi_key(tonumber(upper[2]), upper[1]) .. '\0' .. id)
+  if oi_sized(base) then
+    redis.call('HSET', base .. ':z', string.match(leaf, '(%d+)$'), math.floor(n / 2), id, #upper / 2)
+  end
 end
 
 -- Add (s, m) to the leaf that covers it, which is split when that makes it hold more than max (so a leaf never
@@ -85,37 +125,41 @@ local function oi_add(base, s, m, max, forward)
   local key = oi_key(s, m)
   local e, id = oi_find(base, key)
   if not e then
-    id = redis.call('INCR', base .. ':n')
-    redis.call('ZADD', base .. ':d', 0, '\0' .. id)
+    id = oi_start(base)
+    oi_grow(base, id, 1)
     return redis.call('ZADD', base .. ':l:' .. id, s, m)
   end
   local leaf = base .. ':l:' .. id
   local added
   if forward then added = redis.call('ZADD', leaf, 'GT', s, m) else added = redis.call('ZADD', leaf, s, m) end
-  if added == 1 and redis.call('ZCARD', leaf) > max then
-    oi_split(base, leaf)
+  if added == 1 then
+    oi_grow(base, id, 1)
+    if redis.call('ZCARD', leaf) > max then oi_split(base, leaf) end
   end
   return added
 end
 
--- ZADD key with the entries i..j of flat ({member, score, ...}, as ZRANGE ... WITHSCORES gives them), in chunks.
+-- ZADD key with the entries i..j of flat ({member, score, ...}, as ZRANGE ... WITHSCORES gives them), in chunks;
+-- how many were new there.
 local function oi_zadd_flat(key, flat, i, j)
-  local args = {}
+  local args, added = {}, 0
   for k = i, j do
     args[#args + 1] = flat[2 * k]
     args[#args + 1] = flat[2 * k - 1]
     if #args >= 400 or k == j then
-      redis.call('ZADD', key, unpack(args))
+      added = added + redis.call('ZADD', key, unpack(args))
       args = {}
     end
   end
+  return added
 end
 
 -- Put the entries i..j of flat, all covered by leaf, into it; a leaf they would take past max is rebuilt (a sorted
 -- set past 128 entries would not return to the listpack) as leaves of about 3/4 max each, through a scratch key.
 local function oi_fill(base, leaf, flat, i, j, max)
+  local leaf_id = string.match(leaf, '(%d+)$')
   if redis.call('ZCARD', leaf) + (j - i + 1) <= max then
-    oi_zadd_flat(leaf, flat, i, j)
+    oi_grow(base, leaf_id, oi_zadd_flat(leaf, flat, i, j))
     return
   end
   local tmp = base .. ':t'
@@ -128,13 +172,13 @@ local function oi_fill(base, leaf, flat, i, j, max)
   local size = math.ceil(total / pieces)
   for p = 0, pieces - 1 do
     local part = redis.call('ZRANGE', tmp, p * size, (p + 1) * size - 1, 'WITHSCORES')
-    local key = leaf  -- the first piece keeps the leaf and its SEP (every entry is at or above it)
+    local key, id = leaf, leaf_id  -- the first piece keeps the leaf and its SEP (every entry is at or above it)
     if p > 0 then
-      local id = redis.call('INCR', base .. ':n')
+      id = redis.call('INCR', base .. ':n')
       key = base .. ':l:' .. id
       redis.call('ZADD', base .. ':d', 0, oi_key(tonumber(part[2]), part[1]) .. '\0' .. id)
     end
-    oi_zadd_flat(key, part, 1, #part / 2)
+    oi_set_size(base, id, oi_zadd_flat(key, part, 1, #part / 2))
   end
   redis.call('DEL', tmp)
 end
@@ -148,9 +192,8 @@ local function oi_add_sorted(base, flat, max)
   while i <= n do
     local e, id = oi_find(base, key_of(i))
     if not e then
-      id = redis.call('INCR', base .. ':n')
+      id = oi_start(base)
       e = '\0' .. id
-      redis.call('ZADD', d, 0, e)
     end
     local j = n
     local after = redis.call('ZRANGEBYLEX', d, '(' .. e, '+', 'LIMIT', 0, 1)[1]
@@ -189,9 +232,9 @@ local function oi_remove(base, s, m)
   local held = redis.call('ZSCORE', leaf, m)
   if not held or tonumber(held) ~= s then return 0 end
   redis.call('ZREM', leaf, m)
-  if string.byte(e, 1) ~= 0 and redis.call('EXISTS', leaf) == 0 then
-    redis.call('ZREM', base .. ':d', e)
-  end
+  local gone = string.byte(e, 1) ~= 0 and redis.call('EXISTS', leaf) == 0
+  if gone then redis.call('ZREM', base .. ':d', e) end
+  oi_grow(base, id, -1, gone)
   return 1
 end
 
@@ -214,8 +257,9 @@ local function oi_move(base, s0, s1, m, max)
   if sep == lo then lo_key = string.format('%016x', lo + OI_OFFSET) .. em end
   if sep < lo or (sep == lo and not oi_before(lo_key, string.match(e, '^(.*)%z%d+$'))) then
     local leaf = base .. ':l:' .. id
-    if redis.call('ZADD', leaf, s1, m) == 1 and redis.call('ZCARD', leaf) > max then
-      oi_split(base, leaf)
+    if redis.call('ZADD', leaf, s1, m) == 1 then
+      oi_grow(base, id, 1)
+      if redis.call('ZCARD', leaf) > max then oi_split(base, leaf) end
     end
     return
   end
@@ -228,13 +272,16 @@ local function oi_move(base, s0, s1, m, max)
   end
   if e0 then  -- (the member goes whatever its score there: it ends at s1)
     local leaf0 = base .. ':l:' .. id0
-    if redis.call('ZREM', leaf0, m) == 1 and string.byte(e0, 1) ~= 0 and redis.call('EXISTS', leaf0) == 0 then
-      redis.call('ZREM', base .. ':d', e0)
+    if redis.call('ZREM', leaf0, m) == 1 then
+      local gone = string.byte(e0, 1) ~= 0 and redis.call('EXISTS', leaf0) == 0
+      if gone then redis.call('ZREM', base .. ':d', e0) end
+      oi_grow(base, id0, -1, gone)
     end
   end
   if leaf1 then
-    if redis.call('ZADD', leaf1, s1, m) == 1 and redis.call('ZCARD', leaf1) > max then
-      oi_split(base, leaf1)
+    if redis.call('ZADD', leaf1, s1, m) == 1 then
+      oi_grow(base, id, 1)
+      if redis.call('ZCARD', leaf1) > max then oi_split(base, leaf1) end
     end
   else
     oi_add(base, s1, m, max)
@@ -274,8 +321,91 @@ local function oi_bound(s)
   return string.format('%d', s)
 end
 
--- How many entries have scores in [min, max].
+-- The sum of the sizes of the leaves of the directory entries from..to (as ZRANGEBYLEX takes them), nil if one is
+-- missing from BASE:z.
+local function oi_size_sum(base, from, to)
+  local d, n = base .. ':d', 0
+  while true do
+    local batch = redis.call('ZRANGEBYLEX', d, from, to, 'LIMIT', 0, 1000)
+    if #batch == 0 then return n end
+    local ids = {}
+    for i = 1, #batch do ids[i] = string.match(batch[i], '%z(%d+)$') end
+    for _, v in ipairs(redis.call('HMGET', base .. ':z', unpack(ids))) do
+      if not v then return nil end
+      n = n + tonumber(v)
+    end
+    if #batch < 1000 then return n end
+    from = '(' .. batch[#batch]
+  end
+end
+
+-- How many entries have scores in [min, max], from the sizes (BASE:z): the two edge leaves counted, the leaves
+-- between them summed from their sizes, or when fewer are outside them, the total less the outside's. Nil when
+-- the index has no sizes (a release before wrote it) or is empty.
+local function oi_count_sized(base, min, max)
+  if not oi_sized(base) then return nil end
+  local z, d = base .. ':z', base .. ':d'
+  if min == -math.huge and max == math.huge then return tonumber(redis.call('HGET', z, 't')) end
+  if min > max or max == -math.huge or min == math.huge then return 0 end  -- (every score is finite)
+  local first
+  if min == -math.huge then first = redis.call('ZRANGE', d, 0, 0)[1] else first = oi_find(base, oi_key(min, '')) end
+  local last
+  if max >= OI_OFFSET then
+    last = redis.call('ZRANGE', d, -1, -1)[1]
+  else
+    last = redis.call('ZREVRANGEBYLEX', d, '(' .. oi_key(max + 1, ''), '-', 'LIMIT', 0, 1)[1]
+  end
+  if not first or not last then return nil end
+  local lo, hi = oi_bound(min), oi_bound(max)
+  local n = redis.call('ZCOUNT', base .. ':l:' .. string.match(first, '%z(%d+)$'), lo, hi)
+  if first == last then return n end
+  n = n + redis.call('ZCOUNT', base .. ':l:' .. string.match(last, '%z(%d+)$'), lo, hi)
+  local below = redis.call('ZLEXCOUNT', d, '-', '(' .. first)
+  local above = redis.call('ZLEXCOUNT', d, '(' .. last, '+')
+  local between = redis.call('ZCARD', d) - below - above - 2
+  local mid
+  if between <= below + above + 2 then
+    mid = oi_size_sum(base, '(' .. first, '(' .. last)
+  else
+    local t, outside, after = tonumber(redis.call('HGET', z, 't')), oi_size_sum(base, '-', '[' .. first),
+      oi_size_sum(base, '[' .. last, '+')
+    if t and outside and after then mid = t - outside - after end
+  end
+  if not mid then return nil end
+  return n + mid
+end
+
+-- The sizes (BASE:z) written anew from the leaves: for an index a release before wrote (app/indexes.py:
+-- sizes_once); how many entries it holds. An empty index gets none (its first add starts them).
+local function oi_size_all(base)
+  local z, d = base .. ':z', base .. ':d'
+  redis.call('DEL', z)
+  OI_SIZED[base] = false
+  if redis.call('EXISTS', d) == 0 then return 0 end
+  local t, from = 0, '-'
+  while true do
+    local batch = redis.call('ZRANGEBYLEX', d, from, '+', 'LIMIT', 0, 500)
+    local args = {}
+    for i = 1, #batch do
+      local id = string.match(batch[i], '%z(%d+)$')
+      local n = redis.call('ZCARD', base .. ':l:' .. id)
+      args[#args + 1] = id
+      args[#args + 1] = n
+      t = t + n
+    end
+    if #args > 0 then redis.call('HSET', z, unpack(args)) end
+    if #batch < 500 then break end
+    from = '(' .. batch[#batch]
+  end
+  redis.call('HSET', z, 't', t)
+  OI_SIZED[base] = true
+  return t
+end
+
+-- How many entries have scores in [min, max]: from the sizes when the index keeps them, else leaf by leaf.
 local function oi_count(base, min, max)
+  local sized = oi_count_sized(base, min, max)
+  if sized then return sized end
   local n = 0
   local lo, hi = oi_bound(min), oi_bound(max)
   local whole = min == -math.huge and max == math.huge

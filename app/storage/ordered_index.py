@@ -7,8 +7,8 @@ directory of the leaves by the lowest (score, member) each covers, all under the
 (``ordered_index.lua`` says what each key holds; docs/performance.md, "Row 5a (2026-12-03 afternoon)").
 
 Inserts find their leaf (split when full), removals find it by the score the entry was added with, range
-reads walk the leaves in order, counts sum them. The Lua library is written once and prepended to each script
-that uses it (``library_script``); ``OrderedIndex`` runs its operations from Python, one call per bucket.
+reads walk the leaves in order, counts read the two edge leaves and the sizes of those between (``BASE:z``). The
+Lua library is written once and prepended to each script that uses it (``library_script``); ``OrderedIndex`` runs its operations from Python, one call per bucket.
 """
 from __future__ import annotations
 
@@ -110,6 +110,12 @@ class OrderedIndex:
         return [base], ["count", _bound(low), _bound(high)]
 
     @staticmethod
+    def sizes_call(base: str) -> tuple[list[str], list[Any]]:
+        """The bucket's leaf sizes (``BASE:z``) written anew from its leaves, for an index a release before wrote
+        (``oi_size_all``; counts read them from then on); the reply is how many entries it holds."""
+        return [base], ["sizes"]
+
+    @staticmethod
     def pairs(reply: Sequence[Any]) -> list[tuple[str, int]]:
         """A range reply as (member, score) pairs."""
         return [(_text(reply[i]), int(float(reply[i + 1]))) for i in range(0, len(reply), 2)]
@@ -141,6 +147,9 @@ class OrderedIndex:
 
     def absorb(self, base: str, source: str, page: int) -> int:
         return self.run([self.absorb_call(base, source, page)])[0]
+
+    def sizes(self, base: str) -> int:
+        return self.run([self.sizes_call(base)])[0]
 
     def count(self, base: str, low: float = float("-inf"), high: float = float("inf")) -> int:
         return self.run([self.count_call(base, low, high)])[0]

@@ -14,6 +14,7 @@
 --                               KEYS[2], of the index and that set together (a member is in one of them)
 --   absorb MAX PAGE             the first PAGE entries of the set KEYS[2] moved into the index; reply: how many
 --   count MIN MAX               how many scores are in [MIN, MAX]
+--   sizes                       the leaves' sizes written anew (oi_size_all); reply: how many entries
 -- MIN and MAX may be -inf and +inf.
 local base, op = KEYS[1], ARGV[1]
 if op == 'add' or op == 'add-forward' then
@@ -68,5 +69,7 @@ elseif op == 'absorb' then
   return #moving / 2
 elseif op == 'count' then
   return oi_count(base, oi_score(ARGV[2]), oi_score(ARGV[3]))
+elseif op == 'sizes' then
+  return oi_size_all(base)
 end
 error('ordered index: unknown operation ' .. tostring(op))

@@ -113,7 +113,8 @@ local function r_remove(base, place, id)
   if redis.call('EXISTS', base) == 0 and oi_count(base, -math.huge, math.huge) == 0 then
     local first = redis.call('ZRANGE', base .. ':d', 0, -1)
     for _, e in ipairs(first) do redis.call('DEL', base .. ':l:' .. string.match(e, '%z(%d+)$')) end
-    redis.call('DEL', base .. ':d', base .. ':n')
+    redis.call('DEL', base .. ':d', base .. ':n', base .. ':z')
+    OI_SIZED[base] = nil
     return true
   end
   return false
