@@ -51,7 +51,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .indexes import activity_once, registry_once, roster_index_once, rosters_once
+from .indexes import SIZES_MIGRATION, activity_once, registry_once, roster_index_once, rosters_once, sizes_once
 from .services import Services
 from .storage.activity import ACTIVITY_MIGRATION
 from .storage.companies import ROSTER_INDEX_MIGRATION
@@ -67,13 +67,13 @@ MIGRATION = STATES_MOVED
 PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
 #: otherwise is of a release before the move.
-WORKER_PREFIX = "sk-l6-"
+WORKER_PREFIX = "sk-l7-"
 #: The migrations a worker of a release before would undo by writing where this release no longer reads or
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
 #: (``WORKER_PREFIX``), so the workers of the release before it count as before.
 LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION, ROSTER_INDEX_MIGRATION,
-                                      ACTIVITY_MIGRATION, TIMELINES_MOVED, COMPANY_IMPLIED)
+                                      ACTIVITY_MIGRATION, TIMELINES_MOVED, COMPANY_IMPLIED, SIZES_MIGRATION)
 
 
 def workers_before(services: Services) -> set[str]:
@@ -186,5 +186,6 @@ def migrate_layouts(services: Services) -> None:
     registry_once(services)  # the contact registry of releases before: into its compact index
     roster_index_once(services)  # big company rosters: into compact indexes
     activity_once(services)  # latest activity of releases before: into the compact index
+    sizes_once(services)  # the compact indexes' leaf sizes (counts read them): after the moves into indexes
     companies_once(services)  # company fields that repeat what the email implies: left out
 
