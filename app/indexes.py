@@ -26,11 +26,11 @@ one, before, during and after; until it is recorded no roster becomes an index.
 ``activity_once`` (each worker at start, after the workers of releases before stopped: they would write the old
 sets) moves the latest-activity sorted sets of releases before into the compact index (``storage/activity.py``).
 ``sizes_once`` (likewise, after the same wait, after the moves into indexes) writes each compact index's leaf sizes
-anew (``ordered_index.lua``: ``BASE:z``, ``oi_size_all``): the registry's, the latest activity's, the search terms',
-the expiries' and every company roster's. Counts read the sizes where an index has them and walk its leaves where it
-has none, so before, during and after the run they are exact; a release before writes leaves without them, hence
-the wait, and the run writes anew even the sizes of an index this release started meanwhile (a worker of the
-release before may have written it since).
+anew (``ordered_index.lua``: ``BASE:z``, ``oi_size_all``) for the indexes that are counted: the registry's, the
+latest activity's and every company roster's (the search terms and the expiries are never counted: no sizes to
+keep). Counts read the sizes where an index has them and walk its leaves where it has none, so before, during and
+after the run they are exact; a worker of a release before writes leaves without them, hence the wait, and the run
+writes anew even the sizes of a roster index this release made meanwhile (``roster.lua`` sizes a new one).
 """
 from __future__ import annotations
 
@@ -222,8 +222,7 @@ def sizes_once(services: Services, at_once: int = SIZES_AT_ONCE) -> int | None:
         return None
     started = time.monotonic()
     keys, buckets = services.keys, range(services.sharding.buckets)
-    bases = [key(b) for b in buckets
-             for key in (keys.registry_index, keys.activity_index, keys.search_index, keys.expiry_index)]
+    bases = [key(b) for b in buckets for key in (keys.registry_index, keys.activity_index)]
     for bucket in buckets:
         bases += [services.companies.roster_key(c) for c in services.redis.zrange(keys.companies(bucket), 0, -1)]
     ordered = OrderedIndex(services.redis)

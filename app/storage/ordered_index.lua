@@ -10,10 +10,11 @@
 --             [its SEP, the next leaf's SEP). The first leaf's SEP is "" and it is never dropped.
 --   BASE:l:ID a leaf: a sorted set of (score, member), as the big sorted set held them.
 --   BASE:n    the last leaf ID given (a counter).
---   BASE:z    the sizes: a hash of leaf ID -> its entries, and "t" -> the index's, so a count reads the leaves
---             a range covers whole from here and only its two edge leaves (oi_count). Every writer keeps it exact
---             when it exists; an index a release before wrote has none until `oi_size_all` (app/indexes.py:
---             sizes_once) writes it, and counts walk the leaves meanwhile. A new index starts with it.
+--   BASE:z    the sizes, of an index that is counted: a hash of leaf ID -> its entries, and "t" -> the index's,
+--             so a count reads the leaves a range covers whole from here and only its two edge leaves (oi_count).
+--             Every writer keeps it exact when it exists; only `oi_size_all` makes it (app/indexes.py: sizes_once,
+--             for the registry, the latest activity and the rosters; roster.lua, for a roster's new index), and an
+--             index without it (a release before's, the search terms', the expiries') is counted leaf by leaf.
 -- Scores are integers in [-2^52, 2^52]; members are non-empty, of any bytes (a search term holds a NUL): in the
 -- directory a member's bytes 0 and 1 are written as 1 1 and 1 2 (`oi_escape`, which keeps the byte order), so
 -- the NUL before a leaf's ID is the entry's only one. Order is (score, member bytes), Redis's own, so ties at one
@@ -83,12 +84,11 @@ local function oi_set_size(base, id, n)
   if n ~= before then redis.call('HINCRBY', z, 't', n - before) end
 end
 
--- A new index's first leaf: its directory entry and its sizes (zero; the caller's add counts the entry).
+-- A new index's first leaf: its directory entry, and its size (0: the caller's add counts the entry) when sized.
 local function oi_start(base)
   local id = redis.call('INCR', base .. ':n')
   redis.call('ZADD', base .. ':d', 0, '\0' .. id)
-  redis.call('HSET', base .. ':z', id, 0, 't', 0)
-  OI_SIZED[base] = true
+  if oi_sized(base) then redis.call('HSET', base .. ':z', id, 0) end
   return id
 end
 
@@ -375,13 +375,12 @@ local function oi_count_sized(base, min, max)
   return n + mid
 end
 
--- The sizes (BASE:z) written anew from the leaves: for an index a release before wrote (app/indexes.py:
--- sizes_once); how many entries it holds. An empty index gets none (its first add starts them).
+-- The sizes (BASE:z) written anew from the leaves (an index not made yet: sized, empty): for an index a release
+-- before wrote (app/indexes.py: sizes_once) or one about to be made (roster.lua); how many entries it holds.
 local function oi_size_all(base)
   local z, d = base .. ':z', base .. ':d'
   redis.call('DEL', z)
-  OI_SIZED[base] = false
-  if redis.call('EXISTS', d) == 0 then return 0 end
+  OI_SIZED[base] = true
   local t, from = 0, '-'
   while true do
     local batch = redis.call('ZRANGEBYLEX', d, from, '+', 'LIMIT', 0, 500)
@@ -398,7 +397,6 @@ local function oi_size_all(base)
     from = '(' .. batch[#batch]
   end
   redis.call('HSET', z, 't', t)
-  OI_SIZED[base] = true
   return t
 end
 

@@ -7,7 +7,7 @@
 --   base      a plain sorted set: the whole roster while it is small (at most GROW contacts, Redis's default
 --             zset-max-listpack-entries: a listpack, as compact as anything), and where writers that cannot run this
 --             library (ingest's recorded writes) put a new contact;
---   base:d, base:n, base:l:ID   a compact ordered index (ordered_index.lua, leaves of at most MAX) once the company
+--   base:d, base:n, base:l:ID, base:z   a compact ordered index (ordered_index.lua, leaves of at most MAX) once the company
 --             grew past GROW: ~30 B a contact where one big sorted set takes ~130 B as skiplist nodes.
 -- A read takes the two as one: a contact written beside an index it is already in (a request that lost the race to
 -- make the contact, a tick between them) is counted and listed once. `r_tidy` moves the plain set into the index
@@ -57,6 +57,7 @@ local function r_absorb(base, max, buckets, page)
     end
   end
   -- (one the index holds already is added again at its place: a no-op)
+  if not r_indexed(base) then oi_size_all(base) end  -- a new index is counted from its sizes (r_count)
   if #placed > 0 then oi_add_sorted(base, placed, max) end
   if #zeros > 0 then oi_add_pairs(base, zeros, max) end
   if page and #held / 2 == page then
