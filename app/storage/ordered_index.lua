@@ -67,12 +67,13 @@ local function oi_sized(base)
   return OI_SIZED[base]
 end
 
--- A leaf's size, and the index's, changed by delta (a leaf gone: pass gone, its field goes).
-local function oi_grow(base, id, delta, gone)
+-- A leaf's size, and the index's unless `within` (an entry that moved between leaves), changed by delta (a leaf
+-- gone: pass gone, its field goes).
+local function oi_grow(base, id, delta, gone, within)
   if not oi_sized(base) then return end
   local z = base .. ':z'
   if gone then redis.call('HDEL', z, id) elseif delta ~= 0 then redis.call('HINCRBY', z, id, delta) end
-  if delta ~= 0 then redis.call('HINCRBY', z, 't', delta) end
+  if delta ~= 0 and not within then redis.call('HINCRBY', z, 't', delta) end
 end
 
 -- A leaf's size set to n (when its entries were rewritten); the index's total moves by the difference.
@@ -270,19 +271,21 @@ local function oi_move(base, s0, s1, m, max)
   else
     e0, id0 = e, id
   end
+  local removed = 0
   if e0 then  -- (the member goes whatever its score there: it ends at s1)
     local leaf0 = base .. ':l:' .. id0
-    if redis.call('ZREM', leaf0, m) == 1 then
+    removed = redis.call('ZREM', leaf0, m)
+    if removed == 1 then
       local gone = string.byte(e0, 1) ~= 0 and redis.call('EXISTS', leaf0) == 0
       if gone then redis.call('ZREM', base .. ':d', e0) end
-      oi_grow(base, id0, -1, gone)
+      oi_grow(base, id0, -1, gone, leaf1 ~= nil)  -- (the total: unchanged when the add below is new)
     end
   end
   if leaf1 then
-    if redis.call('ZADD', leaf1, s1, m) == 1 then
-      oi_grow(base, id, 1)
-      if redis.call('ZCARD', leaf1) > max then oi_split(base, leaf1) end
-    end
+    local added = redis.call('ZADD', leaf1, s1, m)
+    if added == 1 then oi_grow(base, id, 1, false, true) end
+    if added ~= removed and oi_sized(base) then redis.call('HINCRBY', base .. ':z', 't', added - removed) end
+    if added == 1 and redis.call('ZCARD', leaf1) > max then oi_split(base, leaf1) end
   else
     oi_add(base, s1, m, max)
   end
