@@ -43,6 +43,12 @@ the compact form. Second pass: the fields that repeat the implied company are de
 atomic per contact), and ``company-implied`` is recorded. A release before reads a missing field as no company, and
 writes one that is missing when a contact has none: hence the wait (workers), and web processes of the release
 before must be replaced before this release's workers start.
+
+``sizes_once`` (``app/indexes.py``, after the same wait, after the moves into indexes) writes the leaf sizes of the
+compact indexes that are counted (the registry, the latest activity, the rosters: ``ordered_index.lua``, ``BASE:z``),
+which this release's writers keep and its counts read; a worker of a release before changes leaves without them,
+hence the wait. Counts walk an index without sizes, so they are exact before, during and after. Web processes of
+the release before write only the plain sets beside the indexes (ingest), which this release moves in.
 """
 from __future__ import annotations
 
