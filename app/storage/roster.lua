@@ -7,8 +7,9 @@
 --   base      a plain sorted set: the whole roster while it is small (at most GROW contacts, Redis's default
 --             zset-max-listpack-entries: a listpack, as compact as anything), and where writers that cannot run this
 --             library (ingest's recorded writes) put a new contact;
---   base:d, base:n, base:l:ID, base:z   a compact ordered index (ordered_index.lua, leaves of at most MAX) once the company
---             grew past GROW: ~30 B a contact where one big sorted set takes ~130 B as skiplist nodes.
+--   base:d, base:n, base:l:ID, base:z   a compact ordered index (ordered_index.lua, leaves of at most MAX, its
+--             sizes made with it: r_count reads them) once the company grew past GROW: ~30 B a contact where one big
+--             sorted set takes ~130 B as skiplist nodes.
 -- A read takes the two as one: a contact written beside an index it is already in (a request that lost the race to
 -- make the contact, a tick between them) is counted and listed once. `r_tidy` moves the plain set into the index
 -- when the index exists, or when the plain set grew past GROW, which is 0 while making an index is not allowed (the
