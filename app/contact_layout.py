@@ -49,6 +49,12 @@ compact indexes that are counted (the registry, the latest activity, the rosters
 which this release's writers keep and its counts read; a worker of a release before changes leaves without them,
 hence the wait. Counts walk an index without sizes, so they are exact before, during and after. Web processes of
 the release before write only the plain sets beside the indexes (ingest), which this release moves in.
+
+``search_short_once`` (after the same wait, last) rewrites each search term whose text derives its contact (a
+lower-case email's or external id's: ``contact_id_for``) without the contact id (``storage/contacts.py:
+search_member``), a page of a bucket's compact index per atomic call, and records ``search-terms-short``. This
+release writes the short form from its first deploy and reads both (a rename removes both). A release before reads
+a short term as a contact with an empty id: its web processes must be replaced before this release's workers start.
 """
 from __future__ import annotations
 
@@ -57,7 +63,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from .indexes import SIZES_MIGRATION, activity_once, registry_once, roster_index_once, rosters_once, sizes_once
+from .indexes import (SEARCH_SHORT_MIGRATION, SIZES_MIGRATION, activity_once, registry_once, roster_index_once,
+                      rosters_once, search_short_once, sizes_once)
 from .services import Services
 from .storage.activity import ACTIVITY_MIGRATION
 from .storage.companies import ROSTER_INDEX_MIGRATION
@@ -73,13 +80,14 @@ MIGRATION = STATES_MOVED
 PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
 #: otherwise is of a release before the move.
-WORKER_PREFIX = "sk-l7-"
+WORKER_PREFIX = "sk-l8-"
 #: The migrations a worker of a release before would undo by writing where this release no longer reads or
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
 #: (``WORKER_PREFIX``), so the workers of the release before it count as before.
 LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION, ROSTER_INDEX_MIGRATION,
-                                      ACTIVITY_MIGRATION, TIMELINES_MOVED, COMPANY_IMPLIED, SIZES_MIGRATION)
+                                      ACTIVITY_MIGRATION, TIMELINES_MOVED, COMPANY_IMPLIED, SIZES_MIGRATION,
+                                      SEARCH_SHORT_MIGRATION)
 
 
 def workers_before(services: Services) -> set[str]:
@@ -194,4 +202,5 @@ def migrate_layouts(services: Services) -> None:
     activity_once(services)  # latest activity of releases before: into the compact index
     sizes_once(services)  # the compact indexes' leaf sizes (counts read them): after the moves into indexes
     companies_once(services)  # company fields that repeat what the email implies: left out
+    search_short_once(services)  # search terms whose text derives their contact: without its id
 

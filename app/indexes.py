@@ -63,6 +63,8 @@ SEARCH_MIGRATION = "search-compact-index"
 SIZES_MIGRATION = "ordered-index-sizes"
 #: Compact indexes whose sizes are written per round trip (one atomic call each: ~1 ms of Redis a 1,000 leaves).
 SIZES_AT_ONCE = 16
+#: The search terms whose text derives their contact rewritten without its id (``search_short_once``).
+SEARCH_SHORT_MIGRATION = "search-terms-short"
 #: Registry entries copied per page (a round trip to read their created_at, a script call to add them).
 REGISTRY_PAGE = 1000
 #: Activity entries moved per page.
@@ -263,3 +265,30 @@ def backfill_once(services: Services) -> Backfill | None:
     log.info("indexes backfilled", extra={"contacts": result.contacts, "terms": result.terms,
                                           "active": result.active, "dnd": result.dnd, "seconds": round(time.monotonic() - started, 3)})
     return result
+
+
+def search_short_once(services: Services, page: int = SEARCH_PAGE) -> int | None:
+    """Every search term whose text derives its contact (its lower-case email's or external id's) rewritten
+    without the contact id (``storage/contacts.py: search_member``), bucket by bucket: the terms written beside the
+    index moved in first, then the index walked a page per script call, each page's terms replaced atomically
+    (``ContactStore.shorten_search_terms``); readers read both forms, so nothing they answer changes. Unless a
+    finished run was recorded (``search_once`` runs first: the sets of releases before emptied); records this one.
+    Returns the terms rewritten."""
+    if services.jobs.migration_done(SEARCH_SHORT_MIGRATION):
+        return None
+    search_once(services)
+    started = time.monotonic()
+    contacts, rewritten = services.contacts, 0
+    for bucket in range(services.sharding.buckets):
+        while contacts.search.absorb(bucket):
+            pass
+        after: str | None = None
+        while True:
+            after, n = contacts.shorten_search_terms(bucket, after, page)
+            rewritten += n
+            if after is None:
+                break
+    services.jobs.record_migration(SEARCH_SHORT_MIGRATION, int(time.time() * 1000))
+    log.info("search terms whose text derives their contact stored without its id",
+             extra={"terms": rewritten, "seconds": round(time.monotonic() - started, 3)})
+    return rewritten

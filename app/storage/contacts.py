@@ -42,10 +42,42 @@ _IMPLIABLE = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
 LINKED_REMEMBERED = 20_000
 
 
+#: What follows the NUL of a search term whose contact is the one its text derives as an external id
+#: (``contact_id_for("ext", text)``); nothing follows it where the text derives it as an email.
+EXT_DERIVED = "\x01"
+
+
 def search_member(text: str, contact_id: str) -> str:
     """A search index entry: the text in lower case, NUL, the contact id (NUL sorts before any text, so
-    ``ann`` comes before ``anna``)."""
-    return f"{text.lower()}\x00{contact_id}"
+    ``ann`` comes before ``anna``) — left out where the text derives the contact (``contact_id_for``): a
+    lower-case email's contact ends at the NUL, a lower-case external id's ends with ``EXT_DERIVED``
+    (``search_contact_of`` derives it back; releases before wrote the id always: ``long_search_member``)."""
+    text = text.lower()
+    if contact_id == contact_id_for("email", text):
+        return f"{text}\x00"
+    if contact_id == contact_id_for("ext", text):
+        return f"{text}\x00{EXT_DERIVED}"
+    return f"{text}\x00{contact_id}"
+
+
+def long_search_member(member: str) -> str:
+    """A search entry in either form as releases before wrote it: the text, NUL, the contact id (readers order and
+    cut by this form, so a search answers as before)."""
+    text, _, tail = member.rpartition("\x00")
+    return member if len(tail) > 1 else f"{text}\x00{search_contact_of(member)}"
+
+
+def search_contact_of(member: str) -> str:
+    """The contact a search entry (``search_member``, either form) is for."""
+    text, _, tail = member.rpartition("\x00")
+    if not tail:
+        return contact_id_for("email", text)
+    return contact_id_for("ext", text) if tail == EXT_DERIVED else tail
+
+
+def search_members_written(text: str, contact_id: str) -> list[str]:
+    """Every form a writer of this release or one before may have given this term: what removing it removes."""
+    return list(dict.fromkeys((search_member(text, contact_id), f"{text.lower()}\x00{contact_id}")))
 
 
 def contact_id_for(kind: str, value: str) -> str:
@@ -469,7 +501,11 @@ class ContactStore:
         if not text:
             return []
         low, high = b"[" + text.encode(), b"[" + text.encode() + b"\xff"
-        found = sorted(member for members in self.search.find(low, high, limit) for member in members)
+        # each bucket's first ``limit`` terms in the order of their long form (as releases before stored them): a
+        # short term sits before its text's long ones, so those are within its first ``limit + 2`` (a text derives
+        # at most two contacts, its email's and its external id's; for texts without a NUL)
+        found = sorted(term for members in self.search.find(low, high, limit + 2)
+                       for term in sorted({long_search_member(m) for m in members})[:limit])
         out: dict[str, None] = {}
         for member in found:
             out.setdefault(member.rpartition("\x00")[2], None)
@@ -485,11 +521,23 @@ class ContactStore:
         self.search.add(terms)
         return sum(len(mine) for mine in terms.values())
 
+    def shorten_search_terms(self, bucket: int, after: str | None, page: int) -> tuple[str | None, int]:
+        """``search_short_once``'s step: the next ``page`` terms of the bucket's index after ``after``, each written
+        with the id its text derives replaced by its short form (``search_member``) in one call. Returns the last
+        term read (None: the bucket is done) and how many were replaced."""
+        terms = self.search.index_page(bucket, after, page)
+        swaps = []
+        for term in terms:
+            text, _, contact_id = term.rpartition("\x00")
+            if len(contact_id) > 1 and (short := search_member(text, contact_id)) != term:
+                swaps.append((term, short))
+        return (terms[-1] if len(terms) == page else None), self.search.replace(bucket, swaps)
+
     def set_name(self, contact_id: str, name: str | None) -> None:
         """Name (or, with None, un-name) a contact; search finds it by the new name, not the old one."""
         old = self.redis.hget(self.keys.contact(contact_id), "name")
         if old:
-            self.search.remove(contact_id, [search_member(old, contact_id)])
+            self.search.remove(contact_id, search_members_written(old, contact_id))
         if name:
             self.redis.hset(self.keys.contact(contact_id), "name", name)
             self.search.add({contact_id: [search_member(name, contact_id)]})

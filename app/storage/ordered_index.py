@@ -71,6 +71,13 @@ class OrderedIndex:
             args += (_score(score), member)
         return [base], args
 
+    def replace_call(self, base: str, swaps: Iterable[tuple[int, str, str]]) -> tuple[list[str], list[Any]]:
+        """Each (score, held, new): ``held`` at that score replaced by ``new`` at once (none where ``held`` is gone)."""
+        args: list[Any] = ["replace", self.leaf_entries]
+        for score, held, new in swaps:
+            args += (_score(score), held, check_member(new))
+        return [base], args
+
     def move_call(self, base: str, moves: Iterable[tuple[int, int, str]]) -> tuple[list[str], list[Any]]:
         """Each (held, new, member): the member's entry at exactly ``held`` moves to ``new`` (``oi_move``: in place
         when one leaf covers both)."""

@@ -7,6 +7,8 @@
 --   add-forward MAX S M [...]   likewise, but an entry of the member in the leaf at a higher score stays (ZADD GT): a
 --                               writer racing another never moves it back (app/storage/activity.py, a cluster's raise)
 --   remove S M [S M ...]        remove each (score, member) held at exactly that score; reply: how many were
+--   replace MAX S OLD NEW [...] each OLD held at S removed and NEW added at S in its place (an OLD no longer held
+--                               gets none); reply: how many were replaced
 --   move MAX S0 S1 M [...]      move each member from S0 (the score it is held at) to S1 (oi_move); reply: how many
 --   range MIN MAX OFFSET COUNT  [member, score, ...] with scores in [MIN, MAX] in order (COUNT < 0: all)
 --   revrange MAX MIN OFFSET COUNT  likewise from the highest down (score, then member, descending)
@@ -27,6 +29,16 @@ elseif op == 'remove' then
   local n = 0
   for i = 2, #ARGV, 2 do
     n = n + oi_remove(base, oi_score(ARGV[i]), ARGV[i + 1])
+  end
+  return n
+elseif op == 'replace' then
+  local max, n = tonumber(ARGV[2]), 0
+  for i = 3, #ARGV, 3 do
+    local s = oi_score(ARGV[i])
+    if oi_remove(base, s, ARGV[i + 1]) > 0 then
+      oi_add(base, s, ARGV[i + 2], max, false)
+      n = n + 1
+    end
   end
   return n
 elseif op == 'move' then

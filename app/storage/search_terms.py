@@ -8,6 +8,9 @@ move them in (``absorb_calls``, one call per bucket, sent with the expiries'); o
 The sorted sets of releases before (``keys.search_before``, in other slots) are read too, first, until
 ``app/indexes.py:search_once`` has emptied them into the index (``move_before``: added, then removed, so a reader that
 reads them before the index sees a term in one or both, never neither; a term is read once).
+A term whose text derives its contact is stored without the contact id (``contacts.search_member``); the terms of
+releases before, with it, are rewritten in place by ``app/indexes.py:search_short_once`` (``replace``), and read
+either way.
 """
 from __future__ import annotations
 
@@ -111,6 +114,19 @@ class SearchTerms:
         if gone:
             self.ordered.remove(base, [(0, term) for term in gone])
         return len(terms)
+
+    def index_page(self, bucket: int, after: str | None, page: int) -> list[str]:
+        """Up to ``page`` terms of the bucket's index (not the set beside it) after ``after`` (None: from the first)."""
+        low = b"(" + after.encode() if after is not None else "-"
+        return self.ordered.lex_range(self.keys.search_index(bucket), low, "+", 0, page)
+
+    def replace(self, bucket: int, swaps: Sequence[tuple[str, str]]) -> int:
+        """Each (held, new) term of the bucket's index replaced, atomically in one call (a term removed meanwhile,
+        a rename, gets no replacement); how many were."""
+        if not swaps:
+            return 0
+        return self.ordered.run([self.ordered.replace_call(self.keys.search_index(bucket),
+                                                           [(0, held, new) for held, new in swaps])])[0]
 
     def absorb(self, bucket: int, page: int = ABSORB_PAGE) -> int:
         """Move up to ``page`` terms of the bucket's sorted set in; how many moved (0: it is empty)."""
