@@ -15,7 +15,7 @@ from rq import SimpleWorker
 
 from app.contact_layout import (MIGRATION, WORKER_PREFIX, await_workers_before, companies_once, identity_once,
                                 states_once, timelines_once, workers_before)
-from app.indexes import activity_once, roster_index_once, sizes_once
+from app.indexes import activity_once, roster_index_once, search_short_once, sizes_once
 from app.scoring.fold import FoldState, fold
 from app.storage.queries import ContactQuery
 from app.storage.timelines import PIECE_BYTES, is_state_field, join_states
@@ -195,6 +195,7 @@ def test_once_every_layout_migration_is_recorded_nothing_waits(services):
     assert sizes_once(services) is not None  # (the indexes of a new store started with their sizes: written anew)
     assert timelines_once(services) == 0
     assert companies_once(services) == 0
+    assert search_short_once(services) == 0
     old = registered(services)
     told: list = []
     assert await_workers_before([services], threading.Event(), on_wait=told.append) is True

@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import re
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,7 @@ def search_member(text: str, contact_id: str) -> str:
     """A search index entry: the text in lower case, NUL, the contact id (NUL sorts before any text, so
     ``ann`` comes before ``anna``) — left out where the text derives the contact (``contact_id_for``): a
     lower-case email's contact ends at the NUL, a lower-case external id's ends with ``EXT_DERIVED``
-    (``search_contact_of`` derives it back; releases before wrote the id always: ``long_search_member``)."""
+    (``search_contact_of`` derives it back; releases before wrote the id always)."""
     text = text.lower()
     if contact_id == contact_id_for("email", text):
         return f"{text}\x00"
@@ -60,19 +61,11 @@ def search_member(text: str, contact_id: str) -> str:
     return f"{text}\x00{contact_id}"
 
 
-def long_search_member(member: str) -> str:
-    """A search entry in either form as releases before wrote it: the text, NUL, the contact id (readers order and
-    cut by this form, so a search answers as before)."""
-    text, _, tail = member.rpartition("\x00")
-    return member if len(tail) > 1 else f"{text}\x00{search_contact_of(member)}"
-
-
-def search_contact_of(member: str) -> str:
-    """The contact a search entry (``search_member``, either form) is for."""
-    text, _, tail = member.rpartition("\x00")
-    if not tail:
-        return contact_id_for("email", text)
-    return contact_id_for("ext", text) if tail == EXT_DERIVED else tail
+def search_contact_of(text: str, tail: str) -> str:
+    """The contact of a search entry (``search_member``, either form) split at its last NUL into text and tail."""
+    if len(tail) > 1:
+        return tail
+    return contact_id_for("ext" if tail == EXT_DERIVED else "email", text)
 
 
 def search_members_written(text: str, contact_id: str) -> list[str]:
@@ -501,15 +494,21 @@ class ContactStore:
         if not text:
             return []
         low, high = b"[" + text.encode(), b"[" + text.encode() + b"\xff"
-        # each bucket's first ``limit`` terms in the order of their long form (as releases before stored them): a
-        # short term sits before its text's long ones, so those are within its first ``limit + 2`` (a text derives
-        # at most two contacts, its email's and its external id's; for texts without a NUL)
-        found = sorted(term for members in self.search.find(low, high, limit + 2)
-                       for term in sorted({long_search_member(m) for m in members})[:limit])
+        # each bucket's first ``limit`` terms in the order of text, then contact id (as releases before stored them,
+        # the id in every term): a short term sits before its text's other ones, so those are within the bucket's
+        # first ``limit + 2`` (a text derives two contacts at most, its email's and its external id's; for texts
+        # without a NUL). An id is derived only where the order needs it (a text found more than once) and for
+        # the terms answered (a SHA-1 each).
+        buckets = [[m.rpartition("\x00")[::2] for m in members] for members in self.search.find(low, high, limit + 2)]
+        seen = Counter(text for terms in buckets for text, _tail in terms)
+        found = sorted(term for terms in buckets for term in sorted(
+            {(text, search_contact_of(text, tail) if seen[text] > 1 else tail) for text, tail in terms})[:limit])
         out: dict[str, None] = {}
-        for member in found:
-            out.setdefault(member.rpartition("\x00")[2], None)
-        return list(out)[:limit]
+        for text, tail in found:
+            out.setdefault(search_contact_of(text, tail), None)
+            if len(out) == limit:
+                break
+        return list(out)
 
     def index_search_terms(self, contact_ids: Sequence[str]) -> int:
         """(Re)write the search terms of these contacts from their documents; the backfill for
