@@ -174,9 +174,10 @@ class Keys:
 
     def search(self, bucket: int) -> str:
         """The bucket's search terms not yet moved into ``search_index``: ``lowercased email, name or external id +
-        NUL + contact id``, all at score 0, so a prefix is a lexicographic range (sorted set). Ingest writes new
-        contacts' terms here (its one-trip script runs plain recorded writes, not the index's library); the drain's
-        index writes move them in. Under the index's hash tag, so one script reads or moves both."""
+        NUL + contact id`` (no id where the text derives it: ``contacts.search_member``), all at score 0, so a prefix
+        is a lexicographic range (sorted set). Ingest writes new contacts' terms here (its one-trip script runs plain
+        recorded writes, not the index's library); the drain's index writes move them in. Under the index's hash
+        tag, so one script reads or moves both."""
         return f"{self.prefix}:{{se:{bucket}}}"
 
     def search_index(self, bucket: int) -> str:
