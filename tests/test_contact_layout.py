@@ -198,7 +198,13 @@ def test_once_every_layout_migration_is_recorded_nothing_waits(services):
     assert search_short_once(services) == 0
     old = registered(services)
     told: list = []
-    assert await_workers_before([services], threading.Event(), on_wait=told.append) is True
+    gave_up = threading.Event()  # a migration left unrecorded above must fail here, not wait for ever
+
+    def waits(names: set[str]) -> None:
+        told.append(names)
+        gave_up.set()
+
+    assert await_workers_before([services], gave_up, on_wait=waits) is True, "a LAYOUT_MIGRATIONS record is missing"
     assert told == []
     old.register_death()
 
