@@ -44,8 +44,6 @@ from .scoring.records import TimelineRecord
 from .services import Services
 from .storage.activity import ACTIVITY_MIGRATION
 from .storage.companies import ROSTER_INDEX_MIGRATION
-from .storage.ordered_index import OrderedIndex
-from .storage.redis_tools import run_scripts
 from .storage.registry import REGISTRY_MIGRATION
 
 log = logging.getLogger(__name__)
@@ -225,13 +223,8 @@ def sizes_once(services: Services, at_once: int = SIZES_AT_ONCE) -> int | None:
     started = time.monotonic()
     keys, buckets = services.keys, range(services.sharding.buckets)
     bases = [key(b) for b in buckets for key in (keys.registry_index, keys.activity_index)]
-    for bucket in buckets:
-        bases += [services.companies.roster_key(c) for c in services.redis.zrange(keys.companies(bucket), 0, -1)]
-    ordered = OrderedIndex(services.redis)
-    entries = 0
-    for start in range(0, len(bases), at_once):
-        entries += sum(run_scripts(services.redis, ordered.script,
-                                   [ordered.sizes_call(base) for base in bases[start:start + at_once]]))
+    bases += services.companies.roster_keys()
+    entries = services.scores.ordered.write_sizes(bases, at_once)
     services.jobs.record_migration(SIZES_MIGRATION, int(time.time() * 1000))
     log.info("compact index sizes written", extra={"indexes": len(bases), "entries": entries,
                                                     "seconds": round(time.monotonic() - started, 3)})

@@ -416,6 +416,11 @@ class CompanyIndex:
     def roster_key(self, company: str) -> str:
         return self.keys.company_roster(company, self.bucket_of(company))
 
+    def roster_keys(self) -> list[str]:
+        """Every company's roster key, bucket by bucket (``app/indexes.py:sizes_once``)."""
+        return [self.roster_key(company) for bucket in range(self.sharding.buckets)
+                for company in self.redis.zrange(self.keys.companies(bucket), 0, -1)]
+
     def contributions(self, company: str, rollup: Rollup, limit: int = 100) -> tuple[list[tuple[str, int]], int]:
         """The company's ``limit`` highest contacts' scores in one rolled-up version (then by id, descending, as
         the sorted set orders ties), and how many contacts it rolls up."""

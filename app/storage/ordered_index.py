@@ -116,6 +116,12 @@ class OrderedIndex:
     def count_call(base: str, low: float = float("-inf"), high: float = float("inf")) -> tuple[list[str], list[Any]]:
         return [base], ["count", _bound(low), _bound(high)]
 
+    def write_sizes(self, bases: Sequence[str], at_once: int) -> int:
+        """Every one of these indexes' leaf sizes written anew (``sizes_call``), ``at_once`` script calls a round trip;
+        returns how many entries they hold."""
+        return sum(sum(self.run([self.sizes_call(base) for base in bases[start:start + at_once]]))
+                   for start in range(0, len(bases), at_once))
+
     @staticmethod
     def sizes_call(base: str) -> tuple[list[str], list[Any]]:
         """The bucket's leaf sizes (``BASE:z``) written anew from its leaves, for an index a release before wrote
