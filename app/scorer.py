@@ -272,30 +272,24 @@ class Scorer:
         return self._score(batch, now, interest, versions, full, later, reads, overlap)
 
     def _score(self, batch: Mapping[str, Sequence[Mapping[str, Any]]], now: int, interest: Interest,
-               versions: Sequence[ActiveVersion] | None, full: bool, later: Later, reads: Reads | None,
+               given: Sequence[ActiveVersion] | None, full: bool, later: Later, reads: Reads | None,
                overlap: Overlap | None) -> dict[str, ContactResult]:
-        docs = self.profiles.all()
-        keep = {version_field(pid, doc[k]) for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
-        active = list(self.profiles.active(docs))
-        versions = list(active if versions is None else versions)
-        keep |= {v.field for v in versions}
-        self._gates = self.membership.gates({v.field: v.profile for v in versions}) \
-            if self.membership is not None else {}
-        self._rollups = [Rollup(v.profile.id, v.version, v.profile.company_rollup)
-                         for v in active if v.profile.company_rollup] if self.companies is not None else []
-        self._live_rollups = {r for r, v in zip(self._rollups, [v for v in active if v.profile.company_rollup])
-                              if v.live}
+        pending = dict(batch)  # (the records as given: nothing below changes a contact's sequence)
+        if reads is None:  # the states before the versions (``_versions``)
+            reads = self.timelines.read_for_scoring(_record_keys(pending))
+        versions, keep = self._versions(given)
         self._company_interest = interest.companies
         self._watched = {gid: grade for gid, grade in self.grades.all().items() if gid in interest.grades} \
             if interest.grades and self.grades is not None else {}
         self._graded = {p for g in self._watched.values() for p in (g.fit_profile, g.engagement_profile)}
-        pending = dict(batch)  # (the records as given: nothing below changes a contact's sequence)
         results: dict[str, ContactResult] = {}
-        for _attempt in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             if not pending:
                 break
+            if attempt:  # the contacts that lost a race: their states read again, then the versions as they are now
+                reads = self.timelines.read_for_scoring(_record_keys(pending))
+                versions, keep = self._versions(given)
             lost = self._score_once(pending, now, versions, full, interest, keep, results, later, reads, overlap)
-            reads = None
             pending = {cid: pending[cid] for cid in lost}
         if pending:
             raise RuntimeError(f"{len(pending)} contacts kept changing while being scored")
@@ -312,6 +306,30 @@ class Scorer:
                 lowered()
         return results
 
+    def _versions(self, given: Sequence[ActiveVersion] | None) -> tuple[list[ActiveVersion], set[str]]:
+        """The versions a round scores into (``given``, else every active one: live and building) and the version
+        fields whose states it keeps (the active ones and ``given``), read now; the gates and roll-ups that follow
+        from them are set.
+
+        Read after the round's states (a drain's sent ahead, before its batch starts; else read at once just before),
+        so a publish whose recompute wrote a state the round read is known to it: a state of a version it does not
+        know is one it drops. A round's write that a publish's writes came before loses its race (``_rev``), and
+        the round that scores it again reads its states, then the versions, again: read once per batch, a publish
+        landing between the two rounds had its new version's state deleted, or the retired version's written
+        back, until the contact's next interaction (docs/durability.md, "The drain's retry and a publish")."""
+        docs = self.profiles.all()
+        keep = {version_field(pid, doc[k]) for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
+        active = list(self.profiles.active(docs))
+        versions = list(active if given is None else given)
+        keep |= {v.field for v in versions}
+        self._gates = self.membership.gates({v.field: v.profile for v in versions}) \
+            if self.membership is not None else {}
+        self._rollups = [Rollup(v.profile.id, v.version, v.profile.company_rollup)
+                         for v in active if v.profile.company_rollup] if self.companies is not None else []
+        self._live_rollups = {r for r, v in zip(self._rollups, [v for v in active if v.profile.company_rollup])
+                              if v.live}
+        return versions, keep
+
     def read_ahead(self, batch: Mapping[str, Sequence[TimelineRecord]], later: Later) -> Reads:
         """Send the reads ``score`` starts a batch with (read_batch.lua) on ``later``, to be passed as its
         ``reads``."""
@@ -319,9 +337,10 @@ class Scorer:
 
     def _score_once(self, pending: dict[str, list], now: int, versions: Sequence[ActiveVersion], full: bool,
                     interest: Interest, keep: set[str], results: dict[str, ContactResult], later: Later,
-                    ahead: Reads | None = None, overlap: Overlap | None = None) -> list[str]:
-        """One read-compute-write round; returns the contacts that lost a race."""
-        reads = (ahead or self.timelines.read_for_scoring(_record_keys(pending)))()
+                    ahead: Reads, overlap: Overlap | None = None) -> list[str]:
+        """One read-compute-write round, of the states ``ahead`` read (``_versions``); returns the contacts that lost
+        a race."""
+        reads = ahead()
         fresh: dict[str, list] = {}
         states: dict[str, dict[str, str]] = {}
         horizons: dict[str, int | None] = {}

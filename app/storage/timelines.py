@@ -627,7 +627,12 @@ class TimelineStore:
         return [decode_ledger_entry(loads(x)) for x in raw]
 
     def drop_version(self, contact_ids: Sequence[str], profile_id: str, version: int) -> None:
-        """Remove one version's fold states, checkpoints and ledgers from these contacts."""
+        """Remove one version's fold states, checkpoints and ledgers from these contacts.
+
+        A contact's ``_rev`` moves first, in the hash of the state (with it: ``apply_batch.lua``): a scorer that
+        read the contact before, and the versions before the switch this retirement follows, loses its write's race
+        instead of writing the retired state back, and reads the contact and the versions again
+        (``Scorer._versions``)."""
         field = version_field(profile_id, version)
         pipe = self.redis.pipeline(transaction=False)
         for cid in contact_ids:
@@ -636,10 +641,13 @@ class TimelineStore:
             pipe.hkeys(self.keys.horizon(cid))  # its checkpoint
         stored = pipe.execute()
         for i, cid in enumerate(contact_ids):
-            for key, fields in ((self.keys.contact(cid), stored[3 * i]), (self.keys.states_before(cid), stored[3 * i + 1]),
-                                (self.keys.horizon(cid), stored[3 * i + 2])):
+            for n, (key, fields) in enumerate(((self.keys.contact(cid), stored[3 * i]),
+                                               (self.keys.states_before(cid), stored[3 * i + 1]),
+                                               (self.keys.horizon(cid), stored[3 * i + 2]))):
                 pieces = [f for f in fields if f.partition(PIECE_MARK)[0] == field]
                 if pieces:
+                    if n < 2:  # a state's hash (not the horizon's)
+                        pipe.hincrby(key, "_rev", 1)
                     pipe.hdel(key, *pieces)
             pipe.delete(self.keys.ledger(cid, profile_id, version))
         pipe.execute()
