@@ -32,6 +32,17 @@ def opened(n: int) -> dict[str, Any]:
             "occurred_at": f"2026-01-01T00:0{n}:00Z"}
 
 
+def second_open_waiting(client, services) -> str:
+    """The contact's first open scored by version 1 (2 points), the draft doubled, its second open waiting in the
+    partition (no job queued: the test drains); the contact's id."""
+    send(client, opened(1))
+    assert drain(services, 0) == 1
+    put_profile(client, "eng", DOUBLED)
+    send(client, opened(2))
+    services.queue.empty()
+    return services.contacts.find_contact(email=EMAIL)
+
+
 def start_publish(client) -> str:
     """The draft (doubled points) published: version 2 building, its job queued, not run."""
     resp = client.post("/v1/profiles/eng/publish", json={}, headers=AUTH)
@@ -91,12 +102,7 @@ def drain_with_publish_before_first_write(monkeypatch, services, publish: Callab
 def test_a_contact_scored_again_after_a_publish_is_scored_into_the_versions_active_then(
         make_app, monkeypatch, publish):
     with drain_ready(make_app, RULES) as (client, services):
-        send(client, opened(1))
-        assert drain(services, 0) == 1
-        contact_id = services.contacts.find_contact(email=EMAIL)
-        put_profile(client, "eng", DOUBLED)
-        send(client, opened(2))
-        services.queue.empty()
+        contact_id = second_open_waiting(client, services)
 
         first_write = drain_with_publish_before_first_write(monkeypatch, services,
                                                             lambda: publish(client, services, contact_id))
@@ -120,12 +126,7 @@ def test_a_batch_reads_its_contacts_states_before_the_versions_it_scores_them_in
     its states after that, it would see the new version's state, know nothing of the version and drop it; read
     before, the recompute's write makes the batch's write lose its race, and the round after knows the version."""
     with drain_ready(make_app, RULES) as (client, services):
-        send(client, opened(1))
-        assert drain(services, 0) == 1
-        contact_id = services.contacts.find_contact(email=EMAIL)
-        put_profile(client, "eng", DOUBLED)
-        send(client, opened(2))
-        services.queue.empty()
+        contact_id = second_open_waiting(client, services)
         all_docs = services.profiles.all
         published: list[bool] = []
 
@@ -150,13 +151,8 @@ def test_a_batch_that_read_a_version_retired_before_its_write_does_not_write_it_
     writes the contact meanwhile (it was recomputed before): the retirement moves the contact's ``_rev``, so the
     batch's write, made with the old version, loses its race and the round after drops that version's state."""
     with drain_ready(make_app, RULES) as (client, services):
-        send(client, opened(1))
-        assert drain(services, 0) == 1
-        contact_id = services.contacts.find_contact(email=EMAIL)
-        put_profile(client, "eng", DOUBLED)
+        contact_id = second_open_waiting(client, services)
         publish_building(client, services, contact_id)
-        send(client, opened(2))
-        services.queue.empty()
         all_docs = services.profiles.all
         retired: list[bool] = []
 
