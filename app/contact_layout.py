@@ -55,6 +55,14 @@ lower-case email's or external id's: ``contact_id_for``) without the contact id 
 search_member``), a page of a bucket's compact index per atomic call, and records ``search-terms-short``. This
 release writes the short form from its first deploy and reads both (a rename removes both). A release before reads
 a short term as a contact with an empty id: its web processes must be replaced before this release's workers start.
+
+``created_once`` (after the same wait, last) renames each contact hash's creation time from ``created_at`` to ``c``
+(``storage/registry.py: CREATED``; ``shorten_created.lua``, atomic per contact) and records ``created-short``; from
+then on this release writes ``c`` for a new contact (a process asks again every few seconds until it saw the record,
+writing the long field meanwhile). Every reader of this release reads both fields, the earlier where a contact holds
+both (``created_of``: each is written with ``HSETNX``, so the earlier is its first link's). A release before reads
+only ``created_at``: a renamed contact would read as made at 0 (its API, the registry's moves, the newest-first
+pages), hence the wait, and its web processes must be replaced before this release's workers start.
 """
 from __future__ import annotations
 
@@ -69,7 +77,7 @@ from .services import Services
 from .storage.activity import ACTIVITY_MIGRATION
 from .storage.companies import ROSTER_INDEX_MIGRATION
 from .storage.contacts import COMPANY_IMPLIED, COMPANY_NONE_EXPLICIT, IDENTITIES_IMPLIED
-from .storage.registry import REGISTRY_MIGRATION
+from .storage.registry import CREATED_SHORT, REGISTRY_MIGRATION
 from .storage.timelines import STATES_MOVED, TIMELINES_MOVED
 
 log = logging.getLogger(__name__)
@@ -80,14 +88,14 @@ MIGRATION = STATES_MOVED
 PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
 #: otherwise is of a release before the move.
-WORKER_PREFIX = "sk-l8-"
+WORKER_PREFIX = "sk-l9-"
 #: The migrations a worker of a release before would undo by writing where this release no longer reads or
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
 #: (``WORKER_PREFIX``), so the workers of the release before it count as before.
 LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION, ROSTER_INDEX_MIGRATION,
                                       ACTIVITY_MIGRATION, TIMELINES_MOVED, COMPANY_IMPLIED, SIZES_MIGRATION,
-                                      SEARCH_SHORT_MIGRATION)
+                                      SEARCH_SHORT_MIGRATION, CREATED_SHORT)
 
 
 def workers_before(services: Services) -> set[str]:
@@ -189,6 +197,22 @@ def companies_once(services: Services, page: int = PAGE) -> int | None:
     return dropped
 
 
+def created_once(services: Services, page: int = PAGE) -> int | None:
+    """Rename every registered contact's ``created_at`` to ``c`` (the module's docstring), unless a finished run was
+    recorded; records this one, and from then on this process writes ``c``. A run cut short renames what is left
+    the next time. Returns the fields renamed."""
+    jobs, contacts = services.jobs, services.contacts
+    if jobs.migration_done(CREATED_SHORT):
+        return None
+    started = time.monotonic()
+    renamed = sum(contacts.shorten_created(ids) for ids in contacts.contact_pages(page))
+    jobs.record_migration(CREATED_SHORT, int(time.time() * 1000))
+    contacts.created_short(recheck=True)
+    log.info("contact hashes' created_at renamed c", extra={"fields_renamed": renamed,
+                                                            "seconds": round(time.monotonic() - started, 3)})
+    return renamed
+
+
 def migrate_layouts(services: Services) -> None:
     """Every online move of a workspace's data into this release's layout, in the order a worker's start runs them
     (after ``await_workers_before``): each returns at once once recorded, and records itself on a new store. The
@@ -203,4 +227,5 @@ def migrate_layouts(services: Services) -> None:
     sizes_once(services)  # the compact indexes' leaf sizes (counts read them): after the moves into indexes
     companies_once(services)  # company fields that repeat what the email implies: left out
     search_short_once(services)  # search terms whose text derives their contact: without its id
+    created_once(services)  # each contact hash's created_at: renamed c
 

@@ -3,7 +3,7 @@
 -- contact by its key; an email with no key names the contact it derives (contact_id_for) when that exists.
 -- Atomic: the key and the derived contact are looked at and written in one step, so two requests at once — one
 -- creating the email's own contact, one linking the email to a contact known by its external id — cannot both win;
--- and the link's writes (the contact's document and `created_at`, the registry, the search term, the company) go
+-- and the link's writes (the contact's document and creation time, the registry, the search term, the company) go
 -- with it, so a process that dies after this call leaves no identity naming a contact that is written nowhere
 -- else (its retry finds the identity linked and writes nothing more).
 --

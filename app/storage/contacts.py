@@ -18,7 +18,7 @@ from ..scoring.interactions import Interaction
 from .errors import gateway
 from .redis_tools import (RecordedWrites, Sharding, call_script, dumps, get_many, load_script, loads,
                           on_cluster, run_scripts)
-from .registry import ContactRegistry
+from .registry import CREATED, CREATED_BEFORE, CREATED_SHORT, ContactRegistry, created_of
 from .search_terms import SearchTerms
 from .timelines import RECORDS_LIBRARY, StatesMoved, join_states, split_contact
 
@@ -120,21 +120,28 @@ def read_company(contact_id: str, doc: dict[str, str], compact: Any) -> str | No
 
 
 def explicit_document(contact_id: str, doc: dict[str, str], compact: Any) -> dict[str, str]:
-    """A stored document with its company said as releases before stored it (a ``company`` field when it has one,
-    none when not): what a backup holds (``read_company``)."""
+    """A stored document with its company and creation time said as releases before stored them (a ``company``
+    field when it has one, none when not; ``created_at``): what a backup holds (``read_company``, ``created_of``)."""
     company = read_company(contact_id, doc, compact)
-    out = {f: v for f, v in doc.items() if f != "company"}
+    created = created_of(doc)
+    out = {f: v for f, v in doc.items() if f not in ("company", CREATED, CREATED_BEFORE)}
     if company is not None:
         out["company"] = company
+    if created is not None:
+        out[CREATED_BEFORE] = str(created)
     return out
 
 
-def compact_document(contact_id: str, doc: dict[str, str], compact: bool) -> dict[str, str]:
-    """``explicit_document``'s document as this release stores it (``stored_company``)."""
+def compact_document(contact_id: str, doc: dict[str, str], compact: bool, created_short: bool) -> dict[str, str]:
+    """``explicit_document``'s document as this release stores it (``stored_company``; the creation time in
+    ``CREATED`` once ``CREATED_SHORT`` is recorded)."""
     field = stored_company(contact_id, doc.get("email"), doc.get("company") or None, compact)
-    out = {f: v for f, v in doc.items() if f != "company"}
+    created = created_of(doc)
+    out = {f: v for f, v in doc.items() if f not in ("company", CREATED, CREATED_BEFORE)}
     if field is not None:
         out["company"] = field
+    if created is not None:
+        out[CREATED if created_short else CREATED_BEFORE] = str(created)
     return out
 
 
@@ -201,6 +208,10 @@ class ContactStore:
         #: Whether ``companies_once``'s first pass was recorded: a hash without ``company`` is in the company its
         #: email implies (``read_company``), and writers leave out the field that says only that.
         self.company_compact = StatesMoved(redis, keys, COMPANY_NONE_EXPLICIT)
+        #: Whether ``created_once`` was recorded: a new contact's creation time goes in ``CREATED``, not in the
+        #: ``CREATED_BEFORE`` releases before read (every reader of this release reads both: ``created_of``).
+        self.created_short = StatesMoved(redis, keys, CREATED_SHORT)
+        self._shorten_created = load_script(redis, "shorten_created.lua")
         self._claim_script = load_script(redis, "claim_identities.lua")
         self._drop_implied = load_script(redis, "drop_implied_identities.lua")
         self._drop_companies = load_script(redis, "drop_implied_companies.lua")
@@ -360,6 +371,15 @@ class ContactStore:
                  for start in range(0, len(implied), max(per_call, 1))]
         return sum(int(n) for n in run_scripts(self.redis, self._drop_companies, calls))
 
+    def shorten_created(self, contact_ids: Sequence[str]) -> int:
+        """``created_once`` over these contacts: each hash's ``CREATED_BEFORE`` field becomes its ``CREATED`` (the
+        earlier of the two where both are there: ``created_of``), ``shorten_created.lua``, atomic per contact; one
+        call per page on one Redis, per contact on a cluster. Returns how many fields were renamed."""
+        keys = [self.keys.contact(cid) for cid in contact_ids]
+        per_call = len(keys) if self.single_node else 1
+        calls = [(keys[start:start + per_call], []) for start in range(0, len(keys), max(per_call, 1))]
+        return sum(int(n) for n in run_scripts(self.redis, self._shorten_created, calls))
+
     def _link(self, pipe: Any, kind: str, value: str, contact_id: str, now: float,
               relinked: list[str] | None = None) -> None:
         """Queue (into ``pipe``) what linking a new identity to a contact writes besides the identity key: the
@@ -367,7 +387,8 @@ class ContactStore:
         a new contact's email, its company."""
         field = "email" if kind == "email" else "external_id"
         pipe.hsetnx(self.keys.contact(contact_id), field, value)
-        pipe.hsetnx(self.keys.contact(contact_id), "created_at", int(now * 1000))
+        pipe.hsetnx(self.keys.contact(contact_id), CREATED if self.created_short() else CREATED_BEFORE,
+                    int(now * 1000))
         self.registry.new_contact(pipe, contact_id, now)
         pipe.zadd(self.keys.search(self.sharding.bucket_of(contact_id)), {search_member(value, contact_id): 0})
         if kind == "email" and self.companies is not None:
@@ -461,7 +482,7 @@ class ContactStore:
             out.append({"id": contact_id, "name": doc.get("name"), "email": doc.get("email"),
                         "external_id": doc.get("external_id"),
                         "company": read_company(contact_id, doc, self.company_compact_now), "tags": sorted(tags),
-                        "dnd": dnd, "created_at": int(doc.get("created_at", 0)),
+                        "dnd": dnd, "created_at": created_of(doc) or 0,
                         "attributes": loads(doc["attributes"]) if doc.get("attributes") else {},
                         "states": {f: state for f, state in _states(states).items() if not state.outside}})
         return out

@@ -7,7 +7,7 @@
 -- condition (a company's roster: roster.lua, after ordered_index.lua, the libraries before this script, reads its
 -- plain set and its index as one). The registry is the old sorted set, or with `registry` in the plan the base of its compact ordered
 -- index (ordered_index.lua, the library, is before this script; storage/registry.py has moved into it what lay
--- beside it first), a contact's place there its contact hash's `created_at`. ARGV[1]: the plan, JSON:
+-- beside it first), a contact's place there its contact hash's creation time (`c` or `created_at`). ARGV[1]: the plan, JSON:
 --   conds   {key = i, set = true|false (a set, else a sorted set), neg = true|false,
 --            ranges = {{min =, max =, lo =, lox =, hi =, hix =}, ...} (min/max as ZRANGE ... BYSCORE takes them) (absent: the whole key; lo/hi absent: infinite;
 --            lox/hix: excluded), walk = true (its ranges are a range of the order key, highest first)}
@@ -63,7 +63,10 @@ end
 
 local function zscore(key, member)
   if not (compact and key == registry) then return redis.call('ZSCORE', key, member) end
-  local at = redis.call('HGET', compact[1] .. member .. compact[2], 'created_at')
+  -- its creation time: the earlier of `c` and `created_at` (storage/registry.py: created_of)
+  local got = redis.call('HMGET', compact[1] .. member .. compact[2], 'c', 'created_at')
+  local at, l = got[1], tonumber(got[2])
+  if tonumber(at) == nil or (l ~= nil and l < tonumber(at)) then at = got[2] end
   local s = tonumber(at)
   if not s or s ~= math.floor(s) or math.abs(s) > OI_OFFSET then return false end
   local e, leaf = oi_find(key, oi_key(s, member))  -- registered: the index holds it at that score

@@ -67,7 +67,7 @@ end
 -- hash a hash table, for good. Records never take it there: a script that adds fields other than records
 -- (apply_batch.lua: fold states' pieces, `_rev`, `la`, the document) first moves records out to the timeline hash
 -- (with the marker) until the hash, those fields added, has at most LISTPACK_ENTRIES - DOC_ROOM fields, or holds no
--- record. DOC_ROOM is left for the document fields written outside the scripts (email, external_id, created_at,
+-- record. DOC_ROOM is left for the document fields written outside the scripts (email, external_id, the creation time,
 -- name, company, `la`, `dnd:` channels), which make no room.
 -- A hash written anew with `args` [field, value, ...] (DEL, then every field), so Redis picks its encoding again: a
 -- hash that once was a hash table stays one for good, even when it becomes short.

@@ -47,6 +47,14 @@ SWEEP_AFTER_MS = 60_000
 ABSORB_PAGE = 1000
 #: registry_ops.lua's answer to a read that moved a page and left entries beside: call again.
 MORE = "MORE"
+#: A contact hash's creation time (ms), the registry's order: its short field, written once ``CREATED_SHORT`` is
+#: recorded (``app/contact_layout.py:created_once``), and the long one releases before wrote (and this release
+#: until then). Every reader reads both (``created_of``; ``registry_ops.lua``, ``filter_bucket.lua``).
+CREATED = "c"
+CREATED_BEFORE = "created_at"
+#: The migrations hash's record of ``created_once``: no contact hash holds ``CREATED_BEFORE`` any more but what a
+#: process that had not yet seen the record wrote since (read the same way).
+CREATED_SHORT = "created-short"
 
 
 class RegistryMoved(StatesMoved):
@@ -173,8 +181,9 @@ class ContactRegistry:
             pipe.zmscore(self.keys.contacts(bucket), contact_ids)
             return lambda replies: [None if s is None else s * 1000 for s in next(replies)]
         for cid in contact_ids:
-            pipe.hget(self.keys.contact(cid), "created_at")
-        return lambda replies: [None if at is None else float(at) for at in (next(replies) for _ in contact_ids)]
+            pipe.hmget(self.keys.contact(cid), CREATED, CREATED_BEFORE)
+        return lambda replies: [None if at is None else float(at)
+                                for at in (created_of(next(replies)) for _ in contact_ids)]
 
     def after(self, bucket: int, score: str, contact_id: str, size: int) -> list[tuple[str, str]]:
         """Up to ``size`` ``(id, score)`` of the bucket after the contact a walk visited last (``score`` as this
@@ -237,8 +246,8 @@ class ContactRegistry:
             return
         pipe = self.redis.pipeline(transaction=False)
         for cid, _s in old:
-            pipe.hget(self.keys.contact(cid), "created_at")
-        pairs = [(_canonical(at, math.floor(s * 1000)), cid) for (cid, s), at in zip(old, pipe.execute())]
+            pipe.hmget(self.keys.contact(cid), CREATED, CREATED_BEFORE)
+        pairs = [(_canonical(created_of(at), math.floor(s * 1000)), cid) for (cid, s), at in zip(old, pipe.execute())]
         args: list[Any] = ["add", self.leaf_entries]
         for score, cid in pairs:
             args += (score, cid)
@@ -278,9 +287,10 @@ class ContactRegistry:
             if waiting:
                 pipe = self.redis.pipeline(transaction=False)
                 for cid in waiting:
-                    pipe.hget(self.keys.contact(cid), "created_at")
-                created = dict(zip(waiting, pipe.execute()))
-            canon = {b: ["p", len(beside[b]), *(x for cid in beside[b] for x in (cid, created[cid] or ""))]
+                    pipe.hmget(self.keys.contact(cid), CREATED, CREATED_BEFORE)
+                created = dict(zip(waiting, (created_of(both) for both in pipe.execute())))
+            canon = {b: ["p", len(beside[b]), *(x for cid in beside[b] for x in (cid, "" if created[cid] is None
+                                                                                  else created[cid]))]
                      for b in buckets}
         calls = [self._call(b, op, page, canon[b], *args) for b in buckets]
         if not self.single_node or len(calls) == 1:
@@ -305,7 +315,7 @@ class ContactRegistry:
         raise AssertionError("unreachable")
 
     def _created_of(self, contact_id: str) -> int | None:
-        return _canonical(self.redis.hget(self.keys.contact(contact_id), "created_at"), None)
+        return created_of(self.redis.hmget(self.keys.contact(contact_id), CREATED, CREATED_BEFORE))
 
     def _walk_place(self, contact_id: str, score: str) -> int | None:
         """Where a walk stands in the index: the score it was given (``ms:N``), else (a walk begun on the old set)
@@ -323,6 +333,21 @@ class ContactRegistry:
 def _more(reply: Any) -> bool:
     """Whether a call answered MORE (entries may wait beside still): a status reply, never another answer's shape."""
     return reply == MORE or reply == MORE.encode()
+
+
+def created_of(stored: Any) -> int | None:
+    """A contact's creation time (ms) from its hash's ``CREATED`` and ``CREATED_BEFORE`` (a mapping, as a document,
+    or the two values in that order, as ``HMGET`` gives them): the earlier where both are there — each is written
+    with ``HSETNX``, so the earlier is the one its first link wrote (a contact linked again by a process that had not
+    seen ``CREATED_SHORT`` gets the long field beside the short one, and the converse) — None where neither is."""
+    if isinstance(stored, dict):
+        short, long = stored.get(CREATED), stored.get(CREATED_BEFORE)
+    else:
+        short, long = stored
+    short, long = _canonical(short, None), _canonical(long, None)
+    if short is None:
+        return long
+    return short if long is None or short <= long else long
 
 
 def _canonical(at: Any, fallback: int | None) -> Any:

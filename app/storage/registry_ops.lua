@@ -2,7 +2,7 @@
 -- library, which says what the index's keys hold. Atomic per call: every key shares the bucket's hash tag.
 --
 -- KEYS[1]: the bucket's compact ordered index (keys.registry_index): each contact id at its contact hash's
--- `created_at` (ms). KEYS[2]: the plain sorted set beside it (keys.registry) where writers that cannot run the
+-- creation time (ms; `c`, or `created_at` as releases before named it: `created` below). KEYS[2]: the plain sorted set beside it (keys.registry) where writers that cannot run the
 -- library (ingest's recorded writes) put new contacts, each at the ms of the request that linked it.
 --
 -- Every call first moves up to PAGE entries of KEYS[2] into the index (all of them when PAGE < 0), each at its
@@ -44,10 +44,19 @@ else
   j = 6 + 2 * n
 end
 
--- a contact's canonical score: its created_at, else the score it was written with beside the index
+-- a contact's creation time from its hash: the earlier of its short field `c` and the long `created_at` of
+-- releases before (storage/registry.py: created_of, the same rule), nil without either
+local function created(hash)
+  local got = redis.call('HMGET', hash, 'c', 'created_at')
+  local s, l = tonumber(got[1]), tonumber(got[2])
+  if s == nil or (l ~= nil and l < s) then return got[2] end
+  return got[1]
+end
+
+-- a contact's canonical score: its creation time, else the score it was written with beside the index
 local function canonical(id, written)
   local at
-  if prefix then at = redis.call('HGET', prefix .. id .. suffix, 'created_at') else at = given[id] end
+  if prefix then at = created(prefix .. id .. suffix) else at = given[id] end
   local s = tonumber(at)
   if at == '' or s == nil or s ~= math.floor(s) or s < -OI_OFFSET or s > OI_OFFSET then return tonumber(written) end
   return s

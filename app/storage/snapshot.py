@@ -24,6 +24,7 @@ from ..scoring.profiles import parse_version_field, version_field
 from .contacts import ContactStore, compact_document, explicit_document
 from .errors import InconsistentRead, gateway
 from .redis_tools import Sharding, get_many, loads, on_cluster
+from .registry import created_of
 from .score_index import ScoreIndex
 from .timelines import PIECE_MARK, flat_pieces, hash_records, is_state_field, join_states, place_records, split_contact
 
@@ -279,7 +280,8 @@ class SnapshotGateway:
             # the document, the fold states and the timeline share the contact's hash, each state in pieces short
             # enough for its compact encoding (an archive of a release before may hold one whole), the records that
             # do not fit in the contact's timeline hash (place_records), as the scorer writes them
-            doc = compact_document(cid, contact.doc, self.contacts_store.company_compact())
+            doc = compact_document(cid, contact.doc, self.contacts_store.company_compact(),
+                                   self.contacts_store.created_short())
             own = {**doc, **flat_pieces(join_states(contact.states))}
             records, apart = place_records(len(own), contact.timeline)
             if own or records:
@@ -302,7 +304,7 @@ class SnapshotGateway:
                 if contact.doc.get(name):
                     pipe.set(self.keys.identity(kind, contact.doc[name]), cid)
             bucket = self.sharding.bucket_of(cid)
-            created_ms = int(contact.doc.get("created_at") or 0)
+            created_ms = created_of(contact.doc) or 0
             self.contacts_store.registry.new_contact(pipe, cid, created_ms / 1000, created_ms)
             for tag in contact.tags:
                 pipe.sadd(self.keys.tag_members(tag, bucket), cid)

@@ -74,7 +74,8 @@ RECORD_ROOM = 100
 #: until it has at most ``LISTPACK_ENTRIES - DOC_ROOM`` fields (``record_fields.lua``: ``rf_make_room``).
 LISTPACK_ENTRIES = 128
 #: Fields kept free for the document fields written outside the scripts, which make no room: email, external_id,
-#: created_at, name, company, ``la`` and the four ``dnd:`` channels, and two spare.
+#: the creation time (``c``; ``created_at`` too at most while ``created_once`` runs), name, company, ``la`` and the
+#: four ``dnd:`` channels, and two spare.
 DOC_ROOM = 12
 #: Reads of a contact's records again, when a write moved some out of its hash meanwhile, before giving up.
 READ_AGAIN = 10
