@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from rq import SimpleWorker
 
-from app.contact_layout import (MIGRATION, WORKER_PREFIX, await_workers_before, companies_once, identity_once,
-                                states_once, timelines_once, workers_before)
+from app.contact_layout import (MIGRATION, WORKER_PREFIX, await_workers_before, companies_once, created_once,
+                                identity_once, states_once, timelines_once, workers_before)
 from app.indexes import activity_once, roster_index_once, search_short_once, sizes_once
 from app.scoring.fold import FoldState, fold
 from app.storage.queries import ContactQuery
@@ -196,6 +196,7 @@ def test_once_every_layout_migration_is_recorded_nothing_waits(services):
     assert timelines_once(services) == 0
     assert companies_once(services) == 0
     assert search_short_once(services) == 0
+    assert created_once(services) == 0
     old = registered(services)
     told: list = []
     gave_up = threading.Event()  # a migration left unrecorded above must fail here, not wait for ever
