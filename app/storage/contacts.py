@@ -377,7 +377,8 @@ class ContactStore:
         call per page on one Redis, per contact on a cluster. Returns how many fields were renamed."""
         keys = [self.keys.contact(cid) for cid in contact_ids]
         per_call = len(keys) if self.single_node else 1
-        calls = [(keys[start:start + per_call], []) for start in range(0, len(keys), max(per_call, 1))]
+        calls: list[tuple[list[str], list[Any]]] = [(keys[start:start + per_call], [])
+                                                     for start in range(0, len(keys), max(per_call, 1))]
         return sum(int(n) for n in run_scripts(self.redis, self._shorten_created, calls))
 
     def _link(self, pipe: Any, kind: str, value: str, contact_id: str, now: float,

@@ -7,7 +7,7 @@
 -- condition (a company's roster: roster.lua, after ordered_index.lua, the libraries before this script, reads its
 -- plain set and its index as one). The registry is the old sorted set, or with `registry` in the plan the base of its compact ordered
 -- index (ordered_index.lua, the library, is before this script; storage/registry.py has moved into it what lay
--- beside it first), a contact's place there its contact hash's creation time (`c` or `created_at`). ARGV[1]: the plan, JSON:
+-- beside it first), a contact's place there its contact hash's creation time (`c`, `created_at`). ARGV[1]: the plan, JSON:
 --   conds   {key = i, set = true|false (a set, else a sorted set), neg = true|false,
 --            ranges = {{min =, max =, lo =, lox =, hi =, hix =}, ...} (min/max as ZRANGE ... BYSCORE takes them) (absent: the whole key; lo/hi absent: infinite;
 --            lox/hix: excluded), walk = true (its ranges are a range of the order key, highest first)}

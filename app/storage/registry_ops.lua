@@ -2,7 +2,8 @@
 -- library, which says what the index's keys hold. Atomic per call: every key shares the bucket's hash tag.
 --
 -- KEYS[1]: the bucket's compact ordered index (keys.registry_index): each contact id at its contact hash's
--- creation time (ms; `c`, or `created_at` as releases before named it: `created` below). KEYS[2]: the plain sorted set beside it (keys.registry) where writers that cannot run the
+-- creation time (ms; `c`, or `created_at` as releases before named it: `created` below). KEYS[2]: the plain
+-- sorted set beside it (keys.registry) where writers that cannot run the
 -- library (ingest's recorded writes) put new contacts, each at the ms of the request that linked it.
 --
 -- Every call first moves up to PAGE entries of KEYS[2] into the index (all of them when PAGE < 0), each at its
