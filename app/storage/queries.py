@@ -47,7 +47,7 @@ from .companies import CompanyIndex, Rollup
 from .contacts import COMPANY_NONE_EXPLICIT, implies_company, read_company, read_contacts_pipelined
 from .ordered_index import library_script
 from .redis_tools import call_script, dumps, load_script, loads, on_cluster, run_scripts
-from .registry import created_of
+from .registry import CREATED, CREATED_BEFORE, created_of
 from .timelines import ACTIVITY_FIELD, RECORDS_LIBRARY, is_state_field, joined_state
 
 #: Largest page a query returns.
@@ -911,7 +911,7 @@ def _shown_contact(contact_id: str, replies: Sequence[Any], fields: Sequence[str
     ``ContactStore.get_contacts`` reads them. Only the document's fields and ``fields`` are read from the hash."""
     doc_reply, tags, *states_reply = replies
     doc = _as_dict(doc_reply)
-    if not any(not is_state_field(f) for f in doc):  # (its creation time is a document field: CREATED or before)
+    if CREATED not in doc and CREATED_BEFORE not in doc and not any(not is_state_field(f) for f in doc):
         return None
     dnd = {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
     states = (_as_dict(states_reply[0]) if states_reply else None) or doc

@@ -344,6 +344,14 @@ def created_of(stored: Any) -> int | None:
         short, long = stored.get(CREATED), stored.get(CREATED_BEFORE)
     else:
         short, long = stored
+    if long is None or short is None:  # one field (read for every contact of a page: no call, no exception)
+        one = long if short is None else short
+        if one is None:
+            return None
+        try:
+            return int(one)
+        except ValueError:
+            return None
     short, long = _canonical(short, None), _canonical(long, None)
     if short is None:
         return long
@@ -352,6 +360,8 @@ def created_of(stored: Any) -> int | None:
 
 def _canonical(at: Any, fallback: int | None) -> Any:
     """A contact's ``created_at`` as the index's score, else ``fallback``."""
+    if at is None:
+        return fallback
     try:
         return int(at)
     except (TypeError, ValueError):
