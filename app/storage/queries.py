@@ -911,8 +911,10 @@ def _shown_contact(contact_id: str, replies: Sequence[Any], fields: Sequence[str
     ``ContactStore.get_contacts`` reads them. Only the document's fields and ``fields`` are read from the hash."""
     doc_reply, tags, *states_reply = replies
     doc = _as_dict(doc_reply)
-    if CREATED not in doc and CREATED_BEFORE not in doc and not any(not is_state_field(f) for f in doc):
+    short, long = doc.get(CREATED), doc.get(CREATED_BEFORE)  # its creation time (created_of's rule, the one-field
+    if short is None and long is None and not any(not is_state_field(f) for f in doc):  # case inline: 50 a page)
         return None
+    created = int(short or long or 0) if short is None or long is None else created_of(doc)
     dnd = {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
     states = (_as_dict(states_reply[0]) if states_reply else None) or doc
     shown = {}
@@ -924,5 +926,5 @@ def _shown_contact(contact_id: str, replies: Sequence[Any], fields: Sequence[str
                 shown[field] = Shown(state["s"])
     return {"id": contact_id, "name": doc.get("name"), "email": doc.get("email"),
             "external_id": doc.get("external_id"), "company": read_company(contact_id, doc, compact),
-            "tags": sorted(tags), "dnd": dnd, "created_at": created_of(doc) or 0,
+            "tags": sorted(tags), "dnd": dnd, "created_at": created,
             "attributes": loads(doc["attributes"]) if doc.get("attributes") else {}, "states": shown}
