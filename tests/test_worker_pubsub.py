@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+from redis.client import PubSub, PubSubWorkerThread
 from rq import Queue
 
 from workers.main import worker_class_for
@@ -59,26 +60,48 @@ def test_the_tests_burst_worker_ends_as_soon(services):
     assert ends_in_time(worker)
 
 
-def test_a_pubsub_thread_still_reading_keeps_its_connection_until_it_ends(services):
+def test_a_pubsub_thread_still_reading_keeps_its_connection_until_it_ends(services, monkeypatch):
     """The thread inside a read of its connection when the stop's second runs out (on a loaded machine: descheduled
     between the unsubscribe's reply arriving and its parse). The worker's end leaves that connection to the thread:
     the pool does not hand it to the next command while the thread reads it (two readers on one socket), and the
-    thread puts it back, once, when it ends."""
+    thread puts it back, once, when it ends.
+
+    The unsubscribe goes only once the thread has read the subscribe's reply and waits for the next: a thread told
+    to stop before its loop began (it starts running after the worker's end cleared its flag, on a loaded machine)
+    never reads at all, and the test waited its 30 s for a read that could not come."""
     pool = services.queue.connection.connection_pool
+    listening, reading, resume = threading.Event(), threading.Event(), threading.Event()
+    reads: list[object] = []
+    start_thread = PubSub.run_in_thread
+
+    def watched(pubsub, *args, **kwargs):
+        """The thread's reads of its connection watched from before it starts: the first (the subscribe's reply)
+        passes, the next (the unsubscribe's) waits for ``resume``; ``listening`` once it waits for that one."""
+        connection = pubsub.connection
+        read, can_read = connection.read_response, connection.can_read
+
+        def slow_read(*args, **kwargs):
+            if isinstance(threading.current_thread(), PubSubWorkerThread):
+                reads.append(None)
+                if len(reads) > 1:
+                    reading.set()
+                    resume.wait(LIMIT_S)
+            return read(*args, **kwargs)
+
+        def waiting(*args, **kwargs):
+            if isinstance(threading.current_thread(), PubSubWorkerThread) and reads:
+                listening.set()
+            return can_read(*args, **kwargs)
+
+        connection.read_response, connection.can_read = slow_read, waiting
+        return start_thread(pubsub, *args, **kwargs)
+
+    monkeypatch.setattr(PubSub, "run_in_thread", watched)
     worker = BurstWorker([Queue("pubsub-test", connection=services.queue.connection)],
                          connection=services.queue.connection)
     worker.subscribe()
     thread, held = worker.pubsub_thread, worker.pubsub.connection
-    reading, resume = threading.Event(), threading.Event()
-    read = held.read_response
-
-    def slow_read(*args, **kwargs):
-        if threading.current_thread() is thread:
-            reading.set()
-            resume.wait(LIMIT_S)
-        return read(*args, **kwargs)
-
-    held.read_response = slow_read
+    assert listening.wait(LIMIT_S)  # in its loop, past the subscribe's reply
     ending = threading.Thread(target=worker.unsubscribe, daemon=True)
     ending.start()
     assert reading.wait(LIMIT_S)  # the unsubscribe's reply came; the thread is in its read
