@@ -423,12 +423,20 @@ def test_state_times_are_stored_relative_to_the_last_entry_and_expiries_by_rule(
                rec("c2", "email.clicked", at=T0 + 20 * MIN)]
     state, _ = fold(profile(*rules), records, now=T0)
     stored = state.to_json()
+    assert stored["l"] == [T0 + 20 * MIN, "api:c2"]  # an interaction's: without its middle element (1)
     assert stored["H"] == {"open": [20 * MIN, 18 * MIN]}
-    assert stored["P"] == {"click": [[11 * MIN, "api:c1", 2, 2], [30 * MIN, "api:c2", 2, 2]],
-                           "open": [[40 * MIN, "api:a", 5, 1], [42 * MIN, "api:b", 5, 1]]}
+    # change, type (email.clicked / email.opened), then the interaction key unless it is the last applied entry's
+    assert stored["e"] == {"click": [[11 * MIN, 2, 2, "api:c1"], [30 * MIN, 2, 2]],
+                           "open": [[40 * MIN, 5, 1, "api:a"], [42 * MIN, 5, 1, "api:b"]]}
     assert FoldState.from_json(stored) == state
     assert [p[0] for p in FoldState.from_json(stored).pending] == [T0 + 31 * MIN, T0 + 50 * MIN, T0 + HOUR,
                                                                    T0 + 62 * MIN]
+    # the previous release's form: the key second in every entry, ``l`` whole
+    previous = {"s": stored["s"], "l": [T0 + 20 * MIN, 1, "api:c2"], "H": stored["H"],
+                "P": {"click": [[11 * MIN, "api:c1", 2, 2], [30 * MIN, "api:c2", 2, 2]],
+                      "open": [[40 * MIN, "api:a", 5, 1], [42 * MIN, "api:b", 5, 1]]}}
+    assert FoldState.from_json(previous) == state
+    assert len(json.dumps(stored)) < len(json.dumps(previous))
 
 
 def test_a_state_in_the_previous_releases_form_reads_the_same():

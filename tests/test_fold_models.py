@@ -150,9 +150,12 @@ def test_decay_steps_are_stored_relative_to_the_last_entry_by_rule_and_read_in_t
     state, _ = fold(profile(DEMO), [rec("o", "form.submitted", T0 + 3)], now=T0 + 3)
     assert state.decaying == [[T0 + 3 + MONTH, "api:o", "demo", 10, "o", "form.submitted", 1, 50, MONTH]]
     stored = state.to_json()
-    assert stored["D"] == {"demo": [[MONTH, "api:o", 10, 10, 1, 50, MONTH]]}  # change, type (form.submitted), step
+    # change, type (form.submitted), step, percent, every; no key: the last applied entry's
+    assert stored["k"] == {"demo": [[MONTH, 10, 10, 1, 50, MONTH]]}
     assert FoldState.from_json(stored) == state
-    previous = {**{k: v for k, v in stored.items() if k != "D"},
+    before = {**{k: v for k, v in stored.items() if k != "k"}, "D": {"demo": [[MONTH, "api:o", 10, 10, 1, 50, MONTH]]}}
+    assert FoldState.from_json(before) == state
+    previous = {**{k: v for k, v in stored.items() if k != "k"},
                 "d": [[T0 + 3 + MONTH, "api:o", "demo", 10, 10, 1, 50, MONTH]]}
     assert FoldState.from_json(previous) == state
 

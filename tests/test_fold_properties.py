@@ -27,7 +27,7 @@ from app.scorer import DecodedStates
 from app.scoring.fold import FoldState, advance, advance_quietly, checkpoint, fold, fold_across, resume
 from app.scoring.interactions import derive_properties
 from app.scoring.profiles import profile_from_dict
-from app.scoring.records import TimelineRecord
+from app.scoring.records import TimelineRecord, type_code
 from app.storage.redis_tools import dumps, loads
 
 from .reference import reference_fold
@@ -176,3 +176,63 @@ def test_a_state_kept_decoded_folds_on_as_the_state_its_text_decodes_to(case, sp
     later = max(now, middle)
     assert advance(taken, PROFILE, rest, now=later) == advance(decoded, PROFILE, rest, now=later)
     assert dumps(taken.to_json()) == dumps(decoded.to_json())
+
+
+KEYS = ["api:a", "api:b", "api-v2:a", "crm:x:y", "manual:9"]  # few: a timed entry's key is often the last one's
+RULE_IDS = st.sampled_from(["open", "click-recent", "r", "é-ü"])
+TYPES = st.sampled_from(["email.opened", "email.clicked", "form.submitted", "custom.thing", "score.manual"])
+STAMPS = st.integers(0, 2 * T0)
+
+
+@st.composite
+def fold_states(draw):
+    """Any fold state of every field kind: ``last`` an interaction's or an expiry's (or none), hits, once-per values,
+    pending expiries and decay steps (keys often the last applied entry's), groups, attributes, matched rules,
+    outside. Timed entries sorted, as the fold keeps them; their interaction id the end of their key."""
+    keys = st.sampled_from(KEYS)
+    last = draw(st.none() | st.tuples(STAMPS, st.sampled_from([0, 1]), keys))
+
+    def timed(extra):
+        return st.tuples(STAMPS, keys, RULE_IDS, st.integers(-50, 50), TYPES, extra).map(
+            lambda t: [t[0], t[1], t[2], t[3], t[1].partition(":")[2], t[4], *t[5]])
+
+    pending = sorted(draw(st.lists(timed(st.just(())), max_size=4)))
+    decaying = sorted(draw(st.lists(timed(st.tuples(st.integers(1, 9), st.integers(1, 99), st.integers(1, 10 ** 10))),
+                                    max_size=4)))
+    return FoldState(score=draw(st.integers(0, 10 ** 6)), last=last,
+                     hits=draw(st.dictionaries(RULE_IDS, st.lists(STAMPS, min_size=1, max_size=3), max_size=2)),
+                     once=draw(st.dictionaries(RULE_IDS, st.lists(st.text(max_size=3), min_size=1, max_size=3),
+                                               max_size=2)),
+                     pending=pending, decaying=decaying,
+                     groups=draw(st.dictionaries(st.sampled_from(["g", "email"]), st.integers(-99, 99), max_size=2)),
+                     attributes=draw(st.dictionaries(st.text(max_size=3), st.integers() | st.text(max_size=3) |
+                                                     st.lists(st.text(max_size=2), max_size=2), max_size=2)),
+                     matched=draw(st.lists(RULE_IDS, max_size=2, unique=True)), outside=draw(st.booleans()))
+
+
+@given(fold_states())
+def test_a_state_reads_back_as_it_was_stored(state):
+    text = dumps(state.to_json())
+    assert FoldState.from_json(loads(text)) == state
+    assert text.startswith(f'{{"s":{state.score}')  # the prefix a reader may read the score from
+
+
+@given(fold_states())
+def test_a_state_in_the_previous_releases_form_reads_the_same(state):
+    """What the release before wrote (``P``/``D``: the interaction key second in each entry, ``l`` whole) reads as
+    the same state, and is never shorter than what this release writes."""
+    stored = state.to_json()
+    base = state.last[0] if state.last else 0
+    previous = {k: v for k, v in stored.items() if k not in ("e", "k")}
+    if state.last:
+        previous["l"] = list(state.last)
+    if state.pending:
+        previous["P"] = {}
+        for p in state.pending:
+            previous["P"].setdefault(p[2], []).append([p[0] - base, p[1], p[3], type_code(p[5])])
+    if state.decaying:
+        previous["D"] = {}
+        for d in state.decaying:
+            previous["D"].setdefault(d[2], []).append([d[0] - base, d[1], d[3], type_code(d[5]), *d[6:]])
+    assert FoldState.from_json(loads(dumps(previous))) == state
+    assert len(dumps(stored)) <= len(dumps(previous))

@@ -82,17 +82,23 @@ class FoldState:
     outside: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        """The stored form: empty fields left out; the limits' hit times (``H``), the pending expiries' (``P``)
-        and decay steps' (``D``) times as milliseconds before (hits) or after (the others) the last applied
-        entry's time, a few digits instead of thirteen; pending expiries and decay steps grouped by rule id (rule
-        id -> entries, the id written once), each without its interaction id (the end of its interaction key) and
-        with its type interned (``records.type_code``), so a small state fits a Redis hash's compact encoding.
-        ``from_json`` also reads the forms written by earlier releases (``h``: absolute times; ``p`` and ``d``:
-        sorted lists with the rule id in each entry)."""
+        """The stored form: empty fields left out; ``l`` without its middle element when it is an interaction's (1,
+        the common case); the limits' hit times (``H``), the pending expiries' (``e``) and decay steps' (``k``) times
+        as milliseconds before (hits) or after (the others) the last applied entry's time, a few digits instead of
+        thirteen; pending expiries and decay steps grouped by rule id (rule id -> entries, the id written once),
+        each without its interaction id (the end of its interaction key), with its type interned
+        (``records.type_code``) and its interaction key last, left out when it is the last applied entry's (the
+        common case: the last interaction made the entry), so a small state fits a Redis hash's compact encoding
+        in as few pieces as can be (docs/performance.md, "(2026-12-05 evening)").
+        ``from_json`` also reads the forms written by earlier releases (``P`` and ``D``: the key second in each
+        entry; ``h``: absolute times; ``p`` and ``d``: sorted lists with the rule id in each entry)."""
         out: dict[str, Any] = {"s": self.score}
-        base = self.last[0] if self.last else 0
-        if self.last:
-            out["l"] = list(self.last)
+        last = self.last
+        if last:
+            base, _kind, last_key = last
+            out["l"] = [base, last_key] if _kind == _ENTRY else list(last)
+        else:
+            base, last_key = 0, None
         if self.hits:
             out["H"] = {rule_id: [base - at for at in times] for rule_id, times in self.hits.items()}
         if self.once:
@@ -104,13 +110,18 @@ class FoldState:
                 group = by_rule.get(p[2])
                 if group is None:
                     group = by_rule[p[2]] = []
-                group.append([p[0] - base, p[1], p[3], code(p[5])])
-            out["P"] = by_rule
+                key = p[1]
+                group.append([p[0] - base, p[3], code(p[5])] if key == last_key
+                             else [p[0] - base, p[3], code(p[5]), key])
+            out["e"] = by_rule
         if self.decaying:
             steps: dict[str, list[list[Any]]] = {}
             for d in self.decaying:
-                steps.setdefault(d[2], []).append([d[0] - base, d[1], d[3], type_code(d[5]), *d[6:]])
-            out["D"] = steps
+                entry = [d[0] - base, d[3], type_code(d[5]), *d[6:]]
+                if d[1] != last_key:
+                    entry.append(d[1])
+                steps.setdefault(d[2], []).append(entry)
+            out["k"] = steps
         if self.groups:
             out["g"] = self.groups
         if self.attributes:
@@ -125,28 +136,47 @@ class FoldState:
     def from_json(cls, data: Mapping[str, Any]) -> FoldState:
         # read once per contact and version in a drain: list comprehensions and sorts in place, no generators
         get = data.get
-        last = get("l")
-        base = last[0] if last else 0
+        stored = get("l")
+        if stored:
+            last = (stored[0], _ENTRY, stored[1]) if len(stored) == 2 else tuple(stored)
+            base, last_key = stored[0], last[2]
+        else:
+            last, base, last_key = None, 0, ""
         stored = get("H")
         if stored is not None:
             hits = {rule_id: [base - ago for ago in times] for rule_id, times in stored.items()}
         else:
             hits = dict(get("h") or {})
-        stored = get("P")
+        stored = get("e")
         if stored is not None:  # back in the order the fold keeps them: (expire_at, interaction key, rule id)
+            pending = []
+            for rule_id, entries in stored.items():
+                for p in entries:
+                    key = p[3] if len(p) > 3 else last_key
+                    pending.append([base + p[0], key, rule_id, p[1], key.partition(":")[2], type_name(p[2])])
+            pending.sort()
+        elif (stored := get("P")) is not None:
             pending = [[base + p[0], p[1], rule_id, p[2], p[1].partition(":")[2], type_name(p[3])]
                        for rule_id, entries in stored.items() for p in entries]
             pending.sort()
         else:
             pending = [_timed(p, 6) for p in get("p") or []]
-        stored = get("D")
+        stored = get("k")
         if stored is not None:  # likewise: (step_at, interaction key, rule id)
+            decaying = []
+            for rule_id, entries in stored.items():
+                for d in entries:
+                    key = d[6] if len(d) > 6 else last_key
+                    decaying.append([base + d[0], key, rule_id, d[1], key.partition(":")[2], type_name(d[2]),
+                                     d[3], d[4], d[5]])
+            decaying.sort()
+        elif (stored := get("D")) is not None:
             decaying = [[base + d[0], d[1], rule_id, d[2], d[1].partition(":")[2], type_name(d[3]), *d[4:]]
                         for rule_id, entries in stored.items() for d in entries]
             decaying.sort()
         else:
             decaying = [_timed(d, 9) for d in get("d") or []]
-        return cls(data["s"], tuple(last) if last else None, hits, dict(get("o") or {}), pending, decaying,
+        return cls(data["s"], last, hits, dict(get("o") or {}), pending, decaying,
                    dict(get("g") or {}), dict(get("a") or {}), list(get("f") or []), bool(get("x")))
 
     def copy(self) -> FoldState:
