@@ -17,10 +17,11 @@ from .membership import Membership
 from .scoring.companies import COMPANY_ATTRIBUTE
 from .scoring.events import NO_INTEREST, CompanyScoreChanged, GradeChanged, InteractionSeen, Interest, ScoreChanged
 from .scoring.fit import apply_attribute_changes, attributes_at
-from .scoring.fold import FoldState, LedgerEntry, advance, advance_quietly, fold, fold_across, is_late, resume
+from .scoring.fold import (FoldState, LedgerEntry, advance, advance_quietly, fold, fold_across, is_late, resume,
+                           rule_ids)
 from .scoring.grades import Grade, ScoreStep, grade_steps
 from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE, NOT_ACTIVITY_TYPES
-from .scoring.profiles import version_field
+from .scoring.profiles import Profile, version_field
 from .scoring.records import ContactWrite, LedgerWrite, TimelineRecord, encode_record
 from .archive import Archive
 from .storage.companies import CompanyIndex, Rollup
@@ -98,18 +99,21 @@ class DecodedStates:
     __slots__ = ("_states", "limit")
 
     def __init__(self, limit: int = DECODED_STATES_MAX) -> None:
-        self._states: dict[str, FoldState] = {}
+        self._states: dict[str, tuple[FoldState, Profile]] = {}
         self.limit = limit
 
-    def take(self, text: str) -> FoldState:
-        """The state ``text`` stores: the one kept under it (no longer kept), else decoded."""
-        state = self._states.pop(text, None)
-        return FoldState.from_json(loads(text)) if state is None else state
+    def take(self, text: str, profile: Profile) -> FoldState:
+        """The state ``text`` stores in ``profile``'s version: the one kept under it (no longer kept) when it was
+        kept for a version of the same rules (a rule's index in them is its id's stored form), else decoded."""
+        kept = self._states.pop(text, None)
+        if kept is not None and (kept[1] is profile or rule_ids(kept[1]) == rule_ids(profile)):
+            return kept[0]
+        return FoldState.from_json(loads(text), profile)
 
-    def keep(self, text: str, state: FoldState) -> None:
-        """Keep ``state``, which ``text`` encodes (``dumps(state.to_json())``), for ``take``; the caller no longer
-        changes it. A timed entry whose interaction id is not the end of its key (a source with ``:``) would not
-        come back the same from the text: such a state is not kept."""
+    def keep(self, text: str, state: FoldState, profile: Profile) -> None:
+        """Keep ``state``, which ``text`` encodes (``dumps(state.to_json(profile))``), for ``take``; the caller no
+        longer changes it. A timed entry whose interaction id is not the end of its key (a source with ``:``) would
+        not come back the same from the text: such a state is not kept."""
         for timed in (state.pending, state.decaying):
             for entry in timed:
                 if entry[1].partition(":")[2] != entry[4]:
@@ -117,7 +121,7 @@ class DecodedStates:
         states = self._states
         if len(states) >= self.limit:
             states.clear()
-        states[text] = state
+        states[text] = (state, profile)
 
 
 #: The types that are no activity of the contact (the latest-activity index).
@@ -535,7 +539,7 @@ class Scorer:
             raw = raw_states.get(version.field)
             if raw is None:
                 return True
-            state = parsed[version.field] = self._decoded.take(raw)
+            state = parsed[version.field] = self._decoded.take(raw, version.profile)
             if is_late(state, fresh):
                 return True
         return False
@@ -578,7 +582,7 @@ class Scorer:
             raw = raw_states.get(vfield)
             if raw is not None:
                 stored += 1
-            old_state = parsed.get(vfield) or (self._decoded.take(raw) if raw else None)
+            old_state = parsed.get(vfield) or (self._decoded.take(raw, version.profile) if raw else None)
             # coming back in (from outside the profile's lists): one change from no score to the score
             reentered = bool(old_state and old_state.outside)
             old_score = old_state.score if old_state and not reentered else None
@@ -591,7 +595,7 @@ class Scorer:
                     state, ledger = fold(version.profile, whole, now)
                 elif history.archived is not None:  # the whole history: the new checkpoint and the state, one pass
                     at_horizon, state, ledger = fold_across(version.profile, whole, horizon.at, now)
-                    new_checkpoints[vfield] = dumps(at_horizon.to_json())
+                    new_checkpoints[vfield] = dumps(at_horizon.to_json(version.profile))
                 else:
                     state, ledger = resume(version.profile, horizon.checkpoints[vfield], whole, horizon.at, now)
                 full_fold = True
@@ -612,8 +616,8 @@ class Scorer:
                 if state is at_horizon:
                     state = state.copy()
                 state.outside = outside
-                new_json = dumps(state.to_json())
-                self._decoded.keep(new_json, state)  # read back as this text in a later batch: not decoded again
+                new_json = dumps(state.to_json(version.profile))
+                self._decoded.keep(new_json, state, version.profile)  # read back as this text in a later batch: not decoded again
             result.scores[vfield] = None if state.outside else state.score
             result.before[vfield] = old_score
             if new_json != raw:

@@ -171,11 +171,15 @@ def test_advance_in_two_steps_through_stored_state_equals_the_fold():
 
 def test_a_fit_state_without_attributes_reads_back_and_has_no_timed_entries():
     state, _ = fold(fit_profile(), [change("1", 100, job_title="VP")], now=10**12)
-    data = state.to_json()
-    assert data["a"] == {"job_title": "VP"} and data["f"] == ["vp"]
-    assert FoldState.from_json(data).to_json() == data and state.next_expiry() is None
+    profile = fit_profile()
+    data = state.to_json(profile)
+    vp = [rule.id for rule in profile.rules].index("vp")
+    assert data["a"] == {"job_title": "VP"} and data["F"] == [vp]  # the matched rules: their index in the rules
+    assert FoldState.from_json(data, profile) == state and state.next_expiry() is None
+    before = {**{k: v for k, v in data.items() if k != "F"}, "f": ["vp"]}  # the form of releases before
+    assert FoldState.from_json(before) == FoldState.from_json(before, profile) == state
     empty = FoldState().to_json()
-    assert "a" not in empty and "f" not in empty
+    assert "a" not in empty and "F" not in empty
 
 
 def test_an_engagement_profile_skips_attribute_records():

@@ -415,28 +415,33 @@ def test_state_survives_a_json_round_trip():
     assert again.pending == [[T0 + HOUR, "api:a", "open", 5, "a", "email.opened"]]
 
 
-def test_state_times_are_stored_relative_to_the_last_entry_and_expiries_by_rule():
-    """Hit times as ms before the last applied entry, expiry times as ms after it, each rule id written once."""
+def test_state_times_are_stored_relative_to_the_last_entry_and_rule_ids_as_their_index():
+    """Hit times as ms before the last applied entry, expiry times as ms after it, each rule id as its index in the
+    version's rules, an expiry's interaction key only when it is not the last applied entry's."""
     rules = [{**OPEN, "expires_after": "1h", "limit": {"count": 3, "window": "2h"}},
              {"id": "click", "on": "email.clicked", "points": 2, "expires_after": "30m"}]
     records = [rec("a"), rec("c1", "email.clicked", at=T0 + MIN), rec("b", at=T0 + 2 * MIN),
                rec("c2", "email.clicked", at=T0 + 20 * MIN)]
-    state, _ = fold(profile(*rules), records, now=T0)
-    stored = state.to_json()
+    p = profile(*rules)
+    state, _ = fold(p, records, now=T0)
+    stored = state.to_json(p)
     assert stored["l"] == [T0 + 20 * MIN, "api:c2"]  # an interaction's: without its middle element (1)
-    assert stored["H"] == {"open": [20 * MIN, 18 * MIN]}
-    # change, type (email.clicked / email.opened), then the interaction key unless it is the last applied entry's
-    assert stored["e"] == {"click": [[11 * MIN, 2, 2, "api:c1"], [30 * MIN, 2, 2]],
-                           "open": [[40 * MIN, 5, 1, "api:a"], [42 * MIN, 5, 1, "api:b"]]}
-    assert FoldState.from_json(stored) == state
-    assert [p[0] for p in FoldState.from_json(stored).pending] == [T0 + 31 * MIN, T0 + 50 * MIN, T0 + HOUR,
-                                                                   T0 + 62 * MIN]
-    # the previous release's form: the key second in every entry, ``l`` whole
-    previous = {"s": stored["s"], "l": [T0 + 20 * MIN, 1, "api:c2"], "H": stored["H"],
+    assert stored["T"] == [[0, 20 * MIN, 18 * MIN]]  # rule 0 (open)
+    # rule, ms after the last entry, change, type (email.clicked / email.opened), the key unless the last entry's
+    assert stored["E"] == [[1, 11 * MIN, 2, 2, "api:c1"], [1, 30 * MIN, 2, 2], [0, 40 * MIN, 5, 1, "api:a"],
+                           [0, 42 * MIN, 5, 1, "api:b"]]
+    assert FoldState.from_json(stored, p) == state
+    assert [p[0] for p in FoldState.from_json(stored, p).pending] == [T0 + 31 * MIN, T0 + 50 * MIN, T0 + HOUR,
+                                                                      T0 + 62 * MIN]
+    # the previous release's form: rule ids as keys, the key second in every entry, ``l`` whole
+    previous = {"s": stored["s"], "l": [T0 + 20 * MIN, 1, "api:c2"], "H": {"open": [20 * MIN, 18 * MIN]},
                 "P": {"click": [[11 * MIN, "api:c1", 2, 2], [30 * MIN, "api:c2", 2, 2]],
                       "open": [[40 * MIN, "api:a", 5, 1], [42 * MIN, "api:b", 5, 1]]}}
-    assert FoldState.from_json(previous) == state
+    assert FoldState.from_json(previous) == FoldState.from_json(previous, p) == state
     assert len(json.dumps(stored)) < len(json.dumps(previous))
+    # without a profile the ids are written as they are
+    assert state.to_json()["T"] == [["open", 20 * MIN, 18 * MIN]]
+    assert FoldState.from_json(state.to_json()) == state
 
 
 def test_a_state_in_the_previous_releases_form_reads_the_same():

@@ -143,19 +143,19 @@ def test_advancing_step_by_step_through_stored_state_equals_the_whole_fold():
 
 def test_a_state_without_decay_stores_as_before():
     state, _ = fold(profile({"id": "open", "on": "email.opened", "points": 3}), [rec("a")], now=T0)
-    assert not {"d", "D"} & state.to_json().keys()
+    assert not {"d", "D", "K"} & state.to_json().keys()
 
 
 def test_decay_steps_are_stored_relative_to_the_last_entry_by_rule_and_read_in_the_previous_form():
     state, _ = fold(profile(DEMO), [rec("o", "form.submitted", T0 + 3)], now=T0 + 3)
     assert state.decaying == [[T0 + 3 + MONTH, "api:o", "demo", 10, "o", "form.submitted", 1, 50, MONTH]]
-    stored = state.to_json()
-    # change, type (form.submitted), step, percent, every; no key: the last applied entry's
-    assert stored["k"] == {"demo": [[MONTH, 10, 10, 1, 50, MONTH]]}
-    assert FoldState.from_json(stored) == state
-    before = {**{k: v for k, v in stored.items() if k != "k"}, "D": {"demo": [[MONTH, "api:o", 10, 10, 1, 50, MONTH]]}}
+    stored = state.to_json(profile(DEMO))
+    # rule 0, change, type (form.submitted), step, percent, every; no key: the last applied entry's
+    assert stored["K"] == [[0, MONTH, 10, 10, 1, 50, MONTH]]
+    assert FoldState.from_json(stored, profile(DEMO)) == state
+    before = {**{k: v for k, v in stored.items() if k != "K"}, "D": {"demo": [[MONTH, "api:o", 10, 10, 1, 50, MONTH]]}}
     assert FoldState.from_json(before) == state
-    previous = {**{k: v for k, v in stored.items() if k != "k"},
+    previous = {**{k: v for k, v in stored.items() if k != "K"},
                 "d": [[T0 + 3 + MONTH, "api:o", "demo", 10, 10, 1, 50, MONTH]]}
     assert FoldState.from_json(previous) == state
 

@@ -115,10 +115,13 @@ def test_advancing_in_two_steps_through_stored_state_ends_like_the_reference(cas
     middle = min(T0 + early * GRID, rest[0]["at"]) if rest else T0 + early * GRID
     state = FoldState()
     advance(state, PROFILE, typed(first), now=middle)
-    state = FoldState.from_json(state.to_json())
+    text = dumps(state.to_json(PROFILE))
+    # read with the version's rules, and without them (the fold reads the rule ids with its profile)
+    state, unbound = FoldState.from_json(loads(text), PROFILE), FoldState.from_json(loads(text))
     later = max(now, middle)
-    advance(state, PROFILE, typed(rest), now=later)
+    assert advance(state, PROFILE, typed(rest), now=later) == advance(unbound, PROFILE, typed(rest), now=later)
     assert state.score == reference_fold(RULES, records, later)[0]
+    assert unbound == state
 
 
 @settings(max_examples=EXAMPLES)
@@ -168,14 +171,14 @@ def test_a_state_kept_decoded_folds_on_as_the_state_its_text_decodes_to(case, sp
     middle = min(T0 + early * GRID, rest[0].at) if rest else T0 + early * GRID
     state = FoldState()
     advance(state, PROFILE, first, now=middle)
-    text = dumps(state.to_json())
+    text = dumps(state.to_json(PROFILE))
     kept = DecodedStates()
-    kept.keep(text, state)
-    taken, decoded = kept.take(text), FoldState.from_json(loads(text))
+    kept.keep(text, state, PROFILE)
+    taken, decoded = kept.take(text, PROFILE), FoldState.from_json(loads(text), PROFILE)
     assert taken is state and taken == decoded
     later = max(now, middle)
     assert advance(taken, PROFILE, rest, now=later) == advance(decoded, PROFILE, rest, now=later)
-    assert dumps(taken.to_json()) == dumps(decoded.to_json())
+    assert dumps(taken.to_json(PROFILE)) == dumps(decoded.to_json(PROFILE))
 
 
 KEYS = ["api:a", "api:b", "api-v2:a", "crm:x:y", "manual:9"]  # few: a timed entry's key is often the last one's
@@ -205,25 +208,46 @@ def fold_states(draw):
                                                max_size=2)),
                      pending=pending, decaying=decaying,
                      groups=draw(st.dictionaries(st.sampled_from(["g", "email"]), st.integers(-99, 99), max_size=2)),
-                     attributes=draw(st.dictionaries(st.text(max_size=3), st.integers() | st.text(max_size=3) |
+                     attributes=draw(st.dictionaries(st.text(max_size=3), st.integers(-2 ** 53, 2 ** 53) | st.text(max_size=3) |
                                                      st.lists(st.text(max_size=2), max_size=2), max_size=2)),
                      matched=draw(st.lists(RULE_IDS, max_size=2, unique=True)), outside=draw(st.booleans()))
 
 
+#: A version with some of the states' rule ids (they are stored as their index here) and not others.
+CODED = profile_from_dict({"id": "p", "name": "P", "rules": [
+    {"id": "r", "on": "email.opened", "points": 1}, {"id": "click-recent", "on": "email.clicked", "points": 2},
+    {"id": "open", "on": "email.opened", "points": 3}]})
+
+
 @given(fold_states())
 def test_a_state_reads_back_as_it_was_stored(state):
-    text = dumps(state.to_json())
-    assert FoldState.from_json(loads(text)) == state
-    assert text.startswith(f'{{"s":{state.score}')  # the prefix a reader may read the score from
+    for profile in (CODED, None):
+        text = dumps(state.to_json(profile))
+        assert FoldState.from_json(loads(text), profile) == state
+        assert text.startswith(f'{{"s":{state.score}')  # the prefix a reader may read the score from
+    text = dumps(state.to_json(CODED))
+    unbound = FoldState.from_json(loads(text))  # without the rules: their indexes, until the fold reads them
+    assert unbound.score == state.score and unbound.last == state.last and unbound.outside == state.outside
+    assert unbound.next_expiry() == state.next_expiry()
+    assert dumps(unbound.to_json(CODED)) == text  # written again as it was
+    unbound.bind(CODED)
+    assert unbound == state and not unbound.coded
 
 
 @given(fold_states())
 def test_a_state_in_the_previous_releases_form_reads_the_same(state):
-    """What the release before wrote (``P``/``D``: the interaction key second in each entry, ``l`` whole) reads as
-    the same state, and is never shorter than what this release writes."""
-    stored = state.to_json()
+    """What the release before wrote (rule ids as keys of ``H``, ``o``, ``P``, ``D``, in ``f``; the interaction key
+    second in each timed entry, ``l`` whole) reads as the same state, and is never shorter than what this release
+    writes."""
+    stored = state.to_json(CODED)
     base = state.last[0] if state.last else 0
-    previous = {k: v for k, v in stored.items() if k not in ("e", "k")}
+    previous = {k: v for k, v in stored.items() if k not in ("T", "O", "E", "K", "F")}
+    if state.hits:
+        previous["H"] = {rule_id: [base - at for at in times] for rule_id, times in state.hits.items()}
+    if state.once:
+        previous["o"] = state.once
+    if state.matched:
+        previous["f"] = state.matched
     if state.last:
         previous["l"] = list(state.last)
     if state.pending:
@@ -235,4 +259,5 @@ def test_a_state_in_the_previous_releases_form_reads_the_same(state):
         for d in state.decaying:
             previous["D"].setdefault(d[2], []).append([d[0] - base, d[1], d[3], type_code(d[5]), *d[6:]])
     assert FoldState.from_json(loads(dumps(previous))) == state
+    assert FoldState.from_json(loads(dumps(previous)), CODED) == state
     assert len(dumps(stored)) <= len(dumps(previous))

@@ -11,6 +11,7 @@ import pytest
 from app.scorer import DecodedStates
 from app.scoring.events import Interest
 from app.scoring.fold import FoldState
+from app.scoring.profiles import profile_from_dict
 from app.scoring.records import TimelineRecord
 from app.scoring_service import collector_paused, drain
 from app.storage.redis_tools import dumps, loads
@@ -140,31 +141,49 @@ def test_a_scorer_reads_back_a_state_another_writer_changed_not_the_one_it_kept(
         assert score_of(client, "a@x.io", "eng") == 110
 
 
+_KEPT = profile_from_dict({"id": "p", "name": "P", "rules": [
+    {"id": "open", "on": "email.opened", "points": 1}, {"id": "click", "on": "email.clicked", "points": 7}]})
+
+
 def test_a_state_kept_decoded_is_handed_out_once():
     kept = DecodedStates()
     state = FoldState(score=3, last=(5, 1, "api:o1"))
-    text = dumps(state.to_json())
-    kept.keep(text, state)
-    assert kept.take(text) is state
-    again = kept.take(text)  # decoded: the kept one may be changed by the fold that took it
+    text = dumps(state.to_json(_KEPT))
+    kept.keep(text, state, _KEPT)
+    assert kept.take(text, _KEPT) is state
+    again = kept.take(text, _KEPT)  # decoded: the kept one may be changed by the fold that took it
     assert again == state and again is not state
+
+
+def test_a_state_kept_for_other_rules_is_decoded_with_the_rules_asked_for():
+    """A rule id is stored as its index in the version's rules: the same text is another state in a version whose
+    rules are in another order."""
+    kept = DecodedStates()
+    state = FoldState(score=7, last=(5, 1, "api:o1"), pending=[[100, "api:o1", "click", 7, "o1", "email.clicked"]])
+    text = dumps(state.to_json(_KEPT))
+    kept.keep(text, state, _KEPT)
+    other = profile_from_dict({"id": "p", "name": "P", "rules": [
+        {"id": "x", "on": "email.clicked", "points": 7}, {"id": "click2", "on": "email.clicked", "points": 7}]})
+    taken = kept.take(text, other)
+    assert taken is not state and taken.pending[0][2] == "click2"
+    assert FoldState.from_json(loads(text), _KEPT) == state
 
 
 def test_a_state_whose_timed_entries_do_not_come_back_from_its_text_is_not_kept():
     """A source with ``:`` (never one the edge takes): the interaction id after the key's first ``:`` is not the id."""
     kept = DecodedStates()
     state = FoldState(score=7, last=(5, 1, "a:b:o1"), pending=[[100, "a:b:o1", "click", 7, "o1", "email.clicked"]])
-    text = dumps(state.to_json())
-    kept.keep(text, state)
-    assert kept.take(text) is not state
-    assert FoldState.from_json(loads(text)).pending == [[100, "a:b:o1", "click", 7, "b:o1", "email.clicked"]]
+    text = dumps(state.to_json(_KEPT))
+    kept.keep(text, state, _KEPT)
+    assert kept.take(text, _KEPT) is not state
+    assert FoldState.from_json(loads(text), _KEPT).pending == [[100, "a:b:o1", "click", 7, "b:o1", "email.clicked"]]
 
 
 def test_a_full_store_of_decoded_states_starts_again_empty():
     kept = DecodedStates(limit=2)
     states = [FoldState(score=n) for n in range(3)]
-    texts = [dumps(s.to_json()) for s in states]
+    texts = [dumps(s.to_json(_KEPT)) for s in states]
     for text, state in zip(texts, states):
-        kept.keep(text, state)
-    assert kept.take(texts[2]) is states[2]  # the third started it again
-    assert kept.take(texts[0]) is not states[0]
+        kept.keep(text, state, _KEPT)
+    assert kept.take(texts[2], _KEPT) is states[2]  # the third started it again
+    assert kept.take(texts[0], _KEPT) is not states[0]

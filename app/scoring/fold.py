@@ -39,7 +39,7 @@ from .profiles import FIT, Group, Profile, Rule
 from .records import LedgerEntry, TimelineRecord, type_code, type_name
 
 __all__ = ["FoldState", "LedgerEntry", "advance", "advance_quietly", "checkpoint", "entry_key", "fold", "fold_across",
-           "is_late", "resume"]
+           "is_late", "resume", "rule_ids"]
 
 # Within one millisecond, expiries come before interactions and manual changes.
 _EXPIRY, _ENTRY = 0, 1
@@ -48,6 +48,32 @@ _EXPIRY, _ENTRY = 0, 1
 def entry_key(record: TimelineRecord) -> tuple[int, int, str]:
     """The sort key of a timeline record (interaction or manual change)."""
     return (record.at, _ENTRY, record.key)
+
+
+def _as_is(rule_id: Any, _default: Any) -> Any:
+    return rule_id
+
+
+#: Each profile's rule ids in order and their indexes (``_rule_codes``), keyed like ``_BY_TYPE``.
+_RULE_CODES: dict[int, tuple[Profile, tuple[str, ...], dict[str, int]]] = {}
+
+
+def _rule_codes(profile: Profile) -> tuple[tuple[str, ...], dict[str, int]]:
+    """The profile's rule ids in order, and each one's index: a rule id's stored form in its version's states."""
+    known = _RULE_CODES.get(id(profile))
+    if known is not None and known[0] is profile:
+        return known[1], known[2]
+    ids = tuple(rule.id for rule in profile.rules)
+    codes = {rule_id: i for i, rule_id in enumerate(ids)}
+    if len(_RULE_CODES) >= _BY_TYPE_MAX:
+        _RULE_CODES.clear()
+    _RULE_CODES[id(profile)] = (profile, ids, codes)
+    return ids, codes
+
+
+def rule_ids(profile: Profile) -> tuple[str, ...]:
+    """The profile's rule ids in order: a state of its version stores each as its index here."""
+    return _rule_codes(profile)[0]
 
 
 def _timed(stored: list[Any], width: int) -> list[Any]:
@@ -80,60 +106,61 @@ class FoldState:
     # the contact is outside the profile's include/exclude lists: the fold goes on, the score is not shown
     # (set by the scorer, never by the fold; README, "Score semantics")
     outside: bool = False
+    #: some rule ids are still their index in the profile's rules (``from_json`` without a profile; ``bind``)
+    coded: bool = field(default=False, compare=False, repr=False)
 
-    def to_json(self) -> dict[str, Any]:
-        """The stored form: empty fields left out; ``l`` without its middle element when it is an interaction's (1,
-        the common case); the limits' hit times (``H``), the pending expiries' (``e``) and decay steps' (``k``) times
-        as milliseconds before (hits) or after (the others) the last applied entry's time, a few digits instead of
-        thirteen; pending expiries and decay steps grouped by rule id (rule id -> entries, the id written once),
-        each without its interaction id (the end of its interaction key), with its type interned
-        (``records.type_code``) and its interaction key last, left out when it is the last applied entry's (the
-        common case: the last interaction made the entry), so a small state fits a Redis hash's compact encoding
-        in as few pieces as can be (docs/performance.md, "(2026-12-05 evening)").
-        ``from_json`` also reads the forms written by earlier releases (``P`` and ``D``: the key second in each
-        entry; ``h``: absolute times; ``p`` and ``d``: sorted lists with the rule id in each entry)."""
+    def to_json(self, profile: Profile | None = None) -> dict[str, Any]:
+        """The stored form (``profile``: the version the state folds, whose rules' ids it interns): empty fields left
+        out; ``l`` without its middle element when it is an interaction's (1, the common case); every rule id (in
+        the hits ``T``, the once-per values ``O``, the pending expiries ``E``, the decay steps ``K``, a fit profile's
+        matched rules ``F``) as the rule's index in ``profile.rules`` (a version never changes: the index means the
+        same to every worker and reader, ever), or as it is without a profile or when not among its rules; the hit
+        times as milliseconds before, the expiries' and decay steps' after, the last applied entry's time (a few
+        digits instead of thirteen); each expiry and decay step without its interaction id (the end of its
+        interaction key), with its type interned (``records.type_code``) and its interaction key last, left out
+        when it is the last applied entry's (the common case: the last interaction made it). So a small state
+        fits a Redis hash's compact encoding in as few pieces as can be (docs/performance.md, "(2026-12-05
+        evening)"). ``from_json`` also reads the forms written by earlier releases (``H``, ``o``, ``f`` and ``P``,
+        ``D``: rule ids as keys, the key second in each entry; ``h``: absolute times; ``p`` and ``d``: sorted lists
+        with the rule id in each entry)."""
         out: dict[str, Any] = {"s": self.score}
+        code = _rule_codes(profile)[1].get if profile is not None else _as_is
         last = self.last
         if last:
-            base, _kind, last_key = last
-            out["l"] = [base, last_key] if _kind == _ENTRY else list(last)
+            base, kind, last_key = last
+            out["l"] = [base, last_key] if kind == _ENTRY else list(last)
         else:
             base, last_key = 0, None
         if self.hits:
-            out["H"] = {rule_id: [base - at for at in times] for rule_id, times in self.hits.items()}
+            out["T"] = [[code(rule_id, rule_id), *[base - at for at in times]] for rule_id, times in self.hits.items()]
         if self.once:
-            out["o"] = self.once
+            out["O"] = [[code(rule_id, rule_id), *values] for rule_id, values in self.once.items()]
         if self.pending:
-            by_rule: dict[str, list[list[Any]]] = {}
-            code = type_code
-            for p in self.pending:
-                group = by_rule.get(p[2])
-                if group is None:
-                    group = by_rule[p[2]] = []
-                key = p[1]
-                group.append([p[0] - base, p[3], code(p[5])] if key == last_key
-                             else [p[0] - base, p[3], code(p[5]), key])
-            out["e"] = by_rule
+            types = type_code
+            out["E"] = [[code(p[2], p[2]), p[0] - base, p[3], types(p[5])] if p[1] == last_key
+                        else [code(p[2], p[2]), p[0] - base, p[3], types(p[5]), p[1]] for p in self.pending]
         if self.decaying:
-            steps: dict[str, list[list[Any]]] = {}
+            steps = out["K"] = []
             for d in self.decaying:
-                entry = [d[0] - base, d[3], type_code(d[5]), *d[6:]]
+                entry = [code(d[2], d[2]), d[0] - base, d[3], type_code(d[5]), d[6], d[7], d[8]]
                 if d[1] != last_key:
                     entry.append(d[1])
-                steps.setdefault(d[2], []).append(entry)
-            out["k"] = steps
+                steps.append(entry)
         if self.groups:
             out["g"] = self.groups
         if self.attributes:
             out["a"] = self.attributes
         if self.matched:
-            out["f"] = self.matched
+            out["F"] = [code(rule_id, rule_id) for rule_id in self.matched]
         if self.outside:
             out["x"] = 1
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> FoldState:
+    def from_json(cls, data: Mapping[str, Any], profile: Profile | None = None) -> FoldState:
+        """The state ``to_json`` stored, its rule ids read with ``profile`` (the version the state folds). Without
+        it, a rule id stored as its index stays that index (``coded``): score, last entry, outside and the timed
+        entries' times read as they are, and the fold reads the ids with its profile before it goes on (``bind``)."""
         # read once per contact and version in a drain: list comprehensions and sorts in place, no generators
         get = data.get
         stored = get("l")
@@ -142,42 +169,82 @@ class FoldState:
             base, last_key = stored[0], last[2]
         else:
             last, base, last_key = None, 0, ""
-        stored = get("H")
+        ids = _rule_codes(profile)[0] if profile is not None else None
+        coded = False
+        stored = get("T")
         if stored is not None:
+            coded = True
+            hits = {t[0]: [base - ago for ago in t[1:]] for t in stored}
+        elif (stored := get("H")) is not None:
             hits = {rule_id: [base - ago for ago in times] for rule_id, times in stored.items()}
         else:
             hits = dict(get("h") or {})
-        stored = get("e")
-        if stored is not None:  # back in the order the fold keeps them: (expire_at, interaction key, rule id)
+        stored = get("O")
+        if stored is not None:
+            coded = True
+            once = {o[0]: o[1:] for o in stored}
+        else:
+            once = dict(get("o") or {})
+        stored = get("E")
+        if stored is not None:  # in the order the fold keeps them: (expire_at, interaction key, rule id)
+            coded = True
             pending = []
-            for rule_id, entries in stored.items():
-                for p in entries:
-                    key = p[3] if len(p) > 3 else last_key
-                    pending.append([base + p[0], key, rule_id, p[1], key.partition(":")[2], type_name(p[2])])
-            pending.sort()
+            for p in stored:
+                key = p[4] if len(p) > 4 else last_key
+                pending.append([base + p[1], key, p[0], p[2], key.partition(":")[2], type_name(p[3])])
         elif (stored := get("P")) is not None:
             pending = [[base + p[0], p[1], rule_id, p[2], p[1].partition(":")[2], type_name(p[3])]
                        for rule_id, entries in stored.items() for p in entries]
             pending.sort()
         else:
             pending = [_timed(p, 6) for p in get("p") or []]
-        stored = get("k")
+        stored = get("K")
         if stored is not None:  # likewise: (step_at, interaction key, rule id)
+            coded = True
             decaying = []
-            for rule_id, entries in stored.items():
-                for d in entries:
-                    key = d[6] if len(d) > 6 else last_key
-                    decaying.append([base + d[0], key, rule_id, d[1], key.partition(":")[2], type_name(d[2]),
-                                     d[3], d[4], d[5]])
-            decaying.sort()
+            for d in stored:
+                key = d[7] if len(d) > 7 else last_key
+                decaying.append([base + d[1], key, d[0], d[2], key.partition(":")[2], type_name(d[3]), d[4], d[5],
+                                 d[6]])
         elif (stored := get("D")) is not None:
             decaying = [[base + d[0], d[1], rule_id, d[2], d[1].partition(":")[2], type_name(d[3]), *d[4:]]
                         for rule_id, entries in stored.items() for d in entries]
             decaying.sort()
         else:
             decaying = [_timed(d, 9) for d in get("d") or []]
-        return cls(data["s"], last, hits, dict(get("o") or {}), pending, decaying,
-                   dict(get("g") or {}), dict(get("a") or {}), list(get("f") or []), bool(get("x")))
+        stored = get("F")
+        if stored is not None:
+            coded = True
+            matched = list(stored)
+        else:
+            matched = list(get("f") or [])
+        state = cls(data["s"], last, hits, once, pending, decaying, dict(get("g") or {}), dict(get("a") or {}),
+                    matched, bool(get("x")), coded)
+        if coded and ids is not None:
+            state.bind(profile, ids)  # type: ignore[arg-type]
+        return state
+
+    def bind(self, profile: Profile, ids: tuple[str, ...] | None = None) -> None:
+        """Read the rule ids stored as their index in ``profile.rules`` (``from_json`` without a profile), and put
+        the timed entries back in the fold's order, which sorts by rule id among entries of one time and key."""
+        if ids is None:
+            ids = _rule_codes(profile)[0]
+        self.coded = False
+        if self.hits:
+            self.hits = {rule_id if rule_id.__class__ is str else ids[rule_id]: times
+                         for rule_id, times in self.hits.items()}
+        if self.once:
+            self.once = {rule_id if rule_id.__class__ is str else ids[rule_id]: values
+                         for rule_id, values in self.once.items()}
+        for timed in (self.pending, self.decaying):
+            if timed:
+                for entry in timed:
+                    if entry[2].__class__ is not str:
+                        entry[2] = ids[entry[2]]
+                if len(timed) > 1:
+                    timed.sort()
+        if self.matched:
+            self.matched = [rule_id if rule_id.__class__ is str else ids[rule_id] for rule_id in self.matched]
 
     def copy(self) -> FoldState:
         """A copy the fold can advance without changing this one: each container copied one level down (their
@@ -187,7 +254,7 @@ class FoldState:
                          once={k: list(v) for k, v in self.once.items()}, pending=[list(p) for p in self.pending],
                          decaying=[list(d) for d in self.decaying], groups=dict(self.groups),
                          attributes=copy.deepcopy(self.attributes) if self.attributes else {},
-                         matched=list(self.matched), outside=self.outside)
+                         matched=list(self.matched), outside=self.outside, coded=self.coded)
 
     def next_expiry(self) -> int | None:
         """When the earliest timed entry (expiry or decay step) falls: the ticker's schedule for the contact."""
@@ -470,6 +537,8 @@ def advance_quietly(state: FoldState, profile: Profile, records: Iterable[Timeli
 def _advance(state: FoldState, profile: Profile, keyed: _Keyed, now: int, ledger: _Ledger) -> None:
     """``advance`` over records already in order with their keys, its ledger entries into ``ledger`` (None: made
     by nobody)."""
+    if state.coded:  # read without its profile: the rule ids are read now
+        state.bind(profile)
     if profile.kind == FIT:
         _advance_fit(state, profile, keyed, ledger)
         return
