@@ -16,6 +16,8 @@ shows); one that differs is kept (re-encoded compact), and reads as it was.
 """
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,12 +29,16 @@ from .services import Services
 from .storage.redis_tools import dumps, loads
 from .storage.timelines import PIECE_BYTES, PIECE_MARK, Horizon, StoredContact, join_states
 
+log = logging.getLogger(__name__)
+
 #: Contacts read per round trip.
 PAGE = 200
 #: Times a contact that changed while it was being rewritten is read again before it is left for the next run.
 RETRIES = 5
 #: The ``migrations`` entry written when a whole run finished with nothing left behind.
 MIGRATION = "compact-layout"
+#: The ``migrations`` entry of ``short_states_once``.
+SHORT_STATES = "fold-states-interned"
 
 COUNTS = ("contacts", "records", "entries", "ledgers", "states", "changed")
 
@@ -43,8 +49,9 @@ def compact_all(services: Services, on_page: Callable[[int], None] | None = None
     dropped (the fold of the timeline gives them), ``changed``
     contacts left for the next run (they kept changing)."""
     total = dict.fromkeys(COUNTS, 0)
+    profile_of = version_profiles(services)
     for page in services.contacts.contact_pages(PAGE):
-        for name, n in compact_page(services, page).items():
+        for name, n in compact_page(services, page, profile_of=profile_of).items():
             total[name] += n
         if on_page:
             on_page(len(page))
@@ -53,17 +60,41 @@ def compact_all(services: Services, on_page: Callable[[int], None] | None = None
     return total
 
 
-def compact_page(services: Services, contact_ids: Sequence[str]) -> dict[str, int]:
+def short_states_once(services: Services) -> int | None:
+    """Every contact's fold states and checkpoints rewritten in this release's form (``FoldState.to_json``: rule
+    ids as their index in the version's rules, timed entries without the last entry's key) where it is shorter,
+    unless a finished run was recorded; records this one (``SHORT_STATES``). Nothing needs it to read right (every
+    reader reads every form): it gives back the memory of states written before the upgrade, and its name in
+    ``LAYOUT_MIGRATIONS`` keeps the workers of releases before (which read no rule index) from folding on a state
+    this release wrote (app/contact_layout.py). A contact that kept changing is left as it is (its next fold
+    writes the new form). Returns the contacts rewritten."""
+    if services.jobs.migration_done(SHORT_STATES):
+        return None
+    started = time.monotonic()
+    profile_of = version_profiles(services)
+    rewritten = sum(compact_page(services, page, states_only=True, profile_of=profile_of)["contacts"]
+                    for page in services.contacts.contact_pages(PAGE))
+    services.jobs.record_migration(SHORT_STATES, int(time.time() * 1000))
+    log.info("fold states rewritten with their rule ids interned", extra={
+        "contacts": rewritten, "seconds": round(time.monotonic() - started, 3)})
+    return rewritten
+
+
+def compact_page(services: Services, contact_ids: Sequence[str], states_only: bool = False,
+                 profile_of: Callable[[str], Profile | None] | None = None) -> dict[str, int]:
+    """Rewrite these contacts (``states_only``: their fold states and checkpoints alone, ``short_states_once``'s
+    pass); ``profile_of`` (a version field's profile, or None) is ``version_profiles``' unless given."""
     counts = dict.fromkeys(COUNTS, 0)
     pending = list(contact_ids)
+    profile_of = profile_of or version_profiles(services)
     for _ in range(RETRIES):
         if not pending:
             break
         stored = services.timelines.read_stored(pending)
         pending = []
         for cid, contact in stored.items():
-            timeline, states, horizon, ledgers = _compacted(contact)
-            for vfield in _derivable(services, contact):
+            timeline, states, horizon, ledgers = _compacted(contact, profile_of, states_only)
+            for vfield in () if states_only else _derivable(services, contact):
                 ledgers[vfield] = (len(contact.ledgers[vfield]), [])
             if not (timeline or states or horizon or ledgers):
                 continue
@@ -79,12 +110,27 @@ def compact_page(services: Services, contact_ids: Sequence[str]) -> dict[str, in
     return counts
 
 
-def _compacted(contact: StoredContact) -> tuple[dict[str, str], dict[str, str], dict[str, str],
-                                                dict[str, tuple[int, list[str]]]]:
+def version_profiles(services: Services) -> Callable[[str], Profile | None]:
+    """A version field's profile (None when no such version is stored), each read once: a fold state stores its
+    rule ids as their index in its version's rules (``FoldState.to_json``)."""
+    known: dict[str, Profile | None] = {}
+
+    def profile_of(vfield: str) -> Profile | None:
+        if vfield not in known:
+            try:
+                known[vfield] = services.profiles.version(*parse_version_field(vfield))
+            except (KeyError, ValueError):
+                known[vfield] = None
+        return known[vfield]
+    return profile_of
+
+
+def _compacted(contact: StoredContact, profile_of: Callable[[str], Profile | None], states_only: bool = False
+               ) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, tuple[int, list[str]]]]:
     """The values of a contact that have a compact form they do not have yet, re-encoded (checked to read back
-    the same)."""
+    the same); ``states_only``: its fold states and checkpoints alone."""
     timeline = {}
-    for key, raw in contact.timeline.items():
+    for key, raw in () if states_only else contact.timeline.items():
         value = loads(raw)
         if not is_compact_record(value):
             record = decode_record(key, value)
@@ -92,18 +138,18 @@ def _compacted(contact: StoredContact) -> tuple[dict[str, str], dict[str, str], 
             if decode_record(key, loads(dumps(new))) == record:
                 timeline[key] = dumps(new)
     whole = join_states(contact.states)
-    states = {f: v for f, v in ((f, _state(raw)) for f, raw in whole.items() if f != "_rev") if v}
+    states = {f: v for f, v in ((f, _state(raw, profile_of(f))) for f, raw in whole.items() if f != "_rev") if v}
     # a state (or checkpoint) longer than a listpack value stored whole (earlier releases) goes into pieces, so its
     # hash is compact
     states.update({f: raw for f, raw in contact.states.items()
                    if f != "_rev" and f not in states and PIECE_MARK not in f and len(raw.encode()) > PIECE_BYTES})
     whole_horizon = join_states(contact.horizon)
-    horizon = {f: v for f, v in ((f, _state(raw)) for f, raw in whole_horizon.items() if f not in ("c", "a"))
-               if v}
+    horizon = {f: v for f, v in ((f, _state(raw, profile_of(f))) for f, raw in whole_horizon.items()
+                                 if f not in ("c", "a")) if v}
     horizon.update({f: raw for f, raw in contact.horizon.items()
                     if f not in horizon and PIECE_MARK not in f and len(raw.encode()) > PIECE_BYTES})
     ledgers: dict[str, tuple[int, list[str]]] = {}
-    for vfield, entries in contact.ledgers.items():
+    for vfield, entries in () if states_only else contact.ledgers.items():
         values = [loads(e) for e in entries]
         if not entries or all(is_compact_ledger_entry(v) for v in values):
             continue
@@ -143,11 +189,12 @@ def _folded(profile: Profile, records: list, horizon: Horizon | None, vfield: st
     return [decode_ledger_entry(encode_ledger_entry(e)) for e in reversed(ledger)]
 
 
-def _state(raw: str) -> str | None:
-    """A stored fold state in the compact form, or None when it has it (or would not read back the same)."""
-    state = FoldState.from_json(loads(raw))
-    new = dumps(state.to_json())
-    if new == raw or len(new) >= len(raw) or FoldState.from_json(loads(new)) != state:
+def _state(raw: str, profile: Profile | None) -> str | None:
+    """A stored fold state in the compact form (its rule ids as their index in ``profile``'s rules, its version's),
+    or None when it has it (or would not read back the same)."""
+    state = FoldState.from_json(loads(raw), profile)
+    new = dumps(state.to_json(profile))
+    if new == raw or len(new) >= len(raw) or FoldState.from_json(loads(new), profile) != state:
         return None
     return new
 

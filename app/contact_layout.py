@@ -71,6 +71,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from .compaction import SHORT_STATES, short_states_once
 from .indexes import (SEARCH_SHORT_MIGRATION, SIZES_MIGRATION, activity_once, registry_once, roster_index_once,
                       rosters_once, search_short_once, sizes_once)
 from .services import Services
@@ -88,14 +89,15 @@ MIGRATION = STATES_MOVED
 PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
 #: otherwise is of a release before the move.
-WORKER_PREFIX = "sk-l9-"
+WORKER_PREFIX = "sk-l10-"
 #: The migrations a worker of a release before would undo by writing where this release no longer reads or
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
 #: (``WORKER_PREFIX``), so the workers of the release before it count as before.
 LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION, ROSTER_INDEX_MIGRATION,
                                       ACTIVITY_MIGRATION, TIMELINES_MOVED, COMPANY_IMPLIED, SIZES_MIGRATION,
-                                      SEARCH_SHORT_MIGRATION, CREATED_SHORT)
+                                      SEARCH_SHORT_MIGRATION, CREATED_SHORT,
+                                      SHORT_STATES)
 
 
 def workers_before(services: Services) -> set[str]:
@@ -228,4 +230,5 @@ def migrate_layouts(services: Services) -> None:
     companies_once(services)  # company fields that repeat what the email implies: left out
     search_short_once(services)  # search terms whose text derives their contact: without its id
     created_once(services)  # each contact hash's created_at: renamed c
+    short_states_once(services)  # fold states: rule ids as their index in the version's rules
 

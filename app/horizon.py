@@ -125,7 +125,8 @@ def trim(services: Services, contact_ids: Sequence[str], now: int, kept: list[in
         else:
             attributes = _attributes_at(horizon, timeline, at)
         ledgers = [parse_version_field(f) for f in fields if f in by_field]
-        moves.append(HorizonMove(cid, rev, at, drop, horizon_fields(at, attributes, checkpoints), ledgers))
+        values = horizon_fields(at, attributes, checkpoints, {f: by_field[f].profile for f in checkpoints})
+        moves.append(HorizonMove(cid, rev, at, drop, values, ledgers))
     for move, applied in zip(moves, services.timelines.move_horizons(moves)):
         if applied:
             counts["contacts"] += 1

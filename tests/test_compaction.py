@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.compaction import MIGRATION, compact_all, compact_page
+from app.compaction import MIGRATION, SHORT_STATES, compact_all, compact_page, short_states_once
 from app.ledger_history import hot_ledger
 from app.scoring.fold import FoldState, fold
+from app.scoring.profiles import parse_version_field
 from app.scoring.records import is_compact_record
 from app.storage.timelines import join_states
 from tests.helpers import AUTH, settle
@@ -80,7 +81,8 @@ def everything(client, services, contact_ids):
         out[cid] = {
             "contact": contact, "history": history,
             "timeline": sorted(timelines[cid], key=lambda r: r.key),
-            "states": {f: FoldState.from_json(json.loads(v)) for f, v in states[cid].items() if f != "_rev"},
+            "states": {f: FoldState.from_json(json.loads(v), services.profiles.version(*parse_version_field(f)))
+                       for f, v in states[cid].items() if f != "_rev"},  # rule ids read with the version's rules
             "rev": states[cid]["_rev"],
             "ledger": hot_ledger(services, cid, services.profiles.live()["engagement"])[0],
         }
@@ -172,4 +174,21 @@ def test_a_checkpoint_at_the_hot_horizon_in_the_old_form_is_compacted_and_reads_
     whole = join_states(stored)  # a checkpoint longer than a listpack value is stored in pieces, like a fold state
     assert len(whole["engagement@1"]) < len(old_state) and whole["c"] == "5" and whole["a"] == '{"plan":"pro"}'
     assert len(stored) > len(whole) and services.redis.object("encoding", services.keys.horizon(cid)) == "listpack"
-    assert services.timelines.read_horizons([cid])[cid] == before
+    after = services.timelines.read_horizons([cid])[cid]
+    after.checkpoints["engagement@1"].bind(services.profiles.version("engagement", 1))  # the rule ids: their index
+    assert after == before
+
+
+def test_the_states_migration_interns_the_old_releases_rule_ids_and_every_reader_gives_the_same(client, services):
+    """``short_states_once`` (a layout migration: app/contact_layout.py) rewrites the fold states, each rule id as
+    its index in the version's rules; scores, ledgers, timelines and states read the same, in fewer bytes."""
+    contact_ids = load_layout_v1(services)
+    before = everything(client, services, contact_ids)
+    old_bytes = memory(services, contact_ids)
+    assert short_states_once(services) == 40
+    assert everything(client, services, contact_ids) == before
+    assert memory(services, contact_ids) < old_bytes
+    for states in services.timelines.read_states(contact_ids).values():
+        for vfield, raw in states.items():
+            assert vfield == "_rev" or not {"h", "H", "o", "p", "P", "d", "D", "f"} & json.loads(raw).keys()
+    assert services.jobs.migration_done(SHORT_STATES) and short_states_once(services) is None

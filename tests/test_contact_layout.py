@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from rq import SimpleWorker
 
+from app.compaction import short_states_once
 from app.contact_layout import (MIGRATION, WORKER_PREFIX, await_workers_before, companies_once, created_once,
                                 identity_once, states_once, timelines_once, workers_before)
 from app.indexes import activity_once, roster_index_once, search_short_once, sizes_once
@@ -197,6 +198,7 @@ def test_once_every_layout_migration_is_recorded_nothing_waits(services):
     assert companies_once(services) == 0
     assert search_short_once(services) == 0
     assert created_once(services) == 0
+    assert short_states_once(services) == 0
     old = registered(services)
     told: list = []
     gave_up = threading.Event()  # a migration left unrecorded above must fail here, not wait for ever

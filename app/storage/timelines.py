@@ -24,7 +24,7 @@ from typing import Any
 
 from ..keys import Keys
 from ..scoring.fold import FoldState
-from ..scoring.profiles import parse_version_field, version_field
+from ..scoring.profiles import Profile, parse_version_field, version_field
 from ..scoring.records import ContactWrite, TimelineRecord, decode_ledger_entry, decode_record
 from .activity import ACTIVITY_FIELD, ACTIVITY_MIGRATION, GRANULE_MS
 from .errors import InconsistentRead, gateway
@@ -301,10 +301,13 @@ def flat_pieces(fields: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def horizon_fields(at: int, attributes: dict[str, Any], checkpoints: Mapping[str, FoldState]) -> dict[str, str]:
+def horizon_fields(at: int, attributes: dict[str, Any], checkpoints: Mapping[str, FoldState],
+                   profiles: Mapping[str, Profile] | None = None) -> dict[str, str]:
     """The horizon hash's values for these (whole: storage stores a long one in pieces, like a fold state;
-    ``Horizon.from_hash`` reads them)."""
-    fields = {"c": str(at), **{f: dumps(state.to_json()) for f, state in checkpoints.items()}}
+    ``Horizon.from_hash`` reads them); each checkpoint's rule ids as their index in its version's rules
+    (``profiles``, by version field), as the states store them."""
+    profile = (profiles or {}).get
+    fields = {"c": str(at), **{f: dumps(state.to_json(profile(f))) for f, state in checkpoints.items()}}
     if attributes:
         fields["a"] = dumps(attributes)
     return fields
