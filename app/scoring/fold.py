@@ -50,10 +50,8 @@ def entry_key(record: TimelineRecord) -> tuple[int, int, str]:
     return (record.at, _ENTRY, record.key)
 
 
-def _as_is(rule_id: Any, _default: Any) -> Any:
-    return rule_id
-
-
+#: No rule's index: ``to_json`` without a profile writes the ids as they are.
+_NO_CODES: dict[str, int] = {}
 #: Each profile's rule ids in order and their indexes (``_rule_codes``), keyed like ``_BY_TYPE``.
 _RULE_CODES: dict[int, tuple[Profile, tuple[str, ...], dict[str, int]]] = {}
 
@@ -123,26 +121,45 @@ class FoldState:
         evening)"). ``from_json`` also reads the forms written by earlier releases (``H``, ``o``, ``f`` and ``P``,
         ``D``: rule ids as keys, the key second in each entry; ``h``: absolute times; ``p`` and ``d``: sorted lists
         with the rule id in each entry)."""
+        # once per contact and version scored: loops, no comprehensions (each makes a function object)
         out: dict[str, Any] = {"s": self.score}
-        code = _rule_codes(profile)[1].get if profile is not None else _as_is
+        if profile is None:
+            code = _NO_CODES.get
+        else:
+            known = _RULE_CODES.get(id(profile))
+            code = (known[2] if known is not None and known[0] is profile else _rule_codes(profile)[1]).get
         last = self.last
         if last:
             base, kind, last_key = last
-            out["l"] = [base, last_key] if kind == _ENTRY else list(last)
+            out["l"] = [base, last_key] if kind == _ENTRY else [base, kind, last_key]
         else:
             base, last_key = 0, None
         if self.hits:
-            out["T"] = [[code(rule_id, rule_id), *[base - at for at in times]] for rule_id, times in self.hits.items()]
+            hits = out["T"] = []
+            for rule_id, times in self.hits.items():
+                entry = [code(rule_id, rule_id)]
+                for at in times:
+                    entry.append(base - at)
+                hits.append(entry)
         if self.once:
-            out["O"] = [[code(rule_id, rule_id), *values] for rule_id, values in self.once.items()]
+            once = out["O"] = []
+            for rule_id, values in self.once.items():
+                entry = [code(rule_id, rule_id)]
+                entry += values
+                once.append(entry)
         if self.pending:
-            types = type_code
-            out["E"] = [[code(p[2], p[2]), p[0] - base, p[3], types(p[5])] if p[1] == last_key
-                        else [code(p[2], p[2]), p[0] - base, p[3], types(p[5]), p[1]] for p in self.pending]
+            pending = out["E"] = []
+            for p in self.pending:
+                rule_id = p[2]
+                if p[1] == last_key:
+                    pending.append([code(rule_id, rule_id), p[0] - base, p[3], type_code(p[5])])
+                else:
+                    pending.append([code(rule_id, rule_id), p[0] - base, p[3], type_code(p[5]), p[1]])
         if self.decaying:
             steps = out["K"] = []
             for d in self.decaying:
-                entry = [code(d[2], d[2]), d[0] - base, d[3], type_code(d[5]), d[6], d[7], d[8]]
+                rule_id = d[2]
+                entry = [code(rule_id, rule_id), d[0] - base, d[3], type_code(d[5]), d[6], d[7], d[8]]
                 if d[1] != last_key:
                     entry.append(d[1])
                 steps.append(entry)
@@ -160,53 +177,74 @@ class FoldState:
     def from_json(cls, data: Mapping[str, Any], profile: Profile | None = None) -> FoldState:
         """The state ``to_json`` stored, its rule ids read with ``profile`` (the version the state folds). Without
         it, a rule id stored as its index stays that index (``coded``): score, last entry, outside and the timed
-        entries' times read as they are, and the fold reads the ids with its profile before it goes on (``bind``)."""
-        # read once per contact and version in a drain: list comprehensions and sorts in place, no generators
+        entries' times read as they are, and the fold reads the ids with its profile before it goes on (``bind``).
+        The timed entries are stored in the fold's order, and read back in it."""
+        # read once per contact and version in a drain: loops, no comprehensions or generators, sorts in place
         get = data.get
         stored = get("l")
         if stored:
-            last = (stored[0], _ENTRY, stored[1]) if len(stored) == 2 else tuple(stored)
-            base, last_key = stored[0], last[2]
+            if len(stored) == 2:
+                base, last_key = stored
+                last: tuple[int, int, str] | None = (base, _ENTRY, last_key)
+            else:
+                last = tuple(stored)  # type: ignore[assignment]
+                base, last_key = stored[0], stored[2]
         else:
             last, base, last_key = None, 0, ""
-        ids = _rule_codes(profile)[0] if profile is not None else None
-        coded = False
+        if profile is None:
+            ids = None
+        else:
+            known = _RULE_CODES.get(id(profile))
+            ids = known[1] if known is not None and known[0] is profile else _rule_codes(profile)[0]
+        new_form = False
         stored = get("T")
         if stored is not None:
-            coded = True
-            hits = {t[0]: [base - ago for ago in t[1:]] for t in stored}
+            new_form = True
+            hits = {}
+            for t in stored:
+                rule_id = t[0]
+                times = []
+                for ago in t[1:]:
+                    times.append(base - ago)
+                hits[rule_id if ids is None or rule_id.__class__ is str else ids[rule_id]] = times
         elif (stored := get("H")) is not None:
             hits = {rule_id: [base - ago for ago in times] for rule_id, times in stored.items()}
         else:
             hits = dict(get("h") or {})
         stored = get("O")
         if stored is not None:
-            coded = True
-            once = {o[0]: o[1:] for o in stored}
+            new_form = True
+            once = {}
+            for o in stored:
+                rule_id = o[0]
+                once[rule_id if ids is None or rule_id.__class__ is str else ids[rule_id]] = o[1:]
         else:
             once = dict(get("o") or {})
         stored = get("E")
-        if stored is not None:  # in the order the fold keeps them: (expire_at, interaction key, rule id)
-            coded = True
+        if stored is not None:
+            new_form = True
             pending = []
             for p in stored:
                 key = p[4] if len(p) > 4 else last_key
-                pending.append([base + p[1], key, p[0], p[2], key.partition(":")[2], type_name(p[3])])
-        elif (stored := get("P")) is not None:
+                rule_id = p[0]
+                pending.append([base + p[1], key, rule_id if ids is None or rule_id.__class__ is str else ids[rule_id],
+                                p[2], key.partition(":")[2], type_name(p[3])])
+        elif (stored := get("P")) is not None:  # back in the fold's order: (expire_at, interaction key, rule id)
             pending = [[base + p[0], p[1], rule_id, p[2], p[1].partition(":")[2], type_name(p[3])]
                        for rule_id, entries in stored.items() for p in entries]
             pending.sort()
         else:
             pending = [_timed(p, 6) for p in get("p") or []]
         stored = get("K")
-        if stored is not None:  # likewise: (step_at, interaction key, rule id)
-            coded = True
+        if stored is not None:
+            new_form = True
             decaying = []
             for d in stored:
                 key = d[7] if len(d) > 7 else last_key
-                decaying.append([base + d[1], key, d[0], d[2], key.partition(":")[2], type_name(d[3]), d[4], d[5],
-                                 d[6]])
-        elif (stored := get("D")) is not None:
+                rule_id = d[0]
+                decaying.append([base + d[1], key, rule_id if ids is None or rule_id.__class__ is str else ids[rule_id],
+                                 d[2], key.partition(":")[2], type_name(d[3]), d[4], d[5], d[6]])
+        elif (stored := get("D")) is not None:  # likewise: (step_at, interaction key, rule id)
             decaying = [[base + d[0], d[1], rule_id, d[2], d[1].partition(":")[2], type_name(d[3]), *d[4:]]
                         for rule_id, entries in stored.items() for d in entries]
             decaying.sort()
@@ -214,21 +252,17 @@ class FoldState:
             decaying = [_timed(d, 9) for d in get("d") or []]
         stored = get("F")
         if stored is not None:
-            coded = True
-            matched = list(stored)
+            new_form = True
+            matched = [rule_id if ids is None or rule_id.__class__ is str else ids[rule_id] for rule_id in stored]
         else:
             matched = list(get("f") or [])
-        state = cls(data["s"], last, hits, once, pending, decaying, dict(get("g") or {}), dict(get("a") or {}),
-                    matched, bool(get("x")), coded)
-        if coded and ids is not None:
-            state.bind(profile, ids)  # type: ignore[arg-type]
-        return state
+        return cls(data["s"], last, hits, once, pending, decaying, dict(get("g") or {}), dict(get("a") or {}),
+                   matched, bool(get("x")), new_form and ids is None)
 
-    def bind(self, profile: Profile, ids: tuple[str, ...] | None = None) -> None:
-        """Read the rule ids stored as their index in ``profile.rules`` (``from_json`` without a profile), and put
-        the timed entries back in the fold's order, which sorts by rule id among entries of one time and key."""
-        if ids is None:
-            ids = _rule_codes(profile)[0]
+    def bind(self, profile: Profile) -> None:
+        """Read the rule ids stored as their index in ``profile.rules`` (``from_json`` without a profile). The timed
+        entries keep their order: the fold's, by rule id among entries of one time and key, as they were written."""
+        ids = _rule_codes(profile)[0]
         self.coded = False
         if self.hits:
             self.hits = {rule_id if rule_id.__class__ is str else ids[rule_id]: times
@@ -237,12 +271,9 @@ class FoldState:
             self.once = {rule_id if rule_id.__class__ is str else ids[rule_id]: values
                          for rule_id, values in self.once.items()}
         for timed in (self.pending, self.decaying):
-            if timed:
-                for entry in timed:
-                    if entry[2].__class__ is not str:
-                        entry[2] = ids[entry[2]]
-                if len(timed) > 1:
-                    timed.sort()
+            for entry in timed:
+                if entry[2].__class__ is not str:
+                    entry[2] = ids[entry[2]]
         if self.matched:
             self.matched = [rule_id if rule_id.__class__ is str else ids[rule_id] for rule_id in self.matched]
 
