@@ -74,6 +74,23 @@ def rule_ids(profile: Profile) -> tuple[str, ...]:
     return _rule_codes(profile)[0]
 
 
+def _read_timed(stored: list[list[Any]], width: int, base: int, last_key: str,
+                ids: tuple[str, ...] | None) -> list[list[Any]]:
+    """Pending expiries (``E``, ``width`` 4: rule, ms after ``base``, change, type) or decay steps (``K``, 7: then
+    step, percent, every), each with its interaction key after ``width`` unless it is ``last_key``, as the fold keeps
+    them; a rule's index read with ``ids`` (kept as it is without them)."""
+    out = []
+    for t in stored:
+        key = t[width] if len(t) > width else last_key
+        rule_id = t[0]
+        entry = [base + t[1], key, rule_id if ids is None or rule_id.__class__ is str else ids[rule_id], t[2],
+                 key.partition(":")[2], type_name(t[3])]
+        if width > 4:
+            entry += t[4:width]
+        out.append(entry)
+    return out
+
+
 def _timed(stored: list[Any], width: int) -> list[Any]:
     """A pending expiry (``width`` 6) or decay step (9) as the fold keeps it, from either stored form: the
     compact one (no interaction id, interned type: one element fewer) or the full one."""
@@ -214,21 +231,13 @@ class FoldState:
         stored = get("O")
         if stored is not None:
             new_form = True
-            once = {}
-            for o in stored:
-                rule_id = o[0]
-                once[rule_id if ids is None or rule_id.__class__ is str else ids[rule_id]] = o[1:]
+            once = {o[0] if ids is None or o[0].__class__ is str else ids[o[0]]: o[1:] for o in stored}
         else:
             once = dict(get("o") or {})
         stored = get("E")
         if stored is not None:
             new_form = True
-            pending = []
-            for p in stored:
-                key = p[4] if len(p) > 4 else last_key
-                rule_id = p[0]
-                pending.append([base + p[1], key, rule_id if ids is None or rule_id.__class__ is str else ids[rule_id],
-                                p[2], key.partition(":")[2], type_name(p[3])])
+            pending = _read_timed(stored, 4, base, last_key, ids)
         elif (stored := get("P")) is not None:  # back in the fold's order: (expire_at, interaction key, rule id)
             pending = [[base + p[0], p[1], rule_id, p[2], p[1].partition(":")[2], type_name(p[3])]
                        for rule_id, entries in stored.items() for p in entries]
@@ -238,12 +247,7 @@ class FoldState:
         stored = get("K")
         if stored is not None:
             new_form = True
-            decaying = []
-            for d in stored:
-                key = d[7] if len(d) > 7 else last_key
-                rule_id = d[0]
-                decaying.append([base + d[1], key, rule_id if ids is None or rule_id.__class__ is str else ids[rule_id],
-                                 d[2], key.partition(":")[2], type_name(d[3]), d[4], d[5], d[6]])
+            decaying = _read_timed(stored, 7, base, last_key, ids)
         elif (stored := get("D")) is not None:  # likewise: (step_at, interaction key, rule id)
             decaying = [[base + d[0], d[1], rule_id, d[2], d[1].partition(":")[2], type_name(d[3]), *d[4:]]
                         for rule_id, entries in stored.items() for d in entries]
