@@ -617,7 +617,8 @@ class Scorer:
                     state = state.copy()
                 state.outside = outside
                 new_json = dumps(state.to_json(version.profile))
-                self._decoded.keep(new_json, state, version.profile)  # read back as this text in a later batch: not decoded again
+                # read back as this text in a later batch: not decoded again
+                self._decoded.keep(new_json, state, version.profile)
             result.scores[vfield] = None if state.outside else state.score
             result.before[vfield] = old_score
             if new_json != raw:

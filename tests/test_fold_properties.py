@@ -185,6 +185,7 @@ KEYS = ["api:a", "api:b", "api-v2:a", "crm:x:y", "manual:9"]  # few: a timed ent
 RULE_IDS = st.sampled_from(["open", "click-recent", "r", "é-ü"])
 TYPES = st.sampled_from(["email.opened", "email.clicked", "form.submitted", "custom.thing", "score.manual"])
 STAMPS = st.integers(0, 2 * T0)
+JSON_VALUES = st.integers(-2 ** 53, 2 ** 53) | st.text(max_size=3) | st.lists(st.text(max_size=2), max_size=2)
 
 
 @st.composite
@@ -208,8 +209,7 @@ def fold_states(draw):
                                                max_size=2)),
                      pending=pending, decaying=decaying,
                      groups=draw(st.dictionaries(st.sampled_from(["g", "email"]), st.integers(-99, 99), max_size=2)),
-                     attributes=draw(st.dictionaries(st.text(max_size=3), st.integers(-2 ** 53, 2 ** 53) | st.text(max_size=3) |
-                                                     st.lists(st.text(max_size=2), max_size=2), max_size=2)),
+                     attributes=draw(st.dictionaries(st.text(max_size=3), JSON_VALUES, max_size=2)),
                      matched=draw(st.lists(RULE_IDS, max_size=2, unique=True)), outside=draw(st.booleans()))
 
 
