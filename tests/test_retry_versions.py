@@ -174,3 +174,37 @@ def test_a_batch_that_read_a_version_retired_before_its_write_does_not_write_it_
         assert {field: state.score for field, state in states.items()} == {"eng@2": 8}
         assert services.scores.scores_of("eng", 1) == {}
         assert services.scores.scores_of("eng", 2) == {contact_id: 8}
+
+
+def test_a_new_contact_scored_into_a_version_retired_before_its_write_does_not_keep_it(make_app, monkeypatch):
+    """The contact's first interaction: it holds no state of the version the retirement drops, so there is nothing
+    of it to delete when the retirement passes it. The retirement still moves its ``_rev``: the batch, which read
+    the versions before the switch, loses its write's race and the round after scores only the live version (the
+    retirement once moved ``_rev`` only where it deleted a piece, and the retired state stayed)."""
+    with drain_ready(make_app, RULES) as (client, services):
+        put_profile(client, "eng", DOUBLED)
+        start_publish(client)  # version 2 building, its job not run
+        send(client, opened(1))  # a new contact: no state in any version yet
+        services.queue.empty()
+        all_docs = services.profiles.all
+        retired: list[bool] = []
+
+        def then_switch_and_retire():
+            docs = all_docs()
+            if not retired:
+                retired.append(True)
+                doc = services.profiles.get("eng")
+                doc.update(live_version=2, building_version=None, building_job=None)
+                services.profiles.save(doc)  # (what the last part's switch writes)
+                retire(services, "eng", 1)
+            return docs
+
+        monkeypatch.setattr(services.profiles, "all", then_switch_and_retire)
+        assert drain(services, 0) == 1
+
+        assert retired
+        contact_id = services.contacts.find_contact(email=EMAIL)
+        states = services.contacts.get_contact(contact_id)["states"]
+        assert {field: state.score for field, state in states.items()} == {"eng@2": 4}
+        assert services.scores.scores_of("eng", 1) == {}
+        assert services.scores.scores_of("eng", 2) == {contact_id: 4}

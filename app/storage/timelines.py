@@ -350,6 +350,7 @@ class TimelineStore:
         self._trim = load_script(redis, "trim_horizon.lua", RECORDS_LIBRARY)
         self._read_trim = load_script(redis, "read_trim.lua", RECORDS_LIBRARY)
         self._compact = load_script(redis, "compact_contact.lua", RECORDS_LIBRARY)
+        self._drop_version = load_script(redis, "drop_version.lua")
         self._move_states = load_script(redis, "move_states.lua", RECORDS_LIBRARY)
         self._move_timelines = load_script(redis, "move_timelines.lua", RECORDS_LIBRARY)
         #: One Redis (not a cluster): a scoring batch's reads and writes go in a few script calls.
@@ -631,30 +632,22 @@ class TimelineStore:
         return [decode_ledger_entry(loads(x)) for x in raw]
 
     def drop_version(self, contact_ids: Sequence[str], profile_id: str, version: int) -> None:
-        """Remove one version's fold states, checkpoints and ledgers from these contacts.
+        """Remove one version's fold states, checkpoints and ledgers from these contacts (``drop_version.lua``,
+        atomic per contact; SCRIPT_CONTACTS contacts a call on one Redis, one on a cluster).
 
-        A contact's ``_rev`` moves first, in the hash of the state (with it: ``apply_batch.lua``): a scorer that
-        read the contact before, and the versions before the switch this retirement follows, loses its write's race
-        instead of writing the retired state back, and reads the contact and the versions again
-        (``Scorer._versions``)."""
+        Each contact's ``_rev`` moves with it, in the hash of the states (with them: ``apply_batch.lua``), whether or
+        not it held a state of the version: a scorer that read the contact before, and the versions before the
+        switch this retirement follows, loses its write's race instead of writing the retired state back, and reads
+        the contact and the versions again (``Scorer._versions``)."""
         field = version_field(profile_id, version)
-        pipe = self.redis.pipeline(transaction=False)
-        for cid in contact_ids:
-            pipe.hkeys(self.keys.contact(cid))
-            pipe.hkeys(self.keys.states_before(cid))
-            pipe.hkeys(self.keys.horizon(cid))  # its checkpoint
-        stored = pipe.execute()
-        for i, cid in enumerate(contact_ids):
-            for n, (key, fields) in enumerate(((self.keys.contact(cid), stored[3 * i]),
-                                               (self.keys.states_before(cid), stored[3 * i + 1]),
-                                               (self.keys.horizon(cid), stored[3 * i + 2]))):
-                pieces = [f for f in fields if f.partition(PIECE_MARK)[0] == field]
-                if pieces:
-                    if n < 2:  # a state's hash (not the horizon's)
-                        pipe.hincrby(key, "_rev", 1)
-                    pipe.hdel(key, *pieces)
-            pipe.delete(self.keys.ledger(cid, profile_id, version))
-        pipe.execute()
+        per_call = SCRIPT_CONTACTS if self.single_node else 1
+        calls: list[tuple[list[str], list[Any]]] = []
+        for start in range(0, len(contact_ids), per_call):
+            keys = [key for cid in contact_ids[start:start + per_call]
+                    for key in (self.keys.contact(cid), self.keys.states_before(cid), self.keys.horizon(cid),
+                                self.keys.ledger(cid, profile_id, version))]
+            calls.append((keys, [field]))
+        run_scripts(self.redis, self._drop_version, calls)
 
     def drain_outbox(self, contact_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         """Read the pending outbox events of these contacts (removed by ``ack_outbox``)."""
