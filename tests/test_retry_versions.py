@@ -95,6 +95,27 @@ def drain_with_publish_before_first_write(monkeypatch, services, publish: Callab
     return first
 
 
+def drain_with_switch_after_versions_read(monkeypatch, services) -> bool:
+    """Drain partition 0, switching version 2 live and retiring version 1 once, just after the drain read the
+    profile documents (its batch's versions); whether it happened."""
+    all_docs = services.profiles.all
+    retired: list[bool] = []
+
+    def then_switch_and_retire():
+        docs = all_docs()
+        if not retired:
+            retired.append(True)
+            doc = services.profiles.get("eng")
+            doc.update(live_version=2, building_version=None, building_job=None)
+            services.profiles.save(doc)  # (what the last part's switch writes)
+            retire(services, "eng", 1)
+        return docs
+
+    monkeypatch.setattr(services.profiles, "all", then_switch_and_retire)
+    assert drain(services, 0) == 1
+    return bool(retired)
+
+
 @pytest.mark.parametrize("publish", [
     pytest.param(publish_building, id="publish-building"),
     pytest.param(publish_finished, id="publish-switched-and-retired"),
@@ -153,23 +174,7 @@ def test_a_batch_that_read_a_version_retired_before_its_write_does_not_write_it_
     with drain_ready(make_app, RULES) as (client, services):
         contact_id = second_open_waiting(client, services)
         publish_building(client, services, contact_id)
-        all_docs = services.profiles.all
-        retired: list[bool] = []
-
-        def then_switch_and_retire():
-            docs = all_docs()
-            if not retired:
-                retired.append(True)
-                doc = services.profiles.get("eng")
-                doc.update(live_version=2, building_version=None, building_job=None)
-                services.profiles.save(doc)  # (what the last part's switch writes)
-                retire(services, "eng", 1)
-            return docs
-
-        monkeypatch.setattr(services.profiles, "all", then_switch_and_retire)
-        assert drain(services, 0) == 1
-
-        assert retired
+        assert drain_with_switch_after_versions_read(monkeypatch, services)
         states = services.contacts.get_contact(contact_id)["states"]
         assert {field: state.score for field, state in states.items()} == {"eng@2": 8}
         assert services.scores.scores_of("eng", 1) == {}
@@ -186,23 +191,7 @@ def test_a_new_contact_scored_into_a_version_retired_before_its_write_does_not_k
         start_publish(client)  # version 2 building, its job not run
         send(client, opened(1))  # a new contact: no state in any version yet
         services.queue.empty()
-        all_docs = services.profiles.all
-        retired: list[bool] = []
-
-        def then_switch_and_retire():
-            docs = all_docs()
-            if not retired:
-                retired.append(True)
-                doc = services.profiles.get("eng")
-                doc.update(live_version=2, building_version=None, building_job=None)
-                services.profiles.save(doc)  # (what the last part's switch writes)
-                retire(services, "eng", 1)
-            return docs
-
-        monkeypatch.setattr(services.profiles, "all", then_switch_and_retire)
-        assert drain(services, 0) == 1
-
-        assert retired
+        assert drain_with_switch_after_versions_read(monkeypatch, services)
         contact_id = services.contacts.find_contact(email=EMAIL)
         states = services.contacts.get_contact(contact_id)["states"]
         assert {field: state.score for field, state in states.items()} == {"eng@2": 4}
