@@ -27,7 +27,7 @@ from .scoring.records import (LEDGER_FIELDS, LedgerEntry, decode_ledger_entry, d
                               encode_record, is_compact_ledger_entry, is_compact_record)
 from .services import Services
 from .storage.redis_tools import dumps, loads
-from .storage.timelines import PIECE_BYTES, PIECE_MARK, Horizon, StoredContact, join_states
+from .storage.timelines import PIECE_BYTES, PIECE_MARK, STATES_INTERNED, Horizon, StoredContact, join_states
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ RETRIES = 5
 #: The ``migrations`` entry written when a whole run finished with nothing left behind.
 MIGRATION = "compact-layout"
 #: The ``migrations`` entry of ``short_states_once``.
-SHORT_STATES = "fold-states-interned"
+SHORT_STATES = STATES_INTERNED
 
 COUNTS = ("contacts", "records", "entries", "ledgers", "states", "changed")
 
@@ -75,6 +75,7 @@ def short_states_once(services: Services) -> int | None:
     rewritten = sum(compact_page(services, page, states_only=True, profile_of=profile_of)["contacts"]
                     for page in services.contacts.contact_pages(PAGE))
     services.jobs.record_migration(SHORT_STATES, int(time.time() * 1000))
+    services.timelines.states_interned(recheck=True)  # this process's scorers write the interned form from now on
     log.info("fold states rewritten with their rule ids interned", extra={
         "contacts": rewritten, "seconds": round(time.monotonic() - started, 3)})
     return rewritten

@@ -253,6 +253,9 @@ class Scorer:
         self._graded: set[str] = set()
         #: The fold states this scorer wrote, decoded, for the contacts it scores again (a drain's next batches).
         self._decoded = DecodedStates()
+        #: whether states are written with their rule ids interned (``fold-states-interned`` seen: ``_versions``),
+        #: else in the form the workers of the release before read
+        self._interned = False
         #: The ``LedgerWrite`` of each (version field, refold) written so far (``_ledger_write``).
         self._ledger_writes: dict[tuple[str, bool], LedgerWrite] = {}
 
@@ -321,6 +324,7 @@ class Scorer:
         the round that scores it again reads its states, then the versions, again: read once per batch, a publish
         landing between the two rounds had its new version's state deleted, or the retired version's written
         back, until the contact's next interaction (docs/durability.md, "The drain's retry and a publish")."""
+        self._interned = self.timelines.states_interned()
         docs = self.profiles.all()
         keep = {version_field(pid, doc[k]) for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
         active = list(self.profiles.active(docs))
@@ -557,6 +561,7 @@ class Scorer:
         the archive's history (``history.archived``) it makes new checkpoints at the same horizon."""
         if refold is None:
             refold = history is not None
+        interned = self._interned
         horizon = history.horizon if history is not None else None
         timeline = history.records() if history is not None else None
         whole = [*timeline, *fresh] if timeline is not None else fresh
@@ -595,7 +600,8 @@ class Scorer:
                     state, ledger = fold(version.profile, whole, now)
                 elif history.archived is not None:  # the whole history: the new checkpoint and the state, one pass
                     at_horizon, state, ledger = fold_across(version.profile, whole, horizon.at, now)
-                    new_checkpoints[vfield] = dumps(at_horizon.to_json(version.profile))
+                    new_checkpoints[vfield] = dumps(at_horizon.to_json(version.profile) if interned
+                                                    else at_horizon.to_json_before(version.profile))
                 else:
                     state, ledger = resume(version.profile, horizon.checkpoints[vfield], whole, horizon.at, now)
                 full_fold = True
@@ -616,7 +622,7 @@ class Scorer:
                 if state is at_horizon:
                     state = state.copy()
                 state.outside = outside
-                new_json = dumps(state.to_json(version.profile))
+                new_json = dumps(state.to_json(version.profile) if interned else state.to_json_before(version.profile))
                 # read back as this text in a later batch: not decoded again
                 self._decoded.keep(new_json, state, version.profile)
             result.scores[vfield] = None if state.outside else state.score

@@ -192,3 +192,38 @@ def test_the_states_migration_interns_the_old_releases_rule_ids_and_every_reader
         for vfield, raw in states.items():
             assert vfield == "_rev" or not {"h", "H", "o", "p", "P", "d", "D", "f"} & json.loads(raw).keys()
     assert services.jobs.migration_done(SHORT_STATES) and short_states_once(services) is None
+
+
+#: What a fold state holds in the release before's form (which its workers read), and what only this release reads.
+FORM_BEFORE, FORM_INTERNED = {"H", "o", "P", "D", "f"}, {"T", "O", "E", "K", "F"}
+
+
+def stored_forms(services, contact_ids) -> set[str]:
+    """The rule-bearing fields of every stored fold state of these contacts, and ``l3`` for a whole ``l``."""
+    keys: set[str] = set()
+    for states in services.timelines.read_states(contact_ids).values():
+        for vfield, raw in states.items():
+            if vfield != "_rev":
+                data = json.loads(raw)
+                keys |= (data.keys() & (FORM_BEFORE | FORM_INTERNED)) | ({"l3"} if len(data.get("l", ())) == 3 else set())
+    return keys
+
+
+def test_states_are_written_in_the_release_befores_form_until_the_migration_is_recorded(client, services):
+    """A process of this release writes before its workers' wait ends (a web process's manual change or attribute
+    change, scored at once), while workers of the release before still fold, and they read none of the interned
+    fields: until ``short_states_once`` is recorded, states are written in their form (it read every field of it
+    the same); from then on, interned."""
+    contact_ids = load_layout_v1(services)
+    before = everything(client, services, contact_ids)
+    types = ("email.clicked", "form.submitted", "email.opened")
+    post_and_score(client, services, to_each_contact(client, contact_ids, types))
+    written = stored_forms(services, contact_ids)
+    assert written & FORM_BEFORE and "l3" in written and not written & FORM_INTERNED
+    assert everything(client, services, contact_ids) != before  # (scored: the states were written again)
+
+    assert short_states_once(services) is not None
+    post_and_score(client, services, [{**item, "id": f"{item['id']}-{n}-2"}
+                                      for n, item in enumerate(to_each_contact(client, contact_ids, types))])
+    written = stored_forms(services, contact_ids)
+    assert written & FORM_INTERNED and not written & FORM_BEFORE and "l3" not in written

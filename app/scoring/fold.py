@@ -190,6 +190,47 @@ class FoldState:
             out["x"] = 1
         return out
 
+    def to_json_before(self, profile: Profile | None = None) -> dict[str, Any]:
+        """The stored form of the release before the interned rule ids (workers ``sk-l9-``), which reads none of
+        ``T``, ``O``, ``E``, ``K``, ``F``: rule ids as they are, keys of ``H``, ``o``, ``P``, ``D`` and in ``f``, each
+        timed entry with its interaction key second, ``l`` whole. What this release writes until
+        ``fold-states-interned`` is recorded (``TimelineStore.states_interned``): a process of it (a web process's
+        manual change, say) writes while workers of the release before still fold (docs/durability.md). A state
+        whose rule ids are still indexes (``coded``) is read with ``profile`` first."""
+        state = self
+        if self.coded:
+            if profile is None:
+                raise ValueError("a state read without its profile needs it to be written in the earlier form")
+            state = self.copy()
+            state.bind(profile)
+        out: dict[str, Any] = {"s": state.score}
+        base = state.last[0] if state.last else 0
+        if state.last:
+            out["l"] = list(state.last)
+        if state.hits:
+            out["H"] = {rule_id: [base - at for at in times] for rule_id, times in state.hits.items()}
+        if state.once:
+            out["o"] = state.once
+        if state.pending:
+            by_rule: dict[str, list[list[Any]]] = {}
+            for p in state.pending:
+                by_rule.setdefault(p[2], []).append([p[0] - base, p[1], p[3], type_code(p[5])])
+            out["P"] = by_rule
+        if state.decaying:
+            steps: dict[str, list[list[Any]]] = {}
+            for d in state.decaying:
+                steps.setdefault(d[2], []).append([d[0] - base, d[1], d[3], type_code(d[5]), *d[6:]])
+            out["D"] = steps
+        if state.groups:
+            out["g"] = state.groups
+        if state.attributes:
+            out["a"] = state.attributes
+        if state.matched:
+            out["f"] = state.matched
+        if state.outside:
+            out["x"] = 1
+        return out
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any], profile: Profile | None = None) -> FoldState:
         """The state ``to_json`` stored, its rule ids read with ``profile`` (the version the state folds). Without

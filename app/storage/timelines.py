@@ -55,6 +55,10 @@ STATES_MOVED_CHECK_S = 60.0
 #: recorded, a contact's timeline hash holds records only when its hash holds ``RECORD_MARKER``, and the drain
 #: looks in no other (``read_batch.lua``).
 TIMELINES_MOVED = "timelines-in-contact-hash"
+#: The ``migrations`` entry of ``app/compaction.py:short_states_once``: every fold state in the form with interned
+#: rule ids (``FoldState.to_json``); until a process sees it, it writes the form of the release before
+#: (``FoldState.to_json_before``), which that release's workers read.
+STATES_INTERNED = "fold-states-interned"
 
 #: The first character of a timeline record's field in its contact's hash, which no other field of the hash starts
 #: with (document fields are named, fold states are ``PROFILE@VERSION``, profile ids slugs; ``_rev``, ``la``).
@@ -360,6 +364,9 @@ class TimelineStore:
         #: Whether the timelines of releases before were all moved into the contact hashes: the drain then looks in
         #: a contact's timeline hash only when its hash holds ``RECORD_MARKER``.
         self.timelines_moved = StatesMoved(redis, keys, TIMELINES_MOVED)
+        #: Whether ``short_states_once`` was recorded: states are written with their rule ids interned
+        #: (``FoldState.to_json``), else in the form of the release before (``to_json_before``).
+        self.states_interned = StatesMoved(redis, keys, STATES_INTERNED)
         #: Whether the latest-activity sorted sets of releases before were all moved (``apply_batch.lua`` then
         #: looks in none), and the parts of the names apply_batch.lua makes (storage/activity.py).
         self.activity_moved = StatesMoved(redis, keys, ACTIVITY_MIGRATION)
