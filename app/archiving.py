@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
-from .archive import ArchivedRecord, ArchiveUnavailable
+from .archive import ArchivedRecord, ArchiveUnavailable, make_archived
 from .scoring.records import TimelineRecord
 from .services import Services
 
@@ -48,7 +48,8 @@ def archive_batch(services: Services, batch: Mapping[str, Sequence[TimelineRecor
 def archive_batches(services: Services, batches: Sequence[Mapping[str, Sequence[TimelineRecord]]],
                     direct: bool = True) -> bool:
     """``archive_batch`` for several batches in one append (one transaction), their records in order."""
-    archived = [ArchivedRecord(cid, record, services.workspace) for batch in batches
+    workspace = services.workspace
+    archived = [make_archived(cid, record, workspace) for batch in batches
                 for cid, records in batch.items() for record in records]
     if not archived:
         return direct

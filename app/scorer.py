@@ -22,7 +22,7 @@ from .scoring.fold import (FoldState, LedgerEntry, advance, advance_quietly, fol
 from .scoring.grades import Grade, ScoreStep, grade_steps
 from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE, NOT_ACTIVITY_TYPES
 from .scoring.profiles import Profile, version_field
-from .scoring.records import ContactWrite, LedgerWrite, TimelineRecord, encode_record
+from .scoring.records import ContactWrite, LedgerWrite, TimelineRecord, encode_record, make_write
 from .archive import Archive
 from .storage.companies import CompanyIndex, Rollup
 from .storage.grades import GradeStore
@@ -685,8 +685,8 @@ class Scorer:
             encoded = {record.key: dumps(encode_record(record))}
         else:
             encoded = {r.key: dumps(encode_record(r)) for r in fresh}
-        write = ContactWrite(cid, raw_states.get("_rev", ""), encoded, states_out, drop, ledgers, outbox, doc,
-                             horizon_out)  # (by position: one per contact)
+        write = make_write(cid, raw_states.get("_rev", ""), encoded, states_out, drop, ledgers, outbox, doc,
+                           horizon_out)  # (by position: one per contact)
         return write, result
 
     def _ledger_write(self, version: ActiveVersion, replace: bool) -> LedgerWrite:

@@ -23,7 +23,7 @@ from .ingest import wake_partition
 from .membership import Membership
 from .scorer import ContactResult, Overlap, Reads, Scorer
 from .scoring.events import event_from_json
-from .scoring.records import TimelineRecord
+from .scoring.records import TimelineRecord, make_record
 from .scoring.vocabulary import vocabulary_of
 from .services import Services
 from .settings import setting
@@ -104,8 +104,8 @@ def parse_entries(entries: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[dic
         if "tick" in data:
             batch.setdefault(data["tick"], [])
             continue
-        r = data["r"]  # TimelineRecord.from_json, without a call per entry
-        record = TimelineRecord(r["id"], r["src"], r["t"], r["at"], r.get("p") or {})
+        r = data["r"]  # TimelineRecord.from_json, without a call more per entry
+        record = make_record(r["id"], r["src"], r["t"], r["at"], r.get("p") or {})
         contact = batch.get(data["c"])
         if contact is None:
             contact = batch[data["c"]] = []

@@ -2,25 +2,32 @@
 entry as a row, and the records an interaction makes (pure: no Redis)."""
 from __future__ import annotations
 
+import copy
 import json
+import pickle
+from dataclasses import FrozenInstanceError
 
 import pytest
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.archive import ArchivedRecord, make_archived
 from app.scoring.interactions import ATTRIBUTES_TYPE, CATALOG, MANUAL_TYPE, Interaction
 from app.scoring.vocabulary import vocabulary_of
 from app.scoring.records import (
     PROPERTY_CODES,
     REASON_CODES,
     TYPE_CODES,
+    ContactWrite,
     LedgerEntry,
     TimelineRecord,
     decode_ledger_entry,
     decode_record,
     encode_ledger_entry,
     encode_record,
+    make_record,
+    make_write,
 )
 
 OPENED = TimelineRecord("x:1", "crm", "email.opened", 1_700_000_000_000, {"machine_open": False})
@@ -117,3 +124,35 @@ def test_the_vocabulary_of_stored_records_is_each_type_and_its_property_paths():
     assert vocabulary_of(records) == {("email.opened", ""), ("email.opened", "machine_open"),
                                       ("form.submitted", ""), ("form.submitted", "form_id"),
                                       ("form.submitted", "utm.source")}  # an object: its keys, not itself
+
+
+TEXT = st.text(max_size=6)
+
+
+def _made_alike(made, reference, cls) -> None:
+    """``made`` is what ``cls(...)`` makes: of the class itself, every slot the same, equal, and frozen like it."""
+    assert type(made) is cls and made == reference and repr(made) == repr(reference)
+    assert [getattr(made, name) for name in cls.__slots__] == [getattr(reference, name) for name in cls.__slots__]
+    with pytest.raises(FrozenInstanceError):
+        made.__setattr__(cls.__slots__[0], "changed")
+    assert pickle.loads(pickle.dumps(made)) == reference and copy.copy(made) == reference
+
+
+@given(id_=TEXT, source=TEXT, type_=TEXT, at=st.integers(), properties=st.dictionaries(TEXT, st.integers(), max_size=2))
+def test_a_record_made_fast_is_the_record_its_class_makes(id_, source, type_, at, properties):
+    _made_alike(make_record(id_, source, type_, at, properties), TimelineRecord(id_, source, type_, at, properties),
+                TimelineRecord)
+    assert make_record(id_, source, type_, at, properties).key == f"{source}:{id_}"
+
+
+@given(values=st.tuples(TEXT, TEXT, st.dictionaries(TEXT, TEXT, max_size=2), st.dictionaries(TEXT, TEXT, max_size=2),
+                        st.lists(TEXT, max_size=2), st.lists(TEXT, max_size=2), st.lists(TEXT, max_size=2),
+                        st.dictionaries(TEXT, TEXT, max_size=2), st.dictionaries(TEXT, TEXT, max_size=2)))
+def test_a_contact_write_made_fast_is_the_write_its_class_makes(values):
+    _made_alike(make_write(*values), ContactWrite(*values), ContactWrite)
+
+
+@given(contact=TEXT, workspace=TEXT, at=st.integers())
+def test_an_archived_record_made_fast_is_the_one_its_class_makes(contact, workspace, at):
+    record = TimelineRecord("1", "api", "form.submitted", at, {})
+    _made_alike(make_archived(contact, record, workspace), ArchivedRecord(contact, record, workspace), ArchivedRecord)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import orjson
 
-from ..scoring.records import TimelineRecord
+from ..scoring.records import TimelineRecord, make_record
 from . import BULK_CHUNK, DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, check_limit
 
 #: Versioned migrations, applied in order once each (``archive_schema`` remembers the highest).
@@ -151,7 +151,7 @@ class SqliteArchive:
                 rows = self._connection().execute(sql, params).fetchall()
             except (sqlite3.Error, OSError) as exc:  # OSError: its folder cannot be made
                 raise self._failed(exc) from exc
-        return [TimelineRecord(id_, source, type_, at, orjson.loads(props)) for id_, source, type_, at, props in rows]
+        return [make_record(id_, source, type_, at, orjson.loads(props)) for id_, source, type_, at, props in rows]
 
     def histories(self, contact_ids: Sequence[str], before: int | None = None,
                   workspace: str = "default") -> dict[str, list[TimelineRecord]]:
@@ -168,7 +168,7 @@ class SqliteArchive:
                     if before is not None:
                         sql += " AND at < ?"
                         params.append(before)
-                    loads, record, last = orjson.loads, TimelineRecord, None
+                    loads, record, last = orjson.loads, make_record, None  # (row 4: a record per row)
                     mine: list[TimelineRecord] = []
                     for cid, id_, source, type_, at, props in conn.execute(sql + " ORDER BY contact_id, at, source, id",
                                                                             params):
