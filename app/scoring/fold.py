@@ -470,13 +470,18 @@ def _limit_reason(rule: Rule, state: FoldState, at: int, properties: Mapping[str
             times = [t for t in times if t > at - rule.limit_window_ms]
             state.hits[rule.id] = times
         if len(times) >= rule.limit_count:
-            window = f" per {rule.limit_window}" if rule.limit_window else ""
-            return f"limit: {rule.limit_count}{window} reached"
+            return _count_reason(rule)
     if rule.once_per:
         value = properties.get(rule.once_per)
         if value is not None and str(value) in state.once.get(rule.id, ()):
             return f"limit: once per {rule.once_per} ({value})"
     return None
+
+
+def _count_reason(rule: Rule) -> str:
+    """Why a match may not score: its rule's count reached."""
+    window = f" per {rule.limit_window}" if rule.limit_window else ""
+    return f"limit: {rule.limit_count}{window} reached"
 
 
 def _record_hit(rule: Rule, state: FoldState, at: int, properties: Mapping[str, Any]) -> None:
@@ -526,7 +531,46 @@ def _apply_interaction(state: FoldState, profile: Profile, record: TimelineRecor
     for rule in rules:
         if rule.where and not where_matches(rule.where, props):
             continue
-        if rule.limit_count is not None or rule.once_per:  # (a rule without limits asks neither function)
+        count = rule.limit_count
+        if count is not None and not rule.once_per:  # ``_limit_reason`` and ``_record_hit`` inline: a call each less
+            hits = state.hits
+            times = hits.get(rule.id)
+            if rule.limit_window_ms is not None:
+                since = at - rule.limit_window_ms
+                kept: list[int] = []  # (a loop: a comprehension is a call more)
+                if times:
+                    for t in times:
+                        if t > since:
+                            kept.append(t)
+                times = hits[rule.id] = kept
+            if (0 if times is None else len(times)) >= count:
+                if noted:
+                    ledger.append(None)  # type: ignore[union-attr, arg-type]
+                elif ledger is not None:
+                    ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, 0, state.score,
+                                              "limit", _count_reason(rule)))
+                continue
+            if times is None:
+                hits[rule.id] = [at]
+            else:
+                times.append(at)
+        elif count is None and rule.once_per:  # likewise
+            value = props.get(rule.once_per)
+            if value is not None:
+                seen = state.once.get(rule.id)
+                text = str(value)
+                if seen is None:
+                    state.once[rule.id] = [text]
+                elif text in seen:
+                    if noted:
+                        ledger.append(None)  # type: ignore[union-attr, arg-type]
+                    elif ledger is not None:
+                        ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, 0, state.score,
+                                                  "limit", _limit_reason(rule, state, at, props)))
+                    continue
+                else:
+                    seen.append(text)
+        elif count is not None or rule.once_per:  # both (a rule without limits asks neither function)
             limited = _limit_reason(rule, state, at, props)
             if limited:
                 if noted:
@@ -606,7 +650,11 @@ def advance_quietly(state: FoldState, profile: Profile, records: Iterable[Timeli
     trigger or grade watches: the ledger is not stored, only an earlier release's stored list is dropped when it
     changes); the commonest entries are not made at all."""
     ledger = _Entered()
-    _advance(state, profile, _in_order(records), now, ledger)
+    if records.__class__ is list and len(records) == 1:  # a drain's commonest: one record, nothing to sort
+        record = records[0]
+        _advance(state, profile, [((record.at, _ENTRY, record.key), record)], now, ledger)
+    else:
+        _advance(state, profile, _in_order(records), now, ledger)
     return bool(ledger)
 
 

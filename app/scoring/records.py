@@ -138,14 +138,16 @@ def encode_record(record: TimelineRecord) -> list[Any]:
     and the property names interned (``type_code``, ``PROPERTY_CODES``; the id and source are in the field name;
     empty properties are left out). Short enough that a contact's hash of such values keeps Redis's compact
     (listpack) encoding."""
-    value: list[Any] = [type_code(record.type), record.at]
-    if record.properties:
-        flat: list[Any] = []
-        for name, item in record.properties.items():
-            flat.append(_PROPERTY_INDEX.get(name, name))
-            flat.append(item)
-        value.append(flat)
-    return value
+    type_ = record.type
+    properties = record.properties
+    if not properties:
+        return [_TYPE_INDEX.get(type_, type_), record.at]  # (``type_code`` inline: one per record scored)
+    flat: list[Any] = []
+    code = _PROPERTY_INDEX.get
+    for name, item in properties.items():
+        flat.append(code(name, name))
+        flat.append(item)
+    return [_TYPE_INDEX.get(type_, type_), record.at, flat]
 
 
 def is_compact_record(stored: Any) -> bool:

@@ -251,7 +251,8 @@ class PartitionQueue:
         start = "-" if after is None else f"({after}"
         reply = later.send([("XRANGE", self.keys.stream(partition), start, "+", "COUNT", count)], {"XRANGE": RAW})
         # (read raw: redis-py's callback made a dict per entry, ~1 % of a drain's instructions)
-        return lambda: [(entry_id, loads(fields[3] if len(fields) == 4 and fields[2] == "d" else entry_data(fields)))
+        parse = orjson.loads  # (not ``loads``: a call less per entry)
+        return lambda: [(entry_id, parse(fields[3] if len(fields) == 4 and fields[2] == "d" else entry_data(fields)))
                         for entry_id, fields in reply.result()[0]]
 
     def remove_entries(self, partition: int, entry_ids: Sequence[str]) -> None:

@@ -438,6 +438,12 @@ class Sharding:
 
     def by_bucket(self, contact_ids: Iterable[str]) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
-        for cid in contact_ids:
-            out.setdefault(self.bucket_of(cid), []).append(cid)
+        buckets, adler32 = self.buckets, zlib.adler32
+        for cid in contact_ids:  # (``bucket_of`` inline: a drain asks it of every contact scored, three times)
+            bucket = adler32(cid.encode()) % buckets
+            ids = out.get(bucket)
+            if ids is None:
+                out[bucket] = [cid]
+            else:
+                ids.append(cid)
         return out
