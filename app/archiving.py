@@ -49,17 +49,18 @@ def archive_batches(services: Services, batches: Sequence[Mapping[str, Sequence[
                     direct: bool = True) -> bool:
     """``archive_batch`` for several batches in one append (one transaction), their records in order."""
     workspace = services.workspace
+    if direct:
+        try:  # (the records bound from the batches: no ``ArchivedRecord`` made unless the archive fails)
+            services.archive.append_batches(batches, workspace)
+            return True
+        except ArchiveUnavailable as exc:
+            log.warning("archive unavailable: records wait in the archive backlog",
+                        extra={"records": sum(len(records) for batch in batches for records in batch.values()),
+                               "error": exc.message})
     archived = [make_archived(cid, record, workspace) for batch in batches
                 for cid, records in batch.items() for record in records]
     if not archived:
         return direct
-    if direct:
-        try:
-            services.archive.append(archived)
-            return True
-        except ArchiveUnavailable as exc:
-            log.warning("archive unavailable: records wait in the archive backlog",
-                        extra={"records": len(archived), "error": exc.message})
     by_partition: dict[int, list[list]] = {}
     partition_of = services.sharding.partition_of
     for item in archived:

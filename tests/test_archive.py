@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from app.archive import ArchivedRecord, ArchiveUnavailable, open_archive
+from app.archive import ArchivedRecord, ArchiveUnavailable, batch_rows_json, open_archive, rows_json
 from app.archive import sqlite as sqlite_archive
 from app.archive.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
 from app.archive.postgres import MIGRATIONS as POSTGRES_MIGRATIONS
@@ -463,3 +463,37 @@ def test_a_failing_statement_leaves_nothing_of_its_append(tmp_path):
         assert archive.append(batch[:300]) == 300
     finally:
         archive.close()
+
+
+scored_batches = st.lists(st.dictionaries(
+    st.sampled_from(["c1", "c2", "c3"]),
+    st.lists(st.builds(TimelineRecord, st.sampled_from(["i1", "i2", "é", "a'b"]) | ids, st.sampled_from(["api", "s"]),
+                       st.sampled_from(["email.opened", "x"]), st.integers(-(2**53), 2**53),
+                       st.dictionaries(ids, json_values, max_size=3)), max_size=4), max_size=3), max_size=4)
+
+
+def as_archived(batches, workspace: str) -> list[ArchivedRecord]:
+    """The archiver's batches as the ``ArchivedRecord``s it appended before ``append_batches``, in order."""
+    return [ArchivedRecord(cid, record, workspace) for batch in batches for cid, records in batch.items()
+            for record in records]
+
+
+@settings(max_examples=80)
+@given(batches=scored_batches, workspace=st.sampled_from(["default", "acme"]))
+def test_the_archivers_append_sends_exactly_what_its_archived_records_sent(batches, workspace):
+    """Both backends' statements get the same values from the batches as from their ``ArchivedRecord``s: SQLite the
+    same bound fields, PostgreSQL the same JSON text."""
+    records = as_archived(batches, workspace)
+    assert sqlite_archive.batch_values(batches, workspace) == sqlite_archive.row_values(records)
+    assert batch_rows_json(batches, workspace) == rows_json(records)
+
+
+def test_the_archivers_append_stores_what_an_append_of_its_records_stores(archive):
+    batches = [{"c1": [rec("c1", "i1", 5).record, rec("c1", "i2", 6, n=1).record], "c2": [rec("c2", "i1", 7).record]},
+               {"c1": [rec("c1", "i1", 5).record, rec("c1", "i3", 8).record]}]
+    assert archive.append_batches(batches, "acme") == 4  # i1 twice: the first kept
+    assert archive.append_batches([], "acme") == archive.append_batches([{"c1": []}], "acme") == 0
+    assert archive.histories(["c1", "c2"], workspace="acme") == {
+        "c1": [rec("c1", "i1", 5).record, rec("c1", "i2", 6, n=1).record, rec("c1", "i3", 8).record],
+        "c2": [rec("c2", "i1", 7).record]}
+    assert archive.histories(["c1", "c2"]) == {}  # another workspace's

@@ -11,7 +11,7 @@ exception) when the archive cannot be reached or written; the caller decides wha
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -62,6 +62,9 @@ class ArchivedRecord:
         return cls(data[0], TimelineRecord.from_json(data[1]), workspace)
 
 
+#: A scored batch as the archiver hands it on: contact id -> its records.
+Batch = Mapping[str, Sequence[TimelineRecord]]
+
 _ARCHIVED_SET = tuple(ArchivedRecord.__dict__[name].__set__ for name in ("contact_id", "record", "workspace"))
 _ArchivedFields: Any = unfrozen(ArchivedRecord)
 
@@ -85,6 +88,11 @@ class Archive(Protocol):
     def append(self, records: Iterable[ArchivedRecord]) -> int:
         """Store these records in one transaction; a record already archived (or repeated in ``records``) is
         ignored, the first one kept. Returns how many were new."""
+        ...
+
+    def append_batches(self, batches: Sequence[Batch], workspace: str = "default") -> int:
+        """``append`` of every record of these scored batches (contact id -> records, in that order) in
+        ``workspace``, without an ``ArchivedRecord`` made per record: the archiver's (app/archiving.py)."""
         ...
 
     def history(self, contact_id: str, before: int | None = None,
@@ -126,6 +134,19 @@ def rows_json(records: Iterable[ArchivedRecord]) -> str | None:
     for a in records:  # (a loop, each record's attributes read once: ~2.1 -> ~1.3 µs a record with ArchivedRecord's)
         r = a.record
         add((a.contact_id, r.source, r.id, r.at, r.type, dumps(r.properties).decode(), a.workspace))
+    return dumps(rows).decode() if rows else None
+
+
+def batch_rows_json(batches: Iterable[Batch], workspace: str) -> str | None:
+    """``rows_json`` of ``ArchivedRecord(cid, record, workspace)`` for every record of these batches, in order,
+    made from the batches themselves (an ``ArchivedRecord`` a record cost the archiver ~3k instructions)."""
+    dumps = orjson.dumps
+    rows: list[tuple[Any, ...]] = []
+    add = rows.append
+    for batch in batches:
+        for cid, records in batch.items():
+            for r in records:
+                add((cid, r.source, r.id, r.at, r.type, dumps(r.properties).decode(), workspace))
     return dumps(rows).decode() if rows else None
 
 

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Sequence
 import psycopg
 
 from ..scoring.records import TimelineRecord
-from . import BULK_CHUNK, DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, check_limit, rows_json
+from . import (BULK_CHUNK, DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, Batch, batch_rows_json, check_limit,
+               rows_json)
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -92,7 +93,12 @@ class PostgresArchive:
         return ArchiveUnavailable(f"the PostgreSQL archive did not answer: {type(exc).__name__}")
 
     def append(self, records: Iterable[ArchivedRecord]) -> int:
-        payload = rows_json(records)
+        return self._append(rows_json(records))
+
+    def append_batches(self, batches: Sequence[Batch], workspace: str = "default") -> int:
+        return self._append(batch_rows_json(batches, workspace))
+
+    def _append(self, payload: str | None) -> int:
         if payload is None:
             return 0
         with self._lock:
