@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from .contact_filter import ContactFacts, Gate
 from .membership import Membership
 from .scoring.companies import COMPANY_ATTRIBUTE
@@ -123,6 +125,9 @@ class DecodedStates:
             states.clear()
         states[text] = (state, profile)
 
+
+#: ``dumps`` without its call (``storage.redis_tools.dumps`` is this, decoded): once per contact scored.
+_json = orjson.dumps
 
 #: The types that are no activity of the contact (the latest-activity index).
 _NOT_ACTIVITY = NOT_ACTIVITY_TYPES
@@ -680,9 +685,9 @@ class Scorer:
         if not (fresh or states_out or ledgers or outbox or drop or doc or horizon_out):
             return None, result
         result.changed = True
-        if len(fresh) == 1:  # the commonest case in a drain: no comprehension called
+        if len(fresh) == 1:  # the commonest case in a drain: no comprehension called, nor ``dumps``
             record = fresh[0]
-            encoded = {record.key: dumps(encode_record(record))}
+            encoded = {record.key: _json(encode_record(record)).decode()}
         else:
             encoded = {r.key: dumps(encode_record(r)) for r in fresh}
         write = make_write(cid, raw_states.get("_rev", ""), encoded, states_out, drop, ledgers, outbox, doc,
