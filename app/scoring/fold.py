@@ -245,7 +245,7 @@ class FoldState:
                 base, last_key = stored
                 last: tuple[int, int, str] | None = (base, _ENTRY, last_key)
             else:
-                last = tuple(stored)  # type: ignore[assignment]
+                last = tuple(stored)
                 base, last_key = stored[0], stored[2]
         else:
             last, base, last_key = None, 0, ""
@@ -307,7 +307,7 @@ class FoldState:
     def bind(self, profile: Profile) -> None:
         """Read the rule ids stored as their index in ``profile.rules`` (``from_json`` without a profile). The timed
         entries keep their order: the fold's, by rule id among entries of one time and key, as they were written."""
-        ids = _rule_codes(profile)[0]
+        ids: Any = _rule_codes(profile)[0]  # (indexed by the stored ints the dicts' keys hold until now)
         self.coded = False
         if self.hits:
             self.hits = {rule_id if rule_id.__class__ is str else ids[rule_id]: times
