@@ -216,6 +216,11 @@ class Keys:
         """Version number -> who published it, when, how, and its publish summary (hash of JSON)."""
         return f"{self.prefix}:profile-versions:{profile_id}"
 
+    def deleted_profiles(self) -> str:
+        """Deleted profile id -> the last version number it used, so a profile created again under its id numbers
+        its versions after it (hash; ``storage/profiles.py``)."""
+        return f"{self.prefix}:deleted-profiles"
+
     def interaction_vocabulary(self) -> str:
         """``<type> <property>`` pairs seen in scored interactions, for the rule builder (set)."""
         return f"{self.prefix}:vocabulary"

@@ -89,7 +89,7 @@ def roll_back(services: Services, profile_id: str, version: int, *, actor: str =
     """
     profiles = services.profiles
     doc = profiles.require(profile_id)
-    if not 1 <= version <= int(doc.get("version_seq", 0)):
+    if version not in profiles.version_numbers(doc):
         raise NotFound(f"Profile {profile_id!r} has no version {version}.")
     if doc.get("live_version") and profiles.definition(profile_id, doc["live_version"]) == \
             profiles.definition(profile_id, version):
@@ -104,11 +104,12 @@ def roll_back(services: Services, profile_id: str, version: int, *, actor: str =
 
 
 def delete_profile(services: Services, profile_id: str, *, actor: str = SYSTEM_ACTOR) -> None:
-    """Delete the profile with its versions and their records; a job empties its scores."""
+    """Delete the profile with its versions and their records; a job empties its scores. Its version numbers are
+    never used again under its id (``ProfileStore.delete``): its states outlive it until that job has run."""
     profiles = services.profiles
     doc = profiles.require(profile_id)
-    profiles.delete(profile_id)
-    profiles.forget_versions(profile_id, int(doc.get("version_seq", 0)))
+    profiles.delete(doc)
+    profiles.forget_versions(doc)
     services.evaluations.forget(profile_id)
     for key in ("live_version", "building_version"):
         if doc.get(key):
@@ -237,8 +238,18 @@ def part_job_id(job_id: str, part: int) -> str:
 
 
 def _still_building(services: Services, profile_id: str, version: int, job_id: str) -> bool:
+    """Whether the publish goes on: its job neither failed nor finished, and the profile still names the version
+    (building, or live after a switch whose run stopped before its end). A profile deleted meanwhile (its
+    retirement queued) fails the job here, its version record not written again."""
     job = services.jobs.status(job_id)
-    return job is not None and job["status"] not in ("failed", "finished")
+    if job is None or job["status"] in ("failed", "finished"):
+        return False
+    doc = services.profiles.get(profile_id)
+    if doc is None or version not in (doc.get("building_version"), doc.get("live_version")):
+        set_job(services, job_id, status="failed", error="Conflict: the profile was deleted or re-published while "
+                                                         "this version was built")
+        return False
+    return True
 
 
 def _finish(services: Services, profile_id: str, version: int, job_id: str, fire_triggers: bool) -> None:

@@ -328,12 +328,15 @@ class Scorer:
         know is one it drops. A round's write that a publish's writes came before loses its race (``_rev``), and
         the round that scores it again reads its states, then the versions, again: read once per batch, a publish
         landing between the two rounds had its new version's state deleted, or the retired version's written
-        back, until the contact's next interaction (docs/durability.md, "The drain's retry and a publish")."""
+        back, until the contact's next interaction (docs/durability.md, "The drain's retry and a publish"). A profile
+        deleted meanwhile is not active (``ProfileStore.active``), and a ``given`` version of it (a publish part's) is
+        not scored into either: its deletion's retirement drops its states, which a round after it must not write
+        back."""
         self._interned = self.timelines.states_interned()
         docs = self.profiles.all()
         keep = {version_field(pid, doc[k]) for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
         active = list(self.profiles.active(docs))
-        versions = list(active if given is None else given)
+        versions = list(active if given is None else [v for v in given if v.profile.id in docs])
         keep |= {v.field for v in versions}
         self._gates = self.membership.gates({v.field: v.profile for v in versions}) \
             if self.membership is not None else {}

@@ -49,7 +49,7 @@ def history(services: Services, profile_id: str) -> list[dict[str, Any]]:
     """Every published version, newest first, each with its changes from the one before."""
     store = services.profiles
     doc = store.require(profile_id)
-    records = store.version_records(profile_id, int(doc.get("version_seq", 0)))
+    records = store.version_records(doc)
     profiles = {r.version: _profile(store, profile_id, r.version) for r in records}
     out = []
     for record in records:
@@ -63,12 +63,13 @@ def version_detail(services: Services, profile_id: str, version: int, against: i
     """One version with its definition, and its changes from ``against`` (default: the version before)."""
     store = services.profiles
     doc = store.require(profile_id)
-    if not 1 <= version <= int(doc.get("version_seq", 0)):
+    if version not in store.version_numbers(doc):
         raise NotFound(f"Profile {profile_id!r} has no version {version}.")
     record = store.version_record(profile_id, version) or VersionRecord(version, "unknown", 0)
     base = against if against is not None else version - 1
-    if against is not None and not 1 <= against <= int(doc.get("version_seq", 0)):
+    if against is not None and against not in store.version_numbers(doc):
         raise NotFound(f"Profile {profile_id!r} has no version {against}.")
-    changes = changes_between(services, profile_id, base, version) if base >= 1 else ["First version"]
+    changes = changes_between(services, profile_id, base, version) if base in store.version_numbers(doc) \
+        else ["First version"]
     return {**render_version(record, doc.get("live_version"), changes),
             "definition": store.definition(profile_id, version)}

@@ -137,7 +137,7 @@ def test_the_latest_suggestion_for_a_rule_prefers_the_draft_of_the_newest_evalua
 def test_an_evaluation_whose_live_version_vanished_fails_and_says_why(world, services):
     started = start(world)
     world.post("/v1/profiles/eng/unpublish", headers=AUTH)
-    services.profiles.forget_versions("eng", 1)  # what deleting the profile does to its versions
+    services.profiles.forget_versions(services.profiles.get("eng"))  # what deleting the profile does to its versions
     with pytest.raises(KeyError):
         run_evaluation(services, started["id"])
     failed = read(world, started)

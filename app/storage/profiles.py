@@ -2,8 +2,13 @@
 
 A profile document (one field of the ``profiles`` hash) holds the draft and which versions
 are live or being built. A published version never changes, so its parsed rules are cached per
-process — under the profile's creation time too, because a deleted profile's id and version
-numbers may be used again.
+process — under the profile's creation time too, because a deleted profile's id may be used again.
+
+A profile created again under a deleted one's id numbers its versions after the deleted one's last
+(``first_version``; ``deleted-profiles`` keeps each deleted id's last number): fold states store rule ids as
+their index in their version's rules, and the deleted profile's states outlive its document until its
+retirement job has run (or forever, if it never does), so a version number used again would read them
+with another version's rules, and that retirement would drop the new version's states.
 """
 from __future__ import annotations
 
@@ -96,15 +101,29 @@ class ProfileStore:
         self.docs.put(doc["id"], doc)
 
     def put_draft(self, draft: dict[str, Any]) -> dict[str, Any]:
-        """Create the profile or replace its draft; live scores are not touched."""
-        doc = self.get(draft["id"]) or {"id": draft["id"], "live_version": None, "building_version": None,
-                                          "version_seq": 0, "created_at": int(time.time() * 1000)}
+        """Create the profile or replace its draft; live scores are not touched. A profile created under a
+        deleted one's id numbers its versions after the deleted one's (``first_version``)."""
+        doc = self.get(draft["id"])
+        if doc is None:
+            used = int(self.redis.hget(self.keys.deleted_profiles(), draft["id"]) or 0)
+            doc = {"id": draft["id"], "live_version": None, "building_version": None, "version_seq": used,
+                   "created_at": int(time.time() * 1000)}
+            if used:
+                doc["first_version"] = used + 1
         doc["draft"] = draft
         self.save(doc)
         return doc
 
-    def delete(self, profile_id: str) -> None:
-        self.docs.delete(profile_id)
+    def delete(self, doc: dict[str, Any]) -> None:
+        """Delete the profile's document; its last version number is kept first, never to be used again."""
+        if int(doc.get("version_seq") or 0):
+            self.redis.hset(self.keys.deleted_profiles(), doc["id"], int(doc["version_seq"]))
+        self.docs.delete(doc["id"])
+
+    @staticmethod
+    def version_numbers(doc: dict[str, Any]) -> range:
+        """The numbers of the profile's published versions, oldest first (after a deleted one's of its id)."""
+        return range(int(doc.get("first_version") or 1), int(doc.get("version_seq") or 0) + 1)
 
     def version(self, profile_id: str, version: int) -> Profile:
         """The rules of one published version (read afresh); KeyError if there is none."""
@@ -134,22 +153,29 @@ class ProfileStore:
         doc = self._version_records(profile_id).get(str(version))
         return VersionRecord.from_json(doc) if doc else None
 
-    def version_records(self, profile_id: str, upto: int) -> list[VersionRecord]:
-        """Versions 1..``upto``, newest first; one published before records were kept reads as by "unknown"."""
-        docs = self._version_records(profile_id).all()
+    def version_records(self, doc: dict[str, Any]) -> list[VersionRecord]:
+        """The profile's versions (``version_numbers``), newest first; one published before records were kept
+        reads as by "unknown"."""
+        docs = self._version_records(doc["id"]).all()
         records = {int(k): VersionRecord.from_json(v) for k, v in docs.items()}
-        return [records.get(v) or VersionRecord(v, "unknown", 0) for v in range(upto, 0, -1)]
+        return [records.get(v) or VersionRecord(v, "unknown", 0) for v in reversed(self.version_numbers(doc))]
 
-    def forget_versions(self, profile_id: str, upto: int) -> None:
-        """Drop the definitions and records of versions 1..``upto`` (the profile is deleted)."""
+    def forget_versions(self, doc: dict[str, Any]) -> None:
+        """Drop the definitions and records of the profile's versions (it is deleted)."""
+        profile_id = doc["id"]
         pipe = self.redis.pipeline(transaction=False)
-        for version in range(1, upto + 1):
+        for version in self.version_numbers(doc):
             pipe.delete(self.keys.profile_version(profile_id, version))
         pipe.delete(self.keys.profile_versions(profile_id))
         pipe.execute()
 
     def active(self, docs: dict[str, dict[str, Any]] | None = None) -> list[ActiveVersion]:
-        """Every version that live interactions must be scored into (``docs``: ``all()``, if already read)."""
+        """Every version that live interactions must be scored into (``docs``: ``all()``, if already read).
+
+        The documents are read before the versions' rules: a profile deleted in between (its document first, then
+        its versions: ``delete``, ``forget_versions``) is simply not active — its states are dropped by the
+        deletion's own retirement job. A version missing while its profile's document still names it is an
+        inconsistency: KeyError."""
         wanted = []
         for pid, doc in (self.all() if docs is None else docs).items():
             for field, live in (("live_version", True), ("building_version", False)):
@@ -160,11 +186,24 @@ class ProfileStore:
             raws = get_many(self.redis, [self.keys.profile_version(pid, v) for pid, v, _created in missing])
             if len(self._cache) + len(missing) > CACHED_MAX:
                 self._cache.clear()
+            gone = []
             for (pid, v, created), raw in zip(missing, raws):
                 if raw is None:
-                    raise KeyError(version_field(pid, v))
-                self._cache[(pid, v, created)] = profile_from_dict(loads(raw))
-        return [ActiveVersion(self._cache[key], key[1], live) for key, live in wanted]
+                    gone.append((pid, v, created))
+                else:
+                    self._cache[(pid, v, created)] = profile_from_dict(loads(raw))
+            if gone:
+                self._check_deleted(gone)
+        return [ActiveVersion(self._cache[key], key[1], live) for key, live in wanted if key in self._cache]
+
+    def _check_deleted(self, gone: list[tuple[str, int, Any]]) -> None:
+        """Versions whose rules were not found: each profile's document read again must no longer name it (the
+        profile was deleted, or deleted and made again, since its document was read), else KeyError."""
+        for pid, v, created in gone:
+            doc = self.get(pid)
+            if doc is not None and doc.get("created_at") == created and v in (doc.get("live_version"),
+                                                                              doc.get("building_version")):
+                raise KeyError(version_field(pid, v))
 
     def live(self, docs: dict[str, dict[str, Any]] | None = None) -> dict[str, ActiveVersion]:
         """Each published profile's live version (``docs``: ``all()``, if already read)."""

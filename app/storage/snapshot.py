@@ -23,6 +23,7 @@ from ..scoring.fold import FoldState
 from ..scoring.profiles import parse_version_field, version_field
 from .contacts import ContactStore, compact_document, explicit_document
 from .errors import InconsistentRead, gateway
+from .profiles import ProfileStore
 from .redis_tools import Sharding, get_many, loads, on_cluster
 from .registry import created_of
 from .score_index import ScoreIndex
@@ -174,12 +175,12 @@ class SnapshotGateway:
                            list(outbox), list(entered), horizon)
 
     def documents(self) -> dict[str, Any]:
-        """Profiles (with every stored version), workflows, smart lists, grades, API keys (their hashes) and
+        """Profiles (with every stored version; the deleted ones' last version numbers), workflows, smart lists, grades, API keys (their hashes) and
         last uses, users (their password hashes), provider secrets (as stored: encrypted when SECRETS_KEY
         is set), aliases, disabled endpoints."""
         profiles = self.redis.hgetall(self.keys.profiles())
         version_keys = [(pid, v) for pid, raw in profiles.items()
-                        for v in range(1, int(loads(raw).get("version_seq", 0)) + 1)]
+                        for v in ProfileStore.version_numbers(loads(raw))]
         versions = get_many(self.redis, [self.keys.profile_version(p, v) for p, v in version_keys])
         aliases = {}
         alias_keys = list(self.redis.scan_iter(match=f"{self.keys.prefix}:alias:*", count=1000))
@@ -190,6 +191,7 @@ class SnapshotGateway:
             "profiles": profiles,
             "profile_versions": {version_field(p, v): raw for (p, v), raw in zip(version_keys, versions, strict=True) if raw},
             "profile_seq": self.redis.get(self.keys.profile_seq()),
+            "deleted_profiles": self.redis.hgetall(self.keys.deleted_profiles()),
             "workflows": self.redis.hgetall(self.keys.workflows()),
             "smart_lists": self.redis.hgetall(self.keys.smart_lists()),
             "grades": self.redis.hgetall(self.keys.grades()),
@@ -246,6 +248,7 @@ class SnapshotGateway:
                              (self.keys.api_keys(), docs.get("api_keys")),
                              (self.keys.api_keys_used(), docs.get("api_keys_used")),
                              (self.keys.users(), docs.get("users")),
+                             (self.keys.deleted_profiles(), docs.get("deleted_profiles")),
                              (self.keys.provider_secrets(), docs.get("provider_secrets")),
                              (self.keys.disabled_endpoints(), docs["disabled_endpoints"])):
             if mapping:
