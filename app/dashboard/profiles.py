@@ -33,7 +33,8 @@ from .rule_form import DECAY_UNITS
 def profile_status(doc: dict[str, Any]) -> dict[str, Any]:
     """What the list and the profile page say about a profile's life cycle."""
     return {"live_version": doc.get("live_version"), "building_version": doc.get("building_version"),
-            "building_job": doc.get("building_job"), "versions": len(get_services().profiles.version_numbers(doc)),
+            "building_job": doc.get("building_job"),
+            "versions": len(get_services().profiles.version_numbers(doc)),
             "draft_changed": doc.get("published_draft") != doc.get("draft")}
 
 
@@ -201,7 +202,8 @@ def what_is_lost(profile_id: str, doc: dict[str, Any]) -> dict[str, Any]:
     lists = [d["name"] for d in actions.smart_lists(services) if _mentions(d, profile_id)]
     workflows = [d.get("name") or wid for wid, d in actions.workflow_docs(services).items()
                  if _mentions(d.get("trigger") or {}, profile_id)]
-    return {"versions": len(get_services().profiles.version_numbers(doc)), "scored": scored, "rules": len(doc["draft"]["rules"]),
+    return {"versions": len(services.profiles.version_numbers(doc)), "scored": scored,
+            "rules": len(doc["draft"]["rules"]),
             "smart_lists": lists, "workflows": workflows}
 
 

@@ -175,9 +175,9 @@ class SnapshotGateway:
                            list(outbox), list(entered), horizon)
 
     def documents(self) -> dict[str, Any]:
-        """Profiles (with every stored version; the deleted ones' last version numbers), workflows, smart lists, grades, API keys (their hashes) and
-        last uses, users (their password hashes), provider secrets (as stored: encrypted when SECRETS_KEY
-        is set), aliases, disabled endpoints."""
+        """Profiles (with every stored version; the deleted ones' last version numbers), workflows, smart lists,
+        grades, API keys (their hashes) and last uses, users (their password hashes), provider secrets (as stored:
+        encrypted when SECRETS_KEY is set), aliases, disabled endpoints."""
         profiles = self.redis.hgetall(self.keys.profiles())
         version_keys = [(pid, v) for pid, raw in profiles.items()
                         for v in ProfileStore.version_numbers(loads(raw))]
