@@ -109,12 +109,19 @@ def test_a_profile_created_again_under_a_deleted_ones_id_never_reuses_its_versio
         assert rollback.status_code == 404, rollback.get_json()
 
 
+def made_again_and_published(client, services) -> str:
+    """``old_states_left``, then ``eng`` made again with one rule, its publish queued and an interaction of that
+    rule sent for the contact: the contact's id."""
+    cid = old_states_left(client, services)
+    put_profile(client, "eng", ONE_RULE)
+    assert client.post("/v1/profiles/eng/publish", json={}, headers=AUTH).status_code == 202
+    send(client, interaction(2, "form.submitted"))
+    return cid
+
+
 def test_a_deleted_profiles_state_is_never_read_as_the_new_ones_while_it_is_built(make_app):
     with drain_ready(make_app, RULES) as (client, services):
-        cid = old_states_left(client, services)
-        put_profile(client, "eng", ONE_RULE)
-        assert client.post("/v1/profiles/eng/publish", json={}, headers=AUTH).status_code == 202
-        send(client, interaction(2, "form.submitted"))
+        cid = made_again_and_published(client, services)
         services.queue.empty()
         # (12 before: the deleted profile's state of 5 points, read as the new version's, went on)
         assert drain(services, 0) == 1
@@ -124,10 +131,7 @@ def test_a_deleted_profiles_state_is_never_read_as_the_new_ones_while_it_is_buil
 
 def test_a_deleted_profiles_retirement_run_late_leaves_the_new_ones_scores(make_app):
     with drain_ready(make_app, RULES) as (client, services):
-        cid = old_states_left(client, services)
-        put_profile(client, "eng", ONE_RULE)
-        assert client.post("/v1/profiles/eng/publish", json={}, headers=AUTH).status_code == 202
-        send(client, interaction(2, "form.submitted"))
+        cid = made_again_and_published(client, services)
         settle(services)
         live = services.profiles.get("eng")["live_version"]
         assert services.timelines.read_scores([cid], f"eng@{live}")[cid] == 7
