@@ -26,7 +26,7 @@ from pathlib import Path
 import orjson
 
 from ..scoring.records import TimelineRecord, make_record
-from . import BULK_CHUNK, DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, Batch, check_limit
+from . import BULK_CHUNK, DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, Batch, batch_rows, check_limit
 
 #: Versioned migrations, applied in order once each (``archive_schema`` remembers the highest).
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -232,13 +232,9 @@ def row_values(records: Iterable[ArchivedRecord]) -> list[object]:
 def batch_values(batches: Iterable[Batch], workspace: str) -> list[object]:
     """``row_values`` of ``ArchivedRecord(cid, record, workspace)`` for every record of these batches, in order,
     made from the batches themselves (an ``ArchivedRecord`` a record cost the archiver ~3k instructions)."""
-    dumps = orjson.dumps
     values: list[object] = []
-    add = values.extend
-    for batch in batches:
-        for cid, records in batch.items():
-            for r in records:
-                add((cid, r.source, r.id, r.at, r.type, dumps(r.properties).decode(), workspace))
+    for row in batch_rows(batches, workspace):
+        values.extend(row)
     return values
 
 
