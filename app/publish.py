@@ -282,13 +282,18 @@ def _finish(services: Services, profile_id: str, version: int, job_id: str, fire
 
 
 def _fail(services: Services, profile_id: str, version: int, job_id: str, exc: Exception) -> None:
-    """The publish failed: say so in its job and version record; the live version stays live."""
+    """The publish failed: say so in its job and version record; the live version stays live. What the version had
+    built (its parts' and the drains' states, its score index) goes with the retirement a replaced version gets,
+    queued once the profile no longer names it: a part still running writes nothing of it from then on
+    (``Scorer._versions``), and a write already under way loses its race to the retirement (``drop_version.lua``).
+    A version that went live before the failure (its triggers failed after the switch) is not retired."""
     set_job(services, job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
     _update_record(services.profiles, profile_id, version, error=f"{type(exc).__name__}: {exc}")
     doc = services.profiles.get(profile_id)
     if doc and doc.get("building_version") == version:
         doc.update(building_version=None, building_job=None)
         services.profiles.save(doc)
+        services.enqueue.retire_version(profile_id, version)
 
 
 def _update_record(profiles: ProfileStore, profile_id: str, version: int, **changes: Any) -> None:

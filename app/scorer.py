@@ -331,12 +331,12 @@ class Scorer:
         back, until the contact's next interaction (docs/durability.md, "The drain's retry and a publish"). A profile
         deleted meanwhile is not active (``ProfileStore.active``), and a ``given`` version of it (a publish part's) is
         not scored into either: its deletion's retirement drops its states, which a round after it must not write
-        back."""
+        back; nor one its profile no longer names (its publish failed: ``publish._fail`` queued its retirement)."""
         self._interned = self.timelines.states_interned()
         docs = self.profiles.all()
         keep = {version_field(pid, doc[k]) for pid, doc in docs.items() for k in ("live_version", "building_version") if doc.get(k)}
         active = list(self.profiles.active(docs))
-        versions = list(active if given is None else [v for v in given if v.profile.id in docs])
+        versions = list(active if given is None else [v for v in given if v.field in keep])
         keep |= {v.field for v in versions}
         self._gates = self.membership.gates({v.field: v.profile for v in versions}) \
             if self.membership is not None else {}
