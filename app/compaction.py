@@ -50,8 +50,9 @@ def compact_all(services: Services, on_page: Callable[[int], None] | None = None
     contacts left for the next run (they kept changing)."""
     total = dict.fromkeys(COUNTS, 0)
     profile_of = version_profiles(services)
+    interned = services.timelines.states_interned(recheck=True)  # (by hand during a rolling deploy: not yet)
     for page in services.contacts.contact_pages(PAGE):
-        for name, n in compact_page(services, page, profile_of=profile_of).items():
+        for name, n in compact_page(services, page, profile_of=profile_of, interned=interned).items():
             total[name] += n
         if on_page:
             on_page(len(page))
@@ -72,7 +73,7 @@ def short_states_once(services: Services) -> int | None:
         return None
     started = time.monotonic()
     profile_of = version_profiles(services)
-    rewritten = sum(compact_page(services, page, states_only=True, profile_of=profile_of)["contacts"]
+    rewritten = sum(compact_page(services, page, states_only=True, profile_of=profile_of, interned=True)["contacts"]
                     for page in services.contacts.contact_pages(PAGE))
     services.jobs.record_migration(SHORT_STATES, int(time.time() * 1000))
     services.timelines.states_interned(recheck=True)  # this process's scorers write the interned form from now on
@@ -82,19 +83,25 @@ def short_states_once(services: Services) -> int | None:
 
 
 def compact_page(services: Services, contact_ids: Sequence[str], states_only: bool = False,
-                 profile_of: Callable[[str], Profile | None] | None = None) -> dict[str, int]:
+                 profile_of: Callable[[str], Profile | None] | None = None, interned: bool | None = None
+                 ) -> dict[str, int]:
     """Rewrite these contacts (``states_only``: their fold states and checkpoints alone, ``short_states_once``'s
-    pass); ``profile_of`` (a version field's profile, or None) is ``version_profiles``' unless given."""
+    pass); ``profile_of`` (a version field's profile, or None) is ``version_profiles``' unless given. Fold states
+    are written in the form the scorer writes (``interned``: asked of ``TimelineStore.states_interned`` unless
+    given): the release before's (``FoldState.to_json_before``, which its workers read) until ``short_states_once``
+    is recorded, so a ``scorekeeper compact`` run by hand during a rolling deploy writes nothing they cannot read."""
     counts = dict.fromkeys(COUNTS, 0)
     pending = list(contact_ids)
     profile_of = profile_of or version_profiles(services)
+    if interned is None:
+        interned = services.timelines.states_interned(recheck=True)
     for _ in range(RETRIES):
         if not pending:
             break
         stored = services.timelines.read_stored(pending)
         pending = []
         for cid, contact in stored.items():
-            timeline, states, horizon, ledgers = _compacted(contact, profile_of, states_only)
+            timeline, states, horizon, ledgers = _compacted(contact, profile_of, states_only, interned)
             for vfield in () if states_only else _derivable(services, contact):
                 ledgers[vfield] = (len(contact.ledgers[vfield]), [])
             if not (timeline or states or horizon or ledgers):
@@ -126,10 +133,12 @@ def version_profiles(services: Services) -> Callable[[str], Profile | None]:
     return profile_of
 
 
-def _compacted(contact: StoredContact, profile_of: Callable[[str], Profile | None], states_only: bool = False
+def _compacted(contact: StoredContact, profile_of: Callable[[str], Profile | None], states_only: bool = False,
+               interned: bool = True
                ) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, tuple[int, list[str]]]]:
     """The values of a contact that have a compact form they do not have yet, re-encoded (checked to read back
-    the same); ``states_only``: its fold states and checkpoints alone."""
+    the same); ``states_only``: its fold states and checkpoints alone; ``interned``: states in the form with interned
+    rule ids, else the release before's."""
     timeline = {}
     for key, raw in () if states_only else contact.timeline.items():
         value = loads(raw)
@@ -139,13 +148,13 @@ def _compacted(contact: StoredContact, profile_of: Callable[[str], Profile | Non
             if decode_record(key, loads(dumps(new))) == record:
                 timeline[key] = dumps(new)
     whole = join_states(contact.states)
-    states = {f: v for f, v in ((f, _state(raw, profile_of(f))) for f, raw in whole.items() if f != "_rev") if v}
+    states = {f: v for f, v in ((f, _state(raw, profile_of(f), interned)) for f, raw in whole.items() if f != "_rev") if v}
     # a state (or checkpoint) longer than a listpack value stored whole (earlier releases) goes into pieces, so its
     # hash is compact
     states.update({f: raw for f, raw in contact.states.items()
                    if f != "_rev" and f not in states and PIECE_MARK not in f and len(raw.encode()) > PIECE_BYTES})
     whole_horizon = join_states(contact.horizon)
-    horizon = {f: v for f, v in ((f, _state(raw, profile_of(f))) for f, raw in whole_horizon.items()
+    horizon = {f: v for f, v in ((f, _state(raw, profile_of(f), interned)) for f, raw in whole_horizon.items()
                                  if f not in ("c", "a")) if v}
     horizon.update({f: raw for f, raw in contact.horizon.items()
                     if f not in horizon and PIECE_MARK not in f and len(raw.encode()) > PIECE_BYTES})
@@ -190,11 +199,17 @@ def _folded(profile: Profile, records: list, horizon: Horizon | None, vfield: st
     return [decode_ledger_entry(encode_ledger_entry(e)) for e in reversed(ledger)]
 
 
-def _state(raw: str, profile: Profile | None) -> str | None:
-    """A stored fold state in the compact form (its rule ids as their index in ``profile``'s rules, its version's),
-    or None when it has it (or would not read back the same)."""
+def _state(raw: str, profile: Profile | None, interned: bool = True) -> str | None:
+    """A stored fold state in the compact form (``interned``: its rule ids as their index in ``profile``'s rules, its
+    version's; else the release before's form, ``FoldState.to_json_before``), or None when it has it (or would not
+    read back the same, or is to go back to the release before's form from rule indexes whose profile is gone)."""
     state = FoldState.from_json(loads(raw), profile)
-    new = dumps(state.to_json(profile))
+    if interned:
+        new = dumps(state.to_json(profile))
+    elif state.coded and profile is None:
+        return None
+    else:
+        new = dumps(state.to_json_before(profile))
     if new == raw or len(new) >= len(raw) or FoldState.from_json(loads(new), profile) != state:
         return None
     return new

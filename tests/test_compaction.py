@@ -227,3 +227,25 @@ def test_states_are_written_in_the_release_befores_form_until_the_migration_is_r
                                       for n, item in enumerate(to_each_contact(client, contact_ids, types))])
     written = stored_forms(services, contact_ids)
     assert written & FORM_INTERNED and not written & FORM_BEFORE and "l3" not in written
+
+
+@pytest.mark.parametrize("recorded", [pytest.param(False, id="before-the-record"),
+                                      pytest.param(True, id="after-the-record")])
+def test_compact_writes_states_in_the_form_the_scorer_writes(runner, monkeypatch, client, services, recorded):
+    """``scorekeeper compact`` run by hand during a rolling deploy, while workers of the release before still fold:
+    until ``short_states_once`` is recorded, the states it rewrites are in their form (every field of it the same),
+    as the scorer's are; from then on, interned."""
+    contact_ids = load_layout_v1(services)
+    before = everything(client, services, contact_ids)
+    if recorded:
+        services.jobs.record_migration(SHORT_STATES, services.clock.now_ms())
+    monkeypatch.setenv("SCOREKEEPER_STORE_URL", services.settings["STORE_URL"])  # the cluster, when it runs on one
+    result = runner.invoke(main, ["compact"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "fold states 0," not in result.output  # (the old release's states are rewritten either way)
+    assert everything(client, services, contact_ids) == before
+    written = stored_forms(services, contact_ids)
+    if recorded:
+        assert written & FORM_INTERNED and not written & FORM_BEFORE
+    else:  # (interned before: the workers of the release before read none of those fields)
+        assert {"H", "D"} <= written and "l3" in written and not written & FORM_INTERNED  # ("h", "d" in the old)
