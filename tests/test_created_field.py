@@ -9,19 +9,19 @@ a 3-master cluster."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from app.contact_filter import Condition, ContactFilter
 from app.contact_layout import LAYOUT_MIGRATIONS, created_once
 from app.indexes import registry_once
 from app.scoring.interactions import Interaction
 from app.storage.queries import ContactQuery
-from app.storage.registry import CREATED, CREATED_BEFORE, CREATED_SHORT, created_of
+from app.storage.registry import CREATED, CREATED_BEFORE, CREATED_BOUND, CREATED_SHORT, created_of
 from tests.test_compaction import load_layout_v1
 
 pytestmark = pytest.mark.also_on_cluster
 
-times = st.none() | st.integers(-2**53, 2**53)
+times = st.none() | st.integers(-CREATED_BOUND, CREATED_BOUND)
 
 
 @given(short=times, long=times)
@@ -126,3 +126,54 @@ def test_data_of_the_release_before_reads_the_same_with_nothing_half_and_everyth
 
 def test_the_rename_is_a_layout_migration():
     assert CREATED_SHORT in LAYOUT_MIGRATIONS
+
+
+#: A creation time field's text: what a link writes, and what corruption leaves (a float's text, an exponent, space,
+#: a sign, leading zeros, hex, words, nothing, digits of another script, anything).
+field_texts = st.none() | st.integers(-2**53, 2**53).map(str) | st.sampled_from(
+    ["5.0", "1e3", " 5", "5 ", "+5", "007", "-0", "0x10", "abc", "", "inf", "nan", "1_000", "\u0665",
+     str(CREATED_BOUND), str(-CREATED_BOUND), str(CREATED_BOUND + 1), "9" * 30]) | st.text(max_size=12)
+examples = iter(range(10**9))
+
+
+def placed_contact(services, created: dict[str, str], written: int) -> str:
+    """A contact hash with these creation time fields, written beside the registry's index at ``written`` ms (as a
+    link writes it), moved in by the next read; its id."""
+    cid = f"cr{next(examples)}"
+    services.redis.hset(services.keys.contact(cid), mapping={"email": f"{cid}@x.io", **created})
+    services.redis.zadd(services.keys.registry(services.sharding.bucket_of(cid)), {cid: written})
+    return cid
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(short=field_texts, long=field_texts)
+def test_every_reader_reads_a_corrupt_creation_time_as_none(services, short, long):
+    """Python (``created_of``) and Lua (``created.lua``: ``registry_ops.lua``'s place in the index on one Redis,
+    ``filter_bucket.lua``'s look-up of that place, ``shorten_created.lua``'s rename) read any field text the same: a
+    whole number's text within the index's range is its time, anything else none (``CREATED_BOUND``). Such a contact
+    is placed at the time it was written with and lists as made at 0. Before, "5.0" or "1e3" read as a time in Lua
+    and as none in Python, and the list page failed on "abc"."""
+    created = {f: v for f, v in ((CREATED, short), (CREATED_BEFORE, long)) if v is not None}
+    expected = created_of(created)
+    written = 1_000 + next(examples)
+    cid = placed_contact(services, created, written)
+    shown = 0 if expected is None else expected  # in the list, and in its order
+    tag = f"t{cid}"
+    around = [placed_contact(services, {CREATED: str(at)}, 0) for at in (shown + 1, shown - 1)
+              if abs(at) <= CREATED_BOUND]
+    for member in (cid, *around):
+        services.redis.sadd(services.keys.tag_members(tag, services.sharding.bucket_of(member)), member)
+    bucket = services.sharding.bucket_of(cid)
+    assert dict(services.contacts.registry.newest(10**6)[bucket])[cid] == (written if expected is None else expected)
+    assert [c["created_at"] for c in services.contacts.get_contacts([cid])] == [shown]
+    query = ContactQuery(services.scores, services.contacts, services.companies)
+    assert [c["created_at"] for c in query.shown_contacts([cid], [])] == [shown]
+    for force in (None, "check", "cluster"):  # filter_bucket.lua's look-up of its place; the walk's (Python)
+        query = ContactQuery(services.scores, services.contacts, services.companies)
+        query.force = None if force == "cluster" else force
+        query.single_node = query.single_node and force != "cluster"
+        page = query.run(ContactFilter((Condition("tag", op="has", tag=tag),)), {}, 10, 0, services.clock.now_ms())
+        order = [c for c, _score in page["items"]]
+        assert order[1 if shown + 1 <= CREATED_BOUND else 0] == cid, (force, order)
+    services.contacts.shorten_created([cid])
+    assert created_of(services.redis.hmget(services.keys.contact(cid), CREATED, CREATED_BEFORE)) == expected

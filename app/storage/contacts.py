@@ -211,7 +211,7 @@ class ContactStore:
         #: Whether ``created_once`` was recorded: a new contact's creation time goes in ``CREATED``, not in the
         #: ``CREATED_BEFORE`` releases before read (every reader of this release reads both: ``created_of``).
         self.created_short = StatesMoved(redis, keys, CREATED_SHORT)
-        self._shorten_created = load_script(redis, "shorten_created.lua")
+        self._shorten_created = load_script(redis, "shorten_created.lua", "created.lua")
         self._claim_script = load_script(redis, "claim_identities.lua")
         self._drop_implied = load_script(redis, "drop_implied_identities.lua")
         self._drop_companies = load_script(redis, "drop_implied_companies.lua")

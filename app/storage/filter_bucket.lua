@@ -63,15 +63,13 @@ end
 
 local function zscore(key, member)
   if not (compact and key == registry) then return redis.call('ZSCORE', key, member) end
-  -- its creation time: the earlier of `c` and `created_at` (storage/registry.py: created_of)
+  -- its creation time: the earlier of `c` and `created_at` not corrupt (created.lua; storage/registry.py: created_of)
   local got = redis.call('HMGET', compact[1] .. member .. compact[2], 'c', 'created_at')
-  local at, l = got[1], tonumber(got[2])
-  if tonumber(at) == nil or (l ~= nil and l < tonumber(at)) then at = got[2] end
-  local s = tonumber(at)
-  if not s or s ~= math.floor(s) or math.abs(s) > OI_OFFSET then return false end
+  local s = cr_created(got[1], got[2])
+  if not s then return false end
   local e, leaf = oi_find(key, oi_key(s, member))  -- registered: the index holds it at that score
   if not e or tonumber(redis.call('ZSCORE', key .. ':l:' .. leaf, member)) ~= s then return false end
-  return at
+  return string.format('%d', s)  -- (the field's text)
 end
 
 local function in_ranges(score, ranges)

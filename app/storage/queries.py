@@ -248,7 +248,7 @@ class ContactQuery:
     @cached_property
     def _filter_bucket(self) -> Any:
         # the registry may be a compact ordered index, a company's roster one too (roster.lua)
-        return library_script(self.redis, "filter_bucket.lua", "roster.lua")
+        return library_script(self.redis, "filter_bucket.lua", "roster.lua", "created.lua")
 
     @cached_property
     def _index_page(self) -> Any:
@@ -911,10 +911,10 @@ def _shown_contact(contact_id: str, replies: Sequence[Any], fields: Sequence[str
     ``ContactStore.get_contacts`` reads them. Only the document's fields and ``fields`` are read from the hash."""
     doc_reply, tags, *states_reply = replies
     doc = _as_dict(doc_reply)
-    short, long = doc.get(CREATED), doc.get(CREATED_BEFORE)  # its creation time (created_of's rule, the one-field
-    if short is None and long is None and not any(not is_state_field(f) for f in doc):  # case inline: 50 a page)
+    short, long = doc.get(CREATED), doc.get(CREATED_BEFORE)  # its creation time
+    if short is None and long is None and not any(not is_state_field(f) for f in doc):
         return None
-    created = int(short or long or 0) if short is None or long is None else created_of(doc)
+    created = created_of((short, long)) or 0  # (a corrupt one as none: CREATED_BOUND)
     dnd = {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
     states = (_as_dict(states_reply[0]) if states_reply else None) or doc
     shown = {}

@@ -49,9 +49,16 @@ ABSORB_PAGE = 1000
 MORE = "MORE"
 #: A contact hash's creation time (ms), the registry's order: its short field, written once ``CREATED_SHORT`` is
 #: recorded (``app/contact_layout.py:created_once``), and the long one releases before wrote (and this release
-#: until then). Every reader reads both (``created_of``; ``registry_ops.lua``, ``filter_bucket.lua``).
+#: until then). Every reader reads both (``created_of``; ``registry_ops.lua``, ``filter_bucket.lua``, by
+#: ``created.lua``).
 CREATED = "c"
 CREATED_BEFORE = "created_at"
+#: A creation time field is the text ``str()`` gives of a whole number of ms within the registry index's scores
+#: (``ordered_index.lua``: at most 2^52 either way), as every link writes it; any other text ("5.0", "1e3", " 5",
+#: "+5", "007", "abc", "") is corrupt and read as no creation time at all, by Python (``created_of``) and Lua
+#: (``created.lua``) alike: such a contact's place in the registry is the time it was written with, and it lists as
+#: made at 0 (docs/durability.md, 2026-12-06).
+CREATED_BOUND = 2**52
 #: The migrations hash's record of ``created_once``: no contact hash holds ``CREATED_BEFORE`` any more but what a
 #: process that had not yet seen the record wrote since (read the same way).
 CREATED_SHORT = "created-short"
@@ -89,7 +96,7 @@ class ContactRegistry:
         #: Entries a read moves in per script call (tests make it small).
         self.move_page = ABSORB_PAGE
         self.single_node = not on_cluster(redis)
-        self.script = library_script(redis, "registry_ops.lua")
+        self.script = library_script(redis, "registry_ops.lua", "created.lua")
         self.moved = RegistryMoved(redis, keys, sharding.buckets)
         self._parts = list(keys.contact_parts())
         self._ordered = OrderedIndex(redis, leaf_entries)  # the library's plain adds (the move's copy)
@@ -247,7 +254,7 @@ class ContactRegistry:
         pipe = self.redis.pipeline(transaction=False)
         for cid, _s in old:
             pipe.hmget(self.keys.contact(cid), CREATED, CREATED_BEFORE)
-        pairs = [(_canonical(created_of(at), math.floor(s * 1000)), cid) for (cid, s), at in zip(old, pipe.execute())]
+        pairs = [(_or(created_of(at), math.floor(s * 1000)), cid) for (cid, s), at in zip(old, pipe.execute())]
         args: list[Any] = ["add", self.leaf_entries]
         for score, cid in pairs:
             args += (score, cid)
@@ -344,28 +351,28 @@ def created_of(stored: Any) -> int | None:
         short, long = stored.get(CREATED), stored.get(CREATED_BEFORE)
     else:
         short, long = stored
-    if long is None or short is None:  # one field (read for every contact of a page: no call, no exception)
-        one = long if short is None else short
-        if one is None:
-            return None
-        try:
-            return int(one)
-        except ValueError:
-            return None
-    short, long = _canonical(short, None), _canonical(long, None)
+    if long is None or short is None:  # one field (read for every contact of a page)
+        return None if short is None and long is None else created_ms(long if short is None else short)
+    short, long = created_ms(short), created_ms(long)
     if short is None:
         return long
     return short if long is None or short <= long else long
 
 
-def _canonical(at: Any, fallback: int | None) -> Any:
-    """A contact's ``created_at`` as the index's score, else ``fallback``."""
-    if at is None:
-        return fallback
+def created_ms(text: Any) -> int | None:
+    """One creation time field's ms, None when it is corrupt (``CREATED_BOUND``; ``created.lua``'s ``cr_ms``)."""
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
     try:
-        return int(at)
+        at = int(text)
     except (TypeError, ValueError):
-        return fallback
+        return None
+    return at if -CREATED_BOUND <= at <= CREATED_BOUND and str(at) == text else None
+
+
+def _or(at: int | None, fallback: int) -> int:
+    """A contact's creation time as the index's score, else ``fallback``."""
+    return fallback if at is None else at
 
 
 def _ids(reply: Sequence[Any]) -> list[str]:

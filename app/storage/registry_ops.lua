@@ -1,5 +1,5 @@
 -- The contact registry's operations on one contact bucket (app/storage/registry.py), after ordered_index.lua, the
--- library, which says what the index's keys hold. Atomic per call: every key shares the bucket's hash tag.
+-- library, which says what the index's keys hold, and created.lua. Atomic per call: every key shares the bucket's hash tag.
 --
 -- KEYS[1]: the bucket's compact ordered index (keys.registry_index): each contact id at its contact hash's
 -- creation time (ms; `c`, or `created_at` as releases before named it: `created` below). KEYS[2]: the plain
@@ -45,22 +45,19 @@ else
   j = 6 + 2 * n
 end
 
--- a contact's creation time from its hash: the earlier of its short field `c` and the long `created_at` of
--- releases before (storage/registry.py: created_of, the same rule), nil without either
-local function created(hash)
-  local got = redis.call('HMGET', hash, 'c', 'created_at')
-  local s, l = tonumber(got[1]), tonumber(got[2])
-  if s == nil or (l ~= nil and l < s) then return got[2] end
-  return got[1]
-end
-
--- a contact's canonical score: its creation time, else the score it was written with beside the index
+-- a contact's canonical score: its creation time (created.lua, the library before this script: the earlier of its
+-- short field `c` and the long `created_at` of releases before that is not corrupt), else the score it was written
+-- with beside the index
 local function canonical(id, written)
   local at
-  if prefix then at = created(prefix .. id .. suffix) else at = given[id] end
-  local s = tonumber(at)
-  if at == '' or s == nil or s ~= math.floor(s) or s < -OI_OFFSET or s > OI_OFFSET then return tonumber(written) end
-  return s
+  if prefix then
+    local got = redis.call('HMGET', prefix .. id .. suffix, 'c', 'created_at')
+    at = cr_created(got[1], got[2])
+  else
+    at = cr_ms(given[id])
+  end
+  if at == nil then return tonumber(written) end
+  return at
 end
 
 -- move the entries of `written` (flat id, score) into the index base at their canonical scores and out of beside

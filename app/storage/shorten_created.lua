@@ -10,8 +10,8 @@ for i = 1, #KEYS do
   local got = redis.call('HMGET', KEYS[i], 'c', 'created_at')
   if got[2] then
     local at = got[2]
-    local short = tonumber(got[1])
-    if short ~= nil and (tonumber(at) == nil or short < tonumber(at)) then at = got[1] end
+    local short = cr_ms(got[1])
+    if short ~= nil and (cr_ms(at) == nil or short < cr_ms(at)) then at = got[1] end  -- (created.lua, before this)
     redis.call('HDEL', KEYS[i], 'created_at')
     redis.call('HSET', KEYS[i], 'c', at)
     renamed = renamed + 1
