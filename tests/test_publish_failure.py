@@ -13,6 +13,7 @@ from app.scoring_service import make_scorer
 from app.storage.profiles import ActiveVersion
 
 from .helpers import AUTH, drain_ready, put_profile, run_jobs, send, settle
+from .test_publish_parts import crashing_after
 
 pytestmark = pytest.mark.also_on_cluster
 
@@ -24,26 +25,6 @@ CONTACTS = 12
 def opened(n: int) -> dict[str, Any]:
     return {"id": f"e{n}", "type": "email.opened", "contact": {"email": f"c{n}@x.io"},
             "occurred_at": "2026-01-01T00:00:00Z"}
-
-
-def failing_after(pages: int, monkeypatch) -> None:
-    """Every publish scorer made from now on scores ``pages`` pages in all, then raises on every page after."""
-    make, seen = publish_module.make_scorer, []
-
-    def make_failing(services):
-        scorer = make(services)
-        score = scorer.score
-
-        def score_or_fail(*args, **kwargs):
-            seen.append(1)
-            if len(seen) > pages:
-                raise RuntimeError("a part failed")
-            return score(*args, **kwargs)
-
-        scorer.score = score_or_fail
-        return scorer
-
-    monkeypatch.setattr(publish_module, "make_scorer", make_failing)
 
 
 def traces(services, profile_id: str, version: int) -> list[str]:
@@ -71,7 +52,7 @@ def test_a_failed_publish_leaves_nothing_of_its_version_and_the_live_one_as_it_w
         live_before = services.timelines.read_scores(ids, "eng@1")
         assert set(live_before.values()) == {2}
         put_profile(client, "eng", DOUBLED)
-        failing_after(3, monkeypatch)
+        crashing_after(3, monkeypatch, shared=True)
         job = client.post("/v1/profiles/eng/publish", json={}, headers=AUTH).get_json()["job"]
         send(client, opened(CONTACTS))  # scored into the building version too, by the drain
         run_jobs(services)  # the drain, the publish, its parts (the one that fails tried again), the retirement

@@ -72,13 +72,14 @@ class Crash(Exception):
     """A worker dying in the middle of a part."""
 
 
-def crashing_after(calls: int, monkeypatch) -> None:
-    """Every scorer made from now on raises on its ``calls + 1``-th page."""
-    make = publish_module.make_scorer
+def crashing_after(calls: int, monkeypatch, shared: bool = False) -> None:
+    """Every scorer made from now on raises on its ``calls + 1``-th page (``shared``: on every page after the first
+    ``calls`` of them all, so every try of a part fails)."""
+    make, every = publish_module.make_scorer, []
 
     def make_crashing(services):
         scorer = make(services)
-        score, seen = scorer.score, []
+        score, seen = scorer.score, every if shared else []
 
         def score_or_crash(*args, **kwargs):
             seen.append(1)
