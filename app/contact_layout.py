@@ -74,6 +74,7 @@ from collections.abc import Callable
 from .compaction import SHORT_STATES, short_states_once
 from .indexes import (SEARCH_SHORT_MIGRATION, SIZES_MIGRATION, activity_once, registry_once, roster_index_once,
                       rosters_once, search_short_once, sizes_once)
+from .publish import deleted_versions_once
 from .services import Services
 from .storage.activity import ACTIVITY_MIGRATION
 from .storage.companies import ROSTER_INDEX_MIGRATION
@@ -219,6 +220,7 @@ def migrate_layouts(services: Services) -> None:
     """Every online move of a workspace's data into this release's layout, in the order a worker's start runs them
     (after ``await_workers_before``): each returns at once once recorded, and records itself on a new store. The
     benchmark's stores take the same path, so it measures the layout a deployment runs, not a half-moved one."""
+    deleted_versions_once(services)  # profiles deleted before: their last version numbers, from what they left
     rosters_once(services)  # company rosters of releases before: by contact bucket
     states_once(services)  # fold states of releases before: into each contact's hash
     timelines_once(services)  # timeline records of releases before: into each contact's hash

@@ -227,7 +227,11 @@ class Keys:
 
     def score_index(self, profile_id: str, version: int, bucket: int) -> str:
         """The bucket's contact ids by score for one profile version (sorted set)."""
-        return f"{self.prefix}:scores:{version_field(profile_id, version)}:{bucket}"
+        return f"{self.score_indexes()}:{version_field(profile_id, version)}:{bucket}"
+
+    def score_indexes(self) -> str:
+        """What every score index's key starts with, then ``:`` (``score_index``)."""
+        return f"{self.prefix}:scores"
 
     def expiries(self, bucket: int) -> str:
         """The bucket's contact ids by the time of their next due expiry, in ms, as releases before the compact

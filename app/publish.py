@@ -18,7 +18,7 @@ from .scoring_service import collector_paused, make_scorer
 from .errors import Conflict, NotFound
 from .retention import job_record_ttl_seconds
 from .scoring.events import ScoreChanged
-from .scoring.profiles import version_field
+from .scoring.profiles import parse_version_field, version_field
 from .scoring.summary import summarize
 from .services import Services
 from .storage.profiles import ActiveVersion, ProfileStore, VersionRecord
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Contacts recomputed per round trip during a publish.
 PUBLISH_PAGE = 500
+#: The ``migrations`` entry of ``deleted_versions_once``.
+DELETED_VERSIONS = "deleted-profiles-recorded"
 
 
 def set_job(services: Services, job_id: str, **fields: Any) -> None:
@@ -115,6 +117,29 @@ def delete_profile(services: Services, profile_id: str, *, actor: str = SYSTEM_A
         if doc.get(key):
             services.enqueue.retire_version(profile_id, doc[key])
     record(services, actor, "profile.delete", f"profile:{profile_id}")
+
+
+def deleted_versions_once(services: Services) -> list[str] | None:
+    """Record the last version numbers of the profiles that releases before this one deleted without keeping them
+    (``deleted-profiles``), unless done; records itself (``DELETED_VERSIONS``). Read from what their retirements, if
+    they never ran, left: the score indexes of a version (every key scanned, node by node) whose profile has no
+    document now. A version that scored no contact left none, nor states to misread. Returns the ids recorded."""
+    if services.jobs.migration_done(DELETED_VERSIONS):
+        return None
+    start = services.keys.score_indexes() + ":"
+    last: dict[str, int] = {}
+    for page in services.workspaces.scan_prefix(services.keys.score_indexes()):
+        for key in page:
+            try:
+                profile_id, version = parse_version_field(key[len(start):].rpartition(":")[0])
+            except ValueError:
+                continue
+            last[profile_id] = max(version, last.get(profile_id, 0))
+    recorded = services.profiles.record_deleted(last)
+    services.jobs.record_migration(DELETED_VERSIONS, now_ms())
+    if recorded:
+        log.info("last version numbers of profiles deleted before recorded", extra={"profiles": recorded})
+    return recorded
 
 
 def unpublish(services: Services, profile_id: str, *, actor: str = SYSTEM_ACTOR) -> dict[str, Any]:

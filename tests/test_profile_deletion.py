@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from app.publish import delete_profile, retire
+from app.publish import delete_profile, deleted_versions_once, retire
 from app.scoring_service import drain, make_scorer
 from app.storage.profiles import ActiveVersion
 
-from .helpers import AUTH, drain_ready, put_profile, run_jobs, send, settle
+from .helpers import AUTH, drain_ready, publish, put_profile, run_jobs, send, settle
 
 pytestmark = pytest.mark.also_on_cluster
 
@@ -160,3 +160,28 @@ def test_a_version_given_to_the_scorer_is_not_written_once_its_profile_is_delete
         retire(services, "eng", 1)
         make_scorer(services).score({cid: []}, services.clock.now_ms(), versions=[target], full=True)
         assert "eng@1" not in services.timelines.read_states([cid])[cid]  # (written back before)
+
+
+def test_a_profile_deleted_before_the_record_has_its_last_number_recorded_from_what_it_left(make_app):
+    """A release before this one deleted a profile without keeping its last version number and its retirement
+    never ran: ``deleted_versions_once`` reads that number from the score indexes it left, so the profile made again
+    numbers its versions after it; a profile that still exists is not recorded. Run again, it does nothing."""
+    with drain_ready(make_app, RULES) as (client, services):
+        put_profile(client, "other", ONE_RULE)
+        publish(client, services, "other")
+        send(client, interaction(1, "email.clicked"))
+        settle(services)
+        put_profile(client, "eng", ONE_RULE + RULES)
+        publish(client, services, "eng")  # version 2 live, version 1 retired
+        services.queue.empty()
+        doc = services.profiles.get("eng")
+        services.profiles.forget_versions(doc)  # deleted as a release before did: no number kept, nothing retired
+        services.profiles.docs.delete("eng")
+        cid = services.contacts.find_contact(email=EMAIL)
+        assert services.timelines.read_scores([cid], "eng@2")[cid] == 5  # its states and index left
+        assert deleted_versions_once(services) == ["eng"]
+        assert services.redis.hgetall(services.keys.deleted_profiles()) == {"eng": "2"}
+        put_profile(client, "eng", ONE_RULE)
+        job = client.post("/v1/profiles/eng/publish", json={}, headers=AUTH).get_json()["job"]
+        assert job["version"] == 3  # (1 before the record: eng@2, the deleted one's state, read as its own later)
+        assert deleted_versions_once(services) is None

@@ -120,6 +120,16 @@ class ProfileStore:
             self.redis.hset(self.keys.deleted_profiles(), doc["id"], int(doc["version_seq"]))
         self.docs.delete(doc["id"])
 
+    def record_deleted(self, last: dict[str, int]) -> list[str]:
+        """Keep these last version numbers of profiles deleted without ``delete``'s record (by a release before it),
+        where the id has no document and no number as high is kept; the ids recorded, sorted."""
+        kept = dict(zip(last, self.redis.hmget(self.keys.deleted_profiles(), list(last)))) if last else {}
+        recorded = sorted(pid for pid, version in last.items()
+                          if version > int(kept[pid] or 0) and self.get(pid) is None)
+        for pid in recorded:
+            self.redis.hset(self.keys.deleted_profiles(), pid, last[pid])
+        return recorded
+
     @staticmethod
     def version_numbers(doc: dict[str, Any]) -> range:
         """The numbers of the profile's published versions, oldest first (after a deleted one's of its id)."""
