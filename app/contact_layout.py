@@ -63,6 +63,15 @@ writing the long field meanwhile). Every reader of this release reads both field
 both (``created_of``: each is written with ``HSETNX``, so the earlier is its first link's). A release before reads
 only ``created_at``: a renamed contact would read as made at 0 (its API, the registry's moves, the newest-first
 pages), hence the wait, and its web processes must be replaced before this release's workers start.
+
+``email_once`` (after the same wait, last) renames each contact hash's email from ``email`` to ``e``
+(``storage/contacts.py: EMAIL``; ``shorten_email.lua``, atomic per contact) and records ``email-short``; from then on
+this release writes ``e`` for a newly linked email (asking again every few seconds until it saw the record, writing
+the long field meanwhile). Every reader of this release reads both fields (``email_of``: an email never changes;
+where a contact holds both, a second email linked by a process of the other form, the one that derives the contact,
+else the long one). A release before reads only ``email``: a renamed contact would have no email (its API, search's
+backfill, the company its email implies), hence the wait, and its web processes must be replaced before this
+release's workers start.
 """
 from __future__ import annotations
 
@@ -78,7 +87,7 @@ from .publish import deleted_versions_once
 from .services import Services
 from .storage.activity import ACTIVITY_MIGRATION
 from .storage.companies import ROSTER_INDEX_MIGRATION
-from .storage.contacts import COMPANY_IMPLIED, COMPANY_NONE_EXPLICIT, IDENTITIES_IMPLIED
+from .storage.contacts import COMPANY_IMPLIED, COMPANY_NONE_EXPLICIT, EMAIL_SHORT, IDENTITIES_IMPLIED
 from .storage.registry import CREATED_SHORT, REGISTRY_MIGRATION
 from .storage.timelines import STATES_MOVED, TIMELINES_MOVED
 
@@ -90,7 +99,7 @@ MIGRATION = STATES_MOVED
 PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
 #: otherwise is of a release before the move.
-WORKER_PREFIX = "sk-l10-"
+WORKER_PREFIX = "sk-l13-"
 #: The migrations a worker of a release before would undo by writing where this release no longer reads or
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
@@ -98,7 +107,7 @@ WORKER_PREFIX = "sk-l10-"
 LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION, ROSTER_INDEX_MIGRATION,
                                       ACTIVITY_MIGRATION, TIMELINES_MOVED, COMPANY_IMPLIED, SIZES_MIGRATION,
                                       SEARCH_SHORT_MIGRATION, CREATED_SHORT,
-                                      SHORT_STATES)
+                                      SHORT_STATES, EMAIL_SHORT)
 
 
 def workers_before(services: Services) -> set[str]:
@@ -216,6 +225,22 @@ def created_once(services: Services, page: int = PAGE) -> int | None:
     return renamed
 
 
+def email_once(services: Services, page: int = PAGE) -> int | None:
+    """Rename every registered contact's ``email`` to ``e`` (the module's docstring), unless a finished run was
+    recorded; records this one, and from then on this process writes ``e``. A run cut short renames what is left the
+    next time. Returns the fields renamed."""
+    jobs, contacts = services.jobs, services.contacts
+    if jobs.migration_done(EMAIL_SHORT):
+        return None
+    started = time.monotonic()
+    renamed = sum(contacts.shorten_email(ids) for ids in contacts.contact_pages(page))
+    jobs.record_migration(EMAIL_SHORT, int(time.time() * 1000))
+    contacts.email_short(recheck=True)
+    log.info("contact hashes' email renamed e", extra={"fields_renamed": renamed,
+                                                       "seconds": round(time.monotonic() - started, 3)})
+    return renamed
+
+
 def migrate_layouts(services: Services) -> None:
     """Every online move of a workspace's data into this release's layout, in the order a worker's start runs them
     (after ``await_workers_before``): each returns at once once recorded, and records itself on a new store. The
@@ -233,4 +258,5 @@ def migrate_layouts(services: Services) -> None:
     search_short_once(services)  # search terms whose text derives their contact: without its id
     created_once(services)  # each contact hash's created_at: renamed c
     short_states_once(services)  # fold states: rule ids as their index in the version's rules
+    email_once(services)  # each contact hash's email: renamed e
 

@@ -50,9 +50,10 @@ class Keys:
 
     # --- contacts ----------------------------------------------------------------------
     def contact(self, contact_id: str) -> str:
-        """The contact's hash: its document (email, external_id, name, company, created_at, attributes,
-        ``dnd:CHANNEL``) and its fold states per ``PROFILE@VERSION`` plus ``_rev``, the optimistic-lock counter; a
-        state longer than 64 B in pieces ``PROFILE@VERSION``, ``PROFILE@VERSION#1``... (``storage.timelines``:
+        """The contact's hash: its document (email as ``e``, external_id, name, company, creation time as ``c``,
+        attributes, ``dnd:CHANNEL``; ``email`` and ``created_at`` of releases before read too: ``contacts.email_of``,
+        ``registry.created_of``) and its fold states per ``PROFILE@VERSION`` plus ``_rev``, the optimistic-lock counter;
+        a state longer than 64 B in pieces ``PROFILE@VERSION``, ``PROFILE@VERSION#1``... (``storage.timelines``:
         ``is_state_field`` tells them apart, ``join_states`` joins the pieces); and ``la``, the exact time (ms) of its
         latest interaction, which the activity index holds at its hour (``storage/activity.py``); and its timeline
         records, each under ``~`` and its ``source:id`` with ``%`` written ``%25`` and ``@`` written ``%40``

@@ -26,9 +26,7 @@ for i = 1, #writes do
     found = derived
   end
   if not found then
-    if implied and wanted == derived then
-      redis.call('HSETNX', derived_key, 'email', value)
-    else
+    if not (implied and wanted == derived) then  -- (else the link's writes create the derived contact's hash)
       redis.call('SET', key, wanted)
     end
     for _, write in ipairs(writes[i]) do

@@ -41,7 +41,7 @@ from ..scoring.profiles import version_field
 from .errors import gateway
 from .ordered_index import LEAF_ENTRIES, library_script
 from .redis_tools import Sharding, loads, run_scripts
-from .contacts import COMPANY_NONE_EXPLICIT, read_company, stored_company
+from .contacts import COMPANY_NONE_EXPLICIT, EMAIL_BEFORE, EMAIL_FIELDS, email_of, read_company, stored_company
 from .timelines import StatesMoved
 
 #: The move of big rosters into compact ordered indexes (``app/indexes.py:roster_index_once``) in the migrations hash:
@@ -135,9 +135,9 @@ class CompanyIndex:
         """Each contact's company, as its document says (``read_company``)."""
         pipe = self.redis.pipeline(transaction=False)
         for cid in contact_ids:
-            pipe.hmget(self.keys.contact(cid), ["company", "email"])
-        return {cid: read_company(cid, {"company": held, "email": email}, self.compact_now)
-                for cid, (held, email) in zip(contact_ids, pipe.execute())}
+            pipe.hmget(self.keys.contact(cid), ["company", *EMAIL_FIELDS])
+        return {cid: read_company(cid, dict(zip(("company", *EMAIL_FIELDS), read)), self.compact_now)
+                for cid, read in zip(contact_ids, pipe.execute())}
 
     def compact_now(self) -> bool:
         """``company_compact`` asked of Redis unless known true: for a document read before (``read_company``)."""
@@ -150,13 +150,14 @@ class CompanyIndex:
         of the company its document holds: it joins it again."""
         pipe = self.redis.pipeline(transaction=False)
         for cid in contact_ids:
-            pipe.hmget(self.keys.contact(cid), ["email", "attributes", "company"])
+            pipe.hmget(self.keys.contact(cid), [*EMAIL_FIELDS, "attributes", "company"])
         moves = []
         held_right = []
-        for cid, (email, attributes, stored) in zip(contact_ids, pipe.execute()):
+        for cid, (short, long, attributes, stored) in zip(contact_ids, pipe.execute()):
+            email = email_of(cid, short, long)
             if email is None and attributes is None and stored is None:
                 continue  # no such contact
-            held = read_company(cid, {"company": stored, "email": email}, self.compact_now)
+            held = read_company(cid, {"company": stored, EMAIL_BEFORE: email}, self.compact_now)
             wanted = company_of(email, loads(attributes) if attributes else None)
             if wanted != held:
                 moves.append(Move(cid, held, wanted))
@@ -177,10 +178,10 @@ class CompanyIndex:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for m in moves:  # (a contact's email never changes once it implies a company: read apart)
-            pipe.hget(self.keys.contact(m.contact_id), "email")
+            pipe.hmget(self.keys.contact(m.contact_id), EMAIL_FIELDS)
         compact = self.company_compact()
-        for m, email in zip(moves, pipe.execute()):
-            field = stored_company(m.contact_id, email, m.new, compact)
+        for m, (short, long) in zip(moves, pipe.execute()):
+            field = stored_company(m.contact_id, email_of(m.contact_id, short, long), m.new, compact)
             if field is not None:
                 pipe.hset(self.keys.contact(m.contact_id), "company", field)
             else:

@@ -22,8 +22,19 @@ from .registry import CREATED, CREATED_BEFORE, CREATED_SHORT, ContactRegistry, c
 from .search_terms import SearchTerms
 from .timelines import RECORDS_LIBRARY, StatesMoved, join_states, split_contact
 
-#: Contact document fields whose text can be found by a prefix.
-SEARCH_FIELDS = ("email", "external_id", "name")
+#: A contact hash's email: its short field, written once ``EMAIL_SHORT`` is recorded
+#: (``app/contact_layout.py:email_once``), and the long one releases before wrote (and this release until then).
+#: Every reader reads both (``email_of``; ``filter_bucket.lua``'s ``document_in``, ``drop_implied_companies.lua``).
+#: A backup holds the long one (``explicit_document``).
+EMAIL = "e"
+EMAIL_BEFORE = "email"
+#: Both, in the order ``email_of`` takes them (an ``HMGET``'s fields).
+EMAIL_FIELDS = (EMAIL, EMAIL_BEFORE)
+#: The migrations hash's record of ``email_once``: no contact hash holds ``EMAIL_BEFORE`` any more but what a
+#: process that had not yet seen the record wrote since (read the same way).
+EMAIL_SHORT = "email-short"
+#: Contact document fields whose text can be found by a prefix (the email by either name).
+SEARCH_FIELDS = (EMAIL, EMAIL_BEFORE, "external_id", "name")
 #: The migrations hash's record of ``app/contact_layout.py:identity_once``: the email identity keys that named the
 #: contact their email derives (``contact_id_for("email", email)``) are gone, their contact's existence says it; from
 #: then on a new contact first seen by its email gets no key on one Redis (``ContactStore.email_key_implied``).
@@ -78,6 +89,18 @@ def contact_id_for(kind: str, value: str) -> str:
     return "c" + hashlib.sha1(f"{kind}:{value}".encode()).hexdigest()[:20]
 
 
+def email_of(contact_id: str, short: str | None, long: str | None) -> str | None:
+    """A contact's email from its hash's ``EMAIL`` and ``EMAIL_BEFORE`` fields (None: neither is there). An email
+    never changes, and each field is written with ``HSETNX``, so a hash holds two only where a second email was
+    linked to the contact (an email and an external id naming it) by a process of the other form, the first one's
+    field kept: the email that derives the contact (``contact_id_for``) is its first where one does (its link
+    made the contact), else the long field is taken (a contact first known by its external id; both orders can
+    happen while processes learn of ``EMAIL_SHORT``: the same rule everywhere, ``shorten_email`` keeps it)."""
+    if short is None or long is None or short == long:
+        return long if short is None else short
+    return short if contact_id_for("email", short) == contact_id else long
+
+
 def implies_company(company: str) -> bool:
     """Whether some email can imply this company (``implied_company``): a lower-case domain, not a free-mail one."""
     return _IMPLIABLE.fullmatch(company) is not None and company not in FREE_MAIL_DOMAINS
@@ -115,33 +138,45 @@ def read_company(contact_id: str, doc: dict[str, str], compact: Any) -> str | No
     stored = doc.get("company")
     if stored is not None:
         return stored or None
-    implied = implied_company(contact_id, doc.get("email"))
+    implied = implied_company(contact_id, email_of(contact_id, doc.get(EMAIL), doc.get(EMAIL_BEFORE)))
     return implied if implied is not None and compact() else None
 
 
+#: The document fields whose name or form this release may store otherwise than releases before.
+_RESTATED = ("company", CREATED, CREATED_BEFORE, EMAIL, EMAIL_BEFORE)
+
+
 def explicit_document(contact_id: str, doc: dict[str, str], compact: Any) -> dict[str, str]:
-    """A stored document with its company and creation time said as releases before stored them (a ``company``
-    field when it has one, none when not; ``created_at``): what a backup holds (``read_company``, ``created_of``)."""
+    """A stored document with its company, creation time and email said as releases before stored them (a
+    ``company`` field when it has one, none when not; ``created_at``; ``email``): what a backup holds
+    (``read_company``, ``created_of``, ``email_of``)."""
     company = read_company(contact_id, doc, compact)
     created = created_of(doc)
-    out = {f: v for f, v in doc.items() if f not in ("company", CREATED, CREATED_BEFORE)}
+    email = email_of(contact_id, doc.get(EMAIL), doc.get(EMAIL_BEFORE))
+    out = {f: v for f, v in doc.items() if f not in _RESTATED}
     if company is not None:
         out["company"] = company
     if created is not None:
         out[CREATED_BEFORE] = str(created)
+    if email is not None:
+        out[EMAIL_BEFORE] = email
     return out
 
 
-def compact_document(contact_id: str, doc: dict[str, str], compact: bool, created_short: bool) -> dict[str, str]:
+def compact_document(contact_id: str, doc: dict[str, str], compact: bool, created_short: bool,
+                     email_short: bool) -> dict[str, str]:
     """``explicit_document``'s document as this release stores it (``stored_company``; the creation time in
-    ``CREATED`` once ``CREATED_SHORT`` is recorded)."""
-    field = stored_company(contact_id, doc.get("email"), doc.get("company") or None, compact)
+    ``CREATED`` once ``CREATED_SHORT`` is recorded, the email in ``EMAIL`` once ``EMAIL_SHORT`` is)."""
+    email = email_of(contact_id, doc.get(EMAIL), doc.get(EMAIL_BEFORE))
+    field = stored_company(contact_id, email, doc.get("company") or None, compact)
     created = created_of(doc)
-    out = {f: v for f, v in doc.items() if f not in ("company", CREATED, CREATED_BEFORE)}
+    out = {f: v for f, v in doc.items() if f not in _RESTATED}
     if field is not None:
         out["company"] = field
     if created is not None:
         out[CREATED if created_short else CREATED_BEFORE] = str(created)
+    if email is not None:
+        out[EMAIL if email_short else EMAIL_BEFORE] = email
     return out
 
 
@@ -212,6 +247,10 @@ class ContactStore:
         #: ``CREATED_BEFORE`` releases before read (every reader of this release reads both: ``created_of``).
         self.created_short = StatesMoved(redis, keys, CREATED_SHORT)
         self._shorten_created = load_script(redis, "shorten_created.lua", "created.lua")
+        #: Whether ``email_once`` was recorded: a new contact's email goes in ``EMAIL``, not in the ``EMAIL_BEFORE``
+        #: releases before read (every reader of this release reads both: ``email_of``).
+        self.email_short = StatesMoved(redis, keys, EMAIL_SHORT)
+        self._shorten_email = load_script(redis, "shorten_email.lua")
         self._claim_script = load_script(redis, "claim_identities.lua")
         self._drop_implied = load_script(redis, "drop_implied_identities.lua")
         self._drop_companies = load_script(redis, "drop_implied_companies.lua")
@@ -349,9 +388,9 @@ class ContactStore:
         ``HSETNX``: a company written meanwhile stays. Returns how many fields were written."""
         pipe = self.redis.pipeline(transaction=False)
         for cid in contact_ids:
-            pipe.hmget(self.keys.contact(cid), ["company", "email"])
-        unsaid = [cid for cid, (company, email) in zip(contact_ids, pipe.execute())
-                  if company is None and implied_company(cid, email) is not None]
+            pipe.hmget(self.keys.contact(cid), ["company", *EMAIL_FIELDS])
+        unsaid = [cid for cid, (company, short, long) in zip(contact_ids, pipe.execute())
+                  if company is None and implied_company(cid, email_of(cid, short, long)) is not None]
         for cid in unsaid:
             pipe.hsetnx(self.keys.contact(cid), "company", "")
         return sum(pipe.execute()) if unsaid else 0
@@ -362,8 +401,10 @@ class ContactStore:
         one Redis, per contact on a cluster). Returns how many were deleted."""
         pipe = self.redis.pipeline(transaction=False)
         for cid in contact_ids:
-            pipe.hmget(self.keys.contact(cid), ["company", "email"])
-        implied = [(cid, email, company) for cid, (company, email) in zip(contact_ids, pipe.execute())
+            pipe.hmget(self.keys.contact(cid), ["company", *EMAIL_FIELDS])
+        read = [(cid, email_of(cid, short, long), company)
+                for cid, (company, short, long) in zip(contact_ids, pipe.execute())]
+        implied = [(cid, email, company) for cid, email, company in read
                    if company and company == implied_company(cid, email)]
         per_call = len(implied) if self.single_node else 1
         calls = [([self.keys.contact(cid) for cid, _e, _c in implied[start:start + per_call]],
@@ -381,12 +422,30 @@ class ContactStore:
                                                      for start in range(0, len(keys), max(per_call, 1))]
         return sum(int(n) for n in run_scripts(self.redis, self._shorten_created, calls))
 
+    def shorten_email(self, contact_ids: Sequence[str]) -> int:
+        """``email_once`` over these contacts: each hash's ``EMAIL_BEFORE`` field becomes its ``EMAIL`` (the one
+        ``email_of`` reads where both are there, decided here from a read of both; ``shorten_email.lua`` renames
+        only a hash whose fields are still the ones read, atomic per contact: one changed meanwhile keeps both,
+        read the same way). One call per page on one Redis, per contact on a cluster. Returns how many fields were
+        renamed."""
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in contact_ids:
+            pipe.hmget(self.keys.contact(cid), EMAIL_FIELDS)
+        long_ones = [(self.keys.contact(cid), [short or "", long, email_of(cid, short, long)])
+                     for cid, (short, long) in zip(contact_ids, pipe.execute()) if long is not None]
+        per_call = len(long_ones) if self.single_node else 1
+        calls: list[tuple[list[str], list[Any]]] = [
+            ([key for key, _read in long_ones[start:start + per_call]],
+             [text for _key, read in long_ones[start:start + per_call] for text in read])
+            for start in range(0, len(long_ones), max(per_call, 1))]
+        return sum(int(n) for n in run_scripts(self.redis, self._shorten_email, calls))
+
     def _link(self, pipe: Any, kind: str, value: str, contact_id: str, now: float,
               relinked: list[str] | None = None) -> None:
         """Queue (into ``pipe``) what linking a new identity to a contact writes besides the identity key: the
         field of its document (created with the contact when it is new), the registry, the search term and, for
         a new contact's email, its company."""
-        field = "email" if kind == "email" else "external_id"
+        field = (EMAIL if self.email_short() else EMAIL_BEFORE) if kind == "email" else "external_id"
         pipe.hsetnx(self.keys.contact(contact_id), field, value)
         pipe.hsetnx(self.keys.contact(contact_id), CREATED if self.created_short() else CREATED_BEFORE,
                     int(now * 1000))
@@ -480,7 +539,8 @@ class ContactStore:
                 out.append(None)
                 continue
             dnd = {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
-            out.append({"id": contact_id, "name": doc.get("name"), "email": doc.get("email"),
+            out.append({"id": contact_id, "name": doc.get("name"),
+                        "email": email_of(contact_id, doc.get(EMAIL), doc.get(EMAIL_BEFORE)),
                         "external_id": doc.get("external_id"),
                         "company": read_company(contact_id, doc, self.company_compact_now), "tags": sorted(tags),
                         "dnd": dnd, "created_at": created_of(doc) or 0,

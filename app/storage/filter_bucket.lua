@@ -102,13 +102,17 @@ local compact_companies = nil
 -- ('': in none), else the company its email implies once companies_once's first pass is recorded
 -- (plan.companies: the migrations hash and the record's name) — `implies` (the company is one an email can
 -- imply: implies_company), the email's text after its last '@' is the company, and the contact is the one its
--- email derives (contact_id_for)
+-- email derives (contact_id_for). Its email is in `e` or in `email` (releases before), where both the one that
+-- derives it (storage/contacts.py: email_of): either field's, then, if it derives the contact.
+local function derives(email, member, company)
+  if not email or string.match(email, '^.*@(.*)$') ~= company then return false end
+  return 'c' .. string.sub(redis.sha1hex('email:' .. email), 1, 20) == member
+end
+
 local function document_in(member, company, implies)
-  local got = redis.call('HMGET', plan.contact[1] .. member .. plan.contact[2], 'company', 'email')
+  local got = redis.call('HMGET', plan.contact[1] .. member .. plan.contact[2], 'company', 'e', 'email')
   if got[1] then return got[1] ~= '' and got[1] == company end
-  local email = got[2]
-  if not implies or not email or string.match(email, '^.*@(.*)$') ~= company then return false end
-  if 'c' .. string.sub(redis.sha1hex('email:' .. email), 1, 20) ~= member then return false end
+  if not implies or not (derives(got[2], member, company) or derives(got[3], member, company)) then return false end
   if compact_companies == nil then
     compact_companies = redis.call('HEXISTS', plan.companies[1], plan.companies[2]) == 1
   end

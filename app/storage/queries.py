@@ -44,7 +44,8 @@ from ..scoring.grades import CELLS, Grade, level
 from ..scoring.profiles import Profile
 from .errors import gateway
 from .companies import CompanyIndex, Rollup
-from .contacts import COMPANY_NONE_EXPLICIT, implies_company, read_company, read_contacts_pipelined
+from .contacts import (COMPANY_NONE_EXPLICIT, EMAIL, EMAIL_BEFORE, EMAIL_FIELDS, email_of, implies_company,
+                       read_company, read_contacts_pipelined)
 from .ordered_index import library_script
 from .redis_tools import call_script, dumps, load_script, loads, on_cluster, run_scripts
 from .registry import CREATED, CREATED_BEFORE, created_of
@@ -780,7 +781,7 @@ class ContactQuery:
             pipe.hmget(self.keys.contact(cid), [f"dnd:{ch}" for ch in channels])
         wants_company = any(c.field in ("company", "company_score") for c in flt.conditions)
         for cid in ids if wants_company else ():
-            pipe.hmget(self.keys.contact(cid), ["company", "email"])
+            pipe.hmget(self.keys.contact(cid), ["company", *EMAIL_FIELDS])
         replies = iter(pipe.execute())
         scores = {pid: next(replies) for pid in named}
         has = {tag: next(replies) for tag in tags}
@@ -792,7 +793,8 @@ class ContactQuery:
         created = read_created(replies) if read_created is not None else None
         dnd = [next(replies) for _ in ids] if channels else [[] for _ in ids]
         compact = self.contacts.company_compact_now
-        companies: list[str | None] = ([read_company(cid, dict(zip(("company", "email"), next(replies))), compact)
+        companies: list[str | None] = ([read_company(cid, dict(zip(("company", *EMAIL_FIELDS), next(replies))),
+                                                     compact)
                                         for cid in ids] if wants_company else [None] * len(ids))
         company_scores = self._company_scores(flt, profiles, versions or {}, companies)
         facts: list[ContactFacts] = []
@@ -924,7 +926,8 @@ def _shown_contact(contact_id: str, replies: Sequence[Any], fields: Sequence[str
             state = loads(raw)
             if not state.get("x"):  # FoldState.outside: no score shown
                 shown[field] = Shown(state["s"])
-    return {"id": contact_id, "name": doc.get("name"), "email": doc.get("email"),
+    return {"id": contact_id, "name": doc.get("name"),
+            "email": email_of(contact_id, doc.get(EMAIL), doc.get(EMAIL_BEFORE)),
             "external_id": doc.get("external_id"), "company": read_company(contact_id, doc, compact),
             "tags": sorted(tags), "dnd": dnd, "created_at": created,
             "attributes": loads(doc["attributes"]) if doc.get("attributes") else {}, "states": shown}

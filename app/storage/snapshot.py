@@ -21,7 +21,7 @@ from typing import Any
 from ..keys import Keys
 from ..scoring.fold import FoldState
 from ..scoring.profiles import parse_version_field, version_field
-from .contacts import ContactStore, compact_document, explicit_document
+from .contacts import EMAIL, EMAIL_BEFORE, ContactStore, compact_document, email_of, explicit_document
 from .errors import InconsistentRead, gateway
 from .profiles import ProfileStore
 from .redis_tools import Sharding, get_many, loads, on_cluster
@@ -284,7 +284,7 @@ class SnapshotGateway:
             # enough for its compact encoding (an archive of a release before may hold one whole), the records that
             # do not fit in the contact's timeline hash (place_records), as the scorer writes them
             doc = compact_document(cid, contact.doc, self.contacts_store.company_compact(),
-                                   self.contacts_store.created_short())
+                                   self.contacts_store.created_short(), self.contacts_store.email_short())
             own = {**doc, **flat_pieces(join_states(contact.states))}
             records, apart = place_records(len(own), contact.timeline)
             if own or records:
@@ -303,9 +303,10 @@ class SnapshotGateway:
             if contact.horizon:
                 pipe.hset(self.keys.horizon(cid), mapping=contact.horizon)
             # --- derived: identities, the registry, tag members
-            for kind, name in (("email", "email"), ("ext", "external_id")):
-                if contact.doc.get(name):
-                    pipe.set(self.keys.identity(kind, contact.doc[name]), cid)
+            email = email_of(cid, contact.doc.get(EMAIL), contact.doc.get(EMAIL_BEFORE))
+            for kind, value in (("email", email), ("ext", contact.doc.get("external_id"))):
+                if value:
+                    pipe.set(self.keys.identity(kind, value), cid)
             bucket = self.sharding.bucket_of(cid)
             created_ms = created_of(contact.doc) or 0
             self.contacts_store.registry.new_contact(pipe, cid, created_ms / 1000, created_ms)

@@ -77,9 +77,10 @@ RECORD_ROOM = 100
 #: fields other than records (``apply_batch.lua``) first moves records out of the contact's hash to its timeline hash
 #: until it has at most ``LISTPACK_ENTRIES - DOC_ROOM`` fields (``record_fields.lua``: ``rf_make_room``).
 LISTPACK_ENTRIES = 128
-#: Fields kept free for the document fields written outside the scripts, which make no room: email, external_id,
-#: the creation time (``c``; ``created_at`` too at most while ``created_once`` runs), name, company, ``la`` and the
-#: four ``dnd:`` channels, and two spare.
+#: Fields kept free for the document fields written outside the scripts, which make no room: the email (``e``;
+#: ``email`` too where a second email was linked by a process of the other form: ``contacts.email_of``),
+#: external_id, the creation time (``c``; ``created_at`` too likewise: ``registry.created_of``), name, company,
+#: ``la`` and the four ``dnd:`` channels, and two spare (the two second fields).
 DOC_ROOM = 12
 #: Reads of a contact's records again, when a write moved some out of its hash meanwhile, before giving up.
 READ_AGAIN = 10
