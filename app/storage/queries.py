@@ -926,8 +926,9 @@ def _shown_contact(contact_id: str, replies: Sequence[Any], fields: Sequence[str
             state = loads(raw)
             if not state.get("x"):  # FoldState.outside: no score shown
                 shown[field] = Shown(state["s"])
+    short, long = doc.get(EMAIL), doc.get(EMAIL_BEFORE)  # its email (email_of's rule, the one-field case inline)
     return {"id": contact_id, "name": doc.get("name"),
-            "email": email_of(contact_id, doc.get(EMAIL), doc.get(EMAIL_BEFORE)),
+            "email": long if short is None else short if long is None else email_of(contact_id, short, long),
             "external_id": doc.get("external_id"), "company": read_company(contact_id, doc, compact),
             "tags": sorted(tags), "dnd": dnd, "created_at": created,
             "attributes": loads(doc["attributes"]) if doc.get("attributes") else {}, "states": shown}
