@@ -213,31 +213,33 @@ def created_once(services: Services, page: int = PAGE) -> int | None:
     """Rename every registered contact's ``created_at`` to ``c`` (the module's docstring), unless a finished run was
     recorded; records this one, and from then on this process writes ``c``. A run cut short renames what is left
     the next time. Returns the fields renamed."""
-    jobs, contacts = services.jobs, services.contacts
-    if jobs.migration_done(CREATED_SHORT):
-        return None
-    started = time.monotonic()
-    renamed = sum(contacts.shorten_created(ids) for ids in contacts.contact_pages(page))
-    jobs.record_migration(CREATED_SHORT, int(time.time() * 1000))
-    contacts.created_short(recheck=True)
-    log.info("contact hashes' created_at renamed c", extra={"fields_renamed": renamed,
-                                                            "seconds": round(time.monotonic() - started, 3)})
-    return renamed
+    contacts = services.contacts
+    return _rename_once(services, CREATED_SHORT, contacts.shorten_created, contacts.created_short,
+                        "contact hashes' created_at renamed c", page)
 
 
 def email_once(services: Services, page: int = PAGE) -> int | None:
     """Rename every registered contact's ``email`` to ``e`` (the module's docstring), unless a finished run was
     recorded; records this one, and from then on this process writes ``e``. A run cut short renames what is left the
     next time. Returns the fields renamed."""
-    jobs, contacts = services.jobs, services.contacts
-    if jobs.migration_done(EMAIL_SHORT):
+    contacts = services.contacts
+    return _rename_once(services, EMAIL_SHORT, contacts.shorten_email, contacts.email_short,
+                        "contact hashes' email renamed e", page)
+
+
+def _rename_once(services: Services, record: str, rename: Callable[[list[str]], int],
+                 seen: Callable[..., bool], what: str, page: int) -> int | None:
+    """A contact hash's field renamed in every registered contact, ``rename`` a page of ids at a time, unless
+    ``record`` was recorded; records it, then asks ``seen`` (the process's ``StatesMoved`` of it) again, so this
+    process writes the new name from now on. Returns the fields renamed (None: recorded before)."""
+    jobs = services.jobs
+    if jobs.migration_done(record):
         return None
     started = time.monotonic()
-    renamed = sum(contacts.shorten_email(ids) for ids in contacts.contact_pages(page))
-    jobs.record_migration(EMAIL_SHORT, int(time.time() * 1000))
-    contacts.email_short(recheck=True)
-    log.info("contact hashes' email renamed e", extra={"fields_renamed": renamed,
-                                                       "seconds": round(time.monotonic() - started, 3)})
+    renamed = sum(rename(ids) for ids in services.contacts.contact_pages(page))
+    jobs.record_migration(record, int(time.time() * 1000))
+    seen(recheck=True)
+    log.info(what, extra={"fields_renamed": renamed, "seconds": round(time.monotonic() - started, 3)})
     return renamed
 
 

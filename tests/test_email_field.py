@@ -15,7 +15,7 @@ from hypothesis import given, strategies as st
 
 from app.companies import place
 from app.contact_directory import csv_rows
-from app.contact_filter import Condition, ContactFilter
+from app.contact_filter import ContactFilter
 from app.contact_layout import LAYOUT_MIGRATIONS, WORKER_PREFIX, companies_once, email_once
 from app.indexes import registry_once
 from app.scoring.companies import company_of
@@ -25,6 +25,7 @@ from app.storage.contacts import (COMPANY_IMPLIED, EMAIL, EMAIL_BEFORE, EMAIL_SH
                                   read_company)
 from app.storage.queries import ContactQuery
 from tests.helpers import AUTH, send, settle
+from tests.test_company_field import filter_finds
 from tests.test_compaction import load_layout_v1
 from tests.test_contact_search import drop_search_terms
 
@@ -48,20 +49,6 @@ def test_the_email_is_either_field_and_where_two_differ_the_one_that_derives_the
 def fields(services, cid: str) -> tuple[str | None, str | None]:
     short, long = services.redis.hmget(services.keys.contact(cid), EMAIL, EMAIL_BEFORE)
     return short, long
-
-
-def filter_finds(services, company: str) -> dict[str, set[str]]:
-    """``company is X`` and ``company is not X``, each way filter_bucket.lua takes and the cluster's walk."""
-    out = {}
-    for op in ("eq", "ne"):
-        for force in (None, "check", "cluster"):
-            query = ContactQuery(services.scores, services.contacts, services.companies)
-            query.force = None if force == "cluster" else force
-            query.single_node = query.single_node and force != "cluster"
-            page = query.run(ContactFilter((Condition("company", op=op, company=company),)), {}, 500, 0,
-                             services.clock.now_ms())
-            out[f"{op} {force}"] = {cid for cid, _score in page["items"]}
-    return out
 
 
 def assert_reads(services, client, model: dict[str, str], companies: dict[str, str | None]) -> None:
