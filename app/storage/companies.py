@@ -41,7 +41,8 @@ from ..scoring.profiles import version_field
 from .errors import gateway
 from .ordered_index import LEAF_ENTRIES, library_script
 from .redis_tools import Sharding, loads, run_scripts
-from .contacts import COMPANY_NONE_EXPLICIT, EMAIL_BEFORE, EMAIL_FIELDS, email_of, read_company, stored_company
+from .contacts import (COMPANY_NONE_EXPLICIT, EMAIL, EMAIL_BEFORE, EMAIL_FIELDS, email_of, read_company,
+                       stored_company)
 from .timelines import StatesMoved
 
 #: The move of big rosters into compact ordered indexes (``app/indexes.py:roster_index_once``) in the migrations hash:
@@ -157,7 +158,7 @@ class CompanyIndex:
             email = email_of(cid, short, long)
             if email is None and attributes is None and stored is None:
                 continue  # no such contact
-            held = read_company(cid, {"company": stored, EMAIL_BEFORE: email}, self.compact_now)
+            held = read_company(cid, {"company": stored, EMAIL: short, EMAIL_BEFORE: long}, self.compact_now)
             wanted = company_of(email, loads(attributes) if attributes else None)
             if wanted != held:
                 moves.append(Move(cid, held, wanted))
