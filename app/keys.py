@@ -228,10 +228,11 @@ class Keys:
 
     def score_index(self, profile_id: str, version: int, bucket: int) -> str:
         """The bucket's contact ids by score for one profile version (sorted set)."""
-        return f"{self.score_indexes()}:{version_field(profile_id, version)}:{bucket}"
+        return f"{self.prefix}:scores:{version_field(profile_id, version)}:{bucket}"  # (score_indexes, then ':')
 
     def score_indexes(self) -> str:
-        """What every score index's key starts with, then ``:`` (``score_index``)."""
+        """What every score index's key starts with, then ``:`` (``score_index``, which writes it out: it is made
+        for every bucket of a page)."""
         return f"{self.prefix}:scores"
 
     def expiries(self, bucket: int) -> str:

@@ -9,7 +9,7 @@ a 3-master cluster."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from app.contact_filter import Condition, ContactFilter
 from app.contact_layout import LAYOUT_MIGRATIONS, created_once
@@ -147,6 +147,13 @@ def placed_contact(services, created: dict[str, str], written: int) -> str:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(short=field_texts, long=field_texts)
+@example(short="007", long=None)
+@example(short=None, long="5.0")
+@example(short="1e3", long=None)
+@example(short="abc", long="12")
+@example(short="", long=None)
+@example(short="12", long=" 5")
+@example(short=str(CREATED_BOUND + 1), long=None)
 def test_every_reader_reads_a_corrupt_creation_time_as_none(services, short, long):
     """Python (``created_of``) and Lua (``created.lua``: ``registry_ops.lua``'s place in the index on one Redis,
     ``filter_bucket.lua``'s look-up of that place, ``shorten_created.lua``'s rename) read any field text the same: a

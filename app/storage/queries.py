@@ -48,7 +48,7 @@ from .contacts import (COMPANY_NONE_EXPLICIT, EMAIL, EMAIL_BEFORE, EMAIL_FIELDS,
                        read_company, read_contacts_pipelined)
 from .ordered_index import library_script
 from .redis_tools import call_script, dumps, load_script, loads, on_cluster, run_scripts
-from .registry import CREATED, CREATED_BEFORE, created_of
+from .registry import CREATED, CREATED_BEFORE, created_ms, created_of
 from .timelines import ACTIVITY_FIELD, RECORDS_LIBRARY, is_state_field, joined_state
 
 #: Largest page a query returns.
@@ -916,7 +916,12 @@ def _shown_contact(contact_id: str, replies: Sequence[Any], fields: Sequence[str
     short, long = doc.get(CREATED), doc.get(CREATED_BEFORE)  # its creation time
     if short is None and long is None and not any(not is_state_field(f) for f in doc):
         return None
-    created = created_of((short, long)) or 0  # (a corrupt one as none: CREATED_BOUND)
+    if short is None or long is None:  # one field (50 a page: inline, the usual text decided without a call)
+        one = long if short is None else short
+        created = int(one) if one is not None and one.isdigit() and one.isascii() and one[0] != "0" \
+            and len(one) < 16 else created_ms(one) or 0  # (a corrupt one as none: CREATED_BOUND)
+    else:
+        created = created_of((short, long)) or 0
     dnd = {k[4:]: v == "1" for k, v in doc.items() if k.startswith("dnd:")}
     states = (_as_dict(states_reply[0]) if states_reply else None) or doc
     shown = {}

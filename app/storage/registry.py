@@ -360,14 +360,13 @@ def created_of(stored: Any) -> int | None:
 
 
 def created_ms(text: Any) -> int | None:
-    """One creation time field's ms, None when it is corrupt (``CREATED_BOUND``; ``created.lua``'s ``cr_ms``)."""
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
+    """One creation time field's ms (its text, as the store's clients decode it), None when it is corrupt
+    (``CREATED_BOUND``; ``created.lua``'s ``cr_ms``)."""
     try:
         at = int(text)
     except (TypeError, ValueError):
         return None
-    return at if -CREATED_BOUND <= at <= CREATED_BOUND and str(at) == text else None
+    return at if str(at) == text and -CREATED_BOUND <= at <= CREATED_BOUND else None
 
 
 def _or(at: int | None, fallback: int) -> int:
