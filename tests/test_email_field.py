@@ -208,5 +208,11 @@ def test_the_rename_leaves_a_contact_whose_fields_changed_since_they_were_read(s
     assert fields(services, cid) == ("kept@acme.io", None)
 
 
+#: The worker prefixes of the releases before the email's rename (sk-l10-: the last of them).
+PREFIXES_BEFORE = tuple(f"sk-l{n}-" for n in range(2, 11))
+
+
 def test_the_rename_is_a_layout_migration_and_workers_are_named_anew():
-    assert EMAIL_SHORT in LAYOUT_MIGRATIONS and WORKER_PREFIX == "sk-l13-"
+    """Named unlike every release before it (not one name: a later layout change names its workers anew again)."""
+    assert EMAIL_SHORT in LAYOUT_MIGRATIONS and WORKER_PREFIX.startswith("sk-l") and WORKER_PREFIX.endswith("-")
+    assert WORKER_PREFIX not in PREFIXES_BEFORE
