@@ -82,13 +82,14 @@ from collections.abc import Callable
 
 from .compaction import SHORT_STATES, short_states_once
 from .indexes import (SEARCH_SHORT_MIGRATION, SIZES_MIGRATION, activity_once, registry_once, roster_index_once,
-                      rosters_once, search_short_once, sizes_once)
+                      rosters_once, score_base_once, search_short_once, sizes_once)
 from .publish import deleted_versions_once
 from .services import Services
 from .storage.activity import ACTIVITY_MIGRATION
 from .storage.companies import ROSTER_INDEX_MIGRATION
 from .storage.contacts import COMPANY_IMPLIED, COMPANY_NONE_EXPLICIT, EMAIL_SHORT, IDENTITIES_IMPLIED
 from .storage.registry import CREATED_SHORT, REGISTRY_MIGRATION
+from .storage.score_base import SCORE_BASE_MIGRATION
 from .storage.timelines import STATES_MOVED, TIMELINES_MOVED
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ MIGRATION = STATES_MOVED
 PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
 #: otherwise is of a release before the move.
-WORKER_PREFIX = "sk-l13-"
+WORKER_PREFIX = "sk-l11-"
 #: The migrations a worker of a release before would undo by writing where this release no longer reads or
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
@@ -107,7 +108,7 @@ WORKER_PREFIX = "sk-l13-"
 LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION, ROSTER_INDEX_MIGRATION,
                                       ACTIVITY_MIGRATION, TIMELINES_MOVED, COMPANY_IMPLIED, SIZES_MIGRATION,
                                       SEARCH_SHORT_MIGRATION, CREATED_SHORT,
-                                      SHORT_STATES, EMAIL_SHORT)
+                                      SHORT_STATES, EMAIL_SHORT, SCORE_BASE_MIGRATION)
 
 
 def workers_before(services: Services) -> set[str]:
@@ -261,4 +262,5 @@ def migrate_layouts(services: Services) -> None:
     created_once(services)  # each contact hash's created_at: renamed c
     short_states_once(services)  # fold states: rule ids as their index in the version's rules
     email_once(services)  # each contact hash's email: renamed e
+    score_base_once(services)  # the score index's absorb into its compact base may run from now on
 

@@ -45,6 +45,7 @@ from .services import Services
 from .storage.activity import ACTIVITY_MIGRATION
 from .storage.companies import ROSTER_INDEX_MIGRATION
 from .storage.registry import REGISTRY_MIGRATION
+from .storage.score_base import SCORE_BASE_MIGRATION
 
 log = logging.getLogger(__name__)
 
@@ -285,3 +286,22 @@ def search_short_once(services: Services, page: int = SEARCH_PAGE) -> int | None
     log.info("search terms whose text derives their contact stored without its id",
              extra={"terms": rewritten, "seconds": round(time.monotonic() - started, 3)})
     return rewritten
+
+
+def score_base_once(services: Services) -> None:
+    """Record ``SCORE_BASE_MIGRATION`` (a worker's start, after the wait for workers of releases before): from then
+    on the ticker absorbs the score index into its base. Nothing moves."""
+    if not services.jobs.migration_done(SCORE_BASE_MIGRATION):
+        services.jobs.record_migration(SCORE_BASE_MIGRATION, int(time.time() * 1000))
+
+
+def absorb_scores(services: Services, now: int) -> int | None:
+    """The ticker's absorb of the score index (``storage/score_base.py``): every version scored (live and building),
+    a page of each bucket a tick while a pass runs, a pass every ``SCORE_ABSORB_SECONDS``; none before
+    ``score_base_once`` recorded that no worker of a release before is alive. Returns the entries moved, or None
+    when no pass was due."""
+    if not services.jobs.migration_done(SCORE_BASE_MIGRATION):
+        return None
+    versions = [(v.profile.id, v.version) for v in services.profiles.active()]
+    period_ms = int(float(services.settings["SCORE_ABSORB_SECONDS"]) * 1000)
+    return services.scores.absorb_step(versions, now, period_ms)

@@ -105,6 +105,14 @@ class Keys:
         head, tail = self.horizon_parts()
         return f"{head}{contact_id}{tail}"
 
+    def score_pending(self, contact_id: str) -> str:
+        """On a cluster, while the score index write of the contact's last scored batch may not have been made:
+        ``REV|TEXT``, the ``_rev`` that batch wrote and the scores the index may still hold the contact at
+        (``storage/score_base.py``: ``pending_text``); set by ``apply_batch.lua`` with the states, deleted once the
+        index write was made (string; absent: nothing pending, and always on one Redis, where the index is written
+        with the states)."""
+        return f"{self.prefix}:{{c:{contact_id}}}:si"
+
     def horizon_parts(self) -> tuple[str, str]:
         """``horizon``'s name before and after the contact id (``contact_parts``: the drain's scripts)."""
         return f"{self.prefix}:{{c:", "}:horizon"
@@ -234,6 +242,28 @@ class Keys:
         """What every score index's key starts with, then ``:`` (``score_index``, which writes it out: it is made
         for every bucket of a page)."""
         return f"{self.prefix}:scores"
+
+    def score_base(self, profile_id: str, version: int, bucket: int) -> str:
+        """The base name of the bucket's contacts at rest by score for one profile version: a compact ordered index
+        (``storage/score_base.py``), its hash tag the name of ``score_index`` (which has none), so the three keys of
+        a bucket share one slot."""
+        return self.score_base_of(self.score_index(profile_id, version, bucket))
+
+    def score_stale(self, profile_id: str, version: int, bucket: int) -> str:
+        """The dead entries of ``score_base``: contact id by the score the base holds it at (sorted set)."""
+        return self.score_stale_of(self.score_index(profile_id, version, bucket))
+
+    def score_base_of(self, hot: str) -> str:
+        """``score_base`` of the bucket whose ``score_index`` is ``hot``."""
+        return f"{self.prefix}:{{{hot}}}:base"
+
+    def score_stale_of(self, hot: str) -> str:
+        """``score_stale`` of the bucket whose ``score_index`` is ``hot``."""
+        return f"{self.prefix}:{{{hot}}}:stale"
+
+    def score_absorb_due(self) -> str:
+        """When the ticker's next absorb of the score index into its base is due, ms (string; absent: now)."""
+        return f"{self.prefix}:score-absorb-due"
 
     def expiries(self, bucket: int) -> str:
         """The bucket's contact ids by the time of their next due expiry, in ms, as releases before the compact

@@ -30,6 +30,7 @@ from .storage.companies import CompanyIndex, Rollup
 from .storage.grades import GradeStore
 from .storage.profiles import ActiveVersion, ProfileStore
 from .storage.redis_tools import Later, dumps, loads
+from .storage.score_base import pending_candidates, pending_text
 from .storage.score_index import ScoreIndex
 from .storage.timelines import SCRIPT_CONTACTS, Horizon, TimelineStore, horizon_fields
 
@@ -410,9 +411,31 @@ class Scorer:
         bucket_of = self.index.sharding.bucket_of
         active: dict[str, tuple[int, int]] = {}
         activity: dict[str, int] = {}
+        # The score index (storage/score_base.py) can no more be repaired by writing every contact again (only a
+        # contact whose score moved is written, with the score it held). On one Redis its writes go with the
+        # contact's (apply_batch.lua); on a cluster the contact's pending key, set with it, keeps the scores the
+        # index may still hold until the index write was made, and a read that finds it repairs.
+        scored: dict[str, Any] = {}
+        pending_read = getattr(reads, "pending", {})
+        repairs: dict[str, dict[str, set[int]]] = {}
         for cid in pending:
             write, result = self._compute(cid, states[cid], fresh[cid], timelines.get(cid), now, versions,
                                           interest, keep, parsed.get(cid, {}), cid in refold, facts.get(cid))
+            if write is not None:
+                moves: list[Any] = []
+                for v in versions:
+                    new, old = result.scores.get(v.field), result.before.get(v.field)
+                    if new != old:
+                        moves += (v.field, "" if new is None else new, "" if old is None else old)
+                if with_write:
+                    if moves:
+                        scored[cid] = [bucket_of(cid), *moves]
+                elif moves or cid in pending_read:
+                    cands = pending_candidates(pending_read[cid]) if cid in pending_read else {}
+                    for j in range(0, len(moves), 3):
+                        if moves[j + 2] != "":
+                            cands.setdefault(moves[j], set()).add(moves[j + 2])
+                    scored[cid] = pending_text(cands)
             latest = None  # (a loop: a generator for max() cost a contact ~1 µs)
             for r in pending[cid]:
                 if r.type not in _NOT_ACTIVITY and (latest is None or r.at > latest):
@@ -422,24 +445,39 @@ class Scorer:
                     active[cid] = (latest, bucket_of(cid))
                 chunk.append(write)
                 if len(chunk) == SCRIPT_CONTACTS:
-                    sent.append(self.timelines.apply_many(chunk, later, active))
+                    sent.append(self.timelines.apply_many(chunk, later, active, scored))
                     chunk = []
                     if overlap is not None and len(sent) == 1:
                         overlap.first_sent()
             outcome.append((cid, write, result, latest))
         if chunk:
-            sent.append(self.timelines.apply_many(chunk, later, active))
+            sent.append(self.timelines.apply_many(chunk, later, active, scored))
         if overlap is not None:
             overlap.first_sent()  # (once: a no-op when a full chunk already called it)
             overlap.all_sent()
         applied = iter([rev for replies in sent for rev in replies()])
         lost, expiries, dnd = [], {}, {}
+        # the score index hears of the contacts whose score moved, with the score each held (score_base.py)
         index_scores: dict[tuple[str, int], dict[str, int | None]] = {}
-        indexed = [(index_scores.setdefault((v.profile.id, v.version), {}), v.field) for v in versions]
+        index_held: dict[tuple[str, int], dict[str, int | None]] = {}
+        indexed = [(index_scores.setdefault((v.profile.id, v.version), {}),
+                    index_held.setdefault((v.profile.id, v.version), {}), v.field) for v in versions]
+        unpend: dict[str, str] = {}
         for cid, write, result, latest in outcome:
-            if write is not None and next(applied) == 0:
+            rev = next(applied) if write is not None else None
+            if rev == 0:
                 lost.append(cid)
                 continue
+            if not with_write and (cid in pending_read or (rev is not None and cid in scored)):
+                # (a cluster) the pending key goes once the index write was made; one read there means the last
+                # write may not have been: repaired, at every score the index may still hold the contact at
+                unpend[cid] = f"{rev}|{scored[cid]}" if rev is not None and cid in scored else pending_read[cid]
+                if cid in pending_read:
+                    repairs[cid] = pending_candidates(unpend[cid])
+                    for v in versions:  # every version it has: a lost write may be of any of them
+                        score = result.scores.get(v.field)
+                        index_scores[(v.profile.id, v.version)][cid] = score
+                        index_held[(v.profile.id, v.version)].setdefault(cid, result.before.get(v.field))
             results[cid] = result
             if write is not None and write.doc:  # the DND index follows the document's dnd:CHANNEL fields just written
                 channels = {name[4:]: value == "1" for name, value in write.doc.items() if name.startswith("dnd:")}
@@ -447,16 +485,23 @@ class Scorer:
                     dnd[cid] = channels
             if latest is not None and (write is None or not with_write):  # (else written with the contact)
                 activity[cid] = latest
-            for members, vfield in indexed:
-                members[cid] = result.scores.get(vfield)
+            if with_write and cid in scored:
+                pass  # (written with the contact)
+            else:
+                for members, held, vfield in indexed:
+                    new, old = result.scores.get(vfield), result.before.get(vfield)
+                    if new != old:
+                        members[cid] = new
+                        held[cid] = old
             expiries[cid] = result.next_expiry
         # Companies read the score index: the index writes go first, at once, when companies have work.
         companies = self.companies is not None and (
             any(v.profile.company_rollup for v in versions) or _places_company(fresh))
         if overlap is None or companies:
-            self.index.update_indexes(index_scores, expiries, activity, dnd)
+            self.index.update_indexes(index_scores, expiries, activity, dnd, index_held, repairs, unpend)
         else:
-            overlap.indexed.append(self.index.update_indexes_later(later, index_scores, expiries, activity, dnd))
+            overlap.indexed.append(self.index.update_indexes_later(later, index_scores, expiries, activity, dnd,
+                                                                   index_held, repairs, unpend))
         if companies:
             gone = set(lost)
             self._follow_companies([(cid, results[cid], fresh[cid]) for cid, _w, _r, _l in outcome if cid not in gone],

@@ -55,6 +55,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
                                   "(0: kept; at most about a million are kept in any case)"),
     "JOBS_RETENTION_DAYS": (30, "records of finished publish jobs and of failed background jobs are deleted this "
                                 "many days after they ended (0: kept)"),
+    "SCORE_ABSORB_SECONDS": (3600, "how often a worker's ticker moves the score index's changes since into its "
+                                   "compact base (one page per bucket a tick until none is left), in seconds"),
     "RETENTION_SWEEP_SECONDS": (3600, "how often a worker's ticker sweeps what is past its retention, in seconds"),
     "ARCHIVE_URL": ("sqlite:///var/archive.sqlite3", "where every interaction is kept for good, outside Redis "
                      "(docs/archive.md): `sqlite:///PATH` (embedded, no server; `sqlite:////ABS/PATH`) or "

@@ -1,12 +1,20 @@
-"""``python -m bench.page_cost [--contacts 20000] [--pages 200] [--callgrind]``: the client's cost of a smart-list page
+"""``python -m bench.page_cost [--contacts 20000] [--pages 200] [--callgrind] [--callgrind-redis] [--absorb]``: the client's cost of a smart-list page
 in one process (row 6's data as ``bench/row_smart_list.py`` writes it, a page of 50 by ``run_filter``), on a private
 redis-server: CPU-seconds of ``--pages`` pages after 50 to warm up, and with ``--callgrind`` (under ``valgrind
 --tool=callgrind --instr-atstart=no``) the instructions of those pages alone, whatever the machine's load.
+``--absorb``: the score index absorbed into its compact base first (storage/score_base.py; as the ticker does), else
+every score is in the hot set as just written. Also prints redis-server CPU a page (its ``INFO``: load-dependent).
+``--callgrind-redis``: the private redis-server run under callgrind, its instructions counted for those pages alone
+(``callgrind_control -i``), printed a page: the server's side of the page, whatever the machine's load.
 To compare two commits, run it from each tree (docs/performance.md, row 5a of 2026-12-03 evening)."""
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
+import subprocess
 import time
+from pathlib import Path
 
 from app import create_app
 from app.contact_directory import run_filter
@@ -24,9 +32,13 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=20_000)
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument("--callgrind-redis", action="store_true")
+    parser.add_argument("--callgrind-redis-out", help="with --callgrind-redis: where to copy the server's dump "
+                                                      "(for callgrind_annotate)")
+    parser.add_argument("--absorb", action="store_true")
     args = parser.parse_args()
     with bench_world() as bench:
-        bench.start_redis()
+        redis_server = _start_redis_callgrind(bench) if args.callgrind_redis else None  # bench_world started one
         app = create_app({"REDIS_URL": bench.redis_url, "LOG_LEVEL": "WARNING", "WORKFLOWS_DIR": "", "API_KEYS": "k"})
         ctx = Context(bench, None, 0, "", 0, 0)  # type: ignore[arg-type]  # only what publish() reads
         ctx.app = app
@@ -34,19 +46,81 @@ def main() -> None:
         services = app.extensions["scorekeeper"]
         with app.app_context():
             write_scored_contacts(services, args.contacts)
+            if args.absorb:
+                while services.scores.absorb_step([(data.PROFILE_ID, 1)], 0, 0):
+                    pass
             flt = from_legacy({"profile": data.PROFILE_ID, "op": "gte", "value": 50})
             with app.test_request_context():
                 for _ in range(50):
                     run_filter(services, flt, 50, 0)
                 cpu = time.process_time()
+                server = _server_cpu(services)
                 if args.callgrind:
                     callgrind("on")
+                if redis_server is not None:
+                    _control(redis_server, "-i", "on")
                 for _ in range(args.pages):
                     run_filter(services, flt, 50, 0)
+                if redis_server is not None:
+                    _control(redis_server, "-i", "off")
                 if args.callgrind:
                     callgrind("off")
                 cpu = time.process_time() - cpu
-        print(f"{args.pages} pages of 50 over {args.contacts:,} contacts: {cpu / args.pages * 1000:.3f} ms client CPU a page")
+                server = _server_cpu(services) - server
+                server_instructions = (_dumped_instructions(bench, redis_server, args.callgrind_redis_out)
+                                       if redis_server is not None else None)
+        print(f"{args.pages} pages of 50 over {args.contacts:,} contacts: {cpu / args.pages * 1000:.3f} ms client CPU a page, "
+              f"redis-server {server / args.pages * 1000:.3f} ms"
+              + (f", redis-server {server_instructions / args.pages / 1000:,.1f} k instructions a page"
+                 if server_instructions is not None else ""))
+
+
+def _start_redis_callgrind(bench) -> subprocess.Popen:
+    """The bench's private redis-server, replaced by one under ``valgrind --tool=callgrind --instr-atstart=no``."""
+    from .env import stop, wait_until
+    for process in list(bench.processes):  # the one bench_world started, still empty
+        stop(process)
+        bench.processes.remove(process)
+        bench.reaper.forget(process.pid)
+    server = shutil.which("redis-server")
+    if server is None:
+        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+    out = bench.workdir / "redis.callgrind.%p"
+    process = bench.spawn("redis", ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+                                    f"--vgdb-prefix={bench.workdir}/vgdb",
+                                    server, "--port", str(bench.port), "--bind", "127.0.0.1", "--save", "",
+                                    "--appendonly", "no", "--dir", str(bench.workdir), "--protected-mode", "no"])
+    wait_until(bench.redis.ping, what="private redis-server under callgrind")
+    return process
+
+
+def _control(process: subprocess.Popen, *argv: str) -> None:
+    prefix = next(arg for arg in process.args if arg.startswith("--vgdb-prefix="))
+    done = subprocess.run(["callgrind_control", prefix, *argv, str(process.pid)], check=True, capture_output=True,
+                          text=True)
+    if "OK" not in done.stdout and "ok" not in done.stdout.lower():
+        listed = subprocess.run(["vgdb", prefix, "-l"], capture_output=True, text=True)
+        raise RuntimeError(f"callgrind_control {argv}: {done.stdout} {done.stderr} {listed} {process.args} {process.pid}")
+
+
+def _dumped_instructions(bench, process: subprocess.Popen, keep: str | None) -> int:
+    """Dump the server's counts (``callgrind_control -d``) and return the instructions since instrumentation began."""
+    _control(process, "-d")
+    dumps = sorted(Path(bench.workdir).glob("redis.callgrind.*"))
+    if not dumps:
+        raise RuntimeError(f"no dump in {sorted(p.name for p in Path(bench.workdir).iterdir())}")
+    text = dumps[-1].read_text()
+    if keep:
+        shutil.copyfile(dumps[-1], keep)
+    found = re.search(r"^totals:\s*(\d+)", text, re.M)
+    if found is None:
+        raise RuntimeError(f"no totals in {dumps[-1]}")
+    return int(found.group(1))
+
+
+def _server_cpu(services) -> float:
+    info = services.redis.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 if __name__ == "__main__":

@@ -106,8 +106,7 @@ def rows_dashboard(ctx: Context) -> list[Row]:
     client.post("/dashboard/signin", data={"api_key": API_KEY, "csrf_token": csrf})
     with ctx.app.app_context():
         top = ctx.services.contacts.get_contacts(
-            [cid for cid, _ in ctx.services.redis.zrevrange(
-                ctx.services.scores.score_indexes(data.PROFILE_ID, 1)[0], 0, 0, withscores=True)])[0]
+            [cid for cid, _ in ctx.services.scores.base.rev_range(data.PROFILE_ID, 1, 0, count=1)])[0]
     with ctx.app.app_context():
         profile = ctx.services.profiles.require(data.PROFILE_ID)
         job = ctx.services.profiles.version_record(data.PROFILE_ID, profile["live_version"]).job

@@ -49,6 +49,9 @@ def rows_smart_list(ctx: Context) -> list[Row]:
     ctx.say(f"row 6: writing {n:,} scored contacts through the store")
     with ctx.app.app_context():
         write_scored_contacts(services, n)
+        # the ticker's absorb of the score index (every SCORE_ABSORB_SECONDS): the scores at rest in its compact base
+        while services.scores.absorb_step([(data.PROFILE_ID, 1)], 0, 0):
+            pass
     resp = requests.post(ctx.api_url + "/v1/smart-lists", json={"name": "hot", "profile": data.PROFILE_ID,
                                                                 "op": "gte", "value": 50}, headers=AUTH, timeout=10)
     resp.raise_for_status()

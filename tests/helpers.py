@@ -69,6 +69,16 @@ def settle(services: Any) -> None:
     raise AssertionError("did not settle")
 
 
+def absorb_scores_now(services: Any) -> int:
+    """The ticker's absorb of the score index into its compact base, every page of it now (storage/score_base.py);
+    how many entries moved."""
+    versions = [(v.profile.id, v.version) for v in services.profiles.active()]
+    moved = 0
+    while n := services.scores.absorb_step(versions, 0, 0):
+        moved += n
+    return moved
+
+
 def expire_due(services: Any) -> None:
     """The ticker's duty: bring due expiries into the pipeline, then score them."""
     tick(services)

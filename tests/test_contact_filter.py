@@ -20,14 +20,15 @@ from app.contact_filter import (
     from_legacy,
     matches,
 )
-from app.indexes import backfill, backfill_once
+from app.indexes import backfill, backfill_once, score_base_once
 from app.storage.queries import ContactQuery
 from app.scoring.companies import company_of, roll_up
 from app.scoring.interactions import ATTRIBUTES_TYPE, MANUAL_TYPE
 from app.scoring.grades import CELLS
 from app.scoring.profiles import Band, Profile
 
-from .helpers import AUTH, contact_by_email, drop_activity, publish, publish_profile, put_profile, send, settle
+from .helpers import (AUTH, absorb_scores_now, contact_by_email, drop_activity, publish, publish_profile, put_profile,
+                      send, settle)
 
 PROFILES = ("eng", "fit", "draft")  # draft is never published
 BANDS = ("cold", "warm", "hot", "nope")
@@ -124,10 +125,12 @@ def test_a_band_is_the_score_range_up_to_the_next_band(band, expected):
 
 
 # --- the indexes agree with evaluating contact by contact -----------------------------------------------
-@pytest.fixture
-def population(client, services):
+@pytest.fixture(params=["hot", "base", "mixed"])
+def population(request, client, services):
     """Forty contacts with varied scores in two published profiles, tags (one with a space), DND and
-    latest interactions spread over six weeks."""
+    latest interactions spread over six weeks; their score index as the drain wrote it (``hot``), absorbed into its
+    compact base (``base``), or absorbed and then a third of the contacts scored again (``mixed``: hot entries with
+    dead base entries beside live ones: storage/score_base.py)."""
     rng = random.Random(14)
     put_profile(client, "draft", [{"id": "o", "on": "email.opened", "points": 1}])
     interactions = []
@@ -164,6 +167,16 @@ def population(client, services):
         if company:
             client.patch(f"/v1/contacts/{cid}", headers=AUTH, json={"attributes": {"company": company}})
     settle(services)
+    if request.param != "hot":
+        score_base_once(services)
+        assert absorb_scores_now(services) > 0
+    if request.param == "mixed":
+        again = [{"id": f"again-{n}", "type": "email.opened", "contact": {"email": f"p{n:02d}@example.com"},
+                  "occurred_at": (NOW - timedelta(days=1)).isoformat()} for n in range(0, 40, 3)]
+        send(client, {"interactions": again})
+        settle(services)
+        eng = services.profiles.live()["eng"].version
+        assert sum(services.redis.zcard(services.keys.score_stale("eng", eng, b)) for b in range(16)) > 0
     return ids
 
 

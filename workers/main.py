@@ -34,7 +34,7 @@ from app import create_app
 from app.jobs import LEAF_META
 from app.scoring_service import tick
 from app.contact_layout import WORKER_PREFIX, await_workers_before, migrate_layouts
-from app.indexes import backfill_once
+from app.indexes import absorb_scores, backfill_once
 from app.archive_backfill import backfill_tick
 from app.horizon import trim_step
 from app.publish import watch_publishes
@@ -77,6 +77,7 @@ def tick_every_workspace(services) -> None:
             watch_publishes(workspace, now_ms())  # publishes whose parts were lost (wall clock: processes dying)
             workspace.contacts.registry.tidy()  # new contacts into the registry's index (cluster), old sets emptied
             workspace.companies.tidy()  # new contacts of big companies into their rosters' indexes
+            absorb_scores(workspace, now_ms())  # the score index's changes into its compact base, when due
             queue_awaiting(workspace, now_ms())  # first webhook attempts a run job that died never made
         except Exception:
             log.exception("tick failed", extra={"workspace": workspace.workspace})

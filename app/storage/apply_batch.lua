@@ -26,11 +26,21 @@
 --   latest of T, `la` and its entry in the old set (which goes); its index entry moves only when that time's
 --   granule (the time less its remainder by G) changed. The library (ordered_index.lua) is before this script; the
 --   index and old set are not declared (one Redis only). docs/performance.md, "Row 5a (2026-12-04 late)".
+--   A write with no activity has false at [9] and [10].
+-- The score index (app/storage/score_base.py), so that a crash between a contact's states and its index write
+--   cannot leave a wrong entry: on one Redis ARGV[10] and ARGV[11] are the text before a score index's
+--   `PROFILE@VERSION:BUCKET` (`Keys.score_index`) and the workspace's prefix (its stale set is PREFIX:{HOT}:stale),
+--   and a write's [11] is [B, V, NEW, HELD, ...]: in version V (`PROFILE@VERSION`) its score moved from HELD (the one
+--   its fold state held, which the index holds) to NEW ('' for none), written here as score_write.lua writes it (score_entry.lua).
+--   On a cluster (the index is in other slots) a write's [11] is the text of the scores the index may still hold
+--   the contact at (app/storage/score_base.py, `pending_text`) and its last key (after its ledgers) the contact's
+--   pending key (`Keys.score_pending`): set to `REV|TEXT` (REV its new `_rev`) with the states, deleted by the
+--   drain once the index write was made (`score_pending.lua`); a read that finds it repairs the index.
 -- Atomic per contact (and the whole call is atomic, which is stronger): a
 -- contact whose `_rev` is not the one its scorer read is left untouched and gets 0 in the reply;
 -- every other contact gets its timeline, fold states, outbox and doc written together,
 -- and its new `_rev` (one more than read: set with the states) in the reply.
--- The libraries ordered_index.lua and record_fields.lua are before this script.
+-- The libraries ordered_index.lua, record_fields.lua and score_entry.lua are before this script.
 -- A fold state longer than a listpack value is stored in pieces: `F`, `F#1`, `F#2`... (app/storage/timelines.py,
 -- PIECE_BYTES); the pieces from `F#n` on that a shorter state left behind go.
 -- Each hash and list is written with one variadic command per contact (a redis.call costs ~1-2 us).
@@ -70,6 +80,15 @@ local ids = ARGV[3] and cjson.decode(ARGV[3])
 local parts = ids and cjson.decode(ARGV[4])
 local oi_max, g, ac_head, ac_tail = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8]
 local before = ARGV[9]
+local sc_head, sc_prefix = ARGV[10], ARGV[11]
+-- (one Redis) the contact's score index entries: sc = [B, V, NEW, HELD, ...] (score_entry.lua's se_write)
+local function score(sc, id)
+  local b = ':' .. sc[1]
+  for j = 2, #sc, 3 do
+    local hot = sc_head .. sc[j] .. b
+    se_write(hot, sc_prefix .. ':{' .. hot .. '}:stale', id, sc[j + 1], sc[j + 2])
+  end
+end
 -- the contact's latest activity moved to t: `la` (in args, when the states are its hash's; else written here) and
 -- the index entry of bucket b, when the granule changed; cur is the `la` read
 local id  -- the contact's id (ARGV[3]: one Redis, the only place this is called)
@@ -210,8 +229,15 @@ for at, w in ipairs(writes) do
     if #w[7] > 0 then
       variadic('HSET', hash, w[7])
     end
+    if w[11] then
+      if ids then
+        score(w[11], id)
+      else
+        redis.call('SET', KEYS[k + stride + #w[2] + 1], new_rev .. '|' .. w[11])
+      end
+    end
     out[i] = new_rev
   end
-  k = k + stride + #w[2]
+  k = k + stride + #w[2] + ((w[11] and not ids) and 1 or 0)
 end
 return out

@@ -34,6 +34,10 @@
 --   companies the migrations hash and the name of companies_once's first record (where a big company's roster asks
 --             a contact hash without a `company` field: not declared either)
 --   granule   (with an activity condition) the activity index's granule (ms)
+--   scores    {[a score index's key] = {its stale set, its base, its fold states' field}}: every score index key
+--             of the plan (its hot set) with the keys read with it (score_reads.lua, the library before this script;
+--             not declared: one Redis); a member's score there is checked against its fold state's (its hash's
+--             field, or while `before` is given the hash of releases before's: the text before and after an id)
 -- A contact matches when it is in every condition's key (its score within a range) that is not `neg`, and
 -- in none that is. Returns {count, rows}: rows = flat {member, 1|0 (in the order key), score or 0}, the
 -- bucket's first n matches in page order.
@@ -42,14 +46,37 @@ local registry, order = KEYS[1], KEYS[2]
 local conds = plan.conds
 local CHUNK = 256
 local compact = plan.registry  -- KEYS[1] is the registry's compact index
+local bases = plan.scores or {}  -- a score index's hot set -> {stale, base, field}
+
+-- a score index's reads (hot, stale and base as one); any other sorted set's as Redis answers them
+local function zcount(key, min, max)
+  local b = bases[key]
+  if b then return sr_count(key, b[1], b[2], min, max) end
+  return redis.call('ZCOUNT', key, min, max)
+end
+
+local function zrange_members(key, min, max, out)
+  local b = bases[key]
+  if b then return sr_members(key, b[1], b[2], min, max, out) end
+  for _, m in ipairs(redis.call('ZRANGE', key, min, max, 'BYSCORE')) do out[#out + 1] = m end
+  return out
+end
+
+local function state_score(member, field)
+  local text = redis.call('HGET', plan.contact[1] .. member .. plan.contact[2], field)
+  if not text and plan.before then text = redis.call('HGET', plan.before[1] .. member .. plan.before[2], field) end
+  return sr_state_score(text)
+end
 
 -- the registry's reads where it is a compact index: how many, every member, a chunk newest first, a member's score
 local function zcard(key)
   if compact and key == registry then return oi_count(key, -math.huge, math.huge) end
+  if bases[key] then return zcount(key, '-inf', '+inf') end
   return redis.call('ZCARD', key)
 end
 
 local function zmembers(key)
+  if bases[key] then return zrange_members(key, '-inf', '+inf', {}) end
   if not (compact and key == registry) then return redis.call('ZRANGE', key, 0, -1) end
   local flat, out = oi_range(key, -math.huge, math.huge, 0, -1), {}
   for i = 1, #flat, 2 do out[#out + 1] = flat[i] end
@@ -58,10 +85,14 @@ end
 
 local function newest_chunk(key, high, low, offset)
   if compact and key == registry then return oi_rev_range(key, math.huge, -math.huge, offset, CHUNK) end
+  local b = bases[key]
+  if b then return sr_rev_range(key, b[1], b[2], high, low, offset, CHUNK) end
   return redis.call('ZRANGE', key, high, low, 'BYSCORE', 'REV', 'LIMIT', offset, CHUNK, 'WITHSCORES')
 end
 
 local function zscore(key, member)
+  local b = bases[key]
+  if b then return sr_score(key, b[1], b[2], member, state_score(member, b[3])) end
   if not (compact and key == registry) then return redis.call('ZSCORE', key, member) end
   -- its creation time: the earlier of `c` and `created_at` not corrupt (created.lua; storage/registry.py: created_of)
   local got = redis.call('HMGET', compact[1] .. member .. compact[2], 'c', 'created_at')
@@ -201,7 +232,7 @@ local function holds(cond, member)
   local key = KEYS[cond.key]
   local inside
   if cond.cells then  -- a grade: the cell of the two scores is one of the wanted ones
-    local fit, engagement = redis.call('ZSCORE', key, member), redis.call('ZSCORE', KEYS[cond.key2], member)
+    local fit, engagement = zscore(key, member), zscore(KEYS[cond.key2], member)
     inside = (fit and engagement and cond.cells[level_of(tonumber(fit), cond.letters) .. ':' ..
                                                  level_of(tonumber(engagement), cond.numbers)]) and true or false
   elseif cond.any then  -- (every member looked at is of this bucket: in a roster is in its bucket's share)
@@ -250,7 +281,7 @@ local function size(cond)
   if cond.set then return redis.call('SCARD', key) end
   if cond.ranges == nil then return zcard(key) end
   local n = 0
-  for _, r in ipairs(cond.ranges) do n = n + redis.call('ZCOUNT', key, r.min, r.max) end
+  for _, r in ipairs(cond.ranges) do n = n + zcount(key, r.min, r.max) end
   return n
 end
 
@@ -276,9 +307,7 @@ local function members(cond)
   if cond.set then return redis.call('SMEMBERS', key) end
   if cond.ranges == nil then return zmembers(key) end
   local out = {}
-  for _, r in ipairs(cond.ranges) do
-    for _, m in ipairs(redis.call('ZRANGE', key, r.min, r.max, 'BYSCORE')) do out[#out + 1] = m end
-  end
+  for _, r in ipairs(cond.ranges) do zrange_members(key, r.min, r.max, out) end
   return out
 end
 
@@ -351,8 +380,11 @@ if plan.force == 'walk' or plan.force == 'collect' then walk = plan.force == 'wa
 if walk then
   for _, r in ipairs(walk_ranges) do
     local offset = 0
+    -- a score index walked keeping its place in hot and base (a deep walk does not merge from the top again)
+    local b = bases[order]
+    local walker = b and sr_walker(order, b[1], b[2], r[1], r[2])
     while found < plan.n do
-      local chunk = newest_chunk(order, r[1], r[2], offset)
+      local chunk = walker and walker(CHUNK) or newest_chunk(order, r[1], r[2], offset)
       if #chunk == 0 then break end
       for j = 1, #chunk, 2 do
         if found < plan.n and matches(chunk[j], 0) then
@@ -368,7 +400,7 @@ if walk then
   -- the matches without a score in the sort profile come after every scored one, by member descending
   local rest = {}
   for _, m in ipairs(members(conds[driver])) do
-    if matches(m, driver) and not redis.call('ZSCORE', order, m) then rest[#rest + 1] = m end
+    if matches(m, driver) and not zscore(order, m) then rest[#rest + 1] = m end
   end
   table.sort(rest, function(a, b) return a > b end)
   for j = 1, math.min(#rest, plan.n - found) do

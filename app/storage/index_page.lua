@@ -11,9 +11,11 @@
 -- found here): made from the parts of the key names the caller sends, on a single Redis only, like every call of
 -- this script.
 --
--- KEYS: the index's buckets (sorted sets). ARGV: offset, limit, whether to count (1; 0: not counted, the count
+-- KEYS: the index's buckets: sorted sets, or (a score index, stride 3) each bucket's hot set, stale set and base
+-- (score_reads.lua, the library before this script, reads them as one: the hot set and the base's live entries are
+-- two sources of the merge). ARGV: offset, limit, whether to count (1; 0: not counted, the count
 -- asked for by a call of its own with limit 0 — one range only, which the merge then reads without knowing its
--- count), the number of key-name parts that follow (0: no contacts read; 4 or 6: a contact's hash key (document
+-- count), the stride of KEYS (1 or 3), the number of key-name parts that follow (0: no contacts read; 4 or 6: a contact's hash key (document
 -- and fold states) as the text before and after its id, then its tags key's, then — until app/contact_layout.py
 -- recorded its move finished — the key of its fold states hash of releases before, read while it exists), those
 -- parts, then each score
@@ -29,8 +31,33 @@
 -- bucket), and compares two heads by score, then by their members' first six bytes as one number, and only
 -- when those are equal byte by byte from the seventh: scores tie often (small integers), members' first bytes
 -- too ('c' and hex digits), and a Lua function call per byte cost ~15 us an entry.
-local offset, limit, counted, parts = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1', tonumber(ARGV[4])
-local first = 5 + parts  -- ARGV's first score range
+local offset, limit, counted, stride = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1', tonumber(ARGV[4])
+local parts = tonumber(ARGV[5])
+local first = 6 + parts  -- ARGV's first score range
+-- the merge's sources: {key} (a sorted set) or {base, stale} (a score index's base, its live entries only; stale
+-- false when empty: every entry live)
+-- A score index's bucket at rest (hot and stale both empty: the common case after an absorb) is its base alone: an
+-- EXISTS spares hot's ZCOUNT and ZRANGE, stale's ZCOUNT and a ZMSCORE per run of the base. One EXISTS of every
+-- bucket's hot and stale first (all at rest: the common case), then one a bucket only when some are not.
+local sources, quiet, resting = {}, {}, false
+if stride == 3 then
+  local moving = {}
+  for k = 1, #KEYS, 3 do moving[#moving + 1] = KEYS[k]; moving[#moving + 1] = KEYS[k + 1] end
+  resting = redis.call('EXISTS', unpack(moving)) == 0
+end
+for k = 1, #KEYS, stride do
+  if stride == 3 then
+    quiet[k] = resting or redis.call('EXISTS', KEYS[k], KEYS[k + 1]) == 0
+    if quiet[k] then
+      sources[#sources + 1] = {KEYS[k + 2], false}
+    else
+      sources[#sources + 1] = {KEYS[k]}
+      sources[#sources + 1] = {KEYS[k + 2], KEYS[k + 1]}
+    end
+  else
+    sources[#sources + 1] = {KEYS[k]}
+  end
+end
 local byte, ceil, max, min, huge = string.byte, math.ceil, math.max, math.min, math.huge
 
 -- whether member a comes after member b byte by byte from byte `from` on (Lua's < on strings follows the
@@ -66,8 +93,12 @@ if not counted then
 else
   for r = first, #ARGV - 1, 2 do
     local n = 0
-    for _, key in ipairs(KEYS) do
-      n = n + redis.call('ZCOUNT', key, ARGV[r + 1], ARGV[r])
+    for k = 1, #KEYS, stride do
+      if stride == 3 then
+        n = n + sr_count(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[r + 1], ARGV[r], quiet[k])
+      else
+        n = n + redis.call('ZCOUNT', KEYS[k], ARGV[r + 1], ARGV[r])
+      end
     end
     counts[#counts + 1] = n
     total = total + n
@@ -85,18 +116,34 @@ for i, count in ipairs(counts) do
     local want = offset + need  -- the page lies within every bucket's first offset + need of the range
     -- each bucket read a chunk at a time, from where its last chunk ended, as the merge reaches its end: the
     -- page needs ~want entries in all, not want from every bucket
-    local chunk = max(4, ceil(want / #KEYS) + 2)
-    -- per bucket: its current run (member, score, ...), the head's place in it, entries read, more to read;
-    -- the head's score, member and member prefix
+    local chunk = max(4, ceil(want / #sources) + 2)
+    local lo, hi = -huge, huge  -- (a base's bounds: integers)
+    if stride == 3 then lo, hi = sr_bounds(low, high) end
+    -- per source: its current run (member, score, ...), the head's place in it, entries taken, more to read;
+    -- the head's score, member and member prefix (a base's source reads on by its sr_base_reader)
     local runs, at, read, more, hs, hm, hp = {}, {}, {}, {}, {}, {}, {}
-    local function fill(k)  -- the bucket's next chunk; false when it has no more in the range
-      local asked = min(chunk, want - read[k])
-      local run = redis.call('ZRANGE', KEYS[k], high, low, 'BYSCORE', 'REV', 'LIMIT', read[k], asked,
-                             'WITHSCORES')
-      runs[k], at[k] = run, 1
-      read[k] = read[k] + #run / 2
-      more[k] = #run / 2 == asked and read[k] < want
-      return run[1] ~= nil
+    local function fill(k)  -- the source's next chunk; false when it has no more in the range
+      local source = sources[k]
+      if source[2] == nil then
+        local asked = min(chunk, want - read[k])
+        local run = redis.call('ZRANGE', source[1], high, low, 'BYSCORE', 'REV', 'LIMIT', read[k], asked,
+                               'WITHSCORES')
+        runs[k], at[k] = run, 1
+        read[k] = read[k] + #run / 2
+        more[k] = #run / 2 == asked and read[k] < want
+        return run[1] ~= nil
+      end
+      local got, ended = {}, lo > hi
+      while #got == 0 and not ended do  -- a run's dead entries skipped: read on until one is live
+        local asked = min(chunk, want - read[k])
+        local run = source.next_run(asked)
+        got = source[2] and sr_live(source[2], run) or run
+        read[k] = read[k] + #got / 2
+        ended = #run / 2 < asked
+      end
+      runs[k], at[k] = got, 1
+      more[k] = not ended and read[k] < want
+      return got[1] ~= nil
     end
     local function head(k)  -- the bucket's entry at at[k] becomes its head
       local member = runs[k][at[k]]
@@ -122,8 +169,9 @@ for i, count in ipairs(counts) do
       end
       heap[pos] = k
     end
-    for k = 1, #KEYS do
+    for k = 1, #sources do
       read[k] = 0
+      if sources[k][2] ~= nil then sources[k].next_run = sr_base_reader(sources[k][1], lo, hi) end
       if fill(k) then
         head(k)
         size = size + 1
@@ -160,12 +208,12 @@ local contacts = {}
 for j = 1, #out, 2 do
   local id = out[j]
   if parts == 6 then
-    contacts[#contacts + 1] = {rf_without_records(redis.call('HGETALL', ARGV[5] .. id .. ARGV[6])),
-                               redis.call('SMEMBERS', ARGV[7] .. id .. ARGV[8]),
-                               redis.call('HGETALL', ARGV[9] .. id .. ARGV[10])}
+    contacts[#contacts + 1] = {rf_without_records(redis.call('HGETALL', ARGV[6] .. id .. ARGV[7])),
+                               redis.call('SMEMBERS', ARGV[8] .. id .. ARGV[9]),
+                               redis.call('HGETALL', ARGV[10] .. id .. ARGV[11])}
   else
-    contacts[#contacts + 1] = {rf_without_records(redis.call('HGETALL', ARGV[5] .. id .. ARGV[6])),
-                               redis.call('SMEMBERS', ARGV[7] .. id .. ARGV[8])}
+    contacts[#contacts + 1] = {rf_without_records(redis.call('HGETALL', ARGV[6] .. id .. ARGV[7])),
+                               redis.call('SMEMBERS', ARGV[8] .. id .. ARGV[9])}
   end
 end
 return {total, out, contacts}

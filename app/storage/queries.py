@@ -41,12 +41,12 @@ from redis.exceptions import TimeoutError as TimeoutError_
 
 from ..contact_filter import Condition, ContactFacts, ContactFilter, activity_cutoff, band_ranges, matches
 from ..scoring.grades import CELLS, Grade, level
-from ..scoring.profiles import Profile
+from ..scoring.profiles import Profile, version_field
 from .errors import gateway
 from .companies import CompanyIndex, Rollup
 from .contacts import (COMPANY_NONE_EXPLICIT, EMAIL, EMAIL_BEFORE, EMAIL_FIELDS, email_of, implies_company,
                        read_company, read_contacts_pipelined)
-from .ordered_index import library_script
+from .ordered_index import OrderedIndex, library_script
 from .redis_tools import call_script, dumps, load_script, loads, on_cluster, run_scripts
 from .registry import CREATED, CREATED_BEFORE, created_ms, created_of
 from .timelines import ACTIVITY_FIELD, RECORDS_LIBRARY, is_state_field, joined_state
@@ -249,11 +249,11 @@ class ContactQuery:
     @cached_property
     def _filter_bucket(self) -> Any:
         # the registry may be a compact ordered index, a company's roster one too (roster.lua)
-        return library_script(self.redis, "filter_bucket.lua", "roster.lua", "created.lua")
+        return library_script(self.redis, "filter_bucket.lua", "roster.lua", "created.lua", "score_reads.lua")
 
     @cached_property
     def _index_page(self) -> Any:
-        return load_script(self.redis, "index_page.lua", RECORDS_LIBRARY)
+        return library_script(self.redis, "index_page.lua", RECORDS_LIBRARY, "score_reads.lua")
 
     @cached_property
     def _read_contacts(self) -> Any:
@@ -308,13 +308,15 @@ class ContactQuery:
         path) the two are apart anyway. The caller must ``close`` it (the connection goes back to the pool then)."""
         limit = max(1, min(limit, MAX_LIMIT))
         apart = len(plan.ranges) == 1
-        page_args = self._page_args(limit, cursor, list(plan.ranges), plan.fields, counted=not apart)
+        keys = self._page_keys(list(plan.indexes), plan.scored)
+        page_args = self._page_args(limit, cursor, list(plan.ranges), plan.fields, counted=not apart,
+                                    scored=plan.scored)
         commands: list[tuple[Any, ...]] = [
             ("HGETALL", self.keys.profiles()), ("HGETALL", self.keys.grades()), ("HGET", self.keys.smart_lists(), list_id),
-            ("EVALSHA", self._index_page.sha, len(plan.indexes), *plan.indexes, *page_args)]
+            ("EVALSHA", self._index_page.sha, len(keys), *keys, *page_args)]
         if apart:
-            commands.append(("EVALSHA", self._index_page.sha, len(plan.indexes), *plan.indexes,
-                             *self._page_args(0, 0, list(plan.ranges), None)))
+            commands.append(("EVALSHA", self._index_page.sha, len(keys), *keys,
+                             *self._page_args(0, 0, list(plan.ranges), None, scored=plan.scored)))
         pool = getattr(self.redis, "connection_pool", None)
         if pool is None or getattr(self.redis, "connection", None) is not None:  # the client's own way
             return self._documents_and_page_pipelined(commands, cursor, plan)
@@ -513,6 +515,8 @@ class ContactQuery:
         plans: list[tuple[list[str], dict[str, Any]]] = []
         registry = self.contacts.registry
         compact = registry.moved()
+        parts = self._contact_key_parts()
+        before = {"before": parts[4:6]} if len(parts) == 6 else {}
         for bucket in range(self.buckets):
             sources = self._sources(flt, profiles, indexes, sort, bucket, now_ms, company_sets)
             if sources is None:
@@ -541,6 +545,7 @@ class ContactQuery:
                                  "place": bucket + 1, "buckets": self.buckets,
                                  "contact": list(self.keys.contact_parts()),
                                  "companies": [self.keys.migrations(), COMPANY_NONE_EXPLICIT],
+                                 "scores": self._score_keys(versions or {}, bucket), **before,
                                  **({"granule": self.index.activity.granule} if any("index" in c for c in conds)
                                     else {}),
                                  **({"registry": list(self.keys.contact_parts())} if compact else {})}))
@@ -567,6 +572,15 @@ class ContactQuery:
             return [(cid, None) for cid, _created in merged[:rows]], total
         found.sort(key=lambda r: (r[1], r[2], r[0]), reverse=True)
         return [(cid, int(score) if scored else None) for cid, scored, score in found[:rows]], total
+
+    def _score_keys(self, versions: Mapping[str, int], bucket: int) -> dict[str, list[str]]:
+        """Each live version's score index in the bucket as filter_bucket.lua's plan names it: its hot set -> its
+        stale set, its base and the fold states' field (``score_reads.lua``)."""
+        out = {}
+        for pid, version in versions.items():
+            hot, stale, base = self.index.base.bucket_keys(pid, version, bucket)
+            out[hot] = [stale, base, version_field(pid, version)]
+        return out
 
     def count(self, flt: ContactFilter, live: Mapping[str, tuple[Profile, int]], now_ms: int) -> int:
         """How many contacts match (a smart list's tab). Counted off one index, without reading members,
@@ -600,11 +614,21 @@ class ContactQuery:
         return int(self.run(flt, live, 1, 0, now_ms)["total"])
 
     def _count(self, indexes: list[str], ranges: list[Range]) -> int:
+        """How many of a score index's buckets are in the ranges (hot, stale and base as one: ``score_reads.lua``)."""
+        return sum(self._range_counts(indexes, ranges, True))
+
+    def _range_counts(self, indexes: list[str], ranges: list[Range], scored: bool) -> list[int]:
+        """Each (range, bucket)'s count, ranges first: a score index's (``scored``) as ``score_base.lua`` counts,
+        a plain sorted set's by ``ZCOUNT``."""
+        if scored:
+            base = self.index.base
+            calls = [base.count_range_call(index, low, high) for high, low in ranges for index in indexes]
+            return [int(n) for n in run_scripts(self.redis, base.script, calls)]
         pipe = self.redis.pipeline(transaction=False)
         for high, low in ranges:
             for index in indexes:
                 pipe.zcount(index, low, high)
-        return sum(pipe.execute())
+        return pipe.execute()
 
     # --- pages read straight off the indexes --------------------------------------------------
     @staticmethod
@@ -640,11 +664,7 @@ class ContactQuery:
                 scored: bool = True, fields: Sequence[str] | None = None) -> dict[str, Any]:
         if self.single_node and cursor + limit <= SCRIPT_PAGE_ROWS:  # one call: the script merges and counts
             return self._scripted_page(indexes, ranges, limit, cursor, scored, fields)
-        pipe = self.redis.pipeline(transaction=False)
-        for high, low in ranges:
-            for index in indexes:
-                pipe.zcount(index, low, high)
-        flat = pipe.execute()
+        flat = self._range_counts(indexes, ranges, scored)
         counts = [sum(flat[i * len(indexes):(i + 1) * len(indexes)]) for i in range(len(ranges))]
         items: list[tuple[str, int | None]] = []
         offset = cursor
@@ -653,10 +673,18 @@ class ContactQuery:
                 offset -= count
                 continue
             need = limit - len(items)
-            pipe = self.redis.pipeline(transaction=False)
-            for index in indexes:  # the page lies within the first offset+need of every bucket
-                pipe.zrange(index, high, low, byscore=True, desc=True, offset=0, num=offset + need, withscores=True)
-            merged = self._ordered([row for rows in pipe.execute() for row in rows], scored)
+            # the page lies within the first offset+need of every bucket
+            if scored:
+                base = self.index.base
+                replies = run_scripts(self.redis, base.script,
+                                      [base.rev_range_text_call(index, high, low, 0, offset + need) for index in indexes])
+                read = [[(cid, float(s)) for cid, s in OrderedIndex.pairs(reply)] for reply in replies]
+            else:
+                pipe = self.redis.pipeline(transaction=False)
+                for index in indexes:
+                    pipe.zrange(index, high, low, byscore=True, desc=True, offset=0, num=offset + need, withscores=True)
+                read = pipe.execute()
+            merged = self._ordered([row for rows in read for row in rows], scored)
             items += merged[offset:offset + need]
             offset = 0
             if len(items) >= limit:
@@ -669,13 +697,21 @@ class ContactQuery:
                        scored: bool, fields: Sequence[str] | None = None) -> dict[str, Any]:
         """``_ranged`` in one call of index_page.lua: the page alone comes back, merged inside Redis; with
         ``fields``, its contacts too (``contacts``, as ``shown_contacts`` reads them)."""
-        reply = call_script(self.redis, self._index_page, indexes, self._page_args(limit, cursor, ranges, fields))
+        reply = call_script(self.redis, self._index_page, self._page_keys(indexes, scored),
+                            self._page_args(limit, cursor, ranges, fields, scored=scored))
         return self._page_of(reply, cursor, scored, fields, self.contacts.company_compact_now)
 
+    def _page_keys(self, indexes: list[str], scored: bool) -> list[str]:
+        """index_page.lua's keys: a score index's buckets each with its stale set and base (``score_reads.lua``)."""
+        if not scored:
+            return indexes
+        return [k for hot in indexes for k in (hot, self.keys.score_stale_of(hot), self.keys.score_base_of(hot))]
+
     def _page_args(self, limit: int, cursor: int, ranges: list[Range], fields: Sequence[str] | None,
-                   counted: bool = True) -> list[Any]:
+                   counted: bool = True, scored: bool = False) -> list[Any]:
         parts = self._contact_key_parts() if fields is not None else []
-        return [cursor, limit, 1 if counted else 0, len(parts), *parts, *(bound for rng in ranges for bound in rng)]
+        return [cursor, limit, 1 if counted else 0, 3 if scored else 1, len(parts), *parts,
+                *(bound for rng in ranges for bound in rng)]
 
     @staticmethod
     def _page_of(reply: list[Any], cursor: int, scored: bool, fields: Sequence[str] | None,
@@ -750,9 +786,13 @@ class ContactQuery:
             start += len(ids)
 
     def _zchunks(self, key: str, high: str, low: str) -> Iterator[list[str]]:
+        """A score index's bucket's members in a range, highest first, a chunk at a time (hot, stale and base as
+        one)."""
+        base = self.index.base
         offset = 0
         while True:
-            ids = self.redis.zrange(key, high, low, byscore=True, desc=True, offset=offset, num=SCAN_CHUNK)
+            reply = run_scripts(self.redis, base.script, [base.rev_range_text_call(key, high, low, offset, SCAN_CHUNK)])
+            ids = [cid for cid, _score in OrderedIndex.pairs(reply[0])]
             if not ids:
                 return
             yield ids
@@ -767,9 +807,9 @@ class ContactQuery:
         tags = sorted({c.tag for c in flt.conditions if c.field == "tag" and c.tag})
         channels = sorted({c.channel for c in flt.conditions if c.field == "dnd" and c.channel})
         wants_activity = any(c.field == "activity" for c in flt.conditions)
+        # each contact's scores as the score index holds them (its fold state's, checked: ``member_scores``)
+        held = self.index.member_scores([(pid, (versions or {})[pid]) for pid in named], ids) if named else {}
         pipe = self.redis.pipeline(transaction=False)
-        for pid in named:
-            pipe.zmscore(indexes[pid][bucket], ids)
         for tag in tags:
             pipe.smismember(self.keys.tag_members(tag, bucket), ids)
         if wants_activity:  # each contact's time: its hash's field, or the sorted set of releases before
@@ -783,7 +823,7 @@ class ContactQuery:
         for cid in ids if wants_company else ():
             pipe.hmget(self.keys.contact(cid), ["company", *EMAIL_FIELDS])
         replies = iter(pipe.execute())
-        scores = {pid: next(replies) for pid in named}
+        scores = {pid: [held[cid][(pid, (versions or {})[pid])] for cid in ids] for pid in named}
         has = {tag: next(replies) for tag in tags}
         activity: list[Any] = [None] * len(ids)
         if wants_activity:

@@ -17,7 +17,7 @@
 --   app/keys.py, `Keys.contact_parts` and its neighbours).
 -- Returns per contact {its fold states and `_rev` (flat, as HGETALL gives them; the document's fields and the
 -- records left out), per key its record (false when stored nowhere) or, for [], 1/0 whether any record is stored,
--- the hot horizon `c` (false when none: nothing left Redis)}.
+-- the hot horizon `c` (false when none: nothing left Redis)[, on a cluster the contact's score pending key's value]}.
 local wanted = cjson.decode(ARGV[1])
 local stride = tonumber(ARGV[2])
 local moved = ARGV[3] == '1'
@@ -88,4 +88,7 @@ for i, keys in ipairs(wanted) do
   end
   out[i] = {states, present, redis.call('HGET', key(i, 3), 'c')}
 end
+-- (a cluster: one contact a call) a key after the contact's is its score index's pending key (`Keys.score_pending`):
+-- its value, or false, fourth in the reply
+if not ids and #KEYS > stride * #wanted then out[1][4] = redis.call('GET', KEYS[#KEYS]) end
 return out

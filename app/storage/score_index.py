@@ -21,12 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..keys import Keys
+from ..scoring.fold import FoldState
+from ..scoring.profiles import version_field
 from .activity import ActivityIndex
 from .errors import gateway
 from .ordered_index import OrderedIndex
-from .redis_tools import Later, Sharding, load_script, run_scripts
+from .redis_tools import Later, Sharding, load_script, loads, run_scripts
 from .registry import ContactRegistry
+from .score_base import ABSORB_PAGE, ScoreBase
 from .search_terms import SearchTerms
+from .timelines import joined_state, split_contact
 
 @dataclass(frozen=True)
 class DueExpiry:
@@ -52,6 +56,7 @@ class ScoreIndex:
         self.registry = ContactRegistry(redis, keys, sharding)
         self._absorb_registry = [self.registry.absorb_call(range(sharding.buckets))] if self.registry.single_node else []
         self._drop_moved = load_script(redis, "drop_moved_expiries.lua")
+        self.base = ScoreBase(redis, keys)
 
     @property
     def buckets(self) -> int:
@@ -59,31 +64,48 @@ class ScoreIndex:
 
     def update_indexes(self, scores: dict[tuple[str, int], dict[str, int | None]],
                        expiries: dict[str, int | None], activity: Mapping[str, int] | None = None,
-                       dnd: Mapping[str, Mapping[str, bool]] | None = None) -> None:
-        """Idempotent global index writes after contacts were written: scores, due expiries, the time
-        of the latest interaction (which only moves forward, so a late arrival cannot move it back) and
-        DND per channel (``dnd``: contact -> channel -> on, as just written to the contact document)."""
-        commands = self._index_commands(scores, expiries, activity, dnd)
+                       dnd: Mapping[str, Mapping[str, bool]] | None = None,
+                       held: Mapping[tuple[str, int], Mapping[str, int | None]] | None = None,
+                       repairs: Mapping[str, Mapping[str, set[int]]] | None = None,
+                       pending: Mapping[str, str] | None = None) -> None:
+        """Global index writes after contacts were written: scores (``held``: per version, the score each
+        contact's fold state held before, which the index holds; absent: none — a store the base has nothing of,
+        a restore), due expiries, the time of the latest interaction (which only moves forward, so a late arrival
+        cannot move it back) and DND per channel (``dnd``: contact -> channel -> on, as just written to the
+        contact document). On a cluster, ``repairs``: contact -> per version field the scores the index may still
+        hold it at (its pending key's, ``score_base.py``), its writes made as repairs; ``pending``: contact -> its
+        pending key's value, deleted once the score writes were made (unless a later batch set it anew)."""
+        commands = self._index_commands(expiries, activity, dnd)
         calls = self._expiry_calls(expiries) + self._search_calls(expiries, activity)
         pipe = self.redis.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
         if commands:
             pipe.execute()
+        repairing = self._repair_calls(scores, repairs) if repairs else []
+        run_scripts(self.redis, self.base.writer, self._score_calls(scores, held, repairs))
+        run_scripts(self.redis, self.base.script, repairing)
+        if pending:
+            run_scripts(self.redis, self.base.unpend,
+                        [([self.keys.score_pending(cid)], [value]) for cid, value in pending.items()])
         run_scripts(self.redis, self.ordered.script, calls)
         run_scripts(self.redis, self.registry.script, self._search_calls(expiries, activity) and self._absorb_registry)
         self.activity.raise_to(activity or {})
 
     def update_indexes_later(self, later: Later, scores: dict[tuple[str, int], dict[str, int | None]],
                              expiries: dict[str, int | None], activity: Mapping[str, int] | None = None,
-                             dnd: Mapping[str, Mapping[str, bool]] | None = None) -> Callable[[], Any]:
+                             dnd: Mapping[str, Mapping[str, bool]] | None = None,
+                             held: Mapping[tuple[str, int], Mapping[str, int | None]] | None = None,
+                             repairs: Mapping[str, Mapping[str, set[int]]] | None = None,
+                             pending: Mapping[str, str] | None = None) -> Callable[[], Any]:
         """``update_indexes`` sent now on ``later`` (at once on a cluster); the function returned reads the
         replies, raising a failed write's error."""
-        if not later.deferred:
-            self.update_indexes(scores, expiries, activity, dnd)
+        if not later.deferred:  # (a cluster: the repairs and pending keys are there only)
+            self.update_indexes(scores, expiries, activity, dnd, held, repairs, pending)
             return lambda: None
-        commands = self._index_commands(scores, expiries, activity, dnd)
+        commands = self._index_commands(expiries, activity, dnd)
         sent = later.send(commands) if commands else None
+        scored = later.send_scripts(self.base.writer, self._score_calls(scores, held))
         added = later.send_scripts(self.ordered.script,
                                    self._expiry_calls(expiries) + self._search_calls(expiries, activity))
         registered = later.send_scripts(self.registry.script,
@@ -92,28 +114,45 @@ class ScoreIndex:
 
         def result() -> Any:
             written = sent.result() if sent is not None else []
+            scored.result()
             registered.result()
             return written, added.result(), raised.result()
         return result
 
-    def _index_commands(self, scores: dict[tuple[str, int], dict[str, int | None]],
-                        expiries: dict[str, int | None], activity: Mapping[str, int] | None,
+    def _index_commands(self, expiries: dict[str, int | None], activity: Mapping[str, int] | None,
                         dnd: Mapping[str, Mapping[str, bool]] | None) -> list[tuple[Any, ...]]:
         commands: list[tuple[Any, ...]] = []
         for cid, channels in (dnd or {}).items():
             bucket = self.sharding.bucket_of(cid)
             for channel, on in channels.items():
                 commands.append(("SADD" if on else "SREM", self.keys.dnd(channel, bucket), cid))
-        for (profile_id, version), members in scores.items():
-            for bucket, ids in self.sharding.by_bucket(members).items():
-                key = self.keys.score_index(profile_id, version, bucket)
-                present = [x for cid in ids if members[cid] is not None for x in (members[cid], cid)]
-                absent = [cid for cid in ids if members[cid] is None]
-                if present:
-                    commands.append(("ZADD", key, *present))
-                if absent:
-                    commands.append(("ZREM", key, *absent))
         return commands
+
+    def _score_calls(self, scores: Mapping[tuple[str, int], Mapping[str, int | None]],
+                     held: Mapping[tuple[str, int], Mapping[str, int | None]] | None,
+                     repairs: Mapping[str, Mapping[str, set[int]]] | None = None) -> list[tuple[list[str], list[Any]]]:
+        """One ``score_write.lua`` write per version and bucket with contacts whose score moved (those being
+        repaired left to ``_repair_calls``)."""
+        calls = []
+        for (profile_id, version), members in scores.items():
+            before = held.get((profile_id, version), {}) if held is not None else {}
+            ids_of = self.sharding.by_bucket([cid for cid in members if not repairs or cid not in repairs])
+            for bucket, ids in ids_of.items():
+                calls.append(self.base.write_call(profile_id, version, bucket, ids, members, before))
+        return calls
+
+    def _repair_calls(self, scores: Mapping[tuple[str, int], Mapping[str, int | None]],
+                      repairs: Mapping[str, Mapping[str, set[int]]]) -> list[tuple[list[str], list[Any]]]:
+        """One ``score_base.lua repair`` per version and bucket with contacts being repaired (``update_indexes``):
+        every version they are in ``scores`` of."""
+        calls = []
+        for (profile_id, version), members in scores.items():
+            field = version_field(profile_id, version)
+            mine = [cid for cid in members if cid in repairs]
+            for bucket, ids in self.sharding.by_bucket(mine).items():
+                calls.append(self.base.repair_call(profile_id, version, bucket, ids, members,
+                                                   {cid: repairs[cid].get(field, set()) for cid in ids}))
+        return calls
 
     def _expiry_calls(self, expiries: dict[str, int | None]) -> list[tuple[list[str], list[Any]]]:
         """One call of the compact index per bucket with new expiries (a contact without one adds nothing: the
@@ -179,25 +218,64 @@ class ScoreIndex:
         self._drop_moved(keys=[old], args=[x for at, cid in pairs for x in (at, cid)])
         return len(pairs)
 
+    def absorb_step(self, versions: Sequence[tuple[str, int]], now_ms: int, period_ms: int,
+                    page: int = ABSORB_PAGE) -> int | None:
+        """The ticker's share of the absorb (``score_base.py``): when one is due, a page of every bucket of each
+        version moved into its base (one call per bucket, pipelined); once a step finds every bucket done, the
+        next is due ``period_ms`` later. Returns the entries moved, or None when none was due."""
+        due = self.redis.get(self.keys.score_absorb_due())
+        if due is not None and now_ms < int(due):
+            return None
+        calls = [self.base.absorb_call(pid, version, b, page) for pid, version in versions for b in range(self.buckets)]
+        moved = [int(n) for n in run_scripts(self.redis, self.base.script, calls)]
+        if all(n < page for n in moved):
+            self.redis.set(self.keys.score_absorb_due(), now_ms + period_ms)
+        return sum(moved)
+
+    def member_scores(self, versions: Sequence[tuple[str, int]],
+                      contact_ids: Sequence[str]) -> dict[str, dict[tuple[str, int], int | None]]:
+        """Each contact's score in each version as the index holds it (what a ``ZMSCORE`` of the one sorted set of
+        releases before answered): the hot set's, else the base's entry at the score its fold state holds, when the
+        base holds it there live (``score_base.lua scores``): two round trips, the states then one call a version
+        and bucket."""
+        out: dict[str, dict[tuple[str, int], int | None]] = {cid: {} for cid in contact_ids}
+        if not contact_ids or not versions:
+            return out
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in contact_ids:
+            pipe.hgetall(self.keys.contact(cid))
+            pipe.hgetall(self.keys.states_before(cid))
+        replies = pipe.execute()
+        states = [split_contact(replies[2 * i], replies[2 * i + 1])[1] for i in range(len(contact_ids))]
+        groups = list(self.sharding.by_bucket(contact_ids).items())
+        calls = []
+        for pid, version in versions:
+            field = version_field(pid, version)
+            held = {}
+            for cid, stored in zip(contact_ids, states):
+                text = joined_state(stored, field)
+                held[cid] = FoldState.from_json(loads(text)).score if text else None
+            calls += [self.base.scores_call(pid, version, bucket, ids, held) for bucket, ids in groups]
+        replies = iter(run_scripts(self.redis, self.base.script, calls))
+        for v in versions:
+            for _bucket, ids in groups:
+                for cid, score in zip(ids, next(replies)):
+                    out[cid][v] = int(score) if score != "" else None
+        return out
+
     def score_indexes(self, profile_id: str, version: int) -> list[str]:
         return [self.keys.score_index(profile_id, version, b) for b in range(self.sharding.buckets)]
 
     def scores_of(self, profile_id: str, version: int) -> dict[str, int]:
         """Every contact's score in one version (for a publish that fires triggers)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for key in self.score_indexes(profile_id, version):
-            pipe.zrange(key, 0, -1, withscores=True)
-        return {cid: int(score) for pairs in pipe.execute() for cid, score in pairs}
+        calls = [self.base.rev_range_call(profile_id, version, b) for b in range(self.buckets)]
+        return {cid: score for reply in run_scripts(self.redis, self.base.script, calls)
+                for cid, score in OrderedIndex.pairs(reply)}
 
     def count(self, profile_id: str, version: int) -> int:
         """How many contacts have a score in one version."""
-        pipe = self.redis.pipeline(transaction=False)
-        for key in self.score_indexes(profile_id, version):
-            pipe.zcard(key)
-        return sum(pipe.execute())
+        calls = [self.base.count_call(profile_id, version, b) for b in range(self.buckets)]
+        return sum(int(n) for n in run_scripts(self.redis, self.base.script, calls))
 
     def drop_score_index(self, profile_id: str, version: int) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for key in self.score_indexes(profile_id, version):
-            pipe.delete(key)
-        pipe.execute()
+        self.base.drop(profile_id, version, self.buckets)

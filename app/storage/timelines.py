@@ -342,6 +342,15 @@ class HorizonMove:
     ledgers: Sequence[tuple[str, int]]
 
 
+class ScoringReads(dict):
+    """``TimelineStore.read_for_scoring``'s answer: contact -> (fold states, records present, horizon); and, on a
+    cluster, ``pending``: contact -> its score pending key's value, where it has one (``Keys.score_pending``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: dict[str, str] = {}
+
+
 @gateway
 class TimelineStore:
     def __init__(self, redis: Any, keys: Keys, ledger_max: int, sharding: Sharding):
@@ -350,7 +359,7 @@ class TimelineStore:
         self.ledger_max = ledger_max
         self.sharding = sharding
         self._oldest = load_script(redis, "horizon_oldest.lua")
-        self._apply_batch = library_script(redis, "apply_batch.lua", RECORDS_LIBRARY)
+        self._apply_batch = library_script(redis, "apply_batch.lua", RECORDS_LIBRARY, "score_entry.lua")
         self._read_batch = load_script(redis, "read_batch.lua", RECORDS_LIBRARY)
         self._trim = load_script(redis, "trim_horizon.lua", RECORDS_LIBRARY)
         self._read_trim = load_script(redis, "read_trim.lua", RECORDS_LIBRARY)
@@ -374,6 +383,7 @@ class TimelineStore:
         ac_head, ac_tail = keys.activity_index_parts()
         self._activity_args = [LEAF_ENTRIES, GRANULE_MS, ac_head, ac_tail]
         self._activity_before = keys.activity_parts()[0]
+        self._score_head = keys.score_index("", 0, 0)[:-len("@0:0")]  # (the text before `PROFILE@VERSION:BUCKET`)
         #: On one Redis the drain's scripts get each contact's id, not its keys' names, and make the names from these
         #: parts (``Keys.contact_parts``...): a name packed as an argument cost the worker ~1,600 instructions, ~6 %
         #: of a drain (docs/performance.md, row 1). A cluster needs every key declared (its slot), so gets them.
@@ -384,7 +394,7 @@ class TimelineStore:
                                                    keys.ledger_parts()) for x in parts])
 
     def read_for_scoring(self, batch: dict[str, list[str]],
-                         later: Later | None = None) -> Callable[[], dict[str, tuple[dict, list, int | None]]]:
+                         later: Later | None = None) -> Callable[[], ScoringReads]:
         """For each contact: its fold states (with ``_rev``), which of ``keys`` its timeline has, and its hot
         horizon (None while nothing left Redis) — given by the function returned. With ``later`` the calls are
         sent now and their replies read when it is called (``Later``); else they are made at once.
@@ -408,15 +418,18 @@ class TimelineStore:
             else:
                 keys = [key for cid in chunk for key in (self.keys.contact(cid), self.keys.timeline(cid),
                                                          self.keys.horizon(cid), self.keys.states_before(cid))]
+            keys += [self.keys.score_pending(cid) for cid in chunk]  # (one: its value read too)
             calls.append((keys, [dumps([batch[cid] for cid in chunk]), 3 if moved else 4, marked]))
         reply = later.send_scripts(self._read_batch, calls) if later is not None \
             else Done(run_scripts(self.redis, self._read_batch, calls))
 
-        def reads() -> dict[str, tuple[dict, list, int | None]]:
-            out = {}
-            for contact_id, (flat, present, horizon) in zip(contact_ids, _flat(reply.result())):
+        def reads() -> ScoringReads:
+            out = ScoringReads()
+            for contact_id, (flat, present, horizon, *pending) in zip(contact_ids, _flat(reply.result())):
                 pairs = iter(flat)  # (field, value pairs without two slices copied)
                 out[contact_id] = (join_states(dict(zip(pairs, pairs))), present, int(horizon) if horizon else None)
+                if pending and pending[0]:
+                    out.pending[contact_id] = pending[0]
             return out
         return reads
 
@@ -580,12 +593,15 @@ class TimelineStore:
                 for cid in contact_ids}
 
     def apply_many(self, writes: Sequence[ContactWrite], later: Later | None = None,
-                   active: Mapping[str, tuple[int, int]] | None = None) -> Callable[[], list[int]]:
+                   active: Mapping[str, tuple[int, int]] | None = None,
+                   scored: Mapping[str, Any] | None = None) -> Callable[[], list[int]]:
         """Write scored contacts with apply_batch.lua; the function returned gives, per write, 0 for a contact
         that lost a race (else its new ``_rev``). With ``later`` the calls are sent now and their replies read
         when it is called (``Later``: the caller computes its next writes meanwhile); else they are made at once.
         ``active`` (one Redis only): contact -> (the time of its latest interaction in the batch, its bucket),
-        written with it to its ``la`` and the latest-activity index (storage/activity.py).
+        written with it to its ``la`` and the latest-activity index (storage/activity.py). ``scored``: contact ->
+        its score index write (``storage/score_base.py``: on one Redis ``[bucket, V, NEW, HELD, ...]``, written with
+        it; on a cluster the ``pending_text`` its pending key gets with it), when it has one.
 
         On one Redis a call carries SCRIPT_CONTACTS contacts; on a cluster, one contact (its keys
         share one slot), pipelined per node.
@@ -594,8 +610,9 @@ class TimelineStore:
         per_call = SCRIPT_CONTACTS if single else 1
         moved = self.states_moved()
         extra: list[Any] = []
-        if active:
-            extra = [*self._activity_args, "" if self.activity_moved() else self._activity_before]
+        if active or (scored and single):
+            extra = [*self._activity_args, "" if self.activity_moved() else self._activity_before,
+                     self._score_head, self.keys.prefix]
         calls = []
         for start in range(0, len(writes), per_call):
             keys: list[str] = []
@@ -611,6 +628,8 @@ class TimelineStore:
                     if not moved:
                         keys.append(self.keys.states_before(cid))
                     keys += [self.keys.ledger(cid, lw.profile_id, lw.version) for lw in w.ledgers]
+                    if scored and cid in scored:
+                        keys.append(self.keys.score_pending(cid))
                 # (what is empty as a shared empty tuple, the same JSON: no comprehension called for it, ~0.7 us a
                 # contact; a dict's pairs flattened by chain, in C)
                 ledgers, states, doc, horizon = w.ledgers, w.states, w.doc, w.horizon
@@ -618,8 +637,13 @@ class TimelineStore:
                     w.rev, [version_field(lw.profile_id, lw.version) for lw in ledgers] if ledgers else (),
                     [*_flat(w.timeline.items())], _pieces(states) if states else (), w.drop, w.outbox,
                     [*_flat(doc.items())] if doc else (), _pieces(horizon) if horizon else ()]
-                if single and active and (at := active.get(cid)) is not None:
+                at = active.get(cid) if single and active else None
+                if at is not None:
                     payload += at
+                if scored and (sc := scored.get(cid)) is not None:
+                    if at is None:
+                        payload += (False, False)
+                    payload.append(sc)
                 payloads.append(payload)
             if single:
                 calls.append((keys, [dumps(payloads), 4 if moved else 5, dumps(ids), self._apply_parts, *extra]))
