@@ -104,8 +104,9 @@ class ScoreBase:
         the index may hold) made dead first (``score_base.lua repair``)."""
         args: list[Any] = ["repair"]
         for cid in ids:
-            cands = sorted(set(candidates.get(cid, ())) | ({new[cid]} if new[cid] is not None else set()))
-            args += (cid, _arg(new[cid]), len(cands), *cands)
+            score = new[cid]
+            cands = sorted(set(candidates.get(cid, ())) | ({score} if score is not None else set()))
+            args += (cid, _arg(score), len(cands), *cands)
         return self.bucket_keys(profile_id, version, bucket), args
 
     def absorb_call(self, profile_id: str, version: int, bucket: int,
