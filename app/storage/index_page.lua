@@ -86,16 +86,22 @@ local function number(text)
   return huge
 end
 
-local counts, total = {}, 0
+local counts, total, lasts = {}, 0, {}  -- lasts: each base's BASE:c `z` as its count read it (sr_counter)
 if not counted then
   if #ARGV - first ~= 1 then return redis.error_reply('ERR uncounted pages take one range') end
   counts[1], total = huge, -1
 else
   for r = first, #ARGV - 1, 2 do
-    local n = 0
+    local n, counter = 0, nil
+    if stride == 3 then
+      local lo, hi = sr_bounds(ARGV[r + 1], ARGV[r])
+      if lo <= hi then counter = sr_counter(lo, hi) end  -- (its cells' plans made once for every bucket)
+    end
     for k = 1, #KEYS, stride do
       if stride == 3 then
-        n = n + sr_count(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[r + 1], ARGV[r], quiet[k])
+        local c, last = sr_count_by(counter, KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[r + 1], ARGV[r], quiet[k])
+        n = n + c
+        lasts[KEYS[k + 2]] = last
       else
         n = n + redis.call('ZCOUNT', KEYS[k], ARGV[r + 1], ARGV[r])
       end
@@ -171,7 +177,7 @@ for i, count in ipairs(counts) do
     end
     for k = 1, #sources do
       read[k] = 0
-      if sources[k][2] ~= nil then sources[k].next_run = sr_base_reader(sources[k][1], lo, hi) end
+      if sources[k][2] ~= nil then sources[k].next_run = sr_base_reader(sources[k][1], lo, hi, lasts[sources[k][1]]) end
       if fill(k) then
         head(k)
         size = size + 1

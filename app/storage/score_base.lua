@@ -66,6 +66,7 @@ if op == 'absorb' then
     taken = taken + #dead / 2
   end
   sr_count_flush(base, deltas)
+  if taken > 0 then sr_keep_last(base) end
   return taken
 end
 

@@ -97,11 +97,18 @@ local function sr_counted(base, s, d)
   sr_count_flush(base, deltas)
 end
 
+-- BASE:c's `z`: the directory entry of the base's last leaf, kept by every write of the base (an absorb's), so a
+-- read from the base's top (sr_base_reader, given it by sr_counter with `t`) needs no directory look-up.
+local function sr_keep_last(base)
+  local e = redis.call('ZRANGE', base .. ':d', -1, -1)[1]
+  if e then redis.call('HSET', base .. ':c', 'z', e) else redis.call('HDEL', base .. ':c', 'z') end
+end
+
 -- Every key of the base's counts (a drop's).
 local function sr_count_keys(base)
   local out = {base .. ':c'}
   for _, key in ipairs(redis.call('HKEYS', base .. ':c')) do
-    if key ~= 't' and key ~= 'lo' then out[#out + 1] = base .. key end
+    if key ~= 't' and key ~= 'lo' and key ~= 'z' then out[#out + 1] = base .. key end
   end
   return out
 end
@@ -115,17 +122,15 @@ local function sr_base_end(base, last)
   return got[2] and tonumber(got[2])
 end
 
--- How many of the base's entries (live and dead) have a score within [lo, hi] (integers).
-local function sr_cells_count(base, lo, hi)
-  local n, floor, c = 0, math.floor, base .. ':c:'
-  -- the cells a to b of level k (all children of one cell a level up): their counts added. Names by
-  -- string.format('%d'): tostring and `..` write a number by '%.14g', ~5x the instructions (callgrind).
-  local function add(k, a, b)
+-- The cells whose counts add up to the entries with a score within [lo, hi] (integers): a list of {the cell hash's
+-- name after BASE:c:, its fields}, the same for every base (sr_counter makes it once for all the buckets of a page).
+-- Names by string.format('%d'): tostring and `..` write a number by '%.14g', ~5x the instructions (callgrind).
+local function sr_cells_plan(lo, hi)
+  local plan, floor, format = {}, math.floor, string.format
+  local function add(k, a, b)  -- the cells a to b of level k (all children of one cell a level up)
     local fields = {}
-    for x = a, b do fields[#fields + 1] = string.format('%d', x) end
-    for _, v in ipairs(redis.call('HMGET', string.format('%s%d:%d', c, k, floor(a / 16)), unpack(fields))) do
-      if v then n = n + tonumber(v) end
-    end
+    for x = a, b do fields[#fields + 1] = format('%d', x) end
+    plan[#plan + 1] = {format('%d:%d', k, floor(a / 16)), fields}
   end
   local w, k = 1, 0
   while lo <= hi do
@@ -147,37 +152,67 @@ local function sr_cells_count(base, lo, hi)
     end
     w, k = next_w, k + 1
   end
+  return plan
+end
+
+-- The counts of a plan's cells in one base, added.
+local function sr_plan_count(base, plan)
+  local n, c = 0, base .. ':c:'
+  for _, cell in ipairs(plan) do
+    for _, v in ipairs(redis.call('HMGET', c .. cell[1], unpack(cell[2]))) do
+      if v then n = n + tonumber(v) end
+    end
+  end
   return n
 end
 
--- How many of the base's entries (live and dead) have a score within [lo, hi] (integers or infinities). An open end
--- costs no read of the base's ends: an open top is every entry (`t`) less those below lo, counted from BASE:c's
--- lower bound `lo` (the cells of [lo, hi] and of its complement are as many); an open bottom starts at that bound.
-local function sr_base_count(base, lo, hi)
-  if lo == -math.huge and hi == math.huge then return tonumber(redis.call('HGET', base .. ':c', 't') or '0') end
-  local got = redis.call('HMGET', base .. ':c', 't', 'lo')
-  local total, low = tonumber(got[1] or '0'), tonumber(got[2])
-  if total == 0 then return 0 end
-  if low == nil then low = sr_base_end(base, false) end  -- (a base its last absorb left without the bound)
-  if not low then return 0 end
-  if hi == math.huge then
-    if lo <= low then return total end
-    return total - sr_cells_count(base, low, lo - 1)
+-- A counter of the base's entries (live and dead) with a score within [lo, hi] (integers or infinities), for any
+-- number of bases: counter(base) returns the count and BASE:c's `z` (the directory entry of the base's last leaf, for
+-- sr_base_reader; nil if not kept). An open end costs no read of the base's ends: an open top is every entry (`t`)
+-- less those below lo, counted from BASE:c's lower bound `lo` (the cells of [lo, hi] and of its complement are as
+-- many); an open bottom starts at that bound. One BASE:c read a base (`t`, `lo`, `z`), then the plan's cells; the
+-- plans made once for each lower bound seen.
+local function sr_counter(lo, hi)
+  local plans = {}
+  local function plan_of(a, b)
+    local name = string.format('%d:%d', a, b)
+    local plan = plans[name]
+    if not plan then plan = sr_cells_plan(a, b); plans[name] = plan end
+    return plan
   end
-  if lo == -math.huge or lo < low then lo = low end
-  if lo > hi then return 0 end
-  return sr_cells_count(base, lo, hi)
+  return function(base)
+    local got = redis.call('HMGET', base .. ':c', 't', 'lo', 'z')
+    local total, low, last = tonumber(got[1] or '0'), tonumber(got[2]), got[3] or nil
+    if total == 0 then return 0, last end
+    if lo == -math.huge and hi == math.huge then return total, last end
+    if low == nil then low = sr_base_end(base, false) end  -- (a base its last absorb left without the bound)
+    if not low then return 0, last end
+    if hi == math.huge then
+      if lo <= low then return total, last end
+      return total - sr_plan_count(base, plan_of(low, lo - 1)), last
+    end
+    local a = lo
+    if a == -math.huge or a < low then a = low end
+    if a > hi then return 0, last end
+    return sr_plan_count(base, plan_of(a, hi)), last
+  end
 end
 
--- How many members have a score within [min, max]: hot's, the base's (by its cells), less the base's dead. quiet:
--- the caller saw hot and stale both empty (the base alone is read).
-local function sr_count(hot, stale, base, min, max, quiet)
+-- How many members have a score within [min, max]: hot's, the base's (by its cells: counter, sr_counter of the
+-- range's bounds, nil when they are empty), less the base's dead; and BASE:c's `z` when read. quiet: the caller saw
+-- hot and stale both empty (the base alone is read).
+local function sr_count_by(counter, hot, stale, base, min, max, quiet)
   local n = quiet and 0 or redis.call('ZCOUNT', hot, min, max)
+  if not counter then return n end
+  local c, last = counter(base)
+  n = n + c
+  if n == 0 or quiet then return n, last end
+  return n - redis.call('ZCOUNT', stale, min, max), last
+end
+
+local function sr_count(hot, stale, base, min, max, quiet)
   local lo, hi = sr_bounds(min, max)
-  if lo > hi then return n end
-  n = n + sr_base_count(base, lo, hi)
-  if n == 0 or quiet then return n end
-  return n - redis.call('ZCOUNT', stale, min, max)
+  return (sr_count_by(lo <= hi and sr_counter(lo, hi) or nil, hot, stale, base, min, max, quiet))
 end
 
 -- Every member with a score within [min, max], appended to out (hot's in order, then the base's).
@@ -196,13 +231,14 @@ end
 -- merges from the top again.
 -- The base's entries (dead ones too) within [lo, hi] (integers or infinities) from the highest down, n a call of the
 -- function returned (fewer only at the end), keeping its place (its leaf and the place in that leaf): a run read on
--- costs one call, where oi_rev_range from an offset costs a directory look-up, a ZCOUNT and the read.
-local function sr_base_reader(base, lo, hi)
+-- costs one call, where oi_rev_range from an offset costs a directory look-up, a ZCOUNT and the read. last: BASE:c's
+-- `z` when the caller read it (sr_counter), so a read from the top needs no directory look-up.
+local function sr_base_reader(base, lo, hi, last)
   local e, pos = nil, 0
   local d = base .. ':d'
   if lo <= hi then
     if hi >= OI_OFFSET then
-      e = redis.call('ZRANGE', d, -1, -1)[1]
+      e = last or redis.call('ZRANGE', d, -1, -1)[1]
     else
       e = redis.call('ZREVRANGEBYLEX', d, '(' .. oi_key(hi + 1, ''), '-', 'LIMIT', 0, 1)[1]
     end
