@@ -42,12 +42,16 @@ end
 -- its count is field C of the hash BASE:c:K:P, P = C's cell one level up (so a hash holds at most 16 fields and
 -- keeps Redis's compact encoding, where a look-up reads the hash through: one big hash of every cell cost ~45 us a
 -- count). BASE:c holds `t`, every entry, `lo`, a lower bound of every score the base has held (an absorb lowers it, a
--- removal leaves it), and a field per cell hash that exists (the names a drop deletes). A range [lo, hi] is its edge
--- cells at each level up to the first whose one cell would cover it: two hashes a level.
+-- removal leaves it), `z` (sr_keep_last), and a field per cell hash that exists (its name after BASE, the names a drop
+-- deletes). A range [lo, hi] is its edge cells at each level up to the first whose one cell would cover it: two hashes
+-- a level. The hash of level 1's first parent (the cells of scores 0 to 255, where most scores are) is BASE:c itself,
+-- its fields '0' to '15' beside `t`, `lo` and `z`, so a page's count reads them with those (sr_counter).
 local SR_LEVELS = 7
 
-local function sr_cell_key(base, k, c)
-  return base .. ':c:' .. k .. ':' .. string.format('%d', math.floor(c / 16))
+-- The name after BASE of the hash of level k's cells whose parent is cell p of level k + 1.
+local function sr_cell_hash(k, p)
+  if k == 1 and p == 0 then return ':c' end
+  return string.format(':c:%d:%d', k, p)
 end
 
 -- Counts by cell moved: deltas[hash][cell] += d for each cell of score s (sr_count_flush writes them).
@@ -57,7 +61,7 @@ local function sr_tally(deltas, s, d)
   local w = 1
   for k = 0, SR_LEVELS do
     local c = math.floor(s / w)
-    local key = sr_cell_key('', k, c)
+    local key = sr_cell_hash(k, math.floor(c / 16))
     local cells = deltas[key]
     if not cells then cells = {}; deltas[key] = cells end
     local f = string.format('%d', c)
@@ -70,7 +74,7 @@ local function sr_count_flush(base, deltas)
   local c = base .. ':c'
   for key, cells in pairs(deltas) do
     if key ~= 't' and key ~= 'lo' then
-      local name = base .. key
+      local name, home = base .. key, key == ':c'
       local touched = false
       for f, d in pairs(cells) do
         if d ~= 0 then
@@ -78,7 +82,7 @@ local function sr_count_flush(base, deltas)
           if redis.call('HINCRBY', name, f, d) == 0 then redis.call('HDEL', name, f) end
         end
       end
-      if touched then
+      if touched and not home then
         if redis.call('EXISTS', name) == 1 then redis.call('HSETNX', c, key, 1) else redis.call('HDEL', c, key) end
       end
     end
@@ -108,7 +112,7 @@ end
 local function sr_count_keys(base)
   local out = {base .. ':c'}
   for _, key in ipairs(redis.call('HKEYS', base .. ':c')) do
-    if key ~= 't' and key ~= 'lo' and key ~= 'z' then out[#out + 1] = base .. key end
+    if string.byte(key, 1) == 58 then out[#out + 1] = base .. key end  -- (':': a cell hash's name)
   end
   return out
 end
@@ -123,14 +127,17 @@ local function sr_base_end(base, last)
 end
 
 -- The cells whose counts add up to the entries with a score within [lo, hi] (integers): a list of {the cell hash's
--- name after BASE:c:, its fields}, the same for every base (sr_counter makes it once for all the buckets of a page).
--- Names by string.format('%d'): tostring and `..` write a number by '%.14g', ~5x the instructions (callgrind).
+-- name after BASE, its fields}, the same for every base (sr_counter makes it once for all the buckets of a page);
+-- plan.home is the item whose hash is BASE:c, if any. Names by string.format('%d'): tostring and `..` write a number
+-- by '%.14g', ~5x the instructions (callgrind).
 local function sr_cells_plan(lo, hi)
   local plan, floor, format = {}, math.floor, string.format
   local function add(k, a, b)  -- the cells a to b of level k (all children of one cell a level up)
     local fields = {}
     for x = a, b do fields[#fields + 1] = format('%d', x) end
-    plan[#plan + 1] = {format('%d:%d', k, floor(a / 16)), fields}
+    local item = {sr_cell_hash(k, floor(a / 16)), fields}
+    plan[#plan + 1] = item
+    if item[1] == ':c' then plan.home = item end
   end
   local w, k = 1, 0
   while lo <= hi do
@@ -155,11 +162,13 @@ local function sr_cells_plan(lo, hi)
   return plan
 end
 
--- The counts of a plan's cells in one base, added.
-local function sr_plan_count(base, plan)
-  local n, c = 0, base .. ':c:'
+-- The counts of a plan's cells in one base, added; home: the counts of plan.home's cells when already read.
+local function sr_plan_count(base, plan, home)
+  local n = 0
   for _, cell in ipairs(plan) do
-    for _, v in ipairs(redis.call('HMGET', c .. cell[1], unpack(cell[2]))) do
+    local got = home
+    if cell ~= plan.home or not home then got = redis.call('HMGET', base .. cell[1], unpack(cell[2])) end
+    for _, v in ipairs(got) do
       if v then n = n + tonumber(v) end
     end
   end
@@ -170,31 +179,41 @@ end
 -- number of bases: counter(base) returns the count and BASE:c's `z` (the directory entry of the base's last leaf, for
 -- sr_base_reader; nil if not kept). An open end costs no read of the base's ends: an open top is every entry (`t`)
 -- less those below lo, counted from BASE:c's lower bound `lo` (the cells of [lo, hi] and of its complement are as
--- many); an open bottom starts at that bound. One BASE:c read a base (`t`, `lo`, `z`), then the plan's cells; the
+-- many); an open bottom starts at that bound. One BASE:c read a base (`t`, `lo`, `z`, and the cells BASE:c holds of
+-- the plan the base before needed: bases of one page mostly need the same one), then the plan's other cells; the
 -- plans made once for each lower bound seen.
 local function sr_counter(lo, hi)
-  local plans = {}
+  local plans, guess = {}, nil  -- plans by their low end (their high end is the counter's: lo - 1 or hi)
   local function plan_of(a, b)
-    local name = string.format('%d:%d', a, b)
-    local plan = plans[name]
-    if not plan then plan = sr_cells_plan(a, b); plans[name] = plan end
+    local plan = plans[a]
+    if not plan then plan = sr_cells_plan(a, b); plans[a] = plan end
     return plan
   end
   return function(base)
-    local got = redis.call('HMGET', base .. ':c', 't', 'lo', 'z')
+    local got
+    if guess and guess.home then
+      got = redis.call('HMGET', base .. ':c', 't', 'lo', 'z', unpack(guess.home[2]))
+    else
+      got = redis.call('HMGET', base .. ':c', 't', 'lo', 'z')
+    end
     local total, low, last = tonumber(got[1] or '0'), tonumber(got[2]), got[3] or nil
     if total == 0 then return 0, last end
     if lo == -math.huge and hi == math.huge then return total, last end
     if low == nil then low = sr_base_end(base, false) end  -- (a base its last absorb left without the bound)
     if not low then return 0, last end
+    local a, b, sign, n = lo, hi, 1, 0
     if hi == math.huge then
       if lo <= low then return total, last end
-      return total - sr_plan_count(base, plan_of(low, lo - 1)), last
+      a, b, sign, n = low, lo - 1, -1, total
+    else
+      if a == -math.huge or a < low then a = low end
+      if a > b then return 0, last end
     end
-    local a = lo
-    if a == -math.huge or a < low then a = low end
-    if a > hi then return 0, last end
-    return sr_plan_count(base, plan_of(a, hi)), last
+    local plan = plan_of(a, b)
+    local home = nil
+    if plan == guess and plan.home then home = {unpack(got, 4)} end
+    guess = plan
+    return n + sign * sr_plan_count(base, plan, home), last
   end
 end
 
@@ -229,6 +248,15 @@ end
 -- (count entries, fewer at the end), each source keeping its place: hot's by its offset (as a sorted set's walk
 -- reads it), the base's by its leaf and the place in that leaf, so a deep walk reads each entry once and never
 -- merges from the top again.
+-- An integer or infinity as oi_bound writes it, made once a script call for each (a page's bases read with the same
+-- bounds, limits and offsets: a number passed to redis.call is written by '%.14g', the costliest way).
+local sr_texts = {}
+local function sr_text(s)
+  local text = sr_texts[s]
+  if not text then text = oi_bound(s); sr_texts[s] = text end
+  return text
+end
+
 -- The base's entries (dead ones too) within [lo, hi] (integers or infinities) from the highest down, n a call of the
 -- function returned (fewer only at the end), keeping its place (its leaf and the place in that leaf): a run read on
 -- costs one call, where oi_rev_range from an offset costs a directory look-up, a ZCOUNT and the read. last: BASE:c's
@@ -243,13 +271,13 @@ local function sr_base_reader(base, lo, hi, last)
       e = redis.call('ZREVRANGEBYLEX', d, '(' .. oi_key(hi + 1, ''), '-', 'LIMIT', 0, 1)[1]
     end
   end
-  local blo, bhi = oi_bound(lo), oi_bound(hi)
+  local blo, bhi = sr_text(lo), sr_text(hi)
   return function(n)
     local run = {}
     while #run < 2 * n and e do
       local got = redis.call('ZREVRANGEBYSCORE', base .. ':l:' .. string.match(e, '%z(%d+)$'), bhi, blo,
-                             'WITHSCORES', 'LIMIT', pos, n - #run / 2)
-      for i = 1, #got do run[#run + 1] = got[i] end
+                             'WITHSCORES', 'LIMIT', sr_text(pos), sr_text(n - #run / 2))
+      if #run == 0 then run = got else for i = 1, #got do run[#run + 1] = got[i] end end
       pos = pos + #got / 2
       if #run < 2 * n then  -- the leaf is done: the one before it, unless it starts below the range
         if oi_sep_score(e) < lo then e = nil else e = redis.call('ZREVRANGEBYLEX', d, '(' .. e, '-', 'LIMIT', 0, 1)[1] end
