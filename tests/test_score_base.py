@@ -297,3 +297,55 @@ def test_counts_by_score_cells_over_any_range(store, scores, ranges) -> None:
     for low, high in ranges:
         lo, hi = float("-inf") if low is None else low, float("inf") if high is None else high
         assert index.count("p", 1, 0, lo, hi) == sum(1 for s in scores if lo <= s <= hi)
+
+
+PAGE_SCORES = st.integers(-20, 300) | st.integers(0, 3)
+
+
+def _text(bound: float, low: bool) -> str:
+    return ("-inf" if low else "+inf") if bound in (float("-inf"), float("inf")) else str(int(bound))
+
+
+@pytest.mark.single_redis
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scores=st.lists(st.tuples(st.integers(0, 2), PAGE_SCORES), min_size=0, max_size=40),
+       later=st.dictionaries(st.integers(0, 39), st.none() | PAGE_SCORES, max_size=8),
+       absorbed=st.lists(st.integers(0, 40), min_size=3, max_size=3),
+       ranges=st.lists(st.tuples(st.none() | PAGE_SCORES, st.none() | PAGE_SCORES), min_size=1, max_size=4),
+       offset=st.integers(0, 12), limit=st.integers(1, 9))
+def test_a_page_of_several_buckets_reads_as_one_sorted_set(store, scores, later, absorbed, ranges, offset,
+                                                           limit) -> None:
+    """index_page.lua over three buckets, each at rest, partly absorbed or with changes since (its count's cells
+    planned once for every bucket, BASE:c's own cells read with `t` by the plan the bucket before needed, the base
+    read from its last leaf as BASE:c's `z` names it): the count and the page are those of one sorted set. A `z`
+    naming the first leaf, or BASE:c's cells taken for a plan other than the one read, fails it."""
+    from app.storage.ordered_index import library_script
+    from app.storage.timelines import RECORDS_LIBRARY
+    store.flushdb()
+    index = ScoreBase(store, Keys(), leaf_entries=3)
+    model: list[dict[str, int]] = [{}, {}, {}]
+    for i, (bucket, score) in enumerate(scores):
+        model[bucket][f"c{i:02d}"] = score
+    for bucket in range(3):
+        ids = list(model[bucket])
+        run_scripts(store, index.writer, [index.write_call("p", 1, bucket, ids, model[bucket], {})])
+        index.absorb("p", 1, bucket, max(1, absorbed[bucket]))
+    for i, score in later.items():  # changes after the absorb: in hot, their base entries dead in stale
+        if i < len(scores):
+            bucket, cid = scores[i][0], f"c{i:02d}"
+            held = dict(model[bucket])
+            model[bucket] = {**model[bucket], cid: score} if score is not None else \
+                {c: s for c, s in model[bucket].items() if c != cid}
+            run_scripts(store, index.writer, [index.write_call("p", 1, bucket, [cid], {cid: score}, held)])
+    page = library_script(store, "index_page.lua", RECORDS_LIBRARY, "score_reads.lua")
+    keys = [key for bucket in range(3) for key in index.bucket_keys("p", 1, bucket)]
+    everyone = sorted(((s, c) for by in model for c, s in by.items()), reverse=True)
+    for low, high in ranges:
+        lo, hi = float("-inf") if low is None else low, float("inf") if high is None else high
+        inside = [[c, str(s)] for s, c in everyone if lo <= s <= hi]
+        args = [_text(hi, False), _text(lo, True)]
+        total, got = page(keys=keys, args=[offset, limit, 1, 3, 0, *args])
+        assert total == len(inside)
+        assert [[m, s] for m, s in zip(got[::2], got[1::2])] == inside[offset:offset + limit]
+        _, alone = page(keys=keys, args=[offset, limit, 0, 3, 0, *args])
+        assert alone == got
