@@ -162,17 +162,22 @@ def test_a_version_given_to_the_scorer_is_not_written_once_its_profile_is_delete
         assert "eng@1" not in services.timelines.read_states([cid])[cid]  # (written back before)
 
 
-def test_a_profile_deleted_before_the_record_has_its_last_number_recorded_from_what_it_left(make_app):
+def test_a_profile_deleted_before_the_record_has_its_last_number_recorded_from_what_it_left(make_app, monkeypatch):
     """A release before this one deleted a profile without keeping its last version number and its retirement
-    never ran: ``deleted_versions_once`` reads that number from the score indexes it left, so the profile made again
-    numbers its versions after it; a profile that still exists is not recorded. Run again, it does nothing."""
+    never ran: ``deleted_versions_once`` reads that number from the score indexes it left — the highest, where
+    versions before it left theirs too — so the profile made again numbers its versions after it; a profile that
+    still exists is not recorded. Run again, it does nothing."""
     with drain_ready(make_app, RULES) as (client, services):
         put_profile(client, "other", ONE_RULE)
         publish(client, services, "other")
         send(client, interaction(1, "email.clicked"))
         settle(services)
         put_profile(client, "eng", ONE_RULE + RULES)
-        publish(client, services, "eng")  # version 2 live, version 1 retired
+        with monkeypatch.context() as patch:  # version 2 live, version 1's retirement never run (its index left)
+            patch.setattr(services.enqueue, "retire_version", lambda profile_id, version: None)
+            publish(client, services, "eng")
+        assert {k.split(":")[-2] for page in services.workspaces.scan_prefix(services.keys.score_indexes())
+                for k in page if "eng@" in k} == {"eng@1", "eng@2"}
         services.queue.empty()
         doc = services.profiles.get("eng")
         services.profiles.forget_versions(doc)  # deleted as a release before did: no number kept, nothing retired
