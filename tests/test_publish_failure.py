@@ -78,3 +78,26 @@ def test_a_version_given_to_the_scorer_is_not_written_once_its_publish_failed(ma
         assert "eng@2" not in services.timelines.read_states([cid])[cid]
         assert services.timelines.read_scores([cid], "eng@1")[cid] == 2
         settle(services)
+
+
+def test_a_publish_that_fails_after_its_switch_keeps_its_version_live(make_app, monkeypatch):
+    """Its triggers fail after the switch (every try): the publish fails, but the version it built is the live one
+    now and keeps its states and score index — nothing retires it (``_fail``: only a version still building)."""
+    with drain_ready(make_app, RULES) as (client, services):
+        for n in range(3):
+            send(client, opened(n))
+        settle(services)
+        ids = [services.contacts.find_contact(email=f"c{n}@x.io") for n in range(3)]
+
+        def failing(*_args: Any) -> None:
+            raise RuntimeError("a trigger failed")
+
+        monkeypatch.setattr(publish_module, "_fire_publish_triggers", failing)
+        put_profile(client, "eng", DOUBLED)
+        job = client.post("/v1/profiles/eng/publish", json={"fire_triggers": True}, headers=AUTH).get_json()["job"]
+        run_jobs(services)  # the publish, its parts (the last one tried again), any retirement
+        assert services.jobs.status(job["id"])["status"] == "failed"
+        doc = services.profiles.get("eng")
+        assert (doc["live_version"], doc.get("building_version")) == (2, None)
+        assert services.timelines.read_scores(ids, "eng@2") == dict.fromkeys(ids, 4)
+        assert services.scores.scores_of("eng", 2) == dict.fromkeys(ids, 4)  # (its score index)
