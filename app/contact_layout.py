@@ -72,6 +72,14 @@ where a contact holds both, a second email linked by a process of the other form
 else the long one). A release before reads only ``email``: a renamed contact would have no email (its API, search's
 backfill, the company its email implies), hence the wait, and its web processes must be replaced before this
 release's workers start.
+``activity_derived_once`` (after the same wait, last) leaves out of each contact hash the latest-activity field `la`
+that its fold states' newest record says (``storage/activity.py: derived_activity``), in two passes as
+``companies_once``: first an empty ``la`` ("no activity") where it is missing and the states would say a time, and
+``activity-none-explicit`` recorded — from then on a hash without ``la`` holds what its states say, and the drain on one
+Redis leaves it out there; then the fields the states say deleted (``derive_activity.lua``, atomic per contact, one
+Redis only: a cluster's drain keeps ``la``), and ``activity-derived`` recorded. A release before reads a missing ``la``
+as no activity and an empty one as an error in Python, hence the wait, and its web processes must be replaced before
+this release's workers start.
 """
 from __future__ import annotations
 
@@ -85,7 +93,7 @@ from .indexes import (SEARCH_SHORT_MIGRATION, SIZES_MIGRATION, activity_once, re
                       rosters_once, score_base_once, search_short_once, sizes_once)
 from .publish import deleted_versions_once
 from .services import Services
-from .storage.activity import ACTIVITY_MIGRATION
+from .storage.activity import ACTIVITY_DERIVED, ACTIVITY_MIGRATION, ACTIVITY_NONE_EXPLICIT
 from .storage.companies import ROSTER_INDEX_MIGRATION
 from .storage.contacts import COMPANY_IMPLIED, COMPANY_NONE_EXPLICIT, EMAIL_SHORT, IDENTITIES_IMPLIED
 from .storage.registry import CREATED_SHORT, REGISTRY_MIGRATION
@@ -100,7 +108,7 @@ MIGRATION = STATES_MOVED
 PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
 #: otherwise is of a release before the move.
-WORKER_PREFIX = "sk-l11-"
+WORKER_PREFIX = "sk-l12-"
 #: The migrations a worker of a release before would undo by writing where this release no longer reads or
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
@@ -108,7 +116,8 @@ WORKER_PREFIX = "sk-l11-"
 LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MIGRATION, ROSTER_INDEX_MIGRATION,
                                       ACTIVITY_MIGRATION, TIMELINES_MOVED, COMPANY_IMPLIED, SIZES_MIGRATION,
                                       SEARCH_SHORT_MIGRATION, CREATED_SHORT,
-                                      SHORT_STATES, EMAIL_SHORT, SCORE_BASE_MIGRATION)
+                                      SHORT_STATES, EMAIL_SHORT, SCORE_BASE_MIGRATION,
+                                      ACTIVITY_DERIVED)
 
 
 def workers_before(services: Services) -> set[str]:
@@ -244,6 +253,28 @@ def _rename_once(services: Services, record: str, rename: Callable[[list[str]], 
     return renamed
 
 
+def activity_derived_once(services: Services, page: int = PAGE) -> int | None:
+    """Leave out of every registered contact's hash the ``la`` its fold states derive, in two passes (the module's
+    docstring), unless a finished run was recorded; records each pass. A run cut short in the second pass does it
+    again from the start. A cluster's writers never leave ``la`` out (its index is written apart from the contact,
+    from Python), so there the second pass deletes nothing. Returns the fields deleted."""
+    jobs, timelines, contacts = services.jobs, services.timelines, services.contacts
+    if jobs.migration_done(ACTIVITY_DERIVED):
+        return None
+    started = time.monotonic()
+    said = 0
+    if not jobs.migration_done(ACTIVITY_NONE_EXPLICIT):
+        said = sum(timelines.derive_activity(ids, drop=False) for ids in contacts.contact_pages(page))
+        jobs.record_migration(ACTIVITY_NONE_EXPLICIT, int(time.time() * 1000))
+    timelines.activity_derived(recheck=True)  # this process's drains leave `la` out where the states say it
+    dropped = sum(timelines.derive_activity(ids, drop=True) for ids in contacts.contact_pages(page)) \
+        if timelines.single_node else 0
+    jobs.record_migration(ACTIVITY_DERIVED, int(time.time() * 1000))
+    log.info("latest-activity fields that the fold states derive left out of the contact hashes",
+             extra={"contacts_none": said, "fields_deleted": dropped, "seconds": round(time.monotonic() - started, 3)})
+    return dropped
+
+
 def migrate_layouts(services: Services) -> None:
     """Every online move of a workspace's data into this release's layout, in the order a worker's start runs them
     (after ``await_workers_before``): each returns at once once recorded, and records itself on a new store. The
@@ -263,4 +294,5 @@ def migrate_layouts(services: Services) -> None:
     short_states_once(services)  # fold states: rule ids as their index in the version's rules
     email_once(services)  # each contact hash's email: renamed e
     score_base_once(services)  # the score index's absorb into its compact base may run from now on
+    activity_derived_once(services)  # `la` where the fold states derive it: left out (after the states' moves)
 

@@ -26,6 +26,7 @@ from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE,
 from .scoring.profiles import Profile, version_field
 from .scoring.records import ContactWrite, LedgerWrite, TimelineRecord, encode_record, make_write
 from .archive import Archive
+from .storage.activity import kept_activity
 from .storage.companies import CompanyIndex, Rollup
 from .storage.grades import GradeStore
 from .storage.profiles import ActiveVersion, ProfileStore
@@ -410,6 +411,7 @@ class Scorer:
         with_write = self.timelines.single_node
         bucket_of = self.index.sharding.bucket_of
         active: dict[str, tuple[int, int]] = {}
+        kept: dict[str, int | bool] = {}  # what the states a write keeps derive (storage/activity.py)
         activity: dict[str, int] = {}
         # The score index (storage/score_base.py) can no more be repaired by writing every contact again (only a
         # contact whose score moved is written, with the score it held). On one Redis its writes go with the
@@ -443,15 +445,17 @@ class Scorer:
             if write is not None:
                 if latest is not None and with_write:
                     active[cid] = (latest, bucket_of(cid))
+                if len(states[cid]) > len(write.states) + 1 or write.drop:  # (a state read and not written, with
+                    kept[cid] = kept_activity(states[cid], write.states, write.drop)  # `_rev`: most often none)
                 chunk.append(write)
                 if len(chunk) == SCRIPT_CONTACTS:
-                    sent.append(self.timelines.apply_many(chunk, later, active, scored))
+                    sent.append(self.timelines.apply_many(chunk, later, active, scored, kept))
                     chunk = []
                     if overlap is not None and len(sent) == 1:
                         overlap.first_sent()
             outcome.append((cid, write, result, latest))
         if chunk:
-            sent.append(self.timelines.apply_many(chunk, later, active, scored))
+            sent.append(self.timelines.apply_many(chunk, later, active, scored, kept))
         if overlap is not None:
             overlap.first_sent()  # (once: a no-op when a full chunk already called it)
             overlap.all_sent()

@@ -20,7 +20,8 @@ Releases before kept a plain sorted set per bucket at exact times (``keys.activi
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..keys import Keys
@@ -39,6 +40,58 @@ GRANULE_MS = 3_600_000
 ACTIVITY_MIGRATION = "activity-compact-index"
 #: Entries read per range call when an index is read whole (a filter's walk, a count's boundary).
 READ_PAGE = 1000
+#: The first pass of leaving ``la`` out where the states say it (``activity_derived_once``): every contact hash
+#: without ``la`` whose states would derive a time got ``la`` empty ("no activity"). Once recorded, a hash without
+#: ``la`` holds the time its states derive (``derived_activity``), and one-Redis writers leave ``la`` out there.
+ACTIVITY_NONE_EXPLICIT = "activity-none-explicit"
+#: The second pass: every ``la`` that its states derive was deleted.
+ACTIVITY_DERIVED = "activity-derived"
+#: A fold state's newest entry in its text (``FoldState.to_json``: ``"l":[AT,KEY]`` for a timeline record,
+#: ``[AT,0,KEY]`` for a timed entry; releases before wrote ``[AT,1,KEY]`` for a record): the first ``"l":[``, its time,
+#: and (group 2) whether a record's key or its 1 follows.
+_NEWEST = re.compile(r'"l":\[(-?\d+),("|1,)?').search
+
+
+def entry_at(state: str) -> int | None:
+    """The time (ms) of the timeline record a fold state's JSON applied last, None when its last was a timed entry
+    (an expiry, a decay step) or it applied nothing. Read from the text, without decoding the state."""
+    m = _NEWEST(state)
+    return int(m[1]) if m is not None and m[2] is not None else None
+
+
+def derived_activity(states: Mapping[str, str]) -> int | None:
+    """What a contact hash without ``la`` holds as its latest activity (once ``ACTIVITY_NONE_EXPLICIT`` is
+    recorded): the newest ``entry_at`` of its fold states (``states``: field -> whole JSON, ``_rev`` ignored), None
+    when none has one. ``latest_activity.lua`` derives it the same way in Redis."""
+    best = None
+    for f, value in states.items():
+        if f != "_rev" and (at := entry_at(value)) is not None and (best is None or at > best):
+            best = at
+    return best
+
+
+def derived_in_hash(stored: Mapping[str, str]) -> int | None:
+    """``derived_activity`` of a contact hash as read whole (``HGETALL``): each state's first piece holds its
+    ``l`` (storage/timelines.py: ``is_state_field``, ``PIECE_MARK``)."""
+    best = None
+    for f, value in stored.items():
+        if "@" in f and "#" not in f and not f.startswith("dnd:") and (at := entry_at(value)) is not None \
+                and (best is None or at > best):
+            best = at
+    return best
+
+
+def kept_activity(states: Mapping[str, str], written: Mapping[str, str], drop: Sequence[str]) -> int | bool:
+    """What the states a write keeps as read derive (``apply_batch.lua``'s [11], False for none): the states read
+    (``states``) that the write neither replaces (``written``) nor drops (``drop``). The script derives the rest from
+    the states it replaces, read with ``_rev``, and those it writes, so the worker parses no state it writes (most
+    often a contact's one: nothing to parse here)."""
+    best = None
+    for f, value in states.items():
+        if f != "_rev" and f not in written and f not in drop and (m := _NEWEST(value)) is not None \
+                and m[2] is not None and (best is None or int(m[1]) > best):
+            best = int(m[1])
+    return False if best is None else best
 
 
 def granule_of(at: int, granule: int = GRANULE_MS) -> int:
@@ -51,17 +104,37 @@ class ActivityIndex:
     """Contacts by the time of their latest interaction, bucketed: written forward only, read by time range."""
 
     def __init__(self, redis: Any, keys: Keys, sharding: Sharding, ordered: OrderedIndex | None = None,
-                 granule: int = GRANULE_MS):
+                 granule: int = GRANULE_MS, none_explicit: Callable[..., bool] | None = None):
         self.redis = redis
         self.keys = keys
         self.sharding = sharding
         self.ordered = ordered or OrderedIndex(redis)
         self.granule = granule
         self.single_node = not on_cluster(redis)
-        self._raise_script = library_script(redis, "activity_index.lua")
+        self._raise_script = library_script(redis, "activity_index.lua", "latest_activity.lua")
         self._drop_moved = load_script(redis, "drop_moved_expiries.lua")
         self._raise_field = load_script(redis, "activity_field.lua")
         self.hash_parts = list(keys.contact_parts())
+        #: Whether ``ACTIVITY_NONE_EXPLICIT`` is recorded (``recheck``: asked of Redis now): a hash without ``la``
+        #: holds what its states derive. Its owner gives one that remembers (``ScoreIndex``: ``StatesMoved``).
+        self.none_explicit = none_explicit or self._none_explicit
+
+    def _none_explicit(self, recheck: bool = False) -> bool:
+        return bool(self.redis.hexists(self.keys.migrations(), ACTIVITY_NONE_EXPLICIT))
+
+    def resolve(self, ids: Sequence[str], stored: Sequence[str | None]) -> list[int | None]:
+        """Each contact's latest activity from its ``la`` as read (``stored``, in the order of ``ids``): a time, empty
+        for none, and a missing field, once ``ACTIVITY_NONE_EXPLICIT`` is recorded (asked again before it was seen),
+        what the contact's states derive (its hash read whole: one round trip for all of them)."""
+        out = [int(v) if v else None for v in stored]
+        missing = [i for i, v in enumerate(stored) if v is None]
+        if missing and (self.none_explicit() or self.none_explicit(recheck=True)):
+            pipe = self.redis.pipeline(transaction=False)
+            for i in missing:
+                pipe.hgetall(self.keys.contact(ids[i]))
+            for i, got in zip(missing, pipe.execute()):
+                out[i] = derived_in_hash(got)
+        return out
 
     # --- writes -------------------------------------------------------------------------------------------------
     def raise_calls(self, latest: Mapping[str, int]) -> list[tuple[list[str], list[Any]]]:
@@ -69,7 +142,8 @@ class ActivityIndex:
         each contact's time becomes the latest of it and what was held. One Redis only."""
         calls = []
         for bucket, ids in self.sharding.by_bucket(latest).items():
-            args: list[Any] = [self.ordered.leaf_entries, self.granule, *self.hash_parts]
+            args: list[Any] = [self.ordered.leaf_entries, self.granule, *self.hash_parts, self.keys.migrations(),
+                               ACTIVITY_NONE_EXPLICIT]
             for cid in ids:
                 args += (latest[cid], cid)
             calls.append(([self.keys.activity_index(bucket), self.keys.activity(bucket)], args))
@@ -170,7 +244,7 @@ class ActivityIndex:
         for bucket, members in groups:
             pipe.zmscore(self.keys.activity(bucket), members)
         replies = pipe.execute()
-        held = {cid: int(v) if v is not None else None for cid, v in zip(ids, replies)}
+        held = dict(zip(ids, self.resolve(ids, replies[:len(ids)])))
         old = {cid: int(float(s)) for (_b, members), scores in zip(groups, replies[len(ids):])
                for cid, s in zip(members, scores) if s is not None}
         return held, old
@@ -198,8 +272,8 @@ class ActivityIndex:
         pipe = self.redis.pipeline(transaction=False)
         for cid in found:
             pipe.hget(self.keys.contact(cid), ACTIVITY_FIELD)
-        return [cid for cid, at in zip(found, pipe.execute())
-                if at is not None and (low is None or int(at) >= low) and (high is None or int(at) <= high)]
+        return [cid for cid, at in zip(found, self.resolve(found, pipe.execute()))
+                if at is not None and (low is None or at >= low) and (high is None or at <= high)]
 
     def _index_members(self, bucket: int, lo: float, hi: float) -> list[str]:
         base = self.keys.activity_index(bucket)

@@ -15,18 +15,20 @@
 --
 -- KEYS[1]: the bucket's index (keys.activity_index), KEYS[2]: its sorted set of releases before (keys.activity).
 -- ARGV: MAX (entries per leaf), G (the granule, ms), the contact hash's name as the text before and after the id,
--- then T C [T C ...]: contact C was active at T (ms). Each contact's time becomes the latest of T, its field and its
+-- the migrations hash and activity-none-explicit's name (a field without `la` holds what the contact's states derive
+-- once that is recorded: latest_activity.lua, the library after ordered_index.lua), then T C [T C ...]: contact C
+-- was active at T (ms). Each contact's time becomes the latest of T, its field and its
 -- old set's entry; its index entry is written again when T is that time (idempotent: an entry a restore left out is
 -- put back). Reply: how many contacts' times moved.
 local base, before = KEYS[1], KEYS[2]
 local max, g, head, tail = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local derive = {ARGV[5], ARGV[6]}
 local moved = 0
 local any_before = redis.call('EXISTS', before) == 1  -- (once every old set was moved, none is looked in)
-for i = 5, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   local t, c = oi_score(ARGV[i]), ARGV[i + 1]
   local hash = head .. c .. tail
-  local cur = redis.call('HGET', hash, 'la')
-  cur = tonumber(cur)  -- (nil when none: HGET gives false)
+  local cur = la_read(hash, derive)  -- (nil when none)
   local old = any_before and redis.call('ZSCORE', before, c)
   local new = t
   if cur and cur > new then new = cur end

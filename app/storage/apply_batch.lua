@@ -19,10 +19,14 @@
 -- ARGV[3] (one Redis only): JSON array of the contacts' ids, in the order of ARGV[1]; ARGV[4]: JSON array of the
 --   text before and after the id in each key's name, in the order above, the ledgers' last ([head1, tail1, ...];
 --   a ledger's name is its head, the id, its tail and the `PROFILE@VERSION`: app/keys.py, `Keys.ledger_parts`).
--- ARGV[5..9] (one Redis only, and only while writes carry their activity; absent on a cluster, whose index is
---   written from Python: app/storage/activity.py): the latest-activity index's MAX (entries per leaf), G (its
---   granule, ms), the text before and after a bucket's number in its base name, and the text before a bucket's number in the sorted set of releases before ('' once activity_once recorded their move).
---   A write's [9] T and [10] B: the contact was active at T (ms), it is of bucket B. Its hash's `la` becomes the
+-- ARGV[5..9] (one Redis only; absent on a cluster, whose index is written from Python: app/storage/activity.py):
+--   the latest-activity index's MAX (entries per leaf), G (its granule, ms), the text before and after a bucket's
+--   number in its base name, the text before a bucket's number in the sorted set of releases before ('' once
+--   activity_once recorded their move); ARGV[12] and ARGV[13] (one Redis only) the migrations hash and
+--   activity-none-explicit's name (once recorded, `la` is left out where the states say it, and a hash without it
+--   holds what they say: asked once a call, when needed).
+--   A write's [9] T and [10] B (false, false when the batch brought it no activity, and always on a cluster): the
+--   contact was active at T (ms), it is of bucket B. Its hash's `la` becomes the
 --   latest of T, `la` and its entry in the old set (which goes); its index entry moves only when that time's
 --   granule (the time less its remainder by G) changed. The library (ordered_index.lua) is before this script; the
 --   index and old set are not declared (one Redis only). docs/performance.md, "Row 5a (2026-12-04 late)".
@@ -36,6 +40,13 @@
 --   the contact at (app/storage/score_base.py, `pending_text`) and its last key (after its ledgers) the contact's
 --   pending key (`Keys.score_pending`): set to `REV|TEXT` (REV its new `_rev`) with the states, deleted by the
 --   drain once the index write was made (`score_pending.lua`); a read that finds it repairs the index.
+--   A write's [12]: what the states it keeps as read derive (false: none; storage/activity.py, kept_activity); the
+--   script derives the others' from the first pieces of those it replaces or drops (read with `_rev`) and of those
+--   it writes (latest_activity.lua, the library after record_fields.lua). `la` ends as the latest activity's time,
+--   left out where that record is there and the states after the write say the same, empty where there is none
+--   and the states would say one, absent where neither says one: every write keeps `la` and the states saying the
+--   contact's latest activity.
+--   docs/performance.md, "Row 5a (2026-12-06): the latest activity's field where the states say it".
 -- Atomic per contact (and the whole call is atomic, which is stronger): a
 -- contact whose `_rev` is not the one its scorer read is left untouched and gets 0 in the reply;
 -- every other contact gets its timeline, fold states, outbox and doc written together,
@@ -89,10 +100,29 @@ local function score(sc, id)
     se_write(hot, sc_prefix .. ':{' .. hot .. '}:stale', id, sc[j + 1], sc[j + 2])
   end
 end
--- the contact's latest activity moved to t: `la` (in args, when the states are its hash's; else written here) and
--- the index entry of bucket b, when the granule changed; cur is the `la` read
+local derive = ARGV[12] and {ARGV[12], ARGV[13]} or false  -- (false on a cluster: `la` never left out there)
+-- whether activity-none-explicit is recorded (asked once a call)
+local function derives()
+  if derive and derive.known == nil then derive.known = redis.call('HEXISTS', derive[1], derive[2]) == 1 end
+  return derive and derive.known
+end
+-- the newest la_entry_at of values' first pieces (the states a write replaces, read: false where none) and of w's
+-- states (w[4]: [field, [piece...], ...]), and n, a time already known
+local function newest(n, values, w4)
+  for j = 1, #values do
+    local at = values[j] and la_entry_at(values[j])
+    if at and (not n or at > n) then n = at end
+  end
+  for j = 2, #w4, 2 do
+    local at = la_entry_at(w4[j][1])
+    if at and (not n or at > n) then n = at end
+  end
+  return n
+end
+-- the contact's latest activity moved to t, returned: the index entry of bucket b moved when the granule changed;
+-- cur is its latest activity as held (nil: none)
 local id  -- the contact's id (ARGV[3]: one Redis, the only place this is called)
-local function raise(hash, args, cur, t, b)
+local function raise(cur, t, b)
   local c = id
   local new = t
   if cur and cur > new then new = cur end
@@ -104,7 +134,7 @@ local function raise(hash, args, cur, t, b)
       if old > new then new = old end
     end
   end
-  if new == cur then return end
+  if new == cur then return new end
   local gnew = new - new % g
   local base = ac_head .. b .. ac_tail
   if cur == nil then
@@ -112,12 +142,28 @@ local function raise(hash, args, cur, t, b)
   elseif cur - cur % g ~= gnew then
     oi_move(base, cur - cur % g, gnew, c, oi_max)
   end
-  if args then
-    args[#args + 1] = 'la'
-    args[#args + 1] = string.format('%d', new)
-  else
-    redis.call('HSET', hash, 'la', string.format('%d', new))
+  return new
+end
+-- what write w leaves in its contact's `la` (nil: no field), its latest activity raised by w[9]; la is the field
+-- read (false: none; empty: none), old the first pieces of the states w replaces or drops, as read
+local function activity_field(w, la, old)
+  local kept = w[12] or nil
+  local cur
+  if la then
+    cur = tonumber(la)
+  elseif derives() then  -- the time the states said before this write
+    cur = newest(kept, old, {})
   end
+  local new = cur
+  if w[9] then new = raise(cur, w[9], w[10]) end
+  if new and not derives() then return string.format('%d', new) end
+  local after = newest(kept, {}, w[4])  -- what the states say after it
+  if new then
+    if new == after then return nil end
+    return string.format('%d', new)
+  end
+  if after then return '' end
+  return nil
 end
 local out = {}
 local k = 0  -- (on a cluster) the contact's first key's place in KEYS, less one
@@ -135,9 +181,9 @@ end
 -- The fields other than records write `w` may add to the contact's hash (its states' pieces, `_rev`, `la`, the
 -- document), room made for them first (record_fields.lua: rf_make_room) when they could take the hash past its
 -- listpack bound. Returns the length to place the new records by.
-local function make_room(hash, w)
+local function make_room(hash, w, adds_la)
   local len = redis.call('HLEN', hash)
-  local bound = 1 + (w[9] and 1 or 0) + #w[7] / 2
+  local bound = 1 + (adds_la and 1 or 0) + #w[7] / 2
   for j = 2, #w[4], 2 do
     bound = bound + #w[4][j]
   end
@@ -157,7 +203,7 @@ local function make_room(hash, w)
   local got = redis.call('HMGET', hash, unpack(names))
   local adding = 0
   for j = 1, #names do
-    if not got[j] and (j ~= 2 or w[9]) then
+    if not got[j] and (j ~= 2 or adds_la) then
       adding = adding + 1
     end
   end
@@ -171,21 +217,28 @@ for at, w in ipairs(writes) do
     local old = key(5)
     if redis.call('EXISTS', old) == 1 then states = old end
   end
-  local rev, la
-  if w[9] and states == hash then  -- `la` read with `_rev`: no call more for a contact's activity
-    local got = redis.call('HMGET', states, '_rev', 'la')
-    rev, la = got[1] or '', tonumber(got[2])
+  local rev, la, old
+  if states == hash then  -- `la` read with `_rev` (and the states replaced or dropped): no call more for it
+    local names = {'_rev', 'la'}
+    if derives() then
+      for j = 1, #w[4], 2 do names[#names + 1] = w[4][j] end
+      for j = 1, #w[5] do names[#names + 1] = w[5][j] end
+    end
+    local got = redis.call('HMGET', states, unpack(names))
+    rev, la = got[1] or '', got[2]
+    old = {unpack(got, 3)}
   else
     rev = redis.call('HGET', states, '_rev') or ''
-    if w[9] then la = tonumber(redis.call('HGET', hash, 'la')) end
+    if w[9] then la = redis.call('HGET', hash, 'la') end
   end
   if rev ~= w[1] then
     out[i] = 0
   else
     local args, apart = {}, {}
-    local len
+    local len, want
     if states == hash then
-      len = make_room(hash, w)
+      want = activity_field(w, la, old)
+      len = make_room(hash, w, want ~= nil and not la)
     end
     if #w[3] > 0 then
       -- the records that fit go into the contact's hash (with the states, in one HSET, while that is where they are)
@@ -204,7 +257,18 @@ for at, w in ipairs(writes) do
     pieces_args(w[4], args)
     args[#args + 1] = '_rev'
     args[#args + 1] = new_rev
-    if w[9] then raise(hash, states == hash and args or nil, la, w[9], w[10]) end
+    if states == hash then
+      if want == nil then
+        if la then redis.call('HDEL', hash, 'la') end
+      elseif want ~= la then
+        args[#args + 1] = 'la'
+        args[#args + 1] = want
+      end
+    elseif w[9] then  -- (the states in the hash of releases before: `la` always kept)
+      local cur = tonumber(la)
+      local new = raise(cur, w[9], w[10])
+      if new ~= cur then redis.call('HSET', hash, 'la', string.format('%d', new)) end
+    end
     variadic('HSET', states, args)
     drop_left(states, w[4])
     local horizon = (#w[5] > 0 or #w[8] > 0) and key(4)

@@ -9,6 +9,10 @@
 -- KEYS: per contact, 4 keys: its hash, its states' hash of releases before (where `_rev` is while it exists: it holds
 -- the states, apply_batch.lua), its horizon hash, its ledger list of the version. ARGV[1]: the version's field
 -- (PROFILE@VERSION); its pieces are that field and FIELD#N. Neither hash is created: `_rev` moves in one that exists.
+-- ARGV[2], ARGV[3] (one Redis only): the migrations hash and activity-none-explicit's name. A contact hash without
+-- `la` holds what its states derive once that is recorded (latest_activity.lua, the library before this script):
+-- where the state that goes takes that away, `la` is written first as it was (empty for none); a cluster never
+-- leaves `la` out, so reads a missing field as none.
 local field = ARGV[1]
 local mark = field .. '#'
 local function drop_pieces(key)
@@ -18,8 +22,27 @@ local function drop_pieces(key)
   end
   if #pieces > 0 then redis.call('HDEL', key, unpack(pieces)) end
 end
+local derive = ARGV[2] and {ARGV[2], ARGV[3]} or false
+-- keep the contact's latest activity through the state's going: `la` written where what the states derive moves
+local function keep_activity(hash)
+  local flat = redis.call('HGETALL', hash)
+  local la, left = false, {}
+  for j = 1, #flat, 2 do
+    local f = flat[j]
+    if f == 'la' then la = flat[j + 1] end
+    if f ~= field and string.sub(f, 1, #mark) ~= mark then
+      left[#left + 1] = f
+      left[#left + 1] = flat[j + 1]
+    end
+  end
+  if la then return end
+  local held = la_read(hash, derive, la)
+  local after = la_derive(left)
+  if held ~= after then redis.call('HSET', hash, 'la', held and string.format('%d', held) or '') end
+end
 for i = 1, #KEYS, 4 do
   local hash, before = KEYS[i], KEYS[i + 1]
+  if redis.call('HEXISTS', hash, field) == 1 then keep_activity(hash) end
   if redis.call('EXISTS', before) == 1 then
     redis.call('HINCRBY', before, '_rev', 1)
   elseif redis.call('EXISTS', hash) == 1 then

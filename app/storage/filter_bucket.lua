@@ -38,6 +38,8 @@
 --             of the plan (its hot set) with the keys read with it (score_reads.lua, the library before this script;
 --             not declared: one Redis); a member's score there is checked against its fold state's (its hash's
 --             field, or while `before` is given the hash of releases before's: the text before and after an id)
+--   derive    (with an activity condition) the migrations hash and activity-none-explicit's name: once recorded,
+--             a contact hash without `la` holds the time its fold states derive (latest_activity.lua: la_read)
 -- A contact matches when it is in every condition's key (its score within a range) that is not `neg`, and
 -- in none that is. Returns {count, rows}: rows = flat {member, 1|0 (in the order key), score or 0}, the
 -- bucket's first n matches in page order.
@@ -170,9 +172,8 @@ end
 
 -- a contact's latest activity: its hash's field, or its entry in the sorted set of releases before (the later)
 local function activity_of(cond, member)
-  local t = redis.call('HGET', plan.contact[1] .. member .. plan.contact[2], 'la')
-  local o = redis.call('ZSCORE', KEYS[cond.key], member)
-  t, o = tonumber(t), tonumber(o)  -- (nil when none: Redis's nil is false)
+  local t = la_read(plan.contact[1] .. member .. plan.contact[2], plan.derive)
+  local o = tonumber(redis.call('ZSCORE', KEYS[cond.key], member))  -- (nil when none: Redis's nil is false)
   if t and o then return math.max(t, o) end
   return t or o
 end
@@ -211,7 +212,7 @@ local function activity_entries(base, lo, hi, fn)
   for _, s in ipairs(cut) do
     local got = oi_range(base, s, s, 0, -1)
     for i = 1, #got, 2 do
-      local t = tonumber(redis.call('HGET', plan.contact[1] .. got[i] .. plan.contact[2], 'la'))
+      local t = la_read(plan.contact[1] .. got[i] .. plan.contact[2], plan.derive)
       if t and t >= lo and t <= hi then
         n = n + 1
         if fn then fn(got[i]) end

@@ -49,6 +49,7 @@ from .contacts import (COMPANY_NONE_EXPLICIT, EMAIL, EMAIL_BEFORE, EMAIL_FIELDS,
 from .ordered_index import OrderedIndex, library_script
 from .redis_tools import call_script, dumps, load_script, loads, on_cluster, run_scripts
 from .registry import CREATED, CREATED_BEFORE, created_ms, created_of
+from .activity import ACTIVITY_NONE_EXPLICIT
 from .timelines import ACTIVITY_FIELD, RECORDS_LIBRARY, is_state_field, joined_state
 
 #: Largest page a query returns.
@@ -249,7 +250,7 @@ class ContactQuery:
     @cached_property
     def _filter_bucket(self) -> Any:
         # the registry may be a compact ordered index, a company's roster one too (roster.lua)
-        return library_script(self.redis, "filter_bucket.lua", "roster.lua", "created.lua", "score_reads.lua")
+        return library_script(self.redis, "filter_bucket.lua", "roster.lua", "created.lua", "score_reads.lua", "latest_activity.lua")
 
     @cached_property
     def _index_page(self) -> Any:
@@ -546,8 +547,9 @@ class ContactQuery:
                                  "contact": list(self.keys.contact_parts()),
                                  "companies": [self.keys.migrations(), COMPANY_NONE_EXPLICIT],
                                  "scores": self._score_keys(versions or {}, bucket), **before,
-                                 **({"granule": self.index.activity.granule} if any("index" in c for c in conds)
-                                    else {}),
+                                 **({"granule": self.index.activity.granule,
+                                     "derive": [self.keys.migrations(), ACTIVITY_NONE_EXPLICIT]}
+                                    if any("index" in c for c in conds) else {}),
                                  **({"registry": list(self.keys.contact_parts())} if compact else {})}))
         if compact and (sort is None or all(c.get("neg") or "cells" in c for c in conds)):  # it reads the
             # registry (the order, or no condition drives): its new contacts are moved into its index first
@@ -828,8 +830,9 @@ class ContactQuery:
         activity: list[Any] = [None] * len(ids)
         if wants_activity:
             before = next(replies)
-            activity = [max((int(float(t)) for t in (old, next(replies)) if t is not None), default=None)
-                        for old in before]
+            held = self.index.activity.resolve(ids, [next(replies) for _ in ids])
+            activity = [max((int(float(t)) for t in (old, at) if t is not None), default=None)
+                        for old, at in zip(before, held)]
         created = read_created(replies) if read_created is not None else None
         dnd = [next(replies) for _ in ids] if channels else [[] for _ in ids]
         compact = self.contacts.company_compact_now

@@ -23,14 +23,14 @@ from typing import Any
 from ..keys import Keys
 from ..scoring.fold import FoldState
 from ..scoring.profiles import version_field
-from .activity import ActivityIndex
+from .activity import ACTIVITY_NONE_EXPLICIT, ActivityIndex
 from .errors import gateway
 from .ordered_index import OrderedIndex
 from .redis_tools import Later, Sharding, load_script, loads, run_scripts
 from .registry import ContactRegistry
 from .score_base import ABSORB_PAGE, ScoreBase
 from .search_terms import SearchTerms
-from .timelines import joined_state, split_contact
+from .timelines import StatesMoved, joined_state, split_contact
 
 @dataclass(frozen=True)
 class DueExpiry:
@@ -50,7 +50,8 @@ class ScoreIndex:
         self.keys = keys
         self.sharding = sharding
         self.ordered = OrderedIndex(redis)
-        self.activity = ActivityIndex(redis, keys, sharding, self.ordered)
+        self.activity = ActivityIndex(redis, keys, sharding, self.ordered,
+                                      none_explicit=StatesMoved(redis, keys, ACTIVITY_NONE_EXPLICIT))
         self.search = SearchTerms(redis, keys, sharding)
         self._absorb_all = self.search.absorb_calls(range(sharding.buckets))
         self.registry = ContactRegistry(redis, keys, sharding)

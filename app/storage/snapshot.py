@@ -27,6 +27,7 @@ from .profiles import ProfileStore
 from .redis_tools import Sharding, get_many, loads, on_cluster
 from .registry import created_of
 from .score_index import ScoreIndex
+from .activity import ACTIVITY_FIELD
 from .timelines import PIECE_MARK, flat_pieces, hash_records, is_state_field, join_states, place_records, split_contact
 
 #: Contacts read or written per round trip.
@@ -286,6 +287,8 @@ class SnapshotGateway:
             doc = compact_document(cid, contact.doc, self.contacts_store.company_compact(),
                                    self.contacts_store.created_short(), self.contacts_store.email_short())
             own = {**doc, **flat_pieces(join_states(contact.states))}
+            if any(f != "_rev" for f in contact.states):  # no activity until the backfill raises it from the
+                own[ACTIVITY_FIELD] = ""  # timeline: not what the states derive (storage/activity.py)
             records, apart = place_records(len(own), contact.timeline)
             if own or records:
                 pipe.hset(self.keys.contact(cid), mapping={**own, **records})

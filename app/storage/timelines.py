@@ -26,7 +26,7 @@ from ..keys import Keys
 from ..scoring.fold import FoldState
 from ..scoring.profiles import Profile, parse_version_field, version_field
 from ..scoring.records import ContactWrite, TimelineRecord, decode_ledger_entry, decode_record
-from .activity import ACTIVITY_FIELD, ACTIVITY_MIGRATION, GRANULE_MS
+from .activity import ACTIVITY_FIELD, ACTIVITY_MIGRATION, ACTIVITY_NONE_EXPLICIT, GRANULE_MS
 from .errors import InconsistentRead, gateway
 from .ordered_index import LEAF_ENTRIES, library_script
 
@@ -162,6 +162,10 @@ def _pieces(values: Mapping[str, str]) -> list[Any]:
         out.append(name)
         out.append(state_pieces(value))
     return out
+
+
+#: A write's activity (apply_batch.lua's [9] and [10]) when it has none.
+_NO_ACTIVITY = (False, False)
 
 
 def join_states(stored: dict[str, str]) -> dict[str, str]:
@@ -359,14 +363,15 @@ class TimelineStore:
         self.ledger_max = ledger_max
         self.sharding = sharding
         self._oldest = load_script(redis, "horizon_oldest.lua")
-        self._apply_batch = library_script(redis, "apply_batch.lua", RECORDS_LIBRARY, "score_entry.lua")
+        self._apply_batch = library_script(redis, "apply_batch.lua", RECORDS_LIBRARY, "score_entry.lua", "latest_activity.lua")
         self._read_batch = load_script(redis, "read_batch.lua", RECORDS_LIBRARY)
         self._trim = load_script(redis, "trim_horizon.lua", RECORDS_LIBRARY)
         self._read_trim = load_script(redis, "read_trim.lua", RECORDS_LIBRARY)
         self._compact = load_script(redis, "compact_contact.lua", RECORDS_LIBRARY)
-        self._drop_version = load_script(redis, "drop_version.lua")
+        self._drop_version = load_script(redis, "drop_version.lua", "latest_activity.lua")
         self._move_states = load_script(redis, "move_states.lua", RECORDS_LIBRARY)
         self._move_timelines = load_script(redis, "move_timelines.lua", RECORDS_LIBRARY)
+        self._derive_activity = load_script(redis, "derive_activity.lua", "latest_activity.lua")
         #: One Redis (not a cluster): a scoring batch's reads and writes go in a few script calls.
         self.single_node = not on_cluster(redis)
         #: Whether no old states hash is left (the drain's scripts then get no key of one: ~1 % of its instructions).
@@ -384,6 +389,9 @@ class TimelineStore:
         self._activity_args = [LEAF_ENTRIES, GRANULE_MS, ac_head, ac_tail]
         self._activity_before = keys.activity_parts()[0]
         self._score_head = keys.score_index("", 0, 0)[:-len("@0:0")]  # (the text before `PROFILE@VERSION:BUCKET`)
+        #: Whether ``ACTIVITY_NONE_EXPLICIT`` is recorded: a contact hash without ``la`` holds what its states derive
+        #: (the drain's script asks the migrations hash itself; this process's migration tells it when it records).
+        self.activity_derived = StatesMoved(redis, keys, ACTIVITY_NONE_EXPLICIT)
         #: On one Redis the drain's scripts get each contact's id, not its keys' names, and make the names from these
         #: parts (``Keys.contact_parts``...): a name packed as an argument cost the worker ~1,600 instructions, ~6 %
         #: of a drain (docs/performance.md, row 1). A cluster needs every key declared (its slot), so gets them.
@@ -594,14 +602,16 @@ class TimelineStore:
 
     def apply_many(self, writes: Sequence[ContactWrite], later: Later | None = None,
                    active: Mapping[str, tuple[int, int]] | None = None,
-                   scored: Mapping[str, Any] | None = None) -> Callable[[], list[int]]:
+                   scored: Mapping[str, Any] | None = None,
+                   kept: Mapping[str, int | bool] | None = None) -> Callable[[], list[int]]:
         """Write scored contacts with apply_batch.lua; the function returned gives, per write, 0 for a contact
         that lost a race (else its new ``_rev``). With ``later`` the calls are sent now and their replies read
         when it is called (``Later``: the caller computes its next writes meanwhile); else they are made at once.
         ``active`` (one Redis only): contact -> (the time of its latest interaction in the batch, its bucket),
         written with it to its ``la`` and the latest-activity index (storage/activity.py). ``scored``: contact ->
         its score index write (``storage/score_base.py``: on one Redis ``[bucket, V, NEW, HELD, ...]``, written with
-        it; on a cluster the ``pending_text`` its pending key gets with it), when it has one.
+        it; on a cluster the ``pending_text`` its pending key gets with it), when it has one. ``kept``: contact -> what the states the write keeps as read derive
+        (``kept_activity``; a contact not in it: none), with which the script keeps its ``la`` exact.
 
         On one Redis a call carries SCRIPT_CONTACTS contacts; on a cluster, one contact (its keys
         share one slot), pipelined per node.
@@ -613,6 +623,10 @@ class TimelineStore:
         if active or (scored and single):
             extra = [*self._activity_args, "" if self.activity_moved() else self._activity_before,
                      self._score_head, self.keys.prefix]
+        if single:
+            extra = [*self._activity_args, "" if self.activity_moved() else self._activity_before,
+                     self.keys.migrations(), ACTIVITY_NONE_EXPLICIT]
+        kept = kept or {}
         calls = []
         for start in range(0, len(writes), per_call):
             keys: list[str] = []
@@ -638,12 +652,17 @@ class TimelineStore:
                     [*_flat(w.timeline.items())], _pieces(states) if states else (), w.drop, w.outbox,
                     [*_flat(doc.items())] if doc else (), _pieces(horizon) if horizon else ()]
                 at = active.get(cid) if single and active else None
+                sc = scored.get(cid) if scored else None
                 if at is not None:
                     payload += at
-                if scored and (sc := scored.get(cid)) is not None:
-                    if at is None:
-                        payload += (False, False)
+                elif sc is not None or cid in kept:
+                    payload += _NO_ACTIVITY
+                if sc is not None:
                     payload.append(sc)
+                if cid in kept:  # (else nothing more: what the states keep derives none)
+                    if sc is None:
+                        payload.append(False)
+                    payload.append(kept[cid])
                 payloads.append(payload)
             if single:
                 calls.append((keys, [dumps(payloads), 4 if moved else 5, dumps(ids), self._apply_parts, *extra]))
@@ -678,7 +697,7 @@ class TimelineStore:
             keys = [key for cid in contact_ids[start:start + per_call]
                     for key in (self.keys.contact(cid), self.keys.states_before(cid), self.keys.horizon(cid),
                                 self.keys.ledger(cid, profile_id, version))]
-            calls.append((keys, [field]))
+            calls.append((keys, [field, self.keys.migrations(), ACTIVITY_NONE_EXPLICIT] if self.single_node else [field]))
         run_scripts(self.redis, self._drop_version, calls)
 
     def drain_outbox(self, contact_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -727,6 +746,19 @@ class TimelineStore:
              [])
             for start in range(0, len(ids), per_call)]
         return sum(int(n) for n in run_scripts(self.redis, self._move_timelines, calls))
+
+    def derive_activity(self, contact_ids: Sequence[str], drop: bool) -> int:
+        """``activity_derived_once``'s passes over these contacts (``derive_activity.lua``, atomic per contact; a
+        call per page on one Redis, per contact on a cluster): without ``drop``, a hash without ``la`` whose states
+        derive a time gets ``la`` empty ("none"); with it, an ``la`` its states derive goes. Returns how many hashes
+        were written."""
+        per_call = SCRIPT_CONTACTS if self.single_node else 1
+        ids = list(contact_ids)
+        mode = "drop" if drop else "none"
+        calls: list[tuple[list[str], list[Any]]] = [
+            ([self.keys.contact(cid) for cid in ids[start:start + per_call]], [mode])
+            for start in range(0, len(ids), per_call)]
+        return sum(int(n) for n in run_scripts(self.redis, self._derive_activity, calls))
 
     # --- the compact layout's migration (app/compaction.py) --------------------------------------------
     def read_stored(self, contact_ids: Sequence[str]) -> dict[str, StoredContact]:

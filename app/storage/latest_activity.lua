@@ -1,0 +1,40 @@
+-- Library: a contact's latest activity as its hash holds it (app/storage/activity.py: stored_activity). `la` the
+-- time (ms), or empty for none; without `la` (once activity-none-explicit is recorded: `derive`) the time of the
+-- newest timeline record its fold states applied last (activity.py: entry_at, derived_activity), read from each
+-- state's first piece (`{"s":N,"l":[AT,...`: within its first 64 bytes) without decoding it.
+-- la_entry_at(state text): the time of the record a state applied last, nil for a timed entry's `l` ([AT,0,KEY])
+local function la_entry_at(v)
+  local s, e = string.find(v, '"l":[', 1, true)
+  if not s then return nil end
+  local c = string.find(v, ',', e + 1, true)
+  if not c then return nil end
+  local nx = string.sub(v, c + 1, c + 2)
+  if string.sub(nx, 1, 1) ~= '"' and nx ~= '1,' then return nil end
+  return tonumber(string.sub(v, e + 1, c - 1))
+end
+-- la_derive(flat): the newest la_entry_at of the states in HGETALL's pairs (a state's field holds `@`, not `#`,
+-- and is no `dnd:` field: storage/timelines.py, is_state_field), nil when none
+local function la_derive(flat)
+  local best
+  for j = 1, #flat, 2 do
+    local f = flat[j]
+    if string.find(f, '@', 1, true) and not string.find(f, '#', 1, true) and string.sub(f, 1, 4) ~= 'dnd:' then
+      local at = la_entry_at(flat[j + 1])
+      if at and (not best or at > best) then best = at end
+    end
+  end
+  return best
+end
+-- la_read(hash, derive, v): the contact's latest activity (nil: none); v, when given, is its `la` already read
+-- (false: absent). `derive`: true, false, or {the migrations hash, activity-none-explicit's name}, whose record is
+-- asked once, when a hash without `la` is met. Only a hash without `la` pays the HGETALL.
+local function la_read(hash, derive, v)
+  if v == nil then v = redis.call('HGET', hash, 'la') end
+  if v then return tonumber(v) end
+  if type(derive) == 'table' then
+    if derive.known == nil then derive.known = redis.call('HEXISTS', derive[1], derive[2]) == 1 end
+    derive = derive.known
+  end
+  if not derive then return nil end
+  return la_derive(redis.call('HGETALL', hash))
+end
