@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.contact_filter_schema import load_filter
-from app.contact_layout import activity_derived_once
+from app.contact_layout import LAYOUT_MIGRATIONS, WORKER_PREFIX, activity_derived_once
 from app.scoring.interactions import ATTRIBUTES_TYPE, MANUAL_TYPE
 from app.scoring.records import TimelineRecord
 from app.scoring_service import make_scorer
@@ -169,3 +169,7 @@ def test_a_retired_versions_states_dropped_keep_the_latest_activity(live, migrat
         services.timelines.drop_version([ann], pid, 1)
     assert services.scores.last_activity([ann]) == [T0 + HOUR]
     assert_reads_as(services, [ann], {ann: T0 + HOUR}, HOUR // 2)
+
+
+def test_the_field_left_out_is_a_layout_migration_and_workers_are_named_anew():
+    assert ACTIVITY_DERIVED in LAYOUT_MIGRATIONS and WORKER_PREFIX == "sk-l12-"
