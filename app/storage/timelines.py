@@ -620,12 +620,9 @@ class TimelineStore:
         per_call = SCRIPT_CONTACTS if single else 1
         moved = self.states_moved()
         extra: list[Any] = []
-        if active or (scored and single):
-            extra = [*self._activity_args, "" if self.activity_moved() else self._activity_before,
-                     self._score_head, self.keys.prefix]
         if single:
             extra = [*self._activity_args, "" if self.activity_moved() else self._activity_before,
-                     self.keys.migrations(), ACTIVITY_NONE_EXPLICIT]
+                     self._score_head, self.keys.prefix, self.keys.migrations(), ACTIVITY_NONE_EXPLICIT]
         kept = kept or {}
         calls = []
         for start in range(0, len(writes), per_call):
