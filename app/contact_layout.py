@@ -80,6 +80,16 @@ Redis leaves it out there; then the fields the states say deleted (``derive_acti
 Redis only: a cluster's drain keeps ``la``), and ``activity-derived`` recorded. A release before reads a missing ``la``
 as no activity and an empty one as an error in Python, hence the wait, and its web processes must be replaced before
 this release's workers start.
+
+``short_ids_once`` (after the same wait, last) moves nothing: it records ``contact-ids-short``
+(``storage/contacts.py: IDS_SHORT``), and from then on a new contact gets the short id (``contact_id_for(...,
+short=True)``: 13 characters, not 21; a process asks again every few seconds until it saw the record, making long ids
+meanwhile). A contact keeps the id it was made with (ids are in URLs, exports, webhooks sent, workflow runs): every
+reader and creator of this release, from its first deploy, looks for both ids an email derives (``derived_ids``) and
+takes a contact for the one its email makes in either form (``derives``). A release before derives only the long id:
+on one Redis, where a new contact first seen by its email gets no identity key, one would make a second contact for
+an email whose contact has the short id — hence the wait, and its web processes must be replaced before this
+release's workers start.
 """
 from __future__ import annotations
 
@@ -95,7 +105,7 @@ from .publish import deleted_versions_once
 from .services import Services
 from .storage.activity import ACTIVITY_DERIVED, ACTIVITY_MIGRATION, ACTIVITY_NONE_EXPLICIT
 from .storage.companies import ROSTER_INDEX_MIGRATION
-from .storage.contacts import COMPANY_IMPLIED, COMPANY_NONE_EXPLICIT, EMAIL_SHORT, IDENTITIES_IMPLIED
+from .storage.contacts import COMPANY_IMPLIED, COMPANY_NONE_EXPLICIT, EMAIL_SHORT, IDENTITIES_IMPLIED, IDS_SHORT
 from .storage.registry import CREATED_SHORT, REGISTRY_MIGRATION
 from .storage.score_base import SCORE_BASE_MIGRATION
 from .storage.timelines import STATES_MOVED, TIMELINES_MOVED
@@ -108,7 +118,7 @@ MIGRATION = STATES_MOVED
 PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
 #: otherwise is of a release before the move.
-WORKER_PREFIX = "sk-l12-"
+WORKER_PREFIX = "sk-l14-"
 #: The migrations a worker of a release before would undo by writing where this release no longer reads or
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
@@ -117,7 +127,7 @@ LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MI
                                       ACTIVITY_MIGRATION, TIMELINES_MOVED, COMPANY_IMPLIED, SIZES_MIGRATION,
                                       SEARCH_SHORT_MIGRATION, CREATED_SHORT,
                                       SHORT_STATES, EMAIL_SHORT, SCORE_BASE_MIGRATION,
-                                      ACTIVITY_DERIVED)
+                                      ACTIVITY_DERIVED, IDS_SHORT)
 
 
 def workers_before(services: Services) -> set[str]:
@@ -275,6 +285,17 @@ def activity_derived_once(services: Services, page: int = PAGE) -> int | None:
     return dropped
 
 
+def short_ids_once(services: Services) -> bool:
+    """Record that new contacts get short ids (the module's docstring) unless it was recorded; nothing moves.
+    Returns whether this run recorded it."""
+    if services.jobs.migration_done(IDS_SHORT):
+        return False
+    services.jobs.record_migration(IDS_SHORT, int(time.time() * 1000))
+    services.contacts.ids_short(recheck=True)
+    log.info("new contacts get short ids from now on")
+    return True
+
+
 def migrate_layouts(services: Services) -> None:
     """Every online move of a workspace's data into this release's layout, in the order a worker's start runs them
     (after ``await_workers_before``): each returns at once once recorded, and records itself on a new store. The
@@ -295,4 +316,5 @@ def migrate_layouts(services: Services) -> None:
     email_once(services)  # each contact hash's email: renamed e
     score_base_once(services)  # the score index's absorb into its compact base may run from now on
     activity_derived_once(services)  # `la` where the fold states derive it: left out (after the states' moves)
+    short_ids_once(services)  # new contacts: short ids (nothing moves)
 

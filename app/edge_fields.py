@@ -26,8 +26,9 @@ ID_TEXT = rf"^ *[^{NOT_PRINTABLE} ][^{NOT_PRINTABLE}]*$"
 TAG_TEXT = rf"^[^,{NOT_PRINTABLE}{SPACES}]([^,{NOT_PRINTABLE}]*[^,{NOT_PRINTABLE}{SPACES}])?$"
 #: ``local@domain``, printable, without spaces (surrounding plain spaces are trimmed).
 EMAIL_TEXT = rf"^ *[^@{NOT_PRINTABLE}{SPACES}]+@[^@{NOT_PRINTABLE}{SPACES}]+ *$"
-#: A contact's id, as the store makes them (``c`` and 20 hex digits).
-CONTACT_ID_TEXT = r"^c[0-9a-f]{20}$"
+#: A contact's id, as the store makes them (``storage/contacts.py: contact_id_for``): ``c`` and 20 hex digits, or a
+#: short one, ``c`` and 12 base64url characters.
+CONTACT_ID_TEXT = r"^c(?:[0-9a-f]{20}|[0-9A-Za-z_-]{12})$"
 #: A company id (app/scoring/companies.py): a lower-case domain (acme.com) or words joined by - (acme-inc).
 COMPANY_ID_TEXT = r"^[a-z0-9][a-z0-9.-]{0,299}$"
 #: Identifiers of profiles, rules, workflows, sources.

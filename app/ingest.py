@@ -24,7 +24,7 @@ from .companies import place
 from .scoring.interactions import Interaction
 from .scoring.records import record_json
 from .services import Services
-from .storage.contacts import IdentityPlan, default_contact_id
+from .storage.contacts import IdentityPlan
 from .storage.partitions import TripExtras, TripItem
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def ingest(services: Services, interactions: Sequence[Interaction],
                                                       or delivery.secret_digest is not None)):
         return IngestResult(0, 0)
     if services.partitions.one_trip and len(interactions) <= ONE_TRIP_MAX:
-        contact_ids = [default_contact_id(i) for i in interactions]
+        contact_ids = [services.contacts.default_contact_id(i) for i in interactions]
         partitions = {services.sharding.partition_of(contact_id) for contact_id in contact_ids}
         if len(partitions) <= 1:
             result = _in_one_trip(services, interactions, delivery, min(partitions, default=0), contact_ids)
@@ -84,7 +84,7 @@ def _in_one_trip(services: Services, interactions: Sequence[Interaction], delive
                  partition: int, contact_ids: Sequence[str]) -> IngestResult | None:
     """One script call (two when an identity this process saw linked is new after all); None when an identity
     names another contact (nothing was written: take the steps). ``contact_ids``: each interaction's
-    ``default_contact_id``."""
+    ``ContactStore.default_contact_id``."""
     now = time.time()
     plans = services.contacts.plan_identities(interactions, now, contact_ids=contact_ids)
     fields = _counter_fields(services, interactions)

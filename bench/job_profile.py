@@ -121,7 +121,6 @@ def flow(args: argparse.Namespace, bench, app, env: dict[str, str]) -> None:
 
     from app.ingest import ingest
     from app.scoring.interactions import Interaction
-    from app.storage.contacts import contact_id_for
 
     from .tools import Receiver, percentiles
 
@@ -158,7 +157,7 @@ def flow(args: argparse.Namespace, bench, app, env: dict[str, str]) -> None:
             ingest(services, [Interaction(ident, "api", "form.submitted" if n % 10 == 0 else "email.clicked",
                                           int(time.time() * 1000), {"message_id": ident}, email=email)])
             if n % 10 == 0:
-                sent[contact_id_for("email", email)] = time.time()
+                sent[services.contacts.new_contact_id("email", email)] = time.time()
         behind = time.perf_counter() - started - args.seconds
         deadline = time.time() + 30
         while time.time() < deadline and (len(receiver.arrivals) < len(sent) or sum(

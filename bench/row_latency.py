@@ -8,7 +8,6 @@ from pathlib import Path
 
 import requests
 
-from app.storage.contacts import contact_id_for
 
 from .report import Row
 from .context import API_KEY, AUTH, Context, stop_workers, wait_workers, WEBHOOK_SECRET, WRK
@@ -80,7 +79,7 @@ def rows_latency(ctx: Context) -> list[Row]:
     rate = len(sent) / size.latency_seconds
     score_lat, hook_lat, missing = [], [], 0
     for ident, at in sent.items():
-        cid = contact_id_for("email", ident.lower() + "@bench.example")
+        cid = ctx.services.contacts.new_contact_id("email", ident.lower() + "@bench.example")
         if cid in visible:
             score_lat.append(max(0.0, visible[cid] - at) * 1000)
         else:

@@ -33,7 +33,8 @@ class SlugConverter(BaseConverter):
 
 
 class ContactIdConverter(BaseConverter):
-    """``<contact:id>``: a contact id (``c`` and 20 hex digits), so ``/v1/contacts/search`` is never one."""
+    """``<contact:id>``: a contact id (``c`` and 20 hex digits, or 12 base64url characters), so
+    ``/v1/contacts/search`` is never one."""
 
     regex = CONTACT_ID_TEXT.strip("^$")
 

@@ -2,6 +2,7 @@
 DND fields and provider aliases."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import re
@@ -49,34 +50,53 @@ COMPANY_NONE_EXPLICIT = "company-none-explicit"
 COMPANY_IMPLIED = "company-implied"
 #: A company an email can imply: a lower-case domain as ``app/scoring/companies.py`` makes one.
 _IMPLIABLE = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
+#: The migrations hash's record of ``app/contact_layout.py:short_ids_once``: no process of a release that derives
+#: only the long id is alive (every process of this release looks for both forms before it creates a contact), so
+#: from then on a new contact gets the short id (``contact_id_for(..., short=True)``; docs/performance.md, "Row 5a
+#: (2026-12-06): short contact ids").
+IDS_SHORT = "contact-ids-short"
+#: A short id: "c" and the first ``SHORT_ID_BYTES`` bytes (72 bits) of the SHA-1 as base64url, 12 characters — the
+#: contact's key ``sk:{c:ID}`` is then a 24 B allocation, not 32 (docs/performance.md). Two contacts of one workspace
+#: collide with odds ~n^2/2^73: ~1e-10 at a million contacts.
+SHORT_ID_BYTES = 9
+#: The length of a short id and of a long one (releases before: "c" and 20 hex digits of the SHA-1).
+SHORT_ID_LEN, LONG_ID_LEN = 1 + SHORT_ID_BYTES * 4 // 3, 21
 #: Identities a process remembers having seen linked to their contact, at most (``ContactStore.plan_identities``
 #: builds no new-contact writes for them); past it the memory starts again empty. ~150 B each.
 LINKED_REMEMBERED = 20_000
 
 
 #: What follows the NUL of a search term whose contact is the one its text derives as an external id
-#: (``contact_id_for("ext", text)``); nothing follows it where the text derives it as an email.
+#: (``contact_id_for("ext", text)``); nothing follows it where the text derives it as an email. The short ids'
+#: (``contact_id_for(..., short=True)``): ``EMAIL_DERIVED_SHORT`` and ``EXT_DERIVED_SHORT``.
 EXT_DERIVED = "\x01"
+EMAIL_DERIVED_SHORT = "\x02"
+EXT_DERIVED_SHORT = "\x03"
+#: A search term's tail (after the NUL) that stands for a derived id: the kind and whether the id is short.
+_DERIVED_TAILS = {"": ("email", False), EXT_DERIVED: ("ext", False), EMAIL_DERIVED_SHORT: ("email", True),
+                  EXT_DERIVED_SHORT: ("ext", True)}
 
 
 def search_member(text: str, contact_id: str) -> str:
     """A search index entry: the text in lower case, NUL, the contact id (NUL sorts before any text, so
     ``ann`` comes before ``anna``) — left out where the text derives the contact (``contact_id_for``): a
-    lower-case email's contact ends at the NUL, a lower-case external id's ends with ``EXT_DERIVED``
-    (``search_contact_of`` derives it back; releases before wrote the id always)."""
+    lower-case email's contact ends at the NUL, a lower-case external id's ends with ``EXT_DERIVED``; a short id's
+    (``contact_id_for(..., short=True)``) with ``EMAIL_DERIVED_SHORT`` or ``EXT_DERIVED_SHORT`` (``search_contact_of``
+    derives it back; releases before wrote the id always)."""
     text = text.lower()
-    if contact_id == contact_id_for("email", text):
-        return f"{text}\x00"
-    if contact_id == contact_id_for("ext", text):
-        return f"{text}\x00{EXT_DERIVED}"
+    if derives(contact_id, "email", text):
+        return f"{text}\x00" if len(contact_id) == LONG_ID_LEN else f"{text}\x00{EMAIL_DERIVED_SHORT}"
+    if derives(contact_id, "ext", text):
+        return f"{text}\x00{EXT_DERIVED if len(contact_id) == LONG_ID_LEN else EXT_DERIVED_SHORT}"
     return f"{text}\x00{contact_id}"
 
 
 def search_contact_of(text: str, tail: str) -> str:
-    """The contact of a search entry (``search_member``, either form) split at its last NUL into text and tail."""
+    """The contact of a search entry (``search_member``, any form) split at its last NUL into text and tail."""
     if len(tail) > 1:
         return tail
-    return contact_id_for("ext" if tail == EXT_DERIVED else "email", text)
+    kind, short = _DERIVED_TAILS[tail]
+    return contact_id_for(kind, text, short)
 
 
 def search_members_written(text: str, contact_id: str) -> list[str]:
@@ -84,9 +104,26 @@ def search_members_written(text: str, contact_id: str) -> list[str]:
     return list(dict.fromkeys((search_member(text, contact_id), f"{text.lower()}\x00{contact_id}")))
 
 
-def contact_id_for(kind: str, value: str) -> str:
-    """A deterministic id, so two requests creating the same contact at once agree on it."""
-    return "c" + hashlib.sha1(f"{kind}:{value}".encode()).hexdigest()[:20]
+def contact_id_for(kind: str, value: str, short: bool = False) -> str:
+    """A deterministic id, so two requests creating the same contact at once agree on it: "c" and the first 20 hex
+    digits of the SHA-1 of ``kind:value`` (releases before, and this one until ``IDS_SHORT`` is recorded), or with
+    ``short`` its first ``SHORT_ID_BYTES`` bytes as base64url (``contact_ids.lua``'s ``derived_short`` gives the
+    same). A contact keeps the id it was made with: every reader accepts both (``derives``, ``derived_ids``)."""
+    digest = hashlib.sha1(f"{kind}:{value}".encode()).digest()
+    if short:
+        return "c" + base64.urlsafe_b64encode(digest[:SHORT_ID_BYTES]).decode()
+    return "c" + digest.hex()[:20]
+
+
+def derived_ids(kind: str, value: str) -> tuple[str, str]:
+    """Both ids an identity can have made its contact with: the short one, then the long one (``contact_id_for``).
+    At most one of them exists: every creator of this release looks for both first."""
+    return contact_id_for(kind, value, True), contact_id_for(kind, value)
+
+
+def derives(contact_id: str, kind: str, value: str) -> bool:
+    """Whether this is the contact the identity makes, in either form (``contact_id_for``; its length says which)."""
+    return contact_id == contact_id_for(kind, value, len(contact_id) == SHORT_ID_LEN)
 
 
 def email_of(contact_id: str, short: str | None, long: str | None) -> str | None:
@@ -98,7 +135,7 @@ def email_of(contact_id: str, short: str | None, long: str | None) -> str | None
     happen while processes learn of ``EMAIL_SHORT``: the same rule everywhere, ``shorten_email`` keeps it)."""
     if short is None or long is None or short == long:
         return long if short is None else short
-    return short if contact_id_for("email", short) == contact_id else long
+    return short if derives(contact_id, "email", short) else long
 
 
 def implies_company(company: str) -> bool:
@@ -108,14 +145,14 @@ def implies_company(company: str) -> bool:
 
 def implied_company(contact_id: str, email: str | None) -> str | None:
     """The company a contact hash without a ``company`` field is in (once ``COMPANY_NONE_EXPLICIT`` is recorded):
-    for the contact its email derives (``contact_id_for``; its email is written with it and never changes), the
+    for the contact its email derives (``derives``, either form; its email is written with it and never changes), the
     text after the email's last ``@`` when that is a company an email implies (``implies_company``), as it is
     (``company_of`` gives the same, and more: a domain it lower-cases or strips is stored); else none. The
     same rule is ``filter_bucket.lua``'s ``in_roster``."""
     if not email or "@" not in email:
         return None
     domain = email.rpartition("@")[2]
-    if not implies_company(domain) or contact_id_for("email", email) != contact_id:
+    if not implies_company(domain) or not derives(contact_id, "email", email):
         return None
     return domain
 
@@ -180,12 +217,13 @@ def compact_document(contact_id: str, doc: dict[str, str], compact: bool, create
     return out
 
 
-def default_contact_id(interaction: Interaction) -> str:
+def default_contact_id(interaction: Interaction, short: bool = False) -> str:
     """The contact an interaction is for unless its identities already name another: the one its email makes,
-    else the one its external id makes (``resolve_contacts`` gives the same for a contact it creates)."""
+    else the one its external id makes (``resolve_contacts`` gives the same for a contact it creates), with the short
+    id once ``IDS_SHORT`` is recorded (``ContactStore.default_contact_id``)."""
     if interaction.email:
-        return contact_id_for("email", interaction.email)
-    return contact_id_for("ext", interaction.external_id)  # type: ignore[arg-type]  # one of the two is set
+        return contact_id_for("email", interaction.email, short)
+    return contact_id_for("ext", interaction.external_id, short)  # type: ignore[arg-type]  # one of the two is set
 
 
 @dataclass  # made for every webhook: a frozen dataclass's __init__ costs ~4x (docs/performance.md)
@@ -207,6 +245,10 @@ class IdentityPlan:
     #: Whether linking a new email writes its identity key (False: the contact's creation says it,
     #: ``ContactStore.email_key_implied``).
     email_keyed: bool = True
+    #: With an email: the other id its email derives (``derived_ids``: the long one when the contact is the short one,
+    #: and the converse) and its hash, whose existence names that contact instead (then the script answers ``moved``).
+    other_id: str | None = None
+    other_key: str | None = None
 
 
 def read_contacts_pipelined(redis: Any, keys: Sequence[str], stride: int = 3) -> list[Any]:
@@ -251,6 +293,13 @@ class ContactStore:
         #: releases before read (every reader of this release reads both: ``email_of``).
         self.email_short = StatesMoved(redis, keys, EMAIL_SHORT)
         self._shorten_email = load_script(redis, "shorten_email.lua")
+        #: Whether ``short_ids_once`` was recorded: a new contact gets the short id (``contact_id_for``).
+        self.ids_short = StatesMoved(redis, keys, IDS_SHORT)
+        #: Identity -> the long id it made its contact with, seen since short ids began (``_named``): an interaction
+        #: of that identity is planned for that contact (``default_contact_id``), not for the short id, which would
+        #: send it the multi-step way every time. A belief, checked by the ingest script; at most
+        #: ``LINKED_REMEMBERED``.
+        self._long_named: dict[tuple[str, str], str] = {}
         self._claim_script = load_script(redis, "claim_identities.lua")
         self._drop_implied = load_script(redis, "drop_implied_identities.lua")
         self._drop_companies = load_script(redis, "drop_implied_companies.lua")
@@ -258,6 +307,22 @@ class ContactStore:
         self.search = SearchTerms(redis, keys, sharding)
         #: The contact registry (a new contact is written beside its compact index by ``_link``, moved in later).
         self.registry = ContactRegistry(redis, keys, sharding)
+
+    def default_contact_id(self, interaction: Interaction) -> str:
+        """``default_contact_id`` with the short id once ``IDS_SHORT`` is recorded, except for an identity this
+        process saw naming the long id it made its contact with (``_long_named``)."""
+        if not self.ids_short():
+            return default_contact_id(interaction)
+        if self._long_named:
+            ident = ("email", interaction.email) if interaction.email else ("ext", interaction.external_id)
+            if (known := self._long_named.get(ident)) is not None:  # type: ignore[arg-type]
+                return known
+        return default_contact_id(interaction, True)
+
+    def new_contact_id(self, kind: str, value: str) -> str:
+        """The id a contact made now for this identity gets (``contact_id_for``: short once ``IDS_SHORT`` is
+        recorded)."""
+        return contact_id_for(kind, value, self.ids_short())
 
     def resolve_contacts(self, interactions: Sequence[Interaction], relinked: list[str] | None = None) -> list[str]:
         """The contact id of each interaction, creating contacts (and linking identities) as needed.
@@ -277,7 +342,7 @@ class ContactStore:
             contact_id = (
                 (email_key and (known.get(email_key) or wanted.get(email_key)))
                 or (ext_key and (known.get(ext_key) or wanted.get(ext_key)))
-                or contact_id_for(*(email_key or ext_key))  # type: ignore[misc]
+                or self.new_contact_id(*(email_key or ext_key))  # type: ignore[misc]
             )
             for ident in (email_key, ext_key):
                 if ident and not known.get(ident) and ident not in wanted:
@@ -290,7 +355,7 @@ class ContactStore:
             if self.single_node:  # the claim wrote the links
                 if relinked is not None and self.companies is not None:
                     relinked += [cid for (kind, value), cid in wanted.items()
-                                 if kind == "email" and cid != contact_id_for(kind, value)]
+                                 if kind == "email" and not derives(cid, kind, value)]
             else:
                 pipe = self.redis.pipeline(transaction=False)
                 for (kind, value), contact_id in wanted.items():
@@ -300,8 +365,9 @@ class ContactStore:
 
     def _named(self, idents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
         """The contact each identity names, in one round trip: its identity key's; else, on one Redis, for an
-        email, the contact the email derives (``contact_id_for``) when that exists — it was created for that email,
-        and an email that names another contact keeps a key saying so (``email_key_implied``). The contact's
+        email, the contact the email derives (``contact_id_for``, the short id or the long one: at most one exists)
+        when that exists — it was created for that email, and an email that names another contact keeps a key saying
+        so (``email_key_implied``). The contact's
         existence is read before the key: a contact is never deleted and a key naming another contact is never
         set once it exists (``claim_identities.lua``), so a key absent after the contact was seen is absent for
         good. A cluster keeps every key (and orders no reads across its nodes): the key alone says."""
@@ -309,20 +375,29 @@ class ContactStore:
         pipe = self.redis.pipeline(transaction=False)
         for kind, value in idents:
             if derive and kind == "email":
-                pipe.exists(self.keys.contact(contact_id_for(kind, value)))
+                for cid in derived_ids(kind, value):
+                    pipe.exists(self.keys.contact(cid))
             pipe.get(self.keys.identity(kind, value))
         replies = iter(pipe.execute())
         named: dict[tuple[str, str], str | None] = {}
         for kind, value in idents:
-            derived = derive and kind == "email" and next(replies)
-            named[(kind, value)] = next(replies) or (contact_id_for(kind, value) if derived else None)
+            derived = None
+            if derive and kind == "email":
+                short, long = derived_ids(kind, value)
+                short_there, long_there = next(replies), next(replies)
+                derived = short if short_there else long if long_there else None
+            named[(kind, value)] = found = next(replies) or derived
+            if found is not None and len(found) == LONG_ID_LEN and self.ids_short() and derives(found, kind, value):
+                if len(self._long_named) >= LINKED_REMEMBERED:
+                    self._long_named.clear()
+                self._long_named[(kind, value)] = found
         return named
 
     def claim_identities(self, wanted: dict[tuple[str, str], str], now: float | None = None,
                          ) -> dict[tuple[str, str], str]:
         """Link each new identity to the contact wanted unless another request named its contact first; returns
         the contact each names now. On one Redis one ``claim_identities.lua`` call, which looks at the key and, for
-        an email, at the contact it derives, and links, at once (creating that contact without a key once
+        an email, at the contact it derives (either id, ``derived_ids``), and links, at once (creating that contact without a key once
         ``email_key_implied``), with the link's other writes (``_link`` at ``now``, recorded): a process that dies
         after it leaves no identity naming a contact written nowhere else, which its retry would never write. On a
         cluster, where the two are in different slots, every identity keeps its key and ``SET NX`` of the key
@@ -332,7 +407,8 @@ class ContactStore:
             keys: list[str] = []
             for kind, value in wanted:
                 key = self.keys.identity(kind, value)
-                keys += [key, self.keys.contact(contact_id_for(kind, value)) if kind == "email" else key]
+                keys += [key, *((self.keys.contact(cid) for cid in derived_ids(kind, value)) if kind == "email"
+                                else (key, key))]
             index = {key: i + 1 for i, key in enumerate(keys)}
             writes: list[list[list[Any]]] = []
             args: list[Any] = []
@@ -345,7 +421,7 @@ class ContactStore:
                     mine.append([command, index[key], *(repr(a) if isinstance(a, float) else str(a)
                                                         for a in arguments)])
                 writes.append(mine)
-                args += [contact_id, contact_id_for(kind, value) if kind == "email" else "", value]
+                args += [contact_id, *(derived_ids(kind, value) if kind == "email" else ("", "")), value]
             head = ["1" if self.email_key_implied() else "0", dumps(writes)]
             return dict(zip(wanted, call_script(self.redis, self._claim_script, keys, head + args)))
         pipe = self.redis.pipeline(transaction=False)
@@ -376,9 +452,11 @@ class ContactStore:
             if not (batch := list(itertools.islice(found, page))):
                 break
             keys: list[str] = []
-            ids = [contact_id_for("email", key[len(prefix):]) for key in batch]
-            for key, contact_id in zip(batch, ids):
-                keys += [key, self.keys.contact(contact_id)]
+            ids: list[str] = []
+            for key in batch:
+                mine = derived_ids("email", key[len(prefix):])
+                keys += [key, *(self.keys.contact(cid) for cid in mine)]
+                ids += mine
             dropped += call_script(self.redis, self._drop_implied, keys, ids)
         return dropped
 
@@ -452,7 +530,7 @@ class ContactStore:
         self.registry.new_contact(pipe, contact_id, now)
         pipe.zadd(self.keys.search(self.sharding.bucket_of(contact_id)), {search_member(value, contact_id): 0})
         if kind == "email" and self.companies is not None:
-            if contact_id != contact_id_for(kind, value):
+            if not derives(contact_id, kind, value):
                 if relinked is not None:
                     relinked.append(contact_id)
             elif company := company_of(value):
@@ -473,16 +551,21 @@ class ContactStore:
         email_keyed = not self.email_key_implied()
         for n, interaction in enumerate(interactions):
             email, ext = interaction.email, interaction.external_id
-            contact_id = default_contact_id(interaction) if contact_ids is None else contact_ids[n]
+            contact_id = self.default_contact_id(interaction) if contact_ids is None else contact_ids[n]
             email_key = self.keys.identity("email", email) if email else None
             ext_key = self.keys.identity("ext", ext) if ext else None
+            # the email's other id, looked for only where the email may be new (a remembered one's contact exists)
+            other_id = None
+            if email_key is not None and linked.get(email_key) != contact_id:
+                other_id = contact_id_for("email", email, len(contact_id) != SHORT_ID_LEN)  # type: ignore[arg-type]
             plans.append(IdentityPlan(
                 contact_id, email_key, ext_key,
                 None if email_key is None or linked.get(email_key) == contact_id
                 else self._recorded_link("email", email, contact_id, now),  # type: ignore[arg-type]
                 None if ext_key is None or linked.get(ext_key) == contact_id
                 else self._recorded_link("ext", ext, contact_id, now),  # type: ignore[arg-type]
-                self.keys.contact(contact_id) if email else None, email_keyed))
+                self.keys.contact(contact_id) if email else None, email_keyed,
+                other_id, self.keys.contact(other_id) if other_id is not None else None))
         return plans
 
     def remember_linked(self, plans: Sequence[IdentityPlan]) -> None:

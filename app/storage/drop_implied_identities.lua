@@ -2,13 +2,17 @@
 -- naming the contact its email derives, while that contact exists (ContactStore._named finds it by its existence).
 -- Atomic per key: a key changed meanwhile, or one whose contact is missing, stays.
 --
--- KEYS: per key two: the email identity key, the hash of the contact its email derives.
--- ARGV[i]: that contact's id.
+-- KEYS: per key three: the email identity key, the hashes of the contacts its email derives (contact_id_for:
+-- the short id, the long one).
+-- ARGV: per key two: those contacts' ids.
 -- Returns how many keys were deleted.
 local dropped = 0
-for i = 1, #ARGV do
-  if redis.call('GET', KEYS[2 * i - 1]) == ARGV[i] and redis.call('EXISTS', KEYS[2 * i]) == 1 then
-    redis.call('DEL', KEYS[2 * i - 1])
+for i = 1, #ARGV / 2 do
+  local named = redis.call('GET', KEYS[3 * i - 2])
+  local short, long = ARGV[2 * i - 1], ARGV[2 * i]
+  if (named == short and redis.call('EXISTS', KEYS[3 * i - 1]) == 1)
+      or (named == long and redis.call('EXISTS', KEYS[3 * i]) == 1) then
+    redis.call('DEL', KEYS[3 * i - 2])
     dropped = dropped + 1
   end
 end

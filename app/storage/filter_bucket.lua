@@ -4,7 +4,8 @@
 -- must go through, never a Python loop over the registry.
 --
 -- KEYS: the registry, the order key (the sort profile's score index, else the registry), then one key per
--- condition (a company's roster: roster.lua, after ordered_index.lua, the libraries before this script, reads its
+-- condition (a company's roster: roster.lua, after ordered_index.lua, the libraries before this script with
+-- contact_ids.lua, reads its
 -- plain set and its index as one). The registry is the old sorted set, or with `registry` in the plan the base of its compact ordered
 -- index (ordered_index.lua, the library, is before this script; storage/registry.py has moved into it what lay
 -- beside it first), a contact's place there its contact hash's creation time (`c`, `created_at`). ARGV[1]: the plan, JSON:
@@ -135,11 +136,12 @@ local compact_companies = nil
 -- ('': in none), else the company its email implies once companies_once's first pass is recorded
 -- (plan.companies: the migrations hash and the record's name) — `implies` (the company is one an email can
 -- imply: implies_company), the email's text after its last '@' is the company, and the contact is the one its
--- email derives (contact_id_for). Its email is in `e` or in `email` (releases before), where both the one that
--- derives it (storage/contacts.py: email_of): either field's, then, if it derives the contact.
+-- email derives (contact_id_for, either form: contact_ids.lua, a library before this script). Its email is in `e`
+-- or in `email` (releases before), where both the one that derives it (storage/contacts.py: email_of): either
+-- field's, then, if it derives the contact.
 local function derives(email, member, company)
   if not email or string.match(email, '^.*@(.*)$') ~= company then return false end
-  return 'c' .. string.sub(redis.sha1hex('email:' .. email), 1, 20) == member
+  return ci_derives(member, 'email', email)
 end
 
 local function document_in(member, company, implies)

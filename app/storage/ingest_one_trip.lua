@@ -18,8 +18,11 @@
 --   contact (false: none planned, the caller believed it linked), the writes that link a new external id (likewise), its seen bucket of this period and of the previous one
 --   (key indexes), its member in them (a 64-bit hash as text, partitions.seen_entry), the key index of the
 --   contact's hash when the item has an email (0: none) — an email without an identity key names the contact it
---   derives, the item's contact, when that hash exists — and whether linking a new email writes its identity key
---   (false: the contact's creation by the link writes says it, ContactStore.email_key_implied)]...]}. A write: [command, key index, arguments...] (one
+--   derives, the item's contact, when that hash exists — whether linking a new email writes its identity key
+--   (false: the contact's creation by the link writes says it, ContactStore.email_key_implied), [14] the key index
+--   of the hash of the other contact the email derives (its long id where the item's is short, or the converse:
+--   contact_id_for; 0: not looked for, the email is known linked) and that contact's id — the email names it when
+--   it exists and the item's contact does not ([15])]...]. A write: [command, key index, arguments...] (one
 --   key each: HSETNX, ZADD, SADD, SET; arguments as text). ARGV[1 + i]: item i's stream payload.
 -- Returns {'stale'} (the provider's stored secret changed since the caller read it: verify again),
 -- {'replayed'} (the token was claimed before), {'moved'} (an identity names another contact than the item's:
@@ -27,7 +30,7 @@
 -- the caller plans them and calls again) — all having written nothing — or {'ok', one 1 (accepted) or
 -- 0 (duplicate) per item..., 1 when a drain job must be queued (the wake mark is now set) else 0}.
 local plan = cjson.decode(ARGV[1])
-local items = plan.items  -- each item's fields by position (above); [14] and [15] set below: new email, new ext id
+local items = plan.items  -- each item's fields by position (above); [16] and [17] set below: new email, new ext id
 local function run(writes)
   for i = 1, #writes do
     local write = writes[i]
@@ -48,16 +51,20 @@ if token > 0 and redis.call('EXISTS', KEYS[6]) == 1 then
 end
 local stored, linking = {}, {}
 -- The contact an identity names (its key's; for an email without one, the item's contact when its hash at index
--- `derived` exists; or linked by an earlier item), or false.
-local function known(index, derived, contact)
+-- `derived` exists, else `other_id` when its hash at index `other` exists; or linked by an earlier item), or false.
+local function known(index, derived, contact, other, other_id)
   if index == 0 then
     return false
   end
   local found = stored[index]
   if found == nil then
     found = redis.call('GET', KEYS[index])
-    if not found and derived > 0 and redis.call('EXISTS', KEYS[derived]) == 1 then
-      found = contact
+    if not found and derived > 0 then
+      if redis.call('EXISTS', KEYS[derived]) == 1 then
+        found = contact
+      elseif other > 0 and redis.call('EXISTS', KEYS[other]) == 1 then
+        found = other_id
+      end
     end
     stored[index] = found
   end
@@ -66,7 +73,7 @@ end
 for i = 1, #items do
   local item = items[i]
   local email, ext, contact = item[1], item[2], item[3]
-  local by_email, by_ext = known(email, item[12], contact), known(ext, 0, contact)
+  local by_email, by_ext = known(email, item[12], contact, item[14], item[15]), known(ext, 0, contact, 0, nil)
   if (by_email or by_ext or contact) ~= contact then  -- the email wins, as in ContactStore.resolve_contacts
     return {'moved'}
   end
@@ -76,7 +83,7 @@ for i = 1, #items do
   end
   if new_email then linking[email] = contact end
   if new_ext then linking[ext] = contact end
-  item[14], item[15] = new_email, new_ext
+  item[16], item[17] = new_email, new_ext
 end
 
 if token > 0 then
@@ -90,13 +97,13 @@ local legacy = redis.call('EXISTS', KEYS[2], KEYS[4]) > 0  -- sets of the releas
 for i = 1, #items do
   local item = items[i]
   local key, seen_now, member = item[4], KEYS[item[9]], item[11]
-  if item[14] then
+  if item[16] then
     if item[13] then
       redis.call('SET', KEYS[item[1]], item[3])
     end
     run(item[7])
   end
-  if item[15] then
+  if item[17] then
     redis.call('SET', KEYS[item[2]], item[3])
     run(item[8])
   end

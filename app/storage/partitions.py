@@ -181,7 +181,8 @@ class PartitionQueue:
                            item.identity.contact_id, item.key, item.accepted_field, item.duplicate_field,
                            _planned(keys, item.identity.email_writes), _planned(keys, item.identity.ext_writes),
                            *self._seen_in(keys, partition, period, item.key),
-                           keys.index(item.identity.derived_key), item.identity.email_keyed]
+                           keys.index(item.identity.derived_key), item.identity.email_keyed,
+                           keys.index(item.identity.other_key), item.identity.other_id or ""]
                           for item in items]}
         args = [orjson.dumps(plan), *(orjson.dumps(item.payload) for item in items)]
         reply = call_script(self.redis, self._one_trip, keys.keys, args)

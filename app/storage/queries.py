@@ -250,7 +250,8 @@ class ContactQuery:
     @cached_property
     def _filter_bucket(self) -> Any:
         # the registry may be a compact ordered index, a company's roster one too (roster.lua)
-        return library_script(self.redis, "filter_bucket.lua", "roster.lua", "created.lua", "score_reads.lua", "latest_activity.lua")
+        return library_script(self.redis, "filter_bucket.lua", "roster.lua", "created.lua", "score_reads.lua",
+                              "latest_activity.lua", "contact_ids.lua")
 
     @cached_property
     def _index_page(self) -> Any:
