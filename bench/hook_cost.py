@@ -1,6 +1,6 @@
 """Instructions per request through gunicorn, counted by callgrind (exact whatever the machine's load).
 
-``python -m bench.hook_cost [--requests 300] [--contacts new|known] [--hello] [--redis-url URL]``
+``python -m bench.hook_cost [--requests 300] [--contacts new|known] [--hello] [--migrated] [--redis-url URL]``
 
 One gunicorn sync worker runs under ``valgrind --tool=callgrind`` with collection off; after a warm-up its
 collection is switched on (``callgrind_control -i on``), ``--requests`` signed Stripe webhooks (or GETs of the
@@ -104,6 +104,8 @@ def main() -> None:
     parser.add_argument("--redis-url", help="a Redis database to flush and use (default: a private redis-server)")
     parser.add_argument("--app", default="app:create_app()")
     parser.add_argument("--annotate", action="store_true", help="print callgrind_annotate's top functions")
+    parser.add_argument("--migrated", action="store_true",
+                        help="every layout migration recorded first, as a worker's start leaves a new store")
     parser.add_argument("--count-redis", action="store_true",
                         help="a private redis-server under callgrind too: its instructions per request")
     args = parser.parse_args()
@@ -117,6 +119,10 @@ def main() -> None:
         server, args.redis_url = private_redis(["valgrind", "--tool=callgrind", "--instr-atstart=no",
                                                 f"--callgrind-out-file={out_dir}/redis.%p"], wait_s=120)
     redis.Redis.from_url(args.redis_url).flushdb()
+    if args.migrated:
+        from app.contact_layout import LAYOUT_MIGRATIONS
+        from app.keys import Keys
+        redis.Redis.from_url(args.redis_url).hset(Keys().migrations(), mapping=dict.fromkeys(LAYOUT_MIGRATIONS, 1))
     env = {**os.environ, "REDIS_URL": args.redis_url, "SCOREKEEPER_WORKFLOWS_DIR": "",
            "SCOREKEEPER_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0",
            "SCOREKEEPER_API_KEYS": "bench-key-" + "x" * 24, "SCOREKEEPER_STRIPE_SECRET": STRIPE_SECRET,

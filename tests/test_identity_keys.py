@@ -190,12 +190,14 @@ def run_at_once(jobs: list, app) -> None:
     assert not errors, errors
 
 
-def test_requests_at_once_leave_one_contact_per_email(app, services, mode):
-    """Rounds of four requests at once for a new email: alone or with an external id known as another contact,
-    each in one trip or in steps. Afterwards every interaction with the email was stored for the contact it
-    names, and that contact's document is the only one holding it."""
-    rounds, rng, sent = 24, random.Random(17), {}
+def new_emails_at_once(app, services, rounds: int, rng: random.Random, before=lambda r: None,
+                       wrap=lambda job: job) -> dict[str, str]:
+    """Round ``r``: four requests at once for a new email ``r{r}@example.com``, each alone or with the external id
+    ``x{r}`` (made first, after ``before(r)``), each in one trip or in steps (``wrap`` may add to each job). Returns
+    each interaction's id -> its email."""
+    sent = {}
     for r in range(rounds):
+        before(r)
         store(services, one(10_000 + r, ext=f"x{r}"))
     for r in range(rounds):
         email, jobs = f"r{r}@example.com", []
@@ -203,8 +205,17 @@ def test_requests_at_once_leave_one_contact_per_email(app, services, mode):
             n = 100 * r + t
             interaction = one(n, email, f"x{r}" if rng.random() < 0.5 else None)
             sent[f"i{n}"] = email
-            jobs.append(lambda i=interaction, s=rng.random() < 0.5: store(services, i, steps=s))
+            jobs.append(wrap(lambda i=interaction, s=rng.random() < 0.5: store(services, i, steps=s)))
         run_at_once(jobs, app)
+    return sent
+
+
+def test_requests_at_once_leave_one_contact_per_email(app, services, mode):
+    """Rounds of four requests at once for a new email: alone or with an external id known as another contact,
+    each in one trip or in steps. Afterwards every interaction with the email was stored for the contact it
+    names, and that contact's document is the only one holding it."""
+    rounds = 24
+    sent = new_emails_at_once(app, services, rounds, random.Random(17))
     stored, documents = stored_for(services), documents_by_email(services)
     for r in range(rounds):
         email = f"r{r}@example.com"

@@ -20,7 +20,7 @@ from app.storage.contacts import (IDS_SHORT, LONG_ID_LEN, SHORT_ID_LEN, contact_
                                   search_contact_of, search_member)
 from app.storage.redis_tools import _script_text
 from tests.helpers import AUTH
-from tests.test_identity_keys import documents_by_email, email_keys, one, run_at_once, stored_for, store
+from tests.test_identity_keys import documents_by_email, email_keys, new_emails_at_once, one, stored_for, store
 from tests.test_ingest_one_trip import mark_every_partition_woken, round_trips  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.also_on_cluster
@@ -107,24 +107,19 @@ def test_an_old_contact_seen_once_is_one_round_trip_again(services, round_trips)
 def test_requests_at_once_leave_one_contact_per_email_whichever_ids_their_processes_make(app, services, mode):
     """Rounds of four requests at once for a new email, alone or with an external id known as another contact, in
     one trip or in steps, each of a process that makes short ids or long ones (it saw the record or not yet)."""
-    rounds, rng, sent = 16, random.Random(23), {}
-    mine = threading.local()
+    rounds, rng, mine = 16, random.Random(23), threading.local()
     services.contacts.ids_short = lambda recheck=False: getattr(mine, "short", False)
-    for r in range(rounds):
-        mine.short = r % 2 == 0
-        store(services, one(10_000 + r, ext=f"x{r}"))
-    for r in range(rounds):
-        email, jobs = f"r{r}@example.com", []
-        for t in range(4):
-            n = 100 * r + t
-            interaction = one(n, email, f"x{r}" if rng.random() < 0.5 else None)
-            sent[f"i{n}"] = email
 
-            def job(i=interaction, s=rng.random() < 0.5, short=rng.random() < 0.5) -> None:
-                mine.short = short
-                store(services, i, steps=s)
-            jobs.append(job)
-        run_at_once(jobs, app)
+    def either_kind(job):
+        short = rng.random() < 0.5
+
+        def as_one_kind() -> None:
+            mine.short = short
+            job()
+        return as_one_kind
+
+    sent = new_emails_at_once(app, services, rounds, rng, before=lambda r: setattr(mine, "short", r % 2 == 0),
+                              wrap=either_kind)
     stored, documents = stored_for(services), documents_by_email(services)
     for r in range(rounds):
         email = f"r{r}@example.com"
