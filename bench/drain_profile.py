@@ -16,10 +16,13 @@ import argparse
 import cProfile
 import gc
 import os
+import re
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from app import create_app
@@ -40,6 +43,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--callgrind", action="store_true",
                         help="instrument the drain alone when run under `valgrind --tool=callgrind --instr-atstart=no` "
                              "(callgrind_control turns it on and off): instructions, whatever the machine's load")
+    parser.add_argument("--callgrind-redis", action="store_true",
+                        help="run the private redis-server under callgrind and count its instructions during the drain "
+                             "alone: the server's side of the drain (Lua scripts included), whatever the machine's load")
+    parser.add_argument("--callgrind-redis-out", help="with --callgrind-redis: where to copy the server's dump "
+                                                      "(for callgrind_annotate)")
     return parser.parse_args(argv)
 
 
@@ -94,6 +102,49 @@ def callgrind(state: str) -> None:
     subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True, capture_output=True)
 
 
+def start_redis_callgrind(bench) -> subprocess.Popen:
+    """The bench's private redis-server, replaced by one under ``valgrind --tool=callgrind --instr-atstart=no``."""
+    from .env import stop, wait_until
+    for process in list(bench.processes):  # the one bench_world started, still empty
+        stop(process)
+        bench.processes.remove(process)
+        bench.reaper.forget(process.pid)
+    server = shutil.which("redis-server")
+    if server is None:
+        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+    out = bench.workdir / "redis.callgrind.%p"
+    process = bench.spawn("redis", ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+                                    f"--vgdb-prefix={bench.workdir}/vgdb",
+                                    server, "--port", str(bench.port), "--bind", "127.0.0.1", "--save", "",
+                                    "--appendonly", "no", "--dir", str(bench.workdir), "--protected-mode", "no"])
+    wait_until(bench.redis.ping, what="private redis-server under callgrind")
+    return process
+
+
+def control_redis(process: subprocess.Popen, *argv: str) -> None:
+    prefix = next(arg for arg in process.args if arg.startswith("--vgdb-prefix="))
+    done = subprocess.run(["callgrind_control", prefix, *argv, str(process.pid)], check=True, capture_output=True,
+                          text=True)
+    if "OK" not in done.stdout and "ok" not in done.stdout.lower():
+        listed = subprocess.run(["vgdb", prefix, "-l"], capture_output=True, text=True)
+        raise RuntimeError(f"callgrind_control {argv}: {done.stdout} {done.stderr} {listed} {process.args} {process.pid}")
+
+
+def dumped_redis_instructions(bench, process: subprocess.Popen, keep: str | None) -> int:
+    """Dump the server's counts (``callgrind_control -d``) and return the instructions since instrumentation began."""
+    control_redis(process, "-d")
+    dumps = sorted(Path(bench.workdir).glob("redis.callgrind.*"))
+    if not dumps:
+        raise RuntimeError(f"no dump in {sorted(p.name for p in Path(bench.workdir).iterdir())}")
+    text = dumps[-1].read_text()
+    if keep:
+        shutil.copyfile(dumps[-1], keep)
+    found = re.search(r"^totals:\s*(\d+)", text, re.M)
+    if found is None:
+        raise RuntimeError(f"no totals in {dumps[-1]}")
+    return int(found.group(1))
+
+
 def published_app(bench: Any) -> Any:
     """An app on the bench's private Redis and a SQLite archive in its run directory, the bench's 10-rule profile
     published."""
@@ -112,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parse_args(argv)
     with archiver_cpu() as archived, bench_world() as bench:
+        redis_server = start_redis_callgrind(bench) if args.callgrind_redis else None  # bench_world started one
         app = published_app(bench)
         services = app.extensions["scorekeeper"]
         redis_pid = bench.processes[0].pid
@@ -127,10 +179,14 @@ def main(argv: list[str] | None = None) -> None:
                 profile.enable()
             if args.callgrind:
                 callgrind("on")
+            if redis_server is not None:
+                control_redis(redis_server, "-i", "on")
             scored = 0
             while sum(services.partitions.partition_depths()):
                 for partition in range(services.sharding.partitions):
                     scored += drain(services, partition, max_batches=10_000)
+            if redis_server is not None:
+                control_redis(redis_server, "-i", "off")
             if args.callgrind:
                 callgrind("off")
             if profile:
@@ -139,11 +195,16 @@ def main(argv: list[str] | None = None) -> None:
             wall = time.perf_counter() - wall
             redis_cpu = process_cpu_s(redis_pid) - redis_cpu
             gc.callbacks.remove(collections)
+            server_instructions = (dumped_redis_instructions(bench, redis_server, args.callgrind_redis_out)
+                                   if redis_server is not None else None)
         print(f"{scored:,} of {loaded:,} interactions scored over {args.contacts:,} contacts; load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"worker process CPU {cpu:.2f} s: {scored / cpu:,.0f} interactions per CPU-second "
               f"(of which archiver threads {sum(archived):.2f} s)")
         print(f"redis-server CPU {redis_cpu:.2f} s: {scored / max(redis_cpu, 1e-9):,.0f} interactions per CPU-second")
+        if server_instructions is not None:
+            print(f"redis-server {server_instructions / 1e6:,.1f} M instructions during the drain: "
+                  f"{server_instructions / max(scored, 1) / 1000:,.2f} k an interaction")
         print(f"wall {wall:.2f} s: {scored / wall:,.0f} interactions/s (on a busy machine this means little)")
         for generation, (count, spent) in sorted(collections.by_generation.items()):
             print(f"gc generation {generation}: {count:,} collections, {spent:.3f} CPU-s")

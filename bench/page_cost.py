@@ -10,11 +10,7 @@ To compare two commits, run it from each tree (docs/performance.md, row 5a of 20
 from __future__ import annotations
 
 import argparse
-import re
-import shutil
-import subprocess
 import time
-from pathlib import Path
 
 from app import create_app
 from app.contact_directory import run_filter
@@ -22,7 +18,7 @@ from app.contact_filter_schema import from_legacy
 
 from . import data
 from .context import Context, publish
-from .drain_profile import callgrind
+from .drain_profile import callgrind, control_redis, dumped_redis_instructions, start_redis_callgrind
 from .env import bench_world
 from .row_smart_list import write_scored_contacts
 
@@ -38,7 +34,7 @@ def main() -> None:
     parser.add_argument("--absorb", action="store_true")
     args = parser.parse_args()
     with bench_world() as bench:
-        redis_server = _start_redis_callgrind(bench) if args.callgrind_redis else None  # bench_world started one
+        redis_server = start_redis_callgrind(bench) if args.callgrind_redis else None  # bench_world started one
         app = create_app({"REDIS_URL": bench.redis_url, "LOG_LEVEL": "WARNING", "WORKFLOWS_DIR": "", "API_KEYS": "k"})
         ctx = Context(bench, None, 0, "", 0, 0)  # type: ignore[arg-type]  # only what publish() reads
         ctx.app = app
@@ -58,64 +54,21 @@ def main() -> None:
                 if args.callgrind:
                     callgrind("on")
                 if redis_server is not None:
-                    _control(redis_server, "-i", "on")
+                    control_redis(redis_server, "-i", "on")
                 for _ in range(args.pages):
                     run_filter(services, flt, 50, 0)
                 if redis_server is not None:
-                    _control(redis_server, "-i", "off")
+                    control_redis(redis_server, "-i", "off")
                 if args.callgrind:
                     callgrind("off")
                 cpu = time.process_time() - cpu
                 server = _server_cpu(services) - server
-                server_instructions = (_dumped_instructions(bench, redis_server, args.callgrind_redis_out)
+                server_instructions = (dumped_redis_instructions(bench, redis_server, args.callgrind_redis_out)
                                        if redis_server is not None else None)
         print(f"{args.pages} pages of 50 over {args.contacts:,} contacts: {cpu / args.pages * 1000:.3f} ms client CPU a page, "
               f"redis-server {server / args.pages * 1000:.3f} ms"
               + (f", redis-server {server_instructions / args.pages / 1000:,.1f} k instructions a page"
                  if server_instructions is not None else ""))
-
-
-def _start_redis_callgrind(bench) -> subprocess.Popen:
-    """The bench's private redis-server, replaced by one under ``valgrind --tool=callgrind --instr-atstart=no``."""
-    from .env import stop, wait_until
-    for process in list(bench.processes):  # the one bench_world started, still empty
-        stop(process)
-        bench.processes.remove(process)
-        bench.reaper.forget(process.pid)
-    server = shutil.which("redis-server")
-    if server is None:
-        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-    out = bench.workdir / "redis.callgrind.%p"
-    process = bench.spawn("redis", ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-                                    f"--vgdb-prefix={bench.workdir}/vgdb",
-                                    server, "--port", str(bench.port), "--bind", "127.0.0.1", "--save", "",
-                                    "--appendonly", "no", "--dir", str(bench.workdir), "--protected-mode", "no"])
-    wait_until(bench.redis.ping, what="private redis-server under callgrind")
-    return process
-
-
-def _control(process: subprocess.Popen, *argv: str) -> None:
-    prefix = next(arg for arg in process.args if arg.startswith("--vgdb-prefix="))
-    done = subprocess.run(["callgrind_control", prefix, *argv, str(process.pid)], check=True, capture_output=True,
-                          text=True)
-    if "OK" not in done.stdout and "ok" not in done.stdout.lower():
-        listed = subprocess.run(["vgdb", prefix, "-l"], capture_output=True, text=True)
-        raise RuntimeError(f"callgrind_control {argv}: {done.stdout} {done.stderr} {listed} {process.args} {process.pid}")
-
-
-def _dumped_instructions(bench, process: subprocess.Popen, keep: str | None) -> int:
-    """Dump the server's counts (``callgrind_control -d``) and return the instructions since instrumentation began."""
-    _control(process, "-d")
-    dumps = sorted(Path(bench.workdir).glob("redis.callgrind.*"))
-    if not dumps:
-        raise RuntimeError(f"no dump in {sorted(p.name for p in Path(bench.workdir).iterdir())}")
-    text = dumps[-1].read_text()
-    if keep:
-        shutil.copyfile(dumps[-1], keep)
-    found = re.search(r"^totals:\s*(\d+)", text, re.M)
-    if found is None:
-        raise RuntimeError(f"no totals in {dumps[-1]}")
-    return int(found.group(1))
 
 
 def _server_cpu(services) -> float:
