@@ -184,6 +184,52 @@ def collector_paused() -> Iterator[None]:
         gc.enable()
 
 
+#: Batches a drain scores between two runs of the cyclic collector (``BatchCollector``): the collector's young
+#: collection walks what is alive when it runs, and much of what a batch leaves alive (the next batch's entries
+#: read ahead, the batch handed to the archiver) is gone a batch later. A cycle a batch makes (none is known) waits
+#: at most this many batches (docs/performance.md, "Row 1 (2026-12-06, second session)").
+COLLECT_EVERY_BATCHES = 10
+
+
+class BatchCollector:
+    """The cyclic collector paused over a drain's batches (``collector_paused``'s reasons), and let run after every
+    ``every``-th batch, after a batch that raised, and at ``resume`` (the drain's end): one young collection per
+    batch walked the batch's survivors and, every tenth, the middle generation again (docs/performance.md, "Row 1
+    (2026-12-06, second session)"). A collector already off when the first batch starts (the caller's) is left
+    off."""
+
+    __slots__ = ("every", "_left", "_paused")
+
+    def __init__(self, every: int = COLLECT_EVERY_BATCHES) -> None:
+        self.every = every
+        self._left = every
+        self._paused = False
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        if not self._paused:
+            if not gc.isenabled():
+                yield
+                return
+            gc.disable()
+            self._paused = True
+        try:
+            yield
+        except BaseException:
+            self.resume()
+            raise
+        self._left -= 1
+        if self._left <= 0:
+            self.resume()
+
+    def resume(self) -> None:
+        """The collector on again (when this pause turned it off)."""
+        if self._paused:
+            self._paused = False
+            self._left = self.every
+            gc.enable()
+
+
 class _Ahead(Overlap):
     """A drain's overlap while it scores one batch (``Scorer.score``; docs/performance.md, "Scoring, again"): the
     next batch's stream entries are asked for before this batch is scored; once this batch's first writes are
@@ -252,6 +298,7 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
     if not store.take(partition, token, lease_ms):
         return 0  # its holder sees what waits before it lets go
     scorer = make_scorer(services)
+    collector = BatchCollector()
     learnt: set[tuple[str, str]] = set()
     shapes: set[tuple[str, tuple[str, ...]]] = set()
     scored = 0
@@ -259,7 +306,7 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
         # Once the archive fails during this drain, later batches go to the backlog without trying it again.
         with Archiver(services, partition, direct=flush_backlog(services, partition)) as archiver, \
                 services.timelines.later() as later:
-            with collector_paused():
+            with collector.batch():
                 entries = store.read_partition(partition, int(settings["BATCH_SIZE"]))
                 batch, records = parse_entries(entries)
             reads: Reads | None = None
@@ -282,7 +329,7 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
                         break
                     batch, records = parse_entries(entries)
                     reads = None
-                with collector_paused():
+                with collector.batch():
                     started = time.perf_counter()
                     ahead = _Ahead(services, scorer, later, partition, entries, batch)
                     score_parsed(services, scorer, batch, records, learnt, later=later, reads=reads, overlap=ahead,
@@ -304,6 +351,8 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
     except BaseException:
         store.drop(partition, token)  # the ticker wakes the partition for what waits
         raise
+    finally:
+        collector.resume()
     if store.let_go(partition, token):  # entries came after the last look: a job for them
         services.enqueue.drain_partition(partition)
     return scored

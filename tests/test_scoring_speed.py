@@ -1,5 +1,6 @@
 """What the drain does to go fast, kept honest: the cyclic collector waits while a batch is scored
-(docs/performance.md, "Scoring, again"), and is on again afterwards whatever happened; the fold states a scorer
+(docs/performance.md, "Scoring, again"; a drain's runs after every tenth batch: "Row 1 (2026-12-06, second
+session)"), and is on again afterwards whatever happened; the fold states a scorer
 wrote are kept decoded only under the exact text they are read back as (docs/performance.md, "Row 1 (2026-12-03
 evening)")."""
 from __future__ import annotations
@@ -13,7 +14,7 @@ from app.scoring.events import Interest
 from app.scoring.fold import FoldState
 from app.scoring.profiles import profile_from_dict
 from app.scoring.records import TimelineRecord
-from app.scoring_service import collector_paused, drain
+from app.scoring_service import BatchCollector, collector_paused, drain
 from app.storage.redis_tools import dumps, loads
 
 from .helpers import contact_by_email, drain_ready, score_of, send
@@ -53,6 +54,36 @@ def test_a_collector_turned_off_by_the_caller_stays_off(collector_on):
     gc.disable()
     with collector_paused():
         pass
+    assert not gc.isenabled()
+
+
+def test_a_drain_s_collector_waits_over_its_batches_and_runs_after_every_nth(collector_on):
+    collector = BatchCollector(every=3)
+    seen = []
+    for _ in range(7):
+        with collector.batch():
+            seen.append(gc.isenabled())
+        seen.append(gc.isenabled())
+    assert seen == [False, False, False, False, False, True] * 2 + [False, False]  # on after the 3rd and the 6th
+    collector.resume()  # the drain's end
+    assert gc.isenabled()
+
+
+def test_a_drain_s_collector_runs_again_after_a_batch_that_raised(collector_on):
+    collector = BatchCollector(every=10)
+    with collector.batch():
+        pass
+    with pytest.raises(RuntimeError), collector.batch():
+        raise RuntimeError("the batch failed")
+    assert gc.isenabled()
+
+
+def test_a_drain_s_collector_turned_off_by_the_caller_stays_off(collector_on):
+    gc.disable()
+    collector = BatchCollector(every=1)
+    with collector.batch():
+        pass
+    collector.resume()
     assert not gc.isenabled()
 
 
