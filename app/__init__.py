@@ -11,7 +11,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from . import automation, errors_http, jobs, json_bodies, logs, manual_scores, sealing, services, sessions
     from .api import (
         audit, companies, contacts, docs, evaluations, grades, health, init_api, interactions, keys, list_door,
-        metrics, profiles, smart_lists, workspaces)
+        metrics, processes, profiles, smart_lists, workspaces)
     from .api import providers as providers_api
     from .automation import api as workflows_api
     from .dashboard import bp as dashboard_bp
@@ -31,7 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     manual_scores.init_app(app)  # the score port that workflow steps use
     api = init_api(app)
     for module in (interactions, contacts, companies, profiles, evaluations, grades, smart_lists, workflows_api, keys,
-                   providers_api, audit, workspaces):
+                   providers_api, audit, workspaces, processes):
         api.register_blueprint(module.bp)  # /v1, in the OpenAPI document
     app.register_blueprint(health.bp)  # /healthz
     app.register_blueprint(docs.bp)  # /docs/assets/: Swagger UI from the swagger-ui-bundle package

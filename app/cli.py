@@ -20,8 +20,9 @@ from flask import Flask
 LOG_LEVELS = ("WARNING", "INFO", "DEBUG")
 
 
-def build_app(ctx: click.Context) -> Flask:
-    """The app, built once per command, with the CLI's log level; it says which Redis it talks to."""
+def build_app(ctx: click.Context, where_to_stderr: bool = False) -> Flask:
+    """The app, built once per command, with the CLI's log level; it says which Redis it talks to (on stderr for
+    a command whose stdout is a document: ``status --json``)."""
     from . import create_app
     from .storage.connection import describe_url
 
@@ -44,8 +45,17 @@ def build_app(ctx: click.Context) -> Flask:
                 raise click.ClickException(exc.message) from exc
         ctx.find_root().call_on_close(enter_workspace(workspace))  # the command acts in it, until it ends
     in_workspace = "" if workspace == "default" else f", workspace {workspace!r}"
-    click.echo(f"Redis: {where}, key prefix {app.config['KEY_PREFIX']!r}{in_workspace}")
+    click.echo(f"Redis: {where}, key prefix {app.config['KEY_PREFIX']!r}{in_workspace}", err=where_to_stderr)
     return app
+
+
+def announce_command(ctx: click.Context, app: Flask) -> None:
+    """Announce this command as a live process of this release (``cli``, app/processes.py) until it ends: a command
+    that writes data is seen by ``scorekeeper status`` and by the layout migrations' wait like a web process."""
+    from .processes import start_heartbeat
+
+    heartbeat = start_heartbeat(app.extensions["scorekeeper"], "cli", command=ctx.command_path)
+    ctx.call_on_close(heartbeat.stop)
 
 
 @click.group()
@@ -155,7 +165,9 @@ def import_interactions(ctx: click.Context, path: str, batch: int) -> None:
 
     lines = list(numbered_lines(path))
     accepted = duplicates = 0
-    with build_app(ctx).app_context():
+    app = build_app(ctx)
+    announce_command(ctx, app)
+    with app.app_context():
         services = get_services()
         with click.progressbar(length=len(lines), label="importing", file=sys.stderr) as bar:
             for start in range(0, len(lines), batch):
@@ -183,7 +195,9 @@ def compact(ctx: click.Context) -> None:
     from .compaction import compact_all
     from .services import get_services
 
-    with build_app(ctx).app_context():
+    app = build_app(ctx)
+    announce_command(ctx, app)
+    with app.app_context():
         services = get_services()
         with click.progressbar(length=services.contacts.contact_count(), label="compacting",
                                file=sys.stderr) as bar:
@@ -192,6 +206,36 @@ def compact(ctx: click.Context) -> None:
                f"{counts['entries']}, fold states {counts['states']}, ledgers dropped {counts['ledgers']}")
     if counts["changed"]:
         click.echo(f"{counts['changed']} contacts kept changing while they were read: run it again")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="The same as JSON (what GET /v1/processes answers).")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """The live processes of the deployment (web, workers, commands) with their releases, and the layout
+    migrations not recorded yet with the processes each waits for (docs/durability.md)."""
+    from .processes import deployment_status
+    from .services import get_services
+    from .workspaces import every_workspace
+
+    with build_app(ctx, where_to_stderr=as_json).app_context():
+        found = deployment_status(every_workspace(get_services()))
+    if as_json:
+        click.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(f"this release: {found['release']} (layout {found['layout']})")
+    click.echo(f"live processes: {len(found['processes'])}")
+    for process in found["processes"]:
+        what = f"{process['role']} {process['command']}".strip()
+        missing = f", lacks {', '.join(process['missing'])}" if process["missing"] else ""
+        waiting = f", waiting for {', '.join(process['waiting_for'])}" if process["waiting_for"] else ""
+        click.echo(f"  {process['id']}: {what}, pid {process['pid']} on {process['host']}, {process['release']} "
+                   f"(layout {process['layout']}){missing}{waiting}")
+    if not found["pending_migrations"]:
+        click.echo("layout migrations: all recorded")
+    for migration in found["pending_migrations"]:
+        waits = ", ".join(migration["waits_for"]) or "no live process (a worker's start runs it)"
+        click.echo(f"layout migration {migration['name']}: not recorded; waits for {waits}")
 
 
 @main.group("archive")
@@ -213,7 +257,9 @@ def archive_backfill(ctx: click.Context, all_workspaces: bool, again: bool) -> N
     from .services import get_services
     from .workspaces import every_workspace
 
-    with build_app(ctx).app_context():
+    app = build_app(ctx)
+    announce_command(ctx, app)
+    with app.app_context():
         services = get_services()
         try:
             _backfill_each(every_workspace(services) if all_workspaces else [services], again)
@@ -403,7 +449,9 @@ def restore(ctx: click.Context, path: str) -> None:
         total = check_archive(path).get("contact", 0)
     except ArchiveError as exc:
         raise click.ClickException(f"{exc} (nothing was restored)") from exc
-    with build_app(ctx).app_context():
+    app = build_app(ctx)
+    announce_command(ctx, app)
+    with app.app_context():
         services = get_services()
         try:
             with click.progressbar(length=total, label="restoring contacts", file=sys.stderr) as bar:
@@ -421,6 +469,7 @@ def reindex(ctx: click.Context) -> None:
     from .services import get_services
 
     app = build_app(ctx)
+    announce_command(ctx, app)
     with app.app_context():
         result = backfill(get_services())
     click.echo(f"indexed {result.contacts} contacts: {result.terms} search terms, {result.active} with activity, "

@@ -339,6 +339,17 @@ class Keys:
         """Data migrations that finished: name -> when, in ms (hash)."""
         return f"{self.prefix}:migrations"
 
+    def processes(self) -> str:
+        """The ids of the processes that announced themselves (a set; an id whose ``process`` key lapsed is a
+        process gone, dropped by the next read: app/storage/processes.py). Deployment-wide: the default workspace's
+        prefix only. One hash tag with ``process``, so a cluster reads them in one slot."""
+        return f"{self.prefix}:{{processes}}"
+
+    def process(self, process_id: str) -> str:
+        """A live process's announcement: its role, host, pid, release and the layout migrations it knows (JSON,
+        a string with expiry ``PROCESS_TTL_SECONDS``, renewed every third of it; app/processes.py)."""
+        return f"{self.processes()}:{process_id}"
+
     def ticker(self) -> str:
         """Held by the worker that runs the periodic tick (string with expiry)."""
         return f"{self.prefix}:ticker"

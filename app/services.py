@@ -38,6 +38,7 @@ from .storage.contacts import ContactStore
 from .storage.evaluations import EvaluationStore
 from .storage.jobs import JobQueue
 from .storage.partitions import PartitionQueue
+from .storage.processes import ProcessRegistry
 from .storage.profiles import ProfileStore
 from .storage.provider_secrets import ProviderSecretStore
 from .storage.redis_tools import Sharding
@@ -87,6 +88,8 @@ class Services:
     archive_backlog: ArchiveBacklog
     #: Where the archive backfill (app/archive_backfill.py) stands.
     archive_backfill: ArchiveBackfillStore
+    #: The live processes' announcements (instance-wide; app/processes.py).
+    processes: ProcessRegistry
     clock: Clock
     #: The workspace these services serve (``default``: the plain key prefix).
     workspace: str = "default"
@@ -154,6 +157,7 @@ def build_services(settings: dict[str, Any], base: Services | None = None,
         archive=archive,
         archive_backlog=ArchiveBacklog(redis, keys, sharding.partitions),
         archive_backfill=ArchiveBackfillStore(redis, keys, contacts.registry),
+        processes=base.processes if base else ProcessRegistry(redis, keys),
         clock=clock,
     )
 

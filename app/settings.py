@@ -38,6 +38,9 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
                             "workflow job (a run, a webhook attempt) waits in the queues, instead of a new drain job "
                             "taking it (drains queued for other partitions do not stop it); 0: it never waits"),
     "TICK_SECONDS": (1.0, "worker ticker period: expiries and stalled partitions are checked this often, in seconds"),
+    "PROCESS_TTL_SECONDS": (30.0, "each process (web, worker, a command that moves data) announces itself in Redis "
+                                  "for this long, renewed every third of it, withdrawn when it stops; one killed "
+                                  "outright counts as live this long (layout migrations wait for it), in seconds"),
     "QUEUE": ("scorekeeper", "RQ queue name"),
     "WORKER_CLASS": ("simple", "`simple` (jobs in the worker process) or `fork` (a child per job)"),
     "LOG_LEVEL": ("INFO", "log level"),

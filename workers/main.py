@@ -13,6 +13,7 @@ only retried every ten: after a crash, waits would resume up to ten minutes late
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 import uuid
@@ -34,6 +35,7 @@ from app import create_app
 from app.jobs import LEAF_META
 from app.scoring_service import tick
 from app.contact_layout import WORKER_PREFIX, await_workers_before, migrate_layouts
+from app.processes import await_processes_before, start_heartbeat
 from app.indexes import absorb_scores, backfill_once
 from app.archive_backfill import backfill_tick
 from app.horizon import trim_step
@@ -94,14 +96,41 @@ def enqueue_due_jobs(services) -> None:
 def main(burst: bool = False) -> None:
     app = create_app()
     services = app.extensions["scorekeeper"]
+    heartbeat = start_heartbeat(services, "worker")  # seen by `scorekeeper status` from now, waiting included
+    signal.signal(signal.SIGTERM, _stop_starting)  # until RQ's loop takes SIGTERM over: a clean stop, withdrawn
+    try:
+        _start(app, services, heartbeat)
+    except SystemExit:
+        heartbeat.stop()
+        raise
+    try:
+        _work(app, services, burst)
+    finally:
+        heartbeat.stop()
+
+
+def _stop_starting(signum, frame) -> None:
+    """SIGTERM while the worker starts (waiting for processes before, migrating): stop there, cleanly — every layout
+    migration resumes where it was cut short — rather than die without withdrawing the announcement."""
+    raise SystemExit(128 + signum)
+
+
+def _start(app, services, heartbeat) -> None:
+    """What a worker does before taking jobs: the ticks missed, the backfills, the waits, the layout migrations."""
     with app.app_context():
         for workspace in every_workspace(services):
             tick(workspace)  # pick up whatever was left while no worker ran
         backfill_once(services)  # index contacts stored before the search and activity indexes
         # fold states are moved only once no worker of a release before writes them (it returns at once after that)
         await_workers_before(list(every_workspace(services)), threading.Event())
+        # ... and no process (web ones included) that announced itself without knowing a migration still to run
+        await_processes_before(list(every_workspace(services)), threading.Event(), heartbeat=heartbeat)
         for workspace in every_workspace(services):
             migrate_layouts(workspace)  # rosters, fold states, identity keys, registry, big rosters, activity
+
+
+def _work(app, services, burst: bool) -> None:
+    """The ticker's thread and RQ's loop, until a stop request or the end of a burst."""
     stop = threading.Event()
     thread = threading.Thread(target=_ticker, args=(app, stop), daemon=True, name="ticker")
     thread.start()

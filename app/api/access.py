@@ -82,11 +82,12 @@ ROUTE_SCOPES: dict[str, str] = {
     "workspaces.create": "admin",
     "workspaces.get_one": "admin",
     "workspaces.delete": "admin",
+    "processes.list_processes": "admin",
 }
 
 #: Routes for instance admins only (the keys of ``SCOREKEEPER_API_KEYS``), whatever a stored key's scopes.
 INSTANCE_ENDPOINTS = frozenset({"workspaces.list_all", "workspaces.create", "workspaces.get_one",
-                                "workspaces.delete"})
+                                "workspaces.delete", "processes.list_processes"})
 
 #: The header with which an instance admin acts in another workspace than ``default``.
 WORKSPACE_HEADER = "X-Scorekeeper-Workspace"
@@ -113,7 +114,8 @@ def require_scope() -> None:
         raise Forbidden(f"This key's scopes ({', '.join(sorted(principal.scopes)) or 'none'}) do not include "
                         f"{needed!r}, which this route needs.", {"scope": [f"needs {needed}"]})
     if request.endpoint in INSTANCE_ENDPOINTS and not principal.instance_admin:
-        raise Forbidden("Only an instance admin (a key of SCOREKEEPER_API_KEYS) manages workspaces.",
+        raise Forbidden("Only an instance admin (a key of SCOREKEEPER_API_KEYS) manages workspaces and sees the "
+                        "deployment's processes.",
                         {"scope": ["needs an instance admin"]})
     wanted = request.headers.get(WORKSPACE_HEADER, "").strip() or principal.workspace
     if wanted != principal.workspace and not principal.instance_admin:

@@ -88,10 +88,11 @@ class SnapshotGateway:
     # --- export ------------------------------------------------------------------------------
     def is_empty(self) -> bool:
         """Whether no key of this workspace's prefix exists (other workspaces' keys, ``PREFIX:w:ID:...``, are not
-        this one's)."""
-        others = f"{self.keys.prefix}:w:"
+        this one's; nor are the live processes' announcements, ``Keys.processes``: a restore's own, a web
+        process's)."""
+        others, processes = f"{self.keys.prefix}:w:", self.keys.processes()
         return next((key for key in self.redis.scan_iter(match=f"{self.keys.prefix}:*", count=1000)
-                     if not key.startswith(others)), None) is None
+                     if not key.startswith(others) and not key.startswith(processes)), None) is None
 
     def contact_count(self) -> int:
         return self.contacts_store.contact_count()

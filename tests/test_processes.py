@@ -1,0 +1,292 @@
+"""Every long-lived process says in Redis who it is, and the layout migrations wait for the ones that do not know
+them — web processes included (app/processes.py; docs/durability.md, "Live processes and the migrations that wait
+for them").
+
+The real processes here are gunicorn serving ``app.wsgi`` and ``scorekeeper worker``, started and stopped as in
+production; a process of "the next release" is this test, asking for a migration this release does not know.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from app.cli import main as cli
+from app.contact_layout import LAYOUT_MIGRATIONS, WORKER_PREFIX
+from app.processes import (Heartbeat, ProcessRecord, await_processes_before, decode, deployment_status,
+                           layout_number, live_processes, processes_before, start_heartbeat, this_process)
+from app.storage.contacts import IDS_SHORT
+from app.workspaces import every_workspace
+
+from .conftest import TEST_REDIS_URL
+from .helpers import API_KEY, wait_for
+from .processes import ROOT, start_worker, stop
+from .redis_server import free_port
+
+#: A migration of the next release: no process of this one knows it.
+NEXT_MOVE = "next-release-move"
+NEXT_RELEASE = (*LAYOUT_MIGRATIONS, NEXT_MOVE)
+
+
+def web_process(tmp_path: Path, ttl_s: float, preload: bool = False, workers: int = 1) -> subprocess.Popen:
+    """gunicorn serving ``app.wsgi:app`` (the Procfile's web process) on loopback, in its own process group."""
+    env = {**os.environ, "REDIS_URL": TEST_REDIS_URL, "SCOREKEEPER_API_KEYS": API_KEY,
+           "SCOREKEEPER_WORKFLOWS_DIR": "", "SCOREKEEPER_PROCESS_TTL_SECONDS": str(ttl_s),
+           "SCOREKEEPER_ARCHIVE_URL": f"sqlite:///{tmp_path}/web-archive.sqlite3"}
+    argv = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{free_port()}",
+            "--workers", str(workers), *(["--preload"] if preload else []), "app.wsgi:app"]
+    with open(tmp_path / "web.log", "ab") as log:
+        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+@pytest.fixture
+def web(tmp_path: Path, services) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start web processes; each is stopped (its group killed) at the end, whatever the test did to it."""
+    started: list[subprocess.Popen] = []
+
+    def start(ttl_s: float = 60.0, **options) -> subprocess.Popen:
+        started.append(web_process(tmp_path, ttl_s, **options))
+        return started[-1]
+
+    yield start
+    for process in started:
+        stop(process, signal.SIGKILL)
+
+
+def web_records(services) -> list[ProcessRecord]:
+    return [record for record in live_processes(services) if record.role == "web"]
+
+
+def announced(services, count: int) -> list[ProcessRecord]:
+    """The web processes' announcements, once ``count`` of them are there."""
+    return wait_for(lambda: (found := web_records(services)) and len(found) == count and found, timeout=60)
+
+
+def waiting_for_next_release(services, told: queue.Queue) -> tuple[threading.Thread, list[bool], threading.Event]:
+    """A worker of the next release at start: waiting, in a thread, for the processes that lack its migration."""
+    stop_waiting, outcome = threading.Event(), []
+    thread = threading.Thread(target=lambda: outcome.append(await_processes_before(
+        [services], stop_waiting, period_s=0.05, migrations=NEXT_RELEASE, on_wait=told.put)))
+    thread.start()
+    return thread, outcome, stop_waiting
+
+
+def test_a_web_process_announces_itself_before_any_request_and_withdraws_when_it_stops(web, services):
+    server = web()
+    (record,) = announced(services, 1)
+    assert (record.release, record.layout, record.migrations) == (WORKER_PREFIX, layout_number(WORKER_PREFIX),
+                                                                   LAYOUT_MIGRATIONS)
+    assert record.pid != server.pid  # the gunicorn worker that serves, not the master
+    stop(server)  # SIGTERM: a clean stop; the announcement would live a minute more on its own
+    wait_for(lambda: not web_records(services), timeout=30)
+
+
+def test_each_worker_gunicorn_forks_from_a_preloaded_app_announces_itself(web, services):
+    server = web(preload=True, workers=2)
+    found = announced(services, 3)  # the master that loaded the app, and each worker it forked
+    assert len({record.pid for record in found}) == 3 and server.pid in {record.pid for record in found}
+    stop(server)
+    wait_for(lambda: not web_records(services), timeout=30)
+
+
+def test_the_next_release_s_migration_waits_for_a_web_process_of_this_one_and_runs_once_it_stopped(web, services):
+    """The rolling deploy the heartbeat is for: a web process still serving when the next release's workers start
+    holds their migration up, is named while it does, and lets it go when it stops."""
+    server = web()
+    (record,) = announced(services, 1)
+    told: queue.Queue = queue.Queue()
+    waiting, outcome, _stop = waiting_for_next_release(services, told)
+    assert [r.id for r in told.get(timeout=30)] == [record.id]
+    shown = deployment_status([services], NEXT_RELEASE)
+    assert {"name": NEXT_MOVE, "waits_for": [record.id]} in shown["pending_migrations"]
+    assert waiting.is_alive()
+    stop(server)
+    waiting.join(timeout=30)
+    assert outcome == [True]
+
+
+def test_a_web_process_killed_outright_is_waited_for_until_its_announcement_lapses(web, services):
+    server = web(ttl_s=3.0)
+    (record,) = announced(services, 1)
+    stop(server, signal.SIGKILL)  # no clean stop: nothing withdraws it
+    assert record.id in {r.id for r in live_processes(services)}  # renewed within the last second: still there
+    told: queue.Queue = queue.Queue()
+    waiting, outcome, _stop = waiting_for_next_release(services, told)
+    assert [r.id for r in told.get(timeout=30)] == [record.id]
+    waiting.join(timeout=30)  # PROCESS_TTL_SECONDS after its last renewal
+    assert outcome == [True] and not web_records(services)
+
+
+def test_a_worker_of_this_release_waits_at_start_for_a_process_that_lacks_one_of_its_migrations(services, tmp_path):
+    """What the next release's workers will do to a web process of this one, done by this release's real worker to
+    a process announced without ``contact-ids-short`` (as one of the release before would have, had it announced):
+    the worker says whom it waits for, migrates nothing meanwhile, and migrates once that process is gone."""
+    before = ProcessRecord(id="old-host:4242:cafe", role="web", host="old-host", pid=4242, release="sk-l13-",
+                           layout=13, migrations=LAYOUT_MIGRATIONS[:-1], started_at=1)
+    services.processes.announce(before.id, before.encode(), 600_000)
+    worker = start_worker(TEST_REDIS_URL, PROCESS_TTL_SECONDS="60")
+    try:
+        ours = wait_for(lambda: next((r for r in live_processes(services)
+                                      if r.role == "worker" and r.waiting_for == (before.id,)), None), timeout=60)
+        assert ours.release == WORKER_PREFIX and not services.jobs.migration_done(IDS_SHORT)
+        services.processes.withdraw(before.id)  # it stopped
+        wait_for(lambda: services.jobs.migration_done(IDS_SHORT), timeout=60)
+        wait_for(lambda: next(r for r in live_processes(services) if r.id == ours.id).waiting_for == (), timeout=30)
+    finally:
+        stop(worker)
+    wait_for(lambda: not live_processes(services), timeout=30)  # the worker's own, withdrawn at its clean stop
+
+
+def test_the_wait_says_loudly_whom_it_waits_for(services, caplog):
+    other = start_heartbeat(services, "web")
+    told: list = []
+    gave_up = threading.Event()
+
+    def once(records: list[ProcessRecord]) -> None:
+        told.append(records)
+        gave_up.set()
+
+    with caplog.at_level(logging.WARNING, logger="app.processes"):
+        assert await_processes_before([services], gave_up, migrations=NEXT_RELEASE, on_wait=once) is False
+    other.stop()
+    (waited,) = told
+    assert [r.id for r in waited] == [other.id]
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("waiting for processes")]
+    assert line.migrations == [NEXT_MOVE] and f"pid {os.getpid()}" in line.processes[0]
+
+
+def test_processes_of_this_release_hold_up_none_of_its_migrations(services):
+    beats = [start_heartbeat(services, role) for role in ("web", "worker", "cli")]
+    try:
+        assert len(live_processes(services)) == 3
+        assert processes_before([services]) == []  # every one knows every LAYOUT_MIGRATIONS entry
+        assert await_processes_before([services], threading.Event(), period_s=30) is True
+    finally:
+        for beat in beats:
+            beat.stop()
+    assert live_processes(services) == []
+
+
+def test_a_process_does_not_wait_for_itself(services):
+    beat = Heartbeat(services.processes, this_process("worker", migrations=LAYOUT_MIGRATIONS), 60).start()
+    try:
+        assert processes_before([services], NEXT_RELEASE, itself=beat.id) == []
+        assert [r.id for r in processes_before([services], NEXT_RELEASE)] == [beat.id]
+    finally:
+        beat.stop()
+
+
+def test_once_the_next_release_s_migration_is_recorded_nothing_waits(services):
+    beat = start_heartbeat(services, "web")
+    services.jobs.record_migration(NEXT_MOVE, 1)
+    for name in LAYOUT_MIGRATIONS:
+        services.jobs.record_migration(name, 1)
+    try:
+        assert processes_before([services], NEXT_RELEASE) == []
+        assert deployment_status([services], NEXT_RELEASE)["pending_migrations"] == []
+    finally:
+        beat.stop()
+
+
+def test_an_announcement_in_a_workspace_s_migrations_counts_for_every_workspace(client, services, auth_headers):
+    """A process serves every workspace: a migration recorded in ``default`` but not in another still waits."""
+    assert client.post("/v1/workspaces", json={"id": "acme", "name": "Acme"}, headers=auth_headers).status_code == 201
+    beat = start_heartbeat(services, "web")
+    services.jobs.record_migration(NEXT_MOVE, 1)
+    try:
+        every = every_workspace(services)
+        assert [r.id for r in processes_before(every, NEXT_RELEASE)] == [beat.id]
+    finally:
+        beat.stop()
+
+
+def test_scorekeeper_status_shows_the_live_processes_and_whom_the_migrations_wait_for(app, services):
+    beat = start_heartbeat(services, "cli", command="scorekeeper compact")
+    try:
+        out = _cli(app, "status")
+        assert f"{beat.id}: cli scorekeeper compact, pid {os.getpid()}" in out and WORKER_PREFIX in out
+        assert f"layout migration {IDS_SHORT}: not recorded; waits for no live process" in out
+        found = json.loads(_cli(app, "status", "--json"))
+        assert [p["id"] for p in found["processes"]] == [beat.id] and found["processes"][0]["missing"] == []
+    finally:
+        beat.stop()
+
+
+def test_get_v1_processes_shows_the_same_to_an_instance_admin_only(client, services, auth_headers):
+    beat = start_heartbeat(services, "web")
+    try:
+        answer = client.get("/v1/processes", headers=auth_headers)
+        assert answer.status_code == 200
+        assert [p["id"] for p in answer.get_json()["processes"]] == [beat.id]
+        assert answer.get_json()["release"] == WORKER_PREFIX
+        stored = client.post("/v1/keys", json={"name": "ops", "scopes": ["admin"]}, headers=auth_headers)
+        other = {"Authorization": f"Bearer {stored.get_json()['key']}"}
+        assert client.get("/v1/processes", headers=other).status_code == 403
+    finally:
+        beat.stop()
+
+
+def test_an_announcement_is_not_data_a_restore_minds(services):
+    beat = start_heartbeat(services, "cli", command="scorekeeper restore")
+    try:
+        assert services.snapshot.is_empty()
+    finally:
+        beat.stop()
+
+
+def test_a_forked_child_never_withdraws_its_parent_s_announcement(services):
+    beat = start_heartbeat(services, "worker")
+    child = os.fork()
+    if child == 0:  # RQ's forking worker's child ends so, or through sys.exit: nothing of the parent's goes
+        beat.stop()
+        os._exit(0)
+    os.waitpid(child, 0)
+    try:
+        assert [r.id for r in live_processes(services)] == [beat.id]
+    finally:
+        beat.stop()
+
+
+@settings(max_examples=200)
+@given(st.one_of(st.text(max_size=200), st.dictionaries(st.text(max_size=12), st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8), max_size=8).map(json.dumps)))
+def test_an_announcement_this_release_cannot_read_is_a_process_that_knows_nothing(text):
+    """A later release's, or a damaged one: never an error, and a migration waits for it rather than guess."""
+    record = decode("p", text)
+    assert record.id == "p" and record.lacks(LAYOUT_MIGRATIONS)
+
+
+def test_a_record_reads_back_as_written():
+    record = this_process("worker", migrations=NEXT_RELEASE)
+    assert decode(record.id, record.encode()) == record
+    assert record.lacks(LAYOUT_MIGRATIONS) == [] and this_process("web").lacks(NEXT_RELEASE) == [NEXT_MOVE]
+
+
+@pytest.mark.parametrize("release, layout", [pytest.param("sk-l14-", 14, id="this-form"),
+                                             pytest.param("sk-l7-", 7, id="one-digit"),
+                                             pytest.param("custom-", 0, id="another-form")])
+def test_a_release_names_its_layout_number(release, layout):
+    assert layout_number(release) == layout
+
+
+def _cli(app, *args: str) -> str:
+    from click.testing import CliRunner
+
+    env = {"REDIS_URL": app.config["REDIS_URL"], "SCOREKEEPER_STORE_URL": app.config["STORE_URL"] or "",
+           "SCOREKEEPER_ARCHIVE_URL": app.config["ARCHIVE_URL"], "SCOREKEEPER_WORKFLOWS_DIR": ""}
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
