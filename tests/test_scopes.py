@@ -13,10 +13,10 @@ from .clock import ManualClock
 from .helpers import API_KEY, AUTH, put_profile
 from .test_security import placeholder
 
-#: Blueprints of administration: keys, provider secrets, the audit trail and workspaces.
-ADMIN_ROUTES = ("keys.", "audit.", "providers.", "workspaces.")
+#: Blueprints of administration: keys, provider secrets, the audit trail, workspaces and the live processes.
+ADMIN_ROUTES = ("keys.", "audit.", "providers.", "workspaces.", "processes.")
 #: Routes of instance admins only (the environment's keys): no stored key opens them, admin or not.
-INSTANCE_ROUTES = ("workspaces.",)
+INSTANCE_ROUTES = ("workspaces.", "processes.")
 #: What each scope may do, written out (not derived from the table) so a wrong table fails here.
 ALLOWED = {
     "ingest": lambda method, endpoint: endpoint == "interactions.post_interactions",
