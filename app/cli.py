@@ -54,7 +54,8 @@ def announce_command(ctx: click.Context, app: Flask) -> None:
     that writes data is seen by ``scorekeeper status`` and by the layout migrations' wait like a web process."""
     from .processes import start_heartbeat
 
-    heartbeat = start_heartbeat(app.extensions["scorekeeper"], "cli", command=ctx.command_path)
+    command = "scorekeeper " + ctx.command_path.partition(" ")[2]  # `archive backfill`, whatever runs it
+    heartbeat = start_heartbeat(app.extensions["scorekeeper"], "cli", command=command)
     ctx.call_on_close(heartbeat.stop)
 
 

@@ -140,7 +140,7 @@ class Heartbeat:
             self.registry.announce(self.record.id, self.record.encode(), int(self.ttl_s * 1000))
             return True
         except StoreError:
-            log.warning("could not announce this process in Redis", extra={"process": self.record.id})
+            log.warning("could not announce this process in Redis", extra={"process_id": self.record.id})
             return False
 
     def waiting(self, process_ids: Iterable[str]) -> None:
@@ -158,7 +158,7 @@ class Heartbeat:
             self.registry.withdraw(self.record.id)
         except StoreError:
             log.warning("could not withdraw this process's announcement: it lapses on its own",
-                        extra={"process": self.record.id, "seconds": self.ttl_s})
+                        extra={"process_id": self.record.id, "seconds": self.ttl_s})
 
     def _renew(self) -> None:
         while not self._stop.wait(self.ttl_s / 3):

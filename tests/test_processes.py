@@ -19,13 +19,28 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from app import indexes
 from app.cli import main as cli
 from app.contact_layout import LAYOUT_MIGRATIONS, WORKER_PREFIX
-from app.processes import (Heartbeat, ProcessRecord, await_processes_before, decode, deployment_status,
-                           layout_number, live_processes, processes_before, start_heartbeat, this_process)
+from app.keys import Keys
+from app.processes import (
+    Heartbeat,
+    ProcessRecord,
+    await_processes_before,
+    decode,
+    deployment_status,
+    layout_number,
+    live_processes,
+    processes_before,
+    start_heartbeat,
+    this_process,
+)
 from app.storage.contacts import IDS_SHORT
+from app.storage.processes import ProcessRegistry
 from app.workspaces import every_workspace
 
 from .conftest import TEST_REDIS_URL
@@ -148,6 +163,42 @@ def test_a_worker_of_this_release_waits_at_start_for_a_process_that_lacks_one_of
     wait_for(lambda: not live_processes(services), timeout=30)  # the worker's own, withdrawn at its clean stop
 
 
+def test_a_worker_stopped_while_it_waits_withdraws_its_announcement(services):
+    """SIGTERM during the wait (an operator giving up on the deploy): a clean stop, not a death by signal."""
+    before = ProcessRecord(id="old-host:4242:cafe", role="web", host="old-host", pid=4242, release="sk-l13-",
+                           layout=13, migrations=LAYOUT_MIGRATIONS[:-1], started_at=1)
+    services.processes.announce(before.id, before.encode(), 600_000)
+    worker = start_worker(TEST_REDIS_URL, PROCESS_TTL_SECONDS="600")
+    try:
+        wait_for(lambda: any(r.waiting_for == (before.id,) for r in live_processes(services)), timeout=60)
+    finally:
+        stop(worker)
+    assert worker.returncode == 128 + signal.SIGTERM
+    assert [r.id for r in live_processes(services)] == [before.id]  # its own went at once, not in ten minutes
+    assert not services.jobs.migration_done(IDS_SHORT)
+
+
+def test_a_command_that_moves_data_is_announced_until_it_ends(app, services, monkeypatch):
+    seen: list[list[ProcessRecord]] = []
+    real = indexes.backfill
+    monkeypatch.setattr(indexes, "backfill", lambda *a, **k: (seen.append(live_processes(services)), real(*a, **k))[1])
+    _cli(app, "reindex")
+    ((record,),) = seen
+    assert (record.role, record.command, record.pid) == ("cli", "scorekeeper reindex", os.getpid())
+    assert live_processes(services) == []
+
+
+@pytest.mark.on_cluster
+def test_announcements_on_a_cluster_are_read_in_one_slot(services):
+    beats = [start_heartbeat(services, role) for role in ("web", "worker")]
+    assert {r.id for r in live_processes(services)} == {beat.id for beat in beats}
+    beats[0].stop()
+    assert [r.id for r in live_processes(services)] == [beats[1].id]
+    services.redis.delete(services.keys.process(beats[1].id))  # what its key's lapse does
+    assert live_processes(services) == [] and not services.redis.smembers(services.keys.processes())
+    beats[1].stop()
+
+
 def test_the_wait_says_loudly_whom_it_waits_for(services, caplog):
     other = start_heartbeat(services, "web")
     told: list = []
@@ -256,6 +307,17 @@ def test_a_forked_child_never_withdraws_its_parent_s_announcement(services):
         assert [r.id for r in live_processes(services)] == [beat.id]
     finally:
         beat.stop()
+
+
+def test_a_process_whose_redis_is_away_says_so_and_goes_on(caplog):
+    """A web process starts, and keeps serving its 503s, while Redis is away: its announcement waits for Redis."""
+    away = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    beat = Heartbeat(ProcessRegistry(away, Keys()), this_process("web"), ttl_s=60)
+    with caplog.at_level(logging.WARNING, logger="app.processes"):
+        assert beat.beat() is False
+        beat.stop()
+    assert [r.process_id for r in caplog.records] == [beat.id, beat.id]  # the renewal, then the withdrawal
+    away.close()
 
 
 @settings(max_examples=200)
