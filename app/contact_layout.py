@@ -139,7 +139,9 @@ def await_workers_before(every_services: list[Services], stop: threading.Event, 
                          on_wait: Callable[[set[str]], None] | None = None) -> bool:
     """Wait, while any of these workspaces has not recorded one of ``LAYOUT_MIGRATIONS``, until no worker of a
     release before is alive (checked every ``period_s``; ``on_wait`` is told who is waited for each time). False if
-    ``stop`` was set first."""
+    ``stop`` was set first. A worker's start then waits for every live process, web ones included, that does not
+    announce knowing a migration still unrecorded (``app/processes.py: await_processes_before``; from this release
+    on: a process of a release before announces nothing)."""
     if all(services.jobs.migration_done(name) for services in every_services for name in LAYOUT_MIGRATIONS):
         return True
     while before := workers_before(every_services[0]):
