@@ -125,8 +125,11 @@ class Heartbeat:
         return self.record.id
 
     def start(self) -> Heartbeat:
-        """Announce now (so the process is seen before it serves or migrates), then renew in the background."""
-        self.beat()
+        """Announce now (so the process is seen before it serves or migrates), then renew in the background. The
+        ids of processes whose announcement lapsed (killed outright) leave the set here too, so it does not grow with
+        each kill where nothing reads it."""
+        if self.beat():
+            self._forget_lapsed()
         self._thread = threading.Thread(target=self._renew, daemon=True, name="heartbeat")
         self._thread.start()
         atexit.register(self.stop)
@@ -142,6 +145,12 @@ class Heartbeat:
         except StoreError:
             log.warning("could not announce this process in Redis", extra={"process_id": self.record.id})
             return False
+
+    def _forget_lapsed(self) -> None:
+        try:
+            self.registry.live()
+        except StoreError:
+            log.warning("could not read the live processes", extra={"process_id": self.record.id})
 
     def waiting(self, process_ids: Iterable[str]) -> None:
         """Say whom this process waits for (empty: none), at once."""

@@ -309,6 +309,16 @@ def test_a_forked_child_never_withdraws_its_parent_s_announcement(services):
         beat.stop()
 
 
+def test_a_process_that_starts_forgets_the_ids_of_processes_whose_announcement_lapsed(services):
+    services.processes.announce("killed", "{}", 60_000)
+    services.redis.delete(services.keys.process("killed"))  # what its key's lapse does
+    beat = start_heartbeat(services, "web")
+    try:
+        assert services.redis.smembers(services.keys.processes()) == {beat.id}
+    finally:
+        beat.stop()
+
+
 def test_a_process_whose_redis_is_away_says_so_and_goes_on(caplog):
     """A web process starts, and keeps serving its 503s, while Redis is away: its announcement waits for Redis."""
     away = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
