@@ -484,8 +484,25 @@ def test_the_archivers_append_sends_exactly_what_its_archived_records_sent(batch
     """Both backends' statements get the same values from the batches as from their ``ArchivedRecord``s: SQLite the
     same bound fields, PostgreSQL the same JSON text."""
     records = as_archived(batches, workspace)
-    assert sqlite_archive.batch_values(batches, workspace) == sqlite_archive.row_values(records)
+    flat = sqlite_archive.batch_values(batches)  # each row without its workspace: the statement's literal
+    width = sqlite_archive.ROW_FIELDS - 1
+    assert [v for i in range(0, len(flat), width) for v in (*flat[i:i + width], workspace)] == \
+        sqlite_archive.row_values(records)
     assert batch_rows_json(batches, workspace) == rows_json(records)
+
+
+@settings(max_examples=25)
+@given(workspace=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1,
+                         max_size=12) | st.sampled_from(["o'brien", "'; DROP TABLE interactions; --", "a''b"]))
+def test_an_archivers_append_stores_its_workspace_exactly_whatever_it_is_named(tmp_path_factory, workspace):
+    """The workspace of the archiver's append is its statement's literal (quoted), not a bound parameter: any name
+    is stored as it is, and only under it."""
+    archive = sqlite_archive.SqliteArchive(f"sqlite:///{tmp_path_factory.mktemp('ws')}/a.sqlite3")
+    batch = {"c1": [rec("c1", "i1", 5).record, rec("c1", "i2", 6, n=1).record]}
+    assert archive.append_batches([batch], workspace) == 2
+    assert sorted(r.id for r in archive.history("c1", workspace=workspace)) == ["i1", "i2"]
+    assert archive.history("c1", workspace=workspace + "x") == []
+    archive.close()
 
 
 def test_the_archivers_append_stores_what_an_append_of_its_records_stores(archive):

@@ -4,7 +4,8 @@ WAL mode lets readers go on while a worker appends, and ``synchronous=FULL`` mak
 returns (``set_up``); ``busy_timeout`` makes several worker processes on one machine take turns instead of
 failing. One connection per archive object, shared by its threads under a lock (SQLite serialises writers anyway).
 
-An append is a multi-row ``INSERT`` with every field a bound parameter (``append_statements``: a drain's batch of
+An append is a multi-row ``INSERT`` with every field a bound parameter but a drain's workspace, which is the
+statement's literal (``append_statements``: a drain's batch of
 1,000 is one statement, a larger or ragged one a few in one transaction), so a batch is one ``sqlite3_step`` or a
 few, each letting go of Python's GIL while SQLite works. ``executemany`` steps once per row, taking the GIL back
 between rows; run in the worker's archiver thread beside a scoring thread that holds the GIL, each row then waited
@@ -26,7 +27,7 @@ from pathlib import Path
 import orjson
 
 from ..scoring.records import TimelineRecord, make_record
-from . import BULK_CHUNK, DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, Batch, batch_rows, check_limit
+from . import BULK_CHUNK, DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, Batch, check_limit
 
 #: Versioned migrations, applied in order once each (``archive_schema`` remembers the highest).
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -123,16 +124,17 @@ class SqliteArchive:
         return self._append(row_values(records))
 
     def append_batches(self, batches: Sequence[Batch], workspace: str = "default") -> int:
-        return self._append(batch_values(batches, workspace))
+        return self._append(batch_values(batches), workspace)
 
-    def _append(self, values: list[object]) -> int:
+    def _append(self, values: list[object], workspace: str | None = None) -> int:
+        """Append rows of ``values`` (``row_values``'s; ``batch_values``' without the workspace when it is given)."""
         if not values:
             return 0
         with self._lock:
             try:
                 conn = self._connection()
                 before = conn.total_changes
-                statements = list(append_statements(values))
+                statements = list(append_statements(values, workspace))
                 if len(statements) == 1:
                     conn.execute(*statements[0])  # a statement alone is its own transaction
                 else:
@@ -229,32 +231,49 @@ def row_values(records: Iterable[ArchivedRecord]) -> list[object]:
     return values
 
 
-def batch_values(batches: Iterable[Batch], workspace: str) -> list[object]:
+def batch_values(batches: Iterable[Batch]) -> list[object]:
     """``row_values`` of ``ArchivedRecord(cid, record, workspace)`` for every record of these batches, in order,
-    made from the batches themselves (an ``ArchivedRecord`` a record cost the archiver ~3k instructions)."""
+    made from the batches themselves (an ``ArchivedRecord`` a record cost the archiver ~3k instructions), each row
+    without its workspace: one workspace for all, the statement's literal (``insert_rows``), not a text bound per
+    row (SQLite copies each bound text: ~790 instructions a row; docs/performance.md, "Row 1 (2026-12-06, second
+    session)")."""
+    dumps = orjson.dumps
     values: list[object] = []
-    for row in batch_rows(batches, workspace):
-        values.extend(row)
+    add = values.extend
+    for batch in batches:
+        for cid, records in batch.items():
+            for r in records:
+                add((cid, r.source, r.id, r.at, r.type, dumps(r.properties).decode()))
     return values
 
 
+def sql_text(value: str) -> str:
+    """``value`` as an SQL string literal (each ``'`` doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 @functools.cache
-def insert_rows(rows: int) -> str:
+def insert_rows(rows: int, workspace: str | None = None) -> str:
     """The ``INSERT`` of ``rows`` rows, kept in array order so that the first of a repeated key is the one kept
-    (``OR IGNORE``: a key already archived, or earlier in the batch)."""
+    (``OR IGNORE``: a key already archived, or earlier in the batch): each row's ``ROW_FIELDS`` bound, or, with
+    ``workspace``, all but the workspace, which is the statement's literal (one statement text a workspace and
+    size; a worker archives for one workspace)."""
+    row = "(?,?,?,?,?,?,?)" if workspace is None else f"(?,?,?,?,?,?,{sql_text(workspace)})"
     return ("INSERT OR IGNORE INTO interactions (contact_id, source, id, at, type, properties, workspace) VALUES "
-            + ",".join(("(?,?,?,?,?,?,?)",) * rows))
+            + ",".join((row,) * rows))
 
 
-def append_statements(values: Sequence[object]) -> Iterator[tuple[str, Sequence[object]]]:
+def append_statements(values: Sequence[object], workspace: str | None = None) -> Iterator[tuple[str, Sequence[object]]]:
     """The statements of one append, in order: ``CHUNK_ROWS`` rows each, then the rest in power-of-two steps, so
-    whatever the batch sizes only a dozen statement texts (``insert_rows``) are ever compiled and cached."""
-    rows, done = len(values) // ROW_FIELDS, 0
+    whatever the batch sizes only a dozen statement texts (``insert_rows``) are ever compiled and cached. With
+    ``workspace``, ``values`` are ``batch_values``' (a field fewer a row)."""
+    width = ROW_FIELDS if workspace is None else ROW_FIELDS - 1
+    rows, done = len(values) // width, 0
     while done < rows:
         size = min(CHUNK_ROWS, rows - done)
         if size < CHUNK_ROWS:
             size = 1 << (size.bit_length() - 1)
-        yield insert_rows(size), values[done * ROW_FIELDS:(done + size) * ROW_FIELDS]
+        yield insert_rows(size, workspace), values[done * width:(done + size) * width]
         done += size
 
 
