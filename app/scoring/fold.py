@@ -36,7 +36,7 @@ from .decay import next_step, standing
 from .fit import apply_attribute_changes, fit_steps, matching_rules
 from .interactions import ATTRIBUTES_TYPE, MANUAL_ACTOR, MANUAL_TYPE
 from .profiles import FIT, Group, Profile, Rule
-from .records import LedgerEntry, TimelineRecord, type_code, type_name
+from .records import LedgerEntry, TimelineRecord, code_or_name, type_code, type_name
 
 __all__ = ["FoldState", "LedgerEntry", "advance", "advance_quietly", "checkpoint", "entry_key", "fold", "fold_across",
            "is_late", "resume", "rule_ids"]
@@ -167,16 +167,16 @@ class FoldState:
         if self.pending:
             pending = out["E"] = []
             for p in self.pending:
-                rule_id = p[2]
+                rule_id, type_ = p[2], p[5]
                 if p[1] == last_key:
-                    pending.append([code(rule_id, rule_id), p[0] - base, p[3], type_code(p[5])])
+                    pending.append([code(rule_id, rule_id), p[0] - base, p[3], code_or_name(type_, type_)])
                 else:
-                    pending.append([code(rule_id, rule_id), p[0] - base, p[3], type_code(p[5]), p[1]])
+                    pending.append([code(rule_id, rule_id), p[0] - base, p[3], code_or_name(type_, type_), p[1]])
         if self.decaying:
             steps = out["K"] = []
             for d in self.decaying:
-                rule_id = d[2]
-                entry = [code(rule_id, rule_id), d[0] - base, d[3], type_code(d[5]), d[6], d[7], d[8]]
+                rule_id, type_ = d[2], d[5]
+                entry = [code(rule_id, rule_id), d[0] - base, d[3], code_or_name(type_, type_), d[6], d[7], d[8]]
                 if d[1] != last_key:
                     entry.append(d[1])
                 steps.append(entry)
@@ -631,8 +631,12 @@ def _in_order(records: Iterable[TimelineRecord]) -> _Keyed:
     a contact most often: nothing to sort)."""
     keyed = [((record.at, _ENTRY, record.key), record) for record in records]  # entry_key's, without a call each
     if len(keyed) > 1:
-        keyed.sort(key=itemgetter(0))
+        keyed.sort(key=_ENTRY_KEY)
     return keyed
+
+
+#: The sort key of ``_in_order``'s pairs (made once, not per call).
+_ENTRY_KEY = itemgetter(0)
 
 
 def advance(state: FoldState, profile: Profile, records: Iterable[TimelineRecord], now: int) -> list[LedgerEntry]:
@@ -668,7 +672,10 @@ def _advance(state: FoldState, profile: Profile, keyed: _Keyed, now: int, ledger
         return
     by_type = _rules_by_type(profile)
     for key, record in keyed:
-        if state.pending or state.decaying:
+        # ``_expire_due`` called only when a timed entry may be due: each list's first entry is its earliest, and
+        # one later than the record's time sorts after it (a call less per record in the common case)
+        pending, decaying = state.pending, state.decaying
+        if (pending and pending[0][0] <= key[0]) or (decaying and decaying[0][0] <= key[0]):
             _expire_due(state, profile, key, ledger)
         type_ = record.type
         if type_ == MANUAL_TYPE:
@@ -678,7 +685,8 @@ def _advance(state: FoldState, profile: Profile, keyed: _Keyed, now: int, ledger
             if rules:
                 _apply_interaction(state, profile, record, key[2], rules, ledger)
         state.last = key
-    if state.pending or state.decaying:
+    pending, decaying = state.pending, state.decaying
+    if (pending and pending[0][0] <= now) or (decaying and decaying[0][0] <= now):
         _expire_due(state, profile, (now, _ENTRY, ""), ledger)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 __all__ = ["PROPERTY_CODES", "ContactWrite", "LedgerEntry", "LedgerWrite", "TimelineRecord", "decode_ledger_entry",
            "decode_record",
            "encode_ledger_entry", "encode_record", "is_compact_ledger_entry", "is_compact_record", "make_record", "make_write",
-           "record_json", "type_code", "type_name"]
+           "record_json", "code_or_name", "type_code", "type_name"]
 
 #: Interaction types stored as their index here (a small integer) in timeline records, ledger entries and fold
 #: states (the built-in catalogue of ``interactions.py``, then the manual and attribute types): stored data
@@ -45,6 +45,11 @@ _PROPERTY_INDEX = {name: i for i, name in enumerate(PROPERTY_CODES)}
 def type_code(name: str) -> int | str:
     """A type's stored form: its index in ``TYPE_CODES``, else its name."""
     return _TYPE_INDEX.get(name, name)
+
+
+#: ``type_code`` without a Python call: ``code_or_name(name, name)`` (a loop's local: the fold's state encodes a
+#: type per pending expiry and decay step).
+code_or_name = _TYPE_INDEX.get
 
 
 def type_name(stored: int | str) -> str:
