@@ -46,17 +46,37 @@ READ_PAGE = 1000
 ACTIVITY_NONE_EXPLICIT = "activity-none-explicit"
 #: The second pass: every ``la`` that its states derive was deleted.
 ACTIVITY_DERIVED = "activity-derived"
-#: A fold state's newest entry in its text (``FoldState.to_json``: ``"l":[AT,KEY]`` for a timeline record,
-#: ``[AT,0,KEY]`` for a timed entry; releases before wrote ``[AT,1,KEY]`` for a record): the first ``"l":[``, its time,
-#: and (group 2) whether a record's key or its 1 follows.
-_NEWEST = re.compile(r'"l":\[(-?\d+),("|1,)?').search
+#: A time's text as every reader takes it (``la``, a fold state's ``l`` time): an optional minus and 1 to 15 ASCII
+#: digits (exact in Lua's numbers); anything else no writer writes, read as none everywhere (``activity_time``;
+#: latest_activity.lua's ``la_time``). Before the review of 2026-12-06 (second session) Python's ``int()`` raised on a
+#: corrupt ``la`` that Lua's ``tonumber`` read as a number ("5.0", "1e3", " 5", "0x10").
+_TIME = re.compile(r"-?[0-9]{1,15}").fullmatch
+#: What opens a fold state's newest entry in its text (``FoldState.to_json``: ``"l":[AT,KEY]`` for a timeline
+#: record, ``[AT,0,KEY]`` for a timed entry; releases before wrote ``[AT,1,KEY]`` for a record).
+_NEWEST = '"l":['
+
+
+def activity_time(text: str | None) -> int | None:
+    """A time's text (``_TIME``) as its ms, None when absent, empty (``la``: "no activity") or corrupt."""
+    return int(text) if text and _TIME(text) else None
 
 
 def entry_at(state: str) -> int | None:
     """The time (ms) of the timeline record a fold state's JSON applied last, None when its last was a timed entry
-    (an expiry, a decay step) or it applied nothing. Read from the text, without decoding the state."""
-    m = _NEWEST(state)
-    return int(m[1]) if m is not None and m[2] is not None else None
+    (an expiry, a decay step) or it applied nothing. Read from the text, without decoding the state, as
+    ``la_entry_at`` reads it: the first ``"l":[``, the text up to the next comma its time (``activity_time``), and
+    after that comma a record's key (``"``) or its 1."""
+    start = state.find(_NEWEST)
+    if start < 0:
+        return None
+    start += len(_NEWEST)
+    comma = state.find(",", start)
+    if comma < 0:
+        return None
+    after = state[comma + 1:comma + 3]
+    if after[:1] != '"' and after != "1,":
+        return None
+    return activity_time(state[start:comma])
 
 
 def derived_activity(states: Mapping[str, str]) -> int | None:
@@ -88,9 +108,9 @@ def kept_activity(states: Mapping[str, str], written: Mapping[str, str], drop: S
     often a contact's one: nothing to parse here)."""
     best = None
     for f, value in states.items():
-        if f != "_rev" and f not in written and f not in drop and (m := _NEWEST(value)) is not None \
-                and m[2] is not None and (best is None or int(m[1]) > best):
-            best = int(m[1])
+        if f != "_rev" and f not in written and f not in drop and (at := entry_at(value)) is not None \
+                and (best is None or at > best):
+            best = at
     return False if best is None else best
 
 
@@ -113,7 +133,7 @@ class ActivityIndex:
         self.single_node = not on_cluster(redis)
         self._raise_script = library_script(redis, "activity_index.lua", "latest_activity.lua")
         self._drop_moved = load_script(redis, "drop_moved_expiries.lua")
-        self._raise_field = load_script(redis, "activity_field.lua")
+        self._raise_field = load_script(redis, "activity_field.lua", "latest_activity.lua")
         self.hash_parts = list(keys.contact_parts())
         #: Whether ``ACTIVITY_NONE_EXPLICIT`` is recorded (``recheck``: asked of Redis now): a hash without ``la``
         #: holds what its states derive. Its owner gives one that remembers (``ScoreIndex``: ``StatesMoved``).
@@ -126,7 +146,7 @@ class ActivityIndex:
         """Each contact's latest activity from its ``la`` as read (``stored``, in the order of ``ids``): a time, empty
         for none, and a missing field, once ``ACTIVITY_NONE_EXPLICIT`` is recorded (asked again before it was seen),
         what the contact's states derive (its hash read whole: one round trip for all of them)."""
-        out = [int(v) if v else None for v in stored]
+        out = [activity_time(v) for v in stored]
         missing = [i for i, v in enumerate(stored) if v is None]
         if missing and (self.none_explicit() or self.none_explicit(recheck=True)):
             pipe = self.redis.pipeline(transaction=False)
@@ -202,7 +222,7 @@ class ActivityIndex:
         for cid, (before, after) in zip(written, raised):
             moved += before != after
             at = granule_of(int(after), g)
-            for time in (new[cid], int(before) if before not in ("", b"") else None, latest[cid]):
+            for time in (new[cid], activity_time(before), latest[cid]):
                 if time is not None and granule_of(time, g) != at:
                     stale.setdefault(self.sharding.bucket_of(cid), set()).add((granule_of(time, g), cid))
         # the entry of the time asked, where the field already holds a later hour: a run of this call cut short

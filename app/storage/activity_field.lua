@@ -5,8 +5,10 @@
 -- entries of a time the field has left behind (its own entry, when another raise got further; the entry of the time
 -- it replaced), so the contact is in the index once, at the field's time, whatever the interleaving.
 -- KEYS[1]: the contact hash. ARGV: the field, the time (ms).
--- Returns {the time before ('' for none: the field empty says none too), the time after}.
+-- Returns {the time before ('' for none: the field empty, or corrupt, says none too: latest_activity.lua's la_time,
+-- the library before this script), the time after}.
 local before = redis.call('HGET', KEYS[1], ARGV[1])
-if before and before ~= '' and tonumber(before) >= tonumber(ARGV[2]) then return {before, before} end
+local held = before and la_time(before)
+if held and held >= tonumber(ARGV[2]) then return {before, before} end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return {before or '', ARGV[2]}

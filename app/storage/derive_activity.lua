@@ -15,7 +15,7 @@ for _, hash in ipairs(KEYS) do
   end
   local derived = la_derive(flat)
   if drop then
-    if la and tonumber(la) == derived then
+    if la and la_time(la) == derived then
       redis.call('HDEL', hash, 'la')
       n = n + 1
     end

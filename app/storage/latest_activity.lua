@@ -2,6 +2,13 @@
 -- time (ms), or empty for none; without `la` (once activity-none-explicit is recorded: `derive`) the time of the
 -- newest timeline record its fold states applied last (activity.py: entry_at, derived_activity), read from each
 -- state's first piece (`{"s":N,"l":[AT,...`: within its first 64 bytes) without decoding it.
+-- la_time(text): a time's text as every reader takes it (activity.py: activity_time, _TIME): an optional minus and 1
+-- to 15 ASCII digits; anything else (empty, corrupt: "5.0", "1e3", " 5", "0x10", which tonumber would take) nil
+local function la_time(t)
+  local d = string.match(t, '^%-?(%d+)$')
+  if not d or #d > 15 then return nil end
+  return tonumber(t)
+end
 -- la_entry_at(state text): the time of the record a state applied last, nil for a timed entry's `l` ([AT,0,KEY])
 local function la_entry_at(v)
   local s, e = string.find(v, '"l":[', 1, true)
@@ -10,7 +17,7 @@ local function la_entry_at(v)
   if not c then return nil end
   local nx = string.sub(v, c + 1, c + 2)
   if string.sub(nx, 1, 1) ~= '"' and nx ~= '1,' then return nil end
-  return tonumber(string.sub(v, e + 1, c - 1))
+  return la_time(string.sub(v, e + 1, c - 1))
 end
 -- la_derive(flat): the newest la_entry_at of the states in HGETALL's pairs (a state's field holds `@`, not `#`,
 -- and is no `dnd:` field: storage/timelines.py, is_state_field), nil when none
@@ -30,7 +37,7 @@ end
 -- asked once, when a hash without `la` is met. Only a hash without `la` pays the HGETALL.
 local function la_read(hash, derive, v)
   if v == nil then v = redis.call('HGET', hash, 'la') end
-  if v then return tonumber(v) end
+  if v then return la_time(v) end
   if type(derive) == 'table' then
     if derive.known == nil then derive.known = redis.call('HEXISTS', derive[1], derive[2]) == 1 end
     derive = derive.known
