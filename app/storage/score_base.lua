@@ -17,7 +17,10 @@
 --   revrange MAX MIN OFFSET COUNT  [member, score, ...] in [MIN, MAX] from the highest down (score, then member,
 --                              descending, as ZRANGE ... REV reads one key), from the OFFSET-th, at most COUNT
 --   walk MAX MIN CHUNK         revrange's whole answer, read by sr_walker CHUNK entries a call (a deep walk's)
---   count_keys                 every key of the base's counts by cell (BASE:c and its cell hashes: a drop's)
+--   drop                       every key of the bucket (hot, stale, the base's directory, counter, leaves and count
+--                              cells) deleted; reply: how many keys were named. One call, so an absorb (the ticker's,
+--                              of versions it read before a switch) adds no leaf or cell between the read of what
+--                              to delete and the delete (before, such keys were left for good under a retired version)
 --   scores M S [M S ...]       each member's score ('' none); S is the score the caller read from its fold state
 --                              ('' none): a member not in hot is in base at that score or has none in the index
 --   repair M NEW N C1..CN [...]  (a cluster's drain, for a contact whose last index write may not have been made:
@@ -79,7 +82,15 @@ if op == 'walk' then  -- the whole range walked a chunk at a time (sr_walker), t
   end
 end
 
-if op == 'count_keys' then return sr_count_keys(base) end
+if op == 'drop' then
+  local doomed = sr_count_keys(base)
+  for _, k in ipairs({hot, stale, base .. ':d', base .. ':n', base .. ':z'}) do doomed[#doomed + 1] = k end
+  for _, e in ipairs(redis.call('ZRANGE', base .. ':d', 0, -1)) do
+    doomed[#doomed + 1] = base .. ':l:' .. string.match(e, '%z(%d+)$')
+  end
+  for i = 1, #doomed, 400 do redis.call('DEL', unpack(doomed, i, math.min(i + 399, #doomed))) end
+  return #doomed
+end
 
 if op == 'count' then return sr_count(hot, stale, base, ARGV[2], ARGV[3]) end
 

@@ -67,11 +67,6 @@ class ScoreBase:
         """The bucket's hot set, stale set and base name, as ``score_base.lua`` takes them."""
         return self.keys_of(self.keys.score_index(profile_id, version, bucket))
 
-    def all_keys(self, profile_id: str, version: int, bucket: int) -> list[str]:
-        """Every key of the bucket but the base's leaves (named by its directory): what a drop deletes with them."""
-        hot, stale, base = self.bucket_keys(profile_id, version, bucket)
-        return [hot, stale, base + ":d", base + ":n", base + ":c"]
-
     def keys_of(self, hot: str) -> list[str]:
         """``bucket_keys`` of the bucket whose hot set is ``hot``."""
         return [hot, self.keys.score_stale_of(hot), self.keys.score_base_of(hot)]
@@ -173,10 +168,6 @@ class ScoreBase:
         return dict(self.rev_range(profile_id, version, bucket))
 
     def drop(self, profile_id: str, version: int, buckets: int) -> None:
-        """Every key of the version's index, base leaves included."""
-        for bucket in range(buckets):
-            base = self.keys.score_base(profile_id, version, bucket)
-            leaves = [base + ":l:" + _text(e.rsplit(b"\0" if isinstance(e, bytes) else "\0", 1)[1])
-                      for e in self.redis.zrange(base + ":d", 0, -1)]
-            counts = self.run([(self.bucket_keys(profile_id, version, bucket), ["count_keys"])])[0]
-            self.redis.delete(*self.all_keys(profile_id, version, bucket), *leaves, *counts)
+        """Every key of the version's index, base leaves and count cells included: one call a bucket
+        (``score_base.lua drop``), so an absorb running meanwhile leaves no key it made behind."""
+        self.run([(self.bucket_keys(profile_id, version, bucket), ["drop"]) for bucket in range(buckets)])
