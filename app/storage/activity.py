@@ -46,11 +46,12 @@ READ_PAGE = 1000
 ACTIVITY_NONE_EXPLICIT = "activity-none-explicit"
 #: The second pass: every ``la`` that its states derive was deleted.
 ACTIVITY_DERIVED = "activity-derived"
-#: A time's text as every reader takes it (``la``, a fold state's ``l`` time): an optional minus and 1 to 15 ASCII
-#: digits (exact in Lua's numbers); anything else no writer writes, read as none everywhere (``activity_time``;
-#: latest_activity.lua's ``la_time``). Before the review of 2026-12-06 (second session) Python's ``int()`` raised on a
-#: corrupt ``la`` that Lua's ``tonumber`` read as a number ("5.0", "1e3", " 5", "0x10").
-_TIME = re.compile(r"-?[0-9]{1,15}").fullmatch
+#: A time's text as every reader takes it (``la``, a fold state's ``l`` time): at most ``TIME_CHARS`` characters, an
+#: optional minus and ASCII digits (exact in Lua's numbers); anything else no writer writes, read as none everywhere
+#: (``activity_time``; latest_activity.lua's ``la_time``). Before the review of 2026-12-06 (second session) Python's
+#: ``int()`` raised on a corrupt ``la`` that Lua's ``tonumber`` read as a number ("5.0", "1e3", " 5", "0x10").
+_TIME = re.compile(r"-?[0-9]+").fullmatch
+TIME_CHARS = 15
 #: What opens a fold state's newest entry in its text (``FoldState.to_json``: ``"l":[AT,KEY]`` for a timeline
 #: record, ``[AT,0,KEY]`` for a timed entry; releases before wrote ``[AT,1,KEY]`` for a record).
 _NEWEST = '"l":['
@@ -58,7 +59,7 @@ _NEWEST = '"l":['
 
 def activity_time(text: str | None) -> int | None:
     """A time's text (``_TIME``) as its ms, None when absent, empty (``la``: "no activity") or corrupt."""
-    return int(text) if text and _TIME(text) else None
+    return int(text) if text and len(text) <= TIME_CHARS and _TIME(text) else None
 
 
 def entry_at(state: str) -> int | None:

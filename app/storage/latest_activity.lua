@@ -2,11 +2,12 @@
 -- time (ms), or empty for none; without `la` (once activity-none-explicit is recorded: `derive`) the time of the
 -- newest timeline record its fold states applied last (activity.py: entry_at, derived_activity), read from each
 -- state's first piece (`{"s":N,"l":[AT,...`: within its first 64 bytes) without decoding it.
--- la_time(text): a time's text as every reader takes it (activity.py: activity_time, _TIME): an optional minus and 1
--- to 15 ASCII digits; anything else (empty, corrupt: "5.0", "1e3", " 5", "0x10", which tonumber would take) nil
+-- la_time(text): a time's text as every reader takes it (activity.py: activity_time, _TIME): at most 15 characters,
+-- an optional minus and ASCII digits; anything else (empty, corrupt: "5.0", "1e3", " 5", "0x10", which tonumber
+-- would take) nil. The check costs the drain ~1.6 k redis-server instructions an interaction (+0.7 %, callgrind:
+-- docs/durability.md, "Review of fb6ad40..3cb674e").
 local function la_time(t)
-  local d = string.match(t, '^%-?(%d+)$')
-  if not d or #d > 15 then return nil end
+  if #t > 15 or not string.find(t, '^%-?%d+$') then return nil end
   return tonumber(t)
 end
 -- la_entry_at(state text): the time of the record a state applied last, nil for a timed entry's `l` ([AT,0,KEY])
