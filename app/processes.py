@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -106,6 +107,10 @@ def this_process(role: str, command: str = "", migrations: Sequence[str] = LAYOU
                          started_at=int(time.time() * 1000), command=command)
 
 
+#: Seconds a stop waits for a renewal in flight before withdrawing the announcement.
+STOP_JOIN_S = 5.0
+
+
 class Heartbeat:
     """This process's announcement, renewed every third of ``ttl_s`` by a daemon thread, withdrawn at a clean exit
     (``stop``, or at the interpreter's exit). Redis being away is logged and retried at the next renewal: a process
@@ -128,13 +133,13 @@ class Heartbeat:
         """Announce now (so the process is seen before it serves or migrates), then renew in the background. The
         ids of processes whose announcement lapsed (killed outright) leave the set here too, so it does not grow with
         each kill where nothing reads it."""
+        atexit.register(self.stop)  # first: a stop that comes as soon as the announcement is seen withdraws it
+        if self.fork_again:
+            os.register_at_fork(after_in_child=self._forked)
         if self.beat():
             self._forget_lapsed()
         self._thread = threading.Thread(target=self._renew, daemon=True, name="heartbeat")
         self._thread.start()
-        atexit.register(self.stop)
-        if self.fork_again:
-            os.register_at_fork(after_in_child=self._forked)
         return self
 
     def beat(self) -> bool:
@@ -163,6 +168,8 @@ class Heartbeat:
         if self._stop.is_set() or os.getpid() != self.record.pid:
             return
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=STOP_JOIN_S)  # a renewal in flight must not land after the withdrawal
         try:
             self.registry.withdraw(self.record.id)
         except StoreError:
@@ -187,6 +194,18 @@ def start_heartbeat(services: Services, role: str, command: str = "", fork_again
         raise ValueError(f"a process's role is one of {ROLES}, not {role!r}")
     ttl = float(setting(services.settings, "PROCESS_TTL_SECONDS"))
     return Heartbeat(services.processes, this_process(role, command), ttl, fork_again).start()
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM ends this process as ``SystemExit`` (so ``atexit`` withdraws its announcement, and a migration cut
+    short resumes the next time) where nothing else handles it: ``flask run``, a worker still starting. A handler
+    already set (gunicorn's, RQ's, which replace this one when they start) is left as it is."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit)
+
+
+def _exit(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def live_processes(services: Services) -> list[ProcessRecord]:

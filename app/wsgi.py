@@ -4,14 +4,16 @@ Loading ``workflows/*.json`` happens here, when the server starts, and by ``scor
 never when another command or a worker builds the app, so nothing reverts an edit made meanwhile.
 
 The process announces itself as ``web`` (app/processes.py): a thread renews it, no request reaches Redis for it,
-and a worker gunicorn forks after loading the app here (``--preload``) announces itself anew.
+a worker gunicorn forks after loading the app here (``--preload``) announces itself anew, and a clean stop
+withdraws it (gunicorn's SIGTERM; ``flask run``'s too, through ``exit_on_sigterm``).
 """
 from __future__ import annotations
 
 from . import create_app
 from .automation import load_workflow_files
-from .processes import start_heartbeat
+from .processes import exit_on_sigterm, start_heartbeat
 
 app = create_app()
 load_workflow_files(app)
+exit_on_sigterm()  # `flask run`: SIGTERM withdraws the announcement (gunicorn's own handlers are left alone)
 heartbeat = start_heartbeat(app.extensions["scorekeeper"], "web", fork_again=True)

@@ -53,13 +53,17 @@ NEXT_MOVE = "next-release-move"
 NEXT_RELEASE = (*LAYOUT_MIGRATIONS, NEXT_MOVE)
 
 
-def web_process(tmp_path: Path, ttl_s: float, preload: bool = False, workers: int = 1) -> subprocess.Popen:
-    """gunicorn serving ``app.wsgi:app`` (the Procfile's web process) on loopback, in its own process group."""
+def web_process(tmp_path: Path, ttl_s: float, preload: bool = False, workers: int = 1,
+                flask_run: bool = False) -> subprocess.Popen:
+    """gunicorn serving ``app.wsgi:app`` (the Procfile's web process) on loopback, in its own process group; or
+    ``flask --app app.wsgi run``."""
     env = {**os.environ, "REDIS_URL": TEST_REDIS_URL, "SCOREKEEPER_API_KEYS": API_KEY,
            "SCOREKEEPER_WORKFLOWS_DIR": "", "SCOREKEEPER_PROCESS_TTL_SECONDS": str(ttl_s),
            "SCOREKEEPER_ARCHIVE_URL": f"sqlite:///{tmp_path}/web-archive.sqlite3"}
     argv = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{free_port()}",
             "--workers", str(workers), *(["--preload"] if preload else []), "app.wsgi:app"]
+    if flask_run:
+        argv = [sys.executable, "-m", "flask", "--app", "app.wsgi", "run", "--port", str(free_port())]
     with open(tmp_path / "web.log", "ab") as log:
         return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -107,8 +111,19 @@ def test_a_web_process_announces_itself_before_any_request_and_withdraws_when_it
     wait_for(lambda: not web_records(services), timeout=30)
 
 
+def test_flask_run_announces_itself_and_withdraws_at_sigterm(web, services):
+    server = web(flask_run=True)
+    (record,) = announced(services, 1)
+    assert record.pid == server.pid
+    stop(server)
+    assert server.returncode == 128 + signal.SIGTERM  # a clean exit, not a death by the signal
+    assert not web_records(services)
+
+
 def test_each_worker_gunicorn_forks_from_a_preloaded_app_announces_itself(web, services):
-    server = web(preload=True, workers=2)
+    """(A worker still booting when the stop comes ignores it, as gunicorn's workers do until they set their own
+    handlers, and is killed after gunicorn's graceful timeout: its announcement lapses, hence the short TTL.)"""
+    server = web(ttl_s=3.0, preload=True, workers=2)
     found = announced(services, 3)  # the master that loaded the app, and each worker it forked
     assert len({record.pid for record in found}) == 3 and server.pid in {record.pid for record in found}
     stop(server)

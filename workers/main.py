@@ -13,7 +13,6 @@ only retried every ten: after a crash, waits would resume up to ten minutes late
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 import uuid
@@ -35,7 +34,7 @@ from app import create_app
 from app.jobs import LEAF_META
 from app.scoring_service import tick
 from app.contact_layout import WORKER_PREFIX, await_workers_before, migrate_layouts
-from app.processes import await_processes_before, start_heartbeat
+from app.processes import await_processes_before, exit_on_sigterm, start_heartbeat
 from app.indexes import absorb_scores, backfill_once
 from app.archive_backfill import backfill_tick
 from app.horizon import trim_step
@@ -96,8 +95,8 @@ def enqueue_due_jobs(services) -> None:
 def main(burst: bool = False) -> None:
     app = create_app()
     services = app.extensions["scorekeeper"]
+    exit_on_sigterm()  # until RQ's loop takes SIGTERM over: a clean stop, withdrawn; a migration cut short resumes
     heartbeat = start_heartbeat(services, "worker")  # seen by `scorekeeper status` from now, waiting included
-    signal.signal(signal.SIGTERM, _stop_starting)  # until RQ's loop takes SIGTERM over: a clean stop, withdrawn
     try:
         _start(app, services, heartbeat)
     except SystemExit:
@@ -107,12 +106,6 @@ def main(burst: bool = False) -> None:
         _work(app, services, burst)
     finally:
         heartbeat.stop()
-
-
-def _stop_starting(signum, frame) -> None:
-    """SIGTERM while the worker starts (waiting for processes before, migrating): stop there, cleanly — every layout
-    migration resumes where it was cut short — rather than die without withdrawing the announcement."""
-    raise SystemExit(128 + signum)
 
 
 def _start(app, services, heartbeat) -> None:
