@@ -190,3 +190,20 @@ def test_a_profile_deleted_before_the_record_has_its_last_number_recorded_from_w
         job = client.post("/v1/profiles/eng/publish", json={}, headers=AUTH).get_json()["job"]
         assert job["version"] == 3  # (1 before the record: eng@2, the deleted one's state, read as its own later)
         assert deleted_versions_once(services) is None
+
+
+def test_a_deletion_between_the_records_read_and_its_write_keeps_its_higher_number(services, monkeypatch):
+    """``deleted_versions_once``'s record (``ProfileStore.record_deleted``) reads the kept numbers, checks each id has
+    no document, then writes: a deletion by this release between the two kept its own last number, higher where its
+    newest versions scored no contact (no index), and the record lowered it to the highest indexed one — a profile
+    made again then numbered over those. The number is now raised only, in one step. Failed before: "2" kept."""
+    kept = services.keys.deleted_profiles()
+
+    def deleted_meanwhile(profile_id):  # ProfileStore.delete's record, then no document (None)
+        services.redis.hset(kept, profile_id, 3)
+
+    monkeypatch.setattr(services.profiles, "get", deleted_meanwhile)
+    assert services.profiles.record_deleted({"eng": 2}) == []
+    assert services.redis.hget(kept, "eng") == "3"
+    assert services.profiles.record_deleted({"eng": 4}) == ["eng"]
+    assert services.redis.hget(kept, "eng") == "4"

@@ -22,7 +22,7 @@ from ..keys import Keys
 from ..scoring.profiles import Profile, profile_from_dict, version_field
 from ..scoring.summary import PublishSummary
 from .errors import gateway
-from .redis_tools import DocumentHash, dumps, get_many, loads
+from .redis_tools import DocumentHash, dumps, get_many, load_script, loads
 
 #: Parsed profile versions kept per process.
 CACHED_MAX = 256
@@ -122,13 +122,13 @@ class ProfileStore:
 
     def record_deleted(self, last: dict[str, int]) -> list[str]:
         """Keep these last version numbers of profiles deleted without ``delete``'s record (by a release before it),
-        where the id has no document and no number as high is kept; the ids recorded, sorted."""
+        where the id has no document and no number as high is kept; the ids recorded, sorted. Each is raised in one
+        step (``keep_higher.lua``): a ``delete`` after the read here kept a number that may be higher."""
         kept = dict(zip(last, self.redis.hmget(self.keys.deleted_profiles(), list(last)))) if last else {}
-        recorded = sorted(pid for pid, version in last.items()
-                          if version > int(kept[pid] or 0) and self.get(pid) is None)
-        for pid in recorded:
-            self.redis.hset(self.keys.deleted_profiles(), pid, last[pid])
-        return recorded
+        candidates = sorted(pid for pid, version in last.items()
+                            if version > int(kept[pid] or 0) and self.get(pid) is None)
+        keep = load_script(self.redis, "keep_higher.lua")
+        return [pid for pid in candidates if keep(keys=[self.keys.deleted_profiles()], args=[pid, last[pid]])]
 
     @staticmethod
     def version_numbers(doc: dict[str, Any]) -> range:
