@@ -58,7 +58,7 @@ a short term as a contact with an empty id: its web processes must be replaced b
 
 ``created_once`` (after the same wait, last) renames each contact hash's creation time from ``created_at`` to ``c``
 (``storage/registry.py: CREATED``; ``shorten_created.lua``, atomic per contact) and records ``created-short``; from
-then on this release writes ``c`` for a new contact (a process asks again every few seconds until it saw the record,
+then on this release writes ``c`` for a new contact (a process asks again within a minute until it saw the record,
 writing the long field meanwhile). Every reader of this release reads both fields, the earlier where a contact holds
 both (``created_of``: each is written with ``HSETNX``, so the earlier is its first link's). A release before reads
 only ``created_at``: a renamed contact would read as made at 0 (its API, the registry's moves, the newest-first
@@ -66,7 +66,7 @@ pages), hence the wait, and its web processes must be replaced before this relea
 
 ``email_once`` (after the same wait, last) renames each contact hash's email from ``email`` to ``e``
 (``storage/contacts.py: EMAIL``; ``shorten_email.lua``, atomic per contact) and records ``email-short``; from then on
-this release writes ``e`` for a newly linked email (asking again every few seconds until it saw the record, writing
+this release writes ``e`` for a newly linked email (asking again within a minute until it saw the record, writing
 the long field meanwhile). Every reader of this release reads both fields (``email_of``: an email never changes;
 where a contact holds both, a second email linked by a process of the other form, the one that derives the contact,
 else the long one). A release before reads only ``email``: a renamed contact would have no email (its API, search's
@@ -83,7 +83,7 @@ this release's workers start.
 
 ``short_ids_once`` (after the same wait, last) moves nothing: it records ``contact-ids-short``
 (``storage/contacts.py: IDS_SHORT``), and from then on a new contact gets the short id (``contact_id_for(...,
-short=True)``: 13 characters, not 21; a process asks again every few seconds until it saw the record, making long ids
+short=True)``: 13 characters, not 21; a process asks again within a minute until it saw the record, making long ids
 meanwhile). A contact keeps the id it was made with (ids are in URLs, exports, webhooks sent, workflow runs): every
 reader and creator of this release, from its first deploy, looks for both ids an email derives (``derived_ids``) and
 takes a contact for the one its email makes in either form (``derives``). A release before derives only the long id:
