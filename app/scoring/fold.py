@@ -670,7 +670,8 @@ def _advance(state: FoldState, profile: Profile, keyed: _Keyed, now: int, ledger
     if profile.kind == FIT:
         _advance_fit(state, profile, keyed, ledger)
         return
-    by_type = _rules_by_type(profile)
+    known = _BY_TYPE.get(id(profile))  # (``_rules_by_type``'s look-up inline: a call less per contact advanced)
+    by_type = known[1] if known is not None and known[0] is profile else _rules_by_type(profile)
     for key, record in keyed:
         # ``_expire_due`` called only when a timed entry may be due: each list's first entry is its earliest, and
         # one later than the record's time sorts after it (a call less per record in the common case)

@@ -433,11 +433,12 @@ class TimelineStore:
 
         def reads() -> ScoringReads:
             out = ScoringReads()
-            for contact_id, (flat, present, horizon, *pending) in zip(contact_ids, _flat(reply.result())):
-                pairs = iter(flat)  # (field, value pairs without two slices copied)
-                out[contact_id] = (join_states(dict(zip(pairs, pairs))), present, int(horizon) if horizon else None)
-                if pending and pending[0]:
-                    out.pending[contact_id] = pending[0]
+            for contact_id, item in zip(contact_ids, _flat(reply.result())):  # (no starred target: a list each)
+                pairs = iter(item[0])  # (field, value pairs without two slices copied)
+                horizon = item[2]
+                out[contact_id] = (join_states(dict(zip(pairs, pairs))), item[1], int(horizon) if horizon else None)
+                if len(item) > 3 and item[3]:
+                    out.pending[contact_id] = item[3]
             return out
         return reads
 
