@@ -26,7 +26,7 @@ from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE,
 from .scoring.profiles import Profile, version_field
 from .scoring.records import ContactWrite, LedgerWrite, TimelineRecord, encode_record, make_write
 from .archive import Archive
-from .storage.activity import kept_activity
+from .storage.activity import entry_at, kept_activity
 from .storage.companies import CompanyIndex, Rollup
 from .storage.grades import GradeStore
 from .storage.profiles import ActiveVersion, ProfileStore
@@ -74,6 +74,7 @@ class ContactResult:
     before: dict[str, int | None]
     changed: bool
     next_expiry: int | None
+    derived_before: int | bool
 
     def __init__(self, scores: dict[str, int | None] | None = None, before: dict[str, int | None] | None = None,
                  changed: bool = False, next_expiry: int | None = None) -> None:
@@ -82,6 +83,9 @@ class ContactResult:
         self.before = {} if before is None else before
         self.changed = changed
         self.next_expiry = next_expiry
+        #: what every state read derives (the time of the record each applied last: storage/activity.py, entry_at),
+        #: False for none: sent to apply_batch.lua as a write's [13], so it reads and parses no state it replaces
+        self.derived_before = False
 
 
 #: Fold states a scorer keeps decoded between batches (``DecodedStates``): about 1.5 KB each with its text, so a
@@ -412,6 +416,7 @@ class Scorer:
         bucket_of = self.index.sharding.bucket_of
         active: dict[str, tuple[int, int]] = {}
         kept: dict[str, int | bool] = {}  # what the states a write keeps derive (storage/activity.py)
+        derived: dict[str, int | bool] = {}  # what every state read derives (ContactResult.derived_before)
         activity: dict[str, int] = {}
         # The score index (storage/score_base.py) can no more be repaired by writing every contact again (only a
         # contact whose score moved is written, with the score it held). On one Redis its writes go with the
@@ -445,17 +450,18 @@ class Scorer:
             if write is not None:
                 if latest is not None and with_write:
                     active[cid] = (latest, bucket_of(cid))
+                derived[cid] = result.derived_before
                 if len(states[cid]) > len(write.states) + 1 or write.drop:  # (a state read and not written, with
                     kept[cid] = kept_activity(states[cid], write.states, write.drop)  # `_rev`: most often none)
                 chunk.append(write)
                 if len(chunk) == SCRIPT_CONTACTS:
-                    sent.append(self.timelines.apply_many(chunk, later, active, scored, kept))
+                    sent.append(self.timelines.apply_many(chunk, later, active, scored, kept, derived))
                     chunk = []
                     if overlap is not None and len(sent) == 1:
                         overlap.first_sent()
             outcome.append((cid, write, result, latest))
         if chunk:
-            sent.append(self.timelines.apply_many(chunk, later, active, scored, kept))
+            sent.append(self.timelines.apply_many(chunk, later, active, scored, kept, derived))
         if overlap is not None:
             overlap.first_sent()  # (once: a no-op when a full chunk already called it)
             overlap.all_sent()
@@ -639,12 +645,17 @@ class Scorer:
             facts = ContactFacts(tags=facts.tags, dnd={**facts.dnd, **{k[4:]: v == "1" for k, v in dnd_doc.items()}})
         parsed = parsed or {}
         stored = 0  # the versions with a state stored
+        before_at: int | None = None
         for version in versions:
             vfield = version.field
             raw = raw_states.get(vfield)
             if raw is not None:
                 stored += 1
             old_state = parsed.get(vfield) or (self._decoded.take(raw, version.profile) if raw else None)
+            if old_state is not None:  # its entry_at, from the decoded `l` (kind 1: a record; 0: a timed entry)
+                last = old_state.last
+                if last and last[1] == 1 and (before_at is None or last[0] > before_at):
+                    before_at = last[0]
             # coming back in (from outside the profile's lists): one change from no score to the score
             reentered = bool(old_state and old_state.outside)
             old_score = old_state.score if old_state and not reentered else None
@@ -708,6 +719,13 @@ class Scorer:
                                   new, event.change_id))
                     deepest = max(deepest, depth)
                 score_steps[version.profile.id] = (version, old_score, steps, deepest)
+        if len(raw_states) - ("_rev" in raw_states) > stored:  # states of no version scored (rare): from the text
+            fields = {version.field for version in versions}
+            for f, value in raw_states.items():
+                if f != "_rev" and f not in fields and (at := entry_at(value)) is not None \
+                        and (before_at is None or at > before_at):
+                    before_at = at
+        result.derived_before = False if before_at is None else before_at
         for gid, grade in self._watched.items():
             fit, engagement = score_steps.get(grade.fit_profile), score_steps.get(grade.engagement_profile)
             if fit is None or engagement is None:

@@ -133,9 +133,9 @@ def test_a_batchs_writes_go_out_a_chunk_at_a_time_and_every_contact_is_written(m
         sent = []
         apply_many = services.timelines.apply_many
 
-        def spy(writes, later=None, active=None, scored=None, kept=None):
+        def spy(writes, later=None, active=None, scored=None, kept=None, derived=None):
             sent.append(len(writes))
-            return apply_many(writes, later, active, scored, kept)
+            return apply_many(writes, later, active, scored, kept, derived)
 
         monkeypatch.setattr(services.timelines, "apply_many", spy)
         assert drain(services, 0) == 10

@@ -47,6 +47,9 @@
 --   and the states would say one, absent where neither says one: every write keeps `la` and the states saying the
 --   contact's latest activity.
 --   docs/performance.md, "Row 5a (2026-12-06): the latest activity's field where the states say it".
+--   A write's [13] (one Redis, optional): what every state the worker read derives (false: none), exact when `_rev`
+--   is the one read: then the states it replaces are not read here (docs/performance.md, "Row 1 (2026-12-06,
+--   late)").
 -- Atomic per contact (and the whole call is atomic, which is stronger): a
 -- contact whose `_rev` is not the one its scorer read is left untouched and gets 0 in the reply;
 -- every other contact gets its timeline, fold states, outbox and doc written together,
@@ -151,8 +154,8 @@ local function activity_field(w, la, old)
   local cur
   if la then
     cur = tonumber(la)
-  elseif derives() then  -- the time the states said before this write
-    cur = newest(kept, old, {})
+  elseif derives() then  -- the time the states said before this write (w[13]: as the worker read them)
+    if w[13] ~= nil then cur = w[13] or nil else cur = newest(kept, old, {}) end
   end
   local new = cur
   if w[9] then new = raise(cur, w[9], w[10]) end
@@ -220,7 +223,7 @@ for at, w in ipairs(writes) do
   local rev, la, old
   if states == hash then  -- `la` read with `_rev` (and the states replaced or dropped): no call more for it
     local names = {'_rev', 'la'}
-    if derives() then
+    if w[13] == nil and derives() then  -- (w[13]: what the states read derive, sent: none of them read here)
       for j = 1, #w[4], 2 do names[#names + 1] = w[4][j] end
       for j = 1, #w[5] do names[#names + 1] = w[5][j] end
     end

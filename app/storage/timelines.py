@@ -604,7 +604,8 @@ class TimelineStore:
     def apply_many(self, writes: Sequence[ContactWrite], later: Later | None = None,
                    active: Mapping[str, tuple[int, int]] | None = None,
                    scored: Mapping[str, Any] | None = None,
-                   kept: Mapping[str, int | bool] | None = None) -> Callable[[], list[int]]:
+                   kept: Mapping[str, int | bool] | None = None,
+                   derived: Mapping[str, int | bool] | None = None) -> Callable[[], list[int]]:
         """Write scored contacts with apply_batch.lua; the function returned gives, per write, 0 for a contact
         that lost a race (else its new ``_rev``). With ``later`` the calls are sent now and their replies read
         when it is called (``Later``: the caller computes its next writes meanwhile); else they are made at once.
@@ -613,6 +614,8 @@ class TimelineStore:
         its score index write (``storage/score_base.py``: on one Redis ``[bucket, V, NEW, HELD, ...]``, written with
         it; on a cluster the ``pending_text`` its pending key gets with it), when it has one. ``kept``: contact -> what the states the write keeps as read derive
         (``kept_activity``; a contact not in it: none), with which the script keeps its ``la`` exact.
+        ``derived`` (one Redis): contact -> what every state it read derives
+        (``ContactResult.derived_before``), sent as a write's [13] so the script reads no state it replaces.
 
         On one Redis a call carries SCRIPT_CONTACTS contacts; on a cluster, one contact (its keys
         share one slot), pipelined per node.
@@ -657,10 +660,15 @@ class TimelineStore:
                     payload += _NO_ACTIVITY
                 if sc is not None:
                     payload.append(sc)
-                if cid in kept:  # (else nothing more: what the states keep derives none)
+                dv = derived.get(cid) if single and derived else None
+                if cid in kept or dv is not None:  # (else nothing more: what the states keep derives none)
+                    if at is None and sc is None and cid not in kept:
+                        payload += _NO_ACTIVITY
                     if sc is None:
                         payload.append(False)
-                    payload.append(kept[cid])
+                    payload.append(kept.get(cid, False))
+                    if dv is not None:  # [13]: what every state read derives (the script reads none it replaces)
+                        payload.append(dv)
                 payloads.append(payload)
             if single:
                 calls.append((keys, [dumps(payloads), 4 if moved else 5, dumps(ids), self._apply_parts, *extra]))
