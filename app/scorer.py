@@ -414,7 +414,10 @@ class Scorer:
         # `la` and, when its hour changed, the index entry), else by the index writes after.
         with_write = self.timelines.single_node
         bucket_of = self.index.sharding.bucket_of
-        active: dict[str, tuple[int, int]] = {}
+        # (one Redis) a bucket and a score go to apply_batch.lua as text: a number it hands to redis.call or joins
+        # to a name is written by `%.17g` there, ~1-2k instructions of redis-server each
+        bucket_text = [str(b) for b in range(self.index.sharding.buckets)]
+        active: dict[str, tuple[int, str]] = {}
         kept: dict[str, int | bool] = {}  # what the states a write keeps derive (storage/activity.py)
         derived: dict[str, int | bool] = {}  # what every state read derives (ContactResult.derived_before)
         activity: dict[str, int] = {}
@@ -432,11 +435,15 @@ class Scorer:
                 moves: list[Any] = []
                 for v in versions:
                     new, old = result.scores.get(v.field), result.before.get(v.field)
-                    if new != old:
+                    if new == old:
+                        continue
+                    if with_write:
+                        moves += (v.field, "" if new is None else str(new), "" if old is None else str(old))
+                    else:
                         moves += (v.field, "" if new is None else new, "" if old is None else old)
                 if with_write:
                     if moves:
-                        scored[cid] = [bucket_of(cid), *moves]
+                        scored[cid] = [bucket_text[bucket_of(cid)], *moves]
                 elif moves or cid in pending_read:
                     cands = pending_candidates(pending_read[cid]) if cid in pending_read else {}
                     for j in range(0, len(moves), 3):
@@ -449,7 +456,7 @@ class Scorer:
                     latest = r.at
             if write is not None:
                 if latest is not None and with_write:
-                    active[cid] = (latest, bucket_of(cid))
+                    active[cid] = (latest, bucket_text[bucket_of(cid)])
                 derived[cid] = result.derived_before
                 if len(states[cid]) > len(write.states) + 1 or write.drop:  # (a state read and not written, with
                     kept[cid] = kept_activity(states[cid], write.states, write.drop)  # `_rev`: most often none)

@@ -25,7 +25,7 @@
 --   activity_once recorded their move); ARGV[12] and ARGV[13] (one Redis only) the migrations hash and
 --   activity-none-explicit's name (once recorded, `la` is left out where the states say it, and a hash without it
 --   holds what they say: asked once a call, when needed).
---   A write's [9] T and [10] B (false, false when the batch brought it no activity, and always on a cluster): the
+--   A write's [9] T and [10] B (B a text: a number joined to a name costs a `%.14g`; false, false when the batch brought it no activity, and always on a cluster): the
 --   contact was active at T (ms), it is of bucket B. Its hash's `la` becomes the
 --   latest of T, `la` and its entry in the old set (which goes); its index entry moves only when that time's
 --   granule (the time less its remainder by G) changed. The library (ordered_index.lua) is before this script; the
@@ -34,7 +34,7 @@
 -- The score index (app/storage/score_base.py), so that a crash between a contact's states and its index write
 --   cannot leave a wrong entry: on one Redis ARGV[10] and ARGV[11] are the text before a score index's
 --   `PROFILE@VERSION:BUCKET` (`Keys.score_index`) and the workspace's prefix (its stale set is PREFIX:{HOT}:stale),
---   and a write's [11] is [B, V, NEW, HELD, ...]: in version V (`PROFILE@VERSION`) its score moved from HELD (the one
+--   and a write's [11] is [B, V, NEW, HELD, ...] (texts): in version V (`PROFILE@VERSION`) its score moved from HELD (the one
 --   its fold state held, which the index holds) to NEW ('' for none), written here as score_write.lua writes it (score_entry.lua).
 --   On a cluster (the index is in other slots) a write's [11] is the text of the scores the index may still hold
 --   the contact at (app/storage/score_base.py, `pending_text`) and its last key (after its ledgers) the contact's
@@ -58,8 +58,15 @@
 -- A fold state longer than a listpack value is stored in pieces: `F`, `F#1`, `F#2`... (app/storage/timelines.py,
 -- PIECE_BYTES); the pieces from `F#n` on that a shorter state left behind go.
 -- Each hash and list is written with one variadic command per contact (a redis.call costs ~1-2 us).
+-- '#N', a piece's suffix, made once a call for the first pieces: a number joined to a string is written by
+-- `%.14g`, ~1-2k instructions each (a state of 300 B has 5 pieces, and every write asks for the piece after its last)
+local SUFFIX = {}
+for n = 1, 24 do SUFFIX[n] = '#' .. n end
+local function piece_name(f, n)
+  return f .. (SUFFIX[n] or '#' .. n)
+end
 local function drop_pieces(key, f, n)
-  while redis.call('HDEL', key, f .. '#' .. n) == 1 do
+  while redis.call('HDEL', key, piece_name(f, n)) == 1 do
     n = n + 1
   end
 end
@@ -70,7 +77,7 @@ local function pieces_args(fields, args)
     args[#args + 1] = f
     args[#args + 1] = pieces[1]
     for n = 2, #pieces do
-      args[#args + 1] = f .. '#' .. (n - 1)
+      args[#args + 1] = piece_name(f, n - 1)
       args[#args + 1] = pieces[n]
     end
   end
@@ -95,12 +102,23 @@ local parts = ids and cjson.decode(ARGV[4])
 local oi_max, g, ac_head, ac_tail = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8]
 local before = ARGV[9]
 local sc_head, sc_prefix = ARGV[10], ARGV[11]
--- (one Redis) the contact's score index entries: sc = [B, V, NEW, HELD, ...] (score_entry.lua's se_write)
+-- (one Redis) the contact's score index entries: sc = [B, V, NEW, HELD, ...] (score_entry.lua's se_write), every
+-- one text (a number handed to redis.call is written by `%.17g`); each bucket's hot and stale names made once a call
+local score_names = {}
 local function score(sc, id)
-  local b = ':' .. sc[1]
+  local by_version = score_names[sc[1]]
+  if not by_version then
+    by_version = {}
+    score_names[sc[1]] = by_version
+  end
   for j = 2, #sc, 3 do
-    local hot = sc_head .. sc[j] .. b
-    se_write(hot, sc_prefix .. ':{' .. hot .. '}:stale', id, sc[j + 1], sc[j + 2])
+    local names = by_version[sc[j]]
+    if not names then
+      local hot = sc_head .. sc[j] .. ':' .. sc[1]
+      names = {hot, sc_prefix .. ':{' .. hot .. '}:stale'}
+      by_version[sc[j]] = names
+    end
+    se_write(names[1], names[2], id, sc[j + 1], sc[j + 2])
   end
 end
 local derive = ARGV[12] and {ARGV[12], ARGV[13]} or false  -- (false on a cluster: `la` never left out there)
@@ -197,7 +215,7 @@ local function make_room(hash, w, adds_la)
   for j = 1, #w[4], 2 do
     names[#names + 1] = w[4][j]
     for n = 1, #w[4][j + 1] - 1 do
-      names[#names + 1] = w[4][j] .. '#' .. n
+      names[#names + 1] = piece_name(w[4][j], n)
     end
   end
   for j = 1, #w[7], 2 do
@@ -257,9 +275,10 @@ for at, w in ipairs(writes) do
       end
     end
     local new_rev = (tonumber(rev) or 0) + 1
+    local rev_text = string.format('%d', new_rev)  -- (not `%.17g`, what redis.call writes a number by)
     pieces_args(w[4], args)
     args[#args + 1] = '_rev'
-    args[#args + 1] = new_rev
+    args[#args + 1] = rev_text
     if states == hash then
       if want == nil then
         if la then redis.call('HDEL', hash, 'la') end
@@ -300,7 +319,7 @@ for at, w in ipairs(writes) do
       if ids then
         score(w[11], id)
       else
-        redis.call('SET', KEYS[k + stride + #w[2] + 1], new_rev .. '|' .. w[11])
+        redis.call('SET', KEYS[k + stride + #w[2] + 1], rev_text .. '|' .. w[11])
       end
     end
     out[i] = new_rev

@@ -602,7 +602,7 @@ class TimelineStore:
                 for cid in contact_ids}
 
     def apply_many(self, writes: Sequence[ContactWrite], later: Later | None = None,
-                   active: Mapping[str, tuple[int, int]] | None = None,
+                   active: Mapping[str, tuple[int, int | str]] | None = None,
                    scored: Mapping[str, Any] | None = None,
                    kept: Mapping[str, int | bool] | None = None,
                    derived: Mapping[str, int | bool] | None = None) -> Callable[[], list[int]]:
