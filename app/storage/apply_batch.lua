@@ -102,23 +102,27 @@ local parts = ids and cjson.decode(ARGV[4])
 local oi_max, g, ac_head, ac_tail = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8]
 local before = ARGV[9]
 local sc_head, sc_prefix = ARGV[10], ARGV[11]
--- (one Redis) the contact's score index entries: sc = [B, V, NEW, HELD, ...] (score_entry.lua's se_write), every
--- one text (a number handed to redis.call is written by `%.17g`); each bucket's hot and stale names made once a call
-local score_names = {}
+-- (one Redis) the contact's score index entries: sc = [B, V, NEW, HELD, ...], every one text (a number handed to
+-- redis.call is written by `%.17g`), gathered by bucket (score_entry.lua's se_gather) and written at the end of the
+-- call (se_flush): a bucket's skiplist touched once a call. The call is atomic, so no reader sees the states
+-- without their index entries; an error between (none is known: the call's writes are not refused once one was
+-- made) would leave the entries of the contacts before it unwritten.
+local score_groups, score_order = {}, {}
 local function score(sc, id)
-  local by_version = score_names[sc[1]]
+  local by_version = score_groups[sc[1]]
   if not by_version then
     by_version = {}
-    score_names[sc[1]] = by_version
+    score_groups[sc[1]] = by_version
   end
   for j = 2, #sc, 3 do
-    local names = by_version[sc[j]]
-    if not names then
+    local g = by_version[sc[j]]
+    if not g then
       local hot = sc_head .. sc[j] .. ':' .. sc[1]
-      names = {hot, sc_prefix .. ':{' .. hot .. '}:stale'}
-      by_version[sc[j]] = names
+      g = {hot = hot, stale = sc_prefix .. ':{' .. hot .. '}:stale', moved = {}, held = {}, added = {}}
+      by_version[sc[j]] = g
+      score_order[#score_order + 1] = g
     end
-    se_write(names[1], names[2], id, sc[j + 1], sc[j + 2])
+    se_gather(g, id, sc[j + 1], sc[j + 2])
   end
 end
 local derive = ARGV[12] and {ARGV[12], ARGV[13]} or false  -- (false on a cluster: `la` never left out there)
@@ -326,4 +330,5 @@ for at, w in ipairs(writes) do
   end
   k = k + stride + #w[2] + ((w[11] and not ids) and 1 or 0)
 end
+for _, g in ipairs(score_order) do se_flush(g) end
 return out

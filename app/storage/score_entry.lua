@@ -12,3 +12,49 @@ local function se_write(hot, stale, m, new, held)
   end
   if was_out and held ~= '' then redis.call('ZADD', stale, held, m) end
 end
+-- A call's writes of one bucket gathered (apply_batch.lua: a contact at a time, the bucket's skiplist touched once a
+-- call, not between each contact's other writes; docs/performance.md, "Row 1 (2026-12-06, second session)"):
+-- se_gather(g, m, new, held) adds one member's move to g = {hot, stale, moved = {}, held = {}, added = {}};
+-- se_flush(g) writes them, as se_write would one by one. A member with no score now goes at once (rare).
+local function se_gather(g, m, new, held)
+  if new == '' then
+    se_write(g.hot, g.stale, m, new, held)
+  elseif held == '' then  -- (its fold state held no score: the index holds none, so no base entry to make dead)
+    local a = g.added
+    a[#a + 1] = new
+    a[#a + 1] = m
+  else
+    local t = g.moved
+    t[#t + 1] = new
+    t[#t + 1] = m
+    g.held[#g.held + 1] = held
+  end
+end
+local function se_flush(g)
+  local hot, a, t = g.hot, g.added, g.moved
+  for s = 1, #a, 4000 do
+    redis.call('ZADD', hot, unpack(a, s, math.min(s + 3999, #a)))
+  end
+  for s = 1, #t, 4000 do
+    local e = math.min(s + 3999, #t)
+    -- hot holds most of them (written since the absorb last took them): XX moves those; CH counts them
+    if redis.call('ZADD', hot, 'XX', 'CH', unpack(t, s, e)) < (e - s + 1) / 2 then
+      local members = {}
+      for i = s + 1, e, 2 do members[#members + 1] = t[i] end
+      local got, out, dead = redis.call('ZMSCORE', hot, unpack(members)), {}, {}
+      for k = 1, #members do
+        if not got[k] then  -- not in hot: the base holds it at the score its fold state held, now dead
+          local i = s + 2 * k - 2
+          out[#out + 1] = t[i]
+          out[#out + 1] = t[i + 1]
+          dead[#dead + 1] = g.held[(i + 1) / 2]
+          dead[#dead + 1] = t[i + 1]
+        end
+      end
+      if #out > 0 then
+        redis.call('ZADD', hot, unpack(out))
+        redis.call('ZADD', g.stale, unpack(dead))
+      end
+    end
+  end
+end
