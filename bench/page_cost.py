@@ -1,4 +1,4 @@
-"""``python -m bench.page_cost [--contacts 20000] [--pages 200] [--callgrind] [--callgrind-redis] [--absorb]``: the client's cost of a smart-list page
+"""``python -m bench.page_cost [--contacts 20000] [--pages 200] [--callgrind] [--callgrind-redis] [--absorb] [--list]``: the client's cost of a smart-list page
 in one process (row 6's data as ``bench/row_smart_list.py`` writes it, a page of 50 by ``run_filter``), on a private
 redis-server: CPU-seconds of ``--pages`` pages after 50 to warm up, and with ``--callgrind`` (under ``valgrind
 --tool=callgrind --instr-atstart=no``) the instructions of those pages alone, whatever the machine's load.
@@ -6,11 +6,14 @@ redis-server: CPU-seconds of ``--pages`` pages after 50 to warm up, and with ``-
 every score is in the hot set as just written. Also prints redis-server CPU a page (its ``INFO``: load-dependent).
 ``--callgrind-redis``: the private redis-server run under callgrind, its instructions counted for those pages alone
 (``callgrind_control -i``), printed a page: the server's side of the page, whatever the machine's load.
+``--list``: the page as row 6's request reads it, a saved smart list's members by ``list_members`` (the API's view
+without Flask): the documents and the page uncounted in one write, the count in a script call of its own behind it.
 To compare two commits, run it from each tree (docs/performance.md, row 5a of 2026-12-03 evening)."""
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Any, Callable
 
 from app import create_app
 from app.contact_directory import run_filter
@@ -32,6 +35,7 @@ def main() -> None:
     parser.add_argument("--callgrind-redis-out", help="with --callgrind-redis: where to copy the server's dump "
                                                       "(for callgrind_annotate)")
     parser.add_argument("--absorb", action="store_true")
+    parser.add_argument("--list", action="store_true", help="a saved smart list's page, as the API reads it")
     args = parser.parse_args()
     with bench_world() as bench:
         redis_server = start_redis_callgrind(bench) if args.callgrind_redis else None  # bench_world started one
@@ -45,10 +49,10 @@ def main() -> None:
             if args.absorb:
                 while services.scores.absorb_step([(data.PROFILE_ID, 1)], 0, 0):
                     pass
-            flt = from_legacy({"profile": data.PROFILE_ID, "op": "gte", "value": 50})
+            page = _list_page(services) if args.list else _filter_page(services)
             with app.test_request_context():
                 for _ in range(50):
-                    run_filter(services, flt, 50, 0)
+                    page()
                 cpu = time.process_time()
                 server = _server_cpu(services)
                 if args.callgrind:
@@ -56,7 +60,7 @@ def main() -> None:
                 if redis_server is not None:
                     control_redis(redis_server, "-i", "on")
                 for _ in range(args.pages):
-                    run_filter(services, flt, 50, 0)
+                    page()
                 if redis_server is not None:
                     control_redis(redis_server, "-i", "off")
                 if args.callgrind:
@@ -69,6 +73,22 @@ def main() -> None:
               f"redis-server {server / args.pages * 1000:.3f} ms"
               + (f", redis-server {server_instructions / args.pages / 1000:,.1f} k instructions a page"
                  if server_instructions is not None else ""))
+
+
+def _filter_page(services) -> Callable[[], Any]:
+    """A page of 50 of ``score ≥ 50`` by ``run_filter``: the page and its count in one script call."""
+    flt = from_legacy({"profile": data.PROFILE_ID, "op": "gte", "value": 50})
+    return lambda: run_filter(services, flt, 50, 0)
+
+
+def _list_page(services) -> Callable[[], Any]:
+    """A page of 50 of a saved smart list of ``score ≥ 50`` by ``list_members``, as row 6's request reads it (from
+    the second page on: the documents and the page planned by the page before, the count apart)."""
+    from app.smart_lists import list_members, save_list
+
+    flt = from_legacy({"profile": data.PROFILE_ID, "op": "gte", "value": 50})
+    list_id = save_list(services, "hot", flt)["id"]
+    return lambda: list_members(services, list_id, 50, 0)
 
 
 def _server_cpu(services) -> float:

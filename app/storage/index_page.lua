@@ -95,7 +95,8 @@ else
     local n, counter = 0, nil
     if stride == 3 then
       local lo, hi = sr_bounds(ARGV[r + 1], ARGV[r])
-      if lo <= hi then counter = sr_counter(lo, hi) end  -- (its cells' plans made once for every bucket)
+      -- (its cells' plans made once for every bucket; BASE:c's `z` read too when the page follows)
+      if lo <= hi then counter = sr_counter(lo, hi, limit > 0) end
     end
     for k = 1, #KEYS, stride do
       if stride == 3 then

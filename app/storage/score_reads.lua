@@ -117,12 +117,19 @@ local function sr_count_keys(base)
   return out
 end
 
+-- The leaf a directory entry (SEP .. NUL .. ID, its only NUL: oi_escape) names, found by a plain search for the NUL:
+-- string.match(e, '%z(%d+)$') tries its pattern from every byte (~6k instructions an entry, callgrind), and a page
+-- reads a leaf of each of its 16 bases.
+local function sr_leaf(base, e)
+  return base .. ':l:' .. string.sub(e, string.find(e, '\0', 1, true) + 1)
+end
+
 -- The base's lowest or highest score (nil: empty), from its first or last leaf.
 local function sr_base_end(base, last)
   local at = last and -1 or 0
   local e = redis.call('ZRANGE', base .. ':d', at, at)[1]
   if not e then return nil end
-  local got = redis.call('ZRANGE', base .. ':l:' .. string.match(e, '%z(%d+)$'), at, at, 'WITHSCORES')
+  local got = redis.call('ZRANGE', sr_leaf(base, e), at, at, 'WITHSCORES')
   return got[2] and tonumber(got[2])
 end
 
@@ -162,41 +169,58 @@ local function sr_cells_plan(lo, hi)
   return plan
 end
 
--- The counts of a plan's cells in one base, added; home: the counts of plan.home's cells when already read.
-local function sr_plan_count(base, plan, home)
+-- The counts of a plan's cells in one base, added; got: BASE:c's HMGET with plan.home's cells from got[from + 1] on,
+-- when the counter read them there (a count's text added as a number: Lua converts it as tonumber would, without
+-- the call).
+local function sr_plan_count(base, plan, got, from)
   local n = 0
   for _, cell in ipairs(plan) do
-    local got = home
-    if cell ~= plan.home or not home then got = redis.call('HMGET', base .. cell[1], unpack(cell[2])) end
-    for _, v in ipairs(got) do
-      if v then n = n + tonumber(v) end
+    if cell == plan.home and got then
+      for i = from + 1, #got do
+        local v = got[i]
+        if v then n = n + v end
+      end
+    else
+      for _, v in ipairs(redis.call('HMGET', base .. cell[1], unpack(cell[2]))) do
+        if v then n = n + v end
+      end
     end
   end
   return n
 end
 
 -- A counter of the base's entries (live and dead) with a score within [lo, hi] (integers or infinities), for any
--- number of bases: counter(base) returns the count and BASE:c's `z` (the directory entry of the base's last leaf, for
--- sr_base_reader; nil if not kept). An open end costs no read of the base's ends: an open top is every entry (`t`)
--- less those below lo, counted from BASE:c's lower bound `lo` (the cells of [lo, hi] and of its complement are as
--- many); an open bottom starts at that bound. One BASE:c read a base (`t`, `lo`, `z`, and the cells BASE:c holds of
--- the plan the base before needed: bases of one page mostly need the same one), then the plan's other cells; the
--- plans made once for each lower bound seen.
-local function sr_counter(lo, hi)
-  local plans, guess = {}, nil  -- plans by their low end (their high end is the counter's: lo - 1 or hi)
+-- number of bases: counter(base) returns the count and, with_last, BASE:c's `z` (the directory entry of the base's
+-- last leaf, for sr_base_reader; nil if not kept). An open end costs no read of the base's ends: an open top is every
+-- entry (`t`) less those below lo, counted from BASE:c's lower bound `lo` (the cells of [lo, hi] and of its
+-- complement are as many); an open bottom starts at that bound. One BASE:c read a base (`t`, `lo`, `z` when asked
+-- for, and the cells BASE:c holds of the plan the base before needed: bases of one page mostly need the same one),
+-- then the plan's other cells; the plans made once for each lower bound seen. (A field of a small hash is found by
+-- reading the hash from its start: `z` only when a page is read after the count.)
+local function sr_counter(lo, hi, with_last)
+  local plans, guess, head = {}, nil, with_last and 3 or 2  -- head: the fields BASE:c's read asks for first
   local function plan_of(a, b)
     local plan = plans[a]
-    if not plan then plan = sr_cells_plan(a, b); plans[a] = plan end
+    if not plan then
+      plan = sr_cells_plan(a, b)
+      if plan.home then  -- BASE:c's read when the base before needed this plan: the head, then its cells
+        plan.ask = with_last and {'t', 'lo', 'z'} or {'t', 'lo'}
+        for i, f in ipairs(plan.home[2]) do plan.ask[head + i] = f end
+      end
+      plans[a] = plan
+    end
     return plan
   end
   return function(base)
     local got
     if guess and guess.home then
-      got = redis.call('HMGET', base .. ':c', 't', 'lo', 'z', unpack(guess.home[2]))
-    else
+      got = redis.call('HMGET', base .. ':c', unpack(guess.ask))
+    elseif with_last then
       got = redis.call('HMGET', base .. ':c', 't', 'lo', 'z')
+    else
+      got = redis.call('HMGET', base .. ':c', 't', 'lo')
     end
-    local total, low, last = tonumber(got[1] or '0'), tonumber(got[2]), got[3] or nil
+    local total, low, last = tonumber(got[1] or '0'), tonumber(got[2]), with_last and got[3] or nil
     if total == 0 then return 0, last end
     if lo == -math.huge and hi == math.huge then return total, last end
     if low == nil then low = sr_base_end(base, false) end  -- (a base its last absorb left without the bound)
@@ -210,10 +234,9 @@ local function sr_counter(lo, hi)
       if a > b then return 0, last end
     end
     local plan = plan_of(a, b)
-    local home = nil
-    if plan == guess and plan.home then home = {unpack(got, 4)} end
+    local read = plan == guess and plan.home and got or nil
     guess = plan
-    return n + sign * sr_plan_count(base, plan, home), last
+    return n + sign * sr_plan_count(base, plan, read, head), last
   end
 end
 
@@ -275,7 +298,7 @@ local function sr_base_reader(base, lo, hi, last)
   return function(n)
     local run = {}
     while #run < 2 * n and e do
-      local got = redis.call('ZREVRANGEBYSCORE', base .. ':l:' .. string.match(e, '%z(%d+)$'), bhi, blo,
+      local got = redis.call('ZREVRANGEBYSCORE', sr_leaf(base, e), bhi, blo,
                              'WITHSCORES', 'LIMIT', sr_text(pos), sr_text(n - #run / 2))
       if #run == 0 then run = got else for i = 1, #got do run[#run + 1] = got[i] end end
       pos = pos + #got / 2
