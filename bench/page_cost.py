@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from app import create_app
 from app.contact_directory import run_filter
