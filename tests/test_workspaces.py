@@ -176,7 +176,7 @@ def test_no_v1_route_shows_or_changes_what_another_workspace_holds(app, client, 
         # `ids` belong to one workspace; `headers` act in the other, whose own ids are `foreign`
         ids = {**ids, "provider": "stripe", "workspace": "acme"}
         for rule in v1_gets(app):
-            if rule.endpoint.startswith(("workspaces.", "providers.")):
+            if rule.endpoint.startswith(("workspaces.", "providers.", "processes.")):
                 continue  # instance-wide (admins only) and per-workspace settings by provider name: below
             path = build(rule, ids)
             response = client.get(path, headers=headers)
@@ -192,6 +192,9 @@ def test_no_v1_route_shows_or_changes_what_another_workspace_holds(app, client, 
                     assert foreign["contact_id"] in body
             walked += 1
     assert walked > 40
+    # the deployment's processes are instance-wide: a workspace's key is refused them
+    refused = client.get("/v1/processes", headers=acme_reads)
+    assert refused.status_code == 403 and "acme" not in refused.get_data(as_text=True)
     # changes by id from the other workspace find nothing
     for method, path, body in (
             ("PATCH", f"/v1/contacts/{default['contact_id']}", {"tags": {"add": ["x"]}}),
