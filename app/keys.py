@@ -265,6 +265,11 @@ class Keys:
         """When the ticker's next absorb of the score index into its base is due, ms (string; absent: now)."""
         return f"{self.prefix}:score-absorb-due"
 
+    def score_absorb_steps(self) -> str:
+        """The steps left to the ticker's running absorb pass (integer string; absent: the next step starts a pass
+        and counts them, ``storage/score_index.py: absorb_step``)."""
+        return f"{self.prefix}:score-absorb-steps"
+
     def expiries(self, bucket: int) -> str:
         """The bucket's contact ids by the time of their next due expiry, in ms, as releases before the compact
         ordered index wrote them (sorted set; read, and emptied by ``app/indexes.py:expiries_once``)."""

@@ -134,6 +134,29 @@ def test_the_drain_and_the_absorb_keep_the_index_as_the_fold(make_app):
         assert sum(services.redis.zcard(services.keys.score_stale("eng", 1, b)) for b in range(16)) == 0
 
 
+def test_an_absorb_pass_ends_after_the_entries_hot_at_its_start_whatever_the_drain_writes_meanwhile(make_app):
+    """A pass gets the steps its largest hot set needed at its start: the contacts the drain scores while it runs
+    wait, hot, for the next pass (due the period later) instead of keeping the pass running as long as the drain
+    writes more than a page a bucket a step (row 1 full: every write found its contact moved into the base)."""
+    with drain_ready(make_app, RULES) as (client, services):
+        version, hot_sets = [("eng", 1)], [services.keys.score_index("eng", 1, b) for b in range(16)]
+        send(client, *(_event(0, f"p{i}@x.io") for i in range(30)))
+        drain(services, 0)
+        score_base_once(services)
+        largest, moved = max(services.redis.zcard(k) for k in hot_sets), 0
+        for step in range(largest):
+            moved += services.scores.absorb_step(version, 1_000 + step, 60_000, page=1)
+            send(client, *(_event(0, f"q{step}-{i}@x.io") for i in range(20)))  # 20 new contacts: more than a page
+            drain(services, 0)
+        assert services.scores.absorb_step(version, 1_000 + largest, 60_000, page=1) is None  # ended: due later
+        left = 30 + 20 * largest - moved
+        assert left > 0 and sum(services.redis.zcard(k) for k in hot_sets) == left  # the later writes wait, hot
+        _index_as_fold(services, client, [f"p{i}@x.io" for i in range(30)]
+                       + [f"q{step}-{i}@x.io" for step in range(largest) for i in range(20)])
+        assert services.scores.absorb_step(version, 61_000 + largest, 60_000, page=1000) == left  # the next pass: all
+        assert services.redis.get(services.keys.score_absorb_steps()) is None
+
+
 def test_a_publish_and_its_retirement_over_a_base(make_app):
     """A new version's publish reads the live version's scores (its triggers' old scores) from hot and base, and the
     retired version's index goes whole, base leaves included."""

@@ -227,11 +227,32 @@ class ScoreIndex:
         due = self.redis.get(self.keys.score_absorb_due())
         if due is not None and now_ms < int(due):
             return None
+        steps = self._pass_steps(versions, page)
         calls = [self.base.absorb_call(pid, version, b, page) for pid, version in versions for b in range(self.buckets)]
         moved = [int(n) for n in run_scripts(self.redis, self.base.script, calls)]
-        if all(n < page for n in moved):
+        if all(n < page for n in moved) or steps <= 1:
             self.redis.set(self.keys.score_absorb_due(), now_ms + period_ms)
+            self.redis.delete(self.keys.score_absorb_steps())
+        else:
+            self.redis.set(self.keys.score_absorb_steps(), steps - 1)
         return sum(moved)
+
+    def _pass_steps(self, versions: Sequence[tuple[str, int]], page: int) -> int:
+        """The steps left to the running pass; a pass starting gets the steps its largest hot set holds at its start
+        (at least one). A pass that followed the writes made while it runs would never end under a drain writing
+        more than a page a bucket a tick: each entry would be moved into the base seconds after its write, and the
+        contact's next write would find the base holding it (a stale entry and a second ``ZADD`` for every write,
+        not once a period: row 1 full paid ~25 % more Redis CPU for it, docs/performance.md "Row 1 (2026-12-06,
+        second session): the full size's Redis CPU"). What is written meanwhile waits, hot, for the next pass."""
+        held = self.redis.get(self.keys.score_absorb_steps())
+        if held is not None:
+            return int(held)
+        pipe = self.redis.pipeline(transaction=False)
+        for pid, version in versions:
+            for b in range(self.buckets):
+                pipe.zcard(self.keys.score_index(pid, version, b))
+        largest = max((int(n) for n in pipe.execute()), default=0)
+        return max(1, -(-largest // page))
 
     def member_scores(self, versions: Sequence[tuple[str, int]],
                       contact_ids: Sequence[str]) -> dict[str, dict[tuple[str, int], int | None]]:
