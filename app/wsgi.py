@@ -9,11 +9,14 @@ withdraws it (gunicorn's SIGTERM; ``flask run``'s too, through ``exit_on_sigterm
 """
 from __future__ import annotations
 
+import os
+
 from . import create_app
 from .automation import load_workflow_files
 from .processes import exit_on_sigterm, start_heartbeat
 
 app = create_app()
 load_workflow_files(app)
-exit_on_sigterm()  # `flask run`: SIGTERM withdraws the announcement (gunicorn's own handlers are left alone)
+if os.environ.get("FLASK_RUN_FROM_CLI") == "true":  # `flask run` (set by Flask's CLI before it loads the app)
+    exit_on_sigterm()  # SIGTERM withdraws the announcement; any other importer (a test run, a script) keeps its own
 heartbeat = start_heartbeat(app.extensions["scorekeeper"], "web", fork_again=True)

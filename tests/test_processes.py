@@ -120,6 +120,18 @@ def test_flask_run_announces_itself_and_withdraws_at_sigterm(web, services):
     assert not web_records(services)
 
 
+def test_importing_the_web_app_elsewhere_leaves_sigterm_to_the_importer(tmp_path, services):
+    """Only ``flask run`` gets the SIGTERM handler: a test run or a script that imports ``app.wsgi`` keeps SIGTERM's
+    default, so a SIGTERM still ends it (a pytest that took it as ``SystemExit`` failed one test and ran on)."""
+    code = ("import signal, app.wsgi; print(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, flush=True); "
+            "app.wsgi.heartbeat.stop()")  # withdrawn: no announcement left for the next test
+    env = {**os.environ, "REDIS_URL": TEST_REDIS_URL, "SCOREKEEPER_API_KEYS": API_KEY, "SCOREKEEPER_WORKFLOWS_DIR": "",
+           "SCOREKEEPER_ARCHIVE_URL": f"sqlite:///{tmp_path}/archive.sqlite3"}
+    env.pop("FLASK_RUN_FROM_CLI", None)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["True"], done.stderr
+
+
 def test_each_worker_gunicorn_forks_from_a_preloaded_app_announces_itself(web, services):
     """(A worker still booting when the stop comes ignores it, as gunicorn's workers do until they set their own
     handlers, and is killed after gunicorn's graceful timeout: its announcement lapses, hence the short TTL.)"""
