@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from app.scoring.records import TimelineRecord
+from app.scoring_service import make_scorer
 from app.storage.activity import ActivityIndex, derived_in_hash, entry_at
 from app.storage.redis_tools import _script_text
 
@@ -124,6 +126,24 @@ def test_a_corrupt_field_is_raised_as_none(services, la):
     index = ActivityIndex(services.redis, services.keys, services.sharding)
     at = 1_700_000_000_000
     index.raise_to({cid: at})
+    assert index.latest([cid]) == [at]
+    assert services.redis.hget(services.keys.contact(cid), "la") == str(at)
+    assert index.members(services.sharding.bucket_of(cid), at, at) == [cid]
+
+
+@pytest.mark.parametrize("la", ["abc", "5.0", " 5", "1e3", "0x10", "9e15", "9" * 16, "-1e15"])
+def test_the_drain_reads_a_corrupt_field_as_none(services, la):
+    """The drain's write of a contact's latest activity (apply_batch.lua on one Redis, ``raise_to`` on a cluster)
+    over a corrupt ``la`` reads it as none, as every other reader does (``activity_time``, ``la_time``), and writes
+    the batch's time with the contact's index entry. Before (review of 2026-12-06, third session) apply_batch.lua read
+    it with ``tonumber``: "9e15" stayed as a time past every interaction, written back as "9000000000000000", which
+    every reader takes for none (16 characters), and the contact was in no hour of the index."""
+    cid = f"tw{next(examples)}"
+    services.redis.hset(services.keys.contact(cid), mapping={"email": f"{cid}@x.io", "la": la})
+    at = 1_700_000_000_000
+    make_scorer(services).score({cid: [TimelineRecord("i1", "api", "email.opened", at, {"message_id": "m"})]},
+                                at + 1000)
+    index = services.scores.activity
     assert index.latest([cid]) == [at]
     assert services.redis.hget(services.keys.contact(cid), "la") == str(at)
     assert index.members(services.sharding.bucket_of(cid), at, at) == [cid]

@@ -175,7 +175,7 @@ local function activity_field(w, la, old)
   local kept = w[12] or nil
   local cur
   if la then
-    cur = tonumber(la)
+    cur = la_time(la)  -- (nil for empty or corrupt, as every reader takes it: tonumber would read "9e15")
   elseif derives() then  -- the time the states said before this write (w[13]: as the worker read them)
     if w[13] ~= nil then cur = w[13] or nil else cur = newest(kept, old, {}) end
   end
@@ -291,7 +291,7 @@ for at, w in ipairs(writes) do
         args[#args + 1] = want
       end
     elseif w[9] then  -- (the states in the hash of releases before: `la` always kept)
-      local cur = tonumber(la)
+      local cur = la and la_time(la) or nil
       local new = raise(cur, w[9], w[10])
       if new ~= cur then redis.call('HSET', hash, 'la', string.format('%d', new)) end
     end
