@@ -514,3 +514,16 @@ def test_the_archivers_append_stores_what_an_append_of_its_records_stores(archiv
         "c1": [rec("c1", "i1", 5).record, rec("c1", "i2", 6, n=1).record, rec("c1", "i3", 8).record],
         "c2": [rec("c2", "i1", 7).record]}
     assert archive.histories(["c1", "c2"]) == {}  # another workspace's
+
+
+def test_the_statements_kept_for_the_archivers_appends_do_not_grow_with_the_workspaces(tmp_path):
+    """A worker drains every workspace's partitions, and each workspace's appends have statement texts of their own
+    (its name is their literal): the texts kept are bounded, not one set a workspace drained since the worker started
+    (before the review of 2026-12-06, third session, ``functools.cache`` kept ~60 KB a workspace for good)."""
+    archive = sqlite_archive.SqliteArchive(f"sqlite:///{tmp_path}/a.sqlite3")
+    batch = {"c1": [rec("c1", "i1", 5).record, rec("c1", "i2", 6).record, rec("c1", "i3", 7).record]}
+    for n in range(3 * sqlite_archive.STATEMENTS_KEPT):
+        assert archive.append_batches([batch], f"ws-{n}") == 3
+    assert sqlite_archive.insert_rows.cache_info().currsize <= sqlite_archive.STATEMENTS_KEPT
+    assert [r.id for r in archive.history("c1", workspace="ws-0")] == ["i3", "i2", "i1"]
+    archive.close()

@@ -252,12 +252,18 @@ def sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-@functools.cache
+#: Statement texts ``insert_rows`` keeps (least recently used out): a dozen sizes a workspace, ~60 KB of text each
+#: workspace, and a worker drains every workspace's partitions, so an unbounded cache grew with the workspaces
+#: drained since the worker started (review of 2026-12-06, third session).
+STATEMENTS_KEPT = 64
+
+
+@functools.lru_cache(maxsize=STATEMENTS_KEPT)
 def insert_rows(rows: int, workspace: str | None = None) -> str:
     """The ``INSERT`` of ``rows`` rows, kept in array order so that the first of a repeated key is the one kept
     (``OR IGNORE``: a key already archived, or earlier in the batch): each row's ``ROW_FIELDS`` bound, or, with
     ``workspace``, all but the workspace, which is the statement's literal (one statement text a workspace and
-    size; a worker archives for one workspace)."""
+    size; the last ``STATEMENTS_KEPT`` kept: a worker drains the partitions of every workspace)."""
     row = "(?,?,?,?,?,?,?)" if workspace is None else f"(?,?,?,?,?,?,{sql_text(workspace)})"
     return ("INSERT OR IGNORE INTO interactions (contact_id, source, id, at, type, properties, workspace) VALUES "
             + ",".join((row,) * rows))
