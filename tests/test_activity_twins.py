@@ -147,3 +147,19 @@ def test_the_drain_reads_a_corrupt_field_as_none(services, la):
     assert index.latest([cid]) == [at]
     assert services.redis.hget(services.keys.contact(cid), "la") == str(at)
     assert index.members(services.sharding.bucket_of(cid), at, at) == [cid]
+
+
+@pytest.mark.single_redis
+def test_the_drain_reads_a_corrupt_field_as_none_beside_the_states_of_releases_before(services):
+    """The same where the contact's fold states are still in the hash of releases before (apply_batch.lua's other
+    branch, until ``fold-states-in-contact`` is recorded)."""
+    assert not services.timelines.states_moved(recheck=True)
+    cid = f"tw{next(examples)}"
+    services.redis.hset(services.keys.contact(cid), mapping={"email": f"{cid}@x.io", "la": "9e15"})
+    services.redis.hset(services.keys.states_before(cid), "_rev", "1")
+    at = 1_700_000_000_000
+    make_scorer(services).score({cid: [TimelineRecord("i1", "api", "email.opened", at, {"message_id": "m"})]},
+                                at + 1000)
+    assert services.redis.hget(services.keys.states_before(cid), "_rev") == "2"  # written there
+    assert services.scores.activity.latest([cid]) == [at]
+    assert services.redis.hget(services.keys.contact(cid), "la") == str(at)
