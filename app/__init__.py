@@ -16,7 +16,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .automation import api as workflows_api
     from .dashboard import bp as dashboard_bp
     from .hooks import bp as hooks_bp, workspace_bp as workspace_hooks_bp
-    from .hooks import fast as webhook_door, secrets as hook_secrets
+    from .hooks import fast as webhook_door
     from .settings import configure
 
     app = Flask(__name__)

@@ -6,7 +6,6 @@ by its file and line.
 """
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path

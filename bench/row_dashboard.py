@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import time
-from dataclasses import field
 from typing import Any
-
-import requests
 
 from . import data
 from .report import Row
-from .context import API_KEY, AUTH, Context, drain_rate, publish
+from .context import API_KEY, AUTH, Context, drain_rate
 from .tools import percentiles
 
 

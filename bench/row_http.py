@@ -1,10 +1,7 @@
 """Row 2: HTTP ingestion, signed Stripe webhooks and SendGrid batches, against a Flask hello-world."""
 from __future__ import annotations
 
-import re
 import time
-
-import requests
 
 from .report import Row
 from .signed import write_sendgrid, write_stripe

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from app import create_app
 from app.archive_backfill import nothing_before_the_archive
 
 from . import data

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import requests
 
 from .context import Context
 

@@ -8,7 +8,7 @@ import pytest
 from app.cli import main
 
 from .conftest import TEST_REDIS_URL
-from .helpers import AUTH, publish, score_of, settle
+from .helpers import publish, score_of, settle
 
 
 def test_import_profiles_then_interactions_then_scores(runner, client, services, tmp_path):

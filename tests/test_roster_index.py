@@ -8,7 +8,6 @@ rosters of the current release (tests/data/layout-v1.json) with nothing, half an
 the same. On Redis and on a 3-master cluster."""
 from __future__ import annotations
 
-import json
 import time
 import uuid
 

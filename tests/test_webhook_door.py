@@ -19,7 +19,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.test import EnvironBuilder
 
 from app import logs
-from app.hooks import fast, read_body, registry, secrets
+from app.hooks import fast, read_body, secrets
 from app.errors import PayloadTooLarge
 from app.services import current_workspace
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import signal
 
-import pytest
-
 from .conftest import TEST_REDIS_URL
 from .helpers import AUTH, put_profile, score_of, send, wait_for
 from .processes import start_worker, stop

@@ -10,7 +10,6 @@ from ..audit import ACTIONS, AuditEntry, AuditQuery, page
 from ..scoring.interactions import format_timestamp
 from ..services import get_services
 from .common import v1_blueprint
-from .schemas import Strict
 
 bp = v1_blueprint("audit", __name__, "The audit trail (admin)")
 

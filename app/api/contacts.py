@@ -12,7 +12,6 @@ from .. import json_bodies, ledger_history
 from ..contact_filter import ContactFilter
 from ..contact_directory import change_tags, run_filter, set_attributes, set_dnd
 from ..errors import NotFound, ValidationError
-from ..storage.profiles import ProfileStore
 from ..manual_scores import change_score
 from ..scoring.interactions import format_timestamp
 from ..services import get_services

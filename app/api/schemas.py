@@ -6,7 +6,7 @@ import re
 import marshmallow as ma
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
-from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS, validate_where
+from ..scoring.conditions import SCORE_OPS, validate_where
 from ..scoring.companies import ROLLUPS
 from ..contact_filter_schema import PROFILE_ID, FilterDocumentSchema
 from ..edge_fields import (
@@ -15,7 +15,6 @@ from ..edge_fields import (
     JsonText,
     TAG_TEXT,
     StrictBoolean,
-    StrictNumber,
     WholeNumber,
     duration_field,
     regexp,

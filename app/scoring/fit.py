@@ -20,7 +20,7 @@ from typing import Any
 
 from .conditions import where_matches
 from .interactions import ATTRIBUTES_TYPE
-from .profiles import FIT, Profile, Rule
+from .profiles import FIT, Profile
 from .records import TimelineRecord
 from .sentences import attribute_conditions, points_words
 
