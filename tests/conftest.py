@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.connection import AbstractConnection
 from click.testing import CliRunner
 from hypothesis import settings
 from hypothesis.database import DirectoryBasedExampleDatabase
@@ -271,6 +272,20 @@ def runner(monkeypatch, app):
     monkeypatch.setenv("SCOREKEEPER_PARTITIONS", "4")
     monkeypatch.setenv("SCOREKEEPER_WORKFLOWS_DIR", "")
     return CliRunner()
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Every command (or pipeline) this process sends to Redis from now on, one entry per round trip."""
+    sent: list[bytes] = []
+    original = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    return sent
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -23,7 +23,7 @@ from app.storage.contacts import IDENTITIES_IMPLIED, contact_id_for
 from app.storage.timelines import StatesMoved
 from tests.helpers import AUTH
 from tests.test_compaction import LAYOUT_V1, load_layout_v1
-from tests.test_ingest_one_trip import mark_every_partition_woken, round_trips  # noqa: F401  (a fixture)
+from tests.test_ingest_one_trip import mark_every_partition_woken
 
 pytestmark = pytest.mark.also_on_cluster
 

@@ -9,7 +9,6 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from redis.connection import AbstractConnection
 
 from app.storage.partitions import PartitionQueue
 
@@ -19,20 +18,6 @@ from .hook_builders import mailgun_event, scheme, sign_stripe, stripe_event, str
 
 #: Registry scores and ``created_at`` come from the wall clock: both paths read this one.
 FROZEN_NOW = 1_790_000_000.25
-
-
-@pytest.fixture
-def round_trips(monkeypatch):
-    """Every command (or pipeline) this process sends to Redis from now on, one entry per round trip."""
-    sent: list[bytes] = []
-    original = AbstractConnection.send_packed_command
-
-    def counting(self, command, check_health=True):
-        sent.append(command)
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
-    return sent
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from app.storage.redis_tools import _script_text
 from tests.helpers import AUTH
 from tests.test_email_field import PREFIXES_BEFORE
 from tests.test_identity_keys import documents_by_email, email_keys, new_emails_at_once, one, stored_for, store
-from tests.test_ingest_one_trip import mark_every_partition_woken, round_trips  # noqa: F401  (a fixture)
+from tests.test_ingest_one_trip import mark_every_partition_woken
 
 pytestmark = pytest.mark.also_on_cluster
 
