@@ -6,7 +6,6 @@ def test_an_interaction_is_scored_after_publish(client, services):
     send(client, {"id": "e1", "type": "email.opened", "contact": {"email": "Ann@Example.com "}})
     settle(services)
     assert score_of(client, "ann@example.com", "engagement") == 5
-    hist = client.get
     contact = client.get("/v1/contacts", query_string={"email": "ann@example.com"}, headers=AUTH).get_json()["items"][0]
     ledger = client.get(f"/v1/contacts/{contact['id']}/scores/engagement/history", headers=AUTH).get_json()
     assert ledger["items"][0]["change"] == 5

@@ -200,7 +200,7 @@ def test_the_door_answers_and_stores_as_flask_does(world, hook_schemes, data):
     (door, door_redis, served), (flask, flask_redis) = both(world, build)
     same_answers(door, flask)
     assert door_redis == flask_redis
-    request, environ = build["request"], build["environ"]
+    request = build["request"]
     takes = (request["method"] == "POST" and "Cookie" not in request["headers"]
              and fast.route(request["path"]) is not None and not request["path"].startswith("/w/nope/"))
     assert served == takes, (request["path"], door[0])
