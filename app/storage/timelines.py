@@ -178,19 +178,19 @@ def join_states(stored: dict[str, str]) -> dict[str, str]:
         return stored
     out = {}
     get = stored.get
-    for field, value in stored.items():
-        if PIECE_MARK in field:
+    for field_, value in stored.items():
+        if PIECE_MARK in field_:
             continue
-        piece = get(f"{field}{PIECE_MARK}1")
+        piece = get(f"{field_}{PIECE_MARK}1")
         if piece is None:
-            out[field] = value
+            out[field_] = value
             continue
         parts = [value, piece]
         n = 2
-        while (piece := get(f"{field}{PIECE_MARK}{n}")) is not None:  # (each piece's name made once)
+        while (piece := get(f"{field_}{PIECE_MARK}{n}")) is not None:  # (each piece's name made once)
             parts.append(piece)
             n += 1
-        out[field] = "".join(parts)
+        out[field_] = "".join(parts)
     return out
 
 
