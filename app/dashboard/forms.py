@@ -151,7 +151,7 @@ def parse_profile_form(form: Mapping[str, str], rules: Sequence[Mapping[str, Any
         doc["groups"] = kept["groups"]
     for name in ("include", "exclude"):  # ticked boxes; kept when the post does not show the lists at all
         if "lists_shown" in form:
-            picked = list(dict.fromkeys(getattr(form, "getlist")(name))) if hasattr(form, "getlist") else []
+            picked = list(dict.fromkeys(form.getlist(name))) if hasattr(form, "getlist") else []
             setattr(result, name, picked)
             if picked:
                 doc[name] = picked

@@ -310,7 +310,7 @@ def _same_grade_trigger(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 def posted_cells(data: Mapping[str, str], written: str) -> str:
     """The ticked cells (``t_cell`` boxes), in the order they were written (``written``), new ones after in
     the grid's order."""
-    ticked = set(getattr(data, "getlist")("t_cell")) if hasattr(data, "getlist") else set(_tags(data.get("t_cell", "")))
+    ticked = set(data.getlist("t_cell")) if hasattr(data, "getlist") else set(_tags(data.get("t_cell", "")))
     before = [c for c in _tags(written) if c in ticked]
     return ",".join([*before, *(c for c in CELLS if c in ticked and c not in before)])
 
