@@ -205,7 +205,8 @@ def new_emails_at_once(app, services, rounds: int, rng: random.Random, before=la
             n = 100 * r + t
             interaction = one(n, email, f"x{r}" if rng.random() < 0.5 else None)
             sent[f"i{n}"] = email
-            jobs.append(wrap(lambda i=interaction, s=rng.random() < 0.5: store(services, i, steps=s)))
+            steps = rng.random() < 0.5
+            jobs.append(wrap(lambda i=interaction, s=steps: store(services, i, steps=s)))
         run_at_once(jobs, app)
     return sent
 
