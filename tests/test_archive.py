@@ -457,7 +457,7 @@ def test_a_failing_statement_leaves_nothing_of_its_append(tmp_path):
     archive = open_archive(f"sqlite:///{tmp_path}/a.sqlite3")
     try:
         batch = [rec("c1", f"i{n}", n) for n in range(300)] + [rec("c1", "bad\ud800", 301)]
-        with pytest.raises(Exception):
+        with pytest.raises(UnicodeEncodeError):
             archive.append(batch)
         assert archive.count() == 0
         assert archive.append(batch[:300]) == 300
