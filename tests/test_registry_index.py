@@ -134,7 +134,7 @@ def test_before_the_move_the_old_sets_answer_alone_and_new_contacts_go_to_both(s
     pipe.execute()
     by_bucket = sharding.by_bucket(IDS[:10])
     assert registry.count() == 11 and not registry.moved()
-    for bucket, ids in by_bucket.items():
+    for bucket in by_bucket:
         old = store.zrange(keys.contacts(bucket), 0, -1, withscores=True)
         assert registry.page(bucket, 0, 100) == [cid for cid, _s in old]
         assert dict(store.zrange(keys.registry(bucket), 0, -1, withscores=True)) == {

@@ -102,7 +102,7 @@ def test_the_same_events_three_times_shuffled_score_like_the_reference(make_app)
         services = app.extensions["scorekeeper"]
         publish_profile(client, services, "eng", RULES)
         now = int(time.time())
-        for n, (copy, provider, payload) in enumerate(copies):
+        for copy, provider, payload in copies:
             scheme = by_scheme[provider]
             body, headers = scheme.sign(payload, scheme.secret, now - copy)  # each retry is signed anew
             response = client.post(
