@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -612,7 +614,7 @@ def epoch_as_before(value, where):
         raise ValidationError(f"{where} must be a number of seconds since the epoch.",
                               {where: "not a timestamp"}) from exc
     try:
-        if isinstance(value, bool) or seconds != seconds:
+        if isinstance(value, bool) or math.isnan(seconds):
             raise ValueError("not a number")
         ms = check_timestamp_ms(int(seconds * 1000))
     except (ValueError, OverflowError) as exc:

@@ -9,6 +9,7 @@ by the view after the whole delivery parsed, so a rejected request stores nothin
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,7 +124,7 @@ def epoch_ms(value: Any, where: str) -> int:
             f"{where} must be a number of seconds since the epoch.", {where: "not a timestamp"}
         ) from exc
     try:
-        if isinstance(value, bool) or seconds != seconds:  # NaN
+        if isinstance(value, bool) or math.isnan(seconds):
             raise ValueError("not a number")
         return check_timestamp_ms(int(seconds * 1000))
     except (ValueError, OverflowError) as exc:
