@@ -31,7 +31,7 @@ def refuse(app: Flask, environ: dict[str, Any], start_response: Callable[..., An
             if request_id is not None:
                 g.request_id = request_id
             response = app.finalize_request(app.handle_user_exception(raised))  # type: ignore[arg-type]
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - as Flask.wsgi_app: handle_exception logs it, 500
             error = exc
             response = app.handle_exception(exc)
         except BaseException:

@@ -179,7 +179,7 @@ def run_at_once(jobs: list, app) -> None:
             barrier.wait()
             try:
                 job()
-            except BaseException as exc:  # reported below
+            except BaseException as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(job,)) for job in jobs]

@@ -117,7 +117,7 @@ class ListPageDoor(Door):
                     services = self.tenancy.get(workspace)
                     leave = enter_workspace(workspace)
                 response = json_page(list_members(services, list_id, limit, cursor))
-            except Exception:
+            except Exception:  # noqa: BLE001 - refuse has Flask answer it (handlers, 500, log)
                 return refuse(self.app, environ, start_response, request_id)
             response.headers[logs.REQUEST_ID_HEADER] = request_id
             return response(environ, start_response)

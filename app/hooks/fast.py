@@ -86,7 +86,7 @@ class WebhookDoor(Door):
         if workspace != DEFAULT_WORKSPACE:
             try:
                 known = exists(services, workspace)
-            except Exception:  # the store did not answer: Flask's answer to that, before a request id
+            except Exception:  # noqa: BLE001 - the store did not answer: Flask's answer, before a request id
                 return refuse(self.app, environ, start_response, None)
             if not known:
                 return None  # Flask's 404 (it asks again)
@@ -99,7 +99,7 @@ class WebhookDoor(Door):
             start_response("202 ACCEPTED", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                                             (logs.REQUEST_ID_HEADER, request_id)])
             return [body]
-        except Exception:
+        except Exception:  # noqa: BLE001 - refuse has Flask answer it (handlers, 500, log)
             return refuse(self.app, environ, start_response, request_id)
         finally:
             logs.served(serving)
