@@ -29,10 +29,10 @@ from ..scoring.records import ContactWrite, TimelineRecord, decode_ledger_entry,
 from .activity import ACTIVITY_FIELD, ACTIVITY_MIGRATION, ACTIVITY_NONE_EXPLICIT, GRANULE_MS
 from .errors import InconsistentRead, gateway
 from .ordered_index import LEAF_ENTRIES, library_script
+from .redis_tools import Done, Later, Sharding, dumps, load_script, loads, on_cluster, run_scripts
 
 #: The Lua library of a record's place (``record_fields.lua``: ``record_field``, ``record_key``, ``place_records``).
 RECORDS_LIBRARY = "record_fields.lua"
-from .redis_tools import Done, Later, Sharding, dumps, load_script, loads, on_cluster, run_scripts
 
 #: Contacts per call of the batch scripts (read_batch.lua, apply_batch.lua) on a single Redis (one on a cluster):
 #: large enough to save most per-command overhead, small enough that one call blocks Redis
