@@ -25,7 +25,7 @@ from .automation.defaults import JOB_RESULT_TTL_SECONDS, RUN_JOB_TIMEOUT_SECONDS
 from .automation.runner import execute
 from .automation.deliveries import attempt
 from .evaluation import run_evaluation
-from .publish import part_job_id, retire, run_publish, run_publish_part
+from .publish import PUBLISH_TRIES, part_job_id, retire, run_publish, run_publish_part
 from .scoring_service import drain, recheck_all_lists
 from .workspaces import remove_workspace
 from .services import DEFAULT_WORKSPACE, Services, get_services, in_workspace, wire
@@ -37,8 +37,10 @@ log = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S, FAILED_TTL_S = 600, 86400
 #: Seconds a publish recompute may run, and how long its result is kept.
 PUBLISH_TIMEOUT_S = PUBLISH_RESULT_TTL_S = 3600
-#: Tries after the first of a publish part (one bucket of contacts) before the publish fails.
-PART_RETRIES = 3
+#: Tries after the first of a publish job or of one of its parts (one bucket of contacts) before the publish fails.
+PART_RETRIES = PUBLISH_TRIES - 1
+#: Seconds between two tries of a publish job.
+PUBLISH_RETRY_S = 5
 #: Seconds a finished part's RQ record (which worker ran it) is kept.
 PART_RESULT_TTL_S = 600
 #: Seconds an evaluation may run, and how long RQ keeps its result (the reports are kept apart).
@@ -89,8 +91,10 @@ def drain_partition(partition: int) -> int:
 def publish_profile(profile_id: str, version: int, job_id: str, fire_triggers: bool = False,
                     split: bool = True) -> None:
     """Start the recompute of every contact for a new profile version: queue its parts (``publish_part``;
-    with ``split=False``, run them all in this job)."""
-    run_publish(get_services(), profile_id, version, job_id, fire_triggers, split)
+    with ``split=False``, run them all in this job). A failure on its last try fails the publish."""
+    job = get_current_job()
+    run_publish(get_services(), profile_id, version, job_id, fire_triggers, split,
+                last_try=job is None or not job.retries_left)
 
 
 @in_job_workspace
@@ -156,7 +160,7 @@ class Jobs:
                         split: bool = True) -> None:
         self.queue.enqueue(publish_profile, profile_id, version, job_id, fire_triggers, split, job_id=job_id,
                            job_timeout=PUBLISH_TIMEOUT_S, result_ttl=PUBLISH_RESULT_TTL_S,
-                           retry=Retry(max=3, interval=5), meta=self.meta)
+                           retry=Retry(max=PART_RETRIES, interval=PUBLISH_RETRY_S), meta=self.meta)
 
     def publish_parts(self, profile_id: str, version: int, job_id: str, fire_triggers: bool,
                       parts: int | Sequence[int]) -> None:
@@ -173,8 +177,14 @@ class Jobs:
         self.queue.enqueue(evaluate_profile, job_id, job_id=job_id, job_timeout=EVALUATION_TIMEOUT_S,
                            result_ttl=EVALUATION_RESULT_TTL_S, failure_ttl=FAILED_TTL_S, meta=self.meta)
 
-    def retire_version(self, profile_id: str, version: int) -> None:
-        self.queue.enqueue(retire_version, profile_id, version, result_ttl=0, meta=self.meta)
+    def retire_version(self, profile_id: str, version: int, once: str | None = None) -> None:
+        """With ``once``, the job's id: not queued while RQ knows a job of that id, whose record is kept a day after it
+        ran (a publish's retirement queued again after a crash runs once)."""
+        if once is None:
+            self.queue.enqueue(retire_version, profile_id, version, result_ttl=0, meta=self.meta)
+        elif not self.queue.known(once):
+            self.queue.enqueue(retire_version, profile_id, version, job_id=once, result_ttl=FAILED_TTL_S,
+                               meta=self.meta)
 
     def recheck_lists(self) -> None:
         self.queue.enqueue(recheck_lists, job_timeout=PUBLISH_TIMEOUT_S, result_ttl=0, failure_ttl=FAILED_TTL_S,

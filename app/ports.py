@@ -49,7 +49,8 @@ class JobPort(Protocol):
     def publish_parts(self, profile_id: str, version: int, job_id: str, fire_triggers: bool,
                       parts: int | Sequence[int]) -> None: ...
 
-    def retire_version(self, profile_id: str, version: int) -> None: ...
+    def retire_version(self, profile_id: str, version: int, once: str | None = None) -> None:
+        """Queue a version's retirement; with ``once`` (an RQ job id), not while a job of that id is known."""
 
     def evaluate_profile(self, job_id: str) -> None: ...
 

@@ -29,6 +29,14 @@ log = logging.getLogger(__name__)
 PUBLISH_PAGE = 500
 #: The ``migrations`` entry of ``deleted_versions_once``.
 DELETED_VERSIONS = "deleted-profiles-recorded"
+#: Runs of a publish job, or of one of its parts, that may start at the same place (no page done between them) before
+#: the publish fails: RQ's first try and its retries (app/jobs.py), each raising or its worker dying.
+PUBLISH_TRIES = 4
+
+
+class PublishGaveUp(Exception):
+    """A publish job or part started ``PUBLISH_TRIES`` times at one place without getting further: its worker died
+    (or it ran past its time limit) each time."""
 
 
 def set_job(services: Services, job_id: str, **fields: Any) -> None:
@@ -53,7 +61,10 @@ def start_publish(services: Services, profile_id: str, fire_triggers: bool = Fal
     version, record who asked, and queue its recompute (``split=False``: in one job, the benchmark's baseline)."""
     profiles = services.profiles
     doc = profiles.require(profile_id)
-    if doc.get("building_version"):
+    if doc.get("building_job") and not doc.get("building_version"):  # a publish's end that a crash cut short
+        _settle_ended(services, doc, doc["building_job"])
+        doc = profiles.require(profile_id)
+    if doc.get("building_version") or doc.get("building_job"):
         raise Conflict(f"Profile {profile_id!r} is already being published (job {doc.get('building_job')}).")
     definition = profiles.definition(profile_id, restore) if restore else doc["draft"]
     version = int(doc.get("version_seq", 0)) + 1
@@ -110,6 +121,8 @@ def delete_profile(services: Services, profile_id: str, *, actor: str = SYSTEM_A
     never used again under its id (``ProfileStore.delete``): its states outlive it until that job has run."""
     profiles = services.profiles
     doc = profiles.require(profile_id)
+    if doc.get("building_job") and not doc.get("building_version"):  # a failure's retirement a crash left unqueued
+        _settle_ended(services, doc, doc["building_job"])
     profiles.delete(doc)
     profiles.forget_versions(doc)
     services.evaluations.forget(profile_id)
@@ -156,20 +169,30 @@ def unpublish(services: Services, profile_id: str, *, actor: str = SYSTEM_ACTOR)
 
 
 def run_publish(services: Services, profile_id: str, version: int, job_id: str, fire_triggers: bool,
-                split: bool = True) -> None:
+                split: bool = True, last_try: bool = True) -> None:
     """The publish job: split the recompute into one part per bucket of the contact registry and queue them
     (``publish_part`` jobs, which every worker takes a share of); the part that finishes last switches the
     version. With ``split=False`` every part runs here, one after another (in-process callers, and the
-    benchmark's one-job baseline)."""
-    parts = services.sharding.buckets
-    services.jobs.start_parts(job_id, parts, status="running", total=services.contacts.contact_count())
-    if split:
-        if services.jobs.status_field(job_id, "parts_queued") is None:  # not yet (a run again after a crash)
-            services.enqueue.publish_parts(profile_id, version, job_id, fire_triggers, parts)
-            set_job(services, job_id, parts_queued=parts, moved_at=now_ms())
-        return
+    benchmark's one-job baseline). A failure on its last try fails the publish, and so does a run that starts
+    where ``PUBLISH_TRIES`` runs before it started (their worker died each time: ``_given_up``)."""
+    try:
+        if not _still_building(services, profile_id, version, job_id) or \
+                _given_up(services, profile_id, version, job_id, "publish",
+                          int(services.jobs.status_field(job_id, "done") or 0)):
+            return
+        parts = services.sharding.buckets
+        services.jobs.start_parts(job_id, parts, status="running", total=services.contacts.contact_count())
+        if split:
+            if services.jobs.status_field(job_id, "parts_queued") is None:  # not yet (a run again after a crash)
+                services.enqueue.publish_parts(profile_id, version, job_id, fire_triggers, parts)
+                set_job(services, job_id, parts_queued=parts, moved_at=now_ms())
+            return
+    except Exception as exc:
+        if last_try:
+            _fail(services, profile_id, version, job_id, exc)
+        raise
     for part in range(parts):
-        run_publish_part(services, profile_id, version, job_id, part, fire_triggers)
+        run_publish_part(services, profile_id, version, job_id, part, fire_triggers, last_try)
 
 
 def run_publish_part(services: Services, profile_id: str, version: int, job_id: str, part: int,
@@ -177,12 +200,15 @@ def run_publish_part(services: Services, profile_id: str, version: int, job_id: 
     """Recompute the contacts of one registry bucket for the version being built, a page at a time; each page
     moves the part's position and the job's ``done`` in one step, so a part run again after a crash resumes
     where it stopped and counts nothing twice. A part that fails on its last try fails the publish (the live
-    version stays); a part of a publish that failed or was replaced stops. The part that finishes the last
-    one switches the version (``_finish``)."""
+    version stays), and so does one that starts where ``PUBLISH_TRIES`` runs of it started (``_given_up``); a part
+    of a publish that failed or was replaced stops. The part that finishes the last one switches the version
+    (``_finish``)."""
     try:
         if not _still_building(services, profile_id, version, job_id):
             return
         position, finished = services.jobs.part_position(job_id, part)
+        if _given_up(services, profile_id, version, job_id, str(part), position):
+            return
         set_job(services, job_id, moved_at=now_ms())  # a part starting is progress (the watchdog's measure)
         if not finished:
             scorer = make_scorer(services)
@@ -214,23 +240,36 @@ def watch_publishes(services: Services, now: int) -> list[dict[str, Any]]:
     retries one whose worker died while running it only once its execution lapsed and a maintenance pass ran
     (every 10 minutes). Lost is what RQ will not run by itself
     (``JobQueue.waiting``): each part not finished and neither waiting nor scheduled, or, before the parts were
-    queued (and for a publish run as one job), the publish job itself. Running them again is safe: a part
-    resumes at its position and counts nothing twice (``publish_part.lua``). Returns what it queued again, one
-    ``{"job", "parts"}`` per publish (``parts`` None: the publish job)."""
+    queued (and for a publish run as one job), the publish job itself; or, every part finished, the part that
+    finished the last one (its ``_finish`` cut short). Running them again is safe: a part
+    resumes at its position and counts nothing twice (``publish_part.lua``). A lost job that already started
+    ``PUBLISH_TRIES`` times where it stands fails the publish instead (``_fail``). A publish whose end was cut short
+    (its job's record says failed or finished, but the profile still names it) is ended: ``_settle_ended``.
+    Returns what it queued again, one ``{"job", "parts"}`` per publish (``parts`` None: the publish job)."""
     stall_ms = int(float(services.settings["PUBLISH_STALL_SECONDS"]) * 1000)
     if stall_ms <= 0:
         return []
     requeued = []
     for doc in services.profiles.all().values():
         job_id, version = doc.get("building_job"), doc.get("building_version")
-        if not job_id or not version:
+        if not job_id:
             continue
         raw = services.jobs.record(job_id)
-        if raw.get("status") not in ("queued", "running") or now - int(raw.get("moved_at") or 0) < stall_ms:
+        if now - int(raw.get("moved_at") or 0) < stall_ms:
             continue
+        if raw.get("status") not in ("queued", "running"):
+            _settle_ended(services, doc, job_id, raw)
+            continue
+        version = version or int(raw.get("version") or 0)  # or switched already: its finish was cut short
         parts = _lost_parts(services, job_id, raw)
         if parts == []:
             continue  # everything unfinished waits in the queue (the workers are busy): nothing is lost
+        spent = _spent(raw, parts)
+        if spent is not None:
+            _fail(services, doc["id"], int(version), job_id, PublishGaveUp(
+                f"{spent} started {PUBLISH_TRIES} times where it stands and never got further (its worker died, or "
+                f"it ran past its time limit, each time)"))
+            continue
         fire_triggers = raw.get("fire_triggers") == "1"
         if parts is None:
             services.jobs.forget_taken([job_id])
@@ -249,12 +288,38 @@ def watch_publishes(services: Services, now: int) -> list[dict[str, Any]]:
 
 def _lost_parts(services: Services, job_id: str, raw: dict[str, str]) -> list[int] | None:
     """The parts of a stalled publish that RQ will not run by itself; None when the publish job itself is lost
-    (its parts were never all queued) and [] when nothing is lost."""
+    (its parts were never all queued) and [] when nothing is lost. Every part finished, the finisher is lost
+    unless it waits: it ends the publish (``finish_part``: its run again does)."""
     if raw.get("split", "1") != "1" or not raw.get("parts_queued"):
         return [] if services.jobs.waiting([job_id]) else None
     unfinished = [p for p in range(int(raw["parts_queued"])) if not raw.get(f"finished:{p}")]
+    if not unfinished and raw.get("finisher"):
+        unfinished = [int(raw["finisher"])]
     waiting = services.jobs.waiting([part_job_id(job_id, p) for p in unfinished])
     return [p for p in unfinished if part_job_id(job_id, p) not in waiting]
+
+
+def _spent(raw: dict[str, str], parts: list[int] | None) -> str | None:
+    """Which of these lost jobs (None: the publish job) started ``PUBLISH_TRIES`` times where it stands, if any."""
+    named = [("publish", "the publish job", raw.get("done"))] if parts is None else \
+        [(str(p), f"part {p}", raw.get(f"part:{p}")) for p in parts]
+    for name, said, position in named:
+        if raw.get(f"tried:{name}") == str(int(position or 0)) and int(raw.get(f"tries:{name}") or 0) >= PUBLISH_TRIES:
+            return said
+    return None
+
+
+def _given_up(services: Services, profile_id: str, version: int, job_id: str, name: str, position: int) -> bool:
+    """Count this run of the publish job or of a part (``name``) at ``position``; past ``PUBLISH_TRIES`` runs
+    started there, fail the publish and say so (True): the runs before died there."""
+    tries = services.jobs.count_try(job_id, name, position)
+    if tries <= PUBLISH_TRIES:
+        return False
+    said = "the publish job" if name == "publish" else f"part {name}"
+    _fail(services, profile_id, version, job_id, PublishGaveUp(
+        f"{said} started {tries - 1} times where it stands and never got further (its worker died, or it ran past "
+        f"its time limit, each time)"))
+    return True
 
 
 def part_job_id(job_id: str, part: int) -> str:
@@ -282,6 +347,8 @@ def _finish(services: Services, profile_id: str, version: int, job_id: str, fire
     and queue the retirement of the version it replaced (``retire_version``). Run again after a crash, it goes on from where the first run stopped:
     the switch is not repeated, and the triggers' runs are keyed by their change id (a repeat starts none)."""
     profiles = services.profiles
+    if services.jobs.status_field(job_id, "status") == "failed":
+        return  # failed meanwhile (another run of a part, or the watchdog): ``_fail`` ends it
     doc = profiles.get(profile_id)
     if doc is not None and doc.get("building_version") == version:
         previous = doc.get("live_version")
@@ -291,7 +358,8 @@ def _finish(services: Services, profile_id: str, version: int, job_id: str, fire
                             profiles.version(profile_id, previous) if previous else None,
                             profiles.version(profile_id, version))
         live_at = int(time.time() * 1000)
-        doc.update(live_version=version, building_version=None, building_job=None, published_at=live_at)
+        # building_job stays until the end: the watchdog finds a finish cut short after the switch by it
+        doc.update(live_version=version, building_version=None, published_at=live_at)
         profiles.save(doc)
         _update_record(profiles, profile_id, version, live_at=live_at, summary=summary)
     elif doc is not None and doc.get("live_version") == version:
@@ -300,10 +368,11 @@ def _finish(services: Services, profile_id: str, version: int, job_id: str, fire
     else:
         raise Conflict("the profile was deleted or re-published while this version was built")
     if fire_triggers:
-        _fire_publish_triggers(services, profile_id, version, old_scores)
+        _fire_publish_triggers(services, profile_id, version, old_scores, job_id)
     if previous:  # a job of its own: the publish is done at the switch, not after a pass over every contact
-        services.enqueue.retire_version(profile_id, previous)
+        services.enqueue.retire_version(profile_id, previous, once=retirement_job_id(job_id))
     set_job(services, job_id, status="finished", progress=1.0)
+    _let_go(services, profile_id, job_id)
 
 
 def _fail(services: Services, profile_id: str, version: int, job_id: str, exc: Exception) -> None:
@@ -311,14 +380,55 @@ def _fail(services: Services, profile_id: str, version: int, job_id: str, exc: E
     built (its parts' and the drains' states, its score index) goes with the retirement a replaced version gets,
     queued once the profile no longer names it: a part still running writes nothing of it from then on
     (``Scorer._versions``), and a write already under way loses its race to the retirement (``drop_version.lua``).
-    A version that went live before the failure (its triggers failed after the switch) is not retired."""
-    set_job(services, job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
-    _update_record(services.profiles, profile_id, version, error=f"{type(exc).__name__}: {exc}")
+    A version that went live before the failure (its triggers failed after the switch) is not retired: the version
+    it replaced is. The job's record says "failed" first; a worker dying at any later step leaves the rest to the
+    watchdog (``_settle_ended``), which does each step again, the retirement once (``retirement_job_id``)."""
+    set_job(services, job_id, status="failed", error=f"{type(exc).__name__}: {exc}", moved_at=now_ms())
+    _end_failed(services, profile_id, version, job_id, f"{type(exc).__name__}: {exc}")
+
+
+def _end_failed(services: Services, profile_id: str, version: int, job_id: str, error: str) -> None:
+    """A failed publish's steps after its job's record: the version's record; the profile building nothing, but still
+    naming the job (``building_job``) until the retirement is queued; that retirement; the job let go."""
+    profiles = services.profiles
+    _update_record(profiles, profile_id, version, error=error)
+    doc = profiles.get(profile_id)
+    if doc is None or doc.get("building_job") != job_id:
+        return
+    if doc.get("building_version") == version:
+        doc.update(building_version=None)
+        profiles.save(doc)
+    if doc.get("live_version") != version:
+        services.enqueue.retire_version(profile_id, version, once=retirement_job_id(job_id))
+    elif previous := int(services.jobs.status_field(job_id, "previous") or 0):  # switched: the replaced one goes
+        services.enqueue.retire_version(profile_id, previous, once=retirement_job_id(job_id))
+    _let_go(services, profile_id, job_id)
+
+
+def _settle_ended(services: Services, doc: dict[str, Any], job_id: str, raw: dict[str, str] | None = None) -> None:
+    """End a publish that its profile still names (``building_job``) though its job's record says it ended: a worker
+    died in ``_fail`` (the failure's steps again) or at the end of ``_finish`` (the job let go). A record gone with
+    the profile building nothing lets the job go too."""
+    raw = services.jobs.record(job_id) if raw is None else raw
+    version = int(raw.get("version") or doc.get("building_version") or 0)
+    if raw.get("status") == "failed" and version:
+        _end_failed(services, doc["id"], version, job_id, raw.get("error") or "")
+    elif raw.get("status") == "finished" or (not raw and not doc.get("building_version")):
+        _let_go(services, doc["id"], job_id)
+
+
+def _let_go(services: Services, profile_id: str, job_id: str) -> None:
+    """The profile no longer names the job (a publish is over: its version live or retired), unless it builds."""
     doc = services.profiles.get(profile_id)
-    if doc and doc.get("building_version") == version:
-        doc.update(building_version=None, building_job=None)
+    if doc is not None and doc.get("building_job") == job_id and not doc.get("building_version"):
+        doc.update(building_job=None)
         services.profiles.save(doc)
-        services.enqueue.retire_version(profile_id, version)
+
+
+def retirement_job_id(job_id: str) -> str:
+    """The RQ job id of the retirement a publish queues (its failed version's, or the one it replaced): queued again
+    after a crash, it runs once (``JobPort.retire_version``)."""
+    return f"{job_id}-retire"
 
 
 def _update_record(profiles: ProfileStore, profile_id: str, version: int, **changes: Any) -> None:
@@ -331,8 +441,10 @@ def _live_scores(services: Services, profile_id: str, version: int | None) -> di
     return services.scores.scores_of(profile_id, version) if version else {}
 
 
-def _fire_publish_triggers(services: Services, profile_id: str, version: int, old: dict[str, int]) -> None:
-    """Score events for every contact whose score the new version changed (asked for explicitly)."""
+def _fire_publish_triggers(services: Services, profile_id: str, version: int, old: dict[str, int],
+                           job_id: str) -> None:
+    """Score events for every contact whose score the new version changed (asked for explicitly); each thousand
+    handled is progress (the watchdog's measure: a finish still firing is not queued again)."""
     new = _live_scores(services, profile_id, version)
     events = []
     for cid in set(old) | set(new):
@@ -343,6 +455,7 @@ def _fire_publish_triggers(services: Services, profile_id: str, version: int, ol
                                        cause={"reason": "publish"}))
     for i in range(0, len(events), 1000):
         services.events.handle(events[i:i + 1000])
+        set_job(services, job_id, moved_at=now_ms())
 
 
 def retire(services: Services, profile_id: str, version: int) -> None:

@@ -174,7 +174,7 @@ def test_a_profile_deleted_before_the_record_has_its_last_number_recorded_from_w
         settle(services)
         put_profile(client, "eng", ONE_RULE + RULES)
         with monkeypatch.context() as patch:  # version 2 live, version 1's retirement never run (its index left)
-            patch.setattr(services.enqueue, "retire_version", lambda profile_id, version: None)
+            patch.setattr(services.enqueue, "retire_version", lambda profile_id, version, once=None: None)
             publish(client, services, "eng")
         assert {k.split(":")[-2] for page in services.workspaces.scan_prefix(services.keys.score_indexes())
                 for k in page if "eng@" in k} == {"eng@1", "eng@2"}

@@ -101,3 +101,202 @@ def test_a_publish_that_fails_after_its_switch_keeps_its_version_live(make_app, 
         assert (doc["live_version"], doc.get("building_version")) == (2, None)
         assert services.timelines.read_scores(ids, "eng@2") == dict.fromkeys(ids, 4)
         assert services.scores.scores_of("eng", 2) == dict.fromkeys(ids, 4)  # (its score index)
+
+
+# --- a publish that fails wherever it fails, its worker killed at any step of the failure -------------------------
+class Died(BaseException):
+    """The worker killed (SIGKILL) at that point: nothing after it runs. Not an ``Exception``: no ``except`` of the
+    app's sees it (RQ, in this process, counts it as the job failing: ``die``)."""
+
+
+def die() -> None:
+    """Kill the worker here (``Died``): RQ does not try its job again (it would, an hour on, once the job's time
+    limit lapsed: the watchdog does not wait for that)."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is not None:
+        job.retries_left = 0
+    raise Died
+
+
+#: Where a publish fails, on every try.
+PLACES = ["publish job", "first part", "last part", "finish before switch", "finish after switch"]
+#: After which write of the failure's the worker is killed (None: not killed).
+KILLS = [None, 1, 2, 3, 4]
+#: The stall of the watchdog's in-process calls, long enough that no test line looks stalled to it.
+STALL_S = 60
+
+
+def failing_at(place: str, buckets: int, monkeypatch) -> None:
+    """Make the publish fail at ``place`` on every try."""
+    from app.storage.contacts import ContactStore
+    from app.storage.jobs import JobQueue
+
+    def fails(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError(f"the {place} failed")
+
+    if place == "publish job":
+        monkeypatch.setattr(JobQueue, "start_parts", fails)
+    elif place.endswith("part"):
+        failing, page = 0 if place == "first part" else buckets - 1, ContactStore.contact_page
+
+        def contact_page(self, bucket: int, start: int, size: int) -> list[str]:
+            return fails() if bucket == failing else page(self, bucket, start, size)
+
+        monkeypatch.setattr(ContactStore, "contact_page", contact_page)
+    elif place == "finish before switch":
+        monkeypatch.setattr(publish_module, "summarize", fails)
+    else:
+        monkeypatch.setattr(publish_module, "_fire_publish_triggers", fails)
+
+
+def killed_after(at: int | None, monkeypatch) -> None:
+    """The worker that fails the publish is killed right after the ``at``-th write of the failure (counted from
+    the job's record saying "failed"): the job's record, the version's record, the profile, the queueing of a
+    retirement. Once: the watchdog's later work is not killed."""
+    from app.jobs import Jobs
+    from app.storage.profiles import ProfileStore
+
+    if at is None:
+        return
+    writes: list[str] = []
+
+    def counted(name: str, function):
+        def write(*args: Any, **kwargs: Any) -> Any:
+            result = function(*args, **kwargs)
+            if writes or (name == "job" and kwargs.get("status") == "failed"):
+                writes.append(name)
+                if len(writes) == at:
+                    die()
+            return result
+        return write
+
+    monkeypatch.setattr(publish_module, "set_job", counted("job", publish_module.set_job))
+    monkeypatch.setattr(publish_module, "_update_record", counted("record", publish_module._update_record))
+    monkeypatch.setattr(ProfileStore, "save", counted("profile", ProfileStore.save))
+    monkeypatch.setattr(Jobs, "retire_version", counted("retire", Jobs.retire_version))
+
+
+def run_every_try(services) -> None:
+    """Every queued job, as workers would run them: each retry RQ schedules (the publish job's, 5 s on) at once, a
+    worker killed taking none (its job is RQ's to retry, or the watchdog's)."""
+    registry = services.queue.scheduled_job_registry
+    for _ in range(20):
+        try:
+            run_jobs(services)
+        except Died:
+            continue
+        waiting = registry.get_job_ids()
+        if not waiting:
+            return
+        for job_id in waiting:
+            registry.requeue(job_id)
+    raise AssertionError("the jobs did not end")
+
+
+@pytest.mark.app_settings(PUBLISH_STALL_SECONDS=STALL_S)
+@pytest.mark.parametrize("killed", KILLS, ids=lambda k: "not killed" if k is None else f"killed after write {k}")
+@pytest.mark.parametrize("place", PLACES)
+def test_a_publish_failing_on_every_try_fails_once_and_retires_what_it_left(make_app, monkeypatch, place, killed):
+    """Wherever a publish fails on every try, and wherever its worker dies while failing it, the watchdog finishes
+    what was left: the job ends failed with the error, the profile builds nothing, what no version live uses is
+    retired once (the failed version; or, failed after its switch, the version it replaced), the live version keeps
+    its scores, and the next publish works."""
+    import app.jobs as jobs_module
+    from app.clock import now_ms
+
+    with drain_ready(make_app, RULES, PUBLISH_STALL_SECONDS=STALL_S) as (client, services):
+        for n in range(CONTACTS):
+            send(client, opened(n))
+        settle(services)
+        ids = [services.contacts.find_contact(email=f"c{n}@x.io") for n in range(CONTACTS)]
+        put_profile(client, "eng", DOUBLED)
+        retired: list[tuple[str, int]] = []
+        retire = jobs_module.retire
+        monkeypatch.setattr(jobs_module, "retire", lambda s, p, v: (retired.append((p, v)), retire(s, p, v)))
+        failing_at(place, services.sharding.buckets, monkeypatch)
+        killed_after(killed, monkeypatch)
+        switched = place == "finish after switch"
+        job = client.post("/v1/profiles/eng/publish", json={"fire_triggers": switched}, headers=AUTH).get_json()["job"]
+        run_every_try(services)
+        for tick in range(1, 4):  # the watchdog, once stalled, each time more than a stall later
+            publish_module.watch_publishes(services, now_ms() + tick * 2 * STALL_S * 1000)
+            run_every_try(services)
+        failed = services.jobs.status(job["id"])
+        assert failed["status"] == "failed" and f"the {place} failed" in failed["error"], failed
+        doc = services.profiles.get("eng")
+        live, gone = (2, 1) if switched else (1, 2)
+        assert (doc["live_version"], doc.get("building_version"), doc.get("building_job")) == (live, None, None)
+        assert retired == [("eng", gone)]
+        assert traces(services, "eng", gone) == []
+        assert services.timelines.read_scores(ids, f"eng@{live}") == dict.fromkeys(ids, 4 if switched else 2)
+        monkeypatch.undo()
+        put_profile(client, "eng", RULES if switched else DOUBLED)
+        job = client.post("/v1/profiles/eng/publish", json={}, headers=AUTH).get_json()["job"]
+        settle(services)
+        assert services.jobs.status(job["id"])["status"] == "finished"
+        assert services.timelines.read_scores(ids, "eng@3") == dict.fromkeys(ids, 2 if switched else 4)
+
+
+def _dies_after(function, when):
+    """``function``, killed (``Died``) right after a call ``when(*args, **kwargs)`` says, once."""
+    died: list[int] = []
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        result = function(*args, **kwargs)
+        if not died and when(*args, **kwargs):
+            died.append(1)
+            die()
+        return result
+    return call
+
+
+#: Where a finish is cut short: after the switch's save, after queueing the replaced version's retirement, after the
+#: job's record says finished.
+FINISH_DEATHS = ["switch", "retirement", "finished"]
+
+
+@pytest.mark.app_settings(PUBLISH_STALL_SECONDS=STALL_S)
+@pytest.mark.parametrize("death", FINISH_DEATHS)
+def test_a_finish_cut_short_is_ended_by_the_watchdog(make_app, monkeypatch, death):
+    """The worker finishing a publish dies in ``_finish``: the watchdog queues the finisher again (or lets the job go),
+    the publish ends finished, the version it replaced is retired once, and the next publish works."""
+    import app.jobs as jobs_module
+    from app.clock import now_ms
+    from app.jobs import Jobs
+    from app.storage.profiles import ProfileStore
+
+    with drain_ready(make_app, RULES, PUBLISH_STALL_SECONDS=STALL_S) as (client, services):
+        for n in range(CONTACTS):
+            send(client, opened(n))
+        settle(services)
+        ids = [services.contacts.find_contact(email=f"c{n}@x.io") for n in range(CONTACTS)]
+        put_profile(client, "eng", DOUBLED)
+        retired: list[tuple[str, int]] = []
+        retire = jobs_module.retire
+        monkeypatch.setattr(jobs_module, "retire", lambda s, p, v: (retired.append((p, v)), retire(s, p, v)))
+        if death == "switch":
+            monkeypatch.setattr(ProfileStore, "save", _dies_after(ProfileStore.save, lambda _s, doc: doc.get(
+                "live_version") == 2))
+        elif death == "retirement":
+            monkeypatch.setattr(Jobs, "retire_version", _dies_after(Jobs.retire_version, lambda *_a, **_k: True))
+        else:
+            monkeypatch.setattr(publish_module, "set_job", _dies_after(
+                publish_module.set_job, lambda *_a, **fields: fields.get("status") == "finished"))
+        job = client.post("/v1/profiles/eng/publish", json={}, headers=AUTH).get_json()["job"]
+        run_every_try(services)
+        for tick in range(1, 3):
+            publish_module.watch_publishes(services, now_ms() + tick * 2 * STALL_S * 1000)
+            run_every_try(services)
+        assert services.jobs.status(job["id"])["status"] == "finished"
+        doc = services.profiles.get("eng")
+        assert (doc["live_version"], doc.get("building_version"), doc.get("building_job")) == (2, None, None)
+        assert retired == [("eng", 1)]
+        assert traces(services, "eng", 1) == []
+        assert services.timelines.read_scores(ids, "eng@2") == dict.fromkeys(ids, 4)
+        monkeypatch.undo()
+        put_profile(client, "eng", RULES)
+        job = client.post("/v1/profiles/eng/publish", json={}, headers=AUTH).get_json()["job"]
+        settle(services)
+        assert services.jobs.status(job["id"])["status"] == "finished"

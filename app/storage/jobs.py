@@ -183,6 +183,16 @@ class JobQueue:
         job, and so does its retry)."""
         return int(self._part(keys=[self.keys.job(job_id)], args=["finish", part, now_ms])) == part
 
+    def count_try(self, job_id: str, name: str, position: int) -> int:
+        """Count a run of a publish job (``name`` "publish") or of one of its parts (its number) starting at
+        ``position``: how many runs of it started there, this one included (a run starting elsewhere counts from
+        1 again)."""
+        return int(self._part(keys=[self.keys.job(job_id)], args=["try", name, position]))
+
+    def known(self, job_id: str) -> bool:
+        """Whether RQ holds a job of this id (waiting, scheduled, running, or ended and its result still kept)."""
+        return bool(self.queue.connection.exists(self.queue.job_class.key_for(job_id)))
+
     def status_field(self, job_id: str, name: str) -> str | None:
         """One field of a job's status record as stored (None when absent)."""
         return self.redis.hget(self.keys.job(job_id), name)

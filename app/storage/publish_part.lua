@@ -6,7 +6,19 @@
 --   died) never counts a contact twice. Returns done, or -1 when the position had moved.
 -- ARGV[1] = "finish": ARGV[2] part, ARGV[3] now (ms, "moved_at"; optional). Marks the part finished ("finished:N") once; the part whose mark leaves
 --   no part unfinished ("parts_left" reaches 0) is named "finisher". Returns the finisher's part, or -1.
+-- ARGV[1] = "try": ARGV[2] a run's name (a part's number, or "publish": the publish job), ARGV[3] the position it
+--   starts at. Counts the runs of that name started at that position ("tries:NAME"; the position in "tried:NAME"):
+--   a run starting elsewhere (a page was done since) counts from 1 again. In one step, so two runs of a part
+--   started together (queued twice) count twice. Returns the count.
 local job = KEYS[1]
+if ARGV[1] == "try" then
+  local count, at = "tries:" .. ARGV[2], "tried:" .. ARGV[2]
+  if redis.call("HGET", job, at) ~= ARGV[3] then
+    redis.call("HSET", job, at, ARGV[3], count, 1)
+    return 1
+  end
+  return redis.call("HINCRBY", job, count, 1)
+end
 if ARGV[1] == "advance" then
   local field = "part:" .. ARGV[2]
   local current = tonumber(redis.call("HGET", job, field) or "0")
