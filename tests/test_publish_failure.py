@@ -8,9 +8,14 @@ from typing import Any
 
 import pytest
 
+import app.jobs as jobs_module
 import app.publish as publish_module
+from app.clock import now_ms
+from app.jobs import Jobs
 from app.scoring_service import make_scorer
-from app.storage.profiles import ActiveVersion
+from app.storage.contacts import ContactStore
+from app.storage.jobs import JobQueue
+from app.storage.profiles import ActiveVersion, ProfileStore
 
 from .helpers import AUTH, drain_ready, put_profile, run_jobs, send, settle
 from .test_publish_parts import crashing_after
@@ -130,9 +135,6 @@ STALL_S = 60
 
 def failing_at(place: str, buckets: int, monkeypatch) -> None:
     """Make the publish fail at ``place`` on every try."""
-    from app.storage.contacts import ContactStore
-    from app.storage.jobs import JobQueue
-
     def fails(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError(f"the {place} failed")
 
@@ -155,9 +157,6 @@ def killed_after(at: int | None, monkeypatch) -> None:
     """The worker that fails the publish is killed right after the ``at``-th write of the failure (counted from
     the job's record saying "failed"): the job's record, the version's record, the profile, the queueing of a
     retirement. Once: the watchdog's later work is not killed."""
-    from app.jobs import Jobs
-    from app.storage.profiles import ProfileStore
-
     if at is None:
         return
     writes: list[str] = []
@@ -195,6 +194,26 @@ def run_every_try(services) -> None:
     raise AssertionError("the jobs did not end")
 
 
+def scored_then_doubled(client, services, monkeypatch) -> tuple[list[str], list[tuple[str, int]]]:
+    """``CONTACTS`` contacts scored by version 1, the draft doubling its points: their ids, and the list each
+    retirement run from now on is added to (profile, version)."""
+    for n in range(CONTACTS):
+        send(client, opened(n))
+    settle(services)
+    put_profile(client, "eng", DOUBLED)
+    retired: list[tuple[str, int]] = []
+    retire = jobs_module.retire
+    monkeypatch.setattr(jobs_module, "retire", lambda s, p, v: (retired.append((p, v)), retire(s, p, v)))
+    return [services.contacts.find_contact(email=f"c{n}@x.io") for n in range(CONTACTS)], retired
+
+
+def watched(services, ticks: int) -> None:
+    """The watchdog ``ticks`` times, each more than a stall after the last, with the jobs it queues run."""
+    for tick in range(1, ticks + 1):
+        publish_module.watch_publishes(services, now_ms() + tick * 2 * STALL_S * 1000)
+        run_every_try(services)
+
+
 @pytest.mark.app_settings(PUBLISH_STALL_SECONDS=STALL_S)
 @pytest.mark.parametrize("killed", KILLS, ids=lambda k: "not killed" if k is None else f"killed after write {k}")
 @pytest.mark.parametrize("place", PLACES)
@@ -203,26 +222,14 @@ def test_a_publish_failing_on_every_try_fails_once_and_retires_what_it_left(make
     what was left: the job ends failed with the error, the profile builds nothing, what no version live uses is
     retired once (the failed version; or, failed after its switch, the version it replaced), the live version keeps
     its scores, and the next publish works."""
-    import app.jobs as jobs_module
-    from app.clock import now_ms
-
     with drain_ready(make_app, RULES, PUBLISH_STALL_SECONDS=STALL_S) as (client, services):
-        for n in range(CONTACTS):
-            send(client, opened(n))
-        settle(services)
-        ids = [services.contacts.find_contact(email=f"c{n}@x.io") for n in range(CONTACTS)]
-        put_profile(client, "eng", DOUBLED)
-        retired: list[tuple[str, int]] = []
-        retire = jobs_module.retire
-        monkeypatch.setattr(jobs_module, "retire", lambda s, p, v: (retired.append((p, v)), retire(s, p, v)))
+        ids, retired = scored_then_doubled(client, services, monkeypatch)
         failing_at(place, services.sharding.buckets, monkeypatch)
         killed_after(killed, monkeypatch)
         switched = place == "finish after switch"
         job = client.post("/v1/profiles/eng/publish", json={"fire_triggers": switched}, headers=AUTH).get_json()["job"]
         run_every_try(services)
-        for tick in range(1, 4):  # the watchdog, once stalled, each time more than a stall later
-            publish_module.watch_publishes(services, now_ms() + tick * 2 * STALL_S * 1000)
-            run_every_try(services)
+        watched(services, 3)
         failed = services.jobs.status(job["id"])
         assert failed["status"] == "failed" and f"the {place} failed" in failed["error"], failed
         doc = services.profiles.get("eng")
@@ -262,20 +269,8 @@ FINISH_DEATHS = ["switch", "retirement", "finished"]
 def test_a_finish_cut_short_is_ended_by_the_watchdog(make_app, monkeypatch, death):
     """The worker finishing a publish dies in ``_finish``: the watchdog queues the finisher again (or lets the job go),
     the publish ends finished, the version it replaced is retired once, and the next publish works."""
-    import app.jobs as jobs_module
-    from app.clock import now_ms
-    from app.jobs import Jobs
-    from app.storage.profiles import ProfileStore
-
     with drain_ready(make_app, RULES, PUBLISH_STALL_SECONDS=STALL_S) as (client, services):
-        for n in range(CONTACTS):
-            send(client, opened(n))
-        settle(services)
-        ids = [services.contacts.find_contact(email=f"c{n}@x.io") for n in range(CONTACTS)]
-        put_profile(client, "eng", DOUBLED)
-        retired: list[tuple[str, int]] = []
-        retire = jobs_module.retire
-        monkeypatch.setattr(jobs_module, "retire", lambda s, p, v: (retired.append((p, v)), retire(s, p, v)))
+        ids, retired = scored_then_doubled(client, services, monkeypatch)
         if death == "switch":
             monkeypatch.setattr(ProfileStore, "save", _dies_after(ProfileStore.save, lambda _s, doc: doc.get(
                 "live_version") == 2))
@@ -286,9 +281,7 @@ def test_a_finish_cut_short_is_ended_by_the_watchdog(make_app, monkeypatch, deat
                 publish_module.set_job, lambda *_a, **fields: fields.get("status") == "finished"))
         job = client.post("/v1/profiles/eng/publish", json={}, headers=AUTH).get_json()["job"]
         run_every_try(services)
-        for tick in range(1, 3):
-            publish_module.watch_publishes(services, now_ms() + tick * 2 * STALL_S * 1000)
-            run_every_try(services)
+        watched(services, 2)
         assert services.jobs.status(job["id"])["status"] == "finished"
         doc = services.profiles.get("eng")
         assert (doc["live_version"], doc.get("building_version"), doc.get("building_job")) == (2, None, None)
