@@ -132,7 +132,8 @@ class DecodedStates:
         states[text] = (state, profile)
 
 
-#: ``dumps`` without its call (``storage.redis_tools.dumps`` is this, decoded): once per contact scored.
+#: ``dumps`` without its call (``storage.redis_tools.dumps`` is this, decoded): once per contact scored and record
+#: written.
 _json = orjson.dumps
 
 #: The types that are no activity of the contact (the latest-activity index).
@@ -697,7 +698,8 @@ class Scorer:
                 if state is at_horizon:
                     state = state.copy()
                 state.outside = outside
-                new_json = dumps(state.to_json(version.profile) if interned else state.to_json_before(version.profile))
+                new_json = _json(state.to_json(version.profile) if interned
+                                 else state.to_json_before(version.profile)).decode()  # (``dumps``, without its call)
                 # read back as this text in a later batch: not decoded again
                 self._decoded.keep(new_json, state, version.profile)
             result.scores[vfield] = None if state.outside else state.score
@@ -766,7 +768,7 @@ class Scorer:
             record = fresh[0]
             encoded = {record.key: _json(encode_record(record)).decode()}
         else:
-            encoded = {r.key: dumps(encode_record(r)) for r in fresh}
+            encoded = {r.key: _json(encode_record(r)).decode() for r in fresh}
         write = make_write(cid, raw_states.get("_rev", ""), encoded, states_out, drop, ledgers, outbox, doc,
                            horizon_out)  # (by position: one per contact)
         return write, result
