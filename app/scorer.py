@@ -433,6 +433,7 @@ class Scorer:
             write, result = self._compute(cid, states[cid], fresh[cid], timelines.get(cid), now, versions,
                                           interest, keep, parsed.get(cid, {}), cid in refold, facts.get(cid))
             if write is not None:
+                bucket = bucket_text[bucket_of(cid)] if with_write else ""  # (once: the index's and activity's)
                 moves: list[Any] = []
                 for v in versions:
                     new, old = result.scores.get(v.field), result.before.get(v.field)
@@ -444,7 +445,7 @@ class Scorer:
                         moves += (v.field, "" if new is None else new, "" if old is None else old)
                 if with_write:
                     if moves:
-                        scored[cid] = [bucket_text[bucket_of(cid)], *moves]
+                        scored[cid] = [bucket, *moves]
                 elif moves or cid in pending_read:
                     cands = pending_candidates(pending_read[cid]) if cid in pending_read else {}
                     for j in range(0, len(moves), 3):
@@ -457,7 +458,7 @@ class Scorer:
                     latest = r.at
             if write is not None:
                 if latest is not None and with_write:
-                    active[cid] = (latest, bucket_text[bucket_of(cid)])
+                    active[cid] = (latest, bucket)
                 derived[cid] = result.derived_before
                 if len(states[cid]) > len(write.states) + 1 or write.drop:  # (a state read and not written, with
                     kept[cid] = kept_activity(states[cid], write.states, write.drop)  # `_rev`: most often none)
