@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .profiles import version_field
+
 __all__ = ["PROPERTY_CODES", "ContactWrite", "LedgerEntry", "LedgerWrite", "TimelineRecord", "decode_ledger_entry",
            "decode_record",
            "encode_ledger_entry", "encode_record", "is_compact_ledger_entry", "is_compact_record", "make_record", "make_write",
@@ -271,16 +273,20 @@ class LedgerWrite:
     version: int
     replace: bool
     entries: Sequence[str]
+    #: ``PROFILE@VERSION`` (``version_field``), made once: the write names its ledger by it, for every contact
+    #: whose ledger changed (the scorer makes one ``LedgerWrite`` per version and kind)
+    field: str = field(init=False, repr=False, compare=False)
 
     def __init__(self, profile_id: str, version: int, replace: bool, entries: Sequence[str]) -> None:
-        set_profile, set_version, set_replace, set_entries = _LEDGER_WRITE_SET  # as TimelineRecord's
+        set_profile, set_version, set_replace, set_entries, set_field = _LEDGER_WRITE_SET  # as TimelineRecord's
         set_profile(self, profile_id)
         set_version(self, version)
         set_replace(self, replace)
         set_entries(self, entries)
+        set_field(self, version_field(profile_id, version))
 
 
-_LEDGER_WRITE_SET = _slot_setters(LedgerWrite, ("profile_id", "version", "replace", "entries"))
+_LEDGER_WRITE_SET = _slot_setters(LedgerWrite, ("profile_id", "version", "replace", "entries", "field"))
 
 
 @dataclass(frozen=True, slots=True, init=False)

@@ -649,7 +649,7 @@ class TimelineStore:
                 # contact; a dict's pairs flattened by chain, in C)
                 ledgers, states, doc, horizon = w.ledgers, w.states, w.doc, w.horizon
                 payload: list[Any] = [
-                    w.rev, [version_field(lw.profile_id, lw.version) for lw in ledgers] if ledgers else (),
+                    w.rev, [lw.field for lw in ledgers] if ledgers else (),
                     [*_flat(w.timeline.items())], _pieces(states) if states else (), w.drop, w.outbox,
                     [*_flat(doc.items())] if doc else (), _pieces(horizon) if horizon else ()]
                 at = active.get(cid) if single and active else None
