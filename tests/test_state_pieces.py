@@ -2,10 +2,10 @@
 compact hash encoding, and the pieces join back to the state exactly, whatever its characters (pure: no Redis)."""
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from app.storage.timelines import PIECE_BYTES, join_states, state_pieces
+from app.storage.timelines import PIECE_BYTES, _pieces, join_states, state_pieces
 
 
 @given(st.text(max_size=600))
@@ -16,6 +16,18 @@ def test_pieces_fit_a_listpack_value_and_join_back_exactly(value):
     stored = {"_rev": "3", "p@1": pieces[0], **{f"p@1#{n}": piece for n, piece in enumerate(pieces[1:], start=1)},
               "q@2": "short"}
     assert join_states(stored) == {"_rev": "3", "p@1": value, "q@2": "short"}
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=600))
+@example("{" * PIECE_BYTES + "\n" + "}" * (PIECE_BYTES + 1))
+def test_an_ascii_state_is_cut_every_piece_bytes_characters(value):
+    # (state_pieces cuts ASCII by a regular expression: the slices it stands for, newlines included)
+    assert state_pieces(value) == ([value[i:i + PIECE_BYTES] for i in range(0, len(value), PIECE_BYTES)] or [""])
+
+
+@given(st.dictionaries(st.text(max_size=8), st.text(max_size=300) | st.text(alphabet="ab\n", max_size=300)))
+def test_the_writes_pieces_are_each_values_state_pieces(values):
+    assert _pieces(values) == [x for name, value in values.items() for x in (name, state_pieces(value))]
 
 
 def test_a_short_state_is_one_piece_and_a_long_one_several():

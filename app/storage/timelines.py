@@ -130,13 +130,16 @@ def hash_records(stored: Mapping[str, str]) -> dict[str, str]:
     return {record_key(f): v for f, v in stored.items() if f[:1] == RECORD_MARK and f != RECORD_MARKER}
 
 
+#: An ASCII text longer than ``PIECE_BYTES`` in its pieces (``state_pieces``), by one C call: a comprehension of
+#: slices was a call more and a step a piece, once a state written (most are two to four pieces).
+_ascii_pieces = re.compile(f".{{1,{PIECE_BYTES}}}", re.DOTALL).findall
+
+
 def state_pieces(value: str) -> list[str]:
     """``value`` in pieces of at most ``PIECE_BYTES`` bytes each (whole characters), in order: what
     ``join_states`` puts together again."""
-    if len(value) <= PIECE_BYTES and value.isascii():
-        return [value]
     if value.isascii():
-        return [value[i:i + PIECE_BYTES] for i in range(0, len(value), PIECE_BYTES)]
+        return [value] if len(value) <= PIECE_BYTES else _ascii_pieces(value)
     out: list[str] = []
     piece: list[str] = []
     size = 0
@@ -160,7 +163,10 @@ def _pieces(values: Mapping[str, str]) -> list[Any]:
     out: list[Any] = []
     for name, value in values.items():
         out.append(name)
-        out.append(state_pieces(value))
+        if value.isascii():  # (``state_pieces``' common case inline: a call less a state written)
+            out.append([value] if len(value) <= PIECE_BYTES else _ascii_pieces(value))
+        else:
+            out.append(state_pieces(value))
     return out
 
 
