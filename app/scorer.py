@@ -8,7 +8,7 @@ Score-index and expiry-index writes follow, idempotently.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,16 +153,25 @@ def _has_type(records: Sequence[TimelineRecord], type_: str) -> bool:
 
 
 def _record_keys(batch: Mapping[str, Sequence[TimelineRecord]]) -> dict[str, list[str]]:
-    """Each contact's record keys (what read_batch.lua looks up): a loop, no comprehension called per contact."""
-    out: dict[str, list[str]] = {}
+    """Each contact's record keys (what read_batch.lua looks up)."""
+    return record_keys_apart(batch, ())[0]
+
+
+def record_keys_apart(batch: Mapping[str, Sequence[TimelineRecord]],
+                      held: Container[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """``_record_keys`` of the contacts not in ``held`` and of those in it, in one pass (a drain's next batch, read
+    ahead in two parts: ``Scorer.read_ahead``): a loop, no comprehension called per contact."""
+    apart: dict[str, list[str]] = {}
+    shared: dict[str, list[str]] = {}
     for cid, records in batch.items():
+        out = shared if cid in held else apart
         if len(records) == 1:
             out[cid] = [records[0].key]
         else:
             keys = out[cid] = []
             for record in records:
                 keys.append(record.key)
-    return out
+    return apart, shared
 
 
 def _places_company(fresh: Mapping[str, Sequence[TimelineRecord]]) -> bool:
@@ -353,10 +362,10 @@ class Scorer:
                               if v.live}
         return versions, keep
 
-    def read_ahead(self, batch: Mapping[str, Sequence[TimelineRecord]], later: Later) -> Reads:
+    def read_ahead(self, keys: dict[str, list[str]], later: Later) -> Reads:
         """Send the reads ``score`` starts a batch with (read_batch.lua) on ``later``, to be passed as its
-        ``reads``."""
-        return self.timelines.read_for_scoring(_record_keys(batch), later)
+        ``reads``: of the contacts of ``keys``, each contact's record keys (``record_keys_apart``)."""
+        return self.timelines.read_for_scoring(keys, later)
 
     def _score_once(self, pending: dict[str, list], now: int, versions: Sequence[ActiveVersion], full: bool,
                     interest: Interest, keep: set[str], results: dict[str, ContactResult], later: Later,

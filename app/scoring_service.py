@@ -21,7 +21,7 @@ from . import metrics
 from .archiving import Archiver, archive_batch, flush_backlog
 from .ingest import wake_partition
 from .membership import Membership
-from .scorer import ContactResult, Overlap, Reads, Scorer
+from .scorer import ContactResult, Overlap, Reads, Scorer, record_keys_apart
 from .scoring.events import event_from_json
 from .scoring.records import TimelineRecord, make_record
 from .scoring.vocabulary import vocabulary_of
@@ -251,6 +251,8 @@ class _Ahead(Overlap):
         self.next_batch: dict[str, list[TimelineRecord]] = {}
         self.next_records: list[TimelineRecord] = []
         self._apart: Reads | None = None
+        #: The record keys of the next batch's contacts that this one holds (read once its last writes are sent).
+        self._shared_keys: dict[str, list[str]] = {}
         self._shared: Reads | None = None
 
     def first_sent(self) -> None:
@@ -259,14 +261,13 @@ class _Ahead(Overlap):
         self.next_entries = self._entries()
         if self.next_entries:
             self.next_batch, self.next_records = parse_entries(self.next_entries)
-            self._apart = self.scorer.read_ahead({cid: records for cid, records in self.next_batch.items()
-                                                  if cid not in self.batch}, self.later)
+            apart, self._shared_keys = record_keys_apart(self.next_batch, self.batch)
+            self._apart = self.scorer.read_ahead(apart, self.later)
 
     def all_sent(self) -> None:
         self.first_sent()
         if self._shared is None and self.next_entries:
-            self._shared = self.scorer.read_ahead({cid: records for cid, records in self.next_batch.items()
-                                                   if cid in self.batch}, self.later)
+            self._shared = self.scorer.read_ahead(self._shared_keys, self.later)
 
     def next_reads(self) -> Reads | None:
         """The next batch's reads (None when there is none)."""
