@@ -142,6 +142,9 @@ _NOT_ACTIVITY = NOT_ACTIVITY_TYPES
 #: The types that set a contact's DND fields (``_dnd_updates``).
 _DND_TYPES = frozenset(DND_EMAIL_TYPES) | {"contact.dnd_updated"}
 
+#: The types that change a contact's document: its DND fields (``_dnd_updates``) or its attributes.
+_DOC_TYPES = _DND_TYPES | {ATTRIBUTES_TYPE}
+
 
 def _has_type(records: Sequence[TimelineRecord], type_: str) -> bool:
     """Whether any of the records is of this type (a loop: ``any()`` over a generator costs a contact ~0.5 µs
@@ -659,7 +662,12 @@ class Scorer:
         graded = self._graded
         score_steps: dict[str, tuple[ActiveVersion, int | None, list[ScoreStep], int]] = {}
         # DND as the lists see it: as stored, then as this batch changes it
-        dnd_doc = _dnd_updates(whole)
+        for record in whole:  # (a loop, no call: most contacts have no record that changes their document)
+            if record.type in _DOC_TYPES:
+                dnd_doc, changes_attributes = _dnd_updates(whole), _has_type(fresh, ATTRIBUTES_TYPE)
+                break
+        else:
+            dnd_doc, changes_attributes = {}, False
         if facts is not None and dnd_doc:
             facts = ContactFacts(tags=facts.tags, dnd={**facts.dnd, **{k[4:]: v == "1" for k, v in dnd_doc.items()}})
         parsed = parsed or {}
@@ -767,7 +775,7 @@ class Scorer:
         # A refold has the whole timeline: DND then follows occurred_at even for late arrivals (the records
         # before a horizon set their fields when they were scored; a later record sets a field again).
         doc = dnd_doc
-        if _has_type(fresh, ATTRIBUTES_TYPE):
+        if changes_attributes:
             doc["attributes"] = dumps(history.attributes(fresh) if history is not None else attributes_at(fresh))
         horizon_out: dict[str, str] = {}
         if new_checkpoints and horizon is not None:
