@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import orjson
+
 import pytest
 
 from app import ledger_history
@@ -13,7 +15,7 @@ from app.horizon import effective_horizon_ms, trim_all, trim_step
 from app.scoring.interactions import format_timestamp
 
 from .clock import CLOCK_START
-from .helpers import AUTH, contact_by_email, publish, publish_profile, score_of, send, settle
+from .helpers import AUTH, contact_by_email, publish, publish_profile, put_profile, score_of, send, settle
 from .reference import reference_score
 
 DAY = 86_400_000
@@ -124,6 +126,21 @@ def test_history_before_the_horizon_leaves_redis_once_archived_and_scores_stay_e
     assert world.horizon().checkpoints["eng@1"].score == before - 6 + 3
     trim_all(world.services, world.clock.now_ms())
     assert "late-old2" not in world.hot()  # archived by now: it leaves too
+
+
+def test_a_record_exactly_at_the_horizon_is_in_the_next_checkpoint(world):
+    """A record at the horizon's very moment stays hot (only records before it leave); when the horizon moves on,
+    the new checkpoint folds it in, so a late interaction that refolds from that checkpoint still counts it."""
+    world.send(("edge", "email.opened", CLOCK_START + 30 * DAY, {}))
+    month_of_history(world)
+    trim_all(world.services, world.clock.now_ms())
+    assert world.horizon().at == CLOCK_START + 30 * DAY and "edge" in world.hot()
+    world.clock.advance(5 * DAY)
+    trim_all(world.services, world.clock.now_ms())
+    assert world.horizon().at == CLOCK_START + 35 * DAY and "edge" not in world.hot()
+    # after the horizon, before o36 (the newest applied): refolded from the checkpoint and the hot records
+    world.send(("late", "email.opened", CLOCK_START + 35 * DAY + 1, {}))
+    assert world.score() == world.expected()
 
 
 def test_a_repeat_of_an_interaction_that_left_redis_changes_nothing(world):
@@ -376,3 +393,172 @@ def test_a_record_written_during_the_walk_of_its_bucket_is_not_missed(world, mon
     whole_pass(world)
     assert reads and "late-w" not in hot_ids(first)
     assert world.services.timelines.oldest_bounds()[1].get(bucket, float("inf")) >= CLOCK_START + 50 * DAY
+
+
+# --- every kind of span a rule can have keeps the horizon back, also in a version published after it was set -----
+
+HOT_SETTINGS = {"HOT_HISTORY": "10d"}
+LONG = "400d"  # longer than HOT_HISTORY and than any other span below
+
+
+@pytest.mark.parametrize("document", [
+    pytest.param({"rules": [{"id": "r", "on": "a", "points": 1, "limit": {"count": 1, "window": LONG}}]},
+                 id="limit-window"),
+    pytest.param({"rules": [{"id": "r", "on": "a", "points": 1, "expires_after": LONG}]}, id="expiry"),
+    pytest.param({"rules": [{"id": "r", "on": "a", "points": 1, "decay": {"percent": 10, "every": LONG}}]},
+                 id="decay"),
+    pytest.param({"groups": [{"id": "g", "max_points": 50, "decay": {"percent": 10, "every": LONG}}],
+                  "rules": [{"id": "r", "on": "a", "points": 1, "group": "g"}]}, id="group-decay"),
+    pytest.param({"rules": [{"id": "r", "on": "a", "points": 1, "limit": {"count": 1, "window": "1d"}},
+                            {"id": "s", "on": "b", "points": 1, "expires_after": LONG}]},
+                 id="longest-of-several-rules"),
+])
+@pytest.mark.parametrize("live", [pytest.param(True, id="live"), pytest.param(False, id="being-built")])
+def test_every_kind_of_rule_span_keeps_the_horizon_back(document, live):
+    from app.scoring.profiles import profile_from_dict
+    from app.storage.profiles import ActiveVersion
+
+    other = ActiveVersion(profile_from_dict({"id": "plain", "rules": [{"id": "o", "on": "a", "points": 1}]}), 1, True)
+    version = ActiveVersion(profile_from_dict({"id": "p", **document}), 2, live)
+    assert effective_horizon_ms(HOT_SETTINGS, [other, version]) == 400 * DAY
+    assert effective_horizon_ms(HOT_SETTINGS, [other]) == 10 * DAY  # without it: HOT_HISTORY
+    assert effective_horizon_ms({"HOT_HISTORY": "0"}, [other, version]) is None  # 0 keeps everything
+
+
+def test_the_horizon_knows_every_span_a_rule_has():
+    """A new kind of span on a rule (a field in ms) must be taken into the horizon: this lists the ones it takes.
+    Triggers and smart lists hold no span over history (they read scores, types, properties, tags and the latest
+    activity's time); a fit profile's rules read attributes, not time."""
+    import dataclasses
+
+    from app.scoring.profiles import Rule, profile_from_dict
+    from app.storage.profiles import ActiveVersion
+
+    spans = [f.name for f in dataclasses.fields(Rule) if f.name.endswith("_ms")]
+    assert spans == ["limit_window_ms", "expires_after_ms", "decay_every_ms"]
+    for name in spans:
+        rule = dataclasses.replace(Rule(id="r", on="a", points=1), **{name: 400 * DAY})
+        profile = dataclasses.replace(profile_from_dict({"id": "p", "rules": []}), rules=(rule,))
+        assert effective_horizon_ms(HOT_SETTINGS, [ActiveVersion(profile, 1, True)]) == 400 * DAY, name
+
+
+LATER_RULES = RULES[:3] + [
+    # reads a property no rule read before, of interactions that left Redis: scored from the archive's copy
+    {"id": "paid-pro", "on": "payment.succeeded", "points": 11, "where": {"plan": "pro"}},
+    # a window longer than any of the first version's (30 days): the horizon stays back 45 days from now on
+    {"id": "form-45", "on": "form.submitted", "points": 2, "limit": {"count": 1, "window": "45d"}},
+]
+
+
+def test_a_version_published_after_the_horizon_was_set_scores_exactly_and_holds_the_horizon_back(world):
+    """The horizon was set by the first version's 30-day window; a version published later reads a property of
+    interactions that left Redis, and has a 45-day window: its recompute reads the archive (the properties come
+    back from it), late interactions on either side of the horizon score exactly, and from then on the trim pass
+    keeps 45 days in Redis."""
+    def expected() -> int:
+        return reference_score(LATER_RULES, list(world.sent.values()), now=world.clock.now_ms(), profile="eng")
+
+    world.send(("pay-pro", "payment.succeeded", CLOCK_START + 1 * DAY, {"order": "Z", "plan": "pro"}),
+               ("pay-free", "payment.succeeded", CLOCK_START + 2 * DAY, {"order": "Y", "plan": "free"}))
+    month_of_history(world)  # to day 60
+    trim_all(world.services, world.clock.now_ms())
+    assert world.horizon().at == CLOCK_START + 30 * DAY and "pay-pro" not in world.hot()
+    put_profile(world.client, "eng", LATER_RULES)
+    publish(world.client, world.services, "eng")
+    assert effective_horizon_ms(world.services.settings, world.services.profiles.active()) == 45 * DAY
+    assert world.score() == expected() == 10 * 3 + 5 + 11 + 2  # opens, form, pay-pro, form-45 (no "paid" rule now)
+    world.send(("late-hot", "form.submitted", CLOCK_START + 40 * DAY, {}),  # after the horizon: limited by form-45
+               ("late-old", "payment.succeeded", CLOCK_START + 6 * DAY, {"order": "X", "plan": "pro"}))
+    assert world.score() == expected()
+    trim_all(world.services, world.clock.now_ms())  # late-old leaves (archived); the horizon never moves back
+    assert world.horizon().at == CLOCK_START + 30 * DAY and sorted(world.hot()) == ["late-hot", "o32", "o36"]
+    world.clock.advance(20 * DAY)  # day 80: the first version would keep from day 50, this one from day 35
+    trim_all(world.services, world.clock.now_ms())
+    assert world.horizon().at == CLOCK_START + 35 * DAY
+    assert sorted(world.hot()) == ["late-hot", "o36"]
+    assert world.score() == expected()
+    ledger = [(e["interaction_id"], e["rule_id"]) for e in ledger_history.whole_ledger(
+        world.services, world.cid(), world.services.profiles.live()["eng"])]
+    assert ("pay-pro", "paid-pro") in ledger and ("late-old", "paid-pro") in ledger
+    assert ("pay-free", "paid-pro") not in ledger
+
+
+# --- hostile values for the ledger's pages: a 4xx with the error body, never a 500 --------------------------------
+
+def _b64(raw: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _hostile_history_args():
+    from hypothesis import strategies as st
+
+    from .hostile import huge_integers, not_whole
+
+    numbers = st.one_of(st.integers(max_value=-1).map(str), huge_integers.map(str), not_whole.map(repr),
+                        st.sampled_from(["", " ", "1e3", "NaN", "inf", "0x10", "1.0", "+-1"]))
+    not_a_position = st.one_of(  # base64 of JSON that is not [moment, source, id, rule, timed]
+        st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=4),
+                     lambda inner: st.lists(inner, max_size=6), max_leaves=8).map(
+            lambda v: _b64(orjson.dumps(v))).filter(lambda t: t != ""),
+        st.lists(st.integers(), min_size=0, max_size=4).map(lambda v: _b64(orjson.dumps(v))))
+    garbage = st.one_of(st.text(min_size=1, max_size=40), st.binary(min_size=1, max_size=30).map(_b64),
+                        st.text(min_size=2001, max_size=2100), numbers)
+    refused = st.one_of(st.tuples(st.just("before"), st.one_of(garbage, not_a_position)),
+                        st.tuples(st.sampled_from(["limit", "cursor"]), numbers),
+                        st.tuples(st.just("limit"), st.sampled_from(["0", "1001"])))
+    return refused
+
+
+def _any_position():
+    """Well-formed positions naming entries that need not exist: any moment, any JSON in the other four places."""
+    from hypothesis import strategies as st
+
+    anything = st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.lists(st.integers(), max_size=2)
+    moments = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    return st.tuples(moments, anything, anything, anything, anything).map(lambda v: _b64(orjson.dumps(list(v))))
+
+
+def test_hostile_ledger_page_arguments_are_refused_with_the_error_body(world):
+    """``before`` garbage (text, base64 of anything, too long, numbers of every bad kind, empty), ``limit`` and
+    ``cursor`` negative, huge, fractional, empty: each a 400 or 422 with ``{code, status, message, errors}``,
+    ``errors`` an object naming the argument; never a 500. Contacts whose history left Redis, so a page that got
+    through would fold the archive."""
+    from hypothesis import HealthCheck, given, settings
+
+    month_of_history(world)
+    trim_all(world.services, world.clock.now_ms())
+    url = f"/v1/contacts/{world.cid()}/scores/eng/history"
+
+    @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(_hostile_history_args())
+    def refused(arg):
+        name, value = arg
+        resp = world.client.get(url, query_string={name: value}, headers=AUTH)
+        body = resp.get_json()
+        assert resp.status_code in (400, 422), (name, value, resp.status_code, body)
+        assert set(body) == {"code", "status", "message", "errors"} and body["code"] == resp.status_code, body
+        assert isinstance(body["errors"], dict) and name in str(body["errors"]), (name, value, body)
+
+    refused()
+
+
+def test_any_well_formed_ledger_position_gives_a_page(world):
+    """A ``before`` of the right shape that names no entry (made up, or its entry gone after a refold) goes on
+    from its moment: a 200 page of entries strictly older, whatever the other four values are."""
+    from hypothesis import HealthCheck, given, settings
+
+    month_of_history(world)
+    trim_all(world.services, world.clock.now_ms())
+    url = f"/v1/contacts/{world.cid()}/scores/eng/history"
+    ledger = world.client.get(url, query_string={"limit": 1000}, headers=AUTH).get_json()["items"]
+
+    @settings(max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(_any_position())
+    def a_page(before):
+        resp = world.client.get(url, query_string={"before": before, "limit": 1000}, headers=AUTH)
+        assert resp.status_code == 200, (before, resp.get_json())
+        items = resp.get_json()["items"]
+        assert items == ledger[len(ledger) - len(items):]  # the ledger's tail: its oldest entries
+    a_page()
