@@ -8,7 +8,7 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Defaults, then the environment (read once), then test overrides; then wire the parts."""
-    from . import automation, errors_http, jobs, json_bodies, logs, manual_scores, sealing, services, sessions
+    from . import automation, errors_http, horizon, jobs, json_bodies, logs, manual_scores, sealing, services, sessions
     from .api import (
         audit, companies, contacts, docs, evaluations, grades, health, init_api, interactions, keys, list_door,
         metrics, processes, profiles, smart_lists, workspaces)
@@ -26,6 +26,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     json_bodies.init_app(app)
     sessions.init_app(app)  # cookie sessions opened only when a request brings one (the dashboard may replace it)
     sealing.init_app(app)  # SECRETS_KEY is read and checked once
+    horizon.init_app(app)  # HOT_HISTORY is checked once
     services.init_app(app)
     jobs.init_app(app)  # the job port, services.enqueue
     manual_scores.init_app(app)  # the score port that workflow steps use

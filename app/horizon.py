@@ -51,6 +51,15 @@ def hot_history_ms(settings: Mapping[str, Any]) -> int | None:
     return parse_duration_ms(text, bounded=False)
 
 
+def init_app(app: Any) -> None:
+    """Stop the start on a ``HOT_HISTORY`` that is neither a duration nor ``0`` (else every trim pass of every
+    worker's ticker would fail on it, and Redis would keep everything without a word)."""
+    try:
+        hot_history_ms(app.config)
+    except ValueError as exc:
+        raise ValueError(f"SCOREKEEPER_HOT_HISTORY={app.config['HOT_HISTORY']!r}: {exc}") from None
+
+
 def longest_reach_ms(profiles: Sequence[Profile]) -> int:
     """The longest rule window, expiry or decay period of these profiles (0 when none has one)."""
     return max((span for profile in profiles for rule in profile.rules

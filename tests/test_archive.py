@@ -230,6 +230,58 @@ def test_an_unknown_archive_url_is_refused(url):
         open_archive(url)
 
 
+@pytest.mark.parametrize("url", [
+    pytest.param("postgresql://u@127.0.0.1:notaport/db", id="port-not-a-number"),
+    pytest.param("postgresql://u@127.0.0.1:99999/db", id="port-out-of-range"),
+    pytest.param("postgresql://u@127.0.0.1:0/db", id="port-zero"),
+    pytest.param("postgresql://u@127.0.0.1:5432,127.0.0.1:x/db", id="second-port-not-a-number"),
+    pytest.param("postgresql://u:%zzsecret@127.0.0.1/db", id="bad-percent-encoding"),
+    pytest.param("postgresql://u@[::1/db", id="unclosed-bracket"),
+    pytest.param("postgres://u x@127.0.0.1/db", id="space"),
+    pytest.param("sqlite://", id="sqlite-without-path"),
+    pytest.param("sqlite:///", id="sqlite-empty-path"),
+    pytest.param("sqlite:relative", id="sqlite-without-slashes"),
+    pytest.param("postgresql:/127.0.0.1/db", id="one-slash"),
+    pytest.param("ftp://x/y", id="other-scheme"),
+])
+def test_a_malformed_archive_url_stops_the_start_and_keeps_the_password_out_of_the_message(make_app, url):
+    """A setting's mistake is said at the start, never taken for an outage on first use (which would keep every
+    interaction in the backlog for ever and answer 503s); the message names the setting, not the secret."""
+    with pytest.raises(ValueError, match="ARCHIVE_URL|SQLite archive URL") as refused:
+        make_app(ARCHIVE_URL=url)
+    assert "secret" not in str(refused.value)
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@127.0.0.1:5432,127.0.0.1:5433/db?connect_timeout=1",
+                                 "postgres://u:p%40ss@127.0.0.1/db", "postgresql:///db?host=/var/run/postgresql"])
+def test_well_formed_postgresql_urls_are_taken_without_connecting(url):
+    open_archive(url).close()  # nothing connects until first use
+
+
+@pytest.mark.parametrize("value", ["ninety", "-5d", "1.5d", "90 days", "d", "5", "1y", "0.0"])
+def test_a_hot_history_that_is_not_a_duration_stops_the_start(make_app, value):
+    """Else every worker's trim pass would fail on it at each tick and Redis keep everything without a word."""
+    with pytest.raises(ValueError, match="HOT_HISTORY"):
+        make_app(HOT_HISTORY=value)
+
+
+@pytest.mark.parametrize("value, kept_ms", [("0", None), ("90d", 90 * 86_400_000), ("12w", 84 * 86_400_000),
+                                            ("1s", 1000), ("", 90 * 86_400_000), (None, 90 * 86_400_000)])
+def test_hot_history_takes_a_duration_or_zero_and_defaults_to_90_days(make_app, monkeypatch, value, kept_ms):
+    from app.horizon import hot_history_ms
+
+    monkeypatch.delenv("SCOREKEEPER_HOT_HISTORY", raising=False)
+    if value is not None:
+        monkeypatch.setenv("SCOREKEEPER_HOT_HISTORY", value)
+    assert hot_history_ms(make_app().config) == kept_ms
+
+
+def test_the_default_archive_is_sqlite_under_var_and_needs_no_server():
+    from app.settings import DEFAULTS
+
+    assert DEFAULTS["ARCHIVE_URL"][0] == "sqlite:///var/archive.sqlite3"
+
+
 def test_an_unreachable_postgresql_is_unavailable_and_reconnects_when_back(postgres_url):
     from .archive_helpers import TcpGate
 

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable, Sequence
 
 import psycopg
+import psycopg.conninfo
 
 from ..scoring.records import TimelineRecord
 from . import (BULK_CHUNK, DEFAULT_HISTORY_LIMIT, ArchivedRecord, ArchiveUnavailable, Batch, batch_rows_json, check_limit,
@@ -69,8 +70,21 @@ ON CONFLICT (workspace, contact_id, source, id) DO NOTHING
 """
 
 
+def check_url(url: str) -> None:
+    """Refuse a URL libpq cannot read (ValueError, so the start stops naming it) rather than connect with it on
+    first use and count a setting's mistake as an outage for ever."""
+    try:
+        ports = psycopg.conninfo.conninfo_to_dict(url).get("port") or ""
+    except psycopg.ProgrammingError:  # its message quotes the URL's text, which may hold the password
+        raise ValueError("SCOREKEEPER_ARCHIVE_URL is not a PostgreSQL URL libpq reads (its percent-encoding, "
+                         "spaces or brackets)") from None
+    if not all(port.isascii() and port.isdigit() and 0 < int(port) < 65536 for port in ports.split(",") if port):
+        raise ValueError(f"SCOREKEEPER_ARCHIVE_URL has a port that is not a number from 1 to 65535: {ports!r}")
+
+
 class PostgresArchive:
     def __init__(self, url: str):
+        check_url(url)
         self.url = url
         self._lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
