@@ -230,20 +230,16 @@ def test_an_unknown_archive_url_is_refused(url):
         open_archive(url)
 
 
-@pytest.mark.parametrize("url", [
-    pytest.param("postgresql://u@127.0.0.1:notaport/db", id="port-not-a-number"),
-    pytest.param("postgresql://u@127.0.0.1:99999/db", id="port-out-of-range"),
-    pytest.param("postgresql://u@127.0.0.1:0/db", id="port-zero"),
-    pytest.param("postgresql://u@127.0.0.1:5432,127.0.0.1:x/db", id="second-port-not-a-number"),
-    pytest.param("postgresql://u:%zzsecret@127.0.0.1/db", id="bad-percent-encoding"),
-    pytest.param("postgresql://u@[::1/db", id="unclosed-bracket"),
-    pytest.param("postgres://u x@127.0.0.1/db", id="space"),
-    pytest.param("sqlite://", id="sqlite-without-path"),
-    pytest.param("sqlite:///", id="sqlite-empty-path"),
-    pytest.param("sqlite:relative", id="sqlite-without-slashes"),
-    pytest.param("postgresql:/127.0.0.1/db", id="one-slash"),
-    pytest.param("ftp://x/y", id="other-scheme"),
-])
+MALFORMED_URLS = {
+    "port-not-a-number": "postgresql://u@127.0.0.1:notaport/db", "port-out-of-range": "postgresql://u@127.0.0.1:99999/db",
+    "port-zero": "postgresql://u@127.0.0.1:0/db", "second-port-not-a-number": "postgresql://u@127.0.0.1:5432,127.0.0.1:x/db",
+    "bad-percent-encoding": "postgresql://u:%zzsecret@127.0.0.1/db", "unclosed-bracket": "postgresql://u@[::1/db",
+    "space": "postgres://u x@127.0.0.1/db", "sqlite-without-path": "sqlite://", "sqlite-empty-path": "sqlite:///",
+    "sqlite-without-slashes": "sqlite:relative", "one-slash": "postgresql:/127.0.0.1/db", "other-scheme": "ftp://x/y",
+}
+
+
+@pytest.mark.parametrize("url", MALFORMED_URLS.values(), ids=MALFORMED_URLS.keys())
 def test_a_malformed_archive_url_stops_the_start_and_keeps_the_password_out_of_the_message(make_app, url):
     """A setting's mistake is said at the start, never taken for an outage on first use (which would keep every
     interaction in the backlog for ever and answer 503s); the message names the setting, not the secret."""
