@@ -46,8 +46,3 @@ class ProcessRegistry:
         if gone:
             self.redis.srem(self.keys.processes(), *gone)
         return {process_id: record for process_id, record in zip(ids, records) if record is not None}
-
-    def is_process_key(self, key: str) -> bool:
-        """Whether a key of this prefix is one of these announcements (not data: a backup and the check that a
-        deployment is empty before a restore leave them out)."""
-        return key == self.keys.processes() or key.startswith(self.keys.processes() + ":")
