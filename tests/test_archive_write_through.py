@@ -163,3 +163,133 @@ def test_manual_score_changes_and_attribute_changes_are_archived_too(client, ser
     assert kinds == [("api", "email.opened"), ("attributes", "contact.attributes"), ("manual", "score.manual")]
     changed = [r for r in services.archive.history(cid) if r.source == "attributes"]
     assert [r.properties for r in changed] == [{"plan": "pro"}]
+
+
+class SqliteOutage:
+    """Two ways an SQLite archive stops taking appends: ``locked`` (another process holds the database's write lock:
+    ``BEGIN EXCLUSIVE`` on its own connection; the app's append waits its busy timeout, shortened here, then
+    gives up) and ``unwritable`` (the file, its WAL and its directory made immutable, ``chattr +i``, which holds
+    for root too: the app's next connection opens it read-only)."""
+
+    def __init__(self, how: str, path, monkeypatch):
+        import app.archive.sqlite as sqlite_archive
+
+        self.how, self.path, self.holder, self.immutable = how, path, None, []
+        monkeypatch.setattr(sqlite_archive, "BUSY_TIMEOUT_MS", 300)  # a tunable: the wait before giving up
+
+    def files(self) -> list[str]:
+        return [str(p) for p in (self.path, self.path.with_name(self.path.name + "-wal"),
+                                 self.path.with_name(self.path.name + "-shm")) if p.exists()] + [str(self.path.parent)]
+
+    def start(self, services) -> None:
+        import sqlite3
+        import subprocess
+
+        if self.how == "locked":
+            self.holder = sqlite3.connect(self.path, isolation_level=None)
+            self.holder.execute("BEGIN EXCLUSIVE")
+            return
+        services.archive.close()  # the next append connects again, to a file it cannot write
+        self.immutable = self.files()
+        done = subprocess.run(["chattr", "+i", *self.immutable], capture_output=True, text=True)
+        if done.returncode != 0:
+            self.end()
+            pytest.skip(f"chattr +i is not supported here: {done.stderr.strip()}")
+
+    def end(self) -> None:
+        """The archive writable again (once; a second call does nothing)."""
+        import subprocess
+
+        if self.holder is not None:
+            self.holder.rollback()
+            self.holder.close()
+            self.holder = None
+        if self.immutable:
+            subprocess.run(["chattr", "-i", *self.immutable], check=True)
+            self.immutable = []
+
+
+@pytest.mark.parametrize("how", ["locked", "unwritable"])
+def test_an_sqlite_archive_locked_or_unwritable_stops_neither_ingest_nor_scoring_and_loses_nothing(
+        make_app, tmp_path, monkeypatch, how):
+    """The outage test above for the embedded default: scoring goes on and is exact while the file cannot be
+    written, what it could not take waits in the backlog, and every interaction is in the archive once after."""
+    path = tmp_path / "archive" / "archive.sqlite3"
+    app = make_app(ARCHIVE_URL=f"sqlite:///{path}")
+    client = app.test_client()
+    outage = SqliteOutage(how, path, monkeypatch)
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        try:
+            publish_profile(client, services, "eng", RULES)
+            send(client, opened(0, "s@x.io"))
+            settle(services)
+            assert services.archive.count() == 1
+            outage.start(services)
+            send(client, *(opened(n, "s@x.io") for n in range(1, 6)), opened(1, "t@x.io", "email.clicked"))
+            settle(services)
+            send(client, opened(3, "s@x.io"), opened(6, "s@x.io"), opened(2, "t@x.io"))  # a repeat, two new
+            settle(services)
+            tick(services)  # the ticker retries, the archive still cannot be written
+            run_jobs(services)
+            assert score_of(client, "s@x.io", "eng") == 5 * 7
+            assert score_of(client, "t@x.io", "eng") == 10 + 5
+            assert not any(services.partitions.partition_depths())
+            assert sum(services.archive_backlog.depths()) >= 8
+            outage.end()
+            tick(services)
+            settle(services)
+            assert sum(services.archive_backlog.depths()) == 0
+            assert services.archive.count() == 9
+            assert archived_ids(services.archive, contact_id(client, "s@x.io")) == [f"s@x.io-{n}" for n in range(7)]
+            assert archived_ids(services.archive, contact_id(client, "t@x.io")) == ["t@x.io-1", "t@x.io-2"]
+            assert score_of(client, "s@x.io", "eng") == 35
+        finally:
+            outage.end()
+            services.archive.close()
+
+
+def test_a_contact_with_a_horizon_waits_in_its_stream_while_postgresql_is_away_and_scores_exactly_after(
+        make_app, postgres_url, gate, clock):
+    """A record for a contact whose older history left Redis needs the archive (is it a repeat of one that left?
+    is it older than the horizon?): while the archive cannot be reached its batch stays in its stream, nothing is
+    lost or scored twice, and scoring resumes exactly when the archive returns."""
+    from app.horizon import trim_all
+    from app.scoring.interactions import format_timestamp
+
+    from .clock import CLOCK_START
+
+    def at(n: int, day: float) -> dict:
+        return {**opened(n, "h@x.io"), "occurred_at": format_timestamp(CLOCK_START + int(day * 86_400_000))}
+
+    database = postgres_url.rsplit("/", 1)[1]
+    app = make_app(ARCHIVE_URL=f"postgresql://postgres@127.0.0.1:{gate.port}/{database}", CLOCK=clock,
+                   HOT_HISTORY="1d", PARTITIONS=1)
+    client = app.test_client()
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        try:
+            gate.open()
+            publish_profile(client, services, "eng", RULES)
+            send(client, *(at(n, 0) for n in range(3)))
+            settle(services)
+            clock.advance(3 * 86_400_000)
+            assert trim_all(services, clock.now_ms())["records"] == 3  # h@x.io's history left Redis
+            gate.shut()
+            # a repeat of one that left, a new one, a late one older than the horizon
+            send(client, at(1, 2.9), at(4, 2.9), at(9, 0.5))
+            with pytest.raises(ArchiveUnavailable):  # the drain fails (its RQ job would), its batch left in the stream
+                settle(services)
+            tick(services)  # the ticker wakes the partition again: its drain job fails the same way
+            run_jobs(services)
+            assert score_of(client, "h@x.io", "eng") == 15  # not scored yet: its batch waits in its stream
+            assert sum(services.partitions.partition_depths()) == 3
+            gate.open()
+            tick(services)
+            settle(services)
+            assert not any(services.partitions.partition_depths())
+            assert score_of(client, "h@x.io", "eng") == 25  # the repeat changed nothing, the new and the late scored
+            assert archived_ids(services.archive, contact_id(client, "h@x.io")) == [
+                f"h@x.io-{n}" for n in (0, 1, 2, 4, 9)]
+        finally:
+            services.archive.close()
