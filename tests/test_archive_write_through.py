@@ -2,6 +2,8 @@
 once, through duplicates, replays and an archive outage, without holding scoring back."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
 from app.archive import ArchiveUnavailable, open_archive
@@ -65,6 +67,20 @@ def test_the_worker_process_archives_what_the_api_accepted(client, services, wor
         f"w1@x.io-{n}" for n in range(50) if n % 4 == 1)
 
 
+@contextmanager
+def behind_the_gate(make_app, postgres_url: str, gate, **settings):
+    """An app (its context pushed) whose archive is the test's PostgreSQL database reached through ``gate``; yields
+    its client and services, and closes the archive after."""
+    database = postgres_url.rsplit("/", 1)[1]
+    app = make_app(ARCHIVE_URL=f"postgresql://postgres@127.0.0.1:{gate.port}/{database}", **settings)
+    with app.app_context():
+        services = app.extensions["scorekeeper"]
+        try:
+            yield app.test_client(), services
+        finally:
+            services.archive.close()
+
+
 def backlog_metric(client) -> float:
     """``scorekeeper_archive_backlog`` of ``/metrics``, summed over the partitions."""
     text = client.get("/metrics", headers=AUTH).get_data(as_text=True)
@@ -83,71 +99,57 @@ def gate():
 
 
 def test_an_archive_outage_stops_neither_ingest_nor_scoring_and_loses_nothing(make_app, postgres_url, gate):
-    database = postgres_url.rsplit("/", 1)[1]
-    app = make_app(ARCHIVE_URL=f"postgresql://postgres@127.0.0.1:{gate.port}/{database}")
-    client = app.test_client()
-    with app.app_context():
-        services = app.extensions["scorekeeper"]
-        try:
-            gate.open()
-            publish_profile(client, services, "eng", RULES)
-            send(client, opened(0, "p@x.io"))
-            settle(services)
-            gate.shut()  # PostgreSQL unreachable from here on, its open connection cut
-            send(client, *(opened(n, "p@x.io") for n in range(1, 6)), opened(1, "q@x.io", "email.clicked"))
-            settle(services)
-            send(client, opened(3, "p@x.io"), opened(6, "p@x.io"), opened(2, "q@x.io"))  # a repeat, two new
-            settle(services)
-            tick(services)  # the ticker retries, the archive still down
-            run_jobs(services)
+    with behind_the_gate(make_app, postgres_url, gate) as (client, services):
+        gate.open()
+        publish_profile(client, services, "eng", RULES)
+        send(client, opened(0, "p@x.io"))
+        settle(services)
+        gate.shut()  # PostgreSQL unreachable from here on, its open connection cut
+        send(client, *(opened(n, "p@x.io") for n in range(1, 6)), opened(1, "q@x.io", "email.clicked"))
+        settle(services)
+        send(client, opened(3, "p@x.io"), opened(6, "p@x.io"), opened(2, "q@x.io"))  # a repeat, two new
+        settle(services)
+        tick(services)  # the ticker retries, the archive still down
+        run_jobs(services)
 
-            # scoring went on, exactly
-            assert score_of(client, "p@x.io", "eng") == 5 * 7
-            assert score_of(client, "q@x.io", "eng") == 10 + 5
-            assert not any(services.partitions.partition_depths())
-            # what the archive could not take waits in Redis
-            assert sum(services.archive_backlog.depths()) >= 8
-            assert backlog_metric(client) == sum(services.archive_backlog.depths())
-            with pytest.raises(ArchiveUnavailable):
-                services.archive.count()
+        # scoring went on, exactly
+        assert score_of(client, "p@x.io", "eng") == 5 * 7
+        assert score_of(client, "q@x.io", "eng") == 10 + 5
+        assert not any(services.partitions.partition_depths())
+        # what the archive could not take waits in Redis
+        assert sum(services.archive_backlog.depths()) >= 8
+        assert backlog_metric(client) == sum(services.archive_backlog.depths())
+        with pytest.raises(ArchiveUnavailable):
+            services.archive.count()
 
-            gate.open()
-            tick(services)  # wakes the partitions whose backlog waits
-            settle(services)
-            assert sum(services.archive_backlog.depths()) == 0
-            assert backlog_metric(client) == 0
-            assert services.archive.count() == 9
-            assert archived_ids(services.archive, contact_id(client, "p@x.io")) == [f"p@x.io-{n}" for n in range(7)]
-            assert archived_ids(services.archive, contact_id(client, "q@x.io")) == ["q@x.io-1", "q@x.io-2"]
-            assert score_of(client, "p@x.io", "eng") == 35
-        finally:
-            services.archive.close()
+        gate.open()
+        tick(services)  # wakes the partitions whose backlog waits
+        settle(services)
+        assert sum(services.archive_backlog.depths()) == 0
+        assert backlog_metric(client) == 0
+        assert services.archive.count() == 9
+        assert archived_ids(services.archive, contact_id(client, "p@x.io")) == [f"p@x.io-{n}" for n in range(7)]
+        assert archived_ids(services.archive, contact_id(client, "q@x.io")) == ["q@x.io-1", "q@x.io-2"]
+        assert score_of(client, "p@x.io", "eng") == 35
 
 
 def test_a_contact_whose_batch_waits_is_archived_after_the_return_even_with_new_batches_first(
         make_app, postgres_url, gate):
     """Batches archived directly after the return and the older backlog both arrive, each record once."""
-    database = postgres_url.rsplit("/", 1)[1]
-    app = make_app(ARCHIVE_URL=f"postgresql://postgres@127.0.0.1:{gate.port}/{database}")
-    client = app.test_client()
-    with app.app_context():
-        services = app.extensions["scorekeeper"]
+    with behind_the_gate(make_app, postgres_url, gate) as (client, services):
+        send(client, *(opened(n, "r@x.io") for n in range(3)))
+        settle(services)  # the archive was never reachable
+        assert sum(services.archive_backlog.depths()) == 3
+        gate.open()
+        send(client, *(opened(n, "r@x.io") for n in range(2, 5)))  # one repeat, two new
+        settle(services)  # the drain empties the backlog first, then archives the new batch
+        assert sum(services.archive_backlog.depths()) == 0
+        assert archived_ids(services.archive, contact_id(client, "r@x.io")) == [f"r@x.io-{n}" for n in range(5)]
+        reopened = open_archive(services.archive.url)
         try:
-            send(client, *(opened(n, "r@x.io") for n in range(3)))
-            settle(services)  # the archive was never reachable
-            assert sum(services.archive_backlog.depths()) == 3
-            gate.open()
-            send(client, *(opened(n, "r@x.io") for n in range(2, 5)))  # one repeat, two new
-            settle(services)  # the drain empties the backlog first, then archives the new batch
-            assert sum(services.archive_backlog.depths()) == 0
-            assert archived_ids(services.archive, contact_id(client, "r@x.io")) == [f"r@x.io-{n}" for n in range(5)]
-            reopened = open_archive(services.archive.url)
-            try:
-                assert reopened.count() == 5
-            finally:
-                reopened.close()
+            assert reopened.count() == 5
         finally:
-            services.archive.close()
+            reopened.close()
 
 
 def test_manual_score_changes_and_attribute_changes_are_archived_too(client, services):
@@ -262,34 +264,27 @@ def test_a_contact_with_a_horizon_waits_in_its_stream_while_postgresql_is_away_a
     def at(n: int, day: float) -> dict:
         return {**opened(n, "h@x.io"), "occurred_at": format_timestamp(CLOCK_START + int(day * 86_400_000))}
 
-    database = postgres_url.rsplit("/", 1)[1]
-    app = make_app(ARCHIVE_URL=f"postgresql://postgres@127.0.0.1:{gate.port}/{database}", CLOCK=clock,
-                   HOT_HISTORY="1d", PARTITIONS=1)
-    client = app.test_client()
-    with app.app_context():
-        services = app.extensions["scorekeeper"]
-        try:
-            gate.open()
-            publish_profile(client, services, "eng", RULES)
-            send(client, *(at(n, 0) for n in range(3)))
+    settings = {"CLOCK": clock, "HOT_HISTORY": "1d", "PARTITIONS": 1}
+    with behind_the_gate(make_app, postgres_url, gate, **settings) as (client, services):
+        gate.open()
+        publish_profile(client, services, "eng", RULES)
+        send(client, *(at(n, 0) for n in range(3)))
+        settle(services)
+        clock.advance(3 * 86_400_000)
+        assert trim_all(services, clock.now_ms())["records"] == 3  # h@x.io's history left Redis
+        gate.shut()
+        # a repeat of one that left, a new one, a late one older than the horizon
+        send(client, at(1, 2.9), at(4, 2.9), at(9, 0.5))
+        with pytest.raises(ArchiveUnavailable):  # the drain fails (its RQ job would), its batch left in the stream
             settle(services)
-            clock.advance(3 * 86_400_000)
-            assert trim_all(services, clock.now_ms())["records"] == 3  # h@x.io's history left Redis
-            gate.shut()
-            # a repeat of one that left, a new one, a late one older than the horizon
-            send(client, at(1, 2.9), at(4, 2.9), at(9, 0.5))
-            with pytest.raises(ArchiveUnavailable):  # the drain fails (its RQ job would), its batch left in the stream
-                settle(services)
-            tick(services)  # the ticker wakes the partition again: its drain job fails the same way
-            run_jobs(services)
-            assert score_of(client, "h@x.io", "eng") == 15  # not scored yet: its batch waits in its stream
-            assert sum(services.partitions.partition_depths()) == 3
-            gate.open()
-            tick(services)
-            settle(services)
-            assert not any(services.partitions.partition_depths())
-            assert score_of(client, "h@x.io", "eng") == 25  # the repeat changed nothing, the new and the late scored
-            assert archived_ids(services.archive, contact_id(client, "h@x.io")) == [
-                f"h@x.io-{n}" for n in (0, 1, 2, 4, 9)]
-        finally:
-            services.archive.close()
+        tick(services)  # the ticker wakes the partition again: its drain job fails the same way
+        run_jobs(services)
+        assert score_of(client, "h@x.io", "eng") == 15  # not scored yet: its batch waits in its stream
+        assert sum(services.partitions.partition_depths()) == 3
+        gate.open()
+        tick(services)
+        settle(services)
+        assert not any(services.partitions.partition_depths())
+        assert score_of(client, "h@x.io", "eng") == 25  # the repeat changed nothing, the new and the late scored
+        assert archived_ids(services.archive, contact_id(client, "h@x.io")) == [
+            f"h@x.io-{n}" for n in (0, 1, 2, 4, 9)]
