@@ -125,6 +125,27 @@ def test_the_migration_rewrites_the_old_releases_data_into_the_compact_forms_and
     assert compact_all(services)["contacts"] == 0  # again: nothing left to rewrite
 
 
+def test_a_migration_stopped_half_way_serves_the_same_meanwhile_and_the_next_run_finishes_it(
+        runner, monkeypatch, client, services):
+    """Stopped after half the contacts (a killed command: each contact is rewritten whole, atomically, or not at
+    all), the store holds both forms: every reader gives what it gave before; the command run again rewrites only
+    the rest and records the migration, and a third run rewrites nothing."""
+    contact_ids = load_layout_v1(services)
+    before = everything(client, services, contact_ids)
+    half = contact_ids[: len(contact_ids) // 2]
+    assert compact_page(services, half)["contacts"] == len(half)  # what the stopped run did
+    assert not services.jobs.migration_done(MIGRATION)
+    assert everything(client, services, contact_ids) == before  # served the same while it is half done
+    monkeypatch.setenv("SCOREKEEPER_STORE_URL", services.settings["STORE_URL"])  # the cluster, when it runs on one
+    result = runner.invoke(main, ["compact"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"contacts rewritten {len(contact_ids) - len(half)}:" in result.output
+    assert everything(client, services, contact_ids) == before
+    assert services.jobs.migration_done(MIGRATION)
+    result = runner.invoke(main, ["compact"], catch_exceptions=False)
+    assert "contacts rewritten 0:" in result.output
+
+
 def test_scoring_goes_on_exactly_from_the_compacted_states(client, services):
     contact_ids = load_layout_v1(services)
     compact_all(services)
