@@ -13,6 +13,7 @@ from app.scoring.fold import fold
 from app.scoring.interactions import format_timestamp
 
 from .clock import CLOCK_START, ManualClock
+from .conftest import TEST_REDIS_URL
 from .helpers import AUTH, contact_by_email, expire_due, publish_profile, send, settle
 from .test_compaction import layout_v1_written_ms, load_layout_v1
 
@@ -77,3 +78,45 @@ def test_an_earlier_releases_ledger_list_reads_as_it_was_until_the_contact_is_sc
         if other != cid:
             assert services.timelines.ledger(other, "engagement", 1, 0, 10_000) == stored[other]
             assert history(client, other, "engagement") == before[other]
+
+
+def everything_stored() -> bytes:
+    """Every key, field, member and value in the test's Redis database, as one byte string."""
+    import redis
+
+    raw = redis.Redis.from_url(TEST_REDIS_URL)  # bytes: some values are binary
+    parts: list[bytes] = []
+    for key in raw.scan_iter(count=1000):
+        kind = raw.type(key)
+        parts.append(key)
+        if kind == b"string":
+            parts.append(raw.get(key))
+        elif kind == b"hash":
+            parts += [f + b"=" + v for f, v in raw.hgetall(key).items()]
+        elif kind == b"list":
+            parts += raw.lrange(key, 0, -1)
+        elif kind == b"set":
+            parts += raw.smembers(key)
+        elif kind == b"zset":
+            parts += raw.zrange(key, 0, -1)
+        elif kind == b"stream":
+            parts += [repr(fields).encode() for _id, fields in raw.xrange(key)]
+    return b"\n".join(parts)
+
+
+def test_an_interaction_is_stored_once_and_its_ledger_entries_are_not(client, services):
+    """A ledger entry points at its interaction (the fold of the timeline makes it on read): after scoring, an
+    interaction's properties are in Redis once (its timeline record; the stream entry left once archived), and no
+    ledger is stored, though the ledger shows an entry for it, and one for its expiry."""
+    publish_profile(client, services, "eng", RULES)
+    marker = "campaign-7f3a9c"
+    send(client, {"id": "c1", "type": "email.clicked", "contact": {"email": "l@x.io"},
+                  "properties": {"campaign": marker}},
+         {"id": "o1", "type": "email.opened", "contact": {"email": "l@x.io"}, "properties": {"campaign": marker}})
+    settle(services)
+    cid = contact_by_email(client, "l@x.io")["id"]
+    assert sorted((i, r) for i, r, _c, _s in history(client, cid, "eng")) == [("c1", "matched"), ("o1", "matched")]
+    stored = everything_stored()
+    assert stored.count(marker.encode()) == 2  # the two records, each once
+    assert not services.redis.exists(services.keys.ledger(cid, "eng", 1))
+    assert b":ledger:" not in stored
