@@ -153,6 +153,36 @@ def test_a_repeat_of_an_interaction_that_left_redis_changes_nothing(world):
     assert "o0" not in world.hot() and "p1" not in world.hot()
 
 
+def test_a_batch_scored_again_across_the_horizon_changes_nothing(world):
+    """A replay: a worker scored and archived a batch for a contact with a horizon (a late interaction older than
+    the horizon, one after it, one in order) and died before deleting its stream entries; the trim pass moved the
+    archived ones out of Redis meanwhile; the next drain scores the same entries again: nothing counts twice."""
+    from app.archiving import archive_batch
+    from app.scoring_service import make_scorer, score_entries
+
+    month_of_history(world)
+    trim_all(world.services, world.clock.now_ms())
+    items = [("r-old", "email.opened", CLOCK_START + 6 * DAY, {}), ("r-hot", "email.opened", CLOCK_START + 33 * DAY, {}),
+             ("r-new", "form.submitted", CLOCK_START + 59 * DAY, {})]
+    send(world.client, *[item(id_, type_, at, **props) for id_, type_, at, props in items])
+    for id_, _type, at, _props in items:
+        world.sent[id_] = as_record(item(id_, _type, at), at)
+    services = world.services
+    partition = next(p for p, depth in enumerate(services.partitions.partition_depths()) if depth)
+    entries = services.partitions.read_partition(partition, 1000)
+    _count, batch = score_entries(services, make_scorer(services), entries)
+    assert archive_batch(services, batch)  # then the worker died: its entries are still in the stream
+    scored, archived = world.score(), services.archive.count()
+    assert scored == world.expected()
+    trim_all(services, world.clock.now_ms())
+    assert "r-old" not in world.hot()
+    settle(services)  # the replay
+    assert not any(services.partitions.partition_depths())
+    assert world.score() == scored == world.expected() and services.archive.count() == archived
+    publish(world.client, services, "eng")  # and the recompute agrees
+    assert world.score() == scored
+
+
 def test_an_interaction_before_the_horizon_that_is_not_late_goes_into_the_checkpoint(world):
     world.send(("a", "email.opened", CLOCK_START, {}))
     world.clock.advance(60 * DAY)
