@@ -592,3 +592,24 @@ def test_any_well_formed_ledger_position_gives_a_page(world):
         items = resp.get_json()["items"]
         assert items == ledger[len(ledger) - len(items):]  # the ledger's tail: its oldest entries
     a_page()
+
+
+def test_any_ledger_cursor_on_the_dashboards_contact_page_shows_a_page(world):
+    """The dashboard's older ledger pages (which fold the archive) take any ``ledger_cursor``: a number past the
+    ledger, negative, fractional or not a number at all shows a page (the first, or an empty one), never a 500."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from .dashboard_helpers import sign_in
+
+    month_of_history(world)
+    trim_all(world.services, world.clock.now_ms())
+    dash = world.app.test_client()
+    assert sign_in(dash).status_code == 302
+    url = f"/dashboard/contacts/{world.cid()}"
+
+    @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.one_of(st.integers().map(str), st.floats().map(repr), st.text(max_size=30)))
+    def shown(cursor):
+        assert dash.get(url, query_string={"profile": "eng", "ledger_cursor": cursor}).status_code == 200, cursor
+    shown()
