@@ -111,3 +111,19 @@ def test_one_sweep_per_period_across_workers(services):
     assert sweep_if_due(services, now + 1) is None  # another worker's tick within the hour
     services.redis.delete(services.keys.retention_sweep())  # the period ran out (the key expired)
     assert sweep_if_due(services, now + 3_600_000) is not None
+
+
+def test_nothing_of_a_swept_run_or_delivery_stays_in_redis(client, services, history):
+    """Runs and deliveries would grow Redis for ever like interactions did (#17): once swept, none of our lasting
+    keys, fields or index members names a finished run or a delivery any more (RQ's records of their jobs lapse
+    and its registries are cleaned by its workers); only the waiting run's keep theirs."""
+    from .test_ledger_on_read import everything_stored
+
+    gone = [history["runs"]["ok"], history["runs"]["dead"], *history["deliveries"].values()]
+    stored = everything_stored()
+    assert all(name.encode() in stored for name in gone)
+    sweep(services, now_ms() + 91 * DAY_MS)
+    stored = everything_stored(ours_only=True)
+    assert [name for name in gone if name.encode() in stored] == [], [
+        line[:200] for line in stored.split(b"\n") if any(n.encode() in line for n in gone)][:8]
+    assert history["runs"]["wait"].encode() in stored
