@@ -1,16 +1,21 @@
-"""Fault: the archive's PostgreSQL really stopped and started while interactions arrive and are scored.
+"""Fault: the archive's PostgreSQL really stopped and started, or frozen and thawed, while interactions arrive and
+are scored.
 
 The test makes a PostgreSQL cluster of its own (``initdb`` from Debian's postgresql packages, on a free
 loopback port, removed afterwards), points the archive at it, stops it (``pg_ctl stop -m fast``: open
 connections are cut, new ones refused) in the middle of a load, starts it again, and checks that ingest and
 scoring went on meanwhile, that every accepted interaction is in the archive exactly once, and that every
-score is the reference's.
+score is the reference's. Frozen (every process of the cluster sent SIGSTOP: the kernel still takes its
+connections and acknowledges what is sent on them, but nothing answers, as a hung host does), ingest must go
+on likewise and nothing be lost once it is thawed (SIGCONT).
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -75,8 +80,21 @@ class PostgresCluster:
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()
 
+    def processes(self) -> list[int]:
+        """The postmaster and every process it started."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
+        return [postmaster, *map(int, children)]
+
+    def signal(self, signum: int) -> None:
+        """``SIGSTOP`` freezes the cluster, ``SIGCONT`` thaws it."""
+        for pid in self.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
     def close(self) -> None:
         if self.running():
+            self.signal(signal.SIGCONT)
             self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -101,8 +119,9 @@ def scored_entries(services) -> int:
     return int(services.redis.hget(services.keys.stats(), "scored_entries") or 0)
 
 
+@pytest.mark.parametrize("outage", ["stopped", "frozen"])
 def test_postgresql_stopped_and_started_loses_nothing_and_archives_each_interaction_once(
-        make_app, workers, cluster, request):
+        make_app, workers, cluster, request, outage):
     app = make_app(ARCHIVE_URL=cluster.url)
     client = app.test_client()
     with app.app_context():
@@ -135,24 +154,34 @@ def test_postgresql_stopped_and_started_loses_nothing_and_archives_each_interact
         try:
             assert sent_half.wait(timeout=120)
             wait_for(lambda: archived_ids(cluster.url), timeout=60)  # the archive took some
-            cluster.stop()
+            if outage == "stopped":
+                cluster.stop()
+            else:
+                cluster.signal(signal.SIGSTOP)
             scored_at_stop = scored_entries(services)
             go_on.set()
-            # scoring goes on while the archive is down; what it cannot take waits in the backlog
-            wait_for(lambda: scored_entries(services) >= scored_at_stop + PER_REQUEST * 4, timeout=120)
-            wait_for(lambda: sum(services.archive_backlog.depths()) > 0, timeout=60)
-            assert not cluster.running()
+            if outage == "stopped":
+                # scoring goes on while the archive is down; what it cannot take waits in the backlog
+                wait_for(lambda: scored_entries(services) >= scored_at_stop + PER_REQUEST * 4, timeout=120)
+                wait_for(lambda: sum(services.archive_backlog.depths()) > 0, timeout=60)
+                assert not cluster.running()
             backlog_while_down = sum(services.archive_backlog.depths())
         finally:
             go_on.set()
             sender.join(timeout=180)
-        assert not failures and len(accepted) == LOAD
-        cluster.start()
+        assert not failures and len(accepted) == LOAD  # ingest went on, frozen archive or not
+        if outage == "stopped":
+            cluster.start()
+        else:
+            # the cluster really was frozen, and its stream entries waited for it rather than being deleted
+            assert {Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] for pid in cluster.processes()} == {"T"}
+            assert sum(services.partitions.partition_depths()) + backlog_while_down > 0
+            cluster.signal(signal.SIGCONT)
         # the ticker wakes the partitions whose backlog waits; their lease holders empty it into the archive
         wait_for(lambda: not any(services.partitions.partition_depths()), timeout=120)
         wait_for(lambda: sum(services.archive_backlog.depths()) == 0, timeout=120)
         rows = archived_ids(cluster.url)
-        assert backlog_while_down > 0
+        assert backlog_while_down > 0 or outage == "frozen"
         assert len(rows) == len(set(rows)) == LOAD
         by_email = records_by_email(accepted)
         expected = {(services.contacts.find_contact(email=email), record["id"])
