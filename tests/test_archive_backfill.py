@@ -191,6 +191,7 @@ def test_history_written_before_the_archive_is_backfilled_then_leaves_redis_with
         monkeypatch.setenv("SCOREKEEPER_ARCHIVE_URL", archive_url)
         result = runner.invoke(main, ["archive", "backfill"])  # resumes where the killed one stood
         assert result.exit_code == 0, result.output
+        assert "archiving default" in result.output  # the progress bar
         assert archived(services, cids) == hot and services.archive.count() == 120  # each record once
         assert services.jobs.migration_done(MIGRATION)
 
