@@ -269,8 +269,9 @@ def test_the_ledger_pages_on_from_redis_into_the_archive_with_one_cursor(world):
     trim_all(world.services, world.clock.now_ms())
     assert len(world.ledger()) == 2
     url = f"/v1/contacts/{world.cid()}/scores/eng/history"
-    for follow in ("next_before", "next_cursor"):
-        seen, args = [], {"limit": 3}
+    # every page size: pages that end inside Redis's entries, exactly at their end, and past it
+    for follow, limit in [(f, n) for f in ("next_before", "next_cursor") for n in range(1, len(whole) + 2)]:
+        seen, args = [], {"limit": limit}
         while True:
             resp = world.client.get(url, query_string=args, headers=AUTH)
             assert resp.status_code == 200, resp.get_json()
@@ -278,8 +279,8 @@ def test_the_ledger_pages_on_from_redis_into_the_archive_with_one_cursor(world):
             seen += [(e["interaction_id"], e["reason"]) for e in body["items"]]
             if body[follow] is None:
                 break
-            args = {"limit": 3, follow.removeprefix("next_"): body[follow]}
-        assert seen == whole, follow
+            args = {"limit": limit, follow.removeprefix("next_"): body[follow]}
+        assert seen == whole, (follow, limit)
     resp = world.client.get(url, query_string={"before": "not-a-cursor"}, headers=AUTH)
     assert resp.status_code == 400 and "before" in resp.get_json()["errors"]
 
@@ -498,10 +499,14 @@ def test_a_version_published_after_the_horizon_was_set_scores_exactly_and_holds_
     assert effective_horizon_ms(world.services.settings, world.services.profiles.active()) == 45 * DAY
     assert world.score() == expected() == 10 * 3 + 5 + 11 + 2  # opens, form, pay-pro, form-45 (no "paid" rule now)
     world.send(("late-hot", "form.submitted", CLOCK_START + 40 * DAY, {}),  # after the horizon: limited by form-45
-               ("late-old", "payment.succeeded", CLOCK_START + 6 * DAY, {"order": "X", "plan": "pro"}))
+               # before the horizon (day 30), within the new version's reach (from day 15): scored from the archive
+               ("late-old", "payment.succeeded", CLOCK_START + 20 * DAY, {"order": "X", "plan": "pro"}))
     assert world.score() == expected()
-    trim_all(world.services, world.clock.now_ms())  # late-old leaves (archived); the horizon never moves back
-    assert world.horizon().at == CLOCK_START + 30 * DAY and sorted(world.hot()) == ["late-hot", "o32", "o36"]
+    # the horizon never moves back; late-old stays hot until the new version's reach passes it (day 65): its bucket's
+    # bound (day 20) is not before the pass's horizon (day 15), so the pass does not read it (it is archived)
+    trim_all(world.services, world.clock.now_ms())
+    assert world.horizon().at == CLOCK_START + 30 * DAY
+    assert sorted(world.hot()) == ["late-hot", "late-old", "o32", "o36"]
     world.clock.advance(20 * DAY)  # day 80: the first version would keep from day 50, this one from day 35
     trim_all(world.services, world.clock.now_ms())
     assert world.horizon().at == CLOCK_START + 35 * DAY
