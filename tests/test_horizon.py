@@ -60,6 +60,10 @@ class World:
     def expected(self) -> int:
         return reference_score(RULES, list(self.sent.values()), now=self.clock.now_ms(), profile="eng")
 
+    def reference_at(self, at: int) -> int:
+        """The reference score of the records before ``at``, at ``at`` (what a checkpoint there holds)."""
+        return reference_score(RULES, [r for r in self.sent.values() if r["at"] < at], now=at, profile="eng")
+
     def score(self) -> int | None:
         return score_of(self.client, EMAIL, "eng")
 
@@ -141,6 +145,12 @@ def test_a_record_exactly_at_the_horizon_is_in_the_next_checkpoint(world):
     # after the horizon, before o36 (the newest applied): refolded from the checkpoint and the hot records
     world.send(("late", "email.opened", CLOCK_START + 35 * DAY + 1, {}))
     assert world.score() == world.expected()
+    # a millisecond before the horizon: from the archive, into the checkpoint; at it: from the checkpoint
+    world.send(("late-before", "email.opened", CLOCK_START + 35 * DAY - 1, {}))
+    assert world.score() == world.expected() and world.horizon().checkpoints["eng@1"].score == world.reference_at(
+        CLOCK_START + 35 * DAY)
+    world.send(("late-at", "email.opened", CLOCK_START + 35 * DAY, {}))
+    assert world.score() == world.expected() and "late-at" in world.hot()
 
 
 def test_a_repeat_of_an_interaction_that_left_redis_changes_nothing(world):
