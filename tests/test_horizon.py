@@ -635,3 +635,32 @@ def test_any_ledger_cursor_on_the_dashboards_contact_page_shows_a_page(world):
     def shown(cursor):
         assert dash.get(url, query_string={"profile": "eng", "ledger_cursor": cursor}).status_code == 200, cursor
     shown()
+
+
+def test_interactions_scored_while_a_version_is_being_built_agree_with_its_recompute(world):
+    """A version being built is scored live beside the live one before its recompute reaches the contact: for a
+    contact whose history left Redis it has no checkpoint yet, so that fold reads the archive. Interactions in
+    order and late ones before the horizon arrive, and a trim pass runs, while the publish waits; then the
+    recompute runs: every score is the reference's under the new rules."""
+    from .helpers import drain_all, run_jobs
+
+    def expected() -> int:
+        return reference_score(LATER_RULES, list(world.sent.values()), now=world.clock.now_ms(), profile="eng")
+
+    world.send(("pay-pro", "payment.succeeded", CLOCK_START + 1 * DAY, {"order": "Z", "plan": "pro"}))
+    month_of_history(world)
+    trim_all(world.services, world.clock.now_ms())
+    put_profile(world.client, "eng", LATER_RULES)
+    assert world.client.post("/v1/profiles/eng/publish", json={}, headers=AUTH).status_code == 202
+    assert world.services.profiles.get("eng")["building_version"] == 2
+    for id_, type_, at, props in [("b-new", "form.submitted", CLOCK_START + 59 * DAY, {}),  # in order
+                                  ("b-old", "payment.succeeded", CLOCK_START + 8 * DAY, {"order": "W", "plan": "pro"})]:
+        send(world.client, item(id_, type_, at, **props))
+        world.sent[id_] = as_record(item(id_, type_, at, **props), at)
+        drain_all(world.services)  # scored into version 1 and into version 2, not yet recomputed
+        assert world.services.contacts.get_contact(world.cid())["states"]["eng@2"].score == expected(), id_
+    trim_all(world.services, world.clock.now_ms())
+    run_jobs(world.services)  # the recompute
+    settle(world.services)
+    assert world.services.profiles.get("eng")["live_version"] == 2
+    assert world.score() == expected()
