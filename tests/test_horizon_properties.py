@@ -6,12 +6,14 @@ records older than it leave Redis once archived, late ones older than it are fol
 repeats of records that left Redis change nothing, and the publish recompute reads the archive. At every step
 each live score is the reference fold's over all history (tests/reference.py), and the recompute agrees.
 
-Deterministic (``derandomize``): the same 40 examples every run.
+Deterministic (``derandomize``): the same 40 examples every run, on each archive backend (an SQLite file, the real
+PostgreSQL).
 """
 from __future__ import annotations
 
 import os
 
+import psycopg
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
@@ -28,52 +30,67 @@ from .reference import reference_score
 from .test_fold_properties import RULES
 
 HOUR = 3_600_000
-_app: dict = {}
+_apps: dict = {}
 
 
-def app_and_clock(tmp_dir: str):
-    if not _app:
+def app_and_clock(archive_url: str):
+    """One app per archive (each example starts from a flushed Redis and an emptied archive)."""
+    if archive_url not in _apps:
         clock = ManualClock(base.T0)
-        path = os.path.join(tmp_dir, "archive.sqlite3")
         app = create_app({"TESTING": True, "REDIS_URL": TEST_REDIS_URL, "API_KEYS": AUTH["Authorization"][7:],
                           "PARTITIONS": 2, "WORKFLOWS_DIR": "", "SEEN_SECONDS": base.SEEN_SECONDS, "CLOCK": clock,
-                          "HOT_HISTORY": "1s", "ARCHIVE_URL": f"sqlite:///{path}"})
-        _app.update(app=app, clock=clock, path=path)
-    return _app["app"], _app["clock"], _app["path"]
+                          "HOT_HISTORY": "1s", "ARCHIVE_URL": archive_url})
+        _apps[archive_url] = (app, clock)
+    return _apps[archive_url]
 
 
-def fresh_archive(services, path: str) -> None:
+def fresh_archive(services, archive_url: str) -> None:
     """Each example starts with an empty archive (contact ids follow from emails, so they repeat)."""
     services.archive.close()
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(path + suffix):
-            os.remove(path + suffix)
+    if archive_url.startswith("sqlite"):
+        path = archive_url.partition("://")[2][1:]
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+        return
+    services.archive.count()  # its schema made
+    services.archive.close()
+    with psycopg.connect(archive_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE interactions")
 
 
 # A guard against a hang, not a budget (the suite's 120 s is one): 43 s in a fresh clone's suite, 84-148 s under
-# load 6-10 (2026-12-04 21:25-21:45 UTC); docs/testing.md.
+# load 6-10 (2026-12-04 21:25-21:45 UTC); 45-60 s a backend on 2026-12-06; docs/testing.md.
 @pytest.mark.timeout(600)
-def test_scores_follow_the_reference_across_the_hot_horizon(tmp_path_factory):
+def test_scores_follow_the_reference_across_the_hot_horizon(archive_url):
     """Every example checks the scores (``one_history``); then the run checks that the examples crossed the
     horizon in each way the issue names, so a generator that drifted (times that never fall behind the horizon)
     cannot pass by checking only hot history: records that left Redis, late interactions older than the horizon
     when they arrived, repeats of records that had left, records on both sides of the horizon when the publish
     recomputes."""
     seen: list[dict[str, int]] = []
-    one_history(tmp_path_factory, seen)
+    one_history(archive_url, seen)
     examples_with = {what: sum(1 for example in seen if example[what]) for what in COVERED}
-    # measured 2026-12-06 (derandomized, so every run): 30, 14, 11 and 23 of the 40 examples
-    assert len(seen) >= 40 and all(examples_with[what] >= 8 for what in COVERED), (len(seen), examples_with)
+    # measured 2026-12-06: 29, 11, 21 and 9 of the 40 examples (derandomized: the same every run, but the seed follows
+    # the source of one_history, so an edit of it draws other examples: hence a floor, not these numbers)
+    assert len(seen) >= 40 and all(examples_with[what] >= 5 for what in COVERED), (len(seen), examples_with)
 
 
 @st.composite
 def across_the_horizon(draw):
     """The steps of ``base.histories``, with the clock moved on further between them: its interactions span three
     hours and the horizon is one hour back, so without it most examples never trimmed anything (9 of 40 had a
-    record leave Redis, 3 a late interaction older than the horizon, 1 a repeat of a record that had left)."""
+    record leave Redis, 3 a late interaction older than the horizon, 1 a repeat of a record that had left); and a
+    last step that sends some of them again later."""
     steps = draw(base.histories())
     more = draw(st.lists(st.sampled_from([0, 0, HOUR, 2 * HOUR, 3 * HOUR]), min_size=len(steps), max_size=len(steps)))
-    return [(advance + extra, batch, patch) for (advance, batch, patch), extra in zip(steps, more)]
+    steps = [(advance + extra, batch, patch) for (advance, batch, patch), extra in zip(steps, more)]
+    # and, often, some of them sent again hours later, when most have left Redis (a repeat must change nothing)
+    sent = [item for _advance, batch, _patch in steps for item in batch]
+    again = draw(st.lists(st.sampled_from(sent), max_size=3)) if sent else []
+    if again:
+        steps.append((draw(st.sampled_from([HOUR, 2 * HOUR, 4 * HOUR])), again, None))
+    return steps
 
 
 #: What an example may do across the horizon (counted per example by ``one_history``).
@@ -83,8 +100,8 @@ COVERED = ("left_redis", "late_before_horizon", "repeat_of_left", "recompute_acr
 @settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                    HealthCheck.function_scoped_fixture])
 @given(steps=across_the_horizon())
-def one_history(tmp_path_factory, seen, steps):
-    app, clock, path = app_and_clock(str(tmp_path_factory.getbasetemp()))
+def one_history(archive_url, seen, steps):
+    app, clock = app_and_clock(archive_url)
     redis.Redis.from_url(TEST_REDIS_URL).flushdb()
     clock.ms = base.T0
     client = app.test_client()
@@ -92,7 +109,7 @@ def one_history(tmp_path_factory, seen, steps):
     left: set[tuple[str, str, str]] = set()  # (email, source, id) of records that left Redis
     with app.app_context():
         services = app.extensions["scorekeeper"]
-        fresh_archive(services, path)
+        fresh_archive(services, archive_url)
         publish_profile(client, services, "eng", RULES)
         timeline: dict[str, dict[tuple, dict]] = {email: {} for email in base.EMAILS}
         for advance, batch, patch in steps:
