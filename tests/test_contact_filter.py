@@ -545,7 +545,9 @@ def test_a_filtered_page_at_a_cursor_past_its_matches_reads_no_match(client, ser
         for cursor in (200, 201, 10**15 - 1):
             past, past_bytes = page(50, cursor)
             assert (past["items"], past["total"], past["next_cursor"]) == ([], 200, None)
-            assert past_bytes <= first_bytes, (page.__name__, cursor)  # the counts, not 200 matches
+            # the counts, not 200 matches (~5x a page of one); a page's contacts come as one JSON text, a little
+            # shorter than Redis's protocol gave them, so a page of one is now within a tenth of the past page's counts
+            assert past_bytes <= 1.1 * first_bytes, (page.__name__, cursor, past_bytes, first_bytes)
 
 
 def cursors(total: int) -> st.SearchStrategy[int]:

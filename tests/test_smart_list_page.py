@@ -97,14 +97,19 @@ def test_the_count_is_read_after_the_page_and_nothing_is_left_unread(client, ser
                           json={"name": "Warm", "profile": "eng", "op": "gte", "value": 10}).get_json()["id"]
     expected = fresh(client, list_id, limit=2)
     order = []
-    render, counted = contact_directory.render_contact, PlannedPage.counted
+    renderer, counted = contact_directory._page_renderer, PlannedPage.counted
+
+    def logged(live, grades):  # a page's renderer that says when it renders a contact
+        render = renderer(live, grades)
+        return lambda contact: order.append("render") or render(contact)
+
     with monkeypatch.context() as patch:
-        patch.setattr(contact_directory, "render_contact", lambda *a: order.append("render") or render(*a))
+        patch.setattr(contact_directory, "_page_renderer", logged)
         patch.setattr(PlannedPage, "counted", lambda self: order.append(("count", self._unread)) or counted(self))
         assert page(client, list_id, limit=2) == expected
     assert order == ["render", "render", ("count", 1)]  # the count's reply still waiting, read after the page
     with monkeypatch.context() as patch:
-        patch.setattr(contact_directory, "render_contact", lambda *a: 1 / 0)
+        patch.setattr(contact_directory, "_page_renderer", lambda live, grades: lambda contact: 1 / 0)
         with pytest.raises(ZeroDivisionError):
             smart_lists.list_members(services, list_id, 2, 0)
     services.redis.set("test:after", "mine")

@@ -229,8 +229,8 @@ def test_a_page_reads_its_contacts_without_their_records(services):
     # the contacts page read with its index (index_page.lua) leaves them too
     index = services.keys.prefix + ":test-index"
     services.redis.zadd(index, {"busy": 5})
-    total, _, [[paged, *_]] = call_script(services.redis, query._index_page, [index],
-                                          query._page_args(10, 0, [("+inf", "-inf")], []))
+    total, _, [paged, *_] = json.loads(call_script(services.redis, query._index_page, [index],  # (one JSON text)
+                                                   query._page_args(10, 0, [("+inf", "-inf")], [])))
     assert total == 1 and set(paged[0::2]) == set(fields)
 
 

@@ -23,9 +23,12 @@
 -- Order: the ranges one after the other; within one, score descending, then member descending by its bytes
 -- (as ZRANGE ... REV orders one key, and as Python orders str ids).
 -- Returns {count over every range (-1 when not counted), {member, score, member, score, ...}} (scores as Redis
--- writes them), and when contacts are read, a third item: per member of the page {its hash as HGETALL gives it
--- without its timeline records (`rf_without_records`, record_fields.lua, put before this script),
--- tags (SMEMBERS), the old fold states hash as HGETALL gives it}.
+-- writes them); when contacts are read, the same with a third item — per member of the page, one after the other:
+-- its hash as HGETALL gives it without its timeline records (`rf_without_records`, record_fields.lua, put before
+-- this script), its tags (SMEMBERS)[, the old fold states hash as HGETALL gives it] — all as one JSON text
+-- (cjson; an empty list is written `{}`). Handing Redis a Lua table of ~500 values to write out cost ~15,000
+-- instructions a contact (each table checked for `err`, `ok`, `double`, ... fields, each length deferred), cjson
+-- ~2,000 (docs/performance.md, "Row 6 (2026-12-06, fourth session)").
 --
 -- The merge keeps the buckets' heads in a binary heap (~2 log2(buckets) comparisons an entry, not one per
 -- bucket), and compares two heads by score, then by their members' first six bytes as one number, and only
@@ -211,16 +214,15 @@ end
 if parts == 0 then
   return {total, out}
 end
-local contacts = {}
+local contacts, n = {}, 0
 for j = 1, #out, 2 do
   local id = out[j]
+  contacts[n + 1] = rf_without_records(redis.call('HGETALL', ARGV[6] .. id .. ARGV[7]))
+  contacts[n + 2] = redis.call('SMEMBERS', ARGV[8] .. id .. ARGV[9])
+  n = n + 2
   if parts == 6 then
-    contacts[#contacts + 1] = {rf_without_records(redis.call('HGETALL', ARGV[6] .. id .. ARGV[7])),
-                               redis.call('SMEMBERS', ARGV[8] .. id .. ARGV[9]),
-                               redis.call('HGETALL', ARGV[10] .. id .. ARGV[11])}
-  else
-    contacts[#contacts + 1] = {rf_without_records(redis.call('HGETALL', ARGV[6] .. id .. ARGV[7])),
-                               redis.call('SMEMBERS', ARGV[8] .. id .. ARGV[9])}
+    n = n + 1
+    contacts[n] = redis.call('HGETALL', ARGV[10] .. id .. ARGV[11])
   end
 end
-return {total, out, contacts}
+return cjson.encode({total, out, contacts})

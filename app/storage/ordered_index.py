@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .redis_tools import _script_text, run_scripts
+from .redis_tools import registered_script, run_scripts
 
 #: Entries per leaf at most (a leaf is split when an insert takes it past this, so it never holds more than one
 #: more): below Redis's default zset-max-listpack-entries (128), as a sorted set never goes back to the compact
@@ -28,7 +28,7 @@ SCORE_LIMIT = 2 ** 52
 def library_script(redis: Any, name: str, *libraries: str) -> Any:
     """A Lua script of this package with the ordered index's library (``ordered_index.lua``) before it, and after
     that the ``libraries`` that build on it (``roster.lua``)."""
-    return redis.register_script("\n".join(_script_text(n) for n in ("ordered_index.lua", *libraries, name)))
+    return registered_script(redis, ("ordered_index.lua", *libraries, name))
 
 
 def check_member(member: str) -> str:

@@ -39,7 +39,22 @@ def loads(text: str | bytes) -> Any:
 def load_script(redis: Any, name: str, *libraries: str) -> Any:
     """A Lua script of this package (``name.lua``, beside the gateway that runs it), registered, with the
     ``libraries`` of this package before it (``record_fields.lua``)."""
-    return redis.register_script("\n".join(_script_text(n) for n in (*libraries, name)))
+    return registered_script(redis, (*libraries, name))
+
+
+def registered_script(redis: Any, names: tuple[str, ...]) -> Any:
+    """The scripts of this package ``names``, one after the other, registered with ``redis`` once per client:
+    gateways made per request (``ContactQuery``, a smart-list page's) register theirs each time, and registering
+    encodes the text and hashes it (SHA-1) — for index_page.lua with its libraries (~70 kB) ~20 % of a page's
+    client instructions (docs/performance.md, "Row 6 (2026-12-06, fourth session)"). Kept on the client itself,
+    as ``_kept`` keeps connections on the pool: a client's scripts go with it."""
+    scripts = redis.__dict__.get("_scorekeeper_scripts")
+    if scripts is None:
+        scripts = redis._scorekeeper_scripts = {}
+    script = scripts.get(names)
+    if script is None:
+        script = scripts[names] = redis.register_script("\n".join(_script_text(n) for n in names))
+    return script
 
 
 @functools.cache
