@@ -184,19 +184,25 @@ def collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-#: Batches a drain scores between two runs of the cyclic collector (``BatchCollector``): the collector's young
-#: collection walks what is alive when it runs, and much of what a batch leaves alive (the next batch's entries
-#: read ahead, the batch handed to the archiver) is gone a batch later. A cycle a batch makes (none is known) waits
-#: at most this many batches (docs/performance.md, "Row 1 (2026-12-06, second session)").
-COLLECT_EVERY_BATCHES = 10
+#: Batches one drain scores at most (``drain``'s ``max_batches``: a worker's drain job, app/jobs.py).
+DRAIN_BATCHES = 100
+
+#: Batches a drain scores between two runs of the cyclic collector (``BatchCollector``): as many as a drain job
+#: scores, so a worker's drain lets it run at its end (and after a batch that raised), not in between. Each young
+#: collection walks every container the batches left alive since the last, and the fold states the scorer keeps
+#: decoded (``DecodedStates``: at row 1's size ~1,000 contacts' a batch, a dozen containers each) stay alive: run
+#: after every tenth batch, it walked ~10,000 states each time, 87 young and 8 middle collections in a drain of 1M,
+#: ~7 % of the scoring thread's CPU (docs/performance.md, "Row 1 (2026-12-06, fourth session)"). A cycle a batch
+#: makes (none is known) waits at most this many batches.
+COLLECT_EVERY_BATCHES = DRAIN_BATCHES
 
 
 class BatchCollector:
     """The cyclic collector paused over a drain's batches (``collector_paused``'s reasons), and let run after every
     ``every``-th batch, after a batch that raised, and at ``resume`` (the drain's end): one young collection per
     batch walked the batch's survivors and, every tenth, the middle generation again (docs/performance.md, "Row 1
-    (2026-12-06, second session)"). A collector already off when the first batch starts (the caller's) is left
-    off."""
+    (2026-12-06, second session)"); the fold states kept decoded made even every tenth dear (``COLLECT_EVERY_BATCHES``).
+    A collector already off when the first batch starts (the caller's) is left off."""
 
     __slots__ = ("every", "_left", "_paused")
 
@@ -278,7 +284,7 @@ class _Ahead(Overlap):
         return lambda: {**apart(), **shared()}
 
 
-def drain(services: Services, partition: int, max_batches: int = 100) -> int:
+def drain(services: Services, partition: int, max_batches: int = DRAIN_BATCHES) -> int:
     """Drain up to ``max_batches`` batches of the partition; returns interactions scored.
 
     Each scored batch goes to the partition's ``Archiver``, which deletes its entries once its records are
@@ -298,64 +304,76 @@ def drain(services: Services, partition: int, max_batches: int = 100) -> int:
     lease_ms = int(settings["LEASE_MS"])
     if not store.take(partition, token, lease_ms):
         return 0  # its holder sees what waits before it lets go
-    scorer = make_scorer(services)
     collector = BatchCollector()
-    learnt: set[tuple[str, str]] = set()
-    shapes: set[tuple[str, tuple[str, ...]]] = set()
-    scored = 0
     try:
-        # Once the archive fails during this drain, later batches go to the backlog without trying it again.
-        with Archiver(services, partition, direct=flush_backlog(services, partition)) as archiver, \
-                services.timelines.later() as later:
-            with collector.batch():
-                entries = store.read_partition(partition, int(settings["BATCH_SIZE"]))
-                batch, records = parse_entries(entries)
-            reads: Reads | None = None
-            scored_before: tuple[_Ahead, float] | None = None  # the batch scored, not yet confirmed
-            last: str | None = None  # the last entry read
-
-            def confirm(done: tuple[_Ahead, float]) -> None:
-                ahead, seconds = done
-                ahead.confirm()
-                archiver.submit(ahead.batch, ahead.entry_ids)
-                metrics.count_batch(services, len(ahead.entry_ids), seconds)
-
-            for _ in range(max_batches):
-                if not entries:
-                    if scored_before is not None:  # what was scored is confirmed before any wait
-                        confirm(scored_before)
-                        scored_before = None
-                    entries = _linger(services, partition, last)
-                    if not entries:
-                        break
-                    batch, records = parse_entries(entries)
-                    reads = None
-                with collector.batch():
-                    started = time.perf_counter()
-                    ahead = _Ahead(services, scorer, later, partition, entries, batch)
-                    score_parsed(services, scorer, batch, records, learnt, later=later, reads=reads, overlap=ahead,
-                                 shapes=shapes)
-                    seconds = time.perf_counter() - started
-                    if scored_before is not None:
-                        confirm(scored_before)
-                    scored_before = (ahead, seconds)
-                    scored += len(records)
-                    reads = ahead.next_reads()
-                if not store.renew_lease(partition, token, lease_ms):
-                    log.warning("lost partition lease", extra={"partition": partition})
-                    break
-                assert ahead.next_entries is not None
-                last = entries[-1][0]
-                entries, batch, records = ahead.next_entries, ahead.next_batch, ahead.next_records
-            if scored_before is not None:
-                confirm(scored_before)
+        scored = _drain_batches(services, partition, max_batches, token, lease_ms, collector)
     except BaseException:
         store.drop(partition, token)  # the ticker wakes the partition for what waits
         raise
     finally:
+        # (after the batches' objects are gone: the young collection walks what outlives the drain, not the fold
+        # states its scorer kept decoded)
         collector.resume()
     if store.let_go(partition, token):  # entries came after the last look: a job for them
         services.enqueue.drain_partition(partition)
+    return scored
+
+
+def _drain_batches(services: Services, partition: int, max_batches: int, token: str, lease_ms: int,
+                   collector: BatchCollector) -> int:
+    """``drain``'s batches, with the lease held: returns interactions scored. Its objects (the scorer with the
+    fold states it keeps decoded, the batches) are gone when it returns, before ``drain`` lets the collector run."""
+    store = services.partitions
+    settings = services.settings
+    scorer = make_scorer(services)
+    learnt: set[tuple[str, str]] = set()
+    shapes: set[tuple[str, tuple[str, ...]]] = set()
+    scored = 0
+    # Once the archive fails during this drain, later batches go to the backlog without trying it again.
+    with Archiver(services, partition, direct=flush_backlog(services, partition)) as archiver, \
+            services.timelines.later() as later:
+        with collector.batch():
+            entries = store.read_partition(partition, int(settings["BATCH_SIZE"]))
+            batch, records = parse_entries(entries)
+        reads: Reads | None = None
+        scored_before: tuple[_Ahead, float] | None = None  # the batch scored, not yet confirmed
+        last: str | None = None  # the last entry read
+
+        def confirm(done: tuple[_Ahead, float]) -> None:
+            ahead, seconds = done
+            ahead.confirm()
+            archiver.submit(ahead.batch, ahead.entry_ids)
+            metrics.count_batch(services, len(ahead.entry_ids), seconds)
+
+        for _ in range(max_batches):
+            if not entries:
+                if scored_before is not None:  # what was scored is confirmed before any wait
+                    confirm(scored_before)
+                    scored_before = None
+                entries = _linger(services, partition, last)
+                if not entries:
+                    break
+                batch, records = parse_entries(entries)
+                reads = None
+            with collector.batch():
+                started = time.perf_counter()
+                ahead = _Ahead(services, scorer, later, partition, entries, batch)
+                score_parsed(services, scorer, batch, records, learnt, later=later, reads=reads, overlap=ahead,
+                             shapes=shapes)
+                seconds = time.perf_counter() - started
+                if scored_before is not None:
+                    confirm(scored_before)
+                scored_before = (ahead, seconds)
+                scored += len(records)
+                reads = ahead.next_reads()
+            if not store.renew_lease(partition, token, lease_ms):
+                log.warning("lost partition lease", extra={"partition": partition})
+                break
+            assert ahead.next_entries is not None
+            last = entries[-1][0]
+            entries, batch, records = ahead.next_entries, ahead.next_batch, ahead.next_records
+        if scored_before is not None:
+            confirm(scored_before)
     return scored
 
 

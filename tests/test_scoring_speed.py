@@ -1,14 +1,17 @@
 """What the drain does to go fast, kept honest: the cyclic collector waits while a batch is scored
-(docs/performance.md, "Scoring, again"; a drain's runs after every tenth batch: "Row 1 (2026-12-06, second
+(docs/performance.md, "Scoring, again"; a drain's runs after every ``COLLECT_EVERY_BATCHES``-th batch, "Row 1
+(2026-12-06, second session)", and at a drain job's end only once its scorer is gone, "Row 1 (2026-12-06, fourth
 session)"), and is on again afterwards whatever happened; the fold states a scorer
 wrote are kept decoded only under the exact text they are read back as (docs/performance.md, "Row 1 (2026-12-03
 evening)")."""
 from __future__ import annotations
 
 import gc
+import weakref
 
 import pytest
 
+from app import scoring_service
 from app.scorer import DecodedStates
 from app.scoring.events import Interest
 from app.scoring.fold import FoldState
@@ -111,6 +114,58 @@ def test_a_drain_scores_each_batch_with_the_collector_waiting_and_turns_it_on_af
         assert watch.seen == [False, False, False]  # three batches (4, 4, 2), each scored with it waiting
         assert gc.isenabled()
         assert score_of(client, "a@x.io", "eng") == 50
+
+
+def test_a_drain_job_lets_the_collector_run_at_its_end_not_between_its_batches(make_app, collector_on, monkeypatch):
+    """The fold states kept decoded stay alive across a drain's batches, so each collection let run between them
+    walked them again (docs/performance.md, "Row 1 (2026-12-06, fourth session)"): a drain job of a dozen batches
+    turns the collector on again only once they are all scored."""
+    with drain_ready(make_app, RULES, BATCH_SIZE=1) as (client, services):
+        send(client, *({"id": f"o{n}", "type": "email.opened", "contact": {"email": "a@x.io"}} for n in range(12)))
+        watch = services.events = CollectorWatch(services.events)
+        enabled: list[int] = []  # the batches begun each time the collector is turned on again
+        enable = gc.enable
+
+        def noted() -> None:
+            enabled.append(len(watch.seen))
+            enable()
+
+        monkeypatch.setattr(gc, "enable", noted)
+        assert drain(services, 0) == 12
+        monkeypatch.undo()
+        assert len(watch.seen) == 12 and not any(watch.seen)
+        assert enabled == [12]  # after the last batch only
+        assert gc.isenabled()
+        assert score_of(client, "a@x.io", "eng") == 60
+
+
+def test_a_drain_lets_the_collector_run_once_its_scorer_is_gone(make_app, collector_on, monkeypatch):
+    """The collection at a drain's end walks what outlives the drain, not the fold states its scorer kept decoded:
+    the scorer is freed (reference counting) before the collector is on again."""
+    with drain_ready(make_app, RULES, BATCH_SIZE=2) as (client, services):
+        send(client, *({"id": f"o{n}", "type": "email.opened", "contact": {"email": f"c{n % 3}@x.io"}}
+                       for n in range(6)))
+        made: list[weakref.ref] = []
+        make = scoring_service.make_scorer
+
+        def tracked(services_):
+            scorer = make(services_)
+            made.append(weakref.ref(scorer))
+            return scorer
+
+        gone: list[bool] = []  # whether the drain's scorer was freed, each time the collector is turned on again
+        enable = gc.enable
+
+        def noted() -> None:
+            gone.append(bool(made) and made[0]() is None)
+            enable()
+
+        monkeypatch.setattr(scoring_service, "make_scorer", tracked)
+        monkeypatch.setattr(gc, "enable", noted)
+        assert drain(services, 0) == 6
+        monkeypatch.undo()
+        assert len(made) == 1 and gone == [True]
+        assert [score_of(client, f"c{n}@x.io", "eng") for n in range(3)] == [10, 10, 10]
 
 
 def test_a_drain_tells_the_vocabulary_each_pair_once_and_still_learns_what_a_later_batch_brings(make_app):
