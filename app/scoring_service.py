@@ -212,7 +212,8 @@ class BatchCollector:
         self._paused = False
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, counted: bool = True) -> Iterator[None]:
+        """One batch with the collector paused; ``counted``: one of the ``every`` (not a drain's first read)."""
         if not self._paused:
             if not gc.isenabled():
                 yield
@@ -224,7 +225,7 @@ class BatchCollector:
         except BaseException:
             self.resume()
             raise
-        self._left -= 1
+        self._left -= counted
         if self._left <= 0:
             self.resume()
 
@@ -332,7 +333,7 @@ def _drain_batches(services: Services, partition: int, max_batches: int, token: 
     # Once the archive fails during this drain, later batches go to the backlog without trying it again.
     with Archiver(services, partition, direct=flush_backlog(services, partition)) as archiver, \
             services.timelines.later() as later:
-        with collector.batch():
+        with collector.batch(counted=False):  # (a drain job's batches are DRAIN_BATCHES after its first read)
             entries = store.read_partition(partition, int(settings["BATCH_SIZE"]))
             batch, records = parse_entries(entries)
         reads: Reads | None = None

@@ -17,7 +17,7 @@ from app.scoring.events import Interest
 from app.scoring.fold import FoldState
 from app.scoring.profiles import profile_from_dict
 from app.scoring.records import TimelineRecord
-from app.scoring_service import BatchCollector, collector_paused, drain
+from app.scoring_service import DRAIN_BATCHES, BatchCollector, collector_paused, drain
 from app.storage.redis_tools import dumps, loads
 
 from .helpers import contact_by_email, drain_ready, score_of, send
@@ -118,10 +118,11 @@ def test_a_drain_scores_each_batch_with_the_collector_waiting_and_turns_it_on_af
 
 def test_a_drain_job_lets_the_collector_run_at_its_end_not_between_its_batches(make_app, collector_on, monkeypatch):
     """The fold states kept decoded stay alive across a drain's batches, so each collection let run between them
-    walked them again (docs/performance.md, "Row 1 (2026-12-06, fourth session)"): a drain job of a dozen batches
-    turns the collector on again only once they are all scored."""
+    walked them again (docs/performance.md, "Row 1 (2026-12-06, fourth session)"): a drain job of as many batches
+    as a job takes (its first read not one of them) turns the collector on again only once they are all scored."""
+    n = DRAIN_BATCHES
     with drain_ready(make_app, RULES, BATCH_SIZE=1) as (client, services):
-        send(client, *({"id": f"o{n}", "type": "email.opened", "contact": {"email": "a@x.io"}} for n in range(12)))
+        send(client, *({"id": f"o{i}", "type": "email.opened", "contact": {"email": "a@x.io"}} for i in range(n)))
         watch = services.events = CollectorWatch(services.events)
         enabled: list[int] = []  # the batches begun each time the collector is turned on again
         enable = gc.enable
@@ -131,12 +132,12 @@ def test_a_drain_job_lets_the_collector_run_at_its_end_not_between_its_batches(m
             enable()
 
         monkeypatch.setattr(gc, "enable", noted)
-        assert drain(services, 0) == 12
+        assert drain(services, 0) == n
         monkeypatch.undo()
-        assert len(watch.seen) == 12 and not any(watch.seen)
-        assert enabled == [12]  # after the last batch only
+        assert len(watch.seen) == n and not any(watch.seen)
+        assert enabled == [n]  # after the last batch only
         assert gc.isenabled()
-        assert score_of(client, "a@x.io", "eng") == 60
+        assert score_of(client, "a@x.io", "eng") == 5 * n
 
 
 def test_a_drain_lets_the_collector_run_once_its_scorer_is_gone(make_app, collector_on, monkeypatch):
