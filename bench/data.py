@@ -7,7 +7,7 @@ Loading goes through ``app.ingest.ingest`` in-process (same code path as the API
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from app.scoring.interactions import Interaction
@@ -63,9 +63,30 @@ def properties_for(type_: str, rng: random.Random, seq: int) -> dict[str, Any]:
     return {}
 
 
-def interactions(contacts: int, total: int, seed: int = 5, run: str = "",
-                 start_ms: int | None = None) -> Iterator[Interaction]:
-    """``total`` interactions over ``contacts`` contacts, in time order (contacts interleaved)."""
+def provider_properties_for(type_: str, rng: random.Random, seq: int) -> dict[str, Any]:
+    """``properties_for``'s, with what the providers' parsers keep besides (app/hooks/): SendGrid's message id and
+    category on every email event and a click's URL (sendgrid.py), a Stripe payment's ids, currency, description
+    and event (stripe.py). Row 5c: what a stored interaction costs when its properties are a provider's, not the
+    few short values the rules read."""
+    properties = properties_for(type_, rng, seq)
+    if type_.startswith("email."):
+        properties["message_id"] = f"14c5d75ce93.dfd.64b469.filter0001.{seq % 50:05d}.5515E0B88.0"
+        properties["category"] = ["newsletter"]
+    if type_ == "email.clicked":
+        properties["url"] = f"https://example.com/pricing?utm_source=newsletter&utm_campaign=dec-{seq % 7}"
+    if type_ == "payment.succeeded":
+        properties.update(currency="usd", payment_intent=f"pi_3MtwBwLkdIwHu7ix28a3tqP{seq % 10}",
+                          charge=f"ch_3MtwBwLkdIwHu7ix28a3tqP{seq % 10}", customer=f"cus_NffrFeUfNV2Hi{seq % 10}",
+                          stripe_event=f"evt_1NG8Du2eZvKYlo2CUI79vXW{seq % 10}",
+                          stripe_type="payment_intent.succeeded", livemode=False, description="Subscription update")
+    return properties
+
+
+def interactions(contacts: int, total: int, seed: int = 5, run: str = "", start_ms: int | None = None,
+                 properties: Callable[[str, random.Random, int], dict[str, Any]] = properties_for,
+                 ) -> Iterator[Interaction]:
+    """``total`` interactions over ``contacts`` contacts, in time order (contacts interleaved); ``properties``
+    makes each one's properties (the bench's few short values, or ``provider_properties_for``)."""
     rng = random.Random(seed)
     types = [t for t, w in MIX for _ in range(w)]
     per_contact = max(1, total // contacts)
@@ -78,7 +99,7 @@ def interactions(contacts: int, total: int, seed: int = 5, run: str = "",
             type_ = rng.choice(types)
             yield Interaction(id=f"e{contact}-{round_}", source=SOURCE, type=type_,
                               occurred_at=start + round_ * MINUTE_MS + contact % MINUTE_MS,
-                              properties=properties_for(type_, rng, round_), email=email_of(contact, run))
+                              properties=properties(type_, rng, round_), email=email_of(contact, run))
             produced += 1
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 
 from . import data
 from .report import Row
@@ -58,6 +59,8 @@ def rows_memory(ctx: Context) -> list[Row]:
                for key in redis.scan_iter(match=services.keys.seen(0, 0).replace("{p:0}", "{p:*}")[:-1] + "*",
                                           count=1000)) / (contacts * (1 + per_contact_later))
     ctx.say(f"row 5: of which {seen:,.0f} B per interaction in the seen sets (they expire)")
+    provider = provider_shaped(ctx, settle, used, contacts, per_contact_later)
+    ctx.say(f"row 5c: {provider:,.0f} B per interaction with provider-shaped properties")
     method = (f"INFO used_memory deltas: {contacts:,} contacts each with 1 interaction scored (Δ₁), then 9 more "
               f"each (Δ₂); per interaction = Δ₂ / {contacts * per_contact_later:,}; per contact = Δ₁ / {contacts:,} − "
               f"per interaction")
@@ -74,7 +77,30 @@ def rows_memory(ctx: Context) -> list[Row]:
                 f"in its partition's seen set: {seen:,.0f} B of it (MEMORY USAGE of the seen sets / interactions), "
                 f"which expire after SEEN_SECONDS (1-2 days), long before the hot horizon: "
                 f"{per_interaction - seen:,.0f} B per interaction once they did")]),
+        Row("5c", "Redis memory per stored interaction, provider-shaped properties", provider, "B",
+            target="≤ 100 B", met=provider <= 100, notes=[(
+                "5b's measure again on an empty store, each interaction carrying what the providers' parsers keep "
+                "(bench/data.py, provider_properties_for: SendGrid's message id and category, a click's URL, a "
+                "Stripe payment's ids and description) where 5b's carry the few short values the rules read; every "
+                "property of a hot interaction is kept in its timeline record, read by a rule or not (#17's design "
+                "item 'properties kept in Redis only when a live rule or trigger reads them' is not built: "
+                "docs/archive.md, Next slices 5)")]),
     ]
+
+
+def provider_shaped(ctx: Context, settle: Callable[..., None], used: Callable[[], int], contacts: int,
+                    per_contact_later: int) -> float:
+    """5b's per-interaction delta on a fresh store with ``data.provider_properties_for``'s properties."""
+    ctx.fresh()
+    stream = data.interactions(contacts, contacts * (1 + per_contact_later), seed=11,
+                               properties=data.provider_properties_for)
+    with ctx.app.app_context():
+        data.load(ctx.services, itertools.islice(stream, contacts))
+        settle()
+        before = used()
+        data.load(ctx.services, stream)
+        settle()
+        return (used() - before) / (contacts * per_contact_later)
 
 
 def memory_breakdown(ctx: Context, contacts: int, interactions: int) -> str:
