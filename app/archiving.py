@@ -14,6 +14,11 @@ entries are deleted as usual, so scoring goes on. The holder of a partition's le
 into the archive when it starts draining (``flush_backlog``); the ticker wakes partitions whose backlog
 waits. Nothing is lost: each record is in the stream, the backlog or the archive at every moment (and in
 the contact's timeline in Redis).
+
+Once the archive holds a batch, its records' copies in Redis are trimmed to the properties the rules of the live and
+building versions read (``trim_archived``; app/scoring/kept_properties.py): the archive keeps the rest. Only then,
+so a copy that lacks a property is always one the archive holds whole. Records that wait in the backlog stay whole
+in Redis until it is emptied into the archive, and are trimmed then.
 """
 from __future__ import annotations
 
@@ -25,7 +30,8 @@ from types import TracebackType
 from typing import Self
 
 from .archive import ArchivedRecord, ArchiveUnavailable, make_archived
-from .scoring.records import TimelineRecord
+from .scoring.kept_properties import PropertyReads, reads_of, trimmed
+from .scoring.records import TimelineRecord, record_text
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -38,25 +44,50 @@ FLUSH_CHUNK = 1000
 PIPELINE_DEPTH = 3
 
 
-def archive_batch(services: Services, batch: Mapping[str, Sequence[TimelineRecord]], direct: bool = True) -> bool:
+def archive_batch(services: Services, batch: Mapping[str, Sequence[TimelineRecord]], direct: bool = True,
+                  reads: PropertyReads | None = None) -> bool:
     """Append a scored batch's records to the archive in one call, or, when that fails (or ``direct`` is
     false: the archive already failed during this drain), keep them in the backlog of their contacts'
-    partitions. Returns whether the archive took them."""
-    return archive_batches(services, [batch], direct)
+    partitions. Returns whether the archive took them (then their copies in Redis are trimmed to ``reads``, when
+    given: ``trim_archived``)."""
+    return archive_batches(services, [batch], direct, reads)
+
+
+def active_reads(services: Services) -> PropertyReads:
+    """What the rules of the workspace's live and building versions read, by type (``kept_properties.reads_of``)."""
+    return reads_of(v.profile for v in services.profiles.active())
+
+
+def trim_archived(services: Services, batches: Sequence[Mapping[str, Sequence[TimelineRecord]]],
+                  reads: PropertyReads) -> int:
+    """Replace the Redis copies of these archived records by copies with only the properties ``reads`` names for
+    their type (``kept_properties.trimmed``), each where it is still stored as the scorer wrote it; returns how many
+    were replaced. Call it only once the archive holds them."""
+    trims: dict[str, list[tuple[str, str, str]]] = {}
+    for batch in batches:
+        for cid, records in batch.items():
+            for record in records:
+                short = trimmed(record, reads)
+                if short is not None:
+                    trims.setdefault(cid, []).append((record.key, record_text(record), record_text(short)))
+    return services.timelines.trim_records(trims) if trims else 0
 
 
 def archive_batches(services: Services, batches: Sequence[Mapping[str, Sequence[TimelineRecord]]],
-                    direct: bool = True) -> bool:
+                    direct: bool = True, reads: PropertyReads | None = None) -> bool:
     """``archive_batch`` for several batches in one append (one transaction), their records in order."""
     workspace = services.workspace
     if direct:
         try:  # (the records bound from the batches: no ``ArchivedRecord`` made unless the archive fails)
             services.archive.append_batches(batches, workspace)
-            return True
         except ArchiveUnavailable as exc:
             log.warning("archive unavailable: records wait in the archive backlog",
                         extra={"records": sum(len(records) for batch in batches for records in batch.values()),
                                "error": exc.message})
+        else:
+            if reads is not None:
+                trim_archived(services, batches, reads)
+            return True
     archived = [make_archived(cid, record, workspace) for batch in batches
                 for cid, records in batch.items() for record in records]
     if not archived:
@@ -71,20 +102,29 @@ def archive_batches(services: Services, batches: Sequence[Mapping[str, Sequence[
 
 
 def flush_backlog(services: Services, partition: int) -> bool:
-    """Append the partition's backlog to the archive, oldest first, trimming each chunk once it is taken.
-    Call it only while holding the partition's lease. Returns whether the backlog is empty now."""
+    """Append the partition's backlog to the archive, oldest first, trimming each chunk once it is taken, and
+    then the Redis copies of its records (``trim_archived``). Call it only while holding the partition's lease.
+    Returns whether the backlog is empty now."""
     backlog = services.archive_backlog
+    reads: PropertyReads | None = None
     while True:
         items = backlog.oldest(partition, FLUSH_CHUNK)
         if not items:
             return True
+        taken = [ArchivedRecord.from_json(item, services.workspace) for item in items]
         try:
-            services.archive.append(ArchivedRecord.from_json(item, services.workspace) for item in items)
+            services.archive.append(taken)
         except ArchiveUnavailable as exc:
             log.warning("archive still unavailable: the backlog waits",
                         extra={"partition": partition, "error": exc.message})
             return False
         backlog.trim(partition, len(items))
+        if reads is None:
+            reads = active_reads(services)
+        by_contact: dict[str, list[TimelineRecord]] = {}
+        for archived in taken:
+            by_contact.setdefault(archived.contact_id, []).append(archived.record)
+        trim_archived(services, [by_contact], reads)
 
 
 Batch = Mapping[str, Sequence[TimelineRecord]]
@@ -111,15 +151,16 @@ class Archiver:
         self.direct = direct
         #: Batches confirmed so far (appended, or in the backlog, and their entries deleted).
         self.confirmed = 0
-        self._waiting: queue.Queue[tuple[Batch, Sequence[str]] | None] = queue.Queue(maxsize=depth)
+        self._waiting: queue.Queue[tuple[Batch, Sequence[str], PropertyReads | None] | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"archiver-{partition}", daemon=True)
         self._thread.start()
 
-    def submit(self, batch: Batch, entry_ids: Sequence[str]) -> None:
-        """Hand over a scored batch and the ids of its stream entries."""
+    def submit(self, batch: Batch, entry_ids: Sequence[str], reads: PropertyReads | None = None) -> None:
+        """Hand over a scored batch and the ids of its stream entries, and what the rules it was scored with read
+        (its records' copies in Redis are trimmed to that once archived; None: they stay whole)."""
         self._raise()
-        self._waiting.put((batch, entry_ids))
+        self._waiting.put((batch, entry_ids, reads))
 
     def close(self) -> None:
         """Wait until every batch handed over is confirmed, then end the thread; raises what it met."""
@@ -160,8 +201,10 @@ class Archiver:
             if not taken or self._error is not None:
                 continue  # after a failure: the entries stay in their stream
             try:
-                self.direct = archive_batches(self.services, [batch for batch, _ in taken], self.direct)
-                self.services.partitions.remove_entries(self.partition, [i for _, ids in taken for i in ids])
+                # (the reads of the last batch taken: the newest versions known; any is safe, as a copy says what it lacks)
+                self.direct = archive_batches(self.services, [batch for batch, _, _ in taken], self.direct,
+                                              taken[-1][2])
+                self.services.partitions.remove_entries(self.partition, [i for _, ids, _ in taken for i in ids])
                 self.confirmed += len(taken)
             except BaseException as exc:  # noqa: BLE001 - handed to the draining thread
                 self._error = exc

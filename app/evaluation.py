@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import Conflict, NotFound
 from .horizon import whole_timelines
+from .scoring.kept_properties import reads_of
 from .publish import SYSTEM_ACTOR, get_job, set_job
 from .retention import job_record_ttl_seconds
 from .scoring.evaluation import CONVERTED_BEFORE, NO_HISTORY, DEFAULT_OUTCOME, Period, Tally, add_contact
@@ -113,11 +114,13 @@ def run_evaluation(services: Services, job_id: str) -> None:
     set_job(services, job_id, status="running", total=total, done=0, progress=0)
     try:
         period = Period(record["from"], record["observed_until"], record["outcome"])
-        tallies = {name: Tally(profile) for name, profile in judged_profiles(services, record).items()}
+        judged = judged_profiles(services, record)
+        tallies = {name: Tally(profile) for name, profile in judged.items()}
+        reads = reads_of(judged.values())  # what the judged rules read: a copy in Redis without it is read whole
         excluded = {CONVERTED_BEFORE: 0, NO_HISTORY: 0}
         done = 0
         for page in services.contacts.contact_pages(EVALUATION_PAGE):
-            timelines = whole_timelines(services, page)  # with what left Redis (the hot horizon)
+            timelines = whole_timelines(services, page, reads)  # with what left Redis (the hot horizon)
             for contact_id in page:
                 add_contact(tallies, excluded, timelines[contact_id], period)
             done += len(page)

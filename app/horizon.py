@@ -31,6 +31,7 @@ from .scoring.fit import apply_attribute_changes, attributes_at
 from .scoring.fold import FoldState, checkpoint
 from .scoring.durations import parse_duration_ms
 from .scoring.interactions import ATTRIBUTES_TYPE
+from .scoring.kept_properties import PropertyReads, lacks, reads_of
 from .scoring.profiles import Profile, parse_version_field
 from .scoring.records import TimelineRecord
 from .services import Services
@@ -87,6 +88,7 @@ def trim(services: Services, contact_ids: Sequence[str], now: int, kept: list[in
         return counts
     target = now - span
     by_field = {v.field: v for v in versions}
+    reads = reads_of(v.profile for v in versions)
     read = services.timelines.read_for_trim(contact_ids)
     candidates: dict[str, list[TimelineRecord]] = {}
     oldest: dict[str, int] = {}  # each contact's oldest record read
@@ -123,6 +125,8 @@ def trim(services: Services, contact_ids: Sequence[str], now: int, kept: list[in
         plans[cid] = (at, drop)
         if horizon is not None and any(f in by_field and f not in horizon.checkpoints for f in fields):
             need_archive.append(cid)
+        elif lacks(timeline, reads):  # a copy without a property a version reads: the archive holds it whole
+            need_archive.append(cid)
     archived = services.archive.histories(need_archive, workspace=services.workspace) if need_archive else {}
     for cid, (at, drop) in plans.items():
         rev, fields, timeline, horizon = read[cid]
@@ -154,13 +158,16 @@ def trim(services: Services, contact_ids: Sequence[str], now: int, kept: list[in
     return counts
 
 
-def whole_timelines(services: Services, contact_ids: Sequence[str]) -> dict[str, list[TimelineRecord]]:
+def whole_timelines(services: Services, contact_ids: Sequence[str],
+                    reads: PropertyReads | None = None) -> dict[str, list[TimelineRecord]]:
     """Each contact's whole timeline: the hot records from Redis and, for contacts with a horizon, the older ones
-    from the archive (one ``histories`` call for the page). What the draft preview, the evaluation and the
-    ledger's older pages fold."""
+    from the archive (one ``histories`` call for the page); and from the archive too, whole, the records whose copy
+    in Redis lacks a property ``reads`` names for its type (None: any property; ``kept_properties.lacks``). What the
+    draft preview, the evaluation and the ledger's older pages fold."""
     hot = services.timelines.read_timelines(contact_ids)
     horizons = services.timelines.read_horizons(contact_ids)
-    beyond = [cid for cid in contact_ids if horizons[cid] is not None]
+    beyond = [cid for cid in contact_ids if horizons[cid] is not None
+              or (any(r.dropped for r in hot[cid]) if reads is None else lacks(hot[cid], reads))]
     if not beyond:
         return hot
     archived = services.archive.histories(beyond, workspace=services.workspace)

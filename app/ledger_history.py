@@ -20,13 +20,16 @@ from typing import Any
 
 import orjson
 
+from .archive import ArchiveUnavailable
 from .errors import ValidationError
 from .horizon import whole_timelines
 from .scoring.fold import FoldState, LedgerEntry, fold, resume
-from .scoring.records import decode_ledger_entry, encode_ledger_entry
+from .scoring.kept_properties import every_type, lacks, reads_of
+from .scoring.records import TimelineRecord, decode_ledger_entry, encode_ledger_entry
 from .services import Services
 from .storage.redis_tools import loads
 from .storage.profiles import ActiveVersion
+from .words import SHOWN_PROPERTIES
 
 #: Reasons of the entries the fold makes on its own schedule (before the interactions of their millisecond).
 TIMED = frozenset({"expired", "decay"})
@@ -95,6 +98,8 @@ def hot_ledger(services: Services, contact_id: str, version: ActiveVersion) -> t
     now = reached(services, contact_id, version)
     if now is None:
         return [], horizon is None
+    if lacks(timeline, reads_of([version.profile])):  # a copy lacks what the version reads: the archive's is whole
+        return whole_ledger(services, contact_id, version), True
     if horizon is None:
         return _shown(fold(version.profile, timeline, now)[1]), True
     at_horizon = horizon.checkpoints.get(version.field)
@@ -106,7 +111,7 @@ def hot_ledger(services: Services, contact_id: str, version: ActiveVersion) -> t
 def whole_ledger(services: Services, contact_id: str, version: ActiveVersion) -> list[dict[str, Any]]:
     """Every entry of the contact's ledger in this version, newest first: the fold of its whole history
     (archive and hot timeline), up to what its stored state reached (to now when it has none)."""
-    records = whole_timelines(services, [contact_id])[contact_id]
+    records = whole_timelines(services, [contact_id], reads_of([version.profile]))[contact_id]
     now = reached(services, contact_id, version)
     return _shown(fold(version.profile, records, services.clock.now_ms() if now is None else now)[1])
 
@@ -137,3 +142,21 @@ def _cut(entries: list[dict[str, Any]], start: int, limit: int, offset: int) -> 
     items = entries[start:start + limit]
     more = start + limit < len(entries)
     return Page(items, offset + len(items) if more else None, position_of(items[-1]) if more and items else None)
+
+
+def shown_records(services: Services, contact_id: str, entries: list[dict[str, Any]]) -> dict[str, TimelineRecord]:
+    """The records behind these ledger entries, by key, with what the console shows of them (``words.activity``):
+    Redis's copies, and the archive's whole records where a copy lacks a shown property (Redis keeps only what the
+    rules read) or left Redis (an older page). While the archive is away, what Redis holds: the page shows the
+    activity without its object rather than fail."""
+    hot = {r.key: r for r in services.timelines.read_timelines([contact_id])[contact_id]}
+    shown = every_type(SHOWN_PROPERTIES)
+    wanted = {f"{e['source']}:{e['interaction_id']}" for e in entries}
+    missing = {key for key in wanted if key not in hot or lacks([hot[key]], shown)}
+    if not missing:
+        return hot
+    try:
+        archived = services.archive.histories([contact_id], workspace=services.workspace).get(contact_id, [])
+    except ArchiveUnavailable:
+        return hot
+    return {**hot, **{r.key: r for r in archived if r.key in missing}}

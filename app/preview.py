@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .horizon import whole_timelines
+from .scoring.kept_properties import reads_of
 from .membership import Membership
 from .scoring.fold import LedgerEntry, fold
 from .scoring.histogram import histogram
@@ -18,6 +19,7 @@ PREVIEW_MAX_CONTACTS = 100_000
 
 def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
     draft = profile_from_dict({"id": doc["id"], **doc["draft"]})
+    reads = reads_of([draft])  # what the draft's rules read: a copy in Redis without it is read whole from the archive
     live = services.profiles.live().get(doc["id"])
     now = services.clock.now_ms()
     scores: dict[str, int] = {}
@@ -31,7 +33,7 @@ def preview_draft(services: Services, doc: dict[str, Any]) -> dict[str, Any]:
     for page in services.contacts.contact_pages(PREVIEW_PAGE):
         if start >= PREVIEW_MAX_CONTACTS:
             break
-        timelines = whole_timelines(services, page)  # with what left Redis (the hot horizon)
+        timelines = whole_timelines(services, page, reads)  # with what left Redis (hot horizon, trimmed copies)
         scored = services.timelines.read_scores(page, live.field) if live else {}
         facts = membership.facts(page, {draft.id: gate}) if gate is not None else {}
         for cid in page:

@@ -23,8 +23,9 @@ from .scoring.fold import (FoldState, LedgerEntry, advance, advance_quietly, fol
                            rule_ids)
 from .scoring.grades import Grade, ScoreStep, grade_steps
 from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE, NOT_ACTIVITY_TYPES
+from .scoring.kept_properties import PropertyReads, lacks, reads_of
 from .scoring.profiles import Profile, version_field
-from .scoring.records import ContactWrite, LedgerWrite, TimelineRecord, encode_record, make_write
+from .scoring.records import ContactWrite, LedgerWrite, TimelineRecord, encode_record, make_write, record_text
 from .archive import Archive
 from .storage.activity import entry_at, kept_activity
 from .storage.companies import CompanyIndex, Rollup
@@ -280,6 +281,10 @@ class Scorer:
         #: whether states are written with their rule ids interned (``fold-states-interned`` seen: ``_versions``),
         #: else in the form the workers of the release before read
         self._interned = False
+        #: What the rules of the active versions read, by type (``kept_properties.reads_of``): a drain's archiver
+        #: trims its records' copies in Redis to it. Made again only when the versions change (``_reads_for``).
+        self.reads: PropertyReads = {}
+        self._reads_made: dict[tuple[int, ...], tuple[tuple[Profile, ...], PropertyReads]] = {}
         #: The ``LedgerWrite`` of each version field written so far, advanced ([False]) and refolded ([True])
         #: (``_ledger_write``).
         self._ledger_writes: tuple[dict[str, LedgerWrite], dict[str, LedgerWrite]] = ({}, {})
@@ -364,7 +369,20 @@ class Scorer:
                          for v in active if v.profile.company_rollup] if self.companies is not None else []
         self._live_rollups = {r for r, v in zip(self._rollups, [v for v in active if v.profile.company_rollup])
                               if v.live}
+        self.reads = self._reads_for(active)
         return versions, keep
+
+    def _reads_for(self, versions: Sequence[ActiveVersion]) -> PropertyReads:
+        """``reads_of`` these versions' profiles, made once per set of profiles (the store keeps each version's
+        ``Profile`` while it is active: the same objects batch after batch)."""
+        profiles = tuple(v.profile for v in versions)
+        key = tuple(id(p) for p in profiles)
+        made = self._reads_made.get(key)
+        if made is None or any(a is not b for a, b in zip(made[0], profiles)):
+            if len(self._reads_made) > 64:
+                self._reads_made.clear()
+            made = self._reads_made[key] = (profiles, reads_of(profiles))
+        return made[1]
 
     def read_ahead(self, keys: dict[str, list[str]], later: Later) -> Reads:
         """Send the reads ``score`` starts a batch with (read_batch.lua) on ``later``, to be passed as its
@@ -610,6 +628,16 @@ class Scorer:
             if cid in refold and (full or any(r.at < horizon.at for r in fresh[cid])
                                   or any(v.field not in horizon.checkpoints for v in versions)):
                 from_archive.append(cid)
+        # A refold whose versions read a property some hot copy lacks (kept_properties: a version reading a name no
+        # rule read when the copy was trimmed) folds the archive's whole records, which it holds for every such copy.
+        reads: PropertyReads | None = None
+        taken = set(from_archive)
+        for cid in contact_ids:
+            if cid in refold and cid not in taken and (horizons[cid] is None or out[cid].horizon is not None):
+                if reads is None:
+                    reads = self._reads_for(versions)
+                if lacks(out[cid].timeline, reads):
+                    from_archive.append(cid)
         if from_archive:
             if self.archive is None:
                 raise RuntimeError("contacts with a hot horizon need the archive to be folded again")
@@ -788,7 +816,7 @@ class Scorer:
             record = fresh[0]
             encoded = {record.key: _json(encode_record(record)).decode()}
         else:
-            encoded = {r.key: _json(encode_record(r)).decode() for r in fresh}
+            encoded = {r.key: record_text(r) for r in fresh}
         write = make_write(cid, raw_states.get("_rev", ""), encoded, states_out, drop, ledgers, outbox, doc,
                            horizon_out)  # (by position: one per contact)
         return write, result

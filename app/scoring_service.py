@@ -343,7 +343,7 @@ def _drain_batches(services: Services, partition: int, max_batches: int, token: 
         def confirm(done: tuple[_Ahead, float]) -> None:
             ahead, seconds = done
             ahead.confirm()
-            archiver.submit(ahead.batch, ahead.entry_ids)
+            archiver.submit(ahead.batch, ahead.entry_ids, scorer.reads)
             metrics.count_batch(services, len(ahead.entry_ids), seconds)
 
         for _ in range(max_batches):

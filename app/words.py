@@ -36,6 +36,9 @@ ACTIVITY = {
 }
 #: The property that best names what the activity was about, first found wins.
 ACTIVITY_OBJECT = ("subject", "event_name", "title", "form_name", "form_id", "url", "message_id")
+#: Every property ``activity`` may show: a copy of an interaction in Redis without one is read from the archive
+#: (``ledger_history.shown_records``; Redis keeps only what the rules read: app/scoring/kept_properties.py).
+SHOWN_PROPERTIES = frozenset((*ACTIVITY_OBJECT, "amount", "currency"))
 #: Score operators as a sentence says them (the words of the contacts filter).
 OPERATOR_WORDS = OP_WORDS
 

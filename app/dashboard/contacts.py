@@ -251,7 +251,8 @@ def render_contact_page(contact_id: str, errors: dict[str, str] | None = None,
         chart = score_chart(everything, now_ms())
         # older pages than Redis holds come from the archive (app/ledger_history.py), at the same offsets
         found = ledger_history.page(services, contact_id, version, PAGE_SIZE, ledger_cursor)
-        ledger = [readable(e, records) for e in found.items]
+        shown = ledger_history.shown_records(services, contact_id, found.items)  # (with what the archive holds)
+        ledger = [readable(e, shown) for e in found.items]
         more = found.next_offset is not None
     else:
         more = False

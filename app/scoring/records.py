@@ -8,12 +8,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from .profiles import version_field
 
 __all__ = ["PROPERTY_CODES", "ContactWrite", "LedgerEntry", "LedgerWrite", "TimelineRecord", "decode_ledger_entry",
            "decode_record",
            "encode_ledger_entry", "encode_record", "is_compact_ledger_entry", "is_compact_record", "make_record", "make_write",
-           "record_json", "code_or_name", "type_code", "type_name"]
+           "record_json", "record_text", "code_or_name", "type_code", "type_name"]
 
 #: Interaction types stored as their index here (a small integer) in timeline records, ledger entries and fold
 #: states (the built-in catalogue of ``interactions.py``, then the manual and attribute types): stored data
@@ -76,16 +78,21 @@ class TimelineRecord:
     #: ``source:id``: the record's field in the timeline, and its idempotency key. Made once: a drain and a
     #: refold read it several times per record (its sort key, its field, its place in the batch).
     key: str = field(init=False, repr=False, compare=False)
+    #: The names of the properties this copy lacks (empty: it is whole): Redis keeps of an archived interaction
+    #: only what the rules read (``kept_properties.trimmed``); the archive holds the rest.
+    dropped: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
-    def __init__(self, id: str, source: str, type: str, at: int, properties: Mapping[str, Any]) -> None:
+    def __init__(self, id: str, source: str, type: str, at: int, properties: Mapping[str, Any],
+                 dropped: tuple[str, ...] = ()) -> None:
         # Frozen, so each field is set through its slot (``_slot_setters``); a recompute makes one per record
-        set_id, set_source, set_type, set_at, set_properties, set_key = _RECORD_SET
+        set_id, set_source, set_type, set_at, set_properties, set_key, set_dropped = _RECORD_SET
         set_id(self, id)
         set_source(self, source)
         set_type(self, type)
         set_at(self, at)
         set_properties(self, properties)
         set_key(self, f"{source}:{id}")
+        set_dropped(self, dropped)
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self.id, self.source, self.type, self.at, self.properties)
@@ -109,7 +116,7 @@ def _slot_setters(cls: type, names: Sequence[str]) -> tuple[Callable[[Any, Any],
     return tuple(cls.__dict__[name].__set__ for name in names)
 
 
-_RECORD_SET = _slot_setters(TimelineRecord, ("id", "source", "type", "at", "properties", "key"))
+_RECORD_SET = _slot_setters(TimelineRecord, ("id", "source", "type", "at", "properties", "key", "dropped"))
 
 
 def unfrozen(cls: type) -> type:
@@ -126,9 +133,10 @@ def unfrozen(cls: type) -> type:
 _RecordFields: Any = unfrozen(TimelineRecord)
 
 
-def make_record(id: str, source: str, type: str, at: int, properties: Mapping[str, Any]) -> TimelineRecord:
-    """``TimelineRecord(id, source, type, at, properties)``, made in half the instructions (``unfrozen``): a drain
-    makes one per interaction it reads."""
+def make_record(id: str, source: str, type: str, at: int, properties: Mapping[str, Any],
+                dropped: tuple[str, ...] = ()) -> TimelineRecord:
+    """``TimelineRecord(id, source, type, at, properties, dropped)``, made in half the instructions (``unfrozen``): a
+    drain makes one per interaction it reads."""
     record = _RecordFields()
     record.id = id
     record.source = source
@@ -136,6 +144,7 @@ def make_record(id: str, source: str, type: str, at: int, properties: Mapping[st
     record.at = at
     record.properties = properties
     record.key = f"{source}:{id}"
+    record.dropped = dropped
     record.__class__ = TimelineRecord
     return record
 
@@ -143,18 +152,28 @@ def make_record(id: str, source: str, type: str, at: int, properties: Mapping[st
 def encode_record(record: TimelineRecord) -> list[Any]:
     """The stored form under the field ``record.key``: ``[type, at, [name, value, name, value...]]`` with the type
     and the property names interned (``type_code``, ``PROPERTY_CODES``; the id and source are in the field name;
-    empty properties are left out). Short enough that a contact's hash of such values keeps Redis's compact
-    (listpack) encoding."""
+    empty properties are left out), and for a copy that lacks properties (``record.dropped``) their names, interned
+    alike, as a fourth element. Short enough that a contact's hash of such values keeps Redis's compact (listpack)
+    encoding."""
     type_ = record.type
     properties = record.properties
-    if not properties:
+    dropped = record.dropped
+    if not properties and not dropped:
         return [_TYPE_INDEX.get(type_, type_), record.at]  # (``type_code`` inline: one per record scored)
     flat: list[Any] = []
     code = _PROPERTY_INDEX.get
     for name, item in properties.items():
         flat.append(code(name, name))
         flat.append(item)
+    if dropped:
+        return [_TYPE_INDEX.get(type_, type_), record.at, flat, [code(name, name) for name in dropped]]
     return [_TYPE_INDEX.get(type_, type_), record.at, flat]
+
+
+def record_text(record: TimelineRecord) -> str:
+    """The text stored for a record (``encode_record``'s form as JSON): what the scorer writes, and what the archiver
+    expects to find when it replaces the record by its trimmed copy (app/archiving.py)."""
+    return orjson.dumps(encode_record(record)).decode()
 
 
 def is_compact_record(stored: Any) -> bool:
@@ -173,6 +192,9 @@ def decode_record(key: str, stored: Any) -> TimelineRecord:
     if isinstance(properties, list):
         properties = {PROPERTY_CODES[name] if isinstance(name, int) else name: item
                       for name, item in zip(properties[::2], properties[1::2])}
+    if len(stored) > 3:  # a copy without some properties: their names
+        dropped = tuple(PROPERTY_CODES[name] if isinstance(name, int) else name for name in stored[3])
+        return make_record(id_, source, type_name(stored[0]), stored[1], properties, dropped)
     return make_record(id_, source, type_name(stored[0]), stored[1], properties)
 
 

@@ -377,6 +377,7 @@ class TimelineStore:
         self._drop_version = load_script(redis, "drop_version.lua", "latest_activity.lua")
         self._move_states = load_script(redis, "move_states.lua", RECORDS_LIBRARY)
         self._move_timelines = load_script(redis, "move_timelines.lua", RECORDS_LIBRARY)
+        self._trim_records = load_script(redis, "trim_records.lua", RECORDS_LIBRARY)
         self._derive_activity = load_script(redis, "derive_activity.lua", "latest_activity.lua")
         #: One Redis (not a cluster): a scoring batch's reads and writes go in a few script calls.
         self.single_node = not on_cluster(redis)
@@ -758,6 +759,18 @@ class TimelineStore:
              [])
             for start in range(0, len(ids), per_call)]
         return sum(int(n) for n in run_scripts(self.redis, self._move_timelines, calls))
+
+    def trim_records(self, trims: Mapping[str, Sequence[tuple[str, str, str]]]) -> int:
+        """Replace archived records by their trimmed copies (``trim_records.lua``, atomic per contact; SCRIPT_CONTACTS
+        contacts a call on one Redis, one on a cluster): contact -> ``(key, stored value, trimmed value)``, each
+        replaced only where it is still stored as that value. Returns how many were replaced."""
+        per_call = SCRIPT_CONTACTS if self.single_node else 1
+        ids = list(trims)
+        calls: list[tuple[list[str], list[Any]]] = [
+            ([key for cid in ids[start:start + per_call] for key in (self.keys.contact(cid), self.keys.timeline(cid))],
+             [dumps([[x for item in trims[cid] for x in item] for cid in ids[start:start + per_call]])])
+            for start in range(0, len(ids), per_call)]
+        return sum(int(n) for n in run_scripts(self.redis, self._trim_records, calls)) if calls else 0
 
     def derive_activity(self, contact_ids: Sequence[str], drop: bool) -> int:
         """``activity_derived_once``'s passes over these contacts (``derive_activity.lua``, atomic per contact; a

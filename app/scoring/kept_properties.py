@@ -1,0 +1,109 @@
+"""Which properties of an interaction Redis keeps once the archive holds it (issue #17: "properties kept in Redis
+only when a live rule reads them").
+
+Every interaction reaches the archive whole (app/archiving.py). Once the archive holds it, its copy in the contact's
+hot timeline is trimmed to the properties some rule of a live or building version reads of its type: each ``where``
+path (and, for a dotted path, the object it starts in) and each ``once_per`` name — ``reads_of``. The names taken
+away are written in the copy (``TimelineRecord.dropped``), so whoever folds a version that reads one of them (a
+version published later, a draft's preview, an evaluation, the ledger of a version that came after) knows the hot copy
+will not do and reads the archive's instead (``lacks``): the archive holds every trimmed copy's whole record,
+because nothing is trimmed before the archive took it.
+
+Kept whole, whatever the rules read: the records that are not a provider's interactions but change the contact
+itself — attribute records (its company, fit attributes), DND changes (their channels) and manual score changes
+(the profile, the amount, who made it) — which the scorer, the horizon's checkpoints and the fit score read.
+What a trigger or a workflow step reads is the fresh interaction, never the stored copy; what the console shows
+of an interaction (``words.activity``) is read from the archive when the copy lacks it (app/dashboard/contacts.py).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from .interactions import ATTRIBUTES_TYPE, MANUAL_TYPE
+from .profiles import Profile
+from .records import TimelineRecord, make_record
+
+__all__ = ["WHOLE_TYPES", "PropertyReads", "every_type", "lacks", "reads_of", "trimmed"]
+
+#: Types whose records Redis keeps whole: they change the contact itself (its attributes, its DND channels, a score
+#: by hand) and are read by more than the rules (scorer.py's document and DND updates, horizon.py, fit.py).
+WHOLE_TYPES = frozenset((ATTRIBUTES_TYPE, MANUAL_TYPE, "contact.dnd_updated"))
+
+#: Interaction type -> the property names something reads of it.
+PropertyReads = Mapping[str, frozenset[str]]
+
+
+class every_type(Mapping[str, frozenset[str]]):
+    """The same names read of every type (``PropertyReads``): what the console shows of any interaction."""
+
+    def __init__(self, names: Iterable[str]):
+        self.names = frozenset(names)
+
+    def __getitem__(self, type_: str) -> frozenset[str]:
+        return self.names
+
+    def __iter__(self):  # no type listed: every type is read alike
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def get(self, type_: str, default: object = None) -> frozenset[str]:
+        return self.names
+
+
+def _rule_names(where: Mapping[str, object], once_per: str | None) -> set[str]:
+    """The names a rule reads: each ``where`` path, and for ``a.b`` also ``a`` (``conditions.lookup`` reads the name
+    ``a.b`` when there is one, else into the object ``a``); its ``once_per``."""
+    names: set[str] = set()
+    for path in where:
+        names.add(path)
+        names.add(path.split(".", 1)[0])
+    if once_per:
+        names.add(once_per)
+    return names
+
+
+def reads_of(profiles: Iterable[Profile]) -> dict[str, frozenset[str]]:
+    """What the rules of these profiles read, by the type each rule is on (fit rules, on no type, read the contact's
+    attributes, which attribute records keep whole)."""
+    out: dict[str, set[str]] = {}
+    for profile in profiles:
+        for rule in profile.rules:
+            if rule.on:
+                out.setdefault(rule.on, set()).update(_rule_names(rule.where, rule.once_per))
+    return {type_: frozenset(names) for type_, names in out.items()}
+
+
+_NOTHING: frozenset[str] = frozenset()
+
+
+def trimmed(record: TimelineRecord, reads: PropertyReads) -> TimelineRecord | None:
+    """The copy of ``record`` Redis keeps once the archive holds it: only the properties ``reads`` names for its type,
+    the others' names in ``dropped``. None when it would lose nothing (a type kept whole, or every property read)."""
+    properties = record.properties
+    if not properties or record.type in WHOLE_TYPES:
+        return None
+    names = reads.get(record.type, _NOTHING)
+    kept = {}
+    dropped = list(record.dropped)
+    for name, value in properties.items():
+        if name in names:
+            kept[name] = value
+        else:
+            dropped.append(name)
+    if len(dropped) == len(record.dropped):
+        return None
+    return make_record(record.id, record.source, record.type, record.at, kept, tuple(dropped))
+
+
+def lacks(records: Sequence[TimelineRecord], reads: PropertyReads) -> bool:
+    """Whether any of these copies lacks a property ``reads`` names for its type: then the archive's records must be
+    read instead (they are whole, and it holds every copy that lacks anything)."""
+    for record in records:
+        dropped = record.dropped
+        if dropped:
+            names = reads.get(record.type)
+            if names and not names.isdisjoint(dropped):
+                return True
+    return False

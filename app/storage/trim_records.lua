@@ -1,0 +1,44 @@
+-- Replace archived timeline records by their trimmed copies, which keep only the properties the rules read
+-- (app/scoring/kept_properties.py; app/archiving.py calls it once the archive holds the records). Atomic per contact.
+-- A record is replaced only where it is stored exactly as the archiver knows it (`whole`): one written again since
+-- (a repeat, a migration's rewrite) or gone (the hot horizon) is left as it is. A trimmed copy of a record in the
+-- contact's timeline hash moves into the contact's hash when it now fits there (record_fields.lua's rf_place), and
+-- a timeline hash left empty goes, with the marker that said it may hold records.
+-- The library record_fields.lua is before this script.
+-- KEYS: per contact: 1 its hash, 2 its timeline hash.
+-- ARGV[1]: JSON, per contact in KEYS' order: [key, whole, trimmed, key, whole, trimmed, ...].
+-- Returns the number of records replaced.
+local trims = cjson.decode(ARGV[1])
+local replaced = 0
+for c = 1, #trims do
+  local hash, timeline = KEYS[2 * c - 1], KEYS[2 * c]
+  local items = trims[c]
+  local apart = {}  -- [key, trimmed, ...] taken out of the timeline hash
+  for j = 1, #items, 3 do
+    local key, whole, short = items[j], items[j + 1], items[j + 2]
+    local field = rf_field(key)
+    if redis.call('HGET', hash, field) == whole then
+      redis.call('HSET', hash, field, short)
+      replaced = replaced + 1
+    elseif redis.call('HGET', timeline, key) == whole then
+      redis.call('HDEL', timeline, key)
+      apart[#apart + 1] = key
+      apart[#apart + 1] = short
+      replaced = replaced + 1
+    end
+  end
+  if #apart > 0 then
+    local inhash, still = {}, {}
+    rf_place(apart, redis.call('HLEN', hash), inhash, still)
+    for j = 1, #inhash, 200 do
+      redis.call('HSET', hash, unpack(inhash, j, math.min(j + 199, #inhash)))
+    end
+    for j = 1, #still, 200 do
+      redis.call('HSET', timeline, unpack(still, j, math.min(j + 199, #still)))
+    end
+    if redis.call('EXISTS', timeline) == 0 then
+      redis.call('HDEL', hash, RECORD_MARKER)
+    end
+  end
+end
+return replaced
