@@ -81,10 +81,9 @@ def rows_memory(ctx: Context) -> list[Row]:
             target="≤ 100 B", met=provider <= 100, notes=[(
                 "5b's measure again on an empty store, each interaction carrying what the providers' parsers keep "
                 "(bench/data.py, provider_properties_for: SendGrid's message id and category, a click's URL, a "
-                "Stripe payment's ids and description) where 5b's carry the few short values the rules read; every "
-                "property of a hot interaction is kept in its timeline record, read by a rule or not (#17's design "
-                "item 'properties kept in Redis only when a live rule or trigger reads them' is not built: "
-                "docs/archive.md, Next slices 5)")]),
+                "Stripe payment's ids and description) where 5b's carry the few short values the rules read; once "
+                "the archive holds an interaction, its copy in Redis keeps only the properties a live or building "
+                "rule reads (app/scoring/kept_properties.py; docs/archive.md, 'What Redis keeps of an interaction')")]),
     ]
 
 

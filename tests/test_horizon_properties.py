@@ -4,7 +4,9 @@
 horizon to one hour back (the longest rule window and expiry: the effective horizon is never shorter):
 records older than it leave Redis once archived, late ones older than it are folded again from the archive,
 repeats of records that left Redis change nothing, and the publish recompute reads the archive. At every step
-each live score is the reference fold's over all history (tests/reference.py), and the recompute agrees.
+each live score is the reference fold's over all history (tests/reference.py), and the recompute agrees. The
+interactions carry properties no rule reads, which Redis leaves out of its copies once archived; a version published
+last reads them, and its recompute and a late interaction's refold must still be the reference's.
 
 Deterministic (``derandomize``): the same 40 examples every run, on each archive backend (an SQLite file, the real
 PostgreSQL).
@@ -21,11 +23,13 @@ from hypothesis import strategies as st
 
 from app import create_app
 from app.horizon import trim_all
+from app.scoring.kept_properties import WHOLE_TYPES, lacks, reads_of
+from app.scoring.profiles import profile_from_dict
 
 from . import test_scoring_properties as base
 from .clock import ManualClock
 from .conftest import TEST_REDIS_URL
-from .helpers import AUTH, contact_by_email, expire_due, publish, publish_profile, score_of, send, settle
+from .helpers import AUTH, contact_by_email, expire_due, publish, publish_profile, put_profile, score_of, send, settle
 from .reference import reference_score
 from .test_fold_properties import RULES
 
@@ -67,7 +71,7 @@ def test_scores_follow_the_reference_across_the_hot_horizon(archive_url):
     horizon in each way the issue names, so a generator that drifted (times that never fall behind the horizon)
     cannot pass by checking only hot history: records that left Redis, late interactions older than the horizon
     when they arrived, repeats of records that had left, records on both sides of the horizon when the publish
-    recomputes."""
+    recomputes, and copies in Redis without a property the version published last reads."""
     seen: list[dict[str, int]] = []
     one_history(archive_url, seen)
     examples_with = {what: sum(1 for example in seen if example[what]) for what in COVERED}
@@ -84,7 +88,8 @@ def across_the_horizon(draw):
     last step that sends some of them again later."""
     steps = draw(base.histories())
     more = draw(st.lists(st.sampled_from([0, 0, HOUR, 2 * HOUR, 3 * HOUR]), min_size=len(steps), max_size=len(steps)))
-    steps = [(advance + extra, batch, patch) for (advance, batch, patch), extra in zip(steps, more)]
+    steps = [(advance + extra, [unread(item) for item in batch], patch)
+             for (advance, batch, patch), extra in zip(steps, more)]
     # and, often, some of them sent again hours later, when most have left Redis (a repeat must change nothing)
     sent = [item for _advance, batch, _patch in steps for item in batch]
     again = draw(st.lists(st.sampled_from(sent), max_size=3)) if sent else []
@@ -93,8 +98,24 @@ def across_the_horizon(draw):
     return steps
 
 
+def unread(item: dict) -> dict:
+    """The interaction with properties ``RULES`` does not read, which Redis therefore leaves out of its copy once
+    archived (app/scoring/kept_properties.py) and ``RULES_LATER`` reads: a click's or an open's campaign, a
+    payment's reference (each a function of the interaction's id, so a repeat carries the same)."""
+    pick = sum(map(ord, item["id"]))
+    if item["type"] in ("email.clicked", "email.opened"):
+        return {**item, "properties": {**item["properties"], "campaign": ("spring", "autumn")[pick % 2]}}
+    if item["type"] == "payment.succeeded":
+        return {**item, "properties": {**item["properties"], "ref": f"r{pick % 3}"}}
+    return item
+
+
+#: A version published after the history, reading names ``RULES`` did not (so no copy in Redis kept them).
+RULES_LATER = [*RULES, {"id": "spring", "on": "email.clicked", "points": 4, "where": {"campaign": "spring"}},
+               {"id": "ref", "on": "payment.succeeded", "points": 6, "limit": {"once_per": "ref"}}]
+
 #: What an example may do across the horizon (counted per example by ``one_history``).
-COVERED = ("left_redis", "late_before_horizon", "repeat_of_left", "recompute_across")
+COVERED = ("left_redis", "late_before_horizon", "repeat_of_left", "recompute_across", "hot_copy_lacks_later_read")
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -144,6 +165,8 @@ def one_history(archive_url, seen, steps):
                     hot = services.timelines.read_timelines([contact["id"]])[contact["id"]]
                     oldest = min((r.at for r in hot), default=None)
                     assert oldest is None or oldest >= clock.now_ms() - HOUR
+                    # and of each interaction only what the rules read (all of it is archived)
+                    assert all(set(r.properties) <= READ.get(r.type, set()) for r in hot if r.type not in WHOLE_TYPES)
                     gone = {(email, source, id_) for source, id_ in timeline[email]} - {
                         (email, r.source, r.id) for r in hot}
                     covered["left_redis"] += len(gone - left)
@@ -156,4 +179,32 @@ def one_history(archive_url, seen, steps):
         live = {email: score_of(client, email, "eng") for email in base.EMAILS}
         publish(client, services, "eng")  # recompute from the archive: the same scores
         assert {email: score_of(client, email, "eng") for email in base.EMAILS} == live
+        # a version reading what Redis left out: its recompute, then a late click inside the horizon (a refold)
+        later_reads = reads_of([profile_from_dict({"id": "eng", "rules": RULES_LATER})])
+        for email in base.EMAILS:
+            contact = contact_by_email(client, email)
+            if contact:
+                hot = services.timelines.read_timelines([contact["id"]])[contact["id"]]
+                covered["hot_copy_lacks_later_read"] += lacks(hot, later_reads)
+        put_profile(client, "eng", RULES_LATER)
+        publish(client, services, "eng")
+        expect_later(client, timeline, clock.now_ms())
+        email = base.EMAILS[0]
+        late = {"id": "late", "source": "api", "type": "email.clicked", "email": email,
+                "at": clock.now_ms() - HOUR // 2, "properties": {"campaign": "spring"}}
+        timeline[email].setdefault(("api", "late"), base.as_record(late))
+        send(client, base.as_api(late))
+        settle(services)
+        expect_later(client, timeline, clock.now_ms())
     seen.append(covered)
+
+
+#: What ``RULES`` reads of each type (what Redis keeps of an interaction once archived).
+READ = {type_: set(names) for type_, names in reads_of([profile_from_dict({"id": "eng", "rules": RULES})]).items()}
+
+
+def expect_later(client, timeline: dict, now: int) -> None:
+    for email in base.EMAILS:
+        mine = list(timeline[email].values())
+        expected = reference_score(RULES_LATER, mine, now=now, profile="eng") if mine else None
+        assert score_of(client, email, "eng") == expected, email
