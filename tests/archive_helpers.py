@@ -1,4 +1,5 @@
-"""Helpers of the archive tests: the test PostgreSQL's address, and a TCP gate that makes it unreachable."""
+"""Helpers of the archive tests: the test PostgreSQL's address, and a TCP gate that makes it unreachable or
+frozen."""
 from __future__ import annotations
 
 import os
@@ -27,7 +28,9 @@ def _reset(sock: socket.socket) -> None:
 
 class TcpGate:
     """A real TCP forwarder on 127.0.0.1:``port`` to ``target``, shut until ``open()``. Shut, it resets every
-    connection made to it and cuts every connection it was forwarding: the server is unreachable."""
+    connection made to it and cuts every connection it was forwarding: the server is unreachable. Frozen
+    (``freeze()`` until ``thaw()``), it forwards nothing either way but keeps every connection open and accepts
+    new ones, and the kernel acknowledges what is sent to it: a server whose processes hang (SIGSTOP)."""
 
     def __init__(self, target: tuple[str, int]):
         self.target = target
@@ -36,6 +39,8 @@ class TcpGate:
         self.port = self._listener.getsockname()[1]
         self._passing = False
         self._closed = False
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -43,6 +48,12 @@ class TcpGate:
     def open(self) -> TcpGate:
         self._passing = True
         return self
+
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
 
     def shut(self) -> None:
         self._passing = False
@@ -55,6 +66,7 @@ class TcpGate:
         self.shut()
         self._closed = True
         self._listener.close()
+        self.thaw()  # (its pumps see their sockets gone)
 
     def _accept(self) -> None:
         while not self._closed:
@@ -73,10 +85,10 @@ class TcpGate:
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         with suppress(OSError):
-            while data := source.recv(65536):
+            while self._flowing.wait() and (data := source.recv(65536)):
+                self._flowing.wait()  # (what was read as it froze waits too)
                 sink.sendall(data)
         with suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
