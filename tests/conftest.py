@@ -231,14 +231,13 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def workers(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
     """Start ``scorekeeper worker`` processes on the private Redis (and the test's archive, as in
-    ``base_settings``); all are stopped at the end."""
+    ``base_settings``, and short leases, unless given); all are stopped at the end."""
     started: list[subprocess.Popen] = []
 
     def start(module: str = "", **worker_settings: object) -> subprocess.Popen:
-        worker_settings = {"ARCHIVE_URL": f"sqlite:///{tmp_path}/archive.sqlite3", **worker_settings}
-        process = start_worker(
-            redis_server.url, module, LEASE_MS=str(TEST_LEASE_MS), **{k: str(v) for k, v in worker_settings.items()}
-        )
+        worker_settings = {"ARCHIVE_URL": f"sqlite:///{tmp_path}/archive.sqlite3", "LEASE_MS": TEST_LEASE_MS,
+                           **worker_settings}
+        process = start_worker(redis_server.url, module, **{k: str(v) for k, v in worker_settings.items()})
         started.append(process)
         return process
 
