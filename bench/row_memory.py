@@ -59,7 +59,7 @@ def rows_memory(ctx: Context) -> list[Row]:
                for key in redis.scan_iter(match=services.keys.seen(0, 0).replace("{p:0}", "{p:*}")[:-1] + "*",
                                           count=1000)) / (contacts * (1 + per_contact_later))
     ctx.say(f"row 5: of which {seen:,.0f} B per interaction in the seen sets (they expire)")
-    provider = provider_shaped(ctx, settle, used, contacts, per_contact_later)
+    provider, provider_breakdown = provider_shaped(ctx, settle, used, contacts, per_contact_later)
     ctx.say(f"row 5c: {provider:,.0f} B per interaction with provider-shaped properties")
     method = (f"INFO used_memory deltas: {contacts:,} contacts each with 1 interaction scored (Δ₁), then 9 more "
               f"each (Δ₂); per interaction = Δ₂ / {contacts * per_contact_later:,}; per contact = Δ₁ / {contacts:,} − "
@@ -83,13 +83,15 @@ def rows_memory(ctx: Context) -> list[Row]:
                 "(bench/data.py, provider_properties_for: SendGrid's message id and category, a click's URL, a "
                 "Stripe payment's ids and description) where 5b's carry the few short values the rules read; once "
                 "the archive holds an interaction, its copy in Redis keeps only the properties a live or building "
-                "rule reads (app/scoring/kept_properties.py; docs/archive.md, 'What Redis keeps of an interaction')")]),
+                "rule reads (app/scoring/kept_properties.py; docs/archive.md, 'What Redis keeps of an interaction')"),
+                provider_breakdown]),
     ]
 
 
 def provider_shaped(ctx: Context, settle: Callable[..., None], used: Callable[[], int], contacts: int,
-                    per_contact_later: int) -> float:
-    """5b's per-interaction delta on a fresh store with ``data.provider_properties_for``'s properties."""
+                    per_contact_later: int) -> tuple[float, str]:
+    """5b's per-interaction delta on a fresh store with ``data.provider_properties_for``'s properties, and where
+    the bytes are (``memory_breakdown``)."""
     ctx.fresh()
     stream = data.interactions(contacts, contacts * (1 + per_contact_later), seed=11,
                                properties=data.provider_properties_for)
@@ -99,7 +101,8 @@ def provider_shaped(ctx: Context, settle: Callable[..., None], used: Callable[[]
         before = used()
         data.load(ctx.services, stream)
         settle()
-        return (used() - before) / (contacts * per_contact_later)
+        return ((used() - before) / (contacts * per_contact_later),
+                memory_breakdown(ctx, contacts, interactions=1 + per_contact_later))
 
 
 def memory_breakdown(ctx: Context, contacts: int, interactions: int) -> str:
