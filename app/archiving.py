@@ -18,7 +18,8 @@ the contact's timeline in Redis).
 Once the archive holds a batch, its records' copies in Redis are trimmed to the properties the rules of the live and
 building versions read (``trim_archived``; app/scoring/kept_properties.py): the archive keeps the rest. Only then,
 so a copy that lacks a property is always one the archive holds whole. Records that wait in the backlog stay whole
-in Redis until it is emptied into the archive, and are trimmed then.
+in Redis until it is emptied into the archive, and are trimmed then. Nothing is trimmed until
+``kept_properties_once`` was recorded (a worker's start, once no process of a release before lives).
 """
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def trim_archived(services: Services, batches: Sequence[Mapping[str, Sequence[Ti
                   reads: PropertyReads) -> int:
     """Replace the Redis copies of these archived records by copies with only the properties ``reads`` names for
     their type (``kept_properties.trimmed``), each where it is still stored as the scorer wrote it; returns how many
-    were replaced. Call it only once the archive holds them."""
+    were replaced. Call it only once the archive holds them, and once ``kept_properties_once`` was recorded
+    (``TimelineStore.copies_trimmed``: no process of a release that would read a trimmed copy as whole lives)."""
     trims: dict[str, list[tuple[str, str, str]]] = {}
     for batch in batches:
         for cid, records in batch.items():
@@ -85,7 +87,7 @@ def archive_batches(services: Services, batches: Sequence[Mapping[str, Sequence[
                         extra={"records": sum(len(records) for batch in batches for records in batch.values()),
                                "error": exc.message})
         else:
-            if reads is not None:
+            if reads is not None and services.timelines.copies_trimmed():
                 trim_archived(services, batches, reads)
             return True
     archived = [make_archived(cid, record, workspace) for batch in batches
@@ -119,6 +121,8 @@ def flush_backlog(services: Services, partition: int) -> bool:
                         extra={"partition": partition, "error": exc.message})
             return False
         backlog.trim(partition, len(items))
+        if not services.timelines.copies_trimmed():
+            continue
         if reads is None:
             reads = active_reads(services)
         by_contact: dict[str, list[TimelineRecord]] = {}

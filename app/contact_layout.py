@@ -108,7 +108,7 @@ from .storage.companies import ROSTER_INDEX_MIGRATION
 from .storage.contacts import COMPANY_IMPLIED, COMPANY_NONE_EXPLICIT, EMAIL_SHORT, IDENTITIES_IMPLIED, IDS_SHORT
 from .storage.registry import CREATED_SHORT, REGISTRY_MIGRATION
 from .storage.score_base import SCORE_BASE_MIGRATION
-from .storage.timelines import STATES_MOVED, TIMELINES_MOVED
+from .storage.timelines import COPIES_TRIMMED, STATES_MOVED, TIMELINES_MOVED
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ MIGRATION = STATES_MOVED
 PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
 #: otherwise is of a release before the move.
-WORKER_PREFIX = "sk-l14-"
+WORKER_PREFIX = "sk-l15-"
 #: The migrations a worker of a release before would undo by writing where this release no longer reads or
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
@@ -127,7 +127,7 @@ LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MI
                                       ACTIVITY_MIGRATION, TIMELINES_MOVED, COMPANY_IMPLIED, SIZES_MIGRATION,
                                       SEARCH_SHORT_MIGRATION, CREATED_SHORT,
                                       SHORT_STATES, EMAIL_SHORT, SCORE_BASE_MIGRATION,
-                                      ACTIVITY_DERIVED, IDS_SHORT)
+                                      ACTIVITY_DERIVED, IDS_SHORT, COPIES_TRIMMED)
 
 
 def workers_before(services: Services) -> set[str]:
@@ -298,6 +298,21 @@ def short_ids_once(services: Services) -> bool:
     return True
 
 
+def kept_properties_once(services: Services) -> bool:
+    """Record that the copies in Redis of archived interactions are trimmed to what the rules read from now on
+    (app/scoring/kept_properties.py; docs/archive.md, "What Redis keeps of an interaction") unless it was recorded;
+    nothing moves (copies written before are trimmed by no one: they leave with the hot horizon). Its name in
+    ``LAYOUT_MIGRATIONS`` keeps it from being recorded while a process of a release before lives: that release reads
+    a trimmed copy as whole, and would fold a version that reads what the copy left out on what is left. Returns
+    whether this run recorded it."""
+    if services.jobs.migration_done(COPIES_TRIMMED):
+        return False
+    services.jobs.record_migration(COPIES_TRIMMED, int(time.time() * 1000))
+    services.timelines.copies_trimmed(recheck=True)
+    log.info("archived interactions' copies in Redis keep only what the rules read from now on")
+    return True
+
+
 def migrate_layouts(services: Services) -> None:
     """Every online move of a workspace's data into this release's layout, in the order a worker's start runs them
     (after ``await_workers_before``): each returns at once once recorded, and records itself on a new store. The
@@ -319,4 +334,5 @@ def migrate_layouts(services: Services) -> None:
     score_base_once(services)  # the score index's absorb into its compact base may run from now on
     activity_derived_once(services)  # `la` where the fold states derive it: left out (after the states' moves)
     short_ids_once(services)  # new contacts: short ids (nothing moves)
+    kept_properties_once(services)  # archived interactions' copies: only what the rules read (nothing moves)
 

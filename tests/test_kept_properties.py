@@ -11,12 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.archiving import active_reads, trim_archived
+from app.contact_layout import LAYOUT_MIGRATIONS, kept_properties_once
 from app.scoring.conditions import where_matches
 from app.scoring.interactions import ATTRIBUTES_TYPE, MANUAL_TYPE, format_timestamp
 from app.scoring.kept_properties import WHOLE_TYPES, every_type, lacks, reads_of, trimmed
 from app.scoring.profiles import profile_from_dict
 from app.scoring.records import TimelineRecord, decode_record, encode_record, record_text
 from app.scoring_service import make_scorer, score_parsed
+from app.storage.timelines import COPIES_TRIMMED
 from app.storage.redis_tools import loads
 
 from .clock import CLOCK_START
@@ -137,6 +139,7 @@ def hot_copies(services, email: str) -> dict[str, TimelineRecord]:
 
 
 def test_redis_keeps_only_what_the_rules_read_and_the_archive_keeps_everything(client, services):
+    kept_properties_once(services)  # (a worker's start records it: tests/test_kept_properties.py's last test)
     publish_profile(client, services, "eng", RULES_V1)
     send(client, click(1, "k@x.io", "spring", "https://example.com/a"),
          {"id": "p1", "type": "payment.succeeded", "contact": {"email": "k@x.io"},
@@ -164,6 +167,7 @@ def test_a_version_published_later_that_reads_what_redis_left_out_scores_from_th
     client = app.test_client()
     with app.app_context():
         services = app.extensions["scorekeeper"]
+        kept_properties_once(services)
         publish_profile(client, services, "eng", RULES_V1)
         items = [click(n, "v@x.io", "spring" if n % 3 else "autumn", f"https://example.com/{n % 2}",
                        at=CLOCK_START + n * MINUTE) for n in range(1, 7)]
@@ -202,6 +206,7 @@ def test_the_console_shows_what_an_interaction_was_about_from_the_archive(client
     read from the archive for the copies that left it out."""
     from .dashboard_helpers import sign_in, text
 
+    kept_properties_once(services)
     publish_profile(client, services, "eng", RULES_V1)
     send(client, click(1, "d@x.io", "spring", "https://example.com/pricing-page"),
          {"id": "p1", "type": "payment.succeeded", "contact": {"email": "d@x.io"},
@@ -218,6 +223,7 @@ def test_the_console_shows_what_an_interaction_was_about_from_the_archive(client
 def test_a_record_that_waits_in_the_backlog_stays_whole_until_the_archive_takes_it(make_app, postgres_url, gate):  # noqa: F811
     with behind_the_gate(make_app, postgres_url, gate, PARTITIONS=1) as (client, services):
         gate.open()
+        kept_properties_once(services)
         publish_profile(client, services, "eng", RULES_V1)
         gate.shut()
         send(client, click(1, "b@x.io", "spring", "https://example.com/b"))
@@ -237,6 +243,7 @@ def test_a_record_that_waits_in_the_backlog_stays_whole_until_the_archive_takes_
 def test_a_long_record_trimmed_leaves_the_timeline_hash_for_the_contact_hash(client, services):
     """A record too long for the contact's compact hash is kept in its timeline hash; trimmed, it fits, and moves
     back — the timeline hash (a key of its own) goes. A copy no longer stored as the scorer wrote it is left."""
+    kept_properties_once(services)
     publish_profile(client, services, "eng", RULES_V1)
     send(client, {"id": "seed", "type": "email.opened", "contact": {"email": "l@x.io"}})
     settle(services)
@@ -260,3 +267,19 @@ def test_every_type_reads_the_same_names_of_any_type():
     shown = every_type({"url"})
     copy = TimelineRecord("i", "api", "custom.x", 1, {}, ("url",))
     assert lacks([copy], shown) and not lacks([copy], every_type({"subject"}))
+
+
+def test_copies_stay_whole_until_no_process_of_a_release_before_lives(client, services):
+    """A release before reads a trimmed copy as whole: nothing is trimmed until ``kept_properties_once`` is recorded,
+    which a worker's start does once no process of a release before lives (``LAYOUT_MIGRATIONS``)."""
+    assert COPIES_TRIMMED in LAYOUT_MIGRATIONS
+    publish_profile(client, services, "eng", RULES_V1)
+    send(client, click(1, "w@x.io", "spring", "https://example.com/w"))
+    settle(services)
+    assert hot_copies(services, "w@x.io")["c1"].properties["url"] == "https://example.com/w"  # whole
+    assert kept_properties_once(services) and not kept_properties_once(services)  # recorded once
+    send(client, click(2, "w@x.io", "spring", "https://example.com/w2"))
+    settle(services)
+    hot = hot_copies(services, "w@x.io")
+    assert hot["c2"].properties == {} and hot["c1"].properties["url"] == "https://example.com/w"  # the old one stays
+    assert score_of(client, "w@x.io", "eng") == 4

@@ -59,6 +59,10 @@ TIMELINES_MOVED = "timelines-in-contact-hash"
 #: rule ids (``FoldState.to_json``); until a process sees it, it writes the form of the release before
 #: (``FoldState.to_json_before``), which that release's workers read.
 STATES_INTERNED = "fold-states-interned"
+#: The ``migrations`` entry of ``app/contact_layout.py:kept_properties_once``: once a process sees it, its drains trim
+#: the copies in Redis of archived interactions to what the rules read (app/archiving.py: ``trim_archived``), a form
+#: the release before would read as whole; until then every copy is kept whole.
+COPIES_TRIMMED = "interaction-copies-trimmed"
 
 #: The first character of a timeline record's field in its contact's hash, which no other field of the hash starts
 #: with (document fields are named, fold states are ``PROFILE@VERSION``, profile ids slugs; ``_rev``, ``la``).
@@ -389,6 +393,8 @@ class TimelineStore:
         #: Whether ``short_states_once`` was recorded: states are written with their rule ids interned
         #: (``FoldState.to_json``), else in the form of the release before (``to_json_before``).
         self.states_interned = StatesMoved(redis, keys, STATES_INTERNED)
+        #: Whether ``kept_properties_once`` was recorded: archived interactions' copies are trimmed (``COPIES_TRIMMED``).
+        self.copies_trimmed = StatesMoved(redis, keys, COPIES_TRIMMED)
         #: Whether the latest-activity sorted sets of releases before were all moved (``apply_batch.lua`` then
         #: looks in none), and the parts of the names apply_batch.lua makes (storage/activity.py).
         self.activity_moved = StatesMoved(redis, keys, ACTIVITY_MIGRATION)
