@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,7 +15,7 @@ from app.archiving import active_reads, trim_archived
 from app.contact_layout import LAYOUT_MIGRATIONS, kept_properties_once
 from app.scoring.conditions import where_matches
 from app.scoring.interactions import ATTRIBUTES_TYPE, MANUAL_TYPE, format_timestamp
-from app.scoring.kept_properties import WHOLE_TYPES, every_type, lacks, reads_of, trimmed
+from app.scoring.kept_properties import WHOLE_TYPES, Trimmer, every_type, lacks, reads_of, trimmed
 from app.scoring.profiles import profile_from_dict
 from app.scoring.records import TimelineRecord, decode_record, encode_record, record_text
 from app.scoring_service import make_scorer, score_parsed
@@ -75,6 +76,11 @@ def test_a_trimmed_copy_answers_every_rule_it_was_kept_for_and_says_what_it_lack
             assert where_matches(rule.where, copy.properties) == where_matches(rule.where, properties)
             if rule.once_per:
                 assert copy.properties.get(rule.once_per) == properties.get(rule.once_per)
+    fast = Trimmer(reads)  # what the archiver uses: the same, from its shape's plan (asked twice: planned, then known)
+    for _ in range(2):
+        made = fast(record)
+        assert (made.properties, made.dropped) == (copy.properties, copy.dropped) if made is not None \
+            else copy is record
     back = decode_record(copy.key, loads(record_text(copy)))
     assert (back.properties, back.dropped) == (copy.properties, copy.dropped)
     assert not lacks([copy], reads)
@@ -138,6 +144,7 @@ def hot_copies(services, email: str) -> dict[str, TimelineRecord]:
     return {r.id: r for r in services.timelines.read_timelines([cid])[cid]}
 
 
+@pytest.mark.parametrize("store_url", ["redis", "cluster"], indirect=True)
 def test_redis_keeps_only_what_the_rules_read_and_the_archive_keeps_everything(client, services):
     kept_properties_once(services)  # (a worker's start records it: tests/test_kept_properties.py's last test)
     publish_profile(client, services, "eng", RULES_V1)
@@ -240,6 +247,7 @@ def test_a_record_that_waits_in_the_backlog_stays_whole_until_the_archive_takes_
         assert score_of(client, "b@x.io", "eng") == 4
 
 
+@pytest.mark.parametrize("store_url", ["redis", "cluster"], indirect=True)
 def test_a_long_record_trimmed_leaves_the_timeline_hash_for_the_contact_hash(client, services):
     """A record too long for the contact's compact hash is kept in its timeline hash; trimmed, it fits, and moves
     back — the timeline hash (a key of its own) goes. A copy no longer stored as the scorer wrote it is left."""

@@ -5,16 +5,25 @@
 -- contact's timeline hash moves into the contact's hash when it now fits there (record_fields.lua's rf_place), and
 -- a timeline hash left empty goes, with the marker that said it may hold records.
 -- The library record_fields.lua is before this script.
--- KEYS: per contact: 1 its hash, 2 its timeline hash.
--- ARGV[1]: JSON, per contact in KEYS' order: [key, whole, trimmed, key, whole, trimmed, ...].
+-- ARGV[1]: JSON, per contact: [id, key, whole, trimmed, key, whole, trimmed, ...].
+-- One Redis: no KEYS; ARGV[2] the JSON [contact head, contact tail, timeline head, timeline tail] that make a contact's
+-- names from its id (app/keys.py: contact_parts, timeline_parts), as the drain's scripts do. A cluster: one contact,
+-- KEYS 1 its hash, 2 its timeline hash.
 -- Returns the number of records replaced.
 local trims = cjson.decode(ARGV[1])
+local parts = ARGV[2] and cjson.decode(ARGV[2])
 local replaced = 0
 for c = 1, #trims do
-  local hash, timeline = KEYS[2 * c - 1], KEYS[2 * c]
   local items = trims[c]
+  local id = items[1]
+  local hash, timeline
+  if parts then
+    hash, timeline = parts[1] .. id .. parts[2], parts[3] .. id .. parts[4]
+  else
+    hash, timeline = KEYS[2 * c - 1], KEYS[2 * c]
+  end
   local apart = {}  -- [key, trimmed, ...] taken out of the timeline hash
-  for j = 1, #items, 3 do
+  for j = 2, #items, 3 do
     local key, whole, short = items[j], items[j + 1], items[j + 2]
     local field = rf_field(key)
     if redis.call('HGET', hash, field) == whole then
