@@ -23,7 +23,7 @@ from .interactions import ATTRIBUTES_TYPE, MANUAL_TYPE
 from .profiles import Profile
 from .records import TimelineRecord, make_record
 
-__all__ = ["WHOLE_TYPES", "PropertyReads", "Trimmer", "every_type", "lacks", "reads_of", "trimmed"]
+__all__ = ["MIN_SAVED_BYTES", "WHOLE_TYPES", "PropertyReads", "Trimmer", "every_type", "lacks", "reads_of", "trimmed"]
 
 #: Types whose records Redis keeps whole: they change the contact itself (its attributes, its DND channels, a score
 #: by hand) and are read by more than the rules (scorer.py's document and DND updates, horizon.py, fit.py).
@@ -78,21 +78,41 @@ def reads_of(profiles: Iterable[Profile]) -> dict[str, frozenset[str]]:
 _NOTHING: frozenset[str] = frozenset()
 
 
+#: Bytes a copy must save to be trimmed: the values it leaves out, at least. A trim rewrites the copy in Redis (a
+#: listpack's bytes moved) and adds the names left out to it; for a few bytes (a short id, a flag) that costs more
+#: CPU than the memory is worth (row 1 of docs/performance.md: the bench's opens leave out a 3-byte message id).
+MIN_SAVED_BYTES = 16
+_SMALL = frozenset((int, float, bool, type(None)))
+
+
+def _size(value: object) -> int:
+    """About how many bytes a property's value takes in a stored copy (its JSON, roughly)."""
+    cls = value.__class__
+    if cls is str:
+        return len(value)  # type: ignore[arg-type]
+    if cls in _SMALL:
+        return 4
+    return len(repr(value))
+
+
 def trimmed(record: TimelineRecord, reads: PropertyReads) -> TimelineRecord | None:
     """The copy of ``record`` Redis keeps once the archive holds it: only the properties ``reads`` names for its type,
-    the others' names in ``dropped``. None when it would lose nothing (a type kept whole, or every property read)."""
+    the others' names in ``dropped``. None when it would lose nothing (a type kept whole, or every property read), or
+    save less than ``MIN_SAVED_BYTES``: then the copy stays whole."""
     properties = record.properties
     if not properties or record.type in WHOLE_TYPES:
         return None
     names = reads.get(record.type, _NOTHING)
     kept = {}
     dropped = list(record.dropped)
+    saved = 0
     for name, value in properties.items():
         if name in names:
             kept[name] = value
         else:
             dropped.append(name)
-    if len(dropped) == len(record.dropped):
+            saved += _size(value)
+    if saved < MIN_SAVED_BYTES:
         return None
     return make_record(record.id, record.source, record.type, record.at, kept, tuple(dropped))
 
@@ -125,6 +145,11 @@ class Trimmer:
         if plan is None:
             return None
         kept, dropped = plan
+        saved = 0
+        for name in dropped:
+            saved += _size(properties[name])
+        if saved < MIN_SAVED_BYTES:
+            return None
         return make_record(record.id, record.source, record.type, record.at, {name: properties[name] for name in kept},
                            record.dropped + dropped if record.dropped else dropped)
 
