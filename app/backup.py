@@ -32,7 +32,7 @@ from .automation.runner import schedule_resume
 from .indexes import backfill_once
 from .clock import now_ms
 from .archive import Archive, ArchivedRecord
-from .scoring.records import TimelineRecord, decode_record
+from .scoring.records import TimelineRecord, decode_record, lacks_properties
 from .services import Services
 from .storage.profiles import ProfileStore
 from .storage.snapshot import ContactData, SnapshotGateway
@@ -71,13 +71,18 @@ def count_items(gateway: SnapshotGateway) -> int:
 
 
 def with_history(history: Archive | None, page: list[ContactData], workspace: str) -> list[ContactData]:
-    """The contacts with the records only the interaction archive holds (those that left Redis), read in one
-    call per page; a backup fails (``ArchiveUnavailable``) rather than leave history out."""
+    """The contacts with the records only the interaction archive holds whole, read in one call per page: those
+    that left Redis, and those whose copy in Redis lacks properties (app/scoring/kept_properties.py: the copy says
+    which). A restore appends these to its archive before the timeline's copies (the archive keeps the first of a
+    key), so its archive holds every record whole, as this one does. A backup fails (``ArchiveUnavailable``) rather
+    than leave history out."""
     if history is None:
         return page
     found = history.histories([contact.id for contact in page], workspace=workspace)
     for contact in page:
-        contact.archived = [r.to_json() for r in found.get(contact.id, []) if r.key not in contact.timeline]
+        timeline = contact.timeline
+        contact.archived = [r.to_json() for r in found.get(contact.id, [])
+                            if r.key not in timeline or lacks_properties(orjson.loads(timeline[r.key]))]
     return page
 
 
@@ -177,7 +182,9 @@ def restore_archive(services: Services, path: str | Path, progress: Progress = l
     buffers: dict[str, list[Any]] = {"contact": [], "run": [], "delivery": []}
     def write_contacts(items: list[ContactData]) -> None:
         # every record goes to this deployment's interaction archive first (idempotent): those that left Redis
-        # live only there, and the hot ones must be there before a horizon may move past them
+        # live only there, and the hot ones must be there before a horizon may move past them. The archived ones
+        # come first: the archive keeps the first of a key, so a copy that lacks properties never stands for its
+        # whole record (``with_history``)
         workspace = services.workspace
         services.archive.append([ArchivedRecord(c.id, TimelineRecord.from_json(r), workspace)
                                  for c in items for r in c.archived]

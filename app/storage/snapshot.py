@@ -52,7 +52,8 @@ class ContactData:
     entered: list[str] = field(default_factory=list)
     #: The hot horizon's hash (``c``, ``a``, checkpoints), once older history left Redis.
     horizon: dict[str, str] = field(default_factory=dict)
-    #: Records only the archive holds (they left the timeline), as ``TimelineRecord.to_json``, oldest first.
+    #: Records only the archive holds whole (they left the timeline, or its copy lacks properties: backup.py's
+    #: ``with_history``), as ``TimelineRecord.to_json``, oldest first.
     archived: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
