@@ -179,7 +179,15 @@ def read_company(contact_id: str, doc: dict[str, str], compact: Any) -> str | No
     stored = doc.get("company")
     if stored is not None:
         return stored or None
-    implied = implied_company(contact_id, email_of(contact_id, doc.get(EMAIL), doc.get(EMAIL_BEFORE)))
+    return shown_company(contact_id, None, email_of(contact_id, doc.get(EMAIL), doc.get(EMAIL_BEFORE)), compact)
+
+
+def shown_company(contact_id: str, stored: str | None, email: str | None, compact: Any) -> str | None:
+    """``read_company``'s rule from the stored ``company`` field and the contact's email, already read (a smart
+    list's page reads them for 50 contacts: app/storage/queries.py, ``_shown``)."""
+    if stored is not None:
+        return stored or None
+    implied = implied_company(contact_id, email)
     return implied if implied is not None and compact() else None
 
 

@@ -46,7 +46,7 @@ from ..scoring.grades import CELLS, Grade, level
 from ..scoring.profiles import Profile, version_field
 from .errors import gateway
 from .companies import CompanyIndex, Rollup
-from .contacts import (COMPANY_NONE_EXPLICIT, EMAIL, EMAIL_BEFORE, EMAIL_FIELDS, email_of, implied_company,
+from .contacts import (COMPANY_NONE_EXPLICIT, EMAIL, EMAIL_BEFORE, EMAIL_FIELDS, email_of, shown_company,
                        implies_company, read_company, read_contacts_pipelined)
 from .ordered_index import OrderedIndex, library_script
 from .redis_tools import call_script, dumps, load_script, loads, on_cluster, run_scripts
@@ -1044,13 +1044,7 @@ def _shown(contact_id: str, replies: Sequence[Any], fields: Sequence[tuple[str, 
                 shown[field] = Shown(state["s"])
     short, long = get(EMAIL), get(EMAIL_BEFORE)  # its email (email_of's rule, the one-field case inline)
     email = long if short is None else short if long is None else email_of(contact_id, short, long)
-    company = get("company")  # its company (read_company's rule, inline)
-    if company is not None:
-        company = company or None
-    else:
-        company = implied_company(contact_id, email)
-        if company is not None and not compact():
-            company = None
+    company = shown_company(contact_id, get("company"), email, compact)  # (read_company's rule, the email read above)
     attributes = get("attributes")
     # (in render_contact's order: app/contact_directory.py renders a page's contacts in place)
     return {"id": contact_id, "name": get("name"), "email": email, "external_id": get("external_id"),
