@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import Self
 
 from .archive import ArchivedRecord, ArchiveUnavailable, make_archived
-from .scoring.kept_properties import PropertyReads, Trimmer, reads_of
+from .scoring.kept_properties import PropertyReads, reads_of, trimmer_for
 from .scoring.records import TimelineRecord, record_text
 from .services import Services
 
@@ -65,7 +65,7 @@ def trim_archived(services: Services, batches: Sequence[Mapping[str, Sequence[Ti
     their type (``kept_properties.trimmed``), each where it is still stored as the scorer wrote it; returns how many
     were replaced. Call it only once the archive holds them, and once ``kept_properties_once`` was recorded
     (``TimelineStore.copies_trimmed``: no process of a release that would read a trimmed copy as whole lives)."""
-    trim = _trimmer(reads)
+    trim = trimmer_for(reads)
     trims: list[list[str]] = []
     for batch in batches:
         for cid, records in batch.items():
@@ -78,20 +78,6 @@ def trim_archived(services: Services, batches: Sequence[Mapping[str, Sequence[Ti
                         trims.append(item)
                     item += (record.key, record_text(record), record_text(short))
     return services.timelines.trim_records(trims) if trims else 0
-
-
-_trimmers: dict[int, Trimmer] = {}
-
-
-def _trimmer(reads: PropertyReads) -> Trimmer:
-    """The ``Trimmer`` of these reads (a drain's scorer hands the same object batch after batch while the versions
-    stay: ``Scorer.reads``), which remembers the shapes of the records it saw."""
-    trim = _trimmers.get(id(reads))
-    if trim is None or trim.reads is not reads:
-        if len(_trimmers) > 16:
-            _trimmers.clear()
-        trim = _trimmers[id(reads)] = Trimmer(reads)
-    return trim
 
 
 def archive_batches(services: Services, batches: Sequence[Mapping[str, Sequence[TimelineRecord]]],

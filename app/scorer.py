@@ -23,7 +23,7 @@ from .scoring.fold import (FoldState, LedgerEntry, advance, advance_quietly, fol
                            rule_ids)
 from .scoring.grades import Grade, ScoreStep, grade_steps
 from .scoring.interactions import ATTRIBUTES_TYPE, DND_EMAIL_TYPES, MANUAL_TYPE, NOT_ACTIVITY_TYPES
-from .scoring.kept_properties import PropertyReads, lacks, reads_of
+from .scoring.kept_properties import PropertyReads, lacks, reads_of, refills, trimmer_for
 from .scoring.profiles import Profile, version_field
 from .scoring.records import ContactWrite, LedgerWrite, TimelineRecord, encode_record, make_write, record_text
 from .archive import Archive
@@ -644,7 +644,25 @@ class Scorer:
             archived = self.archive.histories(from_archive, workspace=self.workspace)
             for cid in from_archive:
                 out[cid].archived = archived.get(cid, [])
+            self._refill(out, from_archive)
         return out
+
+    def _refill(self, histories: Mapping[str, History], contact_ids: Sequence[str]) -> None:
+        """Write again, from the archive's whole records just read, the hot copies that lack what the active versions
+        read now (a version published since they were trimmed): its later folds of these contacts then read Redis,
+        not the archive (``kept_properties.refills``; each copy replaced only where it is still stored as read)."""
+        trim = trimmer_for(self.reads)
+        items = []
+        for cid in contact_ids:
+            history = histories[cid]
+            found = refills(history.timeline, history.archived or (), trim) if history.timeline else []
+            if found:
+                item = [cid]
+                for copy, again in found:
+                    item += (copy.key, record_text(copy), record_text(again))
+                items.append(item)
+        if items:
+            self.timelines.trim_records(items)
 
     def _must_fold(self, raw_states: Mapping[str, str], versions: Sequence[ActiveVersion], fresh: Sequence,
                    parsed: dict[str, FoldState]) -> bool:

@@ -15,7 +15,7 @@ from app.archiving import active_reads, trim_archived
 from app.contact_layout import LAYOUT_MIGRATIONS, kept_properties_once
 from app.scoring.conditions import where_matches
 from app.scoring.interactions import ATTRIBUTES_TYPE, MANUAL_TYPE, format_timestamp
-from app.scoring.kept_properties import MIN_SAVED_BYTES, WHOLE_TYPES, Trimmer, _size, every_type, lacks, reads_of, trimmed
+from app.scoring.kept_properties import MIN_SAVED_BYTES, WHOLE_TYPES, Trimmer, _size, every_type, lacks, reads_of, refills, trimmed
 from app.scoring.profiles import profile_from_dict
 from app.scoring.records import TimelineRecord, decode_record, encode_record, record_text
 from app.scoring_service import make_scorer, score_parsed
@@ -88,6 +88,12 @@ def test_a_trimmed_copy_answers_every_rule_it_was_kept_for_and_says_what_it_lack
     newer = reads_of([profile_from_dict({"id": "p", "rules": _unique(later)})])
     needed = newer.get(type_, frozenset())
     assert lacks([copy], newer) == bool(needed & set(copy.dropped))
+    # written again from the whole record for the later rules: it lacks nothing they read
+    again = refills([copy], [record], Trimmer(newer))
+    assert [pair[0] for pair in again] == ([copy] if lacks([copy], newer) else [])
+    assert all(not lacks([made], newer) and (made.properties, set(made.dropped)) == (
+        {k: v for k, v in properties.items() if k not in made.dropped}, set(properties) - set(made.properties))
+        for _copy, made in again)
     if not lacks([copy], newer):  # the copy will do for the later rules too: they match it as the whole record
         for rule in profile_from_dict({"id": "p", "rules": _unique(later)}).rules:
             if rule.on == type_:
@@ -191,6 +197,11 @@ def test_a_version_published_later_that_reads_what_redis_left_out_scores_from_th
         put_profile(client, "eng", RULES_V2)
         publish(client, services, "eng")
         assert score_of(client, "v@x.io", "eng") == reference_score(RULES_V2, records, now, "eng")
+        # the recompute read the archive's whole records, and wrote the copies again with what v2 reads: its next
+        # folds read Redis (the message id, which no rule reads, stays out)
+        refilled = hot_copies(services, "v@x.io")
+        assert all(set(copy.properties) == {"campaign", "url", "utm"} and copy.dropped == ("message_id",)
+                   for copy in refilled.values()), refilled
         cid = services.contacts.find_contact(email="v@x.io")
         ledger = client.get(f"/v1/contacts/{cid}/scores/eng/history?limit=100", headers=AUTH).get_json()["items"]
         expected = [(format_timestamp(at), *rest) for at, *rest in reference_fold(RULES_V2, records, now, "eng")[1]]
@@ -273,6 +284,25 @@ def test_a_long_record_trimmed_leaves_the_timeline_hash_for_the_contact_hash(cli
     assert hot_copies(services, "l@x.io")["c1"].properties == {}
     assert trim_archived(services, [batch], active_reads(services)) == 0  # done once
     assert score_of(client, "l@x.io", "eng") == 2
+
+
+@pytest.mark.parametrize("store_url", ["redis", "cluster"], indirect=True)
+def test_a_copy_made_whole_again_that_no_longer_fits_goes_to_the_timeline_hash(client, services):
+    """The other way: a trimmed copy in the contact's compact hash, written again whole (a version published since
+    reads what it left out) and now over 64 B, moves to the timeline hash, and the contact's hash stays compact."""
+    kept_properties_once(services)
+    publish_profile(client, services, "eng", RULES_V1)
+    send(client, click(1, "g@x.io", "spring", "https://example.com/" + "g" * 80))
+    settle(services)
+    cid = services.contacts.find_contact(email="g@x.io")
+    copy = hot_copies(services, "g@x.io")["c1"]
+    assert copy.dropped and not services.redis.exists(services.keys.timeline(cid))  # trimmed, in the contact's hash
+    whole = services.archive.histories([cid])[cid][0]
+    assert services.timelines.trim_records([[cid, copy.key, record_text(copy), record_text(whole)]]) == 1
+    again = hot_copies(services, "g@x.io")["c1"]
+    assert again.properties == whole.properties and not again.dropped
+    assert services.redis.exists(services.keys.timeline(cid))
+    assert services.redis.object("encoding", services.keys.contact(cid)) in ("listpack", b"listpack")
 
 
 def test_every_type_reads_the_same_names_of_any_type():

@@ -23,7 +23,8 @@ from .interactions import ATTRIBUTES_TYPE, MANUAL_TYPE
 from .profiles import Profile
 from .records import TimelineRecord, make_record
 
-__all__ = ["MIN_SAVED_BYTES", "WHOLE_TYPES", "PropertyReads", "Trimmer", "every_type", "lacks", "reads_of", "trimmed"]
+__all__ = ["MIN_SAVED_BYTES", "WHOLE_TYPES", "PropertyReads", "Trimmer", "every_type", "lacks", "reads_of", "refills",
+           "trimmed", "trimmer_for"]
 
 #: Types whose records Redis keeps whole: they change the contact itself (its attributes, its DND channels, a score
 #: by hand) and are read by more than the rules (scorer.py's document and DND updates, horizon.py, fit.py).
@@ -164,6 +165,20 @@ class Trimmer:
         return kept, tuple(name for name in properties if name not in names)
 
 
+_trimmers: dict[int, Trimmer] = {}
+
+
+def trimmer_for(reads: PropertyReads) -> Trimmer:
+    """The ``Trimmer`` of these reads, kept while they are the same object (a drain's scorer hands the same one batch
+    after batch while the versions stay: ``Scorer.reads``), so it remembers the shapes of the records it saw."""
+    trim = _trimmers.get(id(reads))
+    if trim is None or trim.reads is not reads:
+        if len(_trimmers) > 16:
+            _trimmers.clear()
+        trim = _trimmers[id(reads)] = Trimmer(reads)
+    return trim
+
+
 def lacks(records: Sequence[TimelineRecord], reads: PropertyReads) -> bool:
     """Whether any of these copies lacks a property ``reads`` names for its type: then the archive's records must be
     read instead (they are whole, and it holds every copy that lacks anything)."""
@@ -174,3 +189,20 @@ def lacks(records: Sequence[TimelineRecord], reads: PropertyReads) -> bool:
             if names and not names.isdisjoint(dropped):
                 return True
     return False
+
+
+def refills(copies: Sequence[TimelineRecord], whole: Sequence[TimelineRecord],
+            trim: Trimmer) -> list[tuple[TimelineRecord, TimelineRecord]]:
+    """The copies that lack a property ``trim.reads`` names (a version published since they were trimmed reads it),
+    each beside the copy to keep instead, made from its whole record in ``whole`` (the archive's): trimmed to what is
+    read now, or whole. Once written, a fold of that version reads them from Redis again, not from the archive."""
+    if not lacks(copies, trim.reads):
+        return []
+    by_key = {record.key: record for record in whole}
+    out = []
+    for copy in copies:
+        if copy.dropped and lacks([copy], trim.reads):
+            record = by_key.get(copy.key)
+            if record is not None and not record.dropped:
+                out.append((copy, trim(record) or record))
+    return out
