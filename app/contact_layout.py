@@ -290,12 +290,7 @@ def activity_derived_once(services: Services, page: int = PAGE) -> int | None:
 def short_ids_once(services: Services) -> bool:
     """Record that new contacts get short ids (the module's docstring) unless it was recorded; nothing moves.
     Returns whether this run recorded it."""
-    if services.jobs.migration_done(IDS_SHORT):
-        return False
-    services.jobs.record_migration(IDS_SHORT, int(time.time() * 1000))
-    services.contacts.ids_short(recheck=True)
-    log.info("new contacts get short ids from now on")
-    return True
+    return _record_once(services, IDS_SHORT, services.contacts.ids_short, "new contacts get short ids from now on")
 
 
 def kept_properties_once(services: Services) -> bool:
@@ -305,11 +300,18 @@ def kept_properties_once(services: Services) -> bool:
     ``LAYOUT_MIGRATIONS`` keeps it from being recorded while a process of a release before lives: that release reads
     a trimmed copy as whole, and would fold a version that reads what the copy left out on what is left. Returns
     whether this run recorded it."""
-    if services.jobs.migration_done(COPIES_TRIMMED):
+    return _record_once(services, COPIES_TRIMMED, services.timelines.copies_trimmed,
+                        "archived interactions' copies in Redis keep only what the rules read from now on")
+
+
+def _record_once(services: Services, name: str, seen: Callable[..., bool], said: str) -> bool:
+    """Record a migration that moves nothing (a form this release's processes write once they see it) unless it was
+    recorded, and tell this process at once (``seen``, its ``StatesMoved``). Returns whether this run recorded it."""
+    if services.jobs.migration_done(name):
         return False
-    services.jobs.record_migration(COPIES_TRIMMED, int(time.time() * 1000))
-    services.timelines.copies_trimmed(recheck=True)
-    log.info("archived interactions' copies in Redis keep only what the rules read from now on")
+    services.jobs.record_migration(name, int(time.time() * 1000))
+    seen(recheck=True)
+    log.info(said)
     return True
 
 

@@ -149,6 +149,19 @@ def as_record(item: dict, at: int) -> dict:
             "p": {**props, "utm.source": props["utm"]["source"]} if "utm" in props else props}
 
 
+def trimmed_clicks(client, services, email: str, clicks: list[tuple[str, str]]) -> list[dict]:
+    """``RULES_V1`` published, trimming recorded, and a click of ``email`` a minute apart for each (campaign, url) of
+    ``clicks``, scored and archived: their copies in Redis keep nothing v2 reads. Returns what was sent."""
+    kept_properties_once(services)
+    publish_profile(client, services, "eng", RULES_V1)
+    items = [click(n, email, campaign, url, at=CLOCK_START + n * MINUTE)
+             for n, (campaign, url) in enumerate(clicks, start=1)]
+    send(client, *items)
+    settle(services)
+    assert all(copy.dropped for copy in hot_copies(services, email).values())  # trimmed: nothing of v2's kept
+    return items
+
+
 def hot_copies(services, email: str) -> dict[str, TimelineRecord]:
     cid = services.contacts.find_contact(email=email)
     return {r.id: r for r in services.timelines.read_timelines([cid])[cid]}
@@ -184,14 +197,9 @@ def test_a_version_published_later_that_reads_what_redis_left_out_scores_from_th
     client = app.test_client()
     with app.app_context():
         services = app.extensions["scorekeeper"]
-        kept_properties_once(services)
-        publish_profile(client, services, "eng", RULES_V1)
-        items = [click(n, "v@x.io", "spring" if n % 3 else "autumn", f"https://example.com/{n % 2}",
-                       at=CLOCK_START + n * MINUTE) for n in range(1, 7)]
-        send(client, *items)
-        settle(services)
+        items = trimmed_clicks(client, services, "v@x.io", [("spring" if n % 3 else "autumn", f"https://example.com/{n % 2}")
+                                                            for n in range(1, 7)])
         records = [as_record(item, CLOCK_START + n * MINUTE) for n, item in enumerate(items, start=1)]
-        assert all(copy.dropped for copy in hot_copies(services, "v@x.io").values())  # nothing of v2's kept yet
         clock.advance(10 * MINUTE)
         now = clock.now_ms()
         put_profile(client, "eng", RULES_V2)

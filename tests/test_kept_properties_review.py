@@ -21,7 +21,7 @@ from app.storage.redis_tools import loads
 from .clock import CLOCK_START
 from .helpers import publish, publish_profile, put_profile, score_of, send, settle
 from .reference import reference_score
-from .test_kept_properties import MINUTE, RULES_V1, RULES_V2, as_record, click, hot_copies
+from .test_kept_properties import MINUTE, RULES_V1, RULES_V2, as_record, hot_copies, trimmed_clicks
 
 
 def test_a_backup_holds_the_whole_record_of_a_trimmed_copy_and_a_restore_scores_a_later_version_exactly(
@@ -35,13 +35,8 @@ def test_a_backup_holds_the_whole_record_of_a_trimmed_copy_and_a_restore_scores_
     client = app.test_client()
     with app.app_context():
         services = app.extensions["scorekeeper"]
-        kept_properties_once(services)
-        publish_profile(client, services, "eng", RULES_V1)
-        items = [click(n, "r@x.io", "spring" if n % 2 else "autumn", f"https://example.com/{n}",
-                       at=CLOCK_START + n * MINUTE) for n in range(1, 5)]
-        send(client, *items)
-        settle(services)
-        assert all(copy.dropped for copy in hot_copies(services, "r@x.io").values())  # trimmed in Redis
+        items = trimmed_clicks(client, services, "r@x.io", [("spring" if n % 2 else "autumn", f"https://example.com/{n}")
+                                                            for n in range(1, 5)])
         path = tmp_path / "backup.jsonl.gz"
         write_archive(services.snapshot, path, app.config, history=services.archive)
     contact = next(r for r in read_records(path) if r.get("kind") == "contact")
