@@ -45,13 +45,11 @@ FLUSH_CHUNK = 1000
 PIPELINE_DEPTH = 3
 
 
-def archive_batch(services: Services, batch: Mapping[str, Sequence[TimelineRecord]], direct: bool = True,
-                  reads: PropertyReads | None = None) -> bool:
+def archive_batch(services: Services, batch: Mapping[str, Sequence[TimelineRecord]], direct: bool = True) -> bool:
     """Append a scored batch's records to the archive in one call, or, when that fails (or ``direct`` is
     false: the archive already failed during this drain), keep them in the backlog of their contacts'
-    partitions. Returns whether the archive took them (then their copies in Redis are trimmed to ``reads``, when
-    given: ``trim_archived``)."""
-    return archive_batches(services, [batch], direct, reads)
+    partitions. Returns whether the archive took them."""
+    return archive_batches(services, [batch], direct)
 
 
 def active_reads(services: Services) -> PropertyReads:

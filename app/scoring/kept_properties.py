@@ -100,22 +100,7 @@ def trimmed(record: TimelineRecord, reads: PropertyReads) -> TimelineRecord | No
     """The copy of ``record`` Redis keeps once the archive holds it: only the properties ``reads`` names for its type,
     the others' names in ``dropped``. None when it would lose nothing (a type kept whole, or every property read), or
     save less than ``MIN_SAVED_BYTES``: then the copy stays whole."""
-    properties = record.properties
-    if not properties or record.type in WHOLE_TYPES:
-        return None
-    names = reads.get(record.type, _NOTHING)
-    kept = {}
-    dropped = list(record.dropped)
-    saved = 0
-    for name, value in properties.items():
-        if name in names:
-            kept[name] = value
-        else:
-            dropped.append(name)
-            saved += _size(value)
-    if saved < MIN_SAVED_BYTES:
-        return None
-    return make_record(record.id, record.source, record.type, record.at, kept, tuple(dropped))
+    return Trimmer(reads)(record)
 
 
 #: Shapes a ``Trimmer`` remembers before it starts again (a drain's records come in a few dozen).
