@@ -114,11 +114,13 @@ log = logging.getLogger(__name__)
 
 #: The move's name in the migrations hash (once there, the drain's scripts look for no old hash).
 MIGRATION = STATES_MOVED
+#: Recorded once ``once_per`` values are kept as their keys (``once_keys_once``).
+ONCE_KEYED = "once-values-keyed"
 #: Contacts per page of the registry's walk (one script call a page on one Redis).
 PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
 #: otherwise is of a release before the move.
-WORKER_PREFIX = "sk-l15-"
+WORKER_PREFIX = "sk-l16-"
 #: The migrations a worker of a release before would undo by writing where this release no longer reads or
 #: writes: while any of them is unrecorded in a workspace, workers of this release wait at start for the workers
 #: of releases before (``await_workers_before``). A release that adds one names its workers anew
@@ -127,7 +129,7 @@ LAYOUT_MIGRATIONS: tuple[str, ...] = (MIGRATION, IDENTITIES_IMPLIED, REGISTRY_MI
                                       ACTIVITY_MIGRATION, TIMELINES_MOVED, COMPANY_IMPLIED, SIZES_MIGRATION,
                                       SEARCH_SHORT_MIGRATION, CREATED_SHORT,
                                       SHORT_STATES, EMAIL_SHORT, SCORE_BASE_MIGRATION,
-                                      ACTIVITY_DERIVED, IDS_SHORT, COPIES_TRIMMED)
+                                      ACTIVITY_DERIVED, IDS_SHORT, COPIES_TRIMMED, ONCE_KEYED)
 
 
 def workers_before(services: Services) -> set[str]:
@@ -304,6 +306,18 @@ def kept_properties_once(services: Services) -> bool:
                         "archived interactions' copies in Redis keep only what the rules read from now on")
 
 
+def once_keys_once(services: Services) -> bool:
+    """Record that this release's processes keep a long ``once_per`` value as its key (app/scoring/once_keys.py), in
+    the fold states and in the trimmed copies, unless it was recorded; nothing moves (a state's long values are
+    keyed as it is read). Its name in ``LAYOUT_MIGRATIONS`` keeps this release's workers from scoring while a
+    process of a release before lives: that release compares a value with the states' keys as they are, and would
+    score a value it finds only as a key once more. (A release before reads a copy holding a key as one that lacks
+    the value, and reads the archive's whole record: nothing to wait for there.) Returns whether this run recorded
+    it."""
+    return _record_once(services, ONCE_KEYED, lambda recheck: True,
+                        "once-per values over 17 characters are kept as their 96-bit keys from now on")
+
+
 def _record_once(services: Services, name: str, seen: Callable[..., bool], said: str) -> bool:
     """Record a migration that moves nothing (a form this release's processes write once they see it) unless it was
     recorded, and tell this process at once (``seen``, its ``StatesMoved``). Returns whether this run recorded it."""
@@ -337,4 +351,5 @@ def migrate_layouts(services: Services) -> None:
     activity_derived_once(services)  # `la` where the fold states derive it: left out (after the states' moves)
     short_ids_once(services)  # new contacts: short ids (nothing moves)
     kept_properties_once(services)  # archived interactions' copies: only what the rules read (nothing moves)
+    once_keys_once(services)  # long once-per values: their keys (nothing moves)
 

@@ -15,7 +15,7 @@ from rq import SimpleWorker
 
 from app.compaction import short_states_once
 from app.contact_layout import (MIGRATION, WORKER_PREFIX, activity_derived_once, await_workers_before, companies_once,
-                                created_once, email_once, identity_once, kept_properties_once, short_ids_once, states_once, timelines_once,
+                                created_once, email_once, identity_once, kept_properties_once, once_keys_once, short_ids_once, states_once, timelines_once,
                                 workers_before)
 from app.indexes import activity_once, roster_index_once, score_base_once, search_short_once, sizes_once
 from app.scoring.fold import FoldState, fold
@@ -205,6 +205,7 @@ def test_once_every_layout_migration_is_recorded_nothing_waits(services):
     assert activity_derived_once(services) == 0
     assert short_ids_once(services) is True
     assert kept_properties_once(services) is True  # (nothing moves: the drains trim archived copies from now on)
+    assert once_keys_once(services) is True  # (nothing moves: long once-per values are keyed as they are read)
     old = registered(services)
     told: list = []
     gave_up = threading.Event()  # a migration left unrecorded above must fail here, not wait for ever

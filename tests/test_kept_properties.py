@@ -15,6 +15,7 @@ from app.archiving import active_reads, trim_archived
 from app.contact_layout import LAYOUT_MIGRATIONS, kept_properties_once
 from app.scoring.conditions import where_matches
 from app.scoring.interactions import ATTRIBUTES_TYPE, MANUAL_TYPE, format_timestamp
+from app.scoring.once_keys import KEY_LEN, once_key
 from app.scoring.kept_properties import MIN_SAVED_BYTES, WHOLE_TYPES, Trimmer, _size, every_type, lacks, reads_of, refills, trimmed
 from app.scoring.profiles import profile_from_dict
 from app.scoring.records import TimelineRecord, decode_record, encode_record, record_text
@@ -34,7 +35,8 @@ MINUTE = 60_000
 
 
 names = st.sampled_from(["url", "campaign", "message_id", "plan", "utm", "utm.source", "order", "x"])
-values = st.one_of(st.text(max_size=30), st.integers(-5, 5), st.booleans(), st.none(),
+values = st.one_of(st.text(max_size=30), st.text(min_size=KEY_LEN - 2, max_size=60), st.integers(-5, 5),
+                   st.integers(10 ** 17, 2 ** 62), st.booleans(), st.none(),
                    st.dictionaries(st.sampled_from(["source", "medium"]), st.text(max_size=4), max_size=2))
 types = st.sampled_from(["email.clicked", "email.opened", "payment.succeeded", "custom.page_view",
                          *sorted(WHOLE_TYPES)])
@@ -66,17 +68,21 @@ def test_a_trimmed_copy_answers_every_rule_it_was_kept_for_and_says_what_it_lack
         assert copy is None
         return
     kept = reads.get(type_, frozenset())
+    keyed = reads.keyed.get(type_, frozenset())  # read only as a once_per value: a long one may be kept as its key
+    long_keyed = {k for k, v in properties.items() if k in keyed and v is not None and len(str(v)) > KEY_LEN}
     if copy is None:  # nothing to lose (every property is read), or too little to save: the copy stays whole
-        assert sum(_size(v) for k, v in properties.items() if k not in kept) < MIN_SAVED_BYTES
+        assert sum(_size(v) for k, v in properties.items() if k not in kept) \
+            + sum(len(str(properties[k])) - KEY_LEN for k in long_keyed) < MIN_SAVED_BYTES
         copy = record
     if copy is not record:
-        assert copy.properties == {k: v for k, v in properties.items() if k in kept}
-        assert set(copy.dropped) == set(properties) - kept
+        assert copy.properties == {k: once_key(str(v)) if k in long_keyed else v
+                                   for k, v in properties.items() if k in kept}
+        assert set(copy.dropped) == set(properties) - kept | long_keyed
     for rule in profile.rules:
         if rule.on == type_:
             assert where_matches(rule.where, copy.properties) == where_matches(rule.where, properties)
-            if rule.once_per:
-                assert copy.properties.get(rule.once_per) == properties.get(rule.once_per)
+            if rule.once_per:  # the limit compares keys: the copy's is the whole record's
+                assert _key_of(copy.properties.get(rule.once_per)) == _key_of(properties.get(rule.once_per))
     fast = Trimmer(reads)  # what the archiver uses: the same, from its shape's plan (asked twice: planned, then known)
     for _ in range(2):
         made = fast(record)
@@ -87,17 +93,27 @@ def test_a_trimmed_copy_answers_every_rule_it_was_kept_for_and_says_what_it_lack
     assert not lacks([copy], reads)
     newer = reads_of([profile_from_dict({"id": "p", "rules": _unique(later)})])
     needed = newer.get(type_, frozenset())
-    assert lacks([copy], newer) == bool(needed & set(copy.dropped))
+    # a name the copy lost, or holds as a key where the later rules read more than a once_per value
+    assert lacks([copy], newer) == any(
+        name in needed and not (name in newer.keyed.get(type_, ()) and name in copy.properties)
+        for name in copy.dropped)
+    assert lacks([copy], dict(newer)) == bool(needed & set(copy.dropped))  # plain reads: every name read whole
     # written again from the whole record for the later rules: it lacks nothing they read
     again = refills([copy], [record], Trimmer(newer))
     assert [pair[0] for pair in again] == ([copy] if lacks([copy], newer) else [])
-    assert all(not lacks([made], newer) and (made.properties, set(made.dropped)) == (
-        {k: v for k, v in properties.items() if k not in made.dropped}, set(properties) - set(made.properties))
-        for _copy, made in again)
+    for _copy, made in again:
+        assert not lacks([made], newer)
+        assert set(properties) - set(made.properties) <= set(made.dropped)
+        assert all(made.properties[k] == (properties[k] if k not in made.dropped else once_key(str(properties[k])))
+                   for k in made.properties)
     if not lacks([copy], newer):  # the copy will do for the later rules too: they match it as the whole record
         for rule in profile_from_dict({"id": "p", "rules": _unique(later)}).rules:
             if rule.on == type_:
                 assert where_matches(rule.where, copy.properties) == where_matches(rule.where, properties)
+
+
+def _key_of(value: Any) -> str | None:
+    return None if value is None else once_key(str(value))
 
 
 def _unique(ruleset: list[dict]) -> list[dict]:
@@ -200,15 +216,18 @@ def test_a_version_published_later_that_reads_what_redis_left_out_scores_from_th
         items = trimmed_clicks(client, services, "v@x.io", [("spring" if n % 3 else "autumn", f"https://example.com/{n % 2}")
                                                             for n in range(1, 7)])
         records = [as_record(item, CLOCK_START + n * MINUTE) for n, item in enumerate(items, start=1)]
+        whole = {item["id"]: item for item in items}
         clock.advance(10 * MINUTE)
         now = clock.now_ms()
         put_profile(client, "eng", RULES_V2)
         publish(client, services, "eng")
         assert score_of(client, "v@x.io", "eng") == reference_score(RULES_V2, records, now, "eng")
         # the recompute read the archive's whole records, and wrote the copies again with what v2 reads: its next
-        # folds read Redis (the message id, which no rule reads, stays out)
+        # folds read Redis (the message id, which no rule reads, stays out; the URL, read only once per value, is
+        # kept as its key: app/scoring/once_keys.py)
         refilled = hot_copies(services, "v@x.io")
-        assert all(set(copy.properties) == {"campaign", "url", "utm"} and copy.dropped == ("message_id",)
+        assert all(set(copy.properties) == {"campaign", "url", "utm"} and set(copy.dropped) == {"message_id", "url"}
+                   and copy.properties["url"] == once_key(whole[copy.id]["properties"]["url"])
                    for copy in refilled.values()), refilled
         cid = services.contacts.find_contact(email="v@x.io")
         ledger = client.get(f"/v1/contacts/{cid}/scores/eng/history?limit=100", headers=AUTH).get_json()["items"]

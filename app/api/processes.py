@@ -18,7 +18,7 @@ class ProcessSchema(ma.Schema):
     role = fields.String(required=True, metadata={"description": "web, worker or cli"})
     host = fields.String(required=True)
     pid = fields.Integer(required=True)
-    release = fields.String(required=True, metadata={"description": "its workers' name prefix (sk-l15-)"})
+    release = fields.String(required=True, metadata={"description": "its workers' name prefix (sk-l16-)"})
     layout = fields.Integer(required=True, metadata={"description": "the layout number its release names"})
     migrations = fields.Integer(required=True, metadata={"description": "how many layout migrations it knows"})
     missing = fields.List(fields.String(), required=True,

@@ -35,6 +35,7 @@ from .conditions import where_matches
 from .decay import next_step, standing
 from .fit import apply_attribute_changes, fit_steps, matching_rules
 from .interactions import ATTRIBUTES_TYPE, MANUAL_ACTOR, MANUAL_TYPE
+from .once_keys import KEY_LEN, once_key, shown_once
 from .profiles import FIT, Group, Profile, Rule
 from .records import LedgerEntry, TimelineRecord, code_or_name, type_code, type_name
 
@@ -72,6 +73,15 @@ def _rule_codes(profile: Profile) -> tuple[tuple[str, ...], dict[str, int]]:
 def rule_ids(profile: Profile) -> tuple[str, ...]:
     """The profile's rule ids in order: a state of its version stores each as its index here."""
     return _rule_codes(profile)[0]
+
+
+def _keys(values: list[str]) -> list[str]:
+    """A state's ``once_per`` values as keys (``once_keys``): a state written before keys holds long values as they
+    were; read as they are when none is long (the common case: no list made)."""
+    for value in values:
+        if len(value) > KEY_LEN:
+            return [once_key(v) for v in values]
+    return values
 
 
 def _read_timed(stored: list[list[Any]], width: int, base: int, last_key: str,
@@ -272,9 +282,9 @@ class FoldState:
         stored = get("O")
         if stored is not None:
             new_form = True
-            once = {o[0] if ids is None or o[0].__class__ is str else ids[o[0]]: o[1:] for o in stored}
+            once = {o[0] if ids is None or o[0].__class__ is str else ids[o[0]]: _keys(o[1:]) for o in stored}
         else:
-            once = dict(get("o") or {})
+            once = {rule_id: _keys(values) for rule_id, values in (get("o") or {}).items()}
         stored = get("E")
         if stored is not None:
             new_form = True
@@ -473,9 +483,19 @@ def _limit_reason(rule: Rule, state: FoldState, at: int, properties: Mapping[str
             return _count_reason(rule)
     if rule.once_per:
         value = properties.get(rule.once_per)
-        if value is not None and str(value) in state.once.get(rule.id, ()):
-            return f"limit: once per {rule.once_per} ({value})"
+        if value is not None:
+            key = once_key(str(value))
+            if key in state.once.get(rule.id, ()):
+                return _once_reason(rule, key)
     return None
+
+
+def _once_reason(rule: Rule, key: str) -> str:
+    """Why a match may not score: its ``once_per`` value scored before (the value named only when it is short: a
+    trimmed copy holds a long one's key alone, and a ledger reads the same from a copy as from the whole record)."""
+    shown = shown_once(key)
+    return f"limit: once per {rule.once_per} ({shown})" if shown is not None else \
+        f"limit: once per {rule.once_per} (a value scored before)"
 
 
 def _count_reason(rule: Rule) -> str:
@@ -488,7 +508,7 @@ def _record_hit(rule: Rule, state: FoldState, at: int, properties: Mapping[str, 
     if rule.limit_count is not None:
         state.hits.setdefault(rule.id, []).append(at)
     if rule.once_per and properties.get(rule.once_per) is not None:
-        state.once.setdefault(rule.id, []).append(str(properties[rule.once_per]))
+        state.once.setdefault(rule.id, []).append(once_key(str(properties[rule.once_per])))
 
 
 def _apply_manual(state: FoldState, profile: Profile, record: TimelineRecord, ledger: _Ledger) -> None:
@@ -559,6 +579,8 @@ def _apply_interaction(state: FoldState, profile: Profile, record: TimelineRecor
             if value is not None:
                 seen = state.once.get(rule.id)
                 text = str(value)
+                if len(text) > KEY_LEN:  # (``once_key`` inline for the short text: a call less)
+                    text = once_key(text)
                 if seen is None:
                     state.once[rule.id] = [text]
                 elif text in seen:
@@ -566,7 +588,7 @@ def _apply_interaction(state: FoldState, profile: Profile, record: TimelineRecor
                         ledger.append(None)  # type: ignore[union-attr, arg-type]
                     elif ledger is not None:
                         ledger.append(LedgerEntry(at, id_, record.source, type_, rule.id, rule.points, 0, state.score,
-                                                  "limit", _limit_reason(rule, state, at, props)))
+                                                  "limit", _once_reason(rule, text)))
                     continue
                 else:
                     seen.append(text)

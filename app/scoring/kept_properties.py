@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from .interactions import ATTRIBUTES_TYPE, MANUAL_TYPE
+from .once_keys import KEY_LEN, once_key
 from .profiles import Profile
 from .records import TimelineRecord, make_record
 
-__all__ = ["MIN_SAVED_BYTES", "WHOLE_TYPES", "PropertyReads", "Trimmer", "every_type", "lacks", "reads_of", "refills",
+__all__ = ["MIN_SAVED_BYTES", "WHOLE_TYPES", "PropertyReads", "RuleReads", "Trimmer", "every_type", "lacks", "reads_of", "refills",
            "trimmed", "trimmer_for"]
 
 #: Types whose records Redis keeps whole: they change the contact itself (its attributes, its DND channels, a score
@@ -32,6 +33,8 @@ WHOLE_TYPES = frozenset((ATTRIBUTES_TYPE, MANUAL_TYPE, "contact.dnd_updated"))
 
 #: Interaction type -> the property names something reads of it.
 PropertyReads = Mapping[str, frozenset[str]]
+_NOTHING: frozenset[str] = frozenset()
+_NO_KEYED: dict[str, frozenset[str]] = {}
 
 
 class every_type(Mapping[str, frozenset[str]]):
@@ -53,30 +56,48 @@ class every_type(Mapping[str, frozenset[str]]):
         return self.names
 
 
-def _rule_names(where: Mapping[str, object], once_per: str | None) -> set[str]:
-    """The names a rule reads: each ``where`` path, and for ``a.b`` also ``a`` (``conditions.lookup`` reads the name
-    ``a.b`` when there is one, else into the object ``a``); its ``once_per``."""
+def _where_names(where: Mapping[str, object]) -> set[str]:
+    """The names a rule's conditions read: each ``where`` path, and for ``a.b`` also ``a`` (``conditions.lookup``
+    reads the name ``a.b`` when there is one, else into the object ``a``)."""
     names: set[str] = set()
     for path in where:
         names.add(path)
         names.add(path.split(".", 1)[0])
-    if once_per:
-        names.add(once_per)
     return names
 
 
-def reads_of(profiles: Iterable[Profile]) -> dict[str, frozenset[str]]:
+class RuleReads(dict):
+    """``PropertyReads`` that also says which names are read only as a ``once_per`` limit's value (``keyed``, by
+    type): of those a copy may keep the value's key (``once_keys``) instead of the value, since that is all the
+    limit compares. Any other ``PropertyReads`` (a plain mapping) reads every name whole."""
+
+    keyed: dict[str, frozenset[str]]
+
+    def __init__(self, names: dict[str, frozenset[str]], keyed: dict[str, frozenset[str]]):
+        super().__init__(names)
+        self.keyed = keyed
+
+
+def reads_of(profiles: Iterable[Profile]) -> RuleReads:
     """What the rules of these profiles read, by the type each rule is on (fit rules, on no type, read the contact's
-    attributes, which attribute records keep whole)."""
-    out: dict[str, set[str]] = {}
+    attributes, which attribute records keep whole), with the names read only as ``once_per`` values apart."""
+    whole: dict[str, set[str]] = {}
+    once: dict[str, set[str]] = {}
     for profile in profiles:
         for rule in profile.rules:
             if rule.on:
-                out.setdefault(rule.on, set()).update(_rule_names(rule.where, rule.once_per))
-    return {type_: frozenset(names) for type_, names in out.items()}
+                whole.setdefault(rule.on, set()).update(_where_names(rule.where))
+                if rule.once_per:
+                    once.setdefault(rule.on, set()).add(rule.once_per)
+    names = {type_: frozenset(whole.get(type_, _NOTHING) | once.get(type_, _NOTHING)) for type_ in whole}
+    keyed = {type_: frozenset(only) for type_, values in once.items() if (only := values - whole.get(type_, set()))}
+    return RuleReads(names, keyed)
 
 
-_NOTHING: frozenset[str] = frozenset()
+def _keyed_of(reads: PropertyReads) -> Mapping[str, frozenset[str]]:
+    """The names ``reads`` reads only as ``once_per`` values, by type (none unless it is a ``RuleReads``)."""
+    return reads.keyed if reads.__class__ is RuleReads else _NO_KEYED
+
 
 
 #: Bytes a copy must save to be trimmed: the values it leaves out, at least. A trim rewrites the copy in Redis (a
@@ -114,7 +135,7 @@ class Trimmer:
 
     def __init__(self, reads: PropertyReads):
         self.reads = reads
-        self._shapes: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
+        self._shapes: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None] = {}
 
     def __call__(self, record: TimelineRecord) -> TimelineRecord | None:
         properties = record.properties
@@ -130,24 +151,37 @@ class Trimmer:
             self._shapes[shape] = plan
         if plan is None:
             return None
-        kept, dropped = plan
+        kept, dropped, keyed = plan
         saved = 0
         for name in dropped:
             saved += _size(properties[name])
+        out = {name: properties[name] for name in kept}
+        if keyed:  # a value read only by a ``once_per`` limit: its key, when shorter (then it too is "dropped")
+            for name in keyed:
+                value = out[name]
+                if value is not None:
+                    text = str(value)
+                    if len(text) > KEY_LEN:
+                        out[name] = once_key(text)
+                        saved += len(text) - KEY_LEN
+                        dropped += (name,)
         if saved < MIN_SAVED_BYTES:
             return None
-        return make_record(record.id, record.source, record.type, record.at, {name: properties[name] for name in kept},
+        return make_record(record.id, record.source, record.type, record.at, out,
                            record.dropped + dropped if record.dropped else dropped)
 
-    def _plan(self, type_: str, properties: Mapping[str, object]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-        """The names kept and the names left out of a record of this type and these names; None: it keeps all."""
+    def _plan(self, type_: str, properties: Mapping[str, object]) -> tuple[tuple[str, ...], tuple[str, ...],
+                                                                           tuple[str, ...]] | None:
+        """The names kept, the names left out, and the kept names of which a key may do (read only as ``once_per``
+        values) of a record of this type and these names; None: it keeps all, whole."""
         if type_ in WHOLE_TYPES:
             return None
         names = self.reads.get(type_, _NOTHING)
         kept = tuple(name for name in properties if name in names)
-        if len(kept) == len(properties):
+        keyed = tuple(name for name in kept if name in _keyed_of(self.reads).get(type_, _NOTHING))
+        if len(kept) == len(properties) and not keyed:
             return None
-        return kept, tuple(name for name in properties if name not in names)
+        return kept, tuple(name for name in properties if name not in names), keyed
 
 
 _trimmers: dict[int, Trimmer] = {}
@@ -166,13 +200,21 @@ def trimmer_for(reads: PropertyReads) -> Trimmer:
 
 def lacks(records: Sequence[TimelineRecord], reads: PropertyReads) -> bool:
     """Whether any of these copies lacks a property ``reads`` names for its type: then the archive's records must be
-    read instead (they are whole, and it holds every copy that lacks anything)."""
+    read instead (they are whole, and it holds every copy that lacks anything). A copy holding only the key of a
+    value (``once_keys``) lacks it unless ``reads`` reads it only as a ``once_per`` value (``RuleReads.keyed``)."""
+    keyed_of = _keyed_of(reads)
     for record in records:
         dropped = record.dropped
         if dropped:
             names = reads.get(record.type)
             if names and not names.isdisjoint(dropped):
-                return True
+                keyed = keyed_of.get(record.type)
+                if keyed is None:
+                    return True
+                properties = record.properties
+                for name in dropped:
+                    if name in names and (name not in keyed or name not in properties):
+                        return True
     return False
 
 

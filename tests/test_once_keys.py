@@ -1,0 +1,172 @@
+"""A ``once_per`` limit keeps the key of each value it saw: the text when short, a 96-bit digest when long
+(app/scoring/once_keys.py; issue #17, row 5c). The fold compares keys whatever it reads — a whole record, a copy
+Redis keeps with only the key, a state written before keys — so every score and ledger is what the whole values give.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.contact_layout import LAYOUT_MIGRATIONS, ONCE_KEYED, kept_properties_once, once_keys_once
+from app.scoring.fold import FoldState, advance, fold
+from app.scoring.interactions import format_timestamp
+from app.scoring.kept_properties import MIN_SAVED_BYTES, Trimmer, lacks, reads_of
+from app.scoring.once_keys import KEY_LEN, once_key, shown_once
+from app.scoring.profiles import profile_from_dict
+from app.scoring.records import TimelineRecord
+from app.storage.redis_tools import dumps, loads
+
+from .clock import CLOCK_START
+from .helpers import AUTH, publish_profile, score_of, send, settle
+from .reference import reference_fold
+from .test_kept_properties import hot_copies
+
+MINUTE = 60_000
+
+# ---------------------------------------------------------------------------------------------------------------
+# The key
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(st.text(max_size=80), unique=True, max_size=20))
+def test_a_key_is_its_own_key_short_texts_are_themselves_and_distinct_texts_keep_distinct_keys(texts):
+    keys = [once_key(text) for text in texts]
+    for text, key in zip(texts, keys):
+        assert once_key(key) == key and len(key) <= KEY_LEN
+        if len(text) <= KEY_LEN:
+            assert key == text
+        else:
+            assert key.startswith("#") and len(key) == KEY_LEN and shown_once(key) is None
+    assert len(set(keys)) == len(texts)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The fold: long values, whole or as keys, score as the reference fold says
+
+
+RULES = [{"id": "click", "on": "email.clicked", "points": 3, "limit": {"once_per": "message_id"}},
+         {"id": "paid", "on": "payment.succeeded", "points": 10, "limit": {"once_per": "charge"}},
+         {"id": "pro", "on": "payment.succeeded", "points": 5, "where": {"plan": "pro"},
+          "limit": {"once_per": "plan"}}]
+PROFILE = profile_from_dict({"id": "p", "rules": RULES})
+#: SendGrid's message ids and Stripe's charge ids (long), and short ones, some of them repeated.
+LONG = ["14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0", "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.1",
+        "ch_3MtwBwLkdIwHu7ix28a3tqPa", "x" * 18]
+SHORT = ["m1", "ch_1", "x" * 17, "#" + "A" * 16]
+
+events = st.lists(st.tuples(st.sampled_from(["email.clicked", "payment.succeeded"]), st.sampled_from(LONG + SHORT),
+                            st.sampled_from(["pro", "free"]), st.integers(0, 20)), max_size=14)
+
+
+def records_of(drawn: list[tuple[str, str, str, int]]) -> list[TimelineRecord]:
+    out = []
+    for n, (type_, value, plan, minute) in enumerate(drawn):
+        props: dict[str, Any] = {"message_id": value} if type_ == "email.clicked" else \
+            {"charge": value, "plan": plan, "description": "Subscription update"}
+        out.append(TimelineRecord(f"e{n}", "api", type_, CLOCK_START + minute * MINUTE, props))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(drawn=events, split=st.integers(0, 14))
+def test_long_values_score_once_each_from_whole_records_from_their_keys_and_across_a_stored_state(drawn, split):
+    """Whole records fold as the reference (which compares the values themselves); the copies Redis keeps, holding
+    long values' keys only, fold to the same score and the same ledger, notes included; and so does a fold in two
+    steps through the stored state."""
+    records = records_of(drawn)
+    now = CLOCK_START + 30 * MINUTE
+    state, ledger = fold(PROFILE, records, now)
+    as_dicts = [{"id": r.id, "src": r.source, "t": r.type, "at": r.at, "p": dict(r.properties)} for r in records]
+    score, expected = reference_fold(RULES, as_dicts, now)
+    assert state.score == score
+    assert sorted((e.at, e.reason, e.change, e.score) for e in ledger) == sorted(expected)
+    reads = reads_of([PROFILE])
+    trim = Trimmer(reads)
+    copies = [trim(r) or r for r in records]
+    assert not lacks(copies, reads)  # the keys will do for this version
+    for copy, whole in zip(copies, records):  # a long id saving enough is kept as its key; the rest as it is
+        value = whole.properties.get("message_id")
+        if value is not None:
+            keyed = len(value) - KEY_LEN >= MIN_SAVED_BYTES
+            assert copy.properties["message_id"] == (once_key(value) if keyed else value)
+    from_copies, copy_ledger = fold(PROFILE, copies, now)
+    assert from_copies == state and copy_ledger == ledger
+    assert [e.note for e in copy_ledger] == [e.note for e in ledger]
+    ordered = sorted(copies, key=lambda r: (r.at, r.key))
+    first, _ = fold(PROFILE, ordered[:split], now)
+    again = FoldState.from_json(loads(dumps(first.to_json(PROFILE))), PROFILE)
+    advance(again, PROFILE, ordered[split:], now)
+    assert again.score == state.score and again.once == state.once
+
+
+def test_a_state_written_before_keys_limits_the_same_long_value():
+    """A state stored by a release before keys holds a long value as it is: read, it is keyed, so the value scores
+    no second time, from a whole record or from a copy's key (in both stored forms of the once-per values)."""
+    value = LONG[0]
+    for stored in ({"s": 3, "l": [CLOCK_START, "api:e0"], "O": [[0, value]]},
+                   {"s": 3, "l": [CLOCK_START, "api:e0"], "o": {"click": [value]}}):
+        for props in ({"message_id": value}, {"message_id": once_key(value)}):
+            state = FoldState.from_json(stored, PROFILE)
+            entries = advance(state, PROFILE, [TimelineRecord("e1", "api", "email.clicked", CLOCK_START + 1, props)],
+                              CLOCK_START + 2)
+            assert state.score == 3 and [e.reason for e in entries] == ["limit"]
+            assert entries[0].note == "limit: once per message_id (a value scored before)"
+    state = FoldState.from_json({"s": 3, "l": [CLOCK_START, "api:e0"], "O": [[0, "m1"]]}, PROFILE)
+    entries = advance(state, PROFILE, [TimelineRecord("e1", "api", "email.clicked", CLOCK_START + 1,
+                                                      {"message_id": "m1"})], CLOCK_START + 2)
+    assert entries[0].note == "limit: once per message_id (m1)"  # a short value is named
+
+
+def test_a_key_is_not_enough_for_a_rule_that_reads_the_value_itself():
+    """A version that reads the name in ``where``, or a reader that reads it whole (a plain mapping: the console's
+    shown properties), finds the copy lacking and reads the archive's whole record."""
+    copy = Trimmer(reads_of([PROFILE]))(TimelineRecord("e", "api", "email.clicked", 1, {"message_id": LONG[0]}))
+    assert copy is not None and copy.properties == {"message_id": once_key(LONG[0])} and copy.dropped == ("message_id",)
+    assert not lacks([copy], reads_of([PROFILE]))
+    where = profile_from_dict({"id": "p", "rules": [
+        {"id": "w", "on": "email.clicked", "points": 1, "where": {"message_id": {"exists": True}},
+         "limit": {"once_per": "message_id"}}]})
+    assert lacks([copy], reads_of([where])) and lacks([copy], dict(reads_of([PROFILE])))
+    assert lacks([TimelineRecord("e", "api", "email.clicked", 1, {}, ("message_id",))], reads_of([PROFILE]))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# End to end
+
+
+def sendgrid_click(n: int, email: str, message_id: str, minute: int) -> dict:
+    return {"id": f"k{n}", "type": "email.clicked", "contact": {"email": email},
+            "occurred_at": format_timestamp(CLOCK_START + minute * MINUTE),
+            "properties": {"message_id": message_id, "url": f"https://example.com/pricing?utm_campaign=dec-{n}",
+                           "category": ["newsletter"]}}
+
+
+@pytest.mark.parametrize("store_url", ["redis", "cluster"], indirect=True)
+def test_a_providers_click_is_kept_as_a_key_in_the_contact_hash_and_scores_once_per_message(client, services):
+    """A SendGrid click (a 50-character message id, a URL, a category) under a rule once per message id: once
+    archived, Redis keeps only the id's key, and the copy fits the contact's compact hash (no timeline hash, a key of
+    its own). A second click of the same message scores nothing, a late click older than both refolds the contact
+    from those copies, and the score and the ledger are what the whole values give."""
+    assert ONCE_KEYED in LAYOUT_MIGRATIONS and once_keys_once(services) and not once_keys_once(services)
+    kept_properties_once(services)
+    publish_profile(client, services, "eng", RULES[:1])
+    send(client, sendgrid_click(1, "s@x.io", LONG[0], 1))
+    settle(services)
+    send(client, sendgrid_click(2, "s@x.io", LONG[0], 2), sendgrid_click(3, "s@x.io", LONG[1], 3))
+    settle(services)
+    cid = services.contacts.find_contact(email="s@x.io")
+    hot = hot_copies(services, "s@x.io")
+    assert hot["k1"].properties == {"message_id": once_key(LONG[0])}
+    assert set(hot["k1"].dropped) == {"message_id", "url", "category"}
+    assert not services.redis.exists(services.keys.timeline(cid))
+    assert score_of(client, "s@x.io", "eng") == 6
+    send(client, sendgrid_click(4, "s@x.io", LONG[1], 0))  # late: before every other
+    settle(services)
+    assert score_of(client, "s@x.io", "eng") == 6
+    ledger = client.get(f"/v1/contacts/{cid}/scores/eng/history?limit=100", headers=AUTH).get_json()["items"]
+    assert sorted((e["interaction_id"], e["reason"], e["change"], e["note"]) for e in ledger) == [
+        ("k1", "matched", 3, None), ("k2", "limit", 0, "limit: once per message_id (a value scored before)"),
+        ("k3", "limit", 0, "limit: once per message_id (a value scored before)"), ("k4", "matched", 3, None)]
