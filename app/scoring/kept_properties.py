@@ -155,18 +155,23 @@ class Trimmer:
         saved = 0
         for name in dropped:
             saved += _size(properties[name])
-        out = {name: properties[name] for name in kept}
-        if keyed:  # a value read only by a ``once_per`` limit: its key, when shorter (then it too is "dropped")
-            for name in keyed:
-                value = out[name]
-                if value is not None:
-                    text = str(value)
-                    if len(text) > KEY_LEN:
-                        out[name] = once_key(text)
-                        saved += len(text) - KEY_LEN
-                        dropped += (name,)
+        long: list[tuple[str, str]] | None = None
+        for name in keyed:  # a value read only by a ``once_per`` limit: its key, when shorter (then "dropped" too)
+            value = properties[name]
+            if value is not None:
+                text = str(value)
+                if len(text) > KEY_LEN:
+                    saved += len(text) - KEY_LEN
+                    if long is None:
+                        long = []
+                    long.append((name, text))
         if saved < MIN_SAVED_BYTES:
             return None
+        out = {name: properties[name] for name in kept}
+        if long is not None:
+            for name, text in long:
+                out[name] = once_key(text)
+                dropped += (name,)
         return make_record(record.id, record.source, record.type, record.at, out,
                            record.dropped + dropped if record.dropped else dropped)
 
