@@ -16,7 +16,13 @@ Why it is safe to run at any moment, any number of times:
   archiver appends the same record: whichever comes first, the archive ends up with the timeline's;
 - the walk only reads Redis (never writes a contact), so live scoring and the trim pass are never in its way; the
   trim pass deletes only records the archive holds, so a record the walk has not reached yet stays where it is;
-- contacts made after the walk passed their place have every record archived by the live path.
+- contacts made after the walk passed their place have every record archived by the live path;
+- a copy that lacks properties (Redis keeps of an archived interaction only what the rules read:
+  app/scoring/kept_properties.py) is never appended: it was trimmed after an archive took its whole record, so an
+  archive that does not hold it is not the one the deployment wrote to (a new, empty one in place of the old). Stored
+  as if whole, it would make every later fold of a version that reads what it lacks wrong; left out, it stays in
+  Redis (the horizon deletes only what the archive holds) and is counted (``short``) and logged, so the operator
+  can copy the old archive's rows in, after which a walk ``--again`` finds them held.
 
 The worker's ticker runs one page per tick in every workspace until the walk finishes (then one read per tick);
 ``scorekeeper archive backfill`` runs the walk at once with a progress bar.
@@ -70,21 +76,28 @@ def backfill_step(services: Services, page: int = PAGE) -> dict[str, int] | None
 
 
 def copy_to_archive(services: Services, contact_ids: list[str]) -> dict[str, int]:
-    """Append these contacts' timeline records the archive does not hold yet; returns the counts."""
+    """Append these contacts' timeline records the archive does not hold yet, but for the copies that lack
+    properties (the module's docstring); returns the counts."""
     timelines = services.timelines.read_timelines(contact_ids)
     keys = [(cid, r.source, r.id) for cid, records in timelines.items() for r in records]
     held = services.archive.held_keys(keys, services.workspace) if keys else set()
-    missing = [ArchivedRecord(cid, r, services.workspace) for cid, records in timelines.items() for r in records
-               if (cid, r.source, r.id) not in held]
-    appended = services.archive.append(missing) if missing else 0
-    return {"contacts": len(contact_ids), "records": appended, "held": len(keys) - len(missing)}
+    missing = [(cid, r) for cid, records in timelines.items() for r in records if (cid, r.source, r.id) not in held]
+    whole = [ArchivedRecord(cid, r, services.workspace) for cid, r in missing if not r.dropped]
+    short = len(missing) - len(whole)
+    if short:
+        log.warning("copies in Redis that lack properties are not in the archive: their whole records were in an "
+                    "archive this one is not (copy that archive's rows in, then run the backfill --again)",
+                    extra={"workspace": services.workspace, "copies": short,
+                           "contacts": sorted({cid for cid, r in missing if r.dropped})[:10]})
+    appended = services.archive.append(whole) if whole else 0
+    return {"contacts": len(contact_ids), "records": appended, "held": len(keys) - len(missing), "short": short}
 
 
 def backfill(services: Services, on_page: Callable[[int], None] | None = None,
              page: int = PAGE) -> dict[str, int]:
     """Run the walk to its end (resuming where it stands); ``on_page(n)`` after each page of ``n`` contacts (the
     CLI's progress bar). Returns the counts of this run."""
-    total = {"contacts": 0, "records": 0, "held": 0}
+    total = {"contacts": 0, "records": 0, "held": 0, "short": 0}
     while (counts := backfill_step(services, page)) is not None:
         for name, n in counts.items():
             total[name] += n

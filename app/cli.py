@@ -279,7 +279,8 @@ def archive_status(ctx: click.Context) -> None:
         for workspace in every_workspace(get_services()):
             position = workspace.archive_backfill.position()
             counts = position.counts or {}
-            done = f"records appended {counts.get('records', 0)}, already archived {counts.get('held', 0)}"
+            done = f"records appended {counts.get('records', 0)}, already archived {counts.get('held', 0)}" + (
+                f", copies lacking properties left out {counts['short']}" if counts.get("short") else "")
             if position.finished_at is not None:
                 click.echo(f"{workspace.workspace}: finished {format_timestamp(position.finished_at)} ({done})")
                 continue
@@ -312,6 +313,10 @@ def _backfill_each(workspaces: list[Any], again: bool) -> None:
                 raise click.ClickException(f"{exc.message} (run it again: it resumes where it stopped)") from exc
         click.echo(f"{workspace.workspace}: contacts {counts['contacts']}, records appended {counts['records']}, "
                    f"already archived {counts['held']}")
+        if counts["short"]:
+            click.echo(f"{workspace.workspace}: {counts['short']} copies in Redis lack properties and are not in this "
+                       f"archive: their whole records are in the archive they were trimmed after (docs/archive.md, "
+                       f"'Backfill: history from before the archive'); copy its rows in, then run this again with --again", err=True)
 
 
 @main.command()

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from app.archive_backfill import MIGRATION, backfill, backfill_step, copy_to_archive
 from app.cli import main
+from app.contact_layout import kept_properties_once
 from app.clock import now_ms
 from app.horizon import trim_all
 from app.scoring.interactions import format_timestamp
@@ -212,10 +213,11 @@ def test_history_written_before_the_archive_is_backfilled_then_leaves_redis_with
             old_scores[cid] + 10
 
 
-def scored_world(make_app, tmp_path, contacts: int, workspace: str = "default", **settings):
+def scored_world(make_app, tmp_path, contacts: int, workspace: str = "default", trimmed: bool = False, **settings):
     """This release's data in Redis with an archive that holds none of it: contacts scored with archive A, then
     the same Redis opened with an empty archive B (an upgraded deployment's state). Returns B's app and the
-    services of the workspace."""
+    services of the workspace. ``trimmed``: copies are trimmed once archived (``kept_properties_once``), and every
+    other interaction carries a long URL no rule reads, so Redis keeps it without."""
     first = make_app(ARCHIVE_URL=f"sqlite:///{tmp_path}/first.sqlite3", HOT_HISTORY="0", **settings)
     client = first.test_client()
     headers = {**AUTH, "X-Scorekeeper-Workspace": workspace}
@@ -224,12 +226,16 @@ def scored_world(make_app, tmp_path, contacts: int, workspace: str = "default", 
             assert client.post("/v1/workspaces", json={"id": workspace, "name": workspace},
                                headers=AUTH).status_code == 201
         services = first.extensions["scorekeeper.tenancy"].get(workspace)
+        if trimmed:
+            kept_properties_once(services)
         assert client.put("/v1/profiles/eng", json={"name": "Eng", "rules": RULES}, headers=headers).status_code == 200
         assert client.post("/v1/profiles/eng/publish", json={}, headers=headers).status_code == 202
         settle(services)
         now = now_ms()
+        url = {"url": "https://example.com/pricing?utm_source=newsletter&utm_campaign=dec"}
         items = [{"id": f"i{c}-{i}", "type": TYPES[(c + i) % len(TYPES)], "contact": {"email": f"q{c}@x.io"},
-                  "occurred_at": format_timestamp(now - (200 - 30 * i) * DAY), "properties": {"message_id": f"m{i}"}}
+                  "occurred_at": format_timestamp(now - (200 - 30 * i) * DAY),
+                  "properties": {"message_id": f"m{i}", **(url if trimmed and i % 2 else {})}}
                  for c in range(contacts) for i in range(4)]
         for start in range(0, len(items), 500):
             resp = client.post("/v1/interactions", json={"interactions": items[start:start + 500]}, headers=headers)
@@ -256,7 +262,8 @@ def test_a_page_appended_but_not_recorded_is_not_counted_or_stored_twice(make_ap
         assert archived(services, cids) == every_record(services, cids)
         assert backfill_step(services) is None  # finished: the ticker only reads where it stands
         position = services.archive_backfill.position()
-        assert position.finished_at is not None and position.counts == {"contacts": 30, "records": 100, "held": 20}
+        assert position.finished_at is not None and position.counts == {"contacts": 30, "records": 100, "held": 20,
+                                                                 "short": 0}
 
 
 def test_the_walk_misses_no_contact_when_contacts_are_deleted_while_it_runs(make_app, tmp_path):
@@ -296,6 +303,36 @@ def test_each_workspace_is_backfilled_into_its_own_part_of_the_archive(make_app,
         assert default.archive.histories(cids) == {}  # nothing under default
         moved = trim_all(services, now_ms())
         assert moved["contacts"] == 5 and moved["records"] == 5 * 4  # all four are older than 90 days
+
+
+def test_a_copy_redis_keeps_without_some_properties_is_never_backfilled_as_if_whole(make_app, tmp_path, runner,
+                                                                                     monkeypatch, caplog):
+    """An archive put in the place of the one the deployment wrote to holds none of its records: the walk appends
+    the whole copies, leaves out those Redis keeps without some properties (their whole records were in the other
+    archive; stored as whole they would fold short for a version reading what they lack), counts and names them, and
+    they stay in Redis, scored as before."""
+    app, services = scored_world(make_app, tmp_path, 6, trimmed=True)
+    with app.app_context():
+        cids = all_contacts(services)
+        hot = services.timelines.read_timelines(cids)
+        short = {(cid, r.source, r.id, r.at, r.type, json.dumps(r.properties, sort_keys=True))
+                 for cid, records in hot.items() for r in records if r.dropped}
+        assert len(short) == 6 * 2 and all(r.properties.get("url") is None for cid in cids for r in hot[cid])
+        client = app.test_client()
+        before = readback(client, services, cids)
+        monkeypatch.setenv("SCOREKEEPER_ARCHIVE_URL", f"sqlite:///{tmp_path}/second.sqlite3")
+        result = runner.invoke(main, ["archive", "backfill"])
+        assert result.exit_code == 0, result.output
+        assert "default: contacts 6, records appended 12, already archived 0" in result.output
+        assert "12 copies in Redis lack properties and are not in this archive" in result.output
+        assert archived(services, cids) == every_record(services, cids) - short
+        assert sum(getattr(r, "copies", 0) for r in caplog.records) == 12  # logged, with the contacts named
+        status = runner.invoke(main, ["archive", "status"])
+        assert "copies lacking properties left out 12" in status.output
+        assert services.timelines.read_timelines(cids) == hot  # nothing of Redis changed
+        assert readback(client, services, cids) == before
+        trim_all(services, now_ms())  # the horizon deletes only what the archive holds: the short copies stay
+        assert short <= every_record(services, cids)
 
 
 def backfill_metrics(app) -> tuple[float, float]:

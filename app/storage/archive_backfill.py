@@ -14,8 +14,9 @@ from ..keys import Keys
 from .errors import gateway
 from .registry import ContactRegistry
 
-#: The counts the walk keeps (hash fields beside the position).
-COUNTS = ("contacts", "records", "held")
+#: The counts the walk keeps (hash fields beside the position): contacts visited, records appended, records the
+#: archive held already, and copies left out because they lack properties (``archive_backfill.copy_to_archive``).
+COUNTS = ("contacts", "records", "held", "short")
 
 
 @dataclass(frozen=True)
