@@ -123,6 +123,9 @@ class Heartbeat:
         self.ttl_s = float(ttl_s)
         self.fork_again = fork_again
         self._stop = threading.Event()
+        #: Held by each renewal and by the withdrawal: a renewal that started before a stop lands before the
+        #: withdrawal, however long Redis takes, and none starts after it.
+        self._writing = threading.Lock()
         self._thread: threading.Thread | None = None
 
     @property
@@ -160,7 +163,9 @@ class Heartbeat:
     def waiting(self, process_ids: Iterable[str]) -> None:
         """Say whom this process waits for (empty: none), at once."""
         self.record = replace(self.record, waiting_for=tuple(sorted(process_ids)))
-        self.beat()
+        with self._writing:
+            if not self._stop.is_set():
+                self.beat()
 
     def stop(self) -> None:
         """Stop renewing and withdraw the announcement (only in the process that made it: a forked child inherits
@@ -169,16 +174,25 @@ class Heartbeat:
             return
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=STOP_JOIN_S)  # a renewal in flight must not land after the withdrawal
-        try:
-            self.registry.withdraw(self.record.id)
-        except StoreError:
-            log.warning("could not withdraw this process's announcement: it lapses on its own",
-                        extra={"process_id": self.record.id, "seconds": self.ttl_s})
+            self._thread.join(timeout=STOP_JOIN_S)
+        # (the lock, not the join, keeps a renewal in flight from landing after the withdrawal: the join gives up
+        # after STOP_JOIN_S, and a renewal slowed past it by a loaded Redis re-announced a process that had stopped)
+        with self._writing:
+            for attempt in range(2):  # once more: a connection the pool dropped at exit is made again
+                try:
+                    self.registry.withdraw(self.record.id)
+                    return
+                except StoreError:
+                    if attempt:
+                        log.warning("could not withdraw this process's announcement: it lapses on its own",
+                                    extra={"process_id": self.record.id, "seconds": self.ttl_s})
 
     def _renew(self) -> None:
         while not self._stop.wait(self.ttl_s / 3):
-            self.beat()
+            with self._writing:
+                if self._stop.is_set():  # stopped while this renewal waited: the withdrawal is next, or done
+                    return
+                self.beat()
 
     def _forked(self) -> None:
         """In a forked child: its own announcement and thread (the parent's stays the parent's)."""

@@ -347,6 +347,41 @@ def test_a_process_that_starts_forgets_the_ids_of_processes_whose_announcement_l
         beat.stop()
 
 
+class SlowRenewals(ProcessRegistry):
+    """The registry on the test Redis, whose renewals from the heartbeat's thread are held until a withdrawal came
+    or ``hold_s`` passed (a Redis slowed past ``STOP_JOIN_S``); what reached Redis, in order, in ``landed``."""
+
+    def __init__(self, redis_client, keys, hold_s: float):
+        super().__init__(redis_client, keys)
+        self.hold_s = hold_s
+        self.renewing, self.withdrawn = threading.Event(), threading.Event()
+        self.landed: list[str] = []
+
+    def announce(self, process_id: str, record: str, ttl_ms: int) -> None:
+        if threading.current_thread().name == "heartbeat":
+            self.renewing.set()
+            self.withdrawn.wait(self.hold_s)
+        super().announce(process_id, record, ttl_ms)
+        self.landed.append("announce")
+
+    def withdraw(self, process_id: str) -> None:
+        super().withdraw(process_id)
+        self.landed.append("withdraw")
+        self.withdrawn.set()
+
+
+def test_a_renewal_slowed_past_the_stop_s_wait_lands_before_the_withdrawal_never_after(services, monkeypatch):
+    """The stop waits STOP_JOIN_S for a renewal in flight; one that takes longer (a loaded Redis) must still not
+    land after the withdrawal and announce, for another TTL, a process that has stopped."""
+    monkeypatch.setattr("app.processes.STOP_JOIN_S", 0.05)
+    registry = SlowRenewals(services.redis, services.keys, hold_s=1.0)
+    beat = Heartbeat(registry, this_process("web"), ttl_s=1.5).start()  # renewed every 0.5 s
+    assert registry.renewing.wait(10)
+    beat.stop()
+    assert registry.landed == ["announce", "announce", "withdraw"]
+    assert beat.id not in registry.live()
+
+
 def test_a_process_whose_redis_is_away_says_so_and_goes_on(caplog):
     """A web process starts, and keeps serving its 503s, while Redis is away: its announcement waits for Redis."""
     away = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
