@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -106,13 +106,23 @@ def archive_batches(services: Services, batches: Sequence[Mapping[str, Sequence[
     return False
 
 
-def flush_backlog(services: Services, partition: int) -> bool:
+class LeaseLost(Exception):
+    """The partition's lease was not renewed during ``flush_backlog``: another worker may drain it now."""
+
+
+def flush_backlog(services: Services, partition: int, renew: Callable[[], bool] | None = None) -> bool:
     """Append the partition's backlog to the archive, oldest first, trimming each chunk once it is taken, and
-    then the Redis copies of its records (``trim_archived``). Call it only while holding the partition's lease.
-    Returns whether the backlog is empty now."""
+    then the Redis copies of its records (``trim_archived``). Call it only while holding the partition's lease, and
+    give ``renew`` (the lease's renewal) when the backlog may be long: it is asked before each chunk after the first,
+    and ``LeaseLost`` raised when it fails — the backlog is trimmed by count, so two flushes of one partition at
+    once would drop a chunk neither appended. Returns whether the backlog is empty now."""
     backlog = services.archive_backlog
     reads: PropertyReads | None = None
+    first = True
     while True:
+        if not first and renew is not None and not renew():
+            raise LeaseLost(f"partition {partition}")
+        first = False
         items = backlog.oldest(partition, FLUSH_CHUNK)
         if not items:
             return True

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from . import metrics
-from .archiving import Archiver, archive_batch, flush_backlog
+from .archiving import Archiver, LeaseLost, archive_batch, flush_backlog
 from .ingest import wake_partition
 from .membership import Membership
 from .scorer import ContactResult, Overlap, Reads, Scorer, record_keys_apart
@@ -331,7 +331,12 @@ def _drain_batches(services: Services, partition: int, max_batches: int, token: 
     shapes: set[tuple[str, tuple[str, ...]]] = set()
     scored = 0
     # Once the archive fails during this drain, later batches go to the backlog without trying it again.
-    with Archiver(services, partition, direct=flush_backlog(services, partition)) as archiver, \
+    try:
+        direct = flush_backlog(services, partition, lambda: store.renew_lease(partition, token, lease_ms))
+    except LeaseLost:
+        log.warning("lost partition lease", extra={"partition": partition})
+        return 0
+    with Archiver(services, partition, direct=direct) as archiver, \
             services.timelines.later() as later:
         with collector.batch(counted=False):  # (a drain job's batches are DRAIN_BATCHES after its first read)
             entries = store.read_partition(partition, int(settings["BATCH_SIZE"]))

@@ -6,9 +6,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from app.archive import ArchiveUnavailable, open_archive
-from app.archiving import archive_batch
-from app.scoring_service import make_scorer, score_entries, tick
+from app.archive import ArchivedRecord, ArchiveUnavailable, open_archive
+from app.archiving import LeaseLost, archive_batch, flush_backlog
+from app.scoring.records import TimelineRecord
+from app.scoring_service import drain, make_scorer, score_entries, tick
 
 from .archive_helpers import TcpGate
 from .helpers import AUTH, publish_profile, run_jobs, score_of, send, settle, wait_for
@@ -288,3 +289,44 @@ def test_a_contact_with_a_horizon_waits_in_its_stream_while_postgresql_is_away_a
         assert score_of(client, "h@x.io", "eng") == 25  # the repeat changed nothing, the new and the late scored
         assert archived_ids(services.archive, contact_id(client, "h@x.io")) == [
             f"h@x.io-{n}" for n in (0, 1, 2, 4, 9)]
+
+
+def test_a_long_backlog_is_flushed_under_a_renewed_lease_and_stops_where_the_lease_was_lost(services, monkeypatch):
+    """The backlog is trimmed by count, so only the lease's holder may flush it: a flush renews the lease before each
+    chunk after the first, and stops the moment a renewal fails (another worker may hold the partition now) — what
+    it appended is out of the backlog, the rest is in it, nothing twice and nothing dropped."""
+    monkeypatch.setattr("app.archiving.FLUSH_CHUNK", 4)
+    records = [ArchivedRecord("c1", TimelineRecord(f"i{n}", "api", "email.opened", 1_700_000_000_000 + n, {}),
+                              services.workspace) for n in range(10)]
+    services.archive_backlog.push(0, [record.to_json() for record in records])
+    renewals: list[bool] = []
+
+    def renew() -> bool:  # the first renewal holds the lease; the second finds it gone
+        renewals.append(len(renewals) == 0)
+        return renewals[-1]
+
+    with pytest.raises(LeaseLost):
+        flush_backlog(services, 0, renew)
+    assert renewals == [True, False]
+    assert archived_ids(services.archive, "c1") == sorted(f"i{n}" for n in range(8))  # two chunks appended
+    assert [item[1]["id"] for item in services.archive_backlog.oldest(0, 100)] == ["i8", "i9"]  # the rest waits
+    assert flush_backlog(services, 0, lambda: True) is True  # the next holder takes the rest
+    assert archived_ids(services.archive, "c1") == sorted(f"i{n}" for n in range(10))
+    assert services.archive_backlog.oldest(0, 100) == []
+
+
+def test_a_drain_that_loses_its_lease_while_it_flushes_the_backlog_scores_nothing(client, services, monkeypatch):
+    """The drain itself: a lease gone during the flush ends the drain before it reads a batch."""
+    monkeypatch.setattr("app.archiving.FLUSH_CHUNK", 2)
+    send(client, opened(1, "l@x.io"))
+    partition = next(p for p, depth in enumerate(services.partitions.partition_depths()) if depth)
+    records = [ArchivedRecord("c1", TimelineRecord(f"i{n}", "api", "email.opened", 1_700_000_000_000 + n, {}),
+                              services.workspace) for n in range(5)]
+    services.archive_backlog.push(partition, [record.to_json() for record in records])
+    monkeypatch.setattr(type(services.partitions), "renew_lease", lambda self, partition, token, ms: False)
+    assert drain(services, partition) == 0
+    assert len(services.archive_backlog.oldest(partition, 100)) == 3  # a chunk appended, then the lease was gone
+    assert services.partitions.partition_depths()[partition] == 1  # the interaction waits for the next holder
+    monkeypatch.undo()
+    settle(services)
+    assert services.archive_backlog.oldest(partition, 100) == [] and services.archive.count() == 6
