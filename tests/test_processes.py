@@ -382,6 +382,30 @@ def test_a_renewal_slowed_past_the_stop_s_wait_lands_before_the_withdrawal_never
     assert beat.id not in registry.live()
 
 
+class RenewedMeanwhile(ProcessRegistry):
+    """A registry whose reader finds a lapsed announcement, and whose process renews it just before the lapsed ids
+    are dropped (one paused past its TTL that woke up)."""
+
+    def forget_lapsed(self, process_ids: list[str]) -> int:
+        for process_id in process_ids:
+            self.announce(process_id, this_process("web").encode(), 60_000)
+        return super().forget_lapsed(process_ids)
+
+
+def test_a_process_that_renews_between_the_read_and_the_drop_of_lapsed_ids_stays_listed(services):
+    """The set's lapsed ids are dropped only while their keys are still gone, atomically: a renewal in between
+    keeps the process listed, so a migration that waits for it does not miss it for a third of a TTL."""
+    registry = RenewedMeanwhile(services.redis, services.keys)
+    registry.redis.sadd(services.keys.processes(), "paused")  # listed, its key lapsed
+    assert registry.live() == {}  # (read before the renewal)
+    assert "paused" in ProcessRegistry(services.redis, services.keys).live()
+    plain = ProcessRegistry(services.redis, services.keys)
+    plain.redis.sadd(services.keys.processes(), "gone")
+    assert plain.forget_lapsed(["gone", "paused"]) == 1  # the one whose key is still there stays
+    assert services.redis.smembers(services.keys.processes()) == {"paused"}
+    plain.withdraw("paused")
+
+
 def test_a_process_whose_redis_is_away_says_so_and_goes_on(caplog):
     """A web process starts, and keeps serving its 503s, while Redis is away: its announcement waits for Redis."""
     away = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..keys import Keys
 from .errors import gateway
+from .redis_tools import load_script
 
 
 @gateway
@@ -36,6 +37,12 @@ class ProcessRegistry:
         pipe.srem(self.keys.processes(), process_id)
         pipe.execute()
 
+    def forget_lapsed(self, process_ids: list[str]) -> int:
+        """Drop from the set these ids whose announcement has lapsed, each only if its key is still gone (atomic:
+        ``forget_lapsed.lua``); returns how many went."""
+        keys = [self.keys.processes(), *(self.keys.process(process_id) for process_id in process_ids)]
+        return int(load_script(self.redis, "forget_lapsed.lua")(keys=keys, args=process_ids))
+
     def live(self) -> dict[str, str]:
         """Every live process's id -> its announcement as written; ids whose key lapsed are dropped from the set."""
         ids = sorted(self.redis.smembers(self.keys.processes()))
@@ -43,6 +50,6 @@ class ProcessRegistry:
             return {}
         records = self.redis.mget([self.keys.process(process_id) for process_id in ids])
         gone = [process_id for process_id, record in zip(ids, records) if record is None]
-        if gone:
-            self.redis.srem(self.keys.processes(), *gone)
+        if gone:  # (only those still gone: one renewed since the read stays listed)
+            self.forget_lapsed(gone)
         return {process_id: record for process_id, record in zip(ids, records) if record is not None}
