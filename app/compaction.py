@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .scoring.fold import FoldState, fold, resume
+from .scoring.once_keys import KEY_LEN
 from .scoring.profiles import Profile, parse_version_field
 from .scoring.records import (LEDGER_FIELDS, LedgerEntry, decode_ledger_entry, decode_record, encode_ledger_entry,
                               encode_record, is_compact_ledger_entry, is_compact_record)
@@ -73,7 +74,8 @@ def short_states_once(services: Services) -> int | None:
         return None
     started = time.monotonic()
     profile_of = version_profiles(services)
-    rewritten = sum(compact_page(services, page, states_only=True, profile_of=profile_of, interned=True)["contacts"]
+    rewritten = sum(compact_page(services, page, states_only=True, profile_of=profile_of, interned=True,
+                                 keyed=True)["contacts"]  # (after the wait: no process of a release before lives)
                     for page in services.contacts.contact_pages(PAGE))
     services.jobs.record_migration(SHORT_STATES, int(time.time() * 1000))
     services.timelines.states_interned(recheck=True)  # this process's scorers write the interned form from now on
@@ -83,25 +85,30 @@ def short_states_once(services: Services) -> int | None:
 
 
 def compact_page(services: Services, contact_ids: Sequence[str], states_only: bool = False,
-                 profile_of: Callable[[str], Profile | None] | None = None, interned: bool | None = None
-                 ) -> dict[str, int]:
+                 profile_of: Callable[[str], Profile | None] | None = None, interned: bool | None = None,
+                 keyed: bool | None = None) -> dict[str, int]:
     """Rewrite these contacts (``states_only``: their fold states and checkpoints alone, ``short_states_once``'s
     pass); ``profile_of`` (a version field's profile, or None) is ``version_profiles``' unless given. Fold states
     are written in the form the scorer writes (``interned``: asked of ``TimelineStore.states_interned`` unless
     given): the release before's (``FoldState.to_json_before``, which its workers read) until ``short_states_once``
-    is recorded, so a ``scorekeeper compact`` run by hand during a rolling deploy writes nothing they cannot read."""
+    is recorded, so a ``scorekeeper compact`` run by hand during a rolling deploy writes nothing they cannot read.
+    Likewise a state holding a long ``once_per`` value as it is (written before keys) is left as it is until
+    ``once-values-keyed`` is recorded (``keyed``: asked of ``TimelineStore.once_keyed`` unless given): a worker of the
+    release before compares a value with the state's entries as they are, and would score it again against its key."""
     counts = dict.fromkeys(COUNTS, 0)
     pending = list(contact_ids)
     profile_of = profile_of or version_profiles(services)
     if interned is None:
         interned = services.timelines.states_interned(recheck=True)
+    if keyed is None:
+        keyed = services.timelines.once_keyed(recheck=True)
     for _ in range(RETRIES):
         if not pending:
             break
         stored = services.timelines.read_stored(pending)
         pending = []
         for cid, contact in stored.items():
-            timeline, states, horizon, ledgers = _compacted(contact, profile_of, states_only, interned)
+            timeline, states, horizon, ledgers = _compacted(contact, profile_of, states_only, interned, keyed)
             for vfield in () if states_only else _derivable(services, contact):
                 ledgers[vfield] = (len(contact.ledgers[vfield]), [])
             if not (timeline or states or horizon or ledgers):
@@ -134,11 +141,11 @@ def version_profiles(services: Services) -> Callable[[str], Profile | None]:
 
 
 def _compacted(contact: StoredContact, profile_of: Callable[[str], Profile | None], states_only: bool = False,
-               interned: bool = True
+               interned: bool = True, keyed: bool = True
                ) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, tuple[int, list[str]]]]:
     """The values of a contact that have a compact form they do not have yet, re-encoded (checked to read back
     the same); ``states_only``: its fold states and checkpoints alone; ``interned``: states in the form with interned
-    rule ids, else the release before's."""
+    rule ids, else the release before's; ``keyed``: a state's long ``once_per`` values may become their keys."""
     timeline = {}
     for key, raw in () if states_only else contact.timeline.items():
         value = loads(raw)
@@ -148,13 +155,14 @@ def _compacted(contact: StoredContact, profile_of: Callable[[str], Profile | Non
             if decode_record(key, loads(dumps(new))) == record:
                 timeline[key] = dumps(new)
     whole = join_states(contact.states)
-    states = {f: v for f, v in ((f, _state(raw, profile_of(f), interned)) for f, raw in whole.items() if f != "_rev") if v}
+    states = {f: v for f, v in ((f, _state(raw, profile_of(f), interned, keyed)) for f, raw in whole.items()
+                                 if f != "_rev") if v}
     # a state (or checkpoint) longer than a listpack value stored whole (earlier releases) goes into pieces, so its
     # hash is compact
     states.update({f: raw for f, raw in contact.states.items()
                    if f != "_rev" and f not in states and PIECE_MARK not in f and len(raw.encode()) > PIECE_BYTES})
     whole_horizon = join_states(contact.horizon)
-    horizon = {f: v for f, v in ((f, _state(raw, profile_of(f), interned)) for f, raw in whole_horizon.items()
+    horizon = {f: v for f, v in ((f, _state(raw, profile_of(f), interned, keyed)) for f, raw in whole_horizon.items()
                                  if f not in ("c", "a")) if v}
     horizon.update({f: raw for f, raw in contact.horizon.items()
                     if f not in horizon and PIECE_MARK not in f and len(raw.encode()) > PIECE_BYTES})
@@ -199,11 +207,15 @@ def _folded(profile: Profile, records: list, horizon: Horizon | None, vfield: st
     return [decode_ledger_entry(encode_ledger_entry(e)) for e in reversed(ledger)]
 
 
-def _state(raw: str, profile: Profile | None, interned: bool = True) -> str | None:
+def _state(raw: str, profile: Profile | None, interned: bool = True, keyed: bool = True) -> str | None:
     """A stored fold state in the compact form (``interned``: its rule ids as their index in ``profile``'s rules, its
     version's; else the release before's form, ``FoldState.to_json_before``), or None when it has it (or would not
-    read back the same, or is to go back to the release before's form from rule indexes whose profile is gone)."""
-    state = FoldState.from_json(loads(raw), profile)
+    read back the same, or is to go back to the release before's form from rule indexes whose profile is gone, or
+    holds a long ``once_per`` value as it is while it may not become its key: ``keyed`` false)."""
+    data = loads(raw)
+    if not keyed and _long_once(data):
+        return None
+    state = FoldState.from_json(data, profile)
     if interned:
         new = dumps(state.to_json(profile))
     elif state.coded and profile is None:
@@ -213,6 +225,14 @@ def _state(raw: str, profile: Profile | None, interned: bool = True) -> str | No
     if new == raw or len(new) >= len(raw) or FoldState.from_json(loads(new), profile) != state:
         return None
     return new
+
+
+def _long_once(data: Any) -> bool:
+    """Whether a stored fold state holds a ``once_per`` value longer than a key, as it is (written before keys: read,
+    it is keyed, ``FoldState.from_json``), in either form of the values (``O``, ``o``)."""
+    stored = data.get("O")
+    lists = [entry[1:] for entry in stored] if stored is not None else list((data.get("o") or {}).values())
+    return any(isinstance(value, str) and len(value) > KEY_LEN for values in lists for value in values)
 
 
 def _entry(raw: str, value: Any) -> str:

@@ -108,14 +108,12 @@ from .storage.companies import ROSTER_INDEX_MIGRATION
 from .storage.contacts import COMPANY_IMPLIED, COMPANY_NONE_EXPLICIT, EMAIL_SHORT, IDENTITIES_IMPLIED, IDS_SHORT
 from .storage.registry import CREATED_SHORT, REGISTRY_MIGRATION
 from .storage.score_base import SCORE_BASE_MIGRATION
-from .storage.timelines import COPIES_TRIMMED, STATES_MOVED, TIMELINES_MOVED
+from .storage.timelines import COPIES_TRIMMED, ONCE_KEYED, STATES_MOVED, TIMELINES_MOVED
 
 log = logging.getLogger(__name__)
 
 #: The move's name in the migrations hash (once there, the drain's scripts look for no old hash).
 MIGRATION = STATES_MOVED
-#: Recorded once ``once_per`` values are kept as their keys (``once_keys_once``).
-ONCE_KEYED = "once-values-keyed"
 #: Contacts per page of the registry's walk (one script call a page on one Redis).
 PAGE = 500
 #: The start of the name of every worker of this release (and of later ones keeping this layout): a worker named
@@ -314,7 +312,7 @@ def once_keys_once(services: Services) -> bool:
     score a value it finds only as a key once more. (A release before reads a copy holding a key as one that lacks
     the value, and reads the archive's whole record: nothing to wait for there.) Returns whether this run recorded
     it."""
-    return _record_once(services, ONCE_KEYED, lambda recheck: True,
+    return _record_once(services, ONCE_KEYED, services.timelines.once_keyed,
                         "once-per values over 17 characters are kept as their 96-bit keys from now on")
 
 

@@ -10,13 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.compaction import compact_page
 from app.contact_layout import LAYOUT_MIGRATIONS, ONCE_KEYED, kept_properties_once, once_keys_once
+from app.dashboard.contacts import readable
 from app.scoring.fold import FoldState, advance, fold
 from app.scoring.interactions import format_timestamp
 from app.scoring.kept_properties import MIN_SAVED_BYTES, Trimmer, lacks, reads_of
 from app.scoring.once_keys import KEY_LEN, once_key, shown_once
 from app.scoring.profiles import profile_from_dict
-from app.scoring.records import TimelineRecord
+from app.scoring.records import TimelineRecord, decode_record, record_text
 from app.storage.redis_tools import dumps, loads
 
 from .clock import CLOCK_START
@@ -170,3 +172,91 @@ def test_a_providers_click_is_kept_as_a_key_in_the_contact_hash_and_scores_once_
     assert sorted((e["interaction_id"], e["reason"], e["change"], e["note"]) for e in ledger) == [
         ("k1", "matched", 3, None), ("k2", "limit", 0, "limit: once per message_id (a value scored before)"),
         ("k3", "limit", 0, "limit: once per message_id (a value scored before)"), ("k4", "matched", 3, None)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Review (once-per keys): what else reads a state's values or a copy's keys
+
+
+def test_compact_keeps_a_long_once_value_as_it_is_until_the_keys_are_recorded(client, services):
+    """``scorekeeper compact`` run by hand during the rolling deploy, while workers of the release before still fold:
+    they compare a value with a state's entries as they are, so a state holding a long value as it is (written before
+    keys) must not be rewritten with the value's key — a second click of that message would score again. Once
+    ``once-values-keyed`` is recorded, compact keys it (fewer bytes, the same state read back)."""
+    publish_profile(client, services, "eng", RULES[:1])
+    send(client, sendgrid_click(1, "c@x.io", "m1", 1))
+    settle(services)
+    cid = services.contacts.find_contact(email="c@x.io")
+    before_keys = {"s": 6, "l": [CLOCK_START + MINUTE, "api:k1"], "O": [[0, "m1", LONG[0]]]}
+    services.redis.hset(services.keys.contact(cid), "eng@1", dumps(before_keys))  # as a release before wrote it
+    assert not services.jobs.migration_done(ONCE_KEYED)
+    compact_page(services, [cid])  # (not recorded: the state stays as it is, in pieces at most)
+    assert loads(services.timelines.read_states([cid])[cid]["eng@1"])["O"] == [[0, "m1", LONG[0]]]
+    once_keys_once(services)
+    compact_page(services, [cid])
+    raw = services.timelines.read_states([cid])[cid]["eng@1"]  # (in the form the scorer writes now)
+    assert LONG[0] not in raw and once_key(LONG[0]) in raw
+    assert FoldState.from_json(loads(raw), PROFILE) == FoldState.from_json(before_keys, PROFILE)
+
+
+def test_the_console_never_shows_a_once_per_key_as_what_an_interaction_was_about():
+    """A copy holding only a long message id's key (and without its URL) that the console shows as it is (the
+    archive cannot say more: away, or without the record) shows the click without its object, never the key."""
+    click = TimelineRecord("k1", "api", "email.clicked", CLOCK_START,
+                           {"message_id": LONG[0], "url": "https://example.com/pricing?utm_campaign=dec"})
+    copy = Trimmer(reads_of([PROFILE]))(click)
+    assert copy is not None and copy.properties == {"message_id": once_key(LONG[0])}
+    entry = {"type": "email.clicked", "source": "api", "interaction_id": "k1"}
+    assert readable(entry, {"api:k1": copy})["about"] is None
+    assert readable(entry, {"api:k1": click})["about"] == "https://example.com/pricing?utm_campaign=dec"
+    short = TimelineRecord("k2", "api", "email.clicked", CLOCK_START, {"message_id": "m1", "url": "u" * 40})
+    assert readable({**entry, "interaction_id": "k2"}, {"api:k2": Trimmer(reads_of([PROFILE]))(short)})["about"] == "m1"
+
+
+#: once_per values of every kind the edge lets through (JSON: strings of every length about a key's, key look-alikes,
+#: integers, floats, booleans, objects and arrays), for the one rule below.
+_key_like = st.builds(lambda n: "#" + "A" * 15 + str(n), st.integers(0, 9))
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40) | st.sampled_from(LONG + SHORT + ["y" * 16, "y" * 17, "y" * 18]) | _key_like,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6)
+ANY_RULES = [{"id": "any", "on": "custom.thing", "points": 2, "limit": {"once_per": "v"}},
+             {"id": "twice", "on": "custom.thing", "points": 1, "limit": {"count": 2, "once_per": "v"}}]
+ANY_PROFILE = profile_from_dict({"id": "p", "rules": ANY_RULES})
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.tuples(json_values, st.integers(0, 20)), max_size=12), split=st.integers(0, 12))
+def test_any_once_per_value_scores_alike_live_from_the_copies_and_from_the_archive(values, split):
+    """Live scoring (a record at a time, through the stored state), a refold from the copies Redis keeps (trimmed,
+    through their stored form) and a refold from the archive's whole records (through its JSON) give one score and
+    one ledger, whatever the value: the fold compares ``once_key(str(value))`` on each path."""
+    records = [TimelineRecord(f"e{n}", "api", "custom.thing", CLOCK_START + minute * MINUTE,
+                              {"v": value, "pad": "z" * 20}) for n, (value, minute) in enumerate(values)]
+    now = CLOCK_START + 30 * MINUTE
+    ordered = sorted(records, key=lambda r: (r.at, r.key))
+    live, live_ledger = FoldState(), []
+    for record in ordered:
+        live_ledger += advance(live, ANY_PROFILE, [record], now)
+        live = FoldState.from_json(loads(dumps(live.to_json(ANY_PROFILE))), ANY_PROFILE)
+    trim = Trimmer(reads_of([ANY_PROFILE]))
+    copies = [decode_record(r.key, loads(record_text(trim(r) or r))) for r in records]
+    assert not lacks(copies, reads_of([ANY_PROFILE]))
+    archived = [TimelineRecord(r.id, r.source, r.type, r.at, loads(dumps(r.properties))) for r in records]
+    for history in (copies, archived):
+        state, ledger = fold(ANY_PROFILE, history, now)
+        assert state.score == live.score and state.once == live.once
+        assert [(e.at, e.rule_id, e.change, e.note) for e in ledger] == \
+            [(e.at, e.rule_id, e.change, e.note) for e in live_ledger]
+
+
+def test_a_value_sent_as_another_values_key_is_taken_for_it_where_the_reference_scores_it():
+    """The one class of inputs where the fold and the plain reference (which compares the values themselves) differ,
+    as once_keys.py says: a value that is, exactly, the key of a long value the same contact sent for the same rule.
+    Every path of the fold agrees on it (the test above draws such look-alikes too)."""
+    records = records_of([("email.clicked", LONG[0], "pro", 1)]) + [
+        TimelineRecord("e9", "api", "email.clicked", CLOCK_START + 2 * MINUTE, {"message_id": once_key(LONG[0])})]
+    as_dicts = [{"id": r.id, "src": r.source, "t": r.type, "at": r.at, "p": dict(r.properties)} for r in records]
+    assert reference_fold(RULES, as_dicts, CLOCK_START + 3 * MINUTE)[0] == 6
+    assert fold(PROFILE, records, CLOCK_START + 3 * MINUTE)[0].score == 3

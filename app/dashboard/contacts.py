@@ -22,6 +22,7 @@ from ..scoring.conditions import NUMERIC_OPS, SCORE_OPS
 from ..grades import contact_grades
 from ..scoring.interactions import ATTRIBUTES_TYPE, MANUAL_TYPE, normalize_email
 from ..clock import now_ms
+from ..scoring.kept_properties import held_as_sent
 from ..scoring.records import TimelineRecord
 from ..services import Services, get_services
 from ..membership import Membership, outside_words
@@ -277,7 +278,7 @@ def readable(entry: dict[str, Any], records: Mapping[str, TimelineRecord]) -> di
     """A ledger entry with what the contact did in words (``Opened email``) and what it was about
     (the subject, form, link or message id), from the interaction in the timeline."""
     record = records.get(f"{entry['source']}:{entry['interaction_id']}")
-    what, about = activity(entry["type"], record.properties if record else None)
+    what, about = activity(entry["type"], held_as_sent(record) if record else None)  # (never a once-per key)
     return {**entry, "what": what, "about": about}
 
 

@@ -24,8 +24,8 @@ from .once_keys import KEY_LEN, once_key
 from .profiles import Profile
 from .records import TimelineRecord, make_record
 
-__all__ = ["MIN_SAVED_BYTES", "WHOLE_TYPES", "PropertyReads", "RuleReads", "Trimmer", "every_type", "lacks", "reads_of", "refills",
-           "trimmed", "trimmer_for"]
+__all__ = ["MIN_SAVED_BYTES", "WHOLE_TYPES", "PropertyReads", "RuleReads", "Trimmer", "every_type", "held_as_sent",
+           "lacks", "reads_of", "refills", "trimmed", "trimmer_for"]
 
 #: Types whose records Redis keeps whole: they change the contact itself (its attributes, its DND channels, a score
 #: by hand) and are read by more than the rules (scorer.py's document and DND updates, horizon.py, fit.py).
@@ -221,6 +221,15 @@ def lacks(records: Sequence[TimelineRecord], reads: PropertyReads) -> bool:
                     if name in names and (name not in keyed or name not in properties):
                         return True
     return False
+
+
+def held_as_sent(record: TimelineRecord) -> Mapping[str, object]:
+    """The properties a copy holds as they were sent: a name it lists among those it lacks while holding it holds only
+    the value's key (``once_keys``), which is no value to show (the console, while the archive cannot say more)."""
+    dropped = record.dropped
+    if not dropped:
+        return record.properties
+    return {name: value for name, value in record.properties.items() if name not in dropped}
 
 
 def refills(copies: Sequence[TimelineRecord], whole: Sequence[TimelineRecord],

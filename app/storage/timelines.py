@@ -63,6 +63,11 @@ STATES_INTERNED = "fold-states-interned"
 #: the copies in Redis of archived interactions to what the rules read (app/archiving.py: ``trim_archived``), a form
 #: the release before would read as whole; until then every copy is kept whole.
 COPIES_TRIMMED = "interaction-copies-trimmed"
+#: The ``migrations`` entry of ``app/contact_layout.py:once_keys_once``: long ``once_per`` values are kept as their keys
+#: (app/scoring/once_keys.py). A fold state holding a long value as it is stays so in ``scorekeeper compact`` until a
+#: process sees it (app/compaction.py: a worker of the release before compares values with a state's entries as they
+#: are).
+ONCE_KEYED = "once-values-keyed"
 
 #: The first character of a timeline record's field in its contact's hash, which no other field of the hash starts
 #: with (document fields are named, fold states are ``PROFILE@VERSION``, profile ids slugs; ``_rev``, ``la``).
@@ -395,6 +400,8 @@ class TimelineStore:
         self.states_interned = StatesMoved(redis, keys, STATES_INTERNED)
         #: Whether ``kept_properties_once`` was recorded: archived interactions' copies are trimmed (``COPIES_TRIMMED``).
         self.copies_trimmed = StatesMoved(redis, keys, COPIES_TRIMMED)
+        #: Whether ``once_keys_once`` was recorded: no process of a release before keys lives (``ONCE_KEYED``).
+        self.once_keyed = StatesMoved(redis, keys, ONCE_KEYED)
         #: Whether the latest-activity sorted sets of releases before were all moved (``apply_batch.lua`` then
         #: looks in none), and the parts of the names apply_batch.lua makes (storage/activity.py).
         self.activity_moved = StatesMoved(redis, keys, ACTIVITY_MIGRATION)
