@@ -184,12 +184,15 @@ def restore_archive(services: Services, path: str | Path, progress: Progress = l
         # every record goes to this deployment's interaction archive first (idempotent): those that left Redis
         # live only there, and the hot ones must be there before a horizon may move past them. The archived ones
         # come first: the archive keeps the first of a key, so a copy that lacks properties never stands for its
-        # whole record (``with_history``)
+        # whole record (``with_history``). A copy that lacks properties is never appended: where the backup holds no
+        # whole record for it (taken while the archive lacked it), it would stand for one — a once-per key for the
+        # value itself — and it stays in Redis as it was (as the archive backfill leaves such copies)
         workspace = services.workspace
+        copies = [(c.id, decode_record(k, orjson.loads(v))) for c in items for k, v in c.timeline.items()]
         services.archive.append([ArchivedRecord(c.id, TimelineRecord.from_json(r), workspace)
                                  for c in items for r in c.archived]
-                                + [ArchivedRecord(c.id, decode_record(k, orjson.loads(v)), workspace)
-                                   for c in items for k, v in c.timeline.items()])
+                                + [ArchivedRecord(cid, record, workspace) for cid, record in copies
+                                   if not record.dropped])
         gateway.write_contacts(items, active)
 
     writers = {"contact": write_contacts,

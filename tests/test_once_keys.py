@@ -260,3 +260,34 @@ def test_a_value_sent_as_another_values_key_is_taken_for_it_where_the_reference_
     as_dicts = [{"id": r.id, "src": r.source, "t": r.type, "at": r.at, "p": dict(r.properties)} for r in records]
     assert reference_fold(RULES, as_dicts, CLOCK_START + 3 * MINUTE)[0] == 6
     assert fold(PROFILE, records, CLOCK_START + 3 * MINUTE)[0].score == 3
+
+
+def test_a_restore_never_archives_a_copy_holding_a_key_as_if_it_were_the_whole_record(client, services, tmp_path):
+    """A backup taken while the archive lacks a trimmed copy's whole record (an empty one swapped in: the case the
+    archive backfill leaves such copies out for) carries the copy alone. Restored, the copy goes back to Redis as it
+    was, but never into the new archive as a whole record: there its once-per key would stand for the message id
+    itself (a version reading it in a ``where``, the console, the next backup would take the key for the value)."""
+    import sqlite3
+
+    from app.archive import open_archive
+    from app.backup import restore_archive, write_archive
+
+    kept_properties_once(services)
+    once_keys_once(services)
+    publish_profile(client, services, "eng", RULES[:1])
+    send(client, sendgrid_click(1, "r@x.io", LONG[0], 1))
+    settle(services)
+    assert hot_copies(services, "r@x.io")["k1"].properties == {"message_id": once_key(LONG[0])}
+    backup = tmp_path / "backup.gz"
+    swapped = open_archive(f"sqlite:///{tmp_path}/swapped-in.sqlite3")  # empty
+    write_archive(services.snapshot, backup, client.application.config, workspace=services.workspace,
+                  history=swapped)
+    services.redis.flushdb()  # an empty deployment, with an empty archive
+    archive_file = client.application.config["ARCHIVE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(archive_file) as conn:
+        conn.execute("DELETE FROM interactions")
+    restore_archive(services, backup)
+    assert hot_copies(services, "r@x.io")["k1"].properties == {"message_id": once_key(LONG[0])}  # (Redis: as it was)
+    cid = services.contacts.find_contact(email="r@x.io")
+    archived = services.archive.histories([cid], workspace=services.workspace).get(cid, [])
+    assert all(r.properties.get("message_id") != once_key(LONG[0]) for r in archived)
