@@ -34,6 +34,8 @@ def _limit_admits(rule: dict, at: int, props: dict, hits: dict, seen_values: dic
     window = duration_ms(limit["window"]) if "window" in limit else None
     earlier = [t for t in hits.get(rule["id"], []) if window is None or at - window < t]
     value = props.get(limit["once_per"]) if "once_per" in limit else None
+    if value is not None:  # a value is its text, as the README says: 1 and "1" are one value, 1 and 1.0 two
+        value = str(value)
     if ("count" in limit and len(earlier) >= limit["count"]) or (
             value is not None and value in seen_values.get(rule["id"], set())):
         return False
