@@ -23,6 +23,7 @@ from app.hooks import (
     typeform,
 )
 from app.interaction_schema import Moment
+from app.scoring.records import PROPERTY_CODES
 from app.scoring.interactions import check_timestamp_ms
 
 from .hook_builders import (
@@ -64,6 +65,24 @@ def test_the_documented_payload_parses(provider):
     assert interaction.email == "ann@example.com"
     assert interaction.source == source
     assert interaction.key.startswith(f"{source}:")
+
+
+def test_every_property_name_a_receiver_writes_is_stored_as_a_small_integer():
+    """A timeline record stores each name of ``PROPERTY_CODES`` as its index, and a copy Redis keeps of an archived
+    interaction lists the names it left out the same way: a receiver's name stored as text can make a trimmed copy
+    too long for the contact's compact hash (a Stripe payment's ``stripe_type`` and ``livemode`` did: row 5c)."""
+    results = [module(p).parse(documented_delivery(p), p) for p in DOCUMENTED_TYPE if p != "standard"]
+    results += [postmark.parse(payload) for payload in (postmark_open(), postmark_bounce(), {
+        "RecordType": "SubscriptionChange", "Recipient": "a@example.com", "MessageID": "m",
+        "ChangedAt": "2020-02-01T10:53:34.416071Z", "SuppressSending": True,
+        "SuppressionReason": "ManualSuppression", "Origin": "Recipient", "Tag": "welcome", "MessageStream": "outbound"})]
+    results += [stripe.parse(stripe_event(kind, obj)) for kind, obj in (
+        ("payment_intent.succeeded", stripe_payment_intent()), ("charge.succeeded", stripe_charge()),
+        ("invoice.paid", stripe_invoice()), ("charge.refunded", stripe_charge()))]
+    results += [sendgrid.parse(sendgrid_events()), mailgun.parse({"signature": {"token": "t"}, **mailgun_event()})]
+    names = {name for result in results for interaction in result.interactions for name in interaction.properties}
+    assert {"stripe_type", "livemode", "first_open", "message_id", "amount"} <= names
+    assert names - set(PROPERTY_CODES) == set()
 
 
 @pytest.mark.parametrize("provider", [p for p in PROVIDERS if p.values[0] != "standard"])

@@ -48,7 +48,7 @@ def test_the_interned_types_are_the_catalogue_then_manual_and_attributes_in_a_fi
     assert TYPE_CODES[len(CATALOG):] == (MANUAL_TYPE, ATTRIBUTES_TYPE)
     assert REASON_CODES == ("matched", "capped", "floor", "limit", "expired", "decay", "manual", "fit")
     assert PROPERTY_CODES[:3] == ("message_id", "machine_open", "url") and len(set(PROPERTY_CODES)) == \
-        len(PROPERTY_CODES) == 61
+        len(PROPERTY_CODES) == 68
 
 
 @pytest.mark.parametrize(("key", "stored", "record"), [
