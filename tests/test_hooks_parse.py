@@ -68,9 +68,9 @@ def test_the_documented_payload_parses(provider):
 
 
 def test_every_property_name_a_receiver_writes_is_stored_as_a_small_integer():
-    """A timeline record stores each name of ``PROPERTY_CODES`` as its index, and a copy Redis keeps of an archived
-    interaction lists the names it left out the same way: a receiver's name stored as text can make a trimmed copy
-    too long for the contact's compact hash (a Stripe payment's ``stripe_type`` and ``livemode`` did: row 5c)."""
+    """A copy Redis keeps of an archived interaction lists the names it left out as their index in
+    ``PROPERTY_CODES``: a receiver's name listed as text can make a trimmed copy too long for the contact's compact
+    hash (a Stripe payment's ``stripe_type`` and ``livemode`` did: row 5c)."""
     results = [module(p).parse(documented_delivery(p), p) for p in DOCUMENTED_TYPE if p != "standard"]
     results += [postmark.parse(payload) for payload in (postmark_open(), postmark_bounce(), {
         "RecordType": "SubscriptionChange", "Recipient": "a@example.com", "MessageID": "m",

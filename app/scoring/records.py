@@ -12,7 +12,7 @@ import orjson
 
 from .profiles import version_field
 
-__all__ = ["PROPERTY_CODES", "ContactWrite", "LedgerEntry", "LedgerWrite", "TimelineRecord", "decode_ledger_entry",
+__all__ = ["PROPERTY_CODES", "PROPERTY_CODES_READ_BEFORE", "ContactWrite", "LedgerEntry", "LedgerWrite", "TimelineRecord", "decode_ledger_entry",
            "decode_record",
            "encode_ledger_entry", "encode_record", "is_compact_ledger_entry", "is_compact_record", "lacks_properties",
            "make_record", "make_write",
@@ -44,10 +44,17 @@ PROPERTY_CODES = ("message_id", "machine_open", "url", "category", "reason", "st
                   "event_name", "old_invitee", "canceled_by", "utm_source", "utm_medium", "utm_campaign", "channels",
                   "profile", "set", "add", "reset", "by", "depth", "company", "plan", "path", "campaign_id",
                   "email_id", "subject", "ip", "useragent", "country", "order_id", "product", "value",
-                  # 2026-12-06 evening (workers sk-l16-: none writes these before every process of a release before,
-                  # which would not read them, has stopped): Stripe's and Postmark's, which a trimmed copy lists
+                  # 2026-12-06 evening: Stripe's and Postmark's, for now only in the names a trimmed copy lists as
+                  # left out (``PROPERTY_CODES_READ_BEFORE``)
                   "stripe_type", "livemode", "tag", "stream", "first_open", "permanent", "origin")
-_PROPERTY_INDEX = {name: i for i, name in enumerate(PROPERTY_CODES)}
+#: How many of ``PROPERTY_CODES`` a release before 2026-12-06 evening reads: a property is stored by one of those
+#: only, since a web process of this release writes records (a manual change, a contact's attributes, whose names
+#: are anyone's: ``tag``) while processes of the release before still read them; the names a trimmed copy lists as
+#: left out use every code, as only this release's workers trim, once no process of a release before lives
+#: (``contact_layout.LAYOUT_MIGRATIONS``). A later release may store properties by every code.
+PROPERTY_CODES_READ_BEFORE = 61
+_PROPERTY_INDEX = {name: i for i, name in enumerate(PROPERTY_CODES[:PROPERTY_CODES_READ_BEFORE])}
+_LISTED_INDEX = {name: i for i, name in enumerate(PROPERTY_CODES)}
 
 
 def type_code(name: str) -> int | str:
@@ -170,7 +177,8 @@ def encode_record(record: TimelineRecord) -> list[Any]:
         flat.append(code(name, name))
         flat.append(item)
     if dropped:
-        return [_TYPE_INDEX.get(type_, type_), record.at, flat, [code(name, name) for name in dropped]]
+        listed = _LISTED_INDEX.get
+        return [_TYPE_INDEX.get(type_, type_), record.at, flat, [listed(name, name) for name in dropped]]
     return [_TYPE_INDEX.get(type_, type_), record.at, flat]
 
 
