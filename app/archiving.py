@@ -64,6 +64,7 @@ def trim_archived(services: Services, batches: Sequence[Mapping[str, Sequence[Ti
     were replaced. Call it only once the archive holds them, and once ``kept_properties_once`` was recorded
     (``TimelineStore.copies_trimmed``: no process of a release that would read a trimmed copy as whole lives)."""
     trim = trimmer_for(reads)
+    listed = services.timelines.once_keyed()  # (every name code read by every live process: records.py)
     trims: list[list[str]] = []
     for batch in batches:
         for cid, records in batch.items():
@@ -74,7 +75,7 @@ def trim_archived(services: Services, batches: Sequence[Mapping[str, Sequence[Ti
                     if item is None:
                         item = [cid]
                         trims.append(item)
-                    item += (record.key, record_text(record), record_text(short))
+                    item += (record.key, record_text(record), record_text(short, listed))
     return services.timelines.trim_records(trims) if trims else 0
 
 

@@ -652,6 +652,7 @@ class Scorer:
         read now (a version published since they were trimmed): its later folds of these contacts then read Redis,
         not the archive (``kept_properties.refills``; each copy replaced only where it is still stored as read)."""
         trim = trimmer_for(self.reads)
+        listed = self.timelines.once_keyed()  # (as the archiver lists them: records.PROPERTY_CODES_READ_BEFORE)
         items = []
         for cid in contact_ids:
             history = histories[cid]
@@ -659,7 +660,11 @@ class Scorer:
             if found:
                 item = [cid]
                 for copy, again in found:
-                    item += (copy.key, record_text(copy), record_text(again))
+                    text = record_text(again, listed)
+                    # the copy as it may be stored: the names it lacks listed by code or by name (before the record,
+                    # or by a release before); where both read the same, once. The one that matches is replaced
+                    for stored in {record_text(copy, True), record_text(copy, False)}:
+                        item += (copy.key, stored, text)
                 items.append(item)
         if items:
             self.timelines.trim_records(items)

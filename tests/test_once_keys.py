@@ -20,6 +20,7 @@ from app.scoring.once_keys import KEY_LEN, once_key, shown_once
 from app.scoring.profiles import profile_from_dict
 from app.scoring.records import TimelineRecord, decode_record, record_text
 from app.storage.redis_tools import dumps, loads
+from app.storage.timelines import record_field
 
 from .clock import CLOCK_START
 from .helpers import AUTH, publish_profile, score_of, send, settle
@@ -298,3 +299,40 @@ def test_a_restore_never_archives_a_copy_holding_a_key_as_if_it_were_the_whole_r
     cid = services.contacts.find_contact(email="r@x.io")
     archived = services.archive.histories([cid], workspace=services.workspace).get(cid, [])
     assert all(r.properties.get("message_id") != once_key(LONG[0]) for r in archived)
+
+
+def stripe_payment(n: int, email: str, minute: int) -> dict:
+    return {"id": f"p{n}", "type": "payment.succeeded", "contact": {"email": email},
+            "occurred_at": format_timestamp(CLOCK_START + minute * MINUTE),
+            "properties": {"plan": "pro", "amount": 4900, "currency": "usd", "description": "Subscription update",
+                           "charge": f"ch_3MtwBwLkdIwHu7ix28a3tqP{n}", "stripe_event": f"evt_1NG8Du2eZvKYlo2CUI79vX{n}",
+                           "stripe_type": "payment_intent.succeeded", "livemode": False}}
+
+
+def test_a_copy_lists_stripes_names_by_code_once_no_process_before_lives_and_either_form_is_written_again(
+        client, services):
+    """A payment's copy keeps ``plan`` and lists the eight names it left out: ``stripe_type`` and ``livemode`` by
+    name while a process of a release before may read it (it knows no code for them), by code once
+    ``once-values-keyed`` is recorded — short enough then for the contact's compact hash. A version published later
+    that reads what the copies left out writes both forms again from the archive's whole records."""
+    kept_properties_once(services)
+    publish_profile(client, services, "eng", [{"id": "paid", "on": "payment.succeeded", "points": 10,
+                                               "where": {"plan": "pro"}}])
+    send(client, stripe_payment(1, "pay@x.io", 1))
+    settle(services)
+    cid = services.contacts.find_contact(email="pay@x.io")
+    named = services.redis.hget(services.keys.contact(cid), record_field("api:p1")) or \
+        services.redis.hget(services.keys.timeline(cid), "api:p1")
+    assert '"stripe_type"' in named and '"livemode"' in named  # by name: not yet recorded
+    once_keys_once(services)
+    send(client, stripe_payment(2, "pay@x.io", 2))
+    settle(services)
+    coded = services.redis.hget(services.keys.contact(cid), record_field("api:p2"))
+    assert coded is not None and "stripe_type" not in coded and len(coded) <= 64  # by code, in the compact hash
+    hot = hot_copies(services, "pay@x.io")
+    assert hot["p1"].dropped and set(hot["p1"].dropped) == set(hot["p2"].dropped) and "description" in hot["p2"].dropped
+    publish_profile(client, services, "eng", [{"id": "paid", "on": "payment.succeeded", "points": 10,
+                                               "where": {"plan": "pro", "description": "Subscription update"}}])
+    again = hot_copies(services, "pay@x.io")
+    assert all(again[p].properties["description"] == "Subscription update" for p in ("p1", "p2")), again
+    assert score_of(client, "pay@x.io", "eng") == 20

@@ -47,11 +47,11 @@ PROPERTY_CODES = ("message_id", "machine_open", "url", "category", "reason", "st
                   # 2026-12-06 evening: Stripe's and Postmark's, for now only in the names a trimmed copy lists as
                   # left out (``PROPERTY_CODES_READ_BEFORE``)
                   "stripe_type", "livemode", "tag", "stream", "first_open", "permanent", "origin")
-#: How many of ``PROPERTY_CODES`` a release before 2026-12-06 evening reads: a property is stored by one of those
-#: only, since a web process of this release writes records (a manual change, a contact's attributes, whose names
-#: are anyone's: ``tag``) while processes of the release before still read them; the names a trimmed copy lists as
-#: left out use every code, as only this release's workers trim, once no process of a release before lives
-#: (``contact_layout.LAYOUT_MIGRATIONS``). A later release may store properties by every code.
+#: How many of ``PROPERTY_CODES`` a release before 2026-12-06 evening reads (it fails on a code past them): a
+#: property is stored by one of those only, since a web process of this release writes records (a manual change, a
+#: contact's attributes, whose names are anyone's: ``tag``) while processes of the release before still read them.
+#: The names a trimmed copy lists as left out use every code once ``once-values-keyed`` is recorded (``listed``:
+#: no process of a release before lives then), by name before. A later release may store properties by every code.
 PROPERTY_CODES_READ_BEFORE = 61
 _PROPERTY_INDEX = {name: i for i, name in enumerate(PROPERTY_CODES[:PROPERTY_CODES_READ_BEFORE])}
 _LISTED_INDEX = {name: i for i, name in enumerate(PROPERTY_CODES)}
@@ -160,7 +160,7 @@ def make_record(id: str, source: str, type: str, at: int, properties: Mapping[st
     return record
 
 
-def encode_record(record: TimelineRecord) -> list[Any]:
+def encode_record(record: TimelineRecord, listed: bool = False) -> list[Any]:
     """The stored form under the field ``record.key``: ``[type, at, [name, value, name, value...]]`` with the type
     and the property names interned (``type_code``, ``PROPERTY_CODES``; the id and source are in the field name;
     empty properties are left out), and for a copy that lacks properties (``record.dropped``) their names, interned
@@ -177,15 +177,15 @@ def encode_record(record: TimelineRecord) -> list[Any]:
         flat.append(code(name, name))
         flat.append(item)
     if dropped:
-        listed = _LISTED_INDEX.get
-        return [_TYPE_INDEX.get(type_, type_), record.at, flat, [listed(name, name) for name in dropped]]
+        named = (_LISTED_INDEX if listed else _PROPERTY_INDEX).get
+        return [_TYPE_INDEX.get(type_, type_), record.at, flat, [named(name, name) for name in dropped]]
     return [_TYPE_INDEX.get(type_, type_), record.at, flat]
 
 
-def record_text(record: TimelineRecord) -> str:
+def record_text(record: TimelineRecord, listed: bool = False) -> str:
     """The text stored for a record (``encode_record``'s form as JSON): what the scorer writes, and what the archiver
     expects to find when it replaces the record by its trimmed copy (app/archiving.py)."""
-    return orjson.dumps(encode_record(record)).decode()
+    return orjson.dumps(encode_record(record, listed)).decode()
 
 
 def is_compact_record(stored: Any) -> bool:
